@@ -1,0 +1,190 @@
+"""Configuration file (TOML) validated with pydantic and turned into domain objects.
+
+Shape (see ``closeloop/config/default.toml`` for a full example)::
+
+    [departments.<name>]   display_name, lead, notify, calendar
+    [triage]               TriagePolicy fields
+    [dedupe]               window_days
+    [[rules]]              name, severity?, [rules.when] fact = [values] | {equals, prefix, contains, regex, ignore_case},
+                           [[rules.tasks]] department, kind, title, instructions?, depends_on?
+    [fallback]             [[fallback.tasks]] as above (the triage queue)
+
+Errors are :class:`ConfigError` with the dotted path of the bad field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from closeloop.domain.errors import InvalidInput
+from closeloop.domain.routing import Matcher, Router, RoutingRule, TaskTemplate
+from closeloop.domain.triage import SEVERITIES, Triage, TriagePolicy
+
+DEFAULT_CONFIG_NAME = "default.toml"
+
+
+class ConfigError(ValueError):
+    """The configuration file is unreadable or invalid; the message names file and field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DepartmentModel(_Strict):
+    display_name: str
+    lead: str = ""
+    notify: str = Field("", description="notification target (Apprise URL or webhook)")
+    calendar: str = "default"
+
+
+class MatcherModel(_Strict):
+    equals: list[str] = []
+    prefix: list[str] = []
+    contains: list[str] = []
+    regex: list[str] = []
+    ignore_case: bool = False
+
+
+class TaskModel(_Strict):
+    department: str
+    kind: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    title: str
+    instructions: str = ""
+    depends_on: list[str] = []
+
+
+class RuleModel(_Strict):
+    name: str
+    severity: str | None = None
+    when: dict[str, list[str] | MatcherModel] = {}
+    tasks: list[TaskModel]
+
+    @field_validator("severity")
+    @classmethod
+    def _sev(cls, v: str | None) -> str | None:
+        if v is not None and v not in SEVERITIES:
+            raise ValueError(f"must be one of {', '.join(SEVERITIES)}")
+        return v
+
+
+class FallbackModel(_Strict):
+    tasks: list[TaskModel]
+
+
+class TriageModel(_Strict):
+    default_severity: str = "P3"
+    vulnerable_tags: list[str] | None = None
+    social_channels: list[str] | None = None
+    media_keywords: list[str] | None = None
+    legal_keywords: list[str] | None = None
+    compensation_keywords: list[str] | None = None
+    repeat_window_days: int = Field(90, ge=1, le=3650)
+    weights: dict[str, int] | None = None
+
+
+class DedupeModel(_Strict):
+    window_days: float = Field(14, gt=0, le=3650)
+
+
+class ConfigModel(_Strict):
+    departments: dict[str, DepartmentModel]
+    triage: TriageModel = TriageModel()
+    dedupe: DedupeModel = DedupeModel()
+    rules: list[RuleModel] = []
+    fallback: FallbackModel
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated configuration: departments, triage policy, routing rules, de-dup window."""
+
+    model: ConfigModel
+    text: str
+    source: str
+
+    @property
+    def departments(self) -> dict[str, DepartmentModel]:
+        return self.model.departments
+
+    @property
+    def version_hash(self) -> str:
+        """SHA-256 of the file's text: identifies the routing-config version used for a complaint."""
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+    @property
+    def dedupe_window(self) -> timedelta:
+        return timedelta(days=self.model.dedupe.window_days)
+
+    @cached_property
+    def triage(self) -> Triage:
+        t = self.model.triage
+        kwargs = {k: (tuple(v) if isinstance(v, list) else v)
+                  for k, v in t.model_dump().items() if v is not None}
+        return Triage(TriagePolicy(**kwargs))
+
+    @cached_property
+    def router(self) -> Router:
+        return build_router(self.model)
+
+
+def _task(t: TaskModel) -> TaskTemplate:
+    return TaskTemplate(t.department, t.kind, t.title, t.instructions, tuple(t.depends_on))
+
+
+def _matcher(v: list[str] | MatcherModel) -> Matcher:
+    if isinstance(v, list):
+        return Matcher(equals=tuple(v))
+    return Matcher(tuple(v.equals), tuple(v.prefix), tuple(v.contains), tuple(v.regex), v.ignore_case)
+
+
+def build_router(model: ConfigModel) -> Router:
+    rules = [
+        RoutingRule(r.name, {k: _matcher(v) for k, v in r.when.items()}, tuple(_task(t) for t in r.tasks), r.severity)
+        for r in model.rules
+    ]
+    return Router(rules, [_task(t) for t in model.fallback.tasks], frozenset(model.departments))
+
+
+def parse_config(text: str, source: str = "<string>") -> Config:
+    """Validate TOML ``text``. Raises :class:`ConfigError` naming the file and the field."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        model = ConfigModel.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{source}: invalid configuration"]
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            lines.append(f"  {loc}: {err['msg']}")
+        raise ConfigError("\n".join(lines)) from None
+    cfg = Config(model, text, source)
+    try:
+        cfg.router  # noqa: B018 - validate rules now, not at first use
+        cfg.triage  # noqa: B018
+    except (InvalidInput, ValueError) as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return cfg
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load ``path`` or, when None, the bundled default configuration."""
+    if path is None:
+        text = resources.files("closeloop.config").joinpath(DEFAULT_CONFIG_NAME).read_text("utf-8")
+        return parse_config(text, f"closeloop/config/{DEFAULT_CONFIG_NAME}")
+    p = Path(path)
+    try:
+        text = p.read_text("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read configuration: {exc.strerror}") from None
+    return parse_config(text, str(p))

@@ -1,0 +1,81 @@
+"""Complaint lifecycle: states, triggers and the edge table.
+
+Graph (refined from DESIGN.md §3)::
+
+    received -triage-> triaged -start-> in_progress <-await_customer/customer_replied-> awaiting_customer
+    triaged -resolve-> resolved            (first-contact resolution)
+    in_progress | awaiting_customer -resolve-> resolved   (leaving a pause straight to resolved is legal)
+    resolved -close-> closed
+    resolved | closed -reopen-> reopened -start-> in_progress
+    received | triaged -reject-> rejected  (not a complaint)
+    any open or resolved/closed state -merge-> merged   (points at the surviving complaint)
+
+``merged`` and ``rejected`` are terminal. ``closed`` is not: a customer may reopen.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from .machine import Machine
+
+
+class ComplaintStatus(StrEnum):
+    RECEIVED = "received"
+    TRIAGED = "triaged"
+    IN_PROGRESS = "in_progress"
+    AWAITING_CUSTOMER = "awaiting_customer"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    REOPENED = "reopened"
+    MERGED = "merged"
+    REJECTED = "rejected"
+
+
+class ComplaintTrigger(StrEnum):
+    TRIAGE = "triage"
+    START = "start"
+    AWAIT_CUSTOMER = "await_customer"
+    CUSTOMER_REPLIED = "customer_replied"
+    RESOLVE = "resolve"
+    CLOSE = "close"
+    REOPEN = "reopen"
+    MERGE = "merge"
+    REJECT = "reject"
+
+
+_S, _T = ComplaintStatus, ComplaintTrigger
+
+COMPLAINT_EDGES: dict[tuple[ComplaintStatus, ComplaintTrigger], ComplaintStatus] = {
+    (_S.RECEIVED, _T.TRIAGE): _S.TRIAGED,
+    (_S.RECEIVED, _T.REJECT): _S.REJECTED,
+    (_S.TRIAGED, _T.REJECT): _S.REJECTED,
+    (_S.TRIAGED, _T.START): _S.IN_PROGRESS,
+    (_S.TRIAGED, _T.RESOLVE): _S.RESOLVED,
+    (_S.IN_PROGRESS, _T.AWAIT_CUSTOMER): _S.AWAITING_CUSTOMER,
+    (_S.AWAITING_CUSTOMER, _T.CUSTOMER_REPLIED): _S.IN_PROGRESS,
+    (_S.IN_PROGRESS, _T.RESOLVE): _S.RESOLVED,
+    (_S.AWAITING_CUSTOMER, _T.RESOLVE): _S.RESOLVED,
+    (_S.RESOLVED, _T.CLOSE): _S.CLOSED,
+    (_S.RESOLVED, _T.REOPEN): _S.REOPENED,
+    (_S.CLOSED, _T.REOPEN): _S.REOPENED,
+    (_S.REOPENED, _T.START): _S.IN_PROGRESS,
+    (_S.REOPENED, _T.AWAIT_CUSTOMER): _S.AWAITING_CUSTOMER,
+    (_S.REOPENED, _T.RESOLVE): _S.RESOLVED,
+}
+for _state in (_S.RECEIVED, _S.TRIAGED, _S.IN_PROGRESS, _S.AWAITING_CUSTOMER,
+               _S.RESOLVED, _S.CLOSED, _S.REOPENED):
+    COMPLAINT_EDGES[(_state, _T.MERGE)] = _S.MERGED
+
+COMPLAINT_MACHINE: Machine[ComplaintStatus, ComplaintTrigger] = Machine(
+    entity="complaint",
+    edges=COMPLAINT_EDGES,
+    terminal=frozenset({_S.MERGED, _S.REJECTED}),
+)
+
+#: States in which the complaint still needs work from someone (SLA clocks may run).
+OPEN_STATES = frozenset({_S.RECEIVED, _S.TRIAGED, _S.IN_PROGRESS, _S.AWAITING_CUSTOMER, _S.REOPENED})
+#: States that can be merged away or merged into.
+MERGEABLE_STATES = frozenset(s for (s, t) in COMPLAINT_EDGES if t is _T.MERGE)
+
+transition = COMPLAINT_MACHINE.fire

@@ -1,0 +1,60 @@
+"""The normalized shape of one incoming complaint, whatever its source."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .errors import InvalidInput
+from .machine import require_aware
+
+#: Fact names a routing rule may test (``[rules.when]`` keys in the configuration).
+ROUTABLE_FACTS = (
+    "source", "product", "sub_product", "issue", "sub_issue",
+    "category", "subcategory", "channel", "company", "region",
+)
+
+
+@dataclass(frozen=True)
+class ComplaintFacts:
+    """One complaint as taken in, before triage and routing.
+
+    - ``source`` + ``external_ref``: the idempotency key (same pair = same complaint).
+    - ``received_at``: UTC-aware instant the complaint was received.
+    - ``customer_ref``: a pseudonymous customer key (never a name, phone or e-mail) or None.
+    - ``category``: what de-duplication compares (CFPB product, NYC 311 complaint type).
+    - ``tags``: source tags such as CFPB "Older American" or "Servicemember".
+    - ``text``: the customer's own words (may be empty).
+    - ``extra``: source fields kept for reporting, never used for routing
+      (for example the NYC 311 ``Agency`` that really handled the request).
+    """
+
+    source: str
+    external_ref: str
+    received_at: datetime
+    category: str = ""
+    subcategory: str = ""
+    product: str = ""
+    sub_product: str = ""
+    issue: str = ""
+    sub_issue: str = ""
+    channel: str = ""
+    company: str = ""
+    region: str = ""
+    customer_ref: str | None = None
+    tags: tuple[str, ...] = ()
+    text: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.source:
+            raise InvalidInput("source", "is required")
+        if not self.external_ref or not self.external_ref.strip():
+            raise InvalidInput("external_ref", "is required")
+        if len(self.external_ref) > 128:
+            raise InvalidInput("external_ref", "longer than 128 characters")
+        require_aware(self.received_at, "received_at")
+
+    def fact(self, name: str) -> str:
+        """The value of a routable fact (see :data:`ROUTABLE_FACTS`)."""
+        return getattr(self, name)

@@ -1,0 +1,97 @@
+"""A tiny state-machine kernel shared by complaints, tasks and (later) improvement records.
+
+A machine is data: a mapping ``(state, trigger) -> new state``. :func:`fire`
+is the only way a status changes; it returns a :class:`TransitionRecord` the
+service stores as an audit row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Generic, Mapping, TypeVar
+
+from .errors import IllegalTransition, InvalidInput
+
+S = TypeVar("S", bound=StrEnum)
+T = TypeVar("T", bound=StrEnum)
+
+
+@dataclass(frozen=True)
+class TransitionRecord:
+    """One accepted state change, ready to be stored in the audit log.
+
+    ``at`` is a UTC-aware instant; ``actor`` is who caused it ("system" for automation).
+    """
+
+    entity: str
+    from_state: str
+    to_state: str
+    trigger: str
+    at: datetime
+    actor: str
+    reason: str | None = None
+    data: Mapping[str, object] = field(default_factory=dict)
+
+
+def require_aware(value: datetime, name: str = "at") -> datetime:
+    """Return ``value`` if it carries a UTC offset; raise :class:`InvalidInput` naming ``name`` otherwise."""
+    if not isinstance(value, datetime):
+        raise InvalidInput(name, f"expected a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(name, "naive datetime; an offset or UTC is required")
+    return value
+
+
+@dataclass(frozen=True)
+class Machine(Generic[S, T]):
+    """An edge table for one kind of entity.
+
+    ``edges`` maps ``(state, trigger)`` to the next state; anything absent is illegal.
+    """
+
+    entity: str
+    edges: Mapping[tuple[S, T], S]
+    terminal: frozenset[S]
+
+    def allowed(self, state: S) -> list[str]:
+        """Triggers accepted in ``state``, in a stable order."""
+        return sorted(str(t) for (s, t) in self.edges if s == state)
+
+    def next_state(self, state: S, trigger: T) -> S:
+        """The state ``trigger`` leads to from ``state``; raises :class:`IllegalTransition`."""
+        try:
+            return self.edges[(state, trigger)]
+        except KeyError:
+            raise IllegalTransition(self.entity, str(state), str(trigger), self.allowed(state)) from None
+
+    def fire(
+        self,
+        state: S,
+        trigger: T,
+        *,
+        at: datetime,
+        actor: str,
+        reason: str | None = None,
+        data: Mapping[str, object] | None = None,
+    ) -> TransitionRecord:
+        """Apply ``trigger`` to ``state`` at the UTC-aware instant ``at``.
+
+        Raises :class:`IllegalTransition` (naming state and trigger) or
+        :class:`InvalidInput` for a naive ``at`` or an empty ``actor``.
+        """
+        require_aware(at, "at")
+        if not actor:
+            raise InvalidInput("actor", "every transition needs an actor")
+        new = self.next_state(state, trigger)
+        return TransitionRecord(
+            entity=self.entity,
+            from_state=str(state),
+            to_state=str(new),
+            trigger=str(trigger),
+            at=at,
+            actor=actor,
+            reason=reason,
+            data=dict(data or {}),
+        )

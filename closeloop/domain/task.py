@@ -1,0 +1,72 @@
+"""Department task lifecycle: states, triggers and the edge table.
+
+Graph (refined from DESIGN.md §3)::
+
+    open -acknowledge-> acknowledged -start-> in_progress -complete-> done
+    open -start-> in_progress                      (starting implies acknowledging)
+    acknowledged -complete-> done                  (a quick fix needs no separate start)
+    open | acknowledged | in_progress | blocked -transfer-> transferred   (a new task elsewhere, with a reason)
+    open | acknowledged -block-> blocked -unblock-> open     (waits on a task it depends on)
+    any non-terminal -cancel-> cancelled
+    done -reopen-> open                            (the complaint came back)
+
+``transferred`` and ``cancelled`` are terminal; ``done`` only reopens.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from .machine import Machine
+
+
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    IN_PROGRESS = "in_progress"
+    BLOCKED = "blocked"
+    DONE = "done"
+    TRANSFERRED = "transferred"
+    CANCELLED = "cancelled"
+
+
+class TaskTrigger(StrEnum):
+    ACKNOWLEDGE = "acknowledge"
+    START = "start"
+    COMPLETE = "complete"
+    TRANSFER = "transfer"
+    BLOCK = "block"
+    UNBLOCK = "unblock"
+    CANCEL = "cancel"
+    REOPEN = "reopen"
+
+
+_S, _T = TaskStatus, TaskTrigger
+
+TASK_EDGES: dict[tuple[TaskStatus, TaskTrigger], TaskStatus] = {
+    (_S.OPEN, _T.ACKNOWLEDGE): _S.ACKNOWLEDGED,
+    (_S.OPEN, _T.START): _S.IN_PROGRESS,
+    (_S.ACKNOWLEDGED, _T.START): _S.IN_PROGRESS,
+    (_S.ACKNOWLEDGED, _T.COMPLETE): _S.DONE,
+    (_S.IN_PROGRESS, _T.COMPLETE): _S.DONE,
+    (_S.OPEN, _T.BLOCK): _S.BLOCKED,
+    (_S.ACKNOWLEDGED, _T.BLOCK): _S.BLOCKED,
+    (_S.BLOCKED, _T.UNBLOCK): _S.OPEN,
+    (_S.DONE, _T.REOPEN): _S.OPEN,
+}
+for _state in (_S.OPEN, _S.ACKNOWLEDGED, _S.IN_PROGRESS, _S.BLOCKED):
+    TASK_EDGES[(_state, _T.TRANSFER)] = _S.TRANSFERRED
+    TASK_EDGES[(_state, _T.CANCEL)] = _S.CANCELLED
+
+TASK_MACHINE: Machine[TaskStatus, TaskTrigger] = Machine(
+    entity="task",
+    edges=TASK_EDGES,
+    terminal=frozenset({_S.TRANSFERRED, _S.CANCELLED}),
+)
+
+#: Tasks a department still has to work on.
+ACTIVE_STATES = frozenset({_S.OPEN, _S.ACKNOWLEDGED, _S.IN_PROGRESS, _S.BLOCKED})
+#: Tasks that count as finished for dependency purposes.
+FINISHED_STATES = frozenset({_S.DONE, _S.TRANSFERRED, _S.CANCELLED})
+
+transition = TASK_MACHINE.fire

@@ -1,0 +1,27 @@
+"""Audit rows: every transition the domain accepts is stored as a ``Transition`` row."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from closeloop.domain.machine import TransitionRecord
+from models.tables import Transition
+
+
+def audit_row(rec: TransitionRecord, entity_id: int, complaint_id: int) -> Transition:
+    return Transition(
+        entity=rec.entity, entity_id=entity_id, complaint_id=complaint_id,
+        from_state=rec.from_state, to_state=rec.to_state, trigger=rec.trigger,
+        actor=rec.actor, reason=rec.reason, at=rec.at, data=dict(rec.data),
+    )
+
+
+def audit_dict(entity: str, entity_id: int, complaint_id: int, from_state: str | None, to_state: str,
+               trigger: str, actor: str, at: datetime, reason: str | None = None,
+               data: dict | None = None) -> dict:
+    """The same row as a dict, for bulk inserts (import)."""
+    return {
+        "entity": entity, "entity_id": entity_id, "complaint_id": complaint_id,
+        "from_state": from_state, "to_state": to_state, "trigger": trigger,
+        "actor": actor, "reason": reason, "at": at, "data": data or {},
+    }

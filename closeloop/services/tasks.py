@@ -1,0 +1,165 @@
+"""Department task use cases: acknowledge, start, complete, transfer, cancel.
+
+Each runs in one transaction, fires the domain transition, writes the audit
+row(s), and keeps the complaint in step:
+
+- the first acknowledge/start moves a ``triaged`` or ``reopened`` complaint to ``in_progress``;
+- completing a task unblocks the tasks whose dependencies are now all finished;
+- when a complaint has no active task left it is ``resolved`` (actor ``system``);
+- a transfer needs a reason and an active target department other than the
+  current one; it creates a new task there that inherits the dependencies,
+  and counts towards the complaint's ``transfer_count``.
+
+A write on a record changed since it was read raises ``Conflict``; an
+illegal trigger raises ``IllegalTransition`` naming the current state.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus, ComplaintTrigger
+from closeloop.domain.errors import InvalidInput, NotFound
+from closeloop.domain.task import ACTIVE_STATES, FINISHED_STATES, TASK_MACHINE, TaskStatus, TaskTrigger
+from models.tables import Complaint, Department, Task, TaskDependency, Transition
+
+from .audit import audit_dict, audit_row
+from .uow import unit_of_work
+
+
+def _load(session: Session, task_id: int) -> Task:
+    task = session.get(Task, task_id)
+    if task is None:
+        raise NotFound("task", task_id)
+    return task
+
+
+def fire_task(session: Session, task: Task, trigger: TaskTrigger, *, at: datetime, actor: str,
+              reason: str | None = None, data: dict | None = None) -> None:
+    """Apply ``trigger`` to ``task`` and record it (no commit)."""
+    rec = TASK_MACHINE.fire(TaskStatus(task.status), trigger, at=at, actor=actor, reason=reason, data=data)
+    task.status = rec.to_state
+    task.updated_at = at
+    session.add(audit_row(rec, task.id, task.complaint_id))
+
+
+def fire_complaint(session: Session, complaint: Complaint, trigger: ComplaintTrigger, *, at: datetime,
+                   actor: str, reason: str | None = None, data: dict | None = None) -> None:
+    """Apply ``trigger`` to ``complaint`` and record it (no commit)."""
+    rec = COMPLAINT_MACHINE.fire(ComplaintStatus(complaint.status), trigger, at=at, actor=actor,
+                                 reason=reason, data=data)
+    complaint.status = rec.to_state
+    complaint.updated_at = at
+    if rec.to_state == ComplaintStatus.RESOLVED:
+        complaint.resolved_at = at
+    session.add(audit_row(rec, complaint.id, complaint.id))
+
+
+def _begin_work(session: Session, task: Task, at: datetime, actor: str) -> None:
+    complaint = session.get(Complaint, task.complaint_id)
+    if complaint.status in (ComplaintStatus.TRIAGED, ComplaintStatus.REOPENED):
+        fire_complaint(session, complaint, ComplaintTrigger.START, at=at, actor=actor,
+                       reason=f"task {task.id} ({task.department}) taken up")
+
+
+def acknowledge(sessions, task_id: int, *, actor: str, at: datetime) -> Task:
+    """First response from the department: ``open -> acknowledged``; the actor becomes the assignee if none."""
+    with unit_of_work(sessions) as s:
+        task = _load(s, task_id)
+        fire_task(s, task, TaskTrigger.ACKNOWLEDGE, at=at, actor=actor)
+        task.assignee = task.assignee or actor
+        _begin_work(s, task, at, actor)
+        return task
+
+
+def start(sessions, task_id: int, *, actor: str, at: datetime) -> Task:
+    """Work begins: ``open|acknowledged -> in_progress``."""
+    with unit_of_work(sessions) as s:
+        task = _load(s, task_id)
+        fire_task(s, task, TaskTrigger.START, at=at, actor=actor)
+        task.assignee = task.assignee or actor
+        _begin_work(s, task, at, actor)
+        return task
+
+
+def complete(sessions, task_id: int, *, actor: str, at: datetime, outcome: str = "") -> Task:
+    """Finish a task with an outcome note; unblocks dependents; resolves the complaint when nothing is left."""
+    with unit_of_work(sessions) as s:
+        task = _load(s, task_id)
+        fire_task(s, task, TaskTrigger.COMPLETE, at=at, actor=actor, reason=outcome or None)
+        task.outcome = outcome or None
+        _begin_work(s, task, at, actor)
+        s.flush()
+        settle(s, task.complaint_id, at=at)
+        return task
+
+
+def transfer(sessions, task_id: int, *, to: str, reason: str, actor: str, at: datetime) -> Task:
+    """Hand a task to another department with a reason. Returns the new task."""
+    if not reason or not reason.strip():
+        raise InvalidInput("reason", "a transfer needs a reason")
+    with unit_of_work(sessions) as s:
+        task = _load(s, task_id)
+        target = s.get(Department, to)
+        if target is None or not target.active:
+            raise InvalidInput("to", f"unknown or inactive department {to!r}")
+        if to == task.department:
+            raise InvalidInput("to", f"task {task_id} is already in department {to!r}")
+        fire_task(s, task, TaskTrigger.TRANSFER, at=at, actor=actor, reason=reason,
+                  data={"to": to, "from": task.department})
+        new = Task(complaint_id=task.complaint_id, department=to, kind=task.kind, title=task.title,
+                   instructions=task.instructions, status=TaskStatus.OPEN, transferred_from_id=task.id,
+                   transfer_reason=reason, created_at=at, updated_at=at)
+        s.add(new)
+        s.flush()
+        deps = list(s.scalars(select(TaskDependency.depends_on_id).where(TaskDependency.task_id == task.id)))
+        for dep in deps:
+            s.add(TaskDependency(task_id=new.id, depends_on_id=dep))
+        s.execute(update(TaskDependency).where(TaskDependency.depends_on_id == task.id)
+                  .values(depends_on_id=new.id))
+        blocked = any(s.get(Task, d).status not in FINISHED_STATES for d in deps)
+        new.status = TaskStatus.BLOCKED if blocked else TaskStatus.OPEN
+        s.add(Transition(**audit_dict("task", new.id, new.complaint_id, None, new.status, "create", actor, at,
+                                      reason=reason, data={"transferred_from": task.id, "department": to})))
+        complaint = s.get(Complaint, task.complaint_id)
+        complaint.transfer_count += 1
+        complaint.updated_at = at
+        return new
+
+
+def cancel(sessions, task_id: int, *, reason: str, actor: str, at: datetime) -> Task:
+    """Cancel a task that is no longer needed (a reason is required)."""
+    if not reason or not reason.strip():
+        raise InvalidInput("reason", "cancelling a task needs a reason")
+    with unit_of_work(sessions) as s:
+        task = _load(s, task_id)
+        fire_task(s, task, TaskTrigger.CANCEL, at=at, actor=actor, reason=reason)
+        s.flush()
+        settle(s, task.complaint_id, at=at)
+        return task
+
+
+def settle(session: Session, complaint_id: int, *, at: datetime) -> None:
+    """Unblock tasks whose dependencies are finished; resolve the complaint if no task is active."""
+    tasks = list(session.scalars(select(Task).where(Task.complaint_id == complaint_id)))
+    status = {t.id: t.status for t in tasks}
+    deps: dict[int, list[int]] = {}
+    for tid, dep in session.execute(select(TaskDependency.task_id, TaskDependency.depends_on_id)
+                                    .where(TaskDependency.task_id.in_([t.id for t in tasks]))):
+        deps.setdefault(tid, []).append(dep)
+    for t in tasks:
+        if t.status == TaskStatus.BLOCKED:
+            pending = [d for d in deps.get(t.id, []) if status.get(d, TaskStatus.DONE) not in FINISHED_STATES]
+            if not pending:
+                fire_task(session, t, TaskTrigger.UNBLOCK, at=at, actor="system",
+                          reason="all tasks it depends on are finished")
+    if any(t.status in ACTIVE_STATES for t in tasks):
+        return
+    complaint = session.get(Complaint, complaint_id)
+    if ComplaintTrigger.RESOLVE in COMPLAINT_MACHINE.allowed(ComplaintStatus(complaint.status)) and \
+            any(t.status == TaskStatus.DONE for t in tasks):
+        fire_complaint(session, complaint, ComplaintTrigger.RESOLVE, at=at, actor="system",
+                       reason="all department tasks are finished")

@@ -1,0 +1,6 @@
+"""Adapters to external systems and formats. Each module sits behind a small Protocol.
+
+``exports`` and its profiles read complaint exports (CFPB, NYC 311, airline
+tweets, Chinese shopping reviews, closeloop's own CSV/JSON Lines) as streams
+of :class:`~closeloop.domain.facts.ComplaintFacts`.
+"""

@@ -1,0 +1,219 @@
+"""Streaming readers for complaint exports, one *profile* per format.
+
+A profile turns one CSV row (a dict keyed by header) into
+:class:`ComplaintFacts`, or raises :class:`RowError` naming the column, the
+value and the problem. :func:`read_export` streams a file row by row (memory
+does not grow with the file) and yields :class:`ParsedRow` or
+:class:`RowError` with the physical line number where the record starts
+(line 1 is the header).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Callable, Iterator, Mapping, Protocol
+from zoneinfo import ZoneInfo
+
+from closeloop.domain.errors import InvalidInput
+from closeloop.domain.facts import ComplaintFacts
+
+csv.field_size_limit(16 * 1024 * 1024)
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A row that cannot be imported: ``line`` (1-based, header is line 1), ``column``, ``value``, ``problem``."""
+
+    line: int
+    column: str
+    value: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}, column {self.column!r}, value {self.value!r}: {self.problem}"
+
+
+class RowProblem(Exception):
+    """Raised by a profile's ``parse`` for one bad cell."""
+
+    def __init__(self, column: str, value: str, problem: str):
+        super().__init__(problem)
+        self.column, self.value, self.problem = column, value, problem
+
+
+@dataclass(frozen=True)
+class ParsedRow:
+    """A good row. ``reject_reason`` is set when the row is valid but not a complaint
+    (a positive review, a neutral tweet): it is recorded as ``rejected``, with no tasks."""
+
+    line: int
+    facts: ComplaintFacts
+    reject_reason: str | None = None
+
+
+class Profile(Protocol):
+    name: str
+    description: str
+
+    def detect(self, header: list[str]) -> bool: ...
+
+    def parse(self, row: Mapping[str, str]) -> tuple[ComplaintFacts, str | None]: ...
+
+
+# ---------------------------------------------------------------- cell helpers
+
+def cell(row: Mapping[str, str], column: str) -> str:
+    return (row.get(column) or "").strip()
+
+
+def required(row: Mapping[str, str], column: str) -> str:
+    value = cell(row, column)
+    if not value:
+        raise RowProblem(column, "", "required value is missing")
+    return value
+
+
+def parse_local(value: str, column: str, formats: tuple[str, ...], zone: ZoneInfo) -> datetime:
+    """Parse a wall-clock time in ``zone`` with the first matching format; UTC-aware result."""
+    for fmt in formats:
+        try:
+            naive = datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+        return naive.replace(tzinfo=zone)
+    raise RowProblem(column, value, f"not a date in any of the expected formats {', '.join(formats)}")
+
+
+def parse_local_date(value: str, column: str, formats: tuple[str, ...], zone: ZoneInfo) -> datetime:
+    """A date-only cell, taken as midnight in ``zone``."""
+    for fmt in formats:
+        try:
+            d: date = datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
+        return datetime.combine(d, time(0, 0), tzinfo=zone)
+    raise RowProblem(column, value, f"not a date in any of the expected formats {', '.join(formats)}")
+
+
+def parse_iso_aware(value: str, column: str) -> datetime:
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise RowProblem(column, value, "not an ISO 8601 date-time") from None
+    if dt.tzinfo is None:
+        raise RowProblem(column, value, "date-time has no UTC offset (add Z or +hh:mm)")
+    return dt
+
+
+# ---------------------------------------------------------------- registry
+
+_PROFILES: dict[str, Profile] = {}
+
+
+def register(profile: Profile) -> Profile:
+    _PROFILES[profile.name] = profile
+    return profile
+
+
+def profiles() -> dict[str, Profile]:
+    from integrations import formats  # noqa: F401  (registers the built-in profiles)
+
+    return dict(_PROFILES)
+
+
+def detect_profile(header: list[str]) -> Profile | None:
+    for p in profiles().values():
+        if p.detect(header):
+            return p
+    return None
+
+
+class UnknownFormat(InvalidInput):
+    pass
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    # utf-8-sig: exports saved by spreadsheet tools often start with a BOM.
+    return open(path, newline="", encoding="utf-8-sig")
+
+
+def read_export(path: str | Path, fmt: str = "auto",
+                on_profile: Callable[[Profile], None] | None = None) -> Iterator[ParsedRow | RowError]:
+    """Stream ``path`` as parsed rows and row errors.
+
+    ``fmt`` is a profile name or ``auto`` (detected from the header; ``.jsonl``
+    files are closeloop's JSON Lines). Raises :class:`UnknownFormat` when the
+    format cannot be told or a required column is absent.
+    """
+    path = Path(path)
+    known = profiles()
+    if fmt == "jsonl" or (fmt == "auto" and path.suffix.lower() in (".jsonl", ".ndjson")):
+        profile = known["jsonl"]
+        if on_profile:
+            on_profile(profile)
+        yield from _read_jsonl(path, profile)
+        return
+    with _open_text(path) as fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise UnknownFormat("file", f"{path} is empty") from None
+        header = [h.strip() for h in header]
+        if fmt == "auto":
+            profile = detect_profile(header)
+            if profile is None:
+                raise UnknownFormat("--format", f"cannot tell the format of {path} from its header; "
+                                                f"pass one of: {', '.join(sorted(known))}")
+        elif fmt in known:
+            profile = known[fmt]
+            if not profile.detect(header):
+                raise UnknownFormat("--format", f"{path} does not have the columns of format {fmt!r}")
+        else:
+            raise UnknownFormat("--format", f"unknown format {fmt!r}; use one of: auto, {', '.join(sorted(known))}")
+        if on_profile:
+            on_profile(profile)
+        start = reader.line_num + 1
+        for values in reader:
+            line = start
+            start = reader.line_num + 1
+            if not any(v.strip() for v in values):
+                continue
+            if len(values) != len(header):
+                yield RowError(line, "*", f"{len(values)} fields",
+                               f"row has {len(values)} fields, the header has {len(header)}")
+                continue
+            row = dict(zip(header, values))
+            yield _parse(profile, row, line)
+
+
+def _parse(profile: Profile, row: Mapping[str, str], line: int) -> ParsedRow | RowError:
+    try:
+        facts, reject = profile.parse(row)
+    except RowProblem as p:
+        return RowError(line, p.column, p.value, p.problem)
+    except InvalidInput as e:
+        return RowError(line, e.field, str(row.get(e.field, "")), e.problem)
+    return ParsedRow(line, facts, reject)
+
+
+def _read_jsonl(path: Path, profile: Profile) -> Iterator[ParsedRow | RowError]:
+    with _open_text(path) as fh:
+        for n, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                yield RowError(n, "*", raw[:60].strip(), f"not valid JSON: {exc.msg}")
+                continue
+            if not isinstance(obj, dict):
+                yield RowError(n, "*", raw[:60].strip(), "each line must be a JSON object")
+                continue
+            yield _parse(profile, {k: "" if v is None else (v if isinstance(v, str) else json.dumps(v) if isinstance(v, (list, dict)) else str(v))
+                                   for k, v in obj.items()}, n)

@@ -1,0 +1,188 @@
+"""The built-in export profiles. Importing this module registers them.
+
+Sources and layouts (see ``examples/PROVENANCE.md`` and ``../shared/data``):
+
+- ``cfpb``: CFPB Consumer Complaint Database, both the 2013 snake_case layout
+  (``date_received`` as M/D/YYYY) and the current one (``Date received`` as
+  YYYY-MM-DD). Dates only: taken as midnight America/New_York (the CFPB is in
+  Washington, DC).
+- ``nyc311``: NYC Open Data "311 Service Requests" (2014 and 2022 layouts);
+  ``Created Date`` as MM/DD/YYYY hh:mm:ss AM/PM, local New York time.
+- ``airline-tweets``: Twitter US Airline Sentiment (2015); ``tweet_created``
+  M/D/YYYY H:MM in US Pacific time; positive or neutral tweets are not complaints.
+- ``zh-reviews``: Chinese shopping reviews (online_shopping_10_cats); label 1
+  (positive) is not a complaint; received time unknown, taken as the import's
+  fixed epoch 2020-01-01T00:00+08:00 plus the source row in seconds, for stable order.
+- ``closeloop`` / ``jsonl``: closeloop's own intake columns (see README).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Mapping
+from zoneinfo import ZoneInfo
+
+from closeloop.domain.facts import ComplaintFacts
+
+from .exports import RowProblem, cell, parse_iso_aware, parse_local, parse_local_date, register, required
+
+NEW_YORK = ZoneInfo("America/New_York")
+PACIFIC = ZoneInfo("America/Los_Angeles")
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def _tags(value: str, sep: str = ",") -> tuple[str, ...]:
+    return tuple(t.strip() for t in value.split(sep) if t.strip())
+
+
+class CFPB:
+    name = "cfpb"
+    description = "CFPB Consumer Complaint Database export (2013 snake_case or current layout)"
+    _modern = {"date": "Date received", "product": "Product", "sub_product": "Sub-product", "issue": "Issue",
+               "sub_issue": "Sub-issue", "text": "Consumer complaint narrative", "company": "Company",
+               "state": "State", "tags": "Tags", "via": "Submitted via", "sent": "Date sent to company",
+               "response": "Company response to consumer", "timely": "Timely response?",
+               "disputed": "Consumer disputed?", "id": "Complaint ID"}
+    _legacy = {"date": "date_received", "product": "product", "sub_product": "sub_product", "issue": "issue",
+               "sub_issue": "sub_issue", "text": "consumer_complaint_narrative", "company": "company",
+               "state": "state", "tags": "tags", "via": "submitted_via", "sent": "date_sent_to_company",
+               "response": "company_response_to_consumer", "timely": "timely_response",
+               "disputed": "consumer_disputed?", "id": "complaint_id"}
+    _formats = ("%Y-%m-%d", "%m/%d/%Y", "%m/%d/%y")
+
+    def detect(self, header: list[str]) -> bool:
+        h = set(header)
+        return {"Complaint ID", "Date received", "Product"} <= h or {"complaint_id", "date_received", "product"} <= h
+
+    def parse(self, row: Mapping[str, str]) -> tuple[ComplaintFacts, str | None]:
+        c = self._modern if "Complaint ID" in row else self._legacy
+        ref = required(row, c["id"])
+        received = parse_local_date(required(row, c["date"]), c["date"], self._formats, NEW_YORK)
+        product = required(row, c["product"])
+        extra = {k: cell(row, c[k]) for k in ("response", "timely", "disputed", "sent") if cell(row, c[k])}
+        if "sent" in extra:
+            sent = parse_local_date(extra["sent"], c["sent"], self._formats, NEW_YORK)
+            extra["sent"] = sent.isoformat()
+        return ComplaintFacts(
+            source="cfpb", external_ref=ref, received_at=received,
+            category=product, subcategory=cell(row, c["sub_product"]),
+            product=product, sub_product=cell(row, c["sub_product"]),
+            issue=cell(row, c["issue"]), sub_issue=cell(row, c["sub_issue"]),
+            channel=cell(row, c["via"]), company=cell(row, c["company"]), region=cell(row, c["state"]),
+            tags=_tags(cell(row, c["tags"])), text=cell(row, c["text"]),
+            extra={f"cfpb_{k}": v for k, v in extra.items()},
+        ), None
+
+
+class NYC311:
+    name = "nyc311"
+    description = "NYC Open Data 311 Service Requests export (2014 or 2022 layout)"
+    _formats = ("%m/%d/%Y %I:%M:%S %p", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S")
+
+    def detect(self, header: list[str]) -> bool:
+        return {"Unique Key", "Created Date", "Complaint Type"} <= set(header)
+
+    def parse(self, row: Mapping[str, str]) -> tuple[ComplaintFacts, str | None]:
+        ref = required(row, "Unique Key")
+        created = parse_local(required(row, "Created Date"), "Created Date", self._formats, NEW_YORK)
+        extra: dict[str, str] = {}
+        for col, key in (("Closed Date", "closed_at"), ("Due Date", "due_at"),
+                         ("Resolution Action Updated Date", "resolution_updated_at")):
+            if value := cell(row, col):
+                extra[key] = parse_local(value, col, self._formats, NEW_YORK).isoformat()
+        for col, key in (("Agency", "agency"), ("Status", "status"), ("Resolution Description", "resolution")):
+            if value := cell(row, col):
+                extra[key] = value
+        channel = cell(row, "Open Data Channel Type")
+        return ComplaintFacts(
+            source="nyc311", external_ref=ref, received_at=created,
+            category=required(row, "Complaint Type"), subcategory=cell(row, "Descriptor"),
+            issue=cell(row, "Descriptor"), channel="" if channel == "UNKNOWN" else channel.lower(),
+            region=cell(row, "Borough"), extra={f"nyc311_{k}": v for k, v in extra.items()},
+        ), None
+
+
+class AirlineTweets:
+    name = "airline-tweets"
+    description = "Twitter US Airline Sentiment (2015) sample; non-negative tweets are rejected as not complaints"
+
+    def detect(self, header: list[str]) -> bool:
+        return {"tweet_id", "airline_sentiment", "text", "tweet_created"} <= set(header)
+
+    def parse(self, row: Mapping[str, str]) -> tuple[ComplaintFacts, str | None]:
+        ref = required(row, "tweet_id")
+        created = parse_local(required(row, "tweet_created"), "tweet_created", ("%m/%d/%Y %H:%M",), PACIFIC)
+        sentiment = cell(row, "airline_sentiment")
+        reason = cell(row, "negativereason")
+        facts = ComplaintFacts(
+            source="airline-tweets", external_ref=ref, received_at=created,
+            category=reason or "Unspecified", issue=reason, company=cell(row, "airline"),
+            channel="twitter", text=cell(row, "text"),
+        )
+        return facts, (None if sentiment == "negative" else f"not a complaint: sentiment {sentiment or 'missing'}")
+
+
+class ZhReviews:
+    name = "zh-reviews"
+    description = "Chinese online-shopping reviews (10 categories); positive reviews are rejected as not complaints"
+    _epoch = datetime(2020, 1, 1, tzinfo=SHANGHAI)
+
+    def detect(self, header: list[str]) -> bool:
+        return {"source_row", "cat", "label", "review"} <= set(header)
+
+    def parse(self, row: Mapping[str, str]) -> tuple[ComplaintFacts, str | None]:
+        src = required(row, "source_row")
+        if not src.isdigit():
+            raise RowProblem("source_row", src, "must be a whole number")
+        label = cell(row, "label")
+        if label not in ("0", "1"):
+            raise RowProblem("label", label, "must be 0 (negative) or 1 (positive)")
+        facts = ComplaintFacts(
+            source="zh-reviews", external_ref=src, received_at=self._epoch + timedelta(seconds=int(src)),
+            category=required(row, "cat"), product=cell(row, "cat"), channel="online review",
+            text=cell(row, "review").replace("\ufeff", ""),
+        )
+        return facts, ("not a complaint: positive review" if label == "1" else None)
+
+
+class Closeloop:
+    """closeloop's own intake layout: the :class:`ComplaintFacts` fields as columns."""
+
+    name = "closeloop"
+    description = "closeloop intake CSV: external_ref, received_at (ISO 8601 with offset), source?, customer_ref?, ..."
+    fields = ("category", "subcategory", "product", "sub_product", "issue", "sub_issue",
+              "channel", "company", "region", "text")
+
+    def detect(self, header: list[str]) -> bool:
+        return {"external_ref", "received_at"} <= set(header)
+
+    def parse(self, row: Mapping[str, str]) -> tuple[ComplaintFacts, str | None]:
+        ref = required(row, "external_ref")
+        received = parse_iso_aware(required(row, "received_at"), "received_at")
+        tags = cell(row, "tags")
+        if tags.startswith("["):
+            import json
+
+            try:
+                tag_list = tuple(str(t) for t in json.loads(tags))
+            except ValueError:
+                raise RowProblem("tags", tags, "not a JSON list") from None
+        else:
+            tag_list = _tags(tags, ";")
+        return ComplaintFacts(
+            source=cell(row, "source") or "api", external_ref=ref, received_at=received,
+            customer_ref=cell(row, "customer_ref") or None, tags=tag_list,
+            **{f: cell(row, f) for f in self.fields},
+        ), None
+
+
+class JsonLines(Closeloop):
+    name = "jsonl"
+    description = "closeloop intake as JSON Lines (one object per line, same keys as the closeloop CSV)"
+
+    def detect(self, header: list[str]) -> bool:
+        return False
+
+
+for _p in (CFPB(), NYC311(), AirlineTweets(), ZhReviews(), Closeloop(), JsonLines()):
+    register(_p)

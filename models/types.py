@@ -1,0 +1,48 @@
+"""``UTCDateTime``: an aware-UTC datetime column that round-trips on SQLite and PostgreSQL.
+
+``DateTime(timezone=True)`` only changes DDL on backends with a time-zone
+type; SQLite stores the wall-clock text and returns it naive, so an instant
+with a +08:00 offset would move by eight hours (CASES.md C29). This type:
+
+- rejects naive datetimes on the way in (``ValueError`` naming the problem);
+- converts every value to UTC before binding (on SQLite stored as naive UTC
+  text, so string order is time order and bound comparisons are correct);
+- returns aware UTC datetimes on the way out, on every backend.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import DateTime
+from sqlalchemy.types import TypeDecorator
+
+
+class NaiveDatetimeError(ValueError):
+    """A naive datetime reached the storage boundary."""
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"UTCDateTime expects a datetime, got {type(value).__name__}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise NaiveDatetimeError(
+                f"naive datetime {value.isoformat()} rejected: store instants with an offset (UTC)"
+            )
+        value = value.astimezone(timezone.utc)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)

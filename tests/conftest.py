@@ -1,0 +1,128 @@
+"""Shared fixtures: a database per test on SQLite and, when configured, PostgreSQL.
+
+- SQLite: the schema is built once by Alembic into a template file, copied per test.
+- PostgreSQL (``CLOSELOOP_TEST_PG_URL``): one schema per xdist worker, built by
+  Alembic, emptied between tests. In CI (``CI`` set) a missing or unreachable
+  PostgreSQL fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import sessionmaker
+
+from closeloop.clock import FixedClock
+from closeloop.config import load_config
+from models import migrate
+from models.db import make_engine
+from models.tables import Base
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+PG_URL = os.environ.get("CLOSELOOP_TEST_PG_URL")
+IN_CI = bool(os.environ.get("CI"))
+
+
+def pytest_sessionstart(session):
+    if IN_CI and not PG_URL:
+        pytest.exit("CI requires CLOSELOOP_TEST_PG_URL (PostgreSQL) to be set", returncode=3)
+
+
+def shared_file(rel: str) -> Path:
+    """A file under ../shared/data; skips (outside CI) or fails (in CI) when absent."""
+    path = SHARED / rel
+    if not path.exists():
+        if IN_CI:
+            pytest.fail(f"{path} is missing; CI must have ../shared/data")
+        pytest.skip(f"{path} not present (a fresh clone has no ../shared/data)")
+    return path
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "gw_main")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    with engine.connect() as c:
+        c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+def pg_schema_url(schema: str) -> str:
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(scope="session")
+def pg_engine():
+    if not PG_URL:
+        pytest.skip("PostgreSQL not configured: set CLOSELOOP_TEST_PG_URL (CI does)")
+    schema = f"cl_test_{_worker()}"
+    admin = make_engine(PG_URL)
+    try:
+        with admin.begin() as c:
+            c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            c.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # noqa: BLE001
+        if IN_CI:
+            pytest.fail(f"PostgreSQL at {PG_URL} unusable: {exc}")
+        pytest.skip(f"PostgreSQL at {PG_URL} unusable: {exc}")
+    engine = make_engine(pg_schema_url(schema))
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+    with admin.begin() as c:
+        c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def _truncate_pg(engine) -> None:
+    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as c:
+        c.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path, sqlite_template):
+    """A migrated, empty database on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "test.db"
+        shutil.copy(sqlite_template, path)
+        eng = make_engine(f"sqlite:///{path}")
+        yield eng
+        eng.dispose()
+    else:
+        eng = request.getfixturevalue("pg_engine")
+        _truncate_pg(eng)
+        yield eng
+
+
+@pytest.fixture
+def sessions(engine):
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@pytest.fixture
+def clock():
+    return FixedClock(datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc))
+
+
+@pytest.fixture(scope="session")
+def config():
+    return load_config()
+
+
+@pytest.fixture(scope="session")
+def nyc_config():
+    return load_config(ROOT / "examples" / "nyc311.toml")
