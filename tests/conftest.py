@@ -14,7 +14,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+
+os.environ.setdefault("COLUMNS", "250")  # Rich tables unwrapped in CLI output captured by tests
+from sqlalchemy import text  # noqa: E402
 from sqlalchemy.orm import sessionmaker
 
 from closeloop.clock import FixedClock

@@ -15,6 +15,7 @@ Errors are :class:`ConfigError` with the dotted path of the bad field.
 from __future__ import annotations
 
 import hashlib
+import re
 import tomllib
 from dataclasses import dataclass
 from datetime import timedelta
@@ -82,6 +83,22 @@ class FallbackModel(_Strict):
 
 class TriageModel(_Strict):
     default_severity: str = "P3"
+
+    @field_validator("default_severity")
+    @classmethod
+    def _sev(cls, v: str) -> str:
+        if v not in SEVERITIES:
+            raise ValueError(f"must be one of {', '.join(SEVERITIES)}")
+        return v
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, v: dict[str, int] | None) -> dict[str, int] | None:
+        for flag, w in (v or {}).items():
+            if w < 0 or w > 3:
+                raise ValueError(f"weight of {flag!r} must be between 0 and 3, got {w}")
+        return v
+
     vulnerable_tags: list[str] | None = None
     social_channels: list[str] | None = None
     media_keywords: list[str] | None = None
@@ -147,10 +164,15 @@ def _matcher(v: list[str] | MatcherModel) -> Matcher:
 
 
 def build_router(model: ConfigModel) -> Router:
-    rules = [
-        RoutingRule(r.name, {k: _matcher(v) for k, v in r.when.items()}, tuple(_task(t) for t in r.tasks), r.severity)
-        for r in model.rules
-    ]
+    rules = []
+    for i, r in enumerate(model.rules):
+        when = {}
+        for k, v in r.when.items():
+            try:
+                when[k] = _matcher(v)
+            except re.error as exc:
+                raise InvalidInput(f"rules[{i}] ({r.name}).when.{k}.regex", f"bad regular expression: {exc}") from None
+        rules.append(RoutingRule(r.name, when, tuple(_task(t) for t in r.tasks), r.severity))
     return Router(rules, [_task(t) for t in model.fallback.tasks], frozenset(model.departments))
 
 

@@ -4,7 +4,7 @@ Graph (refined from DESIGN.md §3)::
 
     open -acknowledge-> acknowledged -start-> in_progress -complete-> done
     open -start-> in_progress                      (starting implies acknowledging)
-    acknowledged -complete-> done                  (a quick fix needs no separate start)
+    open | acknowledged -complete-> done           (a quick fix needs no separate acknowledge/start)
     open | acknowledged | in_progress | blocked -transfer-> transferred   (a new task elsewhere, with a reason)
     open | acknowledged -block-> blocked -unblock-> open     (waits on a task it depends on)
     any non-terminal -cancel-> cancelled
@@ -47,6 +47,7 @@ TASK_EDGES: dict[tuple[TaskStatus, TaskTrigger], TaskStatus] = {
     (_S.OPEN, _T.ACKNOWLEDGE): _S.ACKNOWLEDGED,
     (_S.OPEN, _T.START): _S.IN_PROGRESS,
     (_S.ACKNOWLEDGED, _T.START): _S.IN_PROGRESS,
+    (_S.OPEN, _T.COMPLETE): _S.DONE,
     (_S.ACKNOWLEDGED, _T.COMPLETE): _S.DONE,
     (_S.IN_PROGRESS, _T.COMPLETE): _S.DONE,
     (_S.OPEN, _T.BLOCK): _S.BLOCKED,

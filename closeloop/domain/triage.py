@@ -55,6 +55,9 @@ class TriagePolicy:
     def __post_init__(self) -> None:
         if self.default_severity not in SEVERITIES:
             raise ValueError(f"default_severity: {self.default_severity!r} is not one of {SEVERITIES}")
+        for flag, w in self.weights.items():
+            if w < 0:
+                raise ValueError(f"weights.{flag}: must not be negative, got {w}")
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,7 @@ class Triage:
         base = base_severity or self.policy.default_severity
         level = SEVERITIES.index(base) + 1
         raised = sum(self.policy.weights.get(f, 0) for f in flags)
-        level = max(1, level - raised)
+        level = min(len(SEVERITIES), max(1, level - raised))
         ordered = tuple(sorted(flags))
         return TriageResult(
             severity=f"P{level}",

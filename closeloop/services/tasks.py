@@ -65,14 +65,18 @@ def _begin_work(session: Session, task: Task, at: datetime, actor: str) -> None:
                        reason=f"task {task.id} ({task.department}) taken up")
 
 
+def acknowledge_in_session(s: Session, task_id: int, *, actor: str, at: datetime) -> Task:
+    task = _load(s, task_id)
+    fire_task(s, task, TaskTrigger.ACKNOWLEDGE, at=at, actor=actor)
+    task.assignee = task.assignee or actor
+    _begin_work(s, task, at, actor)
+    return task
+
+
 def acknowledge(sessions, task_id: int, *, actor: str, at: datetime) -> Task:
     """First response from the department: ``open -> acknowledged``; the actor becomes the assignee if none."""
     with unit_of_work(sessions) as s:
-        task = _load(s, task_id)
-        fire_task(s, task, TaskTrigger.ACKNOWLEDGE, at=at, actor=actor)
-        task.assignee = task.assignee or actor
-        _begin_work(s, task, at, actor)
-        return task
+        return acknowledge_in_session(s, task_id, actor=actor, at=at)
 
 
 def start(sessions, task_id: int, *, actor: str, at: datetime) -> Task:
@@ -85,16 +89,20 @@ def start(sessions, task_id: int, *, actor: str, at: datetime) -> Task:
         return task
 
 
+def complete_in_session(s: Session, task_id: int, *, actor: str, at: datetime, outcome: str = "") -> Task:
+    task = _load(s, task_id)
+    fire_task(s, task, TaskTrigger.COMPLETE, at=at, actor=actor, reason=outcome or None)
+    task.outcome = outcome or None
+    _begin_work(s, task, at, actor)
+    s.flush()
+    settle(s, task.complaint_id, at=at)
+    return task
+
+
 def complete(sessions, task_id: int, *, actor: str, at: datetime, outcome: str = "") -> Task:
     """Finish a task with an outcome note; unblocks dependents; resolves the complaint when nothing is left."""
     with unit_of_work(sessions) as s:
-        task = _load(s, task_id)
-        fire_task(s, task, TaskTrigger.COMPLETE, at=at, actor=actor, reason=outcome or None)
-        task.outcome = outcome or None
-        _begin_work(s, task, at, actor)
-        s.flush()
-        settle(s, task.complaint_id, at=at)
-        return task
+        return complete_in_session(s, task_id, actor=actor, at=at, outcome=outcome)
 
 
 def transfer(sessions, task_id: int, *, to: str, reason: str, actor: str, at: datetime) -> Task:

@@ -1,0 +1,55 @@
+"""Small helpers shared by the integration tests."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from closeloop.services.importing import import_file
+from models.tables import Complaint, Task
+
+
+def run_import(sessions, config, clock, path, **kw):
+    return import_file(sessions, config, clock, path, **kw)
+
+
+def count(sessions, model, *where) -> int:
+    with sessions() as s:
+        return s.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def data_rows(path: Path) -> int:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return sum(1 for _ in csv.DictReader(fh))
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+__all__ = ["run_import", "count", "data_rows", "write_csv", "Complaint", "Task"]
+
+
+def intake(sessions, config, now, facts_list, reject=None):
+    """Take in ``facts_list`` in one transaction; returns complaint ids in input order."""
+    from closeloop.services.departments import routing_config_id, sync_departments
+    from closeloop.services.intake import IntakeItem, intake_batch
+
+    with sessions.begin() as s:
+        sync_departments(s, config, now)
+        rc = routing_config_id(s, config, now)
+        res = intake_batch(s, [IntakeItem(f) for f in facts_list], config=config, now=now, routing_config_id=rc)
+    return [res.ids[i] for i in range(len(facts_list))]
+
+
+def facts(ref, at, **kw):
+    from closeloop.domain.facts import ComplaintFacts
+
+    kw.setdefault("category", "billing")
+    return ComplaintFacts(source=kw.pop("source", "api"), external_ref=ref, received_at=at, **kw)

@@ -1,0 +1,105 @@
+"""The command line, end to end through Typer, on a SQLite file (the embedded default)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from closeloop.cli import app
+from tests.conftest import ROOT
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLOSELOOP_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.delenv("CLOSELOOP_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def run(*args):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_commands_need_a_migrated_database(cli_env):
+    res = run("stats", "--json")
+    assert res.exit_code == 2 and "closeloop db upgrade" in res.output
+
+
+def test_import_stats_and_task_commands(cli_env):
+    assert run("db", "upgrade").exit_code == 0
+    res = run("import", str(ROOT / "examples" / "cfpb_sample.csv"), "--json")
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert report["created"] == 271 and report["committed"] is True
+    res = run("stats", "--json")
+    st = json.loads(res.stdout)
+    for key in ("complaints", "complaints_by_status", "tasks", "tasks_by_department", "tasks_by_status"):
+        assert key in st
+    assert st["complaints"] == 271 and st["complaints_by_status"] == {"triaged": 271}
+    assert all(isinstance(v, int) for v in st["tasks_by_department"].values())
+    again = json.loads(run("import", str(ROOT / "examples" / "cfpb_sample.csv"), "--json").stdout)
+    assert (again["created"], again["duplicates"]) == (0, 271)
+
+    res = run("tasks", "list", "--department", "operations", "--status", "open", "--limit", "1")
+    assert res.exit_code == 0 and "operations" in res.output
+    task_id = int(res.output.split("│")[1].strip()) if "│" in res.output else None
+    assert task_id
+    assert "acknowledged" in run("tasks", "ack", str(task_id), "--actor", "ops-1").output
+    res = runner.invoke(app, ["tasks", "transfer", str(task_id), "--to", "product"])
+    assert res.exit_code != 0 and "--reason" in res.output
+    res = run("tasks", "transfer", str(task_id), "--to", "product", "--reason", "pricing rule")
+    assert res.exit_code == 0 and "product" in res.output
+    res = run("tasks", "complete", str(task_id), "--outcome", "x")
+    assert res.exit_code == 1 and "transferred" in res.output
+    res = run("tasks", "list", "--status", "bogus")
+    assert res.exit_code == 2 and "unknown status" in res.output
+
+
+def test_complaints_show_and_merge(cli_env, tmp_path):
+    assert run("db", "upgrade").exit_code == 0
+    feed = tmp_path / "feed.csv"
+    feed.write_text("external_ref,received_at,customer_ref,category,text\n"
+                    "F1,2026-03-02T09:00:00+08:00,c1,billing,[urgent] charged twice\n"
+                    "F2,2026-03-03T09:00:00+08:00,c1,billing,\"still charged twice, I will call my lawyer\"\n",
+                    encoding="utf-8")
+    assert run("import", str(feed)).exit_code == 0
+    res = run("complaints", "show", "2")
+    assert res.exit_code == 0
+    assert "likely duplicate of complaint 1" in res.output and "legal_threat" in res.output
+    res = run("complaints", "merge", "2", "--into", "1", "--reason", "same double charge")
+    assert res.exit_code == 0 and "merged into 1" in res.output
+    res = run("complaints", "show", "1")
+    assert "absorbed duplicates: 2" in res.output and "[urgent] charged twice" in res.output
+    res = run("complaints", "merge", "1", "--into", "2")
+    assert res.exit_code == 1 and "itself" in res.output
+    assert "merged" in run("complaints", "list", "--status", "merged").output
+    res = run("complaints", "show", "999")
+    assert res.exit_code == 1 and "not found" in res.output
+
+
+def test_bad_rows_exit_code_and_message(cli_env, tmp_path):
+    assert run("db", "upgrade").exit_code == 0
+    feed = tmp_path / "bad.csv"
+    feed.write_text("external_ref,received_at,category\nB1,2026-03-02T09:00:00Z,x\nB2,not-a-date,x\n",
+                    encoding="utf-8")
+    res = runner.invoke(app, ["import", str(feed)])
+    assert res.exit_code == 1
+    assert "line 3" in res.output and "received_at" in res.output and "nothing imported" in res.output
+    assert json.loads(run("stats", "--json").stdout)["complaints"] == 0
+    res = runner.invoke(app, ["import", str(feed), "--skip-bad-rows", "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["created"] == 1
+
+
+def test_config_validate_names_the_field(cli_env, tmp_path):
+    assert run("config", "validate").exit_code == 0
+    assert run("config", "validate", str(ROOT / "examples" / "nyc311.toml")).exit_code == 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[departments.a]\ndisplay_name = "A"\n[fallback]\n[[fallback.tasks]]\n'
+                   'department = "b"\nkind = "triage"\ntitle = "t"\n', encoding="utf-8")
+    res = runner.invoke(app, ["config", "validate", str(bad)])
+    assert res.exit_code == 2 and "routing.fallback.tasks.triage.department" in res.output

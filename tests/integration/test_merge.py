@@ -1,0 +1,140 @@
+"""CASES.md K5 (merge/duplicates) and K7 (concurrency) with their right values."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, select
+
+from closeloop.domain.complaint import OPEN_STATES
+from closeloop.domain.errors import Conflict, IllegalTransition, MergeRejected
+from closeloop.services import complaints as svc
+from closeloop.services import tasks as task_svc
+from closeloop.services.uow import translate_conflicts
+from models.tables import Complaint, Message, Task, Transition
+
+from .helpers import facts, intake
+
+CST = timezone(timedelta(hours=8))
+MON_0900 = datetime(2026, 3, 9, 9, 0, tzinfo=CST)
+
+
+def _two(sessions, config, product="Debt collection"):
+    a, b = intake(sessions, config, MON_0900, [
+        facts("A", MON_0900, customer_ref="cust", product=product, text="A: first message"),
+        facts("B", MON_0900, customer_ref="cust", product=product, text="B: same problem, refund please"),
+    ])
+    return a, b
+
+
+def test_c17_merged_complaint_is_terminal_and_never_escalates(sessions, config):
+    a, b = _two(sessions, config)
+    a_due = datetime(2026, 3, 10, 17, 0, tzinfo=CST)
+    with sessions.begin() as s:
+        s.get(Complaint, a).due_at = a_due
+        s.get(Complaint, b).due_at = datetime(2026, 3, 9, 12, 0, tzinfo=CST)  # B: P1, 3 h
+    svc.merge(sessions, b, a, actor="agent-x", at=datetime(2026, 3, 9, 10, 0, tzinfo=CST), reason="same case")
+    scan_at = datetime(2026, 3, 9, 13, 0, tzinfo=CST)
+    with sessions() as s:
+        B, A = s.get(Complaint, b), s.get(Complaint, a)
+        assert B.status == "merged" and B.merged_into_id == a and B.due_at is None
+        # the overdue scan the sweep uses finds nothing: B is terminal, A is not due yet
+        overdue = s.scalar(select(func.count()).select_from(Complaint).where(
+            Complaint.due_at < scan_at, Complaint.status.in_(OPEN_STATES)))
+        assert overdue == 0
+        assert s.scalar(select(func.count()).select_from(Task).where(Task.complaint_id == b)) == 0
+        assert A.due_at == a_due.astimezone(timezone.utc)  # unchanged
+        # B's duplicate tasks were cancelled (A has the same ones); none are active on B's behalf
+        moved = s.scalars(select(Task).where(Task.complaint_id == a)).all()
+        active = [t for t in moved if t.status in ("open", "blocked", "acknowledged", "in_progress")]
+        assert len(active) == 2 and len(moved) == 4
+    view = svc.show(sessions, a)
+    bodies = [e.text for e in view.timeline if e.kind.startswith("message")]
+    assert "B: same problem, refund please" in bodies and "A: first message" in bodies
+    assert any(e.complaint_id == b and "(merge)" in e.text for e in view.timeline)
+    assert view.merged_from == [b]
+    with pytest.raises(IllegalTransition, match="merged"):
+        task_svc.start  # noqa: B018 - (tasks are gone); the complaint itself takes no trigger:
+        from closeloop.domain.complaint import transition
+        transition("merged", "reopen", at=scan_at, actor="x")
+
+
+def test_merge_chains_resolve_to_one_root_and_cycles_are_refused(sessions, config):
+    ids = intake(sessions, config, MON_0900, [facts(f"K{i}", MON_0900 + timedelta(minutes=i)) for i in range(4)])
+    c0, c1, c2, c3 = ids
+    at = MON_0900 + timedelta(hours=1)
+    svc.merge(sessions, c1, c0, actor="x", at=at)
+    svc.merge(sessions, c2, c1, actor="x", at=at)          # c1 is merged: resolves to its root c0
+    with sessions() as s:
+        assert s.get(Complaint, c2).merged_into_id == c0
+    svc.merge(sessions, c0, c3, actor="x", at=at)           # the root itself is merged away
+    with sessions() as s:
+        for cid in (c0, c1, c2):
+            assert s.get(Complaint, cid).merged_into_id == c3  # every chain has length one
+        assert s.get(Complaint, c3).merged_into_id is None
+    with pytest.raises(MergeRejected, match="itself"):
+        svc.merge(sessions, c3, c1, actor="x", at=at)       # c1's root is c3
+    with pytest.raises(MergeRejected, match="already merged"):
+        svc.merge(sessions, c1, c3, actor="x", at=at)
+
+
+def test_c26_opposite_merges_at_the_same_time_one_wins(sessions, config):
+    a, b = _two(sessions, config)
+    at = MON_0900 + timedelta(hours=1)
+    s1, s2 = sessions(), sessions()
+    try:
+        # both agents have read both complaints (held, so each session keeps what it read)
+        seen = [(s.get(Complaint, a), s.get(Complaint, b)) for s in (s1, s2)]
+        assert all(c.version == 1 for pair in seen for c in pair)
+        svc.merge_in_session(s1, a, b, actor="agent-x", at=at)
+        s1.commit()
+        with pytest.raises(Conflict), translate_conflicts(s2):
+            svc.merge_in_session(s2, b, a, actor="agent-y", at=at)
+            s2.commit()
+    finally:
+        s1.close()
+        s2.close()
+    with pytest.raises(MergeRejected):  # a later attempt that reads fresh data is refused too
+        svc.merge(sessions, b, a, actor="agent-y", at=at)
+    with sessions() as s:
+        rows = {c.id: c for c in s.scalars(select(Complaint))}
+        open_ = [c for c in rows.values() if c.status != "merged"]
+        assert len(open_) == 1 and open_[0].id == b
+        assert rows[a].merged_into_id == b and rows[b].merged_into_id is None
+        merges = s.scalar(select(func.count()).select_from(Transition).where(Transition.trigger == "merge"))
+        assert merges == 1
+
+
+def test_c26_two_agents_finish_the_same_complaint_at_once_exactly_one_resolves(sessions, config):
+    (cid,) = intake(sessions, config, MON_0900, [facts("Z", MON_0900, text="x")])
+    with sessions() as s:
+        (tid,) = s.scalars(select(Task.id).where(Task.complaint_id == cid)).all()
+    task_svc.start(sessions, tid, actor="agent", at=MON_0900)
+    at = MON_0900 + timedelta(hours=2)
+    s1, s2 = sessions(), sessions()
+    try:
+        seen = [(s.get(Task, tid), s.get(Complaint, cid)) for s in (s1, s2)]
+        assert all(t.status == "in_progress" for t, _ in seen)
+        task_svc.complete_in_session(s1, tid, actor="agent-x", at=at, outcome="refunded")
+        s1.commit()
+        with pytest.raises(Conflict), translate_conflicts(s2):
+            task_svc.complete_in_session(s2, tid, actor="agent-y", at=at, outcome="refunded again")
+            s2.commit()
+    finally:
+        s1.close()
+        s2.close()
+    with sessions() as s:
+        assert s.get(Complaint, cid).status == "resolved"
+        resolves = s.scalar(select(func.count()).select_from(Transition).where(
+            Transition.complaint_id == cid, Transition.trigger == "resolve"))
+        assert resolves == 1
+        assert s.get(Task, tid).outcome == "refunded"
+
+
+def test_messages_keep_their_origin_after_a_merge(sessions, config):
+    a, b = _two(sessions, config)
+    svc.merge(sessions, b, a, actor="x", at=MON_0900 + timedelta(hours=1))
+    with sessions() as s:
+        msgs = s.scalars(select(Message).order_by(Message.id)).all()
+        assert [(m.complaint_id, m.original_complaint_id) for m in msgs] == [(a, a), (a, b)]

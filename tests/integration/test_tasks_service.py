@@ -1,0 +1,93 @@
+"""Department task use cases: every change goes through the state machine and is audited."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from closeloop.domain.errors import IllegalTransition, InvalidInput, NotFound
+from closeloop.services import tasks as svc
+from models.tables import Complaint, Task, TaskDependency, Transition
+
+from .helpers import facts, intake
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+
+
+def _debt(sessions, config):
+    (cid,) = intake(sessions, config, T0, [facts("D1", T0, product="Debt collection")])
+    with sessions() as s:
+        tasks = {t.kind: t.id for t in s.scalars(select(Task).where(Task.complaint_id == cid))}
+    return cid, tasks
+
+
+def _status(sessions, model, id_):
+    with sessions() as s:
+        return s.get(model, id_).status
+
+
+def test_dependent_task_waits_then_complaint_resolves(sessions, config):
+    cid, t = _debt(sessions, config)
+    assert _status(sessions, Task, t["investigate"]) == "open"
+    assert _status(sessions, Task, t["respond"]) == "blocked"
+    with pytest.raises(IllegalTransition, match="blocked.*start"):
+        svc.start(sessions, t["respond"], actor="svc", at=T0)
+    svc.acknowledge(sessions, t["investigate"], actor="ops-1", at=T0 + timedelta(minutes=5))
+    assert _status(sessions, Complaint, cid) == "in_progress"
+    svc.complete(sessions, t["investigate"], actor="ops-1", at=T0 + timedelta(hours=3), outcome="debt not owed")
+    assert _status(sessions, Task, t["respond"]) == "open"
+    assert _status(sessions, Complaint, cid) == "in_progress"
+    svc.complete(sessions, t["respond"], actor="svc-1", at=T0 + timedelta(hours=4), outcome="told customer")
+    assert _status(sessions, Complaint, cid) == "resolved"
+    with sessions() as s:
+        trail = [(r.entity, r.trigger, r.actor) for r in
+                 s.scalars(select(Transition).where(Transition.complaint_id == cid).order_by(Transition.id))]
+        assert ("task", "acknowledge", "ops-1") in trail
+        assert ("task", "unblock", "system") in trail
+        assert trail[-1] == ("complaint", "resolve", "system")
+        assert s.get(Complaint, cid).resolved_at == T0 + timedelta(hours=4)
+        assert s.get(Task, t["investigate"]).assignee == "ops-1"
+
+
+def test_transfer_needs_a_reason_and_a_real_department(sessions, config):
+    cid, t = _debt(sessions, config)
+    with pytest.raises(InvalidInput, match="reason"):
+        svc.transfer(sessions, t["investigate"], to="product", reason=" ", actor="ops", at=T0)
+    with pytest.raises(InvalidInput, match="unknown or inactive department 'nope'"):
+        svc.transfer(sessions, t["investigate"], to="nope", reason="x", actor="ops", at=T0)
+    with pytest.raises(InvalidInput, match="already in department"):
+        svc.transfer(sessions, t["investigate"], to="operations", reason="x", actor="ops", at=T0)
+    assert _status(sessions, Task, t["investigate"]) == "open"  # nothing half-written
+
+
+def test_transfer_moves_the_work_and_its_dependents(sessions, config):
+    cid, t = _debt(sessions, config)
+    new = svc.transfer(sessions, t["investigate"], to="product", reason="fee rule, not an ops error",
+                       actor="ops-lead", at=T0 + timedelta(hours=1))
+    assert new.department == "product" and new.status == "open" and new.transferred_from_id == t["investigate"]
+    assert _status(sessions, Task, t["investigate"]) == "transferred"
+    with sessions() as s:
+        dep = s.scalars(select(TaskDependency.depends_on_id).where(TaskDependency.task_id == t["respond"])).all()
+        assert dep == [new.id]
+        assert s.get(Complaint, cid).transfer_count == 1
+        audit = s.scalar(select(Transition).where(Transition.entity_id == t["investigate"],
+                                                  Transition.trigger == "transfer"))
+        assert audit.reason == "fee rule, not an ops error" and audit.data == {"to": "product", "from": "operations"}
+    svc.complete(sessions, new.id, actor="prod-1", at=T0 + timedelta(hours=2))
+    assert _status(sessions, Task, t["respond"]) == "open"
+    with pytest.raises(IllegalTransition, match="transferred"):
+        svc.complete(sessions, t["investigate"], actor="ops", at=T0)
+
+
+def test_cancel_requires_reason_and_unknown_task_is_not_found(sessions, config):
+    cid, t = _debt(sessions, config)
+    with pytest.raises(InvalidInput):
+        svc.cancel(sessions, t["respond"], reason="", actor="x", at=T0)
+    with pytest.raises(NotFound, match="task 99999"):
+        svc.acknowledge(sessions, 99999, actor="x", at=T0)
+    svc.cancel(sessions, t["respond"], reason="customer withdrew", actor="lead", at=T0)
+    svc.cancel(sessions, t["investigate"], reason="customer withdrew", actor="lead", at=T0)
+    # nothing was done, so the complaint is not "resolved" by cancelling everything
+    assert _status(sessions, Complaint, cid) == "triaged"

@@ -1,0 +1,130 @@
+"""Property tests: random trigger sequences never leave the machines' state spaces or escape a terminal state."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from closeloop.domain import complaint, task
+from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus, ComplaintTrigger
+from closeloop.domain.dedupe import PriorComplaint, count_in_window, likely_duplicate_of
+from closeloop.domain.errors import IllegalTransition
+from closeloop.domain.task import TASK_MACHINE, TaskStatus, TaskTrigger
+
+T0 = datetime(2026, 3, 2, tzinfo=timezone.utc)
+COMPLAINT_TERMINAL = {ComplaintStatus.MERGED, ComplaintStatus.REJECTED}
+TASK_TERMINAL = {TaskStatus.TRANSFERRED, TaskStatus.CANCELLED}
+
+SETTINGS = settings(max_examples=300, database=None, deadline=None)
+
+
+def _walk(machine_fire, machine, start, triggers, status_enum, terminal):
+    """Apply triggers in order; check the invariants at every step; return the visited states."""
+    state = start
+    visited = [state]
+    for i, trig in enumerate(triggers):
+        was_terminal = state in terminal
+        allowed = machine.allowed(state)
+        try:
+            rec = machine_fire(state, trig, at=T0 + timedelta(minutes=i), actor="prop")
+        except IllegalTransition as exc:
+            assert exc.state == str(state) and exc.trigger == str(trig)
+            assert str(trig) not in allowed
+            assert exc.allowed == allowed
+            continue
+        assert not was_terminal, f"terminal state {state} accepted {trig}"
+        assert str(trig) in allowed
+        assert rec.from_state == str(state)
+        assert rec.trigger == str(trig)
+        assert rec.to_state in {s.value for s in status_enum}
+        state = status_enum(rec.to_state)
+        assert isinstance(state, status_enum)
+        visited.append(state)
+    return state, visited
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(list(ComplaintTrigger)), max_size=40))
+def test_complaint_random_walk_stays_in_state_space(triggers):
+    state, visited = _walk(complaint.transition, COMPLAINT_MACHINE, ComplaintStatus.RECEIVED, triggers,
+                           ComplaintStatus, COMPLAINT_TERMINAL)
+    assert state in set(ComplaintStatus)
+    # once terminal, the walk never moved again
+    for i, s in enumerate(visited):
+        if s in COMPLAINT_TERMINAL:
+            assert i == len(visited) - 1
+    if state in COMPLAINT_TERMINAL:
+        for trig in ComplaintTrigger:
+            try:
+                complaint.transition(state, trig, at=T0, actor="prop")
+            except IllegalTransition:
+                continue
+            raise AssertionError(f"{state} accepted {trig}")
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(list(ComplaintTrigger)), max_size=40))
+def test_complaint_rejected_only_before_work_starts(triggers):
+    _, visited = _walk(complaint.transition, COMPLAINT_MACHINE, ComplaintStatus.RECEIVED, triggers,
+                       ComplaintStatus, COMPLAINT_TERMINAL)
+    if visited[-1] == ComplaintStatus.REJECTED:
+        assert set(visited[:-1]) <= {ComplaintStatus.RECEIVED, ComplaintStatus.TRIAGED}
+
+
+@SETTINGS
+@given(st.sampled_from(list(TaskStatus)), st.lists(st.sampled_from(list(TaskTrigger)), max_size=40))
+def test_task_random_walk_stays_in_state_space(start, triggers):
+    state, visited = _walk(task.transition, TASK_MACHINE, start, triggers, TaskStatus, TASK_TERMINAL)
+    assert state in set(TaskStatus)
+    for i, s in enumerate(visited):
+        if s in TASK_TERMINAL:
+            assert i == len(visited) - 1
+    if state in TASK_TERMINAL:
+        for trig in TaskTrigger:
+            try:
+                task.transition(state, trig, at=T0, actor="prop")
+            except IllegalTransition:
+                continue
+            raise AssertionError(f"{state} accepted {trig}")
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(list(TaskTrigger)), max_size=40))
+def test_task_random_walk_from_open(triggers):
+    state, _ = _walk(task.transition, TASK_MACHINE, TaskStatus.OPEN, triggers, TaskStatus, TASK_TERMINAL)
+    assert state in set(TaskStatus)
+
+
+# ------------------------------------------------------------------ dedupe properties
+
+_offsets = st.integers(min_value=-40 * 24 * 3600, max_value=5 * 24 * 3600)
+_priors = st.lists(
+    st.tuples(st.integers(1, 50), st.sampled_from(["A", "B"]), _offsets, st.booleans()), max_size=12,
+)
+
+
+@SETTINGS
+@given(_priors, st.integers(min_value=0, max_value=30))
+def test_likely_duplicate_is_the_latest_eligible(rows, window_days):
+    window = timedelta(days=window_days)
+    earlier = [PriorComplaint(i, c, T0 + timedelta(seconds=o), m) for i, c, o, m in rows]
+    got = likely_duplicate_of("A", T0, earlier, window)
+    eligible = [p for p in earlier if not p.merged and p.category == "A" and T0 - window <= p.received_at <= T0]
+    if not eligible:
+        assert got is None
+    else:
+        latest = max(p.received_at for p in eligible)
+        assert got in {p.id for p in eligible if p.received_at == latest}
+    assert likely_duplicate_of("A", T0, list(reversed(earlier)), window) == got
+
+
+@SETTINGS
+@given(st.lists(_offsets, max_size=20), st.integers(min_value=0, max_value=30))
+def test_count_in_window_never_counts_now_or_later(offsets, window_days):
+    window = timedelta(days=window_days)
+    instants = [T0 + timedelta(seconds=o) for o in offsets]
+    n = count_in_window(T0, instants, window)
+    assert 0 <= n <= len([t for t in instants if t < T0])
+    assert n == count_in_window(T0, [t for t in instants if t < T0], window)
