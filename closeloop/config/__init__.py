@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.routing import Matcher, Router, RoutingRule, TaskTemplate
-from closeloop.domain.triage import SEVERITIES, Triage, TriagePolicy
+from closeloop.domain.triage import DEFAULT_WEIGHTS, SEVERITIES, Triage, TriagePolicy
 
 DEFAULT_CONFIG_NAME = "default.toml"
 
@@ -95,6 +95,8 @@ class TriageModel(_Strict):
     @classmethod
     def _weights(cls, v: dict[str, int] | None) -> dict[str, int] | None:
         for flag, w in (v or {}).items():
+            if flag not in DEFAULT_WEIGHTS:
+                raise ValueError(f"unknown risk flag {flag!r}; use one of {', '.join(DEFAULT_WEIGHTS)}")
             if w < 0 or w > 3:
                 raise ValueError(f"weight of {flag!r} must be between 0 and 3, got {w}")
         return v
@@ -146,6 +148,8 @@ class Config:
         t = self.model.triage
         kwargs = {k: (tuple(v) if isinstance(v, list) else v)
                   for k, v in t.model_dump().items() if v is not None}
+        if "weights" in kwargs:
+            kwargs["weights"] = {**DEFAULT_WEIGHTS, **kwargs["weights"]}
         return Triage(TriagePolicy(**kwargs))
 
     @cached_property

@@ -82,7 +82,7 @@ class Machine(Generic[S, T]):
         :class:`InvalidInput` for a naive ``at`` or an empty ``actor``.
         """
         require_aware(at, "at")
-        if not actor:
+        if not actor or not actor.strip():
             raise InvalidInput("actor", "every transition needs an actor")
         new = self.next_state(state, trigger)
         return TransitionRecord(

@@ -13,8 +13,10 @@ P1 is the most severe. The flags:
   ``repeat_window_days`` (default 90) before this one.
 - ``compensation_demanded``: refund / compensation keywords in the text.
 
-Keywords match whole words for Latin script (so "media" does not match
-"immediately") and substrings for CJK text.
+Keywords match whole words for Latin script, with plain English inflections
+("lawyers", "refunded", "sued"; but "media" does not match "immediately"),
+and substrings for CJK text. Configured weights are merged over the defaults;
+an unknown flag name is an error.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ class TriagePolicy:
         if self.default_severity not in SEVERITIES:
             raise ValueError(f"default_severity: {self.default_severity!r} is not one of {SEVERITIES}")
         for flag, w in self.weights.items():
+            if flag not in DEFAULT_WEIGHTS:
+                raise ValueError(f"weights.{flag}: unknown risk flag; use one of {', '.join(DEFAULT_WEIGHTS)}")
             if w < 0:
                 raise ValueError(f"weights.{flag}: must not be negative, got {w}")
 
@@ -76,7 +80,8 @@ def _keyword_pattern(words: Iterable[str]) -> re.Pattern[str] | None:
         if not w:
             continue
         if w.isascii():
-            parts.append(r"\b" + re.escape(w) + r"\b")
+            # whole words, with the common English inflections: lawyer(s), refund(s/ed), sue(d/s)
+            parts.append(r"\b" + re.escape(w) + r"(?:s|es|d|ed|ing)?\b")
         else:
             parts.append(re.escape(w))
     return re.compile("|".join(parts)) if parts else None

@@ -61,6 +61,10 @@ def merge_in_session(session: Session, duplicate_id: int, into_id: int, *, actor
     check_merge(dup.id, survivor.id)
     if survivor.status not in MERGEABLE_STATES:
         raise MergeRejected(f"complaint {survivor.id} is {survivor.status}; it cannot absorb a duplicate")
+    # lock both rows in id order: opposite merges racing wait for each other instead of deadlocking,
+    # and the loser's version check then fails (Conflict)
+    session.execute(select(Complaint.id).where(Complaint.id.in_(sorted({dup.id, survivor.id})))
+                    .order_by(Complaint.id).with_for_update())
     fire_complaint(session, dup, ComplaintTrigger.MERGE, at=at, actor=actor, reason=reason,
                    data={"into": survivor.id, "requested_into": into_id})
     dup.merged_into_id = survivor.id

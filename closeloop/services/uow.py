@@ -10,6 +10,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -27,6 +28,13 @@ def translate_conflicts(session: Session | None = None) -> Iterator[None]:
         if session is not None:
             session.rollback()
         raise Conflict(f"{CONFLICT_MESSAGE} ({exc})") from None
+    except OperationalError as exc:
+        # PostgreSQL deadlock (40P01) or serialization failure (40001): a concurrent change won
+        if getattr(exc.orig, "sqlstate", None) not in ("40P01", "40001"):
+            raise
+        if session is not None:
+            session.rollback()
+        raise Conflict(f"{CONFLICT_MESSAGE} (concurrent transaction: {exc.orig.sqlstate})") from None
 
 
 @contextmanager

@@ -138,3 +138,57 @@ def test_messages_keep_their_origin_after_a_merge(sessions, config):
     with sessions() as s:
         msgs = s.scalars(select(Message).order_by(Message.id)).all()
         assert [(m.complaint_id, m.original_complaint_id) for m in msgs] == [(a, a), (a, b)]
+
+
+def test_later_inbound_message_to_a_merged_complaint_lands_on_the_root(sessions, config):
+    from closeloop.services.messages import add_message
+
+    a, b = _two(sessions, config)
+    svc.merge(sessions, b, a, actor="x", at=MON_0900 + timedelta(hours=1))
+    msg = add_message(sessions, b, direction="inbound", body="any news?", author="customer", channel="web",
+                      at=MON_0900 + timedelta(hours=2))
+    assert (msg.complaint_id, msg.original_complaint_id) == (a, b)
+    with sessions() as s:
+        assert s.get(Complaint, b).status == "merged"  # the merged record stays terminal
+    outbound = add_message(sessions, a, direction="outbound", body="【回访】您的投诉已处理完毕", author="system",
+                           at=MON_0900 + timedelta(hours=3))
+    assert outbound.complaint_id == a
+    with sessions() as s:
+        assert s.get(Complaint, a).status == "triaged"  # an outbound message changes nothing
+
+
+def test_threads_racing_opposite_merges_leave_exactly_one_open(sessions, config):
+    """Two real transactions started together (threads): one merge commits, the other fails cleanly."""
+    import threading
+
+    a, b = _two(sessions, config)
+    at = MON_0900 + timedelta(hours=1)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def agent(dup, into):
+        s = sessions()
+        try:
+            held = (s.get(Complaint, dup), s.get(Complaint, into))  # noqa: F841 - both read first
+            barrier.wait(timeout=10)
+            with translate_conflicts(s):
+                svc.merge_in_session(s, dup, into, actor=f"agent-{dup}", at=at)
+                s.commit()
+            outcomes.append("merged")
+        except (Conflict, MergeRejected) as exc:
+            outcomes.append(type(exc).__name__)
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=agent, args=(a, b)), threading.Thread(target=agent, args=(b, a))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(outcomes) == 2 and outcomes.count("merged") == 1, outcomes
+    with sessions() as s:
+        statuses = sorted(c.status for c in s.scalars(select(Complaint)))
+        assert statuses.count("merged") == 1
+        survivor = s.scalar(select(Complaint).where(Complaint.status != "merged"))
+        merged = s.scalar(select(Complaint).where(Complaint.status == "merged"))
+        assert merged.merged_into_id == survivor.id and survivor.merged_into_id is None

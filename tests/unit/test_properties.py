@@ -11,7 +11,9 @@ from closeloop.domain import complaint, task
 from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus, ComplaintTrigger
 from closeloop.domain.dedupe import PriorComplaint, count_in_window, likely_duplicate_of
 from closeloop.domain.errors import IllegalTransition
+from closeloop.domain.facts import ComplaintFacts
 from closeloop.domain.task import TASK_MACHINE, TaskStatus, TaskTrigger
+from closeloop.domain.triage import SEVERITIES, Triage, TriagePolicy
 
 T0 = datetime(2026, 3, 2, tzinfo=timezone.utc)
 COMPLAINT_TERMINAL = {ComplaintStatus.MERGED, ComplaintStatus.REJECTED}
@@ -128,3 +130,30 @@ def test_count_in_window_never_counts_now_or_later(offsets, window_days):
     n = count_in_window(T0, instants, window)
     assert 0 <= n <= len([t for t in instants if t < T0])
     assert n == count_in_window(T0, [t for t in instants if t < T0], window)
+
+
+# ------------------------------------------------------------------ triage severity stays in P1..P4
+
+_FLAGS = ["public_exposure", "legal_threat", "vulnerable_customer", "repeat_complainer", "compensation_demanded"]
+
+
+@SETTINGS
+@given(
+    st.dictionaries(st.sampled_from(_FLAGS), st.integers(min_value=0, max_value=5)),
+    st.sampled_from(SEVERITIES),
+    st.sampled_from([None, *SEVERITIES]),
+    st.booleans(), st.booleans(), st.sampled_from(["", "lawyer", "refund", "media", "律师 退款 媒体"]),
+    st.integers(min_value=0, max_value=3),
+)
+def test_triage_severity_always_p1_to_p4_and_never_below_base(weights, default, base, tagged, social, text, earlier):
+    t = Triage(TriagePolicy(default_severity=default, weights=weights))
+    f = ComplaintFacts(source="p", external_ref="1", received_at=T0, text=text,
+                       tags=("Older American",) if tagged else (), channel="twitter" if social else "web")
+    r = t.assess(f, earlier_complaints_in_window=earlier, base_severity=base)
+    assert r.severity in SEVERITIES
+    start = base or default
+    assert SEVERITIES.index(r.severity) <= SEVERITIES.index(start)  # flags only ever raise severity
+    if not r.flags:
+        assert r.severity == start
+    expected_level = max(1, SEVERITIES.index(start) + 1 - sum(weights.get(fl, 0) for fl in r.flags))
+    assert r.severity == f"P{expected_level}"

@@ -8,7 +8,7 @@ import pytest
 
 from closeloop.config import load_config
 from closeloop.domain.facts import ComplaintFacts
-from closeloop.domain.triage import SEVERITIES, Triage, TriagePolicy, TriageResult
+from closeloop.domain.triage import Triage, TriagePolicy, TriageResult
 
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 TRIAGE = Triage()
@@ -138,14 +138,16 @@ def test_invalid_default_severity_rejected():
         TriagePolicy(default_severity="P5")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG closeloop/domain/triage.py:128 clamps only at P1 (max(1, ...)); a negative weight "
-    "(accepted by TriagePolicy and by the [triage] weights config) yields severity 'P5'",
-)
-def test_negative_weight_never_yields_severity_outside_p1_p4():
-    t = Triage(TriagePolicy(default_severity="P4", weights={"public_exposure": -1}))
-    assert t.assess(facts(channel="twitter")).severity in SEVERITIES
+def test_negative_weight_rejected_naming_the_flag():
+    with pytest.raises(ValueError, match=r"weights\.public_exposure"):
+        TriagePolicy(weights={"public_exposure": -1})
+
+
+def test_zero_weights_keep_base_severity_even_with_every_flag():
+    t = Triage(TriagePolicy(default_severity="P4", weights={}))
+    r = t.assess(facts(tags=("Servicemember",), channel="twitter", text="lawyer refund"), earlier_complaints_in_window=1)
+    assert len(r.flags) == 5
+    assert r.severity == "P4"
 
 
 # ------------------------------------------------------------------ reasons
@@ -203,3 +205,14 @@ def test_default_config_triage_matches_policy_defaults():
         f = facts(**kw)
         assert cfg_triage.assess(f, earlier_complaints_in_window=earlier, base_severity=base) == \
             TRIAGE.assess(f, earlier_complaints_in_window=earlier, base_severity=base)
+
+
+@pytest.mark.parametrize("text,flag", [
+    ("my lawyers are ready", "legal_threat"),
+    ("we sued them before", "legal_threat"),
+    ("I want it refunded", "compensation_demanded"),
+    ("already tweeted about it", "public_exposure"),
+])
+def test_plain_inflections_still_flag(text, flag):
+    f = ComplaintFacts(source="t", external_ref="1", received_at=datetime(2026, 1, 1, tzinfo=timezone.utc), text=text)
+    assert flag in Triage().assess(f).flags

@@ -1,0 +1,44 @@
+"""Messages on a complaint: the customer's (inbound), ours (outbound) and internal notes.
+
+An inbound message addressed to a merged complaint lands on the surviving
+root (CASES.md K5), keeping the address it was sent to in
+``original_complaint_id``. An inbound message on a complaint that is waiting
+for the customer moves it back to ``in_progress`` (``customer_replied``),
+whatever the channel. Outbound messages never change a status (C19).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from closeloop.domain.complaint import ComplaintStatus, ComplaintTrigger
+from closeloop.domain.errors import InvalidInput
+from models.tables import Message
+
+from .complaints import root_of
+from .tasks import fire_complaint
+from .uow import unit_of_work
+
+DIRECTIONS = ("inbound", "outbound", "internal")
+
+
+def add_message(sessions, complaint_id: int, *, direction: str, body: str, author: str, at: datetime,
+                channel: str = "") -> Message:
+    """Store a message; returns it (its ``complaint_id`` is the root it landed on).
+
+    Raises ``InvalidInput`` for an unknown direction or an empty body, ``NotFound`` for an unknown complaint.
+    """
+    if direction not in DIRECTIONS:
+        raise InvalidInput("direction", f"must be one of {', '.join(DIRECTIONS)}")
+    if not body or not body.strip():
+        raise InvalidInput("body", "a message needs text")
+    with unit_of_work(sessions) as s:
+        root = root_of(s, complaint_id)
+        msg = Message(complaint_id=root.id, original_complaint_id=complaint_id, direction=direction,
+                      channel=channel, author=author, body=body, at=at)
+        s.add(msg)
+        if direction == "inbound" and root.status == ComplaintStatus.AWAITING_CUSTOMER:
+            fire_complaint(s, root, ComplaintTrigger.CUSTOMER_REPLIED, at=at, actor=author,
+                           reason=f"customer message via {channel or 'unknown channel'}")
+        s.flush()
+        return msg
