@@ -70,6 +70,9 @@ class ImportFailed(Exception):
         super().__init__(f"{report.bad_rows} bad row(s) in {report.path}; nothing imported"
                          + (f"; first: {first}" if first else ""))
 
+    def __reduce__(self):  # pickle by the report (Prefect may persist task results and exceptions)
+        return (type(self), (self.report,))
+
 
 def import_file(sessions, config: Config, clock: Clock, path: str | Path, *, fmt: str = "auto",
                 skip_bad_rows: bool = False, batch_size: int = 1000,
