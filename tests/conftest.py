@@ -26,7 +26,7 @@ from models.db import make_engine
 from models.tables import Base
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+SHARED = Path(os.environ.get("CLOSELOOP_SHARED_DATA") or ROOT.parent / "shared" / "data")
 PG_URL = os.environ.get("CLOSELOOP_TEST_PG_URL")
 IN_CI = bool(os.environ.get("CI"))
 
