@@ -31,6 +31,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -342,8 +343,17 @@ def main(argv: list[str] | None = None) -> int:
 
     sizes = [int(s.replace("_", "")) for s in a.sizes.split(",") if s.strip()]
     pools = ValuePools(a.sample)
-    tmp = tempfile.TemporaryDirectory(prefix="closeloop-bench-")
-    workdir = Path(tmp.name)
+    workdir = Path(tempfile.mkdtemp(prefix="closeloop-bench-"))
+    try:
+        return _run(a, url, sizes, pools, workdir)
+    finally:
+        if a.keep:
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run(a: argparse.Namespace, url: str | None, sizes: list[int], pools: ValuePools, workdir: Path) -> int:
     backend = "PostgreSQL " + url.split("@")[-1] if url else "SQLite (fresh file per run)"
     print(f"closeloop import benchmark: backend {backend}; batch size {a.batch_size}; "
           f"Python {sys.version.split()[0]}; values from {pools.source}; seed {a.seed}")
@@ -401,11 +411,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"memory flat: import peak {big['peak_mib']:.1f} MiB at {big['size']} vs {small['peak_mib']:.1f} MiB "
               f"at {small['size']} -> ratio {ratio:.2f} ({'within' if ratio <= 1.5 else 'NOT within'} 1.5x); "
               f"max RSS growth ratio {_fmt(rss_ratio, '.2f')}")
-    if a.keep:
-        print(f"kept {workdir}")
-        tmp._finalizer.detach()  # noqa: SLF001
-    else:
-        tmp.cleanup()
     return 0
 
 

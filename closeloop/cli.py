@@ -6,7 +6,6 @@ working directory). Configuration: ``CLOSELOOP_CONFIG`` (default: the bundled on
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import sys
@@ -14,66 +13,42 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from closeloop.bootstrap import App, build_app
+from closeloop.cli_common import err, fail, get_app, out
+from closeloop.cli_complaints import complaints_app
+from closeloop.cli_tasks import tasks_app
 from closeloop.config import ConfigError, load_config
 from closeloop.domain.errors import DomainError
-from closeloop.services import complaints as complaint_svc
-from closeloop.services import tasks as task_svc
 from closeloop.services.importing import ImportFailed, import_file
 from closeloop.services.stats import stats as stats_svc
-from closeloop.services.uow import unit_of_work
 from models import migrate
 from models.types import NaiveDatetimeError
 
 app = typer.Typer(help="closeloop: hard customer complaints, across departments, until the loop is closed.",
                   no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
-complaints_app = typer.Typer(help="Complaints: list, show, merge.", no_args_is_help=True)
-tasks_app = typer.Typer(help="Department tasks: list, acknowledge, start, complete, transfer, cancel.",
-                        no_args_is_help=True)
 config_app = typer.Typer(help="Configuration files.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(complaints_app, name="complaints")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(config_app, name="config")
+try:  # the calendar commands (closeloop/cli_calendar.py)
+    from closeloop.cli_calendar import calendar_app
 
-out = Console()
-err = Console(stderr=True)
+    app.add_typer(calendar_app, name="calendar")
+except ImportError:  # pragma: no cover
+    pass
 
-
-def _actor(actor: Optional[str]) -> str:
-    if actor:
-        return actor
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:  # pragma: no cover - no user database in some containers
-        return "cli"
-
-
-def _app(require_schema: bool = True) -> App:
-    a = build_app()
-    if require_schema and not migrate.is_up_to_date(a.engine):
-        err.print(f"[red]The database at {a.engine.url.render_as_string(hide_password=True)} is not at the "
-                  "current schema.[/red] Run [bold]closeloop db upgrade[/bold] first.")
-        raise typer.Exit(2)
-    return a
-
-
-def _fail(exc: Exception, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {escape(str(exc))}")
-    raise typer.Exit(code)
 
 
 # ------------------------------------------------------------------ db
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head", help="target revision")) -> None:
     """Create or upgrade the schema (SQLite batch mode with a foreign-key check afterwards)."""
-    a = _app(require_schema=False)
+    a = get_app(require_schema=False)
     migrate.upgrade(a.engine, revision)
     out.print(f"database at revision {migrate.current_revision(a.engine)}")
 
@@ -81,7 +56,7 @@ def db_upgrade(revision: str = typer.Argument("head", help="target revision")) -
 @db_app.command("downgrade")
 def db_downgrade(revision: str = typer.Argument(..., help="target revision, e.g. 'base' to drop everything")) -> None:
     """Revert the schema to REVISION ('base' removes every closeloop table and its data)."""
-    a = _app(require_schema=False)
+    a = get_app(require_schema=False)
     migrate.downgrade(a.engine, revision)
     out.print(f"database at revision {migrate.current_revision(a.engine) or 'base'}")
 
@@ -89,7 +64,7 @@ def db_downgrade(revision: str = typer.Argument(..., help="target revision, e.g.
 @db_app.command("current")
 def db_current() -> None:
     """Print the schema revision of the database."""
-    a = _app(require_schema=False)
+    a = get_app(require_schema=False)
     out.print(migrate.current_revision(a.engine) or "base")
 
 
@@ -112,11 +87,11 @@ def import_cmd(
     are reported and left out and all good rows land together. Importing the same
     file again adds nothing.
     """
-    a = _app()
+    a = get_app()
     try:
         cfg = load_config(config) if config else a.config
     except ConfigError as exc:
-        _fail(exc, 2)
+        fail(exc, 2)
     reports = []
     for path in paths:
         total = max(1, sum(1 for _ in open(path, "rb")) - 1) if path.stat().st_size < 512 * 1024 * 1024 else None
@@ -132,9 +107,9 @@ def import_cmd(
                 _print_errors(exc.report)
                 if as_json:
                     print(json.dumps(exc.report.as_dict(), indent=2))
-                _fail(exc)
+                fail(exc)
             except (DomainError, NaiveDatetimeError) as exc:
-                _fail(exc, 2)
+                fail(exc, 2)
         reports.append(report)
         if as_json:
             continue
@@ -166,7 +141,7 @@ def _print_errors(report) -> None:
 @app.command("stats")
 def stats_cmd(as_json: bool = typer.Option(False, "--json", help="print one JSON object")) -> None:
     """Counts of complaints and tasks by status, severity, source and department."""
-    a = _app()
+    a = get_app()
     data = stats_svc(a.sessions)
     if as_json:
         print(json.dumps(data, indent=2, sort_keys=True))
@@ -182,150 +157,6 @@ def stats_cmd(as_json: bool = typer.Option(False, "--json", help="print one JSON
         out.print(t)
 
 
-# ------------------------------------------------------------------ complaints
-@complaints_app.command("list")
-def complaints_list(status: Optional[str] = typer.Option(None, help="filter by status"),
-                    limit: int = typer.Option(50, min=1, max=10_000), offset: int = typer.Option(0, min=0)) -> None:
-    """List complaints (id, source reference, status, severity, flags, category, route)."""
-    a = _app()
-    try:
-        rows = complaint_svc.list_complaints(a.sessions, status=status, limit=limit, offset=offset)
-    except DomainError as exc:
-        _fail(exc, 2)
-    t = Table()
-    for col in ("id", "source", "ref", "status", "sev", "flags", "category", "route", "received (UTC)"):
-        t.add_column(col)
-    for c in rows:
-        t.add_row(str(c.id), c.source, c.external_ref, c.status, c.severity, ",".join(c.risk_flags),
-                  c.category[:40], c.route_rule or "(triage queue)", c.received_at.isoformat())
-    out.print(t)
-
-
-@complaints_app.command("show")
-def complaints_show(complaint_id: int) -> None:
-    """One complaint: facts, triage reasons, tasks and the full timeline (audit log and messages)."""
-    a = _app()
-    try:
-        v = complaint_svc.show(a.sessions, complaint_id)
-    except DomainError as exc:
-        _fail(exc)
-    c = v.complaint
-    out.print(f"[bold]complaint {c.id}[/bold]  {c.source}:{c.external_ref}  status [bold]{c.status}[/bold]  "
-              f"severity {c.severity}  version {c.version}")
-    out.print(f"received {c.received_at.isoformat()}  category {c.category!r}  product {c.product!r}  "
-              f"issue {c.issue!r}  channel {c.channel!r}  company {c.company!r}")
-    out.print(f"route: {c.route_rule or '(fallback: triage queue)'}  flags: {', '.join(c.risk_flags) or '-'}")
-    for r in c.triage_reasons:
-        out.print(f"  - {escape(r)}")
-    if c.merged_into_id:
-        out.print(f"merged into complaint {c.merged_into_id}")
-    if c.likely_duplicate_of_id:
-        out.print(f"likely duplicate of complaint {c.likely_duplicate_of_id} "
-                  f"(merge with: closeloop complaints merge {c.id} --into {c.likely_duplicate_of_id})")
-    if v.merged_from:
-        out.print(f"absorbed duplicates: {', '.join(map(str, v.merged_from))}")
-    t = Table(title="tasks")
-    for col in ("id", "department", "kind", "status", "assignee", "title"):
-        t.add_column(col)
-    for task in v.tasks:
-        t.add_row(str(task.id), task.department, task.kind, task.status, task.assignee or "", task.title[:60])
-    out.print(t)
-    t = Table(title="timeline (UTC)")
-    for col in ("at", "complaint", "what", "by"):
-        t.add_column(col)
-    for e in v.timeline:
-        t.add_row(e.at.isoformat(), str(e.complaint_id), escape(f"[{e.kind}] {e.text}"), escape(e.actor))
-    out.print(t)
-
-
-@complaints_app.command("merge")
-def complaints_merge(duplicate: int = typer.Argument(..., help="the duplicate complaint id"),
-                     into: int = typer.Option(..., "--into", help="the complaint that survives"),
-                     reason: Optional[str] = typer.Option(None, help="why they are the same"),
-                     actor: Optional[str] = typer.Option(None, help="who merges (default: cli:<user>)")) -> None:
-    """Merge DUPLICATE into another complaint: it becomes terminal, its tasks and messages move over."""
-    a = _app()
-    try:
-        survivor = complaint_svc.merge(a.sessions, duplicate, into, actor=_actor(actor), at=a.clock.now(),
-                                       reason=reason)
-    except DomainError as exc:
-        _fail(exc)
-    out.print(f"complaint {duplicate} merged into {survivor.id}")
-
-
-# ------------------------------------------------------------------ tasks
-@tasks_app.command("list")
-def tasks_list(department: Optional[str] = typer.Option(None, "--department", "-d"),
-               status: Optional[str] = typer.Option(None, "--status", "-s"),
-               limit: int = typer.Option(100, min=1, max=100_000)) -> None:
-    """A department's queue (or all tasks), oldest first."""
-    from sqlalchemy import select
-
-    from closeloop.domain.task import TaskStatus
-    from models.tables import Task
-
-    if status and status not in {str(s) for s in TaskStatus}:
-        _fail(f"--status: unknown status {status!r}; use one of {', '.join(s.value for s in TaskStatus)}", 2)
-    a = _app()
-    with unit_of_work(a.sessions) as s:
-        q = select(Task).order_by(Task.created_at, Task.id).limit(limit)
-        if department:
-            q = q.where(Task.department == department)
-        if status:
-            q = q.where(Task.status == status)
-        rows = list(s.scalars(q))
-    t = Table()
-    for col in ("id", "complaint", "department", "kind", "status", "assignee", "created (UTC)", "title"):
-        t.add_column(col)
-    for task in rows:
-        t.add_row(str(task.id), str(task.complaint_id), task.department, task.kind, task.status,
-                  task.assignee or "", task.created_at.isoformat(), task.title[:50])
-    out.print(t)
-
-
-def _task_action(fn, task_id: int, **kwargs) -> None:
-    a = _app()
-    try:
-        task = fn(a.sessions, task_id, at=a.clock.now(), **kwargs)
-    except DomainError as exc:
-        _fail(exc)
-    out.print(f"task {task.id} ({task.department}/{task.kind}) is now {task.status}")
-
-
-@tasks_app.command("ack")
-def tasks_ack(task_id: int, actor: Optional[str] = typer.Option(None)) -> None:
-    """Acknowledge a task (the department's first response)."""
-    _task_action(task_svc.acknowledge, task_id, actor=_actor(actor))
-
-
-@tasks_app.command("start")
-def tasks_start(task_id: int, actor: Optional[str] = typer.Option(None)) -> None:
-    """Start work on a task."""
-    _task_action(task_svc.start, task_id, actor=_actor(actor))
-
-
-@tasks_app.command("complete")
-def tasks_complete(task_id: int, outcome: str = typer.Option("", "--outcome", "-o", help="what was done"),
-                   actor: Optional[str] = typer.Option(None)) -> None:
-    """Complete a task; dependent tasks unblock; the complaint resolves when no task is left."""
-    _task_action(task_svc.complete, task_id, actor=_actor(actor), outcome=outcome)
-
-
-@tasks_app.command("transfer")
-def tasks_transfer(task_id: int, to: str = typer.Option(..., "--to", help="target department"),
-                   reason: str = typer.Option(..., "--reason", help="why it belongs there"),
-                   actor: Optional[str] = typer.Option(None)) -> None:
-    """Transfer a task to another department (a reason is required); prints the new task."""
-    _task_action(task_svc.transfer, task_id, to=to, reason=reason, actor=_actor(actor))
-
-
-@tasks_app.command("cancel")
-def tasks_cancel(task_id: int, reason: str = typer.Option(..., "--reason"),
-                 actor: Optional[str] = typer.Option(None)) -> None:
-    """Cancel a task that is no longer needed (a reason is required)."""
-    _task_action(task_svc.cancel, task_id, reason=reason, actor=_actor(actor))
-
-
 # ------------------------------------------------------------------ config
 @config_app.command("validate")
 def config_validate(path: Optional[Path] = typer.Argument(None, help="file to check (default: CLOSELOOP_CONFIG)")) -> None:
@@ -333,7 +164,7 @@ def config_validate(path: Optional[Path] = typer.Argument(None, help="file to ch
     try:
         cfg = load_config(path or os.environ.get("CLOSELOOP_CONFIG") or None)
     except ConfigError as exc:
-        _fail(exc, 2)
+        fail(exc, 2)
     out.print(f"{cfg.source}: ok ({len(cfg.departments)} departments, {len(cfg.router.rules)} routing rules, "
               f"sha256 {cfg.version_hash[:12]})")
 

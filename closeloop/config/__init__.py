@@ -18,7 +18,7 @@ import hashlib
 import re
 import tomllib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.routing import Matcher, Router, RoutingRule, TaskTemplate
+from closeloop.domain.sla import SlaPolicy, SlaTargets, hours
 from closeloop.domain.triage import DEFAULT_WEIGHTS, SEVERITIES, Triage, TriagePolicy
 
 DEFAULT_CONFIG_NAME = "default.toml"
@@ -110,12 +111,58 @@ class TriageModel(_Strict):
     weights: dict[str, int] | None = None
 
 
+class CalendarModel(_Strict):
+    timezone: str
+    hours: str = "mon-fri 09:00-17:00"
+    country: str | None = None
+    subdivision: str | None = None
+    extra_closed: list[date] = []
+    extra_open: list[date] = []
+
+
+class TargetsModel(_Strict):
+    """Business hours; omit a clock for no target."""
+
+    acknowledge: float | None = Field(None, ge=0, le=10_000)
+    resolve: float | None = Field(None, ge=0, le=10_000)
+    update: float | None = Field(None, ge=0, le=10_000)
+
+
+def _check_severities(v: dict[str, TargetsModel]) -> dict[str, TargetsModel]:
+    for sev in v:
+        if sev not in SEVERITIES:
+            raise ValueError(f"unknown severity {sev!r}; use {', '.join(SEVERITIES)}")
+    return v
+
+
+class SlaModel(_Strict):
+    at_risk_ratio: float = Field(0.8, gt=0, lt=1)
+    customer_calendar: str = "default"
+    targets: dict[str, TargetsModel] = {}
+    customer: dict[str, TargetsModel] = {}
+    departments: dict[str, dict[str, TargetsModel]] = {}
+
+    @field_validator("targets", "customer")
+    @classmethod
+    def _sev(cls, v):
+        return _check_severities(v)
+
+    @field_validator("departments")
+    @classmethod
+    def _deps(cls, v):
+        for targets in v.values():
+            _check_severities(targets)
+        return v
+
+
 class DedupeModel(_Strict):
     window_days: float = Field(14, gt=0, le=3650)
 
 
 class ConfigModel(_Strict):
     departments: dict[str, DepartmentModel]
+    calendars: dict[str, CalendarModel] = {"default": CalendarModel(timezone="UTC")}
+    sla: SlaModel = SlaModel()
     triage: TriageModel = TriageModel()
     dedupe: DedupeModel = DedupeModel()
     rules: list[RuleModel] = []
@@ -156,6 +203,45 @@ class Config:
     def router(self) -> Router:
         return build_router(self.model)
 
+    @cached_property
+    def sla(self) -> SlaPolicy:
+        m = self.model.sla
+
+        def t(x: TargetsModel) -> SlaTargets:
+            return SlaTargets(hours(x.acknowledge), hours(x.resolve), hours(x.update))
+
+        return SlaPolicy(
+            targets={k: t(v) for k, v in m.targets.items()},
+            department_targets={d: {k: t(v) for k, v in sev.items()} for d, sev in m.departments.items()},
+            customer_targets={k: t(v) for k, v in m.customer.items()},
+            at_risk_ratio=m.at_risk_ratio,
+        )
+
+    def calendar(self, name: str):
+        """The :class:`~closeloop.domain.calendar.BusinessCalendar` called ``name`` (built once)."""
+        cache = self.__dict__.setdefault("_calendars", {})
+        if name not in cache:
+            spec = self.model.calendars.get(name)
+            if spec is None:
+                raise ConfigError(f"{self.source}: calendars.{name}: no such calendar")
+            from closeloop.calendars import holiday_calendar  # holidays package: outside the domain
+
+            try:
+                cache[name] = holiday_calendar(spec.timezone, spec.hours, country=spec.country,
+                                               subdivision=spec.subdivision, extra_closed=spec.extra_closed,
+                                               extra_open=spec.extra_open, name=name)
+            except InvalidInput as exc:
+                raise ConfigError(f"{self.source}: calendars.{name}.{exc.field}: {exc.problem}") from None
+        return cache[name]
+
+    def department_calendar(self, department: str):
+        dep = self.departments.get(department)
+        return self.calendar(dep.calendar if dep else self.model.sla.customer_calendar)
+
+    @property
+    def customer_calendar(self):
+        return self.calendar(self.model.sla.customer_calendar)
+
 
 def _task(t: TaskModel) -> TaskTemplate:
     return TaskTemplate(t.department, t.kind, t.title, t.instructions, tuple(t.depends_on))
@@ -195,11 +281,26 @@ def parse_config(text: str, source: str = "<string>") -> Config:
             lines.append(f"  {loc}: {err['msg']}")
         raise ConfigError("\n".join(lines)) from None
     cfg = Config(model, text, source)
+    for name, dep in model.departments.items():
+        if dep.calendar not in model.calendars:
+            raise ConfigError(f"{source}: departments.{name}.calendar: no calendar named {dep.calendar!r} "
+                              f"(defined: {', '.join(sorted(model.calendars))})")
+    if model.sla.customer_calendar not in model.calendars:
+        raise ConfigError(f"{source}: sla.customer_calendar: no calendar named {model.sla.customer_calendar!r}")
+    for dep in model.sla.departments:
+        if dep not in model.departments:
+            raise ConfigError(f"{source}: sla.departments.{dep}: unknown department")
     try:
         cfg.router  # noqa: B018 - validate rules now, not at first use
         cfg.triage  # noqa: B018
+        for name in model.calendars:
+            cfg.calendar(name)
+    except ConfigError:
+        raise
     except (InvalidInput, ValueError) as exc:
         raise ConfigError(f"{source}: {exc}") from None
+    except ImportError:  # pragma: no cover - closeloop.calendars not built yet
+        pass
     return cfg
 
 

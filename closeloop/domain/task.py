@@ -7,6 +7,9 @@ Graph (refined from DESIGN.md §3)::
     open | acknowledged -complete-> done           (a quick fix needs no separate acknowledge/start)
     open | acknowledged | in_progress | blocked -transfer-> transferred   (a new task elsewhere, with a reason)
     open | acknowledged -block-> blocked -unblock-> open     (waits on a task it depends on)
+    open | acknowledged | in_progress -pause-> waiting -resume-> in_progress
+                                                   (waiting on the customer or a third party; the SLA clock pauses)
+    waiting -complete-> done                       (leaving a pause straight to done still counts the pause)
     any non-terminal -cancel-> cancelled
     done -reopen-> open                            (the complaint came back)
 
@@ -25,6 +28,7 @@ class TaskStatus(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     IN_PROGRESS = "in_progress"
     BLOCKED = "blocked"
+    WAITING = "waiting"
     DONE = "done"
     TRANSFERRED = "transferred"
     CANCELLED = "cancelled"
@@ -39,6 +43,8 @@ class TaskTrigger(StrEnum):
     UNBLOCK = "unblock"
     CANCEL = "cancel"
     REOPEN = "reopen"
+    PAUSE = "pause"
+    RESUME = "resume"
 
 
 _S, _T = TaskStatus, TaskTrigger
@@ -54,8 +60,13 @@ TASK_EDGES: dict[tuple[TaskStatus, TaskTrigger], TaskStatus] = {
     (_S.ACKNOWLEDGED, _T.BLOCK): _S.BLOCKED,
     (_S.BLOCKED, _T.UNBLOCK): _S.OPEN,
     (_S.DONE, _T.REOPEN): _S.OPEN,
+    (_S.OPEN, _T.PAUSE): _S.WAITING,
+    (_S.ACKNOWLEDGED, _T.PAUSE): _S.WAITING,
+    (_S.IN_PROGRESS, _T.PAUSE): _S.WAITING,
+    (_S.WAITING, _T.RESUME): _S.IN_PROGRESS,
+    (_S.WAITING, _T.COMPLETE): _S.DONE,
 }
-for _state in (_S.OPEN, _S.ACKNOWLEDGED, _S.IN_PROGRESS, _S.BLOCKED):
+for _state in (_S.OPEN, _S.ACKNOWLEDGED, _S.IN_PROGRESS, _S.BLOCKED, _S.WAITING):
     TASK_EDGES[(_state, _T.TRANSFER)] = _S.TRANSFERRED
     TASK_EDGES[(_state, _T.CANCEL)] = _S.CANCELLED
 
@@ -66,7 +77,7 @@ TASK_MACHINE: Machine[TaskStatus, TaskTrigger] = Machine(
 )
 
 #: Tasks a department still has to work on.
-ACTIVE_STATES = frozenset({_S.OPEN, _S.ACKNOWLEDGED, _S.IN_PROGRESS, _S.BLOCKED})
+ACTIVE_STATES = frozenset({_S.OPEN, _S.ACKNOWLEDGED, _S.IN_PROGRESS, _S.BLOCKED, _S.WAITING})
 #: Tasks that count as finished for dependency purposes.
 FINISHED_STATES = frozenset({_S.DONE, _S.TRANSFERRED, _S.CANCELLED})
 

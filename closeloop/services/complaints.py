@@ -21,6 +21,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from closeloop.config import Config
 from closeloop.domain.complaint import MERGEABLE_STATES, ComplaintStatus, ComplaintTrigger
 from closeloop.domain.dedupe import check_merge
 from closeloop.domain.errors import InvalidInput, MergeRejected, NotFound
@@ -28,6 +29,7 @@ from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
 from models.tables import Complaint, Message, Task, Transition
 
 from .audit import audit_dict
+from .clocks import refresh_due
 from .tasks import fire_complaint, fire_task
 from .uow import unit_of_work
 
@@ -51,8 +53,8 @@ def root_of(session: Session, complaint_id: int) -> Complaint:
     return c
 
 
-def merge_in_session(session: Session, duplicate_id: int, into_id: int, *, actor: str, at: datetime,
-                     reason: str | None = None) -> Complaint:
+def merge_in_session(session: Session, duplicate_id: int, into_id: int, *, config: Config, actor: str,
+                     at: datetime, reason: str | None = None) -> Complaint:
     """Merge inside the caller's transaction; returns the survivor (see module docstring)."""
     dup = _get(session, duplicate_id)
     if dup.status == ComplaintStatus.MERGED:
@@ -86,10 +88,12 @@ def merge_in_session(session: Session, duplicate_id: int, into_id: int, *, actor
     survivor.updated_at = at  # bumps the survivor's version: an opposite merge racing this one conflicts
     session.add(Transition(**audit_dict("complaint", survivor.id, survivor.id, survivor.status, survivor.status,
                                         "absorb", actor, at, reason=reason, data={"duplicate": dup.id})))
+    refresh_due(session, dup.id, config, at)
+    refresh_due(session, survivor.id, config, at)
     return survivor
 
 
-def merge(sessions, duplicate_id: int, into_id: int, *, actor: str, at: datetime,
+def merge(sessions, duplicate_id: int, into_id: int, *, config: Config, actor: str, at: datetime,
           reason: str | None = None) -> Complaint:
     """Merge complaint ``duplicate_id`` into ``into_id`` in its own transaction.
 
@@ -99,7 +103,7 @@ def merge(sessions, duplicate_id: int, into_id: int, *, actor: str, at: datetime
     if not actor:
         raise InvalidInput("actor", "is required")
     with unit_of_work(sessions) as s:
-        return merge_in_session(s, duplicate_id, into_id, actor=actor, at=at, reason=reason)
+        return merge_in_session(s, duplicate_id, into_id, config=config, actor=actor, at=at, reason=reason)
 
 
 @dataclass

@@ -141,7 +141,12 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
         if cust:
             # later rows of this batch see this one as an earlier complaint (negative id = batch position)
             prior[cust].append(PriorComplaint(-1 - pos, f.category, f.received_at, False))
-        rows.append(_complaint_row(f, status, severity, flags, reasons, rule, routing_config_id, cust, now))
+        row = _complaint_row(f, status, severity, flags, reasons, rule, routing_config_id, cust, now)
+        if status != ComplaintStatus.REJECTED:
+            target = config.sla.for_customer(severity).resolve
+            if target is not None:
+                row["due_at"] = config.customer_calendar.add_business_time(f.received_at, target)
+        rows.append(row)
         decisions.append((idx, templates, dup_ref))
 
     # 4. insert complaints, then resolve in-batch references
@@ -181,9 +186,17 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
                              "channel": f.channel, "author": "customer", "body": f.text, "at": f.received_at})
         for t in templates:
             status = TaskStatus.BLOCKED if t.depends_on else TaskStatus.OPEN
+            due = ack_due = None
+            if status == TaskStatus.OPEN:  # a blocked task's clocks wait for it to unblock
+                targets = config.sla.for_department(t.department, crow["severity"])
+                cal = config.department_calendar(t.department)
+                if targets.resolve is not None:
+                    due = cal.add_business_time(now, targets.resolve)
+                if targets.acknowledge is not None:
+                    ack_due = cal.add_business_time(now, targets.acknowledge)
             task_rows.append({"complaint_id": cid, "department": t.department, "kind": t.kind, "title": t.title,
                               "instructions": t.instructions, "status": status, "created_at": now,
-                              "updated_at": now, "version": 1})
+                              "updated_at": now, "version": 1, "due_at": due, "ack_due_at": ack_due})
             task_meta.append((cid, t))
             result.tasks_by_department[t.department] += 1
     if task_rows:
@@ -221,7 +234,7 @@ def _complaint_row(f: ComplaintFacts, status, severity, flags, reasons, rule, rc
         "tags": list(f.tags), "extra": dict(f.extra), "customer_id": cust,
         "route_rule": rule, "routing_config_id": rc_id,
         "transfer_count": 0, "reopen_count": 0,
-        "received_at": f.received_at, "created_at": now, "updated_at": now, "version": 1,
+        "received_at": f.received_at, "created_at": now, "updated_at": now, "version": 1, "due_at": None,
     }
 
 

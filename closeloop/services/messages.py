@@ -2,28 +2,37 @@
 
 An inbound message addressed to a merged complaint lands on the surviving
 root (CASES.md K5), keeping the address it was sent to in
-``original_complaint_id``. An inbound message on a complaint that is waiting
-for the customer moves it back to ``in_progress`` (``customer_replied``),
-whatever the channel. Outbound messages never change a status (C19).
+``original_complaint_id``. Inbound messages count the same on every channel
+(CASES.md K4, C12):
+
+- on a complaint waiting for the customer, it moves back to ``in_progress``
+  (``customer_replied``) and the resolution clock runs again;
+- on a resolved or closed complaint, it reopens it (a new task; time spent
+  resolved counts as paused).
+
+Outbound messages (ours, including follow-ups) never change a status (C19).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from closeloop.config import Config
 from closeloop.domain.complaint import ComplaintStatus, ComplaintTrigger
 from closeloop.domain.errors import InvalidInput
 from models.tables import Message
 
+from .clocks import refresh_due
 from .complaints import root_of
+from .lifecycle import reopen_in_session
 from .tasks import fire_complaint
 from .uow import unit_of_work
 
 DIRECTIONS = ("inbound", "outbound", "internal")
 
 
-def add_message(sessions, complaint_id: int, *, direction: str, body: str, author: str, at: datetime,
-                channel: str = "") -> Message:
+def add_message(sessions, complaint_id: int, *, config: Config, direction: str, body: str, author: str,
+                at: datetime, channel: str = "") -> Message:
     """Store a message; returns it (its ``complaint_id`` is the root it landed on).
 
     Raises ``InvalidInput`` for an unknown direction or an empty body, ``NotFound`` for an unknown complaint.
@@ -37,8 +46,10 @@ def add_message(sessions, complaint_id: int, *, direction: str, body: str, autho
         msg = Message(complaint_id=root.id, original_complaint_id=complaint_id, direction=direction,
                       channel=channel, author=author, body=body, at=at)
         s.add(msg)
+        via = f"customer message via {channel or 'unknown channel'}"
         if direction == "inbound" and root.status == ComplaintStatus.AWAITING_CUSTOMER:
-            fire_complaint(s, root, ComplaintTrigger.CUSTOMER_REPLIED, at=at, actor=author,
-                           reason=f"customer message via {channel or 'unknown channel'}")
-        s.flush()
+            fire_complaint(s, root, ComplaintTrigger.CUSTOMER_REPLIED, at=at, actor=author, reason=via)
+        elif direction == "inbound" and root.status in (ComplaintStatus.RESOLVED, ComplaintStatus.CLOSED):
+            reopen_in_session(s, root, config=config, reason=via, actor=author, at=at)
+        refresh_due(s, root.id, config, at)
         return msg

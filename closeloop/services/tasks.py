@@ -8,7 +8,9 @@ row(s), and keeps the complaint in step:
 - when a complaint has no active task left it is ``resolved`` (actor ``system``);
 - a transfer needs a reason and an active target department other than the
   current one; it creates a new task there that inherits the dependencies,
-  and counts towards the complaint's ``transfer_count``.
+  and counts towards the complaint's ``transfer_count``;
+- after every change the due instants are recomputed from the audit log
+  (:func:`~closeloop.services.clocks.refresh_due`).
 
 A write on a record changed since it was read raises ``Conflict``; an
 illegal trigger raises ``IllegalTransition`` naming the current state.
@@ -21,12 +23,14 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from closeloop.config import Config
 from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus, ComplaintTrigger
 from closeloop.domain.errors import InvalidInput, NotFound
 from closeloop.domain.task import ACTIVE_STATES, FINISHED_STATES, TASK_MACHINE, TaskStatus, TaskTrigger
 from models.tables import Complaint, Department, Task, TaskDependency, Transition
 
 from .audit import audit_dict, audit_row
+from .clocks import refresh_due
 from .uow import unit_of_work
 
 
@@ -65,47 +69,91 @@ def _begin_work(session: Session, task: Task, at: datetime, actor: str) -> None:
                        reason=f"task {task.id} ({task.department}) taken up")
 
 
-def acknowledge_in_session(s: Session, task_id: int, *, actor: str, at: datetime) -> Task:
+def acknowledge_in_session(s: Session, task_id: int, *, config: Config, actor: str, at: datetime) -> Task:
     task = _load(s, task_id)
     fire_task(s, task, TaskTrigger.ACKNOWLEDGE, at=at, actor=actor)
     task.assignee = task.assignee or actor
     _begin_work(s, task, at, actor)
+    refresh_due(s, task.complaint_id, config, at)
     return task
 
 
-def acknowledge(sessions, task_id: int, *, actor: str, at: datetime) -> Task:
+def acknowledge(sessions, task_id: int, *, config: Config, actor: str, at: datetime) -> Task:
     """First response from the department: ``open -> acknowledged``; the actor becomes the assignee if none."""
     with unit_of_work(sessions) as s:
-        return acknowledge_in_session(s, task_id, actor=actor, at=at)
+        return acknowledge_in_session(s, task_id, config=config, actor=actor, at=at)
 
 
-def start(sessions, task_id: int, *, actor: str, at: datetime) -> Task:
-    """Work begins: ``open|acknowledged -> in_progress``."""
+def _simple(sessions, task_id: int, trigger: TaskTrigger, *, config: Config, actor: str, at: datetime,
+            reason: str | None = None, data: dict | None = None, assign: bool = False) -> Task:
     with unit_of_work(sessions) as s:
         task = _load(s, task_id)
-        fire_task(s, task, TaskTrigger.START, at=at, actor=actor)
-        task.assignee = task.assignee or actor
-        _begin_work(s, task, at, actor)
+        fire_task(s, task, trigger, at=at, actor=actor, reason=reason, data=data)
+        if assign:
+            task.assignee = task.assignee or actor
+            _begin_work(s, task, at, actor)
+        refresh_due(s, task.complaint_id, config, at)
         return task
 
 
-def complete_in_session(s: Session, task_id: int, *, actor: str, at: datetime, outcome: str = "") -> Task:
+def start(sessions, task_id: int, *, config: Config, actor: str, at: datetime) -> Task:
+    """Work begins: ``open|acknowledged -> in_progress``."""
+    return _simple(sessions, task_id, TaskTrigger.START, config=config, actor=actor, at=at, assign=True)
+
+
+def pause(sessions, task_id: int, *, config: Config, reason: str, actor: str, at: datetime,
+          until: datetime | None = None) -> Task:
+    """Wait on the customer or a third party: the task's SLA clock pauses. A reason is required;
+    ``until`` (UTC-aware) is the expected end, kept in the audit row for the follow-up engine."""
+    if not reason or not reason.strip():
+        raise InvalidInput("reason", "a pause needs a reason")
+    if until is not None and until <= at:
+        raise InvalidInput("until", "must be later than the pause itself")
+    data = {"until": until.isoformat()} if until else None
+    return _simple(sessions, task_id, TaskTrigger.PAUSE, config=config, actor=actor, at=at, reason=reason, data=data)
+
+
+def assign(sessions, task_id: int, *, config: Config, assignee: str, actor: str, at: datetime) -> Task:
+    """Reassign within the department: the due time is kept (CASES.md C16)."""
+    if not assignee or not assignee.strip():
+        raise InvalidInput("assignee", "is required")
+    with unit_of_work(sessions) as s:
+        task = _load(s, task_id)
+        if task.status not in ACTIVE_STATES:
+            raise InvalidInput("task", f"task {task_id} is {task.status}; only active tasks can be reassigned")
+        old = task.assignee
+        task.assignee = assignee
+        task.updated_at = at
+        s.add(Transition(**audit_dict("task", task.id, task.complaint_id, task.status, task.status, "assign",
+                                      actor, at, data={"from": old, "to": assignee})))
+        refresh_due(s, task.complaint_id, config, at)
+        return task
+
+
+def resume(sessions, task_id: int, *, config: Config, actor: str, at: datetime) -> Task:
+    """End a pause: the clock runs again, its due time moved by the business time spent waiting."""
+    return _simple(sessions, task_id, TaskTrigger.RESUME, config=config, actor=actor, at=at)
+
+
+def complete_in_session(s: Session, task_id: int, *, config: Config, actor: str, at: datetime,
+                        outcome: str = "") -> Task:
     task = _load(s, task_id)
     fire_task(s, task, TaskTrigger.COMPLETE, at=at, actor=actor, reason=outcome or None)
     task.outcome = outcome or None
     _begin_work(s, task, at, actor)
     s.flush()
     settle(s, task.complaint_id, at=at)
+    refresh_due(s, task.complaint_id, config, at)
     return task
 
 
-def complete(sessions, task_id: int, *, actor: str, at: datetime, outcome: str = "") -> Task:
+def complete(sessions, task_id: int, *, config: Config, actor: str, at: datetime, outcome: str = "") -> Task:
     """Finish a task with an outcome note; unblocks dependents; resolves the complaint when nothing is left."""
     with unit_of_work(sessions) as s:
-        return complete_in_session(s, task_id, actor=actor, at=at, outcome=outcome)
+        return complete_in_session(s, task_id, config=config, actor=actor, at=at, outcome=outcome)
 
 
-def transfer(sessions, task_id: int, *, to: str, reason: str, actor: str, at: datetime) -> Task:
+def transfer(sessions, task_id: int, *, config: Config, to: str, reason: str, actor: str, at: datetime) -> Task:
     """Hand a task to another department with a reason. Returns the new task."""
     if not reason or not reason.strip():
         raise InvalidInput("reason", "a transfer needs a reason")
@@ -135,10 +183,11 @@ def transfer(sessions, task_id: int, *, to: str, reason: str, actor: str, at: da
         complaint = s.get(Complaint, task.complaint_id)
         complaint.transfer_count += 1
         complaint.updated_at = at
+        refresh_due(s, task.complaint_id, config, at)
         return new
 
 
-def cancel(sessions, task_id: int, *, reason: str, actor: str, at: datetime) -> Task:
+def cancel(sessions, task_id: int, *, config: Config, reason: str, actor: str, at: datetime) -> Task:
     """Cancel a task that is no longer needed (a reason is required)."""
     if not reason or not reason.strip():
         raise InvalidInput("reason", "cancelling a task needs a reason")
@@ -147,6 +196,7 @@ def cancel(sessions, task_id: int, *, reason: str, actor: str, at: datetime) -> 
         fire_task(s, task, TaskTrigger.CANCEL, at=at, actor=actor, reason=reason)
         s.flush()
         settle(s, task.complaint_id, at=at)
+        refresh_due(s, task.complaint_id, config, at)
         return task
 
 

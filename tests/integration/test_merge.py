@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from closeloop.domain.complaint import OPEN_STATES
+from closeloop.domain.complaint import OPEN_STATES, ComplaintStatus, ComplaintTrigger
+from closeloop.domain.complaint import transition as complaint_transition
 from closeloop.domain.errors import Conflict, IllegalTransition, MergeRejected
 from closeloop.services import complaints as svc
 from closeloop.services import tasks as task_svc
@@ -28,13 +29,21 @@ def _two(sessions, config, product="Debt collection"):
     return a, b
 
 
-def test_c17_merged_complaint_is_terminal_and_never_escalates(sessions, config):
-    a, b = _two(sessions, config)
+def test_c17_merged_complaint_is_terminal_and_never_escalates(sessions):
+    from tests.integration.test_sla_cases import CN, cfg
+
+    config = cfg(CN, "[sla.customer]\nP3 = { resolve = 17 }\nP1 = { resolve = 3 }\n")
+    a, b = intake(sessions, config, MON_0900, [
+        facts("A", MON_0900, customer_ref="cust", text="A: first message"),
+        facts("B", MON_0900, customer_ref="cust", text="B: same problem; my lawyer called the press"),
+    ])
     a_due = datetime(2026, 3, 10, 17, 0, tzinfo=CST)
-    with sessions.begin() as s:
-        s.get(Complaint, a).due_at = a_due
-        s.get(Complaint, b).due_at = datetime(2026, 3, 9, 12, 0, tzinfo=CST)  # B: P1, 3 h
-    svc.merge(sessions, b, a, actor="agent-x", at=datetime(2026, 3, 9, 10, 0, tzinfo=CST), reason="same case")
+    with sessions() as s:
+        assert s.get(Complaint, a).due_at == a_due
+        assert (s.get(Complaint, b).severity, s.get(Complaint, b).due_at) == ("P1", datetime(2026, 3, 9, 12, 0,
+                                                                                                 tzinfo=CST))
+    svc.merge(sessions, b, a, config=config, actor="agent-x", at=datetime(2026, 3, 9, 10, 0, tzinfo=CST),
+              reason="same case")
     scan_at = datetime(2026, 3, 9, 13, 0, tzinfo=CST)
     with sessions() as s:
         B, A = s.get(Complaint, b), s.get(Complaint, a)
@@ -45,38 +54,38 @@ def test_c17_merged_complaint_is_terminal_and_never_escalates(sessions, config):
         assert overdue == 0
         assert s.scalar(select(func.count()).select_from(Task).where(Task.complaint_id == b)) == 0
         assert A.due_at == a_due.astimezone(timezone.utc)  # unchanged
-        # B's duplicate tasks were cancelled (A has the same ones); none are active on B's behalf
+        # B's duplicate task was cancelled (A has the same one); none is active on B's behalf
         moved = s.scalars(select(Task).where(Task.complaint_id == a)).all()
         active = [t for t in moved if t.status in ("open", "blocked", "acknowledged", "in_progress")]
-        assert len(active) == 2 and len(moved) == 4
+        assert len(active) == 1 and len(moved) == 2
+        assert s.scalar(select(func.count()).select_from(Task).where(
+            Task.due_at < scan_at, Task.complaint_id.in_((a, b)))) == 0
     view = svc.show(sessions, a)
     bodies = [e.text for e in view.timeline if e.kind.startswith("message")]
-    assert "B: same problem, refund please" in bodies and "A: first message" in bodies
+    assert "B: same problem; my lawyer called the press" in bodies and "A: first message" in bodies
     assert any(e.complaint_id == b and "(merge)" in e.text for e in view.timeline)
     assert view.merged_from == [b]
-    with pytest.raises(IllegalTransition, match="merged"):
-        task_svc.start  # noqa: B018 - (tasks are gone); the complaint itself takes no trigger:
-        from closeloop.domain.complaint import transition
-        transition("merged", "reopen", at=scan_at, actor="x")
+    with pytest.raises(IllegalTransition, match="merged"):  # terminal: it takes no trigger any more
+        complaint_transition(ComplaintStatus.MERGED, ComplaintTrigger.REOPEN, at=scan_at, actor="x")
 
 
 def test_merge_chains_resolve_to_one_root_and_cycles_are_refused(sessions, config):
     ids = intake(sessions, config, MON_0900, [facts(f"K{i}", MON_0900 + timedelta(minutes=i)) for i in range(4)])
     c0, c1, c2, c3 = ids
     at = MON_0900 + timedelta(hours=1)
-    svc.merge(sessions, c1, c0, actor="x", at=at)
-    svc.merge(sessions, c2, c1, actor="x", at=at)          # c1 is merged: resolves to its root c0
+    svc.merge(sessions, c1, c0, config=config, actor="x", at=at)
+    svc.merge(sessions, c2, c1, config=config, actor="x", at=at)          # c1 is merged: resolves to its root c0
     with sessions() as s:
         assert s.get(Complaint, c2).merged_into_id == c0
-    svc.merge(sessions, c0, c3, actor="x", at=at)           # the root itself is merged away
+    svc.merge(sessions, c0, c3, config=config, actor="x", at=at)           # the root itself is merged away
     with sessions() as s:
         for cid in (c0, c1, c2):
             assert s.get(Complaint, cid).merged_into_id == c3  # every chain has length one
         assert s.get(Complaint, c3).merged_into_id is None
     with pytest.raises(MergeRejected, match="itself"):
-        svc.merge(sessions, c3, c1, actor="x", at=at)       # c1's root is c3
+        svc.merge(sessions, c3, c1, config=config, actor="x", at=at)       # c1's root is c3
     with pytest.raises(MergeRejected, match="already merged"):
-        svc.merge(sessions, c1, c3, actor="x", at=at)
+        svc.merge(sessions, c1, c3, config=config, actor="x", at=at)
 
 
 def test_c26_opposite_merges_at_the_same_time_one_wins(sessions, config):
@@ -87,16 +96,16 @@ def test_c26_opposite_merges_at_the_same_time_one_wins(sessions, config):
         # both agents have read both complaints (held, so each session keeps what it read)
         seen = [(s.get(Complaint, a), s.get(Complaint, b)) for s in (s1, s2)]
         assert all(c.version == 1 for pair in seen for c in pair)
-        svc.merge_in_session(s1, a, b, actor="agent-x", at=at)
+        svc.merge_in_session(s1, a, b, config=config, actor="agent-x", at=at)
         s1.commit()
         with pytest.raises(Conflict), translate_conflicts(s2):
-            svc.merge_in_session(s2, b, a, actor="agent-y", at=at)
+            svc.merge_in_session(s2, b, a, config=config, actor="agent-y", at=at)
             s2.commit()
     finally:
         s1.close()
         s2.close()
     with pytest.raises(MergeRejected):  # a later attempt that reads fresh data is refused too
-        svc.merge(sessions, b, a, actor="agent-y", at=at)
+        svc.merge(sessions, b, a, config=config, actor="agent-y", at=at)
     with sessions() as s:
         rows = {c.id: c for c in s.scalars(select(Complaint))}
         open_ = [c for c in rows.values() if c.status != "merged"]
@@ -110,16 +119,16 @@ def test_c26_two_agents_finish_the_same_complaint_at_once_exactly_one_resolves(s
     (cid,) = intake(sessions, config, MON_0900, [facts("Z", MON_0900, text="x")])
     with sessions() as s:
         (tid,) = s.scalars(select(Task.id).where(Task.complaint_id == cid)).all()
-    task_svc.start(sessions, tid, actor="agent", at=MON_0900)
+    task_svc.start(sessions, tid, config=config, actor="agent", at=MON_0900)
     at = MON_0900 + timedelta(hours=2)
     s1, s2 = sessions(), sessions()
     try:
         seen = [(s.get(Task, tid), s.get(Complaint, cid)) for s in (s1, s2)]
         assert all(t.status == "in_progress" for t, _ in seen)
-        task_svc.complete_in_session(s1, tid, actor="agent-x", at=at, outcome="refunded")
+        task_svc.complete_in_session(s1, tid, config=config, actor="agent-x", at=at, outcome="refunded")
         s1.commit()
         with pytest.raises(Conflict), translate_conflicts(s2):
-            task_svc.complete_in_session(s2, tid, actor="agent-y", at=at, outcome="refunded again")
+            task_svc.complete_in_session(s2, tid, config=config, actor="agent-y", at=at, outcome="refunded again")
             s2.commit()
     finally:
         s1.close()
@@ -134,7 +143,7 @@ def test_c26_two_agents_finish_the_same_complaint_at_once_exactly_one_resolves(s
 
 def test_messages_keep_their_origin_after_a_merge(sessions, config):
     a, b = _two(sessions, config)
-    svc.merge(sessions, b, a, actor="x", at=MON_0900 + timedelta(hours=1))
+    svc.merge(sessions, b, a, config=config, actor="x", at=MON_0900 + timedelta(hours=1))
     with sessions() as s:
         msgs = s.scalars(select(Message).order_by(Message.id)).all()
         assert [(m.complaint_id, m.original_complaint_id) for m in msgs] == [(a, a), (a, b)]
@@ -144,13 +153,13 @@ def test_later_inbound_message_to_a_merged_complaint_lands_on_the_root(sessions,
     from closeloop.services.messages import add_message
 
     a, b = _two(sessions, config)
-    svc.merge(sessions, b, a, actor="x", at=MON_0900 + timedelta(hours=1))
-    msg = add_message(sessions, b, direction="inbound", body="any news?", author="customer", channel="web",
+    svc.merge(sessions, b, a, config=config, actor="x", at=MON_0900 + timedelta(hours=1))
+    msg = add_message(sessions, b, config=config, direction="inbound", body="any news?", author="customer", channel="web",
                       at=MON_0900 + timedelta(hours=2))
     assert (msg.complaint_id, msg.original_complaint_id) == (a, b)
     with sessions() as s:
         assert s.get(Complaint, b).status == "merged"  # the merged record stays terminal
-    outbound = add_message(sessions, a, direction="outbound", body="【回访】您的投诉已处理完毕", author="system",
+    outbound = add_message(sessions, a, config=config, direction="outbound", body="【回访】您的投诉已处理完毕", author="system",
                            at=MON_0900 + timedelta(hours=3))
     assert outbound.complaint_id == a
     with sessions() as s:
@@ -172,7 +181,7 @@ def test_threads_racing_opposite_merges_leave_exactly_one_open(sessions, config)
             held = (s.get(Complaint, dup), s.get(Complaint, into))  # noqa: F841 - both read first
             barrier.wait(timeout=10)
             with translate_conflicts(s):
-                svc.merge_in_session(s, dup, into, actor=f"agent-{dup}", at=at)
+                svc.merge_in_session(s, dup, into, config=config, actor=f"agent-{dup}", at=at)
                 s.commit()
             outcomes.append("merged")
         except (Conflict, MergeRejected) as exc:

@@ -33,13 +33,13 @@ def test_dependent_task_waits_then_complaint_resolves(sessions, config):
     assert _status(sessions, Task, t["investigate"]) == "open"
     assert _status(sessions, Task, t["respond"]) == "blocked"
     with pytest.raises(IllegalTransition, match="blocked.*start"):
-        svc.start(sessions, t["respond"], actor="svc", at=T0)
-    svc.acknowledge(sessions, t["investigate"], actor="ops-1", at=T0 + timedelta(minutes=5))
+        svc.start(sessions, t["respond"], config=config, actor="svc", at=T0)
+    svc.acknowledge(sessions, t["investigate"], config=config, actor="ops-1", at=T0 + timedelta(minutes=5))
     assert _status(sessions, Complaint, cid) == "in_progress"
-    svc.complete(sessions, t["investigate"], actor="ops-1", at=T0 + timedelta(hours=3), outcome="debt not owed")
+    svc.complete(sessions, t["investigate"], config=config, actor="ops-1", at=T0 + timedelta(hours=3), outcome="debt not owed")
     assert _status(sessions, Task, t["respond"]) == "open"
     assert _status(sessions, Complaint, cid) == "in_progress"
-    svc.complete(sessions, t["respond"], actor="svc-1", at=T0 + timedelta(hours=4), outcome="told customer")
+    svc.complete(sessions, t["respond"], config=config, actor="svc-1", at=T0 + timedelta(hours=4), outcome="told customer")
     assert _status(sessions, Complaint, cid) == "resolved"
     with sessions() as s:
         trail = [(r.entity, r.trigger, r.actor) for r in
@@ -54,17 +54,17 @@ def test_dependent_task_waits_then_complaint_resolves(sessions, config):
 def test_transfer_needs_a_reason_and_a_real_department(sessions, config):
     cid, t = _debt(sessions, config)
     with pytest.raises(InvalidInput, match="reason"):
-        svc.transfer(sessions, t["investigate"], to="product", reason=" ", actor="ops", at=T0)
+        svc.transfer(sessions, t["investigate"], config=config, to="product", reason=" ", actor="ops", at=T0)
     with pytest.raises(InvalidInput, match="unknown or inactive department 'nope'"):
-        svc.transfer(sessions, t["investigate"], to="nope", reason="x", actor="ops", at=T0)
+        svc.transfer(sessions, t["investigate"], config=config, to="nope", reason="x", actor="ops", at=T0)
     with pytest.raises(InvalidInput, match="already in department"):
-        svc.transfer(sessions, t["investigate"], to="operations", reason="x", actor="ops", at=T0)
+        svc.transfer(sessions, t["investigate"], config=config, to="operations", reason="x", actor="ops", at=T0)
     assert _status(sessions, Task, t["investigate"]) == "open"  # nothing half-written
 
 
 def test_transfer_moves_the_work_and_its_dependents(sessions, config):
     cid, t = _debt(sessions, config)
-    new = svc.transfer(sessions, t["investigate"], to="product", reason="fee rule, not an ops error",
+    new = svc.transfer(sessions, t["investigate"], config=config, to="product", reason="fee rule, not an ops error",
                        actor="ops-lead", at=T0 + timedelta(hours=1))
     assert new.department == "product" and new.status == "open" and new.transferred_from_id == t["investigate"]
     assert _status(sessions, Task, t["investigate"]) == "transferred"
@@ -75,19 +75,19 @@ def test_transfer_moves_the_work_and_its_dependents(sessions, config):
         audit = s.scalar(select(Transition).where(Transition.entity_id == t["investigate"],
                                                   Transition.trigger == "transfer"))
         assert audit.reason == "fee rule, not an ops error" and audit.data == {"to": "product", "from": "operations"}
-    svc.complete(sessions, new.id, actor="prod-1", at=T0 + timedelta(hours=2))
+    svc.complete(sessions, new.id, config=config, actor="prod-1", at=T0 + timedelta(hours=2))
     assert _status(sessions, Task, t["respond"]) == "open"
     with pytest.raises(IllegalTransition, match="transferred"):
-        svc.complete(sessions, t["investigate"], actor="ops", at=T0)
+        svc.complete(sessions, t["investigate"], config=config, actor="ops", at=T0)
 
 
 def test_cancel_requires_reason_and_unknown_task_is_not_found(sessions, config):
     cid, t = _debt(sessions, config)
     with pytest.raises(InvalidInput):
-        svc.cancel(sessions, t["respond"], reason="", actor="x", at=T0)
+        svc.cancel(sessions, t["respond"], config=config, reason="", actor="x", at=T0)
     with pytest.raises(NotFound, match="task 99999"):
-        svc.acknowledge(sessions, 99999, actor="x", at=T0)
-    svc.cancel(sessions, t["respond"], reason="customer withdrew", actor="lead", at=T0)
-    svc.cancel(sessions, t["investigate"], reason="customer withdrew", actor="lead", at=T0)
+        svc.acknowledge(sessions, 99999, config=config, actor="x", at=T0)
+    svc.cancel(sessions, t["respond"], config=config, reason="customer withdrew", actor="lead", at=T0)
+    svc.cancel(sessions, t["investigate"], config=config, reason="customer withdrew", actor="lead", at=T0)
     # nothing was done, so the complaint is not "resolved" by cancelling everything
     assert _status(sessions, Complaint, cid) == "triaged"

@@ -24,8 +24,9 @@ from closeloop.domain.task import (
     TaskTrigger,
 )
 
-STATES = ["open", "acknowledged", "in_progress", "blocked", "done", "transferred", "cancelled"]
-TRIGGERS = ["acknowledge", "start", "complete", "transfer", "block", "unblock", "cancel", "reopen"]
+STATES = ["open", "acknowledged", "in_progress", "blocked", "waiting", "done", "transferred", "cancelled"]
+TRIGGERS = ["acknowledge", "start", "complete", "transfer", "block", "unblock", "cancel", "reopen", "pause",
+            "resume"]
 
 #: (state, trigger) -> target. Everything absent from this table is illegal.
 EXPECTED: dict[tuple[str, str], str] = {
@@ -47,6 +48,13 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("blocked", "transfer"): "transferred",
     ("blocked", "cancel"): "cancelled",
     ("done", "reopen"): "open",
+    ("open", "pause"): "waiting",
+    ("acknowledged", "pause"): "waiting",
+    ("in_progress", "pause"): "waiting",
+    ("waiting", "resume"): "in_progress",
+    ("waiting", "complete"): "done",  # leaving a pause straight to done
+    ("waiting", "transfer"): "transferred",
+    ("waiting", "cancel"): "cancelled",
 }
 TERMINAL = {"transferred", "cancelled"}
 
@@ -67,8 +75,8 @@ def test_enums_are_exactly_the_expected_states_and_triggers():
 
 
 def test_cartesian_product_is_fully_partitioned():
-    assert len(ALL_PAIRS) == 56
-    assert len(LEGAL) == 18
+    assert len(ALL_PAIRS) == 80
+    assert len(LEGAL) == 25
     assert len(LEGAL) + len(ILLEGAL) == len(ALL_PAIRS)
 
 
@@ -165,7 +173,7 @@ def test_blocked_task_walk():
 
 
 def test_state_sets():
-    assert {str(s) for s in ACTIVE_STATES} == {"open", "acknowledged", "in_progress", "blocked"}
+    assert {str(s) for s in ACTIVE_STATES} == {"open", "acknowledged", "in_progress", "blocked", "waiting"}
     assert {str(s) for s in FINISHED_STATES} == {"done", "transferred", "cancelled"}
     assert ACTIVE_STATES.isdisjoint(FINISHED_STATES)
     assert ACTIVE_STATES | FINISHED_STATES == set(TaskStatus)

@@ -1,0 +1,158 @@
+"""``closeloop calendar``: due times, elapsed business time and holiday listings from the command line.
+
+Registered in :mod:`closeloop.cli` with ``app.add_typer(calendar_app, name="calendar")``.
+Output is plain text, one value per line, so scripts can use it. Bad input
+exits with code 2 and one line on stderr naming the option, e.g.
+``error: --start: naive datetime; an offset or UTC is required``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import NoReturn, Optional
+
+import typer
+
+from closeloop.domain.errors import InvalidInput
+
+calendar_app = typer.Typer(help="Business calendars: due times, elapsed business hours, holidays and "
+                                "make-up working days.", no_args_is_help=True)
+
+DEFAULT_HOURS = "mon-fri 09:00-18:00"
+_OPTION = {"timezone": "--timezone", "zone": "--timezone", "hours": "--hours", "calendar": "--hours",
+           "weekly": "--hours", "makeup_periods": "--hours", "country": "--country",
+           "subdivision": "--subdivision", "extra_closed": "--extra-closed", "extra_open": "--extra-open",
+           "start": "--start", "end": "--end", "duration": "--business-hours", "year": "--year"}
+_US_PER_HOUR = 3_600_000_000
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _fail(option: str, problem: str) -> NoReturn:
+    typer.echo(f"error: {option}: {' '.join(str(problem).split())}", err=True)
+    raise typer.Exit(2)
+
+
+def _invalid(exc: InvalidInput) -> NoReturn:
+    _fail(_OPTION.get(exc.field, exc.field), exc.problem)
+
+
+def _instant(text: str, option: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        _fail(option, f"not an ISO 8601 date-time: {text!r} (e.g. 2026-03-06T17:59:00+08:00)")
+    if value.tzinfo is None or value.utcoffset() is None:
+        _fail(option, "naive datetime; an offset or UTC is required")
+    return value
+
+
+def _day(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        _fail(option, f"not an ISO date: {text!r} (e.g. 2026-10-09)")
+
+
+def _hours_value(text: str) -> timedelta:
+    try:
+        hours = Decimal(text.strip())
+    except InvalidOperation:
+        _fail("--business-hours", f"not a number: {text!r}")
+    if not hours.is_finite():
+        _fail("--business-hours", f"not a finite number: {text!r}")
+    if hours < 0:
+        _fail("--business-hours", f"must not be negative, got {text}")
+    micro = (hours * _US_PER_HOUR).to_integral_value(rounding=ROUND_HALF_UP)
+    if micro > _US_PER_HOUR * 24 * 365 * 1000:
+        _fail("--business-hours", f"too large: {text}")
+    return timedelta(microseconds=int(micro))
+
+
+def format_hours_decimal(value: timedelta) -> str:
+    """Hours with up to 4 decimals and at least one: ``4.0``, ``4.5``, ``0.3333``."""
+    micro = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+    q = (Decimal(micro) / _US_PER_HOUR).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+    text = f"{q:f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
+def _calendar(calendar: Optional[str], timezone: Optional[str], hours: str, country: Optional[str],
+              subdivision: Optional[str], extra_closed: list[str], extra_open: list[str]):
+    if calendar is not None:
+        _fail("--calendar", "named calendars from the configuration are not wired yet; "
+                            "give --timezone, --hours and --country instead")
+    if not timezone:
+        _fail("--timezone", "required (an IANA name such as Asia/Shanghai), or use --calendar")
+    closed = [_day(v, "--extra-closed") for v in extra_closed]
+    opened = [_day(v, "--extra-open") for v in extra_open]
+    from closeloop.calendars import holiday_calendar
+
+    try:
+        return holiday_calendar(timezone, hours, country or None, subdivision or None, closed, opened)
+    except InvalidInput as exc:
+        _invalid(exc)
+
+
+_CAL = typer.Option(None, "--calendar", help="a calendar defined in the configuration (not wired yet)")
+_TZ = typer.Option(None, "--timezone", "--tz", help="IANA time zone of the calendar, e.g. Asia/Shanghai")
+_HOURS = typer.Option(DEFAULT_HOURS, "--hours",
+                      help="working periods, e.g. 'mon-fri 09:00-12:00,13:00-18:00; sat 10:00-14:00'")
+_COUNTRY = typer.Option(None, "--country", help="ISO country code for public holidays, e.g. CN, DE, US")
+_SUBDIV = typer.Option(None, "--subdivision", help="state or province code, e.g. BE for Berlin")
+_CLOSED = typer.Option([], "--extra-closed", help="an extra closed date (YYYY-MM-DD); repeatable")
+_OPEN = typer.Option([], "--extra-open", help="an extra working date (YYYY-MM-DD); repeatable")
+
+
+@calendar_app.command("due")
+def due_cmd(start: str = typer.Option(..., "--start", help="start instant, ISO 8601 with offset"),
+            business_hours: str = typer.Option(..., "--business-hours", help="business hours to add, e.g. 4 or 0.5"),
+            calendar: Optional[str] = _CAL, timezone: Optional[str] = _TZ, hours: str = _HOURS,
+            country: Optional[str] = _COUNTRY, subdivision: Optional[str] = _SUBDIV,
+            extra_closed: list[str] = _CLOSED, extra_open: list[str] = _OPEN) -> None:
+    """Print the due instant (ISO 8601, calendar offset): START plus the business hours.
+
+    Counting starts at the next opening when START is outside working hours;
+    the due time may be exactly a closing time.
+    """
+    cal = _calendar(calendar, timezone, hours, country, subdivision, extra_closed, extra_open)
+    begin, duration = _instant(start, "--start"), _hours_value(business_hours)
+    try:
+        typer.echo(cal.add_business_time(begin, duration).isoformat())
+    except InvalidInput as exc:
+        _invalid(exc)
+
+
+@calendar_app.command("elapsed")
+def elapsed_cmd(start: str = typer.Option(..., "--start", help="ISO 8601 with offset"),
+                end: str = typer.Option(..., "--end", help="ISO 8601 with offset"),
+                calendar: Optional[str] = _CAL, timezone: Optional[str] = _TZ, hours: str = _HOURS,
+                country: Optional[str] = _COUNTRY, subdivision: Optional[str] = _SUBDIV,
+                extra_closed: list[str] = _CLOSED, extra_open: list[str] = _OPEN) -> None:
+    """Print the business hours between START and END (real time, so DST days count right); 0.0 if END <= START."""
+    cal = _calendar(calendar, timezone, hours, country, subdivision, extra_closed, extra_open)
+    begin, finish = _instant(start, "--start"), _instant(end, "--end")
+    try:
+        typer.echo(format_hours_decimal(cal.business_time_between(begin, finish)))
+    except InvalidInput as exc:
+        _invalid(exc)
+
+
+@calendar_app.command("show")
+def show_cmd(country: str = typer.Option(..., "--country", help="ISO country code, e.g. CN"),
+             year: int = typer.Option(..., "--year", help="calendar year, e.g. 2026"),
+             subdivision: Optional[str] = _SUBDIV) -> None:
+    """List the public-holiday days off and the adjusted (make-up) working days of a year."""
+    from closeloop.calendars import calendar_year_listing
+
+    try:
+        days_off, working = calendar_year_listing(country, subdivision, year)
+    except InvalidInput as exc:
+        _invalid(exc)
+    region = country.upper() + (f"-{subdivision}" if subdivision else "")
+    typer.echo(f"days off in {region} {year} ({len(days_off)}):")
+    for d, name in days_off:
+        typer.echo(f"  {d.isoformat()}  {_WEEKDAYS[d.weekday()]}  {name}")
+    typer.echo(f"adjusted working days ({len(working)}):")
+    for d in working:
+        typer.echo(f"  {d.isoformat()}  {_WEEKDAYS[d.weekday()]}")

@@ -1,0 +1,74 @@
+"""Shared pieces of the command line: consoles, app construction, errors, actor, clock display."""
+
+from __future__ import annotations
+
+import getpass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from closeloop.bootstrap import App, build_app
+from models import migrate
+
+out = Console()
+err = Console(stderr=True)
+
+
+def actor_name(actor: str | None) -> str:
+    if actor:
+        return actor
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # pragma: no cover - no user database in some containers
+        return "cli"
+
+
+def get_app(require_schema: bool = True) -> App:
+    a = build_app()
+    if require_schema and not migrate.is_up_to_date(a.engine):
+        err.print(f"[red]The database at {a.engine.url.render_as_string(hide_password=True)} is not at the "
+                  "current schema.[/red] Run [bold]closeloop db upgrade[/bold] first.")
+        raise typer.Exit(2)
+    return a
+
+
+def fail(exc: Exception | str, code: int = 1) -> None:
+    err.print(f"[red]error:[/red] {escape(str(exc))}")
+    raise typer.Exit(code)
+
+
+def parse_instant(value: str | None, option: str) -> datetime | None:
+    """An ISO 8601 instant with an offset, or None; exits 2 naming ``option`` otherwise."""
+    if value is None:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"{option}: {value!r} is not an ISO 8601 date-time", 2)
+    if dt.tzinfo is None:
+        fail(f"{option}: naive datetime; an offset or UTC is required", 2)
+    return dt
+
+
+def _hours(td) -> str:
+    return "-" if td is None else f"{td.total_seconds() / 3600:.2f} h"
+
+
+def clocks_table(views, title: str = "SLA clocks (business hours)") -> Table:
+    """Target, elapsed, paused, remaining, due (department zone and UTC) and status of each clock."""
+    t = Table(title=title)
+    for col in ("owner", "clock", "target", "elapsed", "paused", "remaining", "due (calendar zone)", "due (UTC)",
+                "status"):
+        t.add_column(col)
+    for v in views:
+        c = v.clock
+        due_local = c.due_at.astimezone(ZoneInfo(v.zone)).isoformat() if c.due_at else "-"
+        due_utc = c.due_at.astimezone(ZoneInfo("UTC")).isoformat().replace("+00:00", "Z") if c.due_at else "-"
+        status = c.status.value + (f" (stopped {c.stopped_at.isoformat()})" if c.stopped_at else "")
+        t.add_row(v.owner, c.name, _hours(c.target), _hours(c.elapsed), _hours(c.paused), _hours(c.remaining),
+                  escape(f"{due_local} [{v.calendar_name}]") if c.due_at else "-", due_utc, status)
+    return t

@@ -1,0 +1,166 @@
+"""``closeloop complaints ...``: list, show (with clocks and timeline), merge and lifecycle commands."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from closeloop.cli_common import actor_name, clocks_table, fail, get_app, out
+from closeloop.domain.errors import DomainError
+from closeloop.services import complaints as complaint_svc
+from closeloop.services import lifecycle
+from closeloop.services.clocks import complaint_clocks, task_clocks
+from closeloop.services.messages import add_message
+from closeloop.services.uow import unit_of_work
+
+complaints_app = typer.Typer(help="Complaints: list, show, merge, reprioritize, wait, reply, resolve, close, reopen.",
+                             no_args_is_help=True)
+
+
+@complaints_app.command("list")
+def complaints_list(status: Optional[str] = typer.Option(None, help="filter by status"),
+                    limit: int = typer.Option(50, min=1, max=10_000), offset: int = typer.Option(0, min=0)) -> None:
+    """List complaints (id, source reference, status, severity, flags, category, route, due)."""
+    a = get_app()
+    try:
+        rows = complaint_svc.list_complaints(a.sessions, status=status, limit=limit, offset=offset)
+    except DomainError as exc:
+        fail(exc, 2)
+    t = Table()
+    for col in ("id", "source", "ref", "status", "sev", "flags", "category", "route", "received (UTC)", "due (UTC)"):
+        t.add_column(col)
+    for c in rows:
+        t.add_row(str(c.id), c.source, escape(c.external_ref), c.status, c.severity, ",".join(c.risk_flags),
+                  escape(c.category[:40]), escape(c.route_rule or "(triage queue)"), c.received_at.isoformat(),
+                  c.due_at.isoformat() if c.due_at else "-")
+    out.print(t)
+
+
+@complaints_app.command("show")
+def complaints_show(complaint_id: int) -> None:
+    """One complaint: facts, triage reasons, clocks, tasks and the full timeline (audit log and messages)."""
+    a = get_app()
+    try:
+        v = complaint_svc.show(a.sessions, complaint_id)
+    except DomainError as exc:
+        fail(exc)
+    c = v.complaint
+    out.print(f"[bold]complaint {c.id}[/bold]  {escape(c.source)}:{escape(c.external_ref)}  status "
+              f"[bold]{c.status}[/bold]  severity {c.severity}  version {c.version}")
+    out.print(escape(f"received {c.received_at.isoformat()}  category {c.category!r}  product {c.product!r}  "
+                     f"issue {c.issue!r}  channel {c.channel!r}  company {c.company!r}"))
+    out.print(f"route: {escape(c.route_rule or '(fallback: triage queue)')}  flags: {', '.join(c.risk_flags) or '-'}")
+    for r in c.triage_reasons:
+        out.print(f"  - {escape(r)}")
+    if c.merged_into_id:
+        out.print(f"merged into complaint {c.merged_into_id}")
+    if c.likely_duplicate_of_id:
+        out.print(f"likely duplicate of complaint {c.likely_duplicate_of_id} "
+                  f"(merge with: closeloop complaints merge {c.id} --into {c.likely_duplicate_of_id})")
+    if v.merged_from:
+        out.print(f"absorbed duplicates: {', '.join(map(str, v.merged_from))}")
+    now = a.clock.now()
+    with unit_of_work(a.sessions) as s:
+        complaint = s.get(type(c), c.id)
+        views = complaint_clocks(s, complaint, a.config, now)
+        for task in v.tasks:
+            if task.status not in ("transferred", "cancelled"):
+                views += task_clocks(s, s.get(type(task), task.id), a.config, now)
+    out.print(clocks_table(views))
+    t = Table(title="tasks")
+    for col in ("id", "department", "kind", "status", "assignee", "title"):
+        t.add_column(col)
+    for task in v.tasks:
+        t.add_row(str(task.id), task.department, task.kind, task.status, escape(task.assignee or ""),
+                  escape(task.title[:60]))
+    out.print(t)
+    t = Table(title="timeline (UTC)")
+    for col in ("at", "complaint", "what", "by"):
+        t.add_column(col)
+    for e in v.timeline:
+        t.add_row(e.at.isoformat(), str(e.complaint_id), escape(f"[{e.kind}] {e.text}"), escape(e.actor))
+    out.print(t)
+
+
+@complaints_app.command("merge")
+def complaints_merge(duplicate: int = typer.Argument(..., help="the duplicate complaint id"),
+                     into: int = typer.Option(..., "--into", help="the complaint that survives"),
+                     reason: Optional[str] = typer.Option(None, help="why they are the same"),
+                     actor: Optional[str] = typer.Option(None, help="who merges (default: cli:<user>)")) -> None:
+    """Merge DUPLICATE into another complaint: it becomes terminal, its tasks and messages move over."""
+    a = get_app()
+    try:
+        survivor = complaint_svc.merge(a.sessions, duplicate, into, config=a.config, actor=actor_name(actor),
+                                       at=a.clock.now(), reason=reason)
+    except DomainError as exc:
+        fail(exc)
+    out.print(f"complaint {duplicate} merged into {survivor.id}")
+
+
+def _run(fn, complaint_id: int, **kw) -> None:
+    a = get_app()
+    try:
+        c = fn(a.sessions, complaint_id, config=a.config, at=a.clock.now(), **kw)
+    except DomainError as exc:
+        fail(exc)
+    out.print(f"complaint {c.id} is {c.status}, severity {c.severity}"
+              + (f", due {c.due_at.isoformat()}" if c.due_at else ""))
+
+
+@complaints_app.command("reprioritize")
+def complaints_reprioritize(complaint_id: int, severity: str = typer.Argument(..., help="P1..P4"),
+                            reason: str = typer.Option(..., "--reason"),
+                            actor: Optional[str] = typer.Option(None)) -> None:
+    """Change the severity; all clocks are recomputed from creation with the new targets."""
+    _run(lifecycle.reprioritize, complaint_id, severity=severity, reason=reason, actor=actor_name(actor))
+
+
+@complaints_app.command("wait")
+def complaints_wait(complaint_id: int, reason: str = typer.Option(..., "--reason", help="what the customer owes us"),
+                    max_hours: Optional[float] = typer.Option(None, "--max-hours",
+                                                              help="longest wait, in business hours"),
+                    actor: Optional[str] = typer.Option(None)) -> None:
+    """Wait on the customer: the resolution clock pauses until the customer writes again."""
+    _run(lifecycle.await_customer, complaint_id, reason=reason, max_business_hours=max_hours,
+         actor=actor_name(actor))
+
+
+@complaints_app.command("reply")
+def complaints_reply(complaint_id: int, text: str = typer.Option(..., "--text"),
+                     channel: str = typer.Option("phone", "--channel"),
+                     outbound: bool = typer.Option(False, "--outbound", help="our message to the customer"),
+                     actor: Optional[str] = typer.Option(None)) -> None:
+    """Record a customer message (any channel resumes a wait), or with --outbound one of ours."""
+    a = get_app()
+    try:
+        m = add_message(a.sessions, complaint_id, config=a.config, direction="outbound" if outbound else "inbound",
+                        body=text, author=actor_name(actor) if outbound else "customer", at=a.clock.now(),
+                        channel=channel)
+    except DomainError as exc:
+        fail(exc)
+    out.print(f"message {m.id} recorded on complaint {m.complaint_id}")
+
+
+@complaints_app.command("resolve")
+def complaints_resolve(complaint_id: int, reason: str = typer.Option(..., "--reason"),
+                       actor: Optional[str] = typer.Option(None)) -> None:
+    """Resolve by hand (first-contact resolution); open tasks are cancelled."""
+    _run(lifecycle.resolve, complaint_id, reason=reason, actor=actor_name(actor))
+
+
+@complaints_app.command("close")
+def complaints_close(complaint_id: int, reason: str = typer.Option("", "--reason"),
+                     actor: Optional[str] = typer.Option(None)) -> None:
+    """Close a resolved complaint."""
+    _run(lifecycle.close, complaint_id, reason=reason, actor=actor_name(actor))
+
+
+@complaints_app.command("reopen")
+def complaints_reopen(complaint_id: int, reason: str = typer.Option(..., "--reason"),
+                      department: Optional[str] = typer.Option(None, "--department"),
+                      actor: Optional[str] = typer.Option(None)) -> None:
+    """Reopen a resolved or closed complaint with a new task (time spent resolved counts as paused)."""
+    _run(lifecycle.reopen, complaint_id, reason=reason, department=department, actor=actor_name(actor))

@@ -1,0 +1,137 @@
+"""``closeloop tasks ...``: a department's queue and moving tasks along."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy import select
+
+from closeloop.cli_common import actor_name, clocks_table, fail, get_app, out, parse_instant
+from closeloop.domain.errors import DomainError
+from closeloop.domain.task import TaskStatus
+from closeloop.services import tasks as task_svc
+from closeloop.services.clocks import task_clocks
+from closeloop.services.uow import unit_of_work
+from models.tables import Task, Transition
+
+tasks_app = typer.Typer(help="Department tasks: list, show, acknowledge, start, pause, resume, complete, "
+                             "transfer, cancel.", no_args_is_help=True)
+
+
+@tasks_app.command("list")
+def tasks_list(department: Optional[str] = typer.Option(None, "--department", "-d"),
+               status: Optional[str] = typer.Option(None, "--status", "-s"),
+               overdue: bool = typer.Option(False, "--overdue", help="only tasks past their due time"),
+               limit: int = typer.Option(100, min=1, max=100_000)) -> None:
+    """A department's queue (or all tasks), oldest first, with due times (UTC)."""
+    if status and status not in {str(s) for s in TaskStatus}:
+        fail(f"--status: unknown status {status!r}; use one of {', '.join(s.value for s in TaskStatus)}", 2)
+    a = get_app()
+    with unit_of_work(a.sessions) as s:
+        q = select(Task).order_by(Task.created_at, Task.id).limit(limit)
+        if department:
+            q = q.where(Task.department == department)
+        if status:
+            q = q.where(Task.status == status)
+        if overdue:
+            q = q.where(Task.due_at < a.clock.now())
+        rows = list(s.scalars(q))
+    t = Table()
+    for col in ("id", "complaint", "department", "kind", "status", "assignee", "due (UTC)", "title"):
+        t.add_column(col)
+    for task in rows:
+        t.add_row(str(task.id), str(task.complaint_id), task.department, task.kind, task.status,
+                  escape(task.assignee or ""), task.due_at.isoformat() if task.due_at else "-",
+                  escape(task.title[:50]))
+    out.print(t)
+
+
+@tasks_app.command("show")
+def tasks_show(task_id: int) -> None:
+    """One task: its clocks (target, elapsed, paused, due in the department's zone and UTC) and history."""
+    a = get_app()
+    with unit_of_work(a.sessions) as s:
+        task = s.get(Task, task_id)
+        if task is None:
+            fail(f"task {task_id} not found")
+        out.print(f"[bold]task {task.id}[/bold] complaint {task.complaint_id}  {task.department}/{task.kind}  "
+                  f"status [bold]{task.status}[/bold]  assignee {escape(task.assignee or '-')}")
+        out.print(escape(task.title))
+        if task.transferred_from_id:
+            out.print(f"transferred from task {task.transferred_from_id}: {escape(task.transfer_reason or '')}")
+        out.print(clocks_table(task_clocks(s, task, a.config, a.clock.now())))
+        t = Table(title="history (UTC)")
+        for col in ("at", "from", "to", "trigger", "by", "reason"):
+            t.add_column(col)
+        for r in s.scalars(select(Transition).where(Transition.entity == "task", Transition.entity_id == task.id)
+                           .order_by(Transition.at, Transition.id)):
+            t.add_row(r.at.isoformat(), r.from_state or "-", r.to_state, r.trigger, escape(r.actor),
+                      escape(r.reason or ""))
+        out.print(t)
+
+
+def _action(fn, task_id: int, **kwargs) -> None:
+    a = get_app()
+    try:
+        task = fn(a.sessions, task_id, config=a.config, at=a.clock.now(), **kwargs)
+    except DomainError as exc:
+        fail(exc)
+    out.print(f"task {task.id} ({task.department}/{task.kind}) is now {task.status}")
+
+
+@tasks_app.command("ack")
+def tasks_ack(task_id: int, actor: Optional[str] = typer.Option(None)) -> None:
+    """Acknowledge a task (the department's first response)."""
+    _action(task_svc.acknowledge, task_id, actor=actor_name(actor))
+
+
+@tasks_app.command("start")
+def tasks_start(task_id: int, actor: Optional[str] = typer.Option(None)) -> None:
+    """Start work on a task."""
+    _action(task_svc.start, task_id, actor=actor_name(actor))
+
+
+@tasks_app.command("pause")
+def tasks_pause(task_id: int, reason: str = typer.Option(..., "--reason", help="who or what it waits for"),
+                until: Optional[str] = typer.Option(None, "--until", help="expected end, ISO 8601 with offset"),
+                actor: Optional[str] = typer.Option(None)) -> None:
+    """Wait on the customer or a third party: the SLA clock pauses."""
+    _action(task_svc.pause, task_id, reason=reason, until=parse_instant(until, "--until"), actor=actor_name(actor))
+
+
+@tasks_app.command("resume")
+def tasks_resume(task_id: int, actor: Optional[str] = typer.Option(None)) -> None:
+    """End a pause; the due time moves by the business time spent waiting."""
+    _action(task_svc.resume, task_id, actor=actor_name(actor))
+
+
+@tasks_app.command("complete")
+def tasks_complete(task_id: int, outcome: str = typer.Option("", "--outcome", "-o", help="what was done"),
+                   actor: Optional[str] = typer.Option(None)) -> None:
+    """Complete a task; dependent tasks unblock; the complaint resolves when no task is left."""
+    _action(task_svc.complete, task_id, actor=actor_name(actor), outcome=outcome)
+
+
+@tasks_app.command("transfer")
+def tasks_transfer(task_id: int, to: str = typer.Option(..., "--to", help="target department"),
+                   reason: str = typer.Option(..., "--reason", help="why it belongs there"),
+                   actor: Optional[str] = typer.Option(None)) -> None:
+    """Transfer a task to another department (a reason is required); prints the new task."""
+    _action(task_svc.transfer, task_id, to=to, reason=reason, actor=actor_name(actor))
+
+
+@tasks_app.command("cancel")
+def tasks_cancel(task_id: int, reason: str = typer.Option(..., "--reason"),
+                 actor: Optional[str] = typer.Option(None)) -> None:
+    """Cancel a task that is no longer needed (a reason is required)."""
+    _action(task_svc.cancel, task_id, reason=reason, actor=actor_name(actor))
+
+
+@tasks_app.command("assign")
+def tasks_assign(task_id: int, assignee: str = typer.Argument(..., help="who takes it over"),
+                 actor: Optional[str] = typer.Option(None)) -> None:
+    """Reassign a task within its department (the due time is kept)."""
+    _action(task_svc.assign, task_id, assignee=assignee, actor=actor_name(actor))

@@ -1,0 +1,410 @@
+"""Business calendars: working periods per weekday, closed days, make-up working days, business-time arithmetic.
+
+Pure standard library (``zoneinfo``); no clock reads, no holiday data: the
+caller passes closed days and make-up working days as fixed sets or as
+per-year providers (``closeloop.calendars`` builds them from ``holidays``).
+
+Rules (tested in ``tests/unit/test_calendar*.py``):
+
+- **Inputs.** Every instant must be an aware ``datetime`` (a naive one raises
+  :class:`InvalidInput` naming the argument); durations are ``timedelta`` and
+  must not be negative. Results are aware datetimes in the calendar's zone.
+  Note: Python compares and subtracts two datetimes that share a ``tzinfo`` by
+  wall time, ignoring the UTC offset and ``fold``, and ``==`` across zones is
+  always False for a time in a repeated hour (PEP 495); convert results to
+  UTC before comparing or subtracting them.
+- **Periods.** A period ``(start, end)`` is wall-clock time of one day with
+  ``start < end``; :data:`END_OF_DAY` (``time.max``, written "24:00") as the end
+  means the next midnight. A period is open on ``[start, end)``. A night shift
+  is two periods: ``22:00-24:00`` and ``00:00-06:00`` of the next weekday.
+- **Which periods a date has (precedence).** An explicit working day (make-up
+  day) gets ``makeup_periods``, whatever its weekday and even if it is also a
+  day off; otherwise a day off has none; otherwise the weekday's periods.
+- **DST.** Elapsed time is real (UTC) time. A wall time is placed at the
+  first instant the local clock reads at least that time: in a repeated hour
+  that is the first occurrence; in a skipped hour it is the moment of the
+  change. So a period containing a skipped or repeated hour counts its real
+  length (Berlin, Sun 2026-03-29: ``01:00-04:00`` is 2 h, on 2026-10-25 it is
+  4 h; ``09:00-18:00`` is 9 h on both days); a period wholly inside a skipped
+  hour vanishes.
+- **Adding business time.** N business hours from a start end at the instant
+  the N-th hour is used up, which may be exactly a closing time (18:00, not
+  09:00 next morning). From a closed instant counting begins at the next
+  opening. Adding zero returns the start unchanged (converted to the calendar
+  zone), even when the office is closed: nothing has to be used up.
+- **Guard.** A search that meets more than :data:`MAX_CLOSED_DAYS` consecutive
+  days without working time raises :class:`InvalidInput` ("calendar") instead
+  of looping forever.
+- **Cost.** Arithmetic steps over whole periods and days, never minutes.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import InvalidInput
+from .machine import require_aware
+
+Period = tuple[time, time]
+"""Wall-clock ``(start, end)`` of one day, ``start < end``; ``end`` may be :data:`END_OF_DAY`."""
+
+END_OF_DAY = time.max
+"""End of a period that runs to midnight ("24:00"); ``time(23, 59, 59, 999999)`` means the same."""
+
+MAX_CLOSED_DAYS = 3 * 366
+"""Consecutive days without working time after which a search gives up (about three years)."""
+
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_FULL_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_DAYS = {n: i for names in (DAY_NAMES, _FULL_NAMES) for i, n in enumerate(names)}
+_UTC = timezone.utc
+_ZERO = timedelta(0)
+_ONE_DAY = timedelta(days=1)
+_TICK = timedelta(microseconds=1)
+_TIME = re.compile(r"(\d{1,2}):(\d{2})")
+_CACHE_SIZE = 4096
+
+YearDates = Callable[[int], Collection[date]] | Collection[date]
+
+
+def _fmt(t: time) -> str:
+    return "24:00" if t == END_OF_DAY else t.strftime("%H:%M") + (t.strftime(":%S") if t.second else "")
+
+
+def format_hours(weekly: Mapping[int, Sequence[Period]]) -> str:
+    """The weekly table in :func:`parse_hours` syntax, runs of equal days as ranges: ``"mon-fri 09:00-18:00"``."""
+    parts: list[str] = []
+    runs: list[list[int]] = []
+    for d in range(7):
+        if weekly.get(d):
+            if runs and runs[-1][-1] == d - 1 and list(weekly[d]) == list(weekly[runs[-1][0]]):
+                runs[-1].append(d)
+            else:
+                runs.append([d])
+    for run in runs:
+        days = DAY_NAMES[run[0]] + (f"-{DAY_NAMES[run[-1]]}" if len(run) > 1 else "")
+        parts.append(days + " " + ",".join(f"{_fmt(s)}-{_fmt(e)}" for s, e in weekly[run[0]]))
+    return "; ".join(parts) or "closed"
+
+
+def _check_periods(periods: Sequence[Period], field: str) -> tuple[Period, ...]:
+    """Validate and sort; touching periods are fine, overlapping ones raise :class:`InvalidInput`."""
+    out: list[Period] = []
+    for p in periods:
+        if not (isinstance(p, (tuple, list)) and len(p) == 2 and all(isinstance(t, time) for t in p)):
+            raise InvalidInput(field, f"a period is a (start, end) pair of datetime.time, got {p!r}")
+        start, end = p
+        if start.tzinfo is not None or end.tzinfo is not None:
+            raise InvalidInput(field, "period times are wall-clock times of the calendar zone; drop tzinfo")
+        if not start < end:
+            raise InvalidInput(field, f"period {_fmt(start)}-{_fmt(end)} does not end after it starts "
+                                      "(use 24:00/END_OF_DAY for midnight; split night shifts at midnight)")
+        out.append((start, end))
+    out.sort()
+    for (s1, e1), (s2, e2) in zip(out, out[1:]):
+        if s2 < e1:
+            raise InvalidInput(field, f"periods {_fmt(s1)}-{_fmt(e1)} and {_fmt(s2)}-{_fmt(e2)} overlap")
+    return tuple(out)
+
+
+def _year_provider(value: YearDates, field: str) -> Callable[[int], frozenset[date]]:
+    """A per-year lookup (cached) from a provider function or a fixed collection of dates."""
+    def checked(dates: Collection[date]) -> frozenset[date]:
+        for d in dates:
+            if isinstance(d, datetime) or not isinstance(d, date):
+                raise InvalidInput(field, f"expected datetime.date values, got {d!r}")
+        return frozenset(dates)
+
+    if callable(value):
+        cache: dict[int, frozenset[date]] = {}
+
+        def get(year: int) -> frozenset[date]:
+            got = cache.get(year)
+            if got is None:
+                got = cache[year] = checked(value(year))
+            return got
+        return get
+    by_year: dict[int, set[date]] = {}
+    for d in checked(value):
+        by_year.setdefault(d.year, set()).add(d)
+    frozen = {y: frozenset(s) for y, s in by_year.items()}
+    empty: frozenset[date] = frozenset()
+    return lambda year: frozen.get(year, empty)
+
+
+def _in_range(field: str):
+    """Turn ``OverflowError`` (arithmetic past year 9999 or before year 1) into ``InvalidInput(field)``."""
+    def wrap(method):
+        @functools.wraps(method)
+        def run(*args, **kwargs):
+            try:
+                return method(*args, **kwargs)
+            except OverflowError:
+                raise InvalidInput(field, "outside the supported date range (years 1 to 9999)") from None
+        return run
+    return wrap
+
+
+def _zone(zone: str | ZoneInfo) -> ZoneInfo:
+    if isinstance(zone, ZoneInfo):
+        return zone
+    try:
+        return ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError, OSError, TypeError):
+        raise InvalidInput("zone", f"unknown time zone {zone!r}; use an IANA name such as Asia/Shanghai") from None
+
+
+class BusinessCalendar:
+    """Working periods of a time zone; see the module docstring for the rules.
+
+    ``weekly`` maps weekday (0 = Monday .. 6 = Sunday) to periods; a missing
+    weekday is closed. ``days_off`` and ``working_days`` are fixed collections
+    of dates or functions ``year -> dates of that year`` (called once per year
+    and cached). ``makeup_periods`` defaults to the periods of the first weekday
+    (Monday first) that has any. Invalid arguments raise :class:`InvalidInput`
+    naming the argument ("zone", "weekly[3]", "makeup_periods", ...).
+    """
+
+    def __init__(self, zone: str | ZoneInfo, weekly: Mapping[int, Sequence[Period]],
+                 days_off: YearDates = (), working_days: YearDates = (),
+                 makeup_periods: Sequence[Period] | None = None, name: str = ""):
+        self.zone: ZoneInfo = _zone(zone)
+        self.name: str = name
+        table: list[tuple[Period, ...]] = [()] * 7
+        for wd, periods in weekly.items():
+            if isinstance(wd, bool) or not isinstance(wd, int) or not 0 <= wd <= 6:
+                raise InvalidInput("weekly", f"weekday keys are 0 (Monday) to 6 (Sunday), got {wd!r}")
+            table[wd] = _check_periods(periods, f"weekly[{wd}]")
+        self._weekly = tuple(table)
+        self._makeup = (next((p for p in self._weekly if p), ()) if makeup_periods is None
+                        else _check_periods(makeup_periods, "makeup_periods"))
+        self._days_off = _year_provider(days_off, "days_off")
+        self._working = _year_provider(working_days, "working_days")
+        self._cache: dict[date, tuple[tuple[datetime, datetime], ...]] = {}
+
+    def __repr__(self) -> str:
+        return f"BusinessCalendar(name={self.name!r}, zone={self.zone.key!r}, hours={format_hours(self.weekly)!r})"
+
+    @property
+    def weekly(self) -> dict[int, list[Period]]:
+        """The weekly table (weekdays with periods only)."""
+        return {d: list(p) for d, p in enumerate(self._weekly) if p}
+
+    @property
+    def makeup_periods(self) -> list[Period]:
+        """Periods of a make-up working day."""
+        return list(self._makeup)
+
+    # ----------------------------------------------------------------- days
+    def _wall_periods(self, day: date) -> tuple[Period, ...]:
+        if day in self._working(day.year):
+            return self._makeup
+        if day in self._days_off(day.year):
+            return ()
+        return self._weekly[day.weekday()]
+
+    def _first_instant(self, day: date, t: time) -> datetime:
+        """UTC instant at which the local clock first reads ``t`` (or later) on ``day``."""
+        wall = datetime.combine(day, t)
+        first = wall.replace(tzinfo=self.zone)  # fold=0: the earlier of two occurrences
+        utc = first.astimezone(_UTC)
+        if utc.astimezone(self.zone).replace(tzinfo=None) == wall:
+            return utc
+        # ``wall`` was skipped (spring forward): find the change by bisection, to the microsecond.
+        lo, hi = first.replace(fold=1).astimezone(_UTC), utc
+        if lo > hi:
+            lo, hi = hi, lo
+        while hi - lo > _TICK:
+            mid = lo + (hi - lo) // 2
+            if mid.astimezone(self.zone).replace(tzinfo=None) >= wall:
+                hi = mid
+            else:
+                lo = mid
+        return hi
+
+    def _utc_periods(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
+        hit = self._cache.get(day)
+        if hit is not None:
+            return hit
+        out = []
+        for start, end in self._wall_periods(day):
+            s = self._first_instant(day, start)
+            e = self._first_instant(day + _ONE_DAY, time(0)) if end == END_OF_DAY else self._first_instant(day, end)
+            if s < e:  # a period wholly inside a skipped hour vanishes
+                out.append((s, e))
+        if len(self._cache) >= _CACHE_SIZE:
+            self._cache.clear()
+        result = self._cache[day] = tuple(out)
+        return result
+
+    def _local_date(self, utc: datetime) -> date:
+        return utc.astimezone(self.zone).date()
+
+    def _iter_periods(self, after: datetime) -> Iterator[tuple[datetime, datetime]]:
+        """UTC periods, in order, that end after the UTC instant ``after``; raises when none come for years."""
+        day = self._local_date(after) - _ONE_DAY
+        closed = 0
+        while True:
+            periods = self._utc_periods(day)
+            if periods:
+                closed = 0
+            else:
+                closed += 1
+                if closed > MAX_CLOSED_DAYS:
+                    label = f"calendar {self.name!r}" if self.name else "the calendar"
+                    raise InvalidInput("calendar", f"{label} has no working time in the {MAX_CLOSED_DAYS} "
+                                                   f"days up to {day.isoformat()}")
+            for p in periods:
+                if p[1] > after:
+                    yield p
+            day += _ONE_DAY
+
+    def _utc(self, value: datetime, name: str) -> datetime:
+        return require_aware(value, name).astimezone(_UTC)
+
+    # ----------------------------------------------------------------- public
+    @_in_range("day")
+    def periods_on(self, day: date) -> list[tuple[datetime, datetime]]:
+        """Open periods of the local date ``day`` as aware datetimes in the calendar zone; ``[]`` when closed.
+
+        Precedence: make-up working day (``makeup_periods``) > day off (none) > weekly table.
+        """
+        if isinstance(day, datetime) or not isinstance(day, date):
+            raise InvalidInput("day", f"expected a datetime.date, got {type(day).__name__}")
+        return [(s.astimezone(self.zone), e.astimezone(self.zone)) for s, e in self._utc_periods(day)]
+
+    @_in_range("instant")
+    def is_open(self, instant: datetime) -> bool:
+        """Whether ``instant`` (aware) lies in a working period, ``[start, end)``: open at 09:00, closed at 18:00."""
+        t = self._utc(instant, "instant")
+        d = self._local_date(t)
+        return any(s <= t < e for day in (d - _ONE_DAY, d, d + _ONE_DAY) for s, e in self._utc_periods(day))
+
+    @_in_range("instant")
+    def next_opening(self, instant: datetime) -> datetime:
+        """``instant`` itself (in the calendar zone) if open, else the start of the next period."""
+        t = self._utc(instant, "instant")
+        for s, _ in self._iter_periods(t):
+            return max(s, t).astimezone(self.zone)
+        raise AssertionError("unreachable")  # pragma: no cover - _iter_periods never ends without raising
+
+    @_in_range("duration")
+    def add_business_time(self, start: datetime, duration: timedelta) -> datetime:
+        """The instant at which ``duration`` of business time counted from ``start`` is used up.
+
+        Counting begins at ``start`` if open, else at the next opening; the
+        result may be exactly a closing time. A zero ``duration`` returns
+        ``start`` unchanged (in the calendar zone). Raises :class:`InvalidInput`
+        for a naive ``start`` ("start"), a negative or non-timedelta
+        ``duration`` ("duration"), a result outside years 1-9999 ("duration") or
+        a calendar without working time ("calendar").
+        """
+        s = self._utc(start, "start")
+        if not isinstance(duration, timedelta):
+            raise InvalidInput("duration", f"expected a timedelta, got {type(duration).__name__}")
+        if duration < _ZERO:
+            raise InvalidInput("duration", f"must not be negative, got {duration}")
+        if not duration:
+            return s.astimezone(self.zone)
+        remaining = duration
+        for ps, pe in self._iter_periods(s):
+            begin = max(ps, s)
+            available = pe - begin
+            if remaining <= available:
+                return (begin + remaining).astimezone(self.zone)
+            remaining -= available
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @_in_range("end")
+    def business_time_between(self, start: datetime, end: datetime) -> timedelta:
+        """Business time in ``[start, end)``, measured in real (UTC) time; zero if ``end <= start``."""
+        s, e = self._utc(start, "start"), self._utc(end, "end")
+        total = _ZERO
+        if e <= s:
+            return total
+        day, last = self._local_date(s) - _ONE_DAY, self._local_date(e) + _ONE_DAY
+        while day <= last:
+            for ps, pe in self._utc_periods(day):
+                lo, hi = max(ps, s), min(pe, e)
+                if hi > lo:
+                    total += hi - lo
+            day += _ONE_DAY
+        return total
+
+
+# --------------------------------------------------------------------- parsing
+def _parse_time(text: str, where: str, *, end: bool) -> time:
+    m = _TIME.fullmatch(text)
+    if not m:
+        raise InvalidInput("hours", f"{where}: bad time {text!r}; use HH:MM")
+    h, mi = int(m.group(1)), int(m.group(2))
+    if end and (h, mi) == (24, 0):
+        return END_OF_DAY
+    if h > 23 or mi > 59:
+        raise InvalidInput("hours", f"{where}: bad time {text!r}; hours 00-23 (24:00 only as an end), minutes 00-59")
+    return time(h, mi)
+
+
+def _parse_days(text: str, where: str) -> list[int]:
+    days: list[int] = []
+    for item in text.lower().split(","):
+        ends = item.split("-")
+        if len(ends) > 2 or not all(e in _DAYS for e in ends):
+            raise InvalidInput("hours", f"{where}: unknown day or range {item!r}; use mon..sun, e.g. 'mon-fri' "
+                                        "or 'mon,wed'")
+        first, last = _DAYS[ends[0]], _DAYS[ends[-1]]
+        for i in range((last - first) % 7 + 1):  # ranges may wrap: sun-thu
+            if (d := (first + i) % 7) not in days:
+                days.append(d)
+    return days
+
+
+def parse_hours(spec: str) -> dict[int, list[Period]]:
+    """Parse working hours like ``"mon-fri 09:00-12:00,13:00-18:00; sat 10:00-14:00"``.
+
+    Parts are separated by ``;``; each is days (``mon``..``sun`` or full names,
+    comma lists, ranges that may wrap such as ``sun-thu``) followed by periods
+    ``HH:MM-HH:MM`` separated by commas; ``24:00`` is allowed as an end.
+    Returns weekday (0 = Monday) -> sorted periods, for the weekdays named.
+    Errors raise ``InvalidInput("hours", ...)`` naming the part and what is wrong;
+    overlapping periods on one day (also across parts) are an error.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise InvalidInput("hours", "empty; expected e.g. 'mon-fri 09:00-18:00'")
+    table: dict[int, list[Period]] = {}
+    parts = [p.strip() for p in spec.split(";")]
+    for n, part in enumerate(parts, 1):
+        if not part:
+            if n == len(parts) and n > 1:  # a trailing ';'
+                continue
+            raise InvalidInput("hours", f"part {n} is empty")
+        where = f"part {n} {part!r}"
+        m = re.search(r"\d", part)
+        days_text, periods_text = (part[:m.start()], part[m.start():]) if m else (part, "")
+        days_text, periods_text = re.sub(r"\s+", "", days_text), re.sub(r"\s+", "", periods_text)
+        if not days_text:
+            raise InvalidInput("hours", f"{where}: no days before the periods; e.g. 'mon-fri 09:00-18:00'")
+        if not periods_text:
+            raise InvalidInput("hours", f"{where}: no periods after the days; e.g. 'mon-fri 09:00-18:00'")
+        days = _parse_days(days_text, where)
+        periods: list[Period] = []
+        for item in periods_text.split(","):
+            bounds = item.split("-")
+            if len(bounds) != 2:
+                raise InvalidInput("hours", f"{where}: bad period {item!r}; use HH:MM-HH:MM")
+            start, end = _parse_time(bounds[0], where, end=False), _parse_time(bounds[1], where, end=True)
+            if not start < end:
+                raise InvalidInput("hours", f"{where}: period {item!r} does not end after it starts; "
+                                            "split a night shift at midnight (22:00-24:00 and 00:00-06:00)")
+            periods.append((start, end))
+        for d in days:
+            merged = table.get(d, []) + periods
+            try:
+                table[d] = list(_check_periods(merged, "hours"))
+            except InvalidInput as exc:
+                raise InvalidInput("hours", f"{where}: {DAY_NAMES[d]}: {exc.problem}") from None
+    return dict(sorted(table.items()))

@@ -1,0 +1,253 @@
+"""SLA clocks rebuilt from the status history, on a business calendar.
+
+A clock never keeps counters: :func:`compute_clock` replays the status changes
+of a task or complaint against its calendar each time it is asked, so a change
+of priority, policy or department recomputes it without losing paused time.
+
+Rules (DESIGN.md §3; CASES.md K3/K4; RT's ``ExcludeTimeOnIgnoredStatuses``):
+
+- the clock starts at ``start``; its *target* is a business duration;
+- time in a *running* state counts; time in a *paused* state (waiting on the
+  customer, waiting on a third party, blocked on another department) does not,
+  and extends the due time by the **business** time spent paused;
+- the clock *stops* at the first entry into a stop state that is not followed by
+  a later change; a stop followed by a later change (resolve, then reopen) counts
+  as paused, so a reopened complaint is not overdue at once, while resolution
+  time keeps counting from creation;
+- leaving a paused state straight to a stop state still counts the pause;
+- ``due = add_business_time(start, target + paused)`` while running or stopped;
+  while paused there is no due instant (``remaining`` is frozen).
+
+All durations here are **business** time on the given calendar; all instants
+are UTC-aware datetimes (results in the calendar's zone).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from enum import StrEnum
+from typing import Collection, Mapping, Protocol, Sequence
+
+from .errors import InvalidInput
+from .machine import require_aware
+
+
+class BusinessClock(Protocol):
+    def add_business_time(self, start: datetime, duration: timedelta) -> datetime: ...
+
+    def business_time_between(self, start: datetime, end: datetime) -> timedelta: ...
+
+
+class ClockStatus(StrEnum):
+    ON_TRACK = "on_track"
+    AT_RISK = "at_risk"
+    BREACHED = "breached"
+    PAUSED = "paused"
+    MET = "met"
+    NO_TARGET = "no_target"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """The entity entered ``status`` at the UTC-aware instant ``at``."""
+
+    at: datetime
+    status: str
+
+
+@dataclass(frozen=True)
+class ClockRules:
+    """Which statuses run, pause or stop a clock; ``cancel`` states end it without a verdict."""
+
+    running: frozenset[str]
+    paused: frozenset[str]
+    stop: frozenset[str]
+    cancel: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class ClockState:
+    """One clock, as of ``as_of``.
+
+    Durations are business time. ``due_at`` is None while paused, without a
+    target, or when cancelled. ``breached`` is true once the due instant has
+    passed without the clock stopping (or it stopped late).
+    """
+
+    name: str
+    target: timedelta | None
+    started_at: datetime
+    as_of: datetime
+    elapsed: timedelta
+    paused: timedelta
+    remaining: timedelta | None
+    due_at: datetime | None
+    stopped_at: datetime | None
+    status: ClockStatus
+    breached: bool
+
+
+def compute_clock(name: str, calendar: BusinessClock, target: timedelta | None, start: datetime,
+                  history: Sequence[StatusChange], now: datetime, rules: ClockRules,
+                  *, at_risk_ratio: float = 0.8) -> ClockState:
+    """Replay ``history`` (status changes, any order; the first gives the initial status) up to ``now``.
+
+    ``start`` is when the clock starts (changes before it only set the status).
+    Raises :class:`InvalidInput` for naive datetimes or a negative target.
+    """
+    require_aware(start, "start")
+    require_aware(now, "now")
+    if target is not None and target < timedelta(0):
+        raise InvalidInput("target", "must not be negative")
+    changes = sorted(history, key=lambda c: c.at)
+    for c in changes:
+        require_aware(c.at, "history.at")
+
+    # status timeline from start to now: (begin, end, status)
+    status = changes[0].status if changes else ""
+    for c in changes:
+        if c.at <= start:
+            status = c.status
+    later = [c for c in changes if start < c.at <= now]
+    points = [(start, status)] + [(c.at, c.status) for c in later]
+
+    elapsed = paused = timedelta(0)
+    stopped_at: datetime | None = None
+    final_status = points[-1][1]
+    for i, (begin, st) in enumerate(points):
+        end = points[i + 1][0] if i + 1 < len(points) else now
+        is_last = i + 1 == len(points)
+        if end <= begin and not is_last:
+            continue
+        if st in rules.stop or st in rules.cancel:
+            if is_last:
+                stopped_at = begin
+            else:
+                paused += calendar.business_time_between(begin, end)  # stopped, then reopened
+        elif st in rules.paused:
+            paused += calendar.business_time_between(begin, end)
+        elif st in rules.running:
+            elapsed += calendar.business_time_between(begin, end)
+        # any other status (e.g. before intake) neither runs nor pauses
+
+    currently_paused = stopped_at is None and final_status in rules.paused
+    cancelled = stopped_at is not None and final_status in rules.cancel
+    if target is None or cancelled:
+        return ClockState(name, target, start, now, elapsed, paused, None, None, stopped_at,
+                          ClockStatus.CANCELLED if cancelled else ClockStatus.NO_TARGET, False)
+
+    remaining = target - elapsed
+    # compare and return in UTC: datetimes sharing a zone compare by wall time (PEP 495)
+    due_at = None if currently_paused else calendar.add_business_time(start, target + paused).astimezone(timezone.utc)
+    stopped_at = stopped_at.astimezone(timezone.utc) if stopped_at is not None else None
+    if stopped_at is not None:
+        breached = stopped_at > due_at
+        status_ = ClockStatus.BREACHED if breached else ClockStatus.MET
+    else:
+        # at the due instant itself the clock is not yet breached (work done at 18:00 sharp is on time)
+        breached = elapsed >= target and (due_at is None or now > due_at)
+        if breached:
+            status_ = ClockStatus.BREACHED
+        elif currently_paused:
+            status_ = ClockStatus.PAUSED
+        elif target and elapsed >= target * at_risk_ratio:
+            status_ = ClockStatus.AT_RISK
+        else:
+            status_ = ClockStatus.ON_TRACK
+    return ClockState(name, target, start, now, elapsed, paused, remaining, due_at, stopped_at, status_, breached)
+
+
+@dataclass(frozen=True)
+class MessageEvent:
+    """A message on a complaint: ``inbound`` from the customer, ``outbound`` from us."""
+
+    at: datetime
+    direction: str
+
+
+def compute_update_clock(calendar: BusinessClock, target: timedelta | None, messages: Sequence[MessageEvent],
+                         now: datetime, *, at_risk_ratio: float = 0.8) -> ClockState | None:
+    """The "update" clock: runs only while the customer is waiting for an answer (CASES.md C12, C13).
+
+    It starts at the first inbound message after our last outbound one, on any
+    channel, and stops at our next outbound message. Returns None when nobody is
+    waiting (we spoke last, or there are no messages), or when there is no target.
+    """
+    require_aware(now, "now")
+    if target is None:
+        return None
+    waiting_since: datetime | None = None
+    for m in sorted((m for m in messages if m.at <= now), key=lambda m: m.at):
+        if m.direction == "inbound":
+            waiting_since = waiting_since or m.at
+        elif m.direction == "outbound":
+            waiting_since = None
+    if waiting_since is None:
+        return None
+    rules = ClockRules(running=frozenset({"waiting"}), paused=frozenset(), stop=frozenset())
+    return compute_clock("update", calendar, target, waiting_since, [StatusChange(waiting_since, "waiting")],
+                         now, rules, at_risk_ratio=at_risk_ratio)
+
+
+@dataclass(frozen=True)
+class SlaTargets:
+    """Business-time targets; None means no target for that clock."""
+
+    acknowledge: timedelta | None = None
+    resolve: timedelta | None = None
+    update: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class SlaPolicy:
+    """Targets per severity, with optional per-department overrides (operational level agreements).
+
+    ``department_targets[dept][severity]`` wins over ``targets[severity]`` for that department;
+    ``customer_targets`` is the promise to the customer (the complaint's own clocks).
+    """
+
+    targets: Mapping[str, SlaTargets]
+    department_targets: Mapping[str, Mapping[str, SlaTargets]]
+    customer_targets: Mapping[str, SlaTargets]
+    at_risk_ratio: float = 0.8
+
+    def for_department(self, department: str, severity: str) -> SlaTargets:
+        dep = self.department_targets.get(department, {})
+        if severity in dep:
+            return dep[severity]
+        return self.targets.get(severity, SlaTargets())
+
+    def for_customer(self, severity: str) -> SlaTargets:
+        return self.customer_targets.get(severity, SlaTargets())
+
+
+# Rules for the clocks closeloop keeps. Task states: see domain/task.py; complaint states: domain/complaint.py.
+TASK_ACK_RULES = ClockRules(running=frozenset({"open"}), paused=frozenset({"blocked", "waiting"}),
+                            stop=frozenset({"acknowledged", "in_progress", "done"}),
+                            cancel=frozenset({"cancelled", "transferred"}))
+TASK_RESOLVE_RULES = ClockRules(running=frozenset({"open", "acknowledged", "in_progress"}),
+                                paused=frozenset({"blocked", "waiting"}), stop=frozenset({"done"}),
+                                cancel=frozenset({"cancelled", "transferred"}))
+COMPLAINT_RESPONSE_RULES = ClockRules(running=frozenset({"received", "triaged"}), paused=frozenset(),
+                                      stop=frozenset({"in_progress", "awaiting_customer", "resolved", "closed",
+                                                      "reopened"}),
+                                      cancel=frozenset({"merged", "rejected"}))
+COMPLAINT_RESOLVE_RULES = ClockRules(running=frozenset({"received", "triaged", "in_progress", "reopened"}),
+                                     paused=frozenset({"awaiting_customer"}),
+                                     stop=frozenset({"resolved", "closed"}),
+                                     cancel=frozenset({"merged", "rejected"}))
+
+
+def hours(value: float | None) -> timedelta | None:
+    """Business hours as a timedelta (None stays None)."""
+    return None if value is None else timedelta(hours=value)
+
+
+def first_entry(history: Sequence[StatusChange], states: Collection[str]) -> datetime | None:
+    """When the history first entered one of ``states`` (None if never)."""
+    for c in sorted(history, key=lambda c: c.at):
+        if c.status in states:
+            return c.at
+    return None

@@ -1,0 +1,131 @@
+"""SLA clocks of tasks and complaints, rebuilt from the audit log on every read.
+
+- A task's **acknowledge** clock runs from the task's creation until its first
+  acknowledge/start/complete; its **resolve** clock runs from the creation of
+  the first task of its transfer chain (a transfer re-evaluates the target on
+  the new department's calendar and policy, counting from the start), paused
+  while blocked or waiting.
+- A task's **update** clock runs while the customer waits for an answer to a
+  message, with the task department's update target (none: no clock).
+- A complaint's clocks are the promise to the customer, on the customer
+  calendar: **first response**, **resolve** (paused while awaiting the customer;
+  time between resolve and reopen counts as paused) and **update** (runs only
+  while the customer waits for an answer to a message).
+
+:func:`refresh_due` stores the running clocks' due instants in ``due_at``
+columns (None while paused or stopped), so the sweep finds what is due with
+set-based queries; every service that changes a status calls it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from closeloop.config import Config
+from closeloop.domain.sla import (
+    COMPLAINT_RESOLVE_RULES, COMPLAINT_RESPONSE_RULES, TASK_ACK_RULES, TASK_RESOLVE_RULES, ClockState,
+    ClockStatus, MessageEvent, StatusChange, compute_clock, compute_update_clock,
+)
+from closeloop.domain.task import ACTIVE_STATES
+from models.tables import Complaint, Message, Task, Transition
+
+
+@dataclass(frozen=True)
+class ClockView:
+    """A clock with the calendar it runs on (for display in the calendar's zone)."""
+
+    owner: str  # "task 12 (operations)" or "complaint 5"
+    clock: ClockState
+    calendar_name: str
+    zone: str
+
+
+def _changes(session: Session, entity: str, ids: list[int]) -> list[StatusChange]:
+    rows = session.execute(select(Transition.entity_id, Transition.at, Transition.to_state, Transition.id)
+                           .where(Transition.entity == entity, Transition.entity_id.in_(ids))
+                           .order_by(Transition.at, Transition.id)).all()
+    return [StatusChange(at, st) for _, at, st, _ in rows]
+
+
+def task_chain(session: Session, task: Task) -> list[Task]:
+    """The task and the tasks it was transferred from, oldest first."""
+    chain = [task]
+    while chain[0].transferred_from_id is not None:
+        chain.insert(0, session.get(Task, chain[0].transferred_from_id))
+    return chain
+
+
+def task_clocks(session: Session, task: Task, config: Config, now: datetime) -> list[ClockView]:
+    complaint = session.get(Complaint, task.complaint_id)
+    targets = config.sla.for_department(task.department, complaint.severity)
+    cal = config.department_calendar(task.department)
+    chain = task_chain(session, task)
+    own = _changes(session, "task", [task.id])
+    ratio = config.sla.at_risk_ratio
+    ack = compute_clock("acknowledge", cal, targets.acknowledge, task.created_at, own, now, TASK_ACK_RULES,
+                        at_risk_ratio=ratio)
+    history = [c for c in _changes(session, "task", [t.id for t in chain]) if c.status != "transferred"]
+    resolve = compute_clock("resolve", cal, targets.resolve, chain[0].created_at, history, now,
+                            TASK_RESOLVE_RULES, at_risk_ratio=ratio)
+    owner = f"task {task.id} ({task.department})"
+    zone = str(cal.zone)
+    views = [ClockView(owner, ack, cal.name, zone), ClockView(owner, resolve, cal.name, zone)]
+    if task.status in ACTIVE_STATES and task.status != "waiting":
+        update = compute_update_clock(cal, targets.update, _messages(session, task.complaint_id), now,
+                                      at_risk_ratio=ratio)
+        if update is not None:
+            views.append(ClockView(owner, update, cal.name, zone))
+    return views
+
+
+def _messages(session: Session, complaint_id: int) -> list[MessageEvent]:
+    return [MessageEvent(at, d) for at, d in session.execute(
+        select(Message.at, Message.direction).where(Message.complaint_id == complaint_id))]
+
+
+def complaint_clocks(session: Session, complaint: Complaint, config: Config, now: datetime) -> list[ClockView]:
+    targets = config.sla.for_customer(complaint.severity)
+    cal = config.customer_calendar
+    history = _changes(session, "complaint", [complaint.id])
+    ratio = config.sla.at_risk_ratio
+    views = [
+        compute_clock("first_response", cal, targets.acknowledge, complaint.received_at, history, now,
+                      COMPLAINT_RESPONSE_RULES, at_risk_ratio=ratio),
+        compute_clock("resolve", cal, targets.resolve, complaint.received_at, history, now,
+                      COMPLAINT_RESOLVE_RULES, at_risk_ratio=ratio),
+    ]
+    if complaint.status not in ("merged", "rejected", "resolved", "closed"):
+        update = compute_update_clock(cal, targets.update, _messages(session, complaint.id), now,
+                                      at_risk_ratio=ratio)
+        if update is not None:
+            views.append(update)
+    owner = f"complaint {complaint.id}"
+    return [ClockView(owner, c, cal.name, str(cal.zone)) for c in views]
+
+
+def _running_due(clock: ClockState) -> datetime | None:
+    if clock.stopped_at is not None or clock.status in (ClockStatus.PAUSED, ClockStatus.NO_TARGET,
+                                                         ClockStatus.CANCELLED):
+        return None
+    return clock.due_at
+
+
+def refresh_due(session: Session, complaint_id: int, config: Config, now: datetime) -> None:
+    """Recompute and store ``due_at``/``ack_due_at`` of the complaint and its active tasks (no commit)."""
+    session.flush()
+    complaint = session.get(Complaint, complaint_id)
+    if complaint is None:
+        return
+    by_name = {v.clock.name: v.clock for v in complaint_clocks(session, complaint, config, now)}
+    complaint.due_at = _running_due(by_name["resolve"])
+    for task in session.scalars(select(Task).where(Task.complaint_id == complaint_id)):
+        if task.status not in ACTIVE_STATES:
+            task.due_at = task.ack_due_at = None
+            continue
+        clocks = {v.clock.name: v.clock for v in task_clocks(session, task, config, now)}
+        task.ack_due_at = _running_due(clocks["acknowledge"])
+        task.due_at = _running_due(clocks["resolve"])

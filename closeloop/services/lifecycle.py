@@ -1,0 +1,125 @@
+"""Complaint lifecycle use cases beyond intake and tasks: priority, waiting on the customer, close, reopen.
+
+Every change is a domain transition (or, for a priority change, an audit row
+with ``trigger = reprioritize``) and is followed by a recomputation of the
+clocks, so derived state (due, overdue) is never stale (CASES.md C15).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from closeloop.config import Config
+from closeloop.domain.complaint import ComplaintTrigger
+from closeloop.domain.errors import InvalidInput, NotFound
+from closeloop.domain.task import TaskStatus, TaskTrigger
+from closeloop.domain.triage import SEVERITIES
+from models.tables import Complaint, Task, Transition
+
+from .audit import audit_dict
+from .clocks import refresh_due
+from .tasks import fire_complaint, fire_task
+from .uow import unit_of_work
+
+
+def _get(s, complaint_id: int) -> Complaint:
+    c = s.get(Complaint, complaint_id)
+    if c is None:
+        raise NotFound("complaint", complaint_id)
+    return c
+
+
+def reprioritize(sessions, complaint_id: int, severity: str, *, config: Config, reason: str, actor: str,
+                 at: datetime) -> Complaint:
+    """Change the severity; every clock is recomputed from creation with the new targets.
+
+    Raises ``InvalidInput`` for an unknown severity or a missing reason.
+    """
+    if severity not in SEVERITIES:
+        raise InvalidInput("severity", f"must be one of {', '.join(SEVERITIES)}")
+    if not reason or not reason.strip():
+        raise InvalidInput("reason", "a priority change needs a reason")
+    with unit_of_work(sessions) as s:
+        c = _get(s, complaint_id)
+        old = c.severity
+        c.severity = severity
+        c.updated_at = at
+        s.add(Transition(**audit_dict("complaint", c.id, c.id, c.status, c.status, "reprioritize", actor, at,
+                                      reason=reason, data={"from": old, "to": severity})))
+        refresh_due(s, c.id, config, at)
+        return c
+
+
+def await_customer(sessions, complaint_id: int, *, config: Config, reason: str, actor: str, at: datetime,
+                   max_business_hours: float | None = None) -> Complaint:
+    """Wait on the customer: the resolution clock pauses (who, why, and an optional maximum are recorded).
+
+    The customer's next inbound message, on any channel, resumes it.
+    """
+    if not reason or not reason.strip():
+        raise InvalidInput("reason", "a pause needs a reason")
+    if max_business_hours is not None and max_business_hours <= 0:
+        raise InvalidInput("max_business_hours", "must be positive")
+    with unit_of_work(sessions) as s:
+        c = _get(s, complaint_id)
+        data = {"max_business_hours": max_business_hours} if max_business_hours else None
+        fire_complaint(s, c, ComplaintTrigger.AWAIT_CUSTOMER, at=at, actor=actor, reason=reason, data=data)
+        refresh_due(s, c.id, config, at)
+        return c
+
+
+def resolve(sessions, complaint_id: int, *, config: Config, reason: str, actor: str, at: datetime) -> Complaint:
+    """Resolve by hand (for example first-contact resolution from ``triaged``)."""
+    with unit_of_work(sessions) as s:
+        c = _get(s, complaint_id)
+        fire_complaint(s, c, ComplaintTrigger.RESOLVE, at=at, actor=actor, reason=reason)
+        for t in s.scalars(select(Task).where(Task.complaint_id == c.id, Task.status.in_(("open", "blocked")))):
+            fire_task(s, t, TaskTrigger.CANCEL, at=at, actor=actor, reason=f"complaint resolved: {reason}")
+        refresh_due(s, c.id, config, at)
+        return c
+
+
+def close(sessions, complaint_id: int, *, config: Config, reason: str, actor: str, at: datetime) -> Complaint:
+    """Close a resolved complaint."""
+    with unit_of_work(sessions) as s:
+        c = _get(s, complaint_id)
+        fire_complaint(s, c, ComplaintTrigger.CLOSE, at=at, actor=actor, reason=reason)
+        refresh_due(s, c.id, config, at)
+        return c
+
+
+def reopen_in_session(s, c: Complaint, *, config: Config, reason: str, actor: str, at: datetime,
+                      department: str | None = None) -> Complaint:
+    fire_complaint(s, c, ComplaintTrigger.REOPEN, at=at, actor=actor, reason=reason)
+    c.reopen_count += 1
+    if department is None:
+        last = s.scalar(select(Task).where(Task.complaint_id == c.id, Task.status == TaskStatus.DONE)
+                        .order_by(Task.updated_at.desc(), Task.id.desc()).limit(1))
+        department = last.department if last else "triage"
+    if department not in config.departments:
+        raise InvalidInput("department", f"unknown department {department!r}")
+    task = Task(complaint_id=c.id, department=department, kind="reopened", title=f"Reopened: {reason}"[:500],
+                instructions="", status=TaskStatus.OPEN, created_at=at, updated_at=at)
+    s.add(task)
+    s.flush()
+    s.add(Transition(**audit_dict("task", task.id, c.id, None, TaskStatus.OPEN, "create", actor, at,
+                                  reason=reason, data={"department": department, "kind": "reopened"})))
+    refresh_due(s, c.id, config, at)
+    return c
+
+
+def reopen(sessions, complaint_id: int, *, config: Config, reason: str, actor: str, at: datetime,
+           department: str | None = None) -> Complaint:
+    """Reopen a resolved or closed complaint with a new task.
+
+    The task goes to ``department`` or, by default, to the department whose task
+    finished last. Resolution time keeps counting from creation; the time spent
+    resolved or closed counts as paused (CASES.md rule "Reopen").
+    """
+    if not reason or not reason.strip():
+        raise InvalidInput("reason", "a reopen needs a reason")
+    with unit_of_work(sessions) as s:
+        return reopen_in_session(s, _get(s, complaint_id), config=config, reason=reason, actor=actor, at=at,
+                                 department=department)
