@@ -80,8 +80,10 @@ def format_hours_decimal(value: timedelta) -> str:
 def _calendar(calendar: Optional[str], timezone: Optional[str], hours: str, country: Optional[str],
               subdivision: Optional[str], extra_closed: list[str], extra_open: list[str]):
     if calendar is not None:
-        _fail("--calendar", "named calendars from the configuration are not wired yet; "
-                            "give --timezone, --hours and --country instead")
+        if timezone or country or subdivision or extra_closed or extra_open or hours != DEFAULT_HOURS:
+            _fail("--calendar", "a named calendar comes whole from the configuration; "
+                                "do not combine it with --timezone, --hours, --country or extra dates")
+        return _named_calendar(calendar)
     if not timezone:
         _fail("--timezone", "required (an IANA name such as Asia/Shanghai), or use --calendar")
     closed = [_day(v, "--extra-closed") for v in extra_closed]
@@ -94,7 +96,19 @@ def _calendar(calendar: Optional[str], timezone: Optional[str], hours: str, coun
         _invalid(exc)
 
 
-_CAL = typer.Option(None, "--calendar", help="a calendar defined in the configuration (not wired yet)")
+_CAL = typer.Option(None, "--calendar", help="a calendar defined in the configuration (CLOSELOOP_CONFIG)")
+
+
+def _named_calendar(name: str):
+    import os
+
+    from closeloop.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(os.environ.get("CLOSELOOP_CONFIG") or None)
+        return cfg.calendar(name)
+    except ConfigError as exc:
+        _fail("--calendar", str(exc).replace("\n", " "))
 _TZ = typer.Option(None, "--timezone", "--tz", help="IANA time zone of the calendar, e.g. Asia/Shanghai")
 _HOURS = typer.Option(DEFAULT_HOURS, "--hours",
                       help="working periods, e.g. 'mon-fri 09:00-12:00,13:00-18:00; sat 10:00-14:00'")

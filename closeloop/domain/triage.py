@@ -74,16 +74,18 @@ class TriageResult:
 
 
 def _keyword_pattern(words: Iterable[str]) -> re.Pattern[str] | None:
+    """One alternation per script: Latin words whole (with plain inflections), CJK as substrings.
+
+    Longest words first, so "legal action" wins over "legal" where both apply.
+    """
+    latin = sorted({w.strip().lower() for w in words if w.strip() and w.strip().isascii()}, key=lambda w: (-len(w), w))
+    other = sorted({w.strip().lower() for w in words if w.strip() and not w.strip().isascii()},
+                   key=lambda w: (-len(w), w))
     parts = []
-    for w in words:
-        w = w.strip().lower()
-        if not w:
-            continue
-        if w.isascii():
-            # whole words, with the common English inflections: lawyer(s), refund(s/ed), sue(d/s)
-            parts.append(r"\b" + re.escape(w) + r"(?:s|es|d|ed|ing)?\b")
-        else:
-            parts.append(re.escape(w))
+    if latin:
+        parts.append(r"\b(?:" + "|".join(map(re.escape, latin)) + r")(?:s|es|d|ed|ing)?\b")
+    if other:
+        parts.append("|".join(map(re.escape, other)))
     return re.compile("|".join(parts)) if parts else None
 
 

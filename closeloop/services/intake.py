@@ -150,8 +150,12 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
         decisions.append((idx, templates, dup_ref))
 
     # 4. insert complaints, then resolve in-batch references
-    new_ids = list(session.scalars(
-        insert(Complaint).returning(Complaint.id, sort_by_parameter_order=True), rows))
+    # Core inserts on the tables: batched on every backend (an ORM insert with RETURNING in parameter
+    # order falls back to one row per statement on SQLite; None-valued keys split ORM batches).
+    ct = Complaint.__table__
+    got = {(src, ref): cid for cid, src, ref in session.execute(
+        insert(ct).returning(ct.c.id, ct.c.source, ct.c.external_ref), rows)}
+    new_ids = [got[(r["source"], r["external_ref"])] for r in rows]
     for (idx, _, _), cid in zip(decisions, new_ids):
         result.ids[idx] = cid
         result.created_ids.add(cid)
@@ -200,7 +204,10 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
             task_meta.append((cid, t))
             result.tasks_by_department[t.department] += 1
     if task_rows:
-        task_ids = list(session.scalars(insert(Task).returning(Task.id, sort_by_parameter_order=True), task_rows))
+        tt = Task.__table__
+        got_tasks = {(cid, kind): tid for tid, cid, kind in session.execute(
+            insert(tt).returning(tt.c.id, tt.c.complaint_id, tt.c.kind), task_rows)}
+        task_ids = [got_tasks[(r["complaint_id"], r["kind"])] for r in task_rows]
         result.tasks += len(task_ids)
         by_kind: dict[tuple[int, str], int] = {}
         for (cid, t), tid in zip(task_meta, task_ids):
@@ -211,10 +218,10 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
                                      data={"department": t.department, "kind": t.kind}))
             deps.extend({"task_id": tid, "depends_on_id": by_kind[(cid, d)]} for d in t.depends_on)
         if deps:
-            session.execute(insert(TaskDependency), deps)
-    session.execute(insert(Transition), audits)
+            session.execute(insert(TaskDependency.__table__), deps)
+    session.execute(insert(Transition.__table__), audits)
     if messages:
-        session.execute(insert(Message), messages)
+        session.execute(insert(Message.__table__), messages)
 
     # 6. customer history counts
     _update_customer_counts(session, [(customer_ids.get(items[i].facts.customer_ref), items[i].facts.received_at)
@@ -245,9 +252,9 @@ def _customers(session: Session, facts: list[ComplaintFacts]) -> dict[str, int]:
         found.update(dict(session.execute(select(Customer.ref, Customer.id).where(Customer.ref.in_(chunk))).all()))
     missing = [r for r in refs if r not in found]
     if missing:
-        ids = session.scalars(insert(Customer).returning(Customer.id, sort_by_parameter_order=True),
-                              [{"ref": r, "complaint_count": 0} for r in missing])
-        found.update(zip(missing, ids))
+        cu = Customer.__table__
+        found.update({ref: cid for cid, ref in session.execute(
+            insert(cu).returning(cu.c.id, cu.c.ref), [{"ref": r, "complaint_count": 0} for r in missing])})
     return found
 
 

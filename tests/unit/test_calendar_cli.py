@@ -157,7 +157,9 @@ def test_show_lists_days_off_and_make_up_days():
       "--extra-open", "2026-03-09"], "error: --extra-open: 2026-03-09 is also in extra_closed"),
     (["due", "--start", "2026-03-06T17:59:00Z", "--business-hours", "1"], "error: --timezone: required"),
     (["due", "--calendar", "cn-service", "--start", "2026-03-06T17:59:00Z", "--business-hours", "1"],
-     "error: --calendar: named calendars from the configuration are not wired yet"),
+     "error: --calendar: closeloop/config/default.toml: calendars.cn-service: no such calendar"),
+    (["due", "--calendar", "default", "--timezone", "UTC", "--start", "2026-03-06T17:59:00Z",
+      "--business-hours", "1"], "error: --calendar: a named calendar comes whole from the configuration"),
     (["elapsed", *CN, "--start", "2026-03-06T17:59:00+08:00", "--end", "2026-03-09T10:00:00"],
      "error: --end: naive datetime; an offset or UTC is required"),
     (["show", "--country", "DE", "--subdivision", "Atlantis", "--year", "2026"],
@@ -177,3 +179,10 @@ def test_sparse_calendar_with_a_closed_monday():
 def test_due_beyond_year_9999_is_a_usage_error():
     line = error("due", *CN, "--start", "9999-12-30T09:00:00+08:00", "--business-hours", "100")
     assert line.startswith("error: --business-hours: ") and "9999" in line
+
+
+def test_named_calendar_from_the_configuration(monkeypatch):
+    monkeypatch.delenv("CLOSELOOP_CONFIG", raising=False)
+    # default.toml: America/New_York, mon-fri 09:00-17:00, US-NY holidays; Thanksgiving 2026 is Thu 26 Nov
+    assert due("--calendar", "default", "--start", "2026-11-25T16:00:00-05:00",
+               "--business-hours", "2") == "2026-11-27T10:00:00-05:00"
