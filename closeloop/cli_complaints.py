@@ -12,7 +12,7 @@ from closeloop.cli_common import actor_name, clocks_table, fail, get_app, out
 from closeloop.domain.errors import DomainError
 from closeloop.services import complaints as complaint_svc
 from closeloop.services import lifecycle
-from closeloop.services.clocks import complaint_clocks, task_clocks
+from closeloop.services.clocks import complaint_clocks, promise_consumption, task_clocks
 from closeloop.services.messages import add_message
 from closeloop.services.uow import unit_of_work
 
@@ -69,7 +69,15 @@ def complaints_show(complaint_id: int) -> None:
         for task in v.tasks:
             if task.status not in ("transferred", "cancelled"):
                 views += task_clocks(s, s.get(type(task), task.id), a.config, now)
+        shares = promise_consumption(s, complaint, a.config, now)
     out.print(clocks_table(views))
+    t = Table(title="who holds the customer promise (business hours on the customer calendar)")
+    for col in ("department", "tasks", "held", "share of elapsed promise"):
+        t.add_column(col)
+    for sh in shares:
+        t.add_row(sh.department, str(sh.tasks), f"{sh.business_time.total_seconds() / 3600:.2f} h",
+                  "-" if sh.share_of_promise is None else f"{sh.share_of_promise:.0%}")
+    out.print(t)
     t = Table(title="tasks")
     for col in ("id", "department", "kind", "status", "assignee", "title"):
         t.add_column(col)

@@ -129,3 +129,35 @@ def refresh_due(session: Session, complaint_id: int, config: Config, now: dateti
         clocks = {v.clock.name: v.clock for v in task_clocks(session, task, config, now)}
         task.ack_due_at = _running_due(clocks["acknowledge"])
         task.due_at = _running_due(clocks["resolve"])
+
+
+@dataclass(frozen=True)
+class DepartmentShare:
+    """How much of the customer promise a department's tasks held: business hours on the customer calendar."""
+
+    department: str
+    tasks: int
+    business_time: object  # timedelta
+    share_of_promise: float | None  # fraction of the complaint's elapsed resolve time; parallel tasks overlap
+
+
+def promise_consumption(session: Session, complaint: Complaint, config: Config, now: datetime) -> list[DepartmentShare]:
+    """Which departments' tasks consumed the customer's resolution promise (largest first).
+
+    For every task of the complaint (transferred ones included: they held the
+    complaint while they were open), the business time it was open, acknowledged
+    or in progress, measured on the customer calendar up to ``now``.
+    """
+    cal = config.customer_calendar
+    promise = compute_clock("resolve", cal, None, complaint.received_at, _changes(session, "complaint", [complaint.id]),
+                            now, COMPLAINT_RESOLVE_RULES)
+    totals: dict[str, list] = {}
+    for task in session.scalars(select(Task).where(Task.complaint_id == complaint.id)):
+        held = compute_clock("held", cal, None, task.created_at, _changes(session, "task", [task.id]), now,
+                             TASK_RESOLVE_RULES).elapsed
+        entry = totals.setdefault(task.department, [0, held * 0])
+        entry[0] += 1
+        entry[1] += held
+    total = promise.elapsed
+    out = [DepartmentShare(d, n, t, (t / total) if total else None) for d, (n, t) in totals.items()]
+    return sorted(out, key=lambda x: x.business_time, reverse=True)

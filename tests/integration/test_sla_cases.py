@@ -230,3 +230,20 @@ def test_reprioritize_rejects_bad_input(sessions, bad):
 
     with pytest.raises(InvalidInput):
         lifecycle.reprioritize(sessions, cid, bad, config=config, reason="r", actor="a", at=created)
+
+
+def test_promise_consumption_shows_which_department_held_the_complaint(sessions):
+    from closeloop.services.clocks import promise_consumption
+
+    config = cfg(CN, "[sla.customer]\nP3 = { resolve = 40 }\n")
+    created = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
+    (cid,) = intake(sessions, config, created, [facts("PC", created)])
+    t = _task(sessions, cid)
+    new = task_svc.transfer(sessions, t.id, config=config, to="product", reason="pricing", actor="a",
+                            at=datetime(2026, 3, 2, 12, 0, tzinfo=SH))       # service held it 3 h
+    task_svc.complete(sessions, new.id, config=config, actor="p", at=datetime(2026, 3, 3, 15, 0, tzinfo=SH))
+    with sessions() as s:                                                   # product: Mon 12-18 + Tue 9-15 = 12 h
+        shares = promise_consumption(s, s.get(Complaint, cid), config, datetime(2026, 3, 4, 9, 0, tzinfo=SH))
+    assert [(x.department, x.tasks, x.business_time) for x in shares] == [
+        ("product", 1, timedelta(hours=12)), ("service", 1, timedelta(hours=3))]
+    assert shares[0].share_of_promise == pytest.approx(12 / 15)
