@@ -157,6 +157,26 @@ def stats_cmd(as_json: bool = typer.Option(False, "--json", help="print one JSON
         out.print(t)
 
 
+# ------------------------------------------------------------------ follow-up engine
+@app.command("sweep")
+def sweep_cmd(once: bool = typer.Option(True, "--once/--loop", help="one sweep (the scheduler runs it in serve)"),
+              now: Optional[str] = typer.Option(None, "--now", help="pretend it is this instant (ISO 8601 with offset)"),
+              as_json: bool = typer.Option(False, "--json")) -> None:
+    """Reschedule, fire what is due (reminders, escalations, follow-ups) and pack digests. Idempotent."""
+    from closeloop.cli_common import parse_instant
+    from closeloop.services.sweep import sweep
+
+    a = get_app()
+    at = parse_instant(now, "--now") or a.clock.now()
+    report = sweep(a.sessions, a.config, at).as_dict()
+    if as_json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+        return
+    out.print(f"sweep at {at.isoformat()}: rescheduled {report['rescheduled']}, fired "
+              f"{sum(report['fired'].values())} {report['fired']}, notifications {report['notifications']}, "
+              f"messages {report['messages']}, follow-up tasks {report['tasks_created']}")
+
+
 # ------------------------------------------------------------------ config
 @config_app.command("validate")
 def config_validate(path: Optional[Path] = typer.Argument(None, help="file to check (default: CLOSELOOP_CONFIG)")) -> None:

@@ -135,3 +135,35 @@ def tasks_assign(task_id: int, assignee: str = typer.Argument(..., help="who tak
                  actor: Optional[str] = typer.Option(None)) -> None:
     """Reassign a task within its department (the due time is kept)."""
     _action(task_svc.assign, task_id, assignee=assignee, actor=actor_name(actor))
+
+
+@tasks_app.command("follow-up")
+def tasks_follow_up(task_id: int,
+                    satisfied: bool = typer.Option(..., "--satisfied/--not-satisfied",
+                                                   help="the customer's verdict on the handling"),
+                    note: str = typer.Option("", "--note"), actor: Optional[str] = typer.Option(None)) -> None:
+    """Record a customer follow-up: satisfied closes the complaint, not satisfied reopens it."""
+    from closeloop.services.lifecycle import record_follow_up
+
+    a = get_app()
+    try:
+        c = record_follow_up(a.sessions, task_id, config=a.config, satisfied=satisfied, note=note,
+                             actor=actor_name(actor), at=a.clock.now())
+    except DomainError as exc:
+        fail(exc)
+    out.print(f"complaint {c.id} is {c.status}")
+
+
+@tasks_app.command("remind")
+def tasks_remind(task_id: int, at: str = typer.Option(..., "--at", help="when, ISO 8601 with offset"),
+                 note: str = typer.Option("", "--note")) -> None:
+    """Set a reminder on a task at a given instant (delivered in working hours)."""
+    from closeloop.services.sweep import add_manual_reminder
+
+    a = get_app()
+    when = parse_instant(at, "--at")
+    try:
+        t = add_manual_reminder(a.sessions, task_id, when, note=note, now=a.clock.now())
+    except DomainError as exc:
+        fail(exc)
+    out.print(f"reminder {t.key} set for {t.fire_at.isoformat()}")

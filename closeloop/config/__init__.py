@@ -44,8 +44,54 @@ class _Strict(BaseModel):
 class DepartmentModel(_Strict):
     display_name: str
     lead: str = ""
-    notify: str = Field("", description="notification target (Apprise URL or webhook)")
+    notify: str = Field("", description="notification target: https://... (webhook), capture://file.jsonl, "
+                                        "or an Apprise URL (wecom://, dingtalk://, feishu://, slack://, mailto://)")
     calendar: str = "default"
+    language: str = Field("en", pattern="^(en|zh)$")
+
+
+class PersonModel(_Strict):
+    """A named role holder outside the departments (operations manager, crisis owner)."""
+
+    name: str
+    notify: str = ""
+    calendar: str = "default"
+    language: str = Field("en", pattern="^(en|zh)$")
+
+
+class EscalationModel(_Strict):
+    """Reminders before due and the escalation ladder after a breach (business hours)."""
+
+    reminder_thresholds: list[float] = Field([0.5, 0.8, 1.0], min_length=0, max_length=10)
+    ladder_hours: list[float] = Field([0, 4, 8, 16], min_length=1, max_length=4)
+    public_exposure_start_level: int = Field(2, ge=1, le=4)
+    transfer_limit: int = Field(2, ge=0)
+    operations_manager: PersonModel = PersonModel(name="operations-manager")
+    crisis_owner: PersonModel = PersonModel(name="crisis-owner")
+    default_notify: str = "capture://notifications.jsonl"
+
+    @field_validator("reminder_thresholds")
+    @classmethod
+    def _thresholds(cls, v: list[float]) -> list[float]:
+        if any(not 0 < x <= 1 for x in v) or sorted(v) != v or len(set(v)) != len(v):
+            raise ValueError("must be increasing fractions of the budget in (0, 1], e.g. [0.5, 0.8, 1.0]")
+        return v
+
+    @field_validator("ladder_hours")
+    @classmethod
+    def _ladder(cls, v: list[float]) -> list[float]:
+        if any(x < 0 for x in v) or sorted(v) != v:
+            raise ValueError("must be non-decreasing business hours after the breach, e.g. [0, 4, 8, 16]")
+        return v
+
+
+class FollowUpModel(_Strict):
+    """Customer follow-up after resolution, N business days later, per severity."""
+
+    department: str | None = None  # default: "service" if configured, else the fallback (triage) department
+    business_days: dict[str, int] = {"P1": 1, "P2": 2, "P3": 3, "P4": 5}
+    auto_close_wait_after_max: bool = True
+    customer_notify: str = "capture://customer-notices.jsonl"
 
 
 class MatcherModel(_Strict):
@@ -163,6 +209,8 @@ class ConfigModel(_Strict):
     departments: dict[str, DepartmentModel]
     calendars: dict[str, CalendarModel] = {"default": CalendarModel(timezone="UTC")}
     sla: SlaModel = SlaModel()
+    escalation: EscalationModel = EscalationModel()
+    follow_up: FollowUpModel = FollowUpModel()
     triage: TriageModel = TriageModel()
     dedupe: DedupeModel = DedupeModel()
     rules: list[RuleModel] = []
@@ -216,6 +264,14 @@ class Config:
             customer_targets={k: t(v) for k, v in m.customer.items()},
             at_risk_ratio=m.at_risk_ratio,
         )
+
+    @property
+    def follow_up_department(self) -> str:
+        """Where customer follow-up tasks go (``[follow_up] department``)."""
+        fu = self.model.follow_up.department
+        if fu:
+            return fu
+        return "service" if "service" in self.departments else self.model.fallback.tasks[0].department
 
     def calendar(self, name: str):
         """The :class:`~closeloop.domain.calendar.BusinessCalendar` called ``name`` (built once)."""
@@ -285,6 +341,12 @@ def parse_config(text: str, source: str = "<string>") -> Config:
         if dep.calendar not in model.calendars:
             raise ConfigError(f"{source}: departments.{name}.calendar: no calendar named {dep.calendar!r} "
                               f"(defined: {', '.join(sorted(model.calendars))})")
+    for role in ("operations_manager", "crisis_owner"):
+        person = getattr(model.escalation, role)
+        if person.calendar not in model.calendars:
+            raise ConfigError(f"{source}: escalation.{role}.calendar: no calendar named {person.calendar!r}")
+    if model.follow_up.department is not None and model.follow_up.department not in model.departments:
+        raise ConfigError(f"{source}: follow_up.department: unknown department {model.follow_up.department!r}")
     if model.sla.customer_calendar not in model.calendars:
         raise ConfigError(f"{source}: sla.customer_calendar: no calendar named {model.sla.customer_calendar!r}")
     for dep in model.sla.departments:

@@ -251,3 +251,38 @@ def first_entry(history: Sequence[StatusChange], states: Collection[str]) -> dat
         if c.status in states:
             return c.at
     return None
+
+
+def instant_at_elapsed(calendar: BusinessClock, start: datetime, history: Sequence[StatusChange],
+                       now: datetime, rules: ClockRules, elapsed: timedelta) -> datetime | None:
+    """When the clock's running business time reaches ``elapsed`` (UTC), or None.
+
+    Past instants come from the history (pauses before that point are skipped,
+    pauses after it do not move it); a future instant assumes the clock keeps
+    running from ``now``. None if the clock is paused or stopped now and the
+    point was not reached yet.
+    """
+    require_aware(start, "start")
+    require_aware(now, "now")
+    changes = sorted(history, key=lambda c: c.at)
+    status = changes[0].status if changes else ""
+    for c in changes:
+        if c.at <= start:
+            status = c.status
+    points = [(start, status)] + [(c.at, c.status) for c in changes if start < c.at <= now]
+    acc = timedelta(0)
+    for i, (begin, st) in enumerate(points):
+        last = i + 1 == len(points)
+        end = now if last else points[i + 1][0]
+        if st not in rules.running:
+            if last:
+                return None
+            continue
+        if last:
+            return calendar.add_business_time(begin, elapsed - acc).astimezone(timezone.utc) \
+                if acc <= elapsed else None
+        span = calendar.business_time_between(begin, end)
+        if acc + span >= elapsed:
+            return calendar.add_business_time(begin, elapsed - acc).astimezone(timezone.utc)
+        acc += span
+    return None

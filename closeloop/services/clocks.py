@@ -122,6 +122,7 @@ def refresh_due(session: Session, complaint_id: int, config: Config, now: dateti
         return
     by_name = {v.clock.name: v.clock for v in complaint_clocks(session, complaint, config, now)}
     complaint.due_at = _running_due(by_name["resolve"])
+    complaint.timers_dirty = True  # the next sweep reschedules its reminders and escalations
     for task in session.scalars(select(Task).where(Task.complaint_id == complaint_id)):
         if task.status not in ACTIVE_STATES:
             task.due_at = task.ack_due_at = None

@@ -53,19 +53,28 @@ def reprioritize(sessions, complaint_id: int, severity: str, *, config: Config, 
 
 
 def await_customer(sessions, complaint_id: int, *, config: Config, reason: str, actor: str, at: datetime,
-                   max_business_hours: float | None = None) -> Complaint:
+                   max_business_hours: float | None = None, until: datetime | None = None) -> Complaint:
     """Wait on the customer: the resolution clock pauses (who, why, and an optional maximum are recorded).
 
-    The customer's next inbound message, on any channel, resumes it.
+    The maximum is ``max_business_hours`` (business hours on the customer calendar) or
+    ``until`` (a UTC-aware instant); past it the sweep closes the complaint "no customer
+    response" (or escalates, per ``[follow_up] auto_close_wait_after_max``). The
+    customer's next inbound message, on any channel, resumes it.
     """
     if not reason or not reason.strip():
         raise InvalidInput("reason", "a pause needs a reason")
     if max_business_hours is not None and max_business_hours <= 0:
         raise InvalidInput("max_business_hours", "must be positive")
+    if until is not None and until <= at:
+        raise InvalidInput("until", "must be later than the start of the wait")
     with unit_of_work(sessions) as s:
         c = _get(s, complaint_id)
-        data = {"max_business_hours": max_business_hours} if max_business_hours else None
-        fire_complaint(s, c, ComplaintTrigger.AWAIT_CUSTOMER, at=at, actor=actor, reason=reason, data=data)
+        data = {}
+        if max_business_hours:
+            data["max_business_hours"] = max_business_hours
+        if until is not None:
+            data["until"] = until.isoformat()
+        fire_complaint(s, c, ComplaintTrigger.AWAIT_CUSTOMER, at=at, actor=actor, reason=reason, data=data or None)
         refresh_due(s, c.id, config, at)
         return c
 
@@ -123,3 +132,33 @@ def reopen(sessions, complaint_id: int, *, config: Config, reason: str, actor: s
     with unit_of_work(sessions) as s:
         return reopen_in_session(s, _get(s, complaint_id), config=config, reason=reason, actor=actor, at=at,
                                  department=department)
+
+
+def record_follow_up(sessions, task_id: int, *, config: Config, satisfied: bool, note: str, actor: str,
+                     at: datetime) -> Complaint:
+    """Complete a customer follow-up task with the customer's verdict on the handling.
+
+    Satisfied: the complaint is closed. Not satisfied: it is reopened with a new task
+    (see :func:`reopen`). The verdict is kept in the audit row (``data.satisfied``).
+    """
+    from .tasks import complete_in_session  # tasks imports nothing from here; avoids an import cycle
+
+    with unit_of_work(sessions) as s:
+        task = s.get(Task, task_id)
+        if task is None:
+            raise NotFound("task", task_id)
+        if task.kind != "follow-up":
+            raise InvalidInput("task", f"task {task_id} is a {task.kind!r} task, not a customer follow-up")
+        complete_in_session(s, task_id, config=config, actor=actor, at=at,
+                            outcome=("satisfied" if satisfied else "not satisfied") + (f": {note}" if note else ""))
+        c = s.get(Complaint, task.complaint_id)
+        s.add(Transition(**audit_dict("complaint", c.id, c.id, c.status, c.status, "follow_up", actor, at,
+                                      reason=note or None, data={"satisfied": satisfied, "task": task_id})))
+        if satisfied:
+            if c.status == "resolved":
+                fire_complaint(s, c, ComplaintTrigger.CLOSE, at=at, actor=actor, reason="customer satisfied")
+        else:
+            reopen_in_session(s, c, config=config, reason=f"customer not satisfied: {note or 'no reason given'}",
+                              actor=actor, at=at)
+        refresh_due(s, c.id, config, at)
+        return c

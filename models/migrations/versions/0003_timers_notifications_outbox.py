@@ -18,6 +18,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('complaint', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('timers_dirty', sa.Boolean(), nullable=False, server_default=sa.true()))
+        batch_op.create_index(batch_op.f('ix_complaint_timers_dirty'), ['timers_dirty'], unique=False)
 
     op.create_table('outbox',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -114,4 +117,6 @@ def downgrade() -> None:
         batch_op.drop_index('ix_outbox_ready')
 
     op.drop_table('outbox')
-
+    with op.batch_alter_table('complaint', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_complaint_timers_dirty'))
+        batch_op.drop_column('timers_dirty')

@@ -1,0 +1,160 @@
+"""Durable timers: what must happen when, for one complaint, derived from its current state.
+
+:func:`reschedule` computes the wanted timers of a complaint and its tasks
+and reconciles them with the stored rows: new keys are inserted, moved ones
+get their new ``fire_at``, ones the state no longer wants are cancelled, and
+fired ones are never touched again (so nothing fires twice). Keys:
+
+- ``reminder:{task}:{pct}`` at the instant the task's resolve clock has used
+  ``pct`` % of its business-time budget (thresholds from ``[escalation]``);
+- ``ack_timeout:{task}`` when the acknowledge target passes unacknowledged;
+- ``escalation:{task}:{level}`` at the due time plus the ladder's business
+  hours for that level (level 1 assignee, 2 lead, 3 operations manager,
+  4 crisis owner; public exposure starts at ``public_exposure_start_level``);
+- ``promise:{complaint}:{level}`` when the customer promise itself is breached
+  (operations manager, then crisis owner);
+- ``transfers:{complaint}:{n}`` when a complaint was transferred more than the limit;
+- ``pause_expired:{complaint}:{transition}`` / ``pause_expired:task:{task}:{transition}``
+  when a pause passes its maximum or its ``until``;
+- ``follow_up:{complaint}:{transition}`` N business days after resolution.
+
+Paused or stopped clocks want no reminder or escalation: their pending timers
+are cancelled, and come back (same key, new instant) when the clock runs again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from closeloop.config import Config
+from closeloop.domain.sla import (
+    COMPLAINT_RESOLVE_RULES, TASK_RESOLVE_RULES, StatusChange, instant_at_elapsed,
+)
+from closeloop.domain.task import ACTIVE_STATES
+from models.tables import Complaint, Task, Timer, Transition
+
+from .clocks import _changes, task_chain, task_clocks
+
+
+@dataclass(frozen=True)
+class WantedTimer:
+    key: str
+    kind: str
+    fire_at: datetime
+    task_id: int | None = None
+    data: dict | None = None
+
+
+def _business_days_later(cal, start: datetime, days: int) -> datetime:
+    """The first opening on the ``days``-th working day after ``start``'s day (calendar zone)."""
+    day: date = start.astimezone(cal.zone).date()
+    found = 0
+    for _ in range(3 * 366):
+        day += timedelta(days=1)
+        periods = cal.periods_on(day)
+        if periods:
+            found += 1
+            if found >= days:
+                return periods[0][0].astimezone(timezone.utc)
+    return cal.next_opening(start).astimezone(timezone.utc)
+
+
+def wanted_timers(session: Session, complaint: Complaint, config: Config, now: datetime) -> list[WantedTimer]:
+    esc = config.model.escalation
+    out: list[WantedTimer] = []
+    if complaint.status in ("merged", "rejected"):
+        return out
+    start_level = esc.public_exposure_start_level if "public_exposure" in complaint.risk_flags else 1
+    for task in session.scalars(select(Task).where(Task.complaint_id == complaint.id,
+                                                   Task.status.in_(ACTIVE_STATES))):
+        cal = config.department_calendar(task.department)
+        clocks = {v.clock.name: v.clock for v in task_clocks(session, task, config, now)}
+        resolve, ack = clocks["resolve"], clocks["acknowledge"]
+        if ack.due_at is not None and ack.stopped_at is None and ack.status != "paused":
+            out.append(WantedTimer(f"ack_timeout:{task.id}", "ack_timeout", ack.due_at, task.id))
+        if task.status == "waiting":
+            pause = session.scalar(select(Transition).where(
+                Transition.entity == "task", Transition.entity_id == task.id, Transition.to_state == "waiting")
+                .order_by(Transition.at.desc(), Transition.id.desc()).limit(1))
+            until = (pause.data or {}).get("until") if pause else None
+            if until:
+                out.append(WantedTimer(f"pause_expired:task:{task.id}:{pause.id}", "pause_expired",
+                                       datetime.fromisoformat(until), task.id, {"reason": pause.reason}))
+        if resolve.target is None or resolve.due_at is None or resolve.status == "paused":
+            continue
+        chain = task_chain(session, task)
+        history = [c for c in _changes(session, "task", [t.id for t in chain]) if c.status != "transferred"]
+        for pct in esc.reminder_thresholds:
+            at = instant_at_elapsed(cal, chain[0].created_at, history, now, TASK_RESOLVE_RULES,
+                                    resolve.target * pct)
+            if at is not None:
+                out.append(WantedTimer(f"reminder:{task.id}:{round(pct * 100)}", "reminder", at, task.id,
+                                       {"pct": round(pct * 100)}))
+        for level in range(start_level, len(esc.ladder_hours) + 1):
+            at = cal.add_business_time(resolve.due_at, timedelta(hours=esc.ladder_hours[level - 1]))
+            out.append(WantedTimer(f"escalation:{task.id}:{level}", "escalation", at.astimezone(timezone.utc),
+                                   task.id, {"level": level}))
+
+    # the customer promise, transfers, waiting on the customer, follow-up
+    if complaint.due_at is not None:
+        cal = config.customer_calendar
+        for level in (3, 4):
+            at = cal.add_business_time(complaint.due_at, timedelta(hours=esc.ladder_hours[min(level, len(esc.ladder_hours)) - 1]))
+            out.append(WantedTimer(f"promise:{complaint.id}:{level}", "promise", at.astimezone(timezone.utc), None,
+                                   {"level": level}))
+    if complaint.transfer_count > esc.transfer_limit:
+        out.append(WantedTimer(f"transfers:{complaint.id}:{complaint.transfer_count}", "transfers", now, None,
+                               {"transfers": complaint.transfer_count}))
+    last = session.scalar(select(Transition).where(Transition.entity == "complaint",
+                                                   Transition.entity_id == complaint.id,
+                                                   Transition.from_state.is_not(None),
+                                                   Transition.to_state != Transition.from_state)
+                          .order_by(Transition.at.desc(), Transition.id.desc()).limit(1))
+    if complaint.status == "awaiting_customer" and last is not None:
+        max_h = (last.data or {}).get("max_business_hours")
+        if max_h:
+            at = config.customer_calendar.add_business_time(last.at, timedelta(hours=float(max_h)))
+            out.append(WantedTimer(f"pause_expired:{complaint.id}:{last.id}", "pause_expired",
+                                   at.astimezone(timezone.utc), None, {"reason": last.reason}))
+        until = (last.data or {}).get("until")
+        if until:
+            out.append(WantedTimer(f"pause_expired:{complaint.id}:{last.id}", "pause_expired",
+                                   datetime.fromisoformat(until), None, {"reason": last.reason}))
+    if complaint.status == "resolved" and last is not None and last.to_state == "resolved":
+        days = config.model.follow_up.business_days.get(complaint.severity, 3)
+        dep_cal = config.department_calendar(config.follow_up_department)
+        out.append(WantedTimer(f"follow_up:{complaint.id}:{last.id}", "follow_up",
+                               _business_days_later(dep_cal, last.at, days), None))
+    return out
+
+
+def reschedule(session: Session, complaint: Complaint, config: Config, now: datetime) -> tuple[int, int]:
+    """Reconcile the stored timers of ``complaint`` with :func:`wanted_timers`.
+
+    Manual reminders (set by a person) are left alone. Returns (inserted or moved,
+    cancelled). Works in the caller's transaction; the caller clears ``timers_dirty``.
+    """
+    wanted = {w.key: w for w in wanted_timers(session, complaint, config, now)}
+    existing = {t.key: t for t in session.scalars(select(Timer).where(Timer.complaint_id == complaint.id))}
+    changed = cancelled = 0
+    for key, w in wanted.items():
+        t = existing.get(key)
+        if t is None:
+            session.add(Timer(key=key, kind=w.kind, complaint_id=complaint.id, task_id=w.task_id, fire_at=w.fire_at,
+                              status="pending", data=w.data or {}, created_at=now))
+            changed += 1
+        elif t.status != "fired" and (t.status != "pending" or t.fire_at != w.fire_at):
+            t.status, t.fire_at, t.data = "pending", w.fire_at, w.data or {}
+            changed += 1
+    for key, t in existing.items():
+        if key not in wanted and t.status == "pending" and t.kind != "manual_reminder":
+            t.status = "cancelled"
+            cancelled += 1
+    return changed, cancelled
+
+
+__all__ = ["reschedule", "wanted_timers", "WantedTimer", "StatusChange", "COMPLAINT_RESOLVE_RULES"]

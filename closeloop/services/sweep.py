@@ -1,0 +1,285 @@
+"""The sweep: reschedule what changed, fire what is due, pack what may be sent. Idempotent.
+
+One call does three set-based steps, each in short transactions:
+
+1. **reschedule** complaints flagged ``timers_dirty`` (every state change flags its complaint);
+2. **fire** pending timers whose ``fire_at`` has passed (catching up after downtime, in time
+   order); a timer is claimed with ``UPDATE ... WHERE status = 'pending'`` so two sweeps running
+   at once fire it once, and every notification key is unique in the database;
+3. **pack** released notifications (inside the recipient's working hours) into one digest
+   outbox message per address.
+
+Running it twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from closeloop.config import Config
+from closeloop.domain.complaint import OPEN_STATES, ComplaintTrigger
+from closeloop.domain.errors import NotFound
+from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
+from models.tables import Complaint, Notification, Outbox, Task, Timer, Transition
+
+from .audit import audit_dict
+from .clocks import refresh_due
+from .notify import LEVEL_ROLES, make_item, render_digest, resolve_role
+from .schedule import reschedule
+from .tasks import fire_complaint, fire_task
+from .uow import unit_of_work
+
+SYSTEM = "sweep"
+
+
+@dataclass
+class SweepReport:
+    rescheduled: int = 0
+    fired: Counter = field(default_factory=Counter)
+    notifications: int = 0
+    messages: int = 0
+    tasks_created: int = 0
+    complaints: set = field(default_factory=set)
+    departments: set = field(default_factory=set)
+
+    def as_dict(self) -> dict:
+        return {"rescheduled": self.rescheduled, "fired": dict(sorted(self.fired.items())),
+                "notifications": self.notifications, "messages": self.messages,
+                "tasks_created": self.tasks_created}
+
+
+def sweep(sessions, config: Config, now: datetime, *, batch: int = 500) -> SweepReport:
+    """Run the three steps at the UTC-aware instant ``now`` (see the module docstring)."""
+    report = SweepReport()
+    _reschedule_dirty(sessions, config, now, batch, report)
+    _fire_due(sessions, config, now, batch, report)
+    _reschedule_dirty(sessions, config, now, batch, report)  # effects of firing (closes, follow-up tasks)
+    _pack(sessions, now, report)
+    return report
+
+
+# ------------------------------------------------------------------ 1. reschedule
+def _reschedule_dirty(sessions, config, now, batch, report) -> None:
+    last_id = 0
+    while True:
+        with unit_of_work(sessions) as s:
+            rows = s.execute(select(Complaint.id, Complaint.version).where(
+                Complaint.timers_dirty.is_(True), Complaint.id > last_id).order_by(Complaint.id).limit(batch)).all()
+            if not rows:
+                return
+            for cid, version in rows:
+                c = s.get(Complaint, cid)
+                reschedule(s, c, config, now)
+                # cleared only if nobody changed the complaint meanwhile (else it stays dirty)
+                s.execute(update(Complaint.__table__).where(Complaint.__table__.c.id == cid,
+                                                            Complaint.__table__.c.version == version)
+                          .values(timers_dirty=False))
+                report.rescheduled += 1
+            last_id = rows[-1][0]
+
+
+# ------------------------------------------------------------------ 2. fire
+def _fire_due(sessions, config, now, batch, report) -> None:
+    while True:
+        with unit_of_work(sessions) as s:
+            timers = s.scalars(select(Timer).where(Timer.status == "pending", Timer.fire_at <= now)
+                               .order_by(Timer.fire_at, Timer.id).limit(batch)).all()
+            if not timers:
+                return
+            for t in timers:
+                claimed = s.execute(update(Timer.__table__).where(Timer.__table__.c.id == t.id,
+                                                                  Timer.__table__.c.status == "pending")
+                                    .values(status="fired", fired_at=now)).rowcount
+                if claimed != 1:
+                    continue  # another sweep fired it
+                s.expire(t)
+                _effect(s, config, t, now, report)
+                report.fired[t.kind] += 1
+                report.complaints.add(t.complaint_id)
+
+
+def _notify(s: Session, config, report, *, key, kind, level, role, complaint_id, task, department, now, text,
+            due=None) -> None:
+    who = resolve_role(config, role, department, task)
+    item = make_item(config, key=key, kind=kind, level=level, who=who, complaint_id=complaint_id, task=task,
+                     department=department, now=now, text=text, due=due)
+    try:
+        with s.begin_nested():
+            s.add(item)
+            s.flush()
+    except IntegrityError:
+        return  # this notification exists already: never twice
+    report.notifications += 1
+    if department:
+        report.departments.add(department)
+
+
+def _effect(s: Session, config: Config, t: Timer, now: datetime, report: SweepReport) -> None:
+    complaint = s.get(Complaint, t.complaint_id)
+    task = s.get(Task, t.task_id) if t.task_id else None
+    if task is not None and (task.status not in ACTIVE_STATES):
+        return  # stale: the task finished after the timer was scheduled
+    data = t.data or {}
+    dep = task.department if task is not None else None
+    if t.kind == "reminder":
+        if task.status == TaskStatus.WAITING:
+            return
+        _notify(s, config, report, key=t.key, kind="reminder", level=0, role="assignee", complaint_id=complaint.id,
+                task=task, department=dep, now=now, due=task.due_at,
+                text=f"{data.get('pct', '?')}% of the time budget used: {task.title}")
+    elif t.kind == "manual_reminder":
+        _notify(s, config, report, key=t.key, kind="manual_reminder", level=0, role="assignee",
+                complaint_id=complaint.id, task=task, department=dep, now=now, text=data.get("note") or task.title)
+    elif t.kind == "ack_timeout":
+        if task.status != TaskStatus.OPEN:
+            return
+        _notify(s, config, report, key=t.key, kind="ack_timeout", level=2, role="lead", complaint_id=complaint.id,
+                task=task, department=dep, now=now, due=task.ack_due_at,
+                text=f"not acknowledged in time: {task.title}")
+    elif t.kind == "escalation":
+        if task.status == TaskStatus.WAITING:
+            return
+        level = int(data["level"])
+        _notify(s, config, report, key=t.key, kind="escalation", level=level, role=LEVEL_ROLES[level],
+                complaint_id=complaint.id, task=task, department=dep, now=now, due=task.due_at,
+                text=f"overdue (level {level}): {task.title}")
+    elif t.kind == "promise":
+        if complaint.status not in OPEN_STATES or complaint.status == "awaiting_customer":
+            return
+        level = int(data["level"])
+        _notify(s, config, report, key=t.key, kind="promise", level=level, role=LEVEL_ROLES[level],
+                complaint_id=complaint.id, task=None, department=None, now=now, due=complaint.due_at,
+                text=f"the promise to the customer is breached (severity {complaint.severity})")
+    elif t.kind == "transfers":
+        reasons = [r for (r,) in s.execute(select(Transition.reason).where(
+            Transition.complaint_id == complaint.id, Transition.trigger == "transfer").order_by(Transition.at))]
+        _notify(s, config, report, key=t.key, kind="transfers", level=3, role="operations_manager",
+                complaint_id=complaint.id, task=None, department=None, now=now,
+                text=f"transferred {complaint.transfer_count} times; reasons: " + " / ".join(r or "-" for r in reasons))
+    elif t.kind == "pause_expired":
+        _pause_expired(s, config, t, complaint, task, now, report)
+    elif t.kind == "follow_up":
+        _follow_up(s, config, t, complaint, now, report)
+
+
+def _pause_expired(s, config, t, complaint, task, now, report) -> None:
+    reason = (t.data or {}).get("reason") or "waiting"
+    if task is not None:
+        if task.status != TaskStatus.WAITING:
+            return
+        _notify(s, config, report, key=t.key, kind="pause_expired", level=2, role="lead", complaint_id=complaint.id,
+                task=task, department=task.department, now=now, text=f"still waiting ({reason}): {task.title}")
+        return
+    if complaint.status != "awaiting_customer":
+        return
+    if not config.model.follow_up.auto_close_wait_after_max:
+        _notify(s, config, report, key=t.key, kind="pause_expired", level=3, role="operations_manager",
+                complaint_id=complaint.id, task=None, department=None, now=now,
+                text=f"customer has not answered ({reason})")
+        return
+    note = "closed - no customer response"
+    fire_complaint(s, complaint, ComplaintTrigger.RESOLVE, at=now, actor=SYSTEM, reason=note)
+    fire_complaint(s, complaint, ComplaintTrigger.CLOSE, at=now, actor=SYSTEM, reason=note)
+    for task_ in s.scalars(select(Task).where(Task.complaint_id == complaint.id, Task.status.in_(ACTIVE_STATES))):
+        fire_task(s, task_, TaskTrigger.CANCEL, at=now, actor=SYSTEM, reason=note)
+    refresh_due(s, complaint.id, config, now)
+    _notify(s, config, report, key=f"closing_notice:{complaint.id}:{t.key}", kind="closing_notice", level=0,
+            role="customer", complaint_id=complaint.id, task=None, department=None, now=now,
+            text="we closed your complaint because we did not hear back; reply to reopen it")
+
+
+def _follow_up(s, config, t, complaint, now, report) -> None:
+    if complaint.status != "resolved":
+        return
+    dep = config.follow_up_department
+    task = Task(complaint_id=complaint.id, department=dep, kind="follow-up",
+                title="Follow up with the customer: is the complaint resolved to their satisfaction?",
+                instructions="Complete with --satisfied or --not-satisfied; not satisfied reopens the complaint.",
+                status=TaskStatus.OPEN, created_at=now, updated_at=now)
+    s.add(task)
+    s.flush()
+    s.add(Transition(**audit_dict("task", task.id, complaint.id, None, TaskStatus.OPEN, "create", SYSTEM, now,
+                                  reason="customer follow-up", data={"department": dep, "kind": "follow-up",
+                                                                     "timer": t.key})))
+    refresh_due(s, complaint.id, config, now)
+    report.tasks_created += 1
+    report.departments.add(dep)
+
+
+# ------------------------------------------------------------------ 3. pack
+class _PackedElsewhere(Exception):
+    pass
+
+
+def _pack(sessions, now: datetime, report: SweepReport) -> None:
+    with unit_of_work(sessions) as s:
+        items = s.scalars(select(Notification).where(Notification.status == "pending",
+                                                     Notification.release_at <= now)
+                          .order_by(Notification.id)).all()
+        groups: dict[tuple[str, str, str], list[Notification]] = defaultdict(list)
+        for n in items:
+            groups[(n.channel, n.target, n.address)].append(n)
+        for (channel, target, address), group in groups.items():
+            ids = [n.id for n in group]
+            key = "digest:" + hashlib.sha256((address + ":" + ",".join(map(str, ids))).encode()).hexdigest()[:32]
+            entries = _digest_entries(group)
+            subject, body = render_digest(group[0].language, group[0].recipient, entries)
+            try:
+                with s.begin_nested():
+                    oid = s.execute(insert(Outbox.__table__).returning(Outbox.__table__.c.id).values(
+                        idempotency_key=key, channel=channel, target=target, recipient=group[0].recipient,
+                        subject=subject, body=body,
+                        payload={"items": [{k: v for k, v in e.items() if k != "kind_label"} for e in entries]},
+                        status="pending", attempts=0, next_attempt_at=now, created_at=now)).scalar_one()
+                    done = s.execute(update(Notification.__table__).where(
+                        Notification.__table__.c.id.in_(ids), Notification.__table__.c.status == "pending")
+                        .values(status="packed", outbox_id=oid)).rowcount
+                    if done != len(ids):
+                        raise _PackedElsewhere()
+            except (IntegrityError, _PackedElsewhere):
+                continue  # another sweep packed (some of) these items
+            report.messages += 1
+
+
+def _digest_entries(group: list[Notification]) -> list[dict]:
+    """One entry per event; an event reaching one address through several roles lists all roles (C25)."""
+    by_event: dict[tuple, dict] = {}
+    for n in group:
+        event = (n.kind, n.complaint_id, n.task_id, n.level, (n.data or {}).get("text"))
+        e = by_event.get(event)
+        if e is None:
+            e = by_event[event] = {"kind": n.kind, "level": n.level, "complaint_id": n.complaint_id,
+                                   "task_id": n.task_id, "department": n.department or "",
+                                   "text": (n.data or {}).get("text", ""), "due_local": (n.data or {}).get("due_local"),
+                                   "roles": [], "keys": []}
+        if n.role not in e["roles"]:
+            e["roles"].append(n.role)
+        e["keys"].append(n.key)
+    return list(by_event.values())
+
+
+def add_manual_reminder(sessions, task_id: int, at: datetime, *, note: str, now: datetime) -> Timer:
+    """A reminder on a task at ``at`` (UTC-aware). Keyed by (task, instant): a second reminder at
+    another instant is a second notification, the same instant twice is one (CASES.md C21)."""
+    with unit_of_work(sessions) as s:
+        task = s.get(Task, task_id)
+        if task is None:
+            raise NotFound("task", task_id)
+        key = f"manual_reminder:{task_id}:{at.astimezone(timezone.utc).isoformat()}"
+        existing = s.scalar(select(Timer).where(Timer.key == key))
+        if existing is not None:
+            return existing
+        timer = Timer(key=key, kind="manual_reminder", complaint_id=task.complaint_id, task_id=task.id, fire_at=at,
+                      status="pending", data={"note": note}, created_at=now)
+        s.add(timer)
+        return timer
+
+
+__all__ = ["sweep", "SweepReport", "add_manual_reminder"]
