@@ -76,7 +76,11 @@ def _reschedule_dirty(sessions, config, now, batch, report) -> None:
                 return
             for cid, version in rows:
                 c = s.get(Complaint, cid)
-                reschedule(s, c, config, now)
+                try:
+                    with s.begin_nested():
+                        reschedule(s, c, config, now)
+                except IntegrityError:
+                    continue  # a concurrent sweep rescheduled it at the same moment; it stays dirty for the next
                 # cleared only if nobody changed the complaint meanwhile (else it stays dirty)
                 s.execute(update(Complaint.__table__).where(Complaint.__table__.c.id == cid,
                                                             Complaint.__table__.c.version == version)

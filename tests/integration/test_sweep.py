@@ -1,0 +1,298 @@
+"""The follow-up engine: timers fire at the instants the rules give, once, inside working hours.
+
+CASES.md K6 (C21 reminder dedupe key, C22 duplicate sweep runs, C25 fan-out dedupe),
+K3 (C11 a wait that times out) and the issue's catch-up and pause rules.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from closeloop.config import parse_config
+from closeloop.services import lifecycle
+from closeloop.services import tasks as task_svc
+from closeloop.services.messages import add_message
+from closeloop.services.sweep import add_manual_reminder, sweep
+from models.tables import Complaint, Notification, Outbox, Task, Timer
+
+from .helpers import facts, intake
+
+SH = ZoneInfo("Asia/Shanghai")
+UTC = timezone.utc
+
+
+def engine_config(*, calendar='timezone = "Asia/Shanghai"\nhours = "mon-fri 09:00-18:00"\ncountry = "CN"',
+                  targets="P3 = { acknowledge = 2, resolve = 8 }", customer="", ladder="[0, 4, 8, 16]",
+                  lead="service-lead", extra=""):
+    return parse_config(f"""
+[departments.service]
+display_name = "Service"
+lead = "{lead}"
+[departments.product]
+display_name = "Product"
+[departments.triage]
+display_name = "Triage"
+[calendars.default]
+{calendar}
+[sla.targets]
+{targets}
+[sla.customer]
+{customer}
+[escalation]
+reminder_thresholds = [0.5, 0.8, 1.0]
+ladder_hours = {ladder}
+transfer_limit = 2
+{extra}
+[[rules]]
+name = "billing"
+[rules.when]
+category = ["billing"]
+[[rules.tasks]]
+department = "service"
+kind = "handle"
+title = "Handle the billing complaint"
+[fallback]
+[[fallback.tasks]]
+department = "triage"
+kind = "triage"
+title = "Route by hand"
+""", "engine-test")
+
+
+def run_sweeps(sessions, config, start, end, every=timedelta(minutes=15)):
+    """Sweep at every tick from ``start`` to ``end``; returns the tick instants."""
+    ticks, t = [], start
+    while t <= end:
+        sweep(sessions, config, t)
+        ticks.append(t)
+        t += every
+    return ticks
+
+
+def _timers(sessions, **where):
+    with sessions() as s:
+        q = select(Timer).order_by(Timer.fire_at, Timer.id)
+        for k, v in where.items():
+            q = q.where(getattr(Timer, k) == v)
+        return s.scalars(q).all()
+
+
+def _notes(sessions):
+    with sessions() as s:
+        return s.scalars(select(Notification).order_by(Notification.id)).all()
+
+
+def test_reminders_ack_timeout_and_ladder_fire_once_at_their_instants(sessions):
+    config = engine_config()
+    created = datetime(2026, 3, 2, 9, 0, tzinfo=SH)  # Mon; CN calendar 09:00-18:00
+    intake(sessions, config, created, [facts("E1", created)])
+    run_sweeps(sessions, config, created, datetime(2026, 3, 5, 9, 0, tzinfo=SH))
+    fired = {t.key.split(":", 1)[0] + ":" + t.key.rsplit(":", 1)[-1]: (t.fire_at, t.fired_at)
+             for t in _timers(sessions, status="fired")}
+    expected = {
+        "ack_timeout:" + str(_task_id(sessions)): datetime(2026, 3, 2, 11, 0, tzinfo=SH),
+        "reminder:50": datetime(2026, 3, 2, 13, 0, tzinfo=SH),
+        "reminder:80": datetime(2026, 3, 2, 15, 24, tzinfo=SH),   # 6.4 business hours
+        "reminder:100": datetime(2026, 3, 2, 17, 0, tzinfo=SH),
+        "escalation:1": datetime(2026, 3, 2, 17, 0, tzinfo=SH),
+        "escalation:2": datetime(2026, 3, 3, 12, 0, tzinfo=SH),   # due + 4 business hours
+        "escalation:3": datetime(2026, 3, 3, 16, 0, tzinfo=SH),   # due + 8
+        "escalation:4": datetime(2026, 3, 4, 15, 0, tzinfo=SH),   # due + 16
+    }
+    assert {k: v[0] for k, v in fired.items()} == expected
+    for key, (fire_at, fired_at) in fired.items():  # each fired at the first sweep at or after its instant
+        assert fire_at <= fired_at < fire_at + timedelta(minutes=15), key
+    notes = _notes(sessions)
+    assert sorted((n.kind, n.role) for n in notes) == sorted([
+        ("ack_timeout", "lead"), ("reminder", "assignee"), ("reminder", "assignee"), ("reminder", "assignee"),
+        ("escalation", "assignee"), ("escalation", "lead"), ("escalation", "operations_manager"),
+        ("escalation", "crisis_owner")])
+    assert all(n.status == "packed" for n in notes)
+    # one digest per recipient per sweep: ack timeout and the 50% reminder went out in different sweeps
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Outbox)) == len({n.outbox_id for n in notes})
+
+
+def _task_id(sessions):
+    with sessions() as s:
+        return s.scalar(select(Task.id).order_by(Task.id).limit(1))
+
+
+def test_sweeping_twice_or_after_downtime_fires_each_timer_once(sessions):
+    config = engine_config()
+    created = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
+    intake(sessions, config, created, [facts("E2", created)])
+    sweep(sessions, config, created)
+    late = datetime(2026, 3, 5, 10, 0, tzinfo=SH)  # nothing ran for three days
+    first = sweep(sessions, config, late)
+    assert first.fired == {"ack_timeout": 1, "reminder": 3, "escalation": 4}
+    assert first.messages == 4  # one digest per address: assignee queue, lead, ops manager, crisis owner
+    again = sweep(sessions, config, late)
+    assert (sum(again.fired.values()), again.notifications, again.messages) == (0, 0, 0)
+    assert len(_notes(sessions)) == 8
+
+
+def test_c22_two_sweeps_at_once_create_one_escalation(sessions):
+    config = engine_config(calendar='timezone = "UTC"\nhours = "mon-sun 00:00-24:00"',
+                           targets="P3 = { resolve = 1 }", ladder="[0]")
+    created = datetime(2026, 6, 1, 7, 50, tzinfo=UTC)  # due 08:50Z, level 1 at 08:50Z
+    intake(sessions, config, created, [facts("C22", created)])
+    sweep(sessions, config, created)
+    at = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+    errors: list[BaseException] = []
+
+    def run():
+        try:
+            sweep(sessions, config, at)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    sweep(sessions, config, at)  # and a third, late duplicate run
+    assert not errors, errors
+    escalations = [n for n in _notes(sessions) if n.kind == "escalation"]
+    assert len(escalations) == 1 and escalations[0].role == "assignee"
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Outbox).where(
+            Outbox.payload.is_not(None), Outbox.recipient == escalations[0].recipient)) == 1
+    with pytest.raises(IntegrityError):  # the database itself refuses a second row with the key
+        with sessions.begin() as s:
+            s.execute(insert(Notification.__table__).values(
+                key=escalations[0].key, kind="escalation", level=1, role="assignee", recipient="x", address="x",
+                channel="capture", target="capture://x", language="en", complaint_id=escalations[0].complaint_id,
+                fired_at=at, release_at=at, status="pending", data={}))
+
+
+def test_c21_second_reminder_on_the_same_day_is_sent_and_none_at_night(sessions):
+    config = engine_config(targets="P3 = { }")
+    created = datetime(2026, 3, 9, 9, 0, tzinfo=SH)
+    intake(sessions, config, created, [facts("C21", created)])
+    tid = _task_id(sessions)
+    add_manual_reminder(sessions, tid, datetime(2026, 3, 10, 10, 0, tzinfo=SH), note="call back", now=created)
+    run_sweeps(sessions, config, created, datetime(2026, 3, 10, 10, 30, tzinfo=SH))
+    add_manual_reminder(sessions, tid, datetime(2026, 3, 10, 15, 0, tzinfo=SH), note="call again",
+                        now=datetime(2026, 3, 10, 10, 30, tzinfo=SH))
+    add_manual_reminder(sessions, tid, datetime(2026, 3, 10, 15, 0, tzinfo=SH), note="same instant twice",
+                        now=datetime(2026, 3, 10, 10, 31, tzinfo=SH))
+    run_sweeps(sessions, config, datetime(2026, 3, 10, 10, 45, tzinfo=SH), datetime(2026, 3, 14, 0, 0, tzinfo=SH))
+    reminders = [n for n in _notes(sessions) if n.kind == "manual_reminder"]
+    assert [n.fired_at.astimezone(SH).strftime("%H:%M") for n in reminders] == ["10:00", "15:00"]
+    assert all(n.release_at.astimezone(SH).hour >= 9 for n in reminders)  # nothing at 02:00
+
+
+def test_quiet_hours_hold_a_night_reminder_until_the_next_opening(sessions):
+    config = engine_config(targets="P3 = { }")
+    created = datetime(2026, 3, 9, 9, 0, tzinfo=SH)
+    intake(sessions, config, created, [facts("QH", created)])
+    add_manual_reminder(sessions, _task_id(sessions), datetime(2026, 3, 10, 2, 0, tzinfo=SH), note="n", now=created)
+    report = sweep(sessions, config, datetime(2026, 3, 10, 2, 0, tzinfo=SH))
+    assert report.notifications == 1 and report.messages == 0  # fired, held
+    assert sweep(sessions, config, datetime(2026, 3, 10, 8, 59, tzinfo=SH)).messages == 0
+    assert sweep(sessions, config, datetime(2026, 3, 10, 9, 0, tzinfo=SH)).messages == 1
+    (n,) = _notes(sessions)
+    assert n.release_at == datetime(2026, 3, 10, 9, 0, tzinfo=SH)
+
+
+def test_c25_one_person_in_two_roles_gets_one_message_listing_both(sessions):
+    config = engine_config(calendar='timezone = "UTC"\nhours = "mon-sun 00:00-24:00"', ladder="[0, 0, 0]",
+                           targets="P3 = { resolve = 1 }", lead="Zhang.Wei@Example.com",
+                           extra='operations_manager = { name = "li.na@example.com" }')
+    created = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
+    intake(sessions, config, created, [facts("C25", created)])
+    task_svc.assign(sessions, _task_id(sessions), config=config, assignee="zhang.wei@example.com", actor="lead",
+                    at=created)
+    sweep(sessions, config, datetime(2026, 6, 1, 9, 30, tzinfo=UTC))
+    with sessions() as s:
+        messages = s.scalars(select(Outbox).order_by(Outbox.recipient)).all()
+    recipients = sorted(m.recipient.lower() for m in messages)
+    assert recipients == ["li.na@example.com", "zhang.wei@example.com"]
+    zhang = next(m for m in messages if m.recipient.lower() == "zhang.wei@example.com")
+    assert "as assignee" in zhang.body and "as lead" in zhang.body
+
+
+def test_c11_a_wait_that_times_out_closes_once_and_a_late_reply_reopens(sessions):
+    config = engine_config(calendar='timezone = "UTC"\nhours = "mon-sun 00:00-24:00"', targets="P3 = { }",
+                           customer="P3 = { resolve = 400 }")
+    created = datetime(2026, 3, 30, 10, 0, tzinfo=UTC)
+    (cid,) = intake(sessions, config, created, [facts("C11", created)])
+    task_svc.start(sessions, _task_id(sessions), config=config, actor="agent", at=created)
+    lifecycle.await_customer(sessions, cid, config=config, reason="waiting for the invoice", actor="agent",
+                             at=datetime(2026, 4, 1, 10, 0, tzinfo=UTC), until=datetime(2026, 4, 8, 10, 0, tzinfo=UTC))
+    run_sweeps(sessions, config, datetime(2026, 4, 1, 10, 0, tzinfo=UTC), datetime(2026, 4, 8, 9, 45, tzinfo=UTC),
+               every=timedelta(hours=6))
+    with sessions() as s:
+        assert s.get(Complaint, cid).status == "awaiting_customer"
+    for _ in range(2):
+        sweep(sessions, config, datetime(2026, 4, 8, 10, 0, tzinfo=UTC))
+    with sessions() as s:
+        c = s.get(Complaint, cid)
+        assert c.status == "closed"
+        notices = s.scalars(select(Outbox).where(Outbox.recipient == "customer")).all()
+        assert len(notices) == 1 and "did not hear back" in notices[0].body
+    add_message(sessions, cid, config=config, direction="inbound", body="sorry, here is the invoice",
+                author="customer", channel="email", at=datetime(2026, 4, 9, 8, 0, tzinfo=UTC))
+    sweep(sessions, config, datetime(2026, 4, 9, 8, 15, tzinfo=UTC))
+    with sessions() as s:
+        c = s.get(Complaint, cid)
+        assert (c.status, c.reopen_count) == ("reopened", 1)
+
+
+def test_pausing_a_task_cancels_its_reminders_and_resuming_moves_them(sessions):
+    config = engine_config()
+    created = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
+    intake(sessions, config, created, [facts("P1", created)])
+    tid = _task_id(sessions)
+    task_svc.start(sessions, tid, config=config, actor="a", at=datetime(2026, 3, 2, 9, 30, tzinfo=SH))
+    task_svc.pause(sessions, tid, config=config, reason="waiting for the bank", actor="a",
+                   at=datetime(2026, 3, 2, 11, 0, tzinfo=SH))
+    run_sweeps(sessions, config, datetime(2026, 3, 2, 11, 0, tzinfo=SH), datetime(2026, 3, 3, 11, 0, tzinfo=SH))
+    assert [n.kind for n in _notes(sessions)] == []  # nothing while waiting
+    task_svc.resume(sessions, tid, config=config, actor="a", at=datetime(2026, 3, 3, 11, 0, tzinfo=SH))
+    run_sweeps(sessions, config, datetime(2026, 3, 3, 11, 0, tzinfo=SH), datetime(2026, 3, 3, 14, 0, tzinfo=SH))
+    (r50,) = [t for t in _timers(sessions, kind="reminder") if t.key.endswith(":50")]
+    # 2 h used before the pause; 4 h mark = 2 business hours after resuming
+    assert r50.fire_at == datetime(2026, 3, 3, 13, 0, tzinfo=SH) and r50.status == "fired"
+
+
+def test_follow_up_task_after_resolution_and_not_satisfied_reopens(sessions):
+    config = engine_config(extra="", targets="P3 = { }")
+    created = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
+    (cid,) = intake(sessions, config, created, [facts("F1", created)])
+    task_svc.complete(sessions, _task_id(sessions), config=config, actor="a",
+                      at=datetime(2026, 3, 2, 16, 0, tzinfo=SH), outcome="refund issued")
+    run_sweeps(sessions, config, datetime(2026, 3, 2, 16, 0, tzinfo=SH), datetime(2026, 3, 6, 10, 0, tzinfo=SH),
+               every=timedelta(hours=1))
+    with sessions() as s:
+        fu = s.scalars(select(Task).where(Task.kind == "follow-up")).all()
+        assert len(fu) == 1 and fu[0].department == "service"
+        assert fu[0].created_at == datetime(2026, 3, 5, 9, 0, tzinfo=SH)  # 3 business days (P3), at opening
+    lifecycle.record_follow_up(sessions, fu[0].id, config=config, satisfied=False, note="refund never arrived",
+                               actor="svc", at=datetime(2026, 3, 5, 10, 0, tzinfo=SH))
+    with sessions() as s:
+        c = s.get(Complaint, cid)
+        assert (c.status, c.reopen_count) == ("reopened", 1)
+
+
+def test_too_many_transfers_escalate_to_the_operations_manager_with_reasons(sessions):
+    config = engine_config(targets="P3 = { }")
+    created = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
+    intake(sessions, config, created, [facts("T1", created)])
+    tid = _task_id(sessions)
+    for i, (to, why) in enumerate([("product", "a product rule"), ("service", "needs a call"),
+                                   ("product", "back again")]):
+        tid = task_svc.transfer(sessions, tid, config=config, to=to, reason=why, actor="x",
+                                at=created + timedelta(minutes=10 * (i + 1))).id
+        sweep(sessions, config, created + timedelta(minutes=10 * (i + 1)))
+    (n,) = [n for n in _notes(sessions) if n.kind == "transfers"]
+    assert n.role == "operations_manager"
+    assert "a product rule / needs a call / back again" in n.data["text"]
