@@ -177,6 +177,30 @@ def sweep_cmd(once: bool = typer.Option(True, "--once/--loop", help="one sweep (
               f"messages {report['messages']}, follow-up tasks {report['tasks_created']}")
 
 
+@app.command("serve")
+def serve_cmd() -> None:
+    """Run the scheduled flows (sweep every 5 min, deliver every minute, daily overdue digest) with Prefect.
+
+    Uses Prefect's local temporary server unless PREFECT_API_URL points at a Prefect server.
+    """
+    from flows.serve import serve_all
+
+    a = get_app()
+    out.print("serving sweep, deliver and overdue-digest (Ctrl-C to stop)")
+    serve_all(a.config)
+
+
+@app.command("digest")
+def digest_cmd(now: Optional[str] = typer.Option(None, "--now", help="ISO 8601 with offset")) -> None:
+    """Write today's overdue digest for the operations manager (once per local day)."""
+    from closeloop.cli_common import parse_instant
+    from closeloop.services.digest import overdue_digest
+
+    a = get_app()
+    oid = overdue_digest(a.sessions, a.config, parse_instant(now, "--now") or a.clock.now())
+    out.print("digest already written today" if oid is None else f"digest written (outbox {oid})")
+
+
 # ------------------------------------------------------------------ config
 @config_app.command("validate")
 def config_validate(path: Optional[Path] = typer.Argument(None, help="file to check (default: CLOSELOOP_CONFIG)")) -> None:

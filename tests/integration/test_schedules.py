@@ -1,0 +1,46 @@
+"""CASES.md K2 (C07): our daily schedule evaluated by Prefect's own engine across DST, and the daily
+digest is idempotent per local day (so an extra firing is harmless, K2 -> K6)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+from prefect.server.schemas.schedules import CronSchedule
+
+from closeloop.config import load_config
+from closeloop.services.digest import overdue_digest
+from flows.schedules import OVERDUE_DIGEST_CRON
+from models.tables import Outbox
+
+from .helpers import count
+
+
+def _dates(cron, tz, start, n=4):
+    dates = asyncio.run(CronSchedule(cron=cron, timezone=tz).get_dates(n=n, start=datetime.fromisoformat(start)))
+    return [d.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") for d in dates]
+
+
+def test_c07_daily_digest_cron_on_the_spring_forward_day():
+    assert OVERDUE_DIGEST_CRON == "10 0 * * *"
+    got = _dates(OVERDUE_DIGEST_CRON, "America/Toronto", "2026-03-08T05:10:02+00:00")
+    assert got == ["2026-03-09T04:10:00Z", "2026-03-10T04:10:00Z", "2026-03-11T04:10:00Z", "2026-03-12T04:10:00Z"]
+    assert "2026-03-09T05:10:00Z" not in got  # never 01:10 EDT, never two runs dated 9 March
+
+
+def test_k2_fall_back_hour_fires_once_and_the_gap_fires_once_after_it():
+    # 01:30 happens twice on 1 Nov 2026 in Toronto: one run, at the first (EDT) occurrence
+    assert _dates("30 1 * * *", "America/Toronto", "2026-10-31T12:00:00+00:00", 2) == [
+        "2026-11-01T05:30:00Z", "2026-11-02T06:30:00Z"]
+    # 02:30 does not exist on 8 Mar 2026: one run, just after the gap (03:30 EDT)
+    assert _dates("30 2 * * *", "America/Toronto", "2026-03-07T12:00:00+00:00", 2) == [
+        "2026-03-08T07:30:00Z", "2026-03-09T06:30:00Z"]
+
+
+def test_daily_digest_twice_the_same_day_writes_one_message(sessions):
+    config = load_config()
+    first = overdue_digest(sessions, config, datetime(2026, 3, 9, 4, 10, tzinfo=timezone.utc))
+    second = overdue_digest(sessions, config, datetime(2026, 3, 9, 4, 11, tzinfo=timezone.utc))
+    assert first is not None and second is None
+    assert count(sessions, Outbox) == 1
+    assert overdue_digest(sessions, config, datetime(2026, 3, 10, 4, 10, tzinfo=timezone.utc)) is not None
