@@ -13,11 +13,10 @@ $(BIN)/closeloop: pyproject.toml
 
 install: $(BIN)/closeloop
 
-## The main job: migrate a local SQLite database, import the bundled real samples, print the figures.
+## The main job: replay the bundled real samples (CFPB, NYC 311) through the whole lifecycle in
+## simulated time; prints the figures and writes out/replay/summary.json and out/replay/report.html.
 demo: install
-	$(BIN)/closeloop db upgrade
-	$(BIN)/closeloop import examples/cfpb_sample.csv examples/nyc311_sample.csv
-	$(BIN)/closeloop stats
+	$(BIN)/closeloop replay --out out/replay
 
 ## The test suite (SQLite always; PostgreSQL too when CLOSELOOP_TEST_PG_URL is set, as in CI).
 test: install

@@ -35,6 +35,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(complaints_app, name="complaints")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(config_app, name="config")
+from closeloop.cli_replay import replay_cmd  # noqa: E402
+
+app.command("replay")(replay_cmd)
 try:  # the calendar commands (closeloop/cli_calendar.py)
     from closeloop.cli_calendar import calendar_app
 
