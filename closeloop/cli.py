@@ -180,6 +180,21 @@ def sweep_cmd(once: bool = typer.Option(True, "--once/--loop", help="one sweep (
               f"messages {report['messages']}, follow-up tasks {report['tasks_created']}")
 
 
+@app.command("deliver")
+def deliver_cmd(once: bool = typer.Option(True, "--once/--loop", help="drain what is due once"),
+                max_batches: int = typer.Option(50, "--max-batches", min=1),
+                as_json: bool = typer.Option(False, "--json")) -> None:
+    """Send pending outbox messages (webhook, Apprise, capture) with retries and backoff."""
+    from flows.deliver import deliver_outbox
+
+    get_app()  # checks the schema
+    report = deliver_outbox.fn(max_batches=max_batches)
+    if as_json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        out.print(", ".join(f"{k} {v}" for k, v in report.items() if not isinstance(v, (list, dict))))
+
+
 @app.command("serve")
 def serve_cmd() -> None:
     """Run the scheduled flows (sweep every 5 min, deliver every minute, daily overdue digest) with Prefect.
