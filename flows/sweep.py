@@ -1,7 +1,7 @@
 """Sweep flow: one short flow run per sweep, thin over :func:`closeloop.services.sweep.sweep`.
 
 Scheduled every few minutes by ``closeloop serve``; ``closeloop sweep --once`` runs
-the same service by hand. The run is tagged with the departments it touched and
+the same service by hand. The run is tagged with the departments and (up to 20) complaint ids it touched and
 publishes a table artifact (``sweep-report``) of what it scheduled and fired.
 """
 
@@ -34,7 +34,8 @@ def sweep_flow(now: str | None = None) -> dict:
         rows = [{"what": k, "count": v} for k, v in result["fired"].items()]
         rows += [{"what": k, "count": result[k]} for k in ("rescheduled", "notifications", "messages", "tasks_created")]
         create_table_artifact(key=ARTIFACT_KEY, table=rows, description=f"closeloop sweep at {at.isoformat()}")
-        tags = sorted({f"department:{d}" for d in report.departments})[:50]
+        tags = sorted({f"department:{d}" for d in report.departments})[:30]
+        tags += [f"complaint:{c}" for c in sorted(report.complaints)[:20]]  # a manager finds a complaint's runs
         if tags:
             from prefect.client.orchestration import get_client
 

@@ -296,3 +296,16 @@ def test_too_many_transfers_escalate_to_the_operations_manager_with_reasons(sess
     (n,) = [n for n in _notes(sessions) if n.kind == "transfers"]
     assert n.role == "operations_manager"
     assert "a product rule / needs a call / back again" in n.data["text"]
+
+
+def test_digest_language_follows_the_department_and_chinese_text_is_intact(sessions):
+    config = parse_config(engine_config().text.replace('[departments.service]\ndisplay_name = "Service"',
+                                                       '[departments.service]\ndisplay_name = "客服部"\nlanguage = "zh"'),
+                          "zh-test")
+    created = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
+    intake(sessions, config, created, [facts("ZH", created)])
+    sweep(sessions, config, datetime(2026, 3, 2, 13, 0, tzinfo=SH))  # the 50% reminder to the service queue
+    with sessions() as s:
+        (msg,) = s.scalars(select(Outbox).where(Outbox.recipient == "service queue")).all()
+    assert msg.subject.startswith("closeloop：service queue 有 1 项待办提醒")
+    assert "【提醒】" in msg.body and "投诉 #" in msg.body
