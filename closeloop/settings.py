@@ -4,6 +4,10 @@
   in the working directory. PostgreSQL: ``postgresql+psycopg://user@host/db``.
 - ``CLOSELOOP_CONFIG``: path of the TOML configuration; default the bundled one.
 - ``CLOSELOOP_IMPORT_BATCH_SIZE``: rows per database batch during import (default 1000).
+- ``CLOSELOOP_WEBHOOK_SECRET``: the HMAC-SHA256 key signing outgoing webhooks
+  (``X-Closeloop-Signature``); the default ``change-me`` is only for demos.
+- ``CLOSELOOP_DELIVERY_DEADLINE_S``: total deadline of one delivery attempt, in seconds (default 10).
+- ``CLOSELOOP_CAPTURE_DIR``: where ``capture://name`` targets write JSON Lines (default ``out/capture``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///closeloop.db"
     config: str | None = None
     import_batch_size: int = Field(1000, ge=1, le=100_000)
+    webhook_secret: str = "change-me"
+    delivery_deadline_s: float = Field(10.0, gt=0, le=600)
+    capture_dir: str = "out/capture"
 
 
 def normalize_database_url(url: str) -> str:

@@ -16,7 +16,9 @@ Three steps per batch, each its own short transaction except the sending:
      lock before it reads, so the selection and the update are one atomic step.
 
 2. The sender is called for each message, at most ``concurrency`` at once
-   (an ``asyncio.Semaphore``). No database connection is held meanwhile.
+   (an ``asyncio.Semaphore``). No database connection is held meanwhile; the
+   next batch is claimed, and the previous one recorded, in a worker thread
+   while sends go on (:func:`deliver_once`).
 
 3. :func:`record` writes the outcomes, only onto rows still claimed by this
    claim (``status = 'sending'``, ``claimed_by = worker`` and ``attempts`` equal
@@ -207,10 +209,8 @@ def record(sessions: sessionmaker[Session], results: Sequence[tuple[OutgoingMess
     return report
 
 
-async def _send_all(sender: Sender, msgs: Sequence[OutgoingMessage], concurrency: int
+async def _send_all(sender: Sender, msgs: Sequence[OutgoingMessage], sem: asyncio.Semaphore
                     ) -> list[tuple[OutgoingMessage, SendResult]]:
-    sem = asyncio.Semaphore(concurrency)
-
     async def one(msg: OutgoingMessage) -> tuple[OutgoingMessage, SendResult]:
         async with sem:
             try:
@@ -224,31 +224,58 @@ async def _send_all(sender: Sender, msgs: Sequence[OutgoingMessage], concurrency
 async def deliver_once(sessions: sessionmaker[Session], sender: Sender, clock: Clock, *, worker: str,
                        batch: int = 200, concurrency: int = 50, max_batches: int = 50,
                        lease: timedelta = DEFAULT_LEASE, policy: RetryPolicy = RetryPolicy(),
-                       rng: random.Random | None = None) -> DeliveryReport:
-    """Claim, send and record batches until nothing is ready or ``max_batches`` ran.
+                       rng: random.Random | None = None, window: int = 2) -> DeliveryReport:
+    """Claim, send and record batches until nothing is ready or ``max_batches`` were claimed.
 
-    Stops early when a claim returns fewer than ``batch`` rows (nothing more was
-    ready then). Database work runs on the event loop's thread between the sends
-    of one batch and the next (no request is in flight meanwhile); the lease must
-    exceed the time one batch can take (``batch / concurrency`` rounds of the
-    sender's deadline).
+    Up to ``window`` claimed batches are in progress at once and share one
+    semaphore of ``concurrency`` sends, so while one batch's last answers are
+    awaited the next batch already fills the free slots, and its claim and the
+    previous batch's record run meanwhile (in worker threads: the event loop keeps
+    sending). Stops claiming when a claim returns fewer than ``batch`` rows
+    (nothing more was ready then). A claimed batch can wait for up to
+    ``window - 1`` batches before it, so the lease must exceed ``window * batch /
+    concurrency`` rounds of the sender's deadline; a row whose lease ran out is
+    resent by whoever claims it next (same key) and this worker's late result is
+    not recorded. If this coroutine is cancelled or a database error escapes,
+    rows already claimed stay ``sending`` until their lease expires.
     """
-    if batch < 1 or concurrency < 1:
-        raise ValueError("batch and concurrency must be at least 1")
+    if batch < 1 or concurrency < 1 or window < 1:
+        raise ValueError("batch, concurrency and window must be at least 1")
     rng = rng or random.Random()
     report = DeliveryReport()
-    while report.batches < max_batches:
-        msgs = claim(sessions, worker=worker, now=clock.now(), limit=batch, lease=lease)
-        if not msgs:
-            break
-        report.batches += 1
-        report.claimed += len(msgs)
-        results = await _send_all(sender, msgs, concurrency)
-        done = record(sessions, results, worker=worker, now=clock.now(), rng=rng, policy=policy)
-        report.add(DeliveryReport(**{**done.as_dict(), "batches": 0, "claimed": 0}))
+    sem = asyncio.Semaphore(concurrency)
+
+    async def process(msgs: list[OutgoingMessage]) -> None:
+        results = await _send_all(sender, msgs, sem)
+        done = await asyncio.to_thread(record, sessions, results, worker=worker, now=clock.now(), rng=rng,
+                                       policy=policy)
+        report.add(done)
         report.errors.extend(f"outbox {m.id} ({m.idempotency_key}): {r.outcome}: {r.error}"
                              for m, r in results if r.outcome != "delivered" and r.error)
         del report.errors[100:]
-        if len(msgs) < batch:
-            break
+
+    running: set[asyncio.Task] = set()
+    try:
+        while report.batches < max_batches:
+            while len(running) >= window:
+                finished, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    task.result()  # a database error in record() stops the run
+            msgs = await asyncio.to_thread(claim, sessions, worker=worker, now=clock.now(), limit=batch,
+                                           lease=lease)
+            if not msgs:
+                break
+            report.batches += 1
+            report.claimed += len(msgs)
+            running.add(asyncio.create_task(process(msgs)))
+            if len(msgs) < batch:
+                break
+        for task in asyncio.as_completed(running):
+            await task
+        running = set()
+    finally:
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
     return report
