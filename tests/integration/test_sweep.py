@@ -309,3 +309,23 @@ def test_digest_language_follows_the_department_and_chinese_text_is_intact(sessi
         (msg,) = s.scalars(select(Outbox).where(Outbox.recipient == "service queue")).all()
     assert msg.subject.startswith("closeloop：service queue 有 1 项待办提醒")
     assert "【提醒】" in msg.body and "投诉 #" in msg.body
+
+
+def test_c15_priority_change_stops_escalating_and_keeps_the_sent_one(sessions):
+    config = parse_config(engine_config(targets="P1 = { resolve = 3 }\nP3 = { resolve = 24 }",
+                                        ladder="[0, 40, 80, 120]").text.replace(
+        'name = "billing"\n', 'name = "billing"\nseverity = "P1"\n'), "c15")
+    created = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
+    (cid,) = intake(sessions, config, created, [facts("C15e", created)])
+    run_sweeps(sessions, config, created, datetime(2026, 3, 2, 12, 0, tzinfo=SH))
+    (first,) = [n for n in _notes(sessions) if n.kind == "escalation"]
+    assert first.fired_at == datetime(2026, 3, 2, 12, 0, tzinfo=SH) and first.level == 1
+    lifecycle.reprioritize(sessions, cid, "P3", config=config, reason="not urgent after all", actor="lead",
+                           at=datetime(2026, 3, 2, 14, 0, tzinfo=SH))
+    with sessions() as s:
+        assert s.scalar(select(Task.due_at)) == datetime(2026, 3, 4, 15, 0, tzinfo=SH)
+    run_sweeps(sessions, config, datetime(2026, 3, 2, 14, 0, tzinfo=SH), datetime(2026, 3, 4, 14, 45, tzinfo=SH))
+    escalations = [n for n in _notes(sessions) if n.kind == "escalation"]
+    assert [e.key for e in escalations] == [first.key]  # none new before Wed 15:00
+    with sessions() as s:  # the 12:00 escalation stays in history
+        assert s.scalar(select(Timer.status).where(Timer.key == first.key)) == "fired"
