@@ -82,3 +82,42 @@ def test_replay_command_writes_summary_and_report(tmp_path: Path, monkeypatch):
     assert captured, "notifications were delivered to local capture files"
     keys = [json.loads(line)["idempotency_key"] for f in captured for line in f.read_text("utf-8").splitlines()]
     assert len(keys) == len(set(keys))  # each message once
+
+
+def _shared_replay(tmp_path, rel, config_path=None):
+    from tests.conftest import shared_file
+
+    path = shared_file(rel)
+    cfg = load_config(config_path)
+    return path, run_replay([path], cfg, tmp_path, step=timedelta(hours=4), horizon=timedelta(weeks=2))
+
+
+def test_replay_of_the_shared_nyc311_day(tmp_path: Path):
+    path, summary = _shared_replay(tmp_path, "nyc311_2013_dec25/service_requests_2013-12-25.csv",
+                                   ROOT / "examples" / "nyc311.toml")
+    with open(path, newline="", encoding="utf-8") as fh:
+        n = sum(1 for _ in csv.DictReader(fh))
+    assert summary["accounting"]["rows"] == n and summary["accounting"]["all_rows_accounted_for"]
+    assert summary["complaints"]["imported"] == n and summary["rows"]["routed_to_triage_queue"] == 0
+    assert summary["tasks"]["by_department"]["HPD"]["tasks"] > 0
+
+
+def test_replay_of_the_shared_cfpb_2013_disputes_reopens_disputed_ones(tmp_path: Path):
+    path, summary = _shared_replay(tmp_path, "cfpb_2013_disputes/complaints_2013.csv")
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert summary["accounting"]["rows"] == len(rows) == 677 and summary["accounting"]["all_rows_accounted_for"]
+    disputed = sum(1 for r in rows if r["consumer_disputed?"] == "Yes")
+    # a disputed answer makes the follow-up "not satisfied", which reopens the complaint
+    assert summary["follow_ups"]["not_satisfied"] == summary["complaints"]["reopened"]
+    assert 0 < summary["complaints"]["reopened"] <= disputed
+
+
+def test_replaying_twice_into_the_same_out_starts_clean(tmp_path: Path):
+    cfg = load_config(ROOT / "examples" / "nyc311.toml")
+    small = tmp_path / "small.csv"
+    lines = NYC.read_text("utf-8").splitlines()
+    small.write_text("\n".join(lines[:31]) + "\n", "utf-8")
+    first = run_replay([small], cfg, tmp_path / "out", horizon=timedelta(weeks=1))
+    second = run_replay([small], cfg, tmp_path / "out", horizon=timedelta(weeks=1))
+    assert first == second and first["complaints"]["total"] == 30
