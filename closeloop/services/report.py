@@ -124,7 +124,8 @@ def _open_by_day(complaints, resolved_at: dict) -> dict[str, int]:
         return {}
     start = min(c.received_at for c in live).date()
     last = max([c.received_at for c in live] + list(resolved_at.values())).date()
-    days = min((last - start).days + 1, 400)
+    start = max(start, last - timedelta(days=399))  # the most recent 400 days (old outliers would flatten it)
+    days = (last - start).days + 1
     out = {}
     for i in range(days):
         day_end = datetime.combine(start + timedelta(days=i + 1), datetime.min.time(), tzinfo=live[0].received_at.tzinfo)
@@ -159,5 +160,7 @@ def _bars(values: dict, width: int = 640, height: int = 180, fmt: str = "{:.0f}"
         if len(items) <= 20:
             parts.append(f'<text x="{x}" y="{height + 14}" font-size="10" transform="rotate(30 {x} {height + 14})">'
                          f'{escape(label[:18])}</text>')
+    parts.append(f'<text x="0" y="12" font-size="10">{escape(fmt.format(top))}</text>')
+    parts.append(f'<line x1="28" y1="{height}" x2="{width}" y2="{height}" stroke="#999"/>')
     parts.append("</svg>")
     return Markup("".join(parts))
