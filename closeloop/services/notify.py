@@ -21,7 +21,7 @@ from importlib import resources
 from jinja2 import Environment, StrictUndefined
 
 from closeloop.config import Config
-from models.tables import Notification, Task
+from models.tables import Task
 
 LEVEL_ROLES = {1: "assignee", 2: "lead", 3: "operations_manager", 4: "crisis_owner"}
 
@@ -81,17 +81,17 @@ def resolve_role(config: Config, role: str, department: str | None, task: Task |
 
 def make_item(config: Config, *, key: str, kind: str, level: int, who: Recipient, complaint_id: int,
               task: Task | None, department: str | None, now: datetime, text: str,
-              due: datetime | None = None) -> Notification:
-    """A notification item, released at the recipient's next working instant (quiet hours)."""
+              due: datetime | None = None) -> dict:
+    """A notification row (a dict for a bulk insert), released at the recipient's next working instant."""
     release = who.calendar.next_opening(now).astimezone(timezone.utc)
     data = {"text": text}
     if due is not None:
         data["due"] = due.astimezone(timezone.utc).isoformat()
         data["due_local"] = due.astimezone(who.calendar.zone).strftime("%Y-%m-%d %H:%M %Z")
-    return Notification(key=key, kind=kind, level=level, role=who.role, recipient=who.name, address=who.address,
-                        channel=who.channel, target=who.target, language=who.language, department=department,
-                        complaint_id=complaint_id, task_id=task.id if task is not None else None, fired_at=now,
-                        release_at=max(release, now), status="pending", data=data)
+    return dict(key=key, kind=kind, level=level, role=who.role, recipient=who.name, address=who.address,
+                channel=who.channel, target=who.target, language=who.language, department=department,
+                complaint_id=complaint_id, task_id=task.id if task is not None else None, fired_at=now,
+                release_at=max(release, now), status="pending", data=data)
 
 
 @lru_cache(maxsize=4)

@@ -91,43 +91,60 @@ def _reschedule_dirty(sessions, config, now, batch, report) -> None:
 
 # ------------------------------------------------------------------ 2. fire
 def _fire_due(sessions, config, now, batch, report) -> None:
+    """Claim due timers a batch at a time (one UPDATE ... RETURNING), apply their effects, insert the
+    resulting notifications in bulk with ON CONFLICT DO NOTHING on the unique key."""
+    tt = Timer.__table__
     while True:
         with unit_of_work(sessions) as s:
-            timers = s.scalars(select(Timer).where(Timer.status == "pending", Timer.fire_at <= now)
-                               .order_by(Timer.fire_at, Timer.id).limit(batch)).all()
-            if not timers:
+            ids = s.scalars(select(tt.c.id).where(tt.c.status == "pending", tt.c.fire_at <= now)
+                            .order_by(tt.c.fire_at, tt.c.id).limit(batch)).all()
+            if not ids:
                 return
-            for t in timers:
-                claimed = s.execute(update(Timer.__table__).where(Timer.__table__.c.id == t.id,
-                                                                  Timer.__table__.c.status == "pending")
-                                    .values(status="fired", fired_at=now)).rowcount
-                if claimed != 1:
-                    continue  # another sweep fired it
-                s.expire(t)
-                _effect(s, config, t, now, report)
+            claimed = s.execute(update(tt).where(tt.c.id.in_(ids), tt.c.status == "pending")
+                                .values(status="fired", fired_at=now)
+                                .returning(tt.c.id, tt.c.key, tt.c.kind, tt.c.complaint_id, tt.c.task_id,
+                                           tt.c.fire_at, tt.c.data)).all()
+            claimed.sort(key=lambda r: (r.fire_at, r.id))  # another sweep may have taken some: fine
+            complaints = {c.id: c for c in s.scalars(select(Complaint).where(
+                Complaint.id.in_({r.complaint_id for r in claimed})))}
+            tasks = {t.id: t for t in s.scalars(select(Task).where(
+                Task.id.in_({r.task_id for r in claimed if r.task_id is not None})))}
+            items: list[dict] = []
+            for t in claimed:
+                _effect(s, config, t, now, report, complaints, tasks, items)
                 report.fired[t.kind] += 1
                 report.complaints.add(t.complaint_id)
+            _insert_items(s, items, report)
 
 
-def _notify(s: Session, config, report, *, key, kind, level, role, complaint_id, task, department, now, text,
+def _insert_items(s: Session, items: list[dict], report: SweepReport) -> None:
+    if not items:
+        return
+    if s.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    nt = Notification.__table__
+    stmt = dialect_insert(nt).on_conflict_do_nothing(index_elements=["key"]).returning(nt.c.key)
+    inserted = set()
+    for i in range(0, len(items), 500):  # one statement per page; a key that exists is skipped: never twice
+        inserted.update(s.scalars(stmt, items[i:i + 500]).all())
+    report.notifications += len(inserted)
+    report.departments.update(it["department"] for it in items if it["key"] in inserted and it["department"])
+
+
+def _notify(items: list[dict], config, *, key, kind, level, role, complaint_id, task, department, now, text,
             due=None) -> None:
     who = resolve_role(config, role, department, task)
-    item = make_item(config, key=key, kind=kind, level=level, who=who, complaint_id=complaint_id, task=task,
-                     department=department, now=now, text=text, due=due)
-    try:
-        with s.begin_nested():
-            s.add(item)
-            s.flush()
-    except IntegrityError:
-        return  # this notification exists already: never twice
-    report.notifications += 1
-    if department:
-        report.departments.add(department)
+    items.append(make_item(config, key=key, kind=kind, level=level, who=who, complaint_id=complaint_id, task=task,
+                           department=department, now=now, text=text, due=due))
 
 
-def _effect(s: Session, config: Config, t: Timer, now: datetime, report: SweepReport) -> None:
-    complaint = s.get(Complaint, t.complaint_id)
-    task = s.get(Task, t.task_id) if t.task_id else None
+def _effect(s: Session, config: Config, t, now: datetime, report: SweepReport, complaints: dict, tasks: dict,
+            items: list[dict]) -> None:
+    """Apply one fired timer (a row with key, kind, complaint_id, task_id, data); notifications go to ``items``."""
+    complaint = complaints[t.complaint_id]
+    task = tasks.get(t.task_id) if t.task_id else None
     if task is not None and (task.status not in ACTIVE_STATES):
         return  # stale: the task finished after the timer was scheduled
     data = t.data or {}
@@ -135,56 +152,56 @@ def _effect(s: Session, config: Config, t: Timer, now: datetime, report: SweepRe
     if t.kind == "reminder":
         if task.status == TaskStatus.WAITING:
             return
-        _notify(s, config, report, key=t.key, kind="reminder", level=0, role="assignee", complaint_id=complaint.id,
+        _notify(items, config, key=t.key, kind="reminder", level=0, role="assignee", complaint_id=complaint.id,
                 task=task, department=dep, now=now, due=task.due_at,
                 text=f"{data.get('pct', '?')}% of the time budget used: {task.title}")
     elif t.kind == "manual_reminder":
-        _notify(s, config, report, key=t.key, kind="manual_reminder", level=0, role="assignee",
+        _notify(items, config, key=t.key, kind="manual_reminder", level=0, role="assignee",
                 complaint_id=complaint.id, task=task, department=dep, now=now, text=data.get("note") or task.title)
     elif t.kind == "ack_timeout":
         if task.status != TaskStatus.OPEN:
             return
-        _notify(s, config, report, key=t.key, kind="ack_timeout", level=2, role="lead", complaint_id=complaint.id,
+        _notify(items, config, key=t.key, kind="ack_timeout", level=2, role="lead", complaint_id=complaint.id,
                 task=task, department=dep, now=now, due=task.ack_due_at,
                 text=f"not acknowledged in time: {task.title}")
     elif t.kind == "escalation":
         if task.status == TaskStatus.WAITING:
             return
         level = int(data["level"])
-        _notify(s, config, report, key=t.key, kind="escalation", level=level, role=LEVEL_ROLES[level],
+        _notify(items, config, key=t.key, kind="escalation", level=level, role=LEVEL_ROLES[level],
                 complaint_id=complaint.id, task=task, department=dep, now=now, due=task.due_at,
                 text=f"overdue (level {level}): {task.title}")
     elif t.kind == "promise":
         if complaint.status not in OPEN_STATES or complaint.status == "awaiting_customer":
             return
         level = int(data["level"])
-        _notify(s, config, report, key=t.key, kind="promise", level=level, role=LEVEL_ROLES[level],
+        _notify(items, config, key=t.key, kind="promise", level=level, role=LEVEL_ROLES[level],
                 complaint_id=complaint.id, task=None, department=None, now=now, due=complaint.due_at,
                 text=f"the promise to the customer is breached (severity {complaint.severity})")
     elif t.kind == "transfers":
         reasons = [r for (r,) in s.execute(select(Transition.reason).where(
             Transition.complaint_id == complaint.id, Transition.trigger == "transfer").order_by(Transition.at))]
-        _notify(s, config, report, key=t.key, kind="transfers", level=3, role="operations_manager",
+        _notify(items, config, key=t.key, kind="transfers", level=3, role="operations_manager",
                 complaint_id=complaint.id, task=None, department=None, now=now,
                 text=f"transferred {complaint.transfer_count} times; reasons: " + " / ".join(r or "-" for r in reasons))
     elif t.kind == "pause_expired":
-        _pause_expired(s, config, t, complaint, task, now, report)
+        _pause_expired(s, config, t, complaint, task, now, report, items)
     elif t.kind == "follow_up":
         _follow_up(s, config, t, complaint, now, report)
 
 
-def _pause_expired(s, config, t, complaint, task, now, report) -> None:
+def _pause_expired(s, config, t, complaint, task, now, report, items) -> None:
     reason = (t.data or {}).get("reason") or "waiting"
     if task is not None:
         if task.status != TaskStatus.WAITING:
             return
-        _notify(s, config, report, key=t.key, kind="pause_expired", level=2, role="lead", complaint_id=complaint.id,
+        _notify(items, config, key=t.key, kind="pause_expired", level=2, role="lead", complaint_id=complaint.id,
                 task=task, department=task.department, now=now, text=f"still waiting ({reason}): {task.title}")
         return
     if complaint.status != "awaiting_customer":
         return
     if not config.model.follow_up.auto_close_wait_after_max:
-        _notify(s, config, report, key=t.key, kind="pause_expired", level=3, role="operations_manager",
+        _notify(items, config, key=t.key, kind="pause_expired", level=3, role="operations_manager",
                 complaint_id=complaint.id, task=None, department=None, now=now,
                 text=f"customer has not answered ({reason})")
         return
@@ -194,7 +211,7 @@ def _pause_expired(s, config, t, complaint, task, now, report) -> None:
     for task_ in s.scalars(select(Task).where(Task.complaint_id == complaint.id, Task.status.in_(ACTIVE_STATES))):
         fire_task(s, task_, TaskTrigger.CANCEL, at=now, actor=SYSTEM, reason=note)
     refresh_due(s, complaint.id, config, now)
-    _notify(s, config, report, key=f"closing_notice:{complaint.id}:{t.key}", kind="closing_notice", level=0,
+    _notify(items, config, key=f"closing_notice:{complaint.id}:{t.key}", kind="closing_notice", level=0,
             role="customer", complaint_id=complaint.id, task=None, department=None, now=now,
             text="we closed your complaint because we did not hear back; reply to reopen it")
 
@@ -222,15 +239,22 @@ class _PackedElsewhere(Exception):
     pass
 
 
+#: Most events in one digest message; a larger backlog (after downtime) is split into several messages.
+DIGEST_MAX_ITEMS = 200
+
+
 def _pack(sessions, now: datetime, report: SweepReport) -> None:
+    nt = Notification.__table__
     with unit_of_work(sessions) as s:
-        items = s.scalars(select(Notification).where(Notification.status == "pending",
-                                                     Notification.release_at <= now)
-                          .order_by(Notification.id)).all()
-        groups: dict[tuple[str, str, str], list[Notification]] = defaultdict(list)
+        items = s.execute(select(nt.c.id, nt.c.kind, nt.c.level, nt.c.role, nt.c.recipient, nt.c.address,
+                                 nt.c.channel, nt.c.target, nt.c.language, nt.c.department, nt.c.complaint_id,
+                                 nt.c.task_id, nt.c.key, nt.c.data)
+                          .where(nt.c.status == "pending", nt.c.release_at <= now).order_by(nt.c.id)).all()
+        groups: dict[tuple[str, str, str], list] = defaultdict(list)
         for n in items:
             groups[(n.channel, n.target, n.address)].append(n)
-        for (channel, target, address), group in groups.items():
+        chunks = [(k, g[i:i + DIGEST_MAX_ITEMS]) for k, g in groups.items() for i in range(0, len(g), DIGEST_MAX_ITEMS)]
+        for (channel, target, address), group in chunks:
             ids = [n.id for n in group]
             key = "digest:" + hashlib.sha256((address + ":" + ",".join(map(str, ids))).encode()).hexdigest()[:32]
             entries = _digest_entries(group)
@@ -252,7 +276,7 @@ def _pack(sessions, now: datetime, report: SweepReport) -> None:
             report.messages += 1
 
 
-def _digest_entries(group: list[Notification]) -> list[dict]:
+def _digest_entries(group: list) -> list[dict]:
     """One entry per event; an event reaching one address through several roles lists all roles (C25)."""
     by_event: dict[tuple, dict] = {}
     for n in group:

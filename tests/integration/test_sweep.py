@@ -329,3 +329,18 @@ def test_c15_priority_change_stops_escalating_and_keeps_the_sent_one(sessions):
     assert [e.key for e in escalations] == [first.key]  # none new before Wed 15:00
     with sessions() as s:  # the 12:00 escalation stays in history
         assert s.scalar(select(Timer.status).where(Timer.key == first.key)) == "fired"
+
+
+def test_a_large_backlog_is_split_into_several_digests(sessions, monkeypatch):
+    import closeloop.services.sweep as sweep_module
+
+    monkeypatch.setattr(sweep_module, "DIGEST_MAX_ITEMS", 2)
+    config = engine_config()
+    created = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
+    intake(sessions, config, created, [facts("B1", created)])
+    sweep(sessions, config, created)
+    report = sweep(sessions, config, datetime(2026, 3, 5, 10, 0, tzinfo=SH))  # 3 reminders + L1 to the queue
+    with sessions() as s:
+        queue = s.scalars(select(Outbox).where(Outbox.recipient == "service queue")).all()
+    assert len(queue) == 2 and sorted(len(m.payload["items"]) for m in queue) == [2, 2]
+    assert report.messages == len(queue) + 3  # lead, operations manager, crisis owner
