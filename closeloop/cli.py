@@ -52,7 +52,10 @@ except ImportError:  # pragma: no cover
 def db_upgrade(revision: str = typer.Argument("head", help="target revision")) -> None:
     """Create or upgrade the schema (SQLite batch mode with a foreign-key check afterwards)."""
     a = get_app(require_schema=False)
-    migrate.upgrade(a.engine, revision)
+    try:
+        migrate.upgrade(a.engine, revision)
+    except Exception as exc:  # noqa: BLE001 - unknown revision, unwritable file: one line
+        fail(f"db upgrade {revision}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}", 2)
     out.print(f"database at revision {migrate.current_revision(a.engine)}")
 
 
@@ -60,7 +63,10 @@ def db_upgrade(revision: str = typer.Argument("head", help="target revision")) -
 def db_downgrade(revision: str = typer.Argument(..., help="target revision, e.g. 'base' to drop everything")) -> None:
     """Revert the schema to REVISION ('base' removes every closeloop table and its data)."""
     a = get_app(require_schema=False)
-    migrate.downgrade(a.engine, revision)
+    try:
+        migrate.downgrade(a.engine, revision)
+    except Exception as exc:  # noqa: BLE001
+        fail(f"db downgrade {revision}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}", 2)
     out.print(f"database at revision {migrate.current_revision(a.engine) or 'base'}")
 
 
@@ -84,9 +90,10 @@ def import_cmd(
 ) -> None:
     """Import complaint exports: triage, de-duplicate, route and create department tasks.
 
-    All-or-nothing by default: if any row is bad (an unparseable date, a missing
-    required field), every bad row is reported with its line, column and value,
-    nothing is written, and the exit code is 1. With --skip-bad-rows the bad rows
+    All-or-nothing per file by default: if any row of a file is bad (an unparseable
+    date, a missing required field), every bad row is reported with its line, column
+    and value, nothing of that file is written, the files after it are not read, and
+    the exit code is 1 (files before it stay imported; the summary says which). With --skip-bad-rows the bad rows
     are reported and left out and all good rows land together. Importing the same
     file again adds nothing.
     """
@@ -108,6 +115,8 @@ def import_cmd(
                                      progress=lambda n: progress.update(bar, completed=n))
             except ImportFailed as exc:
                 _print_errors(exc.report)
+                if reports:
+                    err.print("already imported before this file: " + ", ".join(r.path for r in reports))
                 if as_json:
                     print(json.dumps(exc.report.as_dict(), indent=2))
                 fail(exc)

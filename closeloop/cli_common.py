@@ -28,8 +28,13 @@ def actor_name(actor: str | None) -> str:
 
 
 def get_app(require_schema: bool = True) -> App:
-    a = build_app()
-    if require_schema and not migrate.is_up_to_date(a.engine):
+    try:
+        a = build_app()
+        up_to_date = migrate.is_up_to_date(a.engine) if require_schema else True
+    except Exception as exc:  # noqa: BLE001 - a bad URL or an unreachable database: one line, not a traceback
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+        fail(f"database (CLOSELOOP_DATABASE_URL): {type(exc).__name__}: {detail}", 2)
+    if not up_to_date:
         err.print(f"[red]The database at {a.engine.url.render_as_string(hide_password=True)} is not at the "
                   "current schema.[/red] Run [bold]closeloop db upgrade[/bold] first.")
         raise typer.Exit(2)

@@ -70,6 +70,12 @@ def replay_cmd(
         scenarios = [("replay", list(paths), cfg)]
     else:
         scenarios = [(name, [path], load_config(conf)) for name, path, conf in BUNDLED]
+    import shutil
+
+    for stale in [out_dir / n for n, _, _ in BUNDLED] + [out_dir / "capture"]:  # never mix two runs
+        shutil.rmtree(stale, ignore_errors=True)
+    for stale in ("summary.json", "report.html"):
+        (out_dir / stale).unlink(missing_ok=True)
     summaries: dict[str, dict] = {}
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as progress:

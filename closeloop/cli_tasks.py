@@ -30,6 +30,9 @@ def tasks_list(department: Optional[str] = typer.Option(None, "--department", "-
     if status and status not in {str(s) for s in TaskStatus}:
         fail(f"--status: unknown status {status!r}; use one of {', '.join(s.value for s in TaskStatus)}", 2)
     a = get_app()
+    if department and department not in a.config.departments:
+        fail(f"--department: unknown department {department!r}; configured: {', '.join(sorted(a.config.departments))}",
+             2)
     with unit_of_work(a.sessions) as s:
         q = select(Task).order_by(Task.created_at, Task.id).limit(limit)
         if department:
@@ -162,6 +165,8 @@ def tasks_remind(task_id: int, at: str = typer.Option(..., "--at", help="when, I
 
     a = get_app()
     when = parse_instant(at, "--at")
+    if abs((when - a.clock.now()).days) > 3660:
+        fail("--at: more than ten years away", 2)
     try:
         t = add_manual_reminder(a.sessions, task_id, when, note=note, now=a.clock.now())
     except DomainError as exc:

@@ -149,6 +149,19 @@ def _open_text(path: Path) -> io.TextIOBase:
 
 def read_export(path: str | Path, fmt: str = "auto",
                 on_profile: Callable[[Profile], None] | None = None) -> Iterator[ParsedRow | RowError]:
+    """Stream ``path`` (see :func:`_read_export`); a file that is not UTF-8 raises :class:`UnknownFormat`."""
+    rows = 0
+    try:
+        for item in _read_export(path, fmt, on_profile):
+            rows += 1
+            yield item
+    except UnicodeDecodeError as exc:
+        raise UnknownFormat("file", f"{path} is not UTF-8 text (after about {rows} rows: byte "
+                                    f"0x{exc.object[exc.start]:02x}); convert it, e.g. iconv -f latin1 -t utf-8") from None
+
+
+def _read_export(path: str | Path, fmt: str = "auto",
+                 on_profile: Callable[[Profile], None] | None = None) -> Iterator[ParsedRow | RowError]:
     """Stream ``path`` as parsed rows and row errors.
 
     ``fmt`` is a profile name or ``auto`` (detected from the header; ``.jsonl``
@@ -170,6 +183,9 @@ def read_export(path: str | Path, fmt: str = "auto",
         except StopIteration:
             raise UnknownFormat("file", f"{path} is empty") from None
         header = [h.strip() for h in header]
+        dupes = sorted({h for h in header if header.count(h) > 1 and h})
+        if dupes:
+            raise UnknownFormat("header", f"{path}: duplicated column(s) {', '.join(dupes)}; a value would be lost")
         if fmt == "auto":
             profile = detect_profile(header)
             if profile is None:

@@ -376,4 +376,6 @@ def load_config(path: str | Path | None = None) -> Config:
         text = p.read_text("utf-8")
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read configuration: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not UTF-8 text; TOML files are UTF-8") from None
     return parse_config(text, str(p))

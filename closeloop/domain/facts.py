@@ -54,6 +54,12 @@ class ComplaintFacts:
         if len(self.external_ref) > 128:
             raise InvalidInput("external_ref", "longer than 128 characters")
         require_aware(self.received_at, "received_at")
+        if self.customer_ref is not None and len(self.customer_ref) > 128:
+            raise InvalidInput("customer_ref", "longer than 128 characters")
+        for name in ("text", "category", "subcategory", "product", "sub_product", "issue", "sub_issue",
+                     "channel", "company", "region", "external_ref"):
+            if "\x00" in getattr(self, name):
+                raise InvalidInput(name, "contains a NUL character")
 
     def fact(self, name: str) -> str:
         """The value of a routable fact (see :data:`ROUTABLE_FACTS`)."""

@@ -84,6 +84,8 @@ class Machine(Generic[S, T]):
         require_aware(at, "at")
         if not actor or not actor.strip():
             raise InvalidInput("actor", "every transition needs an actor")
+        if len(actor) > 200:
+            raise InvalidInput("actor", "longer than 200 characters")
         new = self.next_state(state, trigger)
         return TransitionRecord(
             entity=self.entity,

@@ -65,6 +65,9 @@ class ClockRules:
     paused: frozenset[str]
     stop: frozenset[str]
     cancel: frozenset[str] = frozenset()
+    #: True for "first time" clocks (first response, acknowledge): the first entry into a
+    #: stop state ends the clock for good, whatever happens after it.
+    once: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,11 @@ def compute_clock(name: str, calendar: BusinessClock, target: timedelta | None, 
             status = c.status
     later = [c for c in changes if start < c.at <= now]
     points = [(start, status)] + [(c.at, c.status) for c in later]
+    if rules.once:
+        for i, (_, st) in enumerate(points):
+            if st in rules.stop or st in rules.cancel:
+                points = points[:i + 1]
+                break
 
     elapsed = paused = timedelta(0)
     stopped_at: datetime | None = None
@@ -168,7 +176,8 @@ class MessageEvent:
 
 
 def compute_update_clock(calendar: BusinessClock, target: timedelta | None, messages: Sequence[MessageEvent],
-                         now: datetime, *, at_risk_ratio: float = 0.8) -> ClockState | None:
+                         now: datetime, *, at_risk_ratio: float = 0.8,
+                         not_before: datetime | None = None) -> ClockState | None:
     """The "update" clock: runs only while the customer is waiting for an answer (CASES.md C12, C13).
 
     It starts at the first inbound message after our last outbound one, on any
@@ -186,6 +195,8 @@ def compute_update_clock(calendar: BusinessClock, target: timedelta | None, mess
             waiting_since = None
     if waiting_since is None:
         return None
+    if not_before is not None and waiting_since < not_before:
+        waiting_since = not_before  # e.g. a task created after the customer wrote: its clock starts with it
     rules = ClockRules(running=frozenset({"waiting"}), paused=frozenset(), stop=frozenset())
     return compute_clock("update", calendar, target, waiting_since, [StatusChange(waiting_since, "waiting")],
                          now, rules, at_risk_ratio=at_risk_ratio)
@@ -224,16 +235,16 @@ class SlaPolicy:
 
 
 # Rules for the clocks closeloop keeps. Task states: see domain/task.py; complaint states: domain/complaint.py.
-TASK_ACK_RULES = ClockRules(running=frozenset({"open"}), paused=frozenset({"blocked", "waiting"}),
-                            stop=frozenset({"acknowledged", "in_progress", "done"}),
-                            cancel=frozenset({"cancelled", "transferred"}))
+TASK_ACK_RULES = ClockRules(running=frozenset({"open"}), paused=frozenset({"blocked"}),
+                            stop=frozenset({"acknowledged", "in_progress", "done", "waiting"}),
+                            cancel=frozenset({"cancelled", "transferred"}), once=True)
 TASK_RESOLVE_RULES = ClockRules(running=frozenset({"open", "acknowledged", "in_progress"}),
                                 paused=frozenset({"blocked", "waiting"}), stop=frozenset({"done"}),
                                 cancel=frozenset({"cancelled", "transferred"}))
 COMPLAINT_RESPONSE_RULES = ClockRules(running=frozenset({"received", "triaged"}), paused=frozenset(),
                                       stop=frozenset({"in_progress", "awaiting_customer", "resolved", "closed",
                                                       "reopened"}),
-                                      cancel=frozenset({"merged", "rejected"}))
+                                      cancel=frozenset({"merged", "rejected"}), once=True)
 COMPLAINT_RESOLVE_RULES = ClockRules(running=frozenset({"received", "triaged", "in_progress", "reopened"}),
                                      paused=frozenset({"awaiting_customer"}),
                                      stop=frozenset({"resolved", "closed"}),

@@ -59,7 +59,8 @@ def task_chain(session: Session, task: Task) -> list[Task]:
     return chain
 
 
-def task_clocks(session: Session, task: Task, config: Config, now: datetime) -> list[ClockView]:
+def task_clocks(session: Session, task: Task, config: Config, now: datetime, *,
+                with_update: bool = True) -> list[ClockView]:
     complaint = session.get(Complaint, task.complaint_id)
     targets = config.sla.for_department(task.department, complaint.severity)
     cal = config.department_calendar(task.department)
@@ -74,9 +75,9 @@ def task_clocks(session: Session, task: Task, config: Config, now: datetime) -> 
     owner = f"task {task.id} ({task.department})"
     zone = str(cal.zone)
     views = [ClockView(owner, ack, cal.name, zone), ClockView(owner, resolve, cal.name, zone)]
-    if task.status in ACTIVE_STATES and task.status != "waiting":
+    if with_update and targets.update is not None and task.status in ACTIVE_STATES and task.status != "waiting":
         update = compute_update_clock(cal, targets.update, _messages(session, task.complaint_id), now,
-                                      at_risk_ratio=ratio)
+                                      at_risk_ratio=ratio, not_before=task.created_at)
         if update is not None:
             views.append(ClockView(owner, update, cal.name, zone))
     return views
@@ -87,7 +88,8 @@ def _messages(session: Session, complaint_id: int) -> list[MessageEvent]:
         select(Message.at, Message.direction).where(Message.complaint_id == complaint_id))]
 
 
-def complaint_clocks(session: Session, complaint: Complaint, config: Config, now: datetime) -> list[ClockView]:
+def complaint_clocks(session: Session, complaint: Complaint, config: Config, now: datetime, *,
+                     with_update: bool = True) -> list[ClockView]:
     targets = config.sla.for_customer(complaint.severity)
     cal = config.customer_calendar
     history = _changes(session, "complaint", [complaint.id])
@@ -98,7 +100,8 @@ def complaint_clocks(session: Session, complaint: Complaint, config: Config, now
         compute_clock("resolve", cal, targets.resolve, complaint.received_at, history, now,
                       COMPLAINT_RESOLVE_RULES, at_risk_ratio=ratio),
     ]
-    if complaint.status not in ("merged", "rejected", "resolved", "closed"):
+    if with_update and targets.update is not None and complaint.status not in ("merged", "rejected", "resolved",
+                                                                                 "closed"):
         update = compute_update_clock(cal, targets.update, _messages(session, complaint.id), now,
                                       at_risk_ratio=ratio)
         if update is not None:
@@ -120,14 +123,14 @@ def refresh_due(session: Session, complaint_id: int, config: Config, now: dateti
     complaint = session.get(Complaint, complaint_id)
     if complaint is None:
         return
-    by_name = {v.clock.name: v.clock for v in complaint_clocks(session, complaint, config, now)}
+    by_name = {v.clock.name: v.clock for v in complaint_clocks(session, complaint, config, now, with_update=False)}
     complaint.due_at = _running_due(by_name["resolve"])
     complaint.timers_dirty = True  # the next sweep reschedules its reminders and escalations
     for task in session.scalars(select(Task).where(Task.complaint_id == complaint_id)):
         if task.status not in ACTIVE_STATES:
             task.due_at = task.ack_due_at = None
             continue
-        clocks = {v.clock.name: v.clock for v in task_clocks(session, task, config, now)}
+        clocks = {v.clock.name: v.clock for v in task_clocks(session, task, config, now, with_update=False)}
         task.ack_due_at = _running_due(clocks["acknowledge"])
         task.due_at = _running_due(clocks["resolve"])
 

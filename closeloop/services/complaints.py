@@ -26,7 +26,7 @@ from closeloop.domain.complaint import MERGEABLE_STATES, ComplaintStatus, Compla
 from closeloop.domain.dedupe import check_merge
 from closeloop.domain.errors import InvalidInput, MergeRejected, NotFound
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
-from models.tables import Complaint, Message, Task, Transition
+from models.tables import Complaint, Message, Task, Timer, Transition
 
 from .audit import audit_dict
 from .clocks import refresh_due
@@ -60,7 +60,13 @@ def merge_in_session(session: Session, duplicate_id: int, into_id: int, *, confi
     if dup.status == ComplaintStatus.MERGED:
         raise MergeRejected(f"complaint {duplicate_id} is already merged into {dup.merged_into_id}")
     survivor = root_of(session, into_id)
+    if survivor.id == dup.id and into_id != dup.id:
+        raise MergeRejected(f"complaint {into_id} is already merged into {dup.id}; merge the other way, if at all")
     check_merge(dup.id, survivor.id)
+    if survivor.status in ("resolved", "closed") and session.scalar(
+            select(func.count()).select_from(Task).where(Task.complaint_id == dup.id, Task.status.in_(ACTIVE_STATES))):
+        raise MergeRejected(f"complaint {survivor.id} is {survivor.status} and complaint {dup.id} still has open "
+                            f"tasks; reopen {survivor.id} first, or merge {survivor.id} into {dup.id}")
     if survivor.status not in MERGEABLE_STATES:
         raise MergeRejected(f"complaint {survivor.id} is {survivor.status}; it cannot absorb a duplicate")
     # lock both rows in id order: opposite merges racing wait for each other instead of deadlocking,
@@ -84,6 +90,8 @@ def merge_in_session(session: Session, duplicate_id: int, into_id: int, *, confi
         task.complaint_id = survivor.id
         task.due_at = None if task.status not in ACTIVE_STATES else task.due_at
     session.execute(update(Message).where(Message.complaint_id == dup.id).values(complaint_id=survivor.id))
+    # the moved tasks' timers follow them (their keys are per task), so the survivor reschedules them
+    session.execute(update(Timer).where(Timer.complaint_id == dup.id).values(complaint_id=survivor.id))
 
     survivor.updated_at = at  # bumps the survivor's version: an opposite merge racing this one conflicts
     session.add(Transition(**audit_dict("complaint", survivor.id, survivor.id, survivor.status, survivor.status,

@@ -187,7 +187,7 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
                                                           "flags": crow["risk_flags"]}))
         if f.text:
             messages.append({"complaint_id": cid, "original_complaint_id": cid, "direction": "inbound",
-                             "channel": f.channel, "author": "customer", "body": f.text, "at": f.received_at})
+                             "channel": f.channel[:64], "author": "customer", "body": f.text, "at": f.received_at})
         for t in templates:
             status = TaskStatus.BLOCKED if t.depends_on else TaskStatus.OPEN
             due = ack_due = None

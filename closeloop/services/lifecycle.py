@@ -14,7 +14,7 @@ from sqlalchemy import select
 from closeloop.config import Config
 from closeloop.domain.complaint import ComplaintTrigger
 from closeloop.domain.errors import InvalidInput, NotFound
-from closeloop.domain.task import TaskStatus, TaskTrigger
+from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
 from closeloop.domain.triage import SEVERITIES
 from models.tables import Complaint, Task, Transition
 
@@ -43,6 +43,10 @@ def reprioritize(sessions, complaint_id: int, severity: str, *, config: Config, 
         raise InvalidInput("reason", "a priority change needs a reason")
     with unit_of_work(sessions) as s:
         c = _get(s, complaint_id)
+        if c.status in ("merged", "rejected"):
+            raise InvalidInput("complaint", f"complaint {c.id} is {c.status}; its severity no longer matters")
+        if c.severity == severity:
+            raise InvalidInput("severity", f"complaint {c.id} is already {severity}")
         old = c.severity
         c.severity = severity
         c.updated_at = at
@@ -63,8 +67,8 @@ def await_customer(sessions, complaint_id: int, *, config: Config, reason: str, 
     """
     if not reason or not reason.strip():
         raise InvalidInput("reason", "a pause needs a reason")
-    if max_business_hours is not None and max_business_hours <= 0:
-        raise InvalidInput("max_business_hours", "must be positive")
+    if max_business_hours is not None and not (0 < max_business_hours <= 10_000):
+        raise InvalidInput("max_business_hours", "must be a finite number of business hours between 0 and 10000")
     if until is not None and until <= at:
         raise InvalidInput("until", "must be later than the start of the wait")
     with unit_of_work(sessions) as s:
@@ -84,7 +88,7 @@ def resolve(sessions, complaint_id: int, *, config: Config, reason: str, actor: 
     with unit_of_work(sessions) as s:
         c = _get(s, complaint_id)
         fire_complaint(s, c, ComplaintTrigger.RESOLVE, at=at, actor=actor, reason=reason)
-        for t in s.scalars(select(Task).where(Task.complaint_id == c.id, Task.status.in_(("open", "blocked")))):
+        for t in s.scalars(select(Task).where(Task.complaint_id == c.id, Task.status.in_(ACTIVE_STATES))):
             fire_task(s, t, TaskTrigger.CANCEL, at=at, actor=actor, reason=f"complaint resolved: {reason}")
         refresh_due(s, c.id, config, at)
         return c

@@ -41,6 +41,11 @@ def add_message(sessions, complaint_id: int, *, config: Config, direction: str, 
         raise InvalidInput("direction", f"must be one of {', '.join(DIRECTIONS)}")
     if not body or not body.strip():
         raise InvalidInput("body", "a message needs text")
+    if len(channel) > 64:
+        raise InvalidInput("channel", "longer than 64 characters")
+    if len(author) > 200:
+        raise InvalidInput("author", "longer than 200 characters")
+    body = body.replace("\x00", "")
     with unit_of_work(sessions) as s:
         root = root_of(s, complaint_id)
         msg = Message(complaint_id=root.id, original_complaint_id=complaint_id, direction=direction,

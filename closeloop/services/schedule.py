@@ -72,7 +72,7 @@ def wanted_timers(session: Session, complaint: Complaint, config: Config, now: d
     for task in session.scalars(select(Task).where(Task.complaint_id == complaint.id,
                                                    Task.status.in_(ACTIVE_STATES))):
         cal = config.department_calendar(task.department)
-        clocks = {v.clock.name: v.clock for v in task_clocks(session, task, config, now)}
+        clocks = {v.clock.name: v.clock for v in task_clocks(session, task, config, now, with_update=False)}
         resolve, ack = clocks["resolve"], clocks["acknowledge"]
         if ack.due_at is not None and ack.stopped_at is None and ack.status != "paused":
             out.append(WantedTimer(f"ack_timeout:{task.id}", "ack_timeout", ack.due_at, task.id))

@@ -117,6 +117,8 @@ def assign(sessions, task_id: int, *, config: Config, assignee: str, actor: str,
     """Reassign within the department: the due time is kept (CASES.md C16)."""
     if not assignee or not assignee.strip():
         raise InvalidInput("assignee", "is required")
+    if len(assignee) > 200:
+        raise InvalidInput("assignee", "longer than 200 characters")
     with unit_of_work(sessions) as s:
         task = _load(s, task_id)
         if task.status not in ACTIVE_STATES:
@@ -200,6 +202,12 @@ def cancel(sessions, task_id: int, *, config: Config, reason: str, actor: str, a
         return task
 
 
+def config_fallback_department(session: Session) -> str:
+    """The triage queue: ``triage`` if that department exists, else the first active department."""
+    names = list(session.scalars(select(Department.name).where(Department.active.is_(True)).order_by(Department.name)))
+    return "triage" if "triage" in names else names[0]
+
+
 def settle(session: Session, complaint_id: int, *, at: datetime) -> None:
     """Unblock tasks whose dependencies are finished; resolve the complaint if no task is active."""
     tasks = list(session.scalars(select(Task).where(Task.complaint_id == complaint_id)))
@@ -217,6 +225,19 @@ def settle(session: Session, complaint_id: int, *, at: datetime) -> None:
     if any(t.status in ACTIVE_STATES for t in tasks):
         return
     complaint = session.get(Complaint, complaint_id)
+    if not any(t.status == TaskStatus.DONE for t in tasks) and complaint.status in (
+            ComplaintStatus.TRIAGED, ComplaintStatus.IN_PROGRESS, ComplaintStatus.REOPENED):
+        # every task was cancelled or transferred away and nothing was done: back to the triage queue,
+        # so the complaint is never stranded without anyone working on it
+        fallback = config_fallback_department(session)
+        t = Task(complaint_id=complaint_id, department=fallback, kind="triage",
+                 title="Route again: every task of this complaint was cancelled", instructions="",
+                 status=TaskStatus.OPEN, created_at=at, updated_at=at)
+        session.add(t)
+        session.flush()
+        session.add(Transition(**audit_dict("task", t.id, complaint_id, None, TaskStatus.OPEN, "create", "system", at,
+                                            reason="all tasks cancelled", data={"department": fallback})))
+        return
     if ComplaintTrigger.RESOLVE in COMPLAINT_MACHINE.allowed(ComplaintStatus(complaint.status)) and \
             any(t.status == TaskStatus.DONE for t in tasks):
         fire_complaint(session, complaint, ComplaintTrigger.RESOLVE, at=at, actor="system",

@@ -76,7 +76,7 @@ def test_complaints_show_and_merge(cli_env, tmp_path):
     res = run("complaints", "show", "1")
     assert "absorbed duplicates: 2" in res.output and "[urgent] charged twice" in res.output
     res = run("complaints", "merge", "1", "--into", "2")
-    assert res.exit_code == 1 and "itself" in res.output
+    assert res.exit_code == 1 and "complaint 2 is already merged into 1" in res.output
     assert "merged" in run("complaints", "list", "--status", "merged").output
     res = run("complaints", "show", "999")
     assert res.exit_code == 1 and "not found" in res.output
