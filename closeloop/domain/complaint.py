@@ -4,6 +4,7 @@ Graph (refined from DESIGN.md §3)::
 
     received -triage-> triaged -start-> in_progress <-await_customer/customer_replied-> awaiting_customer
     triaged -resolve-> resolved            (first-contact resolution)
+    triaged -await_customer-> awaiting_customer   (information needed before any work can start)
     in_progress | awaiting_customer -resolve-> resolved   (leaving a pause straight to resolved is legal)
     resolved -close-> closed
     resolved | closed -reopen-> reopened -start-> in_progress
@@ -52,6 +53,7 @@ COMPLAINT_EDGES: dict[tuple[ComplaintStatus, ComplaintTrigger], ComplaintStatus]
     (_S.TRIAGED, _T.REJECT): _S.REJECTED,
     (_S.TRIAGED, _T.START): _S.IN_PROGRESS,
     (_S.TRIAGED, _T.RESOLVE): _S.RESOLVED,
+    (_S.TRIAGED, _T.AWAIT_CUSTOMER): _S.AWAITING_CUSTOMER,
     (_S.IN_PROGRESS, _T.AWAIT_CUSTOMER): _S.AWAITING_CUSTOMER,
     (_S.AWAITING_CUSTOMER, _T.CUSTOMER_REPLIED): _S.IN_PROGRESS,
     (_S.IN_PROGRESS, _T.RESOLVE): _S.RESOLVED,

@@ -40,6 +40,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("received", "reject"): "rejected",
     ("received", "merge"): "merged",
     ("triaged", "start"): "in_progress",
+    ("triaged", "await_customer"): "awaiting_customer",
     ("triaged", "resolve"): "resolved",
     ("triaged", "reject"): "rejected",
     ("triaged", "merge"): "merged",
@@ -79,7 +80,7 @@ def test_enums_are_exactly_the_expected_states_and_triggers():
 
 def test_cartesian_product_is_fully_partitioned():
     assert len(ALL_PAIRS) == 81
-    assert len(LEGAL) == 22
+    assert len(LEGAL) == 23
     assert len(LEGAL) + len(ILLEGAL) == len(ALL_PAIRS)
 
 
