@@ -51,6 +51,9 @@ def replay_cmd(
     step_minutes: int = typer.Option(60, "--step", min=1, help="sweep cadence in simulated minutes"),
     weeks: int = typer.Option(6, "--weeks", min=0, help="simulated weeks after the last complaint"),
     seed: int = typer.Option(7, "--seed", help="seed of the behaviour model where the data is silent"),
+    speed: str = typer.Option("max", "--speed",
+                              help="'max' (as fast as possible) or N: simulated time runs N times real time, "
+                                   "each jump capped at 2 s of waiting"),
 ) -> None:
     """Replay complaint exports through the whole lifecycle in simulated time and report what happened.
 
@@ -59,8 +62,20 @@ def replay_cmd(
     """
     import os
 
+    import time
+
     from closeloop.services.replay import run_replay
     from closeloop.services.report import render_html
+
+    pace = None
+    if speed != "max":
+        try:
+            factor = float(speed)
+            if not factor > 0 or factor == float("inf"):
+                raise ValueError
+        except ValueError:
+            fail(f"--speed: {speed!r} is neither 'max' nor a positive number", 2)
+        pace = lambda delta: time.sleep(min(2.0, delta.total_seconds() / factor))  # noqa: E731
 
     if paths:
         try:
@@ -85,6 +100,7 @@ def replay_cmd(
             try:
                 summary = run_replay(files, cfg, target, fmt=fmt, seed=seed, step=timedelta(minutes=step_minutes),
                                      horizon=timedelta(weeks=weeks), deliver=_capture_delivery(target / "capture"),
+                                     pace=pace,
                                      progress=lambda what, n, total, b=bar: progress.update(b, completed=n, total=total))
             except ValueError as exc:
                 fail(exc, 2)

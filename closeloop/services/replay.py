@@ -116,9 +116,12 @@ class _Event:
 def run_replay(paths: list[Path], config: Config, out_dir: Path, *, fmt: str = "auto", seed: int = 7,
                step: timedelta = timedelta(hours=1), horizon: timedelta = timedelta(weeks=6),
                deliver: Callable[[sessionmaker, FixedClock], object] | None = None,
-               progress: Callable[[str, int, int], None] | None = None) -> dict:
+               progress: Callable[[str, int, int], None] | None = None,
+               pace: Callable[[timedelta], None] | None = None) -> dict:
     """Replay ``paths`` into a fresh SQLite database in ``out_dir``; returns the figures (see ``report.py``).
 
+    ``pace(simulated_delta)`` is called before each jump of simulated time (the CLI's
+    ``--speed`` sleeps there so a person can watch runs in the Prefect UI).
     ``deliver(sessions, clock)`` drains the outbox after each sweep (the CLI passes a
     capture sender writing under ``out_dir/capture``); None leaves messages pending.
     Raises ``ValueError`` when no row of the files is valid.
@@ -190,6 +193,8 @@ def run_replay(paths: list[Path], config: Config, out_dir: Path, *, fmt: str = "
                 now = last_sweep + step
                 if next_event is not None and next_event < now:
                     now = next_event
+        if pace is not None and now > clock.now():
+            pace(now - clock.now())
         clock.set(now)
         while events and events[0].at <= now:
             ev = heapq.heappop(events)

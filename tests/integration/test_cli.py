@@ -103,3 +103,28 @@ def test_config_validate_names_the_field(cli_env, tmp_path):
                    'department = "b"\nkind = "triage"\ntitle = "t"\n', encoding="utf-8")
     res = runner.invoke(app, ["config", "validate", str(bad)])
     assert res.exit_code == 2 and "routing.fallback.tasks.triage.department" in res.output
+
+
+def test_outbox_lists_failed_messages_with_their_error(cli_env):
+    from datetime import datetime, timezone
+
+    from sqlalchemy import insert
+    from sqlalchemy.orm import sessionmaker
+
+    from models.db import make_engine
+    from models.tables import Outbox
+
+    assert run("db", "upgrade").exit_code == 0
+    import os
+
+    engine = make_engine(os.environ["CLOSELOOP_DATABASE_URL"])
+    at = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    with sessionmaker(engine).begin() as s:
+        s.execute(insert(Outbox.__table__).values(
+            idempotency_key="k1", channel="webhook", target="https://x", recipient="ops", subject="s", body="b",
+            payload={}, status="failed", attempts=8, next_attempt_at=at, created_at=at,
+            last_error="HTTP 400: bad request"))
+    engine.dispose()
+    res = run("outbox", "--status", "failed")
+    assert res.exit_code == 0 and "HTTP 400: bad request" in res.output and "failed" in res.output
+    assert run("outbox", "--status", "nope").exit_code == 2
