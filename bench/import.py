@@ -42,6 +42,9 @@ from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import fmt, maxrss_mib, run_worker  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT.parent / "shared" / "data" / "cfpb_2023_sample" / "complaints.csv"
 NOW = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)
@@ -227,10 +230,6 @@ class FreshDatabase:
 
 # ------------------------------------------------------------------ one measurement (runs in a subprocess)
 
-def _maxrss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
 def measure(mode: str, csv_path: Path, url: str | None, batch_size: int, trace: bool, workdir: Path) -> dict:
     from sqlalchemy import insert
     from sqlalchemy.orm import sessionmaker
@@ -250,7 +249,7 @@ def measure(mode: str, csv_path: Path, url: str | None, batch_size: int, trace: 
         if mode == "import":
             sessions = sessionmaker(engine, expire_on_commit=False)
             gc.collect()
-            out["rss_before_mib"] = _maxrss_mib()
+            out["rss_before_mib"] = maxrss_mib()
             if trace:
                 tracemalloc.start()
             t0 = time.perf_counter()
@@ -272,7 +271,7 @@ def measure(mode: str, csv_path: Path, url: str | None, batch_size: int, trace: 
                              "received_at": f.received_at, "created_at": NOW, "updated_at": NOW, "version": 1})
             table = Complaint.__table__
             gc.collect()
-            out["rss_before_mib"] = _maxrss_mib()
+            out["rss_before_mib"] = maxrss_mib()
             if trace:
                 tracemalloc.start()
             t0 = time.perf_counter()
@@ -284,7 +283,7 @@ def measure(mode: str, csv_path: Path, url: str | None, batch_size: int, trace: 
         if trace:
             out["peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
             tracemalloc.stop()
-        out["maxrss_mib"] = _maxrss_mib()
+        out["maxrss_mib"] = maxrss_mib()
         out["db_counts"] = db.counts()
     return out
 
@@ -297,20 +296,10 @@ def run_in_subprocess(mode: str, csv_path: Path, url: str | None, batch_size: in
         cmd += ["--database-url", url]
     if trace:
         cmd.append("--trace")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        return {"mode": mode, "error": (proc.stderr.strip().splitlines() or ["(no stderr)"])[-1],
-                "stderr": proc.stderr}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_worker(cmd, mode)
 
 
 # ------------------------------------------------------------------ main
-
-def _fmt(v, spec: str) -> str:
-    return "-" if v is None else format(v, spec)
-
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -393,8 +382,8 @@ def _run(a: argparse.Namespace, url: str | None, sizes: list[int], pools: ValueP
             print(f"{r['size']:>8}  {r['mode']:<9} FAILED: {r['error']}")
             continue
         rate = r["rows"] / r["seconds"] if r["seconds"] else None
-        print(f"{r['size']:>8}  {r['mode']:<9} {r['seconds']:>8.2f} {_fmt(rate, ',.0f'):>9} "
-              f"{_fmt(r.get('peak_mib'), '.1f'):>9} {r['maxrss_mib']:>11.1f} "
+        print(f"{r['size']:>8}  {r['mode']:<9} {r['seconds']:>8.2f} {fmt(rate, ',.0f'):>9} "
+              f"{fmt(r.get('peak_mib'), '.1f'):>9} {r['maxrss_mib']:>11.1f} "
               f"{r['maxrss_mib'] - r['rss_before_mib']:>9.1f}")
     print()
     print("seconds, rows/s, maxRSS: untraced pass" if a.trace_mode == "separate" else
@@ -410,7 +399,7 @@ def _run(a: argparse.Namespace, url: str | None, sizes: list[int], pools: ValueP
                      if small["maxrss_mib"] > small["rss_before_mib"] else None)
         print(f"memory flat: import peak {big['peak_mib']:.1f} MiB at {big['size']} vs {small['peak_mib']:.1f} MiB "
               f"at {small['size']} -> ratio {ratio:.2f} ({'within' if ratio <= 1.5 else 'NOT within'} 1.5x); "
-              f"max RSS growth ratio {_fmt(rss_ratio, '.2f')}")
+              f"max RSS growth ratio {fmt(rss_ratio, '.2f')}")
     return 0
 
 

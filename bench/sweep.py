@@ -66,6 +66,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import fmt, maxrss_mib, run_worker  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 # Wednesday 10:00 in America/New_York: inside the default calendar's working hours, so the
 # notifications fired by the sweep are released (quiet hours over) and packed in the same sweep.
@@ -336,10 +339,6 @@ class Databases:
 
 # ------------------------------------------------------------------ measurements (each runs in a subprocess)
 
-def _maxrss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
 def _statements(now: datetime, batch: int):
     """The three set-based selects of ``closeloop/services/sweep.py``, built the same way."""
     from sqlalchemy import select
@@ -412,20 +411,20 @@ def measure_sweep(url: str, trace: bool, batch: int) -> dict:
 
     def run(name: str, at: datetime) -> None:
         gc.collect()
-        rss0 = _maxrss_mib()
+        rss0 = maxrss_mib()
         if trace:
             tracemalloc.start()
         t0 = time.perf_counter()
         report = sweep(sessions, config, at, batch=batch)
         secs = time.perf_counter() - t0
         p = {"seconds": secs, "report": report.as_dict(), "complaints": len(report.complaints),
-             "maxrss_mib": _maxrss_mib(), "rss_growth_mib": _maxrss_mib() - rss0}
+             "maxrss_mib": maxrss_mib(), "rss_growth_mib": maxrss_mib() - rss0}
         if trace:
             p["peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
             tracemalloc.stop()
         out["passes"][name] = p
 
-    out["rss_before_mib"] = _maxrss_mib()
+    out["rss_before_mib"] = maxrss_mib()
     run("sweep 1 (catch-up)", NOW)
     run("sweep 2 (right after)", SECOND_SWEEP)
     out["flagged_dirty"] = _flag_dirty(engine)
@@ -438,7 +437,7 @@ def measure_sweep(url: str, trace: bool, batch: int) -> dict:
         "status changed": sum(1 for k, (st, at) in after.items() if k in before and before[k][0] != st),
         "new": sum(1 for k in after if k not in before),
     }
-    out["maxrss_mib"] = _maxrss_mib()
+    out["maxrss_mib"] = maxrss_mib()
     out["db_counts"] = _db_counts(engine)
     engine.dispose()
     return out
@@ -623,20 +622,10 @@ def run_in_subprocess(mode: str, url: str, a: argparse.Namespace, trace: bool = 
         cmd.append("--trace")
     if mode == "profile":
         cmd += ["--profile", str(a.profile)]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        return {"mode": mode, "error": (proc.stderr.strip().splitlines() or ["(no stderr)"])[-1],
-                "stderr": proc.stderr}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_worker(cmd, mode)
 
 
 # ------------------------------------------------------------------ main
-
-def _fmt(v, spec: str) -> str:
-    return "-" if v is None else format(v, spec)
-
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -749,7 +738,7 @@ def _run(a: argparse.Namespace, url: str | None, workdir: Path) -> int:
         fired = sum(rep["fired"].values())
         peak = (traced or {}).get("passes", {}).get(name, {}).get("peak_mib") if traced else p.get("peak_mib")
         rate = fired / p["seconds"] if fired and p["seconds"] else None
-        print(f"{name:<24} {p['seconds']:>8.2f} {_fmt(rate, ',.0f'):>9} {_fmt(peak, '.1f'):>9} "
+        print(f"{name:<24} {p['seconds']:>8.2f} {fmt(rate, ',.0f'):>9} {fmt(peak, '.1f'):>9} "
               f"{p['rss_growth_mib']:>9.1f} {fired:>8,} {rep['notifications']:>8,} {rep['messages']:>7,} "
               f"{rep['rescheduled']:>7,}")
     first = untraced["passes"]["sweep 1 (catch-up)"]["report"]
