@@ -38,7 +38,9 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys are errors and values are not coerced (a quoted "14" is not a number)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class DepartmentModel(_Strict):
@@ -90,6 +92,16 @@ class FollowUpModel(_Strict):
 
     department: str | None = None  # default: "service" if configured, else the fallback (triage) department
     business_days: dict[str, int] = {"P1": 1, "P2": 2, "P3": 3, "P4": 5}
+
+    @field_validator("business_days")
+    @classmethod
+    def _days(cls, v: dict[str, int]) -> dict[str, int]:
+        for sev, n in v.items():
+            if sev not in SEVERITIES:
+                raise ValueError(f"unknown severity {sev!r}; use {', '.join(SEVERITIES)}")
+            if not 1 <= n <= 60:
+                raise ValueError(f"{sev}: must be between 1 and 60 business days, got {n}")
+        return v
     auto_close_wait_after_max: bool = True
     customer_notify: str = "capture://customer-notices.jsonl"
 
@@ -206,6 +218,8 @@ class DedupeModel(_Strict):
 
 
 class ConfigModel(_Strict):
+    """The whole file."""
+
     departments: dict[str, DepartmentModel]
     calendars: dict[str, CalendarModel] = {"default": CalendarModel(timezone="UTC")}
     sla: SlaModel = SlaModel()
@@ -337,6 +351,10 @@ def parse_config(text: str, source: str = "<string>") -> Config:
             lines.append(f"  {loc}: {err['msg']}")
         raise ConfigError("\n".join(lines)) from None
     cfg = Config(model, text, source)
+    names = [r.name for r in model.rules]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"{source}: rules: names must be unique; repeated: {', '.join(repeated)}")
     for name, dep in model.departments.items():
         if dep.calendar not in model.calendars:
             raise ConfigError(f"{source}: departments.{name}.calendar: no calendar named {dep.calendar!r} "

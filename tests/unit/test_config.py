@@ -239,3 +239,14 @@ def test_version_hash_of_loaded_file_matches_its_bytes(tmp_path):
 def test_unknown_weight_flag_is_an_error_naming_it():
     with pytest.raises(ConfigError, match="triage.weights.*unknown risk flag 'lawyer_threat'"):
         parse_config(MINIMAL + "\n[triage]\nweights = { lawyer_threat = 1 }\n", SRC)
+
+
+def test_quoted_numbers_duplicate_rule_names_and_bad_follow_up_days_are_errors():
+    with pytest.raises(ConfigError, match="dedupe.window_days"):
+        parse_config(MINIMAL + '\n[dedupe]\nwindow_days = "14"\n', SRC)
+    with pytest.raises(ConfigError, match="follow_up.business_days"):
+        parse_config(MINIMAL + "\n[follow_up]\nbusiness_days = { P1 = -1 }\n", SRC)
+    rule = '\n[[rules]]\nname = "same"\n[[rules.tasks]]\ndepartment = "{d}"\nkind = "k"\ntitle = "t"\n'
+    dep = MINIMAL.split("[departments.")[1].split("]")[0]
+    with pytest.raises(ConfigError, match="repeated: same"):
+        parse_config(MINIMAL + rule.format(d=dep) + rule.format(d=dep), SRC)
