@@ -220,13 +220,11 @@ def run_replay(paths: list[Path], config: Config, out_dir: Path, *, fmt: str = "
 
 
 def _next_due(sessions) -> datetime | None:
+    """The earliest pending timer or held notification (None when nothing waits)."""
     with sessions() as s:
         t = s.scalar(select(func.min(Timer.fire_at)).where(Timer.status == "pending"))
         n = s.scalar(select(func.min(Notification.release_at)).where(Notification.status == "pending"))
-        d = s.scalar(select(func.count()).select_from(Complaint).where(Complaint.timers_dirty.is_(True)))
     due = [x for x in (t, n) if x is not None]
-    if d:
-        return None if not due else min(due)
     return min(due) if due else None
 
 
