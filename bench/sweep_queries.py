@@ -1,0 +1,201 @@
+"""The sweep benchmark's bare-query measurements: the sweep's own selects, timed and explained."""
+
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import random
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import fmt, maxrss_mib, run_worker  # noqa: E402
+
+from sweep_data import NOW, RESCHEDULE_SWEEP, SECOND_SWEEP, _flag_dirty  # noqa: E402
+
+
+def _statements(now: datetime, batch: int):
+    """The three set-based selects of ``closeloop/services/sweep.py``, built the same way."""
+    from sqlalchemy import select
+
+    from models.tables import Complaint, Notification, Timer
+
+    return {
+        "dirty complaints": select(Complaint.id, Complaint.version).where(
+            Complaint.timers_dirty.is_(True), Complaint.id > 0).order_by(Complaint.id).limit(batch),
+        "due timers": select(Timer).where(Timer.status == "pending", Timer.fire_at <= now)
+        .order_by(Timer.fire_at, Timer.id).limit(batch),
+        "due timers, no LIMIT": select(Timer).where(Timer.status == "pending", Timer.fire_at <= now)
+        .order_by(Timer.fire_at, Timer.id),
+        "pending notifications": select(Notification).where(Notification.status == "pending",
+                                                            Notification.release_at <= now)
+        .order_by(Notification.id),
+    }
+
+
+
+class StatementTimer:
+    """Counts and times (cursor execute) every statement an engine sends, by statement text."""
+
+    def __init__(self, engine):
+        from sqlalchemy import event
+
+        self.by_sql: dict[str, list] = defaultdict(lambda: [0, 0.0])
+        self.phase = "-"
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
+
+    def _before(self, conn, cursor, statement, parameters, context, executemany):
+        conn.info["_bench_t0"] = time.perf_counter()
+
+    def _after(self, conn, cursor, statement, parameters, context, executemany):
+        e = self.by_sql[(self.phase, _SAVEPOINT.sub(r"\1N", statement))]
+        e[0] += 1
+        e[1] += time.perf_counter() - conn.info.pop("_bench_t0")
+
+    def take(self, phase: str) -> list[dict]:
+        rows = [{"sql": _short_sql(sql), "count": n, "seconds": secs}
+                for (ph, sql), (n, secs) in self.by_sql.items() if ph == phase]
+        return sorted(rows, key=lambda r: -r["seconds"])
+
+
+_SAVEPOINT = re.compile(r"\b(sa_savepoint_)\d+")
+
+
+def _short_sql(sql: str) -> str:
+    s = re.sub(r"%\((\w+)\)s(::\w+(\(\d+\))?)?", "?", " ".join(sql.split()))  # psycopg placeholders
+    m = re.match(r"(?i)(SELECT)\s.*?\sFROM\s+(\w+)(.*)", s)
+    if m:
+        rest = m.group(3)
+        where = re.search(r"(?i)\bWHERE\s+(.*?)(\s+ORDER BY.*|\s+LIMIT.*|$)", rest)
+        tail = " ORDER BY" if re.search(r"(?i)ORDER BY", rest) else ""
+        tail += " LIMIT" if re.search(r"(?i)\bLIMIT\b", rest) else ""
+        return f"SELECT {m.group(2)} WHERE {where.group(1)[:70] if where else '-'}{tail}"
+    m = re.match(r"(?i)(INSERT INTO|UPDATE)\s+(\w+)\s*(.*)", s)
+    if m:
+        where = re.search(r"(?i)\bWHERE\s+(.*)", m.group(3))
+        return f"{m.group(1).upper()} {m.group(2)}" + (f" WHERE {where.group(1)[:60]}" if where else "")
+    return s[:80]
+
+
+def _time_query(engine, stmt, repeats: int) -> dict:
+    """``repeats`` executions on one pooled connection, all rows fetched (the first one compiles the statement)."""
+    times, rows = [], 0
+    with engine.connect() as conn:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            rows = len(conn.execute(stmt).all())
+            times.append(time.perf_counter() - t0)
+        conn.rollback()
+    return {"rows": rows, "first_ms": times[0] * 1000, "median_ms": statistics.median(times) * 1000,
+            "min_ms": min(times) * 1000}
+
+
+def measure_queries(url: str, batch: int, repeats: int) -> dict:
+    from sqlalchemy.orm import sessionmaker
+
+    from closeloop.config import load_config
+    from closeloop.services import sweep as sweep_mod
+    from closeloop.services.sweep import SweepReport
+    from models.db import make_engine
+
+    config = load_config()
+    engine = make_engine(url)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    out: dict = {"queries": {}, "phases": [], "statements": {}, "plans": {}}
+    stm = _statements(NOW, batch)
+    with engine.connect() as conn:  # open the pooled connection before anything is timed
+        conn.exec_driver_sql("SELECT 1")
+
+    def q(label: str, name: str) -> None:
+        out["queries"][label] = _time_query(engine, stm[name], repeats)
+
+    # what the first sweep's selects see: nothing dirty, every due timer pending
+    q("dirty complaints, none dirty (LIMIT batch)", "dirty complaints")
+    q("due timers (LIMIT batch, first batch)", "due timers")
+    q("due timers, all at once (no LIMIT)", "due timers, no LIMIT")
+    for name in ("dirty complaints", "due timers"):
+        try:
+            out["plans"][name] = _plans(engine, stm[name])
+        except Exception as exc:  # noqa: BLE001 - a plan is a nicety
+            out["plans"][name] = [f"(no plan: {exc})"]
+
+    # the sweep's steps one by one (the same sequence as sweep()), every statement timed
+    timer = StatementTimer(engine)
+    report = SweepReport()
+
+    def phase(name: str, fn) -> None:
+        timer.phase = name
+        gc.collect()
+        t0 = time.perf_counter()
+        fn()
+        secs = time.perf_counter() - t0
+        timer.phase = "-"
+        stmts = timer.take(name)
+        out["phases"].append({"phase": name, "seconds": secs, "statements": sum(s["count"] for s in stmts),
+                              "sql_seconds": sum(s["seconds"] for s in stmts)})
+        out["statements"][name] = stmts[:8]
+
+    phase("1 reschedule dirty", lambda: sweep_mod._reschedule_dirty(sessions, config, NOW, batch, report))
+    phase("2 fire due timers", lambda: sweep_mod._fire_due(sessions, config, NOW, batch, report))
+    q("pending notifications (all, as packed)", "pending notifications")
+    try:
+        out["plans"]["pending notifications"] = _plans(engine, stm["pending notifications"])
+    except Exception as exc:  # noqa: BLE001
+        out["plans"]["pending notifications"] = [f"(no plan: {exc})"]
+    phase("3 reschedule dirty (after firing)",
+          lambda: sweep_mod._reschedule_dirty(sessions, config, NOW, batch, report))
+    phase("4 pack digests", lambda: sweep_mod._pack(sessions, NOW, report))
+    out["report"] = report.as_dict()
+    # what the second sweep's selects see: nothing left
+    stm2 = _statements(SECOND_SWEEP, batch)
+    out["queries"]["due timers after sweep 1 (LIMIT batch)"] = _time_query(engine, stm2["due timers"], repeats)
+    out["queries"]["pending notifications after sweep 1"] = _time_query(engine, stm2["pending notifications"], repeats)
+    # the reschedule pass
+    out["flagged_dirty"] = _flag_dirty(engine)
+    out["queries"]["dirty complaints, 1% dirty (LIMIT batch)"] = _time_query(
+        engine, _statements(RESCHEDULE_SWEEP, batch)["dirty complaints"], repeats)
+    phase("reschedule pass: reschedule dirty", lambda: sweep_mod._reschedule_dirty(
+        sessions, config, RESCHEDULE_SWEEP, batch, SweepReport()))
+    engine.dispose()
+    return out
+
+
+def _plans(engine, stmt) -> list[str]:
+    """The query plan of ``stmt`` (EXPLAIN QUERY PLAN on SQLite, EXPLAIN on PostgreSQL)."""
+    with engine.connect() as conn:
+        compiled = stmt.compile(dialect=engine.dialect)
+        if engine.dialect.name == "sqlite":
+            rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), _sqlite_params(compiled)).all()
+            return [r[-1] for r in rows]
+        sql = str(stmt.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+        return [r[0] for r in conn.exec_driver_sql("EXPLAIN " + sql)]
+
+
+def _sqlite_params(compiled) -> tuple:
+    params = compiled.construct_params()
+    out = []
+    for k in compiled.positiontup:
+        v = params[k]
+        if isinstance(v, datetime):
+            v = v.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ")
+        out.append(v)
+    return tuple(out)
+
+
