@@ -38,6 +38,11 @@ app.add_typer(config_app, name="config")
 from closeloop.cli_replay import replay_cmd  # noqa: E402
 
 app.command("replay")(replay_cmd)
+from closeloop.cli_api import api_cmd, openapi_cmd, start_api_thread, tokens_app  # noqa: E402
+
+app.add_typer(tokens_app, name="tokens")
+app.command("api")(api_cmd)
+app.command("openapi")(openapi_cmd)
 try:  # the calendar commands (closeloop/cli_calendar.py)
     from closeloop.cli_calendar import calendar_app
 
@@ -232,14 +237,20 @@ def outbox_cmd(status: Optional[str] = typer.Option(None, "--status",
 
 
 @app.command("serve")
-def serve_cmd() -> None:
-    """Run the scheduled flows (sweep every 5 min, deliver every minute, daily overdue digest) with Prefect.
+def serve_cmd(api_host: str = typer.Option("127.0.0.1", "--api-host", help="the REST API's address"),
+              api_port: int = typer.Option(8000, "--api-port", min=1, max=65535),
+              no_api: bool = typer.Option(False, "--no-api", help="only the scheduled flows")) -> None:
+    """Run the scheduled flows (sweep every 5 min, deliver every minute, daily overdue digest) with Prefect,
+    and the REST API beside them (uvicorn in a thread; --no-api to leave it out).
 
     Uses Prefect's local temporary server unless PREFECT_API_URL points at a Prefect server.
     """
     from flows.serve import serve_all
 
     a = get_app()
+    if not no_api:
+        start_api_thread(a, api_host, api_port)
+        out.print(f"REST API on http://{api_host}:{api_port}/api/v1")
     out.print("serving sweep, deliver and overdue-digest (Ctrl-C to stop)")
     serve_all(a.config)
 

@@ -30,7 +30,7 @@ from models.tables import Complaint, Message, Task, Timer, Transition
 
 from .audit import audit_dict
 from .clocks import refresh_due
-from .tasks import fire_complaint, fire_task
+from .tasks import check_version, fire_complaint, fire_task
 from .uow import unit_of_work
 
 
@@ -102,15 +102,19 @@ def merge_in_session(session: Session, duplicate_id: int, into_id: int, *, confi
 
 
 def merge(sessions, duplicate_id: int, into_id: int, *, config: Config, actor: str, at: datetime,
-          reason: str | None = None) -> Complaint:
+          reason: str | None = None, expected_version: int | None = None,
+          into_version: int | None = None) -> Complaint:
     """Merge complaint ``duplicate_id`` into ``into_id`` in its own transaction.
 
     Raises ``MergeRejected`` (self-merge, cycle, already merged), ``NotFound``,
-    ``IllegalTransition`` or ``Conflict`` (a concurrent change won).
+    ``IllegalTransition`` or ``Conflict`` (a concurrent change won, or ``expected_version`` /
+    ``into_version`` is not the duplicate's / target's current version).
     """
     if not actor:
         raise InvalidInput("actor", "is required")
     with unit_of_work(sessions) as s:
+        check_version(_get(s, duplicate_id), expected_version, "complaint")
+        check_version(_get(s, into_id), into_version, "complaint")
         return merge_in_session(s, duplicate_id, into_id, config=config, actor=actor, at=at, reason=reason)
 
 

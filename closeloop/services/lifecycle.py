@@ -20,7 +20,7 @@ from models.tables import Complaint, Task, Transition
 
 from .audit import audit_dict
 from .clocks import refresh_due
-from .tasks import fire_complaint, fire_task
+from .tasks import check_version, fire_complaint, fire_task
 from .uow import unit_of_work
 
 
@@ -83,10 +83,12 @@ def await_customer(sessions, complaint_id: int, *, config: Config, reason: str, 
         return c
 
 
-def resolve(sessions, complaint_id: int, *, config: Config, reason: str, actor: str, at: datetime) -> Complaint:
+def resolve(sessions, complaint_id: int, *, config: Config, reason: str, actor: str, at: datetime,
+            expected_version: int | None = None) -> Complaint:
     """Resolve by hand (for example first-contact resolution from ``triaged``)."""
     with unit_of_work(sessions) as s:
         c = _get(s, complaint_id)
+        check_version(c, expected_version, "complaint")
         fire_complaint(s, c, ComplaintTrigger.RESOLVE, at=at, actor=actor, reason=reason)
         for t in s.scalars(select(Task).where(Task.complaint_id == c.id, Task.status.in_(ACTIVE_STATES))):
             fire_task(s, t, TaskTrigger.CANCEL, at=at, actor=actor, reason=f"complaint resolved: {reason}")
@@ -94,10 +96,12 @@ def resolve(sessions, complaint_id: int, *, config: Config, reason: str, actor: 
         return c
 
 
-def close(sessions, complaint_id: int, *, config: Config, reason: str, actor: str, at: datetime) -> Complaint:
+def close(sessions, complaint_id: int, *, config: Config, reason: str, actor: str, at: datetime,
+          expected_version: int | None = None) -> Complaint:
     """Close a resolved complaint."""
     with unit_of_work(sessions) as s:
         c = _get(s, complaint_id)
+        check_version(c, expected_version, "complaint")
         fire_complaint(s, c, ComplaintTrigger.CLOSE, at=at, actor=actor, reason=reason)
         refresh_due(s, c.id, config, at)
         return c
@@ -124,7 +128,7 @@ def reopen_in_session(s, c: Complaint, *, config: Config, reason: str, actor: st
 
 
 def reopen(sessions, complaint_id: int, *, config: Config, reason: str, actor: str, at: datetime,
-           department: str | None = None) -> Complaint:
+           department: str | None = None, expected_version: int | None = None) -> Complaint:
     """Reopen a resolved or closed complaint with a new task.
 
     The task goes to ``department`` or, by default, to the department whose task
@@ -134,7 +138,9 @@ def reopen(sessions, complaint_id: int, *, config: Config, reason: str, actor: s
     if not reason or not reason.strip():
         raise InvalidInput("reason", "a reopen needs a reason")
     with unit_of_work(sessions) as s:
-        return reopen_in_session(s, _get(s, complaint_id), config=config, reason=reason, actor=actor, at=at,
+        c = _get(s, complaint_id)
+        check_version(c, expected_version, "complaint")
+        return reopen_in_session(s, c, config=config, reason=reason, actor=actor, at=at,
                                  department=department)
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from closeloop.config import Config
 from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus, ComplaintTrigger
-from closeloop.domain.errors import InvalidInput, NotFound
+from closeloop.domain.errors import Conflict, InvalidInput, NotFound
 from closeloop.domain.task import ACTIVE_STATES, FINISHED_STATES, TASK_MACHINE, TaskStatus, TaskTrigger
 from models.tables import Complaint, Department, Task, TaskDependency, Transition
 
@@ -34,11 +34,20 @@ from .clocks import refresh_due
 from .uow import unit_of_work
 
 
-def _load(session: Session, task_id: int) -> Task:
+def _load(session: Session, task_id: int, expected_version: int | None = None) -> Task:
     task = session.get(Task, task_id)
     if task is None:
         raise NotFound("task", task_id)
+    check_version(task, expected_version, "task")
     return task
+
+
+def check_version(row, expected_version: int | None, entity: str) -> None:
+    """Optimistic locking for callers that read earlier (API): ``expected_version`` must be the
+    row's current ``version``, else ``Conflict``. None skips the check (CLI, flows)."""
+    if expected_version is not None and row.version != expected_version:
+        raise Conflict(f"{entity} {row.id} is at version {row.version}, not {expected_version}: "
+                       f"it was changed since it was read; reload and retry")
 
 
 def fire_task(session: Session, task: Task, trigger: TaskTrigger, *, at: datetime, actor: str,
@@ -69,8 +78,9 @@ def _begin_work(session: Session, task: Task, at: datetime, actor: str) -> None:
                        reason=f"task {task.id} ({task.department}) taken up")
 
 
-def acknowledge_in_session(s: Session, task_id: int, *, config: Config, actor: str, at: datetime) -> Task:
-    task = _load(s, task_id)
+def acknowledge_in_session(s: Session, task_id: int, *, config: Config, actor: str, at: datetime,
+                           expected_version: int | None = None) -> Task:
+    task = _load(s, task_id, expected_version)
     fire_task(s, task, TaskTrigger.ACKNOWLEDGE, at=at, actor=actor)
     task.assignee = task.assignee or actor
     _begin_work(s, task, at, actor)
@@ -78,16 +88,19 @@ def acknowledge_in_session(s: Session, task_id: int, *, config: Config, actor: s
     return task
 
 
-def acknowledge(sessions, task_id: int, *, config: Config, actor: str, at: datetime) -> Task:
+def acknowledge(sessions, task_id: int, *, config: Config, actor: str, at: datetime,
+                expected_version: int | None = None) -> Task:
     """First response from the department: ``open -> acknowledged``; the actor becomes the assignee if none."""
     with unit_of_work(sessions) as s:
-        return acknowledge_in_session(s, task_id, config=config, actor=actor, at=at)
+        return acknowledge_in_session(s, task_id, config=config, actor=actor, at=at,
+                                      expected_version=expected_version)
 
 
 def _simple(sessions, task_id: int, trigger: TaskTrigger, *, config: Config, actor: str, at: datetime,
-            reason: str | None = None, data: dict | None = None, assign: bool = False) -> Task:
+            reason: str | None = None, data: dict | None = None, assign: bool = False,
+            expected_version: int | None = None) -> Task:
     with unit_of_work(sessions) as s:
-        task = _load(s, task_id)
+        task = _load(s, task_id, expected_version)
         fire_task(s, task, trigger, at=at, actor=actor, reason=reason, data=data)
         if assign:
             task.assignee = task.assignee or actor
@@ -96,13 +109,15 @@ def _simple(sessions, task_id: int, trigger: TaskTrigger, *, config: Config, act
         return task
 
 
-def start(sessions, task_id: int, *, config: Config, actor: str, at: datetime) -> Task:
+def start(sessions, task_id: int, *, config: Config, actor: str, at: datetime,
+          expected_version: int | None = None) -> Task:
     """Work begins: ``open|acknowledged -> in_progress``."""
-    return _simple(sessions, task_id, TaskTrigger.START, config=config, actor=actor, at=at, assign=True)
+    return _simple(sessions, task_id, TaskTrigger.START, config=config, actor=actor, at=at, assign=True,
+                   expected_version=expected_version)
 
 
 def pause(sessions, task_id: int, *, config: Config, reason: str, actor: str, at: datetime,
-          until: datetime | None = None) -> Task:
+          until: datetime | None = None, expected_version: int | None = None) -> Task:
     """Wait on the customer or a third party: the task's SLA clock pauses. A reason is required;
     ``until`` (UTC-aware) is the expected end, kept in the audit row for the follow-up engine."""
     if not reason or not reason.strip():
@@ -110,17 +125,19 @@ def pause(sessions, task_id: int, *, config: Config, reason: str, actor: str, at
     if until is not None and until <= at:
         raise InvalidInput("until", "must be later than the pause itself")
     data = {"until": until.isoformat()} if until else None
-    return _simple(sessions, task_id, TaskTrigger.PAUSE, config=config, actor=actor, at=at, reason=reason, data=data)
+    return _simple(sessions, task_id, TaskTrigger.PAUSE, config=config, actor=actor, at=at, reason=reason, data=data,
+                   expected_version=expected_version)
 
 
-def assign(sessions, task_id: int, *, config: Config, assignee: str, actor: str, at: datetime) -> Task:
+def assign(sessions, task_id: int, *, config: Config, assignee: str, actor: str, at: datetime,
+           expected_version: int | None = None) -> Task:
     """Reassign within the department: the due time is kept (CASES.md C16)."""
     if not assignee or not assignee.strip():
         raise InvalidInput("assignee", "is required")
     if len(assignee) > 200:
         raise InvalidInput("assignee", "longer than 200 characters")
     with unit_of_work(sessions) as s:
-        task = _load(s, task_id)
+        task = _load(s, task_id, expected_version)
         if task.status not in ACTIVE_STATES:
             raise InvalidInput("task", f"task {task_id} is {task.status}; only active tasks can be reassigned")
         old = task.assignee
@@ -132,14 +149,16 @@ def assign(sessions, task_id: int, *, config: Config, assignee: str, actor: str,
         return task
 
 
-def resume(sessions, task_id: int, *, config: Config, actor: str, at: datetime) -> Task:
+def resume(sessions, task_id: int, *, config: Config, actor: str, at: datetime,
+           expected_version: int | None = None) -> Task:
     """End a pause: the clock runs again, its due time moved by the business time spent waiting."""
-    return _simple(sessions, task_id, TaskTrigger.RESUME, config=config, actor=actor, at=at)
+    return _simple(sessions, task_id, TaskTrigger.RESUME, config=config, actor=actor, at=at,
+                   expected_version=expected_version)
 
 
 def complete_in_session(s: Session, task_id: int, *, config: Config, actor: str, at: datetime,
-                        outcome: str = "") -> Task:
-    task = _load(s, task_id)
+                        outcome: str = "", expected_version: int | None = None) -> Task:
+    task = _load(s, task_id, expected_version)
     fire_task(s, task, TaskTrigger.COMPLETE, at=at, actor=actor, reason=outcome or None)
     task.outcome = outcome or None
     _begin_work(s, task, at, actor)
@@ -149,18 +168,21 @@ def complete_in_session(s: Session, task_id: int, *, config: Config, actor: str,
     return task
 
 
-def complete(sessions, task_id: int, *, config: Config, actor: str, at: datetime, outcome: str = "") -> Task:
+def complete(sessions, task_id: int, *, config: Config, actor: str, at: datetime, outcome: str = "",
+             expected_version: int | None = None) -> Task:
     """Finish a task with an outcome note; unblocks dependents; resolves the complaint when nothing is left."""
     with unit_of_work(sessions) as s:
-        return complete_in_session(s, task_id, config=config, actor=actor, at=at, outcome=outcome)
+        return complete_in_session(s, task_id, config=config, actor=actor, at=at, outcome=outcome,
+                                   expected_version=expected_version)
 
 
-def transfer(sessions, task_id: int, *, config: Config, to: str, reason: str, actor: str, at: datetime) -> Task:
+def transfer(sessions, task_id: int, *, config: Config, to: str, reason: str, actor: str, at: datetime,
+             expected_version: int | None = None) -> Task:
     """Hand a task to another department with a reason. Returns the new task."""
     if not reason or not reason.strip():
         raise InvalidInput("reason", "a transfer needs a reason")
     with unit_of_work(sessions) as s:
-        task = _load(s, task_id)
+        task = _load(s, task_id, expected_version)
         target = s.get(Department, to)
         if target is None or not target.active:
             raise InvalidInput("to", f"unknown or inactive department {to!r}")
@@ -189,12 +211,13 @@ def transfer(sessions, task_id: int, *, config: Config, to: str, reason: str, ac
         return new
 
 
-def cancel(sessions, task_id: int, *, config: Config, reason: str, actor: str, at: datetime) -> Task:
+def cancel(sessions, task_id: int, *, config: Config, reason: str, actor: str, at: datetime,
+           expected_version: int | None = None) -> Task:
     """Cancel a task that is no longer needed (a reason is required)."""
     if not reason or not reason.strip():
         raise InvalidInput("reason", "cancelling a task needs a reason")
     with unit_of_work(sessions) as s:
-        task = _load(s, task_id)
+        task = _load(s, task_id, expected_version)
         fire_task(s, task, TaskTrigger.CANCEL, at=at, actor=actor, reason=reason)
         s.flush()
         settle(s, task.complaint_id, at=at)

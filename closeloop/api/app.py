@@ -1,0 +1,70 @@
+"""The FastAPI app factory: ``create_app(app) -> FastAPI``.
+
+Routers live under ``/api/v1`` (one module per area); the OpenAPI document is
+served at ``/api/v1/openapi.json`` (and kept in ``docs/openapi.json``:
+``closeloop openapi --out docs/openapi.json``), the interactive docs at ``/api/v1/docs``.
+Every error has one JSON shape (:mod:`closeloop.api.errors`).
+
+Hook for the web dashboard: if a module ``closeloop.web`` exists and exposes
+``router`` (a FastAPI ``APIRouter``), it is included at the root, beside ``/api/v1``.
+It reaches the :class:`~closeloop.bootstrap.App` through ``request.app.state.closeloop``
+(:func:`closeloop.api.auth.get_app`) and authenticates a cookie's token with
+:func:`closeloop.api.auth.authenticate`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from fastapi import FastAPI
+
+from closeloop import __version__
+from closeloop.bootstrap import App, build_app
+
+from . import errors
+from .errors import ErrorResponse
+
+PREFIX = "/api/v1"
+
+DESCRIPTION = """REST API of closeloop: intake, complaints, department task queues, manager overview.
+
+Authenticate with `Authorization: Bearer <token>` (`closeloop tokens create --role ROLE [--department D]`).
+State changes are triggers (`POST .../transitions {"trigger": ...}`); writes carry the record's
+`version` (body field or `If-Match` header) and a stale one gets 409. Instants are ISO 8601, UTC.
+Every error is `{"error": {"code", "message", "field", "details"}}`.
+"""
+
+ERROR_RESPONSES = {status: {"model": ErrorResponse, "description": text} for status, text in (
+    (401, "missing, unknown or revoked token"), (403, "outside the caller's role or department"),
+    (422, "invalid input; `field` names it"))}
+
+
+def create_app(app: App | None = None) -> FastAPI:
+    """Build the HTTP application around ``app`` (default: :func:`~closeloop.bootstrap.build_app`)."""
+    from .routes_admin import router as admin_router
+    from .routes_complaints import router as complaints_router
+    from .routes_overview import router as overview_router
+    from .routes_tasks import router as tasks_router
+
+    app = app or build_app()
+    api = FastAPI(title="closeloop", version=__version__, description=DESCRIPTION,
+                  openapi_url=f"{PREFIX}/openapi.json", docs_url=f"{PREFIX}/docs", redoc_url=None)
+    api.state.closeloop = app
+    errors.install(api)
+    for router in (complaints_router, tasks_router, overview_router, admin_router):
+        api.include_router(router, prefix=PREFIX, responses=ERROR_RESPONSES)
+    improvement_router = _optional_router("closeloop.api.routes_improvements")
+    if improvement_router is not None:
+        api.include_router(improvement_router, prefix=PREFIX, responses=ERROR_RESPONSES)
+    web_router = _optional_router("closeloop.web")
+    if web_router is not None:
+        api.include_router(web_router)
+    return api
+
+
+def _optional_router(module: str):
+    """``module.router`` if the module exists (optional areas: the dashboard, improvement records)."""
+    if importlib.util.find_spec(module) is None:
+        return None
+    mod = importlib.import_module(module)
+    return getattr(mod, "router", None)

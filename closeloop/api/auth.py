@@ -1,0 +1,99 @@
+"""Who is calling: bearer tokens, roles and department scope.
+
+- :class:`Principal`: the authenticated caller (token id, name, role, department, language).
+- :func:`principal`: the FastAPI dependency; reads ``Authorization: Bearer <token>``;
+  401 (``WWW-Authenticate: Bearer``) when missing, unknown or revoked.
+- :func:`authenticate`: the same check for a token taken from elsewhere (the
+  dashboard's cookie); returns None instead of raising.
+- :func:`require`: a dependency factory admitting only some roles (403 otherwise).
+- :func:`check_department`: 403 unless the caller may act on a department's work.
+
+Roles: ``member`` (own department's tasks and the complaints they touch),
+``lead`` (the same scope, plus cancel and reassign within the department),
+``manager`` (everything, read and write), ``admin`` (tokens and configuration only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from closeloop.bootstrap import App
+from closeloop.services.tokens import verify_token
+
+from .errors import ApiError
+
+MEMBER, LEAD, MANAGER, ADMIN = "member", "lead", "manager", "admin"
+DEPARTMENT_ROLES = (MEMBER, LEAD)
+WORK_ROLES = (MEMBER, LEAD, MANAGER)
+
+bearer = HTTPBearer(auto_error=False, description="an API token from `closeloop tokens create`")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller. ``department`` is set for member and lead tokens, None for manager and admin."""
+
+    token_id: int
+    name: str
+    role: str
+    department: str | None
+    language: str
+
+    @property
+    def actor(self) -> str:
+        """How the caller appears in the audit log: ``api:<name> (<role>[@<department>])``."""
+        where = f"@{self.department}" if self.department else ""
+        return f"api:{self.name} ({self.role}{where})"
+
+    def sees_department(self, department: str) -> bool:
+        return self.role == MANAGER or (self.role in DEPARTMENT_ROLES and self.department == department)
+
+
+def get_app(request: Request) -> App:
+    """The :class:`~closeloop.bootstrap.App` the API was created with."""
+    return request.app.state.closeloop
+
+
+def authenticate(app: App, secret: str | None) -> Principal | None:
+    """The principal for a token text, or None (missing, unknown, revoked). Records last use."""
+    if not secret:
+        return None
+    info = verify_token(app.sessions, secret.strip(), at=app.clock.now())
+    if info is None:
+        return None
+    return Principal(info.id, info.name, info.role, info.department, info.language)
+
+
+def principal(request: Request,
+              credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
+    """FastAPI dependency: the caller, or 401."""
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ApiError(401, "an API token is required: Authorization: Bearer <token>", headers=challenge)
+    who = authenticate(get_app(request), credentials.credentials)
+    if who is None:
+        raise ApiError(401, "unknown or revoked API token", headers=challenge)
+    return who
+
+
+def require(*roles: str) -> Callable[..., Principal]:
+    """A dependency that admits only ``roles`` (403 for the others, 401 without a token)."""
+
+    def _dep(who: Principal = Depends(principal)) -> Principal:
+        if who.role not in roles:
+            raise ApiError(403, f"role {who.role!r} may not do this; allowed: {', '.join(roles)}")
+        return who
+
+    _dep.__name__ = "require_" + "_".join(roles)
+    return _dep
+
+
+def check_department(who: Principal, department: str) -> None:
+    """403 unless ``who`` may see and act on ``department``'s work."""
+    if not who.sees_department(department):
+        raise ApiError(403, f"{who.role} token for {who.department or 'no department'!r} may not act on "
+                            f"department {department!r}")

@@ -1,0 +1,106 @@
+"""``/complaints``: intake (idempotent), filtered list, detail with timeline/tasks/clocks, transitions.
+
+Access: intake and transitions (reopen, merge, resolve, close) are manager-only;
+members and leads read the complaints their department's tasks touch (403 otherwise).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+
+from closeloop.bootstrap import App
+from closeloop.domain.complaint import ComplaintStatus
+from closeloop.domain.facts import ComplaintFacts
+from closeloop.services import complaints as complaint_svc
+from closeloop.services import lifecycle
+from closeloop.services.complaint_queries import (
+    ComplaintFilter, complaint_detail, complaint_in_scope, get_complaint, list_complaints,
+)
+from closeloop.services.intake_one import take_in
+
+from .auth import MANAGER, WORK_ROLES, Principal, check_department, get_app, require
+from .deps import Id, Instant, clock_out, version_of
+from .errors import ApiError
+from .schemas import ComplaintDetail, ComplaintIn, ComplaintOut, IntakeOut, Page, TaskOut, TimelineOut
+from .schemas_transitions import ComplaintTransition, Merge, Reopen, Resolve
+
+router = APIRouter(tags=["complaints"])
+
+
+@router.post("/complaints", status_code=201, response_model=IntakeOut,
+             responses={200: {"model": IntakeOut, "description": "already taken in: the same complaint"}})
+def intake(body: ComplaintIn, response: Response, who: Principal = Depends(require(MANAGER)),
+           app: App = Depends(get_app)) -> IntakeOut:
+    """Take a complaint in: triage, de-duplication, routing, tasks. 201 when new; the same
+    ``(source, external_ref)`` again returns the existing complaint with 200 and changes nothing."""
+    data = body.model_dump()
+    data["tags"] = tuple(data["tags"])
+    facts = ComplaintFacts(**data)
+    cid, created = take_in(app.sessions, app.config, facts, actor=who.actor, at=app.clock.now())
+    response.status_code = 201 if created else 200
+    return IntakeOut(created=created, complaint=ComplaintOut.model_validate(get_complaint(app.sessions, cid)))
+
+
+@router.get("/complaints", response_model=Page[ComplaintOut])
+def complaints(status: list[ComplaintStatus] | None = Query(None, description="one or more statuses"),
+               severity: list[Literal["P1", "P2", "P3", "P4"]] | None = Query(None),
+               department: str | None = Query(None, max_length=64, description="has a task in this department"),
+               overdue: bool = Query(False, description="the customer promise's resolve due instant has passed"),
+               created_from: Instant | None = None, created_to: Instant | None = None,
+               received_from: Instant | None = None, received_to: Instant | None = None,
+               limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10_000_000),
+               who: Principal = Depends(require(*WORK_ROLES)), app: App = Depends(get_app)) -> Page[ComplaintOut]:
+    """Complaints by id, filtered; members and leads see only those their department's tasks touch."""
+    if department is not None:
+        check_department(who, department)
+    f = ComplaintFilter([str(s) for s in status] if status else None, list(severity) if severity else None, department, overdue,
+                        created_from, created_to, received_from, received_to)
+    scope = None if who.role == MANAGER else who.department
+    rows, total = list_complaints(app.sessions, f, now=app.clock.now(), scope=scope, limit=limit, offset=offset)
+    return Page[ComplaintOut](items=[ComplaintOut.model_validate(c) for c in rows], total=total, limit=limit,
+                              offset=offset)
+
+
+def _visible(app: App, who: Principal, complaint_id: int) -> None:
+    scope = None if who.role == MANAGER else who.department
+    if not complaint_in_scope(app.sessions, complaint_id, scope):
+        raise ApiError(403, f"complaint {complaint_id} has no task in department {who.department!r}")
+
+
+@router.get("/complaints/{complaint_id}", response_model=ComplaintDetail)
+def complaint(complaint_id: Id, who: Principal = Depends(require(*WORK_ROLES)),
+              app: App = Depends(get_app)) -> ComplaintDetail:
+    """One complaint: its tasks, its timeline (complaints merged into it included) and its SLA clocks
+    (business hours) as of now."""
+    _visible(app, who, complaint_id)
+    d = complaint_detail(app.sessions, app.config, complaint_id, now=app.clock.now())
+    v = d.view
+    return ComplaintDetail(complaint=ComplaintOut.model_validate(v.complaint),
+                           tasks=[TaskOut.model_validate(t) for t in v.tasks],
+                           clocks=[clock_out(c) for c in d.clocks],
+                           timeline=[TimelineOut(at=e.at, kind=e.kind, complaint_id=e.complaint_id, text=e.text,
+                                                 actor=e.actor) for e in v.timeline],
+                           merged_from=v.merged_from)
+
+
+@router.post("/complaints/{complaint_id}/transitions", response_model=ComplaintOut,
+             responses={409: {"description": "illegal trigger (the current state is named) or stale version"}})
+def complaint_transition(complaint_id: Id, body: ComplaintTransition,
+                         if_match: str | None = Header(None, max_length=40),
+                         who: Principal = Depends(require(MANAGER)), app: App = Depends(get_app)) -> ComplaintOut:
+    """Fire a trigger: ``reopen`` (reason, optional department), ``merge`` (into, reason: this complaint
+    becomes a duplicate of ``into``), ``resolve`` or ``close`` (reason)."""
+    kw = dict(config=app.config, actor=who.actor, at=app.clock.now(), expected_version=version_of(body.version,
+                                                                                                 if_match))
+    if isinstance(body, Merge):
+        complaint_svc.merge(app.sessions, complaint_id, body.into, reason=body.reason, into_version=body.into_version,
+                            **kw)
+    elif isinstance(body, Reopen):
+        lifecycle.reopen(app.sessions, complaint_id, reason=body.reason, department=body.department, **kw)
+    elif isinstance(body, Resolve):
+        lifecycle.resolve(app.sessions, complaint_id, reason=body.reason, **kw)
+    else:
+        lifecycle.close(app.sessions, complaint_id, reason=body.reason, **kw)
+    return ComplaintOut.model_validate(get_complaint(app.sessions, complaint_id))

@@ -1,0 +1,102 @@
+"""Department task queues and task transitions.
+
+Access: a member or lead works on its own department's tasks (members: acknowledge,
+start, pause, resume, complete, transfer; leads also cancel and assign); a manager on
+every department's; an admin on none (403).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Header, Query
+from pydantic import BaseModel
+
+from closeloop.bootstrap import App
+from closeloop.domain.errors import NotFound
+from closeloop.domain.task import TaskStatus
+from closeloop.services import tasks as task_svc
+from closeloop.services.complaint_queries import get_task, task_department, task_with_clocks
+from closeloop.services.overview import department_queue
+
+from .auth import LEAD, MANAGER, MEMBER, WORK_ROLES, Principal, check_department, get_app, require
+from .deps import Id, clock_out, version_of
+from .errors import ApiError
+from .schemas import ClockOut, Page, TaskOut
+from .schemas_transitions import (
+    LEAD_TRIGGERS, MEMBER_TRIGGERS, Acknowledge, Assign, Cancel, Complete, Pause, Resume, Start, TaskTransition,
+    Transfer,
+)
+
+router = APIRouter(tags=["tasks"])
+
+
+class TaskDetail(BaseModel):
+    task: TaskOut
+    clocks: list[ClockOut]
+
+
+class TaskTransitionOut(BaseModel):
+    task: TaskOut
+    new_task: TaskOut | None = None  # the task created in the target department by a transfer
+
+
+@router.get("/departments/{department}/tasks", response_model=Page[TaskOut])
+def queue(department: str, status: list[TaskStatus] | None = Query(None, description="default: the active ones"),
+          overdue: bool = Query(False, description="resolve due instant has passed"),
+          due_today: bool = Query(False, description="due today in the department's calendar zone"),
+          limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10_000_000),
+          who: Principal = Depends(require(*WORK_ROLES)), app: App = Depends(get_app)) -> Page[TaskOut]:
+    """A department's queue, most urgent first (due instant, then id)."""
+    check_department(who, department)
+    if department not in app.config.departments:
+        raise NotFound("department", department)
+    page = department_queue(app.sessions, app.config, department, now=app.clock.now(),
+                            status=[str(s) for s in status] if status else None, overdue=overdue,
+                            due_today=due_today, limit=limit, offset=offset)
+    return Page[TaskOut](items=[TaskOut.model_validate(t) for t in page.tasks], total=page.total, limit=limit,
+                         offset=offset)
+
+
+def _own(app: App, who: Principal, task_id: int) -> None:
+    check_department(who, task_department(app.sessions, task_id))
+
+
+@router.get("/tasks/{task_id}", response_model=TaskDetail)
+def task(task_id: Id, who: Principal = Depends(require(*WORK_ROLES)), app: App = Depends(get_app)) -> TaskDetail:
+    """One task with its acknowledge, resolve and update clocks (business hours, department calendar)."""
+    _own(app, who, task_id)
+    t, clocks = task_with_clocks(app.sessions, app.config, task_id, now=app.clock.now())
+    return TaskDetail(task=TaskOut.model_validate(t), clocks=[clock_out(v) for v in clocks])
+
+
+@router.post("/tasks/{task_id}/transitions", response_model=TaskTransitionOut,
+             responses={409: {"description": "illegal trigger (the current state is named) or stale version"}})
+def task_transition(task_id: Id, body: TaskTransition, if_match: str | None = Header(None, max_length=40),
+                    who: Principal = Depends(require(*WORK_ROLES)), app: App = Depends(get_app)) -> TaskTransitionOut:
+    """Fire a trigger on a task: ``acknowledge``, ``start``, ``complete`` (outcome), ``pause`` (reason,
+    until), ``resume``, ``transfer`` (to, reason), ``cancel`` (reason), ``assign`` (assignee)."""
+    _own(app, who, task_id)
+    allowed = {MEMBER: MEMBER_TRIGGERS, LEAD: LEAD_TRIGGERS}.get(who.role)
+    if who.role != MANAGER and body.trigger not in allowed:
+        raise ApiError(403, f"a {who.role} may not {body.trigger} a task; allowed: {', '.join(sorted(allowed))}")
+    kw = dict(config=app.config, actor=who.actor, at=app.clock.now(),
+              expected_version=version_of(body.version, if_match))
+    new = None
+    if isinstance(body, Acknowledge):
+        task_svc.acknowledge(app.sessions, task_id, **kw)
+    elif isinstance(body, Start):
+        task_svc.start(app.sessions, task_id, **kw)
+    elif isinstance(body, Complete):
+        task_svc.complete(app.sessions, task_id, outcome=body.outcome, **kw)
+    elif isinstance(body, Pause):
+        task_svc.pause(app.sessions, task_id, reason=body.reason, until=body.until, **kw)
+    elif isinstance(body, Resume):
+        task_svc.resume(app.sessions, task_id, **kw)
+    elif isinstance(body, Transfer):
+        if body.to not in app.config.departments:
+            raise ApiError(422, f"to: unknown department {body.to!r}", code="invalid_input", field="to")
+        new = TaskOut.model_validate(task_svc.transfer(app.sessions, task_id, to=body.to, reason=body.reason, **kw))
+    elif isinstance(body, Cancel):
+        task_svc.cancel(app.sessions, task_id, reason=body.reason, **kw)
+    elif isinstance(body, Assign):
+        task_svc.assign(app.sessions, task_id, assignee=body.assignee, **kw)
+    return TaskTransitionOut(task=TaskOut.model_validate(get_task(app.sessions, task_id)), new_task=new)

@@ -1,0 +1,194 @@
+"""Request and response bodies. Instants are ISO 8601 and UTC-aware (naive input is a 422).
+
+Durations of SLA clocks are **business hours** on the named calendar; ages in the
+overview are **calendar** time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+T = TypeVar("T")
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
+
+
+def _bounded(value: datetime) -> datetime:
+    if not (EARLIEST <= value < LATEST):
+        raise ValueError("must be between 1970 and 2200")
+    return value.astimezone(timezone.utc)
+
+
+#: A UTC-aware instant within 1970..2200 (calendar arithmetic far outside it overflows).
+Instant = Annotated[AwareDatetime, AfterValidator(_bounded)]
+
+
+class In(BaseModel):
+    """Base of request bodies: unknown fields and NUL characters are refused (422 naming the field)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value):
+        items = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str) and "\x00" in v for v in items):
+            raise ValueError("contains a NUL character")
+        return value
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Page(BaseModel, Generic[T]):
+    """A page of results: ``total`` rows match, ``items`` holds ``limit`` of them from ``offset``."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class TaskOut(Out):
+    id: int
+    complaint_id: int | None = Field(description="None for an improvement record's action task")
+    department: str
+    kind: str
+    title: str
+    status: str
+    assignee: str | None
+    outcome: str | None
+    transferred_from_id: int | None
+    transfer_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    due_at: datetime | None = Field(description="resolve due instant (UTC) while the clock runs")
+    ack_due_at: datetime | None = Field(description="acknowledge due instant (UTC) while it runs")
+    version: int = Field(description="send it back with a write (optimistic locking)")
+
+
+class ComplaintOut(Out):
+    id: int
+    source: str
+    external_ref: str
+    status: str
+    severity: str
+    risk_flags: list[str]
+    category: str
+    product: str
+    issue: str
+    channel: str
+    company: str
+    region: str
+    route_rule: str | None
+    received_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    due_at: datetime | None = Field(description="the customer promise's resolve due instant (UTC) while it runs")
+    resolved_at: datetime | None
+    merged_into_id: int | None
+    transfer_count: int
+    reopen_count: int
+    version: int = Field(description="send it back with a write (optimistic locking)")
+
+
+class ClockOut(BaseModel):
+    """An SLA clock. Hours are business hours on ``calendar`` (time zone ``zone``)."""
+
+    owner: str
+    name: str
+    status: str
+    breached: bool
+    target_hours: float | None
+    elapsed_hours: float
+    paused_hours: float
+    remaining_hours: float | None
+    due_at: datetime | None
+    stopped_at: datetime | None
+    calendar: str
+    zone: str
+
+
+class TimelineOut(BaseModel):
+    at: datetime
+    kind: str = Field(description="transition, or message:inbound|outbound|internal")
+    complaint_id: int
+    text: str
+    actor: str
+
+
+class ComplaintDetail(BaseModel):
+    complaint: ComplaintOut
+    tasks: list[TaskOut]
+    clocks: list[ClockOut] = Field(description="the customer promise's clocks, then each active task's")
+    timeline: list[TimelineOut]
+    merged_from: list[int]
+
+
+class ComplaintIn(In):
+    """One complaint for intake. ``(source, external_ref)`` is the idempotency key."""
+
+    source: str = Field("api", min_length=1, max_length=32, pattern=r"^[a-z0-9_\-]+$")
+    external_ref: str = Field(min_length=1, max_length=128)
+    received_at: Instant
+    customer_ref: str | None = Field(None, max_length=128, description="pseudonymous customer key")
+    category: str = Field("", max_length=255)
+    subcategory: str = Field("", max_length=255)
+    product: str = Field("", max_length=255)
+    sub_product: str = Field("", max_length=255)
+    issue: str = Field("", max_length=255)
+    sub_issue: str = Field("", max_length=255)
+    channel: str = Field("", max_length=64)
+    company: str = Field("", max_length=255)
+    region: str = Field("", max_length=64)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    text: str = Field("", max_length=20_000)
+
+
+class IntakeOut(BaseModel):
+    created: bool = Field(description="false when the external reference was already taken in (HTTP 200)")
+    complaint: ComplaintOut
+
+
+class Version(In):
+    version: int | None = Field(None, ge=1, description="the version read; or the If-Match header")
+
+
+class TokenIn(In):
+    role: str = Field(pattern="^(member|lead|manager|admin)$")
+    name: str = Field(min_length=1, max_length=200)
+    department: str | None = Field(None, max_length=64)
+    language: str = Field("en", pattern="^(en|zh)$")
+
+
+class TokenOut(Out):
+    id: int
+    prefix: str
+    name: str
+    role: str
+    department: str | None
+    language: str
+    created_at: datetime
+    created_by: str
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenCreated(BaseModel):
+    token: str = Field(description="the secret: shown once, only its SHA-256 is kept")
+    info: TokenOut
+
+
+class Me(BaseModel):
+    token_id: int
+    name: str
+    role: str
+    department: str | None
+    language: str
+
+
+__all__ = ["AwareDatetime", "Instant", "Page"]

@@ -1,0 +1,89 @@
+"""Trigger bodies: ``POST /tasks/{id}/transitions`` and ``POST /complaints/{id}/transitions``.
+
+Each body names its ``trigger`` (the discriminator) with the fields that trigger
+needs; ``version`` is the record's version as read (or send ``If-Match``).
+A trigger the current state does not allow is a 409 naming the state.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field
+
+from .schemas import Instant, Version
+
+Reason = Annotated[str, Field(min_length=1, max_length=2000, pattern=r"\S")]
+
+
+class Acknowledge(Version):
+    trigger: Literal["acknowledge"]
+
+
+class Start(Version):
+    trigger: Literal["start"]
+
+
+class Complete(Version):
+    trigger: Literal["complete"]
+    outcome: str = Field("", max_length=5000, description="the outcome note")
+
+
+class Pause(Version):
+    trigger: Literal["pause"]
+    reason: Reason
+    until: Instant | None = Field(None, description="expected end of the wait (UTC-aware)")
+
+
+class Resume(Version):
+    trigger: Literal["resume"]
+
+
+class Transfer(Version):
+    trigger: Literal["transfer"]
+    to: str = Field(min_length=1, max_length=64, description="target department")
+    reason: Reason
+
+
+class Cancel(Version):
+    trigger: Literal["cancel"]
+    reason: Reason
+
+
+class Assign(Version):
+    trigger: Literal["assign"]
+    assignee: str = Field(min_length=1, max_length=200, pattern=r"\S")
+
+
+TaskTransition = Annotated[Union[Acknowledge, Start, Complete, Pause, Resume, Transfer, Cancel, Assign],
+                           Field(discriminator="trigger")]
+
+#: Triggers a member may fire on its own department's tasks; a lead may also cancel and assign.
+MEMBER_TRIGGERS = frozenset({"acknowledge", "start", "complete", "pause", "resume", "transfer"})
+LEAD_TRIGGERS = MEMBER_TRIGGERS | {"cancel", "assign"}
+
+
+class Reopen(Version):
+    trigger: Literal["reopen"]
+    reason: Reason
+    department: str | None = Field(None, max_length=64, description="default: the department that finished last")
+
+
+class Merge(Version):
+    trigger: Literal["merge"]
+    into: int = Field(ge=1, description="the surviving complaint")
+    into_version: int | None = Field(None, ge=1, description="the survivor's version as read")
+    reason: str | None = Field(None, max_length=2000)
+
+
+class Resolve(Version):
+    trigger: Literal["resolve"]
+    reason: Reason
+
+
+class Close(Version):
+    trigger: Literal["close"]
+    reason: Reason
+
+
+ComplaintTransition = Annotated[Union[Reopen, Merge, Resolve, Close], Field(discriminator="trigger")]

@@ -1,0 +1,111 @@
+"""``closeloop tokens ...``, ``closeloop api`` and ``closeloop openapi``: access and the REST API."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from closeloop.cli_common import actor_name, fail, get_app, out
+from closeloop.domain.errors import DomainError
+from closeloop.services import tokens as token_svc
+
+tokens_app = typer.Typer(help="API tokens: create (prints the token alone), list, revoke.", no_args_is_help=True)
+
+
+@tokens_app.command("create")
+def tokens_create(role: str = typer.Option(..., "--role", help="member, lead, manager or admin"),
+                  department: Optional[str] = typer.Option(None, "--department", "-d",
+                                                           help="required for member and lead"),
+                  name: Optional[str] = typer.Option(None, "--name", help="who holds it (default: role[@dept])"),
+                  language: str = typer.Option("en", "--language", help="en or zh (dashboard language)")) -> None:
+    """Create a token and print it ALONE on standard output (TOKEN=$(closeloop tokens create ...)).
+
+    Only its SHA-256 is stored: it cannot be shown again.
+    """
+    a = get_app()
+    try:
+        secret, info = token_svc.create_token(a.sessions, a.config, role=role, department=department,
+                                              name=name or (f"{role}@{department}" if department else role),
+                                              language=language, created_by=actor_name(None), at=a.clock.now())
+    except DomainError as exc:
+        fail(exc, 2)
+    print(secret)
+
+
+@tokens_app.command("list")
+def tokens_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Every token: id, prefix, name, role, department, language, created, last used, revoked."""
+    rows = token_svc.list_tokens(get_app().sessions)
+    if as_json:
+        print(json.dumps([{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in vars(r).items()}
+                          for r in rows], indent=2))
+        return
+    t = Table()
+    for col in ("id", "prefix", "name", "role", "department", "lang", "created (UTC)", "last used", "revoked"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(str(r.id), r.prefix, escape(r.name), r.role, r.department or "-", r.language,
+                  r.created_at.isoformat(timespec="seconds"),
+                  r.last_used_at.isoformat(timespec="seconds") if r.last_used_at else "-",
+                  r.revoked_at.isoformat(timespec="seconds") if r.revoked_at else "-")
+    out.print(t)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: int = typer.Argument(..., help="the id from `tokens list`")) -> None:
+    """Revoke a token: it no longer authenticates."""
+    a = get_app()
+    try:
+        info = token_svc.revoke_token(a.sessions, token_id, at=a.clock.now())
+    except DomainError as exc:
+        fail(exc, 1)
+    out.print(f"token {info.id} ({escape(info.name)}) revoked at {info.revoked_at.isoformat()}")
+
+
+def run_api(app, host: str, port: int, log_level: str = "info") -> None:
+    """Serve the REST API with uvicorn (blocks)."""
+    import uvicorn
+
+    from closeloop.api.app import create_app
+
+    uvicorn.run(create_app(app), host=host, port=port, log_level=log_level)
+
+
+def start_api_thread(app, host: str, port: int) -> threading.Thread:
+    """Serve the REST API in a daemon thread (``closeloop serve`` runs it beside the flows)."""
+    t = threading.Thread(target=run_api, args=(app, host, port, "warning"), name="closeloop-api", daemon=True)
+    t.start()
+    return t
+
+
+def api_cmd(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(8000, "--port", min=1,
+                                                                                       max=65535)) -> None:
+    """Serve the REST API (/api/v1; OpenAPI at /api/v1/openapi.json, docs at /api/v1/docs)."""
+    a = get_app()
+    out.print(f"closeloop API on http://{host}:{port}/api/v1 (docs at /api/v1/docs)")
+    run_api(a, host, port)
+
+
+def openapi_document() -> str:
+    """The OpenAPI document as committed in docs/openapi.json (sorted keys, 2-space indent)."""
+    from closeloop.api.app import create_app
+    from closeloop.bootstrap import App
+
+    # the document does not depend on the database: build the app without connecting
+    return json.dumps(create_app(App.__new__(App)).openapi(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def openapi_cmd(out_path: Optional[Path] = typer.Option(None, "--out", help="write here instead of stdout")) -> None:
+    """Print (or write) the OpenAPI document: `closeloop openapi --out docs/openapi.json` regenerates it."""
+    text = openapi_document()
+    if out_path is None:
+        print(text, end="")
+    else:
+        out_path.write_text(text, encoding="utf-8")
+        out.print(f"wrote {out_path}")

@@ -1,0 +1,47 @@
+"""Single-complaint intake (the REST API's ``POST /complaints``), idempotent on the external reference.
+
+The same ``(source, external_ref)`` again returns the existing complaint with
+``created = False`` and writes nothing; two requests racing with the same
+reference end with one complaint (the loser of the unique constraint reads the
+winner's row). Otherwise the complaint goes through the shared batch intake
+(triage, de-dup, routing, tasks) in one transaction, stamped with ``at``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from closeloop.config import Config
+from closeloop.domain.facts import ComplaintFacts
+from models.tables import Complaint
+
+from .departments import routing_config_id, sync_departments
+from .intake import IntakeItem, intake_batch
+from .uow import unit_of_work
+
+
+def _existing(session, facts: ComplaintFacts) -> int | None:
+    return session.scalar(select(Complaint.id).where(Complaint.source == facts.source,
+                                                     Complaint.external_ref == facts.external_ref))
+
+
+def take_in(sessions, config: Config, facts: ComplaintFacts, *, actor: str, at: datetime) -> tuple[int, bool]:
+    """Take one complaint in; returns ``(complaint_id, created)``."""
+    try:
+        with unit_of_work(sessions) as s:
+            found = _existing(s, facts)
+            if found is not None:
+                return found, False
+            sync_departments(s, config, at)
+            rc_id = routing_config_id(s, config, at)
+            res = intake_batch(s, [IntakeItem(facts)], config=config, now=at, routing_config_id=rc_id, actor=actor)
+            return res.ids[0], True
+    except IntegrityError:
+        with unit_of_work(sessions) as s:  # a concurrent request with the same reference won
+            found = _existing(s, facts)
+        if found is None:
+            raise
+        return found, False

@@ -1,0 +1,106 @@
+"""The skeleton: authentication, the error shape, intake idempotency, the queue, a task transition."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from closeloop.services.tokens import list_tokens, revoke_token
+from models.tables import Transition
+
+from .conftest import T0
+
+
+def test_no_token_unknown_token_and_revoked_token_are_401_in_the_error_shape(api):
+    r = api.client.get("/api/v1/me")
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert r.json()["error"]["code"] == "unauthorized"
+    assert set(r.json()["error"]) == {"code", "message", "field", "details"}
+    r = api.client.get("/api/v1/me", headers={"Authorization": "Bearer cl_nonsense"})
+    assert r.status_code == 401
+    me = api.get("member", "/me").json()
+    assert (me["role"], me["department"], me["name"]) == ("member", "operations", "member")
+    revoke_token(api.app.sessions, me["token_id"], at=T0)
+    assert api.get("member", "/me").status_code == 401
+
+
+def test_verify_records_last_use_from_the_injected_clock(api):
+    api.get("lead", "/me")
+    used = {t.name: t.last_used_at for t in list_tokens(api.app.sessions)}
+    assert used["lead"] == api.app.clock.now()
+    assert used["admin"] is None
+
+
+def test_unknown_path_and_bad_input_use_the_one_error_shape(api):
+    r = api.get("manager", "/nowhere")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    r = api.post("manager", "/complaints", json={"external_ref": "X"})
+    assert r.status_code == 422
+    err = r.json()["error"]
+    assert err["code"] == "validation_error" and err["field"] == "received_at"
+    r = api.post("manager", "/complaints", json={"external_ref": "X", "received_at": "2026-03-01T10:00:00"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "received_at"  # naive instant
+
+
+def test_intake_is_idempotent_on_the_external_reference(api):
+    body = {"external_ref": "EXT-1", "received_at": "2026-03-01T10:00:00+08:00", "product": "Credit reporting",
+            "category": "Credit reporting", "text": "my report is wrong"}
+    r1 = api.post("manager", "/complaints", json=body)
+    assert r1.status_code == 201 and r1.json()["created"] is True
+    r2 = api.post("manager", "/complaints", json={**body, "text": "again"})
+    assert r2.status_code == 200 and r2.json()["created"] is False
+    assert r2.json()["complaint"]["id"] == r1.json()["complaint"]["id"]
+    assert r1.json()["complaint"]["received_at"].startswith("2026-03-01T02:00:00")
+    with api.app.sessions() as s:
+        actors = set(s.scalars(select(Transition.actor).where(
+            Transition.complaint_id == r1.json()["complaint"]["id"])))
+    assert actors == {"api:manager (manager)"}
+
+
+def test_queue_and_acknowledge_record_the_actor(api, complaints):
+    page = api.get("member", "/departments/operations/tasks").json()
+    assert page["total"] == 3 and len(page["items"]) == 3
+    task = page["items"][0]
+    assert task["status"] == "open" and task["department"] == "operations"
+    r = api.post("member", f"/tasks/{task['id']}/transitions", {"trigger": "acknowledge", "version": task["version"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["task"]["status"] == "acknowledged"
+    assert r.json()["task"]["version"] > task["version"]
+    with api.app.sessions() as s:
+        row = s.scalar(select(Transition).where(Transition.entity == "task", Transition.entity_id == task["id"],
+                                                Transition.trigger == "acknowledge"))
+    assert row.actor == "api:member (member@operations)"
+    # the same stale version again: 409
+    r = api.post("member", f"/tasks/{task['id']}/transitions", {"trigger": "start", "version": task["version"]})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "conflict"
+
+
+def test_illegal_trigger_is_409_naming_the_current_state(api, complaints):
+    task = api.get("member", "/departments/operations/tasks").json()["items"][0]
+    r = api.post("member", f"/tasks/{task['id']}/transitions", {"trigger": "resume"})
+    assert r.status_code == 409
+    err = r.json()["error"]
+    assert err["code"] == "illegal_transition" and err["details"][0]["state"] == "open"
+    assert "'open'" in err["message"]
+
+
+def test_if_match_carries_the_version(api, complaints):
+    task = api.get("member", "/departments/operations/tasks").json()["items"][0]
+    stale = {"If-Match": f'"{task["version"] + 5}"'}
+    r = api.post("member", f"/tasks/{task['id']}/transitions", {"trigger": "start"}, headers=stale)
+    assert r.status_code == 409
+    ok = {"If-Match": f'W/"{task["version"]}"'}
+    r = api.post("member", f"/tasks/{task['id']}/transitions", {"trigger": "start"}, headers=ok)
+    assert r.status_code == 200 and r.json()["task"]["status"] == "in_progress"
+
+
+def test_pause_until_must_be_aware_and_later(api, complaints):
+    task = api.get("member", "/departments/operations/tasks").json()["items"][0]
+    url = f"/tasks/{task['id']}/transitions"
+    r = api.post("member", url, {"trigger": "pause", "reason": "waiting on bank", "until": "2026-03-02T00:00:00Z"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "until"
+    until = (T0 + timedelta(days=2)).isoformat()
+    r = api.post("member", url, {"trigger": "pause", "reason": "waiting on bank", "until": until})
+    assert r.status_code == 200 and r.json()["task"]["status"] == "waiting"
