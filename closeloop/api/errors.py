@@ -62,7 +62,11 @@ class ApiError(Exception):
         self.code = code or _CODES.get(status, "http_error")
 
 
-def _loc(loc) -> str:
+def _loc(loc, body=None) -> str:
+    """``("body", "transfer", "reason")`` -> ``reason``: no location prefix, no union tag (the trigger)."""
+    loc = list(loc)
+    if len(loc) > 2 and loc[0] == "body" and isinstance(body, dict) and body.get("trigger") == loc[1]:
+        del loc[1]
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or ".".join(str(p) for p in loc)
 
@@ -101,7 +105,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError):
-        details = [{"field": _loc(e.get("loc", ())), "problem": e.get("msg", "invalid")} for e in exc.errors()]
+        details = [{"field": _loc(e.get("loc", ()), exc.body), "problem": e.get("msg", "invalid")} for e in exc.errors()]
         first = details[0] if details else {"field": None, "problem": "invalid request"}
         return error_response(422, "validation_error", f"{first['field']}: {first['problem']}", first["field"],
                               details)

@@ -1,0 +1,105 @@
+"""Role by endpoint: every cell (caller x endpoint -> status) is asserted, on SQLite and PostgreSQL.
+
+Callers: no token, a member and a lead of ``operations``, a member of ``service``, a manager, an admin.
+Writes get fresh records per cell, so one cell's success never changes another's answer.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from closeloop.services.tokens import create_token
+from models.tables import Task
+from tests.integration.helpers import facts, intake
+
+from .conftest import T0
+
+CALLERS = ("anon", "member", "lead", "member_service", "manager", "admin")
+_refs = itertools.count()
+
+
+def _status(row: str) -> dict[str, int]:
+    """'mem lead msvc mgr adm' as five numbers; anon is always 401."""
+    return dict(zip(CALLERS, [401, *map(int, row.split())]))
+
+
+#   endpoint                                   member lead msvc mgr  admin
+MATRIX = {
+    "GET /me":                                 _status("200 200 200 200 200"),
+    "GET /departments":                        _status("200 200 200 200 200"),
+    "GET /config":                             _status("403 403 403 403 200"),
+    "GET /tokens":                             _status("403 403 403 403 200"),
+    "POST /tokens":                            _status("403 403 403 403 201"),
+    "POST /tokens/{id}/revoke":                _status("403 403 403 403 200"),
+    "POST /complaints":                        _status("403 403 403 201 403"),
+    "GET /complaints":                         _status("200 200 200 200 403"),
+    "GET /complaints?department=operations":   _status("200 200 403 200 403"),
+    "GET /complaints/{ops}":                   _status("200 200 200 200 403"),
+    "GET /complaints/{lending}":               _status("403 403 200 200 403"),
+    "POST /complaints/{id}/transitions":       _status("403 403 403 200 403"),
+    "GET /departments/operations/tasks":       _status("200 200 403 200 403"),
+    "GET /tasks/{ops}":                        _status("200 200 403 200 403"),
+    "POST /tasks/{ops}/transitions acknowledge": _status("200 200 403 200 403"),
+    "POST /tasks/{ops}/transitions transfer":  _status("200 200 403 200 403"),
+    "POST /tasks/{ops}/transitions cancel":    _status("403 200 403 200 403"),
+    "POST /tasks/{ops}/transitions assign":    _status("403 200 403 200 403"),
+    "GET /overview":                           _status("403 403 403 200 403"),
+}
+
+
+def _complaint(api, product: str) -> int:
+    at = T0 - timedelta(hours=2)
+    return intake(api.app.sessions, api.app.config, T0,
+                  [facts(f"M-{next(_refs)}", at, product=product, category=product)])[0]
+
+
+def _ops_task(api) -> int:
+    cid = _complaint(api, "Credit reporting")
+    with api.app.sessions() as s:
+        return s.scalar(select(Task.id).where(Task.complaint_id == cid, Task.department == "operations"))
+
+
+def _request(api, endpoint: str):
+    """(method, url, json body) for one cell, with fresh records for writes."""
+    method, rest = endpoint.split(" ", 1)
+    path, _, trigger = rest.partition(" ")
+    body = None
+    if path == "/tokens/{id}/revoke":
+        _, info = create_token(api.app.sessions, api.app.config, role="manager", name="spare", created_by="t", at=T0)
+        path = f"/tokens/{info.id}/revoke"
+    elif path == "/tokens":
+        body = {"role": "member", "department": "service", "name": "new"} if method == "POST" else None
+    elif path == "/complaints" and method == "POST":
+        body = {"external_ref": f"NEW-{next(_refs)}", "received_at": "2026-03-01T09:00:00Z", "product": "Mortgage"}
+    elif path == "/complaints/{ops}":
+        path = f"/complaints/{_complaint(api, 'Credit reporting')}"
+    elif path == "/complaints/{lending}":
+        path = f"/complaints/{_complaint(api, 'Payday loan')}"
+    elif path == "/complaints/{id}/transitions":
+        path = f"/complaints/{_complaint(api, 'Mortgage')}/transitions"
+        body = {"trigger": "resolve", "reason": "settled on the phone"}
+    elif path.startswith("/tasks/{ops}"):
+        path = path.replace("{ops}", str(_ops_task(api)))
+        body = {"acknowledge": {"trigger": "acknowledge"},
+                "transfer": {"trigger": "transfer", "to": "product", "reason": "a product question"},
+                "cancel": {"trigger": "cancel", "reason": "not needed"},
+                "assign": {"trigger": "assign", "assignee": "wang.li"}}.get(trigger)
+    return method, "/api/v1" + path, body
+
+
+def test_every_cell_of_the_access_matrix(api):
+    got: dict[tuple[str, str], int] = {}
+    for endpoint, expected in MATRIX.items():
+        for caller in CALLERS:
+            method, url, body = _request(api, endpoint)
+            headers = {} if caller == "anon" else api.h(caller)
+            r = api.client.request(method, url, headers=headers, json=body)
+            got[(endpoint, caller)] = r.status_code
+            if r.status_code >= 400:
+                assert set(r.json()["error"]) == {"code", "message", "field", "details"}, (endpoint, caller)
+    wrong = {k: (v, MATRIX[k[0]][k[1]]) for k, v in got.items() if v != MATRIX[k[0]][k[1]]}
+    assert not wrong, f"(endpoint, caller): (got, expected): {wrong}"
+    assert len(got) == len(MATRIX) * len(CALLERS)

@@ -1,0 +1,28 @@
+"""The OpenAPI document: served, and the committed docs/openapi.json is the generated one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from closeloop.cli_api import openapi_document
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_committed_openapi_document_is_current():
+    committed = (ROOT / "docs" / "openapi.json").read_text(encoding="utf-8")
+    assert committed == openapi_document(), "docs/openapi.json is stale: run `closeloop openapi --out docs/openapi.json`"
+
+
+def test_served_document_is_the_same_and_every_operation_declares_the_error_shape(api):
+    r = api.client.get("/api/v1/openapi.json")
+    assert r.status_code == 200
+    served = r.json()
+    assert served == json.loads(openapi_document())
+    assert served["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    ops = [(p, m, op) for p, item in served["paths"].items() for m, op in item.items()]
+    assert len(ops) >= 14 and all(p.startswith("/api/v1/") for p, _, _ in ops)
+    for path, method, op in ops:
+        assert op["responses"]["401"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse"), \
+            (method, path)
