@@ -1,0 +1,21 @@
+"""The web dashboard: server-rendered Jinja2 pages beside the REST API (``closeloop.api.create_app``
+includes :data:`router`).
+
+Pages: ``/signin`` (a token; HttpOnly SameSite=Strict cookie), ``/overview`` (operations manager),
+``/queue/{department}`` (members and leads: their own; manager: any) with acknowledge, start,
+complete and transfer, ``/complaints/{id}`` (facts, tasks, clocks, timeline). English and Chinese
+(:mod:`closeloop.web.i18n`). Access rules are the API's (:class:`closeloop.api.auth.Principal`).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from .render import WebRoute
+
+router = APIRouter(include_in_schema=False, route_class=WebRoute)
+
+from . import pages_auth, pages_overview, pages_queue  # noqa: E402
+
+for _module in (pages_auth, pages_overview, pages_queue):
+    router.include_router(_module.router)

@@ -1,0 +1,76 @@
+"""Sign-in with a token, sign-out, the language switch and the start page."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse
+
+from closeloop.api.auth import ADMIN, MANAGER, authenticate, get_app
+
+from . import i18n
+from .render import WebRoute, render
+from .session import (
+    LANG_COOKIE, PRE_COOKIE, SESSION_COOKIE, PageError, check_csrf, form, safe_next, set_cookie, signed_in,
+)
+
+router = APIRouter(include_in_schema=False, route_class=WebRoute)
+
+SESSION_MAX_AGE = 12 * 3600
+LANG_MAX_AGE = 365 * 24 * 3600
+
+
+def home_of(who) -> str:
+    if who.role == MANAGER:
+        return "/overview"
+    return f"/queue/{who.department}"
+
+
+@router.get("/")
+def home(request: Request):
+    who = signed_in(request)
+    if who is None:
+        return RedirectResponse("/signin", status_code=303)
+    if who.role == ADMIN:
+        raise PageError(403, "error.403.role")
+    return RedirectResponse(home_of(who), status_code=303)
+
+
+@router.get("/signin")
+def signin_form(request: Request, next: str = "", bye: int = 0):
+    return render(request, "signin.html.j2", next=safe_next(next, ""), notice="signin.signed_out" if bye else
+                  ("signin.expired" if next else None))
+
+
+@router.post("/signin")
+def signin(request: Request, data: dict = Depends(form)):
+    check_csrf(request, data)
+    who = authenticate(get_app(request), data.get("token"))
+    if who is None:
+        return render(request, "signin.html.j2", status=401, next=safe_next(data.get("next"), ""),
+                      error="signin.bad_token")
+    target = safe_next(data.get("next"), "") or ("/" if who.role == ADMIN else home_of(who))
+    response = RedirectResponse(target, status_code=303)
+    set_cookie(response, request, SESSION_COOKIE, data["token"].strip(), max_age=SESSION_MAX_AGE)
+    set_cookie(response, request, LANG_COOKIE, who.language, max_age=LANG_MAX_AGE)
+    response.delete_cookie(PRE_COOKIE, path="/")
+    return response
+
+
+@router.post("/signout")
+def signout(request: Request, data: dict = Depends(form)):
+    check_csrf(request, data)
+    response = RedirectResponse("/signin?bye=1", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.post("/language")
+def switch_language(request: Request, data: dict = Depends(form)):
+    """Remember the chosen language in a cookie and go back where the form was."""
+    check_csrf(request, data)
+    lang = data.get("lang")
+    if lang not in i18n.LANGUAGES:
+        raise PageError(422)
+    response = RedirectResponse(safe_next(data.get("next"), "/"), status_code=303)
+    set_cookie(response, request, LANG_COOKIE, lang, max_age=LANG_MAX_AGE)
+    return response

@@ -1,0 +1,55 @@
+"""The manager overview and the complaint page."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Path, Request
+
+from closeloop.api.auth import MANAGER, WORK_ROLES, Principal, get_app
+from closeloop.services.charts import bars
+from closeloop.services.complaint_queries import complaint_detail, complaint_in_scope
+from closeloop.services.dashboard import recent_completions
+from closeloop.services.overview import overview as overview_svc
+
+from . import i18n
+from .render import WebRoute, language, render
+from .session import PageError, current
+
+router = APIRouter(include_in_schema=False, route_class=WebRoute)
+
+
+@router.get("/overview")
+def overview(request: Request, who: Principal = Depends(current)):
+    """Counts by status, breaches and at-risk tasks, load per department, age of open complaints."""
+    if who.role != MANAGER:
+        raise PageError(403, "error.403.role")
+    app = get_app(request)
+    data = overview_svc(app.sessions, app.config, now=app.clock.now())
+    t = i18n.translator(language(request))
+    depts = data["departments"]
+    totals = {k: sum(d.get(k, 0) for d in depts.values()) for k in ("active", "breached", "at_risk", "ack_overdue",
+                                                                        "due_today")}
+    top = max([d.get("active", 0) for d in depts.values()] + [1])
+    charts = {
+        "status": bars({t(f"status.{k}"): v for k, v in data["complaints_by_status"].items()}, width=520, height=160),
+        "load": bars({k: d.get("active", 0) for k, d in depts.items()}, width=520, height=160),
+        "age": bars({t(f"age.{b['bucket']}"): b["count"] for b in data["age_of_open_complaints"]}, width=520,
+                    height=160),
+    }
+    names = {k: v.display_name for k, v in app.config.departments.items()}
+    return render(request, "overview.html.j2", data=data, depts=depts, totals=totals, top=top, charts=charts,
+                  names=names, recent=recent_completions(app.sessions, limit=10), now=app.clock.now())
+
+
+@router.get("/complaints/{complaint_id}")
+def complaint(request: Request, complaint_id: int = Path(ge=1, le=2_147_483_647),
+              who: Principal = Depends(current)):
+    """Facts, tasks, SLA clocks (business hours; due in the clock's zone and UTC) and the timeline."""
+    if who.role not in WORK_ROLES:
+        raise PageError(403, "error.403.role")
+    app = get_app(request)
+    if not complaint_in_scope(app.sessions, complaint_id, None if who.role == MANAGER else who.department):
+        raise PageError(403, "error.403.complaint", id=complaint_id)
+    detail = complaint_detail(app.sessions, app.config, complaint_id, now=app.clock.now())
+    return render(request, "complaint.html.j2", c=detail.view.complaint, tasks=detail.view.tasks,
+                  timeline=detail.view.timeline, merged_from=detail.view.merged_from, clocks=detail.clocks,
+                  customer_zone=str(app.config.customer_calendar.zone), now=app.clock.now())

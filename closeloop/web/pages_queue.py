@@ -1,0 +1,155 @@
+"""A department's queue and the task actions: acknowledge, start, complete, transfer.
+
+Each action form carries the task's ``version``: a stale one (someone changed the task since
+the page was loaded) comes back as a clear message above the current queue, as does an
+illegal trigger or missing input. Success and failure both redirect (POST/redirect/GET) with
+a whitelisted message key in the query string.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import RedirectResponse
+
+from closeloop.api.auth import MANAGER, WORK_ROLES, Principal, get_app
+from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput, NotFound
+from closeloop.domain.task import TASK_MACHINE, TaskStatus
+from closeloop.services import tasks as task_svc
+from closeloop.services.complaint_queries import task_department
+from closeloop.services.dashboard import complaint_summaries
+from closeloop.services.overview import _today_bounds, department_queue
+
+from .render import WebRoute, render
+from .session import PageError, check_csrf, current, form, safe_next
+
+router = APIRouter(include_in_schema=False, route_class=WebRoute)
+
+ACTIONS = ("acknowledge", "start", "complete", "transfer")
+OK_KEYS = set(ACTIONS)
+ERR_KEYS = {"stale", "illegal", "reason", "outcome", "to", "root_cause", "invalid", "not_found"}
+FILTERS = ("all", "overdue", "due_today")
+_COMPLETE_PARAMS = inspect.signature(task_svc.complete).parameters
+#: the complete form offers a root cause when the task service takes one (issue 5)
+ROOT_CAUSE_FIELD = "root_cause" in _COMPLETE_PARAMS
+_NOTE_PARAM = next((p for p in ("root_cause_detail", "root_cause_note", "note") if p in _COMPLETE_PARAMS), None)
+
+
+def _may_see(who: Principal, department: str) -> None:
+    if who.role not in WORK_ROLES:
+        raise PageError(403, "error.403.role")
+    if not who.sees_department(department):
+        raise PageError(403, "error.403.department", mine=who.department or "-", other=department)
+
+
+@router.get("/queue")
+def my_queue(request: Request, department: str = "", who: Principal = Depends(current)):
+    """The caller's own queue; a manager's department selector lands here (``?department=``)."""
+    if who.role not in WORK_ROLES:
+        raise PageError(403, "error.403.role")
+    known = sorted(get_app(request).config.departments)
+    dept = who.department if who.role != MANAGER else (department if department in known else known[0])
+    return RedirectResponse(f"/queue/{quote(dept, safe='')}", status_code=303)
+
+
+def _flash(request: Request) -> dict | None:
+    q = request.query_params
+    task = q.get("task", "")
+    task = task if task.isdigit() else "?"
+    if q.get("ok") in OK_KEYS:
+        return {"kind": "ok", "key": f"ok.{q['ok']}", "values": {"task": task}}
+    if q.get("err") in ERR_KEYS:
+        state = q.get("state") if q.get("state") in {str(s) for s in TaskStatus} else ""
+        field = q.get("field", "")
+        field = field if re.fullmatch(r"[a-z_]{1,32}", field) else "?"
+        return {"kind": "err", "key": f"err.{q['err']}", "values": {"task": task, "state": state, "field": field}}
+    return None
+
+
+@router.get("/queue/{department}")
+def queue(request: Request, department: str = Path(max_length=64), show: str = "all",
+          who: Principal = Depends(current)):
+    """Active tasks, most urgent first; due times in the department's zone; overdue / due-today flags."""
+    _may_see(who, department)
+    app = get_app(request)
+    if department not in app.config.departments:
+        raise PageError(404)
+    show = show if show in FILTERS else "all"
+    now = app.clock.now()
+    page = department_queue(app.sessions, app.config, department, now=now, overdue=show == "overdue",
+                            due_today=show == "due_today", limit=200)
+    start, end = _today_bounds(app.config, department, now)
+    rows = [{"task": t, "overdue": t.due_at is not None and t.due_at < now,
+             "due_today": t.due_at is not None and start <= t.due_at < end,
+             "actions": [a for a in ACTIONS if a in TASK_MACHINE.allowed(TaskStatus(t.status))]}
+            for t in page.tasks]
+    summaries = complaint_summaries(app.sessions, [t.complaint_id for t in page.tasks if t.complaint_id])
+    departments = sorted(app.config.departments)
+    return render(request, "queue.html.j2", department=department, rows=rows, total=page.total, show=show,
+                  filters=FILTERS, summaries=summaries, zone=str(app.config.department_calendar(department).zone),
+                  departments=departments, names={k: v.display_name for k, v in app.config.departments.items()},
+                  flash=_flash(request), root_cause_field=ROOT_CAUSE_FIELD,
+                  root_causes=app.config.model.improvement.root_causes, now=now,
+                  here=request.url.path + (f"?show={show}" if show != "all" else ""))
+
+
+def _back(data: dict, who: Principal, department: str, **params) -> RedirectResponse:
+    target = urlsplit(safe_next(data.get("next"), f"/queue/{department}"))
+    show = parse_qs(target.query).get("show", [""])[0]
+    keep = {"show": show} if show in FILTERS else {}
+    return RedirectResponse(f"{target.path}?{urlencode({**keep, **params})}", status_code=303)
+
+
+@router.post("/tasks/{task_id}/{action}")
+def act(request: Request, task_id: int = Path(ge=1, le=2_147_483_647), action: str = Path(max_length=20),
+        data: dict = Depends(form), who: Principal = Depends(current)):
+    """Fire ``action`` on a task with the version the page showed."""
+    check_csrf(request, data)
+    if action not in ACTIONS:
+        raise PageError(404)
+    app = get_app(request)
+    department = task_department(app.sessions, task_id)
+    _may_see(who, department)
+    version = data.get("version", "")
+    if not version.isdigit():
+        return _back(data, who, department, err="invalid", field="version", task=task_id)
+    kw = dict(config=app.config, actor=f"web:{who.name} ({who.role}{'@' + who.department if who.department else ''})",
+              at=app.clock.now(), expected_version=int(version))
+    try:
+        if action == "acknowledge":
+            task_svc.acknowledge(app.sessions, task_id, **kw)
+        elif action == "start":
+            task_svc.start(app.sessions, task_id, **kw)
+        elif action == "complete":
+            outcome = data.get("outcome", "").strip()
+            if not outcome:
+                return _back(data, who, department, err="outcome", task=task_id)
+            extra = {}
+            if ROOT_CAUSE_FIELD and data.get("root_cause"):
+                extra["root_cause"] = data["root_cause"]
+                if _NOTE_PARAM and data.get("root_cause_note", "").strip():
+                    extra[_NOTE_PARAM] = data["root_cause_note"].strip()
+            task_svc.complete(app.sessions, task_id, outcome=outcome[:5000], **extra, **kw)
+        else:
+            reason = data.get("reason", "").strip()
+            if not reason:
+                return _back(data, who, department, err="reason", task=task_id)
+            to = data.get("to", "")
+            if to not in app.config.departments or to == department:
+                return _back(data, who, department, err="to", task=task_id)
+            task_svc.transfer(app.sessions, task_id, to=to, reason=reason[:2000], **kw)
+    except Conflict:
+        return _back(data, who, department, err="stale", task=task_id)
+    except IllegalTransition as exc:
+        return _back(data, who, department, err="illegal", task=task_id, state=exc.state)
+    except NotFound:
+        return _back(data, who, department, err="not_found", task=task_id)
+    except InvalidInput as exc:
+        key = exc.field if exc.field in ("reason", "to", "root_cause") else "invalid"
+        if exc.field == "note":
+            key = "root_cause"
+        return _back(data, who, department, err=key, field=exc.field, task=task_id)
+    return _back(data, who, department, ok=action, task=task_id)

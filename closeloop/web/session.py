@@ -1,0 +1,124 @@
+"""Who is signed in, and the dashboard's CSRF defence.
+
+- The session is the API token itself, kept in an ``HttpOnly``, ``SameSite=Strict`` cookie
+  (``Secure`` when served over HTTPS); every request authenticates it with
+  :func:`closeloop.api.auth.authenticate`, so a revoked token signs the browser out at once.
+- **CSRF**: every state-changing form carries a hidden ``csrf`` field. Signed in, it is an
+  HMAC of the session token (a synchronizer token nobody else can compute: it needs the
+  token, which the HttpOnly cookie keeps from scripts); signed out (the sign-in form), it
+  must equal a random ``closeloop_pre`` cookie (double submit). A POST whose ``Origin``
+  names another site is refused as well. SameSite=Strict already keeps the cookie off
+  cross-site requests; the token is the second, independent line.
+- Forms are parsed from the URL-encoded body here (no python-multipart dependency).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from urllib.parse import parse_qsl, urlsplit
+
+from fastapi import Request
+
+from closeloop.api.auth import Principal, authenticate, get_app
+
+SESSION_COOKIE = "closeloop_session"
+LANG_COOKIE = "closeloop_lang"
+PRE_COOKIE = "closeloop_pre"
+MAX_FORM_BYTES = 64 * 1024
+
+
+class SignInRequired(Exception):
+    """No valid session: the page redirects to the sign-in form."""
+
+
+class PageError(Exception):
+    """Render the error page with ``status`` and the catalogue message ``key`` (formatted with ``values``)."""
+
+    def __init__(self, status: int, key: str | None = None, **values):
+        super().__init__(key or str(status))
+        self.status, self.key, self.values = status, key or f"error.{status}", values
+
+
+def session_secret(request: Request) -> str | None:
+    return request.cookies.get(SESSION_COOKIE) or None
+
+
+def signed_in(request: Request) -> Principal | None:
+    """The principal of the session cookie, or None (memoised per request)."""
+    if not hasattr(request.state, "principal"):
+        request.state.principal = authenticate(get_app(request), session_secret(request))
+    return request.state.principal
+
+
+def current(request: Request) -> Principal:
+    """Dependency: the signed-in principal; :class:`SignInRequired` otherwise."""
+    who = signed_in(request)
+    if who is None:
+        raise SignInRequired()
+    return who
+
+
+def csrf_for(secret: str) -> str:
+    """The CSRF token bound to a session token."""
+    return hmac.new(secret.encode(), b"closeloop-dashboard-csrf-v1", hashlib.sha256).hexdigest()
+
+
+def csrf_token(request: Request) -> str:
+    """The token the page's forms must carry (creates the pre-session value when signed out)."""
+    secret = session_secret(request) if signed_in(request) else None
+    if secret:
+        return csrf_for(secret)
+    if not hasattr(request.state, "pre"):
+        request.state.pre = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(24)
+    return request.state.pre
+
+
+def new_pre_cookie(request: Request) -> str | None:
+    """A pre-session value created while rendering, to be set as a cookie on the response."""
+    pre = getattr(request.state, "pre", None)
+    return pre if pre and pre != request.cookies.get(PRE_COOKIE) else None
+
+
+async def form(request: Request) -> dict[str, str]:
+    """The URL-encoded form body as a dict (last value wins); 415/413 page for anything else."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/x-www-form-urlencoded":
+        raise PageError(415, "error.422")
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise PageError(413, "error.422")
+    try:
+        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=50))
+    except (UnicodeDecodeError, ValueError):
+        raise PageError(422) from None
+
+
+def check_csrf(request: Request, data: dict[str, str]) -> None:
+    """403 page unless the form's ``csrf`` matches the session (or the pre-session cookie) and the
+    request does not come from another origin."""
+    origin = request.headers.get("origin")
+    if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host", ""):
+        raise PageError(403, "error.403.csrf")
+    sent = data.get("csrf", "")
+    secret = session_secret(request)
+    if secret and signed_in(request):
+        expected = csrf_for(secret)
+    else:
+        expected = request.cookies.get(PRE_COOKIE) or ""
+    if not expected or not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise PageError(403, "error.403.csrf")
+
+
+def set_cookie(response, request: Request, name: str, value: str, *, max_age: int | None = None,
+               http_only: bool = True) -> None:
+    response.set_cookie(name, value, max_age=max_age, httponly=http_only, samesite="strict", path="/",
+                        secure=request.url.scheme == "https")
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """A local path to go back to (never another site: ``//host`` and schemes are refused)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
