@@ -36,7 +36,10 @@ def overview(request: Request, who: Principal = Depends(current)):
                     height=160),
     }
     names = {k: v.display_name for k, v in app.config.departments.items()}
-    return render(request, "overview.html.j2", data=data, depts=depts, totals=totals, top=top, charts=charts,
+    # the departments burning time first: breached, at risk, then load; idle ones last
+    ordered = sorted(depts.items(), key=lambda kv: (-kv[1].get("breached", 0), -kv[1].get("at_risk", 0),
+                                                    -kv[1].get("active", 0), kv[0]))
+    return render(request, "overview.html.j2", data=data, depts=ordered, totals=totals, top=top, charts=charts,
                   names=names, recent=recent_completions(app.sessions, limit=10), now=app.clock.now())
 
 

@@ -1,0 +1,185 @@
+"""End to end in a real browser: headless Chromium (Debian's ``chromium``) driven by Playwright.
+
+The app is served by uvicorn in a background thread on a free 127.0.0.1 port, over a SQLite
+database holding real NYC 311 requests (``examples/nyc311_sample.csv``) routed by
+``examples/nyc311.toml``. A department member signs in, acknowledges and completes a task;
+the operations manager signs in, sees the counts change and the task among the completed
+ones, switches the language and opens the complaint page. Screenshots land in
+``test-artifacts/dashboard/`` (git-ignored). Without chromium (or Playwright) the test skips
+outside CI and fails in CI.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import socket
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import sessionmaker
+
+from closeloop.api.app import create_app
+from closeloop.bootstrap import App
+from closeloop.clock import FixedClock
+from closeloop.services.importing import import_file
+from closeloop.services.sweep import sweep
+from closeloop.services.tokens import create_token
+from closeloop.settings import Settings
+from models.db import make_engine
+from tests.conftest import IN_CI, ROOT
+
+ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
+RECEIVED = datetime(2013, 12, 26, 15, 0, tzinfo=timezone.utc)  # taken in the morning after the sample's day
+NOW = datetime(2014, 1, 8, 14, 30, tzinfo=timezone.utc)  # Wednesday 09:30 in New York: due today, at risk
+ROWS = 40
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Chromium's path, and Playwright importable; skips (outside CI) or fails (in CI) otherwise."""
+    path = os.environ.get("CLOSELOOP_CHROMIUM") or shutil.which("chromium")
+    problem = None
+    if not path or not Path(path).exists():
+        problem = "no chromium (set CLOSELOOP_CHROMIUM or install Debian's chromium; .ci/run does)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            problem = "Playwright for Python is not installed (pip install -e '.[test]')"
+    if problem:
+        if IN_CI:
+            pytest.fail(f"browser test cannot run in CI: {problem}")
+        pytest.skip(problem)
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served(tmp_path, sqlite_template, nyc_config):
+    """(base URL, tokens) of the dashboard served over a database of real NYC 311 requests."""
+    import uvicorn
+
+    db = tmp_path / "e2e.db"
+    shutil.copy(sqlite_template, db)
+    engine = make_engine(f"sqlite:///{db}")
+    app = App(Settings(database_url=f"sqlite:///{db}"), engine, sessionmaker(engine, expire_on_commit=False),
+              FixedClock(RECEIVED), nyc_config)
+    sample = tmp_path / "nyc311.csv"
+    with open(ROOT / "examples" / "nyc311_sample.csv", newline="", encoding="utf-8") as src, \
+            open(sample, "w", newline="", encoding="utf-8") as dst:
+        reader = csv.reader(src)
+        writer = csv.writer(dst)
+        for i, row in enumerate(reader):
+            if i > ROWS:
+                break
+            writer.writerow(row)
+    import_file(app.sessions, nyc_config, app.clock, sample)
+    app.clock.set(NOW)
+    sweep(app.sessions, nyc_config, NOW)  # timers: the at-risk figures come from them
+    tokens = {}
+    for key, role, dept, lang in (("member", "member", "NYPD", "en"), ("manager", "manager", None, "zh")):
+        tokens[key], _ = create_token(app.sessions, nyc_config, role=role, department=dept, language=lang,
+                                      name=f"e2e-{key}", created_by="test", at=NOW)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(app), host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}", tokens
+    server.should_exit = True
+    thread.join(5)
+    engine.dispose()
+
+
+def _shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def _counts(page) -> dict[str, int]:
+    """The overview's figures, read from the page (language-independent ids and data attributes)."""
+    out = {key: int(page.inner_text(f"#{key}")) for key in ("open-complaints", "active-tasks")}
+    for row in page.query_selector_all("#complaints-by-status tr[data-status]"):
+        out["status:" + row.get_attribute("data-status")] = int(row.query_selector("td.num").inner_text())
+    return out
+
+
+def _signin(page, base: str, token: str) -> None:
+    page.goto(base + "/")
+    assert "/signin" in page.url
+    page.fill("#token", token)
+    page.click("#signin-submit")
+
+
+def test_member_completes_a_task_and_the_manager_sees_it_done(chromium, served):
+    from playwright.sync_api import sync_playwright
+
+    base, tokens = served
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        try:
+            manager = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            _signin(manager, base, tokens["manager"])
+            assert manager.url.endswith("/overview")
+            before = _counts(manager)
+
+            member = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            member.goto(base + "/overview")
+            assert "/signin" in member.url  # 401 -> sign-in, with the way back
+            _shot(member, "01-signin.png")
+            _signin(member, base, tokens["member"])
+            assert member.url.endswith("/queue/NYPD"), member.url
+            row = member.query_selector("#queue tr[data-task]")
+            assert row is not None, "the NYPD queue is empty"
+            task_id = row.get_attribute("data-task")
+            complaint_href = row.query_selector("a[href^='/complaints/']").get_attribute("href")
+            _shot(member, "02-member-queue.png")
+
+            member.click(f"#task-{task_id} button[data-action=acknowledge]")
+            assert member.inner_text("#flash") == f"Task {task_id} acknowledged."
+            assert member.get_attribute(f"#task-{task_id}", "data-status") == "acknowledged"
+            member.click(f"#task-{task_id} summary[data-action=complete]")
+            member.fill(f"#task-{task_id} textarea[name=outcome]", "Vehicle towed; driveway clear")
+            _shot(member, "03-complete-form.png")
+            member.click(f"#task-{task_id} form[action$='/complete'] button[type=submit]")
+            assert member.inner_text("#flash") == f"Task {task_id} completed."
+            assert member.query_selector(f"#task-{task_id}") is None
+            _shot(member, "04-member-queue-after.png")
+            assert member.goto(base + "/overview").status == 403  # members have no overview
+
+            manager.reload()
+            after = _counts(manager)
+            assert after != before
+            assert after["status:triaged"] == before["status:triaged"] - 1  # the complaint left triage
+            done = manager.query_selector(f"#recent tr[data-task='{task_id}']")
+            assert done is not None and "Vehicle towed; driveway clear" in done.inner_text()
+            assert "运营总览" in manager.inner_text("h1")  # the manager's token says Chinese
+            _shot(manager, "05-manager-overview-zh.png")
+            manager.click("#lang-switch")
+            assert "Operations overview" in manager.inner_text("h1")
+            _shot(manager, "06-manager-overview-en.png")
+
+            manager.click(f"#recent tr[data-task='{task_id}'] a[href^='/complaints/']")
+            assert manager.url.endswith(complaint_href)
+            assert manager.get_attribute(f"#tasks tr[data-task='{task_id}']", "data-status") == "done"
+            assert manager.query_selector_all("#clocks tr td")  # clocks with target/elapsed/remaining
+            assert "complete" in manager.inner_text("#timeline")
+            _shot(manager, "07-complaint.png")
+        finally:
+            browser.close()
+    assert len(list(ARTIFACTS.glob("*.png"))) >= 7
