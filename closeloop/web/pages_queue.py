@@ -12,7 +12,7 @@ import inspect
 import re
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import RedirectResponse
 
 from closeloop.api.auth import MANAGER, WORK_ROLES, Principal, get_app
@@ -32,6 +32,7 @@ ACTIONS = ("acknowledge", "start", "complete", "transfer")
 OK_KEYS = set(ACTIONS)
 ERR_KEYS = {"stale", "illegal", "reason", "outcome", "to", "root_cause", "invalid", "not_found"}
 FILTERS = ("all", "overdue", "due_today")
+PAGE_SIZE = 100
 _COMPLETE_PARAMS = inspect.signature(task_svc.complete).parameters
 #: the complete form offers a root cause when the task service takes one (issue 5)
 ROOT_CAUSE_FIELD = "root_cause" in _COMPLETE_PARAMS
@@ -71,7 +72,7 @@ def _flash(request: Request) -> dict | None:
 
 @router.get("/queue/{department}")
 def queue(request: Request, department: str = Path(max_length=64), show: str = "all",
-          who: Principal = Depends(current)):
+          page: int = Query(1, ge=1, le=100_000), who: Principal = Depends(current)):
     """Active tasks, most urgent first; due times in the department's zone; overdue / due-today flags."""
     _may_see(who, department)
     app = get_app(request)
@@ -79,27 +80,32 @@ def queue(request: Request, department: str = Path(max_length=64), show: str = "
         raise PageError(404)
     show = show if show in FILTERS else "all"
     now = app.clock.now()
-    page = department_queue(app.sessions, app.config, department, now=now, overdue=show == "overdue",
-                            due_today=show == "due_today", limit=200)
+    found = department_queue(app.sessions, app.config, department, now=now, overdue=show == "overdue",
+                             due_today=show == "due_today", limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     start, end = _today_bounds(app.config, department, now)
     rows = [{"task": t, "overdue": t.due_at is not None and t.due_at < now,
              "due_today": t.due_at is not None and start <= t.due_at < end,
              "actions": [a for a in ACTIONS if a in TASK_MACHINE.allowed(TaskStatus(t.status))]}
-            for t in page.tasks]
-    summaries = complaint_summaries(app.sessions, [t.complaint_id for t in page.tasks if t.complaint_id])
+            for t in found.tasks]
+    summaries = complaint_summaries(app.sessions, [t.complaint_id for t in found.tasks if t.complaint_id])
     departments = sorted(app.config.departments)
-    return render(request, "queue.html.j2", department=department, rows=rows, total=page.total, show=show,
+    pages = max(1, -(-found.total // PAGE_SIZE))
+    return render(request, "queue.html.j2", department=department, rows=rows, total=found.total, show=show,
+                  page=page, pages=pages, first=(page - 1) * PAGE_SIZE + 1, last=(page - 1) * PAGE_SIZE + len(rows),
                   filters=FILTERS, summaries=summaries, zone=str(app.config.department_calendar(department).zone),
                   departments=departments, names={k: v.display_name for k, v in app.config.departments.items()},
                   flash=_flash(request), root_cause_field=ROOT_CAUSE_FIELD,
                   root_causes=app.config.model.improvement.root_causes, now=now,
-                  here=request.url.path + (f"?show={show}" if show != "all" else ""))
+                  here=request.url.path + "?" + urlencode({"show": show, "page": page}))
 
 
 def _back(data: dict, who: Principal, department: str, **params) -> RedirectResponse:
     target = urlsplit(safe_next(data.get("next"), f"/queue/{department}"))
-    show = parse_qs(target.query).get("show", [""])[0]
+    query = parse_qs(target.query)
+    show, page = query.get("show", [""])[0], query.get("page", [""])[0]
     keep = {"show": show} if show in FILTERS else {}
+    if page.isdigit() and page != "1":
+        keep["page"] = page
     return RedirectResponse(f"{target.path}?{urlencode({**keep, **params})}", status_code=303)
 
 

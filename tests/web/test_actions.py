@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -23,11 +24,11 @@ def _status(web, task_id) -> str:
         return s.get(Task, task_id).status
 
 
-def _form(html: str, task_id: int, action: str) -> dict:
+def _form(page: str, task_id: int, action: str) -> dict:
     """The hidden fields of the queue row's form for ``action``."""
-    m = re.search(rf'<form method="post" action="/tasks/{task_id}/{action}"[^>]*>(.*?)</form>', html, re.S)
+    m = re.search(rf'<form method="post" action="/tasks/{task_id}/{action}"[^>]*>(.*?)</form>', page, re.S)
     assert m, f"no {action} form for task {task_id}"
-    return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', m.group(1)))
+    return {k: html.unescape(v) for k, v in re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', m.group(1))}
 
 
 @pytest.mark.parametrize("csrf", [None, "", "forged", "other-session"])
@@ -143,3 +144,21 @@ def test_queue_flags_and_filters(web, complaints):
     assert rows and page.count('class="badge flag-overdue"') == len(rows)
     assert 'class="on">Overdue' in page
     assert 'id="queue-empty"' in c.get("/queue/operations?show=due_today").text
+
+
+def test_long_queues_are_paged_and_actions_return_to_the_page(web, config, clock):
+    from datetime import timedelta
+
+    from tests.web.conftest import T0, facts, intake
+
+    intake(web.app.sessions, config, clock.now(), [
+        facts(f"P-{i}", T0 - timedelta(hours=1), product="Credit reporting", category="Credit reporting",
+              customer_ref=f"p{i}") for i in range(101)])
+    c = web.signin("member")
+    first = c.get("/queue/operations").text
+    assert len(re.findall(r'id="task-(\d+)"', first)) == 100 and "1-100 of 101" in first
+    second = c.get("/queue/operations?page=2").text
+    rows = re.findall(r'id="task-(\d+)"', second)
+    assert len(rows) == 1 and rows[0] not in re.findall(r'id="task-(\d+)"', first)
+    r = c.post(f"/tasks/{rows[0]}/acknowledge", data=_form(second, int(rows[0]), "acknowledge"))
+    assert r.headers["location"].startswith("/queue/operations?show=all&page=2&ok=acknowledge")
