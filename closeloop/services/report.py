@@ -15,8 +15,11 @@ from jinja2 import Environment, select_autoescape
 from sqlalchemy import func, select
 
 from closeloop.config import Config
-from models.tables import Complaint, Notification, Outbox, Task, Transition
+from models.tables import (
+    Complaint, EffectivenessCheck, Improvement, ImprovementLink, Notification, Outbox, Task, Transition,
+)
 
+from .charts import bars as _bars
 from .clocks import task_clocks
 
 
@@ -105,12 +108,27 @@ def build_summary(sessions, config: Config, now: datetime, quality, plan: dict) 
         "deliveries": dict(sorted(outbox.items())),
         "follow_ups": {"created": sum(1 for t in tasks if t.kind == "follow-up"), "recorded": len(follow),
                        "satisfied": satisfied, "not_satisfied": len(follow) - satisfied},
-        "improvement_records": {"by_status": {}, "effective": 0, "ineffective": 0,
-                                "note": "root causes and improvement records arrive with the close-the-loop issue"},
+        "improvement_records": improvement_figures(sessions, complaints),
         "series": {"open_complaints_by_day": _open_by_day(complaints, resolved_at),
                    "escalations_by_week": dict(sorted(weekly.items()))},
         "replay_errors": plan.get(-1, {}).get("errors", [])[:50],
     }
+
+
+def improvement_figures(sessions, complaints) -> dict:
+    """Root causes of complaints, improvement records by status, recurrence links and check decisions."""
+    with sessions() as s:
+        by_status = dict(s.execute(select(Improvement.status, func.count()).group_by(Improvement.status)).all())
+        checks = dict(s.execute(select(EffectivenessCheck.decision, func.count())
+                                .group_by(EffectivenessCheck.decision)).all())
+        links = dict(s.execute(select(ImprovementLink.source, func.count()).group_by(ImprovementLink.source)).all())
+    causes = Counter((c.root_cause or "(none yet)").split(".", 1)[0] for c in complaints
+                     if c.status not in ("rejected", "merged"))
+    return {"by_status": dict(sorted(by_status.items())), "total": sum(by_status.values()),
+            "effective": checks.get("effective", 0), "ineffective": checks.get("ineffective", 0),
+            "not_enough_data": checks.get("not_enough_data", 0),
+            "links_by_source": dict(sorted(links.items())),
+            "root_causes": dict(causes.most_common())}
 
 
 def _week(at: datetime) -> str:
@@ -140,27 +158,3 @@ def render_html(summaries: dict[str, dict]) -> str:
     env.filters["bars"] = _bars
     text = resources.files("closeloop.templates").joinpath("report.html.j2").read_text("utf-8")
     return env.from_string(text).render(summaries=summaries)
-
-
-def _bars(values: dict, width: int = 640, height: int = 180, fmt: str = "{:.0f}") -> str:
-    """A small inline SVG bar chart of ``{label: number}`` (None counts as 0)."""
-    from markupsafe import Markup, escape
-
-    items = [(str(k), float(v or 0)) for k, v in values.items()]
-    if not items:
-        return Markup("<p><em>no data</em></p>")
-    top = max(v for _, v in items) or 1
-    bw = max(2, (width - 40) // len(items))
-    parts = [f'<svg width="{width}" height="{height + 40}" role="img" xmlns="http://www.w3.org/2000/svg">']
-    for i, (label, v) in enumerate(items):
-        h = int((height - 10) * v / top)
-        x = 30 + i * bw
-        parts.append(f'<rect x="{x}" y="{height - h}" width="{max(1, bw - 2)}" height="{h}" fill="#3b6ea5">'
-                     f'<title>{escape(label)}: {escape(fmt.format(v))}</title></rect>')
-        if len(items) <= 20:
-            parts.append(f'<text x="{x}" y="{height + 14}" font-size="10" transform="rotate(30 {x} {height + 14})">'
-                         f'{escape(label[:18])}</text>')
-    parts.append(f'<text x="0" y="12" font-size="10">{escape(fmt.format(top))}</text>')
-    parts.append(f'<line x1="28" y1="{height}" x2="{width}" y2="{height}" stroke="#999"/>')
-    parts.append("</svg>")
-    return Markup("".join(parts))

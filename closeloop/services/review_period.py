@@ -1,0 +1,58 @@
+"""Reporting periods of the monthly review: ``2026-10`` -> the month in the customer calendar's zone."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
+
+from closeloop.domain.errors import InvalidInput
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+@dataclass(frozen=True)
+class Period:
+    """A calendar month ``[start, end)`` as UTC-aware instants, cut at local midnight of ``zone``."""
+
+    label: str  # "2026-10"
+    zone: str
+    start: datetime
+    end: datetime
+
+    def months_back(self, n: int) -> list["Period"]:
+        """This period and the ``n - 1`` months before it, oldest first."""
+        y, m = self.first_day.year, self.first_day.month
+        out = []
+        for i in range(n - 1, -1, -1):
+            yy, mm = divmod((y * 12 + m - 1) - i, 12)
+            out.append(month(f"{yy:04d}-{mm + 1:02d}", self.zone))
+        return out
+
+    @property
+    def first_day(self) -> date:
+        return self.start.astimezone(ZoneInfo(self.zone)).date()
+
+
+def month(text: str, zone: str) -> Period:
+    """Parse ``YYYY-MM`` into a :class:`Period` in the IANA ``zone``.
+
+    Raises :class:`InvalidInput` (field ``period``) for anything else, e.g. ``2026-13`` or ``Oct 2026``.
+    """
+    m = _MONTH.match(text or "")
+    if not m or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1970:
+        raise InvalidInput("period", f"expected a month as YYYY-MM (e.g. 2026-10), got {text!r}")
+    y, mo = int(m.group(1)), int(m.group(2))
+    tz = ZoneInfo(zone)
+    ny, nm = (y + 1, 1) if mo == 12 else (y, mo + 1)
+    start = datetime(y, mo, 1, tzinfo=tz).astimezone(timezone.utc)
+    end = datetime(ny, nm, 1, tzinfo=tz).astimezone(timezone.utc)
+    return Period(f"{y:04d}-{mo:02d}", zone, start, end)
+
+
+def previous_month(now: datetime, zone: str) -> Period:
+    """The month before the one containing the UTC-aware ``now`` in ``zone`` (what a monthly review covers)."""
+    local = now.astimezone(ZoneInfo(zone))
+    y, m = (local.year - 1, 12) if local.month == 1 else (local.year, local.month - 1)
+    return month(f"{y:04d}-{m:02d}", zone)
