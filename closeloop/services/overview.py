@@ -11,9 +11,9 @@ Definitions:
 - **breached**: an active task whose resolve due instant (``task.due_at``) has passed;
   **ack overdue**: whose acknowledge due instant (``ack_due_at``) has passed;
 - **at risk**: an active task not yet breached that has used up the at-risk share
-  (``[sla] at_risk_ratio``, default 80%) of its business-time budget, i.e. whose
-  reminder timer for that threshold has come due (timers are rows, kept by every
-  change and the sweep);
+  (``[sla] at_risk_ratio``, default 80%) of its business-time resolve budget, the
+  same verdict as its resolve clock's ``at_risk`` status (derived from the stored
+  running ``due_at`` and the department's calendar, see :func:`_at_risk_windows`);
 - **due today**: due within the current day of the department's calendar zone;
 - **age** of an open complaint: calendar time since ``received_at``.
 """
@@ -23,13 +23,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 
-from sqlalchemy import String, and_, case, cast, exists, func, literal, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus
-from models.tables import Complaint, Task, Timer
+from closeloop.domain.triage import SEVERITIES
+from models.tables import Complaint, Task
 
 from .uow import unit_of_work
 
@@ -76,25 +77,56 @@ def department_queue(sessions, config: Config, department: str, *, now: datetime
         where += [Task.due_at >= start, Task.due_at < end]
     with unit_of_work(sessions) as s:
         total = s.scalar(select(func.count()).select_from(Task).where(*where)) or 0
-        rows = list(s.scalars(select(Task).where(*where)
-                              .order_by(Task.due_at.is_(None), Task.due_at, Task.id).limit(limit).offset(offset)))
+        # tasks with a due instant first, in its order (the due_at index serves it), then the others by id
+        rows = list(s.scalars(select(Task).where(*where, Task.due_at.is_not(None))
+                              .order_by(Task.due_at, Task.id).limit(limit).offset(offset)))
+        if len(rows) < limit and not (overdue or due_today):
+            with_due = offset + len(rows) if rows else s.scalar(
+                select(func.count()).select_from(Task).where(*where, Task.due_at.is_not(None))) or 0
+            rows += s.scalars(select(Task).where(*where, Task.due_at.is_(None)).order_by(Task.id)
+                              .limit(limit - len(rows)).offset(max(0, offset - with_due)))
         return QueuePage(rows, total)
 
 
-def _at_risk_pct(config: Config) -> int:
-    thresholds = sorted(round(p * 100) for p in config.model.escalation.reminder_thresholds)
-    want = round(config.sla.at_risk_ratio * 100)
-    below = [p for p in thresholds if p <= want]
-    return below[-1] if below else (thresholds[0] if thresholds else want)
+def _at_risk_windows(config: Config, now: datetime) -> list[tuple[str, str, datetime]]:
+    """``(department, severity, horizon)``: a running task is at risk when at most ``1 - at_risk_ratio``
+    of its resolve budget is left, i.e. exactly when ``now <= due_at <= horizon`` with ``horizon`` that
+    share of its target added to ``now`` on the department's calendar (business time is monotonic)."""
+    share = 1 - config.sla.at_risk_ratio
+    out = []
+    for dept in sorted(config.departments):
+        cal = config.department_calendar(dept)
+        for sev in SEVERITIES:
+            target = config.sla.for_department(dept, sev).resolve
+            if target:
+                out.append((dept, sev, cal.add_business_time(now, target * share).astimezone(timezone.utc)))
+    return out
 
 
-def _at_risk_condition(config: Config, now: datetime):
-    key = literal("reminder:") + cast(Task.id, String) + literal(f":{_at_risk_pct(config)}")
-    return and_(Task.due_at >= now, exists().where(Timer.key == key, Timer.fire_at <= now))
+def _at_risk_by_department(session: Session, config: Config, now: datetime) -> dict[str, int]:
+    """Active, not yet breached complaint tasks at risk (see :func:`_at_risk_windows`), per department:
+    one range scan on ``task.due_at`` up to the largest horizon, joined to the complaint's severity."""
+    windows = _at_risk_windows(config, now)
+    if not windows:
+        return {}
+    cond = or_(*(and_(Task.department == d, Complaint.severity == sev, Task.due_at <= h) for d, sev, h in windows))
+    q = (select(Task.department, func.count()).join(Complaint, Complaint.id == Task.complaint_id)
+         .where(Task.due_at >= now, Task.due_at <= max(h for _, _, h in windows), Task.status.in_(ACTIVE), cond)
+         .group_by(Task.department))
+    return {d: n for d, n in session.execute(q)}
 
 
-def _by(session: Session, *cols_and_where, group) -> list[tuple]:
-    return list(session.execute(select(*group, func.count()).where(*cols_and_where).group_by(*group)))
+def _due_today_condition(config: Config, now: datetime):
+    """SQL: the task's due instant falls within today in its department's calendar zone."""
+    by_zone: dict[tuple[datetime, datetime], list[str]] = {}
+    for dept in config.departments:
+        by_zone.setdefault(_today_bounds(config, dept, now), []).append(dept)
+    return or_(*(and_(Task.department.in_(sorted(depts)), Task.due_at >= start, Task.due_at < end)
+                 for (start, end), depts in by_zone.items()))
+
+
+def _figures() -> dict:
+    return {"active": 0, "by_status": {}, "breached": 0, "ack_overdue": 0, "at_risk": 0, "due_today": 0}
 
 
 def overview(sessions, config: Config, *, now: datetime) -> dict:
@@ -109,24 +141,21 @@ def overview(sessions, config: Config, *, now: datetime) -> dict:
     Every configured department appears, with zeros when it has no work.
     """
     with unit_of_work(sessions) as s:
-        by_status = {st: n for st, n in _by(s, group=[Complaint.status])}
-        depts: dict[str, dict] = {d: {"active": 0, "by_status": {}, "breached": 0, "ack_overdue": 0, "at_risk": 0,
-                                      "due_today": 0} for d in sorted(config.departments)}
-        active = Task.status.in_(ACTIVE)
-        for dept, st, n in _by(s, active, group=[Task.department, Task.status]):
-            d = depts.setdefault(dept, {"active": 0, "by_status": {}, "breached": 0, "ack_overdue": 0,
-                                        "at_risk": 0, "due_today": 0})
+        by_status = dict(list(s.execute(select(Complaint.status, func.count()).group_by(Complaint.status))))
+        depts: dict[str, dict] = {d: _figures() for d in sorted(config.departments)}
+        flag = lambda cond: func.coalesce(func.sum(case((cond, 1), else_=0)), 0)  # noqa: E731
+        q = (select(Task.department, Task.status, func.count(), flag(Task.due_at < now),
+                    flag(Task.ack_due_at < now), flag(_due_today_condition(config, now)))
+             .where(Task.status.in_(ACTIVE)).group_by(Task.department, Task.status))
+        for dept, st, n, breached, ack_overdue, due_today in s.execute(q):
+            d = depts.setdefault(dept, _figures())
             d["by_status"][st] = n
             d["active"] += n
-        for name, cond in (("breached", Task.due_at < now), ("ack_overdue", Task.ack_due_at < now),
-                           ("at_risk", _at_risk_condition(config, now))):
-            for dept, n in _by(s, active, cond, group=[Task.department]):
-                depts.setdefault(dept, {"by_status": {}})[name] = n
-        for dept in list(depts):
-            if dept in config.departments:
-                start, end = _today_bounds(config, dept, now)
-                depts[dept]["due_today"] = s.scalar(select(func.count()).select_from(Task).where(
-                    Task.department == dept, active, Task.due_at >= start, Task.due_at < end)) or 0
+            d["breached"] += int(breached)
+            d["ack_overdue"] += int(ack_overdue)
+            d["due_today"] += int(due_today)
+        for dept, n in _at_risk_by_department(s, config, now).items():
+            depts.setdefault(dept, _figures())["at_risk"] = n
         ages = []
         for label, lo, hi in AGE_BUCKETS:
             cond = [Complaint.received_at <= now - timedelta(days=lo)]
