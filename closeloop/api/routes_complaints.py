@@ -91,7 +91,8 @@ def complaint_transition(complaint_id: Id, body: ComplaintTransition,
                          if_match: str | None = Header(None, max_length=40),
                          who: Principal = Depends(require(MANAGER)), app: App = Depends(get_app)) -> ComplaintOut:
     """Fire a trigger: ``reopen`` (reason, optional department), ``merge`` (into, reason: this complaint
-    becomes a duplicate of ``into``), ``resolve`` or ``close`` (reason)."""
+    becomes a duplicate of ``into``), ``resolve`` (reason; a ``root_cause`` code when the complaint has
+    none yet) or ``close`` (reason)."""
     kw = dict(config=app.config, actor=who.actor, at=app.clock.now(), expected_version=version_of(body.version,
                                                                                                  if_match))
     if isinstance(body, Merge):
@@ -100,6 +101,8 @@ def complaint_transition(complaint_id: Id, body: ComplaintTransition,
     elif isinstance(body, Reopen):
         lifecycle.reopen(app.sessions, complaint_id, reason=body.reason, department=body.department, **kw)
     elif isinstance(body, Resolve):
+        if body.root_cause is not None:  # recorded with the resolve (improvement records, issue 5)
+            kw.update(root_cause=body.root_cause, root_cause_detail=body.root_cause_detail)
         lifecycle.resolve(app.sessions, complaint_id, reason=body.reason, **kw)
     else:
         lifecycle.close(app.sessions, complaint_id, reason=body.reason, **kw)

@@ -79,6 +79,8 @@ class Merge(Version):
 class Resolve(Version):
     trigger: Literal["resolve"]
     reason: Reason
+    root_cause: str | None = Field(None, max_length=100, description="a root-cause code, if the complaint has none")
+    root_cause_detail: str | None = Field(None, max_length=2000)
 
 
 class Close(Version):

@@ -28,13 +28,14 @@ from sqlalchemy.orm import Session
 
 from closeloop.config import Config
 from closeloop.domain.errors import InvalidInput
-from closeloop.domain.task import ACTIVE_STATES, TaskStatus
+from closeloop.domain.task import ACTIVE_STATES, FINISHED_STATES, TaskStatus
 from closeloop.domain.triage import SEVERITIES
 from models.tables import Complaint, Task
 
 from .uow import unit_of_work
 
 ACTIVE = sorted(str(s) for s in ACTIVE_STATES)
+FINISHED = sorted(str(s) for s in FINISHED_STATES)
 OPEN_COMPLAINT_EXCLUDES = ("resolved", "closed", "merged", "rejected")
 #: Age buckets of open complaints (calendar days): label, lower bound (inclusive), upper bound (exclusive).
 AGE_BUCKETS = (("<1d", 0, 1), ("1-3d", 1, 3), ("3-7d", 3, 7), ("7-30d", 7, 30), (">=30d", 30, None))
@@ -143,17 +144,18 @@ def overview(sessions, config: Config, *, now: datetime) -> dict:
     with unit_of_work(sessions) as s:
         by_status = dict(list(s.execute(select(Complaint.status, func.count()).group_by(Complaint.status))))
         depts: dict[str, dict] = {d: _figures() for d in sorted(config.departments)}
-        flag = lambda cond: func.coalesce(func.sum(case((cond, 1), else_=0)), 0)  # noqa: E731
-        q = (select(Task.department, Task.status, func.count(), flag(Task.due_at < now),
-                    flag(Task.ack_due_at < now), flag(_due_today_condition(config, now)))
-             .where(Task.status.in_(ACTIVE)).group_by(Task.department, Task.status))
-        for dept, st, n, breached, ack_overdue, due_today in s.execute(q):
+        for dept, st, n in s.execute(select(Task.department, Task.status, func.count())  # index only
+                                     .where(Task.status.in_(ACTIVE)).group_by(Task.department, Task.status)):
             d = depts.setdefault(dept, _figures())
             d["by_status"][st] = n
             d["active"] += n
-            d["breached"] += int(breached)
-            d["ack_overdue"] += int(ack_overdue)
-            d["due_today"] += int(due_today)
+        # only active tasks carry due instants; NOT IN lets the due-instant indexes drive these ranges
+        running = Task.status.not_in(FINISHED)
+        for name, cond in (("breached", Task.due_at < now), ("ack_overdue", Task.ack_due_at < now),
+                           ("due_today", _due_today_condition(config, now))):
+            for dept, n in s.execute(select(Task.department, func.count()).where(cond, running)
+                                     .group_by(Task.department)):
+                depts.setdefault(dept, _figures())[name] = n
         for dept, n in _at_risk_by_department(s, config, now).items():
             depts.setdefault(dept, _figures())["at_risk"] = n
         ages = []

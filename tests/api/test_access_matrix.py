@@ -79,8 +79,9 @@ def _request(api, endpoint: str):
     elif path == "/complaints/{lending}":
         path = f"/complaints/{_complaint(api, 'Payday loan')}"
     elif path == "/complaints/{id}/transitions":
+        into = _complaint(api, "Mortgage")
         path = f"/complaints/{_complaint(api, 'Mortgage')}/transitions"
-        body = {"trigger": "resolve", "reason": "settled on the phone"}
+        body = {"trigger": "merge", "into": into, "reason": "the same mortgage complaint"}
     elif path.startswith("/tasks/{ops}"):
         path = path.replace("{ops}", str(_ops_task(api)))
         body = {"acknowledge": {"trigger": "acknowledge"},

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 from datetime import timedelta
 
 from sqlalchemy import select
 
+from closeloop.services import lifecycle
 from closeloop.services.sweep import sweep
 from models.tables import Timer
 
@@ -61,7 +63,12 @@ def test_merge_and_reopen_with_versions(api, complaints):
     # reopen needs a resolved or closed complaint: 409 names the state
     r = api.post("manager", f"/complaints/{into}/transitions", {"trigger": "reopen", "reason": "customer called"})
     assert r.status_code == 409 and r.json()["error"]["details"][0]["state"] == "triaged"
-    r = api.post("manager", f"/complaints/{into}/transitions", {"trigger": "resolve", "reason": "fixed"})
+    resolve = {"trigger": "resolve", "reason": "fixed"}
+    if "root_cause" in inspect.signature(lifecycle.resolve).parameters:  # with improvement records (issue 5)
+        r = api.post("manager", f"/complaints/{into}/transitions", resolve)
+        assert r.status_code == 422 and r.json()["error"]["field"] == "root_cause"
+        resolve["root_cause"] = next(iter(api.app.config.model.improvement.root_causes))
+    r = api.post("manager", f"/complaints/{into}/transitions", resolve)
     assert r.status_code == 200 and r.json()["status"] == "resolved"
     r = api.post("manager", f"/complaints/{into}/transitions", {"trigger": "reopen", "reason": "customer called",
                                                                  "department": "operations"})
