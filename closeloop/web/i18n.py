@@ -51,7 +51,7 @@ EN: dict[str, str] = {
     "err.illegal": "Task {task} cannot do that in its current state ({state}).",
     "err.reason": "A transfer needs a reason.", "err.outcome": "Completing a task needs an outcome note.",
     "err.to": "Choose another, active department to transfer to.",
-    "err.root_cause": "Invalid root cause: {detail}", "err.invalid": "Invalid input ({field}).",
+    "err.root_cause": "Task {task} needs a valid root cause (\"undetermined\" needs a note saying what was checked).", "err.invalid": "Invalid input ({field}).",
     "err.not_found": "Task {task} does not exist.",
     "error.title": "Something is not right", "error.401": "Please sign in.",
     "error.403": "You do not have access to this page.", "error.403.department":
@@ -88,6 +88,11 @@ EN: dict[str, str] = {
     "clockstate.on_track": "on track", "clockstate.at_risk": "at risk", "clockstate.breached": "breached",
     "clockstate.paused": "paused", "clockstate.met": "met", "clockstate.no_target": "no target",
     "clockstate.cancelled": "cancelled",
+    "rootcause.product_defect": "product defect", "rootcause.process_gap": "process gap",
+    "rootcause.policy_rule": "policy or compensation rule", "rootcause.information": "information and communication",
+    "rootcause.system": "system or tooling", "rootcause.third_party": "partner or third party",
+    "rootcause.customer_side": "customer side", "rootcause.force_majeure": "force majeure (weather, a flight change)",
+    "rootcause.undetermined": "undetermined (a note is required)",
 }
 
 ZH: dict[str, str] = {
@@ -123,7 +128,7 @@ ZH: dict[str, str] = {
     "err.stale": "任务 {task} 在本页面加载后已被他人修改。下方队列为最新状态，请核对后重试。",
     "err.illegal": "任务 {task} 在当前状态（{state}）下不能执行该操作。", "err.reason": "转交必须填写原因。",
     "err.outcome": "完成任务必须填写处理结果。", "err.to": "请选择另一个有效的部门进行转交。",
-    "err.root_cause": "根本原因无效：{detail}", "err.invalid": "输入无效（{field}）。", "err.not_found": "任务 {task} 不存在。",
+    "err.root_cause": "任务 {task} 需要有效的根本原因（选择“无法确定”时须填写说明，写明核查了什么）。", "err.invalid": "输入无效（{field}）。", "err.not_found": "任务 {task} 不存在。",
     "error.title": "出现问题", "error.401": "请先登录。", "error.403": "您无权访问此页面。",
     "error.403.department": "您的令牌属于部门 {mine}，不能打开 {other} 的内容。",
     "error.403.complaint": "投诉 {id} 在您的部门没有任务。", "error.403.role": "此页面仅供运营经理使用。",
@@ -151,6 +156,10 @@ ZH: dict[str, str] = {
     "clockstate.on_track": "正常", "clockstate.at_risk": "临近超时", "clockstate.breached": "已超时",
     "clockstate.paused": "已暂停", "clockstate.met": "已达成", "clockstate.no_target": "无目标",
     "clockstate.cancelled": "已取消",
+    "rootcause.product_defect": "产品缺陷", "rootcause.process_gap": "流程缺口", "rootcause.policy_rule": "政策或补偿规则",
+    "rootcause.information": "信息与沟通", "rootcause.system": "系统或工具", "rootcause.third_party": "合作方或第三方",
+    "rootcause.customer_side": "客户方原因", "rootcause.force_majeure": "不可抗力（天气、航班变更）",
+    "rootcause.undetermined": "无法确定（须填写说明）",
 }
 
 CATALOGUES = {"en": EN, "zh": ZH}
@@ -160,8 +169,8 @@ def translator(language: str) -> Callable[..., str]:
     """``t(key, **values)`` for ``language`` (English fallback; an unknown key shows as itself)."""
     table = CATALOGUES.get(language, EN)
 
-    def t(key: str, **values) -> str:
-        text = table.get(key) or EN.get(key) or key
+    def t(key: str, default: str | None = None, **values) -> str:
+        text = table.get(key) or EN.get(key) or default or key
         return text.format(**values) if values else text
 
     return t

@@ -47,3 +47,9 @@ def test_chinese_pages_translate_statuses_and_messages(web, complaints):
     denied = c.get("/queue/service")
     assert denied.status_code == 403 and "不能打开" in denied.text
     assert c.post("/language", data={"csrf": "forged", "lang": "en"}).status_code == 403
+
+
+def test_flash_messages_use_only_the_values_the_queue_passes():
+    for key, text in i18n.EN.items():
+        if key.startswith(("ok.", "err.")):
+            assert set(re.findall(r"{(\w+)}", text)) <= {"task", "state", "field"}, key
