@@ -35,6 +35,12 @@ app.add_typer(db_app, name="db")
 app.add_typer(complaints_app, name="complaints")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(config_app, name="config")
+from closeloop.cli_compensation import compensation_app  # noqa: E402
+from closeloop.cli_improvements import improvements_app  # noqa: E402
+
+app.add_typer(improvements_app, name="improvements")
+app.add_typer(compensation_app, name="compensation")
+
 from closeloop.cli_replay import replay_cmd  # noqa: E402
 
 app.command("replay")(replay_cmd)

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from closeloop.cli_common import actor_name, clocks_table, fail, get_app, out
+from closeloop.cli_compensation import compensation_tables
 from closeloop.domain.errors import DomainError
 from closeloop.services import complaints as complaint_svc
 from closeloop.services import lifecycle
@@ -62,6 +63,10 @@ def complaints_show(complaint_id: int) -> None:
                   f"(merge with: closeloop complaints merge {c.id} --into {c.likely_duplicate_of_id})")
     if v.merged_from:
         out.print(f"absorbed duplicates: {', '.join(map(str, v.merged_from))}")
+    out.print(escape(f"root cause: {c.root_cause or '(not yet recorded)'}"
+                     + (f" - {c.root_cause_detail}" if c.root_cause_detail else "")
+                     + "  customer verdict: " + {None: "-", True: "satisfied", False: "not satisfied"}[
+                         c.customer_satisfied]))
     now = a.clock.now()
     with unit_of_work(a.sessions) as s:
         complaint = s.get(type(c), c.id)
@@ -71,6 +76,7 @@ def complaints_show(complaint_id: int) -> None:
                 views += task_clocks(s, s.get(type(task), task.id), a.config, now)
         shares = promise_consumption(s, complaint, a.config, now)
     out.print(clocks_table(views))
+    compensation_tables(a, c.id)
     t = Table(title="who holds the customer promise (business hours on the customer calendar)")
     for col in ("department", "tasks", "held", "share of elapsed promise"):
         t.add_column(col)
@@ -154,9 +160,21 @@ def complaints_reply(complaint_id: int, text: str = typer.Option(..., "--text"),
 
 @complaints_app.command("resolve")
 def complaints_resolve(complaint_id: int, reason: str = typer.Option(..., "--reason"),
+                       root_cause: Optional[str] = typer.Option(None, "--root-cause",
+                                                                help="taxonomy code[.sub]; required unless recorded"),
+                       note: Optional[str] = typer.Option(None, "--note", help="root-cause note (undetermined)"),
                        actor: Optional[str] = typer.Option(None)) -> None:
-    """Resolve by hand (first-contact resolution); open tasks are cancelled."""
-    _run(lifecycle.resolve, complaint_id, reason=reason, actor=actor_name(actor))
+    """Resolve by hand (first-contact resolution); open tasks are cancelled. Needs a root cause."""
+    _run(lifecycle.resolve, complaint_id, reason=reason, root_cause=root_cause, root_cause_detail=note,
+         actor=actor_name(actor))
+
+
+@complaints_app.command("root-cause")
+def complaints_root_cause(complaint_id: int, code: str = typer.Argument(..., help="taxonomy code[.sub]"),
+                          note: Optional[str] = typer.Option(None, "--note", help="required with 'undetermined'"),
+                          actor: Optional[str] = typer.Option(None)) -> None:
+    """Record the root cause; a waiting root-cause task is completed (the complaint may resolve)."""
+    _run(lifecycle.set_root_cause, complaint_id, root_cause=code, note=note, actor=actor_name(actor))
 
 
 @complaints_app.command("close")

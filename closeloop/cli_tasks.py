@@ -113,9 +113,15 @@ def tasks_resume(task_id: int, actor: Optional[str] = typer.Option(None)) -> Non
 
 @tasks_app.command("complete")
 def tasks_complete(task_id: int, outcome: str = typer.Option("", "--outcome", "-o", help="what was done"),
+                   root_cause: Optional[str] = typer.Option(None, "--root-cause",
+                                                            help="the complaint's root cause (taxonomy code[.sub])"),
+                   root_cause_detail: Optional[str] = typer.Option(None, "--root-cause-detail",
+                                                                   help="note (required with 'undetermined')"),
                    actor: Optional[str] = typer.Option(None)) -> None:
-    """Complete a task; dependent tasks unblock; the complaint resolves when no task is left."""
-    _action(task_svc.complete, task_id, actor=actor_name(actor), outcome=outcome)
+    """Complete a task; dependent tasks unblock; the complaint resolves when no task is left and its root
+    cause is known (otherwise a root-cause task goes to the department lead)."""
+    _action(task_svc.complete, task_id, actor=actor_name(actor), outcome=outcome, root_cause=root_cause,
+            root_cause_detail=root_cause_detail)
 
 
 @tasks_app.command("transfer")

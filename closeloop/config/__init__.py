@@ -30,6 +30,8 @@ from closeloop.domain.routing import Matcher, Router, RoutingRule, TaskTemplate
 from closeloop.domain.sla import SlaPolicy, SlaTargets, hours
 from closeloop.domain.triage import DEFAULT_WEIGHTS, SEVERITIES, Triage, TriagePolicy
 
+from .improvement import CompensationModel, ImprovementModel
+
 DEFAULT_CONFIG_NAME = "default.toml"
 
 
@@ -227,6 +229,8 @@ class ConfigModel(_Strict):
     follow_up: FollowUpModel = FollowUpModel()
     triage: TriageModel = TriageModel()
     dedupe: DedupeModel = DedupeModel()
+    improvement: ImprovementModel = ImprovementModel()
+    compensation: CompensationModel = CompensationModel()
     rules: list[RuleModel] = []
     fallback: FallbackModel
 

@@ -61,6 +61,8 @@ def task_chain(session: Session, task: Task) -> list[Task]:
 
 def task_clocks(session: Session, task: Task, config: Config, now: datetime, *,
                 with_update: bool = True) -> list[ClockView]:
+    if task.complaint_id is None:
+        return _action_clocks(session, task, config, now)
     complaint = session.get(Complaint, task.complaint_id)
     targets = config.sla.for_department(task.department, complaint.severity)
     cal = config.department_calendar(task.department)
@@ -81,6 +83,21 @@ def task_clocks(session: Session, task: Task, config: Config, now: datetime, *,
         if update is not None:
             views.append(ClockView(owner, update, cal.name, zone))
     return views
+
+
+def _action_clocks(session: Session, task: Task, config: Config, now: datetime) -> list[ClockView]:
+    """An improvement action's clocks: no acknowledge target; resolve = the business time from creation to
+    its due date on the department's calendar (paused while waiting or blocked, like any task)."""
+    cal = config.department_calendar(task.department)
+    chain = task_chain(session, task)
+    history = [c for c in _changes(session, "task", [t.id for t in chain]) if c.status != "transferred"]
+    target = cal.business_time_between(chain[0].created_at, task.due_at) if task.due_at else None
+    ack = compute_clock("acknowledge", cal, None, task.created_at, _changes(session, "task", [task.id]), now,
+                        TASK_ACK_RULES)
+    resolve = compute_clock("resolve", cal, target, chain[0].created_at, history, now, TASK_RESOLVE_RULES,
+                            at_risk_ratio=config.sla.at_risk_ratio)
+    owner = f"task {task.id} ({task.department}, improvement {task.improvement_id})"
+    return [ClockView(owner, c, cal.name, str(cal.zone)) for c in (ack, resolve)]
 
 
 def _messages(session: Session, complaint_id: int) -> list[MessageEvent]:

@@ -24,6 +24,7 @@ from closeloop.domain.task import TaskStatus
 from models.tables import Complaint, Customer, Message, Task, TaskDependency, Transition
 
 from .audit import audit_dict
+from .recurrence import detect as detect_recurrence
 
 SYSTEM = "system"
 
@@ -50,9 +51,13 @@ class IntakeResult:
     tasks_by_department: Counter = field(default_factory=Counter)
     ids: dict[int, int] = field(default_factory=dict)
     created_ids: set[int] = field(default_factory=set)
+    recurrence_links: int = 0
+    proposed_records: list[int] = field(default_factory=list)
 
     def add(self, other: "IntakeResult") -> None:
-        for name in ("created", "rejected", "duplicates", "fallback", "likely_duplicates", "tasks"):
+        self.proposed_records.extend(other.proposed_records)
+        for name in ("created", "rejected", "duplicates", "fallback", "likely_duplicates", "tasks",
+                     "recurrence_links"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.tasks_by_department.update(other.tasks_by_department)
 
@@ -68,6 +73,8 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
       customer's earlier complaints), routed (fallback = triage queue, never
       dropped) and given its tasks; a task with ``depends_on`` starts ``blocked``.
     - Same customer and category within the de-dup window: linked as a likely duplicate.
+    - Recurrence (:mod:`closeloop.services.recurrence`): linked to matching improvement records,
+      or a new record proposed for a cluster.
 
     ``now`` (UTC-aware) stamps creation; the ``receive`` audit row carries ``received_at``.
     """
@@ -228,6 +235,12 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
                                       for i, _, _ in decisions])
     result.created += sum(1 for i, _, _ in decisions if not items[i].reject_reason)
     result.rejected += sum(1 for i, _, _ in decisions if items[i].reject_reason)
+
+    # 7. recurrence: link to open records, propose records for clusters (a few queries per batch)
+    rec = detect_recurrence(session, config, [cid for (i, _, _), cid in zip(decisions, new_ids)
+                                              if not items[i].reject_reason], now)
+    result.recurrence_links += rec.links
+    result.proposed_records.extend(rec.proposed)
     return result
 
 

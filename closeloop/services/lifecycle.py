@@ -18,6 +18,7 @@ from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
 from closeloop.domain.triage import SEVERITIES
 from models.tables import Complaint, Task, Transition
 
+from . import root_cause as rc
 from .audit import audit_dict
 from .clocks import refresh_due
 from .tasks import check_version, fire_complaint, fire_task
@@ -84,14 +85,47 @@ def await_customer(sessions, complaint_id: int, *, config: Config, reason: str, 
 
 
 def resolve(sessions, complaint_id: int, *, config: Config, reason: str, actor: str, at: datetime,
-            expected_version: int | None = None) -> Complaint:
-    """Resolve by hand (for example first-contact resolution from ``triaged``)."""
+            expected_version: int | None = None, root_cause: str | None = None,
+            root_cause_detail: str | None = None) -> Complaint:
+    """Resolve by hand (for example first-contact resolution from ``triaged``); open tasks are cancelled.
+
+    A root cause is required: ``root_cause`` (recorded here) or one recorded earlier. Raises
+    ``InvalidInput`` naming ``root_cause`` (missing or unknown) or ``note`` (``undetermined``
+    without ``root_cause_detail``), ``IllegalTransition`` naming the current state, ``Conflict``.
+    """
     with unit_of_work(sessions) as s:
         c = _get(s, complaint_id)
         check_version(c, expected_version, "complaint")
+        if root_cause is not None:
+            rc.record(s, c, root_cause, root_cause_detail, config=config, actor=actor, at=at)
+        elif c.root_cause is None:
+            raise InvalidInput("root_cause", f"complaint {c.id} has no root cause; resolving needs one "
+                                             f"(codes: {', '.join(config.model.improvement.root_causes)}; "
+                                             "'undetermined' with a note)")
         fire_complaint(s, c, ComplaintTrigger.RESOLVE, at=at, actor=actor, reason=reason)
         for t in s.scalars(select(Task).where(Task.complaint_id == c.id, Task.status.in_(ACTIVE_STATES))):
             fire_task(s, t, TaskTrigger.CANCEL, at=at, actor=actor, reason=f"complaint resolved: {reason}")
+        refresh_due(s, c.id, config, at)
+        return c
+
+
+def set_root_cause(sessions, complaint_id: int, *, config: Config, root_cause: str, note: str | None,
+                   actor: str, at: datetime) -> Complaint:
+    """Record (or correct) a complaint's root cause; a waiting ``root-cause`` task is completed with it.
+
+    Raises ``InvalidInput`` naming ``root_cause`` or ``note``; ``NotFound``.
+    """
+    from .tasks import ROOT_CAUSE_KIND, complete_in_session  # tasks imports nothing from here
+
+    with unit_of_work(sessions) as s:
+        c = _get(s, complaint_id)
+        if c.status in ("merged", "rejected"):
+            raise InvalidInput("complaint", f"complaint {c.id} is {c.status}; it needs no root cause")
+        rc.record(s, c, root_cause, note, config=config, actor=actor, at=at)
+        waiting = s.scalars(select(Task).where(Task.complaint_id == c.id, Task.kind == ROOT_CAUSE_KIND,
+                                               Task.status.in_(ACTIVE_STATES))).all()
+        for t in waiting:
+            complete_in_session(s, t.id, config=config, actor=actor, at=at, outcome=f"root cause: {root_cause}")
         refresh_due(s, c.id, config, at)
         return c
 
@@ -162,6 +196,7 @@ def record_follow_up(sessions, task_id: int, *, config: Config, satisfied: bool,
         complete_in_session(s, task_id, config=config, actor=actor, at=at,
                             outcome=("satisfied" if satisfied else "not satisfied") + (f": {note}" if note else ""))
         c = s.get(Complaint, task.complaint_id)
+        c.customer_satisfied = satisfied  # the customer's verdict, kept apart from any effectiveness check
         s.add(Transition(**audit_dict("complaint", c.id, c.id, c.status, c.status, "follow_up", actor, at,
                                       reason=note or None, data={"satisfied": satisfied, "task": task_id})))
         if satisfied:

@@ -29,10 +29,12 @@ LABELS = {
     "en": {"reminder": "reminder", "ack_timeout": "not acknowledged", "escalation": "escalation",
            "promise": "customer promise breached", "transfers": "transferred too often",
            "pause_expired": "wait expired", "closing_notice": "closed - no customer response",
-           "manual_reminder": "reminder"},
+           "manual_reminder": "reminder", "improvement_proposed": "improvement proposed",
+           "improvement_ineffective": "fix not effective", "improvement_check": "effectiveness check"},
     "zh": {"reminder": "提醒", "ack_timeout": "未受理", "escalation": "升级", "promise": "客户承诺已超时",
            "transfers": "多次转派", "pause_expired": "等待超时", "closing_notice": "因客户未回复已关闭",
-           "manual_reminder": "提醒"},
+           "manual_reminder": "提醒", "improvement_proposed": "建议改进", "improvement_ineffective": "改进无效",
+           "improvement_check": "有效性检查"},
 }
 
 
@@ -81,7 +83,7 @@ def resolve_role(config: Config, role: str, department: str | None, task: Task |
 
 def make_item(config: Config, *, key: str, kind: str, level: int, who: Recipient, complaint_id: int,
               task: Task | None, department: str | None, now: datetime, text: str,
-              due: datetime | None = None) -> dict:
+              due: datetime | None = None, improvement_id: int | None = None) -> dict:
     """A notification row (a dict for a bulk insert), released at the recipient's next working instant."""
     release = who.calendar.next_opening(now).astimezone(timezone.utc)
     data = {"text": text}
@@ -90,8 +92,28 @@ def make_item(config: Config, *, key: str, kind: str, level: int, who: Recipient
         data["due_local"] = due.astimezone(who.calendar.zone).strftime("%Y-%m-%d %H:%M %Z")
     return dict(key=key, kind=kind, level=level, role=who.role, recipient=who.name, address=who.address,
                 channel=who.channel, target=who.target, language=who.language, department=department,
-                complaint_id=complaint_id, task_id=task.id if task is not None else None, fired_at=now,
+                complaint_id=complaint_id, improvement_id=improvement_id,
+                task_id=task.id if task is not None else None, fired_at=now,
                 release_at=max(release, now), status="pending", data=data)
+
+
+def insert_notifications(session, items: list[dict]) -> set[str]:
+    """Insert notification rows (dicts from :func:`make_item`) in bulk, skipping keys that exist
+    (ON CONFLICT DO NOTHING on the unique key: never twice). Returns the keys inserted."""
+    if not items:
+        return set()
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    from models.tables import Notification
+
+    nt = Notification.__table__
+    stmt = dialect_insert(nt).on_conflict_do_nothing(index_elements=["key"]).returning(nt.c.key)
+    inserted: set[str] = set()
+    for i in range(0, len(items), 500):  # one statement per page
+        inserted.update(session.scalars(stmt, items[i:i + 500]).all())
+    return inserted
 
 
 @lru_cache(maxsize=4)

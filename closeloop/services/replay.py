@@ -20,6 +20,10 @@ documented model where it does not (:class:`Behaviour`):
   (median 2 days).
 - Customer follow-up tasks are done 4 hours after creation: satisfied unless the
   complaint is disputed.
+- Root causes come from the data through the mapping table
+  :data:`closeloop.services.root_cause.DATA_MAP` (CFPB ``Issue``/``Product``, NYC 311
+  ``Complaint Type``, airline reason), recorded with the completion of a complaint's task;
+  rows the table does not cover are ``undetermined`` with a note.
 
 Time jumps from event to event and to the next pending timer, with sweeps no
 closer than ``step`` apart, so years of quiet data cost nothing; it stops
@@ -47,7 +51,7 @@ from models import migrate
 from models.db import make_engine
 from models.tables import Complaint, Notification, Task, Timer
 
-from . import lifecycle
+from . import lifecycle, root_cause
 from . import tasks as task_svc
 from .departments import routing_config_id, sync_departments
 from .intake import IntakeItem, intake_batch
@@ -247,7 +251,9 @@ def _intake_one(sessions, config, rc_id, row: ParsedRow, now, quality, behaviour
             quality.closed_before_created += 1
             done_at = None
     disputed = f.extra.get("cfpb_disputed", "").lower() == "yes"
-    plan[cid] = {"source": f.source, "disputed": disputed, "closed_at": done_at}
+    plan[cid] = {"source": f.source, "disputed": disputed, "closed_at": done_at,
+                 "root_cause": root_cause.from_data(f.source, {"issue": f.issue, "category": f.category,
+                                                               "product": f.product})}
     if ack_at is not None and (done_at is None or ack_at < done_at):
         push(ack_at, "ack", cid)
     if done_at is not None:
@@ -267,7 +273,9 @@ def _act(sessions, config, ev: _Event, now, behaviour, plan, push) -> None:
                 if task.status == "open":
                     task_svc.acknowledge(sessions, task.id, config=config, actor=ACTOR, at=now)
             elif ev.kind == "work":
-                task_svc.complete(sessions, task.id, config=config, actor=ACTOR, at=now, outcome="replayed answer")
+                code, note = plan.get(task.complaint_id, {}).get("root_cause") or (None, None)
+                task_svc.complete(sessions, task.id, config=config, actor=ACTOR, at=now, outcome="replayed answer",
+                                  root_cause=code, root_cause_detail=note)
             elif ev.kind == "follow_up" and task is not None and task.status in ("open", "acknowledged"):
                 satisfied = not plan.get(task.complaint_id, {}).get("disputed")
                 lifecycle.record_follow_up(sessions, task.id, config=config, satisfied=satisfied,

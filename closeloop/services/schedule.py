@@ -63,6 +63,40 @@ def _business_days_later(cal, start: datetime, days: int) -> datetime:
     return cal.next_opening(start).astimezone(timezone.utc)
 
 
+def task_timers(session: Session, task: Task, config: Config, now: datetime, start_level: int = 1) -> list[WantedTimer]:
+    """Acknowledge timeout, pause expiry, reminders and the escalation ladder of one active task
+    (a complaint's task or an improvement action)."""
+    esc = config.model.escalation
+    out: list[WantedTimer] = []
+    cal = config.department_calendar(task.department)
+    clocks = {v.clock.name: v.clock for v in task_clocks(session, task, config, now, with_update=False)}
+    resolve, ack = clocks["resolve"], clocks["acknowledge"]
+    if ack.due_at is not None and ack.stopped_at is None and ack.status != "paused":
+        out.append(WantedTimer(f"ack_timeout:{task.id}", "ack_timeout", ack.due_at, task.id))
+    if task.status == "waiting":
+        pause = session.scalar(select(Transition).where(
+            Transition.entity == "task", Transition.entity_id == task.id, Transition.to_state == "waiting")
+            .order_by(Transition.at.desc(), Transition.id.desc()).limit(1))
+        until = (pause.data or {}).get("until") if pause else None
+        if until:
+            out.append(WantedTimer(f"pause_expired:task:{task.id}:{pause.id}", "pause_expired",
+                                   datetime.fromisoformat(until), task.id, {"reason": pause.reason}))
+    if resolve.target is None or resolve.due_at is None or resolve.status == "paused":
+        return out
+    chain = task_chain(session, task)
+    history = [c for c in _changes(session, "task", [t.id for t in chain]) if c.status != "transferred"]
+    for pct in esc.reminder_thresholds:
+        at = instant_at_elapsed(cal, chain[0].created_at, history, now, TASK_RESOLVE_RULES, resolve.target * pct)
+        if at is not None:
+            out.append(WantedTimer(f"reminder:{task.id}:{round(pct * 100)}", "reminder", at, task.id,
+                                   {"pct": round(pct * 100)}))
+    for level in range(start_level, len(esc.ladder_hours) + 1):
+        at = cal.add_business_time(resolve.due_at, timedelta(hours=esc.ladder_hours[level - 1]))
+        out.append(WantedTimer(f"escalation:{task.id}:{level}", "escalation", at.astimezone(timezone.utc),
+                               task.id, {"level": level}))
+    return out
+
+
 def wanted_timers(session: Session, complaint: Complaint, config: Config, now: datetime) -> list[WantedTimer]:
     esc = config.model.escalation
     out: list[WantedTimer] = []
@@ -71,33 +105,7 @@ def wanted_timers(session: Session, complaint: Complaint, config: Config, now: d
     start_level = esc.public_exposure_start_level if "public_exposure" in complaint.risk_flags else 1
     for task in session.scalars(select(Task).where(Task.complaint_id == complaint.id,
                                                    Task.status.in_(ACTIVE_STATES))):
-        cal = config.department_calendar(task.department)
-        clocks = {v.clock.name: v.clock for v in task_clocks(session, task, config, now, with_update=False)}
-        resolve, ack = clocks["resolve"], clocks["acknowledge"]
-        if ack.due_at is not None and ack.stopped_at is None and ack.status != "paused":
-            out.append(WantedTimer(f"ack_timeout:{task.id}", "ack_timeout", ack.due_at, task.id))
-        if task.status == "waiting":
-            pause = session.scalar(select(Transition).where(
-                Transition.entity == "task", Transition.entity_id == task.id, Transition.to_state == "waiting")
-                .order_by(Transition.at.desc(), Transition.id.desc()).limit(1))
-            until = (pause.data or {}).get("until") if pause else None
-            if until:
-                out.append(WantedTimer(f"pause_expired:task:{task.id}:{pause.id}", "pause_expired",
-                                       datetime.fromisoformat(until), task.id, {"reason": pause.reason}))
-        if resolve.target is None or resolve.due_at is None or resolve.status == "paused":
-            continue
-        chain = task_chain(session, task)
-        history = [c for c in _changes(session, "task", [t.id for t in chain]) if c.status != "transferred"]
-        for pct in esc.reminder_thresholds:
-            at = instant_at_elapsed(cal, chain[0].created_at, history, now, TASK_RESOLVE_RULES,
-                                    resolve.target * pct)
-            if at is not None:
-                out.append(WantedTimer(f"reminder:{task.id}:{round(pct * 100)}", "reminder", at, task.id,
-                                       {"pct": round(pct * 100)}))
-        for level in range(start_level, len(esc.ladder_hours) + 1):
-            at = cal.add_business_time(resolve.due_at, timedelta(hours=esc.ladder_hours[level - 1]))
-            out.append(WantedTimer(f"escalation:{task.id}:{level}", "escalation", at.astimezone(timezone.utc),
-                                   task.id, {"level": level}))
+        out.extend(task_timers(session, task, config, now, start_level))
 
     # the customer promise, transfers, waiting on the customer, follow-up
     if complaint.due_at is not None:
@@ -138,14 +146,24 @@ def reschedule(session: Session, complaint: Complaint, config: Config, now: date
     Manual reminders (set by a person) are left alone. Returns (inserted or moved,
     cancelled). Works in the caller's transaction; the caller clears ``timers_dirty``.
     """
-    wanted = {w.key: w for w in wanted_timers(session, complaint, config, now)}
-    existing = {t.key: t for t in session.scalars(select(Timer).where(Timer.complaint_id == complaint.id))}
+    existing = session.scalars(select(Timer).where(Timer.complaint_id == complaint.id))
+    return reconcile(session, wanted_timers(session, complaint, config, now), existing, now,
+                     complaint_id=complaint.id)
+
+
+def reconcile(session: Session, wanted_list: list[WantedTimer], existing_rows, now: datetime, *,
+              complaint_id: int | None = None, improvement_id: int | None = None) -> tuple[int, int]:
+    """Insert, move or cancel stored timers so the pending ones are exactly ``wanted_list``
+    (fired ones and manual reminders are never touched). Returns (inserted or moved, cancelled)."""
+    wanted = {w.key: w for w in wanted_list}
+    existing = {t.key: t for t in existing_rows}
     changed = cancelled = 0
     for key, w in wanted.items():
         t = existing.get(key)
         if t is None:
-            session.add(Timer(key=key, kind=w.kind, complaint_id=complaint.id, task_id=w.task_id, fire_at=w.fire_at,
-                              status="pending", data=w.data or {}, created_at=now))
+            session.add(Timer(key=key, kind=w.kind, complaint_id=complaint_id, improvement_id=improvement_id,
+                              task_id=w.task_id, fire_at=w.fire_at, status="pending", data=w.data or {},
+                              created_at=now))
             changed += 1
         elif t.status != "fired" and (t.status != "pending" or t.fire_at != w.fire_at):
             t.status, t.fire_at, t.data = "pending", w.fire_at, w.data or {}
@@ -157,4 +175,4 @@ def reschedule(session: Session, complaint: Complaint, config: Config, now: date
     return changed, cancelled
 
 
-__all__ = ["reschedule", "wanted_timers", "WantedTimer", "StatusChange", "COMPLAINT_RESOLVE_RULES"]
+__all__ = ["reschedule", "reconcile", "task_timers", "wanted_timers", "WantedTimer", "StatusChange", "COMPLAINT_RESOLVE_RULES"]

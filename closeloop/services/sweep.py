@@ -31,7 +31,9 @@ from models.tables import Complaint, Notification, Outbox, Task, Timer, Transiti
 
 from .audit import audit_dict
 from .clocks import refresh_due
-from .notify import LEVEL_ROLES, make_item, render_digest, resolve_role
+from .effectiveness import reschedule_improvements, run_check
+from .root_cause import record as record_root_cause
+from .notify import LEVEL_ROLES, insert_notifications, make_item, render_digest, resolve_role
 from .schedule import reschedule
 from .tasks import fire_complaint, fire_task
 from .uow import unit_of_work
@@ -59,8 +61,10 @@ def sweep(sessions, config: Config, now: datetime, *, batch: int = 500) -> Sweep
     """Run the three steps at the UTC-aware instant ``now`` (see the module docstring)."""
     report = SweepReport()
     _reschedule_dirty(sessions, config, now, batch, report)
+    reschedule_improvements(sessions, config, now, batch)
     _fire_due(sessions, config, now, batch, report)
     _reschedule_dirty(sessions, config, now, batch, report)  # effects of firing (closes, follow-up tasks)
+    reschedule_improvements(sessions, config, now, batch)
     _pack(sessions, now, report)
     return report
 
@@ -103,7 +107,7 @@ def _fire_due(sessions, config, now, batch, report) -> None:
             claimed = s.execute(update(tt).where(tt.c.id.in_(ids), tt.c.status == "pending")
                                 .values(status="fired", fired_at=now)
                                 .returning(tt.c.id, tt.c.key, tt.c.kind, tt.c.complaint_id, tt.c.task_id,
-                                           tt.c.fire_at, tt.c.data)).all()
+                                           tt.c.improvement_id, tt.c.fire_at, tt.c.data)).all()
             claimed.sort(key=lambda r: (r.fire_at, r.id))  # another sweep may have taken some: fine
             complaints = {c.id: c for c in s.scalars(select(Complaint).where(
                 Complaint.id.in_({r.complaint_id for r in claimed})))}
@@ -113,22 +117,13 @@ def _fire_due(sessions, config, now, batch, report) -> None:
             for t in claimed:
                 _effect(s, config, t, now, report, complaints, tasks, items)
                 report.fired[t.kind] += 1
-                report.complaints.add(t.complaint_id)
+                if t.complaint_id is not None:
+                    report.complaints.add(t.complaint_id)
             _insert_items(s, items, report)
 
 
 def _insert_items(s: Session, items: list[dict], report: SweepReport) -> None:
-    if not items:
-        return
-    if s.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    nt = Notification.__table__
-    stmt = dialect_insert(nt).on_conflict_do_nothing(index_elements=["key"]).returning(nt.c.key)
-    inserted = set()
-    for i in range(0, len(items), 500):  # one statement per page; a key that exists is skipped: never twice
-        inserted.update(s.scalars(stmt, items[i:i + 500]).all())
+    inserted = insert_notifications(s, items)
     report.notifications += len(inserted)
     report.departments.update(it["department"] for it in items if it["key"] in inserted and it["department"])
 
@@ -137,13 +132,22 @@ def _notify(items: list[dict], config, *, key, kind, level, role, complaint_id, 
             due=None) -> None:
     who = resolve_role(config, role, department, task)
     items.append(make_item(config, key=key, kind=kind, level=level, who=who, complaint_id=complaint_id, task=task,
-                           department=department, now=now, text=text, due=due))
+                           department=department, now=now, text=text, due=due,
+                           improvement_id=task.improvement_id if task is not None else None))
 
 
 def _effect(s: Session, config: Config, t, now: datetime, report: SweepReport, complaints: dict, tasks: dict,
             items: list[dict]) -> None:
-    """Apply one fired timer (a row with key, kind, complaint_id, task_id, data); notifications go to ``items``."""
-    complaint = complaints[t.complaint_id]
+    """Apply one fired timer (a row with key, kind, complaint_id, task_id, data); notifications go to ``items``.
+
+    A timer of an improvement record (``complaint_id`` None) is an action task's reminder or escalation,
+    or the effectiveness check (:func:`closeloop.services.effectiveness.run_check`)."""
+    if t.kind == "effectiveness":
+        run_check(s, config, t, now, items)
+        return
+    complaint = complaints.get(t.complaint_id)
+    if complaint is None:
+        complaint = _NoComplaint(t.complaint_id)
     task = tasks.get(t.task_id) if t.task_id else None
     if task is not None and (task.status not in ACTIVE_STATES):
         return  # stale: the task finished after the timer was scheduled
@@ -206,6 +210,9 @@ def _pause_expired(s, config, t, complaint, task, now, report, items) -> None:
                 text=f"customer has not answered ({reason})")
         return
     note = "closed - no customer response"
+    if complaint.root_cause is None:  # resolving needs a root cause; nobody could determine it
+        record_root_cause(s, complaint, "undetermined", note + ": the customer did not answer", config=config,
+                          actor=SYSTEM, at=now)
     fire_complaint(s, complaint, ComplaintTrigger.RESOLVE, at=now, actor=SYSTEM, reason=note)
     fire_complaint(s, complaint, ComplaintTrigger.CLOSE, at=now, actor=SYSTEM, reason=note)
     for task_ in s.scalars(select(Task).where(Task.complaint_id == complaint.id, Task.status.in_(ACTIVE_STATES))):
@@ -234,6 +241,15 @@ def _follow_up(s, config, t, complaint, now, report) -> None:
     report.departments.add(dep)
 
 
+class _NoComplaint:
+    """Stands in for the complaint of an improvement action's timer (reminders and escalations only)."""
+
+    status = None
+
+    def __init__(self, cid):
+        self.id = cid
+
+
 # ------------------------------------------------------------------ 3. pack
 class _PackedElsewhere(Exception):
     pass
@@ -248,7 +264,7 @@ def _pack(sessions, now: datetime, report: SweepReport) -> None:
     with unit_of_work(sessions) as s:
         items = s.execute(select(nt.c.id, nt.c.kind, nt.c.level, nt.c.role, nt.c.recipient, nt.c.address,
                                  nt.c.channel, nt.c.target, nt.c.language, nt.c.department, nt.c.complaint_id,
-                                 nt.c.task_id, nt.c.key, nt.c.data)
+                                 nt.c.improvement_id, nt.c.task_id, nt.c.key, nt.c.data)
                           .where(nt.c.status == "pending", nt.c.release_at <= now).order_by(nt.c.id)).all()
         groups: dict[tuple[str, str, str], list] = defaultdict(list)
         for n in items:
@@ -284,6 +300,7 @@ def _digest_entries(group: list) -> list[dict]:
         e = by_event.get(event)
         if e is None:
             e = by_event[event] = {"kind": n.kind, "level": n.level, "complaint_id": n.complaint_id,
+                                   "improvement_id": n.improvement_id,
                                    "task_id": n.task_id, "department": n.department or "",
                                    "text": (n.data or {}).get("text", ""), "due_local": (n.data or {}).get("due_local"),
                                    "roles": [], "keys": []}
@@ -304,7 +321,8 @@ def add_manual_reminder(sessions, task_id: int, at: datetime, *, note: str, now:
         existing = s.scalar(select(Timer).where(Timer.key == key))
         if existing is not None:
             return existing
-        timer = Timer(key=key, kind="manual_reminder", complaint_id=task.complaint_id, task_id=task.id, fire_at=at,
+        timer = Timer(key=key, kind="manual_reminder", complaint_id=task.complaint_id,
+                      improvement_id=task.improvement_id, task_id=task.id, fire_at=at,
                       status="pending", data={"note": note}, created_at=now)
         s.add(timer)
         return timer

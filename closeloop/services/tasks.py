@@ -5,7 +5,11 @@ row(s), and keeps the complaint in step:
 
 - the first acknowledge/start moves a ``triaged`` or ``reopened`` complaint to ``in_progress``;
 - completing a task unblocks the tasks whose dependencies are now all finished;
-- when a complaint has no active task left it is ``resolved`` (actor ``system``);
+- when a complaint has no active task left it is ``resolved`` (actor ``system``) if it has a root
+  cause; without one it stays in progress with a ``root-cause`` task for the lead of the department
+  that did the work (see :mod:`closeloop.services.root_cause`);
+- a corrective/preventive action of an improvement record is a task too (``complaint_id`` None,
+  ``improvement_id`` set): the same triggers, clocks and timers; it never resolves a complaint;
 - a transfer needs a reason and an active target department other than the
   current one; it creates a new task there that inherits the dependencies,
   and counts towards the complaint's ``transfer_count``;
@@ -27,11 +31,14 @@ from closeloop.config import Config
 from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus, ComplaintTrigger
 from closeloop.domain.errors import Conflict, InvalidInput, NotFound
 from closeloop.domain.task import ACTIVE_STATES, FINISHED_STATES, TASK_MACHINE, TaskStatus, TaskTrigger
-from models.tables import Complaint, Department, Task, TaskDependency, Transition
+from models.tables import Complaint, Department, Improvement, Task, TaskDependency, Transition
 
+from . import root_cause as rc
 from .audit import audit_dict, audit_row
 from .clocks import refresh_due
 from .uow import unit_of_work
+
+ROOT_CAUSE_KIND = "root-cause"
 
 
 def _load(session: Session, task_id: int, expected_version: int | None = None) -> Task:
@@ -71,7 +78,17 @@ def fire_complaint(session: Session, complaint: Complaint, trigger: ComplaintTri
     session.add(audit_row(rec, complaint.id, complaint.id))
 
 
+def _refresh(session: Session, task: Task, config: Config, at: datetime) -> None:
+    """Recompute the clocks of the task's complaint, or flag an action task's record for rescheduling."""
+    if task.complaint_id is not None:
+        refresh_due(session, task.complaint_id, config, at)
+    elif task.improvement_id is not None:
+        session.get(Improvement, task.improvement_id).timers_dirty = True
+
+
 def _begin_work(session: Session, task: Task, at: datetime, actor: str) -> None:
+    if task.complaint_id is None:
+        return
     complaint = session.get(Complaint, task.complaint_id)
     if complaint.status in (ComplaintStatus.TRIAGED, ComplaintStatus.REOPENED):
         fire_complaint(session, complaint, ComplaintTrigger.START, at=at, actor=actor,
@@ -84,7 +101,7 @@ def acknowledge_in_session(s: Session, task_id: int, *, config: Config, actor: s
     fire_task(s, task, TaskTrigger.ACKNOWLEDGE, at=at, actor=actor)
     task.assignee = task.assignee or actor
     _begin_work(s, task, at, actor)
-    refresh_due(s, task.complaint_id, config, at)
+    _refresh(s, task, config, at)
     return task
 
 
@@ -105,7 +122,7 @@ def _simple(sessions, task_id: int, trigger: TaskTrigger, *, config: Config, act
         if assign:
             task.assignee = task.assignee or actor
             _begin_work(s, task, at, actor)
-        refresh_due(s, task.complaint_id, config, at)
+        _refresh(s, task, config, at)
         return task
 
 
@@ -145,7 +162,7 @@ def assign(sessions, task_id: int, *, config: Config, assignee: str, actor: str,
         task.updated_at = at
         s.add(Transition(**audit_dict("task", task.id, task.complaint_id, task.status, task.status, "assign",
                                       actor, at, data={"from": old, "to": assignee})))
-        refresh_due(s, task.complaint_id, config, at)
+        _refresh(s, task, config, at)
         return task
 
 
@@ -157,23 +174,42 @@ def resume(sessions, task_id: int, *, config: Config, actor: str, at: datetime,
 
 
 def complete_in_session(s: Session, task_id: int, *, config: Config, actor: str, at: datetime,
-                        outcome: str = "", expected_version: int | None = None) -> Task:
+                        outcome: str = "", expected_version: int | None = None, root_cause: str | None = None,
+                        root_cause_detail: str | None = None) -> Task:
     task = _load(s, task_id, expected_version)
     fire_task(s, task, TaskTrigger.COMPLETE, at=at, actor=actor, reason=outcome or None)
     task.outcome = outcome or None
+    complaint = s.get(Complaint, task.complaint_id) if task.complaint_id is not None else None
+    if root_cause is not None:
+        if complaint is None:
+            raise InvalidInput("root_cause", f"task {task_id} is an improvement action; it has no complaint")
+        if (root_cause, root_cause_detail or None) != (complaint.root_cause, complaint.root_cause_detail):
+            rc.record(s, complaint, root_cause, root_cause_detail, config=config, actor=actor, at=at)
+    elif task.kind == ROOT_CAUSE_KIND and complaint is not None and complaint.root_cause is None:
+        raise InvalidInput("root_cause", f"task {task_id} asks for the root cause; complete it with one "
+                                         f"(codes: {', '.join(config.model.improvement.root_causes)})")
     _begin_work(s, task, at, actor)
     s.flush()
-    settle(s, task.complaint_id, at=at)
-    refresh_due(s, task.complaint_id, config, at)
+    if complaint is not None:
+        settle(s, task.complaint_id, at=at, config=config)
+    _refresh(s, task, config, at)
     return task
 
 
 def complete(sessions, task_id: int, *, config: Config, actor: str, at: datetime, outcome: str = "",
-             expected_version: int | None = None) -> Task:
-    """Finish a task with an outcome note; unblocks dependents; resolves the complaint when nothing is left."""
+             expected_version: int | None = None, root_cause: str | None = None,
+             root_cause_detail: str | None = None) -> Task:
+    """Finish a task with an outcome note; unblocks dependents; resolves the complaint when nothing is left.
+
+    ``root_cause`` (a taxonomy code, optionally ``code.sub``) and ``root_cause_detail`` (a note;
+    required with ``undetermined``) record the complaint's root cause. Raises ``InvalidInput``
+    naming ``root_cause`` for an unknown code, for a root-cause task completed without one, or
+    for a root cause on an improvement action; ``Conflict`` for a stale ``expected_version``.
+    """
     with unit_of_work(sessions) as s:
         return complete_in_session(s, task_id, config=config, actor=actor, at=at, outcome=outcome,
-                                   expected_version=expected_version)
+                                   expected_version=expected_version, root_cause=root_cause,
+                                   root_cause_detail=root_cause_detail)
 
 
 def transfer(sessions, task_id: int, *, config: Config, to: str, reason: str, actor: str, at: datetime,
@@ -190,7 +226,8 @@ def transfer(sessions, task_id: int, *, config: Config, to: str, reason: str, ac
             raise InvalidInput("to", f"task {task_id} is already in department {to!r}")
         fire_task(s, task, TaskTrigger.TRANSFER, at=at, actor=actor, reason=reason,
                   data={"to": to, "from": task.department})
-        new = Task(complaint_id=task.complaint_id, department=to, kind=task.kind, title=task.title,
+        new = Task(complaint_id=task.complaint_id, improvement_id=task.improvement_id, department=to,
+                   kind=task.kind, title=task.title,
                    instructions=task.instructions, status=TaskStatus.OPEN, transferred_from_id=task.id,
                    transfer_reason=reason, created_at=at, updated_at=at)
         s.add(new)
@@ -202,12 +239,14 @@ def transfer(sessions, task_id: int, *, config: Config, to: str, reason: str, ac
                   .values(depends_on_id=new.id))
         blocked = any(s.get(Task, d).status not in FINISHED_STATES for d in deps)
         new.status = TaskStatus.BLOCKED if blocked else TaskStatus.OPEN
+        new.due_at = task.due_at if task.complaint_id is None else None  # an action keeps its due date
         s.add(Transition(**audit_dict("task", new.id, new.complaint_id, None, new.status, "create", actor, at,
                                       reason=reason, data={"transferred_from": task.id, "department": to})))
-        complaint = s.get(Complaint, task.complaint_id)
-        complaint.transfer_count += 1
-        complaint.updated_at = at
-        refresh_due(s, task.complaint_id, config, at)
+        if task.complaint_id is not None:
+            complaint = s.get(Complaint, task.complaint_id)
+            complaint.transfer_count += 1
+            complaint.updated_at = at
+        _refresh(s, task, config, at)
         return new
 
 
@@ -220,8 +259,9 @@ def cancel(sessions, task_id: int, *, config: Config, reason: str, actor: str, a
         task = _load(s, task_id, expected_version)
         fire_task(s, task, TaskTrigger.CANCEL, at=at, actor=actor, reason=reason)
         s.flush()
-        settle(s, task.complaint_id, at=at)
-        refresh_due(s, task.complaint_id, config, at)
+        if task.complaint_id is not None:
+            settle(s, task.complaint_id, at=at, config=config)
+        _refresh(s, task, config, at)
         return task
 
 
@@ -231,8 +271,12 @@ def config_fallback_department(session: Session) -> str:
     return "triage" if "triage" in names else names[0]
 
 
-def settle(session: Session, complaint_id: int, *, at: datetime) -> None:
-    """Unblock tasks whose dependencies are finished; resolve the complaint if no task is active."""
+def settle(session: Session, complaint_id: int, *, at: datetime, config: Config | None = None) -> None:
+    """Unblock tasks whose dependencies are finished; resolve the complaint if no task is active.
+
+    Without a recorded root cause the complaint is not resolved: a ``root-cause`` task goes to the
+    lead of the department of the first finished task (the routing department).
+    """
     tasks = list(session.scalars(select(Task).where(Task.complaint_id == complaint_id)))
     status = {t.id: t.status for t in tasks}
     deps: dict[int, list[int]] = {}
@@ -263,5 +307,24 @@ def settle(session: Session, complaint_id: int, *, at: datetime) -> None:
         return
     if ComplaintTrigger.RESOLVE in COMPLAINT_MACHINE.allowed(ComplaintStatus(complaint.status)) and \
             any(t.status == TaskStatus.DONE for t in tasks):
+        if complaint.root_cause is None:
+            _ask_root_cause(session, complaint, tasks, at, config)
+            return
         fire_complaint(session, complaint, ComplaintTrigger.RESOLVE, at=at, actor="system",
                        reason="all department tasks are finished")
+
+
+def _ask_root_cause(session: Session, complaint: Complaint, tasks: list[Task], at: datetime,
+                    config: Config | None) -> None:
+    done = sorted((t for t in tasks if t.status == TaskStatus.DONE and t.kind != "follow-up"), key=lambda t: t.id)
+    department = done[0].department if done else tasks[0].department
+    lead = config.departments[department].lead if config is not None and department in config.departments else ""
+    t = Task(complaint_id=complaint.id, department=department, kind=ROOT_CAUSE_KIND,
+             title="Record the root cause: the work is done, the complaint resolves once its cause is known",
+             instructions="Complete with --root-cause CODE (undetermined needs --root-cause-detail).",
+             status=TaskStatus.OPEN, assignee=lead or None, created_at=at, updated_at=at)
+    session.add(t)
+    session.flush()
+    session.add(Transition(**audit_dict("task", t.id, complaint.id, None, TaskStatus.OPEN, "create", "system", at,
+                                        reason="waiting for a root cause",
+                                        data={"department": department, "kind": ROOT_CAUSE_KIND})))

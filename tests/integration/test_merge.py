@@ -125,10 +125,10 @@ def test_c26_two_agents_finish_the_same_complaint_at_once_exactly_one_resolves(s
     try:
         seen = [(s.get(Task, tid), s.get(Complaint, cid)) for s in (s1, s2)]
         assert all(t.status == "in_progress" for t, _ in seen)
-        task_svc.complete_in_session(s1, tid, config=config, actor="agent-x", at=at, outcome="refunded")
+        task_svc.complete_in_session(s1, tid, config=config, actor="agent-x", at=at, outcome="refunded", root_cause="policy_rule")
         s1.commit()
         with pytest.raises(Conflict), translate_conflicts(s2):
-            task_svc.complete_in_session(s2, tid, config=config, actor="agent-y", at=at, outcome="refunded again")
+            task_svc.complete_in_session(s2, tid, config=config, actor="agent-y", at=at, outcome="refunded again", root_cause="policy_rule")
             s2.commit()
     finally:
         s1.close()

@@ -91,7 +91,7 @@ def test_k3_leaving_a_pause_straight_to_resolved_still_counts_it(sessions):
     task_svc.start(sessions, _task(sessions, cid).id, config=config, actor="a", at=created)
     lifecycle.await_customer(sessions, cid, config=config, reason="r", actor="a",
                              at=datetime(2026, 3, 5, 14, 0, tzinfo=SH))
-    lifecycle.resolve(sessions, cid, config=config, reason="customer confirmed by phone", actor="a",
+    lifecycle.resolve(sessions, cid, config=config, reason="customer confirmed by phone", actor="a", root_cause="information",
                       at=datetime(2026, 3, 9, 10, 0, tzinfo=SH))
     clock = _complaint_clock(sessions, config, cid, "resolve", datetime(2026, 3, 9, 12, 0, tzinfo=SH))
     assert clock.status == "met" and clock.elapsed == timedelta(hours=4)
@@ -104,7 +104,8 @@ def test_k3_reopen_counts_resolved_time_as_paused_and_is_not_overdue_at_once(ses
     created = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
     (cid,) = intake(sessions, config, created, [facts("RE", created)])
     t = _task(sessions, cid)
-    task_svc.complete(sessions, t.id, config=config, actor="a", at=datetime(2026, 3, 2, 15, 0, tzinfo=SH))
+    task_svc.complete(sessions, t.id, config=config, actor="a", at=datetime(2026, 3, 2, 15, 0, tzinfo=SH),
+                      root_cause="process_gap")
     with sessions() as s:
         assert s.get(Complaint, cid).status == "resolved"
     add_message(sessions, cid, config=config, direction="inbound", body="still broken", author="customer",
@@ -206,7 +207,7 @@ def test_c19_our_follow_up_message_does_not_reopen(sessions):
     config = cfg(CN, "[sla.customer]\nP3 = { resolve = 40 }\n")
     created = datetime(2026, 3, 9, 9, 0, tzinfo=SH)
     (cid,) = intake(sessions, config, created, [facts("C19", created)])
-    task_svc.complete(sessions, _task(sessions, cid).id, config=config, actor="a",
+    task_svc.complete(sessions, _task(sessions, cid).id, config=config, actor="a", root_cause="process_gap",
                       at=datetime(2026, 3, 11, 16, 0, tzinfo=SH))
     add_message(sessions, cid, config=config, direction="outbound", body="【回访】您的投诉 #1024 已处理完毕",
                 author="system", channel="email", at=datetime(2026, 3, 11, 16, 5, tzinfo=SH))
@@ -241,7 +242,8 @@ def test_promise_consumption_shows_which_department_held_the_complaint(sessions)
     t = _task(sessions, cid)
     new = task_svc.transfer(sessions, t.id, config=config, to="product", reason="pricing", actor="a",
                             at=datetime(2026, 3, 2, 12, 0, tzinfo=SH))       # service held it 3 h
-    task_svc.complete(sessions, new.id, config=config, actor="p", at=datetime(2026, 3, 3, 15, 0, tzinfo=SH))
+    task_svc.complete(sessions, new.id, config=config, actor="p", at=datetime(2026, 3, 3, 15, 0, tzinfo=SH),
+                      root_cause="product_defect")
     with sessions() as s:                                                   # product: Mon 12-18 + Tue 9-15 = 12 h
         shares = promise_consumption(s, s.get(Complaint, cid), config, datetime(2026, 3, 4, 9, 0, tzinfo=SH))
     assert [(x.department, x.tasks, x.business_time) for x in shares] == [

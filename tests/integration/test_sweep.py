@@ -268,7 +268,7 @@ def test_follow_up_task_after_resolution_and_not_satisfied_reopens(sessions):
     config = engine_config(extra="", targets="P3 = { }")
     created = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
     (cid,) = intake(sessions, config, created, [facts("F1", created)])
-    task_svc.complete(sessions, _task_id(sessions), config=config, actor="a",
+    task_svc.complete(sessions, _task_id(sessions), config=config, actor="a", root_cause="process_gap",
                       at=datetime(2026, 3, 2, 16, 0, tzinfo=SH), outcome="refund issued")
     run_sweeps(sessions, config, datetime(2026, 3, 2, 16, 0, tzinfo=SH), datetime(2026, 3, 6, 10, 0, tzinfo=SH),
                every=timedelta(hours=1))

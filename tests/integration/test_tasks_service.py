@@ -39,7 +39,8 @@ def test_dependent_task_waits_then_complaint_resolves(sessions, config):
     svc.complete(sessions, t["investigate"], config=config, actor="ops-1", at=T0 + timedelta(hours=3), outcome="debt not owed")
     assert _status(sessions, Task, t["respond"]) == "open"
     assert _status(sessions, Complaint, cid) == "in_progress"
-    svc.complete(sessions, t["respond"], config=config, actor="svc-1", at=T0 + timedelta(hours=4), outcome="told customer")
+    svc.complete(sessions, t["respond"], config=config, actor="svc-1", at=T0 + timedelta(hours=4), outcome="told customer",
+                 root_cause="third_party")
     assert _status(sessions, Complaint, cid) == "resolved"
     with sessions() as s:
         trail = [(r.entity, r.trigger, r.actor) for r in

@@ -57,14 +57,16 @@ def test_no_merge_of_open_work_into_a_closed_complaint_and_resolve_cancels_every
     config = engine_config()
     a, b = intake(sessions, config, T0, [facts("A2", T0), facts("B2", T0)])
     ta = _tasks(sessions, a)[0]
-    task_svc.complete(sessions, ta.id, config=config, actor="x", at=T0 + timedelta(hours=1))
+    task_svc.complete(sessions, ta.id, config=config, actor="x", at=T0 + timedelta(hours=1),
+                      root_cause="process_gap")
     lifecycle.close(sessions, a, config=config, reason="done", actor="x", at=T0 + timedelta(hours=2))
     with pytest.raises(MergeRejected, match="reopen"):
         complaint_svc.merge(sessions, b, a, config=config, actor="x", at=T0 + timedelta(hours=3))
     tb = _tasks(sessions, b)[0]
     task_svc.start(sessions, tb.id, config=config, actor="x", at=T0)
     task_svc.pause(sessions, tb.id, config=config, reason="vendor", actor="x", at=T0 + timedelta(minutes=5))
-    lifecycle.resolve(sessions, b, config=config, reason="sorted by phone", actor="x", at=T0 + timedelta(hours=1))
+    lifecycle.resolve(sessions, b, config=config, reason="sorted by phone", actor="x", at=T0 + timedelta(hours=1),
+                      root_cause="information")
     assert [t.status for t in _tasks(sessions, b)] == ["cancelled"]
 
 

@@ -1,0 +1,93 @@
+"""``closeloop compensation ...``: the compensation ledger (add, approve, reject, list)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from closeloop.cli_common import actor_name, fail, get_app, out
+from closeloop.domain.errors import DomainError
+from closeloop.services import compensation as svc
+from closeloop.services.uow import unit_of_work
+
+compensation_app = typer.Typer(help="Compensation per complaint, within caps per category and severity.",
+                               no_args_is_help=True)
+
+_COLUMNS = ("id", "complaint", "kind", "amount", "cap", "status", "requested by", "approver", "at (UTC)")
+
+
+def _table(rows, title: str) -> Table:
+    t = Table(title=title)
+    for col in _COLUMNS:
+        t.add_column(col)
+    for e in rows:
+        t.add_row(str(e.id), str(e.complaint_id), e.kind, f"{e.amount} {e.currency}",
+                  "-" if e.cap is None else str(e.cap), e.status, escape(e.requested_by), escape(e.approver or "-"),
+                  e.created_at.isoformat())
+    return t
+
+
+def compensation_tables(a, complaint_id: int) -> None:
+    """Print this complaint's compensation and the customer's earlier compensation (for triage)."""
+    with unit_of_work(a.sessions) as s:
+        own = svc.for_complaint(s, complaint_id)
+        earlier = svc.customer_history(s, complaint_id)
+    if own:
+        out.print(_table(own, "compensation on this complaint"))
+    if earlier:
+        out.print(_table(earlier, "the customer's earlier compensation (compensate the same case the same way)"))
+
+
+@compensation_app.command("add")
+def compensation_add(complaint_id: int, kind: str = typer.Option(..., "--kind"),
+                     amount: str = typer.Option(..., "--amount", help="e.g. 25.00"),
+                     currency: Optional[str] = typer.Option(None, "--currency", help="default: [compensation]"),
+                     note: str = typer.Option("", "--note"), actor: Optional[str] = typer.Option(None)) -> None:
+    """Record compensation: approved within the cap, otherwise pending a manager's approval."""
+    a = get_app()
+    try:
+        e = svc.add(a.sessions, complaint_id, config=a.config, kind=kind, amount=amount, currency=currency,
+                    note=note, actor=actor_name(actor), at=a.clock.now())
+    except DomainError as exc:
+        fail(exc)
+    out.print(f"compensation {e.id}: {e.amount} {e.currency} ({e.kind}) is {e.status}"
+              + (f" (cap {e.cap})" if e.cap is not None else " (no cap configured)"))
+
+
+def _decide(entry_id: int, approve: bool, note: str, actor: Optional[str]) -> None:
+    a = get_app()
+    try:
+        e = svc.decide(a.sessions, entry_id, approve=approve, note=note, actor=actor_name(actor), at=a.clock.now())
+    except DomainError as exc:
+        fail(exc)
+    out.print(f"compensation {e.id} is {e.status} by {escape(e.approver or '')}")
+
+
+@compensation_app.command("approve")
+def compensation_approve(entry_id: int, note: str = typer.Option("", "--note"),
+                         actor: Optional[str] = typer.Option(None, help="the approving manager")) -> None:
+    """Approve a pending entry (not your own)."""
+    _decide(entry_id, True, note, actor)
+
+
+@compensation_app.command("reject")
+def compensation_reject(entry_id: int, note: str = typer.Option("", "--note"),
+                        actor: Optional[str] = typer.Option(None)) -> None:
+    """Reject a pending entry."""
+    _decide(entry_id, False, note, actor)
+
+
+@compensation_app.command("list")
+def compensation_list(status: Optional[str] = typer.Option(None, "--status"),
+                      complaint: Optional[int] = typer.Option(None, "--complaint"),
+                      limit: int = typer.Option(100, min=1, max=10_000)) -> None:
+    """Ledger entries, newest first."""
+    a = get_app()
+    try:
+        rows = svc.list_entries(a.sessions, status=status, complaint_id=complaint, limit=limit)
+    except DomainError as exc:
+        fail(exc, 2)
+    out.print(_table(rows, "compensation"))

@@ -1,0 +1,158 @@
+"""``closeloop improvements ...``: improvement records (CAPA): list, show, create, link, fire, add-action."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from closeloop.cli_common import actor_name, fail, get_app, out
+from closeloop.domain.errors import DomainError
+from closeloop.domain.improvement import ImprovementTrigger
+from closeloop.services import improvement as svc
+
+improvements_app = typer.Typer(help="Improvement records (CAPA): root cause, linked complaints, corrective and "
+                                    "preventive actions, effectiveness checks.", no_args_is_help=True)
+
+
+@improvements_app.command("list")
+def improvements_list(status: Optional[str] = typer.Option(None, "--status"),
+                      limit: int = typer.Option(100, min=1, max=10_000)) -> None:
+    """Records, newest first, with their linked-complaint counts."""
+    a = get_app()
+    try:
+        rows = svc.list_records(a.sessions, status=status, limit=limit)
+    except DomainError as exc:
+        fail(exc, 2)
+    t = Table()
+    for col in ("id", "status", "root cause", "owner", "complaints", "match", "title"):
+        t.add_column(col)
+    for r, n in rows:
+        t.add_row(str(r.id), r.status, r.root_cause or "-", r.owner_department, str(n), escape(r.match_key[:40]),
+                  escape(r.title[:60]))
+    out.print(t)
+
+
+@improvements_app.command("show")
+def improvements_show(improvement_id: int) -> None:
+    """One record: problem, root cause, match, actions, effectiveness checks, linked complaints, history."""
+    a = get_app()
+    try:
+        v = svc.show(a.sessions, improvement_id)
+    except DomainError as exc:
+        fail(exc)
+    r = v.record
+    out.print(f"[bold]improvement {r.id}[/bold]  status [bold]{r.status}[/bold]  owner {r.owner_department}  "
+              f"version {r.version}")
+    out.print(escape(f"{r.title}\n{r.problem}\nroot cause: {r.root_cause or '(not yet)'}"
+                     + (f" - {r.root_cause_detail}" if r.root_cause_detail else "") + f"\nmatch: {r.match_key}"))
+    if r.implemented_at:
+        out.print(f"implemented {r.implemented_at.isoformat()}; check due "
+                  f"{r.check_due_at.isoformat() if r.check_due_at else '-'}")
+    t = Table(title="actions (department tasks)")
+    for col in ("task", "kind", "department", "status", "assignee", "due (UTC)", "title"):
+        t.add_column(col)
+    for task in v.actions:
+        t.add_row(str(task.id), task.kind, task.department, task.status, escape(task.assignee or "-"),
+                  task.due_at.isoformat() if task.due_at else "-", escape(task.title[:50]))
+    out.print(t)
+    t = Table(title="effectiveness checks (internal; complaints per day in equal windows)")
+    for col in ("at", "window days", "before", "after", "reduction", "decision"):
+        t.add_column(col)
+    for c in v.checks:
+        t.add_row(c.at.isoformat(), f"{c.window_days:g}", str(c.before_count), str(c.after_count),
+                  "-" if c.reduction is None else f"{c.reduction:.0%}", c.decision)
+    out.print(t)
+    t = Table(title="linked complaints (the customer's own verdict is separate from the check)")
+    for col in ("complaint", "status", "root cause", "customer verdict", "linked by", "source", "at"):
+        t.add_column(col)
+    verdict = {None: "-", True: "satisfied", False: "not satisfied"}
+    for lk, c in v.links:
+        t.add_row(str(c.id), c.status, c.root_cause or "-", verdict[c.customer_satisfied], escape(lk.linked_by),
+                  lk.source, lk.linked_at.isoformat())
+    out.print(t)
+    t = Table(title="history")
+    for col in ("at", "from", "to", "trigger", "by", "reason"):
+        t.add_column(col)
+    for h in v.history:
+        t.add_row(h.at.isoformat(), h.from_state or "-", h.to_state, h.trigger, escape(h.actor), escape(h.reason or ""))
+    out.print(t)
+
+
+@improvements_app.command("create")
+def improvements_create(title: str = typer.Option(..., "--title"),
+                        owner: str = typer.Option(..., "--owner", help="owner department"),
+                        complaint: list[int] = typer.Option([], "--complaint", help="complaint to link (repeat)"),
+                        problem: str = typer.Option("", "--problem"),
+                        root_cause: Optional[str] = typer.Option(None, "--root-cause"),
+                        note: Optional[str] = typer.Option(None, "--note"),
+                        match: list[str] = typer.Option([], "--match", help="fact=value (repeat); default: the "
+                                                                             "first complaint's [improvement] match_on"),
+                        actor: Optional[str] = typer.Option(None)) -> None:
+    """Propose a record (status proposed)."""
+    a = get_app()
+    facts = {}
+    for m in match:
+        k, sep, v = m.partition("=")
+        if not sep:
+            fail(f"--match: {m!r} is not fact=value", 2)
+        facts[k.strip()] = v.strip()
+    try:
+        r = svc.create(a.sessions, config=a.config, title=title, owner_department=owner, problem=problem,
+                       root_cause=root_cause, root_cause_detail=note, match=facts or None, complaint_ids=complaint,
+                       actor=actor_name(actor), at=a.clock.now())
+    except DomainError as exc:
+        fail(exc)
+    out.print(f"improvement {r.id} proposed (match {escape(r.match_key)})")
+
+
+@improvements_app.command("link")
+def improvements_link(improvement_id: int, complaint: list[int] = typer.Argument(..., help="complaint ids"),
+                      actor: Optional[str] = typer.Option(None)) -> None:
+    """Link complaints to a record by hand."""
+    a = get_app()
+    try:
+        n = svc.link(a.sessions, improvement_id, complaint, actor=actor_name(actor), at=a.clock.now())
+    except DomainError as exc:
+        fail(exc)
+    out.print(f"{n} complaint(s) newly linked to improvement {improvement_id}")
+
+
+@improvements_app.command("fire")
+def improvements_fire(improvement_id: int,
+                      trigger: str = typer.Argument(..., help=", ".join(t.value for t in ImprovementTrigger)),
+                      reason: Optional[str] = typer.Option(None, "--reason"),
+                      root_cause: Optional[str] = typer.Option(None, "--root-cause"),
+                      note: Optional[str] = typer.Option(None, "--note"),
+                      version: Optional[int] = typer.Option(None, "--version", help="expected version (locking)"),
+                      actor: Optional[str] = typer.Option(None)) -> None:
+    """Apply a lifecycle trigger (approve needs a root cause; implement schedules the effectiveness check)."""
+    a = get_app()
+    try:
+        r = svc.fire(a.sessions, improvement_id, trigger, config=a.config, reason=reason, root_cause=root_cause,
+                     root_cause_detail=note, expected_version=version, actor=actor_name(actor), at=a.clock.now())
+    except DomainError as exc:
+        fail(exc)
+    out.print(f"improvement {r.id} is {r.status}"
+              + (f"; effectiveness check due {r.check_due_at.isoformat()}" if r.check_due_at else ""))
+
+
+@improvements_app.command("add-action")
+def improvements_add_action(improvement_id: int,
+                            kind: str = typer.Option(..., "--kind", help="corrective or preventive"),
+                            department: str = typer.Option(..., "--department"),
+                            title: str = typer.Option(..., "--title"),
+                            days: Optional[int] = typer.Option(None, "--business-days", help="due after N working days"),
+                            assignee: Optional[str] = typer.Option(None, "--assignee"),
+                            actor: Optional[str] = typer.Option(None)) -> None:
+    """Add a corrective or preventive action: a department task with a due date, reminders, escalation."""
+    a = get_app()
+    try:
+        t = svc.add_action(a.sessions, improvement_id, config=a.config, kind=kind, department=department,
+                           title=title, business_days=days, assignee=assignee, actor=actor_name(actor),
+                           at=a.clock.now())
+    except DomainError as exc:
+        fail(exc)
+    out.print(f"task {t.id} ({kind}, {department}) due {t.due_at.isoformat()}")
