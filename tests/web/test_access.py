@@ -103,3 +103,20 @@ def test_revoked_token_signs_the_browser_out(web, complaints):
     revoke_token(web.app.sessions, tid, at=web.app.clock.now())
     r = c.get("/queue/operations")
     assert r.status_code == 303 and r.headers["location"].startswith("/signin")
+
+
+def test_no_open_redirect_and_no_framing(web, complaints):
+    from tests.web.conftest import csrf_of
+
+    for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
+        c = web.client()
+        page = c.get("/signin", params={"next": target})
+        assert '<input type="hidden" name="next" value="">' in page.text  # the sign-in form drops it
+        r = c.post("/signin", data={"csrf": csrf_of(page.text), "token": web.tokens["member"], "next": target})
+        assert r.headers["location"] == "/queue/operations", target
+        r = c.post("/language", data={"csrf": csrf_of(c.get("/queue/operations").text), "lang": "zh", "next": target})
+        assert r.headers["location"] == "/", target
+    page = web.signin("manager").get("/overview")
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["cache-control"] == "no-store"

@@ -28,7 +28,8 @@ def _form(page: str, task_id: int, action: str) -> dict:
     """The hidden fields of the queue row's form for ``action``."""
     m = re.search(rf'<form method="post" action="/tasks/{task_id}/{action}"[^>]*>(.*?)</form>', page, re.S)
     assert m, f"no {action} form for task {task_id}"
-    return {k: html.unescape(v) for k, v in re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', m.group(1))}
+    fields = re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', m.group(1))
+    return {k: html.unescape(v) for k, v in fields}
 
 
 @pytest.mark.parametrize("csrf", [None, "", "forged", "other-session"])
