@@ -1,0 +1,211 @@
+"""Improvement records (issue 5 items 2-5): lifecycle with audit, actions on the task engine, the
+effectiveness check in the sweep, recurrence detection at intake, customers told through the outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from closeloop.config import parse_config
+from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput
+from closeloop.services import improvement as imp
+from closeloop.services import tasks as task_svc
+from closeloop.services.sweep import sweep
+from models.tables import (
+    EffectivenessCheck, Improvement, ImprovementLink, Notification, Outbox, Task, Timer, Transition,
+)
+
+from .helpers import facts, intake
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)  # a Monday
+
+
+def _cfg(**improvement) -> object:
+    text = open("closeloop/config/default.toml", encoding="utf-8").read()
+    lines = "\n".join(f"{k} = {str(v).lower() if isinstance(v, bool) else v}" for k, v in improvement.items())
+    return parse_config(text + "\n[improvement]\n" + lines + "\n")
+
+
+def _take(sessions, config, prefix, n, start, step=timedelta(hours=6), **kw):
+    kw.setdefault("category", "billing")
+    return intake(sessions, config, start + n * step,
+                  [facts(f"{prefix}{i}", start + i * step, **kw) for i in range(n)])
+
+
+def _implemented(sessions, config, at, cids):
+    rec = imp.create(sessions, config=config, title="Fee charged twice", owner_department="operations",
+                     complaint_ids=cids, actor="ops-manager", at=at)
+    imp.fire(sessions, rec.id, "approve", config=config, root_cause="system.billing", actor="ops-manager", at=at)
+    imp.fire(sessions, rec.id, "start", config=config, actor="ops-lead", at=at)
+    task = imp.add_action(sessions, rec.id, config=config, kind="corrective", department="operations",
+                          title="Fix the double-charge job", actor="ops-lead", at=at, business_days=2)
+    task_svc.complete(sessions, task.id, config=config, actor="ops-1", at=at + timedelta(hours=1))
+    return imp.fire(sessions, rec.id, "implement", config=config, actor="ops-lead", at=at + timedelta(hours=2))
+
+
+def test_lifecycle_rules_and_every_transition_audited_with_its_actor(sessions):
+    config = _cfg(cluster_size=1000)
+    (cid,) = _take(sessions, config, "L", 1, T0)
+    rec = imp.create(sessions, config=config, title="Fee charged twice", owner_department="operations",
+                     complaint_ids=[cid], actor="ops-manager", at=T0)
+    assert rec.status == "proposed" and rec.match == {"category": "billing", "product": ""}
+    with pytest.raises(InvalidInput, match="root_cause"):
+        imp.fire(sessions, rec.id, "approve", config=config, actor="m", at=T0)
+    with pytest.raises(IllegalTransition, match="'proposed'.*implement"):
+        imp.fire(sessions, rec.id, "implement", config=config, actor="m", at=T0)
+    with pytest.raises(InvalidInput, match="kind"):
+        imp.add_action(sessions, rec.id, config=config, kind="cosmetic", department="operations", title="x",
+                       actor="m", at=T0)
+    with pytest.raises(InvalidInput, match="improvement"):  # no actions before approval
+        imp.add_action(sessions, rec.id, config=config, kind="corrective", department="operations", title="x",
+                       actor="m", at=T0)
+    imp.fire(sessions, rec.id, "approve", config=config, root_cause="system", actor="m", at=T0)
+    with pytest.raises(Conflict):
+        imp.fire(sessions, rec.id, "start", config=config, actor="m", at=T0, expected_version=1)
+    imp.fire(sessions, rec.id, "start", config=config, actor="lead", at=T0)
+    with pytest.raises(InvalidInput, match="actions"):
+        imp.fire(sessions, rec.id, "implement", config=config, actor="lead", at=T0)
+    with pytest.raises(IllegalTransition, match="in_progress"):
+        imp.fire(sessions, rec.id, "reject", config=config, reason="no", actor="m", at=T0)
+    with pytest.raises(InvalidInput, match="trigger"):
+        imp.fire(sessions, rec.id, "teleport", config=config, actor="m", at=T0)
+    with sessions() as s:
+        rows = s.execute(select(Transition.trigger, Transition.to_state, Transition.actor, Transition.complaint_id)
+                         .where(Transition.entity == "improvement", Transition.entity_id == rec.id)
+                         .order_by(Transition.id)).all()
+    assert rows == [("create", "proposed", "ops-manager", None), ("approve", "approved", "m", None),
+                    ("start", "in_progress", "lead", None)]
+    other = imp.create(sessions, config=config, title="Not worth it", owner_department="service",
+                       match={"category": "billing"}, actor="m", at=T0)
+    with pytest.raises(InvalidInput, match="reason"):
+        imp.fire(sessions, other.id, "reject", config=config, actor="m", at=T0)
+    assert imp.fire(sessions, other.id, "reject", config=config, reason="duplicate of 1", actor="m",
+                    at=T0).status == "rejected"
+
+
+def test_actions_are_department_tasks_with_due_dates_reminders_and_escalation(sessions):
+    config = _cfg(cluster_size=1000)
+    (cid,) = _take(sessions, config, "A", 1, T0)
+    rec = imp.create(sessions, config=config, title="t", owner_department="operations", complaint_ids=[cid],
+                     actor="m", at=T0)
+    imp.fire(sessions, rec.id, "approve", config=config, root_cause="process_gap", actor="m", at=T0)
+    task = imp.add_action(sessions, rec.id, config=config, kind="preventive", department="product",
+                          title="Add a duplicate-charge check", actor="m", at=T0, business_days=2)
+    assert task.complaint_id is None and task.improvement_id == rec.id and task.due_at > T0
+    sweep(sessions, config, T0)
+    with sessions() as s:
+        keys = set(s.scalars(select(Timer.key).where(Timer.improvement_id == rec.id, Timer.status == "pending")))
+    assert f"reminder:{task.id}:50" in keys and f"escalation:{task.id}:1" in keys
+    late = task.due_at + timedelta(days=7)
+    sweep(sessions, config, late)
+    sweep(sessions, config, late + timedelta(days=1))  # released in the recipients' working hours
+    with sessions() as s:
+        notes = s.scalars(select(Notification).where(Notification.task_id == task.id)).all()
+        assert {n.kind for n in notes} >= {"reminder", "escalation"}
+        assert all(n.complaint_id is None and n.improvement_id == rec.id for n in notes)
+        packed = s.scalars(select(Outbox)).all()
+        assert any(f"improvement #{rec.id}" in o.body for o in packed)
+    task_svc.complete(sessions, task.id, config=config, actor="p", at=late)
+    sweep(sessions, config, late + timedelta(minutes=5))
+    with sessions() as s:
+        assert not s.scalars(select(Timer).where(Timer.task_id == task.id, Timer.status == "pending")).all()
+
+
+def _check(sessions, config, before_n, after_n):
+    start = T0 - timedelta(weeks=6)
+    cids = _take(sessions, config, "B", before_n, start + timedelta(days=1), step=timedelta(days=5))
+    impl_at = T0
+    rec = _implemented(sessions, config, impl_at, cids[:1] or [])
+    assert rec.check_due_at == impl_at + timedelta(hours=2) + timedelta(weeks=6)
+    after = _take(sessions, config, "X", after_n, impl_at + timedelta(days=3), step=timedelta(days=5))
+    sweep(sessions, config, impl_at + timedelta(weeks=1))
+    with sessions() as s:
+        assert s.get(Improvement, rec.id).status == "implemented"  # not yet due
+        if after:
+            assert s.get(ImprovementLink, (rec.id, after[0])).source == "recurrence"
+    sweep(sessions, config, rec.check_due_at + timedelta(minutes=1))
+    return rec
+
+
+def test_effective_fix_is_verified_and_customers_are_told_once(sessions):
+    config = _cfg(cluster_size=1000, notify_customers=True)
+    rec = _check(sessions, config, before_n=8, after_n=2)
+    with sessions() as s:
+        r = s.get(Improvement, rec.id)
+        check = s.scalars(select(EffectivenessCheck).where(EffectivenessCheck.improvement_id == rec.id)).one()
+        assert (check.before_count, check.after_count, check.decision) == (8, 2, "effective")
+        assert r.status == "effective" and r.verified_at is not None
+        notices = s.scalars(select(Outbox).where(Outbox.idempotency_key.like(f"improvement-notice:{rec.id}:%"))).all()
+        linked = s.scalars(select(ImprovementLink.complaint_id).where(ImprovementLink.improvement_id == rec.id)).all()
+        assert len(notices) == len(linked) == 3  # the manual link and two recurrences
+    sweep(sessions, config, rec.check_due_at + timedelta(days=1))  # nothing twice
+    with sessions() as s:
+        assert len(s.scalars(select(Outbox).where(Outbox.idempotency_key.like("improvement-notice:%"))).all()) == 3
+
+
+def test_ineffective_fix_returns_to_in_progress_and_tells_the_owner(sessions):
+    config = _cfg(cluster_size=1000)
+    rec = _check(sessions, config, before_n=8, after_n=8)
+    with sessions() as s:
+        r = s.get(Improvement, rec.id)
+        assert r.status == "in_progress"
+        check = s.scalars(select(EffectivenessCheck).where(EffectivenessCheck.improvement_id == rec.id)).one()
+        assert (check.before_count, check.after_count, check.decision) == (8, 8, "ineffective")
+        trail = s.scalars(select(Transition.to_state).where(Transition.entity == "improvement",
+                                                            Transition.entity_id == rec.id)
+                          .order_by(Transition.id)).all()
+        assert trail[-3:] == ["verifying", "ineffective", "in_progress"]
+        note = s.scalars(select(Notification).where(Notification.kind == "improvement_ineffective")).one()
+        assert note.role == "lead" and note.department == "operations" and note.improvement_id == rec.id
+
+
+def test_not_enough_data_reschedules_once_then_asks_the_owner(sessions):
+    config = _cfg(cluster_size=1000)
+    rec = _check(sessions, config, before_n=2, after_n=0)
+    with sessions() as s:
+        r = s.get(Improvement, rec.id)
+        assert (r.status, r.check_attempts) == ("verifying", 1)
+        assert r.check_due_at == r.implemented_at + timedelta(weeks=12)
+    sweep(sessions, config, r.check_due_at + timedelta(minutes=1))
+    with sessions() as s:
+        checks = s.scalars(select(EffectivenessCheck.decision).where(EffectivenessCheck.improvement_id == rec.id)
+                           .order_by(EffectivenessCheck.id)).all()
+        assert checks == ["not_enough_data", "not_enough_data"]
+        assert s.get(Improvement, rec.id).status == "verifying"
+        assert s.scalars(select(Notification).where(Notification.kind == "improvement_check")).one()
+
+
+def test_recurrence_links_to_open_records_and_proposes_for_clusters(sessions):
+    config = _cfg(cluster_size=3, cluster_days=7)
+    first = _take(sessions, config, "C", 2, T0)
+    with sessions() as s:
+        assert s.scalars(select(Improvement)).all() == []  # two are not a cluster
+    _take(sessions, config, "D", 1, T0 + timedelta(days=1))
+    _take(sessions, config, "E", 1, T0 + timedelta(days=1), category="fees")  # another category
+    with sessions() as s:
+        rec = s.scalars(select(Improvement)).one()
+        assert (rec.status, rec.created_by, rec.match) == ("proposed", "system", {"category": "billing", "product": ""})
+        links = s.scalars(select(ImprovementLink).where(ImprovementLink.improvement_id == rec.id)).all()
+        assert len(links) == 3 and {lk.source for lk in links} == {"recurrence"} and first[0] in {
+            lk.complaint_id for lk in links}
+        note = s.scalars(select(Notification).where(Notification.kind == "improvement_proposed")).one()
+        assert note.role == "operations_manager" and note.improvement_id == rec.id
+    (late,) = _take(sessions, config, "F", 1, T0 + timedelta(days=40))  # far later: still linked to the open record
+    with sessions() as s:
+        assert s.get(ImprovementLink, (rec.id, late)).linked_by == "system"
+        assert len(s.scalars(select(Improvement)).all()) == 1
+
+
+def test_manual_links_and_show(sessions):
+    config = _cfg(cluster_size=1000)
+    a, b = _take(sessions, config, "M", 2, T0)
+    rec = imp.create(sessions, config=config, title="t", owner_department="service", complaint_ids=[a],
+                     actor="m", at=T0)
+    assert imp.link(sessions, rec.id, [a, b], actor="agent", at=T0) == 1
+    view = imp.show(sessions, rec.id)
+    assert [(lk.complaint_id, lk.source, lk.linked_by) for lk, _ in view.links] == [(a, "manual", "m"),
+                                                                                     (b, "manual", "agent")]
+    with sessions() as s:
+        assert s.scalars(select(Task).where(Task.improvement_id == rec.id)).all() == []
