@@ -6,7 +6,6 @@ members and leads read the complaints their department's tasks touch (403 otherw
 
 from __future__ import annotations
 
-import inspect
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response
@@ -102,11 +101,8 @@ def complaint_transition(complaint_id: Id, body: ComplaintTransition,
     elif isinstance(body, Reopen):
         lifecycle.reopen(app.sessions, complaint_id, reason=body.reason, department=body.department, **kw)
     elif isinstance(body, Resolve):
-        if body.root_cause is not None:  # recorded with the resolve (improvement records, issue 5)
-            if "root_cause" not in inspect.signature(lifecycle.resolve).parameters:
-                raise ApiError(422, "root_cause: not recorded by this version", field="root_cause")
-            kw.update(root_cause=body.root_cause, root_cause_detail=body.root_cause_detail)
-        lifecycle.resolve(app.sessions, complaint_id, reason=body.reason, **kw)
+        lifecycle.resolve(app.sessions, complaint_id, reason=body.reason, root_cause=body.root_cause,
+                          root_cause_detail=body.root_cause_detail, **kw)
     else:
         lifecycle.close(app.sessions, complaint_id, reason=body.reason, **kw)
     return ComplaintOut.model_validate(get_complaint(app.sessions, complaint_id))

@@ -72,7 +72,8 @@ def task(task_id: Id, who: Principal = Depends(require(*WORK_ROLES)), app: App =
              responses={409: {"description": "illegal trigger (the current state is named) or stale version"}})
 def task_transition(task_id: Id, body: TaskTransition, if_match: str | None = Header(None, max_length=40),
                     who: Principal = Depends(require(*WORK_ROLES)), app: App = Depends(get_app)) -> TaskTransitionOut:
-    """Fire a trigger on a task: ``acknowledge``, ``start``, ``complete`` (outcome), ``pause`` (reason,
+    """Fire a trigger on a task: ``acknowledge``, ``start``, ``complete`` (outcome; root_cause on a
+    ``root-cause`` task, see issue 5), ``pause`` (reason,
     until), ``resume``, ``transfer`` (to, reason), ``cancel`` (reason), ``assign`` (assignee)."""
     _own(app, who, task_id)
     allowed = {MEMBER: MEMBER_TRIGGERS, LEAD: LEAD_TRIGGERS}.get(who.role)
@@ -86,7 +87,8 @@ def task_transition(task_id: Id, body: TaskTransition, if_match: str | None = He
     elif isinstance(body, Start):
         task_svc.start(app.sessions, task_id, **kw)
     elif isinstance(body, Complete):
-        task_svc.complete(app.sessions, task_id, outcome=body.outcome, **kw)
+        task_svc.complete(app.sessions, task_id, outcome=body.outcome, root_cause=body.root_cause,
+                          root_cause_detail=body.root_cause_detail, **kw)
     elif isinstance(body, Pause):
         task_svc.pause(app.sessions, task_id, reason=body.reason, until=body.until, **kw)
     elif isinstance(body, Resume):

@@ -27,6 +27,9 @@ class Start(Version):
 class Complete(Version):
     trigger: Literal["complete"]
     outcome: str = Field("", max_length=5000, description="the outcome note")
+    root_cause: str | None = Field(None, max_length=100,
+                                   description="the complaint's root cause (required on a root-cause task)")
+    root_cause_detail: str | None = Field(None, max_length=2000, description="a note; required with undetermined")
 
 
 class Pause(Version):

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from closeloop.services import improvement
 from closeloop.services.tokens import create_token
 from models.tables import Task
 from tests.integration.helpers import facts, intake
@@ -47,6 +48,10 @@ MATRIX = {
     "POST /tasks/{ops}/transitions cancel":    _status("403 200 403 200 403"),
     "POST /tasks/{ops}/transitions assign":    _status("403 200 403 200 403"),
     "GET /overview":                           _status("403 403 403 200 403"),
+    "GET /improvements":                       _status("200 200 200 200 403"),
+    "GET /improvements/{ops}":                 _status("200 200 403 200 403"),
+    "POST /improvements/{ops}/complaints":     _status("403 200 403 200 403"),
+    "POST /improvements/{ops}/transitions":    _status("403 200 403 200 403"),
 }
 
 
@@ -82,6 +87,15 @@ def _request(api, endpoint: str):
         into = _complaint(api, "Mortgage")
         path = f"/complaints/{_complaint(api, 'Mortgage')}/transitions"
         body = {"trigger": "merge", "into": into, "reason": "the same mortgage complaint"}
+    elif path.startswith("/improvements/{ops}"):
+        rec = improvement.create(api.app.sessions, config=api.app.config, title="recurring disputes",
+                                 owner_department="operations", actor="t", at=T0,
+                                 complaint_ids=[_complaint(api, "Credit reporting")])
+        path = path.replace("{ops}", str(rec.id))
+        if path.endswith("/complaints"):
+            body = {"complaint_ids": [_complaint(api, "Credit reporting")]}
+        elif path.endswith("/transitions"):
+            body = {"trigger": "approve", "root_cause": next(iter(api.app.config.model.improvement.root_causes))}
     elif path.startswith("/tasks/{ops}"):
         path = path.replace("{ops}", str(_ops_task(api)))
         body = {"acknowledge": {"trigger": "acknowledge"},

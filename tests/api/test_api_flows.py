@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import inspect
 from datetime import timedelta
 
 from sqlalchemy import select
 
-from closeloop.services import lifecycle
 from closeloop.services.sweep import sweep
 from models.tables import Timer
 
@@ -64,10 +62,9 @@ def test_merge_and_reopen_with_versions(api, complaints):
     r = api.post("manager", f"/complaints/{into}/transitions", {"trigger": "reopen", "reason": "customer called"})
     assert r.status_code == 409 and r.json()["error"]["details"][0]["state"] == "triaged"
     resolve = {"trigger": "resolve", "reason": "fixed"}
-    if "root_cause" in inspect.signature(lifecycle.resolve).parameters:  # with improvement records (issue 5)
-        r = api.post("manager", f"/complaints/{into}/transitions", resolve)
-        assert r.status_code == 422 and r.json()["error"]["field"] == "root_cause"
-        resolve["root_cause"] = next(iter(api.app.config.model.improvement.root_causes))
+    r = api.post("manager", f"/complaints/{into}/transitions", resolve)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "root_cause"  # resolving needs a root cause
+    resolve["root_cause"] = next(iter(api.app.config.model.improvement.root_causes))
     r = api.post("manager", f"/complaints/{into}/transitions", resolve)
     assert r.status_code == 200 and r.json()["status"] == "resolved"
     r = api.post("manager", f"/complaints/{into}/transitions", {"trigger": "reopen", "reason": "customer called",
@@ -143,3 +140,22 @@ def test_overview_matches_the_clocks(api, complaints):
     ov = api.get("manager", "/overview").json()
     assert ov["departments"]["operations"]["breached"] == 3 and ov["departments"]["operations"]["at_risk"] == 0
     assert [b["count"] for b in ov["age_of_open_complaints"]] == [0, 0, 0, 0, 3]
+
+
+def test_root_cause_task_is_completed_with_a_root_cause(api, complaints):
+    cid = complaints[2]  # mortgage: operations and product, then service
+    for dept in ("operations", "product", "service"):
+        for t in api.get("manager", f"/complaints/{cid}").json()["tasks"]:
+            if t["department"] == dept and t["status"] in ("open", "acknowledged", "in_progress"):
+                r = api.post("manager", f"/tasks/{t['id']}/transitions", {"trigger": "complete", "outcome": "done"})
+                assert r.status_code == 200, r.text
+    d = api.get("manager", f"/complaints/{cid}").json()
+    rc_task = next(t for t in d["tasks"] if t["kind"] == "root-cause")
+    assert d["complaint"]["status"] != "resolved" and rc_task["status"] == "open"
+    url = f"/tasks/{rc_task['id']}/transitions"
+    r = api.post("manager", url, {"trigger": "complete"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "root_cause"
+    code = next(iter(api.app.config.model.improvement.root_causes))
+    r = api.post("manager", url, {"trigger": "complete", "root_cause": code, "outcome": "found it"})
+    assert r.status_code == 200 and r.json()["task"]["status"] == "done"
+    assert api.get("manager", f"/complaints/{cid}").json()["complaint"]["status"] == "resolved"

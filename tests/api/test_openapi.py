@@ -22,7 +22,7 @@ def test_served_document_is_the_same_and_every_operation_declares_the_error_shap
     assert served == json.loads(openapi_document())
     assert served["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     ops = [(p, m, op) for p, item in served["paths"].items() for m, op in item.items()]
-    assert len(ops) >= 14 and all(p.startswith("/api/v1/") for p, _, _ in ops)
+    assert len(ops) >= 18 and all(p.startswith("/api/v1/") for p, _, _ in ops)
     for path, method, op in ops:
         assert op["responses"]["401"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse"), \
             (method, path)
