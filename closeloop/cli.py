@@ -40,7 +40,9 @@ from closeloop.cli_improvements import improvements_app  # noqa: E402
 
 app.add_typer(improvements_app, name="improvements")
 app.add_typer(compensation_app, name="compensation")
+from closeloop.cli_report import report_app  # noqa: E402
 
+app.add_typer(report_app, name="report")
 from closeloop.cli_replay import replay_cmd  # noqa: E402
 
 app.command("replay")(replay_cmd)

@@ -18,14 +18,15 @@ import time
 
 
 def deployments(config):
-    """The three deployments with their schedules (see ``flows/schedules.py``)."""
+    """The four deployments with their schedules (see ``flows/schedules.py``)."""
     from prefect.schedules import Cron, Interval
 
     from flows.deliver import deliver_outbox
     from flows.digest import overdue_digest_flow
+    from flows.review import monthly_review_flow
     from flows.sweep import sweep_flow
 
-    from .schedules import DELIVER_INTERVAL_SECONDS, OVERDUE_DIGEST_CRON, SWEEP_INTERVAL_SECONDS
+    from .schedules import DELIVER_INTERVAL_SECONDS, MONTHLY_REVIEW_CRON, OVERDUE_DIGEST_CRON, SWEEP_INTERVAL_SECONDS
 
     manager_zone = str(config.calendar(config.model.escalation.operations_manager.calendar).zone)
     return [
@@ -36,6 +37,9 @@ def deployments(config):
         overdue_digest_flow.to_deployment("overdue-digest",
                                           schedules=[Cron(OVERDUE_DIGEST_CRON, timezone=manager_zone)],
                                           tags=["closeloop", "digest"]),
+        monthly_review_flow.to_deployment("monthly-review",
+                                          schedules=[Cron(MONTHLY_REVIEW_CRON, timezone=manager_zone)],
+                                          tags=["closeloop", "review"]),
     ]
 
 

@@ -1,0 +1,48 @@
+"""``closeloop report review``: the monthly cross-department review in Markdown, HTML or JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from closeloop.cli_common import fail, get_app, out
+from closeloop.domain.errors import DomainError
+from closeloop.services.review import FORMATS, build_review, render
+from closeloop.services.review_period import previous_month
+
+report_app = typer.Typer(help="Reports for the operations meeting.", no_args_is_help=True)
+
+
+@report_app.command("review")
+def review_cmd(
+    period: Optional[str] = typer.Option(None, "--period", help="month YYYY-MM (default: the previous month)"),
+    fmt: str = typer.Option("md", "--format", help="md | html | json"),
+    output: Optional[Path] = typer.Option(None, "--out", help="write to this file instead of standard output"),
+) -> None:
+    """Top root causes (Pareto), recurrence and its trend, improvement records with overdue actions,
+    per-department SLA compliance and overdue tasks, complaints that bounced, compensation totals.
+
+    Months are cut at midnight in the customer calendar's time zone; clocks are taken as of the
+    month's end. Exit code 2 for a malformed period or format.
+    """
+    if fmt not in FORMATS:
+        fail(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}", 2)
+    a = get_app()
+    try:
+        now = a.clock.now()
+        label = period or previous_month(now, str(a.config.customer_calendar.zone)).label
+        review = build_review(a.sessions, a.config, label, now)
+    except DomainError as exc:
+        fail(exc, 2)
+    finally:
+        a.dispose()
+    text = json.dumps(review, indent=2, ensure_ascii=False) if fmt == "json" else render(review, fmt)
+    if output is None:
+        typer.echo(text)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        out.print(f"wrote {output} ({fmt}, {review['period']['label']})")

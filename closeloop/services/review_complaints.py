@@ -1,0 +1,66 @@
+"""Complaint figures of the monthly review: intake, resolution, status at the period's end, verdicts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from models.tables import Complaint, Transition
+
+from .review_period import Period
+
+OPEN_STATES = ("received", "triaged", "in_progress", "awaiting_customer", "reopened")
+
+
+def status_at(s: Session, as_of: datetime) -> Counter:
+    """How many complaints were in each status at ``as_of`` (latest audited change before it)."""
+    last = (select(Transition.complaint_id.label("cid"), func.max(Transition.at).label("at"))
+            .where(Transition.entity == "complaint", Transition.at < as_of)
+            .group_by(Transition.complaint_id).subquery())
+    rows = s.execute(select(Transition.complaint_id, Transition.to_state, Transition.id)
+                     .join(last, and_(Transition.complaint_id == last.c.cid, Transition.at == last.c.at))
+                     .where(Transition.entity == "complaint").order_by(Transition.id)).all()
+    latest = {}
+    for cid, state, _ in rows:  # ties at the same instant: the later row wins
+        latest[cid] = state
+    return Counter(latest.values())
+
+
+def complaint_figures(s: Session, period: Period, as_of: datetime) -> dict:
+    """``{"received", "received_by_severity", "received_by_source", "resolved", "reopened",
+    "open_at_end", "status_at_end", "follow_up": {"recorded", "satisfied", "not_satisfied"}}``.
+
+    ``resolved`` counts complaints whose first resolution fell in the period; ``reopened`` the
+    reopen transitions in it. ``follow_up`` is the customer's verdict on the handling, recorded
+    at the follow-up after resolution (kept apart from the internal effectiveness checks).
+    """
+    in_period = and_(Complaint.received_at >= period.start, Complaint.received_at < period.end)
+    by_sev = dict(s.execute(select(Complaint.severity, func.count()).where(in_period)
+                            .group_by(Complaint.severity).order_by(Complaint.severity)).all())
+    by_src = dict(s.execute(select(Complaint.source, func.count()).where(in_period)
+                            .group_by(Complaint.source).order_by(Complaint.source)).all())
+    first_resolved = (select(func.min(Transition.at).label("at")).where(
+        Transition.entity == "complaint", Transition.to_state == "resolved")
+        .group_by(Transition.complaint_id).subquery())
+    resolved = s.scalar(select(func.count()).select_from(first_resolved).where(
+        first_resolved.c.at >= period.start, first_resolved.c.at < period.end)) or 0
+    reopened = s.scalar(select(func.count()).select_from(Transition).where(
+        Transition.entity == "complaint", Transition.trigger == "reopen",
+        Transition.at >= period.start, Transition.at < period.end)) or 0
+    verdicts = s.scalars(select(Transition.data).where(
+        Transition.trigger == "follow_up", Transition.at >= period.start, Transition.at < period.end)).all()
+    satisfied = sum(1 for d in verdicts if (d or {}).get("satisfied") is True)
+    at_end = status_at(s, min(period.end, as_of))
+    return {
+        "received": sum(by_sev.values()),
+        "received_by_severity": {str(k): int(v) for k, v in by_sev.items()},
+        "received_by_source": {str(k): int(v) for k, v in by_src.items()},
+        "resolved": int(resolved),
+        "reopened": int(reopened),
+        "open_at_end": sum(n for st, n in at_end.items() if st in OPEN_STATES),
+        "status_at_end": dict(sorted(at_end.items())),
+        "follow_up": {"recorded": len(verdicts), "satisfied": satisfied, "not_satisfied": len(verdicts) - satisfied},
+    }

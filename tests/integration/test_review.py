@@ -1,0 +1,177 @@
+"""The monthly review of a simulated month: figures checked against counts from the database,
+rendered as Markdown, HTML and JSON (issue 5, item 7)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from closeloop.domain.errors import InvalidInput
+from closeloop.services import improvement as imp
+from closeloop.services import lifecycle, tasks as svc
+from closeloop.services.review import build_review, render
+from models.tables import Complaint, Improvement, ImprovementLink, Task, Transition
+
+from .helpers import facts, intake
+
+# March 2026 in America/New_York (the default customer calendar): 1 Mar 05:00 UTC to 1 Apr 04:00 UTC
+T0 = datetime(2026, 3, 2, 14, 0, tzinfo=timezone.utc)  # Monday 09:00 EST
+NOW = datetime(2026, 4, 20, 12, 0, tzinfo=timezone.utc)
+ACTOR = "test"
+
+
+def _tasks(sessions, cid):
+    with sessions() as s:
+        return [(t.id, t.department, t.status) for t in
+                s.scalars(select(Task).where(Task.complaint_id == cid, Task.status.in_(
+                    ("open", "acknowledged", "in_progress", "blocked"))).order_by(Task.id))]
+
+
+def _finish(sessions, config, cid, at, cause):
+    """Record the root cause and complete every active task (dependents unblock on the way)."""
+    lifecycle.set_root_cause(sessions, cid, config=config, root_cause=cause, note=None, actor=ACTOR, at=at)
+    for _ in range(5):
+        active = [t for t in _tasks(sessions, cid) if t[2] != "blocked"]
+        if not active:
+            break
+        for tid, _, _ in active:
+            svc.complete(sessions, tid, config=config, actor=ACTOR, at=at, outcome="done")
+
+
+@pytest.fixture
+def month(sessions, config):
+    ids = intake(sessions, config, T0, [facts(f"R{i}", T0 + timedelta(minutes=i), category="billing",
+                                              product="Checking account") for i in range(6)])
+    feb = intake(sessions, config, datetime(2026, 2, 20, 15, tzinfo=timezone.utc),
+                 [facts("F1", datetime(2026, 2, 20, 15, tzinfo=timezone.utc), category="billing")])
+    fast, slow, bounced, open_, p1, p2 = ids
+    # resolved within hours (met) with three different causes; one resolved late (breached)
+    _finish(sessions, config, fast, T0 + timedelta(hours=2), "process_gap")
+    _finish(sessions, config, p1, T0 + timedelta(hours=3), "process_gap.handover")
+    _finish(sessions, config, p2, T0 + timedelta(hours=3), "system")
+    _finish(sessions, config, slow, datetime(2026, 3, 27, 15, tzinfo=timezone.utc), "policy_rule")
+    # ping-pong: A -> B -> A, then left open past its due date
+    (tid, dep, _), *_ = _tasks(sessions, bounced)
+    other = next(d for d in ("operations", "service", "product") if d != dep)
+    t2 = svc.transfer(sessions, tid, config=config, to=other, reason="not ours", actor=ACTOR,
+                      at=T0 + timedelta(hours=1))
+    svc.transfer(sessions, t2.id, config=config, to=dep, reason="back: it is yours", actor=ACTOR,
+                 at=T0 + timedelta(hours=2))
+    # an improvement record with an overdue corrective action
+    rec = imp.create(sessions, config=config, title="Fee refunds stall", owner_department="operations", actor=ACTOR,
+                     at=T0 + timedelta(days=1), root_cause="process_gap", complaint_ids=[fast, p1])
+    imp.fire(sessions, rec.id, "approve", config=config, actor=ACTOR, at=T0 + timedelta(days=1))
+    imp.add_action(sessions, rec.id, config=config, kind="corrective", department="operations",
+                   title="Fix the refund queue", actor=ACTOR, at=T0 + timedelta(days=1), business_days=3)
+    return {"ids": ids, "feb": feb, "bounced": bounced, "open": open_, "other": other, "dep": dep,
+            "record": rec.id}
+
+
+def test_figures_match_the_database(sessions, config, month):
+    r = build_review(sessions, config, "2026-03", NOW)
+    start, end = datetime.fromisoformat(r["period"]["start"]), datetime.fromisoformat(r["period"]["end"])
+    assert (start, end) == (datetime(2026, 3, 1, 5, tzinfo=timezone.utc), datetime(2026, 4, 1, 4, tzinfo=timezone.utc))
+    with sessions() as s:
+        received = s.scalar(select(func.count()).select_from(Complaint).where(
+            Complaint.received_at >= start, Complaint.received_at < end))
+        resolved_ids = set(s.scalars(select(Transition.complaint_id).where(
+            Transition.entity == "complaint", Transition.to_state == "resolved",
+            Transition.at >= start, Transition.at < end)))
+        causes = dict(s.execute(select(Complaint.root_cause, func.count()).where(Complaint.id.in_(resolved_ids))
+                                .group_by(Complaint.root_cause)).all())
+        linked = s.scalar(select(func.count()).select_from(ImprovementLink).where(
+            ImprovementLink.improvement_id == month["record"]))
+        statuses = dict(s.execute(select(Improvement.status, func.count()).group_by(Improvement.status)).all())
+    assert r["complaints"]["received"] == received == 6  # the February complaint is not counted
+    assert r["complaints"]["resolved"] == len(resolved_ids) == 4
+    assert r["complaints"]["open_at_end"] == 1 + 1 + 1 + 0  # bounced, open, February's (still open)
+    pareto = {c["root_cause"]: c["count"] for c in r["root_causes"]["causes"]}
+    assert pareto == {"process_gap": causes["process_gap"] + causes["process_gap.handover"],
+                      "policy_rule": causes["policy_rule"], "system": causes["system"]} == \
+        {"process_gap": 2, "policy_rule": 1, "system": 1}
+    first = r["root_causes"]["causes"][0]
+    assert first["root_cause"] == "process_gap" and first["share"] == 0.5 and first["vital_few"]
+    assert first["sub_codes"] == {"handover": 1}
+    assert r["root_causes"]["causes"][-1]["cumulative_share"] == 1.0
+    # bounced: exactly the ping-pong complaint, with its path
+    assert [b["complaint"] for b in r["bounced"]] == [month["bounced"]]
+    b = r["bounced"][0]
+    assert b["path"] == [month["dep"], month["other"], month["dep"]] and b["ping_pong"] and b["transfers"] == 2
+    # improvement records: ours is approved with its overdue action (recurrence may propose others)
+    recs = r["improvement_records"]
+    assert recs["by_status"] == statuses and statuses["approved"] == 1
+    ours = next(x for x in recs["records"] if x["id"] == month["record"])
+    assert ours["status"] == "approved" and ours["complaints"] == linked == 2
+    assert ours["overdue_actions"] == 1 and recs["with_overdue_actions"] == 1
+
+
+def test_department_sla_compliance(sessions, config, month):
+    r = build_review(sessions, config, "2026-03", NOW)
+    deps = r["departments"]
+    total_completed = sum(d["completed"] for d in deps.values())
+    with sessions() as s:
+        done = s.scalar(select(func.count()).select_from(Transition).where(
+            Transition.entity == "task", Transition.to_state == "done",
+            Transition.at >= datetime.fromisoformat(r["period"]["start"]),
+            Transition.at < datetime.fromisoformat(r["period"]["end"])))
+    assert total_completed == done
+    breached = sum(d["breached"] for d in deps.values())
+    assert breached >= 1  # the complaint finished on 27 March is past every resolve target
+    assert all(d["met"] + d["breached"] == d["completed"] for d in deps.values())
+    overdue_ids = {t["complaint"] for d in deps.values() for t in d["overdue_tasks"] if t["complaint"]}
+    assert {month["bounced"], month["open"]} <= overdue_ids
+    assert sum(d["overdue_at_end"] for d in deps.values()) == sum(len(d["overdue_tasks"]) for d in deps.values())
+
+
+def test_compensation_and_three_formats(sessions, config, month, tmp_path):
+    from closeloop.services import compensation as comp
+    from models.tables import Compensation
+
+    cid = month["open"]
+    with sessions() as s:
+        c = s.get(Complaint, cid)
+        cap = config.model.compensation.cap(c.category, c.severity)
+    assert cap is not None, "the default policy caps billing compensation"
+    at = T0 + timedelta(days=2)
+    within = comp.add(sessions, cid, config=config, kind="refund", amount=str(cap), actor=ACTOR, at=at)
+    above = comp.add(sessions, cid, config=config, kind="refund", amount=str(cap + 1), actor=ACTOR, at=at)
+    assert (within.status, above.status) == ("approved", "pending_approval")  # exactly the cap is within it
+    comp.add(sessions, month["bounced"], config=config, kind="refund", amount="5.25", actor=ACTOR,
+             at=datetime(2026, 4, 2, 15, tzinfo=timezone.utc))  # April: not in the March review
+    r = build_review(sessions, config, "2026-03", NOW)
+    with sessions() as s:
+        rows = s.scalars(select(Compensation).where(Compensation.created_at < datetime(2026, 4, 1, 4, tzinfo=timezone.utc))).all()
+    approved = sum((x.amount for x in rows if x.status == "approved"), Decimal(0))
+    cur = config.model.compensation.currency
+    assert r["compensation"]["entries"] == len(rows) == 2
+    assert r["compensation"]["pending_approval"] == 1 and r["compensation"]["above_cap"] == 1
+    assert r["compensation"]["approved_total"] == {cur: str(approved.quantize(Decimal("0.01")))}
+    assert Decimal(r["compensation"]["approved_total"][cur]) == cap
+    comp.decide(sessions, above.id, approve=True, actor="manager", at=at + timedelta(hours=1))
+    r = build_review(sessions, config, "2026-03", NOW)
+    assert Decimal(r["compensation"]["approved_total"][cur]) == 2 * cap + 1
+    assert r["compensation"]["pending_approval"] == 0
+    md, html = render(r, "md"), render(r, "html")
+    assert "# Complaint review 2026-03" in md
+    row = re.search(r"^\| (\d+) \| (\d+) \| (\d+) \| (\d+) \|", md, re.M)
+    assert [int(x) for x in row.groups()] == [r["complaints"]["received"], r["complaints"]["resolved"],
+                                               r["complaints"]["reopened"], r["complaints"]["open_at_end"]]
+    assert "| process_gap | 2 | 50% | 50% | yes | handover 1 |" in md
+    assert html.count("<svg") >= 3 and 'id="root-causes"' in html and "Fee refunds stall" in html
+    assert json.loads(json.dumps(r)) == r  # JSON-able as it is
+
+
+def test_bad_periods_are_named(sessions, config):
+    with pytest.raises(InvalidInput) as e:
+        build_review(sessions, config, "2026-3", NOW)
+    assert e.value.field == "period"
+    with pytest.raises(InvalidInput, match="not started"):
+        build_review(sessions, config, "2026-05", NOW)
+    with pytest.raises(InvalidInput) as e:
+        render({}, "pdf")
+    assert e.value.field == "format"
