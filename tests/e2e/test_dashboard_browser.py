@@ -2,7 +2,8 @@
 
 The app is served by uvicorn in a background thread on a free 127.0.0.1 port, over a SQLite
 database holding real NYC 311 requests (``examples/nyc311_sample.csv``) routed by
-``examples/nyc311.toml``. A department member signs in, acknowledges and completes a task;
+``examples/nyc311.toml``. A department member signs in (a form posted from another page in
+the same browser changes nothing), acknowledges and completes a task with a root cause;
 the operations manager signs in, sees the counts change and the task among the completed
 ones, switches the language and opens the complaint page. Screenshots land in
 ``test-artifacts/dashboard/`` (git-ignored). Without chromium (or Playwright) the test skips
@@ -150,6 +151,17 @@ def test_member_completes_a_task_and_the_manager_sees_it_done(chromium, served):
             task_id = row.get_attribute("data-task")
             complaint_href = row.query_selector("a[href^='/complaints/']").get_attribute("href")
             _shot(member, "02-member-queue.png")
+
+            # a page from elsewhere posting into the dashboard in the member's browser changes nothing
+            evil = member.context.new_page()
+            evil.set_content(f'<form method="post" action="{base}/tasks/{task_id}/acknowledge">'
+                             f'<input name="version" value="1"><input name="csrf" value="guess"></form>')
+            with evil.expect_navigation():
+                evil.evaluate("document.forms[0].submit()")
+            assert "/signin" in evil.url or "error-message" in evil.content()
+            evil.close()
+            member.reload()
+            assert member.get_attribute(f"#task-{task_id}", "data-status") == "open"
 
             member.click(f"#task-{task_id} button[data-action=acknowledge]")
             assert member.inner_text("#flash") == f"Task {task_id} acknowledged."
