@@ -1,0 +1,46 @@
+"""The close-the-loop commands through Typer: improvements, compensation, root causes (SQLite file)."""
+
+from __future__ import annotations
+
+from tests.conftest import ROOT
+
+from .test_cli import cli_env, run  # noqa: F401 - the fixture is used by name
+
+
+def test_improvement_compensation_and_root_cause_commands(cli_env):  # noqa: F811
+    assert run("db", "upgrade").exit_code == 0
+    assert run("import", str(ROOT / "examples" / "cfpb_sample.csv")).exit_code == 0
+    res = run("improvements", "create", "--title", "Bureau feed errors", "--owner", "operations",
+              "--complaint", "1", "--complaint", "2", "--actor", "ops-manager")
+    assert res.exit_code == 0 and "proposed" in res.output, res.output
+    rid = res.output.split()[1]
+    res = run("improvements", "fire", rid, "approve")
+    assert res.exit_code == 1 and "root_cause" in res.output
+    assert "approved" in run("improvements", "fire", rid, "approve", "--root-cause", "information").output
+    res = run("improvements", "fire", rid, "implement")
+    assert res.exit_code == 1 and "in state 'approved'" in res.output
+    assert "in_progress" in run("improvements", "fire", rid, "start").output
+    res = run("improvements", "add-action", rid, "--kind", "corrective", "--department", "operations",
+              "--title", "Fix the feed", "--business-days", "3")
+    assert res.exit_code == 0 and "corrective" in res.output
+    task_id = res.output.split()[1]
+    assert run("tasks", "complete", task_id, "--outcome", "fixed").exit_code == 0
+    res = run("improvements", "fire", rid, "implement")
+    assert "implemented" in res.output and "effectiveness check due" in res.output
+    show = run("improvements", "show", rid).output
+    assert "Fix the feed" in show and "manual" in show and "implement" in show
+
+    res = run("compensation", "add", "1", "--kind", "refund", "--amount", "999.00", "--actor", "agent")
+    assert "pending_approval" in res.output
+    res = run("compensation", "approve", "1", "--actor", "agent")
+    assert res.exit_code == 1 and "approver" in res.output
+    assert "approved by boss" in run("compensation", "approve", "1", "--actor", "boss").output
+
+    res = run("complaints", "resolve", "1", "--reason", "answered")
+    assert res.exit_code == 1 and "root_cause" in res.output
+    res = run("complaints", "resolve", "1", "--reason", "answered", "--root-cause", "undetermined")
+    assert res.exit_code == 1 and "note" in res.output
+    assert "resolved" in run("complaints", "resolve", "1", "--reason", "answered", "--root-cause",
+                             "information.bureau").output
+    show = run("complaints", "show", "1").output
+    assert "root cause: information.bureau" in show and "999.00 USD" in show
