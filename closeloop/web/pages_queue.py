@@ -8,7 +8,6 @@ a whitelisted message key in the query string.
 
 from __future__ import annotations
 
-import inspect
 import re
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
@@ -33,10 +32,6 @@ OK_KEYS = set(ACTIONS)
 ERR_KEYS = {"stale", "illegal", "reason", "outcome", "to", "root_cause", "invalid", "not_found"}
 FILTERS = ("all", "overdue", "due_today")
 PAGE_SIZE = 100
-_COMPLETE_PARAMS = inspect.signature(task_svc.complete).parameters
-#: the complete form offers a root cause when the task service takes one (issue 5)
-ROOT_CAUSE_FIELD = "root_cause" in _COMPLETE_PARAMS
-_NOTE_PARAM = next((p for p in ("root_cause_detail", "root_cause_note", "note") if p in _COMPLETE_PARAMS), None)
 
 
 def _may_see(who: Principal, department: str) -> None:
@@ -94,7 +89,7 @@ def queue(request: Request, department: str = Path(max_length=64), show: str = "
                   page=page, pages=pages, first=(page - 1) * PAGE_SIZE + 1, last=(page - 1) * PAGE_SIZE + len(rows),
                   filters=FILTERS, summaries=summaries, zone=str(app.config.department_calendar(department).zone),
                   departments=departments, names={k: v.display_name for k, v in app.config.departments.items()},
-                  flash=_flash(request), root_cause_field=ROOT_CAUSE_FIELD,
+                  flash=_flash(request),
                   root_causes=app.config.model.improvement.root_causes, now=now,
                   here=request.url.path + "?" + urlencode({"show": show, "page": page}))
 
@@ -133,12 +128,9 @@ def act(request: Request, task_id: int = Path(ge=1, le=2_147_483_647), action: s
             outcome = data.get("outcome", "").strip()
             if not outcome:
                 return _back(data, who, department, err="outcome", task=task_id)
-            extra = {}
-            if ROOT_CAUSE_FIELD and data.get("root_cause"):
-                extra["root_cause"] = data["root_cause"]
-                if _NOTE_PARAM and data.get("root_cause_note", "").strip():
-                    extra[_NOTE_PARAM] = data["root_cause_note"].strip()
-            task_svc.complete(app.sessions, task_id, outcome=outcome[:5000], **extra, **kw)
+            # the complaint's root cause may come with the work; a root-cause task requires one (issue 5)
+            task_svc.complete(app.sessions, task_id, outcome=outcome[:5000], root_cause=data.get("root_cause") or None,
+                              root_cause_detail=data.get("root_cause_note", "").strip()[:2000] or None, **kw)
         else:
             reason = data.get("reason", "").strip()
             if not reason:

@@ -31,7 +31,6 @@ from closeloop.services.importing import import_file
 from closeloop.services.sweep import sweep
 from closeloop.services.tokens import create_token
 from closeloop.settings import Settings
-from closeloop.web.pages_queue import ROOT_CAUSE_FIELD
 from models.db import make_engine
 from tests.conftest import IN_CI, ROOT
 
@@ -168,10 +167,8 @@ def test_member_completes_a_task_and_the_manager_sees_it_done(chromium, served):
             assert member.get_attribute(f"#task-{task_id}", "data-status") == "acknowledged"
             member.click(f"#task-{task_id} summary[data-action=complete]")
             member.fill(f"#task-{task_id} textarea[name=outcome]", "Vehicle towed; driveway clear")
-            root_cause = member.query_selector(f"#task-{task_id} select[name=root_cause]")
-            assert (root_cause is not None) == ROOT_CAUSE_FIELD
-            if root_cause is not None:  # issue 5: the root cause comes with the work, the complaint resolves
-                root_cause.select_option("third_party")
+            # the root cause comes with the work, so the complaint resolves (else a root-cause task follows)
+            member.select_option(f"#task-{task_id} select[name=root_cause]", "third_party")
             _shot(member, "03-complete-form.png")
             member.click(f"#task-{task_id} form[action$='/complete'] button[type=submit]")
             assert member.inner_text("#flash") == f"Task {task_id} completed."
@@ -183,9 +180,8 @@ def test_member_completes_a_task_and_the_manager_sees_it_done(chromium, served):
             after = _counts(manager)
             assert after != before
             assert after["status:triaged"] == before["status:triaged"] - 1  # the complaint left triage
-            if ROOT_CAUSE_FIELD:
-                assert after["open-complaints"] == before["open-complaints"] - 1
-                assert after["status:resolved"] == before.get("status:resolved", 0) + 1
+            assert after["open-complaints"] == before["open-complaints"] - 1
+            assert after["status:resolved"] == before.get("status:resolved", 0) + 1
             done = manager.query_selector(f"#recent tr[data-task='{task_id}']")
             assert done is not None and "Vehicle towed; driveway clear" in done.inner_text()
             assert "运营总览" in manager.inner_text("h1")  # the manager's token says Chinese
@@ -197,8 +193,7 @@ def test_member_completes_a_task_and_the_manager_sees_it_done(chromium, served):
             manager.click(f"#recent tr[data-task='{task_id}'] a[href^='/complaints/']")
             assert manager.url.endswith(complaint_href)
             assert manager.get_attribute(f"#tasks tr[data-task='{task_id}']", "data-status") == "done"
-            if ROOT_CAUSE_FIELD:
-                assert manager.get_attribute("#complaint-status", "data-status") == "resolved"
+            assert manager.get_attribute("#complaint-status", "data-status") == "resolved"
             assert manager.query_selector_all("#clocks tr td")  # clocks with target/elapsed/remaining
             assert "complete" in manager.inner_text("#timeline")
             _shot(manager, "07-complaint.png")

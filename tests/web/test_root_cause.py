@@ -3,14 +3,10 @@ without one a root-cause task appears, and it cannot be completed without a root
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 
-from closeloop.web.pages_queue import ROOT_CAUSE_FIELD
 from models.tables import Complaint, Task
 from tests.web.test_actions import _form
-
-pytestmark = pytest.mark.skipif(not ROOT_CAUSE_FIELD, reason="the task service takes no root cause yet (issue 5)")
 
 
 def _tasks(web, complaint_id):
