@@ -28,9 +28,12 @@ from sqlalchemy.orm import Session
 from closeloop.config import Config
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.improvement import check_root_cause
-from models.tables import Complaint, Transition
+from closeloop.domain.task import TaskStatus
+from models.tables import Complaint, Task, Transition
 
 from .audit import audit_dict
+
+ROOT_CAUSE_KIND = "root-cause"
 
 
 def validate(config: Config, code: str | None, note: str | None) -> str:
@@ -66,11 +69,20 @@ def record(session: Session, complaint: Complaint, code: str, note: str | None, 
                                         data={"root_cause": code, "previous": old})))
 
 
-def matches(code: str | None, record_code: str | None) -> bool:
-    """Whether a complaint's root cause counts for a record's: same code, or a sub-code of it."""
-    if record_code is None or code is None:
-        return True
-    return code == record_code or code.startswith(record_code + ".") or record_code.startswith(code + ".")
+def ask(session: Session, complaint: Complaint, tasks: list[Task], at: datetime, config: Config | None) -> None:
+    """Put a ``root-cause`` task in the queue of the first finished task's department, for its lead."""
+    done = sorted((t for t in tasks if t.status == TaskStatus.DONE and t.kind != "follow-up"), key=lambda t: t.id)
+    department = done[0].department if done else tasks[0].department
+    lead = config.departments[department].lead if config is not None and department in config.departments else ""
+    t = Task(complaint_id=complaint.id, department=department, kind=ROOT_CAUSE_KIND,
+             title="Record the root cause: the work is done, the complaint resolves once its cause is known",
+             instructions="Complete with --root-cause CODE (undetermined needs --root-cause-detail).",
+             status=TaskStatus.OPEN, assignee=lead or None, created_at=at, updated_at=at)
+    session.add(t)
+    session.flush()
+    session.add(Transition(**audit_dict("task", t.id, complaint.id, None, TaskStatus.OPEN, "create", "system", at,
+                                        reason="waiting for a root cause",
+                                        data={"department": department, "kind": ROOT_CAUSE_KIND})))
 
 
 #: (source, fact, value) -> root cause code: how the replay reads a root cause from the data.

@@ -38,7 +38,7 @@ from .audit import audit_dict, audit_row
 from .clocks import refresh_due
 from .uow import unit_of_work
 
-ROOT_CAUSE_KIND = "root-cause"
+ROOT_CAUSE_KIND = rc.ROOT_CAUSE_KIND
 
 
 def _load(session: Session, task_id: int, expected_version: int | None = None) -> Task:
@@ -308,23 +308,8 @@ def settle(session: Session, complaint_id: int, *, at: datetime, config: Config 
     if ComplaintTrigger.RESOLVE in COMPLAINT_MACHINE.allowed(ComplaintStatus(complaint.status)) and \
             any(t.status == TaskStatus.DONE for t in tasks):
         if complaint.root_cause is None:
-            _ask_root_cause(session, complaint, tasks, at, config)
+            rc.ask(session, complaint, tasks, at, config)
             return
         fire_complaint(session, complaint, ComplaintTrigger.RESOLVE, at=at, actor="system",
                        reason="all department tasks are finished")
 
-
-def _ask_root_cause(session: Session, complaint: Complaint, tasks: list[Task], at: datetime,
-                    config: Config | None) -> None:
-    done = sorted((t for t in tasks if t.status == TaskStatus.DONE and t.kind != "follow-up"), key=lambda t: t.id)
-    department = done[0].department if done else tasks[0].department
-    lead = config.departments[department].lead if config is not None and department in config.departments else ""
-    t = Task(complaint_id=complaint.id, department=department, kind=ROOT_CAUSE_KIND,
-             title="Record the root cause: the work is done, the complaint resolves once its cause is known",
-             instructions="Complete with --root-cause CODE (undetermined needs --root-cause-detail).",
-             status=TaskStatus.OPEN, assignee=lead or None, created_at=at, updated_at=at)
-    session.add(t)
-    session.flush()
-    session.add(Transition(**audit_dict("task", t.id, complaint.id, None, TaskStatus.OPEN, "create", "system", at,
-                                        reason="waiting for a root cause",
-                                        data={"department": department, "kind": ROOT_CAUSE_KIND})))

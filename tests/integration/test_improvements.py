@@ -209,3 +209,23 @@ def test_manual_links_and_show(sessions):
                                                                                      (b, "manual", "agent")]
     with sessions() as s:
         assert s.scalars(select(Task).where(Task.improvement_id == rec.id)).all() == []
+
+
+def test_customer_verdict_is_kept_apart_from_the_effectiveness_check(sessions):
+    from closeloop.services import lifecycle
+
+    config = _cfg(cluster_size=1000)
+    (cid,) = _take(sessions, config, "V", 1, T0)
+    rec = imp.create(sessions, config=config, title="t", owner_department="service", complaint_ids=[cid],
+                     actor="m", at=T0)
+    lifecycle.resolve(sessions, cid, config=config, reason="answered", root_cause="information", actor="a",
+                      at=T0 + timedelta(days=1))
+    sweep(sessions, config, T0 + timedelta(days=1))
+    sweep(sessions, config, T0 + timedelta(days=10))  # the follow-up task is created
+    with sessions() as s:
+        fu = s.scalars(select(Task).where(Task.complaint_id == cid, Task.kind == "follow-up")).one()
+    lifecycle.record_follow_up(sessions, fu.id, config=config, satisfied=False, note="still charged", actor="svc",
+                               at=T0 + timedelta(days=10))
+    (link, complaint), = imp.show(sessions, rec.id).links
+    assert complaint.customer_satisfied is False and complaint.status == "reopened"
+    assert imp.show(sessions, rec.id).checks == [] and link.source == "manual"
