@@ -68,20 +68,27 @@ def tokens_revoke(token_id: int = typer.Argument(..., help="the id from `tokens 
     out.print(f"token {info.id} ({escape(info.name)}) revoked at {info.revoked_at.isoformat()}")
 
 
-def run_api(app, host: str, port: int, log_level: str = "info") -> None:
-    """Serve the REST API with uvicorn (blocks)."""
+def api_server(app, host: str, port: int, log_level: str = "info"):
+    """A uvicorn server for the REST API (and the dashboard, when present) around ``app``."""
     import uvicorn
 
     from closeloop.api.app import create_app
 
-    uvicorn.run(create_app(app), host=host, port=port, log_level=log_level)
+    return uvicorn.Server(uvicorn.Config(create_app(app), host=host, port=port, log_level=log_level))
 
 
-def start_api_thread(app, host: str, port: int) -> threading.Thread:
-    """Serve the REST API in a daemon thread (``closeloop serve`` runs it beside the flows)."""
-    t = threading.Thread(target=run_api, args=(app, host, port, "warning"), name="closeloop-api", daemon=True)
-    t.start()
-    return t
+def run_api(app, host: str, port: int, log_level: str = "info") -> None:
+    """Serve the REST API with uvicorn (blocks)."""
+    api_server(app, host, port, log_level).run()
+
+
+def start_api_thread(app, host: str, port: int):
+    """Serve the REST API in a daemon thread (``closeloop serve`` runs it beside the flows).
+
+    Returns the uvicorn server; ``server.should_exit = True`` stops it."""
+    server = api_server(app, host, port, "warning")
+    threading.Thread(target=server.run, name="closeloop-api", daemon=True).start()
+    return server
 
 
 def api_cmd(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(8000, "--port", min=1,
