@@ -61,6 +61,14 @@ def test_nyc_replay_matches_the_file_and_accounts_for_every_row(tmp_path: Path):
     assert summary["rows"]["no_close_date"] == never_closed
     assert acc["complaints_open"] == closed_before + never_closed  # the rest resolved at their real close
     assert summary["notifications"]["reminders"] > 0 and summary["follow_ups"]["created"] > 0
+    # root causes read from the data (mapping table), every resolved complaint has one; recurring
+    # complaint types (202 HEATING requests in one day) propose improvement records
+    imp = summary["improvement_records"]
+    heating = sum(1 for r in rows if r["Complaint Type"] == "HEATING")
+    assert imp["root_causes"]["product_defect"] >= heating - closed_before - never_closed
+    assert sum(n for code, n in imp["root_causes"].items() if code != "(none yet)") == \
+        acc["complaints_resolved_or_closed"]
+    assert imp["by_status"].get("proposed", 0) == imp["total"] > 0 and imp["links_by_source"]["recurrence"] > heating
     html = render_html({"nyc311": summary})
     assert "<svg" in html and "HPD" in html
 
