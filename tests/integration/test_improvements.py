@@ -229,3 +229,28 @@ def test_customer_verdict_is_kept_apart_from_the_effectiveness_check(sessions):
     (link, complaint), = imp.show(sessions, rec.id).links
     assert complaint.customer_satisfied is False and complaint.status == "reopened"
     assert imp.show(sessions, rec.id).checks == [] and link.source == "manual"
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+def test_recurrence_costs_the_same_statements_for_a_small_and_a_large_batch(engine, sessions):
+    from sqlalchemy import event
+
+    config = _cfg(cluster_size=5, cluster_days=30)
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    costs = []
+    _take(sessions, config, "W", 1, T0 - timedelta(days=90), category="warm-up")  # departments synced once
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        for prefix, n, start in (("S", 20, T0), ("L", 200, T0 + timedelta(days=90))):
+            seen.clear()
+            _take(sessions, config, prefix, n, start, step=timedelta(minutes=5), category=f"cat-{prefix}")
+            costs.append(len(seen))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert costs[0] == costs[1]  # one proposal each; nothing per row
+    with sessions() as s:
+        assert len(s.scalars(select(Improvement)).all()) == 2
