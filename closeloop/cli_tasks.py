@@ -46,7 +46,8 @@ def tasks_list(department: Optional[str] = typer.Option(None, "--department", "-
     for col in ("id", "complaint", "department", "kind", "status", "assignee", "due (UTC)", "title"):
         t.add_column(col)
     for task in rows:
-        t.add_row(str(task.id), str(task.complaint_id), task.department, task.kind, task.status,
+        t.add_row(str(task.id), str(task.complaint_id) if task.complaint_id is not None
+                  else f"improvement {task.improvement_id}", task.department, task.kind, task.status,
                   escape(task.assignee or ""), task.due_at.isoformat() if task.due_at else "-",
                   escape(task.title[:50]))
     out.print(t)
@@ -60,7 +61,9 @@ def tasks_show(task_id: int) -> None:
         task = s.get(Task, task_id)
         if task is None:
             fail(f"task {task_id} not found")
-        out.print(f"[bold]task {task.id}[/bold] complaint {task.complaint_id}  {task.department}/{task.kind}  "
+        owner = (f"complaint {task.complaint_id}" if task.complaint_id is not None
+                 else f"improvement {task.improvement_id} action")
+        out.print(f"[bold]task {task.id}[/bold] {owner}  {task.department}/{task.kind}  "
                   f"status [bold]{task.status}[/bold]  assignee {escape(task.assignee or '-')}")
         out.print(escape(task.title))
         if task.transferred_from_id:
