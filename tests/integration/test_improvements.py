@@ -143,6 +143,10 @@ def test_effective_fix_is_verified_and_customers_are_told_once(sessions):
     sweep(sessions, config, rec.check_due_at + timedelta(days=1))  # nothing twice
     with sessions() as s:
         assert len(s.scalars(select(Outbox).where(Outbox.idempotency_key.like("improvement-notice:%"))).all()) == 3
+    # a recently verified record still collects recurrences (evidence the fix holds, or not)
+    (again,) = _take(sessions, config, "Z", 1, rec.check_due_at + timedelta(days=2))
+    with sessions() as s:
+        assert s.get(ImprovementLink, (rec.id, again)).source == "recurrence"
 
 
 def test_ineffective_fix_returns_to_in_progress_and_tells_the_owner(sessions):
