@@ -70,10 +70,12 @@ def pg_schema_url(schema: str) -> str:
 def pg_engine():
     if not PG_URL:
         pytest.skip("PostgreSQL not configured: set CLOSELOOP_TEST_PG_URL (CI does)")
-    schema = f"cl_test_{_worker()}"
+    # one schema per worker *process*: two suites running at once on one server never share one
+    schema = f"cl_test_{_worker()}_{os.getpid()}"
     admin = make_engine(PG_URL)
     try:
         with admin.begin() as c:
+            _drop_orphan_schemas(c)
             c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
             c.execute(text(f'CREATE SCHEMA "{schema}"'))
     except Exception as exc:  # noqa: BLE001
@@ -87,6 +89,14 @@ def pg_engine():
     with admin.begin() as c:
         c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     admin.dispose()
+
+
+def _drop_orphan_schemas(conn) -> None:
+    """Drop test schemas left by killed runs on this machine (their process is gone)."""
+    for (name,) in conn.execute(text("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'cl_test_%'")):
+        pid = name.rsplit("_", 1)[-1]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
 
 
 def _truncate_pg(engine) -> None:
