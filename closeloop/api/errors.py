@@ -105,7 +105,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError):
-        details = [{"field": _loc(e.get("loc", ()), exc.body), "problem": e.get("msg", "invalid")} for e in exc.errors()]
+        details = [{"field": "body" if e.get("type") == "json_invalid" else _loc(e.get("loc", ()), exc.body),
+                    "problem": e.get("msg", "invalid")} for e in exc.errors()]
         first = details[0] if details else {"field": None, "problem": "invalid request"}
         return error_response(422, "validation_error", f"{first['field']}: {first['problem']}", first["field"],
                               details)

@@ -6,6 +6,7 @@ members and leads read the complaints their department's tasks touch (403 otherw
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response
@@ -28,6 +29,9 @@ from .schemas_transitions import ComplaintTransition, Merge, Reopen, Resolve
 
 router = APIRouter(tags=["complaints"])
 
+#: how far a sender's clock may run ahead: a complaint received later than now + this is refused (422)
+RECEIVED_AHEAD = timedelta(minutes=5)
+
 
 @router.post("/complaints", status_code=201, response_model=IntakeOut,
              responses={200: {"model": IntakeOut, "description": "already taken in: the same complaint"}})
@@ -35,10 +39,15 @@ def intake(body: ComplaintIn, response: Response, who: Principal = Depends(requi
            app: App = Depends(get_app)) -> IntakeOut:
     """Take a complaint in: triage, de-duplication, routing, tasks. 201 when new; the same
     ``(source, external_ref)`` again returns the existing complaint with 200 and changes nothing."""
+    now = app.clock.now()
+    if body.received_at > now + RECEIVED_AHEAD:
+        raise ApiError(422, f"received_at: {body.received_at.isoformat()} is in the future (now {now.isoformat()})",
+                       code="invalid_input", field="received_at",
+                       details=[{"field": "received_at", "problem": "is in the future"}])
     data = body.model_dump()
     data["tags"] = tuple(data["tags"])
     facts = ComplaintFacts(**data)
-    cid, created = take_in(app.sessions, app.config, facts, actor=who.actor, at=app.clock.now())
+    cid, created = take_in(app.sessions, app.config, facts, actor=who.actor, at=now)
     response.status_code = 201 if created else 200
     return IntakeOut(created=created, complaint=ComplaintOut.model_validate(get_complaint(app.sessions, cid)))
 

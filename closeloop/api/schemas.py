@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 T = TypeVar("T")
 EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -155,7 +155,7 @@ class IntakeOut(BaseModel):
 
 
 class Version(In):
-    version: int | None = Field(None, ge=1, description="the version read; or the If-Match header")
+    version: StrictInt | None = Field(None, ge=1, description="the version read; or the If-Match header (a JSON integer)")
 
 
 class TokenIn(In):

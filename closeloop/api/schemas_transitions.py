@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from .schemas import Instant, Version
 
@@ -74,8 +74,8 @@ class Reopen(Version):
 
 class Merge(Version):
     trigger: Literal["merge"]
-    into: int = Field(ge=1, description="the surviving complaint")
-    into_version: int | None = Field(None, ge=1, description="the survivor's version as read")
+    into: StrictInt = Field(ge=1, le=2_147_483_647, description="the surviving complaint")
+    into_version: StrictInt | None = Field(None, ge=1, description="the survivor's version as read")
     reason: str | None = Field(None, max_length=2000)
 
 

@@ -38,7 +38,9 @@ def take_in(sessions, config: Config, facts: ComplaintFacts, *, actor: str, at: 
             sync_departments(s, config, at)
             rc_id = routing_config_id(s, config, at)
             res = intake_batch(s, [IntakeItem(facts)], config=config, now=at, routing_config_id=rc_id, actor=actor)
-            return res.ids[0], True
+            # a concurrent request may have committed the same reference since the look-up above
+            # (SQLite reads outside the write transaction): the batch then returns that complaint
+            return res.ids[0], res.ids[0] in res.created_ids
     except IntegrityError:
         with unit_of_work(sessions) as s:  # a concurrent request with the same reference won
             found = _existing(s, facts)

@@ -1,0 +1,94 @@
+"""Edge cases found by trying to break the API (issue 7): each is a 4xx in the one error shape that
+names the field, changes nothing, and concurrent idempotent intake answers 201 exactly once."""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import func, select
+
+from models.tables import Complaint, Transition
+
+
+def _transitions(api, task_id: int) -> int:
+    with api.app.sessions() as s:
+        return s.scalar(select(func.count()).select_from(Transition).where(
+            Transition.entity == "task", Transition.entity_id == task_id))
+
+
+def test_a_boolean_is_not_a_version(api, complaints):
+    task = api.get("member", "/departments/operations/tasks").json()["items"][0]
+    before = _transitions(api, task["id"])
+    for field, value in (("version", True), ("version", "1")):
+        r = api.post("member", f"/tasks/{task['id']}/transitions", {"trigger": "acknowledge", field: value})
+        assert r.status_code == 422, (value, r.text)
+        assert r.json()["error"]["field"] == "version"
+    r = api.post("manager", f"/complaints/{task['complaint_id']}/transitions",
+                 {"trigger": "merge", "into": True, "reason": "x"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "into"
+    assert _transitions(api, task["id"]) == before
+    assert api.get("member", f"/tasks/{task['id']}").json()["task"]["status"] == "open"
+
+
+def test_malformed_json_names_the_body(api, complaints):
+    task = api.get("member", "/departments/operations/tasks").json()["items"][0]
+    r = api.client.post(f"/api/v1/tasks/{task['id']}/transitions", content=b'{"trigger": "acknowledge", ',
+                        headers={**api.h("member"), "Content-Type": "application/json"})
+    assert r.status_code == 422
+    err = r.json()["error"]
+    assert err["field"] == "body" and "JSON" in err["message"]
+    assert err["details"][0]["field"] == "body"
+
+
+def test_a_complaint_received_in_the_future_is_refused(api):
+    now = api.app.clock.now()
+    body = {"external_ref": "FUT-1", "received_at": "2199-01-01T00:00:00Z", "product": "Mortgage"}
+    r = api.post("manager", "/complaints", json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["field"] == "received_at" and "future" in r.json()["error"]["message"]
+    with api.app.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Complaint)) == 0
+    # a receiving system's clock a little ahead is fine
+    r = api.post("manager", "/complaints", json={**body, "received_at": now.replace(minute=now.minute + 1).isoformat()})
+    assert r.status_code == 201, r.text
+
+
+def test_concurrent_intake_of_one_reference_is_one_201_and_the_rest_200(api):
+    n = 4
+    for k in range(3):
+        body = {"external_ref": f"RACE-{k}", "received_at": "2026-03-01T09:00:00Z", "product": "Mortgage"}
+        barrier = threading.Barrier(n)
+        out: list = []
+        lock = threading.Lock()
+
+        def post() -> None:
+            barrier.wait()
+            r = api.post("manager", "/complaints", json=body)
+            with lock:
+                out.append((r.status_code, r.json()["created"], r.json()["complaint"]["id"]))
+
+        threads = [threading.Thread(target=post) for _ in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert len(out) == n
+        assert len({cid for _, _, cid in out}) == 1
+        assert sorted(code for code, _, _ in out) == [200] * (n - 1) + [201], out
+        assert sorted(created for _, created, _ in out) == [False] * (n - 1) + [True]
+    with api.app.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Complaint)) == 3
+
+
+def test_a_reference_committed_by_a_concurrent_request_after_the_first_check_is_200(api, monkeypatch):
+    """The loser of the race may miss the winner's row in its first look-up and find it in the batch's
+    own idempotency check (SQLite reads outside the write transaction): still 200, created false."""
+    import closeloop.services.intake_one as intake_one
+
+    body = {"external_ref": "LATE-1", "received_at": "2026-03-01T09:00:00Z", "product": "Mortgage"}
+    first = api.post("manager", "/complaints", json=body)
+    assert first.status_code == 201
+    monkeypatch.setattr(intake_one, "_existing", lambda session, facts: None)
+    again = api.post("manager", "/complaints", json=body)
+    assert again.json()["complaint"]["id"] == first.json()["complaint"]["id"]
+    assert again.status_code == 200 and again.json()["created"] is False
