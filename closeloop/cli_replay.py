@@ -89,7 +89,7 @@ def replay_cmd(
 
     for stale in [out_dir / n for n, _, _ in BUNDLED] + [out_dir / "capture"]:  # never mix two runs
         shutil.rmtree(stale, ignore_errors=True)
-    for stale in ("summary.json", "report.html"):
+    for stale in ["summary.json", "report.html"] + [p.name for p in out_dir.glob("review-*.*")]:
         (out_dir / stale).unlink(missing_ok=True)
     summaries: dict[str, dict] = {}
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -104,6 +104,7 @@ def replay_cmd(
                                      progress=lambda what, n, total, b=bar: progress.update(b, completed=n, total=total))
             except ValueError as exc:
                 fail(exc, 2)
+            _write_review(target, cfg, summary)
             (target / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), "utf-8")
             summaries[name] = summary
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -114,6 +115,33 @@ def replay_cmd(
     for name, s in summaries.items():
         _print(name, s)
     out.print(f"wrote {out_dir / 'summary.json'} and {out_dir / 'report.html'}")
+    for name, s in summaries.items():
+        if "review" in s:
+            where = out_dir / name if len(summaries) > 1 else out_dir
+            out.print(f"monthly review of {s['review']['period']}: {where / s['review']['files'][1]}")
+
+
+def _write_review(target: Path, cfg, summary: dict) -> None:
+    """The monthly review of the replay's busiest month, as of the end of simulated time (md and html)."""
+    from datetime import datetime
+
+    from sqlalchemy.orm import sessionmaker
+
+    from closeloop.services.review import build_review, busiest_month, render
+    from models.db import make_engine
+
+    engine = make_engine(f"sqlite:///{target / 'replay.db'}")
+    try:
+        sessions = sessionmaker(engine, expire_on_commit=False)
+        label = busiest_month(sessions, str(cfg.customer_calendar.zone))
+        if label is None:
+            return
+        review = build_review(sessions, cfg, label, datetime.fromisoformat(summary["generated_at"]))
+    finally:
+        engine.dispose()
+    for fmt in ("md", "html"):
+        (target / f"review-{label}.{fmt}").write_text(render(review, fmt), "utf-8")
+    summary["review"] = {"period": label, "files": [f"review-{label}.md", f"review-{label}.html"]}
 
 
 def _print(name: str, s: dict) -> None:

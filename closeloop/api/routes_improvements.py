@@ -9,16 +9,18 @@ reason, ``implement`` finished actions; see :mod:`closeloop.services.improvement
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from closeloop.bootstrap import App
 from closeloop.domain.improvement import ImprovementStatus, ImprovementTrigger
 from closeloop.services import improvement as svc
+from closeloop.services.complaint_queries import complaint_in_scope
 
 from .auth import LEAD, MANAGER, WORK_ROLES, Principal, check_department, get_app, require
-from .deps import Id, version_of
+from .deps import MAX_ID, Id, version_of
 from .errors import ApiError
 from .schemas import In, Out, TaskOut
 
@@ -86,7 +88,7 @@ class ImprovementDetail(BaseModel):
 
 
 class LinkIn(In):
-    complaint_ids: list[int] = Field(min_length=1, max_length=500)
+    complaint_ids: list[Annotated[StrictInt, Field(ge=1, le=MAX_ID)]] = Field(min_length=1, max_length=500)
 
 
 class LinkResult(BaseModel):
@@ -95,7 +97,7 @@ class LinkResult(BaseModel):
 
 class ImprovementTransition(In):
     trigger: ImprovementTrigger
-    version: int | None = Field(None, ge=1)
+    version: StrictInt | None = Field(None, ge=1)
     reason: str | None = Field(None, max_length=2000)
     root_cause: str | None = Field(None, max_length=100)
     root_cause_detail: str | None = Field(None, max_length=2000)
@@ -111,9 +113,9 @@ def _scope(who: Principal, record, *, write: bool = False) -> None:
 def improvements(status: ImprovementStatus | None = None, limit: int = Query(100, ge=1, le=500),
                  who: Principal = Depends(require(*WORK_ROLES)), app: App = Depends(get_app)) -> list[ImprovementItem]:
     """Records, newest first, with their number of linked complaints (members and leads: their department's)."""
-    rows = svc.list_records(app.sessions, status=str(status) if status else None, limit=limit)
-    return [ImprovementItem(record=ImprovementOut.model_validate(r), complaints=n) for r, n in rows
-            if who.role == MANAGER or r.owner_department == who.department]
+    rows = svc.list_records(app.sessions, status=str(status) if status else None, limit=limit,
+                            department=None if who.role == MANAGER else who.department)
+    return [ImprovementItem(record=ImprovementOut.model_validate(r), complaints=n) for r, n in rows]
 
 
 @router.get("/improvements/{improvement_id}", response_model=ImprovementDetail)
@@ -134,8 +136,13 @@ def improvement(improvement_id: Id, who: Principal = Depends(require(*WORK_ROLES
 @router.post("/improvements/{improvement_id}/complaints", response_model=LinkResult)
 def link_complaints(improvement_id: Id, body: LinkIn, who: Principal = Depends(require(MANAGER, LEAD)),
                     app: App = Depends(get_app)) -> LinkResult:
-    """Link complaints to the record (source ``manual``); already linked ones are skipped."""
+    """Link complaints to the record (source ``manual``); already linked ones are skipped. A lead links
+    only complaints its department's tasks touch (403 naming the first other one; nothing is linked)."""
     _scope(who, svc.show(app.sessions, improvement_id).record, write=True)
+    if who.role != MANAGER:
+        for cid in body.complaint_ids:
+            if not complaint_in_scope(app.sessions, cid, who.department):
+                raise ApiError(403, f"complaint {cid} has no task in department {who.department!r}")
     return LinkResult(linked=svc.link(app.sessions, improvement_id, body.complaint_ids, actor=who.actor,
                                       at=app.clock.now()))
 

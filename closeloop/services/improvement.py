@@ -44,7 +44,7 @@ from .uow import unit_of_work
 
 SYSTEM = "system"
 ACTION_KINDS = ("corrective", "preventive")
-LINK_SOURCES = ("manual", "recurrence")
+LINK_SOURCES = ("manual", "recurrence", "cluster")  # cluster: the complaints that proposed the record
 #: records that still collect evidence (new matching complaints link to them)
 OPEN_STATES = ("proposed", "approved", "in_progress", "implemented", "verifying", "ineffective")
 
@@ -269,8 +269,9 @@ def show(sessions, improvement_id: int) -> ImprovementView:
         return ImprovementView(rec, [(lk, c) for lk, c in links], actions, checks, history)
 
 
-def list_records(sessions, *, status: str | None = None, limit: int = 100) -> list[tuple[Improvement, int]]:
-    """Records (newest first) with their number of linked complaints."""
+def list_records(sessions, *, status: str | None = None, limit: int = 100,
+                 department: str | None = None) -> list[tuple[Improvement, int]]:
+    """Records (newest first) with their number of linked complaints; ``department``: those it owns."""
     if status is not None and status not in {str(x) for x in ImprovementStatus}:
         raise InvalidInput("status", f"unknown status {status!r}")
     with unit_of_work(sessions) as s:
@@ -279,4 +280,6 @@ def list_records(sessions, *, status: str | None = None, limit: int = 100) -> li
         q = select(Improvement, n).order_by(Improvement.id.desc()).limit(limit)
         if status:
             q = q.where(Improvement.status == status)
+        if department is not None:
+            q = q.where(Improvement.owner_department == department)
         return [(r, k) for r, k in s.execute(q).all()]

@@ -127,7 +127,7 @@ def _propose(session: Session, config: Config, unlinked: list[dict], fields: lis
         label = ", ".join(f"{f} {v!r}" for f, v in match.items() if v) or "no facts"
         rec = create_in_session(
             session, config=config, title=f"Recurring complaints: {label}"[:500], owner_department=owner,
-            actor=SYSTEM, at=now, match=match, complaint_ids=cluster, link_source="recurrence",
+            actor=SYSTEM, at=now, match=match, complaint_ids=cluster, link_source="cluster",
             problem=f"{end - start} complaints with {label} within {model.cluster_days} days "
                     f"(up to {c['received_at'].isoformat()}); proposed by recurrence detection")
         out.proposed.append(rec.id)

@@ -63,6 +63,21 @@ def build_review(sessions, config: Config, period: str, now: datetime) -> dict:
         }
 
 
+def busiest_month(sessions, zone: str) -> str | None:
+    """The month (``YYYY-MM`` in ``zone``) in which most complaints were received; None without any."""
+    from collections import Counter
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import select
+
+    from models.tables import Complaint
+
+    tz = ZoneInfo(zone)
+    with sessions() as s:
+        months = Counter(at.astimezone(tz).strftime("%Y-%m") for at in s.scalars(select(Complaint.received_at)))
+    return max(sorted(months), key=lambda m: months[m]) if months else None
+
+
 def render(review: dict, fmt: str) -> str:
     """``md`` or ``html`` text of a review built by :func:`build_review` (``json`` is the caller's dump).
 

@@ -92,3 +92,40 @@ def test_a_reference_committed_by_a_concurrent_request_after_the_first_check_is_
     again = api.post("manager", "/complaints", json=body)
     assert again.json()["complaint"]["id"] == first.json()["complaint"]["id"]
     assert again.status_code == 200 and again.json()["created"] is False
+
+
+def _record(api, owner: str, complaint_ids: list[int]) -> int:
+    from closeloop.services import improvement as svc
+
+    return svc.create(api.app.sessions, config=api.app.config, title=f"{owner} record", owner_department=owner,
+                      actor="test", at=api.app.clock.now(), complaint_ids=complaint_ids).id
+
+
+def test_a_lead_links_only_complaints_its_department_touches(api, complaints):
+    from tests.integration.helpers import facts, intake
+
+    rid = _record(api, "operations", complaints[:1])
+    # routed to product and service only: operations has no task on it
+    (loan,) = intake(api.app.sessions, api.app.config, api.app.clock.now(),
+                     [facts("L-1", api.app.clock.now(), product="Student loan", category="Student loan")])
+    assert api.get("lead", f"/complaints/{loan}").status_code == 403
+    r = api.post("lead", f"/improvements/{rid}/complaints", {"complaint_ids": [complaints[1], loan]})
+    assert r.status_code == 403, r.text
+    assert str(loan) in r.json()["error"]["message"]
+    linked = [c["complaint_id"] for c in api.get("manager", f"/improvements/{rid}").json()["complaints"]]
+    assert linked == complaints[:1]  # nothing half-linked
+    assert api.post("lead", f"/improvements/{rid}/complaints", {"complaint_ids": [complaints[1]]}).json()["linked"] == 1
+    assert api.post("manager", f"/improvements/{rid}/complaints", {"complaint_ids": [loan]}).json()["linked"] == 1
+    r = api.post("manager", f"/improvements/{rid}/complaints", {"complaint_ids": [2**40]})
+    assert r.status_code == 422 and r.json()["error"]["field"].startswith("complaint_ids")
+    r = api.post("lead", f"/improvements/{rid}/transitions", {"trigger": "start", "version": True})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "version"
+
+
+def test_a_member_sees_its_departments_records_behind_newer_ones_of_others(api, complaints):
+    mine = _record(api, "operations", complaints[:1])
+    for _ in range(3):
+        _record(api, "service", complaints[:1])
+    assert [i["record"]["id"] for i in api.get("member", "/improvements?limit=2").json()] == [mine]
+    assert len(api.get("member_service", "/improvements?limit=2").json()) == 2
+    assert len(api.get("manager", "/improvements?limit=2").json()) == 2

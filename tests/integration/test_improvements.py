@@ -192,7 +192,7 @@ def test_recurrence_links_to_open_records_and_proposes_for_clusters(sessions):
         rec = s.scalars(select(Improvement)).one()
         assert (rec.status, rec.created_by, rec.match) == ("proposed", "system", {"category": "billing", "product": ""})
         links = s.scalars(select(ImprovementLink).where(ImprovementLink.improvement_id == rec.id)).all()
-        assert len(links) == 3 and {lk.source for lk in links} == {"recurrence"} and first[0] in {
+        assert len(links) == 3 and {lk.source for lk in links} == {"cluster"} and first[0] in {
             lk.complaint_id for lk in links}
         note = s.scalars(select(Notification).where(Notification.kind == "improvement_proposed")).one()
         assert note.role == "operations_manager" and note.improvement_id == rec.id
