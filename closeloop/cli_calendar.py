@@ -143,9 +143,14 @@ def elapsed_cmd(start: str = typer.Option(..., "--start", help="ISO 8601 with of
                 calendar: Optional[str] = _CAL, timezone: Optional[str] = _TZ, hours: str = _HOURS,
                 country: Optional[str] = _COUNTRY, subdivision: Optional[str] = _SUBDIV,
                 extra_closed: list[str] = _CLOSED, extra_open: list[str] = _OPEN) -> None:
-    """Print the business hours between START and END (real time, so DST days count right); 0.0 if END <= START."""
+    """Print the business hours between START and END (real time, so DST days count right).
+
+    END before START exits with code 2 (a negative span is almost always swapped arguments); equal is 0.0.
+    """
     cal = _calendar(calendar, timezone, hours, country, subdivision, extra_closed, extra_open)
     begin, finish = _instant(start, "--start"), _instant(end, "--end")
+    if finish < begin:
+        _fail("--end", f"{finish.isoformat()} is before --start {begin.isoformat()}; swap them?")
     try:
         typer.echo(format_hours_decimal(cal.business_time_between(begin, finish)))
     except InvalidInput as exc:

@@ -100,13 +100,19 @@ def test_extra_open_date():
     ("2026-03-06T09:00:00+08:00", "2026-03-06T18:00:00+08:00", "9.0"),
     ("2026-03-06T09:00:00+08:00", "2026-03-06T09:20:00+08:00", "0.3333"),
     ("2026-03-06T09:00:00+08:00", "2026-03-06T09:15:00+08:00", "0.25"),
-    ("2026-03-09T12:00:00+08:00", "2026-03-06T12:00:00+08:00", "0.0"),
+    ("2026-03-09T12:00:00+08:00", "2026-03-09T12:00:00+08:00", "0.0"),
     ("2026-02-13T17:30:00+08:00", "2026-02-24T15:30:00+08:00", "16.0"),
 ])
 def test_elapsed(start, end, expected):
     res = run("elapsed", *CN, "--start", start, "--end", end)
     assert res.exit_code == 0, res.output
     assert res.stdout == expected + "\n"
+
+
+def test_elapsed_with_end_before_start_names_the_option():
+    res = run("elapsed", *CN, "--start", "2026-03-09T12:00:00+08:00", "--end", "2026-03-06T12:00:00+08:00")
+    assert res.exit_code == 2 and res.stdout == ""
+    assert "--end" in res.stderr and "before --start" in res.stderr
 
 
 def test_elapsed_counts_real_time_on_dst_days():
