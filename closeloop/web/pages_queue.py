@@ -115,7 +115,7 @@ def act(request: Request, task_id: int = Path(ge=1, le=2_147_483_647), action: s
     department = task_department(app.sessions, task_id)
     _may_see(who, department)
     version = data.get("version", "")
-    if not version.isdigit():
+    if not (version.isascii() and version.isdigit() and len(version) <= 10):  # "²".isdigit() is true too
         return _back(data, who, department, err="invalid", field="version", task=task_id)
     kw = dict(config=app.config, actor=f"web:{who.name} ({who.role}{'@' + who.department if who.department else ''})",
               at=app.clock.now(), expected_version=int(version))
