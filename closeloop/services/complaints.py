@@ -20,6 +20,7 @@ from datetime import datetime
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from closeloop.config import Config
 from closeloop.domain.complaint import MERGEABLE_STATES, ComplaintStatus, ComplaintTrigger
@@ -93,7 +94,10 @@ def merge_in_session(session: Session, duplicate_id: int, into_id: int, *, confi
     # the moved tasks' timers follow them (their keys are per task), so the survivor reschedules them
     session.execute(update(Timer).where(Timer.complaint_id == dup.id).values(complaint_id=survivor.id))
 
-    survivor.updated_at = at  # bumps the survivor's version: an opposite merge racing this one conflicts
+    survivor.updated_at = at
+    # always bump the survivor's version, even when ``at`` equals the stored updated_at (a fixed or coarse
+    # clock): an opposite merge racing this one then conflicts instead of merging the survivor into itself
+    flag_modified(survivor, "updated_at")
     session.add(Transition(**audit_dict("complaint", survivor.id, survivor.id, survivor.status, survivor.status,
                                         "absorb", actor, at, reason=reason, data={"duplicate": dup.id})))
     refresh_due(session, dup.id, config, at)

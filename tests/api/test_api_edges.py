@@ -129,3 +129,44 @@ def test_a_member_sees_its_departments_records_behind_newer_ones_of_others(api, 
     assert [i["record"]["id"] for i in api.get("member", "/improvements?limit=2").json()] == [mine]
     assert len(api.get("member_service", "/improvements?limit=2").json()) == 2
     assert len(api.get("manager", "/improvements?limit=2").json()) == 2
+
+
+def _at_once(*calls) -> list:
+    """Run the calls in threads released together; their results in call order."""
+    barrier = threading.Barrier(len(calls))
+    out: list = [None] * len(calls)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        out[i] = calls[i]()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return out
+
+
+def test_two_transfers_of_one_task_at_once_move_it_once(api, complaints):
+    tasks = api.get("manager", "/departments/operations/tasks").json()["items"]
+    for task in tasks:
+        url = f"/tasks/{task['id']}/transitions"
+        r1, r2 = _at_once(lambda: api.post("member", url, {"trigger": "transfer", "to": "service", "reason": "theirs"}),
+                          lambda: api.post("lead", url, {"trigger": "transfer", "to": "product", "reason": "theirs"}))
+        assert sorted([r1.status_code, r2.status_code]) == [200, 409], (r1.text, r2.text)
+        detail = api.get("manager", f"/complaints/{task['complaint_id']}").json()
+        moved = [t for t in detail["tasks"] if t["transferred_from_id"] == task["id"]]
+        assert len(moved) == 1 and detail["complaint"]["transfer_count"] == 1
+
+
+def test_two_complaints_merged_into_each_other_at_once_make_no_cycle(api, complaints):
+    """Both requests carry the same instant (the fixed test clock; a coarse clock in production): the
+    survivor's version must still move, or the loser merges the survivor into itself."""
+    a, b = complaints[0], complaints[1]
+    r1, r2 = _at_once(lambda: api.post("manager", f"/complaints/{a}/transitions", {"trigger": "merge", "into": b}),
+                      lambda: api.post("manager", f"/complaints/{b}/transitions", {"trigger": "merge", "into": a}))
+    assert sorted([r1.status_code, r2.status_code]) == [200, 409], (r1.text, r2.text)
+    with api.app.sessions() as s:
+        merged = {c.id: c.merged_into_id for c in s.scalars(select(Complaint).where(Complaint.id.in_([a, b])))}
+    assert sorted(v is None for v in merged.values()) == [False, True], merged
