@@ -64,6 +64,9 @@ def complaints(status: list[ComplaintStatus] | None = Query(None, description="o
     """Complaints by id, filtered; members and leads see only those their department's tasks touch."""
     if department is not None:
         check_department(who, department)
+        if department not in app.config.departments:
+            raise ApiError(422, f"department: unknown department {department!r}", code="invalid_input",
+                           field="department", details=[{"field": "department", "problem": "unknown department"}])
     f = ComplaintFilter([str(s) for s in status] if status else None, list(severity) if severity else None, department, overdue,
                         created_from, created_to, received_from, received_to)
     scope = None if who.role == MANAGER else who.department

@@ -170,3 +170,11 @@ def test_two_complaints_merged_into_each_other_at_once_make_no_cycle(api, compla
     with api.app.sessions() as s:
         merged = {c.id: c.merged_into_id for c in s.scalars(select(Complaint).where(Complaint.id.in_([a, b])))}
     assert sorted(v is None for v in merged.values()) == [False, True], merged
+
+
+def test_an_unknown_department_filter_is_a_422_not_an_empty_list(api, complaints):
+    r = api.get("manager", "/complaints?department=operatons")
+    assert r.status_code == 422 and r.json()["error"]["field"] == "department"
+    assert "operatons" in r.json()["error"]["message"]
+    assert api.get("member", "/complaints?department=operatons").status_code == 403  # not its department
+    assert api.get("manager", "/complaints?department=operations").json()["total"] == 3
