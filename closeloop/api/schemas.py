@@ -145,7 +145,8 @@ class ComplaintIn(In):
     channel: str = Field("", max_length=64)
     company: str = Field("", max_length=255)
     region: str = Field("", max_length=64)
-    tags: list[str] = Field(default_factory=list, max_length=50)
+    tags: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=50,
+                                                             description="up to 50 tags of up to 200 characters")
     text: str = Field("", max_length=20_000)
 
 

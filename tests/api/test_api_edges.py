@@ -178,3 +178,12 @@ def test_an_unknown_department_filter_is_a_422_not_an_empty_list(api, complaints
     assert "operatons" in r.json()["error"]["message"]
     assert api.get("member", "/complaints?department=operatons").status_code == 403  # not its department
     assert api.get("manager", "/complaints?department=operations").json()["total"] == 3
+
+
+def test_a_huge_tag_is_refused(api):
+    body = {"external_ref": "TAG-1", "received_at": "2026-03-01T09:00:00Z", "tags": ["ok", "x" * 10_000]}
+    r = api.post("manager", "/complaints", json=body)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "tags.1", r.text
+    with api.app.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Complaint)) == 0
+    assert api.post("manager", "/complaints", json={**body, "tags": ["ok", "x" * 100]}).status_code == 201
