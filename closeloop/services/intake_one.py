@@ -28,22 +28,32 @@ def _existing(session, facts: ComplaintFacts) -> int | None:
                                                      Complaint.external_ref == facts.external_ref))
 
 
-def take_in(sessions, config: Config, facts: ComplaintFacts, *, actor: str, at: datetime) -> tuple[int, bool]:
-    """Take one complaint in; returns ``(complaint_id, created)``."""
-    try:
-        with unit_of_work(sessions) as s:
-            found = _existing(s, facts)
+def take_in(sessions, config: Config, facts: ComplaintFacts, *, actor: str, at: datetime,
+            attempts: int = 3) -> tuple[int, bool]:
+    """Take one complaint in; returns ``(complaint_id, created)``.
+
+    A unique-constraint loss to a concurrent request is either the same reference (that complaint,
+    ``created = False``) or a shared row the other request created first (the customer of both
+    complaints, the routing configuration, a department): then the intake is tried again and finds it.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            with unit_of_work(sessions) as s:
+                found = _existing(s, facts)
+                if found is not None:
+                    return found, False
+                sync_departments(s, config, at)
+                rc_id = routing_config_id(s, config, at)
+                res = intake_batch(s, [IntakeItem(facts)], config=config, now=at, routing_config_id=rc_id,
+                                   actor=actor)
+                # a concurrent request may have committed the same reference since the look-up above
+                # (SQLite reads outside the write transaction): the batch then returns that complaint
+                return res.ids[0], res.ids[0] in res.created_ids
+        except IntegrityError:
+            with unit_of_work(sessions) as s:  # a concurrent request with the same reference won
+                found = _existing(s, facts)
             if found is not None:
                 return found, False
-            sync_departments(s, config, at)
-            rc_id = routing_config_id(s, config, at)
-            res = intake_batch(s, [IntakeItem(facts)], config=config, now=at, routing_config_id=rc_id, actor=actor)
-            # a concurrent request may have committed the same reference since the look-up above
-            # (SQLite reads outside the write transaction): the batch then returns that complaint
-            return res.ids[0], res.ids[0] in res.created_ids
-    except IntegrityError:
-        with unit_of_work(sessions) as s:  # a concurrent request with the same reference won
-            found = _existing(s, facts)
-        if found is None:
-            raise
-        return found, False
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover

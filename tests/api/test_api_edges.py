@@ -187,3 +187,17 @@ def test_a_huge_tag_is_refused(api):
     with api.app.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Complaint)) == 0
     assert api.post("manager", "/complaints", json={**body, "tags": ["ok", "x" * 100]}).status_code == 201
+
+
+def test_two_complaints_of_one_new_customer_taken_in_at_once_are_both_created(api):
+    for k in range(3):
+        def post(i: int, k=k):
+            return lambda: api.post("manager", "/complaints", json={
+                "external_ref": f"CUST-{k}-{i}", "received_at": "2026-03-01T09:00:00Z", "product": "Mortgage",
+                "customer_ref": f"new-customer-{k}"})
+
+        out = _at_once(post(0), post(1), post(2))
+        assert [r.status_code for r in out] == [201, 201, 201], [r.text[:200] for r in out]
+    with api.app.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Complaint)) == 9
+        assert s.scalar(select(func.count(func.distinct(Complaint.customer_id)))) == 3
