@@ -201,3 +201,13 @@ def test_two_complaints_of_one_new_customer_taken_in_at_once_are_both_created(ap
     with api.app.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Complaint)) == 9
         assert s.scalar(select(func.count(func.distinct(Complaint.customer_id)))) == 3
+
+
+def test_one_complaint_linked_to_a_record_twice_at_once_is_linked_once(api, complaints):
+    rid = _record(api, "operations", complaints[:1])
+    out = _at_once(*[lambda: api.post("manager", f"/improvements/{rid}/complaints", {"complaint_ids": complaints[1:]})
+                     for _ in range(3)])
+    assert all(r is not None and r.status_code == 200 for r in out), [getattr(r, "text", None) for r in out]
+    assert sum(r.json()["linked"] for r in out) == 2
+    linked = [c["complaint_id"] for c in api.get("manager", f"/improvements/{rid}").json()["complaints"]]
+    assert linked == complaints
