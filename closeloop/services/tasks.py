@@ -176,6 +176,11 @@ def resume(sessions, task_id: int, *, config: Config, actor: str, at: datetime,
 def complete_in_session(s: Session, task_id: int, *, config: Config, actor: str, at: datetime,
                         outcome: str = "", expected_version: int | None = None, root_cause: str | None = None,
                         root_cause_detail: str | None = None) -> Task:
+    # completions of one complaint's tasks take turns (a row lock on the complaint, PostgreSQL): the later
+    # one then sees the earlier as done, so the last two prerequisites finished at once still unblock
+    # their dependent task and settle the complaint (each alone saw the other still active)
+    s.execute(select(Complaint.id).where(Complaint.id == select(Task.complaint_id).where(Task.id == task_id)
+                                         .scalar_subquery()).with_for_update())
     task = _load(s, task_id, expected_version)
     fire_task(s, task, TaskTrigger.COMPLETE, at=at, actor=actor, reason=outcome or None)
     task.outcome = outcome or None

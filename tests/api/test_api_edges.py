@@ -211,3 +211,36 @@ def test_one_complaint_linked_to_a_record_twice_at_once_is_linked_once(api, comp
     assert sum(r.json()["linked"] for r in out) == 2
     linked = [c["complaint_id"] for c in api.get("manager", f"/improvements/{rid}").json()["complaints"]]
     assert linked == complaints
+
+
+def test_the_last_two_prerequisites_completed_at_once_unblock_the_dependent_task(api, complaints):
+    """Each completion alone saw the other task still active: the dependent task stayed blocked for good."""
+    from tests.integration.helpers import facts, intake
+
+    now = api.app.clock.now()
+    more = intake(api.app.sessions, api.app.config, now,
+                  [facts(f"MORT-{k}", now, product="Mortgage", category="Mortgage") for k in range(3)])
+    for mortgage in [complaints[2], *more]:  # operations review-account and product review-terms; service waits
+        _race_prerequisites(api, mortgage)
+
+
+def _race_prerequisites(api, mortgage: int) -> None:
+    tasks = {t["department"]: t for t in api.get("manager", f"/complaints/{mortgage}").json()["tasks"]}
+    assert tasks["service"]["status"] == "blocked"
+    for dept in ("operations", "product"):  # work has begun: the complaint is in progress
+        r = api.post("manager", f"/tasks/{tasks[dept]['id']}/transitions", {"trigger": "start"})
+        assert r.status_code == 200, r.text
+    out = _at_once(*[lambda d=d: api.post("manager", f"/tasks/{tasks[d]['id']}/transitions",
+                                          {"trigger": "complete", "outcome": f"{d} done"})
+                     for d in ("operations", "product")])
+    codes = sorted(r.status_code for r in out)
+    after = {t["department"]: t["status"] for t in api.get("manager", f"/complaints/{mortgage}").json()["tasks"]}
+    if codes == [200, 409]:  # the loser may try again: then both are done
+        loser = "operations" if after["operations"] != "done" else "product"
+        r = api.post("manager", f"/tasks/{tasks[loser]['id']}/transitions", {"trigger": "complete", "outcome": "again"})
+        assert r.status_code == 200, r.text
+        after = {t["department"]: t["status"] for t in api.get("manager", f"/complaints/{mortgage}").json()["tasks"]}
+    else:
+        assert codes == [200, 200]
+    assert after["operations"] == after["product"] == "done"
+    assert after["service"] == "open", after  # never stranded as blocked
