@@ -173,14 +173,19 @@ def resume(sessions, task_id: int, *, config: Config, actor: str, at: datetime,
                    expected_version=expected_version)
 
 
+def _lock_complaint_of(s: Session, task_id: int) -> None:
+    """Row-lock the task's complaint (PostgreSQL): changes that settle one complaint take turns."""
+    s.execute(select(Complaint.id).where(Complaint.id == select(Task.complaint_id).where(Task.id == task_id)
+                                         .scalar_subquery()).with_for_update())
+
+
 def complete_in_session(s: Session, task_id: int, *, config: Config, actor: str, at: datetime,
                         outcome: str = "", expected_version: int | None = None, root_cause: str | None = None,
                         root_cause_detail: str | None = None) -> Task:
     # completions of one complaint's tasks take turns (a row lock on the complaint, PostgreSQL): the later
     # one then sees the earlier as done, so the last two prerequisites finished at once still unblock
     # their dependent task and settle the complaint (each alone saw the other still active)
-    s.execute(select(Complaint.id).where(Complaint.id == select(Task.complaint_id).where(Task.id == task_id)
-                                         .scalar_subquery()).with_for_update())
+    _lock_complaint_of(s, task_id)
     task = _load(s, task_id, expected_version)
     fire_task(s, task, TaskTrigger.COMPLETE, at=at, actor=actor, reason=outcome or None)
     task.outcome = outcome or None
@@ -261,6 +266,7 @@ def cancel(sessions, task_id: int, *, config: Config, reason: str, actor: str, a
     if not reason or not reason.strip():
         raise InvalidInput("reason", "cancelling a task needs a reason")
     with unit_of_work(sessions) as s:
+        _lock_complaint_of(s, task_id)  # a completion racing this cancel sees it (see complete_in_session)
         task = _load(s, task_id, expected_version)
         fire_task(s, task, TaskTrigger.CANCEL, at=at, actor=actor, reason=reason)
         s.flush()

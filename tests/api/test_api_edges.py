@@ -224,15 +224,31 @@ def test_the_last_two_prerequisites_completed_at_once_unblock_the_dependent_task
         _race_prerequisites(api, mortgage)
 
 
-def _race_prerequisites(api, mortgage: int) -> None:
+def test_a_prerequisite_cancelled_while_the_other_completes_unblocks_the_dependent_task(api, complaints):
+    from tests.integration.helpers import facts, intake
+
+    now = api.app.clock.now()
+    more = intake(api.app.sessions, api.app.config, now,
+                  [facts(f"MORT-{k}", now, product="Mortgage", category="Mortgage") for k in range(4)])
+    for mortgage in more:
+        _race_prerequisites(api, mortgage, cancel="operations")
+
+
+def _race_prerequisites(api, mortgage: int, cancel: str | None = None) -> None:
     tasks = {t["department"]: t for t in api.get("manager", f"/complaints/{mortgage}").json()["tasks"]}
     assert tasks["service"]["status"] == "blocked"
     for dept in ("operations", "product"):  # work has begun: the complaint is in progress
         r = api.post("manager", f"/tasks/{tasks[dept]['id']}/transitions", {"trigger": "start"})
         assert r.status_code == 200, r.text
     out = _at_once(*[lambda d=d: api.post("manager", f"/tasks/{tasks[d]['id']}/transitions",
+                                          {"trigger": "cancel", "reason": "not needed"} if d == cancel else
                                           {"trigger": "complete", "outcome": f"{d} done"})
                      for d in ("operations", "product")])
+    if cancel:
+        assert sorted(r.status_code for r in out) == [200, 200], [r.text[:200] for r in out]
+        after = {t["department"]: t["status"] for t in api.get("manager", f"/complaints/{mortgage}").json()["tasks"]}
+        assert after[cancel] == "cancelled" and after["service"] == "open", after
+        return
     codes = sorted(r.status_code for r in out)
     after = {t["department"]: t["status"] for t in api.get("manager", f"/complaints/{mortgage}").json()["tasks"]}
     if codes == [200, 409]:  # the loser may try again: then both are done
