@@ -8,6 +8,7 @@
   (``X-Closeloop-Signature``); the default ``change-me`` is only for demos.
 - ``CLOSELOOP_DELIVERY_DEADLINE_S``: total deadline of one delivery attempt, in seconds (default 10).
 - ``CLOSELOOP_CAPTURE_DIR``: where ``capture://name`` targets write JSON Lines (default ``out/capture``).
+- ``CLOSELOOP_API_MAX_BODY_BYTES``: the largest request body the API and dashboard accept (default 1 MiB; 413 above).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Settings(BaseSettings):
     webhook_secret: str = "change-me"
     delivery_deadline_s: float = Field(10.0, gt=0, le=600)
     capture_dir: str = "out/capture"
+    api_max_body_bytes: int = Field(1 << 20, ge=1024, le=1 << 30)
 
 
 def normalize_database_url(url: str) -> str:

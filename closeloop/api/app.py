@@ -23,6 +23,7 @@ from closeloop.bootstrap import App, build_app
 
 from . import errors
 from .errors import ErrorResponse
+from .limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 
 PREFIX = "/api/v1"
 
@@ -51,6 +52,8 @@ def create_app(app: App | None = None) -> FastAPI:
                   openapi_url=f"{PREFIX}/openapi.json", docs_url=f"{PREFIX}/docs", redoc_url=None)
     api.state.closeloop = app
     errors.install(api)
+    settings = getattr(app, "settings", None)  # None for the bare App that renders the OpenAPI document
+    api.add_middleware(BodyLimit, max_bytes=getattr(settings, "api_max_body_bytes", DEFAULT_MAX_BODY_BYTES))
     for router in (complaints_router, tasks_router, overview_router, admin_router):
         api.include_router(router, prefix=PREFIX, responses=ERROR_RESPONSES)
     improvement_router = _optional_router("closeloop.api.routes_improvements")
