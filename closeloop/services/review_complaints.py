@@ -15,18 +15,28 @@ from .review_period import Period
 OPEN_STATES = ("received", "triaged", "in_progress", "awaiting_customer", "reopened")
 
 
-def status_at(s: Session, as_of: datetime) -> Counter:
-    """How many complaints were in each status at ``as_of`` (latest audited change before it)."""
-    last = (select(Transition.complaint_id.label("cid"), func.max(Transition.at).label("at"))
-            .where(Transition.entity == "complaint", Transition.at < as_of)
+def first_resolved():
+    """Subquery ``(cid, at)``: each complaint's first resolution (a reopened one counts once, when first resolved)."""
+    return (select(Transition.complaint_id.label("cid"), func.min(Transition.at).label("at"))
+            .where(Transition.entity == "complaint", Transition.to_state == "resolved")
             .group_by(Transition.complaint_id).subquery())
-    rows = s.execute(select(Transition.complaint_id, Transition.to_state, Transition.id)
-                     .join(last, and_(Transition.complaint_id == last.c.cid, Transition.at == last.c.at))
-                     .where(Transition.entity == "complaint").order_by(Transition.id)).all()
-    latest = {}
-    for cid, state, _ in rows:  # ties at the same instant: the later row wins
-        latest[cid] = state
-    return Counter(latest.values())
+
+
+def states_at(s: Session, entity: str, as_of: datetime) -> dict[int, str]:
+    """``{id: status}`` of every ``entity`` (``complaint``, ``improvement``) at ``as_of``: its latest
+    audited change before that instant (ties at one instant: the later row wins)."""
+    last = (select(Transition.entity_id.label("eid"), func.max(Transition.at).label("at"))
+            .where(Transition.entity == entity, Transition.at < as_of)
+            .group_by(Transition.entity_id).subquery())
+    rows = s.execute(select(Transition.entity_id, Transition.to_state)
+                     .join(last, and_(Transition.entity_id == last.c.eid, Transition.at == last.c.at))
+                     .where(Transition.entity == entity).order_by(Transition.id)).all()
+    return {eid: state for eid, state in rows}
+
+
+def status_at(s: Session, as_of: datetime) -> Counter:
+    """How many complaints were in each status at ``as_of``."""
+    return Counter(states_at(s, "complaint", as_of).values())
 
 
 def complaint_figures(s: Session, period: Period, as_of: datetime) -> dict:
@@ -42,11 +52,9 @@ def complaint_figures(s: Session, period: Period, as_of: datetime) -> dict:
                             .group_by(Complaint.severity).order_by(Complaint.severity)).all())
     by_src = dict(s.execute(select(Complaint.source, func.count()).where(in_period)
                             .group_by(Complaint.source).order_by(Complaint.source)).all())
-    first_resolved = (select(func.min(Transition.at).label("at")).where(
-        Transition.entity == "complaint", Transition.to_state == "resolved")
-        .group_by(Transition.complaint_id).subquery())
-    resolved = s.scalar(select(func.count()).select_from(first_resolved).where(
-        first_resolved.c.at >= period.start, first_resolved.c.at < period.end)) or 0
+    first = first_resolved()
+    resolved = s.scalar(select(func.count()).select_from(first).where(
+        first.c.at >= period.start, first.c.at < period.end)) or 0
     reopened = s.scalar(select(func.count()).select_from(Transition).where(
         Transition.entity == "complaint", Transition.trigger == "reopen",
         Transition.at >= period.start, Transition.at < period.end)) or 0

@@ -9,8 +9,9 @@ from decimal import Decimal
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from models.tables import Compensation, Complaint, EffectivenessCheck, Improvement, ImprovementLink, Transition
+from models.tables import Compensation, Complaint, EffectivenessCheck, Improvement, ImprovementLink
 
+from .review_complaints import first_resolved, states_at
 from .review_period import Period
 
 PARETO_SHARE = 0.8  # the "vital few": causes that together explain 80% (Juran's Pareto principle)
@@ -23,11 +24,9 @@ def root_cause_pareto(s: Session, period: Period) -> dict:
     "sub_codes": {code: n}}], "received_without_root_cause": n}``. A stored cause ``code.sub`` counts
     under ``code``; ``vital_few`` marks the causes up to and including the one crossing 80%.
     """
-    first_resolved = (select(Transition.complaint_id.label("cid"), func.min(Transition.at).label("at"))
-                      .where(Transition.entity == "complaint", Transition.to_state == "resolved")
-                      .group_by(Transition.complaint_id).subquery())
-    rows = s.execute(select(Complaint.root_cause, func.count()).join(first_resolved, first_resolved.c.cid == Complaint.id)
-                     .where(first_resolved.c.at >= period.start, first_resolved.c.at < period.end)
+    first = first_resolved()
+    rows = s.execute(select(Complaint.root_cause, func.count()).join(first, first.c.cid == Complaint.id)
+                     .where(first.c.at >= period.start, first.c.at < period.end)
                      .group_by(Complaint.root_cause)).all()
     by_code: Counter = Counter()
     subs: dict[str, Counter] = defaultdict(Counter)
@@ -78,10 +77,7 @@ def improvement_records(s: Session, period: Period, as_of: datetime, overdue_tas
     "reduction", "decision"}]}``: records as of ``as_of`` (status from the audit log), those opened in
     the period, and the effectiveness checks run in it. ``overdue_tasks`` come from the SLA section.
     """
-    last = {}
-    for eid, state in s.execute(select(Transition.entity_id, Transition.to_state).where(
-            Transition.entity == "improvement", Transition.at < as_of).order_by(Transition.at, Transition.id)):
-        last[eid] = state
+    last = states_at(s, "improvement", as_of)
     links = dict(s.execute(select(ImprovementLink.improvement_id, func.count())
                            .where(ImprovementLink.linked_at < as_of).group_by(ImprovementLink.improvement_id)).all())
     overdue = Counter(t["improvement"] for t in overdue_tasks if t.get("improvement"))
