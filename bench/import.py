@@ -28,11 +28,8 @@ import argparse
 import csv
 import gc
 import json
-import os
 import random
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time

@@ -48,23 +48,13 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import random
-import re
-import resource
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import tracemalloc
-import uuid
-from collections import Counter, defaultdict
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import fmt, maxrss_mib, run_worker  # noqa: E402
@@ -77,7 +67,6 @@ from sweep_data import (  # noqa: E402
     RESCHEDULE_SWEEP,
     SECOND_SWEEP,
     TASKS,
-    build,
     compute_cohorts,
 )
 

@@ -3,20 +3,10 @@
 
 from __future__ import annotations
 
-import argparse
-import gc
-import json
-import os
 import random
-import re
-import resource
 import shutil
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import tracemalloc
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -25,8 +15,6 @@ from pathlib import Path
 from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fmt, maxrss_mib, run_worker  # noqa: E402
-
 ROOT = Path(__file__).resolve().parents[1]
 # Wednesday 10:00 in America/New_York: inside the default calendar's working hours, so the
 # notifications fired by the sweep are released (quiet hours over) and packed in the same sweep.

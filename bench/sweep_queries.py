@@ -3,30 +3,16 @@
 
 from __future__ import annotations
 
-import argparse
 import gc
-import json
-import os
-import random
 import re
-import resource
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import tracemalloc
-import uuid
-from collections import Counter, defaultdict
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from collections import defaultdict
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fmt, maxrss_mib, run_worker  # noqa: E402
-
 from sweep_data import NOW, RESCHEDULE_SWEEP, SECOND_SWEEP, _flag_dirty  # noqa: E402
 
 

@@ -49,7 +49,7 @@ from closeloop.config import Config
 from integrations.exports import ParsedRow, RowError, read_export
 from models import migrate
 from models.db import make_engine
-from models.tables import Complaint, Notification, Task, Timer
+from models.tables import Notification, Task, Timer
 
 from . import lifecycle, root_cause
 from . import tasks as task_svc

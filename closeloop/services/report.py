@@ -7,7 +7,7 @@ into a self-contained ``report.html`` with inline SVG charts (no network, no JS)
 from __future__ import annotations
 
 import statistics
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import datetime, timedelta
 from importlib import resources
 
