@@ -13,7 +13,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query
 from pydantic import BaseModel, Field, StrictInt
-from sqlalchemy.exc import IntegrityError
 
 from closeloop.bootstrap import App
 from closeloop.domain.improvement import ImprovementStatus, ImprovementTrigger
@@ -144,14 +143,8 @@ def link_complaints(improvement_id: Id, body: LinkIn, who: Principal = Depends(r
         for cid in body.complaint_ids:
             if not complaint_in_scope(app.sessions, cid, who.department):
                 raise ApiError(403, f"complaint {cid} has no task in department {who.department!r}")
-    for attempt in (1, 2):
-        try:
-            return LinkResult(linked=svc.link(app.sessions, improvement_id, body.complaint_ids, actor=who.actor,
-                                              at=app.clock.now()))
-        except IntegrityError:  # a concurrent request linked one of them first: again, skipping it
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+    return LinkResult(linked=svc.link(app.sessions, improvement_id, body.complaint_ids, actor=who.actor,
+                                      at=app.clock.now()))
 
 
 @router.post("/improvements/{improvement_id}/transitions", response_model=ImprovementOut,

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
@@ -40,6 +40,7 @@ from models.tables import (
 
 from . import root_cause as rc
 from .audit import audit_dict, audit_row
+from .bulk import insert_new
 from .uow import unit_of_work
 
 SYSTEM = "system"
@@ -110,7 +111,8 @@ def create(sessions, *, config: Config, title: str, owner_department: str, actor
 
 def link_many(s: Session, rec: Improvement, complaint_ids: list[int], *, actor: str, at: datetime,
               source: str) -> int:
-    """Link complaints to ``rec`` (already linked ones are skipped). Returns how many were new."""
+    """Link complaints to ``rec`` (already linked ones, even by a concurrent transaction, are skipped).
+    Returns how many were new."""
     if source not in LINK_SOURCES:
         raise InvalidInput("source", f"must be one of {', '.join(LINK_SOURCES)}")
     ids = sorted(set(complaint_ids))
@@ -120,13 +122,10 @@ def link_many(s: Session, rec: Improvement, complaint_ids: list[int], *, actor: 
     missing = [i for i in ids if i not in found]
     if missing:
         raise NotFound("complaint", missing[0])
-    have = set(s.scalars(select(ImprovementLink.complaint_id).where(ImprovementLink.improvement_id == rec.id,
-                                                                    ImprovementLink.complaint_id.in_(ids))))
+    lt = ImprovementLink.__table__
     rows = [{"improvement_id": rec.id, "complaint_id": c, "source": source, "linked_by": actor, "linked_at": at}
-            for c in ids if c not in have]
-    if rows:
-        s.execute(insert(ImprovementLink.__table__), rows)
-    return len(rows)
+            for c in ids]  # already linked ones (also by a concurrent request) are skipped, not an error
+    return len(insert_new(s, lt, rows, key=["improvement_id", "complaint_id"], returning=lt.c.complaint_id))
 
 
 def link(sessions, improvement_id: int, complaint_ids: list[int], *, actor: str, at: datetime) -> int:

@@ -100,20 +100,12 @@ def make_item(config: Config, *, key: str, kind: str, level: int, who: Recipient
 def insert_notifications(session, items: list[dict]) -> set[str]:
     """Insert notification rows (dicts from :func:`make_item`) in bulk, skipping keys that exist
     (ON CONFLICT DO NOTHING on the unique key: never twice). Returns the keys inserted."""
-    if not items:
-        return set()
-    if session.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
     from models.tables import Notification
 
+    from .bulk import insert_new
+
     nt = Notification.__table__
-    stmt = dialect_insert(nt).on_conflict_do_nothing(index_elements=["key"]).returning(nt.c.key)
-    inserted: set[str] = set()
-    for i in range(0, len(items), 500):  # one statement per page
-        inserted.update(session.scalars(stmt, items[i:i + 500]).all())
-    return inserted
+    return set(insert_new(session, nt, items, key=["key"], returning=nt.c.key))
 
 
 @lru_cache(maxsize=4)
