@@ -278,6 +278,24 @@ class BusinessCalendar:
         return [(s.astimezone(self.zone), e.astimezone(self.zone)) for s, e in self._utc_periods(day)]
 
     @_in_range("instant")
+    def nth_working_day(self, instant: datetime, n: int, *, search_days: int = 3 * 366) -> list[tuple[datetime, datetime]]:
+        """Open periods of the ``n``-th working day after ``instant``'s local day (``n >= 1``; make-up days
+        count, days off do not); ``[]`` when none lies within ``search_days`` (a calendar that never opens).
+        Callers take ``[0][0]`` (its first opening) or ``[-1][1]`` (its close)."""
+        if n < 1:
+            raise InvalidInput("n", "must be at least 1")
+        day = self._local_date(self._utc(instant, "instant"))
+        found = 0
+        for _ in range(search_days + n):
+            day += _ONE_DAY
+            periods = self.periods_on(day)
+            if periods:
+                found += 1
+                if found >= n:
+                    return periods
+        return []
+
+    @_in_range("instant")
     def is_open(self, instant: datetime) -> bool:
         """Whether ``instant`` (aware) lies in a working period, ``[start, end)``: open at 09:00, closed at 18:00."""
         t = self._utc(instant, "instant")

@@ -198,16 +198,10 @@ def _check_actions_done(s: Session, rec: Improvement) -> None:
 
 def business_days_due(cal, start: datetime, days: int) -> datetime:
     """The end of the ``days``-th working day after ``start``'s day on ``cal`` (UTC)."""
-    day = start.astimezone(cal.zone).date()
-    found = 0
-    for _ in range(3 * 366 + days):
-        day += timedelta(days=1)
-        periods = cal.periods_on(day)
-        if periods:
-            found += 1
-            if found >= days:
-                return periods[-1][1].astimezone(timezone.utc)
-    raise InvalidInput("business_days", "no working day found on the department's calendar")
+    periods = cal.nth_working_day(start, days)
+    if not periods:
+        raise InvalidInput("business_days", "no working day found on the department's calendar")
+    return periods[-1][1].astimezone(timezone.utc)
 
 
 def add_action(sessions, improvement_id: int, *, config: Config, kind: str, department: str, title: str,

@@ -25,7 +25,7 @@ are cancelled, and come back (same key, new instant) when the clock runs again.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -51,16 +51,8 @@ class WantedTimer:
 
 def _business_days_later(cal, start: datetime, days: int) -> datetime:
     """The first opening on the ``days``-th working day after ``start``'s day (calendar zone)."""
-    day: date = start.astimezone(cal.zone).date()
-    found = 0
-    for _ in range(3 * 366):
-        day += timedelta(days=1)
-        periods = cal.periods_on(day)
-        if periods:
-            found += 1
-            if found >= days:
-                return periods[0][0].astimezone(timezone.utc)
-    return cal.next_opening(start).astimezone(timezone.utc)
+    periods = cal.nth_working_day(start, days)
+    return (periods[0][0] if periods else cal.next_opening(start)).astimezone(timezone.utc)
 
 
 def task_timers(session: Session, task: Task, config: Config, now: datetime, start_level: int = 1) -> list[WantedTimer]:

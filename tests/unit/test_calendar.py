@@ -347,3 +347,16 @@ def test_date_range_limits_raise_invalid_input():
     with pytest.raises(InvalidInput) as exc:
         c.next_opening(datetime(9999, 12, 31, 12, tzinfo=UTC))  # Fri 31 Dec 9999 20:00 +08: no later opening
     assert exc.value.field == "instant"
+
+
+def test_nth_working_day_skips_days_off_and_counts_make_up_days():
+    fri, sat, mon = date(2026, 3, 6), date(2026, 3, 7), date(2026, 3, 9)
+    c = cal(SH, "mon-fri 09:00-12:00,13:00-18:00", days_off={mon}, working_days={sat})
+    start = datetime(2026, 3, 5, 17, 0, tzinfo=SH)  # Thursday
+    assert [p[0][0].date() for p in (c.nth_working_day(start, n) for n in (1, 2, 3))] == [
+        fri, sat, date(2026, 3, 10)]  # the make-up Saturday counts, the Monday off does not
+    first = c.nth_working_day(start, 1)
+    assert (first[0][0].hour, first[-1][1].hour) == (9, 18) and len(first) == 2
+    assert cal(SH, "mon 09:00-10:00", days_off=set()).nth_working_day(start, 1, search_days=2) == []  # Fri-Sun
+    with pytest.raises(InvalidInput):
+        c.nth_working_day(start, 0)
