@@ -184,7 +184,8 @@ def stats_cmd(as_json: bool = typer.Option(False, "--json", help="print one JSON
 
 # ------------------------------------------------------------------ follow-up engine
 @app.command("sweep")
-def sweep_cmd(once: bool = typer.Option(True, "--once/--loop", help="one sweep (the scheduler runs it in serve)"),
+def sweep_cmd(once: bool = typer.Option(True, "--once", help="one sweep (accepted for clarity; `serve` repeats it "
+                                                          "on a Prefect schedule)"),
               now: Optional[str] = typer.Option(None, "--now", help="pretend it is this instant (ISO 8601 with offset)"),
               as_json: bool = typer.Option(False, "--json")) -> None:
     """Reschedule, fire what is due (reminders, escalations, follow-ups) and pack digests. Idempotent."""
@@ -203,7 +204,8 @@ def sweep_cmd(once: bool = typer.Option(True, "--once/--loop", help="one sweep (
 
 
 @app.command("deliver")
-def deliver_cmd(once: bool = typer.Option(True, "--once/--loop", help="drain what is due once"),
+def deliver_cmd(once: bool = typer.Option(True, "--once", help="drain what is due once (accepted for clarity; "
+                                                            "`serve` repeats it every minute)"),
                 max_batches: int = typer.Option(50, "--max-batches", min=1),
                 as_json: bool = typer.Option(False, "--json")) -> None:
     """Send pending outbox messages (webhook, Apprise, capture) with retries and backoff."""

@@ -93,15 +93,8 @@ def parse_retry_after(value: str | None, *, reference: datetime | None = None) -
         return max(0.0, float(value))
     except ValueError:
         pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    if reference is None:
+    when = _http_date(value)
+    if when is None or reference is None:
         return None
     return max(0.0, (when - reference).total_seconds())
 

@@ -78,7 +78,7 @@ def matching_count(s: Session, rec: Improvement, start: datetime, end: datetime)
         *[getattr(Complaint, f) == v for f, v in rec.match.items()])
     if rec.root_cause:
         q = q.where(or_(Complaint.root_cause.is_(None), Complaint.root_cause == rec.root_cause,
-                        Complaint.root_cause.like(rec.root_cause.replace("%", r"\%") + ".%", escape="\\")))
+                        Complaint.root_cause.startswith(rec.root_cause + ".", autoescape=True)))
     return s.scalar(q) or 0
 
 

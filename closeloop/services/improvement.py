@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
-from closeloop.domain.errors import Conflict, InvalidInput, NotFound
+from closeloop.domain.errors import InvalidInput, NotFound
 from closeloop.domain.improvement import IMPROVEMENT_MACHINE, ImprovementStatus, ImprovementTrigger
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus
 from models.tables import (
@@ -41,6 +41,7 @@ from models.tables import (
 from . import root_cause as rc
 from .audit import audit_dict, audit_row
 from .bulk import insert_new
+from .tasks import check_version
 from .uow import unit_of_work
 
 SYSTEM = "system"
@@ -159,8 +160,7 @@ def fire(sessions, improvement_id: int, trigger: str, *, config: Config, actor: 
 
     with unit_of_work(sessions) as s:
         rec = get(s, improvement_id)
-        if expected_version is not None and rec.version != expected_version:
-            raise Conflict(f"improvement {rec.id} is at version {rec.version}, not {expected_version}; reload")
+        check_version(rec, expected_version, "improvement")
         IMPROVEMENT_MACHINE.next_state(ImprovementStatus(rec.status), trig)  # illegal: fail before any rule
         if root_cause is not None:
             rec.root_cause = rc.validate(config, root_cause, root_cause_detail)

@@ -8,11 +8,11 @@ from datetime import datetime
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from closeloop.domain.complaint import OPEN_STATES
 from models.tables import Complaint, Transition
 
 from .review_period import Period
 
-OPEN_STATES = ("received", "triaged", "in_progress", "awaiting_customer", "reopened")
 
 
 def first_resolved():

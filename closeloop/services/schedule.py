@@ -115,15 +115,17 @@ def wanted_timers(session: Session, complaint: Complaint, config: Config, now: d
                                                    Transition.to_state != Transition.from_state)
                           .order_by(Transition.at.desc(), Transition.id.desc()).limit(1))
     if complaint.status == "awaiting_customer" and last is not None:
+        # the wait ends at the earlier of its business-hour maximum and its "until" (one timer, one key)
+        ends = []
         max_h = (last.data or {}).get("max_business_hours")
         if max_h:
-            at = config.customer_calendar.add_business_time(last.at, timedelta(hours=float(max_h)))
-            out.append(WantedTimer(f"pause_expired:{complaint.id}:{last.id}", "pause_expired",
-                                   at.astimezone(timezone.utc), None, {"reason": last.reason}))
+            ends.append(config.customer_calendar.add_business_time(last.at, timedelta(hours=float(max_h))))
         until = (last.data or {}).get("until")
         if until:
+            ends.append(datetime.fromisoformat(until))
+        if ends:
             out.append(WantedTimer(f"pause_expired:{complaint.id}:{last.id}", "pause_expired",
-                                   datetime.fromisoformat(until), None, {"reason": last.reason}))
+                                   min(ends).astimezone(timezone.utc), None, {"reason": last.reason}))
     if complaint.status == "resolved" and last is not None and last.to_state == "resolved":
         days = config.model.follow_up.business_days.get(complaint.severity, 3)
         dep_cal = config.department_calendar(config.follow_up_department)

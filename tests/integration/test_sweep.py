@@ -247,6 +247,22 @@ def test_c11_a_wait_that_times_out_closes_once_and_a_late_reply_reopens(sessions
         assert (c.status, c.reopen_count) == ("reopened", 1)
 
 
+@pytest.mark.parametrize("max_hours, until_days, expected_days", [(48, 7, 2), (240, 3, 3)])
+def test_a_wait_with_a_maximum_and_an_until_ends_at_the_earlier(sessions, max_hours, until_days, expected_days):
+    from closeloop.services.schedule import wanted_timers
+
+    config = engine_config(calendar='timezone = "UTC"\nhours = "mon-sun 00:00-24:00"', targets="P3 = { }",
+                           customer="P3 = { resolve = 400 }")
+    at = datetime(2026, 4, 1, 10, 0, tzinfo=UTC)
+    (cid,) = intake(sessions, config, at, [facts("W2", at)])
+    task_svc.start(sessions, _task_id(sessions), config=config, actor="agent", at=at)
+    lifecycle.await_customer(sessions, cid, config=config, reason="waiting", actor="agent", at=at,
+                             max_business_hours=max_hours, until=at + timedelta(days=until_days))
+    with sessions() as s:
+        ends = [w for w in wanted_timers(s, s.get(Complaint, cid), config, at) if w.kind == "pause_expired"]
+    assert [w.fire_at for w in ends] == [at + timedelta(days=expected_days)]  # one timer: neither limit is lost
+
+
 def test_pausing_a_task_cancels_its_reminders_and_resuming_moves_them(sessions):
     config = engine_config()
     created = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
