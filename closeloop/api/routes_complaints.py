@@ -6,13 +6,13 @@ members and leads read the complaints their department's tasks touch (403 otherw
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from closeloop.bootstrap import App
 from closeloop.domain.complaint import ComplaintStatus
+from closeloop.domain.errors import InvalidInput
 from closeloop.domain.facts import ComplaintFacts
 from closeloop.services import complaints as complaint_svc
 from closeloop.services import lifecycle
@@ -29,10 +29,6 @@ from .schemas_transitions import ComplaintTransition, Merge, Reopen, Resolve
 
 router = APIRouter(tags=["complaints"])
 
-#: how far a sender's clock may run ahead: a complaint received later than now + this is refused (422)
-RECEIVED_AHEAD = timedelta(minutes=5)
-
-
 @router.post("/complaints", status_code=201, response_model=IntakeOut,
              responses={200: {"model": IntakeOut, "description": "already taken in: the same complaint"}})
 def intake(body: ComplaintIn, response: Response, who: Principal = Depends(require(MANAGER)),
@@ -40,10 +36,6 @@ def intake(body: ComplaintIn, response: Response, who: Principal = Depends(requi
     """Take a complaint in: triage, de-duplication, routing, tasks. 201 when new; the same
     ``(source, external_ref)`` again returns the existing complaint with 200 and changes nothing."""
     now = app.clock.now()
-    if body.received_at > now + RECEIVED_AHEAD:
-        raise ApiError(422, f"received_at: {body.received_at.isoformat()} is in the future (now {now.isoformat()})",
-                       code="invalid_input", field="received_at",
-                       details=[{"field": "received_at", "problem": "is in the future"}])
     data = body.model_dump()
     data["tags"] = tuple(data["tags"])
     facts = ComplaintFacts(**data)
@@ -65,8 +57,7 @@ def complaints(status: list[ComplaintStatus] | None = Query(None, description="o
     if department is not None:
         check_department(who, department)
         if department not in app.config.departments:
-            raise ApiError(422, f"department: unknown department {department!r}", code="invalid_input",
-                           field="department", details=[{"field": "department", "problem": "unknown department"}])
+            raise InvalidInput("department", f"unknown department {department!r}")
     f = ComplaintFilter([str(s) for s in status] if status else None, list(severity) if severity else None, department, overdue,
                         created_from, created_to, received_from, received_to)
     scope = None if who.role == MANAGER else who.department

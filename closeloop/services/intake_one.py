@@ -9,12 +9,13 @@ winner's row). Otherwise the complaint goes through the shared batch intake
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from closeloop.config import Config
+from closeloop.domain.errors import InvalidInput
 from closeloop.domain.facts import ComplaintFacts
 from models.tables import Complaint
 
@@ -28,6 +29,10 @@ def _existing(session, facts: ComplaintFacts) -> int | None:
                                                      Complaint.external_ref == facts.external_ref))
 
 
+#: how far a sender's clock may run ahead: a complaint received later than now + this is refused
+RECEIVED_AHEAD = timedelta(minutes=5)
+
+
 def take_in(sessions, config: Config, facts: ComplaintFacts, *, actor: str, at: datetime,
             attempts: int = 3) -> tuple[int, bool]:
     """Take one complaint in; returns ``(complaint_id, created)``.
@@ -35,7 +40,11 @@ def take_in(sessions, config: Config, facts: ComplaintFacts, *, actor: str, at: 
     A unique-constraint loss to a concurrent request is either the same reference (that complaint,
     ``created = False``) or a shared row the other request created first (the customer of both
     complaints, the routing configuration, a department): then the intake is tried again and finds it.
+    Raises ``InvalidInput`` (``received_at``) for a complaint received more than :data:`RECEIVED_AHEAD`
+    after ``at``.
     """
+    if facts.received_at > at + RECEIVED_AHEAD:
+        raise InvalidInput("received_at", f"{facts.received_at.isoformat()} is in the future (now {at.isoformat()})")
     for attempt in range(1, attempts + 1):
         try:
             with unit_of_work(sessions) as s:
