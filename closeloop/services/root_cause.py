@@ -69,11 +69,11 @@ def record(session: Session, complaint: Complaint, code: str, note: str | None, 
                                         data={"root_cause": code, "previous": old})))
 
 
-def ask(session: Session, complaint: Complaint, tasks: list[Task], at: datetime, config: Config | None) -> None:
+def ask(session: Session, complaint: Complaint, tasks: list[Task], at: datetime, config: Config) -> None:
     """Put a ``root-cause`` task in the queue of the first finished task's department, for its lead."""
     done = sorted((t for t in tasks if t.status == TaskStatus.DONE and t.kind != "follow-up"), key=lambda t: t.id)
     department = done[0].department if done else tasks[0].department
-    lead = config.departments[department].lead if config is not None and department in config.departments else ""
+    lead = config.departments[department].lead if department in config.departments else ""
     t = Task(complaint_id=complaint.id, department=department, kind=ROOT_CAUSE_KIND,
              title="Record the root cause: the work is done, the complaint resolves once its cause is known",
              instructions="Complete with --root-cause CODE (undetermined needs --root-cause-detail).",

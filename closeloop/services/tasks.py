@@ -276,13 +276,7 @@ def cancel(sessions, task_id: int, *, config: Config, reason: str, actor: str, a
         return task
 
 
-def config_fallback_department(session: Session) -> str:
-    """The triage queue: ``triage`` if that department exists, else the first active department."""
-    names = list(session.scalars(select(Department.name).where(Department.active.is_(True)).order_by(Department.name)))
-    return "triage" if "triage" in names else names[0]
-
-
-def settle(session: Session, complaint_id: int, *, at: datetime, config: Config | None = None) -> None:
+def settle(session: Session, complaint_id: int, *, at: datetime, config: Config) -> None:
     """Unblock tasks whose dependencies are finished; resolve the complaint if no task is active.
 
     Without a recorded root cause the complaint is not resolved: a ``root-cause`` task goes to the
@@ -307,7 +301,7 @@ def settle(session: Session, complaint_id: int, *, at: datetime, config: Config 
             ComplaintStatus.TRIAGED, ComplaintStatus.IN_PROGRESS, ComplaintStatus.REOPENED):
         # every task was cancelled or transferred away and nothing was done: back to the triage queue,
         # so the complaint is never stranded without anyone working on it
-        fallback = config_fallback_department(session)
+        fallback = config.model.fallback.tasks[0].department  # the configured triage queue
         t = Task(complaint_id=complaint_id, department=fallback, kind="triage",
                  title="Route again: every task of this complaint was cancelled", instructions="",
                  status=TaskStatus.OPEN, created_at=at, updated_at=at)
