@@ -25,3 +25,17 @@ def insert_new(session: Session, table: Table, rows: list[dict], *, key: list[st
     for i in range(0, len(rows), page):
         out.extend(session.scalars(stmt, rows[i:i + page]).all())
     return out
+
+
+def enqueue(session: Session, *, key: str, channel: str, target: str, recipient: str, subject: str, body: str,
+            payload: dict, now) -> int | None:
+    """Put one message in the outbox (status ``pending``, due ``now``); returns its id, or None when a
+    message with this idempotency ``key`` exists already (a re-run or a concurrent sweep made it)."""
+    from models.tables import Outbox
+
+    ot = Outbox.__table__
+    ids = insert_new(session, ot, [{"idempotency_key": key, "channel": channel, "target": target,
+                                    "recipient": recipient, "subject": subject, "body": body, "payload": payload,
+                                    "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}],
+                     key=["idempotency_key"], returning=ot.c.id)
+    return ids[0] if ids else None

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select
 
 from closeloop.config import Config
 from closeloop.domain.task import ACTIVE_STATES
-from models.tables import Outbox, Task
+from models.tables import Task
 
+from .bulk import enqueue
 from .notify import resolve_role
 from .uow import unit_of_work
 
@@ -31,13 +31,6 @@ def overdue_digest(sessions, config: Config, now: datetime) -> int | None:
                          .group_by(Task.department).order_by(func.count().desc())).all()
         lines = [f"- {dep}: {n} overdue task(s), oldest due {oldest.isoformat()}" for dep, n, oldest in rows]
         body = (f"Overdue tasks on {local_day}:\n" + ("\n".join(lines) if lines else "- none") + "\n")
-        try:
-            with s.begin_nested():
-                oid = s.execute(insert(Outbox.__table__).returning(Outbox.__table__.c.id).values(
-                    idempotency_key=key, channel=who.channel, target=who.target, recipient=who.name,
-                    subject=f"closeloop: overdue tasks on {local_day}", body=body,
-                    payload={"day": local_day, "departments": {d: n for d, n, _ in rows}},
-                    status="pending", attempts=0, next_attempt_at=now, created_at=now)).scalar_one()
-        except IntegrityError:
-            return None
-        return oid
+        return enqueue(s, key=key, channel=who.channel, target=who.target, recipient=who.name,
+                       subject=f"closeloop: overdue tasks on {local_day}", body=body,
+                       payload={"day": local_day, "departments": {d: n for d, n, _ in rows}}, now=now)

@@ -27,8 +27,9 @@ from sqlalchemy.orm import Session
 from closeloop.config import Config
 from closeloop.domain.improvement import EffectivenessRule, ImprovementTrigger, evaluate_effectiveness
 from closeloop.domain.task import ACTIVE_STATES
-from models.tables import Complaint, EffectivenessCheck, Improvement, ImprovementLink, Outbox, Task, Timer
+from models.tables import Complaint, EffectivenessCheck, Improvement, ImprovementLink, Task, Timer
 
+from .bulk import enqueue
 from .improvement import fire_in_session
 from .notify import insert_notifications, make_item, resolve_role
 from .schedule import WantedTimer, reconcile, task_timers
@@ -173,13 +174,10 @@ def notify_customers(s: Session, config: Config, rec: Improvement, now: datetime
     made = 0
     for cid, customer, ref in rows:
         key = f"improvement-notice:{rec.id}:{cid}"
-        if s.scalar(select(Outbox.id).where(Outbox.idempotency_key == key)) is not None:
-            continue
         body = (f"About your complaint {ref}: we found its cause and changed how we work "
                 f"({rec.title}). The change has been checked and works. Thank you for telling us.")
-        s.add(Outbox(idempotency_key=key, channel=channel_of(target), target=target,
-                     recipient=f"customer:{customer or cid}", subject="We fixed the cause of your complaint",
-                     body=body, payload={"kind": "improvement_notice", "improvement_id": rec.id, "complaint_id": cid},
-                     status="pending", attempts=0, next_attempt_at=now, created_at=now))
-        made += 1
+        made += enqueue(s, key=key, channel=channel_of(target), target=target, recipient=f"customer:{customer or cid}",
+                        subject="We fixed the cause of your complaint", body=body, now=now,
+                        payload={"kind": "improvement_notice", "improvement_id": rec.id,
+                                 "complaint_id": cid}) is not None
     return made

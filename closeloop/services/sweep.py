@@ -19,7 +19,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,9 +27,10 @@ from closeloop.config import Config
 from closeloop.domain.complaint import OPEN_STATES, ComplaintTrigger
 from closeloop.domain.errors import NotFound
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
-from models.tables import Complaint, Notification, Outbox, Task, Timer, Transition
+from models.tables import Complaint, Notification, Task, Timer, Transition
 
 from .audit import audit_dict
+from .bulk import enqueue
 from .clocks import refresh_due
 from .effectiveness import reschedule_improvements, run_check
 from .root_cause import record as record_root_cause
@@ -277,11 +278,12 @@ def _pack(sessions, now: datetime, report: SweepReport) -> None:
             subject, body = render_digest(group[0].language, group[0].recipient, entries)
             try:
                 with s.begin_nested():
-                    oid = s.execute(insert(Outbox.__table__).returning(Outbox.__table__.c.id).values(
-                        idempotency_key=key, channel=channel, target=target, recipient=group[0].recipient,
-                        subject=subject, body=body,
-                        payload={"items": [{k: v for k, v in e.items() if k != "kind_label"} for e in entries]},
-                        status="pending", attempts=0, next_attempt_at=now, created_at=now)).scalar_one()
+                    oid = enqueue(s, key=key, channel=channel, target=target, recipient=group[0].recipient,
+                                  subject=subject, body=body, now=now,
+                                  payload={"items": [{k: v for k, v in e.items() if k != "kind_label"}
+                                                     for e in entries]})
+                    if oid is None:
+                        raise _PackedElsewhere()
                     done = s.execute(update(Notification.__table__).where(
                         Notification.__table__.c.id.in_(ids), Notification.__table__.c.status == "pending")
                         .values(status="packed", outbox_id=oid)).rowcount
