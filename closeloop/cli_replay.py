@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -22,21 +23,27 @@ BUNDLED = [  # (scenario, file, configuration): the samples bundled in examples/
 ]
 
 
+class _CaptureEverything:
+    """Replay's sender: every message goes to a local capture file (``capture://<channel>``), whatever
+    target it names; the outbox rows keep their real targets."""
+
+    def __init__(self, directory: Path):
+        from integrations.senders import CaptureSender
+
+        self.capture = CaptureSender(directory)
+
+    async def send(self, msg):
+        if msg.channel != "capture":
+            msg = dataclasses.replace(msg, target=f"capture://{msg.channel}")
+        return await self.capture.send(msg)
+
+
 def _capture_delivery(directory: Path):
-    from sqlalchemy import update
-
     from closeloop.services.delivery import deliver_once
-    from closeloop.services.uow import unit_of_work
-    from integrations.senders import CaptureSender
-    from models.tables import Outbox
 
-    sender = CaptureSender(directory)
+    sender = _CaptureEverything(directory)
 
     def deliver(sessions, clock) -> None:
-        # replay: every message goes to a local capture file, whatever target it names
-        with unit_of_work(sessions) as s:
-            s.execute(update(Outbox).where(Outbox.status == "pending", Outbox.channel != "capture")
-                      .values(channel="capture", target="capture://" + Outbox.channel))
         asyncio.run(deliver_once(sessions, sender, clock, worker="replay", batch=500))
 
     return deliver
