@@ -27,6 +27,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
+from closeloop.domain.complaint import OPEN_STATES
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.task import ACTIVE_STATES, FINISHED_STATES, TaskStatus
 from closeloop.domain.triage import SEVERITIES
@@ -36,7 +37,6 @@ from .uow import unit_of_work
 
 ACTIVE = sorted(str(s) for s in ACTIVE_STATES)
 FINISHED = sorted(str(s) for s in FINISHED_STATES)
-OPEN_COMPLAINT_EXCLUDES = ("resolved", "closed", "merged", "rejected")
 #: Age buckets of open complaints (calendar days): label, lower bound (inclusive), upper bound (exclusive).
 AGE_BUCKETS = (("<1d", 0, 1), ("1-3d", 1, 3), ("3-7d", 3, 7), ("7-30d", 7, 30), (">=30d", 30, None))
 
@@ -165,7 +165,7 @@ def overview(sessions, config: Config, *, now: datetime) -> dict:
                 cond.append(Complaint.received_at > now - timedelta(days=hi))
             ages.append(case((and_(*cond), 1), else_=0))
         row = s.execute(select(*(func.coalesce(func.sum(a), 0) for a in ages), func.count())
-                        .where(Complaint.status.not_in(OPEN_COMPLAINT_EXCLUDES))).one()
+                        .where(Complaint.status.in_(sorted(map(str, OPEN_STATES))))).one()
         return {
             "as_of": now.isoformat(),
             "complaints_by_status": dict(sorted(by_status.items())),

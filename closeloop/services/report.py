@@ -15,6 +15,8 @@ from jinja2 import Environment, select_autoescape
 from sqlalchemy import func, select
 
 from closeloop.config import Config
+from closeloop.domain.complaint import OPEN_STATES
+from closeloop.domain.task import ACTIVE_STATES
 from models.tables import (
     Complaint, EffectivenessCheck, Improvement, ImprovementLink, Notification, Outbox, Task, Transition,
 )
@@ -57,15 +59,14 @@ def build_summary(sessions, config: Config, now: datetime, quality, plan: dict) 
             departments[dep] = {
                 "tasks": len(dep_tasks),
                 "completed": sum(1 for t in dep_tasks if t.status == "done"),
-                "open": sum(1 for t in dep_tasks if t.status in ("open", "acknowledged", "in_progress", "blocked",
-                                                                 "waiting")),
+                "open": sum(1 for t in dep_tasks if t.status in ACTIVE_STATES),
                 "median_hours_to_complete": _median(hours),
                 "median_business_hours_to_complete": _median(business),
                 "sla_tasks": with_target, "sla_breached": breached,
                 "sla_compliance": round(1 - breached / with_target, 4) if with_target else None,
             }
     by_status = Counter(c.status for c in complaints)
-    open_states = {"received", "triaged", "in_progress", "awaiting_customer", "reopened"}
+    open_states = OPEN_STATES
     accounted = {
         "rows": quality.rows,
         "complaints_resolved_or_closed": by_status.get("resolved", 0) + by_status.get("closed", 0),
