@@ -68,7 +68,13 @@ def fire_task(session: Session, task: Task, trigger: TaskTrigger, *, at: datetim
 
 def fire_complaint(session: Session, complaint: Complaint, trigger: ComplaintTrigger, *, at: datetime,
                    actor: str, reason: str | None = None, data: dict | None = None) -> None:
-    """Apply ``trigger`` to ``complaint`` and record it (no commit)."""
+    """Apply ``trigger`` to ``complaint`` and record it (no commit).
+
+    The one path of every status change, so the rule "a complaint resolves only with a root cause"
+    (issue 5) is enforced here: ``resolve`` without ``complaint.root_cause`` raises ``InvalidInput``.
+    """
+    if trigger == ComplaintTrigger.RESOLVE and complaint.root_cause is None:
+        raise InvalidInput("root_cause", f"complaint {complaint.id} has no root cause; resolving needs one")
     rec = COMPLAINT_MACHINE.fire(ComplaintStatus(complaint.status), trigger, at=at, actor=actor,
                                  reason=reason, data=data)
     complaint.status = rec.to_state
