@@ -25,3 +25,15 @@ def audit_dict(entity: str, entity_id: int, complaint_id: int, from_state: str |
         "from_state": from_state, "to_state": to_state, "trigger": trigger,
         "actor": actor, "reason": reason, "at": at, "data": data or {},
     }
+
+
+def add_task(session, task, *, actor: str, at: datetime, reason: str | None = None, data: dict | None = None):
+    """Add a new ``Task`` row, flush it for its id and write its ``create`` audit row (no commit).
+
+    ``data`` defaults to ``{"department": task.department}``. Returns the task.
+    """
+    session.add(task)
+    session.flush()
+    session.add(Transition(**audit_dict("task", task.id, task.complaint_id, None, task.status, "create", actor, at,
+                                        reason=reason, data=data or {"department": task.department})))
+    return task

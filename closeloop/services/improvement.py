@@ -39,7 +39,7 @@ from models.tables import (
 )
 
 from . import root_cause as rc
-from .audit import audit_dict, audit_row
+from .audit import add_task, audit_dict, audit_row
 from .bulk import insert_new
 from .tasks import check_version
 from .uow import unit_of_work
@@ -229,10 +229,7 @@ def add_action(sessions, improvement_id: int, *, config: Config, kind: str, depa
         task = Task(complaint_id=None, improvement_id=rec.id, department=department, kind=kind,
                     title=title.strip()[:500], instructions=instructions, status=TaskStatus.OPEN,
                     assignee=assignee or None, created_at=at, updated_at=at, due_at=due)
-        s.add(task)
-        s.flush()
-        s.add(Transition(**audit_dict("task", task.id, None, None, TaskStatus.OPEN, "create", actor, at,
-                                      data={"department": department, "kind": kind, "improvement": rec.id})))
+        add_task(s, task, actor=actor, at=at, data={"department": department, "kind": kind, "improvement": rec.id})
         rec.timers_dirty = True
         rec.updated_at = at
         return task

@@ -19,7 +19,7 @@ from closeloop.domain.triage import SEVERITIES
 from models.tables import Complaint, Task, Transition
 
 from . import root_cause as rc
-from .audit import audit_dict
+from .audit import add_task, audit_dict
 from .clocks import refresh_due
 from .tasks import check_version, fire_complaint, fire_task
 from .uow import unit_of_work
@@ -153,10 +153,7 @@ def reopen_in_session(s, c: Complaint, *, config: Config, reason: str, actor: st
         raise InvalidInput("department", f"unknown department {department!r}")
     task = Task(complaint_id=c.id, department=department, kind="reopened", title=f"Reopened: {reason}"[:500],
                 instructions="", status=TaskStatus.OPEN, created_at=at, updated_at=at)
-    s.add(task)
-    s.flush()
-    s.add(Transition(**audit_dict("task", task.id, c.id, None, TaskStatus.OPEN, "create", actor, at,
-                                  reason=reason, data={"department": department, "kind": "reopened"})))
+    add_task(s, task, actor=actor, at=at, reason=reason, data={"department": department, "kind": "reopened"})
     refresh_due(s, c.id, config, at)
     return c
 

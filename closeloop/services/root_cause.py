@@ -31,7 +31,7 @@ from closeloop.domain.improvement import check_root_cause
 from closeloop.domain.task import TaskStatus
 from models.tables import Complaint, Task, Transition
 
-from .audit import audit_dict
+from .audit import add_task, audit_dict
 
 ROOT_CAUSE_KIND = "root-cause"
 
@@ -78,11 +78,8 @@ def ask(session: Session, complaint: Complaint, tasks: list[Task], at: datetime,
              title="Record the root cause: the work is done, the complaint resolves once its cause is known",
              instructions="Complete with --root-cause CODE (undetermined needs --root-cause-detail).",
              status=TaskStatus.OPEN, assignee=lead or None, created_at=at, updated_at=at)
-    session.add(t)
-    session.flush()
-    session.add(Transition(**audit_dict("task", t.id, complaint.id, None, TaskStatus.OPEN, "create", "system", at,
-                                        reason="waiting for a root cause",
-                                        data={"department": department, "kind": ROOT_CAUSE_KIND})))
+    add_task(session, t, actor="system", at=at, reason="waiting for a root cause",
+             data={"department": department, "kind": ROOT_CAUSE_KIND})
 
 
 #: (source, fact, value) -> root cause code: how the replay reads a root cause from the data.

@@ -29,7 +29,7 @@ from closeloop.domain.errors import NotFound
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
 from models.tables import Complaint, Notification, Task, Timer, Transition
 
-from .audit import audit_dict
+from .audit import add_task
 from .bulk import enqueue
 from .clocks import refresh_due
 from .effectiveness import reschedule_improvements, run_check
@@ -232,11 +232,8 @@ def _follow_up(s, config, t, complaint, now, report) -> None:
                 title="Follow up with the customer: is the complaint resolved to their satisfaction?",
                 instructions="Complete with --satisfied or --not-satisfied; not satisfied reopens the complaint.",
                 status=TaskStatus.OPEN, created_at=now, updated_at=now)
-    s.add(task)
-    s.flush()
-    s.add(Transition(**audit_dict("task", task.id, complaint.id, None, TaskStatus.OPEN, "create", SYSTEM, now,
-                                  reason="customer follow-up", data={"department": dep, "kind": "follow-up",
-                                                                     "timer": t.key})))
+    add_task(s, task, actor=SYSTEM, at=now, reason="customer follow-up",
+             data={"department": dep, "kind": "follow-up", "timer": t.key})
     refresh_due(s, complaint.id, config, now)
     report.tasks_created += 1
     report.departments.add(dep)

@@ -34,7 +34,7 @@ from closeloop.domain.task import ACTIVE_STATES, FINISHED_STATES, TASK_MACHINE, 
 from models.tables import Complaint, Department, Improvement, Task, TaskDependency, Transition
 
 from . import root_cause as rc
-from .audit import audit_dict, audit_row
+from .audit import add_task, audit_dict, audit_row
 from .clocks import refresh_due
 from .uow import unit_of_work
 
@@ -311,10 +311,7 @@ def settle(session: Session, complaint_id: int, *, at: datetime, config: Config)
         t = Task(complaint_id=complaint_id, department=fallback, kind="triage",
                  title="Route again: every task of this complaint was cancelled", instructions="",
                  status=TaskStatus.OPEN, created_at=at, updated_at=at)
-        session.add(t)
-        session.flush()
-        session.add(Transition(**audit_dict("task", t.id, complaint_id, None, TaskStatus.OPEN, "create", "system", at,
-                                            reason="all tasks cancelled", data={"department": fallback})))
+        add_task(session, t, actor="system", at=at, reason="all tasks cancelled")
         return
     if ComplaintTrigger.RESOLVE in COMPLAINT_MACHINE.allowed(ComplaintStatus(complaint.status)) and \
             any(t.status == TaskStatus.DONE for t in tasks):
