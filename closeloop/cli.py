@@ -44,6 +44,9 @@ from closeloop.cli_report import report_app  # noqa: E402
 
 app.add_typer(report_app, name="report")
 from closeloop.cli_replay import replay_cmd  # noqa: E402
+from closeloop.cli_outbox import outbox_app  # noqa: E402
+
+app.add_typer(outbox_app, name="outbox")
 
 app.command("replay")(replay_cmd)
 from closeloop.cli_api import api_cmd, openapi_cmd, start_api_thread, tokens_app  # noqa: E402
@@ -217,33 +220,6 @@ def deliver_cmd(once: bool = typer.Option(True, "--once", help="drain what is du
         print(json.dumps(report, indent=2, sort_keys=True))
     else:
         out.print(", ".join(f"{k} {v}" for k, v in report.items() if not isinstance(v, (list, dict))))
-
-
-@app.command("outbox")
-def outbox_cmd(status: Optional[str] = typer.Option(None, "--status",
-                                                    help="pending, sending, delivered, unknown or failed"),
-               limit: int = typer.Option(50, min=1, max=10_000)) -> None:
-    """Messages leaving the process: status, attempts, next attempt and the last error (failures stay visible)."""
-    from sqlalchemy import select
-
-    from closeloop.services.uow import unit_of_work
-    from models.tables import Outbox
-
-    if status and status not in ("pending", "sending", "delivered", "unknown", "failed"):
-        fail(f"--status: unknown status {status!r}", 2)
-    a = get_app()
-    with unit_of_work(a.sessions) as s:
-        q = select(Outbox).order_by(Outbox.id.desc()).limit(limit)
-        if status:
-            q = q.where(Outbox.status == status)
-        rows = list(s.scalars(q))
-    t = Table()
-    for col in ("id", "status", "attempts", "channel", "recipient", "subject", "next attempt (UTC)", "last error"):
-        t.add_column(col)
-    for o in rows:
-        t.add_row(str(o.id), o.status, str(o.attempts), o.channel, escape(o.recipient), escape(o.subject[:50]),
-                  o.next_attempt_at.isoformat(), escape((o.last_error or "")[:80]))
-    out.print(t)
 
 
 @app.command("serve")

@@ -7,6 +7,9 @@
 - ``CLOSELOOP_WEBHOOK_SECRET``: the HMAC-SHA256 key signing outgoing webhooks
   (``X-Closeloop-Signature``); the default ``change-me`` is only for demos.
 - ``CLOSELOOP_DELIVERY_DEADLINE_S``: total deadline of one delivery attempt, in seconds (default 10).
+- ``CLOSELOOP_DELIVERY_RETRY_BASE_S`` (60), ``CLOSELOOP_DELIVERY_RETRY_CAP_S`` (14400) and
+  ``CLOSELOOP_DELIVERY_MAX_ATTEMPTS`` (20): the retry schedule (exponential from the base, capped; the
+  schedule must span at least 24 hours before a message is dead-lettered; see ``services/delivery.py``).
 - ``CLOSELOOP_CAPTURE_DIR``: where ``capture://name`` targets write JSON Lines (default ``out/capture``).
 - ``CLOSELOOP_API_MAX_BODY_BYTES``: the largest request body the API and dashboard accept (default 1 MiB; 413 above).
 """
@@ -25,6 +28,9 @@ class Settings(BaseSettings):
     import_batch_size: int = Field(1000, ge=1, le=100_000)
     webhook_secret: str = "change-me"
     delivery_deadline_s: float = Field(10.0, gt=0, le=600)
+    delivery_retry_base_s: float = Field(60.0, gt=0, le=86_400)
+    delivery_retry_cap_s: float = Field(14_400.0, gt=0, le=7 * 86_400)
+    delivery_max_attempts: int = Field(20, ge=1, le=1000)
     capture_dir: str = "out/capture"
     api_max_body_bytes: int = Field(1 << 20, ge=1024, le=1 << 30)
 

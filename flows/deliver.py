@@ -29,7 +29,8 @@ from prefect import flow, get_run_logger
 from prefect.exceptions import MissingContextError
 
 from closeloop.bootstrap import build_app
-from closeloop.services.delivery import DeliveryReport, deliver_once
+from closeloop.services.delivery import DeliveryReport, RetryPolicy, deliver_once
+from closeloop.services.notify import dead_letter_alert
 from integrations.senders import open_default_sender
 
 BATCH = 200
@@ -91,6 +92,7 @@ def deliver_outbox(max_batches: int = 50) -> dict:
     if settings.webhook_secret == DEFAULT_SECRET:
         log.warning("CLOSELOOP_WEBHOOK_SECRET is the demo default; receivers cannot trust the signatures")
     worker = worker_name()
+    policy, alert = RetryPolicy.from_settings(settings), dead_letter_alert(app.config)
 
     async def drain() -> DeliveryReport:
         async with open_default_sender(secret=settings.webhook_secret.encode("utf-8"),
@@ -98,7 +100,8 @@ def deliver_outbox(max_batches: int = 50) -> dict:
                                        capture_dir=settings.capture_dir) as sender:
             return await deliver_once(app.sessions, sender, app.clock, worker=worker, batch=BATCH,
                                       concurrency=CONCURRENCY, max_batches=max_batches,
-                                      lease=lease_for(settings.delivery_deadline_s))
+                                      lease=lease_for(settings.delivery_deadline_s), policy=policy,
+                                      alert=alert)
 
     try:
         report = _run(drain)
@@ -107,6 +110,10 @@ def deliver_outbox(max_batches: int = 50) -> dict:
     for line in report.errors[:20]:
         log.warning("%s", line)
     log.info("worker %s: %d batches, %d claimed, %d delivered, %d to retry, %d unknown (resent with the same "
-             "key), %d failed (%d after the last attempt), %d stale", worker, report.batches, report.claimed,
-             report.delivered, report.retried, report.unknown, report.failed, report.gave_up, report.stale)
+             "key), %d dead letters (%d rejected, %d after the last attempt, %d abandoned; %d alerts), %d stale",
+             worker, report.batches, report.claimed, report.delivered, report.retried, report.unknown, report.dead,
+             report.rejected, report.gave_up, report.abandoned, report.alerts, report.stale)
+    if report.dead:
+        log.error("%d outbox messages were dead-lettered: `closeloop outbox --status dead`, then "
+                  "`closeloop outbox retry`", report.dead)
     return report.as_dict()

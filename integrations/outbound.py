@@ -21,9 +21,11 @@ OUTCOMES: tuple[str, ...] = ("delivered", "retry", "failed", "unknown")
 class OutgoingMessage:
     """One claimed outbox row, as handed to a sender.
 
-    ``attempt`` is the row's ``attempts`` after the claim (1 on the first try): it
-    fences the claim, so a late result from a worker whose lease was taken over is
-    not recorded (see :func:`closeloop.services.delivery.record`).
+    ``attempt`` is the attempt this send will be once its outcome is recorded (1 on
+    the first try; a claim abandoned by a dead worker is not an attempt). ``claim``
+    is the row's claim number: it fences the claim, so a late result from a worker
+    whose lease was taken over is not recorded (see
+    :func:`closeloop.services.delivery.record`).
     """
 
     id: int
@@ -35,6 +37,7 @@ class OutgoingMessage:
     body: str
     payload: dict[str, Any] = field(default_factory=dict)
     attempt: int = 1
+    claim: int = 1
 
 
 @dataclass(frozen=True)

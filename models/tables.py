@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, MetaData, Numeric, String, Text, UniqueConstraint,
+    JSON, BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, MetaData, Numeric, String, Text, UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -249,12 +249,21 @@ class Outbox(Base):
 
     ``idempotency_key`` is unique and sent with every attempt (``Idempotency-Key``
     header), so a receiver that dedupes shows one message even after a retry or
-    a worker crash. Status: ``pending`` -> ``sending`` (claimed, with a lease) ->
-    ``delivered`` | ``failed`` | ``unknown`` (sent, no answer: retried with the same key).
+    a worker crash. Status (:class:`closeloop.domain.outbox.OutboxStatus`): ``pending`` ->
+    ``sending`` (claimed, with a lease) -> ``delivered`` | ``pending`` / ``unknown`` (sent, no
+    answer: retried with the same key) | ``dead`` (the dead letter, with ``dead_reason``).
+    ``attempts`` counts sends whose outcome was recorded; ``claims`` counts claims (the
+    fence of a running claim; ``claims - attempts`` are claims abandoned by dead workers);
+    ``requeues`` counts manual re-sends of a dead letter.
     """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_ready", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_ready", "status", "next_attempt_at"),
+        CheckConstraint("status IN ('pending', 'sending', 'unknown', 'delivered', 'dead')", name="status"),
+        CheckConstraint("dead_reason IS NULL OR dead_reason IN ('exhausted', 'rejected', 'abandoned')",
+                        name="dead_reason"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     channel: Mapped[str] = mapped_column(String(32))  # webhook | apprise | capture
@@ -265,6 +274,10 @@ class Outbox(Base):
     payload: Mapped[dict] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claims: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    requeues: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    dead_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    dead_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

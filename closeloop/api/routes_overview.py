@@ -33,6 +33,10 @@ class Overview(BaseModel):
     open_complaints: int
     departments: dict[str, DepartmentFigures]
     age_of_open_complaints: list[AgeBucket]
+    dead_letters: dict[str, int] = Field(default_factory=dict,
+                                         description="outbox messages not delivered (status `dead`) by reason: "
+                                                     "exhausted, rejected, abandoned; re-send with "
+                                                     "`POST /outbox/{id}/retry`")
 
 
 @router.get("/overview", response_model=Overview)

@@ -123,3 +123,12 @@ def render_digest(language: str, recipient: str, items: list[dict]) -> tuple[str
     text = _template(lang).render(recipient=recipient, items=items)
     subject, _, body = text.partition("\n---\n")
     return subject.strip(), body.strip() + "\n"
+
+
+def dead_letter_alert(config: Config):
+    """Where dead letters are reported: the operations manager (``[escalation] operations_manager``,
+    else ``default_notify``); ``None`` when neither has a target."""
+    from .delivery import DeadLetterAlert
+
+    r = resolve_role(config, "operations_manager", None)
+    return DeadLetterAlert(r.channel, r.target, r.name) if r.target.strip() else None

@@ -31,7 +31,7 @@ from closeloop.domain.complaint import OPEN_STATES
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.task import ACTIVE_STATES, FINISHED_STATES, TaskStatus
 from closeloop.domain.triage import SEVERITIES
-from models.tables import Complaint, Task
+from models.tables import Complaint, Outbox, Task
 
 from .uow import unit_of_work
 
@@ -137,8 +137,10 @@ def overview(sessions, config: Config, *, now: datetime) -> dict:
     {"as_of": iso, "complaints_by_status": {status: n}, "open_complaints": n,
      "departments": {dept: {"active": n, "by_status": {status: n}, "breached": n, "ack_overdue": n,
                             "at_risk": n, "due_today": n}},
-     "age_of_open_complaints": [{"bucket": "<1d", "count": n}, ...]}
+     "age_of_open_complaints": [{"bucket": "<1d", "count": n}, ...],
+     "dead_letters": {reason: n}}
     ```
+    ``dead_letters``: outbox messages nobody was told by (status ``dead``), by reason; empty when none.
     Every configured department appears, with zeros when it has no work.
     """
     with unit_of_work(sessions) as s:
@@ -166,10 +168,13 @@ def overview(sessions, config: Config, *, now: datetime) -> dict:
             ages.append(case((and_(*cond), 1), else_=0))
         row = s.execute(select(*(func.coalesce(func.sum(a), 0) for a in ages), func.count())
                         .where(Complaint.status.in_(sorted(map(str, OPEN_STATES))))).one()
+        dead = dict(list(s.execute(select(Outbox.dead_reason, func.count()).where(Outbox.status == "dead")
+                                   .group_by(Outbox.dead_reason))))
         return {
             "as_of": now.isoformat(),
             "complaints_by_status": dict(sorted(by_status.items())),
             "open_complaints": int(row[-1]),
             "departments": depts,
             "age_of_open_complaints": [{"bucket": b[0], "count": int(n)} for b, n in zip(AGE_BUCKETS, row[:-1])],
+            "dead_letters": dict(sorted(dead.items())),
         }

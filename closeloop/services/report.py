@@ -103,7 +103,7 @@ def build_summary(sessions, config: Config, now: datetime, quality, plan: dict) 
                           "promise_breaches": kinds.get("promise", 0),
                           "messages": sum(outbox.values()),
                           "delivered": outbox.get("delivered", 0),
-                          "failed": outbox.get("failed", 0)},
+                          "failed": outbox.get("dead", 0)},
         "sla": {"breaches_by_department": {d: v["sla_breached"] for d, v in departments.items()},
                 "compliance_by_department": {d: v["sla_compliance"] for d, v in departments.items()}},
         "deliveries": dict(sorted(outbox.items())),

@@ -29,6 +29,9 @@ EN: dict[str, str] = {
     "overview.load": "Load per department (active tasks)", "overview.age": "Age of open complaints",
     "overview.recent": "Recently completed tasks", "overview.none_recent": "No task completed yet.",
     "overview.department": "Department",
+    "overview.dead_letters": "Messages not delivered",
+    "overview.dead_letters_help": "Nobody was told: re-send with `closeloop outbox retry --all-dead` "
+                                  "(or POST /api/v1/outbox/ID/retry).",
     "age.<1d": "< 1 day", "age.1-3d": "1-3 days", "age.3-7d": "3-7 days", "age.7-30d": "7-30 days",
     "age.>=30d": "≥ 30 days",
     "queue.title": "Queue: {department}", "queue.department": "Department", "queue.show": "Show",
@@ -110,6 +113,8 @@ ZH: dict[str, str] = {
     "overview.departments": "各部门", "overview.load": "各部门负载（进行中任务）", "overview.age": "未结投诉的时长分布",
     "overview.recent": "最近完成的任务",
     "overview.none_recent": "尚无已完成的任务。", "overview.department": "部门",
+    "overview.dead_letters": "未送达的消息",
+    "overview.dead_letters_help": "无人收到通知：用 `closeloop outbox retry --all-dead`（或 POST /api/v1/outbox/ID/retry）重发。",
     "age.<1d": "不足 1 天", "age.1-3d": "1-3 天", "age.3-7d": "3-7 天", "age.7-30d": "7-30 天",
     "age.>=30d": "30 天及以上",
     "queue.title": "队列：{department}", "queue.department": "部门", "queue.show": "显示",

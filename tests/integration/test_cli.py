@@ -122,9 +122,18 @@ def test_outbox_lists_failed_messages_with_their_error(cli_env):
     with sessionmaker(engine).begin() as s:
         s.execute(insert(Outbox.__table__).values(
             idempotency_key="k1", channel="webhook", target="https://x", recipient="ops", subject="s", body="b",
-            payload={}, status="failed", attempts=8, next_attempt_at=at, created_at=at,
+            payload={}, status="dead", dead_reason="rejected", attempts=8, next_attempt_at=at, created_at=at,
             last_error="HTTP 400: bad request"))
     engine.dispose()
-    res = run("outbox", "--status", "failed")
-    assert res.exit_code == 0 and "HTTP 400: bad request" in res.output and "failed" in res.output
+    res = run("outbox", "--status", "dead")
+    assert res.exit_code == 0 and "HTTP 400: bad request" in res.output and "dead (rejected)" in res.output
+    assert "1 dead letters" in res.output
     assert run("outbox", "--status", "nope").exit_code == 2
+    [doc] = json.loads(run("outbox", "--json").output)
+    assert (doc["status"], doc["dead_reason"], doc["idempotency_key"]) == ("dead", "rejected", "k1")
+    assert run("outbox", "retry").exit_code == 2
+    res = run("outbox", "retry", str(doc["id"]), "--actor", "li")
+    assert res.exit_code == 0 and "re-queued 1 dead letters" in res.output
+    [doc] = json.loads(run("outbox", "--json").output)
+    assert (doc["status"], doc["requeues"], doc["idempotency_key"]) == ("pending", 1, "k1")
+    assert run("outbox", "retry", str(doc["id"])).exit_code == 1  # no longer a dead letter

@@ -99,7 +99,7 @@ def test_c23_flapping_receiver_three_attempts_same_key_one_message(sessions, clo
     assert (first.claimed, first.retried, first.delivered) == (1, 1, 0)
     r = row(sessions, id_)
     assert (r.status, r.attempts) == ("pending", 1)
-    assert r.next_attempt_at == T0 + timedelta(seconds=60)  # Retry-After beats the 15-30 s first step
+    assert r.next_attempt_at == T0 + timedelta(seconds=60)  # Retry-After beats the 30-60 s first step
     assert "HTTP 503" in r.last_error and "busy" in r.last_error
 
     assert deliver(sessions, clock).claimed == 0  # not due yet: no hammering
@@ -108,7 +108,7 @@ def test_c23_flapping_receiver_three_attempts_same_key_one_message(sessions, clo
     assert second.retried == 1
     r = row(sessions, id_)
     assert (r.status, r.attempts) == ("pending", 2)
-    assert timedelta(seconds=30) <= r.next_attempt_at - clock.now() <= timedelta(seconds=60)
+    assert timedelta(seconds=60) <= r.next_attempt_at - clock.now() <= timedelta(seconds=120)
 
     clock.set(r.next_attempt_at)
     third = deliver(sessions, clock)
@@ -181,9 +181,9 @@ def test_4xx_fails_at_once_and_keeps_the_error(sessions, clock, receiver):
     url = receiver.script(p, Reply(400, body='{"error":"unknown recipient 张伟"}'.encode()))
     [id_] = add(sessions, clock.now(), [url])
     report = deliver(sessions, clock)
-    assert (report.failed, report.retried, report.unknown) == (1, 0, 0)
+    assert (report.dead, report.rejected, report.retried, report.unknown) == (1, 1, 0, 0)
     r = row(sessions, id_)
-    assert (r.status, r.attempts, r.delivered_at) == ("failed", 1, None)
+    assert (r.status, r.dead_reason, r.attempts, r.delivered_at) == ("dead", "rejected", 1, None)
     assert "HTTP 400" in r.last_error and "unknown recipient 张伟" in r.last_error
     clock.advance(timedelta(days=2))
     assert deliver(sessions, clock).claimed == 0
@@ -217,12 +217,12 @@ def test_gives_up_after_max_attempts(sessions, clock, receiver):
     p = path()
     url = receiver.script(p, Reply(500, body=b"boom"))
     [id_] = add(sessions, clock.now(), [url])
-    policy = RetryPolicy(max_attempts=3)
+    policy = RetryPolicy(max_attempts=3, min_span=timedelta(0))
     for _ in range(3):
         deliver(sessions, clock, policy=policy)
         clock.advance(timedelta(hours=2))
     r = row(sessions, id_)
-    assert (r.status, r.attempts) == ("failed", 3)
+    assert (r.status, r.dead_reason, r.attempts) == ("dead", "exhausted", 3)
     assert r.last_error.startswith("gave up after 3 attempts") and "HTTP 500: boom" in r.last_error
     assert deliver(sessions, clock, policy=policy).claimed == 0
     assert len(receiver.hits(p)) == 3
@@ -279,14 +279,14 @@ def test_worker_killed_between_send_and_record_is_resent_with_same_key_never_los
     results = asyncio.run(send_only(msgs))
     assert [r.outcome for _, r in results] == ["delivered"]
     r = row(sessions, id_)
-    assert (r.status, r.claimed_by, r.attempts) == ("sending", "A", 1)
+    assert (r.status, r.claimed_by, r.attempts, r.claims) == ("sending", "A", 0, 1)  # a claim is no attempt
 
     assert deliver(sessions, clock, worker="B").claimed == 0  # A's lease still holds
     clock.advance(lease + timedelta(seconds=1))
     report = deliver(sessions, clock, worker="B")
     assert (report.claimed, report.delivered) == (1, 1)
     r = row(sessions, id_)
-    assert (r.status, r.claimed_by, r.attempts) == ("delivered", "B", 2)
+    assert (r.status, r.claimed_by, r.attempts, r.claims) == ("delivered", "B", 1, 2)
     assert "lease of A expired" in r.last_error
 
     late = record(sessions, results, worker="A", now=clock.now())  # A comes back: its claim is gone
@@ -371,13 +371,13 @@ def test_capture_sender_writes_jsonl(sessions, clock, tmp_path):
     ids = add(sessions, clock.now(), ["capture://demo", f"capture://{absolute}", "capture://../escape"],
               channel="capture", subject=ZH, body=ZH)
     report = deliver(sessions, clock, capture_dir=tmp_path / "cap")
-    assert (report.delivered, report.failed) == (2, 1)
+    assert (report.delivered, report.rejected) == (2, 1)
     [line] = (tmp_path / "cap" / "demo.jsonl").read_text(encoding="utf-8").splitlines()
     doc = json.loads(line)
     assert (doc["id"], doc["subject"], doc["body"], doc["channel"]) == (ids[0], ZH, ZH, "capture")
     assert json.loads(absolute.read_text(encoding="utf-8"))["id"] == ids[1]
     assert "leaves the capture directory" in row(sessions, ids[2]).last_error
-    assert row(sessions, ids[2]).status == "failed"
+    assert row(sessions, ids[2]).status == "dead"
 
 
 def test_apprise_json_url_reaches_a_local_receiver(receiver):
@@ -412,13 +412,26 @@ def test_a_sender_that_raises_is_recorded_unknown_not_lost(sessions, clock):
 
 # --- policy and parsing (no database) --------------------------------------------------------------
 
-def test_backoff_doubles_with_equal_jitter_and_caps_at_an_hour():
+def test_backoff_doubles_with_equal_jitter_and_caps_at_four_hours():
     policy, rng = RetryPolicy(), random.Random(3)
-    for attempt, step in [(1, 30), (2, 60), (3, 120), (7, 1920), (8, 3600), (20, 3600)]:
+    for attempt, step in [(1, 60), (2, 120), (3, 240), (8, 7680), (9, 14400), (20, 14400), (500, 14400)]:
         for _ in range(50):
             assert step / 2 <= policy.delay(attempt, rng).total_seconds() <= step
     assert policy.delay(1, rng, retry_after=600).total_seconds() == 600
     assert policy.delay(8, rng, retry_after=10 ** 9).total_seconds() == 86400  # a day at most
+
+
+def test_default_schedule_spans_a_day_and_a_shorter_one_is_refused():
+    policy = RetryPolicy()
+    assert policy.max_attempts == 20
+    # the waits between attempt 1 and attempt 20, every jitter at its shortest: 24.1 h
+    assert policy.guaranteed_span() == timedelta(seconds=sum(min(60 * 2 ** (n - 1), 14400) / 2 for n in range(1, 20)))
+    assert policy.guaranteed_span() >= timedelta(hours=24)
+    with pytest.raises(ValueError, match="spans at least"):
+        RetryPolicy(max_attempts=8)
+    with pytest.raises(ValueError, match="cap"):
+        RetryPolicy(base=timedelta(hours=2), cap=timedelta(hours=1))
+    assert RetryPolicy(cap=timedelta(hours=8), max_attempts=16).guaranteed_span() >= timedelta(hours=24)
 
 
 def test_parse_retry_after():

@@ -1,0 +1,85 @@
+"""``closeloop outbox``: the messages leaving the process, and ``outbox retry`` for dead letters.
+
+Registered in :mod:`closeloop.cli`; the logic is in :mod:`closeloop.services.delivery`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from closeloop.cli_common import fail, get_app, out
+from closeloop.domain.outbox import OutboxStatus
+
+outbox_app = typer.Typer(help="Messages leaving the process (webhook, Apprise, capture): list, re-send dead letters.",
+                         invoke_without_command=True)
+STATUSES = ", ".join(s.value for s in OutboxStatus)
+
+
+@outbox_app.callback()
+def outbox_list(ctx: typer.Context,
+                status: Optional[str] = typer.Option(None, "--status", help=STATUSES),
+                limit: int = typer.Option(50, min=1, max=10_000),
+                as_json: bool = typer.Option(False, "--json")) -> None:
+    """Status, attempts, next attempt and the last error of the newest messages (dead letters stay visible
+    with their reason until `closeloop outbox retry` re-sends them)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from sqlalchemy import select
+
+    from closeloop.services.delivery import dead_letters
+    from closeloop.services.uow import unit_of_work
+    from models.tables import Outbox
+
+    if status and status not in set(OutboxStatus):
+        fail(f"--status: unknown status {status!r} (one of {STATUSES})", 2)
+    a = get_app()
+    with unit_of_work(a.sessions) as s:
+        q = select(Outbox).order_by(Outbox.id.desc()).limit(limit)
+        if status:
+            q = q.where(Outbox.status == status)
+        rows = list(s.scalars(q))
+    if as_json:
+        print(json.dumps([_row_json(o) for o in rows], indent=2, ensure_ascii=False))
+        return
+    t = Table()
+    for col in ("id", "status", "attempts", "channel", "recipient", "subject", "next attempt (UTC)", "last error"):
+        t.add_column(col)
+    for o in rows:
+        state = f"{o.status} ({o.dead_reason})" if o.dead_reason else o.status
+        t.add_row(str(o.id), state, str(o.attempts), o.channel, escape(o.recipient), escape(o.subject[:50]),
+                  o.next_attempt_at.isoformat(), escape((o.last_error or "")[:80]))
+    out.print(t)
+    dead = dead_letters(a.sessions)
+    if dead:
+        out.print(f"[red]{sum(dead.values())} dead letters[/red] ({', '.join(f'{k} {v}' for k, v in dead.items())}):"
+                  " re-send with `closeloop outbox retry ID...` or `--all-dead`")
+
+
+def _row_json(o) -> dict:
+    return {"id": o.id, "idempotency_key": o.idempotency_key, "status": o.status, "dead_reason": o.dead_reason,
+            "attempts": o.attempts, "requeues": o.requeues, "channel": o.channel, "recipient": o.recipient,
+            "subject": o.subject, "next_attempt_at": o.next_attempt_at.isoformat(),
+            "dead_at": o.dead_at.isoformat() if o.dead_at else None, "last_error": o.last_error}
+
+
+@outbox_app.command("retry")
+def outbox_retry(ids: Optional[list[int]] = typer.Argument(None, help="outbox ids of dead letters"),
+                 all_dead: bool = typer.Option(False, "--all-dead", help="every dead letter"),
+                 actor: str = typer.Option("cli", "--actor", help="who re-sends (audit log)")) -> None:
+    """Re-send dead letters with their own idempotency key (a deduping receiver still shows each once).
+    They are due at once with a fresh attempt budget; `closeloop deliver` (or the flow) sends them."""
+    from closeloop.services.delivery import requeue
+
+    if bool(ids) == all_dead:
+        fail("give outbox ids or --all-dead (not both)", 2)
+    a = get_app()
+    done = requeue(a.sessions, now=a.clock.now(), actor=f"cli:{actor}", ids=None if all_dead else ids)
+    missing = sorted(set(ids or []) - set(done))
+    out.print(f"re-queued {len(done)} dead letters" + (f": {', '.join(map(str, done))}" if done else ""))
+    if missing:
+        fail(f"not dead letters (left alone): {', '.join(map(str, missing))}", 1)
