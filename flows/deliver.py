@@ -30,6 +30,8 @@ from prefect.exceptions import MissingContextError
 
 from closeloop.bootstrap import build_app
 from closeloop.services.delivery import DeliveryReport, deliver_once
+from flows.runinfo import label_run
+from flows.schedules import policy
 from integrations.senders import open_default_sender
 
 BATCH = 200
@@ -79,7 +81,7 @@ def _run(coro_factory):
     return box["value"]
 
 
-@flow(name="deliver-outbox")
+@flow(name="deliver-outbox", **policy("deliver-outbox"))
 def deliver_outbox(max_batches: int = 50) -> dict:
     """Deliver what is due in the outbox: up to ``max_batches`` batches of 200, 50 in flight.
 
@@ -109,4 +111,13 @@ def deliver_outbox(max_batches: int = 50) -> dict:
     log.info("worker %s: %d batches, %d claimed, %d delivered, %d to retry, %d unknown (resent with the same "
              "key), %d failed (%d after the last attempt), %d stale", worker, report.batches, report.claimed,
              report.delivered, report.retried, report.unknown, report.failed, report.gave_up, report.stale)
+    label_run(f"deliver: {report.delivered} delivered, {report.retried} to retry, {report.failed} failed"
+              f" of {report.claimed}", ["deliver", *_outcome_tags(report)])
     return report.as_dict()
+
+
+def _outcome_tags(report: DeliveryReport) -> list[str]:
+    """``outcome:<name>`` for every outcome that occurred (filter failing runs in the UI)."""
+    counts = {"delivered": report.delivered, "retried": report.retried, "unknown": report.unknown,
+              "failed": report.failed, "stale": report.stale}
+    return [f"outcome:{k}" for k, v in counts.items() if v]

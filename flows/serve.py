@@ -18,29 +18,19 @@ import time
 
 
 def deployments(config):
-    """The four deployments with their schedules (see ``flows/schedules.py``)."""
-    from prefect.schedules import Cron, Interval
+    """The deployments of ``deploy/prefect.yaml`` (see :mod:`flows.deployments`), ready for ``prefect.serve``.
 
-    from flows.deliver import deliver_outbox
-    from flows.digest import overdue_digest_flow
-    from flows.review import monthly_review_flow
-    from flows.sweep import sweep_flow
+    Warns on stderr when the cron schedules' zone is not the operations manager's calendar zone of ``config``.
+    """
+    from flows.deployments import cron_zones, load_specs, runner_deployments
 
-    from .schedules import DELIVER_INTERVAL_SECONDS, MONTHLY_REVIEW_CRON, OVERDUE_DIGEST_CRON, SWEEP_INTERVAL_SECONDS
-
+    specs = load_specs()
     manager_zone = str(config.calendar(config.model.escalation.operations_manager.calendar).zone)
-    return [
-        sweep_flow.to_deployment("sweep", schedules=[Interval(SWEEP_INTERVAL_SECONDS)], tags=["closeloop", "sweep"],
-                                 concurrency_limit=1),
-        deliver_outbox.to_deployment("deliver", schedules=[Interval(DELIVER_INTERVAL_SECONDS)],
-                                     tags=["closeloop", "deliver"]),
-        overdue_digest_flow.to_deployment("overdue-digest",
-                                          schedules=[Cron(OVERDUE_DIGEST_CRON, timezone=manager_zone)],
-                                          tags=["closeloop", "digest"]),
-        monthly_review_flow.to_deployment("monthly-review",
-                                          schedules=[Cron(MONTHLY_REVIEW_CRON, timezone=manager_zone)],
-                                          tags=["closeloop", "review"]),
-    ]
+    other = cron_zones(specs) - {manager_zone}
+    if other:
+        print(f"warning: deploy/prefect.yaml schedules the digest and review in {', '.join(sorted(other))}; "
+              f"the operations manager's calendar is in {manager_zone}", file=sys.stderr, flush=True)
+    return runner_deployments(specs)
 
 
 def _free_port() -> int:
