@@ -237,7 +237,7 @@ def serve_cmd(api_host: str = typer.Option("127.0.0.1", "--api-host", help="the 
     if not no_api:
         start_api_thread(a, api_host, api_port)
         out.print(f"REST API on http://{api_host}:{api_port}/api/v1")
-    out.print("serving sweep, deliver and overdue-digest (Ctrl-C to stop)")
+    out.print("serving the deployments of deploy/prefect.yaml (Ctrl-C to stop)")
     serve_all(a.config)
 
 

@@ -31,6 +31,8 @@ from prefect.exceptions import MissingContextError
 from closeloop.bootstrap import build_app
 from closeloop.services.delivery import DeliveryReport, RetryPolicy, deliver_once
 from closeloop.services.notify import dead_letter_alert
+from flows.runinfo import label_run
+from flows.schedules import policy
 from integrations.senders import open_default_sender
 
 BATCH = 200
@@ -80,7 +82,7 @@ def _run(coro_factory):
     return box["value"]
 
 
-@flow(name="deliver-outbox")
+@flow(name="deliver-outbox", **policy("deliver-outbox"))
 def deliver_outbox(max_batches: int = 50) -> dict:
     """Deliver what is due in the outbox: up to ``max_batches`` batches of 200, 50 in flight.
 
@@ -92,7 +94,7 @@ def deliver_outbox(max_batches: int = 50) -> dict:
     if settings.webhook_secret == DEFAULT_SECRET:
         log.warning("CLOSELOOP_WEBHOOK_SECRET is the demo default; receivers cannot trust the signatures")
     worker = worker_name()
-    policy, alert = RetryPolicy.from_settings(settings), dead_letter_alert(app.config)
+    retry_policy, alert = RetryPolicy.from_settings(settings), dead_letter_alert(app.config)
 
     async def drain() -> DeliveryReport:
         async with open_default_sender(secret=settings.webhook_secret.encode("utf-8"),
@@ -100,7 +102,7 @@ def deliver_outbox(max_batches: int = 50) -> dict:
                                        capture_dir=settings.capture_dir) as sender:
             return await deliver_once(app.sessions, sender, app.clock, worker=worker, batch=BATCH,
                                       concurrency=CONCURRENCY, max_batches=max_batches,
-                                      lease=lease_for(settings.delivery_deadline_s), policy=policy,
+                                      lease=lease_for(settings.delivery_deadline_s), policy=retry_policy,
                                       alert=alert)
 
     try:
@@ -116,4 +118,13 @@ def deliver_outbox(max_batches: int = 50) -> dict:
     if report.dead:
         log.error("%d outbox messages were dead-lettered: `closeloop outbox --status dead`, then "
                   "`closeloop outbox retry`", report.dead)
+    label_run(f"deliver: {report.delivered} delivered, {report.retried} to retry, {report.dead} dead-lettered"
+              f" of {report.claimed}", ["deliver", *_outcome_tags(report)])
     return report.as_dict()
+
+
+def _outcome_tags(report: DeliveryReport) -> list[str]:
+    """``outcome:<name>`` for every outcome that occurred (filter failing runs in the UI)."""
+    counts = {"delivered": report.delivered, "retried": report.retried, "unknown": report.unknown,
+              "dead": report.dead, "stale": report.stale}
+    return [f"outcome:{k}" for k, v in counts.items() if v]

@@ -33,6 +33,8 @@ from prefect.exceptions import MissingContextError
 from closeloop.bootstrap import build_app
 from closeloop.config import load_config
 from closeloop.services.importing import ImportFailed, ImportReport, import_file
+from flows.runinfo import label_run
+from flows.schedules import policy
 
 ARTIFACT_KEY = "import-report"
 MESSAGE_ERRORS = 20  # bad rows quoted in a failure message; all of them go to the log
@@ -63,7 +65,13 @@ def _logger():
         return _fallback_logger
 
 
-@task(name="import-file", task_run_name="import {path}", tags=["import"], cache_policy=NO_CACHE)
+def _transient(_task, _task_run, state) -> bool:
+    """Retry a file only after a transient error (database gone, lock timeout), never after bad rows."""
+    return not isinstance(state.result(raise_on_failure=False), ImportFailed)
+
+
+@task(name="import-file", task_run_name="import {path}", tags=["import"], cache_policy=NO_CACHE,
+      retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=_transient)
 def import_one(path: str, fmt: str = "auto", skip_bad_rows: bool = False,
                config_path: str | None = None) -> dict:
     """Import one file through the service; returns ``ImportReport.as_dict()``."""
@@ -88,7 +96,7 @@ def import_one(path: str, fmt: str = "auto", skip_bad_rows: bool = False,
     return report.as_dict()
 
 
-@flow(name="import-exports")
+@flow(name="import-exports", **policy("import-exports"))
 def import_exports(paths: list[str], fmt: str = "auto", skip_bad_rows: bool = False,
                    config_path: str | None = None) -> list[dict]:
     """Import complaint export files (CSV or JSON Lines), one task per file, in order.
@@ -113,6 +121,8 @@ def import_exports(paths: list[str], fmt: str = "auto", skip_bad_rows: bool = Fa
             raise
     if in_run:
         _publish(reports, paths)
+        label_run(f"import {len(paths)} file(s): {sum(r['created'] for r in reports):,} new, "
+                  f"{sum(r['duplicates'] for r in reports):,} already present")
     return reports
 
 

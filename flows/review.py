@@ -16,11 +16,13 @@ from prefect.artifacts import create_markdown_artifact
 from closeloop.bootstrap import build_app
 from closeloop.services.review import build_review, render
 from closeloop.services.review_period import previous_month
+from flows.runinfo import label_run
+from flows.schedules import policy
 
 ARTIFACT_KEY = "complaint-review"
 
 
-@flow(name="monthly-review")
+@flow(name="monthly-review", **policy("monthly-review"))
 def monthly_review_flow(period: str | None = None, out_dir: str | None = None) -> dict:
     """Review ``period`` (``YYYY-MM``; default: the month before now in the customer calendar's zone)."""
     app = build_app()
@@ -39,4 +41,6 @@ def monthly_review_flow(period: str | None = None, out_dir: str | None = None) -
         (folder / f"review-{period}.html").write_text(render(review, "html"), encoding="utf-8")
         (folder / f"review-{period}.json").write_text(json.dumps(review, indent=2, ensure_ascii=False),
                                                       encoding="utf-8")
+    label_run(f"monthly review {period}: {review['complaints']['received']} complaints received",
+              ["review", f"period:{period}"])
     return review

@@ -15,3 +15,23 @@ SWEEP_INTERVAL_SECONDS = 300
 DELIVER_INTERVAL_SECONDS = 60
 OVERDUE_DIGEST_CRON = "10 0 * * *"
 MONTHLY_REVIEW_CRON = "0 6 1 * *"
+
+
+# Every flow's timeout and retry policy, by flow name (read by the @flow decorators; tested).
+# The timeouts stay below the interval where runs repeat, so a hung run ends before it could
+# pile up behind the next; retries are safe because every effect is keyed in the database.
+#   flow name: (timeout in seconds, retries, seconds between retries)
+POLICIES: dict[str, tuple[int, int, int]] = {
+    "sweep": (240, 1, 30),             # every 5 min; a retry re-runs an idempotent sweep
+    "deliver-outbox": (600, 1, 30),    # every minute; leases (>= 5 min) keep overlapping runs apart
+    "overdue-digest": (300, 2, 60),    # once per local day; a second firing writes nothing
+    "monthly-review": (1800, 1, 300),  # read-only but heavy
+    "import-exports": (3600, 0, 0),    # a bad file fails the same way again; import_one retries
+                                       # transient (non-ImportFailed) errors twice itself
+}
+
+
+def policy(flow_name: str) -> dict:
+    """The ``@flow`` keyword arguments (timeout_seconds, retries, retry_delay_seconds) for ``flow_name``."""
+    timeout, retries, delay = POLICIES[flow_name]
+    return {"timeout_seconds": timeout, "retries": retries, "retry_delay_seconds": delay}

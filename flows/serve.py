@@ -11,68 +11,103 @@ schedules; the next sweep catches up on whatever fell due meanwhile (timers are 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 
 def deployments(config):
-    """The four deployments with their schedules (see ``flows/schedules.py``)."""
-    from prefect.schedules import Cron, Interval
+    """The deployments of ``deploy/prefect.yaml`` (see :mod:`flows.deployments`), ready for ``prefect.serve``.
 
-    from flows.deliver import deliver_outbox
-    from flows.digest import overdue_digest_flow
-    from flows.review import monthly_review_flow
-    from flows.sweep import sweep_flow
+    Warns on stderr when the cron schedules' zone is not the operations manager's calendar zone of ``config``.
+    """
+    from flows.deployments import cron_zones, load_specs, runner_deployments
 
-    from .schedules import DELIVER_INTERVAL_SECONDS, MONTHLY_REVIEW_CRON, OVERDUE_DIGEST_CRON, SWEEP_INTERVAL_SECONDS
-
+    specs = load_specs()
     manager_zone = str(config.calendar(config.model.escalation.operations_manager.calendar).zone)
-    return [
-        sweep_flow.to_deployment("sweep", schedules=[Interval(SWEEP_INTERVAL_SECONDS)], tags=["closeloop", "sweep"],
-                                 concurrency_limit=1),
-        deliver_outbox.to_deployment("deliver", schedules=[Interval(DELIVER_INTERVAL_SECONDS)],
-                                     tags=["closeloop", "deliver"]),
-        overdue_digest_flow.to_deployment("overdue-digest",
-                                          schedules=[Cron(OVERDUE_DIGEST_CRON, timezone=manager_zone)],
-                                          tags=["closeloop", "digest"]),
-        monthly_review_flow.to_deployment("monthly-review",
-                                          schedules=[Cron(MONTHLY_REVIEW_CRON, timezone=manager_zone)],
-                                          tags=["closeloop", "review"]),
-    ]
+    other = cron_zones(specs) - {manager_zone}
+    if other:
+        print(f"warning: deploy/prefect.yaml schedules the digest and review in {', '.join(sorted(other))}; "
+              f"the operations manager's calendar is in {manager_zone}", file=sys.stderr, flush=True)
+    return runner_deployments(specs)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_port(preferred: int = 4200) -> int:
+    """``preferred`` (Prefect's usual port) when it is free on 127.0.0.1, else any free port."""
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError("no free port on 127.0.0.1")  # pragma: no cover - port 0 always binds
+
+
+def server_env(port: int) -> dict[str, str]:
+    """The environment of the local Prefect server: its API and UI told the real port (not 4200)."""
+    api = f"http://127.0.0.1:{port}/api"
+    return {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_API_URL": "",
+            "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port),
+            "PREFECT_UI_API_URL": api, "PREFECT_UI_URL": api.removesuffix("/api")}
+
+
+def server_log_path() -> Path:
+    """Where the local Prefect server's output goes: ``$PREFECT_HOME/closeloop-server.log``."""
+    return Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect") / "closeloop-server.log"
 
 
 def start_local_server(timeout_s: float = 120.0) -> tuple[subprocess.Popen, str]:
-    """Start ``prefect server start`` on a free loopback port; returns (process, API URL) once healthy."""
+    """Start ``prefect server start`` on 127.0.0.1 (port 4200 if free); returns (process, API URL) once healthy.
+
+    The server runs in its own session: a Ctrl-C in the terminal reaches ``closeloop serve`` only, which
+    pauses its schedules through the still-running server and then stops it (:func:`stop_local_server`).
+    """
     import httpx
 
     port = _free_port()
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_API_URL": ""}
-    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                             "--port", str(port)], env=env)
+    log_path = server_log_path()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                                 "--port", str(port)], env=server_env(port), start_new_session=True,
+                                stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/api"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"prefect server exited with code {proc.returncode}")
+            raise RuntimeError(f"prefect server exited with code {proc.returncode}: "
+                               f"{log_path.read_text(errors='replace')[-2000:]}")
         try:
             if httpx.get(f"{url}/health", timeout=2.0).status_code == 200:
                 return proc, url
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
-    proc.terminate()
+    stop_local_server(proc)
     raise RuntimeError(f"prefect server did not answer on {url} within {timeout_s:.0f} s")
 
 
-def serve_all(config) -> None:  # pragma: no cover - runs until stopped
+def stop_local_server(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """SIGTERM the server's process group, SIGKILL it after ``grace_s`` seconds."""
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        if proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def serve_all(config) -> None:  # pragma: no cover - runs until stopped (tests/integration/test_serve.py)
+    """Serve the deployments until SIGINT/SIGTERM; then pause their schedules and stop the local server."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from prefect import serve
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -81,11 +116,12 @@ def serve_all(config) -> None:  # pragma: no cover - runs until stopped
     url = os.environ.get("PREFECT_API_URL")
     if not url:
         proc, url = start_local_server()
-        print(f"started a local Prefect server at {url.removesuffix('/api')} (UI there)", flush=True)
+        print(f"started a local Prefect server: UI at {url.removesuffix('/api')} (its log: {server_log_path()})",
+              flush=True)
     try:
         with temporary_settings({PREFECT_API_URL: url}):
-            serve(*deployments(config))
+            serve(*deployments(config), print_starting_message=False)
     finally:
         if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=30)
+            stop_local_server(proc)
+        print("stopped", flush=True)

@@ -1,8 +1,9 @@
 """Sweep flow: one short flow run per sweep, thin over :func:`closeloop.services.sweep.sweep`.
 
-Scheduled every few minutes by ``closeloop serve``; ``closeloop sweep --once`` runs
-the same service by hand. The run is tagged with the departments and (up to 20) complaint ids it touched and
-publishes a table artifact (``sweep-report``) of what it scheduled and fired.
+Deployment ``sweep`` (``deploy/prefect.yaml``, every 5 minutes; ``closeloop serve`` serves the
+same); ``closeloop sweep --once`` runs the same service by hand. The run is named after what it
+did (``sweep: fired 12, 3 messages``), tagged with the departments and (up to 50) complaint ids it
+touched, and publishes a table artifact (``sweep-report``) of what it scheduled and fired.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from prefect.context import FlowRunContext
 from closeloop.bootstrap import build_app
 from closeloop.services.sweep import sweep
 
+from flows.runinfo import id_tags, label_run
+from flows.schedules import policy
+
 ARTIFACT_KEY = "sweep-report"
 
 
-@flow(name="sweep")
+@flow(name="sweep", **policy("sweep"))
 def sweep_flow(now: str | None = None) -> dict:
     """Run one sweep at ``now`` (ISO 8601 with offset) or at the app clock's time."""
     app = build_app()
@@ -34,11 +38,8 @@ def sweep_flow(now: str | None = None) -> dict:
         rows = [{"what": k, "count": v} for k, v in result["fired"].items()]
         rows += [{"what": k, "count": result[k]} for k in ("rescheduled", "notifications", "messages", "tasks_created")]
         create_table_artifact(key=ARTIFACT_KEY, table=rows, description=f"closeloop sweep at {at.isoformat()}")
-        tags = sorted({f"department:{d}" for d in report.departments})[:30]
-        tags += [f"complaint:{c}" for c in sorted(report.complaints)[:20]]  # a manager finds a complaint's runs
-        if tags:
-            from prefect.client.orchestration import get_client
-
-            with get_client(sync_client=True) as client:
-                client.update_flow_run(ctx.flow_run.id, tags=sorted(set(ctx.flow_run.tags) | {"sweep", *tags}))
+        fired = sum(result["fired"].values())
+        tags = sorted(f"department:{d}" for d in report.departments)[:30] + id_tags("complaint", report.complaints)
+        label_run(f"sweep: fired {fired}, rescheduled {result['rescheduled']}, {result['messages']} messages",
+                  ["sweep", *tags])
     return result

@@ -5,19 +5,42 @@ from __future__ import annotations
 from sqlalchemy import Engine, create_engine, event
 
 
+#: Seconds a SQLite writer waits for another writer's lock before "database is locked".
+SQLITE_BUSY_TIMEOUT_S = 60.0
+
+
 def make_engine(url: str, **kwargs) -> Engine:
-    """An engine for ``url``. SQLite gets foreign keys on, WAL and a busy timeout."""
+    """An engine for ``url``.
+
+    SQLite (the single-machine default) gets foreign keys on, WAL (readers never wait for the
+    writer) and writers that queue instead of failing: a busy timeout of
+    :data:`SQLITE_BUSY_TIMEOUT_S` seconds, and every write transaction opened with
+    ``BEGIN IMMEDIATE`` (pysqlite opens it lazily at the first write, as before): the write lock
+    is taken up front, where SQLite's busy handler waits for it, never half-way through a
+    transaction, where WAL answers SQLITE_BUSY at once. A transaction that starts with a
+    SAVEPOINT (``Session.begin_nested()`` before any write) is opened ``BEGIN IMMEDIATE`` too:
+    SQLite would otherwise start it deferred, read a snapshot, and fail "database is locked"
+    without waiting when its first write finds that another writer committed meanwhile. The
+    services keep transactions short (batches), so a sweep and a delivery take turns.
+    """
     if url.startswith("sqlite"):
-        kwargs.setdefault("connect_args", {"timeout": 30})
+        kwargs.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_S})
         engine = create_engine(url, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+            dbapi_conn.isolation_level = "IMMEDIATE"  # the implicit BEGIN before the first write
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             if ":memory:" not in url and url not in ("sqlite://", "sqlite:///"):
                 cur.execute("PRAGMA journal_mode=WAL")
             cur.close()
+
+        @event.listens_for(engine, "savepoint")
+        def _begin_immediate_before_savepoint(conn, _name):
+            raw = conn.connection.dbapi_connection
+            if not raw.in_transaction:
+                raw.execute("BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
