@@ -74,7 +74,7 @@ def complaints(status: list[ComplaintStatus] | None = Query(None, description="o
                               offset=offset)
 
 
-def _visible(app: App, who: Principal, complaint_id: int) -> None:
+def ensure_visible(app: App, who: Principal, complaint_id: int) -> None:
     scope = None if who.role == MANAGER else who.department
     if not complaint_in_scope(app.sessions, complaint_id, scope):
         raise ApiError(403, f"complaint {complaint_id} has no task in department {who.department!r}")
@@ -85,7 +85,7 @@ def complaint(complaint_id: Id, who: Principal = Depends(require(*WORK_ROLES)),
               app: App = Depends(get_app)) -> ComplaintDetail:
     """One complaint: its tasks, its timeline (complaints merged into it included) and its SLA clocks
     (business hours) as of now."""
-    _visible(app, who, complaint_id)
+    ensure_visible(app, who, complaint_id)
     d = complaint_detail(app.sessions, app.config, complaint_id, now=app.clock.now())
     v = d.view
     return ComplaintDetail(complaint=ComplaintOut.model_validate(v.complaint),
