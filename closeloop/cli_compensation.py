@@ -11,6 +11,7 @@ from rich.table import Table
 from closeloop.cli_common import actor_name, fail, get_app, out
 from closeloop.domain.errors import DomainError
 from closeloop.services import compensation as svc
+from closeloop.services.tokens import verify_token
 from closeloop.services.uow import unit_of_work
 
 compensation_app = typer.Typer(help="Compensation per complaint, within caps per category and severity.",
@@ -57,10 +58,20 @@ def compensation_add(complaint_id: int, kind: str = typer.Option(..., "--kind"),
               + (f" (cap {e.cap})" if e.cap is not None else " (no cap configured)"))
 
 
-def _decide(entry_id: int, approve: bool, note: str, actor: Optional[str]) -> None:
+_TOKEN_HELP = "the approver's API token (role manager or admin); default: env CLOSELOOP_TOKEN"
+
+
+def _decide(entry_id: int, approve: bool, note: str, token: Optional[str]) -> None:
+    """Decide as the holder of ``token``: the role checked is the token's (no --actor to claim one)."""
     a = get_app()
+    info = verify_token(a.sessions, token.strip(), at=a.clock.now()) if token else None
+    if info is None:
+        fail("--token: approving or rejecting needs the approver's valid API token (--token or CLOSELOOP_TOKEN; "
+             f"roles {', '.join(svc.APPROVER_ROLES)})", 2)
+    where = f"@{info.department}" if info.department else ""
     try:
-        e = svc.decide(a.sessions, entry_id, approve=approve, note=note, actor=actor_name(actor), at=a.clock.now())
+        e = svc.decide(a.sessions, entry_id, approve=approve, note=note, actor=f"cli:{info.name} ({info.role}{where})",
+                       role=info.role, at=a.clock.now())
     except DomainError as exc:
         fail(exc)
     out.print(f"compensation {e.id} is {e.status} by {escape(e.approver or '')}")
@@ -68,16 +79,18 @@ def _decide(entry_id: int, approve: bool, note: str, actor: Optional[str]) -> No
 
 @compensation_app.command("approve")
 def compensation_approve(entry_id: int, note: str = typer.Option("", "--note"),
-                         actor: Optional[str] = typer.Option(None, help="the approving manager")) -> None:
-    """Approve a pending entry (not your own)."""
-    _decide(entry_id, True, note, actor)
+                         token: Optional[str] = typer.Option(None, envvar="CLOSELOOP_TOKEN", help=_TOKEN_HELP,
+                                                             show_default=False)) -> None:
+    """Approve a pending entry (not your own) as the token's holder."""
+    _decide(entry_id, True, note, token)
 
 
 @compensation_app.command("reject")
 def compensation_reject(entry_id: int, note: str = typer.Option("", "--note"),
-                        actor: Optional[str] = typer.Option(None)) -> None:
-    """Reject a pending entry."""
-    _decide(entry_id, False, note, actor)
+                        token: Optional[str] = typer.Option(None, envvar="CLOSELOOP_TOKEN", help=_TOKEN_HELP,
+                                                            show_default=False)) -> None:
+    """Reject a pending entry (not your own) as the token's holder."""
+    _decide(entry_id, False, note, token)
 
 
 @compensation_app.command("list")

@@ -14,7 +14,10 @@ from closeloop.domain.errors import DomainError
 from closeloop.services import complaints as complaint_svc
 from closeloop.services import lifecycle
 from closeloop.services.clocks import complaint_clocks, promise_consumption, task_clocks
+from closeloop.services.complaint_queries import ComplaintFilter
+from closeloop.services.complaint_queries import list_complaints as search_list
 from closeloop.services.messages import add_message
+from closeloop.services.search import ComplaintSort
 from closeloop.services.uow import unit_of_work
 
 complaints_app = typer.Typer(help="Complaints: list, show, merge, reprioritize, wait, reply, resolve, close, reopen.",
@@ -30,6 +33,10 @@ def complaints_list(status: Optional[str] = typer.Option(None, help="filter by s
         rows = complaint_svc.list_complaints(a.sessions, status=status, limit=limit, offset=offset)
     except DomainError as exc:
         fail(exc, 2)
+    out.print(_complaints_table(rows))
+
+
+def _complaints_table(rows) -> Table:
     t = Table()
     for col in ("id", "source", "ref", "status", "sev", "flags", "category", "route", "received (UTC)", "due (UTC)"):
         t.add_column(col)
@@ -37,7 +44,36 @@ def complaints_list(status: Optional[str] = typer.Option(None, help="filter by s
         t.add_row(str(c.id), c.source, escape(c.external_ref), c.status, c.severity, ",".join(c.risk_flags),
                   escape(c.category[:40]), escape(c.route_rule or "(triage queue)"), c.received_at.isoformat(),
                   c.due_at.isoformat() if c.due_at else "-")
-    out.print(t)
+    return t
+
+
+@complaints_app.command("search")
+def complaints_search(query: str = typer.Argument(..., help="id, external reference, customer ref or words"),
+                      status: Optional[list[str]] = typer.Option(None, help="filter by status (repeatable)"),
+                      severity: Optional[list[str]] = typer.Option(None, help="P1..P4 (repeatable)"),
+                      department: Optional[str] = typer.Option(None, help="has a task in this department"),
+                      overdue: bool = typer.Option(False, help="the customer promise is past due"),
+                      sort: ComplaintSort = typer.Option(ComplaintSort.RECEIVED_DESC, help="order; '-' descending"),
+                      limit: int = typer.Option(50, min=1, max=10_000), offset: int = typer.Option(0, min=0),
+                      as_json: bool = typer.Option(False, "--json", help="JSON: {total, items}")) -> None:
+    """Search complaints (words as prefixes, all required; Chinese by characters) with the list's filters."""
+    a = get_app()
+    if department is not None and department not in a.config.departments:
+        fail(f"--department: unknown department {department!r}", 2)
+    f = ComplaintFilter(status=status or None, severity=severity or None, department=department, overdue=overdue,
+                        q=query)
+    try:
+        rows, total = search_list(a.sessions, f, now=a.clock.now(), limit=limit, offset=offset, sort=sort)
+    except DomainError as exc:
+        fail(exc, 2)
+    if as_json:
+        items = [{"id": c.id, "source": c.source, "external_ref": c.external_ref, "status": c.status,
+                  "severity": c.severity, "category": c.category, "received_at": c.received_at.isoformat(),
+                  "due_at": c.due_at.isoformat() if c.due_at else None} for c in rows]
+        out.print_json(data={"total": total, "items": items})
+        return
+    out.print(_complaints_table(rows))
+    out.print(f"{total} match(es); showing {offset + 1 if rows else 0}-{offset + len(rows)}")
 
 
 @complaints_app.command("show")

@@ -12,12 +12,19 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from models.tables import BACKEND_ONLY_SEARCH_OBJECTS
+
 
 def alembic_config(engine: Engine) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", "models:migrations")
     cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     return cfg
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """Schema comparison (autogenerate) skips the search index's backend-only objects (migration 0008)."""
+    return not (name or "").startswith(BACKEND_ONLY_SEARCH_OBJECTS)
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:

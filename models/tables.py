@@ -398,3 +398,21 @@ class ApiToken(Base):
     created_by: Mapped[str] = mapped_column(String(200))
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ComplaintSearch(Base):
+    """The search document of a complaint (issue 14): its terms (``closeloop.domain.search_text``) of
+    the reference, customer ref, facts and the customer's text, space-separated; written at intake.
+
+    Indexed per backend by migration 0008 (not declared here): on SQLite the FTS5 table
+    ``complaint_fts`` (external content, kept in step by triggers); on PostgreSQL the GIN index
+    ``ix_complaint_search_terms`` on ``array_to_tsvector(string_to_array(doc, ' '))``.
+    """
+
+    __tablename__ = "complaint_search"
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaint.id", ondelete="CASCADE"), primary_key=True)
+    doc: Mapped[str] = mapped_column(Text, default="")
+
+
+# objects of the search index that exist on one backend only (see ComplaintSearch); schema comparisons skip them
+BACKEND_ONLY_SEARCH_OBJECTS = ("complaint_fts", "ix_complaint_search_terms")

@@ -24,7 +24,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from closeloop.domain.errors import Conflict, DomainError, IllegalTransition, InvalidInput, MergeRejected, NotFound
+from closeloop.domain.errors import (
+    Conflict, DomainError, IllegalTransition, InvalidInput, MergeRejected, NotFound, NotPermitted,
+)
 from models.types import NaiveDatetimeError
 
 log = logging.getLogger("closeloop.api")
@@ -78,6 +80,8 @@ def domain_error(exc: DomainError) -> JSONResponse:
                                 "allowed": list(exc.allowed)}])
     if isinstance(exc, NotFound):
         return error_response(404, "not_found", str(exc))
+    if isinstance(exc, NotPermitted):
+        return error_response(403, "forbidden", str(exc))
     if isinstance(exc, Conflict):
         return error_response(409, "conflict", str(exc), "version")
     if isinstance(exc, MergeRejected):

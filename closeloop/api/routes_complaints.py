@@ -20,6 +20,7 @@ from closeloop.services.complaint_queries import (
     ComplaintFilter, complaint_detail, complaint_in_scope, get_complaint, list_complaints,
 )
 from closeloop.services.intake_one import take_in
+from closeloop.services.search import MAX_QUERY_CHARS, ComplaintSort
 
 from .auth import MANAGER, WORK_ROLES, Principal, check_department, get_app, require
 from .deps import Id, Instant, clock_out, version_of
@@ -51,22 +52,29 @@ def complaints(status: list[ComplaintStatus] | None = Query(None, description="o
                overdue: bool = Query(False, description="the customer promise's resolve due instant has passed"),
                created_from: Instant | None = None, created_to: Instant | None = None,
                received_from: Instant | None = None, received_to: Instant | None = None,
+               q: str | None = Query(None, min_length=1, max_length=MAX_QUERY_CHARS,
+                                     description="search: the id, the external reference, the customer ref, or "
+                                                 "words of the facts and the customer's text (all required; "
+                                                 "words match as prefixes; Chinese by characters)"),
+               sort: ComplaintSort = Query(ComplaintSort.ID, description="order; '-' for descending"),
                limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10_000_000),
                who: Principal = Depends(require(*WORK_ROLES)), app: App = Depends(get_app)) -> Page[ComplaintOut]:
-    """Complaints by id, filtered; members and leads see only those their department's tasks touch."""
+    """Complaints, filtered and searched, in ``sort`` order (ties by id); members and leads see only
+    those their department's tasks touch."""
     if department is not None:
         check_department(who, department)
         if department not in app.config.departments:
             raise InvalidInput("department", f"unknown department {department!r}")
     f = ComplaintFilter([str(s) for s in status] if status else None, list(severity) if severity else None, department, overdue,
-                        created_from, created_to, received_from, received_to)
+                        created_from, created_to, received_from, received_to, q)
     scope = None if who.role == MANAGER else who.department
-    rows, total = list_complaints(app.sessions, f, now=app.clock.now(), scope=scope, limit=limit, offset=offset)
+    rows, total = list_complaints(app.sessions, f, now=app.clock.now(), scope=scope, limit=limit, offset=offset,
+                                  sort=sort)
     return Page[ComplaintOut](items=[ComplaintOut.model_validate(c) for c in rows], total=total, limit=limit,
                               offset=offset)
 
 
-def _visible(app: App, who: Principal, complaint_id: int) -> None:
+def ensure_visible(app: App, who: Principal, complaint_id: int) -> None:
     scope = None if who.role == MANAGER else who.department
     if not complaint_in_scope(app.sessions, complaint_id, scope):
         raise ApiError(403, f"complaint {complaint_id} has no task in department {who.department!r}")
@@ -77,7 +85,7 @@ def complaint(complaint_id: Id, who: Principal = Depends(require(*WORK_ROLES)),
               app: App = Depends(get_app)) -> ComplaintDetail:
     """One complaint: its tasks, its timeline (complaints merged into it included) and its SLA clocks
     (business hours) as of now."""
-    _visible(app, who, complaint_id)
+    ensure_visible(app, who, complaint_id)
     d = complaint_detail(app.sessions, app.config, complaint_id, now=app.clock.now())
     v = d.view
     return ComplaintDetail(complaint=ComplaintOut.model_validate(v.complaint),

@@ -43,3 +43,11 @@ class InvalidInput(DomainError):
 
 class MergeRejected(DomainError):
     """A merge that would lose a complaint (self-merge, cycle, merging into a rejected one)."""
+
+
+class NotPermitted(DomainError):
+    """The caller's role may not do this (the API answers 403). ``role`` is the caller's role."""
+
+    def __init__(self, role: str, problem: str):
+        self.role, self.problem = role, problem
+        super().__init__(f"role {role!r}: {problem}")

@@ -1,29 +1,53 @@
 """The compensation ledger: what a complaint's customer was given, within a policy of caps.
 
-``[compensation] caps`` sets a cap per category (``"*"`` for any) and severity. An entry
-at or below the cap is ``approved`` at once (approver ``policy``); above it, or with no cap
-configured, it is ``pending_approval`` until a manager other than the requester approves
-(or rejects) it. Amounts are exact decimals with two places in one currency per entry
+``[compensation] caps`` sets a cap per category (``"*"`` for any) and severity, per complaint:
+an entry is ``approved`` at once (approver ``policy``) only while the complaint's approved and
+pending entries in that currency, this one included, stay at or below the cap (two 80.00
+refunds against a cap of 100: the second waits). Otherwise, or with no cap configured, it is
+``pending_approval`` and the operations manager is notified (a notification, packed into the
+outbox by the sweep, in their working hours) until someone whose role may approve
+(``APPROVER_ROLES``: manager, admin) and who is not the requester approves or rejects it. Amounts are exact decimals with two places in one currency per entry
 (default ``[compensation] currency``). :func:`customer_history` lists a customer's earlier
 compensation, shown at triage (``complaints show``) so the same case is compensated the same way.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
-from closeloop.domain.errors import IllegalTransition, InvalidInput, NotFound
+from closeloop.domain.errors import IllegalTransition, InvalidInput, NotFound, NotPermitted
 from models.tables import Complaint, Compensation, Transition
 
 from .audit import audit_dict
+from .notify import insert_notifications, make_item, resolve_role
 from .uow import unit_of_work
 
 MAX_AMOUNT = Decimal("1000000000")
+#: roles that may approve or reject compensation above the cap (issue 14)
+APPROVER_ROLES = ("manager", "admin")
+
+
+class CompensationStatus(StrEnum):
+    APPROVED = "approved"
+    PENDING = "pending_approval"
+    REJECTED = "rejected"
+
+
+_ACTOR = re.compile(r"^(?:api|cli|web):(?P<name>.*?)(?: \([a-z]+(?:@[^)]*)?\))?$")
+
+
+def person_of(actor: str) -> str:
+    """The person behind an audit actor: ``api:Li Na (manager)``, ``web:Li Na (manager)`` and
+    ``cli:Li Na (manager)`` are all ``li na``; any other text is itself (case-folded, trimmed)."""
+    m = _ACTOR.match(actor.strip())
+    return (m.group("name") if m else actor).strip().casefold()
 
 
 def parse_amount(value: str | Decimal | int) -> Decimal:
@@ -57,34 +81,63 @@ def add(sessions, complaint_id: int, *, config: Config, kind: str, amount: str |
     if len(cur) != 3 or not cur.isalpha():
         raise InvalidInput("currency", "a three-letter ISO 4217 code, e.g. USD")
     with unit_of_work(sessions) as s:
-        c = s.get(Complaint, complaint_id)
+        # entries of one complaint take turns (row lock, PostgreSQL): two at once cannot both fit the cap
+        c = s.scalar(select(Complaint).where(Complaint.id == complaint_id).with_for_update())
         if c is None:
             raise NotFound("complaint", complaint_id)
         if c.status in ("rejected", "merged"):
             raise InvalidInput("complaint", f"complaint {c.id} is {c.status}; compensate the surviving complaint")
         cap = policy.cap(c.category, c.severity) if cur == policy.currency else None
-        within = cap is not None and value <= cap
+        granted = committed(s, c.id, cur)
+        within = cap is not None and granted + value <= cap
         entry = Compensation(complaint_id=c.id, customer_id=c.customer_id, kind=kind, amount=value, currency=cur,
                              cap=cap, category=c.category, severity=c.severity,
-                             status="approved" if within else "pending_approval", note=note or "",
-                             requested_by=actor, approver="policy" if within else None, created_at=at,
-                             decided_at=at if within else None)
+                             status=CompensationStatus.APPROVED if within else CompensationStatus.PENDING,
+                             note=note or "", requested_by=actor, approver="policy" if within else None,
+                             created_at=at, decided_at=at if within else None)
         s.add(entry)
         s.flush()
         s.add(Transition(**audit_dict("complaint", c.id, c.id, c.status, c.status, "compensation", actor, at,
                                       reason=note or None,
                                       data={"compensation": entry.id, "kind": kind, "amount": str(value),
                                             "currency": cur, "cap": str(cap) if cap is not None else None,
-                                            "status": entry.status})))
+                                            "committed_before": str(granted), "status": str(entry.status)})))
+        if not within:
+            _tell_approver(s, config, entry, granted, at)
         return entry
 
 
-def decide(sessions, compensation_id: int, *, approve: bool, actor: str, at: datetime,
-           note: str = "") -> Compensation:
-    """A manager approves or rejects a pending entry. The requester cannot approve their own entry.
+def committed(session: Session, complaint_id: int, currency: str) -> Decimal:
+    """The complaint's approved and pending compensation in ``currency`` (what a new entry adds to)."""
+    total = session.scalar(select(func.coalesce(func.sum(Compensation.amount), 0)).where(
+        Compensation.complaint_id == complaint_id, Compensation.currency == currency,
+        Compensation.status.in_([CompensationStatus.APPROVED, CompensationStatus.PENDING])))
+    return Decimal(total or 0).quantize(Decimal("0.01"))
 
-    Raises ``NotFound``, ``IllegalTransition`` (not pending), ``InvalidInput`` naming ``approver``.
+
+def _tell_approver(session: Session, config: Config, entry: Compensation, granted: Decimal, at: datetime) -> None:
+    """Notify the operations manager that ``entry`` waits (key ``compensation-pending:{id}``: once)."""
+    cap = "no cap" if entry.cap is None else f"cap {entry.cap} {entry.currency}"
+    text = (f"compensation {entry.id} on complaint {entry.complaint_id} waits for approval: {entry.kind} "
+            f"{entry.amount} {entry.currency} ({cap}; {granted} already approved or pending), "
+            f"requested by {entry.requested_by}")
+    insert_notifications(session, [make_item(
+        config, key=f"compensation-pending:{entry.id}", kind="compensation_pending", level=3,
+        who=resolve_role(config, "operations_manager", None), complaint_id=entry.complaint_id, task=None,
+        department=None, now=at, text=text)])
+
+
+def decide(sessions, compensation_id: int, *, approve: bool, actor: str, role: str, at: datetime,
+           note: str = "") -> Compensation:
+    """Approve or reject a pending entry. ``role`` is the deciding caller's authenticated role (the
+    API token's; the CLI's ``--token``), never a claim: only ``APPROVER_ROLES`` may decide, and never
+    the requester (the same person by :func:`person_of`, whatever the channel).
+
+    Raises ``NotPermitted`` (role), ``NotFound``, ``IllegalTransition`` (not pending),
+    ``InvalidInput`` naming ``approver`` (the requester).
     """
+    if role not in APPROVER_ROLES:
+        raise NotPermitted(role, f"may not approve or reject compensation; allowed: {', '.join(APPROVER_ROLES)}")
     with unit_of_work(sessions) as s:
         entry = s.get(Compensation, compensation_id)
         if entry is None:
@@ -92,9 +145,9 @@ def decide(sessions, compensation_id: int, *, approve: bool, actor: str, at: dat
         trigger = "approve" if approve else "reject"
         if entry.status != "pending_approval":
             raise IllegalTransition("compensation", entry.status, trigger, [])
-        if actor == entry.requested_by:
+        if person_of(actor) == person_of(entry.requested_by):
             raise InvalidInput("approver", "the requester cannot approve or reject their own compensation")
-        entry.status = "approved" if approve else "rejected"
+        entry.status = CompensationStatus.APPROVED if approve else CompensationStatus.REJECTED
         entry.approver = actor
         entry.decided_at = at
         c = s.get(Complaint, entry.complaint_id)
@@ -122,7 +175,7 @@ def customer_history(session: Session, complaint_id: int) -> list[Compensation]:
 
 def list_entries(sessions, *, status: str | None = None, complaint_id: int | None = None,
                  limit: int = 100) -> list[Compensation]:
-    if status is not None and status not in ("approved", "pending_approval", "rejected"):
+    if status is not None and status not in set(CompensationStatus):
         raise InvalidInput("status", "must be approved, pending_approval or rejected")
     with unit_of_work(sessions) as s:
         q = select(Compensation).order_by(Compensation.id.desc()).limit(limit)

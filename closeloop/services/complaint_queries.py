@@ -21,6 +21,8 @@ from models.tables import Complaint, Task
 
 from .clocks import ClockView, complaint_clocks, task_clocks
 from .complaints import ComplaintView, show
+from .search import ComplaintSort, order_by
+from .search import matching as search_matching
 from .uow import unit_of_work
 
 
@@ -36,6 +38,7 @@ class ComplaintFilter:
     created_to: datetime | None = None
     received_from: datetime | None = None
     received_to: datetime | None = None
+    q: str | None = None  # search text (services/search.py: id, reference, customer ref or terms)
 
 
 def touches(department: str):
@@ -44,12 +47,23 @@ def touches(department: str):
 
 
 def list_complaints(sessions, f: ComplaintFilter, *, now: datetime, scope: str | None = None, limit: int = 50,
-                    offset: int = 0) -> tuple[list[Complaint], int]:
-    """Complaints matching ``f`` (and ``scope``), by id; returns ``(page, total)``.
+                    offset: int = 0, sort: ComplaintSort = ComplaintSort.ID) -> tuple[list[Complaint], int]:
+    """Complaints matching ``f`` (and ``scope``) in ``sort`` order; returns ``(page, total)``.
 
     ``overdue``: the customer promise's resolve due instant is before ``now``.
-    ``department``: the complaint has a task there. Raises ``InvalidInput`` naming the field.
+    ``department``: the complaint has a task there. ``q``: see ``services/search.py``.
+    Raises ``InvalidInput`` naming the field.
     """
+    where = _conditions(f, now, scope)
+    with unit_of_work(sessions) as s:
+        if f.q is not None:
+            where.append(search_matching(s, f.q))
+        total = s.scalar(select(func.count()).select_from(Complaint).where(*where)) or 0
+        rows = list(s.scalars(select(Complaint).where(*where).order_by(*order_by(sort)).limit(limit).offset(offset)))
+        return rows, total
+
+
+def _conditions(f: ComplaintFilter, now: datetime, scope: str | None) -> list:
     where = []
     if f.status:
         bad = [s for s in f.status if s not in {str(x) for x in ComplaintStatus}]
@@ -73,10 +87,7 @@ def list_complaints(sessions, f: ComplaintFilter, *, now: datetime, scope: str |
             where.append(col >= lo)
         if hi:
             where.append(col < hi)
-    with unit_of_work(sessions) as s:
-        total = s.scalar(select(func.count()).select_from(Complaint).where(*where)) or 0
-        rows = list(s.scalars(select(Complaint).where(*where).order_by(Complaint.id).limit(limit).offset(offset)))
-        return rows, total
+    return where
 
 
 def complaint_in_scope(sessions, complaint_id: int, department: str | None) -> bool:

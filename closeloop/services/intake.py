@@ -25,6 +25,7 @@ from models.tables import Complaint, Customer, Message, Task, TaskDependency, Tr
 
 from .audit import audit_dict
 from .recurrence import detect as detect_recurrence
+from .search import complaint_document, index_complaints
 
 SYSTEM = "system"
 
@@ -182,8 +183,10 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
 
     # 5. tasks, dependencies, audit rows, first inbound message
     task_rows, task_meta, audits, messages = [], [], [], []
+    docs = []
     for (idx, templates, _), cid, crow in zip(decisions, new_ids, rows):
         f = items[idx].facts
+        docs.append({"complaint_id": cid, "doc": complaint_document(f)})
         audits.append(audit_dict("complaint", cid, cid, None, ComplaintStatus.RECEIVED, "receive", actor,
                                  f.received_at, data={"source": f.source, "external_ref": f.external_ref}))
         trig = ComplaintTrigger.REJECT if items[idx].reject_reason else ComplaintTrigger.TRIAGE
@@ -229,6 +232,7 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
     session.execute(insert(Transition.__table__), audits)
     if messages:
         session.execute(insert(Message.__table__), messages)
+    index_complaints(session, docs)
 
     # 6. customer history counts
     _update_customer_counts(session, [(customer_ids.get(items[i].facts.customer_ref), items[i].facts.received_at)

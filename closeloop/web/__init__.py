@@ -15,7 +15,7 @@ from .render import WebRoute
 
 router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
-from . import pages_auth, pages_overview, pages_queue  # noqa: E402
+from . import pages_auth, pages_complaints, pages_overview, pages_queue  # noqa: E402
 
-for _module in (pages_auth, pages_overview, pages_queue):
+for _module in (pages_auth, pages_overview, pages_queue, pages_complaints):
     router.include_router(_module.router)

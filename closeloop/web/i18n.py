@@ -96,6 +96,16 @@ EN: dict[str, str] = {
     "rootcause.system": "system or tooling", "rootcause.third_party": "partner or third party",
     "rootcause.customer_side": "customer side", "rootcause.force_majeure": "force majeure (weather, a flight change)",
     "rootcause.undetermined": "undetermined (a note is required)",
+    "complaints.title": "Complaints", "complaints.for": "matching “{q}”", "complaints.any_status": "any status",
+    "complaints.overdue": "past the promise", "complaints.sort": "Order", "complaints.total": "{total} complaints",
+    "complaints.reference": "Reference", "complaints.subject": "Subject", "complaints.received": "Received",
+    "complaints.none": "No complaint matches.", "nav.complaints": "Complaints",
+    "search.placeholder": "Search: id, reference, customer, words", "search.submit": "Search",
+    "sort.-received_at": "newest first", "sort.received_at": "oldest first", "sort.due_at": "due soonest",
+    "sort.severity": "most severe", "sort.-id": "highest id",
+    "risk.vulnerable_customer": "vulnerable customer", "risk.public_exposure": "public exposure",
+    "risk.legal_threat": "legal threat", "risk.repeat_complainer": "repeat complainer",
+    "risk.compensation_demanded": "compensation demanded",
 }
 
 ZH: dict[str, str] = {
@@ -165,6 +175,16 @@ ZH: dict[str, str] = {
     "rootcause.information": "信息与沟通", "rootcause.system": "系统或工具", "rootcause.third_party": "合作方或第三方",
     "rootcause.customer_side": "客户方原因", "rootcause.force_majeure": "不可抗力（天气、航班变更）",
     "rootcause.undetermined": "无法确定（须填写说明）",
+    "complaints.title": "投诉", "complaints.for": "匹配“{q}”", "complaints.any_status": "全部状态",
+    "complaints.overdue": "已超客户承诺", "complaints.sort": "排序", "complaints.total": "共 {total} 件投诉",
+    "complaints.reference": "编号", "complaints.subject": "主题", "complaints.received": "接收时间",
+    "complaints.none": "没有匹配的投诉。", "nav.complaints": "投诉",
+    "search.placeholder": "搜索：编号、外部编号、客户、关键词", "search.submit": "搜索",
+    "sort.-received_at": "最新在前", "sort.received_at": "最早在前", "sort.due_at": "最先到期",
+    "sort.severity": "最严重在前", "sort.-id": "编号从大到小",
+    "risk.vulnerable_customer": "弱势客户", "risk.public_exposure": "公开曝光",
+    "risk.legal_threat": "法律威胁", "risk.repeat_complainer": "重复投诉",
+    "risk.compensation_demanded": "要求赔偿",
 }
 
 CATALOGUES = {"en": EN, "zh": ZH}

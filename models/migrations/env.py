@@ -12,6 +12,7 @@ from alembic import context
 from sqlalchemy import text
 
 from models.db import make_engine
+from models.migrate import include_object
 from models.tables import Base
 
 config = context.config
@@ -27,6 +28,7 @@ def _run(connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=sqlite,
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

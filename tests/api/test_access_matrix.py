@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from closeloop.services import improvement
+from closeloop.services import compensation, improvement
 from closeloop.services.tokens import create_token
 from models.tables import Task
 from tests.integration.helpers import facts, intake
@@ -52,6 +52,11 @@ MATRIX = {
     "GET /improvements/{ops}":                 _status("200 200 403 200 403"),
     "POST /improvements/{ops}/complaints":     _status("403 200 403 200 403"),
     "POST /improvements/{ops}/transitions":    _status("403 200 403 200 403"),
+    "POST /complaints/{ops}/compensation":     _status("201 201 201 201 403"),
+    "POST /complaints/{lending}/compensation": _status("403 403 201 201 403"),
+    "GET /compensation":                       _status("403 403 403 200 200"),
+    "POST /compensation/{pending}/approve":    _status("403 403 403 200 200"),
+    "POST /compensation/{pending}/reject":     _status("403 403 403 200 200"),
 }
 
 
@@ -79,6 +84,15 @@ def _request(api, endpoint: str):
         body = {"role": "member", "department": "service", "name": "new"} if method == "POST" else None
     elif path == "/complaints" and method == "POST":
         body = {"external_ref": f"NEW-{next(_refs)}", "received_at": "2026-03-01T09:00:00Z", "product": "Mortgage"}
+    elif path.startswith("/compensation/{pending}"):
+        entry = compensation.add(api.app.sessions, _complaint(api, "Credit reporting"), config=api.app.config,
+                                 kind="refund", amount="100000", actor="api:agent (member@operations)", at=T0)
+        path = path.replace("{pending}", str(entry.id))
+        body = {"note": "checked"}
+    elif path.startswith("/complaints/") and path.endswith("/compensation"):
+        product = "Credit reporting" if "{ops}" in path else "Payday loan"
+        path = f"/complaints/{_complaint(api, product)}/compensation"
+        body = {"kind": "refund", "amount": "10.00"}
     elif path == "/complaints/{ops}":
         path = f"/complaints/{_complaint(api, 'Credit reporting')}"
     elif path == "/complaints/{lending}":

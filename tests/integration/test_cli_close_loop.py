@@ -32,9 +32,18 @@ def test_improvement_compensation_and_root_cause_commands(cli_env):  # noqa: F81
 
     res = run("compensation", "add", "1", "--kind", "refund", "--amount", "999.00", "--actor", "agent")
     assert "pending_approval" in res.output
-    res = run("compensation", "approve", "1", "--actor", "agent")
-    assert res.exit_code == 1 and "approver" in res.output
-    assert "approved by boss" in run("compensation", "approve", "1", "--actor", "boss").output
+    # the approver is the holder of a token, its role checked: --actor no longer names one
+    assert run("compensation", "approve", "1", "--actor", "boss").exit_code == 2
+    res = run("compensation", "approve", "1")
+    assert res.exit_code == 2 and "--token" in res.output
+    intern = run("tokens", "create", "--role", "member", "--department", "operations", "--name", "random-intern")
+    res = run("compensation", "approve", "1", "--token", intern.output.strip())
+    assert res.exit_code == 1 and "may not approve" in res.output
+    agent = run("tokens", "create", "--role", "manager", "--name", "agent").output.strip()
+    res = run("compensation", "approve", "1", "--token", agent)
+    assert res.exit_code == 1 and "approver" in res.output  # the requester, now holding a manager token
+    boss = run("tokens", "create", "--role", "manager", "--name", "boss").output.strip()
+    assert "approved by cli:boss (manager)" in run("compensation", "approve", "1", "--token", boss).output
 
     res = run("complaints", "resolve", "1", "--reason", "answered")
     assert res.exit_code == 1 and "root_cause" in res.output

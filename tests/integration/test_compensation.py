@@ -24,14 +24,15 @@ def test_within_cap_is_approved_above_waits_for_another_manager(sessions, config
     cap = config.model.compensation.cap(c.category, c.severity)
     ok = svc.add(sessions, cid, config=config, kind="refund", amount="19.99", actor="agent", at=T0)
     assert (ok.status, ok.approver, ok.amount, ok.cap) == ("approved", "policy", Decimal("19.99"), cap)
-    big = svc.add(sessions, cid, config=config, kind="goodwill", amount=str(cap + 1), actor="agent", at=T0)
+    big = svc.add(sessions, cid, config=config, kind="goodwill", amount=str(cap - Decimal("19.99") + 1),
+                  actor="agent", at=T0)  # over the cap only together with the first
     assert big.status == "pending_approval" and big.approver is None
     with pytest.raises(InvalidInput, match="approver"):
-        svc.decide(sessions, big.id, approve=True, actor="agent", at=T0)
-    done = svc.decide(sessions, big.id, approve=True, actor="ops-manager", at=T0 + timedelta(hours=1))
+        svc.decide(sessions, big.id, approve=True, actor="agent", role="manager", at=T0)
+    done = svc.decide(sessions, big.id, approve=True, actor="ops-manager", role="manager", at=T0 + timedelta(hours=1))
     assert (done.status, done.approver) == ("approved", "ops-manager")
     with pytest.raises(IllegalTransition, match="approved"):
-        svc.decide(sessions, big.id, approve=False, actor="ops-manager", at=T0)
+        svc.decide(sessions, big.id, approve=False, actor="ops-manager", role="manager", at=T0)
     other_currency = svc.add(sessions, cid, config=config, kind="refund", amount="1", currency="eur", actor="a",
                              at=T0)
     assert other_currency.status == "pending_approval" and other_currency.currency == "EUR"
@@ -58,3 +59,65 @@ def test_triage_sees_the_customers_earlier_compensation(sessions, config):
         assert svc.customer_history(s, first) == []  # its own entries are not "earlier"
     with pytest.raises(InvalidInput, match="kind"):
         svc.add(sessions, first, config=config, kind="cash-in-envelope", amount="1", actor="a", at=T0)
+
+
+def _cid_and_cap(sessions, config, ref):
+    from models.tables import Complaint
+
+    (cid,) = intake(sessions, config, T0, [facts(ref, T0, customer_ref=f"cust-{ref}")])
+    with sessions() as s:
+        c = s.get(Complaint, cid)
+        return cid, config.model.compensation.cap(c.category, c.severity)
+
+
+def test_the_cap_holds_across_a_complaints_entries(sessions, config):
+    """Issue 14: two refunds of 80% of the cap: the first is approved, the second waits (it was approved)."""
+    cid, cap = _cid_and_cap(sessions, config, "K6")
+    part = (cap * Decimal("0.8")).quantize(Decimal("0.01"))
+    first = svc.add(sessions, cid, config=config, kind="refund", amount=part, actor="agent", at=T0)
+    second = svc.add(sessions, cid, config=config, kind="refund", amount=part, actor="agent", at=T0)
+    assert (first.status, second.status) == ("approved", "pending_approval")
+    rest = svc.add(sessions, cid, config=config, kind="voucher", amount="0.01", actor="agent", at=T0)
+    assert rest.status == "pending_approval"  # the pending one counts too: it may still be approved
+    svc.decide(sessions, second.id, approve=False, actor="boss", role="manager", at=T0)
+    svc.decide(sessions, rest.id, approve=False, actor="boss", role="manager", at=T0)
+    fill = svc.add(sessions, cid, config=config, kind="voucher", amount=cap - part, actor="agent", at=T0)
+    assert fill.status == "approved"  # rejected entries do not count: exactly up to the cap
+    with sessions() as s:
+        assert svc.committed(s, cid, config.model.compensation.currency) == cap
+    other = svc.add(sessions, cid, config=config, kind="refund", amount="1", currency="EUR", actor="agent", at=T0)
+    assert other.status == "pending_approval"  # another currency has no cap
+
+
+def test_only_approver_roles_decide_and_never_the_requester_by_any_channel(sessions, config):
+    from closeloop.domain.errors import NotPermitted
+
+    cid, cap = _cid_and_cap(sessions, config, "K7")
+    e = svc.add(sessions, cid, config=config, kind="refund", amount=cap + 1, actor="api:Li Na (manager)", at=T0)
+    for role in ("member", "lead", "random-intern"):
+        with pytest.raises(NotPermitted, match="may not approve"):
+            svc.decide(sessions, e.id, approve=True, actor="api:boss (manager)", role=role, at=T0)
+    for same in ("cli:Li Na (manager)", "web:li na (manager)", "Li Na"):
+        with pytest.raises(InvalidInput, match="approver"):
+            svc.decide(sessions, e.id, approve=True, actor=same, role="manager", at=T0)
+    done = svc.decide(sessions, e.id, approve=True, actor="cli:Wang Wei (admin)", role="admin", at=T0)
+    assert (done.status, done.approver) == ("approved", "cli:Wang Wei (admin)")
+
+
+def test_the_approver_is_notified_once_through_the_outbox(sessions, config):
+    from sqlalchemy import select
+
+    from closeloop.services.sweep import sweep
+    from models.tables import Notification, Outbox
+
+    cid, cap = _cid_and_cap(sessions, config, "K8")
+    svc.add(sessions, cid, config=config, kind="refund", amount="1", actor="agent", at=T0)  # within: no notice
+    e = svc.add(sessions, cid, config=config, kind="refund", amount=cap, actor="agent", at=T0)
+    with sessions() as s:
+        notes = s.scalars(select(Notification).where(Notification.kind == "compensation_pending")).all()
+        assert [(n.key, n.role) for n in notes] == [(f"compensation-pending:{e.id}", "operations_manager")]
+        release = notes[0].release_at
+    sweep(sessions, config, now=max(release, T0) + timedelta(minutes=1))
+    with sessions() as s:
+        bodies = [o.body for o in s.scalars(select(Outbox)).all()]
+    assert any(f"compensation {e.id} on complaint {cid} waits for approval" in b for b in bodies), bodies

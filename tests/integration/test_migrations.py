@@ -42,6 +42,9 @@ def test_schema_matches_the_models(engine):
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
+    from models.migrate import include_object
+
     with engine.connect() as c:
-        diff = compare_metadata(MigrationContext.configure(c, opts={"compare_type": False}), Base.metadata)
+        ctx = MigrationContext.configure(c, opts={"compare_type": False, "include_object": include_object})
+        diff = compare_metadata(ctx, Base.metadata)
     assert diff == []

@@ -152,7 +152,7 @@ def test_compensation_and_three_formats(sessions, config, month, tmp_path):
     assert r["compensation"]["pending_approval"] == 1 and r["compensation"]["above_cap"] == 1
     assert r["compensation"]["approved_total"] == {cur: str(approved.quantize(Decimal("0.01")))}
     assert Decimal(r["compensation"]["approved_total"][cur]) == cap
-    comp.decide(sessions, above.id, approve=True, actor="manager", at=at + timedelta(hours=1))
+    comp.decide(sessions, above.id, approve=True, actor="manager", role="manager", at=at + timedelta(hours=1))
     r = build_review(sessions, config, "2026-03", NOW)
     assert Decimal(r["compensation"]["approved_total"][cur]) == 2 * cap + 1
     assert r["compensation"]["pending_approval"] == 0

@@ -1,0 +1,74 @@
+"""Search terms of a text: words for alphabetic scripts, character n-grams for Chinese and Japanese.
+
+Chinese is written without spaces, so a word tokenizer would need a dictionary; instead every run of
+CJK characters is indexed as its single characters and its overlapping character pairs (bigrams,
+the scheme of Lucene's CJKAnalyzer and of Elasticsearch's ``cjk_bigram`` filter). A query run of two
+or more characters becomes its bigrams, all required, so "退款" finds "申请退款三次" and a one-character
+query finds every text holding that character. Other text is split into words of letters and digits
+(Unicode ``str.isalnum`` classes; ``_``, punctuation and spaces separate), after NFKC normalisation and
+case folding (so full-width "ＡＢＣ" is "abc"). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# Han (with extension A and compatibility ideographs), kana, Hangul syllables
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_RUN = re.compile(rf"([{_CJK}]+)|([^\W_{_CJK}]+)")
+MAX_QUERY_TERMS = 32
+
+
+def _normal(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def index_terms(*texts: str) -> list[str]:
+    """Distinct terms of ``texts`` in first-seen order: words, CJK characters and CJK bigrams."""
+    seen: dict[str, None] = {}
+    for text in texts:
+        for cjk, word in _RUN.findall(_normal(text or "")):
+            if word:
+                seen.setdefault(word, None)
+                continue
+            for i, ch in enumerate(cjk):
+                seen.setdefault(ch, None)
+                if i + 1 < len(cjk):
+                    seen.setdefault(cjk[i:i + 2], None)
+    return list(seen)
+
+
+def document(*texts: str) -> str:
+    """The stored search document: :func:`index_terms` joined by single spaces."""
+    return " ".join(index_terms(*texts))
+
+
+@dataclass(frozen=True)
+class QueryTerms:
+    """A parsed query: ``exact`` terms must all be present; ``prefix`` words match any term they start."""
+
+    exact: tuple[str, ...]
+    prefix: tuple[str, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.exact or self.prefix)
+
+
+def query_terms(query: str) -> QueryTerms:
+    """Terms of a free-text query, all required: words match as prefixes (``"refu"`` finds
+    ``refund``), a CJK run as its bigrams (a single character as itself). At most
+    ``MAX_QUERY_TERMS`` distinct terms are kept (the rest are dropped, which widens the match)."""
+    exact: dict[str, None] = {}
+    prefix: dict[str, None] = {}
+    for cjk, word in _RUN.findall(_normal(query)):
+        if word:
+            prefix.setdefault(word, None)
+        elif len(cjk) == 1:
+            exact.setdefault(cjk, None)
+        else:
+            for i in range(len(cjk) - 1):
+                exact.setdefault(cjk[i:i + 2], None)
+    ex = list(exact)[:MAX_QUERY_TERMS]
+    return QueryTerms(tuple(ex), tuple(list(prefix)[:MAX_QUERY_TERMS - len(ex)]))

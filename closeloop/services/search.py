@@ -1,0 +1,98 @@
+"""Complaint search (issue 14): one service over SQLite FTS5 and PostgreSQL full-text search.
+
+A query matches a complaint when any of these holds:
+
+- it is the complaint's id (digits only);
+- it equals the complaint's ``external_ref`` or its customer's ``ref`` (exact, case-sensitive);
+- every term of it (``closeloop.domain.search_text.query_terms``: words as prefixes, Chinese as
+  character bigrams) is in the complaint's search document: reference, source, customer ref, the
+  routable facts, tags and the customer's text as taken in.
+
+The documents are rows of ``complaint_search`` written at intake (``index_complaints``) and
+indexed by the database (migration 0008): the FTS5 table ``complaint_fts`` on SQLite, a GIN index
+over ``array_to_tsvector`` on PostgreSQL. Both compare whole terms, so both backends return the
+same complaints for the same query.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlalchemy import ColumnElement, insert, literal_column, or_, select, text
+from sqlalchemy.orm import Session
+
+from closeloop.domain.errors import InvalidInput
+from closeloop.domain.facts import ComplaintFacts
+from closeloop.domain.search_text import QueryTerms, document, query_terms
+from models.tables import Complaint, ComplaintSearch, Customer
+
+MAX_QUERY_CHARS = 200
+_FACTS = ("external_ref", "source", "category", "subcategory", "product", "sub_product", "issue", "sub_issue",
+          "company", "region", "channel")
+
+
+class ComplaintSort(StrEnum):
+    """Orders of a complaint list; ``-`` is descending. Ties are broken by id (ascending)."""
+
+    ID = "id"
+    ID_DESC = "-id"
+    RECEIVED = "received_at"
+    RECEIVED_DESC = "-received_at"
+    DUE = "due_at"
+    DUE_DESC = "-due_at"
+    SEVERITY = "severity"
+    SEVERITY_DESC = "-severity"
+
+
+def order_by(sort: ComplaintSort) -> list:
+    """ORDER BY clauses of ``sort`` (missing due instants last in both directions)."""
+    col = getattr(Complaint, sort.removeprefix("-"))
+    first = col.desc() if sort.startswith("-") else col.asc()
+    if sort in (ComplaintSort.DUE, ComplaintSort.DUE_DESC):
+        return [Complaint.due_at.is_(None), first, Complaint.id]
+    return [first] if col is Complaint.id else [first, Complaint.id]
+
+
+def complaint_document(f: ComplaintFacts) -> str:
+    """The search document of complaint facts (terms separated by single spaces)."""
+    return document(*(getattr(f, name) for name in _FACTS), " ".join(f.tags), f.customer_ref or "", f.text)
+
+
+def index_complaints(session: Session, docs: list[dict]) -> None:
+    """Store search documents: ``docs`` are ``{"complaint_id": int, "doc": str}`` (one statement)."""
+    if docs:
+        session.execute(insert(ComplaintSearch.__table__), docs)
+
+
+def matching(session: Session, query: str) -> ColumnElement[bool]:
+    """SQL condition on ``Complaint``: the complaint matches ``query`` (see the module docstring).
+
+    Raises ``InvalidInput("q", ...)`` for an empty query or one over ``MAX_QUERY_CHARS`` characters.
+    """
+    q = query.strip()
+    if not q:
+        raise InvalidInput("q", "is empty")
+    if len(q) > MAX_QUERY_CHARS:
+        raise InvalidInput("q", f"longer than {MAX_QUERY_CHARS} characters")
+    conds: list[ColumnElement[bool]] = [
+        Complaint.external_ref == q,
+        Complaint.customer_id.in_(select(Customer.id).where(Customer.ref == q)),
+    ]
+    if q.isascii() and q.isdigit() and len(q) <= 18:
+        conds.append(Complaint.id == int(q))
+    terms = query_terms(q)
+    if terms:
+        conds.append(Complaint.id.in_(_fts_ids(session.get_bind().dialect.name, terms)))
+    return or_(*conds)
+
+
+def _fts_ids(dialect: str, terms: QueryTerms):
+    """Ids of the complaints whose document holds every term (a subquery)."""
+    if dialect == "sqlite":
+        fts = " ".join([f'"{t}"' for t in terms.exact] + [f'"{t}"*' for t in terms.prefix])
+        return (select(literal_column("rowid")).select_from(text("complaint_fts"))
+                .where(text("complaint_fts MATCH :fts").bindparams(fts=fts)))
+    tsq = " & ".join([f"'{t}'" for t in terms.exact] + [f"'{t}':*" for t in terms.prefix])
+    return (select(ComplaintSearch.complaint_id)
+            .where(text("array_to_tsvector(string_to_array(complaint_search.doc, ' ')) @@ CAST(:tsq AS tsquery)")
+                   .bindparams(tsq=tsq)))

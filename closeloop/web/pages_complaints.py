@@ -1,0 +1,49 @@
+"""The complaint list and search page (issue 14): ``/complaints?q=&status=&sort=&page=``.
+
+Members and leads see the complaints their department's tasks touch; managers see all. The
+search box in the header of every page submits here. Filters and search are the API's
+(``services/complaint_queries.list_complaints``); a bad value is a 422 page naming the field.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from closeloop.api.auth import MANAGER, WORK_ROLES, Principal, get_app
+from closeloop.domain.complaint import ComplaintStatus
+from closeloop.services.complaint_queries import ComplaintFilter, list_complaints
+from closeloop.services.search import MAX_QUERY_CHARS, ComplaintSort
+
+from .render import WebRoute, render
+from .session import PageError, current
+
+router = APIRouter(include_in_schema=False, route_class=WebRoute)
+PAGE_SIZE = 50
+SORTS = (ComplaintSort.RECEIVED_DESC, ComplaintSort.RECEIVED, ComplaintSort.DUE, ComplaintSort.SEVERITY,
+         ComplaintSort.ID_DESC)
+
+
+@router.get("/complaints")
+def complaints_page(request: Request, q: str = Query("", max_length=MAX_QUERY_CHARS),
+                    status: ComplaintStatus | None = Query(None), overdue: bool = False,
+                    sort: ComplaintSort = Query(ComplaintSort.RECEIVED_DESC), page: int = Query(1, ge=1, le=100_000),
+                    who: Principal = Depends(current)):
+    """Complaints (newest first by default), searched and filtered, 50 a page."""
+    if who.role not in WORK_ROLES:
+        raise PageError(403, "error.403.role")
+    app = get_app(request)
+    f = ComplaintFilter(status=[str(status)] if status else None, overdue=overdue, q=q.strip() or None)
+    rows, total = list_complaints(app.sessions, f, now=app.clock.now(),
+                                  scope=None if who.role == MANAGER else who.department,
+                                  limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, sort=sort)
+    params = {k: v for k, v in {"q": q.strip(), "status": str(status or ""), "overdue": "true" if overdue else "",
+                                "sort": str(sort)}.items() if v}
+    pages = max(1, -(-total // PAGE_SIZE))
+    return render(request, "complaints.html.j2", rows=rows, total=total, q=q.strip(), chosen_status=str(status or ""),
+                  overdue=overdue, sort=str(sort), sorts=[str(s) for s in SORTS],
+                  statuses=[str(s) for s in ComplaintStatus], page=page, pages=pages,
+                  first=(page - 1) * PAGE_SIZE + 1 if rows else 0, last=(page - 1) * PAGE_SIZE + len(rows),
+                  base="/complaints?" + urlencode(params), now=app.clock.now(),
+                  zone=str(app.config.customer_calendar.zone))
