@@ -8,6 +8,9 @@
   (``X-Closeloop-Signature``); the default ``change-me`` is only for demos.
 - ``CLOSELOOP_DELIVERY_DEADLINE_S``: total deadline of one delivery attempt, in seconds (default 10).
 - ``CLOSELOOP_CAPTURE_DIR``: where ``capture://name`` targets write JSON Lines (default ``out/capture``).
+- ``CLOSELOOP_SMTP_URL``: the SMTP relay for e-mail to customers (``smtp://host:25``,
+  ``smtp://user:password@host:587`` with STARTTLS, ``smtps://...:465``); empty: e-mail is not sent.
+- ``CLOSELOOP_SMTP_FROM``: the From address of e-mail to customers (default ``closeloop@localhost``).
 - ``CLOSELOOP_API_MAX_BODY_BYTES``: the largest request body the API and dashboard accept (default 1 MiB; 413 above).
 """
 
@@ -27,6 +30,8 @@ class Settings(BaseSettings):
     delivery_deadline_s: float = Field(10.0, gt=0, le=600)
     capture_dir: str = "out/capture"
     api_max_body_bytes: int = Field(1 << 20, ge=1024, le=1 << 30)
+    smtp_url: str = ""
+    smtp_from: str = "closeloop@localhost"
 
 
 def normalize_database_url(url: str) -> str:
