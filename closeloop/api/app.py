@@ -44,6 +44,7 @@ def create_app(app: App | None = None) -> FastAPI:
     """Build the HTTP application around ``app`` (default: :func:`~closeloop.bootstrap.build_app`)."""
     from .routes_admin import router as admin_router
     from .routes_complaints import router as complaints_router
+    from .routes_customers import router as customers_router
     from .routes_overview import router as overview_router
     from .routes_tasks import router as tasks_router
 
@@ -54,7 +55,7 @@ def create_app(app: App | None = None) -> FastAPI:
     errors.install(api)
     settings = getattr(app, "settings", None)  # None for the bare App that renders the OpenAPI document
     api.add_middleware(BodyLimit, max_bytes=getattr(settings, "api_max_body_bytes", DEFAULT_MAX_BODY_BYTES))
-    for router in (complaints_router, tasks_router, overview_router, admin_router):
+    for router in (complaints_router, tasks_router, overview_router, admin_router, customers_router):
         api.include_router(router, prefix=PREFIX, responses=ERROR_RESPONSES)
     improvement_router = _optional_router("closeloop.api.routes_improvements")
     if improvement_router is not None:

@@ -5,15 +5,18 @@
     [customers]
     languages = ["zh", "en"]     # languages served; each needs every customer template (closeloop/templates/customer)
     default_language = "en"      # for a customer who gave none (or one not served)
-    acknowledge = true           # acknowledge every new complaint to the customer (ISO 10002 7.3)
     milestones = ["acknowledged", "transferred", "waiting", "resolved", "reopened"]   # automatic notices
+                                 # (acknowledged: every new complaint, ISO 10002 7.3)
     chat_notify = ""             # Apprise URL template for chat handles, {handle} replaced (empty: no chat)
     sms_notify = ""              # Apprise URL template for phone numbers, {phone} replaced (empty: no SMS)
+    [customers.department_names.zh]   # names shown to customers per language (default: display_name)
+    operations = "运营部"
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+from importlib import resources
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -33,10 +36,23 @@ class CustomersModel(BaseModel):
 
     languages: list[str] = Field(["en", "zh"], min_length=1)
     default_language: str = "en"
-    acknowledge: bool = True
     milestones: list[Milestone] = Field(default_factory=lambda: list(Milestone))
     chat_notify: str = ""
     sms_notify: str = ""
+    #: department names as the customer reads them, per language (default: the department's display_name)
+    department_names: dict[str, dict[str, str]] = {}
+
+    @field_validator("languages")
+    @classmethod
+    def _templates(cls, v: list[str]) -> list[str]:
+        files = [f.name for f in resources.files("closeloop.templates").iterdir() if f.name.startswith("customer_")]
+        kinds = {name.split(".")[0] for name in files}
+        for lang in v:
+            missing = sorted(k for k in kinds if f"{k}.{lang}.j2" not in files)
+            if missing:
+                raise ValueError(f"language {lang!r} has no template(s) {', '.join(m + '.' + lang + '.j2' for m in missing)}"
+                                 " in closeloop/templates")
+        return v
 
     @field_validator("milestones", mode="before")
     @classmethod
@@ -52,7 +68,9 @@ class CustomersModel(BaseModel):
     @field_validator("default_language")
     @classmethod
     def _default(cls, v: str, info) -> str:
-        langs = info.data.get("languages") or []
+        if "languages" not in info.data:
+            return v  # languages itself was refused; that error says it
+        langs = info.data["languages"]
         if v not in langs:
             raise ValueError(f"{v!r} is not one of languages ({', '.join(langs)})")
         return v

@@ -28,6 +28,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
+from closeloop.config.customers import Milestone
 from closeloop.domain.complaint import ComplaintStatus
 from closeloop.domain.customer import ContactKind, ContactPoint
 from models.tables import Complaint, Customer, Message, Outbox
@@ -40,6 +41,11 @@ class NoticeKind(StrEnum):
     """What a message to the customer is (one template per kind and language)."""
 
     ACKNOWLEDGED = "acknowledged"
+    REPLY = "reply"
+    TRANSFERRED = "transferred"
+    WAITING = "waiting"
+    RESOLVED = "resolved"
+    REOPENED = "reopened"
 
 
 #: Channel names of the outbox per contact kind (phone and chat go through Apprise URL templates).
@@ -126,6 +132,7 @@ class Draft:
     target: str
     rendered: Rendered
     auto: bool = True
+    author: str = AUTHOR
 
 
 @dataclass(frozen=True)
@@ -164,29 +171,58 @@ def send(session: Session, drafts: list[Draft], now: datetime) -> list[int]:
     if not drafts:
         return []
     ot = Outbox.__table__
+    threads = first_message_ids(session, sorted({d.complaint_id for d in drafts}))
     rows = [{"idempotency_key": d.key, "channel": d.channel, "target": d.target,
              "recipient": f"customer {d.customer_id}", "subject": d.rendered.subject, "body": d.rendered.text,
-             "payload": {"kind": str(d.kind), "complaint_id": d.complaint_id, "customer_id": d.customer_id,
-                         "language": d.language, "html": d.rendered.html, "message_id": message_id(d.key),
-                         "auto_submitted": "auto-generated" if d.auto else "no"},
+             "payload": _payload(d, threads.get(d.complaint_id)),
              "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now} for d in drafts]
     new_keys = set(insert_new(session, ot, rows, key=["idempotency_key"], returning=ot.c.idempotency_key))
     if not new_keys:
         return []
     ids = dict(session.execute(select(Outbox.idempotency_key, Outbox.id).where(Outbox.idempotency_key.in_(sorted(new_keys)))).all())
     msgs = [{"complaint_id": d.complaint_id, "original_complaint_id": d.complaint_id, "direction": "outbound",
-             "channel": d.channel, "author": AUTHOR, "body": d.rendered.text, "at": now, "outbox_id": ids[d.key]}
+             "channel": d.channel, "author": d.author[:200], "body": d.rendered.text, "at": now, "outbox_id": ids[d.key]}
             for d in drafts if d.key in ids]
     session.execute(insert(Message.__table__), msgs)
     return sorted(ids.values())
 
 
+def _payload(d: Draft, thread: str | None) -> dict:
+    own = message_id(d.key)
+    payload = {"kind": str(d.kind), "complaint_id": d.complaint_id, "customer_id": d.customer_id,
+               "language": d.language, "html": d.rendered.html, "message_id": own,
+               "auto_submitted": "auto-generated" if d.auto else "no"}
+    if thread and thread != own:  # later mails thread under the first one the customer got
+        payload["in_reply_to"] = payload["references"] = thread
+    return payload
+
+
+def first_message_ids(session: Session, complaint_ids: list[int]) -> dict[int, str]:
+    """Complaint id -> the Message-ID of the first message sent to its customer (threading), where one exists."""
+    out: dict[int, str] = {}
+    if not complaint_ids:
+        return out
+    for cid, payload in session.execute(
+            select(Message.complaint_id, Outbox.payload).join(Outbox, Outbox.id == Message.outbox_id)
+            .where(Message.complaint_id.in_(complaint_ids)).order_by(Message.id)):
+        if cid not in out and (payload or {}).get("message_id"):
+            out[cid] = payload["message_id"]
+    return out
+
+
+def draft_for(a: Addressee, key: str, complaint_id: int, kind: NoticeKind, *, auto: bool = True,
+              author: str = AUTHOR, **context) -> Draft:
+    """Render ``kind`` for addressee ``a`` (name, number and their language filled in)."""
+    r = render(kind, a.language, name=a.name, number=complaint_number(complaint_id), **context)
+    return Draft(key, complaint_id, a.customer_id, kind, a.language, a.channel, a.target, r, auto, author)
+
+
 def acknowledge_new(session: Session, config: Config, complaint_ids: list[int], now: datetime) -> int:
     """Acknowledge new complaints to their customers (ISO 10002 7.3): the complaint number, what happens
     next and the promised answer time (the complaint's resolve due instant, in the customer's zone and
-    language). Only when ``[customers] acknowledge``; rejected complaints and customers with no consented,
+    language). Only with ``acknowledged`` in ``[customers] milestones``; rejected complaints and customers with no consented,
     routable contact point get none. Key ``customer:acknowledged:<complaint>``. Returns messages queued."""
-    if not config.model.customers.acknowledge or not complaint_ids:
+    if Milestone.ACKNOWLEDGED not in config.model.customers.milestones or not complaint_ids:
         return 0
     who = addressees(session, config, complaint_ids)
     if not who:
@@ -198,7 +234,5 @@ def acknowledge_new(session: Session, config: Config, complaint_ids: list[int], 
         if cid not in due:
             continue
         promised = local_time(due[cid], a.zone, a.language) if due[cid] else None
-        r = render(NoticeKind.ACKNOWLEDGED, a.language, name=a.name, number=complaint_number(cid), due=promised)
-        drafts.append(Draft(f"customer:acknowledged:{cid}", cid, a.customer_id, NoticeKind.ACKNOWLEDGED,
-                            a.language, a.channel, a.target, r))
+        drafts.append(draft_for(a, f"customer:acknowledged:{cid}", cid, NoticeKind.ACKNOWLEDGED, due=promised))
     return len(send(session, drafts, now))
