@@ -40,6 +40,9 @@ from closeloop.cli_improvements import improvements_app  # noqa: E402
 
 app.add_typer(improvements_app, name="improvements")
 app.add_typer(compensation_app, name="compensation")
+from closeloop.cli_customers import customers_app  # noqa: E402
+
+app.add_typer(customers_app, name="customers")
 from closeloop.cli_report import report_app  # noqa: E402
 
 app.add_typer(report_app, name="report")

@@ -16,6 +16,7 @@ from closeloop.services import lifecycle
 from closeloop.services.clocks import complaint_clocks, promise_consumption, task_clocks
 from closeloop.services.complaint_queries import ComplaintFilter
 from closeloop.services.complaint_queries import list_complaints as search_list
+from closeloop.services.customers.replies import send_reply
 from closeloop.services.messages import add_message
 from closeloop.services.search import ComplaintSort
 from closeloop.services.uow import unit_of_work
@@ -180,15 +181,26 @@ def complaints_wait(complaint_id: int, reason: str = typer.Option(..., "--reason
 
 @complaints_app.command("reply")
 def complaints_reply(complaint_id: int, text: str = typer.Option(..., "--text"),
-                     channel: str = typer.Option("phone", "--channel"),
+                     channel: Optional[str] = typer.Option(
+                         None, "--channel", help="inbound: where it came from (default phone); with --outbound: "
+                                                 "record a contact made there (e.g. phone) instead of sending"),
                      outbound: bool = typer.Option(False, "--outbound", help="our message to the customer"),
+                     key: Optional[str] = typer.Option(None, "--key", help="idempotency key of a sent reply"),
                      actor: Optional[str] = typer.Option(None)) -> None:
-    """Record a customer message (any channel resumes a wait), or with --outbound one of ours."""
+    """Record a customer message (any channel resumes a wait); with --outbound send ours to the customer
+    through the outbox (their language, their consented channel), or with --outbound --channel phone
+    record a call made."""
     a = get_app()
     try:
+        if outbound and channel is None:
+            r = send_reply(a.sessions, a.config, complaint_id, text, actor=actor_name(actor), at=a.clock.now(),
+                           idempotency_key=key)
+            out.print(f"reply to the customer of complaint {r.complaint_id} "
+                      + (f"queued (outbox {r.outbox_id})" if r.outbox_id else "was already sent (same key)"))
+            return
         m = add_message(a.sessions, complaint_id, config=a.config, direction="outbound" if outbound else "inbound",
                         body=text, author=actor_name(actor) if outbound else "customer", at=a.clock.now(),
-                        channel=channel)
+                        channel=channel or "phone")
     except DomainError as exc:
         fail(exc)
     out.print(f"message {m.id} recorded on complaint {m.complaint_id}")

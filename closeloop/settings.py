@@ -11,6 +11,9 @@
   ``CLOSELOOP_DELIVERY_MAX_ATTEMPTS`` (20): the retry schedule (exponential from the base, capped; the
   schedule must span at least 24 hours before a message is dead-lettered; see ``services/delivery.py``).
 - ``CLOSELOOP_CAPTURE_DIR``: where ``capture://name`` targets write JSON Lines (default ``out/capture``).
+- ``CLOSELOOP_SMTP_URL``: the SMTP relay for e-mail to customers (``smtp://host:25``,
+  ``smtp://user:password@host:587`` with STARTTLS, ``smtps://...:465``); empty: e-mail is not sent.
+- ``CLOSELOOP_SMTP_FROM``: the From address of e-mail to customers (default ``closeloop@localhost``).
 - ``CLOSELOOP_API_MAX_BODY_BYTES``: the largest request body the API and dashboard accept (default 1 MiB; 413 above).
 """
 
@@ -33,6 +36,8 @@ class Settings(BaseSettings):
     delivery_max_attempts: int = Field(20, ge=1, le=1000)
     capture_dir: str = "out/capture"
     api_max_body_bytes: int = Field(1 << 20, ge=1024, le=1 << 30)
+    smtp_url: str = ""
+    smtp_from: str = "closeloop@localhost"
 
 
 def normalize_database_url(url: str) -> str:

@@ -82,6 +82,15 @@ def _run(coro_factory):
     return box["value"]
 
 
+def email_sender(settings):
+    """The SMTP sender from ``CLOSELOOP_SMTP_URL`` / ``CLOSELOOP_SMTP_FROM``, or None when no relay is set."""
+    if not settings.smtp_url:
+        return None
+    from integrations.smtp import SmtpSender
+
+    return SmtpSender(settings.smtp_url, settings.smtp_from, settings.delivery_deadline_s)
+
+
 @flow(name="deliver-outbox", **policy("deliver-outbox"))
 def deliver_outbox(max_batches: int = 50) -> dict:
     """Deliver what is due in the outbox: up to ``max_batches`` batches of 200, 50 in flight.
@@ -99,7 +108,7 @@ def deliver_outbox(max_batches: int = 50) -> dict:
     async def drain() -> DeliveryReport:
         async with open_default_sender(secret=settings.webhook_secret.encode("utf-8"),
                                        deadline_s=settings.delivery_deadline_s,
-                                       capture_dir=settings.capture_dir) as sender:
+                                       capture_dir=settings.capture_dir, email=email_sender(settings)) as sender:
             return await deliver_once(app.sessions, sender, app.clock, worker=worker, batch=BATCH,
                                       concurrency=CONCURRENCY, max_batches=max_batches,
                                       lease=lease_for(settings.delivery_deadline_s), policy=retry_policy,

@@ -22,6 +22,8 @@ from datetime import datetime, timedelta
 from typing import Mapping
 from zoneinfo import ZoneInfo
 
+from closeloop.domain.customer import ContactPoint, CustomerProfile
+from closeloop.domain.errors import InvalidInput
 from closeloop.domain.facts import ComplaintFacts
 
 from .exports import RowProblem, cell, parse_iso_aware, parse_local, parse_local_date, register, required
@@ -171,9 +173,46 @@ class Closeloop:
             tag_list = _tags(tags, ";")
         return ComplaintFacts(
             source=cell(row, "source") or "api", external_ref=ref, received_at=received,
-            customer_ref=cell(row, "customer_ref") or None, tags=tag_list,
+            customer_ref=cell(row, "customer_ref") or None, tags=tag_list, customer=customer_profile(row),
             **{f: cell(row, f) for f in self.fields},
         ), None
+
+
+#: Customer columns of the closeloop CSV/JSONL layout (issue 13); ``<kind>_consent`` / ``<kind>_verified``
+#: are true/false (yes/no, 1/0; empty = false) for each contact column.
+CUSTOMER_COLUMNS = {"customer_name": "display_name", "customer_language": "language",
+                    "customer_time_zone": "time_zone"}
+CONTACT_COLUMNS = {"customer_email": "email", "customer_phone": "phone", "customer_chat": "chat"}
+_TRUE, _FALSE = {"true", "yes", "1", "y"}, {"false", "no", "0", "n", ""}
+
+
+def _flag(row: Mapping[str, str], column: str) -> bool:
+    value = cell(row, column).lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise RowProblem(column, cell(row, column), "must be true or false")
+
+
+def customer_profile(row: Mapping[str, str]) -> CustomerProfile | None:
+    """The customer's details from a closeloop CSV/JSONL row, or None when the row has none.
+    A bad value is a :class:`RowProblem` naming the column; the value itself is not echoed (personal data)."""
+    fields = {attr: cell(row, col) or None for col, attr in CUSTOMER_COLUMNS.items()}
+    contacts = []
+    for col, kind in CONTACT_COLUMNS.items():
+        if value := cell(row, col):
+            try:
+                contacts.append(ContactPoint(kind, value, _flag(row, f"{col}_consent"), _flag(row, f"{col}_verified")))
+            except InvalidInput as e:
+                raise RowProblem(col, "", e.problem) from None
+    if not contacts and not any(fields.values()):
+        return None
+    try:
+        return CustomerProfile(contacts=tuple(contacts), **fields)
+    except InvalidInput as e:
+        column = next((c for c, a in CUSTOMER_COLUMNS.items() if e.field.endswith(a)), e.field)
+        raise RowProblem(column, "", e.problem) from None
 
 
 class JsonLines(Closeloop):

@@ -456,11 +456,14 @@ class RoutingSender:
 @asynccontextmanager
 async def open_default_sender(*, secret: bytes, deadline_s: float, capture_dir: str | os.PathLike,
                               pools: int = 32, connections_per_pool: int = 2,
-                              apprise: bool = True) -> AsyncIterator[RoutingSender]:
-    """A :class:`RoutingSender` over webhook, capture and (when importable) Apprise; closes the client."""
+                              apprise: bool = True, email: Sender | None = None) -> AsyncIterator[RoutingSender]:
+    """A :class:`RoutingSender` over webhook, capture, (when importable) Apprise and, when given, ``email``
+    (an :class:`integrations.smtp.SmtpSender`); closes the client."""
     client = make_webhook_client(deadline_s, pools=pools, connections_per_pool=connections_per_pool)
     senders: dict[str, Sender] = {"webhook": WebhookSender(client, secret, deadline_s),
                                   "capture": CaptureSender(capture_dir)}
+    if email is not None:
+        senders["email"] = email
     if apprise:
         try:
             senders["apprise"] = AppriseSender(deadline_s)

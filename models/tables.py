@@ -57,7 +57,12 @@ class RoutingConfig(Base):
 
 
 class Customer(Base):
-    """A pseudonymous customer key and history counts; no personal data."""
+    """A customer: a pseudonymous key, history counts and (issue 13) the little we need to speak to them.
+
+    ``display_name``, ``language`` (``zh``/``en``...), ``time_zone`` (IANA) are personal data: never
+    copied into logs, audit rows or artifacts. ``erased_at`` set: ``customers forget`` erased them
+    (the counts stay for statistics).
+    """
 
     __tablename__ = "customer"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -65,6 +70,24 @@ class Customer(Base):
     complaint_count: Mapped[int] = mapped_column(Integer, default=0)
     first_complaint_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_complaint_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    display_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    language: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    time_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CustomerContact(Base):
+    """One contact point of a customer: ``kind`` (email | phone | chat), the address, consent, verified."""
+
+    __tablename__ = "customer_contact"
+    __table_args__ = (UniqueConstraint("customer_id", "kind", "value", name="uq_customer_contact_point"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(254))
+    consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Complaint(Base):
@@ -166,6 +189,9 @@ class Message(Base):
     author: Mapped[str] = mapped_column(String(200), default="")
     body: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: an outbound message sent through the outbox (it reached the customer when that row was delivered);
+    #: None for a contact recorded after the fact (a phone call) or an inbound message
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"), nullable=True, index=True)
 
 
 class Transition(Base):

@@ -46,6 +46,7 @@ def create_app(app: App | None = None) -> FastAPI:
     from .routes_complaints import router as complaints_router
     from .routes_compensation import router as compensation_router
     from .routes_outbox import router as outbox_router
+    from .routes_customers import router as customers_router
     from .routes_overview import router as overview_router
     from .routes_tasks import router as tasks_router
 
@@ -57,7 +58,7 @@ def create_app(app: App | None = None) -> FastAPI:
     settings = getattr(app, "settings", None)  # None for the bare App that renders the OpenAPI document
     api.add_middleware(BodyLimit, max_bytes=getattr(settings, "api_max_body_bytes", DEFAULT_MAX_BODY_BYTES))
     for router in (complaints_router, tasks_router, overview_router, outbox_router, admin_router,
-                   compensation_router):
+                   compensation_router, customers_router):
         api.include_router(router, prefix=PREFIX, responses=ERROR_RESPONSES)
     improvement_router = _optional_router("closeloop.api.routes_improvements")
     if improvement_router is not None:

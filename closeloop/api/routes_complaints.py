@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 
 from closeloop.bootstrap import App
 from closeloop.domain.complaint import ComplaintStatus
+from closeloop.domain.customer import ContactPoint, CustomerProfile
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.facts import ComplaintFacts
 from closeloop.services import complaints as complaint_svc
@@ -25,7 +26,7 @@ from closeloop.services.search import MAX_QUERY_CHARS, ComplaintSort
 from .auth import MANAGER, WORK_ROLES, Principal, check_department, get_app, require
 from .deps import Id, Instant, clock_out, version_of
 from .errors import ApiError
-from .schemas import ComplaintDetail, ComplaintIn, ComplaintOut, IntakeOut, Page, TaskOut, TimelineOut
+from .schemas import ComplaintDetail, ComplaintIn, CustomerIn, ComplaintOut, IntakeOut, Page, TaskOut, TimelineOut
 from .schemas_transitions import ComplaintTransition, Merge, Reopen, Resolve
 
 router = APIRouter(tags=["complaints"])
@@ -37,12 +38,19 @@ def intake(body: ComplaintIn, response: Response, who: Principal = Depends(requi
     """Take a complaint in: triage, de-duplication, routing, tasks. 201 when new; the same
     ``(source, external_ref)`` again returns the existing complaint with 200 and changes nothing."""
     now = app.clock.now()
-    data = body.model_dump()
+    data = body.model_dump(exclude={"customer"})
     data["tags"] = tuple(data["tags"])
-    facts = ComplaintFacts(**data)
+    facts = ComplaintFacts(**data, customer=_profile(body.customer))
     cid, created = take_in(app.sessions, app.config, facts, actor=who.actor, at=now)
     response.status_code = 201 if created else 200
     return IntakeOut(created=created, complaint=ComplaintOut.model_validate(get_complaint(app.sessions, cid)))
+
+
+def _profile(body: CustomerIn | None) -> CustomerProfile | None:
+    if body is None:
+        return None
+    return CustomerProfile(body.display_name, body.language, body.time_zone,
+                           tuple(ContactPoint(c.kind, c.value, c.consent, c.verified) for c in body.contacts))
 
 
 @router.get("/complaints", response_model=Page[ComplaintOut])

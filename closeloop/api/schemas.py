@@ -7,7 +7,7 @@ overview are **calendar** time.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, field_validator
 
@@ -129,8 +129,27 @@ class ComplaintDetail(BaseModel):
     merged_from: list[int]
 
 
+class ContactIn(In):
+    """One way to reach the customer; used for messages only with ``consent``."""
+
+    kind: Literal["email", "phone", "chat"]
+    value: str = Field(min_length=1, max_length=254, description="e-mail address, phone number or chat handle")
+    consent: bool = Field(False, description="the customer agreed to be contacted there")
+    verified: bool = Field(False, description="the address was confirmed (e.g. a link in a mail was followed)")
+
+
+class CustomerIn(In):
+    """What the customer told us about themselves (personal data: kept off logs and audit rows)."""
+
+    display_name: str | None = Field(None, max_length=200)
+    language: str | None = Field(None, max_length=16, description="zh, en, ... (served: [customers] languages)")
+    time_zone: str | None = Field(None, max_length=64, description="IANA zone, e.g. Asia/Shanghai")
+    contacts: list[ContactIn] = Field(default_factory=list, max_length=10)
+
+
 class ComplaintIn(In):
-    """One complaint for intake. ``(source, external_ref)`` is the idempotency key."""
+    """One complaint for intake. ``(source, external_ref)`` is the idempotency key; ``customer`` needs
+    ``customer_ref``."""
 
     source: str = Field("api", min_length=1, max_length=32, pattern=r"^[a-z0-9_\-]+$")
     external_ref: str = Field(min_length=1, max_length=128)
@@ -148,6 +167,7 @@ class ComplaintIn(In):
     tags: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=50,
                                                              description="up to 50 tags of up to 200 characters")
     text: str = Field("", max_length=20_000)
+    customer: CustomerIn | None = None
 
 
 class IntakeOut(BaseModel):

@@ -30,6 +30,7 @@ from closeloop.domain.routing import Matcher, Router, RoutingRule, TaskTemplate
 from closeloop.domain.sla import SlaPolicy, SlaTargets, hours
 from closeloop.domain.triage import DEFAULT_WEIGHTS, SEVERITIES, Triage, TriagePolicy
 
+from .customers import CustomersModel
 from .improvement import CompensationModel, ImprovementModel
 
 DEFAULT_CONFIG_NAME = "default.toml"
@@ -231,6 +232,7 @@ class ConfigModel(_Strict):
     dedupe: DedupeModel = DedupeModel()
     improvement: ImprovementModel = ImprovementModel()
     compensation: CompensationModel = CompensationModel()
+    customers: CustomersModel = CustomersModel()
     rules: list[RuleModel] = []
     fallback: FallbackModel
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from .customer import CustomerProfile
 from .errors import InvalidInput
 from .machine import require_aware
 
@@ -27,6 +28,8 @@ class ComplaintFacts:
     - ``text``: the customer's own words (may be empty).
     - ``extra``: source fields kept for reporting, never used for routing
       (for example the NYC 311 ``Agency`` that really handled the request).
+    - ``customer``: what the customer told us about themselves (name, language, zone, contact
+      points); needs ``customer_ref``. Personal data: kept on the customer row, never in audit rows.
     """
 
     source: str
@@ -45,6 +48,7 @@ class ComplaintFacts:
     tags: tuple[str, ...] = ()
     text: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    customer: CustomerProfile | None = None
 
     def __post_init__(self) -> None:
         if not self.source:
@@ -56,6 +60,8 @@ class ComplaintFacts:
         require_aware(self.received_at, "received_at")
         if self.customer_ref is not None and len(self.customer_ref) > 128:
             raise InvalidInput("customer_ref", "longer than 128 characters")
+        if self.customer is not None and not self.customer.empty and not self.customer_ref:
+            raise InvalidInput("customer_ref", "required when customer details are given")
         for name in ("text", "category", "subcategory", "product", "sub_product", "issue", "sub_issue",
                      "channel", "company", "region", "external_ref"):
             if "\x00" in getattr(self, name):

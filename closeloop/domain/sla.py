@@ -245,6 +245,14 @@ COMPLAINT_RESPONSE_RULES = ClockRules(running=frozenset({"received", "triaged"})
                                       stop=frozenset({"in_progress", "awaiting_customer", "resolved", "closed",
                                                       "reopened"}),
                                       cancel=frozenset({"merged", "rejected"}), once=True)
+#: The first response to the customer (ISO 10002 7.3, issue 13): runs from receipt until the customer was
+#: first told something (``contacted``: a message delivered to them, or a recorded call); an internal
+#: acknowledge or the start of work does not stop it. Resolving or closing stops it (the outcome answers
+#: the customer); merged or rejected complaints have no first response to give.
+CUSTOMER_CONTACTED = "contacted"
+COMPLAINT_FIRST_CONTACT_RULES = ClockRules(
+    running=frozenset({"received", "triaged", "in_progress", "awaiting_customer", "reopened"}), paused=frozenset(),
+    stop=frozenset({CUSTOMER_CONTACTED, "resolved", "closed"}), cancel=frozenset({"merged", "rejected"}), once=True)
 COMPLAINT_RESOLVE_RULES = ClockRules(running=frozenset({"received", "triaged", "in_progress", "reopened"}),
                                      paused=frozenset({"awaiting_customer"}),
                                      stop=frozenset({"resolved", "closed"}),

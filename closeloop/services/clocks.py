@@ -8,7 +8,9 @@
 - A task's **update** clock runs while the customer waits for an answer to a
   message, with the task department's update target (none: no clock).
 - A complaint's clocks are the promise to the customer, on the customer
-  calendar: **first response**, **resolve** (paused while awaiting the customer;
+  calendar: **first response** (stopped by the first message that reached the customer, i.e. whose
+  outbox row was delivered, or a contact recorded after the fact such as a phone call; an internal
+  acknowledge does not stop it: issue 13), **resolve** (paused while awaiting the customer;
   time between resolve and reopen counts as paused) and **update** (runs only
   while the customer waits for an answer to a message).
 
@@ -27,11 +29,11 @@ from sqlalchemy.orm import Session
 
 from closeloop.config import Config
 from closeloop.domain.sla import (
-    COMPLAINT_RESOLVE_RULES, COMPLAINT_RESPONSE_RULES, TASK_ACK_RULES, TASK_RESOLVE_RULES, ClockState,
+    COMPLAINT_FIRST_CONTACT_RULES, COMPLAINT_RESOLVE_RULES, CUSTOMER_CONTACTED, TASK_ACK_RULES, TASK_RESOLVE_RULES, ClockState,
     ClockStatus, MessageEvent, StatusChange, compute_clock, compute_update_clock,
 )
 from closeloop.domain.task import ACTIVE_STATES
-from models.tables import Complaint, Message, Task, Transition
+from models.tables import Complaint, Message, Outbox, Task, Transition
 
 
 @dataclass(frozen=True)
@@ -105,15 +107,31 @@ def _messages(session: Session, complaint_id: int) -> list[MessageEvent]:
         select(Message.at, Message.direction).where(Message.complaint_id == complaint_id))]
 
 
+def first_contact_at(session: Session, complaint_id: int) -> datetime | None:
+    """When the customer was first told something on ``complaint_id`` (UTC), or None.
+
+    An outbound message sent through the outbox counts when its row was delivered (a pending or failed
+    one has not reached the customer); one without an outbox row (a recorded phone call) counts at its time.
+    """
+    rows = session.execute(select(Message.at, Message.outbox_id, Outbox.delivered_at)
+                           .outerjoin(Outbox, Outbox.id == Message.outbox_id)
+                           .where(Message.complaint_id == complaint_id, Message.direction == "outbound")).all()
+    times = [delivered if outbox_id is not None else at for at, outbox_id, delivered in rows]
+    times = [t for t in times if t is not None]
+    return min(times) if times else None
+
+
 def complaint_clocks(session: Session, complaint: Complaint, config: Config, now: datetime, *,
                      with_update: bool = True) -> list[ClockView]:
     targets = config.sla.for_customer(complaint.severity)
     cal = config.customer_calendar
     history = _changes(session, "complaint", [complaint.id])
     ratio = config.sla.at_risk_ratio
+    contacted = first_contact_at(session, complaint.id)
+    contact = [StatusChange(contacted, CUSTOMER_CONTACTED)] if contacted is not None else []
     views = [
-        compute_clock("first_response", cal, targets.acknowledge, complaint.received_at, history, now,
-                      COMPLAINT_RESPONSE_RULES, at_risk_ratio=ratio),
+        compute_clock("first_response", cal, targets.acknowledge, complaint.received_at, history + contact, now,
+                      COMPLAINT_FIRST_CONTACT_RULES, at_risk_ratio=ratio),
         compute_clock("resolve", cal, targets.resolve, complaint.received_at, history, now,
                       COMPLAINT_RESOLVE_RULES, at_risk_ratio=ratio),
     ]

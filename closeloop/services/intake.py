@@ -24,6 +24,8 @@ from closeloop.domain.task import TaskStatus
 from models.tables import Complaint, Customer, Message, Task, TaskDependency, Transition
 
 from .audit import audit_dict
+from .customers.notices import acknowledge_new
+from .customers.profiles import store_profiles
 from .recurrence import detect as detect_recurrence
 from .search import complaint_document, index_complaints
 
@@ -76,6 +78,9 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
     - Same customer and category within the de-dup window: linked as a likely duplicate.
     - Recurrence (:mod:`closeloop.services.recurrence`): linked to matching improvement records,
       or a new record proposed for a cluster.
+    - The customer's profile and contact points are stored (later rows of a customer win), and each
+      new complaint is acknowledged to a reachable customer through the outbox
+      (:func:`closeloop.services.customers.notices.acknowledge_new`).
 
     ``now`` (UTC-aware) stamps creation; the ``receive`` audit row carries ``received_at``.
     """
@@ -110,6 +115,8 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
 
     # 2. customers and their earlier complaints
     customer_ids = _customers(session, [items[i].facts for i in fresh])
+    store_profiles(session, {customer_ids[items[i].facts.customer_ref]: items[i].facts.customer for i in fresh
+                             if items[i].facts.customer is not None and items[i].facts.customer_ref}, now)
     repeat_window = timedelta(days=config.triage.policy.repeat_window_days)
     dedupe_window = config.dedupe_window
     horizon = max(repeat_window, dedupe_window)
@@ -233,6 +240,8 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
     if messages:
         session.execute(insert(Message.__table__), messages)
     index_complaints(session, docs)
+    acknowledge_new(session, config, [cid for (i, _, _), cid in zip(decisions, new_ids) if not items[i].reject_reason],
+                    now)
 
     # 6. customer history counts
     _update_customer_counts(session, [(customer_ids.get(items[i].facts.customer_ref), items[i].facts.received_at)

@@ -37,6 +37,7 @@ from .root_cause import record as record_root_cause
 from .notify import LEVEL_ROLES, insert_notifications, make_item, render_digest, resolve_role
 from .schedule import reschedule
 from .tasks import fire_complaint, fire_task
+from .customers.milestones import milestone_notices
 from .uow import unit_of_work
 
 SYSTEM = "sweep"
@@ -49,13 +50,15 @@ class SweepReport:
     notifications: int = 0
     messages: int = 0
     tasks_created: int = 0
+    customer_notices: int = 0
     complaints: set = field(default_factory=set)
     departments: set = field(default_factory=set)
 
     def as_dict(self) -> dict:
         return {"rescheduled": self.rescheduled, "fired": dict(sorted(self.fired.items())),
                 "notifications": self.notifications, "messages": self.messages,
-                "tasks_created": self.tasks_created}
+                "tasks_created": self.tasks_created,
+                **({"customer_notices": self.customer_notices} if self.customer_notices else {})}
 
 
 def sweep(sessions, config: Config, now: datetime, *, batch: int = 500) -> SweepReport:
@@ -66,6 +69,8 @@ def sweep(sessions, config: Config, now: datetime, *, batch: int = 500) -> Sweep
     _fire_due(sessions, config, now, batch, report)
     _reschedule_dirty(sessions, config, now, batch, report)  # effects of firing (closes, follow-up tasks)
     reschedule_improvements(sessions, config, now, batch)
+    with unit_of_work(sessions) as s:  # issue 13: milestone notices to customers, from the audit log
+        report.customer_notices = milestone_notices(s, config, now)
     _pack(sessions, now, report)
     return report
 

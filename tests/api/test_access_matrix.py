@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from closeloop.domain.customer import ContactPoint, CustomerProfile
 from closeloop.services import compensation, improvement
 from closeloop.services.tokens import create_token
 from models.tables import Task
@@ -41,6 +42,8 @@ MATRIX = {
     "GET /complaints/{ops}":                   _status("200 200 200 200 403"),
     "GET /complaints/{lending}":               _status("403 403 200 200 403"),
     "POST /complaints/{id}/transitions":       _status("403 403 403 200 403"),
+    "POST /complaints/{ops}/replies":          _status("201 201 201 201 403"),
+    "POST /complaints/{lending}/replies":      _status("403 403 201 201 403"),
     "GET /departments/operations/tasks":       _status("200 200 403 200 403"),
     "GET /tasks/{ops}":                        _status("200 200 403 200 403"),
     "POST /tasks/{ops}/transitions acknowledge": _status("200 200 403 200 403"),
@@ -93,6 +96,12 @@ def _request(api, endpoint: str):
         product = "Credit reporting" if "{ops}" in path else "Payday loan"
         path = f"/complaints/{_complaint(api, product)}/compensation"
         body = {"kind": "refund", "amount": "10.00"}
+    elif path.endswith("/replies"):
+        product = "Credit reporting" if "{ops}" in path else "Payday loan"
+        cid = intake(api.app.sessions, api.app.config, T0, [facts(
+            f"M-{next(_refs)}", T0 - timedelta(hours=2), product=product, category=product, customer_ref="reach",
+            customer=CustomerProfile(contacts=(ContactPoint("email", "reach@example.com", consent=True),)))])[0]
+        path, body = f"/complaints/{cid}/replies", {"text": "we are on it"}
     elif path == "/complaints/{ops}":
         path = f"/complaints/{_complaint(api, 'Credit reporting')}"
     elif path == "/complaints/{lending}":

@@ -89,14 +89,23 @@ def test_files_that_are_not_utf8_or_repeat_a_column_are_clear_errors(sessions, c
         run_import(sessions, config, clock, dup)
 
 
-def test_first_response_stops_at_the_first_answer(sessions):
+def test_first_response_stops_at_the_first_answer_to_the_customer(sessions):
+    """Issue 13: the first response is what the customer hears; an internal acknowledge or a wait does not stop it."""
     from closeloop.services.clocks import complaint_clocks
+    from closeloop.services.messages import add_message
 
     config = engine_config(customer="P3 = { acknowledge = 8, resolve = 40 }")
     (cid,) = intake(sessions, config, T0, [facts("FR", T0)])
     task_svc.acknowledge(sessions, _tasks(sessions, cid)[0].id, config=config, actor="a", at=T0 + timedelta(hours=1))
     lifecycle.await_customer(sessions, cid, config=config, reason="r", actor="a", at=T0 + timedelta(hours=2))
-    with sessions() as s:
-        fr = next(v.clock for v in complaint_clocks(s, s.get(Complaint, cid), config, T0 + timedelta(hours=3))
-                  if v.clock.name == "first_response")
-    assert fr.stopped_at == (T0 + timedelta(hours=1)).astimezone(timezone.utc) and fr.status == "met"
+
+    def first_response(at):
+        with sessions() as s:
+            return next(v.clock for v in complaint_clocks(s, s.get(Complaint, cid), config, at)
+                        if v.clock.name == "first_response")
+
+    assert first_response(T0 + timedelta(hours=3)).stopped_at is None
+    add_message(sessions, cid, config=config, direction="outbound", body="called back", author="a",
+                at=T0 + timedelta(hours=3), channel="phone")
+    fr = first_response(T0 + timedelta(hours=4))
+    assert fr.stopped_at == (T0 + timedelta(hours=3)).astimezone(timezone.utc) and fr.status == "met"

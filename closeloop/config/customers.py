@@ -1,0 +1,86 @@
+"""Configuration of how closeloop speaks to customers: ``[customers]`` (issue 13).
+
+::
+
+    [customers]
+    languages = ["zh", "en"]     # languages served; each needs every customer template (closeloop/templates/customer)
+    default_language = "en"      # for a customer who gave none (or one not served)
+    milestones = ["acknowledged", "transferred", "waiting", "resolved", "reopened"]   # automatic notices
+                                 # (acknowledged: every new complaint, ISO 10002 7.3)
+    chat_notify = ""             # Apprise URL template for chat handles, {handle} replaced (empty: no chat)
+    sms_notify = ""              # Apprise URL template for phone numbers, {phone} replaced (empty: no SMS)
+    [customers.department_names.zh]   # names shown to customers per language (default: display_name)
+    operations = "运营部"
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from importlib import resources
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Milestone(StrEnum):
+    """A moment the customer is told about automatically (issue 13 §4)."""
+
+    ACKNOWLEDGED = "acknowledged"
+    TRANSFERRED = "transferred"
+    WAITING = "waiting"
+    RESOLVED = "resolved"
+    REOPENED = "reopened"
+
+
+class CustomersModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    languages: list[str] = Field(["en", "zh"], min_length=1)
+    default_language: str = "en"
+    milestones: list[Milestone] = Field(default_factory=lambda: list(Milestone))
+    chat_notify: str = ""
+    sms_notify: str = ""
+    #: department names as the customer reads them, per language (default: the department's display_name)
+    department_names: dict[str, dict[str, str]] = {}
+
+    @field_validator("languages")
+    @classmethod
+    def _templates(cls, v: list[str]) -> list[str]:
+        files = [f.name for f in resources.files("closeloop.templates").iterdir() if f.name.startswith("customer_")]
+        kinds = {name.split(".")[0] for name in files}
+        for lang in v:
+            missing = sorted(k for k in kinds if f"{k}.{lang}.j2" not in files)
+            if missing:
+                raise ValueError(f"language {lang!r} has no template(s) {', '.join(m + '.' + lang + '.j2' for m in missing)}"
+                                 " in closeloop/templates")
+        return v
+
+    @field_validator("milestones", mode="before")
+    @classmethod
+    def _milestones(cls, v):
+        if isinstance(v, list):
+            known = {m.value for m in Milestone}
+            bad = [x for x in v if x not in known]
+            if bad:
+                raise ValueError(f"unknown milestone(s) {', '.join(map(str, bad))}; use {', '.join(sorted(known))}")
+            return [Milestone(x) for x in v]
+        return v
+
+    @field_validator("default_language")
+    @classmethod
+    def _default(cls, v: str, info) -> str:
+        if "languages" not in info.data:
+            return v  # languages itself was refused; that error says it
+        langs = info.data["languages"]
+        if v not in langs:
+            raise ValueError(f"{v!r} is not one of languages ({', '.join(langs)})")
+        return v
+
+    def language_for(self, wanted: str | None) -> str:
+        """The served language closest to ``wanted`` (``zh-CN`` -> ``zh``), else the default."""
+        if wanted:
+            if wanted in self.languages:
+                return wanted
+            base = wanted.split("-")[0].lower()
+            if base in self.languages:
+                return base
+        return self.default_language

@@ -1,0 +1,238 @@
+"""Messages to the customer: rendered in their language, sent through the outbox, recorded on the complaint.
+
+Every message to the customer is one outbox row (idempotency key ``customer:<kind>:<complaint>[:<n>]``:
+a sweep or a delivery that runs twice sends it once) and one outbound :class:`Message` linked to it
+(``outbox_id``), so the complaint's timeline shows it and the first-response clock stops when the row
+is delivered (:func:`closeloop.services.clocks.first_contact_at`).
+
+Templates are Jinja2 files ``closeloop/templates/customer_<kind>.<lang>.j2``: the first line is the
+subject, then a line ``---``, then the plain-text body. The HTML part is the text, HTML-escaped, with
+its line breaks kept (``<br>``), so a customer-supplied value never becomes markup. Outbox rows carry
+the address in ``target`` and only ``customer <id>`` as ``recipient``; the payload carries ids, never
+names (it is what logs and artifacts may show).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from functools import lru_cache
+from importlib import resources
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, StrictUndefined
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from closeloop.config import Config
+from closeloop.config.customers import Milestone
+from closeloop.domain.complaint import ComplaintStatus
+from closeloop.domain.customer import ContactKind, ContactPoint
+from models.tables import Complaint, Customer, Message, Outbox
+
+from ..bulk import insert_new
+from .profiles import reachable
+
+
+class NoticeKind(StrEnum):
+    """What a message to the customer is (one template per kind and language)."""
+
+    ACKNOWLEDGED = "acknowledged"
+    REPLY = "reply"
+    TRANSFERRED = "transferred"
+    WAITING = "waiting"
+    RESOLVED = "resolved"
+    REOPENED = "reopened"
+
+
+#: Channel names of the outbox per contact kind (phone and chat go through Apprise URL templates).
+EMAIL_CHANNEL = "email"
+AUTHOR = "closeloop"
+
+
+def complaint_number(complaint_id: int) -> str:
+    """The number the customer sees and keeps in a reply's subject: ``CL-<id>``."""
+    return f"CL-{complaint_id}"
+
+
+def message_id(key: str, domain: str = "closeloop.invalid") -> str:
+    """A stable RFC 5322 Message-ID for an outbox key (the same on every delivery attempt)."""
+    return f"<{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}@{domain}>"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+@lru_cache(maxsize=64)
+def _template(kind: str, language: str):
+    env = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    src = resources.files("closeloop.templates").joinpath(f"customer_{kind}.{language}.j2").read_text("utf-8")
+    return env.from_string(src)
+
+
+def render(kind: NoticeKind, language: str, **context) -> Rendered:
+    """Subject, text and HTML of one message. Raises ``FileNotFoundError`` for a kind/language without a
+    template and ``jinja2.UndefinedError`` for a missing placeholder."""
+    out = _template(str(kind), language).render(**context)
+    subject, sep, body = out.partition("\n---\n")
+    if not sep:
+        raise ValueError(f"template customer_{kind}.{language}.j2 has no '---' line after the subject")
+    text = body.strip() + "\n"
+    return Rendered(" ".join(subject.split()), text, to_html(text, language))
+
+
+def to_html(text: str, language: str) -> str:
+    """The plain text as an HTML document: every character escaped, paragraphs and line breaks kept."""
+    paras = [p for p in text.strip().split("\n\n")]
+    body = "\n".join("<p>" + "<br>\n".join(html.escape(line) for line in p.split("\n")) + "</p>" for p in paras)
+    return (f'<!DOCTYPE html>\n<html lang="{html.escape(language)}"><head><meta charset="utf-8"></head>'
+            f"<body>\n{body}\n</body></html>\n")
+
+
+def local_time(at: datetime, zone: ZoneInfo, language: str) -> str:
+    """``at`` in the customer's zone, written for ``language``: zh ``2026年3月5日 17:00（协调世界时+08:00）``,
+    otherwise ``Thursday 5 March 2026, 17:00 (UTC+08:00)``."""
+    local = at.astimezone(zone)
+    off = local.strftime("%z")
+    offset = f"{off[:3]}:{off[3:]}"
+    if language == "zh":  # 协调世界时 = UTC in Chinese: no Latin letters in a Chinese message
+        return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}（协调世界时{offset}）"
+    return f"{local:%A} {local.day} {local:%B %Y}, {local:%H:%M} (UTC{offset})"
+
+
+def route(config: Config, point: ContactPoint) -> tuple[str, str] | None:
+    """The outbox (channel, target) for a contact point, or None where no channel is configured."""
+    c = config.model.customers
+    if point.kind is ContactKind.EMAIL:
+        return EMAIL_CHANNEL, point.value
+    if point.kind is ContactKind.PHONE and c.sms_notify:
+        return "apprise", c.sms_notify.replace("{phone}", point.value.replace(" ", ""))
+    if point.kind is ContactKind.CHAT and c.chat_notify:
+        return "apprise", c.chat_notify.replace("{handle}", point.value)
+    return None
+
+
+@dataclass(frozen=True)
+class Draft:
+    """One message to one customer about one complaint, ready for the outbox."""
+
+    key: str
+    complaint_id: int
+    customer_id: int
+    kind: NoticeKind
+    language: str
+    channel: str
+    target: str
+    rendered: Rendered
+    auto: bool = True
+    author: str = AUTHOR
+
+
+@dataclass(frozen=True)
+class Addressee:
+    """Who a message goes to: the customer's id, name, served language, zone, and where."""
+
+    customer_id: int
+    name: str | None
+    language: str
+    zone: ZoneInfo
+    channel: str
+    target: str
+
+
+def addressees(session: Session, config: Config, complaint_ids: list[int]) -> dict[int, Addressee]:
+    """Complaint id -> its customer as an addressee (complaints whose customer cannot be reached are left out)."""
+    rows = []
+    for i in range(0, len(complaint_ids), 400):
+        rows += session.execute(select(Complaint.id, Customer.id, Customer.display_name, Customer.language,
+                                       Customer.time_zone).join(Customer, Customer.id == Complaint.customer_id)
+                                .where(Complaint.id.in_(complaint_ids[i:i + 400]))).all()
+    points = reachable(session, sorted({r[1] for r in rows}))
+    out = {}
+    for cid, cust, name, lang, tz in rows:
+        where = route(config, points[cust]) if cust in points else None
+        if where is None:
+            continue
+        zone = ZoneInfo(tz) if tz else config.customer_calendar.zone
+        out[cid] = Addressee(cust, name, config.model.customers.language_for(lang), zone, *where)
+    return out
+
+
+def send(session: Session, drafts: list[Draft], now: datetime) -> list[int]:
+    """Put ``drafts`` in the outbox and on their complaints' timelines (no commit); a draft whose key exists
+    already is skipped (sent once). Returns the new outbox ids. A fixed number of statements."""
+    if not drafts:
+        return []
+    ot = Outbox.__table__
+    threads = first_message_ids(session, sorted({d.complaint_id for d in drafts}))
+    rows = [{"idempotency_key": d.key, "channel": d.channel, "target": d.target,
+             "recipient": f"customer {d.customer_id}", "subject": d.rendered.subject, "body": d.rendered.text,
+             "payload": _payload(d, threads.get(d.complaint_id)),
+             "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now} for d in drafts]
+    new_keys = set(insert_new(session, ot, rows, key=["idempotency_key"], returning=ot.c.idempotency_key))
+    if not new_keys:
+        return []
+    ids = dict(session.execute(select(Outbox.idempotency_key, Outbox.id).where(Outbox.idempotency_key.in_(sorted(new_keys)))).all())
+    msgs = [{"complaint_id": d.complaint_id, "original_complaint_id": d.complaint_id, "direction": "outbound",
+             "channel": d.channel, "author": d.author[:200], "body": d.rendered.text, "at": now, "outbox_id": ids[d.key]}
+            for d in drafts if d.key in ids]
+    session.execute(insert(Message.__table__), msgs)
+    return sorted(ids.values())
+
+
+def _payload(d: Draft, thread: str | None) -> dict:
+    own = message_id(d.key)
+    payload = {"kind": str(d.kind), "complaint_id": d.complaint_id, "customer_id": d.customer_id,
+               "language": d.language, "html": d.rendered.html, "message_id": own,
+               "auto_submitted": "auto-generated" if d.auto else "no"}
+    if thread and thread != own:  # later mails thread under the first one the customer got
+        payload["in_reply_to"] = payload["references"] = thread
+    return payload
+
+
+def first_message_ids(session: Session, complaint_ids: list[int]) -> dict[int, str]:
+    """Complaint id -> the Message-ID of the first message sent to its customer (threading), where one exists."""
+    out: dict[int, str] = {}
+    if not complaint_ids:
+        return out
+    for cid, payload in session.execute(
+            select(Message.complaint_id, Outbox.payload).join(Outbox, Outbox.id == Message.outbox_id)
+            .where(Message.complaint_id.in_(complaint_ids)).order_by(Message.id)):
+        if cid not in out and (payload or {}).get("message_id"):
+            out[cid] = payload["message_id"]
+    return out
+
+
+def draft_for(a: Addressee, key: str, complaint_id: int, kind: NoticeKind, *, auto: bool = True,
+              author: str = AUTHOR, **context) -> Draft:
+    """Render ``kind`` for addressee ``a`` (name, number and their language filled in)."""
+    r = render(kind, a.language, name=a.name, number=complaint_number(complaint_id), **context)
+    return Draft(key, complaint_id, a.customer_id, kind, a.language, a.channel, a.target, r, auto, author)
+
+
+def acknowledge_new(session: Session, config: Config, complaint_ids: list[int], now: datetime) -> int:
+    """Acknowledge new complaints to their customers (ISO 10002 7.3): the complaint number, what happens
+    next and the promised answer time (the complaint's resolve due instant, in the customer's zone and
+    language). Only with ``acknowledged`` in ``[customers] milestones``; rejected complaints and customers with no consented,
+    routable contact point get none. Key ``customer:acknowledged:<complaint>``. Returns messages queued."""
+    if Milestone.ACKNOWLEDGED not in config.model.customers.milestones or not complaint_ids:
+        return 0
+    who = addressees(session, config, complaint_ids)
+    if not who:
+        return 0
+    due = dict(session.execute(select(Complaint.id, Complaint.due_at).where(
+        Complaint.id.in_(list(who)), Complaint.status != ComplaintStatus.REJECTED)).all())
+    drafts = []
+    for cid, a in who.items():
+        if cid not in due:
+            continue
+        promised = local_time(due[cid], a.zone, a.language) if due[cid] else None
+        drafts.append(draft_for(a, f"customer:acknowledged:{cid}", cid, NoticeKind.ACKNOWLEDGED, due=promised))
+    return len(send(session, drafts, now))

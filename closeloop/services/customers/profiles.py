@@ -1,0 +1,124 @@
+"""Customer profiles and contact points: taken in with complaints; erased on request.
+
+Personal data (name, language, zone, addresses, message bodies) is written only to the
+``customer``, ``customer_contact``, ``message`` and ``outbox`` rows; audit rows carry ids and counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.orm import Session
+
+from closeloop.domain.customer import ContactKind, ContactPoint, CustomerProfile, preferred_contact
+from closeloop.domain.errors import NotFound
+from models.tables import Complaint, Customer, CustomerContact, Message, Outbox, Transition
+
+from ..audit import audit_dict
+from ..bulk import insert_new
+from ..uow import unit_of_work
+
+
+def store_profiles(session: Session, profiles: dict[int, CustomerProfile], now: datetime) -> None:
+    """Write what customers told us (``{customer id: profile}``; no commit), a fixed number of statements.
+
+    Given fields replace stored ones (a field not given keeps its value); a contact point is keyed by
+    customer, kind and value: consent and verified take the latest word.
+    """
+    profiles = {cid: p for cid, p in profiles.items() if not p.empty}
+    if not profiles:
+        return
+    ct = Customer.__table__
+    for field in ("display_name", "language", "time_zone"):
+        rows = [{"cid": cid, "v": getattr(p, field)} for cid, p in profiles.items() if getattr(p, field)]
+        if rows:
+            session.execute(update(ct).where(ct.c.id == bindparam("cid")).values({field: bindparam("v")}), rows)
+    wanted = {(cid, c.kind.value, c.value): c for cid, p in profiles.items() for c in p.contacts}
+    if not wanted:
+        return
+    cc = CustomerContact.__table__
+    insert_new(session, cc, [{"customer_id": cid, "kind": k, "value": v, "consent": c.consent,
+                              "verified": c.verified, "updated_at": now} for (cid, k, v), c in wanted.items()],
+               key=["customer_id", "kind", "value"], returning=cc.c.id)
+    session.execute(update(cc).where(cc.c.customer_id == bindparam("cid"), cc.c.kind == bindparam("k"),
+                                     cc.c.value == bindparam("v"))
+                    .values(consent=bindparam("consent"), verified=bindparam("verified"), updated_at=now),
+                    [{"cid": cid, "k": k, "v": v, "consent": c.consent, "verified": c.verified}
+                     for (cid, k, v), c in wanted.items()])
+
+
+def contacts_of(session: Session, customer_ids: list[int]) -> dict[int, list[ContactPoint]]:
+    """The stored contact points per customer id."""
+    out: dict[int, list[ContactPoint]] = {}
+    if not customer_ids:
+        return out
+    for cid, kind, value, consent, verified in session.execute(
+            select(CustomerContact.customer_id, CustomerContact.kind, CustomerContact.value, CustomerContact.consent,
+                   CustomerContact.verified).where(CustomerContact.customer_id.in_(customer_ids))
+            .order_by(CustomerContact.id)):
+        out.setdefault(cid, []).append(ContactPoint(ContactKind(kind), value, consent, verified))
+    return out
+
+
+def reachable(session: Session, customer_ids: list[int]) -> dict[int, ContactPoint]:
+    """Customer id -> the consented contact point to use (customers without one are left out)."""
+    out = {}
+    for cid, points in contacts_of(session, customer_ids).items():
+        best = preferred_contact(points)
+        if best is not None:
+            out[cid] = best
+    return out
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What ``forget`` erased: counts only (the audit row's data)."""
+
+    customer_id: int
+    contacts: int
+    messages: int
+    outbox: int
+    complaints: int
+
+
+ERASED = ""
+
+
+def forget(sessions, ref: str, *, actor: str, at: datetime) -> Erasure:
+    """Erase customer ``ref``'s personal data (GDPR art. 17 / PIPL art. 47), keeping the statistics.
+
+    Erased: display name, language, time zone, every contact point, the body of every message on the
+    customer's complaints, and the address, subject and body of every outbox message sent to them
+    (a pending one is failed with ``last_error`` "customer erased", never sent). Kept: the customer's
+    pseudonymous ``ref``, complaint counts, the complaints, tasks, clocks and the audit log. One audit
+    row (``entity = 'customer'``, trigger ``forget``) records who, when and the counts. Raises
+    ``NotFound`` for an unknown ``ref``. Running it again erases nothing more and is audited again.
+    """
+    with unit_of_work(sessions) as s:
+        cust = s.scalar(select(Customer).where(Customer.ref == ref))
+        if cust is None:
+            raise NotFound("customer", ref)
+        complaint_ids = list(s.scalars(select(Complaint.id).where(Complaint.customer_id == cust.id)))
+        n_contacts = s.execute(delete(CustomerContact).where(CustomerContact.customer_id == cust.id)).rowcount
+        msg_filter = Message.complaint_id.in_(complaint_ids) | Message.original_complaint_id.in_(complaint_ids)
+        outbox_ids = [o for o in s.scalars(select(Message.outbox_id).where(msg_filter, Message.outbox_id.is_not(None)))]
+        n_messages = s.execute(update(Message).where(msg_filter, Message.body != ERASED)
+                               .values(body=ERASED)).rowcount if complaint_ids else 0
+        n_outbox = 0
+        if outbox_ids:
+            ob = Outbox.__table__
+            s.execute(update(ob).where(ob.c.id.in_(outbox_ids), ob.c.status.in_(("pending", "unknown")))
+                      .values(status="failed", last_error="customer erased"))
+            n_outbox = s.execute(update(ob).where(ob.c.id.in_(outbox_ids), ob.c.body != ERASED).values(
+                target="erased:", subject=ERASED, body=ERASED, payload={})).rowcount
+        cust.display_name = cust.language = cust.time_zone = None
+        cust.erased_at = at
+        result = Erasure(cust.id, n_contacts, n_messages, n_outbox, len(complaint_ids))
+        s.execute(Transition.__table__.insert(), [audit_dict(
+            "customer", cust.id, None, None, "erased", "forget", actor, at,
+            reason="personal data erased on request",
+            data={"contacts": n_contacts, "messages": n_messages, "outbox": n_outbox,
+                  "complaints": len(complaint_ids)})])
+        return result

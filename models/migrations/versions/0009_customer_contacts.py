@@ -1,0 +1,72 @@
+"""customers in the loop: display name, language, time zone, contact points; outbound messages link their outbox row
+
+Revision ID: 0009
+Revises: 0005
+Create Date: 2026-12-03 13:20:00
+
+Downgrade refuses while any customer has personal fields or contact points, or a message is linked
+to an outbox row: dropping them would lose what the customer told us (run ``customers forget`` or
+export first).
+"""
+from __future__ import annotations
+
+from alembic import op
+import sqlalchemy as sa
+import models.types
+
+
+revision = '0009'
+down_revision = '0005'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('customer', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('display_name', sa.String(length=200), nullable=True))
+        batch_op.add_column(sa.Column('language', sa.String(length=16), nullable=True))
+        batch_op.add_column(sa.Column('time_zone', sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column('erased_at', models.types.UTCDateTime(timezone=True), nullable=True))
+    op.create_table('customer_contact',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('customer_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('value', sa.String(length=254), nullable=False),
+    sa.Column('consent', sa.Boolean(), nullable=False),
+    sa.Column('verified', sa.Boolean(), nullable=False),
+    sa.Column('updated_at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], name=op.f('fk_customer_contact_customer_id_customer')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_customer_contact')),
+    sa.UniqueConstraint('customer_id', 'kind', 'value', name='uq_customer_contact_point')
+    )
+    with op.batch_alter_table('customer_contact', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_customer_contact_customer_id'), ['customer_id'], unique=False)
+    with op.batch_alter_table('message', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('outbox_id', sa.Integer(), nullable=True))
+        batch_op.create_index(batch_op.f('ix_message_outbox_id'), ['outbox_id'], unique=False)
+        batch_op.create_foreign_key(batch_op.f('fk_message_outbox_id_outbox'), 'outbox', ['outbox_id'], ['id'])
+
+
+def downgrade() -> None:
+    bind = op.get_bind()
+    held = bind.execute(sa.text(
+        "SELECT (SELECT count(*) FROM customer WHERE display_name IS NOT NULL OR language IS NOT NULL"
+        " OR time_zone IS NOT NULL OR erased_at IS NOT NULL)"
+        " + (SELECT count(*) FROM customer_contact) + (SELECT count(*) FROM message WHERE outbox_id IS NOT NULL)"
+    )).scalar()
+    if held:
+        raise RuntimeError(
+            f"refusing to downgrade below 0009: {held} customer detail(s), contact point(s) or outbound message "
+            "link(s) would be lost; erase them (closeloop customers forget REF) or export the database first")
+    with op.batch_alter_table('message', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('fk_message_outbox_id_outbox'), type_='foreignkey')
+        batch_op.drop_index(batch_op.f('ix_message_outbox_id'))
+        batch_op.drop_column('outbox_id')
+    with op.batch_alter_table('customer_contact', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_customer_contact_customer_id'))
+    op.drop_table('customer_contact')
+    with op.batch_alter_table('customer', schema=None) as batch_op:
+        batch_op.drop_column('erased_at')
+        batch_op.drop_column('time_zone')
+        batch_op.drop_column('language')
+        batch_op.drop_column('display_name')

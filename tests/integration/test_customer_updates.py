@@ -1,0 +1,174 @@
+"""Issue 13, slice 3: an agent's reply and automatic milestone notices, in the customer's language, through
+the outbox, once; escaped HTML; delivered to a real SMTP server. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from closeloop.clock import FixedClock
+from closeloop.config import parse_config
+from closeloop.domain.customer import ContactPoint, CustomerProfile
+from closeloop.domain.errors import InvalidInput
+from closeloop.services import complaints as complaint_svc
+from closeloop.services import lifecycle
+from closeloop.services import tasks as task_svc
+from closeloop.services.customers.notices import message_id
+from closeloop.services.customers.replies import send_reply
+from closeloop.services.delivery import deliver_once
+from closeloop.services.sweep import sweep
+from integrations.senders import RoutingSender
+from integrations.smtp import SmtpSender
+from models.tables import Message, Outbox, Task
+
+from .helpers import facts, intake
+from .smtp_server import smtp_server  # noqa: F401 - fixture
+
+T0 = datetime(2026, 3, 2, 15, 0, tzinfo=timezone.utc)  # Monday 10:00 New York
+MAIL = "kunde@example.com"
+
+
+def who(language="zh", name="李雷", mail=MAIL):
+    return CustomerProfile(name, language, "Asia/Shanghai", (ContactPoint("email", mail, consent=True),))
+
+
+def _outbox(sessions, prefix):
+    with sessions() as s:
+        return s.scalars(select(Outbox).where(Outbox.idempotency_key.like(prefix + "%")).order_by(Outbox.id)).all()
+
+
+def _tasks(sessions, cid):
+    with sessions() as s:
+        return s.scalars(select(Task).where(Task.complaint_id == cid).order_by(Task.id)).all()
+
+
+def test_a_reply_goes_once_in_the_customers_language_threaded_under_the_acknowledgement(sessions, config):
+    (cid,) = intake(sessions, config, T0, [facts("R-1", T0, customer_ref="r", customer=who())])
+    text = "我们已为您办理退款。\n请查收。<b>谢谢</b>"
+    r = send_reply(sessions, config, cid, text, actor="agent.wang", at=T0 + timedelta(hours=1))
+    again = send_reply(sessions, config, cid, text, actor="agent.wang", at=T0 + timedelta(hours=2))
+    assert r.outbox_id is not None and again.outbox_id is None and again.key == r.key
+    (row,) = _outbox(sessions, "customer:reply:")
+    assert row.subject == f"[CL-{cid}] 关于您投诉的回复" and "我们已为您办理退款。\n请查收。<b>谢谢</b>" in row.body
+    assert "&lt;b&gt;谢谢&lt;/b&gt;" in row.payload["html"] and "退款。<br>\n请查收。" in row.payload["html"]
+    assert row.payload["in_reply_to"] == message_id(f"customer:acknowledged:{cid}")
+    assert row.payload["auto_submitted"] == "no"
+    with sessions() as s:
+        msg = s.scalar(select(Message).where(Message.outbox_id == row.id))
+        assert (msg.author, msg.direction) == ("agent.wang", "outbound")
+    keyed = send_reply(sessions, config, cid, text, actor="agent.wang", at=T0, idempotency_key="second")
+    assert keyed.outbox_id is not None and keyed.key == f"customer:reply:{cid}:second"
+
+
+def test_a_reply_needs_a_reachable_customer_and_text_and_lands_on_the_merge_survivor(sessions, config):
+    a, b, c = intake(sessions, config, T0, [facts("M-1", T0, customer_ref="m", customer=who()),
+                                            facts("M-2", T0, customer_ref="m", category="other"),
+                                            facts("M-3", T0, customer_ref="nobody")])
+    with pytest.raises(InvalidInput, match="customer"):
+        send_reply(sessions, config, c, "hello", actor="a", at=T0)
+    with pytest.raises(InvalidInput, match="text"):
+        send_reply(sessions, config, a, "   ", actor="a", at=T0)
+    assert _outbox(sessions, "customer:reply:") == []
+    complaint_svc.merge(sessions, b, a, config=config, reason="same", actor="mgr", at=T0 + timedelta(minutes=5))
+    r = send_reply(sessions, config, b, "merged", actor="a", at=T0 + timedelta(minutes=10))
+    assert r.complaint_id == a and r.key.startswith(f"customer:reply:{a}:")
+
+
+def _resolve_all(sessions, config, cid, at, outcome):
+    """Complete every task (dependent ones as they unblock) until the complaint resolves."""
+    for _ in range(5):
+        for t in _tasks(sessions, cid):
+            if t.status in ("open", "acknowledged", "in_progress"):
+                task_svc.complete(sessions, t.id, config=config, actor="dept", at=at, outcome=outcome,
+                                  root_cause=next(iter(config.model.improvement.root_causes)))
+
+
+def test_milestones_are_told_once_each_in_chinese_by_the_sweep(sessions, config):
+    (cid,) = intake(sessions, config, T0, [facts("S-1", T0, customer_ref="s", customer=who(),
+                                                 product="Credit reporting", category="Credit reporting")])
+    first = _tasks(sessions, cid)[0]
+    task_svc.transfer(sessions, first.id, config=config, to="product", reason="需要产品部核实<数据>",
+                      actor="ops", at=T0 + timedelta(hours=1))
+    lifecycle.await_customer(sessions, cid, config=config, reason="请提供账单截图\n以及身份证明", actor="ops",
+                             at=T0 + timedelta(hours=2), max_business_hours=16)
+    add_reply = T0 + timedelta(hours=3)
+    from closeloop.services.messages import add_message
+    add_message(sessions, cid, config=config, direction="inbound", body="附件已发送", author="customer", at=add_reply)
+    _resolve_all(sessions, config, cid, T0 + timedelta(hours=4), "已退还多收的费用 35 元")
+    lifecycle.reopen(sessions, cid, config=config, reason="顾客反映仍被扣费", actor="mgr", at=T0 + timedelta(hours=5))
+    for _ in range(2):
+        sweep(sessions, config, T0 + timedelta(hours=6))
+    got = {o.idempotency_key.split(":")[1]: o for o in _outbox(sessions, "customer:")}
+    assert sorted(got) == ["acknowledged", "reopened", "resolved", "transferred", "waiting"]
+    assert len(_outbox(sessions, "customer:")) == 5  # two sweeps: each once
+    assert "已转交产品部处理，原因：需要产品部核实<数据>" in got["transferred"].body
+    assert "&lt;数据&gt;" in got["transferred"].payload["html"]
+    assert "请提供账单截图\n以及身份证明" in got["waiting"].body and "协调世界时+08:00" in got["waiting"].body
+    assert "已退还多收的费用 35 元" in got["resolved"].body
+    assert "顾客反映仍被扣费" in got["reopened"].body
+    for o in got.values():
+        assert o.target == MAIL and o.payload["language"] == "zh"
+
+
+def test_milestones_follow_the_configuration(sessions):
+    from closeloop.config import load_config
+
+    text = load_config().text.replace(
+        'milestones = ["acknowledged", "transferred", "waiting", "resolved", "reopened"]', 'milestones = ["waiting"]')
+    cfg = parse_config(text, "test")
+    (cid,) = intake(sessions, cfg, T0, [facts("Q-1", T0, customer_ref="q", customer=who("en"))])
+    lifecycle.await_customer(sessions, cid, config=cfg, reason="your invoice", actor="ops", at=T0 + timedelta(hours=1))
+    _resolve_all(sessions, cfg, cid, T0 + timedelta(hours=2), "refunded")
+    sweep(sessions, cfg, T0 + timedelta(hours=3))
+    (only,) = _outbox(sessions, "customer:")
+    assert only.idempotency_key.startswith("customer:waiting:") and "your invoice" in only.body
+
+
+def test_updates_reach_the_smtp_server_once_each_and_thread(sessions, config, smtp_server):  # noqa: F811
+    url, inbox = smtp_server
+    (cid,) = intake(sessions, config, T0, [facts("E-1", T0, customer_ref="e", customer=who(
+        "en", name="<script>alert(1)</script>"))])
+    send_reply(sessions, config, cid, "Line one\nLine <two>", actor="agent", at=T0 + timedelta(minutes=5))
+    lifecycle.await_customer(sessions, cid, config=config, reason="a receipt", actor="ops", at=T0 + timedelta(hours=1))
+    sweep(sessions, config, T0 + timedelta(hours=2))
+    sender = RoutingSender({"email": SmtpSender(url, "care@example.org", 5)})
+    for worker in ("a", "b"):
+        asyncio.run(deliver_once(sessions, sender, FixedClock(T0 + timedelta(hours=2)), worker=worker))
+    sweep(sessions, config, T0 + timedelta(hours=3))
+    asyncio.run(deliver_once(sessions, sender, FixedClock(T0 + timedelta(hours=3)), worker="c"))
+    mails = inbox.to(MAIL)
+    assert len(mails) == len(inbox.messages) == 3
+    ack, reply, waiting = sorted(mails, key=lambda m: ("We have" not in m["Subject"], "reply" not in m["Subject"]))
+    assert reply["In-Reply-To"] == ack["Message-ID"] == waiting["References"]
+    html = reply.get_body(("html",)).get_content()
+    assert "Line one<br>" in html and "Line &lt;two&gt;" in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>" not in html and reply["Auto-Submitted"] is None and waiting["Auto-Submitted"] == "auto-generated"
+
+
+def test_cli_reply_outbound_sends_and_with_a_channel_records_a_call(tmp_path, monkeypatch):
+    from closeloop.cli import app
+    from closeloop.config import load_config
+    from closeloop.settings import Settings
+    from models.db import make_engine
+    from sqlalchemy.orm import sessionmaker
+
+    monkeypatch.setenv("CLOSELOOP_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.delenv("CLOSELOOP_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    sessions = sessionmaker(make_engine(Settings().database_url), expire_on_commit=False)
+    (cid,) = intake(sessions, load_config(), T0, [facts("C-1", T0, customer_ref="c", customer=who("en"))])
+    res = runner.invoke(app, ["complaints", "reply", str(cid), "--outbound", "--text", "We refunded you."])
+    assert res.exit_code == 0 and "queued" in res.output, res.output
+    res = runner.invoke(app, ["complaints", "reply", str(cid), "--outbound", "--text", "We refunded you."])
+    assert "already sent" in res.output
+    res = runner.invoke(app, ["complaints", "reply", str(cid), "--outbound", "--channel", "phone", "--text", "called"])
+    assert res.exit_code == 0 and "recorded" in res.output
+    assert len(_outbox(sessions, "customer:reply:")) == 1
+    with sessions() as s:
+        assert s.scalar(select(Message.outbox_id).where(Message.channel == "phone")) is None
