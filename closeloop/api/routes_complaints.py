@@ -58,8 +58,8 @@ def complaints(status: list[ComplaintStatus] | None = Query(None, description="o
         check_department(who, department)
         if department not in app.config.departments:
             raise InvalidInput("department", f"unknown department {department!r}")
-    f = ComplaintFilter([str(s) for s in status] if status else None, list(severity) if severity else None, department, overdue,
-                        created_from, created_to, received_from, received_to)
+    f = ComplaintFilter([str(s) for s in status] if status else None, list(severity) if severity else None,
+                        department, overdue, created_from, created_to, received_from, received_to)
     scope = None if who.role == MANAGER else who.department
     rows, total = list_complaints(app.sessions, f, now=app.clock.now(), scope=scope, limit=limit, offset=offset)
     return Page[ComplaintOut](items=[ComplaintOut.model_validate(c) for c in rows], total=total, limit=limit,
