@@ -79,7 +79,7 @@ def fire(base: str, token: str, requests: int, overview_requests: int, concurren
         lock = threading.Lock()
         todo = iter(range(n))
 
-        def worker():
+        def worker(path=path, lock=lock, todo=todo, latencies=latencies, errors=errors):
             with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as c:
                 c.get(path)  # warm the connection
                 while True:

@@ -63,7 +63,8 @@ BUILTIN_TAXONOMY = [  # (Product, Sub-product, Issue, Sub-issue), weight
     (("Credit reporting, credit repair services, or other personal consumer reports", "Credit reporting",
       "Improper use of your report", "Reporting company used your report improperly"), 20),
     (("Credit card or prepaid card", "General-purpose credit card or charge card",
-      "Problem with a purchase shown on your statement", "Credit card company isn't resolving a dispute about a purchase on your statement"), 6),
+      "Problem with a purchase shown on your statement",
+      "Credit card company isn't resolving a dispute about a purchase on your statement"), 6),
     (("Debt collection", "I do not know", "Attempts to collect debt not owed", "Debt is not yours"), 6),
     (("Checking or savings account", "Checking account", "Managing an account", "Deposits and withdrawals"), 5),
     (("Mortgage", "Conventional home mortgage", "Trouble during payment process", ""), 4),
@@ -349,8 +350,8 @@ def _run(a: argparse.Namespace, url: str | None, sizes: list[int], pools: ValueP
         path = workdir / f"cfpb_synthetic_{n}.csv"
         t0 = time.perf_counter()
         write_csv(path, n, pools, a.seed)
-        print(f"  wrote {path.name}: {n} rows, {path.stat().st_size / 2**20:.1f} MiB in {time.perf_counter() - t0:.1f}s",
-              flush=True)
+        print(f"  wrote {path.name}: {n} rows, {path.stat().st_size / 2**20:.1f} MiB "
+              f"in {time.perf_counter() - t0:.1f}s", flush=True)
         for mode in ("import", "baseline"):
             if a.trace_mode == "same":
                 r = run_in_subprocess(mode, path, url, a.batch_size, True, workdir)

@@ -80,7 +80,8 @@ def resolve_region(country: str, subdivision: str | None = None) -> tuple[str, s
 
 
 @lru_cache(maxsize=512)
-def _year_data(country: str, subdivision: str | None, year: int) -> tuple[tuple[tuple[date, str], ...], frozenset[date]]:
+def _year_data(country: str, subdivision: str | None,
+               year: int) -> tuple[tuple[tuple[date, str], ...], frozenset[date]]:
     """(public holidays of ``year``, the package's weekend_workdays as recorded while loading ``year``).
 
     The second set also holds dates of other years (the package records, e.g.,
@@ -140,7 +141,8 @@ def holiday_calendar(zone: str, hours: str | Mapping, country: str | None = None
     return BusinessCalendar(zi, weekly, days_off=days_off, working_days=working_days, name=label)
 
 
-def calendar_year_listing(country: str, subdivision: str | None, year: int) -> tuple[list[tuple[date, str]], list[date]]:
+def calendar_year_listing(country: str, subdivision: str | None,
+                          year: int) -> tuple[list[tuple[date, str]], list[date]]:
     """``(days off as (date, name), make-up working days)`` of ``year``, each sorted by date."""
     code, sub = resolve_region(country, subdivision)
     _check_year(year)

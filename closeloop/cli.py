@@ -131,7 +131,7 @@ def import_cmd(
             try:
                 report = import_file(a.sessions, cfg, a.clock, path, fmt=fmt, skip_bad_rows=skip_bad_rows,
                                      batch_size=a.settings.import_batch_size,
-                                     progress=lambda n: progress.update(bar, completed=n))
+                                     progress=lambda n, bar=bar: progress.update(bar, completed=n))
             except ImportFailed as exc:
                 _print_errors(exc.report)
                 if reports:

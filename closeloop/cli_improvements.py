@@ -89,7 +89,7 @@ def improvements_create(title: str = typer.Option(..., "--title"),
                         root_cause: Optional[str] = typer.Option(None, "--root-cause"),
                         note: Optional[str] = typer.Option(None, "--note"),
                         match: list[str] = typer.Option([], "--match", help="fact=value (repeat); default: the "
-                                                                             "first complaint's [improvement] match_on"),
+                                                        "first complaint's [improvement] match_on"),
                         actor: Optional[str] = typer.Option(None)) -> None:
     """Propose a record (status proposed)."""
     a = get_app()

@@ -108,7 +108,8 @@ def replay_cmd(
                 summary = run_replay(files, cfg, target, fmt=fmt, seed=seed, step=timedelta(minutes=step_minutes),
                                      horizon=timedelta(weeks=weeks), deliver=_capture_delivery(target / "capture"),
                                      pace=pace,
-                                     progress=lambda what, n, total, b=bar: progress.update(b, completed=n, total=total))
+                                     progress=lambda what, n, total, b=bar: progress.update(b, completed=n,
+                                                                                            total=total))
             except ValueError as exc:
                 fail(exc, 2)
             _write_review(target, cfg, summary)

@@ -157,7 +157,8 @@ def read_export(path: str | Path, fmt: str = "auto",
             yield item
     except UnicodeDecodeError as exc:
         raise UnknownFormat("file", f"{path} is not UTF-8 text (after about {rows} rows: byte "
-                                    f"0x{exc.object[exc.start]:02x}); convert it, e.g. iconv -f latin1 -t utf-8") from None
+                                    f"0x{exc.object[exc.start]:02x}); convert it, "
+                                    "e.g. iconv -f latin1 -t utf-8") from None
 
 
 def _read_export(path: str | Path, fmt: str = "auto",
@@ -209,7 +210,7 @@ def _read_export(path: str | Path, fmt: str = "auto",
                 yield RowError(line, "*", f"{len(values)} fields",
                                f"row has {len(values)} fields, the header has {len(header)}")
                 continue
-            row = dict(zip(header, values))
+            row = dict(zip(header, values, strict=True))
             yield _parse(profile, row, line)
 
 
@@ -236,5 +237,6 @@ def _read_jsonl(path: Path, profile: Profile) -> Iterator[ParsedRow | RowError]:
             if not isinstance(obj, dict):
                 yield RowError(n, "*", raw[:60].strip(), "each line must be a JSON object")
                 continue
-            yield _parse(profile, {k: "" if v is None else (v if isinstance(v, str) else json.dumps(v) if isinstance(v, (list, dict)) else str(v))
+            yield _parse(profile, {k: "" if v is None else (v if isinstance(v, str) else json.dumps(v)
+                                                            if isinstance(v, (list, dict)) else str(v))
                                    for k, v in obj.items()}, n)

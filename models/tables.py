@@ -346,7 +346,8 @@ class Improvement(Base):
 
 
 class ImprovementLink(Base):
-    """A complaint explained by an improvement record: who linked it, when, and how (manual | recurrence | cluster: the complaints whose cluster proposed it)."""
+    """A complaint explained by an improvement record: who linked it, when, and how
+    (manual | recurrence | cluster: the complaints whose cluster proposed it)."""
 
     __tablename__ = "improvement_link"
     improvement_id: Mapped[int] = mapped_column(ForeignKey("improvement.id"), primary_key=True)

@@ -73,8 +73,8 @@ def complaints(status: list[ComplaintStatus] | None = Query(None, description="o
         check_department(who, department)
         if department not in app.config.departments:
             raise InvalidInput("department", f"unknown department {department!r}")
-    f = ComplaintFilter([str(s) for s in status] if status else None, list(severity) if severity else None, department, overdue,
-                        created_from, created_to, received_from, received_to, q)
+    f = ComplaintFilter([str(s) for s in status] if status else None, list(severity) if severity else None,
+                        department, overdue, created_from, created_to, received_from, received_to, q)
     scope = None if who.role == MANAGER else who.department
     rows, total = list_complaints(app.sessions, f, now=app.clock.now(), scope=scope, limit=limit, offset=offset,
                                   sort=sort)

@@ -176,7 +176,8 @@ class IntakeOut(BaseModel):
 
 
 class Version(In):
-    version: StrictInt | None = Field(None, ge=1, description="the version read; or the If-Match header (a JSON integer)")
+    version: StrictInt | None = Field(None, ge=1,
+                                      description="the version read; or the If-Match header (a JSON integer)")
 
 
 class TokenIn(In):

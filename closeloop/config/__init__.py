@@ -5,7 +5,8 @@ Shape (see ``closeloop/config/default.toml`` for a full example)::
     [departments.<name>]   display_name, lead, notify, calendar
     [triage]               TriagePolicy fields
     [dedupe]               window_days
-    [[rules]]              name, severity?, [rules.when] fact = [values] | {equals, prefix, contains, regex, ignore_case},
+    [[rules]]              name, severity?,
+                           [rules.when] fact = [values] | {equals, prefix, contains, regex, ignore_case},
                            [[rules.tasks]] department, kind, title, instructions?, depends_on?
     [fallback]             [[fallback.tasks]] as above (the triage queue)
 

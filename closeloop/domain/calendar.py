@@ -41,6 +41,7 @@ Rules (tested in ``tests/unit/test_calendar*.py``):
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import date, datetime, time, timedelta, timezone
@@ -105,7 +106,7 @@ def _check_periods(periods: Sequence[Period], field: str) -> tuple[Period, ...]:
                                       "(use 24:00/END_OF_DAY for midnight; split night shifts at midnight)")
         out.append((start, end))
     out.sort()
-    for (s1, e1), (s2, e2) in zip(out, out[1:]):
+    for (s1, e1), (s2, e2) in itertools.pairwise(out):
         if s2 < e1:
             raise InvalidInput(field, f"periods {_fmt(s1)}-{_fmt(e1)} and {_fmt(s2)}-{_fmt(e2)} overlap")
     return tuple(out)
@@ -278,7 +279,8 @@ class BusinessCalendar:
         return [(s.astimezone(self.zone), e.astimezone(self.zone)) for s, e in self._utc_periods(day)]
 
     @_in_range("instant")
-    def nth_working_day(self, instant: datetime, n: int, *, search_days: int = 3 * 366) -> list[tuple[datetime, datetime]]:
+    def nth_working_day(self, instant: datetime, n: int, *,
+                        search_days: int = 3 * 366) -> list[tuple[datetime, datetime]]:
         """Open periods of the ``n``-th working day after ``instant``'s local day (``n >= 1``; make-up days
         count, days off do not); ``[]`` when none lies within ``search_days`` (a calendar that never opens).
         Callers take ``[0][0]`` (its first opening) or ``[-1][1]`` (its close)."""

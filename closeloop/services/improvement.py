@@ -248,7 +248,8 @@ def show(sessions, improvement_id: int) -> ImprovementView:
     """A record with its linked complaints (with each customer's verdict), actions, checks and history."""
     with unit_of_work(sessions) as s:
         rec = get(s, improvement_id)
-        links = s.execute(select(ImprovementLink, Complaint).join(Complaint, Complaint.id == ImprovementLink.complaint_id)
+        links = s.execute(select(ImprovementLink, Complaint)
+                          .join(Complaint, Complaint.id == ImprovementLink.complaint_id)
                           .where(ImprovementLink.improvement_id == rec.id).order_by(ImprovementLink.complaint_id)).all()
         actions = list(s.scalars(select(Task).where(Task.improvement_id == rec.id).order_by(Task.id)))
         checks = list(s.scalars(select(EffectivenessCheck).where(EffectivenessCheck.improvement_id == rec.id)

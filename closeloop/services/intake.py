@@ -171,14 +171,14 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
     got = {(src, ref): cid for cid, src, ref in session.execute(
         insert(ct).returning(ct.c.id, ct.c.source, ct.c.external_ref), rows)}
     new_ids = [got[(r["source"], r["external_ref"])] for r in rows]
-    for (idx, _, _), cid in zip(decisions, new_ids):
+    for (idx, _, _), cid in zip(decisions, new_ids, strict=True):
         result.ids[idx] = cid
         result.created_ids.add(cid)
     for idx, ref in list(result.ids.items()):
         if ref < 0:
             result.ids[idx] = result.ids[-1 - ref]
     dup_updates = []
-    for (idx, _, dup_ref), cid in zip(decisions, new_ids):
+    for (_, _, dup_ref), cid in zip(decisions, new_ids, strict=True):
         if dup_ref is not None:
             target = new_ids[-1 - dup_ref] if dup_ref < 0 else dup_ref
             dup_updates.append({"cid": cid, "dup": target})
@@ -191,7 +191,7 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
     # 5. tasks, dependencies, audit rows, first inbound message
     task_rows, task_meta, audits, messages = [], [], [], []
     docs = []
-    for (idx, templates, _), cid, crow in zip(decisions, new_ids, rows):
+    for (idx, templates, _), cid, crow in zip(decisions, new_ids, rows, strict=True):
         f = items[idx].facts
         docs.append({"complaint_id": cid, "doc": complaint_document(f)})
         audits.append(audit_dict("complaint", cid, cid, None, ComplaintStatus.RECEIVED, "receive", actor,
@@ -227,10 +227,10 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
         task_ids = [got_tasks[(r["complaint_id"], r["kind"])] for r in task_rows]
         result.tasks += len(task_ids)
         by_kind: dict[tuple[int, str], int] = {}
-        for (cid, t), tid in zip(task_meta, task_ids):
+        for (cid, t), tid in zip(task_meta, task_ids, strict=True):
             by_kind[(cid, t.kind)] = tid
         deps = []
-        for (cid, t), tid, row in zip(task_meta, task_ids, task_rows):
+        for (cid, t), tid, row in zip(task_meta, task_ids, task_rows, strict=True):
             audits.append(audit_dict("task", tid, cid, None, row["status"], "create", actor, now,
                                      data={"department": t.department, "kind": t.kind}))
             deps.extend({"task_id": tid, "depends_on_id": by_kind[(cid, d)]} for d in t.depends_on)
@@ -250,7 +250,7 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
     result.rejected += sum(1 for i, _, _ in decisions if items[i].reject_reason)
 
     # 7. recurrence: link to open records, propose records for clusters (a few queries per batch)
-    rec = detect_recurrence(session, config, [cid for (i, _, _), cid in zip(decisions, new_ids)
+    rec = detect_recurrence(session, config, [cid for (i, _, _), cid in zip(decisions, new_ids, strict=True)
                                               if not items[i].reject_reason], now)
     result.recurrence_links += rec.links
     result.proposed_records.extend(rec.proposed)

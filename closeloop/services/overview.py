@@ -161,7 +161,7 @@ def overview(sessions, config: Config, *, now: datetime) -> dict:
         for dept, n in _at_risk_by_department(s, config, now).items():
             depts.setdefault(dept, _figures())["at_risk"] = n
         ages = []
-        for label, lo, hi in AGE_BUCKETS:
+        for _label, lo, hi in AGE_BUCKETS:
             cond = [Complaint.received_at <= now - timedelta(days=lo)]
             if hi is not None:
                 cond.append(Complaint.received_at > now - timedelta(days=hi))
@@ -175,6 +175,7 @@ def overview(sessions, config: Config, *, now: datetime) -> dict:
             "complaints_by_status": dict(sorted(by_status.items())),
             "open_complaints": int(row[-1]),
             "departments": depts,
-            "age_of_open_complaints": [{"bucket": b[0], "count": int(n)} for b, n in zip(AGE_BUCKETS, row[:-1])],
+            "age_of_open_complaints": [{"bucket": b[0], "count": int(n)}
+                                       for b, n in zip(AGE_BUCKETS, row[:-1], strict=True)],
             "dead_letters": dict(sorted(dead.items())),
         }

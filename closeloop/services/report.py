@@ -147,7 +147,8 @@ def _open_by_day(complaints, resolved_at: dict) -> dict[str, int]:
     days = (last - start).days + 1
     out = {}
     for i in range(days):
-        day_end = datetime.combine(start + timedelta(days=i + 1), datetime.min.time(), tzinfo=live[0].received_at.tzinfo)
+        day_end = datetime.combine(start + timedelta(days=i + 1), datetime.min.time(),
+                                   tzinfo=live[0].received_at.tzinfo)
         out[(start + timedelta(days=i)).isoformat()] = sum(
             1 for c in live if c.received_at < day_end and (c.id not in resolved_at or resolved_at[c.id] >= day_end))
     return out

@@ -103,7 +103,8 @@ def wanted_timers(session: Session, complaint: Complaint, config: Config, now: d
     if complaint.due_at is not None:
         cal = config.customer_calendar
         for level in (3, 4):
-            at = cal.add_business_time(complaint.due_at, timedelta(hours=esc.ladder_hours[min(level, len(esc.ladder_hours)) - 1]))
+            step = esc.ladder_hours[min(level, len(esc.ladder_hours)) - 1]
+            at = cal.add_business_time(complaint.due_at, timedelta(hours=step))
             out.append(WantedTimer(f"promise:{complaint.id}:{level}", "promise", at.astimezone(timezone.utc), None,
                                    {"level": level}))
     if complaint.transfer_count > esc.transfer_limit:
@@ -169,4 +170,5 @@ def reconcile(session: Session, wanted_list: list[WantedTimer], existing_rows, n
     return changed, cancelled
 
 
-__all__ = ["reschedule", "reconcile", "task_timers", "wanted_timers", "WantedTimer", "StatusChange", "COMPLAINT_RESOLVE_RULES"]
+__all__ = ["reschedule", "reconcile", "task_timers", "wanted_timers", "WantedTimer", "StatusChange",
+           "COMPLAINT_RESOLVE_RULES"]

@@ -25,7 +25,7 @@ _refs = itertools.count()
 
 def _status(row: str) -> dict[str, int]:
     """'mem lead msvc mgr adm' as five numbers; anon is always 401."""
-    return dict(zip(CALLERS, [401, *map(int, row.split())]))
+    return dict(zip(CALLERS, [401, *map(int, row.split())], strict=True))
 
 
 #   endpoint                                   member lead msvc mgr  admin
@@ -130,7 +130,7 @@ def _request(api, endpoint: str):
 
 def test_every_cell_of_the_access_matrix(api):
     got: dict[tuple[str, str], int] = {}
-    for endpoint, expected in MATRIX.items():
+    for endpoint in MATRIX:
         for caller in CALLERS:
             method, url, body = _request(api, endpoint)
             headers = {} if caller == "anon" else api.h(caller)

@@ -61,7 +61,7 @@ def test_concurrent_intake_of_one_reference_is_one_201_and_the_rest_200(api):
         out: list = []
         lock = threading.Lock()
 
-        def post() -> None:
+        def post(barrier=barrier, body=body, lock=lock, out=out) -> None:
             barrier.wait()
             r = api.post("manager", "/complaints", json=body)
             with lock:
@@ -152,8 +152,9 @@ def test_two_transfers_of_one_task_at_once_move_it_once(api, complaints):
     tasks = api.get("manager", "/departments/operations/tasks").json()["items"]
     for task in tasks:
         url = f"/tasks/{task['id']}/transitions"
-        r1, r2 = _at_once(lambda: api.post("member", url, {"trigger": "transfer", "to": "service", "reason": "theirs"}),
-                          lambda: api.post("lead", url, {"trigger": "transfer", "to": "product", "reason": "theirs"}))
+        r1, r2 = _at_once(
+            lambda url=url: api.post("member", url, {"trigger": "transfer", "to": "service", "reason": "theirs"}),
+            lambda url=url: api.post("lead", url, {"trigger": "transfer", "to": "product", "reason": "theirs"}))
         assert sorted([r1.status_code, r2.status_code]) == [200, 409], (r1.text, r2.text)
         detail = api.get("manager", f"/complaints/{task['complaint_id']}").json()
         moved = [t for t in detail["tasks"] if t["transferred_from_id"] == task["id"]]

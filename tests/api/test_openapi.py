@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_committed_openapi_document_is_current():
     committed = (ROOT / "docs" / "openapi.json").read_text(encoding="utf-8")
-    assert committed == openapi_document(), "docs/openapi.json is stale: run `closeloop openapi --out docs/openapi.json`"
+    assert committed == openapi_document(), \
+        "docs/openapi.json is stale: run `closeloop openapi --out docs/openapi.json`"
 
 
 def test_served_document_is_the_same_and_every_operation_declares_the_error_shape(api):

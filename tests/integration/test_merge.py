@@ -125,10 +125,12 @@ def test_c26_two_agents_finish_the_same_complaint_at_once_exactly_one_resolves(s
     try:
         seen = [(s.get(Task, tid), s.get(Complaint, cid)) for s in (s1, s2)]
         assert all(t.status == "in_progress" for t, _ in seen)
-        task_svc.complete_in_session(s1, tid, config=config, actor="agent-x", at=at, outcome="refunded", root_cause="policy_rule")
+        task_svc.complete_in_session(s1, tid, config=config, actor="agent-x", at=at, outcome="refunded",
+                                     root_cause="policy_rule")
         s1.commit()
         with pytest.raises(Conflict), translate_conflicts(s2):
-            task_svc.complete_in_session(s2, tid, config=config, actor="agent-y", at=at, outcome="refunded again", root_cause="policy_rule")
+            task_svc.complete_in_session(s2, tid, config=config, actor="agent-y", at=at, outcome="refunded again",
+                                         root_cause="policy_rule")
             s2.commit()
     finally:
         s1.close()
@@ -154,13 +156,13 @@ def test_later_inbound_message_to_a_merged_complaint_lands_on_the_root(sessions,
 
     a, b = _two(sessions, config)
     svc.merge(sessions, b, a, config=config, actor="x", at=MON_0900 + timedelta(hours=1))
-    msg = add_message(sessions, b, config=config, direction="inbound", body="any news?", author="customer", channel="web",
-                      at=MON_0900 + timedelta(hours=2))
+    msg = add_message(sessions, b, config=config, direction="inbound", body="any news?", author="customer",
+                      channel="web", at=MON_0900 + timedelta(hours=2))
     assert (msg.complaint_id, msg.original_complaint_id) == (a, b)
     with sessions() as s:
         assert s.get(Complaint, b).status == "merged"  # the merged record stays terminal
-    outbound = add_message(sessions, a, config=config, direction="outbound", body="【回访】您的投诉已处理完毕", author="system",
-                           at=MON_0900 + timedelta(hours=3))
+    outbound = add_message(sessions, a, config=config, direction="outbound", body="【回访】您的投诉已处理完毕",
+                           author="system", at=MON_0900 + timedelta(hours=3))
     assert outbound.complaint_id == a
     with sessions() as s:
         assert s.get(Complaint, a).status == "triaged"  # an outbound message changes nothing

@@ -145,7 +145,8 @@ def test_compensation_and_three_formats(sessions, config, month, tmp_path):
              at=datetime(2026, 4, 2, 15, tzinfo=timezone.utc))  # April: not in the March review
     r = build_review(sessions, config, "2026-03", NOW)
     with sessions() as s:
-        rows = s.scalars(select(Compensation).where(Compensation.created_at < datetime(2026, 4, 1, 4, tzinfo=timezone.utc))).all()
+        cutoff = datetime(2026, 4, 1, 4, tzinfo=timezone.utc)
+        rows = s.scalars(select(Compensation).where(Compensation.created_at < cutoff)).all()
     approved = sum((x.amount for x in rows if x.status == "approved"), Decimal(0))
     cur = config.model.compensation.currency
     assert r["compensation"]["entries"] == len(rows) == 2

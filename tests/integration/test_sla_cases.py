@@ -43,7 +43,8 @@ title = "Route by hand"
 
 
 CN = '[calendars.default]\ntimezone = "Asia/Shanghai"\nhours = "mon-fri 09:00-18:00"\ncountry = "CN"\n'
-BERLIN = '[calendars.default]\ntimezone = "Europe/Berlin"\nhours = "mon-fri 09:00-17:00"\ncountry = "DE"\nsubdivision = "BE"\n'
+BERLIN = ('[calendars.default]\ntimezone = "Europe/Berlin"\nhours = "mon-fri 09:00-17:00"\ncountry = "DE"\n'
+          'subdivision = "BE"\n')
 
 
 def _clock(views, name):
@@ -91,8 +92,8 @@ def test_k3_leaving_a_pause_straight_to_resolved_still_counts_it(sessions):
     task_svc.start(sessions, _task(sessions, cid).id, config=config, actor="a", at=created)
     lifecycle.await_customer(sessions, cid, config=config, reason="r", actor="a",
                              at=datetime(2026, 3, 5, 14, 0, tzinfo=SH))
-    lifecycle.resolve(sessions, cid, config=config, reason="customer confirmed by phone", actor="a", root_cause="information",
-                      at=datetime(2026, 3, 9, 10, 0, tzinfo=SH))
+    lifecycle.resolve(sessions, cid, config=config, reason="customer confirmed by phone", actor="a",
+                      root_cause="information", at=datetime(2026, 3, 9, 10, 0, tzinfo=SH))
     clock = _complaint_clock(sessions, config, cid, "resolve", datetime(2026, 3, 9, 12, 0, tzinfo=SH))
     assert clock.status == "met" and clock.elapsed == timedelta(hours=4)
     assert clock.paused == timedelta(hours=4 + 9 + 1)  # Thu 14-18, Fri, Mon 09-10

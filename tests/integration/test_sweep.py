@@ -315,9 +315,9 @@ def test_too_many_transfers_escalate_to_the_operations_manager_with_reasons(sess
 
 
 def test_digest_language_follows_the_department_and_chinese_text_is_intact(sessions):
-    config = parse_config(engine_config().text.replace('[departments.service]\ndisplay_name = "Service"',
-                                                       '[departments.service]\ndisplay_name = "客服部"\nlanguage = "zh"'),
-                          "zh-test")
+    config = parse_config(engine_config().text.replace(
+        '[departments.service]\ndisplay_name = "Service"',
+        '[departments.service]\ndisplay_name = "客服部"\nlanguage = "zh"'), "zh-test")
     created = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
     intake(sessions, config, created, [facts("ZH", created)])
     sweep(sessions, config, datetime(2026, 3, 2, 13, 0, tzinfo=SH))  # the 50% reminder to the service queue

@@ -36,11 +36,12 @@ def test_dependent_task_waits_then_complaint_resolves(sessions, config):
         svc.start(sessions, t["respond"], config=config, actor="svc", at=T0)
     svc.acknowledge(sessions, t["investigate"], config=config, actor="ops-1", at=T0 + timedelta(minutes=5))
     assert _status(sessions, Complaint, cid) == "in_progress"
-    svc.complete(sessions, t["investigate"], config=config, actor="ops-1", at=T0 + timedelta(hours=3), outcome="debt not owed")
+    svc.complete(sessions, t["investigate"], config=config, actor="ops-1", at=T0 + timedelta(hours=3),
+                 outcome="debt not owed")
     assert _status(sessions, Task, t["respond"]) == "open"
     assert _status(sessions, Complaint, cid) == "in_progress"
-    svc.complete(sessions, t["respond"], config=config, actor="svc-1", at=T0 + timedelta(hours=4), outcome="told customer",
-                 root_cause="third_party")
+    svc.complete(sessions, t["respond"], config=config, actor="svc-1", at=T0 + timedelta(hours=4),
+                 outcome="told customer", root_cause="third_party")
     assert _status(sessions, Complaint, cid) == "resolved"
     with sessions() as s:
         trail = [(r.entity, r.trigger, r.actor) for r in

@@ -47,8 +47,8 @@ def calendars(draw, lo: int = 0, hi: int = 1440, step: int = 15):
     off = draw(st.sets(days, max_size=25))
     work = draw(st.sets(days, max_size=8))
     makeup = draw(st.none() | day_periods(lo, hi, step).filter(bool))
-    cal = BusinessCalendar(zone, weekly, days_off=off if draw(st.booleans()) else (lambda y: {d for d in off if d.year == y}),
-                           working_days=work, makeup_periods=makeup)
+    days_off = off if draw(st.booleans()) else (lambda y: {d for d in off if d.year == y})
+    cal = BusinessCalendar(zone, weekly, days_off=days_off, working_days=work, makeup_periods=makeup)
     return cal, (weekly, off, work, makeup)
 
 
@@ -88,7 +88,8 @@ def test_elapsed_undoes_addition(data):
 def test_adding_in_two_steps_equals_adding_once(data):
     cal, _ = data.draw(calendars())
     start, d1, d2 = data.draw(instants(cal)), data.draw(durations), data.draw(durations)
-    assert utc(cal.add_business_time(cal.add_business_time(start, d1), d2)) == utc(cal.add_business_time(start, d1 + d2))
+    add = cal.add_business_time
+    assert utc(add(add(start, d1), d2)) == utc(add(start, d1 + d2))
 
 
 @SETTINGS

@@ -145,7 +145,8 @@ def test_negative_weight_rejected_naming_the_flag():
 
 def test_zero_weights_keep_base_severity_even_with_every_flag():
     t = Triage(TriagePolicy(default_severity="P4", weights={}))
-    r = t.assess(facts(tags=("Servicemember",), channel="twitter", text="lawyer refund"), earlier_complaints_in_window=1)
+    r = t.assess(facts(tags=("Servicemember",), channel="twitter", text="lawyer refund"),
+                 earlier_complaints_in_window=1)
     assert len(r.flags) == 5
     assert r.severity == "P4"
 
