@@ -97,7 +97,7 @@ def decide(sessions, compensation_id: int, *, approve: bool, actor: str, at: dat
         entry.status = "approved" if approve else "rejected"
         entry.approver = actor
         entry.decided_at = at
-        c = s.get(Complaint, entry.complaint_id)
+        c = s.get_one(Complaint, entry.complaint_id)
         s.add(Transition(**audit_dict("complaint", c.id, c.id, c.status, c.status, f"compensation_{trigger}", actor,
                                       at, reason=note or None, data={"compensation": entry.id})))
         return entry

@@ -51,6 +51,7 @@ from closeloop.clock import Clock
 from integrations.outbound import OutgoingMessage, SendResult, Sender
 from models.tables import Outbox
 
+from .bulk import rowcount
 from .uow import unit_of_work
 
 READY = ("pending", "unknown")
@@ -147,7 +148,7 @@ def claim(sessions: sessionmaker[Session], *, worker: str, now: datetime, limit:
             stmt = update(Outbox).where(Outbox.id.in_(picked), _ready(now))
         rows = s.execute(stmt.values(**_claim_values(worker, now, lease)).returning(*_RETURNED)
                          .execution_options(synchronize_session=False)).all()
-    rows.sort(key=lambda r: r.id)
+    rows = sorted(rows, key=lambda r: r.id)
     return [OutgoingMessage(id=r.id, idempotency_key=r.idempotency_key, channel=r.channel, target=r.target,
                             recipient=r.recipient, subject=r.subject, body=r.body, payload=r.payload or {},
                             attempt=r.attempts)
@@ -192,14 +193,14 @@ def record(sessions: sessionmaker[Session], results: Sequence[tuple[OutgoingMess
                             "retried" if status == "pending" else "unknown"))
     with unit_of_work(sessions) as s:
         for attempt, ids in delivered.items():
-            n = s.execute(update(Outbox).where(_still_mine(worker, ids, attempt))
-                          .values(status="delivered", delivered_at=now, lease_until=None)
-                          .execution_options(synchronize_session=False)).rowcount
+            n = rowcount(s.execute(update(Outbox).where(_still_mine(worker, ids, attempt))
+                                   .values(status="delivered", delivered_at=now, lease_until=None)
+                                   .execution_options(synchronize_session=False)))
             report.delivered += n
             report.stale += len(ids) - n
         for msg, values, counter in singles:
-            n = s.execute(update(Outbox).where(_still_mine(worker, [msg.id], msg.attempt)).values(**values)
-                          .execution_options(synchronize_session=False)).rowcount
+            n = rowcount(s.execute(update(Outbox).where(_still_mine(worker, [msg.id], msg.attempt)).values(**values)
+                                   .execution_options(synchronize_session=False)))
             if n:
                 setattr(report, counter, getattr(report, counter) + 1)
                 if counter == "gave_up":
@@ -270,8 +271,8 @@ async def deliver_once(sessions: sessionmaker[Session], sender: Sender, clock: C
             running.add(asyncio.create_task(process(msgs)))
             if len(msgs) < batch:
                 break
-        for task in asyncio.as_completed(running):
-            await task
+        for next_done in asyncio.as_completed(running):
+            await next_done
         running = set()
     finally:
         for task in running:
