@@ -36,7 +36,8 @@ State changes are triggers (`POST .../transitions {"trigger": ...}`); writes car
 Every error is `{"error": {"code", "message", "field", "details"}}`.
 """
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {status: {"model": ErrorResponse, "description": text} for status, text in (
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": text} for status, text in (
     (401, "missing, unknown or revoked token"), (403, "outside the caller's role or department"),
     (422, "invalid input; `field` names it"))}
 
