@@ -14,6 +14,7 @@ from typing import Optional
 
 import typer
 from rich.markup import escape
+from rich.progress import TaskID
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -22,7 +23,7 @@ from closeloop.cli_complaints import complaints_app
 from closeloop.cli_tasks import tasks_app
 from closeloop.config import ConfigError, load_config
 from closeloop.domain.errors import DomainError
-from closeloop.services.importing import ImportFailed, import_file
+from closeloop.services.importing import ImportFailed, ImportReport, import_file
 from closeloop.services.stats import stats as stats_svc
 from models import migrate
 from models.types import NaiveDatetimeError
@@ -121,17 +122,21 @@ def import_cmd(
         cfg = load_config(config) if config else a.config
     except ConfigError as exc:
         fail(exc, 2)
-    reports = []
+    reports: list[ImportReport] = []
     for path in paths:
         total = max(1, sum(1 for _ in open(path, "rb")) - 1) if path.stat().st_size < 512 * 1024 * 1024 else None
         with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
                       TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
                       console=err, disable=as_json or not err.is_terminal, transient=True) as progress:
             bar = progress.add_task(f"importing {path.name}", total=total)
+
+            def advance(n: int, bar: TaskID = bar) -> None:
+                progress.update(bar, completed=n)
+
             try:
                 report = import_file(a.sessions, cfg, a.clock, path, fmt=fmt, skip_bad_rows=skip_bad_rows,
                                      batch_size=a.settings.import_batch_size,
-                                     progress=lambda n, bar=bar: progress.update(bar, completed=n))
+                                     progress=advance)
             except ImportFailed as exc:
                 _print_errors(exc.report)
                 if reports:
@@ -272,4 +277,4 @@ def main() -> None:  # console script entry point
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -65,7 +65,8 @@ def tokens_revoke(token_id: int = typer.Argument(..., help="the id from `tokens 
         info = token_svc.revoke_token(a.sessions, token_id, at=a.clock.now())
     except DomainError as exc:
         fail(exc, 1)
-    out.print(f"token {info.id} ({escape(info.name)}) revoked at {info.revoked_at.isoformat()}")
+    revoked = info.revoked_at.isoformat() if info.revoked_at else "-"
+    out.print(f"token {info.id} ({escape(info.name)}) revoked at {revoked}")
 
 
 def api_server(app, host: str, port: int, log_level: str = "info"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 from datetime import datetime
+from typing import NoReturn, overload
 from zoneinfo import ZoneInfo
 
 import typer
@@ -41,11 +42,15 @@ def get_app(require_schema: bool = True) -> App:
     return a
 
 
-def fail(exc: Exception | str, code: int = 1) -> None:
+def fail(exc: Exception | str, code: int = 1) -> NoReturn:
     err.print(f"[red]error:[/red] {escape(str(exc))}")
     raise typer.Exit(code)
 
 
+@overload
+def parse_instant(value: str, option: str) -> datetime: ...
+@overload
+def parse_instant(value: str | None, option: str) -> datetime | None: ...
 def parse_instant(value: str | None, option: str) -> datetime | None:
     """An ISO 8601 instant with an offset, or None; exits 2 naming ``option`` otherwise."""
     if value is None:

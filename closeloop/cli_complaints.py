@@ -106,11 +106,11 @@ def complaints_show(complaint_id: int) -> None:
                          c.customer_satisfied]))
     now = a.clock.now()
     with unit_of_work(a.sessions) as s:
-        complaint = s.get(type(c), c.id)
+        complaint = s.get_one(type(c), c.id)
         views = complaint_clocks(s, complaint, a.config, now)
         for task in v.tasks:
             if task.status not in ("transferred", "cancelled"):
-                views += task_clocks(s, s.get(type(task), task.id), a.config, now)
+                views += task_clocks(s, s.get_one(type(task), task.id), a.config, now)
         shares = promise_consumption(s, complaint, a.config, now)
     out.print(clocks_table(views))
     compensation_tables(a, c.id)

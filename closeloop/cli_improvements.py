@@ -69,8 +69,9 @@ def improvements_show(improvement_id: int) -> None:
     for col in ("complaint", "status", "root cause", "customer verdict", "linked by", "source", "at"):
         t.add_column(col)
     verdict = {None: "-", True: "satisfied", False: "not satisfied"}
-    for lk, c in v.links:
-        t.add_row(str(c.id), c.status, c.root_cause or "-", verdict[c.customer_satisfied], escape(lk.linked_by),
+    for lk, linked in v.links:
+        t.add_row(str(linked.id), linked.status, linked.root_cause or "-", verdict[linked.customer_satisfied],
+                  escape(lk.linked_by),
                   lk.source, lk.linked_at.isoformat())
     out.print(t)
     t = Table(title="history")
@@ -155,4 +156,4 @@ def improvements_add_action(improvement_id: int,
                            at=a.clock.now())
     except DomainError as exc:
         fail(exc)
-    out.print(f"task {t.id} ({kind}, {department}) due {t.due_at.isoformat()}")
+    out.print(f"task {t.id} ({kind}, {department}) due {t.due_at.isoformat() if t.due_at else '-'}")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.progress import TaskID
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -96,20 +97,23 @@ def replay_cmd(
 
     for stale in [out_dir / n for n, _, _ in BUNDLED] + [out_dir / "capture"]:  # never mix two runs
         shutil.rmtree(stale, ignore_errors=True)
-    for stale in ["summary.json", "report.html"] + [p.name for p in out_dir.glob("review-*.*")]:
-        (out_dir / stale).unlink(missing_ok=True)
+    for stale_name in ["summary.json", "report.html"] + [p.name for p in out_dir.glob("review-*.*")]:
+        (out_dir / stale_name).unlink(missing_ok=True)
     summaries: dict[str, dict] = {}
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as progress:
         for name, files, cfg in scenarios:
             bar = progress.add_task(f"{name}: replaying", total=None)
+
+            def advance(what: str, n: int, total: int, b: TaskID = bar) -> None:
+                progress.update(b, completed=n, total=total)
+
             target = out_dir / name if len(scenarios) > 1 else out_dir
             try:
                 summary = run_replay(files, cfg, target, fmt=fmt, seed=seed, step=timedelta(minutes=step_minutes),
                                      horizon=timedelta(weeks=weeks), deliver=_capture_delivery(target / "capture"),
                                      pace=pace,
-                                     progress=lambda what, n, total, b=bar: progress.update(b, completed=n,
-                                                                                            total=total))
+                                     progress=advance)
             except ValueError as exc:
                 fail(exc, 2)
             _write_review(target, cfg, summary)

@@ -23,7 +23,9 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from prefect import flow, get_run_logger
 from prefect.exceptions import MissingContextError
@@ -34,6 +36,8 @@ from closeloop.services.notify import dead_letter_alert
 from flows.runinfo import label_run
 from flows.schedules import policy
 from integrations.senders import open_default_sender
+
+_T = TypeVar("_T")
 
 BATCH = 200
 CONCURRENCY = 50
@@ -60,13 +64,13 @@ def lease_for(deadline_s: float, batch: int = BATCH, concurrency: int = CONCURRE
     return timedelta(seconds=max(300.0, 2 * rounds * deadline_s + 60))
 
 
-def _run(coro_factory):
+def _run(coro_factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
     """Run a coroutine from sync code, also when the caller already runs an event loop."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coro_factory())
-    box: dict = {}
+    box: dict[str, Any] = {}
 
     def target():
         try:

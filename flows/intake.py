@@ -131,11 +131,14 @@ def _publish(reports: list[dict], paths: list[str], failed: dict | None = None) 
     create_markdown_artifact(key=ARTIFACT_KEY, markdown=render_summary(reports, paths, failed),
                              description="closeloop import: counts per file")
     ctx = FlowRunContext.get()
+    run = ctx.flow_run if ctx is not None else None
+    if run is None:
+        return
     formats = {r["format"] for r in reports + ([failed] if failed else []) if r["format"]}
-    tags = set(ctx.flow_run.tags) | {"import"} | {f"source:{f}" for f in formats}
-    if tags != set(ctx.flow_run.tags):
+    tags = set(run.tags) | {"import"} | {f"source:{f}" for f in formats}
+    if tags != set(run.tags):
         with get_client(sync_client=True) as client:
-            client.update_flow_run(ctx.flow_run.id, tags=sorted(tags))
+            client.update_flow_run(run.id, tags=sorted(tags))
 
 
 _COLUMNS = [("rows", "rows read"), ("created", "new complaints"), ("duplicates", "already present"),
@@ -159,7 +162,7 @@ def render_summary(reports: list[dict], paths: list[str], failed: dict | None = 
     if len(done) > 1:
         lines.append("| **total** | | | " + " | ".join(f"{sum(r[k] for r in done):,}" for k, _ in _COLUMNS)
                      + " | |")
-    departments = Counter()
+    departments: Counter[str] = Counter()
     for r in reports:
         departments.update(r["tasks_by_department"])
     if departments:

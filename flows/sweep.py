@@ -34,7 +34,7 @@ def sweep_flow(now: str | None = None) -> dict:
         app.dispose()
     result = report.as_dict()
     ctx = FlowRunContext.get()
-    if ctx is not None:
+    if ctx is not None and ctx.flow_run is not None:
         rows = [{"what": k, "count": v} for k, v in result["fired"].items()]
         rows += [{"what": k, "count": result[k]} for k in ("rescheduled", "notifications", "messages", "tasks_created")]
         create_table_artifact(key=ARTIFACT_KEY, table=rows, description=f"closeloop sweep at {at.isoformat()}")

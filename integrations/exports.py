@@ -188,10 +188,11 @@ def _read_export(path: str | Path, fmt: str = "auto",
         if dupes:
             raise UnknownFormat("header", f"{path}: duplicated column(s) {', '.join(dupes)}; a value would be lost")
         if fmt == "auto":
-            profile = detect_profile(header)
-            if profile is None:
+            detected = detect_profile(header)
+            if detected is None:
                 raise UnknownFormat("--format", f"cannot tell the format of {path} from its header; "
                                                 f"pass one of: {', '.join(sorted(known))}")
+            profile = detected
         elif fmt in known:
             profile = known[fmt]
             if not profile.detect(header):

@@ -19,7 +19,7 @@ Sources and layouts (see ``examples/PROVENANCE.md`` and ``../shared/data``):
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Mapping
+from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
 from closeloop.domain.customer import ContactPoint, CustomerProfile
@@ -171,10 +171,11 @@ class Closeloop:
                 raise RowProblem("tags", tags, "not a JSON list") from None
         else:
             tag_list = _tags(tags, ";")
+        named: dict[str, Any] = {f: cell(row, f) for f in self.fields}
         return ComplaintFacts(
             source=cell(row, "source") or "api", external_ref=ref, received_at=received,
             customer_ref=cell(row, "customer_ref") or None, tags=tag_list, customer=customer_profile(row),
-            **{f: cell(row, f) for f in self.fields},
+            **named,
         ), None
 
 

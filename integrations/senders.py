@@ -74,7 +74,7 @@ def sign(secret: bytes, body: bytes) -> str:
 
 def verify_signature(secret: bytes, body: bytes, header: str | None) -> bool:
     """What a receiver does: recompute over the raw body bytes, compare in constant time."""
-    return bool(header) and hmac.compare_digest(sign(secret, body), header.strip())
+    return header is not None and bool(header) and hmac.compare_digest(sign(secret, body), header.strip())
 
 
 def parse_retry_after(value: str | None, *, reference: datetime | None = None) -> float | None:
@@ -392,7 +392,8 @@ class AppriseSender:
     does not understand fails at once. ``apprise`` is imported when the sender is built.
     """
 
-    def __init__(self, deadline_s: float = 30.0):
+    def __init__(self, deadline_s: float | None = 30.0):
+        """``deadline_s``: the total deadline of one send; None waits as long as Apprise takes."""
         import apprise  # noqa: PLC0415 - optional at import time of this module
 
         self._apprise = apprise

@@ -11,10 +11,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from decimal import Decimal
+from typing import ClassVar
 
 from sqlalchemy import (
     JSON, BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, MetaData, Numeric, String, Text, UniqueConstraint,
 )
+from sqlalchemy import Table
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .types import UTCDateTime
@@ -30,6 +32,8 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+    # every model here is mapped to a Table (no mapping to a select or join): Core insert/update take it
+    __table__: ClassVar[Table]
 
 
 class Department(Base):

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_import_contracts_hold():
     exe = Path(sys.executable).with_name("lint-imports")
     res = subprocess.run([str(exe), "--config", str(ROOT / "pyproject.toml")], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "Contracts: 4 kept, 0 broken" in res.stdout
 

@@ -15,6 +15,7 @@ It reaches the :class:`~closeloop.bootstrap.App` through ``request.app.state.clo
 from __future__ import annotations
 
 import importlib.util
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -35,7 +36,8 @@ State changes are triggers (`POST .../transitions {"trigger": ...}`); writes car
 Every error is `{"error": {"code", "message", "field", "details"}}`.
 """
 
-ERROR_RESPONSES = {status: {"model": ErrorResponse, "description": text} for status, text in (
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": text} for status, text in (
     (401, "missing, unknown or revoked token"), (403, "outside the caller's role or department"),
     (422, "invalid input; `field` names it"))}
 

@@ -6,7 +6,7 @@ members and leads read the complaints their department's tasks touch (403 otherw
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
@@ -112,8 +112,8 @@ def complaint_transition(complaint_id: Id, body: ComplaintTransition,
     """Fire a trigger: ``reopen`` (reason, optional department), ``merge`` (into, reason: this complaint
     becomes a duplicate of ``into``), ``resolve`` (reason; a ``root_cause`` code when the complaint has
     none yet) or ``close`` (reason)."""
-    kw = dict(config=app.config, actor=who.actor, at=app.clock.now(), expected_version=version_of(body.version,
-                                                                                                 if_match))
+    kw: dict[str, Any] = dict(config=app.config, actor=who.actor, at=app.clock.now(),
+                              expected_version=version_of(body.version, if_match))
     if isinstance(body, Merge):
         complaint_svc.merge(app.sessions, complaint_id, body.into, reason=body.reason, into_version=body.into_version,
                             **kw)

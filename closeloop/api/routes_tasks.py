@@ -7,6 +7,8 @@ every department's; an admin on none (403).
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Header, Query
 from pydantic import BaseModel
 
@@ -76,11 +78,11 @@ def task_transition(task_id: Id, body: TaskTransition, if_match: str | None = He
     ``root-cause`` task, see issue 5), ``pause`` (reason,
     until), ``resume``, ``transfer`` (to, reason), ``cancel`` (reason), ``assign`` (assignee)."""
     _own(app, who, task_id)
-    allowed = {MEMBER: MEMBER_TRIGGERS, LEAD: LEAD_TRIGGERS}.get(who.role)
+    allowed = {MEMBER: MEMBER_TRIGGERS, LEAD: LEAD_TRIGGERS}.get(who.role, frozenset())
     if who.role != MANAGER and body.trigger not in allowed:
         raise ApiError(403, f"a {who.role} may not {body.trigger} a task; allowed: {', '.join(sorted(allowed))}")
-    kw = dict(config=app.config, actor=who.actor, at=app.clock.now(),
-              expected_version=version_of(body.version, if_match))
+    kw: dict[str, Any] = dict(config=app.config, actor=who.actor, at=app.clock.now(),
+                              expected_version=version_of(body.version, if_match))
     new = None
     if isinstance(body, Acknowledge):
         task_svc.acknowledge(app.sessions, task_id, **kw)

@@ -20,6 +20,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -262,7 +263,7 @@ class Config:
     @cached_property
     def triage(self) -> Triage:
         t = self.model.triage
-        kwargs = {k: (tuple(v) if isinstance(v, list) else v)
+        kwargs: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v)
                   for k, v in t.model_dump().items() if v is not None}
         if "weights" in kwargs:
             kwargs["weights"] = {**DEFAULT_WEIGHTS, **kwargs["weights"]}
@@ -374,9 +375,9 @@ def parse_config(text: str, source: str = "<string>") -> Config:
         raise ConfigError(f"{source}: follow_up.department: unknown department {model.follow_up.department!r}")
     if model.sla.customer_calendar not in model.calendars:
         raise ConfigError(f"{source}: sla.customer_calendar: no calendar named {model.sla.customer_calendar!r}")
-    for dep in model.sla.departments:
-        if dep not in model.departments:
-            raise ConfigError(f"{source}: sla.departments.{dep}: unknown department")
+    for dep_name in model.sla.departments:
+        if dep_name not in model.departments:
+            raise ConfigError(f"{source}: sla.departments.{dep_name}: unknown department")
     try:
         cfg.router  # noqa: B018 - validate rules now, not at first use
         cfg.triage  # noqa: B018

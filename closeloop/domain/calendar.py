@@ -45,10 +45,14 @@ import itertools
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import date, datetime, time, timedelta, timezone
+from typing import ParamSpec, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import InvalidInput
 from .machine import require_aware
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 Period = tuple[time, time]
 """Wall-clock ``(start, end)`` of one day, ``start < end``; ``end`` may be :data:`END_OF_DAY`."""
@@ -137,11 +141,11 @@ def _year_provider(value: YearDates, field: str) -> Callable[[int], frozenset[da
     return lambda year: frozen.get(year, empty)
 
 
-def _in_range(field: str):
+def _in_range(field: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     """Turn ``OverflowError`` (arithmetic past year 9999 or before year 1) into ``InvalidInput(field)``."""
-    def wrap(method):
+    def wrap(method: Callable[_P, _R]) -> Callable[_P, _R]:
         @functools.wraps(method)
-        def run(*args, **kwargs):
+        def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
             try:
                 return method(*args, **kwargs)
             except OverflowError:

@@ -69,4 +69,5 @@ class ComplaintFacts:
 
     def fact(self, name: str) -> str:
         """The value of a routable fact (see :data:`ROUTABLE_FACTS`)."""
-        return getattr(self, name)
+        value: str = getattr(self, name)
+        return value

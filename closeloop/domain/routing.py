@@ -37,7 +37,10 @@ class Matcher:
 
     def matches(self, value: str) -> bool:
         v = value.strip()
-        fold = (lambda s: s.casefold()) if self.ignore_case else (lambda s: s)
+
+        def fold(s: str) -> str:
+            return s.casefold() if self.ignore_case else s
+
         fv = fold(v)
         if any(fv == fold(e.strip()) for e in self.equals):
             return True

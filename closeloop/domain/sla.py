@@ -151,7 +151,7 @@ def compute_clock(name: str, calendar: BusinessClock, target: timedelta | None, 
     due_at = None if currently_paused else calendar.add_business_time(start, target + paused).astimezone(timezone.utc)
     stopped_at = stopped_at.astimezone(timezone.utc) if stopped_at is not None else None
     if stopped_at is not None:
-        breached = stopped_at > due_at
+        breached = due_at is not None and stopped_at > due_at  # a stopped clock is never paused: due_at is set
         status_ = ClockStatus.BREACHED if breached else ClockStatus.MET
     else:
         # at the due instant itself the clock is not yet breached (work done at 18:00 sharp is on time)

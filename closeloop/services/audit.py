@@ -8,7 +8,7 @@ from closeloop.domain.machine import TransitionRecord
 from models.tables import Transition
 
 
-def audit_row(rec: TransitionRecord, entity_id: int, complaint_id: int) -> Transition:
+def audit_row(rec: TransitionRecord, entity_id: int, complaint_id: int | None) -> Transition:
     return Transition(
         entity=rec.entity, entity_id=entity_id, complaint_id=complaint_id,
         from_state=rec.from_state, to_state=rec.to_state, trigger=rec.trigger,
@@ -16,7 +16,7 @@ def audit_row(rec: TransitionRecord, entity_id: int, complaint_id: int) -> Trans
     )
 
 
-def audit_dict(entity: str, entity_id: int, complaint_id: int, from_state: str | None, to_state: str,
+def audit_dict(entity: str, entity_id: int, complaint_id: int | None, from_state: str | None, to_state: str,
                trigger: str, actor: str, at: datetime, reason: str | None = None,
                data: dict | None = None) -> dict:
     """The same row as a dict, for bulk inserts (import)."""

@@ -6,7 +6,10 @@ skips; SQLite serialises writers. The one place the dialect-specific insert is c
 
 from __future__ import annotations
 
-from sqlalchemy import Table
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Result, Table
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 
@@ -16,15 +19,20 @@ def insert_new(session: Session, table: Table, rows: list[dict], *, key: list[st
     exist; returns the ``returning`` column's values of the rows inserted. One statement per ``page``."""
     if not rows:
         return []
-    if session.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = postgresql.insert(table).on_conflict_do_nothing(index_elements=key).returning(returning)
     else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=key).returning(returning)
+        stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=key).returning(returning)
     out: list = []
     for i in range(0, len(rows), page):
         out.extend(session.scalars(stmt, rows[i:i + page]).all())
     return out
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The number of rows matched by the UPDATE or DELETE whose ``session.execute`` gave ``result``
+    (a ``CursorResult`` at run time; ``Session.execute`` is typed as returning any ``Result``)."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def enqueue(session: Session, *, key: str, channel: str, target: str, recipient: str, subject: str, body: str,

@@ -22,7 +22,7 @@ set-based queries; every service that changes a status calls it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -57,7 +57,7 @@ def task_chain(session: Session, task: Task) -> list[Task]:
     """The task and the tasks it was transferred from, oldest first."""
     chain = [task]
     while chain[0].transferred_from_id is not None:
-        chain.insert(0, session.get(Task, chain[0].transferred_from_id))
+        chain.insert(0, session.get_one(Task, chain[0].transferred_from_id))
     return chain
 
 
@@ -65,7 +65,7 @@ def task_clocks(session: Session, task: Task, config: Config, now: datetime, *,
                 with_update: bool = True) -> list[ClockView]:
     if task.complaint_id is None:
         return _action_clocks(session, task, config, now)
-    complaint = session.get(Complaint, task.complaint_id)
+    complaint = session.get_one(Complaint, task.complaint_id)
     targets = config.sla.for_department(task.department, complaint.severity)
     cal = config.department_calendar(task.department)
     chain = task_chain(session, task)
@@ -176,7 +176,7 @@ class DepartmentShare:
 
     department: str
     tasks: int
-    business_time: object  # timedelta
+    business_time: timedelta
     share_of_promise: float | None  # fraction of the complaint's elapsed resolve time; parallel tasks overlap
 
 

@@ -150,7 +150,7 @@ def decide(sessions, compensation_id: int, *, approve: bool, actor: str, role: s
         entry.status = CompensationStatus.APPROVED if approve else CompensationStatus.REJECTED
         entry.approver = actor
         entry.decided_at = at
-        c = s.get(Complaint, entry.complaint_id)
+        c = s.get_one(Complaint, entry.complaint_id)
         s.add(Transition(**audit_dict("complaint", c.id, c.id, c.status, c.status, f"compensation_{trigger}", actor,
                                       at, reason=note or None, data={"compensation": entry.id})))
         return entry

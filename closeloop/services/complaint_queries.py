@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import ColumnElement, exists, func, select
 
 from closeloop.config import Config
 from closeloop.domain.complaint import ComplaintStatus
@@ -64,7 +64,7 @@ def list_complaints(sessions, f: ComplaintFilter, *, now: datetime, scope: str |
 
 
 def _conditions(f: ComplaintFilter, now: datetime, scope: str | None) -> list:
-    where = []
+    where: list[ColumnElement[bool]] = []
     if f.status:
         bad = [s for s in f.status if s not in {str(x) for x in ComplaintStatus}]
         if bad:
@@ -139,7 +139,7 @@ def complaint_detail(sessions, config: Config, complaint_id: int, *, now: dateti
     the customer promise's clocks first, then each active task's acknowledge/resolve/update clocks."""
     view = show(sessions, complaint_id)
     with unit_of_work(sessions) as s:
-        c = s.get(Complaint, complaint_id)
+        c = s.get_one(Complaint, complaint_id)
         clocks = list(complaint_clocks(s, c, config, now))
         for t in s.scalars(select(Task).where(Task.complaint_id == c.id, Task.status.in_(ACTIVE_STATES))
                            .order_by(Task.id)):

@@ -126,7 +126,7 @@ def merge(sessions, duplicate_id: int, into_id: int, *, config: Config, actor: s
 class TimelineEntry:
     at: datetime
     kind: str  # "transition" or "message"
-    complaint_id: int
+    complaint_id: int | None
     text: str
     actor: str
 

@@ -65,7 +65,7 @@ from closeloop.domain.outbox import READY_STATUSES, DeadReason, OutboxStatus
 from integrations.outbound import OutgoingMessage, SendResult, Sender
 from models.tables import Outbox
 
-from .bulk import enqueue
+from .bulk import enqueue, rowcount
 from .uow import unit_of_work
 
 READY = tuple(str(s) for s in READY_STATUSES)
@@ -254,7 +254,7 @@ def claim(sessions: sessionmaker[Session], *, worker: str, now: datetime, limit:
             stmt = update(Outbox).where(Outbox.id.in_(picked), _ready(now))
         rows = s.execute(stmt.values(**_claim_values(worker, now, lease)).returning(*_RETURNED)
                          .execution_options(synchronize_session=False)).all()
-    rows.sort(key=lambda r: r.id)
+    rows = sorted(rows, key=lambda r: r.id)
     return [OutgoingMessage(id=r.id, idempotency_key=r.idempotency_key, channel=r.channel, target=r.target,
                             recipient=r.recipient, subject=r.subject, body=r.body, payload=r.payload or {},
                             attempt=r.attempts + 1, claim=r.claims)
@@ -421,8 +421,8 @@ async def deliver_once(sessions: sessionmaker[Session], sender: Sender, clock: C
             running.add(asyncio.create_task(process(msgs)))
             if len(msgs) < batch:
                 break
-        for task in asyncio.as_completed(running):
-            await task
+        for next_done in asyncio.as_completed(running):
+            await next_done
         running = set()
     finally:
         for task in running:

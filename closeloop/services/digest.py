@@ -29,7 +29,8 @@ def overdue_digest(sessions, config: Config, now: datetime) -> int | None:
         rows = s.execute(select(Task.department, func.count(), func.min(Task.due_at))
                          .where(Task.status.in_(ACTIVE_STATES), Task.due_at < now)
                          .group_by(Task.department).order_by(func.count().desc())).all()
-        lines = [f"- {dep}: {n} overdue task(s), oldest due {oldest.isoformat()}" for dep, n, oldest in rows]
+        lines = [f"- {dep}: {n} overdue task(s), oldest due {oldest.isoformat() if oldest else '-'}"
+                 for dep, n, oldest in rows]
         body = (f"Overdue tasks on {local_day}:\n" + ("\n".join(lines) if lines else "- none") + "\n")
         return enqueue(s, key=key, channel=who.channel, target=who.target, recipient=who.name,
                        subject=f"closeloop: overdue tasks on {local_day}", body=body,

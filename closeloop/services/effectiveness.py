@@ -61,7 +61,7 @@ def reschedule_improvements(sessions, config: Config, now: datetime, batch: int 
             if not rows:
                 return done
             for rid, version in rows:
-                rec = s.get(Improvement, rid)
+                rec = s.get_one(Improvement, rid)
                 existing = s.scalars(select(Timer).where(Timer.improvement_id == rid))
                 reconcile(s, wanted_improvement_timers(s, rec, config, now), existing, now, improvement_id=rid)
                 s.execute(update(Improvement.__table__).where(Improvement.__table__.c.id == rid,

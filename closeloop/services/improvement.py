@@ -24,6 +24,7 @@ current state; bad input raises ``InvalidInput`` naming the field.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -69,7 +70,7 @@ def get(session: Session, improvement_id: int) -> Improvement:
 
 def create_in_session(s: Session, *, config: Config, title: str, owner_department: str, actor: str, at: datetime,
                       problem: str = "", root_cause: str | None = None, root_cause_detail: str | None = None,
-                      match: dict[str, str] | None = None, complaint_ids: list[int] = (),
+                      match: dict[str, str] | None = None, complaint_ids: Sequence[int] = (),
                       link_source: str = "manual") -> Improvement:
     if not title or not title.strip():
         raise InvalidInput("title", "is required")
@@ -100,7 +101,7 @@ def create_in_session(s: Session, *, config: Config, title: str, owner_departmen
 
 def create(sessions, *, config: Config, title: str, owner_department: str, actor: str, at: datetime,
            problem: str = "", root_cause: str | None = None, root_cause_detail: str | None = None,
-           match: dict[str, str] | None = None, complaint_ids: list[int] = ()) -> Improvement:
+           match: dict[str, str] | None = None, complaint_ids: Sequence[int] = ()) -> Improvement:
     """Propose a record (status ``proposed``). ``match`` defaults to the first complaint's
     ``[improvement] match_on`` facts. Raises ``InvalidInput`` (title, owner_department, match,
     root_cause, note) or ``NotFound`` (a complaint)."""

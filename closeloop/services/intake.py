@@ -92,11 +92,11 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
     keys = [(i.facts.source, i.facts.external_ref) for i in items]
     existing: dict[tuple[str, str], int] = {}
     for chunk in _chunks(sorted(set(keys)), 400):
-        rows = session.execute(
+        hits = session.execute(
             select(Complaint.source, Complaint.external_ref, Complaint.id)
             .where(tuple_(Complaint.source, Complaint.external_ref).in_(chunk))
         )
-        existing.update({(s, r): cid for s, r, cid in rows})
+        existing.update({(s, r): cid for s, r, cid in hits})
     fresh: list[int] = []
     seen: dict[tuple[str, str], int] = {}
     for idx, key in enumerate(keys):
@@ -120,15 +120,15 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
     repeat_window = timedelta(days=config.triage.policy.repeat_window_days)
     dedupe_window = config.dedupe_window
     horizon = max(repeat_window, dedupe_window)
-    prior: dict[int, list[PriorComplaint]] = defaultdict(list)
+    prior: dict[int | None, list[PriorComplaint]] = defaultdict(list)
     cids = sorted({c for c in customer_ids.values()})
     if cids:
         earliest = min(items[i].facts.received_at for i in fresh) - horizon
         for chunk in _chunks(cids, 400):
             q = select(Complaint.customer_id, Complaint.id, Complaint.category, Complaint.received_at,
                        Complaint.status).where(Complaint.customer_id.in_(chunk), Complaint.received_at >= earliest)
-            for cust, cid, cat, rec, status in session.execute(q):
-                prior[cust].append(PriorComplaint(cid, cat, rec, status == ComplaintStatus.MERGED))
+            for cust, cid, cat, received, status in session.execute(q):
+                prior[cust].append(PriorComplaint(cid, cat, received, status == ComplaintStatus.MERGED))
 
     # 3. decide each complaint (pure), in the order received
     order = sorted(fresh, key=lambda i: (items[i].facts.received_at, i))
@@ -180,8 +180,8 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
     dup_updates = []
     for (_, _, dup_ref), cid in zip(decisions, new_ids, strict=True):
         if dup_ref is not None:
-            target = new_ids[-1 - dup_ref] if dup_ref < 0 else dup_ref
-            dup_updates.append({"cid": cid, "dup": target})
+            original = new_ids[-1 - dup_ref] if dup_ref < 0 else dup_ref
+            dup_updates.append({"cid": cid, "dup": original})
     if dup_updates:
         result.likely_duplicates += len(dup_updates)
         tbl = Complaint.__table__
@@ -229,7 +229,7 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
         by_kind: dict[tuple[int, str], int] = {}
         for (cid, t), tid in zip(task_meta, task_ids, strict=True):
             by_kind[(cid, t.kind)] = tid
-        deps = []
+        deps: list[dict[str, int]] = []
         for (cid, t), tid, row in zip(task_meta, task_ids, task_rows, strict=True):
             audits.append(audit_dict("task", tid, cid, None, row["status"], "create", actor, now,
                                      data={"department": t.department, "kind": t.kind}))
@@ -244,16 +244,16 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
                     now)
 
     # 6. customer history counts
-    _update_customer_counts(session, [(customer_ids.get(items[i].facts.customer_ref), items[i].facts.received_at)
+    _update_customer_counts(session, [(customer_ids.get(items[i].facts.customer_ref or ""), items[i].facts.received_at)
                                       for i, _, _ in decisions])
     result.created += sum(1 for i, _, _ in decisions if not items[i].reject_reason)
     result.rejected += sum(1 for i, _, _ in decisions if items[i].reject_reason)
 
     # 7. recurrence: link to open records, propose records for clusters (a few queries per batch)
-    rec = detect_recurrence(session, config, [cid for (i, _, _), cid in zip(decisions, new_ids, strict=True)
-                                              if not items[i].reject_reason], now)
-    result.recurrence_links += rec.links
-    result.proposed_records.extend(rec.proposed)
+    recur = detect_recurrence(session, config, [cid for (i, _, _), cid in zip(decisions, new_ids, strict=True)
+                                                if not items[i].reject_reason], now)
+    result.recurrence_links += recur.links
+    result.proposed_records.extend(recur.proposed)
     return result
 
 

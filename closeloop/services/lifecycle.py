@@ -74,7 +74,7 @@ def await_customer(sessions, complaint_id: int, *, config: Config, reason: str, 
         raise InvalidInput("until", "must be later than the start of the wait")
     with unit_of_work(sessions) as s:
         c = _get(s, complaint_id)
-        data = {}
+        data: dict[str, float | str] = {}
         if max_business_hours:
             data["max_business_hours"] = max_business_hours
         if until is not None:
@@ -192,7 +192,7 @@ def record_follow_up(sessions, task_id: int, *, config: Config, satisfied: bool,
             raise InvalidInput("task", f"task {task_id} is a {task.kind!r} task, not a customer follow-up")
         complete_in_session(s, task_id, config=config, actor=actor, at=at,
                             outcome=("satisfied" if satisfied else "not satisfied") + (f": {note}" if note else ""))
-        c = s.get(Complaint, task.complaint_id)
+        c = s.get_one(Complaint, task.complaint_id)
         c.customer_satisfied = satisfied  # the customer's verdict, kept apart from any effectiveness check
         s.add(Transition(**audit_dict("complaint", c.id, c.id, c.status, c.status, "follow_up", actor, at,
                                       reason=note or None, data={"satisfied": satisfied, "task": task_id})))

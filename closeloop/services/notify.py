@@ -21,6 +21,7 @@ from importlib import resources
 from jinja2 import Environment, StrictUndefined
 
 from closeloop.config import Config
+from closeloop.domain.calendar import BusinessCalendar
 from models.tables import Task
 
 LEVEL_ROLES = {1: "assignee", 2: "lead", 3: "operations_manager", 4: "crisis_owner"}
@@ -45,7 +46,7 @@ class Recipient:
     name: str
     target: str
     language: str
-    calendar: object  # BusinessCalendar
+    calendar: BusinessCalendar
 
     @property
     def channel(self) -> str:
@@ -82,7 +83,7 @@ def resolve_role(config: Config, role: str, department: str | None, task: Task |
     return Recipient(role, name, target, language, cal)
 
 
-def make_item(config: Config, *, key: str, kind: str, level: int, who: Recipient, complaint_id: int,
+def make_item(config: Config, *, key: str, kind: str, level: int, who: Recipient, complaint_id: int | None,
               task: Task | None, department: str | None, now: datetime, text: str,
               due: datetime | None = None, improvement_id: int | None = None) -> dict:
     """A notification row (a dict for a bulk insert), released at the recipient's next working instant."""

@@ -39,7 +39,7 @@ import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
@@ -114,7 +114,7 @@ class _Event:
     at: datetime
     seq: int
     kind: str = field(compare=False)
-    ref: object = field(compare=False)
+    ref: Any = field(compare=False)  # a ParsedRow (intake), else a complaint or task id
 
 
 def run_replay(paths: list[Path], config: Config, out_dir: Path, *, fmt: str = "auto", seed: int = 7,

@@ -70,7 +70,7 @@ def task_timers(session: Session, task: Task, config: Config, now: datetime, sta
             Transition.entity == "task", Transition.entity_id == task.id, Transition.to_state == "waiting")
             .order_by(Transition.at.desc(), Transition.id.desc()).limit(1))
         until = (pause.data or {}).get("until") if pause else None
-        if until:
+        if pause is not None and until:
             out.append(WantedTimer(f"pause_expired:task:{task.id}:{pause.id}", "pause_expired",
                                    datetime.fromisoformat(until), task.id, {"reason": pause.reason}))
     if resolve.target is None or resolve.due_at is None or resolve.status == "paused":

@@ -30,7 +30,7 @@ from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
 from models.tables import Complaint, Notification, Task, Timer, Transition
 
 from .audit import add_task
-from .bulk import enqueue
+from .bulk import enqueue, rowcount
 from .clocks import refresh_due
 from .effectiveness import reschedule_improvements, run_check
 from .root_cause import record as record_root_cause
@@ -85,7 +85,7 @@ def _reschedule_dirty(sessions, config, now, batch, report) -> None:
             if not rows:
                 return
             for cid, version in rows:
-                c = s.get(Complaint, cid)
+                c = s.get_one(Complaint, cid)
                 try:
                     with s.begin_nested():
                         reschedule(s, c, config, now)
@@ -114,7 +114,7 @@ def _fire_due(sessions, config, now, batch, report) -> None:
                                 .values(status="fired", fired_at=now)
                                 .returning(tt.c.id, tt.c.key, tt.c.kind, tt.c.complaint_id, tt.c.task_id,
                                            tt.c.improvement_id, tt.c.fire_at, tt.c.data)).all()
-            claimed.sort(key=lambda r: (r.fire_at, r.id))  # another sweep may have taken some: fine
+            claimed = sorted(claimed, key=lambda r: (r.fire_at, r.id))  # another sweep may have taken some: fine
             complaints = {c.id: c for c in s.scalars(select(Complaint).where(
                 Complaint.id.in_({r.complaint_id for r in claimed})))}
             tasks = {t.id: t for t in s.scalars(select(Task).where(
@@ -159,36 +159,36 @@ def _effect(s: Session, config: Config, t, now: datetime, report: SweepReport, c
         return  # stale: the task finished after the timer was scheduled
     data = t.data or {}
     dep = task.department if task is not None else None
-    if t.kind == "reminder":
+    if t.kind == "reminder" and task is not None:
         if task.status == TaskStatus.WAITING:
             return
         _notify(items, config, key=t.key, kind="reminder", level=0, role="assignee", complaint_id=complaint.id,
                 task=task, department=dep, now=now, due=task.due_at,
                 text=f"{data.get('pct', '?')}% of the time budget used: {task.title}")
-    elif t.kind == "manual_reminder":
+    elif t.kind == "manual_reminder" and task is not None:
         _notify(items, config, key=t.key, kind="manual_reminder", level=0, role="assignee",
                 complaint_id=complaint.id, task=task, department=dep, now=now, text=data.get("note") or task.title)
-    elif t.kind == "ack_timeout":
+    elif t.kind == "ack_timeout" and task is not None:
         if task.status != TaskStatus.OPEN:
             return
         _notify(items, config, key=t.key, kind="ack_timeout", level=2, role="lead", complaint_id=complaint.id,
                 task=task, department=dep, now=now, due=task.ack_due_at,
                 text=f"not acknowledged in time: {task.title}")
-    elif t.kind == "escalation":
+    elif t.kind == "escalation" and task is not None:
         if task.status == TaskStatus.WAITING:
             return
         level = int(data["level"])
         _notify(items, config, key=t.key, kind="escalation", level=level, role=LEVEL_ROLES[level],
                 complaint_id=complaint.id, task=task, department=dep, now=now, due=task.due_at,
                 text=f"overdue (level {level}): {task.title}")
-    elif t.kind == "promise":
+    elif t.kind == "promise" and isinstance(complaint, Complaint):
         if complaint.status not in OPEN_STATES or complaint.status == "awaiting_customer":
             return
         level = int(data["level"])
         _notify(items, config, key=t.key, kind="promise", level=level, role=LEVEL_ROLES[level],
                 complaint_id=complaint.id, task=None, department=None, now=now, due=complaint.due_at,
                 text=f"the promise to the customer is breached (severity {complaint.severity})")
-    elif t.kind == "transfers":
+    elif t.kind == "transfers" and isinstance(complaint, Complaint):
         reasons = [r for (r,) in s.execute(select(Transition.reason).where(
             Transition.complaint_id == complaint.id, Transition.trigger == "transfer").order_by(Transition.at))]
         _notify(items, config, key=t.key, kind="transfers", level=3, role="operations_manager",
@@ -286,9 +286,9 @@ def _pack(sessions, now: datetime, report: SweepReport) -> None:
                                                      for e in entries]})
                     if oid is None:
                         raise _PackedElsewhere()
-                    done = s.execute(update(Notification.__table__).where(
+                    done = rowcount(s.execute(update(Notification.__table__).where(
                         Notification.__table__.c.id.in_(ids), Notification.__table__.c.status == "pending")
-                        .values(status="packed", outbox_id=oid)).rowcount
+                        .values(status="packed", outbox_id=oid)))
                     if done != len(ids):
                         raise _PackedElsewhere()
             except (IntegrityError, _PackedElsewhere):

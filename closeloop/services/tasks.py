@@ -89,13 +89,13 @@ def _refresh(session: Session, task: Task, config: Config, at: datetime) -> None
     if task.complaint_id is not None:
         refresh_due(session, task.complaint_id, config, at)
     elif task.improvement_id is not None:
-        session.get(Improvement, task.improvement_id).timers_dirty = True
+        session.get_one(Improvement, task.improvement_id).timers_dirty = True
 
 
 def _begin_work(session: Session, task: Task, at: datetime, actor: str) -> None:
     if task.complaint_id is None:
         return
-    complaint = session.get(Complaint, task.complaint_id)
+    complaint = session.get_one(Complaint, task.complaint_id)
     if complaint.status in (ComplaintStatus.TRIAGED, ComplaintStatus.REOPENED):
         fire_complaint(session, complaint, ComplaintTrigger.START, at=at, actor=actor,
                        reason=f"task {task.id} ({task.department}) taken up")
@@ -207,7 +207,7 @@ def complete_in_session(s: Session, task_id: int, *, config: Config, actor: str,
     _begin_work(s, task, at, actor)
     s.flush()
     if complaint is not None:
-        settle(s, task.complaint_id, at=at, config=config)
+        settle(s, complaint.id, at=at, config=config)
     _refresh(s, task, config, at)
     return task
 
@@ -253,13 +253,13 @@ def transfer(sessions, task_id: int, *, config: Config, to: str, reason: str, ac
             s.add(TaskDependency(task_id=new.id, depends_on_id=dep))
         s.execute(update(TaskDependency).where(TaskDependency.depends_on_id == task.id)
                   .values(depends_on_id=new.id))
-        blocked = any(s.get(Task, d).status not in FINISHED_STATES for d in deps)
+        blocked = any(s.get_one(Task, d).status not in FINISHED_STATES for d in deps)
         new.status = TaskStatus.BLOCKED if blocked else TaskStatus.OPEN
         new.due_at = task.due_at if task.complaint_id is None else None  # an action keeps its due date
         s.add(Transition(**audit_dict("task", new.id, new.complaint_id, None, new.status, "create", actor, at,
                                       reason=reason, data={"transferred_from": task.id, "department": to})))
         if task.complaint_id is not None:
-            complaint = s.get(Complaint, task.complaint_id)
+            complaint = s.get_one(Complaint, task.complaint_id)
             complaint.transfer_count += 1
             complaint.updated_at = at
         _refresh(s, task, config, at)
@@ -302,7 +302,7 @@ def settle(session: Session, complaint_id: int, *, at: datetime, config: Config)
                           reason="all tasks it depends on are finished")
     if any(t.status in ACTIVE_STATES for t in tasks):
         return
-    complaint = session.get(Complaint, complaint_id)
+    complaint = session.get_one(Complaint, complaint_id)
     if not any(t.status == TaskStatus.DONE for t in tasks) and complaint.status in (
             ComplaintStatus.TRIAGED, ComplaintStatus.IN_PROGRESS, ComplaintStatus.REOPENED):
         # every task was cancelled or transferred away and nothing was done: back to the triage queue,

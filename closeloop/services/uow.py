@@ -30,11 +30,12 @@ def translate_conflicts(session: Session | None = None) -> Iterator[None]:
         raise Conflict(f"{CONFLICT_MESSAGE} ({exc})") from None
     except OperationalError as exc:
         # PostgreSQL deadlock (40P01) or serialization failure (40001): a concurrent change won
-        if getattr(exc.orig, "sqlstate", None) not in ("40P01", "40001"):
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        if sqlstate not in ("40P01", "40001"):
             raise
         if session is not None:
             session.rollback()
-        raise Conflict(f"{CONFLICT_MESSAGE} (concurrent transaction: {exc.orig.sqlstate})") from None
+        raise Conflict(f"{CONFLICT_MESSAGE} (concurrent transaction: {sqlstate})") from None
 
 
 @contextmanager

@@ -9,6 +9,7 @@ a whitelisted message key in the query string.
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -47,7 +48,8 @@ def my_queue(request: Request, department: str = "", who: Principal = Depends(cu
     if who.role not in WORK_ROLES:
         raise PageError(403, "error.403.role")
     known = sorted(get_app(request).config.departments)
-    dept = who.department if who.role != MANAGER else (department if department in known else known[0])
+    # a member's or lead's token always names its department
+    dept = (who.department or "") if who.role != MANAGER else (department if department in known else known[0])
     return RedirectResponse(f"/queue/{quote(dept, safe='')}", status_code=303)
 
 
@@ -117,8 +119,9 @@ def act(request: Request, task_id: int = Path(ge=1, le=2_147_483_647), action: s
     version = data.get("version", "")
     if not (version.isascii() and version.isdigit() and len(version) <= 10):  # "²".isdigit() is true too
         return _back(data, who, department, err="invalid", field="version", task=task_id)
-    kw = dict(config=app.config, actor=f"web:{who.name} ({who.role}{'@' + who.department if who.department else ''})",
-              at=app.clock.now(), expected_version=int(version))
+    kw: dict[str, Any] = dict(
+        config=app.config, actor=f"web:{who.name} ({who.role}{'@' + who.department if who.department else ''})",
+        at=app.clock.now(), expected_version=int(version))
     try:
         if action == "acknowledge":
             task_svc.acknowledge(app.sessions, task_id, **kw)

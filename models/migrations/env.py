@@ -47,7 +47,10 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("no sqlalchemy.url in the Alembic configuration and no connection passed in")
+    engine = make_engine(url)
     with engine.connect() as conn:
         _run(conn)
         conn.commit()

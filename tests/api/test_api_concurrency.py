@@ -25,7 +25,7 @@ def _race(api, task: dict) -> list[int]:
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=60)
+        t.join()
     return sorted(statuses)
 
 

@@ -71,7 +71,7 @@ def test_concurrent_intake_of_one_reference_is_one_201_and_the_rest_200(api):
         for t in threads:
             t.start()
         for t in threads:
-            t.join(timeout=60)
+            t.join()
         assert len(out) == n
         assert len({cid for _, _, cid in out}) == 1
         assert sorted(code for code, _, _ in out) == [200] * (n - 1) + [201], out
@@ -144,7 +144,7 @@ def _at_once(*calls) -> list:
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=60)
+        t.join()
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import httpx
@@ -18,29 +19,26 @@ def _free_port() -> int:
 
 def test_api_thread_serves_and_stops(api):
     port = _free_port()
+    before = set(threading.enumerate())
     server = start_api_thread(api.app, "127.0.0.1", port)
+    [thread] = [t for t in threading.enumerate() if t not in before and t.name == "closeloop-api"]
     url = f"http://127.0.0.1:{port}/api/v1/me"
     try:
-        for _ in range(100):
-            if server.started:
-                break
-            time.sleep(0.05)
+        while not server.started and thread.is_alive():  # started, or failed and ended
+            time.sleep(0.02)
         assert server.started
-        assert httpx.get(url, timeout=5).status_code == 401
-        r = httpx.get(url, headers=api.h("lead"), timeout=5)
+        assert httpx.get(url, timeout=None).status_code == 401
+        r = httpx.get(url, headers=api.h("lead"), timeout=None)
         assert r.status_code == 200 and r.json()["role"] == "lead"
     finally:
         server.should_exit = True
-    for _ in range(100):
-        if _closed(port):
-            break
-        time.sleep(0.05)
+    thread.join()  # uvicorn closes its sockets before run() returns
     assert _closed(port), "the server still answers after should_exit"
 
 
 def _closed(port: int) -> bool:
     try:
-        httpx.get(f"http://127.0.0.1:{port}/api/v1/me", timeout=0.5)
+        httpx.get(f"http://127.0.0.1:{port}/api/v1/me", timeout=None)
         return False
     except httpx.HTTPError:
         return True

@@ -81,7 +81,7 @@ class Receiver:
     def start(self) -> "Receiver":
         self._thread.start()
         self._server = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._handle, "127.0.0.1", 0, backlog=512), self._loop).result(5)
+            asyncio.start_server(self._handle, "127.0.0.1", 0, backlog=512), self._loop).result()
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -91,9 +91,9 @@ class Receiver:
             for task in list(self._handlers):
                 task.cancel()
             await asyncio.gather(*self._handlers, return_exceptions=True)
-        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(5)
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result()
         self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
+        self._thread.join()
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"

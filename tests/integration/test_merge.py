@@ -181,13 +181,16 @@ def test_threads_racing_opposite_merges_leave_exactly_one_open(sessions, config)
         s = sessions()
         try:
             held = (s.get(Complaint, dup), s.get(Complaint, into))  # noqa: F841 - both read first
-            barrier.wait(timeout=10)
+            barrier.wait()
             with translate_conflicts(s):
                 svc.merge_in_session(s, dup, into, config=config, actor=f"agent-{dup}", at=at)
                 s.commit()
             outcomes.append("merged")
         except (Conflict, MergeRejected) as exc:
             outcomes.append(type(exc).__name__)
+        except Exception:
+            barrier.abort()  # the other thread stops waiting (BrokenBarrierError) instead of hanging
+            raise
         finally:
             s.close()
 
@@ -195,7 +198,7 @@ def test_threads_racing_opposite_merges_leave_exactly_one_open(sessions, config)
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=60)
+        t.join()
     assert len(outcomes) == 2 and outcomes.count("merged") == 1, outcomes
     with sessions() as s:
         statuses = sorted(c.status for c in s.scalars(select(Complaint)))

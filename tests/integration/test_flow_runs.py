@@ -1,0 +1,163 @@
+"""Each Prefect flow in ``flows/`` run as a real flow run against Prefect's test server.
+
+``tests/integration/test_flows.py`` calls the import flow's logic through ``.fn()``; here the flows
+themselves run (``prefect_test_harness``, one temporary server per test session and xdist group), so
+their artifacts, run tags and deployments go through Prefect's API. Each test asserts on the flow's
+effects in our database and on what Prefect recorded (artifact by key, run tags, deployment schedule).
+
+Cost (DESIGN section 7): the server starts once (about 15 s); a flow run takes a fraction of a second
+with the flow heartbeat switched off for the session.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+from prefect.settings import (
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+    PREFECT_SERVER_ANALYTICS_ENABLED,
+    PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+    temporary_settings,
+)
+from prefect.testing.utilities import prefect_test_harness
+
+from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
+
+from closeloop.services.bulk import enqueue
+from flows import deliver, digest, intake, review, serve, sweep
+from flows.schedules import OVERDUE_DIGEST_CRON, SWEEP_INTERVAL_SECONDS
+from models.tables import Complaint, Notification, Outbox, Task, Timer
+
+from .helpers import count, facts, intake as intake_facts
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "examples" / "cfpb_sample.csv"
+MON = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)  # Monday 09:00 in Shanghai (the bundled calendar)
+
+pytestmark = pytest.mark.xdist_group("prefect")  # one worker, one test server
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """Prefect's temporary server for the whole session. No flow heartbeat (about 1 s per run otherwise);
+    the start-up wait is a hang guard sized for a loaded machine, not a performance bound."""
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None, PREFECT_SERVER_ANALYTICS_ENABLED: False,
+                             PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: 600}):
+        with prefect_test_harness(server_startup_timeout=None):
+            yield
+
+
+@pytest.fixture
+def app_env(engine, prefect_server, monkeypatch, tmp_path):
+    """The flows build their own app from the environment: point it at this test's database."""
+    monkeypatch.setenv("CLOSELOOP_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    monkeypatch.delenv("CLOSELOOP_CONFIG", raising=False)
+    monkeypatch.setenv("CLOSELOOP_CAPTURE_DIR", str(tmp_path / "capture"))
+    return tmp_path
+
+
+def _run(flow, **params):
+    """Call the flow itself; returns (its result, the flow run as Prefect recorded it)."""
+    state = flow(**params, return_state=True)
+    assert state.is_completed(), state.message
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(state.state_details.flow_run_id)
+    return state.result(), run
+
+
+def _artifacts(run, key: str) -> list:
+    with get_client(sync_client=True) as client:
+        return client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=[key]), flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
+
+
+def test_import_flow_writes_the_complaints_and_publishes_its_report(app_env, sessions):
+    lines = SAMPLE.read_text(encoding="utf-8").splitlines()[:6]  # header + 5 rows
+    path = app_env / "cfpb_five.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    [report], run = _run(intake.import_exports, paths=[str(path)])
+
+    assert (report["format"], report["rows"], report["created"], report["committed"]) == ("cfpb", 5, 5, True)
+    assert count(sessions, Complaint, Complaint.source == "cfpb") == 5
+    assert count(sessions, Task) == report["tasks"] > 0
+    assert {"import", "source:cfpb"} <= set(run.tags)
+    [artifact] = _artifacts(run, intake.ARTIFACT_KEY)
+    assert artifact.type == "markdown" and "| cfpb_five.csv | cfpb | all-or-nothing | 5 | 5 | 0 |" in artifact.data
+
+
+def test_sweep_flow_fires_the_due_timers_and_tags_its_run(app_env, sessions, config):
+    [cid] = intake_facts(sessions, config, MON, [facts("SWEEP-1", MON)])
+    result, run = _run(sweep.sweep_flow, now=(MON + timedelta(days=3)).isoformat())
+
+    fired = sum(result["fired"].values())
+    assert fired > 0 and result["notifications"] > 0
+    assert count(sessions, Timer, Timer.status == "fired") == fired
+    assert count(sessions, Notification) == result["notifications"]
+    assert {"sweep", f"complaint:{cid}"} <= set(run.tags)
+    assert any(t.startswith("department:") for t in run.tags)
+    [artifact] = _artifacts(run, sweep.ARTIFACT_KEY)
+    rows = json.loads(artifact.data)
+    assert {"what": "notifications", "count": result["notifications"]} in rows
+
+
+def test_deliver_flow_sends_what_is_due(app_env, sessions):
+    with sessions.begin() as s:
+        oid = enqueue(s, key="flow-test-1", channel="capture", target="capture://flow-test", recipient="ops",
+                      subject="hello", body="a message through the deliver flow", payload={"n": 1}, now=MON)
+    result, run = _run(deliver.deliver_outbox, max_batches=1)
+
+    assert (result["claimed"], result["delivered"]) == (1, 1)
+    with sessions() as s:
+        row = s.get(Outbox, oid)
+        assert row.status == "delivered" and row.delivered_at is not None
+    [line] = (app_env / "capture" / "flow-test.jsonl").read_text(encoding="utf-8").splitlines()
+    assert json.loads(line)["body"] == "a message through the deliver flow"
+    assert run.state.is_completed()
+
+
+def test_digest_flow_writes_todays_overdue_digest_once(app_env, sessions, config):
+    intake_facts(sessions, config, MON, [facts("LATE-1", MON)])  # its task is long overdue by the real clock
+    oid, _ = _run(digest.overdue_digest_flow)
+    again, _ = _run(digest.overdue_digest_flow)
+
+    assert oid is not None and again is None  # one digest per local day
+    with sessions() as s:
+        row = s.get(Outbox, oid)
+        assert row.idempotency_key.startswith("overdue-digest:") and "1 overdue task(s)" in row.body
+
+
+def test_review_flow_publishes_the_month_and_writes_the_files(app_env, sessions, config):
+    intake_facts(sessions, config, MON, [facts("REVIEW-1", MON), facts("REVIEW-2", MON + timedelta(days=1))])
+    out = app_env / "review"
+    result, run = _run(review.monthly_review_flow, period="2026-03", out_dir=str(out))
+
+    assert result["complaints"]["received"] == 2
+    assert json.loads((out / "review-2026-03.json").read_text(encoding="utf-8")) == result
+    assert "2026-03" in (out / "review-2026-03.html").read_text(encoding="utf-8")
+    [artifact] = _artifacts(run, review.ARTIFACT_KEY)
+    assert artifact.type == "markdown" and "2026-03" in artifact.data
+
+
+def test_served_deployments_register_with_their_schedules_and_tags(prefect_server, config):
+    """What ``closeloop serve`` registers, applied to a real Prefect server and read back."""
+    wanted = {"sweep": ("sweep", IntervalSchedule), "deliver": ("deliver-outbox", IntervalSchedule),
+              "overdue-digest": ("overdue-digest", CronSchedule), "monthly-review": ("monthly-review", CronSchedule)}
+    deployments = serve.deployments(config)
+    assert sorted(d.name for d in deployments) == sorted(wanted)
+    got = {}
+    with get_client(sync_client=True) as client:
+        for d in deployments:
+            d.apply()
+            flow_name, kind = wanted[d.name]
+            got[d.name] = client.read_deployment_by_name(f"{flow_name}/{d.name}")
+            [schedule] = got[d.name].schedules
+            assert isinstance(schedule.schedule, kind) and "closeloop" in got[d.name].tags
+    assert got["sweep"].schedules[0].schedule.interval == timedelta(seconds=SWEEP_INTERVAL_SECONDS)
+    assert got["overdue-digest"].schedules[0].schedule.cron == OVERDUE_DIGEST_CRON
+    assert got["sweep"].global_concurrency_limit.limit == 1  # two sweeps never overlap
