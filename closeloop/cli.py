@@ -79,12 +79,17 @@ def db_upgrade(revision: str = typer.Argument("head", help="target revision")) -
     out.print(f"database at revision {migrate.current_revision(a.engine)}")
 
 
-@db_app.command("downgrade")
-def db_downgrade(revision: str = typer.Argument(..., help="target revision, e.g. 'base' to drop everything")) -> None:
-    """Revert the schema to REVISION ('base' removes every closeloop table and its data)."""
+@db_app.command("downgrade", context_settings={"ignore_unknown_options": True})
+def db_downgrade(revision: str = typer.Argument(..., help="target revision: an id, -N (N steps down) or 'base'"),
+                 allow_data_loss: bool = typer.Option(False, "--allow-data-loss",
+                                                      help="run even when the downgrade deletes rows")) -> None:
+    """Revert the schema to REVISION. A step that would delete rows (which tables, how many) is refused
+    unless --allow-data-loss; the steps that keep data run without it."""
     a = get_app(require_schema=False)
     try:
-        migrate.downgrade(a.engine, revision)
+        migrate.downgrade(a.engine, revision, allow_data_loss=allow_data_loss)
+    except migrate.DataLossRefused as exc:
+        fail(f"db downgrade {revision}: {exc}", 2)
     except Exception as exc:  # noqa: BLE001
         fail(f"db downgrade {revision}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}", 2)
     out.print(f"database at revision {migrate.current_revision(a.engine) or 'base'}")

@@ -36,8 +36,87 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         conn.commit()
 
 
-def downgrade(engine: Engine, revision: str) -> None:
-    """Revert migrations down to ``revision`` (``base`` drops everything)."""
+# What each revision's downgrade deletes, as (what, count query) pairs; a revision not listed keeps
+# everything (0006 folds dead letters into the older ``failed`` status; 0002 drops ``task.ack_due_at``,
+# which the clocks rebuild from the audit log).
+LOSSES: dict[str, list[tuple[str, str]]] = {
+    "0005": [("improvement records", "SELECT COUNT(*) FROM improvement"),
+             ("improvement links", "SELECT COUNT(*) FROM improvement_link"),
+             ("effectiveness checks", "SELECT COUNT(*) FROM effectiveness_check"),
+             ("compensation entries", "SELECT COUNT(*) FROM compensation"),
+             ("improvement action tasks", "SELECT COUNT(*) FROM task WHERE complaint_id IS NULL"),
+             ("audit rows of improvement records", "SELECT COUNT(*) FROM transition WHERE complaint_id IS NULL"),
+             ("complaint root causes", "SELECT COUNT(*) FROM complaint WHERE root_cause IS NOT NULL"),
+             ("customer verdicts", "SELECT COUNT(*) FROM complaint WHERE customer_satisfied IS NOT NULL")],
+    "0004": [("API tokens", "SELECT COUNT(*) FROM api_token")],
+    "0003": [("timers", "SELECT COUNT(*) FROM timer"), ("notifications", "SELECT COUNT(*) FROM notification"),
+             ("outbox messages", "SELECT COUNT(*) FROM outbox")],
+    "0001": [(f"{t} rows", f"SELECT COUNT(*) FROM {t}")
+             for t in ("complaint", "customer", "task", "task_dependency", "transition", "department",
+                       "routing_config")],
+}
+
+
+class DataLossRefused(Exception):
+    """A downgrade would delete data and ``allow_data_loss`` was not given; ``losses`` has
+    ``(revision, what, count)`` for every non-zero count."""
+
+    def __init__(self, target: str, losses: list[tuple[str, str, int]]):
+        self.target, self.losses = target, losses
+        what = "; ".join(f"{n} {what} (undoing {rev})" for rev, what, n in losses)
+        super().__init__(f"downgrading to {target} would delete {what}. Nothing was changed; run it again with "
+                         "--allow-data-loss to accept that loss (take a backup first)")
+
+
+def downgrade_steps(engine: Engine, revision: str) -> list[str]:
+    """The revisions a downgrade to ``revision`` undoes, newest first. ``revision`` is a revision id,
+    ``base``, or ``-N`` (N steps down). Raises ``ValueError`` for an unknown or higher target."""
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    current = current_revision(engine)
+    chain: list[str] = []
+    rev = current
+    while rev is not None:
+        chain.append(rev)
+        rev = script.get_revision(rev).down_revision
+    if revision.startswith("-") and revision[1:].isdigit():
+        n = int(revision[1:])
+        if n > len(chain):
+            raise ValueError(f"cannot go {n} steps down from {current or 'base'}: only {len(chain)} applied")
+        return chain[:n]
+    if revision == "base":
+        return chain
+    if revision not in chain:
+        raise ValueError(f"revision {revision!r} is not below the current revision {current or 'base'}")
+    return chain[:chain.index(revision)]
+
+
+def data_loss(engine: Engine, steps: list[str]) -> list[tuple[str, str, int]]:
+    """``(revision, what, count)`` of the rows undoing ``steps`` would delete (non-zero counts only)."""
+    out = []
+    with engine.connect() as conn:
+        for rev in steps:
+            for what, query in LOSSES.get(rev, []):
+                n = conn.exec_driver_sql(query).scalar() or 0
+                if n:
+                    out.append((rev, what, int(n)))
+    return out
+
+
+def downgrade(engine: Engine, revision: str, *, allow_data_loss: bool = False) -> None:
+    """Revert migrations down to ``revision`` (an id, ``-N`` or ``base``).
+
+    Each revision's downgrade keeps its data or is listed in :data:`LOSSES`; when any of those
+    rows exist, :class:`DataLossRefused` (with the counts) is raised and nothing changes, unless
+    ``allow_data_loss``. ``ValueError`` for a target that is not below the current revision.
+    """
+    steps = downgrade_steps(engine, revision)
+    if not allow_data_loss:
+        losses = data_loss(engine, steps)
+        if losses:
+            raise DataLossRefused(revision, losses)
+    if not steps:
+        return
+    revision = ScriptDirectory.from_config(alembic_config(engine)).get_revision(steps[-1]).down_revision or "base"
     cfg = alembic_config(engine)
     with engine.connect() as conn:
         cfg.attributes["connection"] = conn

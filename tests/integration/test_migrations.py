@@ -17,7 +17,10 @@ def test_round_trip_with_data(engine, sessions, config, clock):
     run_import(sessions, config, clock, ROOT / "examples" / "cfpb_sample.csv")
     assert stats(sessions)["complaints"] > 0
     assert migrate.is_up_to_date(engine)
-    migrate.downgrade(engine, "base")
+    with pytest.raises(migrate.DataLossRefused, match="271 complaint rows"):
+        migrate.downgrade(engine, "base")
+    assert migrate.is_up_to_date(engine)
+    migrate.downgrade(engine, "base", allow_data_loss=True)
     assert migrate.current_revision(engine) is None
     left = set(inspect(engine).get_table_names()) & {t.name for t in Base.metadata.sorted_tables}
     assert left == set()

@@ -12,6 +12,8 @@ fence for running claims and carries no history.
 """
 from __future__ import annotations
 
+import re
+
 from alembic import op
 import sqlalchemy as sa
 import models.types
@@ -26,6 +28,19 @@ STATUSES = "('pending', 'sending', 'unknown', 'delivered', 'dead')"
 OLD_STATUSES = "('pending', 'sending', 'unknown', 'delivered', 'failed')"
 
 
+_FOLDED = re.compile(r"dead letter \((exhausted|rejected|abandoned)(?:, re-sent by hand (\d+) times)?\): (.*)",
+                     re.DOTALL)
+
+
+def _dead_letter(error: str | None) -> dict:
+    """Reason, re-sends and error of a ``failed`` row: unfolded when this revision's downgrade wrote it."""
+    m = _FOLDED.fullmatch(error or "")
+    if m:
+        return {"reason": m.group(1), "requeues": int(m.group(2) or 0), "error": m.group(3) or None}
+    reason = "exhausted" if (error or "").startswith("gave up after") else "rejected"
+    return {"reason": reason, "requeues": 0, "error": error}
+
+
 def upgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.add_column(sa.Column('claims', sa.Integer(), nullable=False, server_default='0'))
@@ -33,9 +48,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('dead_reason', sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column('dead_at', models.types.UTCDateTime(timezone=True), nullable=True))
     op.execute("UPDATE outbox SET claims = attempts")
-    op.execute("UPDATE outbox SET status = 'dead', dead_at = COALESCE(lease_until, next_attempt_at), "
-               "dead_reason = CASE WHEN last_error LIKE 'gave up after%' THEN 'exhausted' ELSE 'rejected' END "
-               "WHERE status = 'failed'")
+    bind = op.get_bind()
+    failed = bind.execute(sa.text("SELECT id, last_error FROM outbox WHERE status = 'failed'")).all()
+    if failed:
+        bind.execute(sa.text("UPDATE outbox SET status = 'dead', dead_reason = :reason, requeues = :requeues, "
+                             "last_error = :error, dead_at = COALESCE(lease_until, next_attempt_at) WHERE id = :id"),
+                     [{"id": i, **_dead_letter(error)} for i, error in failed])
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_check_constraint('status', f"status IN {STATUSES}")
         batch_op.create_check_constraint('dead_reason',
