@@ -255,9 +255,11 @@ def serve_cmd(api_host: str = typer.Option("127.0.0.1", "--api-host", help="the 
 
     Uses Prefect's local temporary server unless PREFECT_API_URL points at a Prefect server.
     """
+    from closeloop.logs import configure_logging
     from flows.serve import serve_all
 
     a = get_app()
+    configure_logging(a.settings.log_format)
     if not no_api:
         start_api_thread(a, api_host, api_port)
         out.print(f"REST API on http://{api_host}:{api_port}/api/v1")

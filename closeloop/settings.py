@@ -8,10 +8,16 @@
   (``X-Closeloop-Signature``); the default ``change-me`` is only for demos.
 - ``CLOSELOOP_DELIVERY_DEADLINE_S``: total deadline of one delivery attempt, in seconds (default 10).
 - ``CLOSELOOP_CAPTURE_DIR``: where ``capture://name`` targets write JSON Lines (default ``out/capture``).
+- ``CLOSELOOP_LOG_FORMAT``: ``json`` (default; one JSON object per line, ids and figures only) or ``text``,
+  for ``closeloop api`` and ``closeloop serve``.
+- ``CLOSELOOP_RETENTION_DAYS``: age in days after which ``closeloop purge`` (and the ``purge`` deployment)
+  deletes fired/cancelled timers, packed notifications, delivered outbox rows and engine runs (default 90).
 - ``CLOSELOOP_API_MAX_BODY_BYTES``: the largest request body the API and dashboard accept (default 1 MiB; 413 above).
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +33,8 @@ class Settings(BaseSettings):
     delivery_deadline_s: float = Field(10.0, gt=0, le=600)
     capture_dir: str = "out/capture"
     api_max_body_bytes: int = Field(1 << 20, ge=1024, le=1 << 30)
+    log_format: Literal["json", "text"] = "json"
+    retention_days: int = Field(90, ge=0, le=36_500)
 
 
 def normalize_database_url(url: str) -> str:

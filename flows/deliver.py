@@ -19,10 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
-import socket
 import threading
-import uuid
 from datetime import timedelta
 
 from prefect import flow, get_run_logger
@@ -30,7 +27,8 @@ from prefect.exceptions import MissingContextError
 
 from closeloop.bootstrap import build_app
 from closeloop.services.delivery import DeliveryReport, deliver_once
-from flows.runinfo import label_run
+from closeloop.services.engine_runs import RunKind
+from flows.runinfo import label_run, timed_run, worker_name
 from flows.schedules import policy
 from integrations.senders import open_default_sender
 
@@ -46,11 +44,6 @@ def _logger():
         return get_run_logger()
     except MissingContextError:
         return _fallback_logger
-
-
-def worker_name() -> str:
-    """``host:pid:suffix``: unique per run, readable in ``outbox.claimed_by``."""
-    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def lease_for(deadline_s: float, batch: int = BATCH, concurrency: int = CONCURRENCY) -> timedelta:
@@ -103,7 +96,9 @@ def deliver_outbox(max_batches: int = 50) -> dict:
                                       lease=lease_for(settings.delivery_deadline_s))
 
     try:
-        report = _run(drain)
+        with timed_run(app, RunKind.DELIVER, worker) as counts:
+            report = _run(drain)
+            counts.update({k: v for k, v in report.as_dict().items() if isinstance(v, int)})
     finally:
         app.dispose()
     for line in report.errors[:20]:

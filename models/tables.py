@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, MetaData, Numeric, String, Text, UniqueConstraint,
+    JSON, BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, MetaData, Numeric, String, Text, UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -385,3 +385,28 @@ class ApiToken(Base):
     created_by: Mapped[str] = mapped_column(String(200))
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class EngineRun(Base):
+    """One finished run of the engine (a sweep, a delivery, a purge), for metrics and readiness.
+
+    Written by the flows when a run ends (``closeloop.services.engine_runs.record_run``);
+    ``counts`` holds what it did (e.g. ``{"fired": 12, "messages": 3}``, or deliveries by
+    outcome), never personal data. The API's ``/metrics`` reads it, so any number of API
+    replicas report the same figures and workers need no port of their own. Purged with
+    the other engine rows (``closeloop purge``).
+    """
+
+    __tablename__ = "engine_run"
+    __table_args__ = (
+        CheckConstraint("kind IN ('sweep', 'deliver', 'purge')", name="kind"),
+        Index("ix_engine_run_kind_finished_at", "kind", "finished_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    worker: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_s: Mapped[float] = mapped_column(Float)
+    counts: Mapped[dict] = mapped_column(JSON, default=dict)
