@@ -267,6 +267,21 @@ def serve_cmd(api_host: str = typer.Option("127.0.0.1", "--api-host", help="the 
     serve_all(a.config)
 
 
+@app.command("purge")
+def purge_cmd(older_than_days: Optional[int] = typer.Option(None, "--older-than-days", min=0,
+                                                            help="default CLOSELOOP_RETENTION_DAYS (90)"),
+              as_json: bool = typer.Option(False, "--json")) -> None:
+    """Retention: delete fired timers, packed notifications, delivered messages and engine runs older than N days."""
+    from flows.purge import purge_flow
+
+    get_app()  # checks the schema
+    report = purge_flow.fn(older_than_days=older_than_days)
+    if as_json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        out.print(", ".join(f"{k} {v}" for k, v in report.items()))
+
+
 @app.command("digest")
 def digest_cmd(now: Optional[str] = typer.Option(None, "--now", help="ISO 8601 with offset")) -> None:
     """Write today's overdue digest for the operations manager (once per local day)."""
