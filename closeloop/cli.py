@@ -244,14 +244,31 @@ def serve_cmd(api_host: str = typer.Option("127.0.0.1", "--api-host", help="the 
 
     Uses Prefect's local temporary server unless PREFECT_API_URL points at a Prefect server.
     """
+    from closeloop.logs import configure_logging
     from flows.serve import serve_all
 
     a = get_app()
+    configure_logging(a.settings.log_format)
     if not no_api:
         start_api_thread(a, api_host, api_port)
         out.print(f"REST API on http://{api_host}:{api_port}/api/v1")
     out.print("serving the deployments of deploy/prefect.yaml (Ctrl-C to stop)")
     serve_all(a.config)
+
+
+@app.command("purge")
+def purge_cmd(older_than_days: Optional[int] = typer.Option(None, "--older-than-days", min=0,
+                                                            help="default CLOSELOOP_RETENTION_DAYS (90)"),
+              as_json: bool = typer.Option(False, "--json")) -> None:
+    """Retention: delete fired timers, packed notifications, delivered messages and engine runs older than N days."""
+    from flows.purge import purge_flow
+
+    get_app()  # checks the schema
+    report = purge_flow.fn(older_than_days=older_than_days)
+    if as_json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        out.print(", ".join(f"{k} {v}" for k, v in report.items()))
 
 
 @app.command("digest")

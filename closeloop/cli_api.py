@@ -75,7 +75,10 @@ def api_server(app, host: str, port: int, log_level: str = "info"):
 
     from closeloop.api.app import create_app
 
-    return uvicorn.Server(uvicorn.Config(create_app(app), host=host, port=port, log_level=log_level))
+    # uvicorn's own access log (client addresses) is off: closeloop.api.observability logs each
+    # request as JSON (route template, status, duration, ids); its other records go to the root logger
+    return uvicorn.Server(uvicorn.Config(create_app(app), host=host, port=port, log_level=log_level,
+                                         access_log=False, log_config=None))
 
 
 def run_api(app, host: str, port: int, log_level: str = "info") -> None:
@@ -95,8 +98,11 @@ def start_api_thread(app, host: str, port: int):
 def api_cmd(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(8000, "--port", min=1,
                                                                                        max=65535)) -> None:
     """Serve the REST API (/api/v1; OpenAPI at /api/v1/openapi.json, docs at /api/v1/docs)."""
+    from closeloop.logs import configure_logging
+
     a = get_app()
-    out.print(f"closeloop API on http://{host}:{port}/api/v1 (docs at /api/v1/docs)")
+    configure_logging(a.settings.log_format)
+    out.print(f"closeloop API on http://{host}:{port}/api/v1 (docs at /api/v1/docs; /healthz, /readyz, /metrics)")
     run_api(a, host, port)
 
 

@@ -14,10 +14,16 @@
 - ``CLOSELOOP_SMTP_URL``: the SMTP relay for e-mail to customers (``smtp://host:25``,
   ``smtp://user:password@host:587`` with STARTTLS, ``smtps://...:465``); empty: e-mail is not sent.
 - ``CLOSELOOP_SMTP_FROM``: the From address of e-mail to customers (default ``closeloop@localhost``).
+- ``CLOSELOOP_LOG_FORMAT``: ``json`` (default; one JSON object per line, ids and figures only) or ``text``,
+  for ``closeloop api`` and ``closeloop serve``.
+- ``CLOSELOOP_RETENTION_DAYS``: age in days after which ``closeloop purge`` (and the ``purge`` deployment)
+  deletes fired/cancelled timers, packed notifications, delivered outbox rows and engine runs (default 90).
 - ``CLOSELOOP_API_MAX_BODY_BYTES``: the largest request body the API and dashboard accept (default 1 MiB; 413 above).
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +44,8 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(1 << 20, ge=1024, le=1 << 30)
     smtp_url: str = ""
     smtp_from: str = "closeloop@localhost"
+    log_format: Literal["json", "text"] = "json"
+    retention_days: int = Field(90, ge=0, le=36_500)
 
 
 def normalize_database_url(url: str) -> str:

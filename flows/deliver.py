@@ -19,10 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
-import socket
 import threading
-import uuid
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -32,8 +29,9 @@ from prefect.exceptions import MissingContextError
 
 from closeloop.bootstrap import build_app
 from closeloop.services.delivery import DeliveryReport, RetryPolicy, deliver_once
+from closeloop.services.engine_runs import RunKind
 from closeloop.services.notify import dead_letter_alert
-from flows.runinfo import label_run
+from flows.runinfo import label_run, timed_run, worker_name
 from flows.schedules import policy
 from integrations.senders import open_default_sender
 
@@ -51,11 +49,6 @@ def _logger():
         return get_run_logger()
     except MissingContextError:
         return _fallback_logger
-
-
-def worker_name() -> str:
-    """``host:pid:suffix``: unique per run, readable in ``outbox.claimed_by``."""
-    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def lease_for(deadline_s: float, batch: int = BATCH, concurrency: int = CONCURRENCY) -> timedelta:
@@ -119,7 +112,9 @@ def deliver_outbox(max_batches: int = 50) -> dict:
                                       alert=alert)
 
     try:
-        report = _run(drain)
+        with timed_run(app, RunKind.DELIVER, worker) as counts:
+            report = _run(drain)
+            counts.update({k: v for k, v in report.as_dict().items() if isinstance(v, int)})
     finally:
         app.dispose()
     for line in report.errors[:20]:

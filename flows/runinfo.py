@@ -9,7 +9,12 @@ reach the Prefect API is logged, never raised: the work is already committed.
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import time
+import uuid
 from collections.abc import Iterable
+from contextlib import contextmanager
 
 from prefect.context import FlowRunContext
 
@@ -41,3 +46,24 @@ def id_tags(prefix: str, ids: Iterable[int], limit: int = MAX_ID_TAGS) -> list[s
     if len(ordered) > limit:
         tags.append(f"{prefix}:+{len(ordered) - limit} more")
     return tags
+
+
+def worker_name() -> str:
+    """``host:pid:suffix``: unique per run, readable in ``outbox.claimed_by`` and ``engine_run.worker``."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@contextmanager
+def timed_run(app, kind, worker: str | None = None):
+    """Time the block and store it as an ``engine_run`` row (``kind``: a ``RunKind``) when it ends without error.
+
+    Yields a dict; the block puts the run's integer counts into it. The row's instants come from
+    ``app.clock``, the duration from ``time.perf_counter`` (wall seconds).
+    """
+    from closeloop.services.engine_runs import record_run
+
+    counts: dict[str, int] = {}
+    started_at, t0 = app.clock.now(), time.perf_counter()
+    yield counts
+    record_run(app.sessions, kind, worker=worker or worker_name(), started_at=started_at,
+               finished_at=app.clock.now(), duration_s=time.perf_counter() - t0, counts=counts)

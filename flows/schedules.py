@@ -28,6 +28,7 @@ POLICIES: dict[str, tuple[int, int, int]] = {
     "monthly-review": (1800, 1, 300),  # read-only but heavy
     "import-exports": (3600, 0, 0),    # a bad file fails the same way again; import_one retries
                                        # transient (non-ImportFailed) errors twice itself
+    "purge": (1800, 1, 60),            # daily; deletes in bounded batches, a retry finishes the rest
 }
 
 

@@ -15,9 +15,10 @@ from prefect.artifacts import create_table_artifact
 from prefect.context import FlowRunContext
 
 from closeloop.bootstrap import build_app
+from closeloop.services.engine_runs import RunKind
 from closeloop.services.sweep import sweep
 
-from flows.runinfo import id_tags, label_run
+from flows.runinfo import id_tags, label_run, timed_run
 from flows.schedules import policy
 
 ARTIFACT_KEY = "sweep-report"
@@ -29,7 +30,11 @@ def sweep_flow(now: str | None = None) -> dict:
     app = build_app()
     try:
         at = datetime.fromisoformat(now) if now else app.clock.now()
-        report = sweep(app.sessions, app.config, at)
+        with timed_run(app, RunKind.SWEEP) as counts:
+            report = sweep(app.sessions, app.config, at)
+            counts.update(fired=sum(report.fired.values()), rescheduled=report.rescheduled,
+                          notifications=report.notifications, messages=report.messages,
+                          tasks_created=report.tasks_created)
     finally:
         app.dispose()
     result = report.as_dict()

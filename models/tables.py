@@ -447,3 +447,28 @@ class ComplaintSearch(Base):
 
 # objects of the search index that exist on one backend only (see ComplaintSearch); schema comparisons skip them
 BACKEND_ONLY_SEARCH_OBJECTS = ("complaint_fts", "ix_complaint_search_terms")
+
+
+class EngineRun(Base):
+    """One finished run of the engine (a sweep, a delivery, a purge), for metrics and readiness.
+
+    Written by the flows when a run ends (``closeloop.services.engine_runs.record_run``);
+    ``counts`` holds what it did (e.g. ``{"fired": 12, "messages": 3}``, or deliveries by
+    outcome), never personal data. The API's ``/metrics`` reads it, so any number of API
+    replicas report the same figures and workers need no port of their own. Purged with
+    the other engine rows (``closeloop purge``).
+    """
+
+    __tablename__ = "engine_run"
+    __table_args__ = (
+        CheckConstraint("kind IN ('sweep', 'deliver', 'purge')", name="kind"),
+        Index("ix_engine_run_kind_finished_at", "kind", "finished_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    worker: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_s: Mapped[float] = mapped_column(Float)
+    counts: Mapped[dict] = mapped_column(JSON, default=dict)

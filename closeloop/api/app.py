@@ -1,6 +1,7 @@
 """The FastAPI app factory: ``create_app(app) -> FastAPI``.
 
-Routers live under ``/api/v1`` (one module per area); the OpenAPI document is
+Routers live under ``/api/v1`` (one module per area); ``/healthz``, ``/readyz`` and ``/metrics`` at the
+root (:mod:`closeloop.api.observability`); the OpenAPI document is
 served at ``/api/v1/openapi.json`` (and kept in ``docs/openapi.json``:
 ``closeloop openapi --out docs/openapi.json``), the interactive docs at ``/api/v1/docs``.
 Every error has one JSON shape (:mod:`closeloop.api.errors`).
@@ -22,7 +23,7 @@ from fastapi import FastAPI
 from closeloop import __version__
 from closeloop.bootstrap import App, build_app
 
-from . import errors
+from . import errors, observability
 from .errors import ErrorResponse
 from .limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 
@@ -59,6 +60,8 @@ def create_app(app: App | None = None) -> FastAPI:
     errors.install(api)
     settings = getattr(app, "settings", None)  # None for the bare App that renders the OpenAPI document
     api.add_middleware(BodyLimit, max_bytes=getattr(settings, "api_max_body_bytes", DEFAULT_MAX_BODY_BYTES))
+    observability.install(api)
+    api.include_router(observability.router)  # /healthz, /readyz, /metrics (no token; see the module)
     for router in (complaints_router, tasks_router, overview_router, outbox_router, admin_router,
                    compensation_router, customers_router):
         api.include_router(router, prefix=PREFIX, responses=ERROR_RESPONSES)

@@ -5,7 +5,9 @@ One call does three set-based steps, each in short transactions:
 1. **reschedule** complaints flagged ``timers_dirty`` (every state change flags its complaint);
 2. **fire** pending timers whose ``fire_at`` has passed (catching up after downtime, in time
    order); a timer is claimed with ``UPDATE ... WHERE status = 'pending'`` so two sweeps running
-   at once fire it once, and every notification key is unique in the database;
+   at once fire it once, and every notification key is unique in the database; on PostgreSQL the
+   batch is selected ``FOR UPDATE SKIP LOCKED``, so a second sweep takes the next due timers
+   instead of waiting for the first one's batch;
 3. **pack** released notifications (inside the recipient's working hours) into one digest
    outbox message per address.
 
@@ -106,8 +108,10 @@ def _fire_due(sessions, config, now, batch, report) -> None:
     tt = Timer.__table__
     while True:
         with unit_of_work(sessions) as s:
+            # PostgreSQL: rows another sweep is claiming are skipped, not waited for, so concurrent
+            # sweeps share the due timers (SQLite ignores FOR UPDATE; its writers take turns)
             ids = s.scalars(select(tt.c.id).where(tt.c.status == "pending", tt.c.fire_at <= now)
-                            .order_by(tt.c.fire_at, tt.c.id).limit(batch)).all()
+                            .order_by(tt.c.fire_at, tt.c.id).limit(batch).with_for_update(skip_locked=True)).all()
             if not ids:
                 return
             claimed = s.execute(update(tt).where(tt.c.id.in_(ids), tt.c.status == "pending")

@@ -28,8 +28,15 @@ def _status(row: str) -> dict[str, int]:
     return dict(zip(CALLERS, [401, *map(int, row.split())], strict=True))
 
 
+#: Operations endpoints at the root (not under /api/v1): open to every caller, no token (probes, Prometheus).
+ROOT_PATHS = ("/healthz", "/readyz", "/metrics")
+OPEN = dict.fromkeys(CALLERS, 200)
+
 #   endpoint                                   member lead msvc mgr  admin
 MATRIX = {
+    "GET /healthz":                            OPEN,
+    "GET /readyz":                             OPEN,
+    "GET /metrics":                            OPEN,
     "GET /me":                                 _status("200 200 200 200 200"),
     "GET /departments":                        _status("200 200 200 200 200"),
     "GET /config":                             _status("403 403 403 403 200"),
@@ -125,7 +132,7 @@ def _request(api, endpoint: str):
                 "transfer": {"trigger": "transfer", "to": "product", "reason": "a product question"},
                 "cancel": {"trigger": "cancel", "reason": "not needed"},
                 "assign": {"trigger": "assign", "assignee": "wang.li"}}.get(trigger)
-    return method, "/api/v1" + path, body
+    return method, (path if path in ROOT_PATHS else "/api/v1" + path), body
 
 
 def test_every_cell_of_the_access_matrix(api):

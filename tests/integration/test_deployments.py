@@ -38,12 +38,12 @@ def _schedule_key(s) -> tuple:
 
 
 def test_every_scheduled_flow_and_the_import_is_a_deployment_on_the_process_pool(prefect_view):
-    assert SCHEDULED | {"import-exports"} <= set(prefect_view)
+    assert SCHEDULED | {"import-exports", "purge"} <= set(prefect_view)
     for name, d in prefect_view.items():
         assert d["work_pool"]["name"] == "closeloop", name
         assert "closeloop" in d["tags"], name
         assert d["description"], name
-        if name in SCHEDULED:
+        if name in SCHEDULED | {"purge"}:
             assert d["schedules"], f"{name} has no schedule"
     assert prefect_view["import-exports"]["schedules"] == []
 

@@ -76,7 +76,7 @@ def test_serve_opens_a_working_ui_and_stops_on_the_first_ctrl_c(tmp_path):
             names = {d["name"] for d in r.json()}
             time.sleep(1)
         assert names == {s.name for s in load_specs()}
-        assert httpx.get(f"http://127.0.0.1:{api_port}/healthz", timeout=10).status_code in (200, 404)
+        assert httpx.get(f"http://127.0.0.1:{api_port}/readyz", timeout=10).json()["status"] == "ready"
         started = time.monotonic()
         os.killpg(proc.pid, signal.SIGINT)  # one Ctrl-C
         proc.wait(timeout=STOP_BOUND_S)

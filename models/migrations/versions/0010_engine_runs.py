@@ -1,0 +1,46 @@
+"""engine runs: one row per finished sweep, delivery or purge (metrics, readiness)
+
+Revision ID: 0010
+Revises: 0005
+Create Date: 2026-12-03 13:40:00
+
+Downgrade drops the table only when it is empty: its rows are the engine's run history
+(durations, counts). Empty it first if you really mean to lose it:
+``DELETE FROM engine_run`` (or ``closeloop purge --older-than-days 0``).
+"""
+from __future__ import annotations
+
+from alembic import op
+import sqlalchemy as sa
+import models.types
+
+
+revision = '0010'
+down_revision = '0005'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        'engine_run',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('kind', sa.String(length=16), nullable=False),
+        sa.Column('worker', sa.String(length=100), nullable=False),
+        sa.Column('started_at', models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('finished_at', models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('duration_s', sa.Float(), nullable=False),
+        sa.Column('counts', sa.JSON(), nullable=False),
+        sa.CheckConstraint("kind IN ('sweep', 'deliver', 'purge')", name=op.f('ck_engine_run_kind')),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_engine_run')),
+    )
+    op.create_index('ix_engine_run_kind_finished_at', 'engine_run', ['kind', 'finished_at'], unique=False)
+
+
+def downgrade() -> None:
+    rows = op.get_bind().execute(sa.text("SELECT count(*) FROM engine_run")).scalar()
+    if rows:
+        raise RuntimeError(f"engine_run holds {rows} rows of run history; downgrading would lose them. "
+                           "Empty it first (DELETE FROM engine_run, or closeloop purge --older-than-days 0).")
+    op.drop_index('ix_engine_run_kind_finished_at', table_name='engine_run')
+    op.drop_table('engine_run')

@@ -1,0 +1,110 @@
+"""/healthz, /readyz and /metrics on SQLite and PostgreSQL, and the JSON access log (ids, never personal data)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import func, select
+
+from closeloop.logs import JsonFormatter
+from closeloop.services.engine_runs import RunKind, record_run
+from closeloop.services.sweep import sweep
+from models import migrate
+from models.tables import Outbox, Task, Timer
+
+from .conftest import T0
+
+
+def _samples(text: str) -> dict[tuple, float]:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
+def test_healthz_is_liveness_without_a_token(api):
+    r = api.client.get("/healthz")
+    assert (r.status_code, r.json()) == (200, {"status": "ok"})
+
+
+def test_readyz_names_each_check_and_fails_with_503_and_the_reason(api, engine):
+    r = api.client.get("/readyz")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ready", "checks": {"database": "ok", "migrations": "ok", "configuration": "ok"}}
+
+    head = migrate.head_revision(engine)
+    with engine.begin() as c:  # the schema one revision behind the code (as after deploying new code)
+        c.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
+    try:
+        r = api.client.get("/readyz")
+        assert r.status_code == 503
+        body = r.json()
+        assert body["status"] == "not ready"
+        assert "0001" in body["checks"]["migrations"] and head in body["checks"]["migrations"]
+        assert body["checks"]["database"] == "ok"
+    finally:
+        with engine.begin() as c:
+            c.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{head}'")
+
+    api.app._config, api.app.settings.config = None, "/nonexistent/closeloop.toml"
+    r = api.client.get("/readyz")
+    assert r.status_code == 503 and r.json()["checks"]["configuration"].startswith("not loaded")
+
+
+def test_metrics_report_the_backlog_the_timer_lag_and_the_runs(api, complaints, clock):
+    sessions = api.app.sessions
+    sweep(sessions, api.app.config, T0)  # schedules the complaints' timers
+    later = T0 + timedelta(days=3)
+    clock.set(later)
+    with sessions() as s:
+        oldest_due = s.scalar(select(func.min(Timer.fire_at)).where(Timer.status == "pending", Timer.fire_at <= later))
+        due = s.scalar(select(func.count()).select_from(Timer).where(Timer.status == "pending", Timer.fire_at <= later))
+        outbox = dict(s.execute(select(Outbox.status, func.count()).group_by(Outbox.status)).all())
+    assert oldest_due is not None and due > 0
+    record_run(sessions, RunKind.DELIVER, worker="w1", started_at=later - timedelta(minutes=2),
+               finished_at=later - timedelta(minutes=1), duration_s=4.0, counts={"delivered": 7, "failed": 1})
+    record_run(sessions, RunKind.DELIVER, worker="w2", started_at=later - timedelta(seconds=30),
+               finished_at=later - timedelta(seconds=20), duration_s=2.5, counts={"delivered": 3})
+    record_run(sessions, RunKind.DELIVER, worker="old", started_at=later - timedelta(hours=3),
+               finished_at=later - timedelta(hours=2), duration_s=99.0, counts={"delivered": 100})
+
+    api.get("manager", "/overview")  # one API call to time
+    r = api.client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    m = _samples(r.text)
+    assert m[("closeloop_due_timers", ())] == due
+    assert m[("closeloop_due_timer_lag_seconds", ())] == (later - oldest_due).total_seconds()
+    for status in ("pending", "sending", "delivered", "unknown", "failed"):
+        assert m[("closeloop_outbox_messages", (("status", status),))] == outbox.get(status, 0)
+    assert m[("closeloop_engine_runs_last_hour", (("kind", "deliver"),))] == 2  # the 2-hour-old run is out
+    assert m[("closeloop_engine_run_seconds_sum_last_hour", (("kind", "deliver"),))] == 6.5
+    assert m[("closeloop_engine_run_seconds_max_last_hour", (("kind", "deliver"),))] == 4.0
+    assert m[("closeloop_engine_last_run_age_seconds", (("kind", "deliver"),))] == 20.0
+    assert m[("closeloop_engine_last_run_age_seconds", (("kind", "sweep"),))] == -1.0
+    assert m[("closeloop_deliveries_last_hour", (("outcome", "delivered"),))] == 10
+    assert m[("closeloop_deliveries_last_hour", (("outcome", "failed"),))] == 1
+    timed = [k for k in m if k[0] == "closeloop_api_request_duration_seconds_count"
+             and ("route", "/api/v1/overview") in k[1]]
+    assert timed and m[timed[0]] == 1
+
+
+def test_access_log_is_json_with_the_route_template_and_ids_only(api, complaints, caplog):
+    with api.app.sessions() as s:
+        task_id = s.scalar(select(Task.id).where(Task.complaint_id == complaints[0]).order_by(Task.id).limit(1))
+    with caplog.at_level(logging.INFO, logger="closeloop.api.access"):
+        r = api.get("manager", f"/tasks/{task_id}")
+    assert r.status_code == 200
+    [rec] = [r for r in caplog.records if r.name == "closeloop.api.access"]
+    line = json.loads(JsonFormatter().format(rec))
+    assert line["route"] == "/api/v1/tasks/{task_id}" and line["task_id"] == task_id and line["status"] == 200
+    assert line["method"] == "GET" and line["duration_ms"] >= 0 and line["level"] == "info"
+    assert api.tokens["manager"] not in json.dumps(line) and "Authorization" not in json.dumps(line)
+
+
+def test_the_json_formatter_drops_fields_outside_its_whitelist():
+    rec = logging.LogRecord("closeloop.x", logging.WARNING, __file__, 1, "complaint %s escalated", (12,), None)
+    rec.complaint_id, rec.email, rec.customer_name = 12, "li.na@example.com", "Li Na"
+    line = json.loads(JsonFormatter().format(rec))
+    assert line["msg"] == "complaint 12 escalated" and line["complaint_id"] == 12 and line["level"] == "warning"
+    assert "email" not in line and "customer_name" not in line and "li.na" not in json.dumps(line)

@@ -1,0 +1,247 @@
+"""The production path, end to end: a real Prefect server on PostgreSQL, deployments from deploy/prefect.yaml,
+two process workers on a closeloop PostgreSQL schema holding real NYC 311 rows, a local webhook receiver;
+one worker killed with SIGKILL and the Prefect server restarted mid-run.
+
+Checks: every due timer fired once, every notification delivered (the receiver saw every outbox key, no
+other key), no notification packed under two keys, and a sweep finished again within RESUME_BOUND_S of
+the Prefect server answering after its restart.
+
+The deployments keep their names, flows, parameters and tags from deploy/prefect.yaml; only the sweep's
+and delivery's intervals are tightened to INTERVAL_S through Prefect's API after `prefect deploy`, so the
+test takes minutes, not hours. Skipped with the reason outside CI when PostgreSQL is not configured; in
+CI (``CI`` set) that fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select, text
+
+from closeloop.config import load_config
+from closeloop.services.importing import import_file
+from closeloop.clock import SystemClock
+from models import migrate
+from models.db import make_engine
+from models.tables import EngineRun, Notification, Outbox, Timer
+
+from .receiver import Receiver
+
+ROOT = Path(__file__).resolve().parents[2]
+PG_URL = os.environ.get("CLOSELOOP_TEST_PG_URL")
+IN_CI = bool(os.environ.get("CI"))
+INTERVAL_S = 10
+RESUME_BOUND_S = 180  # stated in deploy/README.md: the sweep runs again within 3 minutes of a server restart
+SETTLE_BOUND_S = 420
+
+pytestmark = pytest.mark.skipif(not PG_URL and not IN_CI,
+                                reason="needs PostgreSQL: set CLOSELOOP_TEST_PG_URL (CI does)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _admin_url(dbname: str, driver: str = "psycopg") -> str:
+    """``PG_URL`` pointed at another database, with ``driver`` (asyncpg for Prefect's server)."""
+    base = re.sub(r"^postgres(ql)?(\+\w+)?://", f"postgresql+{driver}://", PG_URL.split("?", 1)[0])
+    return base.rsplit("/", 1)[0] + f"/{dbname}"
+
+
+def _fresh_prefect_database() -> str:
+    admin = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text("DROP DATABASE IF EXISTS prefect_test WITH (FORCE)"))
+        c.execute(text("CREATE DATABASE prefect_test"))
+    admin.dispose()
+    return _admin_url("prefect_test", "asyncpg")
+
+
+def _closeloop_schema(tmp_path: Path, receiver_url: str) -> tuple[str, Path]:
+    """A migrated schema with the NYC 311 sample imported; a config whose notifications go to the receiver."""
+    schema = f"cl_prod_{os.getpid()}"
+    admin = make_engine(PG_URL)
+    with admin.begin() as c:
+        c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        c.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    sep = "&" if "?" in PG_URL else "?"
+    url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    cfg = (ROOT / "examples" / "nyc311.toml").read_text(encoding="utf-8")
+    cfg = cfg.replace('hours = "mon-fri 08:00-17:00"', 'hours = "mon-sun 00:00-23:59"')  # no quiet hours
+    cfg = cfg.replace("[escalation]\n", f'[escalation]\ndefault_notify = "{receiver_url}"\n', 1)
+    cfg = cfg.replace("[follow_up]\n", f'[follow_up]\ncustomer_notify = "{receiver_url}"\n', 1)
+    path = tmp_path / "nyc311-test.toml"
+    path.write_text(cfg, encoding="utf-8")
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    return url, path
+
+
+class Stack:
+    """The processes of the test: a Prefect server and workers, each in its own session."""
+
+    def __init__(self, tmp_path: Path, env: dict[str, str]):
+        self.tmp, self.env, self.procs = tmp_path, env, {}
+        self.port = _free_port()
+        self.api = f"http://127.0.0.1:{self.port}/api"
+        env["PREFECT_API_URL"] = self.api
+
+    def start(self, name: str, args: list[str]) -> subprocess.Popen:
+        log = open(self.tmp / f"{name}.log", "ab")
+        self.procs[name] = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        return self.procs[name]
+
+    def server(self) -> None:
+        self.start("server", [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                              "--port", str(self.port)])
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.api}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        raise AssertionError(f"prefect server did not start:\n{self.log('server')[-3000:]}")
+
+    def stop(self, name: str, sig=signal.SIGTERM) -> None:
+        proc = self.procs.pop(name)
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def log(self, name: str) -> str:
+        return (self.tmp / f"{name}.log").read_text(errors="replace")
+
+    def cli(self, *args: str) -> str:
+        r = subprocess.run([sys.executable, "-m", "prefect", *args], cwd=ROOT, env=self.env, capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 0, f"prefect {' '.join(args)}:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+        return r.stdout
+
+    def close(self) -> None:
+        for name in list(self.procs):
+            self.stop(name, signal.SIGKILL)
+
+
+def _tighten_schedules(api: str) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.schedules import IntervalSchedule
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
+        for name in ("sweep/sweep", "deliver-outbox/deliver"):
+            dep = client.read_deployment_by_name(name)
+            [sched] = dep.schedules
+            client.update_deployment_schedule(dep.id, sched.id,
+                                              schedule=IntervalSchedule(interval=timedelta(seconds=INTERVAL_S)))
+
+
+def _wait(predicate, bound_s: float, what: str, stack: Stack):
+    deadline = time.monotonic() + bound_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(2)
+    logs = "\n".join(f"--- {n}\n{stack.log(n)[-2500:]}" for n in ("worker-1", "worker-2", "server"))
+    raise AssertionError(f"{what} not within {bound_s} s\n{logs}")
+
+
+def _last_sweep(engine) -> datetime | None:
+    with engine.connect() as c:
+        return c.execute(select(func.max(EngineRun.finished_at)).where(EngineRun.kind == "sweep")).scalar()
+
+
+def _settled(engine, receiver: Receiver) -> bool:
+    now = datetime.now(timezone.utc)
+    with engine.connect() as c:
+        due = c.execute(select(func.count()).select_from(Timer).where(Timer.status == "pending",
+                                                                        Timer.fire_at <= now)).scalar()
+        unpacked = c.execute(select(func.count()).select_from(Notification).where(
+            Notification.status == "pending", Notification.release_at <= now)).scalar()
+        keys = set(c.execute(select(Outbox.idempotency_key)).scalars())
+        undelivered = c.execute(select(func.count()).select_from(Outbox).where(Outbox.status != "delivered")).scalar()
+    return due == 0 and unpacked == 0 and undelivered == 0 and keys and keys <= set(receiver.visible)
+
+
+def test_deployed_engine_survives_a_killed_worker_and_a_server_restart(tmp_path):
+    if not PG_URL:
+        pytest.fail("CI requires CLOSELOOP_TEST_PG_URL (PostgreSQL) for the production test")
+    receiver = Receiver().start()
+    url, config_path = _closeloop_schema(tmp_path, receiver.url("/hook"))
+    engine = make_engine(url)
+    config = load_config(config_path)
+    report = import_file(sessionmaker_for(engine), config, SystemClock(), str(ROOT / "examples" / "nyc311_sample.csv"))
+    assert report.created > 300
+    env = {**os.environ, "CLOSELOOP_DATABASE_URL": url, "CLOSELOOP_CONFIG": str(config_path),
+           "CLOSELOOP_WEBHOOK_SECRET": "integration-test-secret", "PREFECT_HOME": str(tmp_path / "prefect"),
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_API_DATABASE_CONNECTION_URL": _fresh_prefect_database(),
+           "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5", "PREFECT_WORKER_QUERY_SECONDS": "3",
+           "PREFECT_WORKER_PREFETCH_SECONDS": "5", "CLOSELOOP_LOG_FORMAT": "text"}
+    stack = Stack(tmp_path, env)
+    try:
+        _run_stack(stack, engine, receiver)
+    finally:
+        stack.close()
+        receiver.stop()
+        engine.dispose()
+
+
+def sessionmaker_for(engine):
+    from sqlalchemy.orm import sessionmaker
+
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def _run_stack(stack: Stack, engine, receiver: Receiver) -> None:
+    stack.server()
+    stack.cli("work-pool", "create", "closeloop", "--type", "process")
+    stack.cli("--no-prompt", "deploy", "--all", "--prefect-file", "deploy/prefect.yaml")
+    _tighten_schedules(stack.api)
+    worker = [sys.executable, "-m", "prefect", "worker", "start", "--pool", "closeloop", "--limit", "2"]
+    stack.start("worker-1", worker + ["--name", "worker-1"])
+    stack.start("worker-2", worker + ["--name", "worker-2"])
+
+    _wait(lambda: _last_sweep(engine), 300, "a first scheduled sweep", stack)
+    stack.stop("worker-1", signal.SIGKILL)  # host loss: the worker and whatever it ran
+    stack.stop("server")
+    stack.server()  # the same port and database
+    restarted = datetime.now(timezone.utc)
+    resumed = _wait(lambda: (t := _last_sweep(engine)) and t > restarted and t, RESUME_BOUND_S,
+                    "a sweep after the server restart", stack)
+    assert (resumed - restarted).total_seconds() < RESUME_BOUND_S
+    print(f"sweep resumed {(resumed - restarted).total_seconds():.0f} s after the Prefect server restart")
+    _wait(lambda: _settled(engine, receiver), SETTLE_BOUND_S, "every timer fired and every message delivered", stack)
+    _check_once(engine, receiver)
+
+
+def _check_once(engine, receiver: Receiver) -> None:
+    with engine.connect() as c:
+        fired = c.execute(select(func.count()).select_from(Timer).where(Timer.status == "fired")).scalar()
+        notes = c.execute(select(Notification.key, Notification.outbox_id)).all()
+        keys = set(c.execute(select(Outbox.idempotency_key)).scalars())
+    assert fired > 0 and notes
+    assert all(outbox_id is not None for _, outbox_id in notes)  # every notification packed, into one message
+    assert len({k for k, _ in notes}) == len(notes)
+    assert set(receiver.visible) == keys  # every message arrived, under its own key and no other
+    hook = [h for h in receiver.requests if h.path == "/hook"]
+    assert {h.key for h in hook} == keys
