@@ -86,12 +86,17 @@ def replay_cmd(
         pace = lambda delta: time.sleep(min(2.0, delta.total_seconds() / factor))  # noqa: E731
 
     if paths:
+        from closeloop.replay_config import choose
+
         try:
-            cfg = load_config(config or os.environ.get("CLOSELOOP_CONFIG") or None)
+            chosen = choose(list(paths), fmt, config or os.environ.get("CLOSELOOP_CONFIG") or None)
         except ConfigError as exc:
             fail(exc, 2)
-        scenarios = [("replay", list(paths), cfg)]
+        out.print(chosen.why)
+        scenarios = [("replay", list(paths), chosen.config)]
     else:
+        out.print("configuration: " + "; ".join(f"{name}: {(conf or 'closeloop/config/default.toml')}".replace(
+            str(ROOT) + "/", "") for name, _, conf in BUNDLED) + " (the bundled samples)")
         scenarios = [(name, [path], load_config(conf)) for name, path, conf in BUNDLED]
     import shutil
 
@@ -100,22 +105,19 @@ def replay_cmd(
     for stale_name in ["summary.json", "report.html"] + [p.name for p in out_dir.glob("review-*.*")]:
         (out_dir / stale_name).unlink(missing_ok=True)
     summaries: dict[str, dict] = {}
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True, disable=not err.is_terminal) as progress:
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("events"), TimeElapsedColumn(), console=err, transient=True,
+                  disable=not err.is_terminal) as progress:
         for name, files, cfg in scenarios:
-            bar = progress.add_task(f"{name}: replaying", total=None)
-
-            def advance(what: str, n: int, total: int, b: TaskID = bar) -> None:
-                progress.update(b, completed=n, total=total)
-
+            shown = _Shown(name, progress)
             target = out_dir / name if len(scenarios) > 1 else out_dir
             try:
                 summary = run_replay(files, cfg, target, fmt=fmt, seed=seed, step=timedelta(minutes=step_minutes),
                                      horizon=timedelta(weeks=weeks), deliver=_capture_delivery(target / "capture"),
-                                     pace=pace,
-                                     progress=advance)
+                                     pace=pace, progress=shown)
             except ValueError as exc:
                 fail(exc, 2)
+            shown.done()
             _write_review(target, cfg, summary)
             (target / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), "utf-8")
             summaries[name] = summary
@@ -131,6 +133,37 @@ def replay_cmd(
         if "review" in s:
             where = out_dir / name if len(summaries) > 1 else out_dir
             out.print(f"monthly review of {s['review']['period']}: {where / s['review']['files'][1]}")
+
+
+class _Shown:
+    """Replay progress: a bar with the simulated date and events done/known on a terminal; on
+    anything else a plain line at most every 10 seconds (and the last one), so a log shows life."""
+
+    EVERY_S = 10.0
+
+    def __init__(self, name: str, progress: Progress):
+        import time
+
+        self.name, self.progress, self.clock = name, progress, time.monotonic
+        self.bar = progress.add_task(f"{name}: starting", total=None)
+        self.last: float | None = None
+
+    def __call__(self, simulated, done: int, total: int) -> None:
+        when = simulated.strftime("%Y-%m-%d %H:%M UTC")
+        if err.is_terminal:
+            self.progress.update(self.bar, description=f"{self.name}: simulated {when}", completed=done,
+                                 total=total)
+            return
+        now = self.clock()
+        self.final = f"{self.name}: simulated {when}, events {done}/{total}"
+        if self.last is None or now - self.last >= self.EVERY_S:
+            self.last = now
+            err.print(self.final, highlight=False)
+
+    def done(self) -> None:
+        """The last state as a plain line (not on a terminal, where the bar is enough)."""
+        if not err.is_terminal and getattr(self, "final", None):
+            err.print(self.final + " (done)", highlight=False)
 
 
 def _write_review(target: Path, cfg, summary: dict) -> None:
@@ -158,25 +191,35 @@ def _write_review(target: Path, cfg, summary: dict) -> None:
 
 def _print(name: str, s: dict) -> None:
     acc = s["accounting"]
-    out.print(f"\n[bold]{name}[/bold]: {acc['rows']} rows -> {s['complaints']['total']} complaints "
+    out.print(f"\n[bold]{name}[/bold]: {acc['rows']} rows -> {s['complaints']['received']} complaints received "
               f"({acc['complaints_resolved_or_closed']} resolved/closed, {acc['complaints_open']} open, "
               f"{acc['rejected_not_complaints']} not complaints), {acc['duplicates']} duplicates, "
               f"{acc['bad_rows']} bad rows; every row accounted for: {acc['all_rows_accounted_for']}")
-    t = Table(title=f"{name}: departments")
-    for col in ("department", "tasks", "done", "open", "median h to complete", "median business h", "SLA breached",
-                "compliance"):
+    t = Table(title=f"{name}: departments, worst first")
+    for col in ("department", "tasks", "done", "open", "median h to complete", "median business h",
+                "resolved within target", "breached so far"):
         t.add_column(col, justify="right" if col != "department" else "left")
     for d, v in s["tasks"]["by_department"].items():
-        comp = "-" if v["sla_compliance"] is None else f"{v['sla_compliance']:.0%}"
-        t.add_row(d, str(v["tasks"]), str(v["completed"]), str(v["open"]),
-                  "-" if v["median_hours_to_complete"] is None else f"{v['median_hours_to_complete']:.1f}",
-                  "-" if v["median_business_hours_to_complete"] is None else
-                  f"{v['median_business_hours_to_complete']:.1f}", f"{v['sla_breached']}/{v['sla_tasks']}", comp)
+        t.add_row(d, str(v["tasks"]), str(v["completed"]), str(v["open"]), _num(v["median_hours_to_complete"]),
+                  _num(v["median_business_hours_to_complete"]),
+                  f"{_pct(v['resolved_within_target'])} ({v['resolved_met']}/{v['resolved']})",
+                  f"{_pct(v['breached_so_far'])} ({v['breached_so_far_count']}/{v['sla_tasks']})")
     out.print(t)
+    for cv in s.get("caveats", []):
+        out.print(f"[yellow]note:[/yellow] {cv['text']}")
     n = s["notifications"]
-    levels = ", ".join(f"L{k}: {v}" for k, v in n["escalations_by_level"].items()) or "none"
+    roles = n.get("escalation_level_roles", {})
+    levels = ", ".join(f"L{k} {roles.get(k, '')}: {v}" for k, v in n["escalations_by_level"].items()) or "none"
     fu = s["follow_ups"]
     out.print(f"reminders {n['reminders']}, acknowledgement timeouts {n['acknowledgement_timeouts']}, "
-              f"escalations {levels}, promise breaches {n['promise_breaches']}; follow-ups {fu['created']} "
-              f"({fu['satisfied']} satisfied, {fu['not_satisfied']} not); complaints by status "
-              f"{s['complaints']['by_status']}")
+              f"escalations received per level: {levels}; promise breaches {n['promise_breaches']}; "
+              f"customer follow-ups {fu['created']} ({fu['satisfied']} {fu['satisfied_label']}, "
+              f"{fu['not_satisfied']} not satisfied); complaints by status {s['complaints']['by_status']}")
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}"
+
+
+def _pct(v: float | None) -> str:
+    return "no data" if v is None else f"{v:.0%}"

@@ -1,84 +1,208 @@
-"""Small inline SVG charts for the HTML reports (no network, no JavaScript): Pareto and trend."""
+"""Charts for the replay report, the monthly review and the dashboard: Vega-Lite rendered to static SVG.
+
+One module builds every chart the product shows. Each function takes plain figures, builds a
+Vega-Lite 5 specification and renders it offline with ``vl-convert-python`` (Vega's own renderer
+embedded in the package: no network, no JavaScript in the page, the SVG prints as drawn). The
+rules every chart follows:
+
+- a time axis is a real time scale with dates on it, and every period between the first and the
+  last one is present (an empty day or week is a 0 bar in its place, never left out), so a
+  400-day series renders as 400 days;
+- both axes carry a title, the y axis with its unit (``"complaints"``, ``"% of tasks"``, ``"hours"``);
+- a value of ``None`` means "no data" and is drawn apart from 0: a grey "no data" label (and, on a
+  time axis, a grey band) where 0 would draw nothing.
+
+Returned values are :class:`markupsafe.Markup` (safe to put in a Jinja template as they are).
+"""
 
 from __future__ import annotations
 
-from markupsafe import Markup, escape
+import json
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+
+from markupsafe import Markup
+
+SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
+BLUE, RED, GREY = "#3b6ea5", "#c0392b", "#9a9a9a"
+NO_DATA = "no data"
+_CONFIG = {"font": "DejaVu Sans, Arial, sans-serif", "view": {"stroke": None},
+           "axis": {"labelFontSize": 11, "titleFontSize": 12, "grid": True, "gridColor": "#eee"},
+           "legend": {"labelFontSize": 11, "titleFontSize": 11, "orient": "top"}}
 
 
-def pareto(counts: dict[str, int], width: int = 680, height: int = 200) -> Markup:
-    """Bars of ``{label: count}`` in the given order with the cumulative share as a line (0-100 %)."""
-    items = [(str(k), float(v or 0)) for k, v in counts.items()]
+@lru_cache(maxsize=256)
+def _svg(spec_json: str) -> str:
+    import vl_convert as vlc  # imported on first use: it starts Vega's renderer (about 1 s)
+
+    return vlc.vegalite_to_svg(json.loads(spec_json))
+
+
+def render(spec: dict, *, label: str = "chart") -> Markup:
+    """SVG markup of the Vega-Lite ``spec`` (a dict without ``$schema``/``config``; both are added).
+
+    ``label`` becomes the SVG's ``aria-label``. Raises ``ValueError`` from the renderer for an
+    invalid specification. Identical specifications are rendered once (cached).
+    """
+    full = {"$schema": SCHEMA, "config": _CONFIG, "background": "white", **spec}
+    svg = _svg(json.dumps(full, sort_keys=True, default=str))
+    svg = svg.replace("<svg ", f'<svg role="img" aria-label="{_attr(label)}" ', 1)
+    return Markup(svg)
+
+
+def _attr(text: str) -> str:
+    return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+
+
+def _period_start(at: date, period: str) -> date:
+    return at - timedelta(days=at.weekday()) if period == "week" else at
+
+
+def fill_periods(series: dict[date, float | None], period: str, *, empty: float | None = 0) -> list[
+        tuple[date, float | None]]:
+    """``series`` with every day (``period="day"``) or ISO week (``"week"``, keyed by its Monday)
+    from the first to the last key present, in order; a missing period gets ``empty``.
+
+    Keys may be dates or ISO date strings (``YYYY-MM-DD``). Raises ``ValueError`` for another period.
+    """
+    if period not in ("day", "week"):
+        raise ValueError(f"period: expected 'day' or 'week', got {period!r}")
+    norm: dict[date, float | None] = {}
+    for k, v in series.items():
+        d = _period_start(k if isinstance(k, date) else date.fromisoformat(str(k)[:10]), period)
+        norm[d] = v if d not in norm else _add(norm[d], v)
+    if not norm:
+        return []
+    step = timedelta(days=7 if period == "week" else 1)
+    out, at, last = [], min(norm), max(norm)
+    while at <= last:
+        out.append((at, norm.get(at, empty)))
+        at += step
+    return out
+
+
+def _add(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else a + b
+
+
+def _no_data(text: str = NO_DATA) -> Markup:
+    return Markup(f'<p class="no-data"><em>{text}</em></p>')
+
+
+def time_bars(series: dict, *, period: str = "day", y_title: str, x_title: str | None = None,
+              width: int = 760, height: int = 200, by: str | None = None,
+              label: str | None = None) -> Markup:
+    """Bars over a time axis: ``{day or ISO date: value}``, or with ``by`` set,
+    ``{group: {day: value}}`` drawn as stacked, coloured groups (legend titled ``by``).
+
+    Empty periods are kept (see :func:`fill_periods`); a ``None`` value is a grey "no data" band.
+    ``y_title`` names the unit (e.g. ``"open complaints"``). Dates are calendar days as given.
+    """
+    groups = series if by else {"": series}
+    rows: list[dict] = []
+    for group, values in groups.items():
+        for at, v in fill_periods(values, period):
+            rows.append({"t": at.isoformat(), "v": v, "g": group, "nodata": v is None})
+    if not rows:
+        return _no_data()
+    unit = "yearmonthdate"
+    x = {"field": "t", "type": "temporal", "timeUnit": unit,
+         "title": x_title or ("day" if period == "day" else "week (starting Monday)"),
+         "axis": {"format": "%Y-%m-%d", "labelAngle": -30, "labelOverlap": True}}
+    bar = {"mark": {"type": "bar", "color": BLUE},
+           "transform": [{"filter": "datum.v !== null"}],
+           "encoding": {"x": x, "y": {"field": "v", "type": "quantitative", "title": y_title},
+                        "tooltip": [{"field": "t", "type": "temporal", "timeUnit": unit, "title": "date"},
+                                    {"field": "v", "type": "quantitative", "title": y_title}]}}
+    if by:
+        bar["encoding"]["color"] = {"field": "g", "type": "nominal", "title": by,
+                                    "scale": {"range": [BLUE, RED, "#e67e22", "#27ae60", GREY]}}
+    layers = [bar]
+    if any(r["nodata"] for r in rows):
+        layers.insert(0, {"mark": {"type": "bar", "color": "#ddd"}, "transform": [{"filter": "datum.nodata"}],
+                          "encoding": {"x": x, "y": {"value": 0}, "y2": {"value": height},
+                                       "tooltip": {"value": NO_DATA}}})
+    return render({"width": width, "height": height, "data": {"values": rows}, "layer": layers},
+                  label=label or y_title)
+
+
+def category_bars(values: dict[str, float | None], *, y_title: str, x_title: str, percent: bool = False,
+                  width: int = 520, height: int = 180, label: str | None = None,
+                  colour: dict[str, str] | None = None) -> Markup:
+    """Bars of ``{category: value}`` in the given order; ``None`` is labelled "no data" (not a 0 bar).
+
+    ``percent`` takes values as shares (0-1) and draws 0-100 % on a fixed scale. ``colour`` maps a
+    category to a bar colour (default blue). Each bar carries its value as a label.
+    """
+    if not values:
+        return _no_data()
+    rows = [{"k": str(k), "v": None if v is None else (v * 100 if percent else v), "i": i,
+             "c": (colour or {}).get(str(k), BLUE),
+             "txt": NO_DATA if v is None else (f"{v * 100:.0f}%" if percent else f"{v:,.0f}")}
+            for i, (k, v) in enumerate(values.items())]
+    order = [r["k"] for r in rows]
+    x = {"field": "k", "type": "nominal", "sort": order, "title": x_title,
+         "axis": {"labelAngle": -30, "labelLimit": 140}}
+    y = {"field": "v", "type": "quantitative", "title": y_title}
+    if percent:
+        y["scale"] = {"domain": [0, 100]}
+    bars = {"mark": {"type": "bar"}, "transform": [{"filter": "datum.v !== null"}],
+            "encoding": {"x": x, "y": y, "color": {"field": "c", "type": "nominal", "scale": None},
+                         "tooltip": [{"field": "k", "title": x_title}, {"field": "txt", "title": y_title}]}}
+    text = {"mark": {"type": "text", "dy": -6, "fontSize": 11},
+            "encoding": {"x": x, "y": {"field": "ty", "type": "quantitative"},
+                         "text": {"field": "txt"},
+                         "color": {"condition": {"test": "datum.v === null", "value": GREY}, "value": "#333"}},
+            "transform": [{"calculate": "datum.v === null ? 0 : datum.v", "as": "ty"}]}
+    return render({"width": width, "height": height, "data": {"values": rows}, "layer": [bars, text]},
+                  label=label or y_title)
+
+
+def pareto(counts: dict[str, int], *, x_title: str = "root cause", y_title: str = "complaints",
+           width: int = 640, height: int = 200) -> Markup:
+    """Pareto chart: bars of ``{label: count}`` (largest first) and the cumulative share as a line
+    on a second axis (0-100 %)."""
+    items = sorted(((str(k), int(v or 0)) for k, v in counts.items()), key=lambda kv: -kv[1])
     total = sum(v for _, v in items)
     if not items or not total:
-        return Markup("<p><em>no data</em></p>")
-    top = max(v for _, v in items)
-    bw = max(4, (width - 60) // len(items))
-    parts = [f'<svg width="{width}" height="{height + 70}" role="img" aria-label="Pareto chart" '
-             f'xmlns="http://www.w3.org/2000/svg">']
-    cum, points = 0.0, []
-    for i, (label, v) in enumerate(items):
-        h = int((height - 10) * v / top)
-        x = 30 + i * bw
+        return _no_data()
+    rows, cum = [], 0
+    for k, v in items:
         cum += v
-        points.append(f"{x + bw / 2:.1f},{height - (height - 10) * cum / total:.1f}")
-        parts.append(f'<rect x="{x}" y="{height - h}" width="{max(2, bw - 4)}" height="{h}" fill="#3b6ea5">'
-                     f'<title>{escape(label)}: {v:.0f} ({100 * v / total:.0f}%)</title></rect>')
-        parts.append(f'<text x="{x}" y="{height + 14}" font-size="10" transform="rotate(30 {x} {height + 14})">'
-                     f'{escape(label[:22])}</text>')
-    parts.append(f'<polyline points="{" ".join(points)}" fill="none" stroke="#c0392b" stroke-width="2"/>')
-    parts.append(f'<text x="0" y="12" font-size="10">{top:.0f}</text>')
-    parts.append(f'<text x="{width - 34}" y="16" font-size="10" fill="#c0392b">100%</text>')
-    parts.append(f'<line x1="28" y1="{height}" x2="{width}" y2="{height}" stroke="#999"/></svg>')
-    return Markup("".join(parts))
+        rows.append({"k": k, "v": v, "cum": round(100 * cum / total, 1), "share": f"{100 * v / total:.0f}%"})
+    x = {"field": "k", "type": "nominal", "sort": [k for k, _ in items], "title": x_title,
+         "axis": {"labelAngle": -30, "labelLimit": 160}}
+    bars = {"mark": {"type": "bar", "color": BLUE},
+            "encoding": {"x": x, "y": {"field": "v", "type": "quantitative", "title": y_title},
+                         "tooltip": [{"field": "k"}, {"field": "v"}, {"field": "share"}]}}
+    labels = {"mark": {"type": "text", "dy": -6, "fontSize": 11},
+              "encoding": {"x": x, "y": {"field": "v", "type": "quantitative"}, "text": {"field": "v"}}}
+    line = {"mark": {"type": "line", "color": RED, "point": {"color": RED}},
+            "encoding": {"x": x, "y": {"field": "cum", "type": "quantitative", "title": "cumulative share (%)",
+                                       "scale": {"domain": [0, 100]}, "axis": {"titleColor": RED}}}}
+    return render({"width": width, "height": height, "data": {"values": rows},
+                   "layer": [{"layer": [bars, labels]}, line], "resolve": {"scale": {"y": "independent"}}},
+                  label="Pareto chart")
 
 
-def trend(series: dict[str, float | None], width: int = 680, height: int = 160, fmt: str = "{:.0f}") -> Markup:
-    """A line through ``{label: value}`` in order (None is drawn as a gap), with value labels."""
-    items = [(str(k), v) for k, v in series.items()]
-    values = [v for _, v in items if v is not None]
-    if not values:
-        return Markup("<p><em>no data</em></p>")
-    top = max(values) or 1
-    step = (width - 60) / max(1, len(items) - 1)
-    parts = [f'<svg width="{width}" height="{height + 40}" role="img" aria-label="trend" '
-             f'xmlns="http://www.w3.org/2000/svg">']
-    segment: list[str] = []
-    for i, (label, v) in enumerate(items):
-        x = 30 + i * step
-        parts.append(f'<text x="{x - 14:.1f}" y="{height + 16}" font-size="10">{escape(label)}</text>')
-        if v is None:
-            if len(segment) > 1:
-                parts.append(f'<polyline points="{" ".join(segment)}" fill="none" stroke="#3b6ea5" stroke-width="2"/>')
-            segment = []
-            continue
-        y = height - (height - 20) * v / top
-        segment.append(f"{x:.1f},{y:.1f}")
-        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#3b6ea5"><title>{escape(label)}: '
-                     f'{escape(fmt.format(v))}</title></circle>')
-        parts.append(f'<text x="{x + 4:.1f}" y="{y - 6:.1f}" font-size="10">{escape(fmt.format(v))}</text>')
-    if len(segment) > 1:
-        parts.append(f'<polyline points="{" ".join(segment)}" fill="none" stroke="#3b6ea5" stroke-width="2"/>')
-    parts.append(f'<line x1="28" y1="{height}" x2="{width}" y2="{height}" stroke="#999"/></svg>')
-    return Markup("".join(parts))
+def month_line(series: dict[str, float | None], *, y_title: str, width: int = 640, height: int = 160) -> Markup:
+    """A line over months ``{"YYYY-MM": value}`` (every month between first and last is expected as a
+    key); ``None`` breaks the line and is marked "no data"."""
+    if not series:
+        return _no_data()
+    rows = [{"m": f"{k}-01", "v": v, "txt": NO_DATA if v is None else f"{v:,.0f}"} for k, v in series.items()]
+    x = {"field": "m", "type": "temporal", "timeUnit": "yearmonth", "title": "month",
+         "axis": {"format": "%Y-%m", "tickCount": {"interval": "month", "step": 1}}}
+    line = {"mark": {"type": "line", "color": BLUE, "point": True, "invalid": "break-paths-show-domains"},
+            "encoding": {"x": x, "y": {"field": "v", "type": "quantitative", "title": y_title}}}
+    text = {"mark": {"type": "text", "dy": -8, "fontSize": 11},
+            "transform": [{"calculate": "datum.v === null ? 0 : datum.v", "as": "ty"}],
+            "encoding": {"x": x, "y": {"field": "ty", "type": "quantitative"}, "text": {"field": "txt"},
+                         "color": {"condition": {"test": "datum.v === null", "value": GREY}, "value": "#333"}}}
+    return render({"width": width, "height": height, "data": {"values": rows}, "layer": [line, text]},
+                  label=y_title)
 
 
-def bars(values: dict, width: int = 640, height: int = 180, fmt: str = "{:.0f}") -> str:
-    """A small inline SVG bar chart of ``{label: number}`` (None counts as 0)."""
-    items = [(str(k), float(v or 0)) for k, v in values.items()]
-    if not items:
-        return Markup("<p><em>no data</em></p>")
-    top = max(v for _, v in items) or 1
-    bw = max(2, (width - 40) // len(items))
-    parts = [f'<svg width="{width}" height="{height + 40}" role="img" xmlns="http://www.w3.org/2000/svg">']
-    for i, (label, v) in enumerate(items):
-        h = int((height - 10) * v / top)
-        x = 30 + i * bw
-        parts.append(f'<rect x="{x}" y="{height - h}" width="{max(1, bw - 2)}" height="{h}" fill="#3b6ea5">'
-                     f'<title>{escape(label)}: {escape(fmt.format(v))}</title></rect>')
-        if len(items) <= 20:
-            parts.append(f'<text x="{x}" y="{height + 14}" font-size="10" transform="rotate(30 {x} {height + 14})">'
-                         f'{escape(label[:18])}</text>')
-    parts.append(f'<text x="0" y="12" font-size="10">{escape(fmt.format(top))}</text>')
-    parts.append(f'<line x1="28" y1="{height}" x2="{width}" y2="{height}" stroke="#999"/>')
-    parts.append("</svg>")
-    return Markup("".join(parts))
+def iso_day(at: datetime | date) -> str:
+    """``YYYY-MM-DD`` of a date or datetime (a datetime's own zone)."""
+    return (at.date() if isinstance(at, datetime) else at).isoformat()

@@ -70,12 +70,13 @@ class DataQuality:
     closed_before_created: int = 0
     no_close_date: int = 0
     routed_to_triage_queue: int = 0
+    in_progress: int = 0  # CFPB rows whose company response is still "In progress" in the export
 
     def as_dict(self) -> dict:
         return {"rows": self.rows, "bad_rows": len(self.bad_rows), "bad_row_details": self.bad_rows[:50],
                 "not_complaints": self.not_complaints, "duplicates": self.duplicates,
                 "closed_before_created": self.closed_before_created, "no_close_date": self.no_close_date,
-                "routed_to_triage_queue": self.routed_to_triage_queue}
+                "routed_to_triage_queue": self.routed_to_triage_queue, "in_progress": self.in_progress}
 
 
 class Behaviour:
@@ -120,10 +121,13 @@ class _Event:
 def run_replay(paths: list[Path], config: Config, out_dir: Path, *, fmt: str = "auto", seed: int = 7,
                step: timedelta = timedelta(hours=1), horizon: timedelta = timedelta(weeks=6),
                deliver: Callable[[sessionmaker, FixedClock], object] | None = None,
-               progress: Callable[[str, int, int], None] | None = None,
+               progress: Callable[[datetime, int, int], None] | None = None,
                pace: Callable[[timedelta], None] | None = None) -> dict:
     """Replay ``paths`` into a fresh SQLite database in ``out_dir``; returns the figures (see ``report.py``).
 
+    ``progress(simulated_now, events_done, events_total)`` reports the simulated time (UTC) and the
+    events (intakes, modelled answers, follow-ups) done out of those known so far (the total grows as
+    the model schedules more); it is called at most once per simulated hour and at the end.
     ``pace(simulated_delta)`` is called before each jump of simulated time (the CLI's
     ``--speed`` sleeps there so a person can watch runs in the Prefect UI).
     ``deliver(sessions, clock)`` drains the outbox after each sweep (the CLI passes a
@@ -178,8 +182,8 @@ def run_replay(paths: list[Path], config: Config, out_dir: Path, *, fmt: str = "
     plan: dict[int, dict] = {}      # complaint id -> behaviour facts
     scheduled_followups: set[int] = set()
     last_sweep: datetime | None = None
-    total = len(rows)
-    taken = 0
+    done = 0
+    reported: datetime | None = None
     deliver_to_capture = deliver or (lambda _s, _c: None)
 
     while True:
@@ -203,14 +207,15 @@ def run_replay(paths: list[Path], config: Config, out_dir: Path, *, fmt: str = "
         while events and events[0].at <= now:
             ev = heapq.heappop(events)
             clock.set(ev.at)
+            done += 1
             if ev.kind == "intake":
-                taken += 1
                 _intake_one(sessions, config, rc_id, ev.ref, clock.now(), quality, behaviour, plan, push)
-                if progress and (taken % 25 == 0 or taken == total):
-                    progress("replaying", taken, total)
             else:
                 _act(sessions, config, ev, clock.now(), behaviour, plan, push)
         clock.set(now)
+        if progress and (reported is None or now >= reported + timedelta(hours=1)):
+            progress(now, done, seq)
+            reported = now
         if last_sweep is None or now >= last_sweep + step or not events:
             sweep(sessions, config, now)
             last_sweep = now
@@ -218,6 +223,8 @@ def run_replay(paths: list[Path], config: Config, out_dir: Path, *, fmt: str = "
             deliver_to_capture(sessions, clock)
     sweep(sessions, config, clock.now())
     deliver_to_capture(sessions, clock)
+    if progress:
+        progress(clock.now(), done, seq)
     summary = build_summary(sessions, config, clock.now(), quality, plan)
     engine.dispose()
     return summary
@@ -247,9 +254,11 @@ def _intake_one(sessions, config, rc_id, row: ParsedRow, now, quality, behaviour
     if f.source == "nyc311":
         if done_at is None:
             quality.no_close_date += 1
-        elif done_at <= f.received_at:
+        elif done_at < f.received_at:  # closed at the very instant it was created: a close
             quality.closed_before_created += 1
             done_at = None
+    if f.source == "cfpb" and f.extra.get("cfpb_response", "").lower() == "in progress":
+        quality.in_progress += 1
     disputed = f.extra.get("cfpb_disputed", "").lower() == "yes"
     plan[cid] = {"source": f.source, "disputed": disputed, "closed_at": done_at,
                  "root_cause": root_cause.from_data(f.source, {"issue": f.issue, "category": f.category,

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from importlib import resources
 
 from jinja2 import Environment, select_autoescape
+from markupsafe import Markup
 from sqlalchemy import func, select
 
 from closeloop.config import Config
@@ -21,8 +22,11 @@ from models.tables import (
     Complaint, EffectivenessCheck, Improvement, ImprovementLink, Notification, Outbox, Task, Transition,
 )
 
-from .charts import bars as _bars
+from . import charts
 from .clocks import task_clocks
+from .metrics import DEFINITIONS, Metric, share, worst_first
+
+FOLLOW_UP = "follow-up"  # the task kind of the customer follow-up (lifecycle)
 
 
 def _median(values: list[float]) -> float | None:
@@ -40,80 +44,159 @@ def build_summary(sessions, config: Config, now: datetime, quality, plan: dict) 
         notes = s.scalars(select(Notification)).all()
         outbox = dict(s.execute(select(Outbox.status, func.count()).group_by(Outbox.status)).all())
         follow = s.execute(select(Transition.data).where(Transition.trigger == "follow_up")).scalars().all()
-        departments: dict[str, dict] = {}
-        for dep in sorted({t.department for t in tasks}):
-            dep_tasks = [t for t in tasks if t.department == dep]
-            cal = config.department_calendar(dep)
-            hours, business = [], []
-            breached = with_target = 0
-            for t in dep_tasks:
-                if t.id in done_at:
-                    hours.append((done_at[t.id] - t.created_at).total_seconds() / 3600)
-                    business.append(cal.business_time_between(t.created_at, done_at[t.id]).total_seconds() / 3600)
-                if t.status in ("transferred", "cancelled"):
-                    continue
-                clock = next(v.clock for v in task_clocks(s, t, config, now) if v.clock.name == "resolve")
-                if clock.target is not None:
-                    with_target += 1
-                    breached += bool(clock.breached)
-            departments[dep] = {
-                "tasks": len(dep_tasks),
-                "completed": sum(1 for t in dep_tasks if t.status == "done"),
-                "open": sum(1 for t in dep_tasks if t.status in ACTIVE_STATES),
-                "median_hours_to_complete": _median(hours),
-                "median_business_hours_to_complete": _median(business),
-                "sla_tasks": with_target, "sla_breached": breached,
-                "sla_compliance": round(1 - breached / with_target, 4) if with_target else None,
-            }
+        departments = worst_first(_department_figures(s, config, now, [t for t in tasks if t.kind != FOLLOW_UP],
+                                                      done_at))
+        follow_up_departments = _department_figures(s, config, now, [t for t in tasks if t.kind == FOLLOW_UP],
+                                                    done_at)
     by_status = Counter(c.status for c in complaints)
-    open_states = OPEN_STATES
-    accounted = {
-        "rows": quality.rows,
-        "complaints_resolved_or_closed": by_status.get("resolved", 0) + by_status.get("closed", 0),
-        "complaints_open": sum(n for st, n in by_status.items() if st in open_states),
-        "complaints_merged": by_status.get("merged", 0),
-        "rejected_not_complaints": by_status.get("rejected", 0),
-        "duplicates": quality.duplicates,
-        "bad_rows": len(quality.bad_rows),
-    }
-    accounted["all_rows_accounted_for"] = quality.rows == sum(v for k, v in accounted.items() if k != "rows")
-    kinds = Counter(n.kind for n in notes)
-    escalation_levels = Counter(n.level for n in notes if n.kind == "escalation")
-    weekly = Counter(_week(n.fired_at) for n in notes if n.kind in ("escalation", "promise"))
-    satisfied = sum(1 for d in follow if (d or {}).get("satisfied") is True)
     return {
         "generated_at": now.isoformat(),
         "config": config.source,
         "period": {"first_received": min(c.received_at for c in complaints).isoformat() if complaints else None,
                    "last_received": max(c.received_at for c in complaints).isoformat() if complaints else None},
         "rows": quality.as_dict(),
-        "accounting": accounted,
-        "complaints": {"total": len(complaints),
-                       "imported": sum(n for st, n in by_status.items() if st != "rejected"),
-                       "rejected": by_status.get("rejected", 0),
-                       "by_status": dict(sorted(by_status.items())),
-                       "by_severity": dict(sorted(Counter(c.severity for c in complaints).items())),
-                       "reopened": sum(1 for c in complaints if c.reopen_count)},
-        "tasks": {"total": len(tasks), "by_department": departments,
+        "accounting": _accounting(quality, by_status),
+        "complaints": _complaint_figures(complaints, by_status),
+        "tasks": {"total": len(tasks), "by_department": departments, "order": "worst first",
                   "median_hours_to_complete": {d: v["median_hours_to_complete"] for d, v in departments.items()}},
-        "notifications": {"by_kind": dict(sorted(kinds.items())),
-                          "reminders": kinds.get("reminder", 0),
-                          "escalations_by_level": {str(k): v for k, v in sorted(escalation_levels.items())},
-                          "acknowledgement_timeouts": kinds.get("ack_timeout", 0),
-                          "promise_breaches": kinds.get("promise", 0),
-                          "messages": sum(outbox.values()),
-                          "delivered": outbox.get("delivered", 0),
-                          "failed": outbox.get("dead", 0)},
-        "sla": {"breaches_by_department": {d: v["sla_breached"] for d, v in departments.items()},
-                "compliance_by_department": {d: v["sla_compliance"] for d, v in departments.items()}},
+        "notifications": _notification_figures(notes, outbox),
+        "sla": {"definitions": {m.value: text for m, text in DEFINITIONS.items()},
+                "breached_so_far_by_department": {d: v["breached_so_far_count"] for d, v in departments.items()},
+                "resolved_within_target_by_department": {d: v[Metric.RESOLVED_WITHIN_TARGET.value]
+                                                         for d, v in departments.items()}},
         "deliveries": dict(sorted(outbox.items())),
-        "follow_ups": {"created": sum(1 for t in tasks if t.kind == "follow-up"), "recorded": len(follow),
-                       "satisfied": satisfied, "not_satisfied": len(follow) - satisfied},
+        "follow_ups": _follow_up_figures(tasks, follow, follow_up_departments, plan),
         "improvement_records": improvement_figures(sessions, complaints),
+        "caveats": _caveats(quality, plan),
         "series": {"open_complaints_by_day": _open_by_day(complaints, resolved_at),
-                   "escalations_by_week": dict(sorted(weekly.items()))},
+                   "notifications_by_week": _weekly(notes)},
         "replay_errors": plan.get(-1, {}).get("errors", [])[:50],
     }
+
+
+def _accounting(quality, by_status: Counter) -> dict:
+    """Every row of the export in exactly one bucket (``all_rows_accounted_for`` checks the sum)."""
+    accounted = {
+        "rows": quality.rows,
+        "complaints_resolved_or_closed": by_status.get("resolved", 0) + by_status.get("closed", 0),
+        "complaints_open": sum(n for st, n in by_status.items() if st in OPEN_STATES),
+        "complaints_merged": by_status.get("merged", 0),
+        "rejected_not_complaints": by_status.get("rejected", 0),
+        "duplicates": quality.duplicates,
+        "bad_rows": len(quality.bad_rows),
+    }
+    accounted["all_rows_accounted_for"] = quality.rows == sum(v for k, v in accounted.items() if k != "rows")
+    return accounted
+
+
+def _complaint_figures(complaints, by_status: Counter) -> dict:
+    """Complaints received (rows taken in as complaints) apart from the rejected non-complaints, which
+    are in no complaint figure (severity, status, reopened)."""
+    received = [c for c in complaints if c.status != "rejected"]
+    return {"received": len(received),
+            "rejected_not_complaints": by_status.get("rejected", 0),
+            "by_status": dict(sorted((k, v) for k, v in by_status.items() if k != "rejected")),
+            "by_severity": dict(sorted(Counter(c.severity for c in received).items())),
+            "reopened": sum(1 for c in received if c.reopen_count)}
+
+
+def _notification_figures(notes, outbox: dict) -> dict:
+    kinds = Counter(n.kind for n in notes)
+    levels = Counter(n.level for n in notes if n.kind == "escalation")
+    return {"by_kind": dict(sorted(kinds.items())),
+            "reminders": kinds.get("reminder", 0),
+            "escalations": kinds.get("escalation", 0),
+            "escalations_by_level": {str(k): v for k, v in sorted(levels.items())},
+            "escalation_level_roles": {"1": "assignee", "2": "department lead", "3": "operations manager",
+                                       "4": "crisis owner"},
+            "acknowledgement_timeouts": kinds.get("ack_timeout", 0),
+            "promise_breaches": kinds.get("promise", 0),
+            "messages": sum(outbox.values()),
+            "delivered": outbox.get("delivered", 0),
+            "failed": outbox.get("dead", 0)}
+
+
+def _follow_up_figures(tasks, follow: list, departments: dict, plan: dict) -> dict:
+    """Customer follow-up tasks (contacting the customer after resolution), apart from department work.
+
+    ``satisfied_label`` says what "satisfied" means for the sources replayed: a CFPB export records a
+    dispute, not satisfaction, so there it reads "no dispute recorded".
+    """
+    satisfied = sum(1 for d in follow if (d or {}).get("satisfied") is True)
+    sources = {v.get("source") for k, v in plan.items() if k != -1}
+    label = "no dispute recorded" if sources == {"cfpb"} else "satisfied"
+    return {"created": sum(1 for t in tasks if t.kind == FOLLOW_UP), "recorded": len(follow),
+            "satisfied": satisfied, "not_satisfied": len(follow) - satisfied, "satisfied_label": label,
+            "by_department": departments}
+
+
+def _caveats(quality, plan: dict) -> list[dict]:
+    """Data-quality notes, each ``{"about": figure it affects, "text"}``."""
+    out = []
+    if quality.in_progress:
+        out.append({"about": "departments", "text": f"{quality.in_progress} complaints are still \"In progress\" "
+                    "in the export: no answer is modelled for them, so their tasks stay open and count "
+                    "as breached once past due."})
+    if quality.no_close_date:
+        out.append({"about": "departments", "text": f"{quality.no_close_date} requests have no close date in "
+                    "the export: their tasks stay open."})
+    if quality.closed_before_created:
+        out.append({"about": "departments", "text": f"{quality.closed_before_created} requests were closed "
+                    "before they were created: left open."})
+    if {v.get("source") for k, v in plan.items() if k != -1} == {"cfpb"}:
+        out.append({"about": "follow_ups", "text": "The CFPB export records whether the consumer disputed "
+                    "the answer, not whether they were satisfied: \"no dispute recorded\" is not satisfaction."})
+    return out
+
+
+def _weekly(notes) -> dict[str, dict[str, int]]:
+    """``{"escalation": {Monday ISO date: n}, "promise breach": {...}}``: escalations and promise
+    breaches apart, per ISO week (keyed by its Monday, UTC)."""
+    out: dict[str, Counter] = {"escalation": Counter(), "promise breach": Counter()}
+    for n in notes:
+        kind = {"escalation": "escalation", "promise": "promise breach"}.get(n.kind)
+        if kind:
+            day = n.fired_at.date()
+            out[kind][(day - timedelta(days=day.weekday())).isoformat()] += 1
+    return {k: dict(sorted(v.items())) for k, v in out.items() if v}
+
+
+def _department_figures(s, config: Config, now: datetime, tasks: list, done_at: dict) -> dict[str, dict]:
+    """Per department: ``{"tasks", "completed", "open", "median_hours_to_complete" (calendar hours),
+    "median_business_hours_to_complete" (the department's calendar), "resolved", "resolved_met",
+    "resolved_within_target", "sla_tasks", "breached_so_far_count", "breached_so_far"}`` (see
+    :mod:`closeloop.services.metrics` for the two shares)."""
+    out: dict[str, dict] = {}
+    for dep in sorted({t.department for t in tasks}):
+        dep_tasks = [t for t in tasks if t.department == dep]
+        cal = config.department_calendar(dep)
+        hours, business = [], []
+        breached = with_target = resolved = met = 0
+        for t in dep_tasks:
+            if t.id in done_at:
+                hours.append((done_at[t.id] - t.created_at).total_seconds() / 3600)
+                business.append(cal.business_time_between(t.created_at, done_at[t.id]).total_seconds() / 3600)
+            if t.status in ("transferred", "cancelled"):
+                continue
+            clock = next(v.clock for v in task_clocks(s, t, config, now) if v.clock.name == "resolve")
+            if clock.target is None:
+                continue
+            with_target += 1
+            breached += bool(clock.breached)
+            if clock.stopped_at is not None:
+                resolved += 1
+                met += not clock.breached
+        out[dep] = {
+            "tasks": len(dep_tasks),
+            "completed": sum(1 for t in dep_tasks if t.status == "done"),
+            "open": sum(1 for t in dep_tasks if t.status in ACTIVE_STATES),
+            "median_hours_to_complete": _median(hours),
+            "median_business_hours_to_complete": _median(business),
+            "resolved": resolved, "resolved_met": met, Metric.RESOLVED_WITHIN_TARGET.value: share(met, resolved),
+            "sla_tasks": with_target, "breached_so_far_count": breached,
+            Metric.BREACHED_SO_FAR.value: share(breached, with_target),
+        }
+    return out
 
 
 def improvement_figures(sessions, complaints) -> dict:
@@ -123,18 +206,19 @@ def improvement_figures(sessions, complaints) -> dict:
         checks = dict(s.execute(select(EffectivenessCheck.decision, func.count())
                                 .group_by(EffectivenessCheck.decision)).all())
         links = dict(s.execute(select(ImprovementLink.source, func.count()).group_by(ImprovementLink.source)).all())
+        decided = s.execute(select(EffectivenessCheck, Improvement.title).join(
+            Improvement, Improvement.id == EffectivenessCheck.improvement_id).order_by(EffectivenessCheck.at)).all()
     causes = Counter((c.root_cause or "(none yet)").split(".", 1)[0] for c in complaints
                      if c.status not in ("rejected", "merged"))
     return {"by_status": dict(sorted(by_status.items())), "total": sum(by_status.values()),
             "effective": checks.get("effective", 0), "ineffective": checks.get("ineffective", 0),
             "not_enough_data": checks.get("not_enough_data", 0),
             "links_by_source": dict(sorted(links.items())),
-            "root_causes": dict(causes.most_common())}
-
-
-def _week(at: datetime) -> str:
-    y, w, _ = at.isocalendar()
-    return f"{y}-W{w:02d}"
+            "root_causes": dict(causes.most_common()),
+            "checks": [{"improvement": c.improvement_id, "title": title, "at": c.at.isoformat(),
+                        "attempt": c.attempt, "window_days": c.window_days, "before_count": c.before_count,
+                        "after_count": c.after_count, "reduction": c.reduction, "decision": c.decision}
+                       for c, title in decided]}
 
 
 def _open_by_day(complaints, resolved_at: dict) -> dict[str, int]:
@@ -154,9 +238,30 @@ def _open_by_day(complaints, resolved_at: dict) -> dict[str, int]:
     return out
 
 
+def scenario_charts(summary: dict) -> dict[str, Markup]:
+    """The charts of one scenario's summary (see :mod:`closeloop.services.charts`)."""
+    deps = summary["tasks"]["by_department"]
+    roles = summary["notifications"].get("escalation_level_roles", {})
+    return {
+        "compliance": charts.category_bars({d: v[Metric.RESOLVED_WITHIN_TARGET.value] for d, v in deps.items()},
+                                           y_title="% of tasks resolved", x_title="department (worst first)",
+                                           percent=True, label="resolved within target by department"),
+        "open": charts.time_bars(summary["series"]["open_complaints_by_day"], period="day",
+                                 y_title="open complaints (end of day)", x_title="day (UTC)"),
+        "weekly": charts.time_bars(summary["series"]["notifications_by_week"], period="week", by="kind",
+                                   y_title="notifications", x_title="week starting Monday (UTC)"),
+        "levels": charts.category_bars({f"L{k} {roles.get(k, '')}": v for k, v in
+                                        summary["notifications"]["escalations_by_level"].items()},
+                                       y_title="escalations", x_title="ladder level (recipient)"),
+        "pareto": charts.pareto(summary["improvement_records"]["root_causes"]),
+    }
+
+
 def render_html(summaries: dict[str, dict]) -> str:
-    """A self-contained HTML report for one or more replayed scenarios."""
+    """A self-contained HTML report for one or more replayed scenarios (static SVG charts, no script)."""
     env = Environment(autoescape=select_autoescape(["html"]))
-    env.filters["bars"] = _bars
+    env.filters["pct"] = lambda v: "no data" if v is None else f"{v * 100:.0f}%"
+    env.filters["num"] = lambda v, f="%.1f": "no data" if v is None else f % v
     text = resources.files("closeloop.templates").joinpath("report.html.j2").read_text("utf-8")
-    return env.from_string(text).render(summaries=summaries)
+    return env.from_string(text).render(summaries=summaries, charts={k: scenario_charts(v) for k, v in summaries.items()},
+                                        definitions={m.value: t for m, t in DEFINITIONS.items()})

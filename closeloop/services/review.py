@@ -27,6 +27,7 @@ from closeloop.config import Config
 from closeloop.domain.errors import InvalidInput
 
 from . import charts
+from .metrics import DEFINITIONS, worst_first
 from .review_complaints import complaint_figures
 from .review_loop import compensation, improvement_records, recurrence, root_cause_pareto
 from .review_period import month
@@ -87,7 +88,22 @@ def render(review: dict, fmt: str) -> str:
         raise InvalidInput("format", f"expected one of {', '.join(FORMATS)}, got {fmt!r}")
     env = Environment(autoescape=select_autoescape(["html"]) if fmt == "html" else False,
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters["pct"] = lambda v: "-" if v is None else f"{v * 100:.0f}%"
-    env.globals.update(pareto=charts.pareto, trend=charts.trend, bars=charts.bars)
+    env.filters["pct"] = lambda v: "no data" if v is None else f"{v * 100:.0f}%"
     text = resources.files("closeloop.templates").joinpath(f"review.{fmt}.j2").read_text("utf-8")
-    return env.from_string(text).render(r=review)
+    return env.from_string(text).render(r=review, charts=review_charts(review) if fmt == "html" else {},
+                                        departments=worst_first(review["departments"], "compliance"),
+                                        definitions={m.value: t for m, t in DEFINITIONS.items()})
+
+
+def review_charts(review: dict) -> dict:
+    """The review's charts: root-cause Pareto, recurrences per month, resolved within target per department."""
+    return {
+        "pareto": charts.pareto({c["root_cause"]: c["count"] for c in review["root_causes"]["causes"]},
+                                y_title="complaints resolved"),
+        "recurrence": charts.month_line({t["period"]: t["recurrences"] for t in review["recurrence"]["trend"]},
+                                        y_title="recurrences (complaints)"),
+        "compliance": charts.category_bars(
+            {d: v["compliance"] for d, v in worst_first(review["departments"], "compliance").items()},
+            y_title="% of tasks resolved", x_title="department (worst first)", percent=True,
+            label="resolved within target by department"),
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Path, Request
 
 from closeloop.api.auth import MANAGER, WORK_ROLES, Principal, get_app
-from closeloop.services.charts import bars
+from closeloop.services.charts import category_bars
 from closeloop.services.complaint_queries import complaint_detail, complaint_in_scope
 from closeloop.services.dashboard import recent_completions
 from closeloop.services.overview import overview as overview_svc
@@ -30,10 +30,14 @@ def overview(request: Request, who: Principal = Depends(current)):
                                                                         "due_today")}
     top = max([d.get("active", 0) for d in depts.values()] + [1])
     charts = {
-        "status": bars({t(f"status.{k}"): v for k, v in data["complaints_by_status"].items()}, width=520, height=160),
-        "load": bars({k: d.get("active", 0) for k, d in depts.items()}, width=520, height=160),
-        "age": bars({t(f"age.{b['bucket']}"): b["count"] for b in data["age_of_open_complaints"]}, width=520,
-                    height=160),
+        "status": category_bars({t(f"status.{k}"): v for k, v in data["complaints_by_status"].items()},
+                                y_title=t("overview.chart.complaints"), x_title=t("overview.chart.status"),
+                                width=440, height=150, label=t("overview.by_status")),
+        "load": category_bars({k: d.get("active", 0) for k, d in depts.items()}, y_title=t("overview.active_tasks"),
+                              x_title=t("overview.department"), width=440, height=150, label=t("overview.load")),
+        "age": category_bars({t(f"age.{b['bucket']}"): b["count"] for b in data["age_of_open_complaints"]},
+                             y_title=t("overview.open_complaints"), x_title=t("overview.chart.age"), width=440,
+                             height=150, label=t("overview.age")),
     }
     names = {k: v.display_name for k, v in app.config.departments.items()}
     # the departments burning time first: breached, at risk, then load; idle ones last

@@ -1,0 +1,77 @@
+"""Which configuration a replay uses: the one given, or the example that fits the export's format.
+
+A replay of an NYC 311 export with the default configuration would route every request to the
+consumer-finance departments; airline tweets would group improvement records per reason across all
+airlines. So when neither ``--config`` nor ``CLOSELOOP_CONFIG`` names one, the format picks
+(:data:`BY_FORMAT`), and the CLI's first output line says which configuration was used and why.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from closeloop.config import Config, load_config, parse_config
+from closeloop.config import DEFAULT_CONFIG_NAME
+
+ROOT = Path(__file__).resolve().parents[1]
+# format -> (example configuration file, or None for the default; TOML appended to the default)
+BY_FORMAT: dict[str, tuple[Path | None, str]] = {
+    "nyc311": (ROOT / "examples" / "nyc311.toml", ""),
+    # one record per airline x reason: the complaint's company (the airline) and category (the reason)
+    "airline-tweets": (None, '\n[improvement]\nmatch_on = ["company", "category"]\n'),
+}
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The configuration of a replay and the sentence saying where it came from."""
+
+    config: Config
+    why: str
+
+
+def detect_format(path: Path, fmt: str) -> str:
+    """The export format of ``path``: ``fmt`` unless it is ``auto``, else told from the header
+    (``jsonl`` for ``.jsonl``/``.ndjson``); ``auto`` when it cannot be told (reading reports that)."""
+    from integrations.exports import detect_profile
+
+    if fmt != "auto":
+        return fmt
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        return "jsonl"
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            header = [h.strip() for h in next(csv.reader(fh), [])]
+    except (OSError, UnicodeDecodeError):
+        return "auto"
+    profile = detect_profile(header)
+    return profile.name if profile else "auto"
+
+
+def choose(paths: list[Path], fmt: str, explicit: str | Path | None) -> Chosen:
+    """The configuration for replaying ``paths``: ``explicit`` when given (``--config`` or
+    ``CLOSELOOP_CONFIG``), else the example of the files' format, else the bundled default.
+
+    Raises :class:`closeloop.config.ConfigError` for an unreadable or invalid file.
+    """
+    if explicit:
+        return Chosen(load_config(explicit), f"configuration: {explicit} (given)")
+    formats = {detect_format(Path(p), fmt) for p in paths}
+    picked = BY_FORMAT.get(formats.pop()) if len(formats) == 1 else None
+    fmt_name = detect_format(Path(paths[0]), fmt)
+    if picked is None:
+        return Chosen(load_config(None), f"configuration: closeloop/config/{DEFAULT_CONFIG_NAME} (the default; "
+                                         "--config to choose another)")
+    path, extra = picked
+    if path is not None:
+        rel = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        return Chosen(load_config(path), f"configuration: {rel} (picked for format {fmt_name}; "
+                                         "--config to choose another)")
+    from importlib import resources
+
+    text = resources.files("closeloop.config").joinpath(DEFAULT_CONFIG_NAME).read_text("utf-8") + extra
+    source = f"closeloop/config/{DEFAULT_CONFIG_NAME} + {extra.strip().replace(chr(10), ' ')}"
+    return Chosen(parse_config(text, source), f"configuration: {source} (picked for format {fmt_name}; "
+                                              "--config to choose another)")

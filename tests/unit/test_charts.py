@@ -1,0 +1,61 @@
+"""The one chart module (Vega-Lite rendered to static SVG offline): dates, empty periods, units, no data."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import pytest
+
+from closeloop.services import charts
+
+
+def _texts(svg: str) -> list[str]:
+    return re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+
+
+def test_a_400_day_series_keeps_every_day_and_shows_dates_and_axis_titles():
+    start = date(2023, 1, 1)
+    series = {(start + timedelta(days=i)).isoformat(): i % 5 for i in range(0, 400, 3)}  # 2 of 3 days missing
+    filled = charts.fill_periods(series, "day")
+    assert len(filled) == 400 and filled[0] == (start, 0) and filled[1] == (start + timedelta(days=1), 0)
+    svg = str(charts.time_bars(series, y_title="open complaints (end of day)", x_title="day (UTC)"))
+    texts = _texts(svg)
+    assert "open complaints (end of day)" in texts and "day (UTC)" in texts
+    assert any(re.fullmatch(r"2023-\d\d-\d\d", t) for t in texts) and any(t.startswith("2024-") for t in texts)
+    # one bar per day, the empty days included (drawn flat at 0)
+    assert svg.count('aria-roledescription="bar"') == 400
+
+
+def test_weeks_are_filled_from_monday_and_two_kinds_stay_apart():
+    series = {"escalation": {"2013-03-18": 3, "2013-05-02": 2}, "promise breach": {"2013-04-03": 1}}
+    weeks = charts.fill_periods(series["escalation"], "week")
+    assert weeks[0][0] == date(2013, 3, 18) and weeks[-1][0] == date(2013, 4, 29) and len(weeks) == 7
+    assert all(d.weekday() == 0 for d, _ in weeks) and sum(v for _, v in weeks) == 5
+    svg = str(charts.time_bars(series, period="week", by="kind", y_title="notifications"))
+    assert "escalation" in _texts(svg) and "promise breach" in _texts(svg)
+
+
+def test_no_data_is_drawn_apart_from_zero():
+    svg = str(charts.category_bars({"HPD": 0.5, "NYPD": None, "DOT": 0.0}, y_title="% of tasks resolved",
+                                   x_title="department", percent=True))
+    texts = _texts(svg)
+    assert "no data" in texts and "0%" in texts and "50%" in texts and "% of tasks resolved" in texts
+    assert svg.count('aria-roledescription="bar"') == 2  # NYPD draws no bar, DOT a zero-height one
+    day = str(charts.time_bars({"2024-01-01": 1, "2024-01-02": None, "2024-01-03": 0}, y_title="x"))
+    assert 'fill="#ddd"' in day  # the no-data day is a grey band
+
+
+def test_pareto_sorts_largest_first_with_a_cumulative_axis():
+    svg = str(charts.pareto({"process_gap": 4, "billing": 10, "undetermined": 2}))
+    texts = _texts(svg)
+    assert texts.index("billing") < texts.index("process_gap") < texts.index("undetermined")
+    assert "cumulative share (%)" in texts and "complaints" in texts
+    assert "no data" in str(charts.pareto({})) and "no data" in str(charts.pareto({"a": 0}))
+
+
+def test_month_line_breaks_at_no_data_and_bad_period_is_refused():
+    svg = str(charts.month_line({"2024-01": 1, "2024-02": None, "2024-03": 4}, y_title="recurrences"))
+    assert "no data" in _texts(svg) and "2024-02" in _texts(svg)
+    with pytest.raises(ValueError, match="period"):
+        charts.fill_periods({"2024-01-01": 1}, "month")
