@@ -100,6 +100,9 @@ def import_cmd(
                                        help="import the good rows and report the bad ones, instead of all-or-nothing"),
     config: Optional[Path] = typer.Option(None, "--config", help="configuration file (default: CLOSELOOP_CONFIG)"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+    encoding: str = typer.Option("utf-8", "--encoding",
+                                 help="text encoding of the files (e.g. gb18030); a file that does not decode "
+                                      "is refused with the encoding it most likely has"),
 ) -> None:
     """Import complaint exports: triage, de-duplicate, route and create department tasks.
 
@@ -124,7 +127,7 @@ def import_cmd(
             bar = progress.add_task(f"importing {path.name}", total=total)
             try:
                 report = import_file(a.sessions, cfg, a.clock, path, fmt=fmt, skip_bad_rows=skip_bad_rows,
-                                     batch_size=a.settings.import_batch_size,
+                                     batch_size=a.settings.import_batch_size, encoding=encoding,
                                      progress=lambda n: progress.update(bar, completed=n))
             except ImportFailed as exc:
                 _print_errors(exc.report)

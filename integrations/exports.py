@@ -10,9 +10,11 @@ does not grow with the file) and yields :class:`ParsedRow` or
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -75,6 +77,24 @@ def required(row: Mapping[str, str], column: str) -> str:
     value = cell(row, column)
     if not value:
         raise RowProblem(column, "", "required value is missing")
+    return value
+
+
+#: A number a spreadsheet turned into scientific notation (``5.70301E+17``): its digits are lost.
+_SCIENTIFIC = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$")
+
+
+def identifier(row: Mapping[str, str], column: str, pattern: re.Pattern | None = None, what: str = "") -> str:
+    """The row's identifier in ``column``: required, and a value that can be this export's id
+    (``pattern``, described by ``what``). A value that cannot be one is a bad row in that column,
+    never a duplicate of another row with the same broken value (issue 12, K16): for example
+    ``5.70301E+17``, a tweet id a spreadsheet rounded."""
+    value = required(row, column)
+    if _SCIENTIFIC.match(value):
+        raise RowProblem(column, value, "not an identifier: a number in scientific notation (a spreadsheet "
+                                        "rounded it and its digits are lost); re-export the column as text")
+    if pattern is not None and not pattern.fullmatch(value):
+        raise RowProblem(column, value, f"not an identifier of this export: expected {what}")
     return value
 
 
@@ -142,26 +162,54 @@ class UnknownFormat(InvalidInput):
     pass
 
 
-def _open_text(path: Path) -> io.TextIOBase:
+def _open_text(path: Path, encoding: str = "utf-8") -> io.TextIOBase:
     # utf-8-sig: exports saved by spreadsheet tools often start with a BOM.
-    return open(path, newline="", encoding="utf-8-sig")
+    enc = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+    return open(path, newline="", encoding=enc)
 
 
-def read_export(path: str | Path, fmt: str = "auto",
-                on_profile: Callable[[Profile], None] | None = None) -> Iterator[ParsedRow | RowError]:
-    """Stream ``path`` (see :func:`_read_export`); a file that is not UTF-8 raises :class:`UnknownFormat`."""
-    rows = 0
+#: Bytes read to guess the encoding of a file that is not UTF-8.
+SNIFF_BYTES = 1 << 20
+
+
+def likely_encoding(path: str | Path) -> str | None:
+    """The encoding charset-normalizer finds most likely for the first MiB of ``path`` (e.g. ``gb18030``),
+    or None when it cannot tell."""
+    from charset_normalizer import from_bytes
+
+    with open(path, "rb") as fh:
+        best = from_bytes(fh.read(SNIFF_BYTES)).best()
+    return best.encoding if best is not None else None
+
+
+def check_encoding(encoding: str) -> str:
+    """``encoding`` if Python knows it; raises :class:`InvalidInput` (field ``--encoding``) otherwise."""
     try:
-        for item in _read_export(path, fmt, on_profile):
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise InvalidInput("--encoding", f"unknown encoding {encoding!r} (e.g. utf-8, gb18030, cp1252)") from None
+
+
+def read_export(path: str | Path, fmt: str = "auto", on_profile: Callable[[Profile], None] | None = None,
+                encoding: str = "utf-8") -> Iterator[ParsedRow | RowError]:
+    """Stream ``path`` (see :func:`_read_export`) decoded as ``encoding``. A file that does not decode
+    raises :class:`UnknownFormat` naming the likely encoding (charset-normalizer) and ``--encoding``."""
+    rows = 0
+    encoding = check_encoding(encoding)
+    try:
+        for item in _read_export(path, fmt, on_profile, encoding):
             rows += 1
             yield item
     except UnicodeDecodeError as exc:
-        raise UnknownFormat("file", f"{path} is not UTF-8 text (after about {rows} rows: byte "
-                                    f"0x{exc.object[exc.start]:02x}); convert it, e.g. iconv -f latin1 -t utf-8") from None
+        guess = likely_encoding(path)
+        hint = (f"it looks like {guess}: pass --encoding {guess} (or convert it: iconv -f {guess} -t utf-8)"
+                if guess and guess != encoding else "pass its encoding with --encoding")
+        raise UnknownFormat("file", f"{path} is not {encoding.upper()} text (after about {rows} rows: byte "
+                                    f"0x{exc.object[exc.start]:02x}); {hint}") from None
 
 
-def _read_export(path: str | Path, fmt: str = "auto",
-                 on_profile: Callable[[Profile], None] | None = None) -> Iterator[ParsedRow | RowError]:
+def _read_export(path: str | Path, fmt: str = "auto", on_profile: Callable[[Profile], None] | None = None,
+                 encoding: str = "utf-8") -> Iterator[ParsedRow | RowError]:
     """Stream ``path`` as parsed rows and row errors.
 
     ``fmt`` is a profile name or ``auto`` (detected from the header; ``.jsonl``
@@ -174,9 +222,9 @@ def _read_export(path: str | Path, fmt: str = "auto",
         profile = known["jsonl"]
         if on_profile:
             on_profile(profile)
-        yield from _read_jsonl(path, profile)
+        yield from _read_jsonl(path, profile, encoding)
         return
-    with _open_text(path) as fh:
+    with _open_text(path, encoding) as fh:
         reader = csv.reader(fh)
         try:
             header = next(reader)
@@ -223,8 +271,8 @@ def _parse(profile: Profile, row: Mapping[str, str], line: int) -> ParsedRow | R
     return ParsedRow(line, facts, reject)
 
 
-def _read_jsonl(path: Path, profile: Profile) -> Iterator[ParsedRow | RowError]:
-    with _open_text(path) as fh:
+def _read_jsonl(path: Path, profile: Profile, encoding: str = "utf-8") -> Iterator[ParsedRow | RowError]:
+    with _open_text(path, encoding) as fh:
         for n, raw in enumerate(fh, start=1):
             if not raw.strip():
                 continue

@@ -18,17 +18,22 @@ Sources and layouts (see ``examples/PROVENANCE.md`` and ``../shared/data``):
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Mapping
 from zoneinfo import ZoneInfo
 
 from closeloop.domain.facts import ComplaintFacts
 
-from .exports import RowProblem, cell, parse_iso_aware, parse_local, parse_local_date, register, required
+from .exports import RowProblem, cell, identifier, parse_iso_aware, parse_local, parse_local_date, register, required
 
 NEW_YORK = ZoneInfo("America/New_York")
 PACIFIC = ZoneInfo("America/Los_Angeles")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+#: Whole numbers without leading zeros or separators: CFPB Complaint ID, NYC 311 Unique Key, tweet ids.
+NUMERIC_ID = re.compile(r"[1-9]\d{0,19}")
 
 
 def _tags(value: str, sep: str = ",") -> tuple[str, ...]:
@@ -56,7 +61,7 @@ class CFPB:
 
     def parse(self, row: Mapping[str, str]) -> tuple[ComplaintFacts, str | None]:
         c = self._modern if "Complaint ID" in row else self._legacy
-        ref = required(row, c["id"])
+        ref = identifier(row, c["id"], NUMERIC_ID, "a whole number (the CFPB complaint id)")
         received = parse_local_date(required(row, c["date"]), c["date"], self._formats, NEW_YORK)
         product = required(row, c["product"])
         extra = {k: cell(row, c[k]) for k in ("response", "timely", "disputed", "sent") if cell(row, c[k])}
@@ -83,7 +88,7 @@ class NYC311:
         return {"Unique Key", "Created Date", "Complaint Type"} <= set(header)
 
     def parse(self, row: Mapping[str, str]) -> tuple[ComplaintFacts, str | None]:
-        ref = required(row, "Unique Key")
+        ref = identifier(row, "Unique Key", NUMERIC_ID, "a whole number (the 311 request's unique key)")
         created = parse_local(required(row, "Created Date"), "Created Date", self._formats, NEW_YORK)
         extra: dict[str, str] = {}
         for col, key in (("Closed Date", "closed_at"), ("Due Date", "due_at"),
@@ -110,7 +115,7 @@ class AirlineTweets:
         return {"tweet_id", "airline_sentiment", "text", "tweet_created"} <= set(header)
 
     def parse(self, row: Mapping[str, str]) -> tuple[ComplaintFacts, str | None]:
-        ref = required(row, "tweet_id")
+        ref = identifier(row, "tweet_id", NUMERIC_ID, "a whole number of up to 20 digits (the tweet id)")
         created = parse_local(required(row, "tweet_created"), "tweet_created", ("%m/%d/%Y %H:%M",), PACIFIC)
         sentiment = cell(row, "airline_sentiment")
         reason = cell(row, "negativereason")
@@ -131,9 +136,7 @@ class ZhReviews:
         return {"source_row", "cat", "label", "review"} <= set(header)
 
     def parse(self, row: Mapping[str, str]) -> tuple[ComplaintFacts, str | None]:
-        src = required(row, "source_row")
-        if not src.isdigit():
-            raise RowProblem("source_row", src, "must be a whole number")
+        src = identifier(row, "source_row", re.compile(r"\d{1,12}"), "a whole number (the source row)")
         label = cell(row, "label")
         if label not in ("0", "1"):
             raise RowProblem("label", label, "must be 0 (negative) or 1 (positive)")
@@ -157,7 +160,7 @@ class Closeloop:
         return {"external_ref", "received_at"} <= set(header)
 
     def parse(self, row: Mapping[str, str]) -> tuple[ComplaintFacts, str | None]:
-        ref = required(row, "external_ref")
+        ref = identifier(row, "external_ref")
         received = parse_iso_aware(required(row, "received_at"), "received_at")
         tags = cell(row, "tags")
         if tags.startswith("["):

@@ -76,8 +76,9 @@ class ImportFailed(Exception):
 
 def import_file(sessions, config: Config, clock: Clock, path: str | Path, *, fmt: str = "auto",
                 skip_bad_rows: bool = False, batch_size: int = 1000,
-                progress: Callable[[int], None] | None = None, actor: str = "import") -> ImportReport:
-    """Import ``path`` (see the module docstring for the modes).
+                progress: Callable[[int], None] | None = None, actor: str = "import",
+                encoding: str = "utf-8") -> ImportReport:
+    """Import ``path``, decoded as ``encoding`` (see the module docstring for the modes).
 
     Returns the :class:`ImportReport`; raises :class:`ImportFailed` (nothing
     written) in all-or-nothing mode when any row is bad, and
@@ -102,7 +103,7 @@ def import_file(sessions, config: Config, clock: Clock, path: str | Path, *, fmt
             _merge(report, res)
             batch.clear()
 
-        for item in read_export(path, fmt, on_profile=_profile):
+        for item in read_export(path, fmt, on_profile=_profile, encoding=encoding):
             report.rows += 1
             if isinstance(item, RowError):
                 report.bad_rows += 1
