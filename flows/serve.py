@@ -26,19 +26,21 @@ def deployments(config):
     from flows.review import monthly_review_flow
     from flows.sweep import sweep_flow
 
-    from .schedules import DELIVER_INTERVAL_SECONDS, MONTHLY_REVIEW_CRON, OVERDUE_DIGEST_CRON, SWEEP_INTERVAL_SECONDS
+    from .schedules import (
+        DELIVER_INTERVAL_SECONDS, MONTHLY_REVIEW_CRON, OVERDUE_DIGEST_INTERVAL_SECONDS, SWEEP_INTERVAL_SECONDS,
+    )
 
-    manager_zone = str(config.calendar(config.model.escalation.operations_manager.calendar).zone)
+    review_zone = str(config.customer_calendar.zone)  # the zone whose months the review reports
     return [
         sweep_flow.to_deployment("sweep", schedules=[Interval(SWEEP_INTERVAL_SECONDS)], tags=["closeloop", "sweep"],
                                  concurrency_limit=1),
         deliver_outbox.to_deployment("deliver", schedules=[Interval(DELIVER_INTERVAL_SECONDS)],
                                      tags=["closeloop", "deliver"]),
         overdue_digest_flow.to_deployment("overdue-digest",
-                                          schedules=[Cron(OVERDUE_DIGEST_CRON, timezone=manager_zone)],
+                                          schedules=[Interval(OVERDUE_DIGEST_INTERVAL_SECONDS)],
                                           tags=["closeloop", "digest"]),
         monthly_review_flow.to_deployment("monthly-review",
-                                          schedules=[Cron(MONTHLY_REVIEW_CRON, timezone=manager_zone)],
+                                          schedules=[Cron(MONTHLY_REVIEW_CRON, timezone=review_zone)],
                                           tags=["closeloop", "review"]),
     ]
 

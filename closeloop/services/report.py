@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from closeloop.config import Config
 from closeloop.domain.complaint import OPEN_STATES
+from closeloop.domain.notices import NoticeKind
 from closeloop.domain.task import ACTIVE_STATES
 from models.tables import (
     Complaint, EffectivenessCheck, Improvement, ImprovementLink, Notification, Outbox, Task, Transition,
@@ -78,8 +79,8 @@ def build_summary(sessions, config: Config, now: datetime, quality, plan: dict) 
     }
     accounted["all_rows_accounted_for"] = quality.rows == sum(v for k, v in accounted.items() if k != "rows")
     kinds = Counter(n.kind for n in notes)
-    escalation_levels = Counter(n.level for n in notes if n.kind == "escalation")
-    weekly = Counter(_week(n.fired_at) for n in notes if n.kind in ("escalation", "promise"))
+    escalation_levels = Counter(n.level for n in notes if n.kind == NoticeKind.ESCALATION)
+    weekly = Counter(_week(n.fired_at) for n in notes if n.kind in (NoticeKind.ESCALATION, NoticeKind.PROMISE))
     satisfied = sum(1 for d in follow if (d or {}).get("satisfied") is True)
     return {
         "generated_at": now.isoformat(),
@@ -97,10 +98,10 @@ def build_summary(sessions, config: Config, now: datetime, quality, plan: dict) 
         "tasks": {"total": len(tasks), "by_department": departments,
                   "median_hours_to_complete": {d: v["median_hours_to_complete"] for d, v in departments.items()}},
         "notifications": {"by_kind": dict(sorted(kinds.items())),
-                          "reminders": kinds.get("reminder", 0),
+                          "reminders": kinds.get(NoticeKind.REMINDER, 0),
                           "escalations_by_level": {str(k): v for k, v in sorted(escalation_levels.items())},
-                          "acknowledgement_timeouts": kinds.get("ack_timeout", 0),
-                          "promise_breaches": kinds.get("promise", 0),
+                          "acknowledgement_timeouts": kinds.get(NoticeKind.ACK_TIMEOUT, 0),
+                          "promise_breaches": kinds.get(NoticeKind.PROMISE, 0),
                           "messages": sum(outbox.values()),
                           "delivered": outbox.get("delivered", 0),
                           "failed": outbox.get("failed", 0)},
