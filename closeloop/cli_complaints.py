@@ -173,10 +173,13 @@ def complaints_reprioritize(complaint_id: int, severity: str = typer.Argument(..
 def complaints_wait(complaint_id: int, reason: str = typer.Option(..., "--reason", help="what the customer owes us"),
                     max_hours: Optional[float] = typer.Option(None, "--max-hours",
                                                               help="longest wait, in business hours"),
+                    going_on: list[int] = typer.Option([], "--task-goes-on",
+                                                       help="a task that does not wait on the answer (repeatable)"),
                     actor: Optional[str] = typer.Option(None)) -> None:
-    """Wait on the customer: the resolution clock pauses until the customer writes again."""
+    """Wait on the customer: the resolution clock and the department tasks waiting on the answer pause
+    until the customer writes again."""
     _run(lifecycle.await_customer, complaint_id, reason=reason, max_business_hours=max_hours,
-         actor=actor_name(actor))
+         continuing=going_on, actor=actor_name(actor))
 
 
 @complaints_app.command("reply")

@@ -108,7 +108,3 @@ def runner_deployments(specs: list[DeploymentSpec] | None = None) -> list:
         description=spec.description or None, concurrency_limit=spec.concurrency_limit)
         for spec in (specs if specs is not None else load_specs())]
 
-
-def cron_zones(specs: list[DeploymentSpec]) -> set[str]:
-    """The time zones the cron schedules name (the manager's zone, see prefect.yaml)."""
-    return {s.get("timezone") or "UTC" for spec in specs for s in spec.schedules if "cron" in s}

@@ -22,16 +22,26 @@ from pathlib import Path
 def deployments(config):
     """The deployments of ``deploy/prefect.yaml`` (see :mod:`flows.deployments`), ready for ``prefect.serve``.
 
-    Warns on stderr when the cron schedules' zone is not the operations manager's calendar zone of ``config``.
+    The monthly review's cron runs in the zone of the calendar whose months it reports (the customer
+    calendar of ``config``; K14, issue 12), whatever zone the file names: a review run in a zone east of
+    the customers' would publish the month before. Warns on stderr when the file names another zone
+    (``prefect deploy`` reads the file as it is).
     """
-    from flows.deployments import cron_zones, load_specs, runner_deployments
+    from dataclasses import replace
 
-    specs = load_specs()
-    manager_zone = str(config.calendar(config.model.escalation.operations_manager.calendar).zone)
-    other = cron_zones(specs) - {manager_zone}
-    if other:
-        print(f"warning: deploy/prefect.yaml schedules the digest and review in {', '.join(sorted(other))}; "
-              f"the operations manager's calendar is in {manager_zone}", file=sys.stderr, flush=True)
+    from flows.deployments import load_specs, runner_deployments
+
+    review_zone = str(config.customer_calendar.zone)
+    specs = []
+    for spec in load_specs():
+        if spec.name == "monthly-review":
+            named = {s.get("timezone") or "UTC" for s in spec.schedules if "cron" in s}
+            if named - {review_zone}:
+                print(f"warning: deploy/prefect.yaml runs the monthly review in {', '.join(sorted(named))}; "
+                      f"serve uses the customer calendar's zone {review_zone}", file=sys.stderr, flush=True)
+            spec = replace(spec, schedules=tuple({**s, "timezone": review_zone} if "cron" in s else s
+                                                 for s in spec.schedules))
+        specs.append(spec)
     return runner_deployments(specs)
 
 

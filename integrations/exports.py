@@ -204,7 +204,7 @@ def read_export(path: str | Path, fmt: str = "auto", on_profile: Callable[[Profi
         guess = likely_encoding(path)
         hint = (f"it looks like {guess}: pass --encoding {guess} (or convert it: iconv -f {guess} -t utf-8)"
                 if guess and guess != encoding else "pass its encoding with --encoding")
-        raise UnknownFormat("file", f"{path} is not {encoding} text (after about {rows} rows: byte "
+        raise UnknownFormat("file", f"{path} is not {encoding.upper()} text (after about {rows} rows: byte "
                                     f"0x{exc.object[exc.start]:02x}); {hint}") from None
 
 

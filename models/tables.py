@@ -269,7 +269,9 @@ class Notification(Base):
     task_id: Mapped[int | None] = mapped_column(ForeignKey("task.id"), nullable=True)
     fired_at: Mapped[datetime] = mapped_column(UTCDateTime)
     release_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | packed | cancelled
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | packed | dropped
+    #: why a released notice was not sent (``closeloop.domain.notices.DropReason``), else None
+    dropped_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"), nullable=True, index=True)
     data: Mapped[dict] = mapped_column(JSON, default=dict)
 

@@ -73,6 +73,11 @@ class EscalationModel(_Strict):
     ladder_hours: list[float] = Field([0, 4, 8, 16], min_length=1, max_length=4)
     public_exposure_start_level: int = Field(2, ge=1, le=4)
     transfer_limit: int = Field(2, ge=0)
+    #: business hours between acknowledgement pages (queue, lead, operations manager, then again)
+    ack_page_hours: float = Field(2.0, gt=0, le=720)
+    #: a transfer back to a department that passed the complaint on within this many calendar hours
+    #: raises a ping-pong escalation at run time
+    ping_pong_window_hours: float = Field(72.0, gt=0, le=8760)
     operations_manager: PersonModel = PersonModel(name="operations-manager")
     crisis_owner: PersonModel = PersonModel(name="crisis-owner")
     default_notify: str = "capture://notifications.jsonl"

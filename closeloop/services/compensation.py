@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
+from closeloop.domain.notices import NoticeKind, Role
 from closeloop.domain.errors import IllegalTransition, InvalidInput, NotFound, NotPermitted
 from models.tables import Complaint, Compensation, Transition
 
@@ -117,14 +118,13 @@ def committed(session: Session, complaint_id: int, currency: str) -> Decimal:
 
 def _tell_approver(session: Session, config: Config, entry: Compensation, granted: Decimal, at: datetime) -> None:
     """Notify the operations manager that ``entry`` waits (key ``compensation-pending:{id}``: once)."""
-    cap = "no cap" if entry.cap is None else f"cap {entry.cap} {entry.currency}"
-    text = (f"compensation {entry.id} on complaint {entry.complaint_id} waits for approval: {entry.kind} "
-            f"{entry.amount} {entry.currency} ({cap}; {granted} already approved or pending), "
-            f"requested by {entry.requested_by}")
+    params = {"entry": entry.id, "complaint": entry.complaint_id, "kind": entry.kind, "amount": str(entry.amount),
+              "currency": entry.currency, "cap": "-" if entry.cap is None else f"{entry.cap} {entry.currency}",
+              "granted": str(granted), "requester": entry.requested_by}
     insert_notifications(session, [make_item(
-        config, key=f"compensation-pending:{entry.id}", kind="compensation_pending", level=3,
-        who=resolve_role(config, "operations_manager", None), complaint_id=entry.complaint_id, task=None,
-        department=None, now=at, text=text)])
+        config, key=f"compensation-pending:{entry.id}", kind=NoticeKind.COMPENSATION_PENDING, level=3,
+        who=resolve_role(config, Role.OPERATIONS_MANAGER, None), complaint_id=entry.complaint_id, task=None,
+        department=None, now=at, params=params)])
 
 
 def decide(sessions, compensation_id: int, *, approve: bool, actor: str, role: str, at: datetime,

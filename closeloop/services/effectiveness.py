@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from closeloop.config import Config
 from closeloop.domain.improvement import EffectivenessRule, ImprovementTrigger, evaluate_effectiveness
+from closeloop.domain.notices import TIMERS, NoticeKind, Role, TimerKind
 from closeloop.domain.task import ACTIVE_STATES
 from models.tables import Complaint, EffectivenessCheck, Improvement, ImprovementLink, Task, Timer
 
@@ -44,7 +45,8 @@ def wanted_improvement_timers(s: Session, rec: Improvement, config: Config, now:
     for task in s.scalars(select(Task).where(Task.improvement_id == rec.id, Task.status.in_(ACTIVE_STATES))):
         out.extend(task_timers(s, task, config, now))
     if rec.status in ("implemented", "verifying") and rec.check_due_at is not None:
-        out.append(WantedTimer(f"effectiveness:{rec.id}:{rec.check_attempts}", "effectiveness", rec.check_due_at,
+        spec = TIMERS[TimerKind.EFFECTIVENESS]
+        out.append(WantedTimer(spec.key(record=rec.id, attempt=rec.check_attempts), spec.kind, rec.check_due_at,
                                None, {"attempt": rec.check_attempts}))
     return out
 
@@ -115,7 +117,7 @@ def run_check(s: Session, config: Config, timer, now: datetime, items: list[dict
     elif res.decision == "ineffective":
         fire_in_session(s, rec, ImprovementTrigger.CONFIRM_INEFFECTIVE, actor=SYSTEM, at=now, reason=summary,
                         data={"before": before, "after": after})
-        on_ineffective(s, config, rec, now, summary, items)
+        on_ineffective(s, config, rec, now, f"{before} → {after}", items)
     elif attempt == 0:
         rec.check_attempts = 1
         rec.check_due_at = impl + 2 * window
@@ -123,9 +125,8 @@ def run_check(s: Session, config: Config, timer, now: datetime, items: list[dict
     else:
         rec.check_due_at = None
         rec.timers_dirty = True
-        _tell_owner(config, rec, now, items, f"improvement-check:{rec.id}:{attempt}", "improvement_check",
-                    f"not enough data to judge '{rec.title}' ({summary}): decide by hand "
-                    "(confirm_effective or confirm_ineffective)")
+        _tell_owner(config, rec, now, items, f"improvement-check:{rec.id}:{attempt}", NoticeKind.IMPROVEMENT_CHECK,
+                    {"title": rec.title, "counts": f"{before} → {after}"})
 
 
 def on_effective(s: Session, config: Config, rec: Improvement, now: datetime) -> None:
@@ -148,16 +149,16 @@ def on_ineffective(s: Session, config: Config, rec: Improvement, now: datetime, 
     checks = s.scalar(select(func.count()).select_from(EffectivenessCheck)
                       .where(EffectivenessCheck.improvement_id == rec.id)) or 0
     _tell_owner(config, rec, now, own, f"improvement-ineffective:{rec.id}:{checks}:{now.isoformat()}",
-                "improvement_ineffective", f"'{rec.title}' was not effective ({why}); it is back in progress")
+                NoticeKind.IMPROVEMENT_INEFFECTIVE, {"title": rec.title, "why": why})
     if items is None:
         insert_notifications(s, own)
 
 
-def _tell_owner(config: Config, rec: Improvement, now: datetime, items: list[dict], key: str, kind: str,
-                text: str) -> None:
-    who = resolve_role(config, "lead", rec.owner_department)
+def _tell_owner(config: Config, rec: Improvement, now: datetime, items: list[dict], key: str, kind: NoticeKind,
+                params: dict) -> None:
+    who = resolve_role(config, Role.LEAD, rec.owner_department)
     items.append(make_item(config, key=key, kind=kind, level=2, who=who, complaint_id=None, task=None,
-                           department=rec.owner_department, now=now, text=text, improvement_id=rec.id))
+                           department=rec.owner_department, now=now, params=params, improvement_id=rec.id))
 
 
 def notify_customers(s: Session, config: Config, rec: Improvement, now: datetime) -> int:

@@ -7,6 +7,7 @@ clocks, so derived state (due, overdue) is never stale (CASES.md C15).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import select
@@ -23,6 +24,7 @@ from .audit import add_task, audit_dict
 from .clocks import refresh_due
 from .tasks import check_version, fire_complaint, fire_task
 from .uow import unit_of_work
+from .waits import pause_for_wait
 
 
 def _get(s, complaint_id: int) -> Complaint:
@@ -58,8 +60,11 @@ def reprioritize(sessions, complaint_id: int, severity: str, *, config: Config, 
 
 
 def await_customer(sessions, complaint_id: int, *, config: Config, reason: str, actor: str, at: datetime,
-                   max_business_hours: float | None = None, until: datetime | None = None) -> Complaint:
-    """Wait on the customer: the resolution clock pauses (who, why, and an optional maximum are recorded).
+                   max_business_hours: float | None = None, until: datetime | None = None,
+                   continuing: Collection[int] = ()) -> Complaint:
+    """Wait on the customer: the resolution clock pauses (who, why, and an optional maximum are recorded),
+    and so do the department tasks that wait on the answer: all active ones but ``continuing``
+    (:mod:`closeloop.services.waits`, K11); the customer's answer resumes them.
 
     The maximum is ``max_business_hours`` (business hours on the customer calendar) or
     ``until`` (a UTC-aware instant); past it the sweep closes the complaint "no customer
@@ -80,6 +85,7 @@ def await_customer(sessions, complaint_id: int, *, config: Config, reason: str, 
         if until is not None:
             data["until"] = until.isoformat()
         fire_complaint(s, c, ComplaintTrigger.AWAIT_CUSTOMER, at=at, actor=actor, reason=reason, data=data or None)
+        pause_for_wait(s, c, continuing=set(continuing), reason=reason, actor=actor, at=at)
         refresh_due(s, c.id, config, at)
         return c
 

@@ -22,23 +22,8 @@ from jinja2 import Environment, StrictUndefined
 
 from closeloop.config import Config
 from closeloop.domain.calendar import BusinessCalendar
+from closeloop.domain.notices import LANGUAGES, ROLE_LABELS, NoticeKind, Role, label, render
 from models.tables import Task
-
-LEVEL_ROLES = {1: "assignee", 2: "lead", 3: "operations_manager", 4: "crisis_owner"}
-
-LABELS = {
-    "en": {"reminder": "reminder", "ack_timeout": "not acknowledged", "escalation": "escalation",
-           "promise": "customer promise breached", "transfers": "transferred too often",
-           "pause_expired": "wait expired", "closing_notice": "closed - no customer response",
-           "manual_reminder": "reminder", "improvement_proposed": "improvement proposed",
-           "improvement_ineffective": "fix not effective", "improvement_check": "effectiveness check",
-           "compensation_pending": "compensation awaiting approval"},
-    "zh": {"reminder": "提醒", "ack_timeout": "未受理", "escalation": "升级", "promise": "客户承诺已超时",
-           "transfers": "多次转派", "pause_expired": "等待超时", "closing_notice": "因客户未回复已关闭",
-           "manual_reminder": "提醒", "improvement_proposed": "建议改进", "improvement_ineffective": "改进无效",
-           "improvement_check": "有效性检查", "compensation_pending": "补偿待审批"},
-}
-
 
 @dataclass(frozen=True)
 class Recipient:
@@ -68,31 +53,36 @@ def channel_of(target: str) -> str:
 
 def resolve_role(config: Config, role: str, department: str | None, task: Task | None = None) -> Recipient:
     esc = config.model.escalation
-    if role in ("operations_manager", "crisis_owner"):
+    if role in (Role.OPERATIONS_MANAGER, Role.CRISIS_OWNER):
         p = getattr(esc, role)
         return Recipient(role, p.name, p.notify or esc.default_notify, p.language, config.calendar(p.calendar))
-    if role == "customer":
+    if role == Role.CUSTOMER:
         return Recipient(role, "customer", config.model.follow_up.customer_notify, "en", config.customer_calendar)
     dep = config.departments.get(department or "")
     target = (dep.notify if dep else "") or esc.default_notify
     language = dep.language if dep else "en"
     cal = config.department_calendar(department or "")
-    if role == "lead":
+    if role == Role.LEAD:
         return Recipient(role, (dep.lead if dep else "") or f"{department} lead", target, language, cal)
     name = (task.assignee if task is not None and task.assignee else f"{department} queue")
     return Recipient(role, name, target, language, cal)
 
 
 def make_item(config: Config, *, key: str, kind: str, level: int, who: Recipient, complaint_id: int | None,
-              task: Task | None, department: str | None, now: datetime, text: str,
+              task: Task | None, department: str | None, now: datetime, params: dict,
               due: datetime | None = None, improvement_id: int | None = None) -> dict:
-    """A notification row (a dict for a bulk insert), released at the recipient's next working instant."""
+    """A notification row (a dict for a bulk insert), released at the recipient's next working instant.
+
+    ``params`` fill the kind's message template (``closeloop.domain.notices.NOTICES``); the text is
+    rendered in the recipient's language when packed (``data.text`` keeps the English one for history).
+    Raises KeyError naming a template field missing from ``params``."""
     release = who.calendar.next_opening(now).astimezone(timezone.utc)
-    data = {"text": text}
+    params = {k: v for k, v in params.items() if isinstance(v, (str, int, float))}
+    data = {"text": render(NoticeKind(kind), "en", params)[1], "params": params}
     if due is not None:
         data["due"] = due.astimezone(timezone.utc).isoformat()
-        data["due_local"] = due.astimezone(who.calendar.zone).strftime("%Y-%m-%d %H:%M %Z")
-    return dict(key=key, kind=kind, level=level, role=who.role, recipient=who.name, address=who.address,
+        data["due_local"] = due.astimezone(who.calendar.zone).strftime("%Y-%m-%d %H:%M %z")
+    return dict(key=key, kind=NoticeKind(kind).value, level=level, role=str(who.role), recipient=who.name, address=who.address,
                 channel=who.channel, target=who.target, language=who.language, department=department,
                 complaint_id=complaint_id, improvement_id=improvement_id,
                 task_id=task.id if task is not None else None, fired_at=now,
@@ -118,10 +108,15 @@ def _template(language: str):
 
 
 def render_digest(language: str, recipient: str, items: list[dict]) -> tuple[str, str]:
-    """Subject and body of one recipient's digest (Jinja2 template ``closeloop/templates/digest.<lang>.j2``)."""
-    lang = language if language in LABELS else "en"
+    """Subject and body of one recipient's digest (Jinja2 template ``closeloop/templates/digest.<lang>.j2``);
+    each item's label and text are rendered from its kind's templates in ``language`` (items without
+    ``params``, written before the templates, keep their stored text)."""
+    lang = language if language in LANGUAGES else "en"
     for it in items:
-        it.setdefault("kind_label", LABELS[lang].get(it["kind"], it["kind"]))
+        it.setdefault("kind_label", label(it["kind"], lang))
+        if it.get("params") is not None:
+            it["text"] = render(it["kind"], lang, it["params"])[1]
+        it["role_labels"] = [ROLE_LABELS[lang].get(r, r) for r in it.get("roles", [])]
     text = _template(lang).render(recipient=recipient, items=items)
     subject, _, body = text.partition("\n---\n")
     return subject.strip(), body.strip() + "\n"

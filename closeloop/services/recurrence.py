@@ -30,6 +30,8 @@ from closeloop.config import Config
 from models.tables import Complaint, Improvement, Task
 
 from .improvement import OPEN_STATES, create_in_session, link_many, match_key
+from closeloop.domain.notices import NoticeKind, Role
+
 from .notify import insert_notifications, make_item, resolve_role
 
 SYSTEM = "system"
@@ -132,12 +134,10 @@ def _propose(session: Session, config: Config, unlinked: list[dict], fields: lis
                     f"(up to {c['received_at'].isoformat()}); proposed by recurrence detection")
         out.proposed.append(rec.id)
         out.links += len(cluster)
-        who = resolve_role(config, "operations_manager", None)
-        items.append(make_item(config, key=f"improvement-proposed:{rec.id}", kind="improvement_proposed", level=3,
-                               who=who, complaint_id=None, task=None, department=owner, now=now,
-                               improvement_id=rec.id,
-                               text=f"{len(cluster)} recurring complaints ({label}): review and approve or reject "
-                                    f"improvement {rec.id}"))
+        who = resolve_role(config, Role.OPERATIONS_MANAGER, None)
+        items.append(make_item(config, key=f"improvement-proposed:{rec.id}", kind=NoticeKind.IMPROVEMENT_PROPOSED,
+                               level=3, who=who, complaint_id=None, task=None, department=owner, now=now,
+                               improvement_id=rec.id, params={"count": len(cluster), "facts": label, "record": rec.id}))
     insert_notifications(session, items)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from closeloop.config import Config
 from closeloop.domain.complaint import OPEN_STATES
+from closeloop.domain.notices import NoticeKind
 from closeloop.domain.task import ACTIVE_STATES
 from models.tables import (
     Complaint, EffectivenessCheck, Improvement, ImprovementLink, Notification, Outbox, Task, Transition,
@@ -102,15 +103,15 @@ def _complaint_figures(complaints, by_status: Counter) -> dict:
 
 def _notification_figures(notes, outbox: dict) -> dict:
     kinds = Counter(n.kind for n in notes)
-    levels = Counter(n.level for n in notes if n.kind == "escalation")
+    levels = Counter(n.level for n in notes if n.kind == NoticeKind.ESCALATION)
     return {"by_kind": dict(sorted(kinds.items())),
-            "reminders": kinds.get("reminder", 0),
-            "escalations": kinds.get("escalation", 0),
+            "reminders": kinds.get(NoticeKind.REMINDER, 0),
+            "escalations": kinds.get(NoticeKind.ESCALATION, 0),
             "escalations_by_level": {str(k): v for k, v in sorted(levels.items())},
             "escalation_level_roles": {"1": "assignee", "2": "department lead", "3": "operations manager",
                                        "4": "crisis owner"},
-            "acknowledgement_timeouts": kinds.get("ack_timeout", 0),
-            "promise_breaches": kinds.get("promise", 0),
+            "acknowledgement_timeouts": kinds.get(NoticeKind.ACK_TIMEOUT, 0),
+            "promise_breaches": kinds.get(NoticeKind.PROMISE, 0),
             "messages": sum(outbox.values()),
             "delivered": outbox.get("delivered", 0),
             "failed": outbox.get("dead", 0)}
@@ -154,7 +155,7 @@ def _weekly(notes) -> dict[str, dict[str, int]]:
     breaches apart, per ISO week (keyed by its Monday, UTC)."""
     out: dict[str, Counter] = {"escalation": Counter(), "promise breach": Counter()}
     for n in notes:
-        kind = {"escalation": "escalation", "promise": "promise breach"}.get(n.kind)
+        kind = {NoticeKind.ESCALATION: "escalation", NoticeKind.PROMISE: "promise breach"}.get(n.kind)
         if kind:
             day = n.fired_at.date()
             out[kind][(day - timedelta(days=day.weekday())).isoformat()] += 1

@@ -5,18 +5,8 @@ and reconciles them with the stored rows: new keys are inserted, moved ones
 get their new ``fire_at``, ones the state no longer wants are cancelled, and
 fired ones are never touched again (so nothing fires twice). Keys:
 
-- ``reminder:{task}:{pct}`` at the instant the task's resolve clock has used
-  ``pct`` % of its business-time budget (thresholds from ``[escalation]``);
-- ``ack_timeout:{task}`` when the acknowledge target passes unacknowledged;
-- ``escalation:{task}:{level}`` at the due time plus the ladder's business
-  hours for that level (level 1 assignee, 2 lead, 3 operations manager,
-  4 crisis owner; public exposure starts at ``public_exposure_start_level``);
-- ``promise:{complaint}:{level}`` when the customer promise itself is breached
-  (operations manager, then crisis owner);
-- ``transfers:{complaint}:{n}`` when a complaint was transferred more than the limit;
-- ``pause_expired:{complaint}:{transition}`` / ``pause_expired:task:{task}:{transition}``
-  when a pause passes its maximum or its ``until``;
-- ``follow_up:{complaint}:{transition}`` N business days after resolution.
+Every kind, its key format, when it is wanted and who it reaches is declared once in
+:data:`closeloop.domain.notices.TIMERS` (the README's rules table is generated from it).
 
 Paused or stopped clocks want no reminder or escalation: their pending timers
 are cancelled, and come back (same key, new instant) when the clock runs again.
@@ -31,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
+from closeloop.domain.notices import TIMERS, TimerKind
 from closeloop.domain.sla import (
     COMPLAINT_RESOLVE_RULES, TASK_RESOLVE_RULES, StatusChange, instant_at_elapsed,
 )
@@ -43,7 +34,7 @@ from .clocks import _changes, task_chain, task_clocks
 @dataclass(frozen=True)
 class WantedTimer:
     key: str
-    kind: str
+    kind: TimerKind
     fire_at: datetime
     task_id: int | None = None
     data: dict | None = None
@@ -55,6 +46,23 @@ def _business_days_later(cal, start: datetime, days: int) -> datetime:
     return (periods[0][0] if periods else cal.next_opening(start)).astimezone(timezone.utc)
 
 
+def _want(kind: TimerKind, fire_at: datetime, task_id: int | None = None, data: dict | None = None,
+          **key_fields) -> WantedTimer:
+    return WantedTimer(TIMERS[kind].key(**key_fields), kind, fire_at, task_id, data)
+
+
+def ack_pages(cal, ack_due: datetime, every_hours: float, now: datetime) -> list[tuple[int, datetime]]:
+    """Acknowledgement pages (1-based number, UTC instant): the first at ``ack_due``, then one every
+    ``every_hours`` business hours; all that are due by ``now`` and the next one (the chain goes on,
+    one step per sweep, until the task is acknowledged)."""
+    out, at, page = [], ack_due, 1
+    while True:
+        out.append((page, at.astimezone(timezone.utc)))
+        if at > now or page >= 1000:
+            return out
+        at, page = cal.add_business_time(at, timedelta(hours=every_hours)), page + 1
+
+
 def task_timers(session: Session, task: Task, config: Config, now: datetime, start_level: int = 1) -> list[WantedTimer]:
     """Acknowledge timeout, pause expiry, reminders and the escalation ladder of one active task
     (a complaint's task or an improvement action)."""
@@ -64,15 +72,16 @@ def task_timers(session: Session, task: Task, config: Config, now: datetime, sta
     clocks = {v.clock.name: v.clock for v in task_clocks(session, task, config, now, with_update=False)}
     resolve, ack = clocks["resolve"], clocks["acknowledge"]
     if ack.due_at is not None and ack.stopped_at is None and ack.status != "paused":
-        out.append(WantedTimer(f"ack_timeout:{task.id}", "ack_timeout", ack.due_at, task.id))
+        for page, at in ack_pages(cal, ack.due_at, esc.ack_page_hours, now):
+            out.append(_want(TimerKind.ACK_TIMEOUT, at, task.id, {"page": page}, task=task.id, page=page))
     if task.status == "waiting":
         pause = session.scalar(select(Transition).where(
             Transition.entity == "task", Transition.entity_id == task.id, Transition.to_state == "waiting")
             .order_by(Transition.at.desc(), Transition.id.desc()).limit(1))
         until = (pause.data or {}).get("until") if pause else None
-        if pause is not None and until:
-            out.append(WantedTimer(f"pause_expired:task:{task.id}:{pause.id}", "pause_expired",
-                                   datetime.fromisoformat(until), task.id, {"reason": pause.reason}))
+        if until:
+            out.append(_want(TimerKind.TASK_PAUSE_EXPIRED, datetime.fromisoformat(until), task.id,
+                             {"reason": pause.reason}, task=task.id, transition=pause.id))
     if resolve.target is None or resolve.due_at is None or resolve.status == "paused":
         return out
     chain = task_chain(session, task)
@@ -80,12 +89,12 @@ def task_timers(session: Session, task: Task, config: Config, now: datetime, sta
     for pct in esc.reminder_thresholds:
         at = instant_at_elapsed(cal, chain[0].created_at, history, now, TASK_RESOLVE_RULES, resolve.target * pct)
         if at is not None:
-            out.append(WantedTimer(f"reminder:{task.id}:{round(pct * 100)}", "reminder", at, task.id,
-                                   {"pct": round(pct * 100)}))
+            out.append(_want(TimerKind.REMINDER, at, task.id, {"pct": round(pct * 100)},
+                             task=task.id, pct=round(pct * 100)))
     for level in range(start_level, len(esc.ladder_hours) + 1):
         at = cal.add_business_time(resolve.due_at, timedelta(hours=esc.ladder_hours[level - 1]))
-        out.append(WantedTimer(f"escalation:{task.id}:{level}", "escalation", at.astimezone(timezone.utc),
-                               task.id, {"level": level}))
+        out.append(_want(TimerKind.ESCALATION, at.astimezone(timezone.utc), task.id, {"level": level},
+                         task=task.id, level=level))
     return out
 
 
@@ -103,13 +112,13 @@ def wanted_timers(session: Session, complaint: Complaint, config: Config, now: d
     if complaint.due_at is not None:
         cal = config.customer_calendar
         for level in (3, 4):
-            step = esc.ladder_hours[min(level, len(esc.ladder_hours)) - 1]
-            at = cal.add_business_time(complaint.due_at, timedelta(hours=step))
-            out.append(WantedTimer(f"promise:{complaint.id}:{level}", "promise", at.astimezone(timezone.utc), None,
-                                   {"level": level}))
+            at = cal.add_business_time(complaint.due_at, timedelta(hours=esc.ladder_hours[min(level, len(esc.ladder_hours)) - 1]))
+            out.append(_want(TimerKind.PROMISE, at.astimezone(timezone.utc), None, {"level": level},
+                             complaint=complaint.id, level=level))
     if complaint.transfer_count > esc.transfer_limit:
-        out.append(WantedTimer(f"transfers:{complaint.id}:{complaint.transfer_count}", "transfers", now, None,
-                               {"transfers": complaint.transfer_count}))
+        out.append(_want(TimerKind.TRANSFERS, now, None, {"count": complaint.transfer_count},
+                         complaint=complaint.id, n=complaint.transfer_count))
+    out.extend(_ping_pong(session, complaint, config))
     last = session.scalar(select(Transition).where(Transition.entity == "complaint",
                                                    Transition.entity_id == complaint.id,
                                                    Transition.from_state.is_not(None),
@@ -125,13 +134,34 @@ def wanted_timers(session: Session, complaint: Complaint, config: Config, now: d
         if until:
             ends.append(datetime.fromisoformat(until))
         if ends:
-            out.append(WantedTimer(f"pause_expired:{complaint.id}:{last.id}", "pause_expired",
-                                   min(ends).astimezone(timezone.utc), None, {"reason": last.reason}))
+            out.append(_want(TimerKind.PAUSE_EXPIRED, min(ends).astimezone(timezone.utc), None,
+                             {"reason": last.reason}, complaint=complaint.id, transition=last.id))
     if complaint.status == "resolved" and last is not None and last.to_state == "resolved":
         days = config.model.follow_up.business_days.get(complaint.severity, 3)
         dep_cal = config.department_calendar(config.follow_up_department)
-        out.append(WantedTimer(f"follow_up:{complaint.id}:{last.id}", "follow_up",
-                               _business_days_later(dep_cal, last.at, days), None))
+        out.append(_want(TimerKind.FOLLOW_UP, _business_days_later(dep_cal, last.at, days),
+                         complaint=complaint.id, transition=last.id))
+    return out
+
+
+def _ping_pong(session: Session, complaint: Complaint, config: Config) -> list[WantedTimer]:
+    """A transfer back to a department that passed the complaint on, within ``ping_pong_window_hours``
+    (calendar hours) of leaving it: one escalation to the operations manager per such transfer, due
+    at the transfer (A -> B -> A is caught at run time, not only in the monthly review)."""
+    window = timedelta(hours=config.model.escalation.ping_pong_window_hours)
+    hops = session.execute(select(Transition.id, Transition.at, Transition.data).where(
+        Transition.complaint_id == complaint.id, Transition.entity == "task", Transition.trigger == "transfer")
+        .order_by(Transition.at, Transition.id)).all()
+    left: dict[str, datetime] = {}
+    out = []
+    path: list[str] = []
+    for tid, at, data in hops:
+        src, dst = str((data or {}).get("from")), str((data or {}).get("to"))
+        path = (path or [src]) + [dst]
+        if dst in left and at - left[dst] <= window:
+            out.append(_want(TimerKind.PING_PONG, at, None, {"department": dst, "path": " -> ".join(path)},
+                             complaint=complaint.id, transition=tid))
+        left[src] = at
     return out
 
 
@@ -164,7 +194,7 @@ def reconcile(session: Session, wanted_list: list[WantedTimer], existing_rows, n
             t.status, t.fire_at, t.data = "pending", w.fire_at, w.data or {}
             changed += 1
     for key, t in existing.items():
-        if key not in wanted and t.status == "pending" and t.kind != "manual_reminder":
+        if key not in wanted and t.status == "pending" and t.kind != TimerKind.MANUAL_REMINDER:
             t.status = "cancelled"
             cancelled += 1
     return changed, cancelled

@@ -26,17 +26,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
-from closeloop.domain.complaint import OPEN_STATES, ComplaintTrigger
+from closeloop.domain.complaint import ComplaintStatus, ComplaintTrigger
+from closeloop.domain.notices import (
+    TIMERS, DropReason, Effect, NoticeKind, NotificationStatus, Role, Subject, TimerKind, chain_rank, page_role,
+    role_for, still_applies,
+)
 from closeloop.domain.errors import NotFound
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
-from models.tables import Complaint, Notification, Task, Timer, Transition
+from models.tables import Complaint, Improvement, Notification, Task, Timer, Transition
 
 from .audit import add_task
 from .bulk import enqueue, rowcount
 from .clocks import refresh_due
 from .effectiveness import reschedule_improvements, run_check
 from .root_cause import record as record_root_cause
-from .notify import LEVEL_ROLES, insert_notifications, make_item, render_digest, resolve_role
+from .notify import insert_notifications, make_item, render_digest, resolve_role
 from .schedule import reschedule
 from .tasks import fire_complaint, fire_task
 from .customers.milestones import milestone_notices
@@ -53,13 +57,14 @@ class SweepReport:
     messages: int = 0
     tasks_created: int = 0
     customer_notices: int = 0
+    dropped: Counter = field(default_factory=Counter)
     complaints: set = field(default_factory=set)
     departments: set = field(default_factory=set)
 
     def as_dict(self) -> dict:
         return {"rescheduled": self.rescheduled, "fired": dict(sorted(self.fired.items())),
                 "notifications": self.notifications, "messages": self.messages,
-                "tasks_created": self.tasks_created,
+                "tasks_created": self.tasks_created, "dropped": dict(sorted(self.dropped.items())),
                 **({"customer_notices": self.customer_notices} if self.customer_notices else {})}
 
 
@@ -68,13 +73,21 @@ def sweep(sessions, config: Config, now: datetime, *, batch: int = 500) -> Sweep
     report = SweepReport()
     _reschedule_dirty(sessions, config, now, batch, report)
     reschedule_improvements(sessions, config, now, batch)
-    _fire_due(sessions, config, now, batch, report)
-    _reschedule_dirty(sessions, config, now, batch, report)  # effects of firing (closes, follow-up tasks)
-    reschedule_improvements(sessions, config, now, batch)
+    for _ in range(MAX_ROUNDS):  # effects of firing (closes, follow-up tasks, the next page) may fall due now
+        fired = sum(report.fired.values())
+        _fire_due(sessions, config, now, batch, report)
+        _reschedule_dirty(sessions, config, now, batch, report)
+        reschedule_improvements(sessions, config, now, batch)
+        if sum(report.fired.values()) == fired:
+            break
     with unit_of_work(sessions) as s:  # issue 13: milestone notices to customers, from the audit log
         report.customer_notices = milestone_notices(s, config, now)
     _pack(sessions, now, report)
     return report
+
+
+#: Fire/reschedule rounds per sweep at most (a chain that keeps falling due continues in the next sweep).
+MAX_ROUNDS = 5
 
 
 # ------------------------------------------------------------------ 1. reschedule
@@ -138,86 +151,90 @@ def _insert_items(s: Session, items: list[dict], report: SweepReport) -> None:
     report.departments.update(it["department"] for it in items if it["key"] in inserted and it["department"])
 
 
-def _notify(items: list[dict], config, *, key, kind, level, role, complaint_id, task, department, now, text,
+def _notify(items: list[dict], config, *, key, kind, level, role, complaint_id, task, department, now, params,
             due=None) -> None:
     who = resolve_role(config, role, department, task)
     items.append(make_item(config, key=key, kind=kind, level=level, who=who, complaint_id=complaint_id, task=task,
-                           department=department, now=now, text=text, due=due,
+                           department=department, now=now, params=params, due=due,
                            improvement_id=task.improvement_id if task is not None else None))
+
+
+def _subject(complaint, task) -> Subject:
+    return Subject(task.status if task is not None else None, complaint.status)
 
 
 def _effect(s: Session, config: Config, t, now: datetime, report: SweepReport, complaints: dict, tasks: dict,
             items: list[dict]) -> None:
-    """Apply one fired timer (a row with key, kind, complaint_id, task_id, data); notifications go to ``items``.
+    """Apply one fired timer (a row with key, kind, complaint_id, task_id, data): the effect its kind
+    declares in :data:`closeloop.domain.notices.TIMERS`; a timer whose subject no longer applies
+    (:func:`~closeloop.domain.notices.still_applies`) does nothing. Notifications go to ``items``.
 
     A timer of an improvement record (``complaint_id`` None) is an action task's reminder or escalation,
     or the effectiveness check (:func:`closeloop.services.effectiveness.run_check`)."""
-    if t.kind == "effectiveness":
-        run_check(s, config, t, now, items)
-        return
-    complaint = complaints.get(t.complaint_id)
-    if complaint is None:
-        complaint = _NoComplaint(t.complaint_id)
+    kind = TimerKind(t.kind)
+    if kind == TimerKind.PAUSE_EXPIRED and t.task_id is not None:
+        kind = TimerKind.TASK_PAUSE_EXPIRED  # rows written before the task kind was declared apart
+    spec = TIMERS[kind]
+    complaint = complaints.get(t.complaint_id) or _NoComplaint(t.complaint_id)
     task = tasks.get(t.task_id) if t.task_id else None
-    if task is not None and (task.status not in ACTIVE_STATES):
-        return  # stale: the task finished after the timer was scheduled
-    data = t.data or {}
-    dep = task.department if task is not None else None
-    if t.kind == "reminder" and task is not None:
-        if task.status == TaskStatus.WAITING:
-            return
-        _notify(items, config, key=t.key, kind="reminder", level=0, role="assignee", complaint_id=complaint.id,
-                task=task, department=dep, now=now, due=task.due_at,
-                text=f"{data.get('pct', '?')}% of the time budget used: {task.title}")
-    elif t.kind == "manual_reminder" and task is not None:
-        _notify(items, config, key=t.key, kind="manual_reminder", level=0, role="assignee",
-                complaint_id=complaint.id, task=task, department=dep, now=now, text=data.get("note") or task.title)
-    elif t.kind == "ack_timeout" and task is not None:
-        if task.status != TaskStatus.OPEN:
-            return
-        _notify(items, config, key=t.key, kind="ack_timeout", level=2, role="lead", complaint_id=complaint.id,
-                task=task, department=dep, now=now, due=task.ack_due_at,
-                text=f"not acknowledged in time: {task.title}")
-    elif t.kind == "escalation" and task is not None:
-        if task.status == TaskStatus.WAITING:
-            return
-        level = int(data["level"])
-        _notify(items, config, key=t.key, kind="escalation", level=level, role=LEVEL_ROLES[level],
-                complaint_id=complaint.id, task=task, department=dep, now=now, due=task.due_at,
-                text=f"overdue (level {level}): {task.title}")
-    elif t.kind == "promise" and isinstance(complaint, Complaint):
-        if complaint.status not in OPEN_STATES or complaint.status == "awaiting_customer":
-            return
-        level = int(data["level"])
-        _notify(items, config, key=t.key, kind="promise", level=level, role=LEVEL_ROLES[level],
-                complaint_id=complaint.id, task=None, department=None, now=now, due=complaint.due_at,
-                text=f"the promise to the customer is breached (severity {complaint.severity})")
-    elif t.kind == "transfers" and isinstance(complaint, Complaint):
-        reasons = [r for (r,) in s.execute(select(Transition.reason).where(
-            Transition.complaint_id == complaint.id, Transition.trigger == "transfer").order_by(Transition.at))]
-        _notify(items, config, key=t.key, kind="transfers", level=3, role="operations_manager",
-                complaint_id=complaint.id, task=None, department=None, now=now,
-                text=f"transferred {complaint.transfer_count} times; reasons: " + " / ".join(r or "-" for r in reasons))
-    elif t.kind == "pause_expired":
-        _pause_expired(s, config, t, complaint, task, now, report, items)
-    elif t.kind == "follow_up":
-        _follow_up(s, config, t, complaint, now, report)
+    if t.task_id and task is None:
+        return
+    if spec.applies(_subject(complaint, task)) is not None:
+        return  # stale: the task or complaint moved on after the timer was scheduled
+    _EFFECTS[spec.effect](s, config, t, spec, complaint, task, now, report, items)
 
 
-def _pause_expired(s, config, t, complaint, task, now, report, items) -> None:
-    reason = (t.data or {}).get("reason") or "waiting"
+def _notice_params(s: Session, spec, t, complaint, task) -> dict:
+    """The template fields of a fired timer's notice (see ``NOTICES`` texts)."""
+    params = dict(t.data or {})
     if task is not None:
-        if task.status != TaskStatus.WAITING:
-            return
-        _notify(items, config, key=t.key, kind="pause_expired", level=2, role="lead", complaint_id=complaint.id,
-                task=task, department=task.department, now=now, text=f"still waiting ({reason}): {task.title}")
-        return
-    if complaint.status != "awaiting_customer":
-        return
+        params["title"] = task.title
+    if spec.kind == TimerKind.PROMISE:
+        params["severity"] = complaint.severity
+    elif spec.kind == TimerKind.TRANSFERS:
+        reasons = s.scalars(select(Transition.reason).where(
+            Transition.complaint_id == complaint.id, Transition.trigger == TaskTrigger.TRANSFER)
+            .order_by(Transition.at)).all()
+        params["count"] = complaint.transfer_count
+        params["reasons"] = " / ".join(r or "-" for r in reasons)
+    params.setdefault("reason", "waiting")
+    params.setdefault("note", task.title if task is not None else "")
+    return params
+
+
+def _notify_effect(s, config, t, spec, complaint, task, now, report, items) -> None:
+    data = t.data or {}
+    if spec.kind == TimerKind.ACK_TIMEOUT:
+        role, level = page_role(int(data.get("page", 1)))
+        _flag_dirty(s, t)  # the next page is scheduled by the next reschedule
+    else:
+        level = spec.level if spec.level is not None else int(data.get("level", 1))
+        role = role_for(spec, level)
+    due = None
+    if task is not None:
+        due = task.ack_due_at if spec.kind == TimerKind.ACK_TIMEOUT else task.due_at
+    elif spec.kind == TimerKind.PROMISE:
+        due = complaint.due_at
+    _notify(items, config, key=t.key, kind=spec.kind.value, level=level, role=role, complaint_id=complaint.id,
+            task=task, department=task.department if task is not None else None, now=now, due=due,
+            params=_notice_params(s, spec, t, complaint, task))
+
+
+def _flag_dirty(s: Session, t) -> None:
+    """Flag the timer's owner for rescheduling (a Core UPDATE: no version bump, no lost update)."""
+    if t.complaint_id is not None:
+        ct = Complaint.__table__
+        s.execute(update(ct).where(ct.c.id == t.complaint_id).values(timers_dirty=True))
+    elif t.improvement_id is not None:
+        it = Improvement.__table__
+        s.execute(update(it).where(it.c.id == t.improvement_id).values(timers_dirty=True))
+
+
+def _pause_expired(s, config, t, spec, complaint, task, now, report, items) -> None:
+    reason = (t.data or {}).get("reason") or "waiting"
     if not config.model.follow_up.auto_close_wait_after_max:
-        _notify(items, config, key=t.key, kind="pause_expired", level=3, role="operations_manager",
-                complaint_id=complaint.id, task=None, department=None, now=now,
-                text=f"customer has not answered ({reason})")
+        _notify(items, config, key=t.key, kind=NoticeKind.PAUSE_EXPIRED.value, level=spec.level, role=spec.role,
+                complaint_id=complaint.id, task=None, department=None, now=now, params={"reason": reason})
         return
     note = "closed - no customer response"
     if complaint.root_cause is None:  # resolving needs a root cause; nobody could determine it
@@ -228,13 +245,16 @@ def _pause_expired(s, config, t, complaint, task, now, report, items) -> None:
     for task_ in s.scalars(select(Task).where(Task.complaint_id == complaint.id, Task.status.in_(ACTIVE_STATES))):
         fire_task(s, task_, TaskTrigger.CANCEL, at=now, actor=SYSTEM, reason=note)
     refresh_due(s, complaint.id, config, now)
-    _notify(items, config, key=f"closing_notice:{complaint.id}:{t.key}", kind="closing_notice", level=0,
-            role="customer", complaint_id=complaint.id, task=None, department=None, now=now,
-            text="we closed your complaint because we did not hear back; reply to reopen it")
+    _notify(items, config, key=f"{NoticeKind.CLOSING_NOTICE}:{complaint.id}:{t.key}", kind=NoticeKind.CLOSING_NOTICE.value,
+            level=0, role=Role.CUSTOMER, complaint_id=complaint.id, task=None, department=None, now=now, params={})
 
 
-def _follow_up(s, config, t, complaint, now, report) -> None:
-    if complaint.status != "resolved":
+def _effectiveness(s, config, t, spec, complaint, task, now, report, items) -> None:
+    run_check(s, config, t, now, items)
+
+
+def _follow_up(s, config, t, spec, complaint, task, now, report, items) -> None:
+    if complaint.status != ComplaintStatus.RESOLVED:
         return
     dep = config.follow_up_department
     task = Task(complaint_id=complaint.id, department=dep, kind="follow-up",
@@ -257,6 +277,11 @@ class _NoComplaint:
         self.id = cid
 
 
+#: The one function per declared :class:`~closeloop.domain.notices.Effect`.
+_EFFECTS = {Effect.NOTIFY: _notify_effect, Effect.PAUSE_EXPIRED: _pause_expired, Effect.FOLLOW_UP: _follow_up,
+            Effect.EFFECTIVENESS: _effectiveness}
+
+
 # ------------------------------------------------------------------ 3. pack
 class _PackedElsewhere(Exception):
     pass
@@ -266,13 +291,64 @@ class _PackedElsewhere(Exception):
 DIGEST_MAX_ITEMS = 200
 
 
+def _drop_stale(sessions, now: datetime, report: SweepReport) -> None:
+    """K12: a released notice must still apply. Drop (status ``dropped``, the :class:`DropReason` in
+    ``data.dropped``) each released pending notification whose task or complaint moved on
+    (:func:`~closeloop.domain.notices.still_applies`) or that a later member of its chain fired for
+    the same task, address and role superseded (80 % and 100 % reminders held overnight beside the level-1
+    escalation: only the escalation is sent). Source: Icinga/icinga2#5919, PR #7270."""
+    nt, tt, ct = Notification.__table__, Task.__table__, Complaint.__table__
+    with unit_of_work(sessions) as s:
+        rows = s.execute(select(nt.c.id, nt.c.kind, nt.c.level, nt.c.address, nt.c.role, nt.c.task_id, nt.c.data,
+                                tt.c.status.label("task_status"), ct.c.status.label("complaint_status"))
+                         .outerjoin(tt, tt.c.id == nt.c.task_id).outerjoin(ct, ct.c.id == nt.c.complaint_id)
+                         .where(nt.c.status == NotificationStatus.PENDING, nt.c.release_at <= now)).all()
+        top = _chain_tops(s, [r.task_id for r in rows if r.task_id is not None])
+        drops: dict[str, list[int]] = defaultdict(list)
+        for r in rows:
+            reason = still_applies(r.kind, Subject(r.task_status, r.complaint_status))
+            rank = chain_rank(r.kind, r.level, _detail(r.data))
+            later = rank is not None and top.get((r.task_id, r.address, r.role, rank[0]), rank[1]) > rank[1]
+            if reason is None and later:
+                reason = DropReason.SUPERSEDED
+            if reason is not None:
+                drops[reason].append(r.id)
+        for reason, ids in drops.items():
+            s.execute(update(nt).where(nt.c.id.in_(ids), nt.c.status == NotificationStatus.PENDING)
+                      .values(status=NotificationStatus.DROPPED, dropped_reason=reason))
+            report.dropped[reason] += len(ids)
+
+
+def _detail(data: dict | None) -> int:
+    params = (data or {}).get("params") or {}
+    return int(params.get("pct") or params.get("page") or params.get("level") or 0)
+
+
+def _chain_tops(s: Session, task_ids: list[int]) -> dict[tuple, float]:
+    """Highest chain rank fired so far per (task, address, role, chain), over every notification of
+    ``task_ids`` (one person in two roles still hears as both, C25)."""
+    nt = Notification.__table__
+    top: dict[tuple, float] = {}
+    ids = sorted(set(task_ids))
+    for i in range(0, len(ids), 500):
+        for r in s.execute(select(nt.c.kind, nt.c.level, nt.c.address, nt.c.role, nt.c.task_id, nt.c.data)
+                           .where(nt.c.task_id.in_(ids[i:i + 500]))):
+            rank = chain_rank(r.kind, r.level, _detail(r.data))
+            if rank is not None:
+                k = (r.task_id, r.address, r.role, rank[0])
+                top[k] = max(top.get(k, rank[1]), rank[1])
+    return top
+
+
 def _pack(sessions, now: datetime, report: SweepReport) -> None:
+    _drop_stale(sessions, now, report)
     nt = Notification.__table__
     with unit_of_work(sessions) as s:
         items = s.execute(select(nt.c.id, nt.c.kind, nt.c.level, nt.c.role, nt.c.recipient, nt.c.address,
                                  nt.c.channel, nt.c.target, nt.c.language, nt.c.department, nt.c.complaint_id,
                                  nt.c.improvement_id, nt.c.task_id, nt.c.key, nt.c.data)
-                          .where(nt.c.status == "pending", nt.c.release_at <= now).order_by(nt.c.id)).all()
+                          .where(nt.c.status == NotificationStatus.PENDING, nt.c.release_at <= now)
+                          .order_by(nt.c.id)).all()
         groups: dict[tuple[str, str, str], list] = defaultdict(list)
         for n in items:
             groups[(n.channel, n.target, n.address)].append(n)
@@ -286,13 +362,14 @@ def _pack(sessions, now: datetime, report: SweepReport) -> None:
                 with s.begin_nested():
                     oid = enqueue(s, key=key, channel=channel, target=target, recipient=group[0].recipient,
                                   subject=subject, body=body, now=now,
-                                  payload={"items": [{k: v for k, v in e.items() if k != "kind_label"}
+                                  payload={"items": [{k: v for k, v in e.items() if k not in ("kind_label", "role_labels")}
                                                      for e in entries]})
                     if oid is None:
                         raise _PackedElsewhere()
                     done = rowcount(s.execute(update(Notification.__table__).where(
-                        Notification.__table__.c.id.in_(ids), Notification.__table__.c.status == "pending")
-                        .values(status="packed", outbox_id=oid)))
+                        Notification.__table__.c.id.in_(ids),
+                        Notification.__table__.c.status == NotificationStatus.PENDING)
+                        .values(status=NotificationStatus.PACKED, outbox_id=oid)))
                     if done != len(ids):
                         raise _PackedElsewhere()
             except (IntegrityError, _PackedElsewhere):
@@ -310,7 +387,8 @@ def _digest_entries(group: list) -> list[dict]:
             e = by_event[event] = {"kind": n.kind, "level": n.level, "complaint_id": n.complaint_id,
                                    "improvement_id": n.improvement_id,
                                    "task_id": n.task_id, "department": n.department or "",
-                                   "text": (n.data or {}).get("text", ""), "due_local": (n.data or {}).get("due_local"),
+                                   "text": (n.data or {}).get("text", ""), "params": (n.data or {}).get("params"),
+                                   "due_local": (n.data or {}).get("due_local"),
                                    "roles": [], "keys": []}
         if n.role not in e["roles"]:
             e["roles"].append(n.role)
@@ -325,11 +403,11 @@ def add_manual_reminder(sessions, task_id: int, at: datetime, *, note: str, now:
         task = s.get(Task, task_id)
         if task is None:
             raise NotFound("task", task_id)
-        key = f"manual_reminder:{task_id}:{at.astimezone(timezone.utc).isoformat()}"
+        key = TIMERS[TimerKind.MANUAL_REMINDER].key(task=task_id, at=at.astimezone(timezone.utc).isoformat())
         existing = s.scalar(select(Timer).where(Timer.key == key))
         if existing is not None:
             return existing
-        timer = Timer(key=key, kind="manual_reminder", complaint_id=task.complaint_id,
+        timer = Timer(key=key, kind=TimerKind.MANUAL_REMINDER, complaint_id=task.complaint_id,
                       improvement_id=task.improvement_id, task_id=task.id, fire_at=at,
                       status="pending", data={"note": note}, created_at=now)
         s.add(timer)

@@ -82,6 +82,10 @@ def fire_complaint(session: Session, complaint: Complaint, trigger: ComplaintTri
     if rec.to_state == ComplaintStatus.RESOLVED:
         complaint.resolved_at = at
     session.add(audit_row(rec, complaint.id, complaint.id))
+    if rec.from_state == ComplaintStatus.AWAITING_CUSTOMER and rec.to_state == ComplaintStatus.IN_PROGRESS:
+        from .waits import resume_after_wait  # waits fires tasks through this module
+
+        resume_after_wait(session, complaint, actor=actor, at=at)
 
 
 def _refresh(session: Session, task: Task, config: Config, at: datetime) -> None:

@@ -94,9 +94,8 @@ def test_reminders_ack_timeout_and_ladder_fire_once_at_their_instants(sessions):
     intake(sessions, config, created, [facts("E1", created)])
     run_sweeps(sessions, config, created, datetime(2026, 3, 5, 9, 0, tzinfo=SH))
     fired = {t.key.split(":", 1)[0] + ":" + t.key.rsplit(":", 1)[-1]: (t.fire_at, t.fired_at)
-             for t in _timers(sessions, status="fired")}
+             for t in _timers(sessions, status="fired") if t.kind != "ack_timeout"}
     expected = {
-        "ack_timeout:" + str(_task_id(sessions)): datetime(2026, 3, 2, 11, 0, tzinfo=SH),
         "reminder:50": datetime(2026, 3, 2, 13, 0, tzinfo=SH),
         "reminder:80": datetime(2026, 3, 2, 15, 24, tzinfo=SH),   # 6.4 business hours
         "reminder:100": datetime(2026, 3, 2, 17, 0, tzinfo=SH),
@@ -105,15 +104,28 @@ def test_reminders_ack_timeout_and_ladder_fire_once_at_their_instants(sessions):
         "escalation:3": datetime(2026, 3, 3, 16, 0, tzinfo=SH),   # due + 8
         "escalation:4": datetime(2026, 3, 4, 15, 0, tzinfo=SH),   # due + 16
     }
+    # K13: acknowledgement pages from the ack due time (2 business hours) every 2 business hours, until
+    # acknowledged: queue, lead, then the operations manager; a page may fall exactly at closing time
+    pages = [(t.fire_at, t.fired_at) for t in _timers(sessions, status="fired") if t.kind == "ack_timeout"]
+    d = lambda day, h: datetime(2026, 3, day, h, 0, tzinfo=SH)  # noqa: E731
+    assert [p[0] for p in pages] == [d(2, 11), d(2, 13), d(2, 15), d(2, 17), d(3, 10), d(3, 12), d(3, 14),
+                                     d(3, 16), d(3, 18), d(4, 11), d(4, 13), d(4, 15), d(4, 17)]
+    for fire_at, fired_at in pages:
+        assert fire_at <= fired_at < fire_at + timedelta(minutes=15)
+    assert [t.fire_at for t in _timers(sessions, status="pending", kind="ack_timeout")] == [d(5, 10)]
     assert {k: v[0] for k, v in fired.items()} == expected
     for key, (fire_at, fired_at) in fired.items():  # each fired at the first sweep at or after its instant
         assert fire_at <= fired_at < fire_at + timedelta(minutes=15), key
     notes = _notes(sessions)
     assert sorted((n.kind, n.role) for n in notes) == sorted([
-        ("ack_timeout", "lead"), ("reminder", "assignee"), ("reminder", "assignee"), ("reminder", "assignee"),
+        ("ack_timeout", "assignee"), ("ack_timeout", "lead")] + [("ack_timeout", "operations_manager")] * 11 + [
+        ("reminder", "assignee"), ("reminder", "assignee"), ("reminder", "assignee"),
         ("escalation", "assignee"), ("escalation", "lead"), ("escalation", "operations_manager"),
         ("escalation", "crisis_owner")])
-    assert all(n.status == "packed" for n in notes)
+    # the 100 % reminder fired in the same sweep as level 1 to the same assignee: superseded (K12)
+    assert {(n.key.split(":")[0] + ":" + n.key.rsplit(":", 1)[-1], n.status, n.dropped_reason) for n in notes
+            if n.status != "packed"} == {("reminder:100", "dropped", "superseded")}
+    notes = [n for n in notes if n.status == "packed"]
     # one digest per recipient per sweep: ack timeout and the 50% reminder went out in different sweeps
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(Outbox)) == len({n.outbox_id for n in notes})
@@ -131,11 +143,15 @@ def test_sweeping_twice_or_after_downtime_fires_each_timer_once(sessions):
     sweep(sessions, config, created)
     late = datetime(2026, 3, 5, 10, 0, tzinfo=SH)  # nothing ran for three days
     first = sweep(sessions, config, late)
-    assert first.fired == {"ack_timeout": 1, "reminder": 3, "escalation": 4}
+    # acknowledgement pages every 2 business hours from Mon 11:00 to Thu 10:00: 14, all caught up at once
+    assert first.fired == {"ack_timeout": 14, "reminder": 3, "escalation": 4}
     assert first.messages == 4  # one digest per address: assignee queue, lead, ops manager, crisis owner
+    # K12: per task, recipient and role only the latest of a chain goes out: L1 (not the three reminders),
+    # and to the operations manager page 14 (not pages 3 to 13)
+    assert first.dropped == {"superseded": 3 + 11}
     again = sweep(sessions, config, late)
     assert (sum(again.fired.values()), again.notifications, again.messages) == (0, 0, 0)
-    assert len(_notes(sessions)) == 8
+    assert len(_notes(sessions)) == 21
 
 
 def test_c22_two_sweeps_at_once_create_one_escalation(sessions):
@@ -323,8 +339,10 @@ def test_digest_language_follows_the_department_and_chinese_text_is_intact(sessi
     sweep(sessions, config, datetime(2026, 3, 2, 13, 0, tzinfo=SH))  # the 50% reminder to the service queue
     with sessions() as s:
         (msg,) = s.scalars(select(Outbox).where(Outbox.recipient == "service queue")).all()
-    assert msg.subject.startswith("closeloop：service queue 有 1 项待办提醒")
-    assert "【提醒】" in msg.body and "投诉 #" in msg.body
+    # the 50 % reminder and the first acknowledgement page (due 11:00) to the queue
+    assert msg.subject.startswith("closeloop：service queue 有 2 项待办提醒")
+    assert "【提醒】" in msg.body and "【未受理】" in msg.body and "投诉 #" in msg.body
+    assert "时限已用 50%" in msg.body and "（身份：处理人）" in msg.body
 
 
 def test_c15_priority_change_stops_escalating_and_keeps_the_sent_one(sessions):
@@ -353,10 +371,13 @@ def test_a_large_backlog_is_split_into_several_digests(sessions, monkeypatch):
     monkeypatch.setattr(sweep_module, "DIGEST_MAX_ITEMS", 2)
     config = engine_config()
     created = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
-    intake(sessions, config, created, [facts("B1", created)])
+    intake(sessions, config, created, [facts("B1", created), facts("B2", created)])
     sweep(sessions, config, created)
-    report = sweep(sessions, config, datetime(2026, 3, 5, 10, 0, tzinfo=SH))  # 3 reminders + L1 to the queue
+    # to the queue: per task L1 and the first acknowledgement page (the reminders L1 superseded are dropped)
+    report = sweep(sessions, config, datetime(2026, 3, 5, 10, 0, tzinfo=SH))
     with sessions() as s:
         queue = s.scalars(select(Outbox).where(Outbox.recipient == "service queue")).all()
     assert len(queue) == 2 and sorted(len(m.payload["items"]) for m in queue) == [2, 2]
-    assert report.messages == len(queue) + 3  # lead, operations manager, crisis owner
+    # lead: L2 and page 2 per task (4 items, 2 messages); operations manager: L3 and the latest page per
+    # task (2 messages); crisis owner: L4 per task (1 message)
+    assert report.messages == len(queue) + 2 + 2 + 1

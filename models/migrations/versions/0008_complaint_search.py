@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from closeloop.domain.search_text import document
 
 revision = '0008'
-down_revision = '0006'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

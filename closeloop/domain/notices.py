@@ -1,0 +1,352 @@
+"""Timer and notice kinds, declared once: key, when wanted, still applies?, effect, recipient, level, messages.
+
+Every kind of durable timer the follow-up engine keeps and every kind of notice it sends
+is one entry of :data:`TIMERS` / :data:`NOTICES`. The scheduler (``services/schedule.py``)
+builds keys with :meth:`TimerSpec.key`, the sweep (``services/sweep.py``) looks up the
+effect and the recipient role, the packer re-checks :func:`still_applies` at release
+(quiet hours, catch-up) and renders the message keys in the recipient's language, and
+the reports and the README table (:func:`rules_table`) read the same entries.
+
+Sources of the rules: the escalation ladder and reminders from ``[escalation]``
+(DESIGN.md section 1); a held notice is re-checked when released (Icinga 2,
+Icinga/icinga2#5919 and PR #7270: a notification is dropped when its state no
+longer applies); quiet hours (Zammad #4432).
+
+Pure: standard library only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from .complaint import OPEN_STATES, ComplaintStatus
+from .task import ACTIVE_STATES, TaskStatus
+
+
+class TimerKind(StrEnum):
+    REMINDER = "reminder"
+    MANUAL_REMINDER = "manual_reminder"
+    ACK_TIMEOUT = "ack_timeout"
+    ESCALATION = "escalation"
+    PROMISE = "promise"
+    TRANSFERS = "transfers"
+    PING_PONG = "ping_pong"
+    PAUSE_EXPIRED = "pause_expired"
+    TASK_PAUSE_EXPIRED = "task_pause_expired"
+    FOLLOW_UP = "follow_up"
+    EFFECTIVENESS = "effectiveness"
+
+
+#: What a notification row tells: the timer kinds that notify, plus the notices of other services.
+NoticeKind = StrEnum("NoticeKind", {
+    **{k.name: k.value for k in TimerKind if k not in (TimerKind.FOLLOW_UP, TimerKind.EFFECTIVENESS)},
+    "CLOSING_NOTICE": "closing_notice", "IMPROVEMENT_PROPOSED": "improvement_proposed",
+    "IMPROVEMENT_INEFFECTIVE": "improvement_ineffective", "IMPROVEMENT_CHECK": "improvement_check",
+    "COMPENSATION_PENDING": "compensation_pending"})
+
+
+class Role(StrEnum):
+    ASSIGNEE = "assignee"
+    LEAD = "lead"
+    OPERATIONS_MANAGER = "operations_manager"
+    CRISIS_OWNER = "crisis_owner"
+    CUSTOMER = "customer"
+
+
+class Effect(StrEnum):
+    """What firing a timer does (the sweep maps each to one function)."""
+
+    NOTIFY = "notify"
+    PAUSE_EXPIRED = "pause_expired"
+    FOLLOW_UP = "follow_up"
+    EFFECTIVENESS = "effectiveness"
+
+
+class NotificationStatus(StrEnum):
+    PENDING = "pending"
+    PACKED = "packed"
+    DROPPED = "dropped"
+
+
+class DropReason(StrEnum):
+    """Why a fired notice was not sent when it was released (kept in the notification's history)."""
+
+    TASK_DONE = "task_done"
+    TASK_CANCELLED = "task_cancelled"
+    TASK_TRANSFERRED = "task_transferred"
+    TASK_PAUSED = "task_paused"
+    TASK_ACKNOWLEDGED = "task_acknowledged"
+    COMPLAINT_CLOSED = "complaint_closed"
+    COMPLAINT_WAITING = "complaint_waiting"
+    NO_LONGER_WAITING = "no_longer_waiting"
+    SUPERSEDED = "superseded"
+
+
+#: Level -> role of the escalation ladder (business hours after the breach from ``[escalation] ladder_hours``).
+LEVEL_ROLES = {1: Role.ASSIGNEE, 2: Role.LEAD, 3: Role.OPERATIONS_MANAGER, 4: Role.CRISIS_OWNER}
+#: Acknowledgement paging climbs queue -> lead -> operations manager, then stays there.
+PAGE_ROLES = (Role.ASSIGNEE, Role.LEAD, Role.OPERATIONS_MANAGER)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The state a notice is about, as of the moment it is fired or released (``None``: not about one)."""
+
+    task_status: str | None = None
+    complaint_status: str | None = None
+
+
+_TASK_GONE = {TaskStatus.DONE: DropReason.TASK_DONE, TaskStatus.CANCELLED: DropReason.TASK_CANCELLED,
+              TaskStatus.TRANSFERRED: DropReason.TASK_TRANSFERRED}
+
+
+def _task_running(s: Subject) -> DropReason | None:
+    """The task is active and not paused (the task's own status decides: a follow-up task runs on a
+    resolved complaint)."""
+    if s.task_status is None:
+        return _complaint_open(s)
+    if s.task_status not in ACTIVE_STATES:
+        return _TASK_GONE.get(s.task_status, DropReason.TASK_DONE)
+    return DropReason.TASK_PAUSED if s.task_status == TaskStatus.WAITING else None
+
+
+def _task_active(s: Subject) -> DropReason | None:
+    """The task is active (paused counts)."""
+    if s.task_status is None:
+        return _complaint_open(s)
+    return None if s.task_status in ACTIVE_STATES else _TASK_GONE.get(s.task_status, DropReason.TASK_DONE)
+
+
+def _task_unacknowledged(s: Subject) -> DropReason | None:
+    """The task is still open (not acknowledged)."""
+    if s.task_status is None:
+        return _complaint_open(s)
+    if s.task_status != TaskStatus.OPEN:
+        return _TASK_GONE.get(s.task_status, DropReason.TASK_ACKNOWLEDGED)
+    return None
+
+
+def _task_waiting(s: Subject) -> DropReason | None:
+    """The task is still paused."""
+    if s.task_status != TaskStatus.WAITING:
+        return _TASK_GONE.get(s.task_status, DropReason.NO_LONGER_WAITING)
+    return None
+
+
+def _complaint_open(s: Subject) -> DropReason | None:
+    """The complaint is open."""
+    if s.complaint_status is not None and s.complaint_status not in OPEN_STATES:
+        return DropReason.COMPLAINT_CLOSED
+    return None
+
+
+def _complaint_running(s: Subject) -> DropReason | None:
+    """The complaint is open and not waiting on the customer."""
+    if s.complaint_status == ComplaintStatus.AWAITING_CUSTOMER:
+        return DropReason.COMPLAINT_WAITING
+    return _complaint_open(s)
+
+
+def _complaint_waiting(s: Subject) -> DropReason | None:
+    """The complaint still waits on the customer."""
+    if s.complaint_status is not None and s.complaint_status != ComplaintStatus.AWAITING_CUSTOMER:
+        return _complaint_open(s) or DropReason.NO_LONGER_WAITING
+    return None
+
+
+def _always(s: Subject) -> DropReason | None:
+    """Always (nothing it depends on can change)."""
+    return None
+
+
+@dataclass(frozen=True)
+class TimerSpec:
+    """One timer kind. ``key_format`` uses ``str.format`` fields; ``wanted`` says when the scheduler
+    wants it (documentation, shown in the README table); ``role`` None means by level
+    (:data:`LEVEL_ROLES`); ``chain`` names the ladder a later member of which supersedes an earlier one."""
+
+    kind: TimerKind
+    key_format: str
+    wanted: str
+    effect: Effect
+    applies: object = _always  # Callable[[Subject], DropReason | None]
+    role: Role | None = None
+    level: int | None = None
+    chain: str | None = None
+
+    def key(self, **fields) -> str:
+        return self.key_format.format(**fields)
+
+
+TIMERS: dict[TimerKind, TimerSpec] = {s.kind: s for s in (
+    TimerSpec(TimerKind.REMINDER, "reminder:{task}:{pct}",
+              "the task's resolve clock has used pct % of its business-time budget", Effect.NOTIFY,
+              _task_running, Role.ASSIGNEE, 0, chain="task"),
+    TimerSpec(TimerKind.MANUAL_REMINDER, "manual_reminder:{task}:{at}", "the instant a person set",
+              Effect.NOTIFY, _task_active, Role.ASSIGNEE, 0),
+    TimerSpec(TimerKind.ACK_TIMEOUT, "ack_timeout:{task}:{page}",
+              "page n: acknowledge due + n x ack_page_hours business hours, while unacknowledged",
+              Effect.NOTIFY, _task_unacknowledged, None, None, chain="ack"),
+    TimerSpec(TimerKind.ESCALATION, "escalation:{task}:{level}",
+              "task due + ladder_hours[level - 1] business hours", Effect.NOTIFY, _task_running, None, None,
+              chain="task"),
+    TimerSpec(TimerKind.PROMISE, "promise:{complaint}:{level}",
+              "customer promise due + ladder_hours[level - 1] business hours (levels 3, 4)", Effect.NOTIFY,
+              _complaint_running, None, None, chain="promise"),
+    TimerSpec(TimerKind.TRANSFERS, "transfers:{complaint}:{n}", "transferred more than transfer_limit times",
+              Effect.NOTIFY, _complaint_open, Role.OPERATIONS_MANAGER, 3),
+    TimerSpec(TimerKind.PING_PONG, "ping_pong:{complaint}:{transition}",
+              "a transfer back to a department that passed the complaint on within ping_pong_window_hours",
+              Effect.NOTIFY, _complaint_open, Role.OPERATIONS_MANAGER, 3),
+    TimerSpec(TimerKind.PAUSE_EXPIRED, "pause_expired:{complaint}:{transition}",
+              "a wait on the customer reaches its maximum or its until", Effect.PAUSE_EXPIRED,
+              _complaint_waiting, Role.OPERATIONS_MANAGER, 3),
+    TimerSpec(TimerKind.TASK_PAUSE_EXPIRED, "pause_expired:task:{task}:{transition}",
+              "a paused task reaches its until", Effect.NOTIFY, _task_waiting, Role.LEAD, 2),
+    TimerSpec(TimerKind.FOLLOW_UP, "follow_up:{complaint}:{transition}",
+              "follow_up.business_days working days after resolution", Effect.FOLLOW_UP),
+    TimerSpec(TimerKind.EFFECTIVENESS, "effectiveness:{record}:{attempt}",
+              "effectiveness_weeks after implementation", Effect.EFFECTIVENESS),
+)}
+
+
+@dataclass(frozen=True)
+class NoticeSpec:
+    """One notice kind: a label and a text template per language (``str.format`` fields from the
+    notification's ``params``), and whether it still applies when released."""
+
+    kind: NoticeKind
+    labels: dict[str, str]
+    texts: dict[str, str]
+    applies: object = _always
+    chain: str | None = None
+    params: tuple[str, ...] = field(default=())
+
+
+def _n(kind: NoticeKind, en: tuple[str, str], zh: tuple[str, str]) -> NoticeSpec:
+    timer = TIMERS.get(TimerKind._value2member_map_.get(kind.value))
+    applies = timer.applies if timer is not None else _always
+    return NoticeSpec(kind, {"en": en[0], "zh": zh[0]}, {"en": en[1], "zh": zh[1]}, applies,
+                      timer.chain if timer is not None else None)
+
+
+NOTICES: dict[NoticeKind, NoticeSpec] = {s.kind: s for s in (
+    _n(NoticeKind.REMINDER, ("reminder", "{pct}% of the time budget used: {title}"),
+       ("提醒", "时限已用 {pct}%：{title}")),
+    _n(NoticeKind.MANUAL_REMINDER, ("reminder", "{note}"), ("提醒", "{note}")),
+    _n(NoticeKind.ACK_TIMEOUT, ("not acknowledged", "not acknowledged in time (page {page}): {title}"),
+       ("未受理", "超时未受理（第 {page} 次催办）：{title}")),
+    _n(NoticeKind.ESCALATION, ("escalation", "overdue (level {level}): {title}"),
+       ("升级", "已超时（第 {level} 级）：{title}")),
+    _n(NoticeKind.PROMISE, ("customer promise breached", "the promise to the customer is breached (severity {severity})"),
+       ("客户承诺已超时", "对客户的承诺已超时（严重级别 {severity}）")),
+    _n(NoticeKind.TRANSFERS, ("transferred too often", "transferred {count} times; reasons: {reasons}"),
+       ("多次转派", "已转派 {count} 次；原因：{reasons}")),
+    _n(NoticeKind.PING_PONG, ("sent back and forth", "sent back to {department}: {path}"),
+       ("来回转派", "又被转回 {department}：{path}")),
+    _n(NoticeKind.PAUSE_EXPIRED, ("wait expired", "customer has not answered ({reason})"),
+       ("等待超时", "客户尚未答复（{reason}）")),
+    _n(NoticeKind.TASK_PAUSE_EXPIRED, ("wait expired", "still waiting ({reason}): {title}"),
+       ("等待超时", "仍在等待（{reason}）：{title}")),
+    _n(NoticeKind.CLOSING_NOTICE, ("closed - no customer response",
+                                   "we closed your complaint because we did not hear back; reply to reopen it"),
+       ("因客户未回复已关闭", "由于未收到您的回复，我们已关闭您的投诉；回复即可重新打开")),
+    _n(NoticeKind.IMPROVEMENT_PROPOSED, ("improvement proposed", "{count} recurring complaints ({facts}): "
+                                                                 "review and approve or reject improvement {record}"),
+       ("建议改进", "{count} 起重复投诉（{facts}）：请审核并批准或驳回改进 #{record}")),
+    _n(NoticeKind.IMPROVEMENT_INEFFECTIVE, ("fix not effective", "'{title}' was not effective ({why}); "
+                                                                 "it is back in progress"),
+       ("改进无效", "“{title}”未见成效（{why}）；已重新进入处理")),
+    _n(NoticeKind.IMPROVEMENT_CHECK, ("effectiveness check", "not enough data to judge '{title}' (matching "
+                                      "complaints before → after: {counts}): decide by hand "
+                                      "(confirm_effective or confirm_ineffective)"),
+       ("有效性检查", "数据不足，无法判断“{title}”（改进前后匹配投诉数：{counts}）：请人工判定有效或无效")),
+    _n(NoticeKind.COMPENSATION_PENDING, ("compensation awaiting approval",
+                                         "compensation {entry} on complaint {complaint} waits for approval: {kind} "
+                                         "{amount} {currency} ({cap}; {granted} already approved or pending), "
+                                         "requested by {requester}"),
+       ("补偿待审批", "投诉 #{complaint} 的补偿 #{entry} 待审批：{kind} {amount} {currency}"
+                     "（上限 {cap}；已批准或待批 {granted}），申请人 {requester}")),
+)}
+
+#: Role names per language (digest lines "as lead").
+ROLE_LABELS = {
+    "en": {r: r.value.replace("_", " ") for r in Role},
+    "zh": {Role.ASSIGNEE: "处理人", Role.LEAD: "部门负责人", Role.OPERATIONS_MANAGER: "运营经理",
+           Role.CRISIS_OWNER: "危机负责人", Role.CUSTOMER: "客户"},
+}
+LANGUAGES = ("en", "zh")
+
+#: Messages that are not notices (the daily overdue digest), per language.
+MESSAGES = {
+    "digest_subject": {"en": "closeloop: overdue tasks on {day}", "zh": "closeloop：{day} 超时任务"},
+    "digest_heading": {"en": "Overdue tasks on {day}:", "zh": "{day} 超时任务："},
+    "digest_line": {"en": "- {department}: {count} overdue task(s), oldest due {oldest}",
+                    "zh": "- {department}：{count} 项超时任务，最早截止 {oldest}"},
+    "digest_none": {"en": "- none", "zh": "- 无"},
+}
+
+
+def message(key: str, language: str, **fields) -> str:
+    """A non-notice message (:data:`MESSAGES`) in ``language`` (falls back to English)."""
+    texts = MESSAGES[key]
+    return texts.get(language, texts["en"]).format(**fields)
+
+
+def role_for(spec: TimerSpec, level: int | None) -> Role:
+    """The recipient role of a fired timer: the declared one, else by ladder level."""
+    return spec.role if spec.role is not None else LEVEL_ROLES[int(level or 1)]
+
+
+def page_role(page: int) -> tuple[Role, int]:
+    """Role and level of acknowledgement page ``page`` (1-based): queue, lead, then the operations manager."""
+    role = PAGE_ROLES[min(page, len(PAGE_ROLES)) - 1]
+    return role, min(page, len(PAGE_ROLES))
+
+
+def still_applies(kind: str, subject: Subject) -> DropReason | None:
+    """None if a notice of ``kind`` still applies to ``subject``, else the reason to drop it."""
+    spec = NOTICES.get(NoticeKind(kind))
+    return spec.applies(subject) if spec is not None else None
+
+
+def chain_rank(kind: str, level: int, detail: int) -> tuple[str, float] | None:
+    """(chain, rank) of a notice: reminders (rank pct/1000) come before escalation levels of the same
+    task; acknowledgement pages rank by page. None when the kind is not part of a chain."""
+    spec = NOTICES.get(NoticeKind(kind))
+    if spec is None or spec.chain is None:
+        return None
+    if kind == NoticeKind.REMINDER:
+        return spec.chain, detail / 1000
+    return spec.chain, float(detail or level)
+
+
+def label(kind: str, language: str) -> str:
+    """The short label of a notice kind in ``language`` (falls back to English)."""
+    labels = NOTICES[NoticeKind(kind)].labels
+    return labels.get(language, labels["en"])
+
+
+def render(kind: str, language: str, params: dict) -> tuple[str, str]:
+    """(label, text) of a notice in ``language`` (falls back to English); raises KeyError naming a
+    missing template field."""
+    spec = NOTICES[NoticeKind(kind)]
+    lang = language if language in spec.texts else "en"
+    return spec.labels[lang], spec.texts[lang].format(**params)
+
+
+def rules_table() -> str:
+    """The escalation and reminder rules as a Markdown table (the README's copy is checked against it)."""
+    lines = ["| kind | key | fires when | recipient | level | still applies at release |",
+             "|---|---|---|---|---|---|"]
+    for spec in TIMERS.values():
+        who = spec.role.value if spec.role else ("by page: " + " -> ".join(PAGE_ROLES)
+                                                 if spec.chain == "ack" else "by level: " +
+                                                 ", ".join(f"{k} {v}" for k, v in LEVEL_ROLES.items()))
+        if spec.effect != Effect.NOTIFY and spec.role is None:
+            who = "-"
+        applies = (spec.applies.__doc__ or spec.applies.__name__.strip("_").replace("_", " ")).split("\n")[0]
+        lines.append(f"| {spec.kind} | `{spec.key_format}` | {spec.wanted} | {who} | "
+                     f"{spec.level if spec.level is not None else '-'} | {applies} |")
+    return "\n".join(lines) + "\n"
