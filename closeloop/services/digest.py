@@ -16,6 +16,7 @@ from closeloop.domain.task import ACTIVE_STATES
 from models.tables import Task
 
 from .bulk import enqueue
+from .markdown import md_text
 from .notify import resolve_role
 from .uow import unit_of_work
 
@@ -29,7 +30,7 @@ def overdue_digest(sessions, config: Config, now: datetime) -> int | None:
         rows = s.execute(select(Task.department, func.count(), func.min(Task.due_at))
                          .where(Task.status.in_(ACTIVE_STATES), Task.due_at < now)
                          .group_by(Task.department).order_by(func.count().desc())).all()
-        lines = [f"- {dep}: {n} overdue task(s), oldest due {oldest.isoformat()}" for dep, n, oldest in rows]
+        lines = [f"- {md_text(dep)}: {n} overdue task(s), oldest due {oldest.isoformat()}" for dep, n, oldest in rows]
         body = (f"Overdue tasks on {local_day}:\n" + ("\n".join(lines) if lines else "- none") + "\n")
         return enqueue(s, key=key, channel=who.channel, target=who.target, recipient=who.name,
                        subject=f"closeloop: overdue tasks on {local_day}", body=body,

@@ -27,6 +27,7 @@ from closeloop.config import Config
 from closeloop.domain.errors import InvalidInput
 
 from . import charts
+from .markdown import md_text
 from .review_complaints import complaint_figures
 from .review_loop import compensation, improvement_records, recurrence, root_cause_pareto
 from .review_period import month
@@ -85,8 +86,9 @@ def render(review: dict, fmt: str) -> str:
     """
     if fmt not in ("md", "html"):
         raise InvalidInput("format", f"expected one of {', '.join(FORMATS)}, got {fmt!r}")
+    md = {"finalize": md_text} if fmt == "md" else {}  # every value escaped for Markdown (services/markdown.py)
     env = Environment(autoescape=select_autoescape(["html"]) if fmt == "html" else False,
-                      trim_blocks=True, lstrip_blocks=True)
+                      trim_blocks=True, lstrip_blocks=True, **md)
     env.filters["pct"] = lambda v: "-" if v is None else f"{v * 100:.0f}%"
     env.globals.update(pareto=charts.pareto, trend=charts.trend, bars=charts.bars)
     text = resources.files("closeloop.templates").joinpath(f"review.{fmt}.j2").read_text("utf-8")
