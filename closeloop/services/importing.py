@@ -25,7 +25,6 @@ from integrations.exports import ParsedRow, RowError, read_export
 
 from .departments import routing_config_id, sync_departments
 from .intake import IntakeItem, IntakeResult, intake_batch
-from .intake_one import RECEIVED_AHEAD
 from .uow import unit_of_work
 
 MAX_REPORTED_ERRORS = 200
@@ -105,7 +104,6 @@ def import_file(sessions, config: Config, clock: Clock, path: str | Path, *, fmt
 
         for item in read_export(path, fmt, on_profile=_profile):
             report.rows += 1
-            item = _not_ahead(item, now)
             if isinstance(item, RowError):
                 report.bad_rows += 1
                 if len(report.errors) < MAX_REPORTED_ERRORS:
@@ -130,14 +128,6 @@ def import_file(sessions, config: Config, clock: Clock, path: str | Path, *, fmt
             raise ImportFailed(report)  # rolls the transaction back
     report.committed = True
     return report
-
-
-def _not_ahead(item: ParsedRow | RowError, now) -> ParsedRow | RowError:
-    """The API's rule for files too (``take_in``): a row received more than 5 minutes after ``now`` is bad."""
-    if isinstance(item, ParsedRow) and item.facts.received_at > now + RECEIVED_AHEAD:
-        return RowError(item.line, "received_at", item.facts.received_at.isoformat(),
-                        f"in the future (more than 5 minutes after {now.isoformat()})")
-    return item
 
 
 def _merge(report: ImportReport, res: IntakeResult) -> None:

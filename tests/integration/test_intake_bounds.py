@@ -38,7 +38,6 @@ def refused(sessions, config, clock, path, **kw):
     ({"source": "s" * 33}, "source", "longer than 32"),
     ({"received_at": "0001-01-01T00:00:00+08:00"}, "received_at", "before 1990"),
     ({"received_at": "1970-01-01T00:00:00+00:00"}, "received_at", "before 1990"),
-    ({"received_at": "2999-01-01T00:00:00+00:00"}, "received_at", "in the future"),
     ({"received_at": "9999-12-31T23:59:59-05:00"}, "received_at", "not a real date"),
     ({"text": "x" * (10 << 20)}, "text", "longer than 20,000"),
     ({"category": "c" * 300}, "category", "300 characters, longer than 255"),
