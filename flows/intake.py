@@ -33,6 +33,7 @@ from prefect.exceptions import MissingContextError
 from closeloop.bootstrap import build_app
 from closeloop.config import load_config
 from closeloop.services.importing import ImportFailed, ImportReport, import_file
+from closeloop.services.markdown import md_text
 from flows.runinfo import label_run
 from flows.schedules import policy
 
@@ -147,7 +148,7 @@ _COLUMNS = [("rows", "rows read"), ("created", "new complaints"), ("duplicates",
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return md_text(text)
 
 
 def render_summary(reports: list[dict], paths: list[str], failed: dict | None = None) -> str:
@@ -171,7 +172,7 @@ def render_summary(reports: list[dict], paths: list[str], failed: dict | None = 
     if failed:
         lines += ["", f"**Failed:** {_cell(failed['path'])}: {failed['bad_rows']:,} bad row(s); "
                   "nothing of that file was written (all-or-nothing)."]
-        lines += [f"- line {e['line']}, column `{_cell(e['column'])}`, value `{_cell(str(e['value']))}`: "
+        lines += [f"- line {e['line']}, column {_cell(e['column'])}, value \"{_cell(str(e['value']))}\": "
                   f"{_cell(e['problem'])}" for e in failed["errors"][:MESSAGE_ERRORS]]
         if failed["bad_rows"] > min(len(failed["errors"]), MESSAGE_ERRORS):
             lines.append(f"- ... {failed['bad_rows'] - min(len(failed['errors']), MESSAGE_ERRORS):,} more "

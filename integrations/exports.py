@@ -225,7 +225,7 @@ def _read_export(path: str | Path, fmt: str = "auto", on_profile: Callable[[Prof
         yield from _read_jsonl(path, profile, encoding)
         return
     with _open_text(path, encoding) as fh:
-        reader = csv.reader(fh)
+        reader = csv.reader(fh, strict=True)
         try:
             header = next(reader)
         except StopIteration:
@@ -248,27 +248,48 @@ def _read_export(path: str | Path, fmt: str = "auto", on_profile: Callable[[Prof
             raise UnknownFormat("--format", f"unknown format {fmt!r}; use one of: auto, {', '.join(sorted(known))}")
         if on_profile:
             on_profile(profile)
-        start = reader.line_num + 1
-        for values in reader:
-            line = start
+        yield from _csv_rows(fh, reader, header, profile)
+
+
+def _csv_rows(fh, reader, header: list[str], profile: Profile) -> Iterator[ParsedRow | RowError]:
+    """The data rows after the header. A row the csv module cannot read (a quoted field the file ends
+    inside, a field over the 16 MiB limit, a stray quote) is a bad row naming the line it starts on."""
+    start = reader.line_num + 1
+    while True:
+        line = start
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
             start = reader.line_num + 1
-            if not any(v.strip() for v in values):
-                continue
-            if len(values) != len(header):
-                yield RowError(line, "*", f"{len(values)} fields",
-                               f"row has {len(values)} fields, the header has {len(header)}")
-                continue
-            row = dict(zip(header, values, strict=True))
-            yield _parse(profile, row, line)
+            problem = str(exc)
+            if "unexpected end of data" in problem:
+                problem = "the file ends inside a quoted field (cut short?); the row is incomplete"
+            yield RowError(line, "*", f"lines {line}-{reader.line_num}", f"unreadable CSV row: {problem}")
+            continue
+        start = reader.line_num + 1
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) != len(header):
+            yield RowError(line, "*", f"{len(values)} fields",
+                           f"row has {len(values)} fields, the header has {len(header)}")
+            continue
+        yield _parse(profile, dict(zip(header, values, strict=True)), line)
+
+
+def _shown(value: str, limit: int = 200) -> str:
+    """A cell as quoted in an error: long values cut, with their length."""
+    return value if len(value) <= limit else f"{value[:limit]}... ({len(value):,} characters)"
 
 
 def _parse(profile: Profile, row: Mapping[str, str], line: int) -> ParsedRow | RowError:
     try:
         facts, reject = profile.parse(row)
     except RowProblem as p:
-        return RowError(line, p.column, p.value, p.problem)
+        return RowError(line, p.column, _shown(p.value), p.problem)
     except InvalidInput as e:
-        return RowError(line, e.field, str(row.get(e.field, "")), e.problem)
+        return RowError(line, e.field, _shown(str(row.get(e.field, ""))), e.problem)
     return ParsedRow(line, facts, reject)
 
 

@@ -403,7 +403,9 @@ class AppriseSender:
         app = self._apprise.Apprise()
         if not app.add(msg.target):
             return "failed", f"Apprise does not understand the target URL ({_redact(msg.target)})"
-        result = app.notify(body=msg.body, title=msg.subject)
+        # bodies are Markdown with user text escaped (closeloop/services/markdown.py); Apprise converts
+        # them for each service (HTML for e-mail, text for plain-text targets)
+        result = app.notify(body=msg.body, title=msg.subject, body_format=self._apprise.NotifyFormat.MARKDOWN)
         if result:
             _close(result)
             return "delivered", None

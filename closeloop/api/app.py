@@ -66,12 +66,34 @@ def create_app(app: App | None = None) -> FastAPI:
                    compensation_router, customers_router):
         api.include_router(router, prefix=PREFIX, responses=ERROR_RESPONSES)
     improvement_router = _optional_router("closeloop.api.routes_improvements")
-    if improvement_router is not None:
-        api.include_router(improvement_router, prefix=PREFIX, responses=ERROR_RESPONSES)
+    for router in (complaints_router, tasks_router, overview_router, outbox_router, admin_router,
+                   improvement_router):
+        if router is not None:
+            _document_errors(router)
+            api.include_router(router, prefix=PREFIX, responses=ERROR_RESPONSES)
     web_router = _optional_router("closeloop.web")
     if web_router is not None:
         api.include_router(web_router)
     return api
+
+
+def _document_errors(router) -> None:
+    """State in the OpenAPI document the error answers every operation can give besides 401/403/422:
+    404 when the path names a record (an unknown id or department), 413 when it takes a body
+    (:class:`~closeloop.api.limits.BodyLimit`). Routes add their own (409) where they can conflict."""
+    from fastapi.routing import APIRoute
+
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        if "{" in route.path:
+            route.responses.setdefault(404, {"model": ErrorResponse, "description": "no such record"})
+        for code, spec in route.responses.items():  # a route's own error answers (409) in the error shape
+            if int(code) >= 400:
+                spec.setdefault("model", ErrorResponse)
+        if route.methods & {"POST", "PUT", "PATCH"}:
+            route.responses.setdefault(413, {"model": ErrorResponse, "description": "request body over "
+                                             "CLOSELOOP_API_MAX_BODY_BYTES (code `payload_too_large`)"})
 
 
 def _optional_router(module: str):

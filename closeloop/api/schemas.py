@@ -11,6 +11,8 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, field_validator
 
+from closeloop.domain.facts import MAX_CHARS, MAX_TAG_CHARS, MAX_TAGS
+
 T = TypeVar("T")
 EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
 LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
@@ -149,24 +151,25 @@ class CustomerIn(In):
 
 class ComplaintIn(In):
     """One complaint for intake. ``(source, external_ref)`` is the idempotency key; ``customer`` needs
-    ``customer_ref``."""
+    ``customer_ref``. Field bounds are the ones every way in shares (:data:`closeloop.domain.facts.MAX_CHARS`);
+    ``received_at`` from 1990 to 5 minutes after the server's clock."""
 
-    source: str = Field("api", min_length=1, max_length=32, pattern=r"^[a-z0-9_\-]+$")
-    external_ref: str = Field(min_length=1, max_length=128)
+    source: str = Field("api", min_length=1, max_length=MAX_CHARS["source"], pattern=r"^[a-z0-9_\-]+$")
+    external_ref: str = Field(min_length=1, max_length=MAX_CHARS["external_ref"])
     received_at: Instant
-    customer_ref: str | None = Field(None, max_length=128, description="pseudonymous customer key")
-    category: str = Field("", max_length=255)
-    subcategory: str = Field("", max_length=255)
-    product: str = Field("", max_length=255)
-    sub_product: str = Field("", max_length=255)
-    issue: str = Field("", max_length=255)
-    sub_issue: str = Field("", max_length=255)
-    channel: str = Field("", max_length=64)
-    company: str = Field("", max_length=255)
-    region: str = Field("", max_length=64)
-    tags: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=50,
+    customer_ref: str | None = Field(None, max_length=MAX_CHARS["customer_ref"], description="pseudonymous customer key")
+    category: str = Field("", max_length=MAX_CHARS["category"])
+    subcategory: str = Field("", max_length=MAX_CHARS["subcategory"])
+    product: str = Field("", max_length=MAX_CHARS["product"])
+    sub_product: str = Field("", max_length=MAX_CHARS["sub_product"])
+    issue: str = Field("", max_length=MAX_CHARS["issue"])
+    sub_issue: str = Field("", max_length=MAX_CHARS["sub_issue"])
+    channel: str = Field("", max_length=MAX_CHARS["channel"])
+    company: str = Field("", max_length=MAX_CHARS["company"])
+    region: str = Field("", max_length=MAX_CHARS["region"])
+    tags: list[Annotated[str, Field(max_length=MAX_TAG_CHARS)]] = Field(default_factory=list, max_length=MAX_TAGS,
                                                              description="up to 50 tags of up to 200 characters")
-    text: str = Field("", max_length=20_000)
+    text: str = Field("", max_length=MAX_CHARS["text"])
     customer: CustomerIn | None = None
 
 

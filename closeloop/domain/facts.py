@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
 from .customer import CustomerProfile
 from .errors import InvalidInput
@@ -14,6 +14,21 @@ ROUTABLE_FACTS = (
     "source", "product", "sub_product", "issue", "sub_issue",
     "category", "subcategory", "channel", "company", "region",
 )
+
+
+#: The field rules every way in shares (API, CSV/JSONL import, replay, CLI): the longest value in
+#: characters. The same as the database columns, so PostgreSQL and SQLite accept and refuse the same
+#: rows (SQLite would store a longer value, PostgreSQL would refuse it), and nothing is cut silently.
+MAX_CHARS: dict[str, int] = {
+    "source": 32, "external_ref": 128, "customer_ref": 128,
+    "category": 255, "subcategory": 255, "product": 255, "sub_product": 255, "issue": 255, "sub_issue": 255,
+    "company": 255, "channel": 64, "region": 64, "text": 20_000,
+}
+MAX_TAGS, MAX_TAG_CHARS = 50, 200
+MAX_EXTRA_CHARS = 2_000  # each kept source field
+#: The earliest ``received_at`` taken in (a year-1 or 1970 date is a broken export or a zero, not a complaint).
+#: The latest is the intake's clock plus five minutes (``services/intake_one.RECEIVED_AHEAD``).
+EARLIEST_RECEIVED = datetime(1990, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -51,21 +66,33 @@ class ComplaintFacts:
     customer: CustomerProfile | None = None
 
     def __post_init__(self) -> None:
+        """Check the shared field rules; raises :class:`InvalidInput` naming the first bad field."""
         if not self.source:
             raise InvalidInput("source", "is required")
         if not self.external_ref or not self.external_ref.strip():
             raise InvalidInput("external_ref", "is required")
-        if len(self.external_ref) > 128:
-            raise InvalidInput("external_ref", "longer than 128 characters")
-        require_aware(self.received_at, "received_at")
-        if self.customer_ref is not None and len(self.customer_ref) > 128:
-            raise InvalidInput("customer_ref", "longer than 128 characters")
         if self.customer is not None and not self.customer.empty and not self.customer_ref:
             raise InvalidInput("customer_ref", "required when customer details are given")
-        for name in ("text", "category", "subcategory", "product", "sub_product", "issue", "sub_issue",
-                     "channel", "company", "region", "external_ref"):
-            if "\x00" in getattr(self, name):
+        for name, limit in MAX_CHARS.items():
+            value = getattr(self, name)
+            if value is not None and len(value) > limit:
+                raise InvalidInput(name, f"{len(value):,} characters, longer than {limit:,}")
+            if value is not None and "\x00" in value:
                 raise InvalidInput(name, "contains a NUL character")
+        require_aware(self.received_at, "received_at")
+        if self.received_at.year >= 9999:  # a placeholder date; also too close to the end of datetime to convert
+            raise InvalidInput("received_at", f"{self.received_at.isoformat()} is not a real date")
+        if self.received_at.year < EARLIEST_RECEIVED.year or self.received_at < EARLIEST_RECEIVED:
+            raise InvalidInput("received_at", f"{self.received_at.isoformat()} is before "
+                                              f"{EARLIEST_RECEIVED.date().isoformat()}")
+        if len(self.tags) > MAX_TAGS:
+            raise InvalidInput("tags", f"{len(self.tags)} tags, more than {MAX_TAGS}")
+        for tag in self.tags:
+            if len(tag) > MAX_TAG_CHARS:
+                raise InvalidInput("tags", f"a tag of {len(tag):,} characters, longer than {MAX_TAG_CHARS}")
+        for key, value in self.extra.items():
+            if len(str(value)) > MAX_EXTRA_CHARS:
+                raise InvalidInput(key, f"{len(str(value)):,} characters, longer than {MAX_EXTRA_CHARS:,}")
 
     def fact(self, name: str) -> str:
         """The value of a routable fact (see :data:`ROUTABLE_FACTS`)."""

@@ -65,7 +65,8 @@ from closeloop.domain.outbox import READY_STATUSES, DeadReason, OutboxStatus
 from integrations.outbound import OutgoingMessage, SendResult, Sender
 from models.tables import Outbox
 
-from .bulk import enqueue, rowcount
+from .bulk import enqueue
+from .markdown import md_text
 from .uow import unit_of_work
 
 READY = tuple(str(s) for s in READY_STATUSES)
@@ -198,10 +199,10 @@ def _alert(s: Session, alert: DeadLetterAlert | None, row, reason: str, now: dat
     """Enqueue the operations manager's alert for one dead letter (never for an alert itself); 1 if new."""
     if alert is None or row.idempotency_key.startswith(ALERT_PREFIX):
         return 0
-    body = (f"Outbox message {row.id} ({row.idempotency_key}) to {row.recipient} via {row.channel} was not "
-            f"delivered and is now a dead letter ({reason}) after {row.attempts} attempts.\n"
-            f"Last error: {row.last_error or '-'}\n"
-            f"Re-send it with the same idempotency key: closeloop outbox retry {row.id}")
+    body = (f"Outbox message {row.id} ({md_text(row.idempotency_key)}) to {md_text(row.recipient)} via "
+            f"{row.channel} was not delivered and is now a dead letter ({reason}) after {row.attempts} attempts.\n\n"
+            f"Last error: {md_text(row.last_error or '-')}\n\n"
+            f"Re-send it with the same idempotency key: `closeloop outbox retry {row.id}`")
     made = enqueue(s, key=f"{ALERT_PREFIX}{row.id}:{row.requeues}", channel=alert.channel, target=alert.target,
                    recipient=alert.recipient, subject=f"Not delivered: {row.subject}"[:500], body=body,
                    payload={"kind": "dead_letter", "outbox_id": row.id, "reason": reason,

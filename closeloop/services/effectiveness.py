@@ -31,6 +31,7 @@ from closeloop.domain.task import ACTIVE_STATES
 from models.tables import Complaint, EffectivenessCheck, Improvement, ImprovementLink, Task, Timer
 
 from .bulk import enqueue
+from .markdown import md_text
 from .improvement import fire_in_session
 from .notify import insert_notifications, make_item, resolve_role
 from .schedule import WantedTimer, reconcile, task_timers
@@ -175,8 +176,8 @@ def notify_customers(s: Session, config: Config, rec: Improvement, now: datetime
     made = 0
     for cid, customer, ref in rows:
         key = f"improvement-notice:{rec.id}:{cid}"
-        body = (f"About your complaint {ref}: we found its cause and changed how we work "
-                f"({rec.title}). The change has been checked and works. Thank you for telling us.")
+        body = (f"About your complaint {md_text(ref)}: we found its cause and changed how we work "
+                f"({md_text(rec.title)}). The change has been checked and works. Thank you for telling us.")
         made += enqueue(s, key=key, channel=channel_of(target), target=target, recipient=f"customer:{customer or cid}",
                         subject="We fixed the cause of your complaint", body=body, now=now,
                         payload={"kind": "improvement_notice", "improvement_id": rec.id,

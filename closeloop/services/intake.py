@@ -204,7 +204,7 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
                                                           "flags": crow["risk_flags"]}))
         if f.text:
             messages.append({"complaint_id": cid, "original_complaint_id": cid, "direction": "inbound",
-                             "channel": f.channel[:64], "author": "customer", "body": f.text, "at": f.received_at})
+                             "channel": f.channel, "author": "customer", "body": f.text, "at": f.received_at})
         for t in templates:
             status = TaskStatus.BLOCKED if t.depends_on else TaskStatus.OPEN
             due = ack_due = None
@@ -261,9 +261,9 @@ def _complaint_row(f: ComplaintFacts, status, severity, flags, reasons, rule, rc
     return {
         "source": f.source, "external_ref": f.external_ref, "status": status, "severity": severity,
         "risk_flags": flags, "triage_reasons": reasons,
-        "category": f.category[:255], "subcategory": f.subcategory[:255], "product": f.product[:255],
-        "sub_product": f.sub_product[:255], "issue": f.issue[:255], "sub_issue": f.sub_issue[:255],
-        "channel": f.channel[:64], "company": f.company[:255], "region": f.region[:64],
+        "category": f.category, "subcategory": f.subcategory, "product": f.product,
+        "sub_product": f.sub_product, "issue": f.issue, "sub_issue": f.sub_issue,
+        "channel": f.channel, "company": f.company, "region": f.region,  # bounds: ComplaintFacts
         "tags": list(f.tags), "extra": dict(f.extra), "customer_id": cust,
         "route_rule": rule, "routing_config_id": rc_id,
         "transfer_count": 0, "reopen_count": 0,

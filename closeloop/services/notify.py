@@ -102,7 +102,10 @@ def insert_notifications(session, items: list[dict]) -> set[str]:
 
 @lru_cache(maxsize=4)
 def _template(language: str):
-    env = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    from .markdown import md_text
+
+    # the digest is Markdown (chat targets render it): every value escaped, names and texts shown as typed
+    env = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True, finalize=md_text)
     text = resources.files("closeloop.templates").joinpath(f"digest.{language}.j2").read_text("utf-8")
     return env.from_string(text)
 

@@ -104,8 +104,11 @@ def test_summary_markdown_counts_and_failure():
     assert "| a.csv | cfpb | all-or-nothing | 3 | 2 | 1 | 0 | 0 | 0 | 4 | 0 | yes |" in md
     assert "| **total** | | | 8 | 2 | 1 |" in md
     assert "Tasks by department: operations 2, service 2." in md
-    assert "b\\|c.csv" in md and "line 7, column `Date received`, value `2023-13-45`" in md
+    assert "b\\|c.csv" in md and 'line 7, column Date received, value "2023-13-45": bad date' in md
     assert "Not attempted: d.csv." in md
+    failed["errors"] = [{"line": 8, "column": "Issue", "value": "<b>x</b> `y` *z*", "problem": "too long"}]
+    md = render_summary([ok], ["/x/a.csv", "/x/b|c.csv"], failed)
+    assert 'value "&lt;b&gt;x&lt;/b&gt; \\`y\\` \\*z\\*": too long' in md  # user text escaped for Markdown
 
 
 def test_artifact_key_is_valid():

@@ -162,7 +162,7 @@ def test_compensation_and_three_formats(sessions, config, month, tmp_path):
     row = re.search(r"^\| (\d+) \| (\d+) \| (\d+) \| (\d+) \|", md, re.M)
     assert [int(x) for x in row.groups()] == [r["complaints"]["received"], r["complaints"]["resolved"],
                                                r["complaints"]["reopened"], r["complaints"]["open_at_end"]]
-    assert "| process_gap | 2 | 50% | 50% | yes | handover 1 |" in md
+    assert "| process\\_gap | 2 | 50% | 50% | yes | handover 1 |" in md  # escaped for Markdown
     assert html.count("<svg") >= 3 and 'id="root-causes"' in html and "Fee refunds stall" in html
     assert json.loads(json.dumps(r)) == r  # JSON-able as it is
 
@@ -176,3 +176,20 @@ def test_bad_periods_are_named(sessions, config):
     with pytest.raises(InvalidInput) as e:
         render({}, "pdf")
     assert e.value.field == "format"
+
+
+def test_markdown_review_shows_user_text_as_text_never_as_html(sessions, config, month):
+    """Issue 18: an improvement title built from intake text cannot inject HTML or markup into the
+    Markdown review (which is also the Prefect artifact)."""
+    from markdown_it import MarkdownIt
+
+    evil = '<img src=x onerror="alert(1)"> **bold** [link](http://evil.example) | cell `code` _em_'
+    with sessions.begin() as s:
+        s.get(Improvement, month["record"]).title = evil
+    md = render(build_review(sessions, config, "2026-03", NOW), "md")
+    html = MarkdownIt("commonmark").enable("table").render(md)
+    assert "<img" not in html and "<strong>bold" not in html and "<a href" not in html and "<em>em" not in html
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; **bold** [link](http://evil.example) | cell `code` _em_" \
+        in html  # the title, verbatim, as text inside its cell
+    row = next(line for line in md.splitlines() if line.startswith(f"| {month['record']} |"))
+    assert row.count(" | ") == 5  # the pipe in the title did not add a column

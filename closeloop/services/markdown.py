@@ -1,0 +1,38 @@
+"""Escaping text for Markdown outputs (the monthly review, Prefect artifacts, chat digests).
+
+Text taken in from outside (complaint facts, titles, department and person names) must show as
+itself, never as markup: :func:`md_text` turns it into Markdown that renders to exactly that text.
+Rules (CommonMark 0.31, "Backslash escapes" and "Entity references"):
+
+- ``&``, ``<``, ``>`` become entity references, so no raw HTML (``<script>``, ``<img onerror>``)
+  reaches a renderer that passes HTML through;
+- the inline markup characters ``\\ ` * _ [ ] | ~`` get a backslash (emphasis, code, links and
+  images, table cells, strikethrough);
+- line breaks become spaces and the ends are trimmed (a value stays inside its table cell or list
+  item; indentation would start a code block), and a value that
+  would start a block (``#``, ``-``, ``+``, ``=``, ``1.``) has that first character escaped.
+
+Used as Jinja2's ``finalize`` for Markdown templates, so every ``{{ ... }}`` is escaped and a
+template cannot forget one.
+"""
+
+from __future__ import annotations
+
+import re
+
+_INLINE = re.compile(r"([\\`*_\[\]|~])")
+_BLOCK_START = re.compile(r"^(\s*)([#+=-]|\d+(?=[.)]))")
+
+
+def md_text(value: object) -> str:
+    """``value`` as Markdown that renders to its text (``None`` -> ``""``)."""
+    if value is None:
+        return ""
+    text = " ".join(str(value).splitlines()).strip()
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _INLINE.sub(r"\\\1", text)
+    m = _BLOCK_START.match(text)
+    if m:
+        lead, mark = m.groups()
+        text = lead + (mark + "\\" if mark[0].isdigit() else "\\" + mark) + text[m.end():]
+    return text
