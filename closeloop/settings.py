@@ -11,6 +11,9 @@
 - ``CLOSELOOP_SMTP_URL``: the SMTP relay for e-mail to customers (``smtp://host:25``,
   ``smtp://user:password@host:587`` with STARTTLS, ``smtps://...:465``); empty: e-mail is not sent.
 - ``CLOSELOOP_SMTP_FROM``: the From address of e-mail to customers (default ``closeloop@localhost``).
+- ``CLOSELOOP_PUBLIC_URL``: where customers reach the API (the follow-up mail's verdict links); default
+  ``http://127.0.0.1:8000``.
+- ``CLOSELOOP_LINK_SECRET``: the HMAC key of those links (default: the webhook secret).
 - ``CLOSELOOP_API_MAX_BODY_BYTES``: the largest request body the API and dashboard accept (default 1 MiB; 413 above).
 """
 
@@ -32,6 +35,8 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(1 << 20, ge=1024, le=1 << 30)
     smtp_url: str = ""
     smtp_from: str = "closeloop@localhost"
+    public_url: str = "http://127.0.0.1:8000"
+    link_secret: str = ""
 
 
 def normalize_database_url(url: str) -> str:

@@ -30,11 +30,13 @@ LABELS = {
            "promise": "customer promise breached", "transfers": "transferred too often",
            "pause_expired": "wait expired", "closing_notice": "closed - no customer response",
            "manual_reminder": "reminder", "improvement_proposed": "improvement proposed",
-           "improvement_ineffective": "fix not effective", "improvement_check": "effectiveness check"},
+           "improvement_ineffective": "fix not effective", "improvement_check": "effectiveness check",
+           "promise_reminder": "promise to the customer due soon", "promise_broken": "promise to the customer broken"},
     "zh": {"reminder": "提醒", "ack_timeout": "未受理", "escalation": "升级", "promise": "客户承诺已超时",
            "transfers": "多次转派", "pause_expired": "等待超时", "closing_notice": "因客户未回复已关闭",
            "manual_reminder": "提醒", "improvement_proposed": "建议改进", "improvement_ineffective": "改进无效",
-           "improvement_check": "有效性检查"},
+           "improvement_check": "有效性检查", "promise_reminder": "对客户的承诺即将到期",
+           "promise_broken": "对客户的承诺未兑现"},
 }
 
 

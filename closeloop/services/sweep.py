@@ -37,7 +37,7 @@ from .root_cause import record as record_root_cause
 from .notify import LEVEL_ROLES, insert_notifications, make_item, render_digest, resolve_role
 from .schedule import reschedule
 from .tasks import fire_complaint, fire_task
-from .customers.milestones import milestone_notices
+from .customers.milestones import customer_sweep
 from .uow import unit_of_work
 
 SYSTEM = "sweep"
@@ -69,8 +69,8 @@ def sweep(sessions, config: Config, now: datetime, *, batch: int = 500) -> Sweep
     _fire_due(sessions, config, now, batch, report)
     _reschedule_dirty(sessions, config, now, batch, report)  # effects of firing (closes, follow-up tasks)
     reschedule_improvements(sessions, config, now, batch)
-    with unit_of_work(sessions) as s:  # issue 13: milestone notices to customers, from the audit log
-        report.customer_notices = milestone_notices(s, config, now)
+    with unit_of_work(sessions) as s:  # issue 13: promises; milestone notices and follow-up mails to customers
+        report.customer_notices = customer_sweep(s, config, now)
     _pack(sessions, now, report)
     return report
 
