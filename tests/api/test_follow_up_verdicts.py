@@ -145,3 +145,11 @@ def test_an_agent_records_the_verdict_from_the_cli(api, monkeypatch):
     assert res.exit_code == 0, res.output
     with api.app.sessions() as s:
         assert s.get(Complaint, cid).status == "closed"
+
+
+def test_a_signature_with_any_characters_is_refused_not_an_error(api):
+    cid = _resolved(api, "junk-sig", language="en")
+    task, _ = _follow_up(api, cid)
+    for sig in ("\u0080", "签名", ""):
+        r = api.client.get(f"/api/v1/follow-up/{task.id}/solved", params={"e": 10**10, "s": sig})
+        assert r.status_code == 403 and "not valid" in r.text

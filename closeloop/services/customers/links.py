@@ -61,7 +61,8 @@ class VerdictLinks:
             v = Verdict(verdict)
         except ValueError:
             raise LinkRefused(f"unknown verdict {verdict!r}") from None
-        if not hmac.compare_digest(self.signature(task_id, v, expires), signature or ""):
+        given = (signature or "").encode("utf-8", "replace")  # any text: compare_digest takes ASCII str only
+        if not hmac.compare_digest(self.signature(task_id, v, expires).encode("ascii"), given):
             raise LinkRefused("the link's signature does not match")
         if now.timestamp() > expires:
             raise LinkRefused("the link has expired", expired=True)
