@@ -41,9 +41,10 @@ from closeloop.cli_improvements import improvements_app  # noqa: E402
 
 app.add_typer(improvements_app, name="improvements")
 app.add_typer(compensation_app, name="compensation")
-from closeloop.cli_customers import customers_app  # noqa: E402
+from closeloop.cli_customers import customers_app, promises_app  # noqa: E402
 
 app.add_typer(customers_app, name="customers")
+app.add_typer(promises_app, name="promises")
 from closeloop.cli_report import report_app  # noqa: E402
 
 app.add_typer(report_app, name="report")

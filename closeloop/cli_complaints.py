@@ -121,6 +121,7 @@ def complaints_show(complaint_id: int) -> None:
         t.add_row(sh.department, str(sh.tasks), f"{sh.business_time.total_seconds() / 3600:.2f} h",
                   "-" if sh.share_of_promise is None else f"{sh.share_of_promise:.0%}")
     out.print(t)
+    promises_table(a, c.id)
     t = Table(title="tasks")
     for col in ("id", "department", "kind", "status", "assignee", "title"):
         t.add_column(col)
@@ -180,6 +181,22 @@ def complaints_wait(complaint_id: int, reason: str = typer.Option(..., "--reason
     until the customer writes again."""
     _run(lifecycle.await_customer, complaint_id, reason=reason, max_business_hours=max_hours,
          continuing=going_on, actor=actor_name(actor))
+
+
+def promises_table(a, complaint_id: int) -> None:
+    """The complaint's promises to the customer (issue 13): who, what, by when, kept or broken."""
+    from closeloop.services.customers.promises import promises_of
+
+    promises = promises_of(a.sessions, complaint_id)
+    if not promises:
+        return
+    t = Table(title="promises to the customer")
+    for col in ("id", "department", "person", "what", "due (UTC)", "status"):
+        t.add_column(col)
+    for p in promises:
+        t.add_row(str(p.id), p.department, escape(p.person or ""), p.kind, p.due_at.isoformat(),
+                  p.status + (" (late)" if p.status == "kept" and p.broken_at else ""))
+    out.print(t)
 
 
 @complaints_app.command("reply")

@@ -1,4 +1,4 @@
-"""``closeloop customers``: erase a customer's personal data on request (issue 13)."""
+"""``closeloop customers`` (erase a customer's personal data) and ``closeloop promises`` (issue 13)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,13 @@ from typing import Optional
 
 import typer
 
-from closeloop.cli_common import actor_name, fail, get_app, out
+from rich.markup import escape
+from rich.table import Table
+
+from closeloop.cli_common import actor_name, fail, get_app, out, parse_instant
 from closeloop.domain.errors import DomainError
 from closeloop.services.customers.profiles import forget
+from closeloop.services.customers.promises import keep_promise, make_promise, promises_of
 
 customers_app = typer.Typer(help="Customers: erase personal data on request.", no_args_is_help=True)
 
@@ -27,3 +31,54 @@ def customers_forget(ref: str, actor: Optional[str] = typer.Option(None),
         fail(exc)
     out.print(f"customer {e.customer_id}: erased {e.contacts} contact point(s), {e.messages} message bod(ies), "
               f"{e.outbox} outgoing message(s) on {e.complaints} complaint(s)")
+
+
+promises_app = typer.Typer(help="Promises to customers: make, keep (with evidence), list.", no_args_is_help=True)
+
+
+@promises_app.command("make")
+def promises_make(complaint_id: int, department: str = typer.Option(..., "--department", "-d"),
+                  kind: str = typer.Option(..., "--kind", help="call_back, send_document, refund or other"),
+                  due: Optional[str] = typer.Option(None, "--due", help="ISO 8601 instant with offset"),
+                  business_hours: Optional[float] = typer.Option(None, "--business-hours",
+                                                                 help="from now, on the department's calendar"),
+                  person: Optional[str] = typer.Option(None, "--person", help="who in the department"),
+                  text: str = typer.Option("", "--text", help="what exactly was promised"),
+                  actor: Optional[str] = typer.Option(None)) -> None:
+    """Record a promise to the customer ("the XX department will call you back by Friday")."""
+    a = get_app()
+    try:
+        p = make_promise(a.sessions, a.config, complaint_id, department=department, kind=kind,
+                         due=parse_instant(due, "--due"), business_hours=business_hours, description=text,
+                         person=person, actor=actor_name(actor), at=a.clock.now())
+    except DomainError as exc:
+        fail(exc)
+    out.print(f"promise {p.id} on complaint {p.complaint_id}: {p.department} {p.kind} by {p.due_at.isoformat()}")
+
+
+@promises_app.command("keep")
+def promises_keep(promise_id: int, message: Optional[int] = typer.Option(None, "--message", help="the contact"),
+                  task: Optional[int] = typer.Option(None, "--task", help="the finished action"),
+                  contact: Optional[str] = typer.Option(None, "--contact", help="record a contact made now"),
+                  channel: str = typer.Option("phone", "--channel"),
+                  actor: Optional[str] = typer.Option(None)) -> None:
+    """Mark a promise kept, with its evidence: a recorded contact (--message, or --contact to record one
+    now) or a finished task of the promising department (--task)."""
+    a = get_app()
+    try:
+        p = keep_promise(a.sessions, promise_id, actor=actor_name(actor), at=a.clock.now(), message_id=message,
+                         task_id=task, contact=contact, channel=channel)
+    except DomainError as exc:
+        fail(exc)
+    out.print(f"promise {p.id} kept" + (" (late)" if p.broken_at else ""))
+
+
+@promises_app.command("list")
+def promises_list(complaint_id: int) -> None:
+    """The promises made on a complaint."""
+    a = get_app()
+    table = Table("id", "department", "person", "what", "due (UTC)", "status", "made by")
+    for p in promises_of(a.sessions, complaint_id):
+        table.add_row(str(p.id), p.department, escape(p.person or ""), p.kind, p.due_at.isoformat(), p.status,
+                      escape(p.made_by))
+    out.print(table)

@@ -120,11 +120,14 @@ def tasks_complete(task_id: int, outcome: str = typer.Option("", "--outcome", "-
                                                             help="the complaint's root cause (taxonomy code[.sub])"),
                    root_cause_detail: Optional[str] = typer.Option(None, "--root-cause-detail",
                                                                    help="note (required with 'undetermined')"),
+                   satisfied: Optional[bool] = typer.Option(
+                       None, "--satisfied/--not-satisfied", help="the customer's verdict (a follow-up task needs it)"),
                    actor: Optional[str] = typer.Option(None)) -> None:
     """Complete a task; dependent tasks unblock; the complaint resolves when no task is left and its root
-    cause is known (otherwise a root-cause task goes to the department lead)."""
+    cause is known (otherwise a root-cause task goes to the department lead). A follow-up task takes the
+    customer's verdict: --not-satisfied reopens the complaint to the department that did the work."""
     _action(task_svc.complete, task_id, actor=actor_name(actor), outcome=outcome, root_cause=root_cause,
-            root_cause_detail=root_cause_detail)
+            root_cause_detail=root_cause_detail, satisfied=satisfied)
 
 
 @tasks_app.command("transfer")

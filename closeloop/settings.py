@@ -18,6 +18,9 @@
   for ``closeloop api`` and ``closeloop serve``.
 - ``CLOSELOOP_RETENTION_DAYS``: age in days after which ``closeloop purge`` (and the ``purge`` deployment)
   deletes fired/cancelled timers, packed notifications, delivered outbox rows and engine runs (default 90).
+- ``CLOSELOOP_PUBLIC_URL``: where customers reach the API (the follow-up mail's verdict links); default
+  ``http://127.0.0.1:8000``.
+- ``CLOSELOOP_LINK_SECRET``: the HMAC key of those links (default: the webhook secret).
 - ``CLOSELOOP_API_MAX_BODY_BYTES``: the largest request body the API and dashboard accept (default 1 MiB; 413 above).
 """
 
@@ -46,6 +49,8 @@ class Settings(BaseSettings):
     smtp_from: str = "closeloop@localhost"
     log_format: Literal["json", "text"] = "json"
     retention_days: int = Field(90, ge=0, le=36_500)
+    public_url: str = "http://127.0.0.1:8000"
+    link_secret: str = ""
 
 
 def normalize_database_url(url: str) -> str:

@@ -198,6 +198,34 @@ class Message(Base):
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"), nullable=True, index=True)
 
 
+class Promise(Base):
+    """A promise to the customer (issue 13): who (``department``, optional ``person``), what (``kind``,
+    ``description``), by when (``due_at``, UTC). ``status`` (open | kept | broken | cancelled) changes only
+    through the domain's promise machine (audit rows ``entity = 'promise'``); ``kept_by_message_id`` or
+    ``kept_by_task_id`` is the evidence that kept it. ``reminded_at``: the reminder before the due instant."""
+
+    __tablename__ = "promise"
+    __table_args__ = (Index("ix_promise_status_due", "status", "due_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaint.id"), index=True)
+    department: Mapped[str] = mapped_column(ForeignKey("department.name"))
+    person: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(Text, default="")
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    made_by: Mapped[str] = mapped_column(String(200))
+    made_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    broken_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    kept_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    kept_by_message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"), nullable=True)
+    kept_by_task_id: Mapped[int | None] = mapped_column(ForeignKey("task.id"), nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
 class Transition(Base):
     """The audit log: who changed what, when, from which state to which, by which trigger and why."""
 

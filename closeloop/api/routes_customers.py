@@ -1,21 +1,32 @@
-"""Speaking to the customer (issue 13): ``POST /complaints/{id}/replies``.
+"""Speaking to the customer (issue 13): replies, the follow-up verdict links, promises to the customer.
 
 Access: members and leads reply on complaints their department's tasks touch; managers on any.
+``/follow-up/{task}/{verdict}`` takes no token: the link's HMAC signature is the authority.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response
+import html
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from closeloop.bootstrap import App
+from models.tables import Promise
 from closeloop.services.complaint_queries import complaint_in_scope
+from closeloop.domain.errors import NotFound
+from closeloop.services.customers.promises import keep_promise, make_promise, promises_of
+from closeloop.services.customers.links import LinkRefused, Verdict, VerdictLinks
 from closeloop.services.customers.replies import MAX_REPLY, send_reply
+from closeloop.services.customers.verdicts import link_language, record_click
 
 from .auth import MANAGER, WORK_ROLES, Principal, get_app, require
-from .deps import Id
+from .deps import Id, Instant
 from .errors import ApiError
-from .schemas import In
+from .schemas import In, Out
 
 router = APIRouter(tags=["customers"])
 
@@ -41,10 +52,147 @@ def reply(complaint_id: Id, body: ReplyIn, response: Response, who: Principal = 
           app: App = Depends(get_app)) -> ReplyOut:
     """Send the agent's reply to the customer through the outbox (the customer's language and consented
     channel); it shows on the complaint's timeline. 422 (``customer``) when nobody can be reached."""
-    scope = None if who.role == MANAGER else who.department
-    if not complaint_in_scope(app.sessions, complaint_id, scope):
-        raise ApiError(403, f"complaint {complaint_id} has no task in department {who.department!r}")
+    _scope(app, who, complaint_id)
     r = send_reply(app.sessions, app.config, complaint_id, body.text, actor=who.actor, at=app.clock.now(),
                    idempotency_key=body.idempotency_key)
     response.status_code = 201 if r.outbox_id is not None else 200
     return ReplyOut(complaint_id=r.complaint_id, key=r.key, outbox_id=r.outbox_id, queued=r.outbox_id is not None)
+
+
+# --- the follow-up mail's verdict links (no token: the HMAC signature is the authority) -----------------
+
+PAGE = {
+    "en": {"title": "Your answer", "solved": "Is your problem solved? You answer: yes, it is solved.",
+           "not-solved": "Is your problem solved? You answer: no, it is not solved; we will reopen your complaint.",
+           "confirm": "Confirm", "recorded": "Thank you: your answer is recorded.",
+           "already": "Your answer was recorded before; nothing changed.",
+           "expired": "This link has expired. Please reply to our mail instead.",
+           "refused": "This link is not valid."},
+    "zh": {"title": "您的答复", "solved": "您的问题解决了吗？您的答复：已解决。",
+           "not-solved": "您的问题解决了吗？您的答复：未解决，我们将重新处理您的投诉。",
+           "confirm": "确认", "recorded": "谢谢，您的答复已记录。", "already": "您之前已答复过，本次未作更改。",
+           "expired": "此链接已过期，请直接回复我们的邮件。", "refused": "此链接无效。"},
+}
+
+
+def _page(language: str, message: str, form: str = "") -> str:
+    t = PAGE.get(language, PAGE["en"])
+    return (f'<!DOCTYPE html><html lang="{html.escape(language)}"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width"><title>{html.escape(t["title"])}</title></head>'
+            f'<body><main><h1>{html.escape(t["title"])}</h1><p>{html.escape(message)}</p>{form}</main></body></html>')
+
+
+def _links(app: App) -> VerdictLinks:
+    return VerdictLinks.from_settings(app.settings, app.config.model.customers.verdict_link_days)
+
+
+_PAGE_RESPONSES = {200: {"description": "an HTML page in the customer's language", "content": {"text/html": {}}},
+                   403: {"description": "forged link (HTML page)"}, 410: {"description": "expired link (HTML page)"}}
+
+
+@router.get("/follow-up/{task_id}/{verdict}", response_model=None, responses=_PAGE_RESPONSES)
+def verdict_page(task_id: Id, verdict: Verdict, e: int = Query(..., ge=0, le=10**11), s: str = Query(..., max_length=64),
+                 app: App = Depends(get_app)) -> HTMLResponse:
+    """The page a verdict link opens: it checks the link and asks to confirm (a mail scanner fetching the
+    link records nothing). No token: the link's signature is the authority."""
+    language = link_language(app.sessions, app.config, task_id)
+    t = PAGE.get(language, PAGE["en"])
+    try:
+        _links(app).check(task_id, verdict, e, s, app.clock.now())
+    except LinkRefused as exc:
+        return HTMLResponse(_page(language, t["expired" if exc.expired else "refused"]), 410 if exc.expired else 403)
+    action = html.escape(f"?e={e}&s={s}")  # the POST carries the same signed query
+    form = f'<form method="post" action="{action}"><button type="submit">{html.escape(t["confirm"])}</button></form>'
+
+    return HTMLResponse(_page(language, t[verdict.value], form))
+
+
+@router.post("/follow-up/{task_id}/{verdict}", response_model=None, responses=_PAGE_RESPONSES)
+def verdict_record(task_id: Id, verdict: Verdict, e: int = Query(..., ge=0, le=10**11),
+                   s: str = Query(..., max_length=64), app: App = Depends(get_app)) -> HTMLResponse:
+    """Record the customer's verdict once (solved closes the complaint; not solved reopens it to the
+    department that did the work); a second click changes nothing."""
+    try:
+        click = record_click(app.sessions, app.config, _links(app), task_id, verdict, e, s, at=app.clock.now())
+    except LinkRefused as exc:
+        language = link_language(app.sessions, app.config, task_id)
+        t = PAGE.get(language, PAGE["en"])
+        return HTMLResponse(_page(language, t["expired" if exc.expired else "refused"]), 410 if exc.expired else 403)
+    t = PAGE.get(click.language, PAGE["en"])
+    return HTMLResponse(_page(click.language, t[click.outcome.value]))
+
+
+# --- promises to the customer ------------------------------------------------------------------------
+
+class PromiseIn(In):
+    department: str = Field(max_length=64)
+    kind: Literal["call_back", "send_document", "refund", "other"]
+    due: Instant | None = Field(None, description="by when (UTC-aware); or business_hours")
+    business_hours: float | None = Field(None, gt=0, le=2000, description="from now, on the department's calendar")
+    person: str | None = Field(None, min_length=1, max_length=200)
+    description: str = Field("", max_length=2000)
+
+
+class KeepIn(In):
+    message_id: int | None = Field(None, ge=1, description="an outbound message on the complaint (the contact)")
+    task_id: int | None = Field(None, ge=1, description="a finished task of the promising department (the action)")
+    contact: str | None = Field(None, min_length=1, max_length=5000, description="record a contact made now")
+    channel: str = Field("phone", max_length=64)
+
+
+class PromiseOut(Out):
+    id: int
+    complaint_id: int
+    department: str
+    person: str | None
+    kind: str
+    description: str
+    due_at: datetime
+    status: str
+    made_by: str
+    made_at: datetime
+    reminded_at: datetime | None
+    broken_at: datetime | None
+    kept_at: datetime | None
+    kept_by_message_id: int | None
+    kept_by_task_id: int | None
+
+
+def _scope(app: App, who: Principal, complaint_id: int) -> None:
+    scope = None if who.role == MANAGER else who.department
+    if not complaint_in_scope(app.sessions, complaint_id, scope):
+        raise ApiError(403, f"complaint {complaint_id} has no task in department {who.department!r}")
+
+
+@router.get("/complaints/{complaint_id}/promises", response_model=list[PromiseOut])
+def promises(complaint_id: Id, who: Principal = Depends(require(*WORK_ROLES)),
+             app: App = Depends(get_app)) -> list[PromiseOut]:
+    """The promises made to the customer on this complaint (who, what, by when, kept or broken)."""
+    _scope(app, who, complaint_id)
+    return [PromiseOut.model_validate(p) for p in promises_of(app.sessions, complaint_id)]
+
+
+@router.post("/complaints/{complaint_id}/promises", status_code=201, response_model=PromiseOut)
+def promise_make(complaint_id: Id, body: PromiseIn, who: Principal = Depends(require(*WORK_ROLES)),
+                 app: App = Depends(get_app)) -> PromiseOut:
+    """Record a promise to the customer; reminded before it is due, broken and escalated at the due instant."""
+    _scope(app, who, complaint_id)
+    p = make_promise(app.sessions, app.config, complaint_id, department=body.department, kind=body.kind,
+                     due=body.due, business_hours=body.business_hours, person=body.person,
+                     description=body.description, actor=who.actor, at=app.clock.now())
+    return PromiseOut.model_validate(p)
+
+
+@router.post("/promises/{promise_id}/keep", response_model=PromiseOut,
+             responses={409: {"description": "the promise is kept or cancelled already"}})
+def promise_keep(promise_id: Id, body: KeepIn, who: Principal = Depends(require(*WORK_ROLES)),
+                 app: App = Depends(get_app)) -> PromiseOut:
+    """Keep a promise with its evidence: one of ``message_id``, ``task_id`` or ``contact`` (422 otherwise)."""
+    with app.sessions() as s:
+        p = s.get(Promise, promise_id)
+    if p is None:
+        raise NotFound("promise", promise_id)
+    _scope(app, who, p.complaint_id)
+    return PromiseOut.model_validate(keep_promise(app.sessions, promise_id, actor=who.actor, at=app.clock.now(),
+                                                  message_id=body.message_id, task_id=body.task_id,
+                                                  contact=body.contact, channel=body.channel))

@@ -90,7 +90,7 @@ def task_transition(task_id: Id, body: TaskTransition, if_match: str | None = He
         task_svc.start(app.sessions, task_id, **kw)
     elif isinstance(body, Complete):
         task_svc.complete(app.sessions, task_id, outcome=body.outcome, root_cause=body.root_cause,
-                          root_cause_detail=body.root_cause_detail, **kw)
+                          root_cause_detail=body.root_cause_detail, satisfied=body.satisfied, **kw)
     elif isinstance(body, Pause):
         task_svc.pause(app.sessions, task_id, reason=body.reason, until=body.until, **kw)
     elif isinstance(body, Resume):

@@ -30,6 +30,9 @@ class Complete(Version):
     root_cause: str | None = Field(None, max_length=100,
                                    description="the complaint's root cause (required on a root-cause task)")
     root_cause_detail: str | None = Field(None, max_length=2000, description="a note; required with undetermined")
+    satisfied: bool | None = Field(None, description="the customer's verdict: required on a follow-up task "
+                                                     "(false reopens the complaint to the department that did "
+                                                     "the work), refused on any other")
 
 
 class Pause(Version):

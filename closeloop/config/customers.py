@@ -5,8 +5,11 @@
     [customers]
     languages = ["zh", "en"]     # languages served; each needs every customer template (closeloop/templates/customer)
     default_language = "en"      # for a customer who gave none (or one not served)
-    milestones = ["acknowledged", "transferred", "waiting", "resolved", "reopened"]   # automatic notices
-                                 # (acknowledged: every new complaint, ISO 10002 7.3)
+    milestones = ["acknowledged", "transferred", "waiting", "resolved", "reopened", "follow_up"]  # automatic notices
+                                 # (acknowledged: every new complaint, ISO 10002 7.3; follow_up: the
+                                 # follow-up mail with signed "solved" / "not solved" links)
+    verdict_link_days = 14       # how long those links work
+    promise_reminder_hours = 4   # remind the promising department this long before a promise is due
     chat_notify = ""             # Apprise URL template for chat handles, {handle} replaced (empty: no chat)
     sms_notify = ""              # Apprise URL template for phone numbers, {phone} replaced (empty: no SMS)
     [customers.department_names.zh]   # names shown to customers per language (default: display_name)
@@ -29,6 +32,7 @@ class Milestone(StrEnum):
     WAITING = "waiting"
     RESOLVED = "resolved"
     REOPENED = "reopened"
+    FOLLOW_UP = "follow_up"
 
 
 class CustomersModel(BaseModel):
@@ -41,6 +45,10 @@ class CustomersModel(BaseModel):
     sms_notify: str = ""
     #: department names as the customer reads them, per language (default: the department's display_name)
     department_names: dict[str, dict[str, str]] = {}
+    #: how long the follow-up mail's verdict links work (calendar days)
+    verdict_link_days: int = Field(14, ge=1, le=365)
+    #: the promising department is reminded this many calendar hours before a promise is due
+    promise_reminder_hours: float = Field(4, ge=0, le=720)
 
     @field_validator("languages")
     @classmethod

@@ -43,7 +43,8 @@ NoticeKind = StrEnum("NoticeKind", {
     **{k.name: k.value for k in TimerKind if k not in (TimerKind.FOLLOW_UP, TimerKind.EFFECTIVENESS)},
     "CLOSING_NOTICE": "closing_notice", "IMPROVEMENT_PROPOSED": "improvement_proposed",
     "IMPROVEMENT_INEFFECTIVE": "improvement_ineffective", "IMPROVEMENT_CHECK": "improvement_check",
-    "COMPENSATION_PENDING": "compensation_pending"})
+    "COMPENSATION_PENDING": "compensation_pending", "PROMISE_REMINDER": "promise_reminder",
+    "PROMISE_BROKEN": "promise_broken"})
 
 
 class Role(StrEnum):
@@ -268,6 +269,12 @@ NOTICES: dict[NoticeKind, NoticeSpec] = {s.kind: s for s in (
                                          "requested by {requester}"),
        ("补偿待审批", "投诉 #{complaint} 的补偿 #{entry} 待审批：{kind} {amount} {currency}"
                      "（上限 {cap}；已批准或待批 {granted}），申请人 {requester}")),
+    _n(NoticeKind.PROMISE_REMINDER, ("promise to the customer due soon",
+                                     "promise {promise} ({what}) to the customer is due soon; owner: {owner}"),
+       ("对客户的承诺即将到期", "对客户的承诺 #{promise}（{what}）即将到期；负责人：{owner}")),
+    _n(NoticeKind.PROMISE_BROKEN, ("promise to the customer broken",
+                                   "promise {promise} ({what}) to the customer was not kept"),
+       ("对客户的承诺未兑现", "对客户的承诺 #{promise}（{what}）未按时兑现")),
 )}
 
 #: Role names per language (digest lines "as lead").

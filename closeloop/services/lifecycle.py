@@ -147,12 +147,18 @@ def close(sessions, complaint_id: int, *, config: Config, reason: str, actor: st
         return c
 
 
+#: task kinds that are not the work on the complaint: a reopen goes to the department that did the work
+#: (issue 13: "not satisfied" reopens to it, not to the follow-up department)
+NOT_WORK_KINDS = ("follow-up",)
+
+
 def reopen_in_session(s, c: Complaint, *, config: Config, reason: str, actor: str, at: datetime,
                       department: str | None = None) -> Complaint:
     fire_complaint(s, c, ComplaintTrigger.REOPEN, at=at, actor=actor, reason=reason)
     c.reopen_count += 1
     if department is None:
-        last = s.scalar(select(Task).where(Task.complaint_id == c.id, Task.status == TaskStatus.DONE)
+        last = s.scalar(select(Task).where(Task.complaint_id == c.id, Task.status == TaskStatus.DONE,
+                                           Task.kind.not_in(NOT_WORK_KINDS))
                         .order_by(Task.updated_at.desc(), Task.id.desc()).limit(1))
         department = last.department if last else "triage"
     if department not in config.departments:
@@ -169,7 +175,7 @@ def reopen(sessions, complaint_id: int, *, config: Config, reason: str, actor: s
     """Reopen a resolved or closed complaint with a new task.
 
     The task goes to ``department`` or, by default, to the department whose task
-    finished last. Resolution time keeps counting from creation; the time spent
+    finished last (a customer follow-up is not work on the complaint: it is skipped). Resolution time keeps counting from creation; the time spent
     resolved or closed counts as paused (CASES.md rule "Reopen").
     """
     if not reason or not reason.strip():
@@ -188,25 +194,34 @@ def record_follow_up(sessions, task_id: int, *, config: Config, satisfied: bool,
     Satisfied: the complaint is closed. Not satisfied: it is reopened with a new task
     (see :func:`reopen`). The verdict is kept in the audit row (``data.satisfied``).
     """
-    from .tasks import complete_in_session  # tasks imports nothing from here; avoids an import cycle
-
     with unit_of_work(sessions) as s:
         task = s.get(Task, task_id)
         if task is None:
             raise NotFound("task", task_id)
-        if task.kind != "follow-up":
-            raise InvalidInput("task", f"task {task_id} is a {task.kind!r} task, not a customer follow-up")
-        complete_in_session(s, task_id, config=config, actor=actor, at=at,
-                            outcome=("satisfied" if satisfied else "not satisfied") + (f": {note}" if note else ""))
-        c = s.get_one(Complaint, task.complaint_id)
-        c.customer_satisfied = satisfied  # the customer's verdict, kept apart from any effectiveness check
-        s.add(Transition(**audit_dict("complaint", c.id, c.id, c.status, c.status, "follow_up", actor, at,
-                                      reason=note or None, data={"satisfied": satisfied, "task": task_id})))
-        if satisfied:
-            if c.status == "resolved":
-                fire_complaint(s, c, ComplaintTrigger.CLOSE, at=at, actor=actor, reason="customer satisfied")
-        else:
-            reopen_in_session(s, c, config=config, reason=f"customer not satisfied: {note or 'no reason given'}",
-                              actor=actor, at=at)
-        refresh_due(s, c.id, config, at)
-        return c
+        return record_follow_up_in_session(s, task, config=config, satisfied=satisfied, note=note, actor=actor,
+                                           at=at)
+
+
+def record_follow_up_in_session(s, task: Task, *, config: Config, satisfied: bool, note: str, actor: str,
+                                at: datetime, expected_version: int | None = None) -> Complaint:
+    """:func:`record_follow_up` inside the caller's transaction (no commit); also the path of completing a
+    follow-up task through ``tasks.complete`` (API, CLI), so the verdict is never lost."""
+    from .tasks import complete_in_session  # tasks imports nothing from here; avoids an import cycle
+
+    task_id = task.id
+    if task.kind != "follow-up":
+        raise InvalidInput("task", f"task {task_id} is a {task.kind!r} task, not a customer follow-up")
+    complete_in_session(s, task_id, config=config, actor=actor, at=at, expected_version=expected_version,
+                        outcome=("satisfied" if satisfied else "not satisfied") + (f": {note}" if note else ""))
+    c = s.get_one(Complaint, task.complaint_id)
+    c.customer_satisfied = satisfied  # the customer's verdict, kept apart from any effectiveness check
+    s.add(Transition(**audit_dict("complaint", c.id, c.id, c.status, c.status, "follow_up", actor, at,
+                                  reason=note or None, data={"satisfied": satisfied, "task": task_id})))
+    if satisfied:
+        if c.status == "resolved":
+            fire_complaint(s, c, ComplaintTrigger.CLOSE, at=at, actor=actor, reason="customer satisfied")
+    else:
+        reopen_in_session(s, c, config=config, reason=f"customer not satisfied: {note or 'no reason given'}",
+                          actor=actor, at=at)
+    refresh_due(s, c.id, config, at)
+    return c

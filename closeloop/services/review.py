@@ -13,7 +13,9 @@ Shape of the result (every count an int, every instant ISO 8601 UTC)::
      "improvement_records": {...},        # review_loop.improvement_records
      "departments": {name: {...}},        # review_sla.department_sla
      "bounced": [...],                    # review_sla.bounced_complaints
-     "compensation": {...}}               # review_loop.compensation
+     "compensation": {...},               # review_loop.compensation
+     "promises": {dept: {"made", "kept", "kept_late", "broken", "open", "cancelled"}}}
+                                          # customers.promises.promise_figures (promises due in the month)
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from closeloop.domain.errors import InvalidInput
 from . import charts
 from .metrics import DEFINITIONS, worst_first
 from .markdown import md_text
+from .customers.promises import promise_figures
 from .review_complaints import complaint_figures
 from .review_loop import compensation, improvement_records, recurrence, root_cause_pareto
 from .review_period import month
@@ -62,6 +65,7 @@ def build_review(sessions, config: Config, period: str, now: datetime) -> dict:
             "departments": departments,
             "bounced": bounced_complaints(s, p, config.model.escalation.transfer_limit),
             "compensation": compensation(s, p),
+            "promises": promise_figures(s, p.start, p.end, as_of),
         }
 
 

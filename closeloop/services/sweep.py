@@ -43,7 +43,7 @@ from .root_cause import record as record_root_cause
 from .notify import insert_notifications, make_item, render_digest, resolve_role
 from .schedule import reschedule
 from .tasks import fire_complaint, fire_task
-from .customers.milestones import milestone_notices
+from .customers.milestones import customer_sweep
 from .uow import unit_of_work
 
 SYSTEM = "sweep"
@@ -80,8 +80,8 @@ def sweep(sessions, config: Config, now: datetime, *, batch: int = 500) -> Sweep
         reschedule_improvements(sessions, config, now, batch)
         if sum(report.fired.values()) == fired:
             break
-    with unit_of_work(sessions) as s:  # issue 13: milestone notices to customers, from the audit log
-        report.customer_notices = milestone_notices(s, config, now)
+    with unit_of_work(sessions) as s:  # issue 13: promises; milestone notices and follow-up mails to customers
+        report.customer_notices = customer_sweep(s, config, now)
     _pack(sessions, now, report)
     return report
 

@@ -218,15 +218,32 @@ def complete_in_session(s: Session, task_id: int, *, config: Config, actor: str,
 
 def complete(sessions, task_id: int, *, config: Config, actor: str, at: datetime, outcome: str = "",
              expected_version: int | None = None, root_cause: str | None = None,
-             root_cause_detail: str | None = None) -> Task:
+             root_cause_detail: str | None = None, satisfied: bool | None = None) -> Task:
     """Finish a task with an outcome note; unblocks dependents; resolves the complaint when nothing is left.
 
     ``root_cause`` (a taxonomy code, optionally ``code.sub``) and ``root_cause_detail`` (a note;
     required with ``undetermined``) record the complaint's root cause. Raises ``InvalidInput``
     naming ``root_cause`` for an unknown code, for a root-cause task completed without one, or
     for a root cause on an improvement action; ``Conflict`` for a stale ``expected_version``.
+
+    A customer ``follow-up`` task is completed with the customer's verdict ``satisfied`` (required:
+    ``InvalidInput`` naming ``satisfied`` without it; issue 13): satisfied closes the complaint, not
+    satisfied reopens it to the department that did the work (``lifecycle.record_follow_up``).
+    ``satisfied`` on any other task is ``InvalidInput`` too.
     """
+    from .lifecycle import record_follow_up_in_session  # lifecycle imports this module
+
     with unit_of_work(sessions) as s:
+        task = _load(s, task_id)
+        if task.kind == "follow-up":
+            if satisfied is None:
+                raise InvalidInput("satisfied", f"task {task_id} is a customer follow-up: complete it with the "
+                                                "customer's verdict (satisfied true or false)")
+            record_follow_up_in_session(s, task, config=config, satisfied=satisfied, note=outcome, actor=actor,
+                                        at=at, expected_version=expected_version)
+            return task
+        if satisfied is not None:
+            raise InvalidInput("satisfied", f"task {task_id} is a {task.kind!r} task, not a customer follow-up")
         return complete_in_session(s, task_id, config=config, actor=actor, at=at, outcome=outcome,
                                    expected_version=expected_version, root_cause=root_cause,
                                    root_cause_detail=root_cause_detail)

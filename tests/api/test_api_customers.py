@@ -5,6 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from models.tables import Customer, CustomerContact, Outbox, Transition
+from tests.integration.helpers import facts, intake
+
+from .conftest import T0
 
 BODY = {"external_ref": "API-C1", "received_at": "2026-03-02T01:00:00Z", "category": "billing",
         "customer_ref": "cust-api",
@@ -49,3 +52,24 @@ def test_api_intake_refuses_bad_customer_details_naming_the_field(api):
     assert api.post("manager", "/complaints", json=bad_kind).status_code == 422
     with api.app.sessions() as s:
         assert s.scalars(select(Customer)).all() == []
+
+
+def test_promises_through_the_api_made_listed_kept_with_a_contact(api, complaints):
+    ops = complaints[0]  # a credit-reporting complaint: operations and service hold tasks
+    r = api.post("member", f"/complaints/{ops}/promises",
+                 json={"department": "operations", "kind": "call_back", "business_hours": 8, "person": "Wang Li"})
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+    (lending,) = intake(api.app.sessions, api.app.config, T0, [facts("PD-1", T0, product="Payday loan",
+                                                                     category="Payday loan")])
+    assert api.post("member", f"/complaints/{lending}/promises",
+                    json={"department": "operations", "kind": "refund", "business_hours": 8}).status_code == 403
+    bad = api.post("member", f"/complaints/{ops}/promises", json={"department": "operations", "kind": "refund"})
+    assert bad.status_code == 422 and "due" in bad.text
+    listed = api.get("member", f"/complaints/{ops}/promises").json()
+    assert [(p["id"], p["status"], p["person"]) for p in listed] == [(pid, "open", "Wang Li")]
+    none = api.post("member", f"/promises/{pid}/keep", json={})
+    assert none.status_code == 422 and "evidence" in none.text
+    kept = api.post("member", f"/promises/{pid}/keep", json={"contact": "called back, refund confirmed"})
+    assert kept.status_code == 200 and kept.json()["status"] == "kept" and kept.json()["kept_by_message_id"]
+    assert api.post("member", f"/promises/{pid}/keep", json={"contact": "again"}).status_code == 409

@@ -17,7 +17,8 @@ SAMPLE = {"title": "Review the terms", "note": "call back Mr Smith", "pct": 80, 
           "department": "product", "path": "operations -> product -> operations", "facts": "category 'billing'",
           "record": 7, "why": "3 → 5", "counts": "12 → 9", "text": "", "day": "2026-03-09", "oldest": "2026-03-02",
           "entry": 3, "complaint": 12, "kind": "refund", "amount": "80.00", "currency": "USD", "cap": "100.00 USD",
-          "granted": "80.00", "requester": "agent-7"}
+          "granted": "80.00", "requester": "agent-7",
+          "promise": 5, "what": "call_back", "owner": "operations"}
 LATIN = re.compile(r"[A-Za-z]+")
 
 

@@ -21,6 +21,7 @@ from closeloop.config.customers import Milestone
 from closeloop.domain.task import TaskStatus
 from models.tables import Complaint, CustomerContact, Outbox, Task, Transition
 
+from .links import Verdict, VerdictLinks
 from .notices import Addressee, NoticeKind, addressees, draft_for, local_time, send
 
 LOOKBACK = timedelta(days=7)
@@ -74,12 +75,22 @@ def _context(session: Session, config: Config, a: Addressee, milestone: Mileston
     return {"reason": reason or ""}
 
 
-def milestone_notices(session: Session, config: Config, now: datetime, lookback: timedelta = LOOKBACK) -> int:
-    """Queue the milestone notices not sent yet (no commit); returns how many were queued."""
-    wanted = set(config.model.customers.milestones) - {Milestone.ACKNOWLEDGED}
+def milestone_notices(session: Session, config: Config, now: datetime, lookback: timedelta = LOOKBACK,
+                      links: VerdictLinks | None = None) -> int:
+    """Queue the milestone notices and follow-up mails not sent yet (no commit); returns how many were queued.
+
+    ``links`` signs the follow-up mail's verdict links (default: from the settings, see :mod:`.links`)."""
+    wanted = set(config.model.customers.milestones)
+    queued = 0
+    if Milestone.FOLLOW_UP in wanted:
+        if links is None:
+            from closeloop.settings import Settings
+
+            links = VerdictLinks.from_settings(Settings(), config.model.customers.verdict_link_days)
+        queued += follow_up_mails(session, config, now, lookback, links)
     rows = _changes(session, wanted, now, lookback)
     if not rows:
-        return 0
+        return queued
     milestone = {r[0]: (Milestone.TRANSFERRED if r[2] == "task" else _BY_TRIGGER[r[3]]) for r in rows}
     keys = {r[0]: f"customer:{milestone[r[0]].value}:{r[1]}:{r[0]}" for r in rows}
     sent = set(session.scalars(select(Outbox.idempotency_key).where(Outbox.idempotency_key.in_(list(keys.values())))))
@@ -87,4 +98,39 @@ def milestone_notices(session: Session, config: Config, now: datetime, lookback:
     who = addressees(session, config, sorted({r[1] for r in todo}))
     drafts = [draft_for(who[r[1]], keys[r[0]], r[1], NoticeKind(milestone[r[0]].value),
                         **_context(session, config, who[r[1]], milestone[r[0]], r)) for r in todo if r[1] in who]
+    return queued + len(send(session, drafts, now))
+
+
+def follow_up_mails(session: Session, config: Config, now: datetime, lookback: timedelta, links: VerdictLinks) -> int:
+    """Ask the customer of each open follow-up task (created within ``lookback``) whether the problem is
+    solved: a mail with two signed, expiring links (:mod:`.links`); key ``customer:follow_up:<task>``."""
+    reachable = exists(select(CustomerContact.id).where(CustomerContact.customer_id == Complaint.customer_id,
+                                                        CustomerContact.consent.is_(True)))
+    rows = session.execute(select(Task.id, Task.complaint_id).join(Complaint, Complaint.id == Task.complaint_id)
+                           .where(Task.kind == "follow-up", Task.status.in_(("open", "acknowledged")),
+                                  Task.created_at > now - lookback, reachable)).all()
+    keys = {tid: f"customer:follow_up:{tid}" for tid, _ in rows}
+    if not keys:
+        return 0
+    sent = set(session.scalars(select(Outbox.idempotency_key).where(Outbox.idempotency_key.in_(list(keys.values())))))
+    todo = [(tid, cid) for tid, cid in rows if keys[tid] not in sent]
+    who = addressees(session, config, sorted({cid for _, cid in todo}))
+    drafts = []
+    for tid, cid in todo:
+        if cid not in who:
+            continue
+        a = who[cid]
+        solved, expires = links.url(tid, Verdict.SOLVED, now)
+        not_solved, _ = links.url(tid, Verdict.NOT_SOLVED, now)
+        drafts.append(draft_for(a, keys[tid], cid, NoticeKind.FOLLOW_UP, solved_url=solved, not_solved_url=not_solved,
+                                expires=local_time(expires, a.zone, a.language)))
     return len(send(session, drafts, now))
+
+
+def customer_sweep(session: Session, config: Config, now: datetime) -> int:
+    """The sweep's customer step (no commit): promises reminded and broken (:mod:`.promises`), then the
+    milestone notices and follow-up mails; returns the customer messages queued."""
+    from .promises import promise_sweep
+
+    promise_sweep(session, config, now)
+    return milestone_notices(session, config, now)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -46,6 +47,7 @@ class NoticeKind(StrEnum):
     WAITING = "waiting"
     RESOLVED = "resolved"
     REOPENED = "reopened"
+    FOLLOW_UP = "follow_up"
 
 
 #: Channel names of the outbox per contact kind (phone and chat go through Apprise URL templates).
@@ -88,10 +90,24 @@ def render(kind: NoticeKind, language: str, **context) -> Rendered:
     return Rendered(" ".join(subject.split()), text, to_html(text, language))
 
 
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def _line(line: str) -> str:
+    """One line escaped; a web address on it becomes a link (its text and target escaped as well)."""
+    out, pos = [], 0
+    for m in _URL.finditer(line):
+        url = html.escape(m.group(0))
+        out += [html.escape(line[pos:m.start()]), f'<a href="{url}">{url}</a>']
+        pos = m.end()
+    return "".join(out) + html.escape(line[pos:])
+
+
 def to_html(text: str, language: str) -> str:
-    """The plain text as an HTML document: every character escaped, paragraphs and line breaks kept."""
+    """The plain text as an HTML document: every character escaped, paragraphs and line breaks kept,
+    web addresses made links."""
     paras = [p for p in text.strip().split("\n\n")]
-    body = "\n".join("<p>" + "<br>\n".join(html.escape(line) for line in p.split("\n")) + "</p>" for p in paras)
+    body = "\n".join("<p>" + "<br>\n".join(_line(line) for line in p.split("\n")) + "</p>" for p in paras)
     return (f'<!DOCTYPE html>\n<html lang="{html.escape(language)}"><head><meta charset="utf-8"></head>'
             f"<body>\n{body}\n</body></html>\n")
 

@@ -1,4 +1,4 @@
-"""customers in the loop: display name, language, time zone, contact points; outbound messages link their outbox row
+"""customers in the loop: display name, language, time zone, contact points; outbound messages link their outbox row; promises
 
 Revision ID: 0009
 Revises: 0005
@@ -41,6 +41,32 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('customer_contact', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_customer_contact_customer_id'), ['customer_id'], unique=False)
+    op.create_table('promise',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('complaint_id', sa.Integer(), nullable=False),
+    sa.Column('department', sa.String(length=64), nullable=False),
+    sa.Column('person', sa.String(length=200), nullable=True),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('due_at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('made_by', sa.String(length=200), nullable=False),
+    sa.Column('made_at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('reminded_at', models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('broken_at', models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('kept_at', models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('kept_by_message_id', sa.Integer(), nullable=True),
+    sa.Column('kept_by_task_id', sa.Integer(), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['complaint_id'], ['complaint.id'], name=op.f('fk_promise_complaint_id_complaint')),
+    sa.ForeignKeyConstraint(['department'], ['department.name'], name=op.f('fk_promise_department_department')),
+    sa.ForeignKeyConstraint(['kept_by_message_id'], ['message.id'], name=op.f('fk_promise_kept_by_message_id_message')),
+    sa.ForeignKeyConstraint(['kept_by_task_id'], ['task.id'], name=op.f('fk_promise_kept_by_task_id_task')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_promise'))
+    )
+    with op.batch_alter_table('promise', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_promise_complaint_id'), ['complaint_id'], unique=False)
+        batch_op.create_index('ix_promise_status_due', ['status', 'due_at'], unique=False)
     with op.batch_alter_table('message', schema=None) as batch_op:
         batch_op.add_column(sa.Column('outbox_id', sa.Integer(), nullable=True))
         batch_op.create_index(batch_op.f('ix_message_outbox_id'), ['outbox_id'], unique=False)
@@ -53,15 +79,20 @@ def downgrade() -> None:
         "SELECT (SELECT count(*) FROM customer WHERE display_name IS NOT NULL OR language IS NOT NULL"
         " OR time_zone IS NOT NULL OR erased_at IS NOT NULL)"
         " + (SELECT count(*) FROM customer_contact) + (SELECT count(*) FROM message WHERE outbox_id IS NOT NULL)"
+        " + (SELECT count(*) FROM promise)"
     )).scalar()
     if held:
         raise RuntimeError(
-            f"refusing to downgrade below 0009: {held} customer detail(s), contact point(s) or outbound message "
-            "link(s) would be lost; erase them (closeloop customers forget REF) or export the database first")
+            f"refusing to downgrade below 0009: {held} customer detail(s), contact point(s), outbound message "
+            "link(s) or promise(s) would be lost; erase them (closeloop customers forget REF) or export the database first")
     with op.batch_alter_table('message', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_message_outbox_id_outbox'), type_='foreignkey')
         batch_op.drop_index(batch_op.f('ix_message_outbox_id'))
         batch_op.drop_column('outbox_id')
+    with op.batch_alter_table('promise', schema=None) as batch_op:
+        batch_op.drop_index('ix_promise_status_due')
+        batch_op.drop_index(batch_op.f('ix_promise_complaint_id'))
+    op.drop_table('promise')
     with op.batch_alter_table('customer_contact', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_customer_contact_customer_id'))
     op.drop_table('customer_contact')

@@ -1,0 +1,69 @@
+"""Signed, expiring links in the follow-up mail: "solved" / "not solved" (issue 13 §6).
+
+A link is ``{public_url}/api/v1/follow-up/{task}/{verdict}?e={expires}&s={signature}``: ``expires`` is
+a Unix time (seconds, UTC), ``signature`` the HMAC-SHA256 (hex) of ``"{task}:{verdict}:{expires}"``
+under ``CLOSELOOP_LINK_SECRET`` (falls back to ``CLOSELOOP_WEBHOOK_SECRET``). Opening a link shows a
+confirmation page; only its POST records the verdict, so mail scanners that fetch every link record
+nothing. A link past ``expires`` or with a wrong signature records nothing (410 / 403).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from enum import StrEnum
+
+from closeloop.domain.errors import DomainError
+
+
+class Verdict(StrEnum):
+    SOLVED = "solved"
+    NOT_SOLVED = "not-solved"
+
+
+class LinkRefused(DomainError):
+    """A verdict link that does not verify: ``expired`` True when only its time has passed."""
+
+    def __init__(self, problem: str, expired: bool = False):
+        super().__init__(problem)
+        self.expired = expired
+
+
+@dataclass(frozen=True)
+class VerdictLinks:
+    """Signs and checks verdict links. ``ttl``: how long a link works (calendar time)."""
+
+    secret: bytes
+    public_url: str
+    ttl: timedelta = timedelta(days=14)
+
+    @classmethod
+    def from_settings(cls, settings, days: int) -> "VerdictLinks":
+        secret = (settings.link_secret or settings.webhook_secret).encode("utf-8")
+        return cls(secret, settings.public_url.rstrip("/"), timedelta(days=days))
+
+    def signature(self, task_id: int, verdict: Verdict, expires: int) -> str:
+        msg = f"{task_id}:{Verdict(verdict).value}:{expires}".encode()
+        return hmac.new(self.secret, msg, hashlib.sha256).hexdigest()
+
+    def url(self, task_id: int, verdict: Verdict, now: datetime) -> tuple[str, datetime]:
+        """The link and the instant it expires (UTC)."""
+        expires = int((now + self.ttl).timestamp())
+        sig = self.signature(task_id, verdict, expires)
+        return (f"{self.public_url}/api/v1/follow-up/{task_id}/{Verdict(verdict).value}?e={expires}&s={sig}",
+                datetime.fromtimestamp(expires, timezone.utc))
+
+    def check(self, task_id: int, verdict: str, expires: int, signature: str, now: datetime) -> Verdict:
+        """The verdict of a genuine, unexpired link; raises :class:`LinkRefused` otherwise."""
+        try:
+            v = Verdict(verdict)
+        except ValueError:
+            raise LinkRefused(f"unknown verdict {verdict!r}") from None
+        given = (signature or "").encode("utf-8", "replace")  # any text: compare_digest takes ASCII str only
+        if not hmac.compare_digest(self.signature(task_id, v, expires).encode("ascii"), given):
+            raise LinkRefused("the link's signature does not match")
+        if now.timestamp() > expires:
+            raise LinkRefused("the link has expired", expired=True)
+        return v

@@ -1,0 +1,180 @@
+"""Promises to the customer (issue 13 §5): made, reminded, broken, kept only with evidence; counted.
+
+- :func:`make_promise`: who (department, optional person), what (:class:`PromiseKind`), by when (an
+  instant, or business hours from now on the department's calendar). Audited (ids, kind, due only).
+- :func:`keep_promise`: kept only by a recorded contact (an outbound message on the complaint at or
+  after the promise, or one recorded now with ``contact``) or a finished action (a task of the
+  promising department completed at or after the promise).
+- :func:`promise_sweep` (every sweep): a reminder to the promising department ``[customers]
+  promise_reminder_hours`` (calendar hours) before the due instant, and at the due instant the promise
+  is broken and the department lead is told (notification keys ``promise-reminder:<id>``,
+  ``promise-broken:<id>``: once each, even when sweeps overlap or catch up after downtime).
+- :func:`promise_figures`: made / kept (on time, late) / broken / open per department, for the review.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from closeloop.config import Config
+from closeloop.domain.complaint import ComplaintStatus
+from closeloop.domain.errors import InvalidInput, NotFound
+from closeloop.domain.machine import require_aware
+from closeloop.domain.promise import PROMISE_MACHINE, PromiseKind, PromiseStatus, PromiseTrigger
+from closeloop.domain.task import TaskStatus
+from models.tables import Message, Promise, Task, Transition
+
+from ..audit import audit_dict, audit_row
+from ..complaints import root_of
+from ..notify import insert_notifications, make_item, resolve_role
+from closeloop.domain.notices import NoticeKind, Role
+from ..uow import unit_of_work
+
+MAX_DESCRIPTION = 2000
+
+
+def _due(config: Config, department: str, at: datetime, due: datetime | None, business_hours: float | None) -> datetime:
+    if (due is None) == (business_hours is None):
+        raise InvalidInput("due", "give either a due instant or business hours from now")
+    if business_hours is not None:
+        if not 0 < business_hours <= 2000:
+            raise InvalidInput("business_hours", "must be between 0 and 2000 business hours")
+        return config.department_calendar(department).add_business_time(at, timedelta(hours=business_hours))
+    require_aware(due, "due")
+    if due <= at:
+        raise InvalidInput("due", "a promise is due in the future")
+    return due
+
+
+def make_promise(sessions, config: Config, complaint_id: int, *, department: str, kind: str, actor: str,
+                 at: datetime, due: datetime | None = None, business_hours: float | None = None,
+                 description: str = "", person: str | None = None) -> Promise:
+    """Record a promise on ``complaint_id`` (a merged complaint's survivor). ``due``: UTC-aware instant;
+    ``business_hours``: on the department's calendar from ``at``. Raises ``InvalidInput`` naming the field
+    (``department``, ``kind``, ``due``, ``business_hours``, ``description``, ``person``, ``complaint``)."""
+    if department not in config.departments:
+        raise InvalidInput("department", f"unknown department {department!r}")
+    try:
+        kind = PromiseKind(kind)
+    except ValueError:
+        raise InvalidInput("kind", f"{kind!r}: use one of {', '.join(k.value for k in PromiseKind)}") from None
+    if len(description) > MAX_DESCRIPTION or "\x00" in description:
+        raise InvalidInput("description", f"longer than {MAX_DESCRIPTION} characters or contains a NUL")
+    if person is not None and (not person.strip() or len(person) > 200):
+        raise InvalidInput("person", "must be 1 to 200 characters")
+    due_at = _due(config, department, at, due, business_hours)
+    with unit_of_work(sessions) as s:
+        root = root_of(s, complaint_id)
+        if root.status in (ComplaintStatus.MERGED, ComplaintStatus.REJECTED):
+            raise InvalidInput("complaint", f"complaint {root.id} is {root.status}")
+        p = Promise(complaint_id=root.id, department=department, person=person, kind=kind, description=description,
+                    due_at=due_at, status=PromiseStatus.OPEN, made_by=actor, made_at=at)
+        s.add(p)
+        s.flush()
+        s.execute(Transition.__table__.insert(), [audit_dict("promise", p.id, root.id, None, PromiseStatus.OPEN, "make", actor, at,
+                                             data={"department": department, "kind": kind.value,
+                                                   "due": due_at.isoformat()})])
+        return p
+
+
+def _evidence(s: Session, p: Promise, message_id: int | None, task_id: int | None) -> dict:
+    if (message_id is None) == (task_id is None):
+        raise InvalidInput("evidence", "a promise is kept by one recorded contact (message) or action (task)")
+    if message_id is not None:
+        m = s.get(Message, message_id)
+        if m is None or m.complaint_id != p.complaint_id or m.direction != "outbound" or m.at < p.made_at:
+            raise InvalidInput("message", f"message {message_id} is not a contact with the customer of complaint "
+                                          f"{p.complaint_id} made after promise {p.id}")
+        return {"kept_by_message_id": message_id}
+    t = s.get(Task, task_id)
+    if t is None or t.complaint_id != p.complaint_id or t.department != p.department or \
+            t.status != TaskStatus.DONE or t.updated_at < p.made_at:
+        raise InvalidInput("task", f"task {task_id} is not a finished {p.department} task of complaint "
+                                   f"{p.complaint_id} completed after promise {p.id}")
+    return {"kept_by_task_id": task_id}
+
+
+def keep_promise(sessions, promise_id: int, *, actor: str, at: datetime, message_id: int | None = None,
+                 task_id: int | None = None, contact: str | None = None, channel: str = "phone") -> Promise:
+    """Mark a promise kept, with its evidence: ``message_id`` (an outbound message), ``task_id`` (a done task
+    of the promising department) or ``contact`` (the text of a contact made now on ``channel``: it is
+    recorded as an outbound message and is the evidence). Raises ``NotFound``, ``InvalidInput`` (naming
+    the evidence), ``IllegalTransition`` (a kept or cancelled promise)."""
+    with unit_of_work(sessions) as s:
+        p = s.get(Promise, promise_id)
+        if p is None:
+            raise NotFound("promise", promise_id)
+        if contact is not None:
+            if not contact.strip() or len(contact) > 5000:
+                raise InvalidInput("contact", "the contact needs a note of 1 to 5000 characters")
+            m = Message(complaint_id=p.complaint_id, original_complaint_id=p.complaint_id, direction="outbound",
+                        channel=channel[:64], author=actor[:200], body=contact, at=at)
+            s.add(m)
+            s.flush()
+            message_id = m.id
+        evidence = _evidence(s, p, message_id, task_id)
+        late = p.status == PromiseStatus.BROKEN
+        rec = PROMISE_MACHINE.fire(PromiseStatus(p.status), PromiseTrigger.KEEP, at=at, actor=actor,
+                                   data={**evidence, "late": late})
+        p.status, p.kept_at = rec.to_state, at
+        for k, v in evidence.items():
+            setattr(p, k, v)
+        s.add(audit_row(rec, p.id, p.complaint_id))
+        return p
+
+
+def promise_sweep(session: Session, config: Config, now: datetime) -> tuple[int, int]:
+    """Remind and break what is due (no commit); returns ``(reminders, broken)``."""
+    before = timedelta(hours=config.model.customers.promise_reminder_hours)
+    items, reminded, broken = [], 0, 0
+    for p in session.scalars(select(Promise).where(Promise.status == PromiseStatus.OPEN,
+                                                   Promise.due_at <= now + before).order_by(Promise.due_at)):
+        if p.due_at <= now:
+            rec = PROMISE_MACHINE.fire(PromiseStatus.OPEN, PromiseTrigger.BREAK, at=now, actor="sweep",
+                                       reason=f"not kept by {p.due_at.isoformat()}")
+            p.status, p.broken_at = rec.to_state, now
+            session.add(audit_row(rec, p.id, p.complaint_id))
+            who = resolve_role(config, Role.LEAD, p.department)
+            items.append(make_item(config, key=f"promise-broken:{p.id}", kind=NoticeKind.PROMISE_BROKEN, level=2,
+                                   who=who, complaint_id=p.complaint_id, task=None, department=p.department,
+                                   now=now, due=p.due_at, params={"promise": p.id, "what": p.kind}))
+            broken += 1
+        elif p.reminded_at is None:
+            p.reminded_at = now
+            who = resolve_role(config, Role.ASSIGNEE, p.department)
+            items.append(make_item(config, key=f"promise-reminder:{p.id}", kind=NoticeKind.PROMISE_REMINDER,
+                                   level=0, who=who, complaint_id=p.complaint_id, task=None,
+                                   department=p.department, now=now, due=p.due_at,
+                                   params={"promise": p.id, "what": p.kind, "owner": p.person or p.department}))
+            reminded += 1
+    insert_notifications(session, items)
+    return reminded, broken
+
+
+def promises_of(sessions, complaint_id: int) -> list[Promise]:
+    """The promises made on a complaint, oldest first."""
+    with unit_of_work(sessions) as s:
+        return list(s.scalars(select(Promise).where(Promise.complaint_id == complaint_id).order_by(Promise.id)))
+
+
+def promise_figures(session: Session, start: datetime, end: datetime, as_of: datetime) -> dict:
+    """Per department, of the promises due in ``[start, end)``: ``made``, ``kept`` (on time), ``kept_late``,
+    ``broken`` (not kept, due by ``as_of``), ``open`` (not yet due), ``cancelled``."""
+    out: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(
+        ("made", "kept", "kept_late", "broken", "open", "cancelled"), 0))
+    for p in session.scalars(select(Promise).where(Promise.due_at >= start, Promise.due_at < end)):
+        row = out[p.department]
+        row["made"] += 1
+        if p.status == PromiseStatus.CANCELLED:
+            row["cancelled"] += 1
+        elif p.kept_at is not None and p.kept_at <= as_of:
+            row["kept" if p.kept_at <= p.due_at else "kept_late"] += 1
+        elif p.due_at <= as_of:
+            row["broken"] += 1
+        else:
+            row["open"] += 1
+    return dict(sorted(out.items()))
