@@ -40,6 +40,16 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 # everything (0006 folds dead letters into the older ``failed`` status; 0002 drops ``task.ack_due_at``,
 # which the clocks rebuild from the audit log).
 LOSSES: dict[str, list[tuple[str, str]]] = {
+    "0010": [("engine run records", "SELECT COUNT(*) FROM engine_run")],
+    "0009": [("customer details (name, language, time zone, erasure)",
+              "SELECT COUNT(*) FROM customer WHERE display_name IS NOT NULL OR language IS NOT NULL"
+              " OR time_zone IS NOT NULL OR erased_at IS NOT NULL"),
+             ("customer contact points", "SELECT COUNT(*) FROM customer_contact"),
+             ("links of outbound messages to the outbox", "SELECT COUNT(*) FROM message WHERE outbox_id IS NOT NULL"),
+             ("promises to customers", "SELECT COUNT(*) FROM promise")],
+    # 0008's search documents are derived: its upgrade rebuilds them from the complaints
+    "0007": [("reasons of dropped notifications",
+              "SELECT COUNT(*) FROM notification WHERE dropped_reason IS NOT NULL OR status = 'dropped'")],
     "0005": [("improvement records", "SELECT COUNT(*) FROM improvement"),
              ("improvement links", "SELECT COUNT(*) FROM improvement_link"),
              ("effectiveness checks", "SELECT COUNT(*) FROM effectiveness_check"),

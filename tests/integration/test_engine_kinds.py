@@ -112,8 +112,13 @@ def test_case5_ping_pong_escalates_at_run_time(sessions):
 
 
 #: Same spelling, another meaning: the customer's follow-up verdict (an audit trigger), a replayed
-#: customer's answer (a replay event) and the monthly review's fields of bounced complaints.
-NOT_KINDS = {("closeloop/services/review_complaints.py", "follow_up"), ("closeloop/services/lifecycle.py", "follow_up"),
+#: customer's answer (a replay event) and the monthly review's fields of bounced complaints; the
+#: customer milestone "follow_up" (issue 13), the "promise" entity of the audit log and its API
+#: (issue 13), and the replay report's series label "escalation".
+NOT_KINDS = {("closeloop/config/customers.py", "follow_up"), ("closeloop/services/customers/promises.py", "promise"),
+             ("closeloop/api/routes_customers.py", "promise"), ("closeloop/domain/promise.py", "promise"),
+             ("closeloop/services/report.py", "escalation"),
+             ("closeloop/services/review_complaints.py", "follow_up"), ("closeloop/services/lifecycle.py", "follow_up"),
              ("closeloop/services/report.py", "follow_up"), ("closeloop/services/replay.py", "follow_up"),
              ("closeloop/services/review_sla.py", "transfers"), ("closeloop/services/review_sla.py", "ping_pong")}
 

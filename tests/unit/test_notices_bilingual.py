@@ -10,6 +10,7 @@ import pytest
 
 from closeloop.domain.notices import LANGUAGES, MESSAGES, NOTICES, ROLE_LABELS, NoticeKind, Role, label, message, render
 from closeloop.services.notify import render_digest
+from closeloop.services.markdown import md_text
 
 #: Values a notice carries: ids and names (Latin allowed: a task title from English configuration, a code).
 SAMPLE = {"title": "Review the terms", "note": "call back Mr Smith", "pct": 80, "level": 3, "page": 2,
@@ -69,5 +70,6 @@ def test_case8_a_chinese_digest_of_every_kind_is_chinese():
     subject, body = render_digest("zh", "王经理", items)
     assert "【升级】（身份：运营经理、部门负责人）投诉 #" in body and "已超时（第 3 级）：Review the terms" in body
     names = ["closeloop", "product", "王经理"] + [str(v) for v in SAMPLE.values()]
+    names += [md_text(n) for n in names]  # chat digests escape values for Markdown (issue 18)
     assert _latin_outside(subject + "\n" + body, names) == []
     assert label("escalation", "zh") == "升级"

@@ -1,12 +1,11 @@
 """engine runs: one row per finished sweep, delivery or purge (metrics, readiness)
 
 Revision ID: 0010
-Revises: 0005
+Revises: 0009
 Create Date: 2026-12-03 13:40:00
 
-Downgrade drops the table only when it is empty: its rows are the engine's run history
-(durations, counts). Empty it first if you really mean to lose it:
-``DELETE FROM engine_run`` (or ``closeloop purge --older-than-days 0``).
+Downgrade deletes the engine's run history (durations, counts): ``closeloop db downgrade`` refuses
+while rows exist unless ``--allow-data-loss`` (models/migrate.py LOSSES).
 """
 from __future__ import annotations
 
@@ -38,9 +37,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    rows = op.get_bind().execute(sa.text("SELECT count(*) FROM engine_run")).scalar()
-    if rows:
-        raise RuntimeError(f"engine_run holds {rows} rows of run history; downgrading would lose them. "
-                           "Empty it first (DELETE FROM engine_run, or closeloop purge --older-than-days 0).")
+    # run history is counted in models/migrate.py LOSSES["0010"]: refused unless --allow-data-loss
     op.drop_index('ix_engine_run_kind_finished_at', table_name='engine_run')
     op.drop_table('engine_run')
