@@ -9,11 +9,13 @@
 - ``CLOSELOOP_DELIVERY_DEADLINE_S``: total deadline of one delivery attempt, in seconds (default 10).
 - ``CLOSELOOP_CAPTURE_DIR``: where ``capture://name`` targets write JSON Lines (default ``out/capture``).
 - ``CLOSELOOP_API_MAX_BODY_BYTES``: the largest request body the API and dashboard accept (default 1 MiB; 413 above).
+- ``CLOSELOOP_AUTH_FAILURE_LIMITS``: failed token or sign-in attempts allowed per client address before
+  429 (``limits`` notation, windows separated by ``;``; default ``10/minute;100/hour``).
 """
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,6 +29,19 @@ class Settings(BaseSettings):
     delivery_deadline_s: float = Field(10.0, gt=0, le=600)
     capture_dir: str = "out/capture"
     api_max_body_bytes: int = Field(1 << 20, ge=1024, le=1 << 30)
+    # failed token / sign-in attempts allowed per client address (``limits`` notation, ';' between windows)
+    auth_failure_limits: str = "10/minute;100/hour"
+
+    @field_validator("auth_failure_limits")
+    @classmethod
+    def _limits(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit such as '10/minute;100/hour': {exc}") from None
+        return value
 
 
 def normalize_database_url(url: str) -> str:

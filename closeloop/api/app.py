@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from closeloop import __version__
 from closeloop.bootstrap import App, build_app
@@ -24,6 +25,7 @@ from closeloop.bootstrap import App, build_app
 from . import errors
 from .errors import ErrorResponse
 from .limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
+from .throttle import DEFAULT_LIMITS, AuthThrottle
 
 PREFIX = "/api/v1"
 
@@ -37,7 +39,8 @@ Every error is `{"error": {"code", "message", "field", "details"}}`.
 
 ERROR_RESPONSES = {status: {"model": ErrorResponse, "description": text} for status, text in (
     (401, "missing, unknown or revoked token"), (403, "outside the caller's role or department"),
-    (422, "invalid input; `field` names it"))}
+    (422, "invalid input; `field` names it"),
+    (429, "too many failed token attempts from the address; `Retry-After` says when to try again"))}
 
 
 def create_app(app: App | None = None) -> FastAPI:
@@ -45,17 +48,22 @@ def create_app(app: App | None = None) -> FastAPI:
     from .routes_admin import router as admin_router
     from .routes_complaints import router as complaints_router
     from .routes_compensation import router as compensation_router
+    from .routes_exports import router as exports_router
     from .routes_overview import router as overview_router
     from .routes_tasks import router as tasks_router
 
     app = app or build_app()
-    api = FastAPI(title="closeloop", version=__version__, description=DESCRIPTION,
-                  openapi_url=f"{PREFIX}/openapi.json", docs_url=f"{PREFIX}/docs", redoc_url=None)
+    # the docs page's Swagger UI files are served from the fastapi-offline package: no CDN, works offline
+    api = FastAPIOffline(title="closeloop", version=__version__, description=DESCRIPTION,
+                         openapi_url=f"{PREFIX}/openapi.json", docs_url=f"{PREFIX}/docs", redoc_url=None,
+                         static_url=f"{PREFIX}/docs-assets")
     api.state.closeloop = app
     errors.install(api)
     settings = getattr(app, "settings", None)  # None for the bare App that renders the OpenAPI document
+    api.state.auth_throttle = AuthThrottle(getattr(settings, "auth_failure_limits", DEFAULT_LIMITS))
     api.add_middleware(BodyLimit, max_bytes=getattr(settings, "api_max_body_bytes", DEFAULT_MAX_BODY_BYTES))
-    for router in (complaints_router, tasks_router, overview_router, admin_router, compensation_router):
+    for router in (complaints_router, tasks_router, overview_router, admin_router, compensation_router,
+                   exports_router):
         api.include_router(router, prefix=PREFIX, responses=ERROR_RESPONSES)
     improvement_router = _optional_router("closeloop.api.routes_improvements")
     if improvement_router is not None:

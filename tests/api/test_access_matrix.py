@@ -57,6 +57,9 @@ MATRIX = {
     "GET /compensation":                       _status("403 403 403 200 200"),
     "POST /compensation/{pending}/approve":    _status("403 403 403 200 200"),
     "POST /compensation/{pending}/reject":     _status("403 403 403 200 200"),
+    "GET /exports/complaints":                 _status("200 200 200 200 403"),
+    "GET /complaints/{ops}/timeline":          _status("200 200 200 200 403"),
+    "GET /complaints/{lending}/timeline":      _status("403 403 200 200 403"),
 }
 
 
@@ -93,6 +96,9 @@ def _request(api, endpoint: str):
         product = "Credit reporting" if "{ops}" in path else "Payday loan"
         path = f"/complaints/{_complaint(api, product)}/compensation"
         body = {"kind": "refund", "amount": "10.00"}
+    elif path.endswith("/timeline"):
+        product = "Credit reporting" if "{ops}" in path else "Payday loan"
+        path = f"/complaints/{_complaint(api, product)}/timeline"
     elif path == "/complaints/{ops}":
         path = f"/complaints/{_complaint(api, 'Credit reporting')}"
     elif path == "/complaints/{lending}":
