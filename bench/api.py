@@ -1,9 +1,10 @@
-"""REST API benchmark: p50/p95 latency of the queue and overview endpoints at 100,000 complaints.
+"""REST API benchmark: p50/p95 latency of the queue, overview and search endpoints at 100,000 complaints.
 
 1. Builds the database of ``bench/sweep_data.py`` (bulk Core inserts in the state the engine
    leaves after scheduling: ``--complaints`` open complaints, 3 open tasks each in operations,
    product and service, their audit rows and pending timers; ``--due-fraction`` of them weeks
-   old and breached), on a SQLite file or a fresh PostgreSQL schema (``--database-url``).
+   old and breached), on a SQLite file or a fresh PostgreSQL schema (``--database-url``), plus one
+   search document per complaint (``PHRASES``: English and Chinese text at set shares).
 2. Starts the API in its own process (uvicorn, one worker, the clock fixed at the data's "now").
 3. From a second process, fires ``--requests`` requests per queue endpoint (``--overview-requests``
    to the overview) with ``--concurrency``
@@ -39,7 +40,16 @@ ENDPOINTS = {
     "queue due today": "/api/v1/departments/service/tasks?due_today=true",
     "queue page 100": "/api/v1/departments/product/tasks?offset=5000&limit=50",
     "overview": "/api/v1/overview",
+    # search (issue 14): ~10% of the documents hold "refund"; two rarer words; Chinese; a reference
+    "search word": "/api/v1/complaints?q=refund&sort=-received_at",
+    "search two words": "/api/v1/complaints?q=escrow%20shortage&sort=-received_at",
+    "search Chinese": "/api/v1/complaints?q=%E9%80%80%E6%AC%BE",
+    "search reference": "/api/v1/complaints?q=S77777",
 }
+# the customers' text of the search documents: (phrase, share of complaints holding it)
+PHRASES = [("I asked for a refund", 0.10), ("escrow shortage on my loan", 0.01), ("我申请退款三次了", 0.05),
+           ("the fee was charged twice", 0.2), ("nobody answered my calls", 0.3), ("客服一直没有回复", 0.1),
+           ("wrong balance on the credit report", 0.15), ("my card was blocked abroad", 0.05)]
 
 
 def _port() -> int:
@@ -66,13 +76,16 @@ def serve(url: str, port: int) -> None:
     uvicorn.run(create_app(app), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def fire(base: str, token: str, requests: int, overview_requests: int, concurrency: int) -> None:
+def fire(base: str, token: str, requests: int, overview_requests: int, concurrency: int,
+         search_only: bool = False) -> None:
     """The load process: per endpoint, ``requests`` GETs (``overview_requests`` for the overview) with
     ``concurrency`` in flight; prints JSON."""
     import httpx
 
     results = {}
     for name, path in ENDPOINTS.items():
+        if search_only and not name.startswith("search"):
+            continue
         n = overview_requests if name == "overview" else requests
         latencies: list[float] = []
         errors: list[int] = []
@@ -107,6 +120,50 @@ def fire(base: str, token: str, requests: int, overview_requests: int, concurren
     print(json.dumps(results))
 
 
+def build_complaints(engine, config, n: int, seed: int) -> dict:
+    """``n`` triaged complaints (received over the 90 days before NOW), no tasks or timers."""
+    import random
+    from datetime import timedelta
+
+    from sqlalchemy import insert, text
+
+    from models.tables import Complaint, Department
+    from sweep_data import _complaint_row, _department_rows
+
+    rnd = random.Random(seed)
+    with engine.begin() as conn:
+        conn.execute(insert(Department.__table__), _department_rows(config))
+        for start in range(1, n + 1, 5000):
+            conn.execute(insert(Complaint.__table__), [
+                _complaint_row(cid, "P" + rnd.choice("1234"), NOW - timedelta(minutes=rnd.randrange(129_600)), None)
+                for cid in range(start, min(start + 5000, n + 1))])
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT setval(pg_get_serial_sequence('complaint', 'id'), "
+                              "(SELECT max(id) FROM complaint))"))
+    return {"complaints": n, "tasks": 0, "timers": 0}
+
+
+def add_search_documents(engine, n: int, seed: int) -> None:
+    """One search document per complaint (as intake writes it): reference, facts and a text drawn
+    from ``PHRASES`` and a 5,000-word synthetic vocabulary."""
+    import random
+
+    from sqlalchemy import insert
+
+    from closeloop.domain.search_text import document
+    from models.tables import ComplaintSearch
+
+    rnd = random.Random(seed)
+    vocab = [f"w{i}" for i in range(5000)]
+    rows = []
+    for cid in range(1, n + 1):
+        words = rnd.choices(vocab, k=25) + [p for p, share in PHRASES if rnd.random() < share]
+        rows.append({"complaint_id": cid, "doc": document(f"S{cid}", "bench", "billing", "Web", " ".join(words))})
+    with engine.begin() as conn:
+        for i in range(0, len(rows), 5000):
+            conn.execute(insert(ComplaintSearch.__table__), rows[i:i + 5000])
+
+
 def _database(args, workdir: Path) -> tuple[str, callable]:
     from sqlalchemy import text
 
@@ -136,13 +193,16 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--database-url", default=None, help="PostgreSQL URL (default: a SQLite file)")
+    p.add_argument("--search-only", action="store_true",
+                   help="only the search endpoints, on complaints without tasks or timers (a much faster build)")
     p.add_argument("--serve", nargs=2, metavar=("URL", "PORT"), help=argparse.SUPPRESS)
     p.add_argument("--fire", nargs=2, metavar=("BASE", "TOKEN"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.serve:
         return serve(args.serve[0], int(args.serve[1]))
     if args.fire:
-        return fire(args.fire[0], args.fire[1], args.requests, args.overview_requests, args.concurrency)
+        return fire(args.fire[0], args.fire[1], args.requests, args.overview_requests, args.concurrency,
+                    args.search_only)
 
     import httpx
 
@@ -160,7 +220,12 @@ def main() -> None:
             engine = make_engine(url)
             migrate.upgrade(engine)
             t0 = time.perf_counter()
-            counts = build(engine, config, args.complaints, args.due_fraction, args.seed, compute_cohorts(config))
+            if args.search_only:
+                counts = build_complaints(engine, config, args.complaints, args.seed)
+            else:
+                counts = build(engine, config, args.complaints, args.due_fraction, args.seed,
+                               compute_cohorts(config))
+            add_search_documents(engine, args.complaints, args.seed)
             # a database in steady state: planner statistics (and PostgreSQL's visibility map, which
             # index-only counts need; autovacuum keeps it in production)
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -183,7 +248,7 @@ def main() -> None:
                     time.sleep(0.2)
             res = run_worker([sys.executable, __file__, "--fire", base, token, "--requests", str(args.requests),
                               "--overview-requests", str(args.overview_requests),
-                              "--concurrency", str(args.concurrency)], "fire")
+                              "--concurrency", str(args.concurrency)] + (["--search-only"] if args.search_only else []), "fire")
             if "error" in res:
                 raise SystemExit(f"load process failed: {res['error']}\n{res.get('stderr', '')[-2000:]}")
             print(f"{args.requests} requests per queue endpoint, {args.overview_requests} to the overview, "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -18,6 +20,8 @@ from closeloop.services.complaint_queries import ComplaintFilter
 from closeloop.services.complaint_queries import list_complaints as search_list
 from closeloop.services.customers.replies import send_reply
 from closeloop.services.messages import add_message
+from closeloop.services import exports
+from closeloop.services.exports import ExportFormat
 from closeloop.services.search import ComplaintSort
 from closeloop.services.uow import unit_of_work
 
@@ -75,6 +79,47 @@ def complaints_search(query: str = typer.Argument(..., help="id, external refere
         return
     out.print(_complaints_table(rows))
     out.print(f"{total} match(es); showing {offset + 1 if rows else 0}-{offset + len(rows)}")
+
+
+def _write(chunks, out_path: Optional[Path]) -> None:
+    text = "".join(chunks)
+    if out_path is None:
+        sys.stdout.write(text)
+    else:
+        out_path.write_text(text, encoding="utf-8", newline="")
+        out.print(f"wrote {escape(str(out_path))}")
+
+
+@complaints_app.command("export")
+def complaints_export(fmt: ExportFormat = typer.Option(ExportFormat.CSV, "--format"),
+                      query: Optional[str] = typer.Option(None, "--query", "-q", help="search text"),
+                      status: Optional[list[str]] = typer.Option(None, help="filter by status (repeatable)"),
+                      severity: Optional[list[str]] = typer.Option(None, help="P1..P4 (repeatable)"),
+                      overdue: bool = typer.Option(False, help="the customer promise is past due"),
+                      sort: ComplaintSort = typer.Option(ComplaintSort.ID, help="order; '-' descending"),
+                      out_path: Optional[Path] = typer.Option(None, "--out", help="file (default: standard output)"),
+                      ) -> None:
+    """Export the filtered complaint list as CSV (formula cells neutralised) or JSON."""
+    a = get_app()
+    f = ComplaintFilter(status=status or None, severity=severity or None, overdue=overdue, q=query)
+    try:
+        rows = exports.complaint_rows(a.sessions, f, now=a.clock.now(), scope=None, sort=sort)
+    except DomainError as exc:
+        fail(exc, 2)
+    _write(exports.render(rows, exports.LIST_COLUMNS, fmt), out_path)
+
+
+@complaints_app.command("timeline")
+def complaints_timeline(complaint_id: int, fmt: ExportFormat = typer.Option(ExportFormat.CSV, "--format"),
+                        out_path: Optional[Path] = typer.Option(None, "--out", help="file (default: standard output)"),
+                        ) -> None:
+    """Export a complaint's full timeline (audit log and messages, merged complaints included)."""
+    a = get_app()
+    try:
+        rows = exports.timeline_rows(a.sessions, complaint_id)
+    except DomainError as exc:
+        fail(exc)
+    _write(exports.render(rows, exports.TIMELINE_COLUMNS, fmt), out_path)
 
 
 @complaints_app.command("show")

@@ -22,13 +22,15 @@
   ``http://127.0.0.1:8000``.
 - ``CLOSELOOP_LINK_SECRET``: the HMAC key of those links (default: the webhook secret).
 - ``CLOSELOOP_API_MAX_BODY_BYTES``: the largest request body the API and dashboard accept (default 1 MiB; 413 above).
+- ``CLOSELOOP_AUTH_FAILURE_LIMITS``: failed token or sign-in attempts allowed per client address before
+  429 (``limits`` notation, windows separated by ``;``; default ``10/minute;100/hour``).
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,6 +53,19 @@ class Settings(BaseSettings):
     retention_days: int = Field(90, ge=0, le=36_500)
     public_url: str = "http://127.0.0.1:8000"
     link_secret: str = ""
+    # failed token / sign-in attempts allowed per client address (``limits`` notation, ';' between windows)
+    auth_failure_limits: str = "10/minute;100/hour"
+
+    @field_validator("auth_failure_limits")
+    @classmethod
+    def _limits(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit such as '10/minute;100/hour': {exc}") from None
+        return value
 
 
 def normalize_database_url(url: str) -> str:

@@ -502,3 +502,22 @@ class EngineRun(Base):
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
     duration_s: Mapped[float] = mapped_column(Float)
     counts: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class WebSession(Base):
+    """A dashboard sign-in (issue 14): the browser holds a random session secret (only its SHA-256
+    is stored), never the API token. Valid while ``revoked_at`` is unset (sign-out sets it),
+    ``expires_at`` is in the future and the token it was opened with is not revoked."""
+
+    __tablename__ = "web_session"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_token.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+# search and sorted lists (issue 14, migration 0008): a reference alone (the unique key leads with the
+# source); the newest-first order of the complaint list walks received_at
+Index("ix_complaint_external_ref", Complaint.external_ref)
+Index("ix_complaint_received_at", Complaint.received_at)

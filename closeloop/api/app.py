@@ -19,6 +19,7 @@ import importlib.util
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from closeloop import __version__
 from closeloop.bootstrap import App, build_app
@@ -26,6 +27,7 @@ from closeloop.bootstrap import App, build_app
 from . import errors, observability
 from .errors import ErrorResponse
 from .limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
+from .throttle import DEFAULT_LIMITS, AuthThrottle
 
 PREFIX = "/api/v1"
 
@@ -40,7 +42,8 @@ Every error is `{"error": {"code", "message", "field", "details"}}`.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": text} for status, text in (
     (401, "missing, unknown or revoked token"), (403, "outside the caller's role or department"),
-    (422, "invalid input; `field` names it"))}
+    (422, "invalid input; `field` names it"),
+    (429, "too many failed token attempts from the address; `Retry-After` says when to try again"))}
 
 
 def create_app(app: App | None = None) -> FastAPI:
@@ -50,20 +53,24 @@ def create_app(app: App | None = None) -> FastAPI:
     from .routes_compensation import router as compensation_router
     from .routes_outbox import router as outbox_router
     from .routes_customers import router as customers_router
+    from .routes_exports import router as exports_router
     from .routes_overview import router as overview_router
     from .routes_tasks import router as tasks_router
 
     app = app or build_app()
-    api = FastAPI(title="closeloop", version=__version__, description=DESCRIPTION,
-                  openapi_url=f"{PREFIX}/openapi.json", docs_url=f"{PREFIX}/docs", redoc_url=None)
+    # the docs page's Swagger UI files are served from the fastapi-offline package: no CDN, works offline
+    api = FastAPIOffline(title="closeloop", version=__version__, description=DESCRIPTION,
+                         openapi_url=f"{PREFIX}/openapi.json", docs_url=f"{PREFIX}/docs", redoc_url=None,
+                         static_url=f"{PREFIX}/docs-assets")
     api.state.closeloop = app
     errors.install(api)
     settings = getattr(app, "settings", None)  # None for the bare App that renders the OpenAPI document
+    api.state.auth_throttle = AuthThrottle(getattr(settings, "auth_failure_limits", DEFAULT_LIMITS))
     api.add_middleware(BodyLimit, max_bytes=getattr(settings, "api_max_body_bytes", DEFAULT_MAX_BODY_BYTES))
     observability.install(api)
     api.include_router(observability.router)  # /healthz, /readyz, /metrics (no token; see the module)
     for router in (complaints_router, tasks_router, overview_router, outbox_router, admin_router,
-                   compensation_router, customers_router):
+                   compensation_router, customers_router, exports_router):
         api.include_router(router, prefix=PREFIX, responses=ERROR_RESPONSES)
     improvement_router = _optional_router("closeloop.api.routes_improvements")
     for router in (complaints_router, tasks_router, overview_router, outbox_router, admin_router,

@@ -25,6 +25,7 @@ from closeloop.bootstrap import App
 from closeloop.services.tokens import verify_token
 
 from .errors import ApiError
+from .throttle import address_of
 
 MEMBER, LEAD, MANAGER, ADMIN = "member", "lead", "manager", "admin"
 DEPARTMENT_ROLES = (MEMBER, LEAD)
@@ -70,12 +71,18 @@ def authenticate(app: App, secret: str | None) -> Principal | None:
 
 def principal(request: Request,
               credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
-    """FastAPI dependency: the caller, or 401."""
+    """FastAPI dependency: the caller, or 401; 429 while the address is over its failed-attempt limits."""
     challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ApiError(401, "an API token is required: Authorization: Bearer <token>", headers=challenge)
+    throttle, address = request.app.state.auth_throttle, address_of(request)
+    wait = throttle.retry_after(address)
+    if wait is not None:
+        raise ApiError(429, f"too many failed token attempts from {address}; try again in {wait} seconds",
+                       headers={"Retry-After": str(wait)})
     who = authenticate(get_app(request), credentials.credentials)
     if who is None:
+        throttle.failed(address)
         raise ApiError(401, "unknown or revoked API token", headers=challenge)
     return who
 

@@ -9,7 +9,8 @@
   ``illegal_transition`` (409; ``details`` = ``[{"state", "trigger", "allowed"}]``),
   ``merge_rejected`` (409), ``invalid_input`` (422; ``field`` names it),
   ``validation_error`` (422 from request validation; ``details`` lists every
-  ``{"field", "problem"}`` and ``field`` is the first), ``http_error`` (other 4xx),
+  ``{"field", "problem"}`` and ``field`` is the first), ``too_many_requests`` (429: too many
+  failed token or sign-in attempts from the address; ``Retry-After`` in seconds), ``http_error`` (other 4xx),
   ``internal_error`` (500).
 - ``field`` and ``details`` are always present (null / empty list when not applicable).
 """
@@ -32,7 +33,7 @@ from models.types import NaiveDatetimeError
 log = logging.getLogger("closeloop.api")
 
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-          409: "conflict", 412: "precondition_failed", 422: "invalid_input"}
+          409: "conflict", 412: "precondition_failed", 422: "invalid_input", 429: "too_many_requests"}
 
 
 class ErrorBody(BaseModel):

@@ -53,28 +53,34 @@ def _profile(body: CustomerIn | None) -> CustomerProfile | None:
                            tuple(ContactPoint(c.kind, c.value, c.consent, c.verified) for c in body.contacts))
 
 
+def list_filter(status: list[ComplaintStatus] | None = Query(None, description="one or more statuses"),
+                severity: list[Literal["P1", "P2", "P3", "P4"]] | None = Query(None),
+                department: str | None = Query(None, max_length=64, description="has a task in this department"),
+                overdue: bool = Query(False, description="the customer promise's resolve due instant has passed"),
+                created_from: Instant | None = None, created_to: Instant | None = None,
+                received_from: Instant | None = None, received_to: Instant | None = None,
+                q: str | None = Query(None, min_length=1, max_length=MAX_QUERY_CHARS,
+                                      description="search: the id, the external reference, the customer ref, or "
+                                                  "words of the facts and the customer's text (all required; "
+                                                  "words match as prefixes; Chinese by characters)"),
+                who: Principal = Depends(require(*WORK_ROLES)), app: App = Depends(get_app)) -> ComplaintFilter:
+    """Dependency: the list's filters (``GET /complaints`` and its export); 403 for a department the
+    caller may not see, 422 for an unknown one."""
+    if department is not None:
+        check_department(who, department)
+        if department not in app.config.departments:
+            raise InvalidInput("department", f"unknown department {department!r}")
+    return ComplaintFilter([str(s) for s in status] if status else None, list(severity) if severity else None,
+                           department, overdue, created_from, created_to, received_from, received_to, q)
+
+
 @router.get("/complaints", response_model=Page[ComplaintOut])
-def complaints(status: list[ComplaintStatus] | None = Query(None, description="one or more statuses"),
-               severity: list[Literal["P1", "P2", "P3", "P4"]] | None = Query(None),
-               department: str | None = Query(None, max_length=64, description="has a task in this department"),
-               overdue: bool = Query(False, description="the customer promise's resolve due instant has passed"),
-               created_from: Instant | None = None, created_to: Instant | None = None,
-               received_from: Instant | None = None, received_to: Instant | None = None,
-               q: str | None = Query(None, min_length=1, max_length=MAX_QUERY_CHARS,
-                                     description="search: the id, the external reference, the customer ref, or "
-                                                 "words of the facts and the customer's text (all required; "
-                                                 "words match as prefixes; Chinese by characters)"),
+def complaints(f: ComplaintFilter = Depends(list_filter),
                sort: ComplaintSort = Query(ComplaintSort.ID, description="order; '-' for descending"),
                limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10_000_000),
                who: Principal = Depends(require(*WORK_ROLES)), app: App = Depends(get_app)) -> Page[ComplaintOut]:
     """Complaints, filtered and searched, in ``sort`` order (ties by id); members and leads see only
     those their department's tasks touch."""
-    if department is not None:
-        check_department(who, department)
-        if department not in app.config.departments:
-            raise InvalidInput("department", f"unknown department {department!r}")
-    f = ComplaintFilter([str(s) for s in status] if status else None, list(severity) if severity else None,
-                        department, overdue, created_from, created_to, received_from, received_to, q)
     scope = None if who.role == MANAGER else who.department
     rows, total = list_complaints(app.sessions, f, now=app.clock.now(), scope=scope, limit=limit, offset=offset,
                                   sort=sort)

@@ -31,6 +31,7 @@ class Overview(BaseModel):
     as_of: str = Field(description="ISO 8601 UTC instant the figures are for")
     complaints_by_status: dict[str, int]
     open_complaints: int
+    promise_breached: int = Field(description="open complaints past the customer promise's resolve due instant")
     departments: dict[str, DepartmentFigures]
     age_of_open_complaints: list[AgeBucket]
     dead_letters: dict[str, int] = Field(default_factory=dict,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 _RUN = re.compile(rf"([{_CJK}]+)|([^\W_{_CJK}]+)")
 MAX_QUERY_TERMS = 32
+MIN_PREFIX = 3
 
 
 def _normal(text: str) -> str:
@@ -57,14 +58,15 @@ class QueryTerms:
 
 
 def query_terms(query: str) -> QueryTerms:
-    """Terms of a free-text query, all required: words match as prefixes (``"refu"`` finds
-    ``refund``), a CJK run as its bigrams (a single character as itself). At most
+    """Terms of a free-text query, all required: words of ``MIN_PREFIX`` or more characters match
+    as prefixes (``"refu"`` finds ``refund``), shorter ones exactly (a prefix that short would match
+    most of the index); a CJK run as its bigrams (a single character as itself). At most
     ``MAX_QUERY_TERMS`` distinct terms are kept (the rest are dropped, which widens the match)."""
     exact: dict[str, None] = {}
     prefix: dict[str, None] = {}
     for cjk, word in _RUN.findall(_normal(query)):
         if word:
-            prefix.setdefault(word, None)
+            (prefix if len(word) >= MIN_PREFIX else exact).setdefault(word, None)
         elif len(cjk) == 1:
             exact.setdefault(cjk, None)
         else:

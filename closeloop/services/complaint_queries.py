@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy import ColumnElement, exists, func, select, union_all
 
 from closeloop.config import Config
 from closeloop.domain.complaint import ComplaintStatus
@@ -21,8 +21,9 @@ from models.tables import Complaint, Task
 
 from .clocks import ClockView, complaint_clocks, task_clocks
 from .complaints import ComplaintView, show
-from .search import ComplaintSort, order_by
-from .search import matching as search_matching
+from .search import ComplaintSort, id_in, matching_ids, order_by
+
+FEW_MATCHES = 2000  # search matches fetched as a list of ids; above, the sort column's index is walked
 from .uow import unit_of_work
 
 
@@ -56,11 +57,37 @@ def list_complaints(sessions, f: ComplaintFilter, *, now: datetime, scope: str |
     """
     where = _conditions(f, now, scope)
     with unit_of_work(sessions) as s:
-        if f.q is not None:
-            where.append(search_matching(s, f.q))
-        total = s.scalar(select(func.count()).select_from(Complaint).where(*where)) or 0
+        if f.q is None:
+            total = s.scalar(select(func.count()).select_from(Complaint).where(*where)) or 0
+        else:
+            total = _add_search(s, f.q, where)
         rows = list(s.scalars(select(Complaint).where(*where).order_by(*order_by(sort)).limit(limit).offset(offset)))
         return rows, total
+
+
+def _add_search(s, q: str, where: list) -> int:
+    """Append the search condition to ``where``; returns the number of complaints matching all.
+
+    Planned by that number: up to ``FEW_MATCHES`` the ids are fetched (one pass that stops there)
+    and listed (look-ups by primary key); more are counted and then tested row by row while the
+    planner walks the sort column's index (``search.id_in(by_scan=True)``).
+    """
+    ids = matching_ids(s, q)
+    if where:
+        first = list(s.scalars(select(Complaint.id).where(*where, id_in(ids)).limit(FEW_MATCHES + 1)))
+        complete, found = len(first) <= FEW_MATCHES, set(first)
+    else:  # UNION ALL streams (and stops at the limit); a complaint matched twice is counted once
+        first = list(s.scalars(union_all(*ids.selects).limit(FEW_MATCHES + 1)))
+        complete, found = len(first) <= FEW_MATCHES, set(first)
+    if complete:
+        where.append(Complaint.id.in_(sorted(found)))
+        return len(found)
+    if where:
+        total = s.scalar(select(func.count()).select_from(Complaint).where(*where, id_in(ids))) or 0
+    else:  # the search alone: count the matches, not the complaints
+        total = s.scalar(select(func.count()).select_from(ids.subquery())) or 0
+    where.append(id_in(ids, by_scan=True))
+    return total
 
 
 def _conditions(f: ComplaintFilter, now: datetime, scope: str | None) -> list:

@@ -135,6 +135,7 @@ def overview(sessions, config: Config, *, now: datetime) -> dict:
 
     ```
     {"as_of": iso, "complaints_by_status": {status: n}, "open_complaints": n,
+     "promise_breached": n (open complaints past the customer promise's resolve due instant),
      "departments": {dept: {"active": n, "by_status": {status: n}, "breached": n, "ack_overdue": n,
                             "at_risk": n, "due_today": n}},
      "age_of_open_complaints": [{"bucket": "<1d", "count": n}, ...],
@@ -166,6 +167,7 @@ def overview(sessions, config: Config, *, now: datetime) -> dict:
             if hi is not None:
                 cond.append(Complaint.received_at > now - timedelta(days=hi))
             ages.append(case((and_(*cond), 1), else_=0))
+        ages.append(case((Complaint.due_at < now, 1), else_=0))  # past the customer promise (issue 14)
         row = s.execute(select(*(func.coalesce(func.sum(a), 0) for a in ages), func.count())
                         .where(Complaint.status.in_(sorted(map(str, OPEN_STATES))))).one()
         dead = dict(list(s.execute(select(Outbox.dead_reason, func.count()).where(Outbox.status == "dead")
@@ -174,8 +176,9 @@ def overview(sessions, config: Config, *, now: datetime) -> dict:
             "as_of": now.isoformat(),
             "complaints_by_status": dict(sorted(by_status.items())),
             "open_complaints": int(row[-1]),
+            "promise_breached": int(row[-2]),
             "departments": depts,
             "age_of_open_complaints": [{"bucket": b[0], "count": int(n)}
-                                       for b, n in zip(AGE_BUCKETS, row[:-1], strict=True)],
+                                       for b, n in zip(AGE_BUCKETS, row[:-2], strict=True)],
             "dead_letters": dict(sorted(dead.items())),
         }

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, insert, literal_column, or_, select, text
+from sqlalchemy import ColumnElement, Select, insert, literal_column, select, text, true, union
 from sqlalchemy.orm import Session
 
 from closeloop.domain.errors import InvalidInput
@@ -32,7 +32,7 @@ _FACTS = ("external_ref", "source", "category", "subcategory", "product", "sub_p
 
 
 class ComplaintSort(StrEnum):
-    """Orders of a complaint list; ``-`` is descending. Ties are broken by id (ascending)."""
+    """Orders of a complaint list; ``-`` is descending. Ties are broken by id, in the same direction."""
 
     ID = "id"
     ID_DESC = "-id"
@@ -47,10 +47,11 @@ class ComplaintSort(StrEnum):
 def order_by(sort: ComplaintSort) -> list:
     """ORDER BY clauses of ``sort`` (missing due instants last in both directions)."""
     col = getattr(Complaint, sort.removeprefix("-"))
-    first = col.desc() if sort.startswith("-") else col.asc()
+    desc = sort.startswith("-")
+    first, tie = (col.desc(), Complaint.id.desc()) if desc else (col.asc(), Complaint.id.asc())
     if sort in (ComplaintSort.DUE, ComplaintSort.DUE_DESC):
-        return [Complaint.due_at.is_(None), first, Complaint.id]
-    return [first] if col is Complaint.id else [first, Complaint.id]
+        return [Complaint.due_at.is_(None), first, tie]
+    return [first] if col is Complaint.id else [first, tie]
 
 
 def complaint_document(f: ComplaintFacts) -> str:
@@ -64,8 +65,9 @@ def index_complaints(session: Session, docs: list[dict]) -> None:
         session.execute(insert(ComplaintSearch.__table__), docs)
 
 
-def matching(session: Session, query: str) -> ColumnElement[bool]:
-    """SQL condition on ``Complaint``: the complaint matches ``query`` (see the module docstring).
+def matching_ids(session: Session, query: str) -> Select:
+    """The ids of the complaints matching ``query`` (see the module docstring), as one
+    ``SELECT id ... UNION ...`` (each part index-driven).
 
     Raises ``InvalidInput("q", ...)`` for an empty query or one over ``MAX_QUERY_CHARS`` characters.
     """
@@ -74,16 +76,26 @@ def matching(session: Session, query: str) -> ColumnElement[bool]:
         raise InvalidInput("q", "is empty")
     if len(q) > MAX_QUERY_CHARS:
         raise InvalidInput("q", f"longer than {MAX_QUERY_CHARS} characters")
-    conds: list[ColumnElement[bool]] = [
-        Complaint.external_ref == q,
-        Complaint.customer_id.in_(select(Customer.id).where(Customer.ref == q)),
-    ]
+    parts = [select(Complaint.id).where(Complaint.external_ref == q)]
+    # the customer first, on its own: as a subquery it leaves the planner guessing "every complaint"
+    customer = session.scalar(select(Customer.id).where(Customer.ref == q))
+    if customer is not None:
+        parts.append(select(Complaint.id).where(Complaint.customer_id == customer))
     if q.isascii() and q.isdigit() and len(q) <= 18:
-        conds.append(Complaint.id == int(q))
+        parts.append(select(Complaint.id).where(Complaint.id == int(q)))
     terms = query_terms(q)
     if terms:
-        conds.append(Complaint.id.in_(_fts_ids(session.get_bind().dialect.name, terms)))
-    return or_(*conds)
+        parts.append(_fts_ids(session.get_bind().dialect.name, terms))
+    return union(*parts)
+
+
+def id_in(ids: Select, *, by_scan: bool = False) -> ColumnElement[bool]:
+    """``Complaint.id IN (ids)``. ``by_scan`` (many matches, ordered by another column): written as
+    ``(id IN (ids)) IS TRUE`` so that neither SQLite nor PostgreSQL turns it into a join driven by
+    the matches (fetch every match, sort them all); the planner walks the sort column's index
+    instead, testing each row against the hashed matches until the page is full."""
+    cond = Complaint.id.in_(ids)
+    return cond.is_(true()) if by_scan else cond
 
 
 def _fts_ids(dialect: str, terms: QueryTerms):

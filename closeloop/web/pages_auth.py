@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 
-from closeloop.api.auth import ADMIN, MANAGER, authenticate, get_app
+from closeloop.api.auth import ADMIN, MANAGER, Principal, get_app
+from closeloop.api.throttle import address_of
+from closeloop.services import web_sessions
 
 from . import i18n
 from .render import WebRoute, render
 from .session import (
-    LANG_COOKIE, PRE_COOKIE, SESSION_COOKIE, PageError, check_csrf, form, safe_next, set_cookie, signed_in,
+    LANG_COOKIE, PRE_COOKIE, SESSION_COOKIE, PageError, check_csrf, form, safe_next, session_secret, set_cookie,
+    signed_in,
 )
 
 router = APIRouter(include_in_schema=False, route_class=WebRoute)
@@ -44,13 +49,25 @@ def signin_form(request: Request, next: str = "", bye: int = 0):
 @router.post("/signin")
 def signin(request: Request, data: dict = Depends(form)):
     check_csrf(request, data)
-    who = authenticate(get_app(request), data.get("token"))
-    if who is None:
+    app = get_app(request)
+    throttle, address = request.app.state.auth_throttle, address_of(request)
+    wait = throttle.retry_after(address)
+    if wait is not None:  # checked before the token: an address over its limit learns nothing more
+        response = render(request, "signin.html.j2", status=429, next=safe_next(data.get("next"), ""),
+                          error="signin.too_many", error_values={"minutes": -(-wait // 60)})
+        response.headers["Retry-After"] = str(wait)
+        return response
+    opened = web_sessions.start(app.sessions, (data.get("token") or "").strip(), at=app.clock.now(),
+                                ttl=timedelta(seconds=SESSION_MAX_AGE))
+    if opened is None:
+        throttle.failed(address)
         return render(request, "signin.html.j2", status=401, next=safe_next(data.get("next"), ""),
                       error="signin.bad_token")
+    secret, info = opened
+    who = Principal(info.id, info.name, info.role, info.department, info.language)
     target = safe_next(data.get("next"), "") or ("/" if who.role == ADMIN else home_of(who))
     response = RedirectResponse(target, status_code=303)
-    set_cookie(response, request, SESSION_COOKIE, data["token"].strip(), max_age=SESSION_MAX_AGE)
+    set_cookie(response, request, SESSION_COOKIE, secret, max_age=SESSION_MAX_AGE)
     set_cookie(response, request, LANG_COOKIE, who.language, max_age=LANG_MAX_AGE)
     response.delete_cookie(PRE_COOKIE, path="/")
     return response
@@ -59,6 +76,8 @@ def signin(request: Request, data: dict = Depends(form)):
 @router.post("/signout")
 def signout(request: Request, data: dict = Depends(form)):
     check_csrf(request, data)
+    app = get_app(request)
+    web_sessions.end(app.sessions, session_secret(request), at=app.clock.now())  # server-side: the cookie is dead
     response = RedirectResponse("/signin?bye=1", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from closeloop.api.auth import MANAGER, WORK_ROLES, Principal, get_app
+from closeloop.api.routes_exports import download
 from closeloop.domain.complaint import ComplaintStatus
-from closeloop.services.complaint_queries import ComplaintFilter, list_complaints
+from closeloop.services import exports
+from closeloop.services.complaint_queries import ComplaintFilter, complaint_in_scope, list_complaints
+from closeloop.services.exports import ExportFormat
 from closeloop.services.search import MAX_QUERY_CHARS, ComplaintSort
 
 from .render import WebRoute, render
@@ -25,18 +28,43 @@ SORTS = (ComplaintSort.RECEIVED_DESC, ComplaintSort.RECEIVED, ComplaintSort.DUE,
          ComplaintSort.ID_DESC)
 
 
+def _reading(request: Request, who: Principal, q: str, status, overdue: bool):
+    """(app, filter, scope) of a list read; 403 page for a role without complaints."""
+    if who.role not in WORK_ROLES:
+        raise PageError(403, "error.403.role")
+    f = ComplaintFilter(status=[str(status)] if status else None, overdue=overdue, q=q.strip() or None)
+    return get_app(request), f, None if who.role == MANAGER else who.department
+
+
+@router.get("/exports/complaints.{fmt}")
+def export_list(request: Request, fmt: ExportFormat, q: str = Query("", max_length=MAX_QUERY_CHARS),
+                status: ComplaintStatus | None = Query(None), overdue: bool = False,
+                sort: ComplaintSort = Query(ComplaintSort.RECEIVED_DESC), who: Principal = Depends(current)):
+    """The list page's complaints (all pages) as a CSV or JSON download."""
+    app, f, scope = _reading(request, who, q, status, overdue)
+    rows = exports.complaint_rows(app.sessions, f, now=app.clock.now(), scope=scope, sort=sort)
+    return download(rows, exports.LIST_COLUMNS, fmt, "complaints")
+
+
+@router.get("/complaints/{complaint_id}/timeline.{fmt}")
+def export_timeline(request: Request, fmt: ExportFormat, complaint_id: int = Path(ge=1, le=2_147_483_647),
+                    who: Principal = Depends(current)):
+    """A complaint's full timeline as a CSV or JSON download (the complaint page's access)."""
+    app, _, scope = _reading(request, who, "", None, False)
+    if not complaint_in_scope(app.sessions, complaint_id, scope):
+        raise PageError(403, "error.403.complaint", id=complaint_id)
+    return download(exports.timeline_rows(app.sessions, complaint_id), exports.TIMELINE_COLUMNS, fmt,
+                    f"complaint-{complaint_id}-timeline")
+
+
 @router.get("/complaints")
 def complaints_page(request: Request, q: str = Query("", max_length=MAX_QUERY_CHARS),
                     status: ComplaintStatus | None = Query(None), overdue: bool = False,
                     sort: ComplaintSort = Query(ComplaintSort.RECEIVED_DESC), page: int = Query(1, ge=1, le=100_000),
                     who: Principal = Depends(current)):
     """Complaints (newest first by default), searched and filtered, 50 a page."""
-    if who.role not in WORK_ROLES:
-        raise PageError(403, "error.403.role")
-    app = get_app(request)
-    f = ComplaintFilter(status=[str(status)] if status else None, overdue=overdue, q=q.strip() or None)
-    rows, total = list_complaints(app.sessions, f, now=app.clock.now(),
-                                  scope=None if who.role == MANAGER else who.department,
+    app, f, scope = _reading(request, who, q, status, overdue)
+    rows, total = list_complaints(app.sessions, f, now=app.clock.now(), scope=scope,
                                   limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, sort=sort)
     params = {k: v for k, v in {"q": q.strip(), "status": str(status or ""), "overdue": "true" if overdue else "",
                                 "sort": str(sort)}.items() if v}
@@ -45,5 +73,5 @@ def complaints_page(request: Request, q: str = Query("", max_length=MAX_QUERY_CH
                   overdue=overdue, sort=str(sort), sorts=[str(s) for s in SORTS],
                   statuses=[str(s) for s in ComplaintStatus], page=page, pages=pages,
                   first=(page - 1) * PAGE_SIZE + 1 if rows else 0, last=(page - 1) * PAGE_SIZE + len(rows),
-                  base="/complaints?" + urlencode(params), now=app.clock.now(),
+                  base="/complaints?" + urlencode(params), query=urlencode(params), now=app.clock.now(),
                   zone=str(app.config.customer_calendar.zone))

@@ -1,8 +1,9 @@
 """Who is signed in, and the dashboard's CSRF defence.
 
-- The session is the API token itself, kept in an ``HttpOnly``, ``SameSite=Strict`` cookie
-  (``Secure`` when served over HTTPS); every request authenticates it with
-  :func:`closeloop.api.auth.authenticate`, so a revoked token signs the browser out at once.
+- Signing in with an API token opens a server-side session (``services/web_sessions.py``); its
+  secret, not the token, is kept in an ``HttpOnly``, ``SameSite=Strict`` cookie (``Secure`` when
+  served over HTTPS). Every request resolves it, so a sign-out (the session revoked server-side,
+  a stolen cookie useless from then on), an expiry or a revoked token signs the browser out at once.
 - **CSRF**: every state-changing form carries a hidden ``csrf`` field. Signed in, it is an
   HMAC of the session token (a synchronizer token nobody else can compute: it needs the
   token, which the HttpOnly cookie keeps from scripts); signed out (the sign-in form), it
@@ -21,7 +22,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import Request
 
-from closeloop.api.auth import Principal, authenticate, get_app
+from closeloop.api.auth import Principal, get_app
+from closeloop.services import web_sessions
 
 SESSION_COOKIE = "closeloop_session"
 LANG_COOKIE = "closeloop_lang"
@@ -48,7 +50,10 @@ def session_secret(request: Request) -> str | None:
 def signed_in(request: Request) -> Principal | None:
     """The principal of the session cookie, or None (memoised per request)."""
     if not hasattr(request.state, "principal"):
-        request.state.principal = authenticate(get_app(request), session_secret(request))
+        app = get_app(request)
+        info = web_sessions.resolve(app.sessions, session_secret(request), at=app.clock.now())
+        request.state.principal = (Principal(info.id, info.name, info.role, info.department, info.language)
+                                   if info else None)
     return request.state.principal
 
 

@@ -67,6 +67,9 @@ MATRIX = {
     "GET /compensation":                       _status("403 403 403 200 200"),
     "POST /compensation/{pending}/approve":    _status("403 403 403 200 200"),
     "POST /compensation/{pending}/reject":     _status("403 403 403 200 200"),
+    "GET /exports/complaints":                 _status("200 200 200 200 403"),
+    "GET /complaints/{ops}/timeline":          _status("200 200 200 200 403"),
+    "GET /complaints/{lending}/timeline":      _status("403 403 200 200 403"),
 }
 
 
@@ -109,6 +112,9 @@ def _request(api, endpoint: str):
             f"M-{next(_refs)}", T0 - timedelta(hours=2), product=product, category=product, customer_ref="reach",
             customer=CustomerProfile(contacts=(ContactPoint("email", "reach@example.com", consent=True),)))])[0]
         path, body = f"/complaints/{cid}/replies", {"text": "we are on it"}
+    elif path.endswith("/timeline"):
+        product = "Credit reporting" if "{ops}" in path else "Payday loan"
+        path = f"/complaints/{_complaint(api, product)}/timeline"
     elif path == "/complaints/{ops}":
         path = f"/complaints/{_complaint(api, 'Credit reporting')}"
     elif path == "/complaints/{lending}":

@@ -106,3 +106,19 @@ def test_api_search_paged_sorted_and_scoped(api, config, clock):
         assert found == visible & {"S-1", "S-2", "S-3"}
         seen.append(found)
     assert any(len(f) < 3 for f in seen)
+
+
+def test_many_matches_take_the_index_walk_with_the_same_answer(sessions, clock, searchable, monkeypatch):
+    from closeloop.services import complaint_queries
+
+    now = clock.now()
+    answers = []
+    for few in (2000, 1):  # 1: "ref" (two matches) is "many" and planned as an index walk
+        monkeypatch.setattr(complaint_queries, "FEW_MATCHES", few)
+        for sort in ComplaintSort:
+            rows, total = list_complaints(sessions, ComplaintFilter(q="ref"), now=now, sort=sort)
+            filtered, n = list_complaints(sessions, ComplaintFilter(q="ref", status=["triaged"]), now=now, sort=sort)
+            answers.append((few, sort, [r.id for r in rows], total, [r.id for r in filtered], n))
+    half = len(answers) // 2
+    assert [a[1:] for a in answers[:half]] == [a[1:] for a in answers[half:]]
+    assert all(a[3] == 2 for a in answers)

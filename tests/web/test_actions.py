@@ -138,8 +138,8 @@ def test_illegal_action_names_the_state(web, complaints):
 
 
 def test_queue_flags_and_filters(web, complaints):
-    c = web.signin("manager")
     web.app.clock.advance(__import__("datetime").timedelta(days=30))  # everything is overdue by now
+    c = web.signin("manager")  # (a session opened before would have expired: 12 hours)
     page = c.get("/queue/operations?show=overdue").text
     rows = re.findall(r'id="task-(\d+)"', page)
     assert rows and page.count('class="badge flag-overdue"') == len(rows)

@@ -1,10 +1,16 @@
-"""complaint search index (issue 14)
+"""complaint search index; dashboard sessions (issue 14)
 
 One row per complaint in ``complaint_search`` (its search terms, see
 ``closeloop.domain.search_text``), indexed per backend: SQLite FTS5 (external content
 table ``complaint_fts`` kept in step by triggers), PostgreSQL a GIN index over the terms as a
 ``tsvector``. Existing complaints are indexed here. Downgrade drops the index tables only
 (derived data: rebuilt from the complaints by upgrading again).
+
+Two indexes on ``complaint``: ``external_ref`` (a reference looked up alone) and ``received_at``
+(the newest-first list).
+
+``web_session``: dashboard sign-ins, revoked server-side at sign-out. Downgrade drops it, which
+signs every browser out (the API tokens they were opened with are kept).
 
 Revision ID: 0008
 Revises: 0005
@@ -13,6 +19,8 @@ from __future__ import annotations
 
 from alembic import op
 import sqlalchemy as sa
+
+import models.types
 
 from closeloop.domain.search_text import document
 
@@ -48,6 +56,22 @@ def upgrade() -> None:
                             ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('complaint_id', name=op.f('pk_complaint_search'))
     )
+    op.create_table('web_session',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('secret_hash', sa.String(length=64), nullable=False),
+    sa.Column('token_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['token_id'], ['api_token.id'], name=op.f('fk_web_session_token_id_api_token')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_web_session')),
+    sa.UniqueConstraint('secret_hash', name=op.f('uq_web_session_secret_hash'))
+    )
+    with op.batch_alter_table('web_session', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_web_session_token_id'), ['token_id'], unique=False)
+    with op.batch_alter_table('complaint', schema=None) as batch_op:
+        batch_op.create_index('ix_complaint_external_ref', ['external_ref'], unique=False)
+        batch_op.create_index('ix_complaint_received_at', ['received_at'], unique=False)
     bind = op.get_bind()
     for ddl in (_SQLITE if bind.dialect.name == "sqlite" else _PG):
         op.execute(ddl)
@@ -73,6 +97,12 @@ def _backfill(bind) -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('complaint', schema=None) as batch_op:
+        batch_op.drop_index('ix_complaint_received_at')
+        batch_op.drop_index('ix_complaint_external_ref')
+    with op.batch_alter_table('web_session', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_web_session_token_id'))
+    op.drop_table('web_session')
     if op.get_bind().dialect.name == "sqlite":
         for name in ("complaint_search_ai", "complaint_search_ad", "complaint_search_au"):
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
