@@ -23,6 +23,8 @@ BUNDLED = [  # (scenario, file, configuration): the samples bundled in examples/
     ("nyc311", ROOT / "examples" / "nyc311_sample.csv", ROOT / "examples" / "nyc311.toml"),
 ]
 
+COMPARED = [("base", None, None), ("compared", None, None)]  # the two replays of --compare, in --out/<name>
+
 
 class _CaptureEverything:
     """Replay's sender: every message goes to a local capture file (``capture://<channel>``), whatever
@@ -62,6 +64,9 @@ def replay_cmd(
     speed: str = typer.Option("max", "--speed",
                               help="'max' (as fast as possible) or N: simulated time runs N times real time, "
                                    "each jump capped at 2 s of waiting"),
+    compare: Optional[Path] = typer.Option(None, "--compare", exists=True, dir_okay=False,
+                                           help="what-if: replay PATHs under this configuration too and print "
+                                                "the differences side by side (compare.json in --out)"),
 ) -> None:
     """Replay complaint exports through the whole lifecycle in simulated time and report what happened.
 
@@ -85,25 +90,13 @@ def replay_cmd(
             fail(f"--speed: {speed!r} is neither 'max' nor a positive number", 2)
         pace = lambda delta: time.sleep(min(2.0, delta.total_seconds() / factor))  # noqa: E731
 
-    if paths:
-        from closeloop.replay_config import choose
-
-        try:
-            chosen = choose(list(paths), fmt, config or os.environ.get("CLOSELOOP_CONFIG") or None)
-        except ConfigError as exc:
-            fail(exc, 2)
-        out.print(chosen.why)
-        scenarios = [("replay", list(paths), chosen.config)]
-    else:
-        out.print("configuration: " + "; ".join(f"{name}: {(conf or 'closeloop/config/default.toml')}".replace(
-            str(ROOT) + "/", "") for name, _, conf in BUNDLED) + " (the bundled samples)")
-        scenarios = [(name, [path], load_config(conf)) for name, path, conf in BUNDLED]
+    scenarios = _scenarios(paths, fmt, config or os.environ.get("CLOSELOOP_CONFIG") or None, compare)
     import shutil
 
-    for stale in [out_dir / n for n, _, _ in BUNDLED] + [out_dir / "capture"]:  # never mix two runs
+    for stale in [out_dir / n for n, _, _ in BUNDLED + COMPARED] + [out_dir / "capture"]:  # never mix two runs
         shutil.rmtree(stale, ignore_errors=True)
-    for stale_name in ["summary.json", "report.html"] + [p.name for p in out_dir.glob("review-*.*")]:
-        (out_dir / stale_name).unlink(missing_ok=True)
+    for stale in ["summary.json", "report.html", "compare.json"] + [p.name for p in out_dir.glob("review-*.*")]:
+        (out_dir / stale).unlink(missing_ok=True)
     summaries: dict[str, dict] = {}
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("events"), TimeElapsedColumn(), console=err, transient=True,
@@ -128,11 +121,54 @@ def replay_cmd(
     (out_dir / "report.html").write_text(render_html(summaries), "utf-8")
     for name, s in summaries.items():
         _print(name, s)
+    if compare is not None:
+        _print_comparison(out_dir, summaries)
     out.print(f"wrote {out_dir / 'summary.json'} and {out_dir / 'report.html'}")
     for name, s in summaries.items():
         if "review" in s:
             where = out_dir / name if len(summaries) > 1 else out_dir
             out.print(f"monthly review of {s['review']['period']}: {where / s['review']['files'][1]}")
+
+
+def _scenarios(paths: Optional[list[Path]], fmt: str, explicit, compare: Optional[Path]) -> list[tuple]:
+    """``[(name, files, config)]`` to replay; prints which configuration(s) first."""
+    from closeloop.replay_config import choose
+
+    if not paths:
+        if compare is not None:
+            fail("--compare needs the export file(s) to replay under both configurations", 2)
+        out.print("configuration: " + "; ".join(f"{name}: {(conf or 'closeloop/config/default.toml')}".replace(
+            str(ROOT) + "/", "") for name, _, conf in BUNDLED) + " (the bundled samples)")
+        return [(name, [path], load_config(conf)) for name, path, conf in BUNDLED]
+    try:
+        chosen = choose(list(paths), fmt, explicit)
+        other = load_config(compare) if compare is not None else None
+    except ConfigError as exc:
+        fail(exc, 2)
+    out.print(chosen.why)
+    if other is None:
+        return [("replay", list(paths), chosen.config)]
+    out.print(f"compared with: {compare}")
+    return [(COMPARED[0][0], list(paths), chosen.config), (COMPARED[1][0], list(paths), other)]
+
+
+def _print_comparison(out_dir: Path, summaries: dict[str, dict]) -> None:
+    """The what-if table (and compare.json): the second configuration against the first."""
+    from closeloop.services.compare import compare as diff
+
+    (a_name, a), (b_name, b) = summaries.items()
+    result = diff(a, b, labels=(a["config"], b["config"]))
+    (out_dir / "compare.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), "utf-8")
+    t = Table(title=f"what-if: {b['config']} against {a['config']}")
+    for col in ("figure", a_name, b_name, "change"):
+        t.add_column(col, justify="left" if col == "figure" else "right")
+    for k, v in result["totals"].items():
+        t.add_row(k.replace("_", " "), str(v["a"]), str(v["b"]), f"{v['change']:+d}")
+    for d, v in result["departments"].items():
+        t.add_row(f"{d}: median business h", _num(v["a"]), _num(v["b"]),
+                  "-" if v["change"] is None else f"{v['change']:+.1f}")
+    out.print(t)
+    out.print(f"wrote {out_dir / 'compare.json'}")
 
 
 class _Shown:

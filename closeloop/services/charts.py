@@ -105,6 +105,10 @@ def time_bars(series: dict, *, period: str = "day", y_title: str, x_title: str |
             rows.append({"t": at.isoformat(), "v": v, "g": group, "nodata": v is None})
     if not rows:
         return _no_data()
+    if len({r["t"] for r in rows}) == 1:  # one period alone: its empty neighbours give the axis a span
+        step = timedelta(days=7 if period == "week" else 1)
+        one = date.fromisoformat(rows[0]["t"])
+        rows += [{"t": (one + d).isoformat(), "v": 0, "g": rows[0]["g"], "nodata": False} for d in (-step, step)]
     unit = "yearmonthdate"
     x = {"field": "t", "type": "temporal", "timeUnit": unit,
          "title": x_title or ("day" if period == "day" else "week (starting Monday)"),

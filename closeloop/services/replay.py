@@ -25,6 +25,11 @@ documented model where it does not (:class:`Behaviour`):
   ``Complaint Type``, airline reason), recorded with the completion of a complaint's task;
   rows the table does not cover are ``undetermined`` with a note.
 
+Improvement records the engine proposes are approved, acted on and implemented by the seeded
+owners' model of :mod:`closeloop.services.replay_loop`; the effectiveness checks then decide in
+simulated time on the complaints that follow (where the export ends before a check's window does,
+the summary says "not enough data": see ``report.improvement_figures``).
+
 Time jumps from event to event and to the next pending timer, with sweeps no
 closer than ``step`` apart, so years of quiet data cost nothing; it stops
 ``horizon`` after the last event (intake, a real close, a modelled answer).
@@ -55,6 +60,7 @@ from . import lifecycle, root_cause
 from . import tasks as task_svc
 from .departments import routing_config_id, sync_departments
 from .intake import IntakeItem, intake_batch
+from .replay_loop import LOOP_EVENTS, LoopModel
 from .sweep import sweep
 from .uow import unit_of_work
 
@@ -160,6 +166,7 @@ def run_replay(paths: list[Path], config: Config, out_dir: Path, *, fmt: str = "
         raise ValueError("nothing to replay: no valid rows in " + ", ".join(map(str, paths)))
 
     behaviour = Behaviour(seed)
+    loop = LoopModel(seed)
     events: list[_Event] = []
     seq = 0
 
@@ -210,6 +217,8 @@ def run_replay(paths: list[Path], config: Config, out_dir: Path, *, fmt: str = "
             done += 1
             if ev.kind == "intake":
                 _intake_one(sessions, config, rc_id, ev.ref, clock.now(), quality, behaviour, plan, push)
+            elif ev.kind in LOOP_EVENTS:
+                _loop_step(loop, sessions, config, ev, clock.now(), plan, push)
             else:
                 _act(sessions, config, ev, clock.now(), behaviour, plan, push)
         clock.set(now)
@@ -220,6 +229,7 @@ def run_replay(paths: list[Path], config: Config, out_dir: Path, *, fmt: str = "
             sweep(sessions, config, now)
             last_sweep = now
             _schedule_followups(sessions, now, plan, scheduled_followups, push)
+            loop.schedule(sessions, now, push)
             deliver_to_capture(sessions, clock)
     sweep(sessions, config, clock.now())
     deliver_to_capture(sessions, clock)
@@ -267,6 +277,13 @@ def _intake_one(sessions, config, rc_id, row: ParsedRow, now, quality, behaviour
         push(ack_at, "ack", cid)
     if done_at is not None:
         push(done_at, "work", cid)
+
+
+def _loop_step(loop: LoopModel, sessions, config, ev: _Event, now, plan, push) -> None:
+    try:
+        loop.act(sessions, config, ev.kind, ev.ref, now, push)
+    except Exception as exc:  # noqa: BLE001 - a replay never stops on one record; counted
+        plan.setdefault(-1, {}).setdefault("errors", []).append(f"{ev.kind} {ev.ref}: {exc}")
 
 
 def _act(sessions, config, ev: _Event, now, behaviour, plan, push) -> None:

@@ -45,8 +45,8 @@ def build_summary(sessions, config: Config, now: datetime, quality, plan: dict) 
         notes = s.scalars(select(Notification)).all()
         outbox = dict(s.execute(select(Outbox.status, func.count()).group_by(Outbox.status)).all())
         follow = s.execute(select(Transition.data).where(Transition.trigger == "follow_up")).scalars().all()
-        departments = worst_first(_department_figures(s, config, now, [t for t in tasks if t.kind != FOLLOW_UP],
-                                                      done_at))
+        work = [t for t in tasks if t.kind != FOLLOW_UP and t.complaint_id is not None]  # not improvement actions
+        departments = worst_first(_department_figures(s, config, now, work, done_at))
         follow_up_departments = _department_figures(s, config, now, [t for t in tasks if t.kind == FOLLOW_UP],
                                                     done_at)
     by_status = Counter(c.status for c in complaints)
@@ -112,6 +112,7 @@ def _notification_figures(notes, outbox: dict) -> dict:
                                        "4": "crisis owner"},
             "acknowledgement_timeouts": kinds.get(NoticeKind.ACK_TIMEOUT, 0),
             "promise_breaches": kinds.get(NoticeKind.PROMISE, 0),
+            "complaints_with_promise_breached": len({n.complaint_id for n in notes if n.kind == NoticeKind.PROMISE}),
             "messages": sum(outbox.values()),
             "delivered": outbox.get("delivered", 0),
             "failed": outbox.get("dead", 0)}
@@ -201,25 +202,46 @@ def _department_figures(s, config: Config, now: datetime, tasks: list, done_at: 
 
 
 def improvement_figures(sessions, complaints) -> dict:
-    """Root causes of complaints, improvement records by status, recurrence links and check decisions."""
+    """Root causes of complaints, improvement records by status, recurrence links and check decisions.
+
+    ``checks``: every effectiveness check with its before/after counts, the engine's ``decision`` and
+    ``data_covers_window`` (False when the export's last complaint was received before the check's
+    after-window ended, so "fewer complaints after" may only mean "no more data"). The totals
+    ``effective``/``ineffective`` count checks whose window the data covers; the others are
+    ``not_enough_data`` (with the engine's own not-enough-data decisions) and say so in ``verdict``.
+    """
     with sessions() as s:
         by_status = dict(s.execute(select(Improvement.status, func.count()).group_by(Improvement.status)).all())
-        checks = dict(s.execute(select(EffectivenessCheck.decision, func.count())
-                                .group_by(EffectivenessCheck.decision)).all())
         links = dict(s.execute(select(ImprovementLink.source, func.count()).group_by(ImprovementLink.source)).all())
         decided = s.execute(select(EffectivenessCheck, Improvement.title).join(
             Improvement, Improvement.id == EffectivenessCheck.improvement_id).order_by(EffectivenessCheck.at)).all()
-    causes = Counter((c.root_cause or "(none yet)").split(".", 1)[0] for c in complaints
-                     if c.status not in ("rejected", "merged"))
+        awaiting = s.scalar(select(func.count()).select_from(Improvement).where(
+            Improvement.status.in_(("approved", "in_progress", "implemented")))) or 0
+    live = [c for c in complaints if c.status not in ("rejected", "merged")]
+    data_end = max((c.received_at for c in live), default=None)
+    causes = Counter((c.root_cause or "(none yet)").split(".", 1)[0] for c in live)
+    checks = [_check_row(c, title, data_end) for c, title in decided]
+    verdicts = Counter(c["verdict"] for c in checks)
     return {"by_status": dict(sorted(by_status.items())), "total": sum(by_status.values()),
-            "effective": checks.get("effective", 0), "ineffective": checks.get("ineffective", 0),
-            "not_enough_data": checks.get("not_enough_data", 0),
+            "effective": verdicts.get("effective", 0), "ineffective": verdicts.get("ineffective", 0),
+            "not_enough_data": sum(n for v, n in verdicts.items() if v not in ("effective", "ineffective")),
+            "awaiting_check": awaiting,
             "links_by_source": dict(sorted(links.items())),
             "root_causes": dict(causes.most_common()),
-            "checks": [{"improvement": c.improvement_id, "title": title, "at": c.at.isoformat(),
-                        "attempt": c.attempt, "window_days": c.window_days, "before_count": c.before_count,
-                        "after_count": c.after_count, "reduction": c.reduction, "decision": c.decision}
-                       for c, title in decided]}
+            "data_ends": data_end.isoformat() if data_end else None,
+            "checks": checks}
+
+
+def _check_row(c: EffectivenessCheck, title: str, data_end: datetime | None) -> dict:
+    window_end = c.implemented_at + timedelta(days=c.window_days)
+    covered = data_end is not None and data_end >= window_end
+    verdict = c.decision if covered or c.decision == "not_enough_data" else "not_enough_data"
+    return {"improvement": c.improvement_id, "title": title, "at": c.at.isoformat(), "attempt": c.attempt,
+            "window_days": c.window_days, "before_count": c.before_count, "after_count": c.after_count,
+            "reduction": c.reduction, "decision": c.decision, "data_covers_window": covered,
+            "verdict": verdict,
+            "note": None if covered else f"not enough data: the export ends {data_end:%Y-%m-%d}, before the "
+                                         f"after-window ends ({window_end:%Y-%m-%d})" if data_end else "no data"}
 
 
 def _open_by_day(complaints, resolved_at: dict) -> dict[str, int]:

@@ -59,3 +59,10 @@ def test_month_line_breaks_at_no_data_and_bad_period_is_refused():
     assert "no data" in _texts(svg) and "2024-02" in _texts(svg)
     with pytest.raises(ValueError, match="period"):
         charts.fill_periods({"2024-01-01": 1}, "month")
+
+
+def test_a_single_period_gets_its_empty_neighbours():
+    svg = str(charts.time_bars({"escalation": {"2026-01-12": 1}}, period="week", by="kind", y_title="notifications"))
+    texts = _texts(svg)
+    assert svg.count('aria-roledescription="bar"') == 3
+    assert "2026-01-05" in texts or "2026-01-19" in texts
