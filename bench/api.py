@@ -126,9 +126,9 @@ def build_complaints(engine, config, n: int, seed: int) -> dict:
     from datetime import timedelta
 
     from sqlalchemy import insert, text
+    from sweep_data import _complaint_row, _department_rows
 
     from models.tables import Complaint, Department
-    from sweep_data import _complaint_row, _department_rows
 
     rnd = random.Random(seed)
     with engine.begin() as conn:
@@ -205,12 +205,12 @@ def main() -> None:
                     args.search_only)
 
     import httpx
+    from sqlalchemy.orm import sessionmaker
 
     from closeloop.config import load_config
     from closeloop.services.tokens import create_token
     from models import migrate
     from models.db import make_engine
-    from sqlalchemy.orm import sessionmaker
 
     config = load_config()
     with tempfile.TemporaryDirectory(prefix="closeloop-bench-api-") as tmp:

@@ -36,7 +36,7 @@ import time
 import tracemalloc
 import uuid
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -44,7 +44,7 @@ from _common import fmt, maxrss_mib, run_worker  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT.parent / "shared" / "data" / "cfpb_2023_sample" / "complaints.csv"
-NOW = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 
 HEADER = ["Date received", "Product", "Sub-product", "Issue", "Sub-issue", "Consumer complaint narrative",
           "Company public response", "Company", "State", "ZIP code", "Tags", "Consumer consent provided?",
@@ -188,9 +188,10 @@ class FreshDatabase:
         self.path: Path | None = None
 
     def __enter__(self):
+        from sqlalchemy import text
+
         from models import migrate
         from models.db import make_engine
-        from sqlalchemy import text
 
         if self.url is None:
             self.path = self.workdir / f"{self.label}-{uuid.uuid4().hex[:8]}.db"

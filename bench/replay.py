@@ -26,6 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from datetime import UTC
+
 from bench._common import ROOT, fmt, run_worker  # noqa: E402
 
 SCENARIOS = {  # name -> (file, configuration or None for the default)
@@ -79,10 +81,10 @@ def _worker(mode: str, name: str, profile: int) -> dict:
         engine = make_engine(f"sqlite:///{out / 'import.db'}")
         migrate.upgrade(engine)
         t0, c0 = time.perf_counter(), os.times()  # the migration is not the import's
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         report = import_file(sessionmaker(engine, expire_on_commit=False), cfg,
-                             FixedClock(datetime(2030, 1, 1, tzinfo=timezone.utc)), path, skip_bad_rows=True)
+                             FixedClock(datetime(2030, 1, 1, tzinfo=UTC)), path, skip_bad_rows=True)
         rows = report.rows
     c1 = os.times()
     return {"mode": mode, "scenario": name, "rows": rows, "wall_s": round(time.perf_counter() - t0, 2),

@@ -58,18 +58,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import fmt, maxrss_mib, run_worker  # noqa: E402
-
 from sweep_data import (  # noqa: E402
-    _flag_dirty,
     DIRTY_MODULO,
-    Databases,
     NOW,
     RESCHEDULE_SWEEP,
     SECOND_SWEEP,
     TASKS,
+    Databases,
+    _flag_dirty,
     compute_cohorts,
 )
-
 from sweep_queries import measure_queries  # noqa: E402
 
 # ------------------------------------------------------------------ measurements (each runs in a subprocess)

@@ -9,16 +9,16 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 ROOT = Path(__file__).resolve().parents[1]
 # Wednesday 10:00 in America/New_York: inside the default calendar's working hours, so the
 # notifications fired by the sweep are released (quiet hours over) and packed in the same sweep.
-NOW = datetime(2026, 3, 4, 15, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
 SECOND_SWEEP = NOW + timedelta(minutes=1)
 RESCHEDULE_SWEEP = NOW + timedelta(minutes=2)
 DIRTY_MODULO = 100  # the reschedule pass flags complaints whose id is a multiple of this: 1%

@@ -9,7 +9,7 @@ import statistics
 import sys
 import time
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -180,7 +180,7 @@ def _sqlite_params(compiled) -> tuple:
     for k in compiled.positiontup:
         v = params[k]
         if isinstance(v, datetime):
-            v = v.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ")
+            v = v.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
         out.append(v)
     return tuple(out)
 

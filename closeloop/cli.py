@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
-from rich.progress import TaskID
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from closeloop.cli_common import err, fail, get_app, out
@@ -48,8 +45,8 @@ app.add_typer(promises_app, name="promises")
 from closeloop.cli_report import report_app  # noqa: E402
 
 app.add_typer(report_app, name="report")
-from closeloop.cli_replay import replay_cmd  # noqa: E402
 from closeloop.cli_outbox import outbox_app  # noqa: E402
+from closeloop.cli_replay import replay_cmd  # noqa: E402
 
 app.add_typer(outbox_app, name="outbox")
 
@@ -111,7 +108,7 @@ def import_cmd(
                             help="auto, cfpb, nyc311, airline-tweets, zh-reviews, closeloop, jsonl"),
     skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows",
                                        help="import the good rows and report the bad ones, instead of all-or-nothing"),
-    config: Optional[Path] = typer.Option(None, "--config", help="configuration file (default: CLOSELOOP_CONFIG)"),
+    config: Path | None = typer.Option(None, "--config", help="configuration file (default: CLOSELOOP_CONFIG)"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
     encoding: str = typer.Option("utf-8", "--encoding",
                                  help="text encoding of the files (e.g. gb18030); a file that does not decode "
@@ -206,7 +203,7 @@ def stats_cmd(as_json: bool = typer.Option(False, "--json", help="print one JSON
 @app.command("sweep")
 def sweep_cmd(once: bool = typer.Option(True, "--once", help="one sweep (accepted for clarity; `serve` repeats it "
                                                           "on a Prefect schedule)"),
-              now: Optional[str] = typer.Option(None, "--now", help="pretend it is this instant (ISO 8601 with offset)"),
+              now: str | None = typer.Option(None, "--now", help="pretend it is this instant (ISO 8601 with offset)"),
               as_json: bool = typer.Option(False, "--json")) -> None:
     """Reschedule, fire what is due (reminders, escalations, follow-ups) and pack digests. Idempotent."""
     from closeloop.cli_common import parse_instant
@@ -261,7 +258,7 @@ def serve_cmd(api_host: str = typer.Option("127.0.0.1", "--api-host", help="the 
 
 
 @app.command("purge")
-def purge_cmd(older_than_days: Optional[int] = typer.Option(None, "--older-than-days", min=0,
+def purge_cmd(older_than_days: int | None = typer.Option(None, "--older-than-days", min=0,
                                                             help="default CLOSELOOP_RETENTION_DAYS (90)"),
               as_json: bool = typer.Option(False, "--json")) -> None:
     """Retention: delete fired timers, packed notifications, delivered messages and engine runs older than N days."""
@@ -276,7 +273,7 @@ def purge_cmd(older_than_days: Optional[int] = typer.Option(None, "--older-than-
 
 
 @app.command("digest")
-def digest_cmd(now: Optional[str] = typer.Option(None, "--now", help="ISO 8601 with offset")) -> None:
+def digest_cmd(now: str | None = typer.Option(None, "--now", help="ISO 8601 with offset")) -> None:
     """Write today's overdue digest for the operations manager (once per local day)."""
     from closeloop.cli_common import parse_instant
     from closeloop.services.digest import overdue_digest
@@ -288,7 +285,7 @@ def digest_cmd(now: Optional[str] = typer.Option(None, "--now", help="ISO 8601 w
 
 # ------------------------------------------------------------------ config
 @config_app.command("validate")
-def config_validate(path: Optional[Path] = typer.Argument(None, help="file to check (default: CLOSELOOP_CONFIG)")) -> None:
+def config_validate(path: Path | None = typer.Argument(None, help="file to check (default: CLOSELOOP_CONFIG)")) -> None:
     """Validate a configuration file; errors name the field."""
     try:
         cfg = load_config(path or os.environ.get("CLOSELOOP_CONFIG") or None)

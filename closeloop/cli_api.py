@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -20,9 +19,9 @@ tokens_app = typer.Typer(help="API tokens: create (prints the token alone), list
 
 @tokens_app.command("create")
 def tokens_create(role: str = typer.Option(..., "--role", help="member, lead, manager or admin"),
-                  department: Optional[str] = typer.Option(None, "--department", "-d",
+                  department: str | None = typer.Option(None, "--department", "-d",
                                                            help="required for member and lead"),
-                  name: Optional[str] = typer.Option(None, "--name", help="who holds it (default: role[@dept])"),
+                  name: str | None = typer.Option(None, "--name", help="who holds it (default: role[@dept])"),
                   language: str = typer.Option("en", "--language", help="en or zh (dashboard language)")) -> None:
     """Create a token and print it ALONE on standard output (TOKEN=$(closeloop tokens create ...)).
 
@@ -115,7 +114,7 @@ def openapi_document() -> str:
     return json.dumps(create_app(App.__new__(App)).openapi(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def openapi_cmd(out_path: Optional[Path] = typer.Option(None, "--out", help="write here instead of stdout")) -> None:
+def openapi_cmd(out_path: Path | None = typer.Option(None, "--out", help="write here instead of stdout")) -> None:
     """Print (or write) the OpenAPI document: `closeloop openapi --out docs/openapi.json` regenerates it."""
     text = openapi_document()
     if out_path is None:

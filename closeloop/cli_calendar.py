@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import NoReturn, Optional
+from typing import NoReturn
 
 import typer
 
@@ -77,8 +77,8 @@ def format_hours_decimal(value: timedelta) -> str:
     return text + "0" if text.endswith(".") else text
 
 
-def _calendar(calendar: Optional[str], timezone: Optional[str], hours: str, country: Optional[str],
-              subdivision: Optional[str], extra_closed: list[str], extra_open: list[str]):
+def _calendar(calendar: str | None, timezone: str | None, hours: str, country: str | None,
+              subdivision: str | None, extra_closed: list[str], extra_open: list[str]):
     if calendar is not None:
         if timezone or country or subdivision or extra_closed or extra_open or hours != DEFAULT_HOURS:
             _fail("--calendar", "a named calendar comes whole from the configuration; "
@@ -121,8 +121,8 @@ _OPEN = typer.Option([], "--extra-open", help="an extra working date (YYYY-MM-DD
 @calendar_app.command("due")
 def due_cmd(start: str = typer.Option(..., "--start", help="start instant, ISO 8601 with offset"),
             business_hours: str = typer.Option(..., "--business-hours", help="business hours to add, e.g. 4 or 0.5"),
-            calendar: Optional[str] = _CAL, timezone: Optional[str] = _TZ, hours: str = _HOURS,
-            country: Optional[str] = _COUNTRY, subdivision: Optional[str] = _SUBDIV,
+            calendar: str | None = _CAL, timezone: str | None = _TZ, hours: str = _HOURS,
+            country: str | None = _COUNTRY, subdivision: str | None = _SUBDIV,
             extra_closed: list[str] = _CLOSED, extra_open: list[str] = _OPEN) -> None:
     """Print the due instant (ISO 8601, calendar offset): START plus the business hours.
 
@@ -140,8 +140,8 @@ def due_cmd(start: str = typer.Option(..., "--start", help="start instant, ISO 8
 @calendar_app.command("elapsed")
 def elapsed_cmd(start: str = typer.Option(..., "--start", help="ISO 8601 with offset"),
                 end: str = typer.Option(..., "--end", help="ISO 8601 with offset"),
-                calendar: Optional[str] = _CAL, timezone: Optional[str] = _TZ, hours: str = _HOURS,
-                country: Optional[str] = _COUNTRY, subdivision: Optional[str] = _SUBDIV,
+                calendar: str | None = _CAL, timezone: str | None = _TZ, hours: str = _HOURS,
+                country: str | None = _COUNTRY, subdivision: str | None = _SUBDIV,
                 extra_closed: list[str] = _CLOSED, extra_open: list[str] = _OPEN) -> None:
     """Print the business hours between START and END (real time, so DST days count right).
 
@@ -160,7 +160,7 @@ def elapsed_cmd(start: str = typer.Option(..., "--start", help="ISO 8601 with of
 @calendar_app.command("show")
 def show_cmd(country: str = typer.Option(..., "--country", help="ISO country code, e.g. CN"),
              year: int = typer.Option(..., "--year", help="calendar year, e.g. 2026"),
-             subdivision: Optional[str] = _SUBDIV) -> None:
+             subdivision: str | None = _SUBDIV) -> None:
     """List the public-holiday days off and the adjusted (make-up) working days of a year."""
     from closeloop.calendars import calendar_year_listing
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -45,8 +43,8 @@ def compensation_tables(a, complaint_id: int) -> None:
 @compensation_app.command("add")
 def compensation_add(complaint_id: int, kind: str = typer.Option(..., "--kind"),
                      amount: str = typer.Option(..., "--amount", help="e.g. 25.00"),
-                     currency: Optional[str] = typer.Option(None, "--currency", help="default: [compensation]"),
-                     note: str = typer.Option("", "--note"), actor: Optional[str] = typer.Option(None)) -> None:
+                     currency: str | None = typer.Option(None, "--currency", help="default: [compensation]"),
+                     note: str = typer.Option("", "--note"), actor: str | None = typer.Option(None)) -> None:
     """Record compensation: approved within the cap, otherwise pending a manager's approval."""
     a = get_app()
     try:
@@ -61,7 +59,7 @@ def compensation_add(complaint_id: int, kind: str = typer.Option(..., "--kind"),
 _TOKEN_HELP = "the approver's API token (role manager or admin); default: env CLOSELOOP_TOKEN"
 
 
-def _decide(entry_id: int, approve: bool, note: str, token: Optional[str]) -> None:
+def _decide(entry_id: int, approve: bool, note: str, token: str | None) -> None:
     """Decide as the holder of ``token``: the role checked is the token's (no --actor to claim one)."""
     a = get_app()
     info = verify_token(a.sessions, token.strip(), at=a.clock.now()) if token else None
@@ -79,7 +77,7 @@ def _decide(entry_id: int, approve: bool, note: str, token: Optional[str]) -> No
 
 @compensation_app.command("approve")
 def compensation_approve(entry_id: int, note: str = typer.Option("", "--note"),
-                         token: Optional[str] = typer.Option(None, envvar="CLOSELOOP_TOKEN", help=_TOKEN_HELP,
+                         token: str | None = typer.Option(None, envvar="CLOSELOOP_TOKEN", help=_TOKEN_HELP,
                                                              show_default=False)) -> None:
     """Approve a pending entry (not your own) as the token's holder."""
     _decide(entry_id, True, note, token)
@@ -87,15 +85,15 @@ def compensation_approve(entry_id: int, note: str = typer.Option("", "--note"),
 
 @compensation_app.command("reject")
 def compensation_reject(entry_id: int, note: str = typer.Option("", "--note"),
-                        token: Optional[str] = typer.Option(None, envvar="CLOSELOOP_TOKEN", help=_TOKEN_HELP,
+                        token: str | None = typer.Option(None, envvar="CLOSELOOP_TOKEN", help=_TOKEN_HELP,
                                                             show_default=False)) -> None:
     """Reject a pending entry (not your own) as the token's holder."""
     _decide(entry_id, False, note, token)
 
 
 @compensation_app.command("list")
-def compensation_list(status: Optional[str] = typer.Option(None, "--status"),
-                      complaint: Optional[int] = typer.Option(None, "--complaint"),
+def compensation_list(status: str | None = typer.Option(None, "--status"),
+                      complaint: int | None = typer.Option(None, "--complaint"),
                       limit: int = typer.Option(100, min=1, max=10_000)) -> None:
     """Ledger entries, newest first."""
     a = get_app()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -14,14 +13,13 @@ from closeloop.cli_common import actor_name, clocks_table, fail, get_app, out
 from closeloop.cli_compensation import compensation_tables
 from closeloop.domain.errors import DomainError
 from closeloop.services import complaints as complaint_svc
-from closeloop.services import lifecycle
+from closeloop.services import exports, lifecycle
 from closeloop.services.clocks import complaint_clocks, promise_consumption, task_clocks
 from closeloop.services.complaint_queries import ComplaintFilter
 from closeloop.services.complaint_queries import list_complaints as search_list
 from closeloop.services.customers.replies import send_reply
-from closeloop.services.messages import add_message
-from closeloop.services import exports
 from closeloop.services.exports import ExportFormat
+from closeloop.services.messages import add_message
 from closeloop.services.search import ComplaintSort
 from closeloop.services.uow import unit_of_work
 
@@ -30,7 +28,7 @@ complaints_app = typer.Typer(help="Complaints: list, show, merge, reprioritize, 
 
 
 @complaints_app.command("list")
-def complaints_list(status: Optional[str] = typer.Option(None, help="filter by status"),
+def complaints_list(status: str | None = typer.Option(None, help="filter by status"),
                     limit: int = typer.Option(50, min=1, max=10_000), offset: int = typer.Option(0, min=0)) -> None:
     """List complaints (id, source reference, status, severity, flags, category, route, due)."""
     a = get_app()
@@ -54,9 +52,9 @@ def _complaints_table(rows) -> Table:
 
 @complaints_app.command("search")
 def complaints_search(query: str = typer.Argument(..., help="id, external reference, customer ref or words"),
-                      status: Optional[list[str]] = typer.Option(None, help="filter by status (repeatable)"),
-                      severity: Optional[list[str]] = typer.Option(None, help="P1..P4 (repeatable)"),
-                      department: Optional[str] = typer.Option(None, help="has a task in this department"),
+                      status: list[str] | None = typer.Option(None, help="filter by status (repeatable)"),
+                      severity: list[str] | None = typer.Option(None, help="P1..P4 (repeatable)"),
+                      department: str | None = typer.Option(None, help="has a task in this department"),
                       overdue: bool = typer.Option(False, help="the customer promise is past due"),
                       sort: ComplaintSort = typer.Option(ComplaintSort.RECEIVED_DESC, help="order; '-' descending"),
                       limit: int = typer.Option(50, min=1, max=10_000), offset: int = typer.Option(0, min=0),
@@ -81,7 +79,7 @@ def complaints_search(query: str = typer.Argument(..., help="id, external refere
     out.print(f"{total} match(es); showing {offset + 1 if rows else 0}-{offset + len(rows)}")
 
 
-def _write(chunks, out_path: Optional[Path]) -> None:
+def _write(chunks, out_path: Path | None) -> None:
     text = "".join(chunks)
     if out_path is None:
         sys.stdout.write(text)
@@ -92,12 +90,12 @@ def _write(chunks, out_path: Optional[Path]) -> None:
 
 @complaints_app.command("export")
 def complaints_export(fmt: ExportFormat = typer.Option(ExportFormat.CSV, "--format"),
-                      query: Optional[str] = typer.Option(None, "--query", "-q", help="search text"),
-                      status: Optional[list[str]] = typer.Option(None, help="filter by status (repeatable)"),
-                      severity: Optional[list[str]] = typer.Option(None, help="P1..P4 (repeatable)"),
+                      query: str | None = typer.Option(None, "--query", "-q", help="search text"),
+                      status: list[str] | None = typer.Option(None, help="filter by status (repeatable)"),
+                      severity: list[str] | None = typer.Option(None, help="P1..P4 (repeatable)"),
                       overdue: bool = typer.Option(False, help="the customer promise is past due"),
                       sort: ComplaintSort = typer.Option(ComplaintSort.ID, help="order; '-' descending"),
-                      out_path: Optional[Path] = typer.Option(None, "--out", help="file (default: standard output)"),
+                      out_path: Path | None = typer.Option(None, "--out", help="file (default: standard output)"),
                       ) -> None:
     """Export the filtered complaint list as CSV (formula cells neutralised) or JSON."""
     a = get_app()
@@ -111,7 +109,7 @@ def complaints_export(fmt: ExportFormat = typer.Option(ExportFormat.CSV, "--form
 
 @complaints_app.command("timeline")
 def complaints_timeline(complaint_id: int, fmt: ExportFormat = typer.Option(ExportFormat.CSV, "--format"),
-                        out_path: Optional[Path] = typer.Option(None, "--out", help="file (default: standard output)"),
+                        out_path: Path | None = typer.Option(None, "--out", help="file (default: standard output)"),
                         ) -> None:
     """Export a complaint's full timeline (audit log and messages, merged complaints included)."""
     a = get_app()
@@ -185,8 +183,8 @@ def complaints_show(complaint_id: int) -> None:
 @complaints_app.command("merge")
 def complaints_merge(duplicate: int = typer.Argument(..., help="the duplicate complaint id"),
                      into: int = typer.Option(..., "--into", help="the complaint that survives"),
-                     reason: Optional[str] = typer.Option(None, help="why they are the same"),
-                     actor: Optional[str] = typer.Option(None, help="who merges (default: cli:<user>)")) -> None:
+                     reason: str | None = typer.Option(None, help="why they are the same"),
+                     actor: str | None = typer.Option(None, help="who merges (default: cli:<user>)")) -> None:
     """Merge DUPLICATE into another complaint: it becomes terminal, its tasks and messages move over."""
     a = get_app()
     try:
@@ -210,18 +208,18 @@ def _run(fn, complaint_id: int, **kw) -> None:
 @complaints_app.command("reprioritize")
 def complaints_reprioritize(complaint_id: int, severity: str = typer.Argument(..., help="P1..P4"),
                             reason: str = typer.Option(..., "--reason"),
-                            actor: Optional[str] = typer.Option(None)) -> None:
+                            actor: str | None = typer.Option(None)) -> None:
     """Change the severity; all clocks are recomputed from creation with the new targets."""
     _run(lifecycle.reprioritize, complaint_id, severity=severity, reason=reason, actor=actor_name(actor))
 
 
 @complaints_app.command("wait")
 def complaints_wait(complaint_id: int, reason: str = typer.Option(..., "--reason", help="what the customer owes us"),
-                    max_hours: Optional[float] = typer.Option(None, "--max-hours",
+                    max_hours: float | None = typer.Option(None, "--max-hours",
                                                               help="longest wait, in business hours"),
                     going_on: list[int] = typer.Option([], "--task-goes-on",
                                                        help="a task that does not wait on the answer (repeatable)"),
-                    actor: Optional[str] = typer.Option(None)) -> None:
+                    actor: str | None = typer.Option(None)) -> None:
     """Wait on the customer: the resolution clock and the department tasks waiting on the answer pause
     until the customer writes again."""
     _run(lifecycle.await_customer, complaint_id, reason=reason, max_business_hours=max_hours,
@@ -246,12 +244,12 @@ def promises_table(a, complaint_id: int) -> None:
 
 @complaints_app.command("reply")
 def complaints_reply(complaint_id: int, text: str = typer.Option(..., "--text"),
-                     channel: Optional[str] = typer.Option(
+                     channel: str | None = typer.Option(
                          None, "--channel", help="inbound: where it came from (default phone); with --outbound: "
                                                  "record a contact made there (e.g. phone) instead of sending"),
                      outbound: bool = typer.Option(False, "--outbound", help="our message to the customer"),
-                     key: Optional[str] = typer.Option(None, "--key", help="idempotency key of a sent reply"),
-                     actor: Optional[str] = typer.Option(None)) -> None:
+                     key: str | None = typer.Option(None, "--key", help="idempotency key of a sent reply"),
+                     actor: str | None = typer.Option(None)) -> None:
     """Record a customer message (any channel resumes a wait); with --outbound send ours to the customer
     through the outbox (their language, their consented channel), or with --outbound --channel phone
     record a call made."""
@@ -273,10 +271,10 @@ def complaints_reply(complaint_id: int, text: str = typer.Option(..., "--text"),
 
 @complaints_app.command("resolve")
 def complaints_resolve(complaint_id: int, reason: str = typer.Option(..., "--reason"),
-                       root_cause: Optional[str] = typer.Option(None, "--root-cause",
+                       root_cause: str | None = typer.Option(None, "--root-cause",
                                                                 help="taxonomy code[.sub]; required unless recorded"),
-                       note: Optional[str] = typer.Option(None, "--note", help="root-cause note (undetermined)"),
-                       actor: Optional[str] = typer.Option(None)) -> None:
+                       note: str | None = typer.Option(None, "--note", help="root-cause note (undetermined)"),
+                       actor: str | None = typer.Option(None)) -> None:
     """Resolve by hand (first-contact resolution); open tasks are cancelled. Needs a root cause."""
     _run(lifecycle.resolve, complaint_id, reason=reason, root_cause=root_cause, root_cause_detail=note,
          actor=actor_name(actor))
@@ -284,22 +282,22 @@ def complaints_resolve(complaint_id: int, reason: str = typer.Option(..., "--rea
 
 @complaints_app.command("root-cause")
 def complaints_root_cause(complaint_id: int, code: str = typer.Argument(..., help="taxonomy code[.sub]"),
-                          note: Optional[str] = typer.Option(None, "--note", help="required with 'undetermined'"),
-                          actor: Optional[str] = typer.Option(None)) -> None:
+                          note: str | None = typer.Option(None, "--note", help="required with 'undetermined'"),
+                          actor: str | None = typer.Option(None)) -> None:
     """Record the root cause; a waiting root-cause task is completed (the complaint may resolve)."""
     _run(lifecycle.set_root_cause, complaint_id, root_cause=code, note=note, actor=actor_name(actor))
 
 
 @complaints_app.command("close")
 def complaints_close(complaint_id: int, reason: str = typer.Option("", "--reason"),
-                     actor: Optional[str] = typer.Option(None)) -> None:
+                     actor: str | None = typer.Option(None)) -> None:
     """Close a resolved complaint."""
     _run(lifecycle.close, complaint_id, reason=reason, actor=actor_name(actor))
 
 
 @complaints_app.command("reopen")
 def complaints_reopen(complaint_id: int, reason: str = typer.Option(..., "--reason"),
-                      department: Optional[str] = typer.Option(None, "--department"),
-                      actor: Optional[str] = typer.Option(None)) -> None:
+                      department: str | None = typer.Option(None, "--department"),
+                      actor: str | None = typer.Option(None)) -> None:
     """Reopen a resolved or closed complaint with a new task (time spent resolved counts as paused)."""
     _run(lifecycle.reopen, complaint_id, reason=reason, department=department, actor=actor_name(actor))

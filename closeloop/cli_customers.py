@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
-
 from rich.markup import escape
 from rich.table import Table
 
@@ -18,7 +15,7 @@ customers_app = typer.Typer(help="Customers: erase personal data on request.", n
 
 
 @customers_app.command("forget")
-def customers_forget(ref: str, actor: Optional[str] = typer.Option(None),
+def customers_forget(ref: str, actor: str | None = typer.Option(None),
                      yes: bool = typer.Option(False, "--yes", help="do not ask for confirmation")) -> None:
     """Erase customer REF's name, language, time zone, contact points and message bodies (GDPR/PIPL
     erasure); complaint counts, clocks and the audit log stay. Audited; irreversible."""
@@ -39,12 +36,12 @@ promises_app = typer.Typer(help="Promises to customers: make, keep (with evidenc
 @promises_app.command("make")
 def promises_make(complaint_id: int, department: str = typer.Option(..., "--department", "-d"),
                   kind: str = typer.Option(..., "--kind", help="call_back, send_document, refund or other"),
-                  due: Optional[str] = typer.Option(None, "--due", help="ISO 8601 instant with offset"),
-                  business_hours: Optional[float] = typer.Option(None, "--business-hours",
+                  due: str | None = typer.Option(None, "--due", help="ISO 8601 instant with offset"),
+                  business_hours: float | None = typer.Option(None, "--business-hours",
                                                                  help="from now, on the department's calendar"),
-                  person: Optional[str] = typer.Option(None, "--person", help="who in the department"),
+                  person: str | None = typer.Option(None, "--person", help="who in the department"),
                   text: str = typer.Option("", "--text", help="what exactly was promised"),
-                  actor: Optional[str] = typer.Option(None)) -> None:
+                  actor: str | None = typer.Option(None)) -> None:
     """Record a promise to the customer ("the XX department will call you back by Friday")."""
     a = get_app()
     try:
@@ -57,11 +54,11 @@ def promises_make(complaint_id: int, department: str = typer.Option(..., "--depa
 
 
 @promises_app.command("keep")
-def promises_keep(promise_id: int, message: Optional[int] = typer.Option(None, "--message", help="the contact"),
-                  task: Optional[int] = typer.Option(None, "--task", help="the finished action"),
-                  contact: Optional[str] = typer.Option(None, "--contact", help="record a contact made now"),
+def promises_keep(promise_id: int, message: int | None = typer.Option(None, "--message", help="the contact"),
+                  task: int | None = typer.Option(None, "--task", help="the finished action"),
+                  contact: str | None = typer.Option(None, "--contact", help="record a contact made now"),
                   channel: str = typer.Option("phone", "--channel"),
-                  actor: Optional[str] = typer.Option(None)) -> None:
+                  actor: str | None = typer.Option(None)) -> None:
     """Mark a promise kept, with its evidence: a recorded contact (--message, or --contact to record one
     now) or a finished task of the promising department (--task)."""
     a = get_app()

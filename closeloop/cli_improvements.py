@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -18,7 +16,7 @@ improvements_app = typer.Typer(help="Improvement records (CAPA): root cause, lin
 
 
 @improvements_app.command("list")
-def improvements_list(status: Optional[str] = typer.Option(None, "--status"),
+def improvements_list(status: str | None = typer.Option(None, "--status"),
                       limit: int = typer.Option(100, min=1, max=10_000)) -> None:
     """Records, newest first, with their linked-complaint counts."""
     a = get_app()
@@ -87,11 +85,11 @@ def improvements_create(title: str = typer.Option(..., "--title"),
                         owner: str = typer.Option(..., "--owner", help="owner department"),
                         complaint: list[int] = typer.Option([], "--complaint", help="complaint to link (repeat)"),
                         problem: str = typer.Option("", "--problem"),
-                        root_cause: Optional[str] = typer.Option(None, "--root-cause"),
-                        note: Optional[str] = typer.Option(None, "--note"),
+                        root_cause: str | None = typer.Option(None, "--root-cause"),
+                        note: str | None = typer.Option(None, "--note"),
                         match: list[str] = typer.Option([], "--match", help="fact=value (repeat); default: the "
                                                         "first complaint's [improvement] match_on"),
-                        actor: Optional[str] = typer.Option(None)) -> None:
+                        actor: str | None = typer.Option(None)) -> None:
     """Propose a record (status proposed)."""
     a = get_app()
     facts = {}
@@ -111,7 +109,7 @@ def improvements_create(title: str = typer.Option(..., "--title"),
 
 @improvements_app.command("link")
 def improvements_link(improvement_id: int, complaint: list[int] = typer.Argument(..., help="complaint ids"),
-                      actor: Optional[str] = typer.Option(None)) -> None:
+                      actor: str | None = typer.Option(None)) -> None:
     """Link complaints to a record by hand."""
     a = get_app()
     try:
@@ -124,11 +122,11 @@ def improvements_link(improvement_id: int, complaint: list[int] = typer.Argument
 @improvements_app.command("fire")
 def improvements_fire(improvement_id: int,
                       trigger: str = typer.Argument(..., help=", ".join(t.value for t in ImprovementTrigger)),
-                      reason: Optional[str] = typer.Option(None, "--reason"),
-                      root_cause: Optional[str] = typer.Option(None, "--root-cause"),
-                      note: Optional[str] = typer.Option(None, "--note"),
-                      version: Optional[int] = typer.Option(None, "--version", help="expected version (locking)"),
-                      actor: Optional[str] = typer.Option(None)) -> None:
+                      reason: str | None = typer.Option(None, "--reason"),
+                      root_cause: str | None = typer.Option(None, "--root-cause"),
+                      note: str | None = typer.Option(None, "--note"),
+                      version: int | None = typer.Option(None, "--version", help="expected version (locking)"),
+                      actor: str | None = typer.Option(None)) -> None:
     """Apply a lifecycle trigger (approve needs a root cause; implement schedules the effectiveness check)."""
     a = get_app()
     try:
@@ -145,9 +143,9 @@ def improvements_add_action(improvement_id: int,
                             kind: str = typer.Option(..., "--kind", help="corrective or preventive"),
                             department: str = typer.Option(..., "--department"),
                             title: str = typer.Option(..., "--title"),
-                            days: Optional[int] = typer.Option(None, "--business-days", help="due after N working days"),
-                            assignee: Optional[str] = typer.Option(None, "--assignee"),
-                            actor: Optional[str] = typer.Option(None)) -> None:
+                            days: int | None = typer.Option(None, "--business-days", help="due after N working days"),
+                            assignee: str | None = typer.Option(None, "--assignee"),
+                            actor: str | None = typer.Option(None)) -> None:
     """Add a corrective or preventive action: a department task with a due date, reminders, escalation."""
     a = get_app()
     try:

@@ -6,7 +6,6 @@ Registered in :mod:`closeloop.cli`; the logic is in :mod:`closeloop.services.del
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -22,7 +21,7 @@ STATUSES = ", ".join(s.value for s in OutboxStatus)
 
 @outbox_app.callback()
 def outbox_list(ctx: typer.Context,
-                status: Optional[str] = typer.Option(None, "--status", help=STATUSES),
+                status: str | None = typer.Option(None, "--status", help=STATUSES),
                 limit: int = typer.Option(50, min=1, max=10_000),
                 as_json: bool = typer.Option(False, "--json")) -> None:
     """Status, attempts, next attempt and the last error of the newest messages (dead letters stay visible
@@ -68,7 +67,7 @@ def _row_json(o) -> dict:
 
 
 @outbox_app.command("retry")
-def outbox_retry(ids: Optional[list[int]] = typer.Argument(None, help="outbox ids of dead letters"),
+def outbox_retry(ids: list[int] | None = typer.Argument(None, help="outbox ids of dead letters"),
                  all_dead: bool = typer.Option(False, "--all-dead", help="every dead letter"),
                  actor: str = typer.Option("cli", "--actor", help="who re-sends (audit log)")) -> None:
     """Re-send dead letters with their own idempotency key (a deduping receiver still shows each once).

@@ -7,10 +7,8 @@ import dataclasses
 import json
 from datetime import timedelta
 from pathlib import Path
-from typing import Optional
 
 import typer
-from rich.progress import TaskID
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -53,10 +51,10 @@ def _capture_delivery(directory: Path):
 
 
 def replay_cmd(
-    paths: Optional[list[Path]] = typer.Argument(None, exists=True, dir_okay=False,
+    paths: list[Path] | None = typer.Argument(None, exists=True, dir_okay=False,
                                                  help="export files; default: the bundled CFPB and NYC 311 samples"),
     fmt: str = typer.Option("auto", "--format", "-f", help="auto, cfpb, nyc311, airline-tweets, zh-reviews, ..."),
-    config: Optional[Path] = typer.Option(None, "--config", help="configuration for PATHs (default: CLOSELOOP_CONFIG)"),
+    config: Path | None = typer.Option(None, "--config", help="configuration for PATHs (default: CLOSELOOP_CONFIG)"),
     out_dir: Path = typer.Option(Path("out/replay"), "--out", help="where replay.db, summary.json, report.html go"),
     step_minutes: int = typer.Option(60, "--step", min=1, help="sweep cadence in simulated minutes"),
     weeks: int = typer.Option(6, "--weeks", min=0, help="simulated weeks after the last complaint"),
@@ -64,7 +62,7 @@ def replay_cmd(
     speed: str = typer.Option("max", "--speed",
                               help="'max' (as fast as possible) or N: simulated time runs N times real time, "
                                    "each jump capped at 2 s of waiting"),
-    compare: Optional[Path] = typer.Option(None, "--compare", exists=True, dir_okay=False,
+    compare: Path | None = typer.Option(None, "--compare", exists=True, dir_okay=False,
                                            help="what-if: replay PATHs under this configuration too and print "
                                                 "the differences side by side (compare.json in --out)"),
 ) -> None:
@@ -74,7 +72,6 @@ def replay_cmd(
     --out/capture (nothing leaves the machine). Writes summary.json and report.html.
     """
     import os
-
     import time
 
     from closeloop.services.replay import run_replay
@@ -130,7 +127,7 @@ def replay_cmd(
             out.print(f"monthly review of {s['review']['period']}: {where / s['review']['files'][1]}")
 
 
-def _scenarios(paths: Optional[list[Path]], fmt: str, explicit, compare: Optional[Path]) -> list[tuple]:
+def _scenarios(paths: list[Path] | None, fmt: str, explicit, compare: Path | None) -> list[tuple]:
     """``[(name, files, config)]`` to replay; prints which configuration(s) first."""
     from closeloop.replay_config import choose
 

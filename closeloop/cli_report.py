@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -18,9 +17,9 @@ report_app = typer.Typer(help="Reports for the operations meeting.", no_args_is_
 
 @report_app.command("review")
 def review_cmd(
-    period: Optional[str] = typer.Option(None, "--period", help="month YYYY-MM (default: the previous month)"),
+    period: str | None = typer.Option(None, "--period", help="month YYYY-MM (default: the previous month)"),
     fmt: str = typer.Option("md", "--format", help="md | html | json"),
-    output: Optional[Path] = typer.Option(None, "--out", help="write to this file instead of standard output"),
+    output: Path | None = typer.Option(None, "--out", help="write to this file instead of standard output"),
 ) -> None:
     """Top root causes (Pareto), recurrence and its trend, improvement records with overdue actions,
     per-department SLA compliance and overdue tasks, complaints that bounced, compensation totals.

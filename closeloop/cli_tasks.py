@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -22,8 +20,8 @@ tasks_app = typer.Typer(help="Department tasks: list, show, acknowledge, start, 
 
 
 @tasks_app.command("list")
-def tasks_list(department: Optional[str] = typer.Option(None, "--department", "-d"),
-               status: Optional[str] = typer.Option(None, "--status", "-s"),
+def tasks_list(department: str | None = typer.Option(None, "--department", "-d"),
+               status: str | None = typer.Option(None, "--status", "-s"),
                overdue: bool = typer.Option(False, "--overdue", help="only tasks past their due time"),
                limit: int = typer.Option(100, min=1, max=100_000)) -> None:
     """A department's queue (or all tasks), oldest first, with due times (UTC)."""
@@ -89,40 +87,40 @@ def _action(fn, task_id: int, **kwargs) -> None:
 
 
 @tasks_app.command("ack")
-def tasks_ack(task_id: int, actor: Optional[str] = typer.Option(None)) -> None:
+def tasks_ack(task_id: int, actor: str | None = typer.Option(None)) -> None:
     """Acknowledge a task (the department's first response)."""
     _action(task_svc.acknowledge, task_id, actor=actor_name(actor))
 
 
 @tasks_app.command("start")
-def tasks_start(task_id: int, actor: Optional[str] = typer.Option(None)) -> None:
+def tasks_start(task_id: int, actor: str | None = typer.Option(None)) -> None:
     """Start work on a task."""
     _action(task_svc.start, task_id, actor=actor_name(actor))
 
 
 @tasks_app.command("pause")
 def tasks_pause(task_id: int, reason: str = typer.Option(..., "--reason", help="who or what it waits for"),
-                until: Optional[str] = typer.Option(None, "--until", help="expected end, ISO 8601 with offset"),
-                actor: Optional[str] = typer.Option(None)) -> None:
+                until: str | None = typer.Option(None, "--until", help="expected end, ISO 8601 with offset"),
+                actor: str | None = typer.Option(None)) -> None:
     """Wait on the customer or a third party: the SLA clock pauses."""
     _action(task_svc.pause, task_id, reason=reason, until=parse_instant(until, "--until"), actor=actor_name(actor))
 
 
 @tasks_app.command("resume")
-def tasks_resume(task_id: int, actor: Optional[str] = typer.Option(None)) -> None:
+def tasks_resume(task_id: int, actor: str | None = typer.Option(None)) -> None:
     """End a pause; the due time moves by the business time spent waiting."""
     _action(task_svc.resume, task_id, actor=actor_name(actor))
 
 
 @tasks_app.command("complete")
 def tasks_complete(task_id: int, outcome: str = typer.Option("", "--outcome", "-o", help="what was done"),
-                   root_cause: Optional[str] = typer.Option(None, "--root-cause",
+                   root_cause: str | None = typer.Option(None, "--root-cause",
                                                             help="the complaint's root cause (taxonomy code[.sub])"),
-                   root_cause_detail: Optional[str] = typer.Option(None, "--root-cause-detail",
+                   root_cause_detail: str | None = typer.Option(None, "--root-cause-detail",
                                                                    help="note (required with 'undetermined')"),
-                   satisfied: Optional[bool] = typer.Option(
+                   satisfied: bool | None = typer.Option(
                        None, "--satisfied/--not-satisfied", help="the customer's verdict (a follow-up task needs it)"),
-                   actor: Optional[str] = typer.Option(None)) -> None:
+                   actor: str | None = typer.Option(None)) -> None:
     """Complete a task; dependent tasks unblock; the complaint resolves when no task is left and its root
     cause is known (otherwise a root-cause task goes to the department lead). A follow-up task takes the
     customer's verdict: --not-satisfied reopens the complaint to the department that did the work."""
@@ -133,21 +131,21 @@ def tasks_complete(task_id: int, outcome: str = typer.Option("", "--outcome", "-
 @tasks_app.command("transfer")
 def tasks_transfer(task_id: int, to: str = typer.Option(..., "--to", help="target department"),
                    reason: str = typer.Option(..., "--reason", help="why it belongs there"),
-                   actor: Optional[str] = typer.Option(None)) -> None:
+                   actor: str | None = typer.Option(None)) -> None:
     """Transfer a task to another department (a reason is required); prints the new task."""
     _action(task_svc.transfer, task_id, to=to, reason=reason, actor=actor_name(actor))
 
 
 @tasks_app.command("cancel")
 def tasks_cancel(task_id: int, reason: str = typer.Option(..., "--reason"),
-                 actor: Optional[str] = typer.Option(None)) -> None:
+                 actor: str | None = typer.Option(None)) -> None:
     """Cancel a task that is no longer needed (a reason is required)."""
     _action(task_svc.cancel, task_id, reason=reason, actor=actor_name(actor))
 
 
 @tasks_app.command("assign")
 def tasks_assign(task_id: int, assignee: str = typer.Argument(..., help="who takes it over"),
-                 actor: Optional[str] = typer.Option(None)) -> None:
+                 actor: str | None = typer.Option(None)) -> None:
     """Reassign a task within its department (the due time is kept)."""
     _action(task_svc.assign, task_id, assignee=assignee, actor=actor_name(actor))
 
@@ -156,7 +154,7 @@ def tasks_assign(task_id: int, assignee: str = typer.Argument(..., help="who tak
 def tasks_follow_up(task_id: int,
                     satisfied: bool = typer.Option(..., "--satisfied/--not-satisfied",
                                                    help="the customer's verdict on the handling"),
-                    note: str = typer.Option("", "--note"), actor: Optional[str] = typer.Option(None)) -> None:
+                    note: str = typer.Option("", "--note"), actor: str | None = typer.Option(None)) -> None:
     """Record a customer follow-up: satisfied closes the complaint, not satisfied reopens it."""
     from closeloop.services.lifecycle import record_follow_up
 

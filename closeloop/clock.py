@@ -6,7 +6,7 @@ weeks of virtual time in seconds.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -20,7 +20,7 @@ class SystemClock:
     """Wall-clock time in UTC."""
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class FixedClock:
@@ -29,7 +29,7 @@ class FixedClock:
     def __init__(self, start: datetime):
         if start.tzinfo is None:
             raise ValueError("FixedClock start: naive datetime; an offset or UTC is required")
-        self._now = start.astimezone(timezone.utc)
+        self._now = start.astimezone(UTC)
 
     def now(self) -> datetime:
         return self._now
@@ -37,7 +37,7 @@ class FixedClock:
     def set(self, instant: datetime) -> None:
         if instant.tzinfo is None:
             raise ValueError("FixedClock.set: naive datetime; an offset or UTC is required")
-        self._now = instant.astimezone(timezone.utc)
+        self._now = instant.astimezone(UTC)
 
     def advance(self, delta: timedelta) -> datetime:
         self._now += delta

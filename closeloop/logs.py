@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 #: Extra fields a log line may carry: identifiers and figures only, never personal data.
 FIELDS = ("complaint_id", "task_id", "improvement_id", "outbox_id", "flow", "run", "worker", "department",
@@ -23,7 +23,7 @@ class JsonFormatter(logging.Formatter):
     """Format a record as one JSON line (see the module docstring for the keys)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        out = {"ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+        out = {"ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
                "level": record.levelname.lower(), "logger": record.name, "msg": record.getMessage()}
         for name in FIELDS:
             value = record.__dict__.get(name)

@@ -12,8 +12,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from closeloop.config import Config, load_config, parse_config
-from closeloop.config import DEFAULT_CONFIG_NAME
+from closeloop.config import DEFAULT_CONFIG_NAME, Config, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parents[1]
 # format -> (example configuration file, or None for the default; TOML appended to the default)

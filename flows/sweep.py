@@ -17,7 +17,6 @@ from prefect.context import FlowRunContext
 from closeloop.bootstrap import build_app
 from closeloop.services.engine_runs import RunKind
 from closeloop.services.sweep import sweep
-
 from flows.runinfo import id_tags, label_run, timed_run
 from flows.schedules import policy
 

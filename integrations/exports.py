@@ -15,10 +15,11 @@ import csv
 import io
 import json
 import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Protocol
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from closeloop.domain.errors import InvalidInput

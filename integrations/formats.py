@@ -19,8 +19,9 @@ Sources and layouts (see ``examples/PROVENANCE.md`` and ``../shared/data``):
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from closeloop.domain.customer import ContactPoint, CustomerProfile

@@ -35,16 +35,16 @@ import hmac
 import json
 import os
 import ssl
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import AsyncIterator, Callable, Mapping
 from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from .outbound import OUTCOMES, OutgoingMessage, Outcome, SendResult, Sender
+from .outbound import OUTCOMES, Outcome, OutgoingMessage, Sender, SendResult
 
 __all__ = [
     "OUTCOMES", "Outcome", "OutgoingMessage", "SendResult", "Sender",
@@ -107,7 +107,7 @@ def _http_date(value: str | None) -> datetime | None:
     except (TypeError, ValueError, IndexError):
         return None
     if when is not None and when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return when
 
 
@@ -254,7 +254,7 @@ class WebhookSender:
         self.client = client
         self.secret = secret
         self.deadline_s = deadline_s
-        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._clock = clock or (lambda: datetime.now(UTC))
         self._traced = _traceable(client)
 
     async def send(self, msg: OutgoingMessage) -> SendResult:

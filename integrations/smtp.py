@@ -45,7 +45,7 @@ class SmtpRelay:
     starttls: bool = False
 
     @classmethod
-    def from_url(cls, url: str) -> "SmtpRelay":
+    def from_url(cls, url: str) -> SmtpRelay:
         """Raises ``ValueError`` naming the problem (the password is never echoed)."""
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, create_engine, event
 
-
 #: Seconds a SQLite writer waits for another writer's lock before "database is locked".
 SQLITE_BUSY_TIMEOUT_S = 60.0
 

@@ -12,7 +12,7 @@ with a +08:00 offset would move by eight hours (CASES.md C29). This type:
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
@@ -35,7 +35,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             raise NaiveDatetimeError(
                 f"naive datetime {value.isoformat()} rejected: store instants with an offset (UTC)"
             )
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         if dialect.name == "sqlite":
             return value.replace(tzinfo=None)
         return value
@@ -44,5 +44,5 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)

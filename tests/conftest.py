@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -127,7 +127,7 @@ def sessions(engine):
 
 @pytest.fixture
 def clock():
-    return FixedClock(datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc))
+    return FixedClock(datetime(2026, 3, 2, 1, 0, tzinfo=UTC))
 
 
 @pytest.fixture(scope="session")

@@ -49,11 +49,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 def create_app(app: App | None = None) -> FastAPI:
     """Build the HTTP application around ``app`` (default: :func:`~closeloop.bootstrap.build_app`)."""
     from .routes_admin import router as admin_router
-    from .routes_complaints import router as complaints_router
     from .routes_compensation import router as compensation_router
-    from .routes_outbox import router as outbox_router
+    from .routes_complaints import router as complaints_router
     from .routes_customers import router as customers_router
     from .routes_exports import router as exports_router
+    from .routes_outbox import router as outbox_router
     from .routes_overview import router as overview_router
     from .routes_tasks import router as tasks_router
 

@@ -26,7 +26,13 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from closeloop.domain.errors import (
-    Conflict, DomainError, IllegalTransition, InvalidInput, MergeRejected, NotFound, NotPermitted,
+    Conflict,
+    DomainError,
+    IllegalTransition,
+    InvalidInput,
+    MergeRejected,
+    NotFound,
+    NotPermitted,
 )
 from models.types import NaiveDatetimeError
 

@@ -54,7 +54,7 @@ class CompensationOut(Out):
     decided_at: datetime | None
 
     @classmethod
-    def of(cls, e) -> "CompensationOut":
+    def of(cls, e) -> CompensationOut:
         return cls(id=e.id, complaint_id=e.complaint_id, kind=e.kind, amount=str(e.amount), currency=e.currency,
                    cap=None if e.cap is None else str(e.cap), status=e.status, note=e.note or "",
                    requested_by=e.requested_by, approver=e.approver, created_at=e.created_at,

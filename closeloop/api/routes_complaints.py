@@ -18,7 +18,11 @@ from closeloop.domain.facts import ComplaintFacts
 from closeloop.services import complaints as complaint_svc
 from closeloop.services import lifecycle
 from closeloop.services.complaint_queries import (
-    ComplaintFilter, complaint_detail, complaint_in_scope, get_complaint, list_complaints,
+    ComplaintFilter,
+    complaint_detail,
+    complaint_in_scope,
+    get_complaint,
+    list_complaints,
 )
 from closeloop.services.intake_one import take_in
 from closeloop.services.search import MAX_QUERY_CHARS, ComplaintSort
@@ -26,7 +30,7 @@ from closeloop.services.search import MAX_QUERY_CHARS, ComplaintSort
 from .auth import MANAGER, WORK_ROLES, Principal, check_department, get_app, require
 from .deps import Id, Instant, clock_out, version_of
 from .errors import ApiError
-from .schemas import ComplaintDetail, ComplaintIn, CustomerIn, ComplaintOut, IntakeOut, Page, TaskOut, TimelineOut
+from .schemas import ComplaintDetail, ComplaintIn, ComplaintOut, CustomerIn, IntakeOut, Page, TaskOut, TimelineOut
 from .schemas_transitions import ComplaintTransition, Merge, Reopen, Resolve
 
 router = APIRouter(tags=["complaints"])

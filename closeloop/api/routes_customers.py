@@ -15,13 +15,13 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from closeloop.bootstrap import App
-from models.tables import Promise
-from closeloop.services.complaint_queries import complaint_in_scope
 from closeloop.domain.errors import NotFound
-from closeloop.services.customers.promises import keep_promise, make_promise, promises_of
+from closeloop.services.complaint_queries import complaint_in_scope
 from closeloop.services.customers.links import LinkRefused, Verdict, VerdictLinks
+from closeloop.services.customers.promises import keep_promise, make_promise, promises_of
 from closeloop.services.customers.replies import MAX_REPLY, send_reply
 from closeloop.services.customers.verdicts import link_language, record_click
+from models.tables import Promise
 
 from .auth import MANAGER, WORK_ROLES, Principal, get_app, require
 from .deps import Id, Instant

@@ -8,7 +8,7 @@ everything. CSV cells that a spreadsheet would run as a formula are neutralised
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
 from closeloop.bootstrap import App

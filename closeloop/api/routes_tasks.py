@@ -24,7 +24,16 @@ from .deps import Id, clock_out, version_of
 from .errors import ApiError
 from .schemas import ClockOut, Page, TaskOut
 from .schemas_transitions import (
-    LEAD_TRIGGERS, MEMBER_TRIGGERS, Acknowledge, Assign, Cancel, Complete, Pause, Resume, Start, TaskTransition,
+    LEAD_TRIGGERS,
+    MEMBER_TRIGGERS,
+    Acknowledge,
+    Assign,
+    Cancel,
+    Complete,
+    Pause,
+    Resume,
+    Start,
+    TaskTransition,
     Transfer,
 )
 

@@ -6,7 +6,7 @@ overview are **calendar** time.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, field_validator
@@ -14,14 +14,14 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from closeloop.domain.facts import MAX_CHARS, MAX_TAG_CHARS, MAX_TAGS
 
 T = TypeVar("T")
-EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
-LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 def _bounded(value: datetime) -> datetime:
     if not (EARLIEST <= value < LATEST):
         raise ValueError("must be between 1970 and 2200")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 #: A UTC-aware instant within 1970..2200 (calendar arithmetic far outside it overflows).

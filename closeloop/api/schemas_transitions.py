@@ -7,7 +7,7 @@ A trigger the current state does not allow is a 409 naming the state.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, StrictInt
 
@@ -61,7 +61,7 @@ class Assign(Version):
     assignee: str = Field(min_length=1, max_length=200, pattern=r"\S")
 
 
-TaskTransition = Annotated[Union[Acknowledge, Start, Complete, Pause, Resume, Transfer, Cancel, Assign],
+TaskTransition = Annotated[Acknowledge | Start | Complete | Pause | Resume | Transfer | Cancel | Assign,
                            Field(discriminator="trigger")]
 
 #: Triggers a member may fire on its own department's tasks; a lead may also cancel and assign.
@@ -94,4 +94,4 @@ class Close(Version):
     reason: Reason
 
 
-ComplaintTransition = Annotated[Union[Reopen, Merge, Resolve, Close], Field(discriminator="trigger")]
+ComplaintTransition = Annotated[Reopen | Merge | Resolve | Close, Field(discriminator="trigger")]

@@ -20,10 +20,10 @@ import re
 import tomllib
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 

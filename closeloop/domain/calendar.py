@@ -44,7 +44,7 @@ import functools
 import itertools
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import ParamSpec, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -66,7 +66,7 @@ MAX_CLOSED_DAYS = 3 * 366
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _DAYS = {n: i for names in (DAY_NAMES, _FULL_NAMES) for i, n in enumerate(names)}
-_UTC = timezone.utc
+_UTC = UTC
 _ZERO = timedelta(0)
 _ONE_DAY = timedelta(days=1)
 _TICK = timedelta(microseconds=1)

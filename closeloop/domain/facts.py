@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .customer import CustomerProfile
 from .errors import InvalidInput
@@ -28,7 +28,7 @@ MAX_TAGS, MAX_TAG_CHARS = 50, 200
 MAX_EXTRA_CHARS = 2_000  # each kept source field
 #: The earliest ``received_at`` taken in (a year-1 or 1970 date is a broken export or a zero, not a complaint).
 #: The latest is the intake's clock plus five minutes (``services/intake_one.RECEIVED_AHEAD``).
-EARLIEST_RECEIVED = datetime(1990, 1, 1, tzinfo=timezone.utc)
+EARLIEST_RECEIVED = datetime(1990, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,11 @@ service stores as an audit row.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Generic, Mapping, TypeVar
+from typing import Generic, TypeVar
 
 from .errors import IllegalTransition, InvalidInput
 

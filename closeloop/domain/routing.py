@@ -9,8 +9,8 @@ yields one or more :class:`TaskTemplate` (parallel, or ordered by
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 from .errors import InvalidInput
 from .facts import ROUTABLE_FACTS, ComplaintFacts

@@ -24,10 +24,11 @@ are UTC-aware datetimes (results in the calendar's zone).
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Collection, Mapping, Protocol, Sequence
+from typing import Protocol
 
 from .errors import InvalidInput
 from .machine import require_aware
@@ -148,8 +149,8 @@ def compute_clock(name: str, calendar: BusinessClock, target: timedelta | None, 
 
     remaining = target - elapsed
     # compare and return in UTC: datetimes sharing a zone compare by wall time (PEP 495)
-    due_at = None if currently_paused else calendar.add_business_time(start, target + paused).astimezone(timezone.utc)
-    stopped_at = stopped_at.astimezone(timezone.utc) if stopped_at is not None else None
+    due_at = None if currently_paused else calendar.add_business_time(start, target + paused).astimezone(UTC)
+    stopped_at = stopped_at.astimezone(UTC) if stopped_at is not None else None
     if stopped_at is not None:
         breached = due_at is not None and stopped_at > due_at  # a stopped clock is never paused: due_at is set
         status_ = ClockStatus.BREACHED if breached else ClockStatus.MET
@@ -298,10 +299,10 @@ def instant_at_elapsed(calendar: BusinessClock, start: datetime, history: Sequen
                 return None
             continue
         if last:
-            return calendar.add_business_time(begin, elapsed - acc).astimezone(timezone.utc) \
+            return calendar.add_business_time(begin, elapsed - acc).astimezone(UTC) \
                 if acc <= elapsed else None
         span = calendar.business_time_between(begin, end)
         if acc + span >= elapsed:
-            return calendar.add_business_time(begin, elapsed - acc).astimezone(timezone.utc)
+            return calendar.add_business_time(begin, elapsed - acc).astimezone(UTC)
         acc += span
     return None

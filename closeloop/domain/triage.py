@@ -22,8 +22,8 @@ an unknown flag name is an error.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 from .facts import ComplaintFacts
 

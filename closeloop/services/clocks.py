@@ -29,8 +29,17 @@ from sqlalchemy.orm import Session
 
 from closeloop.config import Config
 from closeloop.domain.sla import (
-    COMPLAINT_FIRST_CONTACT_RULES, COMPLAINT_RESOLVE_RULES, CUSTOMER_CONTACTED, TASK_ACK_RULES, TASK_RESOLVE_RULES, ClockState,
-    ClockStatus, MessageEvent, StatusChange, compute_clock, compute_update_clock,
+    COMPLAINT_FIRST_CONTACT_RULES,
+    COMPLAINT_RESOLVE_RULES,
+    CUSTOMER_CONTACTED,
+    TASK_ACK_RULES,
+    TASK_RESOLVE_RULES,
+    ClockState,
+    ClockStatus,
+    MessageEvent,
+    StatusChange,
+    compute_clock,
+    compute_update_clock,
 )
 from closeloop.domain.task import ACTIVE_STATES
 from models.tables import Complaint, Message, Outbox, Task, Transition

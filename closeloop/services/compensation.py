@@ -22,9 +22,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
-from closeloop.domain.notices import NoticeKind, Role
 from closeloop.domain.errors import IllegalTransition, InvalidInput, NotFound, NotPermitted
-from models.tables import Complaint, Compensation, Transition
+from closeloop.domain.notices import NoticeKind, Role
+from models.tables import Compensation, Complaint, Transition
 
 from .audit import audit_dict
 from .notify import insert_notifications, make_item, resolve_role

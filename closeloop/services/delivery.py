@@ -53,16 +53,16 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Sequence
 
 from sqlalchemy import and_, case, literal, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from closeloop.clock import Clock
 from closeloop.domain.outbox import READY_STATUSES, DeadReason, OutboxStatus
-from integrations.outbound import OutgoingMessage, SendResult, Sender
+from integrations.outbound import OutgoingMessage, Sender, SendResult
 from models.tables import Outbox
 
 from .bulk import enqueue
@@ -122,7 +122,7 @@ class RetryPolicy:
         return timedelta(seconds=seconds)
 
     @classmethod
-    def from_settings(cls, settings) -> "RetryPolicy":
+    def from_settings(cls, settings) -> RetryPolicy:
         """The policy of :class:`closeloop.settings.Settings` (``delivery_retry_*``)."""
         return cls(base=timedelta(seconds=settings.delivery_retry_base_s),
                    cap=timedelta(seconds=settings.delivery_retry_cap_s),
@@ -162,7 +162,7 @@ class DeliveryReport:
     COUNTS = ("batches", "claimed", "delivered", "retried", "unknown", "dead", "rejected", "gave_up",
               "abandoned", "alerts", "stale")
 
-    def add(self, other: "DeliveryReport") -> None:
+    def add(self, other: DeliveryReport) -> None:
         for name in self.COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors.extend(other.errors)

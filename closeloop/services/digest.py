@@ -20,7 +20,6 @@ from closeloop.domain.task import ACTIVE_STATES
 from models.tables import Task
 
 from .bulk import enqueue
-from .markdown import md_text
 from .notify import resolve_role
 from .uow import unit_of_work
 

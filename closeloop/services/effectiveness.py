@@ -31,8 +31,8 @@ from closeloop.domain.task import ACTIVE_STATES
 from models.tables import Complaint, EffectivenessCheck, Improvement, ImprovementLink, Task, Timer
 
 from .bulk import enqueue
-from .markdown import md_text
 from .improvement import fire_in_session
+from .markdown import md_text
 from .notify import insert_notifications, make_item, resolve_role
 from .schedule import WantedTimer, reconcile, task_timers
 from .uow import unit_of_work

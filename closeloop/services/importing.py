@@ -15,12 +15,12 @@ Memory stays flat: rows are read one at a time and written in batches of
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from closeloop.config import Config
 from closeloop.clock import Clock
+from closeloop.config import Config
 from integrations.exports import ParsedRow, RowError, read_export
 
 from .departments import routing_config_id, sync_departments

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -36,7 +36,12 @@ from closeloop.domain.errors import InvalidInput, NotFound
 from closeloop.domain.improvement import IMPROVEMENT_MACHINE, ImprovementStatus, ImprovementTrigger
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus
 from models.tables import (
-    Complaint, EffectivenessCheck, Improvement, ImprovementLink, Task, Transition,
+    Complaint,
+    EffectivenessCheck,
+    Improvement,
+    ImprovementLink,
+    Task,
+    Transition,
 )
 
 from . import root_cause as rc
@@ -202,7 +207,7 @@ def business_days_due(cal, start: datetime, days: int) -> datetime:
     periods = cal.nth_working_day(start, days)
     if not periods:
         raise InvalidInput("business_days", "no working day found on the department's calendar")
-    return periods[-1][1].astimezone(timezone.utc)
+    return periods[-1][1].astimezone(UTC)
 
 
 def add_action(sessions, improvement_id: int, *, config: Config, kind: str, department: str, title: str,

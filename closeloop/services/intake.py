@@ -9,15 +9,15 @@ number of statements (bulk inserts with RETURNING), not one per row.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Sequence
 
 from sqlalchemy import bindparam, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
-from closeloop.domain.complaint import ComplaintStatus, ComplaintTrigger, COMPLAINT_MACHINE
+from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus, ComplaintTrigger
 from closeloop.domain.dedupe import PriorComplaint, count_in_window, likely_duplicate_of
 from closeloop.domain.facts import ComplaintFacts
 from closeloop.domain.task import TaskStatus
@@ -57,7 +57,7 @@ class IntakeResult:
     recurrence_links: int = 0
     proposed_records: list[int] = field(default_factory=list)
 
-    def add(self, other: "IntakeResult") -> None:
+    def add(self, other: IntakeResult) -> None:
         self.proposed_records.extend(other.proposed_records)
         for name in ("created", "rejected", "duplicates", "fallback", "likely_duplicates", "tasks",
                      "recurrence_links"):

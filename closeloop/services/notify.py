@@ -14,7 +14,7 @@ listing both.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import resources
 
@@ -24,6 +24,7 @@ from closeloop.config import Config
 from closeloop.domain.calendar import BusinessCalendar
 from closeloop.domain.notices import LANGUAGES, ROLE_LABELS, NoticeKind, Role, label, render
 from models.tables import Task
+
 
 @dataclass(frozen=True)
 class Recipient:
@@ -76,11 +77,11 @@ def make_item(config: Config, *, key: str, kind: str, level: int, who: Recipient
     ``params`` fill the kind's message template (``closeloop.domain.notices.NOTICES``); the text is
     rendered in the recipient's language when packed (``data.text`` keeps the English one for history).
     Raises KeyError naming a template field missing from ``params``."""
-    release = who.calendar.next_opening(now).astimezone(timezone.utc)
+    release = who.calendar.next_opening(now).astimezone(UTC)
     params = {k: v for k, v in params.items() if isinstance(v, (str, int, float))}
     data = {"text": render(NoticeKind(kind), "en", params)[1], "params": params}
     if due is not None:
-        data["due"] = due.astimezone(timezone.utc).isoformat()
+        data["due"] = due.astimezone(UTC).isoformat()
         data["due_local"] = due.astimezone(who.calendar.zone).strftime("%Y-%m-%d %H:%M %z")
     return dict(key=key, kind=NoticeKind(kind).value, level=level, role=str(who.role), recipient=who.name, address=who.address,
                 channel=who.channel, target=who.target, language=who.language, department=department,

@@ -21,7 +21,7 @@ Definitions:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
@@ -52,7 +52,7 @@ def _today_bounds(config: Config, department: str, now: datetime) -> tuple[datet
     local = now.astimezone(zone).date()
     start = datetime.combine(local, time(0), tzinfo=zone)
     end = datetime.combine(local + timedelta(days=1), time(0), tzinfo=zone)
-    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def department_queue(sessions, config: Config, department: str, *, now: datetime, status: list[str] | None = None,
@@ -100,7 +100,7 @@ def _at_risk_windows(config: Config, now: datetime) -> list[tuple[str, str, date
         for sev in SEVERITIES:
             target = config.sla.for_department(dept, sev).resolve
             if target:
-                out.append((dept, sev, cal.add_business_time(now, target * share).astimezone(timezone.utc)))
+                out.append((dept, sev, cal.add_business_time(now, target * share).astimezone(UTC)))
     return out
 
 

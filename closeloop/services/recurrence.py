@@ -27,11 +27,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
+from closeloop.domain.notices import NoticeKind, Role
 from models.tables import Complaint, Improvement, Task
 
 from .improvement import OPEN_STATES, create_in_session, link_many, match_key
-from closeloop.domain.notices import NoticeKind, Role
-
 from .notify import insert_notifications, make_item, resolve_role
 
 SYSTEM = "system"

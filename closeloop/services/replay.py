@@ -41,10 +41,11 @@ import heapq
 import math
 import random
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
@@ -176,7 +177,7 @@ def run_replay(paths: list[Path], config: Config, out_dir: Path, *, fmt: str = "
         """Queue an event; the simulation runs until ``horizon`` after the last event."""
         nonlocal seq, end
         seq += 1
-        heapq.heappush(events, _Event(at.astimezone(timezone.utc), seq, kind, ref))
+        heapq.heappush(events, _Event(at.astimezone(UTC), seq, kind, ref))
         end = max(end, at + horizon)
 
     for r in rows:

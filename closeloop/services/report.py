@@ -20,7 +20,14 @@ from closeloop.domain.complaint import OPEN_STATES
 from closeloop.domain.notices import NoticeKind
 from closeloop.domain.task import ACTIVE_STATES
 from models.tables import (
-    Complaint, EffectivenessCheck, Improvement, ImprovementLink, Notification, Outbox, Task, Transition,
+    Complaint,
+    EffectivenessCheck,
+    Improvement,
+    ImprovementLink,
+    Notification,
+    Outbox,
+    Task,
+    Transition,
 )
 
 from . import charts

@@ -29,9 +29,9 @@ from closeloop.config import Config
 from closeloop.domain.errors import InvalidInput
 
 from . import charts
-from .metrics import DEFINITIONS, worst_first
-from .markdown import md_text
 from .customers.promises import promise_figures
+from .markdown import md_text
+from .metrics import DEFINITIONS, worst_first
 from .review_complaints import complaint_figures
 from .review_loop import compensation, improvement_records, recurrence, root_cause_pareto
 from .review_period import month

@@ -14,7 +14,6 @@ from models.tables import Complaint, Transition
 from .review_period import Period
 
 
-
 def first_resolved():
     """Subquery ``(cid, at)``: each complaint's first resolution (a reopened one counts once, when first resolved)."""
     return (select(Transition.complaint_id.label("cid"), func.min(Transition.at).label("at"))

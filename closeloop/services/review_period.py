@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from closeloop.domain.errors import InvalidInput
@@ -21,7 +21,7 @@ class Period:
     start: datetime
     end: datetime
 
-    def months_back(self, n: int) -> list["Period"]:
+    def months_back(self, n: int) -> list[Period]:
         """This period and the ``n - 1`` months before it, oldest first."""
         y, m = self.first_day.year, self.first_day.month
         out = []
@@ -46,8 +46,8 @@ def month(text: str, zone: str) -> Period:
     y, mo = int(m.group(1)), int(m.group(2))
     tz = ZoneInfo(zone)
     ny, nm = (y + 1, 1) if mo == 12 else (y, mo + 1)
-    start = datetime(y, mo, 1, tzinfo=tz).astimezone(timezone.utc)
-    end = datetime(ny, nm, 1, tzinfo=tz).astimezone(timezone.utc)
+    start = datetime(y, mo, 1, tzinfo=tz).astimezone(UTC)
+    end = datetime(ny, nm, 1, tzinfo=tz).astimezone(UTC)
     return Period(f"{y:04d}-{mo:02d}", zone, start, end)
 
 

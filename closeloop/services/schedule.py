@@ -15,7 +15,7 @@ are cancelled, and come back (same key, new instant) when the clock runs again.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,7 +23,10 @@ from sqlalchemy.orm import Session
 from closeloop.config import Config
 from closeloop.domain.notices import TIMERS, TimerKind
 from closeloop.domain.sla import (
-    COMPLAINT_RESOLVE_RULES, TASK_RESOLVE_RULES, StatusChange, instant_at_elapsed,
+    COMPLAINT_RESOLVE_RULES,
+    TASK_RESOLVE_RULES,
+    StatusChange,
+    instant_at_elapsed,
 )
 from closeloop.domain.task import ACTIVE_STATES
 from models.tables import Complaint, Task, Timer, Transition
@@ -43,7 +46,7 @@ class WantedTimer:
 def _business_days_later(cal, start: datetime, days: int) -> datetime:
     """The first opening on the ``days``-th working day after ``start``'s day (calendar zone)."""
     periods = cal.nth_working_day(start, days)
-    return (periods[0][0] if periods else cal.next_opening(start)).astimezone(timezone.utc)
+    return (periods[0][0] if periods else cal.next_opening(start)).astimezone(UTC)
 
 
 def _want(kind: TimerKind, fire_at: datetime, task_id: int | None = None, data: dict | None = None,
@@ -57,7 +60,7 @@ def ack_pages(cal, ack_due: datetime, every_hours: float, now: datetime) -> list
     one step per sweep, until the task is acknowledged)."""
     out, at, page = [], ack_due, 1
     while True:
-        out.append((page, at.astimezone(timezone.utc)))
+        out.append((page, at.astimezone(UTC)))
         if at > now or page >= 1000:
             return out
         at, page = cal.add_business_time(at, timedelta(hours=every_hours)), page + 1
@@ -93,7 +96,7 @@ def task_timers(session: Session, task: Task, config: Config, now: datetime, sta
                              task=task.id, pct=round(pct * 100)))
     for level in range(start_level, len(esc.ladder_hours) + 1):
         at = cal.add_business_time(resolve.due_at, timedelta(hours=esc.ladder_hours[level - 1]))
-        out.append(_want(TimerKind.ESCALATION, at.astimezone(timezone.utc), task.id, {"level": level},
+        out.append(_want(TimerKind.ESCALATION, at.astimezone(UTC), task.id, {"level": level},
                          task=task.id, level=level))
     return out
 
@@ -113,7 +116,7 @@ def wanted_timers(session: Session, complaint: Complaint, config: Config, now: d
         cal = config.customer_calendar
         for level in (3, 4):
             at = cal.add_business_time(complaint.due_at, timedelta(hours=esc.ladder_hours[min(level, len(esc.ladder_hours)) - 1]))
-            out.append(_want(TimerKind.PROMISE, at.astimezone(timezone.utc), None, {"level": level},
+            out.append(_want(TimerKind.PROMISE, at.astimezone(UTC), None, {"level": level},
                              complaint=complaint.id, level=level))
     if complaint.transfer_count > esc.transfer_limit:
         out.append(_want(TimerKind.TRANSFERS, now, None, {"count": complaint.transfer_count},
@@ -134,7 +137,7 @@ def wanted_timers(session: Session, complaint: Complaint, config: Config, now: d
         if until:
             ends.append(datetime.fromisoformat(until))
         if ends:
-            out.append(_want(TimerKind.PAUSE_EXPIRED, min(ends).astimezone(timezone.utc), None,
+            out.append(_want(TimerKind.PAUSE_EXPIRED, min(ends).astimezone(UTC), None,
                              {"reason": last.reason}, complaint=complaint.id, transition=last.id))
     if complaint.status == "resolved" and last is not None and last.to_state == "resolved":
         days = config.model.follow_up.business_days.get(complaint.severity, 3)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -27,23 +27,33 @@ from sqlalchemy.orm import Session
 
 from closeloop.config import Config
 from closeloop.domain.complaint import ComplaintStatus, ComplaintTrigger
-from closeloop.domain.notices import (
-    TIMERS, DropReason, Effect, NoticeKind, NotificationStatus, Role, Subject, TimerKind, chain_rank, page_role,
-    role_for, still_applies,
-)
 from closeloop.domain.errors import NotFound
+from closeloop.domain.notices import (
+    TIMERS,
+    DropReason,
+    Effect,
+    NoticeKind,
+    NotificationStatus,
+    Role,
+    Subject,
+    TimerKind,
+    chain_rank,
+    page_role,
+    role_for,
+    still_applies,
+)
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
 from models.tables import Complaint, Improvement, Notification, Task, Timer, Transition
 
 from .audit import add_task
 from .bulk import enqueue, rowcount
 from .clocks import refresh_due
+from .customers.milestones import customer_sweep
 from .effectiveness import reschedule_improvements, run_check
-from .root_cause import record as record_root_cause
 from .notify import insert_notifications, make_item, render_digest, resolve_role
+from .root_cause import record as record_root_cause
 from .schedule import reschedule
 from .tasks import fire_complaint, fire_task
-from .customers.milestones import customer_sweep
 from .uow import unit_of_work
 
 SYSTEM = "sweep"
@@ -403,7 +413,7 @@ def add_manual_reminder(sessions, task_id: int, at: datetime, *, note: str, now:
         task = s.get(Task, task_id)
         if task is None:
             raise NotFound("task", task_id)
-        key = TIMERS[TimerKind.MANUAL_REMINDER].key(task=task_id, at=at.astimezone(timezone.utc).isoformat())
+        key = TIMERS[TimerKind.MANUAL_REMINDER].key(task=task_id, at=at.astimezone(UTC).isoformat())
         existing = s.scalar(select(Timer).where(Timer.key == key))
         if existing is not None:
             return existing

@@ -51,7 +51,7 @@ class TokenInfo:
     revoked_at: datetime | None
 
     @classmethod
-    def of(cls, row: ApiToken) -> "TokenInfo":
+    def of(cls, row: ApiToken) -> TokenInfo:
         return cls(row.id, row.prefix, row.name, row.role, row.department, row.language, row.created_at,
                    row.created_by, row.last_used_at, row.revoked_at)
 

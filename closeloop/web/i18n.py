@@ -7,7 +7,7 @@ clock names are keys too (``status.in_progress``, ``clock.resolve``).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 LANGUAGES = ("en", "zh")
 DEFAULT = "en"

@@ -14,7 +14,15 @@ from closeloop.services import web_sessions
 from . import i18n
 from .render import WebRoute, render
 from .session import (
-    LANG_COOKIE, PRE_COOKIE, SESSION_COOKIE, PageError, check_csrf, form, safe_next, session_secret, set_cookie,
+    LANG_COOKIE,
+    PRE_COOKIE,
+    SESSION_COOKIE,
+    PageError,
+    check_csrf,
+    form,
+    safe_next,
+    session_secret,
+    set_cookie,
     signed_in,
 )
 

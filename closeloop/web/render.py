@@ -5,7 +5,8 @@ failure inside a dashboard route into a page (sign-in redirect, 403/404/409/422/
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
@@ -13,13 +14,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, select_autoescape
-from urllib.parse import quote
 
 from closeloop.domain.errors import Conflict, DomainError, IllegalTransition, NotFound
 
 from . import i18n
-from .session import LANG_COOKIE, PRE_COOKIE, PageError, SignInRequired, csrf_token, new_pre_cookie, set_cookie, \
-    signed_in
+from .session import (
+    LANG_COOKIE,
+    PRE_COOKIE,
+    PageError,
+    SignInRequired,
+    csrf_token,
+    new_pre_cookie,
+    set_cookie,
+    signed_in,
+)
 
 log = logging.getLogger("closeloop.web")
 
@@ -31,7 +39,7 @@ def local(value: datetime | None, zone: str | None = None, fmt: str = "%Y-%m-%d 
     """An instant in ``zone`` (default UTC), or an en dash."""
     if value is None:
         return "–"
-    return value.astimezone(ZoneInfo(zone) if zone else timezone.utc).strftime(fmt)
+    return value.astimezone(ZoneInfo(zone) if zone else UTC).strftime(fmt)
 
 
 def hours(value) -> str:

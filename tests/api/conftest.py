@@ -4,7 +4,7 @@ a TestClient, one token per role, and a few complaints routed to departments."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,7 +16,7 @@ from closeloop.services.tokens import create_token
 from closeloop.settings import Settings
 from tests.integration.helpers import facts, intake
 
-T0 = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)  # Monday 09:00 Shanghai
+T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 Shanghai
 
 
 @dataclass

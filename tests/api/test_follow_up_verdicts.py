@@ -21,6 +21,7 @@ from tests.integration.helpers import facts, intake
 
 from .conftest import T0
 
+
 def _resolved(api, ref: str, language: str = "zh") -> int:
     """An unrouted complaint (the triage queue does the work) resolved; its customer reachable."""
     cfg, sessions = api.app.config, api.app.sessions

@@ -18,7 +18,7 @@ import shutil
 import socket
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -35,8 +35,8 @@ from models.db import make_engine
 from tests.conftest import IN_CI, ROOT
 
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
-RECEIVED = datetime(2013, 12, 26, 15, 0, tzinfo=timezone.utc)  # taken in the morning after the sample's day
-NOW = datetime(2014, 1, 8, 14, 30, tzinfo=timezone.utc)  # Wednesday 09:30 in New York: due today, at risk
+RECEIVED = datetime(2013, 12, 26, 15, 0, tzinfo=UTC)  # taken in the morning after the sample's day
+NOW = datetime(2014, 1, 8, 14, 30, tzinfo=UTC)  # Wednesday 09:30 in New York: due today, at risk
 ROWS = 40
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import json
 import statistics
-from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from typer.testing import CliRunner
 
@@ -38,7 +38,7 @@ def _file_medians() -> dict[str, float]:
             if closed < created:
                 continue  # closed before created: a data-quality trap, counted by the replay
             per.setdefault(row["Agency"], []).append(
-                (closed.astimezone(timezone.utc) - created.astimezone(timezone.utc)).total_seconds() / 3600)
+                (closed.astimezone(UTC) - created.astimezone(UTC)).total_seconds() / 3600)
     return {a: statistics.median(v) for a, v in per.items()}
 
 

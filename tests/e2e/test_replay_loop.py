@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import create_engine, select
@@ -12,7 +12,7 @@ from closeloop.config import load_config
 from closeloop.services.replay import run_replay
 from models.tables import Task, Transition
 
-START = datetime(2026, 1, 5, 14, tzinfo=timezone.utc)  # a Monday
+START = datetime(2026, 1, 5, 14, tzinfo=UTC)  # a Monday
 
 
 def _feed(path: Path, weeks_after: int) -> Path:

@@ -78,7 +78,7 @@ class Receiver:
         self.port = 0
 
     # --- control (test thread) ---
-    def start(self) -> "Receiver":
+    def start(self) -> Receiver:
         self._thread.start()
         self._server = asyncio.run_coroutine_threadsafe(
             asyncio.start_server(self._handle, "127.0.0.1", 0, backlog=512), self._loop).result()

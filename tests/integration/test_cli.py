@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 
 import pytest
 from typer.testing import CliRunner
@@ -106,7 +107,7 @@ def test_config_validate_names_the_field(cli_env, tmp_path):
 
 
 def test_outbox_lists_failed_messages_with_their_error(cli_env):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from sqlalchemy import insert
     from sqlalchemy.orm import sessionmaker
@@ -118,7 +119,7 @@ def test_outbox_lists_failed_messages_with_their_error(cli_env):
     import os
 
     engine = make_engine(os.environ["CLOSELOOP_DATABASE_URL"])
-    at = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    at = datetime(2026, 3, 2, tzinfo=UTC)
     with sessionmaker(engine).begin() as s:
         s.execute(insert(Outbox.__table__).values(
             idempotency_key="k1", channel="webhook", target="https://x", recipient="ops", subject="s", body="b",

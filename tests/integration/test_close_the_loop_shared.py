@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
 
@@ -81,7 +81,7 @@ def test_airline_tweets_and_chinese_reviews_close_the_loop(sessions):
     config = _config()
     tweets = shared_file("airline_tweets_2015/tweets_sample.csv")
     reviews = shared_file("zh_online_shopping_reviews/online_shopping_sample.csv")
-    clock = FixedClock(datetime(2015, 2, 25, 8, 0, tzinfo=timezone.utc))
+    clock = FixedClock(datetime(2015, 2, 25, 8, 0, tzinfo=UTC))
     import_file(sessions, config, clock, tweets)
     import_file(sessions, config, clock, reviews)
 
@@ -107,7 +107,7 @@ def test_airline_tweets_and_chinese_reviews_close_the_loop(sessions):
     assert all(r.status == "proposed" and r.created_by == "system" for r in records)
 
     # airlines: United's late flights fixed (every fifth row comes back), US Airways' service not
-    impl = datetime(2015, 2, 25, 8, 0, tzinfo=timezone.utc)  # after the last tweet (24 Feb, Pacific)
+    impl = datetime(2015, 2, 25, 8, 0, tzinfo=UTC)  # after the last tweet (24 Feb, Pacific)
     clock.set(impl)
     worked = _fix(sessions, config, _record(sessions, "United", "Late Flight"), impl)
     failed = _fix(sessions, config, _record(sessions, "US Airways", "Customer Service Issue"), impl)
@@ -115,7 +115,7 @@ def test_airline_tweets_and_chinese_reviews_close_the_loop(sessions):
     n_bad, fed_bad = _feed_after(sessions, config, tweets, failed, impl, WEEK, every=1)
 
     # reviews (received 2020-01-01, Shanghai): fruit fixed, hotels not
-    impl_z = datetime(2020, 1, 1, 18, 0, tzinfo=timezone.utc)
+    impl_z = datetime(2020, 1, 1, 18, 0, tzinfo=UTC)
     fruit = _fix(sessions, config, _record(sessions, "", "水果"), impl_z)
     hotel = _fix(sessions, config, _record(sessions, "", "酒店"), impl_z)
     zn_ok, zfed_ok = _feed_after(sessions, config, reviews, fruit, impl_z, timedelta(days=1), every=10)

@@ -4,7 +4,7 @@ the outbox, once; escaped HTML; delivered to a real SMTP server. SQLite and Post
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -28,7 +28,7 @@ from models.tables import Message, Outbox, Task
 from .helpers import facts, intake
 from .smtp_server import smtp_server  # noqa: F401 - fixture
 
-T0 = datetime(2026, 3, 2, 15, 0, tzinfo=timezone.utc)  # Monday 10:00 New York
+T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # Monday 10:00 New York
 MAIL = "kunde@example.com"
 
 
@@ -150,11 +150,12 @@ def test_updates_reach_the_smtp_server_once_each_and_thread(sessions, config, sm
 
 
 def test_cli_reply_outbound_sends_and_with_a_channel_records_a_call(tmp_path, monkeypatch):
+    from sqlalchemy.orm import sessionmaker
+
     from closeloop.cli import app
     from closeloop.config import load_config
     from closeloop.settings import Settings
     from models.db import make_engine
-    from sqlalchemy.orm import sessionmaker
 
     monkeypatch.setenv("CLOSELOOP_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.delenv("CLOSELOOP_CONFIG", raising=False)

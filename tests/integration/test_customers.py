@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -28,7 +28,7 @@ from models.tables import Complaint, Customer, CustomerContact, Message, Outbox,
 from .helpers import facts, intake, run_import, write_csv
 from .smtp_server import smtp_server  # noqa: F401 - fixture
 
-T0 = datetime(2026, 3, 2, 15, 0, tzinfo=timezone.utc)  # Monday 10:00 in New York (the default calendar)
+T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # Monday 10:00 in New York (the default calendar)
 NAME = "王小明"
 MAIL = "xiaoming@example.com"
 
@@ -141,7 +141,7 @@ def _texts_without_number(r, cid) -> str:
 def test_every_template_renders_in_chinese_without_english_and_in_english(kind):
     """Every template key in both languages, with every placeholder filled (and the optional ones empty):
     the Chinese text has no Latin letters beyond the complaint number, the English one no Chinese."""
-    at, zone = datetime(2026, 3, 5, 9, 0, tzinfo=timezone.utc), ZoneInfo("Asia/Shanghai")
+    at, zone = datetime(2026, 3, 5, 9, 0, tzinfo=UTC), ZoneInfo("Asia/Shanghai")
     zh_ctx = {"name": "李雷", "number": "CL-42", "due": local_time(at, zone, "zh"), "until": local_time(at, zone, "zh"),
               "text": "已为您退款", "department": "产品部", "reason": "需要核实账单", "outcome": "已退还费用"}
     en_ctx = {"name": "Li Lei", "number": "CL-42", "due": local_time(at, zone, "en"), "until": local_time(at, zone, "en"),

@@ -14,7 +14,7 @@ import json
 import random
 import socket
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from uuid import uuid4
 
@@ -25,15 +25,23 @@ from sqlalchemy import select
 from closeloop.clock import FixedClock
 from closeloop.services.delivery import RetryPolicy, claim, deliver_once, record
 from integrations.senders import (
-    SIGNATURE_HEADER, CaptureSender, OutgoingMessage, RoutingSender, SendResult, SpreadTransport,
-    WebhookSender, make_webhook_client, parse_retry_after, verify_signature,
+    SIGNATURE_HEADER,
+    CaptureSender,
+    OutgoingMessage,
+    RoutingSender,
+    SendResult,
+    SpreadTransport,
+    WebhookSender,
+    make_webhook_client,
+    parse_retry_after,
+    verify_signature,
 )
 from models.tables import Outbox
 
 from .receiver import Hang, Receiver, Reply, Trickle
 
 SECRET = b"test-secret"
-T0 = datetime(2026, 3, 10, 2, 0, tzinfo=timezone.utc)  # Tue 10:00 in Shanghai
+T0 = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)  # Tue 10:00 in Shanghai
 ZH = "投诉 #1024 已升级至主管"
 
 
@@ -196,7 +204,7 @@ def test_4xx_fails_at_once_and_keeps_the_error(sessions, clock, receiver):
 
 def test_429_retry_after_seconds_and_http_date_are_honoured(sessions, clock, receiver):
     p1, p2 = path(), path()
-    date = datetime(2026, 3, 10, 2, 0, 5, tzinfo=timezone.utc)
+    date = datetime(2026, 3, 10, 2, 0, 5, tzinfo=UTC)
     u1 = receiver.script(p1, Reply(429, {"Retry-After": "120"}))
     u2 = receiver.script(p2, Reply(429, {"Date": format_datetime(date, usegmt=True),
                                          "Retry-After": format_datetime(date + timedelta(minutes=5), usegmt=True)}))
@@ -244,7 +252,7 @@ def test_signature_headers_and_chinese_text_arrive_intact(sessions, clock, recei
     expected = "sha256=" + hmac.new(SECRET, hit.body, hashlib.sha256).hexdigest()
     assert hit.headers[SIGNATURE_HEADER.lower()] == expected
     assert verify_signature(SECRET, hit.body, hit.headers[SIGNATURE_HEADER.lower()])
-    assert not verify_signature(SECRET, hit.body.replace("1024".encode(), b"1025"), expected)
+    assert not verify_signature(SECRET, hit.body.replace(b"1024", b"1025"), expected)
     assert not verify_signature(b"other", hit.body, expected)
     assert ZH.encode("utf-8") in hit.body  # raw UTF-8, not \\u escapes
     doc = json.loads(hit.body.decode("utf-8"))
@@ -439,7 +447,7 @@ def test_default_schedule_spans_a_day_and_a_shorter_one_is_refused():
 
 
 def test_parse_retry_after():
-    ref = datetime(2026, 3, 10, 2, 0, tzinfo=timezone.utc)
+    ref = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
     assert parse_retry_after("120") == 120
     assert parse_retry_after(" 1.5 ") == 1.5
     assert parse_retry_after("Tue, 10 Mar 2026 02:05:00 GMT", reference=ref) == 300
@@ -455,16 +463,17 @@ def test_send_result_rejects_unknown_outcomes():
 # --- the flow ----------------------------------------------------------------------------------------
 
 def test_deliver_flow_fn_drains_capture_rows(tmp_path, monkeypatch):
+    from sqlalchemy.orm import sessionmaker
+
     from flows.deliver import deliver_outbox
     from models import migrate
     from models.db import make_engine
-    from sqlalchemy.orm import sessionmaker
 
     url = f"sqlite:///{tmp_path / 'flow.db'}"
     eng = make_engine(url)
     migrate.upgrade(eng)
     sessions = sessionmaker(eng, expire_on_commit=False)
-    now = datetime.now(timezone.utc) - timedelta(seconds=1)  # the flow runs on the system clock
+    now = datetime.now(UTC) - timedelta(seconds=1)  # the flow runs on the system clock
     add(sessions, now, ["capture://digest"] * 3, channel="capture", subject=ZH, body=ZH)
     eng.dispose()
     monkeypatch.setenv("CLOSELOOP_DATABASE_URL", url)

@@ -12,12 +12,13 @@ with the flow heartbeat switched off for the session.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
 from prefect.settings import (
     PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
     PREFECT_SERVER_ANALYTICS_ENABLED,
@@ -26,18 +27,17 @@ from prefect.settings import (
 )
 from prefect.testing.utilities import prefect_test_harness
 
-from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
-
 from closeloop.services.bulk import enqueue
 from flows import deliver, digest, intake, review, serve, sweep
 from flows.schedules import OVERDUE_DIGEST_CRON, SWEEP_INTERVAL_SECONDS
 from models.tables import Complaint, Notification, Outbox, Task, Timer
 
-from .helpers import count, facts, intake as intake_facts
+from .helpers import count, facts
+from .helpers import intake as intake_facts
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "examples" / "cfpb_sample.csv"
-MON = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)  # Monday 09:00 in Shanghai (the bundled calendar)
+MON = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai (the bundled calendar)
 
 pytestmark = pytest.mark.xdist_group("prefect")  # one worker, one test server
 

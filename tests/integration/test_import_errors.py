@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -98,7 +98,7 @@ def test_jsonl_intake_and_batches_smaller_than_the_file(sessions, config, clock,
              f'"customer_ref": "cust{i % 3}", "category": "billing", "tags": ["Older American"]}}'
              for i in range(25)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    clock.set(datetime(2026, 3, 6, tzinfo=timezone.utc))  # after the last row: a row from the future is bad
+    clock.set(datetime(2026, 3, 6, tzinfo=UTC))  # after the last row: a row from the future is bad
     report = run_import(sessions, config, clock, path, batch_size=4)
     assert report.format == "jsonl" and report.created == 25
     assert count(sessions, Complaint, Complaint.severity == "P2") + \

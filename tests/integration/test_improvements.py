@@ -3,7 +3,7 @@ effectiveness check in the sweep, recurrence detection at intake, customers told
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -14,12 +14,19 @@ from closeloop.services import improvement as imp
 from closeloop.services import tasks as task_svc
 from closeloop.services.sweep import sweep
 from models.tables import (
-    EffectivenessCheck, Improvement, ImprovementLink, Notification, Outbox, Task, Timer, Transition,
+    EffectivenessCheck,
+    Improvement,
+    ImprovementLink,
+    Notification,
+    Outbox,
+    Task,
+    Timer,
+    Transition,
 )
 
 from .helpers import facts, intake
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)  # a Monday
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
 
 
 def _cfg(**improvement) -> object:

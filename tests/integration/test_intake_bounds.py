@@ -5,6 +5,7 @@ and the import share every field's bounds."""
 from __future__ import annotations
 
 import json
+from datetime import UTC
 
 import pytest
 from sqlalchemy import func, select
@@ -95,6 +96,6 @@ def test_api_schema_bounds_are_the_shared_ones():
             found = schema.get("maxLength") or next(o.get("maxLength") for o in schema["anyOf"] if "maxLength" in o)
             assert found == limit, name
     with pytest.raises(InvalidInput) as e:
-        from datetime import datetime, timezone
-        ComplaintFacts(source="api", external_ref="x", received_at=datetime(1989, 12, 31, tzinfo=timezone.utc))
+        from datetime import datetime
+        ComplaintFacts(source="api", external_ref="x", received_at=datetime(1989, 12, 31, tzinfo=UTC))
     assert e.value.field == "received_at"

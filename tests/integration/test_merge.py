@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
@@ -53,7 +53,7 @@ def test_c17_merged_complaint_is_terminal_and_never_escalates(sessions):
             Complaint.due_at < scan_at, Complaint.status.in_(OPEN_STATES)))
         assert overdue == 0
         assert s.scalar(select(func.count()).select_from(Task).where(Task.complaint_id == b)) == 0
-        assert A.due_at == a_due.astimezone(timezone.utc)  # unchanged
+        assert A.due_at == a_due.astimezone(UTC)  # unchanged
         # B's duplicate task was cancelled (A has the same one); none is active on B's behalf
         moved = s.scalars(select(Task).where(Task.complaint_id == a)).all()
         active = [t for t in moved if t.status in ("open", "blocked", "acknowledged", "in_progress")]

@@ -16,22 +16,21 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import func, select, text
 
+from closeloop.clock import SystemClock
 from closeloop.config import load_config
 from closeloop.services.importing import import_file
-from closeloop.clock import SystemClock
 from models import migrate
 from models.db import make_engine
 from models.tables import EngineRun, Notification, Outbox, Timer
@@ -172,7 +171,7 @@ def _last_sweep(engine) -> datetime | None:
 
 
 def _settled(engine, receiver: Receiver) -> bool:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with engine.connect() as c:
         due = c.execute(select(func.count()).select_from(Timer).where(Timer.status == "pending",
                                                                         Timer.fire_at <= now)).scalar()
@@ -225,7 +224,7 @@ def _run_stack(stack: Stack, engine, receiver: Receiver) -> None:
     stack.stop("worker-1", signal.SIGKILL)  # host loss: the worker and whatever it ran
     stack.stop("server")
     stack.server()  # the same port and database
-    restarted = datetime.now(timezone.utc)
+    restarted = datetime.now(UTC)
     resumed = _wait(lambda: (t := _last_sweep(engine)) and t > restarted and t, RESUME_BOUND_S,
                     "a sweep after the server restart", stack)
     assert (resumed - restarted).total_seconds() < RESUME_BOUND_S

@@ -8,7 +8,7 @@ per department for the monthly review.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -22,7 +22,7 @@ from models.tables import Notification, Promise, Task, Transition
 
 from .helpers import facts, intake
 
-T0 = datetime(2026, 3, 2, 15, 0, tzinfo=timezone.utc)  # Monday 10:00 New York (the default calendar)
+T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # Monday 10:00 New York (the default calendar)
 
 
 def _complaint(sessions, config, ref="P-1"):
@@ -40,7 +40,7 @@ def test_a_promise_is_due_on_the_department_calendar_and_refuses_bad_input(sessi
     p = make_promise(sessions, config, cid, department="product", kind="call_back", business_hours=10,
                      description="call back about the escrow", person="Wang Li", actor="agent", at=T0)
     # 10 business hours from Monday 10:00 (09:00-17:00): 7 on Monday, 3 on Tuesday -> Tuesday 12:00 New York
-    assert p.due_at == datetime(2026, 3, 3, 17, 0, tzinfo=timezone.utc) and p.status == "open"
+    assert p.due_at == datetime(2026, 3, 3, 17, 0, tzinfo=UTC) and p.status == "open"
     with sessions() as s:
         (audit,) = s.scalars(select(Transition).where(Transition.entity == "promise")).all()
         assert (audit.trigger, audit.to_state, audit.data["kind"]) == ("make", "open", "call_back")

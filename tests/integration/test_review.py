@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,15 +13,16 @@ from sqlalchemy import func, select
 
 from closeloop.domain.errors import InvalidInput
 from closeloop.services import improvement as imp
-from closeloop.services import lifecycle, tasks as svc
+from closeloop.services import lifecycle
+from closeloop.services import tasks as svc
 from closeloop.services.review import build_review, render
 from models.tables import Complaint, Improvement, ImprovementLink, Task, Transition
 
 from .helpers import facts, intake
 
 # March 2026 in America/New_York (the default customer calendar): 1 Mar 05:00 UTC to 1 Apr 04:00 UTC
-T0 = datetime(2026, 3, 2, 14, 0, tzinfo=timezone.utc)  # Monday 09:00 EST
-NOW = datetime(2026, 4, 20, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # Monday 09:00 EST
+NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
 ACTOR = "test"
 
 
@@ -47,14 +48,14 @@ def _finish(sessions, config, cid, at, cause):
 def month(sessions, config):
     ids = intake(sessions, config, T0, [facts(f"R{i}", T0 + timedelta(minutes=i), category="billing",
                                               product="Checking account") for i in range(6)])
-    feb = intake(sessions, config, datetime(2026, 2, 20, 15, tzinfo=timezone.utc),
-                 [facts("F1", datetime(2026, 2, 20, 15, tzinfo=timezone.utc), category="billing")])
+    feb = intake(sessions, config, datetime(2026, 2, 20, 15, tzinfo=UTC),
+                 [facts("F1", datetime(2026, 2, 20, 15, tzinfo=UTC), category="billing")])
     fast, slow, bounced, open_, p1, p2 = ids
     # resolved within hours (met) with three different causes; one resolved late (breached)
     _finish(sessions, config, fast, T0 + timedelta(hours=2), "process_gap")
     _finish(sessions, config, p1, T0 + timedelta(hours=3), "process_gap.handover")
     _finish(sessions, config, p2, T0 + timedelta(hours=3), "system")
-    _finish(sessions, config, slow, datetime(2026, 3, 27, 15, tzinfo=timezone.utc), "policy_rule")
+    _finish(sessions, config, slow, datetime(2026, 3, 27, 15, tzinfo=UTC), "policy_rule")
     # ping-pong: A -> B -> A, then left open past its due date
     (tid, dep, _), *_ = _tasks(sessions, bounced)
     other = next(d for d in ("operations", "service", "product") if d != dep)
@@ -75,7 +76,7 @@ def month(sessions, config):
 def test_figures_match_the_database(sessions, config, month):
     r = build_review(sessions, config, "2026-03", NOW)
     start, end = datetime.fromisoformat(r["period"]["start"]), datetime.fromisoformat(r["period"]["end"])
-    assert (start, end) == (datetime(2026, 3, 1, 5, tzinfo=timezone.utc), datetime(2026, 4, 1, 4, tzinfo=timezone.utc))
+    assert (start, end) == (datetime(2026, 3, 1, 5, tzinfo=UTC), datetime(2026, 4, 1, 4, tzinfo=UTC))
     with sessions() as s:
         received = s.scalar(select(func.count()).select_from(Complaint).where(
             Complaint.received_at >= start, Complaint.received_at < end))
@@ -142,10 +143,10 @@ def test_compensation_and_three_formats(sessions, config, month, tmp_path):
     above = comp.add(sessions, cid, config=config, kind="refund", amount=str(cap + 1), actor=ACTOR, at=at)
     assert (within.status, above.status) == ("approved", "pending_approval")  # exactly the cap is within it
     comp.add(sessions, month["bounced"], config=config, kind="refund", amount="5.25", actor=ACTOR,
-             at=datetime(2026, 4, 2, 15, tzinfo=timezone.utc))  # April: not in the March review
+             at=datetime(2026, 4, 2, 15, tzinfo=UTC))  # April: not in the March review
     r = build_review(sessions, config, "2026-03", NOW)
     with sessions() as s:
-        cutoff = datetime(2026, 4, 1, 4, tzinfo=timezone.utc)
+        cutoff = datetime(2026, 4, 1, 4, tzinfo=UTC)
         rows = s.scalars(select(Compensation).where(Compensation.created_at < cutoff)).all()
     approved = sum((x.amount for x in rows if x.status == "approved"), Decimal(0))
     cur = config.model.compensation.currency

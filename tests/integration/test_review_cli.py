@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import UTC
 
 import pytest
 from typer.testing import CliRunner
@@ -67,7 +68,7 @@ def test_monthly_flow_publishes_the_markdown_and_writes_files(cli_env, monkeypat
 
 def test_monthly_schedule_fires_on_the_first_in_the_managers_zone():
     import asyncio
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from prefect.server.schemas.schedules import CronSchedule
 
@@ -76,8 +77,8 @@ def test_monthly_schedule_fires_on_the_first_in_the_managers_zone():
     from flows.serve import deployments
 
     dates = asyncio.run(CronSchedule(cron=MONTHLY_REVIEW_CRON, timezone="America/New_York").get_dates(
-        n=3, start=datetime(2026, 10, 15, tzinfo=timezone.utc)))
-    assert [d.astimezone(timezone.utc).isoformat() for d in dates] == [
+        n=3, start=datetime(2026, 10, 15, tzinfo=UTC)))
+    assert [d.astimezone(UTC).isoformat() for d in dates] == [
         "2026-11-01T11:00:00+00:00", "2026-12-01T11:00:00+00:00", "2027-01-01T11:00:00+00:00"]  # 06:00 EST
     names = {d.name for d in deployments(load_config())}
     assert "monthly-review" in names

@@ -5,7 +5,7 @@ once per working day of the manager, at their opening (issue 12, K14), and is id
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from prefect.server.schemas.schedules import CronSchedule
 
@@ -18,7 +18,7 @@ from .helpers import count
 
 def _dates(cron, tz, start, n=4):
     dates = asyncio.run(CronSchedule(cron=cron, timezone=tz).get_dates(n=n, start=datetime.fromisoformat(start)))
-    return [d.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") for d in dates]
+    return [d.astimezone(UTC).isoformat().replace("+00:00", "Z") for d in dates]
 
 
 def test_k2_fall_back_hour_fires_once_and_the_gap_fires_once_after_it():
@@ -33,8 +33,8 @@ def test_k2_fall_back_hour_fires_once_and_the_gap_fires_once_after_it():
 def test_daily_digest_twice_the_same_day_writes_one_message(sessions):
     config = load_config()
     # default calendar: America/New_York, Mon-Fri 09:00-17:00 (13:00Z on Monday 9 March, EDT)
-    first = overdue_digest(sessions, config, datetime(2026, 3, 9, 13, 10, tzinfo=timezone.utc))
-    second = overdue_digest(sessions, config, datetime(2026, 3, 9, 13, 11, tzinfo=timezone.utc))
+    first = overdue_digest(sessions, config, datetime(2026, 3, 9, 13, 10, tzinfo=UTC))
+    second = overdue_digest(sessions, config, datetime(2026, 3, 9, 13, 11, tzinfo=UTC))
     assert first is not None and second is None
     assert count(sessions, Outbox) == 1
-    assert overdue_digest(sessions, config, datetime(2026, 3, 10, 13, 10, tzinfo=timezone.utc)) is not None
+    assert overdue_digest(sessions, config, datetime(2026, 3, 10, 13, 10, tzinfo=UTC)) is not None

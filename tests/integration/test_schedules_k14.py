@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from prefect.server.schemas.schedules import CronSchedule
@@ -76,10 +76,10 @@ def test_case7_monthly_review_runs_after_the_month_ended_in_the_zone_it_reports(
     (sched,) = review.schedules
     cron = sched.schedule
     dates = asyncio.run(CronSchedule(cron=cron.cron, timezone=cron.timezone).get_dates(
-        n=2, start=datetime(2026, 10, 15, tzinfo=timezone.utc)))
-    assert [d.astimezone(timezone.utc) for d in dates] == [datetime(2026, 11, 1, 6, 0, tzinfo=timezone.utc),
-                                                          datetime(2026, 12, 1, 6, 0, tzinfo=timezone.utc)]
+        n=2, start=datetime(2026, 10, 15, tzinfo=UTC)))
+    assert [d.astimezone(UTC) for d in dates] == [datetime(2026, 11, 1, 6, 0, tzinfo=UTC),
+                                                          datetime(2026, 12, 1, 6, 0, tzinfo=UTC)]
     # each run reviews the month that has just ended in London
     assert [previous_month(d, "Europe/London").label for d in dates] == ["2026-10", "2026-11"]
     # the old schedule (06:00 in the manager's zone) ran at 2026-10-31 22:00Z, before October ended in London
-    assert previous_month(datetime(2026, 10, 31, 22, 0, tzinfo=timezone.utc), "Europe/London").label == "2026-09"
+    assert previous_month(datetime(2026, 10, 31, 22, 0, tzinfo=UTC), "Europe/London").label == "2026-09"

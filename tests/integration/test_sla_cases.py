@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
 from closeloop.config import parse_config
-from closeloop.services import lifecycle, tasks as task_svc
+from closeloop.services import lifecycle
+from closeloop.services import tasks as task_svc
 from closeloop.services.clocks import complaint_clocks, task_clocks
 from closeloop.services.messages import add_message
 from models.tables import Complaint, Task
@@ -81,7 +82,7 @@ def test_c09_waiting_on_the_customer_extends_due_by_business_time(sessions):
     assert clock.due_at != datetime(2026, 3, 5, 18, 0, tzinfo=SH)  # pause ignored
     assert clock.due_at != datetime(2026, 3, 6, 20, 0, tzinfo=SH)  # extended by wall-clock time
     with sessions() as s:
-        assert s.get(Complaint, cid).due_at == datetime(2026, 3, 9, 3, 0, tzinfo=timezone.utc)
+        assert s.get(Complaint, cid).due_at == datetime(2026, 3, 9, 3, 0, tzinfo=UTC)
         assert s.get(Complaint, cid).status == "in_progress"
 
 
@@ -135,7 +136,7 @@ def test_c12_customer_reply_on_any_channel_restarts_the_update_clock(sessions):
             assert s.get(Complaint, cid).status == "in_progress"  # "awaiting agent"
         update = _complaint_clock(sessions, config, cid, "update", datetime(2026, 3, 10, 16, 30, tzinfo=BER))
         assert update.due_at == datetime(2026, 3, 11, 10, 0, tzinfo=BER)
-        assert update.due_at.astimezone(timezone.utc) == datetime(2026, 3, 11, 9, 0, tzinfo=timezone.utc)
+        assert update.due_at.astimezone(UTC) == datetime(2026, 3, 11, 9, 0, tzinfo=UTC)
         late = _complaint_clock(sessions, config, cid, "update", datetime(2026, 3, 11, 10, 1, tzinfo=BER))
         assert late.breached  # escalation fires then if the agent has not replied
 

@@ -7,7 +7,7 @@ K3 (C11 a wait that times out) and the issue's catch-up and pause rules.
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -24,7 +24,7 @@ from models.tables import Complaint, Notification, Outbox, Task, Timer
 from .helpers import facts, intake
 
 SH = ZoneInfo("Asia/Shanghai")
-UTC = timezone.utc
+UTC = UTC
 
 
 def engine_config(*, calendar='timezone = "Asia/Shanghai"\nhours = "mon-fri 09:00-18:00"\ncountry = "CN"',

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -108,4 +108,4 @@ def test_first_response_stops_at_the_first_answer_to_the_customer(sessions):
     add_message(sessions, cid, config=config, direction="outbound", body="called back", author="a",
                 at=T0 + timedelta(hours=3), channel="phone")
     fr = first_response(T0 + timedelta(hours=4))
-    assert fr.stopped_at == (T0 + timedelta(hours=3)).astimezone(timezone.utc) and fr.status == "met"
+    assert fr.stopped_at == (T0 + timedelta(hours=3)).astimezone(UTC) and fr.status == "met"

@@ -8,7 +8,7 @@ that share a tzinfo by wall time, ignoring the offset.
 from __future__ import annotations
 
 import time as clock
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,7 +16,7 @@ import pytest
 from closeloop.domain.calendar import END_OF_DAY, BusinessCalendar, format_hours, parse_hours
 from closeloop.domain.errors import InvalidInput
 
-UTC = timezone.utc
+UTC = UTC
 H = timedelta(hours=1)
 SH, BER, NY = ZoneInfo("Asia/Shanghai"), ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York")
 BNE, SYD, RUH = ZoneInfo("Australia/Brisbane"), ZoneInfo("Australia/Sydney"), ZoneInfo("Asia/Riyadh")

@@ -7,7 +7,7 @@ to show that it really does produce that value.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -17,7 +17,7 @@ from closeloop.calendars import calendar_year_listing, holiday_calendar, resolve
 from closeloop.domain.calendar import BusinessCalendar, parse_hours
 from closeloop.domain.errors import InvalidInput
 
-UTC = timezone.utc
+UTC = UTC
 H = timedelta(hours=1)
 SH, BER, RUH, IST = (ZoneInfo(k) for k in ("Asia/Shanghai", "Europe/Berlin", "Asia/Riyadh", "Asia/Kolkata"))
 CN_HOURS = "mon-fri 09:00-18:00"

@@ -7,7 +7,7 @@ Santiago (changes at midnight, falling back from Sunday into Saturday), Havana
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from closeloop.domain.calendar import END_OF_DAY, BusinessCalendar
 
-UTC = timezone.utc
+UTC = UTC
 ZONES = ["UTC", "Asia/Shanghai", "Asia/Kolkata", "Asia/Riyadh", "Australia/Brisbane", "Europe/Berlin",
          "America/New_York", "Australia/Sydney", "Australia/Lord_Howe", "Pacific/Chatham", "America/Santiago",
          "America/Havana", "Europe/Dublin"]

@@ -8,7 +8,7 @@ The expected graph is written out here as literal strings, independently of
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from itertools import product
 
 import pytest
@@ -66,7 +66,7 @@ ALL_PAIRS = list(product(STATES, TRIGGERS))
 LEGAL = [p for p in ALL_PAIRS if p in EXPECTED]
 ILLEGAL = [p for p in ALL_PAIRS if p not in EXPECTED]
 
-AT = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)
+AT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 
 def _id(pair: tuple[str, str]) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -42,7 +42,7 @@ title = "Route by hand"
 
 
 def _facts(**kw) -> ComplaintFacts:
-    return ComplaintFacts(source="t", external_ref="1", received_at=datetime(2026, 1, 1, tzinfo=timezone.utc), **kw)
+    return ComplaintFacts(source="t", external_ref="1", received_at=datetime(2026, 1, 1, tzinfo=UTC), **kw)
 
 
 def test_minimal_config_parses_and_builds_router_and_triage():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from itertools import permutations
 
 import pytest
@@ -10,7 +10,7 @@ import pytest
 from closeloop.domain.dedupe import PriorComplaint, check_merge, count_in_window, likely_duplicate_of, merge_root
 from closeloop.domain.errors import DomainError, MergeRejected
 
-NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 WINDOW = timedelta(days=14)
 US = timedelta(microseconds=1)
 CAT = "Mortgage"

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import product
 
 import pytest
 
 from closeloop.domain.errors import IllegalTransition, InvalidInput
 from closeloop.domain.improvement import (
-    IMPROVEMENT_EDGES, EffectivenessRule, ImprovementStatus, ImprovementTrigger, check_root_cause,
-    evaluate_effectiveness, transition,
+    IMPROVEMENT_EDGES,
+    EffectivenessRule,
+    ImprovementStatus,
+    ImprovementTrigger,
+    check_root_cause,
+    evaluate_effectiveness,
+    transition,
 )
 
-AT = datetime(2026, 5, 1, 9, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
 EXPECTED = {
     ("proposed", "approve"): "approved",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,7 +15,7 @@ from closeloop.domain.facts import ComplaintFacts
 from closeloop.domain.task import TASK_MACHINE, TaskStatus, TaskTrigger
 from closeloop.domain.triage import SEVERITIES, Triage, TriagePolicy
 
-T0 = datetime(2026, 3, 2, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, tzinfo=UTC)
 COMPLAINT_TERMINAL = {ComplaintStatus.MERGED, ComplaintStatus.REJECTED}
 TASK_TERMINAL = {TaskStatus.TRANSFERRED, TaskStatus.CANCELLED}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -12,16 +12,16 @@ from closeloop.services.review_period import month, previous_month
 
 def test_month_is_cut_at_local_midnight():
     p = month("2026-10", "America/New_York")
-    assert p.start == datetime(2026, 10, 1, 4, 0, tzinfo=timezone.utc)  # EDT: UTC-4
-    assert p.end == datetime(2026, 11, 1, 4, 0, tzinfo=timezone.utc)  # 1 Nov 00:00 is still EDT (change at 02:00)
+    assert p.start == datetime(2026, 10, 1, 4, 0, tzinfo=UTC)  # EDT: UTC-4
+    assert p.end == datetime(2026, 11, 1, 4, 0, tzinfo=UTC)  # 1 Nov 00:00 is still EDT (change at 02:00)
     s = month("2026-11", "America/New_York")
-    assert s.start == p.end and s.end == datetime(2026, 12, 1, 5, 0, tzinfo=timezone.utc)  # EST: UTC-5
+    assert s.start == p.end and s.end == datetime(2026, 12, 1, 5, 0, tzinfo=UTC)  # EST: UTC-5
 
 
 def test_december_rolls_into_the_next_year_and_shanghai_has_no_dst():
     p = month("2026-12", "Asia/Shanghai")
-    assert p.start == datetime(2026, 11, 30, 16, 0, tzinfo=timezone.utc)
-    assert p.end == datetime(2026, 12, 31, 16, 0, tzinfo=timezone.utc)
+    assert p.start == datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
+    assert p.end == datetime(2026, 12, 31, 16, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("text", ["2026-13", "2026-00", "26-10", "Oct 2026", "2026-1", "", "2026-10-01"])
@@ -35,6 +35,6 @@ def test_months_back_and_previous_month():
     p = month("2026-02", "Europe/Berlin")
     assert [x.label for x in p.months_back(4)] == ["2025-11", "2025-12", "2026-01", "2026-02"]
     # 1 March 00:30 in Berlin is still 28 February in UTC; the previous month in Berlin is February
-    now = datetime(2026, 2, 28, 23, 30, tzinfo=timezone.utc)
+    now = datetime(2026, 2, 28, 23, 30, tzinfo=UTC)
     assert previous_month(now, "Europe/Berlin").label == "2026-02"
     assert previous_month(now, "UTC").label == "2026-01"

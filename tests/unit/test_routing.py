@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from closeloop.domain.facts import ComplaintFacts
 from closeloop.domain.routing import Matcher, Route, Router, RoutingRule, TaskTemplate
 
 ROOT = Path(__file__).resolve().parents[2]
-AT = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def facts(**kw) -> ComplaintFacts:

@@ -7,7 +7,7 @@ an accidental edge change in ``closeloop/domain/task.py`` fails this file.
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from itertools import product
 
 import pytest
@@ -62,7 +62,7 @@ ALL_PAIRS = list(product(STATES, TRIGGERS))
 LEGAL = [p for p in ALL_PAIRS if p in EXPECTED]
 ILLEGAL = [p for p in ALL_PAIRS if p not in EXPECTED]
 
-AT = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)
+AT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 
 def _id(pair: tuple[str, str]) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,7 +10,7 @@ from closeloop.config import load_config
 from closeloop.domain.facts import ComplaintFacts
 from closeloop.domain.triage import Triage, TriagePolicy, TriageResult
 
-AT = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TRIAGE = Triage()
 
 
@@ -215,5 +215,5 @@ def test_default_config_triage_matches_policy_defaults():
     ("already tweeted about it", "public_exposure"),
 ])
 def test_plain_inflections_still_flag(text, flag):
-    f = ComplaintFacts(source="t", external_ref="1", received_at=datetime(2026, 1, 1, tzinfo=timezone.utc), text=text)
+    f = ComplaintFacts(source="t", external_ref="1", received_at=datetime(2026, 1, 1, tzinfo=UTC), text=text)
     assert flag in Triage().assess(f).flags

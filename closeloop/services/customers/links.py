@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from closeloop.domain.errors import DomainError
@@ -40,7 +40,7 @@ class VerdictLinks:
     ttl: timedelta = timedelta(days=14)
 
     @classmethod
-    def from_settings(cls, settings, days: int) -> "VerdictLinks":
+    def from_settings(cls, settings, days: int) -> VerdictLinks:
         secret = (settings.link_secret or settings.webhook_secret).encode("utf-8")
         return cls(secret, settings.public_url.rstrip("/"), timedelta(days=days))
 
@@ -53,7 +53,7 @@ class VerdictLinks:
         expires = int((now + self.ttl).timestamp())
         sig = self.signature(task_id, verdict, expires)
         return (f"{self.public_url}/api/v1/follow-up/{task_id}/{Verdict(verdict).value}?e={expires}&s={sig}",
-                datetime.fromtimestamp(expires, timezone.utc))
+                datetime.fromtimestamp(expires, UTC))
 
     def check(self, task_id: int, verdict: str, expires: int, signature: str, now: datetime) -> Verdict:
         """The verdict of a genuine, unexpired link; raises :class:`LinkRefused` otherwise."""

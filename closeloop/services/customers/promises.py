@@ -24,6 +24,7 @@ from closeloop.config import Config
 from closeloop.domain.complaint import ComplaintStatus
 from closeloop.domain.errors import InvalidInput, NotFound
 from closeloop.domain.machine import require_aware
+from closeloop.domain.notices import NoticeKind, Role
 from closeloop.domain.promise import PROMISE_MACHINE, PromiseKind, PromiseStatus, PromiseTrigger
 from closeloop.domain.task import TaskStatus
 from models.tables import Message, Promise, Task, Transition
@@ -31,7 +32,6 @@ from models.tables import Message, Promise, Task, Transition
 from ..audit import audit_dict, audit_row
 from ..complaints import root_of
 from ..notify import insert_notifications, make_item, resolve_role
-from closeloop.domain.notices import NoticeKind, Role
 from ..uow import unit_of_work
 
 MAX_DESCRIPTION = 2000

@@ -6,10 +6,10 @@ Create Date: 2026-11-29 22:04:24.905632
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-import models.types
+from alembic import op
 
+import models.types
 
 revision = '0001'
 down_revision = None

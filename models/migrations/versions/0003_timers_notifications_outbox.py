@@ -6,10 +6,10 @@ Revises: 0002
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-import models.types
+from alembic import op
 
+import models.types
 
 revision = '0003'
 down_revision = '0002'

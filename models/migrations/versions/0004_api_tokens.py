@@ -6,10 +6,10 @@ Create Date: 2026-11-30 00:33:59.958906
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-import models.types
+from alembic import op
 
+import models.types
 
 revision = '0004'
 down_revision = '0003'

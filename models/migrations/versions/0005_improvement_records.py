@@ -6,10 +6,10 @@ Create Date: 2026-11-30 00:36:29.336709
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-import models.types
+from alembic import op
 
+import models.types
 
 revision = '0005'
 down_revision = '0004'

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import re
 
-from alembic import op
 import sqlalchemy as sa
-import models.types
+from alembic import op
 
+import models.types
 
 revision = '0006'
 down_revision = '0005'

@@ -17,11 +17,10 @@ Revises: 0005
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import models.types
-
 from closeloop.domain.search_text import document
 
 revision = '0008'

@@ -10,10 +10,10 @@ export first).
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-import models.types
+from alembic import op
 
+import models.types
 
 revision = '0009'
 down_revision = '0008'

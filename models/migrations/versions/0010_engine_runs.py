@@ -9,10 +9,10 @@ while rows exist unless ``--allow-data-loss`` (models/migrate.py LOSSES).
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-import models.types
+from alembic import op
 
+import models.types
 
 revision = '0010'
 down_revision = '0009'
