@@ -17,6 +17,7 @@ Pure: standard library only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -39,12 +40,25 @@ class TimerKind(StrEnum):
 
 
 #: What a notification row tells: the timer kinds that notify, plus the notices of other services.
-NoticeKind = StrEnum("NoticeKind", {
-    **{k.name: k.value for k in TimerKind if k not in (TimerKind.FOLLOW_UP, TimerKind.EFFECTIVENESS)},
-    "CLOSING_NOTICE": "closing_notice", "IMPROVEMENT_PROPOSED": "improvement_proposed",
-    "IMPROVEMENT_INEFFECTIVE": "improvement_ineffective", "IMPROVEMENT_CHECK": "improvement_check",
-    "COMPENSATION_PENDING": "compensation_pending", "PROMISE_REMINDER": "promise_reminder",
-    "PROMISE_BROKEN": "promise_broken"})
+class NoticeKind(StrEnum):
+    # The timer kinds that notify (every TimerKind but FOLLOW_UP and EFFECTIVENESS, same values) ...
+    REMINDER = TimerKind.REMINDER.value
+    MANUAL_REMINDER = TimerKind.MANUAL_REMINDER.value
+    ACK_TIMEOUT = TimerKind.ACK_TIMEOUT.value
+    ESCALATION = TimerKind.ESCALATION.value
+    PROMISE = TimerKind.PROMISE.value
+    TRANSFERS = TimerKind.TRANSFERS.value
+    PING_PONG = TimerKind.PING_PONG.value
+    PAUSE_EXPIRED = TimerKind.PAUSE_EXPIRED.value
+    TASK_PAUSE_EXPIRED = TimerKind.TASK_PAUSE_EXPIRED.value
+    # ... plus the notices of other services.
+    CLOSING_NOTICE = "closing_notice"
+    IMPROVEMENT_PROPOSED = "improvement_proposed"
+    IMPROVEMENT_INEFFECTIVE = "improvement_ineffective"
+    IMPROVEMENT_CHECK = "improvement_check"
+    COMPENSATION_PENDING = "compensation_pending"
+    PROMISE_REMINDER = "promise_reminder"
+    PROMISE_BROKEN = "promise_broken"
 
 
 class Role(StrEnum):
@@ -98,7 +112,7 @@ class Subject:
     complaint_status: str | None = None
 
 
-_TASK_GONE = {TaskStatus.DONE: DropReason.TASK_DONE, TaskStatus.CANCELLED: DropReason.TASK_CANCELLED,
+_TASK_GONE: dict[str | None, DropReason] = {TaskStatus.DONE: DropReason.TASK_DONE, TaskStatus.CANCELLED: DropReason.TASK_CANCELLED,
               TaskStatus.TRANSFERRED: DropReason.TASK_TRANSFERRED}
 
 
@@ -171,12 +185,12 @@ class TimerSpec:
     key_format: str
     wanted: str
     effect: Effect
-    applies: object = _always  # Callable[[Subject], DropReason | None]
+    applies: Callable[[Subject], DropReason | None] = _always
     role: Role | None = None
     level: int | None = None
     chain: str | None = None
 
-    def key(self, **fields) -> str:
+    def key(self, **fields: object) -> str:
         return self.key_format.format(**fields)
 
 
@@ -220,13 +234,14 @@ class NoticeSpec:
     kind: NoticeKind
     labels: dict[str, str]
     texts: dict[str, str]
-    applies: object = _always
+    applies: Callable[[Subject], DropReason | None] = _always
     chain: str | None = None
     params: tuple[str, ...] = field(default=())
 
 
 def _n(kind: NoticeKind, en: tuple[str, str], zh: tuple[str, str]) -> NoticeSpec:
-    timer = TIMERS.get(TimerKind._value2member_map_.get(kind.value))
+    member = TimerKind._value2member_map_.get(kind.value)
+    timer = TIMERS.get(member) if isinstance(member, TimerKind) else None
     applies = timer.applies if timer is not None else _always
     return NoticeSpec(kind, {"en": en[0], "zh": zh[0]}, {"en": en[1], "zh": zh[1]}, applies,
                       timer.chain if timer is not None else None)
@@ -295,7 +310,7 @@ MESSAGES = {
 }
 
 
-def message(key: str, language: str, **fields) -> str:
+def message(key: str, language: str, **fields: object) -> str:
     """A non-notice message (:data:`MESSAGES`) in ``language`` (falls back to English)."""
     texts = MESSAGES[key]
     return texts.get(language, texts["en"]).format(**fields)
@@ -335,7 +350,7 @@ def label(kind: str, language: str) -> str:
     return labels.get(language, labels["en"])
 
 
-def render(kind: str, language: str, params: dict) -> tuple[str, str]:
+def render(kind: str, language: str, params: dict[str, object]) -> tuple[str, str]:
     """(label, text) of a notice in ``language`` (falls back to English); raises KeyError naming a
     missing template field."""
     spec = NOTICES[NoticeKind(kind)]
