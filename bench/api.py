@@ -248,7 +248,8 @@ def main() -> None:
                     time.sleep(0.2)
             res = run_worker([sys.executable, __file__, "--fire", base, token, "--requests", str(args.requests),
                               "--overview-requests", str(args.overview_requests),
-                              "--concurrency", str(args.concurrency)] + (["--search-only"] if args.search_only else []), "fire")
+                              "--concurrency", str(args.concurrency)]
+                             + (["--search-only"] if args.search_only else []), "fire")
             if "error" in res:
                 raise SystemExit(f"load process failed: {res['error']}\n{res.get('stderr', '')[-2000:]}")
             print(f"{args.requests} requests per queue endpoint, {args.overview_requests} to the overview, "

@@ -1,4 +1,5 @@
-"""Operations endpoints beside ``/api/v1``: ``/healthz``, ``/readyz``, ``/metrics``; request latency and JSON access log.
+"""Operations endpoints beside ``/api/v1``: ``/healthz``, ``/readyz``, ``/metrics``; request latency and JSON
+access log.
 
 - ``GET /healthz``: liveness, 200 ``{"status": "ok"}`` while the process serves; touches nothing else.
 - ``GET /readyz``: 200 when the database answers, the schema is at Alembic's head and the configuration
@@ -79,7 +80,8 @@ class EngineCollector:
             backlog.add_metric([status], n)
         yield backlog
         yield GaugeMetricFamily("closeloop_outbox_oldest_pending_age_seconds",
-                                "Age of the oldest due outbox message not yet delivered", value=g.oldest_pending_message_age_s)
+                                "Age of the oldest due outbox message not yet delivered",
+                                value=g.oldest_pending_message_age_s)
         yield GaugeMetricFamily("closeloop_notification_oldest_released_age_seconds",
                                 "Age of the oldest notification past its quiet hours, not yet packed",
                                 value=g.oldest_released_notification_age_s)
@@ -91,7 +93,8 @@ class EngineCollector:
 
 def _run_families(runs: dict, now):
     specs = (("closeloop_engine_runs_last_hour", "Runs finished in the last hour", lambda s: s.runs),
-             ("closeloop_engine_run_seconds_sum_last_hour", "Total run time in the last hour", lambda s: s.duration_sum_s),
+             ("closeloop_engine_run_seconds_sum_last_hour", "Total run time in the last hour",
+              lambda s: s.duration_sum_s),
              ("closeloop_engine_run_seconds_max_last_hour", "Longest run in the last hour", lambda s: s.duration_max_s),
              ("closeloop_engine_last_run_age_seconds", "Seconds since the last run finished (-1: never)",
               lambda s: (now - s.last_finished_at).total_seconds() if s.last_finished_at else -1.0))

@@ -91,8 +91,8 @@ _PAGE_RESPONSES = {200: {"description": "an HTML page in the customer's language
 
 
 @router.get("/follow-up/{task_id}/{verdict}", response_model=None, responses=_PAGE_RESPONSES)
-def verdict_page(task_id: Id, verdict: Verdict, e: int = Query(..., ge=0, le=10**11), s: str = Query(..., max_length=64),
-                 app: App = Depends(get_app)) -> HTMLResponse:
+def verdict_page(task_id: Id, verdict: Verdict, e: int = Query(..., ge=0, le=10**11),
+                 s: str = Query(..., max_length=64), app: App = Depends(get_app)) -> HTMLResponse:
     """The page a verdict link opens: it checks the link and asks to confirm (a mail scanner fetching the
     link records nothing). No token: the link's signature is the authority."""
     language = link_language(app.sessions, app.config, task_id)

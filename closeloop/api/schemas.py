@@ -157,7 +157,8 @@ class ComplaintIn(In):
     source: str = Field("api", min_length=1, max_length=MAX_CHARS["source"], pattern=r"^[a-z0-9_\-]+$")
     external_ref: str = Field(min_length=1, max_length=MAX_CHARS["external_ref"])
     received_at: Instant
-    customer_ref: str | None = Field(None, max_length=MAX_CHARS["customer_ref"], description="pseudonymous customer key")
+    customer_ref: str | None = Field(None, max_length=MAX_CHARS["customer_ref"],
+                                     description="pseudonymous customer key")
     category: str = Field("", max_length=MAX_CHARS["category"])
     subcategory: str = Field("", max_length=MAX_CHARS["subcategory"])
     product: str = Field("", max_length=MAX_CHARS["product"])

@@ -58,8 +58,8 @@ class CustomersModel(BaseModel):
         for lang in v:
             missing = sorted(k for k in kinds if f"{k}.{lang}.j2" not in files)
             if missing:
-                raise ValueError(f"language {lang!r} has no template(s) {', '.join(m + '.' + lang + '.j2' for m in missing)}"
-                                 " in closeloop/templates")
+                names = ", ".join(m + "." + lang + ".j2" for m in missing)
+                raise ValueError(f"language {lang!r} has no template(s) {names} in closeloop/templates")
         return v
 
     @field_validator("milestones", mode="before")

@@ -112,8 +112,9 @@ class Subject:
     complaint_status: str | None = None
 
 
-_TASK_GONE: dict[str | None, DropReason] = {TaskStatus.DONE: DropReason.TASK_DONE, TaskStatus.CANCELLED: DropReason.TASK_CANCELLED,
-              TaskStatus.TRANSFERRED: DropReason.TASK_TRANSFERRED}
+_TASK_GONE: dict[str | None, DropReason] = {
+    TaskStatus.DONE: DropReason.TASK_DONE, TaskStatus.CANCELLED: DropReason.TASK_CANCELLED,
+    TaskStatus.TRANSFERRED: DropReason.TASK_TRANSFERRED}
 
 
 def _task_running(s: Subject) -> DropReason | None:
@@ -255,7 +256,8 @@ NOTICES: dict[NoticeKind, NoticeSpec] = {s.kind: s for s in (
        ("未受理", "超时未受理（第 {page} 次催办）：{title}")),
     _n(NoticeKind.ESCALATION, ("escalation", "overdue (level {level}): {title}"),
        ("升级", "已超时（第 {level} 级）：{title}")),
-    _n(NoticeKind.PROMISE, ("customer promise breached", "the promise to the customer is breached (severity {severity})"),
+    _n(NoticeKind.PROMISE, ("customer promise breached",
+                            "the promise to the customer is breached (severity {severity})"),
        ("客户承诺已超时", "对客户的承诺已超时（严重级别 {severity}）")),
     _n(NoticeKind.TRANSFERS, ("transferred too often", "transferred {count} times; reasons: {reasons}"),
        ("多次转派", "已转派 {count} 次；原因：{reasons}")),

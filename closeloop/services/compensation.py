@@ -6,7 +6,8 @@ pending entries in that currency, this one included, stay at or below the cap (t
 refunds against a cap of 100: the second waits). Otherwise, or with no cap configured, it is
 ``pending_approval`` and the operations manager is notified (a notification, packed into the
 outbox by the sweep, in their working hours) until someone whose role may approve
-(``APPROVER_ROLES``: manager, admin) and who is not the requester approves or rejects it. Amounts are exact decimals with two places in one currency per entry
+(``APPROVER_ROLES``: manager, admin) and who is not the requester approves or rejects it. Amounts are exact
+decimals with two places in one currency per entry
 (default ``[compensation] currency``). :func:`customer_history` lists a customer's earlier
 compensation, shown at triage (``complaints show``) so the same case is compensated the same way.
 """

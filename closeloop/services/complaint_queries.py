@@ -22,9 +22,9 @@ from models.tables import Complaint, Task
 from .clocks import ClockView, complaint_clocks, task_clocks
 from .complaints import ComplaintView, show
 from .search import ComplaintSort, id_in, matching_ids, order_by
+from .uow import unit_of_work
 
 FEW_MATCHES = 2000  # search matches fetched as a list of ids; above, the sort column's index is walked
-from .uow import unit_of_work
 
 
 @dataclass

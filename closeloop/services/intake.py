@@ -240,8 +240,8 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
     if messages:
         session.execute(insert(Message.__table__), messages)
     index_complaints(session, docs)
-    acknowledge_new(session, config, [cid for (i, _, _), cid in zip(decisions, new_ids) if not items[i].reject_reason],
-                    now)
+    acknowledge_new(session, config,
+                    [cid for (i, _, _), cid in zip(decisions, new_ids, strict=True) if not items[i].reject_reason], now)
 
     # 6. customer history counts
     _update_customer_counts(session, [(customer_ids.get(items[i].facts.customer_ref or ""), items[i].facts.received_at)

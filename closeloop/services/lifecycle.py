@@ -175,7 +175,8 @@ def reopen(sessions, complaint_id: int, *, config: Config, reason: str, actor: s
     """Reopen a resolved or closed complaint with a new task.
 
     The task goes to ``department`` or, by default, to the department whose task
-    finished last (a customer follow-up is not work on the complaint: it is skipped). Resolution time keeps counting from creation; the time spent
+    finished last (a customer follow-up is not work on the complaint: it is skipped). Resolution time keeps
+    counting from creation; the time spent
     resolved or closed counts as paused (CASES.md rule "Reopen").
     """
     if not reason or not reason.strip():

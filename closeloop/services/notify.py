@@ -83,7 +83,8 @@ def make_item(config: Config, *, key: str, kind: str, level: int, who: Recipient
     if due is not None:
         data["due"] = due.astimezone(UTC).isoformat()
         data["due_local"] = due.astimezone(who.calendar.zone).strftime("%Y-%m-%d %H:%M %z")
-    return dict(key=key, kind=NoticeKind(kind).value, level=level, role=str(who.role), recipient=who.name, address=who.address,
+    return dict(key=key, kind=NoticeKind(kind).value, level=level, role=str(who.role), recipient=who.name,
+                address=who.address,
                 channel=who.channel, target=who.target, language=who.language, department=department,
                 complaint_id=complaint_id, improvement_id=improvement_id,
                 task_id=task.id if task is not None else None, fired_at=now,

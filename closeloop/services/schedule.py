@@ -115,7 +115,8 @@ def wanted_timers(session: Session, complaint: Complaint, config: Config, now: d
     if complaint.due_at is not None:
         cal = config.customer_calendar
         for level in (3, 4):
-            at = cal.add_business_time(complaint.due_at, timedelta(hours=esc.ladder_hours[min(level, len(esc.ladder_hours)) - 1]))
+            at = cal.add_business_time(complaint.due_at,
+                                       timedelta(hours=esc.ladder_hours[min(level, len(esc.ladder_hours)) - 1]))
             out.append(_want(TimerKind.PROMISE, at.astimezone(UTC), None, {"level": level},
                              complaint=complaint.id, level=level))
     if complaint.transfer_count > esc.transfer_limit:

@@ -255,7 +255,8 @@ def _pause_expired(s, config, t, spec, complaint, task, now, report, items) -> N
     for task_ in s.scalars(select(Task).where(Task.complaint_id == complaint.id, Task.status.in_(ACTIVE_STATES))):
         fire_task(s, task_, TaskTrigger.CANCEL, at=now, actor=SYSTEM, reason=note)
     refresh_due(s, complaint.id, config, now)
-    _notify(items, config, key=f"{NoticeKind.CLOSING_NOTICE}:{complaint.id}:{t.key}", kind=NoticeKind.CLOSING_NOTICE.value,
+    _notify(items, config, key=f"{NoticeKind.CLOSING_NOTICE}:{complaint.id}:{t.key}",
+            kind=NoticeKind.CLOSING_NOTICE.value,
             level=0, role=Role.CUSTOMER, complaint_id=complaint.id, task=None, department=None, now=now, params={})
 
 
@@ -372,7 +373,8 @@ def _pack(sessions, now: datetime, report: SweepReport) -> None:
                 with s.begin_nested():
                     oid = enqueue(s, key=key, channel=channel, target=target, recipient=group[0].recipient,
                                   subject=subject, body=body, now=now,
-                                  payload={"items": [{k: v for k, v in e.items() if k not in ("kind_label", "role_labels")}
+                                  payload={"items": [{k: v for k, v in e.items()
+                                                      if k not in ("kind_label", "role_labels")}
                                                      for e in entries]})
                     if oid is None:
                         raise _PackedElsewhere()

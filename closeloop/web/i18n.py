@@ -130,8 +130,10 @@ ZH: dict[str, str] = {
     "overview.recent": "最近完成的任务",
     "overview.none_recent": "尚无已完成的任务。", "overview.department": "部门",
     "overview.dead_letters": "未送达的消息",
-    "overview.dead_letters_help": "无人收到通知：用 `closeloop outbox retry --all-dead`（或 POST /api/v1/outbox/ID/retry）重发。",
-    "overview.chart.complaints": "投诉数", "overview.chart.status": "状态", "overview.chart.age": "时长（自接收起的日历天数）",
+    "overview.dead_letters_help": "无人收到通知：用 `closeloop outbox retry --all-dead`"
+                                  "（或 POST /api/v1/outbox/ID/retry）重发。",
+    "overview.chart.complaints": "投诉数", "overview.chart.status": "状态",
+    "overview.chart.age": "时长（自接收起的日历天数）",
     "age.<1d": "不足 1 天", "age.1-3d": "1-3 天", "age.3-7d": "3-7 天", "age.7-30d": "7-30 天",
     "age.>=30d": "30 天及以上",
     "queue.title": "队列：{department}", "queue.department": "部门", "queue.show": "显示",

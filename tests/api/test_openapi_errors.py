@@ -26,8 +26,9 @@ def test_every_operation_states_its_error_answers():
 
 
 def test_unknown_records_really_answer_404_and_big_bodies_413(api):
-    for path, method, op in OPS:
-        url = re.sub(r"\{[^}]+\}", lambda m: "nope" if m.group(0) == "{department}" else "999999", path)[len("/api/v1"):]
+    for path, method, _op in OPS:
+        url = re.sub(r"\{[^}]+\}", lambda m: "nope" if m.group(0) == "{department}" else "999999",
+                     path)[len("/api/v1"):]
         if "{" in path and method == "get":
             r = api.get(_who(path), url)
             assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", (method, path, r.text)

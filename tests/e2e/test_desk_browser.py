@@ -19,12 +19,12 @@ OFFLINE_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
 
 
 @contextmanager
-def _offline_browser(chromium: str):
+def _offline_browser(chromium_path: str):
     """A headless Chromium whose DNS resolves nothing but 127.0.0.1 (closed on exit)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, headless=True, args=OFFLINE_ARGS)
+        browser = p.chromium.launch(executable_path=chromium_path, headless=True, args=OFFLINE_ARGS)
         try:
             yield browser
         finally:

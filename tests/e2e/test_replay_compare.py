@@ -57,5 +57,6 @@ def test_compare_option_prints_and_writes_the_differences(tmp_path: Path):
     result = json.loads((tmp_path / "out" / "compare.json").read_text("utf-8"))
     assert set(result["totals"]) == {"breaches", "escalations", "reminders", "promise_breaches", "promises_kept"}
     assert result["a"].endswith("nyc-hpd-24h.toml") and result["b"].endswith("nyc-hpd-48h.toml")
-    assert (tmp_path / "out" / "base" / "summary.json").exists() and (tmp_path / "out" / "compared" / "summary.json").exists()
+    assert (tmp_path / "out" / "base" / "summary.json").exists()
+    assert (tmp_path / "out" / "compared" / "summary.json").exists()
     assert result["totals"]["breaches"]["b"] <= result["totals"]["breaches"]["a"]

@@ -49,7 +49,8 @@ def test_report_and_review_render_with_charts_and_the_pareto(tmp_path: Path, chr
             assert causes and causes == set(summary["improvement_records"]["root_causes"])
             open_chart = page.query_selector("svg[aria-label='open complaints (end of day)']")
             assert "2013-12-" in open_chart.text_content()  # dates on the time axis
-            rows = [r.get_attribute("data-department") for r in page.query_selector_all("table.departments tr[data-department]")]
+            rows = [r.get_attribute("data-department")
+                    for r in page.query_selector_all("table.departments tr[data-department]")]
             assert rows == list(summary["tasks"]["by_department"])  # worst first, as the summary orders them
 
             page.goto(review.as_uri())

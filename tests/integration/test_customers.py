@@ -144,7 +144,8 @@ def test_every_template_renders_in_chinese_without_english_and_in_english(kind):
     at, zone = datetime(2026, 3, 5, 9, 0, tzinfo=UTC), ZoneInfo("Asia/Shanghai")
     zh_ctx = {"name": "李雷", "number": "CL-42", "due": local_time(at, zone, "zh"), "until": local_time(at, zone, "zh"),
               "text": "已为您退款", "department": "产品部", "reason": "需要核实账单", "outcome": "已退还费用"}
-    en_ctx = {"name": "Li Lei", "number": "CL-42", "due": local_time(at, zone, "en"), "until": local_time(at, zone, "en"),
+    en_ctx = {"name": "Li Lei", "number": "CL-42", "due": local_time(at, zone, "en"),
+              "until": local_time(at, zone, "en"),
               "text": "We refunded you", "department": "Product", "reason": "to check the bill", "outcome": "refunded"}
     for empty in ({}, {"due": None, "until": None, "name": None}):
         zh = render(kind, "zh", **{**zh_ctx, **empty})

@@ -35,7 +35,7 @@ def alerts(sessions) -> list[Outbox]:
 
 
 def test_exhausted_row_is_dead_lettered_alerted_once_and_retried_to_delivery_with_the_same_key(
-        sessions, clock, receiver, tmp_path):
+        sessions, clock, receiver, tmp_path):  # noqa: F811 - the clock fixture from test_delivery
     p = path()
     url = receiver.script(p, Reply(500, body=b"down"), Reply(500, body=b"down"), Reply(500, body=b"down"),
                           Reply(200))
@@ -74,7 +74,7 @@ def test_exhausted_row_is_dead_lettered_alerted_once_and_retried_to_delivery_wit
         id_, "dead", "pending", "retry", "cli:ops")
 
 
-def test_rejected_row_is_dead_at_once_and_an_alert_is_never_alerted_about(sessions, clock, receiver):
+def test_rejected_row_is_dead_at_once_and_an_alert_is_never_alerted_about(sessions, clock, receiver):  # noqa: F811 - the clock fixture from test_delivery
     p = path()
     url = receiver.script(p, Reply(404, body=b"no such hook"))
     [id_] = add(sessions, clock.now(), [url])
@@ -88,7 +88,7 @@ def test_rejected_row_is_dead_at_once_and_an_alert_is_never_alerted_about(sessio
     assert dead_letters(sessions) == {"rejected": 2}
 
 
-def test_crashed_claims_are_not_attempts_and_a_row_that_kills_its_workers_is_dead_lettered(sessions, clock):
+def test_crashed_claims_are_not_attempts_and_a_row_that_kills_its_workers_is_dead_lettered(sessions, clock):  # noqa: F811 - the clock fixture from test_delivery
     policy = RetryPolicy(max_attempts=3, max_abandoned=4, min_span=timedelta(0))
     [id_] = add(sessions, clock.now(), ["capture://x"], channel="capture")
     lease = timedelta(minutes=5)
@@ -106,7 +106,7 @@ def test_crashed_claims_are_not_attempts_and_a_row_that_kills_its_workers_is_dea
     assert [a.idempotency_key for a in alerts(sessions)] == [f"outbox-dead:{id_}:0"]
 
 
-def test_attempt_limit_holds_when_leases_expire_under_concurrent_workers(sessions, clock):
+def test_attempt_limit_holds_when_leases_expire_under_concurrent_workers(sessions, clock):  # noqa: F811 - the clock fixture from test_delivery
     """Workers whose leases run out send late results: only the current claim's result counts, so the
     recorded attempts never pass the limit (they reached 9-10 before)."""
     from closeloop.services.delivery import record
@@ -127,7 +127,7 @@ def test_attempt_limit_holds_when_leases_expire_under_concurrent_workers(session
     assert (r.attempts, r.claims) == (1, 6)  # only the last claim was still held
 
 
-def test_a_receiver_down_for_a_day_loses_nothing(sessions, clock, receiver):
+def test_a_receiver_down_for_a_day_loses_nothing(sessions, clock, receiver):  # noqa: F811 - the clock fixture from test_delivery
     """Default schedule against a closed port: 20 attempts over more than 24 hours, then the dead letter;
     once the receiver is back, the re-send is delivered."""
     with socket.socket() as s:

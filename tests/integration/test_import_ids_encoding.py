@@ -53,7 +53,8 @@ def test_every_formats_id_column_refuses_a_value_that_cannot_be_its_id(sessions,
 
 def _gbk_file(tmp_path):
     path = tmp_path / "reviews_gbk.csv"
-    rows = [f"{i},书籍,0,这本书印刷质量太差了，纸张很薄，字迹模糊，完全不值这个价格，第{i}次购买也失望" for i in range(1, 40)]
+    rows = [f"{i},书籍,0,这本书印刷质量太差了，纸张很薄，字迹模糊，完全不值这个价格，第{i}次购买也失望"
+            for i in range(1, 40)]
     path.write_bytes(("source_row,cat,label,review\n" + "\n".join(rows) + "\n").encode("gbk"))
     return path
 

@@ -61,8 +61,8 @@ def populate(sessions, config, clock) -> None:
     at = clock.now()
     with sessions() as s:
         ids = list(s.scalars(select(Complaint.id).order_by(Complaint.id).limit(6)))
-    rec = improvement.create(sessions, config=config, title="Credit report <b>errors</b>", owner_department="operations",
-                             actor="test", at=at, complaint_ids=ids[:4])
+    rec = improvement.create(sessions, config=config, title="Credit report <b>errors</b>",
+                             owner_department="operations", actor="test", at=at, complaint_ids=ids[:4])
     improvement.fire(sessions, rec.id, "approve", config=config, actor="test", at=at, root_cause="process_gap")
     improvement.add_action(sessions, rec.id, config=config, kind="corrective", department="operations",
                            title="fix the feed", actor="test", at=at, business_days=5)

@@ -193,7 +193,8 @@ def test_deployed_engine_survives_a_killed_worker_and_a_server_restart(tmp_path)
     assert report.created > 300
     env = {**os.environ, "CLOSELOOP_DATABASE_URL": url, "CLOSELOOP_CONFIG": str(config_path),
            "CLOSELOOP_WEBHOOK_SECRET": "integration-test-secret", "PREFECT_HOME": str(tmp_path / "prefect"),
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_API_DATABASE_CONNECTION_URL": _fresh_prefect_database(),
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_API_DATABASE_CONNECTION_URL": _fresh_prefect_database(),
            "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5", "PREFECT_WORKER_QUERY_SECONDS": "3",
            "PREFECT_WORKER_PREFETCH_SECONDS": "5", "CLOSELOOP_LOG_FORMAT": "text"}
     stack = Stack(tmp_path, env)

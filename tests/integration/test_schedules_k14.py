@@ -65,7 +65,8 @@ def test_case6_daily_digest_at_the_managers_opening_on_working_days_only_in_chin
         t += timedelta(minutes=10)
     with sessions() as s:
         rows = s.execute(select(Outbox.created_at, Outbox.subject, Outbox.body).order_by(Outbox.id)).all()
-    assert [r.created_at for r in rows] == [datetime(2026, 3, 6, 9, 0, tzinfo=SH), datetime(2026, 3, 9, 9, 0, tzinfo=SH)]
+    assert [r.created_at for r in rows] == [datetime(2026, 3, 6, 9, 0, tzinfo=SH),
+                                            datetime(2026, 3, 9, 9, 0, tzinfo=SH)]
     assert rows[0].subject == "closeloop：2026-03-06 超时任务"
     assert rows[0].body == "2026-03-06 超时任务：\n- operations：1 项超时任务，最早截止 2026-03-05 11:00\n"
 

@@ -215,7 +215,7 @@ def _notice_oracle(config, ticks, expected, tasks, complaints, closed_at) -> dic
         rank = detail / 1000 if kind == "reminder" else detail
         notices.append((kind, entity, detail, role, fired, _first_tick(ticks, release), chain, rank))
     out = {}
-    for kind, entity, detail, role, fired, packed, chain, rank in notices:
+    for kind, entity, detail, role, _fired, packed, chain, rank in notices:
         if kind == "promise":
             done = closed_at.get(entity)
         else:  # a task of the complaint is done when it closed; a follow-up task is never completed here

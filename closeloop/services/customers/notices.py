@@ -195,9 +195,11 @@ def send(session: Session, drafts: list[Draft], now: datetime) -> list[int]:
     new_keys = set(insert_new(session, ot, rows, key=["idempotency_key"], returning=ot.c.idempotency_key))
     if not new_keys:
         return []
-    ids = dict(session.execute(select(Outbox.idempotency_key, Outbox.id).where(Outbox.idempotency_key.in_(sorted(new_keys)))).all())
+    ids = dict(session.execute(select(Outbox.idempotency_key, Outbox.id)
+                               .where(Outbox.idempotency_key.in_(sorted(new_keys)))).all())
     msgs = [{"complaint_id": d.complaint_id, "original_complaint_id": d.complaint_id, "direction": "outbound",
-             "channel": d.channel, "author": d.author[:200], "body": d.rendered.text, "at": now, "outbox_id": ids[d.key]}
+             "channel": d.channel, "author": d.author[:200], "body": d.rendered.text, "at": now,
+             "outbox_id": ids[d.key]}
             for d in drafts if d.key in ids]
     session.execute(insert(Message.__table__), msgs)
     return sorted(ids.values())
@@ -236,8 +238,8 @@ def draft_for(a: Addressee, key: str, complaint_id: int, kind: NoticeKind, *, au
 def acknowledge_new(session: Session, config: Config, complaint_ids: list[int], now: datetime) -> int:
     """Acknowledge new complaints to their customers (ISO 10002 7.3): the complaint number, what happens
     next and the promised answer time (the complaint's resolve due instant, in the customer's zone and
-    language). Only with ``acknowledged`` in ``[customers] milestones``; rejected complaints and customers with no consented,
-    routable contact point get none. Key ``customer:acknowledged:<complaint>``. Returns messages queued."""
+    language). Only with ``acknowledged`` in ``[customers] milestones``; rejected complaints and customers with no
+    consented, routable contact point get none. Key ``customer:acknowledged:<complaint>``. Returns messages queued."""
     if Milestone.ACKNOWLEDGED not in config.model.customers.milestones or not complaint_ids:
         return 0
     who = addressees(session, config, complaint_ids)

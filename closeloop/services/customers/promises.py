@@ -75,9 +75,9 @@ def make_promise(sessions, config: Config, complaint_id: int, *, department: str
                     due_at=due_at, status=PromiseStatus.OPEN, made_by=actor, made_at=at)
         s.add(p)
         s.flush()
-        s.execute(Transition.__table__.insert(), [audit_dict("promise", p.id, root.id, None, PromiseStatus.OPEN, "make", actor, at,
-                                             data={"department": department, "kind": kind.value,
-                                                   "due": due_at.isoformat()})])
+        s.execute(Transition.__table__.insert(),
+                  [audit_dict("promise", p.id, root.id, None, PromiseStatus.OPEN, "make", actor, at,
+                              data={"department": department, "kind": kind.value, "due": due_at.isoformat()})])
         return p
 
 
