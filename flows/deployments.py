@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -68,7 +68,10 @@ def load_specs(path: Path | None = None) -> list[DeploymentSpec]:
         raise DeploymentFileError(f"{path}: no such file (set CLOSELOOP_PREFECT_YAML to closeloop's prefect.yaml)")
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     specs = []
-    for i, raw in enumerate(apply_values(data.get("deployments") or [], os.environ, remove_notset=False)):
+    deployments: list[Any] = data.get("deployments") or []
+    # a list template gives a list (NotSet only replaces a template that is itself an unset placeholder)
+    applied = cast(list[Any], apply_values(deployments, dict(os.environ), remove_notset=False))
+    for i, raw in enumerate(applied):
         name, entrypoint = raw.get("name"), raw.get("entrypoint") or ""
         if not name or ":" not in entrypoint:
             raise DeploymentFileError(f"{path}: deployments[{i}] needs a name and an entrypoint 'file.py:function'")
