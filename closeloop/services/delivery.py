@@ -65,7 +65,7 @@ from closeloop.domain.outbox import READY_STATUSES, DeadReason, OutboxStatus
 from integrations.outbound import OutgoingMessage, Sender, SendResult
 from models.tables import Outbox
 
-from .bulk import enqueue
+from .bulk import enqueue, rowcount
 from .markdown import md_text
 from .uow import unit_of_work
 
@@ -306,10 +306,10 @@ def record(sessions: sessionmaker[Session], results: Sequence[tuple[OutgoingMess
             singles.append((msg, *_outcome_values(msg, res, now, rng, policy)))
     with unit_of_work(sessions) as s:
         for claim_no, ids in delivered.items():
-            n = s.execute(update(Outbox).where(_still_mine(worker, ids, claim_no))
-                          .values(status="delivered", delivered_at=now, lease_until=None,
-                                  attempts=Outbox.attempts + 1)
-                          .execution_options(synchronize_session=False)).rowcount
+            n = rowcount(s.execute(update(Outbox).where(_still_mine(worker, ids, claim_no))
+                                   .values(status="delivered", delivered_at=now, lease_until=None,
+                                           attempts=Outbox.attempts + 1)
+                                   .execution_options(synchronize_session=False)))
             report.delivered += n
             report.stale += len(ids) - n
         for msg, values, counter in singles:
@@ -350,7 +350,7 @@ def requeue(sessions: sessionmaker[Session], *, now: datetime, actor: str, ids: 
     return sorted(r.id for r in rows)
 
 
-def dead_letters(sessions: sessionmaker[Session]) -> dict[str, int]:
+def dead_letters(sessions: sessionmaker[Session]) -> dict[str | None, int]:
     """Dead letters by reason (``{"exhausted": 3, ...}``; empty when there are none)."""
     from sqlalchemy import func
 

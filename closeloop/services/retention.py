@@ -22,6 +22,7 @@ from sqlalchemy import and_, delete, func, select
 
 from models.tables import EngineRun, Notification, Outbox, Timer
 
+from .bulk import rowcount
 from .uow import unit_of_work
 
 
@@ -47,7 +48,7 @@ def _delete_batches(sessions, table, where, batch: int) -> int:
     while True:
         with unit_of_work(sessions) as s:
             ids = select(table.c.id).where(where).order_by(table.c.id).limit(batch).scalar_subquery()
-            n = s.execute(delete(table).where(table.c.id.in_(ids))).rowcount
+            n = rowcount(s.execute(delete(table).where(table.c.id.in_(ids))))
         deleted += n
         if n < batch:
             return deleted

@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 
 from models.tables import ApiToken, WebSession
 
+from .bulk import rowcount
 from .tokens import TokenInfo, hash_secret, verify_token
 from .uow import unit_of_work
 
@@ -51,4 +52,4 @@ def end(sessions, secret: str | None, *, at: datetime) -> bool:
     with unit_of_work(sessions) as s:
         res = s.execute(update(WebSession).where(WebSession.secret_hash == hash_secret(secret),
                                                  WebSession.revoked_at.is_(None)).values(revoked_at=at))
-        return res.rowcount > 0
+        return rowcount(res) > 0

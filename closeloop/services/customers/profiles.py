@@ -17,7 +17,7 @@ from closeloop.domain.errors import NotFound
 from models.tables import Complaint, Customer, CustomerContact, Message, Outbox, Transition
 
 from ..audit import audit_dict
-from ..bulk import insert_new
+from ..bulk import insert_new, rowcount
 from ..uow import unit_of_work
 
 
@@ -101,18 +101,18 @@ def forget(sessions, ref: str, *, actor: str, at: datetime) -> Erasure:
         if cust is None:
             raise NotFound("customer", ref)
         complaint_ids = list(s.scalars(select(Complaint.id).where(Complaint.customer_id == cust.id)))
-        n_contacts = s.execute(delete(CustomerContact).where(CustomerContact.customer_id == cust.id)).rowcount
+        n_contacts = rowcount(s.execute(delete(CustomerContact).where(CustomerContact.customer_id == cust.id)))
         msg_filter = Message.complaint_id.in_(complaint_ids) | Message.original_complaint_id.in_(complaint_ids)
         outbox_ids = [o for o in s.scalars(select(Message.outbox_id).where(msg_filter, Message.outbox_id.is_not(None)))]
-        n_messages = s.execute(update(Message).where(msg_filter, Message.body != ERASED)
-                               .values(body=ERASED)).rowcount if complaint_ids else 0
+        n_messages = rowcount(s.execute(update(Message).where(msg_filter, Message.body != ERASED)
+                                        .values(body=ERASED))) if complaint_ids else 0
         n_outbox = 0
         if outbox_ids:
             ob = Outbox.__table__
             s.execute(update(ob).where(ob.c.id.in_(outbox_ids), ob.c.status.in_(("pending", "unknown")))
                       .values(status="failed", last_error="customer erased"))
-            n_outbox = s.execute(update(ob).where(ob.c.id.in_(outbox_ids), ob.c.body != ERASED).values(
-                target="erased:", subject=ERASED, body=ERASED, payload={})).rowcount
+            n_outbox = rowcount(s.execute(update(ob).where(ob.c.id.in_(outbox_ids), ob.c.body != ERASED).values(
+                target="erased:", subject=ERASED, body=ERASED, payload={})))
         cust.display_name = cust.language = cust.time_zone = None
         cust.erased_at = at
         result = Erasure(cust.id, n_contacts, n_messages, n_outbox, len(complaint_ids))
