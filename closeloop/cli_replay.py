@@ -92,8 +92,8 @@ def replay_cmd(
 
     for stale in [out_dir / n for n, _, _ in BUNDLED + COMPARED] + [out_dir / "capture"]:  # never mix two runs
         shutil.rmtree(stale, ignore_errors=True)
-    for stale in ["summary.json", "report.html", "compare.json"] + [p.name for p in out_dir.glob("review-*.*")]:
-        (out_dir / stale).unlink(missing_ok=True)
+    for stale_name in ["summary.json", "report.html", "compare.json"] + [p.name for p in out_dir.glob("review-*.*")]:
+        (out_dir / stale_name).unlink(missing_ok=True)
     summaries: dict[str, dict] = {}
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("events"), TimeElapsedColumn(), console=err, transient=True,

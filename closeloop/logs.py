@@ -29,7 +29,7 @@ class JsonFormatter(logging.Formatter):
             value = record.__dict__.get(name)
             if value is not None:
                 out[name] = value
-        if record.exc_info:
+        if record.exc_info and record.exc_info[0] is not None:
             out["error"] = f"{record.exc_info[0].__name__}: {record.exc_info[1]}"[:500]
         return json.dumps(out, ensure_ascii=False, default=str)
 

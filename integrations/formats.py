@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from closeloop.domain.customer import ContactPoint, CustomerProfile
+from closeloop.domain.customer import ContactKind, ContactPoint, CustomerProfile
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.facts import ComplaintFacts
 
@@ -187,7 +187,8 @@ class Closeloop:
 #: are true/false (yes/no, 1/0; empty = false) for each contact column.
 CUSTOMER_COLUMNS = {"customer_name": "display_name", "customer_language": "language",
                     "customer_time_zone": "time_zone"}
-CONTACT_COLUMNS = {"customer_email": "email", "customer_phone": "phone", "customer_chat": "chat"}
+CONTACT_COLUMNS: dict[str, ContactKind] = {"customer_email": ContactKind.EMAIL, "customer_phone": ContactKind.PHONE,
+                                           "customer_chat": ContactKind.CHAT}
 _TRUE, _FALSE = {"true", "yes", "1", "y"}, {"false", "no", "0", "n", ""}
 
 

@@ -28,7 +28,7 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .outbound import OutgoingMessage, SendResult
+from .outbound import Outcome, OutgoingMessage, SendResult
 
 __all__ = ["SmtpRelay", "SmtpSender", "build_email"]
 
@@ -118,13 +118,13 @@ class SmtpSender:
             return SendResult("retry" if all(400 <= c < 500 for c in codes) else "failed",
                               error=f"SMTP relay refused the recipient ({_codes(exc.recipients)})")
         except smtplib.SMTPResponseException as exc:
-            outcome = "retry" if 400 <= exc.smtp_code < 500 else "failed"
+            outcome: Outcome = "retry" if 400 <= exc.smtp_code < 500 else "failed"
             return SendResult(outcome, error=f"SMTP {exc.smtp_code} at {stage}")
         except (smtplib.SMTPServerDisconnected, TimeoutError, OSError) as exc:
             if stage == "quit":
                 return SendResult("delivered")  # the relay accepted the data; only QUIT failed
-            outcome = "unknown" if stage == "data" else "retry"
-            return SendResult(outcome, error=f"SMTP {type(exc).__name__} at {stage}")
+            outcome_: Outcome = "unknown" if stage == "data" else "retry"
+            return SendResult(outcome_, error=f"SMTP {type(exc).__name__} at {stage}")
 
     async def send(self, msg: OutgoingMessage) -> SendResult:
         if "@" not in msg.target:

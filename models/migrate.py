@@ -87,7 +87,9 @@ def downgrade_steps(engine: Engine, revision: str) -> list[str]:
     rev = current
     while rev is not None:
         chain.append(rev)
-        rev = script.get_revision(rev).down_revision
+        down = script.get_revision(rev).down_revision
+        assert down is None or isinstance(down, str)  # linear history: no merge revisions
+        rev = down
     if revision.startswith("-") and revision[1:].isdigit():
         n = int(revision[1:])
         if n > len(chain):
@@ -126,7 +128,9 @@ def downgrade(engine: Engine, revision: str, *, allow_data_loss: bool = False) -
             raise DataLossRefused(revision, losses)
     if not steps:
         return
-    revision = ScriptDirectory.from_config(alembic_config(engine)).get_revision(steps[-1]).down_revision or "base"
+    down = ScriptDirectory.from_config(alembic_config(engine)).get_revision(steps[-1]).down_revision or "base"
+    assert isinstance(down, str)  # linear history: no merge revisions
+    revision = down
     cfg = alembic_config(engine)
     with engine.connect() as conn:
         cfg.attributes["connection"] = conn

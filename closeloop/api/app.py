@@ -98,7 +98,7 @@ def _document_errors(router) -> None:
         for code, spec in route.responses.items():  # a route's own error answers (409) in the error shape
             if int(code) >= 400:
                 spec.setdefault("model", ErrorResponse)
-        if route.methods & {"POST", "PUT", "PATCH"}:
+        if route.methods is not None and route.methods & {"POST", "PUT", "PATCH"}:
             route.responses.setdefault(413, {"model": ErrorResponse, "description": "request body over "
                                              "CLOSELOOP_API_MAX_BODY_BYTES (code `payload_too_large`)"})
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 
 from closeloop.bootstrap import App
 from closeloop.domain.complaint import ComplaintStatus
-from closeloop.domain.customer import ContactPoint, CustomerProfile
+from closeloop.domain.customer import ContactKind, ContactPoint, CustomerProfile
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.facts import ComplaintFacts
 from closeloop.services import complaints as complaint_svc
@@ -54,7 +54,8 @@ def _profile(body: CustomerIn | None) -> CustomerProfile | None:
     if body is None:
         return None
     return CustomerProfile(body.display_name, body.language, body.time_zone,
-                           tuple(ContactPoint(c.kind, c.value, c.consent, c.verified) for c in body.contacts))
+                           tuple(ContactPoint(ContactKind(c.kind), c.value, c.consent, c.verified)
+                                 for c in body.contacts))
 
 
 def list_filter(status: list[ComplaintStatus] | None = Query(None, description="one or more statuses"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import HTMLResponse
@@ -86,8 +86,9 @@ def _links(app: App) -> VerdictLinks:
     return VerdictLinks.from_settings(app.settings, app.config.model.customers.verdict_link_days)
 
 
-_PAGE_RESPONSES = {200: {"description": "an HTML page in the customer's language", "content": {"text/html": {}}},
-                   403: {"description": "forged link (HTML page)"}, 410: {"description": "expired link (HTML page)"}}
+_PAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "an HTML page in the customer's language", "content": {"text/html": {}}},
+    403: {"description": "forged link (HTML page)"}, 410: {"description": "expired link (HTML page)"}}
 
 
 @router.get("/follow-up/{task_id}/{verdict}", response_model=None, responses=_PAGE_RESPONSES)

@@ -8,6 +8,8 @@ everything. CSV cells that a spreadsheet would run as a formula are neutralised
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
@@ -24,7 +26,7 @@ from .routes_complaints import ensure_visible, list_filter
 router = APIRouter(tags=["exports"])
 
 _MEDIA = {ExportFormat.CSV: "text/csv; charset=utf-8", ExportFormat.JSON: "application/json"}
-_DOWNLOAD = {200: {"content": {"text/csv": {}, "application/json": {}},
+_DOWNLOAD: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}, "application/json": {}},
                    "description": "the export (CSV: header row first; JSON: an array of objects)"}}
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from markupsafe import Markup
 
@@ -113,7 +114,7 @@ def time_bars(series: dict, *, period: str = "day", y_title: str, x_title: str |
     x = {"field": "t", "type": "temporal", "timeUnit": unit,
          "title": x_title or ("day" if period == "day" else "week (starting Monday)"),
          "axis": {"format": "%Y-%m-%d", "labelAngle": -30, "labelOverlap": True}}
-    bar = {"mark": {"type": "bar", "color": BLUE},
+    bar: dict[str, Any] = {"mark": {"type": "bar", "color": BLUE},
            "transform": [{"filter": "datum.v !== null"}],
            "encoding": {"x": x, "y": {"field": "v", "type": "quantitative", "title": y_title},
                         "tooltip": [{"field": "t", "type": "temporal", "timeUnit": unit, "title": "date"},
@@ -147,7 +148,7 @@ def category_bars(values: dict[str, float | None], *, y_title: str, x_title: str
     order = [r["k"] for r in rows]
     x = {"field": "k", "type": "nominal", "sort": order, "title": x_title,
          "axis": {"labelAngle": -30, "labelLimit": 140}}
-    y = {"field": "v", "type": "quantitative", "title": y_title}
+    y: dict[str, Any] = {"field": "v", "type": "quantitative", "title": y_title}
     if percent:
         y["scale"] = {"domain": [0, 100]}
     bars = {"mark": {"type": "bar"}, "transform": [{"filter": "datum.v !== null"}],

@@ -126,8 +126,8 @@ def first_contact_at(session: Session, complaint_id: int) -> datetime | None:
                            .outerjoin(Outbox, Outbox.id == Message.outbox_id)
                            .where(Message.complaint_id == complaint_id, Message.direction == "outbound")).all()
     times = [delivered if outbox_id is not None else at for at, outbox_id, delivered in rows]
-    times = [t for t in times if t is not None]
-    return min(times) if times else None
+    known = [t for t in times if t is not None]
+    return min(known) if known else None
 
 
 def complaint_clocks(session: Session, complaint: Complaint, config: Config, now: datetime, *,

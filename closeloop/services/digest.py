@@ -11,6 +11,7 @@ write nothing), so it goes out at the first run after the manager's opening (K14
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import func, select
 
@@ -37,7 +38,8 @@ def overdue_digest(sessions, config: Config, now: datetime) -> int | None:
                          .where(Task.status.in_(ACTIVE_STATES), Task.due_at < now)
                          .group_by(Task.department).order_by(func.count().desc())).all()
         lines = [message("digest_line", lang, department=dep, count=n,
-                         oldest=oldest.astimezone(who.calendar.zone).strftime("%Y-%m-%d %H:%M"))
+                         # MIN over due_at < now: never NULL
+                         oldest=cast(datetime, oldest).astimezone(who.calendar.zone).strftime("%Y-%m-%d %H:%M"))
                  for dep, n, oldest in rows]
         body = (message("digest_heading", lang, day=local_day) + "\n"
                 + ("\n".join(lines) if lines else message("digest_none", lang)) + "\n")

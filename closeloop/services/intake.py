@@ -115,8 +115,8 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
 
     # 2. customers and their earlier complaints
     customer_ids = _customers(session, [items[i].facts for i in fresh])
-    store_profiles(session, {customer_ids[items[i].facts.customer_ref]: items[i].facts.customer for i in fresh
-                             if items[i].facts.customer is not None and items[i].facts.customer_ref}, now)
+    store_profiles(session, {customer_ids[f.customer_ref]: f.customer for f in (items[i].facts for i in fresh)
+                             if f.customer is not None and f.customer_ref}, now)
     repeat_window = timedelta(days=config.triage.policy.repeat_window_days)
     dedupe_window = config.dedupe_window
     horizon = max(repeat_window, dedupe_window)

@@ -59,6 +59,7 @@ class LoopModel:
         elif kind == "action_done":
             task = task_svc.complete(sessions, ref, config=config, actor=ACTOR, at=now,
                                      outcome="replayed corrective action")
+            assert task.improvement_id is not None  # the replay completes corrective actions of an improvement
             imp.fire(sessions, task.improvement_id, "implement", config=config, actor=ACTOR, at=now,
                      reason="corrective action done (replay model)")
 

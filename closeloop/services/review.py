@@ -91,9 +91,9 @@ def render(review: dict, fmt: str) -> str:
     """
     if fmt not in ("md", "html"):
         raise InvalidInput("format", f"expected one of {', '.join(FORMATS)}, got {fmt!r}")
-    md = {"finalize": md_text} if fmt == "md" else {}  # every value escaped for Markdown (services/markdown.py)
+    finalize = md_text if fmt == "md" else None  # every value escaped for Markdown (services/markdown.py)
     env = Environment(autoescape=select_autoescape(["html"]) if fmt == "html" else False,
-                      trim_blocks=True, lstrip_blocks=True, **md)
+                      trim_blocks=True, lstrip_blocks=True, finalize=finalize)
     env.filters["pct"] = lambda v: "no data" if v is None else f"{v * 100:.0f}%"
     text = resources.files("closeloop.templates").joinpath(f"review.{fmt}.j2").read_text("utf-8")
     return env.from_string(text).render(r=review, charts=review_charts(review) if fmt == "html" else {},

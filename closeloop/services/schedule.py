@@ -82,7 +82,7 @@ def task_timers(session: Session, task: Task, config: Config, now: datetime, sta
             Transition.entity == "task", Transition.entity_id == task.id, Transition.to_state == "waiting")
             .order_by(Transition.at.desc(), Transition.id.desc()).limit(1))
         until = (pause.data or {}).get("until") if pause else None
-        if until:
+        if pause is not None and until:
             out.append(_want(TimerKind.TASK_PAUSE_EXPIRED, datetime.fromisoformat(until), task.id,
                              {"reason": pause.reason}, task=task.id, transition=pause.id))
     if resolve.target is None or resolve.due_at is None or resolve.status == "paused":
@@ -90,9 +90,10 @@ def task_timers(session: Session, task: Task, config: Config, now: datetime, sta
     chain = task_chain(session, task)
     history = [c for c in _changes(session, "task", [t.id for t in chain]) if c.status != "transferred"]
     for pct in esc.reminder_thresholds:
-        at = instant_at_elapsed(cal, chain[0].created_at, history, now, TASK_RESOLVE_RULES, resolve.target * pct)
-        if at is not None:
-            out.append(_want(TimerKind.REMINDER, at, task.id, {"pct": round(pct * 100)},
+        reminder_at = instant_at_elapsed(cal, chain[0].created_at, history, now, TASK_RESOLVE_RULES,
+                                         resolve.target * pct)
+        if reminder_at is not None:
+            out.append(_want(TimerKind.REMINDER, reminder_at, task.id, {"pct": round(pct * 100)},
                              task=task.id, pct=round(pct * 100)))
     for level in range(start_level, len(esc.ladder_hours) + 1):
         at = cal.add_business_time(resolve.due_at, timedelta(hours=esc.ladder_hours[level - 1]))

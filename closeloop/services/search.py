@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, Select, insert, literal_column, select, text, true, union
+from sqlalchemy import ColumnElement, CompoundSelect, insert, literal_column, select, text, true, union
 from sqlalchemy.orm import Session
 
 from closeloop.domain.errors import InvalidInput
@@ -65,7 +65,7 @@ def index_complaints(session: Session, docs: list[dict]) -> None:
         session.execute(insert(ComplaintSearch.__table__), docs)
 
 
-def matching_ids(session: Session, query: str) -> Select:
+def matching_ids(session: Session, query: str) -> CompoundSelect:
     """The ids of the complaints matching ``query`` (see the module docstring), as one
     ``SELECT id ... UNION ...`` (each part index-driven).
 
@@ -89,7 +89,7 @@ def matching_ids(session: Session, query: str) -> Select:
     return union(*parts)
 
 
-def id_in(ids: Select, *, by_scan: bool = False) -> ColumnElement[bool]:
+def id_in(ids: CompoundSelect, *, by_scan: bool = False) -> ColumnElement[bool]:
     """``Complaint.id IN (ids)``. ``by_scan`` (many matches, ordered by another column): written as
     ``(id IN (ids)) IS TRUE`` so that neither SQLite nor PostgreSQL turns it into a join driven by
     the matches (fetch every match, sort them all); the planner walks the sort column's index

@@ -324,10 +324,10 @@ def _drop_stale(sessions, now: datetime, report: SweepReport) -> None:
                 reason = DropReason.SUPERSEDED
             if reason is not None:
                 drops[reason].append(r.id)
-        for reason, ids in drops.items():
+        for dropped_reason, ids in drops.items():
             s.execute(update(nt).where(nt.c.id.in_(ids), nt.c.status == NotificationStatus.PENDING)
-                      .values(status=NotificationStatus.DROPPED, dropped_reason=reason))
-            report.dropped[reason] += len(ids)
+                      .values(status=NotificationStatus.DROPPED, dropped_reason=dropped_reason))
+            report.dropped[dropped_reason] += len(ids)
 
 
 def _detail(data: dict | None) -> int:

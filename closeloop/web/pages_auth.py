@@ -74,11 +74,11 @@ def signin(request: Request, data: dict = Depends(form)):
     secret, info = opened
     who = Principal(info.id, info.name, info.role, info.department, info.language)
     target = safe_next(data.get("next"), "") or ("/" if who.role == ADMIN else home_of(who))
-    response = RedirectResponse(target, status_code=303)
-    set_cookie(response, request, SESSION_COOKIE, secret, max_age=SESSION_MAX_AGE)
-    set_cookie(response, request, LANG_COOKIE, who.language, max_age=LANG_MAX_AGE)
-    response.delete_cookie(PRE_COOKIE, path="/")
-    return response
+    redirect = RedirectResponse(target, status_code=303)
+    set_cookie(redirect, request, SESSION_COOKIE, secret, max_age=SESSION_MAX_AGE)
+    set_cookie(redirect, request, LANG_COOKIE, who.language, max_age=LANG_MAX_AGE)
+    redirect.delete_cookie(PRE_COOKIE, path="/")
+    return redirect
 
 
 @router.post("/signout")

@@ -11,7 +11,9 @@ complaints whose customer has a consented contact point (a few set-based queries
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
@@ -31,7 +33,7 @@ _BY_TRIGGER = {"await_customer": Milestone.WAITING, "resolve": Milestone.RESOLVE
 _NOT_OUTCOMES = ("follow-up", "root-cause")
 
 
-def _changes(session: Session, wanted: set[Milestone], now: datetime, lookback: timedelta) -> list:
+def _changes(session: Session, wanted: set[Milestone], now: datetime, lookback: timedelta) -> Sequence[Any]:
     t = Transition
     triggers = [s for s, m in _BY_TRIGGER.items() if m in wanted]
     kinds = [and_(t.entity == "complaint", t.trigger.in_(triggers))] if triggers else []
@@ -114,7 +116,7 @@ def follow_up_mails(session: Session, config: Config, now: datetime, lookback: t
         return 0
     sent = set(session.scalars(select(Outbox.idempotency_key).where(Outbox.idempotency_key.in_(list(keys.values())))))
     todo = [(tid, cid) for tid, cid in rows if keys[tid] not in sent]
-    who = addressees(session, config, sorted({cid for _, cid in todo}))
+    who = addressees(session, config, sorted({cid for _, cid in todo if cid is not None}))  # inner join: never None
     drafts = []
     for tid, cid in todo:
         if cid not in who:

@@ -22,6 +22,7 @@ from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, StrictUndefined
@@ -165,7 +166,7 @@ class Addressee:
 
 def addressees(session: Session, config: Config, complaint_ids: list[int]) -> dict[int, Addressee]:
     """Complaint id -> its customer as an addressee (complaints whose customer cannot be reached are left out)."""
-    rows = []
+    rows: list[Any] = []
     for i in range(0, len(complaint_ids), 400):
         rows += session.execute(select(Complaint.id, Customer.id, Customer.display_name, Customer.language,
                                        Customer.time_zone).join(Customer, Customer.id == Complaint.customer_id)
@@ -251,6 +252,7 @@ def acknowledge_new(session: Session, config: Config, complaint_ids: list[int], 
     for cid, a in who.items():
         if cid not in due:
             continue
-        promised = local_time(due[cid], a.zone, a.language) if due[cid] else None
+        due_at = due[cid]
+        promised = local_time(due_at, a.zone, a.language) if due_at else None
         drafts.append(draft_for(a, f"customer:acknowledged:{cid}", cid, NoticeKind.ACKNOWLEDGED, due=promised))
     return len(send(session, drafts, now))

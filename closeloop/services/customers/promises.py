@@ -44,6 +44,7 @@ def _due(config: Config, department: str, at: datetime, due: datetime | None, bu
         if not 0 < business_hours <= 2000:
             raise InvalidInput("business_hours", "must be between 0 and 2000 business hours")
         return config.department_calendar(department).add_business_time(at, timedelta(hours=business_hours))
+    assert due is not None  # exactly one of due and business_hours is given (checked above)
     require_aware(due, "due")
     if due <= at:
         raise InvalidInput("due", "a promise is due in the future")
