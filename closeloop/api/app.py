@@ -69,12 +69,9 @@ def create_app(app: App | None = None) -> FastAPI:
     api.add_middleware(BodyLimit, max_bytes=getattr(settings, "api_max_body_bytes", DEFAULT_MAX_BODY_BYTES))
     observability.install(api)
     api.include_router(observability.router)  # /healthz, /readyz, /metrics (no token; see the module)
-    for router in (complaints_router, tasks_router, overview_router, outbox_router, admin_router,
-                   compensation_router, customers_router, exports_router):
-        api.include_router(router, prefix=PREFIX, responses=ERROR_RESPONSES)
     improvement_router = _optional_router("closeloop.api.routes_improvements")
     for router in (complaints_router, tasks_router, overview_router, outbox_router, admin_router,
-                   improvement_router):
+                   compensation_router, customers_router, exports_router, improvement_router):
         if router is not None:
             _document_errors(router)
             api.include_router(router, prefix=PREFIX, responses=ERROR_RESPONSES)

@@ -29,7 +29,9 @@ def test_unknown_records_really_answer_404_and_big_bodies_413(api):
     for path, method, _op in OPS:
         url = re.sub(r"\{[^}]+\}", lambda m: "nope" if m.group(0) == "{department}" else "999999",
                      path)[len("/api/v1"):]
-        if "{" in path and method == "get":
+        # a verdict link (issue 13) answers an unsigned caller 403/410 before looking up the task: it
+        # never tells a stranger which task ids exist
+        if "{" in path and method == "get" and not path.startswith("/api/v1/follow-up/"):
             r = api.get(_who(path), url)
             assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", (method, path, r.text)
         if method == "post":
