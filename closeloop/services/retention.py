@@ -7,7 +7,7 @@ What goes (``CLOSELOOP_RETENTION_DAYS``, default 90; ``closeloop purge``; the ``
 - outbox rows ``delivered`` (age from ``delivered_at``) that no remaining notification points at;
 - ``engine_run`` rows (age from ``finished_at``).
 
-What stays: everything pending or in flight, ``failed`` and ``unknown`` outbox rows (an operator
+What stays: everything pending or in flight, ``dead`` (dead-lettered) and ``unknown`` outbox rows (an operator
 must see them), and the audit log (``transition``), which records every state change a timer
 caused. Each batch is its own short transaction of ``DELETE ... WHERE id IN (SELECT id ... LIMIT n)``,
 so a purge never holds locks for long and a retry finishes what a crash left.

@@ -118,7 +118,9 @@ def test_milestones_follow_the_configuration(sessions):
     from closeloop.config import load_config
 
     text = load_config().text.replace(
-        'milestones = ["acknowledged", "transferred", "waiting", "resolved", "reopened"]', 'milestones = ["waiting"]')
+        'milestones = ["acknowledged", "transferred", "waiting", "resolved", "reopened", "follow_up"]',
+        'milestones = ["waiting"]')
+    assert 'milestones = ["waiting"]' in text  # the replacement took
     cfg = parse_config(text, "test")
     (cid,) = intake(sessions, cfg, T0, [facts("Q-1", T0, customer_ref="q", customer=who("en"))])
     lifecycle.await_customer(sessions, cid, config=cfg, reason="your invoice", actor="ops", at=T0 + timedelta(hours=1))

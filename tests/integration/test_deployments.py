@@ -96,11 +96,11 @@ def test_the_schedule_constants_mirror_the_file():
     by_name = {spec.name: spec.schedules[0] for spec in load_specs() if spec.schedules}
     assert by_name["sweep"]["interval"] == sched.SWEEP_INTERVAL_SECONDS
     assert by_name["deliver"]["interval"] == sched.DELIVER_INTERVAL_SECONDS
-    assert by_name["overdue-digest"]["cron"] == sched.OVERDUE_DIGEST_CRON
+    assert by_name["overdue-digest"]["interval"] == sched.OVERDUE_DIGEST_INTERVAL_SECONDS
     assert by_name["monthly-review"]["cron"] == sched.MONTHLY_REVIEW_CRON
 
 
-def test_cron_zone_is_the_default_managers_zone():
+def test_cron_zone_is_the_default_customer_and_managers_zone():
     config = load_config()
     zone = str(config.calendar(config.model.escalation.operations_manager.calendar).zone)
     crons = [s for spec in load_specs() for s in spec.schedules if "cron" in s]

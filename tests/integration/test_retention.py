@@ -57,7 +57,7 @@ def test_purge_deletes_exactly_the_spent_rows_older_than_the_age(sessions, confi
         assert len(ids) >= 2
         s.execute(update(Outbox).where(Outbox.id.in_(ids[:-1])).values(status="delivered",
                                                                        delivered_at=t0 + timedelta(days=7)))
-        s.execute(update(Outbox).where(Outbox.id == ids[-1]).values(status="failed", last_error="HTTP 410"))
+        s.execute(update(Outbox).where(Outbox.id == ids[-1]).values(status="dead", dead_reason="rejected", last_error="HTTP 410"))
     record_run(sessions, RunKind.SWEEP, worker="w", started_at=t0, finished_at=t0, duration_s=1.0, counts={})
     now = t0 + timedelta(days=7) + AGE + timedelta(days=1)
     record_run(sessions, RunKind.SWEEP, worker="w", started_at=now, finished_at=now, duration_s=1.0, counts={})
@@ -69,7 +69,7 @@ def test_purge_deletes_exactly_the_spent_rows_older_than_the_age(sessions, confi
 
     assert (report.timers, report.notifications, report.outbox, report.engine_runs) == (timers, notes, outbox, 1)
     assert count(sessions, Timer, Timer.status == "pending") == pending_before
-    assert count(sessions, Outbox, Outbox.status == "failed") == 1
+    assert count(sessions, Outbox, Outbox.status == "dead") == 1  # a dead letter stays until retried
     assert count(sessions, EngineRun) == 1
     assert purge(sessions, now, AGE, batch=batch).total == 0  # nothing left to delete: idempotent
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from closeloop.domain.customer import ContactKind, ContactPoint, CustomerProfile, preferred_contact
 from closeloop.domain.errors import NotFound
+from closeloop.domain.outbox import READY_STATUSES, DeadReason, OutboxStatus
 from models.tables import Complaint, Customer, CustomerContact, Message, Outbox, Transition
 
 from ..audit import audit_dict
@@ -109,8 +110,10 @@ def forget(sessions, ref: str, *, actor: str, at: datetime) -> Erasure:
         n_outbox = 0
         if outbox_ids:
             ob = Outbox.__table__
-            s.execute(update(ob).where(ob.c.id.in_(outbox_ids), ob.c.status.in_(("pending", "unknown")))
-                      .values(status="failed", last_error="customer erased"))
+            # never sent once erased: a dead letter (refused for good; no sender takes an erased target)
+            s.execute(update(ob).where(ob.c.id.in_(outbox_ids), ob.c.status.in_(READY_STATUSES))
+                      .values(status=OutboxStatus.DEAD, dead_reason=DeadReason.REJECTED, dead_at=at,
+                              last_error="customer erased", lease_until=None))
             n_outbox = rowcount(s.execute(update(ob).where(ob.c.id.in_(outbox_ids), ob.c.body != ERASED).values(
                 target="erased:", subject=ERASED, body=ERASED, payload={})))
         cust.display_name = cust.language = cust.time_zone = None
