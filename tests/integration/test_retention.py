@@ -57,7 +57,8 @@ def test_purge_deletes_exactly_the_spent_rows_older_than_the_age(sessions, confi
         assert len(ids) >= 2
         s.execute(update(Outbox).where(Outbox.id.in_(ids[:-1])).values(status="delivered",
                                                                        delivered_at=t0 + timedelta(days=7)))
-        s.execute(update(Outbox).where(Outbox.id == ids[-1]).values(status="dead", dead_reason="rejected", last_error="HTTP 410"))
+        s.execute(update(Outbox).where(Outbox.id == ids[-1]).values(status="dead", dead_reason="rejected",
+                                                                   last_error="HTTP 410"))
     record_run(sessions, RunKind.SWEEP, worker="w", started_at=t0, finished_at=t0, duration_s=1.0, counts={})
     now = t0 + timedelta(days=7) + AGE + timedelta(days=1)
     record_run(sessions, RunKind.SWEEP, worker="w", started_at=now, finished_at=now, duration_s=1.0, counts={})
