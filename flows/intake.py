@@ -122,8 +122,10 @@ def import_exports(paths: list[str], fmt: str = "auto", skip_bad_rows: bool = Fa
             raise
     if in_run:
         _publish(reports, paths)
+        # the tags again: label_run writes the run's tags as this process last saw them
         label_run(f"import {len(paths)} file(s): {sum(r['created'] for r in reports):,} new, "
-                  f"{sum(r['duplicates'] for r in reports):,} already present")
+                  f"{sum(r['duplicates'] for r in reports):,} already present",
+                  ["import", *sorted({f"source:{r['format']}" for r in reports if r["format"]})])
     return reports
 
 
