@@ -75,6 +75,9 @@ class EscalationModel(_Strict):
     transfer_limit: int = Field(2, ge=0)
     #: business hours between acknowledgement pages (queue, lead, operations manager, then again)
     ack_page_hours: float = Field(2.0, gt=0, le=720)
+    #: pages at most per unacknowledged task (after the last one the resolve escalation ladder carries on);
+    #: like PagerDuty's "repeat this policy up to N times" (escalation policy ``num_loops``, at most 9 loops)
+    ack_page_limit: int = Field(6, ge=1, le=100)
     #: a transfer back to a department that passed the complaint on within this many calendar hours
     #: raises a ping-pong escalation at run time
     ping_pong_window_hours: float = Field(72.0, gt=0, le=8760)

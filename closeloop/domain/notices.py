@@ -202,7 +202,8 @@ TIMERS: dict[TimerKind, TimerSpec] = {s.kind: s for s in (
     TimerSpec(TimerKind.MANUAL_REMINDER, "manual_reminder:{task}:{at}", "the instant a person set",
               Effect.NOTIFY, _task_active, Role.ASSIGNEE, 0),
     TimerSpec(TimerKind.ACK_TIMEOUT, "ack_timeout:{task}:{page}",
-              "page n: acknowledge due + n x ack_page_hours business hours, while unacknowledged",
+              "page n (n <= ack_page_limit): acknowledge due + (n - 1) x ack_page_hours business hours, "
+              "while unacknowledged",
               Effect.NOTIFY, _task_unacknowledged, None, None, chain="ack"),
     TimerSpec(TimerKind.ESCALATION, "escalation:{task}:{level}",
               "task due + ladder_hours[level - 1] business hours", Effect.NOTIFY, _task_running, None, None,

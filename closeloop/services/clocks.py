@@ -44,6 +44,8 @@ from closeloop.domain.sla import (
 from closeloop.domain.task import ACTIVE_STATES
 from models.tables import Complaint, Message, Outbox, Task, Transition
 
+from .ledger import History
+
 
 @dataclass(frozen=True)
 class ClockView:
@@ -71,19 +73,23 @@ def task_chain(session: Session, task: Task) -> list[Task]:
 
 
 def task_clocks(session: Session, task: Task, config: Config, now: datetime, *,
-                with_update: bool = True) -> list[ClockView]:
+                with_update: bool = True, history: History | None = None) -> list[ClockView]:
+    """The acknowledge, resolve and (``with_update``) update clocks of ``task`` at ``now`` (UTC-aware), on
+    its department's calendar (business hours). ``history`` is the preloaded :class:`History` of its
+    complaint (loaded here when None)."""
     if task.complaint_id is None:
         return _action_clocks(session, task, config, now)
-    complaint = session.get_one(Complaint, task.complaint_id)
+    h = history if history is not None else History.load(session, [task.complaint_id])
+    complaint = h.complaints[task.complaint_id]
     targets = config.sla.for_department(task.department, complaint.severity)
     cal = config.department_calendar(task.department)
-    chain = task_chain(session, task)
-    own = _changes(session, "task", [task.id])
+    chain = h.chain(task)
+    own = h.changes("task", [task.id])
     ratio = config.sla.at_risk_ratio
     ack = compute_clock("acknowledge", cal, targets.acknowledge, task.created_at, own, now, TASK_ACK_RULES,
                         at_risk_ratio=ratio)
-    history = [c for c in _changes(session, "task", [t.id for t in chain]) if c.status != "transferred"]
-    resolve = compute_clock("resolve", cal, targets.resolve, chain[0].created_at, history, now,
+    history_ = [c for c in h.changes("task", [t.id for t in chain]) if c.status != "transferred"]
+    resolve = compute_clock("resolve", cal, targets.resolve, chain[0].created_at, history_, now,
                             TASK_RESOLVE_RULES, at_risk_ratio=ratio)
     owner = f"task {task.id} ({task.department})"
     zone = str(cal.zone)
@@ -131,17 +137,20 @@ def first_contact_at(session: Session, complaint_id: int) -> datetime | None:
 
 
 def complaint_clocks(session: Session, complaint: Complaint, config: Config, now: datetime, *,
-                     with_update: bool = True) -> list[ClockView]:
+                     with_update: bool = True, history: History | None = None) -> list[ClockView]:
+    """The complaint's first-response, resolve and (``with_update``) update clocks at ``now`` (UTC-aware),
+    on the customer calendar (business hours); ``history`` as for :func:`task_clocks`."""
     targets = config.sla.for_customer(complaint.severity)
     cal = config.customer_calendar
-    history = _changes(session, "complaint", [complaint.id])
+    h = history if history is not None else History.load(session, [complaint.id])
+    changes = h.changes("complaint", [complaint.id])
     ratio = config.sla.at_risk_ratio
-    contacted = first_contact_at(session, complaint.id)
+    contacted = h.first_contact.get(complaint.id)
     contact = [StatusChange(contacted, CUSTOMER_CONTACTED)] if contacted is not None else []
     views = [
-        compute_clock("first_response", cal, targets.acknowledge, complaint.received_at, history + contact, now,
+        compute_clock("first_response", cal, targets.acknowledge, complaint.received_at, changes + contact, now,
                       COMPLAINT_FIRST_CONTACT_RULES, at_risk_ratio=ratio),
-        compute_clock("resolve", cal, targets.resolve, complaint.received_at, history, now,
+        compute_clock("resolve", cal, targets.resolve, complaint.received_at, changes, now,
                       COMPLAINT_RESOLVE_RULES, at_risk_ratio=ratio),
     ]
     if with_update and targets.update is not None and complaint.status not in ("merged", "rejected", "resolved",
@@ -161,22 +170,46 @@ def _running_due(clock: ClockState) -> datetime | None:
     return clock.due_at
 
 
-def refresh_due(session: Session, complaint_id: int, config: Config, now: datetime) -> None:
-    """Recompute and store ``due_at``/``ack_due_at`` of the complaint and its active tasks (no commit)."""
-    session.flush()
-    complaint = session.get(Complaint, complaint_id)
-    if complaint is None:
+def refresh_due(session: Session, complaint_id: int, config: Config, now: datetime, *,
+                history: History | None = None) -> None:
+    """Recompute and store ``due_at``/``ack_due_at`` of the complaint and its tasks and flag it for
+    rescheduling (no commit)."""
+    h = history if history is not None else History.load(session, [complaint_id])
+    if complaint_id not in h.complaints:
         return
-    by_name = {v.clock.name: v.clock for v in complaint_clocks(session, complaint, config, now, with_update=False)}
-    complaint.due_at = _running_due(by_name["resolve"])
+    due = due_instants(session, h, complaint_id, config, now)
+    complaint = h.complaints[complaint_id]
+    complaint.due_at = due.complaint
     complaint.timers_dirty = True  # the next sweep reschedules its reminders and escalations
-    for task in session.scalars(select(Task).where(Task.complaint_id == complaint_id)):
+    for task in h.tasks.get(complaint_id, ()):
+        task.ack_due_at, task.due_at = due.tasks.get(task.id, (None, None))
+
+
+@dataclass
+class DueInstants:
+    """The due instants a complaint's rows should store (UTC; None while paused or stopped), and the
+    active tasks' clocks by task id and name (``"acknowledge"``, ``"resolve"``) for the scheduler."""
+
+    complaint: datetime | None
+    tasks: dict[int, tuple[datetime | None, datetime | None]]  # task id -> (ack_due_at, due_at); active ones
+    clocks: dict[int, dict[str, ClockState]]
+
+
+def due_instants(session: Session, h: History, complaint_id: int, config: Config, now: datetime) -> DueInstants:
+    """Compute (store nothing) the running clocks' due instants of the complaint ``complaint_id`` of ``h``
+    and of its active tasks (inactive tasks store None)."""
+    complaint = h.complaints[complaint_id]
+    by_name = {v.clock.name: v.clock for v in complaint_clocks(session, complaint, config, now, with_update=False,
+                                                               history=h)}
+    out = DueInstants(_running_due(by_name["resolve"]), {}, {})
+    for task in h.tasks.get(complaint_id, ()):
         if task.status not in ACTIVE_STATES:
-            task.due_at = task.ack_due_at = None
             continue
-        clocks = {v.clock.name: v.clock for v in task_clocks(session, task, config, now, with_update=False)}
-        task.ack_due_at = _running_due(clocks["acknowledge"])
-        task.due_at = _running_due(clocks["resolve"])
+        clocks = {v.clock.name: v.clock for v in task_clocks(session, task, config, now, with_update=False,
+                                                             history=h)}
+        out.tasks[task.id] = (_running_due(clocks["acknowledge"]), _running_due(clocks["resolve"]))
+        out.clocks[task.id] = clocks
+    return out
 
 
 @dataclass(frozen=True)

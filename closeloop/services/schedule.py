@@ -14,10 +14,10 @@ are cancelled, and come back (same key, new instant) when the clock runs again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
@@ -28,10 +28,11 @@ from closeloop.domain.sla import (
     StatusChange,
     instant_at_elapsed,
 )
-from closeloop.domain.task import ACTIVE_STATES
 from models.tables import Complaint, Task, Timer, Transition
 
-from .clocks import _changes, task_chain, task_clocks
+from .bulk import insert_new
+from .clocks import DueInstants, _changes, due_instants, task_chain, task_clocks
+from .ledger import CHUNK, History
 
 
 @dataclass(frozen=True)
@@ -54,43 +55,55 @@ def _want(kind: TimerKind, fire_at: datetime, task_id: int | None = None, data: 
     return WantedTimer(TIMERS[kind].key(**key_fields), kind, fire_at, task_id, data)
 
 
-def ack_pages(cal, ack_due: datetime, every_hours: float, now: datetime) -> list[tuple[int, datetime]]:
+def ack_pages(cal, ack_due: datetime, every_hours: float, now: datetime, limit: int) -> list[tuple[int, datetime]]:
     """Acknowledgement pages (1-based number, UTC instant): the first at ``ack_due``, then one every
-    ``every_hours`` business hours; all that are due by ``now`` and the next one (the chain goes on,
-    one step per sweep, until the task is acknowledged)."""
+    ``every_hours`` business hours, ``limit`` pages at most; all that are due by ``now`` and the next one
+    (the sweep schedules each next page when one fires: :func:`next_ack_page`)."""
     out, at, page = [], ack_due, 1
     while True:
         out.append((page, at.astimezone(UTC)))
-        if at > now or page >= 1000:
+        if at > now or page >= limit:
             return out
         at, page = cal.add_business_time(at, timedelta(hours=every_hours)), page + 1
 
 
-def task_timers(session: Session, task: Task, config: Config, now: datetime, start_level: int = 1) -> list[WantedTimer]:
+def next_ack_page(config: Config, department: str, task_id: int, page: int, fired_at: datetime) -> WantedTimer | None:
+    """The page after page ``page`` (fired at ``fired_at``, UTC) of task ``task_id``: ``ack_page_hours``
+    business hours later on the department's calendar; None after ``ack_page_limit`` pages. The same key and
+    instant :func:`task_timers` wants, so a later reschedule keeps the row."""
+    esc = config.model.escalation
+    if page >= esc.ack_page_limit:
+        return None
+    at = config.department_calendar(department).add_business_time(fired_at, timedelta(hours=esc.ack_page_hours))
+    return _want(TimerKind.ACK_TIMEOUT, at.astimezone(UTC), task_id, {"page": page + 1}, task=task_id, page=page + 1)
+
+
+def task_timers(session: Session, task: Task, config: Config, now: datetime, start_level: int = 1, *,
+                history: History | None = None, clocks: dict | None = None) -> list[WantedTimer]:
     """Acknowledge timeout, pause expiry, reminders and the escalation ladder of one active task
-    (a complaint's task or an improvement action)."""
+    (a complaint's task or an improvement action). ``history``: the preloaded history of the task's
+    complaint; ``clocks``: its clocks by name, when the caller computed them already."""
     esc = config.model.escalation
     out: list[WantedTimer] = []
     cal = config.department_calendar(task.department)
-    clocks = {v.clock.name: v.clock for v in task_clocks(session, task, config, now, with_update=False)}
+    if clocks is None:
+        clocks = {v.clock.name: v.clock for v in task_clocks(session, task, config, now, with_update=False,
+                                                             history=history)}
     resolve, ack = clocks["resolve"], clocks["acknowledge"]
     if ack.due_at is not None and ack.stopped_at is None and ack.status != "paused":
-        for page, at in ack_pages(cal, ack.due_at, esc.ack_page_hours, now):
+        for page, at in ack_pages(cal, ack.due_at, esc.ack_page_hours, now, esc.ack_page_limit):
             out.append(_want(TimerKind.ACK_TIMEOUT, at, task.id, {"page": page}, task=task.id, page=page))
     if task.status == "waiting":
-        pause = session.scalar(select(Transition).where(
-            Transition.entity == "task", Transition.entity_id == task.id, Transition.to_state == "waiting")
-            .order_by(Transition.at.desc(), Transition.id.desc()).limit(1))
+        pause = _last_pause(session, task, history)
         until = (pause.data or {}).get("until") if pause else None
         if pause is not None and until:
             out.append(_want(TimerKind.TASK_PAUSE_EXPIRED, datetime.fromisoformat(until), task.id,
                              {"reason": pause.reason}, task=task.id, transition=pause.id))
     if resolve.target is None or resolve.due_at is None or resolve.status == "paused":
         return out
-    chain = task_chain(session, task)
-    history = [c for c in _changes(session, "task", [t.id for t in chain]) if c.status != "transferred"]
+    chain, changes = _chain_changes(session, task, history)
     for pct in esc.reminder_thresholds:
-        reminder_at = instant_at_elapsed(cal, chain[0].created_at, history, now, TASK_RESOLVE_RULES,
+        reminder_at = instant_at_elapsed(cal, chain[0].created_at, changes, now, TASK_RESOLVE_RULES,
                                          resolve.target * pct)
         if reminder_at is not None:
             out.append(_want(TimerKind.REMINDER, reminder_at, task.id, {"pct": round(pct * 100)},
@@ -102,71 +115,93 @@ def task_timers(session: Session, task: Task, config: Config, now: datetime, sta
     return out
 
 
-def wanted_timers(session: Session, complaint: Complaint, config: Config, now: datetime) -> list[WantedTimer]:
+def _last_pause(session: Session, task: Task, history: History | None):
+    """The task's latest audit row entering ``waiting`` (with ``id``, ``reason``, ``data``), or None."""
+    if history is not None and task.complaint_id is not None:
+        return history.last_entry(task.id, "waiting")
+    return session.scalar(select(Transition).where(
+        Transition.entity == "task", Transition.entity_id == task.id, Transition.to_state == "waiting")
+        .order_by(Transition.at.desc(), Transition.id.desc()).limit(1))
+
+
+def _chain_changes(session: Session, task: Task, history: History | None) -> tuple[list[Task], list[StatusChange]]:
+    """The task's transfer chain (oldest first) and its status changes, transfers left out."""
+    if history is not None and task.complaint_id is not None:
+        chain = history.chain(task)
+        changes = history.changes("task", [t.id for t in chain])
+    else:
+        chain = task_chain(session, task)
+        changes = _changes(session, "task", [t.id for t in chain])
+    return chain, [c for c in changes if c.status != "transferred"]
+
+
+def wanted_timers(session: Session, complaint: Complaint, config: Config, now: datetime, *,
+                  history: History | None = None, due: DueInstants | None = None) -> list[WantedTimer]:
+    """Every timer the complaint's current state wants at ``now`` (UTC-aware). ``history`` and ``due``
+    (:func:`~closeloop.services.clocks.due_instants`) are computed when not given."""
     esc = config.model.escalation
     out: list[WantedTimer] = []
     if complaint.status in ("merged", "rejected"):
         return out
+    h = history if history is not None else History.load(session, [complaint.id])
+    d = due if due is not None else due_instants(session, h, complaint.id, config, now)
     start_level = esc.public_exposure_start_level if "public_exposure" in complaint.risk_flags else 1
-    for task in session.scalars(select(Task).where(Task.complaint_id == complaint.id,
-                                                   Task.status.in_(ACTIVE_STATES))):
-        out.extend(task_timers(session, task, config, now, start_level))
-
-    # the customer promise, transfers, waiting on the customer, follow-up
-    if complaint.due_at is not None:
+    for task in h.tasks.get(complaint.id, ()):
+        if task.id in d.clocks:
+            out.extend(task_timers(session, task, config, now, start_level, history=h, clocks=d.clocks[task.id]))
+    if d.complaint is not None:  # the customer promise
         cal = config.customer_calendar
         for level in (3, 4):
-            at = cal.add_business_time(complaint.due_at,
+            at = cal.add_business_time(d.complaint,
                                        timedelta(hours=esc.ladder_hours[min(level, len(esc.ladder_hours)) - 1]))
             out.append(_want(TimerKind.PROMISE, at.astimezone(UTC), None, {"level": level},
                              complaint=complaint.id, level=level))
     if complaint.transfer_count > esc.transfer_limit:
         out.append(_want(TimerKind.TRANSFERS, now, None, {"count": complaint.transfer_count},
                          complaint=complaint.id, n=complaint.transfer_count))
-    out.extend(_ping_pong(session, complaint, config))
-    last = session.scalar(select(Transition).where(Transition.entity == "complaint",
-                                                   Transition.entity_id == complaint.id,
-                                                   Transition.from_state.is_not(None),
-                                                   Transition.to_state != Transition.from_state)
-                          .order_by(Transition.at.desc(), Transition.id.desc()).limit(1))
-    if complaint.status == "awaiting_customer" and last is not None:
-        # the wait ends at the earlier of its business-hour maximum and its "until" (one timer, one key)
-        ends = []
-        max_h = (last.data or {}).get("max_business_hours")
-        if max_h:
-            ends.append(config.customer_calendar.add_business_time(last.at, timedelta(hours=float(max_h))))
-        until = (last.data or {}).get("until")
-        if until:
-            ends.append(datetime.fromisoformat(until))
-        if ends:
-            out.append(_want(TimerKind.PAUSE_EXPIRED, min(ends).astimezone(UTC), None,
-                             {"reason": last.reason}, complaint=complaint.id, transition=last.id))
-    if complaint.status == "resolved" and last is not None and last.to_state == "resolved":
-        days = config.model.follow_up.business_days.get(complaint.severity, 3)
-        dep_cal = config.department_calendar(config.follow_up_department)
-        out.append(_want(TimerKind.FOLLOW_UP, _business_days_later(dep_cal, last.at, days),
-                         complaint=complaint.id, transition=last.id))
+    out.extend(_ping_pong(h, complaint, config))
+    out.extend(_status_timers(h, complaint, config))
     return out
 
 
-def _ping_pong(session: Session, complaint: Complaint, config: Config) -> list[WantedTimer]:
+def _status_timers(h: History, complaint: Complaint, config: Config) -> list[WantedTimer]:
+    """The end of a wait on the customer, and the follow-up after resolution."""
+    last = h.last_change(complaint.id)
+    if complaint.status == "awaiting_customer" and last is not None:
+        # the wait ends at the earlier of its business-hour maximum and its "until" (one timer, one key)
+        ends = []
+        max_h = last.data.get("max_business_hours")
+        if max_h:
+            ends.append(config.customer_calendar.add_business_time(last.at, timedelta(hours=float(max_h))))
+        until = last.data.get("until")
+        if until:
+            ends.append(datetime.fromisoformat(until))
+        if ends:
+            return [_want(TimerKind.PAUSE_EXPIRED, min(ends).astimezone(UTC), None,
+                          {"reason": last.reason}, complaint=complaint.id, transition=last.id)]
+    if complaint.status == "resolved" and last is not None and last.to_state == "resolved":
+        days = config.model.follow_up.business_days.get(complaint.severity, 3)
+        dep_cal = config.department_calendar(config.follow_up_department)
+        return [_want(TimerKind.FOLLOW_UP, _business_days_later(dep_cal, last.at, days),
+                      complaint=complaint.id, transition=last.id)]
+    return []
+
+
+def _ping_pong(h: History, complaint: Complaint, config: Config) -> list[WantedTimer]:
     """A transfer back to a department that passed the complaint on, within ``ping_pong_window_hours``
     (calendar hours) of leaving it: one escalation to the operations manager per such transfer, due
     at the transfer (A -> B -> A is caught at run time, not only in the monthly review)."""
     window = timedelta(hours=config.model.escalation.ping_pong_window_hours)
-    hops = session.execute(select(Transition.id, Transition.at, Transition.data).where(
-        Transition.complaint_id == complaint.id, Transition.entity == "task", Transition.trigger == "transfer")
-        .order_by(Transition.at, Transition.id)).all()
     left: dict[str, datetime] = {}
     out = []
     path: list[str] = []
-    for tid, at, data in hops:
-        src, dst = str((data or {}).get("from")), str((data or {}).get("to"))
+    for hop in h.transfers.get(complaint.id, ()):
+        src, dst = str(hop.data.get("from")), str(hop.data.get("to"))
         path = (path or [src]) + [dst]
-        if dst in left and at - left[dst] <= window:
-            out.append(_want(TimerKind.PING_PONG, at, None, {"department": dst, "path": " -> ".join(path)},
-                             complaint=complaint.id, transition=tid))
-        left[src] = at
+        if dst in left and hop.at - left[dst] <= window:
+            out.append(_want(TimerKind.PING_PONG, hop.at, None, {"department": dst, "path": " -> ".join(path)},
+                             complaint=complaint.id, transition=hop.id))
+        left[src] = hop.at
     return out
 
 
@@ -176,34 +211,117 @@ def reschedule(session: Session, complaint: Complaint, config: Config, now: date
     Manual reminders (set by a person) are left alone. Returns (inserted or moved,
     cancelled). Works in the caller's transaction; the caller clears ``timers_dirty``.
     """
-    existing = session.scalars(select(Timer).where(Timer.complaint_id == complaint.id))
-    return reconcile(session, wanted_timers(session, complaint, config, now), existing, now,
-                     complaint_id=complaint.id)
+    plan = TimerPlan()
+    plan.add(wanted_timers(session, complaint, config, now), _existing(session, [complaint.id]).get(complaint.id, []),
+             now, complaint_id=complaint.id)
+    return plan.apply(session)
+
+
+def reschedule_batch(session: Session, dirty: list[tuple[int, int]], config: Config, now: datetime) -> int:
+    """Reschedule the complaints ``dirty`` (``(id, version)`` pairs read when they were found flagged) in a
+    fixed number of statements, whatever their number: their history in five queries
+    (:class:`~closeloop.services.ledger.History`), their timers in one, then bulk inserts and updates.
+
+    Also stores the due instants that changed (``complaint.due_at``, ``task.due_at``/``ack_due_at``), so a
+    new policy reaches the stored columns too (K10), and clears ``timers_dirty``. A complaint changed by
+    someone else since it was read (its ``version`` moved) is left dirty and untouched by these writes
+    (the next sweep takes it). Returns how many complaints were rescheduled."""
+    h = History.load(session, [cid for cid, _ in dirty])
+    existing = _existing(session, [cid for cid, _ in dirty])
+    plan = TimerPlan()
+    due_rows: list[dict] = []
+    task_rows: list[dict] = []
+    for cid, version in dirty:
+        c = h.complaints.get(cid)
+        if c is None:
+            continue
+        d = None if c.status in ("merged", "rejected") else due_instants(session, h, cid, config, now)
+        plan.add(wanted_timers(session, c, config, now, history=h, due=d), existing.get(cid, []), now,
+                 complaint_id=cid)
+        if d is not None:
+            _due_changes(h, c, version, d, due_rows, task_rows)
+    plan.apply(session)
+    ct, tt = Complaint.__table__, Task.__table__
+    if due_rows:
+        session.execute(update(ct).where(ct.c.id == bindparam("b_id"), ct.c.version == bindparam("b_version"))
+                        .values(due_at=bindparam("b_due")), due_rows)
+    if task_rows:
+        session.execute(update(tt).where(tt.c.id == bindparam("b_id"), tt.c.version == bindparam("b_version"))
+                        .values(due_at=bindparam("b_due"), ack_due_at=bindparam("b_ack")), task_rows)
+    session.execute(update(ct).where(ct.c.id == bindparam("b_id"), ct.c.version == bindparam("b_version"))
+                    .values(timers_dirty=False), [{"b_id": cid, "b_version": v} for cid, v in dirty])
+    return len(h.complaints)
+
+
+def _due_changes(h: History, c: Complaint, version: int, d: DueInstants, due_rows: list, task_rows: list) -> None:
+    """Collect the stored due instants that differ from ``d`` (complaint and tasks, version-checked)."""
+    if c.due_at != d.complaint:
+        due_rows.append({"b_id": c.id, "b_version": version, "b_due": d.complaint})
+    for t in h.tasks.get(c.id, ()):
+        ack, due = d.tasks.get(t.id, (None, None))
+        if (t.ack_due_at, t.due_at) != (ack, due):
+            task_rows.append({"b_id": t.id, "b_version": t.version, "b_due": due, "b_ack": ack})
+
+
+def _existing(session: Session, complaint_ids: list[int]) -> dict[int, list]:
+    """The stored timers of ``complaint_ids`` (rows with id, key, kind, status, fire_at), by complaint."""
+    tt = Timer.__table__
+    out: dict[int, list] = {}
+    for i in range(0, len(complaint_ids), CHUNK):
+        for r in session.execute(select(tt.c.id, tt.c.key, tt.c.kind, tt.c.status, tt.c.fire_at, tt.c.complaint_id)
+                                 .where(tt.c.complaint_id.in_(complaint_ids[i:i + CHUNK]))):
+            out.setdefault(r.complaint_id, []).append(r)
+    return out
+
+
+@dataclass
+class TimerPlan:
+    """The writes that make stored timers match the wanted ones, collected over many owners and applied
+    in bulk: rows to insert (skipped if the key exists), to move (set pending at a new instant) and to
+    cancel. Fired timers and manual reminders are never touched."""
+
+    inserts: list[dict] = field(default_factory=list)
+    moves: list[dict] = field(default_factory=list)
+    cancels: list[int] = field(default_factory=list)
+
+    def add(self, wanted_list: list[WantedTimer], existing_rows, now: datetime, *,
+            complaint_id: int | None = None, improvement_id: int | None = None) -> None:
+        """Plan one owner's timers: ``existing_rows`` are its stored rows (id, key, kind, status, fire_at)."""
+        wanted = {w.key: w for w in wanted_list}
+        existing = {t.key: t for t in existing_rows}
+        for key, w in wanted.items():
+            t = existing.get(key)
+            if t is None:
+                self.inserts.append({"key": key, "kind": w.kind, "complaint_id": complaint_id,
+                                     "improvement_id": improvement_id, "task_id": w.task_id, "fire_at": w.fire_at,
+                                     "status": "pending", "data": w.data or {}, "created_at": now})
+            elif t.status != "fired" and (t.status != "pending" or t.fire_at != w.fire_at):
+                self.moves.append({"b_id": t.id, "b_fire_at": w.fire_at, "b_data": w.data or {}})
+        self.cancels.extend(t.id for key, t in existing.items()
+                            if key not in wanted and t.status == "pending" and t.kind != TimerKind.MANUAL_REMINDER)
+
+    def apply(self, session: Session) -> tuple[int, int]:
+        """Write the plan (one statement per kind of write and page); returns (inserted or moved, cancelled)."""
+        tt = Timer.__table__
+        inserted = insert_new(session, tt, self.inserts, key=["key"], returning=tt.c.id)
+        if self.moves:
+            session.execute(update(tt).where(tt.c.id == bindparam("b_id"), tt.c.status != "fired")
+                            .values(status="pending", fire_at=bindparam("b_fire_at"), data=bindparam("b_data")),
+                            self.moves)
+        for i in range(0, len(self.cancels), CHUNK):
+            session.execute(update(tt).where(tt.c.id.in_(self.cancels[i:i + CHUNK]), tt.c.status == "pending")
+                            .values(status="cancelled"))
+        return len(inserted) + len(self.moves), len(self.cancels)
 
 
 def reconcile(session: Session, wanted_list: list[WantedTimer], existing_rows, now: datetime, *,
               complaint_id: int | None = None, improvement_id: int | None = None) -> tuple[int, int]:
     """Insert, move or cancel stored timers so the pending ones are exactly ``wanted_list``
     (fired ones and manual reminders are never touched). Returns (inserted or moved, cancelled)."""
-    wanted = {w.key: w for w in wanted_list}
-    existing = {t.key: t for t in existing_rows}
-    changed = cancelled = 0
-    for key, w in wanted.items():
-        t = existing.get(key)
-        if t is None:
-            session.add(Timer(key=key, kind=w.kind, complaint_id=complaint_id, improvement_id=improvement_id,
-                              task_id=w.task_id, fire_at=w.fire_at, status="pending", data=w.data or {},
-                              created_at=now))
-            changed += 1
-        elif t.status != "fired" and (t.status != "pending" or t.fire_at != w.fire_at):
-            t.status, t.fire_at, t.data = "pending", w.fire_at, w.data or {}
-            changed += 1
-    for key, t in existing.items():
-        if key not in wanted and t.status == "pending" and t.kind != TimerKind.MANUAL_REMINDER:
-            t.status = "cancelled"
-            cancelled += 1
-    return changed, cancelled
+    plan = TimerPlan()
+    plan.add(wanted_list, existing_rows, now, complaint_id=complaint_id, improvement_id=improvement_id)
+    return plan.apply(session)
 
 
-__all__ = ["reschedule", "reconcile", "task_timers", "wanted_timers", "WantedTimer", "StatusChange",
-           "COMPLAINT_RESOLVE_RULES"]
+__all__ = ["reschedule", "reschedule_batch", "reconcile", "TimerPlan", "next_ack_page", "task_timers",
+           "wanted_timers", "WantedTimer", "StatusChange", "COMPLAINT_RESOLVE_RULES"]

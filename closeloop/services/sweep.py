@@ -43,16 +43,16 @@ from closeloop.domain.notices import (
     still_applies,
 )
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
-from models.tables import Complaint, Improvement, Notification, Task, Timer, Transition
+from models.tables import Complaint, Notification, Task, Timer, Transition
 
 from .audit import add_task
-from .bulk import enqueue, rowcount
+from .bulk import enqueue, insert_new, rowcount
 from .clocks import refresh_due
 from .customers.milestones import customer_sweep
 from .effectiveness import reschedule_improvements, run_check
 from .notify import insert_notifications, make_item, render_digest, resolve_role
 from .root_cause import record as record_root_cause
-from .schedule import reschedule
+from .schedule import next_ack_page, reschedule_batch
 from .tasks import fire_complaint, fire_task
 from .uow import unit_of_work
 
@@ -102,6 +102,8 @@ MAX_ROUNDS = 5
 
 # ------------------------------------------------------------------ 1. reschedule
 def _reschedule_dirty(sessions, config, now, batch, report) -> None:
+    """Reschedule the complaints flagged ``timers_dirty``, ``batch`` at a time, each batch set-based
+    (:func:`~closeloop.services.schedule.reschedule_batch`) in its own transaction."""
     last_id = 0
     while True:
         with unit_of_work(sessions) as s:
@@ -109,18 +111,7 @@ def _reschedule_dirty(sessions, config, now, batch, report) -> None:
                 Complaint.timers_dirty.is_(True), Complaint.id > last_id).order_by(Complaint.id).limit(batch)).all()
             if not rows:
                 return
-            for cid, version in rows:
-                c = s.get_one(Complaint, cid)
-                try:
-                    with s.begin_nested():
-                        reschedule(s, c, config, now)
-                except IntegrityError:
-                    continue  # a concurrent sweep rescheduled it at the same moment; it stays dirty for the next
-                # cleared only if nobody changed the complaint meanwhile (else it stays dirty)
-                s.execute(update(Complaint.__table__).where(Complaint.__table__.c.id == cid,
-                                                            Complaint.__table__.c.version == version)
-                          .values(timers_dirty=False))
-                report.rescheduled += 1
+            report.rescheduled += reschedule_batch(s, [(cid, v) for cid, v in rows], config, now)
             last_id = rows[-1][0]
 
 
@@ -216,7 +207,7 @@ def _notify_effect(s, config, t, spec, complaint, task, now, report, items) -> N
     data = t.data or {}
     if spec.kind == TimerKind.ACK_TIMEOUT:
         role, level = page_role(int(data.get("page", 1)))
-        _flag_dirty(s, t)  # the next page is scheduled by the next reschedule
+        _schedule_next_page(s, config, t, task, now)
     else:
         level = spec.level if spec.level is not None else int(data.get("level", 1))
         role = role_for(spec, level)
@@ -230,14 +221,17 @@ def _notify_effect(s, config, t, spec, complaint, task, now, report, items) -> N
             params=_notice_params(s, spec, t, complaint, task))
 
 
-def _flag_dirty(s: Session, t) -> None:
-    """Flag the timer's owner for rescheduling (a Core UPDATE: no version bump, no lost update)."""
-    if t.complaint_id is not None:
-        ct = Complaint.__table__
-        s.execute(update(ct).where(ct.c.id == t.complaint_id).values(timers_dirty=True))
-    elif t.improvement_id is not None:
-        it = Improvement.__table__
-        s.execute(update(it).where(it.c.id == t.improvement_id).values(timers_dirty=True))
+def _schedule_next_page(s: Session, config: Config, t, task, now: datetime) -> None:
+    """Insert the acknowledgement page after the fired one ``t`` (none after ``ack_page_limit``): one row,
+    skipped when it exists; no full reschedule of the complaint (paging is one step per page)."""
+    nxt = next_ack_page(config, task.department, task.id, int((t.data or {}).get("page", 1)), t.fire_at)
+    if nxt is None:
+        return
+    tt = Timer.__table__
+    insert_new(s, tt, [{"key": nxt.key, "kind": nxt.kind, "complaint_id": t.complaint_id,
+                        "improvement_id": t.improvement_id, "task_id": task.id, "fire_at": nxt.fire_at,
+                        "status": "pending", "data": nxt.data or {}, "created_at": now}],
+               key=["key"], returning=tt.c.id)
 
 
 def _pause_expired(s, config, t, spec, complaint, task, now, report, items) -> None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from closeloop.config import parse_config
@@ -105,20 +105,20 @@ def test_reminders_ack_timeout_and_ladder_fire_once_at_their_instants(sessions):
         "escalation:4": datetime(2026, 3, 4, 15, 0, tzinfo=SH),   # due + 16
     }
     # K13: acknowledgement pages from the ack due time (2 business hours) every 2 business hours, until
-    # acknowledged: queue, lead, then the operations manager; a page may fall exactly at closing time
+    # acknowledged: queue, lead, then the operations manager; a page may fall exactly at closing time;
+    # ack_page_limit (default 6) pages at most, then the escalation ladder alone carries on
     pages = [(t.fire_at, t.fired_at) for t in _timers(sessions, status="fired") if t.kind == "ack_timeout"]
     d = lambda day, h: datetime(2026, 3, day, h, 0, tzinfo=SH)  # noqa: E731
-    assert [p[0] for p in pages] == [d(2, 11), d(2, 13), d(2, 15), d(2, 17), d(3, 10), d(3, 12), d(3, 14),
-                                     d(3, 16), d(3, 18), d(4, 11), d(4, 13), d(4, 15), d(4, 17)]
+    assert [p[0] for p in pages] == [d(2, 11), d(2, 13), d(2, 15), d(2, 17), d(3, 10), d(3, 12)]
     for fire_at, fired_at in pages:
         assert fire_at <= fired_at < fire_at + timedelta(minutes=15)
-    assert [t.fire_at for t in _timers(sessions, status="pending", kind="ack_timeout")] == [d(5, 10)]
+    assert _timers(sessions, status="pending", kind="ack_timeout") == []
     assert {k: v[0] for k, v in fired.items()} == expected
     for key, (fire_at, fired_at) in fired.items():  # each fired at the first sweep at or after its instant
         assert fire_at <= fired_at < fire_at + timedelta(minutes=15), key
     notes = _notes(sessions)
     assert sorted((n.kind, n.role) for n in notes) == sorted([
-        ("ack_timeout", "assignee"), ("ack_timeout", "lead")] + [("ack_timeout", "operations_manager")] * 11 + [
+        ("ack_timeout", "assignee"), ("ack_timeout", "lead")] + [("ack_timeout", "operations_manager")] * 4 + [
         ("reminder", "assignee"), ("reminder", "assignee"), ("reminder", "assignee"),
         ("escalation", "assignee"), ("escalation", "lead"), ("escalation", "operations_manager"),
         ("escalation", "crisis_owner")])
@@ -129,6 +129,24 @@ def test_reminders_ack_timeout_and_ladder_fire_once_at_their_instants(sessions):
     # one digest per recipient per sweep: ack timeout and the 50% reminder went out in different sweeps
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(Outbox)) == len({n.outbox_id for n in notes})
+
+
+def test_ack_page_limit_bounds_the_pages_and_a_reschedule_keeps_the_bound(sessions):
+    """K13 bound: ``ack_page_limit`` pages at most per unacknowledged task (PagerDuty's repeat limit);
+    a reschedule in the middle (an unrelated change) neither adds pages nor re-fires one."""
+    config = engine_config(extra="ack_page_limit = 3")
+    created = datetime(2026, 3, 2, 9, 0, tzinfo=SH)  # Mon; CN calendar 09:00-18:00
+    intake(sessions, config, created, [facts("E1", created)])
+    run_sweeps(sessions, config, created, datetime(2026, 3, 2, 14, 0, tzinfo=SH))
+    with sessions() as s:  # an unrelated change flags the complaint for rescheduling mid-chain
+        s.execute(update(Complaint).values(timers_dirty=True))
+        s.commit()
+    run_sweeps(sessions, config, datetime(2026, 3, 2, 14, 0, tzinfo=SH), datetime(2026, 3, 6, 9, 0, tzinfo=SH))
+    d = lambda day, h: datetime(2026, 3, day, h, 0, tzinfo=SH)  # noqa: E731
+    assert [t.fire_at for t in _timers(sessions, kind="ack_timeout")] == [d(2, 11), d(2, 13), d(2, 15)]
+    assert {t.status for t in _timers(sessions, kind="ack_timeout")} == {"fired"}
+    assert sorted(n.role for n in _notes(sessions) if n.kind == "ack_timeout") == [
+        "assignee", "lead", "operations_manager"]
 
 
 def _task_id(sessions):
@@ -143,15 +161,15 @@ def test_sweeping_twice_or_after_downtime_fires_each_timer_once(sessions):
     sweep(sessions, config, created)
     late = datetime(2026, 3, 5, 10, 0, tzinfo=SH)  # nothing ran for three days
     first = sweep(sessions, config, late)
-    # acknowledgement pages every 2 business hours from Mon 11:00 to Thu 10:00: 14, all caught up at once
-    assert first.fired == {"ack_timeout": 14, "reminder": 3, "escalation": 4}
+    # acknowledgement pages every 2 business hours from Mon 11:00, ack_page_limit (6) of them, caught up at once
+    assert first.fired == {"ack_timeout": 6, "reminder": 3, "escalation": 4}
     assert first.messages == 4  # one digest per address: assignee queue, lead, ops manager, crisis owner
     # K12: per task, recipient and role only the latest of a chain goes out: L1 (not the three reminders),
-    # and to the operations manager page 14 (not pages 3 to 13)
-    assert first.dropped == {"superseded": 3 + 11}
+    # and to the operations manager page 6 (not pages 3 to 5)
+    assert first.dropped == {"superseded": 3 + 3}
     again = sweep(sessions, config, late)
     assert (sum(again.fired.values()), again.notifications, again.messages) == (0, 0, 0)
-    assert len(_notes(sessions)) == 21
+    assert len(_notes(sessions)) == 13
 
 
 def test_c22_two_sweeps_at_once_create_one_escalation(sessions):

@@ -1,0 +1,127 @@
+"""The history the clocks and the scheduler read, loaded for many complaints in a few set-based queries.
+
+The SLA clocks are rebuilt from the audit log (``transition`` rows); the scheduler also needs each
+complaint's tasks, its transfer hops, its last status change and when the customer was first told
+something. :meth:`History.load` reads all of that for a batch of complaints in five queries, whatever
+the batch size (the sweep's rescheduling, a configuration change reaching 100,000 open complaints);
+a single complaint is a batch of one (a status change, a page showing its clocks).
+
+Shapes: transitions are :class:`Change` tuples in audit order (``at``, then ``id``); instants are
+UTC-aware; the loaded ``Complaint`` and ``Task`` rows are the session's own ORM objects (changing one
+is flushed with the caller's transaction).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import NamedTuple
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from closeloop.domain.sla import StatusChange
+from models.tables import Complaint, Message, Outbox, Task, Transition
+
+#: Rows per ``IN (...)`` list (below SQLite's and PostgreSQL's parameter limits).
+CHUNK = 500
+
+
+class Change(NamedTuple):
+    """One audit row as the clocks and the scheduler read it."""
+
+    id: int
+    entity: str
+    entity_id: int
+    from_state: str | None
+    to_state: str
+    trigger: str
+    reason: str | None
+    at: datetime
+    data: dict
+
+
+class History:
+    """Complaints, their tasks, audit rows and first customer contact, by complaint id."""
+
+    def __init__(self) -> None:
+        self.complaints: dict[int, Complaint] = {}
+        self.tasks: dict[int, list[Task]] = defaultdict(list)   # complaint id -> tasks, by id
+        self.task_by_id: dict[int, Task] = {}
+        self.changes_of: dict[tuple[str, int], list[Change]] = defaultdict(list)
+        self.transfers: dict[int, list[Change]] = defaultdict(list)  # complaint id -> task transfer rows
+        self.first_contact: dict[int, datetime] = {}
+
+    @classmethod
+    def load(cls, session: Session, complaint_ids: Iterable[int]) -> History:
+        """Read the history of ``complaint_ids`` (missing ids are left out) in five queries per
+        :data:`CHUNK` complaints; flushes the session first so pending changes are seen."""
+        session.flush()
+        h = cls()
+        ids = sorted(set(complaint_ids))
+        for i in range(0, len(ids), CHUNK):
+            h._load_chunk(session, ids[i:i + CHUNK])
+        return h
+
+    def _load_chunk(self, session: Session, ids: list[int]) -> None:
+        for c in session.scalars(select(Complaint).where(Complaint.id.in_(ids))):
+            self.complaints[c.id] = c
+        for t in session.scalars(select(Task).where(Task.complaint_id.in_(ids)).order_by(Task.id)):
+            assert t.complaint_id is not None  # selected by complaint
+            self.tasks[t.complaint_id].append(t)
+            self.task_by_id[t.id] = t
+        tr = Transition.__table__
+        rows = session.execute(select(tr.c.id, tr.c.entity, tr.c.entity_id, tr.c.from_state, tr.c.to_state,
+                                      tr.c.trigger, tr.c.reason, tr.c.at, tr.c.data, tr.c.complaint_id)
+                               .where(tr.c.complaint_id.in_(ids), tr.c.entity.in_(("complaint", "task")))
+                               .order_by(tr.c.at, tr.c.id)).all()
+        for r in rows:
+            change = Change(r.id, r.entity, r.entity_id, r.from_state, r.to_state, r.trigger, r.reason, r.at,
+                            r.data or {})
+            self.changes_of[(r.entity, r.entity_id)].append(change)
+            if r.entity == "task" and r.trigger == "transfer":
+                self.transfers[r.complaint_id].append(change)
+        self._load_first_contact(session, ids)
+
+    def _load_first_contact(self, session: Session, ids: list[int]) -> None:
+        """An outbound message counts when its outbox row was delivered; one without an outbox row (a
+        recorded phone call) counts at its time (see :func:`closeloop.services.clocks.first_contact_at`)."""
+        rows = session.execute(select(Message.complaint_id, Message.at, Message.outbox_id, Outbox.delivered_at)
+                               .outerjoin(Outbox, Outbox.id == Message.outbox_id)
+                               .where(Message.complaint_id.in_(ids), Message.direction == "outbound")).all()
+        for cid, at, outbox_id, delivered in rows:
+            when = delivered if outbox_id is not None else at
+            if when is not None and (cid not in self.first_contact or when < self.first_contact[cid]):
+                self.first_contact[cid] = when
+
+    # ------------------------------------------------------------------ reads
+    def changes(self, entity: str, ids: Iterable[int]) -> list[StatusChange]:
+        """Status changes of the ``entity`` rows ``ids``, merged in audit order."""
+        rows = [c for i in ids for c in self.changes_of.get((entity, i), ())]
+        rows.sort(key=lambda c: (c.at, c.id))
+        return [StatusChange(c.at, c.to_state) for c in rows]
+
+    def chain(self, task: Task) -> list[Task]:
+        """The task and the tasks it was transferred from, oldest first."""
+        chain = [task]
+        while chain[0].transferred_from_id is not None:
+            chain.insert(0, self.task_by_id[chain[0].transferred_from_id])
+        return chain
+
+    def last_change(self, complaint_id: int) -> Change | None:
+        """The complaint's latest audit row that changed its status (None before any)."""
+        for c in reversed(self.changes_of.get(("complaint", complaint_id), ())):
+            if c.from_state is not None and c.to_state != c.from_state:
+                return c
+        return None
+
+    def last_entry(self, task_id: int, status: str) -> Change | None:
+        """The task's latest audit row that entered ``status`` (None if it never did)."""
+        for c in reversed(self.changes_of.get(("task", task_id), ())):
+            if c.to_state == status:
+                return c
+        return None
+
+
+__all__ = ["History", "Change", "CHUNK"]
