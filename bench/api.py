@@ -184,7 +184,8 @@ def _database(args, workdir: Path) -> tuple[str, callable]:
     return schema_url(args.database_url, schema), drop
 
 
-def main() -> None:
+def _parse_args() -> argparse.Namespace:
+    """The command line (``--serve`` and ``--fire`` are the two inner processes' own)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--complaints", type=int, default=100_000)
     p.add_argument("--due-fraction", type=float, default=0.05)
@@ -197,72 +198,100 @@ def main() -> None:
                    help="only the search endpoints, on complaints without tasks or timers (a much faster build)")
     p.add_argument("--serve", nargs=2, metavar=("URL", "PORT"), help=argparse.SUPPRESS)
     p.add_argument("--fire", nargs=2, metavar=("BASE", "TOKEN"), help=argparse.SUPPRESS)
-    args = p.parse_args()
+    return p.parse_args()
+
+
+def main() -> None:
+    """Build the database, start the API, fire the load from a second process and print the latencies."""
+    args = _parse_args()
     if args.serve:
         return serve(args.serve[0], int(args.serve[1]))
     if args.fire:
         return fire(args.fire[0], args.fire[1], args.requests, args.overview_requests, args.concurrency,
                     args.search_only)
 
-    import httpx
-    from sqlalchemy.orm import sessionmaker
-
     from closeloop.config import load_config
-    from closeloop.services.tokens import create_token
-    from models import migrate
-    from models.db import make_engine
 
     config = load_config()
     with tempfile.TemporaryDirectory(prefix="closeloop-bench-api-") as tmp:
         url, drop = _database(args, Path(tmp))
         server = None
         try:
-            engine = make_engine(url)
-            migrate.upgrade(engine)
-            t0 = time.perf_counter()
-            if args.search_only:
-                counts = build_complaints(engine, config, args.complaints, args.seed)
-            else:
-                counts = build(engine, config, args.complaints, args.due_fraction, args.seed,
-                               compute_cohorts(config))
-            add_search_documents(engine, args.complaints, args.seed)
-            # a database in steady state: planner statistics (and PostgreSQL's visibility map, which
-            # index-only counts need; autovacuum keeps it in production)
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql("ANALYZE" if engine.dialect.name == "sqlite" else "VACUUM ANALYZE")
-            built = time.perf_counter() - t0
-            token, _ = create_token(sessionmaker(engine), config, role="manager", name="bench", created_by="bench",
-                                    at=NOW)
-            engine.dispose()
-            print(f"{engine.dialect.name}: {counts['complaints']:,} complaints, {counts['tasks']:,} tasks, "
-                  f"{counts['timers']:,} timers built in {built:.1f} s")
-            port = _port()
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-            server = subprocess.Popen([sys.executable, __file__, "--serve", url, str(port)], env=env)
-            base = f"http://127.0.0.1:{port}"
-            for _ in range(300):
-                try:
-                    if httpx.get(base + "/api/v1/openapi.json", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
-            res = run_worker([sys.executable, __file__, "--fire", base, token, "--requests", str(args.requests),
-                              "--overview-requests", str(args.overview_requests),
-                              "--concurrency", str(args.concurrency)]
-                             + (["--search-only"] if args.search_only else []), "fire")
-            if "error" in res:
-                raise SystemExit(f"load process failed: {res['error']}\n{res.get('stderr', '')[-2000:]}")
-            print(f"{args.requests} requests per queue endpoint, {args.overview_requests} to the overview, "
-                  f"{args.concurrency} in flight, from a second process")
-            print(f"{'endpoint':<18}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'req/s':>9}{'errors':>8}")
-            for name, r in res.items():
-                print(f"{name:<18}{r['p50_ms']:>9.1f}{r['p95_ms']:>9.1f}{r['max_ms']:>9.1f}{r['rps']:>9.1f}"
-                      f"{r['errors']:>8}")
+            token = _build_database(url, config, args)
+            server, base = _start_server(url)
+            _wait_until_up(base)
+            _fire_and_print(base, token, args)
         finally:
             if server is not None:
                 server.terminate()
                 server.wait(timeout=30)
             drop()
+
+
+def _build_database(url: str, config, args: argparse.Namespace) -> str:
+    """Migrate ``url``, fill it (see the module docstring), analyze it and print what was built in how many
+    seconds; a manager token for the load (the secret)."""
+    from sqlalchemy.orm import sessionmaker
+
+    from closeloop.services.tokens import create_token
+    from models import migrate
+    from models.db import make_engine
+
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    t0 = time.perf_counter()
+    if args.search_only:
+        counts = build_complaints(engine, config, args.complaints, args.seed)
+    else:
+        counts = build(engine, config, args.complaints, args.due_fraction, args.seed, compute_cohorts(config))
+    add_search_documents(engine, args.complaints, args.seed)
+    # a database in steady state: planner statistics (and PostgreSQL's visibility map, which
+    # index-only counts need; autovacuum keeps it in production)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE" if engine.dialect.name == "sqlite" else "VACUUM ANALYZE")
+    built = time.perf_counter() - t0
+    token, _ = create_token(sessionmaker(engine), config, role="manager", name="bench", created_by="bench", at=NOW)
+    engine.dispose()
+    print(f"{engine.dialect.name}: {counts['complaints']:,} complaints, {counts['tasks']:,} tasks, "
+          f"{counts['timers']:,} timers built in {built:.1f} s")
+    return token
+
+
+def _start_server(url: str) -> tuple[subprocess.Popen, str]:
+    """The API on ``url`` in its own process on a free port, and its base URL (see :func:`_wait_until_up`)."""
+    port = _port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    server = subprocess.Popen([sys.executable, __file__, "--serve", url, str(port)], env=env)
+    return server, f"http://127.0.0.1:{port}"
+
+
+def _wait_until_up(base: str) -> None:
+    """Return once the API at ``base`` answers (or after about a minute of trying)."""
+    import httpx
+
+    for _ in range(300):
+        try:
+            if httpx.get(base + "/api/v1/openapi.json", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+
+
+def _fire_and_print(base: str, token: str, args: argparse.Namespace) -> None:
+    """Run the load process against ``base`` and print its latencies per endpoint (ms) and requests per
+    second; raises ``SystemExit`` when the load process failed."""
+    res = run_worker([sys.executable, __file__, "--fire", base, token, "--requests", str(args.requests),
+                      "--overview-requests", str(args.overview_requests),
+                      "--concurrency", str(args.concurrency)]
+                     + (["--search-only"] if args.search_only else []), "fire")
+    if "error" in res:
+        raise SystemExit(f"load process failed: {res['error']}\n{res.get('stderr', '')[-2000:]}")
+    print(f"{args.requests} requests per queue endpoint, {args.overview_requests} to the overview, "
+          f"{args.concurrency} in flight, from a second process")
+    print(f"{'endpoint':<18}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'req/s':>9}{'errors':>8}")
+    for name, r in res.items():
+        print(f"{name:<18}{r['p50_ms']:>9.1f}{r['p95_ms']:>9.1f}{r['max_ms']:>9.1f}{r['rps']:>9.1f}"
+              f"{r['errors']:>8}")
 
 
 if __name__ == "__main__":

@@ -94,6 +94,9 @@ def _time_query(engine, stmt, repeats: int) -> dict:
 
 
 def measure_queries(url: str, batch: int, repeats: int) -> dict:
+    """The sweep's selects timed (``repeats`` runs each, ms) and explained, and its steps run one by one
+    with every statement counted and timed, on the database at ``url``; a JSON-ready dict with
+    ``queries``, ``phases``, ``statements``, ``plans``, ``report`` and ``flagged_dirty``."""
     from sqlalchemy.orm import sessionmaker
 
     from closeloop.config import load_config
@@ -104,29 +107,66 @@ def measure_queries(url: str, batch: int, repeats: int) -> dict:
     config = load_config()
     engine = make_engine(url)
     sessions = sessionmaker(engine, expire_on_commit=False)
-    out: dict = {"queries": {}, "phases": [], "statements": {}, "plans": {}}
-    stm = _statements(NOW, batch)
+    m = _Measure(engine, _statements(NOW, batch), repeats)
     with engine.connect() as conn:  # open the pooled connection before anything is timed
         conn.exec_driver_sql("SELECT 1")
-
-    def q(label: str, name: str) -> None:
-        out["queries"][label] = _time_query(engine, stm[name], repeats)
-
     # what the first sweep's selects see: nothing dirty, every due timer pending
-    q("dirty complaints, none dirty (LIMIT batch)", "dirty complaints")
-    q("due timers (LIMIT batch, first batch)", "due timers")
-    q("due timers, all at once (no LIMIT)", "due timers, no LIMIT")
-    for name in ("dirty complaints", "due timers"):
-        try:
-            out["plans"][name] = _plans(engine, stm[name])
-        except Exception as exc:  # noqa: BLE001 - a plan is a nicety
-            out["plans"][name] = [f"(no plan: {exc})"]
-
+    m.query("dirty complaints, none dirty (LIMIT batch)", "dirty complaints")
+    m.query("due timers (LIMIT batch, first batch)", "due timers")
+    m.query("due timers, all at once (no LIMIT)", "due timers, no LIMIT")
+    m.plan("dirty complaints")
+    m.plan("due timers")
     # the sweep's steps one by one (the same sequence as sweep()), every statement timed
-    timer = StatementTimer(engine)
+    m.timer = StatementTimer(engine)
     report = SweepReport()
+    m.phase("1 reschedule dirty", lambda: sweep_mod._reschedule_dirty(sessions, config, NOW, batch, report))
+    m.phase("2 fire due timers", lambda: sweep_mod._fire_due(sessions, config, NOW, batch, report))
+    m.query("pending notifications (all, as packed)", "pending notifications")
+    m.plan("pending notifications")
+    m.phase("3 reschedule dirty (after firing)",
+            lambda: sweep_mod._reschedule_dirty(sessions, config, NOW, batch, report))
+    m.phase("4 pack digests", lambda: sweep_mod._pack(sessions, NOW, report))
+    m.out["report"] = report.as_dict()
+    # what the second sweep's selects see: nothing left
+    stm2 = _statements(SECOND_SWEEP, batch)
+    m.out["queries"]["due timers after sweep 1 (LIMIT batch)"] = _time_query(engine, stm2["due timers"], repeats)
+    m.out["queries"]["pending notifications after sweep 1"] = _time_query(engine, stm2["pending notifications"],
+                                                                          repeats)
+    # the reschedule pass
+    m.out["flagged_dirty"] = _flag_dirty(engine)
+    m.out["queries"]["dirty complaints, 1% dirty (LIMIT batch)"] = _time_query(
+        engine, _statements(RESCHEDULE_SWEEP, batch)["dirty complaints"], repeats)
+    m.phase("reschedule pass: reschedule dirty", lambda: sweep_mod._reschedule_dirty(
+        sessions, config, RESCHEDULE_SWEEP, batch, SweepReport()))
+    engine.dispose()
+    return m.out
 
-    def phase(name: str, fn) -> None:
+
+class _Measure:
+    """The figures of :func:`measure_queries` as they are taken: named statements timed and explained,
+    and phases run under a :class:`StatementTimer` (set ``timer`` before the first phase)."""
+
+    def __init__(self, engine, statements: dict, repeats: int):
+        self.engine, self.statements, self.repeats = engine, statements, repeats
+        self.timer: StatementTimer | None = None
+        self.out: dict = {"queries": {}, "phases": [], "statements": {}, "plans": {}}
+
+    def query(self, label: str, name: str) -> None:
+        """Time statement ``name`` under ``label`` (see :func:`_time_query`)."""
+        self.out["queries"][label] = _time_query(self.engine, self.statements[name], self.repeats)
+
+    def plan(self, name: str) -> None:
+        """The query plan of statement ``name``, or one line saying why there is none."""
+        try:
+            self.out["plans"][name] = _plans(self.engine, self.statements[name])
+        except Exception as exc:  # noqa: BLE001 - a plan is a nicety
+            self.out["plans"][name] = [f"(no plan: {exc})"]
+
+    def phase(self, name: str, fn) -> None:
+        """Run ``fn`` as phase ``name``: its wall seconds, statement count and SQL seconds, and its eight
+        slowest statements."""
+        timer = self.timer
+        assert timer is not None, "set timer before the first phase"
         timer.phase = name
         gc.collect()
         t0 = time.perf_counter()
@@ -134,33 +174,9 @@ def measure_queries(url: str, batch: int, repeats: int) -> dict:
         secs = time.perf_counter() - t0
         timer.phase = "-"
         stmts = timer.take(name)
-        out["phases"].append({"phase": name, "seconds": secs, "statements": sum(s["count"] for s in stmts),
-                              "sql_seconds": sum(s["seconds"] for s in stmts)})
-        out["statements"][name] = stmts[:8]
-
-    phase("1 reschedule dirty", lambda: sweep_mod._reschedule_dirty(sessions, config, NOW, batch, report))
-    phase("2 fire due timers", lambda: sweep_mod._fire_due(sessions, config, NOW, batch, report))
-    q("pending notifications (all, as packed)", "pending notifications")
-    try:
-        out["plans"]["pending notifications"] = _plans(engine, stm["pending notifications"])
-    except Exception as exc:  # noqa: BLE001
-        out["plans"]["pending notifications"] = [f"(no plan: {exc})"]
-    phase("3 reschedule dirty (after firing)",
-          lambda: sweep_mod._reschedule_dirty(sessions, config, NOW, batch, report))
-    phase("4 pack digests", lambda: sweep_mod._pack(sessions, NOW, report))
-    out["report"] = report.as_dict()
-    # what the second sweep's selects see: nothing left
-    stm2 = _statements(SECOND_SWEEP, batch)
-    out["queries"]["due timers after sweep 1 (LIMIT batch)"] = _time_query(engine, stm2["due timers"], repeats)
-    out["queries"]["pending notifications after sweep 1"] = _time_query(engine, stm2["pending notifications"], repeats)
-    # the reschedule pass
-    out["flagged_dirty"] = _flag_dirty(engine)
-    out["queries"]["dirty complaints, 1% dirty (LIMIT batch)"] = _time_query(
-        engine, _statements(RESCHEDULE_SWEEP, batch)["dirty complaints"], repeats)
-    phase("reschedule pass: reschedule dirty", lambda: sweep_mod._reschedule_dirty(
-        sessions, config, RESCHEDULE_SWEEP, batch, SweepReport()))
-    engine.dispose()
-    return out
+        self.out["phases"].append({"phase": name, "seconds": secs, "statements": sum(s["count"] for s in stmts),
+                                   "sql_seconds": sum(s["seconds"] for s in stmts)})
+        self.out["statements"][name] = stmts[:8]
 
 
 def _plans(engine, stmt) -> list[str]:

@@ -15,10 +15,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from closeloop.bootstrap import App
 from closeloop.cli_common import err, fail, get_app, out
 from closeloop.cli_complaints import complaints_app
 from closeloop.cli_tasks import tasks_app
-from closeloop.config import ConfigError, load_config
+from closeloop.config import Config, ConfigError, load_config
 from closeloop.domain.errors import DomainError
 from closeloop.services.importing import ImportFailed, ImportReport, import_file
 from closeloop.services.stats import stats as stats_svc
@@ -130,46 +131,56 @@ def import_cmd(
         fail(exc, 2)
     reports: list[ImportReport] = []
     for path in paths:
-        total = max(1, sum(1 for _ in open(path, "rb")) - 1) if path.stat().st_size < 512 * 1024 * 1024 else None
-        with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
-                      TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
-                      console=err, disable=as_json or not err.is_terminal, transient=True) as progress:
-            bar = progress.add_task(f"importing {path.name}", total=total)
-
-            def advance(n: int, bar: TaskID = bar) -> None:
-                progress.update(bar, completed=n)
-
-            try:
-                report = import_file(a.sessions, cfg, a.clock, path, fmt=fmt, skip_bad_rows=skip_bad_rows,
-                                     batch_size=a.settings.import_batch_size, encoding=encoding,
-                                     progress=advance)
-            except ImportFailed as exc:
-                _print_errors(exc.report)
-                if reports:
-                    err.print("already imported before this file: " + ", ".join(r.path for r in reports))
-                if as_json:
-                    print(json.dumps(exc.report.as_dict(), indent=2))
-                fail(exc)
-            except (DomainError, NaiveDatetimeError) as exc:
-                fail(exc, 2)
+        report = _import_one(a, cfg, path, fmt=fmt, skip_bad_rows=skip_bad_rows, encoding=encoding,
+                             as_json=as_json, before=reports)
         reports.append(report)
-        if as_json:
-            continue
-        _print_errors(report)
-        t = Table(title=f"import {path.name} ({report.format}, {report.mode})")
-        t.add_column("rows read", justify="right")
-        t.add_column("new complaints", justify="right")
-        t.add_column("not complaints", justify="right")
-        t.add_column("already present", justify="right")
-        t.add_column("to triage queue", justify="right")
-        t.add_column("likely duplicates", justify="right")
-        t.add_column("tasks", justify="right")
-        t.add_column("bad rows", justify="right")
-        t.add_row(*(f"{v:,}" for v in (report.rows, report.created, report.rejected, report.duplicates,
-                                       report.fallback, report.likely_duplicates, report.tasks, report.bad_rows)))
-        out.print(t)
+        if not as_json:
+            _print_report(path, report)
     if as_json:
         print(json.dumps([r.as_dict() for r in reports] if len(reports) > 1 else reports[0].as_dict(), indent=2))
+
+
+def _import_one(a: App, cfg: Config, path: Path, *, fmt: str, skip_bad_rows: bool, encoding: str, as_json: bool,
+                before: list[ImportReport]) -> ImportReport:
+    """Import one file with a progress bar (on a terminal, not with --json); its report.
+
+    A refused file (:class:`ImportFailed`) prints its bad rows, the files ``before`` it that stay
+    imported, and with ``as_json`` its report, then exits 1; a domain or naive-datetime error exits 2.
+    """
+    total = max(1, sum(1 for _ in open(path, "rb")) - 1) if path.stat().st_size < 512 * 1024 * 1024 else None
+    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
+                  TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
+                  console=err, disable=as_json or not err.is_terminal, transient=True) as progress:
+        bar = progress.add_task(f"importing {path.name}", total=total)
+
+        def advance(n: int, bar: TaskID = bar) -> None:
+            progress.update(bar, completed=n)
+
+        try:
+            return import_file(a.sessions, cfg, a.clock, path, fmt=fmt, skip_bad_rows=skip_bad_rows,
+                               batch_size=a.settings.import_batch_size, encoding=encoding,
+                               progress=advance)
+        except ImportFailed as exc:
+            _print_errors(exc.report)
+            if before:
+                err.print("already imported before this file: " + ", ".join(r.path for r in before))
+            if as_json:
+                print(json.dumps(exc.report.as_dict(), indent=2))
+            fail(exc)
+        except (DomainError, NaiveDatetimeError) as exc:
+            fail(exc, 2)
+
+
+def _print_report(path: Path, report: ImportReport) -> None:
+    """One file's bad rows (on stderr) and its counts as a table."""
+    _print_errors(report)
+    t = Table(title=f"import {path.name} ({report.format}, {report.mode})")
+    for col in ("rows read", "new complaints", "not complaints", "already present", "to triage queue",
+                "likely duplicates", "tasks", "bad rows"):
+        t.add_column(col, justify="right")
+    t.add_row(*(f"{v:,}" for v in (report.rows, report.created, report.rejected, report.duplicates,
+                                   report.fallback, report.likely_duplicates, report.tasks, report.bad_rows)))
+    out.print(t)
 
 
 def _print_errors(report) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -72,45 +73,14 @@ def replay_cmd(
     --out/capture (nothing leaves the machine). Writes summary.json and report.html.
     """
     import os
-    import time
 
-    from closeloop.services.replay import run_replay
     from closeloop.services.report import render_html
 
-    pace = None
-    if speed != "max":
-        try:
-            factor = float(speed)
-            if not factor > 0 or factor == float("inf"):
-                raise ValueError
-        except ValueError:
-            fail(f"--speed: {speed!r} is neither 'max' nor a positive number", 2)
-        pace = lambda delta: time.sleep(min(2.0, delta.total_seconds() / factor))  # noqa: E731
-
+    pace = _pace(speed)
     scenarios = _scenarios(paths, fmt, config or os.environ.get("CLOSELOOP_CONFIG") or None, compare)
-    import shutil
-
-    for stale in [out_dir / n for n, _, _ in BUNDLED + COMPARED] + [out_dir / "capture"]:  # never mix two runs
-        shutil.rmtree(stale, ignore_errors=True)
-    for stale_name in ["summary.json", "report.html", "compare.json"] + [p.name for p in out_dir.glob("review-*.*")]:
-        (out_dir / stale_name).unlink(missing_ok=True)
-    summaries: dict[str, dict] = {}
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("events"), TimeElapsedColumn(), console=err, transient=True,
-                  disable=not err.is_terminal) as progress:
-        for name, files, cfg in scenarios:
-            shown = _Shown(name, progress)
-            target = out_dir / name if len(scenarios) > 1 else out_dir
-            try:
-                summary = run_replay(files, cfg, target, fmt=fmt, seed=seed, step=timedelta(minutes=step_minutes),
-                                     horizon=timedelta(weeks=weeks), deliver=_capture_delivery(target / "capture"),
-                                     pace=pace, progress=shown)
-            except ValueError as exc:
-                fail(exc, 2)
-            shown.done()
-            _write_review(target, cfg, summary)
-            (target / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), "utf-8")
-            summaries[name] = summary
+    _clear(out_dir)
+    summaries = _run_scenarios(scenarios, out_dir, fmt=fmt, seed=seed, step=timedelta(minutes=step_minutes),
+                               horizon=timedelta(weeks=weeks), pace=pace)
     out_dir.mkdir(parents=True, exist_ok=True)
     if len(summaries) > 1:
         (out_dir / "summary.json").write_text(json.dumps({"scenarios": summaries}, indent=2, ensure_ascii=False),
@@ -125,6 +95,59 @@ def replay_cmd(
         if "review" in s:
             where = out_dir / name if len(summaries) > 1 else out_dir
             out.print(f"monthly review of {s['review']['period']}: {where / s['review']['files'][1]}")
+
+
+def _pace(speed: str) -> Callable[[timedelta], None] | None:
+    """The pacing of ``--speed``: None for ``max``, else a sleep of simulated time / N (at most 2 s a
+    jump); exits 2 when ``speed`` is neither ``max`` nor a finite positive number."""
+    import time
+
+    if speed == "max":
+        return None
+    try:
+        factor = float(speed)
+        if not factor > 0 or factor == float("inf"):
+            raise ValueError
+    except ValueError:
+        fail(f"--speed: {speed!r} is neither 'max' nor a positive number", 2)
+    return lambda delta: time.sleep(min(2.0, delta.total_seconds() / factor))
+
+
+def _clear(out_dir: Path) -> None:
+    """Remove what an earlier replay left in ``out_dir`` (scenario folders, captures, summary, report,
+    comparison, reviews), so two runs never mix."""
+    import shutil
+
+    for stale in [out_dir / n for n, _, _ in BUNDLED + COMPARED] + [out_dir / "capture"]:
+        shutil.rmtree(stale, ignore_errors=True)
+    for stale_name in ["summary.json", "report.html", "compare.json"] + [p.name for p in out_dir.glob("review-*.*")]:
+        (out_dir / stale_name).unlink(missing_ok=True)
+
+
+def _run_scenarios(scenarios: list[tuple], out_dir: Path, *, fmt: str, seed: int, step: timedelta,
+                   horizon: timedelta, pace: Callable[[timedelta], None] | None) -> dict[str, dict]:
+    """Replay each ``(name, files, config)`` (in ``out_dir/name`` when there are several, else in
+    ``out_dir``) with a progress display; writes each one's review and summary.json; the summaries
+    by name. A ``ValueError`` from the replay exits 2."""
+    from closeloop.services.replay import run_replay
+
+    summaries: dict[str, dict] = {}
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("events"), TimeElapsedColumn(), console=err, transient=True,
+                  disable=not err.is_terminal) as progress:
+        for name, files, cfg in scenarios:
+            shown = _Shown(name, progress)
+            target = out_dir / name if len(scenarios) > 1 else out_dir
+            try:
+                summary = run_replay(files, cfg, target, fmt=fmt, seed=seed, step=step, horizon=horizon,
+                                     deliver=_capture_delivery(target / "capture"), pace=pace, progress=shown)
+            except ValueError as exc:
+                fail(exc, 2)
+            shown.done()
+            _write_review(target, cfg, summary)
+            (target / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), "utf-8")
+            summaries[name] = summary
+    return summaries
 
 
 def _scenarios(paths: list[Path] | None, fmt: str, explicit, compare: Path | None) -> list[tuple]:

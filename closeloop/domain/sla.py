@@ -108,23 +108,47 @@ def compute_clock(name: str, calendar: BusinessClock, target: timedelta | None, 
     changes = sorted(history, key=lambda c: c.at)
     for c in changes:
         require_aware(c.at, "history.at")
-
-    # status timeline from start to now: (begin, end, status)
-    status = changes[0].status if changes else ""
-    for c in changes:
-        if c.at <= start:
-            status = c.status
-    later = [c for c in changes if start < c.at <= now]
-    points = [(start, status)] + [(c.at, c.status) for c in later]
+    points = _timeline(changes, start, now)
     if rules.once:
         for i, (_, st) in enumerate(points):
             if st in rules.stop or st in rules.cancel:
                 points = points[:i + 1]
                 break
+    elapsed, paused, stopped_at = _spent(calendar, points, now, rules)
+    final_status = points[-1][1]
+    currently_paused = stopped_at is None and final_status in rules.paused
+    cancelled = stopped_at is not None and final_status in rules.cancel
+    if target is None or cancelled:
+        return ClockState(name, target, start, now, elapsed, paused, None, None, stopped_at,
+                          ClockStatus.CANCELLED if cancelled else ClockStatus.NO_TARGET, False)
 
+    remaining = target - elapsed
+    # compare and return in UTC: datetimes sharing a zone compare by wall time (PEP 495)
+    due_at = None if currently_paused else calendar.add_business_time(start, target + paused).astimezone(UTC)
+    stopped_at = stopped_at.astimezone(UTC) if stopped_at is not None else None
+    status_, breached = _verdict(target, elapsed, due_at, stopped_at, now, currently_paused, at_risk_ratio)
+    return ClockState(name, target, start, now, elapsed, paused, remaining, due_at, stopped_at, status_, breached)
+
+
+def _timeline(changes: Sequence[StatusChange], start: datetime, now: datetime) -> list[tuple[datetime, str]]:
+    """The status timeline from ``start`` to ``now`` as ``[(begin, status)]``, from ``changes`` sorted by
+    instant: the status in force at ``start`` (the first change's before any), then each later change."""
+    status = changes[0].status if changes else ""
+    for c in changes:
+        if c.at <= start:
+            status = c.status
+    return [(start, status)] + [(c.at, c.status) for c in changes if start < c.at <= now]
+
+
+def _spent(calendar: BusinessClock, points: Sequence[tuple[datetime, str]], now: datetime,
+           rules: ClockRules) -> tuple[timedelta, timedelta, datetime | None]:
+    """``(elapsed, paused, stopped_at)`` over the timeline ``points`` up to ``now``, in business time.
+
+    A stop (or cancel) state that is the last point stops the clock at its begin; one followed by a later
+    change counts as paused (stopped, then reopened). Statuses outside the rules neither run nor pause.
+    """
     elapsed = paused = timedelta(0)
     stopped_at: datetime | None = None
-    final_status = points[-1][1]
     for i, (begin, st) in enumerate(points):
         end = points[i + 1][0] if i + 1 < len(points) else now
         is_last = i + 1 == len(points)
@@ -140,32 +164,25 @@ def compute_clock(name: str, calendar: BusinessClock, target: timedelta | None, 
         elif st in rules.running:
             elapsed += calendar.business_time_between(begin, end)
         # any other status (e.g. before intake) neither runs nor pauses
+    return elapsed, paused, stopped_at
 
-    currently_paused = stopped_at is None and final_status in rules.paused
-    cancelled = stopped_at is not None and final_status in rules.cancel
-    if target is None or cancelled:
-        return ClockState(name, target, start, now, elapsed, paused, None, None, stopped_at,
-                          ClockStatus.CANCELLED if cancelled else ClockStatus.NO_TARGET, False)
 
-    remaining = target - elapsed
-    # compare and return in UTC: datetimes sharing a zone compare by wall time (PEP 495)
-    due_at = None if currently_paused else calendar.add_business_time(start, target + paused).astimezone(UTC)
-    stopped_at = stopped_at.astimezone(UTC) if stopped_at is not None else None
+def _verdict(target: timedelta, elapsed: timedelta, due_at: datetime | None, stopped_at: datetime | None,
+             now: datetime, currently_paused: bool, at_risk_ratio: float) -> tuple[ClockStatus, bool]:
+    """``(status, breached)`` of a clock with a target (instants UTC): met or breached once stopped, else
+    breached, paused, at risk (``elapsed >= target * at_risk_ratio``) or on track."""
     if stopped_at is not None:
         breached = due_at is not None and stopped_at > due_at  # a stopped clock is never paused: due_at is set
-        status_ = ClockStatus.BREACHED if breached else ClockStatus.MET
-    else:
-        # at the due instant itself the clock is not yet breached (work done at 18:00 sharp is on time)
-        breached = elapsed >= target and (due_at is None or now > due_at)
-        if breached:
-            status_ = ClockStatus.BREACHED
-        elif currently_paused:
-            status_ = ClockStatus.PAUSED
-        elif target and elapsed >= target * at_risk_ratio:
-            status_ = ClockStatus.AT_RISK
-        else:
-            status_ = ClockStatus.ON_TRACK
-    return ClockState(name, target, start, now, elapsed, paused, remaining, due_at, stopped_at, status_, breached)
+        return (ClockStatus.BREACHED if breached else ClockStatus.MET), breached
+    # at the due instant itself the clock is not yet breached (work done at 18:00 sharp is on time)
+    breached = elapsed >= target and (due_at is None or now > due_at)
+    if breached:
+        return ClockStatus.BREACHED, breached
+    if currently_paused:
+        return ClockStatus.PAUSED, breached
+    if target and elapsed >= target * at_risk_ratio:
+        return ClockStatus.AT_RISK, breached
+    return ClockStatus.ON_TRACK, breached
 
 
 @dataclass(frozen=True)
@@ -284,12 +301,7 @@ def instant_at_elapsed(calendar: BusinessClock, start: datetime, history: Sequen
     """
     require_aware(start, "start")
     require_aware(now, "now")
-    changes = sorted(history, key=lambda c: c.at)
-    status = changes[0].status if changes else ""
-    for c in changes:
-        if c.at <= start:
-            status = c.status
-    points = [(start, status)] + [(c.at, c.status) for c in changes if start < c.at <= now]
+    points = _timeline(sorted(history, key=lambda c: c.at), start, now)
     acc = timedelta(0)
     for i, (begin, st) in enumerate(points):
         last = i + 1 == len(points)

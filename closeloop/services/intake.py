@@ -20,6 +20,7 @@ from closeloop.config import Config
 from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus, ComplaintTrigger
 from closeloop.domain.dedupe import PriorComplaint, count_in_window, likely_duplicate_of
 from closeloop.domain.facts import ComplaintFacts
+from closeloop.domain.routing import TaskTemplate
 from closeloop.domain.task import TaskStatus
 from models.tables import Complaint, Customer, Message, Task, TaskDependency, Transition
 
@@ -87,8 +88,52 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
     result = IntakeResult()
     if not items:
         return result
+    fresh = _split_duplicates(session, items, result)  # 1. idempotency on (source, external_ref)
+    if not fresh:
+        return result
+    b = _Batch(session, items, config, now, actor, result)
+    _load_customers(b, fresh)  # 2. customers and their earlier complaints
+    _decide(b, fresh, routing_config_id)  # 3. decide each complaint (pure), in the order received
+    _insert_complaints(b)  # 4. insert complaints, then resolve in-batch references
+    _insert_children(b)  # 5. tasks, dependencies, audit rows, first inbound message, search, acknowledgements
+    _finish(b)  # 6. customer history counts; 7. recurrence
+    return result
 
-    # 1. idempotency on (source, external_ref)
+
+@dataclass
+class _Batch:
+    """The fresh part of one batch, carried through the steps of :func:`intake_batch`.
+
+    ``customer_ids``: customer ref -> id; ``prior``: customer id -> earlier complaints (in the
+    de-dup/repeat horizon; a negative id is a batch position); ``rows``: the complaint rows in the
+    order received; ``decisions``: per row ``(item index, task templates, likely-duplicate ref)``;
+    ``new_ids``: per row the inserted complaint id.
+    """
+
+    session: Session
+    items: Sequence[IntakeItem]
+    config: Config
+    now: datetime
+    actor: str
+    result: IntakeResult
+    customer_ids: dict[str, int] = field(default_factory=dict)
+    prior: defaultdict[int | None, list[PriorComplaint]] = field(default_factory=lambda: defaultdict(list))
+    rows: list[dict] = field(default_factory=list)
+    decisions: list[tuple[int, list[TaskTemplate], int | None]] = field(default_factory=list)
+    new_ids: list[int] = field(default_factory=list)
+
+    def accepted_ids(self) -> list[int]:
+        """The new complaint ids of the rows that are complaints (not rejected), in the order received."""
+        return [cid for (i, _, _), cid in zip(self.decisions, self.new_ids, strict=True)
+                if not self.items[i].reject_reason]
+
+
+def _split_duplicates(session: Session, items: Sequence[IntakeItem], result: IntakeResult) -> list[int]:
+    """Count and resolve the duplicates of ``items``; return the indexes of the fresh ones.
+
+    An existing ``(source, external_ref)`` gets its id in ``result.ids``; a repeat within the batch
+    gets ``-1 - first index`` there, resolved by :func:`_insert_complaints`. One select per 400 keys.
+    """
     keys = [(i.facts.source, i.facts.external_ref) for i in items]
     existing: dict[tuple[str, str], int] = {}
     for chunk in _chunks(sorted(set(keys)), 400):
@@ -110,34 +155,37 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
         else:
             seen[key] = idx
             fresh.append(idx)
-    if not fresh:
-        return result
+    return fresh
 
-    # 2. customers and their earlier complaints
-    customer_ids = _customers(session, [items[i].facts for i in fresh])
-    store_profiles(session, {customer_ids[f.customer_ref]: f.customer for f in (items[i].facts for i in fresh)
-                             if f.customer is not None and f.customer_ref}, now)
-    repeat_window = timedelta(days=config.triage.policy.repeat_window_days)
-    dedupe_window = config.dedupe_window
-    horizon = max(repeat_window, dedupe_window)
-    prior: dict[int | None, list[PriorComplaint]] = defaultdict(list)
+
+def _load_customers(b: _Batch, fresh: list[int]) -> None:
+    """Find or create the customers of the fresh items, store their profiles, and load their complaints
+    received within the repeat/de-dup horizon before the earliest fresh item into ``b.prior``."""
+    items, config = b.items, b.config
+    b.customer_ids = customer_ids = _customers(b.session, [items[i].facts for i in fresh])
+    store_profiles(b.session, {customer_ids[f.customer_ref]: f.customer for f in (items[i].facts for i in fresh)
+                               if f.customer is not None and f.customer_ref}, b.now)
+    horizon = max(timedelta(days=config.triage.policy.repeat_window_days), config.dedupe_window)
     cids = sorted({c for c in customer_ids.values()})
     if cids:
         earliest = min(items[i].facts.received_at for i in fresh) - horizon
         for chunk in _chunks(cids, 400):
             q = select(Complaint.customer_id, Complaint.id, Complaint.category, Complaint.received_at,
                        Complaint.status).where(Complaint.customer_id.in_(chunk), Complaint.received_at >= earliest)
-            for cust, cid, cat, received, status in session.execute(q):
-                prior[cust].append(PriorComplaint(cid, cat, received, status == ComplaintStatus.MERGED))
+            for cust, cid, cat, received, status in b.session.execute(q):
+                b.prior[cust].append(PriorComplaint(cid, cat, received, status == ComplaintStatus.MERGED))
 
-    # 3. decide each complaint (pure), in the order received
+
+def _decide(b: _Batch, fresh: list[int], routing_config_id: int | None) -> None:
+    """Triage and route each fresh item in the order received (no queries): fills ``b.rows`` and
+    ``b.decisions``; counts fallbacks. Later rows of a customer see earlier ones of the batch."""
+    items, config, prior = b.items, b.config, b.prior
+    repeat_window = timedelta(days=config.triage.policy.repeat_window_days)
     order = sorted(fresh, key=lambda i: (items[i].facts.received_at, i))
-    rows: list[dict] = []
-    decisions: list[tuple[int, list, int | None]] = []  # (item index, task templates, dup ref)
     for pos, idx in enumerate(order):
         item = items[idx]
         f = item.facts
-        cust = customer_ids.get(f.customer_ref) if f.customer_ref else None
+        cust = b.customer_ids.get(f.customer_ref) if f.customer_ref else None
         earlier = prior.get(cust, []) if cust else []
         dup_ref: int | None = None
         if item.reject_reason:
@@ -150,111 +198,145 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
             severity, flags, reasons = tri.severity, list(tri.flags), list(tri.reasons)
             rule, templates = route.rule, list(route.tasks)
             status = ComplaintStatus.TRIAGED
-            dup_ref = likely_duplicate_of(f.category, f.received_at, earlier, dedupe_window)
+            dup_ref = likely_duplicate_of(f.category, f.received_at, earlier, config.dedupe_window)
             if route.is_fallback:
-                result.fallback += 1
+                b.result.fallback += 1
         if cust:
             # later rows of this batch see this one as an earlier complaint (negative id = batch position)
             prior[cust].append(PriorComplaint(-1 - pos, f.category, f.received_at, False))
-        row = _complaint_row(f, status, severity, flags, reasons, rule, routing_config_id, cust, now)
+        row = _complaint_row(f, status, severity, flags, reasons, rule, routing_config_id, cust, b.now)
         if status != ComplaintStatus.REJECTED:
             target = config.sla.for_customer(severity).resolve
             if target is not None:
                 row["due_at"] = config.customer_calendar.add_business_time(f.received_at, target)
-        rows.append(row)
-        decisions.append((idx, templates, dup_ref))
+        b.rows.append(row)
+        b.decisions.append((idx, templates, dup_ref))
 
-    # 4. insert complaints, then resolve in-batch references
+
+def _insert_complaints(b: _Batch) -> None:
+    """Insert ``b.rows`` in one batched statement, fill ``b.new_ids`` and the result's ids (in-batch
+    repeats resolved), and mark likely duplicates (one executemany update)."""
+    session, result = b.session, b.result
     # Core inserts on the tables: batched on every backend (an ORM insert with RETURNING in parameter
     # order falls back to one row per statement on SQLite; None-valued keys split ORM batches).
     ct = Complaint.__table__
     got = {(src, ref): cid for cid, src, ref in session.execute(
-        insert(ct).returning(ct.c.id, ct.c.source, ct.c.external_ref), rows)}
-    new_ids = [got[(r["source"], r["external_ref"])] for r in rows]
-    for (idx, _, _), cid in zip(decisions, new_ids, strict=True):
+        insert(ct).returning(ct.c.id, ct.c.source, ct.c.external_ref), b.rows)}
+    b.new_ids = new_ids = [got[(r["source"], r["external_ref"])] for r in b.rows]
+    for (idx, _, _), cid in zip(b.decisions, new_ids, strict=True):
         result.ids[idx] = cid
         result.created_ids.add(cid)
     for idx, ref in list(result.ids.items()):
         if ref < 0:
             result.ids[idx] = result.ids[-1 - ref]
     dup_updates = []
-    for (_, _, dup_ref), cid in zip(decisions, new_ids, strict=True):
+    for (_, _, dup_ref), cid in zip(b.decisions, new_ids, strict=True):
         if dup_ref is not None:
             original = new_ids[-1 - dup_ref] if dup_ref < 0 else dup_ref
             dup_updates.append({"cid": cid, "dup": original})
     if dup_updates:
         result.likely_duplicates += len(dup_updates)
-        tbl = Complaint.__table__
-        session.execute(update(tbl).where(tbl.c.id == bindparam("cid")).values(likely_duplicate_of_id=bindparam("dup")),
+        session.execute(update(ct).where(ct.c.id == bindparam("cid")).values(likely_duplicate_of_id=bindparam("dup")),
                         dup_updates)
 
-    # 5. tasks, dependencies, audit rows, first inbound message
-    task_rows, task_meta, audits, messages = [], [], [], []
-    docs = []
-    for (idx, templates, _), cid, crow in zip(decisions, new_ids, rows, strict=True):
-        f = items[idx].facts
-        docs.append({"complaint_id": cid, "doc": complaint_document(f)})
-        audits.append(audit_dict("complaint", cid, cid, None, ComplaintStatus.RECEIVED, "receive", actor,
-                                 f.received_at, data={"source": f.source, "external_ref": f.external_ref}))
-        trig = ComplaintTrigger.REJECT if items[idx].reject_reason else ComplaintTrigger.TRIAGE
-        rec = COMPLAINT_MACHINE.fire(ComplaintStatus.RECEIVED, trig, at=now, actor=actor,
-                                     reason=items[idx].reject_reason)
-        audits.append(audit_dict("complaint", cid, cid, rec.from_state, rec.to_state, rec.trigger, actor, now,
-                                 reason=rec.reason, data={"route": crow["route_rule"], "severity": crow["severity"],
-                                                          "flags": crow["risk_flags"]}))
-        if f.text:
-            messages.append({"complaint_id": cid, "original_complaint_id": cid, "direction": "inbound",
-                             "channel": f.channel, "author": "customer", "body": f.text, "at": f.received_at})
+
+@dataclass
+class _Children:
+    """The rows written beside the complaints: audit rows, inbound messages, search documents, and the
+    task rows with ``(complaint id, template)`` for each."""
+
+    audits: list[dict] = field(default_factory=list)
+    messages: list[dict] = field(default_factory=list)
+    docs: list[dict] = field(default_factory=list)
+    task_rows: list[dict] = field(default_factory=list)
+    task_meta: list[tuple[int, TaskTemplate]] = field(default_factory=list)
+
+
+def _insert_children(b: _Batch) -> None:
+    """Write each new complaint's audit rows, first inbound message, search document and tasks (with
+    their dependencies and audit rows), then acknowledge the new complaints to their customers."""
+    kids = _Children()
+    for (idx, templates, _), cid, crow in zip(b.decisions, b.new_ids, b.rows, strict=True):
+        _complaint_children(b, kids, b.items[idx], cid, crow)
         for t in templates:
-            status = TaskStatus.BLOCKED if t.depends_on else TaskStatus.OPEN
-            due = ack_due = None
-            if status == TaskStatus.OPEN:  # a blocked task's clocks wait for it to unblock
-                targets = config.sla.for_department(t.department, crow["severity"])
-                cal = config.department_calendar(t.department)
-                if targets.resolve is not None:
-                    due = cal.add_business_time(now, targets.resolve)
-                if targets.acknowledge is not None:
-                    ack_due = cal.add_business_time(now, targets.acknowledge)
-            task_rows.append({"complaint_id": cid, "department": t.department, "kind": t.kind, "title": t.title,
-                              "instructions": t.instructions, "status": status, "created_at": now,
-                              "updated_at": now, "version": 1, "due_at": due, "ack_due_at": ack_due})
-            task_meta.append((cid, t))
-            result.tasks_by_department[t.department] += 1
-    if task_rows:
-        tt = Task.__table__
-        got_tasks = {(cid, kind): tid for tid, cid, kind in session.execute(
-            insert(tt).returning(tt.c.id, tt.c.complaint_id, tt.c.kind), task_rows)}
-        task_ids = [got_tasks[(r["complaint_id"], r["kind"])] for r in task_rows]
-        result.tasks += len(task_ids)
-        by_kind: dict[tuple[int, str], int] = {}
-        for (cid, t), tid in zip(task_meta, task_ids, strict=True):
-            by_kind[(cid, t.kind)] = tid
-        deps: list[dict[str, int]] = []
-        for (cid, t), tid, row in zip(task_meta, task_ids, task_rows, strict=True):
-            audits.append(audit_dict("task", tid, cid, None, row["status"], "create", actor, now,
-                                     data={"department": t.department, "kind": t.kind}))
-            deps.extend({"task_id": tid, "depends_on_id": by_kind[(cid, d)]} for d in t.depends_on)
-        if deps:
-            session.execute(insert(TaskDependency.__table__), deps)
-    session.execute(insert(Transition.__table__), audits)
-    if messages:
-        session.execute(insert(Message.__table__), messages)
-    index_complaints(session, docs)
-    acknowledge_new(session, config,
-                    [cid for (i, _, _), cid in zip(decisions, new_ids, strict=True) if not items[i].reject_reason], now)
+            kids.task_rows.append(_task_row(b, cid, t, crow["severity"]))
+            kids.task_meta.append((cid, t))
+            b.result.tasks_by_department[t.department] += 1
+    if kids.task_rows:
+        _insert_tasks(b, kids)
+    b.session.execute(insert(Transition.__table__), kids.audits)
+    if kids.messages:
+        b.session.execute(insert(Message.__table__), kids.messages)
+    index_complaints(b.session, kids.docs)
+    acknowledge_new(b.session, b.config, b.accepted_ids(), b.now)
 
-    # 6. customer history counts
-    _update_customer_counts(session, [(customer_ids.get(items[i].facts.customer_ref or ""), items[i].facts.received_at)
-                                      for i, _, _ in decisions])
-    result.created += sum(1 for i, _, _ in decisions if not items[i].reject_reason)
-    result.rejected += sum(1 for i, _, _ in decisions if items[i].reject_reason)
 
-    # 7. recurrence: link to open records, propose records for clusters (a few queries per batch)
-    recur = detect_recurrence(session, config, [cid for (i, _, _), cid in zip(decisions, new_ids, strict=True)
-                                                if not items[i].reject_reason], now)
+def _complaint_children(b: _Batch, kids: _Children, item: IntakeItem, cid: int, crow: dict) -> None:
+    """Add complaint ``cid``'s search document, its ``receive`` and triage/reject audit rows and its
+    first inbound message (when it has text) to ``kids``."""
+    f, actor, now = item.facts, b.actor, b.now
+    kids.docs.append({"complaint_id": cid, "doc": complaint_document(f)})
+    kids.audits.append(audit_dict("complaint", cid, cid, None, ComplaintStatus.RECEIVED, "receive", actor,
+                                  f.received_at, data={"source": f.source, "external_ref": f.external_ref}))
+    trig = ComplaintTrigger.REJECT if item.reject_reason else ComplaintTrigger.TRIAGE
+    rec = COMPLAINT_MACHINE.fire(ComplaintStatus.RECEIVED, trig, at=now, actor=actor, reason=item.reject_reason)
+    kids.audits.append(audit_dict("complaint", cid, cid, rec.from_state, rec.to_state, rec.trigger, actor, now,
+                                  reason=rec.reason, data={"route": crow["route_rule"], "severity": crow["severity"],
+                                                           "flags": crow["risk_flags"]}))
+    if f.text:
+        kids.messages.append({"complaint_id": cid, "original_complaint_id": cid, "direction": "inbound",
+                              "channel": f.channel, "author": "customer", "body": f.text, "at": f.received_at})
+
+
+def _task_row(b: _Batch, cid: int, t: TaskTemplate, severity: str) -> dict:
+    """The task row of template ``t`` on complaint ``cid``: ``blocked`` without clocks when it depends on
+    another task, else ``open`` with its department's resolve/acknowledge due instants from ``b.now``."""
+    now = b.now
+    status = TaskStatus.BLOCKED if t.depends_on else TaskStatus.OPEN
+    due = ack_due = None
+    if status == TaskStatus.OPEN:  # a blocked task's clocks wait for it to unblock
+        targets = b.config.sla.for_department(t.department, severity)
+        cal = b.config.department_calendar(t.department)
+        if targets.resolve is not None:
+            due = cal.add_business_time(now, targets.resolve)
+        if targets.acknowledge is not None:
+            ack_due = cal.add_business_time(now, targets.acknowledge)
+    return {"complaint_id": cid, "department": t.department, "kind": t.kind, "title": t.title,
+            "instructions": t.instructions, "status": status, "created_at": now,
+            "updated_at": now, "version": 1, "due_at": due, "ack_due_at": ack_due}
+
+
+def _insert_tasks(b: _Batch, kids: _Children) -> None:
+    """Insert ``kids.task_rows`` (one statement), then their dependencies; add their ``create`` audit
+    rows to ``kids.audits``."""
+    tt = Task.__table__
+    got_tasks = {(cid, kind): tid for tid, cid, kind in b.session.execute(
+        insert(tt).returning(tt.c.id, tt.c.complaint_id, tt.c.kind), kids.task_rows)}
+    task_ids = [got_tasks[(r["complaint_id"], r["kind"])] for r in kids.task_rows]
+    b.result.tasks += len(task_ids)
+    by_kind: dict[tuple[int, str], int] = {}
+    for (cid, t), tid in zip(kids.task_meta, task_ids, strict=True):
+        by_kind[(cid, t.kind)] = tid
+    deps: list[dict[str, int]] = []
+    for (cid, t), tid, row in zip(kids.task_meta, task_ids, kids.task_rows, strict=True):
+        kids.audits.append(audit_dict("task", tid, cid, None, row["status"], "create", b.actor, b.now,
+                                      data={"department": t.department, "kind": t.kind}))
+        deps.extend({"task_id": tid, "depends_on_id": by_kind[(cid, d)]} for d in t.depends_on)
+    if deps:
+        b.session.execute(insert(TaskDependency.__table__), deps)
+
+
+def _finish(b: _Batch) -> None:
+    """Update the customers' history counts, count created and rejected complaints, then link the new
+    complaints to open improvement records or propose records for clusters (a few queries per batch)."""
+    items, result = b.items, b.result
+    _update_customer_counts(b.session, [(b.customer_ids.get(items[i].facts.customer_ref or ""),
+                                         items[i].facts.received_at) for i, _, _ in b.decisions])
+    result.created += sum(1 for i, _, _ in b.decisions if not items[i].reject_reason)
+    result.rejected += sum(1 for i, _, _ in b.decisions if items[i].reject_reason)
+    recur = detect_recurrence(b.session, b.config, b.accepted_ids(), b.now)
     result.recurrence_links += recur.links
     result.proposed_records.extend(recur.proposed)
-    return result
 
 
 def _complaint_row(f: ComplaintFacts, status, severity, flags, reasons, rule, rc_id, cust, now) -> dict:

@@ -1,0 +1,73 @@
+"""Customers, their contact points and the promises made to them (issue 13)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..types import UTCDateTime
+from .base import Base
+
+
+class Customer(Base):
+    """A customer: a pseudonymous key, history counts and (issue 13) the little we need to speak to them.
+
+    ``display_name``, ``language`` (``zh``/``en``...), ``time_zone`` (IANA) are personal data: never
+    copied into logs, audit rows or artifacts. ``erased_at`` set: ``customers forget`` erased them
+    (the counts stay for statistics).
+    """
+
+    __tablename__ = "customer"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(128), unique=True)
+    complaint_count: Mapped[int] = mapped_column(Integer, default=0)
+    first_complaint_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_complaint_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    display_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    language: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    time_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CustomerContact(Base):
+    """One contact point of a customer: ``kind`` (email | phone | chat), the address, consent, verified."""
+
+    __tablename__ = "customer_contact"
+    __table_args__ = (UniqueConstraint("customer_id", "kind", "value", name="uq_customer_contact_point"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(254))
+    consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Promise(Base):
+    """A promise to the customer (issue 13): who (``department``, optional ``person``), what (``kind``,
+    ``description``), by when (``due_at``, UTC). ``status`` (open | kept | broken | cancelled) changes only
+    through the domain's promise machine (audit rows ``entity = 'promise'``); ``kept_by_message_id`` or
+    ``kept_by_task_id`` is the evidence that kept it. ``reminded_at``: the reminder before the due instant."""
+
+    __tablename__ = "promise"
+    __table_args__ = (Index("ix_promise_status_due", "status", "due_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaint.id"), index=True)
+    department: Mapped[str] = mapped_column(ForeignKey("department.name"))
+    person: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(Text, default="")
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    made_by: Mapped[str] = mapped_column(String(200))
+    made_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    broken_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    kept_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    kept_by_message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"), nullable=True)
+    kept_by_task_id: Mapped[int | None] = mapped_column(ForeignKey("task.id"), nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
