@@ -23,7 +23,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from closeloop.domain.errors import InvalidInput
-from closeloop.domain.facts import ComplaintFacts
+from closeloop.domain.facts import ComplaintFacts, check_received_by
 
 csv.field_size_limit(16 * 1024 * 1024)
 
@@ -60,6 +60,9 @@ class ParsedRow:
 
 
 class Profile(Protocol):
+    """``fact_columns`` (optional): the columns a fact comes from when they are not named after it
+    (``{"received_at": ("Date received", "date_received")}``), so a fact's error names the file's column."""
+
     name: str
     description: str
 
@@ -192,13 +195,15 @@ def check_encoding(encoding: str) -> str:
 
 
 def read_export(path: str | Path, fmt: str = "auto", on_profile: Callable[[Profile], None] | None = None,
-                encoding: str = "utf-8") -> Iterator[ParsedRow | RowError]:
+                encoding: str = "utf-8", now: datetime | None = None) -> Iterator[ParsedRow | RowError]:
     """Stream ``path`` (see :func:`_read_export`) decoded as ``encoding``. A file that does not decode
-    raises :class:`UnknownFormat` naming the likely encoding (charset-normalizer) and ``--encoding``."""
+    raises :class:`UnknownFormat` naming the likely encoding (charset-normalizer) and ``--encoding``.
+    With ``now`` (the importing clock's instant) a row received more than five minutes after it is a bad
+    row, as in the API (:func:`~closeloop.domain.facts.check_received_by`)."""
     rows = 0
     encoding = check_encoding(encoding)
     try:
-        for item in _read_export(path, fmt, on_profile, encoding):
+        for item in _read_export(path, fmt, on_profile, encoding, now):
             rows += 1
             yield item
     except UnicodeDecodeError as exc:
@@ -210,7 +215,7 @@ def read_export(path: str | Path, fmt: str = "auto", on_profile: Callable[[Profi
 
 
 def _read_export(path: str | Path, fmt: str = "auto", on_profile: Callable[[Profile], None] | None = None,
-                 encoding: str = "utf-8") -> Iterator[ParsedRow | RowError]:
+                 encoding: str = "utf-8", now: datetime | None = None) -> Iterator[ParsedRow | RowError]:
     """Stream ``path`` as parsed rows and row errors.
 
     ``fmt`` is a profile name or ``auto`` (detected from the header; ``.jsonl``
@@ -223,7 +228,7 @@ def _read_export(path: str | Path, fmt: str = "auto", on_profile: Callable[[Prof
         profile = known["jsonl"]
         if on_profile:
             on_profile(profile)
-        yield from _read_jsonl(path, profile, encoding)
+        yield from _read_jsonl(path, profile, encoding, now)
         return
     with _open_text(path, encoding) as fh:
         reader = csv.reader(fh, strict=True)
@@ -249,10 +254,11 @@ def _read_export(path: str | Path, fmt: str = "auto", on_profile: Callable[[Prof
             raise UnknownFormat("--format", f"unknown format {fmt!r}; use one of: auto, {', '.join(sorted(known))}")
         if on_profile:
             on_profile(profile)
-        yield from _csv_rows(fh, reader, header, profile)
+        yield from _csv_rows(fh, reader, header, profile, now)
 
 
-def _csv_rows(fh, reader, header: list[str], profile: Profile) -> Iterator[ParsedRow | RowError]:
+def _csv_rows(fh, reader, header: list[str], profile: Profile,
+              now: datetime | None = None) -> Iterator[ParsedRow | RowError]:
     """The data rows after the header. A row the csv module cannot read (a quoted field the file ends
     inside, a field over the 16 MiB limit, a stray quote) is a bad row naming the line it starts on."""
     start = reader.line_num + 1
@@ -276,7 +282,7 @@ def _csv_rows(fh, reader, header: list[str], profile: Profile) -> Iterator[Parse
             yield RowError(line, "*", f"{len(values)} fields",
                            f"row has {len(values)} fields, the header has {len(header)}")
             continue
-        yield _parse(profile, dict(zip(header, values, strict=True)), line)
+        yield _parse(profile, dict(zip(header, values, strict=True)), line, now)
 
 
 def _shown(value: str, limit: int = 200) -> str:
@@ -284,17 +290,27 @@ def _shown(value: str, limit: int = 200) -> str:
     return value if len(value) <= limit else f"{value[:limit]}... ({len(value):,} characters)"
 
 
-def _parse(profile: Profile, row: Mapping[str, str], line: int) -> ParsedRow | RowError:
+def _column(profile: Profile, row: Mapping[str, str], fact: str) -> str:
+    """The file's column a fact came from (``fact_columns``; the fact's own name otherwise)."""
+    candidates = getattr(profile, "fact_columns", {}).get(fact, ())
+    return next((c for c in candidates if c in row), fact)
+
+
+def _parse(profile: Profile, row: Mapping[str, str], line: int, now: datetime | None = None) -> ParsedRow | RowError:
     try:
         facts, reject = profile.parse(row)
+        if now is not None:
+            check_received_by(facts.received_at, now)
     except RowProblem as p:
         return RowError(line, p.column, _shown(p.value), p.problem)
     except InvalidInput as e:
-        return RowError(line, e.field, _shown(str(row.get(e.field, ""))), e.problem)
+        column = _column(profile, row, e.field)
+        return RowError(line, column, _shown(str(row.get(column, ""))), e.problem)
     return ParsedRow(line, facts, reject)
 
 
-def _read_jsonl(path: Path, profile: Profile, encoding: str = "utf-8") -> Iterator[ParsedRow | RowError]:
+def _read_jsonl(path: Path, profile: Profile, encoding: str = "utf-8",
+                now: datetime | None = None) -> Iterator[ParsedRow | RowError]:
     with _open_text(path, encoding) as fh:
         for n, raw in enumerate(fh, start=1):
             if not raw.strip():
@@ -309,4 +325,4 @@ def _read_jsonl(path: Path, profile: Profile, encoding: str = "utf-8") -> Iterat
                 continue
             yield _parse(profile, {k: "" if v is None else (v if isinstance(v, str) else json.dumps(v)
                                                             if isinstance(v, (list, dict)) else str(v))
-                                   for k, v in obj.items()}, n)
+                                   for k, v in obj.items()}, n, now)

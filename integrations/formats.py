@@ -57,6 +57,7 @@ class CFPB:
                "response": "company_response_to_consumer", "timely": "timely_response",
                "disputed": "consumer_disputed?", "id": "complaint_id"}
     _formats = ("%Y-%m-%d", "%m/%d/%Y", "%m/%d/%y")
+    fact_columns = {"received_at": ("Date received", "date_received")}
 
     def detect(self, header: list[str]) -> bool:
         h = set(header)
@@ -86,6 +87,7 @@ class NYC311:
     name = "nyc311"
     description = "NYC Open Data 311 Service Requests export (2014 or 2022 layout)"
     _formats = ("%m/%d/%Y %I:%M:%S %p", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S")
+    fact_columns = {"received_at": ("Created Date",)}
 
     def detect(self, header: list[str]) -> bool:
         return {"Unique Key", "Created Date", "Complaint Type"} <= set(header)
@@ -113,6 +115,7 @@ class NYC311:
 class AirlineTweets:
     name = "airline-tweets"
     description = "Twitter US Airline Sentiment (2015) sample; non-negative tweets are rejected as not complaints"
+    fact_columns = {"received_at": ("tweet_created",)}
 
     def detect(self, header: list[str]) -> bool:
         return {"tweet_id", "airline_sentiment", "text", "tweet_created"} <= set(header)
@@ -134,6 +137,7 @@ class ZhReviews:
     name = "zh-reviews"
     description = "Chinese online-shopping reviews (10 categories); positive reviews are rejected as not complaints"
     _epoch = datetime(2020, 1, 1, tzinfo=SHANGHAI)
+    fact_columns = {"received_at": ("source_row",)}
 
     def detect(self, header: list[str]) -> bool:
         return {"source_row", "cat", "label", "review"} <= set(header)
@@ -143,8 +147,12 @@ class ZhReviews:
         label = cell(row, "label")
         if label not in ("0", "1"):
             raise RowProblem("label", label, "must be 0 (negative) or 1 (positive)")
+        try:
+            received = self._epoch + timedelta(seconds=int(src))
+        except OverflowError:
+            raise RowProblem("source_row", src, "too large: its received time would pass the year 9999") from None
         facts = ComplaintFacts(
-            source="zh-reviews", external_ref=src, received_at=self._epoch + timedelta(seconds=int(src)),
+            source="zh-reviews", external_ref=src, received_at=received,
             category=required(row, "cat"), product=cell(row, "cat"), channel="online review",
             text=cell(row, "review").replace("\ufeff", ""),
         )

@@ -11,7 +11,7 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, field_validator
 
-from closeloop.domain.facts import MAX_CHARS, MAX_TAG_CHARS, MAX_TAGS
+from closeloop.domain.facts import MAX_CHARS, MAX_TAG_CHARS, MAX_TAGS, SOURCE_PATTERN
 
 T = TypeVar("T")
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -154,7 +154,7 @@ class ComplaintIn(In):
     ``customer_ref``. Field bounds are the ones every way in shares (:data:`closeloop.domain.facts.MAX_CHARS`);
     ``received_at`` from 1990 to 5 minutes after the server's clock."""
 
-    source: str = Field("api", min_length=1, max_length=MAX_CHARS["source"], pattern=r"^[a-z0-9_\-]+$")
+    source: str = Field("api", min_length=1, max_length=MAX_CHARS["source"], pattern=f"^{SOURCE_PATTERN.pattern}$")
     external_ref: str = Field(min_length=1, max_length=MAX_CHARS["external_ref"])
     received_at: Instant
     customer_ref: str | None = Field(None, max_length=MAX_CHARS["customer_ref"],

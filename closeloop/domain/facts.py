@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from .customer import CustomerProfile
 from .errors import InvalidInput
@@ -27,8 +28,21 @@ MAX_CHARS: dict[str, int] = {
 MAX_TAGS, MAX_TAG_CHARS = 50, 200
 MAX_EXTRA_CHARS = 2_000  # each kept source field
 #: The earliest ``received_at`` taken in (a year-1 or 1970 date is a broken export or a zero, not a complaint).
-#: The latest is the intake's clock plus five minutes (``services/intake_one.RECEIVED_AHEAD``).
+#: The latest is the intake's clock plus :data:`RECEIVED_AHEAD` (:func:`check_received_by`).
 EARLIEST_RECEIVED = datetime(1990, 1, 1, tzinfo=UTC)
+#: How far a sender's clock may run ahead of the intake's: a complaint received later than now + this is refused.
+RECEIVED_AHEAD = timedelta(minutes=5)
+#: What a ``source`` may be, whichever way it comes in: lower-case letters, digits, ``_`` and ``-``.
+SOURCE_PATTERN = re.compile(r"[a-z0-9_\-]+")
+
+
+def check_received_by(received_at: datetime, now: datetime) -> None:
+    """The upper date bound every way in shares (the API, the CSV/JSONL import): raises
+    :class:`InvalidInput` (``received_at``) for a complaint received more than :data:`RECEIVED_AHEAD`
+    after ``now`` (the intake's clock, never the wall clock here)."""
+    if received_at > now + RECEIVED_AHEAD:
+        raise InvalidInput("received_at", f"{received_at.isoformat()} is in the future (more than "
+                                          f"{RECEIVED_AHEAD.seconds // 60} minutes after now, {now.isoformat()})")
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,9 @@ class ComplaintFacts:
                 raise InvalidInput(name, f"{len(value):,} characters, longer than {limit:,}")
             if value is not None and "\x00" in value:
                 raise InvalidInput(name, "contains a NUL character")
+        if not SOURCE_PATTERN.fullmatch(self.source):
+            raise InvalidInput("source", f"{self.source!r} is not a source name: lower-case letters, digits, "
+                                         "'_' and '-' only")
         require_aware(self.received_at, "received_at")
         if self.received_at.year >= 9999:  # a placeholder date; also too close to the end of datetime to convert
             raise InvalidInput("received_at", f"{self.received_at.isoformat()} is not a real date")

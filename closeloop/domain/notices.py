@@ -310,6 +310,15 @@ MESSAGES = {
     "digest_line": {"en": "- {department}: {count} overdue task(s), oldest due {oldest}",
                     "zh": "- {department}：{count} 项超时任务，最早截止 {oldest}"},
     "digest_none": {"en": "- none", "zh": "- 无"},
+    # the operations manager's alert about a dead letter (services/delivery.py); values arrive escaped
+    "dead_letter_subject": {"en": "Not delivered: {subject}", "zh": "未送达：{subject}"},
+    "dead_letter_body": {
+        "en": "Outbox message {id} ({idempotency_key}) to {recipient} via {channel} was not delivered and is now "
+              "a dead letter ({reason}) after {attempts} attempts.\n\nLast error: {error}\n\n"
+              "Re-send it with the same idempotency key: `{command}`",
+        "zh": "外发消息 #{id}（{idempotency_key}）经 {channel} 发给 {recipient}，未能送达，"
+              "{attempts} 次尝试后已转为死信（{reason}）。\n\n最后一次错误：{error}\n\n"
+              "以相同的幂等键重新发送：`{command}`"},
 }
 
 

@@ -37,4 +37,18 @@ class DeadReason(StrEnum):
     ABANDONED = "abandoned"
 
 
+#: A dead letter's reason as the operations manager reads it, per language (the alert's text).
+DEAD_REASON_LABELS: dict[str, dict[DeadReason, str]] = {
+    "en": {r: r.value for r in DeadReason},
+    "zh": {DeadReason.EXHAUSTED: "重试次数已用尽", DeadReason.REJECTED: "接收方拒收",
+           DeadReason.ABANDONED: "处理进程多次中断"},
+}
+
+
+def dead_reason_label(reason: str, language: str) -> str:
+    """``reason`` (a :class:`DeadReason` value) in ``language`` (falls back to English)."""
+    labels = DEAD_REASON_LABELS.get(language, DEAD_REASON_LABELS["en"])
+    return labels.get(DeadReason(reason), reason)
+
+
 READY_STATUSES: tuple[OutboxStatus, ...] = (OutboxStatus.PENDING, OutboxStatus.UNKNOWN)

@@ -61,7 +61,8 @@ from sqlalchemy import and_, case, literal, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from closeloop.clock import Clock
-from closeloop.domain.outbox import READY_STATUSES, DeadReason, OutboxStatus
+from closeloop.domain.notices import message
+from closeloop.domain.outbox import READY_STATUSES, DeadReason, OutboxStatus, dead_reason_label
 from integrations.outbound import OutgoingMessage, Sender, SendResult
 from models.tables import Outbox
 
@@ -131,11 +132,12 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class DeadLetterAlert:
-    """Where a dead letter is reported: the operations manager's target and name."""
+    """Where a dead letter is reported: the operations manager's target, name and language (``en``, ``zh``)."""
 
     channel: str
     target: str
     recipient: str
+    language: str = "en"
 
 
 @dataclass
@@ -196,17 +198,19 @@ def _claim_values(worker: str, now: datetime, lease: timedelta) -> dict:
 
 
 def _alert(s: Session, alert: DeadLetterAlert | None, row, reason: str, now: datetime) -> int:
-    """Enqueue the operations manager's alert for one dead letter (never for an alert itself); 1 if new."""
+    """Enqueue the operations manager's alert for one dead letter (never for an alert itself), in the
+    manager's language (``MESSAGES`` ``dead_letter_*``; user text escaped for Markdown); 1 if new."""
     if alert is None or row.idempotency_key.startswith(ALERT_PREFIX):
         return 0
-    body = (f"Outbox message {row.id} ({md_text(row.idempotency_key)}) to {md_text(row.recipient)} via "
-            f"{row.channel} was not delivered and is now a dead letter ({reason}) after {row.attempts} attempts.\n\n"
-            f"Last error: {md_text(row.last_error or '-')}\n\n"
-            f"Re-send it with the same idempotency key: `closeloop outbox retry {row.id}`")
+    lang = alert.language
+    body = message("dead_letter_body", lang, id=row.id, idempotency_key=md_text(row.idempotency_key),
+                   recipient=md_text(row.recipient), channel=md_text(row.channel),
+                   reason=md_text(dead_reason_label(reason, lang)), attempts=row.attempts,
+                   error=md_text(row.last_error or "-"), command=f"closeloop outbox retry {row.id}")
     made = enqueue(s, key=f"{ALERT_PREFIX}{row.id}:{row.requeues}", channel=alert.channel, target=alert.target,
-                   recipient=alert.recipient, subject=f"Not delivered: {row.subject}"[:500], body=body,
-                   payload={"kind": "dead_letter", "outbox_id": row.id, "reason": reason,
-                            "idempotency_key": row.idempotency_key}, now=now)
+                   recipient=alert.recipient, subject=message("dead_letter_subject", lang, subject=row.subject)[:500],
+                   body=body, payload={"kind": "dead_letter", "outbox_id": row.id, "reason": reason,
+                                       "idempotency_key": row.idempotency_key}, now=now)
     return 1 if made is not None else 0
 
 

@@ -7,6 +7,8 @@ Modes (``closeloop import --help`` says the same):
 - **skip bad rows** (``skip_bad_rows=True``): bad rows are reported and left
   out; all good rows land together in one transaction.
 
+A row received more than five minutes after the clock's ``now`` is a bad row, as in the API.
+
 Re-importing a file adds nothing (idempotent on source + external reference).
 Memory stays flat: rows are read one at a time and written in batches of
 ``batch_size`` with bulk statements; no ORM objects accumulate.
@@ -103,7 +105,7 @@ def import_file(sessions, config: Config, clock: Clock, path: str | Path, *, fmt
             _merge(report, res)
             batch.clear()
 
-        for item in read_export(path, fmt, on_profile=_profile, encoding=encoding):
+        for item in read_export(path, fmt, on_profile=_profile, encoding=encoding, now=now):
             report.rows += 1
             if isinstance(item, RowError):
                 report.bad_rows += 1

@@ -9,14 +9,13 @@ winner's row). Otherwise the complaint goes through the shared batch intake
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from closeloop.config import Config
-from closeloop.domain.errors import InvalidInput
-from closeloop.domain.facts import ComplaintFacts
+from closeloop.domain.facts import ComplaintFacts, check_received_by
 from models.tables import Complaint
 
 from .departments import routing_config_id, sync_departments
@@ -29,10 +28,6 @@ def _existing(session, facts: ComplaintFacts) -> int | None:
                                                      Complaint.external_ref == facts.external_ref))
 
 
-#: how far a sender's clock may run ahead: a complaint received later than now + this is refused
-RECEIVED_AHEAD = timedelta(minutes=5)
-
-
 def take_in(sessions, config: Config, facts: ComplaintFacts, *, actor: str, at: datetime,
             attempts: int = 3) -> tuple[int, bool]:
     """Take one complaint in; returns ``(complaint_id, created)``.
@@ -40,11 +35,10 @@ def take_in(sessions, config: Config, facts: ComplaintFacts, *, actor: str, at: 
     A unique-constraint loss to a concurrent request is either the same reference (that complaint,
     ``created = False``) or a shared row the other request created first (the customer of both
     complaints, the routing configuration, a department): then the intake is tried again and finds it.
-    Raises ``InvalidInput`` (``received_at``) for a complaint received more than :data:`RECEIVED_AHEAD`
-    after ``at``.
+    Raises ``InvalidInput`` (``received_at``) for a complaint received more than
+    :data:`~closeloop.domain.facts.RECEIVED_AHEAD` after ``at`` (the import applies the same bound).
     """
-    if facts.received_at > at + RECEIVED_AHEAD:
-        raise InvalidInput("received_at", f"{facts.received_at.isoformat()} is in the future (now {at.isoformat()})")
+    check_received_by(facts.received_at, at)
     for attempt in range(1, attempts + 1):
         try:
             with unit_of_work(sessions) as s:

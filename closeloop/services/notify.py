@@ -129,8 +129,8 @@ def render_digest(language: str, recipient: str, items: list[dict]) -> tuple[str
 
 def dead_letter_alert(config: Config):
     """Where dead letters are reported: the operations manager (``[escalation] operations_manager``,
-    else ``default_notify``); ``None`` when neither has a target."""
+    else ``default_notify``), in the manager's ``language``; ``None`` when neither has a target."""
     from .delivery import DeadLetterAlert
 
     r = resolve_role(config, "operations_manager", None)
-    return DeadLetterAlert(r.channel, r.target, r.name) if r.target.strip() else None
+    return DeadLetterAlert(r.channel, r.target, r.name, r.language) if r.target.strip() else None

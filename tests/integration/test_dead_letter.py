@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from closeloop.services.delivery import DeadLetterAlert, RetryPolicy, claim, dead_letters, requeue
+from closeloop.services.markdown import md_text
 from models.tables import Outbox, Transition
 
 from .receiver import Receiver, Reply
@@ -151,3 +152,37 @@ def test_a_receiver_down_for_a_day_loses_nothing(sessions, clock, receiver):  # 
     deliver(sessions, clock, alert=ALERT)
     assert row(sessions, id_).status == "delivered"
     assert [h.key for h in receiver.hits(p)] == [r.idempotency_key]
+
+
+def test_the_dead_letter_alert_speaks_the_operations_managers_language(sessions, clock, receiver):  # noqa: F811 - the clock fixture from test_delivery
+    """A manager configured with ``language = "zh"`` gets the alert in Chinese (subject, text, reason); only
+    ids, names, the error as received and the command stay as they are."""
+    import re
+
+    from closeloop.config import parse_config
+    from closeloop.services.notify import dead_letter_alert
+
+    text = (load_default_text().replace(
+        'operations_manager = { name = "operations-manager", calendar = "default" }',
+        'operations_manager = { name = "王经理", calendar = "default", language = "zh", '
+        'notify = "capture://ops-alerts" }'))
+    alert = dead_letter_alert(parse_config(text, "zh-manager.toml"))
+    assert alert == DeadLetterAlert("capture", "capture://ops-alerts", "王经理", "zh")
+    url = receiver.script(path(), Reply(410, body=b"gone"))
+    [id_] = add(sessions, clock.now(), [url], subject="Escalation: complaint 7")
+    deliver(sessions, clock, alert=alert)
+    r = row(sessions, id_)
+    [a] = alerts(sessions)
+    assert a.subject == "未送达：Escalation: complaint 7"
+    assert "接收方拒收" in a.body and f"`closeloop outbox retry {id_}`" in a.body
+    values = [r.idempotency_key, r.recipient, "webhook", r.last_error, f"closeloop outbox retry {id_}"]
+    rest = a.body
+    for v in values:
+        rest = rest.replace(md_text(v), "").replace(v, "")
+    assert re.findall(r"[A-Za-z]+", rest) == [], rest
+
+
+def load_default_text() -> str:
+    from importlib import resources
+
+    return resources.files("closeloop.config").joinpath("default.toml").read_text("utf-8")

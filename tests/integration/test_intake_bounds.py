@@ -100,3 +100,84 @@ def test_api_schema_bounds_are_the_shared_ones():
         from datetime import datetime
         ComplaintFacts(source="api", external_ref="x", received_at=datetime(1989, 12, 31, tzinfo=UTC))
     assert e.value.field == "received_at"
+
+
+# ---- the upper date bound and the source rule, the API's, in every import format (issue 18)
+
+FUTURE = "2999-01-01T00:00:00Z"
+
+
+def _csv(tmp_path, name: str, header: str, *lines: str):
+    path = tmp_path / name
+    path.write_text(header + "\n" + "".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+CFPB_HEADER = "Date received,Product,Sub-product,Issue,Complaint ID"
+NYC_HEADER = "Unique Key,Created Date,Complaint Type,Descriptor"
+TWEETS_HEADER = "tweet_id,airline_sentiment,negativereason,airline,text,tweet_created"
+FUTURE_FILES = {  # format -> (header, a good line, a line dated in 2999, the column named, the value shown)
+    "closeloop": ("external_ref,received_at,category", "A,2026-03-01T10:00:00+08:00,billing",
+                  f"B,{FUTURE},billing", "received_at", FUTURE),
+    "cfpb": (CFPB_HEADER, "2026-03-01,Mortgage,,Payments,101", "2999-01-01,Mortgage,,Payments,102",
+             "Date received", "2999-01-01"),
+    "cfpb-2013": ("date_received,product,sub_product,issue,complaint_id", "03/01/2026,Mortgage,,Payments,101",
+                  "01/01/2999,Mortgage,,Payments,102", "date_received", "01/01/2999"),
+    "nyc311": (NYC_HEADER, "101,03/01/2026 10:00:00 AM,HEAT/HOT WATER,ENTIRE BUILDING",
+               "102,01/01/2999 10:00:00 AM,HEAT/HOT WATER,ENTIRE BUILDING", "Created Date", "01/01/2999 10:00:00 AM"),
+    "airline-tweets": (TWEETS_HEADER, "101,negative,Late Flight,United,late again,3/1/2026 10:00",
+                       "102,negative,Late Flight,United,late again,1/1/2999 10:00", "tweet_created", "1/1/2999 10:00"),
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(FUTURE_FILES))
+def test_every_import_format_refuses_a_date_in_the_future_as_the_api_does(sessions, config, clock, tmp_path, fmt):
+    header, good, future, column, value = FUTURE_FILES[fmt]
+    path = _csv(tmp_path, f"{fmt}.csv", header, good, future)
+    [err] = refused(sessions, config, clock, path)
+    assert (err.line, err.column, err.value) == (3, column, value)
+    assert "in the future" in err.problem and clock.now().isoformat() in err.problem
+    report = import_file(sessions, config, clock, path, skip_bad_rows=True)
+    assert (report.created, report.bad_rows) == (1, 1)
+
+
+def test_jsonl_refuses_a_future_date_and_the_bound_is_the_clocks_now_plus_five_minutes(
+        sessions, config, clock, tmp_path):
+    from datetime import timedelta
+
+    now = clock.now()
+    inside, outside = (now + timedelta(minutes=m) for m in (5, 6))
+    path = jsonl(tmp_path, {"received_at": inside.isoformat()}, {"received_at": outside.isoformat()},
+                 {"received_at": FUTURE})
+    errors = refused(sessions, config, clock, path)
+    assert [(e.line, e.column, e.value) for e in errors] == [(2, "received_at", outside.isoformat()),
+                                                             (3, "received_at", FUTURE)]
+    clock.advance(timedelta(minutes=1))  # the bound moves with the injected clock, not the machine's
+    assert import_file(sessions, config, clock, path, skip_bad_rows=True).created == 2
+
+
+@pytest.mark.parametrize("source", ["CFPB", "web form", "crm/1", "来源", "s;drop"])
+def test_the_import_applies_the_apis_source_rule(sessions, config, clock, tmp_path, source):
+    for path in (jsonl(tmp_path, {}, {"source": source}),
+                 _csv(tmp_path, "src.csv", "external_ref,received_at,source", "A,2026-03-01T10:00:00+08:00,crm-2",
+                      f'B,2026-03-01T10:00:00+08:00,"{source}"')):
+        [err] = refused(sessions, config, clock, path)
+        assert (err.line, err.column, err.value) == (2 if path.suffix == ".jsonl" else 3, "source", source)
+        assert "lower-case letters, digits" in err.problem
+
+
+def test_the_api_and_the_import_share_the_source_rule(api):  # noqa: F811 - the API fixture from tests.api.conftest
+    from closeloop.api.schemas import ComplaintIn
+    from closeloop.domain.facts import SOURCE_PATTERN
+
+    assert ComplaintIn.model_json_schema()["properties"]["source"]["pattern"] == f"^{SOURCE_PATTERN.pattern}$"
+    r = api.post("manager", "/complaints", json={**BASE, "source": "web form"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "source"
+    r = api.post("manager", "/complaints", json={**BASE, "source": "crm-2"})
+    assert r.status_code == 201, r.text
+
+
+def test_a_zh_review_row_number_too_large_for_a_date_is_a_bad_row(sessions, config, clock, tmp_path):
+    path = _csv(tmp_path, "zh.csv", "source_row,cat,label,review", "1,书籍,0,太差", "999999999999,书籍,0,太差")
+    [err] = refused(sessions, config, clock, path)
+    assert (err.line, err.column, err.value) == (3, "source_row", "999999999999") and "year 9999" in err.problem

@@ -9,6 +9,7 @@ import string
 import pytest
 
 from closeloop.domain.notices import LANGUAGES, MESSAGES, NOTICES, ROLE_LABELS, NoticeKind, Role, label, message, render
+from closeloop.domain.outbox import DEAD_REASON_LABELS, DeadReason, dead_reason_label
 from closeloop.services.markdown import md_text
 from closeloop.services.notify import render_digest
 
@@ -19,7 +20,10 @@ SAMPLE = {"title": "Review the terms", "note": "call back Mr Smith", "pct": 80, 
           "record": 7, "why": "3 → 5", "counts": "12 → 9", "text": "", "day": "2026-03-09", "oldest": "2026-03-02",
           "entry": 3, "complaint": 12, "kind": "refund", "amount": "80.00", "currency": "USD", "cap": "100.00 USD",
           "granted": "80.00", "requester": "agent-7",
-          "promise": 5, "what": "call_back", "owner": "operations"}
+          "promise": 5, "what": "call_back", "owner": "operations",
+          # the dead-letter alert (issue 18)
+          "subject": "Escalation: complaint 7", "id": 41, "idempotency_key": "digest:ab12", "recipient": "ops-desk",
+          "channel": "webhook", "attempts": 20, "error": "HTTP 500: down", "command": "closeloop outbox retry 41"}
 LATIN = re.compile(r"[A-Za-z]+")
 
 
@@ -58,6 +62,14 @@ def test_role_labels_and_other_messages_exist_in_every_language():
         assert set(texts) == set(LANGUAGES), key
         zh = message(key, "zh", **{f: SAMPLE[f] for f in _fields(texts["en"])})
         assert _latin_outside(zh, ["closeloop", *SAMPLE.values()]) == [], zh  # the product's name
+
+
+def test_every_dead_letter_reason_reads_in_every_language():
+    for lang in LANGUAGES:
+        assert set(DEAD_REASON_LABELS[lang]) == set(DeadReason), lang
+    assert all(_latin_outside(dead_reason_label(r, "zh"), []) == [] for r in DeadReason)
+    assert dead_reason_label("exhausted", "en") == "exhausted"
+    assert dead_reason_label("rejected", "fr") == "rejected"  # an unserved language falls back to English
 
 
 def test_case8_a_chinese_digest_of_every_kind_is_chinese():
