@@ -40,7 +40,6 @@ LENGTH_EXEMPT = ("models/migrations/versions",)
 #: functions over the limit that another change is splitting right now; each must still be long (see
 #: test_pending_split_lists_only_long_functions), so remove a name here once its split lands
 PENDING_SPLIT = {
-    "closeloop/services/replay.py:run_replay",  # split with the replay changes under way
     "bench/sweep.py:_run",  # split with the sweep benchmark changes under way
 }
 

@@ -143,6 +143,22 @@ def run_replay(paths: list[Path], config: Config, out_dir: Path, *, fmt: str = "
     """
     from .report import build_summary  # report imports nothing from here
 
+    engine = _fresh_database(out_dir)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    quality = DataQuality()
+    rows = _read_rows(paths, fmt, quality)
+    sim = _Simulation(sessions, config, seed, step, horizon, rows[0].facts.received_at,
+                      deliver or (lambda _s, _c: None), progress, pace)
+    for r in rows:
+        sim.push(r.facts.received_at, "intake", r)
+    sim.run(quality)
+    summary = build_summary(sessions, config, sim.clock.now(), quality, sim.plan)
+    engine.dispose()
+    return summary
+
+
+def _fresh_database(out_dir: Path):
+    """A migrated, empty SQLite database ``out_dir/replay.db`` (an earlier run's files removed)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     db = out_dir / "replay.db"
     for p in (db, out_dir / "replay.db-wal", out_dir / "replay.db-shm"):
@@ -150,9 +166,11 @@ def run_replay(paths: list[Path], config: Config, out_dir: Path, *, fmt: str = "
     shutil.rmtree(out_dir / "capture", ignore_errors=True)
     engine = make_engine(f"sqlite:///{db}")
     migrate.upgrade(engine)
-    sessions = sessionmaker(engine, expire_on_commit=False)
+    return engine
 
-    quality = DataQuality()
+
+def _read_rows(paths: list[Path], fmt: str, quality: DataQuality) -> list[ParsedRow]:
+    """The valid rows of ``paths`` in the order they were received (bad rows go to ``quality``)."""
     rows: list[ParsedRow] = []
     for path in paths:
         for item in read_export(path, fmt):
@@ -165,80 +183,88 @@ def run_replay(paths: list[Path], config: Config, out_dir: Path, *, fmt: str = "
     rows.sort(key=lambda r: (r.facts.received_at, r.facts.source, r.facts.external_ref))
     if not rows:
         raise ValueError("nothing to replay: no valid rows in " + ", ".join(map(str, paths)))
+    return rows
 
-    behaviour = Behaviour(seed)
-    loop = LoopModel(seed)
-    events: list[_Event] = []
-    seq = 0
 
-    end = rows[0].facts.received_at + horizon
+class _Simulation:
+    """Simulated time moving from event to event and to the next pending timer (see the module docstring)."""
 
-    def push(at: datetime, kind: str, ref) -> None:
+    def __init__(self, sessions, config: Config, seed: int, step: timedelta, horizon: timedelta, start: datetime,
+                 deliver, progress, pace) -> None:
+        self.sessions, self.config, self.step, self.horizon = sessions, config, step, horizon
+        self.deliver, self.progress, self.pace = deliver, progress, pace
+        self.behaviour, self.loop = Behaviour(seed), LoopModel(seed)
+        self.events: list[_Event] = []
+        self.seq = self.done = 0
+        self.end = start + horizon
+        self.clock = FixedClock(start)
+        self.plan: dict[int, dict] = {}      # complaint id -> behaviour facts
+        self.scheduled_followups: set[int] = set()
+        self.last_sweep: datetime | None = None
+        self.reported: datetime | None = None
+        with unit_of_work(sessions) as s:
+            sync_departments(s, config, start)
+            self.rc_id = routing_config_id(s, config, start)
+
+    def push(self, at: datetime, kind: str, ref) -> None:
         """Queue an event; the simulation runs until ``horizon`` after the last event."""
-        nonlocal seq, end
-        seq += 1
-        heapq.heappush(events, _Event(at.astimezone(UTC), seq, kind, ref))
-        end = max(end, at + horizon)
+        self.seq += 1
+        heapq.heappush(self.events, _Event(at.astimezone(UTC), self.seq, kind, ref))
+        self.end = max(self.end, at + self.horizon)
 
-    for r in rows:
-        push(r.facts.received_at, "intake", r)
-    clock = FixedClock(rows[0].facts.received_at)
-    with unit_of_work(sessions) as s:
-        sync_departments(s, config, clock.now())
-        rc_id = routing_config_id(s, config, clock.now())
+    def run(self, quality: DataQuality) -> None:
+        """Run until nothing is pending or ``horizon`` passed since the last event; a last sweep at the end."""
+        while (now := self._next_instant()) is not None:
+            if self.pace is not None and now > self.clock.now():
+                self.pace(now - self.clock.now())
+            self.clock.set(now)
+            self._events_until(now, quality)
+            self.clock.set(now)
+            if self.progress and (self.reported is None or now >= self.reported + timedelta(hours=1)):
+                self.progress(now, self.done, self.seq)
+                self.reported = now
+            if self.last_sweep is None or now >= self.last_sweep + self.step or not self.events:
+                self._sweep(now)
+        sweep(self.sessions, self.config, self.clock.now())
+        self.deliver(self.sessions, self.clock)
+        if self.progress:
+            self.progress(self.clock.now(), self.done, self.seq)
 
-    plan: dict[int, dict] = {}      # complaint id -> behaviour facts
-    scheduled_followups: set[int] = set()
-    last_sweep: datetime | None = None
-    done = 0
-    reported: datetime | None = None
-    deliver_to_capture = deliver or (lambda _s, _c: None)
-
-    while True:
-        next_event = events[0].at if events else None
-        next_timer = _next_due(sessions)
+    def _next_instant(self) -> datetime | None:
+        """The next event or due timer (sweeps no closer than ``step``); None when the run is over."""
+        next_event = self.events[0].at if self.events else None
+        next_timer = _next_due(self.sessions)
         candidates = [t for t in (next_event, next_timer) if t is not None]
-        if not candidates:
-            break
+        if not candidates or min(candidates) > self.end:
+            return None
         now = min(candidates)
-        if now > end:
-            break
         # sweeps no closer than `step`: a timer due sooner waits for the next sweep slot
         if next_event is None or (next_timer is not None and next_timer < next_event):
-            if last_sweep is not None and now < last_sweep + step:
-                now = last_sweep + step
+            if self.last_sweep is not None and now < self.last_sweep + self.step:
+                now = self.last_sweep + self.step
                 if next_event is not None and next_event < now:
                     now = next_event
-        if pace is not None and now > clock.now():
-            pace(now - clock.now())
-        clock.set(now)
-        while events and events[0].at <= now:
-            ev = heapq.heappop(events)
-            clock.set(ev.at)
-            done += 1
+        return now
+
+    def _events_until(self, now: datetime, quality: DataQuality) -> None:
+        while self.events and self.events[0].at <= now:
+            ev = heapq.heappop(self.events)
+            self.clock.set(ev.at)
+            self.done += 1
             if ev.kind == "intake":
-                _intake_one(sessions, config, rc_id, ev.ref, clock.now(), quality, behaviour, plan, push)
+                _intake_one(self.sessions, self.config, self.rc_id, ev.ref, self.clock.now(), quality,
+                            self.behaviour, self.plan, self.push)
             elif ev.kind in LOOP_EVENTS:
-                _loop_step(loop, sessions, config, ev, clock.now(), plan, push)
+                _loop_step(self.loop, self.sessions, self.config, ev, self.clock.now(), self.plan, self.push)
             else:
-                _act(sessions, config, ev, clock.now(), behaviour, plan, push)
-        clock.set(now)
-        if progress and (reported is None or now >= reported + timedelta(hours=1)):
-            progress(now, done, seq)
-            reported = now
-        if last_sweep is None or now >= last_sweep + step or not events:
-            sweep(sessions, config, now)
-            last_sweep = now
-            _schedule_followups(sessions, now, plan, scheduled_followups, push)
-            loop.schedule(sessions, now, push)
-            deliver_to_capture(sessions, clock)
-    sweep(sessions, config, clock.now())
-    deliver_to_capture(sessions, clock)
-    if progress:
-        progress(clock.now(), done, seq)
-    summary = build_summary(sessions, config, clock.now(), quality, plan)
-    engine.dispose()
-    return summary
+                _act(self.sessions, self.config, ev, self.clock.now(), self.behaviour, self.plan, self.push)
+
+    def _sweep(self, now: datetime) -> None:
+        sweep(self.sessions, self.config, now)
+        self.last_sweep = now
+        _schedule_followups(self.sessions, now, self.plan, self.scheduled_followups, self.push)
+        self.loop.schedule(self.sessions, now, self.push)
+        self.deliver(self.sessions, self.clock)
 
 
 def _next_due(sessions) -> datetime | None:

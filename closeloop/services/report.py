@@ -10,6 +10,7 @@ import statistics
 from collections import Counter
 from datetime import datetime, timedelta
 from importlib import resources
+from pathlib import Path
 
 from jinja2 import Environment, select_autoescape
 from markupsafe import Markup
@@ -59,7 +60,8 @@ def build_summary(sessions, config: Config, now: datetime, quality, plan: dict) 
     by_status = Counter(c.status for c in complaints)
     return {
         "generated_at": now.isoformat(),
-        "config": config.source,
+        "config": shown_path(config.source),
+        "config_sha256": config.version_hash[:12],
         "period": {"first_received": min(c.received_at for c in complaints).isoformat() if complaints else None,
                    "last_received": max(c.received_at for c in complaints).isoformat() if complaints else None},
         "rows": quality.as_dict(),
@@ -143,19 +145,42 @@ def _caveats(quality, plan: dict) -> list[dict]:
     """Data-quality notes, each ``{"about": figure it affects, "text"}``."""
     out = []
     if quality.in_progress:
-        out.append({"about": "departments", "text": f"{quality.in_progress} complaints are still \"In progress\" "
-                    "in the export: no answer is modelled for them, so their tasks stay open and count "
-                    "as breached once past due."})
+        out.append({"about": "departments", "text": f"{_n(quality.in_progress, 'complaint')} "
+                    f"{_be(quality.in_progress)} still \"In progress\" in the export: no answer is modelled for "
+                    "them, so their tasks stay open and count as breached once past due."})
     if quality.no_close_date:
-        out.append({"about": "departments", "text": f"{quality.no_close_date} requests have no close date in "
-                    "the export: their tasks stay open."})
+        n = quality.no_close_date
+        out.append({"about": "departments", "text": f"{_n(n, 'request')} {'has' if n == 1 else 'have'} no close "
+                    f"date in the export: {'its task stays' if n == 1 else 'their tasks stay'} open."})
     if quality.closed_before_created:
-        out.append({"about": "departments", "text": f"{quality.closed_before_created} requests were closed "
-                    "before they were created: left open."})
+        n = quality.closed_before_created
+        out.append({"about": "departments", "text": f"{_n(n, 'request')} {'was' if n == 1 else 'were'} closed "
+                    "before {} created: left open.".format("it was" if n == 1 else "they were")})
     if {v.get("source") for k, v in plan.items() if k != -1} == {"cfpb"}:
         out.append({"about": "follow_ups", "text": "The CFPB export records whether the consumer disputed "
                     "the answer, not whether they were satisfied: \"no dispute recorded\" is not satisfaction."})
     return out
+
+
+def shown_path(source: str) -> str:
+    """A configuration's path as a report shows it: relative to the working directory when inside it,
+    else the file name alone (a shared report names no home directory); ``<...>`` sources unchanged."""
+    if source.startswith("<"):
+        return source
+    path = Path(source)
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
+def _n(count: int, noun: str) -> str:
+    """``"1 request"``, ``"2 requests"``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _be(count: int) -> str:
+    return "is" if count == 1 else "are"
 
 
 def _weekly(notes) -> dict[str, dict[str, int]]:

@@ -1,0 +1,38 @@
+"""The replay report's data-quality notes read as English for one and for many (issue 16: "1 requests")."""
+
+from __future__ import annotations
+
+from closeloop.services.replay import DataQuality
+from closeloop.services.report import _caveats
+
+
+def _texts(**counts) -> list[str]:
+    return [c["text"] for c in _caveats(DataQuality(**counts), {})]
+
+
+def test_one_request_is_singular():
+    assert _texts(no_close_date=1, closed_before_created=1) == [
+        "1 request has no close date in the export: its task stays open.",
+        "1 request was closed before it was created: left open."]
+
+
+def test_many_requests_are_plural():
+    assert _texts(no_close_date=17, closed_before_created=2) == [
+        "17 requests have no close date in the export: their tasks stay open.",
+        "2 requests were closed before they were created: left open."]
+
+
+def test_in_progress_agrees_with_its_count():
+    one, many = _texts(in_progress=1)[0], _texts(in_progress=80)[0]
+    assert one.startswith('1 complaint is still "In progress"')
+    assert many.startswith('80 complaints are still "In progress"')
+
+
+def test_the_report_names_a_configuration_without_the_home_directory(tmp_path, monkeypatch):
+    from closeloop.services.report import shown_path
+
+    inside = tmp_path / "examples" / "nyc311.toml"
+    monkeypatch.chdir(tmp_path)
+    assert shown_path(str(inside)) == "examples/nyc311.toml"
+    assert shown_path("/somewhere/else/ops.toml") == "ops.toml"
+    assert shown_path("<built-in default>") == "<built-in default>"
