@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
-from models.tables import Department, RoutingConfig
+from closeloop.domain.complaint import OPEN_STATES, ComplaintStatus
+from closeloop.domain.improvement import ImprovementStatus
+from models.tables import Complaint, Department, Improvement, RoutingConfig
+
+from .bulk import insert_new, rowcount
 
 
 def sync_departments(session: Session, config: Config, now: datetime) -> None:
@@ -30,11 +34,42 @@ def sync_departments(session: Session, config: Config, now: datetime) -> None:
 
 
 def routing_config_id(session: Session, config: Config, now: datetime) -> int:
-    """The id of this configuration's version row, created on first use."""
-    found = session.scalar(select(RoutingConfig.id).where(RoutingConfig.sha256 == config.version_hash))
-    if found is not None:
-        return found
-    row = RoutingConfig(sha256=config.version_hash, source=config.source, text=config.text, loaded_at=now)
-    session.add(row)
-    session.flush()
-    return row.id
+    """The id of this configuration's version row, created on first use. When this version is not the
+    current one (the latest to become current, by ``loaded_at``), it becomes current and every piece of
+    open work is flagged for rescheduling (:func:`apply_configuration`)."""
+    return apply_configuration(session, config, now)[0]
+
+
+#: Complaint statuses whose timers depend on the policy (open work, and resolved ones awaiting follow-up).
+RESCHEDULED_STATUSES = tuple(sorted({*OPEN_STATES, ComplaintStatus.RESOLVED}))
+#: Improvement-record statuses with no timer left.
+SETTLED_RECORDS = (ImprovementStatus.EFFECTIVE, ImprovementStatus.INEFFECTIVE, ImprovementStatus.REJECTED)
+
+
+def apply_configuration(session: Session, config: Config, now: datetime) -> tuple[int, int]:
+    """K10, configuration is part of the state: make ``config`` the current version and, if it was not,
+    flag every open complaint (:data:`RESCHEDULED_STATUSES`) and unsettled improvement record for
+    rescheduling, in two set-based UPDATEs; the next sweep moves their due instants and timers to the new
+    policy (SLA targets, calendars and holidays, escalation intervals and thresholds). Paused time and the
+    audit log are untouched (the clocks are rebuilt from it).
+
+    A version is identified by the SHA-256 of the configuration's text (any edit counts, even a comment);
+    switching back to an earlier version makes it current again. Returns (version row id, complaints
+    flagged). Safe to run concurrently (the row is inserted with ON CONFLICT DO NOTHING)."""
+    rt = RoutingConfig.__table__
+    current = session.execute(select(rt.c.id, rt.c.sha256).order_by(rt.c.loaded_at.desc(), rt.c.id.desc())
+                              .limit(1)).first()
+    if current is not None and current.sha256 == config.version_hash:
+        return current.id, 0
+    insert_new(session, rt, [{"sha256": config.version_hash, "source": config.source[:500], "text": config.text,
+                              "loaded_at": now}], key=["sha256"], returning=rt.c.id)
+    session.execute(update(rt).where(rt.c.sha256 == config.version_hash).values(loaded_at=now))
+    row_id = session.scalar(select(rt.c.id).where(rt.c.sha256 == config.version_hash))
+    assert row_id is not None  # inserted or found just above
+    if current is None:
+        return row_id, 0  # the first configuration: no work was scheduled under another one
+    ct, it = Complaint.__table__, Improvement.__table__
+    flagged = rowcount(session.execute(update(ct).where(ct.c.status.in_(RESCHEDULED_STATUSES))
+                                       .values(timers_dirty=True)))
+    session.execute(update(it).where(it.c.status.not_in(SETTLED_RECORDS)).values(timers_dirty=True))
+    return row_id, flagged

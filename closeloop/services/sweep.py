@@ -2,7 +2,8 @@
 
 One call does three set-based steps, each in short transactions:
 
-1. **reschedule** complaints flagged ``timers_dirty`` (every state change flags its complaint);
+1. **reschedule** complaints flagged ``timers_dirty`` (every state change flags its complaint; a new
+   configuration flags all open work, K10: :func:`~closeloop.services.departments.apply_configuration`);
 2. **fire** pending timers whose ``fire_at`` has passed (catching up after downtime, in time
    order); a timer is claimed with ``UPDATE ... WHERE status = 'pending'`` so two sweeps running
    at once fire it once, and every notification key is unique in the database; on PostgreSQL the
@@ -49,6 +50,7 @@ from .audit import add_task
 from .bulk import enqueue, insert_new, rowcount
 from .clocks import refresh_due
 from .customers.milestones import customer_sweep
+from .departments import apply_configuration
 from .effectiveness import reschedule_improvements, run_check
 from .notify import insert_notifications, make_item, render_digest, resolve_role
 from .root_cause import record as record_root_cause
@@ -62,6 +64,7 @@ SYSTEM = "sweep"
 @dataclass
 class SweepReport:
     rescheduled: int = 0
+    policy_flagged: int = 0  # complaints flagged because the configuration changed (K10)
     fired: Counter = field(default_factory=Counter)
     notifications: int = 0
     messages: int = 0
@@ -75,12 +78,15 @@ class SweepReport:
         return {"rescheduled": self.rescheduled, "fired": dict(sorted(self.fired.items())),
                 "notifications": self.notifications, "messages": self.messages,
                 "tasks_created": self.tasks_created, "dropped": dict(sorted(self.dropped.items())),
+                **({"policy_flagged": self.policy_flagged} if self.policy_flagged else {}),
                 **({"customer_notices": self.customer_notices} if self.customer_notices else {})}
 
 
 def sweep(sessions, config: Config, now: datetime, *, batch: int = 500) -> SweepReport:
     """Run the three steps at the UTC-aware instant ``now`` (see the module docstring)."""
     report = SweepReport()
+    with unit_of_work(sessions) as s:  # K10: a new configuration reaches open work in this very sweep
+        report.policy_flagged = apply_configuration(s, config, now)[1]
     _reschedule_dirty(sessions, config, now, batch, report)
     reschedule_improvements(sessions, config, now, batch)
     for _ in range(MAX_ROUNDS):  # effects of firing (closes, follow-up tasks, the next page) may fall due now
