@@ -61,6 +61,7 @@ from _common import fmt, maxrss_mib, run_worker  # noqa: E402
 from sweep_data import (  # noqa: E402
     DIRTY_MODULO,
     NOW,
+    POLICY_SWEEP,
     RESCHEDULE_SWEEP,
     SECOND_SWEEP,
     TASKS,
@@ -115,13 +116,13 @@ def measure_sweep(url: str, trace: bool, batch: int) -> dict:
     sessions = sessionmaker(engine, expire_on_commit=False)
     out: dict = {"traced": trace, "passes": {}}
 
-    def run(name: str, at: datetime) -> None:
+    def run(name: str, at: datetime, cfg=config) -> None:
         gc.collect()
         rss0 = maxrss_mib()
         if trace:
             tracemalloc.start()
         t0 = time.perf_counter()
-        report = sweep(sessions, config, at, batch=batch)
+        report = sweep(sessions, cfg, at, batch=batch)
         secs = time.perf_counter() - t0
         p = {"seconds": secs, "report": report.as_dict(), "complaints": len(report.complaints),
              "maxrss_mib": maxrss_mib(), "rss_growth_mib": maxrss_mib() - rss0}
@@ -143,10 +144,22 @@ def measure_sweep(url: str, trace: bool, batch: int) -> dict:
         "status changed": sum(1 for k, (st, at) in after.items() if k in before and before[k][0] != st),
         "new": sum(1 for k in after if k not in before),
     }
+    # K10: a new policy (P3 resolve 40 -> 60 business hours) reaches every open complaint at the next sweep
+    run("policy change (all open)", POLICY_SWEEP, changed_policy(config))
     out["maxrss_mib"] = maxrss_mib()
     out["db_counts"] = _db_counts(engine)
     engine.dispose()
     return out
+
+
+def changed_policy(config):
+    """The configuration with P3's resolve target 40 -> 60 business hours (issue 12, case 1)."""
+    from closeloop.config import parse_config
+
+    old = "P3 = { acknowledge = 4, resolve = 40, update = 8 }"
+    if old not in config.text:
+        raise SystemExit("bench: the default configuration no longer states " + old)
+    return parse_config(config.text.replace(old, old.replace("40", "60")), "bench: P3 resolve 60")
 
 
 def measure_profile(url: str, batch: int, path: Path) -> dict:
@@ -275,16 +288,28 @@ def _run(a: argparse.Namespace, url: str | None, workdir: Path) -> int:
     queries = measure("queries") if not a.no_queries else None
     profile = measure("profile") if a.profile is not None else None
 
+    _print_database(dbs)
+    if "error" in untraced:
+        print(f"sweep FAILED: {untraced['error']}")
+        return 1
+    _print_passes(a, untraced, traced)
+    if queries is not None:
+        _print_queries(a, queries)
+    if profile is not None and "error" not in profile:
+        _print_profile(a, profile)
+    return 0
+
+
+def _print_database(dbs) -> None:
     counts = dbs.counts
     print()
     print(f"database: {counts.get('complaints', 0):,} complaints, {counts.get('tasks', 0):,} tasks "
           f"({counts.get('due_tasks', 0):,} due, in {counts.get('due_complaints', 0):,} complaints), "
           f"{counts.get('transitions', 0):,} audit rows, {counts.get('timers', 0):,} pending timers "
           f"({counts.get('due_timers', 0):,} due); build {min(dbs.build_seconds):.1f}s")
-    if "error" in untraced:
-        print(f"sweep FAILED: {untraced['error']}")
-        return 1
 
+
+def _print_passes(a: argparse.Namespace, untraced: dict, traced: dict | None) -> None:
     print()
     head = (f"{'pass':<24} {'seconds':>8} {'timers/s':>9} {'peak MiB':>9} {'RSS +MiB':>9} {'fired':>8} "
             f"{'notes':>8} {'digests':>7} {'resched':>7}")
@@ -302,7 +327,10 @@ def _run(a: argparse.Namespace, url: str | None, workdir: Path) -> int:
     print(f"fired by kind (sweep 1): {first['fired']}")
     print(f"reschedule pass: {untraced['flagged_dirty']:,} complaints flagged; their timers after it: "
           f"{untraced['reschedule_diff']}")
-    print(f"after the three passes: {untraced['db_counts']}; worker max RSS {untraced['maxrss_mib']:.0f} MiB")
+    policy = untraced["passes"]["policy change (all open)"]
+    print(f"policy change (K10, target under 60 s on SQLite): {policy['report'].get('policy_flagged', 0):,} "
+          f"complaints flagged and {policy['report']['rescheduled']:,} rescheduled in {policy['seconds']:.1f}s")
+    print(f"after the passes: {untraced['db_counts']}; worker max RSS {untraced['maxrss_mib']:.0f} MiB")
     print("RSS +MiB: growth of the worker's max RSS (a high-water mark) during the pass")
     print("seconds, RSS: untraced pass; " + ("peak MiB: tracemalloc peak of each pass (tracing started at the "
                                             "pass, so memory held before it is not counted), from a second, "
@@ -312,45 +340,47 @@ def _run(a: argparse.Namespace, url: str | None, workdir: Path) -> int:
         secs = {k: round(v["seconds"], 1) for k, v in traced["passes"].items()}
         print(f"traced run seconds (tracemalloc overhead): {secs}")
 
-    if queries is not None and "error" not in queries:
-        print()
-        title = "bare SQL, timed on its own (Core, no ORM objects)"
-        head = f"{title:<48} {'rows':>8} {'first ms':>9} {'median ms':>10}"
-        print(head)
-        print("-" * len(head))
-        for label, r in queries["queries"].items():
-            print(f"{label:<48} {r['rows']:>8,} {r['first_ms']:>9.2f} {r['median_ms']:>10.2f}")
-        print(f"(median of {a.repeats} executions; 'first' is the first of them)")
-        for name, plan in queries["plans"].items():
-            print(f"plan {name}: " + " | ".join(p.strip() for p in plan))
-        print()
-        head = f"{'sweep 1 step by step':<36} {'seconds':>8} {'statements':>10} {'SQL s':>8} {'other s':>8}"
-        print(head)
-        print("-" * len(head))
-        for ph in queries["phases"]:
-            print(f"{ph['phase']:<36} {ph['seconds']:>8.2f} {ph['statements']:>10,} {ph['sql_seconds']:>8.2f} "
-                  f"{ph['seconds'] - ph['sql_seconds']:>8.2f}")
-        print("SQL s: cursor execute time of every statement the step sent (on SQLite rows are fetched later, "
-              "outside it; commits not included); other s: Python, ORM, fetching, commits")
-        for name, stmts in queries["statements"].items():
-            if not stmts:
-                continue
-            print(f"  {name}: top statements by SQL time")
-            for st in stmts[:8]:
-                print(f"    {st['count']:>8,} x {st['seconds'] * 1000 / st['count']:>7.3f} ms = "
-                      f"{st['seconds']:>7.2f}s  {st['sql']}")
-    elif queries is not None:
+
+def _print_queries(a: argparse.Namespace, queries: dict) -> None:
+    if "error" in queries:
         print(f"queries pass FAILED: {queries['error']}")
+        return
+    print()
+    title = "bare SQL, timed on its own (Core, no ORM objects)"
+    head = f"{title:<48} {'rows':>8} {'first ms':>9} {'median ms':>10}"
+    print(head)
+    print("-" * len(head))
+    for label, r in queries["queries"].items():
+        print(f"{label:<48} {r['rows']:>8,} {r['first_ms']:>9.2f} {r['median_ms']:>10.2f}")
+    print(f"(median of {a.repeats} executions; 'first' is the first of them)")
+    for name, plan in queries["plans"].items():
+        print(f"plan {name}: " + " | ".join(p.strip() for p in plan))
+    print()
+    head = f"{'sweep 1 step by step':<36} {'seconds':>8} {'statements':>10} {'SQL s':>8} {'other s':>8}"
+    print(head)
+    print("-" * len(head))
+    for ph in queries["phases"]:
+        print(f"{ph['phase']:<36} {ph['seconds']:>8.2f} {ph['statements']:>10,} {ph['sql_seconds']:>8.2f} "
+              f"{ph['seconds'] - ph['sql_seconds']:>8.2f}")
+    print("SQL s: cursor execute time of every statement the step sent (on SQLite rows are fetched later, "
+          "outside it; commits not included); other s: Python, ORM, fetching, commits")
+    for name, stmts in queries["statements"].items():
+        if not stmts:
+            continue
+        print(f"  {name}: top statements by SQL time")
+        for st in stmts[:8]:
+            print(f"    {st['count']:>8,} x {st['seconds'] * 1000 / st['count']:>7.3f} ms = "
+                  f"{st['seconds']:>7.2f}s  {st['sql']}")
 
-    if profile is not None and "error" not in profile:
-        import pstats
 
-        print()
-        print(f"cProfile of sweep 1: {profile['seconds']:.1f}s under the profiler; stats in {a.profile}")
-        st = pstats.Stats(str(a.profile))
-        st.sort_stats("tottime").print_stats(20)
-        st.sort_stats("cumulative").print_stats(35)
-    return 0
+def _print_profile(a: argparse.Namespace, profile: dict) -> None:
+    import pstats
+
+    print()
+    print(f"cProfile of sweep 1: {profile['seconds']:.1f}s under the profiler; stats in {a.profile}")
+    st = pstats.Stats(str(a.profile))
+    st.sort_stats("tottime").print_stats(20)
+    st.sort_stats("cumulative").print_stats(35)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
 SECOND_SWEEP = NOW + timedelta(minutes=1)
 RESCHEDULE_SWEEP = NOW + timedelta(minutes=2)
+POLICY_SWEEP = NOW + timedelta(minutes=3)
 DIRTY_MODULO = 100  # the reschedule pass flags complaints whose id is a multiple of this: 1%
 
 # (department, kind, title): three open tasks per complaint, no dependencies (so all three run their clocks)
@@ -137,18 +138,23 @@ def compute_cohorts(config) -> list[Cohort]:
                                           [(tasks[t].due_at, tasks[t].ack_due_at) for t in tids], timers))
                     s.rollback()  # keep the scratch database small; ids stay unique anyway
     engine.dispose()
-    _check_cohorts(cohorts)
+    _check_cohorts(cohorts, config.model.escalation.ack_page_limit)
     return cohorts
 
 
-def _check_cohorts(cohorts: list[Cohort]) -> None:
+def _check_cohorts(cohorts: list[Cohort], ack_page_limit: int) -> None:
+    """A fresh cohort has one timer per kind and task (its first acknowledgement page); a due one has
+    all ``ack_page_limit`` pages passed (the sweep chains each next page as one fires)."""
     for c in cohorts:
         label = f"cohort {c.severity} created {c.created_at.isoformat()}"
         per_task = [Counter(k for p, _, k, _, _ in c.timers if p == pos) for pos in range(len(TASKS))]
         per_complaint = Counter(k for p, _, k, _, _ in c.timers if p is None)
-        if any(pt != TASK_TIMER_KINDS for pt in per_task) or per_complaint != COMPLAINT_TIMER_KINDS:
+        want = Counter(TASK_TIMER_KINDS)
+        if c.due:
+            want["ack_timeout"] = ack_page_limit
+        if any(pt != want for pt in per_task) or per_complaint != COMPLAINT_TIMER_KINDS:
             raise SystemExit(f"{label}: the engine scheduled {per_task} / {per_complaint}, expected "
-                             f"{dict(TASK_TIMER_KINDS)} per task and {dict(COMPLAINT_TIMER_KINDS)} per complaint")
+                             f"{dict(want)} per task and {dict(COMPLAINT_TIMER_KINDS)} per complaint")
         late = max(t[3] for t in c.timers)
         early = min(t[3] for t in c.timers)
         if c.due and late > NOW:
