@@ -327,21 +327,34 @@ class BusinessCalendar:
         ``duration`` ("duration"), a result outside years 1-9999 ("duration") or
         a calendar without working time ("calendar").
         """
+        return self.add_business_times(start, (duration,))[0]
+
+    @_in_range("duration")
+    def add_business_times(self, start: datetime, durations: Sequence[timedelta]) -> list[datetime]:
+        """:meth:`add_business_time` for each of ``durations`` from one ``start``, in one walk over the
+        working periods (an escalation ladder, a chain of pages, reminder thresholds): the results in the
+        order of ``durations`` (any order), in the calendar zone. Same errors as :meth:`add_business_time`."""
         s = self._utc(start, "start")
-        if not isinstance(duration, timedelta):
-            raise InvalidInput("duration", f"expected a timedelta, got {type(duration).__name__}")
-        if duration < _ZERO:
-            raise InvalidInput("duration", f"must not be negative, got {duration}")
-        if not duration:
-            return s.astimezone(self.zone)
-        remaining = duration
+        for d in durations:
+            if not isinstance(d, timedelta):
+                raise InvalidInput("duration", f"expected a timedelta, got {type(d).__name__}")
+            if d < _ZERO:
+                raise InvalidInput("duration", f"must not be negative, got {d}")
+        out: list[datetime] = [s.astimezone(self.zone)] * len(durations)
+        todo = sorted((d, i) for i, d in enumerate(durations) if d)
+        if not todo:
+            return out
+        used, k = _ZERO, 0
         for ps, pe in self._iter_periods(s):
             begin = max(ps, s)
             available = pe - begin
-            if remaining <= available:
-                return (begin + remaining).astimezone(self.zone)
-            remaining -= available
-        raise AssertionError("unreachable")  # pragma: no cover
+            while k < len(todo) and todo[k][0] - used <= available:
+                out[todo[k][1]] = (begin + (todo[k][0] - used)).astimezone(self.zone)
+                k += 1
+            if k == len(todo):
+                return out
+            used += available
+        raise AssertionError("unreachable")  # pragma: no cover - _iter_periods never ends without raising
 
     @_in_range("end")
     def business_time_between(self, start: datetime, end: datetime) -> timedelta:

@@ -37,6 +37,8 @@ from .machine import require_aware
 class BusinessClock(Protocol):
     def add_business_time(self, start: datetime, duration: timedelta) -> datetime: ...
 
+    def add_business_times(self, start: datetime, durations: Sequence[timedelta]) -> list[datetime]: ...
+
     def business_time_between(self, start: datetime, end: datetime) -> timedelta: ...
 
 
@@ -299,22 +301,31 @@ def instant_at_elapsed(calendar: BusinessClock, start: datetime, history: Sequen
     running from ``now``. None if the clock is paused or stopped now and the
     point was not reached yet.
     """
+    return instants_at_elapsed(calendar, start, history, now, rules, [elapsed])[0]
+
+
+def instants_at_elapsed(calendar: BusinessClock, start: datetime, history: Sequence[StatusChange],
+                        now: datetime, rules: ClockRules, elapsed: Sequence[timedelta]) -> list[datetime | None]:
+    """:func:`instant_at_elapsed` for each of ``elapsed`` (business time), in one pass over the history
+    and one walk of the calendar for the future ones (reminder thresholds of one task)."""
     require_aware(start, "start")
     require_aware(now, "now")
     points = _timeline(sorted(history, key=lambda c: c.at), start, now)
+    out: list[datetime | None] = [None] * len(elapsed)
+    left = sorted(range(len(elapsed)), key=lambda i: elapsed[i])
     acc = timedelta(0)
     for i, (begin, st) in enumerate(points):
         last = i + 1 == len(points)
-        end = now if last else points[i + 1][0]
         if st not in rules.running:
-            if last:
-                return None
             continue
         if last:
-            return calendar.add_business_time(begin, elapsed - acc).astimezone(UTC) \
-                if acc <= elapsed else None
-        span = calendar.business_time_between(begin, end)
-        if acc + span >= elapsed:
-            return calendar.add_business_time(begin, elapsed - acc).astimezone(UTC)
+            found = calendar.add_business_times(begin, [elapsed[j] - acc for j in left])
+            for j, at in zip(left, found, strict=True):
+                out[j] = at.astimezone(UTC)
+            return out
+        span = calendar.business_time_between(begin, points[i + 1][0])
+        while left and acc + span >= elapsed[left[0]]:
+            out[left[0]] = calendar.add_business_time(begin, elapsed[left[0]] - acc).astimezone(UTC)
+            left.pop(0)
         acc += span
-    return None
+    return out

@@ -26,7 +26,7 @@ from closeloop.domain.sla import (
     COMPLAINT_RESOLVE_RULES,
     TASK_RESOLVE_RULES,
     StatusChange,
-    instant_at_elapsed,
+    instants_at_elapsed,
 )
 from models.tables import Complaint, Task, Timer, Transition
 
@@ -58,13 +58,14 @@ def _want(kind: TimerKind, fire_at: datetime, task_id: int | None = None, data: 
 def ack_pages(cal, ack_due: datetime, every_hours: float, now: datetime, limit: int) -> list[tuple[int, datetime]]:
     """Acknowledgement pages (1-based number, UTC instant): the first at ``ack_due``, then one every
     ``every_hours`` business hours, ``limit`` pages at most; all that are due by ``now`` and the next one
-    (the sweep schedules each next page when one fires: :func:`next_ack_page`)."""
-    out, at, page = [], ack_due, 1
-    while True:
+    (the sweep schedules each next page when one fires: :func:`next_ack_page`). One calendar walk."""
+    out = []
+    for page, at in enumerate(cal.add_business_times(ack_due, [timedelta(hours=every_hours * k)
+                                                               for k in range(limit)]), start=1):
         out.append((page, at.astimezone(UTC)))
-        if at > now or page >= limit:
-            return out
-        at, page = cal.add_business_time(at, timedelta(hours=every_hours)), page + 1
+        if at > now:
+            break
+    return out
 
 
 def next_ack_page(config: Config, department: str, task_id: int, page: int, fired_at: datetime) -> WantedTimer | None:
@@ -102,14 +103,15 @@ def task_timers(session: Session, task: Task, config: Config, now: datetime, sta
     if resolve.target is None or resolve.due_at is None or resolve.status == "paused":
         return out
     chain, changes = _chain_changes(session, task, history)
-    for pct in esc.reminder_thresholds:
-        reminder_at = instant_at_elapsed(cal, chain[0].created_at, changes, now, TASK_RESOLVE_RULES,
-                                         resolve.target * pct)
+    reminders = instants_at_elapsed(cal, chain[0].created_at, changes, now, TASK_RESOLVE_RULES,
+                                    [resolve.target * pct for pct in esc.reminder_thresholds])
+    for pct, reminder_at in zip(esc.reminder_thresholds, reminders, strict=True):
         if reminder_at is not None:
             out.append(_want(TimerKind.REMINDER, reminder_at, task.id, {"pct": round(pct * 100)},
                              task=task.id, pct=round(pct * 100)))
-    for level in range(start_level, len(esc.ladder_hours) + 1):
-        at = cal.add_business_time(resolve.due_at, timedelta(hours=esc.ladder_hours[level - 1]))
+    levels = range(start_level, len(esc.ladder_hours) + 1)
+    ladder = cal.add_business_times(resolve.due_at, [timedelta(hours=esc.ladder_hours[lv - 1]) for lv in levels])
+    for level, at in zip(levels, ladder, strict=True):
         out.append(_want(TimerKind.ESCALATION, at.astimezone(UTC), task.id, {"level": level},
                          task=task.id, level=level))
     return out
@@ -150,10 +152,9 @@ def wanted_timers(session: Session, complaint: Complaint, config: Config, now: d
         if task.id in d.clocks:
             out.extend(task_timers(session, task, config, now, start_level, history=h, clocks=d.clocks[task.id]))
     if d.complaint is not None:  # the customer promise
-        cal = config.customer_calendar
-        for level in (3, 4):
-            at = cal.add_business_time(d.complaint,
-                                       timedelta(hours=esc.ladder_hours[min(level, len(esc.ladder_hours)) - 1]))
+        hours = [esc.ladder_hours[min(level, len(esc.ladder_hours)) - 1] for level in (3, 4)]
+        found = config.customer_calendar.add_business_times(d.complaint, [timedelta(hours=h) for h in hours])
+        for level, at in zip((3, 4), found, strict=True):
             out.append(_want(TimerKind.PROMISE, at.astimezone(UTC), None, {"level": level},
                              complaint=complaint.id, level=level))
     if complaint.transfer_count > esc.transfer_limit:

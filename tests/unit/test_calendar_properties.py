@@ -175,3 +175,16 @@ def test_round_the_clock_calendars_tile_real_time_in_every_zone():
             assert utc(s) == previous_end and timedelta(hours=22) <= utc(e) - utc(s) <= timedelta(hours=26), (key, day)
             previous_end, day = utc(e), day + timedelta(days=1)
         assert cal.is_open(start) and cal.next_opening(start) == start
+
+
+@SETTINGS
+@given(st.data())
+def test_several_durations_in_one_walk_equal_one_walk_each(data):
+    """``add_business_times`` (the ladder, the pages, the reminders in one walk) gives, in the caller's order,
+    what :meth:`add_business_time` gives for each duration alone (each checked against the oracle above)."""
+    cal, _ = data.draw(calendars())
+    start = data.draw(instants(cal))
+    durations = data.draw(st.lists(st.integers(0, 60 * 24 * 20).map(lambda m: timedelta(minutes=m)), max_size=6))
+    together = cal.add_business_times(start, durations)
+    assert [t.astimezone(UTC) for t in together] == [cal.add_business_time(start, d).astimezone(UTC)
+                                                       for d in durations]

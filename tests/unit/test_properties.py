@@ -157,3 +157,25 @@ def test_triage_severity_always_p1_to_p4_and_never_below_base(weights, default, 
         assert r.severity == start
     expected_level = max(1, SEVERITIES.index(start) + 1 - sum(weights.get(fl, 0) for fl in r.flags))
     assert r.severity == f"P{expected_level}"
+
+
+def test_several_thresholds_in_one_pass_equal_one_pass_each():
+    """``instants_at_elapsed`` (a task's reminder thresholds in one pass) equals ``instant_at_elapsed`` per
+    threshold, over a history with pauses before, between and after the thresholds, and a stopped clock."""
+    from datetime import UTC, datetime, time, timedelta
+
+    from closeloop.domain.calendar import BusinessCalendar
+    from closeloop.domain.sla import TASK_RESOLVE_RULES, StatusChange, instant_at_elapsed, instants_at_elapsed
+
+    cal = BusinessCalendar("Asia/Shanghai", {d: [(time(9), time(18))] for d in range(5)})
+    start = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Mon 09:00 CST
+    h = lambda day, hour, st: StatusChange(datetime(2026, 3, day, hour, 0, tzinfo=UTC), st)  # noqa: E731
+    opened = h(2, 1, "open")
+    histories = [[opened], [opened, h(2, 3, "waiting"), h(3, 3, "open")],
+                 [opened, h(2, 2, "blocked"), h(2, 4, "open"), h(4, 2, "waiting")], [opened, h(2, 5, "done")]]
+    wanted = [timedelta(hours=x) for x in (20, 4, 0, 32, 6.4, 8)]
+    for history in histories:
+        for now in (datetime(2026, 3, 2, 2, 0, tzinfo=UTC), datetime(2026, 3, 6, 9, 0, tzinfo=UTC)):
+            one_each = [instant_at_elapsed(cal, start, history, now, TASK_RESOLVE_RULES, e) for e in wanted]
+            assert instants_at_elapsed(cal, start, history, now, TASK_RESOLVE_RULES, wanted) == one_each
+            assert any(x is not None for x in one_each)  # the pass finds something in every case
