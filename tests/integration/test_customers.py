@@ -110,6 +110,7 @@ def test_bad_contact_points_are_refused_naming_the_field():
 
 
 def test_import_takes_customer_columns_in_csv_and_jsonl(sessions, config, clock, tmp_path):
+    clock.set(datetime(2026, 3, 2, 10, 0, tzinfo=UTC))  # after the rows' received_at (future dates are refused)
     header = ["external_ref", "received_at", "category", "customer_ref", "customer_name", "customer_language",
               "customer_time_zone", "customer_email", "customer_email_consent", "customer_phone"]
     path = write_csv(tmp_path / "in.csv", header, [

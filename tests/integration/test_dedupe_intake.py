@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import select
 
 from models.tables import Complaint, Customer
@@ -12,6 +14,7 @@ HEADER = ["external_ref", "received_at", "customer_ref", "category", "text"]
 
 
 def test_same_customer_same_category_within_window_is_linked_not_merged(sessions, config, clock, tmp_path):
+    clock.set(datetime(2026, 5, 1, tzinfo=UTC))  # after every row (the import refuses future dates)
     path = write_csv(tmp_path / "a.csv", HEADER, [
         ["R1", "2026-03-01T09:00:00Z", "cust-1", "billing", "charged twice"],
         ["R2", "2026-03-05T09:00:00Z", "cust-1", "billing", "still charged twice"],   # 4 days: likely dup of R1
@@ -38,6 +41,7 @@ def test_same_customer_same_category_within_window_is_linked_not_merged(sessions
 
 
 def test_history_spans_imports_and_duplicate_refs_inside_one_file(sessions, config, clock, tmp_path):
+    clock.set(datetime(2026, 3, 6, tzinfo=UTC))  # after every row (the import refuses future dates)
     first = write_csv(tmp_path / "1.csv", HEADER, [["X1", "2026-03-01T09:00:00Z", "c9", "billing", ""]])
     run_import(sessions, config, clock, first)
     second = write_csv(tmp_path / "2.csv", HEADER, [
