@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import BindParameter, bindparam, select
 from sqlalchemy.orm import Session
 
 from closeloop.domain.sla import StatusChange
@@ -26,6 +26,20 @@ from models.tables import Complaint, Message, Outbox, Task, Transition
 
 #: Rows per ``IN (...)`` list (below SQLite's and PostgreSQL's parameter limits).
 CHUNK = 500
+
+
+# The statements, built once (an expanding ``ids`` parameter): History.load runs on every status change.
+_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
+_TR = Transition.__table__
+_COMPLAINTS = select(Complaint).where(Complaint.id.in_(_IDS))
+_TASKS = select(Task).where(Task.complaint_id.in_(_IDS)).order_by(Task.id)
+_TRANSITIONS = (select(_TR.c.id, _TR.c.entity, _TR.c.entity_id, _TR.c.from_state, _TR.c.to_state, _TR.c.trigger,
+                       _TR.c.reason, _TR.c.at, _TR.c.data, _TR.c.complaint_id)
+                .where(_TR.c.complaint_id.in_(_IDS), _TR.c.entity.in_(("complaint", "task")))
+                .order_by(_TR.c.at, _TR.c.id))
+_CONTACTS = (select(Message.complaint_id, Message.at, Message.outbox_id, Outbox.delivered_at)
+             .outerjoin(Outbox, Outbox.id == Message.outbox_id)
+             .where(Message.complaint_id.in_(_IDS), Message.direction == "outbound"))
 
 
 class Change(NamedTuple):
@@ -65,32 +79,21 @@ class History:
         return h
 
     def _load_chunk(self, session: Session, ids: list[int]) -> None:
-        for c in session.scalars(select(Complaint).where(Complaint.id.in_(ids))):
+        for c in session.scalars(_COMPLAINTS, {"ids": ids}):
             self.complaints[c.id] = c
-        for t in session.scalars(select(Task).where(Task.complaint_id.in_(ids)).order_by(Task.id)):
+        for t in session.scalars(_TASKS, {"ids": ids}):
             assert t.complaint_id is not None  # selected by complaint
             self.tasks[t.complaint_id].append(t)
             self.task_by_id[t.id] = t
-        tr = Transition.__table__
-        rows = session.execute(select(tr.c.id, tr.c.entity, tr.c.entity_id, tr.c.from_state, tr.c.to_state,
-                                      tr.c.trigger, tr.c.reason, tr.c.at, tr.c.data, tr.c.complaint_id)
-                               .where(tr.c.complaint_id.in_(ids), tr.c.entity.in_(("complaint", "task")))
-                               .order_by(tr.c.at, tr.c.id)).all()
-        for r in rows:
+        for r in session.execute(_TRANSITIONS, {"ids": ids}):
             change = Change(r.id, r.entity, r.entity_id, r.from_state, r.to_state, r.trigger, r.reason, r.at,
                             r.data or {})
             self.changes_of[(r.entity, r.entity_id)].append(change)
             if r.entity == "task" and r.trigger == "transfer":
                 self.transfers[r.complaint_id].append(change)
-        self._load_first_contact(session, ids)
-
-    def _load_first_contact(self, session: Session, ids: list[int]) -> None:
-        """An outbound message counts when its outbox row was delivered; one without an outbox row (a
-        recorded phone call) counts at its time (see :func:`closeloop.services.clocks.first_contact_at`)."""
-        rows = session.execute(select(Message.complaint_id, Message.at, Message.outbox_id, Outbox.delivered_at)
-                               .outerjoin(Outbox, Outbox.id == Message.outbox_id)
-                               .where(Message.complaint_id.in_(ids), Message.direction == "outbound")).all()
-        for cid, at, outbox_id, delivered in rows:
+        # an outbound message counts when its outbox row was delivered; one without an outbox row (a recorded
+        # phone call) counts at its time (see closeloop.services.clocks.first_contact_at)
+        for cid, at, outbox_id, delivered in session.execute(_CONTACTS, {"ids": ids}):
             when = delivered if outbox_id is not None else at
             if when is not None and (cid not in self.first_contact or when < self.first_contact[cid]):
                 self.first_contact[cid] = when

@@ -33,6 +33,7 @@ from models.tables import (
 
 from . import charts
 from .clocks import task_clocks
+from .ledger import History
 from .metrics import DEFINITIONS, Metric, share, worst_first
 
 FOLLOW_UP = "follow-up"  # the task kind of the customer follow-up (lifecycle)
@@ -201,6 +202,7 @@ def _department_figures(s, config: Config, now: datetime, tasks: list, done_at: 
     "resolved_within_target", "sla_tasks", "breached_so_far_count", "breached_so_far"}`` (see
     :mod:`closeloop.services.metrics` for the two shares)."""
     out: dict[str, dict] = {}
+    history = History.load(s, {t.complaint_id for t in tasks if t.complaint_id is not None})  # one read for all
     for dep in sorted({t.department for t in tasks}):
         dep_tasks = [t for t in tasks if t.department == dep]
         cal = config.department_calendar(dep)
@@ -212,7 +214,8 @@ def _department_figures(s, config: Config, now: datetime, tasks: list, done_at: 
                 business.append(cal.business_time_between(t.created_at, done_at[t.id]).total_seconds() / 3600)
             if t.status in ("transferred", "cancelled"):
                 continue
-            clock = next(v.clock for v in task_clocks(s, t, config, now) if v.clock.name == "resolve")
+            clock = next(v.clock for v in task_clocks(s, t, config, now, with_update=False, history=history)
+                         if v.clock.name == "resolve")
             if clock.target is None:
                 continue
             with_target += 1

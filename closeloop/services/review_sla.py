@@ -16,6 +16,7 @@ from closeloop.config import Config
 from models.tables import Task, Transition
 
 from .clocks import task_clocks
+from .ledger import History
 from .review_period import Period
 
 SKIPPED_TASK_STATES = ("transferred", "cancelled")  # a transferred task's time counts in its successor's chain
@@ -34,11 +35,12 @@ def department_sla(s: Session, config: Config, period: Period, as_of: datetime) 
     out: dict[str, dict] = defaultdict(lambda: {"completed": 0, "met": 0, "breached": 0, "open_at_end": 0,
                                                 "overdue_at_end": 0, "overdue_tasks": []})
     tasks = s.scalars(select(Task).where(Task.created_at < as_of, Task.status.notin_(SKIPPED_TASK_STATES))
-                      .order_by(Task.id))
+                      .order_by(Task.id)).all()
+    history = History.load(s, {t.complaint_id for t in tasks if t.complaint_id is not None})  # one read for all
     for t in tasks:
         if t.complaint_id is None and getattr(t, "improvement_id", None) is None:
             continue
-        clock = next(v.clock for v in task_clocks(s, t, config, as_of, with_update=False)
+        clock = next(v.clock for v in task_clocks(s, t, config, as_of, with_update=False, history=history)
                      if v.clock.name == "resolve")
         row = out[t.department]
         if clock.status == "cancelled":
