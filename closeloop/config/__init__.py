@@ -81,6 +81,11 @@ class EscalationModel(_Strict):
     #: a transfer back to a department that passed the complaint on within this many calendar hours
     #: raises a ping-pong escalation at run time
     ping_pong_window_hours: float = Field(72.0, gt=0, le=8760)
+    #: the crisis owner (ladder level 4, and the customer promise's level 4) hears only of complaints of
+    #: these severities or with one of these risk flags; other complaints' ladders stop at level 3
+    #: (the operations manager). Issue 16: a crisis owner who hears of every late P4 stops listening.
+    crisis_severities: list[str] = Field(["P1", "P2"], max_length=10)
+    crisis_risk_flags: list[str] = Field(["public_exposure"], max_length=20)
     operations_manager: PersonModel = PersonModel(name="operations-manager")
     crisis_owner: PersonModel = PersonModel(name="crisis-owner")
     default_notify: str = "capture://notifications.jsonl"
@@ -90,6 +95,14 @@ class EscalationModel(_Strict):
     def _thresholds(cls, v: list[float]) -> list[float]:
         if any(not 0 < x <= 1 for x in v) or sorted(v) != v or len(set(v)) != len(v):
             raise ValueError("must be increasing fractions of the budget in (0, 1], e.g. [0.5, 0.8, 1.0]")
+        return v
+
+    @field_validator("crisis_severities")
+    @classmethod
+    def _crisis_severities(cls, v: list[str]) -> list[str]:
+        bad = [x for x in v if x not in SEVERITIES]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a severity; use some of {', '.join(SEVERITIES)}")
         return v
 
     @field_validator("ladder_hours")

@@ -34,6 +34,9 @@ from .bulk import insert_new
 from .clocks import DueInstants, _changes, due_instants, task_chain, task_clocks
 from .ledger import CHUNK, History
 
+#: The ladder level that reaches the crisis owner.
+CRISIS_LEVEL = 4
+
 
 @dataclass(frozen=True)
 class WantedTimer:
@@ -80,10 +83,12 @@ def next_ack_page(config: Config, department: str, task_id: int, page: int, fire
 
 
 def task_timers(session: Session, task: Task, config: Config, now: datetime, start_level: int = 1, *,
-                history: History | None = None, clocks: dict | None = None) -> list[WantedTimer]:
+                history: History | None = None, clocks: dict | None = None,
+                top_level: int = CRISIS_LEVEL) -> list[WantedTimer]:
     """Acknowledge timeout, pause expiry, reminders and the escalation ladder of one active task
-    (a complaint's task or an improvement action). ``history``: the preloaded history of the task's
-    complaint; ``clocks``: its clocks by name, when the caller computed them already."""
+    (a complaint's task or an improvement action), levels ``start_level`` to ``top_level``. ``history``:
+    the preloaded history of the task's complaint; ``clocks``: its clocks by name, when the caller computed
+    them already."""
     esc = config.model.escalation
     out: list[WantedTimer] = []
     cal = config.department_calendar(task.department)
@@ -109,7 +114,7 @@ def task_timers(session: Session, task: Task, config: Config, now: datetime, sta
         if reminder_at is not None:
             out.append(_want(TimerKind.REMINDER, reminder_at, task.id, {"pct": round(pct * 100)},
                              task=task.id, pct=round(pct * 100)))
-    levels = range(start_level, len(esc.ladder_hours) + 1)
+    levels = range(start_level, min(len(esc.ladder_hours), top_level) + 1)
     ladder = cal.add_business_times(resolve.due_at, [timedelta(hours=esc.ladder_hours[lv - 1]) for lv in levels])
     for level, at in zip(levels, ladder, strict=True):
         out.append(_want(TimerKind.ESCALATION, at.astimezone(UTC), task.id, {"level": level},
@@ -148,13 +153,16 @@ def wanted_timers(session: Session, complaint: Complaint, config: Config, now: d
     h = history if history is not None else History.load(session, [complaint.id])
     d = due if due is not None else due_instants(session, h, complaint.id, config, now)
     start_level = esc.public_exposure_start_level if "public_exposure" in complaint.risk_flags else 1
+    top = ladder_top(complaint, config)
     for task in h.tasks.get(complaint.id, ()):
         if task.id in d.clocks:
-            out.extend(task_timers(session, task, config, now, start_level, history=h, clocks=d.clocks[task.id]))
+            out.extend(task_timers(session, task, config, now, start_level, history=h, clocks=d.clocks[task.id],
+                                   top_level=top))
     if d.complaint is not None:  # the customer promise
-        hours = [esc.ladder_hours[min(level, len(esc.ladder_hours)) - 1] for level in (3, 4)]
+        levels = [lv for lv in (3, 4) if lv <= top]
+        hours = [esc.ladder_hours[min(level, len(esc.ladder_hours)) - 1] for level in levels]
         found = config.customer_calendar.add_business_times(d.complaint, [timedelta(hours=h) for h in hours])
-        for level, at in zip((3, 4), found, strict=True):
+        for level, at in zip(levels, found, strict=True):
             out.append(_want(TimerKind.PROMISE, at.astimezone(UTC), None, {"level": level},
                              complaint=complaint.id, level=level))
     if complaint.transfer_count > esc.transfer_limit:
@@ -163,6 +171,14 @@ def wanted_timers(session: Session, complaint: Complaint, config: Config, now: d
     out.extend(_ping_pong(h, complaint, config))
     out.extend(_status_timers(h, complaint, config))
     return out
+
+
+def ladder_top(complaint: Complaint, config: Config) -> int:
+    """The highest ladder level the complaint's escalations reach: the crisis owner (:data:`CRISIS_LEVEL`)
+    only for ``[escalation] crisis_severities`` or ``crisis_risk_flags``, else the operations manager (3)."""
+    esc = config.model.escalation
+    crisis = complaint.severity in esc.crisis_severities or bool(set(complaint.risk_flags) & set(esc.crisis_risk_flags))
+    return CRISIS_LEVEL if crisis else CRISIS_LEVEL - 1
 
 
 def _status_timers(h: History, complaint: Complaint, config: Config) -> list[WantedTimer]:

@@ -29,7 +29,9 @@ UTC = UTC
 
 def engine_config(*, calendar='timezone = "Asia/Shanghai"\nhours = "mon-fri 09:00-18:00"\ncountry = "CN"',
                   targets="P3 = { acknowledge = 2, resolve = 8 }", customer="", ladder="[0, 4, 8, 16]",
-                  lead="service-lead", extra=""):
+                  lead="service-lead", extra="", crisis='crisis_severities = ["P1", "P2", "P3", "P4"]'):
+    """The engine tests' configuration; every severity reaches the crisis owner unless ``crisis`` says
+    otherwise (the default configuration's rule, P1/P2 or public exposure, has its own tests)."""
     return parse_config(f"""
 [departments.service]
 display_name = "Service"
@@ -48,6 +50,7 @@ display_name = "Triage"
 reminder_thresholds = [0.5, 0.8, 1.0]
 ladder_hours = {ladder}
 transfer_limit = 2
+{crisis}
 {extra}
 [[rules]]
 name = "billing"
@@ -399,3 +402,47 @@ def test_a_large_backlog_is_split_into_several_digests(sessions, monkeypatch):
     # lead: L2 and page 2 per task (4 items, 2 messages); operations manager: L3 and the latest page per
     # task (2 messages); crisis owner: L4 per task (1 message)
     assert report.messages == len(queue) + 2 + 2 + 1
+
+
+def test_the_crisis_owner_hears_only_of_severe_or_exposed_complaints(sessions):
+    """Issue 16: by default (``crisis_severities`` P1/P2, ``crisis_risk_flags`` public_exposure) a P3
+    complaint's ladder stops at the operations manager; public exposure starts at the lead and reaches the
+    crisis owner; raising the severity to P1 adds level 4 at the next sweep."""
+    config = engine_config(targets="\n".join(f"P{i} = {{ acknowledge = 2, resolve = 8 }}" for i in range(1, 5)),
+                           crisis="")
+    created = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
+    plain, exposed = intake(sessions, config, created, [facts("G1", created),
+                                                         facts("G2", created, channel="twitter")])
+    sweep(sessions, config, created)
+
+    def levels(cid):
+        with sessions() as s:
+            rows = s.scalars(select(Timer).where(Timer.complaint_id == cid, Timer.status == "pending",
+                                                 Timer.kind.in_(("escalation", "promise")))).all()
+            return sorted({(t.kind, t.data["level"]) for t in rows})
+
+    with sessions() as s:
+        assert s.get(Complaint, plain).severity == "P3" and "public_exposure" in s.get(Complaint, exposed).risk_flags
+        assert s.get(Complaint, exposed).severity == "P2"  # triage raises public exposure
+    assert [lv for k, lv in levels(plain) if k == "escalation"] == [1, 2, 3]
+    assert [lv for k, lv in levels(exposed) if k == "escalation"] == [2, 3, 4]
+    assert ("promise", 4) not in levels(plain)
+    lifecycle.reprioritize(sessions, plain, "P1", config=config, reason="a regulator asked", actor="lead",
+                           at=datetime(2026, 3, 2, 9, 30, tzinfo=SH))
+    sweep(sessions, config, datetime(2026, 3, 2, 9, 30, tzinfo=SH))
+    assert [lv for k, lv in levels(plain) if k == "escalation"] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(("crisis", "exposed_levels"), [
+    ('crisis_severities = ["P1"]', [2, 3, 4]),                           # by the flag alone
+    ('crisis_severities = ["P1"]\ncrisis_risk_flags = []', [2, 3]),      # neither: stops at the manager
+])
+def test_the_crisis_rule_is_severity_or_flag(sessions, crisis, exposed_levels):
+    config = engine_config(targets="\n".join(f"P{i} = {{ acknowledge = 2, resolve = 8 }}" for i in range(1, 5)),
+                           crisis=crisis)
+    created = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
+    (exposed,) = intake(sessions, config, created, [facts("G3", created, channel="twitter")])
+    sweep(sessions, config, created)
+    with sessions() as s:
+        rows = s.scalars(select(Timer).where(Timer.complaint_id == exposed, Timer.kind == "escalation")).all()
+    assert sorted(t.data["level"] for t in rows) == exposed_levels
