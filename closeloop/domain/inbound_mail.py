@@ -152,7 +152,7 @@ def parse_mail(raw: bytes) -> ParsedMail:
         raise
     except LookupError as exc:
         raise Unparseable(QuarantineReason.UNKNOWN_CHARSET, f"unknown character set ({type(exc).__name__})") from None
-    except (ValueError, TypeError, IndexError, AttributeError, AssertionError, UnicodeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure to read arbitrary bytes is a malformed message
         raise Unparseable(QuarantineReason.MALFORMED_MIME, f"cannot be read ({type(exc).__name__})") from None
 
 

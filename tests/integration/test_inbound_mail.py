@@ -217,3 +217,25 @@ def test_a_crash_between_commit_and_seen_flag_never_duplicates(sessions, config,
     assert (report.counts["duplicate"], report.counts["complaint"]) == (2, 3)
     assert len(email_complaints(sessions)) == 5 and imap_server.unseen() == 0
     assert poll(sessions, config, imap_server, tmp_path).counts == {}
+
+
+def test_cli_mail_poll_takes_the_mailbox_in_once(imap_server, tmp_path, monkeypatch):  # noqa: F811
+    from typer.testing import CliRunner
+
+    from closeloop.cli import app
+
+    monkeypatch.setenv("CLOSELOOP_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("CLOSELOOP_ATTACHMENT_DIR", str(tmp_path / "att"))
+    monkeypatch.delenv("CLOSELOOP_CONFIG", raising=False)
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade"], catch_exceptions=False).exit_code == 0
+    monkeypatch.delenv("CLOSELOOP_IMAP_URL", raising=False)
+    res = runner.invoke(app, ["mail", "poll"], catch_exceptions=False)
+    assert res.exit_code == 2 and "CLOSELOOP_IMAP_URL" in res.output
+    monkeypatch.setenv("CLOSELOOP_IMAP_URL", imap_server.url)
+    imap_server.append(bytes(mail()), bytes(mail(subject="second")))
+    res = runner.invoke(app, ["mail", "poll", "--json"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert '"complaint": 2' in res.output and imap_server.unseen() == 0
+    res = runner.invoke(app, ["mail", "poll"], catch_exceptions=False)
+    assert res.exit_code == 0 and "no unseen messages" in res.output

@@ -72,3 +72,34 @@ def attachment_rows(parts: tuple[Part, ...], *, complaint_id: int, inbound_mail_
 
 def attachment_path(options: InboundOptions, sha256: str) -> Path:
     return options.attachment_dir / sha256[:2] / sha256
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One attachment as the complaint lists it (``complaint_id``: where it arrived, a merged one included)."""
+
+    id: int
+    complaint_id: int
+    filename: str
+    declared_type: str
+    content_type: str | None
+    size: int
+    sha256: str | None
+    status: str
+    reason: str | None
+    at: datetime
+
+
+def attachments_of(sessions, complaint_id: int) -> list[Listed]:
+    """The attachments of ``complaint_id`` and of the complaints merged into it, oldest first."""
+    from sqlalchemy import or_, select
+
+    from models.tables import Attachment, Complaint
+
+    with sessions() as s:
+        merged = select(Complaint.id).where(Complaint.merged_into_id == complaint_id)
+        rows = s.scalars(select(Attachment).where(or_(Attachment.complaint_id == complaint_id,
+                                                      Attachment.complaint_id.in_(merged)))
+                         .order_by(Attachment.id)).all()
+        return [Listed(a.id, a.complaint_id, a.filename, a.declared_type, a.content_type, a.size, a.sha256,
+                       a.status, a.reason, a.at) for a in rows]
