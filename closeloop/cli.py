@@ -50,6 +50,9 @@ from closeloop.cli_outbox import outbox_app  # noqa: E402
 from closeloop.cli_replay import replay_cmd  # noqa: E402
 
 app.add_typer(outbox_app, name="outbox")
+from closeloop.cli_mail import mail_app  # noqa: E402
+
+app.add_typer(mail_app, name="mail")
 
 app.command("replay")(replay_cmd)
 from closeloop.cli_api import api_cmd, openapi_cmd, start_api_thread, tokens_app  # noqa: E402

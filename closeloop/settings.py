@@ -14,6 +14,13 @@
 - ``CLOSELOOP_SMTP_URL``: the SMTP relay for e-mail to customers (``smtp://host:25``,
   ``smtp://user:password@host:587`` with STARTTLS, ``smtps://...:465``); empty: e-mail is not sent.
 - ``CLOSELOOP_SMTP_FROM``: the From address of e-mail to customers (default ``closeloop@localhost``).
+- ``CLOSELOOP_IMAP_URL``: the mailbox inbound e-mail is polled from (``imap://user:password@host:143/INBOX``
+  with STARTTLS, ``...?starttls=false`` for a server on loopback, ``imaps://...:993/INBOX``); empty: no polling.
+- ``CLOSELOOP_IMAP_BATCH_SIZE``: messages fetched and processed per transaction (default 100).
+- ``CLOSELOOP_ATTACHMENT_DIR``: where attachments of inbound e-mail are stored, content-addressed
+  (default ``data/attachments`` in the working directory).
+- ``CLOSELOOP_ATTACHMENT_MAX_BYTES``: the largest attachment stored (default 10 MiB; a larger one is
+  listed as refused, the message is still processed).
 - ``CLOSELOOP_LOG_FORMAT``: ``json`` (default; one JSON object per line, ids and figures only) or ``text``,
   for ``closeloop api`` and ``closeloop serve``.
 - ``CLOSELOOP_RETENTION_DAYS``: age in days after which ``closeloop purge`` (and the ``purge`` deployment)
@@ -49,6 +56,10 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(1 << 20, ge=1024, le=1 << 30)
     smtp_url: str = ""
     smtp_from: str = "closeloop@localhost"
+    imap_url: str = ""
+    imap_batch_size: int = Field(100, ge=1, le=10_000)
+    attachment_dir: str = "data/attachments"
+    attachment_max_bytes: int = Field(10 * 1024 * 1024, ge=1, le=1 << 31)
     log_format: Literal["json", "text"] = "json"
     retention_days: int = Field(90, ge=0, le=36_500)
     public_url: str = "http://127.0.0.1:8000"

@@ -30,6 +30,7 @@ POLICIES: dict[str, tuple[int, int, int]] = {
     "import-exports": (3600, 0, 0),    # a bad file fails the same way again; import_one retries
                                        # transient (non-ImportFailed) errors twice itself
     "purge": (1800, 1, 60),            # daily; deletes in bounded batches, a retry finishes the rest
+    "poll-mailbox": (50, 1, 5),        # every minute; idempotent by Message-ID, seen only after the commit
 }
 
 

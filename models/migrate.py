@@ -40,6 +40,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 # everything (0006 folds dead letters into the older ``failed`` status; 0002 drops ``task.ack_due_at``,
 # which the clocks rebuild from the audit log).
 LOSSES: dict[str, list[tuple[str, str]]] = {
+    "0011": [("inbound e-mail records", "SELECT COUNT(*) FROM inbound_mail"),
+             ("quarantined e-mails (raw messages)", "SELECT COUNT(*) FROM mail_quarantine"),
+             ("attachment records", "SELECT COUNT(*) FROM attachment")],
     "0010": [("engine run records", "SELECT COUNT(*) FROM engine_run")],
     "0009": [("customer details (name, language, time zone, erasure)",
               "SELECT COUNT(*) FROM customer WHERE display_name IS NOT NULL OR language IS NOT NULL"

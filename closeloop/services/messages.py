@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy.orm import Session
+
 from closeloop.config import Config
 from closeloop.domain.complaint import ComplaintStatus, ComplaintTrigger
 from closeloop.domain.errors import InvalidInput
@@ -45,16 +47,22 @@ def add_message(sessions, complaint_id: int, *, config: Config, direction: str, 
         raise InvalidInput("channel", "longer than 64 characters")
     if len(author) > 200:
         raise InvalidInput("author", "longer than 200 characters")
-    body = body.replace("\x00", "")
     with unit_of_work(sessions) as s:
-        root = root_of(s, complaint_id)
-        msg = Message(complaint_id=root.id, original_complaint_id=complaint_id, direction=direction,
-                      channel=channel, author=author, body=body, at=at)
-        s.add(msg)
-        via = f"customer message via {channel or 'unknown channel'}"
-        if direction == "inbound" and root.status == ComplaintStatus.AWAITING_CUSTOMER:
-            fire_complaint(s, root, ComplaintTrigger.CUSTOMER_REPLIED, at=at, actor=author, reason=via)
-        elif direction == "inbound" and root.status in (ComplaintStatus.RESOLVED, ComplaintStatus.CLOSED):
-            reopen_in_session(s, root, config=config, reason=via, actor=author, at=at)
-        refresh_due(s, root.id, config, at)
-        return msg
+        return record_message(s, complaint_id, config=config, direction=direction, body=body, author=author,
+                              at=at, channel=channel)
+
+
+def record_message(s: Session, complaint_id: int, *, config: Config, direction: str, body: str, author: str,
+                   at: datetime, channel: str = "") -> Message:
+    """:func:`add_message` inside the caller's transaction (no checks of the arguments, no commit)."""
+    root = root_of(s, complaint_id)
+    msg = Message(complaint_id=root.id, original_complaint_id=complaint_id, direction=direction,
+                  channel=channel, author=author, body=body.replace("\x00", ""), at=at)
+    s.add(msg)
+    via = f"customer message via {channel or 'unknown channel'}"
+    if direction == "inbound" and root.status == ComplaintStatus.AWAITING_CUSTOMER:
+        fire_complaint(s, root, ComplaintTrigger.CUSTOMER_REPLIED, at=at, actor=author, reason=via)
+    elif direction == "inbound" and root.status in (ComplaintStatus.RESOLVED, ComplaintStatus.CLOSED):
+        reopen_in_session(s, root, config=config, reason=via, actor=author, at=at)
+    refresh_due(s, root.id, config, at)
+    return msg

@@ -9,7 +9,7 @@ The tables live in one module per area, all on the one :class:`Base` (one ``Meta
 
 - :mod:`.base`: ``Base`` and the constraint naming convention ``NAMING``;
 - :mod:`.reference`: departments and routing-configuration versions;
-- :mod:`.customers`: customers, their contact points, promises;
+- :mod:`.customers`: customers, their contact points, promises, inbound e-mail, quarantine, attachments;
 - :mod:`.complaints`: complaints, tasks and their dependencies, messages, the audit log (transitions);
 - :mod:`.engine`: timers, notifications, the outbox (with its dead letters), engine runs;
 - :mod:`.loop`: improvement records, their links and effectiveness checks, compensation;
@@ -23,7 +23,7 @@ from __future__ import annotations
 from .access import BACKEND_ONLY_SEARCH_OBJECTS, ApiToken, ComplaintSearch, WebSession
 from .base import NAMING, Base
 from .complaints import Complaint, Message, Task, TaskDependency, Transition
-from .customers import Customer, CustomerContact, Promise
+from .customers import Attachment, Customer, CustomerContact, InboundMail, MailQuarantine, Promise
 from .engine import EngineRun, Notification, Outbox, Timer
 from .loop import Compensation, EffectivenessCheck, Improvement, ImprovementLink
 from .reference import Department, RoutingConfig
@@ -32,6 +32,7 @@ __all__ = [
     "BACKEND_ONLY_SEARCH_OBJECTS",
     "NAMING",
     "ApiToken",
+    "Attachment",
     "Base",
     "Compensation",
     "Complaint",
@@ -43,6 +44,8 @@ __all__ = [
     "EngineRun",
     "Improvement",
     "ImprovementLink",
+    "InboundMail",
+    "MailQuarantine",
     "Message",
     "Notification",
     "Outbox",

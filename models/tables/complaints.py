@@ -113,6 +113,8 @@ class Message(Base):
     #: an outbound message sent through the outbox (it reached the customer when that row was delivered);
     #: None for a contact recorded after the fact (a phone call) or an inbound message
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"), nullable=True, index=True)
+    #: the RFC 5322 Message-ID of an outbound e-mail (threads the customer's reply back to the complaint)
+    mail_id: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
 
 
 class Transition(Base):

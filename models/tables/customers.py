@@ -1,10 +1,10 @@
-"""Customers, their contact points and the promises made to them (issue 13)."""
+"""Customers, their contact points, the promises made to them and their inbound e-mail (issue 13)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..types import UTCDateTime
@@ -71,3 +71,49 @@ class Promise(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class InboundMail(Base):
+    """One inbound e-mail as processed (IMAP poll or webhook): ``key`` is the SHA-256 of its Message-ID
+    (of the raw bytes without one) and unique, so a message is processed once however often it is fetched.
+    ``outcome`` (complaint | reply | ignored | quarantined) and ``reason`` (the loop, quarantine or threading
+    reason) say what became of it; ``complaint_id`` where it landed. No address, subject or body here."""
+
+    __tablename__ = "inbound_mail"
+    __table_args__ = (Index("ix_inbound_mail_outcome_at", "outcome", "processed_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    via: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    complaint_id: Mapped[int | None] = mapped_column(ForeignKey("complaint.id"), nullable=True, index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MailQuarantine(Base):
+    """The raw bytes of an inbound e-mail that could not be read (nothing is lost); the reason is on
+    its :class:`InboundMail` row."""
+
+    __tablename__ = "mail_quarantine"
+    inbound_mail_id: Mapped[int] = mapped_column(ForeignKey("inbound_mail.id"), primary_key=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Attachment(Base):
+    """A file that came with an inbound e-mail, listed on its complaint. ``sha256`` names the stored file
+    (content-addressed under ``CLOSELOOP_ATTACHMENT_DIR``); ``content_type`` is sniffed from the bytes,
+    ``declared_type`` what the mail said. ``status`` refused (``reason`` too_large): not stored."""
+
+    __tablename__ = "attachment"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaint.id"), index=True)
+    inbound_mail_id: Mapped[int] = mapped_column(ForeignKey("inbound_mail.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    declared_type: Mapped[str] = mapped_column(String(100), default="")
+    content_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

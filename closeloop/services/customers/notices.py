@@ -200,7 +200,7 @@ def send(session: Session, drafts: list[Draft], now: datetime) -> list[int]:
                                .where(Outbox.idempotency_key.in_(sorted(new_keys)))).all())
     msgs = [{"complaint_id": d.complaint_id, "original_complaint_id": d.complaint_id, "direction": "outbound",
              "channel": d.channel, "author": d.author[:200], "body": d.rendered.text, "at": now,
-             "outbox_id": ids[d.key]}
+             "outbox_id": ids[d.key], "mail_id": message_id(d.key) if d.channel == EMAIL_CHANNEL else None}
             for d in drafts if d.key in ids]
     session.execute(insert(Message.__table__), msgs)
     return sorted(ids.values())

@@ -1,0 +1,85 @@
+"""Inbound e-mail: the webhook a mail provider posts raw messages to, and a complaint's attachments.
+
+``POST /inbound/email`` takes one raw RFC 822 message (``Content-Type: message/rfc822``) and runs the same
+processing as the IMAP poll (:func:`closeloop.services.inbound.process_mail`): 201 with the outcome, or
+200 when the message (same Message-ID) was processed before. Manager tokens only (like intake): give the
+provider its own manager token. Larger messages than ``CLOSELOOP_API_MAX_BODY_BYTES`` get 413.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field
+
+from closeloop.bootstrap import App
+from closeloop.services.inbound import InboundOptions, MailVia, process_mail
+from closeloop.services.inbound.attachments import attachments_of
+
+from .auth import MANAGER, WORK_ROLES, Principal, get_app, require
+from .deps import Id
+from .errors import ApiError
+from .routes_complaints import ensure_visible
+
+router = APIRouter(tags=["inbound e-mail"])
+MEDIA_TYPE = "message/rfc822"
+
+
+class InboundOut(BaseModel):
+    key: str = Field(description="SHA-256 of the Message-ID (of the raw message without one): the idempotency key")
+    outcome: str | None = Field(description="complaint | reply | ignored | quarantined; null for a duplicate")
+    reason: str | None = Field(description="why: the loop or quarantine reason, or how it was threaded")
+    complaint_id: int | None
+    duplicate: bool = Field(description="processed before: nothing changed")
+
+
+async def raw_message(request: Request) -> bytes:
+    """Dependency: the request body as one raw message (415 for another media type, 422 when empty)."""
+    media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media != MEDIA_TYPE:
+        raise ApiError(415, f"Content-Type must be {MEDIA_TYPE} (one raw message), not {media or 'missing'!r}")
+    raw = await request.body()
+    if not raw.strip():
+        raise ApiError(422, "the message is empty", field="body")
+    return raw
+
+
+RAW_BODY = {"requestBody": {"required": True, "description": "one raw RFC 822 message",
+                            "content": {MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+@router.post("/inbound/email", status_code=201, response_model=InboundOut, openapi_extra=RAW_BODY,
+             responses={200: {"model": InboundOut, "description": "processed before (same Message-ID)"},
+                        415: {"description": f"the body is not {MEDIA_TYPE}"}})
+def inbound_email(response: Response, who: Principal = Depends(require(MANAGER)), raw: bytes = Depends(raw_message),
+                  app: App = Depends(get_app)) -> InboundOut:
+    """Take in one e-mail as the IMAP poll would: a new complaint, a reply on its complaint, an ignored
+    auto-reply or bounce, or quarantined unreadable mail."""
+    report = process_mail(app.sessions, app.config, [raw], now=app.clock.now(), via=MailVia.WEBHOOK,
+                          options=InboundOptions.from_settings(app.settings))
+    (r,) = report.results
+    response.status_code = 200 if r.duplicate else 201
+    return InboundOut(key=r.key, outcome=r.outcome, reason=r.reason, complaint_id=r.complaint_id,
+                      duplicate=r.duplicate)
+
+
+class AttachmentOut(BaseModel):
+    id: int
+    complaint_id: int = Field(description="where it arrived (a complaint merged into this one included)")
+    filename: str = Field(description="the name the sender gave; not trusted for the type")
+    declared_type: str
+    content_type: str | None = Field(description="sniffed from the content; null when not stored")
+    size: int
+    sha256: str | None = Field(description="the stored file's content address; null when refused")
+    status: str = Field(description="stored | refused")
+    reason: str | None = Field(description="why it was refused (too_large)")
+    at: datetime
+
+
+@router.get("/complaints/{complaint_id}/attachments", response_model=list[AttachmentOut])
+def attachments(complaint_id: Id, who: Principal = Depends(require(*WORK_ROLES)),
+                app: App = Depends(get_app)) -> list[AttachmentOut]:
+    """The files that came with the customer's e-mail on this complaint, oldest first."""
+    ensure_visible(app, who, complaint_id)
+    return [AttachmentOut(**vars(a)) for a in attachments_of(app.sessions, complaint_id)]

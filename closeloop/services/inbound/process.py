@@ -1,0 +1,242 @@
+"""Process inbound e-mail: one function for the IMAP poll and the inbound webhook.
+
+For a batch of raw messages, in one transaction:
+
+1. **Idempotent by Message-ID**: ``inbound_mail.key`` (SHA-256 of the Message-ID, of the raw bytes
+   without one) is unique; a message seen before (or twice in the batch) is counted ``duplicate`` and
+   changes nothing. A crash between the commit and flagging the mail as seen therefore never duplicates.
+2. **Quarantine**: a message that cannot be read (malformed MIME, unknown charset, no From address)
+   keeps its raw bytes in ``mail_quarantine`` with the reason.
+3. **Loop protection**: auto-replies and bounces (:func:`~closeloop.domain.inbound_mail.loop_reason`)
+   are recorded ``ignored`` with the reason: no complaint is created or reopened, nothing is answered.
+4. **Threading**: ``In-Reply-To``/``References`` naming one of our outbound mails (``message.mail_id``) or
+   an earlier inbound mail, else a ``[CL-n]`` token in the subject, but a token only when the sender's
+   address is an e-mail contact point of that complaint's customer (our Message-IDs are unguessable; a
+   token is not). The reply is recorded on the complaint as an inbound customer message
+   (:func:`~closeloop.services.messages.record_message`: a merged complaint's survivor; resolved reopens).
+5. **New complaints**: everything else (a foreign token included, reason ``foreign_token``) goes through
+   the shared intake (source ``email``, one ``intake_batch`` per batch), the customer found by the sender
+   address among the e-mail contact points, or created with it (consent to answer on the channel the
+   customer wrote from; not verified).
+6. **Attachments** of messages that landed on a complaint are stored (:mod:`.attachments`).
+
+Rows carry ids, outcomes and reasons only: no address, subject or body outside ``message``/``customer``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from closeloop.config import Config
+from closeloop.domain.customer import ContactKind, ContactPoint, CustomerProfile
+from closeloop.domain.errors import InvalidInput
+from closeloop.domain.facts import MAX_CHARS, ComplaintFacts
+from closeloop.domain.inbound_mail import MailOutcome, ParsedMail, ThreadReason, Unparseable, parse_mail, raw_key
+from models.tables import Attachment, InboundMail, MailQuarantine
+
+from ..departments import routing_config_id, sync_departments
+from ..intake import IntakeItem, intake_batch
+from ..messages import record_message
+from ..uow import unit_of_work
+from .attachments import InboundOptions, attachment_rows
+from .threads import Threads, find_threads
+
+SOURCE = "email"
+AUTHOR = "customer"
+EMPTY_TEXT = "(empty e-mail)"
+
+
+class MailVia(StrEnum):
+    IMAP = "imap"
+    WEBHOOK = "webhook"
+
+
+@dataclass(frozen=True)
+class MailResult:
+    """One message's outcome; ``duplicate``: processed before (nothing changed, the earlier outcome holds)."""
+
+    key: str
+    outcome: MailOutcome | None
+    reason: str | None = None
+    complaint_id: int | None = None
+    duplicate: bool = False
+
+
+@dataclass
+class InboundReport:
+    """What a batch (or a poll) did: per message results and counts by outcome and reason."""
+
+    results: list[MailResult] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+
+    def add(self, other: InboundReport) -> None:
+        self.results.extend(other.results)
+        self.counts.update(other.counts)
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(sorted(self.counts.items()))
+
+
+@dataclass
+class _Incoming:
+    raw: bytes
+    key: str
+    mail: ParsedMail | None
+    problem: Unparseable | None
+
+
+def _read(raw: bytes) -> _Incoming:
+    try:
+        mail = parse_mail(raw)
+    except Unparseable as exc:
+        return _Incoming(raw, raw_key(raw), None, exc)
+    return _Incoming(raw, mail.key(raw), mail, None)
+
+
+def process_mail(sessions, config: Config, raws: Sequence[bytes], *, now: datetime, via: MailVia,
+                 options: InboundOptions, attempts: int = 3) -> InboundReport:
+    """Process ``raws`` in one transaction (see the module docstring); returns the report. A concurrent run
+    that committed one of the same messages first makes this batch roll back and run again (then those
+    messages count as duplicates)."""
+    incoming = [_read(raw) for raw in raws]  # parsing needs no transaction
+    for attempt in range(1, attempts + 1):
+        try:
+            with unit_of_work(sessions) as s:
+                return _Batch(s, config, now, via, options).run(incoming)
+        except IntegrityError:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@dataclass
+class _Batch:
+    s: Session
+    config: Config
+    now: datetime
+    via: MailVia
+    options: InboundOptions
+    report: InboundReport = field(default_factory=InboundReport)
+    rows: list[dict] = field(default_factory=list)
+    landed: list[tuple[int, _Incoming]] = field(default_factory=list)  # (row index, message) on a complaint
+    quarantined: list[_Incoming] = field(default_factory=list)
+
+    def run(self, incoming: list[_Incoming]) -> InboundReport:
+        fresh = self._fresh(incoming)
+        readable = [m for m in fresh if m.mail is not None and m.mail.loop is None]
+        threads = find_threads(self.s, [m.mail for m in readable if m.mail is not None])
+        new: list[tuple[int, _Incoming, ThreadReason]] = []
+        for m in fresh:
+            if m.problem is not None:
+                self._row(m, MailOutcome.QUARANTINED, m.problem.reason)
+                self.quarantined.append(m)
+            elif m.mail is not None and m.mail.loop is not None:
+                self._row(m, MailOutcome.IGNORED, m.mail.loop)
+            else:
+                assert m.mail is not None
+                cid, why = threads.of(m.mail)
+                if cid is None:
+                    new.append((self._row(m, MailOutcome.COMPLAINT, why), m, why))
+                else:
+                    self._reply(m, cid, why)
+        self._new_complaints(new, threads)
+        self._write()
+        return self.report
+
+    def _fresh(self, incoming: list[_Incoming]) -> list[_Incoming]:
+        keys = sorted({m.key for m in incoming})
+        seen: set[str] = set()
+        for i in range(0, len(keys), 400):
+            seen |= set(self.s.scalars(select(InboundMail.key).where(InboundMail.key.in_(keys[i:i + 400]))))
+        fresh = []
+        for m in incoming:
+            if m.key in seen:
+                self.report.results.append(MailResult(m.key, None, duplicate=True))
+                self.report.counts["duplicate"] += 1
+                continue
+            seen.add(m.key)
+            fresh.append(m)
+        return fresh
+
+    def _row(self, m: _Incoming, outcome: MailOutcome, reason: str | None, complaint_id: int | None = None) -> int:
+        why = None if reason == ThreadReason.NONE else reason
+        self.rows.append({"key": m.key, "via": self.via, "outcome": outcome, "reason": why,
+                          "complaint_id": complaint_id, "size": len(m.raw), "processed_at": self.now})
+        self.report.counts[str(outcome)] += 1
+        if why and outcome in (MailOutcome.IGNORED, MailOutcome.QUARANTINED):
+            self.report.counts[f"{outcome}:{why}"] += 1
+        return len(self.rows) - 1
+
+    def _reply(self, m: _Incoming, complaint_id: int, why: ThreadReason) -> None:
+        assert m.mail is not None
+        msg = record_message(self.s, complaint_id, config=self.config, direction="inbound", body=_body(m.mail),
+                             author=AUTHOR, at=self.now, channel=SOURCE)
+        self.landed.append((self._row(m, MailOutcome.REPLY, why, msg.complaint_id), m))
+
+    def _new_complaints(self, new: list[tuple[int, _Incoming, ThreadReason]], threads: Threads) -> None:
+        if not new:
+            return
+        sync_departments(self.s, self.config, self.now)
+        rc_id = routing_config_id(self.s, self.config, self.now)
+        items = [IntakeItem(_facts(m, threads, self.now)) for _, m, _ in new]
+        res = intake_batch(self.s, items, config=self.config, now=self.now, routing_config_id=rc_id, actor=AUTHOR)
+        for i, (row, m, _) in enumerate(new):
+            self.rows[row]["complaint_id"] = res.ids[i]
+            self.landed.append((row, m))
+
+    def _write(self) -> None:
+        if not self.rows:
+            return
+        t = InboundMail.__table__
+        ids: dict[str, int] = {k: i for k, i in self.s.execute(insert(t).returning(t.c.key, t.c.id), self.rows)}
+        if self.quarantined:
+            self.s.execute(insert(MailQuarantine.__table__),
+                           [{"inbound_mail_id": ids[m.key], "raw": m.raw} for m in self.quarantined])
+        files = []
+        for row, m in self.landed:
+            assert m.mail is not None
+            files += attachment_rows(m.mail.attachments, complaint_id=self.rows[row]["complaint_id"],
+                                     inbound_mail_id=ids[m.key], options=self.options, at=self.now)
+        if files:
+            self.s.execute(insert(Attachment.__table__), files)
+            self.report.counts.update(f"attachment:{f['status']}" for f in files)
+        for r in self.rows:
+            self.report.results.append(MailResult(r["key"], r["outcome"], r["reason"], r["complaint_id"]))
+
+
+def _body(mail: ParsedMail) -> str:
+    text = "\n\n".join(p for p in (mail.subject, mail.text) if p) or EMPTY_TEXT
+    return text[:MAX_CHARS["text"]]
+
+
+def _facts(m: _Incoming, threads: Threads, now: datetime) -> ComplaintFacts:
+    """A new complaint from ``m``: the sender's customer (found by address, or a new pseudonymous ref)."""
+    mail = m.mail
+    assert mail is not None
+    ref = threads.customer_refs.get(mail.sender)
+    profile = None
+    if ref is None:
+        ref = "mail-" + hashlib.sha256(mail.sender.encode("utf-8")).hexdigest()[:24]
+        profile = _profile(mail)
+    return ComplaintFacts(source=SOURCE, external_ref=m.key, received_at=now, channel=SOURCE, text=_body(mail),
+                          customer_ref=ref, customer=profile)
+
+
+def _profile(mail: ParsedMail) -> CustomerProfile | None:
+    """The sender as a new customer's profile; None when the address is not one closeloop can store."""
+    try:
+        point = ContactPoint(ContactKind.EMAIL, mail.sender, consent=True, verified=False)
+        return CustomerProfile(display_name=(mail.sender_name or "")[:200] or None, contacts=(point,))
+    except InvalidInput:
+        return None
+
+

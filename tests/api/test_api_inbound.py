@@ -1,0 +1,64 @@
+"""Issue 13, part 3: the inbound e-mail webhook (the same processing as the IMAP poll) and a complaint's
+attachments through the API (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+from sqlalchemy import select
+
+from closeloop.settings import Settings
+from models.tables import Complaint
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
+def raw_mail(msgid: str = "<hook-1@example.org>", subject: str = "Broken kettle", **headers: str) -> bytes:
+    m = EmailMessage()
+    m["From"] = "Wang <wang@example.org>"
+    m["Subject"] = subject
+    m["Message-ID"] = msgid
+    for k, v in headers.items():
+        m[k.replace("_", "-")] = v
+    m.set_content("It stopped working after a week.")
+    m.add_attachment(PNG, maintype="application", subtype="octet-stream", filename="kettle.bin")
+    return bytes(m)
+
+
+def post_mail(api, raw: bytes, who: str = "manager", media: str = "message/rfc822"):
+    return api.client.post("/api/v1/inbound/email", content=raw,
+                           headers={**api.h(who), "Content-Type": media})
+
+
+def test_webhook_takes_a_mail_in_once_and_lists_its_attachments(api, tmp_path):
+    api.app.settings = Settings(database_url="sqlite://", attachment_dir=str(tmp_path / "att"))
+    r = post_mail(api, raw_mail())
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert (body["outcome"], body["duplicate"]) == ("complaint", False)
+    cid = body["complaint_id"]
+    with api.app.sessions() as s:
+        c = s.get(Complaint, cid)
+        assert c is not None and (c.source, c.channel) == ("email", "email")
+    again = post_mail(api, raw_mail())
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    with api.app.sessions() as s:
+        assert len(s.scalars(select(Complaint.id).where(Complaint.source == "email")).all()) == 1
+    listed = api.get("manager", f"/complaints/{cid}/attachments")
+    assert listed.status_code == 200, listed.text
+    (a,) = listed.json()
+    assert (a["filename"], a["content_type"], a["declared_type"], a["status"], a["size"]) == (
+        "kettle.bin", "image/png", "application/octet-stream", "stored", len(PNG))
+
+
+def test_webhook_ignores_auto_replies_quarantines_garbage_and_checks_media_type_and_role(api, tmp_path):
+    api.app.settings = Settings(database_url="sqlite://", attachment_dir=str(tmp_path / "att"))
+    auto = post_mail(api, raw_mail("<auto-1@example.org>", Auto_Submitted="auto-replied"))
+    assert auto.status_code == 201 and (auto.json()["outcome"], auto.json()["reason"]) == ("ignored", "auto_submitted")
+    bad = post_mail(api, b"From: x@example.org\r\nContent-Type: text/plain; charset=nope-8\r\n\r\n\xff\r\n")
+    assert bad.status_code == 201 and (bad.json()["outcome"], bad.json()["reason"]) == (
+        "quarantined", "unknown_charset")
+    assert post_mail(api, raw_mail(), media="application/json").status_code == 415
+    assert post_mail(api, raw_mail(), who="member").status_code == 403
+    with api.app.sessions() as s:
+        assert s.scalars(select(Complaint.id).where(Complaint.source == "email")).all() == []
