@@ -193,7 +193,8 @@ def record_follow_up(sessions, task_id: int, *, config: Config, satisfied: bool,
     """Complete a customer follow-up task with the customer's verdict on the handling.
 
     Satisfied: the complaint is closed. Not satisfied: it is reopened with a new task
-    (see :func:`reopen`). The verdict is kept in the audit row (``data.satisfied``).
+    (see :func:`reopen`). Every verdict is kept in its audit row (``data.satisfied``,
+    ``data.first_verdict``); ``complaint.customer_satisfied`` holds the first one only.
     """
     with unit_of_work(sessions) as s:
         task = s.get(Task, task_id)
@@ -215,9 +216,14 @@ def record_follow_up_in_session(s, task: Task, *, config: Config, satisfied: boo
     complete_in_session(s, task_id, config=config, actor=actor, at=at, expected_version=expected_version,
                         outcome=("satisfied" if satisfied else "not satisfied") + (f": {note}" if note else ""))
     c = s.get_one(Complaint, task.complaint_id)
-    c.customer_satisfied = satisfied  # the customer's verdict, kept apart from any effectiveness check
+    # the customer's FIRST verdict is the complaint's (issue 16): a later one, after a dispute reopened it,
+    # is stored beside it in its own audit row, not over it; kept apart from any effectiveness check
+    first = c.customer_satisfied is None
+    if first:
+        c.customer_satisfied = satisfied
     s.add(Transition(**audit_dict("complaint", c.id, c.id, c.status, c.status, "follow_up", actor, at,
-                                  reason=note or None, data={"satisfied": satisfied, "task": task_id})))
+                                  reason=note or None,
+                                  data={"satisfied": satisfied, "task": task_id, "first_verdict": first})))
     if satisfied:
         if c.status == "resolved":
             fire_complaint(s, c, ComplaintTrigger.CLOSE, at=at, actor=actor, reason="customer satisfied")

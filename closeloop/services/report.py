@@ -135,10 +135,14 @@ def _follow_up_figures(tasks, follow: list, departments: dict, plan: dict) -> di
     dispute, not satisfaction, so there it reads "no dispute recorded".
     """
     satisfied = sum(1 for d in follow if (d or {}).get("satisfied") is True)
+    first = [d for d in follow if (d or {}).get("first_verdict", True)]  # rows before the flag count as first
+    first_satisfied = sum(1 for d in first if d.get("satisfied") is True)
     sources = {v.get("source") for k, v in plan.items() if k != -1}
     label = "no dispute recorded" if sources == {"cfpb"} else "satisfied"
     return {"created": sum(1 for t in tasks if t.kind == FOLLOW_UP), "recorded": len(follow),
             "satisfied": satisfied, "not_satisfied": len(follow) - satisfied, "satisfied_label": label,
+            "first_verdicts": {"complaints": len(first), "satisfied": first_satisfied,
+                               "not_satisfied": len(first) - first_satisfied},
             "by_department": departments}
 
 
