@@ -31,7 +31,7 @@ from models.tables import (
     Transition,
 )
 
-from . import charts
+from . import charts, root_cause
 from .clocks import task_clocks
 from .ledger import History
 from .metrics import DEFINITIONS, Metric, share, worst_first
@@ -267,6 +267,8 @@ def improvement_figures(sessions, complaints) -> dict:
             "awaiting_check": awaiting,
             "links_by_source": dict(sorted(links.items())),
             "root_causes": dict(causes.most_common()),
+            "unmapped_sources": sorted({c.source for c in live} - root_cause.MAPPED_SOURCES),
+            "mapped_complaints": sum(1 for c in live if c.source in root_cause.MAPPED_SOURCES),
             "data_ends": data_end.isoformat() if data_end else None,
             "checks": checks}
 

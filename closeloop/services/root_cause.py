@@ -140,8 +140,14 @@ DATA_MAP: dict[tuple[str, str, str], str] = {
 
 def from_data(source: str, facts: dict[str, str]) -> tuple[str, str | None]:
     """The root cause the data suggests (code, note): first :data:`DATA_MAP` hit on issue, category, product."""
+    if source not in MAPPED_SOURCES:
+        return "undetermined", f"no mapping for source {source!r}: its data names no cause"
     for fact in ("issue", "category", "product"):
         code = DATA_MAP.get((source, fact, facts.get(fact) or ""))
         if code:
             return code, f"from the data: {fact} {facts.get(fact)!r}"
     return "undetermined", f"not in the replay's mapping table ({source}: {facts.get('category') or '-'})"
+
+
+#: Sources :data:`DATA_MAP` has entries for; complaints of any other source have "no mapping".
+MAPPED_SOURCES = frozenset(src for src, _, _ in DATA_MAP)

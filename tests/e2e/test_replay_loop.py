@@ -57,3 +57,9 @@ def test_data_that_ends_too_soon_says_not_enough_data(tmp_path: Path):
     check = imp["checks"][0]
     assert not check["data_covers_window"] and check["verdict"] == "not_enough_data"
     assert check["note"].startswith("not enough data: the export ends 2026-01-19")
+    # a closeloop CSV names no cause: the report says "no mapping" instead of drawing a 100 % undetermined bar
+    assert imp["unmapped_sources"] != [] and imp["mapped_complaints"] == 0
+    from closeloop.services.report import render_html
+
+    html = render_html({"feed": summary})
+    assert "No root-cause mapping for source" in html and "no mapping: no Pareto to draw" in html

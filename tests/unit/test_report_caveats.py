@@ -36,3 +36,13 @@ def test_the_report_names_a_configuration_without_the_home_directory(tmp_path, m
     assert shown_path(str(inside)) == "examples/nyc311.toml"
     assert shown_path("/somewhere/else/ops.toml") == "ops.toml"
     assert shown_path("<built-in default>") == "<built-in default>"
+
+
+def test_a_source_without_a_mapping_says_so():
+    from closeloop.services.root_cause import MAPPED_SOURCES, from_data
+
+    assert {"cfpb", "nyc311", "airline-tweets"} <= MAPPED_SOURCES
+    code, note = from_data("webform", {"category": "billing"})
+    assert code == "undetermined" and note == "no mapping for source 'webform': its data names no cause"
+    code, note = from_data("cfpb", {"category": "something new"})
+    assert code == "undetermined" and note.startswith("not in the replay's mapping table")
