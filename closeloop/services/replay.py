@@ -13,11 +13,14 @@ documented model where it does not (:class:`Behaviour`):
 - CFPB: the first task is acknowledged when the CFPB sent the complaint to the
   company (``Date sent to company``); the company answers within 1-14 calendar
   days when ``Timely response?`` is Yes, 16-40 days otherwise, dependent tasks
-  follow 2-48 hours after they unblock; "In progress" complaints get no answer;
+  follow 2-48 hours (times the department's pace) after they unblock; "In progress" complaints get no answer;
   ``Consumer disputed?`` Yes makes the customer follow-up "not satisfied", which
   reopens the complaint (its new task is done 2-10 days later).
 - Other sources: each task is done a log-normal delay after it can start
-  (median 2 days).
+  (median 2 days times the department's pace).
+- Departments differ: each has a pace factor drawn once from the seed and its name (uniform
+  0.5-2.0, :meth:`Behaviour.pace`) that multiplies every modelled duration of its work (not the
+  times an export records); the summary lists them under ``model``.
 - Customer follow-up tasks are done 4 hours after creation: satisfied unless the
   complaint is disputed.
 - Root causes come from the data through the mapping table
@@ -89,8 +92,21 @@ class DataQuality:
 class Behaviour:
     """The seeded department behaviour model (see the module docstring)."""
 
+    #: the range of a department's pace factor (a modelled duration is multiplied by it)
+    PACE = (0.5, 2.0)
+
     def __init__(self, seed: int):
+        self.seed = seed
         self.rng = random.Random(seed)
+        self.paces: dict[str, float] = {}
+
+    def pace(self, department: str) -> float:
+        """The department's pace factor: drawn once per department from the seed and its name (uniform in
+        :data:`PACE`), so departments differ and a department is equally fast in every replay of a seed
+        (a ``--compare`` run meets the same people)."""
+        if department not in self.paces:
+            self.paces[department] = round(random.Random(f"{self.seed}:{department}").uniform(*self.PACE), 2)
+        return self.paces[department]
 
     def days(self, lo: float, hi: float) -> timedelta:
         return timedelta(days=self.rng.uniform(lo, hi))
@@ -98,8 +114,9 @@ class Behaviour:
     def lognormal(self, median_hours: float) -> timedelta:
         return timedelta(hours=median_hours * math.exp(self.rng.gauss(0, 0.8)))
 
-    def first_answer(self, facts, received: datetime) -> tuple[datetime | None, datetime | None]:
-        """(acknowledge_at, complete_at) for the first tasks of a complaint, or None for "never"."""
+    def first_answer(self, facts, received: datetime, department: str) -> tuple[datetime | None, datetime | None]:
+        """(acknowledge_at, complete_at) for the first tasks of a complaint (``department``: the first task's),
+        or None for "never"."""
         ex = facts.extra
         if facts.source == "nyc311":
             closed = ex.get("nyc311_closed_at")
@@ -111,10 +128,10 @@ class Behaviour:
                 return sent, None
             late = ex.get("cfpb_timely", "Yes").lower() != "yes"
             return sent, sent + (self.days(16, 40) if late else self.days(1, 14))
-        return None, received + self.lognormal(48)
+        return None, received + self.lognormal(48 * self.pace(department))
 
-    def next_step(self) -> timedelta:
-        return timedelta(hours=self.rng.uniform(2, 48))
+    def next_step(self, department: str) -> timedelta:
+        return timedelta(hours=self.rng.uniform(2, 48) * self.pace(department))
 
 
 @dataclass(order=True)
@@ -153,6 +170,8 @@ def run_replay(paths: list[Path], config: Config, out_dir: Path, *, fmt: str = "
         sim.push(r.facts.received_at, "intake", r)
     sim.run(quality)
     summary = build_summary(sessions, config, sim.clock.now(), quality, sim.plan)
+    summary["model"] = {"seed": seed, "department_pace": dict(sorted(sim.behaviour.paces.items())),
+                        "pace_means": "modelled durations are multiplied by the department's pace (1 = median)"}
     engine.dispose()
     return summary
 
@@ -287,7 +306,10 @@ def _intake_one(sessions, config, rc_id, row: ParsedRow, now, quality, behaviour
         return
     cid = res.ids[0]
     f = row.facts
-    ack_at, done_at = behaviour.first_answer(f, f.received_at)
+    with sessions() as s:
+        first_department = s.scalar(select(Task.department).where(Task.complaint_id == cid).order_by(Task.id)
+                                    .limit(1)) or ""
+    ack_at, done_at = behaviour.first_answer(f, f.received_at, first_department)
     if f.source == "nyc311":
         if done_at is None:
             quality.no_close_date += 1
@@ -339,12 +361,12 @@ def _act(sessions, config, ev: _Event, now, behaviour, plan, push) -> None:
         except Exception as exc:  # noqa: BLE001 - a replay never stops on one complaint; counted
             plan.setdefault(-1, {}).setdefault("errors", []).append(f"{ev.kind} {ev.ref}: {exc}")
     if ev.kind == "work":
-        with sessions() as s:
-            blocked_left = s.scalar(select(func.count()).select_from(Task).where(
+        with sessions() as s:  # the department of the next task still to do paces it
+            blocked_left = s.scalar(select(Task.department).where(
                 Task.complaint_id == ev.ref, Task.status.in_(("open", "acknowledged", "in_progress")),
-                Task.kind != "follow-up"))
+                Task.kind != "follow-up").order_by(Task.id).limit(1))
         if blocked_left:
-            push(now + behaviour.next_step(), "work", ev.ref)
+            push(now + behaviour.next_step(blocked_left), "work", ev.ref)
 
 
 def _schedule_followups(sessions, now, plan, scheduled: set[int], push) -> None:

@@ -46,3 +46,13 @@ def test_a_source_without_a_mapping_says_so():
     assert code == "undetermined" and note == "no mapping for source 'webform': its data names no cause"
     code, note = from_data("cfpb", {"category": "something new"})
     assert code == "undetermined" and note.startswith("not in the replay's mapping table")
+
+
+def test_departments_get_their_own_seeded_pace():
+    from closeloop.services.replay import Behaviour
+
+    a, b = Behaviour(7), Behaviour(7)
+    paces = {d: a.pace(d) for d in ("HPD", "DOT", "NYPD", "DSNY")}
+    assert all(0.5 <= p <= 2.0 for p in paces.values()) and len(set(paces.values())) > 1  # they differ
+    assert {d: b.pace(d) for d in reversed(list(paces))} == paces  # same seed, any order: same pace
+    assert Behaviour(8).pace("HPD") != paces["HPD"]
