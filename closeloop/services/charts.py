@@ -106,6 +106,7 @@ def time_bars(series: dict, *, period: str = "day", y_title: str, x_title: str |
             rows.append({"t": at.isoformat(), "v": v, "g": group, "nodata": v is None})
     if not rows:
         return _no_data()
+    rows, note = _focus(rows, y_title)
     if len({r["t"] for r in rows}) == 1:  # one period alone: its empty neighbours give the axis a span
         step = timedelta(days=7 if period == "week" else 1)
         one = date.fromisoformat(rows[0]["t"])
@@ -127,8 +128,49 @@ def time_bars(series: dict, *, period: str = "day", y_title: str, x_title: str |
         layers.insert(0, {"mark": {"type": "bar", "color": "#ddd"}, "transform": [{"filter": "datum.nodata"}],
                           "encoding": {"x": x, "y": {"value": 0}, "y2": {"value": height},
                                        "tooltip": {"value": NO_DATA}}})
-    return render({"width": width, "height": height, "data": {"values": rows}, "layer": layers},
-                  label=label or y_title)
+    chart = render({"width": width, "height": height, "data": {"values": rows}, "layer": layers},
+                   label=label or y_title)
+    return Markup(chart + Markup('<p class="chart-note">{}</p>').format(note)) if note else chart
+
+
+#: A time axis is cut to the periods holding this share of the total when the rest (a few outliers of the
+#: export's dates) would otherwise stretch it to more than twice as long.
+FOCUS_SHARE = 0.98
+
+
+def _focus(rows: list[dict], unit: str) -> tuple[list[dict], str]:
+    """``rows`` cut to the :data:`FOCUS_SHARE` of the total around the bulk of the data when the outliers
+    more than double the axis; and the note saying what was left out (empty string when nothing was)."""
+    days = sorted({r["t"] for r in rows})
+    per_day: dict[str, float] = {}
+    for r in rows:
+        per_day[r["t"]] = per_day.get(r["t"], 0) + (r["v"] or 0)
+    total = sum(per_day.values())
+    if total <= 0 or len(days) < 20:
+        return rows, ""
+    tail, acc, lo = total * (1 - FOCUS_SHARE) / 2, 0.0, 0
+    while lo < len(days) and acc + per_day[days[lo]] <= tail:
+        acc += per_day[days[lo]]
+        lo += 1
+    acc, hi = 0.0, len(days) - 1
+    while hi > lo and acc + per_day[days[hi]] <= tail:
+        acc += per_day[days[hi]]
+        hi -= 1
+    if (hi - lo + 1) * 2 > len(days):
+        return rows, ""
+    kept = [r for r in rows if days[lo] <= r["t"] <= days[hi]]
+    parts = [_left_out(days[:lo], per_day, f"before {days[lo]}"),
+             _left_out(days[hi + 1:], per_day, f"after {days[hi]}")]
+    return kept, (f"Axis cut to {days[lo]} .. {days[hi]}, the bulk of the data; not drawn: "
+                  + "; ".join(p for p in parts if p) + f" ({unit}).")
+
+
+def _left_out(periods: list[str], per_day: dict[str, float], where: str) -> str:
+    """``"310 periods before 2023-07-17, at most 1"`` (empty when none was left out)."""
+    if not periods:
+        return ""
+    most = max(per_day[d] for d in periods)
+    return f"{len(periods)} period{'s' if len(periods) != 1 else ''} {where}, at most {most:g}"
 
 
 def category_bars(values: dict[str, float | None], *, y_title: str, x_title: str, percent: bool = False,

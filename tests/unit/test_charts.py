@@ -66,3 +66,19 @@ def test_a_single_period_gets_its_empty_neighbours():
     texts = _texts(svg)
     assert svg.count('aria-roledescription="bar"') == 3
     assert "2026-01-05" in texts or "2026-01-19" in texts
+
+
+def test_an_outlier_does_not_stretch_a_time_axis_and_the_cut_is_said():
+    """Issue 16: one complaint from 2012 in a 2023 export must not squeeze the 2023 bars into one pixel column;
+    the axis is cut to the bulk of the data and a note says what was left out."""
+    from datetime import date, timedelta
+
+    from closeloop.services.charts import time_bars
+
+    series = {date(2012, 10, 4): 1}
+    series |= {date(2023, 7, 1) + timedelta(days=i): 50 for i in range(60)}
+    html = str(time_bars(series, period="day", y_title="open complaints"))
+    assert "Axis cut to 2023-07-01 .. 2023-08-29" in html and "before 2023-07-01, at most 1" in html
+    assert "2012-10-04" not in html.split("chart-note")[0]  # not on the axis
+    even = {date(2023, 1, 1) + timedelta(days=i): 5 for i in range(400)}  # no outlier: the whole span
+    assert "Axis cut" not in str(time_bars(even, period="day", y_title="open complaints"))
