@@ -81,7 +81,7 @@ def queue(request: Request, department: str = Path(max_length=64), show: str = "
                              due_today=show == "due_today", limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     start, end = _today_bounds(app.config, department, now)
     calendar = app.config.department_calendar(department)
-    rows = [{"task": t, "overdue": t.due_at is not None and t.due_at < now,
+    rows = [{"task": t, "overdue": t.due_at is not None and t.due_at <= now,
              "due_today": t.due_at is not None and start <= t.due_at < end, "left": time_left(calendar, t.due_at, now),
              "actions": [a for a in ACTIONS if a in TASK_MACHINE.allowed(TaskStatus(t.status))]}
             for t in found.tasks]

@@ -98,7 +98,7 @@ def test_an_internal_note_is_stored_and_shown_escaped(web, complaints):
     with web.app.sessions() as s:
         (msg,) = s.scalars(select(Message).where(Message.complaint_id == cid, Message.direction == "internal"))
     assert msg.author == "web:member (member@operations)" and msg.body == "checked the ledger <b>twice</b>"
-    assert "checked the ledger &lt;b&gt;twice&lt;/b&gt;" in c.get(f"/complaints/{cid}").text
+    assert "internal note</span> checked the ledger &lt;b&gt;twice&lt;/b&gt;" in c.get(f"/complaints/{cid}").text
     assert _shown(c, _post(c, cid, "note", body="   ")) == (
         "err: “Note (colleagues only, never sent to the customer)” is required (body).")
     assert _shown(c, _post(c, cid, "note", body="x" * 5001)).endswith("is too long (body).")
