@@ -6,14 +6,14 @@ and for the customer's name shown as text (a ``<script>`` in it never runs). Scr
 
 from __future__ import annotations
 
-import threading
-import time
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.orm import sessionmaker
 
-from closeloop.api.app import create_app
 from closeloop.bootstrap import App
 from closeloop.clock import FixedClock
 from closeloop.domain.customer import CustomerProfile
@@ -22,7 +22,7 @@ from closeloop.services.customers.promises import make_promise
 from closeloop.services.tokens import create_token
 from closeloop.settings import Settings
 from models.db import make_engine
-from tests.e2e.test_dashboard_browser import _free_port, _shot, _signin, chromium  # noqa: F401
+from tests.e2e.test_dashboard_browser import _shot, _signin, chromium, serving  # noqa: F401
 from tests.integration.helpers import facts, intake
 
 NOW = datetime(2026, 3, 3, 20, 0, tzinfo=UTC)  # Tuesday 15:00 in New York
@@ -33,10 +33,6 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
 @pytest.fixture
 def desk(tmp_path, sqlite_template, config):
     """(base URL, tokens, complaint ids) of the dashboard over one customer's complaints."""
-    import shutil
-
-    import uvicorn
-
     db = tmp_path / "desk.db"
     shutil.copy(sqlite_template, db)
     engine = make_engine(f"sqlite:///{db}")
@@ -56,17 +52,8 @@ def desk(tmp_path, sqlite_template, config):
     for key, role, dept, lang in (("manager", "manager", None, "en"), ("lead", "lead", "operations", "zh")):
         tokens[key], _ = create_token(app.sessions, config, role=role, department=dept, language=lang,
                                       name=f"e2e-{key}", created_by="test", at=NOW)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(app), host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started and thread.is_alive():
-        time.sleep(0.02)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}", tokens, ids
-    server.should_exit = True
-    thread.join(5)
+    with serving(app) as base:
+        yield base, tokens, ids
     engine.dispose()
 
 
@@ -80,6 +67,21 @@ WRAPPED = """() => [...document.querySelectorAll('main button, main summary, mai
   .map(e => e.tagName + ':' + e.textContent.trim())"""
 
 
+@contextmanager
+def _page(chromium_path: str, base: str, token: str) -> Iterator:
+    """A signed-in page of a fresh headless Chromium (closed on exit)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, headless=True, args=ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            _signin(page, base, token)
+            yield page
+        finally:
+            browser.close()
+
+
 def _layout_ok(page) -> None:
     """No button, badge or header cell on two lines; nothing wider than the window."""
     assert page.evaluate(WRAPPED) == []
@@ -87,64 +89,48 @@ def _layout_ok(page) -> None:
 
 
 def test_work_forms_and_customer_page_in_both_languages(chromium, desk):  # noqa: F811
-    from playwright.sync_api import sync_playwright
-
     base, tokens, (credit, _) = desk
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, headless=True, args=ARGS)
-        try:
-            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-            dialogs: list[str] = []
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            _signin(page, base, tokens["manager"])
-            page.goto(f"{base}/complaints/{credit}")
-            for form in ("note", "reprioritize", "wait", "resolve"):
-                assert page.is_visible(f"#work-{form}")
-            _layout_ok(page)
-            page.fill("#work-note textarea[name=body]", "called the bureau; dispute filed")
-            page.click("#work-note button")
-            assert page.inner_text("#flash") == "Note added."
-            assert "called the bureau; dispute filed" in page.inner_text("#timeline")
-            _shot(page, "14-complaint-work-en.png")
-            page.click("#customer-link")
-            assert page.url.endswith("/customers/cw")
-            assert page.inner_text("#customer-name") == NAME and page.title() != "pwned" and not dialogs
-            _layout_ok(page)
-            _shot(page, "14-customer-en.png")
-            page.click("#lang-switch")
-            assert "客户 cw" in page.inner_text("h1")
-            _layout_ok(page)
-            _shot(page, "14-customer-zh.png")
-            page.goto(f"{base}/complaints/{credit}")
-            _layout_ok(page)
-            _shot(page, "14-complaint-work-zh.png")
-        finally:
-            browser.close()
+    with _page(chromium, base, tokens["manager"]) as page:
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(f"{base}/complaints/{credit}")
+        for form in ("note", "reprioritize", "wait", "resolve"):
+            assert page.is_visible(f"#work-{form}")
+        _layout_ok(page)
+        page.fill("#work-note textarea[name=body]", "called the bureau; dispute filed")
+        page.click("#work-note button")
+        assert page.inner_text("#flash") == "Note added."
+        assert "called the bureau; dispute filed" in page.inner_text("#timeline")
+        _shot(page, "14-complaint-work-en.png")
+        page.click("#customer-link")
+        assert page.url.endswith("/customers/cw")
+        assert page.inner_text("#customer-name") == NAME and page.title() != "pwned" and not dialogs
+        _layout_ok(page)
+        _shot(page, "14-customer-en.png")
+        page.click("#lang-switch")
+        assert "客户 cw" in page.inner_text("h1")
+        _layout_ok(page)
+        _shot(page, "14-customer-zh.png")
+        page.goto(f"{base}/complaints/{credit}")
+        _layout_ok(page)
+        _shot(page, "14-complaint-work-zh.png")
 
 
 def test_a_lead_in_chinese_sees_time_left_badges_and_its_forms(chromium, desk):  # noqa: F811
-    from playwright.sync_api import sync_playwright
-
     base, tokens, (credit, _) = desk
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, headless=True, args=ARGS)
-        try:
-            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-            _signin(page, base, tokens["lead"])
-            page.goto(f"{base}/queue/operations")
-            badges = page.eval_on_selector_all("#queue .sla", "els => els.map(e => e.textContent)")
-            # task 1 is due right now (Tuesday 15:00): "overdue", not "overdue by 0h 00m"
-            assert badges == ["已超时", "剩余 32小时00分"], badges
-            _layout_ok(page)
-            _shot(page, "14-queue-badges-zh.png")
-            page.goto(f"{base}/complaints/{credit}")
-            assert page.is_visible("#work-reprioritize") and not page.is_visible("#work-resolve")
-            page.fill("#work-reprioritize input[name=reason]", "")
-            page.select_option("#work-reprioritize select", "P1")
-            page.eval_on_selector("#work-reprioritize input[name=reason]", "e => e.removeAttribute('required')")
-            page.click("#work-reprioritize button")
-            assert page.inner_text("#flash") == "请填写“原因”（reason）。"
-            _layout_ok(page)
-            _shot(page, "14-complaint-error-zh.png")
-        finally:
-            browser.close()
+    with _page(chromium, base, tokens["lead"]) as page:
+        page.goto(f"{base}/queue/operations")
+        badges = page.eval_on_selector_all("#queue .sla", "els => els.map(e => e.textContent)")
+        # task 1 is due right now (Tuesday 15:00): "overdue", not "overdue by 0h 00m"
+        assert badges == ["已超时", "剩余 32小时00分"], badges
+        _layout_ok(page)
+        _shot(page, "14-queue-badges-zh.png")
+        page.goto(f"{base}/complaints/{credit}")
+        assert page.is_visible("#work-reprioritize") and not page.is_visible("#work-resolve")
+        page.fill("#work-reprioritize input[name=reason]", "")
+        page.select_option("#work-reprioritize select", "P1")
+        page.eval_on_selector("#work-reprioritize input[name=reason]", "e => e.removeAttribute('required')")
+        page.click("#work-reprioritize button")
+        assert page.inner_text("#flash") == "请填写“原因”（reason）。"
+        _layout_ok(page)
+        _shot(page, "14-complaint-error-zh.png")
