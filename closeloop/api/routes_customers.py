@@ -1,6 +1,9 @@
-"""Speaking to the customer (issue 13): replies, the follow-up verdict links, promises to the customer.
+"""Speaking to the customer (issue 13): replies, the follow-up verdict links, promises to the customer;
+the customer's history (issue 14): ``GET /customers/{ref}``.
 
-Access: members and leads reply on complaints their department's tasks touch; managers on any.
+Access: members and leads reply on complaints their department's tasks touch; managers on any. The
+customer's history shows a member or lead only the complaints their department's tasks touch (and the
+promises, compensation and verdicts on those); 403 when there is none, 404 for an unknown ref.
 ``/follow-up/{task}/{verdict}`` takes no token: the link's HMAC signature is the authority.
 """
 
@@ -10,7 +13,7 @@ import html
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
@@ -21,6 +24,13 @@ from closeloop.services.customers.links import LinkRefused, Verdict, VerdictLink
 from closeloop.services.customers.promises import keep_promise, make_promise, promises_of
 from closeloop.services.customers.replies import MAX_REPLY, send_reply
 from closeloop.services.customers.verdicts import link_language, record_click
+from closeloop.services.customers.view import (
+    CustomerCompensation,
+    CustomerComplaint,
+    CustomerPromise,
+    CustomerVerdict,
+    customer_view,
+)
 from models.tables import Promise
 
 from .auth import MANAGER, WORK_ROLES, Principal, get_app, require
@@ -197,3 +207,45 @@ def promise_keep(promise_id: Id, body: KeepIn, who: Principal = Depends(require(
     return PromiseOut.model_validate(keep_promise(app.sessions, promise_id, actor=who.actor, at=app.clock.now(),
                                                   message_id=body.message_id, task_id=body.task_id,
                                                   contact=body.contact, channel=body.channel))
+
+
+# --- the customer's history (issue 14) -----------------------------------------------------------------
+
+class PromiseCounts(BaseModel):
+    made: int
+    kept: int
+    broken: int
+    open: int
+
+
+class CustomerOut(BaseModel):
+    ref: str
+    display_name: str | None = Field(description="personal data (None when not given or erased)")
+    language: str | None
+    time_zone: str | None
+    erased: bool = Field(description="the personal data was erased on request")
+    complaint_count: int = Field(description="all the customer's complaints, in any department")
+    first_complaint_at: datetime | None
+    last_complaint_at: datetime | None
+    complaints: list[CustomerComplaint] = Field(description="those the caller may see, newest first")
+    promises: list[CustomerPromise] = Field(description="on those complaints, oldest first")
+    promise_counts: PromiseCounts
+    compensation: list[CustomerCompensation] = Field(description="on those complaints (amounts exact decimals)")
+    verdicts: list[CustomerVerdict] = Field(description="follow-up answers (satisfaction history), oldest first")
+
+
+@router.get("/customers/{ref}", response_model=CustomerOut)
+def customer(ref: str = Path(min_length=1, max_length=128, description="the customer ref (pseudonymous key)"),
+             who: Principal = Depends(require(*WORK_ROLES)), app: App = Depends(get_app)) -> CustomerOut:
+    """A customer's complaints (status, severity, received, due, category), the promises made to them
+    (made / kept / broken / open), compensation and its status, and their follow-up verdicts. Members and
+    leads see what their department's tasks touch: 403 when that is none of the customer's complaints."""
+    v = customer_view(app.sessions, ref, scope=None if who.role == MANAGER else who.department)
+    if not v.visible:
+        raise ApiError(403, f"customer {ref!r} has no complaint with a task in department {who.department!r}")
+    return CustomerOut(
+        ref=v.ref, display_name=v.display_name, language=v.language, time_zone=v.time_zone, erased=v.erased,
+        complaint_count=v.complaint_count, first_complaint_at=v.first_complaint_at,
+        last_complaint_at=v.last_complaint_at,
+        complaints=v.complaints, promises=v.promises, promise_counts=PromiseCounts(**v.promise_counts),
+        compensation=v.compensation, verdicts=v.verdicts)

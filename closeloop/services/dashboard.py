@@ -1,12 +1,12 @@
 """Small reads the web dashboard needs beside :mod:`closeloop.services.overview`:
-the latest completed tasks (so a manager sees work being done) and one-line summaries of
-the complaints behind a page of tasks. One statement each.
+the latest completed tasks (so a manager sees work being done), one-line summaries of
+the complaints behind a page of tasks (one statement each), and a task's business time left.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -57,3 +57,26 @@ def complaint_summaries(sessions, ids: list[int]) -> dict[int, ComplaintSummary]
         parts = [p for p in (category or product, issue) if p]
         out[cid] = ComplaintSummary(cid, sev, status, " / ".join(dict.fromkeys(parts)), tuple(flags or ()))
     return out
+
+
+@dataclass(frozen=True)
+class TimeLeft:
+    """Business time to a due instant (``overdue`` False) or since it (``overdue`` True)."""
+
+    business: timedelta
+    overdue: bool
+
+    @property
+    def hours_minutes(self) -> tuple[int, int]:
+        minutes = int(self.business.total_seconds()) // 60
+        return minutes // 60, minutes % 60
+
+
+def time_left(calendar, due_at: datetime | None, now: datetime) -> TimeLeft | None:
+    """Business time left to ``due_at`` on ``calendar`` (the task's: its department's), or how much
+    business time it is overdue by; None without a running due instant (a paused or finished task)."""
+    if due_at is None:
+        return None
+    if due_at > now:
+        return TimeLeft(calendar.business_time_between(now, due_at), False)
+    return TimeLeft(calendar.business_time_between(due_at, now), True)

@@ -3,8 +3,9 @@ includes :data:`router`).
 
 Pages: ``/signin`` (a token; HttpOnly SameSite=Strict cookie), ``/overview`` (operations manager),
 ``/queue/{department}`` (members and leads: their own; manager: any) with acknowledge, start,
-complete and transfer, ``/complaints/{id}`` (facts, tasks, clocks, timeline). English and Chinese
-(:mod:`closeloop.web.i18n`). Access rules are the API's (:class:`closeloop.api.auth.Principal`).
+complete and transfer, ``/complaints/{id}`` (facts, tasks, clocks, timeline; note, reprioritize, wait on
+the customer, resolve), ``/customers/{ref}`` (a customer's complaints, promises, compensation, verdicts).
+English and Chinese (:mod:`closeloop.web.i18n`). Access rules are the API's (:class:`closeloop.api.auth.Principal`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from .render import WebRoute
 
 router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
-from . import pages_auth, pages_complaints, pages_overview, pages_queue  # noqa: E402
+from . import pages_auth, pages_complaints, pages_customers, pages_overview, pages_queue, pages_work  # noqa: E402
 
-for _module in (pages_auth, pages_overview, pages_queue, pages_complaints):
+for _module in (pages_auth, pages_overview, pages_queue, pages_complaints, pages_customers, pages_work):
     router.include_router(_module.router)

@@ -16,6 +16,7 @@ from closeloop.api.routes_exports import download
 from closeloop.domain.complaint import ComplaintStatus
 from closeloop.services import exports
 from closeloop.services.complaint_queries import ComplaintFilter, complaint_in_scope, list_complaints
+from closeloop.services.customers.view import customer_refs
 from closeloop.services.exports import ExportFormat
 from closeloop.services.search import MAX_QUERY_CHARS, ComplaintSort
 
@@ -74,4 +75,5 @@ def complaints_page(request: Request, q: str = Query("", max_length=MAX_QUERY_CH
                   statuses=[str(s) for s in ComplaintStatus], page=page, pages=pages,
                   first=(page - 1) * PAGE_SIZE + 1 if rows else 0, last=(page - 1) * PAGE_SIZE + len(rows),
                   base="/complaints?" + urlencode(params), query=urlencode(params), now=app.clock.now(),
+                  customers=customer_refs(app.sessions, [c.id for c in rows]),
                   zone=str(app.config.customer_calendar.zone))

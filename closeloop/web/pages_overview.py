@@ -5,12 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Path, Request
 
 from closeloop.api.auth import MANAGER, WORK_ROLES, Principal, get_app
+from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus
+from closeloop.domain.triage import SEVERITIES
 from closeloop.services.charts import category_bars
 from closeloop.services.complaint_queries import complaint_detail, complaint_in_scope
+from closeloop.services.customers.view import customer_refs
 from closeloop.services.dashboard import recent_completions
 from closeloop.services.overview import overview as overview_svc
 
-from . import i18n
+from . import i18n, pages_work
 from .render import WebRoute, language, render
 from .session import PageError, current
 
@@ -57,6 +60,12 @@ def complaint(request: Request, complaint_id: int = Path(ge=1, le=2_147_483_647)
     if not complaint_in_scope(app.sessions, complaint_id, None if who.role == MANAGER else who.department):
         raise PageError(403, "error.403.complaint", id=complaint_id)
     detail = complaint_detail(app.sessions, app.config, complaint_id, now=app.clock.now())
-    return render(request, "complaint.html.j2", c=detail.view.complaint, tasks=detail.view.tasks,
+    c = detail.view.complaint
+    return render(request, "complaint.html.j2", c=c, tasks=detail.view.tasks,
                   timeline=detail.view.timeline, merged_from=detail.view.merged_from, clocks=detail.clocks,
-                  customer_zone=str(app.config.customer_calendar.zone), now=app.clock.now())
+                  customer_zone=str(app.config.customer_calendar.zone), now=app.clock.now(),
+                  customer_ref=customer_refs(app.sessions, [c.id]).get(c.id),
+                  flash=pages_work.flash(request.query_params),
+                  may={a: pages_work.may(who, a) for a in pages_work.ROLES}, severities=SEVERITIES,
+                  triggers={str(x) for x in COMPLAINT_MACHINE.allowed(ComplaintStatus(c.status))},
+                  root_causes=app.config.model.improvement.root_causes)

@@ -20,11 +20,11 @@ from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput, N
 from closeloop.domain.task import TASK_MACHINE, TaskStatus
 from closeloop.services import tasks as task_svc
 from closeloop.services.complaint_queries import task_department
-from closeloop.services.dashboard import complaint_summaries
+from closeloop.services.dashboard import complaint_summaries, time_left
 from closeloop.services.overview import _today_bounds, department_queue
 
 from .render import WebRoute, render
-from .session import PageError, check_csrf, current, form, safe_next
+from .session import PageError, check_csrf, current, form, safe_next, web_actor
 
 router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
@@ -80,8 +80,9 @@ def queue(request: Request, department: str = Path(max_length=64), show: str = "
     found = department_queue(app.sessions, app.config, department, now=now, overdue=show == "overdue",
                              due_today=show == "due_today", limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     start, end = _today_bounds(app.config, department, now)
-    rows = [{"task": t, "overdue": t.due_at is not None and t.due_at < now,
-             "due_today": t.due_at is not None and start <= t.due_at < end,
+    calendar = app.config.department_calendar(department)
+    rows = [{"task": t, "overdue": t.due_at is not None and t.due_at <= now,
+             "due_today": t.due_at is not None and start <= t.due_at < end, "left": time_left(calendar, t.due_at, now),
              "actions": [a for a in ACTIONS if a in TASK_MACHINE.allowed(TaskStatus(t.status))]}
             for t in found.tasks]
     summaries = complaint_summaries(app.sessions, [t.complaint_id for t in found.tasks if t.complaint_id])
@@ -91,6 +92,7 @@ def queue(request: Request, department: str = Path(max_length=64), show: str = "
                   page=page, pages=pages, first=(page - 1) * PAGE_SIZE + 1, last=(page - 1) * PAGE_SIZE + len(rows),
                   filters=FILTERS, summaries=summaries, zone=str(app.config.department_calendar(department).zone),
                   departments=departments, names={k: v.display_name for k, v in app.config.departments.items()},
+                  calendar_name=app.config.departments[department].calendar,
                   flash=_flash(request),
                   root_causes=app.config.model.improvement.root_causes, now=now,
                   here=request.url.path + "?" + urlencode({"show": show, "page": page}))
@@ -120,7 +122,7 @@ def act(request: Request, task_id: int = Path(ge=1, le=2_147_483_647), action: s
     if not (version.isascii() and version.isdigit() and len(version) <= 10):  # "²".isdigit() is true too
         return _back(data, who, department, err="invalid", field="version", task=task_id)
     kw: dict[str, Any] = dict(
-        config=app.config, actor=f"web:{who.name} ({who.role}{'@' + who.department if who.department else ''})",
+        config=app.config, actor=web_actor(who),
         at=app.clock.now(), expected_version=int(version))
     try:
         if action == "acknowledge":

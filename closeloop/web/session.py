@@ -65,6 +65,11 @@ def current(request: Request) -> Principal:
     return who
 
 
+def web_actor(who: Principal) -> str:
+    """How a dashboard user appears in the audit log: ``web:<token name> (<role>[@<department>])``."""
+    return f"web:{who.name} ({who.role}{'@' + who.department if who.department else ''})"
+
+
 def csrf_for(secret: str) -> str:
     """The CSRF token bound to a session token."""
     return hmac.new(secret.encode(), b"closeloop-dashboard-csrf-v1", hashlib.sha256).hexdigest()

@@ -70,6 +70,9 @@ MATRIX = {
     "GET /exports/complaints":                 _status("200 200 200 200 403"),
     "GET /complaints/{ops}/timeline":          _status("200 200 200 200 403"),
     "GET /complaints/{lending}/timeline":      _status("403 403 200 200 403"),
+    "GET /customers/{ops}":                    _status("200 200 200 200 403"),
+    "GET /customers/{lending}":                _status("403 403 200 200 403"),
+    "GET /customers/{unknown}":                _status("404 404 404 404 403"),
 }
 
 
@@ -115,6 +118,13 @@ def _request(api, endpoint: str):
     elif path.endswith("/timeline"):
         product = "Credit reporting" if "{ops}" in path else "Payday loan"
         path = f"/complaints/{_complaint(api, product)}/timeline"
+    elif path.startswith("/customers/"):
+        ref = f"matrix-{next(_refs)}"
+        if "{unknown}" not in path:
+            product = "Credit reporting" if "{ops}" in path else "Payday loan"
+            intake(api.app.sessions, api.app.config, T0, [facts(f"M-{next(_refs)}", T0 - timedelta(hours=2),
+                                                                product=product, category=product, customer_ref=ref)])
+        path = f"/customers/{ref}"
     elif path == "/complaints/{ops}":
         path = f"/complaints/{_complaint(api, 'Credit reporting')}"
     elif path == "/complaints/{lending}":

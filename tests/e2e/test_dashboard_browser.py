@@ -18,6 +18,8 @@ import shutil
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -68,8 +70,6 @@ def _free_port() -> int:
 @pytest.fixture
 def served(tmp_path, sqlite_template, nyc_config):
     """(base URL, tokens) of the dashboard served over a database of real NYC 311 requests."""
-    import uvicorn
-
     db = tmp_path / "e2e.db"
     shutil.copy(sqlite_template, db)
     engine = make_engine(f"sqlite:///{db}")
@@ -91,6 +91,16 @@ def served(tmp_path, sqlite_template, nyc_config):
     for key, role, dept, lang in (("member", "member", "NYPD", "en"), ("manager", "manager", None, "zh")):
         tokens[key], _ = create_token(app.sessions, nyc_config, role=role, department=dept, language=lang,
                                       name=f"e2e-{key}", created_by="test", at=NOW)
+    with serving(app) as base:
+        yield base, tokens
+    engine.dispose()
+
+
+@contextmanager
+def serving(app: App) -> Iterator[str]:
+    """Serve ``app`` (API and dashboard) with uvicorn in a thread; yields its base URL."""
+    import uvicorn
+
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(app), host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="off"))
@@ -99,10 +109,11 @@ def served(tmp_path, sqlite_template, nyc_config):
     while not server.started and thread.is_alive():  # started, or failed and ended
         time.sleep(0.02)
     assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}", tokens
-    server.should_exit = True
-    thread.join(5)
-    engine.dispose()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(5)
 
 
 def _shot(page, name: str) -> None:

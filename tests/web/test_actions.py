@@ -142,7 +142,7 @@ def test_queue_flags_and_filters(web, complaints):
     c = web.signin("manager")  # (a session opened before would have expired: 12 hours)
     page = c.get("/queue/operations?show=overdue").text
     rows = re.findall(r'id="task-(\d+)"', page)
-    assert rows and page.count('class="badge flag-overdue"') == len(rows)
+    assert rows and page.count('data-sla="overdue"') == len(rows)  # each row: "overdue by ..."
     assert 'class="on">Overdue' in page
     assert 'id="queue-empty"' in c.get("/queue/operations?show=due_today").text
 

@@ -1,0 +1,32 @@
+"""The customer page (issue 14 §2): ``/customers/{ref}``, one customer's complaints, promises,
+compensation and follow-up verdicts, linked from the complaint page and the search results.
+
+The API's rules (``GET /api/v1/customers/{ref}``): members and leads see the complaints their
+department's tasks touch and the history on those; a customer with none of them is a 403 page,
+an unknown ref a 404 page. The name is shown as given (escaped); contact points are not shown.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Path, Request
+
+from closeloop.api.auth import MANAGER, WORK_ROLES, Principal, get_app
+from closeloop.services.customers.view import customer_view
+
+from .render import WebRoute, render
+from .session import PageError, current
+
+router = APIRouter(include_in_schema=False, route_class=WebRoute)
+
+
+@router.get("/customers/{ref}")
+def customer(request: Request, ref: str = Path(min_length=1, max_length=128), who: Principal = Depends(current)):
+    """The customer's history as the caller may see it."""
+    if who.role not in WORK_ROLES:
+        raise PageError(403, "error.403.role")
+    app = get_app(request)
+    view = customer_view(app.sessions, ref, scope=None if who.role == MANAGER else who.department)
+    if not view.visible:
+        raise PageError(403, "error.403.customer", mine=who.department or "-")
+    return render(request, "customer.html.j2", v=view, counts=view.promise_counts, now=app.clock.now(),
+                  zone=str(app.config.customer_calendar.zone))

@@ -1,0 +1,149 @@
+"""Work from the complaint page (issue 14 §9): an internal note, a priority change, waiting on the
+customer and resolving with a root cause, each a form posting to the service the API and the CLI use.
+
+Roles (the API's where it has the action, the same scope rule everywhere: a member or lead acts only
+on a complaint their department's tasks touch):
+
+- note, wait on the customer: member, lead, manager (as replies to the customer, ``POST .../replies``);
+- change the priority: lead, manager (a lead's powers over the department's work, as cancel/assign);
+- resolve: manager (as ``POST /complaints/{id}/transitions``), with the version the page showed.
+
+A forbidden role is a 403 page. Bad input comes back to the complaint page (POST/redirect/GET) with a
+message naming the field; a stale version or an illegal trigger with its own message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import RedirectResponse
+
+from closeloop.api.auth import LEAD, MANAGER, WORK_ROLES, Principal, get_app
+from closeloop.bootstrap import App
+from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput
+from closeloop.services import lifecycle
+from closeloop.services.complaint_queries import complaint_in_scope
+from closeloop.services.messages import add_message
+
+from .render import WebRoute
+from .session import PageError, check_csrf, current, form, web_actor
+
+router = APIRouter(include_in_schema=False, route_class=WebRoute)
+
+ROLES: dict[str, tuple[str, ...]] = {"note": WORK_ROLES, "wait": WORK_ROLES, "reprioritize": (LEAD, MANAGER),
+                                     "resolve": (MANAGER,)}
+FIELDS = ("body", "severity", "reason", "until", "root_cause", "note", "version", "complaint", "continuing")
+WHY = ("required", "too_long", "invalid")  # what is wrong with the named field
+MAX_NOTE = 5000
+
+
+def may(who: Principal, action: str) -> bool:
+    """Whether ``who``'s role may take ``action`` (the page shows only these forms)."""
+    return who.role in ROLES[action]
+
+
+def flash(query) -> dict | None:
+    """The message of a redirect back to the complaint page (whitelisted keys and values only)."""
+    if query.get("ok") in ROLES:
+        return {"kind": "ok", "key": f"ok.work.{query['ok']}", "values": {}}
+    err = query.get("err")
+    field = query.get("field", "")
+    field = field if field in FIELDS else "?"
+    state = query.get("state", "")
+    state = state if re.fullmatch(r"[a-z_]{1,32}", state) else "?"
+    if err in WHY or err in ("stale", "state"):
+        return {"kind": "err", "key": f"err.work.{err}", "values": {"field": field, "state": state}}
+    return None
+
+
+def _why(exc: InvalidInput) -> str:
+    if exc.problem == "required":
+        return "required"
+    return "too_long" if exc.problem.startswith("longer than") else "invalid"
+
+
+def _text(data: dict, name: str, limit: int) -> str:
+    value = data.get(name, "").strip()
+    if not value:
+        raise InvalidInput(name, "required")
+    if len(value) > limit:
+        raise InvalidInput(name, f"longer than {limit} characters")
+    return value
+
+
+def _until(app: App, raw: str) -> datetime | None:
+    """A ``datetime-local`` value read in the customer calendar's zone (empty: no maximum)."""
+    if not raw.strip():
+        return None
+    try:
+        local = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise InvalidInput("until", "not a date and time") from None
+    if local.tzinfo is not None or not 1970 <= local.year <= 2200:
+        raise InvalidInput("until", "a local date and time, e.g. 2026-03-05T17:00")
+    return local.replace(tzinfo=ZoneInfo(str(app.config.customer_calendar.zone))).astimezone(UTC)
+
+
+def _version(data: dict) -> int:
+    v = data.get("version", "")
+    if not (v.isascii() and v.isdigit() and len(v) <= 10):
+        raise InvalidInput("version", "missing")
+    return int(v)
+
+
+def _note(app: App, cid: int, data: dict, actor: str, at: datetime) -> None:
+    add_message(app.sessions, cid, config=app.config, direction="internal", body=_text(data, "body", MAX_NOTE),
+                author=actor, at=at, channel="dashboard")
+
+
+def _reprioritize(app: App, cid: int, data: dict, actor: str, at: datetime) -> None:
+    lifecycle.reprioritize(app.sessions, cid, data.get("severity", ""), config=app.config,
+                           reason=_text(data, "reason", 2000), actor=actor, at=at)
+
+
+def _wait(app: App, cid: int, data: dict, actor: str, at: datetime) -> None:
+    lifecycle.await_customer(app.sessions, cid, config=app.config, reason=_text(data, "reason", 2000),
+                             until=_until(app, data.get("until", "")), actor=actor, at=at)
+
+
+def _resolve(app: App, cid: int, data: dict, actor: str, at: datetime) -> None:
+    lifecycle.resolve(app.sessions, cid, config=app.config, reason=_text(data, "reason", 2000), actor=actor, at=at,
+                      expected_version=_version(data), root_cause=data.get("root_cause") or None,
+                      root_cause_detail=data.get("root_cause_note", "").strip()[:2000] or None)
+
+
+ACTIONS: dict[str, Callable[[App, int, dict, str, datetime], None]] = {
+    "note": _note, "reprioritize": _reprioritize, "wait": _wait, "resolve": _resolve}
+
+
+def _back(cid: int, **params: str) -> RedirectResponse:
+    return RedirectResponse(f"/complaints/{cid}?{urlencode(params)}#work", status_code=303)
+
+
+@router.post("/complaints/{complaint_id}/work/{action}")
+def work(request: Request, complaint_id: int = Path(ge=1, le=2_147_483_647), action: str = Path(max_length=20),
+         data: dict = Depends(form), who: Principal = Depends(current)):
+    """Take ``action`` on the complaint; back to its page with what happened."""
+    check_csrf(request, data)
+    if action not in ACTIONS:
+        raise PageError(404)
+    if not may(who, action):
+        raise PageError(403, "error.403.action")
+    app = get_app(request)
+    if not complaint_in_scope(app.sessions, complaint_id, None if who.role == MANAGER else who.department):
+        raise PageError(403, "error.403.complaint", id=complaint_id)
+    actor = web_actor(who)
+    try:
+        ACTIONS[action](app, complaint_id, data, actor, app.clock.now())
+    except InvalidInput as exc:
+        return _back(complaint_id, err=_why(exc), field=exc.field if exc.field in FIELDS else "complaint")
+    except Conflict:
+        return _back(complaint_id, err="stale")
+    except IllegalTransition as exc:
+        return _back(complaint_id, err="state", state=exc.state)
+    return _back(complaint_id, ok=action)

@@ -1,0 +1,192 @@
+"""Issue 14 on the dashboard (SQLite and PostgreSQL): the customer page, work from the complaint page
+(internal note, priority, wait on the customer, resolve with a root cause) and the queue's SLA badges.
+
+Each form: the happy path, a bad input whose message names the field, a role (or department) that may
+not. The badges' values are computed by hand on the default calendar (New York, Mon-Fri 09:00-17:00;
+EST = UTC-5 in the first week of March 2026).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from closeloop.domain.customer import CustomerProfile
+from closeloop.services import lifecycle
+from closeloop.services.customers.promises import make_promise
+from models.tables import Complaint, Message, Task, Transition
+from tests.web.conftest import T0, csrf_of, facts, intake
+
+NAME = '<script>alert("x")</script> 王'
+
+
+def _post(c, cid: int, action: str, **fields):
+    page = c.get(f"/complaints/{cid}").text
+    return c.post(f"/complaints/{cid}/work/{action}", data={"csrf": csrf_of(page), **fields})
+
+
+def _shown(c, r) -> str:
+    """The page a form's redirect lands on (the flash message's text, unescaped)."""
+    assert r.status_code == 303, r.text
+    page = c.get(r.headers["location"]).text
+    m = re.search(r'<div class="flash (\w+)" id="flash"[^>]*>(.*?)</div>', page, re.S)
+    assert m, "no message on the page"
+    return m.group(1) + ": " + html.unescape(m.group(2))
+
+
+def _complaint(web, cid: int) -> Complaint:
+    with web.app.sessions() as s:
+        return s.get_one(Complaint, cid)
+
+
+# --- the customer page --------------------------------------------------------------------------------
+
+@pytest.fixture
+def customer(web, config, clock):
+    """Customer ``cw`` (a name with markup): a credit-reporting complaint (operations) and a payday-loan one
+    (product, service); returns their ids."""
+    at = T0 - timedelta(hours=1)
+    ids = intake(web.app.sessions, config, clock.now(), [
+        facts("CW-1", at, product="Credit reporting", category="Credit reporting", customer_ref="cw",
+              customer=CustomerProfile(NAME, "zh", "Asia/Shanghai")),
+        facts("CW-2", at, product="Payday loan", category="Payday loan", customer_ref="cw"),
+        facts("CV-1", at, product="Payday loan", category="Payday loan", customer_ref="cv")])
+    make_promise(web.app.sessions, config, ids[0], department="operations", kind="call_back", business_hours=3,
+                 actor="agent", at=clock.now())
+    return ids
+
+
+def test_the_customer_page_escapes_the_name_and_follows_the_scope(web, customer):
+    credit, lending, _ = customer
+    manager = web.signin("manager")
+    page = manager.get("/customers/cw")
+    assert page.status_code == 200
+    assert "<script>alert" not in page.text and "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; 王" in page.text
+    assert f'id="complaint-{credit}"' in page.text and f'id="complaint-{lending}"' in page.text
+    assert re.search(r'id="promises-made">1<', page.text) and re.search(r'id="promises-open">1<', page.text)
+    member = web.signin("member")  # operations: only the credit-reporting complaint
+    mine = member.get("/customers/cw").text
+    assert f'id="complaint-{credit}"' in mine and f'id="complaint-{lending}"' not in mine
+    assert "1 shown to you" in mine
+    refused = member.get("/customers/cv")
+    main = refused.text.split("<main>")[1]
+    assert refused.status_code == 403 and "None of this customer" in main and "cv" not in main
+    assert member.get("/customers/nobody").status_code == 404
+    assert web.signin("admin").get("/customers/cw").status_code == 403
+    assert web.client().get("/customers/cw").status_code == 303  # to the sign-in form
+
+
+def test_the_complaint_page_and_the_search_results_link_the_customer(web, customer):
+    credit = customer[0]
+    c = web.signin("member")
+    assert 'href="/customers/cw" id="customer-link"' in c.get(f"/complaints/{credit}").text
+    results = c.get("/complaints?q=cw").text
+    assert 'href="/customers/cw" class="customer-link"' in results
+
+
+# --- the complaint page's forms -----------------------------------------------------------------------
+
+def test_an_internal_note_is_stored_and_shown_escaped(web, complaints):
+    cid = complaints[0]
+    c = web.signin("member")
+    r = _post(c, cid, "note", body="checked the ledger <b>twice</b>")
+    assert _shown(c, r) == "ok: Note added."
+    with web.app.sessions() as s:
+        (msg,) = s.scalars(select(Message).where(Message.complaint_id == cid, Message.direction == "internal"))
+    assert msg.author == "web:member (member@operations)" and msg.body == "checked the ledger <b>twice</b>"
+    assert "internal note</span> checked the ledger &lt;b&gt;twice&lt;/b&gt;" in c.get(f"/complaints/{cid}").text
+    assert _shown(c, _post(c, cid, "note", body="   ")) == (
+        "err: “Note (colleagues only, never sent to the customer)” is required (body).")
+    assert _shown(c, _post(c, cid, "note", body="x" * 5001)).endswith("is too long (body).")
+    outsider = web.signin("member_product")  # the credit-reporting complaint has no product task
+    assert _post(outsider, complaints[2], "note", body="ok").status_code == 303  # its own: fine
+    page = outsider.get(f"/complaints/{complaints[2]}").text
+    r = outsider.post(f"/complaints/{cid}/work/note", data={"csrf": csrf_of(page), "body": "peek"})
+    assert r.status_code == 403 and "has no task in your department" in r.text
+    assert c.post(f"/complaints/{cid}/work/note", data={"body": "no csrf"}).status_code == 403
+
+
+def test_reprioritize_needs_a_reason_and_a_lead(web, complaints):
+    cid = complaints[0]
+    lead = web.signin("lead")  # Chinese
+    assert _shown(lead, _post(lead, cid, "reprioritize", severity="P1", reason="")) == "err: 请填写“原因”（reason）。"
+    current = _complaint(web, cid).severity
+    assert _shown(lead, _post(lead, cid, "reprioritize", severity=current, reason="same")).startswith(
+        "err: “新优先级”无效（severity）")
+    r = _post(lead, cid, "reprioritize", severity="P1", reason="the regulator asked")
+    assert _shown(lead, r) == "ok: 优先级已调整。" and _complaint(web, cid).severity == "P1"
+    member = web.signin("member")
+    assert 'id="work-reprioritize"' not in member.get(f"/complaints/{cid}").text
+    r = _post(member, cid, "reprioritize", severity="P2", reason="mine")
+    assert r.status_code == 403 and "Your role may not do this" in r.text and _complaint(web, cid).severity == "P1"
+
+
+def test_wait_on_the_customer_with_a_local_until(web, complaints):
+    cid = complaints[0]
+    c = web.signin("member")
+    assert _shown(c, _post(c, cid, "wait", reason="the statement", until="next week")) == (
+        "err: “Wait at most until” is not valid here (until): check it and try again.")
+    past = _shown(c, _post(c, cid, "wait", reason="the statement", until="2026-02-01T10:00"))
+    assert past.endswith("(until): check it and try again.")
+    assert _complaint(web, cid).status != "awaiting_customer"
+    r = _post(c, cid, "wait", reason="a copy of the statement", until="2026-03-10T17:00")
+    assert _shown(c, r).startswith("ok: Waiting on the customer")
+    assert _complaint(web, cid).status == "awaiting_customer"
+    with web.app.sessions() as s:
+        data = s.scalar(select(Transition.data).where(Transition.entity == "complaint", Transition.entity_id == cid,
+                                                      Transition.trigger == "await_customer"))
+    assert data == {"until": datetime(2026, 3, 10, 21, 0, tzinfo=UTC).isoformat()}  # 17:00 in New York (EDT)
+    assert 'id="work-wait"' not in c.get(f"/complaints/{cid}").text  # waiting already
+    assert web.signin("admin").post(f"/complaints/{cid}/work/wait", data={"csrf": "x"}).status_code == 403
+
+
+def test_resolve_with_a_root_cause_by_the_manager(web, complaints, config):
+    cid = complaints[0]
+    m = web.signin("manager")
+    assert _shown(m, _post(m, cid, "resolve", reason="fixed", version=str(_complaint(web, cid).version))) == (
+        "err: “Root cause” is not valid here (root_cause): check it and try again.")
+    r = _post(m, cid, "resolve", reason="fixed", root_cause="undetermined", version=str(_complaint(web, cid).version))
+    assert _shown(m, r) == "err: “Root-cause note” is not valid here (note): check it and try again."
+    seen = str(_complaint(web, cid).version)
+    lifecycle.reprioritize(web.app.sessions, cid, "P1", config=config, reason="someone else", actor="x",
+                           at=web.app.clock.now())  # after the page was loaded
+    assert _shown(m, _post(m, cid, "resolve", reason="fixed", root_cause="process_gap", version=seen)) == (
+        "err: The complaint was changed by someone else after this page was loaded. "
+        "The page below is current: check it and try again.")
+    page = m.get(f"/complaints/{cid}").text
+    version = re.search(r'action="/complaints/\d+/work/resolve".*?name="version" value="(\d+)"', page, re.S).group(1)
+    r = m.post(f"/complaints/{cid}/work/resolve", data={"csrf": csrf_of(page), "version": version,
+                                                         "reason": "report corrected", "root_cause": "process_gap"})
+    assert _shown(m, r) == "ok: Complaint resolved."
+    assert _complaint(web, cid).status == "resolved" and _complaint(web, cid).root_cause == "process_gap"
+    lead = web.signin("lead")
+    assert 'id="work-resolve"' not in lead.get(f"/complaints/{complaints[1]}").text
+    assert _post(lead, complaints[1], "resolve", reason="x", root_cause="process_gap", version="1").status_code == 403
+
+
+# --- SLA badges on the queue ---------------------------------------------------------------------------
+
+NOW = datetime(2026, 3, 3, 20, 0, tzinfo=UTC)  # Tuesday 15:00 in New York
+
+
+def test_queue_badges_show_business_time_left_and_overdue(web, complaints):
+    web.app.clock.set(NOW)
+    with web.app.sessions.begin() as s:
+        a, b = s.scalars(select(Task.id).where(Task.department == "operations").order_by(Task.id).limit(2)).all()
+        # due Wednesday 10:00: Tue 15:00-17:00 + Wed 09:00-10:00 = 3 business hours left
+        s.execute(update(Task).where(Task.id == a).values(due_at=datetime(2026, 3, 4, 15, 0, tzinfo=UTC)))
+        # due Monday 16:30: Mon 16:30-17:00 + Tue 09:00-15:00 = overdue by 6.5 business hours
+        s.execute(update(Task).where(Task.id == b).values(due_at=datetime(2026, 3, 2, 21, 30, tzinfo=UTC)))
+
+    def badge(page: str, task: int) -> str:
+        row = re.search(rf'<tr id="task-{task}".*?</tr>', page, re.S).group(0)
+        return html.unescape(re.search(r'<span class="badge sla[^"]*"[^>]*>(.*?)</span>', row).group(1))
+
+    page = web.signin("member").get("/queue/operations").text
+    assert badge(page, a) == "3h 00m left" and badge(page, b) == "overdue by 6h 30m"
+    zh = web.signin("lead").get("/queue/operations").text
+    assert badge(zh, a) == "剩余 3小时00分" and badge(zh, b) == "已超时 6小时30分"
