@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 
 #: Seconds a SQLite writer waits for another writer's lock before "database is locked".
 SQLITE_BUSY_TIMEOUT_S = 60.0
+#: PostgreSQL: the longest statement (a runaway query is cancelled, its transaction rolled back) and the
+#: longest a session may sit idle inside a transaction (a worker frozen mid-transaction releases its row
+#: locks, so the others are not blocked behind it), in seconds.
+PG_STATEMENT_TIMEOUT_S = 120.0
+PG_IDLE_IN_TRANSACTION_TIMEOUT_S = 300.0
 
 
-def make_engine(url: str, **kwargs) -> Engine:
+def make_engine(url: str, *, statement_timeout_s: float = PG_STATEMENT_TIMEOUT_S,
+                idle_in_transaction_timeout_s: float = PG_IDLE_IN_TRANSACTION_TIMEOUT_S, **kwargs) -> Engine:
     """An engine for ``url``.
 
     SQLite (the single-machine default) gets foreign keys on, WAL (readers never wait for the
@@ -21,6 +27,11 @@ def make_engine(url: str, **kwargs) -> Engine:
     SQLite would otherwise start it deferred, read a snapshot, and fail "database is locked"
     without waiting when its first write finds that another writer committed meanwhile. The
     services keep transactions short (batches), so a sweep and a delivery take turns.
+
+    PostgreSQL gets server-side limits per connection: ``statement_timeout_s`` (a statement running
+    longer is cancelled) and ``idle_in_transaction_timeout_s`` (a session idle inside a transaction,
+    e.g. a frozen worker holding row locks, is ended); both in seconds, defaults
+    :data:`PG_STATEMENT_TIMEOUT_S` and :data:`PG_IDLE_IN_TRANSACTION_TIMEOUT_S`.
     """
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_S})
@@ -43,4 +54,11 @@ def make_engine(url: str, **kwargs) -> Engine:
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    if url.startswith("postgresql"):
+        options = (f"-c statement_timeout={round(statement_timeout_s * 1000)} "
+                   f"-c idle_in_transaction_session_timeout={round(idle_in_transaction_timeout_s * 1000)}")
+        given = make_url(url).query.get("options")  # e.g. a search_path in the URL: kept, ours added
+        if given:
+            options = " ".join([*(given if isinstance(given, tuple) else (given,)), options])
+        kwargs.setdefault("connect_args", {"options": options})
     return create_engine(url, **kwargs)

@@ -31,9 +31,17 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply migrations up to ``revision``."""
     cfg = alembic_config(engine)
     with engine.connect() as conn:
+        _no_statement_limit(conn)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
         conn.commit()
+
+
+def _no_statement_limit(conn) -> None:
+    """A migration may rewrite a large table: lift the connection's PostgreSQL statement limit
+    (``models.db.PG_STATEMENT_TIMEOUT_S``) for its transaction (the pooled connection keeps its limit)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL statement_timeout = 0")  # until this transaction ends
 
 
 # What each revision's downgrade deletes, as (what, count query) pairs; a revision not listed keeps
@@ -136,6 +144,7 @@ def downgrade(engine: Engine, revision: str, *, allow_data_loss: bool = False) -
     revision = down
     cfg = alembic_config(engine)
     with engine.connect() as conn:
+        _no_statement_limit(conn)
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)
         conn.commit()
