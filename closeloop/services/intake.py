@@ -25,6 +25,7 @@ from closeloop.domain.task import TaskStatus
 from models.tables import Complaint, Customer, Message, Task, TaskDependency, Transition
 
 from .audit import audit_dict
+from .bulk import insert_rows
 from .customers.notices import acknowledge_new
 from .customers.profiles import store_profiles
 from .recurrence import detect as detect_recurrence
@@ -220,8 +221,8 @@ def _insert_complaints(b: _Batch) -> None:
     # Core inserts on the tables: batched on every backend (an ORM insert with RETURNING in parameter
     # order falls back to one row per statement on SQLite; None-valued keys split ORM batches).
     ct = Complaint.__table__
-    got = {(src, ref): cid for cid, src, ref in session.execute(
-        insert(ct).returning(ct.c.id, ct.c.source, ct.c.external_ref), b.rows)}
+    got = {(src, ref): cid for cid, src, ref in insert_rows(session, ct, b.rows,
+                                                            returning=("id", "source", "external_ref"))}
     b.new_ids = new_ids = [got[(r["source"], r["external_ref"])] for r in b.rows]
     for (idx, _, _), cid in zip(b.decisions, new_ids, strict=True):
         result.ids[idx] = cid
@@ -264,9 +265,8 @@ def _insert_children(b: _Batch) -> None:
             b.result.tasks_by_department[t.department] += 1
     if kids.task_rows:
         _insert_tasks(b, kids)
-    b.session.execute(insert(Transition.__table__), kids.audits)
-    if kids.messages:
-        b.session.execute(insert(Message.__table__), kids.messages)
+    insert_rows(b.session, Transition.__table__, kids.audits)
+    insert_rows(b.session, Message.__table__, kids.messages)
     index_complaints(b.session, kids.docs)
     acknowledge_new(b.session, b.config, b.accepted_ids(), b.now)
 
@@ -310,8 +310,8 @@ def _insert_tasks(b: _Batch, kids: _Children) -> None:
     """Insert ``kids.task_rows`` (one statement), then their dependencies; add their ``create`` audit
     rows to ``kids.audits``."""
     tt = Task.__table__
-    got_tasks = {(cid, kind): tid for tid, cid, kind in b.session.execute(
-        insert(tt).returning(tt.c.id, tt.c.complaint_id, tt.c.kind), kids.task_rows)}
+    got_tasks = {(cid, kind): tid for tid, cid, kind in insert_rows(b.session, tt, kids.task_rows,
+                                                                    returning=("id", "complaint_id", "kind"))}
     task_ids = [got_tasks[(r["complaint_id"], r["kind"])] for r in kids.task_rows]
     b.result.tasks += len(task_ids)
     by_kind: dict[tuple[int, str], int] = {}
@@ -322,8 +322,7 @@ def _insert_tasks(b: _Batch, kids: _Children) -> None:
         kids.audits.append(audit_dict("task", tid, cid, None, row["status"], "create", b.actor, b.now,
                                       data={"department": t.department, "kind": t.kind}))
         deps.extend({"task_id": tid, "depends_on_id": by_kind[(cid, d)]} for d in t.depends_on)
-    if deps:
-        b.session.execute(insert(TaskDependency.__table__), deps)
+    insert_rows(b.session, TaskDependency.__table__, deps)
 
 
 def _finish(b: _Batch) -> None:
