@@ -6,6 +6,7 @@ skips; SQLite serialises writers. The one place the dialect-specific insert is c
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, cast
 
@@ -74,6 +75,8 @@ def insert_rows(session: Session, table: Table, rows: list[dict], *, returning: 
     names = [c.name for c in table.c if c.name in rows[0] or c.name in defaults]  # the statement's order
     columns = [_processed(table.c[n].type, dialect, [defaults[n]]) * len(rows) if n in defaults
                else _processed(table.c[n].type, dialect, [r[n] for r in rows]) for n in names]
+    if dialect.name == "postgresql":
+        return _insert_unnest(conn, table, names, columns, returning)
     params = list(zip(*columns, strict=True))
     head, one = _statement(table, names, dialect)
     if not returning:
@@ -134,3 +137,33 @@ def _statement(table: Table, names: list[str], dialect) -> tuple[str, str]:
             one = re.sub(r"%\(\w+\)s", "%s", values)
         _SQL[key] = (head, one)
     return _SQL[key]
+
+
+def _insert_unnest(conn, table: Table, names: list[str], columns: list[list],
+                   returning: tuple[str, ...]) -> list[tuple]:
+    """PostgreSQL: ``INSERT INTO t (names) SELECT ... FROM unnest(%s::TYPE[], ...) WITH ORDINALITY ORDER BY``
+    the ordinality (rows, and their keys, in the order given), one array parameter per column and
+    the column types SQLAlchemy casts each value to; JSON values are sent as their JSON text."""
+    head, one = _statement(table, names, conn.dialect)
+    casts = re.split(r",\s*(?=%s)", one[1:-1])
+    types = [_pg_type(table.c[n], cast, conn.dialect) for n, cast in zip(names, casts, strict=True)]
+    cols = ", ".join(f"c{i}" for i in range(len(names)))
+    arrays = ", ".join(f"%s::{t}[]" for t in types)
+    sql = f"{head} SELECT {cols} FROM unnest({arrays}) WITH ORDINALITY AS u({cols}, o) ORDER BY o"
+    if returning:
+        sql += " RETURNING " + ", ".join(conn.dialect.identifier_preparer.quote(n) for n in returning)
+    params = tuple(_json_text(c) if isinstance(table.c[n].type, JSON) else c
+                   for n, c in zip(names, columns, strict=True))
+    result = conn.exec_driver_sql(sql, params)
+    return [tuple(r) for r in result] if returning else []
+
+
+def _pg_type(col, placeholder: str, dialect) -> str:
+    """The type a value of ``col`` is cast to (``%s::VARCHAR``), or the column's type when not cast."""
+    cast = placeholder.partition("::")[2].strip()
+    return cast or str(col.type.compile(dialect=dialect))
+
+
+def _json_text(values: list) -> list:
+    """psycopg ``Json`` wrappers (SQLAlchemy's JSON bind processing) as their JSON text."""
+    return [None if v is None else (v.dumps or json.dumps)(v.obj) for v in values]
