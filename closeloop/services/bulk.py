@@ -76,7 +76,7 @@ def insert_rows(session: Session, table: Table, rows: list[dict], *, returning: 
     columns = [_processed(table.c[n].type, dialect, [defaults[n]]) * len(rows) if n in defaults
                else _processed(table.c[n].type, dialect, [r[n] for r in rows]) for n in names]
     if dialect.name == "postgresql":
-        return _insert_unnest(conn, table, names, columns, returning)
+        return _insert_copy(conn, table, rows, names, columns, returning)
     params = list(zip(*columns, strict=True))
     head, one = _statement(table, names, dialect)
     if not returning:
@@ -139,29 +139,30 @@ def _statement(table: Table, names: list[str], dialect) -> tuple[str, str]:
     return _SQL[key]
 
 
-def _insert_unnest(conn, table: Table, names: list[str], columns: list[list],
-                   returning: tuple[str, ...]) -> list[tuple]:
-    """PostgreSQL: ``INSERT INTO t (names) SELECT ... FROM unnest(%s::TYPE[], ...) WITH ORDINALITY ORDER BY``
-    the ordinality (rows, and their keys, in the order given), one array parameter per column and
-    the column types SQLAlchemy casts each value to; JSON values are sent as their JSON text."""
-    head, one = _statement(table, names, conn.dialect)
-    casts = re.split(r",\s*(?=%s)", one[1:-1])
-    types = [_pg_type(table.c[n], cast, conn.dialect) for n, cast in zip(names, casts, strict=True)]
-    cols = ", ".join(f"c{i}" for i in range(len(names)))
-    arrays = ", ".join(f"%s::{t}[]" for t in types)
-    sql = f"{head} SELECT {cols} FROM unnest({arrays}) WITH ORDINALITY AS u({cols}, o) ORDER BY o"
+def _insert_copy(conn, table: Table, rows: list[dict], names: list[str], columns: list[list],
+                 returning: tuple[str, ...]) -> list[tuple]:
+    """PostgreSQL: ``COPY table (names) FROM STDIN`` (psycopg writes the rows; about ten times faster
+    than any INSERT of the same rows). With ``returning``, the keys are taken first from the key's
+    sequence (``nextval`` once per row, in row order, as an INSERT would) and written explicitly;
+    the other ``returning`` values are the rows' own."""
+    prep = conn.dialect.identifier_preparer
+    columns = [_json_text(c) if isinstance(table.c[n].type, JSON) else c for n, c in zip(names, columns, strict=True)]
+    names = list(names)
+    ids: list[int] = []
     if returning:
-        sql += " RETURNING " + ", ".join(conn.dialect.identifier_preparer.quote(n) for n in returning)
-    params = tuple(_json_text(c) if isinstance(table.c[n].type, JSON) else c
-                   for n, c in zip(names, columns, strict=True))
-    result = conn.exec_driver_sql(sql, params)
-    return [tuple(r) for r in result] if returning else []
-
-
-def _pg_type(col, placeholder: str, dialect) -> str:
-    """The type a value of ``col`` is cast to (``%s::VARCHAR``), or the column's type when not cast."""
-    cast = placeholder.partition("::")[2].strip()
-    return cast or str(col.type.compile(dialect=dialect))
+        (pk,) = table.primary_key.columns
+        seq = conn.exec_driver_sql("SELECT pg_get_serial_sequence(%s, %s)", (table.name, pk.name)).scalar_one()
+        ids = sorted(conn.exec_driver_sql("SELECT nextval(%s) FROM generate_series(1, %s)",
+                                          (seq, len(rows))).scalars())
+        names.insert(0, pk.name)
+        columns.insert(0, ids)
+    cursor = conn.connection.dbapi_connection.cursor()
+    with cursor.copy(f"COPY {prep.format_table(table)} ({', '.join(prep.quote(n) for n in names)}) FROM STDIN") as cp:
+        for row in zip(*columns, strict=True):
+            cp.write_row(row)
+    if not returning:
+        return []
+    return [tuple(i if n == pk.name else r[n] for n in returning) for i, r in zip(ids, rows, strict=True)]
 
 
 def _json_text(values: list) -> list:
