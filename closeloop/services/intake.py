@@ -20,8 +20,9 @@ from closeloop.config import Config
 from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus, ComplaintTrigger
 from closeloop.domain.dedupe import PriorComplaint, count_in_window, likely_duplicate_of
 from closeloop.domain.facts import ComplaintFacts
-from closeloop.domain.routing import TaskTemplate
+from closeloop.domain.routing import Route, TaskTemplate
 from closeloop.domain.task import TaskStatus
+from closeloop.domain.triage import TriageResult
 from models.tables import Complaint, Customer, Message, Task, TaskDependency, Transition
 
 from .audit import audit_dict
@@ -123,6 +124,27 @@ class _Batch:
     decisions: list[tuple[int, list[TaskTemplate], int | None]] = field(default_factory=list)
     new_ids: list[int] = field(default_factory=list)
     due_memo: dict[tuple, datetime] = field(default_factory=dict)
+    route_memo: dict[tuple, Route] = field(default_factory=dict)
+    route_facts: list[str] = field(default_factory=list)
+    triage_memo: dict[tuple, TriageResult] = field(default_factory=dict)
+
+    def route(self, f: ComplaintFacts) -> Route:
+        """``config.router.route(f)``, memoised for the batch on the facts its rules test (all it reads)."""
+        if not self.route_facts:
+            self.route_facts = sorted({n for rule in self.config.router.rules for n in rule.when}) or ["source"]
+        key = tuple([getattr(f, name) for name in self.route_facts])
+        if key not in self.route_memo:
+            self.route_memo[key] = self.config.router.route(f)
+        return self.route_memo[key]
+
+    def triage(self, f: ComplaintFacts, earlier: int, base: str | None) -> TriageResult:
+        """``config.triage.assess``, memoised for the batch on what it reads (text, tags, channel, the
+        earlier complaints in the window and the route's severity)."""
+        key = (f.text, f.tags, f.channel, earlier, base)
+        if key not in self.triage_memo:
+            self.triage_memo[key] = self.config.triage.assess(f, earlier_complaints_in_window=earlier,
+                                                              base_severity=base)
+        return self.triage_memo[key]
 
     def add_business_time(self, cal, start: datetime, duration: timedelta) -> datetime:
         """``cal.add_business_time(start, duration)``, memoised for the batch (a pure function; the
@@ -206,9 +228,9 @@ def _decide(b: _Batch, fresh: list[int], routing_config_id: int | None) -> None:
             severity, flags, reasons, rule, templates = "P4", [], [item.reject_reason], None, []
             status = ComplaintStatus.REJECTED
         else:
-            route = config.router.route(f)
+            route = b.route(f)
             earlier_n = count_in_window(f.received_at, (p.received_at for p in earlier), repeat_window)
-            tri = config.triage.assess(f, earlier_complaints_in_window=earlier_n, base_severity=route.severity)
+            tri = b.triage(f, earlier_n, route.severity)
             severity, flags, reasons = tri.severity, list(tri.flags), list(tri.reasons)
             rule, templates = route.rule, list(route.tasks)
             status = ComplaintStatus.TRIAGED
