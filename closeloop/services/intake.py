@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
@@ -170,14 +170,7 @@ def _split_duplicates(session: Session, items: Sequence[IntakeItem], result: Int
     wanted = set(keys)
     existing: dict[tuple[str, str], int] = {}
     for chunk in _chunks(sorted(wanted, key=lambda k: (k[1], k[0])), 1000):
-        # two plain IN lists (the unique index answers both; far cheaper to plan than a row-value IN on
-        # PostgreSQL), then only the exact pairs kept
-        hits = session.execute(
-            select(Complaint.source, Complaint.external_ref, Complaint.id)
-            .where(Complaint.source.in_(sorted({s for s, _ in chunk})),
-                   Complaint.external_ref.in_([r for _, r in chunk]))
-        )
-        existing.update({(s, r): cid for s, r, cid in hits if (s, r) in wanted})
+        existing.update({(s, r): cid for s, r, cid in _existing(session, chunk) if (s, r) in wanted})
     fresh: list[int] = []
     seen: dict[tuple[str, str], int] = {}
     for idx, key in enumerate(keys):
@@ -192,6 +185,23 @@ def _split_duplicates(session: Session, items: Sequence[IntakeItem], result: Int
             seen[key] = idx
             fresh.append(idx)
     return fresh
+
+
+_EXISTING_PG = text(
+    "SELECT k.s, k.r, c.id FROM unnest(CAST(:s AS VARCHAR[]), CAST(:r AS VARCHAR[])) AS k(s, r) "
+    "CROSS JOIN LATERAL (SELECT id FROM complaint WHERE source = k.s AND external_ref = k.r) AS c")
+
+
+def _existing(session: Session, keys: Sequence[tuple[str, str]]):
+    """``(source, external_ref, id)`` of the complaints among ``keys`` (a superset on SQLite: filter it).
+
+    PostgreSQL: one unique-index probe per key (a lateral join): while an import's own rows have no
+    statistics yet, the planner answers any IN list with a scan of every row of the source, so the
+    lookup would grow with the table. SQLite: two IN lists, both answered by the unique index."""
+    if session.get_bind().dialect.name == "postgresql":
+        return session.execute(_EXISTING_PG, {"s": [k[0] for k in keys], "r": [k[1] for k in keys]})
+    return session.execute(select(Complaint.source, Complaint.external_ref, Complaint.id).where(
+        Complaint.source.in_(sorted({s for s, _ in keys})), Complaint.external_ref.in_([r for _, r in keys])))
 
 
 def _load_customers(b: _Batch, fresh: list[int]) -> None:
