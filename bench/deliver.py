@@ -6,12 +6,14 @@ it does not share the client's event loop or core. Then, with the same small
 signed JSON POST:
 
 - bare httpx loops (no database): the stock ``httpx.AsyncClient()`` at 1 and at
-  50 in flight, the chosen layout (``make_webhook_client``: one ``AsyncClient``
-  over :class:`integrations.senders.SpreadTransport`) at 50, and, when
+  50 in flight, the earlier layout (one ``AsyncClient`` over
+  :class:`integrations.senders.SpreadTransport`, 32 httpcore pools of 2) at 50, the chosen
+  layout (``make_webhook_client``: one ``AsyncClient`` over
+  :class:`integrations.http1.Http1Transport`) at 50, and, when
   ``httpx-aiohttp`` is installed, its transport at 50 (for comparison only);
 - end to end: N pending outbox rows on a fresh, migrated database drained by
   :func:`closeloop.services.delivery.deliver_once` (batches of 200, 50 in flight)
-  through ``WebhookSender`` over the stock client and over the chosen layout,
+  through ``WebhookSender`` over the stock client, the earlier and the chosen layout,
   and with a no-op sender (the claim + mark ceiling of the database alone).
 
 Every end-to-end run checks that all N rows ended ``delivered``. SQLite always
@@ -237,7 +239,7 @@ def main() -> None:
 
     import httpx
 
-    from integrations.senders import make_webhook_client
+    from integrations.senders import SpreadTransport, WebhookClient, make_webhook_client
 
     try:
         from httpx_aiohttp import AiohttpTransport
@@ -248,6 +250,9 @@ def main() -> None:
         return httpx.AsyncClient(timeout=10.0)
 
     def spread():
+        return WebhookClient(transport=SpreadTransport(32, 2), timeout=10.0, follow_redirects=False)
+
+    def chosen():
         return make_webhook_client(10.0)
 
     print(f"closeloop delivery bench: {args.n:,} small signed JSON POSTs to a local receiver "
@@ -257,7 +262,8 @@ def main() -> None:
         print("\nbare httpx loop (WebhookSender.send, no database)      requests/s")
         loops = [("stock AsyncClient(), 1 in flight", stock, 1),
                  ("stock AsyncClient(), 50 in flight", stock, 50),
-                 ("make_webhook_client() [chosen: 32 pools x 2], 50 in flight", spread, 50)]
+                 ("SpreadTransport (earlier layout: 32 pools x 2), 50 in flight", spread, 50),
+                 ("make_webhook_client() [chosen: Http1Transport], 50 in flight", chosen, 50)]
         if AiohttpTransport is not None:
             loops.append(("httpx-aiohttp transport (not used), 50 in flight",
                           lambda: httpx.AsyncClient(transport=AiohttpTransport(), timeout=10.0), 50))
@@ -272,7 +278,8 @@ def main() -> None:
                 runs = [("no-op sender: claim + mark only", lambda: null())]
                 if not args.skip_stock_e2e:
                     runs.append(("stock AsyncClient()", lambda: webhook(stock)))
-                runs.append(("make_webhook_client() [chosen]", lambda: webhook(spread)))
+                runs.append(("SpreadTransport (earlier layout)", lambda: webhook(spread)))
+                runs.append(("make_webhook_client() [chosen: Http1Transport]", lambda: webhook(chosen)))
                 for i, (label, cm) in enumerate(runs):
                     rate, check = asyncio.run(end_to_end(engine, sessions, url, args.n, cm(), f"{name}{i}"))
                     print(f"  {label:58s} {rate:8,.0f}   {check}", flush=True)

@@ -28,7 +28,9 @@ import argparse
 import csv
 import gc
 import json
+import os
 import random
+import resource
 import shutil
 import sys
 import tempfile
@@ -251,9 +253,9 @@ def measure(mode: str, csv_path: Path, url: str | None, batch_size: int, trace: 
             out["rss_before_mib"] = maxrss_mib()
             if trace:
                 tracemalloc.start()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), _cpu()
             report = import_file(sessions, config, clock, csv_path, batch_size=batch_size)
-            out["seconds"] = time.perf_counter() - t0
+            out["seconds"], out["cpu_s"] = time.perf_counter() - t0, _cpu() - c0
             out["rows"] = report.rows
             out["report"] = {k: getattr(report, k) for k in ("created", "rejected", "duplicates", "fallback",
                                                               "likely_duplicates", "tasks", "bad_rows", "committed")}
@@ -273,11 +275,11 @@ def measure(mode: str, csv_path: Path, url: str | None, batch_size: int, trace: 
             out["rss_before_mib"] = maxrss_mib()
             if trace:
                 tracemalloc.start()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), _cpu()
             with engine.begin() as conn:
                 for i in range(0, len(rows), batch_size):
                     conn.execute(insert(table), rows[i:i + batch_size])
-            out["seconds"] = time.perf_counter() - t0
+            out["seconds"], out["cpu_s"] = time.perf_counter() - t0, _cpu() - c0
             out["rows"] = len(rows)
         if trace:
             out["peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
@@ -285,6 +287,12 @@ def measure(mode: str, csv_path: Path, url: str | None, batch_size: int, trace: 
         out["maxrss_mib"] = maxrss_mib()
         out["db_counts"] = db.counts()
     return out
+
+
+def _cpu() -> float:
+    """This process's user + system CPU seconds (the database server's, for PostgreSQL, not included)."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
 def run_in_subprocess(mode: str, csv_path: Path, url: str | None, batch_size: int, trace: bool,
@@ -372,8 +380,15 @@ def _run(a: argparse.Namespace, url: str | None, sizes: list[int], pools: ValueP
                 extra = f"; report {r['report']}" if mode == "import" else ""
                 print(f"  {n} {mode}: {r['seconds']:.2f}s; db rows {r['db_counts']}{extra}", flush=True)
 
+    _print_table(results, a.trace_mode)
+    return 0
+
+
+def _print_table(results: list[dict], trace_mode: str) -> None:
     print()
-    head = f"{'size':>8}  {'mode':<9} {'seconds':>8} {'rows/s':>9} {'peak MiB':>9} {'maxRSS MiB':>11} {'RSS +MiB':>9}"
+    print(f"load average {' / '.join(f'{x:.2f}' for x in os.getloadavg())} (1 / 5 / 15 min) at the end")
+    head = (f"{'size':>8}  {'mode':<9} {'seconds':>8} {'rows/s':>9} {'CPU s':>6} {'rows/CPU-s':>10} "
+            f"{'peak MiB':>9} {'maxRSS MiB':>11} {'RSS +MiB':>9}")
     print(head)
     print("-" * len(head))
     for r in results:
@@ -381,11 +396,16 @@ def _run(a: argparse.Namespace, url: str | None, sizes: list[int], pools: ValueP
             print(f"{r['size']:>8}  {r['mode']:<9} FAILED: {r['error']}")
             continue
         rate = r["rows"] / r["seconds"] if r["seconds"] else None
-        print(f"{r['size']:>8}  {r['mode']:<9} {r['seconds']:>8.2f} {fmt(rate, ',.0f'):>9} "
+        cpu = r.get("cpu_s")
+        per_cpu = r["rows"] / cpu if cpu else None
+        print(f"{r['size']:>8}  {r['mode']:<9} {r['seconds']:>8.2f} {fmt(rate, ',.0f'):>9} {fmt(cpu, '.2f'):>6} "
+              f"{fmt(per_cpu, ',.0f'):>10} "
               f"{fmt(r.get('peak_mib'), '.1f'):>9} {r['maxrss_mib']:>11.1f} "
               f"{r['maxrss_mib'] - r['rss_before_mib']:>9.1f}")
     print()
-    print("seconds, rows/s, maxRSS: untraced pass" if a.trace_mode == "separate" else
+    print("CPU s: the importing process's user + system time (PostgreSQL's server processes not counted); "
+          "rows/CPU-s is the rate on an otherwise idle core")
+    print("seconds, rows/s, maxRSS: untraced pass" if trace_mode == "separate" else
           "all figures from one tracemalloc-traced pass (timings include tracing overhead)")
     print("peak MiB: tracemalloc peak during the import/insert only (baseline rows were parsed before tracing); "
           "RSS +MiB: max RSS growth over the RSS before the import/insert")
@@ -399,7 +419,6 @@ def _run(a: argparse.Namespace, url: str | None, sizes: list[int], pools: ValueP
         print(f"memory flat: import peak {big['peak_mib']:.1f} MiB at {big['size']} vs {small['peak_mib']:.1f} MiB "
               f"at {small['size']} -> ratio {ratio:.2f} ({'within' if ratio <= 1.5 else 'NOT within'} 1.5x); "
               f"max RSS growth ratio {fmt(rss_ratio, '.2f')}")
-    return 0
 
 
 if __name__ == "__main__":

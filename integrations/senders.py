@@ -18,13 +18,15 @@ read timeout, dropped connection, or the    unknown       the receiver may have 
 total deadline after the request went out                 the SAME ``Idempotency-Key``
 ==========================================  ============  =========================================
 
-Client layout (``make_webhook_client``): httpcore's connection pool rescans all
-of its connections (quadratically) on every request and, with more than
-``max_keepalive_connections`` open, closes idle ones; one stock ``AsyncClient``
-with 50 requests in flight delivered fewer small POSTs per second than with 1.
-:class:`SpreadTransport` keeps the httpx API (one ``AsyncClient``) but spreads
-requests over many tiny pools (2 connections each, sharing one SSL context) and
-sends each request to the least busy pool. ``bench/deliver.py`` prints the figures.
+Client layout (``make_webhook_client``): one ``httpx.AsyncClient`` (the httpx API
+unchanged) over :class:`integrations.http1.Http1Transport`, a lean HTTP/1.1
+keep-alive transport on an ``asyncio.Protocol`` that raises httpx's exceptions as
+httpcore does (its table is in that module) and feeds the ``trace`` extension, so
+the classification above holds unchanged. httpcore spends most of a small POST in
+its anyio/h11 layers and rescans its pool on every request (one stock
+``AsyncClient`` with 50 requests in flight delivered fewer POSTs per second than
+with 1); :class:`SpreadTransport` (many tiny httpcore pools, least busy first) was
+the previous layout and is kept for comparison. ``bench/deliver.py`` prints the figures.
 """
 
 from __future__ import annotations
@@ -44,12 +46,13 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from .http1 import Http1Transport
 from .outbound import OUTCOMES, Outcome, OutgoingMessage, Sender, SendResult
 
 __all__ = [
     "OUTCOMES", "Outcome", "OutgoingMessage", "SendResult", "Sender",
     "WebhookSender", "CaptureSender", "AppriseSender", "RoutingSender", "SpreadTransport", "WebhookClient",
-    "make_webhook_client", "open_default_sender", "webhook_body", "sign", "verify_signature",
+    "make_webhook_client", "Http1Transport", "open_default_sender", "webhook_body", "sign", "verify_signature",
     "parse_retry_after", "SIGNATURE_HEADER",
 ]
 
@@ -197,14 +200,16 @@ class WebhookClient(httpx.AsyncClient):
 
 def make_webhook_client(deadline_s: float, *, pools: int = 32, connections_per_pool: int = 2,
                         connect_timeout: float = 5.0) -> httpx.AsyncClient:
-    """The delivery client: a :class:`WebhookClient` (an ``httpx.AsyncClient``) over :class:`SpreadTransport`.
+    """The delivery client: a :class:`WebhookClient` (an ``httpx.AsyncClient``) over
+    :class:`~integrations.http1.Http1Transport`, at most ``pools * connections_per_pool`` connections
+    per receiver (the names are those of the earlier :class:`SpreadTransport` layout).
 
     Per-operation timeouts are at most the total deadline (connect at most
     ``connect_timeout``); redirects are not followed (a webhook that moved is a
     configuration error to see, not to follow with a signed body).
     """
     timeout = httpx.Timeout(deadline_s, connect=min(connect_timeout, deadline_s))
-    return WebhookClient(transport=SpreadTransport(pools, connections_per_pool), timeout=timeout,
+    return WebhookClient(transport=Http1Transport(max_connections=pools * connections_per_pool), timeout=timeout,
                          follow_redirects=False, headers={"User-Agent": USER_AGENT})
 
 
@@ -225,7 +230,7 @@ class _Progress:
 
 def _traceable(client: httpx.AsyncClient) -> bool:
     transport = getattr(client, "_transport", None)
-    return isinstance(transport, (httpx.AsyncHTTPTransport, SpreadTransport))
+    return isinstance(transport, (httpx.AsyncHTTPTransport, SpreadTransport, Http1Transport))
 
 
 class WebhookSender:
@@ -256,6 +261,15 @@ class WebhookSender:
         self.deadline_s = deadline_s
         self._clock = clock or (lambda: datetime.now(UTC))
         self._traced = _traceable(client)
+        self._urls: dict[str, httpx.URL] = {}  # parsed targets (httpx parses a str URL on every request)
+
+    def _url(self, target: str) -> httpx.URL:
+        url = self._urls.get(target)
+        if url is None:
+            if len(self._urls) >= 1024:
+                self._urls.clear()
+            url = self._urls[target] = httpx.URL(target)
+        return url
 
     async def send(self, msg: OutgoingMessage) -> SendResult:
         scheme = urlsplit(msg.target).scheme.lower()
@@ -272,7 +286,7 @@ class WebhookSender:
         response: httpx.Response | None = None
         try:
             async with asyncio.timeout(self.deadline_s):
-                request = self.client.build_request("POST", msg.target, content=body, headers=headers,
+                request = self.client.build_request("POST", self._url(msg.target), content=body, headers=headers,
                                                     extensions={"trace": progress} if self._traced else None)
                 response = await self.client.send(request, stream=True)
                 status = response.status_code

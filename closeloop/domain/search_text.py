@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Han (with extension A and compatibility ideographs), kana, Hangul syllables
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
@@ -30,15 +31,29 @@ def index_terms(*texts: str) -> list[str]:
     """Distinct terms of ``texts`` in first-seen order: words, CJK characters and CJK bigrams."""
     seen: dict[str, None] = {}
     for text in texts:
-        for cjk, word in _RUN.findall(_normal(text or "")):
-            if word:
-                seen.setdefault(word, None)
-                continue
-            for i, ch in enumerate(cjk):
-                seen.setdefault(ch, None)
-                if i + 1 < len(cjk):
-                    seen.setdefault(cjk[i:i + 2], None)
+        text = text or ""
+        seen.update(dict.fromkeys(_short_terms(text) if len(text) <= 200 else _text_terms(text)))
     return list(seen)
+
+
+@lru_cache(maxsize=4096)
+def _short_terms(text: str) -> tuple[str, ...]:
+    """:func:`_text_terms` memoised, for short texts (imports repeat the same categories, companies, ...)."""
+    return _text_terms(text)
+
+
+def _text_terms(text: str) -> tuple[str, ...]:
+    """:func:`index_terms` of one text."""
+    seen: dict[str, None] = {}
+    for cjk, word in _RUN.findall(_normal(text)):
+        if word:
+            seen.setdefault(word, None)
+            continue
+        for i, ch in enumerate(cjk):
+            seen.setdefault(ch, None)
+            if i + 1 < len(cjk):
+                seen.setdefault(cjk[i:i + 2], None)
+    return tuple(seen)
 
 
 def document(*texts: str) -> str:

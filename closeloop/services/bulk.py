@@ -6,9 +6,11 @@ skips; SQLite serialises writers. The one place the dialect-specific insert is c
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, Table
+from sqlalchemy import JSON, CursorResult, Result, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -47,3 +49,122 @@ def enqueue(session: Session, *, key: str, channel: str, target: str, recipient:
                                     "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}],
                      key=["idempotency_key"], returning=ot.c.id)
     return ids[0] if ids else None
+
+
+# ------------------------------------------------------------------ fast bulk inserts (import)
+
+#: SQLite's bound-variable limit (SQLITE_MAX_VARIABLE_NUMBER since 3.32) with room to spare; PostgreSQL
+#: allows 65,535 per statement.
+_MAX_PARAMS = 30_000
+_SQL: dict[tuple, tuple[str, str]] = {}
+
+
+def insert_rows(session: Session, table: Table, rows: list[dict], *, returning: tuple[str, ...] = (),
+                page: int = 1000) -> list[tuple]:
+    """Insert ``rows`` (dicts with the same keys) into ``table`` in the session's transaction, as
+    ``insert(table)`` with those rows would: the same columns, Python-side defaults and bound values
+    (each value goes through its column type's bind processor, memoised per call for hashable values,
+    with the statement's own casts), but without SQLAlchemy's per-row parameter handling: one driver
+    ``executemany``, or with ``returning`` one multi-row ``INSERT ... RETURNING`` per ``page`` rows.
+    Returns the ``returning`` columns' values (row order unspecified: map them back by a key)."""
+    if not rows:
+        return []
+    conn = session.connection()
+    dialect = conn.dialect
+    defaults = _defaults(table, rows[0])
+    names = [c.name for c in table.c if c.name in rows[0] or c.name in defaults]  # the statement's order
+    columns = [_processed(table.c[n].type, dialect, [defaults[n]]) * len(rows) if n in defaults
+               else _processed(table.c[n].type, dialect, [r[n] for r in rows]) for n in names]
+    if dialect.name == "postgresql":
+        return _insert_copy(conn, table, rows, names, columns, returning)
+    params = list(zip(*columns, strict=True))
+    head, one = _statement(table, names, dialect)
+    if not returning:
+        conn.exec_driver_sql(f"{head} VALUES {one}", params)
+        return []
+    tail = " RETURNING " + ", ".join(dialect.identifier_preparer.quote(n) for n in returning)
+    size = max(1, min(page, _MAX_PARAMS // len(names)))
+    out: list[tuple] = []
+    for i in range(0, len(params), size):
+        chunk = params[i:i + size]
+        sql = f"{head} VALUES {', '.join([one] * len(chunk))}{tail}"
+        out.extend(tuple(r) for r in conn.exec_driver_sql(sql, tuple(v for p in chunk for v in p)))
+    return out
+
+
+def _defaults(table: Table, first: dict) -> dict:
+    """The Python-side defaults ``insert(table)`` would fill in for the columns ``first`` lacks."""
+    out = {}
+    for col in table.c:
+        d = col.default
+        if col.name in first or d is None or not (d.is_scalar or d.is_callable):
+            continue
+        out[col.name] = d.arg if d.is_scalar else d.arg(None)  # type: ignore[attr-defined]
+    return out
+
+
+def _processed(type_, dialect, values: list) -> list:
+    """``values`` through ``type_``'s bind processor for ``dialect`` (memoised when hashable)."""
+    proc = type_._cached_bind_processor(dialect)
+    if proc is None:
+        return values
+    if isinstance(type_, JSON) or not type_.hashable:
+        return [proc(v) for v in values]
+    memo: dict = {}
+    out = []
+    for v in values:
+        try:
+            out.append(memo[v])
+        except KeyError:
+            out.append(memo.setdefault(v, proc(v)))
+    return out
+
+
+def _statement(table: Table, names: list[str], dialect) -> tuple[str, str]:
+    """``INSERT INTO table (names)`` and one row's ``(placeholders)`` in the driver's positional style,
+    with the casts SQLAlchemy renders for that dialect (PostgreSQL's ``%s::TYPE``)."""
+    from sqlalchemy import bindparam, insert
+
+    key = (table.name, tuple(names), dialect.name, dialect.driver)
+    if key not in _SQL:
+        compiled = insert(table).values({n: bindparam(n) for n in names}).compile(dialect=dialect)
+        sql = str(compiled)
+        head, _, values = sql.partition(" VALUES ")
+        values = values.partition(" RETURNING ")[0]  # PostgreSQL's implicit RETURNING of the key
+        if dialect.paramstyle == "qmark":
+            one = values
+        else:
+            one = re.sub(r"%\(\w+\)s", "%s", values)
+        _SQL[key] = (head, one)
+    return _SQL[key]
+
+
+def _insert_copy(conn, table: Table, rows: list[dict], names: list[str], columns: list[list],
+                 returning: tuple[str, ...]) -> list[tuple]:
+    """PostgreSQL: ``COPY table (names) FROM STDIN`` (psycopg writes the rows; about ten times faster
+    than any INSERT of the same rows). With ``returning``, the keys are taken first from the key's
+    sequence (``nextval`` once per row, in row order, as an INSERT would) and written explicitly;
+    the other ``returning`` values are the rows' own."""
+    prep = conn.dialect.identifier_preparer
+    columns = [_json_text(c) if isinstance(table.c[n].type, JSON) else c for n, c in zip(names, columns, strict=True)]
+    names = list(names)
+    ids: list[int] = []
+    if returning:
+        (pk,) = table.primary_key.columns
+        seq = conn.exec_driver_sql("SELECT pg_get_serial_sequence(%s, %s)", (table.name, pk.name)).scalar_one()
+        ids = sorted(conn.exec_driver_sql("SELECT nextval(%s) FROM generate_series(1, %s)",
+                                          (seq, len(rows))).scalars())
+        names.insert(0, pk.name)
+        columns.insert(0, ids)
+    cursor = conn.connection.dbapi_connection.cursor()
+    with cursor.copy(f"COPY {prep.format_table(table)} ({', '.join(prep.quote(n) for n in names)}) FROM STDIN") as cp:
+        for row in zip(*columns, strict=True):
+            cp.write_row(row)
+    if not returning:
+        return []
+    return [tuple(i if n == pk.name else r[n] for n in returning) for i, r in zip(ids, rows, strict=True)]
+
+
+def _json_text(values: list) -> list:
+    """psycopg ``Json`` wrappers (SQLAlchemy's JSON bind processing) as their JSON text."""
+    return [None if v is None else (v.dumps or json.dumps)(v.obj) for v in values]

@@ -13,18 +13,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
 from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus, ComplaintTrigger
 from closeloop.domain.dedupe import PriorComplaint, count_in_window, likely_duplicate_of
 from closeloop.domain.facts import ComplaintFacts
-from closeloop.domain.routing import TaskTemplate
+from closeloop.domain.routing import Route, TaskTemplate
 from closeloop.domain.task import TaskStatus
+from closeloop.domain.triage import TriageResult
 from models.tables import Complaint, Customer, Message, Task, TaskDependency, Transition
 
 from .audit import audit_dict
+from .bulk import insert_rows
 from .customers.notices import acknowledge_new
 from .customers.profiles import store_profiles
 from .recurrence import detect as detect_recurrence
@@ -121,6 +123,36 @@ class _Batch:
     rows: list[dict] = field(default_factory=list)
     decisions: list[tuple[int, list[TaskTemplate], int | None]] = field(default_factory=list)
     new_ids: list[int] = field(default_factory=list)
+    due_memo: dict[tuple, datetime] = field(default_factory=dict)
+    route_memo: dict[tuple, Route] = field(default_factory=dict)
+    route_facts: list[str] = field(default_factory=list)
+    triage_memo: dict[tuple, TriageResult] = field(default_factory=dict)
+
+    def route(self, f: ComplaintFacts) -> Route:
+        """``config.router.route(f)``, memoised for the batch on the facts its rules test (all it reads)."""
+        if not self.route_facts:
+            self.route_facts = sorted({n for rule in self.config.router.rules for n in rule.when}) or ["source"]
+        key = tuple([getattr(f, name) for name in self.route_facts])
+        if key not in self.route_memo:
+            self.route_memo[key] = self.config.router.route(f)
+        return self.route_memo[key]
+
+    def triage(self, f: ComplaintFacts, earlier: int, base: str | None) -> TriageResult:
+        """``config.triage.assess``, memoised for the batch on what it reads (text, tags, channel, the
+        earlier complaints in the window and the route's severity)."""
+        key = (f.text, f.tags, f.channel, earlier, base)
+        if key not in self.triage_memo:
+            self.triage_memo[key] = self.config.triage.assess(f, earlier_complaints_in_window=earlier,
+                                                              base_severity=base)
+        return self.triage_memo[key]
+
+    def add_business_time(self, cal, start: datetime, duration: timedelta) -> datetime:
+        """``cal.add_business_time(start, duration)``, memoised for the batch (a pure function; the
+        tasks of a batch share ``now`` and many complaints share a received instant)."""
+        key = (cal, start, duration)  # the calendar itself (held, so never confused with another)
+        if key not in self.due_memo:
+            self.due_memo[key] = cal.add_business_time(start, duration)
+        return self.due_memo[key]
 
     def accepted_ids(self) -> list[int]:
         """The new complaint ids of the rows that are complaints (not rejected), in the order received."""
@@ -132,16 +164,13 @@ def _split_duplicates(session: Session, items: Sequence[IntakeItem], result: Int
     """Count and resolve the duplicates of ``items``; return the indexes of the fresh ones.
 
     An existing ``(source, external_ref)`` gets its id in ``result.ids``; a repeat within the batch
-    gets ``-1 - first index`` there, resolved by :func:`_insert_complaints`. One select per 400 keys.
+    gets ``-1 - first index`` there, resolved by :func:`_insert_complaints`. One select per 1,000 keys.
     """
     keys = [(i.facts.source, i.facts.external_ref) for i in items]
+    wanted = set(keys)
     existing: dict[tuple[str, str], int] = {}
-    for chunk in _chunks(sorted(set(keys)), 400):
-        hits = session.execute(
-            select(Complaint.source, Complaint.external_ref, Complaint.id)
-            .where(tuple_(Complaint.source, Complaint.external_ref).in_(chunk))
-        )
-        existing.update({(s, r): cid for s, r, cid in hits})
+    for chunk in _chunks(sorted(wanted, key=lambda k: (k[1], k[0])), 1000):
+        existing.update({(s, r): cid for s, r, cid in _existing(session, chunk) if (s, r) in wanted})
     fresh: list[int] = []
     seen: dict[tuple[str, str], int] = {}
     for idx, key in enumerate(keys):
@@ -156,6 +185,23 @@ def _split_duplicates(session: Session, items: Sequence[IntakeItem], result: Int
             seen[key] = idx
             fresh.append(idx)
     return fresh
+
+
+_EXISTING_PG = text(
+    "SELECT k.s, k.r, c.id FROM unnest(CAST(:s AS VARCHAR[]), CAST(:r AS VARCHAR[])) AS k(s, r) "
+    "CROSS JOIN LATERAL (SELECT id FROM complaint WHERE source = k.s AND external_ref = k.r) AS c")
+
+
+def _existing(session: Session, keys: Sequence[tuple[str, str]]):
+    """``(source, external_ref, id)`` of the complaints among ``keys`` (a superset on SQLite: filter it).
+
+    PostgreSQL: one unique-index probe per key (a lateral join): while an import's own rows have no
+    statistics yet, the planner answers any IN list with a scan of every row of the source, so the
+    lookup would grow with the table. SQLite: two IN lists, both answered by the unique index."""
+    if session.get_bind().dialect.name == "postgresql":
+        return session.execute(_EXISTING_PG, {"s": [k[0] for k in keys], "r": [k[1] for k in keys]})
+    return session.execute(select(Complaint.source, Complaint.external_ref, Complaint.id).where(
+        Complaint.source.in_(sorted({s for s, _ in keys})), Complaint.external_ref.in_([r for _, r in keys])))
 
 
 def _load_customers(b: _Batch, fresh: list[int]) -> None:
@@ -192,9 +238,9 @@ def _decide(b: _Batch, fresh: list[int], routing_config_id: int | None) -> None:
             severity, flags, reasons, rule, templates = "P4", [], [item.reject_reason], None, []
             status = ComplaintStatus.REJECTED
         else:
-            route = config.router.route(f)
+            route = b.route(f)
             earlier_n = count_in_window(f.received_at, (p.received_at for p in earlier), repeat_window)
-            tri = config.triage.assess(f, earlier_complaints_in_window=earlier_n, base_severity=route.severity)
+            tri = b.triage(f, earlier_n, route.severity)
             severity, flags, reasons = tri.severity, list(tri.flags), list(tri.reasons)
             rule, templates = route.rule, list(route.tasks)
             status = ComplaintStatus.TRIAGED
@@ -208,7 +254,7 @@ def _decide(b: _Batch, fresh: list[int], routing_config_id: int | None) -> None:
         if status != ComplaintStatus.REJECTED:
             target = config.sla.for_customer(severity).resolve
             if target is not None:
-                row["due_at"] = config.customer_calendar.add_business_time(f.received_at, target)
+                row["due_at"] = b.add_business_time(config.customer_calendar, f.received_at, target)
         b.rows.append(row)
         b.decisions.append((idx, templates, dup_ref))
 
@@ -220,8 +266,8 @@ def _insert_complaints(b: _Batch) -> None:
     # Core inserts on the tables: batched on every backend (an ORM insert with RETURNING in parameter
     # order falls back to one row per statement on SQLite; None-valued keys split ORM batches).
     ct = Complaint.__table__
-    got = {(src, ref): cid for cid, src, ref in session.execute(
-        insert(ct).returning(ct.c.id, ct.c.source, ct.c.external_ref), b.rows)}
+    got = {(src, ref): cid for cid, src, ref in insert_rows(session, ct, b.rows,
+                                                            returning=("id", "source", "external_ref"))}
     b.new_ids = new_ids = [got[(r["source"], r["external_ref"])] for r in b.rows]
     for (idx, _, _), cid in zip(b.decisions, new_ids, strict=True):
         result.ids[idx] = cid
@@ -264,9 +310,8 @@ def _insert_children(b: _Batch) -> None:
             b.result.tasks_by_department[t.department] += 1
     if kids.task_rows:
         _insert_tasks(b, kids)
-    b.session.execute(insert(Transition.__table__), kids.audits)
-    if kids.messages:
-        b.session.execute(insert(Message.__table__), kids.messages)
+    insert_rows(b.session, Transition.__table__, kids.audits)
+    insert_rows(b.session, Message.__table__, kids.messages)
     index_complaints(b.session, kids.docs)
     acknowledge_new(b.session, b.config, b.accepted_ids(), b.now)
 
@@ -298,9 +343,9 @@ def _task_row(b: _Batch, cid: int, t: TaskTemplate, severity: str) -> dict:
         targets = b.config.sla.for_department(t.department, severity)
         cal = b.config.department_calendar(t.department)
         if targets.resolve is not None:
-            due = cal.add_business_time(now, targets.resolve)
+            due = b.add_business_time(cal, now, targets.resolve)
         if targets.acknowledge is not None:
-            ack_due = cal.add_business_time(now, targets.acknowledge)
+            ack_due = b.add_business_time(cal, now, targets.acknowledge)
     return {"complaint_id": cid, "department": t.department, "kind": t.kind, "title": t.title,
             "instructions": t.instructions, "status": status, "created_at": now,
             "updated_at": now, "version": 1, "due_at": due, "ack_due_at": ack_due}
@@ -310,8 +355,8 @@ def _insert_tasks(b: _Batch, kids: _Children) -> None:
     """Insert ``kids.task_rows`` (one statement), then their dependencies; add their ``create`` audit
     rows to ``kids.audits``."""
     tt = Task.__table__
-    got_tasks = {(cid, kind): tid for tid, cid, kind in b.session.execute(
-        insert(tt).returning(tt.c.id, tt.c.complaint_id, tt.c.kind), kids.task_rows)}
+    got_tasks = {(cid, kind): tid for tid, cid, kind in insert_rows(b.session, tt, kids.task_rows,
+                                                                    returning=("id", "complaint_id", "kind"))}
     task_ids = [got_tasks[(r["complaint_id"], r["kind"])] for r in kids.task_rows]
     b.result.tasks += len(task_ids)
     by_kind: dict[tuple[int, str], int] = {}
@@ -322,8 +367,7 @@ def _insert_tasks(b: _Batch, kids: _Children) -> None:
         kids.audits.append(audit_dict("task", tid, cid, None, row["status"], "create", b.actor, b.now,
                                       data={"department": t.department, "kind": t.kind}))
         deps.extend({"task_id": tid, "depends_on_id": by_kind[(cid, d)]} for d in t.depends_on)
-    if deps:
-        b.session.execute(insert(TaskDependency.__table__), deps)
+    insert_rows(b.session, TaskDependency.__table__, deps)
 
 
 def _finish(b: _Batch) -> None:

@@ -28,9 +28,10 @@ from sqlalchemy.orm import Session
 
 from closeloop.config import Config
 from closeloop.domain.notices import NoticeKind, Role
-from models.tables import Complaint, Improvement, Task
+from models.tables import Complaint, Improvement, ImprovementLink, Task
 
-from .improvement import OPEN_STATES, create_in_session, link_many, match_key
+from .bulk import insert_rows
+from .improvement import OPEN_STATES, create_in_session, match_key
 from .notify import insert_notifications, make_item, resolve_role
 
 SYSTEM = "system"
@@ -74,7 +75,6 @@ def detect(session: Session, config: Config, complaint_ids: list[int], now: date
         groups[tuple(sorted(r.match))][r.match_key].append(r)
     unlinked: list[dict] = []
     to_link: dict[int, list[int]] = defaultdict(list)
-    by_id = {r.id: r for r in records}
     for c in new:
         hit = False
         for names, index in groups.items():
@@ -84,11 +84,22 @@ def detect(session: Session, config: Config, complaint_ids: list[int], now: date
                     to_link[r.id].append(c["id"])
         if not hit:
             unlinked.append(c)
-    for rid, cids in to_link.items():
-        out.links += link_many(session, by_id[rid], cids, actor=SYSTEM, at=now, source="recurrence")
+    out.links += _link_new(session, to_link, now)
     if unlinked:
         _propose(session, config, unlinked, fields, now, out)
     return out
+
+
+def _link_new(session: Session, to_link: dict[int, list[int]], now: datetime) -> int:
+    """Link the batch's new complaints to the records they recur on (record id -> complaint ids), as
+    :func:`~closeloop.services.improvement.link_many` would (source ``recurrence``, actor ``system``),
+    in one bulk insert: the complaints were created in this transaction, so none is linked yet and
+    none can be linked by another transaction."""
+    lt = ImprovementLink.__table__
+    rows = [{"improvement_id": rid, "complaint_id": cid, "source": "recurrence", "linked_by": SYSTEM, "linked_at": now}
+            for rid, cids in to_link.items() for cid in sorted(set(cids))]
+    insert_rows(session, lt, rows)
+    return len(rows)
 
 
 def _propose(session: Session, config: Config, unlinked: list[dict], fields: list[str], now: datetime,

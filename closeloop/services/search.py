@@ -18,13 +18,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, CompoundSelect, insert, literal_column, select, text, true, union
+from sqlalchemy import ColumnElement, CompoundSelect, literal_column, select, text, true, union
 from sqlalchemy.orm import Session
 
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.facts import ComplaintFacts
 from closeloop.domain.search_text import QueryTerms, document, query_terms
 from models.tables import Complaint, ComplaintSearch, Customer
+
+from .bulk import insert_rows
 
 MAX_QUERY_CHARS = 200
 _FACTS = ("external_ref", "source", "category", "subcategory", "product", "sub_product", "issue", "sub_issue",
@@ -61,8 +63,7 @@ def complaint_document(f: ComplaintFacts) -> str:
 
 def index_complaints(session: Session, docs: list[dict]) -> None:
     """Store search documents: ``docs`` are ``{"complaint_id": int, "doc": str}`` (one statement)."""
-    if docs:
-        session.execute(insert(ComplaintSearch.__table__), docs)
+    insert_rows(session, ComplaintSearch.__table__, docs)
 
 
 def matching_ids(session: Session, query: str) -> CompoundSelect:

@@ -27,6 +27,7 @@ from closeloop.services.delivery import RetryPolicy, claim, deliver_once, record
 from integrations.senders import (
     SIGNATURE_HEADER,
     CaptureSender,
+    Http1Transport,
     OutgoingMessage,
     RoutingSender,
     SendResult,
@@ -82,17 +83,19 @@ def row(sessions, id_) -> Outbox:
 GUARD_S = 300.0
 
 
-def client(deadline=GUARD_S, read=None, pools=4) -> httpx.AsyncClient:
+def client(deadline=GUARD_S, read=None, pools=4, spread=False) -> httpx.AsyncClient:
+    """The chosen layout; with ``read``, an ``AsyncClient`` over the same transport with that read timeout
+    (``spread``: over the earlier :class:`SpreadTransport` instead)."""
     if read is None:
         return make_webhook_client(deadline, pools=pools)
-    return httpx.AsyncClient(transport=SpreadTransport(pools, 2, verify=False),
-                             timeout=httpx.Timeout(deadline, read=read))
+    transport = SpreadTransport(pools, 2, verify=False) if spread else Http1Transport(max_connections=pools * 2)
+    return httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(deadline, read=read))
 
 
 def deliver(sessions, clock, *, worker="w1", deadline=GUARD_S, read=None, capture_dir=None, wrap=None, pools=4,
-            **kw):
+            spread=False, **kw):
     async def go():
-        async with client(deadline, read, pools) as c:
+        async with client(deadline, read, pools, spread) as c:
             sender = RoutingSender({"webhook": WebhookSender(c, SECRET, deadline),
                                     "capture": CaptureSender(capture_dir or ".")})
             return await deliver_once(sessions, wrap(sender) if wrap else sender, clock, worker=worker,
@@ -147,19 +150,20 @@ def test_c23_httpx_transport_retries_do_not_retry_503(receiver):
     assert len(receiver.hits(p)) == 1
 
 
-def test_c23_read_timeout_after_body_sent_is_unknown_and_resent_with_same_key(sessions, clock, receiver):
+@pytest.mark.parametrize("spread", [False, True], ids=["http1", "spread"])
+def test_c23_read_timeout_after_body_sent_is_unknown_and_resent_with_same_key(sessions, clock, receiver, spread):
     p = path()
     url = receiver.script(p, Hang(), Reply(200))
     [id_] = add(sessions, clock.now(), [url])
 
-    first = deliver(sessions, clock, read=0.2)
+    first = deliver(sessions, clock, read=0.2, spread=spread)
     assert first.unknown == 1 and first.delivered == 0
     r = row(sessions, id_)
     assert r.status == "unknown" and "ReadTimeout" in r.last_error and "may have it" in r.last_error
     assert receiver.shown(p) == 1  # the receiver had processed it
 
     clock.set(r.next_attempt_at)
-    assert deliver(sessions, clock, read=0.2).delivered == 1
+    assert deliver(sessions, clock, read=0.2, spread=spread).delivered == 1
     hits = receiver.hits(p)
     assert len(hits) == 2 and hits[0].key == hits[1].key == r.idempotency_key
     assert receiver.shown(p) == 1  # one visible message
