@@ -264,7 +264,8 @@ def reschedule_batch(session: Session, dirty: list[tuple[int, int]], config: Con
                         .values(due_at=bindparam("b_due")), due_rows)
     if task_rows:
         session.execute(update(tt).where(tt.c.id == bindparam("b_id"), tt.c.version == bindparam("b_version"))
-                        .values(due_at=bindparam("b_due"), ack_due_at=bindparam("b_ack")), task_rows)
+                        .values(due_at=bindparam("b_due"), ack_due_at=bindparam("b_ack")),
+                        sorted(task_rows, key=lambda r: r["b_id"]))
     session.execute(update(ct).where(ct.c.id == bindparam("b_id"), ct.c.version == bindparam("b_version"))
                     .values(timers_dirty=False), [{"b_id": cid, "b_version": v} for cid, v in dirty])
     return len(h.complaints)
@@ -320,13 +321,16 @@ class TimerPlan:
     def apply(self, session: Session) -> tuple[int, int]:
         """Write the plan (one statement per kind of write and page); returns (inserted or moved, cancelled)."""
         tt = Timer.__table__
-        inserted = insert_new(session, tt, self.inserts, key=["key"], returning=tt.c.id)
+        # one order for every writer (keys, ids ascending): two sweeps meeting on a row wait, never deadlock
+        inserted = insert_new(session, tt, sorted(self.inserts, key=lambda r: r["key"]), key=["key"],
+                              returning=tt.c.id)
         if self.moves:
             session.execute(update(tt).where(tt.c.id == bindparam("b_id"), tt.c.status != "fired")
                             .values(status="pending", fire_at=bindparam("b_fire_at"), data=bindparam("b_data")),
-                            self.moves)
-        for i in range(0, len(self.cancels), CHUNK):
-            session.execute(update(tt).where(tt.c.id.in_(self.cancels[i:i + CHUNK]), tt.c.status == "pending")
+                            sorted(self.moves, key=lambda r: r["b_id"]))
+        cancels = sorted(self.cancels)
+        for i in range(0, len(cancels), CHUNK):
+            session.execute(update(tt).where(tt.c.id.in_(cancels[i:i + CHUNK]), tt.c.status == "pending")
                             .values(status="cancelled"))
         return len(inserted) + len(self.moves), len(self.cancels)
 

@@ -282,22 +282,6 @@ def test_c11_a_wait_that_times_out_closes_once_and_a_late_reply_reopens(sessions
     with sessions() as s:
         c = s.get(Complaint, cid)
         assert (c.status, c.reopen_count) == ("reopened", 1)
-        (work,) = s.scalars(select(Task).where(Task.complaint_id == cid, Task.status == "open")).all()
-    # issue 16: the first verdict stays the complaint's; the later one is stored beside it
-    task_svc.complete(sessions, work.id, config=config, actor="a", root_cause="process_gap",
-                      at=datetime(2026, 3, 5, 15, 0, tzinfo=SH), outcome="refund re-sent")
-    run_sweeps(sessions, config, datetime(2026, 3, 5, 15, 0, tzinfo=SH), datetime(2026, 3, 11, 10, 0, tzinfo=SH),
-               every=timedelta(hours=1))
-    with sessions() as s:
-        second = s.scalars(select(Task).where(Task.kind == "follow-up", Task.status == "open")).one()
-    lifecycle.record_follow_up(sessions, second.id, config=config, satisfied=True, note="arrived",
-                               actor="svc", at=datetime(2026, 3, 11, 10, 0, tzinfo=SH))
-    with sessions() as s:
-        c = s.get(Complaint, cid)
-        assert (c.status, c.customer_satisfied) == ("closed", False)
-        verdicts = [t.data for t in s.scalars(select(Transition).where(
-            Transition.complaint_id == cid, Transition.trigger == "follow_up").order_by(Transition.id))]
-        assert [(v["satisfied"], v["first_verdict"]) for v in verdicts] == [(False, True), (True, False)]
 
 
 @pytest.mark.parametrize("max_hours, until_days, expected_days", [(48, 7, 2), (240, 3, 3)])
@@ -350,6 +334,22 @@ def test_follow_up_task_after_resolution_and_not_satisfied_reopens(sessions):
     with sessions() as s:
         c = s.get(Complaint, cid)
         assert (c.status, c.reopen_count) == ("reopened", 1)
+        (work,) = s.scalars(select(Task).where(Task.complaint_id == cid, Task.status == "open")).all()
+    # issue 16: the first verdict stays the complaint's; the later one is stored beside it
+    task_svc.complete(sessions, work.id, config=config, actor="a", root_cause="process_gap",
+                      at=datetime(2026, 3, 5, 15, 0, tzinfo=SH), outcome="refund re-sent")
+    run_sweeps(sessions, config, datetime(2026, 3, 5, 15, 0, tzinfo=SH), datetime(2026, 3, 11, 10, 0, tzinfo=SH),
+               every=timedelta(hours=1))
+    with sessions() as s:
+        second = s.scalars(select(Task).where(Task.kind == "follow-up", Task.status == "open")).one()
+    lifecycle.record_follow_up(sessions, second.id, config=config, satisfied=True, note="arrived",
+                               actor="svc", at=datetime(2026, 3, 11, 10, 0, tzinfo=SH))
+    with sessions() as s:
+        c = s.get(Complaint, cid)
+        assert (c.status, c.customer_satisfied) == ("closed", False)
+        verdicts = [t.data for t in s.scalars(select(Transition).where(
+            Transition.complaint_id == cid, Transition.trigger == "follow_up").order_by(Transition.id))]
+        assert [(v["satisfied"], v["first_verdict"]) for v in verdicts] == [(False, True), (True, False)]
 
 
 def test_too_many_transfers_escalate_to_the_operations_manager_with_reasons(sessions):
