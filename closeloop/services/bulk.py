@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from sqlalchemy import JSON, CursorResult, Result, Table
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 
@@ -156,10 +157,14 @@ def _insert_copy(conn, table: Table, rows: list[dict], names: list[str], columns
                                           (seq, len(rows))).scalars())
         names.insert(0, pk.name)
         columns.insert(0, ids)
-    cursor = conn.connection.dbapi_connection.cursor()
-    with cursor.copy(f"COPY {prep.format_table(table)} ({', '.join(prep.quote(n) for n in names)}) FROM STDIN") as cp:
-        for row in zip(*columns, strict=True):
-            cp.write_row(row)
+    sql = f"COPY {prep.format_table(table)} ({', '.join(prep.quote(n) for n in names)}) FROM STDIN"
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        with conn.connection.dbapi_connection.cursor().copy(sql) as cp:
+            for row in zip(*columns, strict=True):
+                cp.write_row(row)
+    except dbapi.Error as exc:  # as SQLAlchemy raises it for a statement (IntegrityError for a unique key, ...)
+        raise DBAPIError.instance(sql, None, exc, dbapi.Error, dialect=conn.dialect) from exc
     if not returning:
         return []
     return [tuple(i if n == pk.name else r[n] for n in returning) for i, r in zip(ids, rows, strict=True)]
