@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 
 import httpx
+import pytest
 
 from integrations.senders import Http1Transport, OutgoingMessage, WebhookSender, make_webhook_client
 
@@ -169,3 +171,51 @@ def test_many_in_flight_share_a_bounded_pool():
     [results], requests = run(handler, many, transport=Http1Transport(max_connections=5), timeout=5.0)
     assert {r.outcome for r in results} == {"delivered"} and len(requests) == 40
     assert len(conns) <= 5
+
+
+def _self_signed(tmp_path):
+    """A certificate for localhost / 127.0.0.1 and its key, as PEM files."""
+    x509 = pytest.importorskip("cryptography.x509")
+    import datetime
+    import ipaddress
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_file), str(key_file)
+
+
+def test_https_is_delivered_when_trusted_and_refused_before_sending_when_not(tmp_path):
+    cert, key = _self_signed(tmp_path)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    conns: list = []
+    handler = keep_alive(conns, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    async def go():
+        requests: list[bytes] = []
+        server = await asyncio.start_server(lambda r, w: handler(r, w, requests), "127.0.0.1", 0, ssl=server_ctx)
+        url = f"https://localhost:{server.sockets[0].getsockname()[1]}/hook"
+        trusted = httpx.AsyncClient(transport=Http1Transport(verify=ssl.create_default_context(cafile=cert)))
+        async with server, trusted, httpx.AsyncClient(transport=Http1Transport()) as stock_trust:
+            ok = [await WebhookSender(trusted, SECRET, 5.0).send(msg(url, i)) for i in range(2)]
+            refused = await WebhookSender(stock_trust, SECRET, 5.0).send(msg(url, 3))
+        return ok, refused, requests
+    ok, refused, requests = asyncio.run(go())
+    assert [r.outcome for r in ok] == ["delivered", "delivered"] and len(requests) == 2 and len(conns) == 1
+    assert refused.outcome == "retry" and "CERTIFICATE_VERIFY_FAILED" in refused.error
