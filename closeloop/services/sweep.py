@@ -113,11 +113,8 @@ def _reschedule_dirty(sessions, config, now, batch, report) -> None:
     last_id = 0
     while True:
         with unit_of_work(sessions) as s:
-            # PostgreSQL: complaints another sweep (or a status change) holds are skipped, not waited for:
-            # two sweeps reschedule different batches and never deadlock on one; the skipped stay dirty
             rows = s.execute(select(Complaint.id, Complaint.version).where(
-                Complaint.timers_dirty.is_(True), Complaint.id > last_id).order_by(Complaint.id).limit(batch)
-                .with_for_update(skip_locked=True)).all()
+                Complaint.timers_dirty.is_(True), Complaint.id > last_id).order_by(Complaint.id).limit(batch)).all()
             if not rows:
                 return
             report.rescheduled += reschedule_batch(s, [(cid, v) for cid, v in rows], config, now)
