@@ -78,6 +78,15 @@ class Effect(StrEnum):
     EFFECTIVENESS = "effectiveness"
 
 
+class TimerStatus(StrEnum):
+    """A timer row: ``pending`` until it fires (once) or the state stops wanting it (``cancelled``; a
+    cancelled timer becomes pending again, same key, when the state wants it back)."""
+
+    PENDING = "pending"
+    FIRED = "fired"
+    CANCELLED = "cancelled"
+
+
 class NotificationStatus(StrEnum):
     PENDING = "pending"
     PACKED = "packed"

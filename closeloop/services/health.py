@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, text
 
+from closeloop.domain.notices import TimerStatus
 from models import migrate
 from models.tables import Notification, Outbox, Timer
 
@@ -85,7 +86,7 @@ def engine_gauges(sessions, now: datetime) -> EngineGauges:
         oldest_note = s.scalar(select(func.min(Notification.release_at)).where(
             Notification.status == "pending", Notification.release_at <= now))
         due_count, oldest_due = s.execute(select(func.count(), func.min(Timer.fire_at)).where(
-            Timer.status == "pending", Timer.fire_at <= now)).one()
+            Timer.status == TimerStatus.PENDING, Timer.fire_at <= now)).one()
     return EngineGauges(
         outbox_by_status={st: int(by_status.get(st, 0)) for st in sorted(set(OUTBOX_STATUSES) | set(by_status))},
         oldest_pending_message_age_s=_age(now, oldest_msg), oldest_released_notification_age_s=_age(now, oldest_note),

@@ -55,6 +55,7 @@ from sqlalchemy.orm import sessionmaker
 
 from closeloop.clock import FixedClock
 from closeloop.config import Config
+from closeloop.domain.notices import NotificationStatus, TimerStatus
 from integrations.exports import ParsedRow, RowError, read_export
 from models import migrate
 from models.db import make_engine
@@ -289,8 +290,8 @@ class _Simulation:
 def _next_due(sessions) -> datetime | None:
     """The earliest pending timer or held notification (None when nothing waits)."""
     with sessions() as s:
-        t = s.scalar(select(func.min(Timer.fire_at)).where(Timer.status == "pending"))
-        n = s.scalar(select(func.min(Notification.release_at)).where(Notification.status == "pending"))
+        t = s.scalar(select(func.min(Timer.fire_at)).where(Timer.status == TimerStatus.PENDING))
+        n = s.scalar(select(func.min(Notification.release_at)).where(Notification.status == NotificationStatus.PENDING))
     due = [x for x in (t, n) if x is not None]
     return min(due) if due else None
 

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, func, select
 
+from closeloop.domain.notices import TimerStatus
 from models.tables import EngineRun, Notification, Outbox, Timer
 
 from .bulk import rowcount
@@ -66,7 +67,7 @@ def purge(sessions, now: datetime, older_than: timedelta, *, batch: int = 2000) 
     cutoff = now - older_than
     tt, nt, ot, rt = Timer.__table__, Notification.__table__, Outbox.__table__, EngineRun.__table__
     report = PurgeReport()
-    report.timers = _delete_batches(sessions, tt, and_(tt.c.status.in_(("fired", "cancelled")),
+    report.timers = _delete_batches(sessions, tt, and_(tt.c.status.in_((TimerStatus.FIRED, TimerStatus.CANCELLED)),
                                                        func.coalesce(tt.c.fired_at, tt.c.created_at) < cutoff), batch)
     report.notifications = _delete_batches(sessions, nt, and_(nt.c.status.in_(("packed", "cancelled")),
                                                               nt.c.fired_at < cutoff), batch)

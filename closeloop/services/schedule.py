@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
-from closeloop.domain.notices import TIMERS, TimerKind
+from closeloop.domain.notices import TIMERS, TimerKind, TimerStatus
 from closeloop.domain.sla import (
     COMPLAINT_RESOLVE_RULES,
     TASK_RESOLVE_RULES,
@@ -312,11 +312,11 @@ class TimerPlan:
             if t is None:
                 self.inserts.append({"key": key, "kind": w.kind, "complaint_id": complaint_id,
                                      "improvement_id": improvement_id, "task_id": w.task_id, "fire_at": w.fire_at,
-                                     "status": "pending", "data": w.data or {}, "created_at": now})
-            elif t.status != "fired" and (t.status != "pending" or t.fire_at != w.fire_at):
+                                     "status": TimerStatus.PENDING, "data": w.data or {}, "created_at": now})
+            elif t.status != TimerStatus.FIRED and (t.status != TimerStatus.PENDING or t.fire_at != w.fire_at):
                 self.moves.append({"b_id": t.id, "b_fire_at": w.fire_at, "b_data": w.data or {}})
-        self.cancels.extend(t.id for key, t in existing.items()
-                            if key not in wanted and t.status == "pending" and t.kind != TimerKind.MANUAL_REMINDER)
+        self.cancels.extend(t.id for key, t in existing.items() if key not in wanted
+                            and t.status == TimerStatus.PENDING and t.kind != TimerKind.MANUAL_REMINDER)
 
     def apply(self, session: Session) -> tuple[int, int]:
         """Write the plan (one statement per kind of write and page); returns (inserted or moved, cancelled)."""
@@ -325,13 +325,14 @@ class TimerPlan:
         inserted = insert_new(session, tt, sorted(self.inserts, key=lambda r: r["key"]), key=["key"],
                               returning=tt.c.id)
         if self.moves:
-            session.execute(update(tt).where(tt.c.id == bindparam("b_id"), tt.c.status != "fired")
-                            .values(status="pending", fire_at=bindparam("b_fire_at"), data=bindparam("b_data")),
+            session.execute(update(tt).where(tt.c.id == bindparam("b_id"), tt.c.status != TimerStatus.FIRED)
+                            .values(status=TimerStatus.PENDING, fire_at=bindparam("b_fire_at"),
+                                    data=bindparam("b_data")),
                             sorted(self.moves, key=lambda r: r["b_id"]))
         cancels = sorted(self.cancels)
         for i in range(0, len(cancels), CHUNK):
-            session.execute(update(tt).where(tt.c.id.in_(cancels[i:i + CHUNK]), tt.c.status == "pending")
-                            .values(status="cancelled"))
+            session.execute(update(tt).where(tt.c.id.in_(cancels[i:i + CHUNK]), tt.c.status == TimerStatus.PENDING)
+                            .values(status=TimerStatus.CANCELLED))
         return len(inserted) + len(self.moves), len(self.cancels)
 
 

@@ -38,6 +38,7 @@ from closeloop.domain.notices import (
     Role,
     Subject,
     TimerKind,
+    TimerStatus,
     chain_rank,
     page_role,
     role_for,
@@ -130,12 +131,12 @@ def _fire_due(sessions, config, now, batch, report) -> None:
         with unit_of_work(sessions) as s:
             # PostgreSQL: rows another sweep is claiming are skipped, not waited for, so concurrent
             # sweeps share the due timers (SQLite ignores FOR UPDATE; its writers take turns)
-            ids = s.scalars(select(tt.c.id).where(tt.c.status == "pending", tt.c.fire_at <= now)
+            ids = s.scalars(select(tt.c.id).where(tt.c.status == TimerStatus.PENDING, tt.c.fire_at <= now)
                             .order_by(tt.c.fire_at, tt.c.id).limit(batch).with_for_update(skip_locked=True)).all()
             if not ids:
                 return
-            claimed = s.execute(update(tt).where(tt.c.id.in_(ids), tt.c.status == "pending")
-                                .values(status="fired", fired_at=now)
+            claimed = s.execute(update(tt).where(tt.c.id.in_(ids), tt.c.status == TimerStatus.PENDING)
+                                .values(status=TimerStatus.FIRED, fired_at=now)
                                 .returning(tt.c.id, tt.c.key, tt.c.kind, tt.c.complaint_id, tt.c.task_id,
                                            tt.c.improvement_id, tt.c.fire_at, tt.c.data)).all()
             claimed = sorted(claimed, key=lambda r: (r.fire_at, r.id))  # another sweep may have taken some: fine
@@ -236,7 +237,7 @@ def _schedule_next_page(s: Session, config: Config, t, task, now: datetime) -> N
     tt = Timer.__table__
     insert_new(s, tt, [{"key": nxt.key, "kind": nxt.kind, "complaint_id": t.complaint_id,
                         "improvement_id": t.improvement_id, "task_id": task.id, "fire_at": nxt.fire_at,
-                        "status": "pending", "data": nxt.data or {}, "created_at": now}],
+                        "status": TimerStatus.PENDING, "data": nxt.data or {}, "created_at": now}],
                key=["key"], returning=tt.c.id)
 
 
@@ -421,7 +422,7 @@ def add_manual_reminder(sessions, task_id: int, at: datetime, *, note: str, now:
             return existing
         timer = Timer(key=key, kind=TimerKind.MANUAL_REMINDER, complaint_id=task.complaint_id,
                       improvement_id=task.improvement_id, task_id=task.id, fire_at=at,
-                      status="pending", data={"note": note}, created_at=now)
+                      status=TimerStatus.PENDING, data={"note": note}, created_at=now)
         s.add(timer)
         return timer
 
