@@ -42,7 +42,7 @@ from closeloop.domain.sla import (
     compute_update_clock,
 )
 from closeloop.domain.task import ACTIVE_STATES
-from models.tables import Complaint, Message, Outbox, Task, Transition
+from models.tables import Complaint, Message, Task, Transition
 
 from .ledger import History
 
@@ -120,20 +120,6 @@ def _action_clocks(session: Session, task: Task, config: Config, now: datetime) 
 def _messages(session: Session, complaint_id: int) -> list[MessageEvent]:
     return [MessageEvent(at, d) for at, d in session.execute(
         select(Message.at, Message.direction).where(Message.complaint_id == complaint_id))]
-
-
-def first_contact_at(session: Session, complaint_id: int) -> datetime | None:
-    """When the customer was first told something on ``complaint_id`` (UTC), or None.
-
-    An outbound message sent through the outbox counts when its row was delivered (a pending or failed
-    one has not reached the customer); one without an outbox row (a recorded phone call) counts at its time.
-    """
-    rows = session.execute(select(Message.at, Message.outbox_id, Outbox.delivered_at)
-                           .outerjoin(Outbox, Outbox.id == Message.outbox_id)
-                           .where(Message.complaint_id == complaint_id, Message.direction == "outbound")).all()
-    times = [delivered if outbox_id is not None else at for at, outbox_id, delivered in rows]
-    known = [t for t in times if t is not None]
-    return min(known) if known else None
 
 
 def complaint_clocks(session: Session, complaint: Complaint, config: Config, now: datetime, *,
@@ -230,11 +216,12 @@ def promise_consumption(session: Session, complaint: Complaint, config: Config, 
     or in progress, measured on the customer calendar up to ``now``.
     """
     cal = config.customer_calendar
-    promise = compute_clock("resolve", cal, None, complaint.received_at, _changes(session, "complaint", [complaint.id]),
+    h = History.load(session, [complaint.id])
+    promise = compute_clock("resolve", cal, None, complaint.received_at, h.changes("complaint", [complaint.id]),
                             now, COMPLAINT_RESOLVE_RULES)
     totals: dict[str, list] = {}
-    for task in session.scalars(select(Task).where(Task.complaint_id == complaint.id)):
-        held = compute_clock("held", cal, None, task.created_at, _changes(session, "task", [task.id]), now,
+    for task in h.tasks.get(complaint.id, ()):
+        held = compute_clock("held", cal, None, task.created_at, h.changes("task", [task.id]), now,
                              TASK_RESOLVE_RULES).elapsed
         entry = totals.setdefault(task.department, [0, held * 0])
         entry[0] += 1

@@ -91,8 +91,8 @@ class History:
             self.changes_of[(r.entity, r.entity_id)].append(change)
             if r.entity == "task" and r.trigger == "transfer":
                 self.transfers[r.complaint_id].append(change)
-        # an outbound message counts when its outbox row was delivered; one without an outbox row (a recorded
-        # phone call) counts at its time (see closeloop.services.clocks.first_contact_at)
+        # the first contact: an outbound message counts when its outbox row was delivered (a pending or failed
+        # one has not reached the customer); one without an outbox row (a recorded phone call) at its time
         for cid, at, outbox_id, delivered in session.execute(_CONTACTS, {"ids": ids}):
             when = delivered if outbox_id is not None else at
             if when is not None and (cid not in self.first_contact or when < self.first_contact[cid]):

@@ -48,14 +48,14 @@ from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
 from models.tables import Complaint, Notification, Task, Timer, Transition
 
 from .audit import add_task
-from .bulk import enqueue, insert_new, rowcount
+from .bulk import enqueue, rowcount
 from .clocks import refresh_due
 from .customers.milestones import customer_sweep
 from .departments import apply_configuration
 from .effectiveness import reschedule_improvements, run_check
 from .notify import insert_notifications, make_item, render_digest, resolve_role
 from .root_cause import record as record_root_cause
-from .schedule import next_ack_page, reschedule_batch
+from .schedule import TimerPlan, next_ack_page, reschedule_batch
 from .tasks import fire_complaint, fire_task
 from .uow import unit_of_work
 
@@ -232,13 +232,10 @@ def _schedule_next_page(s: Session, config: Config, t, task, now: datetime) -> N
     """Insert the acknowledgement page after the fired one ``t`` (none after ``ack_page_limit``): one row,
     skipped when it exists; no full reschedule of the complaint (paging is one step per page)."""
     nxt = next_ack_page(config, task.department, task.id, int((t.data or {}).get("page", 1)), t.fire_at)
-    if nxt is None:
-        return
-    tt = Timer.__table__
-    insert_new(s, tt, [{"key": nxt.key, "kind": nxt.kind, "complaint_id": t.complaint_id,
-                        "improvement_id": t.improvement_id, "task_id": task.id, "fire_at": nxt.fire_at,
-                        "status": TimerStatus.PENDING, "data": nxt.data or {}, "created_at": now}],
-               key=["key"], returning=tt.c.id)
+    if nxt is not None:
+        plan = TimerPlan()
+        plan.add([nxt], [], now, complaint_id=t.complaint_id, improvement_id=t.improvement_id)
+        plan.apply(s)
 
 
 def _pause_expired(s, config, t, spec, complaint, task, now, report, items) -> None:

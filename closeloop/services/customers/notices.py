@@ -3,7 +3,7 @@
 Every message to the customer is one outbox row (idempotency key ``customer:<kind>:<complaint>[:<n>]``:
 a sweep or a delivery that runs twice sends it once) and one outbound :class:`Message` linked to it
 (``outbox_id``), so the complaint's timeline shows it and the first-response clock stops when the row
-is delivered (:func:`closeloop.services.clocks.first_contact_at`).
+is delivered (``History.first_contact`` in :mod:`closeloop.services.ledger`).
 
 Templates are Jinja2 files ``closeloop/templates/customer_<kind>.<lang>.j2``: the first line is the
 subject, then a line ``---``, then the plain-text body. The HTML part is the text, HTML-escaped, with
