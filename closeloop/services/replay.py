@@ -363,11 +363,11 @@ def _act(sessions, config, ev: _Event, now, behaviour, plan, push) -> None:
             plan.setdefault(-1, {}).setdefault("errors", []).append(f"{ev.kind} {ev.ref}: {exc}")
     if ev.kind == "work":
         with sessions() as s:  # the department of the next task still to do paces it
-            blocked_left = s.scalar(select(Task.department).where(
+            next_department = s.scalar(select(Task.department).where(
                 Task.complaint_id == ev.ref, Task.status.in_(("open", "acknowledged", "in_progress")),
                 Task.kind != "follow-up").order_by(Task.id).limit(1))
-        if blocked_left:
-            push(now + behaviour.next_step(blocked_left), "work", ev.ref)
+        if next_department:
+            push(now + behaviour.next_step(next_department), "work", ev.ref)
 
 
 def _schedule_followups(sessions, now, plan, scheduled: set[int], push) -> None:
