@@ -26,6 +26,9 @@ from email.errors import (
     StartBoundaryNotFoundDefect,
 )
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import getaddresses
 from enum import StrEnum
 
 
@@ -154,6 +157,22 @@ def parse_mail(raw: bytes) -> ParsedMail:
         raise Unparseable(QuarantineReason.UNKNOWN_CHARSET, f"unknown character set ({type(exc).__name__})") from None
     except Exception as exc:  # noqa: BLE001 - any failure to read arbitrary bytes is a malformed message
         raise Unparseable(QuarantineReason.MALFORMED_MIME, f"cannot be read ({type(exc).__name__})") from None
+
+
+def header_sender(raw: bytes) -> str | None:
+    """The lower-cased ``From`` address of any message, readable or not (the header block only, leniently:
+    ``compat32``, undecodable bytes kept as escapes); None when it names none. Finds a quarantined
+    message's sender (erasure, :mod:`closeloop.services.customers.erasure`)."""
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    try:
+        msg = BytesHeaderParser(policy=compat32).parsebytes(head)
+        pairs = getaddresses([str(v) for v in msg.get_all("From") or ()])
+    except Exception:  # noqa: BLE001 - arbitrary bytes: no sender to be found
+        return None
+    for _, addr in pairs:
+        if "@" in addr:
+            return addr.strip().lower()
+    return None
 
 
 def _check_structure(msg: EmailMessage) -> None:

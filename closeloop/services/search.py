@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, CompoundSelect, literal_column, select, text, true, union
+from sqlalchemy import ColumnElement, CompoundSelect, bindparam, literal_column, select, text, true, union
 from sqlalchemy.orm import Session
 
 from closeloop.domain.errors import InvalidInput
@@ -59,6 +59,22 @@ def order_by(sort: ComplaintSort) -> list:
 def complaint_document(f: ComplaintFacts) -> str:
     """The search document of complaint facts (terms separated by single spaces)."""
     return document(*(getattr(f, name) for name in _FACTS), " ".join(f.tags), f.customer_ref or "", f.text)
+
+
+def reindex_without_text(session: Session, complaint_ids: list[int]) -> int:
+    """Rewrite the search documents of ``complaint_ids`` from the stored facts, tags and customer ref only,
+    leaving the customer's text out (erasure: ``customers forget``); returns the documents rewritten."""
+    rows = []
+    for i in range(0, len(complaint_ids), 400):
+        chunk = complaint_ids[i:i + 400]
+        for c, ref in session.execute(select(Complaint, Customer.ref).outerjoin(
+                Customer, Customer.id == Complaint.customer_id).where(Complaint.id.in_(chunk))):
+            rows.append({"cid": c.id, "doc": document(*(getattr(c, name) for name in _FACTS),
+                                                       " ".join(c.tags or ()), ref or "")})
+    if rows:
+        t = ComplaintSearch.__table__
+        session.execute(t.update().where(t.c.complaint_id == bindparam("cid")).values(doc=bindparam("doc")), rows)
+    return len(rows)
 
 
 def index_complaints(session: Session, docs: list[dict]) -> None:
