@@ -62,3 +62,17 @@ def test_webhook_ignores_auto_replies_quarantines_garbage_and_checks_media_type_
     assert post_mail(api, raw_mail(), who="member").status_code == 403
     with api.app.sessions() as s:
         assert s.scalars(select(Complaint.id).where(Complaint.source == "email")).all() == []
+
+
+def test_webhook_posts_in_a_row_thread_the_answer_onto_the_complaint_the_first_made(api, tmp_path):
+    """A provider posts one message per request: the second, answering the first (In-Reply-To), finds the
+    complaint the first created through the stored Message-ID key."""
+    api.app.settings = Settings(database_url="sqlite://", attachment_dir=str(tmp_path / "att"))
+    first = post_mail(api, raw_mail("<row-1@example.org>"))
+    second = post_mail(api, raw_mail("<row-2@example.org>", subject="Re: Broken kettle",
+                                     In_Reply_To="<row-1@example.org>"))
+    assert first.status_code == second.status_code == 201
+    assert (second.json()["outcome"], second.json()["reason"]) == ("reply", "headers")
+    assert second.json()["complaint_id"] == first.json()["complaint_id"]
+    with api.app.sessions() as s:
+        assert len(s.scalars(select(Complaint.id).where(Complaint.source == "email")).all()) == 1

@@ -10,10 +10,12 @@ For a batch of raw messages, in one transaction:
 3. **Loop protection**: auto-replies and bounces (:func:`~closeloop.domain.inbound_mail.loop_reason`)
    are recorded ``ignored`` with the reason: no complaint is created or reopened, nothing is answered.
 4. **Threading**: ``In-Reply-To``/``References`` naming one of our outbound mails (``message.mail_id``) or
-   an earlier inbound mail, else a ``[CL-n]`` token in the subject, but a token only when the sender's
-   address is an e-mail contact point of that complaint's customer (our Message-IDs are unguessable; a
-   token is not). The reply is recorded on the complaint as an inbound customer message
-   (:func:`~closeloop.services.messages.record_message`: a merged complaint's survivor; resolved reopens).
+   an earlier inbound mail (stored, or earlier in the same batch: a reply to a mail whose complaint this
+   batch creates lands on that complaint; a batch is taken in mailbox order), else a ``[CL-n]`` token in
+   the subject, but a token only when the sender's address is an e-mail contact point of that complaint's
+   customer (our Message-IDs are unguessable; a token is not). The reply is recorded on the complaint as an
+   inbound customer message (:func:`~closeloop.services.messages.record_message`: a merged complaint's
+   survivor; resolved reopens).
 5. **New complaints**: everything else (a foreign token included, reason ``foreign_token``) goes through
    the shared intake (source ``email``, one ``intake_batch`` per batch), the customer found by the sender
    address among the e-mail contact points, or created with it (consent to answer on the channel the
@@ -135,6 +137,10 @@ class _Batch:
         readable = [m for m in fresh if m.mail is not None and m.mail.loop is None]
         threads = find_threads(self.s, [m.mail for m in readable if m.mail is not None])
         new: list[tuple[int, _Incoming, ThreadReason]] = []
+        # Message-ID of a readable message earlier in this batch -> its complaint id, or ("new", i): the i-th
+        # new complaint of the batch, whose id exists only after the intake below
+        earlier: dict[str, int | tuple[str, int]] = {}
+        waiting: list[tuple[_Incoming, int]] = []  # replies to a complaint this batch creates
         for m in fresh:
             if m.problem is not None:
                 self._row(m, MailOutcome.QUARANTINED, m.problem.reason)
@@ -143,12 +149,19 @@ class _Batch:
                 self._row(m, MailOutcome.IGNORED, m.mail.loop)
             else:
                 assert m.mail is not None
-                cid, why = threads.of(m.mail)
-                if cid is None:
+                cid, why = _thread(m.mail, threads, earlier)
+                if isinstance(cid, tuple):
+                    waiting.append((m, cid[1]))
+                elif cid is None:
+                    cid = ("new", len(new))
                     new.append((self._row(m, MailOutcome.COMPLAINT, why), m, why))
                 else:
                     self._reply(m, cid, why)
-        self._new_complaints(new, threads)
+                if m.mail.message_id:
+                    earlier.setdefault(m.mail.message_id, cid)
+        ids = self._new_complaints(new, threads)
+        for m, i in waiting:
+            self._reply(m, ids[i], ThreadReason.HEADERS)
         self._write()
         return self.report
 
@@ -182,9 +195,10 @@ class _Batch:
                              author=AUTHOR, at=self.now, channel=SOURCE)
         self.landed.append((self._row(m, MailOutcome.REPLY, why, msg.complaint_id), m))
 
-    def _new_complaints(self, new: list[tuple[int, _Incoming, ThreadReason]], threads: Threads) -> None:
+    def _new_complaints(self, new: list[tuple[int, _Incoming, ThreadReason]], threads: Threads) -> list[int]:
+        """Take the new complaints in (one intake batch); returns their ids in the order of ``new``."""
         if not new:
-            return
+            return []
         sync_departments(self.s, self.config, self.now)
         rc_id = routing_config_id(self.s, self.config, self.now)
         items = [IntakeItem(_facts(m, threads, self.now)) for _, m, _ in new]
@@ -192,6 +206,7 @@ class _Batch:
         for i, (row, m, _) in enumerate(new):
             self.rows[row]["complaint_id"] = res.ids[i]
             self.landed.append((row, m))
+        return [res.ids[i] for i in range(len(new))]
 
     def _write(self) -> None:
         if not self.rows:
@@ -211,6 +226,19 @@ class _Batch:
             self.report.counts.update(f"attachment:{f['status']}" for f in files)
         for r in self.rows:
             self.report.results.append(MailResult(r["key"], r["outcome"], r["reason"], r["complaint_id"]))
+
+
+def _thread(mail: ParsedMail, threads: Threads, earlier: dict[str, int | tuple[str, int]]
+            ) -> tuple[int | tuple[str, int] | None, ThreadReason]:
+    """The complaint ``mail`` answers: its ``In-Reply-To``/``References`` in order, each looked up among the
+    stored threads and the messages taken in earlier in the same batch (a reply to a mail whose complaint
+    this batch creates gets that complaint, not one of its own), else the subject token."""
+    for ref in mail.references:
+        if ref in threads.by_ref:
+            return threads.by_ref[ref], ThreadReason.HEADERS
+        if ref in earlier:
+            return earlier[ref], ThreadReason.HEADERS
+    return threads.of(mail)
 
 
 def _body(mail: ParsedMail) -> str:
