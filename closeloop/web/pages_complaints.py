@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from closeloop.api.auth import MANAGER, WORK_ROLES, Principal, get_app
 from closeloop.api.routes_exports import download
+from closeloop.api.routes_inbound import attachment_response
 from closeloop.domain.complaint import ComplaintStatus
 from closeloop.services import exports
 from closeloop.services.complaint_queries import ComplaintFilter, complaint_in_scope, list_complaints
@@ -56,6 +57,17 @@ def export_timeline(request: Request, fmt: ExportFormat, complaint_id: int = Pat
         raise PageError(403, "error.403.complaint", id=complaint_id)
     return download(exports.timeline_rows(app.sessions, complaint_id), exports.TIMELINE_COLUMNS, fmt,
                     f"complaint-{complaint_id}-timeline")
+
+
+@router.get("/complaints/{complaint_id}/attachments/{attachment_id}")
+def attachment_download(request: Request, complaint_id: int = Path(ge=1, le=2_147_483_647),
+                        attachment_id: int = Path(ge=1, le=2_147_483_647), who: Principal = Depends(current)):
+    """One attachment of the complaint page, as a download (the complaint page's access; 404 page when it is
+    not on this complaint or not stored)."""
+    app, _, scope = _reading(request, who, "", None, False)
+    if not complaint_in_scope(app.sessions, complaint_id, scope):
+        raise PageError(403, "error.403.complaint", id=complaint_id)
+    return attachment_response(app, complaint_id, attachment_id)
 
 
 @router.get("/complaints")

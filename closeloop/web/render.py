@@ -48,7 +48,19 @@ def hours(value) -> str:
     return f"{value.total_seconds() / 3600:.1f}"
 
 
-env.filters.update(local=local, hours=hours)
+def filesize(value: int | None) -> str:
+    """A byte count for people: ``812 B``, ``12.3 KB``, ``4.0 MB`` (1 KB = 1024 bytes)."""
+    if value is None:
+        return "–"
+    size, unit = float(value), "B"
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            break
+        size /= 1024
+    return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
+
+
+env.filters.update(local=local, hours=hours, filesize=filesize)
 
 
 def language(request: Request) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -15,6 +16,7 @@ from closeloop.domain.customer import ContactPoint, CustomerProfile
 from closeloop.services import compensation, improvement
 from closeloop.services.tokens import create_token
 from models.tables import Task
+from tests.integration.attach import attach
 from tests.integration.helpers import facts, intake
 
 from .conftest import T0
@@ -73,6 +75,11 @@ MATRIX = {
     "GET /customers/{ops}":                    _status("200 200 200 200 403"),
     "GET /customers/{lending}":                _status("403 403 200 200 403"),
     "GET /customers/{unknown}":                _status("404 404 404 404 403"),
+    "GET /complaints/{ops}/attachments":       _status("200 200 200 200 403"),
+    "GET /complaints/{lending}/attachments":   _status("403 403 200 200 403"),
+    "GET /complaints/{ops}/attachments/{id}":  _status("200 200 200 200 403"),
+    "GET /complaints/{lending}/attachments/{id}": _status("403 403 200 200 403"),
+    "GET /complaints/{ops}/attachments/{other}": _status("404 404 404 404 403"),  # another complaint's file
 }
 
 
@@ -115,6 +122,14 @@ def _request(api, endpoint: str):
             f"M-{next(_refs)}", T0 - timedelta(hours=2), product=product, category=product, customer_ref="reach",
             customer=CustomerProfile(contacts=(ContactPoint("email", "reach@example.com", consent=True),)))])[0]
         path, body = f"/complaints/{cid}/replies", {"text": "we are on it"}
+    elif "/attachments" in path:
+        product = "Credit reporting" if "{ops}" in path else "Payday loan"
+        cid = _complaint(api, product)
+        (aid,) = attach(api.app.sessions, Path(api.app.settings.attachment_dir), cid, (b"%PDF-1", "a.pdf", "x/y"))
+        if path.endswith("{other}"):
+            aid = attach(api.app.sessions, Path(api.app.settings.attachment_dir), _complaint(api, "Payday loan"),
+                         (b"%PDF-2", "b.pdf", "x/y"))[0]
+        path = f"/complaints/{cid}/attachments" + ("" if path.endswith("/attachments") else f"/{aid}")
     elif path.endswith("/timeline"):
         product = "Credit reporting" if "{ops}" in path else "Payday loan"
         path = f"/complaints/{_complaint(api, product)}/timeline"
@@ -151,7 +166,8 @@ def _request(api, endpoint: str):
     return method, (path if path in ROOT_PATHS else "/api/v1" + path), body
 
 
-def test_every_cell_of_the_access_matrix(api):
+def test_every_cell_of_the_access_matrix(api, tmp_path):
+    api.app.settings = api.app.settings.model_copy(update={"attachment_dir": str(tmp_path / "att")})
     got: dict[tuple[str, str], int] = {}
     for endpoint in MATRIX:
         for caller in CALLERS:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from closeloop.domain.errors import NotFound
 from closeloop.domain.inbound_mail import AttachmentRefusal, AttachmentStatus, Part, sniff_type
 
 #: The default size cap of one attachment (10 MiB).
@@ -103,3 +104,18 @@ def attachments_of(sessions, complaint_id: int) -> list[Listed]:
                          .order_by(Attachment.id)).all()
         return [Listed(a.id, a.complaint_id, a.filename, a.declared_type, a.content_type, a.size, a.sha256,
                        a.status, a.reason, a.at) for a in rows]
+
+
+def attachment_file(sessions, complaint_id: int, attachment_id: int, directory: Path) -> tuple[Listed, Path]:
+    """Attachment ``attachment_id`` of complaint ``complaint_id`` (or of a complaint merged into it) and its
+    stored file. Raises ``NotFound("attachment", ...)`` when it is not on that complaint, was not stored
+    (refused), was erased, or its file is missing from ``directory``. The caller checks the complaint's scope."""
+    listed = next((a for a in attachments_of(sessions, complaint_id) if a.id == attachment_id), None)
+    if listed is None:
+        raise NotFound("attachment", attachment_id)
+    if listed.sha256 is None:
+        raise NotFound(f"stored file ({listed.status}: {listed.reason}) of attachment", attachment_id)
+    path = directory / listed.sha256[:2] / listed.sha256
+    if not path.is_file():
+        raise NotFound("stored file (missing) of attachment", attachment_id)
+    return listed, path
