@@ -1,4 +1,5 @@
-"""``closeloop mail poll``: take in the IMAP mailbox's unseen messages once (the ``poll-mailbox`` flow).
+"""``closeloop mail poll``: take in the IMAP mailbox's unseen messages once (the ``poll-mailbox`` flow);
+``closeloop mail reprocess``: run quarantined messages through the intake again after a fix.
 
 Registered in :mod:`closeloop.cli`; the logic is in :mod:`closeloop.services.inbound`.
 """
@@ -11,7 +12,8 @@ import typer
 
 from closeloop.cli_common import fail, get_app, out
 
-mail_app = typer.Typer(help="Inbound e-mail: poll the mailbox (CLOSELOOP_IMAP_URL).", no_args_is_help=True)
+mail_app = typer.Typer(help="Inbound e-mail: poll the mailbox (CLOSELOOP_IMAP_URL), list and reprocess the quarantine.",
+                       no_args_is_help=True)
 
 
 @mail_app.command("poll")
@@ -31,7 +33,50 @@ def poll_cmd(max_messages: int | None = typer.Option(None, "--max", min=1, help=
         fail(exc, 2)
     except (ImapError, OSError) as exc:
         fail(f"mailbox: {type(exc).__name__}: {exc}", 1)
+    _print(_with_zeros(counts), as_json, "no unseen messages")
+
+
+def _with_zeros(counts: dict[str, int]) -> dict[str, int]:
+    """``counts`` with the quarantined and ignored totals shown even at zero (when anything was read)."""
+    return {"ignored": 0, "quarantined": 0, **counts} if counts else counts
+
+
+def _print(counts: dict[str, int], as_json: bool, empty: str) -> None:
     if as_json:
         print(json.dumps(counts, indent=2, sort_keys=True))
         return
-    out.print(", ".join(f"{k} {v}" for k, v in counts.items()) or "no unseen messages")
+    out.print(", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or empty)
+
+
+@mail_app.command("reprocess")
+def reprocess_cmd(ids: list[int] = typer.Option([], "--id", min=1, help="an inbound mail id (repeatable)"),
+                  every: bool = typer.Option(False, "--all", help="every quarantined message"),
+                  as_json: bool = typer.Option(False, "--json", help="print one JSON object")) -> None:
+    """Run quarantined messages through the intake again (after a fix): each becomes a complaint, a reply or
+    ignored automatic mail, or stays quarantined with the reason of this reading. Running it twice takes
+    nothing in twice. Ids are those of `closeloop mail quarantined`."""
+    from closeloop.services.inbound import InboundOptions
+    from closeloop.services.inbound.reprocess import reprocess
+
+    if bool(ids) == every:
+        fail("give --id N (repeatable) or --all, not both", 2)
+    a = get_app()
+    report = reprocess(a.sessions, a.config, now=a.clock.now(), options=InboundOptions.from_settings(a.settings),
+                       ids=None if every else ids)
+    _print(_with_zeros(report.as_dict()), as_json, "no quarantined messages")
+
+
+@mail_app.command("quarantined")
+def quarantined_cmd(as_json: bool = typer.Option(False, "--json", help="print one JSON array")) -> None:
+    """The quarantined messages: inbound mail id, reason, size, when processed (no addresses or subjects)."""
+    from closeloop.services.inbound.reprocess import quarantine_list
+
+    a = get_app()
+    rows = quarantine_list(a.sessions)
+    if as_json:
+        print(json.dumps([{**r, "processed_at": r["processed_at"].isoformat()} for r in rows], indent=2))
+        return
+    for r in rows:
+        out.print(f"{r['id']}\t{r['reason']}\t{r['size']} bytes\t{r['processed_at']:%Y-%m-%d %H:%M} UTC")
+    if not rows:
+        out.print("no quarantined messages")

@@ -89,6 +89,29 @@ class EngineCollector:
                                 value=g.due_timer_lag_s)
         yield GaugeMetricFamily("closeloop_due_timers", "Pending timers already due", value=g.due_timers)
         yield from _run_families(g.runs, app.clock.now())
+        yield from _inbound_families(g)
+
+
+def _inbound_families(g):
+    """Inbound e-mail: the last hour's messages by outcome, and by outcome and reason (which loop or
+    quarantine reason, how a reply was threaded); the quarantine waiting for ``mail reprocess``."""
+    totals: dict[str, int] = {}
+    reasons = GaugeMetricFamily("closeloop_inbound_mail_by_reason_last_hour",
+                                "Inbound e-mail processed in the last hour by outcome and reason",
+                                labels=["outcome", "reason"])
+    for (outcome, reason), n in sorted(g.inbound_last_hour.items()):
+        totals[outcome] = totals.get(outcome, 0) + n
+        if reason:
+            reasons.add_metric([outcome, reason], n)
+    fam = GaugeMetricFamily("closeloop_inbound_mail_last_hour",
+                            "Inbound e-mail processed in the last hour by outcome (complaint, reply, ignored, "
+                            "quarantined)", labels=["outcome"])
+    for outcome, n in sorted(totals.items()):
+        fam.add_metric([outcome], n)
+    yield fam
+    yield reasons
+    yield GaugeMetricFamily("closeloop_mail_quarantine_messages",
+                            "Unreadable messages kept in quarantine (closeloop mail reprocess)", value=g.quarantined)
 
 
 def _run_families(runs: dict, now):

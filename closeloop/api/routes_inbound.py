@@ -19,6 +19,7 @@ from closeloop.bootstrap import App
 from closeloop.domain.inbound_mail import content_disposition, served_type
 from closeloop.services.inbound import InboundOptions, MailVia, process_mail
 from closeloop.services.inbound.attachments import attachment_file, attachments_of
+from closeloop.services.inbound.reprocess import reprocess
 
 from .auth import MANAGER, WORK_ROLES, Principal, get_app, require
 from .deps import Id
@@ -65,6 +66,31 @@ def inbound_email(response: Response, who: Principal = Depends(require(MANAGER))
     response.status_code = 200 if r.duplicate else 201
     return InboundOut(key=r.key, outcome=r.outcome, reason=r.reason, complaint_id=r.complaint_id,
                       duplicate=r.duplicate)
+
+
+class ReprocessIn(BaseModel):
+    ids: list[Id] | None = Field(None, max_length=1000, description="inbound mail ids (of the quarantine)")
+    all: bool = Field(False, description="every quarantined message instead of ids")
+
+
+class ReprocessOut(BaseModel):
+    counts: dict[str, int] = Field(description="reprocessed, not_quarantined and the outcomes as for new mail")
+    results: list[InboundOut]
+
+
+@router.post("/inbound/email/reprocess", response_model=ReprocessOut)
+def reprocess_quarantine(body: ReprocessIn, who: Principal = Depends(require(MANAGER)),
+                         app: App = Depends(get_app)) -> ReprocessOut:
+    """Run quarantined messages through the intake again (after a fix), as ``closeloop mail reprocess``:
+    each becomes a complaint, a reply or ignored automatic mail, or stays quarantined with the reason of this
+    reading. Idempotent: a message reprocessed twice makes one complaint. Manager tokens only."""
+    if bool(body.ids) == body.all:
+        raise ApiError(422, "give ids or all=true, not both", field="ids")
+    report = reprocess(app.sessions, app.config, now=app.clock.now(),
+                       options=InboundOptions.from_settings(app.settings), ids=None if body.all else body.ids)
+    return ReprocessOut(counts=report.as_dict(), results=[
+        InboundOut(key=r.key, outcome=r.outcome, reason=r.reason, complaint_id=r.complaint_id, duplicate=r.duplicate)
+        for r in report.results])
 
 
 class AttachmentOut(BaseModel):

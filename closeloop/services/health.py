@@ -10,9 +10,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, text
 
+from closeloop.domain.inbound_mail import MailOutcome
 from closeloop.domain.notices import TimerStatus
 from models import migrate
-from models.tables import Notification, Outbox, Timer
+from models.tables import InboundMail, MailQuarantine, Notification, Outbox, Timer
 
 from .engine_runs import RunKind, RunStats, run_stats
 from .uow import unit_of_work
@@ -71,6 +72,9 @@ class EngineGauges:
     due_timer_lag_s: float                    # now minus the oldest due pending timer
     due_timers: int
     runs: dict[str, RunStats]
+    #: inbound e-mail processed in the last hour: (outcome, reason or "") -> messages; every outcome present
+    inbound_last_hour: dict[tuple[str, str], int] = field(default_factory=dict)
+    quarantined: int = 0                      # raw messages in quarantine now (waiting for a reprocess)
 
 
 def _age(now: datetime, oldest: datetime | None) -> float:
@@ -87,8 +91,14 @@ def engine_gauges(sessions, now: datetime) -> EngineGauges:
             Notification.status == "pending", Notification.release_at <= now))
         due_count, oldest_due = s.execute(select(func.count(), func.min(Timer.fire_at)).where(
             Timer.status == TimerStatus.PENDING, Timer.fire_at <= now)).one()
+        inbound = {(str(o), r or ""): int(n) for o, r, n in s.execute(
+            select(InboundMail.outcome, InboundMail.reason, func.count()).where(
+                InboundMail.processed_at > now - RUN_WINDOW, InboundMail.processed_at <= now)
+            .group_by(InboundMail.outcome, InboundMail.reason))}
+        quarantined = int(s.scalar(select(func.count()).select_from(MailQuarantine)) or 0)
     return EngineGauges(
         outbox_by_status={st: int(by_status.get(st, 0)) for st in sorted(set(OUTBOX_STATUSES) | set(by_status))},
         oldest_pending_message_age_s=_age(now, oldest_msg), oldest_released_notification_age_s=_age(now, oldest_note),
         due_timer_lag_s=_age(now, oldest_due), due_timers=int(due_count),
-        runs={k.value: run_stats(sessions, k, now, RUN_WINDOW) for k in RunKind})
+        runs={k.value: run_stats(sessions, k, now, RUN_WINDOW) for k in RunKind},
+        inbound_last_hour={**{(str(o), ""): 0 for o in MailOutcome}, **inbound}, quarantined=quarantined)

@@ -80,6 +80,7 @@ MATRIX = {
     "GET /complaints/{ops}/attachments/{id}":  _status("200 200 200 200 403"),
     "GET /complaints/{lending}/attachments/{id}": _status("403 403 200 200 403"),
     "GET /complaints/{ops}/attachments/{other}": _status("404 404 404 404 403"),  # another complaint's file
+    "POST /inbound/email/reprocess":           _status("403 403 403 200 403"),
 }
 
 
@@ -122,6 +123,8 @@ def _request(api, endpoint: str):
             f"M-{next(_refs)}", T0 - timedelta(hours=2), product=product, category=product, customer_ref="reach",
             customer=CustomerProfile(contacts=(ContactPoint("email", "reach@example.com", consent=True),)))])[0]
         path, body = f"/complaints/{cid}/replies", {"text": "we are on it"}
+    elif path == "/inbound/email/reprocess":
+        body = {"all": True}
     elif "/attachments" in path:
         product = "Credit reporting" if "{ops}" in path else "Payday loan"
         cid = _complaint(api, product)

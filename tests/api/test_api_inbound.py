@@ -76,3 +76,43 @@ def test_webhook_posts_in_a_row_thread_the_answer_onto_the_complaint_the_first_m
     assert second.json()["complaint_id"] == first.json()["complaint_id"]
     with api.app.sessions() as s:
         assert len(s.scalars(select(Complaint.id).where(Complaint.source == "email")).all()) == 1
+
+
+def test_quarantined_and_ignored_mail_is_counted_in_metrics_and_reprocessed_by_a_manager(api, tmp_path):
+    import codecs
+
+    api.app.settings = Settings(database_url="sqlite://", attachment_dir=str(tmp_path / "att"))
+    odd = (b"From: x@example.org\r\nMessage-ID: <odd-api@example.org>\r\n"
+           b"Content-Type: text/plain; charset=x-api-odd\r\n\r\n\xa4 dial\r\n")
+    assert post_mail(api, odd).json()["outcome"] == "quarantined"
+    assert post_mail(api, raw_mail("<auto-m@example.org>", X_Autoreply="yes")).json()["outcome"] == "ignored"
+    assert post_mail(api, raw_mail("<new-m@example.org>")).json()["outcome"] == "complaint"
+    text = api.client.get("/metrics").text
+    assert 'closeloop_inbound_mail_last_hour{outcome="quarantined"} 1.0' in text
+    assert 'closeloop_inbound_mail_last_hour{outcome="ignored"} 1.0' in text
+    assert 'closeloop_inbound_mail_last_hour{outcome="reply"} 0.0' in text
+    assert 'closeloop_inbound_mail_by_reason_last_hour{outcome="quarantined",reason="unknown_charset"} 1.0' in text
+    assert 'closeloop_inbound_mail_by_reason_last_hour{outcome="ignored",reason="x_autoreply"} 1.0' in text
+    assert "closeloop_mail_quarantine_messages 1.0" in text
+
+    assert api.post("member", "/inbound/email/reprocess", json={"all": True}).status_code == 403
+    bad = api.post("manager", "/inbound/email/reprocess", json={"all": True, "ids": [1]})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "ids"
+    still = api.post("manager", "/inbound/email/reprocess", json={"all": True})
+    assert still.status_code == 200 and still.json()["counts"]["quarantined:unknown_charset"] == 1
+
+    def search(name):
+        return codecs.lookup("latin-1") if name == "x_api_odd" else None  # names come lower-case, - as _
+
+    codecs.register(search)
+    try:
+        fixed = api.post("manager", "/inbound/email/reprocess", json={"all": True})
+        twice = api.post("manager", "/inbound/email/reprocess", json={"all": True})
+    finally:
+        codecs.unregister(search)
+    assert fixed.status_code == 200 and fixed.json()["counts"] == {"complaint": 1, "reprocessed": 1}
+    assert [r["outcome"] for r in fixed.json()["results"]] == ["complaint"]
+    assert twice.json()["counts"] == {}
+    assert "closeloop_mail_quarantine_messages 0.0" in api.client.get("/metrics").text
+    with api.app.sessions() as s:
+        assert len(s.scalars(select(Complaint.id).where(Complaint.source == "email")).all()) == 2

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -55,6 +55,8 @@ from .threads import Threads, find_threads
 SOURCE = "email"
 AUTHOR = "customer"
 EMPTY_TEXT = "(empty e-mail)"
+#: The reason of a reprocessed message whose Message-ID was taken in meanwhile (outcome ``ignored``).
+DUPLICATE = "duplicate"
 
 
 class MailVia(StrEnum):
@@ -94,6 +96,8 @@ class _Incoming:
     key: str
     mail: ParsedMail | None
     problem: Unparseable | None
+    row_id: int | None = None    # reprocessing: the ``inbound_mail`` row (quarantined before) to update
+    old_key: str | None = None   # ... and its key then
 
 
 def _read(raw: bytes) -> _Incoming:
@@ -170,8 +174,14 @@ class _Batch:
         seen: set[str] = set()
         for i in range(0, len(keys), 400):
             seen |= set(self.s.scalars(select(InboundMail.key).where(InboundMail.key.in_(keys[i:i + 400]))))
+        seen -= {m.old_key for m in incoming if m.row_id is not None}  # a reprocessed row's own key
         fresh = []
         for m in incoming:
+            if m.key in seen and m.row_id is not None:  # reprocessed, but taken in since under its Message-ID
+                assert m.old_key is not None
+                m.key = m.old_key  # the row keeps its key (the other row has the Message-ID's)
+                self._row(m, MailOutcome.IGNORED, DUPLICATE)
+                continue
             if m.key in seen:
                 self.report.results.append(MailResult(m.key, None, duplicate=True))
                 self.report.counts["duplicate"] += 1
@@ -183,7 +193,8 @@ class _Batch:
     def _row(self, m: _Incoming, outcome: MailOutcome, reason: str | None, complaint_id: int | None = None) -> int:
         why = None if reason == ThreadReason.NONE else reason
         self.rows.append({"key": m.key, "via": self.via, "outcome": outcome, "reason": why,
-                          "complaint_id": complaint_id, "size": len(m.raw), "processed_at": self.now})
+                          "complaint_id": complaint_id, "size": len(m.raw), "processed_at": self.now}
+                         | ({} if m.row_id is None else {"id": m.row_id}))
         self.report.counts[str(outcome)] += 1
         if why and outcome in (MailOutcome.IGNORED, MailOutcome.QUARANTINED):
             self.report.counts[f"{outcome}:{why}"] += 1
@@ -212,7 +223,17 @@ class _Batch:
         if not self.rows:
             return
         t = InboundMail.__table__
-        ids: dict[str, int] = {k: i for k, i in self.s.execute(insert(t).returning(t.c.key, t.c.id), self.rows)}
+        fresh = [r for r in self.rows if "id" not in r]
+        ids: dict[str, int] = {k: i for k, i in self.s.execute(insert(t).returning(t.c.key, t.c.id), fresh)} \
+            if fresh else {}
+        again = [r for r in self.rows if "id" in r]  # reprocessed: the row is updated, its via kept
+        if again:
+            self.s.execute(update(t).where(t.c.id == bindparam("row_id")).values(
+                key=bindparam("new_key"), outcome=bindparam("new_outcome"), reason=bindparam("new_reason"),
+                complaint_id=bindparam("new_complaint"), processed_at=self.now),
+                [{"row_id": r["id"], "new_key": r["key"], "new_outcome": r["outcome"], "new_reason": r["reason"],
+                  "new_complaint": r["complaint_id"]} for r in again])
+            ids |= {r["key"]: r["id"] for r in again}
         if self.quarantined:
             self.s.execute(insert(MailQuarantine.__table__),
                            [{"inbound_mail_id": ids[m.key], "raw": m.raw} for m in self.quarantined])
