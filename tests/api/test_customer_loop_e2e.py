@@ -20,6 +20,7 @@ from closeloop.services import tasks as task_svc
 from closeloop.services.delivery import deliver_once
 from closeloop.services.inbound import InboundOptions, poll_mailbox
 from closeloop.services.sweep import sweep
+from closeloop.services.tokens import create_token
 from integrations.imap import ImapMailbox
 from integrations.senders import RoutingSender
 from integrations.smtp import SmtpSender
@@ -73,11 +74,15 @@ def test_the_customers_whole_loop_over_real_mail_servers(api, imap_server, smtp_
     # the acknowledgement reaches the customer within the sweep after intake, in their language (en)
     loop.sweep_and_deliver()
     (ack,) = loop.mails()
-    assert f"CL-{cid}" in str(ack["Subject"])
+    assert f"CL-{cid}" in str(ack["Subject"]) and "We have received your complaint" in str(ack["Subject"])
+    assert "Dear Alice Example," in ack.get_body(("plain",)).get_content()  # English: the mail named no language
 
     # a department member replies from the API; the customer answers that mail: it threads onto the complaint
     loop.at(T + timedelta(hours=1))
-    r = api.post("manager", f"/complaints/{cid}/replies", json={"text": "We are checking the refund with the bank."})
+    member, _ = create_token(loop.app.sessions, loop.app.config, role="member", department=work.department,
+                             name="e2e-member", created_by="test", at=T)
+    r = api.client.post(f"/api/v1/complaints/{cid}/replies", headers={"Authorization": f"Bearer {member}"},
+                        json={"text": "We are checking the refund with the bank."})
     assert r.status_code == 201, r.text
     loop.sweep_and_deliver()
     ours = [m for m in loop.mails() if "checking the refund" in m.get_body(("plain",)).get_content()]

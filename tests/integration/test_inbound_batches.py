@@ -1,5 +1,6 @@
 """Issue 13: mail that answers mail taken in earlier in the same poll batch threads onto the complaint
-that batch creates (a real dovecot IMAP server; SQLite and PostgreSQL)."""
+that batch creates, and a 25 MB attachment over the default cap is refused while its mail is taken in
+(a real dovecot IMAP server; SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -53,3 +54,26 @@ def test_a_reply_earlier_in_the_batch_than_its_original_cannot_thread_and_is_its
     imap_server.append(bytes(reply), bytes(first))
     report = poll(sessions, config, imap_server, tmp_path)
     assert report.counts["complaint"] == 2 and len(email_complaints(sessions)) == 2
+
+
+def test_a_25_mb_attachment_over_the_default_cap_is_refused_and_the_mail_still_becomes_a_complaint(
+        sessions, config, imap_server, tmp_path):  # noqa: F811
+    from closeloop.services.inbound.attachments import DEFAULT_MAX_BYTES
+    from models.tables import Attachment
+
+    big = b"%PDF-1.7\n" + bytes(range(256)) * (25 * 1024 * 4)  # 25 MiB and a little
+    m = mail(subject="Scan of the contract", body="The contract is attached.")
+    m.add_attachment(big, maintype="application", subtype="pdf", filename="contract.pdf")
+    m.add_attachment(b"%PDF-1.4 small", maintype="application", subtype="pdf", filename="receipt.pdf")
+    imap_server.append(bytes(m))
+    report = poll(sessions, config, imap_server, tmp_path, cap=DEFAULT_MAX_BYTES)
+    assert (report.counts["complaint"], report.counts["attachment:refused"], report.counts["attachment:stored"]) == (
+        1, 1, 1)
+    (c,) = email_complaints(sessions)
+    with sessions() as s:
+        rows = {a.filename: a for a in s.scalars(select(Attachment).where(Attachment.complaint_id == c.id))}
+    assert (rows["contract.pdf"].status, rows["contract.pdf"].reason, rows["contract.pdf"].size) == (
+        "refused", "too_large", len(big))
+    assert rows["contract.pdf"].sha256 is None and rows["receipt.pdf"].status == "stored"
+    stored = [p for p in (tmp_path / "attachments").rglob("*") if p.is_file()]
+    assert len(stored) == 1 and stored[0].stat().st_size == len(b"%PDF-1.4 small")  # the big one never written
