@@ -271,6 +271,13 @@ def _print(name: str, s: dict) -> None:
               f"escalations received per level: {levels}; promise breaches {n['promise_breaches']}; "
               f"customer follow-ups {fu['created']} ({fu['satisfied']} {fu['satisfied_label']}, "
               f"{fu['not_satisfied']} not satisfied); complaints by status {s['complaints']['by_status']}")
+    cu = s.get("customers")
+    if cu:
+        pr = cu["promises"]
+        out.print(f"customers told: acknowledgements {cu['acknowledgements']}, updates {cu['updates_total']} "
+                  f"{cu['updates']}, replies {cu['replies']} ({cu['delivered']} of {cu['messages']} delivered); "
+                  f"promises made {pr['made']}, kept {pr['kept']} ({pr['kept_late']} late), broken {pr['broken']}, "
+                  f"open {pr['open']}")
 
 
 def _num(v: float | None) -> str:

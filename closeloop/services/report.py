@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from closeloop.config import Config
 from closeloop.domain.complaint import OPEN_STATES
 from closeloop.domain.notices import NoticeKind
+from closeloop.domain.promise import PromiseStatus
 from closeloop.domain.task import ACTIVE_STATES
 from models.tables import (
     Complaint,
@@ -27,12 +28,14 @@ from models.tables import (
     ImprovementLink,
     Notification,
     Outbox,
+    Promise,
     Task,
     Transition,
 )
 
 from . import charts, root_cause
 from .clocks import task_clocks
+from .customers.notices import NoticeKind as CustomerNotice
 from .ledger import History
 from .metrics import DEFINITIONS, Metric, share, worst_first
 
@@ -58,6 +61,7 @@ def build_summary(sessions, config: Config, now: datetime, quality, plan: dict) 
         departments = worst_first(_department_figures(s, config, now, work, done_at))
         follow_up_departments = _department_figures(s, config, now, [t for t in tasks if t.kind == FOLLOW_UP],
                                                     done_at)
+        customers = _customer_figures(s)
     by_status = Counter(c.status for c in complaints)
     return {
         "generated_at": now.isoformat(),
@@ -77,6 +81,7 @@ def build_summary(sessions, config: Config, now: datetime, quality, plan: dict) 
                                                          for d, v in departments.items()}},
         "deliveries": dict(sorted(outbox.items())),
         "follow_ups": _follow_up_figures(tasks, follow, follow_up_departments, plan),
+        "customers": customers,
         "improvement_records": improvement_figures(sessions, complaints),
         "caveats": _caveats(quality, plan),
         "series": {"open_complaints_by_day": _open_by_day(complaints, resolved_at),
@@ -126,6 +131,30 @@ def _notification_figures(notes, outbox: dict) -> dict:
             "messages": sum(outbox.values()),
             "delivered": outbox.get("delivered", 0),
             "failed": outbox.get("dead", 0)}
+
+
+def _customer_figures(s) -> dict:
+    """What the customers were told and promised (issue 13): messages to customers by kind (outbox keys
+    ``customer:<kind>:...``; ``updates`` are the milestone notices, replies are the agents'), how many were
+    delivered, and promises by outcome (``kept_late``: kept after being broken; ``broken``: still broken)."""
+    sent: Counter = Counter()
+    delivered = 0
+    for key, status in s.execute(select(Outbox.idempotency_key, Outbox.status)
+                                 .where(Outbox.idempotency_key.like("customer:%"))):
+        sent[key.split(":", 2)[1]] += 1
+        delivered += status == "delivered"
+    promises = Counter(st for st, in s.execute(select(Promise.status)))
+    kept_late = s.scalar(select(func.count()).select_from(Promise).where(
+        Promise.status == PromiseStatus.KEPT, Promise.broken_at.is_not(None))) or 0
+    updates = {k.value: sent.get(k.value, 0) for k in CustomerNotice
+               if k not in (CustomerNotice.ACKNOWLEDGED, CustomerNotice.REPLY)}
+    return {"acknowledgements": sent.get(CustomerNotice.ACKNOWLEDGED.value, 0), "updates": updates,
+            "updates_total": sum(updates.values()), "replies": sent.get(CustomerNotice.REPLY.value, 0),
+            "messages": sum(sent.values()), "delivered": delivered,
+            "promises": {"made": sum(promises.values()), "kept": promises.get(PromiseStatus.KEPT, 0),
+                         "kept_late": kept_late, "broken": promises.get(PromiseStatus.BROKEN, 0),
+                         "open": promises.get(PromiseStatus.OPEN, 0),
+                         "cancelled": promises.get(PromiseStatus.CANCELLED, 0)}}
 
 
 def _follow_up_figures(tasks, follow: list, departments: dict, plan: dict) -> dict:

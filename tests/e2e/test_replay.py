@@ -89,6 +89,7 @@ def test_replay_command_writes_summary_and_report(tmp_path: Path, monkeypatch):
     summary = json.loads((tmp_path / "out" / "summary.json").read_text("utf-8"))
     assert summary["accounting"]["rows"] == 3 and summary["accounting"]["bad_rows"] == 1
     assert summary["accounting"]["all_rows_accounted_for"]
+    assert summary["customers"]["acknowledgements"] == 0 and "customers told: acknowledgements 0" in res.output
     assert (tmp_path / "out" / "report.html").read_text("utf-8").startswith("<!doctype html>")
     # the monthly review of the busiest month (March 2026: both valid rows), as of the simulated end
     assert summary["review"]["period"] == "2026-03"
