@@ -1,4 +1,4 @@
-"""Escaping text for Markdown outputs (the monthly review, Prefect artifacts, chat digests).
+"""Escaping text for Markdown outputs (the monthly review, Prefect artifacts, chat digests, customer chat).
 
 Text taken in from outside (complaint facts, titles, department and person names) must show as
 itself, never as markup: :func:`md_text` turns it into Markdown that renders to exactly that text.
@@ -36,3 +36,12 @@ def md_text(value: object) -> str:
         lead, mark = m.groups()
         text = lead + (mark + "\\" if mark[0].isdigit() else "\\" + mark) + text[m.end():]
     return text
+
+
+def md_message(text: str) -> str:
+    """A whole plain-text message as Markdown that renders to that text with its paragraphs and line
+    breaks kept (each line :func:`md_text`-escaped; lines of a paragraph end in a hard break, two spaces).
+    For the chat and SMS bodies of customer messages, which Apprise sends as Markdown."""
+    paragraphs = [p for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
+    return "\n\n".join("  \n".join(md_text(line) for line in p.split("\n") if line.strip())
+                         for p in paragraphs)

@@ -36,6 +36,7 @@ from closeloop.domain.customer import ContactKind, ContactPoint
 from models.tables import Complaint, Customer, Message, Outbox
 
 from ..bulk import insert_new
+from ..markdown import md_message
 from .profiles import reachable
 
 
@@ -190,7 +191,7 @@ def send(session: Session, drafts: list[Draft], now: datetime) -> list[int]:
     ot = Outbox.__table__
     threads = first_message_ids(session, sorted({d.complaint_id for d in drafts}))
     rows = [{"idempotency_key": d.key, "channel": d.channel, "target": d.target,
-             "recipient": f"customer {d.customer_id}", "subject": d.rendered.subject, "body": d.rendered.text,
+             "recipient": f"customer {d.customer_id}", "subject": d.rendered.subject, "body": _outbox_body(d),
              "payload": _payload(d, threads.get(d.complaint_id)),
              "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now} for d in drafts]
     new_keys = set(insert_new(session, ot, rows, key=["idempotency_key"], returning=ot.c.idempotency_key))
@@ -204,6 +205,13 @@ def send(session: Session, drafts: list[Draft], now: datetime) -> list[int]:
             for d in drafts if d.key in ids]
     session.execute(insert(Message.__table__), msgs)
     return sorted(ids.values())
+
+
+def _outbox_body(d: Draft) -> str:
+    """The body as its channel takes it: e-mail the plain text (its HTML part is in the payload); chat and
+    SMS (Apprise, sent as Markdown) the text escaped for Markdown with its line breaks kept, so a
+    customer-supplied value never becomes markup there either."""
+    return d.rendered.text if d.channel == EMAIL_CHANNEL else md_message(d.rendered.text)
 
 
 def _payload(d: Draft, thread: str | None) -> dict:
