@@ -56,7 +56,9 @@ def create_app(app: App | None = None) -> FastAPI:
     from .routes_inbound import router as inbound_router
     from .routes_outbox import router as outbox_router
     from .routes_overview import router as overview_router
+    from .routes_people import router as people_router
     from .routes_tasks import router as tasks_router
+    from .routes_work import router as work_router
 
     app = app or build_app()
     # the docs page's Swagger UI files are served from the fastapi-offline package: no CDN, works offline
@@ -72,7 +74,8 @@ def create_app(app: App | None = None) -> FastAPI:
     api.include_router(observability.router)  # /healthz, /readyz, /metrics (no token; see the module)
     improvement_router = _optional_router("closeloop.api.routes_improvements")
     for router in (complaints_router, tasks_router, overview_router, outbox_router, admin_router,
-                   compensation_router, customers_router, exports_router, inbound_router, improvement_router):
+                   compensation_router, customers_router, exports_router, inbound_router, improvement_router,
+                   work_router, people_router):
         if router is not None:
             _document_errors(router)
             api.include_router(router, prefix=PREFIX, responses=ERROR_RESPONSES)

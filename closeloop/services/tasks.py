@@ -37,6 +37,7 @@ from . import root_cause as rc
 from .audit import add_task, audit_dict, audit_row
 from .clocks import refresh_due
 from .uow import unit_of_work
+from .users import assign_to
 
 ROOT_CAUSE_KIND = rc.ROOT_CAUSE_KIND
 
@@ -109,7 +110,8 @@ def acknowledge_in_session(s: Session, task_id: int, *, config: Config, actor: s
                            expected_version: int | None = None) -> Task:
     task = _load(s, task_id, expected_version)
     fire_task(s, task, TaskTrigger.ACKNOWLEDGE, at=at, actor=actor)
-    task.assignee = task.assignee or actor
+    if not task.assignee:
+        assign_to(s, task, actor, strict=False)
     _begin_work(s, task, at, actor)
     _refresh(s, task, config, at)
     return task
@@ -129,8 +131,8 @@ def _simple(sessions, task_id: int, trigger: TaskTrigger, *, config: Config, act
     with unit_of_work(sessions) as s:
         task = _load(s, task_id, expected_version)
         fire_task(s, task, trigger, at=at, actor=actor, reason=reason, data=data)
-        if assign:
-            task.assignee = task.assignee or actor
+        if assign and not task.assignee:
+            assign_to(s, task, actor, strict=False)
             _begin_work(s, task, at, actor)
         _refresh(s, task, config, at)
         return task
@@ -158,7 +160,9 @@ def pause(sessions, task_id: int, *, config: Config, reason: str, actor: str, at
 
 def assign(sessions, task_id: int, *, config: Config, assignee: str, actor: str, at: datetime,
            expected_version: int | None = None) -> Task:
-    """Reassign within the department: the due time is kept (CASES.md C16)."""
+    """Reassign within the department: the due time is kept (CASES.md C16). ``assignee`` is free text,
+    resolved to a user when it names one (:func:`closeloop.services.users.assign_to`: ``@handle`` must
+    exist, the user must work for the task's department); ``InvalidInput`` naming ``assignee``."""
     if not assignee or not assignee.strip():
         raise InvalidInput("assignee", "is required")
     if len(assignee) > 200:
@@ -168,10 +172,11 @@ def assign(sessions, task_id: int, *, config: Config, assignee: str, actor: str,
         if task.status not in ACTIVE_STATES:
             raise InvalidInput("task", f"task {task_id} is {task.status}; only active tasks can be reassigned")
         old = task.assignee
-        task.assignee = assignee
+        assign_to(s, task, assignee.strip())
         task.updated_at = at
         s.add(Transition(**audit_dict("task", task.id, task.complaint_id, task.status, task.status, "assign",
-                                      actor, at, data={"from": old, "to": assignee})))
+                                      actor, at, data={"from": old, "to": task.assignee,
+                                                       "user": task.assignee_user_id})))
         _refresh(s, task, config, at)
         return task
 

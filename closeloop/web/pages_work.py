@@ -23,23 +23,22 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import RedirectResponse
 
-from closeloop.api.auth import LEAD, MANAGER, WORK_ROLES, Principal, get_app
+from closeloop.api.auth import MANAGER, Principal, get_app
+from closeloop.api.routes_work import ACTION_ROLES
 from closeloop.bootstrap import App
 from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput
 from closeloop.services import lifecycle
 from closeloop.services.complaint_queries import complaint_in_scope
-from closeloop.services.messages import add_message
+from closeloop.services.notes import MAX_NOTE, add_note
 
 from .render import WebRoute
 from .session import PageError, check_csrf, current, form, web_actor
 
 router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
-ROLES: dict[str, tuple[str, ...]] = {"note": WORK_ROLES, "wait": WORK_ROLES, "reprioritize": (LEAD, MANAGER),
-                                     "resolve": (MANAGER,)}
+ROLES: dict[str, tuple[str, ...]] = ACTION_ROLES  # one table with the API (closeloop/api/routes_work.py)
 FIELDS = ("body", "severity", "reason", "until", "root_cause", "note", "version", "complaint", "continuing")
 WHY = ("required", "too_long", "invalid")  # what is wrong with the named field
-MAX_NOTE = 5000
 
 
 def may(who: Principal, action: str) -> bool:
@@ -97,8 +96,7 @@ def _version(data: dict) -> int:
 
 
 def _note(app: App, cid: int, data: dict, actor: str, at: datetime) -> None:
-    add_message(app.sessions, cid, config=app.config, direction="internal", body=_text(data, "body", MAX_NOTE),
-                author=actor, at=at, channel="dashboard")
+    add_note(app.sessions, app.config, cid, _text(data, "body", MAX_NOTE), author=actor, at=at, channel="dashboard")
 
 
 def _reprioritize(app: App, cid: int, data: dict, actor: str, at: datetime) -> None:
