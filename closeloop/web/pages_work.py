@@ -30,6 +30,7 @@ from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput
 from closeloop.services import lifecycle
 from closeloop.services.complaint_queries import complaint_in_scope
 from closeloop.services.notes import MAX_NOTE, add_note
+from closeloop.services.users import HANDLE
 
 from .render import WebRoute
 from .session import PageError, check_csrf, current, form, web_actor
@@ -55,8 +56,10 @@ def flash(query) -> dict | None:
     field = field if field in FIELDS else "?"
     state = query.get("state", "")
     state = state if re.fullmatch(r"[a-z_]{1,32}", state) else "?"
-    if err in WHY or err in ("stale", "state"):
-        return {"kind": "err", "key": f"err.work.{err}", "values": {"field": field, "state": state}}
+    handle = query.get("handle", "")
+    handle = handle if HANDLE.fullmatch(handle) else "?"
+    if err in WHY or err in ("stale", "state", "mention"):
+        return {"kind": "err", "key": f"err.work.{err}", "values": {"field": field, "state": state, "handle": handle}}
     return None
 
 
@@ -139,6 +142,9 @@ def work(request: Request, complaint_id: int = Path(ge=1, le=2_147_483_647), act
     try:
         ACTIONS[action](app, complaint_id, data, actor, app.clock.now())
     except InvalidInput as exc:
+        unknown = re.match(r"@(\S+): no user", exc.problem) if exc.field == "body" else None
+        if unknown:
+            return _back(complaint_id, err="mention", handle=unknown.group(1))
         return _back(complaint_id, err=_why(exc), field=exc.field if exc.field in FIELDS else "complaint")
     except Conflict:
         return _back(complaint_id, err="stale")

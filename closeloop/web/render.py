@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup, escape
 
 from closeloop.domain.errors import Conflict, DomainError, IllegalTransition, NotFound
 
@@ -48,7 +49,19 @@ def hours(value) -> str:
     return f"{value.total_seconds() / 3600:.1f}"
 
 
-env.filters.update(local=local, hours=hours)
+def mentions(text: str | None) -> Markup:
+    """The text escaped, each ``@handle`` (:data:`closeloop.services.notes.MENTION`) in a ``mention`` span."""
+    from closeloop.services.notes import MENTION
+
+    out, last = [], 0
+    for m in MENTION.finditer(text or ""):
+        out += [escape(text[last:m.start()]), Markup('<span class="mention">@{}</span>').format(m.group(1))]
+        last = m.end()
+    out.append(escape((text or "")[last:]))
+    return Markup("").join(out)
+
+
+env.filters.update(local=local, hours=hours, mentions=mentions)
 
 
 def language(request: Request) -> str:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import itertools
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from closeloop.domain.customer import ContactPoint, CustomerProfile
 from closeloop.services import compensation, improvement
+from closeloop.services.customers.promises import make_promise
 from closeloop.services.tokens import create_token
-from models.tables import Task
+from closeloop.services.users import create_user
+from models.tables import ApiToken, Task
 from tests.integration.helpers import facts, intake
 
 from .conftest import T0
@@ -73,6 +75,21 @@ MATRIX = {
     "GET /customers/{ops}":                    _status("200 200 200 200 403"),
     "GET /customers/{lending}":                _status("403 403 200 200 403"),
     "GET /customers/{unknown}":                _status("404 404 404 404 403"),
+    # work from the complaint page over the API, people and mentions (issue 14)
+    "POST /complaints/{ops}/notes":            _status("201 201 201 201 403"),
+    "POST /complaints/{lending}/notes":        _status("403 403 201 201 403"),
+    "POST /complaints/{ops}/priority":         _status("403 200 403 200 403"),
+    "POST /complaints/{lending}/priority":     _status("403 403 403 200 403"),
+    "POST /complaints/{ops}/wait":             _status("200 200 200 200 403"),
+    "POST /complaints/{lending}/wait":         _status("403 403 200 200 403"),
+    "GET /complaints/{ops}/promises":          _status("200 200 200 200 403"),
+    "POST /complaints/{ops}/promises":         _status("201 201 201 201 403"),
+    "POST /complaints/{lending}/promises":     _status("403 403 201 201 403"),
+    "POST /promises/{ops}/keep":               _status("200 200 200 200 403"),
+    "GET /users":                              _status("200 200 200 200 200"),
+    "POST /users":                             _status("403 403 403 403 201"),
+    "GET /me/tasks":                           _status("200 200 200 200 403"),
+    "GET /me/mentions":                        _status("200 200 200 200 403"),
 }
 
 
@@ -115,6 +132,18 @@ def _request(api, endpoint: str):
             f"M-{next(_refs)}", T0 - timedelta(hours=2), product=product, category=product, customer_ref="reach",
             customer=CustomerProfile(contacts=(ContactPoint("email", "reach@example.com", consent=True),)))])[0]
         path, body = f"/complaints/{cid}/replies", {"text": "we are on it"}
+    elif path.startswith("/complaints/{") and path.rsplit("/", 1)[1] in WORK_BODIES:
+        product = "Credit reporting" if "{ops}" in path else "Payday loan"
+        action = path.rsplit("/", 1)[1]
+        body = WORK_BODIES[action] if method == "POST" else None
+        path = f"/complaints/{_complaint(api, product)}/{action}"
+    elif path == "/promises/{ops}/keep":
+        cid = _complaint(api, "Credit reporting")
+        p = make_promise(api.app.sessions, api.app.config, cid, department="operations", kind="call_back",
+                         business_hours=4, actor="t", at=T0)
+        path, body = f"/promises/{p.id}/keep", {"contact": "called the customer back"}
+    elif path == "/users" and method == "POST":
+        body = {"handle": f"user-{next(_refs)}", "name": "New Person", "role": "member", "departments": ["service"]}
     elif path.endswith("/timeline"):
         product = "Credit reporting" if "{ops}" in path else "Payday loan"
         path = f"/complaints/{_complaint(api, product)}/timeline"
@@ -151,7 +180,25 @@ def _request(api, endpoint: str):
     return method, (path if path in ROOT_PATHS else "/api/v1" + path), body
 
 
+WORK_BODIES = {"notes": {"body": "checked the file with @matrix.member"},
+               "priority": {"severity": "P1", "reason": "regulator asked"},
+               "wait": {"reason": "the customer sends the statement"},
+               "promises": {"department": "operations", "kind": "call_back", "business_hours": 4}}
+
+
+def _users_for_tokens(api) -> None:
+    """Every caller's token belongs to a user of its role and department ("my tasks", mentions)."""
+    spec = {"member": ("member", ["operations"]), "lead": ("lead", ["operations"]),
+            "member_service": ("member", ["service"]), "manager": ("manager", []), "admin": ("admin", [])}
+    for caller, (role, departments) in spec.items():
+        u = create_user(api.app.sessions, api.app.config, handle=f"matrix.{caller.replace('_', '-')}",
+                        name=f"Matrix {caller}", departments=departments, role=role, actor="t", at=T0)
+        with api.app.sessions.begin() as s:
+            s.execute(update(ApiToken).where(ApiToken.name == caller).values(user_id=u.id))
+
+
 def test_every_cell_of_the_access_matrix(api):
+    _users_for_tokens(api)
     got: dict[tuple[str, str], int] = {}
     for endpoint in MATRIX:
         for caller in CALLERS:
