@@ -261,35 +261,42 @@ def transfer(sessions, task_id: int, *, config: Config, to: str, reason: str, ac
         raise InvalidInput("reason", "a transfer needs a reason")
     with unit_of_work(sessions) as s:
         task = _load(s, task_id, expected_version)
-        target = s.get(Department, to)
-        if target is None or not target.active:
-            raise InvalidInput("to", f"unknown or inactive department {to!r}")
-        if to == task.department:
-            raise InvalidInput("to", f"task {task_id} is already in department {to!r}")
-        fire_task(s, task, TaskTrigger.TRANSFER, at=at, actor=actor, reason=reason,
-                  data={"to": to, "from": task.department})
-        new = Task(complaint_id=task.complaint_id, improvement_id=task.improvement_id, department=to,
-                   kind=task.kind, title=task.title,
-                   instructions=task.instructions, status=TaskStatus.OPEN, transferred_from_id=task.id,
-                   transfer_reason=reason, created_at=at, updated_at=at)
-        s.add(new)
-        s.flush()
-        deps = list(s.scalars(select(TaskDependency.depends_on_id).where(TaskDependency.task_id == task.id)))
-        for dep in deps:
-            s.add(TaskDependency(task_id=new.id, depends_on_id=dep))
-        s.execute(update(TaskDependency).where(TaskDependency.depends_on_id == task.id)
-                  .values(depends_on_id=new.id))
-        blocked = any(s.get_one(Task, d).status not in FINISHED_STATES for d in deps)
-        new.status = TaskStatus.BLOCKED if blocked else TaskStatus.OPEN
-        new.due_at = task.due_at if task.complaint_id is None else None  # an action keeps its due date
-        s.add(Transition(**audit_dict("task", new.id, new.complaint_id, None, new.status, "create", actor, at,
-                                      reason=reason, data={"transferred_from": task.id, "department": to})))
-        if task.complaint_id is not None:
-            complaint = s.get_one(Complaint, task.complaint_id)
-            complaint.transfer_count += 1
-            complaint.updated_at = at
-        _refresh(s, task, config, at)
-        return new
+        return transfer_in_session(s, task, config=config, to=to, reason=reason, actor=actor, at=at)
+
+
+def transfer_in_session(s: Session, task: Task, *, config: Config, to: str, reason: str, actor: str,
+                        at: datetime) -> Task:
+    """:func:`transfer` inside the caller's transaction (no commit); also a bulk transfer's step."""
+    task_id = task.id
+    target = s.get(Department, to)
+    if target is None or not target.active:
+        raise InvalidInput("to", f"unknown or inactive department {to!r}")
+    if to == task.department:
+        raise InvalidInput("to", f"task {task_id} is already in department {to!r}")
+    fire_task(s, task, TaskTrigger.TRANSFER, at=at, actor=actor, reason=reason,
+              data={"to": to, "from": task.department})
+    new = Task(complaint_id=task.complaint_id, improvement_id=task.improvement_id, department=to,
+               kind=task.kind, title=task.title,
+               instructions=task.instructions, status=TaskStatus.OPEN, transferred_from_id=task.id,
+               transfer_reason=reason, created_at=at, updated_at=at)
+    s.add(new)
+    s.flush()
+    deps = list(s.scalars(select(TaskDependency.depends_on_id).where(TaskDependency.task_id == task.id)))
+    for dep in deps:
+        s.add(TaskDependency(task_id=new.id, depends_on_id=dep))
+    s.execute(update(TaskDependency).where(TaskDependency.depends_on_id == task.id)
+              .values(depends_on_id=new.id))
+    blocked = any(s.get_one(Task, d).status not in FINISHED_STATES for d in deps)
+    new.status = TaskStatus.BLOCKED if blocked else TaskStatus.OPEN
+    new.due_at = task.due_at if task.complaint_id is None else None  # an action keeps its due date
+    s.add(Transition(**audit_dict("task", new.id, new.complaint_id, None, new.status, "create", actor, at,
+                                  reason=reason, data={"transferred_from": task.id, "department": to})))
+    if task.complaint_id is not None:
+        complaint = s.get_one(Complaint, task.complaint_id)
+        complaint.transfer_count += 1
+        complaint.updated_at = at
+    _refresh(s, task, config, at)
+    return new
 
 
 def cancel(sessions, task_id: int, *, config: Config, reason: str, actor: str, at: datetime,

@@ -4,8 +4,8 @@ includes :data:`router`).
 Pages: ``/signin`` (a token; HttpOnly SameSite=Strict cookie), ``/overview`` (operations manager),
 ``/queue/{department}`` (members and leads: their own; manager: any) with acknowledge, start,
 complete and transfer, ``/complaints/{id}`` (facts, tasks, clocks, timeline; note, reprioritize, wait on
-the customer, resolve), ``/customers/{ref}`` (a customer's complaints, promises, compensation, verdicts), ``/my`` (the signed-in
-user's tasks and mentions).
+the customer, resolve), ``/customers/{ref}`` (a customer's complaints, promises, compensation, verdicts),
+``/my`` (the signed-in user's tasks and mentions).
 English and Chinese (:mod:`closeloop.web.i18n`). Access rules are the API's (:class:`closeloop.api.auth.Principal`).
 """
 

@@ -90,6 +90,7 @@ MATRIX = {
     "POST /users":                             _status("403 403 403 403 201"),
     "GET /me/tasks":                           _status("200 200 200 200 403"),
     "GET /me/mentions":                        _status("200 200 200 200 403"),
+    "POST /complaints/bulk":                   _status("403 403 403 200 403"),
 }
 
 
@@ -142,6 +143,9 @@ def _request(api, endpoint: str):
         p = make_promise(api.app.sessions, api.app.config, cid, department="operations", kind="call_back",
                          business_hours=4, actor="t", at=T0)
         path, body = f"/promises/{p.id}/keep", {"contact": "called the customer back"}
+    elif path == "/complaints/bulk":
+        body = {"action": "reprioritize", "severity": "P1", "reason": "incident",
+                "items": [{"id": _complaint(api, "Mortgage")}]}
     elif path == "/users" and method == "POST":
         body = {"handle": f"user-{next(_refs)}", "name": "New Person", "role": "member", "departments": ["service"]}
     elif path.endswith("/timeline"):
