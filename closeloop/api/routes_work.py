@@ -17,7 +17,7 @@ customer are ``POST .../replies``, merges ``POST .../transitions`` (``merge``), 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, Field, StrictInt
@@ -39,7 +39,8 @@ router = APIRouter(tags=["complaints"])
 ACTION_ROLES: dict[str, tuple[str, ...]] = {"note": WORK_ROLES, "wait": WORK_ROLES, "reprioritize": (LEAD, MANAGER),
                                             "resolve": (MANAGER,)}
 
-_CONFLICT = {409: {"description": "stale version, or a trigger the current state does not allow (named)"}}
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "stale version, or a trigger the current state does not allow (named)"}}
 
 
 class NoteIn(In):

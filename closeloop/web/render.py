@@ -53,11 +53,12 @@ def mentions(text: str | None) -> Markup:
     """The text escaped, each ``@handle`` (:data:`closeloop.services.notes.MENTION`) in a ``mention`` span."""
     from closeloop.services.notes import MENTION
 
+    text = text or ""
     out, last = [], 0
-    for m in MENTION.finditer(text or ""):
+    for m in MENTION.finditer(text):
         out += [escape(text[last:m.start()]), Markup('<span class="mention">@{}</span>').format(m.group(1))]
         last = m.end()
-    out.append(escape((text or "")[last:]))
+    out.append(escape(text[last:]))
     return Markup("").join(out)
 
 
