@@ -37,7 +37,7 @@ from . import root_cause as rc
 from .audit import add_task, audit_dict, audit_row
 from .clocks import refresh_due
 from .uow import unit_of_work
-from .users import assign_to
+from .users import assign_to, take_up
 
 ROOT_CAUSE_KIND = rc.ROOT_CAUSE_KIND
 
@@ -107,42 +107,43 @@ def _begin_work(session: Session, task: Task, at: datetime, actor: str) -> None:
 
 
 def acknowledge_in_session(s: Session, task_id: int, *, config: Config, actor: str, at: datetime,
-                           expected_version: int | None = None) -> Task:
+                           expected_version: int | None = None, taker_id: int | None = None) -> Task:
     task = _load(s, task_id, expected_version)
     fire_task(s, task, TaskTrigger.ACKNOWLEDGE, at=at, actor=actor)
     if not task.assignee:
-        assign_to(s, task, actor, strict=False)
+        take_up(s, task, actor, taker_id)
     _begin_work(s, task, at, actor)
     _refresh(s, task, config, at)
     return task
 
 
 def acknowledge(sessions, task_id: int, *, config: Config, actor: str, at: datetime,
-                expected_version: int | None = None) -> Task:
-    """First response from the department: ``open -> acknowledged``; the actor becomes the assignee if none."""
+                expected_version: int | None = None, taker_id: int | None = None) -> Task:
+    """First response from the department: ``open -> acknowledged``; the actor becomes the assignee if none
+    (the user ``taker_id`` when the caller is one: :func:`closeloop.services.users.take_up`)."""
     with unit_of_work(sessions) as s:
         return acknowledge_in_session(s, task_id, config=config, actor=actor, at=at,
-                                      expected_version=expected_version)
+                                      expected_version=expected_version, taker_id=taker_id)
 
 
 def _simple(sessions, task_id: int, trigger: TaskTrigger, *, config: Config, actor: str, at: datetime,
             reason: str | None = None, data: dict | None = None, assign: bool = False,
-            expected_version: int | None = None) -> Task:
+            expected_version: int | None = None, taker_id: int | None = None) -> Task:
     with unit_of_work(sessions) as s:
         task = _load(s, task_id, expected_version)
         fire_task(s, task, trigger, at=at, actor=actor, reason=reason, data=data)
         if assign and not task.assignee:
-            assign_to(s, task, actor, strict=False)
+            take_up(s, task, actor, taker_id)
             _begin_work(s, task, at, actor)
         _refresh(s, task, config, at)
         return task
 
 
 def start(sessions, task_id: int, *, config: Config, actor: str, at: datetime,
-          expected_version: int | None = None) -> Task:
-    """Work begins: ``open|acknowledged -> in_progress``."""
+          expected_version: int | None = None, taker_id: int | None = None) -> Task:
+    """Work begins: ``open|acknowledged -> in_progress`` (the taker becomes the assignee, as acknowledge)."""
     return _simple(sessions, task_id, TaskTrigger.START, config=config, actor=actor, at=at, assign=True,
-                   expected_version=expected_version)
+                   expected_version=expected_version, taker_id=taker_id)
 
 
 def pause(sessions, task_id: int, *, config: Config, reason: str, actor: str, at: datetime,

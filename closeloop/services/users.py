@@ -154,6 +154,16 @@ def assign_to(s: Session, task: Task, assignee: str, *, strict: bool = True) -> 
     task.assignee_user_id = user.id if user is not None else None
 
 
+def take_up(s: Session, task: Task, actor: str, user_id: int | None) -> None:
+    """The person taking a task up (acknowledge, start) becomes its assignee: the user ``user_id`` when given
+    and working for the task's department (or a manager), else the actor's text (:func:`assign_to`, lenient)."""
+    user = s.get(User, user_id) if user_id is not None else None
+    if user is not None and (user.role == "manager" or task.department in (user.departments or [])):
+        task.assignee, task.assignee_user_id = user.handle, user.id
+    else:
+        assign_to(s, task, actor, strict=False)
+
+
 def user_recipient(config: Config, user: User, role: str, department: str | None) -> Recipient:
     """Where ``user`` is told as ``role``: their target (else the home department's channel, else
     ``[escalation] default_notify``), their language, their calendar (else the home department's)."""

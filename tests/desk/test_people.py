@@ -97,6 +97,13 @@ def test_assignment_to_a_person_and_my_tasks(api, complaints):
     assert no_user.status_code == 403 and "belongs to no user" in no_user.json()["error"]["message"]
     me = api.client.get("/api/v1/me", headers=_token(api, wang)).json()
     assert me["user_id"] == wang.id
+    # taking a task up with a token of one's own makes it one's task
+    other = _ops_task(api, complaints[1])
+    ack = api.client.post(f"/api/v1/tasks/{other.id}/transitions", json={"trigger": "acknowledge"},
+                          headers=_token(api, wang))
+    assert ack.status_code == 200 and ack.json()["task"]["assignee_user_id"] == wang.id
+    mine = api.client.get("/api/v1/me/tasks", headers=_token(api, wang)).json()
+    assert sorted(t["id"] for t in mine["items"]) == sorted([task.id, other.id])
 
 
 def test_a_reminder_to_an_assigned_person_goes_to_their_target_in_their_language_and_hours(api, complaints):
