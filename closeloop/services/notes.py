@@ -76,8 +76,8 @@ def add_note(sessions, config: Config, complaint_id: int, body: str, *, author: 
             s.add(Mention(message_id=msg.id, user_id=user.id, complaint_id=msg.complaint_id, author=author[:200],
                           at=at))
             who = user_recipient(config, user, Role.MENTIONED, None)
-            items.append(make_item(config, key=f"mention:{msg.id}:{user.id}", kind=NoticeKind.MENTION, level=0,
-                                   who=who, complaint_id=msg.complaint_id, task=None,
+            items.append(make_item(config, key=f"{NoticeKind.MENTION}:{msg.id}:{user.id}", kind=NoticeKind.MENTION,
+                                   level=0, who=who, complaint_id=msg.complaint_id, task=None,
                                    department=user.departments[0] if user.departments else None, now=at,
                                    params={"author": author, "complaint": msg.complaint_id,
                                            "excerpt": _excerpt(body)}))

@@ -153,7 +153,7 @@ EN: dict[str, str] = {
     "my.no_user": "Your sign-in token belongs to no user. Ask an administrator for a token of your own "
                   "(`closeloop tokens create --user HANDLE`) to see your tasks and mentions.",
     "work.mention_help": "Write @handle to notify a colleague.",
-    "err.work.mention": "Nobody has the handle @{handle}: the note was not saved.",
+    "err.work.unknown_handle": "Nobody has the handle @{handle}: the note was not saved.",
 }
 
 ZH: dict[str, str] = {
@@ -282,7 +282,7 @@ ZH: dict[str, str] = {
     "my.no_user": "您登录所用的令牌不属于任何用户。请向管理员申请您本人的令牌"
                   "（`closeloop tokens create --user HANDLE`），即可查看您的任务和提及。",
     "work.mention_help": "输入 @用户名 即可通知同事。",
-    "err.work.mention": "没有用户名为 @{handle} 的用户：备注未保存。",
+    "err.work.unknown_handle": "没有用户名为 @{handle} 的用户：备注未保存。",
 }
 
 CATALOGUES = {"en": EN, "zh": ZH}

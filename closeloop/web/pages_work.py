@@ -58,7 +58,7 @@ def flash(query) -> dict | None:
     state = state if re.fullmatch(r"[a-z_]{1,32}", state) else "?"
     handle = query.get("handle", "")
     handle = handle if HANDLE.fullmatch(handle) else "?"
-    if err in WHY or err in ("stale", "state", "mention"):
+    if err in WHY or err in ("stale", "state", "unknown_handle"):
         return {"kind": "err", "key": f"err.work.{err}", "values": {"field": field, "state": state, "handle": handle}}
     return None
 
@@ -144,7 +144,7 @@ def work(request: Request, complaint_id: int = Path(ge=1, le=2_147_483_647), act
     except InvalidInput as exc:
         unknown = re.match(r"@(\S+): no user", exc.problem) if exc.field == "body" else None
         if unknown:
-            return _back(complaint_id, err="mention", handle=unknown.group(1))
+            return _back(complaint_id, err="unknown_handle", handle=unknown.group(1))
         return _back(complaint_id, err=_why(exc), field=exc.field if exc.field in FIELDS else "complaint")
     except Conflict:
         return _back(complaint_id, err="stale")

@@ -56,7 +56,7 @@ def mentions(text: str | None) -> Markup:
     text = text or ""
     out, last = [], 0
     for m in MENTION.finditer(text):
-        out += [escape(text[last:m.start()]), Markup('<span class="mention">@{}</span>').format(m.group(1))]
+        out += [escape(text[last:m.start()]), Markup('<span class="at-mention">@{}</span>').format(m.group(1))]
         last = m.end()
     out.append(escape(text[last:]))
     return Markup("").join(out)

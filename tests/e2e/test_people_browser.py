@@ -64,11 +64,11 @@ def test_a_mention_reaches_my_tasks_in_both_languages(chromium, people):  # noqa
         page.fill("#work-note textarea[name=body]", "@zhang.wei please call the bureau about the old debt")
         page.click("#work-note button")
         assert page.inner_text("#flash") == "Note added."
-        assert page.inner_text("#timeline .mention") == "@zhang.wei"
+        assert page.inner_text("#timeline .at-mention") == "@zhang.wei"
         _layout_ok(page)
         _shot(page, "14-complaint-mention-en.png")
         page.click("#lang-switch")
-        assert page.inner_text("#timeline .mention") == "@zhang.wei"
+        assert page.inner_text("#timeline .at-mention") == "@zhang.wei"
         _layout_ok(page)
         _shot(page, "14-complaint-mention-zh.png")
         page.goto(f"{base}/my")
@@ -80,7 +80,7 @@ def test_a_mention_reaches_my_tasks_in_both_languages(chromium, people):  # noqa
         assert page.get_attribute(f"#my-tasks #task-{task}", "data-status") == "open"
         mention = page.query_selector("#my-mentions tr[data-message]")
         assert mention is not None and "please call the bureau" in mention.inner_text()
-        assert mention.query_selector(".mention").inner_text() == "@zhang.wei"
+        assert mention.query_selector(".at-mention").inner_text() == "@zhang.wei"
         _layout_ok(page)
         _shot(page, "14-my-tasks-zh.png")
         page.click("#lang-switch")
