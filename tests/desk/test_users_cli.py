@@ -35,3 +35,11 @@ def test_users_add_list_and_a_token_of_a_user(tmp_path, monkeypatch):
     assert wrong.exit_code == 2 and "is a lead" in wrong.output
     listed = json.loads(run("tokens", "list", "--json").output)
     assert listed[0]["user_id"] == users[0]["id"]
+    path = tmp_path / "one.csv"
+    path.write_text("external_ref,received_at,product,text\nN-1,2026-03-02T09:00:00+08:00,Mortgage,late fee\n",
+                    encoding="utf-8")
+    assert run("import", str(path)).exit_code == 0
+    note = run("complaints", "note", "1", "--text", "@wang.li see the fee")
+    assert note.exit_code == 0 and "notified @wang.li" in note.output, note.output
+    unknown = run("complaints", "note", "1", "--text", "@nobody see")
+    assert unknown.exit_code == 1 and "@nobody" in unknown.output
