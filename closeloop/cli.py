@@ -58,6 +58,9 @@ app.command("replay")(replay_cmd)
 from closeloop.cli_api import api_cmd, openapi_cmd, start_api_thread, tokens_app  # noqa: E402
 
 app.add_typer(tokens_app, name="tokens")
+from closeloop.cli_users import users_app  # noqa: E402
+
+app.add_typer(users_app, name="users")
 app.command("api")(api_cmd)
 app.command("openapi")(openapi_cmd)
 try:  # the calendar commands (closeloop/cli_calendar.py)

@@ -22,7 +22,9 @@ def tokens_create(role: str = typer.Option(..., "--role", help="member, lead, ma
                   department: str | None = typer.Option(None, "--department", "-d",
                                                            help="required for member and lead"),
                   name: str | None = typer.Option(None, "--name", help="who holds it (default: role[@dept])"),
-                  language: str = typer.Option("en", "--language", help="en or zh (dashboard language)")) -> None:
+                  language: str = typer.Option("en", "--language", help="en or zh (dashboard language)"),
+                  user: str | None = typer.Option(None, "--user", help="the handle of the user it belongs to "
+                                                                      "(`closeloop users add`)")) -> None:
     """Create a token and print it ALONE on standard output (TOKEN=$(closeloop tokens create ...)).
 
     Only its SHA-256 is stored: it cannot be shown again.
@@ -31,7 +33,8 @@ def tokens_create(role: str = typer.Option(..., "--role", help="member, lead, ma
     try:
         secret, info = token_svc.create_token(a.sessions, a.config, role=role, department=department,
                                               name=name or (f"{role}@{department}" if department else role),
-                                              language=language, created_by=actor_name(None), at=a.clock.now())
+                                              language=language, created_by=actor_name(None), at=a.clock.now(),
+                                              user=user)
     except DomainError as exc:
         fail(exc, 2)
     print(secret)

@@ -226,6 +226,22 @@ def complaints_wait(complaint_id: int, reason: str = typer.Option(..., "--reason
          continuing=going_on, actor=actor_name(actor))
 
 
+@complaints_app.command("note")
+def complaints_note(complaint_id: int, text: str = typer.Option(..., "--text", help="@handle notifies that user"),
+                    actor: str | None = typer.Option(None)) -> None:
+    """An internal note (never sent to the customer); each @handle in it notifies that user once."""
+    from closeloop.services.notes import add_note
+
+    a = get_app()
+    try:
+        n = add_note(a.sessions, a.config, complaint_id, text, author=actor_name(actor), at=a.clock.now(),
+                     channel="cli")
+    except DomainError as exc:
+        fail(exc)
+    out.print(f"note {n.message_id} on complaint {n.complaint_id}"
+              + (f"; notified {', '.join('@' + h for h in n.mentions)}" if n.mentions else ""))
+
+
 def promises_table(a, complaint_id: int) -> None:
     """The complaint's promises to the customer (issue 13): who, what, by when, kept or broken."""
     from closeloop.services.customers.promises import promises_of

@@ -49,6 +49,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 def create_app(app: App | None = None) -> FastAPI:
     """Build the HTTP application around ``app`` (default: :func:`~closeloop.bootstrap.build_app`)."""
     from .routes_admin import router as admin_router
+    from .routes_bulk import router as bulk_router
     from .routes_compensation import router as compensation_router
     from .routes_complaints import router as complaints_router
     from .routes_customers import router as customers_router
@@ -56,7 +57,9 @@ def create_app(app: App | None = None) -> FastAPI:
     from .routes_inbound import router as inbound_router
     from .routes_outbox import router as outbox_router
     from .routes_overview import router as overview_router
+    from .routes_people import router as people_router
     from .routes_tasks import router as tasks_router
+    from .routes_work import router as work_router
 
     app = app or build_app()
     # the docs page's Swagger UI files are served from the fastapi-offline package: no CDN, works offline
@@ -71,8 +74,9 @@ def create_app(app: App | None = None) -> FastAPI:
     observability.install(api)
     api.include_router(observability.router)  # /healthz, /readyz, /metrics (no token; see the module)
     improvement_router = _optional_router("closeloop.api.routes_improvements")
-    for router in (complaints_router, tasks_router, overview_router, outbox_router, admin_router,
-                   compensation_router, customers_router, exports_router, inbound_router, improvement_router):
+    for router in (bulk_router, complaints_router, tasks_router, overview_router, outbox_router, admin_router,
+                   compensation_router, customers_router, exports_router, inbound_router, improvement_router,
+                   work_router, people_router):
         if router is not None:
             _document_errors(router)
             api.include_router(router, prefix=PREFIX, responses=ERROR_RESPONSES)

@@ -36,13 +36,15 @@ bearer = HTTPBearer(auto_error=False, description="an API token from `closeloop 
 
 @dataclass(frozen=True)
 class Principal:
-    """The caller. ``department`` is set for member and lead tokens, None for manager and admin."""
+    """The caller. ``department`` is set for member and lead tokens, None for manager and admin;
+    ``user_id`` when the token belongs to a user."""
 
     token_id: int
     name: str
     role: str
     department: str | None
     language: str
+    user_id: int | None = None  # the person the token belongs to (issue 14), if any
 
     @property
     def actor(self) -> str:
@@ -66,7 +68,7 @@ def authenticate(app: App, secret: str | None) -> Principal | None:
     info = verify_token(app.sessions, secret.strip(), at=app.clock.now())
     if info is None:
         return None
-    return Principal(info.id, info.name, info.role, info.department, info.language)
+    return Principal(info.id, info.name, info.role, info.department, info.language, info.user_id)
 
 
 def principal(request: Request,

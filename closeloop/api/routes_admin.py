@@ -33,7 +33,7 @@ class ConfigOut(BaseModel):
 def me(who: Principal = Depends(principal)) -> Me:
     """The caller: token id, name, role, department and language."""
     return Me(token_id=who.token_id, name=who.name, role=who.role, department=who.department,
-              language=who.language)
+              language=who.language, user_id=who.user_id)
 
 
 def _departments(app: App) -> list[DepartmentOut]:
@@ -69,7 +69,7 @@ def create_token(body: TokenIn, who: Principal = Depends(require(ADMIN)),
     """Create a token; the secret is in the response once and never again."""
     secret, info = token_svc.create_token(app.sessions, app.config, role=body.role, name=body.name,
                                           department=body.department, language=body.language,
-                                          created_by=who.actor, at=app.clock.now())
+                                          created_by=who.actor, at=app.clock.now(), user=body.user)
     return TokenCreated(token=secret, info=TokenOut.model_validate(info))
 
 

@@ -93,10 +93,10 @@ def task_transition(task_id: Id, body: TaskTransition, if_match: str | None = He
     kw: dict[str, Any] = dict(config=app.config, actor=who.actor, at=app.clock.now(),
                               expected_version=version_of(body.version, if_match))
     new = None
-    if isinstance(body, Acknowledge):
-        task_svc.acknowledge(app.sessions, task_id, **kw)
+    if isinstance(body, Acknowledge):  # the caller's user, if any, becomes the assignee ("my tasks")
+        task_svc.acknowledge(app.sessions, task_id, taker_id=who.user_id, **kw)
     elif isinstance(body, Start):
-        task_svc.start(app.sessions, task_id, **kw)
+        task_svc.start(app.sessions, task_id, taker_id=who.user_id, **kw)
     elif isinstance(body, Complete):
         task_svc.complete(app.sessions, task_id, outcome=body.outcome, root_cause=body.root_cause,
                           root_cause_detail=body.root_cause_detail, satisfied=body.satisfied, **kw)

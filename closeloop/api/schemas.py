@@ -63,6 +63,7 @@ class TaskOut(Out):
     title: str
     status: str
     assignee: str | None
+    assignee_user_id: int | None = Field(None, description="the user the assignee names, if any")
     outcome: str | None
     transferred_from_id: int | None
     transfer_reason: str | None
@@ -189,6 +190,8 @@ class TokenIn(In):
     name: str = Field(min_length=1, max_length=200)
     department: str | None = Field(None, max_length=64)
     language: str = Field("en", pattern="^(en|zh)$")
+    user: str | None = Field(None, min_length=1, max_length=65,
+                             description="the handle of the user it belongs to (role and department must fit)")
 
 
 class TokenOut(Out):
@@ -202,6 +205,7 @@ class TokenOut(Out):
     created_by: str
     last_used_at: datetime | None
     revoked_at: datetime | None
+    user_id: int | None = Field(None, description="the user it belongs to")
 
 
 class TokenCreated(BaseModel):
@@ -215,6 +219,7 @@ class Me(BaseModel):
     role: str
     department: str | None
     language: str
+    user_id: int | None = Field(None, description="the user the token belongs to, if any")
 
 
 __all__ = ["AwareDatetime", "Instant", "Page"]

@@ -59,6 +59,7 @@ class NoticeKind(StrEnum):
     COMPENSATION_PENDING = "compensation_pending"
     PROMISE_REMINDER = "promise_reminder"
     PROMISE_BROKEN = "promise_broken"
+    MENTION = "mention"
 
 
 class Role(StrEnum):
@@ -67,6 +68,7 @@ class Role(StrEnum):
     OPERATIONS_MANAGER = "operations_manager"
     CRISIS_OWNER = "crisis_owner"
     CUSTOMER = "customer"
+    MENTIONED = "mentioned"
 
 
 class Effect(StrEnum):
@@ -302,13 +304,15 @@ NOTICES: dict[NoticeKind, NoticeSpec] = {s.kind: s for s in (
     _n(NoticeKind.PROMISE_BROKEN, ("promise to the customer broken",
                                    "promise {promise} ({what}) to the customer was not kept"),
        ("对客户的承诺未兑现", "对客户的承诺 #{promise}（{what}）未按时兑现")),
+    _n(NoticeKind.MENTION, ("mentioned in a note", "{author} mentioned you on complaint {complaint}: {excerpt}"),
+       ("备注中提到您", "{author} 在投诉 #{complaint} 的备注中提到了您：{excerpt}")),
 )}
 
 #: Role names per language (digest lines "as lead").
 ROLE_LABELS = {
     "en": {r: r.value.replace("_", " ") for r in Role},
     "zh": {Role.ASSIGNEE: "处理人", Role.LEAD: "部门负责人", Role.OPERATIONS_MANAGER: "运营经理",
-           Role.CRISIS_OWNER: "危机负责人", Role.CUSTOMER: "客户"},
+           Role.CRISIS_OWNER: "危机负责人", Role.CUSTOMER: "客户", Role.MENTIONED: "被提及者"},
 }
 LANGUAGES = ("en", "zh")
 

@@ -35,10 +35,11 @@ def _get(s, complaint_id: int) -> Complaint:
 
 
 def reprioritize(sessions, complaint_id: int, severity: str, *, config: Config, reason: str, actor: str,
-                 at: datetime) -> Complaint:
+                 at: datetime, expected_version: int | None = None) -> Complaint:
     """Change the severity; every clock is recomputed from creation with the new targets.
 
-    Raises ``InvalidInput`` for an unknown severity or a missing reason.
+    Raises ``InvalidInput`` for an unknown severity or a missing reason, ``Conflict`` when
+    ``expected_version`` (the version the caller read; None: not checked) is stale.
     """
     if severity not in SEVERITIES:
         raise InvalidInput("severity", f"must be one of {', '.join(SEVERITIES)}")
@@ -46,6 +47,7 @@ def reprioritize(sessions, complaint_id: int, severity: str, *, config: Config, 
         raise InvalidInput("reason", "a priority change needs a reason")
     with unit_of_work(sessions) as s:
         c = _get(s, complaint_id)
+        check_version(c, expected_version, "complaint")
         if c.status in ("merged", "rejected"):
             raise InvalidInput("complaint", f"complaint {c.id} is {c.status}; its severity no longer matters")
         if c.severity == severity:
@@ -61,7 +63,7 @@ def reprioritize(sessions, complaint_id: int, severity: str, *, config: Config, 
 
 def await_customer(sessions, complaint_id: int, *, config: Config, reason: str, actor: str, at: datetime,
                    max_business_hours: float | None = None, until: datetime | None = None,
-                   continuing: Collection[int] = ()) -> Complaint:
+                   continuing: Collection[int] = (), expected_version: int | None = None) -> Complaint:
     """Wait on the customer: the resolution clock pauses (who, why, and an optional maximum are recorded),
     and so do the department tasks that wait on the answer: all active ones but ``continuing``
     (:mod:`closeloop.services.waits`, K11); the customer's answer resumes them.
@@ -69,7 +71,8 @@ def await_customer(sessions, complaint_id: int, *, config: Config, reason: str, 
     The maximum is ``max_business_hours`` (business hours on the customer calendar) or
     ``until`` (a UTC-aware instant); past it the sweep closes the complaint "no customer
     response" (or escalates, per ``[follow_up] auto_close_wait_after_max``). The
-    customer's next inbound message, on any channel, resumes it.
+    customer's next inbound message, on any channel, resumes it. ``Conflict`` when ``expected_version``
+    (None: not checked) is stale; ``IllegalTransition`` naming the state.
     """
     if not reason or not reason.strip():
         raise InvalidInput("reason", "a pause needs a reason")
@@ -79,6 +82,7 @@ def await_customer(sessions, complaint_id: int, *, config: Config, reason: str, 
         raise InvalidInput("until", "must be later than the start of the wait")
     with unit_of_work(sessions) as s:
         c = _get(s, complaint_id)
+        check_version(c, expected_version, "complaint")
         data: dict[str, float | str] = {}
         if max_business_hours:
             data["max_business_hours"] = max_business_hours

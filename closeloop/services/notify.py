@@ -49,6 +49,8 @@ def channel_of(target: str) -> str:
         return "capture"
     if t.startswith(("http://", "https://")):
         return "webhook"
+    if "://" not in t and "@" in t:
+        return "email"  # a user's own e-mail address (issue 14): integrations/smtp.py
     return "apprise"
 
 

@@ -53,11 +53,12 @@ from .clocks import refresh_due
 from .customers.milestones import customer_sweep
 from .departments import apply_configuration
 from .effectiveness import reschedule_improvements, run_check
-from .notify import insert_notifications, make_item, render_digest, resolve_role
+from .notify import insert_notifications, make_item, render_digest
 from .root_cause import record as record_root_cause
 from .schedule import TimerPlan, next_ack_page, reschedule_batch
 from .tasks import fire_complaint, fire_task
 from .uow import unit_of_work
+from .users import resolve_recipient
 
 SYSTEM = "sweep"
 
@@ -159,9 +160,9 @@ def _insert_items(s: Session, items: list[dict], report: SweepReport) -> None:
     report.departments.update(it["department"] for it in items if it["key"] in inserted and it["department"])
 
 
-def _notify(items: list[dict], config, *, key, kind, level, role, complaint_id, task, department, now, params,
-            due=None) -> None:
-    who = resolve_role(config, role, department, task)
+def _notify(s: Session, items: list[dict], config, *, key, kind, level, role, complaint_id, task, department, now,
+            params, due=None) -> None:
+    who = resolve_recipient(s, config, role, department, task)  # an assigned user's own target (issue 14)
     items.append(make_item(config, key=key, kind=kind, level=level, who=who, complaint_id=complaint_id, task=task,
                            department=department, now=now, params=params, due=due,
                            improvement_id=task.improvement_id if task is not None else None))
@@ -223,7 +224,7 @@ def _notify_effect(s, config, t, spec, complaint, task, now, report, items) -> N
         due = task.ack_due_at if spec.kind == TimerKind.ACK_TIMEOUT else task.due_at
     elif spec.kind == TimerKind.PROMISE:
         due = complaint.due_at
-    _notify(items, config, key=t.key, kind=spec.kind.value, level=level, role=role, complaint_id=complaint.id,
+    _notify(s, items, config, key=t.key, kind=spec.kind.value, level=level, role=role, complaint_id=complaint.id,
             task=task, department=task.department if task is not None else None, now=now, due=due,
             params=_notice_params(s, spec, t, complaint, task))
 
@@ -241,7 +242,7 @@ def _schedule_next_page(s: Session, config: Config, t, task, now: datetime) -> N
 def _pause_expired(s, config, t, spec, complaint, task, now, report, items) -> None:
     reason = (t.data or {}).get("reason") or "waiting"
     if not config.model.follow_up.auto_close_wait_after_max:
-        _notify(items, config, key=t.key, kind=NoticeKind.PAUSE_EXPIRED.value, level=spec.level, role=spec.role,
+        _notify(s, items, config, key=t.key, kind=NoticeKind.PAUSE_EXPIRED.value, level=spec.level, role=spec.role,
                 complaint_id=complaint.id, task=None, department=None, now=now, params={"reason": reason})
         return
     note = "closed - no customer response"
@@ -253,7 +254,7 @@ def _pause_expired(s, config, t, spec, complaint, task, now, report, items) -> N
     for task_ in s.scalars(select(Task).where(Task.complaint_id == complaint.id, Task.status.in_(ACTIVE_STATES))):
         fire_task(s, task_, TaskTrigger.CANCEL, at=now, actor=SYSTEM, reason=note)
     refresh_due(s, complaint.id, config, now)
-    _notify(items, config, key=f"{NoticeKind.CLOSING_NOTICE}:{complaint.id}:{t.key}",
+    _notify(s, items, config, key=f"{NoticeKind.CLOSING_NOTICE}:{complaint.id}:{t.key}",
             kind=NoticeKind.CLOSING_NOTICE.value,
             level=0, role=Role.CUSTOMER, complaint_id=complaint.id, task=None, department=None, now=now, params={})
 

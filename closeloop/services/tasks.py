@@ -37,6 +37,7 @@ from . import root_cause as rc
 from .audit import add_task, audit_dict, audit_row
 from .clocks import refresh_due
 from .uow import unit_of_work
+from .users import assign_to, take_up
 
 ROOT_CAUSE_KIND = rc.ROOT_CAUSE_KIND
 
@@ -106,41 +107,43 @@ def _begin_work(session: Session, task: Task, at: datetime, actor: str) -> None:
 
 
 def acknowledge_in_session(s: Session, task_id: int, *, config: Config, actor: str, at: datetime,
-                           expected_version: int | None = None) -> Task:
+                           expected_version: int | None = None, taker_id: int | None = None) -> Task:
     task = _load(s, task_id, expected_version)
     fire_task(s, task, TaskTrigger.ACKNOWLEDGE, at=at, actor=actor)
-    task.assignee = task.assignee or actor
+    if not task.assignee:
+        take_up(s, task, actor, taker_id)
     _begin_work(s, task, at, actor)
     _refresh(s, task, config, at)
     return task
 
 
 def acknowledge(sessions, task_id: int, *, config: Config, actor: str, at: datetime,
-                expected_version: int | None = None) -> Task:
-    """First response from the department: ``open -> acknowledged``; the actor becomes the assignee if none."""
+                expected_version: int | None = None, taker_id: int | None = None) -> Task:
+    """First response from the department: ``open -> acknowledged``; the actor becomes the assignee if none
+    (the user ``taker_id`` when the caller is one: :func:`closeloop.services.users.take_up`)."""
     with unit_of_work(sessions) as s:
         return acknowledge_in_session(s, task_id, config=config, actor=actor, at=at,
-                                      expected_version=expected_version)
+                                      expected_version=expected_version, taker_id=taker_id)
 
 
 def _simple(sessions, task_id: int, trigger: TaskTrigger, *, config: Config, actor: str, at: datetime,
             reason: str | None = None, data: dict | None = None, assign: bool = False,
-            expected_version: int | None = None) -> Task:
+            expected_version: int | None = None, taker_id: int | None = None) -> Task:
     with unit_of_work(sessions) as s:
         task = _load(s, task_id, expected_version)
         fire_task(s, task, trigger, at=at, actor=actor, reason=reason, data=data)
-        if assign:
-            task.assignee = task.assignee or actor
+        if assign and not task.assignee:
+            take_up(s, task, actor, taker_id)
             _begin_work(s, task, at, actor)
         _refresh(s, task, config, at)
         return task
 
 
 def start(sessions, task_id: int, *, config: Config, actor: str, at: datetime,
-          expected_version: int | None = None) -> Task:
-    """Work begins: ``open|acknowledged -> in_progress``."""
+          expected_version: int | None = None, taker_id: int | None = None) -> Task:
+    """Work begins: ``open|acknowledged -> in_progress`` (the taker becomes the assignee, as acknowledge)."""
     return _simple(sessions, task_id, TaskTrigger.START, config=config, actor=actor, at=at, assign=True,
-                   expected_version=expected_version)
+                   expected_version=expected_version, taker_id=taker_id)
 
 
 def pause(sessions, task_id: int, *, config: Config, reason: str, actor: str, at: datetime,
@@ -158,7 +161,9 @@ def pause(sessions, task_id: int, *, config: Config, reason: str, actor: str, at
 
 def assign(sessions, task_id: int, *, config: Config, assignee: str, actor: str, at: datetime,
            expected_version: int | None = None) -> Task:
-    """Reassign within the department: the due time is kept (CASES.md C16)."""
+    """Reassign within the department: the due time is kept (CASES.md C16). ``assignee`` is free text,
+    resolved to a user when it names one (:func:`closeloop.services.users.assign_to`: ``@handle`` must
+    exist, the user must work for the task's department); ``InvalidInput`` naming ``assignee``."""
     if not assignee or not assignee.strip():
         raise InvalidInput("assignee", "is required")
     if len(assignee) > 200:
@@ -168,10 +173,11 @@ def assign(sessions, task_id: int, *, config: Config, assignee: str, actor: str,
         if task.status not in ACTIVE_STATES:
             raise InvalidInput("task", f"task {task_id} is {task.status}; only active tasks can be reassigned")
         old = task.assignee
-        task.assignee = assignee
+        assign_to(s, task, assignee.strip())
         task.updated_at = at
         s.add(Transition(**audit_dict("task", task.id, task.complaint_id, task.status, task.status, "assign",
-                                      actor, at, data={"from": old, "to": assignee})))
+                                      actor, at, data={"from": old, "to": task.assignee,
+                                                       "user": task.assignee_user_id})))
         _refresh(s, task, config, at)
         return task
 
@@ -256,35 +262,42 @@ def transfer(sessions, task_id: int, *, config: Config, to: str, reason: str, ac
         raise InvalidInput("reason", "a transfer needs a reason")
     with unit_of_work(sessions) as s:
         task = _load(s, task_id, expected_version)
-        target = s.get(Department, to)
-        if target is None or not target.active:
-            raise InvalidInput("to", f"unknown or inactive department {to!r}")
-        if to == task.department:
-            raise InvalidInput("to", f"task {task_id} is already in department {to!r}")
-        fire_task(s, task, TaskTrigger.TRANSFER, at=at, actor=actor, reason=reason,
-                  data={"to": to, "from": task.department})
-        new = Task(complaint_id=task.complaint_id, improvement_id=task.improvement_id, department=to,
-                   kind=task.kind, title=task.title,
-                   instructions=task.instructions, status=TaskStatus.OPEN, transferred_from_id=task.id,
-                   transfer_reason=reason, created_at=at, updated_at=at)
-        s.add(new)
-        s.flush()
-        deps = list(s.scalars(select(TaskDependency.depends_on_id).where(TaskDependency.task_id == task.id)))
-        for dep in deps:
-            s.add(TaskDependency(task_id=new.id, depends_on_id=dep))
-        s.execute(update(TaskDependency).where(TaskDependency.depends_on_id == task.id)
-                  .values(depends_on_id=new.id))
-        blocked = any(s.get_one(Task, d).status not in FINISHED_STATES for d in deps)
-        new.status = TaskStatus.BLOCKED if blocked else TaskStatus.OPEN
-        new.due_at = task.due_at if task.complaint_id is None else None  # an action keeps its due date
-        s.add(Transition(**audit_dict("task", new.id, new.complaint_id, None, new.status, "create", actor, at,
-                                      reason=reason, data={"transferred_from": task.id, "department": to})))
-        if task.complaint_id is not None:
-            complaint = s.get_one(Complaint, task.complaint_id)
-            complaint.transfer_count += 1
-            complaint.updated_at = at
-        _refresh(s, task, config, at)
-        return new
+        return transfer_in_session(s, task, config=config, to=to, reason=reason, actor=actor, at=at)
+
+
+def transfer_in_session(s: Session, task: Task, *, config: Config, to: str, reason: str, actor: str,
+                        at: datetime) -> Task:
+    """:func:`transfer` inside the caller's transaction (no commit); also a bulk transfer's step."""
+    task_id = task.id
+    target = s.get(Department, to)
+    if target is None or not target.active:
+        raise InvalidInput("to", f"unknown or inactive department {to!r}")
+    if to == task.department:
+        raise InvalidInput("to", f"task {task_id} is already in department {to!r}")
+    fire_task(s, task, TaskTrigger.TRANSFER, at=at, actor=actor, reason=reason,
+              data={"to": to, "from": task.department})
+    new = Task(complaint_id=task.complaint_id, improvement_id=task.improvement_id, department=to,
+               kind=task.kind, title=task.title,
+               instructions=task.instructions, status=TaskStatus.OPEN, transferred_from_id=task.id,
+               transfer_reason=reason, created_at=at, updated_at=at)
+    s.add(new)
+    s.flush()
+    deps = list(s.scalars(select(TaskDependency.depends_on_id).where(TaskDependency.task_id == task.id)))
+    for dep in deps:
+        s.add(TaskDependency(task_id=new.id, depends_on_id=dep))
+    s.execute(update(TaskDependency).where(TaskDependency.depends_on_id == task.id)
+              .values(depends_on_id=new.id))
+    blocked = any(s.get_one(Task, d).status not in FINISHED_STATES for d in deps)
+    new.status = TaskStatus.BLOCKED if blocked else TaskStatus.OPEN
+    new.due_at = task.due_at if task.complaint_id is None else None  # an action keeps its due date
+    s.add(Transition(**audit_dict("task", new.id, new.complaint_id, None, new.status, "create", actor, at,
+                                  reason=reason, data={"transferred_from": task.id, "department": to})))
+    if task.complaint_id is not None:
+        complaint = s.get_one(Complaint, task.complaint_id)
+        complaint.transfer_count += 1
+        complaint.updated_at = at
+    _refresh(s, task, config, at)
+    return new
 
 
 def cancel(sessions, task_id: int, *, config: Config, reason: str, actor: str, at: datetime,

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from closeloop.config import Config
 from closeloop.domain.errors import InvalidInput, NotFound
-from models.tables import ApiToken
+from models.tables import ApiToken, User
 
 from .departments import sync_departments
 from .uow import unit_of_work
@@ -49,11 +49,12 @@ class TokenInfo:
     created_by: str
     last_used_at: datetime | None
     revoked_at: datetime | None
+    user_id: int | None = None  # the person the token belongs to (issue 14), if any
 
     @classmethod
     def of(cls, row: ApiToken) -> TokenInfo:
         return cls(row.id, row.prefix, row.name, row.role, row.department, row.language, row.created_at,
-                   row.created_by, row.last_used_at, row.revoked_at)
+                   row.created_by, row.last_used_at, row.revoked_at, row.user_id)
 
 
 def hash_secret(secret: str) -> str:
@@ -79,18 +80,38 @@ def _check(config: Config, role: str, department: str | None, language: str, nam
 
 
 def create_token(sessions, config: Config, *, role: str, name: str, created_by: str, at: datetime,
-                 department: str | None = None, language: str = "en") -> tuple[str, TokenInfo]:
-    """Create a token; returns ``(secret, info)``. The secret is shown once and never stored."""
+                 department: str | None = None, language: str = "en",
+                 user: str | None = None) -> tuple[str, TokenInfo]:
+    """Create a token; returns ``(secret, info)``. The secret is shown once and never stored.
+
+    ``user``: the handle of the person it belongs to (issue 14); the token then carries that user's role,
+    and a member or lead token one of the user's departments (``InvalidInput`` naming ``user`` otherwise)."""
     _check(config, role, department, language, name)
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with unit_of_work(sessions) as s:
+        owner = _owner(s, user, role, department) if user is not None else None
         if department:
             sync_departments(s, config, at)
         row = ApiToken(token_hash=hash_secret(secret), prefix=secret[:10], name=name.strip(), role=role,
-                       department=department or None, language=language, created_at=at, created_by=created_by)
+                       department=department or None, language=language, created_at=at, created_by=created_by,
+                       user_id=owner)
         s.add(row)
         s.flush()
         return secret, TokenInfo.of(row)
+
+
+def _owner(s, handle: str, role: str, department: str | None) -> int:
+    from .users import check_handle  # users imports nothing from here
+
+    h = check_handle(handle, "user")
+    row = s.scalar(select(User).where(User.handle == h))
+    if row is None:
+        raise InvalidInput("user", f"no user with the handle {h!r}")
+    if row.role != role:
+        raise InvalidInput("user", f"user {h!r} is a {row.role}; the token's role is {role}")
+    if department and department not in (row.departments or []):
+        raise InvalidInput("user", f"user {h!r} does not work for department {department!r}")
+    return row.id
 
 
 def verify_token(sessions, secret: str, *, at: datetime) -> TokenInfo | None:

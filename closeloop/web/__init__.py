@@ -4,7 +4,8 @@ includes :data:`router`).
 Pages: ``/signin`` (a token; HttpOnly SameSite=Strict cookie), ``/overview`` (operations manager),
 ``/queue/{department}`` (members and leads: their own; manager: any) with acknowledge, start,
 complete and transfer, ``/complaints/{id}`` (facts, tasks, clocks, timeline; note, reprioritize, wait on
-the customer, resolve), ``/customers/{ref}`` (a customer's complaints, promises, compensation, verdicts).
+the customer, resolve), ``/customers/{ref}`` (a customer's complaints, promises, compensation, verdicts),
+``/my`` (the signed-in user's tasks and mentions).
 English and Chinese (:mod:`closeloop.web.i18n`). Access rules are the API's (:class:`closeloop.api.auth.Principal`).
 """
 
@@ -16,7 +17,16 @@ from .render import WebRoute
 
 router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
-from . import pages_auth, pages_complaints, pages_customers, pages_overview, pages_queue, pages_work  # noqa: E402
+from . import (  # noqa: E402
+    pages_auth,
+    pages_complaints,
+    pages_customers,
+    pages_overview,
+    pages_people,
+    pages_queue,
+    pages_work,
+)
 
-for _module in (pages_auth, pages_overview, pages_queue, pages_complaints, pages_customers, pages_work):
+for _module in (pages_auth, pages_overview, pages_queue, pages_complaints, pages_customers, pages_work,
+                pages_people):
     router.include_router(_module.router)

@@ -153,6 +153,14 @@ EN: dict[str, str] = {
     "err.work.state": "The complaint cannot do that in its current state ({state}).",
     "sla.left": "{time} left", "sla.overdue_by": "overdue by {time}", "sla.time": "{h}h {m:02d}m",
     "sla.help": "business hours on the {calendar} calendar",
+    "nav.my": "My tasks", "my.title": "My tasks and mentions", "my.tasks": "Assigned to me ({n})",
+    "my.mentions": "Notes that mention me", "my.note": "Note", "my.at": "When ({zone})",
+    "my.no_tasks": "No active task is assigned to you.",
+    "my.no_mentions": "Nobody has mentioned you yet.",
+    "my.no_user": "Your sign-in token belongs to no user. Ask an administrator for a token of your own "
+                  "(`closeloop tokens create --user HANDLE`) to see your tasks and mentions.",
+    "work.mention_help": "Write @handle to notify a colleague.",
+    "err.work.unknown_handle": "Nobody has the handle @{handle}: the note was not saved.",
 }
 
 ZH: dict[str, str] = {
@@ -280,6 +288,14 @@ ZH: dict[str, str] = {
     "err.work.state": "投诉在当前状态（{state}）下不能执行该操作。",
     "sla.left": "剩余 {time}", "sla.overdue_by": "已超时 {time}", "sla.time": "{h}小时{m:02d}分",
     "sla.help": "按 {calendar} 日历计算的工作时间",
+    "nav.my": "我的任务", "my.title": "我的任务与提及", "my.tasks": "分配给我的任务（{n}）",
+    "my.mentions": "提到我的备注", "my.note": "备注", "my.at": "时间（{zone}）",
+    "my.no_tasks": "目前没有分配给您的进行中任务。",
+    "my.no_mentions": "还没有人提到您。",
+    "my.no_user": "您登录所用的令牌不属于任何用户。请向管理员申请您本人的令牌"
+                  "（`closeloop tokens create --user HANDLE`），即可查看您的任务和提及。",
+    "work.mention_help": "输入 @用户名 即可通知同事。",
+    "err.work.unknown_handle": "没有用户名为 @{handle} 的用户：备注未保存。",
 }
 
 CATALOGUES = {"en": EN, "zh": ZH}

@@ -72,7 +72,7 @@ def signin(request: Request, data: dict = Depends(form)):
         return render(request, "signin.html.j2", status=401, next=safe_next(data.get("next"), ""),
                       error="signin.bad_token")
     secret, info = opened
-    who = Principal(info.id, info.name, info.role, info.department, info.language)
+    who = Principal(info.id, info.name, info.role, info.department, info.language, info.user_id)
     target = safe_next(data.get("next"), "") or ("/" if who.role == ADMIN else home_of(who))
     redirect = RedirectResponse(target, status_code=303)
     set_cookie(redirect, request, SESSION_COOKIE, secret, max_age=SESSION_MAX_AGE)

@@ -125,10 +125,10 @@ def act(request: Request, task_id: int = Path(ge=1, le=2_147_483_647), action: s
         config=app.config, actor=web_actor(who),
         at=app.clock.now(), expected_version=int(version))
     try:
-        if action == "acknowledge":
-            task_svc.acknowledge(app.sessions, task_id, **kw)
+        if action == "acknowledge":  # the signed-in user, if any, becomes the assignee ("my tasks")
+            task_svc.acknowledge(app.sessions, task_id, taker_id=who.user_id, **kw)
         elif action == "start":
-            task_svc.start(app.sessions, task_id, **kw)
+            task_svc.start(app.sessions, task_id, taker_id=who.user_id, **kw)
         elif action == "complete":
             outcome = data.get("outcome", "").strip()
             if not outcome:

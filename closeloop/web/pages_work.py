@@ -23,23 +23,23 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import RedirectResponse
 
-from closeloop.api.auth import LEAD, MANAGER, WORK_ROLES, Principal, get_app
+from closeloop.api.auth import MANAGER, Principal, get_app
+from closeloop.api.routes_work import ACTION_ROLES
 from closeloop.bootstrap import App
 from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput
 from closeloop.services import lifecycle
 from closeloop.services.complaint_queries import complaint_in_scope
-from closeloop.services.messages import add_message
+from closeloop.services.notes import MAX_NOTE, add_note
+from closeloop.services.users import HANDLE
 
 from .render import WebRoute
 from .session import PageError, check_csrf, current, form, web_actor
 
 router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
-ROLES: dict[str, tuple[str, ...]] = {"note": WORK_ROLES, "wait": WORK_ROLES, "reprioritize": (LEAD, MANAGER),
-                                     "resolve": (MANAGER,)}
+ROLES: dict[str, tuple[str, ...]] = ACTION_ROLES  # one table with the API (closeloop/api/routes_work.py)
 FIELDS = ("body", "severity", "reason", "until", "root_cause", "note", "version", "complaint", "continuing")
 WHY = ("required", "too_long", "invalid")  # what is wrong with the named field
-MAX_NOTE = 5000
 
 
 def may(who: Principal, action: str) -> bool:
@@ -56,8 +56,10 @@ def flash(query) -> dict | None:
     field = field if field in FIELDS else "?"
     state = query.get("state", "")
     state = state if re.fullmatch(r"[a-z_]{1,32}", state) else "?"
-    if err in WHY or err in ("stale", "state"):
-        return {"kind": "err", "key": f"err.work.{err}", "values": {"field": field, "state": state}}
+    handle = query.get("handle", "")
+    handle = handle if HANDLE.fullmatch(handle) else "?"
+    if err in WHY or err in ("stale", "state", "unknown_handle"):
+        return {"kind": "err", "key": f"err.work.{err}", "values": {"field": field, "state": state, "handle": handle}}
     return None
 
 
@@ -97,8 +99,7 @@ def _version(data: dict) -> int:
 
 
 def _note(app: App, cid: int, data: dict, actor: str, at: datetime) -> None:
-    add_message(app.sessions, cid, config=app.config, direction="internal", body=_text(data, "body", MAX_NOTE),
-                author=actor, at=at, channel="dashboard")
+    add_note(app.sessions, app.config, cid, _text(data, "body", MAX_NOTE), author=actor, at=at, channel="dashboard")
 
 
 def _reprioritize(app: App, cid: int, data: dict, actor: str, at: datetime) -> None:
@@ -141,6 +142,9 @@ def work(request: Request, complaint_id: int = Path(ge=1, le=2_147_483_647), act
     try:
         ACTIONS[action](app, complaint_id, data, actor, app.clock.now())
     except InvalidInput as exc:
+        unknown = re.match(r"@(\S+): no user", exc.problem) if exc.field == "body" else None
+        if unknown:
+            return _back(complaint_id, err="unknown_handle", handle=unknown.group(1))
         return _back(complaint_id, err=_why(exc), field=exc.field if exc.field in FIELDS else "complaint")
     except Conflict:
         return _back(complaint_id, err="stale")

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup, escape
 
 from closeloop.domain.errors import Conflict, DomainError, IllegalTransition, NotFound
 
@@ -60,7 +61,20 @@ def filesize(value: int | None) -> str:
     return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
 
 
-env.filters.update(local=local, hours=hours, filesize=filesize)
+def mentions(text: str | None) -> Markup:
+    """The text escaped, each ``@handle`` (:data:`closeloop.services.notes.MENTION`) in a ``mention`` span."""
+    from closeloop.services.notes import MENTION
+
+    text = text or ""
+    out, last = [], 0
+    for m in MENTION.finditer(text):
+        out += [escape(text[last:m.start()]), Markup('<span class="at-mention">@{}</span>').format(m.group(1))]
+        last = m.end()
+    out.append(escape(text[last:]))
+    return Markup("").join(out)
+
+
+env.filters.update(local=local, hours=hours, filesize=filesize, mentions=mentions)
 
 
 def language(request: Request) -> str:

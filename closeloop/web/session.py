@@ -52,8 +52,8 @@ def signed_in(request: Request) -> Principal | None:
     if not hasattr(request.state, "principal"):
         app = get_app(request)
         info = web_sessions.resolve(app.sessions, session_secret(request), at=app.clock.now())
-        request.state.principal = (Principal(info.id, info.name, info.role, info.department, info.language)
-                                   if info else None)
+        request.state.principal = (Principal(info.id, info.name, info.role, info.department, info.language,
+                                             info.user_id) if info else None)
     return request.state.principal
 
 

@@ -13,7 +13,8 @@ The tables live in one module per area, all on the one :class:`Base` (one ``Meta
 - :mod:`.complaints`: complaints, tasks and their dependencies, messages, the audit log (transitions);
 - :mod:`.engine`: timers, notifications, the outbox (with its dead letters), engine runs;
 - :mod:`.loop`: improvement records, their links and effectiveness checks, compensation;
-- :mod:`.access`: API tokens, dashboard sessions, complaint search documents.
+- :mod:`.access`: API tokens, dashboard sessions, complaint search documents;
+- :mod:`.people`: users and their mentions in notes.
 
 Import from here (``from models.tables import Complaint``): every public name is re-exported.
 """
@@ -26,6 +27,7 @@ from .complaints import Complaint, Message, Task, TaskDependency, Transition
 from .customers import Attachment, Customer, CustomerContact, InboundMail, MailQuarantine, Promise
 from .engine import EngineRun, Notification, Outbox, Timer
 from .loop import Compensation, EffectivenessCheck, Improvement, ImprovementLink
+from .people import Mention, User
 from .reference import Department, RoutingConfig
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "ImprovementLink",
     "InboundMail",
     "MailQuarantine",
+    "Mention",
     "Message",
     "Notification",
     "Outbox",
@@ -55,5 +58,6 @@ __all__ = [
     "TaskDependency",
     "Timer",
     "Transition",
+    "User",
     "WebSession",
 ]

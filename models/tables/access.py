@@ -16,7 +16,8 @@ class ApiToken(Base):
 
     ``role`` is one of ``member``, ``lead``, ``manager``, ``admin``; members and leads carry the
     ``department`` they act for. ``language`` (``en``/``zh``) is the holder's dashboard language.
-    ``revoked_at`` set means the token no longer authenticates.
+    ``revoked_at`` set means the token no longer authenticates. ``user_id``: the person it belongs to
+    (issue 14), if any ("my tasks", mentions).
     """
 
     __tablename__ = "api_token"
@@ -31,6 +32,7 @@ class ApiToken(Base):
     created_by: Mapped[str] = mapped_column(String(200))
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), nullable=True, index=True)
 
 
 class ComplaintSearch(Base):

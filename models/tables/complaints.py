@@ -75,6 +75,8 @@ class Task(Base):
     instructions: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(32))
     assignee: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: the user ``assignee`` names (issue 14), when it matches one's handle or name
+    assignee_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), nullable=True, index=True)
     outcome: Mapped[str | None] = mapped_column(Text, nullable=True)
     transferred_from_id: Mapped[int | None] = mapped_column(ForeignKey("task.id"), nullable=True)
     transfer_reason: Mapped[str | None] = mapped_column(Text, nullable=True)

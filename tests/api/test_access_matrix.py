@@ -10,12 +10,14 @@ import itertools
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from closeloop.domain.customer import ContactPoint, CustomerProfile
 from closeloop.services import compensation, improvement
+from closeloop.services.customers.promises import make_promise
 from closeloop.services.tokens import create_token
-from models.tables import Task
+from closeloop.services.users import create_user
+from models.tables import ApiToken, Task
 from tests.integration.attach import attach
 from tests.integration.helpers import facts, intake
 
@@ -81,6 +83,22 @@ MATRIX = {
     "GET /complaints/{lending}/attachments/{id}": _status("403 403 200 200 403"),
     "GET /complaints/{ops}/attachments/{other}": _status("404 404 404 404 403"),  # another complaint's file
     "POST /inbound/email/reprocess":           _status("403 403 403 200 403"),
+    # work from the complaint page over the API, people and mentions (issue 14)
+    "POST /complaints/{ops}/notes":            _status("201 201 201 201 403"),
+    "POST /complaints/{lending}/notes":        _status("403 403 201 201 403"),
+    "POST /complaints/{ops}/priority":         _status("403 200 403 200 403"),
+    "POST /complaints/{lending}/priority":     _status("403 403 403 200 403"),
+    "POST /complaints/{ops}/wait":             _status("200 200 200 200 403"),
+    "POST /complaints/{lending}/wait":         _status("403 403 200 200 403"),
+    "GET /complaints/{ops}/promises":          _status("200 200 200 200 403"),
+    "POST /complaints/{ops}/promises":         _status("201 201 201 201 403"),
+    "POST /complaints/{lending}/promises":     _status("403 403 201 201 403"),
+    "POST /promises/{ops}/keep":               _status("200 200 200 200 403"),
+    "GET /users":                              _status("200 200 200 200 200"),
+    "POST /users":                             _status("403 403 403 403 201"),
+    "GET /me/tasks":                           _status("200 200 200 200 403"),
+    "GET /me/mentions":                        _status("200 200 200 200 403"),
+    "POST /complaints/bulk":                   _status("403 403 403 200 403"),
 }
 
 
@@ -133,6 +151,21 @@ def _request(api, endpoint: str):
             aid = attach(api.app.sessions, Path(api.app.settings.attachment_dir), _complaint(api, "Payday loan"),
                          (b"%PDF-2", "b.pdf", "x/y"))[0]
         path = f"/complaints/{cid}/attachments" + ("" if path.endswith("/attachments") else f"/{aid}")
+    elif path.startswith("/complaints/{") and path.rsplit("/", 1)[1] in WORK_BODIES:
+        product = "Credit reporting" if "{ops}" in path else "Payday loan"
+        action = path.rsplit("/", 1)[1]
+        body = WORK_BODIES[action] if method == "POST" else None
+        path = f"/complaints/{_complaint(api, product)}/{action}"
+    elif path == "/promises/{ops}/keep":
+        cid = _complaint(api, "Credit reporting")
+        p = make_promise(api.app.sessions, api.app.config, cid, department="operations", kind="call_back",
+                         business_hours=4, actor="t", at=T0)
+        path, body = f"/promises/{p.id}/keep", {"contact": "called the customer back"}
+    elif path == "/complaints/bulk":
+        body = {"action": "reprioritize", "severity": "P1", "reason": "incident",
+                "items": [{"id": _complaint(api, "Mortgage")}]}
+    elif path == "/users" and method == "POST":
+        body = {"handle": f"user-{next(_refs)}", "name": "New Person", "role": "member", "departments": ["service"]}
     elif path.endswith("/timeline"):
         product = "Credit reporting" if "{ops}" in path else "Payday loan"
         path = f"/complaints/{_complaint(api, product)}/timeline"
@@ -169,8 +202,26 @@ def _request(api, endpoint: str):
     return method, (path if path in ROOT_PATHS else "/api/v1" + path), body
 
 
+WORK_BODIES = {"notes": {"body": "checked the file with @matrix.member"},
+               "priority": {"severity": "P1", "reason": "regulator asked"},
+               "wait": {"reason": "the customer sends the statement"},
+               "promises": {"department": "operations", "kind": "call_back", "business_hours": 4}}
+
+
+def _users_for_tokens(api) -> None:
+    """Every caller's token belongs to a user of its role and department ("my tasks", mentions)."""
+    spec = {"member": ("member", ["operations"]), "lead": ("lead", ["operations"]),
+            "member_service": ("member", ["service"]), "manager": ("manager", []), "admin": ("admin", [])}
+    for caller, (role, departments) in spec.items():
+        u = create_user(api.app.sessions, api.app.config, handle=f"matrix.{caller.replace('_', '-')}",
+                        name=f"Matrix {caller}", departments=departments, role=role, actor="t", at=T0)
+        with api.app.sessions.begin() as s:
+            s.execute(update(ApiToken).where(ApiToken.name == caller).values(user_id=u.id))
+
+
 def test_every_cell_of_the_access_matrix(api, tmp_path):
     api.app.settings = api.app.settings.model_copy(update={"attachment_dir": str(tmp_path / "att")})
+    _users_for_tokens(api)
     got: dict[tuple[str, str], int] = {}
     for endpoint in MATRIX:
         for caller in CALLERS:

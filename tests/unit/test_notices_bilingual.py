@@ -21,6 +21,7 @@ SAMPLE = {"title": "Review the terms", "note": "call back Mr Smith", "pct": 80, 
           "entry": 3, "complaint": 12, "kind": "refund", "amount": "80.00", "currency": "USD", "cap": "100.00 USD",
           "granted": "80.00", "requester": "agent-7",
           "promise": 5, "what": "call_back", "owner": "operations",
+          "author": "wang.li", "excerpt": "please check the refund with @li.na",  # a mention (issue 14)
           # the dead-letter alert (issue 18)
           "subject": "Escalation: complaint 7", "id": 41, "idempotency_key": "digest:ab12", "recipient": "ops-desk",
           "channel": "webhook", "attempts": 20, "error": "HTTP 500: down", "command": "closeloop outbox retry 41"}

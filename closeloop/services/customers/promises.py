@@ -33,6 +33,7 @@ from ..audit import audit_dict, audit_row
 from ..complaints import root_of
 from ..notify import insert_notifications, make_item, resolve_role
 from ..uow import unit_of_work
+from ..users import resolve_recipient
 
 MAX_DESCRIPTION = 2000
 
@@ -146,7 +147,7 @@ def promise_sweep(session: Session, config: Config, now: datetime) -> tuple[int,
             broken += 1
         elif p.reminded_at is None:
             p.reminded_at = now
-            who = resolve_role(config, Role.ASSIGNEE, p.department)
+            who = resolve_recipient(session, config, Role.ASSIGNEE, p.department, person=p.person)
             items.append(make_item(config, key=f"promise-reminder:{p.id}", kind=NoticeKind.PROMISE_REMINDER,
                                    level=0, who=who, complaint_id=p.complaint_id, task=None,
                                    department=p.department, now=now, due=p.due_at,

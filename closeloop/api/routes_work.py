@@ -1,0 +1,107 @@
+"""Work on a complaint beside its triggers (issue 14 §7, §9): internal notes, priority, waiting on the customer.
+
+The same services, rules and roles as the CLI and the dashboard's complaint page (``closeloop.web.pages_work``
+reads :data:`ACTION_ROLES`):
+
+- ``POST /complaints/{id}/notes``: an internal note (member, lead, manager); ``@handle`` mentions a user, who is
+  told through the outbox (an unknown handle is a 422 naming ``body``);
+- ``POST /complaints/{id}/priority``: change the severity with a reason (lead, manager);
+- ``POST /complaints/{id}/wait``: wait on the customer with a reason and an optional end (member, lead, manager).
+
+A member or lead acts only on a complaint their department's tasks touch (403). Priority and wait carry the
+version read (body ``version`` or ``If-Match``): a stale one is a 409, as on ``.../transitions``. Replies to the
+customer are ``POST .../replies``, merges ``POST .../transitions`` (``merge``), links to an improvement record
+``POST /improvements/{id}/complaints``, promises ``POST .../promises`` and ``POST /promises/{id}/keep``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header
+from pydantic import BaseModel, Field, StrictInt
+
+from closeloop.bootstrap import App
+from closeloop.services import lifecycle
+from closeloop.services.complaint_queries import get_complaint
+from closeloop.services.notes import MAX_NOTE, add_note
+
+from .auth import LEAD, MANAGER, WORK_ROLES, Principal, get_app, require
+from .deps import MAX_ID, Id, version_of
+from .routes_complaints import ensure_visible
+from .schemas import ComplaintOut, In, Instant, Version
+from .schemas_transitions import Reason
+
+router = APIRouter(tags=["complaints"])
+
+#: Who may take each action on a complaint's page and through the API (one table for both).
+ACTION_ROLES: dict[str, tuple[str, ...]] = {"note": WORK_ROLES, "wait": WORK_ROLES, "reprioritize": (LEAD, MANAGER),
+                                            "resolve": (MANAGER,)}
+
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "stale version, or a trigger the current state does not allow (named)"}}
+
+
+class NoteIn(In):
+    body: str = Field(min_length=1, max_length=MAX_NOTE, pattern=r"\S",
+                      description="the note; `@handle` mentions a user (who is notified)")
+
+
+class NoteOut(BaseModel):
+    id: int = Field(description="the message id")
+    complaint_id: int = Field(description="where it was recorded (a merged complaint's survivor)")
+    at: datetime
+    author: str
+    mentions: list[str] = Field(description="the handles of the users mentioned (each told once)")
+
+
+class PriorityIn(Version):
+    severity: str = Field(pattern="^P[1-4]$", description="P1 (most severe) .. P4")
+    reason: Reason
+
+
+class WaitIn(Version):
+    reason: Reason
+    until: Instant | None = Field(None, description="the latest end of the wait (UTC-aware); past it the sweep "
+                                                    "closes or escalates per [follow_up]")
+    max_business_hours: float | None = Field(None, gt=0, le=10_000,
+                                             description="or: the longest wait in business hours (customer calendar)")
+    continuing: list[Annotated[StrictInt, Field(ge=1, le=MAX_ID)]] = Field(default_factory=list, max_length=100,
+                                        description="ids of active tasks that go on during the wait")
+
+
+@router.post("/complaints/{complaint_id}/notes", status_code=201, response_model=NoteOut)
+def note(complaint_id: Id, body: NoteIn, who: Principal = Depends(require(*ACTION_ROLES["note"])),
+         app: App = Depends(get_app)) -> NoteOut:
+    """Add an internal note (direction ``internal``; never sent to the customer). Each ``@handle`` in it
+    notifies that user once through the outbox, in their language and working hours; 422 (``body``) naming
+    a handle that is no user."""
+    ensure_visible(app, who, complaint_id)
+    n = add_note(app.sessions, app.config, complaint_id, body.body, author=who.actor, at=app.clock.now())
+    return NoteOut(id=n.message_id, complaint_id=n.complaint_id, at=n.at, author=n.author, mentions=n.mentions)
+
+
+@router.post("/complaints/{complaint_id}/priority", response_model=ComplaintOut, responses=_CONFLICT)
+def reprioritize(complaint_id: Id, body: PriorityIn, if_match: str | None = Header(None, max_length=40),
+                 who: Principal = Depends(require(*ACTION_ROLES["reprioritize"])),
+                 app: App = Depends(get_app)) -> ComplaintOut:
+    """Change the severity (a reason is required); every clock is recomputed with the new targets. 422
+    (``severity``) when it is already that severity."""
+    ensure_visible(app, who, complaint_id)
+    lifecycle.reprioritize(app.sessions, complaint_id, body.severity, config=app.config, reason=body.reason,
+                           actor=who.actor, at=app.clock.now(), expected_version=version_of(body.version, if_match))
+    return ComplaintOut.model_validate(get_complaint(app.sessions, complaint_id))
+
+
+@router.post("/complaints/{complaint_id}/wait", response_model=ComplaintOut, responses=_CONFLICT)
+def wait(complaint_id: Id, body: WaitIn, if_match: str | None = Header(None, max_length=40),
+         who: Principal = Depends(require(*ACTION_ROLES["wait"])), app: App = Depends(get_app)) -> ComplaintOut:
+    """Wait on the customer: the resolution clock and the waiting tasks pause (not ``continuing``); the
+    customer's next message resumes them. 422 naming ``until`` (not after now), ``continuing`` (not an
+    active task of the complaint)."""
+    ensure_visible(app, who, complaint_id)
+    lifecycle.await_customer(app.sessions, complaint_id, config=app.config, reason=body.reason, until=body.until,
+                             max_business_hours=body.max_business_hours, continuing=body.continuing,
+                             actor=who.actor, at=app.clock.now(), expected_version=version_of(body.version, if_match))
+    return ComplaintOut.model_validate(get_complaint(app.sessions, complaint_id))

@@ -1,0 +1,21 @@
+"""Issue 14 §3: the ``/my`` page (my tasks and mentions) by who is signed in."""
+
+from __future__ import annotations
+
+from closeloop.services.tokens import create_token
+from closeloop.services.users import create_user
+
+from .conftest import T0
+
+
+def test_my_page_without_a_user_for_an_admin_and_for_a_user(web):
+    page = web.signin("member").get("/my")
+    assert page.status_code == 200 and 'id="no-user"' in page.text and "tokens create --user" in page.text
+    assert web.signin("admin").get("/my").status_code == 403
+    create_user(web.app.sessions, web.app.config, handle="ann", name="Ann <b>Lee</b>", departments=["operations"],
+                role="member", actor="t", at=T0)
+    web.tokens["ann"], _ = create_token(web.app.sessions, web.app.config, role="member", department="operations",
+                                        name="ann", created_by="t", at=T0, user="ann")
+    mine = web.signin("ann").get("/my")
+    assert mine.status_code == 200 and "@ann · Ann &lt;b&gt;Lee&lt;/b&gt;" in mine.text
+    assert 'id="no-tasks"' in mine.text and 'id="no-mentions"' in mine.text and 'id="nav-my"' in mine.text
