@@ -31,10 +31,10 @@ from closeloop.domain.task import ACTIVE_STATES
 from models.tables import Complaint, EffectivenessCheck, Improvement, ImprovementLink, Task, Timer
 
 from .bulk import enqueue
-from .improvement import fire_in_session
 from .markdown import md_text
 from .notify import insert_notifications, make_item, resolve_role
 from .schedule import WantedTimer, reconcile, task_timers
+from .transitions import apply
 from .uow import unit_of_work
 
 SYSTEM = "sweep"
@@ -95,7 +95,7 @@ def run_check(s: Session, config: Config, timer, now: datetime, items: list[dict
     if attempt != rec.check_attempts:
         return
     if rec.status == "implemented":
-        fire_in_session(s, rec, ImprovementTrigger.BEGIN_VERIFICATION, actor=SYSTEM, at=now,
+        apply(s, rec, ImprovementTrigger.BEGIN_VERIFICATION, actor=SYSTEM, at=now,
                         reason="effectiveness check due")
     model = config.model.improvement
     window = timedelta(weeks=model.effectiveness_weeks * (attempt + 1))
@@ -112,11 +112,11 @@ def run_check(s: Session, config: Config, timer, now: datetime, items: list[dict
     summary = (f"{before} matching complaints in the {days:g} days before, {after} in the {days:g} days after"
                + (f" ({res.reduction:+.0%} reduction)" if res.reduction is not None else ""))
     if res.decision == "effective":
-        fire_in_session(s, rec, ImprovementTrigger.CONFIRM_EFFECTIVE, actor=SYSTEM, at=now, reason=summary,
+        apply(s, rec, ImprovementTrigger.CONFIRM_EFFECTIVE, actor=SYSTEM, at=now, reason=summary,
                         data={"before": before, "after": after})
         on_effective(s, config, rec, now)
     elif res.decision == "ineffective":
-        fire_in_session(s, rec, ImprovementTrigger.CONFIRM_INEFFECTIVE, actor=SYSTEM, at=now, reason=summary,
+        apply(s, rec, ImprovementTrigger.CONFIRM_INEFFECTIVE, actor=SYSTEM, at=now, reason=summary,
                         data={"before": before, "after": after})
         on_ineffective(s, config, rec, now, f"{before} → {after}", items)
     elif attempt == 0:
@@ -143,7 +143,7 @@ def on_effective(s: Session, config: Config, rec: Improvement, now: datetime) ->
 def on_ineffective(s: Session, config: Config, rec: Improvement, now: datetime, why: str,
                    items: list[dict] | None = None) -> None:
     """Back to ``in_progress`` (system ``rework``) and tell the owner department's lead."""
-    fire_in_session(s, rec, ImprovementTrigger.REWORK, actor=SYSTEM, at=now, reason="the fix did not work: " + why)
+    apply(s, rec, ImprovementTrigger.REWORK, actor=SYSTEM, at=now, reason="the fix did not work: " + why)
     rec.check_due_at = None
     rec.timers_dirty = True
     own = items if items is not None else []

@@ -27,8 +27,9 @@ from models.tables import Message
 from .clocks import refresh_due
 from .complaints import root_of
 from .lifecycle import reopen_in_session
-from .tasks import fire_complaint
+from .transitions import apply
 from .uow import unit_of_work
+from .waits import resume_after_wait
 
 DIRECTIONS = ("inbound", "outbound", "internal")
 
@@ -61,7 +62,8 @@ def record_message(s: Session, complaint_id: int, *, config: Config, direction: 
     s.add(msg)
     via = f"customer message via {channel or 'unknown channel'}"
     if direction == "inbound" and root.status == ComplaintStatus.AWAITING_CUSTOMER:
-        fire_complaint(s, root, ComplaintTrigger.CUSTOMER_REPLIED, at=at, actor=author, reason=via)
+        apply(s, root, ComplaintTrigger.CUSTOMER_REPLIED, at=at, actor=author, reason=via)
+        resume_after_wait(s, root, actor=author, at=at)  # K11: the answer resumes the tasks the wait paused
     elif direction == "inbound" and root.status in (ComplaintStatus.RESOLVED, ComplaintStatus.CLOSED):
         reopen_in_session(s, root, config=config, reason=via, actor=author, at=at)
     refresh_due(s, root.id, config, at)

@@ -56,7 +56,7 @@ from .effectiveness import reschedule_improvements, run_check
 from .notify import insert_notifications, make_item, render_digest, resolve_role
 from .root_cause import record as record_root_cause
 from .schedule import TimerPlan, next_ack_page, reschedule_batch
-from .tasks import fire_complaint, fire_task
+from .transitions import apply
 from .uow import unit_of_work
 
 SYSTEM = "sweep"
@@ -248,10 +248,10 @@ def _pause_expired(s, config, t, spec, complaint, task, now, report, items) -> N
     if complaint.root_cause is None:  # resolving needs a root cause; nobody could determine it
         record_root_cause(s, complaint, "undetermined", note + ": the customer did not answer", config=config,
                           actor=SYSTEM, at=now)
-    fire_complaint(s, complaint, ComplaintTrigger.RESOLVE, at=now, actor=SYSTEM, reason=note)
-    fire_complaint(s, complaint, ComplaintTrigger.CLOSE, at=now, actor=SYSTEM, reason=note)
+    apply(s, complaint, ComplaintTrigger.RESOLVE, at=now, actor=SYSTEM, reason=note)
+    apply(s, complaint, ComplaintTrigger.CLOSE, at=now, actor=SYSTEM, reason=note)
     for task_ in s.scalars(select(Task).where(Task.complaint_id == complaint.id, Task.status.in_(ACTIVE_STATES))):
-        fire_task(s, task_, TaskTrigger.CANCEL, at=now, actor=SYSTEM, reason=note)
+        apply(s, task_, TaskTrigger.CANCEL, at=now, actor=SYSTEM, reason=note)
     refresh_due(s, complaint.id, config, now)
     _notify(items, config, key=f"{NoticeKind.CLOSING_NOTICE}:{complaint.id}:{t.key}",
             kind=NoticeKind.CLOSING_NOTICE.value,
