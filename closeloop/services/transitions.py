@@ -1,14 +1,15 @@
 """The one path of every status change: guard -> fire -> apply -> audit -> clocks.
 
-:func:`apply` is the only code that writes a complaint's, a task's or an improvement record's
-``status``. For one trigger on one loaded row it
+:func:`apply` is the only code that changes the status of a complaint, a task, an improvement record,
+a promise to the customer or a compensation entry. For one trigger on one loaded row it
 
 1. gathers the row's :class:`~closeloop.domain.guards.Facts` (reason, root cause, task kind, an
    improvement record's action counts) when the trigger has guards;
 2. fires the entity's machine (``closeloop.domain.complaint|task|improvement``): the edge table
    (``IllegalTransition`` naming the state) and then the trigger's guards (``InvalidInput`` naming the
    field: "resolve needs a root cause" is ``COMPLAINT_GUARDS`` beside the ``resolve`` edge);
-3. applies the result: ``status``, ``updated_at`` and derived stamps (``resolved_at``);
+3. applies the result: ``status``, ``updated_at`` and derived stamps (``_STAMPS``: ``resolved_at``,
+   ``kept_at``, ``broken_at``, ``decided_at``);
 4. writes the audit row (``Transition``) the clocks, the reports and the timeline read;
 5. flags the clocks: the complaint (or the record of an action task) is marked ``timers_dirty`` so the
    next sweep reschedules its reminders and escalations; a use case that knows the configuration also
@@ -28,22 +29,35 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from closeloop.domain.compensation import COMPENSATION_MACHINE, CompensationStatus
 from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus
 from closeloop.domain.errors import Conflict
 from closeloop.domain.guards import Facts
 from closeloop.domain.improvement import IMPROVEMENT_MACHINE, ImprovementStatus
 from closeloop.domain.machine import Machine, TransitionRecord
+from closeloop.domain.promise import PROMISE_MACHINE, PromiseStatus
 from closeloop.domain.task import ACTIVE_STATES, TASK_MACHINE, TaskStatus
-from models.tables import Complaint, Improvement, Task, Transition
+from models.tables import Compensation, Complaint, Improvement, Promise, Task, Transition
 
 from .audit import audit_dict, audit_row
 
-Row = Complaint | Task | Improvement
+Row = Complaint | Task | Improvement | Promise | Compensation
 
 _MACHINES: dict[type, tuple[Machine[Any, Any], type[StrEnum]]] = {
     Complaint: (COMPLAINT_MACHINE, ComplaintStatus),
     Task: (TASK_MACHINE, TaskStatus),
     Improvement: (IMPROVEMENT_MACHINE, ImprovementStatus),
+    Promise: (PROMISE_MACHINE, PromiseStatus),
+    Compensation: (COMPENSATION_MACHINE, CompensationStatus),
+}
+
+#: Derived stamps: entering the status (of that row type) sets the named column to the transition's instant.
+_STAMPS: dict[tuple[type, str], str] = {
+    (Complaint, ComplaintStatus.RESOLVED): "resolved_at",
+    (Promise, PromiseStatus.KEPT): "kept_at",
+    (Promise, PromiseStatus.BROKEN): "broken_at",
+    (Compensation, CompensationStatus.APPROVED): "decided_at",
+    (Compensation, CompensationStatus.REJECTED): "decided_at",
 }
 
 
@@ -58,7 +72,7 @@ def check_version(row, expected_version: int | None, entity: str) -> None:
 def _complaint_id(row: Row) -> int | None:
     if isinstance(row, Complaint):
         return row.id
-    return row.complaint_id if isinstance(row, Task) else None
+    return None if isinstance(row, Improvement) else row.complaint_id
 
 
 def _facts(session: Session, row: Row, entity: str, reason: str | None) -> Facts:
@@ -73,22 +87,25 @@ def _facts(session: Session, row: Row, entity: str, reason: str | None) -> Facts
         return Facts(subject=subject, reason=reason, root_cause=row.root_cause,
                      actions_finished=counts.get(TaskStatus.DONE, 0),
                      actions_open=sum(n for st, n in counts.items() if st in ACTIVE_STATES))
-    return Facts(subject=subject, reason=reason, root_cause=row.root_cause)
+    return Facts(subject=subject, reason=reason, root_cause=getattr(row, "root_cause", None))
 
 
 def _flag_clocks(session: Session, row: Row) -> None:
+    """Timers hang on complaints (their tasks') and improvement records (their actions'); a promise's
+    reminder and breach are found by the sweep from its ``due_at``, compensation has no clock."""
     if isinstance(row, Task):
         if row.complaint_id is not None:
             session.get_one(Complaint, row.complaint_id).timers_dirty = True
         elif row.improvement_id is not None:
             session.get_one(Improvement, row.improvement_id).timers_dirty = True
-    else:
+    elif isinstance(row, Complaint | Improvement):
         row.timers_dirty = True
 
 
 def apply(session: Session, row: Row, trigger: StrEnum, *, at: datetime, actor: str, reason: str | None = None,
           data: dict | None = None) -> TransitionRecord:
-    """Fire ``trigger`` on the loaded ``row`` (a ``Complaint``, ``Task`` or ``Improvement``) at the UTC-aware
+    """Fire ``trigger`` on the loaded ``row`` (a ``Complaint``, ``Task``, ``Improvement``, ``Promise`` or
+    ``Compensation``) at the UTC-aware
     instant ``at``, and apply, audit and flag it (no commit). Returns the accepted transition.
 
     Raises ``IllegalTransition`` (the trigger is not allowed in the row's status; nothing changes) or
@@ -101,9 +118,11 @@ def apply(session: Session, row: Row, trigger: StrEnum, *, at: datetime, actor: 
     rec = machine.fire(status_type(row.status), trigger, at=at, actor=actor, reason=reason, data=data,
                        facts=facts)
     row.status = rec.to_state
-    row.updated_at = at
-    if isinstance(row, Complaint) and rec.to_state == ComplaintStatus.RESOLVED:
-        row.resolved_at = at
+    if isinstance(row, Complaint | Task | Improvement):  # promises and compensation keep their own stamps
+        row.updated_at = at
+    stamp = _STAMPS.get((type(row), rec.to_state))
+    if stamp is not None:
+        setattr(row, stamp, at)
     session.add(audit_row(rec, row.id, _complaint_id(row)))
     _flag_clocks(session, row)
     return rec
@@ -114,6 +133,7 @@ def record_event(session: Session, row: Row, event: str, *, at: datetime, actor:
     """Audit a change that keeps the status (``event``: ``reprioritize``, ``assign``, ``follow_up``, ...):
     one ``Transition`` row with from = to = the row's status, ``updated_at`` set (no commit)."""
     entity = _MACHINES[type(row)][0].entity
-    row.updated_at = at
+    if isinstance(row, Complaint | Task | Improvement):
+        row.updated_at = at
     session.add(Transition(**audit_dict(entity, row.id, _complaint_id(row), row.status, row.status, event, actor,
                                         at, reason=reason, data=data)))

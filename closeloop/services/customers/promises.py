@@ -25,13 +25,14 @@ from closeloop.domain.complaint import ComplaintStatus
 from closeloop.domain.errors import InvalidInput, NotFound
 from closeloop.domain.machine import require_aware
 from closeloop.domain.notices import NoticeKind, Role
-from closeloop.domain.promise import PROMISE_MACHINE, PromiseKind, PromiseStatus, PromiseTrigger
+from closeloop.domain.promise import PromiseKind, PromiseStatus, PromiseTrigger
 from closeloop.domain.task import TaskStatus
 from models.tables import Message, Promise, Task, Transition
 
-from ..audit import audit_dict, audit_row
+from ..audit import audit_dict
 from ..complaints import root_of
 from ..notify import insert_notifications, make_item, resolve_role
+from ..transitions import apply
 from ..uow import unit_of_work
 
 MAX_DESCRIPTION = 2000
@@ -119,12 +120,9 @@ def keep_promise(sessions, promise_id: int, *, actor: str, at: datetime, message
             message_id = m.id
         evidence = _evidence(s, p, message_id, task_id)
         late = p.status == PromiseStatus.BROKEN
-        rec = PROMISE_MACHINE.fire(PromiseStatus(p.status), PromiseTrigger.KEEP, at=at, actor=actor,
-                                   data={**evidence, "late": late})
-        p.status, p.kept_at = rec.to_state, at
+        apply(s, p, PromiseTrigger.KEEP, at=at, actor=actor, data={**evidence, "late": late})
         for k, v in evidence.items():
             setattr(p, k, v)
-        s.add(audit_row(rec, p.id, p.complaint_id))
         return p
 
 
@@ -135,10 +133,7 @@ def promise_sweep(session: Session, config: Config, now: datetime) -> tuple[int,
     for p in session.scalars(select(Promise).where(Promise.status == PromiseStatus.OPEN,
                                                    Promise.due_at <= now + before).order_by(Promise.due_at)):
         if p.due_at <= now:
-            rec = PROMISE_MACHINE.fire(PromiseStatus.OPEN, PromiseTrigger.BREAK, at=now, actor="sweep",
-                                       reason=f"not kept by {p.due_at.isoformat()}")
-            p.status, p.broken_at = rec.to_state, now
-            session.add(audit_row(rec, p.id, p.complaint_id))
+            apply(session, p, PromiseTrigger.BREAK, at=now, actor="sweep", reason=f"not kept by {p.due_at.isoformat()}")
             who = resolve_role(config, Role.LEAD, p.department)
             items.append(make_item(config, key=f"promise-broken:{p.id}", kind=NoticeKind.PROMISE_BROKEN, level=2,
                                    who=who, complaint_id=p.complaint_id, task=None, department=p.department,
