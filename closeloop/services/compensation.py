@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from closeloop.config import Config
 from closeloop.domain.compensation import COMPENSATION_MACHINE, CompensationStatus, CompensationTrigger
+from closeloop.domain.complaint import ComplaintStatus
 from closeloop.domain.errors import InvalidInput, NotFound, NotPermitted
 from closeloop.domain.notices import NoticeKind, Role
 from models.tables import Compensation, Complaint, Transition
@@ -82,7 +83,7 @@ def add(sessions, complaint_id: int, *, config: Config, kind: str, amount: str |
         c = s.scalar(select(Complaint).where(Complaint.id == complaint_id).with_for_update())
         if c is None:
             raise NotFound("complaint", complaint_id)
-        if c.status in ("rejected", "merged"):
+        if c.status in (ComplaintStatus.REJECTED, ComplaintStatus.MERGED):
             raise InvalidInput("complaint", f"complaint {c.id} is {c.status}; compensate the surviving complaint")
         cap = policy.cap(c.category, c.severity) if cur == policy.currency else None
         granted = committed(s, c.id, cur)

@@ -201,7 +201,7 @@ def add_action(sessions, improvement_id: int, *, config: Config, kind: str, depa
         raise InvalidInput("business_days", "must be between 1 and 365")
     with unit_of_work(sessions) as s:
         rec = get(s, improvement_id)
-        if rec.status not in ("approved", "in_progress", "ineffective"):
+        if rec.status not in (ImprovementStatus.APPROVED, ImprovementStatus.IN_PROGRESS, ImprovementStatus.INEFFECTIVE):
             raise InvalidInput("improvement", f"improvement {rec.id} is {rec.status}; actions are added once "
                                               "it is approved and before it is implemented")
         due = business_days_due(config.department_calendar(department), at, days)

@@ -17,9 +17,10 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 
 from closeloop.config import Config
-from closeloop.domain.complaint import OPEN_STATES
+from closeloop.domain.complaint import OPEN_STATES, ComplaintStatus
+from closeloop.domain.improvement import ImprovementStatus
 from closeloop.domain.notices import NoticeKind
-from closeloop.domain.task import ACTIVE_STATES
+from closeloop.domain.task import ACTIVE_STATES, TaskStatus
 from models.tables import (
     Complaint,
     EffectivenessCheck,
@@ -48,9 +49,10 @@ def build_summary(sessions, config: Config, now: datetime, quality, plan: dict) 
         complaints = s.scalars(select(Complaint)).all()
         tasks = s.scalars(select(Task)).all()
         done_at = dict(s.execute(select(Transition.entity_id, func.max(Transition.at)).where(
-            Transition.entity == "task", Transition.to_state == "done").group_by(Transition.entity_id)).all())
+            Transition.entity == "task", Transition.to_state == TaskStatus.DONE).group_by(Transition.entity_id)).all())
         resolved_at = dict(s.execute(select(Transition.entity_id, func.min(Transition.at)).where(
-            Transition.entity == "complaint", Transition.to_state == "resolved").group_by(Transition.entity_id)).all())
+            Transition.entity == "complaint", Transition.to_state == ComplaintStatus.RESOLVED)
+            .group_by(Transition.entity_id)).all())
         notes = s.scalars(select(Notification)).all()
         outbox = dict(s.execute(select(Outbox.status, func.count()).group_by(Outbox.status)).all())
         follow = s.execute(select(Transition.data).where(Transition.trigger == "follow_up")).scalars().all()
@@ -103,7 +105,7 @@ def _accounting(quality, by_status: Counter) -> dict:
 def _complaint_figures(complaints, by_status: Counter) -> dict:
     """Complaints received (rows taken in as complaints) apart from the rejected non-complaints, which
     are in no complaint figure (severity, status, reopened)."""
-    received = [c for c in complaints if c.status != "rejected"]
+    received = [c for c in complaints if c.status != ComplaintStatus.REJECTED]
     return {"received": len(received),
             "rejected_not_complaints": by_status.get("rejected", 0),
             "by_status": dict(sorted((k, v) for k, v in by_status.items() if k != "rejected")),
@@ -216,7 +218,7 @@ def _department_figures(s, config: Config, now: datetime, tasks: list, done_at: 
             if t.id in done_at:
                 hours.append((done_at[t.id] - t.created_at).total_seconds() / 3600)
                 business.append(cal.business_time_between(t.created_at, done_at[t.id]).total_seconds() / 3600)
-            if t.status in ("transferred", "cancelled"):
+            if t.status in (TaskStatus.TRANSFERRED, TaskStatus.CANCELLED):
                 continue
             clock = next(v.clock for v in task_clocks(s, t, config, now, with_update=False, history=history)
                          if v.clock.name == "resolve")
@@ -229,7 +231,7 @@ def _department_figures(s, config: Config, now: datetime, tasks: list, done_at: 
                 met += not clock.breached
         out[dep] = {
             "tasks": len(dep_tasks),
-            "completed": sum(1 for t in dep_tasks if t.status == "done"),
+            "completed": sum(1 for t in dep_tasks if t.status == TaskStatus.DONE),
             "open": sum(1 for t in dep_tasks if t.status in ACTIVE_STATES),
             "median_hours_to_complete": _median(hours),
             "median_business_hours_to_complete": _median(business),
@@ -255,8 +257,9 @@ def improvement_figures(sessions, complaints) -> dict:
         decided = s.execute(select(EffectivenessCheck, Improvement.title).join(
             Improvement, Improvement.id == EffectivenessCheck.improvement_id).order_by(EffectivenessCheck.at)).all()
         awaiting = s.scalar(select(func.count()).select_from(Improvement).where(
-            Improvement.status.in_(("approved", "in_progress", "implemented")))) or 0
-    live = [c for c in complaints if c.status not in ("rejected", "merged")]
+            Improvement.status.in_((ImprovementStatus.APPROVED, ImprovementStatus.IN_PROGRESS,
+                                      ImprovementStatus.IMPLEMENTED)))) or 0
+    live = [c for c in complaints if c.status not in (ComplaintStatus.REJECTED, ComplaintStatus.MERGED)]
     data_end = max((c.received_at for c in live), default=None)
     causes = Counter((c.root_cause or "(none yet)").split(".", 1)[0] for c in live)
     checks = [_check_row(c, title, data_end) for c, title in decided]
@@ -286,7 +289,7 @@ def _check_row(c: EffectivenessCheck, title: str, data_end: datetime | None) -> 
 
 
 def _open_by_day(complaints, resolved_at: dict) -> dict[str, int]:
-    live = [c for c in complaints if c.status != "rejected"]
+    live = [c for c in complaints if c.status != ComplaintStatus.REJECTED]
     if not live:
         return {}
     start = min(c.received_at for c in live).date()

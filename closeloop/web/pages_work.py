@@ -25,6 +25,7 @@ from fastapi.responses import RedirectResponse
 
 from closeloop.api.auth import LEAD, MANAGER, WORK_ROLES, Principal, get_app
 from closeloop.bootstrap import App
+from closeloop.domain.customer import MessageDirection
 from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput
 from closeloop.services import lifecycle
 from closeloop.services.complaint_queries import complaint_in_scope
@@ -97,8 +98,8 @@ def _version(data: dict) -> int:
 
 
 def _note(app: App, cid: int, data: dict, actor: str, at: datetime) -> None:
-    add_message(app.sessions, cid, config=app.config, direction="internal", body=_text(data, "body", MAX_NOTE),
-                author=actor, at=at, channel="dashboard")
+    add_message(app.sessions, cid, config=app.config, direction=MessageDirection.INTERNAL,
+                body=_text(data, "body", MAX_NOTE), author=actor, at=at, channel="dashboard")
 
 
 def _reprioritize(app: App, cid: int, data: dict, actor: str, at: datetime) -> None:

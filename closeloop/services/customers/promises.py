@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from closeloop.config import Config
 from closeloop.domain.complaint import ComplaintStatus
+from closeloop.domain.customer import MessageDirection
 from closeloop.domain.errors import InvalidInput, NotFound
 from closeloop.domain.machine import require_aware
 from closeloop.domain.notices import NoticeKind, Role
@@ -88,7 +89,8 @@ def _evidence(s: Session, p: Promise, message_id: int | None, task_id: int | Non
         raise InvalidInput("evidence", "a promise is kept by one recorded contact (message) or action (task)")
     if message_id is not None:
         m = s.get(Message, message_id)
-        if m is None or m.complaint_id != p.complaint_id or m.direction != "outbound" or m.at < p.made_at:
+        if (m is None or m.complaint_id != p.complaint_id or m.direction != MessageDirection.OUTBOUND
+                or m.at < p.made_at):
             raise InvalidInput("message", f"message {message_id} is not a contact with the customer of complaint "
                                           f"{p.complaint_id} made after promise {p.id}")
         return {"kept_by_message_id": message_id}
@@ -113,8 +115,9 @@ def keep_promise(sessions, promise_id: int, *, actor: str, at: datetime, message
         if contact is not None:
             if not contact.strip() or len(contact) > 5000:
                 raise InvalidInput("contact", "the contact needs a note of 1 to 5000 characters")
-            m = Message(complaint_id=p.complaint_id, original_complaint_id=p.complaint_id, direction="outbound",
-                        channel=channel[:64], author=actor[:200], body=contact, at=at)
+            m = Message(complaint_id=p.complaint_id, original_complaint_id=p.complaint_id,
+                        direction=MessageDirection.OUTBOUND, channel=channel[:64], author=actor[:200], body=contact,
+                        at=at)
             s.add(m)
             s.flush()
             message_id = m.id
