@@ -110,12 +110,19 @@ MAX_ROUNDS = 5
 # ------------------------------------------------------------------ 1. reschedule
 def _reschedule_dirty(sessions, config, now, batch, report) -> None:
     """Reschedule the complaints flagged ``timers_dirty``, ``batch`` at a time, each batch set-based
-    (:func:`~closeloop.services.schedule.reschedule_batch`) in its own transaction."""
+    (:func:`~closeloop.services.schedule.reschedule_batch`) in its own transaction.
+
+    PostgreSQL: a batch is claimed ``FOR UPDATE SKIP LOCKED``, so sweeps running at once (several
+    workers, issue 15) share the dirty complaints instead of queueing on the same rows or deadlocking on
+    their timers; a complaint locked by a use case in flight is left dirty for the next sweep. A sweep
+    killed mid-batch loses its locks with its connection and its complaints stay dirty (nothing is lost).
+    """
     last_id = 0
     while True:
         with unit_of_work(sessions) as s:
             rows = s.execute(select(Complaint.id, Complaint.version).where(
-                Complaint.timers_dirty.is_(True), Complaint.id > last_id).order_by(Complaint.id).limit(batch)).all()
+                Complaint.timers_dirty.is_(True), Complaint.id > last_id).order_by(Complaint.id).limit(batch)
+                .with_for_update(skip_locked=True)).all()
             if not rows:
                 return
             report.rescheduled += reschedule_batch(s, [(cid, v) for cid, v in rows], config, now)
