@@ -12,6 +12,8 @@ from rich.table import Table
 from closeloop.cli_common import actor_name, clocks_table, fail, get_app, out
 from closeloop.cli_compensation import compensation_tables
 from closeloop.domain.errors import DomainError
+from closeloop.domain.promise import PromiseStatus
+from closeloop.domain.task import TaskStatus
 from closeloop.services import complaints as complaint_svc
 from closeloop.services import exports, lifecycle
 from closeloop.services.clocks import complaint_clocks, promise_consumption, task_clocks
@@ -152,7 +154,7 @@ def complaints_show(complaint_id: int) -> None:
         complaint = s.get_one(type(c), c.id)
         views = complaint_clocks(s, complaint, a.config, now)
         for task in v.tasks:
-            if task.status not in ("transferred", "cancelled"):
+            if task.status not in (TaskStatus.TRANSFERRED, TaskStatus.CANCELLED):
                 views += task_clocks(s, s.get_one(type(task), task.id), a.config, now)
         shares = promise_consumption(s, complaint, a.config, now)
     out.print(clocks_table(views))
@@ -254,7 +256,7 @@ def promises_table(a, complaint_id: int) -> None:
         t.add_column(col)
     for p in promises:
         t.add_row(str(p.id), p.department, escape(p.person or ""), p.kind, p.due_at.isoformat(),
-                  p.status + (" (late)" if p.status == "kept" and p.broken_at else ""))
+                  p.status + (" (late)" if p.status == PromiseStatus.KEPT and p.broken_at else ""))
     out.print(t)
 
 

@@ -82,3 +82,69 @@ def test_pending_split_lists_only_long_functions():
     long = _long_functions()
     stale = sorted(name for name in PENDING_SPLIT if name not in long)
     assert not stale, "no longer over 60 lines (or gone): " + ", ".join(stale) + "; remove it from PENDING_SPLIT"
+
+
+#: attribute and keyword names that hold a value of a typed enum (statuses, states, directions)
+ENUM_VALUED = {"status", "to_state", "from_state", "direction"}
+#: the trees the rule "no bare status string" covers; the domain declares the enums themselves
+LITERAL_CHECKED = ("closeloop", "models/tables", "integrations", "flows")
+
+
+def _enum_values() -> set[str]:
+    """Every value of a StrEnum declared in ``closeloop/domain`` (the statuses, kinds and directions)."""
+    from enum import StrEnum
+
+    values: set[str] = set()
+    for path in (ROOT / "closeloop" / "domain").glob("*.py"):
+        mod = importlib.import_module(f"closeloop.domain.{path.stem}")
+        for obj in vars(mod).values():
+            if isinstance(obj, type) and issubclass(obj, StrEnum) and obj is not StrEnum:
+                values |= {m.value for m in obj}
+    return values
+
+
+_VALUES: set[str] = set()
+
+
+def _is_text(node: ast.AST) -> bool:
+    """A string literal (or a tuple/list/set holding one) that is the value of a domain enum."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str) and node.value in _VALUES
+    return isinstance(node, ast.Tuple | ast.List | ast.Set) and any(_is_text(e) for e in node.elts)
+
+
+def _name_of(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _bare_status_literals() -> list[str]:
+    """``path:line`` of every comparison of a status-like attribute with a string (``t.status == "done"``,
+    ``c.status in ("merged", "rejected")``, ``Task.status.in_(("open",))``) and every ``status="..."``
+    keyword, outside ``closeloop/domain`` (issue 11: typed enums only). Strings that are no enum's value
+    (a health answer's ``status="ok"``, Apprise's ``"TIMEOUT"``) are not statuses of ours."""
+    _VALUES.update(_enum_values())
+    found = []
+    for tree in LITERAL_CHECKED:
+        for path in sorted((ROOT / tree).rglob("*.py")):
+            rel = path.relative_to(ROOT).as_posix()
+            if rel.startswith("closeloop/domain/"):
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                hit = False
+                if isinstance(node, ast.Compare):
+                    sides = [node.left, *node.comparators]
+                    hit = any(_name_of(s) in ENUM_VALUED for s in sides) and any(_is_text(s) for s in sides)
+                elif isinstance(node, ast.Call):
+                    f = node.func
+                    hit = (isinstance(f, ast.Attribute) and f.attr in ("in_", "not_in")
+                           and _name_of(f.value) in ENUM_VALUED and any(_is_text(a) for a in node.args))
+                    hit = hit or any(k.arg in ENUM_VALUED and _is_text(k.value) for k in node.keywords)
+                if hit:
+                    found.append(f"{rel}:{getattr(node, 'lineno', 0)}")
+    return found
+
+
+def test_no_bare_status_strings_outside_the_domain():
+    assert _bare_status_literals() == []

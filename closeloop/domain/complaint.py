@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from .guards import Guard, needs_reason, needs_root_cause
 from .machine import Machine
 
 
@@ -69,10 +70,20 @@ for _state in (_S.RECEIVED, _S.TRIAGED, _S.IN_PROGRESS, _S.AWAITING_CUSTOMER,
                _S.RESOLVED, _S.CLOSED, _S.REOPENED):
     COMPLAINT_EDGES[(_state, _T.MERGE)] = _S.MERGED
 
+#: The rules checked before a complaint trigger (``closeloop.domain.guards``); each says why.
+COMPLAINT_GUARDS: dict[ComplaintTrigger, tuple[Guard, ...]] = {
+    _T.RESOLVE: (needs_root_cause("resolving needs one", "the loop closes on a root cause: without one no "
+                                  "improvement record can explain the complaint (issue 5)"),),
+    _T.REOPEN: (needs_reason("a reopen", "the department that gets it back must know what came back"),),
+    _T.AWAIT_CUSTOMER: (needs_reason("a pause", "a stopped SLA clock must say what it waits for "
+                                                "(ISO 10002 7.3)"),),
+}
+
 COMPLAINT_MACHINE: Machine[ComplaintStatus, ComplaintTrigger] = Machine(
     entity="complaint",
     edges=COMPLAINT_EDGES,
     terminal=frozenset({_S.MERGED, _S.REJECTED}),
+    guards=COMPLAINT_GUARDS,
 )
 
 #: States in which the complaint still needs work from someone (SLA clocks may run).

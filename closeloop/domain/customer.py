@@ -25,6 +25,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .errors import InvalidInput
 
 
+class MessageDirection(StrEnum):
+    """Which way a message on a complaint went: from the customer, to the customer, or a note for us."""
+
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+    INTERNAL = "internal"
+
+
 class ContactKind(StrEnum):
     EMAIL = "email"
     PHONE = "phone"

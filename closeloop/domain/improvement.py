@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from .errors import InvalidInput
+from .guards import ACTIONS_DONE, Guard, needs_reason, needs_root_cause
 from .machine import Machine
 
 #: Default root-cause taxonomy (configurable): codes and what they mean.
@@ -74,8 +75,16 @@ IMPROVEMENT_EDGES: dict[tuple[ImprovementStatus, ImprovementTrigger], Improvemen
     (_S.INEFFECTIVE, _T.REWORK): _S.IN_PROGRESS,
 }
 
+#: The rules checked before an improvement trigger (``closeloop.domain.guards``); each says why.
+IMPROVEMENT_GUARDS: dict[ImprovementTrigger, tuple[Guard, ...]] = {
+    _T.APPROVE: (needs_root_cause("approve with one", "a corrective action treats a cause (ISO 9001 10.2.1 b)"),),
+    _T.REJECT: (needs_reason("rejecting a record", "the complaints it explained keep the answer why not"),),
+    _T.IMPLEMENT: (ACTIONS_DONE,),
+}
+
 IMPROVEMENT_MACHINE: Machine[ImprovementStatus, ImprovementTrigger] = Machine(
-    entity="improvement", edges=IMPROVEMENT_EDGES, terminal=frozenset({_S.EFFECTIVE, _S.REJECTED}))
+    entity="improvement", edges=IMPROVEMENT_EDGES, terminal=frozenset({_S.EFFECTIVE, _S.REJECTED}),
+    guards=IMPROVEMENT_GUARDS)
 
 transition = IMPROVEMENT_MACHINE.fire
 

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Generic, TypeVar
 
 from .errors import IllegalTransition, InvalidInput
+from .guards import Facts, Guard
 
 S = TypeVar("S", bound=StrEnum)
 T = TypeVar("T", bound=StrEnum)
@@ -47,14 +48,16 @@ def require_aware(value: datetime, name: str = "at") -> datetime:
 
 @dataclass(frozen=True)
 class Machine(Generic[S, T]):
-    """An edge table for one kind of entity.
+    """An edge table for one kind of entity, with the guards of its triggers.
 
-    ``edges`` maps ``(state, trigger)`` to the next state; anything absent is illegal.
+    ``edges`` maps ``(state, trigger)`` to the next state; anything absent is illegal. ``guards`` maps a
+    trigger to the rules checked once the edge is legal (:mod:`closeloop.domain.guards`).
     """
 
     entity: str
     edges: Mapping[tuple[S, T], S]
     terminal: frozenset[S]
+    guards: Mapping[T, tuple[Guard, ...]] = field(default_factory=dict)
 
     def allowed(self, state: S) -> list[str]:
         """Triggers accepted in ``state``, in a stable order."""
@@ -67,6 +70,14 @@ class Machine(Generic[S, T]):
         except KeyError:
             raise IllegalTransition(self.entity, str(state), str(trigger), self.allowed(state)) from None
 
+    def check_guards(self, trigger: T, facts: Facts) -> None:
+        """Raise :class:`InvalidInput` (the guard's field and problem) for the first guard of ``trigger``
+        that ``facts`` do not meet."""
+        for guard in self.guards.get(trigger, ()):
+            problem = guard.check(facts)
+            if problem is not None:
+                raise InvalidInput(guard.field, problem)
+
     def fire(
         self,
         state: S,
@@ -76,11 +87,14 @@ class Machine(Generic[S, T]):
         actor: str,
         reason: str | None = None,
         data: Mapping[str, object] | None = None,
+        facts: Facts | None = None,
     ) -> TransitionRecord:
         """Apply ``trigger`` to ``state`` at the UTC-aware instant ``at``.
 
-        Raises :class:`IllegalTransition` (naming state and trigger) or
-        :class:`InvalidInput` for a naive ``at`` or an empty ``actor``.
+        The edge table is checked first, then the trigger's guards against ``facts`` (default: only
+        ``reason`` known, so a guard on anything else refuses). Raises :class:`IllegalTransition` (naming
+        state and trigger), :class:`InvalidInput` naming the failed guard's field, or for a naive ``at`` or
+        an empty ``actor``.
         """
         require_aware(at, "at")
         if not actor or not actor.strip():
@@ -88,6 +102,7 @@ class Machine(Generic[S, T]):
         if len(actor) > 200:
             raise InvalidInput("actor", "longer than 200 characters")
         new = self.next_state(state, trigger)
+        self.check_guards(trigger, facts if facts is not None else Facts(subject=self.entity, reason=reason))
         return TransitionRecord(
             entity=self.entity,
             from_state=str(state),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from .guards import ROOT_CAUSE_TASK, Guard, needs_reason
 from .machine import Machine
 
 
@@ -70,10 +71,20 @@ for _state in (_S.OPEN, _S.ACKNOWLEDGED, _S.IN_PROGRESS, _S.BLOCKED, _S.WAITING)
     TASK_EDGES[(_state, _T.TRANSFER)] = _S.TRANSFERRED
     TASK_EDGES[(_state, _T.CANCEL)] = _S.CANCELLED
 
+#: The rules checked before a task trigger (``closeloop.domain.guards``); each says why.
+TASK_GUARDS: dict[TaskTrigger, tuple[Guard, ...]] = {
+    _T.TRANSFER: (needs_reason("a transfer", "the next department and the monthly review read why it moved "
+                                             "(ping-pong is found from the reasons)"),),
+    _T.CANCEL: (needs_reason("cancelling a task", "work dropped without a word is what complainants report"),),
+    _T.PAUSE: (needs_reason("a pause", "a stopped SLA clock must say what it waits for (ISO 10002 7.3)"),),
+    _T.COMPLETE: (ROOT_CAUSE_TASK,),
+}
+
 TASK_MACHINE: Machine[TaskStatus, TaskTrigger] = Machine(
     entity="task",
     edges=TASK_EDGES,
     terminal=frozenset({_S.TRANSFERRED, _S.CANCELLED}),
+    guards=TASK_GUARDS,
 )
 
 #: Tasks a department still has to work on.

@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
+from closeloop.domain.complaint import ComplaintStatus
 from closeloop.domain.sla import (
     COMPLAINT_FIRST_CONTACT_RULES,
     COMPLAINT_RESOLVE_RULES,
@@ -41,7 +42,7 @@ from closeloop.domain.sla import (
     compute_clock,
     compute_update_clock,
 )
-from closeloop.domain.task import ACTIVE_STATES
+from closeloop.domain.task import ACTIVE_STATES, TaskStatus
 from models.tables import Complaint, Message, Task, Transition
 
 from .ledger import History
@@ -88,13 +89,14 @@ def task_clocks(session: Session, task: Task, config: Config, now: datetime, *,
     ratio = config.sla.at_risk_ratio
     ack = compute_clock("acknowledge", cal, targets.acknowledge, task.created_at, own, now, TASK_ACK_RULES,
                         at_risk_ratio=ratio)
-    history_ = [c for c in h.changes("task", [t.id for t in chain]) if c.status != "transferred"]
+    history_ = [c for c in h.changes("task", [t.id for t in chain]) if c.status != TaskStatus.TRANSFERRED]
     resolve = compute_clock("resolve", cal, targets.resolve, chain[0].created_at, history_, now,
                             TASK_RESOLVE_RULES, at_risk_ratio=ratio)
     owner = f"task {task.id} ({task.department})"
     zone = str(cal.zone)
     views = [ClockView(owner, ack, cal.name, zone), ClockView(owner, resolve, cal.name, zone)]
-    if with_update and targets.update is not None and task.status in ACTIVE_STATES and task.status != "waiting":
+    if (with_update and targets.update is not None and task.status in ACTIVE_STATES
+            and task.status != TaskStatus.WAITING):
         update = compute_update_clock(cal, targets.update, _messages(session, task.complaint_id), now,
                                       at_risk_ratio=ratio, not_before=task.created_at)
         if update is not None:
@@ -107,7 +109,7 @@ def _action_clocks(session: Session, task: Task, config: Config, now: datetime) 
     its due date on the department's calendar (paused while waiting or blocked, like any task)."""
     cal = config.department_calendar(task.department)
     chain = task_chain(session, task)
-    history = [c for c in _changes(session, "task", [t.id for t in chain]) if c.status != "transferred"]
+    history = [c for c in _changes(session, "task", [t.id for t in chain]) if c.status != TaskStatus.TRANSFERRED]
     target = cal.business_time_between(chain[0].created_at, task.due_at) if task.due_at else None
     ack = compute_clock("acknowledge", cal, None, task.created_at, _changes(session, "task", [task.id]), now,
                         TASK_ACK_RULES)
@@ -139,8 +141,8 @@ def complaint_clocks(session: Session, complaint: Complaint, config: Config, now
         compute_clock("resolve", cal, targets.resolve, complaint.received_at, changes, now,
                       COMPLAINT_RESOLVE_RULES, at_risk_ratio=ratio),
     ]
-    if with_update and targets.update is not None and complaint.status not in ("merged", "rejected", "resolved",
-                                                                                 "closed"):
+    if with_update and targets.update is not None and complaint.status not in (
+            ComplaintStatus.MERGED, ComplaintStatus.REJECTED, ComplaintStatus.RESOLVED, ComplaintStatus.CLOSED):
         update = compute_update_clock(cal, targets.update, _messages(session, complaint.id), now,
                                       at_risk_ratio=ratio)
         if update is not None:

@@ -17,29 +17,25 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from enum import StrEnum
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
-from closeloop.domain.errors import IllegalTransition, InvalidInput, NotFound, NotPermitted
+from closeloop.domain.compensation import COMPENSATION_MACHINE, CompensationStatus, CompensationTrigger
+from closeloop.domain.complaint import ComplaintStatus
+from closeloop.domain.errors import InvalidInput, NotFound, NotPermitted
 from closeloop.domain.notices import NoticeKind, Role
 from models.tables import Compensation, Complaint, Transition
 
 from .audit import audit_dict
 from .notify import insert_notifications, make_item, resolve_role
+from .transitions import apply
 from .uow import unit_of_work
 
 MAX_AMOUNT = Decimal("1000000000")
 #: roles that may approve or reject compensation above the cap (issue 14)
 APPROVER_ROLES = ("manager", "admin")
-
-
-class CompensationStatus(StrEnum):
-    APPROVED = "approved"
-    PENDING = "pending_approval"
-    REJECTED = "rejected"
 
 
 _ACTOR = re.compile(r"^(?:api|cli|web):(?P<name>.*?)(?: \([a-z]+(?:@[^)]*)?\))?$")
@@ -87,7 +83,7 @@ def add(sessions, complaint_id: int, *, config: Config, kind: str, amount: str |
         c = s.scalar(select(Complaint).where(Complaint.id == complaint_id).with_for_update())
         if c is None:
             raise NotFound("complaint", complaint_id)
-        if c.status in ("rejected", "merged"):
+        if c.status in (ComplaintStatus.REJECTED, ComplaintStatus.MERGED):
             raise InvalidInput("complaint", f"complaint {c.id} is {c.status}; compensate the surviving complaint")
         cap = policy.cap(c.category, c.severity) if cur == policy.currency else None
         granted = committed(s, c.id, cur)
@@ -143,17 +139,13 @@ def decide(sessions, compensation_id: int, *, approve: bool, actor: str, role: s
         entry = s.get(Compensation, compensation_id)
         if entry is None:
             raise NotFound("compensation", compensation_id)
-        trigger = "approve" if approve else "reject"
-        if entry.status != "pending_approval":
-            raise IllegalTransition("compensation", entry.status, trigger, [])
+        trigger = CompensationTrigger.APPROVE if approve else CompensationTrigger.REJECT
+        COMPENSATION_MACHINE.next_state(CompensationStatus(entry.status), trigger)  # decided once: IllegalTransition
         if person_of(actor) == person_of(entry.requested_by):
             raise InvalidInput("approver", "the requester cannot approve or reject their own compensation")
-        entry.status = CompensationStatus.APPROVED if approve else CompensationStatus.REJECTED
         entry.approver = actor
-        entry.decided_at = at
-        c = s.get_one(Complaint, entry.complaint_id)
-        s.add(Transition(**audit_dict("complaint", c.id, c.id, c.status, c.status, f"compensation_{trigger}", actor,
-                                      at, reason=note or None, data={"compensation": entry.id})))
+        apply(s, entry, trigger, at=at, actor=actor, reason=note or None,  # decided_at stamped by the gate
+              data={"compensation": entry.id, "amount": str(entry.amount), "currency": entry.currency})
         return entry
 
 

@@ -31,7 +31,7 @@ from models.tables import Complaint, Message, Task, Timer, Transition
 
 from .audit import audit_dict
 from .clocks import refresh_due
-from .tasks import check_version, fire_complaint, fire_task
+from .transitions import apply, check_version
 from .uow import unit_of_work
 
 
@@ -64,7 +64,7 @@ def merge_in_session(session: Session, duplicate_id: int, into_id: int, *, confi
     if survivor.id == dup.id and into_id != dup.id:
         raise MergeRejected(f"complaint {into_id} is already merged into {dup.id}; merge the other way, if at all")
     check_merge(dup.id, survivor.id)
-    if survivor.status in ("resolved", "closed") and session.scalar(
+    if survivor.status in (ComplaintStatus.RESOLVED, ComplaintStatus.CLOSED) and session.scalar(
             select(func.count()).select_from(Task).where(Task.complaint_id == dup.id, Task.status.in_(ACTIVE_STATES))):
         raise MergeRejected(f"complaint {survivor.id} is {survivor.status} and complaint {dup.id} still has open "
                             f"tasks; reopen {survivor.id} first, or merge {survivor.id} into {dup.id}")
@@ -74,8 +74,8 @@ def merge_in_session(session: Session, duplicate_id: int, into_id: int, *, confi
     # and the loser's version check then fails (Conflict)
     session.execute(select(Complaint.id).where(Complaint.id.in_(sorted({dup.id, survivor.id})))
                     .order_by(Complaint.id).with_for_update())
-    fire_complaint(session, dup, ComplaintTrigger.MERGE, at=at, actor=actor, reason=reason,
-                   data={"into": survivor.id, "requested_into": into_id})
+    apply(session, dup, ComplaintTrigger.MERGE, at=at, actor=actor, reason=reason,
+          data={"into": survivor.id, "requested_into": into_id})
     dup.merged_into_id = survivor.id
     dup.due_at = None
     session.execute(update(Complaint).where(Complaint.merged_into_id == dup.id)
@@ -86,8 +86,8 @@ def merge_in_session(session: Session, duplicate_id: int, into_id: int, *, confi
         select(Task).where(Task.complaint_id == survivor.id, Task.status.in_(ACTIVE_STATES)))}
     for task in list(session.scalars(select(Task).where(Task.complaint_id == dup.id))):
         if task.status in ACTIVE_STATES and (task.department, task.kind) in survivor_active:
-            fire_task(session, task, TaskTrigger.CANCEL, at=at, actor=actor,
-                      reason=f"complaint {dup.id} merged into {survivor.id}, which has the same task")
+            apply(session, task, TaskTrigger.CANCEL, at=at, actor=actor,
+                  reason=f"complaint {dup.id} merged into {survivor.id}, which has the same task")
         task.complaint_id = survivor.id
         task.due_at = None if task.status not in ACTIVE_STATES else task.due_at
     session.execute(update(Message).where(Message.complaint_id == dup.id).values(complaint_id=survivor.id))

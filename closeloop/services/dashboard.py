@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from closeloop.domain.task import TaskStatus
 from models.tables import Complaint, Task
 
 from .uow import unit_of_work
@@ -39,7 +40,7 @@ def recent_completions(sessions, *, limit: int = 10) -> list[Completion]:
     """The ``limit`` most recently completed tasks, newest first."""
     with unit_of_work(sessions) as s:
         rows = s.execute(select(Task.id, Task.complaint_id, Task.department, Task.title, Task.outcome, Task.assignee,
-                                Task.updated_at).where(Task.status == "done")
+                                Task.updated_at).where(Task.status == TaskStatus.DONE)
                          .order_by(Task.updated_at.desc(), Task.id.desc()).limit(limit)).all()
     return [Completion(*r) for r in rows]
 

@@ -290,7 +290,7 @@ def _outcome_values(msg: OutgoingMessage, res: SendResult, now: datetime, rng: r
     wait = policy.delay(msg.attempt, rng, res.retry_after)
     status = "pending" if res.outcome == "retry" else "unknown"
     return {**base, "status": status, "next_attempt_at": now + wait, "last_error": _clip(res.error or res.outcome)
-            }, ("retried" if status == "pending" else "unknown")
+            }, ("retried" if status == OutboxStatus.PENDING else "unknown")
 
 
 def record(sessions: sessionmaker[Session], results: Sequence[tuple[OutgoingMessage, SendResult]], *,
@@ -311,7 +311,7 @@ def record(sessions: sessionmaker[Session], results: Sequence[tuple[OutgoingMess
     with unit_of_work(sessions) as s:
         for claim_no, ids in delivered.items():
             n = rowcount(s.execute(update(Outbox).where(_still_mine(worker, ids, claim_no))
-                                   .values(status="delivered", delivered_at=now, lease_until=None,
+                                   .values(status=OutboxStatus.DELIVERED, delivered_at=now, lease_until=None,
                                            attempts=Outbox.attempts + 1)
                                    .execution_options(synchronize_session=False)))
             report.delivered += n

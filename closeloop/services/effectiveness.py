@@ -25,16 +25,22 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
-from closeloop.domain.improvement import EffectivenessRule, ImprovementTrigger, evaluate_effectiveness
+from closeloop.domain.complaint import ComplaintStatus
+from closeloop.domain.improvement import (
+    EffectivenessRule,
+    ImprovementStatus,
+    ImprovementTrigger,
+    evaluate_effectiveness,
+)
 from closeloop.domain.notices import TIMERS, NoticeKind, Role, TimerKind
 from closeloop.domain.task import ACTIVE_STATES
 from models.tables import Complaint, EffectivenessCheck, Improvement, ImprovementLink, Task, Timer
 
 from .bulk import enqueue
-from .improvement import fire_in_session
 from .markdown import md_text
 from .notify import insert_notifications, make_item, resolve_role
 from .schedule import WantedTimer, reconcile, task_timers
+from .transitions import apply
 from .uow import unit_of_work
 
 SYSTEM = "sweep"
@@ -45,7 +51,7 @@ def wanted_improvement_timers(s: Session, rec: Improvement, config: Config, now:
     out: list[WantedTimer] = []
     for task in s.scalars(select(Task).where(Task.improvement_id == rec.id, Task.status.in_(ACTIVE_STATES))):
         out.extend(task_timers(s, task, config, now))
-    if rec.status in ("implemented", "verifying") and rec.check_due_at is not None:
+    if rec.status in (ImprovementStatus.IMPLEMENTED, ImprovementStatus.VERIFYING) and rec.check_due_at is not None:
         spec = TIMERS[TimerKind.EFFECTIVENESS]
         out.append(WantedTimer(spec.key(record=rec.id, attempt=rec.check_attempts), spec.kind, rec.check_due_at,
                                None, {"attempt": rec.check_attempts}))
@@ -78,7 +84,7 @@ def matching_count(s: Session, rec: Improvement, start: datetime, end: datetime)
     """Complaints matching ``rec`` received in ``[start, end)``."""
     q = select(func.count()).select_from(Complaint).where(
         Complaint.received_at >= start, Complaint.received_at < end,
-        Complaint.status.not_in(("rejected", "merged")),
+        Complaint.status.not_in((ComplaintStatus.REJECTED, ComplaintStatus.MERGED)),
         *[getattr(Complaint, f) == v for f, v in rec.match.items()])
     if rec.root_cause:
         q = q.where(or_(Complaint.root_cause.is_(None), Complaint.root_cause == rec.root_cause,
@@ -89,13 +95,14 @@ def matching_count(s: Session, rec: Improvement, start: datetime, end: datetime)
 def run_check(s: Session, config: Config, timer, now: datetime, items: list[dict]) -> None:
     """Apply a fired ``effectiveness`` timer (see the module docstring). Stale timers do nothing."""
     rec = s.get(Improvement, timer.improvement_id)
-    if rec is None or rec.status not in ("implemented", "verifying") or rec.implemented_at is None:
+    if (rec is None or rec.status not in (ImprovementStatus.IMPLEMENTED, ImprovementStatus.VERIFYING)
+            or rec.implemented_at is None):
         return
     attempt = int((timer.data or {}).get("attempt", 0))
     if attempt != rec.check_attempts:
         return
-    if rec.status == "implemented":
-        fire_in_session(s, rec, ImprovementTrigger.BEGIN_VERIFICATION, actor=SYSTEM, at=now,
+    if rec.status == ImprovementStatus.IMPLEMENTED:
+        apply(s, rec, ImprovementTrigger.BEGIN_VERIFICATION, actor=SYSTEM, at=now,
                         reason="effectiveness check due")
     model = config.model.improvement
     window = timedelta(weeks=model.effectiveness_weeks * (attempt + 1))
@@ -112,11 +119,11 @@ def run_check(s: Session, config: Config, timer, now: datetime, items: list[dict
     summary = (f"{before} matching complaints in the {days:g} days before, {after} in the {days:g} days after"
                + (f" ({res.reduction:+.0%} reduction)" if res.reduction is not None else ""))
     if res.decision == "effective":
-        fire_in_session(s, rec, ImprovementTrigger.CONFIRM_EFFECTIVE, actor=SYSTEM, at=now, reason=summary,
+        apply(s, rec, ImprovementTrigger.CONFIRM_EFFECTIVE, actor=SYSTEM, at=now, reason=summary,
                         data={"before": before, "after": after})
         on_effective(s, config, rec, now)
     elif res.decision == "ineffective":
-        fire_in_session(s, rec, ImprovementTrigger.CONFIRM_INEFFECTIVE, actor=SYSTEM, at=now, reason=summary,
+        apply(s, rec, ImprovementTrigger.CONFIRM_INEFFECTIVE, actor=SYSTEM, at=now, reason=summary,
                         data={"before": before, "after": after})
         on_ineffective(s, config, rec, now, f"{before} → {after}", items)
     elif attempt == 0:
@@ -143,7 +150,7 @@ def on_effective(s: Session, config: Config, rec: Improvement, now: datetime) ->
 def on_ineffective(s: Session, config: Config, rec: Improvement, now: datetime, why: str,
                    items: list[dict] | None = None) -> None:
     """Back to ``in_progress`` (system ``rework``) and tell the owner department's lead."""
-    fire_in_session(s, rec, ImprovementTrigger.REWORK, actor=SYSTEM, at=now, reason="the fix did not work: " + why)
+    apply(s, rec, ImprovementTrigger.REWORK, actor=SYSTEM, at=now, reason="the fix did not work: " + why)
     rec.check_due_at = None
     rec.timers_dirty = True
     own = items if items is not None else []
@@ -172,7 +179,7 @@ def notify_customers(s: Session, config: Config, rec: Improvement, now: datetime
     rows = s.execute(select(Complaint.id, Complaint.customer_id, Complaint.external_ref)
                      .join(ImprovementLink, and_(ImprovementLink.complaint_id == Complaint.id,
                                                  ImprovementLink.improvement_id == rec.id))
-                     .where(Complaint.status != "merged")).all()
+                     .where(Complaint.status != ComplaintStatus.MERGED)).all()
     made = 0
     for cid, customer, ref in rows:
         key = f"improvement-notice:{rec.id}:{cid}"

@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, text
 
 from closeloop.domain.inbound_mail import MailOutcome
-from closeloop.domain.notices import TimerStatus
+from closeloop.domain.notices import NotificationStatus, TimerStatus
+from closeloop.domain.outbox import OutboxStatus
 from models import migrate
 from models.tables import InboundMail, MailQuarantine, Notification, Outbox, Timer
 
@@ -86,9 +87,9 @@ def engine_gauges(sessions, now: datetime) -> EngineGauges:
     with unit_of_work(sessions) as s:
         by_status = dict(s.execute(select(Outbox.status, func.count()).group_by(Outbox.status)).all())
         oldest_msg = s.scalar(select(func.min(Outbox.next_attempt_at)).where(
-            Outbox.status.in_(("pending", "unknown")), Outbox.next_attempt_at <= now))
+            Outbox.status.in_((OutboxStatus.PENDING, OutboxStatus.UNKNOWN)), Outbox.next_attempt_at <= now))
         oldest_note = s.scalar(select(func.min(Notification.release_at)).where(
-            Notification.status == "pending", Notification.release_at <= now))
+            Notification.status == NotificationStatus.PENDING, Notification.release_at <= now))
         due_count, oldest_due = s.execute(select(func.count(), func.min(Timer.fire_at)).where(
             Timer.status == TimerStatus.PENDING, Timer.fire_at <= now)).one()
         inbound = {(str(o), r or ""): int(n) for o, r, n in s.execute(

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from closeloop.config import Config
 from closeloop.domain.errors import InvalidInput, NotFound
 from closeloop.domain.improvement import IMPROVEMENT_MACHINE, ImprovementStatus, ImprovementTrigger
-from closeloop.domain.task import ACTIVE_STATES, TaskStatus
+from closeloop.domain.task import TaskStatus
 from models.tables import (
     Complaint,
     EffectivenessCheck,
@@ -45,16 +45,17 @@ from models.tables import (
 )
 
 from . import root_cause as rc
-from .audit import add_task, audit_dict, audit_row
+from .audit import add_task, audit_dict
 from .bulk import insert_new
-from .tasks import check_version
+from .effectiveness import on_effective, on_ineffective
+from .transitions import apply, check_version
 from .uow import unit_of_work
 
 SYSTEM = "system"
 ACTION_KINDS = ("corrective", "preventive")
 LINK_SOURCES = ("manual", "recurrence", "cluster")  # cluster: the complaints that proposed the record
 #: records that still collect evidence (new matching complaints link to them)
-OPEN_STATES = ("proposed", "approved", "in_progress", "implemented", "verifying", "ineffective")
+OPEN_STATES = tuple(st for st in ImprovementStatus if st not in IMPROVEMENT_MACHINE.terminal)
 
 
 def match_key(match: dict[str, str]) -> str:
@@ -144,15 +145,6 @@ def link(sessions, improvement_id: int, complaint_ids: list[int], *, actor: str,
         return link_many(s, rec, complaint_ids, actor=actor, at=at, source="manual")
 
 
-def fire_in_session(s: Session, rec: Improvement, trigger: ImprovementTrigger, *, actor: str, at: datetime,
-                    reason: str | None = None, data: dict | None = None) -> None:
-    """Apply ``trigger`` and write the audit row (no rules beyond the edge table; no commit)."""
-    t = IMPROVEMENT_MACHINE.fire(ImprovementStatus(rec.status), trigger, at=at, actor=actor, reason=reason, data=data)
-    rec.status = t.to_state
-    rec.updated_at = at
-    s.add(audit_row(t, rec.id, None))
-
-
 def fire(sessions, improvement_id: int, trigger: str, *, config: Config, actor: str, at: datetime,
          reason: str | None = None, root_cause: str | None = None, root_cause_detail: str | None = None,
          expected_version: int | None = None) -> Improvement:
@@ -162,8 +154,6 @@ def fire(sessions, improvement_id: int, trigger: str, *, config: Config, actor: 
     except ValueError:
         raise InvalidInput("trigger", f"unknown trigger {trigger!r}; use one of "
                                       f"{', '.join(t.value for t in ImprovementTrigger)}") from None
-    from .effectiveness import on_effective, on_ineffective  # effectiveness imports this module
-
     with unit_of_work(sessions) as s:
         rec = get(s, improvement_id)
         check_version(rec, expected_version, "improvement")
@@ -171,14 +161,8 @@ def fire(sessions, improvement_id: int, trigger: str, *, config: Config, actor: 
         if root_cause is not None:
             rec.root_cause = rc.validate(config, root_cause, root_cause_detail)
             rec.root_cause_detail = root_cause_detail
-        if trig == ImprovementTrigger.APPROVE and rec.root_cause is None:
-            raise InvalidInput("root_cause", f"improvement {rec.id} has no root cause; approve with one")
-        if trig == ImprovementTrigger.REJECT and not (reason and reason.strip()):
-            raise InvalidInput("reason", "rejecting a record needs a reason")
-        if trig == ImprovementTrigger.IMPLEMENT:
-            _check_actions_done(s, rec)
-        fire_in_session(s, rec, trig, actor=actor, at=at, reason=reason,
-                        data={"root_cause": rec.root_cause} if trig == ImprovementTrigger.APPROVE else None)
+        apply(s, rec, trig, actor=actor, at=at, reason=reason,  # IMPROVEMENT_GUARDS: root cause, reason, actions
+              data={"root_cause": rec.root_cause} if trig == ImprovementTrigger.APPROVE else None)
         if trig == ImprovementTrigger.IMPLEMENT:
             rec.implemented_at = at
             rec.check_attempts = 0
@@ -189,17 +173,6 @@ def fire(sessions, improvement_id: int, trigger: str, *, config: Config, actor: 
         elif trig == ImprovementTrigger.CONFIRM_INEFFECTIVE:
             on_ineffective(s, config, rec, at, reason or f"judged ineffective by {actor}")
         return rec
-
-
-def _check_actions_done(s: Session, rec: Improvement) -> None:
-    rows = s.execute(select(Task.status, func.count()).where(Task.improvement_id == rec.id)
-                     .group_by(Task.status)).all()
-    counts = dict(rows)
-    if counts.get(TaskStatus.DONE, 0) == 0:
-        raise InvalidInput("actions", f"improvement {rec.id} has no finished action; add and complete one first")
-    active = sum(n for st, n in counts.items() if st in ACTIVE_STATES)
-    if active:
-        raise InvalidInput("actions", f"improvement {rec.id} still has {active} open action(s)")
 
 
 def business_days_due(cal, start: datetime, days: int) -> datetime:
@@ -228,7 +201,7 @@ def add_action(sessions, improvement_id: int, *, config: Config, kind: str, depa
         raise InvalidInput("business_days", "must be between 1 and 365")
     with unit_of_work(sessions) as s:
         rec = get(s, improvement_id)
-        if rec.status not in ("approved", "in_progress", "ineffective"):
+        if rec.status not in (ImprovementStatus.APPROVED, ImprovementStatus.IN_PROGRESS, ImprovementStatus.INEFFECTIVE):
             raise InvalidInput("improvement", f"improvement {rec.id} is {rec.status}; actions are added once "
                                               "it is approved and before it is implemented")
         due = business_days_due(config.department_calendar(department), at, days)

@@ -21,6 +21,7 @@ from typing import NamedTuple
 from sqlalchemy import BindParameter, bindparam, select
 from sqlalchemy.orm import Session
 
+from closeloop.domain.customer import MessageDirection
 from closeloop.domain.sla import StatusChange
 from models.tables import Complaint, Message, Outbox, Task, Transition
 
@@ -39,7 +40,7 @@ _TRANSITIONS = (select(_TR.c.id, _TR.c.entity, _TR.c.entity_id, _TR.c.from_state
                 .order_by(_TR.c.at, _TR.c.id))
 _CONTACTS = (select(Message.complaint_id, Message.at, Message.outbox_id, Outbox.delivered_at)
              .outerjoin(Outbox, Outbox.id == Message.outbox_id)
-             .where(Message.complaint_id.in_(_IDS), Message.direction == "outbound"))
+             .where(Message.complaint_id.in_(_IDS), Message.direction == MessageDirection.OUTBOUND))
 
 
 class Change(NamedTuple):

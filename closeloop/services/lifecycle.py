@@ -13,16 +13,16 @@ from datetime import datetime
 from sqlalchemy import select
 
 from closeloop.config import Config
-from closeloop.domain.complaint import ComplaintTrigger
+from closeloop.domain.complaint import ComplaintStatus, ComplaintTrigger
 from closeloop.domain.errors import InvalidInput, NotFound
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
 from closeloop.domain.triage import SEVERITIES
-from models.tables import Complaint, Task, Transition
+from models.tables import Complaint, Task
 
 from . import root_cause as rc
-from .audit import add_task, audit_dict
+from .audit import add_task
 from .clocks import refresh_due
-from .tasks import check_version, fire_complaint, fire_task
+from .transitions import apply, check_version, record_event
 from .uow import unit_of_work
 from .waits import pause_for_wait
 
@@ -48,15 +48,13 @@ def reprioritize(sessions, complaint_id: int, severity: str, *, config: Config, 
     with unit_of_work(sessions) as s:
         c = _get(s, complaint_id)
         check_version(c, expected_version, "complaint")
-        if c.status in ("merged", "rejected"):
+        if c.status in (ComplaintStatus.MERGED, ComplaintStatus.REJECTED):
             raise InvalidInput("complaint", f"complaint {c.id} is {c.status}; its severity no longer matters")
         if c.severity == severity:
             raise InvalidInput("severity", f"complaint {c.id} is already {severity}")
         old = c.severity
         c.severity = severity
-        c.updated_at = at
-        s.add(Transition(**audit_dict("complaint", c.id, c.id, c.status, c.status, "reprioritize", actor, at,
-                                      reason=reason, data={"from": old, "to": severity})))
+        record_event(s, c, "reprioritize", at=at, actor=actor, reason=reason, data={"from": old, "to": severity})
         refresh_due(s, c.id, config, at)
         return c
 
@@ -74,8 +72,6 @@ def await_customer(sessions, complaint_id: int, *, config: Config, reason: str, 
     customer's next inbound message, on any channel, resumes it. ``Conflict`` when ``expected_version``
     (None: not checked) is stale; ``IllegalTransition`` naming the state.
     """
-    if not reason or not reason.strip():
-        raise InvalidInput("reason", "a pause needs a reason")
     if max_business_hours is not None and not (0 < max_business_hours <= 10_000):
         raise InvalidInput("max_business_hours", "must be a finite number of business hours between 0 and 10000")
     if until is not None and until <= at:
@@ -88,7 +84,7 @@ def await_customer(sessions, complaint_id: int, *, config: Config, reason: str, 
             data["max_business_hours"] = max_business_hours
         if until is not None:
             data["until"] = until.isoformat()
-        fire_complaint(s, c, ComplaintTrigger.AWAIT_CUSTOMER, at=at, actor=actor, reason=reason, data=data or None)
+        apply(s, c, ComplaintTrigger.AWAIT_CUSTOMER, at=at, actor=actor, reason=reason, data=data or None)
         pause_for_wait(s, c, continuing=set(continuing), reason=reason, actor=actor, at=at)
         refresh_due(s, c.id, config, at)
         return c
@@ -108,13 +104,9 @@ def resolve(sessions, complaint_id: int, *, config: Config, reason: str, actor: 
         check_version(c, expected_version, "complaint")
         if root_cause is not None:
             rc.record(s, c, root_cause, root_cause_detail, config=config, actor=actor, at=at)
-        elif c.root_cause is None:
-            raise InvalidInput("root_cause", f"complaint {c.id} has no root cause; resolving needs one "
-                                             f"(codes: {', '.join(config.model.improvement.root_causes)}; "
-                                             "'undetermined' with a note)")
-        fire_complaint(s, c, ComplaintTrigger.RESOLVE, at=at, actor=actor, reason=reason)
+        apply(s, c, ComplaintTrigger.RESOLVE, at=at, actor=actor, reason=reason)
         for t in s.scalars(select(Task).where(Task.complaint_id == c.id, Task.status.in_(ACTIVE_STATES))):
-            fire_task(s, t, TaskTrigger.CANCEL, at=at, actor=actor, reason=f"complaint resolved: {reason}")
+            apply(s, t, TaskTrigger.CANCEL, at=at, actor=actor, reason=f"complaint resolved: {reason}")
         refresh_due(s, c.id, config, at)
         return c
 
@@ -129,7 +121,7 @@ def set_root_cause(sessions, complaint_id: int, *, config: Config, root_cause: s
 
     with unit_of_work(sessions) as s:
         c = _get(s, complaint_id)
-        if c.status in ("merged", "rejected"):
+        if c.status in (ComplaintStatus.MERGED, ComplaintStatus.REJECTED):
             raise InvalidInput("complaint", f"complaint {c.id} is {c.status}; it needs no root cause")
         rc.record(s, c, root_cause, note, config=config, actor=actor, at=at)
         waiting = s.scalars(select(Task).where(Task.complaint_id == c.id, Task.kind == ROOT_CAUSE_KIND,
@@ -146,7 +138,7 @@ def close(sessions, complaint_id: int, *, config: Config, reason: str, actor: st
     with unit_of_work(sessions) as s:
         c = _get(s, complaint_id)
         check_version(c, expected_version, "complaint")
-        fire_complaint(s, c, ComplaintTrigger.CLOSE, at=at, actor=actor, reason=reason)
+        apply(s, c, ComplaintTrigger.CLOSE, at=at, actor=actor, reason=reason)
         refresh_due(s, c.id, config, at)
         return c
 
@@ -158,7 +150,7 @@ NOT_WORK_KINDS = ("follow-up",)
 
 def reopen_in_session(s, c: Complaint, *, config: Config, reason: str, actor: str, at: datetime,
                       department: str | None = None) -> Complaint:
-    fire_complaint(s, c, ComplaintTrigger.REOPEN, at=at, actor=actor, reason=reason)
+    apply(s, c, ComplaintTrigger.REOPEN, at=at, actor=actor, reason=reason)
     c.reopen_count += 1
     if department is None:
         last = s.scalar(select(Task).where(Task.complaint_id == c.id, Task.status == TaskStatus.DONE,
@@ -183,8 +175,6 @@ def reopen(sessions, complaint_id: int, *, config: Config, reason: str, actor: s
     counting from creation; the time spent
     resolved or closed counts as paused (CASES.md rule "Reopen").
     """
-    if not reason or not reason.strip():
-        raise InvalidInput("reason", "a reopen needs a reason")
     with unit_of_work(sessions) as s:
         c = _get(s, complaint_id)
         check_version(c, expected_version, "complaint")
@@ -225,12 +215,11 @@ def record_follow_up_in_session(s, task: Task, *, config: Config, satisfied: boo
     first = c.customer_satisfied is None
     if first:
         c.customer_satisfied = satisfied
-    s.add(Transition(**audit_dict("complaint", c.id, c.id, c.status, c.status, "follow_up", actor, at,
-                                  reason=note or None,
-                                  data={"satisfied": satisfied, "task": task_id, "first_verdict": first})))
+    record_event(s, c, "follow_up", at=at, actor=actor, reason=note or None,
+                 data={"satisfied": satisfied, "task": task_id, "first_verdict": first})
     if satisfied:
-        if c.status == "resolved":
-            fire_complaint(s, c, ComplaintTrigger.CLOSE, at=at, actor=actor, reason="customer satisfied")
+        if c.status == ComplaintStatus.RESOLVED:
+            apply(s, c, ComplaintTrigger.CLOSE, at=at, actor=actor, reason="customer satisfied")
     else:
         reopen_in_session(s, c, config=config, reason=f"customer not satisfied: {note or 'no reason given'}",
                           actor=actor, at=at)

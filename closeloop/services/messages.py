@@ -21,14 +21,16 @@ from sqlalchemy.orm import Session
 
 from closeloop.config import Config
 from closeloop.domain.complaint import ComplaintStatus, ComplaintTrigger
+from closeloop.domain.customer import MessageDirection
 from closeloop.domain.errors import InvalidInput
 from models.tables import Message
 
 from .clocks import refresh_due
 from .complaints import root_of
 from .lifecycle import reopen_in_session
-from .tasks import fire_complaint
+from .transitions import apply
 from .uow import unit_of_work
+from .waits import resume_after_wait
 
 DIRECTIONS = ("inbound", "outbound", "internal")
 
@@ -60,9 +62,10 @@ def record_message(s: Session, complaint_id: int, *, config: Config, direction: 
                   channel=channel, author=author, body=body.replace("\x00", ""), at=at)
     s.add(msg)
     via = f"customer message via {channel or 'unknown channel'}"
-    if direction == "inbound" and root.status == ComplaintStatus.AWAITING_CUSTOMER:
-        fire_complaint(s, root, ComplaintTrigger.CUSTOMER_REPLIED, at=at, actor=author, reason=via)
-    elif direction == "inbound" and root.status in (ComplaintStatus.RESOLVED, ComplaintStatus.CLOSED):
+    if direction == MessageDirection.INBOUND and root.status == ComplaintStatus.AWAITING_CUSTOMER:
+        apply(s, root, ComplaintTrigger.CUSTOMER_REPLIED, at=at, actor=author, reason=via)
+        resume_after_wait(s, root, actor=author, at=at)  # K11: the answer resumes the tasks the wait paused
+    elif direction == MessageDirection.INBOUND and root.status in (ComplaintStatus.RESOLVED, ComplaintStatus.CLOSED):
         reopen_in_session(s, root, config=config, reason=via, actor=author, at=at)
     refresh_due(s, root.id, config, at)
     return msg

@@ -19,6 +19,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from closeloop.config import Config
+from closeloop.domain.customer import MessageDirection
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.notices import NoticeKind, Role
 from models.tables import Mention, Message
@@ -67,7 +68,7 @@ def add_note(sessions, config: Config, complaint_id: int, body: str, *, author: 
         unknown = [h for h in handles if h not in users]
         if unknown:
             raise InvalidInput("body", f"@{unknown[0]}: no user has this handle")
-        msg = record_message(s, complaint_id, config=config, direction="internal", body=body, author=author[:200],
+        msg = record_message(s, complaint_id, config=config, direction=MessageDirection.INTERNAL, body=body, author=author[:200],
                              at=at, channel=channel)
         s.flush()
         items = []

@@ -22,7 +22,7 @@ from jinja2 import Environment, StrictUndefined
 
 from closeloop.config import Config
 from closeloop.domain.calendar import BusinessCalendar
-from closeloop.domain.notices import LANGUAGES, ROLE_LABELS, NoticeKind, Role, label, render
+from closeloop.domain.notices import LANGUAGES, ROLE_LABELS, NoticeKind, NotificationStatus, Role, label, render
 from models.tables import Task
 
 
@@ -90,7 +90,7 @@ def make_item(config: Config, *, key: str, kind: str, level: int, who: Recipient
                 channel=who.channel, target=who.target, language=who.language, department=department,
                 complaint_id=complaint_id, improvement_id=improvement_id,
                 task_id=task.id if task is not None else None, fired_at=now,
-                release_at=max(release, now), status="pending", data=data)
+                release_at=max(release, now), status=NotificationStatus.PENDING, data=data)
 
 
 def insert_notifications(session, items: list[dict]) -> set[str]:

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from closeloop.config import Config
 from closeloop.domain.complaint import OPEN_STATES
 from closeloop.domain.errors import InvalidInput
+from closeloop.domain.outbox import OutboxStatus
 from closeloop.domain.task import ACTIVE_STATES, FINISHED_STATES, TaskStatus
 from closeloop.domain.triage import SEVERITIES
 from models.tables import Complaint, Outbox, Task
@@ -170,7 +171,7 @@ def overview(sessions, config: Config, *, now: datetime) -> dict:
         ages.append(case((Complaint.due_at < now, 1), else_=0))  # past the customer promise (issue 14)
         row = s.execute(select(*(func.coalesce(func.sum(a), 0) for a in ages), func.count())
                         .where(Complaint.status.in_(sorted(map(str, OPEN_STATES))))).one()
-        dead = dict(list(s.execute(select(Outbox.dead_reason, func.count()).where(Outbox.status == "dead")
+        dead = dict(list(s.execute(select(Outbox.dead_reason, func.count()).where(Outbox.status == OutboxStatus.DEAD)
                                    .group_by(Outbox.dead_reason))))
         return {
             "as_of": now.isoformat(),

@@ -27,6 +27,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
+from closeloop.domain.complaint import ComplaintStatus
+from closeloop.domain.improvement import ImprovementStatus
 from closeloop.domain.notices import NoticeKind, Role
 from models.tables import Complaint, Improvement, ImprovementLink, Task
 
@@ -61,14 +63,14 @@ def detect(session: Session, config: Config, complaint_ids: list[int], now: date
     new: list[dict] = []
     for chunk in _chunks(sorted(complaint_ids)):
         new.extend(r._asdict() for r in session.execute(select(*cols).where(
-            Complaint.id.in_(chunk), Complaint.status.not_in(("rejected", "merged")))))
+            Complaint.id.in_(chunk), Complaint.status.not_in((ComplaintStatus.REJECTED, ComplaintStatus.MERGED)))))
     if not new:
         return out
     recent = now - timedelta(days=model.recent_verified_days)
     records = session.scalars(select(Improvement).where(or_(
         Improvement.status.in_(OPEN_STATES),
-        (Improvement.status == "effective") & (Improvement.verified_at >= recent),
-        (Improvement.status == "rejected") & (Improvement.updated_at >= recent)))).all()
+        (Improvement.status == ImprovementStatus.EFFECTIVE) & (Improvement.verified_at >= recent),
+        (Improvement.status == ImprovementStatus.REJECTED) & (Improvement.updated_at >= recent)))).all()
     # records grouped by the facts they match on: one dict lookup per complaint and group
     groups: dict[tuple[str, ...], dict[str, list[Improvement]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
@@ -80,7 +82,7 @@ def detect(session: Session, config: Config, complaint_ids: list[int], now: date
         for names, index in groups.items():
             for r in index.get(match_key({n: c[n] or "" for n in names}), []):
                 hit = True
-                if r.status != "rejected":
+                if r.status != ImprovementStatus.REJECTED:
                     to_link[r.id].append(c["id"])
         if not hit:
             unlinked.append(c)
@@ -115,7 +117,7 @@ def _propose(session: Session, config: Config, unlinked: list[dict], fields: lis
     for chunk in _chunks(values):
         for row in session.execute(select(*cols).where(
                 getattr(Complaint, first).in_(chunk), Complaint.received_at >= lo, Complaint.received_at <= hi,
-                Complaint.status.not_in(("rejected", "merged")))):
+                Complaint.status.not_in((ComplaintStatus.REJECTED, ComplaintStatus.MERGED)))):
             key = match_key({f: getattr(row, f) or "" for f in fields})
             times[key].append((row.received_at, row.id))
     for lst in times.values():

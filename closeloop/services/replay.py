@@ -56,6 +56,7 @@ from sqlalchemy.orm import sessionmaker
 from closeloop.clock import FixedClock
 from closeloop.config import Config
 from closeloop.domain.notices import NotificationStatus, TimerStatus
+from closeloop.domain.task import TaskStatus
 from integrations.exports import ParsedRow, RowError, read_export
 from models import migrate
 from models.db import make_engine
@@ -70,6 +71,8 @@ from .sweep import sweep
 from .uow import unit_of_work
 
 ACTOR = "replay"
+#: the task statuses in which the modelled department still works on a task (open, acknowledged first)
+_WORKING = (TaskStatus.OPEN, TaskStatus.ACKNOWLEDGED, TaskStatus.IN_PROGRESS)
 
 
 @dataclass
@@ -339,20 +342,20 @@ def _loop_step(loop: LoopModel, sessions, config, ev: _Event, now, plan, push) -
 def _act(sessions, config, ev: _Event, now, behaviour, plan, push) -> None:
     with sessions() as s:
         if ev.kind in ("ack", "work"):
-            tasks = s.scalars(select(Task).where(Task.complaint_id == ev.ref, Task.status.in_(
-                ("open", "acknowledged", "in_progress"))).where(Task.kind != "follow-up").order_by(Task.id)).all()
+            tasks = s.scalars(select(Task).where(Task.complaint_id == ev.ref, Task.status.in_(_WORKING))
+                              .where(Task.kind != "follow-up").order_by(Task.id)).all()
         else:
             tasks = [s.get(Task, ev.ref)]
     for task in tasks:
         try:
             if ev.kind == "ack":
-                if task.status == "open":
+                if task.status == TaskStatus.OPEN:
                     task_svc.acknowledge(sessions, task.id, config=config, actor=ACTOR, at=now)
             elif ev.kind == "work":
                 code, note = plan.get(task.complaint_id, {}).get("root_cause") or (None, None)
                 task_svc.complete(sessions, task.id, config=config, actor=ACTOR, at=now, outcome="replayed answer",
                                   root_cause=code, root_cause_detail=note)
-            elif ev.kind == "follow_up" and task is not None and task.status in ("open", "acknowledged"):
+            elif ev.kind == "follow_up" and task is not None and task.status in _WORKING[:2]:
                 satisfied = not plan.get(task.complaint_id, {}).get("disputed")
                 lifecycle.record_follow_up(sessions, task.id, config=config, satisfied=satisfied,
                                            note="replayed follow-up", actor=ACTOR, at=now)
@@ -364,7 +367,7 @@ def _act(sessions, config, ev: _Event, now, behaviour, plan, push) -> None:
     if ev.kind == "work":
         with sessions() as s:  # the department of the next task still to do paces it
             next_department = s.scalar(select(Task.department).where(
-                Task.complaint_id == ev.ref, Task.status.in_(("open", "acknowledged", "in_progress")),
+                Task.complaint_id == ev.ref, Task.status.in_(_WORKING),
                 Task.kind != "follow-up").order_by(Task.id).limit(1))
         if next_department:
             push(now + behaviour.next_step(next_department), "work", ev.ref)
@@ -372,7 +375,7 @@ def _act(sessions, config, ev: _Event, now, behaviour, plan, push) -> None:
 
 def _schedule_followups(sessions, now, plan, scheduled: set[int], push) -> None:
     with sessions() as s:
-        new = s.scalars(select(Task.id).where(Task.kind == "follow-up", Task.status == "open")).all()
+        new = s.scalars(select(Task.id).where(Task.kind == "follow-up", Task.status == TaskStatus.OPEN)).all()
     for tid in new:
         if tid not in scheduled:
             scheduled.add(tid)

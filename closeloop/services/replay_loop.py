@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from closeloop.config import Config
+from closeloop.domain.improvement import ImprovementStatus
 from models.tables import Improvement
 
 from . import improvement as imp
@@ -46,7 +47,7 @@ class LoopModel:
     def schedule(self, sessions, now: datetime, push) -> None:
         """Queue the approval of every record proposed since the last call."""
         with sessions() as s:
-            proposed = s.scalars(select(Improvement.id).where(Improvement.status == "proposed")).all()
+            proposed = s.scalars(select(Improvement.id).where(Improvement.status == ImprovementStatus.PROPOSED)).all()
         for rid in proposed:
             if rid not in self.seen:
                 self.seen.add(rid)
@@ -66,7 +67,7 @@ class LoopModel:
     def _approve(self, sessions, config: Config, rid: int, now: datetime, push) -> None:
         with sessions() as s:
             rec = s.get(Improvement, rid)
-            if rec is None or rec.status != "proposed":
+            if rec is None or rec.status != ImprovementStatus.PROPOSED:
                 return
             owner, title, cause = rec.owner_department, rec.title, rec.root_cause
         imp.fire(sessions, rid, "approve", config=config, actor=ACTOR, at=now,

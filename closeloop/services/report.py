@@ -17,10 +17,12 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 
 from closeloop.config import Config
-from closeloop.domain.complaint import OPEN_STATES
+from closeloop.domain.complaint import OPEN_STATES, ComplaintStatus
+from closeloop.domain.improvement import ImprovementStatus
 from closeloop.domain.notices import NoticeKind
+from closeloop.domain.outbox import OutboxStatus
 from closeloop.domain.promise import PromiseStatus
-from closeloop.domain.task import ACTIVE_STATES
+from closeloop.domain.task import ACTIVE_STATES, TaskStatus
 from models.tables import (
     Complaint,
     EffectivenessCheck,
@@ -51,9 +53,10 @@ def build_summary(sessions, config: Config, now: datetime, quality, plan: dict) 
         complaints = s.scalars(select(Complaint)).all()
         tasks = s.scalars(select(Task)).all()
         done_at = dict(s.execute(select(Transition.entity_id, func.max(Transition.at)).where(
-            Transition.entity == "task", Transition.to_state == "done").group_by(Transition.entity_id)).all())
+            Transition.entity == "task", Transition.to_state == TaskStatus.DONE).group_by(Transition.entity_id)).all())
         resolved_at = dict(s.execute(select(Transition.entity_id, func.min(Transition.at)).where(
-            Transition.entity == "complaint", Transition.to_state == "resolved").group_by(Transition.entity_id)).all())
+            Transition.entity == "complaint", Transition.to_state == ComplaintStatus.RESOLVED)
+            .group_by(Transition.entity_id)).all())
         notes = s.scalars(select(Notification)).all()
         outbox = dict(s.execute(select(Outbox.status, func.count()).group_by(Outbox.status)).all())
         follow = s.execute(select(Transition.data).where(Transition.trigger == "follow_up")).scalars().all()
@@ -108,7 +111,7 @@ def _accounting(quality, by_status: Counter) -> dict:
 def _complaint_figures(complaints, by_status: Counter) -> dict:
     """Complaints received (rows taken in as complaints) apart from the rejected non-complaints, which
     are in no complaint figure (severity, status, reopened)."""
-    received = [c for c in complaints if c.status != "rejected"]
+    received = [c for c in complaints if c.status != ComplaintStatus.REJECTED]
     return {"received": len(received),
             "rejected_not_complaints": by_status.get("rejected", 0),
             "by_status": dict(sorted((k, v) for k, v in by_status.items() if k != "rejected")),
@@ -142,7 +145,7 @@ def _customer_figures(s) -> dict:
     for key, status in s.execute(select(Outbox.idempotency_key, Outbox.status)
                                  .where(Outbox.idempotency_key.like("customer:%"))):
         sent[key.split(":", 2)[1]] += 1
-        delivered += status == "delivered"
+        delivered += status == OutboxStatus.DELIVERED
     promises = Counter(st for st, in s.execute(select(Promise.status)))
     kept_late = s.scalar(select(func.count()).select_from(Promise).where(
         Promise.status == PromiseStatus.KEPT, Promise.broken_at.is_not(None))) or 0
@@ -245,7 +248,7 @@ def _department_figures(s, config: Config, now: datetime, tasks: list, done_at: 
             if t.id in done_at:
                 hours.append((done_at[t.id] - t.created_at).total_seconds() / 3600)
                 business.append(cal.business_time_between(t.created_at, done_at[t.id]).total_seconds() / 3600)
-            if t.status in ("transferred", "cancelled"):
+            if t.status in (TaskStatus.TRANSFERRED, TaskStatus.CANCELLED):
                 continue
             clock = next(v.clock for v in task_clocks(s, t, config, now, with_update=False, history=history)
                          if v.clock.name == "resolve")
@@ -258,7 +261,7 @@ def _department_figures(s, config: Config, now: datetime, tasks: list, done_at: 
                 met += not clock.breached
         out[dep] = {
             "tasks": len(dep_tasks),
-            "completed": sum(1 for t in dep_tasks if t.status == "done"),
+            "completed": sum(1 for t in dep_tasks if t.status == TaskStatus.DONE),
             "open": sum(1 for t in dep_tasks if t.status in ACTIVE_STATES),
             "median_hours_to_complete": _median(hours),
             "median_business_hours_to_complete": _median(business),
@@ -284,8 +287,9 @@ def improvement_figures(sessions, complaints) -> dict:
         decided = s.execute(select(EffectivenessCheck, Improvement.title).join(
             Improvement, Improvement.id == EffectivenessCheck.improvement_id).order_by(EffectivenessCheck.at)).all()
         awaiting = s.scalar(select(func.count()).select_from(Improvement).where(
-            Improvement.status.in_(("approved", "in_progress", "implemented")))) or 0
-    live = [c for c in complaints if c.status not in ("rejected", "merged")]
+            Improvement.status.in_((ImprovementStatus.APPROVED, ImprovementStatus.IN_PROGRESS,
+                                      ImprovementStatus.IMPLEMENTED)))) or 0
+    live = [c for c in complaints if c.status not in (ComplaintStatus.REJECTED, ComplaintStatus.MERGED)]
     data_end = max((c.received_at for c in live), default=None)
     causes = Counter((c.root_cause or "(none yet)").split(".", 1)[0] for c in live)
     checks = [_check_row(c, title, data_end) for c, title in decided]
@@ -315,7 +319,7 @@ def _check_row(c: EffectivenessCheck, title: str, data_end: datetime | None) -> 
 
 
 def _open_by_day(complaints, resolved_at: dict) -> dict[str, int]:
-    live = [c for c in complaints if c.status != "rejected"]
+    live = [c for c in complaints if c.status != ComplaintStatus.REJECTED]
     if not live:
         return {}
     start = min(c.received_at for c in live).date()

@@ -20,7 +20,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, func, select
 
-from closeloop.domain.notices import TimerStatus
+from closeloop.domain.notices import NotificationStatus, TimerStatus
+from closeloop.domain.outbox import OutboxStatus
 from models.tables import EngineRun, Notification, Outbox, Timer
 
 from .bulk import rowcount
@@ -69,10 +70,10 @@ def purge(sessions, now: datetime, older_than: timedelta, *, batch: int = 2000) 
     report = PurgeReport()
     report.timers = _delete_batches(sessions, tt, and_(tt.c.status.in_((TimerStatus.FIRED, TimerStatus.CANCELLED)),
                                                        func.coalesce(tt.c.fired_at, tt.c.created_at) < cutoff), batch)
-    report.notifications = _delete_batches(sessions, nt, and_(nt.c.status.in_(("packed", "cancelled")),
-                                                              nt.c.fired_at < cutoff), batch)
+    settled = nt.c.status.in_((NotificationStatus.PACKED, NotificationStatus.DROPPED))  # "cancelled" never existed
+    report.notifications = _delete_batches(sessions, nt, and_(settled, nt.c.fired_at < cutoff), batch)
     still_referenced = select(nt.c.id).where(nt.c.outbox_id == ot.c.id).exists()
-    report.outbox = _delete_batches(sessions, ot, and_(ot.c.status == "delivered", ot.c.delivered_at < cutoff,
-                                                       ~still_referenced), batch)
+    delivered = and_(ot.c.status == OutboxStatus.DELIVERED, ot.c.delivered_at < cutoff, ~still_referenced)
+    report.outbox = _delete_batches(sessions, ot, delivered, batch)
     report.engine_runs = _delete_batches(sessions, rt, rt.c.finished_at < cutoff, batch)
     return report

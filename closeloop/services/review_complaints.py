@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from closeloop.domain.complaint import OPEN_STATES
+from closeloop.domain.complaint import OPEN_STATES, ComplaintStatus
 from models.tables import Complaint, Transition
 
 from .review_period import Period
@@ -17,7 +17,7 @@ from .review_period import Period
 def first_resolved():
     """Subquery ``(cid, at)``: each complaint's first resolution (a reopened one counts once, when first resolved)."""
     return (select(Transition.complaint_id.label("cid"), func.min(Transition.at).label("at"))
-            .where(Transition.entity == "complaint", Transition.to_state == "resolved")
+            .where(Transition.entity == "complaint", Transition.to_state == ComplaintStatus.RESOLVED)
             .group_by(Transition.complaint_id).subquery())
 
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from closeloop.domain.compensation import CompensationStatus
 from models.tables import Compensation, Complaint, EffectivenessCheck, Improvement, ImprovementLink
 
 from .review_complaints import first_resolved, states_at
@@ -109,7 +110,7 @@ def compensation(s: Session, period: Period) -> dict:
     by_kind: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     by_cat: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for r in rows:
-        if r.status != "approved":
+        if r.status != CompensationStatus.APPROVED:
             continue
         total[r.currency] += r.amount
         by_kind[r.kind][r.currency] += r.amount
@@ -118,7 +119,7 @@ def compensation(s: Session, period: Period) -> dict:
     def text(d):
         return {k: str(v.quantize(Decimal("0.01"))) for k, v in sorted(d.items())}
 
-    return {"entries": len(rows), "pending_approval": sum(1 for r in rows if r.status == "pending_approval"),
+    return {"entries": len(rows), "pending_approval": sum(1 for r in rows if r.status == CompensationStatus.PENDING),
             "above_cap": sum(1 for r in rows if r.cap is not None and r.amount > r.cap),
             "approved_total": text(total),
             "by_kind": {k: text(v) for k, v in sorted(by_kind.items())},

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
+from closeloop.domain.sla import ClockStatus
 from models.tables import Task, Transition
 
 from .clocks import task_clocks
@@ -43,7 +44,7 @@ def department_sla(s: Session, config: Config, period: Period, as_of: datetime) 
         clock = next(v.clock for v in task_clocks(s, t, config, as_of, with_update=False, history=history)
                      if v.clock.name == "resolve")
         row = out[t.department]
-        if clock.status == "cancelled":
+        if clock.status == ClockStatus.CANCELLED:
             continue
         if clock.stopped_at is not None:
             if period.start <= clock.stopped_at < period.end:

@@ -21,13 +21,16 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
+from closeloop.domain.complaint import ComplaintStatus
 from closeloop.domain.notices import TIMERS, TimerKind, TimerStatus
 from closeloop.domain.sla import (
     COMPLAINT_RESOLVE_RULES,
     TASK_RESOLVE_RULES,
+    ClockStatus,
     StatusChange,
     instants_at_elapsed,
 )
+from closeloop.domain.task import TaskStatus
 from models.tables import Complaint, Task, Timer, Transition
 
 from .bulk import insert_new
@@ -96,16 +99,16 @@ def task_timers(session: Session, task: Task, config: Config, now: datetime, sta
         clocks = {v.clock.name: v.clock for v in task_clocks(session, task, config, now, with_update=False,
                                                              history=history)}
     resolve, ack = clocks["resolve"], clocks["acknowledge"]
-    if ack.due_at is not None and ack.stopped_at is None and ack.status != "paused":
+    if ack.due_at is not None and ack.stopped_at is None and ack.status != ClockStatus.PAUSED:
         for page, at in ack_pages(cal, ack.due_at, esc.ack_page_hours, now, esc.ack_page_limit):
             out.append(_want(TimerKind.ACK_TIMEOUT, at, task.id, {"page": page}, task=task.id, page=page))
-    if task.status == "waiting":
+    if task.status == TaskStatus.WAITING:
         pause = _last_pause(session, task, history)
         until = (pause.data or {}).get("until") if pause else None
         if pause is not None and until:
             out.append(_want(TimerKind.TASK_PAUSE_EXPIRED, datetime.fromisoformat(until), task.id,
                              {"reason": pause.reason}, task=task.id, transition=pause.id))
-    if resolve.target is None or resolve.due_at is None or resolve.status == "paused":
+    if resolve.target is None or resolve.due_at is None or resolve.status == ClockStatus.PAUSED:
         return out
     chain, changes = _chain_changes(session, task, history)
     reminders = instants_at_elapsed(cal, chain[0].created_at, changes, now, TASK_RESOLVE_RULES,
@@ -127,7 +130,7 @@ def _last_pause(session: Session, task: Task, history: History | None):
     if history is not None and task.complaint_id is not None:
         return history.last_entry(task.id, "waiting")
     return session.scalar(select(Transition).where(
-        Transition.entity == "task", Transition.entity_id == task.id, Transition.to_state == "waiting")
+        Transition.entity == "task", Transition.entity_id == task.id, Transition.to_state == TaskStatus.WAITING)
         .order_by(Transition.at.desc(), Transition.id.desc()).limit(1))
 
 
@@ -139,7 +142,7 @@ def _chain_changes(session: Session, task: Task, history: History | None) -> tup
     else:
         chain = task_chain(session, task)
         changes = _changes(session, "task", [t.id for t in chain])
-    return chain, [c for c in changes if c.status != "transferred"]
+    return chain, [c for c in changes if c.status != TaskStatus.TRANSFERRED]
 
 
 def wanted_timers(session: Session, complaint: Complaint, config: Config, now: datetime, *,
@@ -148,7 +151,7 @@ def wanted_timers(session: Session, complaint: Complaint, config: Config, now: d
     (:func:`~closeloop.services.clocks.due_instants`) are computed when not given."""
     esc = config.model.escalation
     out: list[WantedTimer] = []
-    if complaint.status in ("merged", "rejected"):
+    if complaint.status in (ComplaintStatus.MERGED, ComplaintStatus.REJECTED):
         return out
     h = history if history is not None else History.load(session, [complaint.id])
     d = due if due is not None else due_instants(session, h, complaint.id, config, now)
@@ -184,7 +187,7 @@ def ladder_top(complaint: Complaint, config: Config) -> int:
 def _status_timers(h: History, complaint: Complaint, config: Config) -> list[WantedTimer]:
     """The end of a wait on the customer, and the follow-up after resolution."""
     last = h.last_change(complaint.id)
-    if complaint.status == "awaiting_customer" and last is not None:
+    if complaint.status == ComplaintStatus.AWAITING_CUSTOMER and last is not None:
         # the wait ends at the earlier of its business-hour maximum and its "until" (one timer, one key)
         ends = []
         max_h = last.data.get("max_business_hours")
@@ -196,7 +199,7 @@ def _status_timers(h: History, complaint: Complaint, config: Config) -> list[Wan
         if ends:
             return [_want(TimerKind.PAUSE_EXPIRED, min(ends).astimezone(UTC), None,
                           {"reason": last.reason}, complaint=complaint.id, transition=last.id)]
-    if complaint.status == "resolved" and last is not None and last.to_state == "resolved":
+    if complaint.status == ComplaintStatus.RESOLVED and last is not None and last.to_state == ComplaintStatus.RESOLVED:
         days = config.model.follow_up.business_days.get(complaint.severity, 3)
         dep_cal = config.department_calendar(config.follow_up_department)
         return [_want(TimerKind.FOLLOW_UP, _business_days_later(dep_cal, last.at, days),
@@ -252,7 +255,8 @@ def reschedule_batch(session: Session, dirty: list[tuple[int, int]], config: Con
         c = h.complaints.get(cid)
         if c is None:
             continue
-        d = None if c.status in ("merged", "rejected") else due_instants(session, h, cid, config, now)
+        gone = c.status in (ComplaintStatus.MERGED, ComplaintStatus.REJECTED)
+        d = None if gone else due_instants(session, h, cid, config, now)
         plan.add(wanted_timers(session, c, config, now, history=h, due=d), existing.get(cid, []), now,
                  complaint_id=cid)
         if d is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from closeloop.domain.complaint import ComplaintStatus
 from models.tables import Complaint, Task
 
 from .uow import unit_of_work
@@ -23,7 +24,7 @@ def stats(sessions) -> dict:
             "complaints_by_source": grouped(Complaint.source),
             "routed_to_triage_queue": int(s.scalar(
                 select(func.count()).select_from(Complaint)
-                .where(Complaint.route_rule.is_(None), Complaint.status != "rejected")) or 0),
+                .where(Complaint.route_rule.is_(None), Complaint.status != ComplaintStatus.REJECTED)) or 0),
             "tasks": int(s.scalar(select(func.count()).select_from(Task)) or 0),
             "tasks_by_department": grouped(Task.department),
             "tasks_by_status": grouped(Task.status),

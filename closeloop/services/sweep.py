@@ -56,7 +56,7 @@ from .effectiveness import reschedule_improvements, run_check
 from .notify import insert_notifications, make_item, render_digest
 from .root_cause import record as record_root_cause
 from .schedule import TimerPlan, next_ack_page, reschedule_batch
-from .tasks import fire_complaint, fire_task
+from .transitions import apply
 from .uow import unit_of_work
 from .users import resolve_recipient
 
@@ -111,12 +111,19 @@ MAX_ROUNDS = 5
 # ------------------------------------------------------------------ 1. reschedule
 def _reschedule_dirty(sessions, config, now, batch, report) -> None:
     """Reschedule the complaints flagged ``timers_dirty``, ``batch`` at a time, each batch set-based
-    (:func:`~closeloop.services.schedule.reschedule_batch`) in its own transaction."""
+    (:func:`~closeloop.services.schedule.reschedule_batch`) in its own transaction.
+
+    PostgreSQL: a batch is claimed ``FOR UPDATE SKIP LOCKED``, so sweeps running at once (several
+    workers, issue 15) share the dirty complaints instead of queueing on the same rows or deadlocking on
+    their timers; a complaint locked by a use case in flight is left dirty for the next sweep. A sweep
+    killed mid-batch loses its locks with its connection and its complaints stay dirty (nothing is lost).
+    """
     last_id = 0
     while True:
         with unit_of_work(sessions) as s:
             rows = s.execute(select(Complaint.id, Complaint.version).where(
-                Complaint.timers_dirty.is_(True), Complaint.id > last_id).order_by(Complaint.id).limit(batch)).all()
+                Complaint.timers_dirty.is_(True), Complaint.id > last_id).order_by(Complaint.id).limit(batch)
+                .with_for_update(skip_locked=True)).all()
             if not rows:
                 return
             report.rescheduled += reschedule_batch(s, [(cid, v) for cid, v in rows], config, now)
@@ -249,10 +256,10 @@ def _pause_expired(s, config, t, spec, complaint, task, now, report, items) -> N
     if complaint.root_cause is None:  # resolving needs a root cause; nobody could determine it
         record_root_cause(s, complaint, "undetermined", note + ": the customer did not answer", config=config,
                           actor=SYSTEM, at=now)
-    fire_complaint(s, complaint, ComplaintTrigger.RESOLVE, at=now, actor=SYSTEM, reason=note)
-    fire_complaint(s, complaint, ComplaintTrigger.CLOSE, at=now, actor=SYSTEM, reason=note)
+    apply(s, complaint, ComplaintTrigger.RESOLVE, at=now, actor=SYSTEM, reason=note)
+    apply(s, complaint, ComplaintTrigger.CLOSE, at=now, actor=SYSTEM, reason=note)
     for task_ in s.scalars(select(Task).where(Task.complaint_id == complaint.id, Task.status.in_(ACTIVE_STATES))):
-        fire_task(s, task_, TaskTrigger.CANCEL, at=now, actor=SYSTEM, reason=note)
+        apply(s, task_, TaskTrigger.CANCEL, at=now, actor=SYSTEM, reason=note)
     refresh_due(s, complaint.id, config, now)
     _notify(s, items, config, key=f"{NoticeKind.CLOSING_NOTICE}:{complaint.id}:{t.key}",
             kind=NoticeKind.CLOSING_NOTICE.value,

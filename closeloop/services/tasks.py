@@ -29,13 +29,14 @@ from sqlalchemy.orm import Session
 
 from closeloop.config import Config
 from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus, ComplaintTrigger
-from closeloop.domain.errors import Conflict, InvalidInput, NotFound
+from closeloop.domain.errors import InvalidInput, NotFound
 from closeloop.domain.task import ACTIVE_STATES, FINISHED_STATES, TASK_MACHINE, TaskStatus, TaskTrigger
 from models.tables import Complaint, Department, Improvement, Task, TaskDependency, Transition
 
 from . import root_cause as rc
-from .audit import add_task, audit_dict, audit_row
+from .audit import add_task, audit_dict
 from .clocks import refresh_due
+from .transitions import apply, check_version, record_event
 from .uow import unit_of_work
 from .users import assign_to, take_up
 
@@ -48,45 +49,6 @@ def _load(session: Session, task_id: int, expected_version: int | None = None) -
         raise NotFound("task", task_id)
     check_version(task, expected_version, "task")
     return task
-
-
-def check_version(row, expected_version: int | None, entity: str) -> None:
-    """Optimistic locking for callers that read earlier (API): ``expected_version`` must be the
-    row's current ``version``, else ``Conflict``. None skips the check (CLI, flows)."""
-    if expected_version is not None and row.version != expected_version:
-        raise Conflict(f"{entity} {row.id} is at version {row.version}, not {expected_version}: "
-                       f"it was changed since it was read; reload and retry")
-
-
-def fire_task(session: Session, task: Task, trigger: TaskTrigger, *, at: datetime, actor: str,
-              reason: str | None = None, data: dict | None = None) -> None:
-    """Apply ``trigger`` to ``task`` and record it (no commit)."""
-    rec = TASK_MACHINE.fire(TaskStatus(task.status), trigger, at=at, actor=actor, reason=reason, data=data)
-    task.status = rec.to_state
-    task.updated_at = at
-    session.add(audit_row(rec, task.id, task.complaint_id))
-
-
-def fire_complaint(session: Session, complaint: Complaint, trigger: ComplaintTrigger, *, at: datetime,
-                   actor: str, reason: str | None = None, data: dict | None = None) -> None:
-    """Apply ``trigger`` to ``complaint`` and record it (no commit).
-
-    The one path of every status change, so the rule "a complaint resolves only with a root cause"
-    (issue 5) is enforced here: ``resolve`` without ``complaint.root_cause`` raises ``InvalidInput``.
-    """
-    if trigger == ComplaintTrigger.RESOLVE and complaint.root_cause is None:
-        raise InvalidInput("root_cause", f"complaint {complaint.id} has no root cause; resolving needs one")
-    rec = COMPLAINT_MACHINE.fire(ComplaintStatus(complaint.status), trigger, at=at, actor=actor,
-                                 reason=reason, data=data)
-    complaint.status = rec.to_state
-    complaint.updated_at = at
-    if rec.to_state == ComplaintStatus.RESOLVED:
-        complaint.resolved_at = at
-    session.add(audit_row(rec, complaint.id, complaint.id))
-    if rec.from_state == ComplaintStatus.AWAITING_CUSTOMER and rec.to_state == ComplaintStatus.IN_PROGRESS:
-        from .waits import resume_after_wait  # waits fires tasks through this module
-
-        resume_after_wait(session, complaint, actor=actor, at=at)
 
 
 def _refresh(session: Session, task: Task, config: Config, at: datetime) -> None:
@@ -102,14 +64,14 @@ def _begin_work(session: Session, task: Task, at: datetime, actor: str) -> None:
         return
     complaint = session.get_one(Complaint, task.complaint_id)
     if complaint.status in (ComplaintStatus.TRIAGED, ComplaintStatus.REOPENED):
-        fire_complaint(session, complaint, ComplaintTrigger.START, at=at, actor=actor,
+        apply(session, complaint, ComplaintTrigger.START, at=at, actor=actor,
                        reason=f"task {task.id} ({task.department}) taken up")
 
 
 def acknowledge_in_session(s: Session, task_id: int, *, config: Config, actor: str, at: datetime,
                            expected_version: int | None = None, taker_id: int | None = None) -> Task:
     task = _load(s, task_id, expected_version)
-    fire_task(s, task, TaskTrigger.ACKNOWLEDGE, at=at, actor=actor)
+    apply(s, task, TaskTrigger.ACKNOWLEDGE, at=at, actor=actor)
     if not task.assignee:
         take_up(s, task, actor, taker_id)
     _begin_work(s, task, at, actor)
@@ -131,7 +93,7 @@ def _simple(sessions, task_id: int, trigger: TaskTrigger, *, config: Config, act
             expected_version: int | None = None, taker_id: int | None = None) -> Task:
     with unit_of_work(sessions) as s:
         task = _load(s, task_id, expected_version)
-        fire_task(s, task, trigger, at=at, actor=actor, reason=reason, data=data)
+        apply(s, task, trigger, at=at, actor=actor, reason=reason, data=data)
         if assign and not task.assignee:
             take_up(s, task, actor, taker_id)
             _begin_work(s, task, at, actor)
@@ -150,8 +112,6 @@ def pause(sessions, task_id: int, *, config: Config, reason: str, actor: str, at
           until: datetime | None = None, expected_version: int | None = None) -> Task:
     """Wait on the customer or a third party: the task's SLA clock pauses. A reason is required;
     ``until`` (UTC-aware) is the expected end, kept in the audit row for the follow-up engine."""
-    if not reason or not reason.strip():
-        raise InvalidInput("reason", "a pause needs a reason")
     if until is not None and until <= at:
         raise InvalidInput("until", "must be later than the pause itself")
     data = {"until": until.isoformat()} if until else None
@@ -174,10 +134,8 @@ def assign(sessions, task_id: int, *, config: Config, assignee: str, actor: str,
             raise InvalidInput("task", f"task {task_id} is {task.status}; only active tasks can be reassigned")
         old = task.assignee
         assign_to(s, task, assignee.strip())
-        task.updated_at = at
-        s.add(Transition(**audit_dict("task", task.id, task.complaint_id, task.status, task.status, "assign",
-                                      actor, at, data={"from": old, "to": task.assignee,
-                                                       "user": task.assignee_user_id})))
+        record_event(s, task, "assign", at=at, actor=actor,
+                     data={"from": old, "to": task.assignee, "user": task.assignee_user_id})
         _refresh(s, task, config, at)
         return task
 
@@ -203,17 +161,15 @@ def complete_in_session(s: Session, task_id: int, *, config: Config, actor: str,
     # their dependent task and settle the complaint (each alone saw the other still active)
     _lock_complaint_of(s, task_id)
     task = _load(s, task_id, expected_version)
-    fire_task(s, task, TaskTrigger.COMPLETE, at=at, actor=actor, reason=outcome or None)
-    task.outcome = outcome or None
+    TASK_MACHINE.next_state(TaskStatus(task.status), TaskTrigger.COMPLETE)  # illegal: fail before any rule
     complaint = s.get(Complaint, task.complaint_id) if task.complaint_id is not None else None
     if root_cause is not None:
         if complaint is None:
             raise InvalidInput("root_cause", f"task {task_id} is an improvement action; it has no complaint")
         if (root_cause, root_cause_detail or None) != (complaint.root_cause, complaint.root_cause_detail):
             rc.record(s, complaint, root_cause, root_cause_detail, config=config, actor=actor, at=at)
-    elif task.kind == ROOT_CAUSE_KIND and complaint is not None and complaint.root_cause is None:
-        raise InvalidInput("root_cause", f"task {task_id} asks for the root cause; complete it with one "
-                                         f"(codes: {', '.join(config.model.improvement.root_causes)})")
+    apply(s, task, TaskTrigger.COMPLETE, at=at, actor=actor, reason=outcome or None)  # ROOT_CAUSE_TASK guard
+    task.outcome = outcome or None
     _begin_work(s, task, at, actor)
     s.flush()
     if complaint is not None:
@@ -257,9 +213,7 @@ def complete(sessions, task_id: int, *, config: Config, actor: str, at: datetime
 
 def transfer(sessions, task_id: int, *, config: Config, to: str, reason: str, actor: str, at: datetime,
              expected_version: int | None = None) -> Task:
-    """Hand a task to another department with a reason. Returns the new task."""
-    if not reason or not reason.strip():
-        raise InvalidInput("reason", "a transfer needs a reason")
+    """Hand a task to another department with a reason (``TASK_GUARDS``). Returns the new task."""
     with unit_of_work(sessions) as s:
         task = _load(s, task_id, expected_version)
         return transfer_in_session(s, task, config=config, to=to, reason=reason, actor=actor, at=at)
@@ -274,8 +228,8 @@ def transfer_in_session(s: Session, task: Task, *, config: Config, to: str, reas
         raise InvalidInput("to", f"unknown or inactive department {to!r}")
     if to == task.department:
         raise InvalidInput("to", f"task {task_id} is already in department {to!r}")
-    fire_task(s, task, TaskTrigger.TRANSFER, at=at, actor=actor, reason=reason,
-              data={"to": to, "from": task.department})
+    apply(s, task, TaskTrigger.TRANSFER, at=at, actor=actor, reason=reason,
+          data={"to": to, "from": task.department})
     new = Task(complaint_id=task.complaint_id, improvement_id=task.improvement_id, department=to,
                kind=task.kind, title=task.title,
                instructions=task.instructions, status=TaskStatus.OPEN, transferred_from_id=task.id,
@@ -302,13 +256,11 @@ def transfer_in_session(s: Session, task: Task, *, config: Config, to: str, reas
 
 def cancel(sessions, task_id: int, *, config: Config, reason: str, actor: str, at: datetime,
            expected_version: int | None = None) -> Task:
-    """Cancel a task that is no longer needed (a reason is required)."""
-    if not reason or not reason.strip():
-        raise InvalidInput("reason", "cancelling a task needs a reason")
+    """Cancel a task that is no longer needed (a reason is required: ``TASK_GUARDS``)."""
     with unit_of_work(sessions) as s:
         _lock_complaint_of(s, task_id)  # a completion racing this cancel sees it (see complete_in_session)
         task = _load(s, task_id, expected_version)
-        fire_task(s, task, TaskTrigger.CANCEL, at=at, actor=actor, reason=reason)
+        apply(s, task, TaskTrigger.CANCEL, at=at, actor=actor, reason=reason)
         s.flush()
         if task.complaint_id is not None:
             settle(s, task.complaint_id, at=at, config=config)
@@ -332,7 +284,7 @@ def settle(session: Session, complaint_id: int, *, at: datetime, config: Config)
         if t.status == TaskStatus.BLOCKED:
             pending = [d for d in deps.get(t.id, []) if status.get(d, TaskStatus.DONE) not in FINISHED_STATES]
             if not pending:
-                fire_task(session, t, TaskTrigger.UNBLOCK, at=at, actor="system",
+                apply(session, t, TaskTrigger.UNBLOCK, at=at, actor="system",
                           reason="all tasks it depends on are finished")
     if any(t.status in ACTIVE_STATES for t in tasks):
         return
@@ -352,6 +304,6 @@ def settle(session: Session, complaint_id: int, *, at: datetime, config: Config)
         if complaint.root_cause is None:
             rc.ask(session, complaint, tasks, at, config)
             return
-        fire_complaint(session, complaint, ComplaintTrigger.RESOLVE, at=at, actor="system",
+        apply(session, complaint, ComplaintTrigger.RESOLVE, at=at, actor="system",
                        reason="all department tasks are finished")
 

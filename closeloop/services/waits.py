@@ -23,6 +23,8 @@ from closeloop.domain.errors import InvalidInput
 from closeloop.domain.task import TaskStatus, TaskTrigger
 from models.tables import Complaint, Task, Transition
 
+from .transitions import apply
+
 PAUSED_BY = "complaint_wait"
 _PAUSABLE = (TaskStatus.OPEN, TaskStatus.ACKNOWLEDGED, TaskStatus.IN_PROGRESS)
 
@@ -31,8 +33,6 @@ def pause_for_wait(s: Session, complaint: Complaint, *, continuing: Collection[i
                    at: datetime) -> list[int]:
     """Pause the complaint's pausable tasks except ``continuing``; returns the paused task ids.
     Raises ``InvalidInput`` (field ``continuing``) naming a task id that is not an active task of it."""
-    from .tasks import fire_task
-
     tasks = s.scalars(select(Task).where(Task.complaint_id == complaint.id).order_by(Task.id)).all()
     active = {t.id for t in tasks if t.status in _PAUSABLE or t.status == TaskStatus.BLOCKED}
     unknown = sorted(set(continuing) - active)
@@ -42,7 +42,7 @@ def pause_for_wait(s: Session, complaint: Complaint, *, continuing: Collection[i
     paused = []
     for t in tasks:
         if t.status in _PAUSABLE and t.id not in continuing:
-            fire_task(s, t, TaskTrigger.PAUSE, at=at, actor=actor, reason=f"waiting on the customer: {reason}",
+            apply(s, t, TaskTrigger.PAUSE, at=at, actor=actor, reason=f"waiting on the customer: {reason}",
                       data={"paused_by": PAUSED_BY})
             paused.append(t.id)
     return paused
@@ -50,8 +50,6 @@ def pause_for_wait(s: Session, complaint: Complaint, *, continuing: Collection[i
 
 def resume_after_wait(s: Session, complaint: Complaint, *, actor: str, at: datetime) -> list[int]:
     """Resume the tasks :func:`pause_for_wait` paused and nobody resumed since; returns their ids."""
-    from .tasks import fire_task
-
     s.flush()
     waiting = s.scalars(select(Task).where(Task.complaint_id == complaint.id, Task.status == TaskStatus.WAITING)
                         .order_by(Task.id)).all()
@@ -61,6 +59,6 @@ def resume_after_wait(s: Session, complaint: Complaint, *, actor: str, at: datet
             Transition.entity == "task", Transition.entity_id == t.id, Transition.to_state == TaskStatus.WAITING)
             .order_by(Transition.at.desc(), Transition.id.desc()).limit(1))
         if (last or {}).get("paused_by") == PAUSED_BY:
-            fire_task(s, t, TaskTrigger.RESUME, at=at, actor=actor, reason="the customer answered")
+            apply(s, t, TaskTrigger.RESUME, at=at, actor=actor, reason="the customer answered")
             resumed.append(t.id)
     return resumed

@@ -7,8 +7,12 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from closeloop.domain.complaint import ComplaintStatus
+from closeloop.domain.customer import MessageDirection
+from closeloop.domain.task import TaskStatus
+
 from ..types import UTCDateTime
-from .base import Base
+from .base import Base, one_of
 
 
 class Complaint(Base):
@@ -17,6 +21,7 @@ class Complaint(Base):
         UniqueConstraint("source", "external_ref", name="uq_complaint_source_external_ref"),
         Index("ix_complaint_customer_received", "customer_id", "received_at"),
         Index("ix_complaint_status", "status"),
+        one_of("status", ComplaintStatus),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(32))
@@ -64,6 +69,7 @@ class Task(Base):
     __table_args__ = (
         Index("ix_task_department_status", "department", "status"),
         Index("ix_task_complaint", "complaint_id"),
+        one_of("status", TaskStatus),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     #: a complaint's task, or (complaint_id None) a corrective/preventive action of an improvement record
@@ -104,6 +110,7 @@ class Message(Base):
     """
 
     __tablename__ = "message"
+    __table_args__ = (one_of("direction", MessageDirection),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     complaint_id: Mapped[int] = mapped_column(ForeignKey("complaint.id"), index=True)
     original_complaint_id: Mapped[int] = mapped_column(ForeignKey("complaint.id"))

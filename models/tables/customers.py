@@ -7,8 +7,12 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from closeloop.domain.customer import ContactKind
+from closeloop.domain.inbound_mail import AttachmentStatus
+from closeloop.domain.promise import PromiseStatus
+
 from ..types import UTCDateTime
-from .base import Base
+from .base import Base, one_of
 
 
 class Customer(Base):
@@ -35,7 +39,8 @@ class CustomerContact(Base):
     """One contact point of a customer: ``kind`` (email | phone | chat), the address, consent, verified."""
 
     __tablename__ = "customer_contact"
-    __table_args__ = (UniqueConstraint("customer_id", "kind", "value", name="uq_customer_contact_point"),)
+    __table_args__ = (UniqueConstraint("customer_id", "kind", "value", name="uq_customer_contact_point"),
+                      one_of("kind", ContactKind))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
@@ -52,7 +57,7 @@ class Promise(Base):
     ``kept_by_task_id`` is the evidence that kept it. ``reminded_at``: the reminder before the due instant."""
 
     __tablename__ = "promise"
-    __table_args__ = (Index("ix_promise_status_due", "status", "due_at"),)
+    __table_args__ = (Index("ix_promise_status_due", "status", "due_at"), one_of("status", PromiseStatus))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     complaint_id: Mapped[int] = mapped_column(ForeignKey("complaint.id"), index=True)
     department: Mapped[str] = mapped_column(ForeignKey("department.name"))
@@ -106,6 +111,7 @@ class Attachment(Base):
     ``declared_type`` what the mail said. ``status`` refused (``reason`` too_large): not stored."""
 
     __tablename__ = "attachment"
+    __table_args__ = (one_of("status", AttachmentStatus),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     complaint_id: Mapped[int] = mapped_column(ForeignKey("complaint.id"), index=True)
     inbound_mail_id: Mapped[int] = mapped_column(ForeignKey("inbound_mail.id"), index=True)

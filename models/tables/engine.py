@@ -7,8 +7,10 @@ from datetime import datetime
 from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from closeloop.domain.notices import NotificationStatus, TimerKind, TimerStatus
+
 from ..types import UTCDateTime
-from .base import Base
+from .base import Base, one_of
 
 
 class Timer(Base):
@@ -21,7 +23,8 @@ class Timer(Base):
     """
 
     __tablename__ = "timer"
-    __table_args__ = (Index("ix_timer_pending", "status", "fire_at"),)
+    __table_args__ = (Index("ix_timer_pending", "status", "fire_at"), one_of("status", TimerStatus),
+                      one_of("kind", TimerKind))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(32))
@@ -44,7 +47,7 @@ class Notification(Base):
     """
 
     __tablename__ = "notification"
-    __table_args__ = (Index("ix_notification_pending", "status", "release_at"),)
+    __table_args__ = (Index("ix_notification_pending", "status", "release_at"), one_of("status", NotificationStatus))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(32))

@@ -8,8 +8,11 @@ from decimal import Decimal
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from closeloop.domain.compensation import CompensationStatus
+from closeloop.domain.improvement import ImprovementStatus
+
 from ..types import UTCDateTime
-from .base import Base
+from .base import Base, one_of
 
 
 class Improvement(Base):
@@ -22,7 +25,7 @@ class Improvement(Base):
     """
 
     __tablename__ = "improvement"
-    __table_args__ = (Index("ix_improvement_status_match", "status", "match_key"),)
+    __table_args__ = (Index("ix_improvement_status_match", "status", "match_key"), one_of("status", ImprovementStatus))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(String(500))
     problem: Mapped[str] = mapped_column(Text, default="")
@@ -88,6 +91,7 @@ class Compensation(Base):
     """
 
     __tablename__ = "compensation"
+    __table_args__ = (one_of("status", CompensationStatus),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     complaint_id: Mapped[int] = mapped_column(ForeignKey("complaint.id"), index=True)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), nullable=True, index=True)

@@ -40,9 +40,9 @@ def _expected(sessions, cutoff):
         timers = s.scalar(select(func.count()).select_from(Timer).where(
             Timer.status.in_(("fired", "cancelled")), func.coalesce(Timer.fired_at, Timer.created_at) < cutoff))
         notes = s.scalar(select(func.count()).select_from(Notification).where(
-            Notification.status.in_(("packed", "cancelled")), Notification.fired_at < cutoff))
+            Notification.status.in_(("packed", "dropped")), Notification.fired_at < cutoff))
         kept_notes = select(Notification.outbox_id).where(Notification.outbox_id.is_not(None), or_(
-            Notification.status.not_in(("packed", "cancelled")), Notification.fired_at >= cutoff))
+            Notification.status.not_in(("packed", "dropped")), Notification.fired_at >= cutoff))
         outbox = s.scalar(select(func.count()).select_from(Outbox).where(
             Outbox.status == "delivered", Outbox.delivered_at < cutoff, Outbox.id.not_in(kept_notes)))
     return timers, notes, outbox
@@ -65,12 +65,15 @@ def test_purge_deletes_exactly_the_spent_rows_older_than_the_age(sessions, confi
     pending_before = count(sessions, Timer, Timer.status == "pending")
     timers, notes, outbox = _expected(sessions, now - AGE)
     assert timers > 0 and notes > 0 and outbox > 0
+    # notices dropped at release (their task was done meanwhile) are spent too: purged like packed ones
+    assert count(sessions, Notification, Notification.status == "dropped") > 0
 
     report = purge(sessions, now, AGE, batch=batch)
 
     assert (report.timers, report.notifications, report.outbox, report.engine_runs) == (timers, notes, outbox, 1)
     assert count(sessions, Timer, Timer.status == "pending") == pending_before
     assert count(sessions, Outbox, Outbox.status == "dead") == 1  # a dead letter stays until retried
+    assert count(sessions, Notification, Notification.status == "dropped") == 0  # was never purged before
     assert count(sessions, EngineRun) == 1
     assert purge(sessions, now, AGE, batch=batch).total == 0  # nothing left to delete: idempotent
 

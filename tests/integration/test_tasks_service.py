@@ -97,10 +97,11 @@ def test_cancel_requires_reason_and_unknown_task_is_not_found(sessions, config):
 
 def test_no_path_resolves_a_complaint_without_a_root_cause(sessions, config):
     from closeloop.domain.complaint import ComplaintTrigger
+    from closeloop.services.transitions import apply
 
     cid, _ = _debt(sessions, config)
     with sessions() as s:
         c = s.get(Complaint, cid)
         with pytest.raises(InvalidInput) as e:
-            svc.fire_complaint(s, c, ComplaintTrigger.RESOLVE, at=T0, actor="x")
+            apply(s, c, ComplaintTrigger.RESOLVE, at=T0, actor="x")
         assert e.value.field == "root_cause" and c.status == "triaged"

@@ -23,7 +23,11 @@ from closeloop.domain.complaint import (
     ComplaintTrigger,
 )
 from closeloop.domain.errors import DomainError, IllegalTransition, InvalidInput
+from closeloop.domain.guards import Facts
 from closeloop.domain.machine import TransitionRecord
+
+#: facts that meet every guard, for tests of the edge tables alone (guards: tests/unit/test_guards.py)
+MET = Facts(subject="it", reason="given", root_cause="known", actions_finished=1)
 
 STATES = [
     "received", "triaged", "in_progress", "awaiting_customer",
@@ -94,7 +98,7 @@ def test_legal_pair_reaches_expected_target(pair):
     state, trigger = pair
     s, t = ComplaintStatus(state), ComplaintTrigger(trigger)
     assert COMPLAINT_MACHINE.next_state(s, t) is ComplaintStatus(EXPECTED[pair])
-    rec = complaint.transition(s, t, at=AT, actor="agent-7")
+    rec = complaint.transition(s, t, at=AT, actor="agent-7", facts=MET)
     assert (rec.from_state, rec.trigger, rec.to_state) == (state, trigger, EXPECTED[pair])
 
 
@@ -140,7 +144,8 @@ def test_only_terminal_states_have_no_outgoing_edges(state):
 
 
 def test_closed_is_not_terminal_customer_may_reopen():
-    rec = complaint.transition(ComplaintStatus.CLOSED, ComplaintTrigger.REOPEN, at=AT, actor="customer")
+    rec = complaint.transition(ComplaintStatus.CLOSED, ComplaintTrigger.REOPEN, at=AT, actor="customer",
+                               reason="came back")
     assert rec.to_state == "reopened"
 
 
@@ -183,7 +188,8 @@ def test_happy_path_walk():
     state = ComplaintStatus.RECEIVED
     for i, (frm, trig, to) in enumerate(path):
         assert state == frm
-        rec = complaint.transition(state, ComplaintTrigger(trig), at=AT + timedelta(hours=i), actor="agent")
+        rec = complaint.transition(state, ComplaintTrigger(trig), at=AT + timedelta(hours=i), actor="agent",
+                                   facts=MET)
         state = ComplaintStatus(rec.to_state)
         assert state == to
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,8 +13,14 @@ from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus, Compl
 from closeloop.domain.dedupe import PriorComplaint, count_in_window, likely_duplicate_of
 from closeloop.domain.errors import IllegalTransition
 from closeloop.domain.facts import ComplaintFacts
+from closeloop.domain.guards import Facts
 from closeloop.domain.task import TASK_MACHINE, TaskStatus, TaskTrigger
 from closeloop.domain.triage import SEVERITIES, Triage, TriagePolicy
+
+#: facts that meet every guard, for tests of the edge tables alone (guards: tests/unit/test_guards.py)
+MET = Facts(subject="it", reason="given", root_cause="known", actions_finished=1)
+_COMPLAINT = partial(complaint.transition, facts=MET)
+_TASK = partial(task.transition, facts=MET)
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 COMPLAINT_TERMINAL = {ComplaintStatus.MERGED, ComplaintStatus.REJECTED}
@@ -50,7 +57,7 @@ def _walk(machine_fire, machine, start, triggers, status_enum, terminal):
 @SETTINGS
 @given(st.lists(st.sampled_from(list(ComplaintTrigger)), max_size=40))
 def test_complaint_random_walk_stays_in_state_space(triggers):
-    state, visited = _walk(complaint.transition, COMPLAINT_MACHINE, ComplaintStatus.RECEIVED, triggers,
+    state, visited = _walk(_COMPLAINT, COMPLAINT_MACHINE, ComplaintStatus.RECEIVED, triggers,
                            ComplaintStatus, COMPLAINT_TERMINAL)
     assert state in set(ComplaintStatus)
     # once terminal, the walk never moved again
@@ -60,7 +67,7 @@ def test_complaint_random_walk_stays_in_state_space(triggers):
     if state in COMPLAINT_TERMINAL:
         for trig in ComplaintTrigger:
             try:
-                complaint.transition(state, trig, at=T0, actor="prop")
+                complaint.transition(state, trig, at=T0, actor="prop", facts=MET)
             except IllegalTransition:
                 continue
             raise AssertionError(f"{state} accepted {trig}")
@@ -69,7 +76,7 @@ def test_complaint_random_walk_stays_in_state_space(triggers):
 @SETTINGS
 @given(st.lists(st.sampled_from(list(ComplaintTrigger)), max_size=40))
 def test_complaint_rejected_only_before_work_starts(triggers):
-    _, visited = _walk(complaint.transition, COMPLAINT_MACHINE, ComplaintStatus.RECEIVED, triggers,
+    _, visited = _walk(_COMPLAINT, COMPLAINT_MACHINE, ComplaintStatus.RECEIVED, triggers,
                        ComplaintStatus, COMPLAINT_TERMINAL)
     if visited[-1] == ComplaintStatus.REJECTED:
         assert set(visited[:-1]) <= {ComplaintStatus.RECEIVED, ComplaintStatus.TRIAGED}
@@ -78,7 +85,7 @@ def test_complaint_rejected_only_before_work_starts(triggers):
 @SETTINGS
 @given(st.sampled_from(list(TaskStatus)), st.lists(st.sampled_from(list(TaskTrigger)), max_size=40))
 def test_task_random_walk_stays_in_state_space(start, triggers):
-    state, visited = _walk(task.transition, TASK_MACHINE, start, triggers, TaskStatus, TASK_TERMINAL)
+    state, visited = _walk(_TASK, TASK_MACHINE, start, triggers, TaskStatus, TASK_TERMINAL)
     assert state in set(TaskStatus)
     for i, s in enumerate(visited):
         if s in TASK_TERMINAL:
@@ -86,7 +93,7 @@ def test_task_random_walk_stays_in_state_space(start, triggers):
     if state in TASK_TERMINAL:
         for trig in TaskTrigger:
             try:
-                task.transition(state, trig, at=T0, actor="prop")
+                task.transition(state, trig, at=T0, actor="prop", facts=MET)
             except IllegalTransition:
                 continue
             raise AssertionError(f"{state} accepted {trig}")
@@ -95,7 +102,7 @@ def test_task_random_walk_stays_in_state_space(start, triggers):
 @SETTINGS
 @given(st.lists(st.sampled_from(list(TaskTrigger)), max_size=40))
 def test_task_random_walk_from_open(triggers):
-    state, _ = _walk(task.transition, TASK_MACHINE, TaskStatus.OPEN, triggers, TaskStatus, TASK_TERMINAL)
+    state, _ = _walk(_TASK, TASK_MACHINE, TaskStatus.OPEN, triggers, TaskStatus, TASK_TERMINAL)
     assert state in set(TaskStatus)
 
 

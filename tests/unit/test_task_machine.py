@@ -14,6 +14,7 @@ import pytest
 
 from closeloop.domain import task
 from closeloop.domain.errors import DomainError, IllegalTransition, InvalidInput
+from closeloop.domain.guards import Facts
 from closeloop.domain.machine import TransitionRecord
 from closeloop.domain.task import (
     ACTIVE_STATES,
@@ -23,6 +24,9 @@ from closeloop.domain.task import (
     TaskStatus,
     TaskTrigger,
 )
+
+#: facts that meet every guard, for tests of the edge tables alone (guards: tests/unit/test_guards.py)
+MET = Facts(subject="it", reason="given", root_cause="known", actions_finished=1)
 
 STATES = ["open", "acknowledged", "in_progress", "blocked", "waiting", "done", "transferred", "cancelled"]
 TRIGGERS = ["acknowledge", "start", "complete", "transfer", "block", "unblock", "cancel", "reopen", "pause",
@@ -90,7 +94,7 @@ def test_legal_pair_reaches_expected_target(pair):
     state, trigger = pair
     s, t = TaskStatus(state), TaskTrigger(trigger)
     assert TASK_MACHINE.next_state(s, t) is TaskStatus(EXPECTED[pair])
-    rec = task.transition(s, t, at=AT, actor="ops-lead")
+    rec = task.transition(s, t, at=AT, actor="ops-lead", facts=MET)
     assert (rec.from_state, rec.trigger, rec.to_state) == (state, trigger, EXPECTED[pair])
 
 
@@ -167,7 +171,7 @@ def test_blocked_task_walk():
     state = TaskStatus.OPEN
     for i, (frm, trig, to) in enumerate(path):
         assert state == frm
-        rec = task.transition(state, TaskTrigger(trig), at=AT + timedelta(minutes=i), actor="dept")
+        rec = task.transition(state, TaskTrigger(trig), at=AT + timedelta(minutes=i), actor="dept", facts=MET)
         state = TaskStatus(rec.to_state)
         assert state == to
 

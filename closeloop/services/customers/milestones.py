@@ -109,7 +109,7 @@ def follow_up_mails(session: Session, config: Config, now: datetime, lookback: t
     reachable = exists(select(CustomerContact.id).where(CustomerContact.customer_id == Complaint.customer_id,
                                                         CustomerContact.consent.is_(True)))
     rows = session.execute(select(Task.id, Task.complaint_id).join(Complaint, Complaint.id == Task.complaint_id)
-                           .where(Task.kind == "follow-up", Task.status.in_(("open", "acknowledged")),
+                           .where(Task.kind == "follow-up", Task.status.in_((TaskStatus.OPEN, TaskStatus.ACKNOWLEDGED)),
                                   Task.created_at > now - lookback, reachable)).all()
     keys = {tid: f"customer:follow_up:{tid}" for tid, _ in rows}
     if not keys:

@@ -22,16 +22,18 @@ from sqlalchemy.orm import Session
 
 from closeloop.config import Config
 from closeloop.domain.complaint import ComplaintStatus
+from closeloop.domain.customer import MessageDirection
 from closeloop.domain.errors import InvalidInput, NotFound
 from closeloop.domain.machine import require_aware
 from closeloop.domain.notices import NoticeKind, Role
-from closeloop.domain.promise import PROMISE_MACHINE, PromiseKind, PromiseStatus, PromiseTrigger
+from closeloop.domain.promise import PromiseKind, PromiseStatus, PromiseTrigger
 from closeloop.domain.task import TaskStatus
 from models.tables import Message, Promise, Task, Transition
 
-from ..audit import audit_dict, audit_row
+from ..audit import audit_dict
 from ..complaints import root_of
 from ..notify import insert_notifications, make_item, resolve_role
+from ..transitions import apply
 from ..uow import unit_of_work
 from ..users import resolve_recipient
 
@@ -88,7 +90,8 @@ def _evidence(s: Session, p: Promise, message_id: int | None, task_id: int | Non
         raise InvalidInput("evidence", "a promise is kept by one recorded contact (message) or action (task)")
     if message_id is not None:
         m = s.get(Message, message_id)
-        if m is None or m.complaint_id != p.complaint_id or m.direction != "outbound" or m.at < p.made_at:
+        if (m is None or m.complaint_id != p.complaint_id or m.direction != MessageDirection.OUTBOUND
+                or m.at < p.made_at):
             raise InvalidInput("message", f"message {message_id} is not a contact with the customer of complaint "
                                           f"{p.complaint_id} made after promise {p.id}")
         return {"kept_by_message_id": message_id}
@@ -113,19 +116,17 @@ def keep_promise(sessions, promise_id: int, *, actor: str, at: datetime, message
         if contact is not None:
             if not contact.strip() or len(contact) > 5000:
                 raise InvalidInput("contact", "the contact needs a note of 1 to 5000 characters")
-            m = Message(complaint_id=p.complaint_id, original_complaint_id=p.complaint_id, direction="outbound",
-                        channel=channel[:64], author=actor[:200], body=contact, at=at)
+            m = Message(complaint_id=p.complaint_id, original_complaint_id=p.complaint_id,
+                        direction=MessageDirection.OUTBOUND, channel=channel[:64], author=actor[:200], body=contact,
+                        at=at)
             s.add(m)
             s.flush()
             message_id = m.id
         evidence = _evidence(s, p, message_id, task_id)
         late = p.status == PromiseStatus.BROKEN
-        rec = PROMISE_MACHINE.fire(PromiseStatus(p.status), PromiseTrigger.KEEP, at=at, actor=actor,
-                                   data={**evidence, "late": late})
-        p.status, p.kept_at = rec.to_state, at
+        apply(s, p, PromiseTrigger.KEEP, at=at, actor=actor, data={**evidence, "late": late})
         for k, v in evidence.items():
             setattr(p, k, v)
-        s.add(audit_row(rec, p.id, p.complaint_id))
         return p
 
 
@@ -136,10 +137,7 @@ def promise_sweep(session: Session, config: Config, now: datetime) -> tuple[int,
     for p in session.scalars(select(Promise).where(Promise.status == PromiseStatus.OPEN,
                                                    Promise.due_at <= now + before).order_by(Promise.due_at)):
         if p.due_at <= now:
-            rec = PROMISE_MACHINE.fire(PromiseStatus.OPEN, PromiseTrigger.BREAK, at=now, actor="sweep",
-                                       reason=f"not kept by {p.due_at.isoformat()}")
-            p.status, p.broken_at = rec.to_state, now
-            session.add(audit_row(rec, p.id, p.complaint_id))
+            apply(session, p, PromiseTrigger.BREAK, at=now, actor="sweep", reason=f"not kept by {p.due_at.isoformat()}")
             who = resolve_role(config, Role.LEAD, p.department)
             items.append(make_item(config, key=f"promise-broken:{p.id}", kind=NoticeKind.PROMISE_BROKEN, level=2,
                                    who=who, complaint_id=p.complaint_id, task=None, department=p.department,

@@ -39,7 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
-from closeloop.domain.customer import ContactKind, ContactPoint, CustomerProfile
+from closeloop.domain.customer import ContactKind, ContactPoint, CustomerProfile, MessageDirection
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.facts import MAX_CHARS, ComplaintFacts
 from closeloop.domain.inbound_mail import MailOutcome, ParsedMail, ThreadReason, Unparseable, parse_mail, raw_key
@@ -202,8 +202,8 @@ class _Batch:
 
     def _reply(self, m: _Incoming, complaint_id: int, why: ThreadReason) -> None:
         assert m.mail is not None
-        msg = record_message(self.s, complaint_id, config=self.config, direction="inbound", body=_body(m.mail),
-                             author=AUTHOR, at=self.now, channel=SOURCE)
+        msg = record_message(self.s, complaint_id, config=self.config, direction=MessageDirection.INBOUND,
+                             body=_body(m.mail), author=AUTHOR, at=self.now, channel=SOURCE)
         self.landed.append((self._row(m, MailOutcome.REPLY, why, msg.complaint_id), m))
 
     def _new_complaints(self, new: list[tuple[int, _Incoming, ThreadReason]], threads: Threads) -> list[int]:

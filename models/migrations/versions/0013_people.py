@@ -1,7 +1,7 @@
 """people: users (app_user), token owners, task assignees as users, mentions in notes
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-03 19:30:00
 
 Downgrade deletes the users and the mentions and forgets which user a token or a task belongs to (the
@@ -16,7 +16,7 @@ from alembic import op
 import models.types
 
 revision = '0013'
-down_revision = '0011'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
