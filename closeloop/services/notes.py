@@ -68,8 +68,8 @@ def add_note(sessions, config: Config, complaint_id: int, body: str, *, author: 
         unknown = [h for h in handles if h not in users]
         if unknown:
             raise InvalidInput("body", f"@{unknown[0]}: no user has this handle")
-        msg = record_message(s, complaint_id, config=config, direction=MessageDirection.INTERNAL, body=body, author=author[:200],
-                             at=at, channel=channel)
+        msg = record_message(s, complaint_id, config=config, direction=MessageDirection.INTERNAL, body=body,
+                             author=author[:200], at=at, channel=channel)
         s.flush()
         items = []
         for h in handles:
