@@ -63,11 +63,18 @@ ERROR_BODY_CHARS = 300  # of a refusing receiver's answer, kept in last_error
 
 # --- webhook body and signature ------------------------------------------------------------
 
+#: ``<``, ``>`` and ``&`` written as JSON escapes: the decoded strings are unchanged, and a receiver that pastes
+#: the body into an HTML page or a ``<script>`` block cannot be made to run a customer's markup (issue 13,
+#: "channels are safe"; the escaping of Go's ``encoding/json`` and of Django's ``json_script``).
+_HTML_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
 def webhook_body(msg: OutgoingMessage) -> bytes:
-    """The exact bytes POSTed (and signed): compact UTF-8 JSON, non-ASCII kept as is."""
+    """The exact bytes POSTed (and signed): compact UTF-8 JSON, non-ASCII kept as is, ``<``/``>``/``&``
+    escaped (``\\u003c``...) so that no customer-supplied value is markup in the raw body."""
     doc = {"id": msg.id, "idempotency_key": msg.idempotency_key, "recipient": msg.recipient,
            "subject": msg.subject, "body": msg.body, "payload": msg.payload}
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).translate(_HTML_SAFE).encode("utf-8")
 
 
 def sign(secret: bytes, body: bytes) -> str:

@@ -59,3 +59,48 @@ def test_a_hostile_name_and_text_stay_text_in_e_mail_and_chat(sessions):
     assert "<br />" in reply_chat  # the line breaks of the message are kept
     ack_chat = markdown.markdown(next(r for r in chats if "acknowledged" in r.idempotency_key).body)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in ack_chat
+
+
+def test_a_hostile_name_and_text_stay_text_in_a_webhook_body(sessions):
+    """The same customer messages sent as signed webhooks to a real receiver (the real delivery path): the
+    raw bytes hold no ``<``/``>``/``&`` (JSON escapes, as Go's encoding/json and Django's json_script), the
+    decoded JSON gives back exactly what was written, and the signature covers those bytes."""
+    import asyncio
+    import json
+    import random
+
+    from sqlalchemy import update
+
+    from closeloop.clock import FixedClock
+    from closeloop.services.delivery import deliver_once
+    from integrations.senders import RoutingSender, WebhookSender, make_webhook_client, verify_signature
+
+    from .receiver import Receiver
+
+    cfg = _config()
+    (cid,) = intake(sessions, cfg, T0, [facts("H-3", T0, customer_ref="h-hook", text=TEXT, customer=CustomerProfile(
+        NAME, "en", None, (ContactPoint("email", "hook@example.org", consent=True),)))])
+    send_reply(sessions, cfg, cid, f"You wrote:\n{TEXT}", actor="agent", at=T0)
+    rec = Receiver().start()
+    try:
+        with sessions.begin() as s:  # the customer's messages leave through a webhook instead of SMTP
+            s.execute(update(Outbox).where(Outbox.idempotency_key.like("customer:%"))
+                      .values(channel="webhook", target=rec.url("/hook")))
+
+        async def go():
+            async with make_webhook_client(30.0) as c:
+                sender = RoutingSender({"webhook": WebhookSender(c, b"s3cret", 30.0)})
+                return await deliver_once(sessions, sender, FixedClock(T0), worker="w", rng=random.Random(1))
+        assert asyncio.run(go()).delivered == 2
+        hits = rec.hits("/hook")
+    finally:
+        rec.stop()
+    assert len(hits) == 2
+    texts = []
+    for hit in hits:
+        assert verify_signature(b"s3cret", hit.body, hit.headers["x-closeloop-signature"])
+        assert not {b"<", b">", b"&"} & {bytes([c]) for c in hit.body}
+        doc = json.loads(hit.body)
+        texts.append(doc["body"] + json.dumps(doc["payload"], ensure_ascii=False))
+    assert any(NAME in t for t in texts)  # the acknowledgement greets the customer by name, exactly
+    assert any("<img src=x onerror=alert(2)>" in t for t in texts)  # the quoted text, exactly as written
