@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from closeloop.config import load_config
+from closeloop.config import load_config, parse_config
 from closeloop.services import tasks as task_svc
 from closeloop.services.sweep import sweep
 from integrations.formats import NYC311
@@ -70,17 +70,36 @@ def _working_days_later(cal, start, days):
                 return periods[0][0]
 
 
+#: Issue 12 (K10) inside the oracle: three weeks in, the agencies' P3 and P4 resolve targets grow by a third
+#: (a policy change mid-run). The customer's promise targets stay.
+CHANGE_AFTER = timedelta(weeks=3)
+OLD_TARGETS = ("P3 = { acknowledge = 8, resolve = 72 }", "P4 = { acknowledge = 16, resolve = 144 }")
+NEW_TARGETS = ("P3 = { acknowledge = 8, resolve = 96 }", "P4 = { acknowledge = 16, resolve = 192 }")
+
+
+def _changed(config):
+    text = config.text
+    for old, new in zip(OLD_TARGETS, NEW_TARGETS, strict=True):
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    return parse_config(text, "nyc311 with longer P3/P4 resolve targets")
+
+
 def test_six_weeks_of_real_requests_fire_every_timer_once_at_its_instant(sessions):
-    config = load_config(ROOT / "examples" / "nyc311.toml")
+    first_config = load_config(ROOT / "examples" / "nyc311.toml")
+    later_config = _changed(first_config)
+    config = first_config
     esc = config.model.escalation
     rows = _rows()
     start = rows[0][0].received_at.replace(minute=0, second=0, microsecond=0)
     end = start + timedelta(weeks=6)
+    change = start + CHANGE_AFTER  # a tick: the sweep at it is the first under the new policy
     ticks = []
     t = start
     while t <= end:
         ticks.append(t)
         t += TICK
+    assert change in ticks
 
     events = [(f.received_at, 0, "intake", f) for f, _ in rows]
     events += [(c, 1, "close", f.external_ref) for f, c in rows if c is not None and c <= end]
@@ -89,6 +108,7 @@ def test_six_weeks_of_real_requests_fire_every_timer_once_at_its_instant(session
     closed_at: dict[int, datetime] = {}
     i = 0
     for tick in ticks:
+        config = later_config if tick >= change else first_config
         while i < len(events) and events[i][0] <= tick:
             at, _, kind, obj = events[i]
             if kind == "intake":
@@ -103,8 +123,10 @@ def test_six_weeks_of_real_requests_fire_every_timer_once_at_its_instant(session
             i += 1
         sweep(sessions, config, tick)
 
-    # ---- the oracle
+    # ---- the oracle (targets of the first policy; `instant` below switches to the later one where it applies)
+    config = first_config
     expected: set[tuple] = set()
+    moved: list[datetime] = []  # timers the policy change moved (and that then fired)
     with sessions() as s:
         tasks = s.scalars(select(Task).order_by(Task.id)).all()
         complaints = {c.id: c for c in s.scalars(select(Complaint))}
@@ -121,9 +143,24 @@ def test_six_weeks_of_real_requests_fire_every_timer_once_at_its_instant(session
                 if _fires(ticks, at, done):
                     expected.add(("ack_timeout", task.id, page, at))
                 page, at = page + 1, cal.add_business_time(at, timedelta(hours=esc.ack_page_hours))
-            due = cal.add_business_time(created, targets.resolve)
+            later = later_config.sla.for_department(task.department, complaints[task.complaint_id].severity)
+
+            def instant(share=None, after=None, _t=targets, _l=later, _cal=cal, _c=created, _done=done):
+                """Under the policy of the sweep that would fire it: a timer still pending at the change
+                follows the new targets (K10); one that fired before it stays where it was."""
+                ats = []
+                for tg in (_t, _l):
+                    due_ = _cal.add_business_time(_c, tg.resolve)
+                    ats.append(_cal.add_business_time(_c, tg.resolve * share) if share is not None
+                               else _cal.add_business_time(due_, after))
+                first = _first_tick(ticks, ats[0])
+                if first is not None and first < change:
+                    return ats[0]
+                if ats[1] != ats[0] and _fires(ticks, ats[1], _done):
+                    moved.append(ats[1])
+                return ats[1]
             for pct in esc.reminder_thresholds:
-                at = cal.add_business_time(created, targets.resolve * pct)
+                at = instant(share=pct)
                 if _fires(ticks, at, done):
                     expected.add(("reminder", task.id, round(pct * 100), at))
             # the crisis owner (level 4) hears only of crisis_severities / crisis_risk_flags complaints
@@ -132,7 +169,7 @@ def test_six_weeks_of_real_requests_fire_every_timer_once_at_its_instant(session
             for level, hours in enumerate(esc.ladder_hours, start=1):
                 if level == 4 and not crisis:
                     continue
-                at = cal.add_business_time(due, timedelta(hours=hours))
+                at = instant(after=timedelta(hours=hours))
                 if _fires(ticks, at, done):
                     expected.add(("escalation", task.id, level, at))
         ccal = config.customer_calendar
@@ -187,12 +224,20 @@ def test_six_weeks_of_real_requests_fire_every_timer_once_at_its_instant(session
                 dropped[reason] = dropped.get(reason, 0) + 1
         for o in s.scalars(select(Outbox)):
             assert o.created_at in ticks
+        # a task completed during its department's quiet hours while its notice was held for the morning:
+        # the notice is dropped at release, not sent (Zammad #4432, Icinga/icinga2#5919)
+        of = {t.id: (t.department, t.complaint_id) for t in tasks}
+        quiet_done = [(k, e) for (k, e, _), (_, why) in expected_notes.items() if why == "task_done"
+                      and not config.department_calendar(of[e][0]).is_open(closed_at[of[e][1]])]
     # the scenario is not empty: real requests breached, were reminded and followed up
     assert expected_kinds.get("escalation", 0) > 0 and expected_kinds.get("reminder", 0) > 0
     assert sum(1 for k, *_ in expected if k == "follow_up") > 0
+    assert quiet_done, "the data no longer holds a completion in quiet hours with a held notice"
+    assert moved and min(moved) >= change  # the change mid-run moved pending timers, which fired later
     assert dropped.get("superseded", 0) > 0 and dropped.get("task_done", 0) + dropped.get("complaint_closed", 0) > 0
     print(f"\nsix weeks, {ROWS} NYC 311 requests: fired {len(fired)} timers: {expected_kinds}, "
-          f"follow-ups {sum(1 for k, *_ in expected if k == 'follow_up')}, not sent at release: {dropped}")
+          f"follow-ups {sum(1 for k, *_ in expected if k == 'follow_up')}, not sent at release: {dropped}, "
+          f"moved by the policy change: {len(moved)}")
 
 
 PAGE_ROLES = ["assignee", "lead", "operations_manager"]
