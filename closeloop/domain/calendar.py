@@ -35,7 +35,11 @@ Rules (tested in ``tests/unit/test_calendar*.py``):
 - **Guard.** A search that meets more than :data:`MAX_CLOSED_DAYS` consecutive
   days without working time raises :class:`InvalidInput` ("calendar") instead
   of looping forever.
-- **Cost.** Arithmetic steps over whole periods and days, never minutes.
+- **Cost.** Adding and measuring business time bisect a per-year index of the working periods
+  (:mod:`closeloop.domain.calendar_index`, built once per calendar and year): O(log n) per call however
+  far apart the instants are. The walk over whole periods and days (never minutes) is the reference
+  the index is tested against, and the path taken for a year without any working time (so that the
+  guard below raises as it always did).
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import ParamSpec, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .calendar_index import YearIndex, from_us, to_us
 from .errors import InvalidInput
 from .machine import require_aware
 
@@ -69,6 +74,7 @@ _DAYS = {n: i for names in (DAY_NAMES, _FULL_NAMES) for i, n in enumerate(names)
 _UTC = UTC
 _ZERO = timedelta(0)
 _ONE_DAY = timedelta(days=1)
+_US = timedelta(microseconds=1)
 _TICK = timedelta(microseconds=1)
 _TIME = re.compile(r"(\d{1,2}):(\d{2})")
 _CACHE_SIZE = 4096
@@ -190,6 +196,7 @@ class BusinessCalendar:
         self._days_off = _year_provider(days_off, "days_off")
         self._working = _year_provider(working_days, "working_days")
         self._cache: dict[date, tuple[tuple[datetime, datetime], ...]] = {}
+        self._years: dict[int, YearIndex] = {}
 
     def __repr__(self) -> str:
         return f"BusinessCalendar(name={self.name!r}, zone={self.zone.key!r}, hours={format_hours(self.weekly)!r})"
@@ -329,11 +336,45 @@ class BusinessCalendar:
         """
         return self.add_business_times(start, (duration,))[0]
 
+    def _year(self, year: int) -> YearIndex | None:
+        """The index of the local ``year`` (built once), or None outside years 1-9998 (the walk then
+        reports the range) or for a year without working time (the walk's guard decides)."""
+        if not 1 <= year <= 9998:
+            return None
+        idx = self._years.get(year)
+        if idx is None:
+            day, last = date(year, 1, 1), date(year, 12, 31)
+            periods: list[tuple[datetime, datetime]] = []
+            while day <= last:
+                periods.extend(self._utc_periods(day))
+                day += _ONE_DAY
+            idx = self._years[year] = YearIndex.build(periods)
+        return idx if idx.total else None
+
+    def _added(self, s: datetime, todo: list[tuple[timedelta, int]], out: list[datetime]) -> bool:
+        """Fill ``out`` for the ascending ``todo`` from the UTC ``s`` by the year indexes; False when a year
+        on the way has no index (the caller walks instead)."""
+        year = self._local_date(s).year
+        idx = self._year(year)
+        if idx is None:
+            return False
+        pos = idx.elapsed(to_us(s))  # the start, in business microseconds of ``year``
+        for d, i in todo:
+            need = pos + d // _US
+            while need > idx.total:
+                pos, need, year = pos - idx.total, need - idx.total, year + 1
+                nxt = self._year(year)
+                if nxt is None:
+                    return False
+                idx = nxt
+            out[i] = from_us(idx.instant(need)).astimezone(self.zone)
+        return True
+
     @_in_range("duration")
     def add_business_times(self, start: datetime, durations: Sequence[timedelta]) -> list[datetime]:
-        """:meth:`add_business_time` for each of ``durations`` from one ``start``, in one walk over the
-        working periods (an escalation ladder, a chain of pages, reminder thresholds): the results in the
-        order of ``durations`` (any order), in the calendar zone. Same errors as :meth:`add_business_time`."""
+        """:meth:`add_business_time` for each of ``durations`` from one ``start`` (an escalation ladder, a
+        chain of pages, reminder thresholds): the results in the order of ``durations`` (any order), in the
+        calendar zone. Same errors as :meth:`add_business_time`."""
         s = self._utc(start, "start")
         for d in durations:
             if not isinstance(d, timedelta):
@@ -342,8 +383,12 @@ class BusinessCalendar:
                 raise InvalidInput("duration", f"must not be negative, got {d}")
         out: list[datetime] = [s.astimezone(self.zone)] * len(durations)
         todo = sorted((d, i) for i, d in enumerate(durations) if d)
-        if not todo:
+        if not todo or self._added(s, todo, out):
             return out
+        return self._walk_add(s, todo, out)
+
+    def _walk_add(self, s: datetime, todo: list[tuple[timedelta, int]], out: list[datetime]) -> list[datetime]:
+        """The reference: one walk over the working periods from the UTC ``s``."""
         used, k = _ZERO, 0
         for ps, pe in self._iter_periods(s):
             begin = max(ps, s)
@@ -360,9 +405,20 @@ class BusinessCalendar:
     def business_time_between(self, start: datetime, end: datetime) -> timedelta:
         """Business time in ``[start, end)``, measured in real (UTC) time; zero if ``end <= start``."""
         s, e = self._utc(start, "start"), self._utc(end, "end")
-        total = _ZERO
         if e <= s:
-            return total
+            return _ZERO
+        first, last = self._local_date(s).year, self._local_date(e).year
+        years = [self._year(y) for y in range(first, last + 1)]
+        if all(years):
+            a, b = years[0], years[-1]
+            assert a is not None and b is not None
+            used = b.elapsed(to_us(e)) - a.elapsed(to_us(s)) + sum(y.total for y in years[:-1] if y)
+            return timedelta(microseconds=used)
+        return self._walk_between(s, e)
+
+    def _walk_between(self, s: datetime, e: datetime) -> timedelta:
+        """The reference: business time in ``[s, e)`` (UTC, ``s < e``) summed day by day."""
+        total = _ZERO
         day, last = self._local_date(s) - _ONE_DAY, self._local_date(e) + _ONE_DAY
         while day <= last:
             for ps, pe in self._utc_periods(day):
