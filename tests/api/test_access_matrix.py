@@ -82,6 +82,8 @@ MATRIX = {
     "GET /complaints/{ops}/attachments/{id}":  _status("200 200 200 200 403"),
     "GET /complaints/{lending}/attachments/{id}": _status("403 403 200 200 403"),
     "GET /complaints/{ops}/attachments/{other}": _status("404 404 404 404 403"),  # another complaint's file
+    "POST /complaints/{ops}/attachments":      _status("201 201 201 201 403"),  # staff upload (multipart)
+    "POST /complaints/{lending}/attachments":  _status("403 403 201 201 403"),
     "POST /inbound/email/reprocess":           _status("403 403 403 200 403"),
     # work from the complaint page over the API, people and mentions (issue 14)
     "POST /complaints/{ops}/notes":            _status("201 201 201 201 403"),
@@ -143,6 +145,9 @@ def _request(api, endpoint: str):
         path, body = f"/complaints/{cid}/replies", {"text": "we are on it"}
     elif path == "/inbound/email/reprocess":
         body = {"all": True}
+    elif "/attachments" in path and method == "POST":
+        product = "Credit reporting" if "{ops}" in path else "Payday loan"
+        path, body = f"/complaints/{_complaint(api, product)}/attachments", UPLOAD
     elif "/attachments" in path:
         product = "Credit reporting" if "{ops}" in path else "Payday loan"
         cid = _complaint(api, product)
@@ -202,6 +207,7 @@ def _request(api, endpoint: str):
     return method, (path if path in ROOT_PATHS else "/api/v1" + path), body
 
 
+UPLOAD = {"files": {"file": ("statement.pdf", b"%PDF-1.7 matrix", "application/pdf")}, "data": {"note": "scan"}}
 WORK_BODIES = {"notes": {"body": "checked the file with @matrix.member"},
                "priority": {"severity": "P1", "reason": "regulator asked"},
                "wait": {"reason": "the customer sends the statement"},
@@ -227,7 +233,8 @@ def test_every_cell_of_the_access_matrix(api, tmp_path):
         for caller in CALLERS:
             method, url, body = _request(api, endpoint)
             headers = {} if caller == "anon" else api.h(caller)
-            r = api.client.request(method, url, headers=headers, json=body)
+            sent = body if body is UPLOAD else {"json": body}  # multipart for the upload
+            r = api.client.request(method, url, headers=headers, **sent)
             got[(endpoint, caller)] = r.status_code
             if r.status_code >= 400:
                 assert set(r.json()["error"]) == {"code", "message", "field", "details"}, (endpoint, caller)
