@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from closeloop.domain.customer import ContactPoint, CustomerProfile
 from closeloop.services import compensation, improvement
 from closeloop.services.customers.promises import make_promise
+from closeloop.services.saved_views import normalise, save_view
 from closeloop.services.tokens import create_token
 from closeloop.services.users import create_user
 from models.tables import ApiToken, Task
@@ -101,6 +102,10 @@ MATRIX = {
     "GET /me/tasks":                           _status("200 200 200 200 403"),
     "GET /me/mentions":                        _status("200 200 200 200 403"),
     "POST /complaints/bulk":                   _status("403 403 403 200 403"),
+    "GET /me/views":                           _status("200 200 200 200 403"),
+    "POST /me/views":                          _status("201 201 201 201 403"),
+    "DELETE /me/views/{mine}":                 _status("204 204 204 204 403"),
+    "DELETE /me/views/{other}":                _status("404 404 404 404 403"),  # another user's view
 }
 
 
@@ -116,7 +121,13 @@ def _ops_task(api) -> int:
         return s.scalar(select(Task.id).where(Task.complaint_id == cid, Task.department == "operations"))
 
 
-def _request(api, endpoint: str):
+def _user_id(api, caller: str) -> int:
+    """The user of ``caller``'s token (the manager's for anon, who never gets that far)."""
+    with api.app.sessions() as s:
+        return s.scalar(select(ApiToken.user_id).where(ApiToken.name == ("manager" if caller == "anon" else caller)))
+
+
+def _request(api, endpoint: str, caller: str = "manager"):
     """(method, url, json body) for one cell, with fresh records for writes."""
     method, rest = endpoint.split(" ", 1)
     path, _, trigger = rest.partition(" ")
@@ -169,6 +180,12 @@ def _request(api, endpoint: str):
     elif path == "/complaints/bulk":
         body = {"action": "reprioritize", "severity": "P1", "reason": "incident",
                 "items": [{"id": _complaint(api, "Mortgage")}]}
+    elif path == "/me/views" and method == "POST":
+        body = {"name": f"view {next(_refs)}", "q": "dispute", "overdue": True}
+    elif path.startswith("/me/views/"):
+        view = save_view(api.app.sessions, _user_id(api, caller if "{mine}" in path else "admin"),
+                         f"v{next(_refs)}", normalise(q="x"), at=T0)
+        path = f"/me/views/{view.id}"
     elif path == "/users" and method == "POST":
         body = {"handle": f"user-{next(_refs)}", "name": "New Person", "role": "member", "departments": ["service"]}
     elif path.endswith("/timeline"):
@@ -231,7 +248,7 @@ def test_every_cell_of_the_access_matrix(api, tmp_path):
     got: dict[tuple[str, str], int] = {}
     for endpoint in MATRIX:
         for caller in CALLERS:
-            method, url, body = _request(api, endpoint)
+            method, url, body = _request(api, endpoint, caller)
             headers = {} if caller == "anon" else api.h(caller)
             sent = body if body is UPLOAD else {"json": body}  # multipart for the upload
             r = api.client.request(method, url, headers=headers, **sent)
