@@ -26,10 +26,11 @@ from . import (  # noqa: E402
     pages_overview,
     pages_people,
     pages_queue,
+    pages_records,
     pages_views,
     pages_work,
 )
 
 for _module in (pages_auth, pages_overview, pages_queue, pages_bulk, pages_complaints, pages_customers, pages_work,
-                pages_people, pages_views):
+                pages_people, pages_views, pages_records):
     router.include_router(_module.router)
