@@ -74,7 +74,12 @@ def mentions(text: str | None) -> Markup:
     return Markup("").join(out)
 
 
-env.filters.update(local=local, hours=hours, filesize=filesize, mentions=mentions)
+def pathpart(value) -> str:
+    """``value`` percent-encoded as one path segment (``/`` too: a customer ref may contain it)."""
+    return quote(str(value), safe="")
+
+
+env.filters.update(local=local, hours=hours, filesize=filesize, mentions=mentions, pathpart=pathpart)
 
 
 def language(request: Request) -> str:
