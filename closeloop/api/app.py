@@ -26,7 +26,7 @@ from closeloop.bootstrap import App, build_app
 
 from . import errors, observability
 from .errors import ErrorResponse
-from .limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
+from .limits import DEFAULT_MAX_BODY_BYTES, UPLOAD_SLACK, BodyLimit
 from .throttle import DEFAULT_LIMITS, AuthThrottle
 
 PREFIX = "/api/v1"
@@ -59,6 +59,7 @@ def create_app(app: App | None = None) -> FastAPI:
     from .routes_overview import router as overview_router
     from .routes_people import router as people_router
     from .routes_tasks import router as tasks_router
+    from .routes_uploads import router as uploads_router
     from .routes_work import router as work_router
 
     app = app or build_app()
@@ -70,13 +71,15 @@ def create_app(app: App | None = None) -> FastAPI:
     errors.install(api)
     settings = getattr(app, "settings", None)  # None for the bare App that renders the OpenAPI document
     api.state.auth_throttle = AuthThrottle(getattr(settings, "auth_failure_limits", DEFAULT_LIMITS))
-    api.add_middleware(BodyLimit, max_bytes=getattr(settings, "api_max_body_bytes", DEFAULT_MAX_BODY_BYTES))
+    max_bytes = getattr(settings, "api_max_body_bytes", DEFAULT_MAX_BODY_BYTES)
+    api.add_middleware(BodyLimit, max_bytes=max_bytes,
+                       upload_max_bytes=max(max_bytes, getattr(settings, "attachment_max_bytes", 0) + UPLOAD_SLACK))
     observability.install(api)
     api.include_router(observability.router)  # /healthz, /readyz, /metrics (no token; see the module)
     improvement_router = _optional_router("closeloop.api.routes_improvements")
     for router in (bulk_router, complaints_router, tasks_router, overview_router, outbox_router, admin_router,
                    compensation_router, customers_router, exports_router, inbound_router, improvement_router,
-                   work_router, people_router):
+                   work_router, people_router, uploads_router):
         if router is not None:
             _document_errors(router)
             api.include_router(router, prefix=PREFIX, responses=ERROR_RESPONSES)

@@ -4,14 +4,21 @@ A body longer than ``max_bytes`` gets **413** in the API's error shape (code ``p
 field ``body``) before any route runs: at once when ``Content-Length`` says so, or as soon as the
 bytes received pass the limit (chunked uploads). The default, 1 MiB
 (``CLOSELOOP_API_MAX_BODY_BYTES``), is far above any valid request: the largest field, a complaint's
-text, is bounded by its schema.
+text, is bounded by its schema. File uploads (``POST /api/v1/complaints/{id}/attachments`` and the
+dashboard's note form, :data:`UPLOAD_PATHS`) have their own limit: the attachment size cap
+(``CLOSELOOP_ATTACHMENT_MAX_BYTES``) plus :data:`UPLOAD_SLACK` for the form's other fields.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 DEFAULT_MAX_BODY_BYTES = 1 << 20
+#: Room for a multipart upload's other fields and boundaries beside the file (64 KiB).
+UPLOAD_SLACK = 64 * 1024
+#: The POST paths that take a file: the API's upload and the complaint page's note form.
+UPLOAD_PATHS = re.compile(r"/api/v1/complaints/\d{1,10}/attachments|/complaints/\d{1,10}/work/note")
 
 
 def _413_body(max_bytes: int) -> bytes:
@@ -20,22 +27,28 @@ def _413_body(max_bytes: int) -> bytes:
 
 
 class BodyLimit:
-    """Wrap an ASGI ``app``; requests with a body over ``max_bytes`` are answered 413."""
+    """Wrap an ASGI ``app``; requests with a body over ``max_bytes`` (``upload_max_bytes`` for a POST to one
+    of :data:`UPLOAD_PATHS`) are answered 413."""
 
-    def __init__(self, app, max_bytes: int = DEFAULT_MAX_BODY_BYTES):
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app, max_bytes: int = DEFAULT_MAX_BODY_BYTES, upload_max_bytes: int | None = None):
+        self.app, self.default_max, self.upload_max = app, max_bytes, max(upload_max_bytes or 0, max_bytes)
+
+    def limit(self, scope) -> int:
+        upload = scope.get("method") == "POST" and UPLOAD_PATHS.fullmatch(scope.get("path", ""))
+        return self.upload_max if upload else self.default_max
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        max_bytes = self.limit(scope)
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = 0
-                if declared > self.max_bytes:
-                    return await self._reject(send)
+                if declared > max_bytes:
+                    return await self._reject(send, max_bytes)
         # read the body first (at most max_bytes are held), then hand it on in one message
         chunks, seen = [], 0
         while True:
@@ -44,8 +57,8 @@ class BodyLimit:
                 return
             chunk = message.get("body", b"")
             seen += len(chunk)
-            if seen > self.max_bytes:
-                return await self._reject(send)
+            if seen > max_bytes:
+                return await self._reject(send, max_bytes)
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
@@ -60,8 +73,8 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _reject(self, send) -> None:
-        body = _413_body(self.max_bytes)
+    async def _reject(self, send, max_bytes: int) -> None:
+        body = _413_body(max_bytes)
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})

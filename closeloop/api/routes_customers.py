@@ -234,12 +234,13 @@ class CustomerOut(BaseModel):
     verdicts: list[CustomerVerdict] = Field(description="follow-up answers (satisfaction history), oldest first")
 
 
-@router.get("/customers/{ref}", response_model=CustomerOut)
+@router.get("/customers/{ref:path}", response_model=CustomerOut)
 def customer(ref: str = Path(min_length=1, max_length=128, description="the customer ref (pseudonymous key)"),
              who: Principal = Depends(require(*WORK_ROLES)), app: App = Depends(get_app)) -> CustomerOut:
     """A customer's complaints (status, severity, received, due, category), the promises made to them
     (made / kept / broken / open), compensation and its status, and their follow-up verdicts. Members and
-    leads see what their department's tasks touch: 403 when that is none of the customer's complaints."""
+    leads see what their department's tasks touch: 403 when that is none of the customer's complaints.
+    A ref may contain ``/`` (sent as is or as ``%2F``)."""
     v = customer_view(app.sessions, ref, scope=None if who.role == MANAGER else who.department)
     if not v.visible:
         raise ApiError(403, f"customer {ref!r} has no complaint with a task in department {who.department!r}")

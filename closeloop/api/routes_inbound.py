@@ -104,12 +104,15 @@ class AttachmentOut(BaseModel):
     status: str = Field(description="stored | refused")
     reason: str | None = Field(description="why it was refused (too_large)")
     at: datetime
+    uploaded_by: str | None = Field(None, description="the staff member who uploaded it; null: from an e-mail")
+    task_id: int | None = Field(None, description="the task it was uploaded on, if any")
 
 
 @router.get("/complaints/{complaint_id}/attachments", response_model=list[AttachmentOut])
 def attachments(complaint_id: Id, who: Principal = Depends(require(*WORK_ROLES)),
                 app: App = Depends(get_app)) -> list[AttachmentOut]:
-    """The files that came with the customer's e-mail on this complaint, oldest first."""
+    """The files on this complaint, oldest first: those that came with the customer's e-mail and those staff
+    uploaded (``uploaded_by`` set)."""
     ensure_visible(app, who, complaint_id)
     return [AttachmentOut(**vars(a)) for a in attachments_of(app.sessions, complaint_id)]
 

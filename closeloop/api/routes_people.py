@@ -1,6 +1,7 @@
-"""People (issue 14 §3): ``/users`` and the caller's own work, ``/me/tasks`` and ``/me/mentions``.
+"""People (issue 14 §3): ``/users`` and the caller's own work, ``/me/tasks`` and ``/me/mentions``; the caller's
+saved views of the complaint list, ``GET/POST /me/views`` and ``DELETE /me/views/{id}`` (issue 14 §5).
 
-Access: every role lists users (to assign and mention); an admin adds them. "My tasks" and mentions need a
+Access: every role lists users (to assign and mention); an admin adds them. "My tasks", mentions and views need a
 token that belongs to a user (``closeloop tokens create --user``; 403 otherwise) of a working role.
 """
 
@@ -8,14 +9,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from closeloop.bootstrap import App
+from closeloop.domain.complaint import ComplaintStatus
+from closeloop.services import saved_views
 from closeloop.services import users as user_svc
 from closeloop.services.notes import my_mentions
+from closeloop.services.saved_views import MAX_NAME
+from closeloop.services.search import MAX_QUERY_CHARS, ComplaintSort
 
 from .auth import ADMIN, LEAD, MANAGER, MEMBER, WORK_ROLES, Principal, get_app, require
+from .deps import Id
 from .errors import ApiError
 from .schemas import In, Out, Page, TaskOut
 
@@ -91,3 +97,43 @@ def mentions(limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, 
              who: Principal = Depends(require(*WORK_ROLES)), app: App = Depends(get_app)) -> list[MentionOut]:
     """The notes that @mention the caller's user, newest first."""
     return [MentionOut(**vars(m)) for m in my_mentions(app.sessions, _user_of(who), limit=limit, offset=offset)]
+
+
+class ViewIn(In):
+    name: str = Field(min_length=1, max_length=MAX_NAME, pattern=r"\S", description="unique for the user: "
+                                                                                  "saving a name again replaces it")
+    q: str = Field("", max_length=MAX_QUERY_CHARS, description="search text, as `GET /complaints?q=`")
+    status: ComplaintStatus | None = None
+    overdue: bool = False
+    sort: ComplaintSort = ComplaintSort.RECEIVED_DESC
+
+
+class ViewOut(BaseModel):
+    id: int
+    name: str
+    query: str = Field(description="the complaint list's query string (q, status, overdue, sort)")
+    url: str = Field(description="the dashboard's list with this view")
+    created_at: datetime
+
+
+@router.get("/me/views", response_model=list[ViewOut])
+def views(who: Principal = Depends(require(*WORK_ROLES)), app: App = Depends(get_app)) -> list[ViewOut]:
+    """The caller's saved views of the complaint list, by name."""
+    return [ViewOut(id=v.id, name=v.name, query=v.query, url=v.url, created_at=v.created_at)
+            for v in saved_views.list_views(app.sessions, _user_of(who))]
+
+
+@router.post("/me/views", status_code=201, response_model=ViewOut)
+def save_view(body: ViewIn, who: Principal = Depends(require(*WORK_ROLES)), app: App = Depends(get_app)) -> ViewOut:
+    """Save a filter/search of the complaint list under a name (the same name again replaces it); 422
+    naming ``name`` past 50 views."""
+    query = saved_views.normalise(body.q, str(body.status) if body.status else None, body.overdue, str(body.sort))
+    v = saved_views.save_view(app.sessions, _user_of(who), body.name, query, at=app.clock.now())
+    return ViewOut(id=v.id, name=v.name, query=v.query, url=v.url, created_at=v.created_at)
+
+
+@router.delete("/me/views/{view_id}", status_code=204)
+def delete_view(view_id: Id, who: Principal = Depends(require(*WORK_ROLES)), app: App = Depends(get_app)) -> Response:
+    """Delete one of the caller's views (404 for another user's or an unknown one)."""
+    saved_views.delete_view(app.sessions, _user_of(who), view_id)
+    return Response(status_code=204)

@@ -53,37 +53,48 @@ def _excerpt(body: str) -> str:
     return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS - 1] + "…"
 
 
+def check_body(body: str | None) -> None:
+    """``InvalidInput`` naming ``body`` when a note's text is empty or over :data:`MAX_NOTE` characters."""
+    if not body or not body.strip():
+        raise InvalidInput("body", "a note needs text")
+    if len(body) > MAX_NOTE:
+        raise InvalidInput("body", f"longer than {MAX_NOTE} characters")
+
+
 def add_note(sessions, config: Config, complaint_id: int, body: str, *, author: str, at: datetime,
              channel: str = "api") -> NoteResult:
     """Add an internal note; notify the users it mentions. Returns the message id, the complaint it landed
     on and the handles mentioned. Raises ``InvalidInput`` (``body``: empty, over :data:`MAX_NOTE` characters,
     or naming an unknown ``@handle``), ``NotFound`` for an unknown complaint."""
-    if not body or not body.strip():
-        raise InvalidInput("body", "a note needs text")
-    if len(body) > MAX_NOTE:
-        raise InvalidInput("body", f"longer than {MAX_NOTE} characters")
-    handles = mentioned_handles(body)
+    check_body(body)
     with unit_of_work(sessions) as s:
-        users = users_by_handle(s, set(handles))
-        unknown = [h for h in handles if h not in users]
-        if unknown:
-            raise InvalidInput("body", f"@{unknown[0]}: no user has this handle")
-        msg = record_message(s, complaint_id, config=config, direction=MessageDirection.INTERNAL, body=body,
-                             author=author[:200], at=at, channel=channel)
-        s.flush()
-        items = []
-        for h in handles:
-            user = users[h]
-            s.add(Mention(message_id=msg.id, user_id=user.id, complaint_id=msg.complaint_id, author=author[:200],
-                          at=at))
-            who = user_recipient(config, user, Role.MENTIONED, None)
-            items.append(make_item(config, key=f"{NoticeKind.MENTION}:{msg.id}:{user.id}", kind=NoticeKind.MENTION,
-                                   level=0, who=who, complaint_id=msg.complaint_id, task=None,
-                                   department=user.departments[0] if user.departments else None, now=at,
-                                   params={"author": author, "complaint": msg.complaint_id,
-                                           "excerpt": _excerpt(body)}))
-        insert_notifications(s, items)
-        return NoteResult(msg.id, msg.complaint_id, at, msg.author, handles)
+        return note_in_session(s, config, complaint_id, body, author=author, at=at, channel=channel)
+
+
+def note_in_session(s, config: Config, complaint_id: int, body: str, *, author: str, at: datetime,
+                    channel: str = "api") -> NoteResult:
+    """:func:`add_note` inside the caller's transaction (the body's length checked by the caller; no commit)."""
+    handles = mentioned_handles(body)
+    users = users_by_handle(s, set(handles))
+    unknown = [h for h in handles if h not in users]
+    if unknown:
+        raise InvalidInput("body", f"@{unknown[0]}: no user has this handle")
+    msg = record_message(s, complaint_id, config=config, direction=MessageDirection.INTERNAL, body=body,
+                         author=author[:200], at=at, channel=channel)
+    s.flush()
+    items = []
+    for h in handles:
+        user = users[h]
+        s.add(Mention(message_id=msg.id, user_id=user.id, complaint_id=msg.complaint_id, author=author[:200],
+                      at=at))
+        who = user_recipient(config, user, Role.MENTIONED, None)
+        items.append(make_item(config, key=f"{NoticeKind.MENTION}:{msg.id}:{user.id}", kind=NoticeKind.MENTION,
+                               level=0, who=who, complaint_id=msg.complaint_id, task=None,
+                               department=user.departments[0] if user.departments else None, now=at,
+                               params={"author": author, "complaint": msg.complaint_id,
+                                       "excerpt": _excerpt(body)}))
+    insert_notifications(s, items)
+    return NoteResult(msg.id, msg.complaint_id, at, msg.author, handles)
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,15 @@ from closeloop.api.auth import MANAGER, WORK_ROLES, Principal, get_app
 from closeloop.api.routes_exports import download
 from closeloop.api.routes_inbound import attachment_response
 from closeloop.domain.complaint import ComplaintStatus
-from closeloop.services import exports
+from closeloop.domain.improvement import ImprovementStatus
+from closeloop.domain.triage import SEVERITIES
+from closeloop.services import exports, improvement
 from closeloop.services.complaint_queries import ComplaintFilter, complaint_in_scope, list_complaints
 from closeloop.services.customers.view import customer_refs
 from closeloop.services.exports import ExportFormat
 from closeloop.services.search import MAX_QUERY_CHARS, ComplaintSort
 
+from .pages_bulk import ACTIONS as BULK_ACTIONS
 from .render import WebRoute, render
 from .session import PageError, current
 
@@ -70,6 +73,25 @@ def attachment_download(request: Request, complaint_id: int = Path(ge=1, le=2_14
     return attachment_response(app, complaint_id, attachment_id)
 
 
+def _bulk_choices(app) -> dict:
+    """What the manager's bulk form offers: actions, departments, severities, open improvement records."""
+    records = [r for r, _ in improvement.list_records(app.sessions, limit=200)
+               if r.status != ImprovementStatus.REJECTED]
+    return {"actions": BULK_ACTIONS, "departments": sorted(app.config.departments), "severities": SEVERITIES,
+            "names": {k: v.display_name for k, v in app.config.departments.items()}, "improvements": records}
+
+
+def _view_flash(query) -> dict | None:
+    """The message after saving or deleting a view (whitelisted keys only)."""
+    if query.get("view_saved", "").isdigit():
+        return {"kind": "ok", "key": "views.saved", "field": ""}
+    if query.get("view_deleted") == "1":
+        return {"kind": "ok", "key": "views.deleted", "field": ""}
+    if query.get("view_err") in ("name", "q", "status", "sort"):
+        return {"kind": "err", "key": "views.invalid", "field": query["view_err"]}
+    return None
+
+
 @router.get("/complaints")
 def complaints_page(request: Request, q: str = Query("", max_length=MAX_QUERY_CHARS),
                     status: ComplaintStatus | None = Query(None), overdue: bool = False,
@@ -82,7 +104,9 @@ def complaints_page(request: Request, q: str = Query("", max_length=MAX_QUERY_CH
     params = {k: v for k, v in {"q": q.strip(), "status": str(status or ""), "overdue": "true" if overdue else "",
                                 "sort": str(sort)}.items() if v}
     pages = max(1, -(-total // PAGE_SIZE))
-    return render(request, "complaints.html.j2", rows=rows, total=total, q=q.strip(), chosen_status=str(status or ""),
+    return render(request, "complaints.html.j2", bulk=_bulk_choices(app) if who.role == MANAGER else None,
+                  view_flash=_view_flash(request.query_params), rows=rows, total=total, q=q.strip(),
+                  chosen_status=str(status or ""),
                   overdue=overdue, sort=str(sort), sorts=[str(s) for s in SORTS],
                   statuses=[str(s) for s in ComplaintStatus], page=page, pages=pages,
                   first=(page - 1) * PAGE_SIZE + 1 if rows else 0, last=(page - 1) * PAGE_SIZE + len(rows),

@@ -19,7 +19,7 @@ from .session import PageError, current
 router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
 
-@router.get("/customers/{ref}")
+@router.get("/customers/{ref:path}")
 def customer(request: Request, ref: str = Path(min_length=1, max_length=128), who: Principal = Depends(current)):
     """The customer's history as the caller may see it."""
     if who.role not in WORK_ROLES:

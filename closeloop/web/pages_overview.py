@@ -66,7 +66,7 @@ def complaint(request: Request, complaint_id: int = Path(ge=1, le=2_147_483_647)
                   timeline=detail.view.timeline, merged_from=detail.view.merged_from, clocks=detail.clocks,
                   customer_zone=str(app.config.customer_calendar.zone), now=app.clock.now(),
                   customer_ref=customer_refs(app.sessions, [c.id]).get(c.id),
-                  attachments=attachments_of(app.sessions, c.id),
+                  attachments=attachments_of(app.sessions, c.id), max_upload=app.settings.attachment_max_bytes,
                   flash=pages_work.flash(request.query_params),
                   may={a: pages_work.may(who, a) for a in pages_work.ROLES}, severities=SEVERITIES,
                   triggers={str(x) for x in COMPLAINT_MACHINE.allowed(ComplaintStatus(c.status))},

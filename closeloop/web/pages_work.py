@@ -4,7 +4,8 @@ customer and resolving with a root cause, each a form posting to the service the
 Roles (the API's where it has the action, the same scope rule everywhere: a member or lead acts only
 on a complaint their department's tasks touch):
 
-- note, wait on the customer: member, lead, manager (as replies to the customer, ``POST .../replies``);
+- note (with an optional file: ``multipart/form-data``, stored as ``POST .../attachments``), wait on the
+  customer: member, lead, manager (as replies to the customer, ``POST .../replies``);
 - change the priority: lead, manager (a lead's powers over the department's work, as cancel/assign);
 - resolve: manager (as ``POST /complaints/{id}/transitions``), with the version the page showed.
 
@@ -29,7 +30,9 @@ from closeloop.bootstrap import App
 from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput
 from closeloop.services import lifecycle
 from closeloop.services.complaint_queries import complaint_in_scope
+from closeloop.services.inbound import InboundOptions
 from closeloop.services.notes import MAX_NOTE, add_note
+from closeloop.services.uploads import upload
 from closeloop.services.users import HANDLE
 
 from .render import WebRoute
@@ -38,7 +41,7 @@ from .session import PageError, check_csrf, current, form, web_actor
 router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
 ROLES: dict[str, tuple[str, ...]] = ACTION_ROLES  # one table with the API (closeloop/api/routes_work.py)
-FIELDS = ("body", "severity", "reason", "until", "root_cause", "note", "version", "complaint", "continuing")
+FIELDS = ("body", "severity", "reason", "until", "root_cause", "note", "version", "complaint", "continuing", "file")
 WHY = ("required", "too_long", "invalid")  # what is wrong with the named field
 
 
@@ -99,7 +102,13 @@ def _version(data: dict) -> int:
 
 
 def _note(app: App, cid: int, data: dict, actor: str, at: datetime) -> None:
-    add_note(app.sessions, app.config, cid, _text(data, "body", MAX_NOTE), author=actor, at=at, channel="dashboard")
+    body = _text(data, "body", MAX_NOTE)
+    file = data.get("_upload")
+    if file is None:
+        add_note(app.sessions, app.config, cid, body, author=actor, at=at, channel="dashboard")
+        return
+    upload(app.sessions, app.config, cid, file, options=InboundOptions.from_settings(app.settings), actor=actor, at=at,
+           note=body, channel="dashboard")
 
 
 def _reprioritize(app: App, cid: int, data: dict, actor: str, at: datetime) -> None:
@@ -139,6 +148,8 @@ def work(request: Request, complaint_id: int = Path(ge=1, le=2_147_483_647), act
     if not complaint_in_scope(app.sessions, complaint_id, None if who.role == MANAGER else who.department):
         raise PageError(403, "error.403.complaint", id=complaint_id)
     actor = web_actor(who)
+    if action == "note" and getattr(request.state, "upload", None) is not None:
+        data = {**data, "_upload": request.state.upload}  # the note form's file (session.form)
     try:
         ACTIONS[action](app, complaint_id, data, actor, app.clock.now())
     except InvalidInput as exc:

@@ -74,7 +74,12 @@ def mentions(text: str | None) -> Markup:
     return Markup("").join(out)
 
 
-env.filters.update(local=local, hours=hours, filesize=filesize, mentions=mentions)
+def pathpart(value) -> str:
+    """``value`` percent-encoded as one path segment (``/`` too: a customer ref may contain it)."""
+    return quote(str(value), safe="")
+
+
+env.filters.update(local=local, hours=hours, filesize=filesize, mentions=mentions, pathpart=pathpart)
 
 
 def language(request: Request) -> str:
@@ -82,12 +87,22 @@ def language(request: Request) -> str:
     return i18n.pick(request.cookies.get(LANG_COOKIE), who.language if who else None)
 
 
+def _saved_views(request: Request, who) -> list:
+    """The signed-in user's saved views for the header (none without a user)."""
+    if who is None or who.user_id is None:
+        return []
+    from closeloop.api.auth import get_app
+    from closeloop.services.saved_views import list_views
+
+    return list_views(get_app(request).sessions, who.user_id)
+
+
 def render(request: Request, template: str, status: int = 200, **context) -> HTMLResponse:
     lang = language(request)
     who = signed_in(request)
     html = env.get_template(template).render(
         request=request, t=i18n.translator(lang), lang=lang, who=who, csrf=csrf_token(request),
-        path=request.url.path, **context)
+        path=request.url.path, saved_views=_saved_views(request, who), **context)
     response = HTMLResponse(html, status_code=status)
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"

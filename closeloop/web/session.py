@@ -10,7 +10,9 @@
   must equal a random ``closeloop_pre`` cookie (double submit). A POST whose ``Origin``
   names another site is refused as well. SameSite=Strict already keeps the cookie off
   cross-site requests; the token is the second, independent line.
-- Forms are parsed from the URL-encoded body here (no python-multipart dependency).
+- Forms are parsed from the URL-encoded body here; the note form, which may carry a file, is
+  ``multipart/form-data`` (parsed by Starlette with python-multipart; at most one file, kept in
+  ``request.state.upload`` as :class:`closeloop.services.uploads.Upload`).
 """
 
 from __future__ import annotations
@@ -91,9 +93,33 @@ def new_pre_cookie(request: Request) -> str | None:
     return pre if pre and pre != request.cookies.get(PRE_COOKIE) else None
 
 
+async def _multipart(request: Request) -> dict[str, str]:
+    """A ``multipart/form-data`` body: its text fields (last value wins); a non-empty file to ``request.state``."""
+    from starlette.datastructures import UploadFile
+
+    from closeloop.services.uploads import Upload
+
+    try:
+        parsed = await request.form(max_files=1, max_fields=50, max_part_size=MAX_FORM_BYTES)
+    except Exception:  # noqa: BLE001 - malformed multipart (MultiPartException and parser errors)
+        raise PageError(422) from None
+    data: dict[str, str] = {}
+    for key, value in parsed.multi_items():
+        if isinstance(value, UploadFile):
+            content = await value.read()
+            if content or value.filename:
+                request.state.upload = Upload(value.filename or "", value.content_type or "", content)
+        else:
+            data[key] = value
+    return data
+
+
 async def form(request: Request) -> dict[str, str]:
-    """The URL-encoded form body as a dict (last value wins); 415/413 page for anything else."""
+    """The URL-encoded form body as a dict (last value wins); the note form's multipart body (its file
+    in ``request.state.upload``); 415/413 page for anything else."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "multipart/form-data" and request.url.path.endswith("/work/note"):
+        return await _multipart(request)
     if ctype != "application/x-www-form-urlencoded":
         raise PageError(415, "error.422")
     body = await request.body()

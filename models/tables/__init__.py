@@ -27,7 +27,7 @@ from .complaints import Complaint, Message, Task, TaskDependency, Transition
 from .customers import Attachment, Customer, CustomerContact, InboundMail, MailQuarantine, Promise
 from .engine import EngineRun, Notification, Outbox, Timer
 from .loop import Compensation, EffectivenessCheck, Improvement, ImprovementLink
-from .people import Mention, User
+from .people import Mention, SavedView, User
 from .reference import Department, RoutingConfig
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "Outbox",
     "Promise",
     "RoutingConfig",
+    "SavedView",
     "Task",
     "TaskDependency",
     "Timer",

@@ -106,15 +106,20 @@ class MailQuarantine(Base):
 
 
 class Attachment(Base):
-    """A file that came with an inbound e-mail, listed on its complaint. ``sha256`` names the stored file
-    (content-addressed under ``CLOSELOOP_ATTACHMENT_DIR``); ``content_type`` is sniffed from the bytes,
-    ``declared_type`` what the mail said. ``status`` refused (``reason`` too_large): not stored."""
+    """A file on a complaint: one that came with an inbound e-mail (``inbound_mail_id``), or one staff
+    uploaded (issue 14: ``uploaded_by`` the actor, optionally on a ``task_id`` of the complaint and with the
+    internal note ``message_id`` it came with). ``sha256`` names the stored file (content-addressed under
+    ``CLOSELOOP_ATTACHMENT_DIR``); ``content_type`` is sniffed from the bytes, ``declared_type`` what the
+    mail or the browser said. ``status`` refused (``reason`` too_large): not stored."""
 
     __tablename__ = "attachment"
     __table_args__ = (one_of("status", AttachmentStatus),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     complaint_id: Mapped[int] = mapped_column(ForeignKey("complaint.id"), index=True)
-    inbound_mail_id: Mapped[int] = mapped_column(ForeignKey("inbound_mail.id"), index=True)
+    inbound_mail_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_mail.id"), index=True, nullable=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("task.id"), index=True, nullable=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"), nullable=True)
+    uploaded_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     filename: Mapped[str] = mapped_column(String(255), default="")
     declared_type: Mapped[str] = mapped_column(String(100), default="")
     content_type: Mapped[str | None] = mapped_column(String(100), nullable=True)

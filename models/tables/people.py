@@ -47,3 +47,16 @@ class Mention(Base):
     complaint_id: Mapped[int] = mapped_column(ForeignKey("complaint.id"), index=True)
     author: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SavedView(Base):
+    """A user's named filter/search of the complaint list (issue 14 §5): ``query`` is the list page's
+    query string (``q``, ``status``, ``overdue``, ``sort``; normalised by ``services/saved_views.py``)."""
+
+    __tablename__ = "saved_view"
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_saved_view_user_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    name: Mapped[str] = mapped_column(String(80))
+    query: Mapped[str] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

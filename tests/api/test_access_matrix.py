@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from closeloop.domain.customer import ContactPoint, CustomerProfile
 from closeloop.services import compensation, improvement
 from closeloop.services.customers.promises import make_promise
+from closeloop.services.saved_views import normalise, save_view
 from closeloop.services.tokens import create_token
 from closeloop.services.users import create_user
 from models.tables import ApiToken, Task
@@ -82,6 +83,8 @@ MATRIX = {
     "GET /complaints/{ops}/attachments/{id}":  _status("200 200 200 200 403"),
     "GET /complaints/{lending}/attachments/{id}": _status("403 403 200 200 403"),
     "GET /complaints/{ops}/attachments/{other}": _status("404 404 404 404 403"),  # another complaint's file
+    "POST /complaints/{ops}/attachments":      _status("201 201 201 201 403"),  # staff upload (multipart)
+    "POST /complaints/{lending}/attachments":  _status("403 403 201 201 403"),
     "POST /inbound/email/reprocess":           _status("403 403 403 200 403"),
     # work from the complaint page over the API, people and mentions (issue 14)
     "POST /complaints/{ops}/notes":            _status("201 201 201 201 403"),
@@ -99,6 +102,10 @@ MATRIX = {
     "GET /me/tasks":                           _status("200 200 200 200 403"),
     "GET /me/mentions":                        _status("200 200 200 200 403"),
     "POST /complaints/bulk":                   _status("403 403 403 200 403"),
+    "GET /me/views":                           _status("200 200 200 200 403"),
+    "POST /me/views":                          _status("201 201 201 201 403"),
+    "DELETE /me/views/{mine}":                 _status("204 204 204 204 403"),
+    "DELETE /me/views/{other}":                _status("404 404 404 404 403"),  # another user's view
 }
 
 
@@ -114,7 +121,13 @@ def _ops_task(api) -> int:
         return s.scalar(select(Task.id).where(Task.complaint_id == cid, Task.department == "operations"))
 
 
-def _request(api, endpoint: str):
+def _user_id(api, caller: str) -> int:
+    """The user of ``caller``'s token (the manager's for anon, who never gets that far)."""
+    with api.app.sessions() as s:
+        return s.scalar(select(ApiToken.user_id).where(ApiToken.name == ("manager" if caller == "anon" else caller)))
+
+
+def _request(api, endpoint: str, caller: str = "manager"):
     """(method, url, json body) for one cell, with fresh records for writes."""
     method, rest = endpoint.split(" ", 1)
     path, _, trigger = rest.partition(" ")
@@ -143,6 +156,9 @@ def _request(api, endpoint: str):
         path, body = f"/complaints/{cid}/replies", {"text": "we are on it"}
     elif path == "/inbound/email/reprocess":
         body = {"all": True}
+    elif "/attachments" in path and method == "POST":
+        product = "Credit reporting" if "{ops}" in path else "Payday loan"
+        path, body = f"/complaints/{_complaint(api, product)}/attachments", UPLOAD
     elif "/attachments" in path:
         product = "Credit reporting" if "{ops}" in path else "Payday loan"
         cid = _complaint(api, product)
@@ -164,6 +180,12 @@ def _request(api, endpoint: str):
     elif path == "/complaints/bulk":
         body = {"action": "reprioritize", "severity": "P1", "reason": "incident",
                 "items": [{"id": _complaint(api, "Mortgage")}]}
+    elif path == "/me/views" and method == "POST":
+        body = {"name": f"view {next(_refs)}", "q": "dispute", "overdue": True}
+    elif path.startswith("/me/views/"):
+        view = save_view(api.app.sessions, _user_id(api, caller if "{mine}" in path else "admin"),
+                         f"v{next(_refs)}", normalise(q="x"), at=T0)
+        path = f"/me/views/{view.id}"
     elif path == "/users" and method == "POST":
         body = {"handle": f"user-{next(_refs)}", "name": "New Person", "role": "member", "departments": ["service"]}
     elif path.endswith("/timeline"):
@@ -202,6 +224,7 @@ def _request(api, endpoint: str):
     return method, (path if path in ROOT_PATHS else "/api/v1" + path), body
 
 
+UPLOAD = {"files": {"file": ("statement.pdf", b"%PDF-1.7 matrix", "application/pdf")}, "data": {"note": "scan"}}
 WORK_BODIES = {"notes": {"body": "checked the file with @matrix.member"},
                "priority": {"severity": "P1", "reason": "regulator asked"},
                "wait": {"reason": "the customer sends the statement"},
@@ -225,9 +248,10 @@ def test_every_cell_of_the_access_matrix(api, tmp_path):
     got: dict[tuple[str, str], int] = {}
     for endpoint in MATRIX:
         for caller in CALLERS:
-            method, url, body = _request(api, endpoint)
+            method, url, body = _request(api, endpoint, caller)
             headers = {} if caller == "anon" else api.h(caller)
-            r = api.client.request(method, url, headers=headers, json=body)
+            sent = body if body is UPLOAD else {"json": body}  # multipart for the upload
+            r = api.client.request(method, url, headers=headers, **sent)
             got[(endpoint, caller)] = r.status_code
             if r.status_code >= 400:
                 assert set(r.json()["error"]) == {"code", "message", "field", "details"}, (endpoint, caller)

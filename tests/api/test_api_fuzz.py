@@ -36,7 +36,9 @@ def test_fuzzed_requests_get_no_server_error(sqlite_template, tmp_path, config, 
     engine = make_engine(f"sqlite:///{path}")
     # the failed-token limit (429 before the token is read) would answer most generated requests: lifted here,
     # tests/desk cover it
-    app = App(Settings(database_url=f"sqlite:///{path}", auth_failure_limits="1000000/minute"), engine,
+    # uploads (POST .../attachments) land in the test's directory
+    app = App(Settings(database_url=f"sqlite:///{path}", auth_failure_limits="1000000/minute",
+                       attachment_dir=str(tmp_path / "att")), engine,
               sessionmaker(engine, expire_on_commit=False), clock, config)
     at = T0 - timedelta(hours=3)
     intake(app.sessions, config, T0, [facts(f"F-{i}", at, product=p, category=p, customer_ref=f"c{i}")

@@ -77,7 +77,9 @@ def attachment_path(options: InboundOptions, sha256: str) -> Path:
 
 @dataclass(frozen=True)
 class Listed:
-    """One attachment as the complaint lists it (``complaint_id``: where it arrived, a merged one included)."""
+    """One attachment as the complaint lists it (``complaint_id``: where it arrived, a merged one included;
+    ``uploaded_by`` the staff actor who uploaded it, None for a file of an inbound e-mail; ``task_id`` the task
+    it was uploaded on, if any)."""
 
     id: int
     complaint_id: int
@@ -89,6 +91,8 @@ class Listed:
     status: str
     reason: str | None
     at: datetime
+    uploaded_by: str | None = None
+    task_id: int | None = None
 
 
 def attachments_of(sessions, complaint_id: int) -> list[Listed]:
@@ -103,7 +107,7 @@ def attachments_of(sessions, complaint_id: int) -> list[Listed]:
                                                       Attachment.complaint_id.in_(merged)))
                          .order_by(Attachment.id)).all()
         return [Listed(a.id, a.complaint_id, a.filename, a.declared_type, a.content_type, a.size, a.sha256,
-                       a.status, a.reason, a.at) for a in rows]
+                       a.status, a.reason, a.at, a.uploaded_by, a.task_id) for a in rows]
 
 
 def attachment_file(sessions, complaint_id: int, attachment_id: int, directory: Path) -> tuple[Listed, Path]:

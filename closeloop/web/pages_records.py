@@ -1,0 +1,157 @@
+"""Improvement records and compensation approvals on the dashboard (issue 14 §9).
+
+- ``/improvements`` (members and leads: their department's records; managers: all) and
+  ``/improvements/{id}``: the record, its linked complaints, actions, effectiveness checks and history, and
+  a form per trigger its state allows for a lead of the owning department or a manager (as
+  ``POST /api/v1/improvements/{id}/transitions``: approve needs a root cause, reject a reason, implement
+  finished actions; the version shown is carried, a stale one is a message).
+- ``/compensation`` (the approver roles, ``services/compensation.APPROVER_ROLES``: manager, admin): entries by
+  status, pending first, with approve and reject forms; ``services/compensation.decide`` takes the signed-in
+  role and refuses the requester (a message naming who), as ``POST /api/v1/compensation/{id}/approve``.
+
+Every form carries the session's CSRF token; results come back as a message (POST/redirect/GET).
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import RedirectResponse
+
+from closeloop.api.auth import LEAD, MANAGER, WORK_ROLES, Principal, get_app
+from closeloop.domain.compensation import CompensationStatus
+from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput
+from closeloop.domain.improvement import IMPROVEMENT_MACHINE, ImprovementStatus, ImprovementTrigger
+from closeloop.services import compensation, improvement
+
+from .render import WebRoute, render
+from .session import PageError, check_csrf, current, form, web_actor
+
+router = APIRouter(include_in_schema=False, route_class=WebRoute)
+
+REASON_TRIGGERS = {str(ImprovementTrigger.REJECT), str(ImprovementTrigger.CONFIRM_INEFFECTIVE),
+                   str(ImprovementTrigger.REWORK)}
+ERRORS = ("stale", "state", "required", "invalid", "own")
+
+
+def _flash(query) -> dict | None:
+    ok = query.get("ok", "")
+    if re.fullmatch(r"[a-z_]{1,32}", ok):
+        return {"kind": "ok", "key": "records.ok", "values": {"what": ok}}
+    err = query.get("err", "")
+    field = query.get("field", "")
+    if err in ERRORS:
+        return {"kind": "err", "key": f"records.err.{err}",
+                "values": {"field": field if re.fullmatch(r"[a-z_]{1,32}", field) else "?"}}
+    return None
+
+
+def _work_role(who: Principal) -> None:
+    if who.role not in WORK_ROLES:
+        raise PageError(403, "error.403.role")
+
+
+@router.get("/improvements")
+def improvements(request: Request, status: ImprovementStatus | None = Query(None), who: Principal = Depends(current)):
+    """The records the caller may see, newest first, with their number of linked complaints."""
+    _work_role(who)
+    app = get_app(request)
+    rows = improvement.list_records(app.sessions, status=str(status) if status else None, limit=200,
+                                    department=None if who.role == MANAGER else who.department)
+    return render(request, "improvements.html.j2", rows=rows, chosen=str(status or ""),
+                  statuses=[str(s) for s in ImprovementStatus], now=app.clock.now())
+
+
+def _may_change(who: Principal, owner: str) -> bool:
+    return who.role == MANAGER or (who.role == LEAD and who.department == owner)
+
+
+@router.get("/improvements/{improvement_id}")
+def improvement_page(request: Request, improvement_id: int = Path(ge=1, le=2_147_483_647),
+                     who: Principal = Depends(current)):
+    """One record and the transitions the caller may fire."""
+    _work_role(who)
+    app = get_app(request)
+    v = improvement.show(app.sessions, improvement_id)
+    if not who.sees_department(v.record.owner_department):
+        raise PageError(403, "error.403.department", mine=who.department or "-", other=v.record.owner_department)
+    allowed = [str(t) for t in IMPROVEMENT_MACHINE.allowed(ImprovementStatus(v.record.status))]
+    return render(request, "improvement.html.j2", v=v, r=v.record, flash=_flash(request.query_params),
+                  triggers=allowed if _may_change(who, v.record.owner_department) else [],
+                  reason_triggers=REASON_TRIGGERS, root_causes=app.config.model.improvement.root_causes,
+                  zone=str(app.config.customer_calendar.zone))
+
+
+def _back(path: str, **params: str) -> RedirectResponse:
+    return RedirectResponse(f"{path}?{urlencode(params)}", status_code=303)
+
+
+@router.post("/improvements/{improvement_id}/fire/{trigger}")
+def fire(request: Request, improvement_id: int = Path(ge=1, le=2_147_483_647), trigger: str = Path(max_length=32),
+         data: dict = Depends(form), who: Principal = Depends(current)):
+    """Fire ``trigger`` on the record with the version the page showed."""
+    check_csrf(request, data)
+    _work_role(who)
+    app = get_app(request)
+    rec = improvement.show(app.sessions, improvement_id).record
+    if not _may_change(who, rec.owner_department):
+        raise PageError(403, "error.403.action")
+    here = f"/improvements/{improvement_id}"
+    version = data.get("version", "")
+    if not (version.isascii() and version.isdigit() and len(version) <= 10):
+        return _back(here, err="invalid", field="version")
+    try:
+        improvement.fire(app.sessions, improvement_id, trigger, config=app.config, actor=web_actor(who),
+                         at=app.clock.now(), reason=data.get("reason", "").strip()[:2000] or None,
+                         root_cause=data.get("root_cause") or None,
+                         root_cause_detail=data.get("root_cause_note", "").strip()[:2000] or None,
+                         expected_version=int(version))
+    except Conflict:
+        return _back(here, err="stale")
+    except IllegalTransition:
+        return _back(here, err="state")
+    except InvalidInput as exc:
+        return _back(here, err="required" if exc.problem.startswith(("is required", "needs", "required")) else
+                     "invalid", field=exc.field)
+    return _back(here, ok=trigger)
+
+
+STATUSES = (str(CompensationStatus.PENDING), str(CompensationStatus.APPROVED),
+            str(CompensationStatus.REJECTED))
+
+
+@router.get("/compensation")
+def compensation_page(request: Request, status: str = Query(STATUSES[0], max_length=32),
+                      who: Principal = Depends(current)):
+    """Compensation entries of one status (pending first), with the approver's forms."""
+    if who.role not in compensation.APPROVER_ROLES:
+        raise PageError(403, "error.403.role")
+    status = status if status in STATUSES else STATUSES[0]
+    app = get_app(request)
+    rows = compensation.list_entries(app.sessions, status=status, limit=200)
+    me = compensation.person_of(web_actor(who))
+    return render(request, "compensation.html.j2", rows=rows, chosen=status, statuses=STATUSES,
+                  own={e.id for e in rows if compensation.person_of(e.requested_by) == me},
+                  flash=_flash(request.query_params), zone=str(app.config.customer_calendar.zone))
+
+
+@router.post("/compensation/{entry_id}/{decision}")
+def decide(request: Request, entry_id: int = Path(ge=1, le=2_147_483_647), decision: str = Path(max_length=10),
+           data: dict = Depends(form), who: Principal = Depends(current)):
+    """Approve or reject a pending entry (never one's own request)."""
+    check_csrf(request, data)
+    if decision not in ("approve", "reject"):
+        raise PageError(404)
+    if who.role not in compensation.APPROVER_ROLES:
+        raise PageError(403, "error.403.action")
+    app = get_app(request)
+    try:
+        compensation.decide(app.sessions, entry_id, approve=decision == "approve", actor=web_actor(who),
+                            role=who.role, at=app.clock.now(), note=data.get("note", "").strip()[:2000])
+    except IllegalTransition:
+        return _back("/compensation", err="state")
+    except InvalidInput as exc:
+        return _back("/compensation", err="own" if exc.field == "approver" else "invalid", field=exc.field)
+    return _back("/compensation", ok=decision)

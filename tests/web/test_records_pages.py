@@ -1,0 +1,78 @@
+"""Issue 14 §9 on the dashboard (SQLite and PostgreSQL): the improvement-records page (list, detail, the
+transitions a lead of the owning department or a manager may fire) and the compensation-approval page
+(approve/reject by an approver role, never by the requester), CSRF-protected, in English and Chinese."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from closeloop.services import compensation, improvement
+from models.tables import Compensation, Improvement
+from tests.web.conftest import T0, csrf_of
+from tests.web.test_complaint_work import _shown
+
+
+def _record(web, cid: int) -> Improvement:
+    return improvement.create(web.app.sessions, config=web.app.config, title="stale bureau entries",
+                              owner_department="operations", actor="t", at=T0, complaint_ids=[cid])
+
+
+def test_improvement_list_detail_and_transitions(web, complaints):
+    rec = _record(web, complaints[0])
+    lead = web.signin("lead")  # operations, Chinese
+    page = lead.get("/improvements").text
+    assert f'id="improvement-{rec.id}" data-status="proposed"' in page and "改进记录" in page
+    page = lead.get(f"/improvements/{rec.id}").text
+    assert 'id="fire-approve"' in page and 'id="fire-reject"' in page
+    r = lead.post(f"/improvements/{rec.id}/fire/approve", data={"csrf": csrf_of(page), "version": str(rec.version)})
+    assert _shown(lead, r).startswith("err: ") and "root_cause" in r.headers["location"]
+    code = next(iter(web.app.config.model.improvement.root_causes))
+    r = lead.post(f"/improvements/{rec.id}/fire/approve", data={"csrf": csrf_of(page), "version": str(rec.version),
+                                                                "root_cause": code})
+    assert _shown(lead, r) == "ok: 已完成：批准。"
+    r = lead.post(f"/improvements/{rec.id}/fire/start", data={"csrf": csrf_of(page), "version": str(rec.version)})
+    assert "err=stale" in r.headers["location"]  # the version the first page showed
+    with web.app.sessions() as s:
+        assert s.get_one(Improvement, rec.id).status == "approved"
+    assert lead.post(f"/improvements/{rec.id}/fire/start", data={"csrf": "x", "version": "1"}).status_code == 403
+    member = web.signin("member")
+    page = member.get(f"/improvements/{rec.id}").text
+    assert "fire-" not in page  # a member reads, does not change
+    assert member.post(f"/improvements/{rec.id}/fire/start", data={"csrf": csrf_of(page), "version": "2"}
+                       ).status_code == 403
+    other = web.signin("member_product")
+    assert other.get(f"/improvements/{rec.id}").status_code == 403
+    assert f"improvement-{rec.id}" not in other.get("/improvements").text
+
+
+def test_compensation_approval_by_an_approver_never_the_requester(web, complaints):
+    a = complaints[0]
+    mine = compensation.add(web.app.sessions, a, config=web.app.config, kind="refund", amount="90000",
+                            actor="web:manager (manager)", at=T0)
+    theirs = compensation.add(web.app.sessions, a, config=web.app.config, kind="voucher", amount="80000",
+                              actor="api:agent (member@operations)", at=T0)
+    c = web.signin("manager")
+    page = c.get("/compensation").text
+    assert re.search(rf'id="entry-{mine.id}" data-status="pending_approval">.*?own-request', page, re.S)
+    assert f'action="/compensation/{theirs.id}/approve"' in page
+    assert f'action="/compensation/{mine.id}/approve"' not in page
+    r = c.post(f"/compensation/{mine.id}/approve", data={"csrf": csrf_of(page)})
+    assert _shown(c, r) == "err: You requested this compensation: another approver must decide it."
+    r = c.post(f"/compensation/{theirs.id}/approve", data={"csrf": csrf_of(page)})
+    assert _shown(c, r) == "ok: Done: Approve."
+    r = c.post(f"/compensation/{theirs.id}/reject", data={"csrf": csrf_of(page), "note": "late"})
+    assert "err=state" in r.headers["location"]
+    assert c.post(f"/compensation/{mine.id}/reject", data={"csrf": "x"}).status_code == 403
+    with web.app.sessions() as s:
+        rows = {e.id: (e.status, e.approver) for e in s.scalars(select(Compensation))}
+    assert rows == {mine.id: ("pending_approval", None), theirs.id: ("approved", "web:manager (manager)")}
+    admin = web.signin("admin")
+    assert f'id="entry-{theirs.id}"' in admin.get("/compensation?status=approved").text
+    lead = web.signin("lead")
+    assert lead.get("/compensation").status_code == 403
+    assert lead.post(f"/compensation/{mine.id}/approve", data={"csrf": csrf_of(lead.get("/my").text)}
+                     ).status_code == 403
+    zh = web.signin("manager_zh")
+    assert "补偿审批" in zh.get("/compensation").text
