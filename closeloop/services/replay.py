@@ -63,6 +63,7 @@ from models.tables import Notification, Task, Timer
 
 from . import lifecycle, root_cause
 from . import tasks as task_svc
+from .clocks import batched_refreshes, refresh_noted
 from .departments import routing_config_id, sync_departments
 from .intake import IntakeItem, intake_batch
 from .replay_loop import LOOP_EVENTS, LoopModel
@@ -70,6 +71,8 @@ from .sweep import sweep
 from .uow import unit_of_work
 
 ACTOR = "replay"
+#: the modelled answers of the departments and customers (carried out by ``_act``)
+ANSWERS = ("ack", "work", "follow_up")
 
 
 @dataclass
@@ -277,7 +280,19 @@ class _Simulation:
             elif ev.kind in LOOP_EVENTS:
                 _loop_step(self.loop, self.sessions, self.config, ev, self.clock.now(), self.plan, self.push)
             else:
-                _act(self.sessions, self.config, ev, self.clock.now(), self.behaviour, self.plan, self.push)
+                self._answers(ev)
+
+    def _answers(self, ev: _Event) -> None:
+        """Carry out ``ev`` and the modelled answers (acknowledgements, answers, follow-ups) queued right
+        behind it for the same instant, in queue order, in one unit of work (each in its own savepoint,
+        so one that fails is undone alone and counted, as when each had its own transaction)."""
+        with unit_of_work(self.sessions) as s, batched_refreshes(s) as noted:
+            while True:
+                _act(s, self.config, ev, self.clock.now(), self.behaviour, self.plan, self.push, noted)
+                if not self.events or self.events[0].at != ev.at or self.events[0].kind not in ANSWERS:
+                    return
+                ev = heapq.heappop(self.events)
+                self.done += 1
 
     def _sweep(self, now: datetime) -> None:
         sweep(self.sessions, self.config, now)
@@ -336,38 +351,57 @@ def _loop_step(loop: LoopModel, sessions, config, ev: _Event, now, plan, push) -
         plan.setdefault(-1, {}).setdefault("errors", []).append(f"{ev.kind} {ev.ref}: {exc}")
 
 
-def _act(sessions, config, ev: _Event, now, behaviour, plan, push) -> None:
-    with sessions() as s:
-        if ev.kind in ("ack", "work"):
-            tasks = s.scalars(select(Task).where(Task.complaint_id == ev.ref, Task.status.in_(
-                ("open", "acknowledged", "in_progress"))).where(Task.kind != "follow-up").order_by(Task.id)).all()
-        else:
-            tasks = [s.get(Task, ev.ref)]
-    for task in tasks:
+def _act(s, config, ev: _Event, now, behaviour, plan, push, noted: dict) -> None:
+    """One modelled answer ``ev`` in the caller's session ``s``, through the services' own in-session paths
+    (acknowledge, complete, the customer's follow-up verdict); each task's step in a savepoint. ``noted``:
+    the clock refreshes the batch still owes (:func:`~closeloop.services.clocks.batched_refreshes`)."""
+    if ev.kind in ("ack", "work"):
+        refresh_noted(s, [ev.ref])  # its clocks are current before it changes again
+        tasks = s.scalars(select(Task).where(Task.complaint_id == ev.ref, Task.status.in_(
+            ("open", "acknowledged", "in_progress"))).where(Task.kind != "follow-up").order_by(Task.id)).all()
+        states = [t.status for t in tasks]  # as read before any of them changes
+    else:
+        task = s.get(Task, ev.ref)
+        tasks, states = [task], [task.status if task is not None else None]
+        if task is not None and task.complaint_id is not None:
+            refresh_noted(s, [task.complaint_id])
+    for task, status in zip(tasks, states, strict=True):
+        before = dict(noted)
         try:
-            if ev.kind == "ack":
-                if task.status == "open":
-                    task_svc.acknowledge(sessions, task.id, config=config, actor=ACTOR, at=now)
-            elif ev.kind == "work":
-                code, note = plan.get(task.complaint_id, {}).get("root_cause") or (None, None)
-                task_svc.complete(sessions, task.id, config=config, actor=ACTOR, at=now, outcome="replayed answer",
-                                  root_cause=code, root_cause_detail=note)
-            elif ev.kind == "follow_up" and task is not None and task.status in ("open", "acknowledged"):
-                satisfied = not plan.get(task.complaint_id, {}).get("disputed")
-                lifecycle.record_follow_up(sessions, task.id, config=config, satisfied=satisfied,
-                                           note="replayed follow-up", actor=ACTOR, at=now)
-                if not satisfied:
-                    plan[task.complaint_id]["disputed"] = False  # one dispute per complaint
-                    push(now + behaviour.days(2, 10), "work", task.complaint_id)
+            with s.begin_nested():
+                redo = _act_on(s, config, ev.kind, task, status, now, plan)
         except Exception as exc:  # noqa: BLE001 - a replay never stops on one complaint; counted
+            noted.clear()
+            noted.update(before)  # the step was undone: so are the refreshes it asked for
             plan.setdefault(-1, {}).setdefault("errors", []).append(f"{ev.kind} {ev.ref}: {exc}")
-    if ev.kind == "work":
-        with sessions() as s:  # the department of the next task still to do paces it
-            next_department = s.scalar(select(Task.department).where(
-                Task.complaint_id == ev.ref, Task.status.in_(("open", "acknowledged", "in_progress")),
-                Task.kind != "follow-up").order_by(Task.id).limit(1))
+            continue
+        if redo:  # not satisfied: one dispute per complaint, its new task done 2-10 days later
+            plan[task.complaint_id]["disputed"] = False
+            push(now + behaviour.days(2, 10), "work", task.complaint_id)
+    if ev.kind == "work":  # the department of the next task still to do paces it
+        next_department = s.scalar(select(Task.department).where(
+            Task.complaint_id == ev.ref, Task.status.in_(("open", "acknowledged", "in_progress")),
+            Task.kind != "follow-up").order_by(Task.id).limit(1))
         if next_department:
             push(now + behaviour.next_step(next_department), "work", ev.ref)
+
+
+def _act_on(s, config, kind: str, task: Task, status: str | None, now, plan) -> bool:
+    """Carry out ``kind`` on ``task`` (``status``: as read with the event); True when the customer's
+    verdict was "not satisfied" (the complaint reopened)."""
+    if kind == "ack":
+        if status == "open":
+            task_svc.acknowledge_in_session(s, task.id, config=config, actor=ACTOR, at=now)
+    elif kind == "work":
+        code, note = plan.get(task.complaint_id, {}).get("root_cause") or (None, None)
+        task_svc.complete_in_session(s, task.id, config=config, actor=ACTOR, at=now, outcome="replayed answer",
+                                     root_cause=code, root_cause_detail=note)
+    elif kind == "follow_up" and task is not None and status in ("open", "acknowledged"):
+        satisfied = not plan.get(task.complaint_id, {}).get("disputed")
+        lifecycle.record_follow_up_in_session(s, task, config=config, satisfied=satisfied,
+                                              note="replayed follow-up", actor=ACTOR, at=now)
+        return not satisfied
+    return False
 
 
 def _schedule_followups(sessions, now, plan, scheduled: set[int], push) -> None:
