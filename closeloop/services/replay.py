@@ -59,12 +59,13 @@ from closeloop.domain.notices import NotificationStatus, TimerStatus
 from integrations.exports import ParsedRow, RowError, read_export
 from models import migrate
 from models.db import make_engine
-from models.tables import Notification, Task, Timer
+from models.tables import Improvement, ImprovementLink, Notification, Task, Timer
 
 from . import lifecycle, root_cause
 from . import tasks as task_svc
 from .clocks import batched_refreshes, refresh_noted
 from .departments import routing_config_id, sync_departments
+from .improvement import match_key
 from .intake import IntakeItem, intake_batch
 from .replay_loop import LOOP_EVENTS, LoopModel
 from .sweep import sweep
@@ -274,9 +275,13 @@ class _Simulation:
             ev = heapq.heappop(self.events)
             self.clock.set(ev.at)
             self.done += 1
-            if ev.kind == "intake":
-                _intake_one(self.sessions, self.config, self.rc_id, ev.ref, self.clock.now(), quality,
-                            self.behaviour, self.plan, self.push)
+            if ev.kind == "intake":  # with the rows received at the same instant queued right behind it
+                rows = [ev.ref]
+                while self.events and self.events[0].at == ev.at and self.events[0].kind == "intake":
+                    rows.append(heapq.heappop(self.events).ref)
+                    self.done += 1
+                _intake_rows(self.sessions, self.config, self.rc_id, rows, self.clock.now(), quality,
+                             self.behaviour, self.plan, self.push)
             elif ev.kind in LOOP_EVENTS:
                 _loop_step(self.loop, self.sessions, self.config, ev, self.clock.now(), self.plan, self.push)
             else:
@@ -311,20 +316,81 @@ def _next_due(sessions) -> datetime | None:
     return min(due) if due else None
 
 
-def _intake_one(sessions, config, rc_id, row: ParsedRow, now, quality, behaviour, plan, push) -> None:
+def _intake_rows(sessions, config, rc_id, rows: list[ParsedRow], now, quality, behaviour, plan, push) -> None:
+    """Take in ``rows`` (all received at ``now``, in queue order) in one unit of work, as few
+    ``intake_batch`` calls as give what one call per row would (:func:`_take_in`), then plan each new
+    complaint's answers in row order."""
+    created: list[tuple[ParsedRow, int]] = []
     with unit_of_work(sessions) as s:
-        res = intake_batch(s, [IntakeItem(row.facts, row.reject_reason, row.line)], config=config, now=now,
+        start = 0
+        while start < len(rows):
+            part, res = _take_in(s, config, rc_id, rows[start:], now)
+            quality.not_complaints += res.rejected
+            quality.duplicates += res.duplicates
+            quality.routed_to_triage_queue += res.fallback
+            created.extend((part[i], res.ids[i]) for i in _new_complaints(part, res))
+            start += len(part)
+        first_department: dict[int, str] = {}
+        ids = [cid for _, cid in created]
+        for i in range(0, len(ids), 500):
+            for cid, department in s.execute(select(Task.complaint_id, Task.department).where(
+                    Task.complaint_id.in_(ids[i:i + 500])).order_by(Task.id)):
+                if cid is not None:
+                    first_department.setdefault(cid, department)
+    for row, cid in created:
+        _plan_answers(row, cid, first_department.get(cid, ""), quality, behaviour, plan, push)
+
+
+def _take_in(s, config, rc_id, rows: list[ParsedRow], now) -> tuple[list[ParsedRow], Any]:
+    """Take in the longest head of ``rows`` that one ``intake_batch`` call takes in exactly as one call per
+    row would: ``(the rows taken, the IntakeResult)``.
+
+    The one difference a batch makes is recurrence detection: a batch whose rows push a cluster over
+    ``cluster_size`` proposes the record from its first row of those facts, with every such row of the
+    batch in the cluster, where one row at a time proposes it from the row that reaches the size and links
+    the later ones as recurrences. So a batch that proposed a record is undone (savepoint) and cut right
+    after the row that reaches the size (the record's cluster less the batch's rows of its facts came
+    before), and taken in again; a row whose facts cannot be told cuts after the first row."""
+    model = config.model.improvement
+    while True:
+        savepoint = s.begin_nested()
+        res = intake_batch(s, [IntakeItem(r.facts, r.reject_reason, r.line) for r in rows], config=config, now=now,
                            routing_config_id=rc_id, actor=ACTOR)
-    quality.not_complaints += res.rejected
-    quality.duplicates += res.duplicates
-    quality.routed_to_triage_queue += res.fallback
-    if not res.created:
-        return
-    cid = res.ids[0]
+        cut = len(rows)
+        new = _new_complaints(rows, res)
+        for rid in res.proposed_records:
+            rec = s.get_one(Improvement, rid)
+            mine = [i for i in new if match_key({f: getattr(rows[i].facts, f, "") or "" for f in model.match_on})
+                    == rec.match_key]
+            before = s.scalar(select(func.count()).select_from(ImprovementLink)
+                              .where(ImprovementLink.improvement_id == rid)) - len(mine)
+            reaches = max(1, model.cluster_size - before)  # the how-manieth of the batch's rows reaches the size
+            if not mine:
+                cut = 1
+            elif reaches < len(mine):
+                cut = min(cut, mine[reaches - 1] + 1)
+        if cut == len(rows):
+            savepoint.commit()
+            return rows, res
+        savepoint.rollback()
+        rows = rows[:cut]
+
+
+def _new_complaints(rows: list[ParsedRow], res) -> list[int]:
+    """The positions of ``rows`` that became new complaints (not rejected, not a duplicate of an existing
+    complaint or of an earlier row), as one ``intake_batch`` call per row would have created them."""
+    out, seen = [], set()
+    for i, row in enumerate(rows):
+        cid = res.ids[i]
+        if not row.reject_reason and cid in res.created_ids and cid not in seen:
+            out.append(i)
+        seen.add(cid)
+    return out
+
+
+def _plan_answers(row: ParsedRow, cid: int, first_department: str, quality, behaviour, plan, push) -> None:
+    """Queue the modelled answers of the new complaint ``cid`` (``first_department``: its first task's)."""
     f = row.facts
-    with sessions() as s:
-        first_department = s.scalar(select(Task.department).where(Task.complaint_id == cid).order_by(Task.id)
-                                    .limit(1)) or ""
     ack_at, done_at = behaviour.first_answer(f, f.received_at, first_department)
     if f.source == "nyc311":
         if done_at is None:
