@@ -21,6 +21,8 @@ set-based queries; every service that changes a status calls it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -161,7 +163,13 @@ def _running_due(clock: ClockState) -> datetime | None:
 def refresh_due(session: Session, complaint_id: int, config: Config, now: datetime, *,
                 history: History | None = None) -> None:
     """Recompute and store ``due_at``/``ack_due_at`` of the complaint and its tasks and flag it for
-    rescheduling (no commit)."""
+    rescheduling (no commit). Inside :func:`batched_refreshes` on ``session`` (and without ``history``) the
+    complaint is only noted; the block refreshes it later, as this call would have."""
+    if history is None:
+        noted = session.info.get(_NOTED)
+        if noted is not None:
+            noted[complaint_id] = (config, now)
+            return
     h = history if history is not None else History.load(session, [complaint_id])
     if complaint_id not in h.complaints:
         return
@@ -171,6 +179,52 @@ def refresh_due(session: Session, complaint_id: int, config: Config, now: dateti
     complaint.timers_dirty = True  # the next sweep reschedules its reminders and escalations
     for task in h.tasks.get(complaint_id, ()):
         task.ack_due_at, task.due_at = due.tasks.get(task.id, (None, None))
+
+
+#: ``session.info`` key of the complaints :func:`refresh_due` noted inside :func:`batched_refreshes`
+_NOTED = "closeloop.clocks.noted_refreshes"
+
+
+@contextmanager
+def batched_refreshes(session: Session) -> Iterator[dict[int, tuple[Config, datetime]]]:
+    """A block of several changes in one transaction whose :func:`refresh_due` calls on ``session`` are
+    gathered: each only notes ``complaint id -> (config, now)`` (a later call for the same complaint
+    replaces the note), and the block's end refreshes every noted complaint at its last ``now``, in one
+    :class:`History` load per ``(config, now)``, before the caller commits.
+
+    The result is the one of refreshing at each call: a complaint's last refresh is the one that
+    stays, and the changes do not read ``due_at``, ``ack_due_at`` or ``timers_dirty``; a caller about to
+    change a noted complaint again refreshes it first (:func:`refresh_noted`). Yields the notes (a
+    caller undoing a failed step in a savepoint restores them to a copy taken before it). Nothing is
+    refreshed when the block raises (the transaction is rolled back). Not reentrant."""
+    if _NOTED in session.info:
+        raise RuntimeError("batched_refreshes is already active on this session")
+    noted: dict[int, tuple[Config, datetime]] = {}
+    session.info[_NOTED] = noted
+    try:
+        yield noted
+        refresh_noted(session)
+    finally:
+        session.info.pop(_NOTED, None)
+
+
+def refresh_noted(session: Session, complaint_ids: Iterable[int] | None = None) -> None:
+    """Refresh now the complaints noted inside :func:`batched_refreshes` (all, or those of
+    ``complaint_ids``), grouped by ``(config, now)`` with one :class:`History` load per group."""
+    noted = session.info.get(_NOTED)
+    if not noted:
+        return
+    ids = list(noted) if complaint_ids is None else [c for c in complaint_ids if c in noted]
+    groups: dict[tuple[int, datetime], list[int]] = {}
+    configs: dict[int, Config] = {}
+    for cid in ids:
+        config, now = noted.pop(cid)
+        configs[id(config)] = config
+        groups.setdefault((id(config), now), []).append(cid)
+    for (config_key, now), cids in groups.items():
+        h = History.load(session, cids)
+        for cid in cids:
+            refresh_due(session, cid, configs[config_key], now, history=h)
 
 
 @dataclass

@@ -60,11 +60,13 @@ from closeloop.domain.task import TaskStatus
 from integrations.exports import ParsedRow, RowError, read_export
 from models import migrate
 from models.db import make_engine
-from models.tables import Notification, Task, Timer
+from models.tables import Improvement, ImprovementLink, Notification, Task, Timer
 
 from . import lifecycle, root_cause
 from . import tasks as task_svc
+from .clocks import batched_refreshes, refresh_noted
 from .departments import routing_config_id, sync_departments
+from .improvement import match_key
 from .intake import IntakeItem, intake_batch
 from .replay_loop import LOOP_EVENTS, LoopModel
 from .sweep import sweep
@@ -73,6 +75,8 @@ from .uow import unit_of_work
 ACTOR = "replay"
 #: the task statuses in which the modelled department still works on a task (open, acknowledged first)
 _WORKING = (TaskStatus.OPEN, TaskStatus.ACKNOWLEDGED, TaskStatus.IN_PROGRESS)
+#: the modelled answers of the departments and customers (carried out by ``_act``)
+ANSWERS = ("ack", "work", "follow_up")
 
 
 @dataclass
@@ -274,13 +278,29 @@ class _Simulation:
             ev = heapq.heappop(self.events)
             self.clock.set(ev.at)
             self.done += 1
-            if ev.kind == "intake":
-                _intake_one(self.sessions, self.config, self.rc_id, ev.ref, self.clock.now(), quality,
-                            self.behaviour, self.plan, self.push)
+            if ev.kind == "intake":  # with the rows received at the same instant queued right behind it
+                rows = [ev.ref]
+                while self.events and self.events[0].at == ev.at and self.events[0].kind == "intake":
+                    rows.append(heapq.heappop(self.events).ref)
+                    self.done += 1
+                _intake_rows(self.sessions, self.config, self.rc_id, rows, self.clock.now(), quality,
+                             self.behaviour, self.plan, self.push)
             elif ev.kind in LOOP_EVENTS:
                 _loop_step(self.loop, self.sessions, self.config, ev, self.clock.now(), self.plan, self.push)
             else:
-                _act(self.sessions, self.config, ev, self.clock.now(), self.behaviour, self.plan, self.push)
+                self._answers(ev)
+
+    def _answers(self, ev: _Event) -> None:
+        """Carry out ``ev`` and the modelled answers (acknowledgements, answers, follow-ups) queued right
+        behind it for the same instant, in queue order, in one unit of work (each in its own savepoint,
+        so one that fails is undone alone and counted, as when each had its own transaction)."""
+        with unit_of_work(self.sessions) as s, batched_refreshes(s) as noted:
+            while True:
+                _act(s, self.config, ev, self.clock.now(), self.behaviour, self.plan, self.push, noted)
+                if not self.events or self.events[0].at != ev.at or self.events[0].kind not in ANSWERS:
+                    return
+                ev = heapq.heappop(self.events)
+                self.done += 1
 
     def _sweep(self, now: datetime) -> None:
         sweep(self.sessions, self.config, now)
@@ -299,20 +319,81 @@ def _next_due(sessions) -> datetime | None:
     return min(due) if due else None
 
 
-def _intake_one(sessions, config, rc_id, row: ParsedRow, now, quality, behaviour, plan, push) -> None:
+def _intake_rows(sessions, config, rc_id, rows: list[ParsedRow], now, quality, behaviour, plan, push) -> None:
+    """Take in ``rows`` (all received at ``now``, in queue order) in one unit of work, as few
+    ``intake_batch`` calls as give what one call per row would (:func:`_take_in`), then plan each new
+    complaint's answers in row order."""
+    created: list[tuple[ParsedRow, int]] = []
     with unit_of_work(sessions) as s:
-        res = intake_batch(s, [IntakeItem(row.facts, row.reject_reason, row.line)], config=config, now=now,
+        start = 0
+        while start < len(rows):
+            part, res = _take_in(s, config, rc_id, rows[start:], now)
+            quality.not_complaints += res.rejected
+            quality.duplicates += res.duplicates
+            quality.routed_to_triage_queue += res.fallback
+            created.extend((part[i], res.ids[i]) for i in _new_complaints(part, res))
+            start += len(part)
+        first_department: dict[int, str] = {}
+        ids = [cid for _, cid in created]
+        for i in range(0, len(ids), 500):
+            for cid, department in s.execute(select(Task.complaint_id, Task.department).where(
+                    Task.complaint_id.in_(ids[i:i + 500])).order_by(Task.id)):
+                if cid is not None:
+                    first_department.setdefault(cid, department)
+    for row, cid in created:
+        _plan_answers(row, cid, first_department.get(cid, ""), quality, behaviour, plan, push)
+
+
+def _take_in(s, config, rc_id, rows: list[ParsedRow], now) -> tuple[list[ParsedRow], Any]:
+    """Take in the longest head of ``rows`` that one ``intake_batch`` call takes in exactly as one call per
+    row would: ``(the rows taken, the IntakeResult)``.
+
+    The one difference a batch makes is recurrence detection: a batch whose rows push a cluster over
+    ``cluster_size`` proposes the record from its first row of those facts, with every such row of the
+    batch in the cluster, where one row at a time proposes it from the row that reaches the size and links
+    the later ones as recurrences. So a batch that proposed a record is undone (savepoint) and cut right
+    after the row that reaches the size (the record's cluster less the batch's rows of its facts came
+    before), and taken in again; a row whose facts cannot be told cuts after the first row."""
+    model = config.model.improvement
+    while True:
+        savepoint = s.begin_nested()
+        res = intake_batch(s, [IntakeItem(r.facts, r.reject_reason, r.line) for r in rows], config=config, now=now,
                            routing_config_id=rc_id, actor=ACTOR)
-    quality.not_complaints += res.rejected
-    quality.duplicates += res.duplicates
-    quality.routed_to_triage_queue += res.fallback
-    if not res.created:
-        return
-    cid = res.ids[0]
+        cut = len(rows)
+        new = _new_complaints(rows, res)
+        for rid in res.proposed_records:
+            rec = s.get_one(Improvement, rid)
+            mine = [i for i in new if match_key({f: getattr(rows[i].facts, f, "") or "" for f in model.match_on})
+                    == rec.match_key]
+            before = s.scalar(select(func.count()).select_from(ImprovementLink)
+                              .where(ImprovementLink.improvement_id == rid)) - len(mine)
+            reaches = max(1, model.cluster_size - before)  # the how-manieth of the batch's rows reaches the size
+            if not mine:
+                cut = 1
+            elif reaches < len(mine):
+                cut = min(cut, mine[reaches - 1] + 1)
+        if cut == len(rows):
+            savepoint.commit()
+            return rows, res
+        savepoint.rollback()
+        rows = rows[:cut]
+
+
+def _new_complaints(rows: list[ParsedRow], res) -> list[int]:
+    """The positions of ``rows`` that became new complaints (not rejected, not a duplicate of an existing
+    complaint or of an earlier row), as one ``intake_batch`` call per row would have created them."""
+    out, seen = [], set()
+    for i, row in enumerate(rows):
+        cid = res.ids[i]
+        if not row.reject_reason and cid in res.created_ids and cid not in seen:
+            out.append(i)
+        seen.add(cid)
+    return out
+
+
+def _plan_answers(row: ParsedRow, cid: int, first_department: str, quality, behaviour, plan, push) -> None:
+    """Queue the modelled answers of the new complaint ``cid`` (``first_department``: its first task's)."""
     f = row.facts
-    with sessions() as s:
-        first_department = s.scalar(select(Task.department).where(Task.complaint_id == cid).order_by(Task.id)
-                                    .limit(1)) or ""
     ack_at, done_at = behaviour.first_answer(f, f.received_at, first_department)
     if f.source == "nyc311":
         if done_at is None:
@@ -339,38 +420,56 @@ def _loop_step(loop: LoopModel, sessions, config, ev: _Event, now, plan, push) -
         plan.setdefault(-1, {}).setdefault("errors", []).append(f"{ev.kind} {ev.ref}: {exc}")
 
 
-def _act(sessions, config, ev: _Event, now, behaviour, plan, push) -> None:
-    with sessions() as s:
-        if ev.kind in ("ack", "work"):
-            tasks = s.scalars(select(Task).where(Task.complaint_id == ev.ref, Task.status.in_(_WORKING))
-                              .where(Task.kind != "follow-up").order_by(Task.id)).all()
-        else:
-            tasks = [s.get(Task, ev.ref)]
-    for task in tasks:
+def _act(s, config, ev: _Event, now, behaviour, plan, push, noted: dict) -> None:
+    """One modelled answer ``ev`` in the caller's session ``s``, through the services' own in-session paths
+    (acknowledge, complete, the customer's follow-up verdict); each task's step in a savepoint. ``noted``:
+    the clock refreshes the batch still owes (:func:`~closeloop.services.clocks.batched_refreshes`)."""
+    if ev.kind in ("ack", "work"):
+        refresh_noted(s, [ev.ref])  # its clocks are current before it changes again
+        tasks = s.scalars(select(Task).where(Task.complaint_id == ev.ref, Task.status.in_(_WORKING)).where(Task.kind != "follow-up").order_by(Task.id)).all()
+        states = [t.status for t in tasks]  # as read before any of them changes
+    else:
+        task = s.get(Task, ev.ref)
+        tasks, states = [task], [task.status if task is not None else None]
+        if task is not None and task.complaint_id is not None:
+            refresh_noted(s, [task.complaint_id])
+    for task, status in zip(tasks, states, strict=True):
+        before = dict(noted)
         try:
-            if ev.kind == "ack":
-                if task.status == TaskStatus.OPEN:
-                    task_svc.acknowledge(sessions, task.id, config=config, actor=ACTOR, at=now)
-            elif ev.kind == "work":
-                code, note = plan.get(task.complaint_id, {}).get("root_cause") or (None, None)
-                task_svc.complete(sessions, task.id, config=config, actor=ACTOR, at=now, outcome="replayed answer",
-                                  root_cause=code, root_cause_detail=note)
-            elif ev.kind == "follow_up" and task is not None and task.status in _WORKING[:2]:
-                satisfied = not plan.get(task.complaint_id, {}).get("disputed")
-                lifecycle.record_follow_up(sessions, task.id, config=config, satisfied=satisfied,
-                                           note="replayed follow-up", actor=ACTOR, at=now)
-                if not satisfied:
-                    plan[task.complaint_id]["disputed"] = False  # one dispute per complaint
-                    push(now + behaviour.days(2, 10), "work", task.complaint_id)
+            with s.begin_nested():
+                redo = _act_on(s, config, ev.kind, task, status, now, plan)
         except Exception as exc:  # noqa: BLE001 - a replay never stops on one complaint; counted
+            noted.clear()
+            noted.update(before)  # the step was undone: so are the refreshes it asked for
             plan.setdefault(-1, {}).setdefault("errors", []).append(f"{ev.kind} {ev.ref}: {exc}")
-    if ev.kind == "work":
-        with sessions() as s:  # the department of the next task still to do paces it
-            next_department = s.scalar(select(Task.department).where(
-                Task.complaint_id == ev.ref, Task.status.in_(_WORKING),
-                Task.kind != "follow-up").order_by(Task.id).limit(1))
+            continue
+        if redo:  # not satisfied: one dispute per complaint, its new task done 2-10 days later
+            plan[task.complaint_id]["disputed"] = False
+            push(now + behaviour.days(2, 10), "work", task.complaint_id)
+    if ev.kind == "work":  # the department of the next task still to do paces it
+        next_department = s.scalar(select(Task.department).where(
+            Task.complaint_id == ev.ref, Task.status.in_(_WORKING),
+            Task.kind != "follow-up").order_by(Task.id).limit(1))
         if next_department:
             push(now + behaviour.next_step(next_department), "work", ev.ref)
+
+
+def _act_on(s, config, kind: str, task: Task, status: str | None, now, plan) -> bool:
+    """Carry out ``kind`` on ``task`` (``status``: as read with the event); True when the customer's
+    verdict was "not satisfied" (the complaint reopened)."""
+    if kind == "ack":
+        if status == TaskStatus.OPEN:
+            task_svc.acknowledge_in_session(s, task.id, config=config, actor=ACTOR, at=now)
+    elif kind == "work":
+        code, note = plan.get(task.complaint_id, {}).get("root_cause") or (None, None)
+        task_svc.complete_in_session(s, task.id, config=config, actor=ACTOR, at=now, outcome="replayed answer",
+                                     root_cause=code, root_cause_detail=note)
+    elif kind == "follow_up" and task is not None and status in _WORKING[:2]:
+        satisfied = not plan.get(task.complaint_id, {}).get("disputed")
+        lifecycle.record_follow_up_in_session(s, task, config=config, satisfied=satisfied,
+                                              note="replayed follow-up", actor=ACTOR, at=now)
+        return not satisfied
+    return False
 
 
 def _schedule_followups(sessions, now, plan, scheduled: set[int], push) -> None:

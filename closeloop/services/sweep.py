@@ -49,7 +49,7 @@ from models.tables import Complaint, Notification, Task, Timer, Transition
 
 from .audit import add_task
 from .bulk import enqueue, rowcount
-from .clocks import refresh_due
+from .clocks import batched_refreshes, refresh_due, refresh_noted
 from .customers.milestones import customer_sweep
 from .departments import apply_configuration
 from .effectiveness import reschedule_improvements, run_check
@@ -153,11 +153,16 @@ def _fire_due(sessions, config, now, batch, report) -> None:
             tasks = {t.id: t for t in s.scalars(select(Task).where(
                 Task.id.in_({r.task_id for r in claimed if r.task_id is not None})))}
             items: list[dict] = []
-            for t in claimed:
-                _effect(s, config, t, now, report, complaints, tasks, items)
-                report.fired[t.kind] += 1
-                if t.complaint_id is not None:
-                    report.complaints.add(t.complaint_id)
+            # the effects' clock refreshes gathered (one History load per batch); a complaint's own are done
+            # before another of its timers takes effect, so every effect reads its clocks as refreshed
+            with batched_refreshes(s):
+                for t in claimed:
+                    if t.complaint_id is not None:
+                        refresh_noted(s, [t.complaint_id])
+                    _effect(s, config, t, now, report, complaints, tasks, items)
+                    report.fired[t.kind] += 1
+                    if t.complaint_id is not None:
+                        report.complaints.add(t.complaint_id)
             _insert_items(s, items, report)
 
 
