@@ -138,23 +138,28 @@ def compute_cohorts(config) -> list[Cohort]:
                                           [(tasks[t].due_at, tasks[t].ack_due_at) for t in tids], timers))
                     s.rollback()  # keep the scratch database small; ids stay unique anyway
     engine.dispose()
-    _check_cohorts(cohorts, config.model.escalation.ack_page_limit)
+    _check_cohorts(cohorts, config.model.escalation.ack_page_limit, config.model.escalation.crisis_severities)
     return cohorts
 
 
-def _check_cohorts(cohorts: list[Cohort], ack_page_limit: int) -> None:
+def _check_cohorts(cohorts: list[Cohort], ack_page_limit: int, crisis: list[str]) -> None:
     """A fresh cohort has one timer per kind and task (its first acknowledgement page); a due one has
-    all ``ack_page_limit`` pages passed (the sweep chains each next page as one fires)."""
+    all ``ack_page_limit`` pages passed (the sweep chains each next page as one fires). The ladder
+    reaches level 4 (escalation 4, promise 4) only for the ``crisis`` severities (``schedule.ladder_top``)."""
     for c in cohorts:
         label = f"cohort {c.severity} created {c.created_at.isoformat()}"
         per_task = [Counter(k for p, _, k, _, _ in c.timers if p == pos) for pos in range(len(TASKS))]
         per_complaint = Counter(k for p, _, k, _, _ in c.timers if p is None)
         want = Counter(TASK_TIMER_KINDS)
+        want_complaint = Counter(COMPLAINT_TIMER_KINDS)
+        if c.severity not in crisis:
+            want["escalation"] -= 1
+            want_complaint["promise"] -= 1
         if c.due:
             want["ack_timeout"] = ack_page_limit
-        if any(pt != want for pt in per_task) or per_complaint != COMPLAINT_TIMER_KINDS:
+        if any(pt != want for pt in per_task) or per_complaint != want_complaint:
             raise SystemExit(f"{label}: the engine scheduled {per_task} / {per_complaint}, expected "
-                             f"{dict(want)} per task and {dict(COMPLAINT_TIMER_KINDS)} per complaint")
+                             f"{dict(want)} per task and {dict(want_complaint)} per complaint")
         late = max(t[3] for t in c.timers)
         early = min(t[3] for t in c.timers)
         if c.due and late > NOW:
