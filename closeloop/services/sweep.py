@@ -22,7 +22,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -353,7 +353,7 @@ def _drop_stale(sessions, now: datetime, report: SweepReport) -> None:
                                 tt.c.status.label("task_status"), ct.c.status.label("complaint_status"))
                          .outerjoin(tt, tt.c.id == nt.c.task_id).outerjoin(ct, ct.c.id == nt.c.complaint_id)
                          .where(nt.c.status == NotificationStatus.PENDING, nt.c.release_at <= now)).all()
-        top = _chain_tops(s, [r.task_id for r in rows if r.task_id is not None])
+        top = _chain_tops(s, rows, now)
         drops: dict[str, list[int]] = defaultdict(list)
         for r in rows:
             reason = still_applies(r.kind, Subject(r.task_status, r.complaint_status))
@@ -374,19 +374,28 @@ def _detail(data: dict | None) -> int:
     return int(params.get("pct") or params.get("page") or params.get("level") or 0)
 
 
-def _chain_tops(s: Session, task_ids: list[int]) -> dict[tuple, float]:
-    """Highest chain rank fired so far per (task, address, role, chain), over every notification of
-    ``task_ids`` (one person in two roles still hears as both, C25)."""
+def _chain_tops(s: Session, released: list, now: datetime) -> dict[tuple, float]:
+    """Highest chain rank fired so far per (task, address, role, chain), over every notification of the
+    tasks of ``released`` (the released pending rows, read already; the tasks' other rows are read here,
+    500 tasks a statement); one person in two roles still hears as both, C25."""
     nt = Notification.__table__
     top: dict[tuple, float] = {}
-    ids = sorted(set(task_ids))
+
+    def see(r) -> None:
+        rank = chain_rank(r.kind, r.level, _detail(r.data))
+        if rank is not None:
+            k = (r.task_id, r.address, r.role, rank[0])
+            top[k] = max(top.get(k, rank[1]), rank[1])
+
+    ids = sorted({r.task_id for r in released if r.task_id is not None})
+    for r in released:
+        if r.task_id is not None:
+            see(r)
     for i in range(0, len(ids), 500):
         for r in s.execute(select(nt.c.kind, nt.c.level, nt.c.address, nt.c.role, nt.c.task_id, nt.c.data)
-                           .where(nt.c.task_id.in_(ids[i:i + 500]))):
-            rank = chain_rank(r.kind, r.level, _detail(r.data))
-            if rank is not None:
-                k = (r.task_id, r.address, r.role, rank[0])
-                top[k] = max(top.get(k, rank[1]), rank[1])
+                           .where(nt.c.task_id.in_(ids[i:i + 500]),
+                                  or_(nt.c.status != NotificationStatus.PENDING, nt.c.release_at > now))):
+            see(r)
     return top
 
 
