@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -183,8 +185,10 @@ def _subjects(s: Session, claimed: list) -> tuple[dict, dict]:
     tids = {r.task_id for r in claimed if r.task_id is not None}
     if all(TIMERS[_kind(r)].effect == Effect.NOTIFY for r in claimed):
         ct, tt = Complaint.__table__, Task.__table__
-        rows = s.execute(select(*(ct.c[n] for n in _COMPLAINT_COLS)).where(ct.c.id.in_(cids))) if cids else []
-        trows = s.execute(select(*(tt.c[n] for n in _TASK_COLS)).where(tt.c.id.in_(tids))) if tids else []
+        rows: Sequence[Any] = (s.execute(select(*(ct.c[n] for n in _COMPLAINT_COLS)).where(ct.c.id.in_(cids))).all()
+                               if cids else [])
+        trows: Sequence[Any] = (s.execute(select(*(tt.c[n] for n in _TASK_COLS)).where(tt.c.id.in_(tids))).all()
+                                if tids else [])
         return {r.id: r for r in rows}, {r.id: r for r in trows}
     return ({c.id: c for c in s.scalars(select(Complaint).where(Complaint.id.in_(cids)))},
             {t.id: t for t in s.scalars(select(Task).where(Task.id.in_(tids)))})
@@ -374,7 +378,7 @@ def _detail(data: dict | None) -> int:
     return int(params.get("pct") or params.get("page") or params.get("level") or 0)
 
 
-def _chain_tops(s: Session, released: list, now: datetime) -> dict[tuple, float]:
+def _chain_tops(s: Session, released: Sequence[Any], now: datetime) -> dict[tuple, float]:
     """Highest chain rank fired so far per (task, address, role, chain), over every notification of the
     tasks of ``released`` (the released pending rows, read already; the tasks' other rows are read here,
     500 tasks a statement); one person in two roles still hears as both, C25."""
