@@ -138,20 +138,20 @@ def compute_cohorts(config) -> list[Cohort]:
                                           [(tasks[t].due_at, tasks[t].ack_due_at) for t in tids], timers))
                     s.rollback()  # keep the scratch database small; ids stay unique anyway
     engine.dispose()
-    _check_cohorts(cohorts, config.model.escalation.ack_page_limit, set(config.model.escalation.crisis_severities))
+    _check_cohorts(cohorts, config.model.escalation.ack_page_limit, config.model.escalation.crisis_severities)
     return cohorts
 
 
-def _check_cohorts(cohorts: list[Cohort], ack_page_limit: int, crisis: set[str]) -> None:
+def _check_cohorts(cohorts: list[Cohort], ack_page_limit: int, crisis: list[str]) -> None:
     """A fresh cohort has one timer per kind and task (its first acknowledgement page); a due one has
-    all ``ack_page_limit`` pages passed (the sweep chains each next page as one fires). The ladder's top
-    level (crisis owner) exists only for ``[escalation] crisis_severities``: one escalation and one
-    promise level fewer for the others."""
+    all ``ack_page_limit`` pages passed (the sweep chains each next page as one fires). The ladder
+    reaches level 4 (escalation 4, promise 4) only for the ``crisis`` severities (``schedule.ladder_top``)."""
     for c in cohorts:
         label = f"cohort {c.severity} created {c.created_at.isoformat()}"
         per_task = [Counter(k for p, _, k, _, _ in c.timers if p == pos) for pos in range(len(TASKS))]
         per_complaint = Counter(k for p, _, k, _, _ in c.timers if p is None)
-        want, want_complaint = Counter(TASK_TIMER_KINDS), Counter(COMPLAINT_TIMER_KINDS)
+        want = Counter(TASK_TIMER_KINDS)
+        want_complaint = Counter(COMPLAINT_TIMER_KINDS)
         if c.severity not in crisis:
             want["escalation"] -= 1
             want_complaint["promise"] -= 1

@@ -116,6 +116,7 @@ def measure_queries(url: str, batch: int, repeats: int) -> dict:
     m.query("due timers, all at once (no LIMIT)", "due timers, no LIMIT")
     m.plan("dirty complaints")
     m.plan("due timers")
+    m.out["floor"] = bare_floor(engine, NOW)
     # the sweep's steps one by one (the same sequence as sweep()), every statement timed
     m.timer = StatementTimer(engine)
     report = SweepReport()
@@ -140,6 +141,62 @@ def measure_queries(url: str, batch: int, repeats: int) -> dict:
         sessions, config, RESCHEDULE_SWEEP, batch, SweepReport()))
     engine.dispose()
     return m.out
+
+
+def bare_floor(engine, now: datetime, page: int = 500) -> dict:
+    """The bare SQL the first sweep's database phase needs, in one transaction rolled back afterwards
+    (Core, no ORM objects, no per-row Python beyond building the rows): select the due timers, mark them
+    fired by primary key (``page`` ids a statement), insert one notification per timer (a driver
+    executemany of rows shaped as the sweep's, English text and params included), select the released
+    notifications, insert one outbox row per 200 and mark the notifications packed by primary key.
+    Returns seconds by step and in total."""
+    from sqlalchemy import insert, select, update
+
+    from models.tables import Notification, Outbox, Timer
+
+    tt, nt, ot = Timer.__table__, Notification.__table__, Outbox.__table__
+    steps: dict[str, float] = {}
+    with engine.connect() as conn:
+        def step(name, fn):
+            t0 = time.perf_counter()
+            out = fn()
+            steps[name] = time.perf_counter() - t0
+            return out
+
+        due = step("select due timers", lambda: conn.execute(
+            select(tt.c.id, tt.c.key, tt.c.kind, tt.c.complaint_id, tt.c.task_id, tt.c.fire_at, tt.c.data)
+            .where(tt.c.status == "pending", tt.c.fire_at <= now).order_by(tt.c.fire_at, tt.c.id)).all())
+        ids = [r.id for r in due]
+        step("mark fired (by id)", lambda: [conn.execute(update(tt).where(tt.c.id.in_(ids[i:i + page]))
+                                                        .values(status="fired", fired_at=now))
+                                            for i in range(0, len(ids), page)])
+        rows = [{"key": r.key, "kind": r.kind, "level": 1, "role": "assignee", "recipient": "operations queue",
+                 "address": "capture://ops|operations queue", "channel": "capture", "target": "capture://ops",
+                 "language": "en", "department": "operations", "complaint_id": r.complaint_id,
+                 "improvement_id": None, "task_id": r.task_id, "fired_at": now, "release_at": now,
+                 "status": "pending", "data": {"text": "Task 123 has used 80 % of its time: Investigate the "
+                                               "account activity in dispute", "params": dict(r.data or {}),
+                                               "due": now.isoformat(), "due_local": "2026-03-04 10:00 -0500"}}
+                for r in due]
+        if rows:
+            step("insert notifications", lambda: conn.execute(insert(nt), rows))
+        pending = step("select released notifications", lambda: conn.execute(
+            select(nt.c.id, nt.c.key, nt.c.address, nt.c.data).where(nt.c.status == "pending",
+                                                                       nt.c.release_at <= now)
+            .order_by(nt.c.id)).all())
+        nids = [r.id for r in pending]
+
+        def pack():
+            for i in range(0, len(nids), 200):
+                oid = conn.execute(insert(ot).values(idempotency_key=f"floor:{i}", channel="capture",
+                                                     target="capture://ops", recipient="ops", subject="s",
+                                                     body="b" * 8000, payload={}, status="pending", attempts=0,
+                                                     next_attempt_at=now, created_at=now)
+                                   .returning(ot.c.id)).scalar_one()
+                conn.execute(update(nt).where(nt.c.id.in_(nids[i:i + 200])).values(status="packed", outbox_id=oid))
+        step("outbox rows, mark packed (by id)", pack)
+        conn.rollback()
+    return {"steps": steps, "seconds": sum(steps.values()), "timers": len(ids)}
 
 
 class _Measure:
@@ -169,12 +226,13 @@ class _Measure:
         assert timer is not None, "set timer before the first phase"
         timer.phase = name
         gc.collect()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        secs = time.perf_counter() - t0
+        secs, cpu = time.perf_counter() - t0, time.process_time() - c0
         timer.phase = "-"
         stmts = timer.take(name)
-        self.out["phases"].append({"phase": name, "seconds": secs, "statements": sum(s["count"] for s in stmts),
+        self.out["phases"].append({"phase": name, "seconds": secs, "cpu_seconds": cpu,
+                                   "statements": sum(s["count"] for s in stmts),
                                    "sql_seconds": sum(s["seconds"] for s in stmts)})
         self.out["statements"][name] = stmts[:8]
 

@@ -32,6 +32,14 @@ def insert_new(session: Session, table: Table, rows: list[dict], *, key: list[st
     return out
 
 
+def unindexed(column):
+    """``column`` in a form no index serves (``column || ''``, text columns only), for a condition that
+    only re-checks rows found by their primary key: ``UPDATE ... WHERE id IN (...) AND status = 'pending'``.
+    Without it SQLite (no ``ANALYZE`` statistics) answers such an UPDATE from the ``(status, ...)`` index,
+    scanning every pending row (0.13 s per 500 timers at 470,000 pending; 2 ms by the key)."""
+    return column.concat("")
+
+
 def rowcount(result: Result[Any]) -> int:
     """The number of rows matched by the UPDATE or DELETE whose ``session.execute`` gave ``result``
     (a ``CursorResult`` at run time; ``Session.execute`` is typed as returning any ``Result``)."""

@@ -79,7 +79,7 @@ def make_item(config: Config, *, key: str, kind: str, level: int, who: Recipient
     ``params`` fill the kind's message template (``closeloop.domain.notices.NOTICES``); the text is
     rendered in the recipient's language when packed (``data.text`` keeps the English one for history).
     Raises KeyError naming a template field missing from ``params``."""
-    release = who.calendar.next_opening(now).astimezone(UTC)
+    release = _next_opening(who.calendar, now)
     params = {k: v for k, v in params.items() if isinstance(v, (str, int, float))}
     data = {"text": render(NoticeKind(kind), "en", params)[1], "params": params}
     if due is not None:
@@ -91,6 +91,13 @@ def make_item(config: Config, *, key: str, kind: str, level: int, who: Recipient
                 complaint_id=complaint_id, improvement_id=improvement_id,
                 task_id=task.id if task is not None else None, fired_at=now,
                 release_at=max(release, now), status=NotificationStatus.PENDING, data=data)
+
+
+@lru_cache(maxsize=256)
+def _next_opening(calendar: BusinessCalendar, now: datetime) -> datetime:
+    """``calendar.next_opening(now)`` in UTC, memoised: a sweep releases all its items at one ``now``
+    (calendars are built once per configuration and compare by identity)."""
+    return calendar.next_opening(now).astimezone(UTC)
 
 
 def insert_notifications(session, items: list[dict]) -> set[str]:

@@ -426,7 +426,8 @@ def _act(s, config, ev: _Event, now, behaviour, plan, push, noted: dict) -> None
     the clock refreshes the batch still owes (:func:`~closeloop.services.clocks.batched_refreshes`)."""
     if ev.kind in ("ack", "work"):
         refresh_noted(s, [ev.ref])  # its clocks are current before it changes again
-        tasks = s.scalars(select(Task).where(Task.complaint_id == ev.ref, Task.status.in_(_WORKING)).where(Task.kind != "follow-up").order_by(Task.id)).all()
+        tasks = s.scalars(select(Task).where(Task.complaint_id == ev.ref, Task.status.in_(_WORKING))
+                          .where(Task.kind != "follow-up").order_by(Task.id)).all()
         states = [t.status for t in tasks]  # as read before any of them changes
     else:
         task = s.get(Task, ev.ref)

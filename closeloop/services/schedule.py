@@ -33,7 +33,7 @@ from closeloop.domain.sla import (
 from closeloop.domain.task import TaskStatus
 from models.tables import Complaint, Task, Timer, Transition
 
-from .bulk import insert_new
+from .bulk import insert_new, unindexed
 from .clocks import DueInstants, _changes, due_instants, task_chain, task_clocks
 from .ledger import CHUNK, History
 
@@ -335,7 +335,8 @@ class TimerPlan:
                             sorted(self.moves, key=lambda r: r["b_id"]))
         cancels = sorted(self.cancels)
         for i in range(0, len(cancels), CHUNK):
-            session.execute(update(tt).where(tt.c.id.in_(cancels[i:i + CHUNK]), tt.c.status == TimerStatus.PENDING)
+            session.execute(update(tt).where(tt.c.id.in_(cancels[i:i + CHUNK]),
+                                             unindexed(tt.c.status) == TimerStatus.PENDING)
                             .values(status=TimerStatus.CANCELLED))
         return len(inserted) + len(self.moves), len(self.cancels)
 

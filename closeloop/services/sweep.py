@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -48,7 +50,7 @@ from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
 from models.tables import Complaint, Notification, Task, Timer, Transition
 
 from .audit import add_task
-from .bulk import enqueue, rowcount
+from .bulk import enqueue, rowcount, unindexed
 from .clocks import batched_refreshes, refresh_due, refresh_noted
 from .customers.milestones import customer_sweep
 from .departments import apply_configuration
@@ -143,16 +145,13 @@ def _fire_due(sessions, config, now, batch, report) -> None:
                             .order_by(tt.c.fire_at, tt.c.id).limit(batch).with_for_update(skip_locked=True)).all()
             if not ids:
                 return
-            claimed = s.execute(update(tt).where(tt.c.id.in_(ids), tt.c.status == TimerStatus.PENDING)
+            claimed = s.execute(update(tt).where(tt.c.id.in_(ids), unindexed(tt.c.status) == TimerStatus.PENDING)
                                 .values(status=TimerStatus.FIRED, fired_at=now)
                                 .returning(tt.c.id, tt.c.key, tt.c.kind, tt.c.complaint_id, tt.c.task_id,
                                            tt.c.improvement_id, tt.c.fire_at, tt.c.data)).all()
             claimed = sorted(claimed, key=lambda r: (r.fire_at, r.id))  # another sweep may have taken some: fine
-            complaints = {c.id: c for c in s.scalars(select(Complaint).where(
-                Complaint.id.in_({r.complaint_id for r in claimed})))}
-            tasks = {t.id: t for t in s.scalars(select(Task).where(
-                Task.id.in_({r.task_id for r in claimed if r.task_id is not None})))}
-            items: list[dict] = []
+            complaints, tasks = _subjects(s, claimed)
+            items = _Batch()
             # the effects' clock refreshes gathered (one History load per batch); a complaint's own are done
             # before another of its timers takes effect, so every effect reads its clocks as refreshed
             with batched_refreshes(s):
@@ -163,7 +162,49 @@ def _fire_due(sessions, config, now, batch, report) -> None:
                     report.fired[t.kind] += 1
                     if t.complaint_id is not None:
                         report.complaints.add(t.complaint_id)
+            items.pages.apply(s)
             _insert_items(s, items, report)
+
+
+class _Batch(list):
+    """The notification rows (dicts) one batch of fired timers makes, and ``pages``: the acknowledgement
+    pages after the ones fired, written together (one bulk insert) before the batch commits."""
+
+    def __init__(self):
+        super().__init__()
+        self.pages = TimerPlan()
+
+
+#: The complaint and task columns a notice reads (:func:`_notify_effect`, :func:`_notice_params`,
+#: :func:`~closeloop.services.users.resolve_recipient`, :func:`~closeloop.services.notify.make_item`).
+_COMPLAINT_COLS = ("id", "status", "severity", "due_at", "transfer_count")
+_TASK_COLS = ("id", "complaint_id", "improvement_id", "department", "title", "status", "assignee",
+              "assignee_user_id", "ack_due_at", "due_at")
+
+
+def _subjects(s: Session, claimed: list) -> tuple[dict, dict]:
+    """The complaints and tasks of a batch of claimed timers, by id: plain rows of the columns a notice
+    reads when every timer of the batch only notifies, else ORM objects (the other effects change their
+    complaint and its tasks, and later timers of the batch see those changes)."""
+    cids = {r.complaint_id for r in claimed if r.complaint_id is not None}
+    tids = {r.task_id for r in claimed if r.task_id is not None}
+    if all(TIMERS[_kind(r)].effect == Effect.NOTIFY for r in claimed):
+        ct, tt = Complaint.__table__, Task.__table__
+        rows: Sequence[Any] = (s.execute(select(*(ct.c[n] for n in _COMPLAINT_COLS)).where(ct.c.id.in_(cids))).all()
+                               if cids else [])
+        trows: Sequence[Any] = (s.execute(select(*(tt.c[n] for n in _TASK_COLS)).where(tt.c.id.in_(tids))).all()
+                                if tids else [])
+        return {r.id: r for r in rows}, {r.id: r for r in trows}
+    return ({c.id: c for c in s.scalars(select(Complaint).where(Complaint.id.in_(cids)))},
+            {t.id: t for t in s.scalars(select(Task).where(Task.id.in_(tids)))})
+
+
+def _kind(t) -> TimerKind:
+    """The declared kind of fired timer ``t``."""
+    kind = TimerKind(t.kind)
+    if kind == TimerKind.PAUSE_EXPIRED and t.task_id is not None:
+        return TimerKind.TASK_PAUSE_EXPIRED  # rows written before the task kind was declared apart
+    return kind
 
 
 def _insert_items(s: Session, items: list[dict], report: SweepReport) -> None:
@@ -192,10 +233,7 @@ def _effect(s: Session, config: Config, t, now: datetime, report: SweepReport, c
 
     A timer of an improvement record (``complaint_id`` None) is an action task's reminder or escalation,
     or the effectiveness check (:func:`closeloop.services.effectiveness.run_check`)."""
-    kind = TimerKind(t.kind)
-    if kind == TimerKind.PAUSE_EXPIRED and t.task_id is not None:
-        kind = TimerKind.TASK_PAUSE_EXPIRED  # rows written before the task kind was declared apart
-    spec = TIMERS[kind]
+    spec = TIMERS[_kind(t)]
     complaint = complaints.get(t.complaint_id) or _NoComplaint(t.complaint_id)
     task = tasks.get(t.task_id) if t.task_id else None
     if t.task_id and task is None:
@@ -227,7 +265,7 @@ def _notify_effect(s, config, t, spec, complaint, task, now, report, items) -> N
     data = t.data or {}
     if spec.kind == TimerKind.ACK_TIMEOUT:
         role, level = page_role(int(data.get("page", 1)))
-        _schedule_next_page(s, config, t, task, now)
+        _schedule_next_page(config, t, task, now, items.pages)
     else:
         level = spec.level if spec.level is not None else int(data.get("level", 1))
         role = role_for(spec, level)
@@ -241,14 +279,13 @@ def _notify_effect(s, config, t, spec, complaint, task, now, report, items) -> N
             params=_notice_params(s, spec, t, complaint, task))
 
 
-def _schedule_next_page(s: Session, config: Config, t, task, now: datetime) -> None:
-    """Insert the acknowledgement page after the fired one ``t`` (none after ``ack_page_limit``): one row,
-    skipped when it exists; no full reschedule of the complaint (paging is one step per page)."""
+def _schedule_next_page(config: Config, t, task, now: datetime, pages: TimerPlan) -> None:
+    """Plan the acknowledgement page after the fired one ``t`` (none after ``ack_page_limit``) in ``pages``
+    (the batch's plan: one row each, skipped when its key exists); no full reschedule of the complaint
+    (paging is one step per page)."""
     nxt = next_ack_page(config, task.department, task.id, int((t.data or {}).get("page", 1)), t.fire_at)
     if nxt is not None:
-        plan = TimerPlan()
-        plan.add([nxt], [], now, complaint_id=t.complaint_id, improvement_id=t.improvement_id)
-        plan.apply(s)
+        pages.add([nxt], [], now, complaint_id=t.complaint_id, improvement_id=t.improvement_id)
 
 
 def _pause_expired(s, config, t, spec, complaint, task, now, report, items) -> None:
@@ -325,7 +362,7 @@ def _drop_stale(sessions, now: datetime, report: SweepReport) -> None:
                                 tt.c.status.label("task_status"), ct.c.status.label("complaint_status"))
                          .outerjoin(tt, tt.c.id == nt.c.task_id).outerjoin(ct, ct.c.id == nt.c.complaint_id)
                          .where(nt.c.status == NotificationStatus.PENDING, nt.c.release_at <= now)).all()
-        top = _chain_tops(s, [r.task_id for r in rows if r.task_id is not None])
+        top = _chain_tops(s, rows, now)
         drops: dict[str, list[int]] = defaultdict(list)
         for r in rows:
             reason = still_applies(r.kind, Subject(r.task_status, r.complaint_status))
@@ -336,7 +373,7 @@ def _drop_stale(sessions, now: datetime, report: SweepReport) -> None:
             if reason is not None:
                 drops[reason].append(r.id)
         for dropped_reason, ids in drops.items():
-            s.execute(update(nt).where(nt.c.id.in_(ids), nt.c.status == NotificationStatus.PENDING)
+            s.execute(update(nt).where(nt.c.id.in_(ids), unindexed(nt.c.status) == NotificationStatus.PENDING)
                       .values(status=NotificationStatus.DROPPED, dropped_reason=dropped_reason))
             report.dropped[dropped_reason] += len(ids)
 
@@ -346,19 +383,28 @@ def _detail(data: dict | None) -> int:
     return int(params.get("pct") or params.get("page") or params.get("level") or 0)
 
 
-def _chain_tops(s: Session, task_ids: list[int]) -> dict[tuple, float]:
-    """Highest chain rank fired so far per (task, address, role, chain), over every notification of
-    ``task_ids`` (one person in two roles still hears as both, C25)."""
+def _chain_tops(s: Session, released: Sequence[Any], now: datetime) -> dict[tuple, float]:
+    """Highest chain rank fired so far per (task, address, role, chain), over every notification of the
+    tasks of ``released`` (the released pending rows, read already; the tasks' other rows are read here,
+    500 tasks a statement); one person in two roles still hears as both, C25."""
     nt = Notification.__table__
     top: dict[tuple, float] = {}
-    ids = sorted(set(task_ids))
+
+    def see(r) -> None:
+        rank = chain_rank(r.kind, r.level, _detail(r.data))
+        if rank is not None:
+            k = (r.task_id, r.address, r.role, rank[0])
+            top[k] = max(top.get(k, rank[1]), rank[1])
+
+    ids = sorted({r.task_id for r in released if r.task_id is not None})
+    for r in released:
+        if r.task_id is not None:
+            see(r)
     for i in range(0, len(ids), 500):
         for r in s.execute(select(nt.c.kind, nt.c.level, nt.c.address, nt.c.role, nt.c.task_id, nt.c.data)
-                           .where(nt.c.task_id.in_(ids[i:i + 500]))):
-            rank = chain_rank(r.kind, r.level, _detail(r.data))
-            if rank is not None:
-                k = (r.task_id, r.address, r.role, rank[0])
-                top[k] = max(top.get(k, rank[1]), rank[1])
+                           .where(nt.c.task_id.in_(ids[i:i + 500]),
+                                  or_(nt.c.status != NotificationStatus.PENDING, nt.c.release_at > now))):
+            see(r)
     return top
 
 
@@ -391,7 +437,7 @@ def _pack(sessions, now: datetime, report: SweepReport) -> None:
                         raise _PackedElsewhere()
                     done = rowcount(s.execute(update(Notification.__table__).where(
                         Notification.__table__.c.id.in_(ids),
-                        Notification.__table__.c.status == NotificationStatus.PENDING)
+                        unindexed(Notification.__table__.c.status) == NotificationStatus.PENDING)
                         .values(status=NotificationStatus.PACKED, outbox_id=oid)))
                     if done != len(ids):
                         raise _PackedElsewhere()
