@@ -51,7 +51,7 @@ def _worker(mode: str, name: str, profile: int) -> dict:
     t0, c0 = time.perf_counter(), os.times()
     stats = None
     if mode == "replay":
-        from closeloop.cli_replay import _capture_delivery
+        from closeloop.cli.replay import _capture_delivery
         from closeloop.services.replay import run_replay
 
         def run():

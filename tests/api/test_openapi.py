@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from closeloop.cli_api import openapi_document
+from closeloop.cli.api import openapi_document
 
 ROOT = Path(__file__).resolve().parents[2]
 

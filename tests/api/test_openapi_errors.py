@@ -6,7 +6,7 @@ import json
 import re
 
 from closeloop.api.limits import UPLOAD_PATHS
-from closeloop.cli_api import openapi_document
+from closeloop.cli.api import openapi_document
 
 OPS = [(p, m, op) for p, item in json.loads(openapi_document())["paths"].items() for m, op in item.items()]
 ROLE = {"tokens": "admin", "me": "manager"}

@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from closeloop.cli_api import start_api_thread
+from closeloop.cli.api import start_api_thread
 
 
 def _free_port() -> int:

@@ -8,7 +8,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from closeloop.cli_calendar import calendar_app, format_hours_decimal
+from closeloop.cli.calendar import calendar_app, format_hours_decimal
 
 app = typer.Typer()
 app.add_typer(calendar_app, name="calendar")

@@ -7,7 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 
-from closeloop.cli_common import actor_name, clocks_table, fail, get_app, out, parse_instant
+from closeloop.cli.common import actor_name, clocks_table, fail, get_app, out, parse_instant
 from closeloop.domain.errors import DomainError
 from closeloop.domain.task import TaskStatus
 from closeloop.services import tasks as task_svc

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from closeloop.cli_common import fail, get_app, out
+from closeloop.cli.common import fail, get_app, out
 from closeloop.domain.outbox import OutboxStatus
 
 outbox_app = typer.Typer(help="Messages leaving the process (webhook, Apprise, capture): list, re-send dead letters.",

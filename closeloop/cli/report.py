@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from closeloop.cli_common import fail, get_app, out
+from closeloop.cli.common import fail, get_app, out
 from closeloop.domain.errors import DomainError
 from closeloop.services.review import FORMATS, build_review, render
 from closeloop.services.review_period import previous_month

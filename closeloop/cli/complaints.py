@@ -9,8 +9,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from closeloop.cli_common import actor_name, clocks_table, fail, get_app, out
-from closeloop.cli_compensation import compensation_tables
+from closeloop.cli.common import actor_name, clocks_table, fail, get_app, out
+from closeloop.cli.compensation import compensation_tables
 from closeloop.domain.errors import DomainError
 from closeloop.domain.promise import PromiseStatus
 from closeloop.domain.task import TaskStatus

@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from closeloop.cli_common import err, fail, out
+from closeloop.cli.common import err, fail, out
 from closeloop.config import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parents[1]

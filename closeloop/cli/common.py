@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import getpass
+from collections.abc import Callable
 from datetime import datetime
-from typing import NoReturn, overload
+from typing import Any, NoReturn, overload
 from zoneinfo import ZoneInfo
 
 import typer
@@ -13,7 +15,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from closeloop.bootstrap import App, build_app
+from closeloop.domain.errors import DomainError, InvalidInput
 from models import migrate
+from models.types import NaiveDatetimeError
 
 out = Console()
 err = Console(stderr=True)
@@ -45,6 +49,36 @@ def get_app(require_schema: bool = True) -> App:
 def fail(exc: Exception | str, code: int = 1) -> NoReturn:
     err.print(f"[red]error:[/red] {escape(str(exc))}")
     raise typer.Exit(code)
+
+
+def exit_code(exc: Exception) -> int:
+    """The command line's exit code for an error the domain or the storage raised (the error tree and its
+    HTTP mapping: ``closeloop/domain/errors.py``): 2 for input that breaks a rule (``InvalidInput``, a naive
+    datetime), 1 for everything else (an illegal trigger, not found, a conflict, a refused merge, a role)."""
+    return 2 if isinstance(exc, InvalidInput | NaiveDatetimeError) else 1
+
+
+def _reporting(f: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(f)  # Typer reads the command's parameters through __wrapped__
+    def run(*a: Any, **kw: Any) -> Any:
+        try:
+            return f(*a, **kw)
+        except (DomainError, NaiveDatetimeError) as exc:
+            fail(exc, exit_code(exc))
+    return run
+
+
+def report_errors(app: typer.Typer) -> typer.Typer:
+    """The one error wrapper of the command line: every command of ``app`` and of its sub-apps prints a
+    domain error as one ``error:`` line naming the field and exits with :func:`exit_code` (no traceback).
+    Called once on the finished ``closeloop`` app; returns it."""
+    for info in app.registered_commands:
+        if info.callback is not None and not hasattr(info.callback, "__wrapped__"):
+            info.callback = _reporting(info.callback)
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            report_errors(group.typer_instance)
+    return app
 
 
 @overload

@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from closeloop.cli_common import actor_name, fail, get_app, out
+from closeloop.cli.common import actor_name, fail, get_app, out
 from closeloop.domain.errors import DomainError
 from closeloop.services import users as user_svc
 

@@ -10,7 +10,7 @@ import json
 
 import typer
 
-from closeloop.cli_common import fail, get_app, out
+from closeloop.cli.common import fail, get_app, out
 
 mail_app = typer.Typer(help="Inbound e-mail: poll the mailbox (CLOSELOOP_IMAP_URL), list and reprocess the quarantine.",
                        no_args_is_help=True)

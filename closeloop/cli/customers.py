@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from closeloop.cli_common import actor_name, fail, get_app, out, parse_instant
+from closeloop.cli.common import actor_name, fail, get_app, out, parse_instant
 from closeloop.domain.errors import DomainError
 from closeloop.services.customers.profiles import forget
 from closeloop.services.customers.promises import keep_promise, make_promise, promises_of

@@ -16,9 +16,9 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn
 from rich.table import Table
 
 from closeloop.bootstrap import App
-from closeloop.cli_common import err, fail, get_app, out
-from closeloop.cli_complaints import complaints_app
-from closeloop.cli_tasks import tasks_app
+from closeloop.cli.common import err, fail, get_app, out, report_errors
+from closeloop.cli.complaints import complaints_app
+from closeloop.cli.tasks import tasks_app
 from closeloop.config import Config, ConfigError, load_config
 from closeloop.domain.errors import DomainError
 from closeloop.services.importing import ImportFailed, ImportReport, import_file
@@ -34,41 +34,38 @@ app.add_typer(db_app, name="db")
 app.add_typer(complaints_app, name="complaints")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(config_app, name="config")
-from closeloop.cli_compensation import compensation_app  # noqa: E402
-from closeloop.cli_improvements import improvements_app  # noqa: E402
+from closeloop.cli.compensation import compensation_app  # noqa: E402
+from closeloop.cli.improvements import improvements_app  # noqa: E402
 
 app.add_typer(improvements_app, name="improvements")
 app.add_typer(compensation_app, name="compensation")
-from closeloop.cli_customers import customers_app, promises_app  # noqa: E402
+from closeloop.cli.customers import customers_app, promises_app  # noqa: E402
 
 app.add_typer(customers_app, name="customers")
 app.add_typer(promises_app, name="promises")
-from closeloop.cli_report import report_app  # noqa: E402
+from closeloop.cli.report import report_app  # noqa: E402
 
 app.add_typer(report_app, name="report")
-from closeloop.cli_outbox import outbox_app  # noqa: E402
-from closeloop.cli_replay import replay_cmd  # noqa: E402
+from closeloop.cli.outbox import outbox_app  # noqa: E402
+from closeloop.cli.replay import replay_cmd  # noqa: E402
 
 app.add_typer(outbox_app, name="outbox")
-from closeloop.cli_mail import mail_app  # noqa: E402
+from closeloop.cli.mail import mail_app  # noqa: E402
 
 app.add_typer(mail_app, name="mail")
 
 app.command("replay")(replay_cmd)
-from closeloop.cli_api import api_cmd, openapi_cmd, start_api_thread, tokens_app  # noqa: E402
+from closeloop.cli.api import api_cmd, openapi_cmd, start_api_thread, tokens_app  # noqa: E402
 
 app.add_typer(tokens_app, name="tokens")
-from closeloop.cli_users import users_app  # noqa: E402
+from closeloop.cli.users import users_app  # noqa: E402
 
 app.add_typer(users_app, name="users")
 app.command("api")(api_cmd)
 app.command("openapi")(openapi_cmd)
-try:  # the calendar commands (closeloop/cli_calendar.py)
-    from closeloop.cli_calendar import calendar_app
+from closeloop.cli.calendar import calendar_app  # noqa: E402
 
-    app.add_typer(calendar_app, name="calendar")
-except ImportError:  # pragma: no cover
-    pass
+app.add_typer(calendar_app, name="calendar")
 
 
 
@@ -223,7 +220,7 @@ def sweep_cmd(once: bool = typer.Option(True, "--once", help="one sweep (accepte
               now: str | None = typer.Option(None, "--now", help="pretend it is this instant (ISO 8601 with offset)"),
               as_json: bool = typer.Option(False, "--json")) -> None:
     """Reschedule, fire what is due (reminders, escalations, follow-ups) and pack digests. Idempotent."""
-    from closeloop.cli_common import parse_instant
+    from closeloop.cli.common import parse_instant
     from closeloop.services.sweep import sweep
 
     a = get_app()
@@ -292,7 +289,7 @@ def purge_cmd(older_than_days: int | None = typer.Option(None, "--older-than-day
 @app.command("digest")
 def digest_cmd(now: str | None = typer.Option(None, "--now", help="ISO 8601 with offset")) -> None:
     """Write today's overdue digest for the operations manager (once per local day)."""
-    from closeloop.cli_common import parse_instant
+    from closeloop.cli.common import parse_instant
     from closeloop.services.digest import overdue_digest
 
     a = get_app()
@@ -310,6 +307,9 @@ def config_validate(path: Path | None = typer.Argument(None, help="file to check
         fail(exc, 2)
     out.print(f"{cfg.source}: ok ({len(cfg.departments)} departments, {len(cfg.router.rules)} routing rules, "
               f"sha256 {cfg.version_hash[:12]})")
+
+
+report_errors(app)  # every command, here and in the sub-apps: one error line and exit code, no traceback
 
 
 def main() -> None:  # console script entry point

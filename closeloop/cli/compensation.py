@@ -6,7 +6,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from closeloop.cli_common import actor_name, fail, get_app, out
+from closeloop.cli.common import actor_name, fail, get_app, out
 from closeloop.domain.errors import DomainError
 from closeloop.services import compensation as svc
 from closeloop.services.tokens import verify_token
