@@ -138,3 +138,21 @@ def test_outbox_lists_failed_messages_with_their_error(cli_env):
     [doc] = json.loads(run("outbox", "--json").output)
     assert (doc["status"], doc["requeues"], doc["idempotency_key"]) == ("pending", 1, "k1")
     assert run("outbox", "retry", str(doc["id"])).exit_code == 1  # no longer a dead letter
+
+
+def _commands(typer_app, prefix=""):
+    for info in typer_app.registered_commands:
+        yield prefix + (info.name or info.callback.__name__), info.callback
+    for group in typer_app.registered_groups:
+        yield from _commands(group.typer_instance, prefix + group.name + " ")
+
+
+def test_every_command_reports_domain_errors_through_the_one_wrapper(cli_env):
+    unwrapped = [name for name, cb in _commands(app) if not hasattr(cb, "__wrapped__")]
+    assert unwrapped == []
+    assert run("db", "upgrade").exit_code == 0
+    res = runner.invoke(app, ["tasks", "ack", "999"])
+    assert res.exit_code == 1
+    assert "error: task 999 not found" in res.output and "Traceback" not in res.output
+    res = runner.invoke(app, ["complaints", "reopen", "1", "--reason", " "])  # unknown complaint: not found
+    assert res.exit_code == 1 and "error:" in res.output
