@@ -16,7 +16,7 @@ from rich.table import Table
 from closeloop.cli.common import err, fail, out
 from closeloop.config import ConfigError, load_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # closeloop/cli/replay.py -> the repository
 BUNDLED = [  # (scenario, file, configuration): the samples bundled in examples/
     ("cfpb", ROOT / "examples" / "cfpb_sample.csv", None),
     ("nyc311", ROOT / "examples" / "nyc311_sample.csv", ROOT / "examples" / "nyc311.toml"),

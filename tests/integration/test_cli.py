@@ -156,3 +156,11 @@ def test_every_command_reports_domain_errors_through_the_one_wrapper(cli_env):
     assert "error: task 999 not found" in res.output and "Traceback" not in res.output
     res = runner.invoke(app, ["complaints", "reopen", "1", "--reason", " "])  # unknown complaint: not found
     assert res.exit_code == 1 and "error:" in res.output
+
+
+def test_the_demo_finds_its_bundled_samples_and_configurations():
+    from closeloop.cli.replay import BUNDLED
+
+    for name, data, conf in BUNDLED:
+        assert data.is_file(), (name, data)  # `make demo` replays these with no argument
+        assert conf is None or conf.is_file(), (name, conf)
