@@ -22,8 +22,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 
-from closeloop.domain.calendar import BusinessCalendar, Period, parse_hours
+from closeloop.domain.calendar import BusinessCalendar
 from closeloop.domain.errors import InvalidInput
+from closeloop.domain.hours import Period, parse_hours
 
 
 def resolve_zone(zone: str) -> ZoneInfo:

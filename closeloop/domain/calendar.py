@@ -45,8 +45,6 @@ Rules (tested in ``tests/unit/test_calendar*.py``):
 from __future__ import annotations
 
 import functools
-import itertools
-import re
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import ParamSpec, TypeVar
@@ -54,72 +52,22 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .calendar_index import YearIndex, from_us, to_us
 from .errors import InvalidInput
+from .hours import END_OF_DAY, Period, check_periods, format_hours
 from .machine import require_aware
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
-Period = tuple[time, time]
-"""Wall-clock ``(start, end)`` of one day, ``start < end``; ``end`` may be :data:`END_OF_DAY`."""
-
-END_OF_DAY = time.max
-"""End of a period that runs to midnight ("24:00"); ``time(23, 59, 59, 999999)`` means the same."""
-
 MAX_CLOSED_DAYS = 3 * 366
 """Consecutive days without working time after which a search gives up (about three years)."""
 
-DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_FULL_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_DAYS = {n: i for names in (DAY_NAMES, _FULL_NAMES) for i, n in enumerate(names)}
 _UTC = UTC
 _ZERO = timedelta(0)
 _ONE_DAY = timedelta(days=1)
-_US = timedelta(microseconds=1)
-_TICK = timedelta(microseconds=1)
-_TIME = re.compile(r"(\d{1,2}):(\d{2})")
+_TICK = timedelta(microseconds=1)  # the resolution of datetime: bisection step, and unit of the year index
 _CACHE_SIZE = 4096
 
 YearDates = Callable[[int], Collection[date]] | Collection[date]
-
-
-def _fmt(t: time) -> str:
-    return "24:00" if t == END_OF_DAY else t.strftime("%H:%M") + (t.strftime(":%S") if t.second else "")
-
-
-def format_hours(weekly: Mapping[int, Sequence[Period]]) -> str:
-    """The weekly table in :func:`parse_hours` syntax, runs of equal days as ranges: ``"mon-fri 09:00-18:00"``."""
-    parts: list[str] = []
-    runs: list[list[int]] = []
-    for d in range(7):
-        if weekly.get(d):
-            if runs and runs[-1][-1] == d - 1 and list(weekly[d]) == list(weekly[runs[-1][0]]):
-                runs[-1].append(d)
-            else:
-                runs.append([d])
-    for run in runs:
-        days = DAY_NAMES[run[0]] + (f"-{DAY_NAMES[run[-1]]}" if len(run) > 1 else "")
-        parts.append(days + " " + ",".join(f"{_fmt(s)}-{_fmt(e)}" for s, e in weekly[run[0]]))
-    return "; ".join(parts) or "closed"
-
-
-def _check_periods(periods: Sequence[Period], field: str) -> tuple[Period, ...]:
-    """Validate and sort; touching periods are fine, overlapping ones raise :class:`InvalidInput`."""
-    out: list[Period] = []
-    for p in periods:
-        if not (isinstance(p, (tuple, list)) and len(p) == 2 and all(isinstance(t, time) for t in p)):
-            raise InvalidInput(field, f"a period is a (start, end) pair of datetime.time, got {p!r}")
-        start, end = p
-        if start.tzinfo is not None or end.tzinfo is not None:
-            raise InvalidInput(field, "period times are wall-clock times of the calendar zone; drop tzinfo")
-        if not start < end:
-            raise InvalidInput(field, f"period {_fmt(start)}-{_fmt(end)} does not end after it starts "
-                                      "(use 24:00/END_OF_DAY for midnight; split night shifts at midnight)")
-        out.append((start, end))
-    out.sort()
-    for (s1, e1), (s2, e2) in itertools.pairwise(out):
-        if s2 < e1:
-            raise InvalidInput(field, f"periods {_fmt(s1)}-{_fmt(e1)} and {_fmt(s2)}-{_fmt(e2)} overlap")
-    return tuple(out)
 
 
 def _year_provider(value: YearDates, field: str) -> Callable[[int], frozenset[date]]:
@@ -189,10 +137,10 @@ class BusinessCalendar:
         for wd, periods in weekly.items():
             if isinstance(wd, bool) or not isinstance(wd, int) or not 0 <= wd <= 6:
                 raise InvalidInput("weekly", f"weekday keys are 0 (Monday) to 6 (Sunday), got {wd!r}")
-            table[wd] = _check_periods(periods, f"weekly[{wd}]")
+            table[wd] = check_periods(periods, f"weekly[{wd}]")
         self._weekly = tuple(table)
         self._makeup = (next((p for p in self._weekly if p), ()) if makeup_periods is None
-                        else _check_periods(makeup_periods, "makeup_periods"))
+                        else check_periods(makeup_periods, "makeup_periods"))
         self._days_off = _year_provider(days_off, "days_off")
         self._working = _year_provider(working_days, "working_days")
         self._cache: dict[date, tuple[tuple[datetime, datetime], ...]] = {}
@@ -360,7 +308,7 @@ class BusinessCalendar:
             return False
         pos = idx.elapsed(to_us(s))  # the start, in business microseconds of ``year``
         for d, i in todo:
-            need = pos + d // _US
+            need = pos + d // _TICK
             while need > idx.total:
                 pos, need, year = pos - idx.total, need - idx.total, year + 1
                 nxt = self._year(year)
@@ -427,77 +375,3 @@ class BusinessCalendar:
                     total += hi - lo
             day += _ONE_DAY
         return total
-
-
-# --------------------------------------------------------------------- parsing
-def _parse_time(text: str, where: str, *, end: bool) -> time:
-    m = _TIME.fullmatch(text)
-    if not m:
-        raise InvalidInput("hours", f"{where}: bad time {text!r}; use HH:MM")
-    h, mi = int(m.group(1)), int(m.group(2))
-    if end and (h, mi) == (24, 0):
-        return END_OF_DAY
-    if h > 23 or mi > 59:
-        raise InvalidInput("hours", f"{where}: bad time {text!r}; hours 00-23 (24:00 only as an end), minutes 00-59")
-    return time(h, mi)
-
-
-def _parse_days(text: str, where: str) -> list[int]:
-    days: list[int] = []
-    for item in text.lower().split(","):
-        ends = item.split("-")
-        if len(ends) > 2 or not all(e in _DAYS for e in ends):
-            raise InvalidInput("hours", f"{where}: unknown day or range {item!r}; use mon..sun, e.g. 'mon-fri' "
-                                        "or 'mon,wed'")
-        first, last = _DAYS[ends[0]], _DAYS[ends[-1]]
-        for i in range((last - first) % 7 + 1):  # ranges may wrap: sun-thu
-            if (d := (first + i) % 7) not in days:
-                days.append(d)
-    return days
-
-
-def parse_hours(spec: str) -> dict[int, list[Period]]:
-    """Parse working hours like ``"mon-fri 09:00-12:00,13:00-18:00; sat 10:00-14:00"``.
-
-    Parts are separated by ``;``; each is days (``mon``..``sun`` or full names,
-    comma lists, ranges that may wrap such as ``sun-thu``) followed by periods
-    ``HH:MM-HH:MM`` separated by commas; ``24:00`` is allowed as an end.
-    Returns weekday (0 = Monday) -> sorted periods, for the weekdays named.
-    Errors raise ``InvalidInput("hours", ...)`` naming the part and what is wrong;
-    overlapping periods on one day (also across parts) are an error.
-    """
-    if not isinstance(spec, str) or not spec.strip():
-        raise InvalidInput("hours", "empty; expected e.g. 'mon-fri 09:00-18:00'")
-    table: dict[int, list[Period]] = {}
-    parts = [p.strip() for p in spec.split(";")]
-    for n, part in enumerate(parts, 1):
-        if not part:
-            if n == len(parts) and n > 1:  # a trailing ';'
-                continue
-            raise InvalidInput("hours", f"part {n} is empty")
-        where = f"part {n} {part!r}"
-        m = re.search(r"\d", part)
-        days_text, periods_text = (part[:m.start()], part[m.start():]) if m else (part, "")
-        days_text, periods_text = re.sub(r"\s+", "", days_text), re.sub(r"\s+", "", periods_text)
-        if not days_text:
-            raise InvalidInput("hours", f"{where}: no days before the periods; e.g. 'mon-fri 09:00-18:00'")
-        if not periods_text:
-            raise InvalidInput("hours", f"{where}: no periods after the days; e.g. 'mon-fri 09:00-18:00'")
-        days = _parse_days(days_text, where)
-        periods: list[Period] = []
-        for item in periods_text.split(","):
-            bounds = item.split("-")
-            if len(bounds) != 2:
-                raise InvalidInput("hours", f"{where}: bad period {item!r}; use HH:MM-HH:MM")
-            start, end = _parse_time(bounds[0], where, end=False), _parse_time(bounds[1], where, end=True)
-            if not start < end:
-                raise InvalidInput("hours", f"{where}: period {item!r} does not end after it starts; "
-                                            "split a night shift at midnight (22:00-24:00 and 00:00-06:00)")
-            periods.append((start, end))
-        for d in days:
-            merged = table.get(d, []) + periods
-            try:
-                table[d] = list(_check_periods(merged, "hours"))
-            except InvalidInput as exc:
-                raise InvalidInput("hours", f"{where}: {DAY_NAMES[d]}: {exc.problem}") from None
-    return dict(sorted(table.items()))

@@ -13,8 +13,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from closeloop.domain.calendar import END_OF_DAY, BusinessCalendar, format_hours, parse_hours
+from closeloop.domain.calendar import BusinessCalendar
 from closeloop.domain.errors import InvalidInput
+from closeloop.domain.hours import END_OF_DAY, format_hours, parse_hours
 
 UTC = UTC
 H = timedelta(hours=1)

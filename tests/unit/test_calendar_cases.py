@@ -14,8 +14,9 @@ import holidays
 import pytest
 
 from closeloop.calendars import calendar_year_listing, holiday_calendar, resolve_region
-from closeloop.domain.calendar import BusinessCalendar, parse_hours
+from closeloop.domain.calendar import BusinessCalendar
 from closeloop.domain.errors import InvalidInput
+from closeloop.domain.hours import parse_hours
 
 UTC = UTC
 H = timedelta(hours=1)

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from closeloop.domain.calendar import BusinessCalendar, parse_hours
+from closeloop.domain.calendar import BusinessCalendar
 from closeloop.domain.errors import InvalidInput
+from closeloop.domain.hours import parse_hours
 
 from .test_calendar_properties import SETTINGS, US, calendars, instants
 

@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from closeloop.domain.calendar import END_OF_DAY, BusinessCalendar
+from closeloop.domain.calendar import BusinessCalendar
+from closeloop.domain.hours import END_OF_DAY
 
 UTC = UTC
 ZONES = ["UTC", "Asia/Shanghai", "Asia/Kolkata", "Asia/Riyadh", "Australia/Brisbane", "Europe/Berlin",
