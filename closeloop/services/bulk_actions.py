@@ -25,12 +25,12 @@ from closeloop.domain.errors import DomainError, InvalidInput, NotFound
 from closeloop.domain.improvement import ImprovementStatus
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus
 from closeloop.domain.triage import SEVERITIES
-from models.tables import Complaint, Improvement, Task, Transition
+from models.tables import Complaint, Improvement, Task
 
 from . import improvement as improvement_svc
 from . import lifecycle
-from .audit import audit_dict
-from .tasks import check_version, transfer_in_session
+from .tasks import transfer_in_session
+from .transitions import check_version, record_event
 from .uow import unit_of_work
 
 ACTIONS = ("transfer", "reprioritize", "link", "resolve", "close")
@@ -89,12 +89,17 @@ def check_request(sessions, config: Config, req: BulkRequest, items: list[tuple[
                 raise InvalidInput("improvement_id", f"improvement {rec.id} is rejected; link to an open record")
 
 
+def _complaint(s, cid: int, version: int | None) -> Complaint:
+    c = s.get(Complaint, cid)
+    if c is None:
+        raise NotFound("complaint", cid)
+    check_version(c, version, "complaint")
+    return c
+
+
 def _transfer(sessions, config, cid, version, req, actor, at) -> Complaint:
     with unit_of_work(sessions) as s:
-        c = s.get(Complaint, cid)
-        if c is None:
-            raise NotFound("complaint", cid)
-        check_version(c, version, "complaint")
+        c = _complaint(s, cid, version)
         q = select(Task).where(Task.complaint_id == cid, Task.status.in_(ACTIVE_STATES),
                                Task.status != TaskStatus.BLOCKED, Task.department != req.to)
         if req.from_department is not None:
@@ -110,14 +115,11 @@ def _transfer(sessions, config, cid, version, req, actor, at) -> Complaint:
 
 def _link(sessions, config, cid, version, req, actor, at) -> Complaint:
     with unit_of_work(sessions) as s:
-        c = s.get(Complaint, cid)
-        if c is None:
-            raise NotFound("complaint", cid)
-        check_version(c, version, "complaint")
+        c = _complaint(s, cid, version)
         rec = improvement_svc.get(s, req.improvement_id)
         new = improvement_svc.link_many(s, rec, [cid], actor=actor, at=at, source="manual")
-        s.add(Transition(**audit_dict("complaint", c.id, c.id, c.status, c.status, "link", actor, at,
-                                      reason=req.reason, data={"improvement": rec.id, "new": bool(new)})))
+        record_event(s, c, "link", at=at, actor=actor, reason=req.reason,
+                     data={"improvement": rec.id, "new": bool(new)})
         return c
 
 
