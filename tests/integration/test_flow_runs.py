@@ -122,8 +122,15 @@ def test_deliver_flow_sends_what_is_due(app_env, sessions):
     assert run.state.is_completed()
 
 
-def test_digest_flow_writes_todays_overdue_digest_once(app_env, sessions, config):
-    intake_facts(sessions, config, MON, [facts("LATE-1", MON)])  # its task is long overdue by the real clock
+def test_digest_flow_writes_todays_overdue_digest_once(app_env, sessions, config, monkeypatch):
+    # the flow builds its app with the system clock: pin it to a working hour of the manager (the digest goes
+    # out only then, K14), two weeks after the complaint, so the test does not depend on the hour it runs at
+    from closeloop.bootstrap import build_app
+    from closeloop.clock import FixedClock
+
+    at = MON + timedelta(weeks=2, hours=13)  # Monday 10:00 in New York (the operations manager's calendar)
+    monkeypatch.setattr(digest, "build_app", lambda: build_app(clock=FixedClock(at)))
+    intake_facts(sessions, config, MON, [facts("LATE-1", MON)])  # its task is long overdue by then
     oid, _ = _run(digest.overdue_digest_flow)
     again, _ = _run(digest.overdue_digest_flow)
 
