@@ -233,7 +233,7 @@ def _build_database(url: str, config, args: argparse.Namespace) -> str:
     seconds; a manager token for the load (the secret)."""
     from sqlalchemy.orm import sessionmaker
 
-    from closeloop.services.tokens import create_token
+    from closeloop.services.people.tokens import create_token
     from models import migrate
     from models.db import make_engine
 

@@ -12,7 +12,7 @@ signed JSON POST:
   :class:`integrations.http1.Http1Transport`) at 50, and, when
   ``httpx-aiohttp`` is installed, its transport at 50 (for comparison only);
 - end to end: N pending outbox rows on a fresh, migrated database drained by
-  :func:`closeloop.services.delivery.deliver_once` (batches of 200, 50 in flight)
+  :func:`closeloop.services.engine.delivery.deliver_once` (batches of 200, 50 in flight)
   through ``WebhookSender`` over the stock client, the earlier and the chosen layout,
   and with a no-op sender (the claim + mark ceiling of the database alone).
 
@@ -209,7 +209,7 @@ async def end_to_end(engine, sessions, url: str, n: int, sender_cm, tag: str) ->
     from sqlalchemy import func, select
 
     from closeloop.clock import FixedClock
-    from closeloop.services.delivery import deliver_once
+    from closeloop.services.engine.delivery import deliver_once
     from models.tables import Outbox
 
     fill(engine, url, n, tag)

@@ -5,7 +5,7 @@ header as ``../shared/data/cfpb_2023_sample/complaints.csv``; values drawn with
 a fixed seed from that file's value distributions when it is present, else from
 a small built-in list), then for each size:
 
-- ``import``:   ``closeloop.services.importing.import_file`` into a fresh, migrated database;
+- ``import``:   ``closeloop.services.intake.importing.import_file`` into a fresh, migrated database;
 - ``baseline``: a bare SQLAlchemy Core ``insert(complaint)`` executemany of the
   same rows, already parsed, minimal columns filled, same batch size, one transaction.
 
@@ -238,7 +238,7 @@ def measure(mode: str, csv_path: Path, url: str | None, batch_size: int, trace: 
     from closeloop.clock import FixedClock
     from closeloop.config import load_config
     from closeloop.domain.complaint import ComplaintStatus
-    from closeloop.services.importing import import_file
+    from closeloop.services.intake.importing import import_file
     from integrations.exports import ParsedRow, read_export
     from models.tables import Complaint
 

@@ -72,8 +72,8 @@ def run(url: str | None, n: int) -> dict:
     from sqlalchemy import select
 
     from closeloop.config import load_config
-    from closeloop.services import tasks as svc
-    from closeloop.services.intake_one import take_in
+    from closeloop.services.intake.intake_one import take_in
+    from closeloop.services.work import tasks as svc
     from models.tables import Complaint, Task
 
     config = load_config()

@@ -2,9 +2,9 @@
 
 For each scenario, in its own subprocess (fresh SQLite file):
 
-- ``replay``: ``closeloop.services.replay.run_replay`` with the demo's settings (step 1 h, 6 weeks
+- ``replay``: ``closeloop.services.replay.replay.run_replay`` with the demo's settings (step 1 h, 6 weeks
   after the last event, seed 7, messages delivered to capture files), as ``make demo`` runs it;
-- ``import``: ``closeloop.services.importing.import_file`` of the same file into a fresh database
+- ``import``: ``closeloop.services.intake.importing.import_file`` of the same file into a fresh database
   (intake only: no simulated time, no sweeps).
 
 Scenarios: ``demo-cfpb`` and ``demo-nyc311`` (the bundled samples, the two halves of ``make demo``)
@@ -52,7 +52,7 @@ def _worker(mode: str, name: str, profile: int) -> dict:
     stats = None
     if mode == "replay":
         from closeloop.cli.replay import _capture_delivery
-        from closeloop.services.replay import run_replay
+        from closeloop.services.replay.replay import run_replay
 
         def run():
             return run_replay([path], cfg, out, step=timedelta(hours=1), horizon=timedelta(weeks=6), seed=7,
@@ -74,7 +74,7 @@ def _worker(mode: str, name: str, profile: int) -> dict:
         from sqlalchemy.orm import sessionmaker
 
         from closeloop.clock import FixedClock
-        from closeloop.services.importing import import_file
+        from closeloop.services.intake.importing import import_file
         from models import migrate
         from models.db import make_engine
 

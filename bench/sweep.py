@@ -1,4 +1,4 @@
-"""Sweep benchmark: ``closeloop.services.sweep.sweep`` on 100,000 open complaints with 300,000 tasks.
+"""Sweep benchmark: ``closeloop.services.engine.sweep.sweep`` on 100,000 open complaints with 300,000 tasks.
 
 Builds a database directly with bulk Core inserts (not through the import:
 that is ``bench/import.py``'s job), in the state the engine leaves it in after
@@ -10,7 +10,7 @@ scheduling:
 - one pending timer per task per kind: ``reminder:{task}:{50,80,100}``,
   ``ack_timeout:{task}``, ``escalation:{task}:{1..4}``, plus the two
   ``promise:{complaint}:{3,4}`` timers the engine keeps for a complaint with a
-  customer promise (keys exactly as ``closeloop/services/schedule.py`` makes them);
+  customer promise (keys exactly as ``closeloop/services/engine/schedule.py`` makes them);
 - ``--due-fraction`` of the complaints (so the same fraction of the tasks) are
   *due*: created weeks ago and never swept since, every timer of theirs has
   passed (a catch-up after downtime); every timer of the others lies in the future.
@@ -108,7 +108,7 @@ def measure_sweep(url: str, trace: bool, batch: int, policy: bool = True) -> dic
     from sqlalchemy.orm import sessionmaker
 
     from closeloop.config import load_config
-    from closeloop.services.sweep import sweep
+    from closeloop.services.engine.sweep import sweep
     from models.db import make_engine
 
     config = load_config()
@@ -169,7 +169,7 @@ def measure_profile(url: str, batch: int, path: Path) -> dict:
     from sqlalchemy.orm import sessionmaker
 
     from closeloop.config import load_config
-    from closeloop.services.sweep import sweep
+    from closeloop.services.engine.sweep import sweep
     from models.db import make_engine
 
     config = load_config()

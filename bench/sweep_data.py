@@ -95,8 +95,8 @@ def compute_cohorts(config) -> list[Cohort]:
     from sqlalchemy import insert, select
     from sqlalchemy.orm import Session
 
-    from closeloop.services.clocks import refresh_due
-    from closeloop.services.schedule import reschedule
+    from closeloop.services.engine.clocks import refresh_due
+    from closeloop.services.engine.schedule import reschedule
     from models.db import make_engine
     from models.tables import Base, Complaint, Department, Task, Timer, Transition
 

@@ -17,7 +17,7 @@ from sweep_data import NOW, RESCHEDULE_SWEEP, SECOND_SWEEP, _flag_dirty  # noqa:
 
 
 def _statements(now: datetime, batch: int):
-    """The three set-based selects of ``closeloop/services/sweep.py``, built the same way."""
+    """The three set-based selects of ``closeloop/services/engine/sweep.py``, built the same way."""
     from sqlalchemy import select
 
     from models.tables import Complaint, Notification, Timer
@@ -100,8 +100,8 @@ def measure_queries(url: str, batch: int, repeats: int) -> dict:
     from sqlalchemy.orm import sessionmaker
 
     from closeloop.config import load_config
-    from closeloop.services import sweep as sweep_mod
-    from closeloop.services.sweep import SweepReport
+    from closeloop.services.engine import sweep as sweep_mod
+    from closeloop.services.engine.sweep import SweepReport
     from models.db import make_engine
 
     config = load_config()

@@ -46,7 +46,7 @@ def sweep_worker(url: str, go: str) -> None:
     from sqlalchemy.orm import sessionmaker
 
     from closeloop.config import load_config
-    from closeloop.services.sweep import sweep
+    from closeloop.services.engine.sweep import sweep
     from models.db import make_engine
 
     engine = make_engine(url)
@@ -61,7 +61,7 @@ def deliver_worker(url: str, go: str) -> None:
     from sqlalchemy.orm import sessionmaker
 
     from closeloop.clock import FixedClock
-    from closeloop.services.delivery import deliver_once
+    from closeloop.services.engine.delivery import deliver_once
     from integrations.senders import open_default_sender
     from models.db import make_engine
 

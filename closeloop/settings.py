@@ -9,7 +9,7 @@
 - ``CLOSELOOP_DELIVERY_DEADLINE_S``: total deadline of one delivery attempt, in seconds (default 10).
 - ``CLOSELOOP_DELIVERY_RETRY_BASE_S`` (60), ``CLOSELOOP_DELIVERY_RETRY_CAP_S`` (14400) and
   ``CLOSELOOP_DELIVERY_MAX_ATTEMPTS`` (20): the retry schedule (exponential from the base, capped; the
-  schedule must span at least 24 hours before a message is dead-lettered; see ``services/delivery.py``).
+  schedule must span at least 24 hours before a message is dead-lettered; see ``services/engine/delivery.py``).
 - ``CLOSELOOP_CAPTURE_DIR``: where ``capture://name`` targets write JSON Lines (default ``out/capture``).
 - ``CLOSELOOP_SMTP_URL``: the SMTP relay for e-mail to customers (``smtp://host:25``,
   ``smtp://user:password@host:587`` with STARTTLS, ``smtps://...:465``); empty: e-mail is not sent.

@@ -1,4 +1,4 @@
-"""Delivery flow: drain the outbox, thin over :func:`closeloop.services.delivery.deliver_once`.
+"""Delivery flow: drain the outbox, thin over :func:`closeloop.services.engine.delivery.deliver_once`.
 
 One flow run drains up to ``max_batches`` batches (never one run per message).
 The service owns claiming (leases; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL),
@@ -28,9 +28,9 @@ from prefect import flow, get_run_logger
 from prefect.exceptions import MissingContextError
 
 from closeloop.bootstrap import build_app
-from closeloop.services.delivery import DeliveryReport, RetryPolicy, deliver_once
-from closeloop.services.engine_runs import RunKind
-from closeloop.services.notify import dead_letter_alert
+from closeloop.services.engine.delivery import DeliveryReport, RetryPolicy, deliver_once
+from closeloop.services.engine.engine_runs import RunKind
+from closeloop.services.engine.notify import dead_letter_alert
 from flows.runinfo import label_run, timed_run, worker_name
 from flows.schedules import policy
 from integrations.senders import open_default_sender

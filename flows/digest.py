@@ -1,11 +1,11 @@
-"""Daily overdue digest flow, thin over :func:`closeloop.services.digest.overdue_digest`."""
+"""Daily overdue digest flow, thin over :func:`closeloop.services.engine.digest.overdue_digest`."""
 
 from __future__ import annotations
 
 from prefect import flow
 
 from closeloop.bootstrap import build_app
-from closeloop.services.digest import overdue_digest
+from closeloop.services.engine.digest import overdue_digest
 from flows.runinfo import label_run
 from flows.schedules import policy
 

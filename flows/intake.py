@@ -1,6 +1,6 @@
 """Import flow: complaint export files into the database, one Prefect task per file.
 
-Thin over :func:`closeloop.services.importing.import_file`; the service owns the
+Thin over :func:`closeloop.services.intake.importing.import_file`; the service owns the
 transaction, de-duplication, triage, routing and the clock. Files are imported
 one after the other (not concurrently): each is one transaction, and a later file
 de-duplicates against the earlier ones.
@@ -32,7 +32,7 @@ from prefect.exceptions import MissingContextError
 
 from closeloop.bootstrap import build_app
 from closeloop.config import load_config
-from closeloop.services.importing import ImportFailed, ImportReport, import_file
+from closeloop.services.intake.importing import ImportFailed, ImportReport, import_file
 from closeloop.services.markdown import md_text
 from flows.runinfo import label_run
 from flows.schedules import policy

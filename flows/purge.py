@@ -1,4 +1,4 @@
-"""Purge flow: retention of the engine's spent rows, thin over :func:`closeloop.services.retention.purge`.
+"""Purge flow: retention of the engine's spent rows, thin over :func:`closeloop.services.engine.retention.purge`.
 
 Deployment ``purge`` (``deploy/prefect.yaml``, daily); ``closeloop purge`` runs the same by hand.
 ``older_than_days`` defaults to ``CLOSELOOP_RETENTION_DAYS`` (90). The run is recorded in ``engine_run``
@@ -12,8 +12,8 @@ from datetime import timedelta
 from prefect import flow
 
 from closeloop.bootstrap import build_app
-from closeloop.services.engine_runs import RunKind
-from closeloop.services.retention import purge
+from closeloop.services.engine.engine_runs import RunKind
+from closeloop.services.engine.retention import purge
 from flows.runinfo import label_run, timed_run
 from flows.schedules import policy
 

@@ -1,6 +1,6 @@
 """Monthly review flow: builds the review of the previous month and publishes it as a Prefect artifact.
 
-Thin over :mod:`closeloop.services.review`. The Markdown version becomes a markdown artifact
+Thin over :mod:`closeloop.services.review.review`. The Markdown version becomes a markdown artifact
 (key ``complaint-review``, visible in the Prefect UI under Artifacts); with ``out_dir`` the
 HTML and JSON versions are written there too (``review-YYYY-MM.html`` / ``.json``).
 """
@@ -14,8 +14,8 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from closeloop.bootstrap import build_app
-from closeloop.services.review import build_review, render
-from closeloop.services.review_period import previous_month
+from closeloop.services.review.review import build_review, render
+from closeloop.services.review.review_period import previous_month
 from flows.runinfo import label_run
 from flows.schedules import policy
 

@@ -60,7 +60,7 @@ def timed_run(app, kind, worker: str | None = None):
     Yields a dict; the block puts the run's integer counts into it. The row's instants come from
     ``app.clock``, the duration from ``time.perf_counter`` (wall seconds).
     """
-    from closeloop.services.engine_runs import record_run
+    from closeloop.services.engine.engine_runs import record_run
 
     counts: dict[str, int] = {}
     started_at, t0 = app.clock.now(), time.perf_counter()

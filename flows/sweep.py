@@ -1,4 +1,4 @@
-"""Sweep flow: one short flow run per sweep, thin over :func:`closeloop.services.sweep.sweep`.
+"""Sweep flow: one short flow run per sweep, thin over :func:`closeloop.services.engine.sweep.sweep`.
 
 Deployment ``sweep`` (``deploy/prefect.yaml``, every 5 minutes; ``closeloop serve`` serves the
 same); ``closeloop sweep --once`` runs the same service by hand. The run is named after what it
@@ -15,8 +15,8 @@ from prefect.artifacts import create_table_artifact
 from prefect.context import FlowRunContext
 
 from closeloop.bootstrap import build_app
-from closeloop.services.engine_runs import RunKind
-from closeloop.services.sweep import sweep
+from closeloop.services.engine.engine_runs import RunKind
+from closeloop.services.engine.sweep import sweep
 from flows.runinfo import id_tags, label_run, timed_run
 from flows.schedules import policy
 

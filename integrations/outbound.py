@@ -1,6 +1,6 @@
 """The delivery port: what a sender is given, what it answers. Standard library only.
 
-:mod:`closeloop.services.delivery` types against :class:`Sender` and these two
+:mod:`closeloop.services.engine.delivery` types against :class:`Sender` and these two
 dataclasses; the implementations (webhook over httpx, Apprise, capture file)
 live in :mod:`integrations.senders`, which re-exports all of this. Keeping the
 port free of httpx lets the services layer import it without breaking the
@@ -25,7 +25,7 @@ class OutgoingMessage:
     the first try; a claim abandoned by a dead worker is not an attempt). ``claim``
     is the row's claim number: it fences the claim, so a late result from a worker
     whose lease was taken over is not recorded (see
-    :func:`closeloop.services.delivery.record`).
+    :func:`closeloop.services.engine.delivery.record`).
     """
 
     id: int

@@ -7,11 +7,11 @@ What it does, on one database (a SQLite file or a PostgreSQL schema):
    two days before ``T0``, so that at ``T0`` many timers are overdue (a catch-up) and more fall due while the run
    goes on. No sweep has run: the workers reschedule, fire and pack everything.
 2. **Workers**: ``sweepers`` + ``deliverers`` processes, each looping over the services the flows run
-   (``services.sweep.sweep``; ``services.delivery.deliver_once`` with the flow's sender, retry policy from the
-   settings and the operations manager's dead-letter alert). Time is :class:`WarpClock`: ``T0`` plus the wall time
-   since the start times ``speed``, the same in every process, so the production retry schedule (exponential, 24 h
-   before a dead letter) and the business calendars play out in seconds. Processes are forked from a
-   ``multiprocessing`` fork server that has imported closeloop once, so a restart costs milliseconds, not the
+   (``services.engine.sweep.sweep``; ``services.engine.delivery.deliver_once`` with the flow's sender, retry policy
+   from the settings and the operations manager's dead-letter alert). Time is :class:`WarpClock`: ``T0`` plus the
+   wall time since the start times ``speed``, the same in every process, so the production retry schedule
+   (exponential, 24 h before a dead letter) and the business calendars play out in seconds. Processes are forked
+   from a ``multiprocessing`` fork server that has imported closeloop once, so a restart costs milliseconds, not the
    imports; a kill is ``SIGKILL`` of the worker's own process.
 3. **Chaos**: ``kills`` times, at seeded random moments, a random worker is killed with ``SIGKILL`` and a new one is
    started in its place. The webhook target is :class:`FlakyReceiver` (a real HTTP server on 127.0.0.1): it answers
@@ -174,7 +174,7 @@ def load_data(sessions, config, params: ChaosParams, directory: Path) -> int:
     the two days before :data:`T0` (each batch at its own instant, so their clocks and timers are spread), with
     no sweep. Returns the complaints created."""
     from closeloop.clock import FixedClock
-    from closeloop.services.importing import import_file
+    from closeloop.services.intake.importing import import_file
 
     rng = random.Random(params.seed)
     received = sorted(T0 - timedelta(days=rng.choice((1, 2))) + timedelta(hours=rng.uniform(0, 8))
@@ -203,7 +203,7 @@ def _worker_app(url: str, config_path: str, clock: WarpClock):
 
 def run_sweeper(url: str, config_path: str, clock: WarpClock) -> None:
     """Sweep at the warped instant, again and again (small batches: a kill lands inside one)."""
-    from closeloop.services.sweep import sweep
+    from closeloop.services.engine.sweep import sweep
 
     app = _worker_app(url, config_path, clock)
     while True:
@@ -217,8 +217,8 @@ def run_sweeper(url: str, config_path: str, clock: WarpClock) -> None:
 def run_deliverer(url: str, config_path: str, clock: WarpClock, lease_s: float) -> None:
     """Drain the outbox as ``flows/deliver.py`` does (sender, retry policy from the settings, the operations
     manager's alert), with small batches, again and again."""
-    from closeloop.services.delivery import RetryPolicy, deliver_once
-    from closeloop.services.notify import dead_letter_alert
+    from closeloop.services.engine.delivery import RetryPolicy, deliver_once
+    from closeloop.services.engine.notify import dead_letter_alert
     from flows.runinfo import worker_name
     from integrations.senders import open_default_sender
 
@@ -241,8 +241,9 @@ def run_deliverer(url: str, config_path: str, clock: WarpClock, lease_s: float) 
 
 def _context():
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["tests.chaos_support", "closeloop.services.sweep", "closeloop.services.delivery",
-                                "integrations.senders", "flows.runinfo", "closeloop.bootstrap"])
+    ctx.set_forkserver_preload(["tests.chaos_support", "closeloop.services.engine.sweep",
+                                "closeloop.services.engine.delivery", "integrations.senders", "flows.runinfo",
+                                "closeloop.bootstrap"])
     return ctx
 
 

@@ -22,7 +22,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from closeloop.bootstrap import App
-from closeloop.services.tokens import verify_token
+from closeloop.services.people.tokens import verify_token
 
 from .errors import ApiError
 from .throttle import address_of

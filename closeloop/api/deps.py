@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Path
 
-from closeloop.services.clocks import ClockView
+from closeloop.services.engine.clocks import ClockView
 
 from .errors import ApiError
 from .schemas import ClockOut, Instant  # noqa: F401 - re-exported for the routers

@@ -24,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 from prometheus_client.core import GaugeMetricFamily
 from pydantic import BaseModel
 
-from closeloop.services.health import engine_gauges, readiness
+from closeloop.services.reads.health import engine_gauges, readiness
 
 from .auth import get_app
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from closeloop.bootstrap import App
-from closeloop.services import tokens as token_svc
+from closeloop.services.people import tokens as token_svc
 
 from .auth import ADMIN, LEAD, MANAGER, MEMBER, Principal, get_app, principal, require
 from .deps import Id

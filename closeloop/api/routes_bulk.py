@@ -4,7 +4,7 @@ Manager only. Each item carries the complaint's version as read; a stale version
 illegal trigger (409 ``illegal_transition``), an unknown complaint (404) or bad input (422) fails that item
 only, reported in its result in the API's error shape; the answer is 200 with one result per item, in order.
 The request's own parameters (action, reason, ``to``, ``severity``, ``improvement_id``, duplicates) are a 422
-(or 404 for the improvement record) before anything is done. See :mod:`closeloop.services.bulk_actions`.
+(or 404 for the improvement record) before anything is done. See :mod:`closeloop.services.work.bulk_actions`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, StrictInt
 
 from closeloop.bootstrap import App
-from closeloop.services.bulk_actions import MAX_ITEMS, BulkRequest, run_bulk
+from closeloop.services.work.bulk_actions import MAX_ITEMS, BulkRequest, run_bulk
 
 from .auth import MANAGER, Principal, get_app, require
 from .deps import MAX_ID

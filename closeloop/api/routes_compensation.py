@@ -4,7 +4,7 @@
   records an entry; approved by policy while the complaint's approved and pending entries stay
   within the cap, otherwise pending (the operations manager is notified).
 - ``POST /compensation/{id}/approve`` | ``/reject``: only the roles in
-  ``services.compensation.APPROVER_ROLES`` (manager, admin; 403 for the others), never the
+  ``services.work.compensation.APPROVER_ROLES`` (manager, admin; 403 for the others), never the
   requester (422 naming ``approver``); an entry no longer pending is 409.
 - ``GET /compensation``: the ledger, newest first (manager and admin), e.g. ``?status=pending_approval``.
 """
@@ -17,8 +17,8 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
 from closeloop.bootstrap import App
-from closeloop.services import compensation as svc
-from closeloop.services.compensation import APPROVER_ROLES, CompensationStatus
+from closeloop.services.work import compensation as svc
+from closeloop.services.work.compensation import APPROVER_ROLES, CompensationStatus
 
 from .auth import WORK_ROLES, Principal, get_app, require
 from .deps import MAX_ID, Id

@@ -15,17 +15,17 @@ from closeloop.domain.complaint import ComplaintStatus
 from closeloop.domain.customer import ContactKind, ContactPoint, CustomerProfile
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.facts import ComplaintFacts
-from closeloop.services import complaints as complaint_svc
-from closeloop.services import lifecycle
-from closeloop.services.complaint_queries import (
+from closeloop.services.intake.intake_one import take_in
+from closeloop.services.reads.complaint_queries import (
     ComplaintFilter,
     complaint_detail,
     complaint_in_scope,
     get_complaint,
     list_complaints,
 )
-from closeloop.services.intake_one import take_in
-from closeloop.services.search import MAX_QUERY_CHARS, ComplaintSort
+from closeloop.services.reads.search import MAX_QUERY_CHARS, ComplaintSort
+from closeloop.services.work import complaints as complaint_svc
+from closeloop.services.work import lifecycle
 
 from .auth import MANAGER, WORK_ROLES, Principal, check_department, get_app, require
 from .deps import Id, Instant, clock_out, version_of

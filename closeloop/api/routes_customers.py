@@ -19,7 +19,6 @@ from pydantic import BaseModel, Field
 
 from closeloop.bootstrap import App
 from closeloop.domain.errors import NotFound
-from closeloop.services.complaint_queries import complaint_in_scope
 from closeloop.services.customers.links import LinkRefused, Verdict, VerdictLinks
 from closeloop.services.customers.promises import keep_promise, make_promise, promises_of
 from closeloop.services.customers.replies import MAX_REPLY, send_reply
@@ -31,6 +30,7 @@ from closeloop.services.customers.view import (
     CustomerVerdict,
     customer_view,
 )
+from closeloop.services.reads.complaint_queries import complaint_in_scope
 from models.tables import Promise
 
 from .auth import MANAGER, WORK_ROLES, Principal, get_app, require

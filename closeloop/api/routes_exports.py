@@ -3,7 +3,7 @@
 
 Access is the reads': members and leads export what their department's tasks touch, managers
 everything. CSV cells that a spreadsheet would run as a formula are neutralised
-(``services/exports.py``). Downloads carry ``Content-Disposition: attachment``.
+(``services/reads/exports.py``). Downloads carry ``Content-Disposition: attachment``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
 from closeloop.bootstrap import App
-from closeloop.services import exports
-from closeloop.services.complaint_queries import ComplaintFilter
-from closeloop.services.exports import ExportFormat
-from closeloop.services.search import ComplaintSort
+from closeloop.services.reads import exports
+from closeloop.services.reads.complaint_queries import ComplaintFilter
+from closeloop.services.reads.exports import ExportFormat
+from closeloop.services.reads.search import ComplaintSort
 
 from .auth import MANAGER, WORK_ROLES, Principal, get_app, require
 from .deps import Id

@@ -3,7 +3,7 @@
 Access: a manager reads and changes every record; a lead reads, links and fires triggers on the
 records its department owns; a member reads its department's records; an admin none (403).
 Transitions are the record's lifecycle triggers (``approve`` needs a root cause, ``reject`` a
-reason, ``implement`` finished actions; see :mod:`closeloop.services.improvement`).
+reason, ``implement`` finished actions; see :mod:`closeloop.services.capa.improvement`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pydantic import BaseModel, Field, StrictInt
 
 from closeloop.bootstrap import App
 from closeloop.domain.improvement import ImprovementStatus, ImprovementTrigger
-from closeloop.services import improvement as svc
-from closeloop.services.complaint_queries import complaint_in_scope
+from closeloop.services.capa import improvement as svc
+from closeloop.services.reads.complaint_queries import complaint_in_scope
 
 from .auth import LEAD, MANAGER, WORK_ROLES, Principal, check_department, get_app, require
 from .deps import MAX_ID, Id, version_of

@@ -1,6 +1,6 @@
 """``/outbox``: messages leaving the process and their dead letters; a manager re-sends dead letters.
 
-See :mod:`closeloop.services.delivery` for the statuses, the retry schedule and the dead-letter rule.
+See :mod:`closeloop.services.engine.delivery` for the statuses, the retry schedule and the dead-letter rule.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from closeloop.bootstrap import App
 from closeloop.domain.errors import IllegalTransition, NotFound
 from closeloop.domain.outbox import DeadReason, OutboxStatus
-from closeloop.services.delivery import requeue
+from closeloop.services.engine.delivery import requeue
 from closeloop.services.uow import unit_of_work
 from models.tables import Outbox
 

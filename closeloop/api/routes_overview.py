@@ -1,4 +1,4 @@
-"""``/overview``: the manager overview (see :func:`closeloop.services.overview.overview`)."""
+"""``/overview``: the manager overview (see :func:`closeloop.services.reads.overview.overview`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from closeloop.bootstrap import App
-from closeloop.services.overview import overview as overview_svc
+from closeloop.services.reads.overview import overview as overview_svc
 
 from .auth import MANAGER, Principal, get_app, require
 

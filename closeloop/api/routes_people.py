@@ -14,11 +14,11 @@ from pydantic import BaseModel, Field
 
 from closeloop.bootstrap import App
 from closeloop.domain.complaint import ComplaintStatus
-from closeloop.services import saved_views
-from closeloop.services import users as user_svc
-from closeloop.services.notes import my_mentions
-from closeloop.services.saved_views import MAX_NAME
-from closeloop.services.search import MAX_QUERY_CHARS, ComplaintSort
+from closeloop.services.people import users as user_svc
+from closeloop.services.reads import saved_views
+from closeloop.services.reads.saved_views import MAX_NAME
+from closeloop.services.reads.search import MAX_QUERY_CHARS, ComplaintSort
+from closeloop.services.work.notes import my_mentions
 
 from .auth import ADMIN, LEAD, MANAGER, MEMBER, WORK_ROLES, Principal, get_app, require
 from .deps import Id

@@ -15,9 +15,9 @@ from pydantic import BaseModel
 from closeloop.bootstrap import App
 from closeloop.domain.errors import NotFound
 from closeloop.domain.task import TaskStatus
-from closeloop.services import tasks as task_svc
-from closeloop.services.complaint_queries import get_task, task_department, task_with_clocks
-from closeloop.services.overview import department_queue
+from closeloop.services.reads.complaint_queries import get_task, task_department, task_with_clocks
+from closeloop.services.reads.overview import department_queue
+from closeloop.services.work import tasks as task_svc
 
 from .auth import LEAD, MANAGER, MEMBER, WORK_ROLES, Principal, check_department, get_app, require
 from .deps import Id, clock_out, version_of

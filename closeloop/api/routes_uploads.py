@@ -5,7 +5,7 @@
 and manager, the complaint's scope as for every read of it (403 outside the caller's department). The same
 storage, size cap (``CLOSELOOP_ATTACHMENT_MAX_BYTES``: 422 naming ``file`` above it, and 413 when the whole
 request is over the cap plus 64 KiB), sniffed type and scoped download (``GET .../attachments/{id}``) as the
-files of inbound e-mail; audited (``attach`` on the complaint). See :mod:`closeloop.services.uploads`.
+files of inbound e-mail; audited (``attach`` on the complaint). See :mod:`closeloop.services.work.uploads`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 
 from closeloop.bootstrap import App
 from closeloop.services.inbound import InboundOptions
-from closeloop.services.notes import MAX_NOTE
-from closeloop.services.uploads import Upload, upload
+from closeloop.services.work.notes import MAX_NOTE
+from closeloop.services.work.uploads import Upload, upload
 
 from .auth import WORK_ROLES, Principal, get_app, require
 from .deps import MAX_ID, Id

@@ -23,9 +23,9 @@ from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, Field, StrictInt
 
 from closeloop.bootstrap import App
-from closeloop.services import lifecycle
-from closeloop.services.complaint_queries import get_complaint
-from closeloop.services.notes import MAX_NOTE, add_note
+from closeloop.services.reads.complaint_queries import get_complaint
+from closeloop.services.work import lifecycle
+from closeloop.services.work.notes import MAX_NOTE, add_note
 
 from .auth import LEAD, MANAGER, WORK_ROLES, Principal, get_app, require
 from .deps import MAX_ID, Id, version_of

@@ -21,8 +21,8 @@ from closeloop.cli.complaints import complaints_app
 from closeloop.cli.tasks import tasks_app
 from closeloop.config import Config, ConfigError, load_config
 from closeloop.domain.errors import DomainError
-from closeloop.services.importing import ImportFailed, ImportReport, import_file
-from closeloop.services.stats import stats as stats_svc
+from closeloop.services.intake.importing import ImportFailed, ImportReport, import_file
+from closeloop.services.reads.stats import stats as stats_svc
 from models import migrate
 from models.types import NaiveDatetimeError
 
@@ -221,7 +221,7 @@ def sweep_cmd(once: bool = typer.Option(True, "--once", help="one sweep (accepte
               as_json: bool = typer.Option(False, "--json")) -> None:
     """Reschedule, fire what is due (reminders, escalations, follow-ups) and pack digests. Idempotent."""
     from closeloop.cli.common import parse_instant
-    from closeloop.services.sweep import sweep
+    from closeloop.services.engine.sweep import sweep
 
     a = get_app()
     at = parse_instant(now, "--now") or a.clock.now()
@@ -290,7 +290,7 @@ def purge_cmd(older_than_days: int | None = typer.Option(None, "--older-than-day
 def digest_cmd(now: str | None = typer.Option(None, "--now", help="ISO 8601 with offset")) -> None:
     """Write today's overdue digest for the operations manager (once per local day)."""
     from closeloop.cli.common import parse_instant
-    from closeloop.services.digest import overdue_digest
+    from closeloop.services.engine.digest import overdue_digest
 
     a = get_app()
     oid = overdue_digest(a.sessions, a.config, parse_instant(now, "--now") or a.clock.now())

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from closeloop.cli.common import actor_name, fail, get_app, out
 from closeloop.domain.errors import DomainError
-from closeloop.services import tokens as token_svc
+from closeloop.services.people import tokens as token_svc
 
 tokens_app = typer.Typer(help="API tokens: create (prints the token alone), list, revoke.", no_args_is_help=True)
 

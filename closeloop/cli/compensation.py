@@ -8,9 +8,9 @@ from rich.table import Table
 
 from closeloop.cli.common import actor_name, fail, get_app, out
 from closeloop.domain.errors import DomainError
-from closeloop.services import compensation as svc
-from closeloop.services.tokens import verify_token
+from closeloop.services.people.tokens import verify_token
 from closeloop.services.uow import unit_of_work
+from closeloop.services.work import compensation as svc
 
 compensation_app = typer.Typer(help="Compensation per complaint, within caps per category and severity.",
                                no_args_is_help=True)

@@ -14,16 +14,17 @@ from closeloop.cli.compensation import compensation_tables
 from closeloop.domain.errors import DomainError
 from closeloop.domain.promise import PromiseStatus
 from closeloop.domain.task import TaskStatus
-from closeloop.services import complaints as complaint_svc
-from closeloop.services import exports, lifecycle
-from closeloop.services.clocks import complaint_clocks, promise_consumption, task_clocks
-from closeloop.services.complaint_queries import ComplaintFilter
-from closeloop.services.complaint_queries import list_complaints as search_list
 from closeloop.services.customers.replies import send_reply
-from closeloop.services.exports import ExportFormat
-from closeloop.services.messages import add_message
-from closeloop.services.search import ComplaintSort
+from closeloop.services.engine.clocks import complaint_clocks, promise_consumption, task_clocks
+from closeloop.services.reads import exports
+from closeloop.services.reads.complaint_queries import ComplaintFilter
+from closeloop.services.reads.complaint_queries import list_complaints as search_list
+from closeloop.services.reads.exports import ExportFormat
+from closeloop.services.reads.search import ComplaintSort
 from closeloop.services.uow import unit_of_work
+from closeloop.services.work import complaints as complaint_svc
+from closeloop.services.work import lifecycle
+from closeloop.services.work.messages import add_message
 
 complaints_app = typer.Typer(help="Complaints: list, show, merge, reprioritize, wait, reply, resolve, close, reopen.",
                              no_args_is_help=True)
@@ -232,7 +233,7 @@ def complaints_wait(complaint_id: int, reason: str = typer.Option(..., "--reason
 def complaints_note(complaint_id: int, text: str = typer.Option(..., "--text", help="@handle notifies that user"),
                     actor: str | None = typer.Option(None)) -> None:
     """An internal note (never sent to the customer); each @handle in it notifies that user once."""
-    from closeloop.services.notes import add_note
+    from closeloop.services.work.notes import add_note
 
     a = get_app()
     try:

@@ -9,7 +9,7 @@ from rich.table import Table
 from closeloop.cli.common import actor_name, fail, get_app, out
 from closeloop.domain.errors import DomainError
 from closeloop.domain.improvement import ImprovementTrigger
-from closeloop.services import improvement as svc
+from closeloop.services.capa import improvement as svc
 
 improvements_app = typer.Typer(help="Improvement records (CAPA): root cause, linked complaints, corrective and "
                                     "preventive actions, effectiveness checks.", no_args_is_help=True)

@@ -1,6 +1,6 @@
 """``closeloop outbox``: the messages leaving the process, and ``outbox retry`` for dead letters.
 
-Registered in :mod:`closeloop.cli`; the logic is in :mod:`closeloop.services.delivery`.
+Registered in :mod:`closeloop.cli`; the logic is in :mod:`closeloop.services.engine.delivery`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def outbox_list(ctx: typer.Context,
         return
     from sqlalchemy import select
 
-    from closeloop.services.delivery import dead_letters
+    from closeloop.services.engine.delivery import dead_letters
     from closeloop.services.uow import unit_of_work
     from models.tables import Outbox
 
@@ -72,7 +72,7 @@ def outbox_retry(ids: list[int] | None = typer.Argument(None, help="outbox ids o
                  actor: str = typer.Option("cli", "--actor", help="who re-sends (audit log)")) -> None:
     """Re-send dead letters with their own idempotency key (a deduping receiver still shows each once).
     They are due at once with a fresh attempt budget; `closeloop deliver` (or the flow) sends them."""
-    from closeloop.services.delivery import requeue
+    from closeloop.services.engine.delivery import requeue
 
     if bool(ids) == all_dead:
         fail("give outbox ids or --all-dead (not both)", 2)

@@ -41,7 +41,7 @@ class _CaptureEverything:
 
 
 def _capture_delivery(directory: Path):
-    from closeloop.services.delivery import deliver_once
+    from closeloop.services.engine.delivery import deliver_once
 
     sender = _CaptureEverything(directory)
 
@@ -74,7 +74,7 @@ def replay_cmd(
     """
     import os
 
-    from closeloop.services.report import render_html
+    from closeloop.services.replay.report import render_html
 
     pace = _pace(speed)
     scenarios = _scenarios(paths, fmt, config or os.environ.get("CLOSELOOP_CONFIG") or None, compare)
@@ -129,7 +129,7 @@ def _run_scenarios(scenarios: list[tuple], out_dir: Path, *, fmt: str, seed: int
     """Replay each ``(name, files, config)`` (in ``out_dir/name`` when there are several, else in
     ``out_dir``) with a progress display; writes each one's review and summary.json; the summaries
     by name. A ``ValueError`` from the replay exits 2."""
-    from closeloop.services.replay import run_replay
+    from closeloop.services.replay.replay import run_replay
 
     summaries: dict[str, dict] = {}
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -174,7 +174,7 @@ def _scenarios(paths: list[Path] | None, fmt: str, explicit, compare: Path | Non
 
 def _print_comparison(out_dir: Path, summaries: dict[str, dict]) -> None:
     """The what-if table (and compare.json): the second configuration against the first."""
-    from closeloop.services.compare import compare as diff
+    from closeloop.services.replay.compare import compare as diff
 
     (a_name, a), (b_name, b) = summaries.items()
     result = diff(a, b, labels=(a["config"], b["config"]))
@@ -228,7 +228,7 @@ def _write_review(target: Path, cfg, summary: dict) -> None:
 
     from sqlalchemy.orm import sessionmaker
 
-    from closeloop.services.review import build_review, busiest_month, render
+    from closeloop.services.review.review import build_review, busiest_month, render
     from models.db import make_engine
 
     engine = make_engine(f"sqlite:///{target / 'replay.db'}")

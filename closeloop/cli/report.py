@@ -9,8 +9,8 @@ import typer
 
 from closeloop.cli.common import fail, get_app, out
 from closeloop.domain.errors import DomainError
-from closeloop.services.review import FORMATS, build_review, render
-from closeloop.services.review_period import previous_month
+from closeloop.services.review.review import FORMATS, build_review, render
+from closeloop.services.review.review_period import previous_month
 
 report_app = typer.Typer(help="Reports for the operations meeting.", no_args_is_help=True)
 

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from closeloop.cli.common import actor_name, clocks_table, fail, get_app, out, parse_instant
 from closeloop.domain.errors import DomainError
 from closeloop.domain.task import TaskStatus
-from closeloop.services import tasks as task_svc
-from closeloop.services.clocks import task_clocks
+from closeloop.services.engine.clocks import task_clocks
 from closeloop.services.uow import unit_of_work
+from closeloop.services.work import tasks as task_svc
 from models.tables import Task, Transition
 
 tasks_app = typer.Typer(help="Department tasks: list, show, acknowledge, start, pause, resume, complete, "
@@ -156,7 +156,7 @@ def tasks_follow_up(task_id: int,
                                                    help="the customer's verdict on the handling"),
                     note: str = typer.Option("", "--note"), actor: str | None = typer.Option(None)) -> None:
     """Record a customer follow-up: satisfied closes the complaint, not satisfied reopens it."""
-    from closeloop.services.lifecycle import record_follow_up
+    from closeloop.services.work.lifecycle import record_follow_up
 
     a = get_app()
     try:
@@ -171,7 +171,7 @@ def tasks_follow_up(task_id: int,
 def tasks_remind(task_id: int, at: str = typer.Option(..., "--at", help="when, ISO 8601 with offset"),
                  note: str = typer.Option("", "--note")) -> None:
     """Set a reminder on a task at a given instant (delivered in working hours)."""
-    from closeloop.services.sweep import add_manual_reminder
+    from closeloop.services.engine.sweep import add_manual_reminder
 
     a = get_app()
     when = parse_instant(at, "--at")

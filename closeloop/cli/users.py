@@ -10,7 +10,7 @@ from rich.table import Table
 
 from closeloop.cli.common import actor_name, fail, get_app, out
 from closeloop.domain.errors import DomainError
-from closeloop.services import users as user_svc
+from closeloop.services.people import users as user_svc
 
 users_app = typer.Typer(help="Users: add, list (tokens belong to them: `tokens create --user`).",
                         no_args_is_help=True)

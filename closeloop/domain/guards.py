@@ -77,6 +77,6 @@ def _root_cause_task(f: Facts) -> str | None:
 
 
 #: A ``root-cause`` task exists only to obtain the root cause: completing it without one would leave the
-#: complaint unresolvable (see ``closeloop.services.root_cause``).
+#: complaint unresolvable (see ``closeloop.services.capa.root_cause``).
 ROOT_CAUSE_TASK = Guard("root_cause", "a root-cause task is done only when the root cause is known",
                         _root_cause_task)

@@ -1,8 +1,8 @@
 """Timer and notice kinds, declared once: key, when wanted, still applies?, effect, recipient, level, messages.
 
 Every kind of durable timer the follow-up engine keeps and every kind of notice it sends
-is one entry of :data:`TIMERS` / :data:`NOTICES`. The scheduler (``services/schedule.py``)
-builds keys with :meth:`TimerSpec.key`, the sweep (``services/sweep.py``) looks up the
+is one entry of :data:`TIMERS` / :data:`NOTICES`. The scheduler (``services/engine/schedule.py``)
+builds keys with :meth:`TimerSpec.key`, the sweep (``services/engine/sweep.py``) looks up the
 effect and the recipient role, the packer re-checks :func:`still_applies` at release
 (quiet hours, catch-up) and renders the message keys in the recipient's language, and
 the reports and the README table (:func:`rules_table`) read the same entries.
@@ -323,7 +323,7 @@ MESSAGES = {
     "digest_line": {"en": "- {department}: {count} overdue task(s), oldest due {oldest}",
                     "zh": "- {department}：{count} 项超时任务，最早截止 {oldest}"},
     "digest_none": {"en": "- none", "zh": "- 无"},
-    # the operations manager's alert about a dead letter (services/delivery.py); values arrive escaped
+    # the operations manager's alert about a dead letter (services/engine/delivery.py); values arrive escaped
     "dead_letter_subject": {"en": "Not delivered: {subject}", "zh": "未送达：{subject}"},
     "dead_letter_body": {
         "en": "Outbox message {id} ({idempotency_key}) to {recipient} via {channel} was not delivered and is now "

@@ -1,6 +1,6 @@
 """Outbox message statuses and dead-letter reasons (pure: stdlib only).
 
-A message leaving the process (see :mod:`closeloop.services.delivery`) moves
+A message leaving the process (see :mod:`closeloop.services.engine.delivery`) moves
 ``pending -> sending -> delivered``; a transient failure puts it back to
 ``pending`` (the receiver did not get it) or ``unknown`` (it may have: resent
 with the same idempotency key). A message that will not be sent without a

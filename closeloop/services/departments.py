@@ -10,9 +10,8 @@ from sqlalchemy.orm import Session
 from closeloop.config import Config
 from closeloop.domain.complaint import OPEN_STATES, ComplaintStatus
 from closeloop.domain.improvement import ImprovementStatus
+from closeloop.services.bulk import insert_new, rowcount
 from models.tables import Complaint, Department, Improvement, RoutingConfig
-
-from .bulk import insert_new, rowcount
 
 
 def sync_departments(session: Session, config: Config, now: datetime) -> None:

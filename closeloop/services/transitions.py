@@ -37,9 +37,8 @@ from closeloop.domain.improvement import IMPROVEMENT_MACHINE, ImprovementStatus
 from closeloop.domain.machine import Machine, TransitionRecord
 from closeloop.domain.promise import PROMISE_MACHINE, PromiseStatus
 from closeloop.domain.task import ACTIVE_STATES, TASK_MACHINE, TaskStatus
+from closeloop.services.audit import audit_dict, audit_row
 from models.tables import Compensation, Complaint, Improvement, Promise, Task, Transition
-
-from .audit import audit_dict, audit_row
 
 Row = Complaint | Task | Improvement | Promise | Compensation
 

@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse
 
 from closeloop.api.auth import ADMIN, MANAGER, Principal, get_app
 from closeloop.api.throttle import address_of
-from closeloop.services import web_sessions
+from closeloop.services.people import web_sessions
 
 from . import i18n
 from .render import WebRoute, render

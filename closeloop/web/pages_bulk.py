@@ -1,7 +1,7 @@
 """Bulk actions from the complaint list (issue 14 §5): a manager ticks complaints on ``/complaints`` and runs
 transfer, reprioritize, link to an improvement record or close on them (``POST /complaints/bulk``).
 
-The same service as ``POST /api/v1/complaints/bulk`` (:func:`closeloop.services.bulk_actions.run_bulk`): each
+The same service as ``POST /api/v1/complaints/bulk`` (:func:`closeloop.services.work.bulk_actions.run_bulk`): each
 ticked complaint carries the version the list showed, each is its own transaction and audit trail, and a stale
 version, an illegal trigger or bad input fails that item only. The answer is a page with one result per item
 (what happened, or why not) and the way back to the same list. The request's own parameters (no complaint
@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Request
 
 from closeloop.api.auth import MANAGER, Principal, get_app
 from closeloop.domain.errors import Conflict, DomainError, IllegalTransition, InvalidInput, NotFound
-from closeloop.services.bulk_actions import MAX_ITEMS, BulkRequest, run_bulk
+from closeloop.services.work.bulk_actions import MAX_ITEMS, BulkRequest, run_bulk
 
 from .render import WebRoute, render
 from .session import MAX_FORM_BYTES, PageError, check_csrf, current, safe_next, web_actor

@@ -17,11 +17,12 @@ from closeloop.api.routes_inbound import attachment_response
 from closeloop.domain.complaint import ComplaintStatus
 from closeloop.domain.improvement import ImprovementStatus
 from closeloop.domain.triage import SEVERITIES
-from closeloop.services import exports, improvement
-from closeloop.services.complaint_queries import ComplaintFilter, complaint_in_scope, list_complaints
+from closeloop.services.capa import improvement
 from closeloop.services.customers.view import customer_refs
-from closeloop.services.exports import ExportFormat
-from closeloop.services.search import MAX_QUERY_CHARS, ComplaintSort
+from closeloop.services.reads import exports
+from closeloop.services.reads.complaint_queries import ComplaintFilter, complaint_in_scope, list_complaints
+from closeloop.services.reads.exports import ExportFormat
+from closeloop.services.reads.search import MAX_QUERY_CHARS, ComplaintSort
 
 from .pages_bulk import ACTIONS as BULK_ACTIONS
 from .render import WebRoute, render

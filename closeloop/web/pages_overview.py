@@ -7,12 +7,12 @@ from fastapi import APIRouter, Depends, Path, Request
 from closeloop.api.auth import MANAGER, WORK_ROLES, Principal, get_app
 from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus
 from closeloop.domain.triage import SEVERITIES
-from closeloop.services.charts import category_bars
-from closeloop.services.complaint_queries import complaint_detail, complaint_in_scope
 from closeloop.services.customers.view import customer_refs
-from closeloop.services.dashboard import recent_completions
 from closeloop.services.inbound.attachments import attachments_of
-from closeloop.services.overview import overview as overview_svc
+from closeloop.services.reads.complaint_queries import complaint_detail, complaint_in_scope
+from closeloop.services.reads.dashboard import recent_completions
+from closeloop.services.reads.overview import overview as overview_svc
+from closeloop.services.replay.charts import category_bars
 
 from . import i18n, pages_work
 from .render import WebRoute, language, render

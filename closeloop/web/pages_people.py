@@ -11,9 +11,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 
 from closeloop.api.auth import WORK_ROLES, Principal, get_app
-from closeloop.services.dashboard import time_left
-from closeloop.services.notes import my_mentions
-from closeloop.services.users import get_user, my_tasks
+from closeloop.services.people.users import get_user, my_tasks
+from closeloop.services.reads.dashboard import time_left
+from closeloop.services.work.notes import my_mentions
 
 from .render import WebRoute, render
 from .session import PageError, current

@@ -18,10 +18,10 @@ from fastapi.responses import RedirectResponse
 from closeloop.api.auth import MANAGER, WORK_ROLES, Principal, get_app
 from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from closeloop.domain.task import TASK_MACHINE, TaskStatus
-from closeloop.services import tasks as task_svc
-from closeloop.services.complaint_queries import task_department
-from closeloop.services.dashboard import complaint_summaries, time_left
-from closeloop.services.overview import _today_bounds, department_queue
+from closeloop.services.reads.complaint_queries import task_department
+from closeloop.services.reads.dashboard import complaint_summaries, time_left
+from closeloop.services.reads.overview import _today_bounds, department_queue
+from closeloop.services.work import tasks as task_svc
 
 from .render import WebRoute, render
 from .session import PageError, check_csrf, current, form, safe_next, web_actor

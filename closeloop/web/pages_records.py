@@ -24,7 +24,8 @@ from closeloop.api.auth import LEAD, MANAGER, WORK_ROLES, Principal, get_app
 from closeloop.domain.compensation import CompensationStatus
 from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput
 from closeloop.domain.improvement import IMPROVEMENT_MACHINE, ImprovementStatus, ImprovementTrigger
-from closeloop.services import compensation, improvement
+from closeloop.services.capa import improvement
+from closeloop.services.work import compensation
 
 from .render import WebRoute, render
 from .session import PageError, check_csrf, current, form, web_actor

@@ -1,5 +1,5 @@
 """Saved views on the dashboard (issue 14 §5): "save this view" on the complaint list stores its filter/search
-under a name for the signed-in user (``services/saved_views.py``, as ``POST /api/v1/me/views``); the views are
+under a name for the signed-in user (``services/reads/saved_views.py``, as ``POST /api/v1/me/views``); the views are
 listed in every page's header (``render`` reads them) and deleted from there. A session whose token belongs to
 no user gets the 403 page; a bad name comes back to the list with a message naming it.
 """
@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse
 
 from closeloop.api.auth import WORK_ROLES, Principal, get_app
 from closeloop.domain.errors import InvalidInput
-from closeloop.services import saved_views
+from closeloop.services.reads import saved_views
 
 from .render import WebRoute
 from .session import PageError, check_csrf, current, form

@@ -28,12 +28,12 @@ from closeloop.api.auth import MANAGER, Principal, get_app
 from closeloop.api.routes_work import ACTION_ROLES
 from closeloop.bootstrap import App
 from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput
-from closeloop.services import lifecycle
-from closeloop.services.complaint_queries import complaint_in_scope
 from closeloop.services.inbound import InboundOptions
-from closeloop.services.notes import MAX_NOTE, add_note
-from closeloop.services.uploads import upload
-from closeloop.services.users import HANDLE
+from closeloop.services.people.users import HANDLE
+from closeloop.services.reads.complaint_queries import complaint_in_scope
+from closeloop.services.work import lifecycle
+from closeloop.services.work.notes import MAX_NOTE, add_note
+from closeloop.services.work.uploads import upload
 
 from .render import WebRoute
 from .session import PageError, check_csrf, current, form, web_actor

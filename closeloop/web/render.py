@@ -62,8 +62,8 @@ def filesize(value: int | None) -> str:
 
 
 def mentions(text: str | None) -> Markup:
-    """The text escaped, each ``@handle`` (:data:`closeloop.services.notes.MENTION`) in a ``mention`` span."""
-    from closeloop.services.notes import MENTION
+    """The text escaped, each ``@handle`` (:data:`closeloop.services.work.notes.MENTION`) in a ``mention`` span."""
+    from closeloop.services.work.notes import MENTION
 
     text = text or ""
     out, last = [], 0
@@ -92,7 +92,7 @@ def _saved_views(request: Request, who) -> list:
     if who is None or who.user_id is None:
         return []
     from closeloop.api.auth import get_app
-    from closeloop.services.saved_views import list_views
+    from closeloop.services.reads.saved_views import list_views
 
     return list_views(get_app(request).sessions, who.user_id)
 

@@ -1,6 +1,6 @@
 """Who is signed in, and the dashboard's CSRF defence.
 
-- Signing in with an API token opens a server-side session (``services/web_sessions.py``); its
+- Signing in with an API token opens a server-side session (``services/people/web_sessions.py``); its
   secret, not the token, is kept in an ``HttpOnly``, ``SameSite=Strict`` cookie (``Secure`` when
   served over HTTPS). Every request resolves it, so a sign-out (the session revoked server-side,
   a stolen cookie useless from then on), an expiry or a revoked token signs the browser out at once.
@@ -12,7 +12,7 @@
   cross-site requests; the token is the second, independent line.
 - Forms are parsed from the URL-encoded body here; the note form, which may carry a file, is
   ``multipart/form-data`` (parsed by Starlette with python-multipart; at most one file, kept in
-  ``request.state.upload`` as :class:`closeloop.services.uploads.Upload`).
+  ``request.state.upload`` as :class:`closeloop.services.work.uploads.Upload`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 from fastapi import Request
 
 from closeloop.api.auth import Principal, get_app
-from closeloop.services import web_sessions
+from closeloop.services.people import web_sessions
 
 SESSION_COOKIE = "closeloop_session"
 LANG_COOKIE = "closeloop_lang"
@@ -97,7 +97,7 @@ async def _multipart(request: Request) -> dict[str, str]:
     """A ``multipart/form-data`` body: its text fields (last value wins); a non-empty file to ``request.state``."""
     from starlette.datastructures import UploadFile
 
-    from closeloop.services.uploads import Upload
+    from closeloop.services.work.uploads import Upload
 
     try:
         parsed = await request.form(max_files=1, max_fields=50, max_part_size=MAX_FORM_BYTES)

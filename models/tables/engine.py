@@ -116,7 +116,7 @@ class Outbox(Base):
 class EngineRun(Base):
     """One finished run of the engine (a sweep, a delivery, a purge), for metrics and readiness.
 
-    Written by the flows when a run ends (``closeloop.services.engine_runs.record_run``);
+    Written by the flows when a run ends (``closeloop.services.engine.engine_runs.record_run``);
     ``counts`` holds what it did (e.g. ``{"fired": 12, "messages": 3}``, or deliveries by
     outcome), never personal data. The API's ``/metrics`` reads it, so any number of API
     replicas report the same figures and workers need no port of their own. Purged with

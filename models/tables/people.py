@@ -51,7 +51,7 @@ class Mention(Base):
 
 class SavedView(Base):
     """A user's named filter/search of the complaint list (issue 14 §5): ``query`` is the list page's
-    query string (``q``, ``status``, ``overdue``, ``sort``; normalised by ``services/saved_views.py``)."""
+    query string (``q``, ``status``, ``overdue``, ``sort``; normalised by ``services/reads/saved_views.py``)."""
 
     __tablename__ = "saved_view"
     __table_args__ = (UniqueConstraint("user_id", "name", name="uq_saved_view_user_name"),)

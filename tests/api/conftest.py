@@ -12,7 +12,7 @@ from sqlalchemy.orm import sessionmaker
 
 from closeloop.api.app import create_app
 from closeloop.bootstrap import App
-from closeloop.services.tokens import create_token
+from closeloop.services.people.tokens import create_token
 from closeloop.settings import Settings
 from tests.integration.helpers import facts, intake
 

@@ -13,11 +13,12 @@ from pathlib import Path
 from sqlalchemy import select, update
 
 from closeloop.domain.customer import ContactPoint, CustomerProfile
-from closeloop.services import compensation, improvement
+from closeloop.services.capa import improvement
 from closeloop.services.customers.promises import make_promise
-from closeloop.services.saved_views import normalise, save_view
-from closeloop.services.tokens import create_token
-from closeloop.services.users import create_user
+from closeloop.services.people.tokens import create_token
+from closeloop.services.people.users import create_user
+from closeloop.services.reads.saved_views import normalise, save_view
+from closeloop.services.work import compensation
 from models.tables import ApiToken, Task
 from tests.integration.attach import attach
 from tests.integration.helpers import facts, intake

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from closeloop.services.tokens import list_tokens, revoke_token
+from closeloop.services.people.tokens import list_tokens, revoke_token
 from models.tables import Transition
 
 from .conftest import T0

@@ -83,7 +83,7 @@ def test_concurrent_intake_of_one_reference_is_one_201_and_the_rest_200(api):
 def test_a_reference_committed_by_a_concurrent_request_after_the_first_check_is_200(api, monkeypatch):
     """The loser of the race may miss the winner's row in its first look-up and find it in the batch's
     own idempotency check (SQLite reads outside the write transaction): still 200, created false."""
-    import closeloop.services.intake_one as intake_one
+    import closeloop.services.intake.intake_one as intake_one
 
     body = {"external_ref": "LATE-1", "received_at": "2026-03-01T09:00:00Z", "product": "Mortgage"}
     first = api.post("manager", "/complaints", json=body)
@@ -95,7 +95,7 @@ def test_a_reference_committed_by_a_concurrent_request_after_the_first_check_is_
 
 
 def _record(api, owner: str, complaint_ids: list[int]) -> int:
-    from closeloop.services import improvement as svc
+    from closeloop.services.capa import improvement as svc
 
     return svc.create(api.app.sessions, config=api.app.config, title=f"{owner} record", owner_department=owner,
                       actor="test", at=api.app.clock.now(), complaint_ids=complaint_ids).id

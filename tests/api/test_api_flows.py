@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from closeloop.services.sweep import sweep
+from closeloop.services.engine.sweep import sweep
 from models.tables import Timer
 
 from .conftest import T0

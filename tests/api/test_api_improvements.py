@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from closeloop.services import improvement as svc
+from closeloop.services.capa import improvement as svc
 
 from .conftest import T0
 

@@ -16,11 +16,11 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from closeloop.services import tasks as task_svc
-from closeloop.services.delivery import deliver_once
+from closeloop.services.engine.delivery import deliver_once
+from closeloop.services.engine.sweep import sweep
 from closeloop.services.inbound import InboundOptions, poll_mailbox
-from closeloop.services.sweep import sweep
-from closeloop.services.tokens import create_token
+from closeloop.services.people.tokens import create_token
+from closeloop.services.work import tasks as task_svc
 from integrations.imap import ImapMailbox
 from integrations.senders import RoutingSender
 from integrations.smtp import SmtpSender

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 
 from closeloop.domain.customer import ContactPoint, CustomerProfile
-from closeloop.services import tasks as task_svc
-from closeloop.services.sweep import sweep
+from closeloop.services.engine.sweep import sweep
+from closeloop.services.work import tasks as task_svc
 from models.tables import Complaint, Outbox, Task, Transition
 from tests.integration.helpers import facts, intake
 

@@ -10,8 +10,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from closeloop.logs import JsonFormatter
-from closeloop.services.engine_runs import RunKind, record_run
-from closeloop.services.sweep import sweep
+from closeloop.services.engine.engine_runs import RunKind, record_run
+from closeloop.services.engine.sweep import sweep
 from models import migrate
 from models.tables import Outbox, Task, Timer
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from closeloop.services import improvement
+from closeloop.services.capa import improvement
 from models.tables import Complaint, ImprovementLink, Task, Transition
 from tests.api.conftest import T0
 

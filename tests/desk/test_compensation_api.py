@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from closeloop.services.tokens import create_token
+from closeloop.services.people.tokens import create_token
 from models.tables import Complaint, Notification
 
 from .test_search import T0

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import select
 
 from closeloop.domain.customer import ContactPoint, CustomerProfile
-from closeloop.services import compensation
-from closeloop.services import tasks as task_svc
 from closeloop.services.customers.promises import keep_promise, make_promise
-from closeloop.services.sweep import sweep
+from closeloop.services.engine.sweep import sweep
+from closeloop.services.work import compensation
+from closeloop.services.work import tasks as task_svc
 from models.tables import Task
 from tests.api.conftest import T0
 from tests.integration.helpers import facts, intake

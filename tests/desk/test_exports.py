@@ -8,7 +8,7 @@ import io
 import json
 from datetime import timedelta
 
-from closeloop.services.exports import neutralise
+from closeloop.services.reads.exports import neutralise
 from tests.integration.helpers import facts, intake
 from tests.web.conftest import web  # noqa: F401
 

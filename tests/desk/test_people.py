@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from closeloop.config import load_config
 from closeloop.domain.errors import InvalidInput
-from closeloop.services import users as user_svc
-from closeloop.services.sweep import sweep
-from closeloop.services.tokens import create_token
+from closeloop.services.engine.sweep import sweep
+from closeloop.services.people import users as user_svc
+from closeloop.services.people.tokens import create_token
 from models.tables import Mention, Message, Notification, Outbox, Task
 from tests.api.conftest import T0
 

@@ -8,8 +8,8 @@ import pytest
 
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.search_text import document, query_terms
-from closeloop.services.complaint_queries import ComplaintFilter, list_complaints
-from closeloop.services.search import ComplaintSort
+from closeloop.services.reads.complaint_queries import ComplaintFilter, list_complaints
+from closeloop.services.reads.search import ComplaintSort
 from models import migrate
 from tests.api.conftest import T0
 from tests.integration.helpers import facts, intake
@@ -109,7 +109,7 @@ def test_api_search_paged_sorted_and_scoped(api, config, clock):
 
 
 def test_many_matches_take_the_index_walk_with_the_same_answer(sessions, clock, searchable, monkeypatch):
-    from closeloop.services import complaint_queries
+    from closeloop.services.reads import complaint_queries
 
     now = clock.now()
     answers = []

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from closeloop.services.users import create_user
+from closeloop.services.people.users import create_user
 from models.tables import Attachment, Mention, Message, Task, Transition
 from tests.api.conftest import T0
 from tests.integration.helpers import facts, intake

@@ -12,7 +12,7 @@ from sqlalchemy.orm import sessionmaker
 
 from closeloop.bootstrap import App
 from closeloop.clock import FixedClock
-from closeloop.services.tokens import create_token
+from closeloop.services.people.tokens import create_token
 from closeloop.settings import Settings
 from models.db import make_engine
 from tests.e2e.test_customer_work_browser import _layout_ok, _page

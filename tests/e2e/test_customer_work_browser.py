@@ -17,9 +17,9 @@ from sqlalchemy.orm import sessionmaker
 from closeloop.bootstrap import App
 from closeloop.clock import FixedClock
 from closeloop.domain.customer import CustomerProfile
-from closeloop.services import compensation
 from closeloop.services.customers.promises import make_promise
-from closeloop.services.tokens import create_token
+from closeloop.services.people.tokens import create_token
+from closeloop.services.work import compensation
 from closeloop.settings import Settings
 from models.db import make_engine
 from tests.e2e.test_dashboard_browser import _shot, _signin, chromium, serving  # noqa: F401

@@ -29,9 +29,9 @@ from sqlalchemy.orm import sessionmaker
 from closeloop.api.app import create_app
 from closeloop.bootstrap import App
 from closeloop.clock import FixedClock
-from closeloop.services.importing import import_file
-from closeloop.services.sweep import sweep
-from closeloop.services.tokens import create_token
+from closeloop.services.engine.sweep import sweep
+from closeloop.services.intake.importing import import_file
+from closeloop.services.people.tokens import create_token
 from closeloop.settings import Settings
 from models.db import make_engine
 from tests.conftest import IN_CI, ROOT

@@ -18,8 +18,8 @@ from sqlalchemy.orm import sessionmaker
 
 from closeloop.bootstrap import App
 from closeloop.clock import FixedClock
-from closeloop.services.tokens import create_token
-from closeloop.services.users import create_user
+from closeloop.services.people.tokens import create_token
+from closeloop.services.people.users import create_user
 from closeloop.settings import Settings
 from models.db import make_engine
 from models.tables import Task
@@ -145,7 +145,8 @@ def _manager_transfers_and_exports(chromium_path: str, base: str, token: str, id
 
 
 def test_improvement_and_compensation_pages_in_both_languages(chromium, desk):  # noqa: F811
-    from closeloop.services import compensation, improvement
+    from closeloop.services.capa import improvement
+    from closeloop.services.work import compensation
 
     base, tokens, ids, app = desk
     rec = improvement.create(app.sessions, config=app.config, title="bureau feed keeps closed cards open",

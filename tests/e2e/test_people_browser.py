@@ -15,9 +15,9 @@ from sqlalchemy.orm import sessionmaker
 
 from closeloop.bootstrap import App
 from closeloop.clock import FixedClock
-from closeloop.services import tasks as task_svc
-from closeloop.services.tokens import create_token
-from closeloop.services.users import create_user
+from closeloop.services.people.tokens import create_token
+from closeloop.services.people.users import create_user
+from closeloop.services.work import tasks as task_svc
 from closeloop.settings import Settings
 from models.db import make_engine
 from models.tables import Task

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from closeloop.cli import app
 from closeloop.config import load_config
-from closeloop.services.replay import run_replay
-from closeloop.services.report import render_html
+from closeloop.services.replay.replay import run_replay
+from closeloop.services.replay.report import render_html
 from tests.conftest import ROOT
 
 NYC = ROOT / "examples" / "nyc311_sample.csv"

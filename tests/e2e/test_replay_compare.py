@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from closeloop.cli import app
 from closeloop.config import load_config
-from closeloop.services.compare import compare
-from closeloop.services.replay import run_replay
+from closeloop.services.replay.compare import compare
+from closeloop.services.replay.replay import run_replay
 from tests.conftest import ROOT, shared_file
 
 NYC_TOML = ROOT / "examples" / "nyc311.toml"

@@ -9,7 +9,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from closeloop.config import load_config
-from closeloop.services.replay import run_replay
+from closeloop.services.replay.replay import run_replay
 from models.tables import Task, Transition
 
 START = datetime(2026, 1, 5, 14, tzinfo=UTC)  # a Monday
@@ -59,7 +59,7 @@ def test_data_that_ends_too_soon_says_not_enough_data(tmp_path: Path):
     assert check["note"].startswith("not enough data: the export ends 2026-01-19")
     # a closeloop CSV names no cause: the report says "no mapping" instead of drawing a 100 % undetermined bar
     assert imp["unmapped_sources"] != [] and imp["mapped_complaints"] == 0
-    from closeloop.services.report import render_html
+    from closeloop.services.replay.report import render_html
 
     html = render_html({"feed": summary})
     assert "No root-cause mapping for source" in html and "no mapping: no Pareto to draw" in html

@@ -17,10 +17,10 @@ from sqlalchemy import func, select, update
 
 from closeloop.clock import FixedClock
 from closeloop.config import parse_config
-from closeloop.services import improvement as imp
-from closeloop.services import tasks as task_svc
-from closeloop.services.importing import import_file
-from closeloop.services.sweep import sweep
+from closeloop.services.capa import improvement as imp
+from closeloop.services.engine.sweep import sweep
+from closeloop.services.intake.importing import import_file
+from closeloop.services.work import tasks as task_svc
 from integrations.exports import ParsedRow, read_export
 from models.tables import Complaint, EffectivenessCheck, Improvement, ImprovementLink
 from tests.conftest import shared_file

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from closeloop.domain.errors import IllegalTransition, InvalidInput
-from closeloop.services import compensation as svc
+from closeloop.services.work import compensation as svc
 
 from .helpers import facts, intake
 
@@ -107,7 +107,7 @@ def test_only_approver_roles_decide_and_never_the_requester_by_any_channel(sessi
 def test_the_approver_is_notified_once_through_the_outbox(sessions, config):
     from sqlalchemy import select
 
-    from closeloop.services.sweep import sweep
+    from closeloop.services.engine.sweep import sweep
     from models.tables import Notification, Outbox
 
     cid, cap = _cid_and_cap(sessions, config, "K8")

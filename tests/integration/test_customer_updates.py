@@ -14,13 +14,13 @@ from closeloop.clock import FixedClock
 from closeloop.config import parse_config
 from closeloop.domain.customer import ContactPoint, CustomerProfile
 from closeloop.domain.errors import InvalidInput
-from closeloop.services import complaints as complaint_svc
-from closeloop.services import lifecycle
-from closeloop.services import tasks as task_svc
 from closeloop.services.customers.notices import message_id
 from closeloop.services.customers.replies import send_reply
-from closeloop.services.delivery import deliver_once
-from closeloop.services.sweep import sweep
+from closeloop.services.engine.delivery import deliver_once
+from closeloop.services.engine.sweep import sweep
+from closeloop.services.work import complaints as complaint_svc
+from closeloop.services.work import lifecycle
+from closeloop.services.work import tasks as task_svc
 from integrations.senders import RoutingSender
 from integrations.smtp import SmtpSender
 from models.tables import Message, Outbox, Task
@@ -96,7 +96,7 @@ def test_milestones_are_told_once_each_in_chinese_by_the_sweep(sessions, config)
     lifecycle.await_customer(sessions, cid, config=config, reason="请提供账单截图\n以及身份证明", actor="ops",
                              at=T0 + timedelta(hours=2), max_business_hours=16)
     add_reply = T0 + timedelta(hours=3)
-    from closeloop.services.messages import add_message
+    from closeloop.services.work.messages import add_message
     add_message(sessions, cid, config=config, direction="inbound", body="附件已发送", author="customer", at=add_reply)
     _resolve_all(sessions, config, cid, T0 + timedelta(hours=4), "已退还多收的费用 35 元")
     lifecycle.reopen(sessions, cid, config=config, reason="顾客反映仍被扣费", actor="mgr", at=T0 + timedelta(hours=5))

@@ -15,12 +15,12 @@ from sqlalchemy import select
 from closeloop.clock import FixedClock
 from closeloop.domain.customer import ContactPoint, CustomerProfile
 from closeloop.domain.errors import InvalidInput, NotFound
-from closeloop.services import tasks as task_svc
-from closeloop.services.clocks import complaint_clocks
 from closeloop.services.customers.notices import NoticeKind, local_time, render
 from closeloop.services.customers.profiles import forget
-from closeloop.services.delivery import deliver_once
-from closeloop.services.messages import add_message
+from closeloop.services.engine.clocks import complaint_clocks
+from closeloop.services.engine.delivery import deliver_once
+from closeloop.services.work import tasks as task_svc
+from closeloop.services.work.messages import add_message
 from integrations.senders import RoutingSender
 from integrations.smtp import SmtpSender
 from models.tables import Complaint, Customer, CustomerContact, Message, Outbox, Task, Transition

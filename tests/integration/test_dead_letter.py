@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from closeloop.services.delivery import DeadLetterAlert, RetryPolicy, claim, dead_letters, requeue
+from closeloop.services.engine.delivery import DeadLetterAlert, RetryPolicy, claim, dead_letters, requeue
 from closeloop.services.markdown import md_text
 from models.tables import Outbox, Transition
 
@@ -110,7 +110,7 @@ def test_crashed_claims_are_not_attempts_and_a_row_that_kills_its_workers_is_dea
 def test_attempt_limit_holds_when_leases_expire_under_concurrent_workers(sessions, clock):  # noqa: F811 - the clock fixture from test_delivery
     """Workers whose leases run out send late results: only the current claim's result counts, so the
     recorded attempts never pass the limit (they reached 9-10 before)."""
-    from closeloop.services.delivery import record
+    from closeloop.services.engine.delivery import record
     from integrations.outbound import SendResult
 
     [id_] = add(sessions, clock.now(), ["capture://x"], channel="capture")
@@ -160,7 +160,7 @@ def test_the_dead_letter_alert_speaks_the_operations_managers_language(sessions,
     import re
 
     from closeloop.config import parse_config
-    from closeloop.services.notify import dead_letter_alert
+    from closeloop.services.engine.notify import dead_letter_alert
 
     text = (load_default_text().replace(
         'operations_manager = { name = "operations-manager", calendar = "default" }',

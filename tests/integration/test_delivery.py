@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import select
 
 from closeloop.clock import FixedClock
-from closeloop.services.delivery import RetryPolicy, claim, deliver_once, record
+from closeloop.services.engine.delivery import RetryPolicy, claim, deliver_once, record
 from integrations.senders import (
     SIGNATURE_HEADER,
     CaptureSender,

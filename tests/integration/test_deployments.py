@@ -127,7 +127,7 @@ def test_an_import_retries_transient_errors_only():
 
     from prefect.states import exception_to_failed_state
 
-    from closeloop.services.importing import ImportReport
+    from closeloop.services.intake.importing import ImportReport
     from flows.intake import ImportRunFailed, _transient, import_one
 
     assert import_one.retries == 2 and import_one.retry_condition_fn is _transient

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from closeloop.clock import FixedClock
 from closeloop.config import parse_config
-from closeloop.services.delivery import deliver_once
-from closeloop.services.sweep import sweep
+from closeloop.services.engine.delivery import deliver_once
+from closeloop.services.engine.sweep import sweep
 from integrations.senders import AppriseSender, RoutingSender
 from models.tables import Outbox
 

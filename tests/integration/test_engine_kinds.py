@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from closeloop.domain.notices import NOTICES, TIMERS, DropReason, rules_table
-from closeloop.services import tasks as task_svc
-from closeloop.services.sweep import sweep
+from closeloop.services.engine.sweep import sweep
+from closeloop.services.work import tasks as task_svc
 from models.tables import Notification, Outbox, Task, Timer
 
 from .helpers import facts, intake
@@ -115,13 +115,16 @@ def test_case5_ping_pong_escalates_at_run_time(sessions):
 #: customer's answer (a replay event) and the monthly review's fields of bounced complaints; the
 #: customer milestone "follow_up" (issue 13), the "promise" entity of the audit log and its API
 #: (issue 13), and the replay report's series label "escalation".
-NOT_KINDS = {("closeloop/config/customers.py", "follow_up"), ("closeloop/services/customers/promises.py", "promise"),
-             ("closeloop/api/routes_customers.py", "promise"), ("closeloop/domain/promise.py", "promise"),
-             ("closeloop/services/report.py", "escalation"),
-             ("closeloop/services/review_complaints.py", "follow_up"), ("closeloop/services/lifecycle.py", "follow_up"),
-             ("closeloop/services/report.py", "follow_up"), ("closeloop/services/replay.py", "follow_up"),
-             ("closeloop/services/review_sla.py", "transfers"), ("closeloop/services/review_sla.py", "ping_pong"),
-             ("closeloop/services/customers/view.py", "follow_up")}  # the verdict's audit trigger, not the timer
+NOT_KINDS = {  # the verdict's audit trigger, not the timer
+    ("closeloop/config/customers.py", "follow_up"), ("closeloop/services/customers/promises.py", "promise"),
+    ("closeloop/api/routes_customers.py", "promise"), ("closeloop/domain/promise.py", "promise"),
+    ("closeloop/services/replay/report.py", "escalation"),
+    ("closeloop/services/review/review_complaints.py", "follow_up"),
+    ("closeloop/services/work/lifecycle.py", "follow_up"),
+    ("closeloop/services/replay/report.py", "follow_up"), ("closeloop/services/replay/replay.py", "follow_up"),
+    ("closeloop/services/review/review_sla.py", "transfers"), ("closeloop/services/review/review_sla.py", "ping_pong"),
+    ("closeloop/services/customers/view.py", "follow_up"),
+}
 
 
 def test_every_timer_kind_is_declared_once_and_no_kind_literal_elsewhere():
@@ -136,7 +139,7 @@ def test_every_timer_kind_is_declared_once_and_no_kind_literal_elsewhere():
                 rel = str(path.relative_to(ROOT))
                 if (f"{q}{kind}{q}" in text or f"{q}{kind}:" in text) and (rel, kind) not in NOT_KINDS:
                     offenders.append(f"{rel}: {kind}")
-    assert "if t.kind ==" not in (ROOT / "closeloop/services/sweep.py").read_text("utf-8")
+    assert "if t.kind ==" not in (ROOT / "closeloop/services/engine/sweep.py").read_text("utf-8")
     assert offenders == []
 
 
@@ -150,8 +153,8 @@ def test_case2_waiting_on_the_customer_pauses_the_tasks_that_wait_on_the_answer(
     """An acknowledged task of a complaint that waits on the customer does not climb the ladder in 8 days; its
     history says why it paused; the customer's answer resumes it with its due time moved by the wait. A task
     the wait names as going on keeps its clock and escalates."""
-    from closeloop.services import lifecycle
-    from closeloop.services.messages import add_message
+    from closeloop.services.work import lifecycle
+    from closeloop.services.work.messages import add_message
     from models.tables import Transition
 
     config = engine_config()

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 import flows.intake as intake_flow
-from closeloop.services.importing import ImportFailed
+from closeloop.services.intake.importing import ImportFailed
 from flows.intake import import_exports, render_summary
 from models import migrate
 from models.db import make_engine

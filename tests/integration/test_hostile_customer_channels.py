@@ -72,7 +72,7 @@ def test_a_hostile_name_and_text_stay_text_in_a_webhook_body(sessions):
     from sqlalchemy import update
 
     from closeloop.clock import FixedClock
-    from closeloop.services.delivery import deliver_once
+    from closeloop.services.engine.delivery import deliver_once
     from integrations.senders import RoutingSender, WebhookSender, make_webhook_client, verify_signature
 
     from .receiver import Receiver

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from closeloop.services.importing import ImportFailed
+from closeloop.services.intake.importing import ImportFailed
 from integrations.exports import UnknownFormat
 from models.tables import Complaint, Task, Transition
 from tests.conftest import ROOT

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from closeloop.domain.errors import InvalidInput
-from closeloop.services.importing import ImportFailed
+from closeloop.services.intake.importing import ImportFailed
 from integrations.exports import UnknownFormat
 from models.tables import Complaint, Message
 

@@ -7,7 +7,7 @@ from collections import Counter
 
 from sqlalchemy import func, select
 
-from closeloop.services.stats import stats
+from closeloop.services.reads.stats import stats
 from models.tables import Complaint, Task
 from tests.conftest import ROOT, shared_file
 

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from closeloop.config import parse_config
 from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput
-from closeloop.services import improvement as imp
-from closeloop.services import tasks as task_svc
-from closeloop.services.sweep import sweep
+from closeloop.services.capa import improvement as imp
+from closeloop.services.engine.sweep import sweep
+from closeloop.services.work import tasks as task_svc
 from models.tables import (
     EffectivenessCheck,
     Improvement,
@@ -223,7 +223,7 @@ def test_manual_links_and_show(sessions):
 
 
 def test_customer_verdict_is_kept_apart_from_the_effectiveness_check(sessions):
-    from closeloop.services import lifecycle
+    from closeloop.services.work import lifecycle
 
     config = _cfg(cluster_size=1000)
     (cid,) = _take(sessions, config, "V", 1, T0)

@@ -11,7 +11,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from closeloop.services.customers.profiles import forget
-from closeloop.services.search import matching_ids
+from closeloop.services.reads.search import matching_ids
 from models.tables import (
     Attachment,
     Base,

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from closeloop.clock import FixedClock
 from closeloop.domain.complaint import ComplaintStatus
-from closeloop.services.delivery import deliver_once
+from closeloop.services.engine.delivery import deliver_once
 from closeloop.services.inbound import InboundOptions, poll_mailbox
 from integrations.imap import ImapMailbox
 from integrations.senders import RoutingSender

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.facts import MAX_CHARS, ComplaintFacts
-from closeloop.services.importing import ImportFailed, import_file
+from closeloop.services.intake.importing import ImportFailed, import_file
 from models.tables import Complaint
 from tests.api.conftest import api  # noqa: F401 - the API fixture
 

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 from closeloop.domain.complaint import OPEN_STATES, ComplaintStatus, ComplaintTrigger
 from closeloop.domain.complaint import transition as complaint_transition
 from closeloop.domain.errors import Conflict, IllegalTransition, MergeRejected
-from closeloop.services import complaints as svc
-from closeloop.services import tasks as task_svc
 from closeloop.services.uow import translate_conflicts
+from closeloop.services.work import complaints as svc
+from closeloop.services.work import tasks as task_svc
 from models.tables import Complaint, Message, Task, Transition
 
 from .helpers import facts, intake
@@ -152,7 +152,7 @@ def test_messages_keep_their_origin_after_a_merge(sessions, config):
 
 
 def test_later_inbound_message_to_a_merged_complaint_lands_on_the_root(sessions, config):
-    from closeloop.services.messages import add_message
+    from closeloop.services.work.messages import add_message
 
     a, b = _two(sessions, config)
     svc.merge(sessions, b, a, config=config, actor="x", at=MON_0900 + timedelta(hours=1))

@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import inspect, select, text, update
 from typer.testing import CliRunner
 
-from closeloop.services import compensation, improvement
 from closeloop.services.bulk import enqueue
-from closeloop.services.sweep import sweep
-from closeloop.services.tokens import create_token
+from closeloop.services.capa import improvement
+from closeloop.services.engine.sweep import sweep
+from closeloop.services.people.tokens import create_token
+from closeloop.services.work import compensation
 from models import migrate
 from models.tables import Base, Complaint, Outbox
 from tests.conftest import ROOT

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import inspect, select, text
 
-from closeloop.services.stats import stats
+from closeloop.services.reads.stats import stats
 from models import migrate
 from models.tables import Base, Complaint
 from tests.conftest import ROOT

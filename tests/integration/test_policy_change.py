@@ -67,7 +67,7 @@ def test_going_back_to_the_earlier_version_is_a_change_too(sessions):
 
 def test_paused_time_survives_a_policy_change(sessions):
     """A task paused (waiting) for a whole business day keeps that day out of its budget after the change."""
-    from closeloop.services import tasks as task_svc
+    from closeloop.services.work import tasks as task_svc
 
     old, new = engine_config(targets=OLD), engine_config(targets=NEW)
     created = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
@@ -88,6 +88,6 @@ def test_paused_time_survives_a_policy_change(sessions):
 
 
 def run_sweeps_report(sessions, config, at):
-    from closeloop.services.sweep import sweep
+    from closeloop.services.engine.sweep import sweep
 
     return sweep(sessions, config, at)

@@ -30,7 +30,7 @@ from sqlalchemy import func, select, text
 
 from closeloop.clock import SystemClock
 from closeloop.config import load_config
-from closeloop.services.importing import import_file
+from closeloop.services.intake.importing import import_file
 from models import migrate
 from models.db import make_engine
 from models.tables import Complaint, EngineRun, Notification, Outbox, Timer

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import select
 
 from closeloop.domain.errors import IllegalTransition, InvalidInput
-from closeloop.services import tasks as task_svc
 from closeloop.services.customers.promises import keep_promise, make_promise, promise_figures, promises_of
-from closeloop.services.messages import add_message
-from closeloop.services.sweep import sweep
+from closeloop.services.engine.sweep import sweep
+from closeloop.services.work import tasks as task_svc
+from closeloop.services.work.messages import add_message
 from models.tables import Notification, Promise, Task, Transition
 
 from .helpers import facts, intake

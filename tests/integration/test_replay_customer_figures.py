@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from closeloop.services import tasks as task_svc
 from closeloop.services.customers.promises import keep_promise, make_promise
 from closeloop.services.customers.replies import send_reply
-from closeloop.services.replay import DataQuality
-from closeloop.services.report import build_summary, render_html
-from closeloop.services.sweep import sweep
+from closeloop.services.engine.sweep import sweep
+from closeloop.services.replay.replay import DataQuality
+from closeloop.services.replay.report import build_summary, render_html
+from closeloop.services.work import tasks as task_svc
 from models.tables import Task
 
 from .helpers import facts, intake

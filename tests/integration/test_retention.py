@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import event, func, or_, select, text, update
 from sqlalchemy.orm import sessionmaker
 
-from closeloop.services.engine_runs import RunKind, record_run
-from closeloop.services.retention import purge
-from closeloop.services.sweep import sweep
+from closeloop.services.engine.engine_runs import RunKind, record_run
+from closeloop.services.engine.retention import purge
+from closeloop.services.engine.sweep import sweep
 from models.db import make_engine
 from models.tables import EngineRun, Notification, Outbox, Timer
 

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import func, select
 
 from closeloop.domain.errors import InvalidInput
-from closeloop.services import improvement as imp
-from closeloop.services import lifecycle
-from closeloop.services import tasks as svc
-from closeloop.services.review import build_review, render
+from closeloop.services.capa import improvement as imp
+from closeloop.services.review.review import build_review, render
+from closeloop.services.work import lifecycle
+from closeloop.services.work import tasks as svc
 from models.tables import Complaint, Improvement, ImprovementLink, Task, Transition
 
 from .helpers import facts, intake
@@ -130,7 +130,7 @@ def test_department_sla_compliance(sessions, config, month):
 
 
 def test_compensation_and_three_formats(sessions, config, month, tmp_path):
-    from closeloop.services import compensation as comp
+    from closeloop.services.work import compensation as comp
     from models.tables import Compensation
 
     cid = month["open"]

@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from closeloop.config import parse_config
 from closeloop.domain.errors import InvalidInput
-from closeloop.services import lifecycle
-from closeloop.services import root_cause as rc
-from closeloop.services import tasks as svc
+from closeloop.services.capa import root_cause as rc
+from closeloop.services.work import lifecycle
+from closeloop.services.work import tasks as svc
 from models.tables import Complaint, Task, Transition
 
 from .helpers import facts, intake

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from prefect.server.schemas.schedules import CronSchedule
 
 from closeloop.config import load_config
-from closeloop.services.digest import overdue_digest
+from closeloop.services.engine.digest import overdue_digest
 from models.tables import Outbox
 
 from .helpers import count

@@ -10,8 +10,8 @@ from prefect.server.schemas.schedules import CronSchedule
 from sqlalchemy import select
 
 from closeloop.config import parse_config
-from closeloop.services.digest import overdue_digest
-from closeloop.services.review_period import previous_month
+from closeloop.services.engine.digest import overdue_digest
+from closeloop.services.review.review_period import previous_month
 from flows.serve import deployments
 from models.tables import Outbox
 

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from closeloop.config import load_config, parse_config
-from closeloop.services import tasks as task_svc
-from closeloop.services.sweep import sweep
+from closeloop.services.engine.sweep import sweep
+from closeloop.services.work import tasks as task_svc
 from integrations.formats import NYC311
 from models.tables import Complaint, Notification, Outbox, Task, Timer
 from tests.conftest import ROOT, shared_file

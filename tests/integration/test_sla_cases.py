@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from closeloop.config import parse_config
-from closeloop.services import lifecycle
-from closeloop.services import tasks as task_svc
-from closeloop.services.clocks import complaint_clocks, task_clocks
-from closeloop.services.messages import add_message
+from closeloop.services.engine.clocks import complaint_clocks, task_clocks
+from closeloop.services.work import lifecycle
+from closeloop.services.work import tasks as task_svc
+from closeloop.services.work.messages import add_message
 from models.tables import Complaint, Task
 
 from .helpers import facts, intake
@@ -218,7 +218,7 @@ def test_c19_our_follow_up_message_does_not_reopen(sessions):
         assert (c.status, c.reopen_count, c.due_at) == ("resolved", 0, None)
     clock = _complaint_clock(sessions, config, cid, "resolve", datetime(2026, 3, 12, 9, 0, tzinfo=SH))
     assert clock.stopped_at == datetime(2026, 3, 11, 16, 0, tzinfo=SH) and clock.status == "met"
-    from closeloop.services.complaints import show
+    from closeloop.services.work.complaints import show
 
     kinds = [e.kind for e in show(sessions, cid).timeline]
     assert "message:outbound" in kinds
@@ -236,7 +236,7 @@ def test_reprioritize_rejects_bad_input(sessions, bad):
 
 
 def test_promise_consumption_shows_which_department_held_the_complaint(sessions):
-    from closeloop.services.clocks import promise_consumption
+    from closeloop.services.engine.clocks import promise_consumption
 
     config = cfg(CN, "[sla.customer]\nP3 = { resolve = 40 }\n")
     created = datetime(2026, 3, 2, 9, 0, tzinfo=SH)

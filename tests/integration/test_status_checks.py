@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from closeloop.services.sweep import sweep
+from closeloop.services.engine.sweep import sweep
 from models.tables import Base
 
 from .helpers import facts, intake

@@ -15,10 +15,10 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from closeloop.config import parse_config
-from closeloop.services import lifecycle
-from closeloop.services import tasks as task_svc
-from closeloop.services.messages import add_message
-from closeloop.services.sweep import add_manual_reminder, sweep
+from closeloop.services.engine.sweep import add_manual_reminder, sweep
+from closeloop.services.work import lifecycle
+from closeloop.services.work import tasks as task_svc
+from closeloop.services.work.messages import add_message
 from models.tables import Complaint, Notification, Outbox, Task, Timer, Transition
 
 from .helpers import facts, intake
@@ -286,7 +286,7 @@ def test_c11_a_wait_that_times_out_closes_once_and_a_late_reply_reopens(sessions
 
 @pytest.mark.parametrize("max_hours, until_days, expected_days", [(48, 7, 2), (240, 3, 3)])
 def test_a_wait_with_a_maximum_and_an_until_ends_at_the_earlier(sessions, max_hours, until_days, expected_days):
-    from closeloop.services.schedule import wanted_timers
+    from closeloop.services.engine.schedule import wanted_timers
 
     config = engine_config(calendar='timezone = "UTC"\nhours = "mon-sun 00:00-24:00"', targets="P3 = { }",
                            customer="P3 = { resolve = 400 }")
@@ -403,7 +403,7 @@ def test_c15_priority_change_stops_escalating_and_keeps_the_sent_one(sessions):
 
 
 def test_a_large_backlog_is_split_into_several_digests(sessions, monkeypatch):
-    import closeloop.services.sweep as sweep_module
+    import closeloop.services.engine.sweep as sweep_module
 
     monkeypatch.setattr(sweep_module, "DIGEST_MAX_ITEMS", 2)
     config = engine_config()

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from closeloop.domain.errors import IllegalTransition, InvalidInput, NotFound
-from closeloop.services import tasks as svc
+from closeloop.services.work import tasks as svc
 from models.tables import Complaint, Task, TaskDependency, Transition
 
 from .helpers import facts, intake

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from closeloop.domain.errors import InvalidInput, MergeRejected
-from closeloop.services import complaints as complaint_svc
-from closeloop.services import lifecycle
-from closeloop.services import tasks as task_svc
-from closeloop.services.sweep import sweep
+from closeloop.services.engine.sweep import sweep
+from closeloop.services.work import complaints as complaint_svc
+from closeloop.services.work import lifecycle
+from closeloop.services.work import tasks as task_svc
 from integrations.exports import UnknownFormat
 from models.tables import Complaint, Task, Timer
 
@@ -91,8 +91,8 @@ def test_files_that_are_not_utf8_or_repeat_a_column_are_clear_errors(sessions, c
 
 def test_first_response_stops_at_the_first_answer_to_the_customer(sessions):
     """Issue 13: the first response is what the customer hears; an internal acknowledge or a wait does not stop it."""
-    from closeloop.services.clocks import complaint_clocks
-    from closeloop.services.messages import add_message
+    from closeloop.services.engine.clocks import complaint_clocks
+    from closeloop.services.work.messages import add_message
 
     config = engine_config(customer="P3 = { acknowledge = 8, resolve = 40 }")
     (cid,) = intake(sessions, config, T0, [facts("FR", T0)])

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from closeloop.services import charts
+from closeloop.services.replay import charts
 
 
 def _texts(svg: str) -> list[str]:
@@ -73,7 +73,7 @@ def test_an_outlier_does_not_stretch_a_time_axis_and_the_cut_is_said():
     the axis is cut to the bulk of the data and a note says what was left out."""
     from datetime import date, timedelta
 
-    from closeloop.services.charts import time_bars
+    from closeloop.services.replay.charts import time_bars
 
     series = {date(2012, 10, 4): 1}
     series |= {date(2023, 7, 1) + timedelta(days=i): 50 for i in range(60)}

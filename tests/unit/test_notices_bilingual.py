@@ -10,8 +10,8 @@ import pytest
 
 from closeloop.domain.notices import LANGUAGES, MESSAGES, NOTICES, ROLE_LABELS, NoticeKind, Role, label, message, render
 from closeloop.domain.outbox import DEAD_REASON_LABELS, DeadReason, dead_reason_label
+from closeloop.services.engine.notify import render_digest
 from closeloop.services.markdown import md_text
-from closeloop.services.notify import render_digest
 
 #: Values a notice carries: ids and names (Latin allowed: a task title from English configuration, a code).
 SAMPLE = {"title": "Review the terms", "note": "call back Mr Smith", "pct": 80, "level": 3, "page": 2,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from closeloop.services.replay import DataQuality
-from closeloop.services.report import _caveats
+from closeloop.services.replay.replay import DataQuality
+from closeloop.services.replay.report import _caveats
 
 
 def _texts(**counts) -> list[str]:
@@ -29,7 +29,7 @@ def test_in_progress_agrees_with_its_count():
 
 
 def test_the_report_names_a_configuration_without_the_home_directory(tmp_path, monkeypatch):
-    from closeloop.services.report import shown_path
+    from closeloop.services.replay.report import shown_path
 
     inside = tmp_path / "examples" / "nyc311.toml"
     monkeypatch.chdir(tmp_path)
@@ -39,7 +39,7 @@ def test_the_report_names_a_configuration_without_the_home_directory(tmp_path, m
 
 
 def test_a_source_without_a_mapping_says_so():
-    from closeloop.services.root_cause import MAPPED_SOURCES, from_data
+    from closeloop.services.capa.root_cause import MAPPED_SOURCES, from_data
 
     assert {"cfpb", "nyc311", "airline-tweets"} <= MAPPED_SOURCES
     code, note = from_data("webform", {"category": "billing"})
@@ -49,7 +49,7 @@ def test_a_source_without_a_mapping_says_so():
 
 
 def test_departments_get_their_own_seeded_pace():
-    from closeloop.services.replay import Behaviour
+    from closeloop.services.replay.replay import Behaviour
 
     a, b = Behaviour(7), Behaviour(7)
     paces = {d: a.pace(d) for d in ("HPD", "DOT", "NYPD", "DSNY")}

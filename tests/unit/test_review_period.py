@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from closeloop.domain.errors import InvalidInput
-from closeloop.services.review_period import month, previous_month
+from closeloop.services.review.review_period import month, previous_month
 
 
 def test_month_is_cut_at_local_midnight():

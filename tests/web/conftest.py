@@ -13,7 +13,7 @@ from sqlalchemy.orm import sessionmaker
 
 from closeloop.api.app import create_app
 from closeloop.bootstrap import App
-from closeloop.services.tokens import create_token
+from closeloop.services.people.tokens import create_token
 from closeloop.settings import Settings
 from tests.api.conftest import T0  # noqa: F401 - re-exported for the tests
 from tests.integration.helpers import facts, intake

@@ -95,7 +95,7 @@ def test_admin_has_no_dashboard_and_errors_are_pages(web, complaints):
 
 
 def test_revoked_token_signs_the_browser_out(web, complaints):
-    from closeloop.services.tokens import list_tokens, revoke_token
+    from closeloop.services.people.tokens import list_tokens, revoke_token
 
     c = web.signin("member")
     assert c.get("/queue/operations").status_code == 200

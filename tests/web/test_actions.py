@@ -8,7 +8,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from closeloop.services import tasks as task_svc
+from closeloop.services.work import tasks as task_svc
 from models.tables import Task, Transition
 from tests.web.conftest import csrf_of
 

@@ -8,9 +8,9 @@ import re
 
 from sqlalchemy import select, update
 
-from closeloop.services import improvement
-from closeloop.services.tokens import create_token
-from closeloop.services.users import create_user
+from closeloop.services.capa import improvement
+from closeloop.services.people.tokens import create_token
+from closeloop.services.people.users import create_user
 from models.tables import ApiToken, Complaint, ImprovementLink, Transition
 from tests.web.conftest import T0, csrf_of
 
@@ -93,7 +93,7 @@ def test_a_token_of_another_user_cannot_delete_my_view(web, complaints):
                     departments=["operations"], actor="t", at=T0)
     token, _ = create_token(web.app.sessions, web.app.config, role="member", department="operations", name="bo",
                             created_by="t", at=T0, user="bo")
-    from closeloop.services.saved_views import normalise, save_view
+    from closeloop.services.reads.saved_views import normalise, save_view
     view = save_view(web.app.sessions, 1, "ann's", normalise(), at=T0)
     web.tokens["bo"] = token
     bo = web.signin("bo")

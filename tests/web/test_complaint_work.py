@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import select, update
 
 from closeloop.domain.customer import CustomerProfile
-from closeloop.services import lifecycle
 from closeloop.services.customers.promises import make_promise
+from closeloop.services.work import lifecycle
 from models.tables import Complaint, Message, Task, Transition
 from tests.web.conftest import T0, csrf_of, facts, intake
 

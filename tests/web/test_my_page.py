@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from closeloop.services.tokens import create_token
-from closeloop.services.users import create_user
+from closeloop.services.people.tokens import create_token
+from closeloop.services.people.users import create_user
 
 from .conftest import T0
 

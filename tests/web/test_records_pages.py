@@ -8,7 +8,8 @@ import re
 
 from sqlalchemy import select
 
-from closeloop.services import compensation, improvement
+from closeloop.services.capa import improvement
+from closeloop.services.work import compensation
 from models.tables import Compensation, Improvement
 from tests.web.conftest import T0, csrf_of
 from tests.web.test_complaint_work import _shown

@@ -24,10 +24,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from closeloop.domain.inbound_mail import header_sender
+from closeloop.services.bulk import rowcount
+from closeloop.services.uow import unit_of_work
 from models.tables import Attachment, MailQuarantine
-
-from ..bulk import rowcount
-from ..uow import unit_of_work
 
 #: Bytes of each quarantined message read to find its header block (headers beyond are not looked at).
 HEADER_BYTES = 64 * 1024

@@ -21,10 +21,9 @@ from sqlalchemy.orm import Session
 from closeloop.config import Config
 from closeloop.config.customers import Milestone
 from closeloop.domain.task import TaskStatus
+from closeloop.services.customers.links import Verdict, VerdictLinks
+from closeloop.services.customers.notices import Addressee, NoticeKind, addressees, draft_for, local_time, send
 from models.tables import Complaint, CustomerContact, Outbox, Task, Transition
-
-from .links import Verdict, VerdictLinks
-from .notices import Addressee, NoticeKind, addressees, draft_for, local_time, send
 
 LOOKBACK = timedelta(days=7)
 #: complaint triggers that are milestones (the trigger, not the state: a follow-up verdict row keeps the state)
@@ -132,7 +131,7 @@ def follow_up_mails(session: Session, config: Config, now: datetime, lookback: t
 def customer_sweep(session: Session, config: Config, now: datetime) -> int:
     """The sweep's customer step (no commit): promises reminded and broken (:mod:`.promises`), then the
     milestone notices and follow-up mails; returns the customer messages queued."""
-    from .promises import promise_sweep
+    from closeloop.services.customers.promises import promise_sweep
 
     promise_sweep(session, config, now)
     return milestone_notices(session, config, now)

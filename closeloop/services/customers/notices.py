@@ -3,7 +3,7 @@
 Every message to the customer is one outbox row (idempotency key ``customer:<kind>:<complaint>[:<n>]``:
 a sweep or a delivery that runs twice sends it once) and one outbound :class:`Message` linked to it
 (``outbox_id``), so the complaint's timeline shows it and the first-response clock stops when the row
-is delivered (``History.first_contact`` in :mod:`closeloop.services.ledger`).
+is delivered (``History.first_contact`` in :mod:`closeloop.services.engine.ledger`).
 
 Templates are Jinja2 files ``closeloop/templates/customer_<kind>.<lang>.j2``: the first line is the
 subject, then a line ``---``, then the plain-text body. The HTML part is the text, HTML-escaped, with
@@ -33,11 +33,10 @@ from closeloop.config import Config
 from closeloop.config.customers import Milestone
 from closeloop.domain.complaint import ComplaintStatus
 from closeloop.domain.customer import ContactKind, ContactPoint
+from closeloop.services.bulk import insert_new
+from closeloop.services.customers.profiles import reachable
+from closeloop.services.markdown import md_message
 from models.tables import Complaint, Customer, Message, Outbox
-
-from ..bulk import insert_new
-from ..markdown import md_message
-from .profiles import reachable
 
 
 class NoticeKind(StrEnum):

@@ -18,13 +18,12 @@ from sqlalchemy.orm import Session
 from closeloop.domain.customer import ContactKind, ContactPoint, CustomerProfile, preferred_contact
 from closeloop.domain.errors import NotFound
 from closeloop.domain.outbox import READY_STATUSES, DeadReason, OutboxStatus
+from closeloop.services.audit import audit_dict
+from closeloop.services.bulk import insert_new, rowcount
+from closeloop.services.customers.erasure import erase_mail, remove_files
+from closeloop.services.reads.search import reindex_without_text
+from closeloop.services.uow import unit_of_work
 from models.tables import Complaint, Customer, CustomerContact, Message, Outbox, Promise, Transition
-
-from ..audit import audit_dict
-from ..bulk import insert_new, rowcount
-from ..search import reindex_without_text
-from ..uow import unit_of_work
-from .erasure import erase_mail, remove_files
 
 
 def store_profiles(session: Session, profiles: dict[int, CustomerProfile], now: datetime) -> None:

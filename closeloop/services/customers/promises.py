@@ -28,14 +28,13 @@ from closeloop.domain.machine import require_aware
 from closeloop.domain.notices import NoticeKind, Role
 from closeloop.domain.promise import PromiseKind, PromiseStatus, PromiseTrigger
 from closeloop.domain.task import TaskStatus
+from closeloop.services.audit import audit_dict
+from closeloop.services.engine.notify import insert_notifications, make_item, resolve_role
+from closeloop.services.people.users import resolve_recipient
+from closeloop.services.transitions import apply
+from closeloop.services.uow import unit_of_work
+from closeloop.services.work.complaints import root_of
 from models.tables import Message, Promise, Task, Transition
-
-from ..audit import audit_dict
-from ..complaints import root_of
-from ..notify import insert_notifications, make_item, resolve_role
-from ..transitions import apply
-from ..uow import unit_of_work
-from ..users import resolve_recipient
 
 MAX_DESCRIPTION = 2000
 

@@ -13,10 +13,9 @@ from datetime import datetime
 
 from closeloop.config import Config
 from closeloop.domain.errors import InvalidInput
-
-from ..complaints import root_of
-from ..uow import unit_of_work
-from .notices import NoticeKind, addressees, draft_for, send
+from closeloop.services.customers.notices import NoticeKind, addressees, draft_for, send
+from closeloop.services.uow import unit_of_work
+from closeloop.services.work.complaints import root_of
 
 #: Longest reply text accepted (characters).
 MAX_REPLY = 20_000

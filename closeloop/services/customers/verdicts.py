@@ -16,10 +16,9 @@ from sqlalchemy import select
 from closeloop.config import Config
 from closeloop.domain.errors import Conflict, IllegalTransition
 from closeloop.domain.task import ACTIVE_STATES
+from closeloop.services.customers.links import LinkRefused, Verdict, VerdictLinks
+from closeloop.services.uow import unit_of_work
 from models.tables import Complaint, Customer, Task
-
-from ..uow import unit_of_work
-from .links import LinkRefused, Verdict, VerdictLinks
 
 ACTOR = "customer (link)"
 
@@ -48,7 +47,9 @@ def record_click(sessions, config: Config, links: VerdictLinks, task_id: int, ve
                  signature: str, *, at: datetime) -> Click:
     """Check the link and record its verdict once. Raises :class:`LinkRefused` for a forged, expired or
     foreign link (a task that is not a follow-up); a second click is ``already`` and changes nothing."""
-    from ..lifecycle import record_follow_up_in_session  # lifecycle -> tasks -> ... imports nothing from here
+    from closeloop.services.work.lifecycle import (
+        record_follow_up_in_session,  # lifecycle -> tasks -> ... imports nothing from here
+    )
 
     v = links.check(task_id, verdict, expires, signature, at)
     language = link_language(sessions, config, task_id)

@@ -1,7 +1,7 @@
 """One customer's history for the desk (issue 14 §2): complaints, promises, compensation and the
 follow-up verdicts (satisfaction history), read for a scope.
 
-``scope`` is the complaint reads' (``services/complaint_queries.py``): a department reads the
+``scope`` is the complaint reads' (``services/reads/complaint_queries.py``): a department reads the
 complaints its tasks touch, None reads all. Everything else is read through the visible complaints
 only, so a member never learns of another department's complaint by way of its customer.
 :func:`customer_view` raises ``NotFound`` for an unknown ref; a customer with no complaint in the
@@ -20,10 +20,9 @@ from sqlalchemy import and_, select
 
 from closeloop.domain.errors import NotFound
 from closeloop.domain.promise import PromiseStatus
+from closeloop.services.reads.complaint_queries import touches
+from closeloop.services.uow import unit_of_work
 from models.tables import Compensation, Complaint, Customer, Promise, Transition
-
-from ..complaint_queries import touches
-from ..uow import unit_of_work
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ what it fetched as seen only after the commit. Module docstrings say the rules.
 
 from __future__ import annotations
 
-from .attachments import InboundOptions
-from .poll import MailSource, poll_mailbox
-from .process import InboundReport, MailResult, MailVia, process_mail
+from closeloop.services.inbound.attachments import InboundOptions
+from closeloop.services.inbound.poll import MailSource, poll_mailbox
+from closeloop.services.inbound.process import InboundReport, MailResult, MailVia, process_mail
 
 __all__ = ["InboundOptions", "InboundReport", "MailResult", "MailSource", "MailVia", "poll_mailbox", "process_mail"]

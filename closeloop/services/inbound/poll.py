@@ -12,9 +12,8 @@ from datetime import datetime
 from typing import Protocol
 
 from closeloop.config import Config
-
-from .attachments import InboundOptions
-from .process import InboundReport, MailVia, process_mail
+from closeloop.services.inbound.attachments import InboundOptions
+from closeloop.services.inbound.process import InboundReport, MailVia, process_mail
 
 #: Messages fetched and processed per transaction.
 DEFAULT_BATCH = 100

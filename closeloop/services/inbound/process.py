@@ -14,7 +14,7 @@ For a batch of raw messages, in one transaction:
    batch creates lands on that complaint; a batch is taken in mailbox order), else a ``[CL-n]`` token in
    the subject, but a token only when the sender's address is an e-mail contact point of that complaint's
    customer (our Message-IDs are unguessable; a token is not). The reply is recorded on the complaint as an
-   inbound customer message (:func:`~closeloop.services.messages.record_message`: a merged complaint's
+   inbound customer message (:func:`~closeloop.services.work.messages.record_message`: a merged complaint's
    survivor; resolved reopens).
 5. **New complaints**: everything else (a foreign token included, reason ``foreign_token``) goes through
    the shared intake (source ``email``, one ``intake_batch`` per batch), the customer found by the sender
@@ -43,14 +43,13 @@ from closeloop.domain.customer import ContactKind, ContactPoint, CustomerProfile
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.facts import MAX_CHARS, ComplaintFacts
 from closeloop.domain.inbound_mail import MailOutcome, ParsedMail, ThreadReason, Unparseable, parse_mail, raw_key
+from closeloop.services.departments import routing_config_id, sync_departments
+from closeloop.services.inbound.attachments import InboundOptions, attachment_rows
+from closeloop.services.inbound.threads import Threads, find_threads
+from closeloop.services.intake.intake import IntakeItem, intake_batch
+from closeloop.services.uow import unit_of_work
+from closeloop.services.work.messages import record_message
 from models.tables import Attachment, InboundMail, MailQuarantine
-
-from ..departments import routing_config_id, sync_departments
-from ..intake import IntakeItem, intake_batch
-from ..messages import record_message
-from ..uow import unit_of_work
-from .attachments import InboundOptions, attachment_rows
-from .threads import Threads, find_threads
 
 SOURCE = "email"
 AUTHOR = "customer"

@@ -21,11 +21,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from closeloop.config import Config
+from closeloop.services.inbound.attachments import InboundOptions
+from closeloop.services.inbound.process import InboundReport, MailVia, _Batch, _read
+from closeloop.services.uow import unit_of_work
 from models.tables import InboundMail, MailQuarantine
-
-from ..uow import unit_of_work
-from .attachments import InboundOptions
-from .process import InboundReport, MailVia, _Batch, _read
 
 DEFAULT_BATCH = 100
 

@@ -1,0 +1,1 @@
+"""Closing the loop: root causes, improvement records (CAPA) and their effectiveness checks."""

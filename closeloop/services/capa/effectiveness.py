@@ -1,0 +1,191 @@
+"""The effectiveness check of improvement records, and the timers of records (run by the sweep).
+
+When a record is implemented, a timer ``effectiveness:{record}:{attempt}`` fires
+``[improvement] effectiveness_weeks`` (N) later. The check moves the record to
+``verifying`` and counts **matching complaints** (every fact of the record's
+``match`` equal; root cause the record's, a sub-code of it, or not yet known;
+not rejected or merged) by ``received_at`` in two equal windows: N weeks before
+``implemented_at`` and N weeks after it. The domain's
+:func:`~closeloop.domain.improvement.evaluate_effectiveness` decides with
+``min_reduction`` and ``min_before``; the result with both counts is stored as an
+:class:`~models.tables.EffectivenessCheck` row.
+
+- effective: ``confirm_effective``; customers of linked complaints are told (opt-in);
+- ineffective: ``confirm_ineffective`` then ``rework`` (back to ``in_progress``), and the
+  owner department's lead is notified (a notification row, packed into the outbox);
+- not enough data: rescheduled once with windows of 2N weeks; a second "not enough
+  data" leaves the record ``verifying`` and asks the owner to decide by hand.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from closeloop.config import Config
+from closeloop.domain.complaint import ComplaintStatus
+from closeloop.domain.improvement import (
+    EffectivenessRule,
+    ImprovementStatus,
+    ImprovementTrigger,
+    evaluate_effectiveness,
+)
+from closeloop.domain.notices import TIMERS, NoticeKind, Role, TimerKind
+from closeloop.domain.task import ACTIVE_STATES
+from closeloop.services.bulk import enqueue
+from closeloop.services.engine.notify import insert_notifications, make_item, resolve_role
+from closeloop.services.engine.schedule import WantedTimer, reconcile, task_timers
+from closeloop.services.markdown import md_text
+from closeloop.services.transitions import apply
+from closeloop.services.uow import unit_of_work
+from models.tables import Complaint, EffectivenessCheck, Improvement, ImprovementLink, Task, Timer
+
+SYSTEM = "sweep"
+
+
+def wanted_improvement_timers(s: Session, rec: Improvement, config: Config, now: datetime) -> list[WantedTimer]:
+    """Reminders and escalations of the record's active actions, and its pending effectiveness check."""
+    out: list[WantedTimer] = []
+    for task in s.scalars(select(Task).where(Task.improvement_id == rec.id, Task.status.in_(ACTIVE_STATES))):
+        out.extend(task_timers(s, task, config, now))
+    if rec.status in (ImprovementStatus.IMPLEMENTED, ImprovementStatus.VERIFYING) and rec.check_due_at is not None:
+        spec = TIMERS[TimerKind.EFFECTIVENESS]
+        out.append(WantedTimer(spec.key(record=rec.id, attempt=rec.check_attempts), spec.kind, rec.check_due_at,
+                               None, {"attempt": rec.check_attempts}))
+    return out
+
+
+def reschedule_improvements(sessions, config: Config, now: datetime, batch: int = 500) -> int:
+    """Reconcile the timers of records flagged ``timers_dirty``; returns how many were rescheduled."""
+    done = 0
+    last_id = 0
+    while True:
+        with unit_of_work(sessions) as s:
+            rows = s.execute(select(Improvement.id, Improvement.version).where(
+                Improvement.timers_dirty.is_(True), Improvement.id > last_id).order_by(Improvement.id)
+                .limit(batch)).all()
+            if not rows:
+                return done
+            for rid, version in rows:
+                rec = s.get_one(Improvement, rid)
+                existing = s.scalars(select(Timer).where(Timer.improvement_id == rid))
+                reconcile(s, wanted_improvement_timers(s, rec, config, now), existing, now, improvement_id=rid)
+                s.execute(update(Improvement.__table__).where(Improvement.__table__.c.id == rid,
+                                                              Improvement.__table__.c.version == version)
+                          .values(timers_dirty=False))
+                done += 1
+            last_id = rows[-1][0]
+
+
+def matching_count(s: Session, rec: Improvement, start: datetime, end: datetime) -> int:
+    """Complaints matching ``rec`` received in ``[start, end)``."""
+    q = select(func.count()).select_from(Complaint).where(
+        Complaint.received_at >= start, Complaint.received_at < end,
+        Complaint.status.not_in((ComplaintStatus.REJECTED, ComplaintStatus.MERGED)),
+        *[getattr(Complaint, f) == v for f, v in rec.match.items()])
+    if rec.root_cause:
+        q = q.where(or_(Complaint.root_cause.is_(None), Complaint.root_cause == rec.root_cause,
+                        Complaint.root_cause.startswith(rec.root_cause + ".", autoescape=True)))
+    return s.scalar(q) or 0
+
+
+def run_check(s: Session, config: Config, timer, now: datetime, items: list[dict]) -> None:
+    """Apply a fired ``effectiveness`` timer (see the module docstring). Stale timers do nothing."""
+    rec = s.get(Improvement, timer.improvement_id)
+    if (rec is None or rec.status not in (ImprovementStatus.IMPLEMENTED, ImprovementStatus.VERIFYING)
+            or rec.implemented_at is None):
+        return
+    attempt = int((timer.data or {}).get("attempt", 0))
+    if attempt != rec.check_attempts:
+        return
+    if rec.status == ImprovementStatus.IMPLEMENTED:
+        apply(s, rec, ImprovementTrigger.BEGIN_VERIFICATION, actor=SYSTEM, at=now,
+                        reason="effectiveness check due")
+    model = config.model.improvement
+    window = timedelta(weeks=model.effectiveness_weeks * (attempt + 1))
+    impl = rec.implemented_at
+    before = matching_count(s, rec, impl - window, impl)
+    after = matching_count(s, rec, impl, impl + window)
+    days = window.total_seconds() / 86400
+    rule = EffectivenessRule(model.min_reduction, model.min_before)
+    res = evaluate_effectiveness(before, after, days, days, rule)
+    s.add(EffectivenessCheck(improvement_id=rec.id, attempt=attempt, at=now, window_days=days, implemented_at=impl,
+                             before_count=before, after_count=after, rate_before=res.rate_before,
+                             rate_after=res.rate_after, reduction=res.reduction, decision=res.decision,
+                             rule={"min_reduction": rule.min_reduction, "min_before": rule.min_before}))
+    summary = (f"{before} matching complaints in the {days:g} days before, {after} in the {days:g} days after"
+               + (f" ({res.reduction:+.0%} reduction)" if res.reduction is not None else ""))
+    if res.decision == "effective":
+        apply(s, rec, ImprovementTrigger.CONFIRM_EFFECTIVE, actor=SYSTEM, at=now, reason=summary,
+                        data={"before": before, "after": after})
+        on_effective(s, config, rec, now)
+    elif res.decision == "ineffective":
+        apply(s, rec, ImprovementTrigger.CONFIRM_INEFFECTIVE, actor=SYSTEM, at=now, reason=summary,
+                        data={"before": before, "after": after})
+        on_ineffective(s, config, rec, now, f"{before} → {after}", items)
+    elif attempt == 0:
+        rec.check_attempts = 1
+        rec.check_due_at = impl + 2 * window
+        rec.timers_dirty = True
+    else:
+        rec.check_due_at = None
+        rec.timers_dirty = True
+        _tell_owner(config, rec, now, items, f"improvement-check:{rec.id}:{attempt}", NoticeKind.IMPROVEMENT_CHECK,
+                    {"title": rec.title, "counts": f"{before} → {after}"})
+
+
+def on_effective(s: Session, config: Config, rec: Improvement, now: datetime) -> None:
+    """Stamp ``verified_at``; with ``notify_customers`` tell each linked complaint's customer (one outbox
+    row per complaint, idempotency key ``improvement-notice:{record}:{complaint}``)."""
+    rec.verified_at = now
+    rec.check_due_at = None
+    rec.timers_dirty = True
+    if config.model.improvement.notify_customers:
+        notify_customers(s, config, rec, now)
+
+
+def on_ineffective(s: Session, config: Config, rec: Improvement, now: datetime, why: str,
+                   items: list[dict] | None = None) -> None:
+    """Back to ``in_progress`` (system ``rework``) and tell the owner department's lead."""
+    apply(s, rec, ImprovementTrigger.REWORK, actor=SYSTEM, at=now, reason="the fix did not work: " + why)
+    rec.check_due_at = None
+    rec.timers_dirty = True
+    own = items if items is not None else []
+    checks = s.scalar(select(func.count()).select_from(EffectivenessCheck)
+                      .where(EffectivenessCheck.improvement_id == rec.id)) or 0
+    _tell_owner(config, rec, now, own, f"improvement-ineffective:{rec.id}:{checks}:{now.isoformat()}",
+                NoticeKind.IMPROVEMENT_INEFFECTIVE, {"title": rec.title, "why": why})
+    if items is None:
+        insert_notifications(s, own)
+
+
+def _tell_owner(config: Config, rec: Improvement, now: datetime, items: list[dict], key: str, kind: NoticeKind,
+                params: dict) -> None:
+    who = resolve_role(config, Role.LEAD, rec.owner_department)
+    items.append(make_item(config, key=key, kind=kind, level=2, who=who, complaint_id=None, task=None,
+                           department=rec.owner_department, now=now, params=params, improvement_id=rec.id))
+
+
+def notify_customers(s: Session, config: Config, rec: Improvement, now: datetime) -> int:
+    """One outbox message per linked, non-merged complaint's customer; returns how many were new."""
+    target = config.model.follow_up.customer_notify
+    if not target:
+        return 0
+    from closeloop.services.engine.notify import channel_of
+
+    rows = s.execute(select(Complaint.id, Complaint.customer_id, Complaint.external_ref)
+                     .join(ImprovementLink, and_(ImprovementLink.complaint_id == Complaint.id,
+                                                 ImprovementLink.improvement_id == rec.id))
+                     .where(Complaint.status != ComplaintStatus.MERGED)).all()
+    made = 0
+    for cid, customer, ref in rows:
+        key = f"improvement-notice:{rec.id}:{cid}"
+        body = (f"About your complaint {md_text(ref)}: we found its cause and changed how we work "
+                f"({md_text(rec.title)}). The change has been checked and works. Thank you for telling us.")
+        made += enqueue(s, key=key, channel=channel_of(target), target=target, recipient=f"customer:{customer or cid}",
+                        subject="We fixed the cause of your complaint", body=body, now=now,
+                        payload={"kind": "improvement_notice", "improvement_id": rec.id,
+                                 "complaint_id": cid}) is not None
+    return made

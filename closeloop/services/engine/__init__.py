@@ -1,0 +1,1 @@
+"""The follow-up engine: timers, clocks, the sweep, notices, the daily digest, delivery, retention."""

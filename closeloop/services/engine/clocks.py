@@ -1,0 +1,286 @@
+"""SLA clocks of tasks and complaints, rebuilt from the audit log on every read.
+
+- A task's **acknowledge** clock runs from the task's creation until its first
+  acknowledge/start/complete; its **resolve** clock runs from the creation of
+  the first task of its transfer chain (a transfer re-evaluates the target on
+  the new department's calendar and policy, counting from the start), paused
+  while blocked or waiting.
+- A task's **update** clock runs while the customer waits for an answer to a
+  message, with the task department's update target (none: no clock).
+- A complaint's clocks are the promise to the customer, on the customer
+  calendar: **first response** (stopped by the first message that reached the customer, i.e. whose
+  outbox row was delivered, or a contact recorded after the fact such as a phone call; an internal
+  acknowledge does not stop it: issue 13), **resolve** (paused while awaiting the customer;
+  time between resolve and reopen counts as paused) and **update** (runs only
+  while the customer waits for an answer to a message).
+
+:func:`refresh_due` stores the running clocks' due instants in ``due_at``
+columns (None while paused or stopped), so the sweep finds what is due with
+set-based queries; every service that changes a status calls it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from closeloop.config import Config
+from closeloop.domain.complaint import ComplaintStatus
+from closeloop.domain.sla import (
+    COMPLAINT_FIRST_CONTACT_RULES,
+    COMPLAINT_RESOLVE_RULES,
+    CUSTOMER_CONTACTED,
+    TASK_ACK_RULES,
+    TASK_RESOLVE_RULES,
+    ClockState,
+    ClockStatus,
+    MessageEvent,
+    StatusChange,
+    compute_clock,
+    compute_update_clock,
+)
+from closeloop.domain.task import ACTIVE_STATES, TaskStatus
+from closeloop.services.engine.ledger import History
+from models.tables import Complaint, Message, Task, Transition
+
+
+@dataclass(frozen=True)
+class ClockView:
+    """A clock with the calendar it runs on (for display in the calendar's zone)."""
+
+    owner: str  # "task 12 (operations)" or "complaint 5"
+    clock: ClockState
+    calendar_name: str
+    zone: str
+
+
+def _changes(session: Session, entity: str, ids: list[int]) -> list[StatusChange]:
+    rows = session.execute(select(Transition.entity_id, Transition.at, Transition.to_state, Transition.id)
+                           .where(Transition.entity == entity, Transition.entity_id.in_(ids))
+                           .order_by(Transition.at, Transition.id)).all()
+    return [StatusChange(at, st) for _, at, st, _ in rows]
+
+
+def task_chain(session: Session, task: Task) -> list[Task]:
+    """The task and the tasks it was transferred from, oldest first."""
+    chain = [task]
+    while chain[0].transferred_from_id is not None:
+        chain.insert(0, session.get_one(Task, chain[0].transferred_from_id))
+    return chain
+
+
+def task_clocks(session: Session, task: Task, config: Config, now: datetime, *,
+                with_update: bool = True, history: History | None = None) -> list[ClockView]:
+    """The acknowledge, resolve and (``with_update``) update clocks of ``task`` at ``now`` (UTC-aware), on
+    its department's calendar (business hours). ``history`` is the preloaded :class:`History` of its
+    complaint (loaded here when None)."""
+    if task.complaint_id is None:
+        return _action_clocks(session, task, config, now)
+    h = history if history is not None else History.load(session, [task.complaint_id])
+    complaint = h.complaints[task.complaint_id]
+    targets = config.sla.for_department(task.department, complaint.severity)
+    cal = config.department_calendar(task.department)
+    chain = h.chain(task)
+    own = h.changes("task", [task.id])
+    ratio = config.sla.at_risk_ratio
+    ack = compute_clock("acknowledge", cal, targets.acknowledge, task.created_at, own, now, TASK_ACK_RULES,
+                        at_risk_ratio=ratio)
+    history_ = [c for c in h.changes("task", [t.id for t in chain]) if c.status != TaskStatus.TRANSFERRED]
+    resolve = compute_clock("resolve", cal, targets.resolve, chain[0].created_at, history_, now,
+                            TASK_RESOLVE_RULES, at_risk_ratio=ratio)
+    owner = f"task {task.id} ({task.department})"
+    zone = str(cal.zone)
+    views = [ClockView(owner, ack, cal.name, zone), ClockView(owner, resolve, cal.name, zone)]
+    if (with_update and targets.update is not None and task.status in ACTIVE_STATES
+            and task.status != TaskStatus.WAITING):
+        update = compute_update_clock(cal, targets.update, _messages(session, task.complaint_id), now,
+                                      at_risk_ratio=ratio, not_before=task.created_at)
+        if update is not None:
+            views.append(ClockView(owner, update, cal.name, zone))
+    return views
+
+
+def _action_clocks(session: Session, task: Task, config: Config, now: datetime) -> list[ClockView]:
+    """An improvement action's clocks: no acknowledge target; resolve = the business time from creation to
+    its due date on the department's calendar (paused while waiting or blocked, like any task)."""
+    cal = config.department_calendar(task.department)
+    chain = task_chain(session, task)
+    history = [c for c in _changes(session, "task", [t.id for t in chain]) if c.status != TaskStatus.TRANSFERRED]
+    target = cal.business_time_between(chain[0].created_at, task.due_at) if task.due_at else None
+    ack = compute_clock("acknowledge", cal, None, task.created_at, _changes(session, "task", [task.id]), now,
+                        TASK_ACK_RULES)
+    resolve = compute_clock("resolve", cal, target, chain[0].created_at, history, now, TASK_RESOLVE_RULES,
+                            at_risk_ratio=config.sla.at_risk_ratio)
+    owner = f"task {task.id} ({task.department}, improvement {task.improvement_id})"
+    return [ClockView(owner, c, cal.name, str(cal.zone)) for c in (ack, resolve)]
+
+
+def _messages(session: Session, complaint_id: int) -> list[MessageEvent]:
+    return [MessageEvent(at, d) for at, d in session.execute(
+        select(Message.at, Message.direction).where(Message.complaint_id == complaint_id))]
+
+
+def complaint_clocks(session: Session, complaint: Complaint, config: Config, now: datetime, *,
+                     with_update: bool = True, history: History | None = None) -> list[ClockView]:
+    """The complaint's first-response, resolve and (``with_update``) update clocks at ``now`` (UTC-aware),
+    on the customer calendar (business hours); ``history`` as for :func:`task_clocks`."""
+    targets = config.sla.for_customer(complaint.severity)
+    cal = config.customer_calendar
+    h = history if history is not None else History.load(session, [complaint.id])
+    changes = h.changes("complaint", [complaint.id])
+    ratio = config.sla.at_risk_ratio
+    contacted = h.first_contact.get(complaint.id)
+    contact = [StatusChange(contacted, CUSTOMER_CONTACTED)] if contacted is not None else []
+    views = [
+        compute_clock("first_response", cal, targets.acknowledge, complaint.received_at, changes + contact, now,
+                      COMPLAINT_FIRST_CONTACT_RULES, at_risk_ratio=ratio),
+        compute_clock("resolve", cal, targets.resolve, complaint.received_at, changes, now,
+                      COMPLAINT_RESOLVE_RULES, at_risk_ratio=ratio),
+    ]
+    if with_update and targets.update is not None and complaint.status not in (
+            ComplaintStatus.MERGED, ComplaintStatus.REJECTED, ComplaintStatus.RESOLVED, ComplaintStatus.CLOSED):
+        update = compute_update_clock(cal, targets.update, _messages(session, complaint.id), now,
+                                      at_risk_ratio=ratio)
+        if update is not None:
+            views.append(update)
+    owner = f"complaint {complaint.id}"
+    return [ClockView(owner, c, cal.name, str(cal.zone)) for c in views]
+
+
+def _running_due(clock: ClockState) -> datetime | None:
+    if clock.stopped_at is not None or clock.status in (ClockStatus.PAUSED, ClockStatus.NO_TARGET,
+                                                         ClockStatus.CANCELLED):
+        return None
+    return clock.due_at
+
+
+def refresh_due(session: Session, complaint_id: int, config: Config, now: datetime, *,
+                history: History | None = None) -> None:
+    """Recompute and store ``due_at``/``ack_due_at`` of the complaint and its tasks and flag it for
+    rescheduling (no commit). Inside :func:`batched_refreshes` on ``session`` (and without ``history``) the
+    complaint is only noted; the block refreshes it later, as this call would have."""
+    if history is None:
+        noted = session.info.get(_NOTED)
+        if noted is not None:
+            noted[complaint_id] = (config, now)
+            return
+    h = history if history is not None else History.load(session, [complaint_id])
+    if complaint_id not in h.complaints:
+        return
+    due = due_instants(session, h, complaint_id, config, now)
+    complaint = h.complaints[complaint_id]
+    complaint.due_at = due.complaint
+    complaint.timers_dirty = True  # the next sweep reschedules its reminders and escalations
+    for task in h.tasks.get(complaint_id, ()):
+        task.ack_due_at, task.due_at = due.tasks.get(task.id, (None, None))
+
+
+#: ``session.info`` key of the complaints :func:`refresh_due` noted inside :func:`batched_refreshes`
+_NOTED = "closeloop.clocks.noted_refreshes"
+
+
+@contextmanager
+def batched_refreshes(session: Session) -> Iterator[dict[int, tuple[Config, datetime]]]:
+    """A block of several changes in one transaction whose :func:`refresh_due` calls on ``session`` are
+    gathered: each only notes ``complaint id -> (config, now)`` (a later call for the same complaint
+    replaces the note), and the block's end refreshes every noted complaint at its last ``now``, in one
+    :class:`History` load per ``(config, now)``, before the caller commits.
+
+    The result is the one of refreshing at each call: a complaint's last refresh is the one that
+    stays, and the changes do not read ``due_at``, ``ack_due_at`` or ``timers_dirty``; a caller about to
+    change a noted complaint again refreshes it first (:func:`refresh_noted`). Yields the notes (a
+    caller undoing a failed step in a savepoint restores them to a copy taken before it). Nothing is
+    refreshed when the block raises (the transaction is rolled back). Not reentrant."""
+    if _NOTED in session.info:
+        raise RuntimeError("batched_refreshes is already active on this session")
+    noted: dict[int, tuple[Config, datetime]] = {}
+    session.info[_NOTED] = noted
+    try:
+        yield noted
+        refresh_noted(session)
+    finally:
+        session.info.pop(_NOTED, None)
+
+
+def refresh_noted(session: Session, complaint_ids: Iterable[int] | None = None) -> None:
+    """Refresh now the complaints noted inside :func:`batched_refreshes` (all, or those of
+    ``complaint_ids``), grouped by ``(config, now)`` with one :class:`History` load per group."""
+    noted = session.info.get(_NOTED)
+    if not noted:
+        return
+    ids = list(noted) if complaint_ids is None else [c for c in complaint_ids if c in noted]
+    groups: dict[tuple[int, datetime], list[int]] = {}
+    configs: dict[int, Config] = {}
+    for cid in ids:
+        config, now = noted.pop(cid)
+        configs[id(config)] = config
+        groups.setdefault((id(config), now), []).append(cid)
+    for (config_key, now), cids in groups.items():
+        h = History.load(session, cids)
+        for cid in cids:
+            refresh_due(session, cid, configs[config_key], now, history=h)
+
+
+@dataclass
+class DueInstants:
+    """The due instants a complaint's rows should store (UTC; None while paused or stopped), and the
+    active tasks' clocks by task id and name (``"acknowledge"``, ``"resolve"``) for the scheduler."""
+
+    complaint: datetime | None
+    tasks: dict[int, tuple[datetime | None, datetime | None]]  # task id -> (ack_due_at, due_at); active ones
+    clocks: dict[int, dict[str, ClockState]]
+
+
+def due_instants(session: Session, h: History, complaint_id: int, config: Config, now: datetime) -> DueInstants:
+    """Compute (store nothing) the running clocks' due instants of the complaint ``complaint_id`` of ``h``
+    and of its active tasks (inactive tasks store None)."""
+    complaint = h.complaints[complaint_id]
+    by_name = {v.clock.name: v.clock for v in complaint_clocks(session, complaint, config, now, with_update=False,
+                                                               history=h)}
+    out = DueInstants(_running_due(by_name["resolve"]), {}, {})
+    for task in h.tasks.get(complaint_id, ()):
+        if task.status not in ACTIVE_STATES:
+            continue
+        clocks = {v.clock.name: v.clock for v in task_clocks(session, task, config, now, with_update=False,
+                                                             history=h)}
+        out.tasks[task.id] = (_running_due(clocks["acknowledge"]), _running_due(clocks["resolve"]))
+        out.clocks[task.id] = clocks
+    return out
+
+
+@dataclass(frozen=True)
+class DepartmentShare:
+    """How much of the customer promise a department's tasks held: business hours on the customer calendar."""
+
+    department: str
+    tasks: int
+    business_time: timedelta
+    share_of_promise: float | None  # fraction of the complaint's elapsed resolve time; parallel tasks overlap
+
+
+def promise_consumption(session: Session, complaint: Complaint, config: Config, now: datetime) -> list[DepartmentShare]:
+    """Which departments' tasks consumed the customer's resolution promise (largest first).
+
+    For every task of the complaint (transferred ones included: they held the
+    complaint while they were open), the business time it was open, acknowledged
+    or in progress, measured on the customer calendar up to ``now``.
+    """
+    cal = config.customer_calendar
+    h = History.load(session, [complaint.id])
+    promise = compute_clock("resolve", cal, None, complaint.received_at, h.changes("complaint", [complaint.id]),
+                            now, COMPLAINT_RESOLVE_RULES)
+    totals: dict[str, list] = {}
+    for task in h.tasks.get(complaint.id, ()):
+        held = compute_clock("held", cal, None, task.created_at, h.changes("task", [task.id]), now,
+                             TASK_RESOLVE_RULES).elapsed
+        entry = totals.setdefault(task.department, [0, held * 0])
+        entry[0] += 1
+        entry[1] += held
+    total = promise.elapsed
+    out = [DepartmentShare(d, n, t, (t / total) if total else None) for d, (n, t) in totals.items()]
+    return sorted(out, key=lambda x: x.business_time, reverse=True)

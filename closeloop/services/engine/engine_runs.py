@@ -1,0 +1,70 @@
+"""The engine's run history (table ``engine_run``): what each sweep, delivery and purge did, and how long it took.
+
+Written once per finished run by the flows; read by the metrics (:mod:`closeloop.services.reads.health`)
+and by operators (``closeloop engine runs``). Counts only: never names, addresses or texts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import func, select
+
+from closeloop.services.uow import unit_of_work
+from models.tables import EngineRun
+
+
+class RunKind(StrEnum):
+    """What ran (the CHECK constraint ``ck_engine_run_kind`` lists the same values)."""
+
+    SWEEP = "sweep"
+    DELIVER = "deliver"
+    PURGE = "purge"
+
+
+def record_run(sessions, kind: RunKind, *, worker: str, started_at: datetime, finished_at: datetime,
+               duration_s: float, counts: dict[str, int]) -> int:
+    """Store one finished run; ``started_at``/``finished_at`` UTC-aware, ``duration_s`` wall seconds.
+
+    Returns the row id. Raises ``ValueError`` for a negative duration or a non-integer count.
+    """
+    if duration_s < 0:
+        raise ValueError(f"duration_s: must be >= 0, got {duration_s}")
+    bad = {k: v for k, v in counts.items() if not isinstance(v, int)}
+    if bad:
+        raise ValueError(f"counts: values must be integers, got {bad}")
+    with unit_of_work(sessions) as s:
+        row = EngineRun(kind=RunKind(kind).value, worker=worker[:100], started_at=started_at,
+                        finished_at=finished_at, duration_s=duration_s, counts=dict(counts))
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """Runs of one kind that finished in a window: number, total and largest duration (s), summed counts."""
+
+    runs: int
+    duration_sum_s: float
+    duration_max_s: float
+    counts: dict[str, int]
+    last_finished_at: datetime | None
+
+
+def run_stats(sessions, kind: RunKind, now: datetime, window: timedelta) -> RunStats:
+    """Statistics of ``kind`` runs finished in ``(now - window, now]``; ``last_finished_at`` over all time."""
+    with unit_of_work(sessions) as s:
+        rows = s.execute(select(EngineRun.duration_s, EngineRun.counts).where(
+            EngineRun.kind == RunKind(kind).value, EngineRun.finished_at > now - window,
+            EngineRun.finished_at <= now)).all()
+        last = s.scalar(select(func.max(EngineRun.finished_at)).where(EngineRun.kind == RunKind(kind).value))
+    counts: dict[str, int] = {}
+    for _, c in rows:
+        for k, v in (c or {}).items():
+            if isinstance(v, int):
+                counts[k] = counts.get(k, 0) + v
+    durations = [d for d, _ in rows]
+    return RunStats(len(rows), sum(durations), max(durations, default=0.0), counts, last)

@@ -1,0 +1,1 @@
+"""Intake: complaints in (one, a batch, an export file), de-duplicated, triaged, routed; recurrence."""

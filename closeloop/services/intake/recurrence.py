@@ -1,0 +1,159 @@
+"""Recurrence detection at intake, once per batch (a fixed number of queries, not one per row).
+
+For the complaints a batch created (rejected ones excluded):
+
+1. **Link to a record.** A complaint whose facts equal every fact of an open record's
+   ``match`` (any status but ``effective``/``rejected``), or of one verified ``effective``
+   within ``[improvement] recent_verified_days`` of ``now``, is linked to it
+   (``source = recurrence``, actor ``system``): evidence that the problem recurs. The root cause
+   is not known at intake, so matching here uses the facts only.
+2. **Propose a record.** A complaint not linked that way, with at least ``cluster_size`` (K)
+   complaints of the same ``match_on`` facts received within ``cluster_days`` (W) up to it,
+   and no record for those facts (a record rejected within ``recent_verified_days`` also
+   counts, so a rejected proposal is not made again at once), proposes one: status
+   ``proposed``, actor ``system``, owner the department of the newest complaint's first task,
+   the cluster linked; the operations manager is notified (a notification packed into the
+   outbox by the sweep, key ``improvement-proposed:{record}``).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from closeloop.config import Config
+from closeloop.domain.complaint import ComplaintStatus
+from closeloop.domain.improvement import ImprovementStatus
+from closeloop.domain.notices import NoticeKind, Role
+from closeloop.services.bulk import insert_rows
+from closeloop.services.capa.improvement import OPEN_STATES, create_in_session, match_key
+from closeloop.services.engine.notify import insert_notifications, make_item, resolve_role
+from models.tables import Complaint, Improvement, ImprovementLink, Task
+
+SYSTEM = "system"
+
+
+@dataclass
+class RecurrenceResult:
+    links: int = 0
+    proposed: list[int] = field(default_factory=list)
+
+
+def _chunks(seq, size=400):
+    for i in range(0, len(seq), size):
+        yield seq[i:i + size]
+
+
+def detect(session: Session, config: Config, complaint_ids: list[int], now: datetime) -> RecurrenceResult:
+    """Link and propose for the newly created ``complaint_ids`` (see the module docstring); flushes only."""
+    out = RecurrenceResult()
+    if not complaint_ids:
+        return out
+    model = config.model.improvement
+    fields = list(model.match_on)
+    cols = [Complaint.id, Complaint.received_at, Complaint.source, Complaint.category, Complaint.subcategory,
+            Complaint.product, Complaint.sub_product, Complaint.issue, Complaint.sub_issue, Complaint.company,
+            Complaint.region]
+    new: list[dict] = []
+    for chunk in _chunks(sorted(complaint_ids)):
+        new.extend(r._asdict() for r in session.execute(select(*cols).where(
+            Complaint.id.in_(chunk), Complaint.status.not_in((ComplaintStatus.REJECTED, ComplaintStatus.MERGED)))))
+    if not new:
+        return out
+    recent = now - timedelta(days=model.recent_verified_days)
+    records = session.scalars(select(Improvement).where(or_(
+        Improvement.status.in_(OPEN_STATES),
+        (Improvement.status == ImprovementStatus.EFFECTIVE) & (Improvement.verified_at >= recent),
+        (Improvement.status == ImprovementStatus.REJECTED) & (Improvement.updated_at >= recent)))).all()
+    # records grouped by the facts they match on: one dict lookup per complaint and group
+    groups: dict[tuple[str, ...], dict[str, list[Improvement]]] = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        groups[tuple(sorted(r.match))][r.match_key].append(r)
+    unlinked: list[dict] = []
+    to_link: dict[int, list[int]] = defaultdict(list)
+    for c in new:
+        hit = False
+        for names, index in groups.items():
+            for r in index.get(match_key({n: c[n] or "" for n in names}), []):
+                hit = True
+                if r.status != ImprovementStatus.REJECTED:
+                    to_link[r.id].append(c["id"])
+        if not hit:
+            unlinked.append(c)
+    out.links += _link_new(session, to_link, now)
+    if unlinked:
+        _propose(session, config, unlinked, fields, now, out)
+    return out
+
+
+def _link_new(session: Session, to_link: dict[int, list[int]], now: datetime) -> int:
+    """Link the batch's new complaints to the records they recur on (record id -> complaint ids), as
+    :func:`~closeloop.services.capa.improvement.link_many` would (source ``recurrence``, actor ``system``),
+    in one bulk insert: the complaints were created in this transaction, so none is linked yet and
+    none can be linked by another transaction."""
+    lt = ImprovementLink.__table__
+    rows = [{"improvement_id": rid, "complaint_id": cid, "source": "recurrence", "linked_by": SYSTEM, "linked_at": now}
+            for rid, cids in to_link.items() for cid in sorted(set(cids))]
+    insert_rows(session, lt, rows)
+    return len(rows)
+
+
+def _propose(session: Session, config: Config, unlinked: list[dict], fields: list[str], now: datetime,
+             out: RecurrenceResult) -> None:
+    model = config.model.improvement
+    window = timedelta(days=model.cluster_days)
+    first = fields[0]
+    values = sorted({c[first] or "" for c in unlinked})
+    lo = min(c["received_at"] for c in unlinked) - window
+    hi = max(c["received_at"] for c in unlinked)
+    times: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
+    cols = [Complaint.id, Complaint.received_at] + [getattr(Complaint, f) for f in fields]
+    for chunk in _chunks(values):
+        for row in session.execute(select(*cols).where(
+                getattr(Complaint, first).in_(chunk), Complaint.received_at >= lo, Complaint.received_at <= hi,
+                Complaint.status.not_in((ComplaintStatus.REJECTED, ComplaintStatus.MERGED)))):
+            key = match_key({f: getattr(row, f) or "" for f in fields})
+            times[key].append((row.received_at, row.id))
+    for lst in times.values():
+        lst.sort()
+    done: set[str] = set()
+    items: list[dict] = []
+    for c in sorted(unlinked, key=lambda c: c["received_at"]):
+        match = {f: c[f] or "" for f in fields}
+        key = match_key(match)
+        if key in done:
+            continue
+        lst = times.get(key, [])
+        at = [t for t, _ in lst]
+        start = bisect_left(at, c["received_at"] - window)
+        end = bisect_right(at, c["received_at"])
+        if end - start < model.cluster_size:
+            continue
+        done.add(key)
+        cluster = [cid for _, cid in lst[start:]]
+        owner = _owner(session, config, cluster[-1])
+        label = ", ".join(f"{f} {v!r}" for f, v in match.items() if v) or "no facts"
+        rec = create_in_session(
+            session, config=config, title=f"Recurring complaints: {label}"[:500], owner_department=owner,
+            actor=SYSTEM, at=now, match=match, complaint_ids=cluster, link_source="cluster",
+            problem=f"{end - start} complaints with {label} within {model.cluster_days} days "
+                    f"(up to {c['received_at'].isoformat()}); proposed by recurrence detection")
+        out.proposed.append(rec.id)
+        out.links += len(cluster)
+        who = resolve_role(config, Role.OPERATIONS_MANAGER, None)
+        items.append(make_item(config, key=f"improvement-proposed:{rec.id}", kind=NoticeKind.IMPROVEMENT_PROPOSED,
+                               level=3, who=who, complaint_id=None, task=None, department=owner, now=now,
+                               improvement_id=rec.id, params={"count": len(cluster), "facts": label, "record": rec.id}))
+    insert_notifications(session, items)
+
+
+def _owner(session: Session, config: Config, complaint_id: int) -> str:
+    dep = session.scalar(select(Task.department).where(Task.complaint_id == complaint_id).order_by(Task.id).limit(1))
+    if dep and dep in config.departments:
+        return dep
+    return config.model.fallback.tasks[0].department

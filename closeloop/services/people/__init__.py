@@ -1,0 +1,1 @@
+"""People and access: users, API tokens and dashboard sessions."""

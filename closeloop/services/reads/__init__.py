@@ -1,0 +1,1 @@
+"""Read models: lists, queues, the overview, search, figures, health and exports. No writes but saved views."""

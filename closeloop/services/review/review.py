@@ -1,0 +1,114 @@
+"""The monthly cross-department review (ISO 10002 analysis of complaints; CAPA follow-through).
+
+:func:`build_review` returns plain JSON-able figures for one month; :func:`render` turns them
+into Markdown or a self-contained HTML page with inline SVG charts. The same figures feed
+``closeloop report review`` and the scheduled review flow (a Prefect artifact).
+
+Shape of the result (every count an int, every instant ISO 8601 UTC)::
+
+    {"period": {"label", "zone", "start", "end", "as_of", "complete"},
+     "complaints": {...},                 # review_complaints.complaint_figures
+     "root_causes": {...},                # review_loop.root_cause_pareto
+     "recurrence": {...},                 # review_loop.recurrence
+     "improvement_records": {...},        # review_loop.improvement_records
+     "departments": {name: {...}},        # review_sla.department_sla
+     "bounced": [...],                    # review_sla.bounced_complaints
+     "compensation": {...},               # review_loop.compensation
+     "promises": {dept: {"made", "kept", "kept_late", "broken", "open", "cancelled"}}}
+                                          # customers.promises.promise_figures (promises due in the month)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from importlib import resources
+
+from jinja2 import Environment, select_autoescape
+
+from closeloop.config import Config
+from closeloop.domain.errors import InvalidInput
+from closeloop.services.customers.promises import promise_figures
+from closeloop.services.markdown import md_text
+from closeloop.services.reads.metrics import DEFINITIONS, worst_first
+from closeloop.services.replay import charts
+from closeloop.services.review.review_complaints import complaint_figures
+from closeloop.services.review.review_loop import compensation, improvement_records, recurrence, root_cause_pareto
+from closeloop.services.review.review_period import month
+from closeloop.services.review.review_sla import bounced_complaints, department_sla
+from closeloop.services.uow import unit_of_work
+
+FORMATS = ("md", "html", "json")
+
+
+def build_review(sessions, config: Config, period: str, now: datetime) -> dict:
+    """Figures of the month ``period`` (``YYYY-MM``, cut at midnight in the customer calendar's zone).
+
+    Clocks and statuses are taken as of the period's end, or ``now`` (UTC-aware) for the running
+    month (``complete`` false). Raises :class:`InvalidInput` (field ``period``) for a malformed month
+    or one that has not started yet.
+    """
+    p = month(period, str(config.customer_calendar.zone))
+    if p.start > now:
+        raise InvalidInput("period", f"{p.label} has not started yet (now is {now.isoformat()})")
+    as_of = min(p.end, now)
+    with unit_of_work(sessions) as s:
+        departments = department_sla(s, config, p, as_of)
+        overdue = [t for d in departments.values() for t in d["overdue_tasks"]]
+        return {
+            "period": {"label": p.label, "zone": p.zone, "start": p.start.isoformat(), "end": p.end.isoformat(),
+                       "as_of": as_of.isoformat(), "complete": now >= p.end},
+            "complaints": complaint_figures(s, p, as_of),
+            "root_causes": root_cause_pareto(s, p),
+            "recurrence": recurrence(s, p),
+            "improvement_records": improvement_records(s, p, as_of, overdue),
+            "departments": departments,
+            "bounced": bounced_complaints(s, p, config.model.escalation.transfer_limit),
+            "compensation": compensation(s, p),
+            "promises": promise_figures(s, p.start, p.end, as_of),
+        }
+
+
+def busiest_month(sessions, zone: str) -> str | None:
+    """The month (``YYYY-MM`` in ``zone``) in which most complaints were received; None without any."""
+    from collections import Counter
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import select
+
+    from models.tables import Complaint
+
+    tz = ZoneInfo(zone)
+    with sessions() as s:
+        months = Counter(at.astimezone(tz).strftime("%Y-%m") for at in s.scalars(select(Complaint.received_at)))
+    return max(sorted(months), key=lambda m: months[m]) if months else None
+
+
+def render(review: dict, fmt: str) -> str:
+    """``md`` or ``html`` text of a review built by :func:`build_review` (``json`` is the caller's dump).
+
+    Raises :class:`InvalidInput` (field ``format``) for any other format.
+    """
+    if fmt not in ("md", "html"):
+        raise InvalidInput("format", f"expected one of {', '.join(FORMATS)}, got {fmt!r}")
+    finalize = md_text if fmt == "md" else None  # every value escaped for Markdown (services/markdown.py)
+    env = Environment(autoescape=select_autoescape(["html"]) if fmt == "html" else False,
+                      trim_blocks=True, lstrip_blocks=True, finalize=finalize)
+    env.filters["pct"] = lambda v: "no data" if v is None else f"{v * 100:.0f}%"
+    text = resources.files("closeloop.templates").joinpath(f"review.{fmt}.j2").read_text("utf-8")
+    return env.from_string(text).render(r=review, charts=review_charts(review) if fmt == "html" else {},
+                                        departments=worst_first(review["departments"], "compliance"),
+                                        definitions={m.value: t for m, t in DEFINITIONS.items()})
+
+
+def review_charts(review: dict) -> dict:
+    """The review's charts: root-cause Pareto, recurrences per month, resolved within target per department."""
+    return {
+        "pareto": charts.pareto({c["root_cause"]: c["count"] for c in review["root_causes"]["causes"]},
+                                y_title="complaints resolved"),
+        "recurrence": charts.month_line({t["period"]: t["recurrences"] for t in review["recurrence"]["trend"]},
+                                        y_title="recurrences (complaints)"),
+        "compliance": charts.category_bars(
+            {d: v["compliance"] for d, v in worst_first(review["departments"], "compliance").items()},
+            y_title="% of tasks resolved", x_title="department (worst first)", percent=True,
+            label="resolved within target by department"),
+    }

@@ -1,0 +1,125 @@
+"""Close-the-loop figures of the monthly review: root causes, recurrence, improvement records, compensation."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from closeloop.domain.compensation import CompensationStatus
+from closeloop.services.review.review_complaints import first_resolved, states_at
+from closeloop.services.review.review_period import Period
+from models.tables import Compensation, Complaint, EffectivenessCheck, Improvement, ImprovementLink
+
+PARETO_SHARE = 0.8  # the "vital few": causes that together explain 80% (Juran's Pareto principle)
+
+
+def root_cause_pareto(s: Session, period: Period) -> dict:
+    """Root causes of the complaints first resolved in the period, most frequent first.
+
+    ``{"resolved": n, "causes": [{"root_cause", "count", "share", "cumulative_share", "vital_few",
+    "sub_codes": {code: n}}], "received_without_root_cause": n}``. A stored cause ``code.sub`` counts
+    under ``code``; ``vital_few`` marks the causes up to and including the one crossing 80%.
+    """
+    first = first_resolved()
+    rows = s.execute(select(Complaint.root_cause, func.count()).join(first, first.c.cid == Complaint.id)
+                     .where(first.c.at >= period.start, first.c.at < period.end)
+                     .group_by(Complaint.root_cause)).all()
+    by_code: Counter = Counter()
+    subs: dict[str, Counter] = defaultdict(Counter)
+    for cause, n in rows:
+        code, _, sub = (cause or "not recorded").partition(".")
+        by_code[code] += n
+        if sub:
+            subs[code][sub] += n
+    total = sum(by_code.values())
+    causes, cum, crossed = [], 0, False
+    for code, n in sorted(by_code.items(), key=lambda kv: (-kv[1], kv[0])):
+        cum += n
+        causes.append({"root_cause": code, "count": n, "share": round(n / total, 4),
+                       "cumulative_share": round(cum / total, 4), "vital_few": not crossed,
+                       "sub_codes": dict(subs[code].most_common())})
+        crossed = crossed or cum / total >= PARETO_SHARE
+    unknown = s.scalar(select(func.count()).select_from(Complaint).where(
+        Complaint.received_at >= period.start, Complaint.received_at < period.end,
+        Complaint.root_cause.is_(None), Complaint.status.notin_(("merged", "rejected")))) or 0
+    return {"resolved": total, "causes": causes, "received_without_root_cause": int(unknown)}
+
+
+def recurrence(s: Session, period: Period, months: int = 6) -> dict:
+    """Complaints linked to an improvement record as a recurrence, this month and the ``months`` before.
+
+    ``{"this_period": n, "trend": [{"period", "received", "recurrences", "rate"}], "by_record": {id: n}}``;
+    ``rate`` is recurrences per complaint received that month (None without complaints).
+    """
+    trend = []
+    for p in period.months_back(months):
+        received = s.scalar(select(func.count()).select_from(Complaint).where(
+            Complaint.received_at >= p.start, Complaint.received_at < p.end)) or 0
+        rec = s.scalar(select(func.count()).select_from(ImprovementLink).where(
+            ImprovementLink.source == "recurrence", ImprovementLink.linked_at >= p.start,
+            ImprovementLink.linked_at < p.end)) or 0
+        trend.append({"period": p.label, "received": int(received), "recurrences": int(rec),
+                      "rate": round(rec / received, 4) if received else None})
+    by_record = dict(s.execute(select(ImprovementLink.improvement_id, func.count()).where(
+        ImprovementLink.source == "recurrence", ImprovementLink.linked_at >= period.start,
+        ImprovementLink.linked_at < period.end).group_by(ImprovementLink.improvement_id)).all())
+    return {"this_period": trend[-1]["recurrences"], "trend": trend,
+            "by_record": {str(k): int(v) for k, v in sorted(by_record.items())}}
+
+
+def improvement_records(s: Session, period: Period, as_of: datetime, overdue_tasks: list[dict]) -> dict:
+    """``{"by_status": {status: n}, "opened", "records": [{"id", "title", "status", "owner_department",
+    "complaints", "overdue_actions"}], "checks": [{"improvement", "at", "before_count", "after_count",
+    "reduction", "decision"}]}``: records as of ``as_of`` (status from the audit log), those opened in
+    the period, and the effectiveness checks run in it. ``overdue_tasks`` come from the SLA section.
+    """
+    last = states_at(s, "improvement", as_of)
+    links = dict(s.execute(select(ImprovementLink.improvement_id, func.count())
+                           .where(ImprovementLink.linked_at < as_of).group_by(ImprovementLink.improvement_id)).all())
+    overdue = Counter(t["improvement"] for t in overdue_tasks if t.get("improvement"))
+    records = []
+    for r in s.scalars(select(Improvement).where(Improvement.created_at < as_of).order_by(Improvement.id)):
+        records.append({"id": r.id, "title": r.title, "status": last.get(r.id, r.status),
+                        "owner_department": r.owner_department, "root_cause": r.root_cause,
+                        "complaints": int(links.get(r.id, 0)), "overdue_actions": overdue.get(r.id, 0),
+                        "opened_in_period": period.start <= r.created_at < period.end})
+    checks = [{"improvement": c.improvement_id, "at": c.at.isoformat(), "before_count": c.before_count,
+               "after_count": c.after_count, "reduction": c.reduction, "decision": c.decision}
+              for c in s.scalars(select(EffectivenessCheck).where(
+                  and_(EffectivenessCheck.at >= period.start, EffectivenessCheck.at < period.end))
+                  .order_by(EffectivenessCheck.at, EffectivenessCheck.id))]
+    return {"by_status": dict(sorted(Counter(r["status"] for r in records).items())),
+            "opened": sum(1 for r in records if r["opened_in_period"]),
+            "with_overdue_actions": sum(1 for r in records if r["overdue_actions"]),
+            "records": records, "checks": checks}
+
+
+def compensation(s: Session, period: Period) -> dict:
+    """Compensation recorded in the period: ``{"entries", "pending_approval", "above_cap",
+    "approved_total": {currency: "12.50"}, "by_kind": {kind: {currency: "..."}},
+    "by_category": {category: {currency: "..."}}}`` (approved only; amounts as exact decimal strings).
+    """
+    rows = s.scalars(select(Compensation).where(Compensation.created_at >= period.start,
+                                                Compensation.created_at < period.end)).all()
+    total: dict[str, Decimal] = defaultdict(Decimal)
+    by_kind: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    by_cat: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for r in rows:
+        if r.status != CompensationStatus.APPROVED:
+            continue
+        total[r.currency] += r.amount
+        by_kind[r.kind][r.currency] += r.amount
+        by_cat[r.category or "(none)"][r.currency] += r.amount
+
+    def text(d):
+        return {k: str(v.quantize(Decimal("0.01"))) for k, v in sorted(d.items())}
+
+    return {"entries": len(rows), "pending_approval": sum(1 for r in rows if r.status == CompensationStatus.PENDING),
+            "above_cap": sum(1 for r in rows if r.cap is not None and r.amount > r.cap),
+            "approved_total": text(total),
+            "by_kind": {k: text(v) for k, v in sorted(by_kind.items())},
+            "by_category": {k: text(v) for k, v in sorted(by_cat.items())}}

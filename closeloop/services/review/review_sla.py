@@ -1,0 +1,93 @@
+"""Department figures of the monthly review: SLA compliance, overdue work, complaints that bounced.
+
+All clocks are rebuilt from the audit log *as of the period's end* (or ``now`` when the
+period is still running), so a report of a past month does not change as later work happens.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from closeloop.config import Config
+from closeloop.domain.sla import ClockStatus
+from closeloop.services.engine.clocks import task_clocks
+from closeloop.services.engine.ledger import History
+from closeloop.services.review.review_period import Period
+from models.tables import Task, Transition
+
+SKIPPED_TASK_STATES = ("transferred", "cancelled")  # a transferred task's time counts in its successor's chain
+
+
+def department_sla(s: Session, config: Config, period: Period, as_of: datetime) -> dict[str, dict]:
+    """Per department: ``{"completed", "met", "breached", "compliance", "open_at_end", "overdue_at_end",
+    "overdue_tasks": [{"task", "complaint", "title", "due_at", "overdue_business_hours"}]}``.
+
+    ``completed`` counts tasks whose resolve clock stopped (task done) inside the period; ``met`` those
+    done within their resolve target (business time on the department's calendar, pauses excluded).
+    ``compliance`` is ``met / completed`` (None without completed tasks). ``open_at_end`` counts tasks
+    whose clock was still running or paused at ``as_of``; ``overdue_at_end`` those past their due
+    instant. Tasks without a target count as met when done and never as overdue.
+    """
+    out: dict[str, dict] = defaultdict(lambda: {"completed": 0, "met": 0, "breached": 0, "open_at_end": 0,
+                                                "overdue_at_end": 0, "overdue_tasks": []})
+    tasks = s.scalars(select(Task).where(Task.created_at < as_of, Task.status.notin_(SKIPPED_TASK_STATES))
+                      .order_by(Task.id)).all()
+    history = History.load(s, {t.complaint_id for t in tasks if t.complaint_id is not None})  # one read for all
+    for t in tasks:
+        if t.complaint_id is None and getattr(t, "improvement_id", None) is None:
+            continue
+        clock = next(v.clock for v in task_clocks(s, t, config, as_of, with_update=False, history=history)
+                     if v.clock.name == "resolve")
+        row = out[t.department]
+        if clock.status == ClockStatus.CANCELLED:
+            continue
+        if clock.stopped_at is not None:
+            if period.start <= clock.stopped_at < period.end:
+                row["completed"] += 1
+                row["breached" if clock.breached else "met"] += 1
+            continue
+        row["open_at_end"] += 1
+        if clock.breached:
+            row["overdue_at_end"] += 1
+            over = -(clock.remaining.total_seconds()) / 3600 if clock.remaining is not None else None
+            row["overdue_tasks"].append({
+                "task": t.id, "complaint": t.complaint_id, "improvement": getattr(t, "improvement_id", None),
+                "title": t.title, "due_at": clock.due_at.isoformat() if clock.due_at else None,
+                "overdue_business_hours": round(over, 2) if over is not None else None})
+    for row in out.values():
+        row["compliance"] = round(row["met"] / row["completed"], 4) if row["completed"] else None
+        row["overdue_tasks"].sort(key=lambda r: -(r["overdue_business_hours"] or 0))
+    return dict(sorted(out.items()))
+
+
+def bounced_complaints(s: Session, period: Period, transfer_limit: int) -> list[dict]:
+    """Complaints transferred in the period that bounced: more than ``transfer_limit`` transfers in
+    their life so far, or sent back to a department that had already passed them on (ping-pong).
+
+    Each: ``{"complaint", "transfers", "path": ["service", "operations", "service"], "ping_pong", "reasons"}``,
+    most transfers first. Transfers are read from the audit log (trigger ``transfer``, data ``from``/``to``).
+    """
+    touched = set(s.scalars(select(Transition.complaint_id).where(
+        Transition.entity == "task", Transition.trigger == "transfer",
+        Transition.at >= period.start, Transition.at < period.end)))
+    if not touched:
+        return []
+    rows = s.execute(select(Transition.complaint_id, Transition.data, Transition.reason)
+                     .where(Transition.entity == "task", Transition.trigger == "transfer",
+                            Transition.complaint_id.in_(touched), Transition.at < period.end)
+                     .order_by(Transition.complaint_id, Transition.at, Transition.id)).all()
+    paths: dict[int, list] = defaultdict(list)
+    for cid, data, reason in rows:
+        paths[cid].append(((data or {}).get("from"), (data or {}).get("to"), reason))
+    out = []
+    for cid, hops in paths.items():
+        path = [hops[0][0]] + [to for _, to, _ in hops]
+        ping_pong = any(path[i] in path[:i - 1] for i in range(2, len(path)))
+        if len(hops) > transfer_limit or ping_pong:
+            out.append({"complaint": cid, "transfers": len(hops), "path": path, "ping_pong": ping_pong,
+                        "reasons": [r for _, _, r in hops if r]})
+    return sorted(out, key=lambda r: (-r["transfers"], r["complaint"]))

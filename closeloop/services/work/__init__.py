@@ -1,0 +1,1 @@
+"""Casework: complaints and department tasks through their lifecycle, notes, files, messages, compensation."""

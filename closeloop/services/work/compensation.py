@@ -1,0 +1,178 @@
+"""The compensation ledger: what a complaint's customer was given, within a policy of caps.
+
+``[compensation] caps`` sets a cap per category (``"*"`` for any) and severity, per complaint:
+an entry is ``approved`` at once (approver ``policy``) only while the complaint's approved and
+pending entries in that currency, this one included, stay at or below the cap (two 80.00
+refunds against a cap of 100: the second waits). Otherwise, or with no cap configured, it is
+``pending_approval`` and the operations manager is notified (a notification, packed into the
+outbox by the sweep, in their working hours) until someone whose role may approve
+(``APPROVER_ROLES``: manager, admin) and who is not the requester approves or rejects it. Amounts are exact
+decimals with two places in one currency per entry
+(default ``[compensation] currency``). :func:`customer_history` lists a customer's earlier
+compensation, shown at triage (``complaints show``) so the same case is compensated the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from closeloop.config import Config
+from closeloop.domain.compensation import COMPENSATION_MACHINE, CompensationStatus, CompensationTrigger
+from closeloop.domain.complaint import ComplaintStatus
+from closeloop.domain.errors import InvalidInput, NotFound, NotPermitted
+from closeloop.domain.notices import NoticeKind, Role
+from closeloop.services.audit import audit_dict
+from closeloop.services.engine.notify import insert_notifications, make_item, resolve_role
+from closeloop.services.transitions import apply
+from closeloop.services.uow import unit_of_work
+from models.tables import Compensation, Complaint, Transition
+
+MAX_AMOUNT = Decimal("1000000000")
+#: roles that may approve or reject compensation above the cap (issue 14)
+APPROVER_ROLES = ("manager", "admin")
+
+
+_ACTOR = re.compile(r"^(?:api|cli|web):(?P<name>.*?)(?: \([a-z]+(?:@[^)]*)?\))?$")
+
+
+def person_of(actor: str) -> str:
+    """The person behind an audit actor: ``api:Li Na (manager)``, ``web:Li Na (manager)`` and
+    ``cli:Li Na (manager)`` are all ``li na``; any other text is itself (case-folded, trimmed)."""
+    m = _ACTOR.match(actor.strip())
+    return (m.group("name") if m else actor).strip().casefold()
+
+
+def parse_amount(value: str | Decimal | int) -> Decimal:
+    """A positive amount with at most two decimal places. Raises ``InvalidInput`` naming ``amount``."""
+    if isinstance(value, float):
+        raise InvalidInput("amount", "pass a string or Decimal, not a float (rounding)")
+    try:
+        d = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise InvalidInput("amount", f"{value!r} is not a number") from None
+    if not d.is_finite() or d <= 0:
+        raise InvalidInput("amount", "must be a positive amount")
+    if d != d.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN):
+        raise InvalidInput("amount", "at most two decimal places")
+    if d >= MAX_AMOUNT:
+        raise InvalidInput("amount", "too large")
+    return d.quantize(Decimal("0.01"))
+
+
+def add(sessions, complaint_id: int, *, config: Config, kind: str, amount: str | Decimal, actor: str,
+        at: datetime, currency: str | None = None, note: str = "") -> Compensation:
+    """Record compensation on a complaint; ``approved`` within the cap, else ``pending_approval``.
+
+    Raises ``InvalidInput`` (kind, amount, currency, complaint) or ``NotFound``.
+    """
+    policy = config.model.compensation
+    if kind not in policy.kinds:
+        raise InvalidInput("kind", f"must be one of {', '.join(policy.kinds)}")
+    value = parse_amount(amount)
+    cur = (currency or policy.currency).strip().upper()
+    if len(cur) != 3 or not cur.isalpha():
+        raise InvalidInput("currency", "a three-letter ISO 4217 code, e.g. USD")
+    with unit_of_work(sessions) as s:
+        # entries of one complaint take turns (row lock, PostgreSQL): two at once cannot both fit the cap
+        c = s.scalar(select(Complaint).where(Complaint.id == complaint_id).with_for_update())
+        if c is None:
+            raise NotFound("complaint", complaint_id)
+        if c.status in (ComplaintStatus.REJECTED, ComplaintStatus.MERGED):
+            raise InvalidInput("complaint", f"complaint {c.id} is {c.status}; compensate the surviving complaint")
+        cap = policy.cap(c.category, c.severity) if cur == policy.currency else None
+        granted = committed(s, c.id, cur)
+        within = cap is not None and granted + value <= cap
+        entry = Compensation(complaint_id=c.id, customer_id=c.customer_id, kind=kind, amount=value, currency=cur,
+                             cap=cap, category=c.category, severity=c.severity,
+                             status=CompensationStatus.APPROVED if within else CompensationStatus.PENDING,
+                             note=note or "", requested_by=actor, approver="policy" if within else None,
+                             created_at=at, decided_at=at if within else None)
+        s.add(entry)
+        s.flush()
+        s.add(Transition(**audit_dict("complaint", c.id, c.id, c.status, c.status, "compensation", actor, at,
+                                      reason=note or None,
+                                      data={"compensation": entry.id, "kind": kind, "amount": str(value),
+                                            "currency": cur, "cap": str(cap) if cap is not None else None,
+                                            "committed_before": str(granted), "status": str(entry.status)})))
+        if not within:
+            _tell_approver(s, config, entry, granted, at)
+        return entry
+
+
+def committed(session: Session, complaint_id: int, currency: str) -> Decimal:
+    """The complaint's approved and pending compensation in ``currency`` (what a new entry adds to)."""
+    total = session.scalar(select(func.coalesce(func.sum(Compensation.amount), 0)).where(
+        Compensation.complaint_id == complaint_id, Compensation.currency == currency,
+        Compensation.status.in_([CompensationStatus.APPROVED, CompensationStatus.PENDING])))
+    return Decimal(total or 0).quantize(Decimal("0.01"))
+
+
+def _tell_approver(session: Session, config: Config, entry: Compensation, granted: Decimal, at: datetime) -> None:
+    """Notify the operations manager that ``entry`` waits (key ``compensation-pending:{id}``: once)."""
+    params = {"entry": entry.id, "complaint": entry.complaint_id, "kind": entry.kind, "amount": str(entry.amount),
+              "currency": entry.currency, "cap": "-" if entry.cap is None else f"{entry.cap} {entry.currency}",
+              "granted": str(granted), "requester": entry.requested_by}
+    insert_notifications(session, [make_item(
+        config, key=f"compensation-pending:{entry.id}", kind=NoticeKind.COMPENSATION_PENDING, level=3,
+        who=resolve_role(config, Role.OPERATIONS_MANAGER, None), complaint_id=entry.complaint_id, task=None,
+        department=None, now=at, params=params)])
+
+
+def decide(sessions, compensation_id: int, *, approve: bool, actor: str, role: str, at: datetime,
+           note: str = "") -> Compensation:
+    """Approve or reject a pending entry. ``role`` is the deciding caller's authenticated role (the
+    API token's; the CLI's ``--token``), never a claim: only ``APPROVER_ROLES`` may decide, and never
+    the requester (the same person by :func:`person_of`, whatever the channel).
+
+    Raises ``NotPermitted`` (role), ``NotFound``, ``IllegalTransition`` (not pending),
+    ``InvalidInput`` naming ``approver`` (the requester).
+    """
+    if role not in APPROVER_ROLES:
+        raise NotPermitted(role, f"may not approve or reject compensation; allowed: {', '.join(APPROVER_ROLES)}")
+    with unit_of_work(sessions) as s:
+        entry = s.get(Compensation, compensation_id)
+        if entry is None:
+            raise NotFound("compensation", compensation_id)
+        trigger = CompensationTrigger.APPROVE if approve else CompensationTrigger.REJECT
+        COMPENSATION_MACHINE.next_state(CompensationStatus(entry.status), trigger)  # decided once: IllegalTransition
+        if person_of(actor) == person_of(entry.requested_by):
+            raise InvalidInput("approver", "the requester cannot approve or reject their own compensation")
+        entry.approver = actor
+        apply(s, entry, trigger, at=at, actor=actor, reason=note or None,  # decided_at stamped by the gate
+              data={"compensation": entry.id, "amount": str(entry.amount), "currency": entry.currency})
+        return entry
+
+
+def for_complaint(session: Session, complaint_id: int) -> list[Compensation]:
+    return list(session.scalars(select(Compensation).where(Compensation.complaint_id == complaint_id)
+                                .order_by(Compensation.id)))
+
+
+def customer_history(session: Session, complaint_id: int) -> list[Compensation]:
+    """Compensation on the same customer's *other* complaints, oldest first (empty without a customer)."""
+    c = session.get(Complaint, complaint_id)
+    if c is None:
+        raise NotFound("complaint", complaint_id)
+    if c.customer_id is None:
+        return []
+    return list(session.scalars(select(Compensation).where(Compensation.customer_id == c.customer_id,
+                                                           Compensation.complaint_id != c.id)
+                                .order_by(Compensation.created_at, Compensation.id)))
+
+
+def list_entries(sessions, *, status: str | None = None, complaint_id: int | None = None,
+                 limit: int = 100) -> list[Compensation]:
+    if status is not None and status not in set(CompensationStatus):
+        raise InvalidInput("status", "must be approved, pending_approval or rejected")
+    with unit_of_work(sessions) as s:
+        q = select(Compensation).order_by(Compensation.id.desc()).limit(limit)
+        if status:
+            q = q.where(Compensation.status == status)
+        if complaint_id is not None:
+            q = q.where(Compensation.complaint_id == complaint_id)
+        return list(s.scalars(q))

@@ -1,0 +1,228 @@
+"""Complaint lifecycle use cases beyond intake and tasks: priority, waiting on the customer, close, reopen.
+
+Every change is a domain transition (or, for a priority change, an audit row
+with ``trigger = reprioritize``) and is followed by a recomputation of the
+clocks, so derived state (due, overdue) is never stale (CASES.md C15).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+
+from sqlalchemy import select
+
+from closeloop.config import Config
+from closeloop.domain.complaint import ComplaintStatus, ComplaintTrigger
+from closeloop.domain.errors import InvalidInput, NotFound
+from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
+from closeloop.domain.triage import SEVERITIES
+from closeloop.services.audit import add_task
+from closeloop.services.capa import root_cause as rc
+from closeloop.services.engine.clocks import refresh_due
+from closeloop.services.transitions import apply, check_version, record_event
+from closeloop.services.uow import unit_of_work
+from closeloop.services.work.waits import pause_for_wait
+from models.tables import Complaint, Task
+
+
+def _get(s, complaint_id: int) -> Complaint:
+    c = s.get(Complaint, complaint_id)
+    if c is None:
+        raise NotFound("complaint", complaint_id)
+    return c
+
+
+def reprioritize(sessions, complaint_id: int, severity: str, *, config: Config, reason: str, actor: str,
+                 at: datetime, expected_version: int | None = None) -> Complaint:
+    """Change the severity; every clock is recomputed from creation with the new targets.
+
+    Raises ``InvalidInput`` for an unknown severity or a missing reason, ``Conflict`` when
+    ``expected_version`` (the version the caller read; None: not checked) is stale.
+    """
+    if severity not in SEVERITIES:
+        raise InvalidInput("severity", f"must be one of {', '.join(SEVERITIES)}")
+    if not reason or not reason.strip():
+        raise InvalidInput("reason", "a priority change needs a reason")
+    with unit_of_work(sessions) as s:
+        c = _get(s, complaint_id)
+        check_version(c, expected_version, "complaint")
+        if c.status in (ComplaintStatus.MERGED, ComplaintStatus.REJECTED):
+            raise InvalidInput("complaint", f"complaint {c.id} is {c.status}; its severity no longer matters")
+        if c.severity == severity:
+            raise InvalidInput("severity", f"complaint {c.id} is already {severity}")
+        old = c.severity
+        c.severity = severity
+        record_event(s, c, "reprioritize", at=at, actor=actor, reason=reason, data={"from": old, "to": severity})
+        refresh_due(s, c.id, config, at)
+        return c
+
+
+def await_customer(sessions, complaint_id: int, *, config: Config, reason: str, actor: str, at: datetime,
+                   max_business_hours: float | None = None, until: datetime | None = None,
+                   continuing: Collection[int] = (), expected_version: int | None = None) -> Complaint:
+    """Wait on the customer: the resolution clock pauses (who, why, and an optional maximum are recorded),
+    and so do the department tasks that wait on the answer: all active ones but ``continuing``
+    (:mod:`closeloop.services.work.waits`, K11); the customer's answer resumes them.
+
+    The maximum is ``max_business_hours`` (business hours on the customer calendar) or
+    ``until`` (a UTC-aware instant); past it the sweep closes the complaint "no customer
+    response" (or escalates, per ``[follow_up] auto_close_wait_after_max``). The
+    customer's next inbound message, on any channel, resumes it. ``Conflict`` when ``expected_version``
+    (None: not checked) is stale; ``IllegalTransition`` naming the state.
+    """
+    if max_business_hours is not None and not (0 < max_business_hours <= 10_000):
+        raise InvalidInput("max_business_hours", "must be a finite number of business hours between 0 and 10000")
+    if until is not None and until <= at:
+        raise InvalidInput("until", "must be later than the start of the wait")
+    with unit_of_work(sessions) as s:
+        c = _get(s, complaint_id)
+        check_version(c, expected_version, "complaint")
+        data: dict[str, float | str] = {}
+        if max_business_hours:
+            data["max_business_hours"] = max_business_hours
+        if until is not None:
+            data["until"] = until.isoformat()
+        apply(s, c, ComplaintTrigger.AWAIT_CUSTOMER, at=at, actor=actor, reason=reason, data=data or None)
+        pause_for_wait(s, c, continuing=set(continuing), reason=reason, actor=actor, at=at)
+        refresh_due(s, c.id, config, at)
+        return c
+
+
+def resolve(sessions, complaint_id: int, *, config: Config, reason: str, actor: str, at: datetime,
+            expected_version: int | None = None, root_cause: str | None = None,
+            root_cause_detail: str | None = None) -> Complaint:
+    """Resolve by hand (for example first-contact resolution from ``triaged``); open tasks are cancelled.
+
+    A root cause is required: ``root_cause`` (recorded here) or one recorded earlier. Raises
+    ``InvalidInput`` naming ``root_cause`` (missing or unknown) or ``note`` (``undetermined``
+    without ``root_cause_detail``), ``IllegalTransition`` naming the current state, ``Conflict``.
+    """
+    with unit_of_work(sessions) as s:
+        c = _get(s, complaint_id)
+        check_version(c, expected_version, "complaint")
+        if root_cause is not None:
+            rc.record(s, c, root_cause, root_cause_detail, config=config, actor=actor, at=at)
+        apply(s, c, ComplaintTrigger.RESOLVE, at=at, actor=actor, reason=reason)
+        for t in s.scalars(select(Task).where(Task.complaint_id == c.id, Task.status.in_(ACTIVE_STATES))):
+            apply(s, t, TaskTrigger.CANCEL, at=at, actor=actor, reason=f"complaint resolved: {reason}")
+        refresh_due(s, c.id, config, at)
+        return c
+
+
+def set_root_cause(sessions, complaint_id: int, *, config: Config, root_cause: str, note: str | None,
+                   actor: str, at: datetime) -> Complaint:
+    """Record (or correct) a complaint's root cause; a waiting ``root-cause`` task is completed with it.
+
+    Raises ``InvalidInput`` naming ``root_cause`` or ``note``; ``NotFound``.
+    """
+    from closeloop.services.work.tasks import ROOT_CAUSE_KIND, complete_in_session  # tasks imports nothing from here
+
+    with unit_of_work(sessions) as s:
+        c = _get(s, complaint_id)
+        if c.status in (ComplaintStatus.MERGED, ComplaintStatus.REJECTED):
+            raise InvalidInput("complaint", f"complaint {c.id} is {c.status}; it needs no root cause")
+        rc.record(s, c, root_cause, note, config=config, actor=actor, at=at)
+        waiting = s.scalars(select(Task).where(Task.complaint_id == c.id, Task.kind == ROOT_CAUSE_KIND,
+                                               Task.status.in_(ACTIVE_STATES))).all()
+        for t in waiting:
+            complete_in_session(s, t.id, config=config, actor=actor, at=at, outcome=f"root cause: {root_cause}")
+        refresh_due(s, c.id, config, at)
+        return c
+
+
+def close(sessions, complaint_id: int, *, config: Config, reason: str, actor: str, at: datetime,
+          expected_version: int | None = None) -> Complaint:
+    """Close a resolved complaint."""
+    with unit_of_work(sessions) as s:
+        c = _get(s, complaint_id)
+        check_version(c, expected_version, "complaint")
+        apply(s, c, ComplaintTrigger.CLOSE, at=at, actor=actor, reason=reason)
+        refresh_due(s, c.id, config, at)
+        return c
+
+
+#: task kinds that are not the work on the complaint: a reopen goes to the department that did the work
+#: (issue 13: "not satisfied" reopens to it, not to the follow-up department)
+NOT_WORK_KINDS = ("follow-up",)
+
+
+def reopen_in_session(s, c: Complaint, *, config: Config, reason: str, actor: str, at: datetime,
+                      department: str | None = None) -> Complaint:
+    apply(s, c, ComplaintTrigger.REOPEN, at=at, actor=actor, reason=reason)
+    c.reopen_count += 1
+    if department is None:
+        last = s.scalar(select(Task).where(Task.complaint_id == c.id, Task.status == TaskStatus.DONE,
+                                           Task.kind.not_in(NOT_WORK_KINDS))
+                        .order_by(Task.updated_at.desc(), Task.id.desc()).limit(1))
+        department = last.department if last else "triage"
+    if department not in config.departments:
+        raise InvalidInput("department", f"unknown department {department!r}")
+    task = Task(complaint_id=c.id, department=department, kind="reopened", title=f"Reopened: {reason}"[:500],
+                instructions="", status=TaskStatus.OPEN, created_at=at, updated_at=at)
+    add_task(s, task, actor=actor, at=at, reason=reason, data={"department": department, "kind": "reopened"})
+    refresh_due(s, c.id, config, at)
+    return c
+
+
+def reopen(sessions, complaint_id: int, *, config: Config, reason: str, actor: str, at: datetime,
+           department: str | None = None, expected_version: int | None = None) -> Complaint:
+    """Reopen a resolved or closed complaint with a new task.
+
+    The task goes to ``department`` or, by default, to the department whose task
+    finished last (a customer follow-up is not work on the complaint: it is skipped). Resolution time keeps
+    counting from creation; the time spent
+    resolved or closed counts as paused (CASES.md rule "Reopen").
+    """
+    with unit_of_work(sessions) as s:
+        c = _get(s, complaint_id)
+        check_version(c, expected_version, "complaint")
+        return reopen_in_session(s, c, config=config, reason=reason, actor=actor, at=at,
+                                 department=department)
+
+
+def record_follow_up(sessions, task_id: int, *, config: Config, satisfied: bool, note: str, actor: str,
+                     at: datetime) -> Complaint:
+    """Complete a customer follow-up task with the customer's verdict on the handling.
+
+    Satisfied: the complaint is closed. Not satisfied: it is reopened with a new task
+    (see :func:`reopen`). Every verdict is kept in its audit row (``data.satisfied``,
+    ``data.first_verdict``); ``complaint.customer_satisfied`` holds the first one only.
+    """
+    with unit_of_work(sessions) as s:
+        task = s.get(Task, task_id)
+        if task is None:
+            raise NotFound("task", task_id)
+        return record_follow_up_in_session(s, task, config=config, satisfied=satisfied, note=note, actor=actor,
+                                           at=at)
+
+
+def record_follow_up_in_session(s, task: Task, *, config: Config, satisfied: bool, note: str, actor: str,
+                                at: datetime, expected_version: int | None = None) -> Complaint:
+    """:func:`record_follow_up` inside the caller's transaction (no commit); also the path of completing a
+    follow-up task through ``tasks.complete`` (API, CLI), so the verdict is never lost."""
+    from closeloop.services.work.tasks import (
+        complete_in_session,  # tasks imports nothing from here; avoids an import cycle
+    )
+
+    task_id = task.id
+    if task.kind != "follow-up":
+        raise InvalidInput("task", f"task {task_id} is a {task.kind!r} task, not a customer follow-up")
+    complete_in_session(s, task_id, config=config, actor=actor, at=at, expected_version=expected_version,
+                        outcome=("satisfied" if satisfied else "not satisfied") + (f": {note}" if note else ""))
+    c = s.get_one(Complaint, task.complaint_id)
+    # the customer's FIRST verdict is the complaint's (issue 16): a later one, after a dispute reopened it,
+    # is stored beside it in its own audit row, not over it; kept apart from any effectiveness check
+    first = c.customer_satisfied is None
+    if first:
+        c.customer_satisfied = satisfied
+    record_event(s, c, "follow_up", at=at, actor=actor, reason=note or None,
+                 data={"satisfied": satisfied, "task": task_id, "first_verdict": first})
+    if satisfied:
+        if c.status == ComplaintStatus.RESOLVED:
+            apply(s, c, ComplaintTrigger.CLOSE, at=at, actor=actor, reason="customer satisfied")
+    else:
+        reopen_in_session(s, c, config=config, reason=f"customer not satisfied: {note or 'no reason given'}",
+                          actor=actor, at=at)
+    refresh_due(s, c.id, config, at)
+    return c
