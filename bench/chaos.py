@@ -41,6 +41,8 @@ def _print(fig) -> None:
     for key in FIGURES:
         print(f"  {key.replace('_', ' '):<22} {fig.n[key]}")
     print(f"  {'dead letters by reason':<22} {fig.dead_reasons}")
+    if fig.resumed_s:
+        print(f"  {'resumed after a drop':<22} {fig.resumed_s} (s, worst drop, per worker kind)")
     print("  held: every due timer fired once, every message delivered, no key twice" if not fig.problems
           else "  PROBLEMS:\n" + "\n".join(f"    - {p}" for p in fig.problems))
 

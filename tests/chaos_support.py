@@ -54,7 +54,9 @@ PRODUCTS = ("Credit reporting", "Mortgage", "Debt collection", "Credit card", "C
 class ChaosParams:
     """The run's size and faults. ``seconds``: wall time of the chaos phase; ``speed``: simulated seconds per
     wall second; ``lease_wall_s``: a delivery claim's lease in wall seconds (the flow's rule, warped);
-    ``max_delay_s``: the receiver answers after a random delay up to this (so kills land on sends in flight)."""
+    ``max_delay_s``: the receiver answers after a random delay up to this (so kills land on sends in flight);
+    ``db_drops``: PostgreSQL only, times every connection of the run is ended server-side (``pg_terminate_backend``,
+    what a database restart does to its clients) while the workers go on."""
 
     complaints: int = 120
     kills: int = 20
@@ -70,10 +72,12 @@ class ChaosParams:
     outage_s: float = 4.0
     lease_wall_s: float = 3.0
     max_delay_s: float = 0.3
+    db_drops: int = 0
 
 
 #: The counted figures of a run, in the order they are printed.
-FIGURES = ("kills", "crashes", "complaints", "timers_due", "fired", "fired_during_chaos", "due_unfired",
+FIGURES = ("kills", "crashes", "db_drops", "connections_dropped", "dropped_in_transaction", "complaints", "timers_due",
+           "fired", "fired_during_chaos", "due_unfired",
            "notifications", "messages", "delivered", "dead_lettered", "retried", "requests", "duplicate_keys",
            "duplicate_deliveries")
 
@@ -88,10 +92,11 @@ class ChaosFigures:
     dead_reasons: dict = field(default_factory=dict)
     wall_s: float = 0.0
     problems: list = field(default_factory=list)
+    resumed_s: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {"backend": self.backend, **{k: self.n[k] for k in FIGURES}, "dead_reasons": self.dead_reasons,
-                "wall_s": self.wall_s, "problems": self.problems}
+                "resumed_s": self.resumed_s, "wall_s": self.wall_s, "problems": self.problems}
 
 
 # ------------------------------------------------------------------ time
@@ -201,20 +206,30 @@ def _worker_app(url: str, config_path: str, clock: WarpClock):
     return build_app(Settings(database_url=url, config=config_path, webhook_secret=SECRET), clock=clock)
 
 
-def run_sweeper(url: str, config_path: str, clock: WarpClock) -> None:
+def _beat(path: str | None, started: float) -> None:
+    """Record a pass that started at ``started`` (wall time) and has just finished: ``path`` holds the start."""
+    if path:
+        tmp = f"{path}.{os.getpid()}"
+        Path(tmp).write_text(repr(started), encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def run_sweeper(url: str, config_path: str, clock: WarpClock, beat: str | None = None) -> None:
     """Sweep at the warped instant, again and again (small batches: a kill lands inside one)."""
     from closeloop.services.engine.sweep import sweep
 
     app = _worker_app(url, config_path, clock)
     while True:
+        started = time.time()
         try:
             sweep(app.sessions, app.config, clock.now(), batch=100)
+            _beat(beat, started)
         except Exception as exc:  # noqa: BLE001 - a flow run that failed; the next run goes on (as Prefect would)
             print(f"sweeper {os.getpid()}: {type(exc).__name__}: {str(exc)[:200]}", flush=True)
         time.sleep(0.05)
 
 
-def run_deliverer(url: str, config_path: str, clock: WarpClock, lease_s: float) -> None:
+def run_deliverer(url: str, config_path: str, clock: WarpClock, lease_s: float, beat: str | None = None) -> None:
     """Drain the outbox as ``flows/deliver.py`` does (sender, retry policy from the settings, the operations
     manager's alert), with small batches, again and again."""
     from closeloop.services.engine.delivery import RetryPolicy, deliver_once
@@ -229,9 +244,11 @@ def run_deliverer(url: str, config_path: str, clock: WarpClock, lease_s: float) 
         async with open_default_sender(secret=SECRET.encode(), deadline_s=2.0, capture_dir="/nonexistent",
                                        apprise=False) as sender:
             while True:
+                started = time.time()
                 try:
                     await deliver_once(app.sessions, sender, clock, worker=name, batch=20, concurrency=10,
                                        max_batches=5, lease=timedelta(seconds=lease_s), policy=policy, alert=alert)
+                    _beat(beat, started)
                 except Exception as exc:  # noqa: BLE001 - as above
                     print(f"deliverer {os.getpid()}: {type(exc).__name__}: {str(exc)[:200]}", flush=True)
                 await asyncio.sleep(0.05)
@@ -282,35 +299,94 @@ class Workers:
                 proc.join()
 
 
-def _sleep_until(deadline: float, workers: Workers) -> None:
+class DbDrops:
+    """Ends every connection of the run's workers server-side (``pg_terminate_backend`` on each backend whose
+    ``application_name`` is ``app_name``: what a PostgreSQL restart does to its clients; the server and other
+    clients are untouched) and measures, per worker kind, the wall seconds from each drop to the end of the first
+    pass that started after it (the workers write the start of each finished pass to their kind's beat file)."""
+
+    def __init__(self, admin_url: str, app_name: str, beats: dict[str, Path]):
+        from models.db import make_engine
+
+        self.admin = make_engine(admin_url)
+        self.app_name, self.beats = app_name, beats
+        self.drops = self.dropped = self.in_transaction = 0
+        self.pending: list[tuple[float, set[str]]] = []
+        self.resumed: dict[str, list[float]] = {kind: [] for kind in beats}
+
+    def drop(self, wait_s: float = 10.0) -> None:
+        """End every connection of the run (waiting up to ``wait_s`` for the workers to hold one at all)."""
+        from sqlalchemy import text
+
+        deadline = time.time() + wait_s
+        while True:
+            with self.admin.begin() as c:
+                rows = c.execute(text("SELECT state, pg_terminate_backend(pid) FROM pg_stat_activity "
+                                      "WHERE application_name = :n AND pid <> pg_backend_pid()"),
+                                 {"n": self.app_name}).all()
+            if rows or time.time() > deadline:
+                break
+            time.sleep(0.05)
+        self.drops += 1
+        self.dropped += sum(1 for _, ok in rows if ok)
+        self.in_transaction += sum(1 for state, ok in rows if ok and state != "idle")
+        self.pending.append((time.time(), set(self.beats)))
+
+    def poll(self) -> None:
+        for at, kinds in self.pending:
+            for kind in list(kinds):
+                path = self.beats[kind]
+                try:
+                    started, finished = float(path.read_text(encoding="utf-8")), path.stat().st_mtime
+                except (OSError, ValueError):
+                    continue
+                if started > at:
+                    self.resumed[kind].append(finished - at)
+                    kinds.discard(kind)
+        self.pending = [(at, kinds) for at, kinds in self.pending if kinds]
+
+    def close(self) -> None:
+        self.admin.dispose()
+
+
+def _sleep_until(deadline: float, workers: Workers, drops: DbDrops | None = None) -> None:
     while (left := deadline - time.time()) > 0:
         time.sleep(min(left, 0.2))
         workers.revive()
+        if drops is not None:
+            drops.poll()
 
 
-def chaos_phase(url: str, config_path: Path, params: ChaosParams, receiver: FlakyReceiver) -> tuple[datetime, Workers]:
-    """Run the workers for ``params.seconds`` of wall time, killing one at each seeded moment and closing the
-    receiver's port for ``outage_s`` in the middle; returns the warped instant at the end and the workers."""
+def chaos_phase(url: str, config_path: Path, params: ChaosParams, receiver: FlakyReceiver,
+                drops: DbDrops | None = None) -> tuple[datetime, Workers]:
+    """Run the workers for ``params.seconds`` of wall time, killing one at each seeded moment, closing the
+    receiver's port for ``outage_s`` in the middle and (with ``drops``) ending every database connection
+    ``params.db_drops`` times; returns the warped instant at the end and the workers."""
     rng = random.Random(params.seed + 1)
     wall0 = time.time()
     clock = WarpClock(T0, wall0, params.speed)
     lease_s = params.lease_wall_s * params.speed
-    specs = ([(run_sweeper, (url, str(config_path), clock))] * params.sweepers
-             + [(run_deliverer, (url, str(config_path), clock, lease_s))] * params.deliverers)
+    beats = {kind: str(path) for kind, path in drops.beats.items()} if drops else {}
+    specs = ([(run_sweeper, (url, str(config_path), clock, beats.get("sweep")))] * params.sweepers
+             + [(run_deliverer, (url, str(config_path), clock, lease_s, beats.get("deliver")))] * params.deliverers)
     workers = Workers(_context(), specs)
     for i in range(len(specs)):
         workers.start(i)
     outage = params.seconds * 0.4
+    n_drops = params.db_drops if drops else 0
     events = sorted([(rng.uniform(0.5, params.seconds - 0.5), "kill") for _ in range(params.kills)]
-                    + [(outage, "down"), (outage + params.outage_s, "up")])
+                    + [(outage, "down"), (outage + params.outage_s, "up")]
+                    + [(rng.uniform(1.0, params.seconds - 4.0), "drop") for _ in range(n_drops)])
     try:
         for at, what in events:
-            _sleep_until(wall0 + at, workers)
+            _sleep_until(wall0 + at, workers, drops)
             if what == "kill":
                 workers.kill(rng.randrange(len(specs)))
+            elif what == "drop" and drops is not None:
+                drops.drop()
             else:
                 getattr(receiver, what)()
-        _sleep_until(wall0 + params.seconds, workers)
+        _sleep_until(wall0 + params.seconds, workers, drops)
     finally:
         workers.stop()
     return clock.now(), workers
@@ -435,6 +511,31 @@ def verify(sessions, receiver: FlakyReceiver, end: datetime, fig: ChaosFigures) 
 
 
 # ------------------------------------------------------------------ the whole run
+def _drops_for(url: str, params: ChaosParams, directory: Path) -> tuple[str, DbDrops | None]:
+    """The workers' URL and, when ``params.db_drops`` asks for it on PostgreSQL, the :class:`DbDrops` that ends
+    their connections: the workers connect under an ``application_name`` of this run alone."""
+    from sqlalchemy import make_url
+
+    if not params.db_drops or not url.startswith("postgresql"):
+        return url, None
+    name = f"closeloop-chaos-{os.getpid()}"
+    worker_url = make_url(url).update_query_dict({"application_name": name}).render_as_string(hide_password=False)
+    beats = {kind: directory / f"beat-{kind}" for kind in ("sweep", "deliver")}
+    return worker_url, DbDrops(url, name, beats)
+
+
+def _drop_figures(drops: DbDrops, fig: ChaosFigures) -> None:
+    drops.poll()
+    fig.n["db_drops"], fig.n["connections_dropped"] = drops.drops, drops.dropped
+    fig.n["dropped_in_transaction"] = drops.in_transaction
+    fig.resumed_s = {kind: round(max(v), 2) if v else None for kind, v in drops.resumed.items()}
+    if drops.pending:
+        fig.problems.append(f"{len(drops.pending)} drops not followed by a finished pass of "
+                            f"{sorted(set().union(*(kinds for _, kinds in drops.pending)))}")
+    if drops.dropped < drops.drops:
+        fig.problems.append(f"{drops.drops} drops ended only {drops.dropped} connections: a drop hit nothing")
+
+
 def run_chaos(url: str, params: ChaosParams, directory: Path, backend: str) -> ChaosFigures:
     """Data, chaos, the end (see the module docstring); returns the figures (``problems`` empty when it held)."""
     from sqlalchemy.orm import sessionmaker
@@ -450,7 +551,13 @@ def run_chaos(url: str, params: ChaosParams, directory: Path, backend: str) -> C
     try:
         config_path = write_config(directory, receiver.url("/hook"))
         fig.n["complaints"] = load_data(sessions, load_config(config_path), params, directory)
-        end, workers = chaos_phase(url, config_path, params, receiver)
+        worker_url, drops = _drops_for(url, params, directory)
+        try:
+            end, workers = chaos_phase(worker_url, config_path, params, receiver, drops)
+        finally:
+            if drops is not None:
+                _drop_figures(drops, fig)
+                drops.close()
         fig.n["kills"], fig.n["crashes"] = workers.kills, workers.crashes
         receiver.faults = False
         env = {"CLOSELOOP_DATABASE_URL": url, "CLOSELOOP_CONFIG": str(config_path),
