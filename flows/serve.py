@@ -122,6 +122,10 @@ def serve_all(config) -> None:  # pragma: no cover - runs until stopped (tests/i
     from prefect import serve
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    from flows.automations import apply_automations, heartbeat_env
+
+    for key, value in heartbeat_env().items():  # the heartbeat of the work pool's runs, for the served runs too
+        os.environ.setdefault(key, value)
     proc = None
     url = os.environ.get("PREFECT_API_URL")
     if not url:
@@ -129,6 +133,12 @@ def serve_all(config) -> None:  # pragma: no cover - runs until stopped (tests/i
         print(f"started a local Prefect server: UI at {url.removesuffix('/api')} (its log: {server_log_path()})",
               flush=True)
     try:
+        try:  # zombie detection (deploy/automations.yaml), idempotent; serving goes on without it
+            applied = apply_automations(url)
+            print("automations: " + ", ".join(f"{name} {what}" for name, what in applied.items()), flush=True)
+        except Exception as exc:  # noqa: BLE001 - reported, not fatal: correctness never depended on it
+            print(f"warning: automations not applied ({type(exc).__name__}: {exc}); run `closeloop automations`",
+                  file=sys.stderr, flush=True)
         with temporary_settings({PREFECT_API_URL: url}):
             serve(*deployments(config), print_starting_message=False)
     finally:

@@ -28,6 +28,7 @@ def test_compose_names_every_service_of_the_process_setup():
     assert set(services) == {"postgres", "pgbouncer", "prefect-server", "migrate", "deploy", "worker", "api"}
     assert "prefect server start" in _command(services["prefect-server"])
     assert "prefect --no-prompt deploy --all --prefect-file deploy/prefect.yaml" in _command(services["deploy"])
+    assert "closeloop automations" in _command(services["deploy"])  # zombie detection on the Prefect server
     assert "prefect work-pool create closeloop --type process" in _command(services["deploy"])
     assert re.search(r"prefect worker start --pool closeloop --limit \d+", _command(services["worker"]))
     assert services["worker"]["deploy"]["replicas"] >= 2

@@ -271,6 +271,16 @@ def serve_cmd(api_host: str = typer.Option("127.0.0.1", "--api-host", help="the 
     serve_all(a.config)
 
 
+@app.command("automations")
+def automations_cmd(api_url: str | None = typer.Option(None, "--api-url", help="default: PREFECT_API_URL")) -> None:
+    """Create or update the Prefect automations of deploy/automations.yaml (zombie detection: a flow run
+    without a heartbeat for 90 s is marked Crashed) on the Prefect server; safe to run again."""
+    from flows.automations import apply_automations
+
+    for name, what in apply_automations(api_url).items():
+        out.print(f"{name}: {what}")
+
+
 @app.command("purge")
 def purge_cmd(older_than_days: int | None = typer.Option(None, "--older-than-days", min=0,
                                                             help="default CLOSELOOP_RETENTION_DAYS (90)"),

@@ -3,8 +3,10 @@ two process workers on a closeloop PostgreSQL schema holding real NYC 311 rows, 
 one worker killed with SIGKILL and the Prefect server restarted mid-run.
 
 Checks: every due timer fired once, every notification delivered (the receiver saw every outbox key, no
-other key), no notification packed under two keys, and a sweep finished again within RESUME_BOUND_S of
-the Prefect server answering after its restart.
+other key), no notification packed under two keys, a sweep finished again within RESUME_BOUND_S of
+the Prefect server answering after its restart, and the flow runs killed with the worker (its whole process
+tree: host loss) were marked Crashed by the zombie-detection automation (``closeloop automations``, as
+deploy/README.md says) within ZOMBIE_BOUND_S of the kill.
 
 The deployments keep their names, flows, parameters and tags from deploy/prefect.yaml; only the sweep's
 and delivery's intervals are tightened to INTERVAL_S through Prefect's API after `prefect deploy`, so the
@@ -43,6 +45,7 @@ IN_CI = bool(os.environ.get("CI"))
 INTERVAL_S = 10
 RESUME_BOUND_S = 180  # stated in deploy/README.md: the sweep runs again within 3 minutes of a server restart
 SETTLE_BOUND_S = 420
+ZOMBIE_BOUND_S = 240  # deploy/automations.yaml: 90 s after the last heartbeat (sent every 30 s), plus evaluation
 
 pytestmark = pytest.mark.skipif(not PG_URL and not IN_CI,
                                 reason="needs PostgreSQL: set CLOSELOOP_TEST_PG_URL (CI does)")
@@ -127,6 +130,19 @@ class Stack:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
 
+    def kill_tree(self, name: str) -> set[int]:
+        """SIGKILL ``name`` and every process it started (flow runs in their own sessions too): a lost host.
+        Returns the pids killed."""
+        proc = self.procs.pop(name)
+        pids = _descendants(proc.pid) | {proc.pid}
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.wait()
+        return pids
+
     def log(self, name: str) -> str:
         return (self.tmp / f"{name}.log").read_text(errors="replace")
 
@@ -139,6 +155,33 @@ class Stack:
     def close(self) -> None:
         for name in list(self.procs):
             self.stop(name, signal.SIGKILL)
+
+
+def _descendants(root: int) -> set[int]:
+    """Every live process below ``root`` (from /proc: parent pids)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _runs_of(api: str, pids: set[int]) -> list:
+    """The flow runs whose process (``infrastructure_pid`` "host:pid") is one of ``pids``."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(limit=200)
+    return [r for r in runs if r.infrastructure_pid and r.infrastructure_pid.rsplit(":", 1)[-1].isdigit()
+            and int(r.infrastructure_pid.rsplit(":", 1)[-1]) in pids]
 
 
 def _tighten_schedules(api: str) -> None:
@@ -219,13 +262,16 @@ def _run_stack(stack: Stack, engine, receiver: Receiver) -> None:
     stack.server()
     stack.cli("work-pool", "create", "closeloop", "--type", "process")
     stack.cli("--no-prompt", "deploy", "--all", "--prefect-file", "deploy/prefect.yaml")
+    applied = subprocess.run([sys.executable, "-m", "closeloop.cli", "automations"], cwd=ROOT, env=stack.env,
+                             capture_output=True, text=True, timeout=120)
+    assert applied.returncode == 0 and "created" in applied.stdout, applied.stdout + applied.stderr
     _tighten_schedules(stack.api)
     worker = [sys.executable, "-m", "prefect", "worker", "start", "--pool", "closeloop", "--limit", "2"]
     stack.start("worker-1", worker + ["--name", "worker-1"])
     stack.start("worker-2", worker + ["--name", "worker-2"])
 
     _wait(lambda: _last_sweep(engine), 300, "a first scheduled sweep", stack)
-    stack.stop("worker-1", signal.SIGKILL)  # host loss: the worker and whatever it ran
+    killed_at, killed = time.monotonic(), stack.kill_tree("worker-1")  # host loss: the worker and what it ran
     stack.stop("server")
     stack.server()  # the same port and database
     restarted = datetime.now(UTC)
@@ -235,6 +281,16 @@ def _run_stack(stack: Stack, engine, receiver: Receiver) -> None:
     print(f"sweep resumed {(resumed - restarted).total_seconds():.0f} s after the Prefect server restart")
     _wait(lambda: _settled(engine, receiver), SETTLE_BOUND_S, "every timer fired and every message delivered", stack)
     _check_once(engine, receiver)
+    _check_zombies(stack, killed, killed_at)
+
+
+def _check_zombies(stack: Stack, killed: set[int], killed_at: float) -> None:
+    """The runs killed with worker-1 (not ended before it) do not stay Running: the automation marks them Crashed."""
+    ids = {r.id for r in _runs_of(stack.api, killed) if r.state is None or r.state.type.value in ("RUNNING", "CRASHED")}
+    left = max(ZOMBIE_BOUND_S - (time.monotonic() - killed_at), 5)
+    _wait(lambda: all(r.state.type.value == "CRASHED" for r in _runs_of(stack.api, killed) if r.id in ids),
+          left, "the runs killed with the worker marked Crashed", stack)
+    print(f"{len(ids)} flow runs killed with worker-1, each marked Crashed within {ZOMBIE_BOUND_S} s of the kill")
 
 
 def _check_once(engine, receiver: Receiver) -> None:
