@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
@@ -57,6 +58,7 @@ class Hit:
     headers: dict[str, str]
     body: bytes
     action: object
+    at: float = field(default_factory=time.time)  # wall time the request was read (latency benchmarks)
 
     @property
     def key(self) -> str | None:

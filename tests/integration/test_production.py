@@ -184,6 +184,15 @@ def _runs_of(api: str, pids: set[int]) -> list:
             and int(r.infrastructure_pid.rsplit(":", 1)[-1]) in pids]
 
 
+def _running_on(stack: Stack, worker: str) -> bool:
+    """``worker`` runs a flow run that has been Running for a second (its first heartbeat is out)."""
+    proc = stack.procs[worker]
+    runs = _runs_of(stack.api, _descendants(proc.pid))
+    now = datetime.now(UTC)
+    return any(r.state is not None and r.state.type.value == "RUNNING" and r.start_time is not None
+               and (now - r.start_time).total_seconds() >= 1 for r in runs)
+
+
 def _tighten_schedules(api: str) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.schedules import IntervalSchedule
@@ -271,6 +280,7 @@ def _run_stack(stack: Stack, engine, receiver: Receiver) -> None:
     stack.start("worker-2", worker + ["--name", "worker-2"])
 
     _wait(lambda: _last_sweep(engine), 300, "a first scheduled sweep", stack)
+    _wait(lambda: _running_on(stack, "worker-1"), 120, "worker-1 running a flow run", stack)
     killed_at, killed = time.monotonic(), stack.kill_tree("worker-1")  # host loss: the worker and what it ran
     stack.stop("server")
     stack.server()  # the same port and database
@@ -290,6 +300,7 @@ def _check_zombies(stack: Stack, killed: set[int], killed_at: float) -> None:
     left = max(ZOMBIE_BOUND_S - (time.monotonic() - killed_at), 5)
     _wait(lambda: all(r.state.type.value == "CRASHED" for r in _runs_of(stack.api, killed) if r.id in ids),
           left, "the runs killed with the worker marked Crashed", stack)
+    assert ids, "worker-1 was killed while running a flow run"
     print(f"{len(ids)} flow runs killed with worker-1, each marked Crashed within {ZOMBIE_BOUND_S} s of the kill")
 
 
