@@ -52,9 +52,10 @@ def sweep_worker(url: str, go: str) -> None:
     engine = make_engine(url)
     sessions, config = sessionmaker(engine, expire_on_commit=False), load_config()
     _wait_for(go)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     report = sweep(sessions, config, SWEEP_NOW)
-    print(json.dumps({"fired": sum(report.fired.values()), "seconds": time.perf_counter() - t0}))
+    print(json.dumps({"fired": sum(report.fired.values()), "seconds": time.perf_counter() - t0,
+                      "cpu": time.process_time() - cpu0}))
 
 
 def deliver_worker(url: str, go: str) -> None:
@@ -75,9 +76,10 @@ def deliver_worker(url: str, go: str) -> None:
                                       max_batches=10_000)
 
     _wait_for(go)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     report = asyncio.run(drain())
-    print(json.dumps({"delivered": report.delivered, "seconds": time.perf_counter() - t0}))
+    print(json.dumps({"delivered": report.delivered, "seconds": time.perf_counter() - t0,
+                      "cpu": time.process_time() - cpu0}))
 
 
 def _run_processes(k: int, mode: str, url: str) -> tuple[float, list[dict]]:
@@ -117,7 +119,8 @@ def bench_sweepers(args, counts_out: list) -> None:
         drop()
         fired = sum(o["fired"] for o in outs)
         print(f"sweepers {k}: {due:,} due timers, {wall:6.1f} s wall, {fired / wall:8,.0f} timers/s; split "
-              f"{[o['fired'] for o in outs]}; fired once: {fired == due and left == 0}", flush=True)
+              f"{[o['fired'] for o in outs]}; fired once: {fired == due and left == 0}; client CPU "
+              f"{sum(o['cpu'] for o in outs):.1f} s; load {os.getloadavg()[0]:.1f}", flush=True)
 
 
 def bench_deliverers(args) -> None:
@@ -136,7 +139,8 @@ def bench_deliverers(args) -> None:
             cleanup()
         print(f"deliverers {k}: {args.n:,} messages, {wall:6.1f} s wall, {args.n / wall:8,.0f} deliveries/s; split "
               f"{[o['delivered'] for o in outs]}; all delivered: {done == args.n}; receiver keys: "
-              f"{recv.counts.get('keys', recv.counts)}", flush=True)
+              f"{recv.counts.get('keys', recv.counts)}; client CPU {sum(o['cpu'] for o in outs):.1f} s; "
+              f"load {os.getloadavg()[0]:.1f}", flush=True)
 
 
 def main() -> None:
@@ -148,14 +152,18 @@ def main() -> None:
     ap.add_argument("--complaints", type=int, default=20_000)
     ap.add_argument("--due-fraction", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--sweepers", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2])
-    ap.add_argument("--deliverers", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 4])
+    ap.add_argument("--sweepers", type=lambda s: [int(x) for x in s.split(",") if x], default=[1, 2],
+                    help="e.g. 1,2,4; empty to skip")
+    ap.add_argument("--deliverers", type=lambda s: [int(x) for x in s.split(",") if x], default=[1, 2, 4],
+                    help="e.g. 1,2,4; empty to skip")
     ap.add_argument("-n", type=int, default=5000, help="messages for the delivery measurement")
     args = ap.parse_args()
     print(f"PostgreSQL; {args.complaints:,} complaints, due fraction {args.due_fraction}; {os.cpu_count()} CPUs; "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
-    bench_sweepers(args, [])
-    bench_deliverers(args)
+    if args.sweepers:
+        bench_sweepers(args, [])
+    if args.deliverers:
+        bench_deliverers(args)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from closeloop.config import parse_config
@@ -173,6 +173,33 @@ def test_sweeping_twice_or_after_downtime_fires_each_timer_once(sessions):
     again = sweep(sessions, config, late)
     assert (sum(again.fired.values()), again.notifications, again.messages) == (0, 0, 0)
     assert len(_notes(sessions)) == 13
+
+
+def test_dropping_superseded_notices_names_a_bounded_number_of_ids_per_statement(sessions, monkeypatch):
+    """A catch-up of 5% of 100,000 complaints drops about 90,000 notices: one UPDATE naming them all exceeded
+    PostgreSQL's 65,535 bound parameters and failed every sweep's packing (bench/workers.py, issue 15)."""
+    import closeloop.services.engine.sweep as sweep_module
+
+    monkeypatch.setattr(sweep_module, "DROP_BATCH", 2)
+    config = engine_config()
+    created = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
+    intake(sessions, config, created, [facts("D1", created)])
+    sweep(sessions, config, created)
+    sizes: list[int] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("UPDATE notification") and "dropped_reason" in statement:
+            sizes.append(len(parameters) - 4)  # the ids; besides them: status, reason and the status check's two
+
+    engine = sessions.kw["bind"]
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        report = sweep(sessions, config, datetime(2026, 3, 5, 10, 0, tzinfo=SH))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert report.dropped == {"superseded": 6}  # as in one statement (the downtime test above)
+    assert len(sizes) == 3 and max(sizes) <= 2
+    assert len([n for n in _notes(sessions) if n.status == "dropped"]) == 6
 
 
 def test_c22_two_sweeps_at_once_create_one_escalation(sessions):
