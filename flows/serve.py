@@ -70,15 +70,16 @@ def server_log_path() -> Path:
     return Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect") / "closeloop-server.log"
 
 
-def start_local_server(timeout_s: float = 120.0) -> tuple[subprocess.Popen, str]:
-    """Start ``prefect server start`` on 127.0.0.1 (port 4200 if free); returns (process, API URL) once healthy.
+def start_local_server(timeout_s: float = 120.0, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """Start ``prefect server start`` on 127.0.0.1 (``port``, default 4200 if free); returns (process, API URL)
+    once healthy.
 
     The server runs in its own session: a Ctrl-C in the terminal reaches ``closeloop serve`` only, which
     pauses its schedules through the still-running server and then stops it (:func:`stop_local_server`).
     """
     import httpx
 
-    port = _free_port()
+    port = port or _free_port()
     log_path = server_log_path()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:

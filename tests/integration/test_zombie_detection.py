@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from closeloop.cli import app as cli_app
 from flows.automations import AUTOMATIONS_PATH, apply_automations, heartbeat_env, load_automations
-from flows.serve import start_local_server, stop_local_server
+from flows.serve import _free_port, start_local_server, stop_local_server
 
 NAME = "closeloop: crash zombie flow runs"
 FAST_WITHIN_S = 10  # Prefect's minimum for a proactive trigger
@@ -56,7 +56,7 @@ def test_prefect_reads_the_heartbeat_setting_the_work_pool_gives_its_runs(monkey
 def prefect_api(tmp_path, monkeypatch):
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    proc, url = start_local_server(timeout_s=240)
+    proc, url = start_local_server(timeout_s=240, port=_free_port(0))  # never 4200: other tests' servers
     try:
         yield url
     finally:
