@@ -218,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="also run the first sweep under cProfile, write the pstats to this file, print the top")
     ap.add_argument("--seed", type=int, default=20260304)
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (SQLite files) and print its path")
+    ap.add_argument("--base", type=Path, default=None,
+                    help="SQLite: the built database file to reuse (built there first when missing; its size must "
+                         "match --complaints, --due-fraction and --seed: the bench does not check)")
     # internal: one measurement in this process
     ap.add_argument("--worker", choices=("sweep", "queries", "profile"), help=argparse.SUPPRESS)
     ap.add_argument("--worker-url", help=argparse.SUPPRESS)
@@ -265,7 +268,7 @@ def _run(a: argparse.Namespace, url: str | None, workdir: Path) -> int:
           f"({sum(len(c.timers) for c in cohorts[:1])} timers per complaint)", flush=True)
     dbs = Databases(url, workdir, config, a, cohorts)
     if url is None:
-        dbs.prepare_sqlite_base()
+        dbs.prepare_sqlite_base(a.base.resolve() if a.base is not None else None)
         print(f"  built {dbs.base.name}: {dbs.counts} in {dbs.build_seconds[-1]:.1f}s, "
               f"{dbs.base.stat().st_size / 2**20:.0f} MiB", flush=True)
 

@@ -60,6 +60,44 @@ def enqueue(session: Session, *, key: str, channel: str, target: str, recipient:
     return ids[0] if ids else None
 
 
+def execute_rows(session: Session, stmt, rows: list[dict]) -> None:
+    """``session.execute(stmt, rows)`` for a Core UPDATE whose per-row values are the bind parameters
+    named by the keys of ``rows`` (all rows with the same keys), without SQLAlchemy's per-row parameter
+    handling: the statement compiled once, each value through its bind processor (memoised when hashable),
+    one driver ``executemany`` (rescheduling writes a few hundred thousand rows after a policy change)."""
+    if not rows:
+        return
+    conn = session.connection()
+    compiled = stmt.compile(dialect=conn.dialect)
+    procs = compiled._bind_processors
+    names = list(rows[0])
+    fixed = {k: (procs[k](v) if k in procs else v) for k, v in compiled.params.items() if k not in names}
+    columns = {n: _memoised(procs.get(n), [r[n] for r in rows]) for n in names}
+    if compiled.positiontup is not None:  # qmark (SQLite)
+        order = [columns[n] if n in columns else [fixed[n]] * len(rows) for n in compiled.positiontup]
+        params: list = list(zip(*order, strict=True))
+    else:
+        params = [fixed | dict(zip(names, values, strict=True))
+                  for values in zip(*(columns[n] for n in names), strict=True)]
+    conn.exec_driver_sql(str(compiled), params)
+
+
+def _memoised(proc, values: list) -> list:
+    """``values`` through the bind processor ``proc`` (None: as they are), memoised per hashable value."""
+    if proc is None:
+        return values
+    memo: dict = {}
+    out = []
+    for v in values:
+        try:
+            out.append(memo[v])
+        except KeyError:
+            out.append(memo.setdefault(v, proc(v)))
+        except TypeError:  # unhashable (a JSON dict)
+            out.append(proc(v))
+    return out
+
+
 # ------------------------------------------------------------------ fast bulk inserts (import)
 
 #: SQLite's bound-variable limit (SQLITE_MAX_VARIABLE_NUMBER since 3.32) with room to spare; PostgreSQL
@@ -119,14 +157,7 @@ def _processed(type_, dialect, values: list) -> list:
         return values
     if isinstance(type_, JSON) or not type_.hashable:
         return [proc(v) for v in values]
-    memo: dict = {}
-    out = []
-    for v in values:
-        try:
-            out.append(memo[v])
-        except KeyError:
-            out.append(memo.setdefault(v, proc(v)))
-    return out
+    return _memoised(proc, values)
 
 
 def _statement(table: Table, names: list[str], dialect) -> tuple[str, str]:
