@@ -77,6 +77,7 @@ class History:
         self.changes_of: dict[tuple[str, int], list[Change]] = defaultdict(list)
         self.transfers: dict[int, list[Change]] = defaultdict(list)  # complaint id -> task transfer rows
         self.first_contact: dict[int, datetime] = {}
+        self._changes: dict[tuple[str, tuple[int, ...]], list[StatusChange]] = {}
 
     @classmethod
     def load(cls, session: Session, complaint_ids: Iterable[int], *, plain: bool = False) -> History:
@@ -117,10 +118,15 @@ class History:
 
     # ------------------------------------------------------------------ reads
     def changes(self, entity: str, ids: Iterable[int]) -> list[StatusChange]:
-        """Status changes of the ``entity`` rows ``ids``, merged in audit order."""
-        rows = [c for i in ids for c in self.changes_of.get((entity, i), ())]
-        rows.sort(key=lambda c: (c.at, c.id))
-        return [StatusChange(c.at, c.to_state) for c in rows]
+        """Status changes of the ``entity`` rows ``ids``, merged in audit order (built once per argument:
+        a task's clocks and timers ask for the same ones several times; callers do not change the list)."""
+        key = (entity, tuple(ids))
+        found = self._changes.get(key)
+        if found is None:
+            rows = [c for i in key[1] for c in self.changes_of.get((entity, i), ())]
+            rows.sort(key=lambda c: (c.at, c.id))
+            found = self._changes[key] = [StatusChange(c.at, c.to_state) for c in rows]
+        return found
 
     def chain(self, task: Task) -> list[Task]:
         """The task and the tasks it was transferred from, oldest first."""

@@ -14,6 +14,7 @@ are cancelled, and come back (same key, new instant) when the clock runs again.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
@@ -67,12 +68,17 @@ def ack_pages(cal, ack_due: datetime, every_hours: float, now: datetime, limit: 
     ``every_hours`` business hours, ``limit`` pages at most; all that are due by ``now`` and the next one
     (the sweep schedules each next page when one fires: :func:`next_ack_page`). One calendar walk."""
     out = []
-    for page, at in enumerate(cal.add_business_times(ack_due, [timedelta(hours=every_hours * k)
-                                                               for k in range(limit)], utc=True), start=1):
+    for page, at in enumerate(cal.add_business_times(ack_due, _page_offsets(every_hours, limit), utc=True), start=1):
         out.append((page, at))
         if at > now:
             break
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _page_offsets(every_hours: float, limit: int) -> tuple[timedelta, ...]:
+    """The business-time offsets of pages 1..``limit`` from the acknowledge due instant."""
+    return tuple(timedelta(hours=every_hours * k) for k in range(limit))
 
 
 def next_ack_page(config: Config, department: str, task_id: int, page: int, fired_at: datetime) -> WantedTimer | None:
