@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any, cast
 
-from sqlalchemy import JSON, CursorResult, Result, Table
+from sqlalchemy import JSON, Column, CursorResult, Result, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -22,6 +22,9 @@ def insert_new(session: Session, table: Table, rows: list[dict], *, key: list[st
     exist; returns the ``returning`` column's values of the rows inserted. One statement per ``page``."""
     if not rows:
         return []
+    names = rows[0].keys()
+    if isinstance(returning, Column) and all(r.keys() == names for r in rows):
+        return _insert_new_rows(session, table, rows, key, returning, page)
     if session.get_bind().dialect.name == "postgresql":
         stmt = postgresql.insert(table).on_conflict_do_nothing(index_elements=key).returning(returning)
     else:
@@ -29,6 +32,33 @@ def insert_new(session: Session, table: Table, rows: list[dict], *, key: list[st
     out: list = []
     for i in range(0, len(rows), page):
         out.extend(session.scalars(stmt, rows[i:i + page]).all())
+    return out
+
+
+def _insert_new_rows(session: Session, table: Table, rows: list[dict], key: list[str], returning: Column,
+                     page: int) -> list:
+    """:func:`insert_new` for rows with the same keys: the values bound as :func:`insert_rows` binds them (no
+    per-row parameter handling by SQLAlchemy: a sweep inserts tens of thousands of notifications), one
+    multi-row ``INSERT ... ON CONFLICT (key) DO NOTHING RETURNING`` per ``page`` rows."""
+    session.flush()  # as session.execute would (autoflush): the rows may refer to pending objects
+    conn = session.connection()
+    dialect = conn.dialect
+    defaults = _defaults(table, rows[0])
+    names = [c.name for c in table.c if c.name in rows[0] or c.name in defaults]
+    columns = [_processed(table.c[n].type, dialect, [defaults[n]]) * len(rows) if n in defaults
+               else _processed(table.c[n].type, dialect, [r[n] for r in rows]) for n in names]
+    params = list(zip(*columns, strict=True))
+    head, one = _statement(table, names, dialect)
+    quote = dialect.identifier_preparer.quote
+    tail = f" ON CONFLICT ({', '.join(quote(k) for k in key)}) DO NOTHING RETURNING {quote(returning.name)}"
+    proc = returning.type._cached_result_processor(dialect, None)
+    size = max(1, min(page, _MAX_PARAMS // len(names)))
+    out: list = []
+    for i in range(0, len(params), size):
+        chunk = params[i:i + size]
+        found = conn.exec_driver_sql(f"{head} VALUES {', '.join([one] * len(chunk))}{tail}",
+                                     tuple(v for p in chunk for v in p)).scalars()
+        out.extend(map(proc, found) if proc is not None else found)
     return out
 
 

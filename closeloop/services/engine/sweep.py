@@ -167,11 +167,13 @@ def _fire_due(sessions, config, now, batch, report) -> None:
 
 class _Batch(list):
     """The notification rows (dicts) one batch of fired timers makes, and ``pages``: the acknowledgement
-    pages after the ones fired, written together (one bulk insert) before the batch commits."""
+    pages after the ones fired, written together (one bulk insert) before the batch commits; ``recipients``:
+    who each (role, department, assignee) resolved to, asked once per batch."""
 
     def __init__(self):
         super().__init__()
         self.pages = TimerPlan()
+        self.recipients: dict[tuple, Any] = {}  # resolve_recipient's answers within the batch (one config)
 
 
 #: The complaint and task columns a notice reads (:func:`_notify_effect`, :func:`_notice_params`,
@@ -214,7 +216,13 @@ def _insert_items(s: Session, items: list[dict], report: SweepReport) -> None:
 
 def _notify(s: Session, items: list[dict], config, *, key, kind, level, role, complaint_id, task, department, now,
             params, due=None) -> None:
-    who = resolve_recipient(s, config, role, department, task)  # an assigned user's own target (issue 14)
+    memo = getattr(items, "recipients", None)
+    ask = (role, department, task.assignee, task.assignee_user_id) if task is not None else (role, department)
+    who = memo.get(ask) if memo is not None else None
+    if who is None:
+        who = resolve_recipient(s, config, role, department, task)  # an assigned user's own target (issue 14)
+        if memo is not None:
+            memo[ask] = who
     items.append(make_item(config, key=key, kind=kind, level=level, who=who, complaint_id=complaint_id, task=task,
                            department=department, now=now, params=params, due=due,
                            improvement_id=task.improvement_id if task is not None else None))
