@@ -24,7 +24,6 @@ from closeloop.domain.errors import DomainError
 from closeloop.services.intake.importing import ImportFailed, ImportReport, import_file
 from closeloop.services.reads.stats import stats as stats_svc
 from models import migrate
-from models.types import NaiveDatetimeError
 
 app = typer.Typer(help="closeloop: hard customer complaints, across departments, until the loop is closed.",
                   no_args_is_help=True, add_completion=False)
@@ -170,7 +169,7 @@ def _import_one(a: App, cfg: Config, path: Path, *, fmt: str, skip_bad_rows: boo
             if as_json:
                 print(json.dumps(exc.report.as_dict(), indent=2))
             fail(exc)
-        except (DomainError, NaiveDatetimeError) as exc:
+        except DomainError as exc:
             fail(exc, 2)
 
 

@@ -10,8 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from closeloop.cli.common import actor_name, fail, get_app, out
-from closeloop.domain.errors import DomainError
+from closeloop.cli.common import actor_name, get_app, out
 from closeloop.services.people import tokens as token_svc
 
 tokens_app = typer.Typer(help="API tokens: create (prints the token alone), list, revoke.", no_args_is_help=True)
@@ -30,13 +29,10 @@ def tokens_create(role: str = typer.Option(..., "--role", help="member, lead, ma
     Only its SHA-256 is stored: it cannot be shown again.
     """
     a = get_app()
-    try:
-        secret, info = token_svc.create_token(a.sessions, a.config, role=role, department=department,
-                                              name=name or (f"{role}@{department}" if department else role),
-                                              language=language, created_by=actor_name(None), at=a.clock.now(),
-                                              user=user)
-    except DomainError as exc:
-        fail(exc, 2)
+    secret, info = token_svc.create_token(a.sessions, a.config, role=role, department=department,
+                                          name=name or (f"{role}@{department}" if department else role),
+                                          language=language, created_by=actor_name(None), at=a.clock.now(),
+                                          user=user)
     print(secret)
 
 
@@ -63,10 +59,7 @@ def tokens_list(as_json: bool = typer.Option(False, "--json")) -> None:
 def tokens_revoke(token_id: int = typer.Argument(..., help="the id from `tokens list`")) -> None:
     """Revoke a token: it no longer authenticates."""
     a = get_app()
-    try:
-        info = token_svc.revoke_token(a.sessions, token_id, at=a.clock.now())
-    except DomainError as exc:
-        fail(exc, 1)
+    info = token_svc.revoke_token(a.sessions, token_id, at=a.clock.now())
     revoked = info.revoked_at.isoformat() if info.revoked_at else "-"
     out.print(f"token {info.id} ({escape(info.name)}) revoked at {revoked}")
 

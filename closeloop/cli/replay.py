@@ -226,20 +226,12 @@ def _write_review(target: Path, cfg, summary: dict) -> None:
     """The monthly review of the replay's busiest month, as of the end of simulated time (md and html)."""
     from datetime import datetime
 
-    from sqlalchemy.orm import sessionmaker
+    from closeloop.services.review.review import render, review_of_file
 
-    from closeloop.services.review.review import build_review, busiest_month, render
-    from models.db import make_engine
-
-    engine = make_engine(f"sqlite:///{target / 'replay.db'}")
-    try:
-        sessions = sessionmaker(engine, expire_on_commit=False)
-        label = busiest_month(sessions, str(cfg.customer_calendar.zone))
-        if label is None:
-            return
-        review = build_review(sessions, cfg, label, datetime.fromisoformat(summary["generated_at"]))
-    finally:
-        engine.dispose()
+    found = review_of_file(target / "replay.db", cfg, datetime.fromisoformat(summary["generated_at"]))
+    if found is None:
+        return
+    label, review = found
     for fmt in ("md", "html"):
         (target / f"review-{label}.{fmt}").write_text(render(review, fmt), "utf-8")
     summary["review"] = {"period": label, "files": [f"review-{label}.md", f"review-{label}.html"]}

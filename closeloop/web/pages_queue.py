@@ -15,9 +15,9 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import RedirectResponse
 
-from closeloop.api.auth import MANAGER, WORK_ROLES, Principal, get_app
 from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from closeloop.domain.task import TASK_MACHINE, TaskStatus
+from closeloop.http.access import MANAGER, WORK_ROLES, Principal, get_app
 from closeloop.services.reads.complaint_queries import task_department
 from closeloop.services.reads.dashboard import complaint_summaries, time_left
 from closeloop.services.reads.overview import _today_bounds, department_queue

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import Request
 
-from closeloop.api.auth import Principal, get_app
+from closeloop.http.access import Principal, get_app
 from closeloop.services.people import web_sessions
 
 SESSION_COOKIE = "closeloop_session"
