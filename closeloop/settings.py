@@ -41,6 +41,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
+from limits import parse_many
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -82,8 +83,6 @@ class Settings(BaseSettings):
     @field_validator("auth_failure_limits")
     @classmethod
     def _limits(cls, value: str) -> str:
-        from limits import parse_many
-
         try:
             parse_many(value)
         except ValueError as exc:

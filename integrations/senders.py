@@ -415,6 +415,7 @@ class AppriseSender:
 
     def __init__(self, deadline_s: float | None = 30.0):
         """``deadline_s``: the total deadline of one send; None waits as long as Apprise takes."""
+        # deferred: Apprise loads its plugins on import (about 0.5 s); only Apprise targets need it
         import apprise  # noqa: PLC0415 - optional at import time of this module
 
         self._apprise = apprise

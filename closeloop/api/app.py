@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
 from closeloop import __version__
@@ -87,7 +88,6 @@ def _document_errors(router) -> None:
     """State in the OpenAPI document the error answers every operation can give besides 401/403/422:
     404 when the path names a record (an unknown id or department), 413 when it takes a body
     (:class:`~closeloop.api.limits.BodyLimit`). Routes add their own (409) where they can conflict."""
-    from fastapi.routing import APIRoute
 
     for route in router.routes:
         if not isinstance(route, APIRoute):

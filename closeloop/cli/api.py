@@ -10,7 +10,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from closeloop.bootstrap import App
 from closeloop.cli.common import actor_name, get_app, out
+from closeloop.logs import configure_logging
 from closeloop.services.people import tokens as token_svc
 
 tokens_app = typer.Typer(help="API tokens: create (prints the token alone), list, revoke.", no_args_is_help=True)
@@ -66,8 +68,10 @@ def tokens_revoke(token_id: int = typer.Argument(..., help="the id from `tokens 
 
 def api_server(app, host: str, port: int, log_level: str = "info"):
     """A uvicorn server for the REST API (and the dashboard, when present) around ``app``."""
+    # deferred: the HTTP stack loads only for `closeloop api` and `closeloop openapi`
     import uvicorn
 
+    # deferred: the HTTP stack loads only for `closeloop api` and `closeloop openapi`
     from closeloop.api.app import create_app
 
     # uvicorn's own access log (client addresses) is off: closeloop.api.observability logs each
@@ -93,7 +97,6 @@ def start_api_thread(app, host: str, port: int):
 def api_cmd(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(8000, "--port", min=1,
                                                                                        max=65535)) -> None:
     """Serve the REST API (/api/v1; OpenAPI at /api/v1/openapi.json, docs at /api/v1/docs)."""
-    from closeloop.logs import configure_logging
 
     a = get_app()
     configure_logging(a.settings.log_format)
@@ -103,8 +106,8 @@ def api_cmd(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.O
 
 def openapi_document() -> str:
     """The OpenAPI document as committed in docs/openapi.json (sorted keys, 2-space indent)."""
+    # deferred: the HTTP stack loads only for `closeloop api` and `closeloop openapi`
     from closeloop.api.app import create_app
-    from closeloop.bootstrap import App
 
     # the document does not depend on the database: build the app without connecting
     return json.dumps(create_app(App.__new__(App)).openapi(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"

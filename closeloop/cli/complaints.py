@@ -13,6 +13,7 @@ from closeloop.cli.common import actor_name, clocks_table, fail, get_app, out
 from closeloop.cli.compensation import compensation_tables
 from closeloop.domain.promise import PromiseStatus
 from closeloop.domain.task import TaskStatus
+from closeloop.services.customers.promises import promises_of
 from closeloop.services.customers.replies import send_reply
 from closeloop.services.engine.clocks import complaint_clocks, promise_consumption, task_clocks
 from closeloop.services.reads import exports
@@ -24,6 +25,7 @@ from closeloop.services.uow import unit_of_work
 from closeloop.services.work import complaints as complaint_svc
 from closeloop.services.work import lifecycle
 from closeloop.services.work.messages import add_message
+from closeloop.services.work.notes import add_note
 
 complaints_app = typer.Typer(help="Complaints: list, show, merge, reprioritize, wait, reply, resolve, close, reopen.",
                              no_args_is_help=True)
@@ -211,7 +213,6 @@ def complaints_wait(complaint_id: int, reason: str = typer.Option(..., "--reason
 def complaints_note(complaint_id: int, text: str = typer.Option(..., "--text", help="@handle notifies that user"),
                     actor: str | None = typer.Option(None)) -> None:
     """An internal note (never sent to the customer); each @handle in it notifies that user once."""
-    from closeloop.services.work.notes import add_note
 
     a = get_app()
     n = add_note(a.sessions, a.config, complaint_id, text, author=actor_name(actor), at=a.clock.now(),
@@ -222,7 +223,6 @@ def complaints_note(complaint_id: int, text: str = typer.Option(..., "--text", h
 
 def promises_table(a, complaint_id: int) -> None:
     """The complaint's promises to the customer (issue 13): who, what, by when, kept or broken."""
-    from closeloop.services.customers.promises import promises_of
 
     promises = promises_of(a.sessions, complaint_id)
     if not promises:

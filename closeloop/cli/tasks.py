@@ -8,9 +8,11 @@ from rich.table import Table
 
 from closeloop.cli.common import actor_name, clocks_table, fail, get_app, out, parse_instant
 from closeloop.domain.task import TaskStatus
+from closeloop.services.engine.sweep import add_manual_reminder
 from closeloop.services.reads.complaint_queries import task_with_clocks
 from closeloop.services.reads.tasks import list_tasks, task_history
 from closeloop.services.work import tasks as task_svc
+from closeloop.services.work.lifecycle import record_follow_up
 
 tasks_app = typer.Typer(help="Department tasks: list, show, acknowledge, start, pause, resume, complete, "
                              "transfer, cancel.", no_args_is_help=True)
@@ -139,7 +141,6 @@ def tasks_follow_up(task_id: int,
                                                    help="the customer's verdict on the handling"),
                     note: str = typer.Option("", "--note"), actor: str | None = typer.Option(None)) -> None:
     """Record a customer follow-up: satisfied closes the complaint, not satisfied reopens it."""
-    from closeloop.services.work.lifecycle import record_follow_up
 
     a = get_app()
     c = record_follow_up(a.sessions, task_id, config=a.config, satisfied=satisfied, note=note,
@@ -151,7 +152,6 @@ def tasks_follow_up(task_id: int,
 def tasks_remind(task_id: int, at: str = typer.Option(..., "--at", help="when, ISO 8601 with offset"),
                  note: str = typer.Option("", "--note")) -> None:
     """Set a reminder on a task at a given instant (delivered in working hours)."""
-    from closeloop.services.engine.sweep import add_manual_reminder
 
     a = get_app()
     when = parse_instant(at, "--at")

@@ -27,6 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from closeloop.calendars import holiday_calendar  # holidays package: outside the domain
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.routing import Matcher, Router, RoutingRule, TaskTemplate
 from closeloop.domain.sla import SlaPolicy, SlaTargets, hours
@@ -323,7 +324,6 @@ class Config:
             spec = self.model.calendars.get(name)
             if spec is None:
                 raise ConfigError(f"{self.source}: calendars.{name}: no such calendar")
-            from closeloop.calendars import holiday_calendar  # holidays package: outside the domain
 
             try:
                 cache[name] = holiday_calendar(spec.timezone, spec.hours, country=spec.country,

@@ -19,6 +19,7 @@ from markupsafe import Markup, escape
 from closeloop.domain.errors import Conflict, DomainError, IllegalTransition, MergeRejected, NotFound, NotPermitted
 from closeloop.http.access import get_app
 from closeloop.services.reads.saved_views import list_views
+from closeloop.services.work.notes import MENTION
 
 from . import i18n
 from .session import (
@@ -65,7 +66,6 @@ def filesize(value: int | None) -> str:
 
 def mentions(text: str | None) -> Markup:
     """The text escaped, each ``@handle`` (:data:`closeloop.services.work.notes.MENTION`) in a ``mention`` span."""
-    from closeloop.services.work.notes import MENTION
 
     text = text or ""
     out, last = [], 0

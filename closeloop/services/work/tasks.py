@@ -37,6 +37,7 @@ from closeloop.services.engine.clocks import refresh_due
 from closeloop.services.people.users import assign_to, take_up
 from closeloop.services.transitions import apply, check_version, record_event
 from closeloop.services.uow import unit_of_work
+from closeloop.services.work.lifecycle import record_follow_up_in_session  # lifecycle imports this module
 from models.tables import Complaint, Department, Improvement, Task, TaskDependency, Transition
 
 ROOT_CAUSE_KIND = rc.ROOT_CAUSE_KIND
@@ -192,7 +193,6 @@ def complete(sessions, task_id: int, *, config: Config, actor: str, at: datetime
     satisfied reopens it to the department that did the work (``lifecycle.record_follow_up``).
     ``satisfied`` on any other task is ``InvalidInput`` too.
     """
-    from closeloop.services.work.lifecycle import record_follow_up_in_session  # lifecycle imports this module
 
     with unit_of_work(sessions) as s:
         task = _load(s, task_id)
