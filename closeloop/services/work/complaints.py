@@ -27,9 +27,8 @@ from closeloop.domain.complaint import MERGEABLE_STATES, ComplaintStatus, Compla
 from closeloop.domain.dedupe import check_merge
 from closeloop.domain.errors import InvalidInput, MergeRejected, NotFound
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
-from closeloop.services.audit import audit_dict
 from closeloop.services.engine.clocks import refresh_due
-from closeloop.services.transitions import apply, check_version
+from closeloop.services.transitions import apply, check_version, record_event
 from closeloop.services.uow import unit_of_work
 from models.tables import Complaint, Message, Task, Timer, Transition
 
@@ -97,8 +96,7 @@ def merge_in_session(session: Session, duplicate_id: int, into_id: int, *, confi
     # always bump the survivor's version, even when ``at`` equals the stored updated_at (a fixed or coarse
     # clock): an opposite merge racing this one then conflicts instead of merging the survivor into itself
     flag_modified(survivor, "updated_at")
-    session.add(Transition(**audit_dict("complaint", survivor.id, survivor.id, survivor.status, survivor.status,
-                                        "absorb", actor, at, reason=reason, data={"duplicate": dup.id})))
+    record_event(session, survivor, "absorb", at=at, actor=actor, reason=reason, data={"duplicate": dup.id})
     refresh_due(session, dup.id, config, at)
     refresh_due(session, survivor.id, config, at)
     return survivor
