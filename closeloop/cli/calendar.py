@@ -15,9 +15,9 @@ from typing import NoReturn
 
 import typer
 
-from closeloop.calendars import calendar_year_listing, holiday_calendar
 from closeloop.config import ConfigError, load_config
 from closeloop.domain.errors import InvalidInput
+from integrations.calendars import calendar_year_listing, holiday_calendar
 
 calendar_app = typer.Typer(help="Business calendars: due times, elapsed business hours, holidays and "
                                 "make-up working days.", no_args_is_help=True)
