@@ -17,8 +17,7 @@ from closeloop.services.customers.promises import promises_of
 from closeloop.services.customers.replies import send_reply
 from closeloop.services.engine.clocks import complaint_clocks, promise_consumption, task_clocks
 from closeloop.services.reads import exports
-from closeloop.services.reads.complaint_queries import ComplaintFilter
-from closeloop.services.reads.complaint_queries import list_complaints as search_list
+from closeloop.services.reads.complaint_queries import ComplaintFilter, list_complaints
 from closeloop.services.reads.exports import ExportFormat
 from closeloop.services.reads.search import ComplaintSort
 from closeloop.services.uow import unit_of_work
@@ -36,7 +35,9 @@ def complaints_list(status: str | None = typer.Option(None, help="filter by stat
                     limit: int = typer.Option(50, min=1, max=10_000), offset: int = typer.Option(0, min=0)) -> None:
     """List complaints (id, source reference, status, severity, flags, category, route, due)."""
     a = get_app()
-    rows = complaint_svc.list_complaints(a.sessions, status=status, limit=limit, offset=offset)
+    # the same read as GET /complaints and the dashboard's list (services/reads/complaint_queries.py)
+    rows, _ = list_complaints(a.sessions, ComplaintFilter(status=[status] if status else None), now=a.clock.now(),
+                              limit=limit, offset=offset)
     out.print(_complaints_table(rows))
 
 
@@ -66,7 +67,7 @@ def complaints_search(query: str = typer.Argument(..., help="id, external refere
         fail(f"--department: unknown department {department!r}", 2)
     f = ComplaintFilter(status=status or None, severity=severity or None, department=department, overdue=overdue,
                         q=query)
-    rows, total = search_list(a.sessions, f, now=a.clock.now(), limit=limit, offset=offset, sort=sort)
+    rows, total = list_complaints(a.sessions, f, now=a.clock.now(), limit=limit, offset=offset, sort=sort)
     if as_json:
         items = [{"id": c.id, "source": c.source, "external_ref": c.external_ref, "status": c.status,
                   "severity": c.severity, "category": c.category, "received_at": c.received_at.isoformat(),

@@ -158,19 +158,4 @@ def show(sessions, complaint_id: int) -> ComplaintView:
         return ComplaintView(c, tasks, entries, merged_from)
 
 
-def list_complaints(sessions, *, status: str | None = None, limit: int = 50, offset: int = 0) -> list[Complaint]:
-    with unit_of_work(sessions) as s:
-        q = select(Complaint).order_by(Complaint.id).limit(limit).offset(offset)
-        if status:
-            if status not in {str(x) for x in ComplaintStatus}:
-                raise InvalidInput("status", f"unknown status {status!r}")
-            q = q.where(Complaint.status == status)
-        return list(s.scalars(q))
-
-
-def count_complaints(sessions) -> int:
-    with unit_of_work(sessions) as s:
-        return s.scalar(select(func.count()).select_from(Complaint)) or 0
-
-
-__all__ = ["merge", "merge_in_session", "show", "list_complaints", "root_of", "TaskStatus"]
+__all__ = ["merge", "merge_in_session", "show", "root_of", "TaskStatus"]
