@@ -64,6 +64,7 @@ from closeloop.services.engine.clocks import batched_refreshes, refresh_noted
 from closeloop.services.engine.sweep import sweep
 from closeloop.services.intake.intake import IntakeItem, intake_batch
 from closeloop.services.replay.replay_loop import LOOP_EVENTS, LoopModel
+from closeloop.services.replay.report import build_summary  # report imports nothing from here
 from closeloop.services.uow import unit_of_work
 from closeloop.services.work import lifecycle
 from closeloop.services.work import tasks as task_svc
@@ -166,7 +167,6 @@ def run_replay(paths: list[Path], config: Config, out_dir: Path, *, fmt: str = "
     capture sender writing under ``out_dir/capture``); None leaves messages pending.
     Raises ``ValueError`` when no row of the files is valid.
     """
-    from closeloop.services.replay.report import build_summary  # report imports nothing from here
 
     engine = _fresh_database(out_dir)
     sessions = sessionmaker(engine, expire_on_commit=False)
