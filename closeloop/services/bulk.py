@@ -120,11 +120,14 @@ def _memoised(proc, values: list) -> list:
     memo: dict = {}
     out = []
     for v in values:
+        key = v
+        if v.__class__ is dict:  # a small JSON object (a timer's data): by its items and their types (1 != True)
+            key = (dict, tuple((k, x.__class__, x) for k, x in v.items()))
         try:
-            out.append(memo[v])
+            out.append(memo[key])
         except KeyError:
-            out.append(memo.setdefault(v, proc(v)))
-        except TypeError:  # unhashable (a JSON dict)
+            out.append(memo.setdefault(key, proc(v)))
+        except TypeError:  # unhashable (a nested JSON value)
             out.append(proc(v))
     return out
 
