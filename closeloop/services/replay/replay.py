@@ -361,8 +361,10 @@ def _take_in(s, config, rc_id, rows: list[ParsedRow], now) -> tuple[list[ParsedR
                            routing_config_id=rc_id, actor=ACTOR)
         cut = len(rows)
         new = _new_complaints(rows, res)
+        loaded = []
         for rid in res.proposed_records:
             rec = s.get_one(Improvement, rid)
+            loaded.append(rec)
             mine = [i for i in new if match_key({f: getattr(rows[i].facts, f, "") or "" for f in model.match_on})
                     == rec.match_key]
             before = s.scalar(select(func.count()).select_from(ImprovementLink)
@@ -376,6 +378,11 @@ def _take_in(s, config, rc_id, rows: list[ParsedRow], now) -> tuple[list[ParsedR
             savepoint.commit()
             return rows, res
         savepoint.rollback()
+        # the records read above were inserted by the rolled-back batch: forget them, so that the same ids taken
+        # again by the shorter batch are new objects (no "identity map already had an identity" warning)
+        for rec in loaded:
+            if rec in s:
+                s.expunge(rec)
         rows = rows[:cut]
 
 
