@@ -191,7 +191,7 @@ def _fresh_database(out_dir: Path):
     for p in (db, out_dir / "replay.db-wal", out_dir / "replay.db-shm"):
         p.unlink(missing_ok=True)
     shutil.rmtree(out_dir / "capture", ignore_errors=True)
-    engine = make_engine(f"sqlite:///{db}")
+    engine = make_engine(f"sqlite:///{db}", scratch=True)  # rebuilt on every run: no fsync per commit
     migrate.upgrade(engine)
     return engine
 
