@@ -191,7 +191,7 @@ def _fresh_database(out_dir: Path):
     for p in (db, out_dir / "replay.db-wal", out_dir / "replay.db-shm"):
         p.unlink(missing_ok=True)
     shutil.rmtree(out_dir / "capture", ignore_errors=True)
-    engine = make_engine(f"sqlite:///{db}")
+    engine = make_engine(f"sqlite:///{db}", scratch=True)  # rebuilt on every run: no fsync per commit
     migrate.upgrade(engine)
     return engine
 
@@ -361,8 +361,10 @@ def _take_in(s, config, rc_id, rows: list[ParsedRow], now) -> tuple[list[ParsedR
                            routing_config_id=rc_id, actor=ACTOR)
         cut = len(rows)
         new = _new_complaints(rows, res)
+        loaded = []
         for rid in res.proposed_records:
             rec = s.get_one(Improvement, rid)
+            loaded.append(rec)
             mine = [i for i in new if match_key({f: getattr(rows[i].facts, f, "") or "" for f in model.match_on})
                     == rec.match_key]
             before = s.scalar(select(func.count()).select_from(ImprovementLink)
@@ -376,6 +378,11 @@ def _take_in(s, config, rc_id, rows: list[ParsedRow], now) -> tuple[list[ParsedR
             savepoint.commit()
             return rows, res
         savepoint.rollback()
+        # the records read above were inserted by the rolled-back batch: forget them, so that the same ids taken
+        # again by the shorter batch are new objects (no "identity map already had an identity" warning)
+        for rec in loaded:
+            if rec in s:
+                s.expunge(rec)
         rows = rows[:cut]
 
 
