@@ -23,7 +23,10 @@ from jinja2 import Environment, StrictUndefined
 from closeloop.config import Config
 from closeloop.domain.calendar import BusinessCalendar
 from closeloop.domain.notices import LANGUAGES, ROLE_LABELS, NoticeKind, NotificationStatus, Role, label, render
-from models.tables import Task
+from closeloop.services.bulk import insert_new
+from closeloop.services.engine.delivery import DeadLetterAlert
+from closeloop.services.markdown import md_text
+from models.tables import Notification, Task
 
 
 @dataclass(frozen=True)
@@ -84,13 +87,20 @@ def make_item(config: Config, *, key: str, kind: str, level: int, who: Recipient
     data = {"text": render(NoticeKind(kind), "en", params)[1], "params": params}
     if due is not None:
         data["due"] = due.astimezone(UTC).isoformat()
-        data["due_local"] = due.astimezone(who.calendar.zone).strftime("%Y-%m-%d %H:%M %z")
+        data["due_local"] = _local_text(due, who.calendar.zone)
     return dict(key=key, kind=NoticeKind(kind).value, level=level, role=str(who.role), recipient=who.name,
                 address=who.address,
                 channel=who.channel, target=who.target, language=who.language, department=department,
                 complaint_id=complaint_id, improvement_id=improvement_id,
                 task_id=task.id if task is not None else None, fired_at=now,
                 release_at=max(release, now), status=NotificationStatus.PENDING, data=data)
+
+
+@lru_cache(maxsize=4096)
+def _local_text(due: datetime, zone) -> str:
+    """``due`` as local time of ``zone`` for a notice (memoised: a task's reminders and escalations share
+    its due instant)."""
+    return due.astimezone(zone).strftime("%Y-%m-%d %H:%M %z")
 
 
 @lru_cache(maxsize=256)
@@ -103,8 +113,6 @@ def _next_opening(calendar: BusinessCalendar, now: datetime) -> datetime:
 def insert_notifications(session, items: list[dict]) -> set[str]:
     """Insert notification rows (dicts from :func:`make_item`) in bulk, skipping keys that exist
     (ON CONFLICT DO NOTHING on the unique key: never twice). Returns the keys inserted."""
-    from closeloop.services.bulk import insert_new
-    from models.tables import Notification
 
     nt = Notification.__table__
     return set(insert_new(session, nt, items, key=["key"], returning=nt.c.key))
@@ -112,7 +120,6 @@ def insert_notifications(session, items: list[dict]) -> set[str]:
 
 @lru_cache(maxsize=4)
 def _template(language: str):
-    from closeloop.services.markdown import md_text
 
     # the digest is Markdown (chat targets render it): every value escaped, names and texts shown as typed
     env = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True, finalize=md_text)
@@ -138,7 +145,6 @@ def render_digest(language: str, recipient: str, items: list[dict]) -> tuple[str
 def dead_letter_alert(config: Config):
     """Where dead letters are reported: the operations manager (``[escalation] operations_manager``,
     else ``default_notify``), in the manager's ``language``; ``None`` when neither has a target."""
-    from closeloop.services.engine.delivery import DeadLetterAlert
 
     r = resolve_role(config, "operations_manager", None)
     return DeadLetterAlert(r.channel, r.target, r.name, r.language) if r.target.strip() else None
