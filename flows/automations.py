@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from flows.deployments import prefect_yaml_path
+
 DEPLOY_DIR = Path(__file__).resolve().parent.parent / "deploy"
 AUTOMATIONS_PATH = DEPLOY_DIR / "automations.yaml"
 HEARTBEAT_ENV = "PREFECT_FLOWS_HEARTBEAT_FREQUENCY"
@@ -23,6 +25,7 @@ HEARTBEAT_ENV = "PREFECT_FLOWS_HEARTBEAT_FREQUENCY"
 def load_automations(path: Path | None = None) -> list:
     """The automations of ``path`` (default :data:`AUTOMATIONS_PATH`) as Prefect ``AutomationCore`` objects
     (validated: a malformed entry raises pydantic's ``ValidationError`` naming the field)."""
+    # deferred: Prefect's modules load only when automations are read or applied (the CLI imports this module)
     from prefect.events.schemas.automations import AutomationCore
 
     data = yaml.safe_load((path or AUTOMATIONS_PATH).read_text(encoding="utf-8")) or {}
@@ -39,6 +42,7 @@ def _canonical(value: Any) -> Any:
 
 
 def _comparable(automation) -> str:
+    # deferred: Prefect's modules load only when automations are read or applied (the CLI imports this module)
     from prefect.events.schemas.automations import AutomationCore
 
     dumped = automation.model_dump(mode="json", include=set(AutomationCore.model_fields))
@@ -49,6 +53,7 @@ def apply_automations(api_url: str | None = None, path: Path | None = None) -> d
     """Create or update every automation of ``path`` on the Prefect server at ``api_url`` (default
     ``PREFECT_API_URL``); returns ``{name: "created" | "updated" | "unchanged"}``. Duplicates of a name (e.g.
     from ``prefect automation create`` run twice) are all updated."""
+    # deferred: Prefect's modules load only when automations are read or applied (the CLI imports this module)
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -71,8 +76,6 @@ def apply_automations(api_url: str | None = None, path: Path | None = None) -> d
 def heartbeat_env(prefect_yaml: Path | None = None) -> dict[str, str]:
     """The environment ``deploy/prefect.yaml`` gives the work pool's flow runs (``definitions.work_pool
     .job_variables.env``): the heartbeat interval, which ``closeloop serve`` sets for its own runs too."""
-    from flows.deployments import prefect_yaml_path
-
     data = yaml.safe_load((prefect_yaml or prefect_yaml_path()).read_text(encoding="utf-8")) or {}
     pool = (data.get("definitions") or {}).get("work_pool") or {}
     env = (pool.get("job_variables") or {}).get("env") or {}

@@ -126,6 +126,7 @@ def serve_all(config) -> None:  # pragma: no cover - runs until stopped (tests/i
     from prefect import serve
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    # deferred: Prefect's server settings are set before Prefect's modules load
     from flows.automations import apply_automations, heartbeat_env
 
     for key, value in heartbeat_env().items():  # the heartbeat of the work pool's runs, for the served runs too

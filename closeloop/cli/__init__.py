@@ -276,6 +276,7 @@ def serve_cmd(api_host: str = typer.Option("127.0.0.1", "--api-host", help="the 
 def automations_cmd(api_url: str | None = typer.Option(None, "--api-url", help="default: PREFECT_API_URL")) -> None:
     """Create or update the Prefect automations of deploy/automations.yaml (zombie detection: a flow run
     without a heartbeat for 90 s is marked Crashed) on the Prefect server; safe to run again."""
+    # deferred: Prefect (flows) costs about 1-2 s to import: only commands that run a flow pay it
     from flows.automations import apply_automations
 
     for name, what in apply_automations(api_url).items():
