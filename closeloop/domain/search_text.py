@@ -36,6 +36,11 @@ def index_terms(*texts: str) -> list[str]:
     return list(seen)
 
 
+def text_terms(text: str) -> tuple[str, ...]:
+    """:func:`index_terms` of one text, not memoised (for texts that seldom repeat: references)."""
+    return _text_terms(text) if text else ()
+
+
 @lru_cache(maxsize=4096)
 def _short_terms(text: str) -> tuple[str, ...]:
     """:func:`_text_terms` memoised, for short texts (imports repeat the same categories, companies, ...)."""

@@ -88,16 +88,15 @@ def insert_rows(session: Session, table: Table, rows: list[dict], *, returning: 
         return _insert_copy(conn, table, rows, names, columns, returning)
     params = list(zip(*columns, strict=True))
     head, one = _statement(table, names, dialect)
-    if not returning:
-        conn.exec_driver_sql(f"{head} VALUES {one}", params)
-        return []
-    tail = " RETURNING " + ", ".join(dialect.identifier_preparer.quote(n) for n in returning)
+    tail = (" RETURNING " + ", ".join(dialect.identifier_preparer.quote(n) for n in returning)) if returning else ""
     size = max(1, min(page, _MAX_PARAMS // len(names)))
     out: list[tuple] = []
     for i in range(0, len(params), size):
         chunk = params[i:i + size]
         sql = f"{head} VALUES {', '.join([one] * len(chunk))}{tail}"
-        out.extend(tuple(r) for r in conn.exec_driver_sql(sql, tuple(v for p in chunk for v in p)))
+        res = conn.exec_driver_sql(sql, tuple(v for p in chunk for v in p))
+        if returning:
+            out.extend(tuple(r) for r in res)
     return out
 
 
