@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
@@ -27,6 +27,7 @@ from closeloop.services.audit import audit_dict
 from closeloop.services.bulk import insert_rows
 from closeloop.services.customers.notices import acknowledge_new
 from closeloop.services.customers.profiles import store_profiles
+from closeloop.services.intake.recurrence import FACT_COLUMNS
 from closeloop.services.intake.recurrence import detect as detect_recurrence
 from closeloop.services.reads.search import complaint_document, index_complaints
 from models.tables import Complaint, Customer, Message, Task, TaskDependency, Transition
@@ -377,9 +378,22 @@ def _finish(b: _Batch) -> None:
                                          items[i].facts.received_at) for i, _, _ in b.decisions])
     result.created += sum(1 for i, _, _ in b.decisions if not items[i].reject_reason)
     result.rejected += sum(1 for i, _, _ in b.decisions if items[i].reject_reason)
-    recur = detect_recurrence(b.session, b.config, b.accepted_ids(), b.now)
+    recur = detect_recurrence(b.session, b.config, _recurrence_facts(b), b.now)
     result.recurrence_links += recur.links
     result.proposed_records.extend(recur.proposed)
+
+
+def _recurrence_facts(b: _Batch) -> list[dict]:
+    """The batch's accepted complaints as recurrence reads them (``FACT_COLUMNS`` as stored: ``received_at``
+    in UTC), in id order, from the rows just inserted."""
+    facts = []
+    for (i, _, _), cid, row in zip(b.decisions, b.new_ids, b.rows, strict=True):
+        if not b.items[i].reject_reason:
+            c = {name: row[name] for name in FACT_COLUMNS[2:]}
+            c["id"], c["received_at"] = cid, row["received_at"].astimezone(UTC)
+            facts.append(c)
+    facts.sort(key=lambda c: c["id"])
+    return facts
 
 
 def _complaint_row(f: ComplaintFacts, status, severity, flags, reasons, rule, rc_id, cust, now) -> dict:

@@ -17,7 +17,6 @@ same complaints for the same query.
 from __future__ import annotations
 
 from enum import StrEnum
-from functools import lru_cache
 from itertools import chain
 
 from sqlalchemy import ColumnElement, CompoundSelect, bindparam, literal_column, select, text, true, union
@@ -25,13 +24,14 @@ from sqlalchemy.orm import Session
 
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.facts import ComplaintFacts
-from closeloop.domain.search_text import QueryTerms, document, index_terms, query_terms, text_terms
+from closeloop.domain.search_text import QueryTerms, document, query_terms, short_terms, text_terms
 from closeloop.services.bulk import insert_rows
 from models.tables import Complaint, ComplaintSearch, Customer
 
 MAX_QUERY_CHARS = 200
 _FACTS = ("external_ref", "source", "category", "subcategory", "product", "sub_product", "issue", "sub_issue",
           "company", "region", "channel")
+_MIDDLE = _FACTS[1:]  # the facts after the reference (repeated from row to row)
 
 
 class ComplaintSort(StrEnum):
@@ -59,17 +59,11 @@ def order_by(sort: ComplaintSort) -> list:
 
 def complaint_document(f: ComplaintFacts) -> str:
     """The search document of complaint facts (terms separated by single spaces): ``document`` of the
-    reference, the other facts, the tags, the customer ref and the text. The terms of the facts between
-    the reference and the customer ref are memoised (an import repeats them row after row); the
-    distinct terms of the parts, in first-seen order, are those of the whole."""
-    middle = _facts_terms(*(getattr(f, name) for name in _FACTS[1:]), " ".join(f.tags))
-    return " ".join(dict.fromkeys(chain(text_terms(f.external_ref), middle, text_terms(f.customer_ref or ""),
-                                        text_terms(f.text))))
-
-
-@lru_cache(maxsize=4096)
-def _facts_terms(*texts: str) -> tuple[str, ...]:
-    return tuple(index_terms(*texts))
+    reference, the other facts, the tags, the customer ref and the text, written out (the terms of each
+    text, the short ones memoised, and their distinct terms in first-seen order in one pass)."""
+    middle = [short_terms(getattr(f, name)) for name in _MIDDLE]
+    return " ".join(dict.fromkeys(chain(text_terms(f.external_ref), *middle, short_terms(" ".join(f.tags)),
+                                        text_terms(f.customer_ref or ""), text_terms(f.text))))
 
 
 def reindex_without_text(session: Session, complaint_ids: list[int]) -> int:
