@@ -112,12 +112,14 @@ def _defaults(table: Table, first: dict) -> dict:
 
 
 def _processed(type_, dialect, values: list) -> list:
-    """``values`` through ``type_``'s bind processor for ``dialect`` (memoised when hashable)."""
+    """``values`` through ``type_``'s bind processor for ``dialect``, memoised: by value when the type's
+    values are hashable, else by object (``values`` holds each one for the call, so an ``id`` names one
+    object: rows that share a JSON value as one object have it serialised once)."""
     proc = type_._cached_bind_processor(dialect)
     if proc is None:
         return values
     if isinstance(type_, JSON) or not type_.hashable:
-        return [proc(v) for v in values]
+        return _by_identity(proc, values)
     memo: dict = {}
     out = []
     for v in values:
@@ -125,6 +127,18 @@ def _processed(type_, dialect, values: list) -> list:
             out.append(memo[v])
         except KeyError:
             out.append(memo.setdefault(v, proc(v)))
+    return out
+
+
+def _by_identity(func, values: list) -> list:
+    """``[func(v) for v in values]``, computed once per distinct object of ``values``."""
+    memo: dict[int, Any] = {}
+    out = []
+    for v in values:
+        try:
+            out.append(memo[id(v)])
+        except KeyError:
+            out.append(memo.setdefault(id(v), func(v)))
     return out
 
 
@@ -178,5 +192,5 @@ def _insert_copy(conn, table: Table, rows: list[dict], names: list[str], columns
 
 
 def _json_text(values: list) -> list:
-    """psycopg ``Json`` wrappers (SQLAlchemy's JSON bind processing) as their JSON text."""
-    return [None if v is None else (v.dumps or json.dumps)(v.obj) for v in values]
+    """psycopg ``Json`` wrappers (SQLAlchemy's JSON bind processing) as their JSON text (once per object)."""
+    return _by_identity(lambda v: None if v is None else (v.dumps or json.dumps)(v.obj), values)

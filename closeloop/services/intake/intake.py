@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
@@ -127,6 +128,8 @@ class _Batch:
     route_memo: dict[tuple, Route] = field(default_factory=dict)
     route_facts: list[str] = field(default_factory=list)
     triage_memo: dict[tuple, TriageResult] = field(default_factory=dict)
+    json_memo: dict[tuple, Any] = field(default_factory=dict)
+    task_memo: dict[tuple, dict] = field(default_factory=dict)
 
     def route(self, f: ComplaintFacts) -> Route:
         """``config.router.route(f)``, memoised for the batch on the facts its rules test (all it reads)."""
@@ -153,6 +156,11 @@ class _Batch:
         if key not in self.due_memo:
             self.due_memo[key] = cal.add_business_time(start, duration)
         return self.due_memo[key]
+
+    def shared(self, key: tuple, value: Any) -> Any:
+        """One object per ``key`` for the batch: a JSON value many rows hold (``key`` names everything in
+        it), which ``insert_rows`` then serialises once."""
+        return self.json_memo.setdefault(key, value)
 
     def accepted_ids(self) -> list[int]:
         """The new complaint ids of the rows that are complaints (not rejected), in the order received."""
@@ -239,18 +247,22 @@ def _decide(b: _Batch, fresh: list[int], routing_config_id: int | None) -> None:
             status = ComplaintStatus.REJECTED
         else:
             route = b.route(f)
-            earlier_n = count_in_window(f.received_at, (p.received_at for p in earlier), repeat_window)
+            earlier_n = count_in_window(f.received_at, (p.received_at for p in earlier), repeat_window) if earlier \
+                else 0
             tri = b.triage(f, earlier_n, route.severity)
-            severity, flags, reasons = tri.severity, list(tri.flags), list(tri.reasons)
-            rule, templates = route.rule, list(route.tasks)
+            severity, rule, templates = tri.severity, route.rule, list(route.tasks)
+            flags, reasons = b.shared(("flags", tri.flags), list(tri.flags)), b.shared(("reasons", tri.reasons),
+                                                                                       list(tri.reasons))
             status = ComplaintStatus.TRIAGED
-            dup_ref = likely_duplicate_of(f.category, f.received_at, earlier, config.dedupe_window)
+            if earlier:
+                dup_ref = likely_duplicate_of(f.category, f.received_at, earlier, config.dedupe_window)
             if route.is_fallback:
                 b.result.fallback += 1
         if cust:
             # later rows of this batch see this one as an earlier complaint (negative id = batch position)
             prior[cust].append(PriorComplaint(-1 - pos, f.category, f.received_at, False))
         row = _complaint_row(f, status, severity, flags, reasons, rule, routing_config_id, cust, b.now)
+        row["tags"] = b.shared(("tags", f.tags), row["tags"])
         if status != ComplaintStatus.REJECTED:
             target = config.sla.for_customer(severity).resolve
             if target is not None:
@@ -325,9 +337,10 @@ def _complaint_children(b: _Batch, kids: _Children, item: IntakeItem, cid: int, 
                                   f.received_at, data={"source": f.source, "external_ref": f.external_ref}))
     trig = ComplaintTrigger.REJECT if item.reject_reason else ComplaintTrigger.TRIAGE
     rec = COMPLAINT_MACHINE.fire(ComplaintStatus.RECEIVED, trig, at=now, actor=actor, reason=item.reject_reason)
+    data = b.shared(("triage", crow["route_rule"], crow["severity"], tuple(crow["risk_flags"])),
+                    {"route": crow["route_rule"], "severity": crow["severity"], "flags": crow["risk_flags"]})
     kids.audits.append(audit_dict("complaint", cid, cid, rec.from_state, rec.to_state, rec.trigger, actor, now,
-                                  reason=rec.reason, data={"route": crow["route_rule"], "severity": crow["severity"],
-                                                           "flags": crow["risk_flags"]}))
+                                  reason=rec.reason, data=data))
     if f.text:
         kids.messages.append({"complaint_id": cid, "original_complaint_id": cid, "direction": "inbound",
                               "channel": f.channel, "author": "customer", "body": f.text, "at": f.received_at})
@@ -335,20 +348,24 @@ def _complaint_children(b: _Batch, kids: _Children, item: IntakeItem, cid: int, 
 
 def _task_row(b: _Batch, cid: int, t: TaskTemplate, severity: str) -> dict:
     """The task row of template ``t`` on complaint ``cid``: ``blocked`` without clocks when it depends on
-    another task, else ``open`` with its department's resolve/acknowledge due instants from ``b.now``."""
-    now = b.now
-    status = TaskStatus.BLOCKED if t.depends_on else TaskStatus.OPEN
-    due = ack_due = None
-    if status == TaskStatus.OPEN:  # a blocked task's clocks wait for it to unblock
-        targets = b.config.sla.for_department(t.department, severity)
-        cal = b.config.department_calendar(t.department)
-        if targets.resolve is not None:
-            due = b.add_business_time(cal, now, targets.resolve)
-        if targets.acknowledge is not None:
-            ack_due = b.add_business_time(cal, now, targets.acknowledge)
-    return {"complaint_id": cid, "department": t.department, "kind": t.kind, "title": t.title,
-            "instructions": t.instructions, "status": status, "created_at": now,
-            "updated_at": now, "version": 1, "due_at": due, "ack_due_at": ack_due}
+    another task, else ``open`` with its department's resolve/acknowledge due instants from ``b.now``
+    (the same for every complaint of the batch with this template and severity: built once)."""
+    key = (t, severity)
+    if key not in b.task_memo:
+        now = b.now
+        status = TaskStatus.BLOCKED if t.depends_on else TaskStatus.OPEN
+        due = ack_due = None
+        if status == TaskStatus.OPEN:  # a blocked task's clocks wait for it to unblock
+            targets = b.config.sla.for_department(t.department, severity)
+            cal = b.config.department_calendar(t.department)
+            if targets.resolve is not None:
+                due = b.add_business_time(cal, now, targets.resolve)
+            if targets.acknowledge is not None:
+                ack_due = b.add_business_time(cal, now, targets.acknowledge)
+        b.task_memo[key] = {"department": t.department, "kind": t.kind, "title": t.title,
+                            "instructions": t.instructions, "status": status, "created_at": now,
+                            "updated_at": now, "version": 1, "due_at": due, "ack_due_at": ack_due}
+    return {"complaint_id": cid, **b.task_memo[key]}
 
 
 def _insert_tasks(b: _Batch, kids: _Children) -> None:
@@ -364,8 +381,8 @@ def _insert_tasks(b: _Batch, kids: _Children) -> None:
         by_kind[(cid, t.kind)] = tid
     deps: list[dict[str, int]] = []
     for (cid, t), tid, row in zip(kids.task_meta, task_ids, kids.task_rows, strict=True):
-        kids.audits.append(audit_dict("task", tid, cid, None, row["status"], "create", b.actor, b.now,
-                                      data={"department": t.department, "kind": t.kind}))
+        data = b.shared(("task", t.department, t.kind), {"department": t.department, "kind": t.kind})
+        kids.audits.append(audit_dict("task", tid, cid, None, row["status"], "create", b.actor, b.now, data=data))
         deps.extend({"task_id": tid, "depends_on_id": by_kind[(cid, d)]} for d in t.depends_on)
     insert_rows(b.session, TaskDependency.__table__, deps)
 
