@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import chain
 from typing import Any, cast
 
 from sqlalchemy import JSON, CursorResult, Result, Table
@@ -94,7 +95,7 @@ def insert_rows(session: Session, table: Table, rows: list[dict], *, returning: 
     for i in range(0, len(params), size):
         chunk = params[i:i + size]
         sql = f"{head} VALUES {', '.join([one] * len(chunk))}{tail}"
-        res = conn.exec_driver_sql(sql, tuple(v for p in chunk for v in p))
+        res = conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
         if returning:
             out.extend(tuple(r) for r in res)
     return out

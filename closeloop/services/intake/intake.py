@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, text, update
@@ -21,6 +22,7 @@ from closeloop.config import Config
 from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus, ComplaintTrigger
 from closeloop.domain.dedupe import PriorComplaint, count_in_window, likely_duplicate_of
 from closeloop.domain.facts import ComplaintFacts
+from closeloop.domain.machine import TransitionRecord
 from closeloop.domain.routing import Route, TaskTemplate
 from closeloop.domain.task import TaskStatus
 from closeloop.domain.triage import TriageResult
@@ -124,7 +126,7 @@ class _Batch:
     rows: list[dict] = field(default_factory=list)
     decisions: list[tuple[int, list[TaskTemplate], int | None]] = field(default_factory=list)
     new_ids: list[int] = field(default_factory=list)
-    due_memo: dict[tuple, datetime] = field(default_factory=dict)
+    fire_memo: dict[tuple, TransitionRecord] = field(default_factory=dict)
     route_memo: dict[tuple, Route] = field(default_factory=dict)
     route_facts: list[str] = field(default_factory=list)
     triage_memo: dict[tuple, TriageResult] = field(default_factory=dict)
@@ -150,12 +152,17 @@ class _Batch:
         return self.triage_memo[key]
 
     def add_business_time(self, cal, start: datetime, duration: timedelta) -> datetime:
-        """``cal.add_business_time(start, duration)``, memoised for the batch (a pure function; the
-        tasks of a batch share ``now`` and many complaints share a received instant)."""
-        key = (cal, start, duration)  # the calendar itself (held, so never confused with another)
-        if key not in self.due_memo:
-            self.due_memo[key] = cal.add_business_time(start, duration)
-        return self.due_memo[key]
+        """``cal.add_business_time(start, duration)``, memoised (:func:`_business_time`)."""
+        return _business_time(cal, start, duration)
+
+    def fired(self, trigger: ComplaintTrigger, reason: str | None) -> TransitionRecord:
+        """The record of firing ``trigger`` on a received complaint at ``now`` by the batch's actor: the
+        same for every complaint of the batch with this reason (built once; a refusal raises each time)."""
+        key = (trigger, reason)
+        if key not in self.fire_memo:
+            self.fire_memo[key] = COMPLAINT_MACHINE.fire(ComplaintStatus.RECEIVED, trigger, at=self.now,
+                                                         actor=self.actor, reason=reason)
+        return self.fire_memo[key]
 
     def shared(self, key: tuple, value: Any) -> Any:
         """One object per ``key`` for the batch: a JSON value many rows hold (``key`` names everything in
@@ -166,6 +173,14 @@ class _Batch:
         """The new complaint ids of the rows that are complaints (not rejected), in the order received."""
         return [cid for (i, _, _), cid in zip(self.decisions, self.new_ids, strict=True)
                 if not self.items[i].reject_reason]
+
+
+@lru_cache(maxsize=4096)
+def _business_time(cal, start: datetime, duration: timedelta) -> datetime:
+    """``cal.add_business_time(start, duration)``, memoised across batches and imports (a pure function of
+    the calendar, held by the cache so never confused with another, and the instant: the tasks of a batch
+    share ``now`` and many complaints share a received instant)."""
+    return cal.add_business_time(start, duration)
 
 
 def _split_duplicates(session: Session, items: Sequence[IntakeItem], result: IntakeResult) -> list[int]:
@@ -335,8 +350,7 @@ def _complaint_children(b: _Batch, kids: _Children, item: IntakeItem, cid: int, 
     kids.docs.append({"complaint_id": cid, "doc": complaint_document(f)})
     kids.audits.append(audit_dict("complaint", cid, cid, None, ComplaintStatus.RECEIVED, "receive", actor,
                                   f.received_at, data={"source": f.source, "external_ref": f.external_ref}))
-    trig = ComplaintTrigger.REJECT if item.reject_reason else ComplaintTrigger.TRIAGE
-    rec = COMPLAINT_MACHINE.fire(ComplaintStatus.RECEIVED, trig, at=now, actor=actor, reason=item.reject_reason)
+    rec = b.fired(ComplaintTrigger.REJECT if item.reject_reason else ComplaintTrigger.TRIAGE, item.reject_reason)
     data = b.shared(("triage", crow["route_rule"], crow["severity"], tuple(crow["risk_flags"])),
                     {"route": crow["route_rule"], "severity": crow["severity"], "flags": crow["risk_flags"]})
     kids.audits.append(audit_dict("complaint", cid, cid, rec.from_state, rec.to_state, rec.trigger, actor, now,
