@@ -16,8 +16,11 @@ Memory stays flat: rows are read one at a time and written in batches of
 
 from __future__ import annotations
 
+import gc
+import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,7 +95,7 @@ def import_file(sessions, config: Config, clock: Clock, path: str | Path, *, fmt
     def _profile(p):
         report.format = p.name
 
-    with unit_of_work(sessions) as session:
+    with collect_less(), unit_of_work(sessions) as session:
         sync_departments(session, config, now)
         rc_id = routing_config_id(session, config, now)
         batch: list[IntakeItem] = []
@@ -130,6 +133,37 @@ def import_file(sessions, config: Config, clock: Clock, path: str | Path, *, fmt
             raise ImportFailed(report)  # rolls the transaction back
     report.committed = True
     return report
+
+
+#: the cyclic garbage collector's first threshold while importing (Python's default is 700)
+IMPORT_GC_THRESHOLD = 50_000
+_gc_lock = threading.Lock()
+_gc_users = 0
+_gc_saved: tuple[int, int, int] = (0, 0, 0)
+
+
+@contextmanager
+def collect_less() -> Iterator[None]:
+    """Run the cyclic garbage collector's youngest generation every ``IMPORT_GC_THRESHOLD`` container
+    allocations instead of every 700 while the block runs, then restore the thresholds (the first of
+    concurrent imports raises them, the last restores them). An import allocates a few dozen dicts and
+    tuples per row that all live until their batch is written, so at 700 the collector runs hundreds of
+    times per 10,000 rows, and full collections of every object in the process follow; the rows it
+    writes are the same. Memory stays flat: the cycles are still collected, every 50,000 allocations."""
+    global _gc_users, _gc_saved
+    with _gc_lock:
+        if _gc_users == 0:
+            _gc_saved = gc.get_threshold()
+            if _gc_saved[0]:  # 0: automatic collection is off; leave it off
+                gc.set_threshold(max(IMPORT_GC_THRESHOLD, _gc_saved[0]), *_gc_saved[1:])
+        _gc_users += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_users -= 1
+            if _gc_users == 0:
+                gc.set_threshold(*_gc_saved)
 
 
 def _merge(report: ImportReport, res: IntakeResult) -> None:
