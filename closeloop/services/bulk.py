@@ -174,7 +174,11 @@ def _insert_copy(conn, table: Table, rows: list[dict], names: list[str], columns
     ids: list[int] = []
     if returning:
         (pk,) = table.primary_key.columns
-        seq = conn.exec_driver_sql("SELECT pg_get_serial_sequence(%s, %s)", (table.name, pk.name)).scalar_one()
+        seqs = conn.info.setdefault("closeloop_serial_sequences", {})  # per connection (its search_path)
+        if table.name not in seqs:
+            seqs[table.name] = conn.exec_driver_sql("SELECT pg_get_serial_sequence(%s, %s)",
+                                                    (table.name, pk.name)).scalar_one()
+        seq = seqs[table.name]
         ids = sorted(conn.exec_driver_sql("SELECT nextval(%s) FROM generate_series(1, %s)",
                                           (seq, len(rows))).scalars())
         names.insert(0, pk.name)

@@ -340,7 +340,8 @@ def _insert_children(b: _Batch) -> None:
     insert_rows(b.session, Transition.__table__, kids.audits)
     insert_rows(b.session, Message.__table__, kids.messages)
     index_complaints(b.session, kids.docs)
-    acknowledge_new(b.session, b.config, b.accepted_ids(), b.now)
+    if any(row["customer_id"] is not None for row in b.rows):  # acknowledgements reach customers only
+        acknowledge_new(b.session, b.config, b.accepted_ids(), b.now)
 
 
 def _complaint_children(b: _Batch, kids: _Children, item: IntakeItem, cid: int, crow: dict) -> None:
