@@ -78,7 +78,7 @@ def _worker(mode: str, name: str, profile: int) -> dict:
         from models import migrate
         from models.db import make_engine
 
-        engine = make_engine(f"sqlite:///{out / 'import.db'}")
+        engine = make_engine(f"sqlite:///{out / 'import.db'}", scratch=True)  # as the replay's
         migrate.upgrade(engine)
         t0, c0 = time.perf_counter(), os.times()  # the migration is not the import's
         from datetime import datetime

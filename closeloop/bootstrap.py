@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from closeloop.clock import Clock, SystemClock
+from closeloop.clock import Clock, FixedClock, SystemClock
 from closeloop.config import Config, load_config
 from closeloop.settings import Settings, normalize_database_url
 from models.db import make_engine
@@ -37,8 +37,12 @@ class App:
 
 def build_app(settings: Settings | None = None, *, clock: Clock | None = None,
               config: Config | None = None) -> App:
-    """Build the application from ``settings`` (default: the environment)."""
+    """Build the application from ``settings`` (default: the environment). The clock is ``clock`` if given,
+    else a :class:`~closeloop.clock.FixedClock` at ``settings.clock_at`` (``CLOSELOOP_CLOCK_AT``) if set, else
+    the system clock: the one place a process chooses its time."""
     settings = settings or Settings()
     engine = make_engine(normalize_database_url(settings.database_url))
     sessions = sessionmaker(engine, expire_on_commit=False)
-    return App(settings, engine, sessions, clock or SystemClock(), config)
+    if clock is None:
+        clock = FixedClock(settings.clock_at) if settings.clock_at is not None else SystemClock()
+    return App(settings, engine, sessions, clock, config)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from closeloop.config import DEFAULT_CONFIG_NAME, Config, load_config, parse_config
+from integrations.exports import detect_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 # format -> (example configuration file, or None for the default; TOML appended to the default)
@@ -34,7 +36,6 @@ class Chosen:
 def detect_format(path: Path, fmt: str) -> str:
     """The export format of ``path``: ``fmt`` unless it is ``auto``, else told from the header
     (``jsonl`` for ``.jsonl``/``.ndjson``); ``auto`` when it cannot be told (reading reports that)."""
-    from integrations.exports import detect_profile
 
     if fmt != "auto":
         return fmt
@@ -68,7 +69,6 @@ def choose(paths: list[Path], fmt: str, explicit: str | Path | None) -> Chosen:
         rel = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
         return Chosen(load_config(path), f"configuration: {rel} (picked for format {fmt_name}; "
                                          "--config to choose another)")
-    from importlib import resources
 
     text = resources.files("closeloop.config").joinpath(DEFAULT_CONFIG_NAME).read_text("utf-8") + extra
     source = f"closeloop/config/{DEFAULT_CONFIG_NAME} + {extra.strip().replace(chr(10), ' ')}"

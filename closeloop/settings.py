@@ -31,12 +31,17 @@
 - ``CLOSELOOP_API_MAX_BODY_BYTES``: the largest request body the API and dashboard accept (default 1 MiB; 413 above).
 - ``CLOSELOOP_AUTH_FAILURE_LIMITS``: failed token or sign-in attempts allowed per client address before
   429 (``limits`` notation, windows separated by ``;``; default ``10/minute;100/hour``).
+- ``CLOSELOOP_CLOCK_AT``: an ISO 8601 instant with an offset (``2026-03-02T09:00:00+08:00``): every app built
+  from these settings (CLI, flows, API) runs as of that instant (a ``FixedClock``), for tests, demos and re-running
+  a flow as of a past moment; empty (default): the system clock. A value without an offset is refused.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
+from limits import parse_many
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -66,12 +71,18 @@ class Settings(BaseSettings):
     link_secret: str = ""
     # failed token / sign-in attempts allowed per client address (``limits`` notation, ';' between windows)
     auth_failure_limits: str = "10/minute;100/hour"
+    clock_at: datetime | None = None
+
+    @field_validator("clock_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+            raise ValueError("an instant with an offset is required (2026-03-02T09:00:00+08:00 or ...Z)")
+        return value
 
     @field_validator("auth_failure_limits")
     @classmethod
     def _limits(cls, value: str) -> str:
-        from limits import parse_many
-
         try:
             parse_many(value)
         except ValueError as exc:

@@ -34,6 +34,7 @@ from closeloop.services.engine.notify import dead_letter_alert
 from flows.runinfo import label_run, timed_run, worker_name
 from flows.schedules import policy
 from integrations.senders import open_default_sender
+from integrations.smtp import SmtpSender
 
 _T = TypeVar("_T")
 
@@ -83,8 +84,6 @@ def email_sender(settings):
     """The SMTP sender from ``CLOSELOOP_SMTP_URL`` / ``CLOSELOOP_SMTP_FROM``, or None when no relay is set."""
     if not settings.smtp_url:
         return None
-    from integrations.smtp import SmtpSender
-
     return SmtpSender(settings.smtp_url, settings.smtp_from, settings.delivery_deadline_s)
 
 

@@ -61,6 +61,7 @@ def load_specs(path: Path | None = None) -> list[DeploymentSpec]:
     Raises:
         DeploymentFileError: the file is absent, or an entry lacks a name or ``path:function`` entrypoint.
     """
+    # deferred: reading and checking deploy/prefect.yaml needs no Prefect import
     from prefect.utilities.templating import apply_values
 
     path = path or prefect_yaml_path()
@@ -90,6 +91,7 @@ def schedule_objects(spec: DeploymentSpec) -> list:
     Raises:
         DeploymentFileError: a schedule is neither ``interval`` (seconds) nor ``cron``.
     """
+    # deferred: reading and checking deploy/prefect.yaml needs no Prefect import
     from prefect.schedules import Cron, Interval
 
     out = []

@@ -18,6 +18,8 @@ from contextlib import contextmanager
 
 from prefect.context import FlowRunContext
 
+from closeloop.services.engine.engine_runs import record_run
+
 _log = logging.getLogger(__name__)
 
 #: Prefect keeps every tag; a sweep touching thousands of complaints tags at most this many ids.
@@ -29,6 +31,7 @@ def label_run(name: str, tags: Iterable[str] = ()) -> None:
     ctx = FlowRunContext.get()
     if ctx is None or ctx.flow_run is None:
         return
+    # deferred: the engine's workers import runinfo outside a flow run; the client only inside one
     from prefect.client.orchestration import get_client
 
     merged = sorted(set(ctx.flow_run.tags) | set(tags))
@@ -60,7 +63,6 @@ def timed_run(app, kind, worker: str | None = None):
     Yields a dict; the block puts the run's integer counts into it. The row's instants come from
     ``app.clock``, the duration from ``time.perf_counter`` (wall seconds).
     """
-    from closeloop.services.engine.engine_runs import record_run
 
     counts: dict[str, int] = {}
     started_at, t0 = app.clock.now(), time.perf_counter()

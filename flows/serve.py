@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -27,8 +28,8 @@ def deployments(config):
     the customers' would publish the month before. Warns on stderr when the file names another zone
     (``prefect deploy`` reads the file as it is).
     """
-    from dataclasses import replace
 
+    # deferred: Prefect's server settings are set before Prefect's modules load
     from flows.deployments import load_specs, runner_deployments
 
     review_zone = str(config.customer_calendar.zone)
@@ -76,6 +77,7 @@ def start_local_server(timeout_s: float = 120.0) -> tuple[subprocess.Popen, str]
     The server runs in its own session: a Ctrl-C in the terminal reaches ``closeloop serve`` only, which
     pauses its schedules through the still-running server and then stops it (:func:`stop_local_server`).
     """
+    # deferred: Prefect's server settings are set before Prefect's modules load
     import httpx
 
     port = _free_port()
@@ -119,6 +121,7 @@ def stop_local_server(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
 def serve_all(config) -> None:  # pragma: no cover - runs until stopped (tests/integration/test_serve.py)
     """Serve the deployments until SIGINT/SIGTERM; then pause their schedules and stop the local server."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # deferred: Prefect's server settings are set before Prefect's modules load
     from prefect import serve
     from prefect.settings import PREFECT_API_URL, temporary_settings
 

@@ -150,6 +150,7 @@ def register(profile: Profile) -> Profile:
 
 
 def profiles() -> dict[str, Profile]:
+    # deferred: import cycle: formats registers its profiles through this module
     from integrations import formats  # noqa: F401  (registers the built-in profiles)
 
     return dict(_PROFILES)
@@ -179,6 +180,7 @@ SNIFF_BYTES = 1 << 20
 def likely_encoding(path: str | Path) -> str | None:
     """The encoding charset-normalizer finds most likely for the first MiB of ``path`` (e.g. ``gb18030``),
     or None when it cannot tell."""
+    # deferred: only a file that fails to decode needs the encoding detector
     from charset_normalizer import from_bytes
 
     with open(path, "rb") as fh:

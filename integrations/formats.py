@@ -18,6 +18,7 @@ Sources and layouts (see ``examples/PROVENANCE.md`` and ``../shared/data``):
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -175,8 +176,6 @@ class Closeloop:
         received = parse_iso_aware(required(row, "received_at"), "received_at")
         tags = cell(row, "tags")
         if tags.startswith("["):
-            import json
-
             try:
                 tag_list = tuple(str(t) for t in json.loads(tags))
             except ValueError:

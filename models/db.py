@@ -14,7 +14,8 @@ PG_IDLE_IN_TRANSACTION_TIMEOUT_S = 300.0
 
 
 def make_engine(url: str, *, statement_timeout_s: float = PG_STATEMENT_TIMEOUT_S,
-                idle_in_transaction_timeout_s: float = PG_IDLE_IN_TRANSACTION_TIMEOUT_S, **kwargs) -> Engine:
+                idle_in_transaction_timeout_s: float = PG_IDLE_IN_TRANSACTION_TIMEOUT_S, scratch: bool = False,
+                **kwargs) -> Engine:
     """An engine for ``url``.
 
     SQLite (the single-machine default) gets foreign keys on, WAL (readers never wait for the
@@ -26,7 +27,10 @@ def make_engine(url: str, *, statement_timeout_s: float = PG_STATEMENT_TIMEOUT_S
     SAVEPOINT (``Session.begin_nested()`` before any write) is opened ``BEGIN IMMEDIATE`` too:
     SQLite would otherwise start it deferred, read a snapshot, and fail "database is locked"
     without waiting when its first write finds that another writer committed meanwhile. The
-    services keep transactions short (batches), so a sweep and a delivery take turns.
+    services keep transactions short (batches), so a sweep and a delivery take turns. Commits are
+    durable (SQLite's default ``synchronous=FULL``: each commit is on disk before it returns), except
+    on a ``scratch`` database (a replay's ``replay.db``, rebuilt on every run), where
+    ``synchronous=OFF`` skips the fsync of every commit; a power loss may then lose or damage it.
 
     PostgreSQL gets server-side limits per connection: ``statement_timeout_s`` (a statement running
     longer is cancelled) and ``idle_in_transaction_timeout_s`` (a session idle inside a transaction,
@@ -44,6 +48,8 @@ def make_engine(url: str, *, statement_timeout_s: float = PG_STATEMENT_TIMEOUT_S
             cur.execute("PRAGMA foreign_keys=ON")
             if ":memory:" not in url and url not in ("sqlite://", "sqlite:///"):
                 cur.execute("PRAGMA journal_mode=WAL")
+            if scratch:
+                cur.execute("PRAGMA synchronous=OFF")
             cur.close()
 
         @event.listens_for(engine, "savepoint")

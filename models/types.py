@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
 
+from closeloop.domain.errors import NaiveDatetimeError
 
-class NaiveDatetimeError(ValueError):
-    """A naive datetime reached the storage boundary."""
+__all__ = ["NaiveDatetimeError", "UTCDateTime"]
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -16,7 +16,7 @@ def test_import_contracts_hold():
     res = subprocess.run([str(exe), "--config", str(ROOT / "pyproject.toml")], cwd=ROOT,
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "Contracts: 4 kept, 0 broken" in res.stdout
+    assert "Contracts: 7 kept, 0 broken" in res.stdout
 
 
 def test_generic_top_level_names_resolve_inside_the_repo():
@@ -148,3 +148,35 @@ def _bare_status_literals() -> list[str]:
 
 def test_no_bare_status_strings_outside_the_domain():
     assert _bare_status_literals() == []
+
+
+def _undeferred_imports(path: Path) -> list[str]:
+    """Every import inside a function of ``path`` that is not deferred on purpose: its own line says
+    ``deferred:``, or the line above it is a ``# deferred: <reason>`` comment or ends an import that is."""
+    src = path.read_text(encoding="utf-8")
+    lines = src.split("\n")
+    nodes = [n for fn in ast.walk(ast.parse(src)) if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef)
+             for n in ast.walk(fn) if isinstance(n, ast.Import | ast.ImportFrom)]
+    by_end = {n.end_lineno: n for n in nodes}
+
+    def ok(node: ast.stmt) -> bool:
+        if "deferred:" in lines[node.lineno - 1]:
+            return True
+        above = node.lineno - 1
+        if above >= 1 and lines[above - 1].strip().startswith("# deferred:"):
+            return True
+        return above in by_end and ok(by_end[above])
+
+    return [f"{path.relative_to(ROOT)}:{n.lineno}: {lines[n.lineno - 1].strip()}" for n in nodes if not ok(n)]
+
+
+def test_every_function_level_import_states_why_it_is_deferred():
+    """Imports sit at the top of a module; one inside a function carries ``# deferred: <reason>`` (an import
+    cycle, a start-up cost, an optional dependency), so a newcomer sees which are on purpose (issue 11)."""
+    offenders = []
+    for package in ("closeloop", "models", "integrations", "flows"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "migrations" in path.parts:
+                continue
+            offenders += _undeferred_imports(path)
+    assert not offenders, "import at the top, or say why not (# deferred: ...):\n" + "\n".join(offenders)

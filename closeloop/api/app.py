@@ -6,28 +6,41 @@ served at ``/api/v1/openapi.json`` (and kept in ``docs/openapi.json``:
 ``closeloop openapi --out docs/openapi.json``), the interactive docs at ``/api/v1/docs``.
 Every error has one JSON shape (:mod:`closeloop.api.errors`).
 
-Hook for the web dashboard: if a module ``closeloop.web`` exists and exposes
-``router`` (a FastAPI ``APIRouter``), it is included at the root, beside ``/api/v1``.
-It reaches the :class:`~closeloop.bootstrap.App` through ``request.app.state.closeloop``
-(:func:`closeloop.api.auth.get_app`) and authenticates a cookie's token with
-:func:`closeloop.api.auth.authenticate`.
+The web dashboard's router (``closeloop.web.router``) is included at the root, beside ``/api/v1``. The
+dashboard never imports this package: it reaches the :class:`~closeloop.bootstrap.App` through
+``request.app.state.closeloop`` and checks a cookie's token with the shared :mod:`closeloop.http.access`.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
 from closeloop import __version__
 from closeloop.bootstrap import App, build_app
+from closeloop.http.throttle import DEFAULT_LIMITS, AuthThrottle
+from closeloop.web import router as web_router
 
 from . import errors, observability
 from .errors import ErrorResponse
 from .limits import DEFAULT_MAX_BODY_BYTES, UPLOAD_SLACK, BodyLimit
-from .throttle import DEFAULT_LIMITS, AuthThrottle
+from .routes_admin import router as admin_router
+from .routes_bulk import router as bulk_router
+from .routes_compensation import router as compensation_router
+from .routes_complaints import router as complaints_router
+from .routes_customers import router as customers_router
+from .routes_exports import router as exports_router
+from .routes_improvements import router as improvement_router
+from .routes_inbound import router as inbound_router
+from .routes_outbox import router as outbox_router
+from .routes_overview import router as overview_router
+from .routes_people import router as people_router
+from .routes_tasks import router as tasks_router
+from .routes_uploads import router as uploads_router
+from .routes_work import router as work_router
 
 PREFIX = "/api/v1"
 
@@ -48,20 +61,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def create_app(app: App | None = None) -> FastAPI:
     """Build the HTTP application around ``app`` (default: :func:`~closeloop.bootstrap.build_app`)."""
-    from .routes_admin import router as admin_router
-    from .routes_bulk import router as bulk_router
-    from .routes_compensation import router as compensation_router
-    from .routes_complaints import router as complaints_router
-    from .routes_customers import router as customers_router
-    from .routes_exports import router as exports_router
-    from .routes_inbound import router as inbound_router
-    from .routes_outbox import router as outbox_router
-    from .routes_overview import router as overview_router
-    from .routes_people import router as people_router
-    from .routes_tasks import router as tasks_router
-    from .routes_uploads import router as uploads_router
-    from .routes_work import router as work_router
-
     app = app or build_app()
     # the docs page's Swagger UI files are served from the fastapi-offline package: no CDN, works offline
     api = FastAPIOffline(title="closeloop", version=__version__, description=DESCRIPTION,
@@ -76,16 +75,12 @@ def create_app(app: App | None = None) -> FastAPI:
                        upload_max_bytes=max(max_bytes, getattr(settings, "attachment_max_bytes", 0) + UPLOAD_SLACK))
     observability.install(api)
     api.include_router(observability.router)  # /healthz, /readyz, /metrics (no token; see the module)
-    improvement_router = _optional_router("closeloop.api.routes_improvements")
     for router in (bulk_router, complaints_router, tasks_router, overview_router, outbox_router, admin_router,
                    compensation_router, customers_router, exports_router, inbound_router, improvement_router,
                    work_router, people_router, uploads_router):
-        if router is not None:
-            _document_errors(router)
-            api.include_router(router, prefix=PREFIX, responses=ERROR_RESPONSES)
-    web_router = _optional_router("closeloop.web")
-    if web_router is not None:
-        api.include_router(web_router)
+        _document_errors(router)
+        api.include_router(router, prefix=PREFIX, responses=ERROR_RESPONSES)
+    api.include_router(web_router)
     return api
 
 
@@ -93,7 +88,6 @@ def _document_errors(router) -> None:
     """State in the OpenAPI document the error answers every operation can give besides 401/403/422:
     404 when the path names a record (an unknown id or department), 413 when it takes a body
     (:class:`~closeloop.api.limits.BodyLimit`). Routes add their own (409) where they can conflict."""
-    from fastapi.routing import APIRoute
 
     for route in router.routes:
         if not isinstance(route, APIRoute):
@@ -106,11 +100,3 @@ def _document_errors(router) -> None:
         if route.methods is not None and route.methods & {"POST", "PUT", "PATCH"}:
             route.responses.setdefault(413, {"model": ErrorResponse, "description": "request body over "
                                              "CLOSELOOP_API_MAX_BODY_BYTES (code `payload_too_large`)"})
-
-
-def _optional_router(module: str):
-    """``module.router`` if the module exists (optional areas: the dashboard, improvement records)."""
-    if importlib.util.find_spec(module) is None:
-        return None
-    mod = importlib.import_module(module)
-    return getattr(mod, "router", None)

@@ -8,6 +8,9 @@
 - :func:`require`: a dependency factory admitting only some roles (403 otherwise).
 - :func:`check_department`: 403 unless the caller may act on a department's work.
 
+The roles, :class:`Principal`, :func:`authenticate` and :func:`get_app` are the API's and the dashboard's
+alike (:mod:`closeloop.http.access`); re-exported here for the API's routes.
+
 Roles: ``member`` (own department's tasks and the complaints they touch),
 ``lead`` (the same scope, plus cancel and reassign within the department),
 ``manager`` (everything, read and write), ``admin`` (tokens and configuration only).
@@ -16,59 +19,29 @@ Roles: ``member`` (own department's tasks and the complaints they touch),
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from closeloop.bootstrap import App
-from closeloop.services.people.tokens import verify_token
+from closeloop.http.access import (
+    ADMIN,
+    DEPARTMENT_ROLES,
+    LEAD,
+    MANAGER,
+    MEMBER,
+    WORK_ROLES,
+    Principal,
+    authenticate,
+    get_app,
+)
+from closeloop.http.throttle import address_of
 
 from .errors import ApiError
-from .throttle import address_of
 
-MEMBER, LEAD, MANAGER, ADMIN = "member", "lead", "manager", "admin"
-DEPARTMENT_ROLES = (MEMBER, LEAD)
-WORK_ROLES = (MEMBER, LEAD, MANAGER)
+__all__ = ["ADMIN", "DEPARTMENT_ROLES", "LEAD", "MANAGER", "MEMBER", "WORK_ROLES", "Principal", "authenticate",
+           "check_department", "get_app", "principal", "require"]
 
 bearer = HTTPBearer(auto_error=False, description="an API token from `closeloop tokens create`")
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The caller. ``department`` is set for member and lead tokens, None for manager and admin;
-    ``user_id`` when the token belongs to a user."""
-
-    token_id: int
-    name: str
-    role: str
-    department: str | None
-    language: str
-    user_id: int | None = None  # the person the token belongs to (issue 14), if any
-
-    @property
-    def actor(self) -> str:
-        """How the caller appears in the audit log: ``api:<name> (<role>[@<department>])``."""
-        where = f"@{self.department}" if self.department else ""
-        return f"api:{self.name} ({self.role}{where})"
-
-    def sees_department(self, department: str) -> bool:
-        return self.role == MANAGER or (self.role in DEPARTMENT_ROLES and self.department == department)
-
-
-def get_app(request: Request) -> App:
-    """The :class:`~closeloop.bootstrap.App` the API was created with."""
-    return request.app.state.closeloop
-
-
-def authenticate(app: App, secret: str | None) -> Principal | None:
-    """The principal for a token text, or None (missing, unknown, revoked). Records last use."""
-    if not secret:
-        return None
-    info = verify_token(app.sessions, secret.strip(), at=app.clock.now())
-    if info is None:
-        return None
-    return Principal(info.id, info.name, info.role, info.department, info.language, info.user_id)
 
 
 def principal(request: Request,

@@ -34,7 +34,6 @@ from closeloop.domain.errors import (
     NotFound,
     NotPermitted,
 )
-from models.types import NaiveDatetimeError
 
 log = logging.getLogger("closeloop.api")
 
@@ -109,10 +108,6 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError):
         return domain_error(exc)
-
-    @app.exception_handler(NaiveDatetimeError)
-    async def _naive(_: Request, exc: NaiveDatetimeError):
-        return error_response(422, "invalid_input", str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError):

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
 from closeloop.bootstrap import App
+from closeloop.http.files import download
 from closeloop.services.reads import exports
 from closeloop.services.reads.complaint_queries import ComplaintFilter
 from closeloop.services.reads.exports import ExportFormat
@@ -25,15 +26,8 @@ from .routes_complaints import ensure_visible, list_filter
 
 router = APIRouter(tags=["exports"])
 
-_MEDIA = {ExportFormat.CSV: "text/csv; charset=utf-8", ExportFormat.JSON: "application/json"}
 _DOWNLOAD: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}, "application/json": {}},
                    "description": "the export (CSV: header row first; JSON: an array of objects)"}}
-
-
-def download(rows: list[dict], columns: tuple[str, ...], fmt: ExportFormat, name: str) -> StreamingResponse:
-    """A streamed attachment ``name.csv`` / ``name.json``."""
-    return StreamingResponse(exports.render(rows, columns, fmt), media_type=_MEDIA[fmt],
-                             headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'})
 
 
 @router.get("/exports/complaints", response_class=StreamingResponse, responses=_DOWNLOAD)

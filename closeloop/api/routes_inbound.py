@@ -9,16 +9,15 @@ provider its own manager token. Larger messages than ``CLOSELOOP_API_MAX_BODY_BY
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from closeloop.bootstrap import App
-from closeloop.domain.inbound_mail import content_disposition, served_type
+from closeloop.http.files import attachment_response
 from closeloop.services.inbound import InboundOptions, MailVia, process_mail
-from closeloop.services.inbound.attachments import attachment_file, attachments_of
+from closeloop.services.inbound.attachments import attachments_of
 from closeloop.services.inbound.reprocess import reprocess
 
 from .auth import MANAGER, WORK_ROLES, Principal, get_app, require
@@ -115,18 +114,6 @@ def attachments(complaint_id: Id, who: Principal = Depends(require(*WORK_ROLES))
     uploaded (``uploaded_by`` set)."""
     ensure_visible(app, who, complaint_id)
     return [AttachmentOut(**vars(a)) for a in attachments_of(app.sessions, complaint_id)]
-
-
-def attachment_response(app: App, complaint_id: int, attachment_id: int) -> FileResponse:
-    """The stored file of an attachment as a download (the API's and the dashboard's; the caller has checked
-    the complaint's scope): ``Content-Disposition: attachment`` with the sender's name made safe, the sniffed
-    type when it is a safe one (else ``application/octet-stream``), ``nosniff`` and a sandboxing CSP.
-    Raises ``NotFound`` (404) as :func:`attachment_file` does."""
-    listed, path = attachment_file(app.sessions, complaint_id, attachment_id, Path(app.settings.attachment_dir))
-    return FileResponse(path, media_type=served_type(listed.content_type), headers={
-        "Content-Disposition": content_disposition(listed.filename, f"attachment-{listed.id}"),
-        "X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox; default-src 'none'",
-        "Cache-Control": "private, no-store"})
 
 
 @router.get("/complaints/{complaint_id}/attachments/{attachment_id}", response_class=FileResponse,

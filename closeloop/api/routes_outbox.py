@@ -9,14 +9,12 @@ from datetime import datetime
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
 
 from closeloop.bootstrap import App
-from closeloop.domain.errors import IllegalTransition, NotFound
+from closeloop.domain.errors import IllegalTransition
 from closeloop.domain.outbox import DeadReason, OutboxStatus
 from closeloop.services.engine.delivery import requeue
-from closeloop.services.uow import unit_of_work
-from models.tables import Outbox
+from closeloop.services.reads import outbox as outbox_reads
 
 from .auth import MANAGER, Principal, get_app, require
 from .deps import Id
@@ -49,13 +47,8 @@ def list_outbox(status: OutboxStatus | None = Query(None, description="e.g. `dea
                 limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10_000_000),
                 who: Principal = Depends(require(MANAGER)), app: App = Depends(get_app)) -> Page[OutboxOut]:
     """Outgoing messages, newest first. Managers only."""
-    with unit_of_work(app.sessions) as s:
-        q = select(Outbox)
-        if status is not None:
-            q = q.where(Outbox.status == status.value)
-        total = s.scalar(select(func.count()).select_from(q.subquery()))
-        rows = s.scalars(q.order_by(Outbox.id.desc()).limit(limit).offset(offset)).all()
-        items = [OutboxOut.model_validate(o) for o in rows]
+    rows, total = outbox_reads.list_outbox(app.sessions, status=status, limit=limit, offset=offset)
+    items = [OutboxOut.model_validate(o) for o in rows]
     return Page[OutboxOut](items=items, total=total, limit=limit, offset=offset)
 
 
@@ -66,10 +59,7 @@ def retry(outbox_id: Id, who: Principal = Depends(require(MANAGER)), app: App = 
     """Re-send a dead letter with its own idempotency key: due at once, a fresh attempt budget
     (audited with the caller). Managers only."""
     done = requeue(app.sessions, now=app.clock.now(), actor=who.actor, ids=[outbox_id])
-    with unit_of_work(app.sessions) as s:
-        row = s.get(Outbox, outbox_id)
-        if row is None:
-            raise NotFound("outbox message", outbox_id)
-        if not done:
-            raise IllegalTransition("outbox message", row.status, "retry", [])
-        return OutboxOut.model_validate(row)
+    row = outbox_reads.get_outbox(app.sessions, outbox_id)
+    if not done:
+        raise IllegalTransition("outbox message", row.status, "retry", [])
+    return OutboxOut.model_validate(row)

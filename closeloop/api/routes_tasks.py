@@ -26,13 +26,6 @@ from .schemas import ClockOut, Page, TaskOut
 from .schemas_transitions import (
     LEAD_TRIGGERS,
     MEMBER_TRIGGERS,
-    Acknowledge,
-    Assign,
-    Cancel,
-    Complete,
-    Pause,
-    Resume,
-    Start,
     TaskTransition,
     Transfer,
 )
@@ -92,22 +85,7 @@ def task_transition(task_id: Id, body: TaskTransition, if_match: str | None = He
         raise ApiError(403, f"a {who.role} may not {body.trigger} a task; allowed: {', '.join(sorted(allowed))}")
     kw: dict[str, Any] = dict(config=app.config, actor=who.actor, at=app.clock.now(),
                               expected_version=version_of(body.version, if_match))
-    new = None
-    if isinstance(body, Acknowledge):  # the caller's user, if any, becomes the assignee ("my tasks")
-        task_svc.acknowledge(app.sessions, task_id, taker_id=who.user_id, **kw)
-    elif isinstance(body, Start):
-        task_svc.start(app.sessions, task_id, taker_id=who.user_id, **kw)
-    elif isinstance(body, Complete):
-        task_svc.complete(app.sessions, task_id, outcome=body.outcome, root_cause=body.root_cause,
-                          root_cause_detail=body.root_cause_detail, satisfied=body.satisfied, **kw)
-    elif isinstance(body, Pause):
-        task_svc.pause(app.sessions, task_id, reason=body.reason, until=body.until, **kw)
-    elif isinstance(body, Resume):
-        task_svc.resume(app.sessions, task_id, **kw)
-    elif isinstance(body, Transfer):
-        new = TaskOut.model_validate(task_svc.transfer(app.sessions, task_id, to=body.to, reason=body.reason, **kw))
-    elif isinstance(body, Cancel):
-        task_svc.cancel(app.sessions, task_id, reason=body.reason, **kw)
-    elif isinstance(body, Assign):
-        task_svc.assign(app.sessions, task_id, assignee=body.assignee, **kw)
+    payload = body.model_dump(exclude={"trigger", "version"})
+    result = task_svc.fire(app.sessions, task_id, body.trigger, taker_id=who.user_id, **kw, **payload)
+    new = TaskOut.model_validate(result) if isinstance(body, Transfer) else None
     return TaskTransitionOut(task=TaskOut.model_validate(get_task(app.sessions, task_id)), new_task=new)

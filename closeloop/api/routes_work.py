@@ -23,21 +23,18 @@ from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, Field, StrictInt
 
 from closeloop.bootstrap import App
+from closeloop.http.access import ACTION_ROLES
 from closeloop.services.reads.complaint_queries import get_complaint
 from closeloop.services.work import lifecycle
 from closeloop.services.work.notes import MAX_NOTE, add_note
 
-from .auth import LEAD, MANAGER, WORK_ROLES, Principal, get_app, require
+from .auth import Principal, get_app, require
 from .deps import MAX_ID, Id, version_of
 from .routes_complaints import ensure_visible
 from .schemas import ComplaintOut, In, Instant, Version
 from .schemas_transitions import Reason
 
 router = APIRouter(tags=["complaints"])
-
-#: Who may take each action on a complaint's page and through the API (one table for both).
-ACTION_ROLES: dict[str, tuple[str, ...]] = {"note": WORK_ROLES, "wait": WORK_ROLES, "reprioritize": (LEAD, MANAGER),
-                                            "resolve": (MANAGER,)}
 
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"description": "stale version, or a trigger the current state does not allow (named)"}}

@@ -16,15 +16,17 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn
 from rich.table import Table
 
 from closeloop.bootstrap import App
-from closeloop.cli.common import err, fail, get_app, out, report_errors
+from closeloop.cli.common import err, fail, get_app, out, parse_instant, report_errors
 from closeloop.cli.complaints import complaints_app
 from closeloop.cli.tasks import tasks_app
 from closeloop.config import Config, ConfigError, load_config
 from closeloop.domain.errors import DomainError
+from closeloop.logs import configure_logging
+from closeloop.services.engine.digest import overdue_digest
+from closeloop.services.engine.sweep import sweep
 from closeloop.services.intake.importing import ImportFailed, ImportReport, import_file
 from closeloop.services.reads.stats import stats as stats_svc
 from models import migrate
-from models.types import NaiveDatetimeError
 
 app = typer.Typer(help="closeloop: hard customer complaints, across departments, until the loop is closed.",
                   no_args_is_help=True, add_completion=False)
@@ -170,7 +172,7 @@ def _import_one(a: App, cfg: Config, path: Path, *, fmt: str, skip_bad_rows: boo
             if as_json:
                 print(json.dumps(exc.report.as_dict(), indent=2))
             fail(exc)
-        except (DomainError, NaiveDatetimeError) as exc:
+        except DomainError as exc:
             fail(exc, 2)
 
 
@@ -220,8 +222,6 @@ def sweep_cmd(once: bool = typer.Option(True, "--once", help="one sweep (accepte
               now: str | None = typer.Option(None, "--now", help="pretend it is this instant (ISO 8601 with offset)"),
               as_json: bool = typer.Option(False, "--json")) -> None:
     """Reschedule, fire what is due (reminders, escalations, follow-ups) and pack digests. Idempotent."""
-    from closeloop.cli.common import parse_instant
-    from closeloop.services.engine.sweep import sweep
 
     a = get_app()
     at = parse_instant(now, "--now") or a.clock.now()
@@ -240,6 +240,7 @@ def deliver_cmd(once: bool = typer.Option(True, "--once", help="drain what is du
                 max_batches: int = typer.Option(50, "--max-batches", min=1),
                 as_json: bool = typer.Option(False, "--json")) -> None:
     """Send pending outbox messages (webhook, Apprise, capture) with retries and backoff."""
+    # deferred: Prefect (flows) costs about 1-2 s to import: only commands that run a flow pay it
     from flows.deliver import deliver_outbox
 
     get_app()  # checks the schema
@@ -259,7 +260,7 @@ def serve_cmd(api_host: str = typer.Option("127.0.0.1", "--api-host", help="the 
 
     Uses Prefect's local temporary server unless PREFECT_API_URL points at a Prefect server.
     """
-    from closeloop.logs import configure_logging
+    # deferred: Prefect (flows) costs about 1-2 s to import: only commands that run a flow pay it
     from flows.serve import serve_all
 
     a = get_app()
@@ -276,6 +277,7 @@ def purge_cmd(older_than_days: int | None = typer.Option(None, "--older-than-day
                                                             help="default CLOSELOOP_RETENTION_DAYS (90)"),
               as_json: bool = typer.Option(False, "--json")) -> None:
     """Retention: delete fired timers, packed notifications, delivered messages and engine runs older than N days."""
+    # deferred: Prefect (flows) costs about 1-2 s to import: only commands that run a flow pay it
     from flows.purge import purge_flow
 
     get_app()  # checks the schema
@@ -289,8 +291,6 @@ def purge_cmd(older_than_days: int | None = typer.Option(None, "--older-than-day
 @app.command("digest")
 def digest_cmd(now: str | None = typer.Option(None, "--now", help="ISO 8601 with offset")) -> None:
     """Write today's overdue digest for the operations manager (once per local day)."""
-    from closeloop.cli.common import parse_instant
-    from closeloop.services.engine.digest import overdue_digest
 
     a = get_app()
     oid = overdue_digest(a.sessions, a.config, parse_instant(now, "--now") or a.clock.now())

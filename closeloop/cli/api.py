@@ -10,8 +10,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from closeloop.cli.common import actor_name, fail, get_app, out
-from closeloop.domain.errors import DomainError
+from closeloop.bootstrap import App
+from closeloop.cli.common import actor_name, get_app, out
+from closeloop.logs import configure_logging
 from closeloop.services.people import tokens as token_svc
 
 tokens_app = typer.Typer(help="API tokens: create (prints the token alone), list, revoke.", no_args_is_help=True)
@@ -30,13 +31,10 @@ def tokens_create(role: str = typer.Option(..., "--role", help="member, lead, ma
     Only its SHA-256 is stored: it cannot be shown again.
     """
     a = get_app()
-    try:
-        secret, info = token_svc.create_token(a.sessions, a.config, role=role, department=department,
-                                              name=name or (f"{role}@{department}" if department else role),
-                                              language=language, created_by=actor_name(None), at=a.clock.now(),
-                                              user=user)
-    except DomainError as exc:
-        fail(exc, 2)
+    secret, info = token_svc.create_token(a.sessions, a.config, role=role, department=department,
+                                          name=name or (f"{role}@{department}" if department else role),
+                                          language=language, created_by=actor_name(None), at=a.clock.now(),
+                                          user=user)
     print(secret)
 
 
@@ -63,18 +61,17 @@ def tokens_list(as_json: bool = typer.Option(False, "--json")) -> None:
 def tokens_revoke(token_id: int = typer.Argument(..., help="the id from `tokens list`")) -> None:
     """Revoke a token: it no longer authenticates."""
     a = get_app()
-    try:
-        info = token_svc.revoke_token(a.sessions, token_id, at=a.clock.now())
-    except DomainError as exc:
-        fail(exc, 1)
+    info = token_svc.revoke_token(a.sessions, token_id, at=a.clock.now())
     revoked = info.revoked_at.isoformat() if info.revoked_at else "-"
     out.print(f"token {info.id} ({escape(info.name)}) revoked at {revoked}")
 
 
 def api_server(app, host: str, port: int, log_level: str = "info"):
     """A uvicorn server for the REST API (and the dashboard, when present) around ``app``."""
+    # deferred: the HTTP stack loads only for `closeloop api` and `closeloop openapi`
     import uvicorn
 
+    # deferred: the HTTP stack loads only for `closeloop api` and `closeloop openapi`
     from closeloop.api.app import create_app
 
     # uvicorn's own access log (client addresses) is off: closeloop.api.observability logs each
@@ -100,7 +97,6 @@ def start_api_thread(app, host: str, port: int):
 def api_cmd(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(8000, "--port", min=1,
                                                                                        max=65535)) -> None:
     """Serve the REST API (/api/v1; OpenAPI at /api/v1/openapi.json, docs at /api/v1/docs)."""
-    from closeloop.logs import configure_logging
 
     a = get_app()
     configure_logging(a.settings.log_format)
@@ -110,8 +106,8 @@ def api_cmd(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.O
 
 def openapi_document() -> str:
     """The OpenAPI document as committed in docs/openapi.json (sorted keys, 2-space indent)."""
+    # deferred: the HTTP stack loads only for `closeloop api` and `closeloop openapi`
     from closeloop.api.app import create_app
-    from closeloop.bootstrap import App
 
     # the document does not depend on the database: build the app without connecting
     return json.dumps(create_app(App.__new__(App)).openapi(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"

@@ -8,13 +8,16 @@ exits with code 2 and one line on stderr naming the option, e.g.
 
 from __future__ import annotations
 
+import os
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import NoReturn
 
 import typer
 
+from closeloop.config import ConfigError, load_config
 from closeloop.domain.errors import InvalidInput
+from integrations.calendars import calendar_year_listing, holiday_calendar
 
 calendar_app = typer.Typer(help="Business calendars: due times, elapsed business hours, holidays and "
                                 "make-up working days.", no_args_is_help=True)
@@ -88,7 +91,6 @@ def _calendar(calendar: str | None, timezone: str | None, hours: str, country: s
         _fail("--timezone", "required (an IANA name such as Asia/Shanghai), or use --calendar")
     closed = [_day(v, "--extra-closed") for v in extra_closed]
     opened = [_day(v, "--extra-open") for v in extra_open]
-    from closeloop.calendars import holiday_calendar
 
     try:
         return holiday_calendar(timezone, hours, country or None, subdivision or None, closed, opened)
@@ -100,9 +102,7 @@ _CAL = typer.Option(None, "--calendar", help="a calendar defined in the configur
 
 
 def _named_calendar(name: str):
-    import os
 
-    from closeloop.config import ConfigError, load_config
 
     try:
         cfg = load_config(os.environ.get("CLOSELOOP_CONFIG") or None)
@@ -162,7 +162,6 @@ def show_cmd(country: str = typer.Option(..., "--country", help="ISO country cod
              year: int = typer.Option(..., "--year", help="calendar year, e.g. 2026"),
              subdivision: str | None = _SUBDIV) -> None:
     """List the public-holiday days off and the adjusted (make-up) working days of a year."""
-    from closeloop.calendars import calendar_year_listing
 
     try:
         days_off, working = calendar_year_listing(country, subdivision, year)

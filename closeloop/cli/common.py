@@ -17,7 +17,6 @@ from rich.table import Table
 from closeloop.bootstrap import App, build_app
 from closeloop.domain.errors import DomainError, InvalidInput
 from models import migrate
-from models.types import NaiveDatetimeError
 
 out = Console()
 err = Console(stderr=True)
@@ -55,7 +54,7 @@ def exit_code(exc: Exception) -> int:
     """The command line's exit code for an error the domain or the storage raised (the error tree and its
     HTTP mapping: ``closeloop/domain/errors.py``): 2 for input that breaks a rule (``InvalidInput``, a naive
     datetime), 1 for everything else (an illegal trigger, not found, a conflict, a refused merge, a role)."""
-    return 2 if isinstance(exc, InvalidInput | NaiveDatetimeError) else 1
+    return 2 if isinstance(exc, InvalidInput) else 1
 
 
 def _reporting(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -63,7 +62,7 @@ def _reporting(f: Callable[..., Any]) -> Callable[..., Any]:
     def run(*a: Any, **kw: Any) -> Any:
         try:
             return f(*a, **kw)
-        except (DomainError, NaiveDatetimeError) as exc:
+        except DomainError as exc:
             fail(exc, exit_code(exc))
     return run
 

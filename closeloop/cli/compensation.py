@@ -7,7 +7,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from closeloop.cli.common import actor_name, fail, get_app, out
-from closeloop.domain.errors import DomainError
 from closeloop.services.people.tokens import verify_token
 from closeloop.services.uow import unit_of_work
 from closeloop.services.work import compensation as svc
@@ -47,11 +46,8 @@ def compensation_add(complaint_id: int, kind: str = typer.Option(..., "--kind"),
                      note: str = typer.Option("", "--note"), actor: str | None = typer.Option(None)) -> None:
     """Record compensation: approved within the cap, otherwise pending a manager's approval."""
     a = get_app()
-    try:
-        e = svc.add(a.sessions, complaint_id, config=a.config, kind=kind, amount=amount, currency=currency,
-                    note=note, actor=actor_name(actor), at=a.clock.now())
-    except DomainError as exc:
-        fail(exc)
+    e = svc.add(a.sessions, complaint_id, config=a.config, kind=kind, amount=amount, currency=currency,
+                note=note, actor=actor_name(actor), at=a.clock.now())
     out.print(f"compensation {e.id}: {e.amount} {e.currency} ({e.kind}) is {e.status}"
               + (f" (cap {e.cap})" if e.cap is not None else " (no cap configured)"))
 
@@ -67,11 +63,8 @@ def _decide(entry_id: int, approve: bool, note: str, token: str | None) -> None:
         fail("--token: approving or rejecting needs the approver's valid API token (--token or CLOSELOOP_TOKEN; "
              f"roles {', '.join(svc.APPROVER_ROLES)})", 2)
     where = f"@{info.department}" if info.department else ""
-    try:
-        e = svc.decide(a.sessions, entry_id, approve=approve, note=note, actor=f"cli:{info.name} ({info.role}{where})",
-                       role=info.role, at=a.clock.now())
-    except DomainError as exc:
-        fail(exc)
+    e = svc.decide(a.sessions, entry_id, approve=approve, note=note, actor=f"cli:{info.name} ({info.role}{where})",
+                   role=info.role, at=a.clock.now())
     out.print(f"compensation {e.id} is {e.status} by {escape(e.approver or '')}")
 
 
@@ -97,8 +90,5 @@ def compensation_list(status: str | None = typer.Option(None, "--status"),
                       limit: int = typer.Option(100, min=1, max=10_000)) -> None:
     """Ledger entries, newest first."""
     a = get_app()
-    try:
-        rows = svc.list_entries(a.sessions, status=status, complaint_id=complaint, limit=limit)
-    except DomainError as exc:
-        fail(exc, 2)
+    rows = svc.list_entries(a.sessions, status=status, complaint_id=complaint, limit=limit)
     out.print(_table(rows, "compensation"))

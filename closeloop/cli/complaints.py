@@ -11,20 +11,20 @@ from rich.table import Table
 
 from closeloop.cli.common import actor_name, clocks_table, fail, get_app, out
 from closeloop.cli.compensation import compensation_tables
-from closeloop.domain.errors import DomainError
 from closeloop.domain.promise import PromiseStatus
 from closeloop.domain.task import TaskStatus
+from closeloop.services.customers.promises import promises_of
 from closeloop.services.customers.replies import send_reply
 from closeloop.services.engine.clocks import complaint_clocks, promise_consumption, task_clocks
 from closeloop.services.reads import exports
-from closeloop.services.reads.complaint_queries import ComplaintFilter
-from closeloop.services.reads.complaint_queries import list_complaints as search_list
+from closeloop.services.reads.complaint_queries import ComplaintFilter, list_complaints
 from closeloop.services.reads.exports import ExportFormat
 from closeloop.services.reads.search import ComplaintSort
 from closeloop.services.uow import unit_of_work
 from closeloop.services.work import complaints as complaint_svc
 from closeloop.services.work import lifecycle
 from closeloop.services.work.messages import add_message
+from closeloop.services.work.notes import add_note
 
 complaints_app = typer.Typer(help="Complaints: list, show, merge, reprioritize, wait, reply, resolve, close, reopen.",
                              no_args_is_help=True)
@@ -35,10 +35,9 @@ def complaints_list(status: str | None = typer.Option(None, help="filter by stat
                     limit: int = typer.Option(50, min=1, max=10_000), offset: int = typer.Option(0, min=0)) -> None:
     """List complaints (id, source reference, status, severity, flags, category, route, due)."""
     a = get_app()
-    try:
-        rows = complaint_svc.list_complaints(a.sessions, status=status, limit=limit, offset=offset)
-    except DomainError as exc:
-        fail(exc, 2)
+    # the same read as GET /complaints and the dashboard's list (services/reads/complaint_queries.py)
+    rows, _ = list_complaints(a.sessions, ComplaintFilter(status=[status] if status else None), now=a.clock.now(),
+                              limit=limit, offset=offset)
     out.print(_complaints_table(rows))
 
 
@@ -68,10 +67,7 @@ def complaints_search(query: str = typer.Argument(..., help="id, external refere
         fail(f"--department: unknown department {department!r}", 2)
     f = ComplaintFilter(status=status or None, severity=severity or None, department=department, overdue=overdue,
                         q=query)
-    try:
-        rows, total = search_list(a.sessions, f, now=a.clock.now(), limit=limit, offset=offset, sort=sort)
-    except DomainError as exc:
-        fail(exc, 2)
+    rows, total = list_complaints(a.sessions, f, now=a.clock.now(), limit=limit, offset=offset, sort=sort)
     if as_json:
         items = [{"id": c.id, "source": c.source, "external_ref": c.external_ref, "status": c.status,
                   "severity": c.severity, "category": c.category, "received_at": c.received_at.isoformat(),
@@ -103,10 +99,7 @@ def complaints_export(fmt: ExportFormat = typer.Option(ExportFormat.CSV, "--form
     """Export the filtered complaint list as CSV (formula cells neutralised) or JSON."""
     a = get_app()
     f = ComplaintFilter(status=status or None, severity=severity or None, overdue=overdue, q=query)
-    try:
-        rows = exports.complaint_rows(a.sessions, f, now=a.clock.now(), scope=None, sort=sort)
-    except DomainError as exc:
-        fail(exc, 2)
+    rows = exports.complaint_rows(a.sessions, f, now=a.clock.now(), scope=None, sort=sort)
     _write(exports.render(rows, exports.LIST_COLUMNS, fmt), out_path)
 
 
@@ -116,10 +109,7 @@ def complaints_timeline(complaint_id: int, fmt: ExportFormat = typer.Option(Expo
                         ) -> None:
     """Export a complaint's full timeline (audit log and messages, merged complaints included)."""
     a = get_app()
-    try:
-        rows = exports.timeline_rows(a.sessions, complaint_id)
-    except DomainError as exc:
-        fail(exc)
+    rows = exports.timeline_rows(a.sessions, complaint_id)
     _write(exports.render(rows, exports.TIMELINE_COLUMNS, fmt), out_path)
 
 
@@ -127,10 +117,7 @@ def complaints_timeline(complaint_id: int, fmt: ExportFormat = typer.Option(Expo
 def complaints_show(complaint_id: int) -> None:
     """One complaint: facts, triage reasons, clocks, tasks and the full timeline (audit log and messages)."""
     a = get_app()
-    try:
-        v = complaint_svc.show(a.sessions, complaint_id)
-    except DomainError as exc:
-        fail(exc)
+    v = complaint_svc.show(a.sessions, complaint_id)
     c = v.complaint
     out.print(f"[bold]complaint {c.id}[/bold]  {escape(c.source)}:{escape(c.external_ref)}  status "
               f"[bold]{c.status}[/bold]  severity {c.severity}  version {c.version}")
@@ -190,20 +177,14 @@ def complaints_merge(duplicate: int = typer.Argument(..., help="the duplicate co
                      actor: str | None = typer.Option(None, help="who merges (default: cli:<user>)")) -> None:
     """Merge DUPLICATE into another complaint: it becomes terminal, its tasks and messages move over."""
     a = get_app()
-    try:
-        survivor = complaint_svc.merge(a.sessions, duplicate, into, config=a.config, actor=actor_name(actor),
-                                       at=a.clock.now(), reason=reason)
-    except DomainError as exc:
-        fail(exc)
+    survivor = complaint_svc.merge(a.sessions, duplicate, into, config=a.config, actor=actor_name(actor),
+                                   at=a.clock.now(), reason=reason)
     out.print(f"complaint {duplicate} merged into {survivor.id}")
 
 
 def _run(fn, complaint_id: int, **kw) -> None:
     a = get_app()
-    try:
-        c = fn(a.sessions, complaint_id, config=a.config, at=a.clock.now(), **kw)
-    except DomainError as exc:
-        fail(exc)
+    c = fn(a.sessions, complaint_id, config=a.config, at=a.clock.now(), **kw)
     out.print(f"complaint {c.id} is {c.status}, severity {c.severity}"
               + (f", due {c.due_at.isoformat()}" if c.due_at else ""))
 
@@ -233,21 +214,16 @@ def complaints_wait(complaint_id: int, reason: str = typer.Option(..., "--reason
 def complaints_note(complaint_id: int, text: str = typer.Option(..., "--text", help="@handle notifies that user"),
                     actor: str | None = typer.Option(None)) -> None:
     """An internal note (never sent to the customer); each @handle in it notifies that user once."""
-    from closeloop.services.work.notes import add_note
 
     a = get_app()
-    try:
-        n = add_note(a.sessions, a.config, complaint_id, text, author=actor_name(actor), at=a.clock.now(),
-                     channel="cli")
-    except DomainError as exc:
-        fail(exc)
+    n = add_note(a.sessions, a.config, complaint_id, text, author=actor_name(actor), at=a.clock.now(),
+                 channel="cli")
     out.print(f"note {n.message_id} on complaint {n.complaint_id}"
               + (f"; notified {', '.join('@' + h for h in n.mentions)}" if n.mentions else ""))
 
 
 def promises_table(a, complaint_id: int) -> None:
     """The complaint's promises to the customer (issue 13): who, what, by when, kept or broken."""
-    from closeloop.services.customers.promises import promises_of
 
     promises = promises_of(a.sessions, complaint_id)
     if not promises:
@@ -273,18 +249,15 @@ def complaints_reply(complaint_id: int, text: str = typer.Option(..., "--text"),
     through the outbox (their language, their consented channel), or with --outbound --channel phone
     record a call made."""
     a = get_app()
-    try:
-        if outbound and channel is None:
-            r = send_reply(a.sessions, a.config, complaint_id, text, actor=actor_name(actor), at=a.clock.now(),
-                           idempotency_key=key)
-            out.print(f"reply to the customer of complaint {r.complaint_id} "
-                      + (f"queued (outbox {r.outbox_id})" if r.outbox_id else "was already sent (same key)"))
-            return
-        m = add_message(a.sessions, complaint_id, config=a.config, direction="outbound" if outbound else "inbound",
-                        body=text, author=actor_name(actor) if outbound else "customer", at=a.clock.now(),
-                        channel=channel or "phone")
-    except DomainError as exc:
-        fail(exc)
+    if outbound and channel is None:
+        r = send_reply(a.sessions, a.config, complaint_id, text, actor=actor_name(actor), at=a.clock.now(),
+                       idempotency_key=key)
+        out.print(f"reply to the customer of complaint {r.complaint_id} "
+                  + (f"queued (outbox {r.outbox_id})" if r.outbox_id else "was already sent (same key)"))
+        return
+    m = add_message(a.sessions, complaint_id, config=a.config, direction="outbound" if outbound else "inbound",
+                    body=text, author=actor_name(actor) if outbound else "customer", at=a.clock.now(),
+                    channel=channel or "phone")
     out.print(f"message {m.id} recorded on complaint {m.complaint_id}")
 
 

@@ -8,8 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from closeloop.cli.common import actor_name, fail, get_app, out, parse_instant
-from closeloop.domain.errors import DomainError
+from closeloop.cli.common import actor_name, get_app, out, parse_instant
 from closeloop.services.customers.profiles import forget
 from closeloop.services.customers.promises import keep_promise, make_promise, promises_of
 
@@ -24,11 +23,8 @@ def customers_forget(ref: str, actor: str | None = typer.Option(None),
     if not yes and not typer.confirm(f"Erase the personal data of customer {ref}? This cannot be undone"):
         raise typer.Exit(1)
     a = get_app()
-    try:
-        e = forget(a.sessions, ref, actor=actor_name(actor), at=a.clock.now(),
-                   attachment_dir=Path(a.settings.attachment_dir))
-    except DomainError as exc:
-        fail(exc)
+    e = forget(a.sessions, ref, actor=actor_name(actor), at=a.clock.now(),
+               attachment_dir=Path(a.settings.attachment_dir))
     out.print(f"customer {e.customer_id}: erased {e.contacts} contact point(s), {e.messages} message bod(ies), "
               f"{e.outbox} outgoing message(s) on {e.complaints} complaint(s), {e.quarantined} quarantined mail(s), "
               f"{e.attachments} attachment(s) ({e.files} stored file(s) removed)")
@@ -48,12 +44,9 @@ def promises_make(complaint_id: int, department: str = typer.Option(..., "--depa
                   actor: str | None = typer.Option(None)) -> None:
     """Record a promise to the customer ("the XX department will call you back by Friday")."""
     a = get_app()
-    try:
-        p = make_promise(a.sessions, a.config, complaint_id, department=department, kind=kind,
-                         due=parse_instant(due, "--due"), business_hours=business_hours, description=text,
-                         person=person, actor=actor_name(actor), at=a.clock.now())
-    except DomainError as exc:
-        fail(exc)
+    p = make_promise(a.sessions, a.config, complaint_id, department=department, kind=kind,
+                     due=parse_instant(due, "--due"), business_hours=business_hours, description=text,
+                     person=person, actor=actor_name(actor), at=a.clock.now())
     out.print(f"promise {p.id} on complaint {p.complaint_id}: {p.department} {p.kind} by {p.due_at.isoformat()}")
 
 
@@ -66,11 +59,8 @@ def promises_keep(promise_id: int, message: int | None = typer.Option(None, "--m
     """Mark a promise kept, with its evidence: a recorded contact (--message, or --contact to record one
     now) or a finished task of the promising department (--task)."""
     a = get_app()
-    try:
-        p = keep_promise(a.sessions, promise_id, actor=actor_name(actor), at=a.clock.now(), message_id=message,
-                         task_id=task, contact=contact, channel=channel)
-    except DomainError as exc:
-        fail(exc)
+    p = keep_promise(a.sessions, promise_id, actor=actor_name(actor), at=a.clock.now(), message_id=message,
+                     task_id=task, contact=contact, channel=channel)
     out.print(f"promise {p.id} kept" + (" (late)" if p.broken_at else ""))
 
 

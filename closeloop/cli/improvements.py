@@ -7,7 +7,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from closeloop.cli.common import actor_name, fail, get_app, out
-from closeloop.domain.errors import DomainError
 from closeloop.domain.improvement import ImprovementTrigger
 from closeloop.services.capa import improvement as svc
 
@@ -20,10 +19,7 @@ def improvements_list(status: str | None = typer.Option(None, "--status"),
                       limit: int = typer.Option(100, min=1, max=10_000)) -> None:
     """Records, newest first, with their linked-complaint counts."""
     a = get_app()
-    try:
-        rows = svc.list_records(a.sessions, status=status, limit=limit)
-    except DomainError as exc:
-        fail(exc, 2)
+    rows = svc.list_records(a.sessions, status=status, limit=limit)
     t = Table()
     for col in ("id", "status", "root cause", "owner", "complaints", "match", "title"):
         t.add_column(col)
@@ -37,10 +33,7 @@ def improvements_list(status: str | None = typer.Option(None, "--status"),
 def improvements_show(improvement_id: int) -> None:
     """One record: problem, root cause, match, actions, effectiveness checks, linked complaints, history."""
     a = get_app()
-    try:
-        v = svc.show(a.sessions, improvement_id)
-    except DomainError as exc:
-        fail(exc)
+    v = svc.show(a.sessions, improvement_id)
     r = v.record
     out.print(f"[bold]improvement {r.id}[/bold]  status [bold]{r.status}[/bold]  owner {r.owner_department}  "
               f"version {r.version}")
@@ -98,12 +91,9 @@ def improvements_create(title: str = typer.Option(..., "--title"),
         if not sep:
             fail(f"--match: {m!r} is not fact=value", 2)
         facts[k.strip()] = v.strip()
-    try:
-        r = svc.create(a.sessions, config=a.config, title=title, owner_department=owner, problem=problem,
-                       root_cause=root_cause, root_cause_detail=note, match=facts or None, complaint_ids=complaint,
-                       actor=actor_name(actor), at=a.clock.now())
-    except DomainError as exc:
-        fail(exc)
+    r = svc.create(a.sessions, config=a.config, title=title, owner_department=owner, problem=problem,
+                   root_cause=root_cause, root_cause_detail=note, match=facts or None, complaint_ids=complaint,
+                   actor=actor_name(actor), at=a.clock.now())
     out.print(f"improvement {r.id} proposed (match {escape(r.match_key)})")
 
 
@@ -112,10 +102,7 @@ def improvements_link(improvement_id: int, complaint: list[int] = typer.Argument
                       actor: str | None = typer.Option(None)) -> None:
     """Link complaints to a record by hand."""
     a = get_app()
-    try:
-        n = svc.link(a.sessions, improvement_id, complaint, actor=actor_name(actor), at=a.clock.now())
-    except DomainError as exc:
-        fail(exc)
+    n = svc.link(a.sessions, improvement_id, complaint, actor=actor_name(actor), at=a.clock.now())
     out.print(f"{n} complaint(s) newly linked to improvement {improvement_id}")
 
 
@@ -129,11 +116,8 @@ def improvements_fire(improvement_id: int,
                       actor: str | None = typer.Option(None)) -> None:
     """Apply a lifecycle trigger (approve needs a root cause; implement schedules the effectiveness check)."""
     a = get_app()
-    try:
-        r = svc.fire(a.sessions, improvement_id, trigger, config=a.config, reason=reason, root_cause=root_cause,
-                     root_cause_detail=note, expected_version=version, actor=actor_name(actor), at=a.clock.now())
-    except DomainError as exc:
-        fail(exc)
+    r = svc.fire(a.sessions, improvement_id, trigger, config=a.config, reason=reason, root_cause=root_cause,
+                 root_cause_detail=note, expected_version=version, actor=actor_name(actor), at=a.clock.now())
     out.print(f"improvement {r.id} is {r.status}"
               + (f"; effectiveness check due {r.check_due_at.isoformat()}" if r.check_due_at else ""))
 
@@ -148,10 +132,7 @@ def improvements_add_action(improvement_id: int,
                             actor: str | None = typer.Option(None)) -> None:
     """Add a corrective or preventive action: a department task with a due date, reminders, escalation."""
     a = get_app()
-    try:
-        t = svc.add_action(a.sessions, improvement_id, config=a.config, kind=kind, department=department,
-                           title=title, business_days=days, assignee=assignee, actor=actor_name(actor),
-                           at=a.clock.now())
-    except DomainError as exc:
-        fail(exc)
+    t = svc.add_action(a.sessions, improvement_id, config=a.config, kind=kind, department=department,
+                       title=title, business_days=days, assignee=assignee, actor=actor_name(actor),
+                       at=a.clock.now())
     out.print(f"task {t.id} ({kind}, {department}) due {t.due_at.isoformat() if t.due_at else '-'}")

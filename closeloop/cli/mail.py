@@ -11,6 +11,8 @@ import json
 import typer
 
 from closeloop.cli.common import fail, get_app, out
+from closeloop.services.inbound import InboundOptions
+from closeloop.services.inbound.reprocess import quarantine_list, reprocess
 
 mail_app = typer.Typer(help="Inbound e-mail: poll the mailbox (CLOSELOOP_IMAP_URL), list and reprocess the quarantine.",
                        no_args_is_help=True)
@@ -21,6 +23,7 @@ def poll_cmd(max_messages: int | None = typer.Option(None, "--max", min=1, help=
              as_json: bool = typer.Option(False, "--json", help="print one JSON object")) -> None:
     """Fetch unseen messages in batches: new complaints, threaded replies, ignored auto-replies and bounces,
     quarantined unreadable mail. Marks them seen after the commit; running it twice takes nothing in twice."""
+    # deferred: Prefect (flows) costs about 1-2 s to import: only `mail poll` pays it
     from flows.mail import MailboxNotConfigured, poll_mailbox_flow
     from integrations.imap import ImapError
 
@@ -55,8 +58,6 @@ def reprocess_cmd(ids: list[int] = typer.Option([], "--id", min=1, help="an inbo
     """Run quarantined messages through the intake again (after a fix): each becomes a complaint, a reply or
     ignored automatic mail, or stays quarantined with the reason of this reading. Running it twice takes
     nothing in twice. Ids are those of `closeloop mail quarantined`."""
-    from closeloop.services.inbound import InboundOptions
-    from closeloop.services.inbound.reprocess import reprocess
 
     if bool(ids) == every:
         fail("give --id N (repeatable) or --all, not both", 2)
@@ -69,7 +70,6 @@ def reprocess_cmd(ids: list[int] = typer.Option([], "--id", min=1, help="an inbo
 @mail_app.command("quarantined")
 def quarantined_cmd(as_json: bool = typer.Option(False, "--json", help="print one JSON array")) -> None:
     """The quarantined messages: inbound mail id, reason, size, when processed (no addresses or subjects)."""
-    from closeloop.services.inbound.reprocess import quarantine_list
 
     a = get_app()
     rows = quarantine_list(a.sessions)

@@ -13,6 +13,8 @@ from rich.table import Table
 
 from closeloop.cli.common import fail, get_app, out
 from closeloop.domain.outbox import OutboxStatus
+from closeloop.services.engine.delivery import dead_letters, requeue
+from closeloop.services.reads.outbox import list_outbox
 
 outbox_app = typer.Typer(help="Messages leaving the process (webhook, Apprise, capture): list, re-send dead letters.",
                          invoke_without_command=True)
@@ -28,20 +30,10 @@ def outbox_list(ctx: typer.Context,
     with their reason until `closeloop outbox retry` re-sends them)."""
     if ctx.invoked_subcommand is not None:
         return
-    from sqlalchemy import select
-
-    from closeloop.services.engine.delivery import dead_letters
-    from closeloop.services.uow import unit_of_work
-    from models.tables import Outbox
-
     if status and status not in set(OutboxStatus):
         fail(f"--status: unknown status {status!r} (one of {STATUSES})", 2)
     a = get_app()
-    with unit_of_work(a.sessions) as s:
-        q = select(Outbox).order_by(Outbox.id.desc()).limit(limit)
-        if status:
-            q = q.where(Outbox.status == status)
-        rows = list(s.scalars(q))
+    rows, _ = list_outbox(a.sessions, status=OutboxStatus(status) if status else None, limit=limit)
     if as_json:
         print(json.dumps([_row_json(o) for o in rows], indent=2, ensure_ascii=False))
         return
@@ -72,8 +64,6 @@ def outbox_retry(ids: list[int] | None = typer.Argument(None, help="outbox ids o
                  actor: str = typer.Option("cli", "--actor", help="who re-sends (audit log)")) -> None:
     """Re-send dead letters with their own idempotency key (a deduping receiver still shows each once).
     They are due at once with a fresh attempt budget; `closeloop deliver` (or the flow) sends them."""
-    from closeloop.services.engine.delivery import requeue
-
     if bool(ids) == all_dead:
         fail("give outbox ids or --all-dead (not both)", 2)
     a = get_app()

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
+import shutil
+import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import typer
@@ -15,6 +18,13 @@ from rich.table import Table
 
 from closeloop.cli.common import err, fail, out
 from closeloop.config import ConfigError, load_config
+from closeloop.replay_config import choose
+from closeloop.services.engine.delivery import deliver_once
+from closeloop.services.replay.compare import compare as diff
+from closeloop.services.replay.replay import run_replay
+from closeloop.services.replay.report import render_html
+from closeloop.services.review.review import render, review_of_file
+from integrations.senders import CaptureSender
 
 ROOT = Path(__file__).resolve().parents[2]  # closeloop/cli/replay.py -> the repository
 BUNDLED = [  # (scenario, file, configuration): the samples bundled in examples/
@@ -30,7 +40,6 @@ class _CaptureEverything:
     target it names; the outbox rows keep their real targets."""
 
     def __init__(self, directory: Path):
-        from integrations.senders import CaptureSender
 
         self.capture = CaptureSender(directory)
 
@@ -41,7 +50,6 @@ class _CaptureEverything:
 
 
 def _capture_delivery(directory: Path):
-    from closeloop.services.engine.delivery import deliver_once
 
     sender = _CaptureEverything(directory)
 
@@ -72,9 +80,7 @@ def replay_cmd(
     Runs on a fresh SQLite database in --out; notifications go to capture files in
     --out/capture (nothing leaves the machine). Writes summary.json and report.html.
     """
-    import os
 
-    from closeloop.services.replay.report import render_html
 
     pace = _pace(speed)
     scenarios = _scenarios(paths, fmt, config or os.environ.get("CLOSELOOP_CONFIG") or None, compare)
@@ -100,7 +106,6 @@ def replay_cmd(
 def _pace(speed: str) -> Callable[[timedelta], None] | None:
     """The pacing of ``--speed``: None for ``max``, else a sleep of simulated time / N (at most 2 s a
     jump); exits 2 when ``speed`` is neither ``max`` nor a finite positive number."""
-    import time
 
     if speed == "max":
         return None
@@ -116,7 +121,6 @@ def _pace(speed: str) -> Callable[[timedelta], None] | None:
 def _clear(out_dir: Path) -> None:
     """Remove what an earlier replay left in ``out_dir`` (scenario folders, captures, summary, report,
     comparison, reviews), so two runs never mix."""
-    import shutil
 
     for stale in [out_dir / n for n, _, _ in BUNDLED + COMPARED] + [out_dir / "capture"]:
         shutil.rmtree(stale, ignore_errors=True)
@@ -129,7 +133,6 @@ def _run_scenarios(scenarios: list[tuple], out_dir: Path, *, fmt: str, seed: int
     """Replay each ``(name, files, config)`` (in ``out_dir/name`` when there are several, else in
     ``out_dir``) with a progress display; writes each one's review and summary.json; the summaries
     by name. A ``ValueError`` from the replay exits 2."""
-    from closeloop.services.replay.replay import run_replay
 
     summaries: dict[str, dict] = {}
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -152,7 +155,6 @@ def _run_scenarios(scenarios: list[tuple], out_dir: Path, *, fmt: str, seed: int
 
 def _scenarios(paths: list[Path] | None, fmt: str, explicit, compare: Path | None) -> list[tuple]:
     """``[(name, files, config)]`` to replay; prints which configuration(s) first."""
-    from closeloop.replay_config import choose
 
     if not paths:
         if compare is not None:
@@ -174,7 +176,6 @@ def _scenarios(paths: list[Path] | None, fmt: str, explicit, compare: Path | Non
 
 def _print_comparison(out_dir: Path, summaries: dict[str, dict]) -> None:
     """The what-if table (and compare.json): the second configuration against the first."""
-    from closeloop.services.replay.compare import compare as diff
 
     (a_name, a), (b_name, b) = summaries.items()
     result = diff(a, b, labels=(a["config"], b["config"]))
@@ -198,7 +199,6 @@ class _Shown:
     EVERY_S = 10.0
 
     def __init__(self, name: str, progress: Progress):
-        import time
 
         self.name, self.progress, self.clock = name, progress, time.monotonic
         self.bar = progress.add_task(f"{name}: starting", total=None)
@@ -224,22 +224,12 @@ class _Shown:
 
 def _write_review(target: Path, cfg, summary: dict) -> None:
     """The monthly review of the replay's busiest month, as of the end of simulated time (md and html)."""
-    from datetime import datetime
 
-    from sqlalchemy.orm import sessionmaker
 
-    from closeloop.services.review.review import build_review, busiest_month, render
-    from models.db import make_engine
-
-    engine = make_engine(f"sqlite:///{target / 'replay.db'}")
-    try:
-        sessions = sessionmaker(engine, expire_on_commit=False)
-        label = busiest_month(sessions, str(cfg.customer_calendar.zone))
-        if label is None:
-            return
-        review = build_review(sessions, cfg, label, datetime.fromisoformat(summary["generated_at"]))
-    finally:
-        engine.dispose()
+    found = review_of_file(target / "replay.db", cfg, datetime.fromisoformat(summary["generated_at"]))
+    if found is None:
+        return
+    label, review = found
     for fmt in ("md", "html"):
         (target / f"review-{label}.{fmt}").write_text(render(review, fmt), "utf-8")
     summary["review"] = {"period": label, "files": [f"review-{label}.md", f"review-{label}.html"]}

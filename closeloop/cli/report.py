@@ -8,7 +8,6 @@ from pathlib import Path
 import typer
 
 from closeloop.cli.common import fail, get_app, out
-from closeloop.domain.errors import DomainError
 from closeloop.services.review.review import FORMATS, build_review, render
 from closeloop.services.review.review_period import previous_month
 
@@ -34,8 +33,6 @@ def review_cmd(
         now = a.clock.now()
         label = period or previous_month(now, str(a.config.customer_calendar.zone)).label
         review = build_review(a.sessions, a.config, label, now)
-    except DomainError as exc:
-        fail(exc, 2)
     finally:
         a.dispose()
     text = json.dumps(review, indent=2, ensure_ascii=False) if fmt == "json" else render(review, fmt)

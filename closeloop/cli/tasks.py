@@ -5,15 +5,14 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import select
 
 from closeloop.cli.common import actor_name, clocks_table, fail, get_app, out, parse_instant
-from closeloop.domain.errors import DomainError
 from closeloop.domain.task import TaskStatus
-from closeloop.services.engine.clocks import task_clocks
-from closeloop.services.uow import unit_of_work
+from closeloop.services.engine.sweep import add_manual_reminder
+from closeloop.services.reads.complaint_queries import task_with_clocks
+from closeloop.services.reads.tasks import list_tasks, task_history
 from closeloop.services.work import tasks as task_svc
-from models.tables import Task, Transition
+from closeloop.services.work.lifecycle import record_follow_up
 
 tasks_app = typer.Typer(help="Department tasks: list, show, acknowledge, start, pause, resume, complete, "
                              "transfer, cancel.", no_args_is_help=True)
@@ -31,15 +30,8 @@ def tasks_list(department: str | None = typer.Option(None, "--department", "-d")
     if department and department not in a.config.departments:
         fail(f"--department: unknown department {department!r}; configured: {', '.join(sorted(a.config.departments))}",
              2)
-    with unit_of_work(a.sessions) as s:
-        q = select(Task).order_by(Task.created_at, Task.id).limit(limit)
-        if department:
-            q = q.where(Task.department == department)
-        if status:
-            q = q.where(Task.status == status)
-        if overdue:
-            q = q.where(Task.due_at < a.clock.now())
-        rows = list(s.scalars(q))
+    rows = list_tasks(a.sessions, department=department, status=TaskStatus(status) if status else None,
+                      due_before=a.clock.now() if overdue else None, limit=limit)
     t = Table()
     for col in ("id", "complaint", "department", "kind", "status", "assignee", "due (UTC)", "title"):
         t.add_column(col)
@@ -55,34 +47,27 @@ def tasks_list(department: str | None = typer.Option(None, "--department", "-d")
 def tasks_show(task_id: int) -> None:
     """One task: its clocks (target, elapsed, paused, due in the department's zone and UTC) and history."""
     a = get_app()
-    with unit_of_work(a.sessions) as s:
-        task = s.get(Task, task_id)
-        if task is None:
-            fail(f"task {task_id} not found")
-        owner = (f"complaint {task.complaint_id}" if task.complaint_id is not None
-                 else f"improvement {task.improvement_id} action")
-        out.print(f"[bold]task {task.id}[/bold] {owner}  {task.department}/{task.kind}  "
-                  f"status [bold]{task.status}[/bold]  assignee {escape(task.assignee or '-')}")
-        out.print(escape(task.title))
-        if task.transferred_from_id:
-            out.print(f"transferred from task {task.transferred_from_id}: {escape(task.transfer_reason or '')}")
-        out.print(clocks_table(task_clocks(s, task, a.config, a.clock.now())))
-        t = Table(title="history (UTC)")
-        for col in ("at", "from", "to", "trigger", "by", "reason"):
-            t.add_column(col)
-        for r in s.scalars(select(Transition).where(Transition.entity == "task", Transition.entity_id == task.id)
-                           .order_by(Transition.at, Transition.id)):
-            t.add_row(r.at.isoformat(), r.from_state or "-", r.to_state, r.trigger, escape(r.actor),
-                      escape(r.reason or ""))
-        out.print(t)
+    task, clocks = task_with_clocks(a.sessions, a.config, task_id, now=a.clock.now())
+    owner = (f"complaint {task.complaint_id}" if task.complaint_id is not None
+             else f"improvement {task.improvement_id} action")
+    out.print(f"[bold]task {task.id}[/bold] {owner}  {task.department}/{task.kind}  "
+              f"status [bold]{task.status}[/bold]  assignee {escape(task.assignee or '-')}")
+    out.print(escape(task.title))
+    if task.transferred_from_id:
+        out.print(f"transferred from task {task.transferred_from_id}: {escape(task.transfer_reason or '')}")
+    out.print(clocks_table(clocks))
+    t = Table(title="history (UTC)")
+    for col in ("at", "from", "to", "trigger", "by", "reason"):
+        t.add_column(col)
+    for r in task_history(a.sessions, task.id):
+        t.add_row(r.at.isoformat(), r.from_state or "-", r.to_state, r.trigger, escape(r.actor),
+                  escape(r.reason or ""))
+    out.print(t)
 
 
 def _action(fn, task_id: int, **kwargs) -> None:
     a = get_app()
-    try:
-        task = fn(a.sessions, task_id, config=a.config, at=a.clock.now(), **kwargs)
-    except DomainError as exc:
-        fail(exc)
+    task = fn(a.sessions, task_id, config=a.config, at=a.clock.now(), **kwargs)
     out.print(f"task {task.id} ({task.department}/{task.kind}) is now {task.status}")
 
 
@@ -156,14 +141,10 @@ def tasks_follow_up(task_id: int,
                                                    help="the customer's verdict on the handling"),
                     note: str = typer.Option("", "--note"), actor: str | None = typer.Option(None)) -> None:
     """Record a customer follow-up: satisfied closes the complaint, not satisfied reopens it."""
-    from closeloop.services.work.lifecycle import record_follow_up
 
     a = get_app()
-    try:
-        c = record_follow_up(a.sessions, task_id, config=a.config, satisfied=satisfied, note=note,
-                             actor=actor_name(actor), at=a.clock.now())
-    except DomainError as exc:
-        fail(exc)
+    c = record_follow_up(a.sessions, task_id, config=a.config, satisfied=satisfied, note=note,
+                         actor=actor_name(actor), at=a.clock.now())
     out.print(f"complaint {c.id} is {c.status}")
 
 
@@ -171,14 +152,10 @@ def tasks_follow_up(task_id: int,
 def tasks_remind(task_id: int, at: str = typer.Option(..., "--at", help="when, ISO 8601 with offset"),
                  note: str = typer.Option("", "--note")) -> None:
     """Set a reminder on a task at a given instant (delivered in working hours)."""
-    from closeloop.services.engine.sweep import add_manual_reminder
 
     a = get_app()
     when = parse_instant(at, "--at")
     if abs((when - a.clock.now()).days) > 3660:
         fail("--at: more than ten years away", 2)
-    try:
-        t = add_manual_reminder(a.sessions, task_id, when, note=note, now=a.clock.now())
-    except DomainError as exc:
-        fail(exc)
+    t = add_manual_reminder(a.sessions, task_id, when, note=note, now=a.clock.now())
     out.print(f"reminder {t.key} set for {t.fire_at.isoformat()}")

@@ -2,7 +2,7 @@
 
 Pure standard library (``zoneinfo``); no clock reads, no holiday data: the
 caller passes closed days and make-up working days as fixed sets or as
-per-year providers (``closeloop.calendars`` builds them from ``holidays``).
+per-year providers (``integrations.calendars`` builds them from ``holidays``).
 
 Rules (tested in ``tests/unit/test_calendar*.py``):
 

@@ -1,4 +1,28 @@
-"""Domain errors. Every error names what was wrong, so a CLI or API can show it as is."""
+"""Domain errors. Every error names what was wrong, so a CLI, the API or a page can show it as is.
+
+The tree, and where each error becomes an answer (one screen; ``tests/unit/test_error_tree.py`` checks the
+three mappings against this table)::
+
+    error                              API (closeloop/api/errors.py)   page (web/render.py)   CLI exit (cli/common.py)
+    DomainError                        422 invalid_input               422                    1
+    ├── InvalidInput(field, problem)   422 invalid_input + field       422                    2
+    │   ├── NaiveDatetimeError         422 invalid_input + field       422                    2
+    │   └── UnknownFormat              422 invalid_input + field       422                    2
+    ├── IllegalTransition              409 illegal_transition          409                    1
+    ├── NotFound                       404 not_found                   404                    1
+    ├── Conflict                       409 conflict (field version)    409                    1
+    ├── MergeRejected                  409 merge_rejected              409                    1
+    ├── NotPermitted                   403 forbidden                   403                    1
+    └── LinkRefused                    403 / 410 page (its route)      -                      -
+
+- ``UnknownFormat`` lives in ``integrations/exports.py`` (an export format nobody reads), ``LinkRefused`` in
+  ``services/customers/links.py`` (a customer's verdict link that does not verify; its route answers with a page).
+- Outside the tree, by design: ``ConfigError`` (``closeloop/config``; a bad configuration file stops start-up,
+  exit 2), ``ImportFailed`` (``services/intake/importing.py``; carries the import report with every bad row's line,
+  exit 1), ``DataLossRefused`` (``models/migrate.py``; a downgrade that would drop data, exit 1). A page or API
+  request never sees them.
+- A request the framework refuses before a service runs (pydantic validation) answers 422 ``validation_error``.
+"""
 
 from __future__ import annotations
 
@@ -39,6 +63,14 @@ class InvalidInput(DomainError):
     def __init__(self, field: str, problem: str):
         self.field, self.problem = field, problem
         super().__init__(f"{field}: {problem}")
+
+
+class NaiveDatetimeError(InvalidInput, ValueError):
+    """A datetime without an offset reached a boundary that stores instants (``models.types.UTCDateTime``);
+    ``field`` is ``datetime`` unless the caller knows the column."""
+
+    def __init__(self, problem: str, field: str = "datetime"):
+        super().__init__(field, problem)
 
 
 class MergeRejected(DomainError):

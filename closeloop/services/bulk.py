@@ -11,10 +11,12 @@ import re
 from itertools import chain
 from typing import Any, cast
 
-from sqlalchemy import JSON, CursorResult, Result, Table
+from sqlalchemy import JSON, CursorResult, Result, Table, bindparam, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+
+from models.tables import Outbox
 
 
 def insert_new(session: Session, table: Table, rows: list[dict], *, key: list[str], returning,
@@ -51,7 +53,6 @@ def enqueue(session: Session, *, key: str, channel: str, target: str, recipient:
             payload: dict, now) -> int | None:
     """Put one message in the outbox (status ``pending``, due ``now``); returns its id, or None when a
     message with this idempotency ``key`` exists already (a re-run or a concurrent sweep made it)."""
-    from models.tables import Outbox
 
     ot = Outbox.__table__
     ids = insert_new(session, ot, [{"idempotency_key": key, "channel": channel, "target": target,
@@ -146,7 +147,6 @@ def _by_identity(func, values: list) -> list:
 def _statement(table: Table, names: list[str], dialect) -> tuple[str, str]:
     """``INSERT INTO table (names)`` and one row's ``(placeholders)`` in the driver's positional style,
     with the casts SQLAlchemy renders for that dialect (PostgreSQL's ``%s::TYPE``)."""
-    from sqlalchemy import bindparam, insert
 
     key = (table.name, tuple(names), dialect.name, dialect.driver)
     if key not in _SQL:

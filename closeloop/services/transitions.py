@@ -128,11 +128,13 @@ def apply(session: Session, row: Row, trigger: StrEnum, *, at: datetime, actor: 
 
 
 def record_event(session: Session, row: Row, event: str, *, at: datetime, actor: str, reason: str | None = None,
-                 data: dict | None = None) -> None:
-    """Audit a change that keeps the status (``event``: ``reprioritize``, ``assign``, ``follow_up``, ...):
-    one ``Transition`` row with from = to = the row's status, ``updated_at`` set (no commit)."""
+                 data: dict | None = None, touch: bool = True) -> None:
+    """Audit a change that keeps the status (``event``: ``reprioritize``, ``assign``, ``follow_up``, ``absorb``,
+    ``root_cause``, ``compensation``, ...): one ``Transition`` row with from = to = the row's status, and
+    ``updated_at`` set unless ``touch`` is False (a change beside the row, such as a compensation entry, that
+    leaves its version as it was). No commit."""
     entity = _MACHINES[type(row)][0].entity
-    if isinstance(row, Complaint | Task | Improvement):
+    if touch and isinstance(row, Complaint | Task | Improvement):
         row.updated_at = at
     session.add(Transition(**audit_dict(entity, row.id, _complaint_id(row), row.status, row.status, event, actor,
                                         at, reason=reason, data=data)))

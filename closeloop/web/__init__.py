@@ -7,7 +7,7 @@ complete and transfer, ``/complaints/{id}`` (facts, tasks, clocks, timeline; not
 the customer, resolve), ``/customers/{ref}`` (a customer's complaints, promises, compensation, verdicts),
 ``/my`` (the signed-in user's tasks and mentions), bulk actions and saved views from the complaint list
 (``POST /complaints/bulk``, ``/views``), ``/improvements`` and ``/compensation`` (records and approvals).
-English and Chinese (:mod:`closeloop.web.i18n`). Access rules are the API's (:class:`closeloop.api.auth.Principal`).
+English and Chinese (:mod:`closeloop.web.i18n`). Access rules are the API's (:class:`closeloop.http.access.Principal`).
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ from datetime import timedelta
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 
-from closeloop.api.auth import ADMIN, MANAGER, Principal, get_app
-from closeloop.api.throttle import address_of
+from closeloop.http.access import ADMIN, MANAGER, Principal, get_app
+from closeloop.http.throttle import address_of
 from closeloop.services.people import web_sessions
 
 from . import i18n

@@ -15,8 +15,8 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Request
 
-from closeloop.api.auth import MANAGER, Principal, get_app
 from closeloop.domain.errors import Conflict, DomainError, IllegalTransition, InvalidInput, NotFound
+from closeloop.http.access import MANAGER, Principal, get_app
 from closeloop.services.work.bulk_actions import MAX_ITEMS, BulkRequest, run_bulk
 
 from .render import WebRoute, render

@@ -11,12 +11,11 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from closeloop.api.auth import MANAGER, WORK_ROLES, Principal, get_app
-from closeloop.api.routes_exports import download
-from closeloop.api.routes_inbound import attachment_response
 from closeloop.domain.complaint import ComplaintStatus
 from closeloop.domain.improvement import ImprovementStatus
 from closeloop.domain.triage import SEVERITIES
+from closeloop.http.access import MANAGER, WORK_ROLES, Principal, get_app
+from closeloop.http.files import attachment_response, download
 from closeloop.services.capa import improvement
 from closeloop.services.customers.view import customer_refs
 from closeloop.services.reads import exports

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from closeloop.api.auth import MANAGER, WORK_ROLES, Principal, get_app
+from closeloop.http.access import MANAGER, WORK_ROLES, Principal, get_app
 from closeloop.services.customers.view import customer_view
 
 from .render import WebRoute, render

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from closeloop.api.auth import MANAGER, WORK_ROLES, Principal, get_app
 from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus
 from closeloop.domain.triage import SEVERITIES
+from closeloop.http.access import MANAGER, WORK_ROLES, Principal, get_app
 from closeloop.services.customers.view import customer_refs
 from closeloop.services.inbound.attachments import attachments_of
 from closeloop.services.reads.complaint_queries import complaint_detail, complaint_in_scope

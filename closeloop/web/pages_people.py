@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from closeloop.api.auth import WORK_ROLES, Principal, get_app
+from closeloop.http.access import WORK_ROLES, Principal, get_app
 from closeloop.services.people.users import get_user, my_tasks
 from closeloop.services.reads.dashboard import time_left
 from closeloop.services.work.notes import my_mentions

@@ -15,9 +15,9 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import RedirectResponse
 
-from closeloop.api.auth import MANAGER, WORK_ROLES, Principal, get_app
 from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from closeloop.domain.task import TASK_MACHINE, TaskStatus
+from closeloop.http.access import MANAGER, WORK_ROLES, Principal, get_app
 from closeloop.services.reads.complaint_queries import task_department
 from closeloop.services.reads.dashboard import complaint_summaries, time_left
 from closeloop.services.reads.overview import _today_bounds, department_queue
@@ -108,6 +108,22 @@ def _back(data: dict, who: Principal, department: str, **params) -> RedirectResp
     return RedirectResponse(f"{target.path}?{urlencode({**keep, **params})}", status_code=303)
 
 
+def _payload(action: str, data: dict) -> dict[str, Any] | str:
+    """The service arguments of ``action`` read from the form, or the error key of a required field left
+    empty (``outcome`` on complete, ``reason`` on transfer). Acknowledge and start take none."""
+    if action == "complete":
+        outcome = data.get("outcome", "").strip()
+        if not outcome:
+            return "outcome"
+        # the complaint's root cause may come with the work; a root-cause task requires one (issue 5)
+        return {"outcome": outcome[:5000], "root_cause": data.get("root_cause") or None,
+                "root_cause_detail": data.get("root_cause_note", "").strip()[:2000] or None}
+    if action == "transfer":
+        reason = data.get("reason", "").strip()
+        return {"to": data.get("to", ""), "reason": reason[:2000]} if reason else "reason"
+    return {}
+
+
 @router.post("/tasks/{task_id}/{action}")
 def act(request: Request, task_id: int = Path(ge=1, le=2_147_483_647), action: str = Path(max_length=20),
         data: dict = Depends(form), who: Principal = Depends(current)):
@@ -124,23 +140,11 @@ def act(request: Request, task_id: int = Path(ge=1, le=2_147_483_647), action: s
     kw: dict[str, Any] = dict(
         config=app.config, actor=web_actor(who),
         at=app.clock.now(), expected_version=int(version))
+    payload = _payload(action, data)
+    if isinstance(payload, str):  # a required field left empty: the page says which
+        return _back(data, who, department, err=payload, task=task_id)
     try:
-        if action == "acknowledge":  # the signed-in user, if any, becomes the assignee ("my tasks")
-            task_svc.acknowledge(app.sessions, task_id, taker_id=who.user_id, **kw)
-        elif action == "start":
-            task_svc.start(app.sessions, task_id, taker_id=who.user_id, **kw)
-        elif action == "complete":
-            outcome = data.get("outcome", "").strip()
-            if not outcome:
-                return _back(data, who, department, err="outcome", task=task_id)
-            # the complaint's root cause may come with the work; a root-cause task requires one (issue 5)
-            task_svc.complete(app.sessions, task_id, outcome=outcome[:5000], root_cause=data.get("root_cause") or None,
-                              root_cause_detail=data.get("root_cause_note", "").strip()[:2000] or None, **kw)
-        else:
-            reason = data.get("reason", "").strip()
-            if not reason:
-                return _back(data, who, department, err="reason", task=task_id)
-            task_svc.transfer(app.sessions, task_id, to=data.get("to", ""), reason=reason[:2000], **kw)
+        task_svc.fire(app.sessions, task_id, action, taker_id=who.user_id, **kw, **payload)
     except Conflict:
         return _back(data, who, department, err="stale", task=task_id)
     except IllegalTransition as exc:

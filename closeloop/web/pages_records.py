@@ -20,10 +20,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import RedirectResponse
 
-from closeloop.api.auth import LEAD, MANAGER, WORK_ROLES, Principal, get_app
 from closeloop.domain.compensation import CompensationStatus
 from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput
 from closeloop.domain.improvement import IMPROVEMENT_MACHINE, ImprovementStatus, ImprovementTrigger
+from closeloop.http.access import LEAD, MANAGER, WORK_ROLES, Principal, get_app
 from closeloop.services.capa import improvement
 from closeloop.services.work import compensation
 

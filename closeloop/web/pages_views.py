@@ -11,8 +11,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import RedirectResponse
 
-from closeloop.api.auth import WORK_ROLES, Principal, get_app
 from closeloop.domain.errors import InvalidInput
+from closeloop.http.access import WORK_ROLES, Principal, get_app
 from closeloop.services.reads import saved_views
 
 from .render import WebRoute

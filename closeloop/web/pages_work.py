@@ -24,10 +24,9 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import RedirectResponse
 
-from closeloop.api.auth import MANAGER, Principal, get_app
-from closeloop.api.routes_work import ACTION_ROLES
 from closeloop.bootstrap import App
 from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput
+from closeloop.http.access import ACTION_ROLES, MANAGER, Principal, get_app
 from closeloop.services.inbound import InboundOptions
 from closeloop.services.people.users import HANDLE
 from closeloop.services.reads.complaint_queries import complaint_in_scope
@@ -40,7 +39,7 @@ from .session import PageError, check_csrf, current, form, web_actor
 
 router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
-ROLES: dict[str, tuple[str, ...]] = ACTION_ROLES  # one table with the API (closeloop/api/routes_work.py)
+ROLES: dict[str, tuple[str, ...]] = ACTION_ROLES  # one table with the API (closeloop/http/access.py)
 FIELDS = ("body", "severity", "reason", "until", "root_cause", "note", "version", "complaint", "continuing", "file")
 WHY = ("required", "too_long", "invalid")  # what is wrong with the named field
 

@@ -16,7 +16,10 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
-from closeloop.domain.errors import Conflict, DomainError, IllegalTransition, NotFound
+from closeloop.domain.errors import Conflict, DomainError, IllegalTransition, MergeRejected, NotFound, NotPermitted
+from closeloop.http.access import get_app
+from closeloop.services.reads.saved_views import list_views
+from closeloop.services.work.notes import MENTION
 
 from . import i18n
 from .session import (
@@ -63,7 +66,6 @@ def filesize(value: int | None) -> str:
 
 def mentions(text: str | None) -> Markup:
     """The text escaped, each ``@handle`` (:data:`closeloop.services.work.notes.MENTION`) in a ``mention`` span."""
-    from closeloop.services.work.notes import MENTION
 
     text = text or ""
     out, last = [], 0
@@ -91,9 +93,6 @@ def _saved_views(request: Request, who) -> list:
     """The signed-in user's saved views for the header (none without a user)."""
     if who is None or who.user_id is None:
         return []
-    from closeloop.api.auth import get_app
-    from closeloop.services.reads.saved_views import list_views
-
     return list_views(get_app(request).sessions, who.user_id)
 
 
@@ -124,6 +123,17 @@ def _signin_redirect(request: Request) -> RedirectResponse:
     return RedirectResponse(f"/signin?next={quote(target, safe='')}", status_code=303)
 
 
+def page_status(exc: DomainError) -> int:
+    """The HTTP status of the error page a domain error becomes (the table in ``closeloop/domain/errors.py``)."""
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, NotPermitted):
+        return 403
+    if isinstance(exc, Conflict | IllegalTransition | MergeRejected):
+        return 409
+    return 422
+
+
 class WebRoute(APIRoute):
     """An ``APIRoute`` whose failures are pages: 401 -> the sign-in form, the rest -> the error page."""
 
@@ -137,11 +147,9 @@ class WebRoute(APIRoute):
                 return _signin_redirect(request)
             except PageError as exc:
                 return error_page(request, exc.status, exc.key, **exc.values)
-            except NotFound:
-                return error_page(request, 404)
-            except (Conflict, IllegalTransition):
-                return error_page(request, 409)
-            except (DomainError, RequestValidationError):
+            except DomainError as exc:
+                return error_page(request, page_status(exc))
+            except RequestValidationError:
                 return error_page(request, 422)
             except Exception:  # noqa: BLE001 - a bug: logged, shown as a page
                 log.exception("dashboard error on %s", request.url.path)

@@ -23,9 +23,11 @@ import secrets
 from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import Request
+from starlette.datastructures import UploadFile
 
-from closeloop.api.auth import Principal, get_app
+from closeloop.http.access import Principal, get_app
 from closeloop.services.people import web_sessions
+from closeloop.services.work.uploads import Upload
 
 SESSION_COOKIE = "closeloop_session"
 LANG_COOKIE = "closeloop_lang"
@@ -95,9 +97,7 @@ def new_pre_cookie(request: Request) -> str | None:
 
 async def _multipart(request: Request) -> dict[str, str]:
     """A ``multipart/form-data`` body: its text fields (last value wins); a non-empty file to ``request.state``."""
-    from starlette.datastructures import UploadFile
 
-    from closeloop.services.work.uploads import Upload
 
     try:
         parsed = await request.form(max_files=1, max_fields=50, max_part_size=MAX_FORM_BYTES)

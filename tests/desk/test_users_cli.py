@@ -42,4 +42,4 @@ def test_users_add_list_and_a_token_of_a_user(tmp_path, monkeypatch):
     note = run("complaints", "note", "1", "--text", "@wang.li see the fee")
     assert note.exit_code == 0 and "notified @wang.li" in note.output, note.output
     unknown = run("complaints", "note", "1", "--text", "@nobody see")
-    assert unknown.exit_code == 1 and "@nobody" in unknown.output
+    assert unknown.exit_code == 2 and "@nobody" in unknown.output  # bad input: exit 2 (cli/common.exit_code)

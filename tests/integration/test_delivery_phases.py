@@ -1,4 +1,4 @@
-"""K17: delivery outcomes are a contract. Each row of the outcome table in ``integrations/senders.py``'s
+"""K17: delivery outcomes are a contract. Each row of the outcome table in ``integrations/senders/``'s
 docstring, against a real TCP receiver on 127.0.0.1 that misbehaves at one phase of the exchange
 (connect, the request, the answer's head, its body, the close), through the client the deliver flow uses.
 

@@ -28,12 +28,14 @@ from prefect.settings import (
 from prefect.testing.utilities import prefect_test_harness
 
 from closeloop.services.bulk import enqueue
-from flows import deliver, digest, intake, review, serve, sweep
+from flows import deliver, digest, intake, purge, review, serve, sweep
+from flows import mail as mail_flow
 from flows.schedules import OVERDUE_DIGEST_INTERVAL_SECONDS, SWEEP_INTERVAL_SECONDS
 from models.tables import Complaint, Notification, Outbox, Task, Timer
 
 from .helpers import count, facts
 from .helpers import intake as intake_facts
+from .imap_server import imap_server  # noqa: F401 - fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "examples" / "cfpb_sample.csv"
@@ -123,13 +125,11 @@ def test_deliver_flow_sends_what_is_due(app_env, sessions):
 
 
 def test_digest_flow_writes_todays_overdue_digest_once(app_env, sessions, config, monkeypatch):
-    # the flow builds its app with the system clock: pin it to a working hour of the manager (the digest goes
-    # out only then, K14), two weeks after the complaint, so the test does not depend on the hour it runs at
-    from closeloop.bootstrap import build_app
-    from closeloop.clock import FixedClock
-
+    # the flow builds its app from the environment: its clock is pinned with CLOSELOOP_CLOCK_AT to a working hour
+    # of the manager (the digest goes out only then, K14), two weeks after the complaint, so the test does not
+    # depend on the hour it runs at
     at = MON + timedelta(weeks=2, hours=13)  # Monday 10:00 in New York (the operations manager's calendar)
-    monkeypatch.setattr(digest, "build_app", lambda: build_app(clock=FixedClock(at)))
+    monkeypatch.setenv("CLOSELOOP_CLOCK_AT", at.isoformat())
     intake_facts(sessions, config, MON, [facts("LATE-1", MON)])  # its task is long overdue by then
     oid, _ = _run(digest.overdue_digest_flow)
     again, _ = _run(digest.overdue_digest_flow)
@@ -138,6 +138,43 @@ def test_digest_flow_writes_todays_overdue_digest_once(app_env, sessions, config
     with sessions() as s:
         row = s.get(Outbox, oid)
         assert row.idempotency_key.startswith("overdue-digest:") and "1 overdue task(s)" in row.body
+        assert row.created_at == at
+
+
+def test_purge_flow_deletes_spent_rows_older_than_the_age_and_names_its_run(app_env, sessions, monkeypatch):
+    with sessions.begin() as s:
+        old = enqueue(s, key="purge-old", channel="capture", target="capture://purge", recipient="ops",
+                      subject="old", body="delivered long ago", payload={}, now=MON)
+        young = enqueue(s, key="purge-young", channel="capture", target="capture://purge", recipient="ops",
+                        subject="young", body="delivered last week", payload={}, now=MON + timedelta(days=93))
+    monkeypatch.setenv("CLOSELOOP_CLOCK_AT", (MON + timedelta(days=93)).isoformat())
+    _run(deliver.deliver_outbox, max_batches=1)  # both delivered "now"; the old one's age comes from its rows
+    with sessions.begin() as s:
+        s.get(Outbox, old).delivered_at = MON + timedelta(hours=1)
+    monkeypatch.setenv("CLOSELOOP_CLOCK_AT", (MON + timedelta(days=100)).isoformat())
+
+    result, run = _run(purge.purge_flow, older_than_days=90)
+
+    assert result["older_than_days"] == 90 and result["outbox"] == 1
+    with sessions() as s:
+        assert s.get(Outbox, old) is None and s.get(Outbox, young).status == "delivered"
+    assert "purge" in run.tags and run.name.startswith("purge older than 90 days")
+
+
+def test_poll_mailbox_flow_takes_in_the_unseen_mail_once(app_env, sessions, imap_server, monkeypatch):  # noqa: F811
+    from .test_inbound_mail import mail
+
+    monkeypatch.setenv("CLOSELOOP_IMAP_URL", imap_server.url)
+    monkeypatch.setenv("CLOSELOOP_ATTACHMENT_DIR", str(app_env / "attachments"))
+    monkeypatch.setenv("CLOSELOOP_CLOCK_AT", MON.isoformat())
+    imap_server.append(bytes(mail(subject="My parcel never arrived")))
+
+    first, run = _run(mail_flow.poll_mailbox_flow)
+    again, _ = _run(mail_flow.poll_mailbox_flow)
+
+    assert (first["polled"], first["complaint"]) == (1, 1) and again.get("polled", 0) == 0
+    assert count(sessions, Complaint, Complaint.source == "email") == 1
+    assert "mail" in run.tags and run.name.startswith("poll-mailbox: 1 messages")
 
 
 def test_review_flow_publishes_the_month_and_writes_the_files(app_env, sessions, config):

@@ -116,3 +116,18 @@ def test_a_transaction_opened_by_a_savepoint_waits_instead_of_failing_on_a_stale
     with engine.connect() as c:
         assert [r[0] for r in c.execute(text("SELECT who FROM t ORDER BY id"))] == ["nested", "other"]
     engine.dispose()
+
+
+def test_commits_are_durable_except_on_a_scratch_database(tmp_path):
+    """The working database keeps SQLite's synchronous=FULL (a commit is on disk when it returns); a replay's
+    scratch database skips the fsync (synchronous=OFF), and its journal is WAL all the same."""
+
+
+    for scratch, expected in ((False, 2), (True, 0)):
+        engine = make_engine(f"sqlite:///{tmp_path / f'db-{scratch}.db'}", scratch=scratch)
+        try:
+            with engine.connect() as conn:
+                assert conn.execute(text("PRAGMA synchronous")).scalar() == expected
+                assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        finally:
+            engine.dispose()

@@ -1,4 +1,4 @@
-"""CASES.md kind K1 (C01, C03, C04, C06) and the holiday-backed calendars of closeloop.calendars.
+"""CASES.md kind K1 (C01, C03, C04, C06) and the holiday-backed calendars of integrations.calendars.
 
 The expected values are those of CASES.md; each "wrong value to catch" is
 asserted as not equal, and where cheap the mistake that produces it is rebuilt
@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 import holidays
 import pytest
 
-from closeloop.calendars import calendar_year_listing, holiday_calendar, resolve_region
 from closeloop.domain.calendar import BusinessCalendar
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.hours import parse_hours
+from integrations.calendars import calendar_year_listing, holiday_calendar, resolve_region
 
 UTC = UTC
 H = timedelta(hours=1)

@@ -35,7 +35,7 @@ from closeloop.domain.improvement import (
 from closeloop.domain.notices import TIMERS, NoticeKind, Role, TimerKind
 from closeloop.domain.task import ACTIVE_STATES
 from closeloop.services.bulk import enqueue
-from closeloop.services.engine.notify import insert_notifications, make_item, resolve_role
+from closeloop.services.engine.notify import channel_of, insert_notifications, make_item, resolve_role
 from closeloop.services.engine.schedule import WantedTimer, reconcile, task_timers
 from closeloop.services.markdown import md_text
 from closeloop.services.transitions import apply
@@ -173,7 +173,6 @@ def notify_customers(s: Session, config: Config, rec: Improvement, now: datetime
     target = config.model.follow_up.customer_notify
     if not target:
         return 0
-    from closeloop.services.engine.notify import channel_of
 
     rows = s.execute(select(Complaint.id, Complaint.customer_id, Complaint.external_ref)
                      .join(ImprovementLink, and_(ImprovementLink.complaint_id == Complaint.id,

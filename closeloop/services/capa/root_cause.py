@@ -29,8 +29,9 @@ from closeloop.config import Config
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.improvement import check_root_cause
 from closeloop.domain.task import TaskStatus
-from closeloop.services.audit import add_task, audit_dict
-from models.tables import Complaint, Task, Transition
+from closeloop.services.audit import add_task
+from closeloop.services.transitions import record_event
+from models.tables import Complaint, Task
 
 ROOT_CAUSE_KIND = "root-cause"
 
@@ -62,10 +63,8 @@ def record(session: Session, complaint: Complaint, code: str, note: str | None, 
     old = complaint.root_cause
     complaint.root_cause = code
     complaint.root_cause_detail = (note or "").strip() or None
-    complaint.updated_at = at
-    session.add(Transition(**audit_dict("complaint", complaint.id, complaint.id, complaint.status, complaint.status,
-                                        "root_cause", actor, at, reason=complaint.root_cause_detail,
-                                        data={"root_cause": code, "previous": old})))
+    record_event(session, complaint, "root_cause", at=at, actor=actor, reason=complaint.root_cause_detail,
+                 data={"root_cause": code, "previous": old})
 
 
 def ask(session: Session, complaint: Complaint, tasks: list[Task], at: datetime, config: Config) -> None:

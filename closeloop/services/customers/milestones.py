@@ -23,6 +23,8 @@ from closeloop.config.customers import Milestone
 from closeloop.domain.task import TaskStatus
 from closeloop.services.customers.links import Verdict, VerdictLinks
 from closeloop.services.customers.notices import Addressee, NoticeKind, addressees, draft_for, local_time, send
+from closeloop.services.customers.promises import promise_sweep
+from closeloop.settings import Settings
 from models.tables import Complaint, CustomerContact, Outbox, Task, Transition
 
 LOOKBACK = timedelta(days=7)
@@ -85,7 +87,6 @@ def milestone_notices(session: Session, config: Config, now: datetime, lookback:
     queued = 0
     if Milestone.FOLLOW_UP in wanted:
         if links is None:
-            from closeloop.settings import Settings
 
             links = VerdictLinks.from_settings(Settings(), config.model.customers.verdict_link_days)
         queued += follow_up_mails(session, config, now, lookback, links)
@@ -131,7 +132,6 @@ def follow_up_mails(session: Session, config: Config, now: datetime, lookback: t
 def customer_sweep(session: Session, config: Config, now: datetime) -> int:
     """The sweep's customer step (no commit): promises reminded and broken (:mod:`.promises`), then the
     milestone notices and follow-up mails; returns the customer messages queued."""
-    from closeloop.services.customers.promises import promise_sweep
 
     promise_sweep(session, config, now)
     return milestone_notices(session, config, now)

@@ -47,6 +47,7 @@ def record_click(sessions, config: Config, links: VerdictLinks, task_id: int, ve
                  signature: str, *, at: datetime) -> Click:
     """Check the link and record its verdict once. Raises :class:`LinkRefused` for a forged, expired or
     foreign link (a task that is not a follow-up); a second click is ``already`` and changes nothing."""
+    # deferred: import cycle: lifecycle -> tasks -> customers -> verdicts
     from closeloop.services.work.lifecycle import (
         record_follow_up_in_session,  # lifecycle -> tasks -> ... imports nothing from here
     )

@@ -57,7 +57,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, literal, or_, select, update
+from sqlalchemy import and_, case, func, literal, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from closeloop.clock import Clock
@@ -67,7 +67,7 @@ from closeloop.services.bulk import enqueue, rowcount
 from closeloop.services.markdown import md_text
 from closeloop.services.uow import unit_of_work
 from integrations.outbound import OutgoingMessage, Sender, SendResult
-from models.tables import Outbox
+from models.tables import Outbox, Transition
 
 READY = tuple(str(s) for s in READY_STATUSES)
 SENDING = OutboxStatus.SENDING.value
@@ -333,7 +333,6 @@ def requeue(sessions: sessionmaker[Session], *, now: datetime, actor: str, ids: 
     """Put dead letters back to ``pending`` (due ``now``, a fresh attempt budget, ``requeues + 1``),
     keeping their idempotency key; ``ids=None`` takes every dead letter. Returns the ids re-queued
     (ids that are not dead letters are left alone). Each is audited (``entity = 'outbox'``)."""
-    from models.tables import Transition
 
     with unit_of_work(sessions) as s:
         cond = [Outbox.status == DEAD]
@@ -355,7 +354,6 @@ def requeue(sessions: sessionmaker[Session], *, now: datetime, actor: str, ids: 
 
 def dead_letters(sessions: sessionmaker[Session]) -> dict[str | None, int]:
     """Dead letters by reason (``{"exhausted": 3, ...}``; empty when there are none)."""
-    from sqlalchemy import func
 
     with unit_of_work(sessions) as s:
         return {r: n for r, n in s.execute(select(Outbox.dead_reason, func.count())

@@ -23,7 +23,10 @@ from jinja2 import Environment, StrictUndefined
 from closeloop.config import Config
 from closeloop.domain.calendar import BusinessCalendar
 from closeloop.domain.notices import LANGUAGES, ROLE_LABELS, NoticeKind, NotificationStatus, Role, label, render
-from models.tables import Task
+from closeloop.services.bulk import insert_new
+from closeloop.services.engine.delivery import DeadLetterAlert
+from closeloop.services.markdown import md_text
+from models.tables import Notification, Task
 
 
 @dataclass(frozen=True)
@@ -103,8 +106,6 @@ def _next_opening(calendar: BusinessCalendar, now: datetime) -> datetime:
 def insert_notifications(session, items: list[dict]) -> set[str]:
     """Insert notification rows (dicts from :func:`make_item`) in bulk, skipping keys that exist
     (ON CONFLICT DO NOTHING on the unique key: never twice). Returns the keys inserted."""
-    from closeloop.services.bulk import insert_new
-    from models.tables import Notification
 
     nt = Notification.__table__
     return set(insert_new(session, nt, items, key=["key"], returning=nt.c.key))
@@ -112,7 +113,6 @@ def insert_notifications(session, items: list[dict]) -> set[str]:
 
 @lru_cache(maxsize=4)
 def _template(language: str):
-    from closeloop.services.markdown import md_text
 
     # the digest is Markdown (chat targets render it): every value escaped, names and texts shown as typed
     env = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True, finalize=md_text)
@@ -138,7 +138,6 @@ def render_digest(language: str, recipient: str, items: list[dict]) -> tuple[str
 def dead_letter_alert(config: Config):
     """Where dead letters are reported: the operations manager (``[escalation] operations_manager``,
     else ``default_notify``), in the manager's ``language``; ``None`` when neither has a target."""
-    from closeloop.services.engine.delivery import DeadLetterAlert
 
     r = resolve_role(config, "operations_manager", None)
     return DeadLetterAlert(r.channel, r.target, r.name, r.language) if r.target.strip() else None

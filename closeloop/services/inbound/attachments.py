@@ -17,8 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import or_, select
+
 from closeloop.domain.errors import NotFound
 from closeloop.domain.inbound_mail import AttachmentRefusal, AttachmentStatus, Part, sniff_type
+from models.tables import Attachment, Complaint
 
 #: The default size cap of one attachment (10 MiB).
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -97,9 +100,7 @@ class Listed:
 
 def attachments_of(sessions, complaint_id: int) -> list[Listed]:
     """The attachments of ``complaint_id`` and of the complaints merged into it, oldest first."""
-    from sqlalchemy import or_, select
 
-    from models.tables import Attachment, Complaint
 
     with sessions() as s:
         merged = select(Complaint.id).where(Complaint.merged_into_id == complaint_id)

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from closeloop.config import Config
 from closeloop.domain.errors import InvalidInput, NotFound
 from closeloop.services.departments import sync_departments
+from closeloop.services.people.users import check_handle  # users imports nothing from here
 from closeloop.services.uow import unit_of_work
 from models.tables import ApiToken, User
 
@@ -100,7 +101,6 @@ def create_token(sessions, config: Config, *, role: str, name: str, created_by: 
 
 
 def _owner(s, handle: str, role: str, department: str | None) -> int:
-    from closeloop.services.people.users import check_handle  # users imports nothing from here
 
     h = check_handle(handle, "user")
     row = s.scalar(select(User).where(User.handle == h))

@@ -34,6 +34,7 @@ _CONFIG = {"font": "DejaVu Sans, Arial, sans-serif", "view": {"stroke": None},
 
 @lru_cache(maxsize=256)
 def _svg(spec_json: str) -> str:
+    # deferred: it starts Vega's renderer (about 1 s): imported on the first chart
     import vl_convert as vlc  # imported on first use: it starts Vega's renderer (about 1 s)
 
     return vlc.vegalite_to_svg(json.loads(spec_json))

@@ -64,6 +64,7 @@ from closeloop.services.engine.clocks import batched_refreshes, refresh_noted
 from closeloop.services.engine.sweep import sweep
 from closeloop.services.intake.intake import IntakeItem, intake_batch
 from closeloop.services.replay.replay_loop import LOOP_EVENTS, LoopModel
+from closeloop.services.replay.report import build_summary  # report imports nothing from here
 from closeloop.services.uow import unit_of_work
 from closeloop.services.work import lifecycle
 from closeloop.services.work import tasks as task_svc
@@ -166,7 +167,6 @@ def run_replay(paths: list[Path], config: Config, out_dir: Path, *, fmt: str = "
     capture sender writing under ``out_dir/capture``); None leaves messages pending.
     Raises ``ValueError`` when no row of the files is valid.
     """
-    from closeloop.services.replay.report import build_summary  # report imports nothing from here
 
     engine = _fresh_database(out_dir)
     sessions = sessionmaker(engine, expire_on_commit=False)
@@ -191,7 +191,7 @@ def _fresh_database(out_dir: Path):
     for p in (db, out_dir / "replay.db-wal", out_dir / "replay.db-shm"):
         p.unlink(missing_ok=True)
     shutil.rmtree(out_dir / "capture", ignore_errors=True)
-    engine = make_engine(f"sqlite:///{db}")
+    engine = make_engine(f"sqlite:///{db}", scratch=True)  # rebuilt on every run: no fsync per commit
     migrate.upgrade(engine)
     return engine
 
@@ -361,8 +361,10 @@ def _take_in(s, config, rc_id, rows: list[ParsedRow], now) -> tuple[list[ParsedR
                            routing_config_id=rc_id, actor=ACTOR)
         cut = len(rows)
         new = _new_complaints(rows, res)
+        loaded = []
         for rid in res.proposed_records:
             rec = s.get_one(Improvement, rid)
+            loaded.append(rec)
             mine = [i for i in new if match_key({f: getattr(rows[i].facts, f, "") or "" for f in model.match_on})
                     == rec.match_key]
             before = s.scalar(select(func.count()).select_from(ImprovementLink)
@@ -376,6 +378,11 @@ def _take_in(s, config, rc_id, rows: list[ParsedRow], now) -> tuple[list[ParsedR
             savepoint.commit()
             return rows, res
         savepoint.rollback()
+        # the records read above were inserted by the rolled-back batch: forget them, so that the same ids taken
+        # again by the shorter batch are new objects (no "identity map already had an identity" warning)
+        for rec in loaded:
+            if rec in s:
+                s.expunge(rec)
         rows = rows[:cut]
 
 

@@ -20,10 +20,15 @@ Shape of the result (every count an int, every instant ISO 8601 UTC)::
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from importlib import resources
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, select_autoescape
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
 
 from closeloop.config import Config
 from closeloop.domain.errors import InvalidInput
@@ -36,6 +41,8 @@ from closeloop.services.review.review_loop import compensation, improvement_reco
 from closeloop.services.review.review_period import month
 from closeloop.services.review.review_sla import bounced_complaints, department_sla
 from closeloop.services.uow import unit_of_work
+from models.db import make_engine
+from models.tables import Complaint
 
 FORMATS = ("md", "html", "json")
 
@@ -70,17 +77,23 @@ def build_review(sessions, config: Config, period: str, now: datetime) -> dict:
 
 def busiest_month(sessions, zone: str) -> str | None:
     """The month (``YYYY-MM`` in ``zone``) in which most complaints were received; None without any."""
-    from collections import Counter
-    from zoneinfo import ZoneInfo
-
-    from sqlalchemy import select
-
-    from models.tables import Complaint
-
     tz = ZoneInfo(zone)
     with sessions() as s:
         months = Counter(at.astimezone(tz).strftime("%Y-%m") for at in s.scalars(select(Complaint.received_at)))
     return max(sorted(months), key=lambda m: months[m]) if months else None
+
+
+def review_of_file(db_path: Path, config: Config, as_of: datetime) -> tuple[str, dict] | None:
+    """The review of the busiest month of the SQLite database at ``db_path`` (a replay's ``replay.db``) as of
+    ``as_of`` (aware UTC): ``(label, review)``, or None when it holds no complaint. Opens and disposes its own
+    engine."""
+    engine = make_engine(f"sqlite:///{db_path}")
+    try:
+        sessions = sessionmaker(engine, expire_on_commit=False)
+        label = busiest_month(sessions, str(config.customer_calendar.zone))
+        return None if label is None else (label, build_review(sessions, config, label, as_of))
+    finally:
+        engine.dispose()
 
 
 def render(review: dict, fmt: str) -> str:

@@ -26,11 +26,10 @@ from closeloop.domain.compensation import COMPENSATION_MACHINE, CompensationStat
 from closeloop.domain.complaint import ComplaintStatus
 from closeloop.domain.errors import InvalidInput, NotFound, NotPermitted
 from closeloop.domain.notices import NoticeKind, Role
-from closeloop.services.audit import audit_dict
 from closeloop.services.engine.notify import insert_notifications, make_item, resolve_role
-from closeloop.services.transitions import apply
+from closeloop.services.transitions import apply, record_event
 from closeloop.services.uow import unit_of_work
-from models.tables import Compensation, Complaint, Transition
+from models.tables import Compensation, Complaint
 
 MAX_AMOUNT = Decimal("1000000000")
 #: roles that may approve or reject compensation above the cap (issue 14)
@@ -94,11 +93,10 @@ def add(sessions, complaint_id: int, *, config: Config, kind: str, amount: str |
                              created_at=at, decided_at=at if within else None)
         s.add(entry)
         s.flush()
-        s.add(Transition(**audit_dict("complaint", c.id, c.id, c.status, c.status, "compensation", actor, at,
-                                      reason=note or None,
-                                      data={"compensation": entry.id, "kind": kind, "amount": str(value),
-                                            "currency": cur, "cap": str(cap) if cap is not None else None,
-                                            "committed_before": str(granted), "status": str(entry.status)})))
+        record_event(s, c, "compensation", at=at, actor=actor, reason=note or None, touch=False,
+                     data={"compensation": entry.id, "kind": kind, "amount": str(value), "currency": cur,
+                           "cap": str(cap) if cap is not None else None, "committed_before": str(granted),
+                           "status": str(entry.status)})
         if not within:
             _tell_approver(s, config, entry, granted, at)
         return entry

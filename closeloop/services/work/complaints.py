@@ -27,9 +27,8 @@ from closeloop.domain.complaint import MERGEABLE_STATES, ComplaintStatus, Compla
 from closeloop.domain.dedupe import check_merge
 from closeloop.domain.errors import InvalidInput, MergeRejected, NotFound
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
-from closeloop.services.audit import audit_dict
 from closeloop.services.engine.clocks import refresh_due
-from closeloop.services.transitions import apply, check_version
+from closeloop.services.transitions import apply, check_version, record_event
 from closeloop.services.uow import unit_of_work
 from models.tables import Complaint, Message, Task, Timer, Transition
 
@@ -97,8 +96,7 @@ def merge_in_session(session: Session, duplicate_id: int, into_id: int, *, confi
     # always bump the survivor's version, even when ``at`` equals the stored updated_at (a fixed or coarse
     # clock): an opposite merge racing this one then conflicts instead of merging the survivor into itself
     flag_modified(survivor, "updated_at")
-    session.add(Transition(**audit_dict("complaint", survivor.id, survivor.id, survivor.status, survivor.status,
-                                        "absorb", actor, at, reason=reason, data={"duplicate": dup.id})))
+    record_event(session, survivor, "absorb", at=at, actor=actor, reason=reason, data={"duplicate": dup.id})
     refresh_due(session, dup.id, config, at)
     refresh_due(session, survivor.id, config, at)
     return survivor
@@ -160,19 +158,4 @@ def show(sessions, complaint_id: int) -> ComplaintView:
         return ComplaintView(c, tasks, entries, merged_from)
 
 
-def list_complaints(sessions, *, status: str | None = None, limit: int = 50, offset: int = 0) -> list[Complaint]:
-    with unit_of_work(sessions) as s:
-        q = select(Complaint).order_by(Complaint.id).limit(limit).offset(offset)
-        if status:
-            if status not in {str(x) for x in ComplaintStatus}:
-                raise InvalidInput("status", f"unknown status {status!r}")
-            q = q.where(Complaint.status == status)
-        return list(s.scalars(q))
-
-
-def count_complaints(sessions) -> int:
-    with unit_of_work(sessions) as s:
-        return s.scalar(select(func.count()).select_from(Complaint)) or 0
-
-
-__all__ = ["merge", "merge_in_session", "show", "list_complaints", "root_of", "TaskStatus"]
+__all__ = ["merge", "merge_in_session", "show", "root_of", "TaskStatus"]

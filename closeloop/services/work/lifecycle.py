@@ -116,6 +116,7 @@ def set_root_cause(sessions, complaint_id: int, *, config: Config, root_cause: s
 
     Raises ``InvalidInput`` naming ``root_cause`` or ``note``; ``NotFound``.
     """
+    # deferred: import cycle: tasks imports lifecycle
     from closeloop.services.work.tasks import ROOT_CAUSE_KIND, complete_in_session  # tasks imports nothing from here
 
     with unit_of_work(sessions) as s:
@@ -201,6 +202,7 @@ def record_follow_up_in_session(s, task: Task, *, config: Config, satisfied: boo
                                 at: datetime, expected_version: int | None = None) -> Complaint:
     """:func:`record_follow_up` inside the caller's transaction (no commit); also the path of completing a
     follow-up task through ``tasks.complete`` (API, CLI), so the verdict is never lost."""
+    # deferred: import cycle: tasks imports lifecycle
     from closeloop.services.work.tasks import (
         complete_in_session,  # tasks imports nothing from here; avoids an import cycle
     )

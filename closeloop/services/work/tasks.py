@@ -22,7 +22,9 @@ illegal trigger raises ``IllegalTransition`` naming the current state.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -37,6 +39,7 @@ from closeloop.services.engine.clocks import refresh_due
 from closeloop.services.people.users import assign_to, take_up
 from closeloop.services.transitions import apply, check_version, record_event
 from closeloop.services.uow import unit_of_work
+from closeloop.services.work.lifecycle import record_follow_up_in_session  # lifecycle imports this module
 from models.tables import Complaint, Department, Improvement, Task, TaskDependency, Transition
 
 ROOT_CAUSE_KIND = rc.ROOT_CAUSE_KIND
@@ -192,7 +195,6 @@ def complete(sessions, task_id: int, *, config: Config, actor: str, at: datetime
     satisfied reopens it to the department that did the work (``lifecycle.record_follow_up``).
     ``satisfied`` on any other task is ``InvalidInput`` too.
     """
-    from closeloop.services.work.lifecycle import record_follow_up_in_session  # lifecycle imports this module
 
     with unit_of_work(sessions) as s:
         task = _load(s, task_id)
@@ -306,3 +308,31 @@ def settle(session: Session, complaint_id: int, *, at: datetime, config: Config)
         apply(session, complaint, ComplaintTrigger.RESOLVE, at=at, actor="system",
                        reason="all department tasks are finished")
 
+
+
+#: The use case behind each action a caller may take on a task: the machine's triggers a person fires, plus
+#: ``assign`` (an event that keeps the status). The API's ``POST /tasks/{id}/transitions`` and the dashboard's
+#: queue go through :func:`fire`; the CLI has one command per action.
+ACTIONS: dict[str, Callable[..., Task]] = {
+    TaskTrigger.ACKNOWLEDGE: acknowledge, TaskTrigger.START: start, TaskTrigger.COMPLETE: complete,
+    TaskTrigger.PAUSE: pause, TaskTrigger.RESUME: resume, TaskTrigger.TRANSFER: transfer,
+    TaskTrigger.CANCEL: cancel, "assign": assign,
+}
+#: actions whose caller becomes the assignee of an unassigned task (``taker_id``: the caller's user, if any)
+_TAKES_UP = frozenset({TaskTrigger.ACKNOWLEDGE, TaskTrigger.START})
+
+
+def fire(sessions, task_id: int, action: str, *, config: Config, actor: str, at: datetime,
+         expected_version: int | None = None, taker_id: int | None = None, **payload: Any) -> Task:
+    """Take ``action`` (a key of :data:`ACTIONS`) on a task with that action's own arguments in ``payload``
+    (``complete``: outcome, root_cause, root_cause_detail, satisfied; ``pause``: reason, until; ``transfer``:
+    to, reason; ``cancel``: reason; ``assign``: assignee). Returns the task, or for ``transfer`` the new task
+    in the target department. Raises ``InvalidInput`` (field ``trigger``) for another action, and whatever
+    the use case raises."""
+    use_case = ACTIONS.get(action)
+    if use_case is None:
+        raise InvalidInput("trigger", f"unknown task action {action!r}; one of {', '.join(ACTIONS)}")
+    if action in _TAKES_UP:
+        payload["taker_id"] = taker_id
+    return use_case(sessions, task_id, config=config, actor=actor, at=at, expected_version=expected_version,
+                    **payload)

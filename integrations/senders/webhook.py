@@ -1,33 +1,5 @@
-"""Senders for outbox messages: signed JSON webhooks (httpx), Apprise URLs, a local capture file.
-
-Every sender implements :class:`~integrations.outbound.Sender` (re-exported here
-with :class:`OutgoingMessage` and :class:`SendResult`): ``await send(msg)`` returns
-a :class:`SendResult` and does not raise for delivery problems.
-
-Webhook classification (CASES.md C23; httpx's transport ``retries`` only covers
-connecting, so retries are the outbox's job, with the same key every time):
-
-==========================================  ============  =========================================
-what happened                               outcome       why
-==========================================  ============  =========================================
-2xx                                         delivered     the receiver accepted it
-429, 5xx (``Retry-After`` parsed)           retry         the receiver said "later"
-other 4xx, 3xx (redirects are not followed) failed        permanent; the error text is kept
-connect error / connect or pool timeout     retry         nothing was sent
-read timeout, dropped connection, or the    unknown       the receiver may have it: retried with
-total deadline after the request went out                 the SAME ``Idempotency-Key``
-==========================================  ============  =========================================
-
-Client layout (``make_webhook_client``): one ``httpx.AsyncClient`` (the httpx API
-unchanged) over :class:`integrations.http1.Http1Transport`, a lean HTTP/1.1
-keep-alive transport on an ``asyncio.Protocol`` that raises httpx's exceptions as
-httpcore does (its table is in that module) and feeds the ``trace`` extension, so
-the classification above holds unchanged. httpcore spends most of a small POST in
-its anyio/h11 layers and rescans its pool on every request (one stock
-``AsyncClient`` with 50 requests in flight delivered fewer POSTs per second than
-with 1); :class:`SpreadTransport` (many tiny httpcore pools, least busy first) was
-the previous layout and is kept for comparison. ``bench/deliver.py`` prints the figures.
-"""
+"""Signed JSON webhooks over httpx: the body, its signature, the client layout and the sender
+(classification of every outcome: the table in :mod:`integrations.senders`)."""
 
 from __future__ import annotations
 
@@ -35,33 +7,21 @@ import asyncio
 import hashlib
 import hmac
 import json
-import os
 import ssl
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
-from .http1 import Http1Transport
-from .outbound import OUTCOMES, Outcome, OutgoingMessage, Sender, SendResult
-
-__all__ = [
-    "OUTCOMES", "Outcome", "OutgoingMessage", "SendResult", "Sender",
-    "WebhookSender", "CaptureSender", "AppriseSender", "RoutingSender", "SpreadTransport", "WebhookClient",
-    "make_webhook_client", "Http1Transport", "open_default_sender", "webhook_body", "sign", "verify_signature",
-    "parse_retry_after", "SIGNATURE_HEADER",
-]
+from integrations.http1 import Http1Transport
+from integrations.outbound import OutgoingMessage, SendResult
 
 SIGNATURE_HEADER = "X-Closeloop-Signature"
 USER_AGENT = "closeloop-delivery/0.1"
 ERROR_BODY_CHARS = 300  # of a refusing receiver's answer, kept in last_error
 
-
-# --- webhook body and signature ------------------------------------------------------------
 
 #: ``<``, ``>`` and ``&`` written as JSON escapes: the decoded strings are unchanged, and a receiver that pastes
 #: the body into an HTML page or a ``<script>`` block cannot be made to run a customer's markup (issue 13,
@@ -120,8 +80,6 @@ def _http_date(value: str | None) -> datetime | None:
         when = when.replace(tzinfo=UTC)
     return when
 
-
-# --- client layout ---------------------------------------------------------------------------
 
 class SpreadTransport(httpx.AsyncBaseTransport):
     """Many small httpcore pools behind one httpx transport; each request goes to the least busy.
@@ -219,8 +177,6 @@ def make_webhook_client(deadline_s: float, *, pools: int = 32, connections_per_p
     return WebhookClient(transport=Http1Transport(max_connections=pools * connections_per_pool), timeout=timeout,
                          follow_redirects=False, headers={"User-Agent": USER_AGENT})
 
-
-# --- webhook -----------------------------------------------------------------------------------
 
 class _Progress:
     """Fed by httpcore's ``trace`` extension: has any byte of the request gone out?"""
@@ -341,159 +297,3 @@ class WebhookSender:
         if 300 <= status < 400 and response is not None and response.headers.get("location"):
             error += f" (redirect to {response.headers['location']} not followed)"
         return SendResult("failed", status_code=status, error=error)
-
-
-# --- capture -------------------------------------------------------------------------------------
-
-class CaptureSender:
-    """Appends one JSON line per message to a local file: nothing leaves the machine (replay, demo).
-
-    Targets: ``capture:///abs/path.jsonl`` (an absolute path) or ``capture://name``
-    (a file ``name`` under ``directory``; ``.jsonl`` is added when it has no suffix;
-    it may not climb out of the directory). Each line is written with a single
-    ``write`` on a file opened for appending; a resent message appears again with
-    the same ``idempotency_key`` (readers dedupe by it, as a receiver would).
-    """
-
-    def __init__(self, directory: str | os.PathLike = "out/capture"):
-        self.directory = Path(directory)
-
-    def path_for(self, target: str) -> Path:
-        parts = urlsplit(target)
-        if parts.scheme != "capture":
-            raise ValueError(f"capture target must start with capture://, got {target!r}")
-        if parts.netloc:
-            name = unquote(parts.netloc + parts.path)
-            path = Path(name)
-            if not path.suffix:
-                path = path.with_suffix(".jsonl")
-            base = self.directory.resolve()
-            full = (base / path).resolve()
-            if not full.is_relative_to(base):
-                raise ValueError(f"capture target {target!r} leaves the capture directory {base}")
-            return full
-        path = Path(unquote(parts.path))
-        if not path.is_absolute():
-            raise ValueError(f"capture target {target!r}: use capture:///absolute/path or capture://name")
-        return path
-
-    async def send(self, msg: OutgoingMessage) -> SendResult:
-        try:
-            path = self.path_for(msg.target)
-        except ValueError as exc:
-            return SendResult("failed", error=str(exc))
-        line = json.dumps({"id": msg.id, "idempotency_key": msg.idempotency_key, "channel": msg.channel,
-                           "target": msg.target, "recipient": msg.recipient, "subject": msg.subject,
-                           "body": msg.body, "payload": msg.payload, "attempt": msg.attempt},
-                          ensure_ascii=False, separators=(",", ":")) + "\n"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                os.write(fd, line.encode("utf-8"))
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            return SendResult("retry", error=f"capture write to {path} failed: {exc}")
-        return SendResult("delivered")
-
-
-# --- apprise ---------------------------------------------------------------------------------------
-
-class AppriseSender:
-    """Chat and e-mail targets through Apprise URLs (WeCom ``wecombot://``, DingTalk ``dingtalk://``,
-    Feishu ``feishu://``, Slack ``slack://``, e-mail ``mailto://``, ...).
-
-    Apprise's ``notify`` is blocking; it runs in a worker thread under the total
-    deadline. **Apprise cannot pass an idempotency key**: a retry after an
-    ``unknown`` outcome (the deadline struck while Apprise was still sending) may
-    show the message twice in the chat, and the abandoned thread may still
-    finish its send. Apprise reports success or failure only, not why: a refusal is
-    treated as ``retry`` (bounded by the outbox's maximum attempts); a URL Apprise
-    does not understand fails at once. ``apprise`` is imported when the sender is built.
-    """
-
-    def __init__(self, deadline_s: float | None = 30.0):
-        """``deadline_s``: the total deadline of one send; None waits as long as Apprise takes."""
-        import apprise  # noqa: PLC0415 - optional at import time of this module
-
-        self._apprise = apprise
-        self.deadline_s = deadline_s
-
-    def _notify(self, msg: OutgoingMessage) -> tuple[Outcome, str | None]:
-        app = self._apprise.Apprise()
-        if not app.add(msg.target):
-            return "failed", f"Apprise does not understand the target URL ({_redact(msg.target)})"
-        # bodies are Markdown with user text escaped (closeloop/services/markdown.py); Apprise converts
-        # them for each service (HTML for e-mail, text for plain-text targets)
-        result = app.notify(body=msg.body, title=msg.subject, body_format=self._apprise.NotifyFormat.MARKDOWN)
-        if result:
-            _close(result)
-            return "delivered", None
-        # Apprise 2 returns an AppriseResult (status and captured logs); 1.x a bare bool
-        status = getattr(getattr(result, "status", None), "name", None)
-        logs = getattr(result, "logs", None)
-        text = "; ".join(str(getattr(e, "message", e)) for e in logs()) if callable(logs) else ""
-        _close(result)
-        error = f"Apprise notify failed ({status or 'no detail'})" + (f": {text[-ERROR_BODY_CHARS:]}" if text else "")
-        return ("unknown" if status == "TIMEOUT" else "retry"), error
-
-    async def send(self, msg: OutgoingMessage) -> SendResult:
-        try:
-            async with asyncio.timeout(self.deadline_s):
-                outcome, error = await asyncio.to_thread(self._notify, msg)
-        except TimeoutError:
-            return SendResult("unknown", error=f"Apprise did not finish within {self.deadline_s:g} s "
-                                               "(it may still send; Apprise carries no idempotency key)")
-        except Exception as exc:  # noqa: BLE001 - a plugin raising must not stop the batch
-            return SendResult("unknown", error=f"Apprise raised {type(exc).__name__}: {exc}")
-        return SendResult(outcome, error=error)
-
-
-def _close(result) -> None:
-    close = getattr(result, "close", None)
-    if callable(close):
-        close()
-
-
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://…" if parts.scheme else "…"
-
-
-# --- routing ---------------------------------------------------------------------------------------
-
-class RoutingSender:
-    """Picks a sender by ``msg.channel`` (``webhook``, ``capture``, ``apprise``, ...)."""
-
-    def __init__(self, senders: Mapping[str, Sender]):
-        self.senders = dict(senders)
-
-    async def send(self, msg: OutgoingMessage) -> SendResult:
-        sender = self.senders.get(msg.channel)
-        if sender is None:
-            return SendResult("failed", error=f"no sender for channel {msg.channel!r} "
-                                              f"(configured: {', '.join(sorted(self.senders)) or 'none'})")
-        return await sender.send(msg)
-
-
-@asynccontextmanager
-async def open_default_sender(*, secret: bytes, deadline_s: float, capture_dir: str | os.PathLike,
-                              pools: int = 32, connections_per_pool: int = 2,
-                              apprise: bool = True, email: Sender | None = None) -> AsyncIterator[RoutingSender]:
-    """A :class:`RoutingSender` over webhook, capture, (when importable) Apprise and, when given, ``email``
-    (an :class:`integrations.smtp.SmtpSender`); closes the client."""
-    client = make_webhook_client(deadline_s, pools=pools, connections_per_pool=connections_per_pool)
-    senders: dict[str, Sender] = {"webhook": WebhookSender(client, secret, deadline_s),
-                                  "capture": CaptureSender(capture_dir)}
-    if email is not None:
-        senders["email"] = email
-    if apprise:
-        try:
-            senders["apprise"] = AppriseSender(deadline_s)
-        except ImportError:
-            pass
-    try:
-        yield RoutingSender(senders)
-    finally:
-        await client.aclose()
