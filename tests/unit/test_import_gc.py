@@ -1,4 +1,4 @@
-"""The import's garbage-collector setting: raised while importing, restored after (also when nested)."""
+"""The import keeps the objects that existed before it out of the collector's sweeps, and only while it runs."""
 
 from __future__ import annotations
 
@@ -6,35 +6,35 @@ import gc
 
 import pytest
 
-from closeloop.services.intake.importing import IMPORT_GC_THRESHOLD, collect_less
+from closeloop.services.intake.importing import collect_less
 
 
 @pytest.fixture
-def thresholds():
-    saved = gc.get_threshold()
+def unfrozen():
+    if gc.get_freeze_count():
+        pytest.skip("this process froze objects itself")
     yield
-    gc.set_threshold(*saved)
+    gc.unfreeze()
 
 
-def test_threshold_raised_inside_and_restored_after(thresholds):
-    gc.set_threshold(700, 10, 10)
+def test_frozen_inside_and_unfrozen_after(unfrozen):
     with collect_less():
-        assert gc.get_threshold() == (IMPORT_GC_THRESHOLD, 10, 10)
+        assert gc.get_freeze_count() > 0
         with collect_less():  # a second import at the same time
-            assert gc.get_threshold()[0] == IMPORT_GC_THRESHOLD
-        assert gc.get_threshold()[0] == IMPORT_GC_THRESHOLD  # the first is still running
-    assert gc.get_threshold() == (700, 10, 10)
+            assert gc.get_freeze_count() > 0
+        assert gc.get_freeze_count() > 0  # the first is still running
+    assert gc.get_freeze_count() == 0
 
 
-def test_restored_when_the_import_fails(thresholds):
-    gc.set_threshold(700, 10, 10)
+def test_unfrozen_when_the_import_fails(unfrozen):
     with pytest.raises(RuntimeError), collect_less():
         raise RuntimeError("bad rows")
-    assert gc.get_threshold() == (700, 10, 10)
+    assert gc.get_freeze_count() == 0
 
 
-def test_automatic_collection_left_off(thresholds):
-    gc.set_threshold(0, 10, 10)
+def test_objects_the_process_froze_stay_frozen(unfrozen):
+    gc.freeze()
+    frozen = gc.get_freeze_count()
     with collect_less():
-        assert gc.get_threshold() == (0, 10, 10)
-    assert gc.get_threshold() == (0, 10, 10)
+        pass
+    assert gc.get_freeze_count() == frozen
