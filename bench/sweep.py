@@ -48,6 +48,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -121,10 +122,12 @@ def measure_sweep(url: str, trace: bool, batch: int, policy: bool = True) -> dic
         rss0 = maxrss_mib()
         if trace:
             tracemalloc.start()
+        load0 = os.getloadavg()[0]
         t0, c0 = time.perf_counter(), time.process_time()
         report = sweep(sessions, cfg, at, batch=batch)
         secs, cpu = time.perf_counter() - t0, time.process_time() - c0
-        p = {"seconds": secs, "cpu_seconds": cpu, "report": report.as_dict(), "complaints": len(report.complaints),
+        p = {"seconds": secs, "cpu_seconds": cpu, "load": (load0, os.getloadavg()[0]), "report": report.as_dict(),
+             "complaints": len(report.complaints),
              "maxrss_mib": maxrss_mib(), "rss_growth_mib": maxrss_mib() - rss0}
         if trace:
             p["peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
@@ -208,9 +211,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="PostgreSQL URL (a fresh schema per measurement, built there and dropped after); "
                          "default: SQLite, built once in the temp dir and copied per measurement")
     ap.add_argument("--batch", type=int, default=500, help="sweep(batch=...) (default 500, the sweep's own)")
-    ap.add_argument("--trace-mode", choices=("separate", "same"), default="separate",
+    ap.add_argument("--trace-mode", choices=("separate", "same", "none"), default="separate",
                     help="separate: time an untraced pass, take the tracemalloc peaks from a second traced pass "
-                         "(default); same: one traced pass gives both (faster, slower timings)")
+                         "(default); same: one traced pass gives both (faster, slower timings); none: no "
+                         "tracemalloc peaks (100,000 complaints: the traced policy pass takes three times as long)")
     ap.add_argument("--repeats", type=int, default=5, help="executions of each bare query (default 5)")
     ap.add_argument("--no-queries", action="store_true", help="skip the bare-query and per-step pass")
     ap.add_argument("--no-policy", action="store_true", help="skip the policy-change pass (every open complaint)")
@@ -218,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="also run the first sweep under cProfile, write the pstats to this file, print the top")
     ap.add_argument("--seed", type=int, default=20260304)
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (SQLite files) and print its path")
+    ap.add_argument("--base", type=Path, default=None,
+                    help="SQLite: the built database file to reuse (built there first when missing; its size must "
+                         "match --complaints, --due-fraction and --seed: the bench does not check)")
     # internal: one measurement in this process
     ap.add_argument("--worker", choices=("sweep", "queries", "profile"), help=argparse.SUPPRESS)
     ap.add_argument("--worker-url", help=argparse.SUPPRESS)
@@ -265,7 +272,7 @@ def _run(a: argparse.Namespace, url: str | None, workdir: Path) -> int:
           f"({sum(len(c.timers) for c in cohorts[:1])} timers per complaint)", flush=True)
     dbs = Databases(url, workdir, config, a, cohorts)
     if url is None:
-        dbs.prepare_sqlite_base()
+        dbs.prepare_sqlite_base(a.base.resolve() if a.base is not None else None)
         print(f"  built {dbs.base.name}: {dbs.counts} in {dbs.build_seconds[-1]:.1f}s, "
               f"{dbs.base.stat().st_size / 2**20:.0f} MiB", flush=True)
 
@@ -313,8 +320,8 @@ def _print_database(dbs) -> None:
 
 def _print_passes(a: argparse.Namespace, untraced: dict, traced: dict | None) -> None:
     print()
-    head = (f"{'pass':<24} {'seconds':>8} {'CPU s':>7} {'timers/s':>9} {'peak MiB':>9} {'RSS +MiB':>9} {'fired':>8} "
-            f"{'notes':>8} {'digests':>7} {'resched':>7}")
+    head = (f"{'pass':<24} {'seconds':>8} {'CPU s':>7} {'load':>9} {'timers/s':>9} {'peak MiB':>9} {'RSS +MiB':>9} "
+            f"{'fired':>8} {'notes':>8} {'digests':>7} {'resched':>7}")
     print(head)
     print("-" * len(head))
     for name, p in untraced["passes"].items():
@@ -322,7 +329,8 @@ def _print_passes(a: argparse.Namespace, untraced: dict, traced: dict | None) ->
         fired = sum(rep["fired"].values())
         peak = (traced or {}).get("passes", {}).get(name, {}).get("peak_mib") if traced else p.get("peak_mib")
         rate = fired / p["seconds"] if fired and p["seconds"] else None
-        print(f"{name:<24} {p['seconds']:>8.2f} {fmt(p.get('cpu_seconds'), '.2f'):>7} {fmt(rate, ',.0f'):>9} "
+        load = "{:.1f}-{:.1f}".format(*p["load"]) if "load" in p else "-"
+        print(f"{name:<24} {p['seconds']:>8.2f} {fmt(p.get('cpu_seconds'), '.2f'):>7} {load:>9} {fmt(rate, ',.0f'):>9} "
               f"{fmt(peak, '.1f'):>9} "
               f"{p['rss_growth_mib']:>9.1f} {fired:>8,} {rep['notifications']:>8,} {rep['messages']:>7,} "
               f"{rep['rescheduled']:>7,}")
@@ -332,13 +340,19 @@ def _print_passes(a: argparse.Namespace, untraced: dict, traced: dict | None) ->
           f"{untraced['reschedule_diff']}")
     policy = untraced["passes"].get("policy change (all open)")
     if policy is not None:
+        first_pass = untraced["passes"]["sweep 1 (catch-up)"]
         print(f"policy change (K10, target under 60 s on SQLite): {policy['report'].get('policy_flagged', 0):,} "
-          f"complaints flagged and {policy['report']['rescheduled']:,} rescheduled in {policy['seconds']:.1f}s")
+              f"complaints flagged and {policy['report']['rescheduled']:,} rescheduled in {policy['seconds']:.1f}s "
+              f"({policy['cpu_seconds']:.1f} CPU s, load {policy['load'][0]:.1f}-{policy['load'][1]:.1f}); "
+              f"the ordinary sweep beside it: catch-up {first_pass['seconds']:.1f}s "
+              f"({first_pass['cpu_seconds']:.1f} CPU s), 1% dirty "
+              f"{untraced['passes']['reschedule (1% dirty)']['seconds']:.1f}s")
     print(f"after the passes: {untraced['db_counts']}; worker max RSS {untraced['maxrss_mib']:.0f} MiB")
     print("RSS +MiB: growth of the worker's max RSS (a high-water mark) during the pass")
     print("seconds, RSS: untraced pass; " + ("peak MiB: tracemalloc peak of each pass (tracing started at the "
                                             "pass, so memory held before it is not counted), from a second, "
                                             "traced run" if a.trace_mode == "separate" else
+                                            "none taken (--trace-mode none)" if a.trace_mode == "none" else
                                             "one traced run gives all figures (timings include tracing)"))
     if traced is not None and "error" not in traced:
         secs = {k: round(v["seconds"], 1) for k, v in traced["passes"].items()}

@@ -40,6 +40,25 @@ class UTCDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=None)
         return value
 
+    def result_processor(self, dialect, coltype):
+        """On SQLite, the stored text parsed by ``datetime.fromisoformat`` (about ten times faster than
+        the dialect's regular expression; the sweep and the scheduler read millions of instants), the
+        dialect's own parsing for any other form; elsewhere the decorator's processing."""
+        slow = super().result_processor(dialect, coltype)
+        if dialect.name != "sqlite" or slow is None:
+            return slow
+        parse = datetime.fromisoformat
+
+        def process(value):
+            # only the dialect's own storage form, "YYYY-MM-DD HH:MM:SS[.ffffff]" (naive UTC)
+            if value.__class__ is str and len(value) in (19, 26) and value[10] == " ":
+                try:
+                    return parse(value).replace(tzinfo=UTC)
+                except ValueError:
+                    pass
+            return slow(value)
+        return process
+
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
         if value is None:
             return None

@@ -204,6 +204,11 @@ class BusinessCalendar:
     def _local_date(self, utc: datetime) -> date:
         return utc.astimezone(self.zone).date()
 
+    def _local_year(self, utc: datetime) -> int:
+        """The local year of the UTC instant ``utc`` (a zone's offset is under a day: February to November
+        are the same year everywhere, so only the first and last month are converted)."""
+        return utc.year if 1 < utc.month < 12 else utc.astimezone(self.zone).year
+
     def _iter_periods(self, after: datetime) -> Iterator[tuple[datetime, datetime]]:
         """UTC periods, in order, that end after the UTC instant ``after``; raises when none come for years."""
         day = self._local_date(after) - _ONE_DAY
@@ -224,6 +229,8 @@ class BusinessCalendar:
             day += _ONE_DAY
 
     def _utc(self, value: datetime, name: str) -> datetime:
+        if value.__class__ is datetime and value.tzinfo is _UTC:
+            return value  # already UTC (most instants the engine passes)
         return require_aware(value, name).astimezone(_UTC)
 
     # ----------------------------------------------------------------- public
@@ -272,7 +279,7 @@ class BusinessCalendar:
         raise AssertionError("unreachable")  # pragma: no cover - _iter_periods never ends without raising
 
     @_in_range("duration")
-    def add_business_time(self, start: datetime, duration: timedelta) -> datetime:
+    def add_business_time(self, start: datetime, duration: timedelta, *, utc: bool = False) -> datetime:
         """The instant at which ``duration`` of business time counted from ``start`` is used up.
 
         Counting begins at ``start`` if open, else at the next opening; the
@@ -280,9 +287,9 @@ class BusinessCalendar:
         ``start`` unchanged (in the calendar zone). Raises :class:`InvalidInput`
         for a naive ``start`` ("start"), a negative or non-timedelta
         ``duration`` ("duration"), a result outside years 1-9999 ("duration") or
-        a calendar without working time ("calendar").
+        a calendar without working time ("calendar"). ``utc``: the result in UTC instead.
         """
-        return self.add_business_times(start, (duration,))[0]
+        return self.add_business_times(start, (duration,), utc=utc)[0]
 
     def _year(self, year: int) -> YearIndex | None:
         """The index of the local ``year`` (built once), or None outside years 1-9998 (the walk then
@@ -299,10 +306,10 @@ class BusinessCalendar:
             idx = self._years[year] = YearIndex.build(periods)
         return idx if idx.total else None
 
-    def _added(self, s: datetime, todo: list[tuple[timedelta, int]], out: list[datetime]) -> bool:
+    def _added(self, s: datetime, todo: list[tuple[timedelta, int]], out: list[datetime], utc: bool) -> bool:
         """Fill ``out`` for the ascending ``todo`` from the UTC ``s`` by the year indexes; False when a year
         on the way has no index (the caller walks instead)."""
-        year = self._local_date(s).year
+        year = self._local_year(s)
         idx = self._year(year)
         if idx is None:
             return False
@@ -315,25 +322,27 @@ class BusinessCalendar:
                 if nxt is None:
                     return False
                 idx = nxt
-            out[i] = from_us(idx.instant(need)).astimezone(self.zone)
+            out[i] = from_us(idx.instant(need)) if utc else from_us(idx.instant(need)).astimezone(self.zone)
         return True
 
     @_in_range("duration")
-    def add_business_times(self, start: datetime, durations: Sequence[timedelta]) -> list[datetime]:
+    def add_business_times(self, start: datetime, durations: Sequence[timedelta], *,
+                           utc: bool = False) -> list[datetime]:
         """:meth:`add_business_time` for each of ``durations`` from one ``start`` (an escalation ladder, a
         chain of pages, reminder thresholds): the results in the order of ``durations`` (any order), in the
-        calendar zone. Same errors as :meth:`add_business_time`."""
+        calendar zone (``utc``: in UTC, the form the engine stores). Same errors as :meth:`add_business_time`."""
         s = self._utc(start, "start")
         for d in durations:
             if not isinstance(d, timedelta):
                 raise InvalidInput("duration", f"expected a timedelta, got {type(d).__name__}")
             if d < _ZERO:
                 raise InvalidInput("duration", f"must not be negative, got {d}")
-        out: list[datetime] = [s.astimezone(self.zone)] * len(durations)
+        out: list[datetime] = [s if utc else s.astimezone(self.zone)] * len(durations)
         todo = sorted((d, i) for i, d in enumerate(durations) if d)
-        if not todo or self._added(s, todo, out):
+        if not todo or self._added(s, todo, out, utc):
             return out
-        return self._walk_add(s, todo, out)
+        found = self._walk_add(s, todo, out)
+        return [at.astimezone(_UTC) for at in found] if utc else found
 
     def _walk_add(self, s: datetime, todo: list[tuple[timedelta, int]], out: list[datetime]) -> list[datetime]:
         """The reference: one walk over the working periods from the UTC ``s``."""
@@ -355,7 +364,7 @@ class BusinessCalendar:
         s, e = self._utc(start, "start"), self._utc(end, "end")
         if e <= s:
             return _ZERO
-        first, last = self._local_date(s).year, self._local_date(e).year
+        first, last = self._local_year(s), self._local_year(e)
         years = [self._year(y) for y in range(first, last + 1)]
         if all(years):
             a, b = years[0], years[-1]

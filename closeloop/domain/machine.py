@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Generic, TypeVar
 
@@ -39,6 +39,8 @@ class TransitionRecord:
 
 def require_aware(value: datetime, name: str = "at") -> datetime:
     """Return ``value`` if it carries a UTC offset; raise :class:`InvalidInput` naming ``name`` otherwise."""
+    if value.__class__ is datetime and value.tzinfo is UTC:
+        return value
     if not isinstance(value, datetime):
         raise InvalidInput(name, f"expected a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:

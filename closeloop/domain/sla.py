@@ -35,9 +35,10 @@ from .machine import require_aware
 
 
 class BusinessClock(Protocol):
-    def add_business_time(self, start: datetime, duration: timedelta) -> datetime: ...
+    def add_business_time(self, start: datetime, duration: timedelta, *, utc: bool = False) -> datetime: ...
 
-    def add_business_times(self, start: datetime, durations: Sequence[timedelta]) -> list[datetime]: ...
+    def add_business_times(self, start: datetime, durations: Sequence[timedelta], *,
+                           utc: bool = False) -> list[datetime]: ...
 
     def business_time_between(self, start: datetime, end: datetime) -> timedelta: ...
 
@@ -126,7 +127,7 @@ def compute_clock(name: str, calendar: BusinessClock, target: timedelta | None, 
 
     remaining = target - elapsed
     # compare and return in UTC: datetimes sharing a zone compare by wall time (PEP 495)
-    due_at = None if currently_paused else calendar.add_business_time(start, target + paused).astimezone(UTC)
+    due_at = None if currently_paused else calendar.add_business_time(start, target + paused, utc=True)
     stopped_at = stopped_at.astimezone(UTC) if stopped_at is not None else None
     status_, breached = _verdict(target, elapsed, due_at, stopped_at, now, currently_paused, at_risk_ratio)
     return ClockState(name, target, start, now, elapsed, paused, remaining, due_at, stopped_at, status_, breached)
@@ -319,13 +320,13 @@ def instants_at_elapsed(calendar: BusinessClock, start: datetime, history: Seque
         if st not in rules.running:
             continue
         if last:
-            found = calendar.add_business_times(begin, [elapsed[j] - acc for j in left])
+            found = calendar.add_business_times(begin, [elapsed[j] - acc for j in left], utc=True)
             for j, at in zip(left, found, strict=True):
-                out[j] = at.astimezone(UTC)
+                out[j] = at
             return out
         span = calendar.business_time_between(begin, points[i + 1][0])
         while left and acc + span >= elapsed[left[0]]:
-            out[left[0]] = calendar.add_business_time(begin, elapsed[left[0]] - acc).astimezone(UTC)
+            out[left[0]] = calendar.add_business_time(begin, elapsed[left[0]] - acc, utc=True)
             left.pop(0)
         acc += span
     return out

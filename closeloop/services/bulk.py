@@ -11,7 +11,7 @@ import re
 from itertools import chain
 from typing import Any, cast
 
-from sqlalchemy import JSON, CursorResult, Result, Table, bindparam, insert
+from sqlalchemy import JSON, Column, CursorResult, Result, Table, bindparam, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -25,6 +25,9 @@ def insert_new(session: Session, table: Table, rows: list[dict], *, key: list[st
     exist; returns the ``returning`` column's values of the rows inserted. One statement per ``page``."""
     if not rows:
         return []
+    names = rows[0].keys()
+    if isinstance(returning, Column) and all(r.keys() == names for r in rows):
+        return _insert_new_rows(session, table, rows, key, returning, page)
     if session.get_bind().dialect.name == "postgresql":
         stmt = postgresql.insert(table).on_conflict_do_nothing(index_elements=key).returning(returning)
     else:
@@ -32,6 +35,33 @@ def insert_new(session: Session, table: Table, rows: list[dict], *, key: list[st
     out: list = []
     for i in range(0, len(rows), page):
         out.extend(session.scalars(stmt, rows[i:i + page]).all())
+    return out
+
+
+def _insert_new_rows(session: Session, table: Table, rows: list[dict], key: list[str], returning: Column,
+                     page: int) -> list:
+    """:func:`insert_new` for rows with the same keys: the values bound as :func:`insert_rows` binds them (no
+    per-row parameter handling by SQLAlchemy: a sweep inserts tens of thousands of notifications), one
+    multi-row ``INSERT ... ON CONFLICT (key) DO NOTHING RETURNING`` per ``page`` rows."""
+    session.flush()  # as session.execute would (autoflush): the rows may refer to pending objects
+    conn = session.connection()
+    dialect = conn.dialect
+    defaults = _defaults(table, rows[0])
+    names = [c.name for c in table.c if c.name in rows[0] or c.name in defaults]
+    columns = [_processed(table.c[n].type, dialect, [defaults[n]]) * len(rows) if n in defaults
+               else _processed(table.c[n].type, dialect, [r[n] for r in rows]) for n in names]
+    params = list(zip(*columns, strict=True))
+    head, one = _statement(table, names, dialect)
+    quote = dialect.identifier_preparer.quote
+    tail = f" ON CONFLICT ({', '.join(quote(k) for k in key)}) DO NOTHING RETURNING {quote(returning.name)}"
+    proc = returning.type._cached_result_processor(dialect, None)
+    size = max(1, min(page, _MAX_PARAMS // len(names)))
+    out: list = []
+    for i in range(0, len(params), size):
+        chunk = params[i:i + size]
+        found = conn.exec_driver_sql(f"{head} VALUES {', '.join([one] * len(chunk))}{tail}",
+                                     tuple(v for p in chunk for v in p)).scalars()
+        out.extend(map(proc, found) if proc is not None else found)
     return out
 
 
@@ -60,6 +90,47 @@ def enqueue(session: Session, *, key: str, channel: str, target: str, recipient:
                                     "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}],
                      key=["idempotency_key"], returning=ot.c.id)
     return ids[0] if ids else None
+
+
+def execute_rows(session: Session, stmt, rows: list[dict]) -> None:
+    """``session.execute(stmt, rows)`` for a Core UPDATE whose per-row values are the bind parameters
+    named by the keys of ``rows`` (all rows with the same keys), without SQLAlchemy's per-row parameter
+    handling: the statement compiled once, each value through its bind processor (memoised when hashable),
+    one driver ``executemany`` (rescheduling writes a few hundred thousand rows after a policy change)."""
+    if not rows:
+        return
+    conn = session.connection()
+    compiled = stmt.compile(dialect=conn.dialect)
+    procs = compiled._bind_processors
+    names = list(rows[0])
+    fixed = {k: (procs[k](v) if k in procs else v) for k, v in compiled.params.items() if k not in names}
+    columns = {n: _memoised(procs.get(n), [r[n] for r in rows]) for n in names}
+    if compiled.positiontup is not None:  # qmark (SQLite)
+        order = [columns[n] if n in columns else [fixed[n]] * len(rows) for n in compiled.positiontup]
+        params: list = list(zip(*order, strict=True))
+    else:
+        params = [fixed | dict(zip(names, values, strict=True))
+                  for values in zip(*(columns[n] for n in names), strict=True)]
+    conn.exec_driver_sql(str(compiled), params)
+
+
+def _memoised(proc, values: list) -> list:
+    """``values`` through the bind processor ``proc`` (None: as they are), memoised per hashable value."""
+    if proc is None:
+        return values
+    memo: dict = {}
+    out = []
+    for v in values:
+        key = v
+        if v.__class__ is dict:  # a small JSON object (a timer's data): by its items and their types (1 != True)
+            key = (dict, tuple((k, x.__class__, x) for k, x in v.items()))
+        try:
+            out.append(memo[key])
+        except KeyError:
+            out.append(memo.setdefault(key, proc(v)))
+        except TypeError:  # unhashable (a nested JSON value)
+            out.append(proc(v))
+    return out
 
 
 # ------------------------------------------------------------------ fast bulk inserts (import)
@@ -122,14 +193,7 @@ def _processed(type_, dialect, values: list) -> list:
         return values
     if isinstance(type_, JSON) or not type_.hashable:
         return _by_identity(proc, values)
-    memo: dict = {}
-    out = []
-    for v in values:
-        try:
-            out.append(memo[v])
-        except KeyError:
-            out.append(memo.setdefault(v, proc(v)))
-    return out
+    return _memoised(proc, values)
 
 
 def _by_identity(func, values: list) -> list:

@@ -18,7 +18,9 @@ from sqlalchemy import select
 
 from closeloop.config import load_config, parse_config
 from closeloop.services.engine.sweep import sweep
+from closeloop.services.work import lifecycle
 from closeloop.services.work import tasks as task_svc
+from closeloop.services.work.messages import add_message
 from integrations.formats import NYC311
 from models.tables import Complaint, Notification, Outbox, Task, Timer
 from tests.conftest import ROOT, shared_file
@@ -85,6 +87,32 @@ def _changed(config):
     return parse_config(text, "nyc311 with longer P3/P4 resolve targets")
 
 
+#: Issue 12 (K11) inside the oracle: one complaint waits on the customer for three days while its agency's task is
+#: open; the task pauses (no reminder or escalation during the wait), the customer's answer resumes it.
+WAIT_AFTER, WAIT_FOR = timedelta(days=1), timedelta(days=3)
+
+
+def _waited(rows, start):
+    """The complaint that waits, and its wait: the first request still open a week after it came in; the wait
+    starts one minute after the first tick a day after intake (so no timer falls due between that tick and
+    the start) and lasts three days."""
+    for f, closed in rows:
+        if closed is None or closed > f.received_at + timedelta(days=7):
+            ws = start + TICK * -(-(f.received_at + WAIT_AFTER - start) // TICK) + timedelta(minutes=1)
+            return f.external_ref, ws, ws + WAIT_FOR
+    raise AssertionError("no request stays open a week")
+
+
+def _shifted(cal, created, x, ws, we, ticks):
+    """When a resolve clock started at ``created`` reaches ``x`` of business time, given a wait ``[ws, we)``
+    (task paused): unchanged if it fired before the wait, else later by the business time of the wait."""
+    at = cal.add_business_time(created, x)
+    first = _first_tick(ticks, at)
+    if first is not None and first < ws:
+        return at
+    return cal.add_business_time(created, x + cal.business_time_between(ws, we))
+
+
 def test_six_weeks_of_real_requests_fire_every_timer_once_at_its_instant(sessions):
     first_config = load_config(ROOT / "examples" / "nyc311.toml")
     later_config = _changed(first_config)
@@ -101,8 +129,10 @@ def test_six_weeks_of_real_requests_fire_every_timer_once_at_its_instant(session
         t += TICK
     assert change in ticks
 
+    waited, ws, we = _waited(rows, start)
     events = [(f.received_at, 0, "intake", f) for f, _ in rows]
     events += [(c, 1, "close", f.external_ref) for f, c in rows if c is not None and c <= end]
+    events += [(ws, 2, "wait", waited), (we, 2, "answer", waited)]
     events.sort(key=lambda e: (e[0], e[1]))
     ids: dict[str, int] = {}
     closed_at: dict[int, datetime] = {}
@@ -113,6 +143,12 @@ def test_six_weeks_of_real_requests_fire_every_timer_once_at_its_instant(session
             at, _, kind, obj = events[i]
             if kind == "intake":
                 (ids[obj.external_ref],) = intake(sessions, config, at, [obj])
+            elif kind == "wait":
+                lifecycle.await_customer(sessions, ids[obj], config=config, reason="the customer sends the bill",
+                                         actor="agency", at=at)
+            elif kind == "answer":
+                add_message(sessions, ids[obj], config=config, direction="inbound", body="here is the bill",
+                            author="customer", at=at, channel="email")
             else:
                 cid = ids[obj]
                 with sessions() as s:
@@ -136,21 +172,27 @@ def test_six_weeks_of_real_requests_fire_every_timer_once_at_its_instant(session
             targets = config.sla.for_department(task.department, complaints[task.complaint_id].severity)
             done = closed_at.get(task.complaint_id) if task.kind != "follow-up" else None
             created = task.created_at
+            waits = task.complaint_id == ids[waited] and task.kind != "follow-up"
             # acknowledgement pages: at the ack due time, then every ack_page_hours business hours (never
-            # acknowledged in this data), until the task is done or ack_page_limit pages went out
+            # acknowledged in this data), until the task is done or ack_page_limit pages went out; a wait on the
+            # customer stops the acknowledge clock for good (the task is no longer open)
             page, at = 1, cal.add_business_time(created, targets.acknowledge)
             while at <= end and page <= esc.ack_page_limit:
-                if _fires(ticks, at, done):
+                if _fires(ticks, at, ws if waits else done):
                     expected.add(("ack_timeout", task.id, page, at))
                 page, at = page + 1, cal.add_business_time(at, timedelta(hours=esc.ack_page_hours))
             later = later_config.sla.for_department(task.department, complaints[task.complaint_id].severity)
 
-            def instant(share=None, after=None, _t=targets, _l=later, _cal=cal, _c=created, _done=done):
+            def instant(share=None, after=None, _t=targets, _l=later, _cal=cal, _c=created, _done=done, _w=waits):
                 """Under the policy of the sweep that would fire it: a timer still pending at the change
                 follows the new targets (K10); one that fired before it stays where it was."""
                 ats = []
                 for tg in (_t, _l):
                     due_ = _cal.add_business_time(_c, tg.resolve)
+                    if _w:  # K11: the task paused for the wait; business time is additive along the calendar
+                        x = tg.resolve * share if share is not None else tg.resolve + after
+                        ats.append(_shifted(_cal, _c, x, ws, we, ticks))
+                        continue
                     ats.append(_cal.add_business_time(_c, tg.resolve * share) if share is not None
                                else _cal.add_business_time(due_, after))
                 first = _first_tick(ticks, ats[0])
@@ -178,6 +220,9 @@ def test_six_weeks_of_real_requests_fire_every_timer_once_at_its_instant(session
             crisis = c.severity in esc.crisis_severities or bool(set(c.risk_flags) & set(esc.crisis_risk_flags))
             for level in (3, 4) if crisis else (3,):
                 at = ccal.add_business_time(due, timedelta(hours=esc.ladder_hours[level - 1]))
+                if cid == ids[waited]:  # the promise's clock paused while the complaint waited on the customer
+                    at = _shifted(ccal, c.received_at, config.sla.for_customer(c.severity).resolve
+                                  + timedelta(hours=esc.ladder_hours[level - 1]), ws, we, ticks)
                 if _fires(ticks, at, closed_at.get(cid)):
                     expected.add(("promise", cid, level, at))
             if cid in closed_at:
@@ -212,7 +257,7 @@ def test_six_weeks_of_real_requests_fire_every_timer_once_at_its_instant(session
             detail = int((n.data["params"]).get("level") or n.data["params"].get("pct")
                          or n.data["params"].get("page") or 0)
             got_notes[(n.kind, entity, detail)] = (n.status, n.dropped_reason)
-        expected_notes = _notice_oracle(config, ticks, expected, tasks, complaints, closed_at)
+        expected_notes = _notice_oracle(config, ticks, expected, tasks, complaints, closed_at, (ids[waited], ws, we))
         assert got_notes == expected_notes
         expected_kinds: dict[str, int] = {}
         for kind, *_ in expected:
@@ -227,6 +272,7 @@ def test_six_weeks_of_real_requests_fire_every_timer_once_at_its_instant(session
         # a task completed during its department's quiet hours while its notice was held for the morning:
         # the notice is dropped at release, not sent (Zammad #4432, Icinga/icinga2#5919)
         of = {t.id: (t.department, t.complaint_id) for t in tasks}
+        complaint_of_task = {t.id: t.complaint_id for t in tasks}
         quiet_done = [(k, e) for (k, e, _), (_, why) in expected_notes.items() if why == "task_done"
                       and not config.department_calendar(of[e][0]).is_open(closed_at[of[e][1]])]
     # the scenario is not empty: real requests breached, were reminded and followed up
@@ -234,6 +280,11 @@ def test_six_weeks_of_real_requests_fire_every_timer_once_at_its_instant(session
     assert sum(1 for k, *_ in expected if k == "follow_up") > 0
     assert quiet_done, "the data no longer holds a completion in quiet hours with a held notice"
     assert moved and min(moved) >= change  # the change mid-run moved pending timers, which fired later
+    # the wait with tasks (K11): nothing of the waited complaint fired during the wait, and its clocks resumed
+    waited_fired = [at for kind, e, _, at in expected if kind in ("reminder", "escalation", "promise")
+                    and (e == ids[waited] if kind == "promise" else complaint_of_task[e] == ids[waited])]
+    assert waited_fired and not [at for at in waited_fired if ws <= _first_tick(ticks, at) < we]
+    assert [at for at in waited_fired if at >= we], "no timer of the waited complaint fell due after the wait"
     assert dropped.get("superseded", 0) > 0 and dropped.get("task_done", 0) + dropped.get("complaint_closed", 0) > 0
     print(f"\nsix weeks, {ROWS} NYC 311 requests: fired {len(fired)} timers: {expected_kinds}, "
           f"follow-ups {sum(1 for k, *_ in expected if k == 'follow_up')}, not sent at release: {dropped}, "
@@ -244,11 +295,12 @@ PAGE_ROLES = ["assignee", "lead", "operations_manager"]
 LEVEL_ROLES = {1: "assignee", 2: "lead", 3: "operations_manager", 4: "crisis_owner"}
 
 
-def _notice_oracle(config, ticks, expected, tasks, complaints, closed_at) -> dict:
+def _notice_oracle(config, ticks, expected, tasks, complaints, closed_at, wait) -> dict:
     """Status of every notice, from the rules: fired at the first tick at or after its instant, released at
     the recipient's next opening, packed at the first tick at or after that unless by then the task was done
-    (or the complaint resolved), or a later member of its chain (reminders, then escalation levels; pages)
-    fired for the same task and role (issue 12, K12)."""
+    (or the complaint resolved), paused by the complaint's wait on the customer (``wait``: complaint id, start,
+    end; a page once the task left ``open``), or a later member of its chain (reminders, then escalation
+    levels; pages) fired for the same task and role (issue 12, K12)."""
     esc = config.model.escalation
     dept = {t.id: t.department for t in tasks}
     complaint_of = {t.id: t.complaint_id for t in tasks}
@@ -271,10 +323,16 @@ def _notice_oracle(config, ticks, expected, tasks, complaints, closed_at) -> dic
             done = closed_at.get(entity)
         else:  # a task of the complaint is done when it closed; a follow-up task is never completed here
             done = closed_at.get(complaint_of[entity]) if _kind_of(tasks, entity) != "follow-up" else None
+        waited = (entity if kind == "promise" else complaint_of[entity]) == wait[0]
+        paused = waited and packed is not None and wait[1] <= packed < wait[2]
         if packed is None:
             out[(kind, entity, detail)] = ("pending", None)
         elif done is not None and done <= packed:
             out[(kind, entity, detail)] = ("dropped", "complaint_closed" if kind == "promise" else "task_done")
+        elif waited and kind == "ack_timeout" and packed >= wait[1]:
+            out[(kind, entity, detail)] = ("dropped", "task_acknowledged")
+        elif paused:
+            out[(kind, entity, detail)] = ("dropped", "complaint_waiting" if kind == "promise" else "task_paused")
         elif chain and any(o[6] == chain and o[1] == entity and o[3] == role and o[7] > rank and o[4] <= packed
                            for o in notices if o[0] != "promise"):
             out[(kind, entity, detail)] = ("dropped", "superseded")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from sqlalchemy import BindParameter, bindparam, select
 from sqlalchemy.orm import Session
@@ -34,6 +34,16 @@ _IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
 _TR = Transition.__table__
 _COMPLAINTS = select(Complaint).where(Complaint.id.in_(_IDS))
 _TASKS = select(Task).where(Task.complaint_id.in_(_IDS)).order_by(Task.id)
+# read-only loads (rescheduling: 100,000 complaints after a configuration change): plain rows of the
+# columns the clocks and the scheduler read, no ORM objects
+_CT, _TT = Complaint.__table__, Task.__table__
+_PLAIN_COMPLAINTS = select(*(_CT.c[n] for n in ("id", "status", "severity", "risk_flags", "received_at",
+                                                "transfer_count", "due_at", "version", "customer_id"))
+                           ).where(_CT.c.id.in_(_IDS))
+_PLAIN_TASKS = select(*(_TT.c[n] for n in ("id", "complaint_id", "improvement_id", "department", "kind", "status",
+                                           "assignee", "transferred_from_id", "created_at", "due_at", "ack_due_at",
+                                           "version"))
+                      ).where(_TT.c.complaint_id.in_(_IDS)).order_by(_TT.c.id)
 _TRANSITIONS = (select(_TR.c.id, _TR.c.entity, _TR.c.entity_id, _TR.c.from_state, _TR.c.to_state, _TR.c.trigger,
                        _TR.c.reason, _TR.c.at, _TR.c.data, _TR.c.complaint_id)
                 .where(_TR.c.complaint_id.in_(_IDS), _TR.c.entity.in_(("complaint", "task")))
@@ -67,26 +77,33 @@ class History:
         self.changes_of: dict[tuple[str, int], list[Change]] = defaultdict(list)
         self.transfers: dict[int, list[Change]] = defaultdict(list)  # complaint id -> task transfer rows
         self.first_contact: dict[int, datetime] = {}
+        self._changes: dict[tuple[str, tuple[int, ...]], list[StatusChange]] = {}
 
     @classmethod
-    def load(cls, session: Session, complaint_ids: Iterable[int]) -> History:
+    def load(cls, session: Session, complaint_ids: Iterable[int], *, plain: bool = False) -> History:
         """Read the history of ``complaint_ids`` (missing ids are left out) in five queries per
-        :data:`CHUNK` complaints; flushes the session first so pending changes are seen."""
+        :data:`CHUNK` complaints; flushes the session first so pending changes are seen. ``plain``: the
+        complaints and tasks as read-only rows of the columns the clocks and the scheduler read
+        (attribute access as on the ORM objects; for rescheduling, which changes none of them)."""
         session.flush()
         h = cls()
         ids = sorted(set(complaint_ids))
         for i in range(0, len(ids), CHUNK):
-            h._load_chunk(session, ids[i:i + CHUNK])
+            h._load_chunk(session, ids[i:i + CHUNK], plain)
         return h
 
-    def _load_chunk(self, session: Session, ids: list[int]) -> None:
-        for c in session.scalars(_COMPLAINTS, {"ids": ids}):
-            self.complaints[c.id] = c
-        for t in session.scalars(_TASKS, {"ids": ids}):
+    def _load_chunk(self, session: Session, ids: list[int], plain: bool) -> None:
+        complaints = session.execute(_PLAIN_COMPLAINTS, {"ids": ids}).all() if plain else \
+            session.scalars(_COMPLAINTS, {"ids": ids}).all()
+        for c in complaints:
+            self.complaints[c.id] = cast(Complaint, c)
+        tasks = session.execute(_PLAIN_TASKS, {"ids": ids}).all() if plain else \
+            session.scalars(_TASKS, {"ids": ids}).all()
+        for t in tasks:
             assert t.complaint_id is not None  # selected by complaint
-            self.tasks[t.complaint_id].append(t)
-            self.task_by_id[t.id] = t
-        for r in session.execute(_TRANSITIONS, {"ids": ids}):
+            self.tasks[t.complaint_id].append(cast(Task, t))
+            self.task_by_id[t.id] = cast(Task, t)
+        for r in session.execute(_TRANSITIONS, {"ids": ids}).all():
             change = Change(r.id, r.entity, r.entity_id, r.from_state, r.to_state, r.trigger, r.reason, r.at,
                             r.data or {})
             self.changes_of[(r.entity, r.entity_id)].append(change)
@@ -101,10 +118,15 @@ class History:
 
     # ------------------------------------------------------------------ reads
     def changes(self, entity: str, ids: Iterable[int]) -> list[StatusChange]:
-        """Status changes of the ``entity`` rows ``ids``, merged in audit order."""
-        rows = [c for i in ids for c in self.changes_of.get((entity, i), ())]
-        rows.sort(key=lambda c: (c.at, c.id))
-        return [StatusChange(c.at, c.to_state) for c in rows]
+        """Status changes of the ``entity`` rows ``ids``, merged in audit order (built once per argument:
+        a task's clocks and timers ask for the same ones several times; callers do not change the list)."""
+        key = (entity, tuple(ids))
+        found = self._changes.get(key)
+        if found is None:
+            rows = [c for i in key[1] for c in self.changes_of.get((entity, i), ())]
+            rows.sort(key=lambda c: (c.at, c.id))
+            found = self._changes[key] = [StatusChange(c.at, c.to_state) for c in rows]
+        return found
 
     def chain(self, task: Task) -> list[Task]:
         """The task and the tasks it was transferred from, oldest first."""

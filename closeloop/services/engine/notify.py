@@ -87,13 +87,20 @@ def make_item(config: Config, *, key: str, kind: str, level: int, who: Recipient
     data = {"text": render(NoticeKind(kind), "en", params)[1], "params": params}
     if due is not None:
         data["due"] = due.astimezone(UTC).isoformat()
-        data["due_local"] = due.astimezone(who.calendar.zone).strftime("%Y-%m-%d %H:%M %z")
+        data["due_local"] = _local_text(due, who.calendar.zone)
     return dict(key=key, kind=NoticeKind(kind).value, level=level, role=str(who.role), recipient=who.name,
                 address=who.address,
                 channel=who.channel, target=who.target, language=who.language, department=department,
                 complaint_id=complaint_id, improvement_id=improvement_id,
                 task_id=task.id if task is not None else None, fired_at=now,
                 release_at=max(release, now), status=NotificationStatus.PENDING, data=data)
+
+
+@lru_cache(maxsize=4096)
+def _local_text(due: datetime, zone) -> str:
+    """``due`` as local time of ``zone`` for a notice (memoised: a task's reminders and escalations share
+    its due instant)."""
+    return due.astimezone(zone).strftime("%Y-%m-%d %H:%M %z")
 
 
 @lru_cache(maxsize=256)

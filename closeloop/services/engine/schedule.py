@@ -14,8 +14,10 @@ are cancelled, and come back (same key, new instant) when the clock runs again.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
@@ -31,7 +33,7 @@ from closeloop.domain.sla import (
     instants_at_elapsed,
 )
 from closeloop.domain.task import TaskStatus
-from closeloop.services.bulk import insert_new, unindexed
+from closeloop.services.bulk import execute_rows, insert_new, unindexed
 from closeloop.services.engine.clocks import DueInstants, _changes, due_instants, task_chain, task_clocks
 from closeloop.services.engine.ledger import CHUNK, History
 from models.tables import Complaint, Task, Timer, Transition
@@ -40,8 +42,9 @@ from models.tables import Complaint, Task, Timer, Transition
 CRISIS_LEVEL = 4
 
 
-@dataclass(frozen=True)
-class WantedTimer:
+class WantedTimer(NamedTuple):
+    """One timer a complaint's state wants (a tuple: hundreds of thousands are built per policy change)."""
+
     key: str
     kind: TimerKind
     fire_at: datetime
@@ -65,12 +68,17 @@ def ack_pages(cal, ack_due: datetime, every_hours: float, now: datetime, limit: 
     ``every_hours`` business hours, ``limit`` pages at most; all that are due by ``now`` and the next one
     (the sweep schedules each next page when one fires: :func:`next_ack_page`). One calendar walk."""
     out = []
-    for page, at in enumerate(cal.add_business_times(ack_due, [timedelta(hours=every_hours * k)
-                                                               for k in range(limit)]), start=1):
-        out.append((page, at.astimezone(UTC)))
+    for page, at in enumerate(cal.add_business_times(ack_due, _page_offsets(every_hours, limit), utc=True), start=1):
+        out.append((page, at))
         if at > now:
             break
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _page_offsets(every_hours: float, limit: int) -> tuple[timedelta, ...]:
+    """The business-time offsets of pages 1..``limit`` from the acknowledge due instant."""
+    return tuple(timedelta(hours=every_hours * k) for k in range(limit))
 
 
 def next_ack_page(config: Config, department: str, task_id: int, page: int, fired_at: datetime) -> WantedTimer | None:
@@ -117,9 +125,10 @@ def task_timers(session: Session, task: Task, config: Config, now: datetime, sta
             out.append(_want(TimerKind.REMINDER, reminder_at, task.id, {"pct": round(pct * 100)},
                              task=task.id, pct=round(pct * 100)))
     levels = range(start_level, min(len(esc.ladder_hours), top_level) + 1)
-    ladder = cal.add_business_times(resolve.due_at, [timedelta(hours=esc.ladder_hours[lv - 1]) for lv in levels])
+    ladder = cal.add_business_times(resolve.due_at, [timedelta(hours=esc.ladder_hours[lv - 1]) for lv in levels],
+                                    utc=True)
     for level, at in zip(levels, ladder, strict=True):
-        out.append(_want(TimerKind.ESCALATION, at.astimezone(UTC), task.id, {"level": level},
+        out.append(_want(TimerKind.ESCALATION, at, task.id, {"level": level},
                          task=task.id, level=level))
     return out
 
@@ -163,9 +172,10 @@ def wanted_timers(session: Session, complaint: Complaint, config: Config, now: d
     if d.complaint is not None:  # the customer promise
         levels = [lv for lv in (3, 4) if lv <= top]
         hours = [esc.ladder_hours[min(level, len(esc.ladder_hours)) - 1] for level in levels]
-        found = config.customer_calendar.add_business_times(d.complaint, [timedelta(hours=h) for h in hours])
+        found = config.customer_calendar.add_business_times(d.complaint, [timedelta(hours=h) for h in hours],
+                                                            utc=True)
         for level, at in zip(levels, found, strict=True):
-            out.append(_want(TimerKind.PROMISE, at.astimezone(UTC), None, {"level": level},
+            out.append(_want(TimerKind.PROMISE, at, None, {"level": level},
                              complaint=complaint.id, level=level))
     if complaint.transfer_count > esc.transfer_limit:
         out.append(_want(TimerKind.TRANSFERS, now, None, {"count": complaint.transfer_count},
@@ -245,7 +255,7 @@ def reschedule_batch(session: Session, dirty: list[tuple[int, int]], config: Con
     new policy reaches the stored columns too (K10), and clears ``timers_dirty``. A complaint changed by
     someone else since it was read (its ``version`` moved) is left dirty and untouched by these writes
     (the next sweep takes it). Returns how many complaints were rescheduled."""
-    h = History.load(session, [cid for cid, _ in dirty])
+    h = History.load(session, [cid for cid, _ in dirty], plain=True)
     existing = _existing(session, [cid for cid, _ in dirty])
     plan = TimerPlan()
     due_rows: list[dict] = []
@@ -262,15 +272,13 @@ def reschedule_batch(session: Session, dirty: list[tuple[int, int]], config: Con
             _due_changes(h, c, version, d, due_rows, task_rows)
     plan.apply(session)
     ct, tt = Complaint.__table__, Task.__table__
-    if due_rows:
-        session.execute(update(ct).where(ct.c.id == bindparam("b_id"), ct.c.version == bindparam("b_version"))
-                        .values(due_at=bindparam("b_due")), due_rows)
-    if task_rows:
-        session.execute(update(tt).where(tt.c.id == bindparam("b_id"), tt.c.version == bindparam("b_version"))
-                        .values(due_at=bindparam("b_due"), ack_due_at=bindparam("b_ack")),
-                        sorted(task_rows, key=lambda r: r["b_id"]))
-    session.execute(update(ct).where(ct.c.id == bindparam("b_id"), ct.c.version == bindparam("b_version"))
-                    .values(timers_dirty=False), [{"b_id": cid, "b_version": v} for cid, v in dirty])
+    execute_rows(session, update(ct).where(ct.c.id == bindparam("b_id"), ct.c.version == bindparam("b_version"))
+                 .values(due_at=bindparam("b_due")), due_rows)
+    execute_rows(session, update(tt).where(tt.c.id == bindparam("b_id"), tt.c.version == bindparam("b_version"))
+                 .values(due_at=bindparam("b_due"), ack_due_at=bindparam("b_ack")),
+                 sorted(task_rows, key=lambda r: r["b_id"]))
+    execute_rows(session, update(ct).where(ct.c.id == bindparam("b_id"), ct.c.version == bindparam("b_version"))
+                 .values(timers_dirty=False), [{"b_id": cid, "b_version": v} for cid, v in dirty])
     return len(h.complaints)
 
 
@@ -290,7 +298,7 @@ def _existing(session: Session, complaint_ids: list[int]) -> dict[int, list]:
     out: dict[int, list] = {}
     for i in range(0, len(complaint_ids), CHUNK):
         for r in session.execute(select(tt.c.id, tt.c.key, tt.c.kind, tt.c.status, tt.c.fire_at, tt.c.complaint_id)
-                                 .where(tt.c.complaint_id.in_(complaint_ids[i:i + CHUNK]))):
+                                 .where(tt.c.complaint_id.in_(complaint_ids[i:i + CHUNK]))).all():
             out.setdefault(r.complaint_id, []).append(r)
     return out
 
@@ -327,11 +335,9 @@ class TimerPlan:
         # one order for every writer (keys, ids ascending): two sweeps meeting on a row wait, never deadlock
         inserted = insert_new(session, tt, sorted(self.inserts, key=lambda r: r["key"]), key=["key"],
                               returning=tt.c.id)
-        if self.moves:
-            session.execute(update(tt).where(tt.c.id == bindparam("b_id"), tt.c.status != TimerStatus.FIRED)
-                            .values(status=TimerStatus.PENDING, fire_at=bindparam("b_fire_at"),
-                                    data=bindparam("b_data")),
-                            sorted(self.moves, key=lambda r: r["b_id"]))
+        execute_rows(session, update(tt).where(tt.c.id == bindparam("b_id"), tt.c.status != TimerStatus.FIRED)
+                     .values(status=TimerStatus.PENDING, fire_at=bindparam("b_fire_at"), data=bindparam("b_data")),
+                     sorted(self.moves, key=lambda r: r["b_id"]))
         cancels = sorted(self.cancels)
         for i in range(0, len(cancels), CHUNK):
             session.execute(update(tt).where(tt.c.id.in_(cancels[i:i + CHUNK]),

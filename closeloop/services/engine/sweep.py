@@ -167,11 +167,13 @@ def _fire_due(sessions, config, now, batch, report) -> None:
 
 class _Batch(list):
     """The notification rows (dicts) one batch of fired timers makes, and ``pages``: the acknowledgement
-    pages after the ones fired, written together (one bulk insert) before the batch commits."""
+    pages after the ones fired, written together (one bulk insert) before the batch commits; ``recipients``:
+    who each (role, department, assignee) resolved to, asked once per batch."""
 
     def __init__(self):
         super().__init__()
         self.pages = TimerPlan()
+        self.recipients: dict[tuple, Any] = {}  # resolve_recipient's answers within the batch (one config)
 
 
 #: The complaint and task columns a notice reads (:func:`_notify_effect`, :func:`_notice_params`,
@@ -214,7 +216,13 @@ def _insert_items(s: Session, items: list[dict], report: SweepReport) -> None:
 
 def _notify(s: Session, items: list[dict], config, *, key, kind, level, role, complaint_id, task, department, now,
             params, due=None) -> None:
-    who = resolve_recipient(s, config, role, department, task)  # an assigned user's own target (issue 14)
+    memo = getattr(items, "recipients", None)
+    ask = (role, department, task.assignee, task.assignee_user_id) if task is not None else (role, department)
+    who = memo.get(ask) if memo is not None else None
+    if who is None:
+        who = resolve_recipient(s, config, role, department, task)  # an assigned user's own target (issue 14)
+        if memo is not None:
+            memo[ask] = who
     items.append(make_item(config, key=key, kind=kind, level=level, who=who, complaint_id=complaint_id, task=task,
                            department=department, now=now, params=params, due=due,
                            improvement_id=task.improvement_id if task is not None else None))
@@ -349,32 +357,41 @@ class _PackedElsewhere(Exception):
 DIGEST_MAX_ITEMS = 200
 
 
-def _drop_stale(sessions, now: datetime, report: SweepReport) -> None:
+def _drop_stale(s: Session, rows: Sequence[Any], now: datetime, report: SweepReport) -> set[int]:
     """K12: a released notice must still apply. Drop (status ``dropped``, the :class:`DropReason` in
-    ``data.dropped``) each released pending notification whose task or complaint moved on
-    (:func:`~closeloop.domain.notices.still_applies`) or that a later member of its chain fired for
-    the same task, address and role superseded (80 % and 100 % reminders held overnight beside the level-1
-    escalation: only the escalation is sent). Source: Icinga/icinga2#5919, PR #7270."""
+    ``data.dropped``) each released pending notification of ``rows`` (:func:`_released`) whose task or
+    complaint moved on (:func:`~closeloop.domain.notices.still_applies`) or that a later member of its chain
+    fired for the same task, address and role superseded (80 % and 100 % reminders held overnight beside the
+    level-1 escalation: only the escalation is sent). Source: Icinga/icinga2#5919, PR #7270. Returns the
+    ids dropped."""
+    nt = Notification.__table__
+    top = _chain_tops(s, rows, now)
+    drops: dict[str, list[int]] = defaultdict(list)
+    for r in rows:
+        reason = still_applies(r.kind, Subject(r.task_status, r.complaint_status))
+        rank = chain_rank(r.kind, r.level, _detail(r.data))
+        later = rank is not None and top.get((r.task_id, r.address, r.role, rank[0]), rank[1]) > rank[1]
+        if reason is None and later:
+            reason = DropReason.SUPERSEDED
+        if reason is not None:
+            drops[reason].append(r.id)
+    for dropped_reason, ids in drops.items():
+        s.execute(update(nt).where(nt.c.id.in_(ids), unindexed(nt.c.status) == NotificationStatus.PENDING)
+                  .values(status=NotificationStatus.DROPPED, dropped_reason=dropped_reason))
+        report.dropped[dropped_reason] += len(ids)
+    return {i for ids in drops.values() for i in ids}
+
+
+def _released(s: Session, now: datetime) -> Sequence[Any]:
+    """The pending notifications released by ``now``, oldest first, with their task's and complaint's status."""
     nt, tt, ct = Notification.__table__, Task.__table__, Complaint.__table__
-    with unit_of_work(sessions) as s:
-        rows = s.execute(select(nt.c.id, nt.c.kind, nt.c.level, nt.c.address, nt.c.role, nt.c.task_id, nt.c.data,
-                                tt.c.status.label("task_status"), ct.c.status.label("complaint_status"))
-                         .outerjoin(tt, tt.c.id == nt.c.task_id).outerjoin(ct, ct.c.id == nt.c.complaint_id)
-                         .where(nt.c.status == NotificationStatus.PENDING, nt.c.release_at <= now)).all()
-        top = _chain_tops(s, rows, now)
-        drops: dict[str, list[int]] = defaultdict(list)
-        for r in rows:
-            reason = still_applies(r.kind, Subject(r.task_status, r.complaint_status))
-            rank = chain_rank(r.kind, r.level, _detail(r.data))
-            later = rank is not None and top.get((r.task_id, r.address, r.role, rank[0]), rank[1]) > rank[1]
-            if reason is None and later:
-                reason = DropReason.SUPERSEDED
-            if reason is not None:
-                drops[reason].append(r.id)
-        for dropped_reason, ids in drops.items():
-            s.execute(update(nt).where(nt.c.id.in_(ids), unindexed(nt.c.status) == NotificationStatus.PENDING)
-                      .values(status=NotificationStatus.DROPPED, dropped_reason=dropped_reason))
-            report.dropped[dropped_reason] += len(ids)
+    return s.execute(select(nt.c.id, nt.c.kind, nt.c.level, nt.c.role, nt.c.recipient, nt.c.address,
+                            nt.c.channel, nt.c.target, nt.c.language, nt.c.department, nt.c.complaint_id,
+                            nt.c.improvement_id, nt.c.task_id, nt.c.key, nt.c.data,
+                            tt.c.status.label("task_status"), ct.c.status.label("complaint_status"))
+                     .outerjoin(tt, tt.c.id == nt.c.task_id).outerjoin(ct, ct.c.id == nt.c.complaint_id)
+                     .where(nt.c.status == NotificationStatus.PENDING, nt.c.release_at <= now)
+                     .order_by(nt.c.id)).all()
 
 
 def _detail(data: dict | None) -> int:
@@ -408,14 +425,13 @@ def _chain_tops(s: Session, released: Sequence[Any], now: datetime) -> dict[tupl
 
 
 def _pack(sessions, now: datetime, report: SweepReport) -> None:
-    _drop_stale(sessions, now, report)
-    nt = Notification.__table__
+    """Drop the released notices that no longer apply (:func:`_drop_stale`), then pack the others into one
+    digest per address (:data:`DIGEST_MAX_ITEMS` items at most), in one transaction: the released rows are
+    read once for both."""
     with unit_of_work(sessions) as s:
-        items = s.execute(select(nt.c.id, nt.c.kind, nt.c.level, nt.c.role, nt.c.recipient, nt.c.address,
-                                 nt.c.channel, nt.c.target, nt.c.language, nt.c.department, nt.c.complaint_id,
-                                 nt.c.improvement_id, nt.c.task_id, nt.c.key, nt.c.data)
-                          .where(nt.c.status == NotificationStatus.PENDING, nt.c.release_at <= now)
-                          .order_by(nt.c.id)).all()
+        released = _released(s, now)
+        dropped = _drop_stale(s, released, now, report)
+        items = [n for n in released if n.id not in dropped]
         groups: dict[tuple[str, str, str], list] = defaultdict(list)
         for n in items:
             groups[(n.channel, n.target, n.address)].append(n)
