@@ -19,6 +19,7 @@ from functools import lru_cache
 # Han (with extension A and compatibility ideographs), kana, Hangul syllables
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 _RUN = re.compile(rf"([{_CJK}]+)|([^\W_{_CJK}]+)")
+_ASCII_WORD = re.compile(r"[a-z0-9]+")
 MAX_QUERY_TERMS = 32
 MIN_PREFIX = 3
 
@@ -31,19 +32,37 @@ def index_terms(*texts: str) -> list[str]:
     """Distinct terms of ``texts`` in first-seen order: words, CJK characters and CJK bigrams."""
     seen: dict[str, None] = {}
     for text in texts:
-        text = text or ""
-        seen.update(dict.fromkeys(_short_terms(text) if len(text) <= 200 else _text_terms(text)))
+        seen.update(dict.fromkeys(short_terms(text or "")))
     return list(seen)
 
 
+def short_terms(text: str) -> tuple[str, ...]:
+    """:func:`index_terms` of one text, memoised when it is short (imports repeat the same categories,
+    companies, ...)."""
+    return _cached_terms(text) if len(text) <= 200 else _text_terms(text)
+
+
+def text_terms(text: str) -> tuple[str, ...]:
+    """:func:`index_terms` of one text, not memoised (for texts that seldom repeat: references)."""
+    return _text_terms(text) if text else ()
+
+
 @lru_cache(maxsize=4096)
-def _short_terms(text: str) -> tuple[str, ...]:
-    """:func:`_text_terms` memoised, for short texts (imports repeat the same categories, companies, ...)."""
+def _cached_terms(text: str) -> tuple[str, ...]:
     return _text_terms(text)
 
 
 def _text_terms(text: str) -> tuple[str, ...]:
-    """:func:`index_terms` of one text."""
+    """:func:`index_terms` of one text. ASCII text is its own NFKC form and case-folds as ``lower``,
+    and its words are the runs of ``[a-z0-9]`` (``\\w`` without ``_``): the same terms without the
+    normalisation and the CJK branch."""
+    if text.isascii():
+        return tuple(dict.fromkeys(_ASCII_WORD.findall(text.lower())))
+    return _unicode_terms(text)
+
+
+def _unicode_terms(text: str) -> tuple[str, ...]:
+    """:func:`index_terms` of one text, any script."""
     seen: dict[str, None] = {}
     for cjk, word in _RUN.findall(_normal(text)):
         if word:

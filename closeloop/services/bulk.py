@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import chain
 from typing import Any, cast
 
 from sqlalchemy import JSON, Column, CursorResult, Result, Table, bindparam, insert
@@ -160,16 +161,15 @@ def insert_rows(session: Session, table: Table, rows: list[dict], *, returning: 
         return _insert_copy(conn, table, rows, names, columns, returning)
     params = list(zip(*columns, strict=True))
     head, one = _statement(table, names, dialect)
-    if not returning:
-        conn.exec_driver_sql(f"{head} VALUES {one}", params)
-        return []
-    tail = " RETURNING " + ", ".join(dialect.identifier_preparer.quote(n) for n in returning)
+    tail = (" RETURNING " + ", ".join(dialect.identifier_preparer.quote(n) for n in returning)) if returning else ""
     size = max(1, min(page, _MAX_PARAMS // len(names)))
     out: list[tuple] = []
     for i in range(0, len(params), size):
         chunk = params[i:i + size]
         sql = f"{head} VALUES {', '.join([one] * len(chunk))}{tail}"
-        out.extend(tuple(r) for r in conn.exec_driver_sql(sql, tuple(v for p in chunk for v in p)))
+        res = conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
+        if returning:
+            out.extend(tuple(r) for r in res)
     return out
 
 
@@ -185,13 +185,27 @@ def _defaults(table: Table, first: dict) -> dict:
 
 
 def _processed(type_, dialect, values: list) -> list:
-    """``values`` through ``type_``'s bind processor for ``dialect`` (memoised when hashable)."""
+    """``values`` through ``type_``'s bind processor for ``dialect``, memoised: by value when the type's
+    values are hashable, else by object (``values`` holds each one for the call, so an ``id`` names one
+    object: rows that share a JSON value as one object have it serialised once)."""
     proc = type_._cached_bind_processor(dialect)
     if proc is None:
         return values
     if isinstance(type_, JSON) or not type_.hashable:
-        return [proc(v) for v in values]
+        return _by_identity(proc, values)
     return _memoised(proc, values)
+
+
+def _by_identity(func, values: list) -> list:
+    """``[func(v) for v in values]``, computed once per distinct object of ``values``."""
+    memo: dict[int, Any] = {}
+    out = []
+    for v in values:
+        try:
+            out.append(memo[id(v)])
+        except KeyError:
+            out.append(memo.setdefault(id(v), func(v)))
+    return out
 
 
 def _statement(table: Table, names: list[str], dialect) -> tuple[str, str]:
@@ -224,7 +238,11 @@ def _insert_copy(conn, table: Table, rows: list[dict], names: list[str], columns
     ids: list[int] = []
     if returning:
         (pk,) = table.primary_key.columns
-        seq = conn.exec_driver_sql("SELECT pg_get_serial_sequence(%s, %s)", (table.name, pk.name)).scalar_one()
+        seqs = conn.info.setdefault("closeloop_serial_sequences", {})  # per connection (its search_path)
+        if table.name not in seqs:
+            seqs[table.name] = conn.exec_driver_sql("SELECT pg_get_serial_sequence(%s, %s)",
+                                                    (table.name, pk.name)).scalar_one()
+        seq = seqs[table.name]
         ids = sorted(conn.exec_driver_sql("SELECT nextval(%s) FROM generate_series(1, %s)",
                                           (seq, len(rows))).scalars())
         names.insert(0, pk.name)
@@ -243,5 +261,5 @@ def _insert_copy(conn, table: Table, rows: list[dict], names: list[str], columns
 
 
 def _json_text(values: list) -> list:
-    """psycopg ``Json`` wrappers (SQLAlchemy's JSON bind processing) as their JSON text."""
-    return [None if v is None else (v.dumps or json.dumps)(v.obj) for v in values]
+    """psycopg ``Json`` wrappers (SQLAlchemy's JSON bind processing) as their JSON text (once per object)."""
+    return _by_identity(lambda v: None if v is None else (v.dumps or json.dumps)(v.obj), values)

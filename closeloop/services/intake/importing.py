@@ -16,8 +16,11 @@ Memory stays flat: rows are read one at a time and written in batches of
 
 from __future__ import annotations
 
+import gc
+import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,7 +95,7 @@ def import_file(sessions, config: Config, clock: Clock, path: str | Path, *, fmt
     def _profile(p):
         report.format = p.name
 
-    with unit_of_work(sessions) as session:
+    with collect_less(), unit_of_work(sessions) as session:
         sync_departments(session, config, now)
         rc_id = routing_config_id(session, config, now)
         batch: list[IntakeItem] = []
@@ -130,6 +133,36 @@ def import_file(sessions, config: Config, clock: Clock, path: str | Path, *, fmt
             raise ImportFailed(report)  # rolls the transaction back
     report.committed = True
     return report
+
+
+_gc_lock = threading.Lock()
+_gc_users = 0
+_gc_froze = False
+
+
+@contextmanager
+def collect_less() -> Iterator[None]:
+    """Keep the objects that exist when the block starts out of the cyclic garbage collector's sweeps
+    while it runs (``gc.freeze``; ``gc.unfreeze`` after; the first of concurrent imports freezes, the
+    last unfreezes; a process that froze objects itself is left as it is). An import allocates a few
+    dozen dicts and tuples per row, so the collector runs hundreds of times per 10,000 rows, and each
+    full collection walked every object of the process (the modules, SQLAlchemy, the configuration):
+    about a sixth of the import's CPU. The import's own objects are still collected as before, so memory
+    stays flat; the rows written are the same."""
+    global _gc_users, _gc_froze
+    with _gc_lock:
+        if _gc_users == 0 and gc.get_freeze_count() == 0:
+            gc.freeze()
+            _gc_froze = True
+        _gc_users += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_users -= 1
+            if _gc_users == 0 and _gc_froze:
+                gc.unfreeze()
+                _gc_froze = False
 
 
 def _merge(report: ImportReport, res: IntakeResult) -> None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
@@ -20,6 +22,7 @@ from closeloop.config import Config
 from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus, ComplaintTrigger
 from closeloop.domain.dedupe import PriorComplaint, count_in_window, likely_duplicate_of
 from closeloop.domain.facts import ComplaintFacts
+from closeloop.domain.machine import TransitionRecord
 from closeloop.domain.routing import Route, TaskTemplate
 from closeloop.domain.task import TaskStatus
 from closeloop.domain.triage import TriageResult
@@ -27,6 +30,7 @@ from closeloop.services.audit import audit_dict
 from closeloop.services.bulk import insert_rows
 from closeloop.services.customers.notices import acknowledge_new
 from closeloop.services.customers.profiles import store_profiles
+from closeloop.services.intake.recurrence import FACT_COLUMNS
 from closeloop.services.intake.recurrence import detect as detect_recurrence
 from closeloop.services.reads.search import complaint_document, index_complaints
 from models.tables import Complaint, Customer, Message, Task, TaskDependency, Transition
@@ -122,10 +126,12 @@ class _Batch:
     rows: list[dict] = field(default_factory=list)
     decisions: list[tuple[int, list[TaskTemplate], int | None]] = field(default_factory=list)
     new_ids: list[int] = field(default_factory=list)
-    due_memo: dict[tuple, datetime] = field(default_factory=dict)
+    fire_memo: dict[tuple, TransitionRecord] = field(default_factory=dict)
     route_memo: dict[tuple, Route] = field(default_factory=dict)
     route_facts: list[str] = field(default_factory=list)
     triage_memo: dict[tuple, TriageResult] = field(default_factory=dict)
+    json_memo: dict[tuple, Any] = field(default_factory=dict)
+    task_memo: dict[tuple, dict] = field(default_factory=dict)
 
     def route(self, f: ComplaintFacts) -> Route:
         """``config.router.route(f)``, memoised for the batch on the facts its rules test (all it reads)."""
@@ -146,17 +152,35 @@ class _Batch:
         return self.triage_memo[key]
 
     def add_business_time(self, cal, start: datetime, duration: timedelta) -> datetime:
-        """``cal.add_business_time(start, duration)``, memoised for the batch (a pure function; the
-        tasks of a batch share ``now`` and many complaints share a received instant)."""
-        key = (cal, start, duration)  # the calendar itself (held, so never confused with another)
-        if key not in self.due_memo:
-            self.due_memo[key] = cal.add_business_time(start, duration)
-        return self.due_memo[key]
+        """``cal.add_business_time(start, duration)``, memoised (:func:`_business_time`)."""
+        return _business_time(cal, start, duration)
+
+    def fired(self, trigger: ComplaintTrigger, reason: str | None) -> TransitionRecord:
+        """The record of firing ``trigger`` on a received complaint at ``now`` by the batch's actor: the
+        same for every complaint of the batch with this reason (built once; a refusal raises each time)."""
+        key = (trigger, reason)
+        if key not in self.fire_memo:
+            self.fire_memo[key] = COMPLAINT_MACHINE.fire(ComplaintStatus.RECEIVED, trigger, at=self.now,
+                                                         actor=self.actor, reason=reason)
+        return self.fire_memo[key]
+
+    def shared(self, key: tuple, value: Any) -> Any:
+        """One object per ``key`` for the batch: a JSON value many rows hold (``key`` names everything in
+        it), which ``insert_rows`` then serialises once."""
+        return self.json_memo.setdefault(key, value)
 
     def accepted_ids(self) -> list[int]:
         """The new complaint ids of the rows that are complaints (not rejected), in the order received."""
         return [cid for (i, _, _), cid in zip(self.decisions, self.new_ids, strict=True)
                 if not self.items[i].reject_reason]
+
+
+@lru_cache(maxsize=4096)
+def _business_time(cal, start: datetime, duration: timedelta) -> datetime:
+    """``cal.add_business_time(start, duration)``, memoised across batches and imports (a pure function of
+    the calendar, held by the cache so never confused with another, and the instant: the tasks of a batch
+    share ``now`` and many complaints share a received instant)."""
+    return cal.add_business_time(start, duration)
 
 
 def _split_duplicates(session: Session, items: Sequence[IntakeItem], result: IntakeResult) -> list[int]:
@@ -238,18 +262,22 @@ def _decide(b: _Batch, fresh: list[int], routing_config_id: int | None) -> None:
             status = ComplaintStatus.REJECTED
         else:
             route = b.route(f)
-            earlier_n = count_in_window(f.received_at, (p.received_at for p in earlier), repeat_window)
+            earlier_n = count_in_window(f.received_at, (p.received_at for p in earlier), repeat_window) if earlier \
+                else 0
             tri = b.triage(f, earlier_n, route.severity)
-            severity, flags, reasons = tri.severity, list(tri.flags), list(tri.reasons)
-            rule, templates = route.rule, list(route.tasks)
+            severity, rule, templates = tri.severity, route.rule, list(route.tasks)
+            flags, reasons = b.shared(("flags", tri.flags), list(tri.flags)), b.shared(("reasons", tri.reasons),
+                                                                                       list(tri.reasons))
             status = ComplaintStatus.TRIAGED
-            dup_ref = likely_duplicate_of(f.category, f.received_at, earlier, config.dedupe_window)
+            if earlier:
+                dup_ref = likely_duplicate_of(f.category, f.received_at, earlier, config.dedupe_window)
             if route.is_fallback:
                 b.result.fallback += 1
         if cust:
             # later rows of this batch see this one as an earlier complaint (negative id = batch position)
             prior[cust].append(PriorComplaint(-1 - pos, f.category, f.received_at, False))
         row = _complaint_row(f, status, severity, flags, reasons, rule, routing_config_id, cust, b.now)
+        row["tags"] = b.shared(("tags", f.tags), row["tags"])
         if status != ComplaintStatus.REJECTED:
             target = config.sla.for_customer(severity).resolve
             if target is not None:
@@ -312,7 +340,8 @@ def _insert_children(b: _Batch) -> None:
     insert_rows(b.session, Transition.__table__, kids.audits)
     insert_rows(b.session, Message.__table__, kids.messages)
     index_complaints(b.session, kids.docs)
-    acknowledge_new(b.session, b.config, b.accepted_ids(), b.now)
+    if any(row["customer_id"] is not None for row in b.rows):  # acknowledgements reach customers only
+        acknowledge_new(b.session, b.config, b.accepted_ids(), b.now)
 
 
 def _complaint_children(b: _Batch, kids: _Children, item: IntakeItem, cid: int, crow: dict) -> None:
@@ -322,11 +351,11 @@ def _complaint_children(b: _Batch, kids: _Children, item: IntakeItem, cid: int, 
     kids.docs.append({"complaint_id": cid, "doc": complaint_document(f)})
     kids.audits.append(audit_dict("complaint", cid, cid, None, ComplaintStatus.RECEIVED, "receive", actor,
                                   f.received_at, data={"source": f.source, "external_ref": f.external_ref}))
-    trig = ComplaintTrigger.REJECT if item.reject_reason else ComplaintTrigger.TRIAGE
-    rec = COMPLAINT_MACHINE.fire(ComplaintStatus.RECEIVED, trig, at=now, actor=actor, reason=item.reject_reason)
+    rec = b.fired(ComplaintTrigger.REJECT if item.reject_reason else ComplaintTrigger.TRIAGE, item.reject_reason)
+    data = b.shared(("triage", crow["route_rule"], crow["severity"], tuple(crow["risk_flags"])),
+                    {"route": crow["route_rule"], "severity": crow["severity"], "flags": crow["risk_flags"]})
     kids.audits.append(audit_dict("complaint", cid, cid, rec.from_state, rec.to_state, rec.trigger, actor, now,
-                                  reason=rec.reason, data={"route": crow["route_rule"], "severity": crow["severity"],
-                                                           "flags": crow["risk_flags"]}))
+                                  reason=rec.reason, data=data))
     if f.text:
         kids.messages.append({"complaint_id": cid, "original_complaint_id": cid, "direction": "inbound",
                               "channel": f.channel, "author": "customer", "body": f.text, "at": f.received_at})
@@ -334,20 +363,24 @@ def _complaint_children(b: _Batch, kids: _Children, item: IntakeItem, cid: int, 
 
 def _task_row(b: _Batch, cid: int, t: TaskTemplate, severity: str) -> dict:
     """The task row of template ``t`` on complaint ``cid``: ``blocked`` without clocks when it depends on
-    another task, else ``open`` with its department's resolve/acknowledge due instants from ``b.now``."""
-    now = b.now
-    status = TaskStatus.BLOCKED if t.depends_on else TaskStatus.OPEN
-    due = ack_due = None
-    if status == TaskStatus.OPEN:  # a blocked task's clocks wait for it to unblock
-        targets = b.config.sla.for_department(t.department, severity)
-        cal = b.config.department_calendar(t.department)
-        if targets.resolve is not None:
-            due = b.add_business_time(cal, now, targets.resolve)
-        if targets.acknowledge is not None:
-            ack_due = b.add_business_time(cal, now, targets.acknowledge)
-    return {"complaint_id": cid, "department": t.department, "kind": t.kind, "title": t.title,
-            "instructions": t.instructions, "status": status, "created_at": now,
-            "updated_at": now, "version": 1, "due_at": due, "ack_due_at": ack_due}
+    another task, else ``open`` with its department's resolve/acknowledge due instants from ``b.now``
+    (the same for every complaint of the batch with this template and severity: built once)."""
+    key = (t, severity)
+    if key not in b.task_memo:
+        now = b.now
+        status = TaskStatus.BLOCKED if t.depends_on else TaskStatus.OPEN
+        due = ack_due = None
+        if status == TaskStatus.OPEN:  # a blocked task's clocks wait for it to unblock
+            targets = b.config.sla.for_department(t.department, severity)
+            cal = b.config.department_calendar(t.department)
+            if targets.resolve is not None:
+                due = b.add_business_time(cal, now, targets.resolve)
+            if targets.acknowledge is not None:
+                ack_due = b.add_business_time(cal, now, targets.acknowledge)
+        b.task_memo[key] = {"department": t.department, "kind": t.kind, "title": t.title,
+                            "instructions": t.instructions, "status": status, "created_at": now,
+                            "updated_at": now, "version": 1, "due_at": due, "ack_due_at": ack_due}
+    return {"complaint_id": cid, **b.task_memo[key]}
 
 
 def _insert_tasks(b: _Batch, kids: _Children) -> None:
@@ -363,8 +396,8 @@ def _insert_tasks(b: _Batch, kids: _Children) -> None:
         by_kind[(cid, t.kind)] = tid
     deps: list[dict[str, int]] = []
     for (cid, t), tid, row in zip(kids.task_meta, task_ids, kids.task_rows, strict=True):
-        kids.audits.append(audit_dict("task", tid, cid, None, row["status"], "create", b.actor, b.now,
-                                      data={"department": t.department, "kind": t.kind}))
+        data = b.shared(("task", t.department, t.kind), {"department": t.department, "kind": t.kind})
+        kids.audits.append(audit_dict("task", tid, cid, None, row["status"], "create", b.actor, b.now, data=data))
         deps.extend({"task_id": tid, "depends_on_id": by_kind[(cid, d)]} for d in t.depends_on)
     insert_rows(b.session, TaskDependency.__table__, deps)
 
@@ -377,9 +410,22 @@ def _finish(b: _Batch) -> None:
                                          items[i].facts.received_at) for i, _, _ in b.decisions])
     result.created += sum(1 for i, _, _ in b.decisions if not items[i].reject_reason)
     result.rejected += sum(1 for i, _, _ in b.decisions if items[i].reject_reason)
-    recur = detect_recurrence(b.session, b.config, b.accepted_ids(), b.now)
+    recur = detect_recurrence(b.session, b.config, _recurrence_facts(b), b.now)
     result.recurrence_links += recur.links
     result.proposed_records.extend(recur.proposed)
+
+
+def _recurrence_facts(b: _Batch) -> list[dict]:
+    """The batch's accepted complaints as recurrence reads them (``FACT_COLUMNS`` as stored: ``received_at``
+    in UTC), in id order, from the rows just inserted."""
+    facts = []
+    for (i, _, _), cid, row in zip(b.decisions, b.new_ids, b.rows, strict=True):
+        if not b.items[i].reject_reason:
+            c = {name: row[name] for name in FACT_COLUMNS[2:]}
+            c["id"], c["received_at"] = cid, row["received_at"].astimezone(UTC)
+            facts.append(c)
+    facts.sort(key=lambda c: c["id"])
+    return facts
 
 
 def _complaint_row(f: ComplaintFacts, status, severity, flags, reasons, rule, rc_id, cust, now) -> dict:

@@ -49,22 +49,20 @@ def _chunks(seq, size=400):
         yield seq[i:i + size]
 
 
-def detect(session: Session, config: Config, complaint_ids: list[int], now: datetime) -> RecurrenceResult:
-    """Link and propose for the newly created ``complaint_ids`` (see the module docstring); flushes only."""
+#: the complaint columns recurrence reads: the id, the received instant and every fact a match may name
+FACT_COLUMNS = ("id", "received_at", "source", "category", "subcategory", "product", "sub_product", "issue",
+                "sub_issue", "company", "region")
+
+
+def detect(session: Session, config: Config, new: list[dict], now: datetime) -> RecurrenceResult:
+    """Link and propose for the newly created complaints ``new`` (see the module docstring); flushes only.
+
+    ``new``: the batch's accepted complaints in id order, each a dict of :data:`FACT_COLUMNS` as stored
+    (``received_at`` in UTC), carried from the batch instead of read back."""
     out = RecurrenceResult()
-    if not complaint_ids:
-        return out
-    model = config.model.improvement
-    fields = list(model.match_on)
-    cols = [Complaint.id, Complaint.received_at, Complaint.source, Complaint.category, Complaint.subcategory,
-            Complaint.product, Complaint.sub_product, Complaint.issue, Complaint.sub_issue, Complaint.company,
-            Complaint.region]
-    new: list[dict] = []
-    for chunk in _chunks(sorted(complaint_ids)):
-        new.extend(r._asdict() for r in session.execute(select(*cols).where(
-            Complaint.id.in_(chunk), Complaint.status.not_in((ComplaintStatus.REJECTED, ComplaintStatus.MERGED)))))
     if not new:
         return out
+    model = config.model.improvement
     recent = now - timedelta(days=model.recent_verified_days)
     records = session.scalars(select(Improvement).where(or_(
         Improvement.status.in_(OPEN_STATES),
@@ -87,7 +85,7 @@ def detect(session: Session, config: Config, complaint_ids: list[int], now: date
             unlinked.append(c)
     out.links += _link_new(session, to_link, now)
     if unlinked:
-        _propose(session, config, unlinked, fields, now, out)
+        _propose(session, config, unlinked, list(model.match_on), now, out)
     return out
 
 

@@ -17,19 +17,21 @@ same complaints for the same query.
 from __future__ import annotations
 
 from enum import StrEnum
+from itertools import chain
 
 from sqlalchemy import ColumnElement, CompoundSelect, bindparam, literal_column, select, text, true, union
 from sqlalchemy.orm import Session
 
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.facts import ComplaintFacts
-from closeloop.domain.search_text import QueryTerms, document, query_terms
+from closeloop.domain.search_text import QueryTerms, document, query_terms, short_terms, text_terms
 from closeloop.services.bulk import insert_rows
 from models.tables import Complaint, ComplaintSearch, Customer
 
 MAX_QUERY_CHARS = 200
 _FACTS = ("external_ref", "source", "category", "subcategory", "product", "sub_product", "issue", "sub_issue",
           "company", "region", "channel")
+_MIDDLE = _FACTS[1:]  # the facts after the reference (repeated from row to row)
 
 
 class ComplaintSort(StrEnum):
@@ -56,8 +58,12 @@ def order_by(sort: ComplaintSort) -> list:
 
 
 def complaint_document(f: ComplaintFacts) -> str:
-    """The search document of complaint facts (terms separated by single spaces)."""
-    return document(*(getattr(f, name) for name in _FACTS), " ".join(f.tags), f.customer_ref or "", f.text)
+    """The search document of complaint facts (terms separated by single spaces): ``document`` of the
+    reference, the other facts, the tags, the customer ref and the text, written out (the terms of each
+    text, the short ones memoised, and their distinct terms in first-seen order in one pass)."""
+    middle = [short_terms(getattr(f, name)) for name in _MIDDLE]
+    return " ".join(dict.fromkeys(chain(text_terms(f.external_ref), *middle, short_terms(" ".join(f.tags)),
+                                        text_terms(f.customer_ref or ""), text_terms(f.text))))
 
 
 def reindex_without_text(session: Session, complaint_ids: list[int]) -> int:
