@@ -8,8 +8,10 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -100,9 +102,30 @@ def _drop_orphan_schemas(conn) -> None:
 
 
 def _truncate_pg(engine) -> None:
+    """Empty every table of this worker's schema. TRUNCATE needs every table to itself, so a session an
+    earlier test leaked inside a transaction (or a child process it left frozen) would make it wait for
+    the server's idle limit (300 s) and fail the next tests with a statement timeout: leaked sessions
+    are collected first, and any other backend still holding a lock in this schema is ended and named
+    on stderr, so the leak shows instead of failing an innocent test."""
+    gc.collect()
     names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as c:
+        for pid, app, state, query in c.execute(text(_HOLDERS)):
+            print(f"tests: ending backend {pid} ({app}, {state}) that still holds a lock in this schema; "
+                  f"last statement: {query[:200]}", file=sys.stderr)
+            c.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    with engine.begin() as c:
         c.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+#: Other backends holding a lock on a relation of the current schema (the worker's own search_path).
+_HOLDERS = """
+SELECT DISTINCT a.pid, a.application_name, a.state, a.query
+FROM pg_locks l
+JOIN pg_class r ON r.oid = l.relation
+JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE r.relnamespace = current_schema()::regnamespace AND l.pid <> pg_backend_pid()
+"""
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
