@@ -101,6 +101,7 @@ def measure_queries(url: str, batch: int, repeats: int) -> dict:
 
     from closeloop.config import load_config
     from closeloop.services.engine import sweep as sweep_mod
+    from closeloop.services.engine import sweep_fire, sweep_pack
     from closeloop.services.engine.sweep import SweepReport
     from models.db import make_engine
 
@@ -121,12 +122,12 @@ def measure_queries(url: str, batch: int, repeats: int) -> dict:
     m.timer = StatementTimer(engine)
     report = SweepReport()
     m.phase("1 reschedule dirty", lambda: sweep_mod._reschedule_dirty(sessions, config, NOW, batch, report))
-    m.phase("2 fire due timers", lambda: sweep_mod._fire_due(sessions, config, NOW, batch, report))
+    m.phase("2 fire due timers", lambda: sweep_fire.fire_due(sessions, config, NOW, batch, report))
     m.query("pending notifications (all, as packed)", "pending notifications")
     m.plan("pending notifications")
     m.phase("3 reschedule dirty (after firing)",
             lambda: sweep_mod._reschedule_dirty(sessions, config, NOW, batch, report))
-    m.phase("4 pack digests", lambda: sweep_mod._pack(sessions, NOW, report))
+    m.phase("4 pack digests", lambda: sweep_pack.pack(sessions, NOW, report))
     m.out["report"] = report.as_dict()
     # what the second sweep's selects see: nothing left
     stm2 = _statements(SECOND_SWEEP, batch)

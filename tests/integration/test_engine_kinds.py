@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from closeloop.domain.notices import NOTICES, TIMERS, DropReason, rules_table
+from closeloop.services.engine import sweep_pack
 from closeloop.services.engine.sweep import sweep
 from closeloop.services.work import tasks as task_svc
 from models.tables import Notification, Outbox, Task, Timer
@@ -32,12 +33,17 @@ def _notes(sessions, task_id):
                                                               Notification.kind != "ack_timeout"))}
 
 
+@pytest.mark.parametrize("page", [5000, 1])
 @pytest.mark.parametrize("completed", [True, False])
-def test_case3_held_notices_are_checked_again_when_released(sessions, completed):
-    """Task due Fri 18:00 (Asia/Shanghai 09:00-18:00), first swept Fri 18:05: the 50/80/100 % reminders and
+def test_case3_held_notices_are_checked_again_when_released(sessions, completed, page, monkeypatch):
+    """The packer reads ``page`` released rows per transaction (issue 15: a backlog is never read whole); a
+    reminder on one page is still superseded by the escalation on a later page.
+
+    Task due Fri 18:00 (Asia/Shanghai 09:00-18:00), first swept Fri 18:05: the 50/80/100 % reminders and
     escalation level 1 are held for Monday 09:00. Completed Saturday 10:00: at Monday's release all four are
     dropped as task_done and the assignee gets nothing. Not completed: only the level-1 escalation goes out,
     the reminders it superseded are dropped as superseded."""
+    monkeypatch.setattr(sweep_pack, "PACK_PAGE", page)
     config = engine_config()
     created = datetime(2026, 3, 6, 10, 0, tzinfo=SH)  # Friday; 8 business hours -> due Friday 18:00
     intake(sessions, config, created, [facts("K12", created)])

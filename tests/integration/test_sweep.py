@@ -15,6 +15,7 @@ from sqlalchemy import event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from closeloop.config import parse_config
+from closeloop.services.engine import sweep_pack
 from closeloop.services.engine.sweep import add_manual_reminder, sweep
 from closeloop.services.work import lifecycle
 from closeloop.services.work import tasks as task_svc
@@ -178,9 +179,7 @@ def test_sweeping_twice_or_after_downtime_fires_each_timer_once(sessions):
 def test_dropping_superseded_notices_names_a_bounded_number_of_ids_per_statement(sessions, monkeypatch):
     """A catch-up of 5% of 100,000 complaints drops about 90,000 notices: one UPDATE naming them all exceeded
     PostgreSQL's 65,535 bound parameters and failed every sweep's packing (bench/workers.py, issue 15)."""
-    import closeloop.services.engine.sweep as sweep_module
-
-    monkeypatch.setattr(sweep_module, "DROP_BATCH", 2)
+    monkeypatch.setattr(sweep_pack, "DROP_BATCH", 2)
     config = engine_config()
     created = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
     intake(sessions, config, created, [facts("D1", created)])
@@ -430,9 +429,7 @@ def test_c15_priority_change_stops_escalating_and_keeps_the_sent_one(sessions):
 
 
 def test_a_large_backlog_is_split_into_several_digests(sessions, monkeypatch):
-    import closeloop.services.engine.sweep as sweep_module
-
-    monkeypatch.setattr(sweep_module, "DIGEST_MAX_ITEMS", 2)
+    monkeypatch.setattr(sweep_pack, "DIGEST_MAX_ITEMS", 2)
     config = engine_config()
     created = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
     intake(sessions, config, created, [facts("B1", created), facts("B2", created)])

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,28 +26,22 @@ from pathlib import Path
 from closeloop.clock import Clock
 from closeloop.config import Config
 from closeloop.services.departments import routing_config_id, sync_departments
-from closeloop.services.intake.intake import IntakeItem, IntakeResult, intake_batch
+from closeloop.services.intake.intake import IntakeCounts, IntakeItem, IntakeResult, intake_batch
 from closeloop.services.uow import unit_of_work
 from integrations.exports import ParsedRow, RowError, read_export
 
 MAX_REPORTED_ERRORS = 200
 
 
-@dataclass
-class ImportReport:
-    """Outcome of one import. ``committed`` False means nothing was written."""
+@dataclass(kw_only=True)
+class ImportReport(IntakeCounts):
+    """Outcome of one import: the intake counters (:class:`IntakeCounts`) over every batch, the rows read,
+    the bad rows (at most ``MAX_REPORTED_ERRORS`` listed). ``committed`` False means nothing was written."""
 
     path: str
     format: str = ""
     mode: str = "all-or-nothing"
     rows: int = 0
-    created: int = 0
-    rejected: int = 0
-    duplicates: int = 0
-    fallback: int = 0
-    likely_duplicates: int = 0
-    tasks: int = 0
-    tasks_by_department: Counter = field(default_factory=Counter)
     bad_rows: int = 0
     errors: list[RowError] = field(default_factory=list)
     committed: bool = False
@@ -89,7 +82,7 @@ def import_file(sessions, config: Config, clock: Clock, path: str | Path, *, fmt
     :class:`~integrations.exports.UnknownFormat` for an unrecognised file.
     ``progress`` is called with the number of rows read so far after each batch.
     """
-    report = ImportReport(str(path), mode="skip-bad-rows" if skip_bad_rows else "all-or-nothing")
+    report = ImportReport(path=str(path), mode="skip-bad-rows" if skip_bad_rows else "all-or-nothing")
     now = clock.now()
 
     def _profile(p):
@@ -104,7 +97,7 @@ def import_file(sessions, config: Config, clock: Clock, path: str | Path, *, fmt
         def flush() -> None:
             res: IntakeResult = intake_batch(session, batch, config=config, now=now,
                                              routing_config_id=rc_id, actor=actor)
-            _merge(report, res)
+            report.add_counts(res)
             batch.clear()
 
         for item in read_export(path, fmt, on_profile=_profile, encoding=encoding, now=now):
@@ -129,7 +122,7 @@ def import_file(sessions, config: Config, clock: Clock, path: str | Path, *, fmt
         if progress:
             progress(report.rows)
         if report.bad_rows and not skip_bad_rows:
-            _clear_counts(report)
+            report.clear_counts()
             raise ImportFailed(report)  # rolls the transaction back
     report.committed = True
     return report
@@ -163,19 +156,3 @@ def collect_less() -> Iterator[None]:
             if _gc_users == 0 and _gc_froze:
                 gc.unfreeze()
                 _gc_froze = False
-
-
-def _merge(report: ImportReport, res: IntakeResult) -> None:
-    report.created += res.created
-    report.rejected += res.rejected
-    report.duplicates += res.duplicates
-    report.fallback += res.fallback
-    report.likely_duplicates += res.likely_duplicates
-    report.tasks += res.tasks
-    report.tasks_by_department.update(res.tasks_by_department)
-
-
-def _clear_counts(report: ImportReport) -> None:
-    report.created = report.rejected = report.duplicates = report.fallback = 0
-    report.likely_duplicates = report.tasks = 0
-    report.tasks_by_department.clear()
