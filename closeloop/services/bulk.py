@@ -65,6 +65,36 @@ def _insert_new_rows(session: Session, table: Table, rows: list[dict], key: list
     return out
 
 
+def select_rows(session: Session, stmt, params: dict[str, Any]) -> list[tuple]:
+    """The rows of the Core SELECT ``stmt`` with ``params`` (expanding ``IN`` lists included) as plain
+    tuples in the order of its columns, each value through its column type's result processor (aware UTC
+    instants, JSON, booleans) as ``session.execute`` would give them, without SQLAlchemy's result rows:
+    rescheduling after a policy change reads millions of timer and audit rows. ``stmt`` is built once (a
+    module-level constant: its compiled form is kept per dialect); the values go through their bind
+    processors. Does not flush the session (callers that may have pending changes flush first)."""
+    conn = session.connection()
+    dialect = conn.dialect
+    compiled = _COMPILED.get((stmt, dialect.name))
+    if compiled is None:
+        compiled = _COMPILED[(stmt, dialect.name)] = stmt.compile(dialect=dialect)
+    state = compiled.construct_expanded_state(params)
+    procs = {**compiled._bind_processors, **state.processors}
+    values = {k: (procs[k](v) if k in procs else v) for k, v in state.parameters.items()}
+    bound = tuple(values[k] for k in state.positiontup) if state.positiontup is not None else values
+    result = conn.exec_driver_sql(state.statement, bound)
+    rows: list[tuple] = list(result.cursor.fetchall())
+    result.close()
+    procs_out = [c.type._cached_result_processor(dialect, None) for c in compiled._result_columns]
+    if not rows or not any(procs_out):
+        return rows
+    columns = [list(map(proc, col)) if proc is not None else col
+               for proc, col in zip(procs_out, zip(*rows, strict=True), strict=True)]
+    return list(zip(*columns, strict=True))
+
+
+_COMPILED: dict[tuple[Any, str], Any] = {}
+
+
 def unindexed(column):
     """``column`` in a form no index serves (``column || ''``, text columns only), for a condition that
     only re-checks rows found by their primary key: ``UPDATE ... WHERE id IN (...) AND status = 'pending'``.

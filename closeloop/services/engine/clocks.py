@@ -88,11 +88,11 @@ def task_clocks(session: Session, task: Task, config: Config, now: datetime, *,
     chain = h.chain(task)
     own = h.changes("task", [task.id])
     ratio = config.sla.at_risk_ratio
-    ack = compute_clock("acknowledge", cal, targets.acknowledge, task.created_at, own, now, TASK_ACK_RULES,
-                        at_risk_ratio=ratio)
-    history_ = [c for c in h.changes("task", [t.id for t in chain]) if c.status != TaskStatus.TRANSFERRED]
-    resolve = compute_clock("resolve", cal, targets.resolve, chain[0].created_at, history_, now,
-                            TASK_RESOLVE_RULES, at_risk_ratio=ratio)
+    ack = h.cached(_clock, "acknowledge", cal, targets.acknowledge, task.created_at, tuple(own), now,
+                   TASK_ACK_RULES, ratio)
+    history_ = tuple(c for c in h.changes("task", [t.id for t in chain]) if c.status != TaskStatus.TRANSFERRED)
+    resolve = h.cached(_clock, "resolve", cal, targets.resolve, chain[0].created_at, history_, now,
+                       TASK_RESOLVE_RULES, ratio)
     owner = f"task {task.id} ({task.department})"
     zone = str(cal.zone)
     views = [ClockView(owner, ack, cal.name, zone), ClockView(owner, resolve, cal.name, zone)]
@@ -120,6 +120,13 @@ def _action_clocks(session: Session, task: Task, config: Config, now: datetime) 
     return [ClockView(owner, c, cal.name, str(cal.zone)) for c in (ack, resolve)]
 
 
+def _clock(name: str, cal, target: timedelta | None, start: datetime, changes: tuple[StatusChange, ...],
+           now: datetime, rules, ratio: float) -> ClockState:
+    """:func:`~closeloop.domain.sla.compute_clock` with positional, hashable arguments (for
+    :meth:`History.cached`)."""
+    return compute_clock(name, cal, target, start, changes, now, rules, at_risk_ratio=ratio)
+
+
 def _messages(session: Session, complaint_id: int) -> list[MessageEvent]:
     return [MessageEvent(at, d) for at, d in session.execute(
         select(Message.at, Message.direction).where(Message.complaint_id == complaint_id))]
@@ -137,10 +144,10 @@ def complaint_clocks(session: Session, complaint: Complaint, config: Config, now
     contacted = h.first_contact.get(complaint.id)
     contact = [StatusChange(contacted, CUSTOMER_CONTACTED)] if contacted is not None else []
     views = [
-        compute_clock("first_response", cal, targets.acknowledge, complaint.received_at, changes + contact, now,
-                      COMPLAINT_FIRST_CONTACT_RULES, at_risk_ratio=ratio),
-        compute_clock("resolve", cal, targets.resolve, complaint.received_at, changes, now,
-                      COMPLAINT_RESOLVE_RULES, at_risk_ratio=ratio),
+        h.cached(_clock, "first_response", cal, targets.acknowledge, complaint.received_at,
+                 (*changes, *contact), now, COMPLAINT_FIRST_CONTACT_RULES, ratio),
+        h.cached(_clock, "resolve", cal, targets.resolve, complaint.received_at, tuple(changes), now,
+                 COMPLAINT_RESOLVE_RULES, ratio),
     ]
     if with_update and targets.update is not None and complaint.status not in (
             ComplaintStatus.MERGED, ComplaintStatus.REJECTED, ComplaintStatus.RESOLVED, ComplaintStatus.CLOSED):
