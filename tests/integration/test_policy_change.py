@@ -4,7 +4,7 @@ back to an earlier version is a change too. (ISSUE 12 case 1: P3 resolve 8 -> 16
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
@@ -91,3 +91,105 @@ def run_sweeps_report(sessions, config, at):
     from closeloop.services.engine.sweep import sweep
 
     return sweep(sessions, config, at)
+
+
+# ------------------------------------------------------------------ K10: only what a change can reach
+def _scoped_config(*, p3="resolve = 8", uk_hours="mon-fri 09:00-17:00", lead="service-lead", rule_title="Handle"):
+    """Service and triage on a Shanghai calendar (also the customer's), product on a London one; outages are
+    P1 (a rule's severity), billing and terms complaints P3 (triage's default)."""
+    from closeloop.config import parse_config
+
+    deps = {"service": ("default", lead), "product": ("uk", ""), "triage": ("default", "")}
+    routes = [("outage", "P1", "service", "handle"), ("billing", None, "service", "handle"),
+              ("terms", None, "product", "review")]
+    departments = "".join(f'[departments.{d}]\ndisplay_name = "{d}"\nlead = "{who}"\ncalendar = "{cal}"\n'
+                          for d, (cal, who) in deps.items())
+    rules = "".join(f'[[rules]]\nname = "{c}"\n' + (f'severity = "{sev}"\n' if sev else "")
+                    + f'when = {{ category = ["{c}"] }}\ntasks = [{{ department = "{d}", kind = "{k}", '
+                      f'title = "{rule_title} the {c} complaint" }}]\n' for c, sev, d, k in routes)
+    return parse_config(departments + f"""
+[calendars.default]
+timezone = "Asia/Shanghai"
+hours = "mon-fri 09:00-18:00"
+country = "CN"
+[calendars.uk]
+timezone = "Europe/London"
+hours = "{uk_hours}"
+[sla]
+customer_calendar = "default"
+targets = {{ P1 = {{ acknowledge = 1, resolve = 8 }}, P3 = {{ acknowledge = 2, {p3} }} }}
+[escalation]
+crisis_severities = ["P1", "P2", "P3", "P4"]
+[fallback]
+tasks = [{{ department = "triage", kind = "triage", title = "Route by hand" }}]
+""" + rules, "k10-scoped")
+
+
+def _three_complaints(sessions):
+    """An outage (P1, service), a billing complaint (P3, service) and a terms complaint (P3, product), taken
+    in on Mon 2026-03-02 09:00 Shanghai; returns their task ids by category and the timers then."""
+    config = _scoped_config()
+    created = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
+    ids = intake(sessions, config, created, [facts(f"K10-{c}", created, category=c)
+                                             for c in ("outage", "billing", "terms")])
+    run_sweeps_report(sessions, config, datetime(2026, 3, 2, 9, 15, tzinfo=SH))
+    with sessions() as s:
+        by_complaint = {t.complaint_id: t for t in s.scalars(select(Task))}
+        assert [s.get(Complaint, i).severity for i in ids] == ["P1", "P3", "P3"]
+    tasks = dict(zip(("outage", "billing", "terms"), (by_complaint[i].id for i in ids), strict=True))
+    return tasks, _timers(sessions)
+
+
+def _timers(sessions) -> dict[str, tuple[str, datetime]]:
+    with sessions() as s:
+        return {t.key: (t.status, t.fire_at) for t in s.scalars(select(Timer))}
+
+
+def _due(sessions, task_id: int) -> datetime | None:
+    with sessions() as s:
+        return s.get(Task, task_id).due_at
+
+
+def test_a_p3_target_change_reaches_p3_complaints_only(sessions):
+    tasks, before = _three_complaints(sessions)
+    # 8 business hours from Mon 09:00: Mon 17:00 Shanghai; London 09:00-17:00 from Mon 09:00 GMT
+    assert _due(sessions, tasks["billing"]) == datetime(2026, 3, 2, 17, 0, tzinfo=SH)
+    assert _due(sessions, tasks["terms"]) == datetime(2026, 3, 2, 17, 0, tzinfo=UTC)
+
+    report = run_sweeps_report(sessions, _scoped_config(p3="resolve = 16"), datetime(2026, 3, 2, 9, 30, tzinfo=SH))
+    assert report.policy_flagged == 2 and report.rescheduled == 2       # the P1 outage is not flagged
+    assert _due(sessions, tasks["outage"]) == datetime(2026, 3, 2, 17, 0, tzinfo=SH)        # P1: 8 h, unchanged
+    assert _due(sessions, tasks["billing"]) == datetime(2026, 3, 3, 16, 0, tzinfo=SH)       # Mon 9 h + Tue 7 h
+    assert _due(sessions, tasks["terms"]) == datetime(2026, 3, 3, 17, 0, tzinfo=UTC)        # Mon 8 h + Tue 8 h
+    after = _timers(sessions)
+    outage = f"escalation:{tasks['outage']}:1"
+    assert after[outage] == before[outage] == ("pending", datetime(2026, 3, 2, 17, 0, tzinfo=SH))
+    assert {k: v for k, v in after.items() if f":{tasks['outage']}:" in k} == \
+        {k: v for k, v in before.items() if f":{tasks['outage']}:" in k}
+    assert after[f"escalation:{tasks['billing']}:1"] == ("pending", datetime(2026, 3, 3, 16, 0, tzinfo=SH))
+
+
+def test_one_departments_calendar_change_reaches_complaints_with_tasks_there_only(sessions):
+    tasks, before = _three_complaints(sessions)
+    report = run_sweeps_report(sessions, _scoped_config(uk_hours="mon-fri 10:00-18:00"),
+                               datetime(2026, 3, 2, 9, 30, tzinfo=SH))
+    assert report.policy_flagged == 1 and report.rescheduled == 1       # the terms complaint (product task)
+    assert _due(sessions, tasks["terms"]) == datetime(2026, 3, 2, 18, 0, tzinfo=UTC)        # 10:00 + 8 h GMT
+    assert _due(sessions, tasks["billing"]) == datetime(2026, 3, 2, 17, 0, tzinfo=SH)
+    after = _timers(sessions)
+    assert after[f"reminder:{tasks['terms']}:50"] == ("pending", datetime(2026, 3, 2, 14, 0, tzinfo=UTC))
+    assert {k: v for k, v in after.items() if f":{tasks['terms']}:" not in k} == \
+        {k: v for k, v in before.items() if f":{tasks['terms']}:" not in k}
+
+
+def test_a_change_no_timer_reads_flags_nothing_and_an_unplaced_one_flags_all(sessions):
+    _three_complaints(sessions)
+    at = datetime(2026, 3, 2, 9, 30, tzinfo=SH)
+    assert run_sweeps_report(sessions, _scoped_config(lead="someone-else", rule_title="Take care of"),
+                             at).policy_flagged == 0
+    # the customer calendar (Shanghai) carries the complaints' own clocks: every open complaint
+    wider = _scoped_config(lead="someone-else", rule_title="Take care of").text.replace(
+        'hours = "mon-fri 09:00-18:00"', 'hours = "mon-fri 08:00-18:00"')
+    from closeloop.config import parse_config
+
+    assert run_sweeps_report(sessions, parse_config(wider, "k10-wider"), at).policy_flagged == 3

@@ -318,11 +318,12 @@ class StoredTimer(NamedTuple):
     kind: str
     status: str
     fire_at: datetime
+    complaint_id: int | None
 
 
 _TT = Timer.__table__
-_STORED = (select(_TT.c.complaint_id, *(_TT.c[n] for n in StoredTimer._fields))
-           .where(_TT.c.complaint_id.in_(bindparam("ids", expanding=True))))
+_STORED = select(*(_TT.c[n] for n in StoredTimer._fields)).where(_TT.c.complaint_id.in_(bindparam("ids",
+                                                                                                   expanding=True)))
 
 
 def _existing(session: Session, complaint_ids: list[int]) -> dict[int, list[StoredTimer]]:
@@ -330,13 +331,12 @@ def _existing(session: Session, complaint_ids: list[int]) -> dict[int, list[Stor
     policy change's 100,000)."""
     session.flush()
     out: dict[int, list[StoredTimer]] = {}
-    make = StoredTimer._make
     for i in range(0, len(complaint_ids), CHUNK):
-        for r in select_rows(session, _STORED, {"ids": complaint_ids[i:i + CHUNK]}):
-            found = out.get(r[0])
+        for t in map(StoredTimer._make, select_rows(session, _STORED, {"ids": complaint_ids[i:i + CHUNK]})):
+            found = out.get(t.complaint_id)  # type: ignore[arg-type]  # selected by complaint
             if found is None:
-                found = out[r[0]] = []
-            found.append(make(r[1:]))
+                found = out[t.complaint_id] = []  # type: ignore[index]
+            found.append(t)
     return out
 
 

@@ -3,7 +3,7 @@
 One call does three set-based steps, each in short transactions:
 
 1. **reschedule** complaints flagged ``timers_dirty`` (every state change flags its complaint; a new
-   configuration flags all open work, K10: :func:`~closeloop.services.departments.apply_configuration`);
+   configuration flags the open work it can reach, K10: :func:`~closeloop.services.departments.apply_configuration`);
 2. **fire** pending timers whose ``fire_at`` has passed (catching up after downtime, in time
    order); a timer is claimed with ``UPDATE ... WHERE status = 'pending'`` so two sweeps running
    at once fire it once, and every notification key is unique in the database; on PostgreSQL the
