@@ -61,9 +61,13 @@ def _business_days_later(cal, start: datetime, days: int) -> datetime:
     return (periods[0][0] if periods else cal.next_opening(start)).astimezone(UTC)
 
 
+#: Each kind's key template (``TIMERS[kind].key``), filled from the fields' dict as it is.
+_KEYS = {kind: spec.key_format.format_map for kind, spec in TIMERS.items()}
+
+
 def _want(kind: TimerKind, fire_at: datetime, task_id: int | None = None, data: dict | None = None,
           **key_fields) -> WantedTimer:
-    return WantedTimer(TIMERS[kind].key(**key_fields), kind, fire_at, task_id, data)
+    return WantedTimer(_KEYS[kind](key_fields), kind, fire_at, task_id, data)
 
 
 def ack_pages(cal, ack_due: datetime, every_hours: float, now: datetime, limit: int) -> list[tuple[int, datetime]]:
