@@ -130,6 +130,8 @@ NOT_KINDS = {  # the verdict's audit trigger, not the timer
     ("closeloop/services/replay/report.py", "follow_up"), ("closeloop/services/replay/replay.py", "follow_up"),
     ("closeloop/services/review/review_sla.py", "transfers"), ("closeloop/services/review/review_sla.py", "ping_pong"),
     ("closeloop/services/customers/view.py", "follow_up"),
+    # configuration section names ([escalation], [follow_up]) whose changes K10 places
+    ("closeloop/config/changes.py", "escalation"), ("closeloop/config/changes.py", "follow_up"),
 }
 
 
