@@ -18,8 +18,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple, cast
 
-from sqlalchemy import BindParameter, bindparam, select
+from sqlalchemy import BindParameter, bindparam, inspect, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from closeloop.domain.customer import MessageDirection
 from closeloop.domain.sla import StatusChange
@@ -51,6 +52,18 @@ _TRANSITIONS = (select(_TR.c.id, _TR.c.entity, _TR.c.entity_id, _TR.c.from_state
 _CONTACTS = (select(Message.complaint_id, Message.at, Message.outbox_id, Outbox.delivered_at)
              .outerjoin(Outbox, Outbox.id == Message.outbox_id)
              .where(Message.complaint_id.in_(_IDS), Message.direction == MessageDirection.OUTBOUND))
+
+
+def _in_session(session: Session, ids: list[int]) -> list[Complaint]:
+    """The complaints of ``ids`` the session holds with every attribute loaded: a SELECT would return these very
+    objects, their attributes untouched (no ``populate_existing``), so it is skipped for them. Expired ones
+    (after a commit or a rolled-back savepoint) are left to the SELECT, which also leaves out deleted rows."""
+    found = []
+    for i in ids:
+        obj = session.identity_map.get(identity_key(Complaint, i))
+        if obj is not None and not inspect(obj).expired_attributes:
+            found.append(obj)
+    return found
 
 
 class Change(NamedTuple):
@@ -93,8 +106,13 @@ class History:
         return h
 
     def _load_chunk(self, session: Session, ids: list[int], plain: bool) -> None:
-        complaints = session.execute(_PLAIN_COMPLAINTS, {"ids": ids}).all() if plain else \
-            session.scalars(_COMPLAINTS, {"ids": ids}).all()
+        if plain:
+            complaints: list = list(session.execute(_PLAIN_COMPLAINTS, {"ids": ids}).all())
+        else:
+            complaints = _in_session(session, ids)
+            missing = sorted(set(ids) - {c.id for c in complaints})
+            if missing:
+                complaints += session.scalars(_COMPLAINTS, {"ids": missing}).all()
         for c in complaints:
             self.complaints[c.id] = cast(Complaint, c)
         tasks = session.execute(_PLAIN_TASKS, {"ids": ids}).all() if plain else \
