@@ -13,12 +13,13 @@ is flushed with the caller's transaction).
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import BindParameter, bindparam, inspect, select
+from sqlalchemy import BindParameter, Text, bindparam, inspect, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -33,6 +34,7 @@ CHUNK = 500
 # The statements, built once (an expanding ``ids`` parameter): History.load runs on every status change.
 _IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
 _TR = Transition.__table__
+_RAW = Text()  # no result processing: the stored text as it is
 _COMPLAINTS = select(Complaint).where(Complaint.id.in_(_IDS))
 _TASKS = select(Task).where(Task.complaint_id.in_(_IDS)).order_by(Task.id)
 # read-only loads (rescheduling: 100,000 complaints after a configuration change): plain rows of the
@@ -45,8 +47,10 @@ _PLAIN_TASKS = select(*(_TT.c[n] for n in ("id", "complaint_id", "improvement_id
                                            "assignee", "transferred_from_id", "created_at", "due_at", "ack_due_at",
                                            "version"))
                       ).where(_TT.c.complaint_id.in_(_IDS)).order_by(_TT.c.id)
+# ``data`` as stored (JSON text on SQLite, decoded by the driver on PostgreSQL): decoded by Change.data when read,
+# which only the rows of waits and transfers are
 _TRANSITIONS = (select(_TR.c.id, _TR.c.entity, _TR.c.entity_id, _TR.c.from_state, _TR.c.to_state, _TR.c.trigger,
-                       _TR.c.reason, _TR.c.at, _TR.c.data, _TR.c.complaint_id)
+                       _TR.c.reason, _TR.c.at, type_coerce(_TR.c.data, _RAW).label("data"), _TR.c.complaint_id)
                 .where(_TR.c.complaint_id.in_(_IDS), _TR.c.entity.in_(("complaint", "task")))
                 .order_by(_TR.c.at, _TR.c.id))
 _CONTACTS = (select(Message.complaint_id, Message.at, Message.outbox_id, Outbox.delivered_at)
@@ -67,7 +71,7 @@ def _in_session(session: Session, ids: list[int]) -> list[Complaint]:
 
 
 class Change(NamedTuple):
-    """One audit row as the clocks and the scheduler read it."""
+    """One audit row as the clocks and the scheduler read it (``data``: its JSON object, ``{}`` for none)."""
 
     id: int
     entity: str
@@ -77,7 +81,12 @@ class Change(NamedTuple):
     trigger: str
     reason: str | None
     at: datetime
-    data: dict
+    raw: Any  # the row's data as read: JSON text (SQLite), already decoded (PostgreSQL's driver) or None
+
+    @property
+    def data(self) -> dict:
+        raw = self.raw
+        return (json.loads(raw) if isinstance(raw, str) else raw) or {}
 
 
 class History:
@@ -122,8 +131,7 @@ class History:
             self.tasks[t.complaint_id].append(cast(Task, t))
             self.task_by_id[t.id] = cast(Task, t)
         for r in session.execute(_TRANSITIONS, {"ids": ids}).all():
-            change = Change(r.id, r.entity, r.entity_id, r.from_state, r.to_state, r.trigger, r.reason, r.at,
-                            r.data or {})
+            change = Change(r.id, r.entity, r.entity_id, r.from_state, r.to_state, r.trigger, r.reason, r.at, r.data)
             self.changes_of[(r.entity, r.entity_id)].append(change)
             if r.entity == "task" and r.trigger == "transfer":
                 self.transfers[r.complaint_id].append(change)
