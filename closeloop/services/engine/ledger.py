@@ -130,11 +130,12 @@ class History:
             assert t.complaint_id is not None  # selected by complaint
             self.tasks[t.complaint_id].append(cast(Task, t))
             self.task_by_id[t.id] = cast(Task, t)
-        for r in session.execute(_TRANSITIONS, {"ids": ids}).all():
-            change = Change(r.id, r.entity, r.entity_id, r.from_state, r.to_state, r.trigger, r.reason, r.at, r.data)
-            self.changes_of[(r.entity, r.entity_id)].append(change)
-            if r.entity == "task" and r.trigger == "transfer":
-                self.transfers[r.complaint_id].append(change)
+        changes_of, transfers, make = self.changes_of, self.transfers, Change._make
+        for *fields, complaint_id in session.execute(_TRANSITIONS, {"ids": ids}).tuples():
+            change = make(fields)  # the columns in Change's order, then the complaint
+            changes_of[(change.entity, change.entity_id)].append(change)
+            if change.trigger == "transfer" and change.entity == "task":
+                transfers[complaint_id].append(change)
         # the first contact: an outbound message counts when its outbox row was delivered (a pending or failed
         # one has not reached the customer); one without an outbox row (a recorded phone call) at its time
         for cid, at, outbox_id, delivered in session.execute(_CONTACTS, {"ids": ids}):
