@@ -131,7 +131,7 @@ class History:
             self.tasks[t.complaint_id].append(cast(Task, t))
             self.task_by_id[t.id] = cast(Task, t)
         changes_of, transfers, make = self.changes_of, self.transfers, Change._make
-        for *fields, complaint_id in session.execute(_TRANSITIONS, {"ids": ids}).tuples():
+        for *fields, complaint_id in session.execute(_TRANSITIONS, {"ids": ids}).all():
             change = make(fields)  # the columns in Change's order, then the complaint
             changes_of[(change.entity, change.entity_id)].append(change)
             if change.trigger == "transfer" and change.entity == "task":
