@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from closeloop.domain.complaint import ComplaintStatus
+from closeloop.domain.complaint import ComplaintStatus, ComplaintTrigger
 from closeloop.domain.customer import MessageDirection
-from closeloop.domain.task import TaskStatus
+from closeloop.domain.task import TaskStatus, TaskTrigger
 
 from ..types import UTCDateTime
 from .base import Base, one_of
@@ -126,6 +126,18 @@ class Message(Base):
     mail_id: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
 
 
+#: Triggers of the audit rows the customer step reads by time (``customers.milestones``: a complaint's
+#: await_customer, reopen and resolve, a task's transfer; a task's reopen rides along): the rows of the partial
+#: index ``ix_transition_milestone`` (migration 0015), about one row in ten of the audit log.
+MILESTONE_TRIGGERS = tuple(sorted({ComplaintTrigger.AWAIT_CUSTOMER.value, ComplaintTrigger.REOPEN.value,
+                                   ComplaintTrigger.RESOLVE.value, TaskTrigger.TRANSFER.value}))
+
+
+#: The partial index's condition, as SQL text: a query uses the index only when its WHERE has this very term
+#: (SQLite matches the terms as written; constants, not bound parameters).
+MILESTONE_WHERE = '"trigger" IN (' + ", ".join(f"'{t}'" for t in MILESTONE_TRIGGERS) + ")"
+
+
 class Transition(Base):
     """The audit log: who changed what, when, from which state to which, by which trigger and why."""
 
@@ -133,6 +145,8 @@ class Transition(Base):
     __table_args__ = (
         Index("ix_transition_complaint_at", "complaint_id", "at"),
         Index("ix_transition_entity", "entity", "entity_id"),
+        Index("ix_transition_milestone", "at", sqlite_where=text(MILESTONE_WHERE),
+              postgresql_where=text(MILESTONE_WHERE)),
     )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     entity: Mapped[str] = mapped_column(String(16))

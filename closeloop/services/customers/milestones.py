@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import exists, select, text
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
@@ -26,6 +26,7 @@ from closeloop.services.customers.notices import Addressee, NoticeKind, addresse
 from closeloop.services.customers.promises import promise_sweep
 from closeloop.settings import Settings
 from models.tables import Complaint, CustomerContact, Outbox, Task, Transition
+from models.tables.complaints import MILESTONE_WHERE
 
 LOOKBACK = timedelta(days=7)
 #: complaint triggers that are milestones (the trigger, not the state: a follow-up verdict row keeps the state)
@@ -36,18 +37,23 @@ _NOT_OUTCOMES = ("follow-up", "root-cause")
 
 def _changes(session: Session, wanted: set[Milestone], now: datetime, lookback: timedelta) -> Sequence[Any]:
     t = Transition
-    triggers = [s for s, m in _BY_TRIGGER.items() if m in wanted]
-    kinds = [and_(t.entity == "complaint", t.trigger.in_(triggers))] if triggers else []
+    kinds = {("complaint", s) for s, m in _BY_TRIGGER.items() if m in wanted}
     if Milestone.TRANSFERRED in wanted:
-        kinds.append(and_(t.entity == "task", t.trigger == "transfer"))
+        kinds.add(("task", "transfer"))
     if not kinds:
         return []
     reachable = exists(select(CustomerContact.id).where(CustomerContact.customer_id == Complaint.customer_id,
                                                         CustomerContact.consent.is_(True)))
-    return session.execute(
+    # the term MILESTONE_WHERE lets the partial index ix_transition_milestone serve the time range (a few rows
+    # per sweep, not a walk over every complaint and task row of the audit log); the entity of each trigger is
+    # told apart here, as a condition on it would lead SQLite to ix_transition_entity instead
+    rows = session.execute(
         select(t.id, t.complaint_id, t.entity, t.trigger, t.reason, t.data, t.at)
         .join(Complaint, Complaint.id == t.complaint_id)
-        .where(t.at > now - lookback, t.at <= now, or_(*kinds), reachable).order_by(t.id)).all()
+        .where(t.at > now - lookback, t.at <= now, text(MILESTONE_WHERE),
+               t.trigger.in_(sorted({trigger for _, trigger in kinds})), reachable)
+        .order_by(t.id)).all()
+    return [r for r in rows if (r.entity, r.trigger) in kinds]
 
 
 def _outcome(session: Session, complaint_id: int, reason: str | None) -> str:

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from closeloop.config import Config
 from closeloop.domain.complaint import ComplaintStatus
@@ -175,6 +176,9 @@ def refresh_due(session: Session, complaint_id: int, config: Config, now: dateti
         noted = session.info.get(_NOTED)
         if noted is not None:
             noted[complaint_id] = (config, now)
+            loaded = session.identity_map.get(identity_key(Complaint, complaint_id))
+            if loaded is not None:  # kept until the block's refresh, which then need not read it again
+                session.info[_HELD].append(loaded)
             return
     h = history if history is not None else History.load(session, [complaint_id])
     if complaint_id not in h.complaints:
@@ -189,6 +193,9 @@ def refresh_due(session: Session, complaint_id: int, config: Config, now: dateti
 
 #: ``session.info`` key of the complaints :func:`refresh_due` noted inside :func:`batched_refreshes`
 _NOTED = "closeloop.clocks.noted_refreshes"
+#: ``session.info`` key of the noted complaints' loaded rows, held for the block (the session itself keeps an
+#: unchanged row only while something refers to it)
+_HELD = "closeloop.clocks.held_complaints"
 
 
 @contextmanager
@@ -207,11 +214,13 @@ def batched_refreshes(session: Session) -> Iterator[dict[int, tuple[Config, date
         raise RuntimeError("batched_refreshes is already active on this session")
     noted: dict[int, tuple[Config, datetime]] = {}
     session.info[_NOTED] = noted
+    session.info[_HELD] = []
     try:
         yield noted
         refresh_noted(session)
     finally:
         session.info.pop(_NOTED, None)
+        session.info.pop(_HELD, None)
 
 
 def refresh_noted(session: Session, complaint_ids: Iterable[int] | None = None) -> None:

@@ -13,13 +13,15 @@ is flushed with the caller's transaction).
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar, cast
 
-from sqlalchemy import BindParameter, bindparam, select
+from sqlalchemy import BindParameter, bindparam, inspect, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from closeloop.domain.customer import MessageDirection
 from closeloop.domain.sla import StatusChange
@@ -87,8 +89,20 @@ _CONTACTS = (select(Message.complaint_id, Message.at, Message.outbox_id, Outbox.
              .where(Message.complaint_id.in_(_IDS), Message.direction == MessageDirection.OUTBOUND))
 
 
+def _in_session(session: Session, ids: list[int]) -> list[Complaint]:
+    """The complaints of ``ids`` the session holds with every attribute loaded: a SELECT would return these very
+    objects, their attributes untouched (no ``populate_existing``), so it is skipped for them. Expired ones
+    (after a commit or a rolled-back savepoint) are left to the SELECT, which also leaves out deleted rows."""
+    found = []
+    for i in ids:
+        obj = session.identity_map.get(identity_key(Complaint, i))
+        if obj is not None and not inspect(obj).expired_attributes:
+            found.append(obj)
+    return found
+
+
 class Change(NamedTuple):
-    """One audit row as the clocks and the scheduler read it."""
+    """One audit row as the clocks and the scheduler read it (``data``: its JSON object, ``{}`` for none)."""
 
     id: int
     entity: str
@@ -98,7 +112,12 @@ class Change(NamedTuple):
     trigger: str
     reason: str | None
     at: datetime
-    data: dict
+    raw: Any  # the row's data as read: JSON text (SQLite), already decoded (PostgreSQL's driver) or None
+
+    @property
+    def data(self) -> dict:
+        raw = self.raw
+        return (json.loads(raw) if isinstance(raw, str) else raw) or {}
 
 
 class History:
@@ -129,8 +148,12 @@ class History:
 
     def _load_chunk(self, session: Session, ids: list[int], plain: bool) -> None:
         params = {"ids": ids}
-        complaints = map(PlainComplaint._make, select_rows(session, _PLAIN_COMPLAINTS, params)) if plain else \
-            session.scalars(_COMPLAINTS, params).all()
+        if plain:
+            complaints: Iterable = map(PlainComplaint._make, select_rows(session, _PLAIN_COMPLAINTS, params))
+        else:
+            loaded = _in_session(session, ids)
+            missing = sorted(set(ids) - {c.id for c in loaded})
+            complaints = loaded + (list(session.scalars(_COMPLAINTS, {"ids": missing}).all()) if missing else [])
         for c in complaints:
             self.complaints[c.id] = cast(Complaint, c)
         tasks = map(PlainTask._make, select_rows(session, _PLAIN_TASKS, params)) if plain else \

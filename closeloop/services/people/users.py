@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
@@ -125,12 +125,17 @@ def match_assignee(s: Session, assignee: str) -> User | None:
         if user is None:
             raise InvalidInput("assignee", f"no user with the handle {h!r}")
         return user
-    if HANDLE.fullmatch(text.lower()):
-        user = s.scalar(select(User).where(User.handle == text.lower()))
-        if user is not None:
-            return user
-    named = s.scalars(select(User).where(func.lower(User.name) == text.lower()).limit(2)).all()
-    return named[0] if len(named) == 1 else None
+    lowered = text.lower()
+    named = func.lower(User.name) == lowered
+    if not HANDLE.fullmatch(lowered):
+        found = s.scalars(select(User).where(named).limit(2)).all()
+        return found[0] if len(found) == 1 else None
+    # one statement: the user of that handle first, else the (at most two) users of that name
+    found = s.scalars(select(User).where(or_(User.handle == lowered, named))
+                      .order_by(case((User.handle == lowered, 0), else_=1)).limit(2)).all()
+    if found and found[0].handle == lowered:
+        return found[0]
+    return found[0] if len(found) == 1 else None
 
 
 def assign_to(s: Session, task: Task, assignee: str, *, strict: bool = True) -> None:

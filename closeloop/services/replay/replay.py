@@ -71,7 +71,7 @@ from closeloop.services.work import tasks as task_svc
 from integrations.exports import ParsedRow, RowError, read_export
 from models import migrate
 from models.db import make_engine
-from models.tables import Improvement, ImprovementLink, Notification, Task, Timer
+from models.tables import Complaint, Improvement, ImprovementLink, Notification, Task, Timer
 
 ACTOR = "replay"
 #: the task statuses in which the modelled department still works on a task (open, acknowledged first)
@@ -433,6 +433,7 @@ def _act(s, config, ev: _Event, now, behaviour, plan, push, noted: dict) -> None
     the clock refreshes the batch still owes (:func:`~closeloop.services.engine.clocks.batched_refreshes`)."""
     if ev.kind in ("ack", "work"):
         refresh_noted(s, [ev.ref])  # its clocks are current before it changes again
+        _complaint = s.get(Complaint, ev.ref)  # held for its tasks' steps (each reads it), not read once each
         tasks = s.scalars(select(Task).where(Task.complaint_id == ev.ref, Task.status.in_(_WORKING))
                           .where(Task.kind != "follow-up").order_by(Task.id)).all()
         states = [t.status for t in tasks]  # as read before any of them changes

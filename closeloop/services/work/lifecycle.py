@@ -210,9 +210,9 @@ def record_follow_up_in_session(s, task: Task, *, config: Config, satisfied: boo
     task_id = task.id
     if task.kind != "follow-up":
         raise InvalidInput("task", f"task {task_id} is a {task.kind!r} task, not a customer follow-up")
+    c = s.get_one(Complaint, task.complaint_id)  # held through the completion (else read again after it)
     complete_in_session(s, task_id, config=config, actor=actor, at=at, expected_version=expected_version,
                         outcome=("satisfied" if satisfied else "not satisfied") + (f": {note}" if note else ""))
-    c = s.get_one(Complaint, task.complaint_id)
     # the customer's FIRST verdict is the complaint's (issue 16): a later one, after a dispute reopened it,
     # is stored beside it in its own audit row, not over it; kept apart from any effectiveness check
     first = c.customer_satisfied is None

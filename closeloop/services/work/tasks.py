@@ -53,6 +53,13 @@ def _load(session: Session, task_id: int, expected_version: int | None = None) -
     return task
 
 
+def _held_complaint(session: Session, task: Task) -> Complaint | None:
+    """The task's complaint (None for an improvement action), for the caller to hold while it changes the task:
+    the session keeps unchanged rows only while something refers to them, so a complaint each step loads and
+    drops (the clock flag, the first-work start) would be read from the database again at every step."""
+    return session.get(Complaint, task.complaint_id) if task.complaint_id is not None else None
+
+
 def _refresh(session: Session, task: Task, config: Config, at: datetime) -> None:
     """Recompute the clocks of the task's complaint, or flag an action task's record for rescheduling."""
     if task.complaint_id is not None:
@@ -73,6 +80,7 @@ def _begin_work(session: Session, task: Task, at: datetime, actor: str) -> None:
 def acknowledge_in_session(s: Session, task_id: int, *, config: Config, actor: str, at: datetime,
                            expected_version: int | None = None, taker_id: int | None = None) -> Task:
     task = _load(s, task_id, expected_version)
+    _complaint = _held_complaint(s, task)  # held: the transition, the start and the refresh read it
     apply(s, task, TaskTrigger.ACKNOWLEDGE, at=at, actor=actor)
     if not task.assignee:
         take_up(s, task, actor, taker_id)
@@ -95,6 +103,7 @@ def _simple(sessions, task_id: int, trigger: TaskTrigger, *, config: Config, act
             expected_version: int | None = None, taker_id: int | None = None) -> Task:
     with unit_of_work(sessions) as s:
         task = _load(s, task_id, expected_version)
+        _complaint = _held_complaint(s, task)  # held: the transition, the start and the refresh read it
         apply(s, task, trigger, at=at, actor=actor, reason=reason, data=data)
         if assign and not task.assignee:
             take_up(s, task, actor, taker_id)
@@ -150,7 +159,11 @@ def resume(sessions, task_id: int, *, config: Config, actor: str, at: datetime,
 
 
 def _lock_complaint_of(s: Session, task_id: int) -> None:
-    """Row-lock the task's complaint (PostgreSQL): changes that settle one complaint take turns."""
+    """Row-lock the task's complaint (PostgreSQL): changes that settle one complaint take turns. Nothing on
+    SQLite, which renders no ``FOR UPDATE`` (the statement only read a row): its writers take turns on the
+    whole database (``BEGIN IMMEDIATE`` at the first write, :func:`models.db.make_engine`)."""
+    if s.get_bind().dialect.name == "sqlite":
+        return
     s.execute(select(Complaint.id).where(Complaint.id == select(Task.complaint_id).where(Task.id == task_id)
                                          .scalar_subquery()).with_for_update())
 
@@ -278,9 +291,11 @@ def settle(session: Session, complaint_id: int, *, at: datetime, config: Config)
     tasks = list(session.scalars(select(Task).where(Task.complaint_id == complaint_id)))
     status = {t.id: t.status for t in tasks}
     deps: dict[int, list[int]] = {}
-    for tid, dep in session.execute(select(TaskDependency.task_id, TaskDependency.depends_on_id)
-                                    .where(TaskDependency.task_id.in_([t.id for t in tasks]))):
-        deps.setdefault(tid, []).append(dep)
+    blocked = [t.id for t in tasks if t.status == TaskStatus.BLOCKED]  # only they read their dependencies
+    if blocked:
+        for tid, dep in session.execute(select(TaskDependency.task_id, TaskDependency.depends_on_id)
+                                        .where(TaskDependency.task_id.in_(blocked))):
+            deps.setdefault(tid, []).append(dep)
     for t in tasks:
         if t.status == TaskStatus.BLOCKED:
             pending = [d for d in deps.get(t.id, []) if status.get(d, TaskStatus.DONE) not in FINISHED_STATES]
