@@ -37,4 +37,6 @@ def test_objects_the_process_froze_stay_frozen(unfrozen):
     frozen = gc.get_freeze_count()
     with collect_less():
         pass
-    assert gc.get_freeze_count() == frozen
+    # still frozen (an unfreeze would leave 0); not "== frozen": frozen objects that lose their last reference
+    # are freed meanwhile, e.g. by a thread an earlier test left running (CI: 2,112,442 -> 2,112,400)
+    assert gc.get_freeze_count() > frozen // 2
