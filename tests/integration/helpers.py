@@ -39,7 +39,8 @@ __all__ = ["run_import", "count", "data_rows", "write_csv", "Complaint", "Task"]
 def intake(sessions, config, now, facts_list, reject=None):
     """Take in ``facts_list`` in one transaction; returns complaint ids in input order."""
     from closeloop.services.departments import routing_config_id, sync_departments
-    from closeloop.services.intake.intake import IntakeItem, intake_batch
+    from closeloop.services.intake.intake import intake_batch
+    from closeloop.services.intake.items import IntakeItem
 
     with sessions.begin() as s:
         sync_departments(s, config, now)

@@ -46,7 +46,8 @@ from closeloop.domain.inbound_mail import MailOutcome, ParsedMail, ThreadReason,
 from closeloop.services.departments import routing_config_id, sync_departments
 from closeloop.services.inbound.attachments import InboundOptions, attachment_rows
 from closeloop.services.inbound.threads import Threads, find_threads
-from closeloop.services.intake.intake import IntakeItem, intake_batch
+from closeloop.services.intake.intake import intake_batch
+from closeloop.services.intake.items import IntakeItem
 from closeloop.services.uow import unit_of_work
 from closeloop.services.work.messages import record_message
 from models.tables import Attachment, InboundMail, MailQuarantine

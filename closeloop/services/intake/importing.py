@@ -26,7 +26,8 @@ from pathlib import Path
 from closeloop.clock import Clock
 from closeloop.config import Config
 from closeloop.services.departments import routing_config_id, sync_departments
-from closeloop.services.intake.intake import IntakeCounts, IntakeItem, IntakeResult, intake_batch
+from closeloop.services.intake.intake import intake_batch
+from closeloop.services.intake.items import IntakeCounts, IntakeItem, IntakeResult
 from closeloop.services.uow import unit_of_work
 from integrations.exports import ParsedRow, RowError, read_export
 

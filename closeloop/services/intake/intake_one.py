@@ -17,7 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from closeloop.config import Config
 from closeloop.domain.facts import ComplaintFacts, check_received_by
 from closeloop.services.departments import routing_config_id, sync_departments
-from closeloop.services.intake.intake import IntakeItem, intake_batch
+from closeloop.services.intake.intake import intake_batch
+from closeloop.services.intake.items import IntakeItem
 from closeloop.services.uow import unit_of_work
 from models.tables import Complaint
 

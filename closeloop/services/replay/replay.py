@@ -62,7 +62,8 @@ from closeloop.services.capa.improvement import match_key
 from closeloop.services.departments import routing_config_id, sync_departments
 from closeloop.services.engine.clocks import batched_refreshes, refresh_noted
 from closeloop.services.engine.sweep import sweep
-from closeloop.services.intake.intake import IntakeItem, intake_batch
+from closeloop.services.intake.intake import intake_batch
+from closeloop.services.intake.items import IntakeItem
 from closeloop.services.replay.replay_loop import LOOP_EVENTS, LoopModel
 from closeloop.services.replay.report import build_summary  # report imports nothing from here
 from closeloop.services.uow import unit_of_work
