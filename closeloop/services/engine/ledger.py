@@ -13,7 +13,6 @@ is flushed with the caller's transaction).
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime
@@ -112,12 +111,7 @@ class Change(NamedTuple):
     trigger: str
     reason: str | None
     at: datetime
-    raw: Any  # the row's data as read: JSON text (SQLite), already decoded (PostgreSQL's driver) or None
-
-    @property
-    def data(self) -> dict:
-        raw = self.raw
-        return (json.loads(raw) if isinstance(raw, str) else raw) or {}
+    data: dict
 
 
 class History:
