@@ -198,15 +198,6 @@ def _runs_of(api: str, pids: set[int]) -> list:
             and int(r.infrastructure_pid.rsplit(":", 1)[-1]) in pids]
 
 
-def _running_on(stack: Stack, worker: str) -> bool:
-    """``worker`` runs a flow run that has been Running for a second (its first heartbeat is out)."""
-    proc = stack.procs[worker]
-    runs = _runs_of(stack.api, _descendants(proc.pid))
-    now = datetime.now(UTC)
-    return any(r.state is not None and r.state.type.value == "RUNNING" and r.start_time is not None
-               and (now - r.start_time).total_seconds() >= 1 for r in runs)
-
-
 def _tighten_schedules(api: str) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.schedules import IntervalSchedule
@@ -291,15 +282,14 @@ def _run_stack(stack: Stack, engine, receiver: Receiver) -> None:
     assert applied.returncode == 0 and "created" in applied.stdout, applied.stdout + applied.stderr
     _tighten_schedules(stack.api)
     worker = [sys.executable, "-m", "prefect", "worker", "start", "--pool", "closeloop", "--limit", "2"]
-    stack.start("worker-1", worker + ["--name", "worker-1"])
-    stack.start("worker-2", worker + ["--name", "worker-2"])
+    stack.start("worker-1", worker + ["--name", "worker-1"])  # alone until it is killed: it takes the import
 
     _wait(lambda: _last_sweep(engine), 300, "a first scheduled sweep", stack)
-    _wait(lambda: _running_on(stack, "worker-1"), 120, "worker-1 running a flow run", stack)
-    killed_at, killed = time.monotonic(), stack.kill_tree("worker-1")  # host loss: the worker and what it ran
+    killed_at, ids = _kill_mid_import(stack, _long_export(stack.tmp))
+    stack.start("worker-2", worker + ["--name", "worker-2"])
     # zombie detection first: a server restart seconds after the kill can lose the killed run's only heartbeat
     # event (Prefect's event pipeline is in memory), and a run with no heartbeat on record is never marked
-    _check_zombies(stack, killed, killed_at)
+    _check_zombies(stack, ids, killed_at)
     stack.stop("server")
     stack.server()  # the same port and database
     restarted = datetime.now(UTC)
@@ -311,13 +301,56 @@ def _run_stack(stack: Stack, engine, receiver: Receiver) -> None:
     _check_once(engine, receiver)
 
 
-def _check_zombies(stack: Stack, killed: set[int], killed_at: float) -> None:
+def _long_export(tmp: Path, copies: int = 60) -> Path:
+    """The NYC sample ``copies`` times under fresh ids: an import that runs for many seconds (one transaction:
+    killed, it writes nothing)."""
+    header, *rows = (ROOT / "examples" / "nyc311_sample.csv").read_text(encoding="utf-8").splitlines()
+    lines = [header]
+    for n in range(copies):
+        lines += [f"{9_000_000 + n * 1_000 + i}{row[row.index(','):]}" for i, row in enumerate(rows)]
+    path = tmp / "long-export.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _kill_mid_import(stack: Stack, export: Path) -> tuple[float, set]:
+    """Run the import-exports deployment on ``export`` and SIGKILL worker-1 (the only worker), with its runs
+    (host loss), once the import has been Running for 3 s (its first heartbeat is out).
+    Returns (when, ids of the killed runs that were still Running). Deterministic: the killed run is one
+    that lasts seconds, not a sweep or delivery that may end between the check and the kill."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: stack.api}), get_client(sync_client=True) as client:
+        dep = client.read_deployment_by_name("import-exports/import-exports")
+        run = client.create_flow_run_from_deployment(dep.id, parameters={"paths": [str(export)]})
+
+        def running_3s() -> bool:
+            r = client.read_flow_run(run.id)
+            assert r.state is None or not r.state.is_final(), f"the import ended before the kill: {r.state}"
+            return (r.state is not None and r.state.type.value == "RUNNING" and r.start_time is not None
+                    and (datetime.now(UTC) - r.start_time).total_seconds() >= 3)
+
+        _wait(running_3s, 180, "the long import running on worker-1", stack)
+        killed_at, killed = time.monotonic(), stack.kill_tree("worker-1")
+        ids = {r.id for r in _runs_of(stack.api, killed)
+               if r.state is None or r.state.type.value in ("RUNNING", "CRASHED")}
+    assert run.id in ids, "the import was killed with worker-1 while Running"
+    return killed_at, ids
+
+
+def _check_zombies(stack: Stack, ids: set, killed_at: float) -> None:
     """The runs killed with worker-1 (not ended before it) do not stay Running: the automation marks them Crashed."""
-    ids = {r.id for r in _runs_of(stack.api, killed) if r.state is None or r.state.type.value in ("RUNNING", "CRASHED")}
     left = max(ZOMBIE_BOUND_S - (time.monotonic() - killed_at), 5)
-    _wait(lambda: all(r.state.type.value == "CRASHED" for r in _runs_of(stack.api, killed) if r.id in ids),
-          left, "the runs killed with the worker marked Crashed", stack)
-    assert ids, "worker-1 was killed while running a flow run"
+
+    def crashed() -> bool:
+        from prefect.client.orchestration import get_client
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings({PREFECT_API_URL: stack.api}), get_client(sync_client=True) as client:
+            return all(client.read_flow_run(i).state.type.value == "CRASHED" for i in ids)
+
+    _wait(crashed, left, "the runs killed with the worker marked Crashed", stack)
     print(f"{len(ids)} flow runs killed with worker-1, each marked Crashed within {ZOMBIE_BOUND_S} s of the kill")
 
 
