@@ -84,12 +84,24 @@ def select_rows(session: Session, stmt, params: dict[str, Any]) -> list[tuple]:
     result = conn.exec_driver_sql(state.statement, bound)
     rows: list[tuple] = list(result.cursor.fetchall())
     result.close()
-    procs_out = [c.type._cached_result_processor(dialect, None) for c in compiled._result_columns]
+    types = [c.type for c in compiled._result_columns]
+    procs_out = [t._cached_result_processor(dialect, None) for t in types]
     if not rows or not any(procs_out):
         return rows
-    columns = [list(map(proc, col)) if proc is not None else col
-               for proc, col in zip(procs_out, zip(*rows, strict=True), strict=True)]
+    columns = [col if proc is None else _result_column(proc, col) if t.hashable else list(map(proc, col))
+               for proc, t, col in zip(procs_out, types, zip(*rows, strict=True), strict=True)]
     return list(zip(*columns, strict=True))
+
+
+def _result_column(proc, column: tuple) -> list:
+    """``column`` (one column's raw values) through the result processor ``proc`` of a type whose values are
+    immutable (instants, enums: rows may share one), each distinct value processed once: the timers of a
+    policy change repeat their instants (the tasks of a complaint, complaints created together)."""
+    try:
+        memo = {v: proc(v) for v in set(column)}
+    except TypeError:  # a value the driver decoded into something unhashable
+        return list(map(proc, column))
+    return list(map(memo.__getitem__, column))
 
 
 _COMPILED: dict[tuple[Any, str], Any] = {}

@@ -13,12 +13,13 @@ is flushed with the caller's transaction).
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar, cast
 
-from sqlalchemy import BindParameter, bindparam, inspect, select
+from sqlalchemy import BindParameter, String, bindparam, inspect, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -78,7 +79,8 @@ _PLAIN_COMPLAINTS = select(*(_CT.c[n] for n in PlainComplaint._fields)).where(_C
 _PLAIN_TASKS = (select(*(_TT.c[n] for n in PlainTask._fields)).where(_TT.c.complaint_id.in_(_IDS))
                 .order_by(_TT.c.id))
 _TRANSITIONS = (select(_TR.c.complaint_id, _TR.c.id, _TR.c.entity, _TR.c.entity_id, _TR.c.from_state, _TR.c.to_state,
-                       _TR.c.trigger, _TR.c.reason, _TR.c.at, _TR.c.data)
+                       _TR.c.trigger, _TR.c.reason, _TR.c.at,
+                       type_coerce(_TR.c.data, String))  # the JSON text, decoded when read (Change.data)
                 # the entity re-check unindexed: without statistics SQLite answered from ix_transition_entity,
                 # scanning every audit row of every complaint (0.2 CPU-s per 500 complaints at 100,000)
                 .where(_TR.c.complaint_id.in_(_IDS), unindexed(_TR.c.entity).in_(("complaint", "task")))
@@ -101,7 +103,11 @@ def _in_session(session: Session, ids: list[int]) -> list[Complaint]:
 
 
 class Change(NamedTuple):
-    """One audit row as the clocks and the scheduler read it (``data``: its JSON object, ``{}`` for none)."""
+    """One audit row as the clocks and the scheduler read it (``data``: its JSON object, ``{}`` for none).
+
+    ``stored_data`` is the column as the driver gives it (SQLite: the JSON text; PostgreSQL: decoded
+    already); ``data`` decodes it on each read, which only waits and transfers do: a policy change
+    reads 500,000 audit rows and none of their data."""
 
     id: int
     entity: str
@@ -111,7 +117,12 @@ class Change(NamedTuple):
     trigger: str
     reason: str | None
     at: datetime
-    data: dict
+    stored_data: Any
+
+    @property
+    def data(self) -> dict:
+        value = self.stored_data
+        return (json.loads(value) if isinstance(value, str) else value) or {}
 
 
 class History:
@@ -158,7 +169,7 @@ class History:
             self.task_by_id[t.id] = cast(Task, t)
         changes_of, transfers = self.changes_of, self.transfers
         for r in select_rows(session, _TRANSITIONS, params):  # complaint id, then a Change's fields
-            change = Change(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9] or {})
+            change = Change(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9])
             changes_of[(r[2], r[3])].append(change)
             if r[2] == "task" and r[6] == "transfer":
                 transfers[r[0]].append(change)
