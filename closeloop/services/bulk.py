@@ -134,19 +134,24 @@ def enqueue(session: Session, *, key: str, channel: str, target: str, recipient:
     return ids[0] if ids else None
 
 
-def execute_rows(session: Session, stmt, rows: list[dict]) -> None:
+def execute_rows(session: Session, stmt, rows: list, names: tuple[str, ...] | None = None) -> None:
     """``session.execute(stmt, rows)`` for a Core UPDATE whose per-row values are the bind parameters
     named by the keys of ``rows`` (all rows with the same keys), without SQLAlchemy's per-row parameter
     handling: the statement compiled once, each value through its bind processor (memoised when hashable),
-    one driver ``executemany`` (rescheduling writes a few hundred thousand rows after a policy change)."""
+    one driver ``executemany`` (rescheduling writes a few hundred thousand rows after a policy change).
+    ``names``: ``rows`` are tuples of the parameters so named, in that order (no dict per row)."""
     if not rows:
         return
     conn = session.connection()
     compiled = stmt.compile(dialect=conn.dialect)
     procs = compiled._bind_processors
-    names = list(rows[0])
+    if names is None:
+        names = tuple(rows[0])
+        raw = [[r[n] for r in rows] for n in names]
+    else:
+        raw = [list(col) for col in zip(*rows, strict=True)]
     fixed = {k: (procs[k](v) if k in procs else v) for k, v in compiled.params.items() if k not in names}
-    columns = {n: _memoised(procs.get(n), [r[n] for r in rows]) for n in names}
+    columns = {n: _memoised(procs.get(n), col) for n, col in zip(names, raw, strict=True)}
     if compiled.positiontup is not None:  # qmark (SQLite)
         order = [columns[n] if n in columns else [fixed[n]] * len(rows) for n in compiled.positiontup]
         params: list = list(zip(*order, strict=True))

@@ -361,7 +361,7 @@ class TimerPlan:
 
     inserts: list[dict] = field(default_factory=list)
     moves: list[dict] = field(default_factory=list)
-    shifts: list[dict] = field(default_factory=list)
+    shifts: list[tuple[int, datetime]] = field(default_factory=list)  # (id, new fire_at)
     cancels: list[int] = field(default_factory=list)
 
     def add(self, wanted_list: list[WantedTimer], existing_rows, now: datetime, *,
@@ -377,7 +377,7 @@ class TimerPlan:
                                      "status": TimerStatus.PENDING, "data": w.data or {}, "created_at": now})
             elif t.status == TimerStatus.PENDING:
                 if t.fire_at != w.fire_at:
-                    self.shifts.append({"b_id": t.id, "b_fire_at": w.fire_at})
+                    self.shifts.append((t.id, w.fire_at))
             elif t.status != TimerStatus.FIRED:
                 self.moves.append({"b_id": t.id, "b_fire_at": w.fire_at, "b_data": w.data or {}})
         self.cancels.extend(t.id for key, t in existing.items() if key not in wanted
@@ -393,7 +393,7 @@ class TimerPlan:
                      .values(status=TimerStatus.PENDING, fire_at=bindparam("b_fire_at"), data=bindparam("b_data")),
                      sorted(self.moves, key=lambda r: r["b_id"]))
         execute_rows(session, update(tt).where(tt.c.id == bindparam("b_id"), tt.c.status == TimerStatus.PENDING)
-                     .values(fire_at=bindparam("b_fire_at")), sorted(self.shifts, key=lambda r: r["b_id"]))
+                     .values(fire_at=bindparam("b_fire_at")), sorted(self.shifts), ("b_id", "b_fire_at"))
         cancels = sorted(self.cancels)
         for i in range(0, len(cancels), CHUNK):
             session.execute(update(tt).where(tt.c.id.in_(cancels[i:i + CHUNK]),
