@@ -36,6 +36,7 @@ from closeloop.domain.task import ACTIVE_STATES, FINISHED_STATES, TASK_MACHINE, 
 from closeloop.services.audit import add_task, audit_dict
 from closeloop.services.capa import root_cause as rc
 from closeloop.services.engine.clocks import refresh_due
+from closeloop.services.engine.ledger import pending_audit
 from closeloop.services.people.users import assign_to, take_up
 from closeloop.services.transitions import apply, check_version, record_event
 from closeloop.services.uow import unit_of_work
@@ -77,13 +78,20 @@ def _begin_work(session: Session, task: Task, at: datetime, actor: str) -> None:
                        reason=f"task {task.id} ({task.department}) taken up")
 
 
+def _take_up(s: Session, task: Task, actor: str, taker_id: int | None) -> None:
+    """:func:`~closeloop.services.people.users.take_up` without an autoflush: its user lookup reads no pending
+    change, and the status change is then written in one flush (one UPDATE of the task, not one per step)."""
+    with s.no_autoflush:
+        take_up(s, task, actor, taker_id)
+
+
 def acknowledge_in_session(s: Session, task_id: int, *, config: Config, actor: str, at: datetime,
                            expected_version: int | None = None, taker_id: int | None = None) -> Task:
     task = _load(s, task_id, expected_version)
     _complaint = _held_complaint(s, task)  # held: the transition, the start and the refresh read it
     apply(s, task, TaskTrigger.ACKNOWLEDGE, at=at, actor=actor)
     if not task.assignee:
-        take_up(s, task, actor, taker_id)
+        _take_up(s, task, actor, taker_id)
     _begin_work(s, task, at, actor)
     _refresh(s, task, config, at)
     return task
@@ -106,7 +114,7 @@ def _simple(sessions, task_id: int, trigger: TaskTrigger, *, config: Config, act
         _complaint = _held_complaint(s, task)  # held: the transition, the start and the refresh read it
         apply(s, task, trigger, at=at, actor=actor, reason=reason, data=data)
         if assign and not task.assignee:
-            take_up(s, task, actor, taker_id)
+            _take_up(s, task, actor, taker_id)
             _begin_work(s, task, at, actor)
         _refresh(s, task, config, at)
         return task
@@ -186,11 +194,25 @@ def complete_in_session(s: Session, task_id: int, *, config: Config, actor: str,
     apply(s, task, TaskTrigger.COMPLETE, at=at, actor=actor, reason=outcome or None)  # ROOT_CAUSE_TASK guard
     task.outcome = outcome or None
     _begin_work(s, task, at, actor)
-    s.flush()
     if complaint is not None:
-        settle(s, complaint.id, at=at, config=config)
+        _settle_unflushed(s, complaint.id, at=at, config=config)
+    else:
+        s.flush()
     _refresh(s, task, config, at)
     return task
+
+
+def _settle_unflushed(s: Session, complaint_id: int, *, at: datetime, config: Config) -> None:
+    """:func:`settle` without flushing the change first when its pending rows are only audit rows and column
+    changes of loaded tasks and complaints (:func:`~closeloop.services.engine.ledger.pending_audit`): its reads
+    (the complaint's tasks: the session's own objects, changes included; the dependencies of blocked ones) see
+    what a flush would store, and the change is written in one flush with its due instants."""
+    if pending_audit(s) is None:
+        s.flush()
+        settle(s, complaint_id, at=at, config=config)
+        return
+    with s.no_autoflush:
+        settle(s, complaint_id, at=at, config=config)
 
 
 def complete(sessions, task_id: int, *, config: Config, actor: str, at: datetime, outcome: str = "",
