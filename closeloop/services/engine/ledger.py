@@ -14,7 +14,7 @@ is flushed with the caller's transaction).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeVar, cast
 
@@ -166,7 +166,7 @@ class History:
 
     @classmethod
     def load(cls, session: Session, complaint_ids: Iterable[int], *, plain: bool = False,
-             unflushed: bool = False) -> History:
+             unflushed: bool = False, tasks_of: Mapping[int, list[Task]] | None = None) -> History:
         """Read the history of ``complaint_ids`` (missing ids are left out) in five queries per
         :data:`CHUNK` complaints; flushes the session first so pending changes are seen. ``plain``: the
         complaints and tasks as read-only rows of the columns the clocks and the scheduler read
@@ -177,7 +177,10 @@ class History:
         nothing is flushed: the loaded rows are the session's own objects with their changes, and the pending
         audit rows are merged in audit order after the stored ones of the same instant (where their ids, larger
         than any stored, put them; their ``id`` here is a stand-in above every stored id). The change is then
-        written in one flush (one UPDATE per row) instead of one before the read and one after."""
+        written in one flush (one UPDATE per row) instead of one before the read and one after.
+
+        ``tasks_of``: complaint id -> all its tasks, the session's objects, when the caller holds them (a
+        completion's settle read them): not read again for a chunk whose complaints all have them."""
         pending = pending_audit(session) if unflushed and not plain else None
         if pending is None:
             session.flush()
@@ -185,7 +188,7 @@ class History:
         ids = sorted(set(complaint_ids))
         with session.no_autoflush:
             for i in range(0, len(ids), CHUNK):
-                h._load_chunk(session, ids[i:i + CHUNK], plain)
+                h._load_chunk(session, ids[i:i + CHUNK], plain, tasks_of)
         if pending:
             h._merge_pending(pending, set(ids))
         return h
@@ -193,23 +196,23 @@ class History:
     def _merge_pending(self, pending: list[Transition], ids: set[int]) -> None:
         """Add the unflushed audit rows ``pending`` (in flush order) of the complaints ``ids`` as a load would
         read them after the flush: UTC instants, plain strings, ``{}`` for no data, after the stored rows."""
-        touched = set()
+        touched: dict[int, list[Change]] = {}  # the lists grown, by identity
         for n, tr in enumerate(pending):
             if tr.complaint_id not in ids or tr.entity not in ("complaint", "task"):
                 continue
             change = Change(_PENDING_ID + n, str(tr.entity), tr.entity_id, _text(tr.from_state), str(tr.to_state),
                             str(tr.trigger), tr.reason, tr.at.astimezone(UTC), dict(tr.data or {}))
-            key = (change.entity, change.entity_id)
-            self.changes_of[key].append(change)
-            touched.add(key)
+            grown = [self.changes_of[(change.entity, change.entity_id)]]
             if change.entity == "task" and change.trigger == "transfer":
-                self.transfers[tr.complaint_id].append(change)
-                touched.add(("transfers", tr.complaint_id))
-        for key in touched:
-            rows = self.transfers[key[1]] if key[0] == "transfers" else self.changes_of[key]
+                grown.append(self.transfers[tr.complaint_id])
+            for rows in grown:
+                rows.append(change)
+                touched[id(rows)] = rows
+        for rows in touched.values():
             rows.sort(key=_audit_order)
 
-    def _load_chunk(self, session: Session, ids: list[int], plain: bool) -> None:
+    def _load_chunk(self, session: Session, ids: list[int], plain: bool,
+                    tasks_of: Mapping[int, list[Task]] | None = None) -> None:
         params = {"ids": ids}
         if plain:
             complaints: Iterable = map(PlainComplaint._make, select_rows(session, _PLAIN_COMPLAINTS, params))
@@ -219,8 +222,12 @@ class History:
             complaints = loaded + (list(session.scalars(_COMPLAINTS, {"ids": missing}).all()) if missing else [])
         for c in complaints:
             self.complaints[c.id] = cast(Complaint, c)
-        tasks = map(PlainTask._make, select_rows(session, _PLAIN_TASKS, params)) if plain else \
-            session.scalars(_TASKS, params).all()
+        if plain:
+            tasks: Iterable = map(PlainTask._make, select_rows(session, _PLAIN_TASKS, params))
+        elif tasks_of is not None and all(i in tasks_of for i in ids):  # as _TASKS would return them
+            tasks = sorted((t for i in ids for t in tasks_of[i]), key=lambda t: t.id)
+        else:
+            tasks = session.scalars(_TASKS, params).all()
         for t in tasks:
             assert t.complaint_id is not None  # selected by complaint
             self.tasks[t.complaint_id].append(cast(Task, t))

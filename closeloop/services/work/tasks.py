@@ -26,8 +26,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from closeloop.config import Config
 from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus, ComplaintTrigger
@@ -54,6 +55,24 @@ def _load(session: Session, task_id: int, expected_version: int | None = None) -
     return task
 
 
+#: a task and its complaint (None for an improvement action) in one statement
+_TASK_AND_COMPLAINT = (select(Task, Complaint).outerjoin(Complaint, Complaint.id == Task.complaint_id)
+                       .where(Task.id == bindparam("task_id")))
+
+
+def _load_held(session: Session, task_id: int, expected_version: int | None) -> tuple[Task, Complaint | None]:
+    """:func:`_load` and :func:`_held_complaint`, in one statement when the session does not hold the task (a
+    change that takes no lock on the complaint first: a completion reads it after its lock)."""
+    if session.identity_map.get(identity_key(Task, task_id)) is not None:
+        task = _load(session, task_id, expected_version)
+        return task, _held_complaint(session, task)
+    row = session.execute(_TASK_AND_COMPLAINT, {"task_id": task_id}).first()
+    if row is None:
+        raise NotFound("task", task_id)
+    check_version(row[0], expected_version, "task")
+    return row[0], row[1]
+
+
 def _held_complaint(session: Session, task: Task) -> Complaint | None:
     """The task's complaint (None for an improvement action), for the caller to hold while it changes the task:
     the session keeps unchanged rows only while something refers to them, so a complaint each step loads and
@@ -61,10 +80,11 @@ def _held_complaint(session: Session, task: Task) -> Complaint | None:
     return session.get(Complaint, task.complaint_id) if task.complaint_id is not None else None
 
 
-def _refresh(session: Session, task: Task, config: Config, at: datetime) -> None:
-    """Recompute the clocks of the task's complaint, or flag an action task's record for rescheduling."""
+def _refresh(session: Session, task: Task, config: Config, at: datetime, tasks: list[Task] | None = None) -> None:
+    """Recompute the clocks of the task's complaint (``tasks``: all its tasks, when the caller holds them), or flag
+    an action task's record for rescheduling."""
     if task.complaint_id is not None:
-        refresh_due(session, task.complaint_id, config, at)
+        refresh_due(session, task.complaint_id, config, at, tasks=tasks)
     elif task.improvement_id is not None:
         session.get_one(Improvement, task.improvement_id).timers_dirty = True
 
@@ -87,8 +107,7 @@ def _take_up(s: Session, task: Task, actor: str, taker_id: int | None) -> None:
 
 def acknowledge_in_session(s: Session, task_id: int, *, config: Config, actor: str, at: datetime,
                            expected_version: int | None = None, taker_id: int | None = None) -> Task:
-    task = _load(s, task_id, expected_version)
-    _complaint = _held_complaint(s, task)  # held: the transition, the start and the refresh read it
+    task, _complaint = _load_held(s, task_id, expected_version)  # held: the transition, start, refresh read it
     apply(s, task, TaskTrigger.ACKNOWLEDGE, at=at, actor=actor)
     if not task.assignee:
         _take_up(s, task, actor, taker_id)
@@ -110,8 +129,7 @@ def _simple(sessions, task_id: int, trigger: TaskTrigger, *, config: Config, act
             reason: str | None = None, data: dict | None = None, assign: bool = False,
             expected_version: int | None = None, taker_id: int | None = None) -> Task:
     with unit_of_work(sessions) as s:
-        task = _load(s, task_id, expected_version)
-        _complaint = _held_complaint(s, task)  # held: the transition, the start and the refresh read it
+        task, _complaint = _load_held(s, task_id, expected_version)  # held: the transition, start, refresh read it
         apply(s, task, trigger, at=at, actor=actor, reason=reason, data=data)
         if assign and not task.assignee:
             _take_up(s, task, actor, taker_id)
@@ -194,25 +212,26 @@ def complete_in_session(s: Session, task_id: int, *, config: Config, actor: str,
     apply(s, task, TaskTrigger.COMPLETE, at=at, actor=actor, reason=outcome or None)  # ROOT_CAUSE_TASK guard
     task.outcome = outcome or None
     _begin_work(s, task, at, actor)
+    tasks = None
     if complaint is not None:
-        _settle_unflushed(s, complaint.id, at=at, config=config)
+        tasks = _settle_unflushed(s, complaint.id, at=at, config=config)
     else:
         s.flush()
-    _refresh(s, task, config, at)
+    _refresh(s, task, config, at, tasks)
     return task
 
 
-def _settle_unflushed(s: Session, complaint_id: int, *, at: datetime, config: Config) -> None:
+def _settle_unflushed(s: Session, complaint_id: int, *, at: datetime, config: Config) -> list[Task] | None:
     """:func:`settle` without flushing the change first when its pending rows are only audit rows and column
     changes of loaded tasks and complaints (:func:`~closeloop.services.engine.ledger.pending_audit`): its reads
     (the complaint's tasks: the session's own objects, changes included; the dependencies of blocked ones) see
-    what a flush would store, and the change is written in one flush with its due instants."""
+    what a flush would store, and the change is written in one flush with its due instants. Returns what
+    :func:`settle` returns."""
     if pending_audit(s) is None:
         s.flush()
-        settle(s, complaint_id, at=at, config=config)
-        return
+        return settle(s, complaint_id, at=at, config=config)
     with s.no_autoflush:
-        settle(s, complaint_id, at=at, config=config)
+        return settle(s, complaint_id, at=at, config=config)
 
 
 def complete(sessions, task_id: int, *, config: Config, actor: str, at: datetime, outcome: str = "",
@@ -304,11 +323,14 @@ def cancel(sessions, task_id: int, *, config: Config, reason: str, actor: str, a
         return task
 
 
-def settle(session: Session, complaint_id: int, *, at: datetime, config: Config) -> None:
+def settle(session: Session, complaint_id: int, *, at: datetime, config: Config) -> list[Task] | None:
     """Unblock tasks whose dependencies are finished; resolve the complaint if no task is active.
 
     Without a recorded root cause the complaint is not resolved: a ``root-cause`` task goes to the
     lead of the department of the first finished task (the routing department).
+
+    Returns the complaint's tasks as they now are (for its clocks' refresh, which need not read them
+    again), or None when it created one (the triage fallback, the root-cause task).
     """
     tasks = list(session.scalars(select(Task).where(Task.complaint_id == complaint_id)))
     status = {t.id: t.status for t in tasks}
@@ -325,7 +347,7 @@ def settle(session: Session, complaint_id: int, *, at: datetime, config: Config)
                 apply(session, t, TaskTrigger.UNBLOCK, at=at, actor="system",
                           reason="all tasks it depends on are finished")
     if any(t.status in ACTIVE_STATES for t in tasks):
-        return
+        return tasks
     complaint = session.get_one(Complaint, complaint_id)
     if not any(t.status == TaskStatus.DONE for t in tasks) and complaint.status in (
             ComplaintStatus.TRIAGED, ComplaintStatus.IN_PROGRESS, ComplaintStatus.REOPENED):
@@ -336,14 +358,15 @@ def settle(session: Session, complaint_id: int, *, at: datetime, config: Config)
                  title="Route again: every task of this complaint was cancelled", instructions="",
                  status=TaskStatus.OPEN, created_at=at, updated_at=at)
         add_task(session, t, actor="system", at=at, reason="all tasks cancelled")
-        return
+        return None
     if ComplaintTrigger.RESOLVE in COMPLAINT_MACHINE.allowed(ComplaintStatus(complaint.status)) and \
             any(t.status == TaskStatus.DONE for t in tasks):
         if complaint.root_cause is None:
             rc.ask(session, complaint, tasks, at, config)
-            return
+            return None
         apply(session, complaint, ComplaintTrigger.RESOLVE, at=at, actor="system",
                        reason="all department tasks are finished")
+    return tasks
 
 
 
