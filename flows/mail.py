@@ -9,6 +9,7 @@ Message-ID, so overlapping or retried runs never take a message in twice.
 from __future__ import annotations
 
 from prefect import flow
+from prefect.states import Completed, State
 
 from closeloop.bootstrap import build_app
 from closeloop.services.inbound import InboundOptions, poll_mailbox
@@ -21,10 +22,36 @@ class MailboxNotConfigured(RuntimeError):
     """``CLOSELOOP_IMAP_URL`` is empty."""
 
 
+SKIPPED = "Skipped"  # the state name of a deployment run that found no mailbox configured
+
+
 @flow(name="poll-mailbox", **policy("poll-mailbox"))
-def poll_mailbox_flow(max_messages: int | None = None) -> dict:
+def poll_mailbox_flow(max_messages: int | None = None, skip_unconfigured: bool = True) -> dict | State:
     """Take in the mailbox's unseen messages (at most ``max_messages``; None: all), in batches of
-    ``CLOSELOOP_IMAP_BATCH_SIZE``. Returns counts by outcome and reason (no addresses)."""
+    ``CLOSELOOP_IMAP_BATCH_SIZE``. Returns counts by outcome and reason (no addresses).
+
+    Without ``CLOSELOOP_IMAP_URL`` (the README's "empty: no polling"): with ``skip_unconfigured`` (the
+    deployment's default) the run ends Completed, named ``Skipped``, with the reason as its message, so a
+    deployment that polls every minute on a system without mail shows no failures; otherwise
+    :class:`MailboxNotConfigured` is raised."""
+    try:
+        counts = poll_once(max_messages)
+    except MailboxNotConfigured as exc:
+        if skip_unconfigured:
+            return Completed(name=SKIPPED, message=str(exc))
+        raise
+    label_run(f"poll-mailbox: {counts.get('polled', 0):,} messages, {counts.get('complaint', 0):,} new complaints",
+              ["mail"])
+    return counts
+
+
+def poll_once(max_messages: int | None = None) -> dict[str, int]:
+    """One poll of ``CLOSELOOP_IMAP_URL`` (``closeloop mail poll``; the flow's body). Returns counts by outcome.
+
+    Raises:
+        MailboxNotConfigured: ``CLOSELOOP_IMAP_URL`` is empty.
+        ValueError: the URL is malformed. ``ImapError`` / ``OSError``: the mailbox failed.
+    """
     app = build_app()
     try:
         settings = app.settings
@@ -37,7 +64,4 @@ def poll_mailbox_flow(max_messages: int | None = None) -> dict:
                                   batch_size=settings.imap_batch_size, max_messages=max_messages)
     finally:
         app.dispose()
-    counts = report.as_dict()
-    label_run(f"poll-mailbox: {counts.get('polled', 0):,} messages, {counts.get('complaint', 0):,} new complaints",
-              ["mail"])
-    return counts
+    return report.as_dict()

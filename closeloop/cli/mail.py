@@ -24,12 +24,12 @@ def poll_cmd(max_messages: int | None = typer.Option(None, "--max", min=1, help=
     """Fetch unseen messages in batches: new complaints, threaded replies, ignored auto-replies and bounces,
     quarantined unreadable mail. Marks them seen after the commit; running it twice takes nothing in twice."""
     # deferred: Prefect (flows) costs about 1-2 s to import: only `mail poll` pays it
-    from flows.mail import MailboxNotConfigured, poll_mailbox_flow
+    from flows.mail import MailboxNotConfigured, poll_once
     from integrations.imap import ImapError
 
     get_app()  # checks the schema
     try:
-        counts = poll_mailbox_flow.fn(max_messages=max_messages)
+        counts = poll_once(max_messages)
     except MailboxNotConfigured as exc:
         fail(exc, 2)
     except ValueError as exc:  # a malformed CLOSELOOP_IMAP_URL

@@ -57,6 +57,20 @@ def test_history_spans_imports_and_duplicate_refs_inside_one_file(sessions, conf
         assert s.scalar(select(Customer.complaint_count).where(Customer.ref == "c9")) == 2
 
 
+def test_customer_counts_and_instants_add_up_across_imports_in_any_order(sessions, config, clock, tmp_path):
+    clock.set(datetime(2026, 5, 1, tzinfo=UTC))
+    run_import(sessions, config, clock, write_csv(tmp_path / "1.csv", HEADER, [
+        ["Y2", "2026-03-10T09:00:00Z", "c7", "billing", ""], ["Y3", "2026-03-20T09:00:00Z", "c7", "delivery", ""]]))
+    # a later file with an older complaint and one in between: first moves back, last stays
+    run_import(sessions, config, clock, write_csv(tmp_path / "2.csv", HEADER, [
+        ["Y1", "2026-02-01T09:00:00Z", "c7", "refund", ""], ["Y4", "2026-03-15T09:00:00Z", "c7", "other", ""]]))
+    with sessions() as s:
+        cust = s.scalar(select(Customer).where(Customer.ref == "c7"))
+        assert cust.complaint_count == 4
+        assert cust.first_complaint_at.isoformat() == "2026-02-01T09:00:00+00:00"
+        assert cust.last_complaint_at.isoformat() == "2026-03-20T09:00:00+00:00"
+
+
 def test_unmatched_complaints_go_to_the_triage_queue(sessions, config, clock, tmp_path):
     path = write_csv(tmp_path / "u.csv", HEADER, [["U1", "2026-03-01T09:00:00Z", "", "something new", "hm"]])
     report = run_import(sessions, config, clock, path)

@@ -177,6 +177,16 @@ def test_poll_mailbox_flow_takes_in_the_unseen_mail_once(app_env, sessions, imap
     assert "mail" in run.tags and run.name.startswith("poll-mailbox: 1 messages")
 
 
+def test_poll_mailbox_flow_without_a_mailbox_is_skipped_not_failed(app_env, sessions, monkeypatch):
+    monkeypatch.delenv("CLOSELOOP_IMAP_URL", raising=False)
+    state = mail_flow.poll_mailbox_flow(return_state=True)
+
+    assert state.is_completed() and state.name == mail_flow.SKIPPED
+    assert "CLOSELOOP_IMAP_URL is not set" in state.message
+    with pytest.raises(mail_flow.MailboxNotConfigured):
+        mail_flow.poll_mailbox_flow(skip_unconfigured=False)
+
+
 def test_review_flow_publishes_the_month_and_writes_the_files(app_env, sessions, config):
     intake_facts(sessions, config, MON, [facts("REVIEW-1", MON), facts("REVIEW-2", MON + timedelta(days=1))])
     out = app_env / "review"

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import bindparam, case, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
@@ -424,27 +424,24 @@ def _customers(session: Session, facts: list[ComplaintFacts]) -> dict[str, int]:
 
 
 def _update_customer_counts(session: Session, pairs: list[tuple[int | None, datetime]]) -> None:
+    """Add the batch's complaints to their customers' count, first and last complaint instants in one
+    statement, relative to the stored values (no read first: two intakes at once both count)."""
     agg: dict[int, list[datetime]] = defaultdict(list)
     for cust, at in pairs:
         if cust:
             agg[cust].append(at)
     if not agg:
         return
-    ids = sorted(agg)
-    current = {cid: (n, first, last) for cid, n, first, last in session.execute(
-        select(Customer.id, Customer.complaint_count, Customer.first_complaint_at, Customer.last_complaint_at)
-        .where(Customer.id.in_(ids)))}
-    params = []
-    for cid in ids:
-        n, first, last = current[cid]
-        times = agg[cid]
-        params.append({"cid": cid, "n": n + len(times),
-                       "first": min([t for t in (first, *times) if t is not None]),
-                       "last": max([t for t in (last, *times) if t is not None])})
     tbl = Customer.__table__
+    first, last = bindparam("first", type_=tbl.c.first_complaint_at.type), \
+        bindparam("last", type_=tbl.c.last_complaint_at.type)
     session.execute(update(tbl).where(tbl.c.id == bindparam("cid")).values(
-        complaint_count=bindparam("n"), first_complaint_at=bindparam("first"), last_complaint_at=bindparam("last")),
-        params)
+        complaint_count=tbl.c.complaint_count + bindparam("k"),
+        first_complaint_at=case((or_(tbl.c.first_complaint_at.is_(None), tbl.c.first_complaint_at > first), first),
+                                else_=tbl.c.first_complaint_at),
+        last_complaint_at=case((or_(tbl.c.last_complaint_at.is_(None), tbl.c.last_complaint_at < last), last),
+                               else_=tbl.c.last_complaint_at)),
+        [{"cid": cid, "k": len(times), "first": min(times), "last": max(times)} for cid, times in sorted(agg.items())])
 
 
 def _chunks(seq: Sequence, size: int):
