@@ -61,8 +61,8 @@ _TASK_AND_COMPLAINT = (select(Task, Complaint).outerjoin(Complaint, Complaint.id
 
 
 def _load_held(session: Session, task_id: int, expected_version: int | None) -> tuple[Task, Complaint | None]:
-    """:func:`_load` and :func:`_held_complaint`, in one statement when the session does not hold the task (a
-    change that takes no lock on the complaint first: a completion reads it after its lock)."""
+    """:func:`_load` and :func:`_held_complaint`, in one statement when the session does not hold the task (for
+    a change that takes no row lock on the complaint between the two reads)."""
     if session.identity_map.get(identity_key(Task, task_id)) is not None:
         task = _load(session, task_id, expected_version)
         return task, _held_complaint(session, task)
@@ -184,11 +184,16 @@ def resume(sessions, task_id: int, *, config: Config, actor: str, at: datetime,
                    expected_version=expected_version)
 
 
+def _locks_rows(s: Session) -> bool:
+    """Whether ``FOR UPDATE`` locks rows here (PostgreSQL); SQLite renders none (see :func:`_lock_complaint_of`)."""
+    return s.get_bind().dialect.name != "sqlite"
+
+
 def _lock_complaint_of(s: Session, task_id: int) -> None:
     """Row-lock the task's complaint (PostgreSQL): changes that settle one complaint take turns. Nothing on
     SQLite, which renders no ``FOR UPDATE`` (the statement only read a row): its writers take turns on the
     whole database (``BEGIN IMMEDIATE`` at the first write, :func:`models.db.make_engine`)."""
-    if s.get_bind().dialect.name == "sqlite":
+    if not _locks_rows(s):
         return
     s.execute(select(Complaint.id).where(Complaint.id == select(Task.complaint_id).where(Task.id == task_id)
                                          .scalar_subquery()).with_for_update())
@@ -251,7 +256,9 @@ def complete(sessions, task_id: int, *, config: Config, actor: str, at: datetime
     """
 
     with unit_of_work(sessions) as s:
-        task = _load(s, task_id)
+        # the task and its complaint in one statement where no row lock must come between them (SQLite); with
+        # row locks the completion reads its complaint after locking it (complete_in_session)
+        task, _complaint = (_load(s, task_id), None) if _locks_rows(s) else _load_held(s, task_id, None)
         if task.kind == "follow-up":
             if satisfied is None:
                 raise InvalidInput("satisfied", f"task {task_id} is a customer follow-up: complete it with the "
