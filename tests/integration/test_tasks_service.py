@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from closeloop.domain.errors import IllegalTransition, InvalidInput, NotFound
+from closeloop.services.engine.clocks import refresh_due
+from closeloop.services.engine.ledger import History
 from closeloop.services.work import tasks as svc
 from models.tables import Complaint, Task, TaskDependency, Transition
 
@@ -51,6 +55,71 @@ def test_dependent_task_waits_then_complaint_resolves(sessions, config):
         assert trail[-1] == ("complaint", "resolve", "system")
         assert s.get(Complaint, cid).resolved_at == T0 + timedelta(hours=4)
         assert s.get(Task, t["investigate"]).assignee == "ops-1"
+
+
+def _dues(s, cid):
+    return s.get(Complaint, cid).due_at, sorted((t.id, t.ack_due_at, t.due_at) for t in
+                                                s.scalars(select(Task).where(Task.complaint_id == cid)))
+
+
+def _assert_dues_as_flushed(sessions, config, cid, at):
+    """The due instants a status change stored without flushing before its refresh are those a refresh reading
+    the flushed rows computes."""
+    with sessions() as s:
+        stored = _dues(s, cid)
+        refresh_due(s, cid, config, at, history=History.load(s, [cid]))
+        assert _dues(s, cid) == stored
+        s.rollback()
+
+
+@contextmanager
+def _updates(engine) -> Iterator[list[str]]:
+    """The tables of the UPDATE statements run inside the block, in order."""
+    updates: list[str] = []
+
+    def log(conn, cursor, statement, params, context, executemany):
+        if statement.startswith("UPDATE"):
+            updates.append(statement.split()[1])
+
+    event.listen(engine, "before_cursor_execute", log)
+    try:
+        yield updates
+    finally:
+        event.remove(engine, "before_cursor_execute", log)
+
+
+def test_a_status_change_writes_each_row_once(sessions, config, engine):
+    """Acknowledge and complete write the task (and the complaint) with one UPDATE each, the version bumped once
+    (issue 17: no flush between the steps), with the due instants of a refresh of the flushed rows."""
+    cid, t = _debt(sessions, config)
+    at = T0 + timedelta(minutes=5)
+    with _updates(engine) as updates:
+        svc.acknowledge(sessions, t["investigate"], config=config, actor="ops-1", at=at)
+    assert sorted(updates) == ["complaint", "task"]
+    assert _status(sessions, Complaint, cid) == "in_progress"
+    _assert_dues_as_flushed(sessions, config, cid, at)
+    at = T0 + timedelta(hours=3)
+    with _updates(engine) as updates:
+        svc.complete(sessions, t["investigate"], config=config, actor="ops-1", at=at, outcome="debt not owed")
+    assert updates.count("task") <= 2 and "complaint" not in updates  # the task, its unblocked dependent
+    _assert_dues_as_flushed(sessions, config, cid, at)
+    with sessions() as s:
+        assert s.get(Task, t["investigate"]).version == 3  # created 1, acknowledged 2, completed 3
+        assert s.get(Task, t["respond"]).status == "open"
+
+
+def test_resolving_by_hand_writes_the_complaint_once(sessions, config, engine):
+    """Resolving a complaint by hand cancels its open tasks and writes the complaint with one UPDATE."""
+    from closeloop.services.work import lifecycle
+
+    cid, t = _debt(sessions, config)
+    at = T0 + timedelta(hours=1)
+    with _updates(engine) as updates:
+        lifecycle.resolve(sessions, cid, config=config, reason="answered", actor="svc", at=at, root_cause="information")
+    assert updates.count("complaint") == 1 and updates.count("task") == len(t)
+    assert _status(sessions, Complaint, cid) == "resolved"
+    assert {_status(sessions, Task, i) for i in t.values()} == {"cancelled"}
+    _assert_dues_as_flushed(sessions, config, cid, at)
 
 
 def test_transfer_needs_a_reason_and_a_real_department(sessions, config):

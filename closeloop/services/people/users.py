@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import BindParameter, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
@@ -115,24 +115,32 @@ def users_by_handle(s: Session, handles: set[str]) -> dict[str, User]:
     return {u.handle: u for u in s.scalars(select(User).where(User.handle.in_(sorted(handles))))}
 
 
+# match_assignee's statements, built once (every acknowledge and start runs one: a statement built per call costs
+# its cache key each time); ``text``: the handle or the lower-cased name looked for
+_TEXT: BindParameter[str] = bindparam("text")
+_NAMED = func.lower(User.name) == _TEXT
+_BY_HANDLE = select(User).where(User.handle == _TEXT)
+_BY_NAME = select(User).where(_NAMED).limit(2)
+# one statement: the user of that handle first, else the (at most two) users of that name
+_BY_HANDLE_OR_NAME = (select(User).where(or_(User.handle == _TEXT, _NAMED))
+                      .order_by(case((User.handle == _TEXT, 0), else_=1)).limit(2))
+
+
 def match_assignee(s: Session, assignee: str) -> User | None:
     """The user an assignee text names: ``@handle`` (must exist: ``InvalidInput`` naming ``assignee``),
     a handle, or the full name of exactly one user (case-insensitive); None for free text."""
     text = assignee.strip()
     if text.startswith("@"):
         h = check_handle(text, "assignee")
-        user = s.scalar(select(User).where(User.handle == h))
+        user = s.scalar(_BY_HANDLE, {"text": h})
         if user is None:
             raise InvalidInput("assignee", f"no user with the handle {h!r}")
         return user
     lowered = text.lower()
-    named = func.lower(User.name) == lowered
     if not HANDLE.fullmatch(lowered):
-        found = s.scalars(select(User).where(named).limit(2)).all()
+        found = s.scalars(_BY_NAME, {"text": lowered}).all()
         return found[0] if len(found) == 1 else None
-    # one statement: the user of that handle first, else the (at most two) users of that name
-    found = s.scalars(select(User).where(or_(User.handle == lowered, named))
-                      .order_by(case((User.handle == lowered, 0), else_=1)).limit(2)).all()
+    found = s.scalars(_BY_HANDLE_OR_NAME, {"text": lowered}).all()
     if found and found[0].handle == lowered:
         return found[0]
     return found[0] if len(found) == 1 else None

@@ -104,7 +104,9 @@ def resolve(sessions, complaint_id: int, *, config: Config, reason: str, actor: 
         if root_cause is not None:
             rc.record(s, c, root_cause, root_cause_detail, config=config, actor=actor, at=at)
         apply(s, c, ComplaintTrigger.RESOLVE, at=at, actor=actor, reason=reason)
-        for t in s.scalars(select(Task).where(Task.complaint_id == c.id, Task.status.in_(ACTIVE_STATES))):
+        with s.no_autoflush:  # the complaint's pending change does not move its tasks: all written in one flush
+            active = s.scalars(select(Task).where(Task.complaint_id == c.id, Task.status.in_(ACTIVE_STATES))).all()
+        for t in active:
             apply(s, t, TaskTrigger.CANCEL, at=at, actor=actor, reason=f"complaint resolved: {reason}")
         refresh_due(s, c.id, config, at)
         return c

@@ -26,8 +26,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from closeloop.config import Config
 from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus, ComplaintTrigger
@@ -36,6 +37,7 @@ from closeloop.domain.task import ACTIVE_STATES, FINISHED_STATES, TASK_MACHINE, 
 from closeloop.services.audit import add_task, audit_dict
 from closeloop.services.capa import root_cause as rc
 from closeloop.services.engine.clocks import refresh_due
+from closeloop.services.engine.ledger import pending_audit
 from closeloop.services.people.users import assign_to, take_up
 from closeloop.services.transitions import apply, check_version, record_event
 from closeloop.services.uow import unit_of_work
@@ -53,6 +55,24 @@ def _load(session: Session, task_id: int, expected_version: int | None = None) -
     return task
 
 
+#: a task and its complaint (None for an improvement action) in one statement
+_TASK_AND_COMPLAINT = (select(Task, Complaint).outerjoin(Complaint, Complaint.id == Task.complaint_id)
+                       .where(Task.id == bindparam("task_id")))
+
+
+def _load_held(session: Session, task_id: int, expected_version: int | None) -> tuple[Task, Complaint | None]:
+    """:func:`_load` and :func:`_held_complaint`, in one statement when the session does not hold the task (for
+    a change that takes no row lock on the complaint between the two reads)."""
+    if session.identity_map.get(identity_key(Task, task_id)) is not None:
+        task = _load(session, task_id, expected_version)
+        return task, _held_complaint(session, task)
+    row = session.execute(_TASK_AND_COMPLAINT, {"task_id": task_id}).first()
+    if row is None:
+        raise NotFound("task", task_id)
+    check_version(row[0], expected_version, "task")
+    return row[0], row[1]
+
+
 def _held_complaint(session: Session, task: Task) -> Complaint | None:
     """The task's complaint (None for an improvement action), for the caller to hold while it changes the task:
     the session keeps unchanged rows only while something refers to them, so a complaint each step loads and
@@ -60,10 +80,11 @@ def _held_complaint(session: Session, task: Task) -> Complaint | None:
     return session.get(Complaint, task.complaint_id) if task.complaint_id is not None else None
 
 
-def _refresh(session: Session, task: Task, config: Config, at: datetime) -> None:
-    """Recompute the clocks of the task's complaint, or flag an action task's record for rescheduling."""
+def _refresh(session: Session, task: Task, config: Config, at: datetime, tasks: list[Task] | None = None) -> None:
+    """Recompute the clocks of the task's complaint (``tasks``: all its tasks, when the caller holds them), or flag
+    an action task's record for rescheduling."""
     if task.complaint_id is not None:
-        refresh_due(session, task.complaint_id, config, at)
+        refresh_due(session, task.complaint_id, config, at, tasks=tasks)
     elif task.improvement_id is not None:
         session.get_one(Improvement, task.improvement_id).timers_dirty = True
 
@@ -77,13 +98,19 @@ def _begin_work(session: Session, task: Task, at: datetime, actor: str) -> None:
                        reason=f"task {task.id} ({task.department}) taken up")
 
 
+def _take_up(s: Session, task: Task, actor: str, taker_id: int | None) -> None:
+    """:func:`~closeloop.services.people.users.take_up` without an autoflush: its user lookup reads no pending
+    change, and the status change is then written in one flush (one UPDATE of the task, not one per step)."""
+    with s.no_autoflush:
+        take_up(s, task, actor, taker_id)
+
+
 def acknowledge_in_session(s: Session, task_id: int, *, config: Config, actor: str, at: datetime,
                            expected_version: int | None = None, taker_id: int | None = None) -> Task:
-    task = _load(s, task_id, expected_version)
-    _complaint = _held_complaint(s, task)  # held: the transition, the start and the refresh read it
+    task, _complaint = _load_held(s, task_id, expected_version)  # held: the transition, start, refresh read it
     apply(s, task, TaskTrigger.ACKNOWLEDGE, at=at, actor=actor)
     if not task.assignee:
-        take_up(s, task, actor, taker_id)
+        _take_up(s, task, actor, taker_id)
     _begin_work(s, task, at, actor)
     _refresh(s, task, config, at)
     return task
@@ -102,11 +129,10 @@ def _simple(sessions, task_id: int, trigger: TaskTrigger, *, config: Config, act
             reason: str | None = None, data: dict | None = None, assign: bool = False,
             expected_version: int | None = None, taker_id: int | None = None) -> Task:
     with unit_of_work(sessions) as s:
-        task = _load(s, task_id, expected_version)
-        _complaint = _held_complaint(s, task)  # held: the transition, the start and the refresh read it
+        task, _complaint = _load_held(s, task_id, expected_version)  # held: the transition, start, refresh read it
         apply(s, task, trigger, at=at, actor=actor, reason=reason, data=data)
         if assign and not task.assignee:
-            take_up(s, task, actor, taker_id)
+            _take_up(s, task, actor, taker_id)
             _begin_work(s, task, at, actor)
         _refresh(s, task, config, at)
         return task
@@ -158,11 +184,16 @@ def resume(sessions, task_id: int, *, config: Config, actor: str, at: datetime,
                    expected_version=expected_version)
 
 
+def _locks_rows(s: Session) -> bool:
+    """Whether ``FOR UPDATE`` locks rows here (PostgreSQL); SQLite renders none (see :func:`_lock_complaint_of`)."""
+    return s.get_bind().dialect.name != "sqlite"
+
+
 def _lock_complaint_of(s: Session, task_id: int) -> None:
     """Row-lock the task's complaint (PostgreSQL): changes that settle one complaint take turns. Nothing on
     SQLite, which renders no ``FOR UPDATE`` (the statement only read a row): its writers take turns on the
     whole database (``BEGIN IMMEDIATE`` at the first write, :func:`models.db.make_engine`)."""
-    if s.get_bind().dialect.name == "sqlite":
+    if not _locks_rows(s):
         return
     s.execute(select(Complaint.id).where(Complaint.id == select(Task.complaint_id).where(Task.id == task_id)
                                          .scalar_subquery()).with_for_update())
@@ -186,11 +217,26 @@ def complete_in_session(s: Session, task_id: int, *, config: Config, actor: str,
     apply(s, task, TaskTrigger.COMPLETE, at=at, actor=actor, reason=outcome or None)  # ROOT_CAUSE_TASK guard
     task.outcome = outcome or None
     _begin_work(s, task, at, actor)
-    s.flush()
+    tasks = None
     if complaint is not None:
-        settle(s, complaint.id, at=at, config=config)
-    _refresh(s, task, config, at)
+        tasks = _settle_unflushed(s, complaint.id, at=at, config=config)
+    else:
+        s.flush()
+    _refresh(s, task, config, at, tasks)
     return task
+
+
+def _settle_unflushed(s: Session, complaint_id: int, *, at: datetime, config: Config) -> list[Task] | None:
+    """:func:`settle` without flushing the change first when its pending rows are only audit rows and column
+    changes of loaded tasks and complaints (:func:`~closeloop.services.engine.ledger.pending_audit`): its reads
+    (the complaint's tasks: the session's own objects, changes included; the dependencies of blocked ones) see
+    what a flush would store, and the change is written in one flush with its due instants. Returns what
+    :func:`settle` returns."""
+    if pending_audit(s) is None:
+        s.flush()
+        return settle(s, complaint_id, at=at, config=config)
+    with s.no_autoflush:
+        return settle(s, complaint_id, at=at, config=config)
 
 
 def complete(sessions, task_id: int, *, config: Config, actor: str, at: datetime, outcome: str = "",
@@ -210,7 +256,9 @@ def complete(sessions, task_id: int, *, config: Config, actor: str, at: datetime
     """
 
     with unit_of_work(sessions) as s:
-        task = _load(s, task_id)
+        # the task and its complaint in one statement where no row lock must come between them (SQLite); with
+        # row locks the completion reads its complaint after locking it (complete_in_session)
+        task, _complaint = (_load(s, task_id), None) if _locks_rows(s) else _load_held(s, task_id, None)
         if task.kind == "follow-up":
             if satisfied is None:
                 raise InvalidInput("satisfied", f"task {task_id} is a customer follow-up: complete it with the "
@@ -282,11 +330,14 @@ def cancel(sessions, task_id: int, *, config: Config, reason: str, actor: str, a
         return task
 
 
-def settle(session: Session, complaint_id: int, *, at: datetime, config: Config) -> None:
+def settle(session: Session, complaint_id: int, *, at: datetime, config: Config) -> list[Task] | None:
     """Unblock tasks whose dependencies are finished; resolve the complaint if no task is active.
 
     Without a recorded root cause the complaint is not resolved: a ``root-cause`` task goes to the
     lead of the department of the first finished task (the routing department).
+
+    Returns the complaint's tasks as they now are (for its clocks' refresh, which need not read them
+    again), or None when it created one (the triage fallback, the root-cause task).
     """
     tasks = list(session.scalars(select(Task).where(Task.complaint_id == complaint_id)))
     status = {t.id: t.status for t in tasks}
@@ -303,7 +354,7 @@ def settle(session: Session, complaint_id: int, *, at: datetime, config: Config)
                 apply(session, t, TaskTrigger.UNBLOCK, at=at, actor="system",
                           reason="all tasks it depends on are finished")
     if any(t.status in ACTIVE_STATES for t in tasks):
-        return
+        return tasks
     complaint = session.get_one(Complaint, complaint_id)
     if not any(t.status == TaskStatus.DONE for t in tasks) and complaint.status in (
             ComplaintStatus.TRIAGED, ComplaintStatus.IN_PROGRESS, ComplaintStatus.REOPENED):
@@ -314,14 +365,15 @@ def settle(session: Session, complaint_id: int, *, at: datetime, config: Config)
                  title="Route again: every task of this complaint was cancelled", instructions="",
                  status=TaskStatus.OPEN, created_at=at, updated_at=at)
         add_task(session, t, actor="system", at=at, reason="all tasks cancelled")
-        return
+        return None
     if ComplaintTrigger.RESOLVE in COMPLAINT_MACHINE.allowed(ComplaintStatus(complaint.status)) and \
             any(t.status == TaskStatus.DONE for t in tasks):
         if complaint.root_cause is None:
             rc.ask(session, complaint, tasks, at, config)
-            return
+            return None
         apply(session, complaint, ComplaintTrigger.RESOLVE, at=at, actor="system",
                        reason="all department tasks are finished")
+    return tasks
 
 
 
