@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 
 #: Seconds a SQLite writer waits for another writer's lock before "database is locked".
 SQLITE_BUSY_TIMEOUT_S = 60.0
@@ -54,9 +54,7 @@ def make_engine(url: str, *, statement_timeout_s: float = PG_STATEMENT_TIMEOUT_S
 
         @event.listens_for(engine, "savepoint")
         def _begin_immediate_before_savepoint(conn, _name):
-            raw = conn.connection.dbapi_connection
-            if not raw.in_transaction:
-                raw.execute("BEGIN IMMEDIATE")
+            begin_write(conn)
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
@@ -68,3 +66,15 @@ def make_engine(url: str, *, statement_timeout_s: float = PG_STATEMENT_TIMEOUT_S
             options = " ".join([*(given if isinstance(given, tuple) else (given,)), options])
         kwargs.setdefault("connect_args", {"options": options})
     return create_engine(url, **kwargs)
+
+
+def begin_write(conn: Connection) -> None:
+    """SQLite: open the write transaction now (``BEGIN IMMEDIATE``) unless one is open, so that the reads
+    which decide a write (is every prerequisite done?) see the last commit and no writer commits between
+    them and the write. pysqlite would otherwise run those reads outside any transaction and begin only at
+    the first write. A no-op on other databases (they lock rows: ``SELECT ... FOR UPDATE``)."""
+    if conn.dialect.name != "sqlite":
+        return
+    raw = conn.connection.dbapi_connection
+    if raw is not None and not raw.in_transaction:
+        raw.execute("BEGIN IMMEDIATE")

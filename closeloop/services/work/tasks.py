@@ -42,6 +42,7 @@ from closeloop.services.people.users import assign_to, take_up
 from closeloop.services.transitions import apply, check_version, record_event
 from closeloop.services.uow import unit_of_work
 from closeloop.services.work.lifecycle import record_follow_up_in_session  # lifecycle imports this module
+from models.db import begin_write
 from models.tables import Complaint, Department, Improvement, Task, TaskDependency, Transition
 
 ROOT_CAUSE_KIND = rc.ROOT_CAUSE_KIND
@@ -190,10 +191,13 @@ def _locks_rows(s: Session) -> bool:
 
 
 def _lock_complaint_of(s: Session, task_id: int) -> None:
-    """Row-lock the task's complaint (PostgreSQL): changes that settle one complaint take turns. Nothing on
-    SQLite, which renders no ``FOR UPDATE`` (the statement only read a row): its writers take turns on the
-    whole database (``BEGIN IMMEDIATE`` at the first write, :func:`models.db.make_engine`)."""
+    """Row-lock the task's complaint (PostgreSQL): changes that settle one complaint take turns. SQLite renders
+    no ``FOR UPDATE``; its writers take turns on the whole database, so the write transaction is opened here
+    (:func:`models.db.begin_write`), before the reads that settle: pysqlite would begin it only at the first
+    write, which now comes at the commit's flush, after those reads (the last two prerequisites completed at
+    once then each saw the other still active)."""
     if not _locks_rows(s):
+        begin_write(s.connection())
         return
     s.execute(select(Complaint.id).where(Complaint.id == select(Task.complaint_id).where(Task.id == task_id)
                                          .scalar_subquery()).with_for_update())
