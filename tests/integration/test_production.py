@@ -265,6 +265,14 @@ def test_deployed_engine_survives_a_killed_worker_and_a_server_restart(tmp_path)
         receiver.stop()
         engine.dispose()
         _drop_prefect_database()
+        _drop_schema(f"cl_prod_{os.getpid()}")
+
+
+def _drop_schema(schema: str) -> None:
+    admin = make_engine(PG_URL)
+    with admin.begin() as c:
+        c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
 
 
 def sessionmaker_for(engine):
