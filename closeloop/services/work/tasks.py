@@ -185,18 +185,13 @@ def resume(sessions, task_id: int, *, config: Config, actor: str, at: datetime,
                    expected_version=expected_version)
 
 
-def _locks_rows(s: Session) -> bool:
-    """Whether ``FOR UPDATE`` locks rows here (PostgreSQL); SQLite renders none (see :func:`_lock_complaint_of`)."""
-    return s.get_bind().dialect.name != "sqlite"
-
-
 def _lock_complaint_of(s: Session, task_id: int) -> None:
     """Row-lock the task's complaint (PostgreSQL): changes that settle one complaint take turns. SQLite renders
     no ``FOR UPDATE``; its writers take turns on the whole database, so the write transaction is opened here
     (:func:`models.db.begin_write`), before the reads that settle: pysqlite would begin it only at the first
     write, which now comes at the commit's flush, after those reads (the last two prerequisites completed at
     once then each saw the other still active)."""
-    if not _locks_rows(s):
+    if s.get_bind().dialect.name == "sqlite":
         begin_write(s.connection())
         return
     s.execute(select(Complaint.id).where(Complaint.id == select(Task.complaint_id).where(Task.id == task_id)
@@ -260,9 +255,8 @@ def complete(sessions, task_id: int, *, config: Config, actor: str, at: datetime
     """
 
     with unit_of_work(sessions) as s:
-        # the task and its complaint in one statement where no row lock must come between them (SQLite); with
-        # row locks the completion reads its complaint after locking it (complete_in_session)
-        task, _complaint = (_load(s, task_id), None) if _locks_rows(s) else _load_held(s, task_id, None)
+        _lock_complaint_of(s, task_id)  # first: the reads below see what a completion before this one wrote
+        task, _complaint = _load_held(s, task_id, None)
         if task.kind == "follow-up":
             if satisfied is None:
                 raise InvalidInput("satisfied", f"task {task_id} is a customer follow-up: complete it with the "
