@@ -82,10 +82,11 @@ def select_rows(session: Session, stmt, params: dict[str, Any]) -> list[tuple]:
     values = {k: (procs[k](v) if k in procs else v) for k, v in state.parameters.items()}
     bound = tuple(values[k] for k in state.positiontup) if state.positiontup is not None else values
     result = conn.exec_driver_sql(state.statement, bound)
+    codes = [d[1] for d in result.cursor.description]  # the driver's type codes (PostgreSQL: OIDs; SQLite: None)
     rows: list[tuple] = list(result.cursor.fetchall())
     result.close()
     types = [c.type for c in compiled._result_columns]
-    procs_out = [t._cached_result_processor(dialect, None) for t in types]
+    procs_out = [t._cached_result_processor(dialect, code) for t, code in zip(types, codes, strict=True)]
     if not rows or not any(procs_out):
         return rows
     columns = [col if proc is None else _result_column(proc, col) if t.hashable else list(map(proc, col))

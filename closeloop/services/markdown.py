@@ -19,6 +19,7 @@ template cannot forget one.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _INLINE = re.compile(r"([\\`*_\[\]|~])")
 _BLOCK_START = re.compile(r"^(\s*)([#+=-]|\d+(?=[.)]))")
@@ -28,7 +29,14 @@ def md_text(value: object) -> str:
     """``value`` as Markdown that renders to its text (``None`` -> ``""``)."""
     if value is None:
         return ""
-    text = " ".join(str(value).splitlines()).strip()
+    return _md_str(str(value))
+
+
+@lru_cache(maxsize=8192)
+def _md_str(text: str) -> str:
+    """:func:`md_text` of a string, memoised: a digest repeats its labels, departments, instants and ids
+    (a catch-up renders some 150,000 values)."""
+    text = " ".join(text.splitlines()).strip()
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _INLINE.sub(r"\\\1", text)
     m = _BLOCK_START.match(text)

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 
 from jinja2 import Environment, StrictUndefined
 
 from closeloop.config import Config
 from closeloop.domain.calendar import BusinessCalendar
-from closeloop.domain.notices import LANGUAGES, ROLE_LABELS, NoticeKind, NotificationStatus, Role, label, render
+from closeloop.domain.notices import LANGUAGES, ROLE_LABELS, NotificationStatus, Role, label, render
 from closeloop.services.bulk import insert_new
 from closeloop.services.engine.delivery import DeadLetterAlert
 from closeloop.services.markdown import md_text
@@ -37,11 +37,11 @@ class Recipient:
     language: str
     calendar: BusinessCalendar
 
-    @property
+    @cached_property
     def channel(self) -> str:
         return channel_of(self.target)
 
-    @property
+    @cached_property
     def address(self) -> str:
         return f"{self.target.strip().lower()}|{self.name.strip().lower()}"
 
@@ -84,16 +84,22 @@ def make_item(config: Config, *, key: str, kind: str, level: int, who: Recipient
     Raises KeyError naming a template field missing from ``params``."""
     release = _next_opening(who.calendar, now)
     params = {k: v for k, v in params.items() if isinstance(v, (str, int, float))}
-    data = {"text": render(NoticeKind(kind), "en", params)[1], "params": params}
+    data = {"text": render(kind, "en", params)[1], "params": params}
     if due is not None:
-        data["due"] = due.astimezone(UTC).isoformat()
+        data["due"] = _utc_text(due)
         data["due_local"] = _local_text(due, who.calendar.zone)
-    return dict(key=key, kind=NoticeKind(kind).value, level=level, role=str(who.role), recipient=who.name,
+    return dict(key=key, kind=str(kind), level=level, role=str(who.role), recipient=who.name,
                 address=who.address,
                 channel=who.channel, target=who.target, language=who.language, department=department,
                 complaint_id=complaint_id, improvement_id=improvement_id,
                 task_id=task.id if task is not None else None, fired_at=now,
                 release_at=max(release, now), status=NotificationStatus.PENDING, data=data)
+
+
+@lru_cache(maxsize=4096)
+def _utc_text(due: datetime) -> str:
+    """``due`` in UTC, ISO 8601 (memoised like :func:`_local_text`)."""
+    return due.astimezone(UTC).isoformat()
 
 
 @lru_cache(maxsize=4096)
