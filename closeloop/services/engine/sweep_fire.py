@@ -7,11 +7,10 @@ Notifications are inserted in bulk with ON CONFLICT DO NOTHING on their unique k
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
@@ -29,7 +28,7 @@ from closeloop.domain.notices import (
 )
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
 from closeloop.services.audit import add_task
-from closeloop.services.bulk import unindexed
+from closeloop.services.bulk import select_rows, unindexed
 from closeloop.services.capa.effectiveness import run_check
 from closeloop.services.capa.root_cause import record as record_root_cause
 from closeloop.services.engine.clocks import batched_refreshes, refresh_due, refresh_noted
@@ -91,25 +90,48 @@ class _Batch(list):
         self.recipients: dict[tuple, Any] = {}  # resolve_recipient's answers within the batch (one config)
 
 
-#: The complaint and task columns a notice reads (:func:`_notify_effect`, :func:`_notice_params`,
-#: :func:`~closeloop.services.people.users.resolve_recipient`, :func:`~closeloop.services.engine.notify.make_item`).
-_COMPLAINT_COLS = ("id", "status", "severity", "due_at", "transfer_count")
-_TASK_COLS = ("id", "complaint_id", "improvement_id", "department", "title", "status", "assignee",
-              "assignee_user_id", "ack_due_at", "due_at")
+class _NoticeComplaint(NamedTuple):
+    """The complaint columns a notice reads (:func:`_notify_effect`, :func:`_notice_params`,
+    :func:`~closeloop.services.people.users.resolve_recipient`, :func:`~closeloop.services.engine.notify.make_item`)."""
+
+    id: int
+    status: str
+    severity: str
+    due_at: datetime | None
+    transfer_count: int
+
+
+class _NoticeTask(NamedTuple):
+    """The task columns a notice reads (see :class:`_NoticeComplaint`)."""
+
+    id: int
+    complaint_id: int | None
+    improvement_id: int | None
+    department: str
+    title: str
+    status: str
+    assignee: str | None
+    assignee_user_id: int | None
+    ack_due_at: datetime | None
+    due_at: datetime | None
+
+
+_CT, _TT = Complaint.__table__, Task.__table__
+_NOTICE_COMPLAINTS = (select(*(_CT.c[n] for n in _NoticeComplaint._fields))
+                      .where(_CT.c.id.in_(bindparam("ids", expanding=True))))
+_NOTICE_TASKS = select(*(_TT.c[n] for n in _NoticeTask._fields)).where(_TT.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def _subjects(s: Session, claimed: list) -> tuple[dict, dict]:
     """The complaints and tasks of a batch of claimed timers, by id: plain rows of the columns a notice
-    reads when every timer of the batch only notifies, else ORM objects (the other effects change their
-    complaint and its tasks, and later timers of the batch see those changes)."""
+    reads (:class:`_NoticeComplaint`, :class:`_NoticeTask`, read as tuples: a catch-up reads some 40,000)
+    when every timer of the batch only notifies, else ORM objects (the other effects change their complaint
+    and its tasks, and later timers of the batch see those changes)."""
     cids = {r.complaint_id for r in claimed if r.complaint_id is not None}
     tids = {r.task_id for r in claimed if r.task_id is not None}
     if all(TIMERS[_kind(r)].effect == Effect.NOTIFY for r in claimed):
-        ct, tt = Complaint.__table__, Task.__table__
-        rows: Sequence[Any] = (s.execute(select(*(ct.c[n] for n in _COMPLAINT_COLS)).where(ct.c.id.in_(cids))).all()
-                               if cids else [])
-        trows: Sequence[Any] = (s.execute(select(*(tt.c[n] for n in _TASK_COLS)).where(tt.c.id.in_(tids))).all()
-                                if tids else [])
+        rows = map(_NoticeComplaint._make, select_rows(s, _NOTICE_COMPLAINTS, {"ids": sorted(cids)})) if cids else ()
+        trows = map(_NoticeTask._make, select_rows(s, _NOTICE_TASKS, {"ids": sorted(tids)})) if tids else ()
         return {r.id: r for r in rows}, {r.id: r for r in trows}
     return ({c.id: c for c in s.scalars(select(Complaint).where(Complaint.id.in_(cids)))},
             {t.id: t for t in s.scalars(select(Task).where(Task.id.in_(tids)))})
