@@ -66,10 +66,11 @@ def _insert_new_rows(session: Session, table: Table, rows: list[dict], key: list
 
 
 def select_rows(session: Session, stmt, params: dict[str, Any]) -> list[tuple]:
-    """The rows of the Core SELECT ``stmt`` with ``params`` (expanding ``IN`` lists included) as plain
-    tuples in the order of its columns, each value through its column type's result processor (aware UTC
-    instants, JSON, booleans) as ``session.execute`` would give them, without SQLAlchemy's result rows:
-    rescheduling after a policy change reads millions of timer and audit rows. ``stmt`` is built once (a
+    """The rows of the Core SELECT (or ``UPDATE ... RETURNING``) ``stmt`` with ``params`` (expanding
+    ``IN`` lists included) as plain tuples in the order of its columns, each value through its column
+    type's result processor (aware UTC instants, JSON, booleans) as ``session.execute`` would give them,
+    without SQLAlchemy's result rows: rescheduling after a policy change reads millions of timer and
+    audit rows, a sweep's catch-up claims tens of thousands of timers. ``stmt`` is built once (a
     module-level constant: its compiled form is kept per dialect); the values go through their bind
     processors. Does not flush the session (callers that may have pending changes flush first)."""
     conn = session.connection()

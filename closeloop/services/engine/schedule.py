@@ -26,6 +26,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
+from closeloop.domain.calendar import BusinessCalendar
 from closeloop.domain.complaint import ComplaintStatus
 from closeloop.domain.notices import TIMERS, TimerKind, TimerStatus
 from closeloop.domain.sla import (
@@ -90,6 +91,13 @@ def _page_offsets(every_hours: float, limit: int) -> tuple[timedelta, ...]:
     return tuple(timedelta(hours=every_hours * k) for k in range(limit))
 
 
+@functools.lru_cache(maxsize=4096)
+def _page_after(calendar: BusinessCalendar, fired_at: datetime, hours: float) -> datetime:
+    """``hours`` business hours of ``calendar`` after ``fired_at``, memoised: the pages of tasks created
+    together fire together (calendars are built once per configuration and compare by identity)."""
+    return calendar.add_business_time(fired_at, timedelta(hours=hours))
+
+
 def next_ack_page(config: Config, department: str, task_id: int, page: int, fired_at: datetime) -> WantedTimer | None:
     """The page after page ``page`` (fired at ``fired_at``, UTC) of task ``task_id``: ``ack_page_hours``
     business hours later on the department's calendar; None after ``ack_page_limit`` pages. The same key and
@@ -97,7 +105,7 @@ def next_ack_page(config: Config, department: str, task_id: int, page: int, fire
     esc = config.model.escalation
     if page >= esc.ack_page_limit:
         return None
-    at = config.department_calendar(department).add_business_time(fired_at, timedelta(hours=esc.ack_page_hours))
+    at = _page_after(config.department_calendar(department), fired_at, esc.ack_page_hours)
     return _want(TimerKind.ACK_TIMEOUT, at.astimezone(UTC), task_id, {"page": page + 1}, task=task_id, page=page + 1)
 
 

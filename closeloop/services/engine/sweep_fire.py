@@ -58,11 +58,8 @@ def fire_due(sessions, config, now, batch, report) -> None:
                             .order_by(tt.c.fire_at, tt.c.id).limit(batch).with_for_update(skip_locked=True)).all()
             if not ids:
                 return
-            claimed = s.execute(update(tt).where(tt.c.id.in_(ids), unindexed(tt.c.status) == TimerStatus.PENDING)
-                                .values(status=TimerStatus.FIRED, fired_at=now)
-                                .returning(tt.c.id, tt.c.key, tt.c.kind, tt.c.complaint_id, tt.c.task_id,
-                                           tt.c.improvement_id, tt.c.fire_at, tt.c.data)).all()
-            claimed = sorted(claimed, key=lambda r: (r.fire_at, r.id))  # another sweep may have taken some: fine
+            claimed = sorted(map(_Claimed._make, select_rows(s, _CLAIM, {"ids": ids, "now": now})),
+                             key=lambda r: (r.fire_at, r.id))  # another sweep may have taken some: fine
             complaints, tasks = _subjects(s, claimed)
             items = _Batch()
             # the effects' clock refreshes gathered (one History load per batch); a complaint's own are done
@@ -77,6 +74,27 @@ def fire_due(sessions, config, now, batch, report) -> None:
                         report.complaints.add(t.complaint_id)
             items.pages.apply(s)
             _insert_items(s, items, report)
+
+
+class _Claimed(NamedTuple):
+    """A timer the sweep claimed (:data:`_CLAIM`)."""
+
+    id: int
+    key: str
+    kind: str
+    complaint_id: int | None
+    task_id: int | None
+    improvement_id: int | None
+    fire_at: datetime
+    data: dict | None
+
+
+_TIMERS = Timer.__table__
+#: Claim the pending timers among ``ids``: fired at ``now``; the rows claimed (not those another sweep took).
+_CLAIM = (update(_TIMERS).where(_TIMERS.c.id.in_(bindparam("ids", expanding=True)),
+                                unindexed(_TIMERS.c.status) == TimerStatus.PENDING)
+          .values(status=TimerStatus.FIRED, fired_at=bindparam("now"))
+          .returning(*(_TIMERS.c[n] for n in _Claimed._fields)))
 
 
 class _Batch(list):
