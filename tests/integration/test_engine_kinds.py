@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from closeloop.domain.notices import NOTICES, TIMERS, DropReason, rules_table
 from closeloop.services.engine import sweep_pack
@@ -70,6 +70,35 @@ def test_case3_held_notices_are_checked_again_when_released(sessions, completed,
         with sessions() as s:
             (body,) = s.scalars(select(Outbox.body)).all()
         assert "overdue (level 1)" in body and "time budget" not in body
+
+
+def test_a_tasks_chain_ranks_are_read_once_per_pack_across_pages(sessions, monkeypatch):
+    """Packing one released row per page (case 3's four held notices of one task, so four pages) reads that
+    task's earlier notices once, not once per page (a catch-up's pages share most of their tasks: 200,000
+    rows read for 43,000 released), and still drops the three reminders the escalation on the last page
+    superseded."""
+    monkeypatch.setattr(sweep_pack, "PACK_PAGE", 1)
+    config = engine_config()
+    created = datetime(2026, 3, 6, 10, 0, tzinfo=SH)
+    intake(sessions, config, created, [facts("K12once", created)])
+    tid = _task(sessions)
+    task_svc.acknowledge(sessions, tid, config=config, actor="ann", at=datetime(2026, 3, 6, 10, 30, tzinfo=SH))
+    sweep(sessions, config, datetime(2026, 3, 6, 18, 5, tzinfo=SH))
+    reads: list[str] = []
+
+    def log(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("SELECT notification.kind") and "notification.task_id IN" in statement:
+            reads.append(statement)
+
+    engine = sessions.kw["bind"]
+    event.listen(engine, "before_cursor_execute", log)
+    try:
+        report = sweep(sessions, config, datetime(2026, 3, 9, 9, 5, tzinfo=SH))
+    finally:
+        event.remove(engine, "before_cursor_execute", log)
+    assert len(reads) == 1
+    assert report.dropped == {"superseded": 3} and report.messages == 1
+    assert {k: v[:2] for k, v in _notes(sessions, tid).items()}["escalation:1"] == ("packed", None)
 
 
 def test_case4_unacknowledged_task_pages_up_the_levels_until_acknowledged(sessions):
