@@ -16,15 +16,19 @@ from models.tables import Complaint, Department, Improvement, RoutingConfig, Tas
 
 
 def sync_departments(session: Session, config: Config, now: datetime) -> None:
-    """Upsert the configured departments; departments no longer configured become inactive (never deleted)."""
+    """Upsert the configured departments; departments no longer configured become inactive (never deleted).
+    A department whose stored fields already match is not written (``updated_at``: its last change): every
+    intake runs this, and rewriting each department row each time cost an UPDATE per department."""
     existing = {d.name: d for d in session.scalars(select(Department))}
     for name, dep in config.departments.items():
         row = existing.get(name)
+        wanted = (dep.display_name, dep.lead, dep.notify, dep.calendar, True)
+        if row is not None and (row.display_name, row.lead, row.notify, row.calendar, row.active) == wanted:
+            continue
         if row is None:
             row = Department(name=name)
             session.add(row)
-        row.display_name, row.lead, row.notify, row.calendar = dep.display_name, dep.lead, dep.notify, dep.calendar
-        row.active = True
+        row.display_name, row.lead, row.notify, row.calendar, row.active = wanted
         row.updated_at = now
     for name, row in existing.items():
         if name not in config.departments and row.active:
