@@ -11,7 +11,7 @@ import re
 from itertools import chain
 from typing import Any, cast
 
-from sqlalchemy import JSON, Column, CursorResult, Result, Table, bindparam, insert
+from sqlalchemy import JSON, Column, CursorResult, Result, String, Table, bindparam, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -55,7 +55,7 @@ def _insert_new_rows(session: Session, table: Table, rows: list[dict], key: list
     quote = dialect.identifier_preparer.quote
     tail = f" ON CONFLICT ({', '.join(quote(k) for k in key)}) DO NOTHING RETURNING {quote(returning.name)}"
     proc = returning.type._cached_result_processor(dialect, None)
-    if dialect.name == "postgresql" and len(rows) >= _UNNEST_FROM:
+    if dialect.name == "postgresql" and len(rows) >= _UNNEST_FROM and all(map(_one_type, columns)):
         found = conn.exec_driver_sql(_unnest_insert(table, names, dialect) + tail,
                                      tuple(_json_text(c) if isinstance(table.c[n].type, JSON) else c
                                            for n, c in zip(names, columns, strict=True))).scalars()
@@ -78,15 +78,24 @@ _UNNEST: dict[tuple, str] = {}
 _UNNEST_FROM = 20
 
 
+def _one_type(values: list) -> bool:
+    """Whether ``values`` (one column's bound values) are of one Python type, NULLs aside: psycopg cannot
+    send a list mixing types (``0`` and ``1.0``) as one array; such a batch takes the ``VALUES`` path."""
+    return len({v.__class__ for v in values if v is not None}) <= 1
+
+
 def _unnest_insert(table: Table, names: list[str], dialect) -> str:
     """PostgreSQL: ``INSERT INTO table (names) SELECT * FROM unnest(%s::T[], ...)``, one array parameter per
-    column (``T`` the column's own type; JSON as text). The statement's text is the same for any number of
-    rows, so the server parses and plans it once per connection (psycopg prepares repeated statements);
-    a multi-row ``VALUES`` list of 500 notifications (8,500 parameters) cost 130 ms a batch in a sweep."""
+    column (``T`` the column's own type; strings as ``TEXT``: an explicit cast to ``VARCHAR(n)`` would cut an
+    over-long value silently, while the INSERT's assignment to the column rejects it, as ``VALUES`` does).
+    The statement's text is the same for any number of rows, so the server parses and plans it once per
+    connection (psycopg prepares repeated statements); a multi-row ``VALUES`` list of 500 notifications
+    (8,500 parameters) cost 130 ms a batch in a sweep."""
     key = (table.name, tuple(names))
     if key not in _UNNEST:
         prep = dialect.identifier_preparer
-        types = [table.c[n].type.compile(dialect=dialect) for n in names]
+        types = ["TEXT" if isinstance(table.c[n].type, String) and not isinstance(table.c[n].type, JSON)
+                 else table.c[n].type.compile(dialect=dialect) for n in names]
         _UNNEST[key] = (f"INSERT INTO {prep.format_table(table)} ({', '.join(prep.quote(n) for n in names)}) "
                         f"SELECT * FROM unnest({', '.join(f'%s::{t}[]' for t in types)})")
     return _UNNEST[key]

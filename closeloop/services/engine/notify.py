@@ -96,16 +96,26 @@ def make_item(config: Config, *, key: str, kind: str, level: int, who: Recipient
                 release_at=max(release, now), status=NotificationStatus.PENDING, data=data)
 
 
-@lru_cache(maxsize=4096)
 def _utc_text(due: datetime) -> str:
-    """``due`` in UTC, ISO 8601 (memoised like :func:`_local_text`)."""
-    return due.astimezone(UTC).isoformat()
+    """``due`` in UTC, ISO 8601."""
+    return _utc_iso(due.astimezone(UTC))
+
+
+def _local_text(due: datetime, zone) -> str:
+    """``due`` as local time of ``zone`` for a notice."""
+    return _local_of_utc(due.astimezone(UTC), zone)
+
+
+# Memoised on the UTC instant (a task's reminders and escalations share its due instant): two local instants
+# of a repeated hour (the end of daylight saving, ``fold``) compare equal, so a local key could answer one
+# with the other's text.
+@lru_cache(maxsize=4096)
+def _utc_iso(due: datetime) -> str:
+    return due.isoformat()
 
 
 @lru_cache(maxsize=4096)
-def _local_text(due: datetime, zone) -> str:
-    """``due`` as local time of ``zone`` for a notice (memoised: a task's reminders and escalations share
-    its due instant)."""
+def _local_of_utc(due: datetime, zone) -> str:
     return due.astimezone(zone).strftime("%Y-%m-%d %H:%M %z")
 
 

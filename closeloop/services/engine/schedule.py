@@ -105,7 +105,7 @@ def next_ack_page(config: Config, department: str, task_id: int, page: int, fire
     esc = config.model.escalation
     if page >= esc.ack_page_limit:
         return None
-    at = _page_after(config.department_calendar(department), fired_at, esc.ack_page_hours)
+    at = _page_after(config.department_calendar(department), fired_at.astimezone(UTC), esc.ack_page_hours)
     return _want(TimerKind.ACK_TIMEOUT, at.astimezone(UTC), task_id, {"page": page + 1}, task=task_id, page=page + 1)
 
 
