@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from closeloop.services.intake.importing import import_file
 from models.tables import Complaint, Task
@@ -54,3 +57,18 @@ def facts(ref, at, **kw):
 
     kw.setdefault("category", "billing")
     return ComplaintFacts(source=kw.pop("source", "api"), external_ref=ref, received_at=at, **kw)
+
+
+@contextmanager
+def sent_statements(engine) -> Iterator[list[tuple[str, Any]]]:
+    """Every ``(statement, parameters)`` the engine sends to the driver inside the block, in order."""
+    sent: list[tuple[str, Any]] = []
+
+    def log(conn, cursor, statement, parameters, context, executemany):
+        sent.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", log)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", log)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from closeloop.config import load_config, parse_config
 from closeloop.services.departments import sync_departments
 from models.tables import Department
+
+from .helpers import sent_statements
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -21,20 +23,10 @@ def _rows(sessions) -> dict[str, tuple]:
 
 def _sync(sessions, config, at) -> list[str]:
     """Sync in one transaction; the department UPDATE/INSERT statements it sent."""
-    sent: list[str] = []
-
-    def log(conn, cursor, statement, parameters, context, executemany):
-        if statement.split(" ", 1)[0] in ("UPDATE", "INSERT") and "department" in statement.split("(")[0]:
-            sent.append(statement)
-
-    engine = sessions.kw["bind"]
-    event.listen(engine, "before_cursor_execute", log)
-    try:
-        with sessions.begin() as s:
-            sync_departments(s, config, at)
-    finally:
-        event.remove(engine, "before_cursor_execute", log)
-    return sent
+    with sent_statements(sessions.kw["bind"]) as sent, sessions.begin() as s:
+        sync_departments(s, config, at)
+    return [stmt for stmt, _ in sent
+            if stmt.split(" ", 1)[0] in ("UPDATE", "INSERT") and "department" in stmt.split("(")[0]]
 
 
 def test_an_unchanged_configuration_writes_no_department(sessions):

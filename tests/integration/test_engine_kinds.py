@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from closeloop.domain.notices import NOTICES, TIMERS, DropReason, rules_table
 from closeloop.services.engine import sweep_pack
@@ -15,7 +15,7 @@ from closeloop.services.engine.sweep import sweep
 from closeloop.services.work import tasks as task_svc
 from models.tables import Notification, Outbox, Task, Timer
 
-from .helpers import facts, intake
+from .helpers import facts, intake, sent_statements
 from .test_sweep import SH, engine_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,18 +84,10 @@ def test_a_tasks_chain_ranks_are_read_once_per_pack_across_pages(sessions, monke
     tid = _task(sessions)
     task_svc.acknowledge(sessions, tid, config=config, actor="ann", at=datetime(2026, 3, 6, 10, 30, tzinfo=SH))
     sweep(sessions, config, datetime(2026, 3, 6, 18, 5, tzinfo=SH))
-    reads: list[str] = []
-
-    def log(conn, cursor, statement, parameters, context, executemany):
-        if statement.startswith("SELECT notification.kind") and "notification.task_id IN" in statement:
-            reads.append(statement)
-
-    engine = sessions.kw["bind"]
-    event.listen(engine, "before_cursor_execute", log)
-    try:
+    with sent_statements(sessions.kw["bind"]) as sent:
         report = sweep(sessions, config, datetime(2026, 3, 9, 9, 5, tzinfo=SH))
-    finally:
-        event.remove(engine, "before_cursor_execute", log)
+    reads = [stmt for stmt, _ in sent
+             if stmt.startswith("SELECT notification.kind") and "notification.task_id IN" in stmt]
     assert len(reads) == 1
     assert report.dropped == {"superseded": 3} and report.messages == 1
     assert {k: v[:2] for k, v in _notes(sessions, tid).items()}["escalation:1"] == ("packed", None)

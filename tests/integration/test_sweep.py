@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import event, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from closeloop.config import parse_config
@@ -22,7 +22,7 @@ from closeloop.services.work import tasks as task_svc
 from closeloop.services.work.messages import add_message
 from models.tables import Complaint, Notification, Outbox, Task, Timer, Transition
 
-from .helpers import facts, intake
+from .helpers import facts, intake, sent_statements
 
 SH = ZoneInfo("Asia/Shanghai")
 UTC = UTC
@@ -184,18 +184,11 @@ def test_dropping_superseded_notices_names_a_bounded_number_of_ids_per_statement
     created = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
     intake(sessions, config, created, [facts("D1", created)])
     sweep(sessions, config, created)
-    sizes: list[int] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        if statement.startswith("UPDATE notification") and "dropped_reason" in statement:
-            sizes.append(len(parameters) - 4)  # the ids; besides them: status, reason and the status check's two
-
-    engine = sessions.kw["bind"]
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with sent_statements(sessions.kw["bind"]) as sent:
         report = sweep(sessions, config, datetime(2026, 3, 5, 10, 0, tzinfo=SH))
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+    # the ids; besides them: status, reason and the status check's two
+    sizes = [len(params) - 4 for stmt, params in sent
+             if stmt.startswith("UPDATE notification") and "dropped_reason" in stmt]
     assert report.dropped == {"superseded": 6}  # as in one statement (the downtime test above)
     assert len(sizes) == 3 and max(sizes) <= 2
     assert len([n for n in _notes(sessions) if n.status == "dropped"]) == 6

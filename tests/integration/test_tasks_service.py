@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from closeloop.domain.errors import IllegalTransition, InvalidInput, NotFound
 from closeloop.services.engine.clocks import refresh_due
@@ -15,7 +15,7 @@ from closeloop.services.engine.ledger import History
 from closeloop.services.work import tasks as svc
 from models.tables import Complaint, Task, TaskDependency, Transition
 
-from .helpers import facts, intake
+from .helpers import facts, intake, sent_statements
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -76,16 +76,9 @@ def _assert_dues_as_flushed(sessions, config, cid, at):
 def _updates(engine) -> Iterator[list[str]]:
     """The tables of the UPDATE statements run inside the block, in order."""
     updates: list[str] = []
-
-    def log(conn, cursor, statement, params, context, executemany):
-        if statement.startswith("UPDATE"):
-            updates.append(statement.split()[1])
-
-    event.listen(engine, "before_cursor_execute", log)
-    try:
+    with sent_statements(engine) as sent:
         yield updates
-    finally:
-        event.remove(engine, "before_cursor_execute", log)
+    updates.extend(stmt.split()[1] for stmt, _ in sent if stmt.startswith("UPDATE"))
 
 
 def test_a_status_change_writes_each_row_once(sessions, config, engine):

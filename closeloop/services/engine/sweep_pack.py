@@ -46,17 +46,15 @@ DROP_BATCH = 5000
 PACK_PAGE = 5000
 
 
-def _drop_stale(s: Session, rows: Sequence[Any], now: datetime, report: SweepReport,
-                tops: _ChainTops | None = None) -> set[int]:
+def _drop_stale(s: Session, rows: Sequence[Any], now: datetime, report: SweepReport, tops: _ChainTops) -> set[int]:
     """K12: a released notice must still apply. Drop (status ``dropped``, the :class:`DropReason` in
     ``data.dropped``) each released pending notification of ``rows`` (:func:`_released`) whose task or
     complaint moved on (:func:`~closeloop.domain.notices.still_applies`) or that a later member of its chain
     fired for the same task, address and role superseded (80 % and 100 % reminders held overnight beside the
     level-1 escalation: only the escalation is sent). Source: Icinga/icinga2#5919, PR #7270. Returns the
-    ids dropped. ``tops``: the chain ranks read by earlier pages of the same :func:`pack` (read again when
-    None)."""
+    ids dropped. ``tops``: the chain ranks read by earlier pages of the same :func:`pack`."""
     nt = Notification.__table__
-    top = _chain_tops(s, rows, tops if tops is not None else _ChainTops())
+    top = _chain_tops(s, rows, tops)
     drops: dict[str, list[int]] = defaultdict(list)
     for r in rows:
         reason = still_applies(r.kind, Subject(r.task_status, r.complaint_status))
@@ -98,9 +96,14 @@ def _released(s: Session, now: datetime, after: int, limit: int) -> tuple[int, S
 
 
 def _detail(data: dict | None) -> int:
+    """A notice's place in its chain from its ``data``: :func:`_params_detail` of ``data.params``."""
+    return _params_detail((data or {}).get("params"))
+
+
+def _params_detail(params: dict | None) -> int:
     """A notice's place in its chain from its ``data.params``: the reminder's percentage, else the page, else
     the level (the first that is set and not zero or empty), 0 without any."""
-    params = (data or {}).get("params") or {}
+    params = params or {}
     return int(params.get("pct") or params.get("page") or params.get("level") or 0)
 
 
@@ -108,22 +111,18 @@ _NT = Notification.__table__
 #: The kinds that belong to a chain (the only ones :func:`~closeloop.domain.notices.chain_rank` ranks).
 _CHAIN_KINDS = sorted(kind.value for kind, spec in NOTICES.items() if spec.chain is not None)
 #: The chain members of some tasks with their ``data.params`` only, extracted by the database (``JSON_EXTRACT``
-#: / ``#>``) and ranked in Python as before (:func:`_detail`): a catch-up reads some 60,000 of these rows, and
+#: / ``->``) and ranked in Python as before (:func:`_params_detail`): a catch-up reads some 60,000 of these rows, and
 #: decoding each row's whole ``data`` (the rendered text with it) was most of the packing's time.
 _CHAIN_ROWS = (select(_NT.c.kind, _NT.c.level, _NT.c.address, _NT.c.role, _NT.c.task_id,
                       type_coerce(_NT.c.data["params"], Text))  # SQLite: the JSON text; psycopg decodes json
                .where(_NT.c.task_id.in_(bindparam("ids", expanding=True)), _NT.c.kind.in_(_CHAIN_KINDS)))
 
 
-def _params_detail(params: str | dict | None) -> int:
-    """:func:`_detail` of a notice whose ``data.params`` is ``params`` (JSON text, or decoded)."""
-    return _text_detail(params) if isinstance(params, str) else _detail({"params": params})
-
-
 @lru_cache(maxsize=4096)
 def _text_detail(params: str) -> int:
-    """:func:`_params_detail` of JSON text, memoised (a catch-up ranks some 60,000 rows on a few dozen texts)."""
-    return _detail({"params": json.loads(params)})
+    """:func:`_params_detail` of ``data.params`` as JSON text (SQLite), memoised (a catch-up ranks some 60,000
+    rows on a few dozen texts)."""
+    return _params_detail(json.loads(params))
 
 
 class _ChainTops(dict):
@@ -146,7 +145,8 @@ def _chain_tops(s: Session, released: Sequence[Any], top: _ChainTops) -> _ChainT
     top.tasks.update(ids)
     for i in range(0, len(ids), 500):
         for kind, level, address, role, task_id, params in select_rows(s, _CHAIN_ROWS, {"ids": ids[i:i + 500]}):
-            rank = chain_rank(kind, level, _params_detail(params))
+            detail = _text_detail(params) if isinstance(params, str) else _params_detail(params)
+            rank = chain_rank(kind, level, detail)
             if rank is not None:
                 k = (task_id, address, role, rank[0])
                 top[k] = max(top.get(k, rank[1]), rank[1])
@@ -171,8 +171,7 @@ def pack(sessions, now: datetime, report: SweepReport, *, page: int | None = Non
             _pack_page(s, released, now, report, tops)
 
 
-def _pack_page(s: Session, released: Sequence[Any], now: datetime, report: SweepReport,
-               tops: _ChainTops | None = None) -> None:
+def _pack_page(s: Session, released: Sequence[Any], now: datetime, report: SweepReport, tops: _ChainTops) -> None:
     """Drop and pack one page of released rows inside the caller's transaction (``tops``: see
     :func:`_drop_stale`)."""
     dropped = _drop_stale(s, released, now, report, tops)
