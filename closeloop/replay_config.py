@@ -50,6 +50,24 @@ def detect_format(path: Path, fmt: str) -> str:
     return profile.name if profile else "auto"
 
 
+def import_hint(path: Path, fmt: str) -> str | None:
+    """For ``closeloop import`` run without a configuration (no ``--config``, no ``CLOSELOOP_CONFIG``): a note
+    when ``path``'s format is one a replay would not route with the bundled default (:data:`BY_FORMAT`),
+    saying what the replay picks instead; None for other formats. Import never switches configuration by
+    itself: its departments are written into the database the installation keeps."""
+    name = detect_format(path, fmt)
+    picked = BY_FORMAT.get(name)
+    if picked is None:
+        return None
+    example, extra = picked
+    if example is not None:
+        rel = example.relative_to(ROOT) if example.is_relative_to(ROOT) else example
+        return (f"{path.name} is a {name} export, routed with the bundled default configuration (its departments "
+                f"are not this export's); `closeloop replay` would use {rel}: pass --config {rel} to import with it")
+    return (f"{path.name} is a {name} export; `closeloop replay` adds to the default configuration: "
+            f"{extra.strip().replace(chr(10), ' ')} (put it in your configuration file to import the same way)")
+
+
 def choose(paths: list[Path], fmt: str, explicit: str | Path | None) -> Chosen:
     """The configuration for replaying ``paths``: ``explicit`` when given (``--config`` or
     ``CLOSELOOP_CONFIG``), else the example of the files' format, else the bundled default.

@@ -61,7 +61,9 @@ class ParsedRow:
 
 class Profile(Protocol):
     """``fact_columns`` (optional): the columns a fact comes from when they are not named after it
-    (``{"received_at": ("Date received", "date_received")}``), so a fact's error names the file's column."""
+    (``{"received_at": ("Date received", "date_received")}``), so a fact's error names the file's column.
+    ``layouts`` (optional): the required columns of each header layout the profile reads (CFPB: the current
+    and the 2013 one); a refused header then names the columns it lacks (:func:`missing_columns`)."""
 
     name: str
     description: str
@@ -167,6 +169,45 @@ class UnknownFormat(InvalidInput):
     pass
 
 
+def has_layout(profile: Profile, header: list[str]) -> bool:
+    """Whether ``header`` holds every required column of one of the profile's ``layouts``."""
+    columns = set(header)
+    return any(set(layout) <= columns for layout in getattr(profile, "layouts", ()))
+
+
+def missing_columns(profile: Profile, header: list[str]) -> tuple[str, ...]:
+    """The required columns ``header`` lacks for the profile's layout it is closest to (most required columns
+    present, then fewest missing; in the layout's order), or ``()`` when one layout is complete or the profile
+    declares no ``layouts``."""
+    columns = set(header)
+    best: tuple[str, ...] = ()
+    best_key = (-1, 0)
+    for layout in getattr(profile, "layouts", ()):
+        gap = tuple(c for c in layout if c not in columns)
+        if not gap:
+            return ()
+        key = (len(layout) - len(gap), -len(gap))
+        if key > best_key:
+            best, best_key = gap, key
+    return best
+
+
+def closest_profile(header: list[str]) -> tuple[Profile, tuple[str, ...]] | None:
+    """For a header no profile detects: the profile with the most of one layout's required columns in it, and
+    the columns it lacks (see :func:`missing_columns`); None when the header holds none of any layout's."""
+    columns, best, score = set(header), None, 0
+    for p in profiles().values():
+        for layout in getattr(p, "layouts", ()):
+            present = sum(c in columns for c in layout)
+            if present > score:
+                best, score = p, present
+    return (best, missing_columns(best, header)) if best is not None else None
+
+
+def _columns_text(names: tuple[str, ...]) -> str:
+    return ", ".join(repr(n) for n in names)
+
+
 def _open_text(path: Path, encoding: str = "utf-8") -> io.TextIOBase:
     # utf-8-sig: exports saved by spreadsheet tools often start with a BOM.
     enc = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
@@ -245,18 +286,28 @@ def _read_export(path: str | Path, fmt: str = "auto", on_profile: Callable[[Prof
         if fmt == "auto":
             detected = detect_profile(header)
             if detected is None:
-                raise UnknownFormat("--format", f"cannot tell the format of {path} from its header; "
-                                                f"pass one of: {', '.join(sorted(known))}")
+                raise UnknownFormat("--format", _undetected(path, header, known))
             profile = detected
         elif fmt in known:
             profile = known[fmt]
             if not profile.detect(header):
-                raise UnknownFormat("--format", f"{path} does not have the columns of format {fmt!r}")
+                lacks = missing_columns(profile, header)
+                raise UnknownFormat("--format", f"{path} does not have the columns of format {fmt!r}"
+                                                + (f": it lacks {_columns_text(lacks)}" if lacks else ""))
         else:
             raise UnknownFormat("--format", f"unknown format {fmt!r}; use one of: auto, {', '.join(sorted(known))}")
         if on_profile:
             on_profile(profile)
         yield from _csv_rows(fh, reader, header, profile, now)
+
+
+def _undetected(path: Path, header: list[str], known: Mapping[str, Profile]) -> str:
+    """Why no format fits ``header``: the closest format and the required columns the header lacks for it."""
+    text = f"cannot tell the format of {path} from its header"
+    closest = closest_profile(header)
+    if closest is not None and closest[1]:
+        text += f" (closest: format {closest[0].name!r}, but it lacks {_columns_text(closest[1])})"
+    return text + f"; pass one of: {', '.join(sorted(known))}"
 
 
 def _csv_rows(fh, reader, header: list[str], profile: Profile,

@@ -29,7 +29,17 @@ from closeloop.domain.customer import ContactKind, ContactPoint, CustomerProfile
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.facts import ComplaintFacts
 
-from .exports import RowProblem, cell, identifier, parse_iso_aware, parse_local, parse_local_date, register, required
+from .exports import (
+    RowProblem,
+    cell,
+    has_layout,
+    identifier,
+    parse_iso_aware,
+    parse_local,
+    parse_local_date,
+    register,
+    required,
+)
 
 NEW_YORK = ZoneInfo("America/New_York")
 PACIFIC = ZoneInfo("America/Los_Angeles")
@@ -60,9 +70,10 @@ class CFPB:
     _formats = ("%Y-%m-%d", "%m/%d/%Y", "%m/%d/%y")
     fact_columns = {"received_at": ("Date received", "date_received")}
 
+    layouts = (("Complaint ID", "Date received", "Product"), ("complaint_id", "date_received", "product"))
+
     def detect(self, header: list[str]) -> bool:
-        h = set(header)
-        return {"Complaint ID", "Date received", "Product"} <= h or {"complaint_id", "date_received", "product"} <= h
+        return has_layout(self, header)
 
     def parse(self, row: Mapping[str, str]) -> tuple[ComplaintFacts, str | None]:
         c = self._modern if "Complaint ID" in row else self._legacy
@@ -90,8 +101,10 @@ class NYC311:
     _formats = ("%m/%d/%Y %I:%M:%S %p", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S")
     fact_columns = {"received_at": ("Created Date",)}
 
+    layouts = (("Unique Key", "Created Date", "Complaint Type"),)
+
     def detect(self, header: list[str]) -> bool:
-        return {"Unique Key", "Created Date", "Complaint Type"} <= set(header)
+        return has_layout(self, header)
 
     def parse(self, row: Mapping[str, str]) -> tuple[ComplaintFacts, str | None]:
         ref = identifier(row, "Unique Key", NUMERIC_ID, "a whole number (the 311 request's unique key)")
@@ -118,8 +131,10 @@ class AirlineTweets:
     description = "Twitter US Airline Sentiment (2015) sample; non-negative tweets are rejected as not complaints"
     fact_columns = {"received_at": ("tweet_created",)}
 
+    layouts = (("tweet_id", "airline_sentiment", "text", "tweet_created"),)
+
     def detect(self, header: list[str]) -> bool:
-        return {"tweet_id", "airline_sentiment", "text", "tweet_created"} <= set(header)
+        return has_layout(self, header)
 
     def parse(self, row: Mapping[str, str]) -> tuple[ComplaintFacts, str | None]:
         ref = identifier(row, "tweet_id", NUMERIC_ID, "a whole number of up to 20 digits (the tweet id)")
@@ -140,8 +155,10 @@ class ZhReviews:
     _epoch = datetime(2020, 1, 1, tzinfo=SHANGHAI)
     fact_columns = {"received_at": ("source_row",)}
 
+    layouts = (("source_row", "cat", "label", "review"),)
+
     def detect(self, header: list[str]) -> bool:
-        return {"source_row", "cat", "label", "review"} <= set(header)
+        return has_layout(self, header)
 
     def parse(self, row: Mapping[str, str]) -> tuple[ComplaintFacts, str | None]:
         src = identifier(row, "source_row", re.compile(r"\d{1,12}"), "a whole number (the source row)")
@@ -168,8 +185,10 @@ class Closeloop:
     fields = ("category", "subcategory", "product", "sub_product", "issue", "sub_issue",
               "channel", "company", "region", "text")
 
+    layouts: tuple[tuple[str, ...], ...] = (("external_ref", "received_at"),)
+
     def detect(self, header: list[str]) -> bool:
-        return {"external_ref", "received_at"} <= set(header)
+        return has_layout(self, header)
 
     def parse(self, row: Mapping[str, str]) -> tuple[ComplaintFacts, str | None]:
         ref = identifier(row, "external_ref")
@@ -231,6 +250,7 @@ def customer_profile(row: Mapping[str, str]) -> CustomerProfile | None:
 class JsonLines(Closeloop):
     name = "jsonl"
     description = "closeloop intake as JSON Lines (one object per line, same keys as the closeloop CSV)"
+    layouts = ()  # not a CSV header: told by the file's suffix or --format jsonl
 
     def detect(self, header: list[str]) -> bool:
         return False

@@ -22,6 +22,7 @@ from closeloop.cli.tasks import tasks_app
 from closeloop.config import Config, ConfigError, load_config
 from closeloop.domain.errors import DomainError
 from closeloop.logs import configure_logging
+from closeloop.replay_config import import_hint
 from closeloop.services.engine.digest import overdue_digest
 from closeloop.services.engine.sweep import sweep
 from closeloop.services.intake.importing import ImportFailed, ImportReport, import_file
@@ -136,6 +137,9 @@ def import_cmd(
         fail(exc, 2)
     reports: list[ImportReport] = []
     for path in paths:
+        hint = None if config or os.environ.get("CLOSELOOP_CONFIG") else import_hint(path, fmt)
+        if hint:
+            err.print(f"[yellow]note[/yellow]: {escape(hint)}")
         report = _import_one(a, cfg, path, fmt=fmt, skip_bad_rows=skip_bad_rows, encoding=encoding,
                              as_json=as_json, before=reports)
         reports.append(report)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from datetime import UTC
 
@@ -164,3 +165,38 @@ def test_the_demo_finds_its_bundled_samples_and_configurations():
     for name, data, conf in BUNDLED:
         assert data.is_file(), (name, data)  # `make demo` replays these with no argument
         assert conf is None or conf.is_file(), (name, conf)
+
+
+def _head(src: str, rows: int, dest):
+    lines = (ROOT / "examples" / src).read_text(encoding="utf-8").splitlines()[:rows + 1]
+    dest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return str(dest)
+
+
+def test_import_notes_the_configuration_a_replay_would_pick_for_the_format(cli_env, monkeypatch):
+    assert run("db", "upgrade").exit_code == 0
+    nyc = _head("nyc311_sample.csv", 3, cli_env / "nyc.csv")
+    res = run("import", nyc, "--json")
+    assert res.exit_code == 0, res.output
+    assert "note: nyc.csv is a nyc311 export" in res.stderr
+    assert "pass --config examples/nyc311.toml" in " ".join(res.stderr.split())
+    res = run("import", _head("cfpb_sample.csv", 3, cli_env / "cfpb.csv"), "--json")
+    assert res.exit_code == 0 and "note:" not in res.stderr  # the default configuration is CFPB's own
+    res = run("import", nyc, "--json", "--config", str(ROOT / "examples" / "nyc311.toml"))
+    assert res.exit_code == 0 and "note:" not in res.stderr  # a configuration was chosen
+    monkeypatch.setenv("CLOSELOOP_CONFIG", str(ROOT / "examples" / "nyc311.toml"))
+    res = run("import", nyc, "--json")
+    assert res.exit_code == 0 and "note:" not in res.stderr
+
+
+def test_import_names_the_required_column_an_export_lacks(cli_env):
+    assert run("db", "upgrade").exit_code == 0
+    with open(ROOT / "examples" / "cfpb_sample.csv", newline="", encoding="utf-8") as fh:
+        rows = [row for _, row in zip(range(3), csv.reader(fh), strict=False)]
+    assert rows[0][0] == "Date received"
+    with open(cli_env / "nodate.csv", "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(row[1:] for row in rows)  # every column but 'Date received'
+    res = run("import", str(cli_env / "nodate.csv"))
+    assert res.exit_code == 2 and "closest: format 'cfpb', but it lacks 'Date received'" in " ".join(res.output.split())
+    res = run("import", str(cli_env / "nodate.csv"), "--format", "cfpb")
+    assert res.exit_code == 2 and "it lacks 'Date received'" in " ".join(res.output.split())
