@@ -18,6 +18,9 @@ from datetime import UTC, datetime
 FIELDS = ("complaint_id", "task_id", "improvement_id", "outbox_id", "flow", "run", "worker", "department",
           "method", "route", "status", "duration_ms", "counts", "event")
 
+#: Loggers held at WARNING or above by :func:`configure_logging`: one INFO line per HTTP request
+QUIET_LOGGERS = ("httpx", "httpcore")
+
 
 class JsonFormatter(logging.Formatter):
     """Format a record as one JSON line (see the module docstring for the keys)."""
@@ -37,6 +40,10 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(fmt: str = "json", level: int = logging.INFO) -> None:
     """Send the root logger's records to stderr as JSON lines (``fmt="json"``) or plain text (``"text"``).
 
+    httpx's own per-request lines (``httpx``, ``httpcore``) are kept to warnings and above: Prefect's client
+    polls its server every few seconds, which at INFO filled ``closeloop serve``'s output with a request line
+    every 10 s; closeloop logs its own deliveries' outcomes itself.
+
     Raises ``ValueError`` naming ``CLOSELOOP_LOG_FORMAT`` for any other format.
     """
     if fmt not in ("json", "text"):
@@ -50,3 +57,5 @@ def configure_logging(fmt: str = "json", level: int = logging.INFO) -> None:
     handler._closeloop = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+    for chatty in QUIET_LOGGERS:
+        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))

@@ -262,7 +262,8 @@ def serve_cmd(api_host: str = typer.Option("127.0.0.1", "--api-host", help="the 
     """Run the scheduled flows (sweep every 5 min, deliver every minute, daily overdue digest) with Prefect,
     and the REST API beside them (uvicorn in a thread; --no-api to leave it out).
 
-    Uses Prefect's local temporary server unless PREFECT_API_URL points at a Prefect server.
+    Starts a local Prefect server (`prefect server start` on 127.0.0.1, port 4200 or another free one; stopped with
+    closeloop serve) unless PREFECT_API_URL points at a running Prefect server.
     """
     # deferred: Prefect (flows) costs about 1-2 s to import: only commands that run a flow pay it
     from flows.serve import serve_all

@@ -108,3 +108,22 @@ def test_the_json_formatter_drops_fields_outside_its_whitelist():
     line = json.loads(JsonFormatter().format(rec))
     assert line["msg"] == "complaint 12 escalated" and line["complaint_id"] == 12 and line["level"] == "warning"
     assert "email" not in line and "customer_name" not in line and "li.na" not in json.dumps(line)
+
+
+def test_configured_logging_keeps_httpx_request_lines_out_and_closeloop_lines_in():
+    import logging
+
+    from closeloop.logs import QUIET_LOGGERS, configure_logging
+
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers), {n: logging.getLogger(n).level for n in QUIET_LOGGERS})
+    try:
+        configure_logging("json")
+        assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)  # Prefect's polling, every few seconds
+        assert logging.getLogger("httpx").isEnabledFor(logging.WARNING)
+        assert logging.getLogger("closeloop.services.delivery").isEnabledFor(logging.INFO)
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
+        for name, level in saved[2].items():
+            logging.getLogger(name).setLevel(level)
