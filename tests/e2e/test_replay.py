@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from typer.testing import CliRunner
 
 from closeloop.cli import app
+from closeloop.cli import replay as replay_cli
 from closeloop.config import load_config
 from closeloop.services.replay.replay import run_replay
 from closeloop.services.replay.report import render_html
@@ -42,7 +43,7 @@ def _file_medians() -> dict[str, float]:
     return {a: statistics.median(v) for a, v in per.items()}
 
 
-def test_nyc_replay_matches_the_file_and_accounts_for_every_row(tmp_path: Path):
+def test_nyc_replay_matches_the_file_and_accounts_for_every_row(tmp_path: Path, capsys):
     summary = run_replay([NYC], load_config(ROOT / "examples" / "nyc311.toml"), tmp_path,
                          horizon=timedelta(weeks=1))
     medians = summary["tasks"]["median_hours_to_complete"]
@@ -75,6 +76,17 @@ def test_nyc_replay_matches_the_file_and_accounts_for_every_row(tmp_path: Path):
     assert sum(n for st, n in imp["by_status"].items() if st != "proposed") > 0 and not summary["replay_errors"]
     html = render_html({"nyc311": summary})
     assert "<svg" in html and "HPD" in html
+    # the export records no verdict: every follow-up verdict is modelled as satisfied, and summary.json, the
+    # report and the printed figures say so (as they say for CFPB that no dispute is not satisfaction)
+    fu = summary["follow_ups"]
+    assert fu["satisfied_label"] == "satisfied (modelled)" and fu["satisfied"] == fu["recorded"] > 0
+    note = "The NYC 311 export records no customer verdict: every follow-up verdict of its complaints is modelled"
+    assert [c["about"] for c in summary["caveats"] if c["text"].startswith(note)] == ["follow_ups"]
+    assert note in html
+    replay_cli._print("nyc311", summary)
+    printed = " ".join(capsys.readouterr().out.split())
+    assert f"customer follow-ups {fu['created']} ({fu['satisfied']} satisfied (modelled), 0 not satisfied)" in printed
+    assert f"note: {note}" in printed
 
 
 def test_replay_command_writes_summary_and_report(tmp_path: Path, monkeypatch):

@@ -194,3 +194,34 @@ def test_markdown_review_shows_user_text_as_text_never_as_html(sessions, config,
         in html  # the title, verbatim, as text inside its cell
     row = next(line for line in md.splitlines() if line.startswith(f"| {month['record']} |"))
     assert row.count(" | ") == 5  # the pipe in the title did not add a column
+
+
+def test_customer_follow_up_tasks_are_kept_apart_from_department_work(sessions, config, month):
+    """A customer follow-up (contacting the customer after resolution) is the customer-loop step, not
+    department work: the review keeps its tasks out of the departments' SLA figures, as the replay's summary
+    does (the NYC 311 demo's review counted its 140 follow-ups as `triage` work), and shows them apart."""
+    from closeloop.services.engine.sweep import sweep
+
+    sweep(sessions, config, datetime(2026, 3, 16, 15, tzinfo=UTC))  # follow-ups of the three resolved on 2 March
+    with sessions() as s:
+        follow = s.scalars(select(Task).where(Task.kind == "follow-up").order_by(Task.id)).all()
+    queue = config.follow_up_department
+    assert len(follow) == 3 and {t.department for t in follow} == {queue}
+    at = datetime(2026, 3, 17, 15, tzinfo=UTC)
+    lifecycle.record_follow_up(sessions, follow[0].id, config=config, satisfied=True, note="", actor=ACTOR, at=at)
+    lifecycle.record_follow_up(sessions, follow[1].id, config=config, satisfied=False, note="", actor=ACTOR, at=at)
+    r = build_review(sessions, config, "2026-03", NOW)
+    start, end = datetime.fromisoformat(r["period"]["start"]), datetime.fromisoformat(r["period"]["end"])
+    with sessions() as s:
+        work_done = s.scalar(select(func.count()).select_from(Transition).join(Task, Task.id == Transition.entity_id)
+                             .where(Transition.entity == "task", Transition.to_state == "done",
+                                    Transition.at >= start, Transition.at < end, Task.kind != "follow-up"))
+    assert sum(d["completed"] for d in r["departments"].values()) == work_done
+    assert list(r["follow_up_tasks"]) == [queue]  # the follow-up department, with the follow-ups alone
+    fu = r["follow_up_tasks"][queue]
+    assert (fu["completed"], fu["met"], fu["compliance"], fu["open_at_end"], fu["overdue_at_end"]) == (2, 2, 1.0, 1, 1)
+    assert [t["task"] for t in fu["overdue_tasks"]] == [follow[2].id]  # unanswered past its due instant at the end
+    assert all(t["task"] != follow[2].id for d in r["departments"].values() for t in d["overdue_tasks"])
+    assert r["complaints"]["follow_up"]["recorded"] == 2
+    line = f"{queue} 2 done this month (2 within target), 1 open at the end, 1 overdue."
+    assert line in render(r, "md") and line in render(r, "html")

@@ -46,6 +46,46 @@ def test_no_data_is_drawn_apart_from_zero():
     assert 'fill="#ddd"' in day  # the no-data day is a grey band
 
 
+def _label_spans(svg: str) -> list[tuple[float, float, str]]:
+    """``(left, right, text)`` in px of every value label (text mark) across the chart, narrowest estimate:
+    a label lying flat is at least half an em wide per character (DejaVu Sans: 0.6 em a letter or digit, 1 em a
+    CJK character), a label turned upright (rotate 90/270) one line, 1.2 em, wide."""
+    spans = []
+    for attrs, text in re.findall(r'<text([^>]*aria-roledescription="text mark"[^>]*)>([^<]*)</text>', svg):
+        x = float(re.search(r"translate\(([-\d.]+),", attrs).group(1))
+        size = float(re.search(r'font-size="([\d.]+)px"', attrs).group(1))
+        turn = re.search(r"rotate\(([-\d.]+)\)", attrs)
+        upright = turn is not None and abs(float(turn.group(1))) % 180 == 90
+        wide = 1.2 * size if upright else sum(1.0 if ord(ch) > 0x2E80 else 0.5 for ch in text) * size
+        left = x - wide / 2 if upright or 'text-anchor="middle"' in attrs else x
+        spans.append((left, left + wide, text))
+    return sorted(spans)
+
+
+def _overlaps(svg: str) -> list[tuple[str, str]]:
+    spans = _label_spans(svg)
+    return [(a[2], b[2]) for a, b in zip(spans, spans[1:], strict=False) if a[1] > b[0]]
+
+
+def test_no_data_labels_of_neighbouring_bars_do_not_run_into_each_other():
+    """The monthly review of the NYC 311 replay: ten departments at 100 %, four without a task resolved;
+    their four "no data" labels printed as one "no datano datano datano data". Each now stands upright in
+    its own bar's slot (one line wide, whatever the text's length)."""
+    values: dict[str, float | None] = {f"D{i}": 1.0 for i in range(10)} | dict.fromkeys(
+        ["DCA", "DOHMH", "EDC", "TLC"])
+    svg = str(charts.category_bars(values, y_title="% of tasks resolved", x_title="department", percent=True))
+    assert [t for t in _texts(svg) if t == "no data"] == ["no data"] * 4
+    assert _overlaps(svg) == []
+
+
+def test_many_bars_widen_the_chart_rather_than_overlap_their_value_labels():
+    values: dict[str, float | None] = {f"department {i}": 1.0 for i in range(30)}
+    svg = str(charts.category_bars(values, y_title="% of tasks resolved", x_title="department", percent=True))
+    assert _texts(svg).count("100%") == 30 and _overlaps(svg) == []
+    width = float(re.search(r'<svg[^>]* width="([\d.]+)"', svg).group(1))
+    assert width >= 30 * charts.MIN_SLOT
+
+
 def test_pareto_sorts_largest_first_with_a_cumulative_axis():
     svg = str(charts.pareto({"process_gap": 4, "billing": 10, "undetermined": 2}))
     texts = _texts(svg)

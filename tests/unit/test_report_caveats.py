@@ -56,3 +56,26 @@ def test_departments_get_their_own_seeded_pace():
     assert all(0.5 <= p <= 2.0 for p in paces.values()) and len(set(paces.values())) > 1  # they differ
     assert {d: b.pace(d) for d in reversed(list(paces))} == paces  # same seed, any order: same pace
     assert Behaviour(8).pace("HPD") != paces["HPD"]
+
+
+def test_modelled_follow_up_verdicts_carry_a_caveat_like_cfpb_disputes():
+    """Every NYC 311 follow-up verdict is modelled as satisfied (the export records none): the summary's label and
+    caveats say so, as they say for CFPB that "no dispute recorded" is not satisfaction."""
+    from closeloop.services.replay.report import _follow_up_figures
+
+    def follow_ups(*sources: str) -> tuple[str, list[str]]:
+        plan = {i: {"source": s} for i, s in enumerate(sources, 1)} | {-1: {"errors": []}}
+        return (_follow_up_figures([], [], {}, plan)["satisfied_label"],
+                [c["text"] for c in _caveats(DataQuality(), plan) if c["about"] == "follow_ups"])
+
+    label, notes = follow_ups("nyc311", "nyc311")
+    assert label == "satisfied (modelled)"
+    assert notes == ['The NYC 311 export records no customer verdict: every follow-up verdict of its complaints is '
+                     'modelled as "satisfied" in this replay (none can be "not satisfied"), so these figures say '
+                     'nothing about how the customers felt.']
+    label, notes = follow_ups("cfpb")
+    assert label == "no dispute recorded" and len(notes) == 1 and notes[0].startswith("The CFPB export records")
+    label, notes = follow_ups("cfpb", "nyc311", "airline-tweets")  # one replay of several exports: each said
+    assert label == "satisfied (modelled) or no dispute recorded" and len(notes) == 2
+    assert notes[1].startswith("The NYC 311 and airline-tweets exports record no customer verdict")
+    assert follow_ups() == ("satisfied", [])  # not a replay: the customers' own verdicts, nothing modelled

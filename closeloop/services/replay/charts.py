@@ -174,13 +174,21 @@ def _left_out(periods: list[str], per_day: dict[str, float], where: str) -> str:
     return f"{len(periods)} period{'s' if len(periods) != 1 else ''} {where}, at most {most:g}"
 
 
+#: the narrowest slot a category bar gets (px): its value label ("100%", 11 px type) fits with a gap to the next;
+#: more bars than fit the requested width widen the chart instead of overlapping their labels
+MIN_SLOT = 38
+
+
 def category_bars(values: dict[str, float | None], *, y_title: str, x_title: str, percent: bool = False,
                   width: int = 520, height: int = 180, label: str | None = None,
                   colour: dict[str, str] | None = None) -> Markup:
     """Bars of ``{category: value}`` in the given order; ``None`` is labelled "no data" (not a 0 bar).
 
     ``percent`` takes values as shares (0-1) and draws 0-100 % on a fixed scale. ``colour`` maps a
-    category to a bar colour (default blue). Each bar carries its value as a label.
+    category to a bar colour (default blue). Each bar carries its value as a label above it; a "no data"
+    label is written upwards from the axis inside its own bar's slot, so neighbouring ones never run into
+    each other whatever the text's length. ``width``/``height`` in px (the width grows to
+    :data:`MIN_SLOT` px per bar when more bars than that would fit).
     """
     if not values:
         return _no_data()
@@ -197,13 +205,17 @@ def category_bars(values: dict[str, float | None], *, y_title: str, x_title: str
     bars = {"mark": {"type": "bar"}, "transform": [{"filter": "datum.v !== null"}],
             "encoding": {"x": x, "y": y, "color": {"field": "c", "type": "nominal", "scale": None},
                          "tooltip": [{"field": "k", "title": x_title}, {"field": "txt", "title": y_title}]}}
-    text = {"mark": {"type": "text", "dy": -6, "fontSize": 11},
-            "encoding": {"x": x, "y": {"field": "ty", "type": "quantitative"},
-                         "text": {"field": "txt"},
-                         "color": {"condition": {"test": "datum.v === null", "value": GREY}, "value": "#333"}},
-            "transform": [{"calculate": "datum.v === null ? 0 : datum.v", "as": "ty"}]}
-    return render({"width": width, "height": height, "data": {"values": rows}, "layer": [bars, text]},
-                  label=label or y_title)
+    text = {"mark": {"type": "text", "dy": -6, "fontSize": 11, "color": "#333"},
+            "transform": [{"filter": "datum.v !== null"}],
+            "encoding": {"x": x, "y": {"field": "v", "type": "quantitative"}, "text": {"field": "txt"}}}
+    layers = [bars, text]
+    if any(r["v"] is None for r in rows):  # upwards from 0 (angle 270, left-aligned): one line's height wide
+        layers.append({"mark": {"type": "text", "angle": 270, "align": "left", "baseline": "middle", "dx": 4,
+                                "fontSize": 11, "color": GREY},
+                       "transform": [{"filter": "datum.v === null"}],
+                       "encoding": {"x": x, "y": {"datum": 0, "type": "quantitative"}, "text": {"field": "txt"}}})
+    return render({"width": max(width, MIN_SLOT * len(rows)), "height": height, "data": {"values": rows},
+                   "layer": layers}, label=label or y_title)
 
 
 def pareto(counts: dict[str, int], *, x_title: str = "root cause", y_title: str = "complaints",

@@ -42,6 +42,10 @@ from models.tables import (
 )
 
 FOLLOW_UP = "follow-up"  # the task kind of the customer follow-up (lifecycle)
+#: the sources whose export says something of the customer's verdict (CFPB: whether the consumer disputed the
+#: answer); for every other source the replay models each follow-up verdict as "satisfied" (replay.py)
+VERDICT_SOURCES = frozenset({"cfpb"})
+SOURCE_NAMES = {"cfpb": "CFPB", "nyc311": "NYC 311"}  # as the reports name a source (else its id)
 
 
 def _median(values: list[float]) -> float | None:
@@ -164,18 +168,28 @@ def _follow_up_figures(tasks, follow: list, departments: dict, plan: dict) -> di
     """Customer follow-up tasks (contacting the customer after resolution), apart from department work.
 
     ``satisfied_label`` says what "satisfied" means for the sources replayed: a CFPB export records a
-    dispute, not satisfaction, so there it reads "no dispute recorded".
+    dispute, not satisfaction, so there it reads "no dispute recorded"; a source whose export records no
+    verdict at all (NYC 311, every source but CFPB) has its verdicts modelled: "satisfied (modelled)"; a
+    summary of no replay (``plan`` empty) counts the customers' own verdicts: "satisfied".
     """
     satisfied = sum(1 for d in follow if (d or {}).get("satisfied") is True)
     first = [d for d in follow if (d or {}).get("first_verdict", True)]  # rows before the flag count as first
     first_satisfied = sum(1 for d in first if d.get("satisfied") is True)
-    sources = {v.get("source") for k, v in plan.items() if k != -1}
-    label = "no dispute recorded" if sources == {"cfpb"} else "satisfied"
+    sources = _sources(plan)
+    label = ("satisfied" if not sources  # not a replay: the customers' own verdicts
+             else "no dispute recorded" if sources <= VERDICT_SOURCES
+             else "satisfied (modelled)" if not sources & VERDICT_SOURCES
+             else "satisfied (modelled) or no dispute recorded")
     return {"created": sum(1 for t in tasks if t.kind == FOLLOW_UP), "recorded": len(follow),
             "satisfied": satisfied, "not_satisfied": len(follow) - satisfied, "satisfied_label": label,
             "first_verdicts": {"complaints": len(first), "satisfied": first_satisfied,
                                "not_satisfied": len(first) - first_satisfied},
             "by_department": departments}
+
+
+def _sources(plan: dict) -> set[str]:
+    """The sources of the complaints replayed (``plan``: the replay's complaint id -> behaviour facts)."""
+    return {v.get("source") for k, v in plan.items() if k != -1}
 
 
 def _caveats(quality, plan: dict) -> list[dict]:
@@ -193,9 +207,23 @@ def _caveats(quality, plan: dict) -> list[dict]:
         n = quality.closed_before_created
         out.append({"about": "departments", "text": f"{_n(n, 'request')} {'was' if n == 1 else 'were'} closed "
                     "before {} created: left open.".format("it was" if n == 1 else "they were")})
-    if {v.get("source") for k, v in plan.items() if k != -1} == {"cfpb"}:
+    return out + _verdict_caveats(_sources(plan))
+
+
+def _verdict_caveats(sources: set[str]) -> list[dict]:
+    """What the follow-up verdicts of ``sources`` are worth: a CFPB dispute is not satisfaction; every other
+    source's verdicts are modelled (all "satisfied"), so their figures say nothing about the customers."""
+    out = []
+    if "cfpb" in sources:
         out.append({"about": "follow_ups", "text": "The CFPB export records whether the consumer disputed "
                     "the answer, not whether they were satisfied: \"no dispute recorded\" is not satisfaction."})
+    modelled = sorted(SOURCE_NAMES.get(s, s) for s in sources - VERDICT_SOURCES)
+    if modelled:
+        many = len(modelled) > 1
+        out.append({"about": "follow_ups", "text": f"The {' and '.join(modelled)} export{'s' if many else ''} "
+                    f"record{'' if many else 's'} no customer verdict: every follow-up verdict of "
+                    f"{'their' if many else 'its'} complaints is modelled as \"satisfied\" in this replay (none "
+                    "can be \"not satisfied\"), so these figures say nothing about how the customers felt."})
     return out
 
 

@@ -11,7 +11,8 @@ Shape of the result (every count an int, every instant ISO 8601 UTC)::
      "root_causes": {...},                # review_loop.root_cause_pareto
      "recurrence": {...},                 # review_loop.recurrence
      "improvement_records": {...},        # review_loop.improvement_records
-     "departments": {name: {...}},        # review_sla.department_sla
+     "departments": {name: {...}},        # review_sla.department_sla (department work, follow-ups apart)
+     "follow_up_tasks": {name: {...}},    # review_sla.follow_up_sla (customer follow-up tasks, same figures)
      "bounced": [...],                    # review_sla.bounced_complaints
      "compensation": {...},               # review_loop.compensation
      "promises": {dept: {"made", "kept", "kept_late", "broken", "open", "cancelled"}}}
@@ -39,7 +40,7 @@ from closeloop.services.replay import charts
 from closeloop.services.review.review_complaints import complaint_figures
 from closeloop.services.review.review_loop import compensation, improvement_records, recurrence, root_cause_pareto
 from closeloop.services.review.review_period import month
-from closeloop.services.review.review_sla import bounced_complaints, department_sla
+from closeloop.services.review.review_sla import bounced_complaints, department_sla, follow_up_sla
 from closeloop.services.uow import unit_of_work
 from models.db import make_engine
 from models.tables import Complaint
@@ -69,6 +70,7 @@ def build_review(sessions, config: Config, period: str, now: datetime) -> dict:
             "recurrence": recurrence(s, p),
             "improvement_records": improvement_records(s, p, as_of, overdue),
             "departments": departments,
+            "follow_up_tasks": follow_up_sla(s, config, p, as_of),
             "bounced": bounced_complaints(s, p, config.model.escalation.transfer_limit),
             "compensation": compensation(s, p),
             "promises": promise_figures(s, p.start, p.end, as_of),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
@@ -17,13 +17,16 @@ from closeloop.domain.sla import ClockStatus
 from closeloop.services.engine.clocks import task_clocks
 from closeloop.services.engine.ledger import History
 from closeloop.services.review.review_period import Period
+from closeloop.services.work.lifecycle import NOT_WORK_KINDS
 from models.tables import Task, Transition
 
 SKIPPED_TASK_STATES = ("transferred", "cancelled")  # a transferred task's time counts in its successor's chain
 
 
 def department_sla(s: Session, config: Config, period: Period, as_of: datetime) -> dict[str, dict]:
-    """Per department: ``{"completed", "met", "breached", "compliance", "open_at_end", "overdue_at_end",
+    """Per department, its work on complaints and improvement actions (customer follow-up tasks are not
+    department work: they are in :func:`follow_up_sla`, as the replay's summary keeps them apart):
+    ``{"completed", "met", "breached", "compliance", "open_at_end", "overdue_at_end",
     "overdue_tasks": [{"task", "complaint", "title", "due_at", "overdue_business_hours"}]}``.
 
     ``completed`` counts tasks whose resolve clock stopped (task done) inside the period; ``met`` those
@@ -32,9 +35,22 @@ def department_sla(s: Session, config: Config, period: Period, as_of: datetime) 
     whose clock was still running or paused at ``as_of``; ``overdue_at_end`` those past their due
     instant. Tasks without a target count as met when done and never as overdue.
     """
+    return _task_sla(s, config, period, as_of, Task.kind.not_in(NOT_WORK_KINDS))
+
+
+def follow_up_sla(s: Session, config: Config, period: Period, as_of: datetime) -> dict[str, dict]:
+    """The customer follow-up tasks (contacting the customer after resolution: the customer-loop step, not
+    department work) per department that holds them (``[follow_up] department``), in the figures of
+    :func:`department_sla`."""
+    return _task_sla(s, config, period, as_of, Task.kind.in_(NOT_WORK_KINDS))
+
+
+def _task_sla(s: Session, config: Config, period: Period, as_of: datetime,
+              kinds: ColumnElement[bool]) -> dict[str, dict]:
+    """:func:`department_sla`'s figures of the tasks the SQL condition ``kinds`` selects."""
     out: dict[str, dict] = defaultdict(lambda: {"completed": 0, "met": 0, "breached": 0, "open_at_end": 0,
                                                 "overdue_at_end": 0, "overdue_tasks": []})
-    tasks = s.scalars(select(Task).where(Task.created_at < as_of, Task.status.notin_(SKIPPED_TASK_STATES))
+    tasks = s.scalars(select(Task).where(Task.created_at < as_of, Task.status.notin_(SKIPPED_TASK_STATES), kinds)
                       .order_by(Task.id)).all()
     history = History.load(s, {t.complaint_id for t in tasks if t.complaint_id is not None})  # one read for all
     for t in tasks:
