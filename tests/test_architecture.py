@@ -98,8 +98,11 @@ def test_pending_split_lists_only_long_functions():
     assert not stale, "no longer over 60 lines (or gone): " + ", ".join(stale) + "; remove it from PENDING_SPLIT"
 
 
-#: attribute and keyword names that hold a value of a typed enum (statuses, states, directions)
-ENUM_VALUED = {"status", "to_state", "from_state", "direction"}
+#: attribute and keyword names that hold a value of a typed enum (statuses, states, directions, kinds)
+ENUM_VALUED = {"status", "to_state", "from_state", "direction", "kind"}
+#: of those, the names checked only as an attribute or keyword (``task.kind``, ``kind=``): a plain variable
+#: ``kind`` is also the replay's own event kind (``"follow_up"``, ``"approve"``), which is no domain value
+ATTRIBUTE_ONLY = {"kind"}
 #: the trees the rule "no bare status string" covers; the domain declares the enums themselves
 LITERAL_CHECKED = ("closeloop", "models/tables", "integrations", "flows")
 
@@ -130,14 +133,15 @@ def _is_text(node: ast.AST) -> bool:
 def _name_of(node: ast.AST) -> str | None:
     if isinstance(node, ast.Attribute):
         return node.attr
-    return node.id if isinstance(node, ast.Name) else None
+    return node.id if isinstance(node, ast.Name) and node.id not in ATTRIBUTE_ONLY else None
 
 
 def _bare_status_literals() -> list[str]:
     """``path:line`` of every comparison of a status-like attribute with a string (``t.status == "done"``,
-    ``c.status in ("merged", "rejected")``, ``Task.status.in_(("open",))``) and every ``status="..."``
-    keyword, outside ``closeloop/domain`` (issue 11: typed enums only). Strings that are no enum's value
-    (a health answer's ``status="ok"``, Apprise's ``"TIMEOUT"``) are not statuses of ours."""
+    ``c.status in ("merged", "rejected")``, ``Task.status.in_(("open",))``, ``t.kind != "follow-up"``) and every
+    ``status="..."`` or ``kind="..."`` keyword, outside ``closeloop/domain`` (issue 11: typed enums only).
+    Strings that are no enum's value (a health answer's ``status="ok"``, Apprise's ``"TIMEOUT"``, a configured
+    task kind such as ``"investigate"``) are not statuses or kinds of ours."""
     _VALUES.update(_enum_values())
     found = []
     for tree in LITERAL_CHECKED:

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .task_kinds import SystemTaskKind
+
 
 @dataclass(frozen=True)
 class Facts:
@@ -71,7 +73,7 @@ ACTIONS_DONE = Guard("actions", "a record is implemented by its actions: at leas
 
 
 def _root_cause_task(f: Facts) -> str | None:
-    if f.kind == "root-cause" and not f.root_cause:
+    if f.kind == SystemTaskKind.ROOT_CAUSE and not f.root_cause:
         return f"{f.subject} asks for the root cause; complete it with one"
     return None
 

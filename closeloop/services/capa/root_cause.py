@@ -29,11 +29,12 @@ from closeloop.config import Config
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.improvement import check_root_cause
 from closeloop.domain.task import TaskStatus
+from closeloop.domain.task_kinds import SystemTaskKind
 from closeloop.services.audit import add_task
 from closeloop.services.transitions import record_event
 from models.tables import Complaint, Task
 
-ROOT_CAUSE_KIND = "root-cause"
+ROOT_CAUSE_KIND = SystemTaskKind.ROOT_CAUSE
 
 
 def validate(config: Config, code: str | None, note: str | None) -> str:
@@ -69,7 +70,8 @@ def record(session: Session, complaint: Complaint, code: str, note: str | None, 
 
 def ask(session: Session, complaint: Complaint, tasks: list[Task], at: datetime, config: Config) -> None:
     """Put a ``root-cause`` task in the queue of the first finished task's department, for its lead."""
-    done = sorted((t for t in tasks if t.status == TaskStatus.DONE and t.kind != "follow-up"), key=lambda t: t.id)
+    done = sorted((t for t in tasks if t.status == TaskStatus.DONE and t.kind != SystemTaskKind.FOLLOW_UP),
+                  key=lambda t: t.id)
     department = done[0].department if done else tasks[0].department
     lead = config.departments[department].lead if department in config.departments else ""
     t = Task(complaint_id=complaint.id, department=department, kind=ROOT_CAUSE_KIND,

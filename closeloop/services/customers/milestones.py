@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from closeloop.config import Config
 from closeloop.config.customers import Milestone
 from closeloop.domain.task import TaskStatus
+from closeloop.domain.task_kinds import SystemTaskKind
 from closeloop.services.customers.links import Verdict, VerdictLinks
 from closeloop.services.customers.notices import Addressee, NoticeKind, addressees, draft_for, local_time, send
 from closeloop.services.customers.promises import promise_sweep
@@ -32,7 +33,7 @@ LOOKBACK = timedelta(days=7)
 #: complaint triggers that are milestones (the trigger, not the state: a follow-up verdict row keeps the state)
 _BY_TRIGGER = {"await_customer": Milestone.WAITING, "resolve": Milestone.RESOLVED, "reopen": Milestone.REOPENED}
 #: task kinds whose outcome is not the answer to the customer
-_NOT_OUTCOMES = ("follow-up", "root-cause")
+_NOT_OUTCOMES = (SystemTaskKind.FOLLOW_UP, SystemTaskKind.ROOT_CAUSE)
 
 
 def _changes(session: Session, wanted: set[Milestone], now: datetime, lookback: timedelta) -> Sequence[Any]:
@@ -115,7 +116,8 @@ def follow_up_mails(session: Session, config: Config, now: datetime, lookback: t
     reachable = exists(select(CustomerContact.id).where(CustomerContact.customer_id == Complaint.customer_id,
                                                         CustomerContact.consent.is_(True)))
     rows = session.execute(select(Task.id, Task.complaint_id).join(Complaint, Complaint.id == Task.complaint_id)
-                           .where(Task.kind == "follow-up", Task.status.in_((TaskStatus.OPEN, TaskStatus.ACKNOWLEDGED)),
+                           .where(Task.kind == SystemTaskKind.FOLLOW_UP,
+                                  Task.status.in_((TaskStatus.OPEN, TaskStatus.ACKNOWLEDGED)),
                                   Task.created_at > now - lookback, reachable)).all()
     keys = {tid: f"customer:follow_up:{tid}" for tid, _ in rows}
     if not keys:

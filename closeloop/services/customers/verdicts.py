@@ -16,6 +16,7 @@ from sqlalchemy import select
 from closeloop.config import Config
 from closeloop.domain.errors import Conflict, IllegalTransition
 from closeloop.domain.task import ACTIVE_STATES
+from closeloop.domain.task_kinds import SystemTaskKind
 from closeloop.services.customers.links import LinkRefused, Verdict, VerdictLinks
 from closeloop.services.uow import unit_of_work
 from models.tables import Complaint, Customer, Task
@@ -57,7 +58,7 @@ def record_click(sessions, config: Config, links: VerdictLinks, task_id: int, ve
     try:
         with unit_of_work(sessions) as s:
             task = s.get(Task, task_id)
-            if task is None or task.kind != "follow-up":
+            if task is None or task.kind != SystemTaskKind.FOLLOW_UP:
                 raise LinkRefused(f"task {task_id} is not a customer follow-up")
             if task.status not in ACTIVE_STATES:
                 return Click(ClickOutcome.ALREADY, v, language)

@@ -57,6 +57,7 @@ from closeloop.clock import FixedClock
 from closeloop.config import Config
 from closeloop.domain.notices import NotificationStatus, TimerStatus
 from closeloop.domain.task import TaskStatus
+from closeloop.domain.task_kinds import SystemTaskKind
 from closeloop.services.capa import root_cause
 from closeloop.services.capa.improvement import match_key
 from closeloop.services.departments import routing_config_id, sync_departments
@@ -436,7 +437,7 @@ def _act(s, config, ev: _Event, now, behaviour, plan, push, noted: dict) -> None
         refresh_noted(s, [ev.ref])  # its clocks are current before it changes again
         _complaint = s.get(Complaint, ev.ref)  # held for its tasks' steps (each reads it), not read once each
         tasks = s.scalars(select(Task).where(Task.complaint_id == ev.ref, Task.status.in_(_WORKING))
-                          .where(Task.kind != "follow-up").order_by(Task.id)).all()
+                          .where(Task.kind != SystemTaskKind.FOLLOW_UP).order_by(Task.id)).all()
         states = [t.status for t in tasks]  # as read before any of them changes
     else:
         task = s.get(Task, ev.ref)
@@ -459,7 +460,7 @@ def _act(s, config, ev: _Event, now, behaviour, plan, push, noted: dict) -> None
     if ev.kind == "work":  # the department of the next task still to do paces it
         next_department = s.scalar(select(Task.department).where(
             Task.complaint_id == ev.ref, Task.status.in_(_WORKING),
-            Task.kind != "follow-up").order_by(Task.id).limit(1))
+            Task.kind != SystemTaskKind.FOLLOW_UP).order_by(Task.id).limit(1))
         if next_department:
             push(now + behaviour.next_step(next_department), "work", ev.ref)
 
@@ -484,7 +485,8 @@ def _act_on(s, config, kind: str, task: Task, status: str | None, now, plan) -> 
 
 def _schedule_followups(sessions, now, plan, scheduled: set[int], push) -> None:
     with sessions() as s:
-        new = s.scalars(select(Task.id).where(Task.kind == "follow-up", Task.status == TaskStatus.OPEN)).all()
+        new = s.scalars(select(Task.id).where(Task.kind == SystemTaskKind.FOLLOW_UP,
+                                              Task.status == TaskStatus.OPEN)).all()
     for tid in new:
         if tid not in scheduled:
             scheduled.add(tid)

@@ -23,6 +23,7 @@ from closeloop.domain.notices import NoticeKind
 from closeloop.domain.outbox import OutboxStatus
 from closeloop.domain.promise import PromiseStatus
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus
+from closeloop.domain.task_kinds import SystemTaskKind
 from closeloop.services.capa import root_cause
 from closeloop.services.customers.notices import NoticeKind as CustomerNotice
 from closeloop.services.engine.clocks import task_clocks
@@ -41,7 +42,7 @@ from models.tables import (
     Transition,
 )
 
-FOLLOW_UP = "follow-up"  # the task kind of the customer follow-up (lifecycle)
+FOLLOW_UP = SystemTaskKind.FOLLOW_UP  # the task kind of the customer follow-up (lifecycle)
 #: the sources whose export says something of the customer's verdict (CFPB: whether the consumer disputed the
 #: answer); for every other source the replay models each follow-up verdict as "satisfied" (replay.py)
 VERDICT_SOURCES = frozenset({"cfpb"})

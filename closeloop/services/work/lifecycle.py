@@ -16,6 +16,7 @@ from closeloop.config import Config
 from closeloop.domain.complaint import ComplaintStatus, ComplaintTrigger
 from closeloop.domain.errors import InvalidInput, NotFound
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
+from closeloop.domain.task_kinds import SystemTaskKind
 from closeloop.domain.triage import SEVERITIES
 from closeloop.services.audit import add_task
 from closeloop.services.capa import root_cause as rc
@@ -147,7 +148,7 @@ def close(sessions, complaint_id: int, *, config: Config, reason: str, actor: st
 
 #: task kinds that are not the work on the complaint: a reopen goes to the department that did the work
 #: (issue 13: "not satisfied" reopens to it, not to the follow-up department)
-NOT_WORK_KINDS = ("follow-up",)
+NOT_WORK_KINDS = (SystemTaskKind.FOLLOW_UP,)
 
 
 def reopen_in_session(s, c: Complaint, *, config: Config, reason: str, actor: str, at: datetime,
@@ -161,9 +162,11 @@ def reopen_in_session(s, c: Complaint, *, config: Config, reason: str, actor: st
         department = last.department if last else "triage"
     if department not in config.departments:
         raise InvalidInput("department", f"unknown department {department!r}")
-    task = Task(complaint_id=c.id, department=department, kind="reopened", title=f"Reopened: {reason}"[:500],
+    task = Task(complaint_id=c.id, department=department, kind=SystemTaskKind.REOPENED,
+                title=f"Reopened: {reason}"[:500],
                 instructions="", status=TaskStatus.OPEN, created_at=at, updated_at=at)
-    add_task(s, task, actor=actor, at=at, reason=reason, data={"department": department, "kind": "reopened"})
+    add_task(s, task, actor=actor, at=at, reason=reason,
+             data={"department": department, "kind": SystemTaskKind.REOPENED})
     refresh_due(s, c.id, config, at)
     return c
 
@@ -210,7 +213,7 @@ def record_follow_up_in_session(s, task: Task, *, config: Config, satisfied: boo
     )
 
     task_id = task.id
-    if task.kind != "follow-up":
+    if task.kind != SystemTaskKind.FOLLOW_UP:
         raise InvalidInput("task", f"task {task_id} is a {task.kind!r} task, not a customer follow-up")
     c = s.get_one(Complaint, task.complaint_id)  # held through the completion (else read again after it)
     complete_in_session(s, task_id, config=config, actor=actor, at=at, expected_version=expected_version,

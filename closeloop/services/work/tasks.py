@@ -34,6 +34,7 @@ from closeloop.config import Config
 from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus, ComplaintTrigger
 from closeloop.domain.errors import InvalidInput, NotFound
 from closeloop.domain.task import ACTIVE_STATES, FINISHED_STATES, TASK_MACHINE, TaskStatus, TaskTrigger
+from closeloop.domain.task_kinds import SystemTaskKind
 from closeloop.services.audit import add_task, audit_dict
 from closeloop.services.capa import root_cause as rc
 from closeloop.services.engine.clocks import refresh_due
@@ -257,7 +258,7 @@ def complete(sessions, task_id: int, *, config: Config, actor: str, at: datetime
     with unit_of_work(sessions) as s:
         _lock_complaint_of(s, task_id)  # first: the reads below see what a completion before this one wrote
         task, _complaint = _load_held(s, task_id, None)
-        if task.kind == "follow-up":
+        if task.kind == SystemTaskKind.FOLLOW_UP:
             if satisfied is None:
                 raise InvalidInput("satisfied", f"task {task_id} is a customer follow-up: complete it with the "
                                                 "customer's verdict (satisfied true or false)")
@@ -359,7 +360,7 @@ def settle(session: Session, complaint_id: int, *, at: datetime, config: Config)
         # every task was cancelled or transferred away and nothing was done: back to the triage queue,
         # so the complaint is never stranded without anyone working on it
         fallback = config.model.fallback.tasks[0].department  # the configured triage queue
-        t = Task(complaint_id=complaint_id, department=fallback, kind="triage",
+        t = Task(complaint_id=complaint_id, department=fallback, kind=SystemTaskKind.TRIAGE,
                  title="Route again: every task of this complaint was cancelled", instructions="",
                  status=TaskStatus.OPEN, created_at=at, updated_at=at)
         add_task(session, t, actor="system", at=at, reason="all tasks cancelled")
