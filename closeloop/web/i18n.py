@@ -114,7 +114,9 @@ EN: dict[str, str] = {
     "complaints.reference": "Reference", "complaints.subject": "Subject", "complaints.received": "Received",
     "complaints.none": "No complaint matches.", "nav.complaints": "Complaints", "export.label": "Export",
     "export.timeline": "Export the timeline",
-    "search.placeholder": "Search: id, reference, customer, words", "search.submit": "Search",
+    "search.placeholder": "id, reference, customer, words", "search.submit": "Search",
+    "search.help": "Search complaints: an id, an external reference or a customer ref (exact), or words of the "
+                   "facts and the customer's text (every word must match; prefixes count)",
     "sort.-received_at": "newest first", "sort.received_at": "oldest first", "sort.due_at": "due soonest",
     "sort.severity": "most severe", "sort.-id": "highest id",
     "risk.vulnerable_customer": "vulnerable customer", "risk.public_exposure": "public exposure",
@@ -299,7 +301,9 @@ ZH: dict[str, str] = {
     "complaints.reference": "编号", "complaints.subject": "主题", "complaints.received": "接收时间",
     "complaints.none": "没有匹配的投诉。", "nav.complaints": "投诉", "export.label": "导出",
     "export.timeline": "导出时间线",
-    "search.placeholder": "搜索：编号、外部编号、客户、关键词", "search.submit": "搜索",
+    "search.placeholder": "编号、外部编号、客户、关键词", "search.submit": "搜索",
+    "search.help": "搜索投诉：编号、外部编号或客户编号（完全一致），"
+                   "或投诉事实与客户原文中的词语（每个词都须匹配；可按前缀）",
     "sort.-received_at": "最新在前", "sort.received_at": "最早在前", "sort.due_at": "最先到期",
     "sort.severity": "最严重在前", "sort.-id": "编号从大到小",
     "risk.vulnerable_customer": "弱势客户", "risk.public_exposure": "公开曝光",
