@@ -1,10 +1,12 @@
 """The container packaging, validated where containers cannot run: deploy/compose.yaml parses, names every
 service of the process test (tests/integration/test_production.py) and wires them as deploy/README.md says;
-deploy/Containerfile copies what the image needs and installs closeloop."""
+deploy/Containerfile copies what the image needs and installs closeloop; pyproject.toml's license is the SPDX
+string that setuptools reads without a deprecation warning."""
 
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -63,3 +65,11 @@ def test_the_image_holds_the_code_at_the_path_the_deployments_record():
     assert (ROOT / "deploy" / "prefect.yaml").is_file()
     compose = _compose()["services"]["prefect-server"]["build"]
     assert (COMPOSE.parent / compose["context"] / compose["dockerfile"]).resolve() == CONTAINERFILE.resolve()
+
+
+def test_the_license_is_an_spdx_expression_that_the_required_setuptools_reads():
+    """A ``{ text = ... }`` table makes setuptools warn on every install (deprecated by PEP 639); the string
+    form needs setuptools 77 or later in the build requirements."""
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert meta["project"]["license"] == "Apache-2.0"
+    assert "setuptools>=77" in meta["build-system"]["requires"]

@@ -26,8 +26,8 @@ from closeloop.services.work import lifecycle
 from closeloop.services.work.messages import add_message
 from closeloop.services.work.notes import add_note
 
-complaints_app = typer.Typer(help="Complaints: list, show, merge, reprioritize, wait, reply, resolve, close, reopen.",
-                             no_args_is_help=True)
+complaints_app = typer.Typer(help="Complaints: list, search, export, timeline, show, merge, reprioritize, wait, note, "
+                                  "reply, resolve, root-cause, close, reopen.", no_args_is_help=True)
 
 
 @complaints_app.command("list")

@@ -14,8 +14,8 @@ from closeloop.services.reads.tasks import list_tasks, task_history
 from closeloop.services.work import tasks as task_svc
 from closeloop.services.work.lifecycle import record_follow_up
 
-tasks_app = typer.Typer(help="Department tasks: list, show, acknowledge, start, pause, resume, complete, "
-                             "transfer, cancel.", no_args_is_help=True)
+tasks_app = typer.Typer(help="Department tasks: list, show, ack, start, pause, resume, complete, transfer, cancel, "
+                             "assign, follow-up, remind.", no_args_is_help=True)
 
 
 @tasks_app.command("list")

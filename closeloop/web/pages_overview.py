@@ -62,7 +62,10 @@ def complaint(request: Request, complaint_id: int = Path(ge=1, le=2_147_483_647)
         raise PageError(403, "error.403.complaint", id=complaint_id)
     detail = complaint_detail(app.sessions, app.config, complaint_id, now=app.clock.now())
     c = detail.view.complaint
-    return render(request, "complaint.html.j2", c=c, tasks=detail.view.tasks,
+    # the customer promise is the complaint's resolve clock: once it stops, its verdict and instant are shown
+    promise = next((v.clock for v in detail.clocks if v.owner == f"complaint {c.id}" and v.clock.name == "resolve"),
+                   None)
+    return render(request, "complaint.html.j2", c=c, tasks=detail.view.tasks, promise=promise,
                   timeline=detail.view.timeline, merged_from=detail.view.merged_from, clocks=detail.clocks,
                   customer_zone=str(app.config.customer_calendar.zone), now=app.clock.now(),
                   customer_ref=customer_refs(app.sessions, [c.id]).get(c.id),

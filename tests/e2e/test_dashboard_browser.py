@@ -5,7 +5,8 @@ database holding real NYC 311 requests (``examples/nyc311_sample.csv``) routed b
 ``examples/nyc311.toml``. A department member signs in (a form posted from another page in
 the same browser changes nothing), acknowledges and completes a task with a root cause;
 the operations manager signs in, sees the counts change and the task among the completed
-ones, switches the language and opens the complaint page. Screenshots land in
+ones, switches the language and opens the complaint page. At 1400 px the manager's header (every link,
+the search box, the user's corner) stays on one row in Chinese and English. Screenshots land in
 ``test-artifacts/dashboard/`` (git-ignored). Without chromium (or Playwright) the test skips
 outside CI and fails in CI.
 """
@@ -129,6 +130,20 @@ def _counts(page) -> dict[str, int]:
     return out
 
 
+@contextmanager
+def _browser(chromium: str):
+    """Headless Chromium through Playwright, closed after the block."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
 def _signin(page, base: str, token: str) -> None:
     page.goto(base + "/")
     assert "/signin" in page.url
@@ -137,76 +152,98 @@ def _signin(page, base: str, token: str) -> None:
 
 
 def test_member_completes_a_task_and_the_manager_sees_it_done(chromium, served):
-    from playwright.sync_api import sync_playwright
-
     base, tokens = served
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, headless=True,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-        try:
-            manager = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-            _signin(manager, base, tokens["manager"])
-            assert manager.url.endswith("/overview")
-            before = _counts(manager)
+    with _browser(chromium) as browser:
+        manager = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        _signin(manager, base, tokens["manager"])
+        assert manager.url.endswith("/overview")
+        before = _counts(manager)
 
-            member = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-            member.goto(base + "/overview")
-            assert "/signin" in member.url  # 401 -> sign-in, with the way back
-            _shot(member, "01-signin.png")
-            _signin(member, base, tokens["member"])
-            assert member.url.endswith("/queue/NYPD"), member.url
-            row = member.query_selector("#queue tr[data-task]")
-            assert row is not None, "the NYPD queue is empty"
-            task_id = row.get_attribute("data-task")
-            complaint_href = row.query_selector("a[href^='/complaints/']").get_attribute("href")
-            _shot(member, "02-member-queue.png")
+        member = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        member.goto(base + "/overview")
+        assert "/signin" in member.url  # 401 -> sign-in, with the way back
+        _shot(member, "01-signin.png")
+        _signin(member, base, tokens["member"])
+        assert member.url.endswith("/queue/NYPD"), member.url
+        row = member.query_selector("#queue tr[data-task]")
+        assert row is not None, "the NYPD queue is empty"
+        task_id = row.get_attribute("data-task")
+        complaint_href = row.query_selector("a[href^='/complaints/']").get_attribute("href")
+        _shot(member, "02-member-queue.png")
 
-            # a page from elsewhere posting into the dashboard in the member's browser changes nothing
-            evil = member.context.new_page()
-            evil.set_content(f'<form method="post" action="{base}/tasks/{task_id}/acknowledge">'
-                             f'<input name="version" value="1"><input name="csrf" value="guess"></form>')
-            with evil.expect_navigation():
-                evil.evaluate("document.forms[0].submit()")
-            assert "/signin" in evil.url or "error-message" in evil.content()
-            evil.close()
-            member.reload()
-            assert member.get_attribute(f"#task-{task_id}", "data-status") == "open"
+        # a page from elsewhere posting into the dashboard in the member's browser changes nothing
+        evil = member.context.new_page()
+        evil.set_content(f'<form method="post" action="{base}/tasks/{task_id}/acknowledge">'
+                         f'<input name="version" value="1"><input name="csrf" value="guess"></form>')
+        with evil.expect_navigation():
+            evil.evaluate("document.forms[0].submit()")
+        assert "/signin" in evil.url or "error-message" in evil.content()
+        evil.close()
+        member.reload()
+        assert member.get_attribute(f"#task-{task_id}", "data-status") == "open"
 
-            member.click(f"#task-{task_id} button[data-action=acknowledge]")
-            assert member.inner_text("#flash") == f"Task {task_id} acknowledged."
-            assert member.get_attribute(f"#task-{task_id}", "data-status") == "acknowledged"
-            member.click(f"#task-{task_id} summary[data-action=complete]")
-            member.fill(f"#task-{task_id} textarea[name=outcome]", "Vehicle towed; driveway clear")
-            # the root cause comes with the work, so the complaint resolves (else a root-cause task follows)
-            member.select_option(f"#task-{task_id} select[name=root_cause]", "third_party")
-            _shot(member, "03-complete-form.png")
-            member.click(f"#task-{task_id} form[action$='/complete'] button[type=submit]")
-            assert member.inner_text("#flash") == f"Task {task_id} completed."
-            assert member.query_selector(f"#task-{task_id}") is None
-            _shot(member, "04-member-queue-after.png")
-            assert member.goto(base + "/overview").status == 403  # members have no overview
+        member.click(f"#task-{task_id} button[data-action=acknowledge]")
+        assert member.inner_text("#flash") == f"Task {task_id} acknowledged."
+        assert member.get_attribute(f"#task-{task_id}", "data-status") == "acknowledged"
+        member.click(f"#task-{task_id} summary[data-action=complete]")
+        member.fill(f"#task-{task_id} textarea[name=outcome]", "Vehicle towed; driveway clear")
+        # the root cause comes with the work, so the complaint resolves (else a root-cause task follows)
+        member.select_option(f"#task-{task_id} select[name=root_cause]", "third_party")
+        _shot(member, "03-complete-form.png")
+        member.click(f"#task-{task_id} form[action$='/complete'] button[type=submit]")
+        assert member.inner_text("#flash") == f"Task {task_id} completed."
+        assert member.query_selector(f"#task-{task_id}") is None
+        _shot(member, "04-member-queue-after.png")
+        assert member.goto(base + "/overview").status == 403  # members have no overview
 
-            manager.reload()
-            after = _counts(manager)
-            assert after != before
-            assert after["status:triaged"] == before["status:triaged"] - 1  # the complaint left triage
-            assert after["open-complaints"] == before["open-complaints"] - 1
-            assert after["status:resolved"] == before.get("status:resolved", 0) + 1
-            done = manager.query_selector(f"#recent tr[data-task='{task_id}']")
-            assert done is not None and "Vehicle towed; driveway clear" in done.inner_text()
-            assert "运营总览" in manager.inner_text("h1")  # the manager's token says Chinese
-            _shot(manager, "05-manager-overview-zh.png")
-            manager.click("#lang-switch")
-            assert "Operations overview" in manager.inner_text("h1")
-            _shot(manager, "06-manager-overview-en.png")
+        manager.reload()
+        after = _counts(manager)
+        assert after != before
+        assert after["status:triaged"] == before["status:triaged"] - 1  # the complaint left triage
+        assert after["open-complaints"] == before["open-complaints"] - 1
+        assert after["status:resolved"] == before.get("status:resolved", 0) + 1
+        done = manager.query_selector(f"#recent tr[data-task='{task_id}']")
+        assert done is not None and "Vehicle towed; driveway clear" in done.inner_text()
+        assert "运营总览" in manager.inner_text("h1")  # the manager's token says Chinese
+        _shot(manager, "05-manager-overview-zh.png")
+        manager.click("#lang-switch")
+        assert "Operations overview" in manager.inner_text("h1")
+        _shot(manager, "06-manager-overview-en.png")
 
-            manager.click(f"#recent tr[data-task='{task_id}'] a[href^='/complaints/']")
-            assert manager.url.endswith(complaint_href)
-            assert manager.get_attribute(f"#tasks tr[data-task='{task_id}']", "data-status") == "done"
-            assert manager.get_attribute("#complaint-status", "data-status") == "resolved"
-            assert manager.query_selector_all("#clocks tr td")  # clocks with target/elapsed/remaining
-            assert "complete" in manager.inner_text("#timeline")
-            _shot(manager, "07-complaint.png")
-        finally:
-            browser.close()
+        manager.click(f"#recent tr[data-task='{task_id}'] a[href^='/complaints/']")
+        assert manager.url.endswith(complaint_href)
+        assert manager.get_attribute(f"#tasks tr[data-task='{task_id}']", "data-status") == "done"
+        assert manager.get_attribute("#complaint-status", "data-status") == "resolved"
+        assert manager.query_selector_all("#clocks tr td")  # clocks with target/elapsed/remaining
+        assert "complete" in manager.inner_text("#timeline")
+        _shot(manager, "07-complaint.png")
     assert len(list(ARTIFACTS.glob("*.png"))) >= 7
+
+
+#: every child of the header on one row, and the search box's placeholder shown whole (set as the value, it
+#: would need no scrolling: a search box keeps the room of its clear button in both cases)
+_HEADER_FIT = """() => {
+  const tops = [...document.querySelectorAll('header.top > *')].map(e => e.getBoundingClientRect().top);
+  const box = document.querySelector('#search input');
+  box.value = box.placeholder;
+  const whole = box.scrollWidth <= box.clientWidth;
+  box.value = '';
+  return {rows_apart: Math.max(...tops) - Math.min(...tops), placeholder_whole: whole, title: box.title};
+}"""
+
+
+def test_the_header_fits_one_row_at_1400_px_in_both_languages(chromium, served):
+    base, tokens = served
+    with _browser(chromium) as browser:
+        page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+        _signin(page, base, tokens["manager"])  # the manager's header is the fullest: every page's link
+        page.goto(base + "/complaints")
+        for lang in ("zh", "en"):
+            assert page.get_attribute("html", "lang").startswith(lang)
+            fit = page.evaluate(_HEADER_FIT)
+            assert fit["rows_apart"] < 10, (lang, fit)
+            assert fit["placeholder_whole"], (lang, fit)
+            assert len(fit["title"]) > 40  # the placeholder is short; the title says what is searched
+            _shot(page, f"08-header-1400-{lang}.png")
+            if lang == "zh":
+                page.click("#lang-switch")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from datetime import UTC
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from closeloop.cli import app
@@ -25,6 +27,15 @@ def cli_env(tmp_path, monkeypatch):
 
 def run(*args):
     return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+@pytest.mark.parametrize("group", ["tasks", "complaints", "promises", "tokens", "users"])
+def test_a_group_that_lists_its_commands_lists_them_all(group):
+    """The summary of ``closeloop GROUP --help`` names every subcommand (it had left out assign, follow-up and
+    remind of ``tasks``)."""
+    sub = typer.main.get_command(app).commands[group]
+    listed = set(re.findall(r"[a-z][a-z-]*", (sub.help or "").split(":", 1)[1]))
+    assert set(sub.commands) <= listed, set(sub.commands) - listed
 
 
 def test_commands_need_a_migrated_database(cli_env):

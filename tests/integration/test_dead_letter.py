@@ -128,7 +128,7 @@ def test_attempt_limit_holds_when_leases_expire_under_concurrent_workers(session
     assert (r.attempts, r.claims) == (1, 6)  # only the last claim was still held
 
 
-def test_a_receiver_down_for_a_day_loses_nothing(sessions, clock, receiver):  # noqa: F811 - the clock fixture from test_delivery
+def test_a_receiver_down_for_a_day_loses_nothing(sessions, clock, receiver, tmp_path):  # noqa: F811 - the clock fixture from test_delivery
     """Default schedule against a closed port: 20 attempts over more than 24 hours, then the dead letter;
     once the receiver is back, the re-send is delivered."""
     with socket.socket() as s:
@@ -137,7 +137,7 @@ def test_a_receiver_down_for_a_day_loses_nothing(sessions, clock, receiver):  # 
     [id_] = add(sessions, clock.now(), [f"http://127.0.0.1:{port}/hook"])
     first = clock.now()
     while row(sessions, id_).status != "dead":
-        deliver(sessions, clock, alert=ALERT)
+        deliver(sessions, clock, alert=ALERT, capture_dir=tmp_path)
         r = row(sessions, id_)
         if r.status == "pending":
             clock.set(r.next_attempt_at)
@@ -149,12 +149,12 @@ def test_a_receiver_down_for_a_day_loses_nothing(sessions, clock, receiver):  # 
     with sessions.begin() as s:
         s.get(Outbox, id_).target = receiver.script(p, Reply(200))  # the receiver is back (same key)
     requeue(sessions, now=clock.now(), actor="test", ids=[id_])
-    deliver(sessions, clock, alert=ALERT)
+    deliver(sessions, clock, alert=ALERT, capture_dir=tmp_path)
     assert row(sessions, id_).status == "delivered"
     assert [h.key for h in receiver.hits(p)] == [r.idempotency_key]
 
 
-def test_the_dead_letter_alert_speaks_the_operations_managers_language(sessions, clock, receiver):  # noqa: F811 - the clock fixture from test_delivery
+def test_the_dead_letter_alert_speaks_the_operations_managers_language(sessions, clock, receiver, tmp_path):  # noqa: F811 - the clock fixture from test_delivery
     """A manager configured with ``language = "zh"`` gets the alert in Chinese (subject, text, reason); only
     ids, names, the error as received and the command stay as they are."""
     import re
@@ -170,7 +170,7 @@ def test_the_dead_letter_alert_speaks_the_operations_managers_language(sessions,
     assert alert == DeadLetterAlert("capture", "capture://ops-alerts", "王经理", "zh")
     url = receiver.script(path(), Reply(410, body=b"gone"))
     [id_] = add(sessions, clock.now(), [url], subject="Escalation: complaint 7")
-    deliver(sessions, clock, alert=alert)
+    deliver(sessions, clock, alert=alert, capture_dir=tmp_path)
     r = row(sessions, id_)
     [a] = alerts(sessions)
     assert a.subject == "未送达：Escalation: complaint 7"

@@ -96,8 +96,10 @@ def deliver(sessions, clock, *, worker="w1", deadline=GUARD_S, read=None, captur
             spread=False, **kw):
     async def go():
         async with client(deadline, read, pools, spread) as c:
-            sender = RoutingSender({"webhook": WebhookSender(c, SECRET, deadline),
-                                    "capture": CaptureSender(capture_dir or ".")})
+            senders: dict = {"webhook": WebhookSender(c, SECRET, deadline)}
+            if capture_dir is not None:  # never the checkout: a test that sends capture rows passes its tmp_path
+                senders["capture"] = CaptureSender(capture_dir)
+            sender = RoutingSender(senders)
             return await deliver_once(sessions, wrap(sender) if wrap else sender, clock, worker=worker,
                                       rng=random.Random(7), **kw)
     return asyncio.run(go())

@@ -168,6 +168,28 @@ def test_resolve_with_a_root_cause_by_the_manager(web, complaints, config):
     assert _post(lead, complaints[1], "resolve", reason="x", root_cause="process_gap", version="1").status_code == 403
 
 
+def _promise_due(page: str, label: str = "Customer promise due") -> str:
+    """The text of the complaint page's "customer promise due" line, tags dropped."""
+    m = re.search(rf"<dt>{label}</dt><dd[^>]*>(.*?)</dd>", page, re.S)
+    assert m, "no promise line on the page"
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", m.group(1))).split())
+
+
+def test_a_resolved_complaints_promise_line_says_the_clock_stopped_and_when(web, complaints, config):
+    cid = complaints[0]
+    m = web.signin("manager")
+    assert _promise_due(m.get(f"/complaints/{cid}").text) == (
+        "2026-03-13 17:00 America/New_York · 2026-03-13 21:00 UTC")
+    at = T0 + timedelta(hours=15)  # Monday 2026-03-02 11:00 in New York, before the due instant
+    lifecycle.resolve(web.app.sessions, cid, config=config, reason="fixed", actor="x", at=at, root_cause="process_gap")
+    web.app.clock.set(at + timedelta(hours=1))
+    m = web.signin("manager")  # the first session has expired by now
+    assert _promise_due(m.get(f"/complaints/{cid}").text) == (
+        "met · clock stopped 2026-03-02 11:00 America/New_York · 2026-03-02 16:00 UTC")
+    assert _promise_due(web.signin("manager_zh").get(f"/complaints/{cid}").text, "对客户承诺到期") == (
+        "已达成 · 计时停止于 2026-03-02 11:00 America/New_York · 2026-03-02 16:00 UTC")
+
+
 # --- SLA badges on the queue ---------------------------------------------------------------------------
 
 NOW = datetime(2026, 3, 3, 20, 0, tzinfo=UTC)  # Tuesday 15:00 in New York
