@@ -38,6 +38,19 @@ def pytest_sessionstart(session):
         pytest.exit("CI requires CLOSELOOP_TEST_PG_URL (PostgreSQL) to be set", returncode=3)
 
 
+def pytest_sessionfinish(session):
+    """Collect what the tests left, then freeze the survivors, so a worker ends in well under a second.
+
+    An xdist worker holds millions of objects by the end and each full collection of them takes over a second;
+    pytest's last unraisable-exception check collects again after the worker reported (and so do allocations),
+    and execnet sends a worker that has not ended 5 s after it was told to a SIGINT. The KeyboardInterrupt then
+    lands in the first Python code after the collection, Hypothesis's ``gc_callback``, and comes out as a stray
+    ``PytestUnraisableExceptionWarning``. Collecting here (before the worker reports: xdist wraps this hook)
+    still reports what the last tests' garbage raises; the frozen survivors are never walked again."""
+    gc.collect()
+    gc.freeze()
+
+
 def shared_file(rel: str) -> Path:
     """A file under ../shared/data; skips (outside CI) or fails (in CI) when absent."""
     path = SHARED / rel

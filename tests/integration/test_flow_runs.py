@@ -1,7 +1,7 @@
 """Each Prefect flow in ``flows/`` run as a real flow run against Prefect's test server.
 
 ``tests/integration/test_flows.py`` calls the import flow's logic through ``.fn()``; here the flows
-themselves run (``prefect_test_harness``, one temporary server per test session and xdist group), so
+themselves run (``prefect_test_harness``, one temporary server for this module, in one xdist group), so
 their artifacts, run tags and deployments go through Prefect's API. Each test asserts on the flow's
 effects in our database and on what Prefect recorded (artifact by key, run tags, deployment schedule).
 
@@ -44,10 +44,15 @@ MON = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai (the bu
 pytestmark = pytest.mark.xdist_group("prefect")  # one worker, one test server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def prefect_server():
-    """Prefect's temporary server for the whole session. No flow heartbeat (about 1 s per run otherwise);
-    the start-up wait is a hang guard sized for a loaded machine, not a performance bound."""
+    """Prefect's temporary server for this module's tests. No flow heartbeat (about 1 s per run otherwise);
+    the start-up wait is a hang guard sized for a loaded machine, not a performance bound.
+
+    Module scope, not session: the harness drains Prefect's events worker when it closes, and until then that
+    worker's websocket pings draw from the global ``random`` in a background thread, which Hypothesis reports
+    as a deprecation ("do not use the random module inside strategies") in whichever property test of this
+    xdist worker is drawing at that moment."""
     with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None, PREFECT_SERVER_ANALYTICS_ENABLED: False,
                              PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: 600}):
         with prefect_test_harness(server_startup_timeout=None):
