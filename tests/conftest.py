@@ -119,11 +119,21 @@ def _truncate_pg(engine) -> None:
     earlier test leaked inside a transaction (or a child process it left frozen) would make it wait for
     the server's idle limit (300 s) and fail the next tests with a statement timeout: leaked sessions
     are collected first, and any other backend still holding a lock in this schema is ended and named
-    on stderr, so the leak shows instead of failing an innocent test."""
-    gc.collect()
+    on stderr, so the leak shows instead of failing an innocent test.
+
+    The collection runs only when a leak can be there: a connection of this engine still checked out, or
+    another backend holding a lock in the schema. A full collection walks every object of the worker
+    (millions by the end of a run: over a second each); collecting before every PostgreSQL test took minutes
+    of a full run."""
+    if engine.pool.checkedout():
+        gc.collect()
     names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.connect() as c:
+        held = c.execute(text(_HOLDERS)).first() is not None
+    if held:
+        gc.collect()  # a leaked session of another engine (an app's own) rolls back and lets go
     with engine.begin() as c:
-        for pid, app, state, query in c.execute(text(_HOLDERS)):
+        for pid, app, state, query in c.execute(text(_HOLDERS)) if held else ():
             print(f"tests: ending backend {pid} ({app}, {state}) that still holds a lock in this schema; "
                   f"last statement: {query[:200]}", file=sys.stderr)
             c.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
