@@ -50,6 +50,11 @@ def detect_format(path: Path, fmt: str) -> str:
     return profile.name if profile else "auto"
 
 
+def _shown(path: Path) -> Path:
+    """``path`` as the CLI shows it: relative to the checkout when it is inside it."""
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
 def import_hint(path: Path, fmt: str) -> str | None:
     """For ``closeloop import`` run without a configuration (no ``--config``, no ``CLOSELOOP_CONFIG``): a note
     when ``path``'s format is one a replay would not route with the bundled default (:data:`BY_FORMAT`),
@@ -61,7 +66,7 @@ def import_hint(path: Path, fmt: str) -> str | None:
         return None
     example, extra = picked
     if example is not None:
-        rel = example.relative_to(ROOT) if example.is_relative_to(ROOT) else example
+        rel = _shown(example)
         return (f"{path.name} is a {name} export, routed with the bundled default configuration (its departments "
                 f"are not this export's); `closeloop replay` would use {rel}: pass --config {rel} to import with it")
     return (f"{path.name} is a {name} export; `closeloop replay` adds to the default configuration: "
@@ -84,7 +89,7 @@ def choose(paths: list[Path], fmt: str, explicit: str | Path | None) -> Chosen:
                                          "--config to choose another)")
     path, extra = picked
     if path is not None:
-        rel = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        rel = _shown(path)
         return Chosen(load_config(path), f"configuration: {rel} (picked for format {fmt_name}; "
                                          "--config to choose another)")
 

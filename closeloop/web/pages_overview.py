@@ -8,6 +8,7 @@ from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus
 from closeloop.domain.triage import SEVERITIES
 from closeloop.http.access import MANAGER, WORK_ROLES, Principal, get_app
 from closeloop.services.customers.view import customer_refs
+from closeloop.services.engine.clocks import complaint_owner
 from closeloop.services.inbound.attachments import attachments_of
 from closeloop.services.reads.complaint_queries import complaint_detail, complaint_in_scope
 from closeloop.services.reads.dashboard import recent_completions
@@ -63,7 +64,7 @@ def complaint(request: Request, complaint_id: int = Path(ge=1, le=2_147_483_647)
     detail = complaint_detail(app.sessions, app.config, complaint_id, now=app.clock.now())
     c = detail.view.complaint
     # the customer promise is the complaint's resolve clock: once it stops, its verdict and instant are shown
-    promise = next((v.clock for v in detail.clocks if v.owner == f"complaint {c.id}" and v.clock.name == "resolve"),
+    promise = next((v.clock for v in detail.clocks if v.owner == complaint_owner(c.id) and v.clock.name == "resolve"),
                    None)
     return render(request, "complaint.html.j2", c=c, tasks=detail.view.tasks, promise=promise,
                   timeline=detail.view.timeline, merged_from=detail.view.merged_from, clocks=detail.clocks,

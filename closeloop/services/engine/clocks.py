@@ -60,6 +60,11 @@ class ClockView:
     zone: str
 
 
+def complaint_owner(complaint_id: int) -> str:
+    """The :attr:`ClockView.owner` of a complaint's own clocks (its tasks' read ``"task <id> (<department>)"``)."""
+    return f"complaint {complaint_id}"
+
+
 def _changes(session: Session, entity: str, ids: list[int]) -> list[StatusChange]:
     rows = session.execute(select(Transition.entity_id, Transition.at, Transition.to_state, Transition.id)
                            .where(Transition.entity == entity, Transition.entity_id.in_(ids))
@@ -156,7 +161,7 @@ def complaint_clocks(session: Session, complaint: Complaint, config: Config, now
                                       at_risk_ratio=ratio)
         if update is not None:
             views.append(update)
-    owner = f"complaint {complaint.id}"
+    owner = complaint_owner(complaint.id)
     return [ClockView(owner, c, cal.name, str(cal.zone)) for c in views]
 
 
