@@ -188,12 +188,18 @@ def _descendants(root: int) -> set[int]:
 
 
 def _runs_of(api: str, pids: set[int]) -> list:
-    """The flow runs whose process (``infrastructure_pid`` "host:pid") is one of ``pids``."""
+    """The started flow runs (Pending, Running or Crashed) whose process (``infrastructure_pid`` "host:pid") is
+    one of ``pids``. Filtered by state on the server: an unfiltered page holds the 100 future Scheduled runs of
+    each interval deployment too, in random (uuid4) order, and can leave the killed run out."""
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    started = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
+        any_=[StateType.PENDING, StateType.RUNNING, StateType.CRASHED])))
     with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(limit=200)
+        runs = client.read_flow_runs(flow_run_filter=started, limit=200)
     return [r for r in runs if r.infrastructure_pid and r.infrastructure_pid.rsplit(":", 1)[-1].isdigit()
             and int(r.infrastructure_pid.rsplit(":", 1)[-1]) in pids]
 
