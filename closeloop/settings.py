@@ -12,7 +12,9 @@
   schedule must span at least 24 hours before a message is dead-lettered; see ``services/engine/delivery.py``).
 - ``CLOSELOOP_CAPTURE_DIR``: where ``capture://name`` targets write JSON Lines (default ``out/capture``).
 - ``CLOSELOOP_SMTP_URL``: the SMTP relay for e-mail to customers (``smtp://host:25``,
-  ``smtp://user:password@host:587`` with STARTTLS, ``smtps://...:465``); empty: e-mail is not sent.
+  ``smtp://user:password@host:587`` with STARTTLS, ``smtps://...:465``), or a local Maildir for trials
+  (``maildir://out/mail``, ``maildir:///abs/dir``: nothing leaves the machine); empty: e-mail is not sent (its
+  rows are dead-lettered).
 - ``CLOSELOOP_SMTP_FROM``: the From address of e-mail to customers (default ``closeloop@localhost``).
 - ``CLOSELOOP_IMAP_URL``: the mailbox inbound e-mail is polled from (``imap://user:password@host:143/INBOX``
   with STARTTLS, ``...?starttls=false`` for a server on loopback, ``imaps://...:993/INBOX``); empty: no polling.

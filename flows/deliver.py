@@ -34,6 +34,8 @@ from closeloop.services.engine.notify import dead_letter_alert
 from flows.runinfo import label_run, timed_run, worker_name
 from flows.schedules import policy
 from integrations.senders import open_default_sender
+from integrations.senders.maildir import SCHEME as MAILDIR_SCHEME
+from integrations.senders.maildir import MaildirSender, maildir_path
 from integrations.smtp import SmtpSender
 
 _T = TypeVar("_T")
@@ -81,10 +83,26 @@ def _run(coro_factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
 
 
 def email_sender(settings):
-    """The SMTP sender from ``CLOSELOOP_SMTP_URL`` / ``CLOSELOOP_SMTP_FROM``, or None when no relay is set."""
+    """The e-mail sender from ``CLOSELOOP_SMTP_URL`` / ``CLOSELOOP_SMTP_FROM``: an SMTP relay, a local Maildir
+    (``maildir://``, :mod:`integrations.senders.maildir`), or None when nothing is set (e-mail rows are then
+    dead-lettered). Raises ``ValueError`` naming the setting for a URL it cannot use."""
     if not settings.smtp_url:
         return None
+    if settings.smtp_url.startswith(MAILDIR_SCHEME):
+        return MaildirSender(maildir_path(settings.smtp_url), settings.smtp_from)
     return SmtpSender(settings.smtp_url, settings.smtp_from, settings.delivery_deadline_s)
+
+
+def describe_email(settings) -> str:
+    """One line on where e-mail to customers goes under ``settings`` (``closeloop serve`` prints it when it
+    starts). Raises ``ValueError`` naming ``CLOSELOOP_SMTP_URL`` for a URL it cannot use, as delivery would."""
+    sender = email_sender(settings)
+    if sender is None:
+        return ("e-mail to customers: not sent (CLOSELOOP_SMTP_URL is not set; e-mail rows are dead-lettered "
+                "and raise an operations alert; for a trial: CLOSELOOP_SMTP_URL=maildir://out/mail)")
+    if isinstance(sender, MaildirSender):
+        return f"e-mail to customers: written to the Maildir {sender.directory} (nothing leaves this machine)"
+    return f"e-mail to customers: through the SMTP relay {sender.relay.host}:{sender.relay.port}"
 
 
 @flow(name="deliver-outbox", **policy("deliver-outbox"))

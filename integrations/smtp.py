@@ -49,7 +49,8 @@ class SmtpRelay:
         """Raises ``ValueError`` naming the problem (the password is never echoed)."""
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps"):
-            raise ValueError("CLOSELOOP_SMTP_URL must start with smtp:// or smtps://")
+            raise ValueError("CLOSELOOP_SMTP_URL must start with smtp:// or smtps:// (a relay), or maildir:// "
+                             "(a local Maildir, for trials)")
         if not parts.hostname:
             raise ValueError("CLOSELOOP_SMTP_URL has no host")
         query = {k: v[-1].lower() for k, v in parse_qs(parts.query).items()}

@@ -266,13 +266,19 @@ def serve_cmd(api_host: str = typer.Option("127.0.0.1", "--api-host", help="the 
     closeloop serve) unless PREFECT_API_URL points at a running Prefect server.
     """
     # deferred: Prefect (flows) costs about 1-2 s to import: only commands that run a flow pay it
+    from flows.deliver import describe_email
     from flows.serve import serve_all
 
     a = get_app()
+    try:
+        mail = describe_email(a.settings)
+    except ValueError as exc:
+        fail(exc, 2)
     configure_logging(a.settings.log_format)
     if not no_api:
         start_api_thread(a, api_host, api_port)
         out.print(f"REST API on http://{api_host}:{api_port}/api/v1")
+    out.print(mail)
     out.print("serving the deployments of deploy/prefect.yaml (Ctrl-C to stop)")
     serve_all(a.config)
 
