@@ -147,9 +147,11 @@ def _task_active(s: Subject) -> DropReason | None:
 
 
 def _task_unacknowledged(s: Subject) -> DropReason | None:
-    """The task is still open (not acknowledged)."""
+    """The task is still open (not acknowledged); while held by a pause, dropped as paused."""
     if s.task_status is None:
         return _complaint_open(s)
+    if s.task_status == TaskStatus.WAITING:
+        return DropReason.TASK_PAUSED
     if s.task_status != TaskStatus.OPEN:
         return _TASK_GONE.get(s.task_status, DropReason.TASK_ACKNOWLEDGED)
     return None

@@ -256,8 +256,11 @@ class SlaPolicy:
 
 
 # Rules for the clocks closeloop keeps. Task states: see domain/task.py; complaint states: domain/complaint.py.
-TASK_ACK_RULES = ClockRules(running=frozenset({"open"}), paused=frozenset({"blocked"}),
-                            stop=frozenset({"acknowledged", "in_progress", "done", "waiting"}),
+#: A task's acknowledgement: ``waiting`` pauses it (a task held before anyone acknowledged it, by its complaint's
+#: wait on the customer, is still unacknowledged when the customer answers); a person who pauses an open task
+#: acknowledges it first (``services/work/tasks.pause``), so their pause stops this clock as before.
+TASK_ACK_RULES = ClockRules(running=frozenset({"open"}), paused=frozenset({"blocked", "waiting"}),
+                            stop=frozenset({"acknowledged", "in_progress", "done"}),
                             cancel=frozenset({"cancelled", "transferred"}), once=True)
 TASK_RESOLVE_RULES = ClockRules(running=frozenset({"open", "acknowledged", "in_progress"}),
                                 paused=frozenset({"blocked", "waiting"}), stop=frozenset({"done"}),

@@ -9,6 +9,9 @@ Graph (refined from DESIGN.md §3)::
     open | acknowledged -block-> blocked -unblock-> open     (waits on a task it depends on)
     open | acknowledged | in_progress -pause-> waiting -resume-> in_progress
                                                    (waiting on the customer or a third party; the SLA clock pauses)
+    waiting -release-> open                        (the complaint's wait on the customer held a task nobody had
+                                                    acknowledged; the answer puts it back in the queue, its
+                                                    acknowledge clock running again: services/work/waits.py)
     waiting -complete-> done                       (leaving a pause straight to done still counts the pause)
     any non-terminal -cancel-> cancelled
     done -reopen-> open                            (the complaint came back)
@@ -46,6 +49,7 @@ class TaskTrigger(StrEnum):
     REOPEN = "reopen"
     PAUSE = "pause"
     RESUME = "resume"
+    RELEASE = "release"
 
 
 _S, _T = TaskStatus, TaskTrigger
@@ -65,6 +69,7 @@ TASK_EDGES: dict[tuple[TaskStatus, TaskTrigger], TaskStatus] = {
     (_S.ACKNOWLEDGED, _T.PAUSE): _S.WAITING,
     (_S.IN_PROGRESS, _T.PAUSE): _S.WAITING,
     (_S.WAITING, _T.RESUME): _S.IN_PROGRESS,
+    (_S.WAITING, _T.RELEASE): _S.OPEN,
     (_S.WAITING, _T.COMPLETE): _S.DONE,
 }
 for _state in (_S.OPEN, _S.ACKNOWLEDGED, _S.IN_PROGRESS, _S.BLOCKED, _S.WAITING):

@@ -216,3 +216,61 @@ def test_case2_waiting_on_the_customer_pauses_the_tasks_that_wait_on_the_answer(
     # 1 business hour used before the wait; 7 left from Wed 11 March 09:00
     assert (task.status, task.due_at) == ("in_progress", datetime(2026, 3, 11, 16, 0, tzinfo=SH))
     assert (last.trigger, last.reason) == ("resume", "the customer answered")
+
+
+def test_case2_a_task_nobody_acknowledged_stays_unacknowledged_through_the_wait(sessions):
+    """The wait holds an open task without acknowledging it: no acknowledge page during the wait; the customer's
+    answer releases it back to ``open`` (not to work nobody started), unassigned, its acknowledge clock paused
+    meanwhile and due again one business hour later (2 targeted, 1 used before the wait); then it pages."""
+    from closeloop.services.engine.clocks import task_clocks
+    from closeloop.services.work import lifecycle
+    from closeloop.services.work.messages import add_message
+    from models.tables import Transition
+
+    config = engine_config()
+    created = datetime(2026, 3, 2, 9, 0, tzinfo=SH)  # Monday; acknowledge within 2 business hours
+    (cid,) = intake(sessions, config, created, [facts("K11-open", created)])
+    tid = _task(sessions)
+    lifecycle.await_customer(sessions, cid, config=config, reason="the customer sends the invoice", actor="ann",
+                             at=datetime(2026, 3, 2, 10, 0, tzinfo=SH))
+    for day in range(2, 11):
+        sweep(sessions, config, datetime(2026, 3, day, 17, 30, tzinfo=SH))
+    answered = datetime(2026, 3, 11, 9, 0, tzinfo=SH)
+    add_message(sessions, cid, config=config, direction="inbound", body="here is the invoice", author="customer",
+                at=answered, channel="email")
+    with sessions() as s:
+        task = s.get(Task, tid)
+        pages = s.scalars(select(Notification.release_at).where(Notification.kind == "ack_timeout")).all()
+        trail = [(t.from_state, t.trigger, t.to_state) for t in s.scalars(
+            select(Transition).where(Transition.entity == "task", Transition.entity_id == tid).order_by(Transition.id))]
+        (ack,) = [v.clock for v in task_clocks(s, task, config, answered) if v.clock.name == "acknowledge"]
+    assert pages == []
+    assert trail == [(None, "create", "open"), ("open", "pause", "waiting"), ("waiting", "release", "open")]
+    assert (task.status, task.assignee) == ("open", None)
+    assert ack.stopped_at is None and ack.status != "met"
+    assert task.ack_due_at == datetime(2026, 3, 11, 10, 0, tzinfo=SH)
+    sweep(sessions, config, datetime(2026, 3, 11, 10, 30, tzinfo=SH))
+    with sessions() as s:
+        assert s.scalars(select(Notification.task_id).where(Notification.kind == "ack_timeout")).all() == [tid]
+
+
+def test_a_person_who_pauses_an_open_task_acknowledges_it(sessions):
+    """A member pausing an unacknowledged task has answered it: acknowledged then waiting, same actor and
+    instant, and its acknowledge clock stops met there (only a complaint's wait holds a task unacknowledged)."""
+    from closeloop.services.engine.clocks import task_clocks
+    from models.tables import Transition
+
+    config = engine_config()
+    created = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
+    intake(sessions, config, created, [facts("P-open", created)])
+    tid = _task(sessions)
+    paused = datetime(2026, 3, 2, 10, 0, tzinfo=SH)
+    task_svc.pause(sessions, tid, config=config, reason="the bank's statement", actor="ann", at=paused)
+    with sessions() as s:
+        task = s.get(Task, tid)
+        trail = [(t.trigger, t.to_state, t.actor, t.at) for t in s.scalars(
+            select(Transition).where(Transition.entity == "task", Transition.entity_id == tid,
+                                     Transition.trigger != "create").order_by(Transition.id))]
+        (ack,) = [v.clock for v in task_clocks(s, task, config, paused) if v.clock.name == "acknowledge"]
+    assert trail == [("acknowledge", "acknowledged", "ann", paused), ("pause", "waiting", "ann", paused)]
+    assert (ack.status, ack.stopped_at) == ("met", paused)

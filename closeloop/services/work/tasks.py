@@ -150,12 +150,22 @@ def start(sessions, task_id: int, *, config: Config, actor: str, at: datetime,
 def pause(sessions, task_id: int, *, config: Config, reason: str, actor: str, at: datetime,
           until: datetime | None = None, expected_version: int | None = None) -> Task:
     """Wait on the customer or a third party: the task's SLA clock pauses. A reason is required;
-    ``until`` (UTC-aware) is the expected end, kept in the audit row for the follow-up engine."""
+    ``until`` (UTC-aware) is the expected end, kept in the audit row for the follow-up engine.
+
+    A person who pauses an open task has answered it: the task is acknowledged first (its own audit row, same
+    actor and instant), so its acknowledge clock stops there; only a complaint's wait on the customer holds a
+    task unacknowledged (``services/work/waits.py``)."""
     if until is not None and until <= at:
         raise InvalidInput("until", "must be later than the pause itself")
     data = {"until": until.isoformat()} if until else None
-    return _simple(sessions, task_id, TaskTrigger.PAUSE, config=config, actor=actor, at=at, reason=reason, data=data,
-                   expected_version=expected_version)
+    with unit_of_work(sessions) as s:
+        task, _complaint = _load_held(s, task_id, expected_version)  # held: the transitions and refresh read it
+        TASK_MACHINE.next_state(TaskStatus(task.status), TaskTrigger.PAUSE)  # illegal: fail before acknowledging
+        if task.status == TaskStatus.OPEN:
+            apply(s, task, TaskTrigger.ACKNOWLEDGE, at=at, actor=actor, reason="acknowledged by its pause")
+        apply(s, task, TaskTrigger.PAUSE, at=at, actor=actor, reason=reason, data=data)
+        _refresh(s, task, config, at)
+        return task
 
 
 def assign(sessions, task_id: int, *, config: Config, assignee: str, actor: str, at: datetime,

@@ -7,7 +7,9 @@ By default every open, acknowledged or in-progress task of the complaint pauses 
 (they wait on another task, whose pause already holds them). When the complaint leaves
 ``awaiting_customer`` for work again (the customer replied), exactly the tasks this rule paused are
 resumed (their due times move by the business time spent waiting, as for any task pause); a task a
-person paused for another reason stays paused. A task of a complaint that is resolved or closed is
+person paused for another reason stays paused. A task paused while still ``open`` (nobody had acknowledged
+it) is released back to ``open`` (trigger ``release``), its acknowledge clock paused meanwhile and running
+again; the others resume to ``in_progress``. A task of a complaint that is resolved or closed is
 cancelled by that path, not here.
 """
 
@@ -54,10 +56,12 @@ def resume_after_wait(s: Session, complaint: Complaint, *, actor: str, at: datet
                         .order_by(Task.id)).all()
     resumed = []
     for t in waiting:
-        last = s.scalar(select(Transition.data).where(
+        last = s.execute(select(Transition.data, Transition.from_state).where(
             Transition.entity == "task", Transition.entity_id == t.id, Transition.to_state == TaskStatus.WAITING)
-            .order_by(Transition.at.desc(), Transition.id.desc()).limit(1))
-        if (last or {}).get("paused_by") == PAUSED_BY:
-            apply(s, t, TaskTrigger.RESUME, at=at, actor=actor, reason="the customer answered")
+            .order_by(Transition.at.desc(), Transition.id.desc()).limit(1)).first()
+        if last is not None and (last.data or {}).get("paused_by") == PAUSED_BY:
+            # a task held before anyone acknowledged it goes back to the queue unacknowledged, not to work
+            trigger = TaskTrigger.RELEASE if last.from_state == TaskStatus.OPEN else TaskTrigger.RESUME
+            apply(s, t, trigger, at=at, actor=actor, reason="the customer answered")
             resumed.append(t.id)
     return resumed
