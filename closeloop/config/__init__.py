@@ -94,12 +94,18 @@ class Config:
         )
 
     @property
+    def triage_department(self) -> str:
+        """The configured triage queue: the department of the first ``[[fallback.tasks]]`` (where a complaint no
+        rule routes goes, and where work goes back when no department is known)."""
+        return self.model.fallback.tasks[0].department
+
+    @property
     def follow_up_department(self) -> str:
         """Where customer follow-up tasks go (``[follow_up] department``)."""
         fu = self.model.follow_up.department
         if fu:
             return fu
-        return "service" if "service" in self.departments else self.model.fallback.tasks[0].department
+        return "service" if "service" in self.departments else self.triage_department
 
     def calendar(self, name: str):
         """The :class:`~closeloop.domain.calendar.BusinessCalendar` called ``name`` (built once)."""

@@ -154,4 +154,4 @@ def _owner(session: Session, config: Config, complaint_id: int) -> str:
     dep = session.scalar(select(Task.department).where(Task.complaint_id == complaint_id).order_by(Task.id).limit(1))
     if dep and dep in config.departments:
         return dep
-    return config.model.fallback.tasks[0].department
+    return config.triage_department

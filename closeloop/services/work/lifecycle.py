@@ -159,7 +159,7 @@ def reopen_in_session(s, c: Complaint, *, config: Config, reason: str, actor: st
         last = s.scalar(select(Task).where(Task.complaint_id == c.id, Task.status == TaskStatus.DONE,
                                            Task.kind.not_in(NOT_WORK_KINDS))
                         .order_by(Task.updated_at.desc(), Task.id.desc()).limit(1))
-        department = last.department if last else "triage"
+        department = last.department if last else config.triage_department  # nothing done: the triage queue
     if department not in config.departments:
         raise InvalidInput("department", f"unknown department {department!r}")
     task = Task(complaint_id=c.id, department=department, kind=SystemTaskKind.REOPENED,

@@ -369,7 +369,7 @@ def settle(session: Session, complaint_id: int, *, at: datetime, config: Config)
             ComplaintStatus.TRIAGED, ComplaintStatus.IN_PROGRESS, ComplaintStatus.REOPENED):
         # every task was cancelled or transferred away and nothing was done: back to the triage queue,
         # so the complaint is never stranded without anyone working on it
-        fallback = config.model.fallback.tasks[0].department  # the configured triage queue
+        fallback = config.triage_department
         t = Task(complaint_id=complaint_id, department=fallback, kind=SystemTaskKind.TRIAGE,
                  title="Route again: every task of this complaint was cancelled", instructions="",
                  status=TaskStatus.OPEN, created_at=at, updated_at=at)
