@@ -106,7 +106,7 @@ def downgrade_steps(engine: Engine, revision: str) -> list[str]:
         down = script.get_revision(rev).down_revision
         assert down is None or isinstance(down, str)  # linear history: no merge revisions
         rev = down
-    if revision.startswith("-") and revision[1:].isdigit():
+    if revision.startswith("-") and revision[1:].isascii() and revision[1:].isdigit():
         n = int(revision[1:])
         if n > len(chain):
             raise ValueError(f"cannot go {n} steps down from {current or 'base'}: only {len(chain)} applied")

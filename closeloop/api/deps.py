@@ -21,7 +21,7 @@ def version_of(body_version: int | None, if_match: str | None) -> int | None:
     if if_match is None:
         return None
     raw = if_match.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit() or not (1 <= int(raw) <= MAX_ID):
+    if not (raw.isascii() and raw.isdigit()) or not (1 <= int(raw) <= MAX_ID):  # "²".isdigit() is true
         raise ApiError(422, f"If-Match: {if_match!r} is not a version number", code="invalid_input", field="If-Match")
     return int(raw)
 

@@ -162,7 +162,7 @@ def install(api) -> None:
             elapsed = time.perf_counter() - start
             route = _route_template(request)
             latency.labels(request.method, route, str(status)).observe(elapsed)
-            ids = {v: int(p) if str(p).isdigit() else p for k, v in ID_PARAMS.items()
+            ids = {v: int(p) if str(p).isascii() and str(p).isdigit() else p for k, v in ID_PARAMS.items()
                    if (p := request.path_params.get(k)) is not None}
             _log.info("%s %s %s", request.method, route, status,
                       extra={"method": request.method, "route": route, "status": status,

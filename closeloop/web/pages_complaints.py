@@ -83,7 +83,7 @@ def _bulk_choices(app) -> dict:
 
 def _view_flash(query) -> dict | None:
     """The message after saving or deleting a view (whitelisted keys only)."""
-    if query.get("view_saved", "").isdigit():
+    if query.get("view_saved", "").isascii() and query.get("view_saved", "").isdigit():
         return {"kind": "ok", "key": "views.saved", "field": ""}
     if query.get("view_deleted") == "1":
         return {"kind": "ok", "key": "views.deleted", "field": ""}

@@ -56,7 +56,7 @@ def my_queue(request: Request, department: str = "", who: Principal = Depends(cu
 def _flash(request: Request) -> dict | None:
     q = request.query_params
     task = q.get("task", "")
-    task = task if task.isdigit() else "?"
+    task = task if task.isascii() and task.isdigit() else "?"
     if q.get("ok") in OK_KEYS:
         return {"kind": "ok", "key": f"ok.{q['ok']}", "values": {"task": task}}
     if q.get("err") in ERR_KEYS:
@@ -103,7 +103,7 @@ def _back(data: dict, who: Principal, department: str, **params) -> RedirectResp
     query = parse_qs(target.query)
     show, page = query.get("show", [""])[0], query.get("page", [""])[0]
     keep = {"show": show} if show in FILTERS else {}
-    if page.isdigit() and page != "1":
+    if page.isascii() and page.isdigit() and page != "1":
         keep["page"] = page
     return RedirectResponse(f"{target.path}?{urlencode({**keep, **params})}", status_code=303)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from closeloop.services.people.tokens import list_tokens, revoke_token
@@ -104,3 +105,21 @@ def test_pause_until_must_be_aware_and_later(api, complaints):
     until = (T0 + timedelta(days=2)).isoformat()
     r = api.post("member", url, {"trigger": "pause", "reason": "waiting on bank", "until": until})
     assert r.status_code == 200 and r.json()["task"]["status"] == "waiting"
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "²", "¹2", "W/\"³\"", "٣"])
+def test_if_match_that_is_not_an_ascii_version_number_is_a_422_naming_it(value):
+    """``str.isdigit`` is true for superscripts and other scripts' digits that ``int`` refuses: never a 500.
+    (Called directly: the test client re-encodes a header's non-ASCII bytes, a server hands them over as sent.)"""
+    from closeloop.api.deps import version_of
+    from closeloop.api.errors import ApiError
+
+    with pytest.raises(ApiError) as raised:
+        version_of(None, value)
+    assert (raised.value.status, raised.value.field) == (422, "If-Match")
+    assert version_of(None, 'W/"3"') == 3
+
+
+def test_a_path_id_in_another_scripts_digits_is_refused_not_a_500(api, complaints):
+    r = api.get("manager", "/complaints/²")
+    assert r.status_code == 422, r.text
