@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 import getpass
+import inspect
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NoReturn, overload
 from zoneinfo import ZoneInfo
 
 import typer
+import typer.models
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -57,9 +59,39 @@ def exit_code(exc: Exception) -> int:
     return 2 if isinstance(exc, InvalidInput) else 1
 
 
+#: the largest number any command takes (ids are PostgreSQL integers; counts, days and years are far below)
+MAX_NUMBER = 2_147_483_647
+
+
+def _check_numbers(kw: dict[str, Any], shown: dict[str, str]) -> None:
+    """Refuse (exit 2, naming the parameter as the command line shows it: ``shown``) an integer argument beyond
+    :data:`MAX_NUMBER`: no row has such an id, and the database driver would fail on it with a traceback."""
+    for name, value in kw.items():
+        values = value if isinstance(value, list | tuple) else [value]
+        big = next((v for v in values if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_NUMBER),
+                   None)
+        if big is not None:
+            fail(InvalidInput(shown.get(name, name), f"{big} is out of range (at most {MAX_NUMBER:,})"), 2)
+
+
+def _shown_names(f: Callable[..., Any]) -> dict[str, str]:
+    """Each parameter of the command ``f`` as the command line shows it: an option by its longest flag
+    (``--into``), an argument in capitals (``TASK_ID``)."""
+    shown = {}
+    for name, param in inspect.signature(f).parameters.items():
+        decls = [d for d in getattr(param.default, "param_decls", None) or () if d.startswith("-")]
+        is_option = isinstance(param.default, typer.models.OptionInfo)
+        shown[name] = max(decls, key=len) if decls else (f"--{name.replace('_', '-')}" if is_option
+                                                         else name.upper())
+    return shown
+
+
 def _reporting(f: Callable[..., Any]) -> Callable[..., Any]:
+    shown = _shown_names(f)
+
     @functools.wraps(f)  # Typer reads the command's parameters through __wrapped__
     def run(*a: Any, **kw: Any) -> Any:
+        _check_numbers(kw, shown)
         try:
             return f(*a, **kw)
         except DomainError as exc:

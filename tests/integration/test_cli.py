@@ -170,6 +170,23 @@ def test_every_command_reports_domain_errors_through_the_one_wrapper(cli_env):
     assert res.exit_code == 1 and "error:" in res.output
 
 
+@pytest.mark.parametrize(("args", "shown"), [
+    (["tasks", "show", "99999999999999999999"], "TASK_ID"),
+    (["complaints", "show", "2147483648"], "COMPLAINT_ID"),
+    (["tasks", "ack", "-99999999999"], "TASK_ID"),
+    (["complaints", "merge", "1", "--into", "99999999999999999999"], "--into"),
+    (["improvements", "link", "1", "2", "99999999999999999999"], "COMPLAINT"),
+])
+def test_a_number_beyond_any_id_is_one_error_line_naming_the_parameter(cli_env, args, shown):
+    """SQLite's driver fails on an integer beyond 64 bits (OverflowError), PostgreSQL's on one beyond the column:
+    every command refuses such a number first, exit 2, no traceback."""
+    assert run("db", "upgrade").exit_code == 0
+    res = runner.invoke(app, args if args[2] != "-99999999999" else [*args[:2], "--", args[2]])
+    assert res.exit_code == 2, res.output
+    assert f"error: {shown}: " in res.output and "out of range (at most 2,147,483,647)" in res.output
+    assert "Traceback" not in res.output
+
+
 def test_the_demo_finds_its_bundled_samples_and_configurations():
     from closeloop.cli.replay import BUNDLED
 
