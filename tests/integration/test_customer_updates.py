@@ -64,6 +64,20 @@ def test_a_reply_goes_once_in_the_customers_language_threaded_under_the_acknowle
     assert keyed.outbox_id is not None and keyed.key == f"customer:reply:{cid}:second"
 
 
+def test_a_double_submit_that_differs_only_in_blank_space_sends_one_reply(sessions, config):
+    """A form resubmitted with a trailing newline, CRLF line ends or spaces at the line ends is the same reply."""
+    (cid,) = intake(sessions, config, T0, [facts("R-ws", T0, customer_ref="ws", customer=who(language="en"))])
+    texts = ["We corrected the entry.\nThank you.", "We corrected the entry.\nThank you.\n",
+             " We corrected the entry.\r\nThank you.", "We corrected the entry.  \nThank you."]
+    sent = [send_reply(sessions, config, cid, text, actor="agent", at=T0 + timedelta(minutes=n))
+            for n, text in enumerate(texts)]
+    assert sent[0].outbox_id is not None and [r.outbox_id for r in sent[1:]] == [None, None, None]
+    (row,) = _outbox(sessions, "customer:reply:")
+    assert "We corrected the entry.\nThank you." in row.body and "\r" not in row.body
+    other = send_reply(sessions, config, cid, "We corrected the entry.\n\nThank you.", actor="agent", at=T0)
+    assert other.outbox_id is not None  # another paragraph break is another text
+
+
 def test_a_reply_needs_a_reachable_customer_and_text_and_lands_on_the_merge_survivor(sessions, config):
     a, b, c = intake(sessions, config, T0, [facts("M-1", T0, customer_ref="m", customer=who()),
                                             facts("M-2", T0, customer_ref="m", category="other"),
