@@ -10,6 +10,7 @@ promises, compensation and verdicts on those); 403 when there is none, 404 for a
 from __future__ import annotations
 
 import html
+import logging
 from datetime import datetime
 from typing import Any, Literal
 
@@ -18,7 +19,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from closeloop.bootstrap import App
-from closeloop.domain.errors import NotFound
+from closeloop.domain.errors import DomainError, NotFound
 from closeloop.services.customers.links import LinkRefused, Verdict, VerdictLinks
 from closeloop.services.customers.promises import keep_promise, make_promise, promises_of
 from closeloop.services.customers.replies import MAX_REPLY, send_reply
@@ -35,9 +36,10 @@ from models.tables import Promise
 
 from .auth import MANAGER, WORK_ROLES, Principal, get_app, require
 from .deps import Id, Instant
-from .errors import ApiError
+from .errors import ApiError, domain_error
 from .schemas import In, Out
 
+_log = logging.getLogger("closeloop.api")
 router = APIRouter(tags=["customers"])
 
 
@@ -77,11 +79,13 @@ PAGE = {
            "confirm": "Confirm", "recorded": "Thank you: your answer is recorded.",
            "already": "Your answer was recorded before; nothing changed.",
            "expired": "This link has expired. Please reply to our mail instead.",
-           "refused": "This link is not valid."},
+           "refused": "This link is not valid.",
+           "failed": "We could not record your answer just now. Please reply to our mail instead."},
     "zh": {"title": "您的答复", "solved": "您的问题解决了吗？您的答复：已解决。",
            "not-solved": "您的问题解决了吗？您的答复：未解决，我们将重新处理您的投诉。",
            "confirm": "确认", "recorded": "谢谢，您的答复已记录。", "already": "您之前已答复过，本次未作更改。",
-           "expired": "此链接已过期，请直接回复我们的邮件。", "refused": "此链接无效。"},
+           "expired": "此链接已过期，请直接回复我们的邮件。", "refused": "此链接无效。",
+           "failed": "暂时无法记录您的答复，请直接回复我们的邮件。"},
 }
 
 
@@ -129,6 +133,11 @@ def verdict_record(task_id: Id, verdict: Verdict, e: int = Query(..., ge=0, le=1
         language = link_language(app.sessions, app.config, task_id)
         t = PAGE.get(language, PAGE["en"])
         return HTMLResponse(_page(language, t["expired" if exc.expired else "refused"]), 410 if exc.expired else 403)
+    except DomainError as exc:  # the customer reads a page in their language, never the API's JSON error
+        _log.error("follow-up verdict on task %s not recorded: %s", task_id, exc)
+        language = link_language(app.sessions, app.config, task_id)
+        status = domain_error(exc).status_code
+        return HTMLResponse(_page(language, PAGE.get(language, PAGE["en"])["failed"]), status)
     t = PAGE.get(click.language, PAGE["en"])
     return HTMLResponse(_page(click.language, t[click.outcome.value]))
 

@@ -154,3 +154,21 @@ def test_a_signature_with_any_characters_is_refused_not_an_error(api):
     for sig in ("\u0080", "签名", ""):
         r = api.client.get(f"/api/v1/follow-up/{task.id}/solved", params={"e": 10**10, "s": sig})
         assert r.status_code == 403 and "not valid" in r.text
+
+
+def test_a_verdict_the_engine_refuses_gives_the_customer_a_page_not_the_apis_json(api, monkeypatch):
+    """Whatever the recording refuses (here: a configuration without the department to reopen to), the customer
+    reads a page in their language with what to do instead, and the error is logged for the team."""
+    from closeloop.api import routes_customers
+    from closeloop.domain.errors import InvalidInput
+
+    cid = _resolved(api, "click-refused", language="zh")
+    _, mail = _follow_up(api, cid)
+
+    def refuse(*_a, **_kw):
+        raise InvalidInput("department", "unknown department 'triage'")
+
+    monkeypatch.setattr(routes_customers, "record_click", refuse)
+    r = api.client.post(_path(_links(mail)["not-solved"]))
+    assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
+    assert "暂时无法记录您的答复，请直接回复我们的邮件。" in r.text and "invalid_input" not in r.text
