@@ -10,14 +10,19 @@ schedules; the next sweep catches up on whatever fell due meanwhile (timers are 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+
+from closeloop.domain.errors import InvalidInput
 
 
 def deployments(config):
@@ -117,6 +122,35 @@ def stop_local_server(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
             proc.wait(timeout=wait)
         except subprocess.TimeoutExpired:
             continue
+
+
+def serve_lock_path() -> Path:
+    """The lock one ``closeloop serve`` holds: ``$PREFECT_HOME/closeloop-serve.lock``."""
+    return Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect") / "closeloop-serve.lock"
+
+
+@contextmanager
+def serve_lock() -> Iterator[None]:
+    """Hold :func:`serve_lock_path` (an exclusive ``flock``, released when the process ends, even killed) while
+    one ``closeloop serve`` runs. Two serves on one ``PREFECT_HOME`` share the local Prefect server's database
+    and its deployments: stopping either pauses the other's schedules. Raises ``InvalidInput`` naming
+    ``PREFECT_HOME`` (and the pid holding the lock) when another serve holds it."""
+    path = serve_lock_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise InvalidInput("PREFECT_HOME", f"another closeloop serve (pid {holder}) is running with "
+                                               f"{path.parent}; stop it first, or give this one its own "
+                                               "PREFECT_HOME") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def serve_all(config) -> None:  # pragma: no cover - runs until stopped (tests/integration/test_serve.py)

@@ -58,7 +58,7 @@ from closeloop.cli.mail import mail_app  # noqa: E402
 app.add_typer(mail_app, name="mail")
 
 app.command("replay")(replay_cmd)
-from closeloop.cli.api import api_cmd, openapi_cmd, start_api_thread, tokens_app  # noqa: E402
+from closeloop.cli.api import api_cmd, bind_api_socket, openapi_cmd, start_api_thread, tokens_app  # noqa: E402
 
 app.add_typer(tokens_app, name="tokens")
 from closeloop.cli.users import users_app  # noqa: E402
@@ -267,20 +267,22 @@ def serve_cmd(api_host: str = typer.Option("127.0.0.1", "--api-host", help="the 
     """
     # deferred: Prefect (flows) costs about 1-2 s to import: only commands that run a flow pay it
     from flows.deliver import describe_email
-    from flows.serve import serve_all
+    from flows.serve import serve_all, serve_lock
 
     a = get_app()
     try:
         mail = describe_email(a.settings)
     except ValueError as exc:
         fail(exc, 2)
-    configure_logging(a.settings.log_format)
-    if not no_api:
-        start_api_thread(a, api_host, api_port)
-        out.print(f"REST API on http://{api_host}:{api_port}/api/v1")
-    out.print(mail)
-    out.print("serving the deployments of deploy/prefect.yaml (Ctrl-C to stop)")
-    serve_all(a.config)
+    sock = None if no_api else bind_api_socket(api_host, api_port)  # taken: one error line, nothing started
+    with serve_lock():  # one closeloop serve per local Prefect server: stopping one pauses the schedules
+        configure_logging(a.settings.log_format)
+        if sock is not None:
+            start_api_thread(a, sock)
+            out.print(f"REST API on http://{api_host}:{api_port}/api/v1")
+        out.print(mail)
+        out.print("serving the deployments of deploy/prefect.yaml (Ctrl-C to stop)")
+        serve_all(a.config)
 
 
 @app.command("automations")

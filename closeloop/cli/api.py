@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from rich.table import Table
 
 from closeloop.bootstrap import App
 from closeloop.cli.common import actor_name, get_app, out
+from closeloop.domain.errors import InvalidInput
 from closeloop.logs import configure_logging
 from closeloop.services.people import tokens as token_svc
 
@@ -80,17 +82,41 @@ def api_server(app, host: str, port: int, log_level: str = "info"):
                                          access_log=False, log_config=None))
 
 
-def run_api(app, host: str, port: int, log_level: str = "info") -> None:
-    """Serve the REST API with uvicorn (blocks)."""
-    api_server(app, host, port, log_level).run()
+def bind_api_socket(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` for the API, bound before anything else starts (uvicorn serves on
+    it, so no other process can take the port in between). Raises ``InvalidInput`` naming the port when it is
+    taken (another ``closeloop serve`` or ``closeloop api``, say) or the address cannot be used."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise InvalidInput("host", f"{host!r} is not an address to listen on ({exc.strerror or exc})") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise InvalidInput("port", f"{host}:{port} cannot be used ({exc.strerror or exc}): is another closeloop "
+                                   "serve or api running? Stop it or choose another port") from None
+    sock.set_inheritable(True)
+    return sock
 
 
-def start_api_thread(app, host: str, port: int):
-    """Serve the REST API in a daemon thread (``closeloop serve`` runs it beside the flows).
+def run_api(app, sock: socket.socket, log_level: str = "info") -> None:
+    """Serve the REST API with uvicorn on the bound ``sock`` (:func:`bind_api_socket`; blocks)."""
+    host, port = sock.getsockname()[:2]
+    api_server(app, host, port, log_level).run(sockets=[sock])
+
+
+def start_api_thread(app, sock: socket.socket):
+    """Serve the REST API on the bound ``sock`` in a daemon thread (``closeloop serve`` runs it beside the flows).
 
     Returns the uvicorn server; ``server.should_exit = True`` stops it."""
+    host, port = sock.getsockname()[:2]
     server = api_server(app, host, port, "warning")
-    threading.Thread(target=server.run, name="closeloop-api", daemon=True).start()
+    threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="closeloop-api", daemon=True).start()
     return server
 
 
@@ -99,9 +125,10 @@ def api_cmd(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.O
     """Serve the REST API (/api/v1; OpenAPI at /api/v1/openapi.json, docs at /api/v1/docs)."""
 
     a = get_app()
+    sock = bind_api_socket(host, port)
     configure_logging(a.settings.log_format)
     out.print(f"closeloop API on http://{host}:{port}/api/v1 (docs at /api/v1/docs; /healthz, /readyz, /metrics)")
-    run_api(a, host, port)
+    run_api(a, sock)
 
 
 def openapi_document() -> str:

@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from closeloop.cli.api import start_api_thread
+from closeloop.cli.api import bind_api_socket, start_api_thread
 
 
 def _free_port() -> int:
@@ -20,7 +20,7 @@ def _free_port() -> int:
 def test_api_thread_serves_and_stops(api):
     port = _free_port()
     before = set(threading.enumerate())
-    server = start_api_thread(api.app, "127.0.0.1", port)
+    server = start_api_thread(api.app, bind_api_socket("127.0.0.1", port))
     [thread] = [t for t in threading.enumerate() if t not in before and t.name == "closeloop-api"]
     url = f"http://127.0.0.1:{port}/api/v1/me"
     try:
