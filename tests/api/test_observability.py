@@ -75,8 +75,9 @@ def test_metrics_report_the_backlog_the_timer_lag_and_the_runs(api, complaints, 
     m = _samples(r.text)
     assert m[("closeloop_due_timers", ())] == due
     assert m[("closeloop_due_timer_lag_seconds", ())] == (later - oldest_due).total_seconds()
-    for status in ("pending", "sending", "delivered", "unknown", "failed"):
+    for status in ("pending", "sending", "delivered", "unknown", "dead"):  # every status, 0 when none has it
         assert m[("closeloop_outbox_messages", (("status", status),))] == outbox.get(status, 0)
+    assert ("closeloop_outbox_messages", (("status", "failed"),)) not in m  # no outbox row has that status
     assert m[("closeloop_engine_runs_last_hour", (("kind", "deliver"),))] == 2  # the 2-hour-old run is out
     assert m[("closeloop_engine_run_seconds_sum_last_hour", (("kind", "deliver"),))] == 6.5
     assert m[("closeloop_engine_run_seconds_max_last_hour", (("kind", "deliver"),))] == 4.0

@@ -19,7 +19,7 @@ from models import migrate
 from models.tables import InboundMail, MailQuarantine, Notification, Outbox, Timer
 
 #: Outbox statuses reported even when no row has them (a gauge at 0 rather than a missing series).
-OUTBOX_STATUSES = ("pending", "sending", "delivered", "unknown", "failed")
+OUTBOX_STATUSES = tuple(s.value for s in OutboxStatus)
 #: The window of the run statistics (durations, deliveries by outcome): the last hour.
 RUN_WINDOW = timedelta(hours=1)
 
