@@ -212,6 +212,11 @@ def test_import_notes_the_configuration_a_replay_would_pick_for_the_format(cli_e
     assert res.exit_code == 0 and "note:" not in res.stderr  # the default configuration is CFPB's own
     res = run("import", nyc, "--json", "--config", str(ROOT / "examples" / "nyc311.toml"))
     assert res.exit_code == 0 and "note:" not in res.stderr  # a configuration was chosen
+    cfpb_as_nyc = runner.invoke(app, ["import", str(cli_env / "cfpb.csv"), "--format", "nyc311"])
+    assert cfpb_as_nyc.exit_code == 2 and "note:" not in cfpb_as_nyc.output  # not a nyc311 file: no such note
+    assert "does not have the columns of format 'nyc311'" in " ".join(cfpb_as_nyc.output.split())
+    res = run("import", nyc, "--json", "--format", "nyc311")  # the format named and right: the note stays
+    assert "note: nyc.csv is a nyc311 export" in res.stderr
     monkeypatch.setenv("CLOSELOOP_CONFIG", str(ROOT / "examples" / "nyc311.toml"))
     res = run("import", nyc, "--json")
     assert res.exit_code == 0 and "note:" not in res.stderr
