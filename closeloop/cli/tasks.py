@@ -131,8 +131,15 @@ def tasks_cancel(task_id: int, reason: str = typer.Option(..., "--reason"),
 @tasks_app.command("assign")
 def tasks_assign(task_id: int, assignee: str = typer.Argument(..., help="who takes it over"),
                  actor: str | None = typer.Option(None)) -> None:
-    """Reassign a task within its department (the due time is kept)."""
-    _action(task_svc.assign, task_id, assignee=assignee, actor=actor_name(actor))
+    """Reassign a task within its department (the due time is kept). A user's handle (``@ann``) or name
+    assigns that user; any other text is kept as it is (an installation without user accounts), and the
+    reply says so."""
+    a = get_app()
+    task = task_svc.assign(a.sessions, task_id, config=a.config, at=a.clock.now(), assignee=assignee,
+                           actor=actor_name(actor))
+    who = (f"the user {escape(task.assignee or '')}" if task.assignee_user_id is not None else
+           f"{escape(task.assignee or '')!r} (no user by that name: free text, nobody is notified)")
+    out.print(f"task {task.id} ({task.department}/{task.kind}) is {task.status}, assigned to {who}")
 
 
 @tasks_app.command("follow-up")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 
 from typer.testing import CliRunner
 
@@ -43,3 +44,11 @@ def test_users_add_list_and_a_token_of_a_user(tmp_path, monkeypatch):
     assert note.exit_code == 0 and "notified @wang.li" in note.output, note.output
     unknown = run("complaints", "note", "1", "--text", "@nobody see")
     assert unknown.exit_code == 2 and "@nobody" in unknown.output  # bad input: exit 2 (cli/common.exit_code)
+    with sqlite3.connect(tmp_path / "u.db") as db:
+        (task_id,) = db.execute("SELECT min(id) FROM task WHERE department = 'operations'").fetchone()
+    task_id = str(task_id)
+    by_user = run("tasks", "assign", task_id, "@wang.li")
+    assert by_user.exit_code == 0 and "assigned to the user wang.li" in by_user.output, by_user.output
+    free = run("tasks", "assign", task_id, "zed")
+    assert free.exit_code == 0
+    assert "assigned to 'zed' (no user by that name: free text, nobody is notified)" in " ".join(free.output.split())
