@@ -31,6 +31,25 @@ from models import migrate
 
 app = typer.Typer(help="closeloop: hard customer complaints, across departments, until the loop is closed.",
                   no_args_is_help=True, add_completion=False)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"closeloop {version('closeloop')}")
+        except PackageNotFoundError:  # run from a checkout that was not installed
+            typer.echo("closeloop (not installed: run `make install`)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(show_version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                           help="print the installed version and exit")) -> None:
+    """closeloop: hard customer complaints, across departments, until the loop is closed."""
+
+
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration files.", no_args_is_help=True)
 app.add_typer(db_app, name="db")

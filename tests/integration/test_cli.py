@@ -233,3 +233,10 @@ def test_import_names_the_required_column_an_export_lacks(cli_env):
     assert res.exit_code == 2 and "closest: format 'cfpb', but it lacks 'Date received'" in " ".join(res.output.split())
     res = run("import", str(cli_env / "nodate.csv"), "--format", "cfpb")
     assert res.exit_code == 2 and "it lacks 'Date received'" in " ".join(res.output.split())
+
+
+def test_version_prints_the_installed_version():
+    from importlib.metadata import version
+
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.output.strip() == f"closeloop {version('closeloop')}"
