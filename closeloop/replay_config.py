@@ -59,8 +59,12 @@ def import_hint(path: Path, fmt: str) -> str | None:
     """For ``closeloop import`` run without a configuration (no ``--config``, no ``CLOSELOOP_CONFIG``): a note
     when ``path``'s format is one a replay would not route with the bundled default (:data:`BY_FORMAT`),
     saying what the replay picks instead; None for other formats. Import never switches configuration by
-    itself: its departments are written into the database the installation keeps."""
-    name = detect_format(path, fmt)
+    itself: its departments are written into the database the installation keeps. The format is told from the
+    file's header: a ``fmt`` the file does not have gets no note (the import refuses the file, naming what it
+    lacks)."""
+    name = detect_format(path, "auto")
+    if fmt not in ("auto", name):
+        return None
     picked = BY_FORMAT.get(name)
     if picked is None:
         return None
