@@ -75,7 +75,7 @@ def complaints_search(query: str = typer.Argument(..., help="id, external refere
         out.print_json(data={"total": total, "items": items})
         return
     out.print(_complaints_table(rows))
-    out.print(f"{total} match(es); showing {offset + 1 if rows else 0}-{offset + len(rows)}")
+    out.print(f"{total:,} match{'' if total == 1 else 'es'}" + (f"; showing {offset + 1:,}-{offset + len(rows):,}" if rows else ""))
 
 
 def _write(chunks, out_path: Path | None) -> None:

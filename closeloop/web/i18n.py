@@ -198,7 +198,7 @@ EN: dict[str, str] = {
     "comp.title": "Compensation approvals", "comp.entry": "Entry", "comp.kind": "Kind", "comp.amount": "Amount",
     "comp.cap": "Cap", "comp.requested": "Requested by", "comp.decision": "Decision",
     "comp.status.pending_approval": "Waiting for approval", "comp.status.approved": "Approved",
-    "comp.status.rejected": "Rejected", "comp.none": "No entry.", "comp.own": "your own request",
+    "comp.status.rejected": "Rejected", "comp.none": "No compensation recorded.", "comp.own": "your own request",
     "comp.kind.refund": "refund", "comp.kind.credit": "credit", "comp.kind.voucher": "voucher",
     "comp.kind.goodwill": "goodwill", "comp.kind.fee_waiver": "fee waiver", "comp.kind.other": "other",
     "comp.help": "Approvers: operations manager and admin; nobody decides their own request. The cap counts "
@@ -382,7 +382,7 @@ ZH: dict[str, str] = {
     "comp.title": "补偿审批", "comp.entry": "条目", "comp.kind": "类型", "comp.amount": "金额",
     "comp.cap": "上限", "comp.requested": "申请人", "comp.decision": "决定",
     "comp.status.pending_approval": "待审批", "comp.status.approved": "已批准",
-    "comp.status.rejected": "已驳回", "comp.none": "没有条目。", "comp.own": "您本人的申请",
+    "comp.status.rejected": "已驳回", "comp.none": "没有补偿记录。", "comp.own": "您本人的申请",
     "comp.kind.refund": "退款", "comp.kind.credit": "抵扣", "comp.kind.voucher": "代金券",
     "comp.kind.goodwill": "善意补偿", "comp.kind.fee_waiver": "免除费用", "comp.kind.other": "其他",
     "comp.help": "审批人：运营经理和管理员；任何人不得审批自己的申请。上限按该投诉所有已批准和待审批条目合计。",

@@ -49,7 +49,7 @@ def _due(config: Config, department: str, at: datetime, due: datetime | None, bu
     assert due is not None  # exactly one of due and business_hours is given (checked above)
     require_aware(due, "due")
     if due <= at:
-        raise InvalidInput("due", "a promise is due in the future")
+        raise InvalidInput("due", "must be in the future: a promise cannot be due before it is made")
     return due
 
 

@@ -214,7 +214,7 @@ def record_follow_up_in_session(s, task: Task, *, config: Config, satisfied: boo
 
     task_id = task.id
     if task.kind != SystemTaskKind.FOLLOW_UP:
-        raise InvalidInput("task", f"task {task_id} is a {task.kind!r} task, not a customer follow-up")
+        raise InvalidInput("task", f"task {task_id} is not a customer follow-up (its kind is {task.kind!r})")
     c = s.get_one(Complaint, task.complaint_id)  # held through the completion (else read again after it)
     complete_in_session(s, task_id, config=config, actor=actor, at=at, expected_version=expected_version,
                         outcome=("satisfied" if satisfied else "not satisfied") + (f": {note}" if note else ""))

@@ -276,7 +276,7 @@ def complete(sessions, task_id: int, *, config: Config, actor: str, at: datetime
                                         at=at, expected_version=expected_version)
             return task
         if satisfied is not None:
-            raise InvalidInput("satisfied", f"task {task_id} is a {task.kind!r} task, not a customer follow-up")
+            raise InvalidInput("satisfied", f"task {task_id} is not a customer follow-up (its kind is {task.kind!r})")
         return complete_in_session(s, task_id, config=config, actor=actor, at=at, outcome=outcome,
                                    expected_version=expected_version, root_cause=root_cause,
                                    root_cause_detail=root_cause_detail)
