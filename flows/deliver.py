@@ -114,8 +114,6 @@ def deliver_outbox(max_batches: int = 50) -> dict:
     log = _logger()
     app = build_app()
     settings = app.settings
-    if settings.webhook_secret == DEFAULT_SECRET:
-        log.warning("CLOSELOOP_WEBHOOK_SECRET is the demo default; receivers cannot trust the signatures")
     worker = worker_name()
     retry_policy, alert = RetryPolicy.from_settings(settings), dead_letter_alert(app.config)
 
@@ -134,6 +132,8 @@ def deliver_outbox(max_batches: int = 50) -> dict:
             counts.update({k: v for k, v in report.as_dict().items() if isinstance(v, int)})
     finally:
         app.dispose()
+    if settings.webhook_secret == DEFAULT_SECRET and report.claimed:  # said when something was signed, not idle
+        log.warning("CLOSELOOP_WEBHOOK_SECRET is the demo default; receivers cannot trust the signatures")
     for line in report.errors[:20]:
         log.warning("%s", line)
     log.info("worker %s: %d batches, %d claimed, %d delivered, %d to retry, %d unknown (resent with the same "
