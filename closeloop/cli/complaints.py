@@ -75,7 +75,8 @@ def complaints_search(query: str = typer.Argument(..., help="id, external refere
         out.print_json(data={"total": total, "items": items})
         return
     out.print(_complaints_table(rows))
-    out.print(f"{total:,} match{'' if total == 1 else 'es'}" + (f"; showing {offset + 1:,}-{offset + len(rows):,}" if rows else ""))
+    shown = f"; showing {offset + 1:,}-{offset + len(rows):,}" if rows else ""
+    out.print(f"{total:,} match{'' if total == 1 else 'es'}{shown}")
 
 
 def _write(chunks, out_path: Path | None) -> None:
