@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -256,7 +256,7 @@ def _weekly(notes) -> dict[str, dict[str, int]]:
     for n in notes:
         kind = {NoticeKind.ESCALATION: "escalation", NoticeKind.PROMISE: "promise breach"}.get(n.kind)
         if kind:
-            day = n.fired_at.date()
+            day = n.fired_at.astimezone(UTC).date()
             out[kind][(day - timedelta(days=day.weekday())).isoformat()] += 1
     return {k: dict(sorted(v.items())) for k, v in out.items() if v}
 
