@@ -388,6 +388,7 @@ def render_html(summaries: dict[str, dict]) -> str:
     env = Environment(autoescape=select_autoescape(["html"]))
     env.filters["pct"] = lambda v: "no data" if v is None else f"{v * 100:.0f}%"
     env.filters["num"] = lambda v, f="%.1f": "no data" if v is None else f % v
+    env.tests["count"] = lambda v: isinstance(v, int | float) and not isinstance(v, bool)  # right-aligned
     text = resources.files("closeloop.templates").joinpath("report.html.j2").read_text("utf-8")
     return env.from_string(text).render(summaries=summaries,
                                         charts={k: scenario_charts(v) for k, v in summaries.items()},
