@@ -6,7 +6,9 @@
 
 - ``code``: ``unauthorized`` (401), ``forbidden`` (403), ``not_found`` (404),
   ``method_not_allowed`` (405), ``conflict`` (409: stale version, concurrent change),
-  ``illegal_transition`` (409; ``details`` = ``[{"state", "trigger", "allowed"}]``),
+  ``illegal_transition`` (409; ``details`` = ``[{"entity", "state", "trigger", "allowed"}]``, ``allowed``
+  the triggers the caller can send in that state, as the message lists them: the API's own, never the
+  system's such as a task's ``block``; none left, the message says so),
   ``merge_rejected`` (409), ``invalid_input`` (422; ``field`` names it),
   ``validation_error`` (422 from request validation; ``details`` lists every
   ``{"field", "problem"}`` and ``field`` is the first), ``too_many_requests`` (429: too many
@@ -18,6 +20,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any, get_args
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -34,6 +37,10 @@ from closeloop.domain.errors import (
     NotFound,
     NotPermitted,
 )
+from closeloop.domain.improvement import ImprovementTrigger
+from closeloop.services.work.tasks import ACTIONS as TASK_ACTIONS
+
+from .schemas_transitions import ComplaintTransition
 
 log = logging.getLogger("closeloop.api")
 
@@ -79,8 +86,33 @@ def _loc(loc, body=None) -> str:
     return ".".join(parts) or ".".join(str(p) for p in loc)
 
 
+def _triggers(body_union: Any) -> list[str]:
+    """The ``trigger`` values of a discriminated union of request bodies."""
+    return [t for body in get_args(get_args(body_union)[0]) for t in get_args(body.model_fields["trigger"].annotation)]
+
+
+#: What a caller can send to move each kind of record, by entity: an illegal transition lists only these of the
+#: triggers its state allows (``IllegalTransition.only``); the machines' others are the system's.
+API_TRIGGERS: dict[str, list[str]] = {
+    "task": [str(a) for a in TASK_ACTIONS],  # POST /tasks/{id}/transitions
+    "complaint": _triggers(ComplaintTransition),  # POST /complaints/{id}/transitions
+    "improvement": [t.value for t in ImprovementTrigger],  # POST /improvements/{id}/transitions
+    "promise": ["keep"],  # POST /promises/{id}/keep
+    "compensation": ["approve", "reject"],  # POST /compensation/{id}/approve|reject
+    "outbox message": ["retry"],  # POST /outbox/{id}/retry
+}
+
+
+def callers_view(exc: IllegalTransition, triggers: list[str] | None = None) -> IllegalTransition:
+    """``exc`` listing only the ``triggers`` (default: the API's for its entity, :data:`API_TRIGGERS`) that its
+    state allows."""
+    usable = API_TRIGGERS.get(exc.entity, []) if triggers is None else triggers
+    return exc.only({t: t for t in usable})
+
+
 def domain_error(exc: DomainError) -> JSONResponse:
     if isinstance(exc, IllegalTransition):
+        exc = callers_view(exc)
         return error_response(409, "illegal_transition", str(exc), "trigger",
                               [{"entity": exc.entity, "state": exc.state, "trigger": exc.trigger,
                                 "allowed": list(exc.allowed)}])

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Header, Query
 from pydantic import BaseModel
 
 from closeloop.bootstrap import App
-from closeloop.domain.errors import NotFound
+from closeloop.domain.errors import IllegalTransition, NotFound
 from closeloop.domain.task import TaskStatus
 from closeloop.services.reads.complaint_queries import get_task, task_department, task_with_clocks
 from closeloop.services.reads.overview import department_queue
@@ -21,7 +21,7 @@ from closeloop.services.work import tasks as task_svc
 
 from .auth import LEAD, MANAGER, MEMBER, WORK_ROLES, Principal, check_department, get_app, require
 from .deps import Id, clock_out, version_of
-from .errors import ApiError
+from .errors import ApiError, callers_view
 from .schemas import ClockOut, Page, TaskOut
 from .schemas_transitions import (
     LEAD_TRIGGERS,
@@ -86,6 +86,11 @@ def task_transition(task_id: Id, body: TaskTransition, if_match: str | None = He
     kw: dict[str, Any] = dict(config=app.config, actor=who.actor, at=app.clock.now(),
                               expected_version=version_of(body.version, if_match))
     payload = body.model_dump(exclude={"trigger", "version"})
-    result = task_svc.fire(app.sessions, task_id, body.trigger, taker_id=who.user_id, **kw, **payload)
+    try:
+        result = task_svc.fire(app.sessions, task_id, body.trigger, taker_id=who.user_id, **kw, **payload)
+    except IllegalTransition as exc:  # a member or lead is told only the triggers its role may send
+        if exc.entity != "task" or who.role == MANAGER:
+            raise
+        raise callers_view(exc, sorted(allowed)) from None
     new = TaskOut.model_validate(result) if isinstance(body, Transfer) else None
     return TaskTransitionOut(task=TaskOut.model_validate(get_task(app.sessions, task_id)), new_task=new)

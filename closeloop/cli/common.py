@@ -17,7 +17,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from closeloop.bootstrap import App, build_app
-from closeloop.domain.errors import DomainError, InvalidInput
+from closeloop.domain.errors import DomainError, IllegalTransition, InvalidInput
+from closeloop.domain.improvement import ImprovementTrigger
+from closeloop.domain.task import TaskTrigger
+from closeloop.services.work.tasks import ACTIONS as TASK_ACTIONS
 from models import migrate
 
 out = Console()
@@ -45,6 +48,29 @@ def get_app(require_schema: bool = True) -> App:
                   "current schema.[/red] Run [bold]closeloop db upgrade[/bold] first.")
         raise typer.Exit(2)
     return a
+
+
+#: What moves each kind of record on the command line, by entity: the noun and, per machine trigger, the command
+#: that fires it. An illegal transition lists only these of the triggers its state allows (``IllegalTransition.
+#: only``): the machines' others are the system's (a task's ``reopen``; there is no ``tasks reopen``).
+COMMANDS: dict[str, tuple[str, dict[str, str]]] = {
+    "task": ("command", {str(a): f"tasks {'ack' if a == TaskTrigger.ACKNOWLEDGE else a}" for a in TASK_ACTIONS}),
+    "complaint": ("command", {"await_customer": "complaints wait", "customer_replied": "complaints reply",
+                              "resolve": "complaints resolve", "close": "complaints close",
+                              "reopen": "complaints reopen", "merge": "complaints merge"}),
+    "improvement": ("trigger", {t.value: t.value for t in ImprovementTrigger}),  # improvements fire ID TRIGGER
+    "promise": ("command", {"keep": "promises keep"}),
+    "compensation": ("command", {"approve": "compensation approve", "reject": "compensation reject"}),
+}
+
+
+def callers_view(exc: DomainError) -> DomainError:
+    """``exc`` as the command line shows it: an illegal transition lists the commands (:data:`COMMANDS`) that
+    its state allows, or says there is none; any other error as it is."""
+    if not isinstance(exc, IllegalTransition) or exc.entity not in COMMANDS:
+        return exc
+    noun, usable = COMMANDS[exc.entity]
+    return exc.only(usable, noun=noun)
 
 
 def fail(exc: Exception | str, code: int = 1) -> NoReturn:
@@ -95,7 +121,7 @@ def _reporting(f: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return f(*a, **kw)
         except DomainError as exc:
-            fail(exc, exit_code(exc))
+            fail(callers_view(exc), exit_code(exc))
     return run
 
 

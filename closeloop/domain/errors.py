@@ -26,6 +26,8 @@ three mappings against this table)::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class DomainError(Exception):
     """Base class of every rule violation raised by the domain and the services."""
@@ -34,15 +36,29 @@ class DomainError(Exception):
 class IllegalTransition(DomainError):
     """A trigger that is not allowed from the current state.
 
-    Attributes: ``entity`` ("complaint", "task"), ``state`` and ``trigger`` (strings).
+    Attributes: ``entity`` ("complaint", "task"), ``state`` and ``trigger`` (strings), ``allowed`` (the
+    triggers the machine accepts in ``state``; after :meth:`only`, what the caller's interface offers of them).
     """
 
-    def __init__(self, entity: str, state: str, trigger: str, allowed: list[str]):
+    def __init__(self, entity: str, state: str, trigger: str, allowed: list[str], *, noun: str = "trigger",
+                 narrowed: bool = False):
         self.entity, self.state, self.trigger, self.allowed = entity, state, trigger, allowed
-        hint = ", ".join(allowed) if allowed else "none (terminal state)"
-        super().__init__(
-            f"{entity} in state '{state}' cannot take trigger '{trigger}'; allowed triggers: {hint}"
-        )
+        if allowed:
+            hint = f"allowed {noun}s: {', '.join(allowed)}"
+        elif narrowed:
+            hint = f"no {noun} you can use is allowed in this state"
+        else:
+            hint = "allowed triggers: none (terminal state)"
+        super().__init__(f"{entity} in state '{state}' cannot take trigger '{trigger}'; {hint}")
+
+    def only(self, usable: Mapping[str, str], *, noun: str = "trigger") -> IllegalTransition:
+        """This refusal as an interface shows it: of the allowed triggers only those in ``usable``, each under the
+        name ``usable`` gives it there (``{"acknowledge": "tasks ack"}``), sorted; ``noun`` names them in the message
+        (``"command"``). The machines' other triggers are the system's (a task's ``block``, ``reopen``): listing
+        them tells a person to do what they cannot. The domain knows no interface: the API and the command line
+        call this with their own actions. Nothing left: the message says there is nothing the caller can use."""
+        shown = sorted({usable[t] for t in self.allowed if t in usable})
+        return IllegalTransition(self.entity, self.state, self.trigger, shown, noun=noun, narrowed=True)
 
 
 class NotFound(DomainError):

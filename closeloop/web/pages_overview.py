@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Path, Request
 
 from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus
+from closeloop.domain.task import TaskStatus
 from closeloop.domain.triage import SEVERITIES
 from closeloop.http.access import MANAGER, WORK_ROLES, Principal, get_app
 from closeloop.services.customers.view import customer_refs
@@ -33,6 +34,8 @@ def overview(request: Request, who: Principal = Depends(current)):
     depts = data["departments"]
     totals = {k: sum(d.get(k, 0) for d in depts.values()) for k in ("active", "breached", "at_risk", "ack_overdue",
                                                                         "due_today")}
+    # active counts the tasks waiting on another one too (blocked): the card says how many of them
+    totals["blocked"] = sum(d.get("by_status", {}).get(TaskStatus.BLOCKED, 0) for d in depts.values())
     top = max([d.get("active", 0) for d in depts.values()] + [1])
     charts = {
         "status": category_bars({t(f"status.{k}"): v for k, v in data["complaints_by_status"].items()},

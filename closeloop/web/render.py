@@ -81,7 +81,12 @@ def pathpart(value) -> str:
     return quote(str(value), safe="")
 
 
-env.filters.update(local=local, hours=hours, filesize=filesize, mentions=mentions, pathpart=pathpart)
+def count(value: int) -> str:
+    """A count with thousands separators: ``1,338``."""
+    return f"{value:,}"
+
+
+env.filters.update(local=local, hours=hours, filesize=filesize, mentions=mentions, pathpart=pathpart, count=count)
 
 
 def language(request: Request) -> str:

@@ -124,7 +124,7 @@ def _shot(page, name: str) -> None:
 
 def _counts(page) -> dict[str, int]:
     """The overview's figures, read from the page (language-independent ids and data attributes)."""
-    out = {key: int(page.inner_text(f"#{key}")) for key in ("open-complaints", "active-tasks")}
+    out = {key: int(page.inner_text(f"#{key}").replace(",", "")) for key in ("open-complaints", "active-tasks")}
     for row in page.query_selector_all("#complaints-by-status tr[data-status]"):
         out["status:" + row.get_attribute("data-status")] = int(row.query_selector("td.num").inner_text())
     return out

@@ -240,3 +240,42 @@ def test_version_prints_the_installed_version():
 
     res = runner.invoke(app, ["--version"])
     assert res.exit_code == 0 and res.output.strip() == f"closeloop {version('closeloop')}"
+
+
+def test_an_illegal_transition_lists_only_the_commands_that_apply(cli_env, tmp_path):
+    """A done task said "allowed triggers: reopen" (there is no ``tasks reopen``: the engine reopens it), an open
+    one listed ``block`` (the engine's, for a task waiting on another one); now the commands that apply, by name."""
+    assert run("db", "upgrade").exit_code == 0
+    feed = tmp_path / "feed.csv"
+    feed.write_text("external_ref,received_at,customer_ref,category,product,text\n"
+                    "F1,2026-03-02T09:00:00+08:00,c1,Credit reporting,Credit reporting,wrong entry\n", encoding="utf-8")
+    assert run("import", str(feed)).exit_code == 0  # task 1 operations investigate (open), 2 service respond (blocked)
+
+    def error(*args: str) -> str:
+        res = runner.invoke(app, list(args))
+        assert res.exit_code == 1, res.output
+        return " ".join(res.output.split())  # rich wraps at the terminal's width
+
+    assert error("tasks", "resume", "1") == (
+        "error: task in state 'open' cannot take trigger 'resume'; allowed commands: tasks ack, tasks cancel, "
+        "tasks complete, tasks pause, tasks start, tasks transfer")
+    assert error("tasks", "start", "2") == ("error: task in state 'blocked' cannot take trigger 'start'; "
+                                            "allowed commands: tasks cancel, tasks transfer")
+    assert error("complaints", "close", "1", "--reason", "done") == (
+        "error: complaint in state 'triaged' cannot take trigger 'close'; allowed commands: complaints merge, "
+        "complaints resolve, complaints wait")
+    assert run("tasks", "complete", "1", "--outcome", "corrected").exit_code == 0
+    assert error("tasks", "start", "1") == ("error: task in state 'done' cannot take trigger 'start'; "
+                                            "no command you can use is allowed in this state")
+
+
+def test_every_command_an_illegal_transition_names_exists():
+    from closeloop.cli.common import COMMANDS
+
+    tree = typer.main.get_command(app).commands
+    for noun, usable in COMMANDS.values():
+        for label in usable.values():
+            if noun == "command":
+                group, command = label.split()
+                assert command in tree[group].commands, label
+    assert set(COMMANDS["improvement"][1]) == set(tree["improvements"].commands["fire"].params[1].help.split(", "))

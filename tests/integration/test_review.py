@@ -165,6 +165,9 @@ def test_compensation_and_three_formats(sessions, config, month, tmp_path):
                                                r["complaints"]["reopened"], r["complaints"]["open_at_end"]]
     assert "| process\\_gap | 2 | 50% | 50% | yes | handover 1 |" in md  # escaped for Markdown
     assert html.count("<svg") >= 3 and 'id="root-causes"' in html and "Fee refunds stall" in html
+    # text columns read from the left, headers included (numbers from the right)
+    assert '<th>id</th><th class="l">title</th><th class="l">status</th><th class="l">owner</th>' in html
+    assert '<th class="l">vital few</th><th class="l">sub-codes</th>' in html and '<td class="l">yes</td>' in html
     assert json.loads(json.dumps(r)) == r  # JSON-able as it is
 
 

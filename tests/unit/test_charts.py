@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import pytest
 
+from closeloop.domain.notices import NoticeKind
 from closeloop.services.replay import charts
+from closeloop.services.replay.report import _weekly
 
 
 def _texts(svg: str) -> list[str]:
@@ -122,3 +125,73 @@ def test_an_outlier_does_not_stretch_a_time_axis_and_the_cut_is_said():
     assert "2012-10-04" not in html.split("chart-note")[0]  # not on the axis
     even = {date(2023, 1, 1) + timedelta(days=i): 5 for i in range(400)}  # no outlier: the whole span
     assert "Axis cut" not in str(time_bars(even, period="day", y_title="open complaints"))
+
+
+def _ticks(svg: str) -> list[str]:
+    return [t for t in _texts(svg) if re.fullmatch(r"\d{4}-\d\d-\d\d", t)]
+
+
+def test_a_week_axis_is_ticked_on_the_mondays_its_bars_are_keyed_by():
+    """The replay report's weekly chart, titled "week starting Monday (UTC)", was ticked on Sundays
+    (2023-07-09, 07-16, ...: Vega's own week ticks) under bars keyed by Mondays."""
+    series = {"escalation": {"2023-07-03": 6, "2023-07-24": 386, "2023-09-11": 45},
+              "promise breach": {"2023-07-10": 2, "2023-09-18": 15}}
+    svg = str(charts.time_bars(series, period="week", by="kind", y_title="notifications",
+                               x_title="week starting Monday (UTC)"))
+    mondays = [(date(2023, 7, 3) + timedelta(weeks=i)).isoformat() for i in range(12)]
+    assert _ticks(svg) == mondays  # 2023-07-03 .. 2023-09-18, every Monday, no Sunday
+    bars = re.findall(r"week starting Monday \(UTC\): (\d{4}-\d\d-\d\d); notifications: (\d+); kind: escalation", svg)
+    assert [d for d, _ in bars] == mondays[:-1] and dict(bars)["2023-07-24"] == "386"  # escalations end 09-11
+
+
+def test_a_long_week_axis_ticks_every_nth_monday():
+    series = {(date(2023, 1, 2) + timedelta(weeks=i)).isoformat(): 1 for i in range(57)}
+    ticks = _ticks(str(charts.time_bars(series, period="week", y_title="notifications")))
+    assert ticks == [(date(2023, 1, 2) + timedelta(weeks=5 * i)).isoformat() for i in range(12)]
+    assert all(date.fromisoformat(t).weekday() == 0 for t in ticks)
+
+
+_WEST_OF_UTC = """
+import json, re
+from closeloop.domain.notices import NoticeKind
+from closeloop.services.replay import charts
+from closeloop.services.replay.report import _weekly
+week = str(charts.time_bars({"2023-07-03": 1, "2023-07-17": 2}, period="week", y_title="n", x_title="week"))
+day = str(charts.time_bars({"2024-01-01": 1, "2024-01-02": 3}, y_title="n", x_title="day"))
+month = str(charts.month_line({"2024-01": 1, "2024-02": 2}, y_title="n"))
+texts = lambda svg: re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+print(json.dumps({"week_bars": re.findall(r"week: (\\d{4}-\\d\\d-\\d\\d)", week),
+                  "week_ticks": [t for t in texts(week) if t.startswith("2023-")],
+                  "day_bars": re.findall(r"day: (\\d{4}-\\d\\d-\\d\\d)", day),
+                  "months": [t for t in texts(month) if re.fullmatch(r"\\d{4}-\\d\\d", t)]}))
+"""
+
+
+def test_dates_stay_utc_days_on_a_machine_west_of_utc():
+    """A local time unit drew the UTC day 2023-07-03 (a Monday) as Sunday 2023-07-02 on a machine in New York,
+    and the month 2024-01 as 2023-12. The renderer reads the zone at start, hence a process of its own."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "TZ": "America/New_York", "PYTHONPATH": str(ROOT)}
+    res = subprocess.run([sys.executable, "-c", _WEST_OF_UTC], env=env, capture_output=True, text=True,
+                         timeout=120, check=True)
+    got = json.loads(res.stdout)
+    assert got["week_bars"] == ["2023-07-03", "2023-07-10", "2023-07-17"]
+    assert got["week_ticks"] == ["2023-07-03", "2023-07-10", "2023-07-17"]
+    assert got["day_bars"] == ["2024-01-01", "2024-01-02"]
+    assert got["months"] == ["2024-01", "2024-02"]
+
+
+def test_notifications_count_in_the_utc_week_starting_monday_they_fired_in():
+    shanghai = timezone(timedelta(hours=8))
+    notes = [SimpleNamespace(kind=NoticeKind.ESCALATION, fired_at=datetime(2023, 7, 10, 5, 0, tzinfo=shanghai)),
+             SimpleNamespace(kind=NoticeKind.ESCALATION, fired_at=datetime(2023, 7, 10, 0, 0, tzinfo=UTC)),
+             SimpleNamespace(kind=NoticeKind.PROMISE, fired_at=datetime(2023, 7, 16, 23, 59, tzinfo=UTC)),
+             SimpleNamespace(kind=NoticeKind.REMINDER, fired_at=datetime(2023, 7, 11, tzinfo=UTC))]
+    # Monday 05:00 in Shanghai is Sunday 21:00 UTC: the week of Monday 2023-07-03
+    assert _weekly(notes) == {"escalation": {"2023-07-03": 1, "2023-07-10": 1}, "promise breach": {"2023-07-10": 1}}

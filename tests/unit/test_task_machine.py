@@ -234,3 +234,26 @@ def test_empty_actor_raises():
         task.transition(TaskStatus.OPEN, TaskTrigger.START, at=AT, actor="")
     assert info.value.field == "actor"
     assert "actor" in str(info.value)
+
+
+def test_an_interface_narrows_the_allowed_triggers_to_its_own_and_says_when_none_is_left():
+    """The machine lists every trigger its state accepts, the engine's too (``block``, ``reopen``); an interface
+    shows a person only its own, under its own names (``IllegalTransition.only``)."""
+    with pytest.raises(IllegalTransition) as info:
+        TASK_MACHINE.next_state(TaskStatus.OPEN, TaskTrigger.RESUME)
+    machine = info.value
+    assert machine.allowed == ["acknowledge", "block", "cancel", "complete", "pause", "start", "transfer"]
+    shown = machine.only({"start": "tasks start", "acknowledge": "tasks ack", "reopen": "tasks reopen"},
+                         noun="command")
+    assert (shown.entity, shown.state, shown.trigger, shown.allowed) == ("task", "open", "resume",
+                                                                          ["tasks ack", "tasks start"])
+    assert str(shown) == ("task in state 'open' cannot take trigger 'resume'; "
+                          "allowed commands: tasks ack, tasks start")
+    assert machine.allowed[1] == "block"  # the domain's own refusal is unchanged
+    with pytest.raises(IllegalTransition) as info:
+        TASK_MACHINE.next_state(TaskStatus.DONE, TaskTrigger.START)
+    assert info.value.allowed == ["reopen"]
+    nothing = info.value.only({"start": "start", "complete": "complete"})
+    assert nothing.allowed == []
+    assert str(nothing) == ("task in state 'done' cannot take trigger 'start'; "
+                            "no trigger you can use is allowed in this state")

@@ -7,7 +7,8 @@ rules every chart follows:
 
 - a time axis is a real time scale with dates on it, and every period between the first and the
   last one is present (an empty day or week is a 0 bar in its place, never left out), so a
-  400-day series renders as 400 days;
+  400-day series renders as 400 days; the dates are drawn as the UTC calendar days given (never in the
+  machine's time zone, which moved every bar a day back west of UTC), and a week axis is ticked on Mondays;
 - both axes carry a title, the y axis with its unit (``"complaints"``, ``"% of tasks"``, ``"hours"``);
 - a value of ``None`` means "no data" and is drawn apart from 0: a grey "no data" label (and, on a
   time axis, a grey band) where 0 would draw nothing.
@@ -98,7 +99,8 @@ def time_bars(series: dict, *, period: str = "day", y_title: str, x_title: str |
     ``{group: {day: value}}`` drawn as stacked, coloured groups (legend titled ``by``).
 
     Empty periods are kept (see :func:`fill_periods`); a ``None`` value is a grey "no data" band.
-    ``y_title`` names the unit (e.g. ``"open complaints"``). Dates are calendar days as given.
+    ``y_title`` names the unit (e.g. ``"open complaints"``). Dates are calendar days as given, drawn as
+    UTC days whatever the machine's time zone; a week axis is ticked on the Mondays its bars are keyed by.
     """
     groups = series if by else {"": series}
     rows: list[dict] = []
@@ -112,10 +114,12 @@ def time_bars(series: dict, *, period: str = "day", y_title: str, x_title: str |
         step = timedelta(days=7 if period == "week" else 1)
         one = date.fromisoformat(rows[0]["t"])
         rows += [{"t": (one + d).isoformat(), "v": 0, "g": rows[0]["g"], "nodata": False} for d in (-step, step)]
-    unit = "yearmonthdate"
+    unit = "utcyearmonthdate"  # the dates are UTC calendar days: a local time unit moved them west of UTC
+    axis: dict[str, Any] = {"format": "%Y-%m-%d", "labelAngle": -30, "labelOverlap": True}
+    if period == "week":  # Vega's own week ticks fall on Sundays: tick the Mondays the bars are keyed by
+        axis["values"] = _week_ticks(sorted({r["t"] for r in rows}), width)
     x = {"field": "t", "type": "temporal", "timeUnit": unit,
-         "title": x_title or ("day" if period == "day" else "week (starting Monday)"),
-         "axis": {"format": "%Y-%m-%d", "labelAngle": -30, "labelOverlap": True}}
+         "title": x_title or ("day" if period == "day" else "week (starting Monday)"), "axis": axis}
     bar: dict[str, Any] = {"mark": {"type": "bar", "color": BLUE},
            "transform": [{"filter": "datum.v !== null"}],
            "encoding": {"x": x, "y": {"field": "v", "type": "quantitative", "title": y_title},
@@ -132,6 +136,18 @@ def time_bars(series: dict, *, period: str = "day", y_title: str, x_title: str |
     chart = render({"width": width, "height": height, "data": {"values": rows}, "layer": layers},
                    label=label or y_title)
     return Markup(chart + Markup('<p class="chart-note">{}</p>').format(note)) if note else chart
+
+
+#: the least room (px) a date label of a week axis gets ("2023-07-03", turned 30 degrees)
+WEEK_LABEL_PX = 60
+
+
+def _week_ticks(mondays: list[str], width: int) -> list[dict]:
+    """Axis values for ``mondays`` (ISO dates, in order): every one, or every n-th when they would not
+    fit ``width`` at :data:`WEEK_LABEL_PX` each, as UTC dates (what the bars are keyed by)."""
+    step = -(-len(mondays) // max(1, width // WEEK_LABEL_PX))
+    return [{"year": d.year, "month": d.month, "date": d.day, "utc": True}
+            for d in (date.fromisoformat(m) for m in mondays[::step])]
 
 
 #: A time axis is cut to the periods holding this share of the total when the rest (a few outliers of the
@@ -251,7 +267,7 @@ def month_line(series: dict[str, float | None], *, y_title: str, width: int = 64
     if not series:
         return _no_data()
     rows = [{"m": f"{k}-01", "v": v, "txt": NO_DATA if v is None else f"{v:,.0f}"} for k, v in series.items()]
-    x = {"field": "m", "type": "temporal", "timeUnit": "yearmonth", "title": "month",
+    x = {"field": "m", "type": "temporal", "timeUnit": "utcyearmonth", "title": "month",
          "axis": {"format": "%Y-%m", "tickCount": {"interval": "month", "step": 1}}}
     line = {"mark": {"type": "line", "color": BLUE, "point": True, "invalid": "break-paths-show-domains"},
             "encoding": {"x": x, "y": {"field": "v", "type": "quantitative", "title": y_title}}}

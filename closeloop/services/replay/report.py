@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -256,7 +256,7 @@ def _weekly(notes) -> dict[str, dict[str, int]]:
     for n in notes:
         kind = {NoticeKind.ESCALATION: "escalation", NoticeKind.PROMISE: "promise breach"}.get(n.kind)
         if kind:
-            day = n.fired_at.date()
+            day = n.fired_at.astimezone(UTC).date()
             out[kind][(day - timedelta(days=day.weekday())).isoformat()] += 1
     return {k: dict(sorted(v.items())) for k, v in out.items() if v}
 
@@ -388,6 +388,7 @@ def render_html(summaries: dict[str, dict]) -> str:
     env = Environment(autoescape=select_autoescape(["html"]))
     env.filters["pct"] = lambda v: "no data" if v is None else f"{v * 100:.0f}%"
     env.filters["num"] = lambda v, f="%.1f": "no data" if v is None else f % v
+    env.tests["count"] = lambda v: isinstance(v, int | float) and not isinstance(v, bool)  # right-aligned
     text = resources.files("closeloop.templates").joinpath("report.html.j2").read_text("utf-8")
     return env.from_string(text).render(summaries=summaries,
                                         charts={k: scenario_charts(v) for k, v in summaries.items()},
