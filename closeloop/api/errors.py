@@ -38,6 +38,7 @@ from closeloop.domain.errors import (
     NotPermitted,
 )
 from closeloop.domain.improvement import ImprovementTrigger
+from closeloop.domain.promise import PROMISE_MACHINE, PromiseTrigger
 from closeloop.services.work.tasks import ACTIONS as TASK_ACTIONS
 
 from .schemas_transitions import ComplaintTransition
@@ -97,7 +98,7 @@ API_TRIGGERS: dict[str, list[str]] = {
     "task": [str(a) for a in TASK_ACTIONS],  # POST /tasks/{id}/transitions
     "complaint": _triggers(ComplaintTransition),  # POST /complaints/{id}/transitions
     "improvement": [t.value for t in ImprovementTrigger],  # POST /improvements/{id}/transitions
-    "promise": ["keep"],  # POST /promises/{id}/keep
+    PROMISE_MACHINE.entity: [PromiseTrigger.KEEP.value],  # POST /promises/{id}/keep
     "compensation": ["approve", "reject"],  # POST /compensation/{id}/approve|reject
     "outbox message": ["retry"],  # POST /outbox/{id}/retry
 }

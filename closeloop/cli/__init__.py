@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import typer
@@ -35,8 +36,6 @@ app = typer.Typer(help="closeloop: hard customer complaints, across departments,
 
 def _print_version(value: bool) -> None:
     if value:
-        from importlib.metadata import PackageNotFoundError, version
-
         try:
             typer.echo(f"closeloop {version('closeloop')}")
         except PackageNotFoundError:  # run from a checkout that was not installed

@@ -19,6 +19,7 @@ from rich.table import Table
 from closeloop.bootstrap import App, build_app
 from closeloop.domain.errors import DomainError, IllegalTransition, InvalidInput
 from closeloop.domain.improvement import ImprovementTrigger
+from closeloop.domain.promise import PROMISE_MACHINE, PromiseTrigger
 from closeloop.domain.task import TaskTrigger
 from closeloop.services.work.tasks import ACTIONS as TASK_ACTIONS
 from models import migrate
@@ -59,7 +60,7 @@ COMMANDS: dict[str, tuple[str, dict[str, str]]] = {
                               "resolve": "complaints resolve", "close": "complaints close",
                               "reopen": "complaints reopen", "merge": "complaints merge"}),
     "improvement": ("trigger", {t.value: t.value for t in ImprovementTrigger}),  # improvements fire ID TRIGGER
-    "promise": ("command", {"keep": "promises keep"}),
+    PROMISE_MACHINE.entity: ("command", {PromiseTrigger.KEEP.value: "promises keep"}),
     "compensation": ("command", {"approve": "compensation approve", "reject": "compensation reject"}),
 }
 
