@@ -31,7 +31,8 @@ documented model where it does not (:class:`Behaviour`):
 Improvement records the engine proposes are approved, acted on and implemented by the seeded
 owners' model of :mod:`closeloop.services.replay.replay_loop`; the effectiveness checks then decide in
 simulated time on the complaints that follow (where the export ends before a check's window does,
-the summary says "not enough data": see ``report.improvement_figures``).
+the summary says "not enough data" for an "effective" decision, while an "ineffective" one stands: see
+``report.improvement_figures``).
 
 Time jumps from event to event and to the next pending timer, with sweeps no
 closer than ``step`` apart, so years of quiet data cost nothing; it stops
