@@ -43,6 +43,11 @@ def build_app(settings: Settings | None = None, *, clock: Clock | None = None,
     settings = settings or Settings()
     engine = make_engine(normalize_database_url(settings.database_url))
     sessions = sessionmaker(engine, expire_on_commit=False)
-    if clock is None:
-        clock = FixedClock(settings.clock_at) if settings.clock_at is not None else SystemClock()
-    return App(settings, engine, sessions, clock, config)
+    return App(settings, engine, sessions, clock or process_clock(settings), config)
+
+
+def process_clock(settings: Settings) -> Clock:
+    """The clock a process runs on: a :class:`~closeloop.clock.FixedClock` at ``settings.clock_at``
+    (``CLOSELOOP_CLOCK_AT``) if set, else the system clock (also for a command that builds no :class:`App`,
+    such as ``closeloop replay``, whose simulated clock is its own)."""
+    return FixedClock(settings.clock_at) if settings.clock_at is not None else SystemClock()

@@ -13,9 +13,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from closeloop.bootstrap import process_clock
 from closeloop.cli.common import err, fail, out
 from closeloop.config import ConfigError, load_config
 from closeloop.replay_config import choose
@@ -24,6 +26,8 @@ from closeloop.services.replay.compare import compare as diff
 from closeloop.services.replay.replay import run_replay
 from closeloop.services.replay.report import render_html
 from closeloop.services.review.review import render, review_of_file
+from closeloop.settings import Settings
+from integrations.exports import RowError
 from integrations.senders import CaptureSender
 
 ROOT = Path(__file__).resolve().parents[2]  # closeloop/cli/replay.py -> the repository
@@ -79,6 +83,9 @@ def replay_cmd(
 
     Runs on a fresh SQLite database in --out; notifications go to capture files in
     --out/capture (nothing leaves the machine). Writes summary.json and report.html.
+    Rows go through import's field rules (a date received in the future is judged
+    against the real clock, never the simulated one); bad rows are reported with
+    their line, column and value and left out, as with import --skip-bad-rows.
     """
 
 
@@ -132,9 +139,11 @@ def _run_scenarios(scenarios: list[tuple], out_dir: Path, *, fmt: str, seed: int
                    horizon: timedelta, pace: Callable[[timedelta], None] | None) -> dict[str, dict]:
     """Replay each ``(name, files, config)`` (in ``out_dir/name`` when there are several, else in
     ``out_dir``) with a progress display; writes each one's review and summary.json; the summaries
-    by name. A ``ValueError`` from the replay exits 2."""
+    by name. Rows are checked at the clock ``closeloop import`` uses (``CLOSELOOP_CLOCK_AT`` or the system
+    clock), never the simulated one. A ``ValueError`` from the replay exits 2."""
 
     summaries: dict[str, dict] = {}
+    clock = process_clock(Settings())
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("events"), TimeElapsedColumn(), console=err, transient=True,
                   disable=not err.is_terminal) as progress:
@@ -143,7 +152,8 @@ def _run_scenarios(scenarios: list[tuple], out_dir: Path, *, fmt: str, seed: int
             target = out_dir / name if len(scenarios) > 1 else out_dir
             try:
                 summary = run_replay(files, cfg, target, fmt=fmt, seed=seed, step=step, horizon=horizon,
-                                     deliver=_capture_delivery(target / "capture"), pace=pace, progress=shown)
+                                     deliver=_capture_delivery(target / "capture"), pace=pace, progress=shown,
+                                     clock=clock)
             except ValueError as exc:
                 fail(exc, 2)
             shown.done()
@@ -241,6 +251,9 @@ def _print(name: str, s: dict) -> None:
               f"({acc['complaints_resolved_or_closed']} resolved/closed, {acc['complaints_open']} open, "
               f"{acc['rejected_not_complaints']} not complaints), {acc['duplicates']} duplicates, "
               f"{acc['bad_rows']} bad rows; every row accounted for: {acc['all_rows_accounted_for']}")
+    for bad in s["rows"]["bad_row_details"]:  # as the import prints them (the first 50)
+        row = RowError(bad["line"], bad["column"], bad["value"], bad["problem"])
+        err.print(f"[yellow]{escape(bad['file'])}[/yellow]: {escape(str(row))}")
     t = Table(title=f"{name}: departments, worst first")
     for col in ("department", "tasks", "done", "open", "median h to complete", "median business h",
                 "resolved within target", "breached so far"):

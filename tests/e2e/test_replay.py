@@ -151,3 +151,75 @@ def test_replaying_twice_into_the_same_out_starts_clean(tmp_path: Path):
     first = run_replay([small], cfg, tmp_path / "out", horizon=timedelta(weeks=1))
     second = run_replay([small], cfg, tmp_path / "out", horizon=timedelta(weeks=1))
     assert first == second and first["complaints"]["received"] == 30
+
+
+# ---- one set of field rules for every way in: the replay refuses what the import refuses
+
+CFPB = ROOT / "examples" / "cfpb_sample.csv"
+FUTURE_DAY = "2099-01-01"
+
+
+def _cfpb_with_a_future_row(path: Path, n: int = 12, future: int = 4) -> tuple[list[dict], int]:
+    """The first ``n`` rows of the bundled CFPB sample written to ``path``, row ``future`` (0-based) received on
+    :data:`FUTURE_DAY`; the good rows and the file line of the future one (the header is line 1)."""
+    with open(CFPB, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        fields, rows = reader.fieldnames, [row for _, row in zip(range(n), reader, strict=False)]
+    rows[future]["Date received"] = FUTURE_DAY
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return [r for i, r in enumerate(rows) if i != future], future + 2
+
+
+def _last_received(rows: list[dict]) -> str:
+    """The latest "Date received" of ``rows`` as the CFPB format reads it (midnight in New York), in UTC."""
+    ny = ZoneInfo("America/New_York")
+    return max(datetime.strptime(r["Date received"], "%Y-%m-%d").replace(tzinfo=ny) for r in rows).astimezone(
+        UTC).isoformat()
+
+
+def test_replay_refuses_a_row_received_in_the_future_as_the_import_does(tmp_path: Path, monkeypatch):
+    """``closeloop import`` refuses a CFPB row received in 2099; ``closeloop replay`` took it in (its rows were
+    read with no upper date bound) and reported 2099 as the last complaint received. Both now judge it at the
+    process's clock (``CLOSELOOP_CLOCK_AT`` here), never the replay's simulated one, with the same error."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CLOSELOOP_DATABASE_URL", f"sqlite:///{tmp_path / 'import.db'}")
+    monkeypatch.setenv("CLOSELOOP_CLOCK_AT", "2026-03-02T09:00:00+00:00")
+    monkeypatch.delenv("CLOSELOOP_CONFIG", raising=False)
+    feed = tmp_path / "cfpb_future.csv"
+    good, line = _cfpb_with_a_future_row(feed)
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    imported = runner.invoke(app, ["import", str(feed), "--json"], catch_exceptions=False)
+    report = json.loads(imported.stdout)
+    assert imported.exit_code == 1 and report["committed"] is False
+    [error] = report["errors"]
+    assert (error["line"], error["column"], error["value"]) == (line, "Date received", FUTURE_DAY)
+    assert "in the future" in error["problem"] and "2026-03-02T09:00:00+00:00" in error["problem"]
+
+    res = runner.invoke(app, ["replay", str(feed), "--out", "out", "--weeks", "1"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text("utf-8"))
+    assert summary["rows"]["bad_row_details"] == [{"file": feed.name, **error}]
+    acc = summary["accounting"]
+    assert (acc["rows"], acc["bad_rows"]) == (len(good) + 1, 1) and acc["all_rows_accounted_for"]
+    # every good row is taken in, the later ones too (the simulated clock starts at the first one received)
+    assert summary["complaints"]["received"] == len(good)
+    assert summary["period"]["last_received"] == _last_received(good)
+    printed = " ".join(res.output.split())
+    assert f"line {line}, column 'Date received', value '{FUTURE_DAY}': {error['problem']}" in printed
+
+
+def test_replay_judges_received_dates_at_the_system_clock_by_default(tmp_path: Path):
+    feed = tmp_path / "cfpb_future.csv"
+    good, line = _cfpb_with_a_future_row(feed, n=6, future=2)
+    before = datetime.now(UTC)
+    summary = run_replay([feed], load_config(None), tmp_path / "out", horizon=timedelta(days=1))
+    [bad] = summary["rows"]["bad_row_details"]
+    assert (bad["line"], bad["column"], bad["value"]) == (line, "Date received", FUTURE_DAY)
+    now = datetime.fromisoformat(bad["problem"].rsplit("after now, ", 1)[1].rstrip(")"))
+    assert before <= now <= datetime.now(UTC)  # the real clock's now, not the simulated one (2023)
+    assert summary["complaints"]["received"] == len(good)
+    assert summary["period"]["last_received"] == _last_received(good)

@@ -31,7 +31,8 @@ documented model where it does not (:class:`Behaviour`):
 Improvement records the engine proposes are approved, acted on and implemented by the seeded
 owners' model of :mod:`closeloop.services.replay.replay_loop`; the effectiveness checks then decide in
 simulated time on the complaints that follow (where the export ends before a check's window does,
-the summary says "not enough data": see ``report.improvement_figures``).
+the summary says "not enough data" for an "effective" decision, while an "ineffective" one stands: see
+``report.improvement_figures``).
 
 Time jumps from event to event and to the next pending timer, with sweeps no
 closer than ``step`` apart, so years of quiet data cost nothing; it stops
@@ -53,7 +54,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
-from closeloop.clock import FixedClock
+from closeloop.clock import Clock, FixedClock, SystemClock
 from closeloop.config import Config
 from closeloop.domain.notices import NotificationStatus, TimerStatus
 from closeloop.domain.task import TaskStatus
@@ -157,8 +158,12 @@ def run_replay(paths: list[Path], config: Config, out_dir: Path, *, fmt: str = "
                step: timedelta = timedelta(hours=1), horizon: timedelta = timedelta(weeks=6),
                deliver: Callable[[sessionmaker, FixedClock], object] | None = None,
                progress: Callable[[datetime, int, int], None] | None = None,
-               pace: Callable[[timedelta], None] | None = None) -> dict:
+               pace: Callable[[timedelta], None] | None = None, clock: Clock | None = None) -> dict:
     """Replay ``paths`` into a fresh SQLite database in ``out_dir``; returns the figures (see ``report.py``).
+
+    The rows pass import's field rules, judged at ``clock``'s now (default: the system clock; the CLI passes
+    the clock ``closeloop import`` would use): a row received more than five minutes after it is a bad row,
+    as in the import and the API. Never the simulated clock, which starts at the first complaint received.
 
     ``progress(simulated_now, events_done, events_total)`` reports the simulated time (UTC) and the
     events (intakes, modelled answers, follow-ups) done out of those known so far (the total grows as
@@ -173,7 +178,7 @@ def run_replay(paths: list[Path], config: Config, out_dir: Path, *, fmt: str = "
     engine = _fresh_database(out_dir)
     sessions = sessionmaker(engine, expire_on_commit=False)
     quality = DataQuality()
-    rows = _read_rows(paths, fmt, quality)
+    rows = _read_rows(paths, fmt, quality, (clock or SystemClock()).now())
     sim = _Simulation(sessions, config, seed, step, horizon, rows[0].facts.received_at,
                       deliver or (lambda _s, _c: None), progress, pace)
     for r in rows:
@@ -198,11 +203,12 @@ def _fresh_database(out_dir: Path):
     return engine
 
 
-def _read_rows(paths: list[Path], fmt: str, quality: DataQuality) -> list[ParsedRow]:
-    """The valid rows of ``paths`` in the order they were received (bad rows go to ``quality``)."""
+def _read_rows(paths: list[Path], fmt: str, quality: DataQuality, now: datetime) -> list[ParsedRow]:
+    """The valid rows of ``paths`` in the order they were received (bad rows go to ``quality``); ``now``:
+    the instant the upper bound of ``received_at`` is judged at, as the import's."""
     rows: list[ParsedRow] = []
     for path in paths:
-        for item in read_export(path, fmt):
+        for item in read_export(path, fmt, now=now):
             quality.rows += 1
             if isinstance(item, RowError):
                 quality.bad_rows.append({"file": Path(path).name, "line": item.line, "column": item.column,

@@ -306,9 +306,12 @@ def improvement_figures(sessions, complaints) -> dict:
 
     ``checks``: every effectiveness check with its before/after counts, the engine's ``decision`` and
     ``data_covers_window`` (False when the export's last complaint was received before the check's
-    after-window ended, so "fewer complaints after" may only mean "no more data"). The totals
-    ``effective``/``ineffective`` count checks whose window the data covers; the others are
-    ``not_enough_data`` (with the engine's own not-enough-data decisions) and say so in ``verdict``.
+    after-window ended, so "fewer complaints after" may only mean "no more data"). ``verdict`` is the
+    decision, except an "effective" one on data that does not cover its window: "not_enough_data". An
+    "ineffective" one stands on such data (the complaints missing after the export's end could only add to
+    the after count, so the reduction the rule asks for is ruled out already) and the engine acted on it (the
+    record went back to ``in_progress``), so the totals ``effective``/``ineffective``/``not_enough_data``
+    count the verdicts and agree with the records' statuses.
     """
     with sessions() as s:
         by_status = dict(s.execute(select(Improvement.status, func.count()).group_by(Improvement.status)).all())
@@ -338,13 +341,28 @@ def improvement_figures(sessions, complaints) -> dict:
 def _check_row(c: EffectivenessCheck, title: str, data_end: datetime | None) -> dict:
     window_end = c.implemented_at + timedelta(days=c.window_days)
     covered = data_end is not None and data_end >= window_end
-    verdict = c.decision if covered or c.decision == "not_enough_data" else "not_enough_data"
+    # data missing after the export's end could only add complaints after the fix: it can turn an "effective"
+    # decision around ("no more complaints" may only mean "no more data"), never an "ineffective" one
+    verdict = "not_enough_data" if c.decision == "effective" and not covered else c.decision
     return {"improvement": c.improvement_id, "title": title, "at": c.at.isoformat(), "attempt": c.attempt,
             "window_days": c.window_days, "before_count": c.before_count, "after_count": c.after_count,
             "reduction": c.reduction, "decision": c.decision, "data_covers_window": covered,
-            "verdict": verdict,
-            "note": None if covered else f"not enough data: the export ends {data_end:%Y-%m-%d}, before the "
-                                         f"after-window ends ({window_end:%Y-%m-%d})" if data_end else "no data"}
+            "verdict": verdict, "note": _check_note(c, covered, data_end, window_end)}
+
+
+def _check_note(c: EffectivenessCheck, covered: bool, data_end: datetime | None, window_end: datetime) -> str | None:
+    """Why a check's verdict rests on data that ends before its after-window does (None when it does not)."""
+    if covered:
+        return None
+    if data_end is None:
+        return "no data"
+    ends = f"the export ends {data_end:%Y-%m-%d}, before the after-window ends ({window_end:%Y-%m-%d})"
+    if c.decision != "ineffective":
+        return f"not enough data: {ends}"
+    needed = (c.rule or {}).get("min_reduction")
+    asked = f"a {needed:.0%} reduction" if isinstance(needed, int | float) else "the reduction the rule asks"
+    return (f"{ends}, but the {c.after_count} complaints it has after the fix already rule out {asked}: "
+            "more data could only add to them")
 
 
 def _open_by_day(complaints, resolved_at: dict) -> dict[str, int]:
