@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Path, Request
 
 from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus
+from closeloop.domain.outbox import dead_reason_label
 from closeloop.domain.task import TaskStatus
 from closeloop.domain.triage import SEVERITIES
 from closeloop.http.access import MANAGER, WORK_ROLES, Principal, get_app
@@ -51,8 +52,10 @@ def overview(request: Request, who: Principal = Depends(current)):
     # the departments burning time first: breached, at risk, then load; idle ones last
     ordered = sorted(depts.items(), key=lambda kv: (-kv[1].get("breached", 0), -kv[1].get("at_risk", 0),
                                                     -kv[1].get("active", 0), kv[0]))
+    dead_reasons = {r: dead_reason_label(r, language(request)) for r in data["dead_letters"] if r}
     return render(request, "overview.html.j2", data=data, depts=ordered, totals=totals, top=top, charts=charts,
-                  names=names, recent=recent_completions(app.sessions, limit=10), now=app.clock.now())
+                  names=names, recent=recent_completions(app.sessions, limit=10), now=app.clock.now(),
+                  dead_reasons=dead_reasons)
 
 
 @router.get("/complaints/{complaint_id}")

@@ -18,3 +18,6 @@ def test_overview_page_shows_dead_letters_by_reason(web):
     page = web.signin("manager").get("/overview")
     assert 'id="dead-letters">3<' in page.text
     assert "abandoned 1, exhausted 2" in page.text and "closeloop outbox retry --all-dead" in page.text
+
+    zh = web.signin("manager_zh").get("/overview")
+    assert "处理进程多次中断 1, 重试次数已用尽 2" in zh.text and "exhausted" not in zh.text  # the reasons in Chinese
