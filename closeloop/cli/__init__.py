@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn
 from rich.table import Table
 
 from closeloop.bootstrap import App
-from closeloop.cli.common import err, fail, get_app, out, parse_instant, report_errors
+from closeloop.cli.common import err, fail, get_app, out, parse_instant, report_errors, stamp
 from closeloop.cli.complaints import complaints_app
 from closeloop.cli.tasks import tasks_app
 from closeloop.config import Config, ConfigError, load_config
@@ -251,7 +251,7 @@ def sweep_cmd(once: bool = typer.Option(True, "--once", help="one sweep (accepte
     if as_json:
         print(json.dumps(report, indent=2, sort_keys=True))
         return
-    out.print(f"sweep at {at.isoformat()}: rescheduled {report['rescheduled']}, fired "
+    out.print(f"sweep at {stamp(at)}: rescheduled {report['rescheduled']}, fired "
               f"{sum(report['fired'].values())} {report['fired']}, notifications {report['notifications']}, "
               f"messages {report['messages']}, follow-up tasks {report['tasks_created']}")
 

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from closeloop.bootstrap import App
-from closeloop.cli.common import actor_name, get_app, out
+from closeloop.cli.common import actor_name, get_app, out, stamp
 from closeloop.domain.errors import InvalidInput
 from closeloop.logs import configure_logging
 from closeloop.services.people import tokens as token_svc
@@ -64,7 +64,7 @@ def tokens_revoke(token_id: int = typer.Argument(..., help="the id from `tokens 
     """Revoke a token: it no longer authenticates."""
     a = get_app()
     info = token_svc.revoke_token(a.sessions, token_id, at=a.clock.now())
-    revoked = info.revoked_at.isoformat() if info.revoked_at else "-"
+    revoked = stamp(info.revoked_at) if info.revoked_at else "-"
     out.print(f"token {info.id} ({escape(info.name)}) revoked at {revoked}")
 
 

@@ -139,6 +139,12 @@ def report_errors(app: typer.Typer) -> typer.Typer:
     return app
 
 
+def stamp(at: datetime) -> str:
+    """An instant as tables and messages show it: ISO 8601 to the second (``2026-03-02T09:00:00+08:00``, no
+    microseconds to cut a column); the ``--json`` outputs keep full precision."""
+    return at.isoformat(timespec="seconds")
+
+
 @overload
 def parse_instant(value: str, option: str) -> datetime: ...
 @overload
@@ -168,9 +174,9 @@ def clocks_table(views, title: str = "SLA clocks (business hours)") -> Table:
         t.add_column(col)
     for v in views:
         c = v.clock
-        due_local = c.due_at.astimezone(ZoneInfo(v.zone)).isoformat() if c.due_at else "-"
-        due_utc = c.due_at.astimezone(ZoneInfo("UTC")).isoformat().replace("+00:00", "Z") if c.due_at else "-"
-        status = c.status.value + (f" (stopped {c.stopped_at.isoformat()})" if c.stopped_at else "")
+        due_local = stamp(c.due_at.astimezone(ZoneInfo(v.zone))) if c.due_at else "-"
+        due_utc = stamp(c.due_at.astimezone(ZoneInfo("UTC"))).replace("+00:00", "Z") if c.due_at else "-"
+        status = c.status.value + (f" (stopped {stamp(c.stopped_at)})" if c.stopped_at else "")
         t.add_row(v.owner, c.name, _hours(c.target), _hours(c.elapsed), _hours(c.paused), _hours(c.remaining),
                   escape(f"{due_local} [{v.calendar_name}]") if c.due_at else "-", due_utc, status)
     return t

@@ -6,7 +6,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from closeloop.cli.common import actor_name, fail, get_app, out
+from closeloop.cli.common import actor_name, fail, get_app, out, stamp
 from closeloop.services.people.tokens import verify_token
 from closeloop.services.uow import unit_of_work
 from closeloop.services.work import compensation as svc
@@ -24,7 +24,7 @@ def _table(rows, title: str) -> Table:
     for e in rows:
         t.add_row(str(e.id), str(e.complaint_id), e.kind, f"{e.amount} {e.currency}",
                   "-" if e.cap is None else str(e.cap), e.status, escape(e.requested_by), escape(e.approver or "-"),
-                  e.created_at.isoformat())
+                  stamp(e.created_at))
     return t
 
 

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from closeloop.cli.common import actor_name, clocks_table, fail, get_app, out
+from closeloop.cli.common import actor_name, clocks_table, fail, get_app, out, stamp
 from closeloop.cli.compensation import compensation_tables
 from closeloop.domain.promise import PromiseStatus
 from closeloop.domain.task import TaskStatus
@@ -47,8 +47,8 @@ def _complaints_table(rows) -> Table:
         t.add_column(col)
     for c in rows:
         t.add_row(str(c.id), c.source, escape(c.external_ref), c.status, c.severity, ",".join(c.risk_flags),
-                  escape(c.category[:40]), escape(c.route_rule or "(triage queue)"), c.received_at.isoformat(),
-                  c.due_at.isoformat() if c.due_at else "-")
+                  escape(c.category[:40]), escape(c.route_rule or "(triage queue)"), stamp(c.received_at),
+                  stamp(c.due_at) if c.due_at else "-")
     return t
 
 
@@ -122,7 +122,7 @@ def complaints_show(complaint_id: int) -> None:
     c = v.complaint
     out.print(f"[bold]complaint {c.id}[/bold]  {escape(c.source)}:{escape(c.external_ref)}  status "
               f"[bold]{c.status}[/bold]  severity {c.severity}  version {c.version}")
-    out.print(escape(f"received {c.received_at.isoformat()}  category {c.category!r}  product {c.product!r}  "
+    out.print(escape(f"received {stamp(c.received_at)}  category {c.category!r}  product {c.product!r}  "
                      f"issue {c.issue!r}  channel {c.channel!r}  company {c.company!r}"))
     out.print(f"route: {escape(c.route_rule or '(fallback: triage queue)')}  flags: {', '.join(c.risk_flags) or '-'}")
     for r in c.triage_reasons:
@@ -167,7 +167,7 @@ def complaints_show(complaint_id: int) -> None:
     for col in ("at", "complaint", "what", "by"):
         t.add_column(col)
     for e in v.timeline:
-        t.add_row(e.at.isoformat(), str(e.complaint_id), escape(f"[{e.kind}] {e.text}"), escape(e.actor))
+        t.add_row(stamp(e.at), str(e.complaint_id), escape(f"[{e.kind}] {e.text}"), escape(e.actor))
     out.print(t)
 
 
@@ -187,7 +187,7 @@ def _run(fn, complaint_id: int, **kw) -> None:
     a = get_app()
     c = fn(a.sessions, complaint_id, config=a.config, at=a.clock.now(), **kw)
     out.print(f"complaint {c.id} is {c.status}, severity {c.severity}"
-              + (f", due {c.due_at.isoformat()}" if c.due_at else ""))
+              + (f", due {stamp(c.due_at)}" if c.due_at else ""))
 
 
 @complaints_app.command("reprioritize")
@@ -233,7 +233,7 @@ def promises_table(a, complaint_id: int) -> None:
     for col in ("id", "department", "person", "what", "due (UTC)", "status"):
         t.add_column(col)
     for p in promises:
-        t.add_row(str(p.id), p.department, escape(p.person or ""), p.kind, p.due_at.isoformat(),
+        t.add_row(str(p.id), p.department, escape(p.person or ""), p.kind, stamp(p.due_at),
                   p.status + (" (late)" if p.status == PromiseStatus.KEPT and p.broken_at else ""))
     out.print(t)
 

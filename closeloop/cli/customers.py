@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from closeloop.cli.common import actor_name, get_app, out, parse_instant
+from closeloop.cli.common import actor_name, get_app, out, parse_instant, stamp
 from closeloop.services.customers.profiles import forget
 from closeloop.services.customers.promises import keep_promise, make_promise, promises_of
 
@@ -47,7 +47,7 @@ def promises_make(complaint_id: int, department: str = typer.Option(..., "--depa
     p = make_promise(a.sessions, a.config, complaint_id, department=department, kind=kind,
                      due=parse_instant(due, "--due"), business_hours=business_hours, description=text,
                      person=person, actor=actor_name(actor), at=a.clock.now())
-    out.print(f"promise {p.id} on complaint {p.complaint_id}: {p.department} {p.kind} by {p.due_at.isoformat()}")
+    out.print(f"promise {p.id} on complaint {p.complaint_id}: {p.department} {p.kind} by {stamp(p.due_at)}")
 
 
 @promises_app.command("keep")
@@ -70,6 +70,6 @@ def promises_list(complaint_id: int) -> None:
     a = get_app()
     table = Table("id", "department", "person", "what", "due (UTC)", "status", "made by")
     for p in promises_of(a.sessions, complaint_id):
-        table.add_row(str(p.id), p.department, escape(p.person or ""), p.kind, p.due_at.isoformat(), p.status,
+        table.add_row(str(p.id), p.department, escape(p.person or ""), p.kind, stamp(p.due_at), p.status,
                       escape(p.made_by))
     out.print(table)

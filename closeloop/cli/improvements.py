@@ -6,7 +6,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from closeloop.cli.common import actor_name, fail, get_app, out
+from closeloop.cli.common import actor_name, fail, get_app, out, stamp
 from closeloop.domain.improvement import ImprovementTrigger
 from closeloop.services.capa import improvement as svc
 
@@ -40,20 +40,20 @@ def improvements_show(improvement_id: int) -> None:
     out.print(escape(f"{r.title}\n{r.problem}\nroot cause: {r.root_cause or '(not yet)'}"
                      + (f" - {r.root_cause_detail}" if r.root_cause_detail else "") + f"\nmatch: {r.match_key}"))
     if r.implemented_at:
-        out.print(f"implemented {r.implemented_at.isoformat()}; check due "
-                  f"{r.check_due_at.isoformat() if r.check_due_at else '-'}")
+        out.print(f"implemented {stamp(r.implemented_at)}; check due "
+                  f"{stamp(r.check_due_at) if r.check_due_at else '-'}")
     t = Table(title="actions (department tasks)")
     for col in ("task", "kind", "department", "status", "assignee", "due (UTC)", "title"):
         t.add_column(col)
     for task in v.actions:
         t.add_row(str(task.id), task.kind, task.department, task.status, escape(task.assignee or "-"),
-                  task.due_at.isoformat() if task.due_at else "-", escape(task.title[:50]))
+                  stamp(task.due_at) if task.due_at else "-", escape(task.title[:50]))
     out.print(t)
     t = Table(title="effectiveness checks (internal; complaints per day in equal windows)")
     for col in ("at", "window days", "before", "after", "reduction", "decision"):
         t.add_column(col)
     for c in v.checks:
-        t.add_row(c.at.isoformat(), f"{c.window_days:g}", str(c.before_count), str(c.after_count),
+        t.add_row(stamp(c.at), f"{c.window_days:g}", str(c.before_count), str(c.after_count),
                   "-" if c.reduction is None else f"{c.reduction:.0%}", c.decision)
     out.print(t)
     t = Table(title="linked complaints (the customer's own verdict is separate from the check)")
@@ -63,13 +63,13 @@ def improvements_show(improvement_id: int) -> None:
     for lk, linked in v.links:
         t.add_row(str(linked.id), linked.status, linked.root_cause or "-", verdict[linked.customer_satisfied],
                   escape(lk.linked_by),
-                  lk.source, lk.linked_at.isoformat())
+                  lk.source, stamp(lk.linked_at))
     out.print(t)
     t = Table(title="history")
     for col in ("at", "from", "to", "trigger", "by", "reason"):
         t.add_column(col)
     for h in v.history:
-        t.add_row(h.at.isoformat(), h.from_state or "-", h.to_state, h.trigger, escape(h.actor), escape(h.reason or ""))
+        t.add_row(stamp(h.at), h.from_state or "-", h.to_state, h.trigger, escape(h.actor), escape(h.reason or ""))
     out.print(t)
 
 
@@ -119,7 +119,7 @@ def improvements_fire(improvement_id: int,
     r = svc.fire(a.sessions, improvement_id, trigger, config=a.config, reason=reason, root_cause=root_cause,
                  root_cause_detail=note, expected_version=version, actor=actor_name(actor), at=a.clock.now())
     out.print(f"improvement {r.id} is {r.status}"
-              + (f"; effectiveness check due {r.check_due_at.isoformat()}" if r.check_due_at else ""))
+              + (f"; effectiveness check due {stamp(r.check_due_at)}" if r.check_due_at else ""))
 
 
 @improvements_app.command("add-action")
@@ -135,4 +135,4 @@ def improvements_add_action(improvement_id: int,
     t = svc.add_action(a.sessions, improvement_id, config=a.config, kind=kind, department=department,
                        title=title, business_days=days, assignee=assignee, actor=actor_name(actor),
                        at=a.clock.now())
-    out.print(f"task {t.id} ({kind}, {department}) due {t.due_at.isoformat() if t.due_at else '-'}")
+    out.print(f"task {t.id} ({kind}, {department}) due {stamp(t.due_at) if t.due_at else '-'}")

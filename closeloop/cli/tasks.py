@@ -6,7 +6,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from closeloop.cli.common import actor_name, clocks_table, fail, get_app, out, parse_instant
+from closeloop.cli.common import actor_name, clocks_table, fail, get_app, out, parse_instant, stamp
 from closeloop.domain.task import TaskStatus
 from closeloop.services.engine.sweep import add_manual_reminder
 from closeloop.services.reads.complaint_queries import task_with_clocks
@@ -38,7 +38,7 @@ def tasks_list(department: str | None = typer.Option(None, "--department", "-d")
     for task in rows:
         t.add_row(str(task.id), str(task.complaint_id) if task.complaint_id is not None
                   else f"improvement {task.improvement_id}", task.department, task.kind, task.status,
-                  escape(task.assignee or ""), task.due_at.isoformat() if task.due_at else "-",
+                  escape(task.assignee or ""), stamp(task.due_at) if task.due_at else "-",
                   escape(task.title[:50]))
     out.print(t)
 
@@ -60,7 +60,7 @@ def tasks_show(task_id: int) -> None:
     for col in ("at", "from", "to", "trigger", "by", "reason"):
         t.add_column(col)
     for r in task_history(a.sessions, task.id):
-        t.add_row(r.at.isoformat(), r.from_state or "-", r.to_state, r.trigger, escape(r.actor),
+        t.add_row(stamp(r.at), r.from_state or "-", r.to_state, r.trigger, escape(r.actor),
                   escape(r.reason or ""))
     out.print(t)
 
@@ -165,4 +165,4 @@ def tasks_remind(task_id: int, at: str = typer.Option(..., "--at", help="when, I
     if abs((when - a.clock.now()).days) > 3660:
         fail("--at: more than ten years away", 2)
     t = add_manual_reminder(a.sessions, task_id, when, note=note, now=a.clock.now())
-    out.print(f"reminder {t.key} set for {t.fire_at.isoformat()}")
+    out.print(f"reminder {t.key} set for {stamp(t.fire_at)}")

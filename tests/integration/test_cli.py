@@ -279,3 +279,18 @@ def test_every_command_an_illegal_transition_names_exists():
                 group, command = label.split()
                 assert command in tree[group].commands, label
     assert set(COMMANDS["improvement"][1]) == set(tree["improvements"].commands["fire"].params[1].help.split(", "))
+
+
+def test_tables_show_instants_to_the_second(cli_env, tmp_path):
+    """The audit rows of a change made now carry the clock's microseconds; a table shows them to the second (a
+    new user saw `2026-12-07T09:46:07.907956-05...` cut in a column). ``--json`` keeps full precision."""
+    assert run("db", "upgrade").exit_code == 0
+    feed = tmp_path / "feed.csv"
+    feed.write_text("external_ref,received_at,product,text\nS1,2026-03-02T09:00:00+08:00,Mortgage,late fee\n",
+                    encoding="utf-8")
+    assert run("import", str(feed)).exit_code == 0
+    acked = run("tasks", "ack", "1")
+    assert acked.exit_code == 0
+    shown = run("tasks", "show", "1").output
+    assert re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", shown)  # the history's instants
+    assert not re.search(r"T\d\d:\d\d:\d\d\.\d", shown)
