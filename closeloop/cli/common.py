@@ -139,6 +139,17 @@ def report_errors(app: typer.Typer) -> typer.Typer:
     return app
 
 
+def clip(text: str, width: int) -> str:
+    """``text`` cut to at most ``width`` characters for a table column: at a word's end when one is near, with an
+    ellipsis when cut (never silently mid-word)."""
+    if len(text) <= width:
+        return text
+    cut = text[:width - 1]
+    ends_a_word = text[width - 1] == " "
+    head = cut.rsplit(" ", 1)[0] if not ends_a_word and " " in cut[width // 2:] else cut
+    return head.rstrip(" ,;:") + "…"
+
+
 def stamp(at: datetime) -> str:
     """An instant as tables and messages show it: ISO 8601 to the second (``2026-03-02T09:00:00+08:00``, no
     microseconds to cut a column); the ``--json`` outputs keep full precision."""

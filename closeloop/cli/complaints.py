@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from closeloop.cli.common import actor_name, clocks_table, fail, get_app, out, stamp
+from closeloop.cli.common import actor_name, clip, clocks_table, fail, get_app, out, stamp
 from closeloop.cli.compensation import compensation_tables
 from closeloop.domain.promise import PromiseStatus
 from closeloop.domain.task import TaskStatus
@@ -47,7 +47,7 @@ def _complaints_table(rows) -> Table:
         t.add_column(col)
     for c in rows:
         t.add_row(str(c.id), c.source, escape(c.external_ref), c.status, c.severity, ",".join(c.risk_flags),
-                  escape(c.category[:40]), escape(c.route_rule or "(triage queue)"), stamp(c.received_at),
+                  escape(clip(c.category, 40)), escape(c.route_rule or "(triage queue)"), stamp(c.received_at),
                   stamp(c.due_at) if c.due_at else "-")
     return t
 
@@ -161,7 +161,7 @@ def complaints_show(complaint_id: int) -> None:
         t.add_column(col)
     for task in v.tasks:
         t.add_row(str(task.id), task.department, task.kind, task.status, escape(task.assignee or ""),
-                  escape(task.title[:60]))
+                  escape(clip(task.title, 60)))
     out.print(t)
     t = Table(title="timeline (UTC)")
     for col in ("at", "complaint", "what", "by"):

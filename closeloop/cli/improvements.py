@@ -6,7 +6,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from closeloop.cli.common import actor_name, fail, get_app, out, stamp
+from closeloop.cli.common import actor_name, clip, fail, get_app, out, stamp
 from closeloop.domain.improvement import ImprovementTrigger
 from closeloop.services.capa import improvement as svc
 
@@ -24,8 +24,8 @@ def improvements_list(status: str | None = typer.Option(None, "--status"),
     for col in ("id", "status", "root cause", "owner", "complaints", "match", "title"):
         t.add_column(col)
     for r, n in rows:
-        t.add_row(str(r.id), r.status, r.root_cause or "-", r.owner_department, str(n), escape(r.match_key[:40]),
-                  escape(r.title[:60]))
+        t.add_row(str(r.id), r.status, r.root_cause or "-", r.owner_department, str(n), escape(clip(r.match_key, 40)),
+                  escape(clip(r.title, 60)))
     out.print(t)
 
 
@@ -47,7 +47,7 @@ def improvements_show(improvement_id: int) -> None:
         t.add_column(col)
     for task in v.actions:
         t.add_row(str(task.id), task.kind, task.department, task.status, escape(task.assignee or "-"),
-                  stamp(task.due_at) if task.due_at else "-", escape(task.title[:50]))
+                  stamp(task.due_at) if task.due_at else "-", escape(clip(task.title, 50)))
     out.print(t)
     t = Table(title="effectiveness checks (internal; complaints per day in equal windows)")
     for col in ("at", "window days", "before", "after", "reduction", "decision"):

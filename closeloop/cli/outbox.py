@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from closeloop.cli.common import fail, get_app, out, stamp
+from closeloop.cli.common import clip, fail, get_app, out, stamp
 from closeloop.domain.outbox import OutboxStatus
 from closeloop.services.engine.delivery import dead_letters, requeue
 from closeloop.services.reads.outbox import list_outbox
@@ -42,8 +42,8 @@ def outbox_list(ctx: typer.Context,
         t.add_column(col)
     for o in rows:
         state = f"{o.status} ({o.dead_reason})" if o.dead_reason else o.status
-        t.add_row(str(o.id), state, str(o.attempts), o.channel, escape(o.recipient), escape(o.subject[:50]),
-                  stamp(o.next_attempt_at), escape((o.last_error or "")[:80]))
+        t.add_row(str(o.id), state, str(o.attempts), o.channel, escape(o.recipient), escape(clip(o.subject, 50)),
+                  stamp(o.next_attempt_at), escape(clip(o.last_error or "", 80)))
     out.print(t)
     dead = dead_letters(a.sessions)
     if dead:

@@ -6,7 +6,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from closeloop.cli.common import actor_name, clocks_table, fail, get_app, out, parse_instant, stamp
+from closeloop.cli.common import actor_name, clip, clocks_table, fail, get_app, out, parse_instant, stamp
 from closeloop.domain.task import TaskStatus
 from closeloop.services.engine.sweep import add_manual_reminder
 from closeloop.services.reads.complaint_queries import task_with_clocks
@@ -39,7 +39,7 @@ def tasks_list(department: str | None = typer.Option(None, "--department", "-d")
         t.add_row(str(task.id), str(task.complaint_id) if task.complaint_id is not None
                   else f"improvement {task.improvement_id}", task.department, task.kind, task.status,
                   escape(task.assignee or ""), stamp(task.due_at) if task.due_at else "-",
-                  escape(task.title[:50]))
+                  escape(clip(task.title, 50)))
     out.print(t)
 
 

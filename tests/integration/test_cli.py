@@ -294,3 +294,15 @@ def test_tables_show_instants_to_the_second(cli_env, tmp_path):
     shown = run("tasks", "show", "1").output
     assert re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", shown)  # the history's instants
     assert not re.search(r"T\d\d:\d\d:\d\d\.\d", shown)
+
+
+def test_a_title_cut_for_its_column_ends_with_an_ellipsis(cli_env, tmp_path):
+    """'Check the product terms and modification policy involved' (57 characters) in the 50 of the queue's
+    title column: cut with an ellipsis, not silently mid-word."""
+    assert run("db", "upgrade").exit_code == 0
+    feed = tmp_path / "feed.csv"
+    feed.write_text("external_ref,received_at,product,text\nM1,2026-03-02T09:00:00+08:00,Mortgage,escrow\n",
+                    encoding="utf-8")
+    assert run("import", str(feed)).exit_code == 0
+    res = runner.invoke(app, ["tasks", "list", "--department", "product"], env={"COLUMNS": "200"})
+    assert "Check the product terms and modification policy…" in res.output, res.output
