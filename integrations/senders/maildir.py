@@ -10,16 +10,17 @@ raises an operations alert).
 
 Delivery follows the Maildir protocol (https://cr.yp.to/proto/maildir.html): the file is written in
 ``tmp/`` and renamed into ``new/``, so a reader never sees half a message. The file is named by the row's
-idempotency key (SHA-256), so a resend of the same row (an ``unknown`` outcome, a worker killed after the
-write) finds its file and writes no second copy. A filesystem error is ``retry``.
+idempotency key, recipient and text (SHA-256), so a resend of the same row (an ``unknown`` outcome, a worker
+killed after the write) finds its file and writes no second copy. A filesystem error is ``retry``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import mailbox
 import os
+import threading
+import time
 from pathlib import Path
 
 from integrations.outbound import OutgoingMessage, SendResult
@@ -39,30 +40,36 @@ def maildir_path(url: str) -> Path:
     rest = url[len(SCHEME):]
     if not rest.strip("/"):
         raise ValueError("CLOSELOOP_SMTP_URL: maildir:// needs a directory (maildir://out/mail)")
-    return Path(rest)
+    return Path(rest).expanduser()
 
 
 class MaildirSender:
-    """Writes each e-mail row to the Maildir ``directory`` (created with its ``tmp``/``new``/``cur`` folders on
-    first use), From ``sender``. Never raises for a delivery problem."""
+    """Writes each e-mail row to the Maildir ``directory`` (created with its parents and its ``tmp``/``new``/``cur``
+    folders on first use), From ``sender``. Never raises for a delivery problem."""
 
     def __init__(self, directory: str | os.PathLike, sender: str):
         self.directory = Path(directory)
         self.sender = sender
 
     def file_name(self, msg: OutgoingMessage) -> str:
-        """The message's file name in ``new/`` (and ``cur/`` once a client has seen it: ``name:2,S``)."""
-        return "closeloop-" + hashlib.sha256(msg.idempotency_key.encode("utf-8")).hexdigest()[:40]
+        """The message's file name in ``new/`` (and ``cur/`` once a client has seen it: ``name:2,S``): a hash of
+        the row's idempotency key, recipient, subject and body, so a resend of the row finds its file while a
+        different mail under a reused key (a trial database made again beside an old Maildir) gets its own."""
+        digest = hashlib.sha256("\0".join((msg.idempotency_key, msg.target, msg.subject, msg.body)).encode("utf-8"))
+        return "closeloop-" + digest.hexdigest()[:40]
 
     def _write(self, msg: OutgoingMessage) -> SendResult:
         name = self.file_name(msg)
         try:
-            mailbox.Maildir(self.directory, create=True)  # the tmp/new/cur folders
+            for sub in ("tmp", "new", "cur"):  # parents too; safe when several writers create them at once
+                (self.directory / sub).mkdir(parents=True, exist_ok=True)
             if (self.directory / "new" / name).exists() or any((self.directory / "cur").glob(name + ":*")):
                 return SendResult("delivered")  # a resend of a row already written
             data = build_email(msg, self.sender).as_bytes()
-            staging = self.directory / "tmp" / f"{name}.{os.getpid()}"
-            with open(staging, "wb") as fh:
+            # unique per writer (the Maildir protocol's time.pid.host, plus the thread): two writers of one row
+            # never share a staging file; each renames a whole copy into place
+            staging = self.directory / "tmp" / f"{time.time_ns()}.{os.getpid()}_{threading.get_ident()}.{name}"
+            with open(staging, "xb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())

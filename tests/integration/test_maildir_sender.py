@@ -122,3 +122,38 @@ def test_the_acknowledgement_lands_in_the_maildir_once_when_delivery_runs_twice(
     with sessions() as s:
         row = s.scalars(select(Outbox).where(Outbox.idempotency_key == f"customer:acknowledged:{cid}")).one()
     assert row.status == "delivered"
+
+
+@pytest.mark.parametrize("where", ["missing/parents/mail", "existing"])
+def test_the_folders_are_made_whatever_exists_already(tmp_path, where):
+    """``maildir://out/mail`` on a checkout without ``out/``, or a directory that exists without the three
+    folders: both were a ``retry`` on every attempt."""
+    (tmp_path / "existing").mkdir()
+    sender = MaildirSender(tmp_path / where, "care@example.org")
+    assert asyncio.run(sender.send(_message())).outcome == "delivered"
+    assert len(mailbox.Maildir(tmp_path / where, create=False)) == 1
+
+
+def test_another_mail_under_a_reused_key_is_written_too(tmp_path):
+    """A trial database made again beside an old Maildir reuses keys (complaint 1 again): the new customer's
+    mail is not taken for the old one's."""
+    sender = MaildirSender(tmp_path / "mail", "care@example.org")
+    asyncio.run(sender.send(_message()))
+    assert asyncio.run(sender.send(_message(target="someone.else@example.com"))).outcome == "delivered"
+    assert sorted(m["To"] for m in mailbox.Maildir(tmp_path / "mail", create=False)) == [
+        MAIL, "someone.else@example.com"]
+
+
+def test_writers_of_one_row_at_once_leave_one_whole_mail(tmp_path):
+    """Threads of one process (deliveries in flight) writing the same row shared a staging file: a reader could
+    find an empty mail in new/. Each writer now stages its own copy."""
+    sender = MaildirSender(tmp_path / "fresh" / "mail", "care@example.org")
+
+    async def many():
+        return await asyncio.gather(*(sender.send(_message()) for _ in range(20)))
+
+    assert {r.outcome for r in asyncio.run(many())} == {"delivered"}
+    (only,) = (tmp_path / "fresh" / "mail" / "new").iterdir()
+    (mail,) = list(mailbox.Maildir(tmp_path / "fresh" / "mail", create=False))
+    assert (mail["To"], mail["Message-ID"]) == (MAIL, "<k1@closeloop.invalid>") and only.stat().st_size > 200
+    assert not list((tmp_path / "fresh" / "mail" / "tmp").iterdir())
