@@ -73,7 +73,7 @@ def server_env(port: int) -> dict[str, str]:
 
 def server_log_path() -> Path:
     """Where the local Prefect server's output goes: ``$PREFECT_HOME/closeloop-server.log``."""
-    return Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect") / "closeloop-server.log"
+    return Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser() / "closeloop-server.log"
 
 
 def start_local_server(timeout_s: float = 120.0, port: int | None = None) -> tuple[subprocess.Popen, str]:
@@ -126,7 +126,7 @@ def stop_local_server(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
 
 def serve_lock_path() -> Path:
     """The lock one ``closeloop serve`` holds: ``$PREFECT_HOME/closeloop-serve.lock``."""
-    return Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect") / "closeloop-serve.lock"
+    return Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser() / "closeloop-serve.lock"
 
 
 @contextmanager

@@ -82,41 +82,53 @@ def api_server(app, host: str, port: int, log_level: str = "info"):
                                          access_log=False, log_config=None))
 
 
-def bind_api_socket(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port`` for the API, bound before anything else starts (uvicorn serves on
-    it, so no other process can take the port in between). Raises ``InvalidInput`` naming the port when it is
-    taken (another ``closeloop serve`` or ``closeloop api``, say) or the address cannot be used."""
+def bind_api_socket(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets on ``host:port`` for the API, one per address the host resolves to (``localhost``: both
+    ``127.0.0.1`` and ``::1``, as uvicorn binds), bound before anything else starts: uvicorn serves on them, so no
+    other process can take the port in between. Raises ``InvalidInput`` naming ``port`` when it is taken
+    (another ``closeloop serve`` or ``closeloop api``, say), ``host`` when it names no usable address."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except OSError as exc:
         raise InvalidInput("host", f"{host!r} is not an address to listen on ({exc.strerror or exc})") from None
-    family, kind, proto, _, address = infos[0]
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(address)
-        sock.listen(2048)
-    except OSError as exc:
-        sock.close()
-        raise InvalidInput("port", f"{host}:{port} cannot be used ({exc.strerror or exc}): is another closeloop "
-                                   "serve or api running? Stop it or choose another port") from None
-    sock.set_inheritable(True)
-    return sock
+    bound: list[socket.socket] = []
+    for family, kind, proto, _, address in dict.fromkeys((i[0], i[1], i[2], "", i[4]) for i in infos):
+        sock = socket.socket(family, kind, proto)
+        bound.append(sock)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:  # its own family only: 127.0.0.1 gets its own socket
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(2048)
+        except OSError as exc:
+            for s in bound:
+                s.close()
+            raise InvalidInput("port", f"{_shown(address)} cannot be used ({exc.strerror or exc}): is another "
+                                       "closeloop serve or api running? Stop it or choose another port") from None
+        sock.set_inheritable(True)
+    return bound
 
 
-def run_api(app, sock: socket.socket, log_level: str = "info") -> None:
-    """Serve the REST API with uvicorn on the bound ``sock`` (:func:`bind_api_socket`; blocks)."""
-    host, port = sock.getsockname()[:2]
-    api_server(app, host, port, log_level).run(sockets=[sock])
+def _shown(address: tuple) -> str:
+    """``host:port`` of a socket address, an IPv6 host in brackets."""
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def start_api_thread(app, sock: socket.socket):
-    """Serve the REST API on the bound ``sock`` in a daemon thread (``closeloop serve`` runs it beside the flows).
+def run_api(app, socks: list[socket.socket], log_level: str = "info") -> None:
+    """Serve the REST API with uvicorn on the bound ``socks`` (:func:`bind_api_socket`; blocks)."""
+    host, port = socks[0].getsockname()[:2]
+    api_server(app, host, port, log_level).run(sockets=socks)
+
+
+def start_api_thread(app, socks: list[socket.socket]):
+    """Serve the REST API on the bound ``socks`` in a daemon thread (``closeloop serve`` runs it beside the flows).
 
     Returns the uvicorn server; ``server.should_exit = True`` stops it."""
-    host, port = sock.getsockname()[:2]
+    host, port = socks[0].getsockname()[:2]
     server = api_server(app, host, port, "warning")
-    threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="closeloop-api", daemon=True).start()
+    threading.Thread(target=server.run, kwargs={"sockets": socks}, name="closeloop-api", daemon=True).start()
     return server
 
 

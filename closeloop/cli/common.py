@@ -88,12 +88,16 @@ def exit_code(exc: Exception) -> int:
 
 #: the largest number any command takes (ids are PostgreSQL integers; counts, days and years are far below)
 MAX_NUMBER = 2_147_483_647
+#: integer parameters that never reach the database or a date: a replay's random seed takes any integer
+NOT_STORED = frozenset({"seed"})
 
 
 def _check_numbers(kw: dict[str, Any], shown: dict[str, str]) -> None:
     """Refuse (exit 2, naming the parameter as the command line shows it: ``shown``) an integer argument beyond
     :data:`MAX_NUMBER`: no row has such an id, and the database driver would fail on it with a traceback."""
     for name, value in kw.items():
+        if name in NOT_STORED:
+            continue
         values = value if isinstance(value, list | tuple) else [value]
         big = next((v for v in values if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_NUMBER),
                    None)

@@ -306,3 +306,12 @@ def test_a_title_cut_for_its_column_ends_with_an_ellipsis(cli_env, tmp_path):
     assert run("import", str(feed)).exit_code == 0
     res = runner.invoke(app, ["tasks", "list", "--department", "product"], env={"COLUMNS": "200"})
     assert "Check the product terms and modification policy…" in res.output, res.output
+
+
+def test_a_replay_seed_takes_any_integer():
+    """The range check is for numbers the database or a date reads; ``replay --seed`` only seeds ``random``."""
+    from closeloop.cli.common import _check_numbers
+
+    _check_numbers({"seed": 3_000_000_000, "limit": 5}, {})  # no exit
+    with pytest.raises(typer.Exit):
+        _check_numbers({"task_id": 3_000_000_000}, {"task_id": "TASK_ID"})

@@ -13,7 +13,7 @@ from closeloop.domain.notices import NOTICES, TIMERS, DropReason, rules_table
 from closeloop.services.engine import sweep_pack
 from closeloop.services.engine.sweep import sweep
 from closeloop.services.work import tasks as task_svc
-from models.tables import Notification, Outbox, Task, Timer
+from models.tables import Complaint, Notification, Outbox, Task, Timer
 
 from .helpers import facts, intake, sent_statements
 from .test_sweep import SH, engine_config
@@ -274,3 +274,7 @@ def test_a_person_who_pauses_an_open_task_acknowledges_it(sessions):
         (ack,) = [v.clock for v in task_clocks(s, task, config, paused) if v.clock.name == "acknowledge"]
     assert trail == [("acknowledge", "acknowledged", "ann", paused), ("pause", "waiting", "ann", paused)]
     assert (ack.status, ack.stopped_at) == ("met", paused)
+    with sessions() as s:  # as `tasks ack` leaves them: the pauser took the task up, the complaint's work began
+        task = s.get(Task, tid)
+        complaint = s.get(Complaint, task.complaint_id)
+        assert (task.assignee, complaint.status) == ("ann", "in_progress")

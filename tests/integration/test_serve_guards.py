@@ -39,12 +39,30 @@ def test_a_taken_port_is_refused_naming_it(busy_port):
     with pytest.raises(InvalidInput) as refused:
         bind_api_socket("127.0.0.1", busy_port)
     assert refused.value.field == "port" and f"127.0.0.1:{busy_port} cannot be used" in refused.value.problem
-    sock = bind_api_socket("127.0.0.1", 0)  # a free one binds and listens
+    (sock,) = bind_api_socket("127.0.0.1", 0)  # a free one binds and listens
     try:
         with socket.create_connection(sock.getsockname()[:2], timeout=5):
             pass
     finally:
         sock.close()
+
+
+def test_a_name_with_several_addresses_is_served_on_each():
+    """``localhost`` resolves to 127.0.0.1 and, where the hosts file says so, ::1: each gets a socket (uvicorn's
+    own binding did so; the first address alone shut IPv4 clients out where ::1 came first)."""
+    infos = {i[4][0] for i in socket.getaddrinfo("localhost", 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)}
+    with socket.socket() as probe:  # a port free on 127.0.0.1, likely free on ::1 too
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    socks = bind_api_socket("localhost", port)
+    try:
+        assert {s.getsockname()[0] for s in socks} == infos
+        for s in socks:
+            with socket.create_connection(s.getsockname()[:2], timeout=5):
+                pass
+    finally:
+        for s in socks:
+            s.close()
 
 
 @pytest.mark.parametrize("args", [["api", "--port"], ["serve", "--api-port"]])
@@ -67,3 +85,13 @@ def test_one_serve_per_prefect_home(cli_env):
     assert not (cli_env / "prefect" / "closeloop-server.log").exists()
     with serve_lock():  # released when the first one ended
         pass
+
+
+def test_the_lock_follows_prefect_home_as_prefect_reads_it(tmp_path, monkeypatch):
+    """``PREFECT_HOME='~/ph'``: Prefect expands the ``~``; the lock did not, so two serves started from two
+    directories each took a lock of their own under a literal ``~`` folder."""
+    from flows.serve import serve_lock_path
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("PREFECT_HOME", "~/ph")
+    assert serve_lock_path() == tmp_path / "ph" / "closeloop-serve.lock"

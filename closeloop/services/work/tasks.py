@@ -152,17 +152,21 @@ def pause(sessions, task_id: int, *, config: Config, reason: str, actor: str, at
     """Wait on the customer or a third party: the task's SLA clock pauses. A reason is required;
     ``until`` (UTC-aware) is the expected end, kept in the audit row for the follow-up engine.
 
-    A person who pauses an open task has answered it: the task is acknowledged first (its own audit row, same
-    actor and instant), so its acknowledge clock stops there; only a complaint's wait on the customer holds a
-    task unacknowledged (``services/work/waits.py``)."""
+    A person who pauses an open task has answered it: the task is acknowledged first as ``acknowledge`` does it
+    (its own audit row, same actor and instant; the pauser becomes the assignee if none; the complaint's work
+    begins), so its acknowledge clock stops there; only a complaint's wait on the customer holds a task
+    unacknowledged (``services/work/waits.py``)."""
     if until is not None and until <= at:
         raise InvalidInput("until", "must be later than the pause itself")
     data = {"until": until.isoformat()} if until else None
     with unit_of_work(sessions) as s:
         task, _complaint = _load_held(s, task_id, expected_version)  # held: the transitions and refresh read it
         TASK_MACHINE.next_state(TaskStatus(task.status), TaskTrigger.PAUSE)  # illegal: fail before acknowledging
-        if task.status == TaskStatus.OPEN:
+        if task.status == TaskStatus.OPEN:  # as acknowledge_in_session: the pauser takes it up, work begins
             apply(s, task, TaskTrigger.ACKNOWLEDGE, at=at, actor=actor, reason="acknowledged by its pause")
+            if not task.assignee:
+                _take_up(s, task, actor, None)
+            _begin_work(s, task, at, actor)
         apply(s, task, TaskTrigger.PAUSE, at=at, actor=actor, reason=reason, data=data)
         _refresh(s, task, config, at)
         return task
