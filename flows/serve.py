@@ -71,9 +71,15 @@ def server_env(port: int) -> dict[str, str]:
             "PREFECT_UI_API_URL": api, "PREFECT_UI_URL": api.removesuffix("/api")}
 
 
+def prefect_home() -> Path:
+    """Prefect's home directory as Prefect reads it: ``PREFECT_HOME`` with ``~`` expanded, else ``~/.prefect``
+    (read from the environment: Prefect's own settings are not imported before the server's are set)."""
+    return Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+
+
 def server_log_path() -> Path:
     """Where the local Prefect server's output goes: ``$PREFECT_HOME/closeloop-server.log``."""
-    return Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser() / "closeloop-server.log"
+    return prefect_home() / "closeloop-server.log"
 
 
 def start_local_server(timeout_s: float = 120.0, port: int | None = None) -> tuple[subprocess.Popen, str]:
@@ -126,7 +132,7 @@ def stop_local_server(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
 
 def serve_lock_path() -> Path:
     """The lock one ``closeloop serve`` holds: ``$PREFECT_HOME/closeloop-serve.lock``."""
-    return Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser() / "closeloop-serve.lock"
+    return prefect_home() / "closeloop-serve.lock"
 
 
 @contextmanager

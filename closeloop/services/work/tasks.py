@@ -110,12 +110,19 @@ def _take_up(s: Session, task: Task, actor: str, taker_id: int | None) -> None:
 def acknowledge_in_session(s: Session, task_id: int, *, config: Config, actor: str, at: datetime,
                            expected_version: int | None = None, taker_id: int | None = None) -> Task:
     task, _complaint = _load_held(s, task_id, expected_version)  # held: the transition, start, refresh read it
-    apply(s, task, TaskTrigger.ACKNOWLEDGE, at=at, actor=actor)
+    _acknowledge(s, task, actor=actor, at=at, taker_id=taker_id)
+    _refresh(s, task, config, at)
+    return task
+
+
+def _acknowledge(s: Session, task: Task, *, actor: str, at: datetime, taker_id: int | None = None,
+                 reason: str | None = None) -> None:
+    """``open -> acknowledged`` on the loaded ``task``: the actor (the user ``taker_id``) takes it up if nobody
+    has it, and the complaint's work begins; no clock refresh (the caller's)."""
+    apply(s, task, TaskTrigger.ACKNOWLEDGE, at=at, actor=actor, reason=reason)
     if not task.assignee:
         _take_up(s, task, actor, taker_id)
     _begin_work(s, task, at, actor)
-    _refresh(s, task, config, at)
-    return task
 
 
 def acknowledge(sessions, task_id: int, *, config: Config, actor: str, at: datetime,
@@ -162,11 +169,8 @@ def pause(sessions, task_id: int, *, config: Config, reason: str, actor: str, at
     with unit_of_work(sessions) as s:
         task, _complaint = _load_held(s, task_id, expected_version)  # held: the transitions and refresh read it
         TASK_MACHINE.next_state(TaskStatus(task.status), TaskTrigger.PAUSE)  # illegal: fail before acknowledging
-        if task.status == TaskStatus.OPEN:  # as acknowledge_in_session: the pauser takes it up, work begins
-            apply(s, task, TaskTrigger.ACKNOWLEDGE, at=at, actor=actor, reason="acknowledged by its pause")
-            if not task.assignee:
-                _take_up(s, task, actor, None)
-            _begin_work(s, task, at, actor)
+        if task.status == TaskStatus.OPEN:  # as `acknowledge`: the pauser takes it up, the work begins
+            _acknowledge(s, task, actor=actor, at=at, reason="acknowledged by its pause")
         apply(s, task, TaskTrigger.PAUSE, at=at, actor=actor, reason=reason, data=data)
         _refresh(s, task, config, at)
         return task
