@@ -76,7 +76,7 @@ from closeloop.cli.mail import mail_app  # noqa: E402
 app.add_typer(mail_app, name="mail")
 
 app.command("replay")(replay_cmd)
-from closeloop.cli.api import api_cmd, bind_api_socket, openapi_cmd, start_api_thread, tokens_app  # noqa: E402
+from closeloop.cli.api import api_cmd, bind_api_socket, host_port, openapi_cmd, start_api_thread, tokens_app  # noqa: E402
 
 app.add_typer(tokens_app, name="tokens")
 from closeloop.cli.users import users_app  # noqa: E402
@@ -297,7 +297,7 @@ def serve_cmd(api_host: str = typer.Option("127.0.0.1", "--api-host", help="the 
         configure_logging(a.settings.log_format)
         if sock is not None:
             start_api_thread(a, sock)
-            out.print(f"REST API on http://{api_host}:{api_port}/api/v1")
+            out.print(f"REST API on http://{host_port(api_host, api_port)}/api/v1")
         out.print(mail)
         out.print("serving the deployments of deploy/prefect.yaml (Ctrl-C to stop)")
         serve_all(a.config)

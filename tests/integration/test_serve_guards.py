@@ -95,3 +95,12 @@ def test_the_lock_follows_prefect_home_as_prefect_reads_it(tmp_path, monkeypatch
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("PREFECT_HOME", "~/ph")
     assert serve_lock_path() == tmp_path / "ph" / "closeloop-serve.lock"
+
+
+@pytest.mark.parametrize(("host", "shown"), [("127.0.0.1", "127.0.0.1:8000"), ("::1", "[::1]:8000"),
+                                              ("localhost", "localhost:8000"), ("[::]", "[::]:8000")])
+def test_the_api_line_writes_an_ipv6_host_in_brackets(host, shown):
+    """The "API on http://..." line must be a URL a person can paste (RFC 3986 brackets an IPv6 literal)."""
+    from closeloop.cli.api import host_port
+
+    assert host_port(host, 8000) == shown
