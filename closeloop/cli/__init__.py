@@ -22,7 +22,7 @@ from closeloop.cli.complaints import complaints_app
 from closeloop.cli.tasks import tasks_app
 from closeloop.config import Config, ConfigError, load_config
 from closeloop.domain.errors import DomainError
-from closeloop.logs import configure_logging
+from closeloop.logs import configure_logging, json_for_prefect_runs
 from closeloop.replay_config import import_hint
 from closeloop.services.engine.digest import overdue_digest
 from closeloop.services.engine.sweep import sweep
@@ -295,6 +295,7 @@ def serve_cmd(api_host: str = typer.Option("127.0.0.1", "--api-host", help="the 
     sock = None if no_api else bind_api_socket(api_host, api_port)  # taken: one error line, nothing started
     with serve_lock():  # one closeloop serve per local Prefect server: stopping one pauses the schedules
         configure_logging(a.settings.log_format)
+        json_for_prefect_runs(a.settings.log_format)  # the flow-run processes' lines in the same format
         if sock is not None:
             start_api_thread(a, sock)
             out.print(f"REST API on http://{host_port(api_host, api_port)}/api/v1")
