@@ -69,7 +69,7 @@ def test_a_name_with_several_addresses_is_served_on_each():
 def test_api_and_serve_on_a_taken_port_stop_with_one_line_and_start_nothing(cli_env, busy_port, args):
     res = runner.invoke(app, [*args, str(busy_port)])
     assert res.exit_code == 2, res.output
-    assert f"error: port: 127.0.0.1:{busy_port} cannot be used" in res.output
+    assert f"error: {args[1]}: 127.0.0.1:{busy_port} cannot be used" in res.output  # the option as typed
     assert "API on" not in res.output and "serving the deployments" not in res.output
     assert not (cli_env / "prefect" / "closeloop-server.log").exists()  # no Prefect server was started
 
