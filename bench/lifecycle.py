@@ -27,14 +27,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 import time
 from collections import defaultdict
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from deliver import fresh_database  # noqa: E402
+from lifecycle_floor import StatementLog, capture, replay  # noqa: E402
 
 T0 = datetime(2026, 3, 4, 14, 0, tzinfo=UTC)  # a Wednesday, 09:00 in New York
 
@@ -73,39 +76,28 @@ def run(url: str | None, n: int) -> dict:
 
     from closeloop.config import load_config
     from closeloop.services.intake.intake_one import take_in
-    from closeloop.services.work import tasks as svc
-    from models.tables import Complaint, Task
+    from models.tables import Complaint
 
     config = load_config()
     engine, sessions, cleanup = fresh_database(url)
+    sqlite = engine.dialect.name == "sqlite"
     try:
         take_in(sessions, config, _facts(-1), actor="bench", at=T0)  # departments, routing configuration
         before = _sizes(engine)
         cpu: dict[str, float] = defaultdict(float)
-        wall0, cpu0 = time.perf_counter(), time.process_time()
+        with capture(engine) if sqlite else _no_capture() as log:
+            wall0, cpu0 = time.perf_counter(), time.process_time()
 
-        def timed(step: str, fn, *args, **kw):
-            c = time.process_time()
-            out = fn(*args, **kw)
-            cpu[step] += time.process_time() - c
-            return out
+            def timed(step: str, fn, *args, **kw):
+                log.step = step
+                c = time.process_time()
+                out = fn(*args, **kw)
+                cpu[step] += time.process_time() - c
+                return out
 
-        for i in range(n):
-            at = T0 + timedelta(seconds=10 * i)
-            cid, _ = timed("intake", take_in, sessions, config, _facts(i), actor="bench", at=at)
-            with sessions() as s:
-                stmt = select(Task.id, Task.kind).where(Task.complaint_id == cid).order_by(Task.id)
-                tasks = timed("read tasks", lambda st=stmt, se=s: se.execute(st).all())
-            if len(tasks) != 3:
-                raise SystemExit(f"bench: complaint {cid} got {len(tasks)} tasks, expected 3 (routing changed?)")
-            for k, (tid, _kind) in enumerate(tasks):
-                last = k == len(tasks) - 1
-                timed("acknowledge", svc.acknowledge, sessions, tid, config=config, actor="ops",
-                      at=at + timedelta(hours=1 + 2 * k))
-                timed("complete", svc.complete, sessions, tid, config=config, actor="ops",
-                      at=at + timedelta(hours=2 + 2 * k), outcome="done",
-                      root_cause="process_gap" if last else None)
-        total_cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+            _lifecycles(n, sessions, config, timed)
+            log.count_complaints = n
+            total_cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         with sessions() as s:
             resolved = s.scalar(select(Complaint.id).where(Complaint.external_ref == f"L{n - 1}",
                                                           Complaint.status == "resolved",
@@ -115,7 +107,62 @@ def run(url: str | None, n: int) -> dict:
         cleanup()
     grown = {t: after.get(t, 0) - before.get(t, 0) for t in after}
     return {"n": n, "cpu": dict(cpu), "total_cpu": total_cpu, "wall": wall, "resolved": resolved is not None,
-            "bytes": {t: b for t, b in sorted(grown.items(), key=lambda kv: -kv[1]) if b}}
+            "bytes": {t: b for t, b in sorted(grown.items(), key=lambda kv: -kv[1]) if b},
+            "floor": _floor(log) if sqlite else None,
+            "statements": {step: log.count(step) for step in cpu} if sqlite else None}
+
+
+@contextmanager
+def _no_capture():
+    yield StatementLog()
+
+
+def _floor(log: StatementLog) -> dict[str, float]:
+    """CPU seconds per step of the captured statements replayed through bare ``sqlite3`` on a database
+    prepared as the measured one was (:mod:`lifecycle_floor`)."""
+    from closeloop.config import load_config
+    from closeloop.services.intake.intake_one import take_in
+
+    engine, sessions, cleanup = fresh_database(None)
+    try:
+        take_in(sessions, load_config(), _facts(-1), actor="bench", at=T0)
+        path = Path(str(engine.url.database))
+        engine.dispose()
+        cpu = replay(path, log)
+        with closing(sqlite3.connect(path)) as c:  # the replay did what the services did
+            resolved = c.execute("SELECT count(*) FROM complaint WHERE status = 'resolved' AND root_cause = "
+                                 "'process_gap'").fetchone()[0]
+        if resolved != log.count_complaints:
+            raise SystemExit(f"bench: the replayed statements resolved {resolved} complaints, not "
+                             f"{log.count_complaints}")
+        return cpu
+    finally:
+        cleanup()
+
+
+def _lifecycles(n: int, sessions, config, timed) -> None:
+    """``n`` lifecycles, each step through ``timed(step, fn, *args)``."""
+    from sqlalchemy import select
+
+    from closeloop.services.intake.intake_one import take_in
+    from closeloop.services.work import tasks as svc
+    from models.tables import Task
+
+    for i in range(n):
+        at = T0 + timedelta(seconds=10 * i)
+        cid, _ = timed("intake", take_in, sessions, config, _facts(i), actor="bench", at=at)
+        with sessions() as s:
+            stmt = select(Task.id, Task.kind).where(Task.complaint_id == cid).order_by(Task.id)
+            tasks = timed("read tasks", lambda st=stmt, se=s: se.execute(st).all())
+        if len(tasks) != 3:
+            raise SystemExit(f"bench: complaint {cid} got {len(tasks)} tasks, expected 3 (routing changed?)")
+        for k, (tid, _kind) in enumerate(tasks):
+            last = k == len(tasks) - 1
+            timed("acknowledge", svc.acknowledge, sessions, tid, config=config, actor="ops",
+                  at=at + timedelta(hours=1 + 2 * k))
+            timed("complete", svc.complete, sessions, tid, config=config, actor="ops",
+                  at=at + timedelta(hours=2 + 2 * k), outcome="done",
+                  root_cause="process_gap" if last else None)
 
 
 def _print(backend: str, r: dict) -> None:
@@ -128,6 +175,17 @@ def _print(backend: str, r: dict) -> None:
     for step, secs in r["cpu"].items():
         print(f"  {step:<12} {secs / per[step] * 1000:7.2f} ms CPU each ({per[step]:,} calls)"
               + ("  (target <= 1.6 ms)" if step == "complete" else ""))
+    if r["floor"]:
+        print("  bare-SQL floor (the same statements, commits and rollbacks replayed through the sqlite3 module "
+              "alone; bench/lifecycle_floor.py):")
+        floor_total = sum(v for k, v in r["floor"].items() if k in per)
+        ratio = r["total_cpu"] / floor_total
+        print(f"    whole lifecycle {floor_total / n * 1000:.2f} ms CPU (closeloop takes {ratio:.1f}x it: the rest "
+              "is its Python above the driver)")
+        for step, secs in r["floor"].items():
+            if step in per:
+                print(f"    {step:<12} {secs / per[step] * 1000:7.2f} ms CPU each, "
+                      f"{r['statements'][step] / per[step]:.1f} statements each (COMMIT and ROLLBACK included)")
     total = sum(r["bytes"].values())
     print(f"  stored: {total / n:,.0f} bytes per complaint (target <= 2,048), by table (indexes included): "
           + ", ".join(f"{t} {b / n:,.0f}" for t, b in r["bytes"].items()))

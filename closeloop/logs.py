@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 
 #: Extra fields a log line may carry: identifiers and figures only, never personal data.
 FIELDS = ("complaint_id", "task_id", "improvement_id", "outbox_id", "flow", "run", "worker", "department",
-          "method", "route", "status", "duration_ms", "counts", "event")
+          "method", "route", "status", "duration_ms", "counts", "event",
+          "flow_run_name", "flow_run_id", "task_run_name")  # the last three: Prefect's run loggers
+
+#: Prefect's logging configuration for flow-run processes writing :class:`JsonFormatter` lines
+PREFECT_LOGGING_YML = Path(__file__).with_name("prefect_logging.yml")
 
 #: Loggers held at WARNING or above by :func:`configure_logging`: one INFO line per HTTP request
 QUIET_LOGGERS = ("httpx", "httpcore")
@@ -59,3 +65,26 @@ def configure_logging(fmt: str = "json", level: int = logging.INFO) -> None:
     root.setLevel(level)
     for chatty in QUIET_LOGGERS:
         logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
+    _take_over_prefect_console(root, handler)
+
+
+def _take_over_prefect_console(root: logging.Logger, handler: logging.Handler) -> None:
+    """Prefect's logging configuration puts its own console handler on the root logger (and on ``uvicorn``,
+    ``fastapi``, which do not propagate): beside ours, every line came out twice, once as Prefect's plain text
+    and once in our format. Ours takes its place wherever it is (Prefect's API handler, which sends flow-run
+    logs to the Prefect UI, is kept)."""
+    loggers = [root, *(lg for lg in logging.root.manager.loggerDict.values() if isinstance(lg, logging.Logger))]
+    for logger in loggers:
+        prefect_console = [h for h in logger.handlers if type(h).__name__ == "PrefectConsoleHandler"]
+        for h in prefect_console:
+            logger.removeHandler(h)
+        if prefect_console and logger is not root and handler not in logger.handlers:
+            logger.addHandler(handler)
+
+
+def json_for_prefect_runs(fmt: str) -> None:
+    """With ``fmt`` ``json``, have the Prefect flow-run processes this one starts (``closeloop serve``) log JSON
+    lines too: ``PREFECT_LOGGING_SETTINGS_PATH`` set to :data:`PREFECT_LOGGING_YML`, unless it is set already
+    (an operator's own configuration wins). Plain text (``text``) is Prefect's own format."""
+    if fmt == "json":
+        os.environ.setdefault("PREFECT_LOGGING_SETTINGS_PATH", str(PREFECT_LOGGING_YML))

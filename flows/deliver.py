@@ -132,7 +132,8 @@ def deliver_outbox(max_batches: int = 50) -> dict:
             counts.update({k: v for k, v in report.as_dict().items() if isinstance(v, int)})
     finally:
         app.dispose()
-    if settings.webhook_secret == DEFAULT_SECRET and report.claimed:  # said when something was signed, not idle
+    if settings.webhook_secret == DEFAULT_SECRET and report.signed:  # said when a webhook was signed: not idle,
+        # not for e-mail, capture or chat rows, which carry no signature
         log.warning("CLOSELOOP_WEBHOOK_SECRET is the demo default; receivers cannot trust the signatures")
     for line in report.errors[:20]:
         log.warning("%s", line)

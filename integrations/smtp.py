@@ -128,13 +128,20 @@ class SmtpSender:
             return SendResult(outcome_, error=f"SMTP {type(exc).__name__} at {stage}")
 
     async def send(self, msg: OutgoingMessage) -> SendResult:
-        if "@" not in msg.target:
-            return SendResult("failed", error="e-mail target is not an address")
+        refused = refuse_non_address(msg)
+        if refused is not None:
+            return refused
         try:
             async with asyncio.timeout(self.deadline_s + 1):
                 return await asyncio.to_thread(self._send, msg)
         except TimeoutError:
             return SendResult("unknown", error=f"SMTP did not finish within {self.deadline_s:g} s")
+
+
+def refuse_non_address(msg: OutgoingMessage) -> SendResult | None:
+    """The ``failed`` result for an e-mail row whose target is not an address (no ``@``: a retry cannot fix
+    it), else None; shared by every e-mail sender (SMTP, Maildir)."""
+    return None if "@" in msg.target else SendResult("failed", error="e-mail target is not an address")
 
 
 def _codes(refused: dict) -> str:

@@ -21,8 +21,8 @@ from closeloop.cli.common import err, fail, get_app, out, parse_instant, report_
 from closeloop.cli.complaints import complaints_app
 from closeloop.cli.tasks import tasks_app
 from closeloop.config import Config, ConfigError, load_config
-from closeloop.domain.errors import DomainError
-from closeloop.logs import configure_logging
+from closeloop.domain.errors import DomainError, InvalidInput
+from closeloop.logs import configure_logging, json_for_prefect_runs
 from closeloop.replay_config import import_hint
 from closeloop.services.engine.digest import overdue_digest
 from closeloop.services.engine.sweep import sweep
@@ -76,7 +76,7 @@ from closeloop.cli.mail import mail_app  # noqa: E402
 app.add_typer(mail_app, name="mail")
 
 app.command("replay")(replay_cmd)
-from closeloop.cli.api import api_cmd, bind_api_socket, openapi_cmd, start_api_thread, tokens_app  # noqa: E402
+from closeloop.cli.api import api_cmd, bind_api_socket, host_port, openapi_cmd, start_api_thread, tokens_app  # noqa: E402
 
 app.add_typer(tokens_app, name="tokens")
 from closeloop.cli.users import users_app  # noqa: E402
@@ -292,12 +292,16 @@ def serve_cmd(api_host: str = typer.Option("127.0.0.1", "--api-host", help="the 
         mail = describe_email(a.settings)
     except ValueError as exc:
         fail(exc, 2)
-    sock = None if no_api else bind_api_socket(api_host, api_port)  # taken: one error line, nothing started
+    try:
+        sock = None if no_api else bind_api_socket(api_host, api_port)  # taken: one error line, nothing started
+    except InvalidInput as exc:  # named as this command's option
+        raise InvalidInput("api_port", exc.problem) from None
     with serve_lock():  # one closeloop serve per local Prefect server: stopping one pauses the schedules
         configure_logging(a.settings.log_format)
+        json_for_prefect_runs(a.settings.log_format)  # the flow-run processes' lines in the same format
         if sock is not None:
             start_api_thread(a, sock)
-            out.print(f"REST API on http://{api_host}:{api_port}/api/v1")
+            out.print(f"REST API on http://{host_port(api_host, api_port)}/api/v1")
         out.print(mail)
         out.print("serving the deployments of deploy/prefect.yaml (Ctrl-C to stop)")
         serve_all(a.config)

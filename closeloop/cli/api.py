@@ -112,8 +112,12 @@ def bind_api_socket(host: str, port: int) -> list[socket.socket]:
 
 def _shown(address: tuple) -> str:
     """``host:port`` of a socket address, an IPv6 host in brackets."""
-    host, port = address[0], address[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return host_port(address[0], address[1])
+
+
+def host_port(host: str, port: int) -> str:
+    """``host:port`` as a URL writes it (RFC 3986: an IPv6 literal in brackets, ``[::1]:8000``)."""
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
 def run_api(app, socks: list[socket.socket], log_level: str = "info") -> None:
@@ -139,7 +143,8 @@ def api_cmd(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.O
     a = get_app()
     sock = bind_api_socket(host, port)
     configure_logging(a.settings.log_format)
-    out.print(f"closeloop API on http://{host}:{port}/api/v1 (docs at /api/v1/docs; /healthz, /readyz, /metrics)")
+    out.print(f"closeloop API on http://{host_port(host, port)}/api/v1 "
+              "(docs at /api/v1/docs; /healthz, /readyz, /metrics)")
     run_api(a, sock)
 
 

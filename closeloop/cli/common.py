@@ -126,8 +126,16 @@ def _reporting(f: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return f(*a, **kw)
         except DomainError as exc:
-            fail(callers_view(exc), exit_code(exc))
+            fail(callers_view(_as_typed(exc, shown)), exit_code(exc))
     return run
+
+
+def _as_typed(exc: DomainError, shown: dict[str, str]) -> DomainError:
+    """An ``InvalidInput`` naming a parameter of the command names it as typed (``root_cause_detail`` ->
+    ``--root-cause-detail``); a field the command has no parameter for stays as the domain named it."""
+    if isinstance(exc, InvalidInput) and exc.field in shown:
+        return InvalidInput(shown[exc.field], exc.problem)
+    return exc
 
 
 def report_errors(app: typer.Typer) -> typer.Typer:

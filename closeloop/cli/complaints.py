@@ -266,19 +266,21 @@ def complaints_reply(complaint_id: int, text: str = typer.Option(..., "--text"),
 def complaints_resolve(complaint_id: int, reason: str = typer.Option(..., "--reason"),
                        root_cause: str | None = typer.Option(None, "--root-cause",
                                                                 help="taxonomy code[.sub]; required unless recorded"),
-                       note: str | None = typer.Option(None, "--note", help="root-cause note (undetermined)"),
+                       root_cause_detail: str | None = typer.Option(None, "--note", "--root-cause-detail",
+                                                                       help="root-cause note (undetermined)"),
                        actor: str | None = typer.Option(None)) -> None:
     """Resolve by hand (first-contact resolution); open tasks are cancelled. Needs a root cause."""
-    _run(lifecycle.resolve, complaint_id, reason=reason, root_cause=root_cause, root_cause_detail=note,
+    _run(lifecycle.resolve, complaint_id, reason=reason, root_cause=root_cause, root_cause_detail=root_cause_detail,
          actor=actor_name(actor))
 
 
 @complaints_app.command("root-cause")
 def complaints_root_cause(complaint_id: int, code: str = typer.Argument(..., help="taxonomy code[.sub]"),
-                          note: str | None = typer.Option(None, "--note", help="required with 'undetermined'"),
+                          root_cause_detail: str | None = typer.Option(None, "--note", "--root-cause-detail",
+                                                                       help="required with 'undetermined'"),
                           actor: str | None = typer.Option(None)) -> None:
     """Record the root cause; a waiting root-cause task is completed (the complaint may resolve)."""
-    _run(lifecycle.set_root_cause, complaint_id, root_cause=code, note=note, actor=actor_name(actor))
+    _run(lifecycle.set_root_cause, complaint_id, root_cause=code, note=root_cause_detail, actor=actor_name(actor))
 
 
 @complaints_app.command("close")

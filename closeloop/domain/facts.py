@@ -80,7 +80,15 @@ class ComplaintFacts:
     customer: CustomerProfile | None = None
 
     def __post_init__(self) -> None:
-        """Check the shared field rules; raises :class:`InvalidInput` naming the first bad field."""
+        """Check the shared field rules; raises :class:`InvalidInput` naming the first bad field.
+
+        The keys (``external_ref``, ``customer_ref``) are kept without surrounding white space, as the CSV
+        import reads its cells: ``"W-10 "`` sent again as ``"W-10"`` is the same complaint, not a second one,
+        and the same customer."""
+        for key in ("external_ref", "customer_ref"):
+            value = getattr(self, key)
+            if isinstance(value, str) and value != value.strip():
+                object.__setattr__(self, key, value.strip() or None if key == "customer_ref" else value.strip())
         if not self.source:
             raise InvalidInput("source", "is required")
         if not self.external_ref or not self.external_ref.strip():

@@ -90,12 +90,13 @@ transition = IMPROVEMENT_MACHINE.fire
 
 
 def check_root_cause(code: str, note: str | None, taxonomy: dict[str, str] = ROOT_CAUSES) -> str:
-    """Validate a root-cause code (``undetermined`` needs a note). Raises :class:`InvalidInput`."""
+    """Validate a root-cause code (``undetermined`` needs a note). Raises :class:`InvalidInput` naming
+    ``root_cause`` or ``root_cause_detail`` (the stored field the note goes to, as the API names it)."""
     base = code.split(".", 1)[0]  # optional sub-code: "product_defect.battery"
     if base not in taxonomy:
         raise InvalidInput("root_cause", f"unknown root cause {code!r}; use one of {', '.join(taxonomy)}")
     if base == "undetermined" and not (note and note.strip()):
-        raise InvalidInput("note", "an undetermined root cause needs a note saying what was checked")
+        raise InvalidInput("root_cause_detail", "an undetermined root cause needs a note saying what was checked")
     return code
 
 

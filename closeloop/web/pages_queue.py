@@ -153,7 +153,7 @@ def act(request: Request, task_id: int = Path(ge=1, le=2_147_483_647), action: s
         return _back(data, who, department, err="not_found", task=task_id)
     except InvalidInput as exc:
         key = exc.field if exc.field in ("reason", "to", "root_cause") else "invalid"
-        if exc.field == "note":
+        if exc.field == "root_cause_detail":  # the root-cause note: shown with the root-cause choice
             key = "root_cause"
         return _back(data, who, department, err=key, field=exc.field, task=task_id)
     return _back(data, who, department, ok=action, task=task_id)

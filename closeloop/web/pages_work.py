@@ -40,7 +40,8 @@ from .session import PageError, check_csrf, current, form, web_actor
 router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
 ROLES: dict[str, tuple[str, ...]] = ACTION_ROLES  # one table with the API (closeloop/http/access.py)
-FIELDS = ("body", "severity", "reason", "until", "root_cause", "note", "version", "complaint", "continuing", "file")
+FIELDS = ("body", "severity", "reason", "until", "root_cause", "root_cause_detail", "note", "version", "complaint",
+          "continuing", "file")
 WHY = ("required", "too_long", "invalid")  # what is wrong with the named field
 
 

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from integrations.outbound import OutgoingMessage, SendResult
-from integrations.smtp import build_email
+from integrations.smtp import build_email, refuse_non_address
 
 __all__ = ["MaildirSender", "maildir_path"]
 
@@ -79,6 +79,7 @@ class MaildirSender:
         return SendResult("delivered")
 
     async def send(self, msg: OutgoingMessage) -> SendResult:
-        if "@" not in msg.target:
-            return SendResult("failed", error="e-mail target is not an address")
+        refused = refuse_non_address(msg)
+        if refused is not None:
+            return refused
         return await asyncio.to_thread(self._write, msg)

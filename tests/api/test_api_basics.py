@@ -60,6 +60,25 @@ def test_intake_is_idempotent_on_the_external_reference(api):
     assert actors == {"api:manager (manager)"}
 
 
+def test_the_keys_are_taken_without_surrounding_space_so_a_trimmed_retry_is_the_same_complaint(api):
+    """A client that sent ``"W-10 "`` and retries with ``"W-10"`` (or the reverse) gets the one complaint; the
+    CSV import already read its cells trimmed. The customer key likewise: one customer, not two."""
+    body = {"external_ref": "W-10 ", "received_at": "2026-03-01T10:00:00+08:00", "category": "Billing",
+            "customer_ref": " cust-7"}
+    r1 = api.post("manager", "/complaints", json=body)
+    r2 = api.post("manager", "/complaints", json={**body, "external_ref": "W-10", "customer_ref": "cust-7 "})
+    assert (r1.status_code, r2.status_code) == (201, 200), (r1.text, r2.text)
+    assert r2.json()["complaint"]["id"] == r1.json()["complaint"]["id"]
+    assert r1.json()["complaint"]["external_ref"] == "W-10"
+    r3 = api.post("manager", "/complaints", json={**body, "external_ref": "W-11", "customer_ref": "cust-7"})
+    with api.app.sessions() as s:
+        from models.tables import Complaint
+
+        customers = set(s.scalars(select(Complaint.customer_id).where(
+            Complaint.id.in_([r1.json()["complaint"]["id"], r3.json()["complaint"]["id"]]))))
+    assert len(customers) == 1 and None not in customers
+
+
 def test_queue_and_acknowledge_record_the_actor(api, complaints):
     page = api.get("member", "/departments/operations/tasks").json()
     assert page["total"] == 3 and len(page["items"]) == 3

@@ -40,3 +40,10 @@ def test_list_detail_link_and_transitions(api, complaints):
     assert hist[-1]["trigger"] == "approve" and hist[-1]["actor"] == "api:lead (lead@operations)"
     assert api.get("admin", "/improvements").status_code == 403
     assert api.get("manager", "/improvements/999999").status_code == 404
+
+
+def test_an_undetermined_root_cause_without_its_note_names_the_api_field(api, complaints):
+    """The 422 names the field the client sent or left out (``root_cause_detail``), not the domain's word."""
+    rid = _record(api, complaints)
+    r = api.post("lead", f"/improvements/{rid}/transitions", {"trigger": "approve", "root_cause": "undetermined"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "root_cause_detail", r.text

@@ -25,7 +25,7 @@ def test_users_add_list_and_a_token_of_a_user(tmp_path, monkeypatch):
     bad = run("users", "add", "ann", "--name", "Ann", "-d", "nowhere")
     assert bad.exit_code == 2 and "departments" in bad.output and "nowhere" in bad.output
     taken = run("users", "add", "Wang.Li", "--name", "Other", "-d", "operations")
-    assert taken.exit_code == 2 and "handle" in taken.output
+    assert taken.exit_code == 2 and "error: HANDLE: " in taken.output  # the argument as the usage line names it
     users = json.loads(run("users", "list", "--json").output)
     assert [(u["handle"], u["departments"], u["notify"]) for u in users] == [
         ("wang.li", ["operations", "service"], "wang.li@example.com")]

@@ -390,6 +390,7 @@ def test_capture_sender_writes_jsonl(sessions, clock, tmp_path):
               channel="capture", subject=ZH, body=ZH)
     report = deliver(sessions, clock, capture_dir=tmp_path / "cap")
     assert (report.delivered, report.rejected) == (2, 1)
+    assert report.signed == 0  # capture rows carry no signature
     [line] = (tmp_path / "cap" / "demo.jsonl").read_text(encoding="utf-8").splitlines()
     doc = json.loads(line)
     assert (doc["id"], doc["subject"], doc["body"], doc["channel"]) == (ids[0], ZH, ZH, "capture")
@@ -489,3 +490,30 @@ def test_deliver_flow_fn_drains_capture_rows(tmp_path, monkeypatch):
     assert (report["claimed"], report["delivered"], report["batches"]) == (3, 3, 1)
     lines = (tmp_path / "cap" / "digest.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(x)["body"] for x in lines] == [ZH] * 3
+
+
+@pytest.mark.parametrize(("channel", "warned"), [("capture", False), ("webhook", True)])
+def test_the_demo_secret_warning_is_for_signed_webhooks_only(tmp_path, monkeypatch, caplog, channel, warned):
+    """A trial with the demo secret delivering e-mail or capture rows signed nothing: no warning about signatures.
+    A webhook signed with it is warned about (here a refused target: it is claimed and signed all the same)."""
+    import logging
+
+    from sqlalchemy.orm import sessionmaker
+
+    from flows.deliver import DEFAULT_SECRET, deliver_outbox
+    from models import migrate
+    from models.db import make_engine
+
+    url = f"sqlite:///{tmp_path / 'flow.db'}"
+    eng = make_engine(url)
+    migrate.upgrade(eng)
+    target = "capture://digest" if channel == "capture" else "http://127.0.0.1:9/hook"
+    add(sessionmaker(eng), datetime.now(UTC) - timedelta(seconds=1), [target], channel=channel)
+    eng.dispose()
+    monkeypatch.setenv("CLOSELOOP_DATABASE_URL", url)
+    monkeypatch.setenv("CLOSELOOP_CAPTURE_DIR", str(tmp_path / "cap"))
+    monkeypatch.setenv("CLOSELOOP_WEBHOOK_SECRET", DEFAULT_SECRET)
+    with caplog.at_level(logging.WARNING):
+        report = deliver_outbox.fn(max_batches=1)
+    assert (report["claimed"], report["signed"]) == (1, int(warned))
+    assert ("demo default" in caplog.text) is warned

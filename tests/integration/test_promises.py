@@ -117,3 +117,26 @@ def test_a_promise_is_kept_only_by_evidence(sessions, config):
     assert _notes(sessions, "promise-broken:") == []
     with sessions() as s:
         assert promise_figures(s, T0, T0 + timedelta(days=30), T0 + timedelta(days=30))["operations"]["kept"] == 1
+
+
+def test_a_promise_follows_its_complaint_into_a_merge_and_is_kept_by_what_moved_with_it(sessions, config):
+    """Merging the complaint a promise was made on left the promise behind: not listed on the survivor, not
+    keepable by the task or contact that moved there, then broken by the sweep and escalated."""
+    from closeloop.services.work.complaints import merge
+
+    survivor, dup = _complaint(sessions, config, "P-1"), _complaint(sessions, config, "P-2")
+    p = make_promise(sessions, config, dup, department="product", kind="call_back", business_hours=7,
+                     actor="agent", at=T0)
+    merge(sessions, dup, survivor, config=config, actor="lead", at=T0 + timedelta(minutes=5))
+    with sessions() as s:  # the survivor's product task (the duplicate's, the same work, was cancelled)
+        (product_task,) = s.scalars(select(Task.id).where(Task.complaint_id == survivor, Task.department == "product",
+                                                          Task.status == "open"))
+    assert [q.id for q in promises_of(sessions, survivor)] == [p.id]
+    assert promises_of(sessions, dup) == []
+    task_svc.acknowledge(sessions, product_task, config=config, actor="agent", at=T0 + timedelta(minutes=10))
+    task_svc.complete(sessions, product_task, config=config, actor="agent", at=T0 + timedelta(minutes=20),
+                      outcome="called the customer")
+    kept = keep_promise(sessions, p.id, actor="agent", at=T0 + timedelta(minutes=30), task_id=product_task)
+    assert (kept.status, kept.complaint_id, kept.kept_by_task_id) == ("kept", survivor, product_task)
+    sweep(sessions, config, p.due_at + timedelta(minutes=1))
+    assert _notes(sessions, "promise-broken:") == []

@@ -69,7 +69,7 @@ def test_a_name_with_several_addresses_is_served_on_each():
 def test_api_and_serve_on_a_taken_port_stop_with_one_line_and_start_nothing(cli_env, busy_port, args):
     res = runner.invoke(app, [*args, str(busy_port)])
     assert res.exit_code == 2, res.output
-    assert f"error: port: 127.0.0.1:{busy_port} cannot be used" in res.output
+    assert f"error: {args[1]}: 127.0.0.1:{busy_port} cannot be used" in res.output  # the option as typed
     assert "API on" not in res.output and "serving the deployments" not in res.output
     assert not (cli_env / "prefect" / "closeloop-server.log").exists()  # no Prefect server was started
 
@@ -95,3 +95,12 @@ def test_the_lock_follows_prefect_home_as_prefect_reads_it(tmp_path, monkeypatch
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("PREFECT_HOME", "~/ph")
     assert serve_lock_path() == tmp_path / "ph" / "closeloop-serve.lock"
+
+
+@pytest.mark.parametrize(("host", "shown"), [("127.0.0.1", "127.0.0.1:8000"), ("::1", "[::1]:8000"),
+                                              ("localhost", "localhost:8000"), ("[::]", "[::]:8000")])
+def test_the_api_line_writes_an_ipv6_host_in_brackets(host, shown):
+    """The "API on http://..." line must be a URL a person can paste (RFC 3986 brackets an IPv6 literal)."""
+    from closeloop.cli.api import host_port
+
+    assert host_port(host, 8000) == shown

@@ -27,6 +27,8 @@ def test_improvement_list_detail_and_transitions(web, complaints):
     assert f'id="improvement-{rec.id}" data-status="proposed"' in page and "改进记录" in page
     page = lead.get(f"/improvements/{rec.id}").text
     assert 'id="fire-approve"' in page and 'id="fire-reject"' in page
+    links = page.split('id="imp-complaints"', 1)[1].split("</table>", 1)[0]
+    assert "<td>人工关联</td>" in links and ">manual<" not in links  # how it was linked, in the reader's language
     r = lead.post(f"/improvements/{rec.id}/fire/approve", data={"csrf": csrf_of(page), "version": str(rec.version)})
     assert _shown(lead, r).startswith("err: ") and "root_cause" in r.headers["location"]
     code = next(iter(web.app.config.model.improvement.root_causes))

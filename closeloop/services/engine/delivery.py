@@ -145,7 +145,8 @@ class DeliveryReport:
     ``unknown`` rows as ``unknown``; ``dead`` rows were dead-lettered (``rejected`` at
     once, ``gave_up`` after the last attempt, ``abandoned`` by dead workers; each
     also counted in ``dead``); ``alerts`` were enqueued for the operations manager;
-    ``stale`` results were not recorded because the claim had been taken over."""
+    ``stale`` results were not recorded because the claim had been taken over; ``signed``: the claimed
+    rows of the ``webhook`` channel (the only ones signed with ``CLOSELOOP_WEBHOOK_SECRET``)."""
 
     batches: int = 0
     claimed: int = 0
@@ -158,10 +159,11 @@ class DeliveryReport:
     abandoned: int = 0
     alerts: int = 0
     stale: int = 0
+    signed: int = 0
     errors: list[str] = field(default_factory=list)
 
     COUNTS = ("batches", "claimed", "delivered", "retried", "unknown", "dead", "rejected", "gave_up",
-              "abandoned", "alerts", "stale")
+              "abandoned", "alerts", "stale", "signed")
 
     def add(self, other: DeliveryReport) -> None:
         for name in self.COUNTS:
@@ -420,6 +422,7 @@ async def deliver_once(sessions: sessionmaker[Session], sender: Sender, clock: C
                 break
             report.batches += 1
             report.claimed += len(msgs)
+            report.signed += sum(m.channel == "webhook" for m in msgs)
             running.add(asyncio.create_task(process(msgs)))
             if len(msgs) < batch:
                 break

@@ -8,6 +8,10 @@ Merge rules (CASES.md kind K5 and K7):
   chain has length one;
 - the duplicate's tasks and messages move to the survivor; an active task that
   the survivor already has (same department and kind) is cancelled instead;
+- so do its promises to the customer (kept by a task or a contact that now lives on
+  the survivor), its compensation entries (the survivor's cap then counts them: one
+  customer issue, one cap), its attachments and its note mentions; the audit rows and
+  the inbound mails stay where they happened;
 - the survivor's own due time and status are unchanged;
 - both rows are version-checked: of two opposite merges racing, one commits
   and the other raises ``Conflict``.
@@ -30,7 +34,17 @@ from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
 from closeloop.services.engine.clocks import refresh_due
 from closeloop.services.transitions import apply, check_version, record_event
 from closeloop.services.uow import unit_of_work
-from models.tables import Complaint, Message, Task, Timer, Transition
+from models.tables import (
+    Attachment,
+    Compensation,
+    Complaint,
+    Mention,
+    Message,
+    Promise,
+    Task,
+    Timer,
+    Transition,
+)
 
 
 def _get(session: Session, complaint_id: int) -> Complaint:
@@ -89,6 +103,7 @@ def merge_in_session(session: Session, duplicate_id: int, into_id: int, *, confi
         task.complaint_id = survivor.id
         task.due_at = None if task.status not in ACTIVE_STATES else task.due_at
     session.execute(update(Message).where(Message.complaint_id == dup.id).values(complaint_id=survivor.id))
+    _move_belongings(session, dup.id, survivor.id)
     # the moved tasks' timers follow them (their keys are per task), so the survivor reschedules them
     session.execute(update(Timer).where(Timer.complaint_id == dup.id).values(complaint_id=survivor.id))
 
@@ -100,6 +115,17 @@ def merge_in_session(session: Session, duplicate_id: int, into_id: int, *, confi
     refresh_due(session, dup.id, config, at)
     refresh_due(session, survivor.id, config, at)
     return survivor
+
+
+def _move_belongings(session: Session, dup_id: int, survivor_id: int) -> None:
+    """Promises, compensation entries, attachments and mentions of ``dup_id`` to ``survivor_id`` (a promise's
+    version is bumped: a client holding it reads it again)."""
+    session.execute(update(Promise).where(Promise.complaint_id == dup_id)
+                    .values(complaint_id=survivor_id, version=Promise.version + 1),
+                    execution_options={"synchronize_session": False})
+    for table in (Compensation, Attachment, Mention):
+        session.execute(update(table).where(table.complaint_id == dup_id).values(complaint_id=survivor_id),
+                        execution_options={"synchronize_session": False})
 
 
 def merge(sessions, duplicate_id: int, into_id: int, *, config: Config, actor: str, at: datetime,

@@ -117,7 +117,7 @@ def set_root_cause(sessions, complaint_id: int, *, config: Config, root_cause: s
                    actor: str, at: datetime) -> Complaint:
     """Record (or correct) a complaint's root cause; a waiting ``root-cause`` task is completed with it.
 
-    Raises ``InvalidInput`` naming ``root_cause`` or ``note``; ``NotFound``.
+    Raises ``InvalidInput`` naming ``root_cause`` or ``root_cause_detail``; ``NotFound``.
     """
     # deferred: import cycle: tasks imports lifecycle
     from closeloop.services.work.tasks import ROOT_CAUSE_KIND, complete_in_session  # tasks imports nothing from here
