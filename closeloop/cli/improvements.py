@@ -7,6 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from closeloop.cli.common import actor_name, clip, fail, get_app, out, stamp
+from closeloop.config.improvement import MATCH_FIELDS
 from closeloop.domain.improvement import ImprovementTrigger
 from closeloop.services.capa import improvement as svc
 
@@ -80,8 +81,9 @@ def improvements_create(title: str = typer.Option(..., "--title"),
                         problem: str = typer.Option("", "--problem"),
                         root_cause: str | None = typer.Option(None, "--root-cause"),
                         note: str | None = typer.Option(None, "--note"),
-                        match: list[str] = typer.Option([], "--match", help="fact=value (repeat); default: the "
-                                                        "first complaint's [improvement] match_on"),
+                        match: list[str] = typer.Option([], "--match", help="fact=value (repeat), a fact one of "
+                                                        f"{', '.join(MATCH_FIELDS)}; default: the first "
+                                                        "complaint's [improvement] match_on"),
                         actor: str | None = typer.Option(None)) -> None:
     """Propose a record (status proposed)."""
     a = get_app()

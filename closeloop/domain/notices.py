@@ -237,8 +237,9 @@ TIMERS: dict[TimerKind, TimerSpec] = {s.kind: s for s in (
               "a paused task reaches its until", Effect.NOTIFY, _task_waiting, Role.LEAD, 2),
     TimerSpec(TimerKind.FOLLOW_UP, "follow_up:{complaint}:{transition}",
               "follow_up.business_days working days after resolution", Effect.FOLLOW_UP),
-    TimerSpec(TimerKind.EFFECTIVENESS, "effectiveness:{record}:{attempt}",
-              "effectiveness_weeks after implementation", Effect.EFFECTIVENESS),
+    TimerSpec(TimerKind.EFFECTIVENESS, "effectiveness:{record}:{implementation}:{attempt}",
+              "effectiveness_weeks after implementation (implementation: the id of the implement audit row)",
+              Effect.EFFECTIVENESS),
 )}
 
 

@@ -53,3 +53,16 @@ def test_improvement_compensation_and_root_cause_commands(cli_env):  # noqa: F81
                              "information.bureau").output
     show = run("complaints", "show", "1").output
     assert "root cause: information.bureau" in show and "999.00 USD" in show
+
+
+def test_improvement_create_on_a_fresh_database_and_an_unknown_fact(cli_env):  # noqa: F811
+    """Before any import the department table was empty (a foreign-key traceback); a fact that is not a
+    complaint fact was stored and broke every later import."""
+    assert run("db", "upgrade").exit_code == 0
+    res = run("improvements", "create", "--title", "t", "--owner", "operations", "--match", "category=x")
+    assert res.exit_code == 0 and "improvement 1 proposed" in res.output, res.output
+    res = run("improvements", "create", "--title", "t", "--owner", "operations", "--match", "bogus=1")
+    assert res.exit_code == 2 and "match" in res.output and "'bogus'" in res.output and "region" in res.output
+    res = run("improvements", "create", "--title", "t", "--owner", "legal", "--match", "category=x")
+    assert res.exit_code == 2 and "owner_department" in res.output
+    assert run("import", str(ROOT / "examples" / "cfpb_sample.csv")).exit_code == 0

@@ -265,3 +265,148 @@ def test_recurrence_costs_the_same_statements_for_a_small_and_a_large_batch(engi
     assert costs[0] == costs[1]  # one proposal each; nothing per row
     with sessions() as s:
         assert len(s.scalars(select(Improvement)).all()) == 2
+
+
+def test_create_refuses_a_match_fact_that_is_not_a_complaint_fact(sessions):
+    """A fact outside the complaint facts was stored and broke every later intake (``KeyError: 'bogus'``)."""
+    config = _cfg(cluster_size=1000)
+    _take(sessions, config, "W", 1, T0 - timedelta(days=1), category="warm-up")  # departments synced
+    for match in ({"bogus": "1"}, {"category": "billing", "id": "1"}, {"category": "billing", "status": "x"}):
+        with pytest.raises(InvalidInput) as err:
+            imp.create(sessions, config=config, title="t", owner_department="operations", match=match,
+                       actor="m", at=T0)
+        assert err.value.field == "match" and "allowed facts: category, subcategory, product" in str(err.value)
+    with pytest.raises(InvalidInput, match="match.*text"):
+        imp.create(sessions, config=config, title="t", owner_department="operations", match={"category": 1},
+                   actor="m", at=T0)
+    with sessions() as s:
+        assert s.scalars(select(Improvement)).all() == []
+
+
+def _store_bad_match(sessions, rec_id, match):
+    """As a record stored before ``create`` checked its facts."""
+    from sqlalchemy import update
+    with sessions.begin() as s:
+        s.execute(update(Improvement).where(Improvement.id == rec_id).values(match=match))
+
+
+def test_a_stored_record_with_an_unknown_fact_never_fails_intake_or_the_check(sessions, caplog):
+    config = _cfg(cluster_size=2, cluster_days=7, recent_verified_days=90)
+    _take(sessions, config, "W", 1, T0 - timedelta(days=1), category="warm-up")  # departments synced
+    rejected = imp.create(sessions, config=config, title="typo", owner_department="operations",
+                          match={"category": "billing"}, actor="m", at=T0)
+    imp.fire(sessions, rejected.id, "reject", config=config, reason="typo", actor="m", at=T0)
+    _store_bad_match(sessions, rejected.id, {"bogus": "1"})
+    open_one = imp.create(sessions, config=config, title="open", owner_department="operations",
+                          match={"category": "fees"}, actor="m", at=T0)
+    _store_bad_match(sessions, open_one.id, {"category": "fees", "bogus": "1"})
+    with caplog.at_level("WARNING", logger="closeloop.capa"):
+        ids = _take(sessions, config, "K", 2, T0 + timedelta(hours=1))  # a cluster of billing complaints
+        _take(sessions, config, "Q", 1, T0 + timedelta(hours=1), category="fees")
+    assert any(f"improvement {rejected.id} matches on unknown fact(s) bogus" in r.getMessage() for r in caplog.records)
+    with sessions() as s:
+        linked = s.scalars(select(ImprovementLink.improvement_id)).all()
+        assert open_one.id not in linked  # the bad fact matches no complaint: nothing linked to it
+        proposed = s.scalars(select(Improvement).where(Improvement.created_by == "system")).one()
+        assert set(ids) <= set(s.scalars(select(ImprovementLink.complaint_id)
+                                         .where(ImprovementLink.improvement_id == proposed.id)))
+    # the effectiveness check of such a record finds no data instead of failing the sweep
+    rec = _implemented(sessions, config, T0 + timedelta(days=1), ids[:1])
+    _store_bad_match(sessions, rec.id, {"category": "billing", "bogus": "1"})
+    sweep(sessions, config, rec.check_due_at + timedelta(minutes=1))
+    with sessions() as s:
+        check = s.scalars(select(EffectivenessCheck).where(EffectivenessCheck.improvement_id == rec.id)).one()
+        assert (check.before_count, check.after_count, check.decision) == (0, 0, "not_enough_data")
+
+
+def test_create_on_a_fresh_database_syncs_the_departments_first(sessions):
+    """No intake yet: the department table was empty and the record's owner failed its foreign key."""
+    config = _cfg(cluster_size=1000)
+    rec = imp.create(sessions, config=config, title="t", owner_department="operations",
+                     match={"category": "x"}, actor="m", at=T0)
+    assert rec.status == "proposed"
+    with pytest.raises(InvalidInput) as err:
+        imp.create(sessions, config=config, title="t", owner_department="nobody", match={"category": "x"},
+                   actor="m", at=T0)
+    assert err.value.field == "owner_department"
+    # a department configured after the last sync gets its row before its first action
+    text = open("closeloop/config/default.toml", encoding="utf-8").read()
+    legal = parse_config(text + '\n[departments.legal]\ndisplay_name = "Legal"\nlead = "legal-lead"\n'
+                                'notify = ""\ncalendar = "default"\n')
+    imp.fire(sessions, rec.id, "approve", config=legal, root_cause="process_gap", actor="m", at=T0)
+    task = imp.add_action(sessions, rec.id, config=legal, kind="preventive", department="legal",
+                          title="Review the terms", actor="m", at=T0, business_days=2)
+    assert task.department == "legal"
+
+
+def _reimplement(sessions, config, rec_id, at):
+    task = imp.add_action(sessions, rec_id, config=config, kind="corrective", department="operations",
+                          title="Try again", actor="ops-lead", at=at, business_days=2)
+    task_svc.complete(sessions, task.id, config=config, actor="ops-1", at=at + timedelta(hours=1))
+    return imp.fire(sessions, rec_id, "implement", config=config, actor="ops-lead", at=at + timedelta(hours=2))
+
+
+def _pending_checks(sessions, rec_id):
+    with sessions() as s:
+        return s.execute(select(Timer.key, Timer.fire_at).where(
+            Timer.improvement_id == rec_id, Timer.kind == "effectiveness", Timer.status == "pending")).all()
+
+
+def _checks(sessions, rec_id):
+    with sessions() as s:
+        return s.scalars(select(EffectivenessCheck.decision).where(EffectivenessCheck.improvement_id == rec_id)
+                         .order_by(EffectivenessCheck.id)).all()
+
+
+def test_reimplementing_after_an_ineffective_check_gets_its_own_check(sessions):
+    """``implement`` reset the attempt to 0 and the key ``effectiveness:{record}:0`` had already fired: the
+    second implementation was never checked while ``show`` named a due date."""
+    config = _cfg(cluster_size=1000)
+    rec = _check(sessions, config, before_n=8, after_n=8)
+    assert _checks(sessions, rec.id) == ["ineffective"]
+    again_at = rec.check_due_at + timedelta(days=3)
+    again = _reimplement(sessions, config, rec.id, again_at)
+    assert (again.status, again.check_attempts) == ("implemented", 0)
+    sweep(sessions, config, again_at + timedelta(hours=3))
+    (key, fire_at), = _pending_checks(sessions, rec.id)
+    assert fire_at == again.check_due_at and key != f"effectiveness:{rec.id}:0"  # what show says is pending
+    sweep(sessions, config, again.check_due_at + timedelta(minutes=1))
+    assert len(_checks(sessions, rec.id)) == 2
+    with sessions() as s:
+        assert s.get(Improvement, rec.id).status != "implemented"
+
+
+def test_after_two_checks_without_data_a_person_judges_and_the_next_implementation_is_checked(sessions):
+    config = _cfg(cluster_size=1000)
+    rec = _check(sessions, config, before_n=2, after_n=0)
+    with sessions() as s:
+        due = s.get(Improvement, rec.id).check_due_at
+    sweep(sessions, config, due + timedelta(minutes=1))
+    assert _checks(sessions, rec.id) == ["not_enough_data", "not_enough_data"]
+    at = due + timedelta(days=1)
+    imp.fire(sessions, rec.id, "confirm_ineffective", config=config, reason="still happening", actor="ops-manager",
+             at=at)
+    with sessions() as s:  # the person who judged is on the rework too, not the sweep
+        trail = s.execute(select(Transition.trigger, Transition.actor).where(
+            Transition.entity == "improvement", Transition.entity_id == rec.id).order_by(Transition.id)).all()
+    assert trail[-2:] == [("confirm_ineffective", "ops-manager"), ("rework", "ops-manager")]
+    again = _reimplement(sessions, config, rec.id, at)
+    sweep(sessions, config, at + timedelta(hours=3))
+    assert [f for _, f in _pending_checks(sessions, rec.id)] == [again.check_due_at]
+    sweep(sessions, config, again.check_due_at + timedelta(minutes=1))
+    assert len(_checks(sessions, rec.id)) == 3
+
+
+def test_a_record_left_without_its_check_by_the_old_keys_gets_it_from_the_sweep(sessions):
+    """A database where a re-implementation's check key had already fired (``timers_dirty`` cleared, no
+    pending timer): the sweep finds the record waiting for a check without a timer and schedules it."""
+    from sqlalchemy import update
+
+    config = _cfg(cluster_size=1000)
+    rec = _check(sessions, config, before_n=8, after_n=8)
+    again_at = rec.check_due_at + timedelta(days=3)
+    again = _reimplement(sessions, config, rec.id, again_at)
+    with sessions.begin() as s:  # as the old reconcile left it: its key had fired, nothing pending, not dirty
+        s.execute(update(Improvement).where(Improvement.id == rec.id).values(timers_dirty=False))
+    sweep(sessions, config, again.check_due_at + timedelta(days=30))  # long overdue: caught up at once
+    assert len(_checks(sessions, rec.id)) == 2

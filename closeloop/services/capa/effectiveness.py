@@ -1,7 +1,8 @@
 """The effectiveness check of improvement records, and the timers of records (run by the sweep).
 
-When a record is implemented, a timer ``effectiveness:{record}:{attempt}`` fires
-``[improvement] effectiveness_weeks`` (N) later. The check moves the record to
+When a record is implemented, a timer ``effectiveness:{record}:{implementation}:{attempt}`` fires
+``[improvement] effectiveness_weeks`` (N) later (``implementation``: the id of the ``implement`` audit
+row, so each implementation, also one after an ineffective check, has its own check). The check moves the record to
 ``verifying`` and counts **matching complaints** (every fact of the record's
 ``match`` equal; root cause the record's, a sub-code of it, or not yet known;
 not rejected or merged) by ``received_at`` in two equal windows: N weeks before
@@ -19,12 +20,14 @@ not rejected or merged) by ``received_at`` in two equal windows: N weeks before
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
+from closeloop.config.improvement import MATCH_FIELDS
 from closeloop.domain.complaint import ComplaintStatus
 from closeloop.domain.improvement import (
     EffectivenessRule,
@@ -32,17 +35,37 @@ from closeloop.domain.improvement import (
     ImprovementTrigger,
     evaluate_effectiveness,
 )
-from closeloop.domain.notices import TIMERS, NoticeKind, Role, TimerKind
+from closeloop.domain.notices import TIMERS, NoticeKind, Role, TimerKind, TimerStatus
 from closeloop.domain.task import ACTIVE_STATES
-from closeloop.services.bulk import enqueue
+from closeloop.services.bulk import enqueue, rowcount
 from closeloop.services.engine.notify import channel_of, insert_notifications, make_item, resolve_role
 from closeloop.services.engine.schedule import WantedTimer, reconcile, task_timers
 from closeloop.services.markdown import md_text
 from closeloop.services.transitions import apply
 from closeloop.services.uow import unit_of_work
-from models.tables import Complaint, EffectivenessCheck, Improvement, ImprovementLink, Task, Timer
+from models.tables import Complaint, EffectivenessCheck, Improvement, ImprovementLink, Task, Timer, Transition
 
 SYSTEM = "sweep"
+log = logging.getLogger("closeloop.capa")
+#: the statuses in which a record waits for (or runs) its effectiveness check
+CHECKED = (ImprovementStatus.IMPLEMENTED, ImprovementStatus.VERIFYING)
+
+
+def unknown_facts(match: dict) -> list[str]:
+    """The facts of ``match`` that are not complaint facts (:data:`~closeloop.config.improvement.MATCH_FIELDS`),
+    sorted."""
+    return sorted(str(k) for k in match if k not in MATCH_FIELDS)
+
+
+def usable_match(rec: Improvement) -> bool:
+    """Whether ``rec``'s stored match names complaint facts only. A record stored before ``create`` checked
+    its facts may name another one: no complaint has that fact, so the record matches none; a warning
+    is logged (recurrence and the effectiveness check skip the record instead of failing)."""
+    unknown = unknown_facts(rec.match or {})
+    if unknown:
+        log.warning("improvement %s matches on unknown fact(s) %s: it matches no complaint",
+                    rec.id, ", ".join(unknown), extra={"improvement_id": rec.id})
+    return not unknown
 
 
 def wanted_improvement_timers(s: Session, rec: Improvement, config: Config, now: datetime) -> list[WantedTimer]:
@@ -50,17 +73,44 @@ def wanted_improvement_timers(s: Session, rec: Improvement, config: Config, now:
     out: list[WantedTimer] = []
     for task in s.scalars(select(Task).where(Task.improvement_id == rec.id, Task.status.in_(ACTIVE_STATES))):
         out.extend(task_timers(s, task, config, now))
-    if rec.status in (ImprovementStatus.IMPLEMENTED, ImprovementStatus.VERIFYING) and rec.check_due_at is not None:
+    if rec.status in CHECKED and rec.check_due_at is not None:
         spec = TIMERS[TimerKind.EFFECTIVENESS]
-        out.append(WantedTimer(spec.key(record=rec.id, attempt=rec.check_attempts), spec.kind, rec.check_due_at,
-                               None, {"attempt": rec.check_attempts}))
+        impl = implementation(s, rec.id)
+        out.append(WantedTimer(spec.key(record=rec.id, implementation=impl, attempt=rec.check_attempts), spec.kind,
+                               rec.check_due_at, None, {"attempt": rec.check_attempts, "implementation": impl}))
     return out
 
 
+def implementation(s: Session, record_id: int) -> int:
+    """The id of the record's latest ``implement`` audit row (0 if none): each implementation's own
+    effectiveness timers (keys ``effectiveness:{record}:{implementation}:{attempt}``), so re-implementing
+    after an ineffective check never repeats a key that already fired."""
+    return s.scalar(select(func.max(Transition.id)).where(
+        Transition.entity == "improvement", Transition.entity_id == record_id,
+        Transition.trigger == ImprovementTrigger.IMPLEMENT)) or 0
+
+
+def flag_missing_checks(s: Session) -> int:
+    """Flag for rescheduling the records that wait for a check (``check_due_at`` set, implemented or
+    verifying) with no pending effectiveness timer: those a re-implementation left without one while the
+    key ``effectiveness:{record}:{attempt}`` repeated a fired key (before keys named the implementation).
+    The next reconcile gives them their check, at ``check_due_at`` (at once when that has passed).
+    Returns how many were flagged."""
+    it, tt = Improvement.__table__, Timer.__table__
+    pending = select(tt.c.id).where(tt.c.improvement_id == it.c.id, tt.c.kind == TimerKind.EFFECTIVENESS,
+                                    tt.c.status == TimerStatus.PENDING)
+    res = s.execute(update(it).where(it.c.status.in_(CHECKED), it.c.check_due_at.is_not(None),
+                                     it.c.timers_dirty.is_(False), ~pending.exists()).values(timers_dirty=True))
+    return rowcount(res)
+
+
 def reschedule_improvements(sessions, config: Config, now: datetime, batch: int = 500) -> int:
-    """Reconcile the timers of records flagged ``timers_dirty``; returns how many were rescheduled."""
+    """Reconcile the timers of records flagged ``timers_dirty`` (and of those waiting for a check that has
+    no pending timer: :func:`flag_missing_checks`); returns how many were rescheduled."""
     done = 0
     last_id = 0
+    with unit_of_work(sessions) as s:
+        flag_missing_checks(s)
     while True:
         with unit_of_work(sessions) as s:
             rows = s.execute(select(Improvement.id, Improvement.version).where(
@@ -80,7 +130,10 @@ def reschedule_improvements(sessions, config: Config, now: datetime, batch: int 
 
 
 def matching_count(s: Session, rec: Improvement, start: datetime, end: datetime) -> int:
-    """Complaints matching ``rec`` received in ``[start, end)``."""
+    """Complaints matching ``rec`` received in ``[start, end)``; 0 when its match names an unknown fact
+    (:func:`usable_match`)."""
+    if not usable_match(rec):
+        return 0
     q = select(func.count()).select_from(Complaint).where(
         Complaint.received_at >= start, Complaint.received_at < end,
         Complaint.status.not_in((ComplaintStatus.REJECTED, ComplaintStatus.MERGED)),
@@ -94,12 +147,12 @@ def matching_count(s: Session, rec: Improvement, start: datetime, end: datetime)
 def run_check(s: Session, config: Config, timer, now: datetime, items: list[dict]) -> None:
     """Apply a fired ``effectiveness`` timer (see the module docstring). Stale timers do nothing."""
     rec = s.get(Improvement, timer.improvement_id)
-    if (rec is None or rec.status not in (ImprovementStatus.IMPLEMENTED, ImprovementStatus.VERIFYING)
-            or rec.implemented_at is None):
+    if rec is None or rec.status not in CHECKED or rec.implemented_at is None:
         return
-    attempt = int((timer.data or {}).get("attempt", 0))
-    if attempt != rec.check_attempts:
-        return
+    data = timer.data or {}
+    attempt = int(data.get("attempt", 0))
+    if attempt != rec.check_attempts or int(data.get("implementation", 0) or 0) not in (0, implementation(s, rec.id)):
+        return  # an earlier attempt's or implementation's timer (one without an implementation: before keys had it)
     if rec.status == ImprovementStatus.IMPLEMENTED:
         apply(s, rec, ImprovementTrigger.BEGIN_VERIFICATION, actor=SYSTEM, at=now,
                         reason="effectiveness check due")
@@ -147,9 +200,10 @@ def on_effective(s: Session, config: Config, rec: Improvement, now: datetime) ->
 
 
 def on_ineffective(s: Session, config: Config, rec: Improvement, now: datetime, why: str,
-                   items: list[dict] | None = None) -> None:
-    """Back to ``in_progress`` (system ``rework``) and tell the owner department's lead."""
-    apply(s, rec, ImprovementTrigger.REWORK, actor=SYSTEM, at=now, reason="the fix did not work: " + why)
+                   items: list[dict] | None = None, *, actor: str = SYSTEM) -> None:
+    """Back to ``in_progress`` (a ``rework`` by ``actor``, who confirmed it ineffective: the sweep's check or
+    a person) and tell the owner department's lead."""
+    apply(s, rec, ImprovementTrigger.REWORK, actor=actor, at=now, reason="the fix did not work: " + why)
     rec.check_due_at = None
     rec.timers_dirty = True
     own = items if items is not None else []

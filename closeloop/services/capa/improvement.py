@@ -32,13 +32,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
+from closeloop.config.improvement import MATCH_FIELDS
 from closeloop.domain.errors import InvalidInput, NotFound
 from closeloop.domain.improvement import IMPROVEMENT_MACHINE, ImprovementStatus, ImprovementTrigger
 from closeloop.domain.task import TaskStatus
 from closeloop.services.audit import add_task, audit_dict
 from closeloop.services.bulk import insert_new
 from closeloop.services.capa import root_cause as rc
-from closeloop.services.capa.effectiveness import on_effective, on_ineffective
+from closeloop.services.capa.effectiveness import on_effective, on_ineffective, unknown_facts
+from closeloop.services.departments import sync_departments
 from closeloop.services.transitions import apply, check_version
 from closeloop.services.uow import unit_of_work
 from models.tables import (
@@ -66,6 +68,21 @@ def match_of(complaint: Complaint, fields: list[str]) -> dict[str, str]:
     return {f: getattr(complaint, f) or "" for f in fields}
 
 
+def check_match(match: dict[str, str]) -> None:
+    """Raise ``InvalidInput('match', ...)`` unless ``match`` names at least one fact, every fact one of
+    :data:`~closeloop.config.improvement.MATCH_FIELDS` (the complaint columns recurrence and the
+    effectiveness check compare), every value a string."""
+    if not match:
+        raise InvalidInput("match", "needs at least one fact")
+    unknown = unknown_facts(match)
+    if unknown:
+        raise InvalidInput("match", f"unknown fact(s) {', '.join(map(repr, unknown))}; "
+                                    f"allowed facts: {', '.join(MATCH_FIELDS)}")
+    bad = sorted(k for k, v in match.items() if not isinstance(v, str))
+    if bad:
+        raise InvalidInput("match", f"the value of {', '.join(bad)} must be text")
+
+
 def get(session: Session, improvement_id: int) -> Improvement:
     rec = session.get(Improvement, improvement_id)
     if rec is None:
@@ -90,8 +107,7 @@ def create_in_session(s: Session, *, config: Config, title: str, owner_departmen
         if first is None:
             raise NotFound("complaint", complaint_ids[0])
         match = match_of(first, config.model.improvement.match_on)
-    if not match:
-        raise InvalidInput("match", "needs at least one fact")
+    check_match(match)
     rec = Improvement(title=title.strip()[:500], problem=problem or "", root_cause=root_cause,
                       root_cause_detail=root_cause_detail, match=dict(match), match_key=match_key(match),
                       owner_department=owner_department, status=ImprovementStatus.PROPOSED, created_by=actor,
@@ -108,9 +124,12 @@ def create(sessions, *, config: Config, title: str, owner_department: str, actor
            problem: str = "", root_cause: str | None = None, root_cause_detail: str | None = None,
            match: dict[str, str] | None = None, complaint_ids: Sequence[int] = ()) -> Improvement:
     """Propose a record (status ``proposed``). ``match`` defaults to the first complaint's
-    ``[improvement] match_on`` facts. Raises ``InvalidInput`` (title, owner_department, match,
-    root_cause, note) or ``NotFound`` (a complaint)."""
+    ``[improvement] match_on`` facts. Departments are synced from ``config`` first (a fresh database has
+    none stored). Raises ``InvalidInput`` (title, owner_department, match: no fact, a fact that is not a
+    complaint fact, the allowed ones listed, or a value that is not text; root_cause, note) or
+    ``NotFound`` (a complaint)."""
     with unit_of_work(sessions) as s:
+        sync_departments(s, config, at)  # a fresh database has no department rows before the first intake
         return create_in_session(s, config=config, title=title, owner_department=owner_department, actor=actor,
                                  at=at, problem=problem, root_cause=root_cause, root_cause_detail=root_cause_detail,
                                  match=match, complaint_ids=list(complaint_ids))
@@ -170,7 +189,7 @@ def fire(sessions, improvement_id: int, trigger: str, *, config: Config, actor: 
         elif trig == ImprovementTrigger.CONFIRM_EFFECTIVE:
             on_effective(s, config, rec, at)
         elif trig == ImprovementTrigger.CONFIRM_INEFFECTIVE:
-            on_ineffective(s, config, rec, at, reason or f"judged ineffective by {actor}")
+            on_ineffective(s, config, rec, at, reason or f"judged ineffective by {actor}", actor=actor)
         return rec
 
 
@@ -204,6 +223,7 @@ def add_action(sessions, improvement_id: int, *, config: Config, kind: str, depa
             raise InvalidInput("improvement", f"improvement {rec.id} is {rec.status}; actions are added once "
                                               "it is approved and before it is implemented")
         due = business_days_due(config.department_calendar(department), at, days)
+        sync_departments(s, config, at)  # a department configured since the last intake has no row yet
         task = Task(complaint_id=None, improvement_id=rec.id, department=department, kind=kind,
                     title=title.strip()[:500], instructions=instructions, status=TaskStatus.OPEN,
                     assignee=assignee or None, created_at=at, updated_at=at, due_at=due)

@@ -6,7 +6,8 @@ For the complaints a batch created (rejected ones excluded):
    ``match`` (any status but ``effective``/``rejected``), or of one verified ``effective``
    within ``[improvement] recent_verified_days`` of ``now``, is linked to it
    (``source = recurrence``, actor ``system``): evidence that the problem recurs. The root cause
-   is not known at intake, so matching here uses the facts only.
+   is not known at intake, so matching here uses the facts only. A record whose stored match names
+   a fact that is not a complaint fact matches nothing (skipped, with a warning; intake never fails).
 2. **Propose a record.** A complaint not linked that way, with at least ``cluster_size`` (K)
    complaints of the same ``match_on`` facts received within ``cluster_days`` (W) up to it,
    and no record for those facts (a record rejected within ``recent_verified_days`` also
@@ -31,6 +32,7 @@ from closeloop.domain.complaint import ComplaintStatus
 from closeloop.domain.improvement import ImprovementStatus
 from closeloop.domain.notices import NoticeKind, Role
 from closeloop.services.bulk import insert_rows
+from closeloop.services.capa.effectiveness import usable_match
 from closeloop.services.capa.improvement import OPEN_STATES, create_in_session, match_key
 from closeloop.services.engine.notify import insert_notifications, make_item, resolve_role
 from models.tables import Complaint, Improvement, ImprovementLink, Task
@@ -71,6 +73,8 @@ def detect(session: Session, config: Config, new: list[dict], now: datetime) -> 
     # records grouped by the facts they match on: one dict lookup per complaint and group
     groups: dict[tuple[str, ...], dict[str, list[Improvement]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
+        if not usable_match(r):  # a fact no complaint has (stored before create checked): matches nothing
+            continue
         groups[tuple(sorted(r.match))][r.match_key].append(r)
     unlinked: list[dict] = []
     to_link: dict[int, list[int]] = defaultdict(list)
