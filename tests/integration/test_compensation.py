@@ -163,3 +163,34 @@ def test_the_approver_is_notified_once_through_the_outbox(sessions, config):
     with sessions() as s:
         bodies = [o.body for o in s.scalars(select(Outbox)).all()]
     assert any(f"compensation {e.id} on complaint {cid} waits for approval" in b for b in bodies), bodies
+
+
+def test_a_decided_entrys_approval_notice_is_not_sent(sessions, config):
+    """The approval notice is held until the operations manager's working hours; an entry approved or rejected
+    meanwhile needs no approval: its notice is dropped (no longer waiting), a still pending one is sent."""
+    from sqlalchemy import select
+
+    from closeloop.domain.notices import DropReason, Subject, still_applies
+    from closeloop.services.engine.sweep import sweep
+    from models.tables import Notification, Outbox
+
+    assert still_applies("compensation_pending", Subject(compensation_status="pending_approval")) is None
+    for decided in ("approved", "rejected"):
+        assert still_applies("compensation_pending", Subject(compensation_status=decided)) == \
+            DropReason.NO_LONGER_WAITING
+    cid, cap = _cid_and_cap(sessions, config, "K11")
+    approved, rejected, waiting = (svc.add(sessions, cid, config=config, kind="refund", amount=cap + 1, actor="agent",
+                                           requester="token:1", at=T0) for _ in range(3))
+    svc.decide(sessions, approved.id, approve=True, actor="boss", by="token:2", role="manager", at=T0)
+    svc.decide(sessions, rejected.id, approve=False, actor="boss", by="token:2", role="manager", at=T0)
+    with sessions() as s:
+        release = max(s.scalars(select(Notification.release_at)).all())
+    sweep(sessions, config, now=max(release, T0) + timedelta(minutes=1))
+    with sessions() as s:
+        notes = {n.key: (n.status, n.dropped_reason) for n in s.scalars(select(Notification))}
+        bodies = " ".join(o.body for o in s.scalars(select(Outbox)).all())
+    assert notes == {f"compensation-pending:{approved.id}": ("dropped", "no_longer_waiting"),
+                     f"compensation-pending:{rejected.id}": ("dropped", "no_longer_waiting"),
+                     f"compensation-pending:{waiting.id}": ("packed", None)}
+    assert f"compensation {waiting.id} on complaint {cid} waits" in bodies
+    assert f"compensation {approved.id} " not in bodies and f"compensation {rejected.id} " not in bodies
