@@ -5,7 +5,8 @@
   within the cap, otherwise pending (the operations manager is notified).
 - ``POST /compensation/{id}/approve`` | ``/reject``: only the roles in
   ``services.work.compensation.APPROVER_ROLES`` (manager, admin; 403 for the others), never the
-  requester (422 naming ``approver``); an entry no longer pending is 409.
+  requester (the same user, or the same token when it belongs to none; 422 naming ``approver``); an
+  entry no longer pending is 409.
 - ``GET /compensation``: the ledger, newest first (manager and admin), e.g. ``?status=pending_approval``.
 """
 
@@ -67,13 +68,15 @@ def add(complaint_id: Id, body: CompensationIn, who: Principal = Depends(require
     """Record compensation: ``approved`` (by ``policy``) within the per-complaint cap, else ``pending_approval``."""
     ensure_visible(app, who, complaint_id)
     e = svc.add(app.sessions, complaint_id, config=app.config, kind=body.kind, amount=body.amount.strip(),
-                currency=body.currency, note=body.note, actor=who.actor, at=app.clock.now())
+                currency=body.currency, note=body.note, actor=who.actor, at=app.clock.now(),
+                requester=svc.person_key(who.token_id, who.user_id))
     return CompensationOut.of(e)
 
 
 def _decide(entry_id: int, approve: bool, body: DecisionIn, who: Principal, app: App) -> CompensationOut:
     return CompensationOut.of(svc.decide(app.sessions, entry_id, approve=approve, actor=who.actor, role=who.role,
-                                         at=app.clock.now(), note=body.note))
+                                         by=svc.person_key(who.token_id, who.user_id), at=app.clock.now(),
+                                         note=body.note))
 
 
 @router.post("/compensation/{entry_id}/approve", response_model=CompensationOut,

@@ -7,7 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from closeloop.cli.common import actor_name, fail, get_app, out, stamp
-from closeloop.services.people.tokens import verify_token
+from closeloop.services.people.tokens import TokenInfo, verify_token
 from closeloop.services.uow import unit_of_work
 from closeloop.services.work import compensation as svc
 
@@ -39,15 +39,28 @@ def compensation_tables(a, complaint_id: int) -> None:
         out.print(_table(earlier, "the customer's earlier compensation (compensate the same case the same way)"))
 
 
+_ADD_TOKEN_HELP = ("the requester's API token (any role), so that someone else approves an entry above the cap; "
+                   "needed above the cap; default: env CLOSELOOP_TOKEN")
+
+
 @compensation_app.command("add")
 def compensation_add(complaint_id: int, kind: str = typer.Option(..., "--kind"),
                      amount: str = typer.Option(..., "--amount", help="e.g. 25.00"),
                      currency: str | None = typer.Option(None, "--currency", help="default: [compensation]"),
-                     note: str = typer.Option("", "--note"), actor: str | None = typer.Option(None)) -> None:
-    """Record compensation: approved within the cap, otherwise pending a manager's approval."""
+                     note: str = typer.Option("", "--note"), actor: str | None = typer.Option(None),
+                     token: str | None = typer.Option(None, envvar="CLOSELOOP_TOKEN", help=_ADD_TOKEN_HELP,
+                                                      show_default=False)) -> None:
+    """Record compensation: approved within the cap, otherwise pending a manager's approval (then as the
+    holder of --token: the requester is that token's person, whom the approver must not be)."""
     a = get_app()
+    requester = None
+    if token:
+        if actor:
+            fail("--actor: not with --token (the token names the requester)", 2)
+        info = _holder(a, token)
+        actor, requester = _cli_actor(info), svc.person_key(info.id, info.user_id)
     e = svc.add(a.sessions, complaint_id, config=a.config, kind=kind, amount=amount, currency=currency,
-                note=note, actor=actor_name(actor), at=a.clock.now())
+                note=note, actor=actor_name(actor), at=a.clock.now(), requester=requester)
     out.print(f"compensation {e.id}: {e.amount} {e.currency} ({e.kind}) is {e.status}"
               + (f" (cap {e.cap})" if e.cap is not None else " (no cap configured)"))
 
@@ -55,16 +68,27 @@ def compensation_add(complaint_id: int, kind: str = typer.Option(..., "--kind"),
 _TOKEN_HELP = "the approver's API token (role manager or admin); default: env CLOSELOOP_TOKEN"
 
 
+def _holder(a, token: str) -> TokenInfo:
+    info = verify_token(a.sessions, token.strip(), at=a.clock.now())
+    if info is None:
+        fail("--token: unknown or revoked API token (--token or CLOSELOOP_TOKEN)", 2)
+    return info
+
+
+def _cli_actor(info: TokenInfo) -> str:
+    where = f"@{info.department}" if info.department else ""
+    return f"cli:{info.name} ({info.role}{where})"
+
+
 def _decide(entry_id: int, approve: bool, note: str, token: str | None) -> None:
-    """Decide as the holder of ``token``: the role checked is the token's (no --actor to claim one)."""
+    """Decide as the holder of ``token``: the role and identity checked are the token's (no --actor to claim one)."""
     a = get_app()
     info = verify_token(a.sessions, token.strip(), at=a.clock.now()) if token else None
     if info is None:
         fail("--token: approving or rejecting needs the approver's valid API token (--token or CLOSELOOP_TOKEN; "
              f"roles {', '.join(svc.APPROVER_ROLES)})", 2)
-    where = f"@{info.department}" if info.department else ""
-    e = svc.decide(a.sessions, entry_id, approve=approve, note=note, actor=f"cli:{info.name} ({info.role}{where})",
-                   role=info.role, at=a.clock.now())
+    e = svc.decide(a.sessions, entry_id, approve=approve, note=note, actor=_cli_actor(info), role=info.role,
+                   by=svc.person_key(info.id, info.user_id), at=a.clock.now())
     out.print(f"compensation {e.id} is {e.status} by {escape(e.approver or '')}")
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 
+from .compensation import CompensationStatus
 from .complaint import OPEN_STATES, ComplaintStatus
 from .task import ACTIVE_STATES, TaskStatus
 
@@ -122,6 +123,7 @@ class Subject:
 
     task_status: str | None = None
     complaint_status: str | None = None
+    compensation_status: str | None = None  # the compensation entry's (None: not about one, or unknown)
 
 
 _TASK_GONE: dict[str | None, DropReason] = {
@@ -183,6 +185,13 @@ def _complaint_waiting(s: Subject) -> DropReason | None:
     if s.complaint_status is not None and s.complaint_status != ComplaintStatus.AWAITING_CUSTOMER:
         return _complaint_open(s) or DropReason.NO_LONGER_WAITING
     return None
+
+
+def _compensation_pending(s: Subject) -> DropReason | None:
+    """While the compensation entry waits for approval (approved or rejected since: nothing to approve)."""
+    if s.compensation_status is None or s.compensation_status == CompensationStatus.PENDING:
+        return None
+    return DropReason.NO_LONGER_WAITING
 
 
 def _always(s: Subject) -> DropReason | None:
@@ -296,12 +305,13 @@ NOTICES: dict[NoticeKind, NoticeSpec] = {s.kind: s for s in (
                                       "complaints before → after: {counts}): decide by hand "
                                       "(confirm_effective or confirm_ineffective)"),
        ("有效性检查", "数据不足，无法判断“{title}”（改进前后匹配投诉数：{counts}）：请人工判定有效或无效")),
-    _n(NoticeKind.COMPENSATION_PENDING, ("compensation awaiting approval",
-                                         "compensation {entry} on complaint {complaint} waits for approval: {kind} "
-                                         "{amount} {currency} ({cap}; {granted} already approved or pending), "
-                                         "requested by {requester}"),
-       ("补偿待审批", "投诉 #{complaint} 的补偿 #{entry} 待审批：{kind} {amount} {currency}"
-                     "（上限 {cap}；已批准或待批 {granted}），申请人 {requester}")),
+    NoticeSpec(NoticeKind.COMPENSATION_PENDING,
+               {"en": "compensation awaiting approval", "zh": "补偿待审批"},
+               {"en": "compensation {entry} on complaint {complaint} waits for approval: {kind} {amount} {currency} "
+                      "({cap}; {granted} already approved or pending), requested by {requester}",
+                "zh": "投诉 #{complaint} 的补偿 #{entry} 待审批：{kind} {amount} {currency}"
+                      "（上限 {cap}；已批准或待批 {granted}），申请人 {requester}"},
+               _compensation_pending),
     _n(NoticeKind.PROMISE_REMINDER, ("promise to the customer due soon",
                                      "promise {promise} ({what}) to the customer is due soon; owner: {owner}"),
        ("对客户的承诺即将到期", "对客户的承诺 #{promise}（{what}）即将到期；负责人：{owner}")),

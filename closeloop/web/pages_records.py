@@ -132,9 +132,9 @@ def compensation_page(request: Request, status: str = Query(STATUSES[0], max_len
     status = status if status in STATUSES else STATUSES[0]
     app = get_app(request)
     rows = compensation.list_entries(app.sessions, status=status, limit=200)
-    me = compensation.person_of(web_actor(who))
+    me = compensation.person_key(who.token_id, who.user_id)
     return render(request, "compensation.html.j2", rows=rows, chosen=status, statuses=STATUSES,
-                  own={e.id for e in rows if compensation.person_of(e.requested_by) == me},
+                  own={e.id for e in rows if e.requester_key == me},
                   flash=_flash(request.query_params), zone=str(app.config.customer_calendar.zone))
 
 
@@ -150,7 +150,8 @@ def decide(request: Request, entry_id: int = Path(ge=1, le=2_147_483_647), decis
     app = get_app(request)
     try:
         compensation.decide(app.sessions, entry_id, approve=decision == "approve", actor=web_actor(who),
-                            role=who.role, at=app.clock.now(), note=data.get("note", "").strip()[:2000])
+                            role=who.role, by=compensation.person_key(who.token_id, who.user_id),
+                            at=app.clock.now(), note=data.get("note", "").strip()[:2000])
     except IllegalTransition:
         return _back("/compensation", err="state")
     except InvalidInput as exc:

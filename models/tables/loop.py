@@ -88,6 +88,9 @@ class Compensation(Base):
 
     ``status``: ``approved`` (within the policy cap, or approved by a manager), ``pending_approval``
     (above the cap), ``rejected``. ``cap`` is the policy cap that applied (None: no cap configured).
+    ``requester_key`` is who asked, as a stable identity (``user:<id>`` for a token that belongs to a user, else
+    ``token:<id>``; ``services/work/compensation.person_key``), never the requester's display name: the approver
+    must be someone else. None: recorded without a token (within the cap only), or before migration 0016.
     """
 
     __tablename__ = "compensation"
@@ -104,6 +107,7 @@ class Compensation(Base):
     status: Mapped[str] = mapped_column(String(20))
     note: Mapped[str] = mapped_column(Text, default="")
     requested_by: Mapped[str] = mapped_column(String(200))
+    requester_key: Mapped[str | None] = mapped_column(String(40), nullable=True)
     approver: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -142,7 +142,8 @@ def _request(api, endpoint: str, caller: str = "manager"):
         body = {"external_ref": f"NEW-{next(_refs)}", "received_at": "2026-03-01T09:00:00Z", "product": "Mortgage"}
     elif path.startswith("/compensation/{pending}"):
         entry = compensation.add(api.app.sessions, _complaint(api, "Credit reporting"), config=api.app.config,
-                                 kind="refund", amount="100000", actor="api:agent (member@operations)", at=T0)
+                                 kind="refund", amount="100000", actor="api:agent (member@operations)",
+                                 requester="token:0", at=T0)
         path = path.replace("{pending}", str(entry.id))
         body = {"note": "checked"}
     elif path.startswith("/complaints/") and path.endswith("/compensation"):

@@ -7,7 +7,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from closeloop.services.people.tokens import create_token
-from models.tables import Complaint, Notification
+from models.tables import Compensation, Complaint, Notification
 
 from .test_search import T0
 
@@ -35,16 +35,42 @@ def test_cap_across_entries_and_approval_rules(api, complaints):
     pending = api.get("manager", "/compensation", params={"status": "pending_approval"}).json()
     assert [e["id"] for e in pending] == [entry]
     assert api.post("lead", f"/compensation/{entry}/approve", {}).status_code == 403
-    # the same person with a manager token is still the requester
-    mine, _ = create_token(api.app.sessions, api.app.config, role="manager", name="member", created_by="t", at=T0)
-    own = api.client.post(f"/api/v1/compensation/{entry}/approve", json={},
-                          headers={"Authorization": f"Bearer {mine}"})
-    assert own.status_code == 422 and own.json()["error"]["field"] == "approver"
+    with api.app.sessions() as s:  # the requester as an identity (the member's token, which has no user)
+        assert s.get_one(Compensation, entry).requester_key.startswith("token:")
     ok = api.post("manager", f"/compensation/{entry}/approve", {"note": "goodwill case"})
     assert ok.status_code == 200 and ok.json()["status"] == "approved"
     assert ok.json()["approver"] == "api:manager (manager)"
     again = api.post("admin", f"/compensation/{entry}/reject", {})
     assert again.status_code == 409 and again.json()["error"]["code"] == "illegal_transition"
+
+
+def _bearer(api, secret: str, url: str):
+    return api.client.post("/api/v1" + url, json={"kind": "refund", "amount": "99999"} if "complaints" in url else {},
+                           headers={"Authorization": f"Bearer {secret}"})
+
+
+def test_the_requester_is_a_person_not_a_token_name(api, complaints):
+    """Every token of one user is that user: none approves her request; two tokens that share a name (both
+    created as "manager", no user) are two people, each may approve the other's request."""
+    from closeloop.services.people.users import create_user
+
+    cfg, ses = api.app.config, api.app.sessions
+    create_user(ses, cfg, handle="lina", name="Li Na", departments=[], role="manager", actor="t", at=T0)
+    li_api, _ = create_token(ses, cfg, role="manager", name="Li Na", user="lina", created_by="t", at=T0)
+    li_other, _ = create_token(ses, cfg, role="manager", name="boss", user="lina", created_by="t", at=T0)
+    other_manager, _ = create_token(ses, cfg, role="manager", name="manager", created_by="t", at=T0)
+    url = f"/complaints/{complaints[0]}/compensation"
+    hers, theirs = _bearer(api, li_api, url).json(), api.post("manager", url, {"kind": "refund", "amount": "99999"})
+    assert hers["status"] == theirs.json()["status"] == "pending_approval"
+    for secret in (li_api, li_other):  # her own tokens, whatever their names
+        r = _bearer(api, secret, f"/compensation/{hers['id']}/approve")
+        assert r.status_code == 422 and r.json()["error"]["field"] == "approver", r.text
+    r = _bearer(api, li_other, f"/compensation/{theirs.json()['id']}/approve")
+    assert r.status_code == 200 and r.json()["approver"] == "api:boss (manager)"
+    r = _bearer(api, other_manager, f"/compensation/{hers['id']}/approve")  # named like the fixture's "manager"
+    assert r.status_code == 200 and r.json()["approver"] == "api:manager (manager)"
+    own = api.post("manager", url, {"kind": "refund", "amount": "99999"}).json()
+    assert _bearer(api, other_manager, f"/compensation/{own['id']}/reject").status_code == 200
 
 
 def test_bad_compensation_input_names_the_field(api, complaints):

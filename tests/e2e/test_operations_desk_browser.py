@@ -152,7 +152,7 @@ def test_improvement_and_compensation_pages_in_both_languages(chromium, desk):  
     rec = improvement.create(app.sessions, config=app.config, title="bureau feed keeps closed cards open",
                              owner_department="operations", actor="test", at=NOW, complaint_ids=ids[:2])
     entry = compensation.add(app.sessions, ids[0], config=app.config, kind="goodwill", amount="250000",
-                             actor="api:agent (member@operations)", at=NOW)
+                             actor="api:agent (member@operations)", requester="token:0", at=NOW)
     with _page(chromium, base, tokens["mara"]) as page:
         page.click("#nav-improvements")
         assert page.get_attribute(f"#improvement-{rec.id}", "data-status") == "proposed"

@@ -30,8 +30,15 @@ def test_improvement_compensation_and_root_cause_commands(cli_env):  # noqa: F81
     show = run("improvements", "show", rid).output
     assert "Fix the feed" in show and "manual" in show and "implement" in show
 
+    # above the cap the requester must be identified (a token): a free-text --actor could be anyone
     res = run("compensation", "add", "1", "--kind", "refund", "--amount", "999.00", "--actor", "agent")
-    assert "pending_approval" in res.output
+    assert res.exit_code == 2 and "requester" in res.output and "--token" in res.output
+    agent = run("tokens", "create", "--role", "manager", "--name", "agent").output.strip()
+    res = run("compensation", "add", "1", "--kind", "refund", "--amount", "999.00", "--token", agent, "--actor", "x")
+    assert res.exit_code == 2 and "--actor" in res.output
+    assert run("compensation", "add", "1", "--kind", "refund", "--amount", "1", "--token", "cl_nope").exit_code == 2
+    res = run("compensation", "add", "1", "--kind", "refund", "--amount", "999.00", "--token", agent)
+    assert "compensation 1:" in res.output and "pending_approval" in res.output, res.output
     # the approver is the holder of a token, its role checked: --actor no longer names one
     assert run("compensation", "approve", "1", "--actor", "boss").exit_code == 2
     res = run("compensation", "approve", "1")
@@ -39,11 +46,10 @@ def test_improvement_compensation_and_root_cause_commands(cli_env):  # noqa: F81
     intern = run("tokens", "create", "--role", "member", "--department", "operations", "--name", "random-intern")
     res = run("compensation", "approve", "1", "--token", intern.output.strip())
     assert res.exit_code == 1 and "may not approve" in res.output
-    agent = run("tokens", "create", "--role", "manager", "--name", "agent").output.strip()
     res = run("compensation", "approve", "1", "--token", agent)
-    assert res.exit_code in (1, 2) and "approver" in res.output  # the requester, now holding a manager token
-    boss = run("tokens", "create", "--role", "manager", "--name", "boss").output.strip()
-    assert "approved by cli:boss (manager)" in run("compensation", "approve", "1", "--token", boss).output
+    assert res.exit_code in (1, 2) and "approver" in res.output  # the requester's own token
+    boss = run("tokens", "create", "--role", "manager", "--name", "agent").output.strip()  # a namesake
+    assert "approved by cli:agent (manager)" in run("compensation", "approve", "1", "--token", boss).output
 
     res = run("complaints", "resolve", "1", "--reason", "answered")
     assert res.exit_code == 2 and "root_cause" in res.output

@@ -67,7 +67,8 @@ def populate(sessions, config, clock) -> None:
     improvement.fire(sessions, rec.id, "approve", config=config, actor="test", at=at, root_cause="process_gap")
     improvement.add_action(sessions, rec.id, config=config, kind="corrective", department="operations",
                            title="fix the feed", actor="test", at=at, business_days=5)
-    compensation.add(sessions, ids[0], config=config, kind="refund", amount="25.00", actor="test", at=at)
+    compensation.add(sessions, ids[0], config=config, kind="refund", amount="25.00", actor="test", at=at,
+                     requester="token:1")
     with sessions.begin() as s:
         s.execute(update(Complaint).where(Complaint.id.in_(ids[:3])).values(root_cause="process_gap",
                                                                             customer_satisfied=True))
@@ -145,7 +146,7 @@ def _round_trips(engine, sessions, config, clock) -> None:
 # the tables whose rows a step's counted losses (models/migrate.py LOSSES) touch
 LOSS_TABLES = {"0007": {"notification"}, "0009": {"customer", "customer_contact", "message", "promise"},
                "0010": {"engine_run"}, "0011": {"inbound_mail", "mail_quarantine", "attachment"},
-               "0013": {"app_user", "mention", "api_token", "task"}}
+               "0013": {"app_user", "mention", "api_token", "task"}, "0016": {"compensation"}}
 
 
 def _step_down_to(engine, target: str) -> set[str]:

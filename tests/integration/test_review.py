@@ -73,6 +73,33 @@ def month(sessions, config):
             "record": rec.id}
 
 
+def test_a_past_months_compensation_does_not_change_when_decided_later(sessions, config, month):
+    """Entries recorded in March and decided in April (approved, rejected) were pending at March's end: the
+    March review says so before and after the decisions."""
+    from closeloop.services.work import compensation as comp
+
+    cid, cur = month["open"], config.model.compensation.currency
+    with sessions() as s:
+        c = s.get_one(Complaint, cid)
+        cap = config.model.compensation.cap(c.category, c.severity)
+    at = datetime(2026, 3, 20, 15, tzinfo=UTC)
+    comp.add(sessions, cid, config=config, kind="voucher", amount="0.01", actor=ACTOR, at=at)  # by policy
+    late = [comp.add(sessions, cid, config=config, kind="refund", amount=str(cap), actor=ACTOR, requester="token:1",
+                     at=at) for _ in range(2)]
+    april = datetime(2026, 4, 15, 15, tzinfo=UTC)
+    before = build_review(sessions, config, "2026-03", april)["compensation"]
+    assert (before["entries"], before["pending_approval"], before["approved_total"]) == (3, 2, {cur: "0.01"})
+    comp.decide(sessions, late[0].id, approve=True, actor="boss", by="token:2", role="manager", at=april)
+    comp.decide(sessions, late[1].id, approve=False, actor="boss", by="token:2", role="manager", at=april)
+    assert build_review(sessions, config, "2026-03", april + timedelta(hours=1))["compensation"] == before
+    # decided at the very end of the period: not yet decided at its end (the end is exclusive)
+    end = datetime(2026, 4, 1, 4, tzinfo=UTC)
+    extra = comp.add(sessions, cid, config=config, kind="refund", amount="1", actor=ACTOR, requester="token:1",
+                     at=at)
+    comp.decide(sessions, extra.id, approve=True, actor="boss", by="token:2", role="manager", at=end)
+    assert build_review(sessions, config, "2026-03", april)["compensation"]["pending_approval"] == 3
+
+
 def test_figures_match_the_database(sessions, config, month):
     r = build_review(sessions, config, "2026-03", NOW)
     start, end = datetime.fromisoformat(r["period"]["start"]), datetime.fromisoformat(r["period"]["end"])
@@ -140,7 +167,8 @@ def test_compensation_and_three_formats(sessions, config, month, tmp_path):
     assert cap is not None, "the default policy caps billing compensation"
     at = T0 + timedelta(days=2)
     within = comp.add(sessions, cid, config=config, kind="refund", amount=str(cap), actor=ACTOR, at=at)
-    above = comp.add(sessions, cid, config=config, kind="refund", amount=str(cap + 1), actor=ACTOR, at=at)
+    above = comp.add(sessions, cid, config=config, kind="refund", amount=str(cap + 1), actor=ACTOR,
+                     requester="token:1", at=at)
     assert (within.status, above.status) == ("approved", "pending_approval")  # exactly the cap is within it
     comp.add(sessions, month["bounced"], config=config, kind="refund", amount="5.25", actor=ACTOR,
              at=datetime(2026, 4, 2, 15, tzinfo=UTC))  # April: not in the March review
@@ -154,10 +182,12 @@ def test_compensation_and_three_formats(sessions, config, month, tmp_path):
     assert r["compensation"]["pending_approval"] == 1 and r["compensation"]["above_cap"] == 1
     assert r["compensation"]["approved_total"] == {cur: str(approved.quantize(Decimal("0.01")))}
     assert Decimal(r["compensation"]["approved_total"][cur]) == cap
-    comp.decide(sessions, above.id, approve=True, actor="manager", role="manager", at=at + timedelta(hours=1))
+    comp.decide(sessions, above.id, approve=True, actor="manager", by="token:2", role="manager",
+                at=at + timedelta(hours=1))
     r = build_review(sessions, config, "2026-03", NOW)
     assert Decimal(r["compensation"]["approved_total"][cur]) == 2 * cap + 1
     assert r["compensation"]["pending_approval"] == 0
+    assert r == build_review(sessions, config, "2026-03", NOW + timedelta(days=30))
     md, html = render(r, "md"), render(r, "html")
     assert "# Complaint review 2026-03" in md
     row = re.search(r"^\| (\d+) \| (\d+) \| (\d+) \| (\d+) \|", md, re.M)

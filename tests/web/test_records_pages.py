@@ -50,12 +50,21 @@ def test_improvement_list_detail_and_transitions(web, complaints):
     assert f"improvement-{rec.id}" not in other.get("/improvements").text
 
 
+def _key(web, name: str) -> str:
+    """The identity (``compensation.person_key``) of the holder of the test token ``name``."""
+    from models.tables import ApiToken
+
+    with web.app.sessions() as s:
+        row = s.scalars(select(ApiToken).where(ApiToken.name == name)).one()
+        return compensation.person_key(row.id, row.user_id)
+
+
 def test_compensation_approval_by_an_approver_never_the_requester(web, complaints):
     a = complaints[0]
     mine = compensation.add(web.app.sessions, a, config=web.app.config, kind="refund", amount="90000",
-                            actor="web:manager (manager)", at=T0)
+                            actor="someone (a free-text name)", requester=_key(web, "manager"), at=T0)
     theirs = compensation.add(web.app.sessions, a, config=web.app.config, kind="voucher", amount="80000",
-                              actor="api:agent (member@operations)", at=T0)
+                              actor="web:manager (manager)", requester=_key(web, "member"), at=T0)
     c = web.signin("manager")
     page = c.get("/compensation").text
     assert re.search(rf'id="entry-{mine.id}" data-status="pending_approval">.*?own-request', page, re.S)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from closeloop.domain.notices import (
     NOTICES,
     DropReason,
+    NoticeKind,
     NotificationStatus,
     Subject,
     chain_rank,
@@ -27,7 +28,7 @@ from closeloop.domain.notices import (
 from closeloop.services.bulk import enqueue, rowcount, select_rows, unindexed
 from closeloop.services.engine.notify import render_digest
 from closeloop.services.uow import unit_of_work
-from models.tables import Complaint, Notification, Task
+from models.tables import Compensation, Complaint, Notification, Task
 
 if TYPE_CHECKING:  # the report type only; sweep.py imports this module
     from closeloop.services.engine.sweep import SweepReport
@@ -55,9 +56,10 @@ def _drop_stale(s: Session, rows: Sequence[Any], now: datetime, report: SweepRep
     ids dropped. ``tops``: the chain ranks read by earlier pages of the same :func:`pack`."""
     nt = Notification.__table__
     top = _chain_tops(s, rows, tops)
+    entries = _compensation_statuses(s, rows)
     drops: dict[str, list[int]] = defaultdict(list)
     for r in rows:
-        reason = still_applies(r.kind, Subject(r.task_status, r.complaint_status))
+        reason = still_applies(r.kind, Subject(r.task_status, r.complaint_status, entries.get(r.key)))
         rank = chain_rank(r.kind, r.level, _detail(r.data))
         later = rank is not None and top.get((r.task_id, r.address, r.role, rank[0]), rank[1]) > rank[1]
         if reason is None and later:
@@ -71,6 +73,22 @@ def _drop_stale(s: Session, rows: Sequence[Any], now: datetime, report: SweepRep
                       .values(status=NotificationStatus.DROPPED, dropped_reason=dropped_reason))
         report.dropped[dropped_reason] += len(ids)
     return {i for ids in drops.values() for i in ids}
+
+
+#: the key of the notice that a compensation entry waits for approval (``services/work/compensation.py``)
+_COMPENSATION_KEY = "compensation-pending:"
+
+
+def _compensation_statuses(s: Session, rows: Sequence[Any]) -> dict[str, str]:
+    """The status of the compensation entry of each ``compensation_pending`` notice of ``rows``, by notice key
+    (one statement for the page; none without such notices)."""
+    ids = {int(r.key[len(_COMPENSATION_KEY):]): r.key for r in rows
+           if r.kind == NoticeKind.COMPENSATION_PENDING and r.key.startswith(_COMPENSATION_KEY)
+           and r.key[len(_COMPENSATION_KEY):].isdigit()}
+    if not ids:
+        return {}
+    found = s.execute(select(Compensation.id, Compensation.status).where(Compensation.id.in_(ids))).all()
+    return {ids[i]: status for i, status in found}
 
 
 def _released(s: Session, now: datetime, after: int, limit: int) -> tuple[int, Sequence[Any]] | None:

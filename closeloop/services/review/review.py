@@ -72,7 +72,7 @@ def build_review(sessions, config: Config, period: str, now: datetime) -> dict:
             "departments": departments,
             "follow_up_tasks": follow_up_sla(s, config, p, as_of),
             "bounced": bounced_complaints(s, p, config.model.escalation.transfer_limit),
-            "compensation": compensation(s, p),
+            "compensation": compensation(s, p, as_of),
             "promises": promise_figures(s, p.start, p.end, as_of),
         }
 

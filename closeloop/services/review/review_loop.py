@@ -98,18 +98,28 @@ def improvement_records(s: Session, period: Period, as_of: datetime, overdue_tas
             "records": records, "checks": checks}
 
 
-def compensation(s: Session, period: Period) -> dict:
-    """Compensation recorded in the period: ``{"entries", "pending_approval", "above_cap",
-    "approved_total": {currency: "12.50"}, "by_kind": {kind: {currency: "..."}},
-    "by_category": {category: {currency: "..."}}}`` (approved only; amounts as exact decimal strings).
+def status_at(entry: Compensation, as_of: datetime) -> CompensationStatus:
+    """The entry's status at ``as_of``: a decision (``decided_at``; an entry approved by policy is decided when
+    recorded) made at or after ``as_of`` had not been made yet, so the entry was still pending."""
+    if entry.decided_at is not None and entry.decided_at >= as_of:
+        return CompensationStatus.PENDING
+    return CompensationStatus(entry.status)
+
+
+def compensation(s: Session, period: Period, as_of: datetime) -> dict:
+    """Compensation recorded in the period, each entry as it stood at ``as_of`` (the period's end, or now for a
+    running month; :func:`status_at`: a past month's figures do not change when an entry is decided later):
+    ``{"entries", "pending_approval", "above_cap", "approved_total": {currency: "12.50"}, "by_kind": {kind:
+    {currency: "..."}}, "by_category": {category: {currency: "..."}}}`` (approved only; exact decimal strings).
     """
     rows = s.scalars(select(Compensation).where(Compensation.created_at >= period.start,
                                                 Compensation.created_at < period.end)).all()
+    status = {r.id: status_at(r, as_of) for r in rows}
     total: dict[str, Decimal] = defaultdict(Decimal)
     by_kind: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     by_cat: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for r in rows:
-        if r.status != CompensationStatus.APPROVED:
+        if status[r.id] != CompensationStatus.APPROVED:
             continue
         total[r.currency] += r.amount
         by_kind[r.kind][r.currency] += r.amount
@@ -118,7 +128,8 @@ def compensation(s: Session, period: Period) -> dict:
     def text(d):
         return {k: str(v.quantize(Decimal("0.01"))) for k, v in sorted(d.items())}
 
-    return {"entries": len(rows), "pending_approval": sum(1 for r in rows if r.status == CompensationStatus.PENDING),
+    pending = sum(1 for r in rows if status[r.id] == CompensationStatus.PENDING)
+    return {"entries": len(rows), "pending_approval": pending,
             "above_cap": sum(1 for r in rows if r.cap is not None and r.amount > r.cap),
             "approved_total": text(total),
             "by_kind": {k: text(v) for k, v in sorted(by_kind.items())},

@@ -14,7 +14,6 @@ compensation, shown at triage (``complaints show``) so the same case is compensa
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
@@ -29,6 +28,7 @@ from closeloop.domain.notices import NoticeKind, Role
 from closeloop.services.engine.notify import insert_notifications, make_item, resolve_role
 from closeloop.services.transitions import apply, record_event
 from closeloop.services.uow import unit_of_work
+from models.db import begin_write
 from models.tables import Compensation, Complaint
 
 MAX_AMOUNT = Decimal("1000000000")
@@ -36,14 +36,11 @@ MAX_AMOUNT = Decimal("1000000000")
 APPROVER_ROLES = ("manager", "admin")
 
 
-_ACTOR = re.compile(r"^(?:api|cli|web):(?P<name>.*?)(?: \([a-z]+(?:@[^)]*)?\))?$")
-
-
-def person_of(actor: str) -> str:
-    """The person behind an audit actor: ``api:Li Na (manager)``, ``web:Li Na (manager)`` and
-    ``cli:Li Na (manager)`` are all ``li na``; any other text is itself (case-folded, trimmed)."""
-    m = _ACTOR.match(actor.strip())
-    return (m.group("name") if m else actor).strip().casefold()
+def person_key(token_id: int, user_id: int | None) -> str:
+    """The stable identity of the holder of a token: ``user:<id>`` when the token belongs to a user (every token
+    of one person is that person), else ``token:<id>``. Never a display name: names are free text, neither
+    unique nor checked (two tokens both named "manager" are two people; ``--actor`` is any text)."""
+    return f"user:{user_id}" if user_id is not None else f"token:{token_id}"
 
 
 def parse_amount(value: str | Decimal | int) -> Decimal:
@@ -64,10 +61,11 @@ def parse_amount(value: str | Decimal | int) -> Decimal:
 
 
 def add(sessions, complaint_id: int, *, config: Config, kind: str, amount: str | Decimal, actor: str,
-        at: datetime, currency: str | None = None, note: str = "") -> Compensation:
+        at: datetime, currency: str | None = None, note: str = "", requester: str | None = None) -> Compensation:
     """Record compensation on a complaint; ``approved`` within the cap, else ``pending_approval``.
+    ``requester``: the caller's :func:`person_key` (None: unidentified, allowed within the cap only).
 
-    Raises ``InvalidInput`` (kind, amount, currency, complaint) or ``NotFound``.
+    Raises ``InvalidInput`` (kind, amount, currency, complaint, requester) or ``NotFound``.
     """
     policy = config.model.compensation
     if kind not in policy.kinds:
@@ -77,7 +75,9 @@ def add(sessions, complaint_id: int, *, config: Config, kind: str, amount: str |
     if len(cur) != 3 or not cur.isalpha():
         raise InvalidInput("currency", "a three-letter ISO 4217 code, e.g. USD")
     with unit_of_work(sessions) as s:
-        # entries of one complaint take turns (row lock, PostgreSQL): two at once cannot both fit the cap
+        # entries of one complaint take turns, so two at once cannot both fit the cap: the write transaction
+        # opens before the reads that decide (SQLite: BEGIN IMMEDIATE), the complaint's row lock (PostgreSQL)
+        begin_write(s.connection())
         c = s.scalar(select(Complaint).where(Complaint.id == complaint_id).with_for_update())
         if c is None:
             raise NotFound("complaint", complaint_id)
@@ -86,17 +86,20 @@ def add(sessions, complaint_id: int, *, config: Config, kind: str, amount: str |
         cap = policy.cap(c.category, c.severity) if cur == policy.currency else None
         granted = committed(s, c.id, cur)
         within = cap is not None and granted + value <= cap
+        if not within and requester is None:
+            raise InvalidInput("requester", "an entry above the cap needs an identified requester (an API token; "
+                                            "the CLI's --token), so that someone else approves it")
         entry = Compensation(complaint_id=c.id, customer_id=c.customer_id, kind=kind, amount=value, currency=cur,
                              cap=cap, category=c.category, severity=c.severity,
                              status=CompensationStatus.APPROVED if within else CompensationStatus.PENDING,
-                             note=note or "", requested_by=actor, approver="policy" if within else None,
-                             created_at=at, decided_at=at if within else None)
+                             note=note or "", requested_by=actor, requester_key=requester,
+                             approver="policy" if within else None, created_at=at, decided_at=at if within else None)
         s.add(entry)
         s.flush()
         record_event(s, c, "compensation", at=at, actor=actor, reason=note or None, touch=False,
                      data={"compensation": entry.id, "kind": kind, "amount": str(value), "currency": cur,
                            "cap": str(cap) if cap is not None else None, "committed_before": str(granted),
-                           "status": str(entry.status)})
+                           "status": str(entry.status), "requester": requester})
         if not within:
             _tell_approver(s, config, entry, granted, at)
         return entry
@@ -121,29 +124,41 @@ def _tell_approver(session: Session, config: Config, entry: Compensation, grante
         department=None, now=at, params=params)])
 
 
-def decide(sessions, compensation_id: int, *, approve: bool, actor: str, role: str, at: datetime,
+def decide(sessions, compensation_id: int, *, approve: bool, actor: str, by: str, role: str, at: datetime,
            note: str = "") -> Compensation:
-    """Approve or reject a pending entry. ``role`` is the deciding caller's authenticated role (the
-    API token's; the CLI's ``--token``), never a claim: only ``APPROVER_ROLES`` may decide, and never
-    the requester (the same person by :func:`person_of`, whatever the channel).
+    """Approve or reject a pending entry. ``role`` and ``by`` (its :func:`person_key`) are the deciding caller's
+    authenticated token's (the API's, the dashboard's, the CLI's ``--token``), never a claim: only
+    ``APPROVER_ROLES`` may decide, and never the requester (the same identity, whatever the channel or name).
+    An entry without a recorded requester (before migration 0016) may be rejected, not approved.
 
     Raises ``NotPermitted`` (role), ``NotFound``, ``IllegalTransition`` (not pending),
-    ``InvalidInput`` naming ``approver`` (the requester).
+    ``InvalidInput`` naming ``approver`` (the requester) or ``requester`` (approving an unidentified one).
     """
     if role not in APPROVER_ROLES:
         raise NotPermitted(role, f"may not approve or reject compensation; allowed: {', '.join(APPROVER_ROLES)}")
     with unit_of_work(sessions) as s:
-        entry = s.get(Compensation, compensation_id)
+        # decided once: a second decision waits for the first (SQLite: BEGIN IMMEDIATE; PostgreSQL: row lock)
+        # and then finds the entry no longer pending
+        begin_write(s.connection())
+        entry = s.get(Compensation, compensation_id, with_for_update=True)
         if entry is None:
             raise NotFound("compensation", compensation_id)
         trigger = CompensationTrigger.APPROVE if approve else CompensationTrigger.REJECT
         COMPENSATION_MACHINE.next_state(CompensationStatus(entry.status), trigger)  # decided once: IllegalTransition
-        if person_of(actor) == person_of(entry.requested_by):
-            raise InvalidInput("approver", "the requester cannot approve or reject their own compensation")
+        _check_approver(entry, by, approve)
         entry.approver = actor
         apply(s, entry, trigger, at=at, actor=actor, reason=note or None,  # decided_at stamped by the gate
               data={"compensation": entry.id, "amount": str(entry.amount), "currency": entry.currency})
         return entry
+
+
+def _check_approver(entry: Compensation, by: str, approve: bool) -> None:
+    if entry.requester_key == by:
+        raise InvalidInput("approver", "the requester cannot approve or reject their own compensation")
+    if entry.requester_key is None and approve:
+        raise InvalidInput("requester", f"compensation {entry.id} has no identified requester (recorded before "
+                                       "requesters were identified), so nobody can be shown not to be them: "
+                                       "reject it and record it again with a token")
 
 
 def for_complaint(session: Session, complaint_id: int) -> list[Compensation]:
