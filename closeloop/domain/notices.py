@@ -24,6 +24,7 @@ from functools import lru_cache
 
 from .compensation import CompensationStatus
 from .complaint import OPEN_STATES, ComplaintStatus
+from .promise import PromiseStatus
 from .task import ACTIVE_STATES, TaskStatus
 
 
@@ -108,6 +109,7 @@ class DropReason(StrEnum):
     COMPLAINT_CLOSED = "complaint_closed"
     COMPLAINT_WAITING = "complaint_waiting"
     NO_LONGER_WAITING = "no_longer_waiting"
+    PROMISE_SETTLED = "promise_settled"  # kept, cancelled or already broken: a "due soon" reminder has no point
     SUPERSEDED = "superseded"
 
 
@@ -123,7 +125,9 @@ class Subject:
 
     task_status: str | None = None
     complaint_status: str | None = None
-    compensation_status: str | None = None  # the compensation entry's (None: not about one, or unknown)
+    #: the status of the entry the notice is about: a compensation entry or a promise to the customer (None: the
+    #: notice is about neither, or the entry is gone)
+    entry_status: str | None = None
 
 
 _TASK_GONE: dict[str | None, DropReason] = {
@@ -189,9 +193,16 @@ def _complaint_waiting(s: Subject) -> DropReason | None:
 
 def _compensation_pending(s: Subject) -> DropReason | None:
     """While the compensation entry waits for approval (approved or rejected since: nothing to approve)."""
-    if s.compensation_status is None or s.compensation_status == CompensationStatus.PENDING:
+    if s.entry_status is None or s.entry_status == CompensationStatus.PENDING:
         return None
     return DropReason.NO_LONGER_WAITING
+
+
+def _promise_open(s: Subject) -> DropReason | None:
+    """While the promise to the customer is open (kept, cancelled or broken since: nothing is due soon)."""
+    if s.entry_status is None or s.entry_status == PromiseStatus.OPEN:
+        return None
+    return DropReason.PROMISE_SETTLED
 
 
 def _always(s: Subject) -> DropReason | None:
@@ -312,9 +323,11 @@ NOTICES: dict[NoticeKind, NoticeSpec] = {s.kind: s for s in (
                 "zh": "投诉 #{complaint} 的补偿 #{entry} 待审批：{kind} {amount} {currency}"
                       "（上限 {cap}；已批准或待批 {granted}），申请人 {requester}"},
                _compensation_pending),
-    _n(NoticeKind.PROMISE_REMINDER, ("promise to the customer due soon",
-                                     "promise {promise} ({what}) to the customer is due soon; owner: {owner}"),
-       ("对客户的承诺即将到期", "对客户的承诺 #{promise}（{what}）即将到期；负责人：{owner}")),
+    NoticeSpec(NoticeKind.PROMISE_REMINDER,
+               {"en": "promise to the customer due soon", "zh": "对客户的承诺即将到期"},
+               {"en": "promise {promise} ({what}) to the customer is due soon; owner: {owner}",
+                "zh": "对客户的承诺 #{promise}（{what}）即将到期；负责人：{owner}"},
+               _promise_open),
     _n(NoticeKind.PROMISE_BROKEN, ("promise to the customer broken",
                                    "promise {promise} ({what}) to the customer was not kept"),
        ("对客户的承诺未兑现", "对客户的承诺 #{promise}（{what}）未按时兑现")),

@@ -174,9 +174,9 @@ def test_a_decided_entrys_approval_notice_is_not_sent(sessions, config):
     from closeloop.services.engine.sweep import sweep
     from models.tables import Notification, Outbox
 
-    assert still_applies("compensation_pending", Subject(compensation_status="pending_approval")) is None
+    assert still_applies("compensation_pending", Subject(entry_status="pending_approval")) is None
     for decided in ("approved", "rejected"):
-        assert still_applies("compensation_pending", Subject(compensation_status=decided)) == \
+        assert still_applies("compensation_pending", Subject(entry_status=decided)) == \
             DropReason.NO_LONGER_WAITING
     cid, cap = _cid_and_cap(sessions, config, "K11")
     approved, rejected, waiting = (svc.add(sessions, cid, config=config, kind="refund", amount=cap + 1, actor="agent",

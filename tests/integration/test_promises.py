@@ -140,3 +140,23 @@ def test_a_promise_follows_its_complaint_into_a_merge_and_is_kept_by_what_moved_
     assert (kept.status, kept.complaint_id, kept.kept_by_task_id) == ("kept", survivor, product_task)
     sweep(sessions, config, p.due_at + timedelta(minutes=1))
     assert _notes(sessions, "promise-broken:") == []
+
+
+def test_a_reminder_held_for_working_hours_is_dropped_when_the_promise_was_kept_meanwhile(sessions, config):
+    """The reminder fired at 06:30 New York waits for 09:00 to be sent; the promise kept at 07:00 means nothing is
+    due soon any more: at release the reminder is dropped (``promise_settled``), not sent."""
+    cid = _complaint(sessions, config)
+    due = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)  # Wednesday 10:00 New York
+    p = make_promise(sessions, config, cid, department="product", kind="call_back", due=due, actor="agent", at=T0)
+    sweep(sessions, config, datetime(2026, 3, 4, 11, 30, tzinfo=UTC))  # 06:30: fired, held until 09:00
+    (held,) = _notes(sessions, "promise-reminder:")
+    assert held.status == "pending"
+    keep_promise(sessions, p.id, actor="agent", at=datetime(2026, 3, 4, 12, 0, tzinfo=UTC), contact="called back")
+    sweep(sessions, config, datetime(2026, 3, 4, 14, 5, tzinfo=UTC))  # 09:05: released
+    (reminder,) = _notes(sessions, "promise-reminder:")
+    assert (reminder.status, reminder.dropped_reason) == ("dropped", "promise_settled")
+    other = make_promise(sessions, config, cid, department="product", kind="call_back",
+                         due=datetime(2026, 3, 5, 15, 0, tzinfo=UTC), actor="agent", at=T0)
+    sweep(sessions, config, datetime(2026, 3, 5, 11, 30, tzinfo=UTC))
+    sweep(sessions, config, datetime(2026, 3, 5, 14, 5, tzinfo=UTC))  # an open promise's reminder still goes
+    assert [n.status for n in _notes(sessions, f"promise-reminder:{other.id}")] == ["packed"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
@@ -28,7 +29,7 @@ from closeloop.domain.notices import (
 from closeloop.services.bulk import enqueue, rowcount, select_rows, unindexed
 from closeloop.services.engine.notify import render_digest
 from closeloop.services.uow import unit_of_work
-from models.tables import Compensation, Complaint, Notification, Task
+from models.tables import Compensation, Complaint, Notification, Promise, Task
 
 if TYPE_CHECKING:  # the report type only; sweep.py imports this module
     from closeloop.services.engine.sweep import SweepReport
@@ -56,7 +57,7 @@ def _drop_stale(s: Session, rows: Sequence[Any], now: datetime, report: SweepRep
     ids dropped. ``tops``: the chain ranks read by earlier pages of the same :func:`pack`."""
     nt = Notification.__table__
     top = _chain_tops(s, rows, tops)
-    entries = _compensation_statuses(s, rows)
+    entries = _entry_statuses(s, rows)
     drops: dict[str, list[int]] = defaultdict(list)
     for r in rows:
         reason = still_applies(r.kind, Subject(r.task_status, r.complaint_status, entries.get(r.key)))
@@ -75,20 +76,29 @@ def _drop_stale(s: Session, rows: Sequence[Any], now: datetime, report: SweepRep
     return {i for ids in drops.values() for i in ids}
 
 
-#: the key of the notice that a compensation entry waits for approval (``services/work/compensation.py``)
-_COMPENSATION_KEY = "compensation-pending:"
+#: notices about an entry whose status decides whether they still apply: the key prefix (the entry's id follows)
+#: and the entry's table (``services/work/compensation.py``, ``services/customers/promises.py``)
+_ENTRY_KEYS: dict[str, tuple[str, Any]] = {
+    NoticeKind.COMPENSATION_PENDING: ("compensation-pending:", Compensation),
+    NoticeKind.PROMISE_REMINDER: ("promise-reminder:", Promise),
+}
+_ENTRY_ID = re.compile(r"[0-9]{1,18}")
 
 
-def _compensation_statuses(s: Session, rows: Sequence[Any]) -> dict[str, str]:
-    """The status of the compensation entry of each ``compensation_pending`` notice of ``rows``, by notice key
-    (one statement for the page; none without such notices)."""
-    ids = {int(r.key[len(_COMPENSATION_KEY):]): r.key for r in rows
-           if r.kind == NoticeKind.COMPENSATION_PENDING and r.key.startswith(_COMPENSATION_KEY)
-           and r.key[len(_COMPENSATION_KEY):].isdigit()}
-    if not ids:
-        return {}
-    found = s.execute(select(Compensation.id, Compensation.status).where(Compensation.id.in_(ids))).all()
-    return {ids[i]: status for i, status in found}
+def _entry_statuses(s: Session, rows: Sequence[Any]) -> dict[str, str]:
+    """The status of the compensation entry or promise each notice of ``rows`` is about (:data:`_ENTRY_KEYS`), by
+    notice key (one statement per entry kind on the page; none without such notices)."""
+    wanted: dict[str, dict[int, str]] = defaultdict(dict)
+    for r in rows:
+        prefix = _ENTRY_KEYS.get(r.kind, ("", None))[0]
+        if prefix and r.key.startswith(prefix) and _ENTRY_ID.fullmatch(r.key[len(prefix):]):
+            wanted[r.kind][int(r.key[len(prefix):])] = r.key
+    found: dict[str, str] = {}
+    for kind, ids in wanted.items():
+        table = _ENTRY_KEYS[kind][1]
+        for i, status in s.execute(select(table.id, table.status).where(table.id.in_(ids))):
+            found[ids[i]] = status
+    return found
 
 
 def _released(s: Session, now: datetime, after: int, limit: int) -> tuple[int, Sequence[Any]] | None:
