@@ -224,6 +224,14 @@ def complete_in_session(s: Session, task_id: int, *, config: Config, actor: str,
     # one then sees the earlier as done, so the last two prerequisites finished at once still unblock
     # their dependent task and settle the complaint (each alone saw the other still active)
     _lock_complaint_of(s, task_id)
+    return _complete_locked(s, task_id, config=config, actor=actor, at=at, outcome=outcome,
+                            expected_version=expected_version, root_cause=root_cause,
+                            root_cause_detail=root_cause_detail)
+
+
+def _complete_locked(s: Session, task_id: int, *, config: Config, actor: str, at: datetime, outcome: str,
+                     expected_version: int | None, root_cause: str | None, root_cause_detail: str | None) -> Task:
+    """:func:`complete_in_session` after its lock (:func:`_lock_complaint_of`)."""
     task = _load(s, task_id, expected_version)
     TASK_MACHINE.next_state(TaskStatus(task.status), TaskTrigger.COMPLETE)  # illegal: fail before any rule
     complaint = s.get(Complaint, task.complaint_id) if task.complaint_id is not None else None
@@ -285,9 +293,9 @@ def complete(sessions, task_id: int, *, config: Config, actor: str, at: datetime
             return task
         if satisfied is not None:
             raise InvalidInput("satisfied", f"task {task_id} is not a customer follow-up (its kind is {task.kind!r})")
-        return complete_in_session(s, task_id, config=config, actor=actor, at=at, outcome=outcome,
-                                   expected_version=expected_version, root_cause=root_cause,
-                                   root_cause_detail=root_cause_detail)
+        return _complete_locked(s, task_id, config=config, actor=actor, at=at, outcome=outcome,
+                                expected_version=expected_version, root_cause=root_cause,
+                                root_cause_detail=root_cause_detail)  # locked above
 
 
 def transfer(sessions, task_id: int, *, config: Config, to: str, reason: str, actor: str, at: datetime,
@@ -347,6 +355,12 @@ def cancel(sessions, task_id: int, *, config: Config, reason: str, actor: str, a
         return task
 
 
+#: settle's statements, built once (a statement built per call computes its cache key each time)
+_COMPLAINT_TASKS = select(Task).where(Task.complaint_id == bindparam("complaint_id"))
+_DEPENDENCIES = (select(TaskDependency.task_id, TaskDependency.depends_on_id)
+                 .where(TaskDependency.task_id.in_(bindparam("ids", expanding=True))))
+
+
 def settle(session: Session, complaint_id: int, *, at: datetime, config: Config) -> list[Task] | None:
     """Unblock tasks whose dependencies are finished; resolve the complaint if no task is active.
 
@@ -356,13 +370,12 @@ def settle(session: Session, complaint_id: int, *, at: datetime, config: Config)
     Returns the complaint's tasks as they now are (for its clocks' refresh, which need not read them
     again), or None when it created one (the triage fallback, the root-cause task).
     """
-    tasks = list(session.scalars(select(Task).where(Task.complaint_id == complaint_id)))
+    tasks = list(session.scalars(_COMPLAINT_TASKS, {"complaint_id": complaint_id}))
     status = {t.id: t.status for t in tasks}
     deps: dict[int, list[int]] = {}
     blocked = [t.id for t in tasks if t.status == TaskStatus.BLOCKED]  # only they read their dependencies
     if blocked:
-        for tid, dep in session.execute(select(TaskDependency.task_id, TaskDependency.depends_on_id)
-                                        .where(TaskDependency.task_id.in_(blocked))):
+        for tid, dep in session.execute(_DEPENDENCIES, {"ids": blocked}):
             deps.setdefault(tid, []).append(dep)
     for t in tasks:
         if t.status == TaskStatus.BLOCKED:
