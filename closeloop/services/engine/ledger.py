@@ -116,8 +116,9 @@ def pending_audit(session: Session) -> list[Transition] | None:
         pending.append(obj)
     for obj in session.dirty:
         if type(obj) is Task:
-            attrs = inspect(obj).attrs
-            if any(attrs[k].history.has_changes() for k in _TASK_KEYS):
+            state = inspect(obj)
+            changed = state.committed_state  # the attributes set since the load (only they can have changed)
+            if any(k in changed and state.attrs[k].history.has_changes() for k in _TASK_KEYS):
                 return None
         elif type(obj) is not Complaint:
             return None

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.util import identity_key
 
@@ -76,8 +76,9 @@ def _load_held(session: Session, task_id: int, expected_version: int | None) -> 
 
 
 _SIBLING = aliased(Task)
-#: a task with its complaint, and the complaint's other tasks (each with it too), by id
-_TASKS_OF_TASK = (select(Task, Complaint).outerjoin(Complaint, Complaint.id == Task.complaint_id)
+#: a task with its complaint, and the complaint's other tasks (their complaint columns NULL: read once), by id
+_TASKS_OF_TASK = (select(Task, Complaint)
+                  .outerjoin(Complaint, and_(Complaint.id == Task.complaint_id, Task.id == bindparam("task_id")))
                   .where(or_(Task.id == bindparam("task_id"),
                              Task.complaint_id == select(_SIBLING.complaint_id)
                              .where(_SIBLING.id == bindparam("task_id")).scalar_subquery()))
