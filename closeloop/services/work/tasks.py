@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.util import identity_key
 
@@ -76,8 +76,10 @@ def _load_held(session: Session, task_id: int, expected_version: int | None) -> 
 
 
 _SIBLING = aliased(Task)
-#: a task with its complaint, and the complaint's other tasks (their complaint columns NULL: read once), by id
-_TASKS_OF_TASK = (select(Task, Complaint)
+#: a task with its complaint, and the complaint's other tasks (their complaint columns NULL: read once), by id,
+#: each with the ids of the tasks it depends on (SQLite's ``group_concat``: "3,4", NULL for none)
+_TASKS_OF_TASK = (select(Task, Complaint, select(func.group_concat(TaskDependency.depends_on_id))
+                         .where(TaskDependency.task_id == Task.id).scalar_subquery())
                   .outerjoin(Complaint, and_(Complaint.id == Task.complaint_id, Task.id == bindparam("task_id")))
                   .where(or_(Task.id == bindparam("task_id"),
                              Task.complaint_id == select(_SIBLING.complaint_id)
@@ -85,11 +87,19 @@ _TASKS_OF_TASK = (select(Task, Complaint)
                   .order_by(Task.id))
 
 
-def _load_with_siblings(session: Session, task_id: int) -> tuple[Task, Complaint | None, list[Task] | None]:
+class _Siblings(NamedTuple):
+    """Every task of a complaint, and what each depends on (task id -> the ids of its prerequisites), read in one
+    statement after a completion's lock (:func:`_load_with_siblings`), for :func:`settle`."""
+
+    tasks: list[Task]
+    deps: dict[int, list[int]]
+
+
+def _load_with_siblings(session: Session, task_id: int) -> tuple[Task, Complaint | None, _Siblings | None]:
     """:func:`_load_held` for a completion, which settles the complaint: on SQLite (the write transaction open:
-    no other writer commits until this one does) the complaint's tasks come in the same statement, for
-    :func:`settle` (None: they are to be read there, as elsewhere). The complaint is returned for the caller to
-    hold (:func:`_held_complaint`)."""
+    no other writer commits until this one does) the complaint's tasks and their dependencies come in the same
+    statement, for :func:`settle` (None: they are to be read there, as elsewhere). The complaint is returned for
+    the caller to hold (:func:`_held_complaint`)."""
     if (session.get_bind().dialect.name != "sqlite"
             or session.identity_map.get(identity_key(Task, task_id)) is not None):
         return *_load_held(session, task_id, None), None
@@ -97,8 +107,11 @@ def _load_with_siblings(session: Session, task_id: int) -> tuple[Task, Complaint
     found = next((r for r in rows if r[0].id == task_id), None)
     if found is None:
         raise NotFound("task", task_id)
-    task, complaint = found
-    return task, complaint, [r[0] for r in rows] if complaint is not None else None
+    task, complaint = found[0], found[1]
+    if complaint is None:
+        return task, None, None
+    deps = {r[0].id: [int(d) for d in r[2].split(",")] for r in rows if r[2]}
+    return task, complaint, _Siblings([r[0] for r in rows], deps)
 
 
 def _held_complaint(session: Session, task: Task) -> Complaint | None:
@@ -257,7 +270,7 @@ def complete_in_session(s: Session, task_id: int, *, config: Config, actor: str,
 
 def _complete_locked(s: Session, task_id: int, *, config: Config, actor: str, at: datetime, outcome: str,
                      expected_version: int | None, root_cause: str | None, root_cause_detail: str | None,
-                     siblings: list[Task] | None = None) -> Task:
+                     siblings: _Siblings | None = None) -> Task:
     """:func:`complete_in_session` after its lock (:func:`_lock_complaint_of`); ``siblings``: every task of the
     task's complaint, read after the lock (:func:`_load_with_siblings`), for :func:`settle`."""
     task = _load(s, task_id, expected_version)
@@ -273,7 +286,7 @@ def _complete_locked(s: Session, task_id: int, *, config: Config, actor: str, at
     _begin_work(s, task, at, actor)
     tasks = None
     if complaint is not None:
-        tasks = _settle_unflushed(s, complaint.id, at=at, config=config, tasks=siblings)
+        tasks = _settle_unflushed(s, complaint.id, at=at, config=config, siblings=siblings)
     else:
         s.flush()
     _refresh(s, task, config, at, tasks)
@@ -281,18 +294,21 @@ def _complete_locked(s: Session, task_id: int, *, config: Config, actor: str, at
 
 
 def _settle_unflushed(s: Session, complaint_id: int, *, at: datetime, config: Config,
-                      tasks: list[Task] | None = None) -> list[Task] | None:
+                      siblings: _Siblings | None = None) -> list[Task] | None:
     """:func:`settle` without flushing the change first when its pending rows are only audit rows and column
     changes of loaded tasks and complaints (:func:`~closeloop.services.engine.ledger.pending_audit`): its reads
     (the complaint's tasks: the session's own objects, changes included; the dependencies of blocked ones) see
     what a flush would store, and the change is written in one flush with its due instants. Returns what
-    :func:`settle` returns. ``tasks``: the complaint's tasks, read in this transaction after its lock; used
-    only then (no new task pending, no task moved to another complaint: the read would return these)."""
+    :func:`settle` returns. ``siblings``: the complaint's tasks and their dependencies, read in this transaction
+    after its lock; used only then (no new task or dependency pending, no task moved to another complaint: the
+    reads would return these)."""
     if pending_audit(s) is None:
         s.flush()
         return settle(s, complaint_id, at=at, config=config)
     with s.no_autoflush:
-        return settle(s, complaint_id, at=at, config=config, tasks=tasks)
+        if siblings is None:
+            return settle(s, complaint_id, at=at, config=config)
+        return settle(s, complaint_id, at=at, config=config, tasks=siblings.tasks, deps=siblings.deps)
 
 
 def complete(sessions, task_id: int, *, config: Config, actor: str, at: datetime, outcome: str = "",
@@ -392,7 +408,7 @@ _DEPENDENCIES = (select(TaskDependency.task_id, TaskDependency.depends_on_id)
 
 
 def settle(session: Session, complaint_id: int, *, at: datetime, config: Config,
-           tasks: list[Task] | None = None) -> list[Task] | None:
+           tasks: list[Task] | None = None, deps: dict[int, list[int]] | None = None) -> list[Task] | None:
     """Unblock tasks whose dependencies are finished; resolve the complaint if no task is active.
 
     Without a recorded root cause the complaint is not resolved: a ``root-cause`` task goes to the
@@ -400,16 +416,18 @@ def settle(session: Session, complaint_id: int, *, at: datetime, config: Config,
 
     Returns the complaint's tasks as they now are (for its clocks' refresh, which need not read them
     again), or None when it created one (the triage fallback, the root-cause task). ``tasks``: the caller's
-    objects of every task of the complaint, as the read would return them (not read again).
+    objects of every task of the complaint, as the read would return them (not read again); ``deps``: with
+    them, task id -> the ids it depends on (at least of every blocked task; not read again).
     """
     tasks = list(tasks) if tasks is not None else list(session.scalars(_COMPLAINT_TASKS,
                                                                         {"complaint_id": complaint_id}))
     status = {t.id: t.status for t in tasks}
-    deps: dict[int, list[int]] = {}
     blocked = [t.id for t in tasks if t.status == TaskStatus.BLOCKED]  # only they read their dependencies
-    if blocked:
-        for tid, dep in session.execute(_DEPENDENCIES, {"ids": blocked}):
-            deps.setdefault(tid, []).append(dep)
+    if deps is None:
+        deps = {}
+        if blocked:
+            for tid, dep in session.execute(_DEPENDENCIES, {"ids": blocked}):
+                deps.setdefault(tid, []).append(dep)
     for t in tasks:
         if t.status == TaskStatus.BLOCKED:
             pending = [d for d in deps.get(t.id, []) if status.get(d, TaskStatus.DONE) not in FINISHED_STATES]
