@@ -59,7 +59,7 @@ def _insert_audit_rows(session: Session, _flush_context, instances) -> None:
     if instances is not None or session.deleted:
         return
     new = session.new
-    if not new:
+    if not new or session.get_bind().dialect.name != "sqlite":
         return
     rows = []
     for obj in new:
@@ -70,10 +70,7 @@ def _insert_audit_rows(session: Session, _flush_context, instances) -> None:
         if values.get("id") is not None or any(k not in values for k in _AUDIT_KEYS):
             return
         rows.append((state.insert_order, obj, {k: values[k] for k in _AUDIT_KEYS}))
-    conn = session.connection()
-    if conn.dialect.name != "sqlite":
-        return
     rows.sort(key=itemgetter(0))
-    conn.execute(_INSERT_AUDIT, [r[2] for r in rows])
+    session.connection().execute(_INSERT_AUDIT, [r[2] for r in rows])
     for _, obj, _ in rows:
         session.expunge(obj)
