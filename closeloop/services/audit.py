@@ -59,7 +59,7 @@ def _insert_audit_rows(session: Session, _flush_context, instances) -> None:
     if instances is not None or session.deleted:
         return
     new = session.new
-    if not new or session.get_bind().dialect.name != "sqlite":
+    if not new or session.get_bind(Transition).dialect.name != "sqlite":
         return
     rows = []
     for obj in new:
@@ -71,6 +71,6 @@ def _insert_audit_rows(session: Session, _flush_context, instances) -> None:
             return
         rows.append((state.insert_order, obj, {k: values[k] for k in _AUDIT_KEYS}))
     rows.sort(key=itemgetter(0))
-    session.connection().execute(_INSERT_AUDIT, [r[2] for r in rows])
+    session.connection(bind_arguments={"mapper": Transition}).execute(_INSERT_AUDIT, [r[2] for r in rows])
     for _, obj, _ in rows:
         session.expunge(obj)
