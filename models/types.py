@@ -50,6 +50,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         parse = datetime.fromisoformat
 
         def process(value):
+            if value is None:  # what the dialect's processing gives for NULL (many stamps and due instants)
+                return None
             # only the dialect's own storage form, "YYYY-MM-DD HH:MM:SS[.ffffff]" (naive UTC), read with its
             # offset (``datetime.UTC`` itself, ten times faster than ``.replace(tzinfo=UTC)``)
             if value.__class__ is str and len(value) in (19, 26) and value[10] == " ":

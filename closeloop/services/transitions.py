@@ -94,10 +94,17 @@ def _flag_clocks(session: Session, row: Row) -> None:
     reminder and breach are found by the sweep from its ``due_at``, compensation has no clock."""
     if isinstance(row, Task):
         if row.complaint_id is not None:
-            session.get_one(Complaint, row.complaint_id).timers_dirty = True
+            _flag(session.get_one(Complaint, row.complaint_id))
         elif row.improvement_id is not None:
-            session.get_one(Improvement, row.improvement_id).timers_dirty = True
+            _flag(session.get_one(Improvement, row.improvement_id))
     elif isinstance(row, Complaint | Improvement):
+        _flag(row)
+
+
+def _flag(row: Complaint | Improvement) -> None:
+    """Set ``timers_dirty`` unless it is set already: setting an equal value changes nothing stored, but marks
+    the row modified for the flush to examine (a task's status change need not touch its complaint)."""
+    if row.timers_dirty is not True:
         row.timers_dirty = True
 
 

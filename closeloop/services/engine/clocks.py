@@ -152,8 +152,7 @@ def complaint_clocks(session: Session, complaint: Complaint, config: Config, now
     views = [
         h.cached(_clock, "first_response", cal, targets.acknowledge, complaint.received_at,
                  (*changes, *contact), now, COMPLAINT_FIRST_CONTACT_RULES, ratio),
-        h.cached(_clock, "resolve", cal, targets.resolve, complaint.received_at, tuple(changes), now,
-                 COMPLAINT_RESOLVE_RULES, ratio),
+        _complaint_resolve(h, complaint, config, now),
     ]
     if with_update and targets.update is not None and complaint.status not in (
             ComplaintStatus.MERGED, ComplaintStatus.REJECTED, ComplaintStatus.RESOLVED, ComplaintStatus.CLOSED):
@@ -163,6 +162,14 @@ def complaint_clocks(session: Session, complaint: Complaint, config: Config, now
             views.append(update)
     owner = complaint_owner(complaint.id)
     return [ClockView(owner, c, cal.name, str(cal.zone)) for c in views]
+
+
+def _complaint_resolve(h: History, complaint: Complaint, config: Config, now: datetime) -> ClockState:
+    """The complaint's resolve clock (customer calendar): the one clock of the complaint whose due instant is
+    stored; it reads only the complaint's status changes (not the first contact)."""
+    return h.cached(_clock, "resolve", config.customer_calendar, config.sla.for_customer(complaint.severity).resolve,
+                    complaint.received_at, tuple(h.changes("complaint", [complaint.id])), now,
+                    COMPLAINT_RESOLVE_RULES, config.sla.at_risk_ratio)
 
 
 def _running_due(clock: ClockState) -> datetime | None:
@@ -188,16 +195,25 @@ def refresh_due(session: Session, complaint_id: int, config: Config, now: dateti
             if loaded is not None:  # kept until the block's refresh, which then need not read it again
                 session.info[_HELD].append(loaded)
             return
-    h = history if history is not None else History.load(session, [complaint_id], unflushed=True,
+    # the first contact is not read: no stored due instant depends on it (the first-response clock is shown only)
+    h = history if history is not None else History.load(session, [complaint_id], unflushed=True, contacts=False,
                                                                   tasks_of={complaint_id: tasks} if tasks else None)
     if complaint_id not in h.complaints:
         return
     due = due_instants(session, h, complaint_id, config, now)
     complaint = h.complaints[complaint_id]
-    complaint.due_at = due.complaint
-    complaint.timers_dirty = True  # the next sweep reschedules its reminders and escalations
+    # set only what differs: an equal value is no change to the flush either, but setting it marks the row
+    # modified, and the flush (and every pending-change check before it) then examines it
+    if complaint.due_at != due.complaint:
+        complaint.due_at = due.complaint
+    if complaint.timers_dirty is not True:
+        complaint.timers_dirty = True  # the next sweep reschedules its reminders and escalations
     for task in h.tasks.get(complaint_id, ()):
-        task.ack_due_at, task.due_at = due.tasks.get(task.id, (None, None))
+        ack, resolve = due.tasks.get(task.id, (None, None))
+        if task.ack_due_at != ack:
+            task.ack_due_at = ack
+        if task.due_at != resolve:
+            task.due_at = resolve
 
 
 #: ``session.info`` key of the complaints :func:`refresh_due` noted inside :func:`batched_refreshes`
@@ -246,7 +262,7 @@ def refresh_noted(session: Session, complaint_ids: Iterable[int] | None = None) 
         configs[id(config)] = config
         groups.setdefault((id(config), now), []).append(cid)
     for (config_key, now), cids in groups.items():
-        h = History.load(session, cids)
+        h = History.load(session, cids, contacts=False)  # as refresh_due's own load
         for cid in cids:
             refresh_due(session, cid, configs[config_key], now, history=h)
 
@@ -264,10 +280,7 @@ class DueInstants:
 def due_instants(session: Session, h: History, complaint_id: int, config: Config, now: datetime) -> DueInstants:
     """Compute (store nothing) the running clocks' due instants of the complaint ``complaint_id`` of ``h``
     and of its active tasks (inactive tasks store None)."""
-    complaint = h.complaints[complaint_id]
-    by_name = {v.clock.name: v.clock for v in complaint_clocks(session, complaint, config, now, with_update=False,
-                                                               history=h)}
-    out = DueInstants(_running_due(by_name["resolve"]), {}, {})
+    out = DueInstants(_running_due(_complaint_resolve(h, h.complaints[complaint_id], config, now)), {}, {})
     for task in h.tasks.get(complaint_id, ()):
         if task.status not in ACTIVE_STATES:
             continue

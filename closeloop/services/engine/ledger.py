@@ -116,8 +116,9 @@ def pending_audit(session: Session) -> list[Transition] | None:
         pending.append(obj)
     for obj in session.dirty:
         if type(obj) is Task:
-            attrs = inspect(obj).attrs
-            if any(attrs[k].history.has_changes() for k in _TASK_KEYS):
+            state = inspect(obj)
+            changed = state.committed_state  # the attributes set since the load (only they can have changed)
+            if any(k in changed and state.attrs[k].history.has_changes() for k in _TASK_KEYS):
                 return None
         elif type(obj) is not Complaint:
             return None
@@ -177,7 +178,8 @@ class History:
 
     @classmethod
     def load(cls, session: Session, complaint_ids: Iterable[int], *, plain: bool = False,
-             unflushed: bool = False, tasks_of: Mapping[int, list[Task]] | None = None) -> History:
+             unflushed: bool = False, tasks_of: Mapping[int, list[Task]] | None = None,
+             contacts: bool = True) -> History:
         """Read the history of ``complaint_ids`` (missing ids are left out) in five queries per
         :data:`CHUNK` complaints; flushes the session first so pending changes are seen. ``plain``: the
         complaints and tasks as read-only rows of the columns the clocks and the scheduler read
@@ -191,7 +193,10 @@ class History:
         written in one flush (one UPDATE per row) instead of one before the read and one after.
 
         ``tasks_of``: complaint id -> all its tasks, the session's objects, when the caller holds them (a
-        completion's settle read them): not read again for a chunk whose complaints all have them."""
+        completion's settle read them): not read again for a chunk whose complaints all have them.
+
+        ``contacts`` False: the first contacts are not read (``first_contact`` stays empty: for a caller that
+        computes no first-response clock, such as the refresh of the stored due instants)."""
         pending = pending_audit(session) if unflushed and not plain else None
         if pending is None:
             session.flush()
@@ -199,7 +204,7 @@ class History:
         ids = sorted(set(complaint_ids))
         with session.no_autoflush:
             for i in range(0, len(ids), CHUNK):
-                h._load_chunk(session, ids[i:i + CHUNK], plain, tasks_of)
+                h._load_chunk(session, ids[i:i + CHUNK], plain, tasks_of, contacts)
         if pending:
             h._merge_pending(pending, set(ids))
         return h
@@ -223,7 +228,7 @@ class History:
             rows.sort(key=_audit_order)
 
     def _load_chunk(self, session: Session, ids: list[int], plain: bool,
-                    tasks_of: Mapping[int, list[Task]] | None = None) -> None:
+                    tasks_of: Mapping[int, list[Task]] | None = None, contacts: bool = True) -> None:
         params = {"ids": ids}
         if plain:
             complaints: Iterable = map(PlainComplaint._make, select_rows(session, _PLAIN_COMPLAINTS, params))
@@ -249,6 +254,10 @@ class History:
             changes_of[(r[2], r[3])].append(change)
             if r[2] == "task" and r[6] == "transfer":
                 transfers[r[0]].append(change)
+        if contacts:
+            self._load_contacts(session, params)
+
+    def _load_contacts(self, session: Session, params: dict[str, Any]) -> None:
         # the first contact: an outbound message counts when its outbox row was delivered (a pending or failed
         # one has not reached the customer); one without an outbox row (a recorded phone call) at its time
         for cid, at, outbox_id, delivered in select_rows(session, _CONTACTS, params):

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.util import identity_key
 
 from closeloop.config import Config
@@ -73,6 +73,45 @@ def _load_held(session: Session, task_id: int, expected_version: int | None) -> 
         raise NotFound("task", task_id)
     check_version(row[0], expected_version, "task")
     return row[0], row[1]
+
+
+_SIBLING = aliased(Task)
+#: a task with its complaint, and the complaint's other tasks (their complaint columns NULL: read once), by id,
+#: each with the ids of the tasks it depends on (SQLite's ``group_concat``: "3,4", NULL for none)
+_TASKS_OF_TASK = (select(Task, Complaint, select(func.group_concat(TaskDependency.depends_on_id))
+                         .where(TaskDependency.task_id == Task.id).scalar_subquery())
+                  .outerjoin(Complaint, and_(Complaint.id == Task.complaint_id, Task.id == bindparam("task_id")))
+                  .where(or_(Task.id == bindparam("task_id"),
+                             Task.complaint_id == select(_SIBLING.complaint_id)
+                             .where(_SIBLING.id == bindparam("task_id")).scalar_subquery()))
+                  .order_by(Task.id))
+
+
+class _Siblings(NamedTuple):
+    """Every task of a complaint, and what each depends on (task id -> the ids of its prerequisites), read in one
+    statement after a completion's lock (:func:`_load_with_siblings`), for :func:`settle`."""
+
+    tasks: list[Task]
+    deps: dict[int, list[int]]
+
+
+def _load_with_siblings(session: Session, task_id: int) -> tuple[Task, Complaint | None, _Siblings | None]:
+    """:func:`_load_held` for a completion, which settles the complaint: on SQLite (the write transaction open:
+    no other writer commits until this one does) the complaint's tasks and their dependencies come in the same
+    statement, for :func:`settle` (None: they are to be read there, as elsewhere). The complaint is returned for
+    the caller to hold (:func:`_held_complaint`)."""
+    if (session.get_bind().dialect.name != "sqlite"
+            or session.identity_map.get(identity_key(Task, task_id)) is not None):
+        return *_load_held(session, task_id, None), None
+    rows = session.execute(_TASKS_OF_TASK, {"task_id": task_id}).all()
+    found = next((r for r in rows if r[0].id == task_id), None)
+    if found is None:
+        raise NotFound("task", task_id)
+    task, complaint = found[0], found[1]
+    if complaint is None:
+        return task, None, None
+    deps = {r[0].id: [int(d) for d in r[2].split(",")] for r in rows if r[2]}
+    return task, complaint, _Siblings([r[0] for r in rows], deps)
 
 
 def _held_complaint(session: Session, task: Task) -> Complaint | None:
@@ -224,6 +263,16 @@ def complete_in_session(s: Session, task_id: int, *, config: Config, actor: str,
     # one then sees the earlier as done, so the last two prerequisites finished at once still unblock
     # their dependent task and settle the complaint (each alone saw the other still active)
     _lock_complaint_of(s, task_id)
+    return _complete_locked(s, task_id, config=config, actor=actor, at=at, outcome=outcome,
+                            expected_version=expected_version, root_cause=root_cause,
+                            root_cause_detail=root_cause_detail)
+
+
+def _complete_locked(s: Session, task_id: int, *, config: Config, actor: str, at: datetime, outcome: str,
+                     expected_version: int | None, root_cause: str | None, root_cause_detail: str | None,
+                     siblings: _Siblings | None = None) -> Task:
+    """:func:`complete_in_session` after its lock (:func:`_lock_complaint_of`); ``siblings``: every task of the
+    task's complaint, read after the lock (:func:`_load_with_siblings`), for :func:`settle`."""
     task = _load(s, task_id, expected_version)
     TASK_MACHINE.next_state(TaskStatus(task.status), TaskTrigger.COMPLETE)  # illegal: fail before any rule
     complaint = s.get(Complaint, task.complaint_id) if task.complaint_id is not None else None
@@ -237,24 +286,29 @@ def complete_in_session(s: Session, task_id: int, *, config: Config, actor: str,
     _begin_work(s, task, at, actor)
     tasks = None
     if complaint is not None:
-        tasks = _settle_unflushed(s, complaint.id, at=at, config=config)
+        tasks = _settle_unflushed(s, complaint.id, at=at, config=config, siblings=siblings)
     else:
         s.flush()
     _refresh(s, task, config, at, tasks)
     return task
 
 
-def _settle_unflushed(s: Session, complaint_id: int, *, at: datetime, config: Config) -> list[Task] | None:
+def _settle_unflushed(s: Session, complaint_id: int, *, at: datetime, config: Config,
+                      siblings: _Siblings | None = None) -> list[Task] | None:
     """:func:`settle` without flushing the change first when its pending rows are only audit rows and column
     changes of loaded tasks and complaints (:func:`~closeloop.services.engine.ledger.pending_audit`): its reads
     (the complaint's tasks: the session's own objects, changes included; the dependencies of blocked ones) see
     what a flush would store, and the change is written in one flush with its due instants. Returns what
-    :func:`settle` returns."""
+    :func:`settle` returns. ``siblings``: the complaint's tasks and their dependencies, read in this transaction
+    after its lock; used only then (no new task or dependency pending, no task moved to another complaint: the
+    reads would return these)."""
     if pending_audit(s) is None:
         s.flush()
         return settle(s, complaint_id, at=at, config=config)
     with s.no_autoflush:
-        return settle(s, complaint_id, at=at, config=config)
+        if siblings is None:
+            return settle(s, complaint_id, at=at, config=config)
+        return settle(s, complaint_id, at=at, config=config, tasks=siblings.tasks, deps=siblings.deps)
 
 
 def complete(sessions, task_id: int, *, config: Config, actor: str, at: datetime, outcome: str = "",
@@ -275,7 +329,7 @@ def complete(sessions, task_id: int, *, config: Config, actor: str, at: datetime
 
     with unit_of_work(sessions) as s:
         _lock_complaint_of(s, task_id)  # first: the reads below see what a completion before this one wrote
-        task, _complaint = _load_held(s, task_id, None)
+        task, _complaint, siblings = _load_with_siblings(s, task_id)  # held: the settle and refresh read it
         if task.kind == SystemTaskKind.FOLLOW_UP:
             if satisfied is None:
                 raise InvalidInput("satisfied", f"task {task_id} is a customer follow-up: complete it with the "
@@ -285,9 +339,9 @@ def complete(sessions, task_id: int, *, config: Config, actor: str, at: datetime
             return task
         if satisfied is not None:
             raise InvalidInput("satisfied", f"task {task_id} is not a customer follow-up (its kind is {task.kind!r})")
-        return complete_in_session(s, task_id, config=config, actor=actor, at=at, outcome=outcome,
-                                   expected_version=expected_version, root_cause=root_cause,
-                                   root_cause_detail=root_cause_detail)
+        return _complete_locked(s, task_id, config=config, actor=actor, at=at, outcome=outcome,
+                                expected_version=expected_version, root_cause=root_cause,
+                                root_cause_detail=root_cause_detail, siblings=siblings)  # locked above
 
 
 def transfer(sessions, task_id: int, *, config: Config, to: str, reason: str, actor: str, at: datetime,
@@ -347,23 +401,33 @@ def cancel(sessions, task_id: int, *, config: Config, reason: str, actor: str, a
         return task
 
 
-def settle(session: Session, complaint_id: int, *, at: datetime, config: Config) -> list[Task] | None:
+#: settle's statements, built once (a statement built per call computes its cache key each time)
+_COMPLAINT_TASKS = select(Task).where(Task.complaint_id == bindparam("complaint_id"))
+_DEPENDENCIES = (select(TaskDependency.task_id, TaskDependency.depends_on_id)
+                 .where(TaskDependency.task_id.in_(bindparam("ids", expanding=True))))
+
+
+def settle(session: Session, complaint_id: int, *, at: datetime, config: Config,
+           tasks: list[Task] | None = None, deps: dict[int, list[int]] | None = None) -> list[Task] | None:
     """Unblock tasks whose dependencies are finished; resolve the complaint if no task is active.
 
     Without a recorded root cause the complaint is not resolved: a ``root-cause`` task goes to the
     lead of the department of the first finished task (the routing department).
 
     Returns the complaint's tasks as they now are (for its clocks' refresh, which need not read them
-    again), or None when it created one (the triage fallback, the root-cause task).
+    again), or None when it created one (the triage fallback, the root-cause task). ``tasks``: the caller's
+    objects of every task of the complaint, as the read would return them (not read again); ``deps``: with
+    them, task id -> the ids it depends on (at least of every blocked task; not read again).
     """
-    tasks = list(session.scalars(select(Task).where(Task.complaint_id == complaint_id)))
+    tasks = list(tasks) if tasks is not None else list(session.scalars(_COMPLAINT_TASKS,
+                                                                        {"complaint_id": complaint_id}))
     status = {t.id: t.status for t in tasks}
-    deps: dict[int, list[int]] = {}
     blocked = [t.id for t in tasks if t.status == TaskStatus.BLOCKED]  # only they read their dependencies
-    if blocked:
-        for tid, dep in session.execute(select(TaskDependency.task_id, TaskDependency.depends_on_id)
-                                        .where(TaskDependency.task_id.in_(blocked))):
-            deps.setdefault(tid, []).append(dep)
+    if deps is None:
+        deps = {}
+        if blocked:
+            for tid, dep in session.execute(_DEPENDENCIES, {"ids": blocked}):
+                deps.setdefault(tid, []).append(dep)
     for t in tasks:
         if t.status == TaskStatus.BLOCKED:
             pending = [d for d in deps.get(t.id, []) if status.get(d, TaskStatus.DONE) not in FINISHED_STATES]
