@@ -150,7 +150,7 @@ def test_resolve_with_a_root_cause_by_the_manager(web, complaints, config):
     assert _shown(m, _post(m, cid, "resolve", reason="fixed", version=str(_complaint(web, cid).version))) == (
         "err: “Root cause” is not valid here (root_cause): check it and try again.")
     r = _post(m, cid, "resolve", reason="fixed", root_cause="undetermined", version=str(_complaint(web, cid).version))
-    assert _shown(m, r) == "err: “Root-cause note” is not valid here (note): check it and try again."
+    assert _shown(m, r) == "err: “Root-cause note” is not valid here (root_cause_detail): check it and try again."
     seen = str(_complaint(web, cid).version)
     lifecycle.reprioritize(web.app.sessions, cid, "P1", config=config, reason="someone else", actor="x",
                            at=web.app.clock.now())  # after the page was loaded
@@ -212,3 +212,25 @@ def test_queue_badges_show_business_time_left_and_overdue(web, complaints):
     assert badge(page, a) == "3h 00m left" and badge(page, b) == "overdue by 6h 30m"
     zh = web.signin("lead").get("/queue/operations").text
     assert badge(zh, a) == "剩余 3小时00分" and badge(zh, b) == "已超时 6小时30分"
+
+
+def test_the_timeline_speaks_the_readers_language(web, complaints):
+    """The audit lines were English machine text on the Chinese page (``complaint 1: received -> triaged
+    (triage)``): the entity, the states and the change are labelled in the reader's language; a person's own
+    reason is shown as written; a change that keeps the state names the change once."""
+    cid = complaints[0]
+    lead = web.signin("lead")  # Chinese
+    _post(lead, cid, "reprioritize", severity="P1", reason="客户投诉到媒体")
+
+    def lines(client) -> list[str]:
+        page = client.get(f"/complaints/{cid}").text
+        table = page.split('id="timeline"', 1)[1].split("</table>", 1)[0]
+        return [html.unescape(re.sub(r"<[^>]+>", "", cells[-1])).strip()
+                for cells in (re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in table.split("<tr>")[2:])]
+
+    zh = lines(lead)
+    assert zh[:2] == [f"投诉 {cid}: 收到 → 已接收", f"投诉 {cid}: 已接收 → 已分诊 (分诊)"]
+    assert f"投诉 {cid}: 调整优先级 – 客户投诉到媒体" in zh
+    assert not any("->" in line or "received" in line for line in zh)
+    en = lines(web.signin("manager"))
+    assert en[1] == f"complaint {cid}: received → triaged (triage)"

@@ -147,11 +147,22 @@ def merge(sessions, duplicate_id: int, into_id: int, *, config: Config, actor: s
 
 @dataclass
 class TimelineEntry:
+    """One line of a complaint's timeline: an audit row (``kind`` ``transition``) or a message
+    (``message:<direction>``). ``text`` is the line in plain English (the CLI, the exports); an audit row also
+    carries its parts (``entity``, ``entity_id``, ``from_state``, ``to_state``, ``trigger``, ``reason``) for a
+    page that labels them in the reader's language."""
+
     at: datetime
-    kind: str  # "transition" or "message"
+    kind: str  # "transition" or "message:<direction>"
     complaint_id: int | None
     text: str
     actor: str
+    entity: str | None = None
+    entity_id: int | None = None
+    from_state: str | None = None
+    to_state: str | None = None
+    trigger: str | None = None
+    reason: str | None = None
 
 
 @dataclass
@@ -175,7 +186,8 @@ def show(sessions, complaint_id: int) -> ComplaintView:
             what = f"{t.entity} {t.entity_id}: {t.from_state or '-'} -> {t.to_state} ({t.trigger})"
             if t.reason:
                 what += f" - {t.reason}"
-            entries.append(TimelineEntry(t.at, "transition", t.complaint_id, what, t.actor))
+            entries.append(TimelineEntry(t.at, "transition", t.complaint_id, what, t.actor, t.entity, t.entity_id,
+                                         t.from_state, t.to_state, t.trigger, t.reason))
         for m in s.scalars(select(Message).where(or_(Message.complaint_id.in_(group),
                                                      Message.original_complaint_id.in_(group)))):
             entries.append(TimelineEntry(m.at, f"message:{m.direction}", m.original_complaint_id,
