@@ -126,6 +126,22 @@ def test_transfer_needs_a_reason_and_a_real_department(sessions, config):
     assert _status(sessions, Task, t["investigate"]) == "open"  # nothing half-written
 
 
+def test_transfer_to_a_department_configured_since_the_last_intake(sessions, config):
+    """The department table is synced from the configuration at intake: a transfer to a department added since
+    was refused as unknown (or failed its foreign key); it gets its row first, as intake would give it."""
+    from closeloop.config import parse_config
+
+    cid, t = _debt(sessions, config)
+    text = open("closeloop/config/default.toml", encoding="utf-8").read()
+    legal = parse_config(text + '\n[departments.legal]\ndisplay_name = "Legal"\nlead = "legal-lead"\n'
+                                'notify = ""\ncalendar = "default"\n')
+    new = svc.transfer(sessions, t["investigate"], config=legal, to="legal", reason="a contract question",
+                       actor="ops", at=T0)
+    assert (new.department, new.status) == ("legal", "open")
+    with pytest.raises(InvalidInput, match="unknown or inactive department 'nope'"):
+        svc.transfer(sessions, new.id, config=legal, to="nope", reason="x", actor="ops", at=T0)
+
+
 def test_transfer_moves_the_work_and_its_dependents(sessions, config):
     cid, t = _debt(sessions, config)
     new = svc.transfer(sessions, t["investigate"], config=config, to="product", reason="fee rule, not an ops error",

@@ -37,6 +37,7 @@ from closeloop.domain.task import ACTIVE_STATES, FINISHED_STATES, TASK_MACHINE, 
 from closeloop.domain.task_kinds import SystemTaskKind
 from closeloop.services.audit import add_task, audit_dict
 from closeloop.services.capa import root_cause as rc
+from closeloop.services.departments import sync_departments
 from closeloop.services.engine.clocks import refresh_due
 from closeloop.services.engine.ledger import pending_audit
 from closeloop.services.people.users import assign_to, take_up
@@ -357,6 +358,9 @@ def transfer_in_session(s: Session, task: Task, *, config: Config, to: str, reas
     """:func:`transfer` inside the caller's transaction (no commit); also a bulk transfer's step."""
     task_id = task.id
     target = s.get(Department, to)
+    if target is None and to in config.departments:  # configured since the last intake synced the departments
+        sync_departments(s, config, at)
+        target = s.get(Department, to)
     if target is None or not target.active:
         raise InvalidInput("to", f"unknown or inactive department {to!r}")
     if to == task.department:
