@@ -258,3 +258,69 @@ def test_customer_follow_up_tasks_are_kept_apart_from_department_work(sessions, 
     assert r["complaints"]["follow_up"]["recorded"] == 2
     line = f"{queue} 2 done this month (2 within target), 1 open at the end, 1 overdue."
     assert line in render(r, "md") and line in render(r, "html")
+
+
+# --- a past month's review is fixed at its end: April's work does not change March's figures (JSON, byte for byte)
+
+APRIL = datetime(2026, 4, 10, 15, tzinfo=UTC)
+
+
+def _march(sessions, config, now=NOW):
+    return json.dumps(build_review(sessions, config, "2026-03", now), indent=2, ensure_ascii=False)
+
+
+def test_a_past_months_root_causes_do_not_change_later(sessions, config, month):
+    """A cause corrected in April, and one recorded in April for a complaint open at March's end that is then
+    resolved, leave March's Pareto and its count of complaints without a cause as they were."""
+    fast, open_ = month["ids"][0], month["open"]
+    before = _march(sessions, config, APRIL)
+    assert json.loads(before)["root_causes"]["received_without_root_cause"] >= 2
+    lifecycle.set_root_cause(sessions, fast, config=config, root_cause="system", note=None, actor=ACTOR, at=APRIL)
+    _finish(sessions, config, open_, APRIL, "third_party")
+    lifecycle.set_root_cause(sessions, month["bounced"], config=config, root_cause="system", note=None, actor=ACTOR,
+                             at=APRIL)
+    assert _march(sessions, config, APRIL + timedelta(hours=1)) == before
+
+
+def test_a_past_months_complaints_do_not_change_when_merged_or_reprioritized_later(sessions, config, month):
+    """A complaint open at March's end merged in April is still counted without a cause, its severity in March
+    stays; its tasks (moved to the survivor) stay March's open work of its own complaint."""
+    open_, bounced = month["open"], month["bounced"]
+    before = _march(sessions, config, APRIL)
+    with sessions() as s:
+        sev = s.get_one(Complaint, open_).severity
+    lifecycle.reprioritize(sessions, open_, "P1" if sev != "P1" else "P4", config=config, reason="re-triaged",
+                           actor=ACTOR, at=APRIL)
+    from closeloop.services.work import complaints
+
+    complaints.merge(sessions, open_, bounced, config=config, actor=ACTOR, at=APRIL + timedelta(hours=1))
+    assert _march(sessions, config, APRIL + timedelta(hours=2)) == before
+
+
+def test_a_past_months_open_work_does_not_change_when_cancelled_or_transferred_later(sessions, config, month):
+    """Tasks open at March's end, cancelled or transferred in April, are still March's open (and overdue) work."""
+    open_, bounced = month["open"], month["bounced"]
+    before = _march(sessions, config, APRIL)
+    (tid, _, _), *_ = _tasks(sessions, open_)
+    svc.cancel(sessions, tid, config=config, reason="not needed", actor=ACTOR, at=APRIL)
+    (tid2, dep, _), *_ = _tasks(sessions, bounced)
+    svc.transfer(sessions, tid2, config=config, to=next(d for d in ("operations", "service", "product") if d != dep),
+                 reason="theirs", actor=ACTOR, at=APRIL)
+    assert _march(sessions, config, APRIL + timedelta(hours=1)) == before
+
+
+def test_a_past_months_promises_and_records_do_not_change_later(sessions, config, month):
+    """A promise due in March cancelled in April, and an improvement record's cause changed in April, leave March's
+    promise figures and record list as they were."""
+    from closeloop.domain.promise import PromiseTrigger
+    from closeloop.services.customers import promises
+    from closeloop.services.transitions import apply
+    from models.tables import Promise
+
+    p = promises.make_promise(sessions, config, month["open"], department=month["dep"], kind="call_back",
+                              actor=ACTOR, at=T0, due=T0 + timedelta(days=2))
+    before = _march(sessions, config, APRIL)
+    with sessions.begin() as s:
+        apply(s, s.get_one(Promise, p.id), PromiseTrigger.CANCEL, at=APRIL, actor=ACTOR, reason="customer withdrew")
+    imp.fire(sessions, month["record"], "start", config=config, actor=ACTOR, at=APRIL, root_cause="system")
+    assert _march(sessions, config, APRIL + timedelta(hours=1)) == before

@@ -180,7 +180,9 @@ def fire(sessions, improvement_id: int, trigger: str, *, config: Config, actor: 
             rec.root_cause = rc.validate(config, root_cause, root_cause_detail)
             rec.root_cause_detail = root_cause_detail
         apply(s, rec, trig, actor=actor, at=at, reason=reason,  # IMPROVEMENT_GUARDS: root cause, reason, actions
-              data={"root_cause": rec.root_cause} if trig == ImprovementTrigger.APPROVE else None)
+              # the cause in the audit row whenever it is set or approved: the review reads it as of a month's end
+              data={"root_cause": rec.root_cause}
+              if trig == ImprovementTrigger.APPROVE or root_cause is not None else None)
         if trig == ImprovementTrigger.IMPLEMENT:
             rec.implemented_at = at
             rec.check_attempts = 0

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
@@ -31,6 +31,7 @@ from closeloop.domain.task import TaskStatus
 from closeloop.services.audit import audit_dict
 from closeloop.services.engine.notify import insert_notifications, make_item, resolve_role
 from closeloop.services.people.users import resolve_recipient
+from closeloop.services.review.review_history import states_at
 from closeloop.services.transitions import apply
 from closeloop.services.uow import unit_of_work
 from closeloop.services.work.complaints import root_of
@@ -161,14 +162,18 @@ def promises_of(sessions, complaint_id: int) -> list[Promise]:
 
 
 def promise_figures(session: Session, start: datetime, end: datetime, as_of: datetime) -> dict:
-    """Per department, of the promises due in ``[start, end)``: ``made``, ``kept`` (on time), ``kept_late``,
-    ``broken`` (not kept, due by ``as_of``), ``open`` (not yet due), ``cancelled``."""
+    """Per department, of the promises made by ``as_of`` and due in ``[start, end)``: ``made``, ``kept`` (on time),
+    ``kept_late``, ``broken`` (not kept, due by ``as_of``), ``open`` (not yet due), ``cancelled``. Each promise as it
+    stood at ``as_of`` (kept by then; cancelled by then: its status in the audit log), so the review of a past month
+    does not change when a promise is kept or cancelled later."""
     out: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(
         ("made", "kept", "kept_late", "broken", "open", "cancelled"), 0))
-    for p in session.scalars(select(Promise).where(Promise.due_at >= start, Promise.due_at < end)):
+    due = and_(Promise.due_at >= start, Promise.due_at < end, Promise.made_at < as_of)
+    status = states_at(session, "promise", as_of, select(Promise.id).where(due))
+    for p in session.scalars(select(Promise).where(due)):
         row = out[p.department]
         row["made"] += 1
-        if p.status == PromiseStatus.CANCELLED:
+        if status.get(p.id, p.status) == PromiseStatus.CANCELLED:
             row["cancelled"] += 1
         elif p.kept_at is not None and p.kept_at <= as_of:
             row["kept" if p.kept_at <= p.due_at else "kept_late"] += 1

@@ -81,15 +81,17 @@ def task_chain(session: Session, task: Task) -> list[Task]:
 
 
 def task_clocks(session: Session, task: Task, config: Config, now: datetime, *,
-                with_update: bool = True, history: History | None = None) -> list[ClockView]:
+                with_update: bool = True, history: History | None = None,
+                severity: str | None = None) -> list[ClockView]:
     """The acknowledge, resolve and (``with_update``) update clocks of ``task`` at ``now`` (UTC-aware), on
     its department's calendar (business hours). ``history`` is the preloaded :class:`History` of its
-    complaint (loaded here when None)."""
+    complaint (loaded here when None). ``severity``: the one whose targets apply (the monthly review: the
+    complaint's severity at a past month's end); None: the complaint's current one."""
     if task.complaint_id is None:
         return _action_clocks(session, task, config, now)
     h = history if history is not None else History.load(session, [task.complaint_id])
     complaint = h.complaints[task.complaint_id]
-    targets = config.sla.for_department(task.department, complaint.severity)
+    targets = config.sla.for_department(task.department, severity or complaint.severity)
     cal = config.department_calendar(task.department)
     chain = h.chain(task)
     own = h.changes("task", [task.id])

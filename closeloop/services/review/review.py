@@ -51,9 +51,10 @@ FORMATS = ("md", "html", "json")
 def build_review(sessions, config: Config, period: str, now: datetime) -> dict:
     """Figures of the month ``period`` (``YYYY-MM``, cut at midnight in the customer calendar's zone).
 
-    Clocks and statuses are taken as of the period's end, or ``now`` (UTC-aware) for the running
-    month (``complete`` false). Raises :class:`InvalidInput` (field ``period``) for a malformed month
-    or one that has not started yet.
+    Every figure is read as recorded by the period's end (:mod:`.review_history`: statuses, root causes,
+    severities, merges from the audit log), or by ``now`` (UTC-aware) for the running month (``complete``
+    false); only the configuration (targets, calendars) is the current one. Raises :class:`InvalidInput`
+    (field ``period``) for a malformed month or one that has not started yet.
     """
     p = month(period, str(config.customer_calendar.zone))
     if p.start > now:
@@ -66,7 +67,7 @@ def build_review(sessions, config: Config, period: str, now: datetime) -> dict:
             "period": {"label": p.label, "zone": p.zone, "start": p.start.isoformat(), "end": p.end.isoformat(),
                        "as_of": as_of.isoformat(), "complete": now >= p.end},
             "complaints": complaint_figures(s, p, as_of),
-            "root_causes": root_cause_pareto(s, p),
+            "root_causes": root_cause_pareto(s, p, as_of),
             "recurrence": recurrence(s, p),
             "improvement_records": improvement_records(s, p, as_of, overdue),
             "departments": departments,

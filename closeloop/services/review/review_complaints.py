@@ -9,6 +9,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from closeloop.domain.complaint import OPEN_STATES, ComplaintStatus
+from closeloop.services.review.review_history import states_at, values_at
 from closeloop.services.review.review_period import Period
 from models.tables import Complaint, Transition
 
@@ -20,36 +21,32 @@ def first_resolved():
             .group_by(Transition.complaint_id).subquery())
 
 
-def states_at(s: Session, entity: str, as_of: datetime) -> dict[int, str]:
-    """``{id: status}`` of every ``entity`` (``complaint``, ``improvement``) at ``as_of``: its latest
-    audited change before that instant (ties at one instant: the later row wins)."""
-    last = (select(Transition.entity_id.label("eid"), func.max(Transition.at).label("at"))
-            .where(Transition.entity == entity, Transition.at < as_of)
-            .group_by(Transition.entity_id).subquery())
-    rows = s.execute(select(Transition.entity_id, Transition.to_state)
-                     .join(last, and_(Transition.entity_id == last.c.eid, Transition.at == last.c.at))
-                     .where(Transition.entity == entity).order_by(Transition.id)).all()
-    return {eid: state for eid, state in rows}
-
-
 def status_at(s: Session, as_of: datetime) -> Counter:
     """How many complaints were in each status at ``as_of``."""
     return Counter(states_at(s, "complaint", as_of).values())
+
+
+def received_by(s: Session, period: Period, as_of: datetime) -> tuple[Counter, Counter]:
+    """The complaints received in the period by severity and by source. The severity is the one the complaint had
+    at ``as_of`` (a later priority change, audit row ``reprioritize`` with data ``from``/``to``, does not move a
+    past month's complaint); the source never changes. Two statements."""
+    in_period = and_(Complaint.received_at >= period.start, Complaint.received_at < period.end)
+    rows = s.execute(select(Complaint.id, Complaint.severity, Complaint.source).where(in_period)).all()
+    severity = values_at(s, "complaint", "reprioritize", ("to", "from"), {cid: sev for cid, sev, _ in rows},
+                         select(Complaint.id).where(in_period), as_of)
+    return Counter(str(v) for v in severity.values()), Counter(str(src) for _, _, src in rows)
 
 
 def complaint_figures(s: Session, period: Period, as_of: datetime) -> dict:
     """``{"received", "received_by_severity", "received_by_source", "resolved", "reopened",
     "open_at_end", "status_at_end", "follow_up": {"recorded", "satisfied", "not_satisfied"}}``.
 
+    ``received_by_severity`` takes each complaint's severity at ``as_of`` (:func:`received_by`).
     ``resolved`` counts complaints whose first resolution fell in the period; ``reopened`` the
     reopen transitions in it. ``follow_up`` is the customer's verdict on the handling, recorded
     at the follow-up after resolution (kept apart from the internal effectiveness checks).
     """
-    in_period = and_(Complaint.received_at >= period.start, Complaint.received_at < period.end)
-    by_sev = dict(s.execute(select(Complaint.severity, func.count()).where(in_period)
-                            .group_by(Complaint.severity).order_by(Complaint.severity)).all())
-    by_src = dict(s.execute(select(Complaint.source, func.count()).where(in_period)
-                            .group_by(Complaint.source).order_by(Complaint.source)).all())
+    by_sev, by_src = received_by(s, period, as_of)
     first = first_resolved()
     resolved = s.scalar(select(func.count()).select_from(first).where(
         first.c.at >= period.start, first.c.at < period.end)) or 0
@@ -62,8 +59,8 @@ def complaint_figures(s: Session, period: Period, as_of: datetime) -> dict:
     at_end = status_at(s, min(period.end, as_of))
     return {
         "received": sum(by_sev.values()),
-        "received_by_severity": {str(k): int(v) for k, v in by_sev.items()},
-        "received_by_source": {str(k): int(v) for k, v in by_src.items()},
+        "received_by_severity": dict(sorted(by_sev.items())),
+        "received_by_source": dict(sorted(by_src.items())),
         "resolved": int(resolved),
         "reopened": int(reopened),
         "open_at_end": sum(n for st, n in at_end.items() if st in OPEN_STATES),

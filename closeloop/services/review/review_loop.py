@@ -6,31 +6,53 @@ from collections import Counter, defaultdict
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from closeloop.domain.compensation import CompensationStatus
-from closeloop.services.review.review_complaints import first_resolved, states_at
+from closeloop.services.review.review_complaints import first_resolved
+from closeloop.services.review.review_history import improvement_causes_at, states_at, values_at
 from closeloop.services.review.review_period import Period
 from models.tables import Compensation, Complaint, EffectivenessCheck, Improvement, ImprovementLink
 
 PARETO_SHARE = 0.8  # the "vital few": causes that together explain 80% (Juran's Pareto principle)
 
 
-def root_cause_pareto(s: Session, period: Period) -> dict:
-    """Root causes of the complaints first resolved in the period, most frequent first.
+def root_cause_pareto(s: Session, period: Period, as_of: datetime) -> dict:
+    """Root causes of the complaints first resolved in the period, most frequent first, each cause as recorded at
+    ``as_of`` (the period's end, or now for a running month: a cause recorded or corrected later does not move a
+    past month; :func:`causes_at`).
 
     ``{"resolved": n, "causes": [{"root_cause", "count", "share", "cumulative_share", "vital_few",
     "sub_codes": {code: n}}], "received_without_root_cause": n}``. A stored cause ``code.sub`` counts
     under ``code``; ``vital_few`` marks the causes up to and including the one crossing 80%.
+    ``received_without_root_cause`` counts the complaints received in the period that, at ``as_of``, had no root
+    cause and were neither merged nor rejected (their status then: the audit log's).
     """
     first = first_resolved()
-    rows = s.execute(select(Complaint.root_cause, func.count()).join(first, first.c.cid == Complaint.id)
-                     .where(first.c.at >= period.start, first.c.at < period.end)
-                     .group_by(Complaint.root_cause)).all()
+    resolved = select(Complaint.id).join(first, first.c.cid == Complaint.id).where(
+        first.c.at >= period.start, first.c.at < period.end)
+    received = select(Complaint.id).where(Complaint.received_at >= period.start, Complaint.received_at < period.end)
+    causes_then = causes_at(s, received, as_of)
+    status_then = states_at(s, "complaint", as_of, received)
+    unknown = sum(1 for cid, cause in causes_then.items()
+                  if cause is None and status_then.get(cid) not in ("merged", "rejected"))
+    return {**pareto(Counter(causes_at(s, resolved, as_of).values())), "received_without_root_cause": unknown}
+
+
+def causes_at(s: Session, among: Select, as_of: datetime) -> dict[int, str | None]:
+    """``{complaint id: root cause}`` of the complaints ``among`` (a one-column select of ids) at ``as_of``, from
+    the ``root_cause`` audit rows (data ``root_cause``, ``previous``; :func:`closeloop.services.capa.root_cause.record`
+    writes one with every change). Two statements."""
+    current = dict(s.execute(select(Complaint.id, Complaint.root_cause).where(Complaint.id.in_(among))).all())
+    return values_at(s, "complaint", "root_cause", ("root_cause", "previous"), current, among, as_of)
+
+
+def pareto(rows: Counter) -> dict:
+    """``{"resolved", "causes"}`` of :func:`root_cause_pareto` from ``{stored cause or None: complaints}``."""
     by_code: Counter = Counter()
     subs: dict[str, Counter] = defaultdict(Counter)
-    for cause, n in rows:
+    for cause, n in rows.items():
         code, _, sub = (cause or "not recorded").partition(".")
         by_code[code] += n
         if sub:
@@ -41,12 +63,9 @@ def root_cause_pareto(s: Session, period: Period) -> dict:
         cum += n
         causes.append({"root_cause": code, "count": n, "share": round(n / total, 4),
                        "cumulative_share": round(cum / total, 4), "vital_few": not crossed,
-                       "sub_codes": dict(subs[code].most_common())})
+                       "sub_codes": dict(sorted(subs[code].items(), key=lambda kv: (-kv[1], kv[0])))})
         crossed = crossed or cum / total >= PARETO_SHARE
-    unknown = s.scalar(select(func.count()).select_from(Complaint).where(
-        Complaint.received_at >= period.start, Complaint.received_at < period.end,
-        Complaint.root_cause.is_(None), Complaint.status.notin_(("merged", "rejected")))) or 0
-    return {"resolved": total, "causes": causes, "received_without_root_cause": int(unknown)}
+    return {"resolved": total, "causes": causes}
 
 
 def recurrence(s: Session, period: Period, months: int = 6) -> dict:
@@ -74,17 +93,18 @@ def recurrence(s: Session, period: Period, months: int = 6) -> dict:
 def improvement_records(s: Session, period: Period, as_of: datetime, overdue_tasks: list[dict]) -> dict:
     """``{"by_status": {status: n}, "opened", "records": [{"id", "title", "status", "owner_department",
     "complaints", "overdue_actions"}], "checks": [{"improvement", "at", "before_count", "after_count",
-    "reduction", "decision"}]}``: records as of ``as_of`` (status from the audit log), those opened in
+    "reduction", "decision"}]}``: records as of ``as_of`` (status and root cause from the audit log), those opened in
     the period, and the effectiveness checks run in it. ``overdue_tasks`` come from the SLA section.
     """
     last = states_at(s, "improvement", as_of)
+    causes = improvement_causes_at(s, as_of)
     links = dict(s.execute(select(ImprovementLink.improvement_id, func.count())
                            .where(ImprovementLink.linked_at < as_of).group_by(ImprovementLink.improvement_id)).all())
     overdue = Counter(t["improvement"] for t in overdue_tasks if t.get("improvement"))
     records = []
     for r in s.scalars(select(Improvement).where(Improvement.created_at < as_of).order_by(Improvement.id)):
         records.append({"id": r.id, "title": r.title, "status": last.get(r.id, r.status),
-                        "owner_department": r.owner_department, "root_cause": r.root_cause,
+                        "owner_department": r.owner_department, "root_cause": causes.get(r.id, r.root_cause),
                         "complaints": int(links.get(r.id, 0)), "overdue_actions": overdue.get(r.id, 0),
                         "opened_in_period": period.start <= r.created_at < period.end})
     checks = [{"improvement": c.improvement_id, "at": c.at.isoformat(), "before_count": c.before_count,

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
 from closeloop.domain.sla import ClockStatus
 from closeloop.services.engine.clocks import task_clocks
 from closeloop.services.engine.ledger import History
+from closeloop.services.review.review_history import latest_at, merged_into_at, values_at
 from closeloop.services.review.review_period import Period
 from closeloop.services.work.lifecycle import NOT_WORK_KINDS
 from models.tables import Task, Transition
@@ -50,14 +52,10 @@ def _task_sla(s: Session, config: Config, period: Period, as_of: datetime,
     """:func:`department_sla`'s figures of the tasks the SQL condition ``kinds`` selects."""
     out: dict[str, dict] = defaultdict(lambda: {"completed": 0, "met": 0, "breached": 0, "open_at_end": 0,
                                                 "overdue_at_end": 0, "overdue_tasks": []})
-    tasks = s.scalars(select(Task).where(Task.created_at < as_of, Task.status.notin_(SKIPPED_TASK_STATES), kinds)
-                      .order_by(Task.id)).all()
-    history = History.load(s, {t.complaint_id for t in tasks if t.complaint_id is not None})  # one read for all
-    for t in tasks:
-        if t.complaint_id is None and getattr(t, "improvement_id", None) is None:
-            continue
-        clock = next(v.clock for v in task_clocks(s, t, config, as_of, with_update=False, history=history)
-                     if v.clock.name == "resolve")
+    then = tasks_at(s, as_of, kinds)
+    for t, complaint_id, severity in then.tasks:
+        clock = next(v.clock for v in task_clocks(s, t, config, as_of, with_update=False, history=then.history,
+                                                  severity=severity) if v.clock.name == "resolve")
         row = out[t.department]
         if clock.status == ClockStatus.CANCELLED:
             continue
@@ -71,13 +69,44 @@ def _task_sla(s: Session, config: Config, period: Period, as_of: datetime,
             row["overdue_at_end"] += 1
             over = -(clock.remaining.total_seconds()) / 3600 if clock.remaining is not None else None
             row["overdue_tasks"].append({
-                "task": t.id, "complaint": t.complaint_id, "improvement": getattr(t, "improvement_id", None),
+                "task": t.id, "complaint": complaint_id, "improvement": getattr(t, "improvement_id", None),
                 "title": t.title, "due_at": clock.due_at.isoformat() if clock.due_at else None,
                 "overdue_business_hours": round(over, 2) if over is not None else None})
     for row in out.values():
         row["compliance"] = round(row["met"] / row["completed"], 4) if row["completed"] else None
         row["overdue_tasks"].sort(key=lambda r: -(r["overdue_business_hours"] or 0))
     return dict(sorted(out.items()))
+
+
+class TasksAt(NamedTuple):
+    """The tasks of :func:`tasks_at` with the history their clocks read."""
+
+    tasks: list[tuple[Task, int | None, str | None]]  # task, its complaint then, that complaint's severity then
+    history: History
+
+
+def tasks_at(s: Session, as_of: datetime, kinds: ColumnElement[bool]) -> TasksAt:
+    """The tasks (of the SQL condition ``kinds``; complaint work or improvement actions) that existed at ``as_of``
+    and were neither transferred nor cancelled then (their status at ``as_of``: the audit log's, so one cancelled or
+    transferred later still counts), each with the complaint it belonged to then (a merge moves a duplicate's
+    tasks to the survivor: one after ``as_of`` had not happened) and that complaint's severity then (the targets
+    its clocks run on: a later priority change does not move a past month). A fixed number of statements."""
+    created = and_(Task.created_at < as_of, kinds)
+    tasks = s.scalars(select(Task).where(created).order_by(Task.id)).all()
+    then = {tid: (state, cid) for tid, state, cid in latest_at(s, "task", as_of, select(Task.id).where(created))}
+    merged = merged_into_at(s, as_of)
+    kept: list[tuple[Task, int | None]] = []
+    for t in tasks:
+        state, cid = then.get(t.id, (t.status, t.complaint_id))
+        if state in SKIPPED_TASK_STATES or (t.complaint_id is None and t.improvement_id is None):
+            continue
+        cid = t.complaint_id if cid is None else merged.get(cid, cid)
+        kept.append((t, cid if t.complaint_id is not None else None))
+    # one read for all; a moved task's audit rows are filed under the complaint it was moved from
+    history = History.load(s, {c for t, cid in kept for c in (t.complaint_id, cid) if c is not None})
+    severity = values_at(s, "complaint", "reprioritize", ("to", "from"),
+                         {c.id: c.severity for c in history.complaints.values()}, None, as_of)
+    return TasksAt([(t, cid, severity.get(cid) if cid is not None else None) for t, cid in kept], history)
 
 
 def bounced_complaints(s: Session, period: Period, transfer_limit: int) -> list[dict]:
