@@ -15,7 +15,7 @@ DEFAULT = "en"
 EN: dict[str, str] = {
     # the timeline's audit lines: what changed, on what (complaint/task/record/promise/compensation)
     "timeline.entity.complaint": "complaint", "timeline.entity.task": "task",
-    "timeline.entity.improvement": "improvement record", "timeline.entity.promise": "promise",
+    "timeline.entity.improvement": "improvement record", "timeline.entity.promise": "promise to the customer",
     "timeline.entity.compensation": "compensation",
     "timeline.trigger.receive": "intake", "timeline.trigger.triage": "triage",
     "timeline.trigger.start": "work started",

@@ -206,3 +206,32 @@ def test_threads_racing_opposite_merges_leave_exactly_one_open(sessions, config)
         survivor = s.scalar(select(Complaint).where(Complaint.status != "merged"))
         merged = s.scalar(select(Complaint).where(Complaint.status == "merged"))
         assert merged.merged_into_id == survivor.id and survivor.merged_into_id is None
+
+
+def test_a_moved_task_keeps_its_history_so_its_clocks_and_pages_do_not_restart(sessions, config):
+    """A merge moves the duplicate's tasks; their audit rows stay filed under the duplicate. The survivor's clocks
+    were computed from no history for them: an acknowledged, paused task got running due instants as if it had
+    just opened, and the sweep paged its department for an acknowledgement."""
+    from closeloop.services.engine.sweep import sweep
+    from models.tables import Notification
+
+    (a,) = intake(sessions, config, MON_0900, [facts("A", MON_0900, product="Mortgage", category="Mortgage")])
+    (b,) = intake(sessions, config, MON_0900, [facts("B", MON_0900, product="Debt collection", category="Debt collection")])
+    with sessions() as s:
+        moved = s.scalar(select(Task.id).where(Task.complaint_id == b, Task.department == "operations"))
+    task_svc.acknowledge(sessions, moved, config=config, actor="ops", at=MON_0900 + timedelta(hours=1))
+    task_svc.pause(sessions, moved, config=config, actor="ops", at=MON_0900 + timedelta(hours=2),
+                   reason="waiting for the bank", until=MON_0900 + timedelta(days=3))
+    svc.merge(sessions, b, a, config=config, actor="lead", at=MON_0900 + timedelta(hours=3))
+    with sessions() as s:
+        t = s.get_one(Task, moved)
+        assert (t.complaint_id, t.status, t.ack_due_at, t.due_at) == (a, "waiting", None, None)
+    sweep(sessions, config, MON_0900 + timedelta(hours=30))
+    with sessions() as s:
+        pages = s.scalars(select(Notification.key).where(Notification.task_id == moved,
+                                                         Notification.kind == "ack_timeout")).all()
+    assert pages == []
+    task_svc.resume(sessions, moved, config=config, actor="ops", at=MON_0900 + timedelta(hours=31))
+    with sessions() as s:  # acknowledged before the merge: only its resolve clock runs again, nothing to acknowledge
+        t = s.get_one(Task, moved)
+        assert (t.status, t.ack_due_at) == ("in_progress", None) and t.due_at is not None

@@ -85,6 +85,12 @@ _TRANSITIONS = (select(_TR.c.complaint_id, _TR.c.id, _TR.c.entity, _TR.c.entity_
                 # scanning every audit row of every complaint (0.2 CPU-s per 500 complaints at 100,000)
                 .where(_TR.c.complaint_id.in_(_IDS), unindexed(_TR.c.entity).in_(("complaint", "task")))
                 .order_by(_TR.c.at, _TR.c.id))
+#: the audit rows of tasks a merge moved here from another complaint: filed under the complaint they were made on
+#: (the audit log is not rewritten), found by the task (``ix_transition_entity``)
+_MOVED_TASK_ROWS = (select(_TR.c.id, _TR.c.entity, _TR.c.entity_id, _TR.c.from_state, _TR.c.to_state, _TR.c.trigger,
+                           _TR.c.reason, _TR.c.at, type_coerce(_TR.c.data, String))
+                    .where(_TR.c.entity == "task", _TR.c.entity_id.in_(bindparam("task_ids", expanding=True)))
+                    .order_by(_TR.c.at, _TR.c.id))
 _CONTACTS = (select(Message.complaint_id, Message.at, Message.outbox_id, Outbox.delivered_at)
              .outerjoin(Outbox, Outbox.id == Message.outbox_id)
              .where(Message.complaint_id.in_(_IDS), Message.direction == MessageDirection.OUTBOUND))
@@ -244,18 +250,36 @@ class History:
             tasks = sorted((t for i in ids for t in tasks_of[i]), key=lambda t: t.id)
         else:
             tasks = session.scalars(_TASKS, params).all()
+        task_ids = []
         for t in tasks:
             assert t.complaint_id is not None  # selected by complaint
             self.tasks[t.complaint_id].append(cast(Task, t))
             self.task_by_id[t.id] = cast(Task, t)
+            task_ids.append(t.id)
         changes_of, transfers = self.changes_of, self.transfers
         for r in select_rows(session, _TRANSITIONS, params):  # complaint id, then a Change's fields
             change = Change(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9])
             changes_of[(r[2], r[3])].append(change)
             if r[2] == "task" and r[6] == "transfer":
                 transfers[r[0]].append(change)
+        self._load_moved_tasks(session, task_ids)
         if contacts:
             self._load_contacts(session, params)
+
+    def _load_moved_tasks(self, session: Session, task_ids: list[int]) -> None:
+        """The whole audit history of the tasks whose creation is not among the rows read by complaint: a merge
+        moved them here, and their rows before it stay filed under the duplicate (their clocks were computed
+        from no history: a paused, acknowledged task ran again as open). One statement, only when there are
+        such tasks; every task has its ``create`` row (the one with no earlier state)."""
+        changes_of = self.changes_of
+        moved = [i for i in task_ids if not any(c.from_state is None for c in changes_of.get(("task", i), ()))]
+        if not moved:
+            return
+        found: dict[int, list[Change]] = defaultdict(list)
+        for r in select_rows(session, _MOVED_TASK_ROWS, {"task_ids": moved}):
+            found[r[2]].append(Change(*r))
+        for i, rows in found.items():
+            changes_of[("task", i)] = rows  # every row of the task, those made since the merge included
 
     def _load_contacts(self, session: Session, params: dict[str, Any]) -> None:
         # the first contact: an outbound message counts when its outbox row was delivered (a pending or failed
