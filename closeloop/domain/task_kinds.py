@@ -15,3 +15,15 @@ class SystemTaskKind(StrEnum):
     ROOT_CAUSE = "root-cause"  # a root cause asked of the routing department's lead (services/capa/root_cause.py)
     TRIAGE = "triage"          # back to the triage queue: every task was cancelled (services/work/tasks.py: settle)
     REOPENED = "reopened"      # the work a reopened complaint goes back to (services/work/lifecycle.py)
+
+
+#: The titles the engine gives its own tasks (English, as stored); a page shows them in the reader's language
+#: (``systask.<kind>``), a title a person wrote or changed as written. ``reopened`` titles carry the reason
+#: after :data:`REOPENED_PREFIX`.
+SYSTEM_TITLES: dict[SystemTaskKind, str] = {
+    SystemTaskKind.FOLLOW_UP: "Follow up with the customer: is the complaint resolved to their satisfaction?",
+    SystemTaskKind.ROOT_CAUSE: "Record the root cause: the work is done, the complaint resolves once its cause is "
+                               "known",
+    SystemTaskKind.TRIAGE: "Route again: every task of this complaint was cancelled",
+}
+REOPENED_PREFIX = "Reopened: "

@@ -13,6 +13,15 @@ LANGUAGES = ("en", "zh")
 DEFAULT = "en"
 
 EN: dict[str, str] = {
+    # the engine's own task titles and kinds (closeloop/domain/task_kinds.py), and its own actors
+    "systask.follow-up": "Follow up with the customer: is the complaint resolved to their satisfaction?",
+    "systask.root-cause": "Record the root cause: the work is done, the complaint resolves once its cause is known",
+    "systask.triage": "Route again: every task of this complaint was cancelled",
+    "systask.reopened": "Reopened: {reason}",
+    "taskkind.follow-up": "follow-up", "taskkind.root-cause": "root cause", "taskkind.triage": "triage",
+    "taskkind.reopened": "reopened",
+    "actor.system": "system", "actor.sweep": "scheduler", "actor.import": "import",
+    "actor.customer (link)": "customer (link)", "actor.replay": "replay",
     # the timeline's audit lines: what changed, on what (complaint/task/record/promise/compensation)
     "timeline.entity.complaint": "complaint", "timeline.entity.task": "task",
     "timeline.entity.improvement": "improvement record", "timeline.entity.promise": "promise to the customer",
@@ -243,6 +252,13 @@ EN: dict[str, str] = {
 }
 
 ZH: dict[str, str] = {
+    "systask.follow-up": "回访客户：投诉是否已解决到客户满意？",
+    "systask.root-cause": "记录根本原因：工作已完成，根因明确后投诉即解决",
+    "systask.triage": "重新分派：此投诉的所有任务均已取消", "systask.reopened": "重新打开：{reason}",
+    "taskkind.follow-up": "回访", "taskkind.root-cause": "根本原因", "taskkind.triage": "分诊",
+    "taskkind.reopened": "重新打开",
+    "actor.system": "系统", "actor.sweep": "调度程序", "actor.import": "导入", "actor.customer (link)": "客户（链接）",
+    "actor.replay": "回放",
     "timeline.entity.complaint": "投诉", "timeline.entity.task": "任务", "timeline.entity.improvement": "改进记录",
     "timeline.entity.promise": "承诺", "timeline.entity.compensation": "补偿",
     "timeline.trigger.receive": "收到", "timeline.trigger.triage": "分诊", "timeline.trigger.start": "开始处理",

@@ -13,10 +13,11 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
 from markupsafe import Markup, escape
 
 from closeloop.domain.errors import Conflict, DomainError, IllegalTransition, MergeRejected, NotFound, NotPermitted
+from closeloop.domain.task_kinds import REOPENED_PREFIX, SYSTEM_TITLES, SystemTaskKind
 from closeloop.http.access import get_app
 from closeloop.services.reads.saved_views import list_views
 from closeloop.services.work.notes import MENTION
@@ -86,7 +87,34 @@ def count(value: int) -> str:
     return f"{value:,}"
 
 
-env.filters.update(local=local, hours=hours, filesize=filesize, mentions=mentions, pathpart=pathpart, count=count)
+@pass_context
+def task_title(ctx, task) -> str:
+    """A task's title as the reader reads it: the engine's own titles (:data:`SYSTEM_TITLES`, the reopened
+    prefix) in the page's language, a title a person wrote as written."""
+    t = ctx["t"]
+    kind = task.kind
+    if kind in SYSTEM_TITLES and task.title == SYSTEM_TITLES[kind]:
+        return t(f"systask.{kind}")
+    if kind == SystemTaskKind.REOPENED and task.title.startswith(REOPENED_PREFIX):
+        return t("systask.reopened", reason=task.title[len(REOPENED_PREFIX):])
+    return task.title
+
+
+@pass_context
+def task_kind(ctx, kind: str) -> str:
+    """The engine's own task kinds (:class:`SystemTaskKind`) in the page's language; a configured kind as written."""
+    return ctx["t"](f"taskkind.{kind}") if kind in SystemTaskKind._value2member_map_ else kind
+
+
+@pass_context
+def actor(ctx, name: str) -> str:
+    """The engine's own actors (``system``, ``sweep``, ``import``, ``customer (link)``...) in the page's language; a
+    person's name as written."""
+    return ctx["t"](f"actor.{name}", default=name)
+
+
+env.filters.update(local=local, hours=hours, filesize=filesize, mentions=mentions, pathpart=pathpart, count=count,
+                   task_title=task_title, task_kind=task_kind, actor=actor)
 
 
 def language(request: Request) -> str:

@@ -234,3 +234,18 @@ def test_the_timeline_speaks_the_readers_language(web, complaints):
     assert not any("->" in line or "received" in line for line in zh)
     en = lines(web.signin("manager"))
     assert en[1] == f"complaint {cid}: received → triaged (triage)"
+
+
+def test_the_engines_own_task_titles_kinds_and_actors_speak_the_readers_language(web, complaints, config):
+    """A reopened complaint's task (kind ``reopened``, title ``Reopened: <reason>``) and the system's own actor
+    showed as stored English on the Chinese page; the reason a person gave stays as written."""
+    cid = complaints[0]
+    lifecycle.resolve(web.app.sessions, cid, config=config, reason="answered on the phone", actor="system",
+                      at=T0 + timedelta(hours=1), root_cause="process_gap")
+    lifecycle.reopen(web.app.sessions, cid, config=config, reason="客户说问题仍在", actor="system",
+                     at=T0 + timedelta(hours=2))
+    page = web.signin("lead").get(f"/complaints/{cid}").text  # Chinese
+    assert "重新打开：客户说问题仍在" in page and "Reopened:" not in page
+    assert "<td>重新打开</td>" in page  # the kind
+    assert "<td>系统</td>" in page and "<td>system</td>" not in page  # the actor
+    assert "流程缺口" in page  # the root cause by its label

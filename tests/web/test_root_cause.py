@@ -39,7 +39,8 @@ def test_the_complete_form_records_a_root_cause_and_the_complaint_resolves(web, 
     assert "ok=complete" in where
     c = _complaint(web, cid)
     assert (c.status, c.root_cause) == ("resolved", "process_gap")
-    assert "process_gap" in manager.get(f"/complaints/{cid}").text
+    page = manager.get(f"/complaints/{cid}").text  # the cause by its label in the reader's language, not its code
+    assert "process gap" in page.split("<dt>Root cause</dt>", 1)[1].split("</dd>", 1)[0]
 
 
 def test_without_a_root_cause_a_root_cause_task_asks_for_one(web, complaints):

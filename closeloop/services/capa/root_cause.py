@@ -29,7 +29,7 @@ from closeloop.config import Config
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.improvement import check_root_cause
 from closeloop.domain.task import TaskStatus
-from closeloop.domain.task_kinds import SystemTaskKind
+from closeloop.domain.task_kinds import SYSTEM_TITLES, SystemTaskKind
 from closeloop.services.audit import add_task
 from closeloop.services.transitions import record_event
 from models.tables import Complaint, Task
@@ -75,7 +75,7 @@ def ask(session: Session, complaint: Complaint, tasks: list[Task], at: datetime,
     department = done[0].department if done else tasks[0].department
     lead = config.departments[department].lead if department in config.departments else ""
     t = Task(complaint_id=complaint.id, department=department, kind=ROOT_CAUSE_KIND,
-             title="Record the root cause: the work is done, the complaint resolves once its cause is known",
+             title=SYSTEM_TITLES[SystemTaskKind.ROOT_CAUSE],
              instructions="Complete with --root-cause CODE (undetermined needs --root-cause-detail).",
              status=TaskStatus.OPEN, assignee=lead or None, created_at=at, updated_at=at)
     add_task(session, t, actor="system", at=at, reason="waiting for a root cause",

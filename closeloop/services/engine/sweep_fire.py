@@ -27,7 +27,7 @@ from closeloop.domain.notices import (
     role_for,
 )
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
-from closeloop.domain.task_kinds import SystemTaskKind
+from closeloop.domain.task_kinds import SYSTEM_TITLES, SystemTaskKind
 from closeloop.services.audit import add_task
 from closeloop.services.bulk import select_rows, unindexed
 from closeloop.services.capa.effectiveness import run_check
@@ -280,7 +280,7 @@ def _follow_up(s, config, t, spec, complaint, task, now, report, items) -> None:
         return
     dep = config.follow_up_department
     task = Task(complaint_id=complaint.id, department=dep, kind=SystemTaskKind.FOLLOW_UP,
-                title="Follow up with the customer: is the complaint resolved to their satisfaction?",
+                title=SYSTEM_TITLES[SystemTaskKind.FOLLOW_UP],
                 instructions="Complete with --satisfied or --not-satisfied; not satisfied reopens the complaint.",
                 status=TaskStatus.OPEN, created_at=now, updated_at=now)
     add_task(s, task, actor=SYSTEM, at=now, reason="customer follow-up",

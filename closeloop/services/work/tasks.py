@@ -34,7 +34,7 @@ from closeloop.config import Config
 from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus, ComplaintTrigger
 from closeloop.domain.errors import InvalidInput, NotFound
 from closeloop.domain.task import ACTIVE_STATES, FINISHED_STATES, TASK_MACHINE, TaskStatus, TaskTrigger
-from closeloop.domain.task_kinds import SystemTaskKind
+from closeloop.domain.task_kinds import SYSTEM_TITLES, SystemTaskKind
 from closeloop.services.audit import add_task, audit_dict
 from closeloop.services.capa import root_cause as rc
 from closeloop.services.departments import sync_departments
@@ -447,7 +447,7 @@ def settle(session: Session, complaint_id: int, *, at: datetime, config: Config,
         # so the complaint is never stranded without anyone working on it
         fallback = config.triage_department
         t = Task(complaint_id=complaint_id, department=fallback, kind=SystemTaskKind.TRIAGE,
-                 title="Route again: every task of this complaint was cancelled", instructions="",
+                 title=SYSTEM_TITLES[SystemTaskKind.TRIAGE], instructions="",
                  status=TaskStatus.OPEN, created_at=at, updated_at=at)
         add_task(session, t, actor="system", at=at, reason="all tasks cancelled")
         return None
