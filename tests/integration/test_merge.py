@@ -216,7 +216,8 @@ def test_a_moved_task_keeps_its_history_so_its_clocks_and_pages_do_not_restart(s
     from models.tables import Notification
 
     (a,) = intake(sessions, config, MON_0900, [facts("A", MON_0900, product="Mortgage", category="Mortgage")])
-    (b,) = intake(sessions, config, MON_0900, [facts("B", MON_0900, product="Debt collection", category="Debt collection")])
+    (b,) = intake(sessions, config, MON_0900,
+                  [facts("B", MON_0900, product="Debt collection", category="Debt collection")])
     with sessions() as s:
         moved = s.scalar(select(Task.id).where(Task.complaint_id == b, Task.department == "operations"))
     task_svc.acknowledge(sessions, moved, config=config, actor="ops", at=MON_0900 + timedelta(hours=1))
