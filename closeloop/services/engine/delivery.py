@@ -173,6 +173,12 @@ class DeliveryReport:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def count_batch(self, msgs: Sequence[OutgoingMessage]) -> None:
+        """One claimed batch: its rows, and those of the ``webhook`` channel (signed)."""
+        self.batches += 1
+        self.claimed += len(msgs)
+        self.signed += sum(m.channel == "webhook" for m in msgs)
+
 
 def _ready(now: datetime):
     return or_(and_(Outbox.status.in_(READY), Outbox.next_attempt_at <= now),
@@ -420,9 +426,7 @@ async def deliver_once(sessions: sessionmaker[Session], sender: Sender, clock: C
                                            lease=lease, policy=policy, alert=alert, report=report)
             if not msgs:
                 break
-            report.batches += 1
-            report.claimed += len(msgs)
-            report.signed += sum(m.channel == "webhook" for m in msgs)
+            report.count_batch(msgs)
             running.add(asyncio.create_task(process(msgs)))
             if len(msgs) < batch:
                 break
