@@ -23,7 +23,7 @@ from closeloop.domain.errors import DomainError, NotFound
 from closeloop.services.customers.links import LinkRefused, Verdict, VerdictLinks
 from closeloop.services.customers.promises import keep_promise, make_promise, promises_of
 from closeloop.services.customers.replies import MAX_REPLY, send_reply
-from closeloop.services.customers.verdicts import link_language, record_click
+from closeloop.services.customers.verdicts import ClickOutcome, link_language, record_click, withdrawn
 from closeloop.services.customers.view import (
     CustomerCompensation,
     CustomerComplaint,
@@ -78,12 +78,15 @@ PAGE = {
            "not-solved": "Is your problem solved? You answer: no, it is not solved; we will reopen your complaint.",
            "confirm": "Confirm", "recorded": "Thank you: your answer is recorded.",
            "already": "Your answer was recorded before; nothing changed.",
+           "closed": "This question is no longer open: your complaint was reopened meanwhile, so nothing changed. "
+                     "We will write to you again.",
            "expired": "This link has expired. Please reply to our mail instead.",
            "refused": "This link is not valid.",
            "failed": "We could not record your answer just now. Please reply to our mail instead."},
     "zh": {"title": "您的答复", "solved": "您的问题解决了吗？您的答复：已解决。",
            "not-solved": "您的问题解决了吗？您的答复：未解决，我们将重新处理您的投诉。",
            "confirm": "确认", "recorded": "谢谢，您的答复已记录。", "already": "您之前已答复过，本次未作更改。",
+           "closed": "此问题已不再需要答复：您的投诉已重新开启处理，本次未作更改。我们会再与您联系。",
            "expired": "此链接已过期，请直接回复我们的邮件。", "refused": "此链接无效。",
            "failed": "暂时无法记录您的答复，请直接回复我们的邮件。"},
 }
@@ -102,7 +105,8 @@ def _links(app: App) -> VerdictLinks:
 
 _PAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "an HTML page in the customer's language", "content": {"text/html": {}}},
-    403: {"description": "forged link (HTML page)"}, 410: {"description": "expired link (HTML page)"}}
+    403: {"description": "forged link (HTML page)"},
+    410: {"description": "expired link, or a follow-up no longer open (HTML page)"}}
 
 
 @router.get("/follow-up/{task_id}/{verdict}", response_model=None, responses=_PAGE_RESPONSES)
@@ -116,6 +120,8 @@ def verdict_page(task_id: Id, verdict: Verdict, e: int = Query(..., ge=0, le=10*
         _links(app).check(task_id, verdict, e, s, app.clock.now())
     except LinkRefused as exc:
         return HTMLResponse(_page(language, t["expired" if exc.expired else "refused"]), 410 if exc.expired else 403)
+    if withdrawn(app.sessions, task_id):  # the complaint was reopened: nothing left to answer
+        return HTMLResponse(_page(language, t["closed"]), 410)
     action = html.escape(f"?e={e}&s={s}")  # the POST carries the same signed query
     form = f'<form method="post" action="{action}"><button type="submit">{html.escape(t["confirm"])}</button></form>'
 
@@ -139,7 +145,8 @@ def verdict_record(task_id: Id, verdict: Verdict, e: int = Query(..., ge=0, le=1
         status = domain_error(exc).status_code
         return HTMLResponse(_page(language, PAGE.get(language, PAGE["en"])["failed"]), status)
     t = PAGE.get(click.language, PAGE["en"])
-    return HTMLResponse(_page(click.language, t[click.outcome.value]))
+    status = 410 if click.outcome is ClickOutcome.CLOSED else 200  # a follow-up a reopen withdrew: nothing recorded
+    return HTMLResponse(_page(click.language, t[click.outcome.value]), status)
 
 
 # --- promises to the customer ------------------------------------------------------------------------

@@ -92,3 +92,9 @@ OPEN_STATES = frozenset({_S.RECEIVED, _S.TRIAGED, _S.IN_PROGRESS, _S.AWAITING_CU
 MERGEABLE_STATES = frozenset(s for (s, t) in COMPLAINT_EDGES if t is _T.MERGE)
 
 transition = COMPLAINT_MACHINE.fire
+
+
+#: ``data.closed_by`` of the resolve and close audit rows of a complaint whose wait on the customer ran out
+#: (``[follow_up] auto_close_wait_after_max``): the customer is told it closed for want of an answer
+#: (``customers.milestones``: the ``closed`` notice, not ``resolved``); ``data.wait_reason`` is what was asked.
+WAIT_EXPIRED = "wait_expired"

@@ -55,7 +55,11 @@ class NoticeKind(StrEnum):
     PAUSE_EXPIRED = TimerKind.PAUSE_EXPIRED.value
     TASK_PAUSE_EXPIRED = TimerKind.TASK_PAUSE_EXPIRED.value
     # ... plus the notices of other services.
+    #: rows written before a wait that ran out was told to the customer by their own mail
+    #: (``customers.milestones``, the ``closed`` notice); no longer fired
     CLOSING_NOTICE = "closing_notice"
+    #: a customer milestone notice not sent because it no longer applied (kept ``dropped`` with its reason)
+    CUSTOMER_MILESTONE = "customer_milestone"
     IMPROVEMENT_PROPOSED = "improvement_proposed"
     IMPROVEMENT_INEFFECTIVE = "improvement_ineffective"
     IMPROVEMENT_CHECK = "improvement_check"
@@ -110,6 +114,7 @@ class DropReason(StrEnum):
     COMPLAINT_WAITING = "complaint_waiting"
     NO_LONGER_WAITING = "no_longer_waiting"
     PROMISE_SETTLED = "promise_settled"  # kept, cancelled or already broken: a "due soon" reminder has no point
+    COMPLAINT_REOPENED = "complaint_reopened"  # a customer's "resolved" or "closed" notice after a reopen
     SUPERSEDED = "superseded"
 
 
@@ -306,6 +311,8 @@ NOTICES: dict[NoticeKind, NoticeSpec] = {s.kind: s for s in (
     _n(NoticeKind.CLOSING_NOTICE, ("closed - no customer response",
                                    "we closed your complaint because we did not hear back; reply to reopen it"),
        ("因客户未回复已关闭", "由于未收到您的回复，我们已关闭您的投诉；回复即可重新打开")),
+    _n(NoticeKind.CUSTOMER_MILESTONE, ("customer update not sent", "an update to the customer no longer applied"),
+       ("未发送的客户通知", "一条客户通知已不适用，未发送")),
     _n(NoticeKind.IMPROVEMENT_PROPOSED, ("improvement proposed", "{count} recurring complaints ({facts}): "
                                                                  "review and approve or reject improvement {record}"),
        ("建议改进", "{count} 起重复投诉（{facts}）：请审核并批准或驳回改进 #{record}")),

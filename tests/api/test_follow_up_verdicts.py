@@ -172,3 +172,60 @@ def test_a_verdict_the_engine_refuses_gives_the_customer_a_page_not_the_apis_jso
     r = api.client.post(_path(_links(mail)["not-solved"]))
     assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
     assert "暂时无法记录您的答复，请直接回复我们的邮件。" in r.text and "invalid_input" not in r.text
+
+
+def test_a_reopen_withdraws_the_follow_up_and_its_old_links_record_nothing(api):
+    """The customer's "not solved" mail reopens the complaint: the follow-up task still asking is cancelled (with
+    the reason, through the gate), and a later click on the follow-up mail's "solved" link records nothing: a
+    page in the customer's language says the question is no longer open (was: task completed "satisfied" on a
+    reopened complaint, which then read "customer verdict: satisfied")."""
+    from email.message import EmailMessage
+
+    from closeloop.services.customers.notices import message_id
+
+    cid = _resolved(api, "late-link")
+    task, mail = _follow_up(api, cid)
+    with api.app.sessions() as s:
+        resolved_mail = s.scalar(select(Outbox.payload)
+                                 .where(Outbox.idempotency_key.like(f"customer:resolved:{cid}:%")))
+    m = EmailMessage()
+    m["From"], m["Subject"], m["Message-ID"] = "late-link@example.com", f"Re: [CL-{cid}]", "<late-1@example.com>"
+    m["In-Reply-To"] = resolved_mail["message_id"]
+    m.set_content("问题没有解决")
+    r = api.client.post("/api/v1/inbound/email", content=bytes(m),
+                        headers={**api.h("manager"), "Content-Type": "message/rfc822"})
+    assert r.status_code in (200, 201), r.text
+    with api.app.sessions() as s:
+        assert s.get(Complaint, cid).status == "reopened"
+        cancel = s.scalar(select(Transition).where(Transition.entity == "task", Transition.entity_id == task.id,
+                                                   Transition.trigger == "cancel"))
+        assert s.get(Task, task.id).status == "cancelled"
+    assert cancel is not None and cancel.reason.startswith("the complaint was reopened: ")
+    links = _links(mail)
+    page = api.client.get(_path(links["solved"]))
+    assert page.status_code == 410 and "已不再需要答复" in page.text and "<form" not in page.text
+    click = api.client.post(_path(links["solved"]))
+    assert click.status_code == 410 and "已不再需要答复" in click.text
+    with api.app.sessions() as s:
+        c = s.get(Complaint, cid)
+        assert (c.status, c.customer_satisfied) == ("reopened", None)
+        assert s.scalar(select(Transition).where(Transition.complaint_id == cid,
+                                                 Transition.trigger == "follow_up")) is None
+    assert message_id(f"customer:follow_up:{task.id}") == mail.payload["message_id"]
+
+
+def test_the_timeline_shows_the_verdict_links_without_their_signature(api):
+    """Staff read that the follow-up mail carried the links, never a link that records the customer's verdict:
+    the API's timeline, the dashboard's (the same ``show``) and the exports."""
+    from closeloop.services.reads.exports import timeline_rows
+
+    cid = _resolved(api, "redact", language="en")
+    _, mail = _follow_up(api, cid)
+    sig = urlsplit(_links(mail)["solved"]).query.split("s=")[1]
+    r = api.get("manager", f"/complaints/{cid}")
+    assert r.status_code == 200
+    texts = [e["text"] for e in r.json()["timeline"]]
+    follow = [t for t in texts if "/follow-up/" in t]
+    assert follow and all("?[link withheld]" in t and "s=" not in t for t in follow)
+    assert sig[:8] not in r.text
+    assert not any(sig[:8] in row["text"] for row in timeline_rows(api.app.sessions, cid))

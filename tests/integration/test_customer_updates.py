@@ -105,17 +105,24 @@ def test_milestones_are_told_once_each_in_chinese_by_the_sweep(sessions, config)
     (cid,) = intake(sessions, config, T0, [facts("S-1", T0, customer_ref="s", customer=who(),
                                                  product="Credit reporting", category="Credit reporting")])
     first = _tasks(sessions, cid)[0]
+
+    def swept(hours: int) -> None:  # each change told by the sweep after it, while it is still true
+        for _ in range(2):
+            sweep(sessions, config, T0 + timedelta(hours=hours, minutes=5))
+
     task_svc.transfer(sessions, first.id, config=config, to="product", reason="需要产品部核实<数据>",
                       actor="ops", at=T0 + timedelta(hours=1))
+    swept(1)
     lifecycle.await_customer(sessions, cid, config=config, reason="请提供账单截图\n以及身份证明", actor="ops",
                              at=T0 + timedelta(hours=2), max_business_hours=16)
+    swept(2)
     add_reply = T0 + timedelta(hours=3)
     from closeloop.services.work.messages import add_message
     add_message(sessions, cid, config=config, direction="inbound", body="附件已发送", author="customer", at=add_reply)
     _resolve_all(sessions, config, cid, T0 + timedelta(hours=4), "已退还多收的费用 35 元")
+    swept(4)
     lifecycle.reopen(sessions, cid, config=config, reason="顾客反映仍被扣费", actor="mgr", at=T0 + timedelta(hours=5))
-    for _ in range(2):
-        sweep(sessions, config, T0 + timedelta(hours=6))
+    swept(5)
     got = {o.idempotency_key.split(":")[1]: o for o in _outbox(sessions, "customer:")}
     assert sorted(got) == ["acknowledged", "reopened", "resolved", "transferred", "waiting"]
     assert len(_outbox(sessions, "customer:")) == 5  # two sweeps: each once
@@ -189,3 +196,62 @@ def test_cli_reply_outbound_sends_and_with_a_channel_records_a_call(tmp_path, mo
     assert len(_outbox(sessions, "customer:reply:")) == 1
     with sessions() as s:
         assert s.scalar(select(Message.outbox_id).where(Message.channel == "phone")) is None
+
+
+def _dropped(sessions, cid):
+    from models.tables import Notification
+
+    with sessions() as s:
+        return sorted((n.key.split(":")[1], n.dropped_reason, n.role) for n in s.scalars(
+            select(Notification).where(Notification.complaint_id == cid, Notification.status == "dropped")))
+
+
+def test_a_wait_that_runs_out_tells_the_customer_it_closed_in_their_language_and_nothing_stale(sessions, config):
+    """Tester 2, issue 1: the close of a wait that ran out is one mail to the customer (their language, their
+    channel: why it closed and that a reply reopens it), not a staff digest line for "customer", and no
+    "resolved" mail. A catch-up sweep that finds the wait already over does not send the "please answer by"
+    mail (its deadline passed, the complaint closed): that one is kept dropped with its reason."""
+    from models.tables import Notification
+
+    (cid,) = intake(sessions, config, T0, [facts("W-1", T0, customer_ref="w", customer=who())])
+    lifecycle.await_customer(sessions, cid, config=config, reason="请提供对账单", actor="ops",
+                             at=T0 + timedelta(hours=1), max_business_hours=2)
+    for _ in range(2):  # one late sweep finds the wait over: the closing, then the customer step
+        sweep(sessions, config, T0 + timedelta(days=2))
+    told = {o.idempotency_key.split(":")[1]: o for o in _outbox(sessions, "customer:")}
+    assert sorted(told) == ["acknowledged", "closed"]
+    closed = told["closed"]
+    assert (closed.channel, closed.target, closed.payload["language"]) == ("email", MAIL, "zh")
+    assert "由于在期限内未收到您的回复，我们已关闭该投诉" in closed.body and "请提供对账单" in closed.body
+    assert "回复本邮件" in closed.body and closed.subject == f"[CL-{cid}] 由于未收到您的回复，您的投诉已关闭"
+    with sessions() as s:
+        assert s.scalars(select(Notification).where(Notification.role == "customer",
+                                                    Notification.status != "dropped")).all() == []
+        assert s.scalars(select(Outbox).where(Outbox.recipient == "customer")).all() == []
+    assert _dropped(sessions, cid) == [("waiting", "complaint_closed", "customer")]
+
+
+def test_one_catch_up_sweep_tells_the_customer_one_transfer_naming_who_holds_it(sessions, config):
+    """Tester 2, issue 2: four transfers in a row, one sweep: one "now with" mail, naming the department of the
+    last (it holds the work when the mail is queued); the three earlier ones are dropped as superseded. A
+    transfer whose department finished the work before the sweep is dropped (``task_done``), not told."""
+    (cid,) = intake(sessions, config, T0, [facts("T-1", T0, customer_ref="t", customer=who("en"),
+                                                 product="Mortgage", category="Mortgage")])
+    tid = next(t.id for t in _tasks(sessions, cid) if t.department == "operations")
+    for n, dep in enumerate(["product", "operations", "product", "service"], start=1):
+        task_svc.transfer(sessions, tid, config=config, to=dep, reason=f"hop {n}", actor="ops",
+                          at=T0 + timedelta(minutes=n))
+        tid = max(t.id for t in _tasks(sessions, cid))
+    for _ in range(2):
+        sweep(sessions, config, T0 + timedelta(minutes=10))
+    (mail,) = _outbox(sessions, "customer:transferred:")
+    assert "is now with Customer service, because: hop 4" in mail.body
+    assert _dropped(sessions, cid) == [("transferred", "superseded", "customer")] * 3
+    task_svc.transfer(sessions, tid, config=config, to="operations", reason="hop 5", actor="svc",
+                      at=T0 + timedelta(minutes=20))
+    last = max(t.id for t in _tasks(sessions, cid))
+    task_svc.complete(sessions, last, config=config, actor="ops", at=T0 + timedelta(minutes=25), outcome="corrected",
+                      root_cause=next(iter(config.model.improvement.root_causes)))
+    sweep(sessions, config, T0 + timedelta(minutes=30))
+    assert len(_outbox(sessions, "customer:transferred:")) == 1
+    assert _dropped(sessions, cid)[-1] == ("transferred", "task_done", "customer")

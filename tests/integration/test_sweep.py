@@ -280,7 +280,10 @@ def test_c11_a_wait_that_times_out_closes_once_and_a_late_reply_reopens(sessions
     config = engine_config(calendar='timezone = "UTC"\nhours = "mon-sun 00:00-24:00"', targets="P3 = { }",
                            customer="P3 = { resolve = 400 }")
     created = datetime(2026, 3, 30, 10, 0, tzinfo=UTC)
-    (cid,) = intake(sessions, config, created, [facts("C11", created)])
+    from closeloop.domain.customer import ContactPoint, CustomerProfile
+
+    ann = CustomerProfile("Ann", "en", "UTC", (ContactPoint("email", "ann@example.com", consent=True),))
+    (cid,) = intake(sessions, config, created, [facts("C11", created, customer_ref="ann", customer=ann)])
     task_svc.start(sessions, _task_id(sessions), config=config, actor="agent", at=created)
     lifecycle.await_customer(sessions, cid, config=config, reason="waiting for the invoice", actor="agent",
                              at=datetime(2026, 4, 1, 10, 0, tzinfo=UTC), until=datetime(2026, 4, 8, 10, 0, tzinfo=UTC))
@@ -293,8 +296,13 @@ def test_c11_a_wait_that_times_out_closes_once_and_a_late_reply_reopens(sessions
     with sessions() as s:
         c = s.get(Complaint, cid)
         assert c.status == "closed"
-        notices = s.scalars(select(Outbox).where(Outbox.recipient == "customer")).all()
-        assert len(notices) == 1 and "did not hear back" in notices[0].body
+        # the customer is told once, by their own mail (not a staff digest line for "customer"), and not "resolved"
+        assert s.scalars(select(Outbox).where(Outbox.recipient == "customer")).all() == []
+        told = {o.idempotency_key.split(":")[1]: o for o in s.scalars(
+            select(Outbox).where(Outbox.idempotency_key.like(f"customer:%:{cid}%")))}
+        assert sorted(told) == ["acknowledged", "closed", "waiting"]
+        assert "did not hear back" in told["closed"].body and "waiting for the invoice" in told["closed"].body
+        assert (told["closed"].channel, told["closed"].target) == ("email", "ann@example.com")
     add_message(sessions, cid, config=config, direction="inbound", body="sorry, here is the invoice",
                 author="customer", channel="email", at=datetime(2026, 4, 9, 8, 0, tzinfo=UTC))
     sweep(sessions, config, datetime(2026, 4, 9, 8, 15, tzinfo=UTC))

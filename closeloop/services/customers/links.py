@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -67,3 +68,15 @@ class VerdictLinks:
         if now.timestamp() > expires:
             raise LinkRefused("the link has expired", expired=True)
         return v
+
+
+#: A verdict link's signed query (``?e=...&s=...``), whole or cut short, after its path.
+_SIGNED = re.compile(r"(/api/v1/follow-up/\d+/(?:" + "|".join(v.value for v in Verdict) + r"))\?[^\s<>\"']*")
+WITHHELD = "?[link withheld]"
+
+
+def redact(text: str) -> str:
+    """``text`` with the signed query of every verdict link replaced by :data:`WITHHELD` (the path stays): the
+    staff views (the complaint's timeline on the dashboard, the API, the exports) show that the mail carried the
+    links, never a link that records the customer's verdict."""
+    return _SIGNED.sub(lambda m: m.group(1) + WITHHELD, text)

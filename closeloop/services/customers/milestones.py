@@ -12,6 +12,7 @@ complaints whose customer has a consented contact point (a few set-based queries
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,13 +21,17 @@ from sqlalchemy.orm import Session
 
 from closeloop.config import Config
 from closeloop.config.customers import Milestone
-from closeloop.domain.task import TaskStatus
+from closeloop.domain.complaint import OPEN_STATES, WAIT_EXPIRED, ComplaintStatus
+from closeloop.domain.notices import DropReason, NotificationStatus, Role
+from closeloop.domain.notices import NoticeKind as DomainNotice
+from closeloop.domain.task import ACTIVE_STATES, TaskStatus
 from closeloop.domain.task_kinds import SystemTaskKind
+from closeloop.services.bulk import insert_new
 from closeloop.services.customers.links import Verdict, VerdictLinks
 from closeloop.services.customers.notices import Addressee, NoticeKind, addressees, draft_for, local_time, send
 from closeloop.services.customers.promises import promise_sweep
 from closeloop.settings import Settings
-from models.tables import Complaint, CustomerContact, Outbox, Task, Transition
+from models.tables import Complaint, CustomerContact, Notification, Outbox, Task, Transition
 from models.tables.complaints import MILESTONE_WHERE
 
 LOOKBACK = timedelta(days=7)
@@ -36,9 +41,27 @@ _BY_TRIGGER = {"await_customer": Milestone.WAITING, "resolve": Milestone.RESOLVE
 _NOT_OUTCOMES = (SystemTaskKind.FOLLOW_UP, SystemTaskKind.ROOT_CAUSE)
 
 
+def _notice_kind(row) -> NoticeKind:
+    """What an audit row of :func:`_changes` tells the customer: a task's transfer, a complaint's wait, resolve
+    or reopen; the resolve of a wait that ran out (``data.closed_by``) is the ``closed`` notice, not ``resolved``."""
+    if row.entity == "task":
+        return NoticeKind.TRANSFERRED
+    if row.trigger == "resolve" and (row.data or {}).get("closed_by") == WAIT_EXPIRED:
+        return NoticeKind.CLOSED
+    return NoticeKind(_BY_TRIGGER[row.trigger].value)
+
+
+def _milestone(kind: NoticeKind) -> Milestone:
+    """The ``[customers] milestones`` entry that turns a notice on: ``closed`` goes with ``waiting`` (the
+    waiting notice announced it: "if we do not hear from you by then, we will close the complaint")."""
+    return Milestone.WAITING if kind is NoticeKind.CLOSED else Milestone(kind.value)
+
+
 def _changes(session: Session, wanted: set[Milestone], now: datetime, lookback: timedelta) -> Sequence[Any]:
     t = Transition
     kinds = {("complaint", s) for s, m in _BY_TRIGGER.items() if m in wanted}
+    if Milestone.WAITING in wanted:
+        kinds.add(("complaint", "resolve"))  # a wait that ran out closes with a resolve row (the closed notice)
     if Milestone.TRANSFERRED in wanted:
         kinds.add(("task", "transfer"))
     if not kinds:
@@ -54,7 +77,7 @@ def _changes(session: Session, wanted: set[Milestone], now: datetime, lookback: 
         .where(t.at > now - lookback, t.at <= now, text(MILESTONE_WHERE),
                t.trigger.in_(sorted({trigger for _, trigger in kinds})), reachable)
         .order_by(t.id)).all()
-    return [r for r in rows if (r.entity, r.trigger) in kinds]
+    return [r for r in rows if (r.entity, r.trigger) in kinds and _milestone(_notice_kind(r)) in wanted]
 
 
 def _outcome(session: Session, complaint_id: int, reason: str | None) -> str:
@@ -65,29 +88,93 @@ def _outcome(session: Session, complaint_id: int, reason: str | None) -> str:
     return "\n".join(outcomes) or (reason or "")
 
 
-def _context(session: Session, config: Config, a: Addressee, milestone: Milestone, row) -> dict:
-    _, cid, _, _, reason, data, at = row
-    data = data or {}
-    if milestone is Milestone.TRANSFERRED:
+def _until(config: Config, row) -> datetime | None:
+    """The end of the wait an ``await_customer`` row started: its ``until``, or its maximum in business hours
+    of the customer calendar from the row's instant; None for a wait without either."""
+    data = row.data or {}
+    if data.get("until"):
+        return datetime.fromisoformat(data["until"])
+    if data.get("max_business_hours"):
+        return config.customer_calendar.add_business_time(row.at, timedelta(hours=float(data["max_business_hours"])))
+    return None
+
+
+def _context(session: Session, config: Config, a: Addressee, kind: NoticeKind, row) -> dict:
+    data = row.data or {}
+    if kind is NoticeKind.TRANSFERRED:
         dep = data.get("to", "")
         names = config.model.customers.department_names.get(a.language, {})
         shown = config.departments[dep].display_name if dep in config.departments else dep
-        return {"department": names.get(dep, shown), "reason": reason or ""}
-    if milestone is Milestone.WAITING:
-        until = None
-        if data.get("until"):
-            until = datetime.fromisoformat(data["until"])
-        elif data.get("max_business_hours"):
-            until = config.customer_calendar.add_business_time(at, timedelta(hours=float(data["max_business_hours"])))
-        return {"reason": reason or "", "until": local_time(until, a.zone, a.language) if until else None}
-    if milestone is Milestone.RESOLVED:
-        return {"outcome": _outcome(session, cid, reason)}
-    return {"reason": reason or ""}
+        return {"department": names.get(dep, shown), "reason": row.reason or ""}
+    if kind is NoticeKind.WAITING:
+        until = _until(config, row)
+        return {"reason": row.reason or "", "until": local_time(until, a.zone, a.language) if until else None}
+    if kind is NoticeKind.RESOLVED:
+        return {"outcome": _outcome(session, row.complaint_id, row.reason)}
+    if kind is NoticeKind.CLOSED:
+        return {"reason": data.get("wait_reason") or ""}
+    return {"reason": row.reason or ""}
+
+
+@dataclass
+class _Now:
+    """What the complaints of a sweep's milestone rows are at sending time: their statuses, the departments
+    holding an active task of each (and the status of each department's latest task), and the latest row of
+    each (complaint, notice kind) among the rows read."""
+
+    status: dict[int, str]
+    held: dict[tuple[int | None, str], str]
+    latest: dict[tuple[int, NoticeKind], int]
+
+    @classmethod
+    def read(cls, session: Session, rows: Sequence[Any], kinds: dict[int, NoticeKind]) -> _Now:
+        cids = sorted({r.complaint_id for r in rows})
+        status = dict(session.execute(select(Complaint.id, Complaint.status).where(Complaint.id.in_(cids))).all())
+        held: dict[tuple[int | None, str], str] = {}
+        for cid, dep, st in session.execute(select(Task.complaint_id, Task.department, Task.status)
+                                            .where(Task.complaint_id.in_(cids)).order_by(Task.id)):
+            if held.get((cid, dep), "") not in ACTIVE_STATES:  # an active task holds; else the latest one says why not
+                held[(cid, dep)] = st
+        latest: dict[tuple[int, NoticeKind], int] = {}
+        for r in rows:
+            latest[(r.complaint_id, kinds[r.id])] = max(r.id, latest.get((r.complaint_id, kinds[r.id]), 0))
+        return cls(status, held, latest)
+
+
+_TASK_GONE: dict[str, DropReason] = {TaskStatus.DONE: DropReason.TASK_DONE,
+                                     TaskStatus.CANCELLED: DropReason.TASK_CANCELLED}
+
+
+def stale(kind: NoticeKind, row, now_: _Now, until: datetime | None, at: datetime) -> DropReason | None:
+    """None if the milestone notice of audit row ``row`` still applies at sending time ``at``, else why not (the
+    rule of held staff notices, README "Escalation and reminder rules": a notice no longer true is not sent):
+    a later row of the same kind on the complaint supersedes it (one "now with" per complaint and sweep);
+    ``waiting`` needs the complaint still waiting and its deadline ``until`` ahead; ``transferred`` an open
+    complaint whose named department still holds an active task; ``resolved``/``closed`` a complaint not
+    reopened since; ``reopened`` an open one."""
+    cid = row.complaint_id
+    if now_.latest[(cid, kind)] != row.id:
+        return DropReason.SUPERSEDED
+    status = now_.status.get(cid)
+    is_open = status in OPEN_STATES
+    if kind in (NoticeKind.RESOLVED, NoticeKind.CLOSED):
+        return DropReason.COMPLAINT_REOPENED if is_open else None
+    if not is_open:
+        return DropReason.COMPLAINT_CLOSED
+    if kind is NoticeKind.WAITING:
+        waiting = status == ComplaintStatus.AWAITING_CUSTOMER and (until is None or until > at)
+        return None if waiting else DropReason.NO_LONGER_WAITING
+    if kind is NoticeKind.TRANSFERRED:
+        held = now_.held.get((cid, (row.data or {}).get("to", "")), "")
+        return None if held in ACTIVE_STATES else _TASK_GONE.get(held, DropReason.TASK_TRANSFERRED)
+    return None
 
 
 def milestone_notices(session: Session, config: Config, now: datetime, lookback: timedelta = LOOKBACK,
                       links: VerdictLinks | None = None) -> int:
     """Queue the milestone notices and follow-up mails not sent yet (no commit); returns how many were queued.
+    A milestone that no longer applies at sending time (:func:`stale`) is kept as a ``dropped`` notification
+    (kind ``customer_milestone``, key the outbox key it would have had, its reason), so it is never sent.
 
     ``links`` signs the follow-up mail's verdict links (default: from the settings, see :mod:`.links`)."""
     wanted = set(config.model.customers.milestones)
@@ -100,14 +187,42 @@ def milestone_notices(session: Session, config: Config, now: datetime, lookback:
     rows = _changes(session, wanted, now, lookback)
     if not rows:
         return queued
-    milestone = {r[0]: (Milestone.TRANSFERRED if r[2] == "task" else _BY_TRIGGER[r[3]]) for r in rows}
-    keys = {r[0]: f"customer:{milestone[r[0]].value}:{r[1]}:{r[0]}" for r in rows}
-    sent = set(session.scalars(select(Outbox.idempotency_key).where(Outbox.idempotency_key.in_(list(keys.values())))))
-    todo = [r for r in rows if keys[r[0]] not in sent]
-    who = addressees(session, config, sorted({r[1] for r in todo}))
-    drafts = [draft_for(who[r[1]], keys[r[0]], r[1], NoticeKind(milestone[r[0]].value),
-                        **_context(session, config, who[r[1]], milestone[r[0]], r)) for r in todo if r[1] in who]
+    kinds = {r.id: _notice_kind(r) for r in rows}
+    keys = {r.id: f"customer:{kinds[r.id].value}:{r.complaint_id}:{r.id}" for r in rows}
+    done = _settled(session, list(keys.values()))
+    todo = [r for r in rows if keys[r.id] not in done]
+    who = addressees(session, config, sorted({r.complaint_id for r in todo}))
+    todo = [r for r in todo if r.complaint_id in who]
+    if not todo:
+        return queued
+    now_ = _Now.read(session, rows, kinds)
+    drafts, drops = [], []
+    for r in todo:
+        a, kind = who[r.complaint_id], kinds[r.id]
+        why = stale(kind, r, now_, _until(config, r) if kind is NoticeKind.WAITING else None, now)
+        if why is not None:
+            drops.append(_dropped(a, keys[r.id], kind, r, why, now))
+        else:
+            drafts.append(draft_for(a, keys[r.id], r.complaint_id, kind, **_context(session, config, a, kind, r)))
+    insert_new(session, Notification.__table__, drops, key=["key"], returning=Notification.__table__.c.key)
     return queued + len(send(session, drafts, now))
+
+
+def _settled(session: Session, keys: list[str]) -> set[str]:
+    """The milestone keys already sent (an outbox row) or dropped (a notification row of the same key)."""
+    sent = set(session.scalars(select(Outbox.idempotency_key).where(Outbox.idempotency_key.in_(keys))))
+    return sent | set(session.scalars(select(Notification.key).where(Notification.key.in_(keys))))
+
+
+def _dropped(a: Addressee, key: str, kind: NoticeKind, row, why: DropReason, now: datetime) -> dict:
+    """The ``dropped`` notification row that keeps a milestone notice not sent (ids only, no address)."""
+    who = f"customer {a.customer_id}"
+    return {"key": key, "kind": DomainNotice.CUSTOMER_MILESTONE.value, "level": 0, "role": Role.CUSTOMER.value,
+            "recipient": who, "address": who, "channel": a.channel, "target": "", "language": a.language,
+            "department": None, "complaint_id": row.complaint_id, "improvement_id": None, "task_id": None,
+            "fired_at": now, "release_at": now, "status": NotificationStatus.DROPPED.value,
+            "dropped_reason": why.value, "outbox_id": None,
+            "data": {"milestone": kind.value, "transition": row.id, "dropped": why.value}}
 
 
 def follow_up_mails(session: Session, config: Config, now: datetime, lookback: timedelta, links: VerdictLinks) -> int:

@@ -47,6 +47,8 @@ class NoticeKind(StrEnum):
     TRANSFERRED = "transferred"
     WAITING = "waiting"
     RESOLVED = "resolved"
+    #: closed because a wait on the customer ran out (told with the ``waiting`` milestone that announced it)
+    CLOSED = "closed"
     REOPENED = "reopened"
     FOLLOW_UP = "follow_up"
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from closeloop.config import Config
 from closeloop.domain.errors import Conflict, IllegalTransition
-from closeloop.domain.task import ACTIVE_STATES
+from closeloop.domain.task import ACTIVE_STATES, TaskStatus
 from closeloop.domain.task_kinds import SystemTaskKind
 from closeloop.services.customers.links import LinkRefused, Verdict, VerdictLinks
 from closeloop.services.uow import unit_of_work
@@ -27,6 +27,7 @@ ACTOR = "customer (link)"
 class ClickOutcome(StrEnum):
     RECORDED = "recorded"
     ALREADY = "already"  # the follow-up was answered before (another click, a reply, an agent)
+    CLOSED = "closed"  # the follow-up was withdrawn (cancelled: the complaint was reopened meanwhile)
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,18 @@ def link_language(sessions, config: Config, task_id: int) -> str:
     return config.model.customers.language_for(lang)
 
 
+def withdrawn(sessions, task_id: int) -> bool:
+    """True when follow-up task ``task_id`` was cancelled (the complaint reopened before the customer answered):
+    its links are no longer open and record nothing."""
+    with unit_of_work(sessions) as s:
+        return s.scalar(select(Task.status).where(Task.id == task_id)) == TaskStatus.CANCELLED
+
+
 def record_click(sessions, config: Config, links: VerdictLinks, task_id: int, verdict: str, expires: int,
                  signature: str, *, at: datetime) -> Click:
     """Check the link and record its verdict once. Raises :class:`LinkRefused` for a forged, expired or
-    foreign link (a task that is not a follow-up); a second click is ``already`` and changes nothing."""
+    foreign link (a task that is not a follow-up); a second click is ``already`` and changes nothing, a click on
+    a follow-up cancelled by a reopen is ``closed`` and changes nothing."""
     # deferred: import cycle: lifecycle -> tasks -> customers -> verdicts
     from closeloop.services.work.lifecycle import (
         record_follow_up_in_session,  # lifecycle -> tasks -> ... imports nothing from here
@@ -61,7 +70,8 @@ def record_click(sessions, config: Config, links: VerdictLinks, task_id: int, ve
             if task is None or task.kind != SystemTaskKind.FOLLOW_UP:
                 raise LinkRefused(f"task {task_id} is not a customer follow-up")
             if task.status not in ACTIVE_STATES:
-                return Click(ClickOutcome.ALREADY, v, language)
+                closed = task.status == TaskStatus.CANCELLED
+                return Click(ClickOutcome.CLOSED if closed else ClickOutcome.ALREADY, v, language)
             record_follow_up_in_session(s, task, config=config, satisfied=v is Verdict.SOLVED,
                                         note="the customer's answer by link", actor=ACTOR, at=at)
     except (IllegalTransition, Conflict):  # a concurrent click won

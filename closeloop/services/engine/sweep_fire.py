@@ -14,12 +14,11 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
-from closeloop.domain.complaint import ComplaintStatus, ComplaintTrigger
+from closeloop.domain.complaint import WAIT_EXPIRED, ComplaintStatus, ComplaintTrigger
 from closeloop.domain.notices import (
     TIMERS,
     Effect,
     NoticeKind,
-    Role,
     Subject,
     TimerKind,
     TimerStatus,
@@ -261,14 +260,14 @@ def _pause_expired(s, config, t, spec, complaint, task, now, report, items) -> N
     if complaint.root_cause is None:  # resolving needs a root cause; nobody could determine it
         record_root_cause(s, complaint, "undetermined", note + ": the customer did not answer", config=config,
                           actor=SYSTEM, at=now)
-    apply(s, complaint, ComplaintTrigger.RESOLVE, at=now, actor=SYSTEM, reason=note)
-    apply(s, complaint, ComplaintTrigger.CLOSE, at=now, actor=SYSTEM, reason=note)
+    # the customer hears of it from the customer step (customers.milestones: the "closed" notice in their
+    # language over their channel, read from these audit rows), never through the staff digest
+    data = {"closed_by": WAIT_EXPIRED, "wait_reason": reason}
+    apply(s, complaint, ComplaintTrigger.RESOLVE, at=now, actor=SYSTEM, reason=note, data=data)
+    apply(s, complaint, ComplaintTrigger.CLOSE, at=now, actor=SYSTEM, reason=note, data=data)
     for task_ in s.scalars(select(Task).where(Task.complaint_id == complaint.id, Task.status.in_(ACTIVE_STATES))):
         apply(s, task_, TaskTrigger.CANCEL, at=now, actor=SYSTEM, reason=note)
     refresh_due(s, complaint.id, config, now)
-    _notify(s, items, config, key=f"{NoticeKind.CLOSING_NOTICE}:{complaint.id}:{t.key}",
-            kind=NoticeKind.CLOSING_NOTICE.value,
-            level=0, role=Role.CUSTOMER, complaint_id=complaint.id, task=None, department=None, now=now, params={})
 
 
 def _effectiveness(s, config, t, spec, complaint, task, now, report, items) -> None:

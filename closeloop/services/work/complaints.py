@@ -31,6 +31,7 @@ from closeloop.domain.complaint import MERGEABLE_STATES, ComplaintStatus, Compla
 from closeloop.domain.dedupe import check_merge
 from closeloop.domain.errors import InvalidInput, MergeRejected, NotFound
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
+from closeloop.services.customers.links import redact
 from closeloop.services.engine.clocks import refresh_due
 from closeloop.services.transitions import apply, check_version, record_event
 from closeloop.services.uow import unit_of_work
@@ -191,7 +192,7 @@ def show(sessions, complaint_id: int) -> ComplaintView:
         for m in s.scalars(select(Message).where(or_(Message.complaint_id.in_(group),
                                                      Message.original_complaint_id.in_(group)))):
             entries.append(TimelineEntry(m.at, f"message:{m.direction}", m.original_complaint_id,
-                                         m.body[:200], m.author))
+                                         redact(m.body)[:200], m.author))  # never a signed verdict link
         entries.sort(key=lambda e: (e.at, e.kind != "transition"))
         return ComplaintView(c, tasks, entries, merged_from)
 

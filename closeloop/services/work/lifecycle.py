@@ -153,7 +153,14 @@ NOT_WORK_KINDS = (SystemTaskKind.FOLLOW_UP,)
 
 def reopen_in_session(s, c: Complaint, *, config: Config, reason: str, actor: str, at: datetime,
                       department: str | None = None) -> Complaint:
+    """:func:`reopen` inside the caller's transaction (no commit): every reopen (an agent's, the customer's
+    reply, a "not satisfied" verdict) goes through here. A follow-up task still asking the customer whether the
+    complaint is solved is cancelled first, with the reason: the reopen answered it (its verdict links then say
+    they are no longer open, :mod:`closeloop.services.customers.verdicts`)."""
     apply(s, c, ComplaintTrigger.REOPEN, at=at, actor=actor, reason=reason)
+    for ask in s.scalars(select(Task).where(Task.complaint_id == c.id, Task.kind == SystemTaskKind.FOLLOW_UP,
+                                            Task.status.in_(ACTIVE_STATES)).order_by(Task.id)):
+        apply(s, ask, TaskTrigger.CANCEL, at=at, actor=actor, reason=f"the complaint was reopened: {reason}")
     c.reopen_count += 1
     if department is None:
         last = s.scalar(select(Task).where(Task.complaint_id == c.id, Task.status == TaskStatus.DONE,
