@@ -8,6 +8,7 @@ airlines. So when neither ``--config`` nor ``CLOSELOOP_CONFIG`` names one, the f
 
 from __future__ import annotations
 
+import codecs
 import csv
 from dataclasses import dataclass
 from importlib import resources
@@ -33,18 +34,19 @@ class Chosen:
     why: str
 
 
-def detect_format(path: Path, fmt: str) -> str:
-    """The export format of ``path``: ``fmt`` unless it is ``auto``, else told from the header
-    (``jsonl`` for ``.jsonl``/``.ndjson``); ``auto`` when it cannot be told (reading reports that)."""
+def detect_format(path: Path, fmt: str, encoding: str = "utf-8") -> str:
+    """The export format of ``path``: ``fmt`` unless it is ``auto``, else told from the header decoded as
+    ``encoding`` (``jsonl`` for ``.jsonl``/``.ndjson``); ``auto`` when it cannot be told (reading reports that)."""
 
     if fmt != "auto":
         return fmt
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         return "jsonl"
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
+        with open(path, newline="", encoding="utf-8-sig" if codecs.lookup(encoding).name == "utf-8"
+                  else encoding) as fh:
             header = [h.strip() for h in next(csv.reader(fh), [])]
-    except (OSError, UnicodeDecodeError):
+    except (OSError, UnicodeError, LookupError):
         return "auto"
     profile = detect_profile(header)
     return profile.name if profile else "auto"
@@ -55,14 +57,14 @@ def _shown(path: Path) -> Path:
     return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
-def import_hint(path: Path, fmt: str) -> str | None:
+def import_hint(path: Path, fmt: str, encoding: str = "utf-8") -> str | None:
     """For ``closeloop import`` run without a configuration (no ``--config``, no ``CLOSELOOP_CONFIG``): a note
     when ``path``'s format is one a replay would not route with the bundled default (:data:`BY_FORMAT`),
     saying what the replay picks instead; None for other formats. Import never switches configuration by
     itself: its departments are written into the database the installation keeps. The format is told from the
     file's header: a ``fmt`` the file does not have gets no note (the import refuses the file, naming what it
     lacks)."""
-    name = detect_format(path, "auto")
+    name = detect_format(path, "auto", encoding)
     if fmt not in ("auto", name):
         return None
     picked = BY_FORMAT.get(name)
@@ -77,17 +79,17 @@ def import_hint(path: Path, fmt: str) -> str | None:
             f"{extra.strip().replace(chr(10), ' ')} (put it in your configuration file to import the same way)")
 
 
-def choose(paths: list[Path], fmt: str, explicit: str | Path | None) -> Chosen:
-    """The configuration for replaying ``paths``: ``explicit`` when given (``--config`` or
-    ``CLOSELOOP_CONFIG``), else the example of the files' format, else the bundled default.
+def choose(paths: list[Path], fmt: str, explicit: str | Path | None, encoding: str = "utf-8") -> Chosen:
+    """The configuration for replaying ``paths`` (decoded as ``encoding``): ``explicit`` when given
+    (``--config`` or ``CLOSELOOP_CONFIG``), else the example of the files' format, else the bundled default.
 
     Raises :class:`closeloop.config.ConfigError` for an unreadable or invalid file.
     """
     if explicit:
         return Chosen(load_config(explicit), f"configuration: {explicit} (given)")
-    formats = {detect_format(Path(p), fmt) for p in paths}
+    formats = {detect_format(Path(p), fmt, encoding) for p in paths}
     picked = BY_FORMAT.get(formats.pop()) if len(formats) == 1 else None
-    fmt_name = detect_format(Path(paths[0]), fmt)
+    fmt_name = detect_format(Path(paths[0]), fmt, encoding)
     if picked is None:
         return Chosen(load_config(None), f"configuration: closeloop/config/{DEFAULT_CONFIG_NAME} (the default; "
                                          "--config to choose another)")

@@ -54,6 +54,12 @@ def _tags(value: str, sep: str = ",") -> tuple[str, ...]:
     return tuple(t.strip() for t in value.split(sep) if t.strip())
 
 
+def _fact_columns(facts: Mapping[str, str], *layouts: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """``fact_columns`` of a profile reading several layouts: each fact's column in every layout (``facts``: fact
+    -> the layouts' key of its column)."""
+    return {fact: tuple(layout[key] for layout in layouts) for fact, key in facts.items()}
+
+
 class CFPB:
     name = "cfpb"
     description = "CFPB Consumer Complaint Database export (2013 snake_case or current layout)"
@@ -68,7 +74,12 @@ class CFPB:
                "response": "company_response_to_consumer", "timely": "timely_response",
                "disputed": "consumer_disputed?", "id": "complaint_id"}
     _formats = ("%Y-%m-%d", "%m/%d/%Y", "%m/%d/%y")
-    fact_columns = {"received_at": ("Date received", "date_received")}
+    #: fact -> the key of its column in ``_modern`` / ``_legacy`` (``extra`` facts as :meth:`parse` names them)
+    _facts = {"external_ref": "id", "received_at": "date", "category": "product", "product": "product",
+              "subcategory": "sub_product", "sub_product": "sub_product", "issue": "issue", "sub_issue": "sub_issue",
+              "channel": "via", "company": "company", "region": "state", "tags": "tags", "text": "text",
+              **{f"cfpb_{k}": k for k in ("response", "timely", "disputed", "sent")}}
+    fact_columns = _fact_columns(_facts, _modern, _legacy)
 
     layouts = (("Complaint ID", "Date received", "Product"), ("complaint_id", "date_received", "product"))
 
@@ -99,7 +110,13 @@ class NYC311:
     name = "nyc311"
     description = "NYC Open Data 311 Service Requests export (2014 or 2022 layout)"
     _formats = ("%m/%d/%Y %I:%M:%S %p", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S")
-    fact_columns = {"received_at": ("Created Date",)}
+    fact_columns = {"external_ref": ("Unique Key",), "received_at": ("Created Date",),
+                    "category": ("Complaint Type",), "subcategory": ("Descriptor",), "issue": ("Descriptor",),
+                    "channel": ("Open Data Channel Type",), "region": ("Borough",),
+                    "nyc311_closed_at": ("Closed Date",), "nyc311_due_at": ("Due Date",),
+                    "nyc311_resolution_updated_at": ("Resolution Action Updated Date",),
+                    "nyc311_agency": ("Agency",), "nyc311_status": ("Status",),
+                    "nyc311_resolution": ("Resolution Description",)}
 
     layouts = (("Unique Key", "Created Date", "Complaint Type"),)
 
@@ -129,7 +146,9 @@ class NYC311:
 class AirlineTweets:
     name = "airline-tweets"
     description = "Twitter US Airline Sentiment (2015) sample; non-negative tweets are rejected as not complaints"
-    fact_columns = {"received_at": ("tweet_created",)}
+    fact_columns = {"external_ref": ("tweet_id",), "received_at": ("tweet_created",),
+                    "category": ("negativereason",), "issue": ("negativereason",), "company": ("airline",),
+                    "text": ("text",)}
 
     layouts = (("tweet_id", "airline_sentiment", "text", "tweet_created"),)
 
@@ -153,7 +172,8 @@ class ZhReviews:
     name = "zh-reviews"
     description = "Chinese online-shopping reviews (10 categories); positive reviews are rejected as not complaints"
     _epoch = datetime(2020, 1, 1, tzinfo=SHANGHAI)
-    fact_columns = {"received_at": ("source_row",)}
+    fact_columns = {"external_ref": ("source_row",), "received_at": ("source_row",), "category": ("cat",),
+                    "product": ("cat",), "text": ("review",)}
 
     layouts = (("source_row", "cat", "label", "review"),)
 
@@ -229,7 +249,8 @@ def _flag(row: Mapping[str, str], column: str) -> bool:
 
 def customer_profile(row: Mapping[str, str]) -> CustomerProfile | None:
     """The customer's details from a closeloop CSV/JSONL row, or None when the row has none.
-    A bad value is a :class:`RowProblem` naming the column; the value itself is not echoed (personal data)."""
+    A bad value is a :class:`RowProblem` naming the column; the value itself is not echoed (personal data), in
+    the value nor in the problem."""
     fields = {attr: cell(row, col) or None for col, attr in CUSTOMER_COLUMNS.items()}
     contacts = []
     for col, kind in CONTACT_COLUMNS.items():
@@ -244,7 +265,8 @@ def customer_profile(row: Mapping[str, str]) -> CustomerProfile | None:
         return CustomerProfile(contacts=tuple(contacts), **fields)
     except InvalidInput as e:
         column = next((c for c, a in CUSTOMER_COLUMNS.items() if e.field.endswith(a)), e.field)
-        raise RowProblem(column, "", e.problem) from None
+        given = fields.get(CUSTOMER_COLUMNS.get(column, ""))
+        raise RowProblem(column, "", e.problem.replace(repr(given), "the value") if given else e.problem) from None
 
 
 class JsonLines(Closeloop):

@@ -155,7 +155,7 @@ def import_cmd(
         fail(exc, 2)
     reports: list[ImportReport] = []
     for path in paths:
-        hint = None if config or os.environ.get("CLOSELOOP_CONFIG") else import_hint(path, fmt)
+        hint = None if config or os.environ.get("CLOSELOOP_CONFIG") else import_hint(path, fmt, encoding)
         if hint:
             err.print(f"[yellow]note[/yellow]: {escape(hint)}")
         report = _import_one(a, cfg, path, fmt=fmt, skip_bad_rows=skip_bad_rows, encoding=encoding,

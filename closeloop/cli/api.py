@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from closeloop.bootstrap import App
-from closeloop.cli.common import actor_name, get_app, out, stamp
+from closeloop.cli.common import actor_name, get_app, out, stamp, write_out
 from closeloop.domain.errors import InvalidInput
 from closeloop.logs import configure_logging
 from closeloop.services.people import tokens as token_svc
@@ -163,5 +163,5 @@ def openapi_cmd(out_path: Path | None = typer.Option(None, "--out", help="write 
     if out_path is None:
         print(text, end="")
     else:
-        out_path.write_text(text, encoding="utf-8")
+        write_out(out_path, text)
         out.print(f"wrote {out_path}")

@@ -7,6 +7,7 @@ import getpass
 import inspect
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NoReturn, overload
 from zoneinfo import ZoneInfo
 
@@ -77,6 +78,40 @@ def callers_view(exc: DomainError) -> DomainError:
 def fail(exc: Exception | str, code: int = 1) -> NoReturn:
     err.print(f"[red]error:[/red] {escape(str(exc))}")
     raise typer.Exit(code)
+
+
+def _os_reason(path: Path, exc: OSError) -> str:
+    """Why ``path`` cannot be written: a file where a directory of its path should be, else the system's reason."""
+    blocker = next((p for p in path.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        return f"{blocker} is a file, not a directory"
+    return exc.strerror or type(exc).__name__
+
+
+def out_directory(path: Path, option: str = "--out") -> Path:
+    """``path`` as a directory to write into, created (with its parents) when missing; exits 2 naming ``option``
+    when it cannot be one (a file of that name, a file among its parents, no permission): one line, never a
+    traceback."""
+    if path.exists() and not path.is_dir():
+        fail(InvalidInput(option, f"{path} is a file, not a directory"), 2)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(InvalidInput(option, f"cannot create the directory {path}: {_os_reason(path, exc)}"), 2)
+    return path
+
+
+def write_out(path: Path, text: str, option: str = "--out", *, newline: str | None = None) -> None:
+    """Write ``text`` (UTF-8) to the file ``path`` given with ``option``, creating its parent directories; exits 2
+    naming ``option`` when it cannot be written (a directory of that name, a file among its parents, no
+    permission): one line, never a traceback."""
+    if path.is_dir():
+        fail(InvalidInput(option, f"{path} is a directory, not a file"), 2)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8", newline=newline)
+    except OSError as exc:
+        fail(InvalidInput(option, f"cannot write {path}: {_os_reason(path, exc)}"), 2)
 
 
 def exit_code(exc: Exception) -> int:

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from closeloop.cli.common import actor_name, clip, clocks_table, fail, get_app, out, stamp
+from closeloop.cli.common import actor_name, clip, clocks_table, fail, get_app, out, stamp, write_out
 from closeloop.cli.compensation import compensation_tables
 from closeloop.domain.promise import PromiseStatus
 from closeloop.domain.task import TaskStatus
@@ -84,7 +84,7 @@ def _write(chunks, out_path: Path | None) -> None:
     if out_path is None:
         sys.stdout.write(text)
     else:
-        out_path.write_text(text, encoding="utf-8", newline="")
+        write_out(out_path, text, newline="")
         out.print(f"wrote {escape(str(out_path))}")
 
 

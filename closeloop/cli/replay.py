@@ -18,8 +18,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from closeloop.bootstrap import process_clock
-from closeloop.cli.common import err, fail, out
+from closeloop.cli.common import err, fail, out, out_directory
 from closeloop.config import ConfigError, load_config
+from closeloop.domain.errors import InvalidInput
 from closeloop.replay_config import choose
 from closeloop.services.engine.delivery import deliver_once
 from closeloop.services.replay.compare import compare as diff
@@ -27,7 +28,7 @@ from closeloop.services.replay.replay import run_replay
 from closeloop.services.replay.report import render_html
 from closeloop.services.review.review import render, review_of_file
 from closeloop.settings import Settings
-from integrations.exports import RowError
+from integrations.exports import RowError, check_encoding
 from integrations.senders import CaptureSender
 
 ROOT = Path(__file__).resolve().parents[2]  # closeloop/cli/replay.py -> the repository
@@ -78,6 +79,10 @@ def replay_cmd(
     compare: Path | None = typer.Option(None, "--compare", exists=True, dir_okay=False,
                                            help="what-if: replay PATHs under this configuration too and print "
                                                 "the differences side by side (compare.json in --out)"),
+    encoding: str = typer.Option("utf-8", "--encoding",
+                                 help="text encoding of PATHs, one for all of them (e.g. gb18030; replay files of "
+                                      "different encodings apart, or convert them); a file that does not decode "
+                                      "is refused with the encoding it most likely has"),
 ) -> None:
     """Replay complaint exports through the whole lifecycle in simulated time and report what happened.
 
@@ -90,10 +95,11 @@ def replay_cmd(
 
 
     pace = _pace(speed)
-    scenarios = _scenarios(paths, fmt, config or os.environ.get("CLOSELOOP_CONFIG") or None, compare)
-    _clear(out_dir)
+    encoding = check_encoding(encoding)
+    scenarios = _scenarios(paths, fmt, config or os.environ.get("CLOSELOOP_CONFIG") or None, compare, encoding)
+    _clear(out_directory(out_dir))
     summaries = _run_scenarios(scenarios, out_dir, fmt=fmt, seed=seed, step=timedelta(minutes=step_minutes),
-                               horizon=timedelta(weeks=weeks), pace=pace)
+                               horizon=timedelta(weeks=weeks), pace=pace, encoding=encoding)
     out_dir.mkdir(parents=True, exist_ok=True)
     if len(summaries) > 1:
         (out_dir / "summary.json").write_text(json.dumps({"scenarios": summaries}, indent=2, ensure_ascii=False),
@@ -127,16 +133,24 @@ def _pace(speed: str) -> Callable[[timedelta], None] | None:
 
 def _clear(out_dir: Path) -> None:
     """Remove what an earlier replay left in ``out_dir`` (scenario folders, captures, summary, report,
-    comparison, reviews), so two runs never mix."""
+    comparison, reviews, the database), so two runs never mix; exits 2 naming ``--out`` when one of them
+    cannot be removed (the replay would fail writing it after its whole run)."""
 
-    for stale in [out_dir / n for n, _, _ in BUNDLED + COMPARED] + [out_dir / "capture"]:
-        shutil.rmtree(stale, ignore_errors=True)
-    for stale_name in ["summary.json", "report.html", "compare.json"] + [p.name for p in out_dir.glob("review-*.*")]:
-        (out_dir / stale_name).unlink(missing_ok=True)
+    names = [n for n, _, _ in BUNDLED + COMPARED] + ["capture", "summary.json", "report.html", "compare.json",
+                                                     "replay.db"] + [p.name for p in out_dir.glob("review-*.*")]
+    try:
+        for stale in (out_dir / n for n in names):
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale)
+            else:
+                stale.unlink(missing_ok=True)
+    except OSError as exc:
+        fail(InvalidInput("--out", f"cannot replace {exc.filename or out_dir}: {exc.strerror or exc}"), 2)
 
 
 def _run_scenarios(scenarios: list[tuple], out_dir: Path, *, fmt: str, seed: int, step: timedelta,
-                   horizon: timedelta, pace: Callable[[timedelta], None] | None) -> dict[str, dict]:
+                   horizon: timedelta, pace: Callable[[timedelta], None] | None,
+                   encoding: str = "utf-8") -> dict[str, dict]:
     """Replay each ``(name, files, config)`` (in ``out_dir/name`` when there are several, else in
     ``out_dir``) with a progress display; writes each one's review and summary.json; the summaries
     by name. Rows are checked at the clock ``closeloop import`` uses (``CLOSELOOP_CLOCK_AT`` or the system
@@ -153,7 +167,7 @@ def _run_scenarios(scenarios: list[tuple], out_dir: Path, *, fmt: str, seed: int
             try:
                 summary = run_replay(files, cfg, target, fmt=fmt, seed=seed, step=step, horizon=horizon,
                                      deliver=_capture_delivery(target / "capture"), pace=pace, progress=shown,
-                                     clock=clock)
+                                     clock=clock, encoding=encoding)
             except ValueError as exc:
                 fail(exc, 2)
             shown.done()
@@ -163,7 +177,8 @@ def _run_scenarios(scenarios: list[tuple], out_dir: Path, *, fmt: str, seed: int
     return summaries
 
 
-def _scenarios(paths: list[Path] | None, fmt: str, explicit, compare: Path | None) -> list[tuple]:
+def _scenarios(paths: list[Path] | None, fmt: str, explicit, compare: Path | None,
+               encoding: str = "utf-8") -> list[tuple]:
     """``[(name, files, config)]`` to replay; prints which configuration(s) first."""
 
     if not paths:
@@ -173,7 +188,7 @@ def _scenarios(paths: list[Path] | None, fmt: str, explicit, compare: Path | Non
             str(ROOT) + "/", "") for name, _, conf in BUNDLED) + " (the bundled samples)")
         return [(name, [path], load_config(conf)) for name, path, conf in BUNDLED]
     try:
-        chosen = choose(list(paths), fmt, explicit)
+        chosen = choose(list(paths), fmt, explicit, encoding)
         other = load_config(compare) if compare is not None else None
     except ConfigError as exc:
         fail(exc, 2)
@@ -194,7 +209,7 @@ def _print_comparison(out_dir: Path, summaries: dict[str, dict]) -> None:
     for col in ("figure", a_name, b_name, "change"):
         t.add_column(col, justify="left" if col == "figure" else "right")
     for k, v in result["totals"].items():
-        t.add_row(k.replace("_", " "), str(v["a"]), str(v["b"]), f"{v['change']:+d}")
+        t.add_row(result["labels"].get(k, k.replace("_", " ")), str(v["a"]), str(v["b"]), f"{v['change']:+d}")
     for d, v in result["departments"].items():
         t.add_row(f"{d}: median business h", _num(v["a"]), _num(v["b"]),
                   "-" if v["change"] is None else f"{v['change']:+.1f}")
@@ -270,17 +285,21 @@ def _print(name: str, s: dict) -> None:
     roles = n.get("escalation_level_roles", {})
     levels = ", ".join(f"L{k} {roles.get(k, '')}: {v}" for k, v in n["escalations_by_level"].items()) or "none"
     fu = s["follow_ups"]
+    rp = s["complaints"]["resolution_promise"]
     out.print(f"reminders {n['reminders']}, acknowledgement timeouts {n['acknowledgement_timeouts']}, "
-              f"escalations received per level: {levels}; promise breaches {n['promise_breaches']}; "
-              f"customer follow-ups {fu['created']} ({fu['satisfied']} {fu['satisfied_label']}, "
-              f"{fu['not_satisfied']} not satisfied); complaints by status {s['complaints']['by_status']}")
+              f"escalations received per level: {levels}; customer follow-ups {fu['created']} ({fu['satisfied']} "
+              f"{fu['satisfied_label']}, {fu['not_satisfied']} not satisfied); complaints by status "
+              f"{s['complaints']['by_status']}")
+    out.print(f"customer promise (resolution due date) of {rp['with_target']} complaints: met {rp['met']}, "
+              f"breached {rp['breached']}, open and not due yet {rp['not_due_yet']} "
+              f"({n['resolution_promise_breach_notices']} breach notices)")
     cu = s.get("customers")
     if cu:
         pr = cu["promises"]
         out.print(f"customers told: acknowledgements {cu['acknowledgements']}, updates {cu['updates_total']} "
                   f"{cu['updates']}, replies {cu['replies']} ({cu['delivered']} of {cu['messages']} delivered); "
-                  f"promises made {pr['made']}, kept {pr['kept']} ({pr['kept_late']} late), broken {pr['broken']}, "
-                  f"open {pr['open']}")
+                  f"tracked promises (call-backs, documents, refunds): made {pr['made']}, kept {pr['kept']} "
+                  f"({pr['kept_late']} late), broken {pr['broken']}, open {pr['open']}")
 
 
 def _num(v: float | None) -> str:

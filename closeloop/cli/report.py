@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from closeloop.cli.common import fail, get_app, out
+from closeloop.cli.common import fail, get_app, out, write_out
 from closeloop.services.review.review import FORMATS, build_review, render
 from closeloop.services.review.review_period import previous_month
 
@@ -39,6 +39,5 @@ def review_cmd(
     if output is None:
         typer.echo(text)
     else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
+        write_out(output, text)
         out.print(f"wrote {output} ({fmt}, {review['period']['label']})")

@@ -120,7 +120,7 @@ def check_zone(name: str, where: str) -> ZoneInfo:
     """The zone called ``name``; ``InvalidInput`` naming ``where`` if there is none."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file name
         raise InvalidInput(where, f"{name!r} is not an IANA time zone (e.g. Asia/Shanghai)") from None
 
 

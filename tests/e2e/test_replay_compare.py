@@ -55,7 +55,8 @@ def test_compare_option_prints_and_writes_the_differences(tmp_path: Path):
     assert res.exit_code == 0, res.output
     assert "what-if" in res.output and "compared with:" in res.output
     result = json.loads((tmp_path / "out" / "compare.json").read_text("utf-8"))
-    assert set(result["totals"]) == {"breaches", "escalations", "reminders", "promise_breaches", "promises_kept"}
+    assert set(result["totals"]) == {"breaches", "escalations", "reminders", "resolution_promise_met",
+                                     "resolution_promise_breached", "resolution_promise_breach_notices"}
     assert result["a"].endswith("nyc-hpd-24h.toml") and result["b"].endswith("nyc-hpd-48h.toml")
     assert (tmp_path / "out" / "base" / "summary.json").exists()
     assert (tmp_path / "out" / "compared" / "summary.json").exists()

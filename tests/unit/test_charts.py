@@ -194,4 +194,5 @@ def test_notifications_count_in_the_utc_week_starting_monday_they_fired_in():
              SimpleNamespace(kind=NoticeKind.PROMISE, fired_at=datetime(2023, 7, 16, 23, 59, tzinfo=UTC)),
              SimpleNamespace(kind=NoticeKind.REMINDER, fired_at=datetime(2023, 7, 11, tzinfo=UTC))]
     # Monday 05:00 in Shanghai is Sunday 21:00 UTC: the week of Monday 2023-07-03
-    assert _weekly(notes) == {"escalation": {"2023-07-03": 1, "2023-07-10": 1}, "promise breach": {"2023-07-10": 1}}
+    assert _weekly(notes) == {"escalation": {"2023-07-03": 1, "2023-07-10": 1},
+                              "resolution promise breach": {"2023-07-10": 1}}

@@ -158,7 +158,8 @@ def run_replay(paths: list[Path], config: Config, out_dir: Path, *, fmt: str = "
                step: timedelta = timedelta(hours=1), horizon: timedelta = timedelta(weeks=6),
                deliver: Callable[[sessionmaker, FixedClock], object] | None = None,
                progress: Callable[[datetime, int, int], None] | None = None,
-               pace: Callable[[timedelta], None] | None = None, clock: Clock | None = None) -> dict:
+               pace: Callable[[timedelta], None] | None = None, clock: Clock | None = None,
+               encoding: str = "utf-8") -> dict:
     """Replay ``paths`` into a fresh SQLite database in ``out_dir``; returns the figures (see ``report.py``).
 
     The rows pass import's field rules, judged at ``clock``'s now (default: the system clock; the CLI passes
@@ -172,13 +173,15 @@ def run_replay(paths: list[Path], config: Config, out_dir: Path, *, fmt: str = "
     ``--speed`` sleeps there so a person can watch runs in the Prefect UI).
     ``deliver(sessions, clock)`` drains the outbox after each sweep (the CLI passes a
     capture sender writing under ``out_dir/capture``); None leaves messages pending.
+    ``encoding``: the text encoding of every file (as ``closeloop import --encoding``; a file that does not
+    decode raises :class:`~integrations.exports.UnknownFormat` naming the encoding it most likely has).
     Raises ``ValueError`` when no row of the files is valid.
     """
 
     engine = _fresh_database(out_dir)
     sessions = sessionmaker(engine, expire_on_commit=False)
     quality = DataQuality()
-    rows = _read_rows(paths, fmt, quality, (clock or SystemClock()).now())
+    rows = _read_rows(paths, fmt, quality, (clock or SystemClock()).now(), encoding)
     sim = _Simulation(sessions, config, seed, step, horizon, rows[0].facts.received_at,
                       deliver or (lambda _s, _c: None), progress, pace)
     for r in rows:
@@ -203,12 +206,13 @@ def _fresh_database(out_dir: Path):
     return engine
 
 
-def _read_rows(paths: list[Path], fmt: str, quality: DataQuality, now: datetime) -> list[ParsedRow]:
-    """The valid rows of ``paths`` in the order they were received (bad rows go to ``quality``); ``now``:
-    the instant the upper bound of ``received_at`` is judged at, as the import's."""
+def _read_rows(paths: list[Path], fmt: str, quality: DataQuality, now: datetime,
+               encoding: str = "utf-8") -> list[ParsedRow]:
+    """The valid rows of ``paths`` (decoded as ``encoding``) in the order they were received (bad rows go to
+    ``quality``); ``now``: the instant the upper bound of ``received_at`` is judged at, as the import's."""
     rows: list[ParsedRow] = []
     for path in paths:
-        for item in read_export(path, fmt, now=now):
+        for item in read_export(path, fmt, now=now, encoding=encoding):
             quality.rows += 1
             if isinstance(item, RowError):
                 quality.bad_rows.append({"file": Path(path).name, "line": item.line, "column": item.column,

@@ -26,7 +26,7 @@ from closeloop.domain.task import ACTIVE_STATES, TaskStatus
 from closeloop.domain.task_kinds import SystemTaskKind
 from closeloop.services.capa import root_cause
 from closeloop.services.customers.notices import NoticeKind as CustomerNotice
-from closeloop.services.engine.clocks import task_clocks
+from closeloop.services.engine.clocks import complaint_clocks, task_clocks
 from closeloop.services.engine.ledger import History
 from closeloop.services.reads.metrics import DEFINITIONS, Metric, share, worst_first
 from closeloop.services.replay import charts
@@ -47,6 +47,11 @@ FOLLOW_UP = SystemTaskKind.FOLLOW_UP  # the task kind of the customer follow-up 
 #: answer); for every other source the replay models each follow-up verdict as "satisfied" (replay.py)
 VERDICT_SOURCES = frozenset({"cfpb"})
 SOURCE_NAMES = {"cfpb": "CFPB", "nyc311": "NYC 311"}  # as the reports name a source (else its id)
+#: what the reports call a ``promise`` notification: the complaint's resolution due date (the customer promise of
+#: its resolve clock) breached; never one of the tracked promises to the customer (``customers.promises``)
+RESOLUTION_BREACH = "resolution promise breach"
+#: notification kinds as the report's table heads them (else the kind itself)
+KIND_LABELS = {NoticeKind.PROMISE.value: "resolution promise breach"}
 
 
 def _median(values: list[float]) -> float | None:
@@ -70,6 +75,7 @@ def build_summary(sessions, config: Config, now: datetime, quality, plan: dict) 
         follow_up_departments = _department_figures(s, config, now, [t for t in tasks if t.kind == FOLLOW_UP],
                                                     done_at)
         customers = _customer_figures(s)
+        promise = _resolution_promise(s, config, now, complaints)
     by_status = Counter(c.status for c in complaints)
     return {
         "generated_at": now.isoformat(),
@@ -79,7 +85,7 @@ def build_summary(sessions, config: Config, now: datetime, quality, plan: dict) 
                    "last_received": max(c.received_at for c in complaints).isoformat() if complaints else None},
         "rows": quality.as_dict(),
         "accounting": _accounting(quality, by_status),
-        "complaints": _complaint_figures(complaints, by_status),
+        "complaints": {**_complaint_figures(complaints, by_status), "resolution_promise": promise},
         "tasks": {"total": len(tasks), "by_department": departments, "order": "worst first",
                   "median_hours_to_complete": {d: v["median_hours_to_complete"] for d, v in departments.items()}},
         "notifications": _notification_figures(notes, outbox),
@@ -134,11 +140,31 @@ def _notification_figures(notes, outbox: dict) -> dict:
             "escalation_level_roles": {"1": "assignee", "2": "department lead", "3": "operations manager",
                                        "4": "crisis owner"},
             "acknowledgement_timeouts": kinds.get(NoticeKind.ACK_TIMEOUT, 0),
-            "promise_breaches": kinds.get(NoticeKind.PROMISE, 0),
-            "complaints_with_promise_breached": len({n.complaint_id for n in notes if n.kind == NoticeKind.PROMISE}),
+            "resolution_promise_breach_notices": kinds.get(NoticeKind.PROMISE, 0),
+            "complaints_with_resolution_promise_breach_notice": len({n.complaint_id for n in notes
+                                                                     if n.kind == NoticeKind.PROMISE}),
             "messages": sum(outbox.values()),
             "delivered": outbox.get("delivered", 0),
             "failed": outbox.get("dead", 0)}
+
+
+def _resolution_promise(s, config: Config, now: datetime, complaints) -> dict:
+    """The complaint's own promise to the customer, its resolution due date (the complaint's resolve clock on the
+    customer calendar, severity target), at ``now``: of the complaints received (rejected and merged left out)
+    ``with_target``, ``met`` (resolved by it), ``breached`` (resolved late, or open past it), ``not_due_yet``
+    (open, not past it: neither met nor breached) and ``no_target``. Not the tracked promises (``customers``)."""
+    mine = [c for c in complaints if c.status not in (ComplaintStatus.REJECTED, ComplaintStatus.MERGED)]
+    history = History.load(s, {c.id for c in mine})
+    out = Counter({"with_target": 0, "met": 0, "breached": 0, "not_due_yet": 0, "no_target": 0})
+    for c in mine:
+        clock = next(v.clock for v in complaint_clocks(s, c, config, now, with_update=False, history=history)
+                     if v.clock.name == "resolve")
+        if clock.target is None:
+            out["no_target"] += 1
+            continue
+        out["with_target"] += 1
+        out["breached" if clock.breached else "met" if clock.stopped_at is not None else "not_due_yet"] += 1
+    return dict(out)
 
 
 def _customer_figures(s) -> dict:
@@ -250,11 +276,11 @@ def _be(count: int) -> str:
 
 
 def _weekly(notes) -> dict[str, dict[str, int]]:
-    """``{"escalation": {Monday ISO date: n}, "promise breach": {...}}``: escalations and promise
-    breaches apart, per ISO week (keyed by its Monday, UTC)."""
-    out: dict[str, Counter] = {"escalation": Counter(), "promise breach": Counter()}
+    """``{"escalation": {Monday ISO date: n}, "resolution promise breach": {...}}``: escalations and the notices of
+    a breached resolution due date apart, per ISO week (keyed by its Monday, UTC)."""
+    out: dict[str, Counter] = {"escalation": Counter(), RESOLUTION_BREACH: Counter()}
     for n in notes:
-        kind = {NoticeKind.ESCALATION: "escalation", NoticeKind.PROMISE: "promise breach"}.get(n.kind)
+        kind = {NoticeKind.ESCALATION: "escalation", NoticeKind.PROMISE: RESOLUTION_BREACH}.get(n.kind)
         if kind:
             day = n.fired_at.astimezone(UTC).date()
             out[kind][(day - timedelta(days=day.weekday())).isoformat()] += 1
@@ -410,4 +436,5 @@ def render_html(summaries: dict[str, dict]) -> str:
     text = resources.files("closeloop.templates").joinpath("report.html.j2").read_text("utf-8")
     return env.from_string(text).render(summaries=summaries,
                                         charts={k: scenario_charts(v) for k, v in summaries.items()},
-                                        definitions={m.value: t for m, t in DEFINITIONS.items()})
+                                        definitions={m.value: t for m, t in DEFINITIONS.items()},
+                                        kind_labels=KIND_LABELS)
