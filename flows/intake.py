@@ -74,13 +74,14 @@ def _transient(_task, _task_run, state) -> bool:
 @task(name="import-file", task_run_name="import {path}", tags=["import"], cache_policy=NO_CACHE,
       retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=_transient)
 def import_one(path: str, fmt: str = "auto", skip_bad_rows: bool = False,
-               config_path: str | None = None) -> dict:
+               config_path: str | None = None, encoding: str = "utf-8") -> dict:
     """Import one file through the service; returns ``ImportReport.as_dict()``."""
     log = _logger()
     app = build_app(config=load_config(config_path) if config_path else None)
     try:
         report = import_file(app.sessions, app.config, app.clock, path, fmt=fmt,
-                             skip_bad_rows=skip_bad_rows, batch_size=app.settings.import_batch_size)
+                             skip_bad_rows=skip_bad_rows, batch_size=app.settings.import_batch_size,
+                             encoding=encoding)
     except ImportFailed as exc:
         for err in exc.report.errors:
             log.error("%s: %s", path, err)
@@ -99,7 +100,7 @@ def import_one(path: str, fmt: str = "auto", skip_bad_rows: bool = False,
 
 @flow(name="import-exports", **policy("import-exports"))
 def import_exports(paths: list[str], fmt: str = "auto", skip_bad_rows: bool = False,
-                   config_path: str | None = None) -> list[dict]:
+                   config_path: str | None = None, encoding: str = "utf-8") -> list[dict]:
     """Import complaint export files (CSV or JSON Lines), one task per file, in order.
 
     Args:
@@ -109,13 +110,16 @@ def import_exports(paths: list[str], fmt: str = "auto", skip_bad_rows: bool = Fa
         skip_bad_rows: import the good rows and report the bad ones, instead of
             all-or-nothing per file.
         config_path: configuration TOML; default ``CLOSELOOP_CONFIG`` or the bundled one.
+        encoding: the files' text encoding (``utf-8``; ``gb18030``, ``utf-16``... as ``closeloop import
+            --encoding``): a file that does not decode names the one it looks like.
     """
     in_run = FlowRunContext.get() is not None
     run_one = import_one if in_run else import_one.fn  # .fn: no task engine, no Prefect API
     reports: list[dict] = []
     for path in paths:
         try:
-            reports.append(run_one(path, fmt=fmt, skip_bad_rows=skip_bad_rows, config_path=config_path))
+            reports.append(run_one(path, fmt=fmt, skip_bad_rows=skip_bad_rows, config_path=config_path,
+                                   encoding=encoding))
         except ImportFailed as exc:
             if in_run:
                 _publish(reports, paths, failed=exc.report.as_dict())

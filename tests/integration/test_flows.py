@@ -113,3 +113,13 @@ def test_summary_markdown_counts_and_failure():
 
 def test_artifact_key_is_valid():
     assert re.fullmatch(r"[a-z0-9-]+", intake_flow.ARTIFACT_KEY)
+
+
+def test_the_import_flow_reads_the_encoding_it_is_given(db_url, no_prefect_api, tmp_path):
+    """A gb18030 export through the flow (a deployment's parameter): it named ``--encoding``, which a flow run
+    has no way to pass; the flow takes ``encoding`` as ``closeloop import`` does."""
+    src = tmp_path / "zh.csv"
+    src.write_bytes(("source_row,cat,label,review\n" + "".join(
+        f"{i},书籍,0,这本书的印刷质量太差了，第{i}页\n" for i in range(1, 6))).encode("gb18030"))
+    [report] = import_exports.fn([str(src)], encoding="gb18030")
+    assert (report["format"], report["created"], report["bad_rows"]) == ("zh-reviews", 5, 0)
