@@ -44,6 +44,8 @@ class BulkIn(In):
     severity: str | None = Field(None, pattern="^P[1-4]$", description="reprioritize: the new severity")
     improvement_id: ComplaintId | None = Field(None, description="link: the improvement record")
     root_cause: str | None = Field(None, max_length=100, description="resolve: a root-cause code when missing")
+    root_cause_detail: str | None = Field(None, max_length=2000,
+                                          description="resolve: the note an 'undetermined' root cause needs")
 
 
 class BulkResult(BaseModel):
@@ -51,6 +53,8 @@ class BulkResult(BaseModel):
     ok: bool
     status: int = Field(description="what the single action would have answered (200, 404, 409, 422)")
     version: int | None = Field(description="the complaint's version after the action")
+    changed: bool = Field(True, description="false when the item needed nothing (link: already linked; "
+                                            "no audit row, the version as it was)")
     error: ErrorBody | None
 
 
@@ -66,16 +70,18 @@ def bulk(body: BulkIn, who: Principal = Depends(require(MANAGER)), app: App = De
     """Transfer, reprioritize, link to an improvement record, resolve or close many complaints; one
     transaction and audit trail per item, a per-item result (a stale item fails alone)."""
     req = BulkRequest(body.action, body.reason, to=body.to, from_department=body.from_department,
-                      severity=body.severity, improvement_id=body.improvement_id, root_cause=body.root_cause)
+                      severity=body.severity, improvement_id=body.improvement_id, root_cause=body.root_cause,
+                      root_cause_detail=body.root_cause_detail)
     outcomes = run_bulk(app.sessions, app.config, req, [(i.id, i.version) for i in body.items], actor=who.actor,
                         at=app.clock.now())
     results = []
     for o in outcomes:
         if o.error is None:
-            results.append(BulkResult(id=o.complaint_id, ok=True, status=200, version=o.version, error=None))
+            results.append(BulkResult(id=o.complaint_id, ok=True, status=200, version=o.version, changed=o.changed,
+                                      error=None))
             continue
         r = domain_error(o.error)
-        results.append(BulkResult(id=o.complaint_id, ok=False, status=r.status_code, version=None,
+        results.append(BulkResult(id=o.complaint_id, ok=False, status=r.status_code, version=None, changed=False,
                                   error=ErrorBody(**json.loads(bytes(r.body))["error"])))
     ok = sum(r.ok for r in results)
     return BulkOut(action=body.action, succeeded=ok, failed=len(results) - ok, results=results)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from closeloop.bootstrap import App
 from closeloop.domain.complaint import ComplaintStatus
 from closeloop.domain.customer import ContactKind, ContactPoint, CustomerProfile
-from closeloop.domain.errors import InvalidInput
+from closeloop.domain.errors import InvalidInput, refuse_nul
 from closeloop.domain.facts import ComplaintFacts
 from closeloop.services.intake.intake_one import take_in
 from closeloop.services.reads.complaint_queries import (
@@ -71,6 +71,8 @@ def list_filter(status: list[ComplaintStatus] | None = Query(None, description="
                 who: Principal = Depends(require(*WORK_ROLES)), app: App = Depends(get_app)) -> ComplaintFilter:
     """Dependency: the list's filters (``GET /complaints`` and its export); 403 for a department the
     caller may not see, 422 for an unknown one."""
+    refuse_nul("q", q)  # also checked where every list filter is read (complaint_queries._conditions)
+    refuse_nul("department", department)
     if department is not None:
         check_department(who, department)
         if department not in app.config.departments:

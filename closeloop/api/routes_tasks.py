@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Header, Query
 from pydantic import BaseModel
 
 from closeloop.bootstrap import App
-from closeloop.domain.errors import IllegalTransition, NotFound
+from closeloop.domain.errors import IllegalTransition, NotFound, refuse_nul
 from closeloop.domain.task import TaskStatus
 from closeloop.services.reads.complaint_queries import get_task, task_department, task_with_clocks
 from closeloop.services.reads.overview import department_queue
@@ -50,6 +50,7 @@ def queue(department: str, status: list[TaskStatus] | None = Query(None, descrip
           limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10_000_000),
           who: Principal = Depends(require(*WORK_ROLES)), app: App = Depends(get_app)) -> Page[TaskOut]:
     """A department's queue, most urgent first (due instant, then id)."""
+    refuse_nul("department", department)
     check_department(who, department)
     if department not in app.config.departments:
         raise NotFound("department", department)

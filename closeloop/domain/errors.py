@@ -81,6 +81,13 @@ class InvalidInput(DomainError):
         super().__init__(f"{field}: {problem}")
 
 
+def refuse_nul(field: str, value: str | None) -> None:
+    """``InvalidInput(field, "contains a NUL character")`` when ``value`` holds one: the shared check of text
+    that reaches a SQL comparison (PostgreSQL text cannot hold NUL; SQLite would just match nothing)."""
+    if value is not None and "\x00" in value:
+        raise InvalidInput(field, "contains a NUL character")
+
+
 class NaiveDatetimeError(InvalidInput, ValueError):
     """A datetime without an offset reached a boundary that stores instants (``models.types.UTCDateTime``);
     ``field`` is ``datetime`` unless the caller knows the column."""

@@ -5,7 +5,8 @@ The same service as ``POST /api/v1/complaints/bulk`` (:func:`closeloop.services.
 ticked complaint carries the version the list showed, each is its own transaction and audit trail, and a stale
 version, an illegal trigger or bad input fails that item only. The answer is a page with one result per item
 (what happened, or why not) and the way back to the same list. The request's own parameters (no complaint
-ticked, no reason, an unknown department or record) are a message on that page and nothing is done.
+ticked, no reason, an id or version over ``MAX_ID``, an unknown department or record) are a message on that page
+and nothing is done. A complaint already linked to the record is listed as done and unchanged.
 Manager only (403 page otherwise); CSRF-protected like every form.
 """
 
@@ -17,7 +18,7 @@ from fastapi import APIRouter, Depends, Request
 
 from closeloop.domain.errors import Conflict, DomainError, IllegalTransition, InvalidInput, NotFound
 from closeloop.http.access import MANAGER, Principal, get_app
-from closeloop.services.work.bulk_actions import MAX_ITEMS, BulkRequest, run_bulk
+from closeloop.services.work.bulk_actions import MAX_ID, MAX_ITEMS, BulkRequest, run_bulk
 
 from .render import WebRoute, render
 from .session import MAX_FORM_BYTES, PageError, check_csrf, current, safe_next, web_actor
@@ -51,14 +52,21 @@ async def _bulk_form(request: Request) -> tuple[dict[str, str], list[str]]:
     return {k: v for k, v in pairs if k != "item"}, [v for k, v in pairs if k == "item"]
 
 
+def _number(raw: str) -> int | None:
+    """``raw`` as an id or version in ``1..MAX_ID`` (ASCII digits only: "²".isdigit() is true), else None."""
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10) or not 1 <= int(raw) <= MAX_ID:
+        return None
+    return int(raw)
+
+
 def _items(raw: list[str]) -> list[tuple[int, int | None]]:
     items: list[tuple[int, int | None]] = []
     for value in raw:
         cid, _, version = value.partition(":")
-        if not (cid.isascii() and cid.isdigit() and len(cid) <= 10 and version.isascii() and version.isdigit()
-                and len(version) <= 10):
-            raise InvalidInput("items", f"not a complaint and its version: {value[:40]!r}")
-        items.append((int(cid), int(version)))
+        pair = _number(cid), _number(version)
+        if pair[0] is None or pair[1] is None:
+            raise InvalidInput("items", f"not a complaint and its version (1 to {MAX_ID}): {value[:40]!r}")
+        items.append((pair[0], pair[1]))
     return items
 
 
@@ -66,14 +74,14 @@ def _request(data: dict[str, str]) -> BulkRequest:
     action = data.get("action", "")
     if action not in ACTIONS:
         raise InvalidInput("action", f"must be one of {', '.join(ACTIONS)}")
-    improvement = data.get("improvement_id", "").strip()
-    if action == "link" and not (improvement.isascii() and improvement.isdigit() and len(improvement) <= 10):
+    improvement = _number(data.get("improvement_id", "").strip())
+    if action == "link" and improvement is None:
         raise InvalidInput("improvement_id", "choose an improvement record")
     return BulkRequest(action, data.get("reason", "").strip()[:2000],
                        to=(data.get("to") or None) if action == "transfer" else None,
                        from_department=(data.get("from_department") or None) if action == "transfer" else None,
                        severity=(data.get("severity") or None) if action == "reprioritize" else None,
-                       improvement_id=int(improvement) if action == "link" else None)
+                       improvement_id=improvement if action == "link" else None)
 
 
 @router.post("/complaints/bulk")
@@ -95,7 +103,7 @@ async def bulk(request: Request, who: Principal = Depends(current)):
         field = exc.field if isinstance(exc, InvalidInput) else "improvement_id"
         return render(request, "bulk.html.j2", status=422, results=[], back=back, action=data.get("action", ""),
                       problem={"field": field, "text": str(exc)})
-    results = [{"id": o.complaint_id, "ok": o.error is None, "version": o.version,
+    results = [{"id": o.complaint_id, "ok": o.error is None, "version": o.version, "changed": o.changed,
                 "key": None if o.error is None else error_key(o.error),
                 "detail": "" if o.error is None else str(o.error)} for o in outcomes]
     return render(request, "bulk.html.j2", results=results, back=back, action=req.action, problem=None,

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import RedirectResponse
 
-from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput, NotFound
+from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput, NotFound, refuse_nul
 from closeloop.domain.task import TASK_MACHINE, TaskStatus
 from closeloop.http.access import MANAGER, WORK_ROLES, Principal, get_app
 from closeloop.services.reads.complaint_queries import task_department
@@ -71,6 +71,7 @@ def _flash(request: Request) -> dict | None:
 def queue(request: Request, department: str = Path(max_length=64), show: str = "all",
           page: int = Query(1, ge=1, le=100_000), who: Principal = Depends(current)):
     """Active tasks, most urgent first; due times in the department's zone; overdue / due-today flags."""
+    refuse_nul("department", department)
     _may_see(who, department)
     app = get_app(request)
     if department not in app.config.departments:

@@ -99,3 +99,28 @@ def test_a_token_of_another_user_cannot_delete_my_view(web, complaints):
     bo = web.signin("bo")
     r = bo.post(f"/views/{view.id}/delete", data={"csrf": csrf_of(bo.get("/complaints").text)})
     assert r.status_code == 404
+
+
+def test_bulk_ids_over_max_id_do_nothing_on_the_dashboard(web, complaints):
+    c = web.signin("manager")
+    csrf = csrf_of(c.get("/complaints").text)
+    v = _versions(web)
+    a = complaints[0]
+    r = c.post("/complaints/bulk", data={"csrf": csrf, "action": "reprioritize", "severity": "P1", "reason": "incident",
+                                         "item": [f"{a}:{v[a]}", "9999999999:1"]})
+    assert r.status_code == 422 and 'data-field="items"' in r.text, r.text
+    r = c.post("/complaints/bulk", data={"csrf": csrf, "action": "link", "improvement_id": "9999999999",
+                                         "reason": "incident", "item": f"{a}:{v[a]}"})
+    assert r.status_code == 422 and 'data-field="improvement_id"' in r.text, r.text
+    r = c.post("/complaints/bulk", data={"csrf": csrf, "action": "close", "reason": "a\x00b", "item": f"{a}:{v[a]}"})
+    assert r.status_code == 422 and 'data-field="reason"' in r.text, r.text
+    assert _versions(web) == v
+
+
+def test_nul_in_search_customer_or_queue_is_the_dashboard_error_page(web, complaints):
+    c = web.signin("manager")
+    for url in ("/complaints?q=%00", "/complaints?q=a%00b", "/exports/complaints.csv?q=%00", "/customers/a%00b",
+                "/queue/a%00b"):
+        r = c.get(url)
+        assert r.status_code == 422, (url, r.status_code)
+        assert 'id="error-message"' in r.text and "The request was not valid." in r.text, url

@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from sqlalchemy import and_, select
 
-from closeloop.domain.errors import NotFound
+from closeloop.domain.errors import NotFound, refuse_nul
 from closeloop.domain.promise import PromiseStatus
 from closeloop.services.reads.complaint_queries import touches
 from closeloop.services.uow import unit_of_work
@@ -100,7 +100,9 @@ class CustomerView:
 
 
 def customer_view(sessions, ref: str, *, scope: str | None) -> CustomerView:
-    """The customer ``ref`` as ``scope`` may see it (newest complaint first; the rest oldest first)."""
+    """The customer ``ref`` as ``scope`` may see it (newest complaint first; the rest oldest first).
+    ``InvalidInput`` naming ``ref`` for a NUL character; ``NotFound`` for an unknown ref."""
+    refuse_nul("ref", ref)
     with unit_of_work(sessions) as s:
         cust = s.scalar(select(Customer).where(Customer.ref == ref))
         if cust is None:

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, exists, func, select, union_all
 
 from closeloop.config import Config
 from closeloop.domain.complaint import ComplaintStatus
-from closeloop.domain.errors import InvalidInput, NotFound
+from closeloop.domain.errors import InvalidInput, NotFound, refuse_nul
 from closeloop.domain.task import ACTIVE_STATES
 from closeloop.domain.triage import SEVERITIES
 from closeloop.services.engine.clocks import ClockView, complaint_clocks, task_clocks
@@ -90,6 +90,8 @@ def _add_search(s, q: str, where: list) -> int:
 
 
 def _conditions(f: ComplaintFilter, now: datetime, scope: str | None) -> list:
+    for name in ("q", "department"):  # the text filters (every caller: API, its export, dashboard, saved views)
+        refuse_nul(name, getattr(f, name))
     where: list[ColumnElement[bool]] = []
     if f.status:
         bad = [s for s in f.status if s not in {str(x) for x in ComplaintStatus}]

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from sqlalchemy import delete, func, select
 
 from closeloop.domain.complaint import ComplaintStatus
-from closeloop.domain.errors import InvalidInput, NotFound
+from closeloop.domain.errors import InvalidInput, NotFound, refuse_nul
 from closeloop.services.reads.search import MAX_QUERY_CHARS, ComplaintSort
 from closeloop.services.uow import unit_of_work
 from models.tables import SavedView
@@ -56,6 +56,7 @@ def normalise(q: str | None = None, status: str | None = None, overdue: bool = F
               sort: str | None = None) -> ViewQuery:
     """A checked :class:`ViewQuery`; ``InvalidInput`` naming ``q``, ``status`` or ``sort``."""
     q = (q or "").strip()
+    refuse_nul("q", q)
     if len(q) > MAX_QUERY_CHARS:
         raise InvalidInput("q", f"longer than {MAX_QUERY_CHARS} characters")
     if status and status not in {str(s) for s in ComplaintStatus}:
@@ -67,6 +68,7 @@ def normalise(q: str | None = None, status: str | None = None, overdue: bool = F
 
 
 def _name(name: str) -> str:
+    refuse_nul("name", name)
     name = " ".join((name or "").split())
     if not name:
         raise InvalidInput("name", "a view needs a name")

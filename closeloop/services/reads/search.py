@@ -22,7 +22,7 @@ from itertools import chain
 from sqlalchemy import ColumnElement, CompoundSelect, bindparam, literal_column, select, text, true, union
 from sqlalchemy.orm import Session
 
-from closeloop.domain.errors import InvalidInput
+from closeloop.domain.errors import InvalidInput, refuse_nul
 from closeloop.domain.facts import ComplaintFacts
 from closeloop.domain.search_text import QueryTerms, document, query_terms, short_terms, text_terms
 from closeloop.services.bulk import insert_rows
@@ -91,9 +91,11 @@ def matching_ids(session: Session, query: str) -> CompoundSelect:
     """The ids of the complaints matching ``query`` (see the module docstring), as one
     ``SELECT id ... UNION ...`` (each part index-driven).
 
-    Raises ``InvalidInput("q", ...)`` for an empty query or one over ``MAX_QUERY_CHARS`` characters.
+    Raises ``InvalidInput("q", ...)`` for an empty query, one over ``MAX_QUERY_CHARS`` characters or one with a
+    NUL character.
     """
     q = query.strip()
+    refuse_nul("q", q)
     if not q:
         raise InvalidInput("q", "is empty")
     if len(q) > MAX_QUERY_CHARS:
