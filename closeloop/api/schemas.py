@@ -187,9 +187,11 @@ class Version(In):
 
 class TokenIn(In):
     role: str = Field(pattern="^(member|lead|manager|admin)$")
-    name: str = Field(min_length=1, max_length=200)
+    name: str | None = Field(None, min_length=1, max_length=200,
+                             description="who holds it; default: the user's name, else role[@department]")
     department: str | None = Field(None, max_length=64)
-    language: str = Field("en", pattern="^(en|zh)$")
+    language: str | None = Field(None, pattern="^(en|zh)$",
+                                 description="en or zh (notices and dashboard); default: the user's language, else en")
     user: str | None = Field(None, min_length=1, max_length=65,
                              description="the handle of the user it belongs to (role and department must fit)")
 
