@@ -7,6 +7,9 @@ access log.
 - ``GET /metrics``: Prometheus text format (``prometheus-client``): the engine's gauges read from the
   database at scrape time (outbox backlog by status, oldest pending message age, due-timer lag, sweep
   and delivery durations and deliveries by outcome over the last hour) and this process's API latency.
+  ``closeloop_database_up`` is 1 when that read succeeded; while the database cannot be read the answer
+  is still 200 (the exporter convention, as ``mysql_up``/``pg_up``): ``closeloop_database_up 0``, the
+  API latency, and none of the engine's gauges (no stale or made-up values).
 
 No token is needed (load balancers and Prometheus call them; keep them on the internal network);
 none of them returns personal data. Each request is logged as one line with method, route
@@ -23,6 +26,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
 
 from closeloop.services.reads.health import engine_gauges, readiness
 
@@ -30,6 +34,7 @@ from .auth import get_app
 
 router = APIRouter(tags=["operations"])
 _log = logging.getLogger("closeloop.api.access")
+_metrics_log = logging.getLogger("closeloop.api.metrics")
 
 #: Path parameters copied into the access log (ids only).
 ID_PARAMS = {"complaint_id": "complaint_id", "task_id": "task_id", "improvement_id": "improvement_id"}
@@ -58,7 +63,9 @@ def readyz(request: Request):
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response,
-            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text exposition format"}})
+            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text exposition format; "
+                                   "`closeloop_database_up 0` (and no engine gauges) while the database "
+                                   "cannot be read"}})
 def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -74,7 +81,17 @@ class EngineCollector:
 
     def collect(self):
         app = self.api.state.closeloop
-        g = engine_gauges(app.sessions, app.clock.now())
+        up = GaugeMetricFamily("closeloop_database_up",
+                               "1 when the engine's gauges were read from the database at this scrape, else 0")
+        try:
+            g = engine_gauges(app.sessions, app.clock.now())
+        except SQLAlchemyError as exc:  # database down or unreadable: say so, never a 500 for the scrape
+            _metrics_log.warning("metrics: database unreadable (%s)", type(exc).__name__)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
         backlog = GaugeMetricFamily("closeloop_outbox_messages", "Outbox messages by status", labels=["status"])
         for status, n in g.outbox_by_status.items():
             backlog.add_metric([status], n)

@@ -73,7 +73,9 @@ class ReprocessIn(BaseModel):
 
 
 class ReprocessOut(BaseModel):
-    counts: dict[str, int] = Field(description="reprocessed, not_quarantined and the outcomes as for new mail")
+    counts: dict[str, int] = Field(description="reprocessed, not_quarantined (the mail exists, not in quarantine), "
+                                               "not_found (no such inbound mail) and the outcomes as for new mail")
+    not_found: list[int] = Field(default_factory=list, description="the given ids of no inbound mail at all")
     results: list[InboundOut]
 
 
@@ -83,11 +85,15 @@ def reprocess_quarantine(body: ReprocessIn, who: Principal = Depends(require(MAN
     """Run quarantined messages through the intake again (after a fix), as ``closeloop mail reprocess``:
     each becomes a complaint, a reply or ignored automatic mail, or stays quarantined with the reason of this
     reading. Idempotent: a message reprocessed twice makes one complaint. Manager tokens only."""
-    if bool(body.ids) == body.all:
+    if body.ids and body.all:
         raise ApiError(422, "give ids or all=true, not both", field="ids")
+    if not body.ids and not body.all:
+        raise ApiError(422, "give ids (inbound mail ids of the quarantine) or all=true", field="ids")
     report = reprocess(app.sessions, app.config, now=app.clock.now(),
                        options=InboundOptions.from_settings(app.settings), ids=None if body.all else body.ids)
-    return ReprocessOut(counts=report.as_dict(), results=[
+    if body.ids and len(report.not_found) == len(set(body.ids)):
+        raise ApiError(422, f"no inbound mail with id {', '.join(map(str, report.not_found))}", field="ids")
+    return ReprocessOut(counts=report.as_dict(), not_found=report.not_found, results=[
         InboundOut(key=r.key, outcome=r.outcome, reason=r.reason, complaint_id=r.complaint_id, duplicate=r.duplicate)
         for r in report.results])
 

@@ -1,4 +1,6 @@
-"""Request and response bodies. Instants are ISO 8601 and UTC-aware (naive input is a 422).
+"""Request and response bodies. Instants are ISO 8601 date-times with an offset (``2026-12-01T00:00:00Z``);
+a plain date or a date-time without an offset is a 422 that says so with an example (every instant, body
+field or query filter alike).
 
 Durations of SLA clocks are **business hours** on the named calendar; ages in the
 overview are **calendar** time.
@@ -9,7 +11,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    WrapValidator,
+    field_validator,
+)
 
 from closeloop.domain.facts import MAX_CHARS, MAX_TAG_CHARS, MAX_TAGS, SOURCE_PATTERN
 
@@ -24,8 +36,20 @@ def _bounded(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+#: What a malformed or offset-less instant is told (a plain date is not taken as some zone's midnight).
+INSTANT_FORMAT = ("must be a date-time with a UTC offset, e.g. 2026-12-01T00:00:00Z or 2026-12-01T08:00:00+08:00 "
+                  "(a plain date or a time without an offset is not accepted)")
+
+
+def _instant_format(value, handler):
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        raise ValueError(f"{INSTANT_FORMAT}; got {str(value)[:40]!r}") from exc
+
+
 #: A UTC-aware instant within 1970..2200 (calendar arithmetic far outside it overflows).
-Instant = Annotated[AwareDatetime, AfterValidator(_bounded)]
+Instant = Annotated[AwareDatetime, WrapValidator(_instant_format), AfterValidator(_bounded)]
 
 
 class In(BaseModel):
@@ -187,9 +211,11 @@ class Version(In):
 
 class TokenIn(In):
     role: str = Field(pattern="^(member|lead|manager|admin)$")
-    name: str = Field(min_length=1, max_length=200)
+    name: str | None = Field(None, min_length=1, max_length=200,
+                             description="who holds it; default: the user's name, else role[@department]")
     department: str | None = Field(None, max_length=64)
-    language: str = Field("en", pattern="^(en|zh)$")
+    language: str | None = Field(None, pattern="^(en|zh)$",
+                                 description="en or zh (notices and dashboard); default: the user's language, else en")
     user: str | None = Field(None, min_length=1, max_length=65,
                              description="the handle of the user it belongs to (role and department must fit)")
 

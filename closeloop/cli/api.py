@@ -24,8 +24,11 @@ tokens_app = typer.Typer(help="API tokens: create (prints the token alone), list
 def tokens_create(role: str = typer.Option(..., "--role", help="member, lead, manager or admin"),
                   department: str | None = typer.Option(None, "--department", "-d",
                                                            help="required for member and lead"),
-                  name: str | None = typer.Option(None, "--name", help="who holds it (default: role[@dept])"),
-                  language: str = typer.Option("en", "--language", help="en or zh (dashboard language)"),
+                  name: str | None = typer.Option(None, "--name",
+                                                  help="who holds it (default: the --user's name, else role[@dept])"),
+                  language: str | None = typer.Option(None, "--language",
+                                                      help="en or zh (dashboard language; default: the --user's "
+                                                           "language, else en)"),
                   user: str | None = typer.Option(None, "--user", help="the handle of the user it belongs to "
                                                                       "(`closeloop users add`)")) -> None:
     """Create a token and print it ALONE on standard output (TOKEN=$(closeloop tokens create ...)).
@@ -34,7 +37,7 @@ def tokens_create(role: str = typer.Option(..., "--role", help="member, lead, ma
     """
     a = get_app()
     secret, info = token_svc.create_token(a.sessions, a.config, role=role, department=department,
-                                          name=name or (f"{role}@{department}" if department else role),
+                                          name=name,
                                           language=language, created_by=actor_name(None), at=a.clock.now(),
                                           user=user)
     print(secret)

@@ -59,12 +59,19 @@ def reprocess_cmd(ids: list[int] = typer.Option([], "--id", min=1, help="an inbo
     ignored automatic mail, or stays quarantined with the reason of this reading. Running it twice takes
     nothing in twice. Ids are those of `closeloop mail quarantined`."""
 
-    if bool(ids) == every:
+    if ids and every:
         fail("give --id N (repeatable) or --all, not both", 2)
+    if not ids and not every:
+        fail("give --id N (repeatable; ids of `closeloop mail quarantined`) or --all", 2)
     a = get_app()
     report = reprocess(a.sessions, a.config, now=a.clock.now(), options=InboundOptions.from_settings(a.settings),
                        ids=None if every else ids)
     _print(_with_zeros(report.as_dict()), as_json, "no quarantined messages")
+    if report.not_found:
+        missing = ", ".join(map(str, report.not_found))
+        typer.echo(f"not found: no inbound mail with id {missing} (see `closeloop mail quarantined`)", err=True)
+        if len(report.not_found) == len(set(ids)):  # nothing given was found
+            raise typer.Exit(1)
 
 
 @mail_app.command("quarantined")

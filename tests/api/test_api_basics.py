@@ -45,6 +45,23 @@ def test_unknown_path_and_bad_input_use_the_one_error_shape(api):
     assert r.status_code == 422 and r.json()["error"]["field"] == "received_at"  # naive instant
 
 
+def test_every_instant_filter_says_a_plain_date_needs_a_time_and_an_offset(api):
+    """A plain date or an offset-less time, in any date filter or body instant: one message with an example."""
+    for param in ("received_from", "received_to", "created_from", "created_to"):
+        for value in ("2026-12-01", "2026-12-01T08:00:00", "yesterday"):
+            r = api.get("manager", "/complaints", params={param: value})
+            assert r.status_code == 422, (param, value)
+            err = r.json()["error"]
+            assert err["field"] == param and "2026-12-01T00:00:00Z" in err["message"], (param, value, err)
+            assert "offset" in err["message"] and "timezone info" not in err["message"]
+    r = api.get("manager", "/complaints", params={"received_from": "2026-12-01T00:00:00Z"})
+    assert r.status_code == 200
+    r = api.get("manager", "/complaints", params={"received_from": "1900-01-01T00:00:00Z"})
+    assert r.status_code == 422 and "between 1970 and 2200" in r.json()["error"]["message"]
+    r = api.post("manager", "/complaints", json={"external_ref": "X", "received_at": "2026-03-01"})
+    assert r.status_code == 422 and "2026-12-01T00:00:00Z" in r.json()["error"]["message"]
+
+
 def test_intake_is_idempotent_on_the_external_reference(api):
     body = {"external_ref": "EXT-1", "received_at": "2026-03-01T10:00:00+08:00", "product": "Credit reporting",
             "category": "Credit reporting", "text": "my report is wrong"}

@@ -98,6 +98,13 @@ def test_quarantined_and_ignored_mail_is_counted_in_metrics_and_reprocessed_by_a
     assert api.post("member", "/inbound/email/reprocess", json={"all": True}).status_code == 403
     bad = api.post("manager", "/inbound/email/reprocess", json={"all": True, "ids": [1]})
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "ids"
+    assert "not both" in bad.json()["error"]["message"]
+    neither = api.post("manager", "/inbound/email/reprocess", json={})
+    assert neither.status_code == 422 and neither.json()["error"]["field"] == "ids"
+    assert "not both" not in neither.json()["error"]["message"] and "all=true" in neither.json()["error"]["message"]
+    unknown = api.post("manager", "/inbound/email/reprocess", json={"ids": [999999]})
+    assert unknown.status_code == 422 and unknown.json()["error"]["field"] == "ids"
+    assert "no inbound mail with id 999999" in unknown.json()["error"]["message"]
     still = api.post("manager", "/inbound/email/reprocess", json={"all": True})
     assert still.status_code == 200 and still.json()["counts"]["quarantined:unknown_charset"] == 1
 

@@ -6,12 +6,17 @@ import json
 import logging
 from datetime import timedelta
 
+from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import sessionmaker
 
+from closeloop.api.app import create_app
+from closeloop.bootstrap import App
 from closeloop.logs import JsonFormatter
 from closeloop.services.engine.engine_runs import RunKind, record_run
 from closeloop.services.engine.sweep import sweep
+from closeloop.settings import Settings
 from models import migrate
 from models.tables import Outbox, Task, Timer
 
@@ -52,6 +57,23 @@ def test_readyz_names_each_check_and_fails_with_503_and_the_reason(api, engine):
     assert r.status_code == 503 and r.json()["checks"]["configuration"].startswith("not loaded")
 
 
+def test_metrics_answer_200_with_database_up_0_while_the_database_is_down(config, clock):
+    """A scrape while the database is unreachable: no 500 (Prometheus would only see the target down), but
+    ``closeloop_database_up 0``, the process's API latency, and no engine gauge; /readyz says 503."""
+    url = "postgresql+psycopg://postgres@127.0.0.1:5999/nope"  # nothing listens there
+    down = create_engine(url, connect_args={"connect_timeout": 2})
+    app = App(Settings(database_url=url), down, sessionmaker(down, expire_on_commit=False), clock, config)
+    with TestClient(create_app(app)) as client:
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/readyz").status_code == 503
+        r = client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    m = _samples(r.text)
+    assert m[("closeloop_database_up", ())] == 0
+    assert not any(name.startswith(("closeloop_outbox", "closeloop_due_timer", "closeloop_engine")) for name, _ in m)
+    assert any(name.startswith("closeloop_api_request_duration_seconds") for name, _ in m)
+
+
 def test_metrics_report_the_backlog_the_timer_lag_and_the_runs(api, complaints, clock):
     sessions = api.app.sessions
     sweep(sessions, api.app.config, T0)  # schedules the complaints' timers
@@ -73,6 +95,7 @@ def test_metrics_report_the_backlog_the_timer_lag_and_the_runs(api, complaints, 
     r = api.client.get("/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     m = _samples(r.text)
+    assert m[("closeloop_database_up", ())] == 1
     assert m[("closeloop_due_timers", ())] == due
     assert m[("closeloop_due_timer_lag_seconds", ())] == (later - oldest_due).total_seconds()
     for status in ("pending", "sending", "delivered", "unknown", "dead"):  # every status, 0 when none has it

@@ -39,3 +39,20 @@ def test_create_prints_the_token_alone_and_stores_only_its_hash(sqlite_template,
     assert r.exit_code == 0 and "revoked" in r.stdout
     r = runner.invoke(app, ["tokens", "revoke", "999"])
     assert r.exit_code == 1 and "not found" in r.output
+
+
+def test_a_token_for_a_user_takes_the_users_language_and_name(sqlite_template, tmp_path, monkeypatch):
+    db = tmp_path / "cli.db"
+    shutil.copy(sqlite_template, db)
+    monkeypatch.setenv("CLOSELOOP_DATABASE_URL", f"sqlite:///{db}")
+    runner = CliRunner()
+    r = runner.invoke(app, ["users", "add", "wang.li", "--name", "王丽", "--role", "member", "-d", "operations",
+                            "--language", "zh"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["tokens", "create", "--role", "member", "-d", "operations", "--user", "wang.li"])
+    assert r.exit_code == 0, r.output
+    engine = make_engine(f"sqlite:///{db}")
+    with engine.connect() as c:
+        row = c.execute(select(ApiToken)).one()
+    engine.dispose()
+    assert (row.language, row.name) == ("zh", "王丽")

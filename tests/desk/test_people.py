@@ -75,6 +75,24 @@ def test_user_rules_name_the_field(api):
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "user"
 
 
+def test_a_users_token_takes_the_users_language_and_name_unless_given(api):
+    """`tokens create --user` / POST /tokens with a user: the token speaks the user's language (dashboard,
+    /me) and is named after them; an explicit name or language still wins; without a user: role@dept, en."""
+    wang = _user(api, "wang.li", language="zh")
+    _, info = create_token(api.app.sessions, api.app.config, role="member", department="operations",
+                           created_by="t", at=T0, user="wang.li")
+    assert (info.language, info.name) == ("zh", wang.name)
+    r = api.post("admin", "/tokens", {"role": "member", "department": "operations", "user": "wang.li"})
+    assert r.status_code == 201 and (r.json()["info"]["language"], r.json()["info"]["name"]) == ("zh", wang.name)
+    me = api.client.get("/api/v1/me", headers={"Authorization": f"Bearer {r.json()['token']}"})
+    assert me.status_code == 200 and me.json()["language"] == "zh"
+    r = api.post("admin", "/tokens", {"role": "member", "department": "operations", "user": "wang.li",
+                                      "language": "en", "name": "Wang's laptop"})
+    assert (r.json()["info"]["language"], r.json()["info"]["name"]) == ("en", "Wang's laptop")
+    r = api.post("admin", "/tokens", {"role": "member", "department": "operations"})
+    assert (r.json()["info"]["language"], r.json()["info"]["name"]) == ("en", "member@operations")
+
+
 def test_assignment_to_a_person_and_my_tasks(api, complaints):
     wang = _user(api, "wang.li")
     _user(api, "li.na", departments=["service"])

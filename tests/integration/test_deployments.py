@@ -135,3 +135,37 @@ def test_an_import_retries_transient_errors_only():
     bad_file = asyncio.run(exception_to_failed_state(ImportRunFailed(ImportReport(path="x.csv", bad_rows=3))))
     assert _transient(import_one, None, transient) is True
     assert _transient(import_one, None, bad_file) is False
+
+
+def _readme_table() -> dict[str, list[str]]:
+    """deploy/README.md's deployments table: name -> its cells (flow, schedule, timeout/retries, what)."""
+    text = (ROOT / "deploy" / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## The deployments"):text.index("## 1.")]
+    rows = [line.strip().strip("|").strip().split(" | ") for line in section.splitlines() if line.startswith("| `")]
+    return {cells[0].strip("`"): [c.strip() for c in cells[1:]] for cells in rows}
+
+
+def test_the_readme_table_lists_every_deployment_with_its_flow_schedule_and_policy():
+    """The table that calls itself the one list cannot drift from prefect.yaml: every deployment, its
+    entrypoint, its schedule as written (`interval: N`, `cron: "..."` with its zone, or `schedules: []`)
+    and its timeout."""
+    table = _readme_table()
+    specs = {spec.name: spec for spec in load_specs()}
+    assert set(table) == set(specs)
+    for name, spec in specs.items():
+        flow, schedule, policy = table[name][:3]
+        assert flow == f"`{spec.entrypoint}`", name
+        if not spec.schedules:
+            assert "`schedules: []`" in schedule, name
+        for s in spec.schedules:
+            assert (f"`interval: {s['interval']}`" if "interval" in s else f'`cron: "{s["cron"]}"`') in schedule, name
+            if "cron" in s:
+                assert "zone" in schedule, name
+        assert policy.startswith(f"{sched.POLICIES[spec.load_flow().name][0]} s,"), name
+    assert "customer calendar's zone" in table["monthly-review"][1]  # flows/review.py, flows/serve.py
+
+
+def test_the_readme_sections_are_numbered_in_order():
+    text = (ROOT / "deploy" / "README.md").read_text(encoding="utf-8")
+    numbers = [int(line[3]) for line in text.splitlines() if line.startswith("## ") and line[3].isdigit()]
+    assert numbers == sorted(numbers) == list(range(1, len(numbers) + 1))

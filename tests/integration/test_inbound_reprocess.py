@@ -72,7 +72,8 @@ def test_quarantined_mail_is_reprocessed_after_a_fix_once_and_the_rest_keeps_its
         assert s.get(MailQuarantine, broken).raw == BROKEN
 
     again = reprocess(sessions, config, now=at + timedelta(hours=1), options=options, ids=[odd, broken, 999_999])
-    assert again.counts["not_quarantined"] == 2 and again.counts["reprocessed"] == 1
+    assert (again.counts["not_quarantined"], again.counts["not_found"], again.counts["reprocessed"]) == (1, 1, 1)
+    assert again.not_found == [999_999]  # no such inbound mail: told apart from one not (or no longer) quarantined
     assert len(email_complaints(sessions)) == 1  # reprocessed twice: one complaint
 
     # the message again from the mailbox (same Message-ID): a duplicate of the reprocessed one
@@ -119,8 +120,15 @@ def test_cli_reprocess_and_the_poll_output_counts_quarantined_and_ignored(
     res = runner.invoke(app, ["mail", "quarantined"], catch_exceptions=False)
     assert res.exit_code == 0 and "malformed_mime" in res.output and ALICE not in res.output
     mail_id = int(res.output.split()[0])
-    assert runner.invoke(app, ["mail", "reprocess"]).exit_code == 2  # --id or --all
+    res = runner.invoke(app, ["mail", "reprocess"])
+    assert res.exit_code == 2 and "--id" in res.output and "not both" not in res.output  # --id or --all
+    res = runner.invoke(app, ["mail", "reprocess", "--id", "9999"], catch_exceptions=False)
+    assert res.exit_code == 1 and "not found" in res.output and "9999" in res.output
+    assert "not_quarantined" not in res.output
     res = runner.invoke(app, ["mail", "reprocess", "--id", str(mail_id), "--json"], catch_exceptions=False)
     assert res.exit_code == 0 and json.loads(res.output)["quarantined:malformed_mime"] == 1
+    res = runner.invoke(app, ["mail", "reprocess", "--id", str(mail_id), "--id", "9999"], catch_exceptions=False)
+    assert res.exit_code == 0 and "reprocessed 1" in res.output and "not_found 1" in res.output
+    assert "no inbound mail with id 9999" in res.output  # the one not found is named; the known one was done
     res = runner.invoke(app, ["mail", "reprocess", "--all"], catch_exceptions=False)
     assert res.exit_code == 0 and "reprocessed 1" in res.output

@@ -81,10 +81,13 @@ class InboundReport:
 
     results: list[MailResult] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
+    #: reprocessing: the given ids with no inbound mail at all (mistyped, or never received)
+    not_found: list[int] = field(default_factory=list)
 
     def add(self, other: InboundReport) -> None:
         self.results.extend(other.results)
         self.counts.update(other.counts)
+        self.not_found.extend(other.not_found)
 
     def as_dict(self) -> dict[str, int]:
         return dict(sorted(self.counts.items()))

@@ -48,8 +48,9 @@ def quarantine_list(sessions, *, limit: int = 1000) -> list[dict]:
 def reprocess(sessions, config: Config, *, now: datetime, options: InboundOptions, ids: Sequence[int] | None = None,
               batch_size: int = DEFAULT_BATCH) -> InboundReport:
     """Reprocess the quarantined messages ``ids`` (``inbound_mail`` ids; None: all), ``batch_size`` per
-    transaction. Counts: ``reprocessed`` (claimed), the outcomes as for new mail, and ``not_quarantined`` for
-    given ids without a quarantined message (unknown, reprocessed before, or erased)."""
+    transaction. Counts: ``reprocessed`` (claimed), the outcomes as for new mail, ``not_quarantined`` for
+    given ids of inbound mail not in quarantine (reprocessed before, or erased) and ``not_found`` for given ids
+    of no inbound mail at all (also listed in ``report.not_found``)."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     report = InboundReport()
@@ -83,9 +84,20 @@ def _one_batch(sessions, config: Config, ids: list[int], *, now: datetime, optio
                 report = _Batch(s, config, now, MailVia.IMAP, options).run(incoming) if incoming else InboundReport()
             report.counts["reprocessed"] += len(claimed)
             if len(claimed) < len(ids):
-                report.counts["not_quarantined"] += len(ids) - len(claimed)
+                _count_missing(sessions, report, [i for i in ids if i not in claimed])
             return report
         except IntegrityError:
             if attempt == attempts:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _count_missing(sessions, report: InboundReport, missing: list[int]) -> None:
+    """Split the given ids that were not claimed into ``not_quarantined`` (the mail exists) and ``not_found``."""
+    with sessions() as s:
+        known = set(s.scalars(select(InboundMail.id).where(InboundMail.id.in_(missing))))
+    if known:
+        report.counts["not_quarantined"] += len(known)
+    report.not_found.extend(i for i in missing if i not in known)
+    if report.not_found:
+        report.counts["not_found"] += len(report.not_found)

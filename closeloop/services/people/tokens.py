@@ -62,7 +62,7 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def _check(config: Config, role: str, department: str | None, language: str, name: str) -> None:
+def _check_role(config: Config, role: str, department: str | None) -> None:
     if role not in ROLES:
         raise InvalidInput("role", f"must be one of {', '.join(ROLES)}")
     if role in DEPARTMENT_ROLES:
@@ -73,35 +73,44 @@ def _check(config: Config, role: str, department: str | None, language: str, nam
                                              f"{', '.join(sorted(config.departments))}")
     elif department:
         raise InvalidInput("department", f"a {role} token is not bound to a department")
+
+
+def _check_holder(language: str, name: str) -> None:
     if language not in LANGUAGES:
         raise InvalidInput("language", f"must be one of {', '.join(LANGUAGES)}")
     if not name or not name.strip() or len(name) > 200:
         raise InvalidInput("name", "is required, at most 200 characters")
 
 
-def create_token(sessions, config: Config, *, role: str, name: str, created_by: str, at: datetime,
-                 department: str | None = None, language: str = "en",
+def create_token(sessions, config: Config, *, role: str, created_by: str, at: datetime, name: str | None = None,
+                 department: str | None = None, language: str | None = None,
                  user: str | None = None) -> tuple[str, TokenInfo]:
     """Create a token; returns ``(secret, info)``. The secret is shown once and never stored.
 
     ``user``: the handle of the person it belongs to (issue 14); the token then carries that user's role,
-    and a member or lead token one of the user's departments (``InvalidInput`` naming ``user`` otherwise)."""
-    _check(config, role, department, language, name)
+    and a member or lead token one of the user's departments (``InvalidInput`` naming ``user`` otherwise).
+    ``name`` and ``language`` not given: the user's name and language for a user's token, else
+    ``role[@department]`` and ``en``."""
+    _check_role(config, role, department)
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with unit_of_work(sessions) as s:
         owner = _owner(s, user, role, department) if user is not None else None
+        if name is None:
+            name = owner.name if owner is not None else (f"{role}@{department}" if department else role)
+        if language is None:
+            language = owner.language if owner is not None else "en"
+        _check_holder(language, name)
         if department:
             sync_departments(s, config, at)
         row = ApiToken(token_hash=hash_secret(secret), prefix=secret[:10], name=name.strip(), role=role,
                        department=department or None, language=language, created_at=at, created_by=created_by,
-                       user_id=owner)
+                       user_id=owner.id if owner is not None else None)
         s.add(row)
         s.flush()
         return secret, TokenInfo.of(row)
 
 
-def _owner(s, handle: str, role: str, department: str | None) -> int:
-
+def _owner(s, handle: str, role: str, department: str | None) -> User:
     h = check_handle(handle, "user")
     row = s.scalar(select(User).where(User.handle == h))
     if row is None:
@@ -110,7 +119,7 @@ def _owner(s, handle: str, role: str, department: str | None) -> int:
         raise InvalidInput("user", f"user {h!r} is a {row.role}; the token's role is {role}")
     if department and department not in (row.departments or []):
         raise InvalidInput("user", f"user {h!r} does not work for department {department!r}")
-    return row.id
+    return row
 
 
 def verify_token(sessions, secret: str, *, at: datetime) -> TokenInfo | None:
