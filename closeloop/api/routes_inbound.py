@@ -31,7 +31,8 @@ MEDIA_TYPE = "message/rfc822"
 
 class InboundOut(BaseModel):
     key: str = Field(description="SHA-256 of the Message-ID (of the raw message without one): the idempotency key")
-    outcome: str | None = Field(description="complaint | reply | ignored | quarantined; null for a duplicate")
+    outcome: str | None = Field(description="complaint | reply | ignored | quarantined; for a duplicate, what became "
+                                            "of the message the first time (null: two copies in one batch)")
     reason: str | None = Field(description="why: the loop or quarantine reason, or how it was threaded")
     complaint_id: int | None
     duplicate: bool = Field(description="processed before: nothing changed")

@@ -42,6 +42,8 @@ def test_webhook_takes_a_mail_in_once_and_lists_its_attachments(api, tmp_path):
         assert c is not None and (c.source, c.channel) == ("email", "email")
     again = post_mail(api, raw_mail())
     assert again.status_code == 200 and again.json()["duplicate"] is True
+    # a retry learns what its first delivery did (it answered complaint_id null: the client lost the complaint)
+    assert (again.json()["outcome"], again.json()["complaint_id"]) == ("complaint", cid)
     with api.app.sessions() as s:
         assert len(s.scalars(select(Complaint.id).where(Complaint.source == "email")).all()) == 1
     listed = api.get("manager", f"/complaints/{cid}/attachments")

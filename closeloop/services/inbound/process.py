@@ -174,10 +174,12 @@ class _Batch:
 
     def _fresh(self, incoming: list[_Incoming]) -> list[_Incoming]:
         keys = sorted({m.key for m in incoming})
-        seen: set[str] = set()
+        earlier: dict[str, tuple[str, str | None, int | None]] = {}  # key -> what became of it the first time
         for i in range(0, len(keys), 400):
-            seen |= set(self.s.scalars(select(InboundMail.key).where(InboundMail.key.in_(keys[i:i + 400]))))
-        seen -= {m.old_key for m in incoming if m.row_id is not None}  # a reprocessed row's own key
+            earlier.update((k, (o, r, c)) for k, o, r, c in self.s.execute(
+                select(InboundMail.key, InboundMail.outcome, InboundMail.reason, InboundMail.complaint_id)
+                .where(InboundMail.key.in_(keys[i:i + 400]))))
+        seen = set(earlier) - {m.old_key for m in incoming if m.row_id is not None}  # a reprocessed row's own key
         fresh = []
         for m in incoming:
             if m.key in seen and m.row_id is not None:  # reprocessed, but taken in since under its Message-ID
@@ -185,8 +187,10 @@ class _Batch:
                 m.key = m.old_key  # the row keeps its key (the other row has the Message-ID's)
                 self._row(m, MailOutcome.IGNORED, DUPLICATE)
                 continue
-            if m.key in seen:
-                self.report.results.append(MailResult(m.key, None, duplicate=True))
+            if m.key in seen:  # the earlier outcome holds: a retry learns what its first delivery did
+                outcome, reason, complaint_id = earlier.get(m.key, (None, None, None))
+                self.report.results.append(MailResult(m.key, MailOutcome(outcome) if outcome else None, reason,
+                                                      complaint_id, duplicate=True))
                 self.report.counts["duplicate"] += 1
                 continue
             seen.add(m.key)
