@@ -19,7 +19,12 @@ from sqlalchemy.types import TypeDecorator
 
 from closeloop.domain.errors import NaiveDatetimeError
 
-__all__ = ["NaiveDatetimeError", "UTCDateTime"]
+__all__ = ["MAX_ID", "NaiveDatetimeError", "UTCDateTime"]
+
+#: The largest id (and version) a row can have: every key is a 32-bit integer on PostgreSQL. A larger number is
+#: no row's, and the driver would fail on it (an overflow) instead of finding nothing: the API, the dashboard,
+#: bulk requests and the command line refuse it up front.
+MAX_ID = 2_147_483_647
 
 
 class UTCDateTime(TypeDecorator[datetime]):

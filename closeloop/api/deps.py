@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import Path
 
 from closeloop.services.engine.clocks import ClockView
+from models.types import MAX_ID
 
 from .errors import ApiError
 from .schemas import ClockOut, Instant  # noqa: F401 - re-exported for the routers
 
-MAX_ID = 2_147_483_647  # PostgreSQL integer; larger ids cannot exist
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 def version_of(body_version: int | None, if_match: str | None) -> int | None:

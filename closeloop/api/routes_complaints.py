@@ -71,8 +71,7 @@ def list_filter(status: list[ComplaintStatus] | None = Query(None, description="
                 who: Principal = Depends(require(*WORK_ROLES)), app: App = Depends(get_app)) -> ComplaintFilter:
     """Dependency: the list's filters (``GET /complaints`` and its export); 403 for a department the
     caller may not see, 422 for an unknown one."""
-    refuse_nul("q", q)  # also checked where every list filter is read (complaint_queries._conditions)
-    refuse_nul("department", department)
+    refuse_nul("department", department)  # before the department is looked up (q: where every filter is read)
     if department is not None:
         check_department(who, department)
         if department not in app.config.departments:

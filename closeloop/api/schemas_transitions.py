@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StrictInt
 
+from models.types import MAX_ID
+
 from .schemas import Instant, Version
 
 Reason = Annotated[str, Field(min_length=1, max_length=2000, pattern=r"\S")]
@@ -77,7 +79,7 @@ class Reopen(Version):
 
 class Merge(Version):
     trigger: Literal["merge"]
-    into: StrictInt = Field(ge=1, le=2_147_483_647, description="the surviving complaint")
+    into: StrictInt = Field(ge=1, le=MAX_ID, description="the surviving complaint")
     into_version: StrictInt | None = Field(None, ge=1, description="the survivor's version as read")
     reason: str | None = Field(None, max_length=2000)
 

@@ -21,7 +21,7 @@ from closeloop.cli.common import err, fail, get_app, out, parse_instant, report_
 from closeloop.cli.complaints import complaints_app
 from closeloop.cli.tasks import tasks_app
 from closeloop.config import Config, ConfigError, load_config
-from closeloop.domain.errors import DomainError, InvalidInput
+from closeloop.domain.errors import DomainError
 from closeloop.logs import configure_logging, json_for_prefect_runs
 from closeloop.replay_config import import_hint
 from closeloop.services.engine.digest import overdue_digest
@@ -292,10 +292,8 @@ def serve_cmd(api_host: str = typer.Option("127.0.0.1", "--api-host", help="the 
         mail = describe_email(a.settings)
     except ValueError as exc:
         fail(exc, 2)
-    try:
-        sock = None if no_api else bind_api_socket(api_host, api_port)  # taken: one error line, nothing started
-    except InvalidInput as exc:  # named as this command's option
-        raise InvalidInput("api_port", exc.problem) from None
+    # taken: one error line naming this command's option, nothing started
+    sock = None if no_api else bind_api_socket(api_host, api_port, fields=("api_host", "api_port"))
     with serve_lock():  # one closeloop serve per local Prefect server: stopping one pauses the schedules
         configure_logging(a.settings.log_format)
         json_for_prefect_runs(a.settings.log_format)  # the flow-run processes' lines in the same format

@@ -85,15 +85,16 @@ def api_server(app, host: str, port: int, log_level: str = "info"):
                                          access_log=False, log_config=None))
 
 
-def bind_api_socket(host: str, port: int) -> list[socket.socket]:
+def bind_api_socket(host: str, port: int, fields: tuple[str, str] = ("host", "port")) -> list[socket.socket]:
     """Listening sockets on ``host:port`` for the API, one per address the host resolves to (``localhost``: both
     ``127.0.0.1`` and ``::1``, as uvicorn binds), bound before anything else starts: uvicorn serves on them, so no
-    other process can take the port in between. Raises ``InvalidInput`` naming ``port`` when it is taken
-    (another ``closeloop serve`` or ``closeloop api``, say), ``host`` when it names no usable address."""
+    other process can take the port in between. Raises ``InvalidInput`` naming the port's field (``fields``: the
+    caller's names of the host and the port) when it is taken (another ``closeloop serve`` or ``closeloop api``,
+    say), the host's when it names no usable address."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except OSError as exc:
-        raise InvalidInput("host", f"{host!r} is not an address to listen on ({exc.strerror or exc})") from None
+        raise InvalidInput(fields[0], f"{host!r} is not an address to listen on ({exc.strerror or exc})") from None
     bound: list[socket.socket] = []
     for family, kind, proto, _, address in dict.fromkeys((i[0], i[1], i[2], "", i[4]) for i in infos):
         sock = socket.socket(family, kind, proto)
@@ -107,7 +108,7 @@ def bind_api_socket(host: str, port: int) -> list[socket.socket]:
         except OSError as exc:
             for s in bound:
                 s.close()
-            raise InvalidInput("port", f"{_shown(address)} cannot be used ({exc.strerror or exc}): is another "
+            raise InvalidInput(fields[1], f"{_shown(address)} cannot be used ({exc.strerror or exc}): is another "
                                        "closeloop serve or api running? Stop it or choose another port") from None
         sock.set_inheritable(True)
     return bound

@@ -24,6 +24,7 @@ from closeloop.domain.promise import PROMISE_MACHINE, PromiseTrigger
 from closeloop.domain.task import TaskTrigger
 from closeloop.services.work.tasks import ACTIONS as TASK_ACTIONS
 from models import migrate
+from models.types import MAX_ID  # the largest number any command takes (counts, days and years are far below)
 
 out = Console()
 err = Console(stderr=True)
@@ -121,23 +122,21 @@ def exit_code(exc: Exception) -> int:
     return 2 if isinstance(exc, InvalidInput) else 1
 
 
-#: the largest number any command takes (ids are PostgreSQL integers; counts, days and years are far below)
-MAX_NUMBER = 2_147_483_647
 #: integer parameters that never reach the database or a date: a replay's random seed takes any integer
 NOT_STORED = frozenset({"seed"})
 
 
 def _check_numbers(kw: dict[str, Any], shown: dict[str, str]) -> None:
     """Refuse (exit 2, naming the parameter as the command line shows it: ``shown``) an integer argument beyond
-    :data:`MAX_NUMBER`: no row has such an id, and the database driver would fail on it with a traceback."""
+    :data:`MAX_ID`: no row has such an id, and the database driver would fail on it with a traceback."""
     for name, value in kw.items():
         if name in NOT_STORED:
             continue
         values = value if isinstance(value, list | tuple) else [value]
-        big = next((v for v in values if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_NUMBER),
+        big = next((v for v in values if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_ID),
                    None)
         if big is not None:
-            fail(InvalidInput(shown.get(name, name), f"{big} is out of range (at most {MAX_NUMBER:,})"), 2)
+            fail(InvalidInput(shown.get(name, name), f"{big} is out of range (at most {MAX_ID:,})"), 2)
 
 
 def _shown_names(f: Callable[..., Any]) -> dict[str, str]:

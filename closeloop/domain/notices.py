@@ -135,7 +135,8 @@ class Subject:
     entry_status: str | None = None
 
 
-_TASK_GONE: dict[str | None, DropReason] = {
+#: Why a notice about a task that is no longer active is dropped, by the task's status (done by default)
+TASK_GONE: dict[str | None, DropReason] = {
     TaskStatus.DONE: DropReason.TASK_DONE, TaskStatus.CANCELLED: DropReason.TASK_CANCELLED,
     TaskStatus.TRANSFERRED: DropReason.TASK_TRANSFERRED}
 
@@ -146,7 +147,7 @@ def _task_running(s: Subject) -> DropReason | None:
     if s.task_status is None:
         return _complaint_open(s)
     if s.task_status not in ACTIVE_STATES:
-        return _TASK_GONE.get(s.task_status, DropReason.TASK_DONE)
+        return TASK_GONE.get(s.task_status, DropReason.TASK_DONE)
     return DropReason.TASK_PAUSED if s.task_status == TaskStatus.WAITING else None
 
 
@@ -154,7 +155,7 @@ def _task_active(s: Subject) -> DropReason | None:
     """The task is active (paused counts)."""
     if s.task_status is None:
         return _complaint_open(s)
-    return None if s.task_status in ACTIVE_STATES else _TASK_GONE.get(s.task_status, DropReason.TASK_DONE)
+    return None if s.task_status in ACTIVE_STATES else TASK_GONE.get(s.task_status, DropReason.TASK_DONE)
 
 
 def _task_unacknowledged(s: Subject) -> DropReason | None:
@@ -164,14 +165,14 @@ def _task_unacknowledged(s: Subject) -> DropReason | None:
     if s.task_status == TaskStatus.WAITING:
         return DropReason.TASK_PAUSED
     if s.task_status != TaskStatus.OPEN:
-        return _TASK_GONE.get(s.task_status, DropReason.TASK_ACKNOWLEDGED)
+        return TASK_GONE.get(s.task_status, DropReason.TASK_ACKNOWLEDGED)
     return None
 
 
 def _task_waiting(s: Subject) -> DropReason | None:
     """The task is still paused."""
     if s.task_status != TaskStatus.WAITING:
-        return _TASK_GONE.get(s.task_status, DropReason.NO_LONGER_WAITING)
+        return TASK_GONE.get(s.task_status, DropReason.NO_LONGER_WAITING)
     return None
 
 

@@ -18,7 +18,8 @@ from fastapi import APIRouter, Depends, Request
 
 from closeloop.domain.errors import Conflict, DomainError, IllegalTransition, InvalidInput, NotFound
 from closeloop.http.access import MANAGER, Principal, get_app
-from closeloop.services.work.bulk_actions import MAX_ID, MAX_ITEMS, BulkRequest, run_bulk
+from closeloop.services.work.bulk_actions import MAX_ITEMS, BulkRequest, run_bulk
+from models.types import MAX_ID
 
 from .render import WebRoute, render
 from .session import MAX_FORM_BYTES, PageError, check_csrf, current, safe_next, web_actor

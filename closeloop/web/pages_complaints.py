@@ -22,6 +22,7 @@ from closeloop.services.reads import exports
 from closeloop.services.reads.complaint_queries import ComplaintFilter, complaint_in_scope, list_complaints
 from closeloop.services.reads.exports import ExportFormat
 from closeloop.services.reads.search import MAX_QUERY_CHARS, ComplaintSort
+from models.types import MAX_ID
 
 from .pages_bulk import ACTIONS as BULK_ACTIONS
 from .render import WebRoute, render
@@ -52,7 +53,7 @@ def export_list(request: Request, fmt: ExportFormat, q: str = Query("", max_leng
 
 
 @router.get("/complaints/{complaint_id}/timeline.{fmt}")
-def export_timeline(request: Request, fmt: ExportFormat, complaint_id: int = Path(ge=1, le=2_147_483_647),
+def export_timeline(request: Request, fmt: ExportFormat, complaint_id: int = Path(ge=1, le=MAX_ID),
                     who: Principal = Depends(current)):
     """A complaint's full timeline as a CSV or JSON download (the complaint page's access)."""
     app, _, scope = _reading(request, who, "", None, False)
@@ -63,8 +64,8 @@ def export_timeline(request: Request, fmt: ExportFormat, complaint_id: int = Pat
 
 
 @router.get("/complaints/{complaint_id}/attachments/{attachment_id}")
-def attachment_download(request: Request, complaint_id: int = Path(ge=1, le=2_147_483_647),
-                        attachment_id: int = Path(ge=1, le=2_147_483_647), who: Principal = Depends(current)):
+def attachment_download(request: Request, complaint_id: int = Path(ge=1, le=MAX_ID),
+                        attachment_id: int = Path(ge=1, le=MAX_ID), who: Principal = Depends(current)):
     """One attachment of the complaint page, as a download (the complaint page's access; 404 page when it is
     not on this complaint or not stored)."""
     app, _, scope = _reading(request, who, "", None, False)

@@ -16,6 +16,7 @@ from closeloop.services.reads.complaint_queries import complaint_detail, complai
 from closeloop.services.reads.dashboard import recent_completions
 from closeloop.services.reads.overview import overview as overview_svc
 from closeloop.services.replay.charts import category_bars
+from models.types import MAX_ID
 
 from . import i18n, pages_work
 from .render import WebRoute, language, render
@@ -59,7 +60,7 @@ def overview(request: Request, who: Principal = Depends(current)):
 
 
 @router.get("/complaints/{complaint_id}")
-def complaint(request: Request, complaint_id: int = Path(ge=1, le=2_147_483_647),
+def complaint(request: Request, complaint_id: int = Path(ge=1, le=MAX_ID),
               who: Principal = Depends(current)):
     """Facts, tasks, SLA clocks (business hours; due in the clock's zone and UTC) and the timeline."""
     if who.role not in WORK_ROLES:

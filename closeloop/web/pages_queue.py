@@ -22,6 +22,7 @@ from closeloop.services.reads.complaint_queries import task_department
 from closeloop.services.reads.dashboard import complaint_summaries, time_left
 from closeloop.services.reads.overview import _today_bounds, department_queue
 from closeloop.services.work import tasks as task_svc
+from models.types import MAX_ID
 
 from .render import WebRoute, render
 from .session import PageError, check_csrf, current, form, safe_next, web_actor
@@ -126,7 +127,7 @@ def _payload(action: str, data: dict) -> dict[str, Any] | str:
 
 
 @router.post("/tasks/{task_id}/{action}")
-def act(request: Request, task_id: int = Path(ge=1, le=2_147_483_647), action: str = Path(max_length=20),
+def act(request: Request, task_id: int = Path(ge=1, le=MAX_ID), action: str = Path(max_length=20),
         data: dict = Depends(form), who: Principal = Depends(current)):
     """Fire ``action`` on a task with the version the page showed."""
     check_csrf(request, data)

@@ -26,6 +26,7 @@ from closeloop.domain.improvement import IMPROVEMENT_MACHINE, ImprovementStatus,
 from closeloop.http.access import LEAD, MANAGER, WORK_ROLES, Principal, get_app
 from closeloop.services.capa import improvement
 from closeloop.services.work import compensation
+from models.types import MAX_ID
 
 from .render import WebRoute, render
 from .session import PageError, check_csrf, current, form, web_actor
@@ -70,7 +71,7 @@ def _may_change(who: Principal, owner: str) -> bool:
 
 
 @router.get("/improvements/{improvement_id}")
-def improvement_page(request: Request, improvement_id: int = Path(ge=1, le=2_147_483_647),
+def improvement_page(request: Request, improvement_id: int = Path(ge=1, le=MAX_ID),
                      who: Principal = Depends(current)):
     """One record and the transitions the caller may fire."""
     _work_role(who)
@@ -90,7 +91,7 @@ def _back(path: str, **params: str) -> RedirectResponse:
 
 
 @router.post("/improvements/{improvement_id}/fire/{trigger}")
-def fire(request: Request, improvement_id: int = Path(ge=1, le=2_147_483_647), trigger: str = Path(max_length=32),
+def fire(request: Request, improvement_id: int = Path(ge=1, le=MAX_ID), trigger: str = Path(max_length=32),
          data: dict = Depends(form), who: Principal = Depends(current)):
     """Fire ``trigger`` on the record with the version the page showed."""
     check_csrf(request, data)
@@ -139,7 +140,7 @@ def compensation_page(request: Request, status: str = Query(STATUSES[0], max_len
 
 
 @router.post("/compensation/{entry_id}/{decision}")
-def decide(request: Request, entry_id: int = Path(ge=1, le=2_147_483_647), decision: str = Path(max_length=10),
+def decide(request: Request, entry_id: int = Path(ge=1, le=MAX_ID), decision: str = Path(max_length=10),
            data: dict = Depends(form), who: Principal = Depends(current)):
     """Approve or reject a pending entry (never one's own request)."""
     check_csrf(request, data)

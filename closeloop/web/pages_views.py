@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse
 from closeloop.domain.errors import InvalidInput
 from closeloop.http.access import WORK_ROLES, Principal, get_app
 from closeloop.services.reads import saved_views
+from models.types import MAX_ID
 
 from .render import WebRoute
 from .session import PageError, check_csrf, current, form
@@ -47,7 +48,7 @@ def save(request: Request, data: dict = Depends(form), who: Principal = Depends(
 
 
 @router.post("/views/{view_id}/delete")
-def delete(request: Request, view_id: int = Path(ge=1, le=2_147_483_647), data: dict = Depends(form),
+def delete(request: Request, view_id: int = Path(ge=1, le=MAX_ID), data: dict = Depends(form),
            who: Principal = Depends(current)):
     """Delete one of the signed-in user's views (404 page for another's)."""
     check_csrf(request, data)

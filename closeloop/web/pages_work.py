@@ -33,6 +33,7 @@ from closeloop.services.reads.complaint_queries import complaint_in_scope
 from closeloop.services.work import lifecycle
 from closeloop.services.work.notes import MAX_NOTE, add_note
 from closeloop.services.work.uploads import upload
+from models.types import MAX_ID
 
 from .render import WebRoute
 from .session import PageError, check_csrf, current, form, web_actor
@@ -136,7 +137,7 @@ def _back(cid: int, **params: str) -> RedirectResponse:
 
 
 @router.post("/complaints/{complaint_id}/work/{action}")
-def work(request: Request, complaint_id: int = Path(ge=1, le=2_147_483_647), action: str = Path(max_length=20),
+def work(request: Request, complaint_id: int = Path(ge=1, le=MAX_ID), action: str = Path(max_length=20),
          data: dict = Depends(form), who: Principal = Depends(current)):
     """Take ``action`` on the complaint; back to its page with what happened."""
     check_csrf(request, data)

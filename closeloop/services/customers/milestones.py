@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from closeloop.config import Config
 from closeloop.config.customers import Milestone
 from closeloop.domain.complaint import OPEN_STATES, WAIT_EXPIRED, ComplaintStatus
-from closeloop.domain.notices import DropReason, NotificationStatus, Role
+from closeloop.domain.notices import TASK_GONE, DropReason, NotificationStatus, Role
 from closeloop.domain.notices import NoticeKind as DomainNotice
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus
 from closeloop.domain.task_kinds import SystemTaskKind
@@ -141,10 +141,6 @@ class _Now:
         return cls(status, held, latest)
 
 
-_TASK_GONE: dict[str, DropReason] = {TaskStatus.DONE: DropReason.TASK_DONE,
-                                     TaskStatus.CANCELLED: DropReason.TASK_CANCELLED}
-
-
 def stale(kind: NoticeKind, row, now_: _Now, until: datetime | None, at: datetime) -> DropReason | None:
     """None if the milestone notice of audit row ``row`` still applies at sending time ``at``, else why not (the
     rule of held staff notices, README "Escalation and reminder rules": a notice no longer true is not sent):
@@ -166,7 +162,7 @@ def stale(kind: NoticeKind, row, now_: _Now, until: datetime | None, at: datetim
         return None if waiting else DropReason.NO_LONGER_WAITING
     if kind is NoticeKind.TRANSFERRED:
         held = now_.held.get((cid, (row.data or {}).get("to", "")), "")
-        return None if held in ACTIVE_STATES else _TASK_GONE.get(held, DropReason.TASK_TRANSFERRED)
+        return None if held in ACTIVE_STATES else TASK_GONE.get(held, DropReason.TASK_TRANSFERRED)
     return None
 
 

@@ -102,7 +102,7 @@ def tasks_at(s: Session, as_of: datetime, kinds: ColumnElement[bool]) -> TasksAt
             continue
         cid = t.complaint_id if cid is None else merged.get(cid, cid)
         kept.append((t, cid if t.complaint_id is not None else None))
-    # one read for all; a moved task's audit rows are filed under the complaint it was moved from
+    # one read for all: the complaints the tasks belong to now and belonged to then (whose severity then counts)
     history = History.load(s, {c for t, cid in kept for c in (t.complaint_id, cid) if c is not None})
     severity = values_at(s, "complaint", "reprioritize", ("to", "from"),
                          {c.id: c.severity for c in history.complaints.values()}, None, as_of)

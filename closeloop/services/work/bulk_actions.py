@@ -41,10 +41,10 @@ from closeloop.services.uow import unit_of_work
 from closeloop.services.work import lifecycle
 from closeloop.services.work.tasks import transfer_in_session
 from models.tables import Complaint, Improvement, Task
+from models.types import MAX_ID
 
 ACTIONS = ("transfer", "reprioritize", "link", "resolve", "close")
 MAX_ITEMS = 500
-MAX_ID = 2_147_483_647  # PostgreSQL integer (as ``api.deps.MAX_ID``): larger ids and versions cannot exist
 log = logging.getLogger(__name__)
 
 
