@@ -251,3 +251,20 @@ def test_forget_erases_personal_data_keeps_statistics_and_is_audited(sessions, c
     _personal_strings_absent(sessions, NAME, MAIL, "4111")
     with pytest.raises(NotFound):
         forget(sessions, "nobody", actor="dpo", at=T0)
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_a_backlog_complaint_past_its_due_instant_is_promised_no_time_already_gone(sessions, config, language):
+    """A complaint received weeks before it is taken in (a backlog import) is already past its resolve due
+    instant: its acknowledgement apologises and promises no date in the past; a fresh one keeps its date."""
+    late_at = T0 - timedelta(days=60)
+    late, fresh = intake(sessions, config, T0, [
+        facts("C-old", late_at, customer_ref="c-old", customer=profile(language=language, mail="old@example.com")),
+        facts("C-new", T0, customer_ref="c-new", customer=profile(language=language, mail="new@example.com"))])
+    with sessions() as s:
+        assert s.get(Complaint, late).due_at < T0 < s.get(Complaint, fresh).due_at
+    bodies = {a.idempotency_key: a.body for a in _acks(sessions)}
+    old, new = bodies[f"customer:acknowledged:{late}"], bodies[f"customer:acknowledged:{fresh}"]
+    apology, promise = {"zh": ("很抱歉", "我们承诺在"), "en": ("We are sorry", "We promise you an answer by")}[language]
+    assert apology in old and promise not in old
+    assert promise in new and apology not in new

@@ -248,7 +248,9 @@ def draft_for(a: Addressee, key: str, complaint_id: int, kind: NoticeKind, *, au
 def acknowledge_new(session: Session, config: Config, complaint_ids: list[int], now: datetime) -> int:
     """Acknowledge new complaints to their customers (ISO 10002 7.3): the complaint number, what happens
     next and the promised answer time (the complaint's resolve due instant, in the customer's zone and
-    language). Only with ``acknowledged`` in ``[customers] milestones``; rejected complaints and customers with no
+    language). A complaint already past that instant when acknowledged (a backlog taken in late) is
+    promised no time already gone: the message apologises and says the answer comes as soon as possible.
+    Only with ``acknowledged`` in ``[customers] milestones``; rejected complaints and customers with no
     consented, routable contact point get none. Key ``customer:acknowledged:<complaint>``. Returns messages queued."""
     if Milestone.ACKNOWLEDGED not in config.model.customers.milestones or not complaint_ids:
         return 0
@@ -262,6 +264,8 @@ def acknowledge_new(session: Session, config: Config, complaint_ids: list[int], 
         if cid not in due:
             continue
         due_at = due[cid]
-        promised = local_time(due_at, a.zone, a.language) if due_at else None
-        drafts.append(draft_for(a, f"customer:acknowledged:{cid}", cid, NoticeKind.ACKNOWLEDGED, due=promised))
+        late = due_at is not None and due_at <= now
+        promised = local_time(due_at, a.zone, a.language) if due_at and not late else None
+        drafts.append(draft_for(a, f"customer:acknowledged:{cid}", cid, NoticeKind.ACKNOWLEDGED, due=promised,
+                                late=late))
     return len(send(session, drafts, now))
