@@ -112,7 +112,7 @@ def complaint(complaint_id: Id, who: Principal = Depends(require(*WORK_ROLES)),
                            tasks=[TaskOut.model_validate(t) for t in v.tasks],
                            clocks=[clock_out(c) for c in d.clocks],
                            timeline=[TimelineOut(at=e.at, kind=e.kind, complaint_id=e.complaint_id, text=e.text,
-                                                 actor=e.actor) for e in v.timeline],
+                                                 actor=e.actor, reason_code=e.reason_code) for e in v.timeline],
                            merged_from=v.merged_from)
 
 

@@ -146,6 +146,9 @@ class TimelineOut(BaseModel):
     complaint_id: int
     text: str
     actor: str
+    reason_code: str | None = Field(None, description="the code of the engine's own reason in text (one of "
+                                    "closeloop.domain.reasons.SystemReason, e.g. department_tasks_finished), so a "
+                                    "client can word it in its own language; null for a reason a person wrote or none")
 
 
 class ComplaintDetail(BaseModel):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .i18n_reasons import EN_REASONS, ZH_REASONS
+
 LANGUAGES = ("en", "zh")
 DEFAULT = "en"
 
@@ -21,7 +23,7 @@ EN: dict[str, str] = {
     "taskkind.follow-up": "follow-up", "taskkind.root-cause": "root cause", "taskkind.triage": "triage",
     "taskkind.reopened": "reopened",
     "actor.system": "system", "actor.sweep": "scheduler", "actor.import": "import",
-    "actor.customer (link)": "customer (link)", "actor.replay": "replay",
+    "actor.customer (link)": "customer (link)", "actor.replay": "replay", "actor.customer": "customer",
     # the timeline's audit lines: what changed, on what (complaint/task/record/promise/compensation)
     "timeline.entity.complaint": "complaint", "timeline.entity.task": "task",
     "timeline.entity.improvement": "improvement record", "timeline.entity.promise": "promise to the customer",
@@ -127,6 +129,8 @@ EN: dict[str, str] = {
         "bh = business hours on the calendar of the clock's owner; paused time is not counted.",
     "clock.acknowledge": "acknowledge", "clock.resolve": "resolve", "clock.update": "update",
     "clock.first_response": "first response",
+    "clock.owner.complaint": "complaint {id}", "clock.owner.task": "task {id} ({department})",
+    "clock.owner.action": "task {id} ({department}, improvement {improvement})",
     "timeline.at": "When (UTC)", "timeline.actor": "Who", "timeline.what": "What", "timeline.internal": "internal note",
     "task.id": "Task", "task.department": "Department", "task.kind": "Kind", "task.title": "Title",
     "task.outcome": "Outcome",
@@ -259,7 +263,7 @@ ZH: dict[str, str] = {
     "taskkind.follow-up": "回访", "taskkind.root-cause": "根本原因", "taskkind.triage": "分诊",
     "taskkind.reopened": "重新打开",
     "actor.system": "系统", "actor.sweep": "调度程序", "actor.import": "导入", "actor.customer (link)": "客户（链接）",
-    "actor.replay": "回放",
+    "actor.replay": "回放", "actor.customer": "客户",
     "timeline.entity.complaint": "投诉", "timeline.entity.task": "任务", "timeline.entity.improvement": "改进记录",
     "timeline.entity.promise": "承诺", "timeline.entity.compensation": "补偿",
     "timeline.trigger.receive": "收到", "timeline.trigger.triage": "分诊", "timeline.trigger.start": "开始处理",
@@ -345,6 +349,8 @@ ZH: dict[str, str] = {
     "clock.help": "工时 = 按归属方工作日历计算的工作小时；暂停时间不计入。",
     "clock.acknowledge": "确认", "clock.resolve": "解决", "clock.update": "进展更新",
     "clock.first_response": "首次响应",
+    "clock.owner.complaint": "投诉 {id}", "clock.owner.task": "任务 {id}（{department}）",
+    "clock.owner.action": "任务 {id}（{department}，改进记录 {improvement}）",
     "timeline.at": "时间（UTC）", "timeline.actor": "操作人", "timeline.what": "内容", "timeline.internal": "内部备注",
     "task.id": "任务", "task.department": "部门", "task.kind": "类型", "task.title": "标题", "task.outcome": "处理结果",
     "status.received": "已接收", "status.triaged": "已分诊", "status.in_progress": "处理中",
@@ -463,6 +469,8 @@ ZH: dict[str, str] = {
     "err.work.unknown_handle": "没有用户名为 @{handle} 的用户：备注未保存。",
 }
 
+EN.update(EN_REASONS)
+ZH.update(ZH_REASONS)
 CATALOGUES = {"en": EN, "zh": ZH}
 
 

@@ -17,6 +17,7 @@ from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
 from markupsafe import Markup, escape
 
 from closeloop.domain.errors import Conflict, DomainError, IllegalTransition, MergeRejected, NotFound, NotPermitted
+from closeloop.domain.reasons import parse_reason
 from closeloop.domain.task_kinds import REOPENED_PREFIX, SYSTEM_TITLES, SystemTaskKind
 from closeloop.http.access import get_app
 from closeloop.services.reads.saved_views import list_views
@@ -47,10 +48,26 @@ def local(value: datetime | None, zone: str | None = None, fmt: str = "%Y-%m-%d 
     return value.astimezone(ZoneInfo(zone) if zone else UTC).strftime(fmt)
 
 
-def hours(value) -> str:
+#: The thousands and decimal separators of each page language (CLDR: Chinese groups by three with "," too).
+SEPARATORS: dict[str, tuple[str, str]] = {"en": (",", "."), "zh": (",", ".")}
+
+
+def number(value, lang: str = "en", digits: int | None = None) -> str:
+    """``value`` (int, float or Decimal) with the separators of ``lang``: ``1,338``, ``1,234.5``; ``digits``
+    decimals (None: as the value has them); an en dash for None, a text as it is."""
     if value is None:
         return "–"
-    return f"{value.total_seconds() / 3600:.1f}"
+    if isinstance(value, str):
+        return value
+    group, point = SEPARATORS.get(lang, SEPARATORS["en"])
+    text = f"{value:,.{digits}f}" if digits is not None else f"{value:,}"
+    return text.translate(str.maketrans(",.", group + point))
+
+
+@pass_context
+def hours(ctx, value) -> str:
+    """A duration in hours, one decimal, grouped per the page's language: ``1,234.5``; an en dash for None."""
+    return "–" if value is None else number(value.total_seconds() / 3600, ctx["lang"], 1)
 
 
 def filesize(value: int | None) -> str:
@@ -82,9 +99,39 @@ def pathpart(value) -> str:
     return quote(str(value), safe="")
 
 
-def count(value: int) -> str:
-    """A count with thousands separators: ``1,338``."""
-    return f"{value:,}"
+@pass_context
+def count(ctx, value) -> str:
+    """A count (or an amount) with the page language's thousands separators: ``1,338``."""
+    return number(value, ctx["lang"])
+
+
+def reason_text(t, text: str | None) -> str | None:
+    """A stored audit reason as the reader reads it: one of the engine's own (:func:`parse_reason`) in the
+    language of ``t`` (``sysreason.<code>``, each parameter read the same way: a nested system reason
+    translated, a person's words as written); a reason a person wrote as written."""
+    found = parse_reason(text)
+    if found is None:
+        return text
+    code, params = found
+    return t(f"sysreason.{code}", **{k: reason_text(t, v) for k, v in params.items()})
+
+
+@pass_context
+def reason(ctx, text: str | None) -> str | None:
+    """:func:`reason_text` in the page's language."""
+    return reason_text(ctx["t"], text)
+
+
+@pass_context
+def clock_owner(ctx, view) -> str:
+    """Whose clock a :class:`~closeloop.services.engine.clocks.ClockView` is, in the page's language (the
+    department by its configured name)."""
+    t = ctx["t"]
+    if view.task_id is None:
+        return t("clock.owner.complaint", id=view.complaint_id)
+    if view.improvement_id is not None:
+        return t("clock.owner.action", id=view.task_id, department=view.department, improvement=view.improvement_id)
+    return t("clock.owner.task", id=view.task_id, department=view.department)
 
 
 @pass_context
@@ -96,7 +143,7 @@ def task_title(ctx, task) -> str:
     if kind in SYSTEM_TITLES and task.title == SYSTEM_TITLES[kind]:
         return t(f"systask.{kind}")
     if kind == SystemTaskKind.REOPENED and task.title.startswith(REOPENED_PREFIX):
-        return t("systask.reopened", reason=task.title[len(REOPENED_PREFIX):])
+        return t("systask.reopened", reason=reason_text(t, task.title[len(REOPENED_PREFIX):]))
     return task.title
 
 
@@ -114,7 +161,7 @@ def actor(ctx, name: str) -> str:
 
 
 env.filters.update(local=local, hours=hours, filesize=filesize, mentions=mentions, pathpart=pathpart, count=count,
-                   task_title=task_title, task_kind=task_kind, actor=actor)
+                   task_title=task_title, task_kind=task_kind, actor=actor, reason=reason, clock_owner=clock_owner)
 
 
 def language(request: Request) -> str:

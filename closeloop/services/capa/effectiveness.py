@@ -36,6 +36,7 @@ from closeloop.domain.improvement import (
     evaluate_effectiveness,
 )
 from closeloop.domain.notices import TIMERS, NoticeKind, Role, TimerKind, TimerStatus
+from closeloop.domain.reasons import SystemReason, system_reason
 from closeloop.domain.task import ACTIVE_STATES
 from closeloop.services.bulk import enqueue, rowcount
 from closeloop.services.engine.notify import channel_of, insert_notifications, make_item, resolve_role
@@ -155,7 +156,7 @@ def run_check(s: Session, config: Config, timer, now: datetime, items: list[dict
         return  # an earlier attempt's or implementation's timer (one without an implementation: before keys had it)
     if rec.status == ImprovementStatus.IMPLEMENTED:
         apply(s, rec, ImprovementTrigger.BEGIN_VERIFICATION, actor=SYSTEM, at=now,
-                        reason="effectiveness check due")
+                        reason=system_reason(SystemReason.EFFECTIVENESS_CHECK_DUE))
     model = config.model.improvement
     window = timedelta(weeks=model.effectiveness_weeks * (attempt + 1))
     impl = rec.implemented_at
@@ -168,8 +169,10 @@ def run_check(s: Session, config: Config, timer, now: datetime, items: list[dict
                              before_count=before, after_count=after, rate_before=res.rate_before,
                              rate_after=res.rate_after, reduction=res.reduction, decision=res.decision,
                              rule={"min_reduction": rule.min_reduction, "min_before": rule.min_before}))
-    summary = (f"{before} matching complaints in the {days:g} days before, {after} in the {days:g} days after"
-               + (f" ({res.reduction:+.0%} reduction)" if res.reduction is not None else ""))
+    summary = (system_reason(SystemReason.EFFECTIVENESS_COUNTS, before=before, after=after, days=f"{days:g}")
+               if res.reduction is None else
+               system_reason(SystemReason.EFFECTIVENESS_COUNTS_REDUCTION, before=before, after=after,
+                             days=f"{days:g}", reduction=f"{res.reduction:+.0%}"))
     if res.decision == "effective":
         apply(s, rec, ImprovementTrigger.CONFIRM_EFFECTIVE, actor=SYSTEM, at=now, reason=summary,
                         data={"before": before, "after": after})
@@ -203,7 +206,8 @@ def on_ineffective(s: Session, config: Config, rec: Improvement, now: datetime, 
                    items: list[dict] | None = None, *, actor: str = SYSTEM) -> None:
     """Back to ``in_progress`` (a ``rework`` by ``actor``, who confirmed it ineffective: the sweep's check or
     a person) and tell the owner department's lead."""
-    apply(s, rec, ImprovementTrigger.REWORK, actor=actor, at=now, reason="the fix did not work: " + why)
+    apply(s, rec, ImprovementTrigger.REWORK, actor=actor, at=now,
+          reason=system_reason(SystemReason.FIX_DID_NOT_WORK, why=why))
     rec.check_due_at = None
     rec.timers_dirty = True
     own = items if items is not None else []

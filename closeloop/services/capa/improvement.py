@@ -35,6 +35,7 @@ from closeloop.config import Config
 from closeloop.config.improvement import MATCH_FIELDS
 from closeloop.domain.errors import InvalidInput, NotFound
 from closeloop.domain.improvement import IMPROVEMENT_MACHINE, ImprovementStatus, ImprovementTrigger
+from closeloop.domain.reasons import SystemReason, system_reason
 from closeloop.domain.task import TaskStatus
 from closeloop.services.audit import add_task, audit_dict
 from closeloop.services.bulk import insert_new
@@ -191,7 +192,8 @@ def fire(sessions, improvement_id: int, trigger: str, *, config: Config, actor: 
         elif trig == ImprovementTrigger.CONFIRM_EFFECTIVE:
             on_effective(s, config, rec, at)
         elif trig == ImprovementTrigger.CONFIRM_INEFFECTIVE:
-            on_ineffective(s, config, rec, at, reason or f"judged ineffective by {actor}", actor=actor)
+            why = reason or system_reason(SystemReason.JUDGED_INEFFECTIVE, actor=actor)
+            on_ineffective(s, config, rec, at, why, actor=actor)
         return rec
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from closeloop.config import Config
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.improvement import check_root_cause
+from closeloop.domain.reasons import SystemReason, system_reason
 from closeloop.domain.task import TaskStatus
 from closeloop.domain.task_kinds import SYSTEM_TITLES, SystemTaskKind
 from closeloop.services.audit import add_task
@@ -78,7 +79,7 @@ def ask(session: Session, complaint: Complaint, tasks: list[Task], at: datetime,
              title=SYSTEM_TITLES[SystemTaskKind.ROOT_CAUSE],
              instructions="Complete with --root-cause CODE (undetermined needs --root-cause-detail).",
              status=TaskStatus.OPEN, assignee=lead or None, created_at=at, updated_at=at)
-    add_task(session, t, actor="system", at=at, reason="waiting for a root cause",
+    add_task(session, t, actor="system", at=at, reason=system_reason(SystemReason.ROOT_CAUSE_ASKED),
              data={"department": department, "kind": ROOT_CAUSE_KIND})
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from closeloop.domain.customer import ContactKind, ContactPoint, CustomerProfile, preferred_contact
 from closeloop.domain.errors import NotFound
 from closeloop.domain.outbox import READY_STATUSES, DeadReason, OutboxStatus
+from closeloop.domain.reasons import SystemReason, system_reason
 from closeloop.services.audit import audit_dict
 from closeloop.services.bulk import insert_new, rowcount
 from closeloop.services.customers.erasure import erase_mail, remove_files
@@ -129,7 +130,7 @@ def forget(sessions, ref: str, *, actor: str, at: datetime, attachment_dir: Path
                   "files": len(mail.orphan_files)}
         s.execute(Transition.__table__.insert(), [audit_dict(
             "customer", cust.id, None, None, "erased", "forget", actor, at,
-            reason="personal data erased on request", data=counts)])
+            reason=system_reason(SystemReason.PERSONAL_DATA_ERASED), data=counts)])
         customer_id = cust.id
     files = remove_files(sessions, attachment_dir, mail.orphan_files) if attachment_dir is not None else 0
     return Erasure(customer_id, n_contacts, n_messages, n_outbox, len(complaint_ids), mail.quarantined,

@@ -27,6 +27,7 @@ from closeloop.domain.errors import InvalidInput, NotFound
 from closeloop.domain.machine import require_aware
 from closeloop.domain.notices import NoticeKind, Role
 from closeloop.domain.promise import PromiseKind, PromiseStatus, PromiseTrigger
+from closeloop.domain.reasons import SystemReason, system_reason
 from closeloop.domain.task import TaskStatus
 from closeloop.services.audit import audit_dict
 from closeloop.services.engine.notify import insert_notifications, make_item, resolve_role
@@ -137,7 +138,8 @@ def promise_sweep(session: Session, config: Config, now: datetime) -> tuple[int,
     for p in session.scalars(select(Promise).where(Promise.status == PromiseStatus.OPEN,
                                                    Promise.due_at <= now + before).order_by(Promise.due_at)):
         if p.due_at <= now:
-            apply(session, p, PromiseTrigger.BREAK, at=now, actor="sweep", reason=f"not kept by {p.due_at.isoformat()}")
+            apply(session, p, PromiseTrigger.BREAK, at=now, actor="sweep",
+                  reason=system_reason(SystemReason.PROMISE_NOT_KEPT, due=p.due_at.isoformat()))
             who = resolve_role(config, Role.LEAD, p.department)
             items.append(make_item(config, key=f"promise-broken:{p.id}", kind=NoticeKind.PROMISE_BROKEN, level=2,
                                    who=who, complaint_id=p.complaint_id, task=None, department=p.department,

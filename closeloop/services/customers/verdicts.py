@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from closeloop.config import Config
 from closeloop.domain.errors import Conflict, IllegalTransition
+from closeloop.domain.reasons import SystemReason, system_reason
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus
 from closeloop.domain.task_kinds import SystemTaskKind
 from closeloop.services.customers.links import LinkRefused, Verdict, VerdictLinks
@@ -73,7 +74,7 @@ def record_click(sessions, config: Config, links: VerdictLinks, task_id: int, ve
                 closed = task.status == TaskStatus.CANCELLED
                 return Click(ClickOutcome.CLOSED if closed else ClickOutcome.ALREADY, v, language)
             record_follow_up_in_session(s, task, config=config, satisfied=v is Verdict.SOLVED,
-                                        note="the customer's answer by link", actor=ACTOR, at=at)
+                                        note=system_reason(SystemReason.CUSTOMER_ANSWER_BY_LINK), actor=ACTOR, at=at)
     except (IllegalTransition, Conflict):  # a concurrent click won
         return Click(ClickOutcome.ALREADY, v, language)
     return Click(ClickOutcome.RECORDED, v, language)

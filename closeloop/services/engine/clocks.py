@@ -52,12 +52,18 @@ from models.tables import Complaint, Message, Task, Transition
 
 @dataclass(frozen=True)
 class ClockView:
-    """A clock with the calendar it runs on (for display in the calendar's zone)."""
+    """A clock with the calendar it runs on (for display in the calendar's zone). ``owner`` names its owner in
+    English (the API, the command line); a page words it from the parts: ``task_id`` (None: the complaint's
+    own clock), ``department``, ``improvement_id`` (an improvement action's task), ``complaint_id``."""
 
     owner: str  # "task 12 (operations)" or "complaint 5"
     clock: ClockState
     calendar_name: str
     zone: str
+    complaint_id: int | None = None
+    task_id: int | None = None
+    department: str | None = None
+    improvement_id: int | None = None
 
 
 def complaint_owner(complaint_id: int) -> str:
@@ -103,13 +109,17 @@ def task_clocks(session: Session, task: Task, config: Config, now: datetime, *,
                        TASK_RESOLVE_RULES, ratio)
     owner = f"task {task.id} ({task.department})"
     zone = str(cal.zone)
-    views = [ClockView(owner, ack, cal.name, zone), ClockView(owner, resolve, cal.name, zone)]
+    def view(clock: ClockState) -> ClockView:
+        return ClockView(owner, clock, cal.name, zone, complaint_id=task.complaint_id, task_id=task.id,
+                         department=task.department)
+
+    views = [view(ack), view(resolve)]
     if (with_update and targets.update is not None and task.status in ACTIVE_STATES
             and task.status != TaskStatus.WAITING):
         update = compute_update_clock(cal, targets.update, _messages(session, task.complaint_id), now,
                                       at_risk_ratio=ratio, not_before=task.created_at)
         if update is not None:
-            views.append(ClockView(owner, update, cal.name, zone))
+            views.append(view(update))
     return views
 
 
@@ -125,7 +135,8 @@ def _action_clocks(session: Session, task: Task, config: Config, now: datetime) 
     resolve = compute_clock("resolve", cal, target, chain[0].created_at, history, now, TASK_RESOLVE_RULES,
                             at_risk_ratio=config.sla.at_risk_ratio)
     owner = f"task {task.id} ({task.department}, improvement {task.improvement_id})"
-    return [ClockView(owner, c, cal.name, str(cal.zone)) for c in (ack, resolve)]
+    return [ClockView(owner, c, cal.name, str(cal.zone), task_id=task.id, department=task.department,
+                      improvement_id=task.improvement_id) for c in (ack, resolve)]
 
 
 def _clock(name: str, cal, target: timedelta | None, start: datetime, changes: tuple[StatusChange, ...],
@@ -163,7 +174,7 @@ def complaint_clocks(session: Session, complaint: Complaint, config: Config, now
         if update is not None:
             views.append(update)
     owner = complaint_owner(complaint.id)
-    return [ClockView(owner, c, cal.name, str(cal.zone)) for c in views]
+    return [ClockView(owner, c, cal.name, str(cal.zone), complaint_id=complaint.id) for c in views]
 
 
 def _complaint_resolve(h: History, complaint: Complaint, config: Config, now: datetime) -> ClockState:

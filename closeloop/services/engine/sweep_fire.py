@@ -25,6 +25,7 @@ from closeloop.domain.notices import (
     page_role,
     role_for,
 )
+from closeloop.domain.reasons import SystemReason, system_reason
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
 from closeloop.domain.task_kinds import SYSTEM_TITLES, SystemTaskKind
 from closeloop.services.audit import add_task
@@ -256,10 +257,10 @@ def _pause_expired(s, config, t, spec, complaint, task, now, report, items) -> N
         _notify(s, items, config, key=t.key, kind=NoticeKind.PAUSE_EXPIRED.value, level=spec.level, role=spec.role,
                 complaint_id=complaint.id, task=None, department=None, now=now, params={"reason": reason})
         return
-    note = "closed - no customer response"
+    note = system_reason(SystemReason.NO_CUSTOMER_RESPONSE)
     if complaint.root_cause is None:  # resolving needs a root cause; nobody could determine it
-        record_root_cause(s, complaint, "undetermined", note + ": the customer did not answer", config=config,
-                          actor=SYSTEM, at=now)
+        record_root_cause(s, complaint, "undetermined", system_reason(SystemReason.NO_CUSTOMER_RESPONSE_CAUSE),
+                          config=config, actor=SYSTEM, at=now)
     # the customer hears of it from the customer step (customers.milestones: the "closed" notice in their
     # language over their channel, read from these audit rows), never through the staff digest
     data = {"closed_by": WAIT_EXPIRED, "wait_reason": reason}
@@ -282,7 +283,7 @@ def _follow_up(s, config, t, spec, complaint, task, now, report, items) -> None:
                 title=SYSTEM_TITLES[SystemTaskKind.FOLLOW_UP],
                 instructions="Complete with --satisfied or --not-satisfied; not satisfied reopens the complaint.",
                 status=TaskStatus.OPEN, created_at=now, updated_at=now)
-    add_task(s, task, actor=SYSTEM, at=now, reason="customer follow-up",
+    add_task(s, task, actor=SYSTEM, at=now, reason=system_reason(SystemReason.FOLLOW_UP_DUE),
              data={"department": dep, "kind": "follow-up", "timer": t.key})
     refresh_due(s, complaint.id, config, now)
     report.tasks_created += 1

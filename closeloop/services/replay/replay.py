@@ -55,6 +55,7 @@ from sqlalchemy.orm import sessionmaker
 from closeloop.clock import Clock, FixedClock, SystemClock
 from closeloop.config import Config
 from closeloop.domain.notices import NotificationStatus, TimerStatus
+from closeloop.domain.reasons import SystemReason, system_reason
 from closeloop.domain.task import TaskStatus
 from closeloop.domain.task_kinds import SystemTaskKind
 from closeloop.services.capa import root_cause
@@ -424,7 +425,7 @@ def _act_on(s, config, kind: str, task: Task, status: str | None, now, plan) -> 
     elif kind == "follow_up" and task is not None and status in _WORKING[:2]:
         satisfied = not plan.get(task.complaint_id, {}).get("disputed")
         lifecycle.record_follow_up_in_session(s, task, config=config, satisfied=satisfied,
-                                              note="replayed follow-up", actor=ACTOR, at=now)
+                                              note=system_reason(SystemReason.REPLAY_FOLLOW_UP), actor=ACTOR, at=now)
         return not satisfied
     return False
 

@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from closeloop.config import Config
 from closeloop.domain.improvement import ImprovementStatus
+from closeloop.domain.reasons import SystemReason, system_reason
 from closeloop.services.capa import improvement as imp
 from closeloop.services.work import tasks as task_svc
 from models.tables import Improvement
@@ -61,7 +62,7 @@ class LoopModel:
                                      outcome="replayed corrective action")
             assert task.improvement_id is not None  # the replay completes corrective actions of an improvement
             imp.fire(sessions, task.improvement_id, "implement", config=config, actor=ACTOR, at=now,
-                     reason="corrective action done (replay model)")
+                     reason=system_reason(SystemReason.REPLAY_ACTION_DONE))
 
     def _approve(self, sessions, config: Config, rid: int, now: datetime, push) -> None:
         with sessions() as s:

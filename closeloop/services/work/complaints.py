@@ -30,6 +30,7 @@ from closeloop.config import Config
 from closeloop.domain.complaint import MERGEABLE_STATES, ComplaintStatus, ComplaintTrigger
 from closeloop.domain.dedupe import check_merge
 from closeloop.domain.errors import InvalidInput, MergeRejected, NotFound
+from closeloop.domain.reasons import SystemReason, parse_reason, system_reason
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
 from closeloop.services.customers.links import redact
 from closeloop.services.engine.clocks import refresh_due
@@ -100,7 +101,7 @@ def merge_in_session(session: Session, duplicate_id: int, into_id: int, *, confi
     for task in list(session.scalars(select(Task).where(Task.complaint_id == dup.id))):
         if task.status in ACTIVE_STATES and (task.department, task.kind) in survivor_active:
             apply(session, task, TaskTrigger.CANCEL, at=at, actor=actor,
-                  reason=f"complaint {dup.id} merged into {survivor.id}, which has the same task")
+                  reason=system_reason(SystemReason.MERGED_SAME_TASK, duplicate=dup.id, survivor=survivor.id))
         task.complaint_id = survivor.id
         task.due_at = None if task.status not in ACTIVE_STATES else task.due_at
     session.execute(update(Message).where(Message.complaint_id == dup.id).values(complaint_id=survivor.id))
@@ -164,6 +165,13 @@ class TimelineEntry:
     to_state: str | None = None
     trigger: str | None = None
     reason: str | None = None
+
+    @property
+    def reason_code(self) -> str | None:
+        """The :class:`~closeloop.domain.reasons.SystemReason` code of ``reason`` when the engine wrote it, else
+        None (a person's words, or no reason)."""
+        found = parse_reason(self.reason)
+        return str(found[0]) if found else None
 
 
 @dataclass

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from closeloop.config import Config
 from closeloop.domain.complaint import ComplaintStatus, ComplaintTrigger
 from closeloop.domain.errors import InvalidInput, NotFound
+from closeloop.domain.reasons import SystemReason, system_reason
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
 from closeloop.domain.task_kinds import REOPENED_PREFIX, SystemTaskKind
 from closeloop.domain.triage import SEVERITIES
@@ -108,7 +109,8 @@ def resolve(sessions, complaint_id: int, *, config: Config, reason: str, actor: 
         with s.no_autoflush:  # the complaint's pending change does not move its tasks: all written in one flush
             active = s.scalars(select(Task).where(Task.complaint_id == c.id, Task.status.in_(ACTIVE_STATES))).all()
         for t in active:
-            apply(s, t, TaskTrigger.CANCEL, at=at, actor=actor, reason=f"complaint resolved: {reason}")
+            apply(s, t, TaskTrigger.CANCEL, at=at, actor=actor,
+                  reason=system_reason(SystemReason.COMPLAINT_RESOLVED, reason=reason))
         refresh_due(s, c.id, config, at)
         return c
 
@@ -160,7 +162,8 @@ def reopen_in_session(s, c: Complaint, *, config: Config, reason: str, actor: st
     apply(s, c, ComplaintTrigger.REOPEN, at=at, actor=actor, reason=reason)
     for ask in s.scalars(select(Task).where(Task.complaint_id == c.id, Task.kind == SystemTaskKind.FOLLOW_UP,
                                             Task.status.in_(ACTIVE_STATES)).order_by(Task.id)):
-        apply(s, ask, TaskTrigger.CANCEL, at=at, actor=actor, reason=f"the complaint was reopened: {reason}")
+        apply(s, ask, TaskTrigger.CANCEL, at=at, actor=actor,
+              reason=system_reason(SystemReason.COMPLAINT_REOPENED, reason=reason))
     c.reopen_count += 1
     if department is None:
         last = s.scalar(select(Task).where(Task.complaint_id == c.id, Task.status == TaskStatus.DONE,
@@ -210,6 +213,13 @@ def record_follow_up(sessions, task_id: int, *, config: Config, satisfied: bool,
                                            at=at)
 
 
+def _not_satisfied(note: str | None) -> str:
+    """The reopen reason of a customer's "not satisfied" verdict: their note, or that they gave none."""
+    if note:
+        return system_reason(SystemReason.CUSTOMER_NOT_SATISFIED, note=note)
+    return system_reason(SystemReason.CUSTOMER_NOT_SATISFIED_SILENT)
+
+
 def record_follow_up_in_session(s, task: Task, *, config: Config, satisfied: bool, note: str, actor: str,
                                 at: datetime, expected_version: int | None = None) -> Complaint:
     """:func:`record_follow_up` inside the caller's transaction (no commit); also the path of completing a
@@ -234,9 +244,10 @@ def record_follow_up_in_session(s, task: Task, *, config: Config, satisfied: boo
                  data={"satisfied": satisfied, "task": task_id, "first_verdict": first})
     if satisfied:
         if c.status == ComplaintStatus.RESOLVED:
-            apply(s, c, ComplaintTrigger.CLOSE, at=at, actor=actor, reason="customer satisfied")
+            apply(s, c, ComplaintTrigger.CLOSE, at=at, actor=actor,
+                  reason=system_reason(SystemReason.CUSTOMER_SATISFIED))
     else:
-        reopen_in_session(s, c, config=config, reason=f"customer not satisfied: {note or 'no reason given'}",
+        reopen_in_session(s, c, config=config, reason=_not_satisfied(note),
                           actor=actor, at=at)
     refresh_due(s, c.id, config, at)
     return c

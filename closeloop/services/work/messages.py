@@ -23,6 +23,7 @@ from closeloop.config import Config
 from closeloop.domain.complaint import ComplaintStatus, ComplaintTrigger
 from closeloop.domain.customer import MessageDirection
 from closeloop.domain.errors import InvalidInput
+from closeloop.domain.reasons import SystemReason, system_reason
 from closeloop.services.engine.clocks import refresh_due
 from closeloop.services.transitions import apply
 from closeloop.services.uow import unit_of_work
@@ -60,7 +61,8 @@ def record_message(s: Session, complaint_id: int, *, config: Config, direction: 
     msg = Message(complaint_id=root.id, original_complaint_id=complaint_id, direction=direction,
                   channel=channel, author=author, body=body.replace("\x00", ""), at=at)
     s.add(msg)
-    via = f"customer message via {channel or 'unknown channel'}"
+    via = (system_reason(SystemReason.CUSTOMER_MESSAGE, channel=channel) if channel
+           else system_reason(SystemReason.CUSTOMER_MESSAGE_NO_CHANNEL))
     if direction == MessageDirection.INBOUND and root.status == ComplaintStatus.AWAITING_CUSTOMER:
         apply(s, root, ComplaintTrigger.CUSTOMER_REPLIED, at=at, actor=author, reason=via)
         resume_after_wait(s, root, actor=author, at=at)  # K11: the answer resumes the tasks the wait paused

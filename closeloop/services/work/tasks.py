@@ -33,6 +33,7 @@ from sqlalchemy.orm.util import identity_key
 from closeloop.config import Config
 from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus, ComplaintTrigger
 from closeloop.domain.errors import InvalidInput, NotFound
+from closeloop.domain.reasons import SystemReason, system_reason
 from closeloop.domain.task import ACTIVE_STATES, FINISHED_STATES, TASK_MACHINE, TaskStatus, TaskTrigger
 from closeloop.domain.task_kinds import SYSTEM_TITLES, SystemTaskKind
 from closeloop.services.audit import add_task, audit_dict
@@ -137,7 +138,7 @@ def _begin_work(session: Session, task: Task, at: datetime, actor: str) -> None:
     complaint = session.get_one(Complaint, task.complaint_id)
     if complaint.status in (ComplaintStatus.TRIAGED, ComplaintStatus.REOPENED):
         apply(session, complaint, ComplaintTrigger.START, at=at, actor=actor,
-                       reason=f"task {task.id} ({task.department}) taken up")
+                       reason=system_reason(SystemReason.TASK_TAKEN_UP, task=task.id, department=task.department))
 
 
 def _take_up(s: Session, task: Task, actor: str, taker_id: int | None) -> None:
@@ -210,7 +211,7 @@ def pause(sessions, task_id: int, *, config: Config, reason: str, actor: str, at
         task, _complaint = _load_held(s, task_id, expected_version)  # held: the transitions and refresh read it
         TASK_MACHINE.next_state(TaskStatus(task.status), TaskTrigger.PAUSE)  # illegal: fail before acknowledging
         if task.status == TaskStatus.OPEN:  # as `acknowledge`: the pauser takes it up, the work begins
-            _acknowledge(s, task, actor=actor, at=at, reason="acknowledged by its pause")
+            _acknowledge(s, task, actor=actor, at=at, reason=system_reason(SystemReason.ACKNOWLEDGED_BY_PAUSE))
         apply(s, task, TaskTrigger.PAUSE, at=at, actor=actor, reason=reason, data=data)
         _refresh(s, task, config, at)
         return task
@@ -437,7 +438,7 @@ def settle(session: Session, complaint_id: int, *, at: datetime, config: Config,
             pending = [d for d in deps.get(t.id, []) if status.get(d, TaskStatus.DONE) not in FINISHED_STATES]
             if not pending:
                 apply(session, t, TaskTrigger.UNBLOCK, at=at, actor="system",
-                          reason="all tasks it depends on are finished")
+                          reason=system_reason(SystemReason.DEPENDENCIES_FINISHED))
     if any(t.status in ACTIVE_STATES for t in tasks):
         return tasks
     complaint = session.get_one(Complaint, complaint_id)
@@ -449,7 +450,7 @@ def settle(session: Session, complaint_id: int, *, at: datetime, config: Config,
         t = Task(complaint_id=complaint_id, department=fallback, kind=SystemTaskKind.TRIAGE,
                  title=SYSTEM_TITLES[SystemTaskKind.TRIAGE], instructions="",
                  status=TaskStatus.OPEN, created_at=at, updated_at=at)
-        add_task(session, t, actor="system", at=at, reason="all tasks cancelled")
+        add_task(session, t, actor="system", at=at, reason=system_reason(SystemReason.ALL_TASKS_CANCELLED))
         return None
     if ComplaintTrigger.RESOLVE in COMPLAINT_MACHINE.allowed(ComplaintStatus(complaint.status)) and \
             any(t.status == TaskStatus.DONE for t in tasks):
@@ -457,7 +458,7 @@ def settle(session: Session, complaint_id: int, *, at: datetime, config: Config,
             rc.ask(session, complaint, tasks, at, config)
             return None
         apply(session, complaint, ComplaintTrigger.RESOLVE, at=at, actor="system",
-                       reason="all department tasks are finished")
+                       reason=system_reason(SystemReason.DEPARTMENT_TASKS_FINISHED))
     return tasks
 
 

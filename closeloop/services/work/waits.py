@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from closeloop.domain.errors import InvalidInput
+from closeloop.domain.reasons import SystemReason, system_reason
 from closeloop.domain.task import TaskStatus, TaskTrigger
 from closeloop.services.transitions import apply
 from models.tables import Complaint, Task, Transition
@@ -43,8 +44,9 @@ def pause_for_wait(s: Session, complaint: Complaint, *, continuing: Collection[i
     paused = []
     for t in tasks:
         if t.status in _PAUSABLE and t.id not in continuing:
-            apply(s, t, TaskTrigger.PAUSE, at=at, actor=actor, reason=f"waiting on the customer: {reason}",
-                      data={"paused_by": PAUSED_BY})
+            apply(s, t, TaskTrigger.PAUSE, at=at, actor=actor,
+                  reason=system_reason(SystemReason.WAITING_ON_CUSTOMER, reason=reason),
+                  data={"paused_by": PAUSED_BY})
             paused.append(t.id)
     return paused
 
@@ -62,6 +64,6 @@ def resume_after_wait(s: Session, complaint: Complaint, *, actor: str, at: datet
         if last is not None and (last.data or {}).get("paused_by") == PAUSED_BY:
             # a task held before anyone acknowledged it goes back to the queue unacknowledged, not to work
             trigger = TaskTrigger.RELEASE if last.from_state == TaskStatus.OPEN else TaskTrigger.RESUME
-            apply(s, t, trigger, at=at, actor=actor, reason="the customer answered")
+            apply(s, t, trigger, at=at, actor=actor, reason=system_reason(SystemReason.CUSTOMER_ANSWERED))
             resumed.append(t.id)
     return resumed

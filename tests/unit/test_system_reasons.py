@@ -1,0 +1,116 @@
+"""The engine's own audit reasons: one table (closeloop/domain/reasons.py) the services write through, read
+back from the stored English (parameters and nested reasons included), translated in every page language."""
+
+from __future__ import annotations
+
+import ast
+import re
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+import closeloop.services
+from closeloop.domain.reasons import SYSTEM_REASONS, SystemReason, parse_reason, system_reason
+from closeloop.web import i18n
+from closeloop.web.render import env, number, reason_text
+
+SERVICES = Path(closeloop.services.__file__).parent
+FIELD = re.compile(r"{(\w+)}")
+#: the keywords through which the services hand a reason to the audit trail (``apply``, ``record_event``,
+#: ``add_task``, ``audit_dict``, ``on_ineffective``...) or a note that becomes one (a follow-up's)
+REASON_KEYWORDS = {"reason", "note", "why", "detail"}
+
+
+def _samples(code: SystemReason) -> dict[str, str]:
+    return {name: f"<{name} {i}>" for i, name in enumerate(dict.fromkeys(FIELD.findall(SYSTEM_REASONS[code])))}
+
+
+@pytest.mark.parametrize("code", list(SystemReason))
+def test_every_system_reason_has_a_text_and_a_chinese_translation(code):
+    key = f"sysreason.{code}"
+    assert code in SYSTEM_REASONS
+    assert i18n.EN[key] == SYSTEM_REASONS[code]  # English is the stored text itself
+    assert key in i18n.ZH and i18n.ZH[key] != i18n.EN[key], key
+    assert set(FIELD.findall(i18n.ZH[key])) == set(FIELD.findall(SYSTEM_REASONS[code]))
+    assert not re.search(r"[a-z]{3,}", FIELD.sub("", i18n.ZH[key])), i18n.ZH[key]  # no English words left
+
+
+@pytest.mark.parametrize("code", list(SystemReason))
+def test_a_written_reason_reads_back_as_its_code_and_parameters(code):
+    params = _samples(code)
+    assert parse_reason(system_reason(code, **params)) == (code, params)
+
+
+def test_a_persons_reason_is_none_of_the_engines():
+    for text in (
+        "客户投诉到媒体",
+        "answered on the phone",
+        "all department tasks are finished, I think",
+        "complaint resolved",
+        "",
+        None,
+    ):
+        assert parse_reason(text) is None, text
+        t = i18n.translator("zh")
+        assert reason_text(t, text) == text
+
+
+def test_parameters_and_nested_reasons_are_read_in_the_readers_language():
+    t = i18n.translator("zh")
+    assert reason_text(t, "complaint resolved: answered on the phone") == "投诉已解决：answered on the phone"
+    assert reason_text(t, "the complaint was reopened: customer not satisfied: no reason given") == (
+        "投诉已重新打开：客户不满意：未说明原因"
+    )
+    assert (
+        reason_text(t, "12 matching complaints in the 26 days before, 3 in the 26 days after (+75% reduction)")
+        == "实施前 26 天内有 12 件匹配投诉，实施后 26 天内有 3 件（降幅 +75%）"
+    )
+    en = i18n.translator("en")
+    assert reason_text(en, "complaint resolved: answered on the phone") == "complaint resolved: answered on the phone"
+
+
+def _literal_text(node: ast.expr) -> bool:
+    """A reason written in place: a string literal, an f-string, or text joined to one."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str) and node.value != ""  # an empty note is no reason
+    if isinstance(node, ast.JoinedStr):
+        return True
+    if isinstance(node, ast.BinOp):
+        return _literal_text(node.left) or _literal_text(node.right)
+    if isinstance(node, ast.BoolOp | ast.IfExp):
+        parts = node.values if isinstance(node, ast.BoolOp) else [node.body, node.orelse]
+        return any(_literal_text(p) for p in parts)
+    return False
+
+
+def test_the_services_write_no_reason_outside_the_table():
+    """A reason (or a note that becomes one) written as text in a service is English a page cannot translate:
+    it must come from ``system_reason(SystemReason.X, ...)``, whose every code has its translations."""
+    found = []
+    for path in sorted(SERVICES.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                found += [
+                    f"{path.relative_to(SERVICES)}:{kw.value.lineno} {kw.arg}="
+                    for kw in node.keywords
+                    if kw.arg in REASON_KEYWORDS and _literal_text(kw.value)
+                ]
+            elif (
+                isinstance(node, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id in {"note", "via", "why"} for t in node.targets)
+                and _literal_text(node.value)
+            ):
+                found.append(f"{path.relative_to(SERVICES)}:{node.lineno} assignment")
+    assert not found, found
+
+
+def test_numbers_are_grouped_per_the_page_language():
+    assert number(1234567) == "1,234,567" and number(1234567, "zh") == "1,234,567"
+    assert number(Decimal("12345.50"), "zh") == "12,345.50" and number(999) == "999"
+    assert number(2012.04, "en", 1) == "2,012.0" and number(None) == "–" and number("n/a") == "n/a"
+    tpl = env.from_string("{{ h|hours }} · {{ n|count }}")
+    assert tpl.render(h=timedelta(hours=1234.5), n=12345, lang="zh") == "1,234.5 · 12,345"
+    assert tpl.render(h=None, n=5, lang="en") == "– · 5"
