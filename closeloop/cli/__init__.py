@@ -213,8 +213,8 @@ def _print_report(path: Path, report: ImportReport) -> None:
 def _print_errors(report) -> None:
     for e in report.errors:
         err.print(f"[yellow]{escape(report.path)}[/yellow]: {escape(str(e))}")
-    if report.bad_rows > len(report.errors):
-        err.print(f"... and {report.bad_rows - len(report.errors)} more bad rows")
+    if more := report.rows_not_listed():
+        err.print(f"... and {more} more bad rows")
 
 
 # ------------------------------------------------------------------ stats
