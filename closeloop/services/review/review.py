@@ -51,8 +51,8 @@ FORMATS = ("md", "html", "json")
 def build_review(sessions, config: Config, period: str, now: datetime) -> dict:
     """Figures of the month ``period`` (``YYYY-MM``, cut at midnight in the customer calendar's zone).
 
-    Every figure is read as recorded by the period's end (:mod:`.review_history`: statuses, root causes,
-    severities, merges from the audit log), or by ``now`` (UTC-aware) for the running month (``complete``
+    Every figure is read as recorded by the period's end (:mod:`closeloop.services.reads.as_of`: statuses, root
+    causes, severities, merges from the audit log), or by ``now`` (UTC-aware) for the running month (``complete``
     false); only the configuration (targets, calendars) is the current one. Raises :class:`InvalidInput`
     (field ``period``) for a malformed month or one that has not started yet.
     """
