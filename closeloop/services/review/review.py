@@ -29,7 +29,6 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, select_autoescape
 from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
 
 from closeloop.config import Config
 from closeloop.domain.errors import InvalidInput
@@ -42,7 +41,7 @@ from closeloop.services.review.review_loop import compensation, improvement_reco
 from closeloop.services.review.review_period import month
 from closeloop.services.review.review_sla import bounced_complaints, department_sla, follow_up_sla
 from closeloop.services.uow import unit_of_work
-from models.db import make_engine
+from models.db import make_engine, make_sessions
 from models.tables import Complaint
 
 FORMATS = ("md", "html", "json")
@@ -92,7 +91,7 @@ def review_of_file(db_path: Path, config: Config, as_of: datetime) -> tuple[str,
     engine."""
     engine = make_engine(f"sqlite:///{db_path}")
     try:
-        sessions = sessionmaker(engine, expire_on_commit=False)
+        sessions = make_sessions(engine)
         label = busiest_month(sessions, str(config.customer_calendar.zone))
         return None if label is None else (label, build_review(sessions, config, label, as_of))
     finally:
