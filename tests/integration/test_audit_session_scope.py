@@ -18,7 +18,8 @@ AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def _rows(n: int, actor: str) -> list[Transition]:
-    return [Transition(**audit_dict("improvement", i, None, None, "proposed", "create", actor, AT)) for i in range(1, n + 1)]
+    return [Transition(**audit_dict("improvement", i, None, None, "proposed", "create", actor, AT))
+            for i in range(1, n + 1)]
 
 
 def test_the_hook_listens_on_closeloops_sessions_only():
