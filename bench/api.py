@@ -61,17 +61,16 @@ def _port() -> int:
 def serve(url: str, port: int) -> None:
     """The server process: the app on ``url`` with the clock fixed at the data's instant."""
     import uvicorn
-    from sqlalchemy.orm import sessionmaker
 
     from closeloop.api.app import create_app
     from closeloop.bootstrap import App
     from closeloop.clock import FixedClock
     from closeloop.config import load_config
     from closeloop.settings import Settings
-    from models.db import make_engine
+    from models.db import make_engine, make_sessions
 
     engine = make_engine(url, **({} if url.startswith("sqlite") else {"pool_size": 20, "max_overflow": 20}))
-    app = App(Settings(database_url=url), engine, sessionmaker(engine, expire_on_commit=False), FixedClock(NOW),
+    app = App(Settings(database_url=url), engine, make_sessions(engine), FixedClock(NOW),
               load_config())
     uvicorn.run(create_app(app), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 

@@ -140,10 +140,9 @@ async def bare(make_client, url: str, n: int, in_flight: int) -> float:
 def fresh_database(url: str | None):
     """(sessions factory, cleanup) on a new SQLite file or a new PostgreSQL schema."""
     from sqlalchemy import text
-    from sqlalchemy.orm import sessionmaker
 
     from models import migrate
-    from models.db import make_engine
+    from models.db import make_engine, make_sessions
 
     if url is None:
         path = Path(tempfile.mkdtemp(prefix="closeloop-bench-")) / "deliver.db"
@@ -155,7 +154,7 @@ def fresh_database(url: str | None):
             for p in path.parent.iterdir():
                 p.unlink()
             path.parent.rmdir()
-        return engine, sessionmaker(engine, expire_on_commit=False), cleanup
+        return engine, make_sessions(engine), cleanup
     schema = f"bench_deliver_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = make_engine(url)
     with admin.begin() as c:
@@ -169,7 +168,7 @@ def fresh_database(url: str | None):
         with admin.begin() as c:
             c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
-    return engine, sessionmaker(engine, expire_on_commit=False), cleanup
+    return engine, make_sessions(engine), cleanup
 
 
 def fill(engine, url: str, n: int, tag: str) -> None:

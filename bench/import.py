@@ -233,13 +233,13 @@ class FreshDatabase:
 
 def measure(mode: str, csv_path: Path, url: str | None, batch_size: int, trace: bool, workdir: Path) -> dict:
     from sqlalchemy import insert
-    from sqlalchemy.orm import sessionmaker
 
     from closeloop.clock import FixedClock
     from closeloop.config import load_config
     from closeloop.domain.complaint import ComplaintStatus
     from closeloop.services.intake.importing import import_file
     from integrations.exports import ParsedRow, read_export
+    from models.db import make_sessions
     from models.tables import Complaint
 
     config = load_config()
@@ -248,7 +248,7 @@ def measure(mode: str, csv_path: Path, url: str | None, batch_size: int, trace: 
     db = FreshDatabase(url, workdir, mode)
     with db as engine:
         if mode == "import":
-            sessions = sessionmaker(engine, expire_on_commit=False)
+            sessions = make_sessions(engine)
             gc.collect()
             out["rss_before_mib"] = maxrss_mib()
             if trace:

@@ -27,14 +27,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import func, select, text  # noqa: E402
-from sqlalchemy.orm import sessionmaker  # noqa: E402
 
 from bench._common import schema_url  # noqa: E402
 from closeloop.config import load_config  # noqa: E402
 from closeloop.services.inbound import InboundOptions, poll_mailbox  # noqa: E402
 from integrations.imap import ImapMailbox  # noqa: E402
 from models import migrate  # noqa: E402
-from models.db import make_engine  # noqa: E402
+from models.db import make_engine, make_sessions  # noqa: E402
 from models.tables import Complaint  # noqa: E402
 from tests.integration.imap_server import start_server, stop_server  # noqa: E402
 
@@ -76,7 +75,7 @@ def measure(url: str, raws: list[bytes], batch: int, work: Path) -> dict:
         appended = len(raws) / (time.perf_counter() - t)
         engine = make_engine(url)
         migrate.upgrade(engine)
-        sessions = sessionmaker(engine, expire_on_commit=False)
+        sessions = make_sessions(engine)
         t = time.perf_counter()
         with ImapMailbox(server.url) as box:
             report = poll_mailbox(sessions, load_config(), box, now=NOW, batch_size=batch,

@@ -52,17 +52,16 @@ def digest(path: str) -> dict:
 
 def prepare(base: str, dst: str) -> None:
     """``dst``: a copy of ``base`` after the bench's ordinary sweeps (catch-up, right after, 1% dirty)."""
-    from sqlalchemy.orm import sessionmaker
     from sweep_data import NOW, RESCHEDULE_SWEEP, SECOND_SWEEP, _flag_dirty
 
     from closeloop.config import load_config
     from closeloop.services.engine.sweep import sweep
-    from models.db import make_engine
+    from models.db import make_engine, make_sessions
 
     config = load_config()
     shutil.copyfile(base, dst)
     engine = make_engine(f"sqlite:///{dst}")
-    sessions = sessionmaker(engine, expire_on_commit=False)
+    sessions = make_sessions(engine)
     sweep(sessions, config, NOW)
     sweep(sessions, config, SECOND_SWEEP)
     _flag_dirty(engine)
@@ -76,19 +75,18 @@ def prepare(base: str, dst: str) -> None:
 
 def run_passes(src: str, passes: list[int], with_digest: bool) -> None:
     """The K10 passes ``passes`` (indexes of ``sweep.POLICY_EDITS``) in order on a copy of ``src``."""
-    from sqlalchemy.orm import sessionmaker
     from sweep import policy_changes
     from sweep_data import POLICY_SWEEP
 
     from closeloop.config import load_config
     from closeloop.services.engine.sweep import sweep
-    from models.db import make_engine
+    from models.db import make_engine, make_sessions
 
     work = f"{src}.k10-{os.getpid()}.db"
     shutil.copyfile(src, work)
     try:
         engine = make_engine(f"sqlite:///{work}")
-        sessions = sessionmaker(engine, expire_on_commit=False)
+        sessions = make_sessions(engine)
         changes = policy_changes(load_config())
         for i in passes:
             name, cfg = changes[i]

@@ -102,21 +102,19 @@ def _prepare(url: str, args, directory: Path, receiver) -> tuple[Path, object]:
     """Data in, everything due before ``T0`` swept and delivered; returns the configuration path and sessions."""
     import asyncio
 
-    from sqlalchemy.orm import sessionmaker
-
     from closeloop.clock import FixedClock
     from closeloop.config import load_config
     from closeloop.services.engine.delivery import deliver_once
     from closeloop.services.engine.sweep import sweep
     from integrations.senders import open_default_sender
-    from models.db import make_engine
+    from models.db import make_engine, make_sessions
     from tests.chaos_support import T0, ChaosParams, load_data, write_config
 
     config_path = write_config(directory, receiver.url("/hook"))
     text = config_path.read_text(encoding="utf-8")
     assert 'hours = "mon-fri 09:00-17:00"' in text, "the bundled calendar changed: update bench/latency.py"
     config_path.write_text(text.replace('hours = "mon-fri 09:00-17:00"', 'hours = "mon-sun 00:00-23:59"'), "utf-8")
-    sessions = sessionmaker(make_engine(url), expire_on_commit=False)
+    sessions = make_sessions(make_engine(url))
     config = load_config(config_path)
     load_data(sessions, config, ChaosParams(complaints=args.complaints, seed=args.seed), directory)
     sweep(sessions, config, T0)

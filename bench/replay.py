@@ -71,19 +71,18 @@ def _worker(mode: str, name: str, profile: int) -> dict:
             summary = run()
         rows = summary["accounting"]["rows"]
     else:
-        from sqlalchemy.orm import sessionmaker
 
         from closeloop.clock import FixedClock
         from closeloop.services.intake.importing import import_file
         from models import migrate
-        from models.db import make_engine
+        from models.db import make_engine, make_sessions
 
         engine = make_engine(f"sqlite:///{out / 'import.db'}", scratch=True)  # as the replay's
         migrate.upgrade(engine)
         t0, c0 = time.perf_counter(), os.times()  # the migration is not the import's
         from datetime import datetime
 
-        report = import_file(sessionmaker(engine, expire_on_commit=False), cfg,
+        report = import_file(make_sessions(engine), cfg,
                              FixedClock(datetime(2030, 1, 1, tzinfo=UTC)), path, skip_bad_rows=True)
         rows = report.rows
     c1 = os.times()

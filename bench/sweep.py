@@ -106,15 +106,13 @@ def _db_counts(engine) -> dict:
 
 
 def measure_sweep(url: str, trace: bool, batch: int, policy: bool = True) -> dict:
-    from sqlalchemy.orm import sessionmaker
-
     from closeloop.config import load_config
     from closeloop.services.engine.sweep import sweep
-    from models.db import make_engine
+    from models.db import make_engine, make_sessions
 
     config = load_config()
     engine = make_engine(url)
-    sessions = sessionmaker(engine, expire_on_commit=False)
+    sessions = make_sessions(engine)
     out: dict = {"traced": trace, "passes": {}}
 
     def run(name: str, at: datetime, cfg=config) -> None:
@@ -187,15 +185,13 @@ def policy_changes(config) -> list[tuple[str, object]]:
 def measure_profile(url: str, batch: int, path: Path) -> dict:
     import cProfile
 
-    from sqlalchemy.orm import sessionmaker
-
     from closeloop.config import load_config
     from closeloop.services.engine.sweep import sweep
-    from models.db import make_engine
+    from models.db import make_engine, make_sessions
 
     config = load_config()
     engine = make_engine(url)
-    sessions = sessionmaker(engine, expire_on_commit=False)
+    sessions = make_sessions(engine)
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     prof.enable()

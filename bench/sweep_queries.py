@@ -97,17 +97,15 @@ def measure_queries(url: str, batch: int, repeats: int) -> dict:
     """The sweep's selects timed (``repeats`` runs each, ms) and explained, and its steps run one by one
     with every statement counted and timed, on the database at ``url``; a JSON-ready dict with
     ``queries``, ``phases``, ``statements``, ``plans``, ``report`` and ``flagged_dirty``."""
-    from sqlalchemy.orm import sessionmaker
-
     from closeloop.config import load_config
     from closeloop.services.engine import sweep as sweep_mod
     from closeloop.services.engine import sweep_fire, sweep_pack
     from closeloop.services.engine.sweep import SweepReport
-    from models.db import make_engine
+    from models.db import make_engine, make_sessions
 
     config = load_config()
     engine = make_engine(url)
-    sessions = sessionmaker(engine, expire_on_commit=False)
+    sessions = make_sessions(engine)
     m = _Measure(engine, _statements(NOW, batch), repeats)
     with engine.connect() as conn:  # open the pooled connection before anything is timed
         conn.exec_driver_sql("SELECT 1")

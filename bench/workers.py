@@ -43,14 +43,12 @@ def _wait_for(go: str) -> None:
 
 
 def sweep_worker(url: str, go: str) -> None:
-    from sqlalchemy.orm import sessionmaker
-
     from closeloop.config import load_config
     from closeloop.services.engine.sweep import sweep
-    from models.db import make_engine
+    from models.db import make_engine, make_sessions
 
     engine = make_engine(url)
-    sessions, config = sessionmaker(engine, expire_on_commit=False), load_config()
+    sessions, config = make_sessions(engine), load_config()
     _wait_for(go)
     t0, cpu0 = time.perf_counter(), time.process_time()
     report = sweep(sessions, config, SWEEP_NOW)
@@ -59,15 +57,14 @@ def sweep_worker(url: str, go: str) -> None:
 
 
 def deliver_worker(url: str, go: str) -> None:
-    from sqlalchemy.orm import sessionmaker
 
     from closeloop.clock import FixedClock
     from closeloop.services.engine.delivery import deliver_once
     from integrations.senders import open_default_sender
-    from models.db import make_engine
+    from models.db import make_engine, make_sessions
 
     engine = make_engine(url)
-    sessions = sessionmaker(engine, expire_on_commit=False)
+    sessions = make_sessions(engine)
 
     async def drain():
         async with open_default_sender(secret=b"bench-secret", deadline_s=10.0, capture_dir=tempfile.gettempdir(),

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from closeloop.clock import Clock, FixedClock, SystemClock
 from closeloop.config import Config, load_config
 from closeloop.settings import Settings, normalize_database_url
-from models.db import make_engine
+from models.db import make_engine, make_sessions
 
 
 @dataclass
@@ -42,7 +42,7 @@ def build_app(settings: Settings | None = None, *, clock: Clock | None = None,
     the system clock: the one place a process chooses its time."""
     settings = settings or Settings()
     engine = make_engine(normalize_database_url(settings.database_url))
-    sessions = sessionmaker(engine, expire_on_commit=False)
+    sessions = make_sessions(engine)
     return App(settings, engine, sessions, clock or process_clock(settings), config)
 
 

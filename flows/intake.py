@@ -32,7 +32,7 @@ from prefect.exceptions import MissingContextError
 
 from closeloop.bootstrap import build_app
 from closeloop.config import load_config
-from closeloop.services.intake.importing import ImportFailed, ImportReport, import_file
+from closeloop.services.intake.importing import ImportFailed, ImportReport, import_file, rows_not_listed
 from closeloop.services.markdown import md_text
 from flows.runinfo import label_run
 from flows.schedules import policy
@@ -85,8 +85,8 @@ def import_one(path: str, fmt: str = "auto", skip_bad_rows: bool = False,
     except ImportFailed as exc:
         for err in exc.report.errors:
             log.error("%s: %s", path, err)
-        if exc.report.bad_rows > len(exc.report.errors):
-            log.error("%s: ... and %d more bad rows", path, exc.report.bad_rows - len(exc.report.errors))
+        if more := exc.report.rows_not_listed():
+            log.error("%s: ... and %d more bad rows", path, more)
         raise ImportRunFailed(exc.report) from exc
     finally:
         app.dispose()
@@ -180,9 +180,8 @@ def render_summary(reports: list[dict], paths: list[str], failed: dict | None = 
                   "nothing of that file was written (all-or-nothing)."]
         lines += [f"- line {e['line']}, column {_cell(e['column'])}, value \"{_cell(str(e['value']))}\": "
                   f"{_cell(e['problem'])}" for e in failed["errors"][:MESSAGE_ERRORS]]
-        if failed["bad_rows"] > min(len(failed["errors"]), MESSAGE_ERRORS):
-            lines.append(f"- ... {failed['bad_rows'] - min(len(failed['errors']), MESSAGE_ERRORS):,} more "
-                         "in the run's logs")
+        if more := rows_not_listed(failed["bad_rows"], (e["line"] for e in failed["errors"][:MESSAGE_ERRORS])):
+            lines.append(f"- ... {more:,} more in the run's logs")
         skipped = paths[len(done):]
         if skipped:
             lines.append("")

@@ -16,10 +16,10 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from closeloop.domain.errors import InvalidInput
@@ -27,18 +27,26 @@ from closeloop.domain.facts import ComplaintFacts, check_received_by
 
 csv.field_size_limit(16 * 1024 * 1024)
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class RowError:
-    """A row that cannot be imported: ``line`` (1-based, header is line 1), ``column``, ``value``, ``problem``."""
+    """A row that cannot be imported: ``line`` (1-based, header is line 1), ``column``, ``value``, ``problem``
+    of its first problem; ``more``: the row's other problems (same ``line``), in column order."""
 
     line: int
     column: str
     value: str
     problem: str
+    more: tuple[RowError, ...] = ()
 
     def __str__(self) -> str:
         return f"line {self.line}, column {self.column!r}, value {self.value!r}: {self.problem}"
+
+    def problems(self) -> tuple[RowError, ...]:
+        """Every problem of the row, each a :class:`RowError` of its own (``more`` empty), first one first."""
+        return (replace(self, more=()), *self.more) if self.more else (self,)
 
 
 class RowProblem(Exception):
@@ -47,6 +55,39 @@ class RowProblem(Exception):
     def __init__(self, column: str, value: str, problem: str):
         super().__init__(problem)
         self.column, self.value, self.problem = column, value, problem
+
+
+class RowProblems(Exception):
+    """Raised by a profile's ``parse`` for a row with several bad cells: ``problems``, in the order found."""
+
+    def __init__(self, problems: list[RowProblem]):
+        super().__init__("; ".join(p.problem for p in problems))
+        self.problems = problems
+
+
+class Cells:
+    """Reads a row's cells so that every bad cell is reported, not only the first: :meth:`read` calls a cell
+    reader (:func:`required`, :func:`identifier`, :func:`parse_local`, ...) and notes its
+    :class:`RowProblem` instead of raising it; :meth:`check` then raises the one problem, or
+    :class:`RowProblems` for several, or returns when there were none."""
+
+    def __init__(self) -> None:
+        self.problems: list[RowProblem] = []
+
+    def read(self, reader: Callable[..., T], *args: Any) -> T | None:
+        """``reader(*args)``, or None when it raised :class:`RowProblem` (noted for :meth:`check`)."""
+        try:
+            return reader(*args)
+        except RowProblem as p:
+            self.problems.append(p)
+            return None
+
+    def check(self) -> None:
+        """Raises the noted problem (:class:`RowProblem`) or problems (:class:`RowProblems`), if any."""
+        if len(self.problems) == 1:
+            raise self.problems[0]
+        if self.problems:
+            raise RowProblems(self.problems)
 
 
 @dataclass(frozen=True)
@@ -356,6 +397,9 @@ def _parse(profile: Profile, row: Mapping[str, str], line: int, now: datetime | 
             check_received_by(facts.received_at, now)
     except RowProblem as p:
         return RowError(line, p.column, _shown(p.value), p.problem)
+    except RowProblems as ps:
+        first, *others = (RowError(line, p.column, _shown(p.value), p.problem) for p in ps.problems)
+        return replace(first, more=tuple(others))
     except InvalidInput as e:
         column = _column(profile, row, e.field)
         return RowError(line, column, _shown(str(row.get(column, ""))), e.problem)

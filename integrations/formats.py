@@ -30,6 +30,7 @@ from closeloop.domain.errors import InvalidInput
 from closeloop.domain.facts import ComplaintFacts
 
 from .exports import (
+    Cells,
     RowProblem,
     cell,
     has_layout,
@@ -52,6 +53,16 @@ NUMERIC_ID = re.compile(r"[1-9]\d{0,19}")
 
 def _tags(value: str, sep: str = ",") -> tuple[str, ...]:
     return tuple(t.strip() for t in value.split(sep) if t.strip())
+
+
+def _local_date(row: Mapping[str, str], column: str, formats: tuple[str, ...], zone: ZoneInfo) -> datetime:
+    """The required date-only cell ``column`` (:func:`~integrations.exports.parse_local_date`)."""
+    return parse_local_date(required(row, column), column, formats, zone)
+
+
+def _local_time(row: Mapping[str, str], column: str, formats: tuple[str, ...], zone: ZoneInfo) -> datetime:
+    """The required wall-clock cell ``column`` (:func:`~integrations.exports.parse_local`)."""
+    return parse_local(required(row, column), column, formats, zone)
 
 
 def _fact_columns(facts: Mapping[str, str], *layouts: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
@@ -88,13 +99,16 @@ class CFPB:
 
     def parse(self, row: Mapping[str, str]) -> tuple[ComplaintFacts, str | None]:
         c = self._modern if "Complaint ID" in row else self._legacy
-        ref = identifier(row, c["id"], NUMERIC_ID, "a whole number (the CFPB complaint id)")
-        received = parse_local_date(required(row, c["date"]), c["date"], self._formats, NEW_YORK)
-        product = required(row, c["product"])
+        cells = Cells()  # every bad cell of the row is reported, not only the first
+        ref = cells.read(identifier, row, c["id"], NUMERIC_ID, "a whole number (the CFPB complaint id)")
+        received = cells.read(_local_date, row, c["date"], self._formats, NEW_YORK)
+        product = cells.read(required, row, c["product"])
         extra = {k: cell(row, c[k]) for k in ("response", "timely", "disputed", "sent") if cell(row, c[k])}
         if "sent" in extra:
-            sent = parse_local_date(extra["sent"], c["sent"], self._formats, NEW_YORK)
-            extra["sent"] = sent.isoformat()
+            sent = cells.read(parse_local_date, extra["sent"], c["sent"], self._formats, NEW_YORK)
+            extra["sent"] = sent.isoformat() if sent else ""
+        cells.check()
+        assert ref is not None and received is not None and product is not None
         return ComplaintFacts(
             source="cfpb", external_ref=ref, received_at=received,
             category=product, subcategory=cell(row, c["sub_product"]),
@@ -124,20 +138,24 @@ class NYC311:
         return has_layout(self, header)
 
     def parse(self, row: Mapping[str, str]) -> tuple[ComplaintFacts, str | None]:
-        ref = identifier(row, "Unique Key", NUMERIC_ID, "a whole number (the 311 request's unique key)")
-        created = parse_local(required(row, "Created Date"), "Created Date", self._formats, NEW_YORK)
+        cells = Cells()  # every bad cell of the row is reported, not only the first
+        ref = cells.read(identifier, row, "Unique Key", NUMERIC_ID, "a whole number (the 311 request's unique key)")
+        created = cells.read(_local_time, row, "Created Date", self._formats, NEW_YORK)
+        category = cells.read(required, row, "Complaint Type")
         extra: dict[str, str] = {}
         for col, key in (("Closed Date", "closed_at"), ("Due Date", "due_at"),
                          ("Resolution Action Updated Date", "resolution_updated_at")):
-            if value := cell(row, col):
-                extra[key] = parse_local(value, col, self._formats, NEW_YORK).isoformat()
+            if (value := cell(row, col)) and (at := cells.read(parse_local, value, col, self._formats, NEW_YORK)):
+                extra[key] = at.isoformat()
         for col, key in (("Agency", "agency"), ("Status", "status"), ("Resolution Description", "resolution")):
             if value := cell(row, col):
                 extra[key] = value
         channel = cell(row, "Open Data Channel Type")
+        cells.check()
+        assert ref is not None and created is not None and category is not None
         return ComplaintFacts(
             source="nyc311", external_ref=ref, received_at=created,
-            category=required(row, "Complaint Type"), subcategory=cell(row, "Descriptor"),
+            category=category, subcategory=cell(row, "Descriptor"),
             issue=cell(row, "Descriptor"), channel="" if channel == "UNKNOWN" else channel.lower(),
             region=cell(row, "Borough"), extra={f"nyc311_{k}": v for k, v in extra.items()},
         ), None

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy.orm import Session, sessionmaker
 
 #: Seconds a SQLite writer waits for another writer's lock before "database is locked".
 SQLITE_BUSY_TIMEOUT_S = 60.0
@@ -11,6 +14,20 @@ SQLITE_BUSY_TIMEOUT_S = 60.0
 #: locks, so the others are not blocked behind it), in seconds.
 PG_STATEMENT_TIMEOUT_S = 120.0
 PG_IDLE_IN_TRANSACTION_TIMEOUT_S = 300.0
+
+
+class CloseloopSession(Session):
+    """The sessions closeloop works in (:func:`make_sessions`). Its own session events listen on this class, not
+    on SQLAlchemy's :class:`~sqlalchemy.orm.Session`, so they never fire for another library's sessions in the
+    same process (e.g. the bulk audit insert, :mod:`closeloop.services.audit`)."""
+
+
+def make_sessions(engine: Engine, *, expire_on_commit: bool = False) -> sessionmaker[Session]:
+    """closeloop's session factory on ``engine``: :class:`CloseloopSession`, objects kept loaded after a commit
+    unless ``expire_on_commit``. Typed as a factory of plain sessions, as the services take it (a
+    ``sessionmaker`` is invariant in its session class)."""
+    factory = sessionmaker(engine, class_=CloseloopSession, expire_on_commit=expire_on_commit)
+    return cast("sessionmaker[Session]", factory)
 
 
 def make_engine(url: str, *, statement_timeout_s: float = PG_STATEMENT_TIMEOUT_S,

@@ -19,12 +19,11 @@ import pytest
 
 os.environ.setdefault("COLUMNS", "250")  # Rich tables unwrapped in CLI output captured by tests
 from sqlalchemy import text  # noqa: E402
-from sqlalchemy.orm import sessionmaker
 
 from closeloop.clock import FixedClock
 from closeloop.config import load_config
 from models import migrate
-from models.db import make_engine
+from models.db import make_engine, make_sessions
 from models.tables import Base
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,7 +167,7 @@ def engine(request, tmp_path, sqlite_template):
 
 @pytest.fixture
 def sessions(engine):
-    return sessionmaker(engine, expire_on_commit=False)
+    return make_sessions(engine)
 
 
 @pytest.fixture

@@ -30,7 +30,17 @@ from closeloop.services.work import lifecycle
 from .auth import MANAGER, WORK_ROLES, Principal, check_department, get_app, require
 from .deps import Id, Instant, clock_out, version_of
 from .errors import ApiError
-from .schemas import ComplaintDetail, ComplaintIn, ComplaintOut, CustomerIn, IntakeOut, Page, TaskOut, TimelineOut
+from .schemas import (
+    INSTANT_EXAMPLES,
+    ComplaintDetail,
+    ComplaintIn,
+    ComplaintOut,
+    CustomerIn,
+    IntakeOut,
+    Page,
+    TaskOut,
+    TimelineOut,
+)
 from .schemas_transitions import ComplaintTransition, Merge, Reopen, Resolve
 
 router = APIRouter(tags=["complaints"])
@@ -58,12 +68,22 @@ def _profile(body: CustomerIn | None) -> CustomerProfile | None:
                                  for c in body.contacts))
 
 
+def _bound(what: str, side: str):
+    """An optional date filter's ``Query``: its OpenAPI description says which complaints it keeps and the
+    format it takes (ISO 8601 date-time with a UTC offset, with examples)."""
+    return Query(None, examples=["2026-12-01T00:00:00Z"],
+                 description=f"only complaints {what} {side} this instant: an ISO 8601 date-time with a UTC offset, "
+                             f"e.g. {INSTANT_EXAMPLES} (a plain date or a time without an offset is refused with 422)")
+
+
 def list_filter(status: list[ComplaintStatus] | None = Query(None, description="one or more statuses"),
                 severity: list[Literal["P1", "P2", "P3", "P4"]] | None = Query(None),
                 department: str | None = Query(None, max_length=64, description="has a task in this department"),
                 overdue: bool = Query(False, description="the customer promise's resolve due instant has passed"),
-                created_from: Instant | None = None, created_to: Instant | None = None,
-                received_from: Instant | None = None, received_to: Instant | None = None,
+                created_from: Instant | None = _bound("created", "at or after"),
+                created_to: Instant | None = _bound("created", "before"),
+                received_from: Instant | None = _bound("received", "at or after"),
+                received_to: Instant | None = _bound("received", "before"),
                 q: str | None = Query(None, min_length=1, max_length=MAX_QUERY_CHARS,
                                       description="search: the id, the external reference, the customer ref, or "
                                                   "words of the facts and the customer's text (all required; "

@@ -36,8 +36,10 @@ def _bounded(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+#: Instants as the API takes them, for its messages and descriptions.
+INSTANT_EXAMPLES = "2026-12-01T00:00:00Z or 2026-12-01T08:00:00+08:00"
 #: What a malformed or offset-less instant is told (a plain date is not taken as some zone's midnight).
-INSTANT_FORMAT = ("must be a date-time with a UTC offset, e.g. 2026-12-01T00:00:00Z or 2026-12-01T08:00:00+08:00 "
+INSTANT_FORMAT = (f"must be a date-time with a UTC offset, e.g. {INSTANT_EXAMPLES} "
                   "(a plain date or a time without an offset is not accepted)")
 
 

@@ -213,8 +213,8 @@ def _print_report(path: Path, report: ImportReport) -> None:
 def _print_errors(report) -> None:
     for e in report.errors:
         err.print(f"[yellow]{escape(report.path)}[/yellow]: {escape(str(e))}")
-    if report.bad_rows > len(report.errors):
-        err.print(f"... and {report.bad_rows - len(report.errors)} more bad rows")
+    if more := report.rows_not_listed():
+        err.print(f"... and {more} more bad rows")
 
 
 # ------------------------------------------------------------------ stats
@@ -253,7 +253,12 @@ def sweep_cmd(once: bool = typer.Option(True, "--once", help="one sweep (accepte
         return
     out.print(f"sweep at {stamp(at)}: rescheduled {report['rescheduled']}, fired "
               f"{sum(report['fired'].values())} {report['fired']}, notifications {report['notifications']}, "
-              f"messages {report['messages']}, follow-up tasks {report['tasks_created']}")
+              f"messages {report['messages']}, follow-up tasks {report['tasks_created']}"
+              + "".join(f", {label} {report[key]}" for key, label in _SWEEP_DROPS if report.get(key)))
+
+
+#: The sweep report's dropped notices as the text line names them: (key, label).
+_SWEEP_DROPS = (("dropped", "dropped notices"), ("customer_dropped", "dropped customer notices"))
 
 
 @app.command("deliver")

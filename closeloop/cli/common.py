@@ -8,7 +8,7 @@ import inspect
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn, overload
+from typing import Annotated, Any, NoReturn, get_type_hints, overload
 from zoneinfo import ZoneInfo
 
 import typer
@@ -122,15 +122,32 @@ def exit_code(exc: Exception) -> int:
     return 2 if isinstance(exc, InvalidInput) else 1
 
 
-#: integer parameters that never reach the database or a date: a replay's random seed takes any integer
-NOT_STORED = frozenset({"seed"})
+class _NotStored:
+    """The mark of :data:`AnyInt` (``Annotated`` metadata; Typer reads only its own and ignores this one)."""
+
+    def __repr__(self) -> str:
+        return "NOT_STORED"
 
 
-def _check_numbers(kw: dict[str, Any], shown: dict[str, str]) -> None:
+NOT_STORED = _NotStored()
+#: An integer parameter that never reaches the database or a date (a replay's random seed): it takes any integer,
+#: exempt from the :data:`MAX_ID` check every other integer parameter of a command gets (:func:`_check_numbers`).
+#: Declared on the parameter itself: ``seed: AnyInt = typer.Option(7, "--seed")``.
+AnyInt = Annotated[int, NOT_STORED]
+
+
+def _not_stored(f: Callable[..., Any]) -> frozenset[str]:
+    """The parameters of the command ``f`` declared :data:`AnyInt`."""
+    hints = get_type_hints(f, include_extras=True)
+    return frozenset(name for name, hint in hints.items() if NOT_STORED in getattr(hint, "__metadata__", ()))
+
+
+def _check_numbers(kw: dict[str, Any], shown: dict[str, str], any_int: frozenset[str] = frozenset()) -> None:
     """Refuse (exit 2, naming the parameter as the command line shows it: ``shown``) an integer argument beyond
-    :data:`MAX_ID`: no row has such an id, and the database driver would fail on it with a traceback."""
+    :data:`MAX_ID`: no row has such an id, and the database driver would fail on it with a traceback. The
+    parameters ``any_int`` (declared :data:`AnyInt`) take any integer."""
     for name, value in kw.items():
-        if name in NOT_STORED:
+        if name in any_int:
             continue
         values = value if isinstance(value, list | tuple) else [value]
         big = next((v for v in values if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_ID),
@@ -152,11 +169,11 @@ def _shown_names(f: Callable[..., Any]) -> dict[str, str]:
 
 
 def _reporting(f: Callable[..., Any]) -> Callable[..., Any]:
-    shown = _shown_names(f)
+    shown, any_int = _shown_names(f), _not_stored(f)
 
     @functools.wraps(f)  # Typer reads the command's parameters through __wrapped__
     def run(*a: Any, **kw: Any) -> Any:
-        _check_numbers(kw, shown)
+        _check_numbers(kw, shown, any_int)
         try:
             return f(*a, **kw)
         except DomainError as exc:

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from closeloop.bootstrap import process_clock
-from closeloop.cli.common import err, fail, out, out_directory
+from closeloop.cli.common import AnyInt, err, fail, out, out_directory
 from closeloop.config import ConfigError, load_config
 from closeloop.domain.errors import InvalidInput
 from closeloop.replay_config import choose
@@ -72,7 +72,7 @@ def replay_cmd(
     out_dir: Path = typer.Option(Path("out/replay"), "--out", help="where replay.db, summary.json, report.html go"),
     step_minutes: int = typer.Option(60, "--step", min=1, help="sweep cadence in simulated minutes"),
     weeks: int = typer.Option(6, "--weeks", min=0, help="simulated weeks after the last complaint"),
-    seed: int = typer.Option(7, "--seed", help="seed of the behaviour model where the data is silent"),
+    seed: AnyInt = typer.Option(7, "--seed", help="seed of the behaviour model where the data is silent"),
     speed: str = typer.Option("max", "--speed",
                               help="'max' (as fast as possible) or N: simulated time runs N times real time, "
                                    "each jump capped at 2 s of waiting"),

@@ -9,6 +9,7 @@ from sqlalchemy import event, insert, inspect
 from sqlalchemy.orm import Session
 
 from closeloop.domain.machine import TransitionRecord
+from models.db import CloseloopSession
 from models.tables import Transition
 
 
@@ -48,9 +49,10 @@ _AUDIT_KEYS = tuple(c.key for c in Transition.__table__.columns if c.key != "id"
 _INSERT_AUDIT = insert(Transition.__table__)
 
 
-@event.listens_for(Session, "before_flush")
+@event.listens_for(CloseloopSession, "before_flush")
 def _insert_audit_rows(session: Session, _flush_context, instances) -> None:
-    """SQLite: a flush whose only new rows are audit rows with every column given (what :func:`audit_row` and
+    """closeloop's sessions only (:class:`~models.db.CloseloopSession`; another library's sessions are left
+    alone). SQLite: a flush whose only new rows are audit rows with every column given (what :func:`audit_row` and
     :func:`audit_dict` build) writes them in one ``executemany`` of a plain INSERT, in the order they were added
     (the ids the flush would give them), and drops them from the session: the ORM would insert them one
     statement each with ``RETURNING id`` (SQLite has no sentinel for batching them), for ids nothing reads.

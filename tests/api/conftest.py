@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import sessionmaker
 
 from closeloop.api.app import create_app
 from closeloop.bootstrap import App
 from closeloop.services.people.tokens import create_token
 from closeloop.settings import Settings
+from models.db import make_sessions
 from tests.integration.helpers import facts, intake
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 Shanghai
@@ -50,7 +50,7 @@ def make_tokens(app: App) -> dict[str, str]:
 @pytest.fixture
 def api(engine, config, clock):
     app = App(Settings(database_url=engine.url.render_as_string(hide_password=False)), engine,
-              sessionmaker(engine, expire_on_commit=False), clock, config)
+              make_sessions(engine), clock, config)
     with TestClient(create_app(app)) as client:
         yield Api(app, client, make_tokens(app))
 

@@ -6,11 +6,11 @@ import json
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
-from sqlalchemy.orm import sessionmaker
 
 from closeloop.api.app import create_app
 from closeloop.bootstrap import App
 from closeloop.settings import Settings
+from models.db import make_sessions
 from models.tables import Complaint
 
 from .conftest import make_tokens
@@ -18,7 +18,7 @@ from .conftest import make_tokens
 
 def _client(engine, config, clock, limit):
     app = App(Settings(database_url=engine.url.render_as_string(hide_password=False), api_max_body_bytes=limit),
-              engine, sessionmaker(engine, expire_on_commit=False), clock, config)
+              engine, make_sessions(engine), clock, config)
     return app, TestClient(create_app(app))
 
 

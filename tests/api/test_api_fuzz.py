@@ -14,12 +14,11 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import update
-from sqlalchemy.orm import sessionmaker
 
 from closeloop.api.app import create_app
 from closeloop.bootstrap import App
 from closeloop.settings import Settings
-from models.db import make_engine
+from models.db import make_engine, make_sessions
 from models.tables import ApiToken
 from tests.integration.helpers import facts, intake
 
@@ -39,7 +38,7 @@ def test_fuzzed_requests_get_no_server_error(sqlite_template, tmp_path, config, 
     # uploads (POST .../attachments) land in the test's directory
     app = App(Settings(database_url=f"sqlite:///{path}", auth_failure_limits="1000000/minute",
                        attachment_dir=str(tmp_path / "att")), engine,
-              sessionmaker(engine, expire_on_commit=False), clock, config)
+              make_sessions(engine), clock, config)
     at = T0 - timedelta(hours=3)
     intake(app.sessions, config, T0, [facts(f"F-{i}", at, product=p, category=p, customer_ref=f"c{i}")
                                       for i, p in enumerate(["Credit reporting", "Mortgage", "Payday loan",

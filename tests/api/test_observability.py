@@ -9,7 +9,6 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, func, select
-from sqlalchemy.orm import sessionmaker
 
 from closeloop.api.app import create_app
 from closeloop.bootstrap import App
@@ -18,6 +17,7 @@ from closeloop.services.engine.engine_runs import RunKind, record_run
 from closeloop.services.engine.sweep import sweep
 from closeloop.settings import Settings
 from models import migrate
+from models.db import make_sessions
 from models.tables import Outbox, Task, Timer
 
 from .conftest import T0
@@ -62,7 +62,7 @@ def test_metrics_answer_200_with_database_up_0_while_the_database_is_down(config
     ``closeloop_database_up 0``, the process's API latency, and no engine gauge; /readyz says 503."""
     url = "postgresql+psycopg://postgres@127.0.0.1:5999/nope"  # nothing listens there
     down = create_engine(url, connect_args={"connect_timeout": 2})
-    app = App(Settings(database_url=url), down, sessionmaker(down, expire_on_commit=False), clock, config)
+    app = App(Settings(database_url=url), down, make_sessions(down), clock, config)
     with TestClient(create_app(app)) as client:
         assert client.get("/healthz").status_code == 200
         assert client.get("/readyz").status_code == 503

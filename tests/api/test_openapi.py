@@ -31,3 +31,21 @@ def test_served_document_is_the_same_and_every_operation_declares_the_error_shap
     for path, method, op in ops:
         assert op["responses"]["401"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse"), \
             (method, path)
+
+
+def _date_time(schema: dict) -> bool:
+    return schema.get("format") == "date-time" or any(_date_time(s) for s in schema.get("anyOf", ()))
+
+
+def test_every_date_time_query_parameter_describes_its_format_with_an_example():
+    doc = json.loads(openapi_document())
+    found = {(path, p["name"]): p for path, item in doc["paths"].items() for op in item.values()
+             for p in op.get("parameters", ()) if p["in"] == "query" and _date_time(p["schema"])}
+    bounds = {f"{what}_{side}" for what in ("created", "received") for side in ("from", "to")}
+    assert {name for _, name in found} == bounds
+    assert {path for path, _ in found} == {"/api/v1/complaints", "/api/v1/exports/complaints"}
+    for (path, name), p in found.items():
+        text = p.get("description", "")
+        assert "ISO 8601 date-time with a UTC offset" in text and "2026-12-01T08:00:00+08:00" in text, (path, name)
+        assert ("at or after" if name.endswith("_from") else "before") in text, (path, name)
+        assert p["schema"]["examples"] == ["2026-12-01T00:00:00Z"], (path, name)

@@ -76,15 +76,13 @@ def _drop_figures(drops: DbDrops, fig: ChaosFigures) -> None:
 
 def run_chaos(url: str, params: ChaosParams, directory: Path, backend: str) -> ChaosFigures:
     """Data, chaos, the end (see the module docstring); returns the figures (``problems`` empty when it held)."""
-    from sqlalchemy.orm import sessionmaker
-
     from closeloop.config import load_config
-    from models.db import make_engine
+    from models.db import make_engine, make_sessions
 
     t0 = time.perf_counter()
     fig = ChaosFigures(backend=backend)
     engine = make_engine(url)
-    sessions = sessionmaker(engine, expire_on_commit=False)
+    sessions = make_sessions(engine)
     receiver = FlakyReceiver(params).start()
     try:
         config_path = write_config(directory, receiver.url("/hook"))

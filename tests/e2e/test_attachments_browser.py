@@ -8,13 +8,12 @@ import shutil
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy.orm import sessionmaker
 
 from closeloop.bootstrap import App
 from closeloop.clock import FixedClock
 from closeloop.services.people.tokens import create_token
 from closeloop.settings import Settings
-from models.db import make_engine
+from models.db import make_engine, make_sessions
 from tests.e2e.test_customer_work_browser import _layout_ok, _page
 from tests.e2e.test_dashboard_browser import _shot, chromium, serving  # noqa: F401
 from tests.integration.attach import attach
@@ -31,7 +30,7 @@ def desk(tmp_path, sqlite_template, config):
     shutil.copy(sqlite_template, db)
     engine = make_engine(f"sqlite:///{db}")
     app = App(Settings(database_url=f"sqlite:///{db}", attachment_dir=str(tmp_path / "att")), engine,
-              sessionmaker(engine, expire_on_commit=False), FixedClock(NOW), config)
+              make_sessions(engine), FixedClock(NOW), config)
     (cid,) = intake(app.sessions, config, NOW, [facts("AT-1", NOW - timedelta(hours=2), product="Credit reporting",
                                                       category="Credit reporting", customer_ref="att")])
     attach(app.sessions, tmp_path / "att", cid, (PNG, "照片-损坏的包裹.png", "image/png"),

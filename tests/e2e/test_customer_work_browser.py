@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy.orm import sessionmaker
 
 from closeloop.bootstrap import App
 from closeloop.clock import FixedClock
@@ -21,7 +20,7 @@ from closeloop.services.customers.promises import make_promise
 from closeloop.services.people.tokens import create_token
 from closeloop.services.work import compensation
 from closeloop.settings import Settings
-from models.db import make_engine
+from models.db import make_engine, make_sessions
 from tests.e2e.test_dashboard_browser import _shot, _signin, chromium, serving  # noqa: F401
 from tests.integration.helpers import facts, intake
 
@@ -36,7 +35,7 @@ def desk(tmp_path, sqlite_template, config):
     db = tmp_path / "desk.db"
     shutil.copy(sqlite_template, db)
     engine = make_engine(f"sqlite:///{db}")
-    app = App(Settings(database_url=f"sqlite:///{db}"), engine, sessionmaker(engine, expire_on_commit=False),
+    app = App(Settings(database_url=f"sqlite:///{db}"), engine, make_sessions(engine),
               FixedClock(NOW - timedelta(days=1)), config)
     at = NOW - timedelta(days=1, hours=2)
     ids = intake(app.sessions, config, app.clock.now(), [

@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy.orm import sessionmaker
 
 from closeloop.api.app import create_app
 from closeloop.bootstrap import App
@@ -34,7 +33,7 @@ from closeloop.services.engine.sweep import sweep
 from closeloop.services.intake.importing import import_file
 from closeloop.services.people.tokens import create_token
 from closeloop.settings import Settings
-from models.db import make_engine
+from models.db import make_engine, make_sessions
 from tests.conftest import IN_CI, ROOT
 
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
@@ -74,7 +73,7 @@ def served(tmp_path, sqlite_template, nyc_config):
     db = tmp_path / "e2e.db"
     shutil.copy(sqlite_template, db)
     engine = make_engine(f"sqlite:///{db}")
-    app = App(Settings(database_url=f"sqlite:///{db}"), engine, sessionmaker(engine, expire_on_commit=False),
+    app = App(Settings(database_url=f"sqlite:///{db}"), engine, make_sessions(engine),
               FixedClock(RECEIVED), nyc_config)
     sample = tmp_path / "nyc311.csv"
     with open(ROOT / "examples" / "nyc311_sample.csv", newline="", encoding="utf-8") as src, \

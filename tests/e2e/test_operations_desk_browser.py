@@ -14,14 +14,13 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
 
 from closeloop.bootstrap import App
 from closeloop.clock import FixedClock
 from closeloop.services.people.tokens import create_token
 from closeloop.services.people.users import create_user
 from closeloop.settings import Settings
-from models.db import make_engine
+from models.db import make_engine, make_sessions
 from models.tables import Task
 from tests.e2e.test_customer_work_browser import NOW, _layout_ok, _page
 from tests.e2e.test_dashboard_browser import _shot, chromium, serving  # noqa: F401
@@ -39,7 +38,7 @@ def desk(tmp_path, sqlite_template, config):
     shutil.copy(sqlite_template, db)
     engine = make_engine(f"sqlite:///{db}")
     app = App(Settings(database_url=f"sqlite:///{db}", attachment_dir=str(tmp_path / "att")), engine,
-              sessionmaker(engine, expire_on_commit=False), FixedClock(NOW), config)
+              make_sessions(engine), FixedClock(NOW), config)
     at = NOW - timedelta(hours=3)
     ids = intake(app.sessions, config, NOW, [
         facts(f"OD-{i}", at - timedelta(minutes=i), product="Credit reporting", category="Credit reporting",

@@ -11,7 +11,6 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
 
 from closeloop.bootstrap import App
 from closeloop.clock import FixedClock
@@ -19,7 +18,7 @@ from closeloop.services.people.tokens import create_token
 from closeloop.services.people.users import create_user
 from closeloop.services.work import tasks as task_svc
 from closeloop.settings import Settings
-from models.db import make_engine
+from models.db import make_engine, make_sessions
 from models.tables import Task
 from tests.e2e.test_customer_work_browser import NOW, _layout_ok, _page
 from tests.e2e.test_dashboard_browser import _shot, chromium, serving  # noqa: F401
@@ -32,7 +31,7 @@ def people(tmp_path, sqlite_template, config):
     db = tmp_path / "people.db"
     shutil.copy(sqlite_template, db)
     engine = make_engine(f"sqlite:///{db}")
-    app = App(Settings(database_url=f"sqlite:///{db}"), engine, sessionmaker(engine, expire_on_commit=False),
+    app = App(Settings(database_url=f"sqlite:///{db}"), engine, make_sessions(engine),
               FixedClock(NOW), config)
     at = NOW - timedelta(hours=3)
     cid = intake(app.sessions, config, NOW, [facts("PB-1", at, product="Credit reporting", category="Credit reporting",

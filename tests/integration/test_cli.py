@@ -12,6 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from closeloop.cli import app
+from closeloop.cli.common import AnyInt
 from tests.conftest import ROOT
 
 runner = CliRunner()
@@ -309,12 +310,26 @@ def test_a_title_cut_for_its_column_ends_with_an_ellipsis(cli_env, tmp_path):
 
 
 def test_a_replay_seed_takes_any_integer():
-    """The range check is for numbers the database or a date reads; ``replay --seed`` only seeds ``random``."""
-    from closeloop.cli.common import _check_numbers
+    """The range check is for numbers the database or a date reads; ``replay --seed`` only seeds ``random``: it
+    says so on the parameter (``AnyInt``), not by its name, so another command's ``seed`` is checked."""
+    from closeloop.cli.common import _check_numbers, _not_stored, _reporting
+    from closeloop.cli.replay import replay_cmd
 
-    _check_numbers({"seed": 3_000_000_000, "limit": 5}, {})  # no exit
+    assert _not_stored(replay_cmd) == {"seed"}
+    _check_numbers({"seed": 3_000_000_000, "limit": 5}, {}, _not_stored(replay_cmd))  # no exit
     with pytest.raises(typer.Exit):
         _check_numbers({"task_id": 3_000_000_000}, {"task_id": "TASK_ID"})
+    assert _reporting(_free_seed)(seed=3_000_000_000) == 3_000_000_000
+    with pytest.raises(typer.Exit):
+        _reporting(_stored_seed)(seed=3_000_000_000)
+
+
+def _stored_seed(seed: int = typer.Option(0, "--seed")) -> int:
+    return seed
+
+
+def _free_seed(seed: AnyInt = typer.Option(0, "--seed")) -> int:  # module level: the hints resolve in its globals
+    return seed
 
 
 @pytest.mark.parametrize("cmd", [["complaints", "root-cause", "1", "undetermined"],

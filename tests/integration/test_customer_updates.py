@@ -4,6 +4,7 @@ the outbox, once; escaped HTML; delivered to a real SMTP server. SQLite and Post
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -242,16 +243,18 @@ def test_one_catch_up_sweep_tells_the_customer_one_transfer_naming_who_holds_it(
         task_svc.transfer(sessions, tid, config=config, to=dep, reason=f"hop {n}", actor="ops",
                           at=T0 + timedelta(minutes=n))
         tid = max(t.id for t in _tasks(sessions, cid))
-    for _ in range(2):
-        sweep(sessions, config, T0 + timedelta(minutes=10))
+    first, again = (sweep(sessions, config, T0 + timedelta(minutes=10)).as_dict() for _ in range(2))
     (mail,) = _outbox(sessions, "customer:transferred:")
     assert "is now with Customer service, because: hop 4" in mail.body
     assert _dropped(sessions, cid) == [("transferred", "superseded", "customer")] * 3
+    assert first["customer_dropped"] == {"superseded": 3} and "customer_dropped" not in again  # counted once
     task_svc.transfer(sessions, tid, config=config, to="operations", reason="hop 5", actor="svc",
                       at=T0 + timedelta(minutes=20))
     last = max(t.id for t in _tasks(sessions, cid))
     task_svc.complete(sessions, last, config=config, actor="ops", at=T0 + timedelta(minutes=25), outcome="corrected",
                       root_cause=next(iter(config.model.improvement.root_causes)))
-    sweep(sessions, config, T0 + timedelta(minutes=30))
+    report = sweep(sessions, config, T0 + timedelta(minutes=30))
     assert len(_outbox(sessions, "customer:transferred:")) == 1
     assert _dropped(sessions, cid)[-1] == ("transferred", "task_done", "customer")
+    assert report.customer_dropped == {"task_done": 1}
+    assert json.loads(json.dumps(report.as_dict()))["customer_dropped"] == {"task_done": 1}

@@ -12,16 +12,14 @@ from .test_delivery import ZH, add
 
 
 def test_deliver_flow_fn_drains_capture_rows(tmp_path, monkeypatch):
-    from sqlalchemy.orm import sessionmaker
-
     from flows.deliver import deliver_outbox
     from models import migrate
-    from models.db import make_engine
+    from models.db import make_engine, make_sessions
 
     url = f"sqlite:///{tmp_path / 'flow.db'}"
     eng = make_engine(url)
     migrate.upgrade(eng)
-    sessions = sessionmaker(eng, expire_on_commit=False)
+    sessions = make_sessions(eng)
     now = datetime.now(UTC) - timedelta(seconds=1)  # the flow runs on the system clock
     add(sessions, now, ["capture://digest"] * 3, channel="capture", subject=ZH, body=ZH)
     eng.dispose()

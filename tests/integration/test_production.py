@@ -34,7 +34,7 @@ from closeloop.clock import SystemClock
 from closeloop.config import load_config
 from closeloop.services.intake.importing import import_file
 from models import migrate
-from models.db import make_engine
+from models.db import make_engine, make_sessions
 from models.tables import Complaint, EngineRun, Notification, Outbox, Timer
 
 from .receiver import Receiver
@@ -282,9 +282,8 @@ def _drop_schema(schema: str) -> None:
 
 
 def sessionmaker_for(engine):
-    from sqlalchemy.orm import sessionmaker
 
-    return sessionmaker(engine, expire_on_commit=False)
+    return make_sessions(engine)
 
 
 def _run_stack(stack: Stack, engine, receiver: Receiver) -> None:

@@ -13,12 +13,11 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import event, func, or_, select, text, update
-from sqlalchemy.orm import sessionmaker
 
 from closeloop.services.engine.engine_runs import RunKind, record_run
 from closeloop.services.engine.retention import purge
 from closeloop.services.engine.sweep import sweep
-from models.db import make_engine
+from models.db import make_engine, make_sessions
 from models.tables import EngineRun, Notification, Outbox, Timer
 
 from .helpers import count, facts, intake
@@ -88,7 +87,7 @@ def test_a_sweep_skips_timers_another_sweep_holds_instead_of_waiting(pg_engine, 
     from tests.conftest import _truncate_pg
 
     _truncate_pg(pg_engine)
-    sessions = sessionmaker(pg_engine, expire_on_commit=False)
+    sessions = make_sessions(pg_engine)
     t0 = clock.now()
     at = t0 - timedelta(hours=1)
     intake(sessions, config, t0, [facts(f"S-{i}", at, product="Credit reporting", category="Credit reporting",
@@ -98,7 +97,7 @@ def test_a_sweep_skips_timers_another_sweep_holds_instead_of_waiting(pg_engine, 
     # a second engine whose statements give up after 5 s on a lock, so a claim that waited would fail here
     impatient = make_engine(pg_engine.url.render_as_string(hide_password=False))
     event.listen(impatient, "connect", lambda conn, _r: conn.execute("SET lock_timeout = '5s'"))
-    other = sessionmaker(impatient, expire_on_commit=False)
+    other = make_sessions(impatient)
     holder = pg_engine.connect()
     tx = holder.begin()
     held = holder.execute(text("SELECT id FROM timer WHERE status = 'pending' AND fire_at <= :now "

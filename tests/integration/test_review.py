@@ -324,3 +324,12 @@ def test_a_past_months_promises_and_records_do_not_change_later(sessions, config
         apply(s, s.get_one(Promise, p.id), PromiseTrigger.CANCEL, at=APRIL, actor=ACTOR, reason="customer withdrew")
     imp.fire(sessions, month["record"], "start", config=config, actor=ACTOR, at=APRIL, root_cause="system")
     assert _march(sessions, config, APRIL + timedelta(hours=1)) == before
+
+
+def test_a_month_without_improvement_records_says_so_instead_of_an_empty_table(sessions, config):
+    r = build_review(sessions, config, "2026-03", NOW)
+    assert r["improvement_records"]["records"] == []
+    md, html = render(r, "md"), render(r, "html")
+    assert "| id | title | status | owner |" not in md and 'id="improvements"' not in html
+    assert "No improvement records as of 2026-04-01T04:00:00+00:00." in md
+    assert '<p id="improvements-none">No improvement records as of 2026-04-01T04:00:00+00:00.</p>' in html

@@ -16,12 +16,12 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import event, select, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import sessionmaker
 
 from closeloop.domain.notices import chain_rank
 from closeloop.services import bulk
 from closeloop.services.engine import sweep_pack
 from closeloop.services.engine.sweep import SweepReport
+from models.db import make_sessions
 from models.tables import Notification, Outbox, Task
 
 from ..conftest import _truncate_pg
@@ -36,7 +36,7 @@ def pg_sessions(pg_engine):
     """PostgreSQL only: the cases below are about its casts and its READ COMMITTED isolation (SQLite does not
     enforce VARCHAR lengths, and its writers take turns)."""
     _truncate_pg(pg_engine)
-    return sessionmaker(pg_engine, expire_on_commit=False)
+    return make_sessions(pg_engine)
 
 
 def _row(i: int, **over) -> dict:

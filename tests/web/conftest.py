@@ -9,12 +9,12 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import sessionmaker
 
 from closeloop.api.app import create_app
 from closeloop.bootstrap import App
 from closeloop.services.people.tokens import create_token
 from closeloop.settings import Settings
+from models.db import make_sessions
 from tests.api.conftest import T0  # noqa: F401 - re-exported for the tests
 from tests.integration.helpers import facts, intake
 
@@ -52,7 +52,7 @@ def csrf_of(html: str) -> str:
 @pytest.fixture
 def web(engine, config, clock):
     app = App(Settings(database_url=engine.url.render_as_string(hide_password=False)), engine,
-              sessionmaker(engine, expire_on_commit=False), clock, config)
+              make_sessions(engine), clock, config)
     tokens = {}
     for key, (role, dept, lang) in TOKENS.items():
         tokens[key], _ = create_token(app.sessions, config, role=role, department=dept, name=key, language=lang,

@@ -11,6 +11,7 @@ complaints whose customer has a consented contact point (a few set-based queries
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -167,10 +168,11 @@ def stale(kind: NoticeKind, row, now_: _Now, until: datetime | None, at: datetim
 
 
 def milestone_notices(session: Session, config: Config, now: datetime, lookback: timedelta = LOOKBACK,
-                      links: VerdictLinks | None = None) -> int:
+                      links: VerdictLinks | None = None, dropped: Counter[DropReason] | None = None) -> int:
     """Queue the milestone notices and follow-up mails not sent yet (no commit); returns how many were queued.
     A milestone that no longer applies at sending time (:func:`stale`) is kept as a ``dropped`` notification
-    (kind ``customer_milestone``, key the outbox key it would have had, its reason), so it is never sent.
+    (kind ``customer_milestone``, key the outbox key it would have had, its reason), so it is never sent;
+    ``dropped`` (when given) counts those kept by this call, by :class:`DropReason`.
 
     ``links`` signs the follow-up mail's verdict links (default: from the settings, see :mod:`.links`)."""
     wanted = set(config.model.customers.milestones)
@@ -200,7 +202,10 @@ def milestone_notices(session: Session, config: Config, now: datetime, lookback:
             drops.append(_dropped(a, keys[r.id], kind, r, why, now))
         else:
             drafts.append(draft_for(a, keys[r.id], r.complaint_id, kind, **_context(session, config, a, kind, r)))
-    insert_new(session, Notification.__table__, drops, key=["key"], returning=Notification.__table__.c.key)
+    kept = insert_new(session, Notification.__table__, drops, key=["key"], returning=Notification.__table__.c.key)
+    if dropped is not None:
+        why_of = {d["key"]: d["dropped_reason"] for d in drops}
+        dropped.update(DropReason(why_of[k]) for k in kept)
     return queued + len(send(session, drafts, now))
 
 
@@ -248,9 +253,10 @@ def follow_up_mails(session: Session, config: Config, now: datetime, lookback: t
     return len(send(session, drafts, now))
 
 
-def customer_sweep(session: Session, config: Config, now: datetime) -> int:
+def customer_sweep(session: Session, config: Config, now: datetime, dropped: Counter[DropReason] | None = None) -> int:
     """The sweep's customer step (no commit): promises reminded and broken (:mod:`.promises`), then the
-    milestone notices and follow-up mails; returns the customer messages queued."""
+    milestone notices and follow-up mails; returns the customer messages queued. ``dropped`` (when given)
+    counts the milestone notices kept ``dropped`` instead of sent, by reason (:func:`milestone_notices`)."""
 
     promise_sweep(session, config, now)
-    return milestone_notices(session, config, now)
+    return milestone_notices(session, config, now, dropped=dropped)

@@ -32,7 +32,7 @@ from closeloop.domain.task import TaskStatus
 from closeloop.services.audit import audit_dict
 from closeloop.services.engine.notify import insert_notifications, make_item, resolve_role
 from closeloop.services.people.users import resolve_recipient
-from closeloop.services.review.review_history import states_at
+from closeloop.services.reads.as_of import states_at
 from closeloop.services.transitions import apply
 from closeloop.services.uow import unit_of_work
 from closeloop.services.work.complaints import root_of

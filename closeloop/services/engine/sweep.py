@@ -42,6 +42,10 @@ from models.tables import Complaint, Task, Timer
 
 @dataclass
 class SweepReport:
+    """What one sweep did: counts, and ``fired`` by timer kind; ``dropped``: staff notices dropped when packed,
+    ``customer_dropped``: customer milestone notices kept ``dropped`` instead of sent; both by
+    :class:`~closeloop.domain.notices.DropReason`."""
+
     rescheduled: int = 0
     policy_flagged: int = 0  # complaints flagged because the configuration changed (K10)
     fired: Counter = field(default_factory=Counter)
@@ -50,6 +54,7 @@ class SweepReport:
     tasks_created: int = 0
     customer_notices: int = 0
     dropped: Counter = field(default_factory=Counter)
+    customer_dropped: Counter = field(default_factory=Counter)  # customer milestone notices dropped, by reason
     complaints: set = field(default_factory=set)
     departments: set = field(default_factory=set)
 
@@ -58,7 +63,8 @@ class SweepReport:
                 "notifications": self.notifications, "messages": self.messages,
                 "tasks_created": self.tasks_created, "dropped": dict(sorted(self.dropped.items())),
                 **({"policy_flagged": self.policy_flagged} if self.policy_flagged else {}),
-                **({"customer_notices": self.customer_notices} if self.customer_notices else {})}
+                **({"customer_notices": self.customer_notices} if self.customer_notices else {}),
+                **({"customer_dropped": dict(sorted(self.customer_dropped.items()))} if self.customer_dropped else {})}
 
 
 def sweep(sessions, config: Config, now: datetime, *, batch: int = 500) -> SweepReport:
@@ -76,7 +82,7 @@ def sweep(sessions, config: Config, now: datetime, *, batch: int = 500) -> Sweep
         if sum(report.fired.values()) == fired:
             break
     with unit_of_work(sessions) as s:  # issue 13: promises; milestone notices and follow-up mails to customers
-        report.customer_notices = customer_sweep(s, config, now)
+        report.customer_notices = customer_sweep(s, config, now, report.customer_dropped)
     pack(sessions, now, report)
     return report
 

@@ -3,7 +3,7 @@
 Modes (``closeloop import --help`` says the same):
 
 - **all-or-nothing** (default): if any row is bad, nothing is written; every
-  bad row is reported (line, column, value, problem) and the import fails.
+  problem of every bad row is reported (line, column, value, problem) and the import fails.
 - **skip bad rows** (``skip_bad_rows=True``): bad rows are reported and left
   out; all good rows land together in one transaction.
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +37,8 @@ MAX_REPORTED_ERRORS = 200
 @dataclass(kw_only=True)
 class ImportReport(IntakeCounts):
     """Outcome of one import: the intake counters (:class:`IntakeCounts`) over every batch, the rows read,
-    the bad rows (at most ``MAX_REPORTED_ERRORS`` listed). ``committed`` False means nothing was written."""
+    the bad rows (``bad_rows``: how many; ``errors``: every problem of each, one :class:`RowError` per
+    problem, at most ``MAX_REPORTED_ERRORS`` in all). ``committed`` False means nothing was written."""
 
     path: str
     format: str = ""
@@ -57,6 +58,16 @@ class ImportReport(IntakeCounts):
             "errors": [{"line": e.line, "column": e.column, "value": e.value, "problem": e.problem}
                        for e in self.errors],
         }
+
+    def rows_not_listed(self) -> int:
+        """Bad rows none of whose problems are in ``errors`` (past ``MAX_REPORTED_ERRORS``)."""
+        return rows_not_listed(self.bad_rows, (e.line for e in self.errors))
+
+
+def rows_not_listed(bad_rows: int, lines: Iterable[int]) -> int:
+    """Of ``bad_rows`` bad rows, how many have no problem among those listed (``lines``: each listed
+    problem's line; a row's problems share its line)."""
+    return bad_rows - len(set(lines))
 
 
 class ImportFailed(Exception):
@@ -105,8 +116,7 @@ def import_file(sessions, config: Config, clock: Clock, path: str | Path, *, fmt
             report.rows += 1
             if isinstance(item, RowError):
                 report.bad_rows += 1
-                if len(report.errors) < MAX_REPORTED_ERRORS:
-                    report.errors.append(item)
+                report.errors.extend(item.problems()[:MAX_REPORTED_ERRORS - len(report.errors)])
                 if not skip_bad_rows:
                     writing = False  # keep reading to report every bad row; write nothing more
                     batch.clear()

@@ -73,7 +73,7 @@ from closeloop.services.work import lifecycle
 from closeloop.services.work import tasks as task_svc
 from integrations.exports import ParsedRow, RowError, read_export
 from models import migrate
-from models.db import make_engine
+from models.db import make_engine, make_sessions
 from models.tables import Complaint, Improvement, ImprovementLink, Notification, Task, Timer
 
 ACTOR = "replay"
@@ -116,7 +116,7 @@ def run_replay(paths: list[Path], config: Config, out_dir: Path, *, fmt: str = "
     """
 
     engine = _fresh_database(out_dir)
-    sessions = sessionmaker(engine, expire_on_commit=False)
+    sessions = make_sessions(engine)
     quality = DataQuality()
     rows = _read_rows(paths, fmt, quality, (clock or SystemClock()).now(), encoding)
     sim = _Simulation(sessions, config, seed, step, horizon, rows[0].facts.received_at,

@@ -29,7 +29,6 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, select_autoescape
 from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
 
 from closeloop.config import Config
 from closeloop.domain.errors import InvalidInput
@@ -42,7 +41,7 @@ from closeloop.services.review.review_loop import compensation, improvement_reco
 from closeloop.services.review.review_period import month
 from closeloop.services.review.review_sla import bounced_complaints, department_sla, follow_up_sla
 from closeloop.services.uow import unit_of_work
-from models.db import make_engine
+from models.db import make_engine, make_sessions
 from models.tables import Complaint
 
 FORMATS = ("md", "html", "json")
@@ -51,8 +50,8 @@ FORMATS = ("md", "html", "json")
 def build_review(sessions, config: Config, period: str, now: datetime) -> dict:
     """Figures of the month ``period`` (``YYYY-MM``, cut at midnight in the customer calendar's zone).
 
-    Every figure is read as recorded by the period's end (:mod:`.review_history`: statuses, root causes,
-    severities, merges from the audit log), or by ``now`` (UTC-aware) for the running month (``complete``
+    Every figure is read as recorded by the period's end (:mod:`closeloop.services.reads.as_of`: statuses, root
+    causes, severities, merges from the audit log), or by ``now`` (UTC-aware) for the running month (``complete``
     false); only the configuration (targets, calendars) is the current one. Raises :class:`InvalidInput`
     (field ``period``) for a malformed month or one that has not started yet.
     """
@@ -92,7 +91,7 @@ def review_of_file(db_path: Path, config: Config, as_of: datetime) -> tuple[str,
     engine."""
     engine = make_engine(f"sqlite:///{db_path}")
     try:
-        sessions = sessionmaker(engine, expire_on_commit=False)
+        sessions = make_sessions(engine)
         label = busiest_month(sessions, str(config.customer_calendar.zone))
         return None if label is None else (label, build_review(sessions, config, label, as_of))
     finally:

@@ -9,7 +9,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from closeloop.domain.complaint import OPEN_STATES, ComplaintStatus
-from closeloop.services.review.review_history import states_at, values_at
+from closeloop.services.reads.as_of import states_at, values_at
 from closeloop.services.review.review_period import Period
 from models.tables import Complaint, Transition
 

@@ -10,8 +10,8 @@ from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from closeloop.domain.compensation import CompensationStatus
+from closeloop.services.reads.as_of import improvement_causes_at, states_at, values_at
 from closeloop.services.review.review_complaints import first_resolved
-from closeloop.services.review.review_history import improvement_causes_at, states_at, values_at
 from closeloop.services.review.review_period import Period
 from models.tables import Compensation, Complaint, EffectivenessCheck, Improvement, ImprovementLink
 

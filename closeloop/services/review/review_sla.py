@@ -17,7 +17,7 @@ from closeloop.config import Config
 from closeloop.domain.sla import ClockStatus
 from closeloop.services.engine.clocks import task_clocks
 from closeloop.services.engine.ledger import History
-from closeloop.services.review.review_history import latest_at, merged_into_at, values_at
+from closeloop.services.reads.as_of import latest_at, merged_into_at, values_at
 from closeloop.services.review.review_period import Period
 from closeloop.services.work.lifecycle import NOT_WORK_KINDS
 from models.tables import Task, Transition

@@ -1,6 +1,7 @@
-"""What the audit log says a row looked like at an instant: the monthly review's figures of a past month are read
-as recorded up to its end, so later work (a root cause corrected, a severity changed, a task cancelled, a merge)
-does not change them.
+"""What the audit log says a row looked like at an instant: the monthly review's figures of a past month (and the
+customer promises' figures it shows, :func:`closeloop.services.customers.promises.promise_figures`) are read as
+recorded up to its end, so later work (a root cause corrected, a severity changed, a task cancelled, a merge) does
+not change them. Shared as-of readers: they live with the read models so that neither user imports the other.
 
 Every reader here is set-based: one or two statements for all the rows it is asked about, whatever their number.
 The audit rows it reads (``transition``) are written by :func:`closeloop.services.transitions.apply` (status

@@ -1,0 +1,70 @@
+"""A bad row reports every problem it has (CFPB, NYC 311), each with its line, the file's own column and the
+problem, all-or-nothing as before; the listed problems stay capped at ``MAX_REPORTED_ERRORS``."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from closeloop.services.intake import importing
+from closeloop.services.intake.importing import ImportFailed
+from models.tables import Complaint
+
+from .helpers import count, run_import
+
+CFPB = {"Date received": "2023-07-03", "Product": "Mortgage", "Sub-product": "FHA mortgage", "Issue": "Escrow",
+        "Company": "ACME BANK", "State": "CA", "Submitted via": "Web", "Date sent to company": "2023-07-03",
+        "Complaint ID": "7000001"}
+NYC311 = {"Unique Key": "27000001", "Created Date": "12/25/2013 10:00:00 AM", "Closed Date": "12/26/2013 10:00:00 AM",
+          "Agency": "HPD", "Complaint Type": "HEAT/HOT WATER", "Descriptor": "ENTIRE BUILDING", "Borough": "BRONX",
+          "Due Date": "12/27/2013 10:00:00 AM"}
+
+
+def _write(path: Path, rows: list[dict[str, str]]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _failed(sessions, config, clock, path: Path) -> importing.ImportReport:
+    with pytest.raises(ImportFailed) as exc:
+        run_import(sessions, config, clock, path)
+    assert count(sessions, Complaint) == 0  # all-or-nothing: the good rows are not written either
+    return exc.value.report
+
+
+def test_a_cfpb_row_reports_each_of_its_problems(sessions, config, clock, tmp_path):
+    bad = {**CFPB, "Complaint ID": "7.0E+06", "Date received": "2023-13-45", "Product": "",
+           "Date sent to company": "yesterday"}
+    path = _write(tmp_path / "cfpb.csv", [CFPB, bad, {**CFPB, "Complaint ID": "7000003"}])
+    report = _failed(sessions, config, clock, path)
+    assert report.bad_rows == 1
+    assert [(e.line, e.column, e.value) for e in report.errors] == [
+        (3, "Complaint ID", "7.0E+06"), (3, "Date received", "2023-13-45"), (3, "Product", ""),
+        (3, "Date sent to company", "yesterday")]
+    assert "scientific notation" in report.errors[0].problem and "required" in report.errors[2].problem
+    assert str(report.errors[1]).startswith("line 3, column 'Date received', value '2023-13-45': not a date")
+
+
+def test_a_nyc311_row_reports_each_of_its_problems(sessions, config, clock, tmp_path):
+    bad = {**NYC311, "Unique Key": "", "Created Date": "25/12/2013", "Complaint Type": "", "Due Date": "soon"}
+    path = _write(tmp_path / "nyc311.csv", [bad, NYC311])
+    report = _failed(sessions, config, clock, path)
+    assert report.bad_rows == 1
+    assert [(e.line, e.column) for e in report.errors] == [
+        (2, "Unique Key"), (2, "Created Date"), (2, "Complaint Type"), (2, "Due Date")]
+
+
+def test_the_listed_problems_are_capped_and_the_unlisted_rows_counted(sessions, config, clock, tmp_path,
+                                                                    monkeypatch):
+    monkeypatch.setattr(importing, "MAX_REPORTED_ERRORS", 5)
+    bad = {**CFPB, "Complaint ID": "", "Product": ""}  # two problems a row
+    path = _write(tmp_path / "cfpb.csv", [{**bad, "State": str(n)} for n in range(4)])
+    report = _failed(sessions, config, clock, path)
+    assert report.bad_rows == 4 and len(report.errors) == 5
+    assert [e.line for e in report.errors] == [2, 2, 3, 3, 4]
+    assert report.rows_not_listed() == 1
