@@ -4,7 +4,7 @@ A reason a person typed is stored and shown as written. The engine's own reasons
 audit trail, the API and the exports read them as they always did) but are written only through
 :func:`system_reason` from the one table :data:`SYSTEM_REASONS`, so a page can recognise a stored text again
 (:func:`parse_reason`: its :class:`SystemReason` code and parameters, rows written before this table included)
-and show it in the reader's language (``sysreason.<code>`` in the dashboard's catalogue). A parameter is a
+and show it in the reader's language (:func:`closeloop.domain.reasons_i18n.translate_reason`). A parameter is a
 value the engine filled in (an id, a channel, a count) or a reason of its own (a person's, shown as written, or
 another system reason, recognised in turn).
 """

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .i18n_reasons import EN_REASONS, ZH_REASONS
-
 LANGUAGES = ("en", "zh")
 DEFAULT = "en"
 
@@ -469,8 +467,6 @@ ZH: dict[str, str] = {
     "err.work.unknown_handle": "没有用户名为 @{handle} 的用户：备注未保存。",
 }
 
-EN.update(EN_REASONS)
-ZH.update(ZH_REASONS)
 CATALOGUES = {"en": EN, "zh": ZH}
 
 

@@ -17,7 +17,7 @@ from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
 from markupsafe import Markup, escape
 
 from closeloop.domain.errors import Conflict, DomainError, IllegalTransition, MergeRejected, NotFound, NotPermitted
-from closeloop.domain.reasons import parse_reason
+from closeloop.domain.reasons_i18n import translate_reason
 from closeloop.domain.task_kinds import REOPENED_PREFIX, SYSTEM_TITLES, SystemTaskKind
 from closeloop.http.access import get_app
 from closeloop.services.reads.saved_views import list_views
@@ -105,21 +105,11 @@ def count(ctx, value) -> str:
     return number(value, ctx["lang"])
 
 
-def reason_text(t, text: str | None) -> str | None:
-    """A stored audit reason as the reader reads it: one of the engine's own (:func:`parse_reason`) in the
-    language of ``t`` (``sysreason.<code>``, each parameter read the same way: a nested system reason
-    translated, a person's words as written); a reason a person wrote as written."""
-    found = parse_reason(text)
-    if found is None:
-        return text
-    code, params = found
-    return t(f"sysreason.{code}", **{k: reason_text(t, v) for k, v in params.items()})
-
-
 @pass_context
 def reason(ctx, text: str | None) -> str | None:
-    """:func:`reason_text` in the page's language."""
-    return reason_text(ctx["t"], text)
+    """A stored audit reason in the page's language (:func:`~closeloop.domain.reasons_i18n.translate_reason`:
+    the engine's own translated, parameters and nested reasons included; a person's as written); None stays None."""
+    return None if text is None else translate_reason(text, ctx["lang"])
 
 
 @pass_context
@@ -143,7 +133,7 @@ def task_title(ctx, task) -> str:
     if kind in SYSTEM_TITLES and task.title == SYSTEM_TITLES[kind]:
         return t(f"systask.{kind}")
     if kind == SystemTaskKind.REOPENED and task.title.startswith(REOPENED_PREFIX):
-        return t("systask.reopened", reason=reason_text(t, task.title[len(REOPENED_PREFIX):]))
+        return t("systask.reopened", reason=translate_reason(task.title[len(REOPENED_PREFIX):], ctx["lang"]))
     return task.title
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,6 +16,7 @@ from closeloop.clock import FixedClock
 from closeloop.config import parse_config
 from closeloop.domain.customer import ContactPoint, CustomerProfile
 from closeloop.domain.errors import InvalidInput
+from closeloop.domain.reasons import SystemReason, system_reason
 from closeloop.services.customers.notices import message_id
 from closeloop.services.customers.replies import send_reply
 from closeloop.services.engine.delivery import deliver_once
@@ -22,6 +24,7 @@ from closeloop.services.engine.sweep import sweep
 from closeloop.services.work import complaints as complaint_svc
 from closeloop.services.work import lifecycle
 from closeloop.services.work import tasks as task_svc
+from closeloop.services.work.messages import add_message
 from integrations.senders import RoutingSender
 from integrations.smtp import SmtpSender
 from models.tables import Message, Outbox, Task
@@ -118,7 +121,6 @@ def test_milestones_are_told_once_each_in_chinese_by_the_sweep(sessions, config)
                              at=T0 + timedelta(hours=2), max_business_hours=16)
     swept(2)
     add_reply = T0 + timedelta(hours=3)
-    from closeloop.services.work.messages import add_message
     add_message(sessions, cid, config=config, direction="inbound", body="附件已发送", author="customer", at=add_reply)
     _resolve_all(sessions, config, cid, T0 + timedelta(hours=4), "已退还多收的费用 35 元")
     swept(4)
@@ -258,3 +260,73 @@ def test_one_catch_up_sweep_tells_the_customer_one_transfer_naming_who_holds_it(
     assert _dropped(sessions, cid)[-1] == ("transferred", "task_done", "customer")
     assert report.customer_dropped == {"task_done": 1}
     assert json.loads(json.dumps(report.as_dict()))["customer_dropped"] == {"task_done": 1}
+
+
+def _one(sessions, prefix):
+    (row,) = _outbox(sessions, prefix)
+    return row
+
+
+def _swept(sessions, config, at):
+    for _ in range(2):
+        sweep(sessions, config, at)
+
+
+def _latin_beyond_number(row, cid) -> list[str]:
+    return re.findall(r"[A-Za-z]+", (row.subject + row.body).replace(f"CL-{cid}", ""))
+
+
+def test_a_chinese_customer_reads_the_engines_reasons_in_chinese_customer_words(sessions, config):
+    """Resolved by its tasks with no outcome: the resolved mail says in Chinese customer words that the
+    departments finished (not the audit sentence "all department tasks are finished"); the customer's next
+    mail (by email) reopens it and the reopen mail says in Chinese that their message came in (not "customer
+    message via email"); later a "not solved" answered by link says they told us so. No Latin letters beyond
+    the complaint number in any of them."""
+    (cid,) = intake(sessions, config, T0, [facts("Z-1", T0, customer_ref="z", customer=who())])
+    _resolve_all(sessions, config, cid, T0 + timedelta(hours=1), "")
+    _swept(sessions, config, T0 + timedelta(hours=1, minutes=5))
+    resolved = _one(sessions, "customer:resolved:")
+    assert "相关部门已完成对您投诉的处理。" in resolved.body
+    assert _latin_beyond_number(resolved, cid) == [], resolved.body
+    add_message(sessions, cid, config=config, direction="inbound", body="还是不行", author="customer",
+                channel="email", at=T0 + timedelta(hours=2))
+    _swept(sessions, config, T0 + timedelta(hours=2, minutes=5))
+    reopened = _one(sessions, "customer:reopened:")
+    assert "原因：我们收到了您的新消息。" in reopened.body
+    assert _latin_beyond_number(reopened, cid) == [], reopened.body
+    _resolve_all(sessions, config, cid, T0 + timedelta(hours=3), "已退款")
+    _swept(sessions, config, T0 + timedelta(days=10))  # the follow-up task is due
+    (ask,) = [t for t in _tasks(sessions, cid) if t.kind == "follow-up" and t.status == "open"]
+    lifecycle.record_follow_up(sessions, ask.id, config=config, satisfied=False, actor="customer",
+                               note=system_reason(SystemReason.CUSTOMER_ANSWER_BY_LINK),
+                               at=T0 + timedelta(days=10, hours=1))
+    _swept(sessions, config, T0 + timedelta(days=10, hours=2))
+    again = _outbox(sessions, "customer:reopened:")[-1]
+    assert "原因：您告诉我们问题仍未解决。" in again.body and _latin_beyond_number(again, cid) == [], again.body
+
+
+def test_a_persons_reason_reaches_the_customer_as_written_and_english_wording_stays(sessions, config):
+    """A reason a person typed is passed through unchanged (English to a Chinese customer too, even when it
+    starts like one of the engine's); an English customer reads the same customer wording as before for a
+    task's outcome and a person's reason, and customer words for the engine's causes."""
+    zh, en = intake(sessions, config, T0, [facts("P-1", T0, customer_ref="p1", customer=who()),
+                                           facts("P-2", T0, customer_ref="p2", customer=who("en", "Li Lei",
+                                                                                          "li@example.com"))])
+    rc = next(iter(config.model.improvement.root_causes))
+    lifecycle.resolve(sessions, zh, config=config, reason="all department tasks are finished, I think",
+                      actor="mgr", at=T0 + timedelta(hours=1), root_cause=rc)
+    _resolve_all(sessions, config, en, T0 + timedelta(hours=1), "We refunded the fee of 35 USD.")
+    _swept(sessions, config, T0 + timedelta(hours=1, minutes=5))
+    resolved = {int(o.idempotency_key.split(":")[2]): o for o in _outbox(sessions, "customer:resolved:")}
+    assert "处理结果如下：\n\nall department tasks are finished, I think\n" in resolved[zh].body
+    assert "The outcome:\n\nWe refunded the fee of 35 USD.\n" in resolved[en].body
+    lifecycle.reopen(sessions, zh, config=config, reason="Refund reversed by the bank", actor="mgr",
+                     at=T0 + timedelta(hours=2))
+    add_message(sessions, en, config=config, direction="inbound", body="still charged", author="customer",
+                channel="email", at=T0 + timedelta(hours=2))
+    _swept(sessions, config, T0 + timedelta(hours=2, minutes=5))
+    reopened = {int(o.idempotency_key.split(":")[2]): o for o in _outbox(sessions, "customer:reopened:")}
+    assert f"我们已重新开启您的投诉 CL-{zh}，原因：Refund reversed by the bank\n" in reopened[zh].body
+    assert f"we have reopened your complaint CL-{en}: we have received a new message from you.\n" in (
+        reopened[en].body)
+    assert "customer message" not in reopened[en].body

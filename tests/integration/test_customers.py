@@ -15,6 +15,7 @@ from sqlalchemy import select
 from closeloop.clock import FixedClock
 from closeloop.domain.customer import ContactPoint, CustomerProfile
 from closeloop.domain.errors import InvalidInput, NotFound
+from closeloop.domain.reasons import SystemReason
 from closeloop.services.customers.notices import NoticeKind, local_time, render
 from closeloop.services.customers.profiles import forget
 from closeloop.services.engine.clocks import complaint_clocks
@@ -144,10 +145,12 @@ def test_every_template_renders_in_chinese_without_english_and_in_english(kind):
     the Chinese text has no Latin letters beyond the complaint number, the English one no Chinese."""
     at, zone = datetime(2026, 3, 5, 9, 0, tzinfo=UTC), ZoneInfo("Asia/Shanghai")
     zh_ctx = {"name": "李雷", "number": "CL-42", "due": local_time(at, zone, "zh"), "until": local_time(at, zone, "zh"),
-              "text": "已为您退款", "department": "产品部", "reason": "需要核实账单", "outcome": "已退还费用"}
+              "text": "已为您退款", "department": "产品部", "reason": "需要核实账单", "outcome": "已退还费用",
+              "cause": "", "note": ""}
     en_ctx = {"name": "Li Lei", "number": "CL-42", "due": local_time(at, zone, "en"),
               "until": local_time(at, zone, "en"),
-              "text": "We refunded you", "department": "Product", "reason": "to check the bill", "outcome": "refunded"}
+              "text": "We refunded you", "department": "Product", "reason": "to check the bill", "outcome": "refunded",
+              "cause": "", "note": ""}
     links = {"solved_url": "https://cl.example/f/9/solved?e=1&s=ab", "not_solved_url": "https://cl.example/f/9/no"}
     zh_ctx = {**zh_ctx, **links, "expires": local_time(at, zone, "zh")}  # the follow-up mail's verdict links
     en_ctx = {**en_ctx, **links, "expires": local_time(at, zone, "en")}
@@ -165,6 +168,50 @@ def test_every_template_renders_in_chinese_without_english_and_in_english(kind):
     if kind in (NoticeKind.ACKNOWLEDGED, NoticeKind.WAITING):
         assert "2026年3月5日 17:00（协调世界时+08:00）" in zh.text
         assert "Thursday 5 March 2026, 17:00 (UTC+08:00)" in en.text
+
+
+#: the engine's causes the customer templates word for a customer (``cause``), with the words each gives
+CUSTOMER_WORDING = {
+    (NoticeKind.RESOLVED, SystemReason.DEPARTMENT_TASKS_FINISHED): (
+        "相关部门已完成对您投诉的处理。", "The departments involved have completed their work on your complaint."),
+    (NoticeKind.REOPENED, SystemReason.CUSTOMER_MESSAGE): ("我们收到了您的新消息。",
+                                                           "we have received a new message from you."),
+    (NoticeKind.REOPENED, SystemReason.CUSTOMER_MESSAGE_NO_CHANNEL): ("我们收到了您的新消息。",
+                                                                      "we have received a new message from you."),
+    (NoticeKind.REOPENED, SystemReason.CUSTOMER_NOT_SATISFIED): ("您告诉我们问题仍未解决。",
+                                                                 "you told us that your problem is not solved."),
+    (NoticeKind.REOPENED, SystemReason.CUSTOMER_NOT_SATISFIED_SILENT): (
+        "您告诉我们问题仍未解决。", "you told us that your problem is not solved."),
+}
+
+
+@pytest.mark.parametrize(("kind", "cause"), list(CUSTOMER_WORDING))
+def test_the_engines_causes_are_worded_for_the_customer_in_their_language(kind, cause):
+    """A cause the engine wrote (an audit sentence such as "all department tasks are finished") reaches the
+    customer in customer words of their language, never as the audit text; with no task outcome the resolved
+    mail says what happened. The audit sentence in ``reason`` is not shown."""
+    zh_words, en_words = CUSTOMER_WORDING[(kind, cause)]
+    base = {"name": None, "number": "CL-42", "outcome": "", "cause": str(cause), "note": ""}
+    zh = render(kind, "zh", **base, reason="AUDIT")
+    assert zh_words in zh.text and not re.search(r"[A-Za-z]", _texts_without_number(zh, 42)), zh.text
+    en = render(kind, "en", **base, reason="AUDIT")
+    assert en_words in en.text and "AUDIT" not in en.text
+    if cause is SystemReason.CUSTOMER_NOT_SATISFIED:  # the customer's own words, as written
+        assert "您告诉我们问题仍未解决：还是扣费 twice" in render(kind, "zh", **{**base, "note": "还是扣费 twice"},
+                                                               reason="AUDIT").text
+
+
+def test_every_cause_a_customer_template_names_is_a_system_reason():
+    """The templates name the engine's causes by their code: a code renamed in the table fails here."""
+    from importlib import resources
+
+    named = set()
+    for f in resources.files("closeloop.templates").iterdir():
+        if f.name.startswith("customer_"):
+            for m in re.finditer(r"cause (?:==|in) (\([^)]*\)|\"[^\"]*\")", f.read_text("utf-8")):
+                named |= set(re.findall(r'"([^"]*)"', m.group(1)))
+    assert named and named <= {str(c) for c in SystemReason}, named - {str(c) for c in SystemReason}
+    assert {str(c) for _, c in CUSTOMER_WORDING} == named
 
 
 def test_a_name_with_markup_is_escaped_in_html_and_kept_literal_in_text():

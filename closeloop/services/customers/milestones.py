@@ -6,7 +6,10 @@ when), ``resolve`` (the outcome), ``reopen`` (why), and a task's ``transfer`` (y
 now with X, because Y). :func:`milestone_notices` runs in every sweep; the outbox key
 ``customer:<milestone>:<complaint>:<audit row id>`` makes each notice go once. Only changes within
 ``lookback`` are considered (a sweep that was down longer does not tell customers old news), and only
-complaints whose customer has a consented contact point (a few set-based queries per sweep).
+complaints whose customer has a consented contact point (a few set-based queries per sweep). A stored reason
+reaches the customer in their language (:func:`_reason`): a person's as written, the engine's own translated
+or, for the causes a customer is told of (the departments finished, their message came in, they said it is
+not solved), in customer words of the template rather than the audit sentence.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from closeloop.config.customers import Milestone
 from closeloop.domain.complaint import OPEN_STATES, WAIT_EXPIRED, ComplaintStatus
 from closeloop.domain.notices import TASK_GONE, DropReason, NotificationStatus, Role
 from closeloop.domain.notices import NoticeKind as DomainNotice
+from closeloop.domain.reasons import parse_reason
+from closeloop.domain.reasons_i18n import translate_reason
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus
 from closeloop.domain.task_kinds import SystemTaskKind
 from closeloop.services.bulk import insert_new
@@ -81,12 +86,27 @@ def _changes(session: Session, wanted: set[Milestone], now: datetime, lookback: 
     return [r for r in rows if (r.entity, r.trigger) in kinds and _milestone(_notice_kind(r)) in wanted]
 
 
-def _outcome(session: Session, complaint_id: int, reason: str | None) -> str:
+def _outcome(session: Session, complaint_id: int) -> str:
+    """The outcomes the complaint's done department tasks wrote (as written, one a line), or ``""``."""
     outcomes = [o for (o,) in session.execute(
         select(Task.outcome).where(Task.complaint_id == complaint_id, Task.status == TaskStatus.DONE,
                                    Task.kind.not_in(_NOT_OUTCOMES), Task.outcome.is_not(None)).order_by(Task.id))
                 if o and o.strip()]
-    return "\n".join(outcomes) or (reason or "")
+    return "\n".join(outcomes)
+
+
+def _reason(text: str | None, language: str) -> dict[str, str]:
+    """A stored audit reason as a customer template takes it: ``reason`` in the customer's ``language``
+    (:func:`translate_reason`: the engine's own translated, parameters and nested ones included; a person's as
+    written); ``cause`` the ``SystemReason`` code of the engine's own, ``""`` for a person's (the templates word
+    the causes a customer is told of for a customer instead of showing the audit sentence); ``note`` the
+    customer's own words of a "not satisfied" verdict as written, ``""`` for none or the engine's own (an
+    answer by link)."""
+    found = parse_reason(text)
+    cause, params = found if found else ("", {})
+    note = params.get("note", "")
+    return {"reason": translate_reason(text or "", language), "cause": str(cause),
+            "note": "" if parse_reason(note) else note}
 
 
 def _until(config: Config, row) -> datetime | None:
@@ -101,20 +121,23 @@ def _until(config: Config, row) -> datetime | None:
 
 
 def _context(session: Session, config: Config, a: Addressee, kind: NoticeKind, row) -> dict:
+    """The template values of notice ``kind`` told by audit ``row`` to ``a``, in their language: every reason
+    through :func:`_reason` (``reason``, ``cause``, ``note``); ``resolved`` also the tasks' ``outcome``."""
     data = row.data or {}
     if kind is NoticeKind.TRANSFERRED:
         dep = data.get("to", "")
         names = config.model.customers.department_names.get(a.language, {})
         shown = config.departments[dep].display_name if dep in config.departments else dep
-        return {"department": names.get(dep, shown), "reason": row.reason or ""}
+        return {"department": names.get(dep, shown), **_reason(row.reason, a.language)}
     if kind is NoticeKind.WAITING:
         until = _until(config, row)
-        return {"reason": row.reason or "", "until": local_time(until, a.zone, a.language) if until else None}
+        return {**_reason(row.reason, a.language),
+                "until": local_time(until, a.zone, a.language) if until else None}
     if kind is NoticeKind.RESOLVED:
-        return {"outcome": _outcome(session, row.complaint_id, row.reason)}
+        return {"outcome": _outcome(session, row.complaint_id), **_reason(row.reason, a.language)}
     if kind is NoticeKind.CLOSED:
-        return {"reason": data.get("wait_reason") or ""}
-    return {"reason": row.reason or ""}
+        return _reason(data.get("wait_reason"), a.language)
+    return _reason(row.reason, a.language)
 
 
 @dataclass
