@@ -5,9 +5,10 @@
     [customers]
     languages = ["zh", "en"]     # languages served; each needs every customer template (closeloop/templates/customer)
     default_language = "en"      # for a customer who gave none (or one not served)
-    milestones = ["acknowledged", "transferred", "waiting", "resolved", "reopened", "follow_up"]  # automatic notices
-                                 # (acknowledged: every new complaint, ISO 10002 7.3; follow_up: the
-                                 # follow-up mail with signed "solved" / "not solved" links)
+    milestones = ["acknowledged", "transferred", "waiting", "resolved", "reopened", "follow_up", "improved"]
+                                 # automatic notices (acknowledged: every new complaint, ISO 10002 7.3;
+                                 # follow_up: the follow-up mail with signed "solved" / "not solved" links;
+                                 # improved: an improvement record linked to the complaint proved effective)
     verdict_link_days = 14       # how long those links work
     promise_reminder_hours = 4   # remind the promising department this long before a promise is due
     chat_notify = ""             # Apprise URL template for chat handles, {handle} replaced (empty: no chat)
@@ -33,6 +34,8 @@ class Milestone(StrEnum):
     RESOLVED = "resolved"
     REOPENED = "reopened"
     FOLLOW_UP = "follow_up"
+    #: an improvement record linked to the complaint was verified effective: the cause was found and fixed
+    IMPROVED = "improved"
 
 
 class CustomersModel(BaseModel):

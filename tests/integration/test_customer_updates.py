@@ -142,7 +142,7 @@ def test_milestones_follow_the_configuration(sessions):
     from closeloop.config import load_config
 
     text = load_config().text.replace(
-        'milestones = ["acknowledged", "transferred", "waiting", "resolved", "reopened", "follow_up"]',
+        'milestones = ["acknowledged", "transferred", "waiting", "resolved", "reopened", "follow_up", "improved"]',
         'milestones = ["waiting"]')
     assert 'milestones = ["waiting"]' in text  # the replacement took
     cfg = parse_config(text, "test")
@@ -330,3 +330,31 @@ def test_a_persons_reason_reaches_the_customer_as_written_and_english_wording_st
     assert f"we have reopened your complaint CL-{en}: we have received a new message from you.\n" in (
         reopened[en].body)
     assert "customer message" not in reopened[en].body
+
+
+def test_a_wait_without_a_reason_closes_in_customer_words_not_an_english_placeholder(sessions, config):
+    """A wait row without a reason (one written before the guard asked for one): the close stored the English
+    word "waiting" as what was asked, and the Chinese customer's "closed" mail showed it. Now none is stored
+    and the template words it in the customer's language."""
+    from sqlalchemy import update
+
+    from models.tables import Timer, Transition
+
+    (cid,) = intake(sessions, config, T0, [facts("W-0", T0, customer_ref="w0", customer=who())])
+    lifecycle.await_customer(sessions, cid, config=config, reason="请提供对账单", actor="ops",
+                             at=T0 + timedelta(hours=1), max_business_hours=2)
+    with sessions.begin() as s:  # as a row from before the guard: no reason, on the wait and on its timer
+        s.execute(update(Transition).where(Transition.entity == "complaint", Transition.entity_id == cid,
+                                           Transition.trigger == "await_customer").values(reason=None))
+        for timer in s.scalars(select(Timer).where(Timer.complaint_id == cid, Timer.kind == "pause_expired")):
+            timer.data = {**(timer.data or {}), "reason": None}
+    for _ in range(2):
+        sweep(sessions, config, T0 + timedelta(days=2))
+    (closed,) = _outbox(sessions, "customer:closed:")
+    assert closed.payload["language"] == "zh" and "waiting" not in closed.body
+    assert "我们曾请您补充相关信息" in closed.body and "请提供对账单" not in closed.body
+    with sessions() as s:
+        from models.tables import Transition as T
+
+        rows = s.scalars(select(T).where(T.entity == "complaint", T.entity_id == cid, T.trigger == "resolve")).all()
+        assert [r.data["wait_reason"] for r in rows] == [None]

@@ -16,7 +16,7 @@ BASE = (ROOT / "closeloop" / "config" / "default.toml").read_text("utf-8")
 def test_defaults_are_the_domain_taxonomy_and_six_weeks():
     m = load_config().model
     assert m.improvement.root_causes == ROOT_CAUSES and m.improvement.effectiveness_weeks == 6
-    assert m.improvement.match_on == ["category", "product"] and m.improvement.notify_customers is False
+    assert m.improvement.match_on == ["category", "product"] and "improved" in m.customers.milestones
     assert m.compensation.cap("anything", "P1") == Decimal("500")
 
 
@@ -33,6 +33,14 @@ def test_defaults_are_the_domain_taxonomy_and_six_weeks():
 def test_bad_settings_name_the_field(extra, field):
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
         parse_config(BASE + "\n" + extra + "\n")
+
+
+def test_the_removed_notify_customers_names_its_replacement():
+    """Customers are told of an effective record by the ``improved`` milestone now: an old ``notify_customers``
+    is refused with a message that says so, not taken silently (a ``false`` there must not turn into mail)."""
+    for value in ("true", "false"):
+        with pytest.raises(ConfigError, match=r"improvement.*'improved' entry of \[customers\] milestones"):
+            parse_config(BASE + f"\n[improvement]\nnotify_customers = {value}\n")
 
 
 def test_category_cap_overrides_the_default_and_missing_severity_means_no_cap():

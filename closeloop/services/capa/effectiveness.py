@@ -11,7 +11,8 @@ not rejected or merged) by ``received_at`` in two equal windows: N weeks before
 ``min_reduction`` and ``min_before``; the result with both counts is stored as an
 :class:`~models.tables.EffectivenessCheck` row.
 
-- effective: ``confirm_effective``; customers of linked complaints are told (opt-in);
+- effective: ``confirm_effective``; customers of linked complaints are told (the ``improved`` milestone of
+  ``[customers] milestones``);
 - ineffective: ``confirm_ineffective`` then ``rework`` (back to ``in_progress``), and the
   owner department's lead is notified (a notification row, packed into the outbox);
 - not enough data: rescheduled once with windows of 2N weeks; a second "not enough
@@ -23,7 +24,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
@@ -38,13 +39,13 @@ from closeloop.domain.improvement import (
 from closeloop.domain.notices import TIMERS, NoticeKind, Role, TimerKind, TimerStatus
 from closeloop.domain.reasons import SystemReason, system_reason
 from closeloop.domain.task import ACTIVE_STATES
-from closeloop.services.bulk import enqueue, rowcount
-from closeloop.services.engine.notify import channel_of, insert_notifications, make_item, resolve_role
+from closeloop.services.bulk import rowcount
+from closeloop.services.customers.notices import improved_notices
+from closeloop.services.engine.notify import insert_notifications, make_item, resolve_role
 from closeloop.services.engine.schedule import WantedTimer, reconcile, task_timers
-from closeloop.services.markdown import md_text
 from closeloop.services.transitions import apply
 from closeloop.services.uow import unit_of_work
-from models.tables import Complaint, EffectivenessCheck, Improvement, ImprovementLink, Task, Timer, Transition
+from models.tables import Complaint, EffectivenessCheck, Improvement, Task, Timer, Transition
 
 SYSTEM = "sweep"
 log = logging.getLogger("closeloop.capa")
@@ -193,13 +194,13 @@ def run_check(s: Session, config: Config, timer, now: datetime, items: list[dict
 
 
 def on_effective(s: Session, config: Config, rec: Improvement, now: datetime) -> None:
-    """Stamp ``verified_at``; with ``notify_customers`` tell each linked complaint's customer (one outbox
-    row per complaint, idempotency key ``improvement-notice:{record}:{complaint}``)."""
+    """Stamp ``verified_at`` and tell the linked complaints' customers, in their language over their channel
+    (the ``improved`` milestone: :func:`~closeloop.services.customers.notices.improved_notices`, key
+    ``customer:improved:{record}:{complaint}``)."""
     rec.verified_at = now
     rec.check_due_at = None
     rec.timers_dirty = True
-    if config.model.improvement.notify_customers:
-        notify_customers(s, config, rec, now)
+    improved_notices(s, config, rec.id, now)
 
 
 def on_ineffective(s: Session, config: Config, rec: Improvement, now: datetime, why: str,
@@ -224,25 +225,3 @@ def _tell_owner(config: Config, rec: Improvement, now: datetime, items: list[dic
     who = resolve_role(config, Role.LEAD, rec.owner_department)
     items.append(make_item(config, key=key, kind=kind, level=2, who=who, complaint_id=None, task=None,
                            department=rec.owner_department, now=now, params=params, improvement_id=rec.id))
-
-
-def notify_customers(s: Session, config: Config, rec: Improvement, now: datetime) -> int:
-    """One outbox message per linked, non-merged complaint's customer; returns how many were new."""
-    target = config.model.follow_up.customer_notify
-    if not target:
-        return 0
-
-    rows = s.execute(select(Complaint.id, Complaint.customer_id, Complaint.external_ref)
-                     .join(ImprovementLink, and_(ImprovementLink.complaint_id == Complaint.id,
-                                                 ImprovementLink.improvement_id == rec.id))
-                     .where(Complaint.status != ComplaintStatus.MERGED)).all()
-    made = 0
-    for cid, customer, ref in rows:
-        key = f"improvement-notice:{rec.id}:{cid}"
-        body = (f"About your complaint {md_text(ref)}: we found its cause and changed how we work "
-                f"({md_text(rec.title)}). The change has been checked and works. Thank you for telling us.")
-        made += enqueue(s, key=key, channel=channel_of(target), target=target, recipient=f"customer:{customer or cid}",
-                        subject="We fixed the cause of your complaint", body=body, now=now,
-                        payload={"kind": "improvement_notice", "improvement_id": rec.id,
-                                 "complaint_id": cid}) is not None
-    return made

@@ -14,8 +14,8 @@ Rules the services add:
   later (a timer, fired by the sweep: :mod:`closeloop.services.capa.effectiveness`);
 - ``confirm_ineffective`` (by the check or by hand) returns the record to ``in_progress``
   (a second, system ``rework`` transition) and notifies the owner department's lead;
-- ``confirm_effective`` stamps ``verified_at`` and, when ``notify_customers`` is on, tells the
-  customers of the linked complaints through the outbox.
+- ``confirm_effective`` stamps ``verified_at`` and, with the ``improved`` entry of ``[customers] milestones``
+  (on by default), tells the customers of the linked complaints in their language over their channel.
 
 Every transition is an audit row (``entity = 'improvement'``) with its actor. ``expected_version``
 guards against lost updates (``Conflict``); illegal triggers raise ``IllegalTransition`` naming the

@@ -41,6 +41,8 @@ from models.tables import Complaint, CustomerContact, Notification, Outbox, Task
 from models.tables.complaints import MILESTONE_WHERE
 
 LOOKBACK = timedelta(days=7)
+#: what the close of a wait without a reason stored as ``wait_reason`` before it stored none
+LEGACY_NO_WAIT_REASON = "waiting"
 #: complaint triggers that are milestones (the trigger, not the state: a follow-up verdict row keeps the state)
 _BY_TRIGGER = {"await_customer": Milestone.WAITING, "resolve": Milestone.RESOLVED, "reopen": Milestone.REOPENED}
 #: task kinds whose outcome is not the answer to the customer
@@ -135,8 +137,9 @@ def _context(session: Session, config: Config, a: Addressee, kind: NoticeKind, r
                 "until": local_time(until, a.zone, a.language) if until else None}
     if kind is NoticeKind.RESOLVED:
         return {"outcome": _outcome(session, row.complaint_id), **_reason(row.reason, a.language)}
-    if kind is NoticeKind.CLOSED:
-        return _reason(data.get("wait_reason"), a.language)
+    if kind is NoticeKind.CLOSED:  # "waiting": the English placeholder rows closed before stored for no reason
+        wait = data.get("wait_reason")
+        return _reason(None if wait == LEGACY_NO_WAIT_REASON else wait, a.language)
     return _reason(row.reason, a.language)
 
 

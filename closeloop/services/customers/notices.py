@@ -36,7 +36,7 @@ from closeloop.domain.customer import ContactKind, ContactPoint
 from closeloop.services.bulk import insert_new
 from closeloop.services.customers.profiles import reachable
 from closeloop.services.markdown import md_message
-from models.tables import Complaint, Customer, Message, Outbox
+from models.tables import Complaint, Customer, ImprovementLink, Message, Outbox
 
 
 class NoticeKind(StrEnum):
@@ -51,6 +51,8 @@ class NoticeKind(StrEnum):
     CLOSED = "closed"
     REOPENED = "reopened"
     FOLLOW_UP = "follow_up"
+    #: an improvement record (CAPA) linked to the complaint was verified effective
+    IMPROVED = "improved"
 
 
 #: Channel names of the outbox per contact kind (phone and chat go through Apprise URL templates).
@@ -268,4 +270,33 @@ def acknowledge_new(session: Session, config: Config, complaint_ids: list[int], 
         promised = local_time(due_at, a.zone, a.language) if due_at and not late else None
         drafts.append(draft_for(a, f"customer:acknowledged:{cid}", cid, NoticeKind.ACKNOWLEDGED, due=promised,
                                 late=late))
+    return len(send(session, drafts, now))
+
+
+def improved_notices(session: Session, config: Config, record_id: int, now: datetime) -> int:
+    """Tell the customers of the complaints linked to improvement record ``record_id`` that it was verified
+    effective: the cause of their complaint was found and the way of working changed (the ``improved``
+    template: their complaint number and thanks; not the record's title, which is staff text in the staff's
+    language and words). Only with ``improved`` in ``[customers] milestones``; merged and rejected complaints,
+    erased customers and customers with no consented, routable contact point get none; in the customer's
+    language, over their channel. Key ``customer:improved:<record>:<complaint>``; a customer with several
+    linked complaints is told once per record (about the lowest-numbered one), also when a later pass finds
+    one of them told already. Returns messages queued."""
+    if Milestone.IMPROVED not in config.model.customers.milestones:
+        return 0
+    linked = session.execute(
+        select(Complaint.id, Complaint.customer_id, Complaint.status)
+        .join(ImprovementLink, ImprovementLink.complaint_id == Complaint.id)
+        .join(Customer, Customer.id == Complaint.customer_id)
+        .where(ImprovementLink.improvement_id == record_id, Customer.erased_at.is_(None))
+        .order_by(Complaint.id)).all()
+    key = {cid: f"customer:improved:{record_id}:{cid}" for cid, _, _ in linked}
+    told = set(session.scalars(select(Outbox.idempotency_key).where(Outbox.idempotency_key.in_(list(key.values())))))
+    done = {cust for cid, cust, _ in linked if key[cid] in told}
+    first: dict[int, int] = {}
+    for cid, cust, status in linked:
+        if cust is not None and status not in (ComplaintStatus.MERGED, ComplaintStatus.REJECTED) and cust not in done:
+            first.setdefault(cust, cid)
+    who = addressees(session, config, sorted(first.values()))
+    drafts = [draft_for(a, key[cid], cid, NoticeKind.IMPROVED) for cid, a in sorted(who.items())]
     return len(send(session, drafts, now))

@@ -252,17 +252,18 @@ def _schedule_next_page(config: Config, t, task, now: datetime, pages: TimerPlan
 
 
 def _pause_expired(s, config, t, spec, complaint, task, now, report, items) -> None:
-    reason = (t.data or {}).get("reason") or "waiting"
+    reason = (t.data or {}).get("reason") or None  # a wait row without a reason (one written before the guard)
     if not config.model.follow_up.auto_close_wait_after_max:
         _notify(s, items, config, key=t.key, kind=NoticeKind.PAUSE_EXPIRED.value, level=spec.level, role=spec.role,
-                complaint_id=complaint.id, task=None, department=None, now=now, params={"reason": reason})
+                complaint_id=complaint.id, task=None, department=None, now=now, params={"reason": reason or "waiting"})
         return
     note = system_reason(SystemReason.NO_CUSTOMER_RESPONSE)
     if complaint.root_cause is None:  # resolving needs a root cause; nobody could determine it
         record_root_cause(s, complaint, "undetermined", system_reason(SystemReason.NO_CUSTOMER_RESPONSE_CAUSE),
                           config=config, actor=SYSTEM, at=now)
     # the customer hears of it from the customer step (customers.milestones: the "closed" notice in their
-    # language over their channel, read from these audit rows), never through the staff digest
+    # language over their channel, read from these audit rows), never through the staff digest; no reason is
+    # stored as none (the customer's template words it), never as an English placeholder
     data = {"closed_by": WAIT_EXPIRED, "wait_reason": reason}
     apply(s, complaint, ComplaintTrigger.RESOLVE, at=now, actor=SYSTEM, reason=note, data=data)
     apply(s, complaint, ComplaintTrigger.CLOSE, at=now, actor=SYSTEM, reason=note, data=data)
