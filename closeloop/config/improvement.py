@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from closeloop.domain.improvement import ROOT_CAUSES
 from closeloop.domain.triage import SEVERITIES
@@ -50,15 +50,6 @@ class ImprovementModel(_Strict):
     cluster_days: int = Field(14, ge=1, le=3650)
     recent_verified_days: int = Field(90, ge=0, le=3650)
     action_business_days: int = Field(10, ge=1, le=365)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _moved(cls, v):
-        if isinstance(v, dict) and "notify_customers" in v:
-            raise ValueError("notify_customers was removed: customers are told of an effective record by the "
-                             "'improved' entry of [customers] milestones (on by default; leave it out to turn "
-                             "the notice off)")
-        return v
 
     @field_validator("root_causes")
     @classmethod

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from closeloop.domain.triage import DEFAULT_WEIGHTS, SEVERITIES
 
-from .customers import CustomersModel
+from .customers import CustomersModel, Milestone
 from .improvement import CompensationModel, ImprovementModel
 
 
@@ -236,3 +236,23 @@ class ConfigModel(_Strict):
     customers: CustomersModel = CustomersModel()
     rules: list[RuleModel] = []
     fallback: FallbackModel
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_notify_customers(cls, v):
+        """``[improvement] notify_customers`` (before the ``improved`` milestone) still loads and keeps its
+        meaning: ``false`` leaves ``improved`` out of ``[customers] milestones``, ``true`` puts it in."""
+        if not isinstance(v, dict) or not isinstance(v.get("improvement"), dict):
+            return v
+        if "notify_customers" not in v["improvement"]:
+            return v
+        improvement = dict(v["improvement"])
+        wanted = improvement.pop("notify_customers")
+        if not isinstance(wanted, bool):
+            raise ValueError("improvement.notify_customers: must be true or false (deprecated: use the "
+                             "'improved' entry of [customers] milestones)")
+        customers = dict(v.get("customers") or {})
+        given = customers.get("milestones", [str(m) for m in Milestone])
+        milestones = [m for m in given if str(m) != Milestone.IMPROVED]
+        customers["milestones"] = milestones + [str(Milestone.IMPROVED)] if wanted else milestones
+        return {**v, "improvement": improvement, "customers": customers}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
 
 from closeloop.config import ConfigError, load_config, parse_config
+from closeloop.config.customers import Milestone
 from closeloop.domain.improvement import ROOT_CAUSES
 from tests.conftest import ROOT
 
@@ -35,12 +37,19 @@ def test_bad_settings_name_the_field(extra, field):
         parse_config(BASE + "\n" + extra + "\n")
 
 
-def test_the_removed_notify_customers_names_its_replacement():
-    """Customers are told of an effective record by the ``improved`` milestone now: an old ``notify_customers``
-    is refused with a message that says so, not taken silently (a ``false`` there must not turn into mail)."""
-    for value in ("true", "false"):
-        with pytest.raises(ConfigError, match=r"improvement.*'improved' entry of \[customers\] milestones"):
-            parse_config(BASE + f"\n[improvement]\nnotify_customers = {value}\n")
+def test_the_deprecated_notify_customers_keeps_its_meaning_through_the_improved_milestone():
+    """Customers are told of an effective record by the ``improved`` milestone now; a configuration written
+    before it still loads: ``notify_customers = false`` (the old default) leaves ``improved`` out, ``true`` puts
+    it in, whatever else ``milestones`` says; anything but a boolean is refused naming the field."""
+    off = parse_config(BASE + "\n[improvement]\nnotify_customers = false\n")
+    assert Milestone.IMPROVED not in off.model.customers.milestones
+    assert Milestone.ACKNOWLEDGED in off.model.customers.milestones
+    only_resolved = re.sub(r"(?m)^milestones = .*$", 'milestones = ["resolved"]', BASE)
+    on = parse_config(only_resolved + "\n[improvement]\nnotify_customers = true\n")
+    assert on.model.customers.milestones == [Milestone.RESOLVED, Milestone.IMPROVED]
+    assert Milestone.IMPROVED in parse_config(BASE).model.customers.milestones
+    with pytest.raises(ConfigError, match=r"notify_customers"):
+        parse_config(BASE + '\n[improvement]\nnotify_customers = "yes"\n')
 
 
 def test_category_cap_overrides_the_default_and_missing_severity_means_no_cap():
