@@ -9,8 +9,8 @@ hook here writes the same rows as plain Core statements instead:
 - the audit rows in one ``executemany`` of a plain INSERT, in the order added (the ids the flush would give
   them), then dropped from the session (nothing reads their ids);
 - then, when the session has no other new row and no deletion, every changed task and complaint with one
-  ``UPDATE ... SET <changed columns>, version = version + 1 WHERE id = ? AND version = ?`` (rows changing the
-  same columns in one ``executemany``), exactly the statement the ORM's optimistic lock sends; a row matched
+  ``UPDATE ... SET <changed columns>, version = <read + 1> WHERE id = ? AND version = <read>`` (rows changing
+  the same columns in one ``executemany``), exactly the statement the ORM's optimistic lock sends; a row matched
   by none raises ``StaleDataError`` as the ORM's flush does (a ``Conflict`` to the services). The rows are
   then marked written (their new ``version`` set) and registered with the transaction as the ORM registers
   what it flushed (a rollback expires them).
