@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from closeloop.services.audit import _insert_audit_rows, audit_dict
+from closeloop.services.audit import audit_dict
+from closeloop.services.plain_flush import _plain_flush
 from models.db import CloseloopSession, make_sessions
 from models.tables import Transition
 
@@ -23,8 +24,8 @@ def _rows(n: int, actor: str) -> list[Transition]:
 
 
 def test_the_hook_listens_on_closeloops_sessions_only():
-    assert event.contains(CloseloopSession, "before_flush", _insert_audit_rows)
-    assert not event.contains(Session, "before_flush", _insert_audit_rows)
+    assert event.contains(CloseloopSession, "before_flush", _plain_flush)
+    assert not event.contains(Session, "before_flush", _plain_flush)
     assert issubclass(make_sessions(None).class_, CloseloopSession)  # type: ignore[arg-type]
 
 

@@ -193,13 +193,15 @@ def _running_due(clock: ClockState) -> datetime | None:
 
 
 def refresh_due(session: Session, complaint_id: int, config: Config, now: datetime, *,
-                history: History | None = None, tasks: list[Task] | None = None) -> None:
+                history: History | None = None, tasks: list[Task] | None = None,
+                audit: list[tuple] | None = None) -> None:
     """Recompute and store ``due_at``/``ack_due_at`` of the complaint and its tasks and flag it for
     rescheduling (no commit; the status change's pending rows are read without a flush when they allow it:
     ``History.load(unflushed=True)``, so the change and its due instants are written in one flush). Inside
     :func:`batched_refreshes` on ``session`` (and without ``history``) the complaint is only noted; the block
     refreshes it later, as this call would have. ``tasks``: every task of the complaint, when the caller holds
-    them (the session's objects; then they are not read again)."""
+    them (the session's objects; then they are not read again); ``audit``: the complaint's stored audit rows
+    (``ledger.stored_audit``), when the caller read them in this transaction and nothing was flushed since."""
     if history is None:
         noted = session.info.get(_NOTED)
         if noted is not None:
@@ -210,7 +212,8 @@ def refresh_due(session: Session, complaint_id: int, config: Config, now: dateti
             return
     # the first contact is not read: no stored due instant depends on it (the first-response clock is shown only)
     h = history if history is not None else History.load(session, [complaint_id], unflushed=True, contacts=False,
-                                                                  tasks_of={complaint_id: tasks} if tasks else None)
+                                                         tasks_of={complaint_id: tasks} if tasks else None,
+                                                         audit_of={complaint_id: audit} if audit is not None else None)
     if complaint_id not in h.complaints:
         return
     due = due_instants(session, h, complaint_id, config, now)

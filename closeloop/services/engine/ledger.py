@@ -17,9 +17,10 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any, NamedTuple, TypeVar, cast
 
-from sqlalchemy import BindParameter, String, bindparam, inspect, select, type_coerce
+from sqlalchemy import BindParameter, ScalarSelect, String, bindparam, func, inspect, literal, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -85,6 +86,35 @@ _TRANSITIONS = (select(_TR.c.complaint_id, _TR.c.id, _TR.c.entity, _TR.c.entity_
                 # scanning every audit row of every complaint (0.2 CPU-s per 500 complaints at 100,000)
                 .where(_TR.c.complaint_id.in_(_IDS), unindexed(_TR.c.entity).in_(("complaint", "task")))
                 .order_by(_TR.c.at, _TR.c.id))
+#: the columns of :data:`_TRANSITIONS`, for :func:`audit_json`
+_TRANSITION_COLUMNS = (_TR.c.complaint_id, _TR.c.id, _TR.c.entity, _TR.c.entity_id, _TR.c.from_state, _TR.c.to_state,
+                       _TR.c.trigger, _TR.c.reason, _TR.c.at, _TR.c.data)
+
+
+def audit_json(complaint_id) -> ScalarSelect:
+    """SQLite: the audit rows :meth:`History.load` reads of the complaint ``complaint_id`` (a column of the
+    enclosing statement) as one JSON text, a list of arrays of :data:`_TRANSITIONS`'s columns as stored (the
+    instant as its text, the data as its JSON text), in no order: for a statement that reads them beside other
+    rows (a completion's one read); :func:`stored_audit` decodes it."""
+    return (select(func.json_group_array(func.json_array(*_TRANSITION_COLUMNS)))
+            # the states as literals, not an expanding list: no per-run expansion of the statement's text
+            .where(_TR.c.complaint_id == complaint_id, unindexed(_TR.c.entity).in_([literal("complaint"),
+                                                                                   literal("task")]))
+            .scalar_subquery())
+
+
+def stored_audit(session: Session, text: str) -> list[tuple]:
+    """The rows of an :func:`audit_json` text as ``select_rows`` gives those of :data:`_TRANSITIONS`: in its
+    order (the instant's stored text, then the id), the instants UTC-aware, the data its JSON text."""
+    rows = json.loads(text)
+    rows.sort(key=itemgetter(8, 1))
+    parse = _TR.c.at.type._cached_result_processor(session.get_bind().dialect, None)
+    if parse is not None:
+        for r in rows:
+            r[8] = parse(r[8])
+    return list(map(tuple, rows))
+
+
 #: the audit rows of tasks a merge moved here from another complaint: filed under the complaint they were made on
 #: (the audit log is not rewritten), found by the task (``ix_transition_entity``)
 _MOVED_TASK_ROWS = (select(_TR.c.id, _TR.c.entity, _TR.c.entity_id, _TR.c.from_state, _TR.c.to_state, _TR.c.trigger,
@@ -185,7 +215,7 @@ class History:
     @classmethod
     def load(cls, session: Session, complaint_ids: Iterable[int], *, plain: bool = False,
              unflushed: bool = False, tasks_of: Mapping[int, list[Task]] | None = None,
-             contacts: bool = True) -> History:
+             contacts: bool = True, audit_of: Mapping[int, list[tuple]] | None = None) -> History:
         """Read the history of ``complaint_ids`` (missing ids are left out) in five queries per
         :data:`CHUNK` complaints; flushes the session first so pending changes are seen. ``plain``: the
         complaints and tasks as read-only rows of the columns the clocks and the scheduler read
@@ -202,15 +232,20 @@ class History:
         completion's settle read them): not read again for a chunk whose complaints all have them.
 
         ``contacts`` False: the first contacts are not read (``first_contact`` stays empty: for a caller that
-        computes no first-response clock, such as the refresh of the stored due instants)."""
+        computes no first-response clock, such as the refresh of the stored due instants).
+
+        ``audit_of``: complaint id -> its stored audit rows (:func:`stored_audit`), when the caller read them in
+        this transaction and nothing was flushed since (the unflushed pending rows are merged as above): not read
+        again for a chunk whose complaints all have them; ignored when this load flushes."""
         pending = pending_audit(session) if unflushed and not plain else None
         if pending is None:
             session.flush()
+            audit_of = None
         h = cls()
         ids = sorted(set(complaint_ids))
         with session.no_autoflush:
             for i in range(0, len(ids), CHUNK):
-                h._load_chunk(session, ids[i:i + CHUNK], plain, tasks_of, contacts)
+                h._load_chunk(session, ids[i:i + CHUNK], plain, tasks_of, contacts, audit_of)
         if pending:
             h._merge_pending(pending, set(ids))
         return h
@@ -234,7 +269,8 @@ class History:
             rows.sort(key=_audit_order)
 
     def _load_chunk(self, session: Session, ids: list[int], plain: bool,
-                    tasks_of: Mapping[int, list[Task]] | None = None, contacts: bool = True) -> None:
+                    tasks_of: Mapping[int, list[Task]] | None = None, contacts: bool = True,
+                    audit_of: Mapping[int, list[tuple]] | None = None) -> None:
         params = {"ids": ids}
         if plain:
             complaints: Iterable = map(PlainComplaint._make, select_rows(session, _PLAIN_COMPLAINTS, params))
@@ -257,7 +293,11 @@ class History:
             self.task_by_id[t.id] = cast(Task, t)
             task_ids.append(t.id)
         changes_of, transfers = self.changes_of, self.transfers
-        for r in select_rows(session, _TRANSITIONS, params):  # complaint id, then a Change's fields
+        if audit_of is not None and all(i in audit_of for i in ids):  # as _TRANSITIONS would return them
+            stored: Iterable[tuple] = (r for i in ids for r in audit_of[i])
+        else:
+            stored = select_rows(session, _TRANSITIONS, params)
+        for r in stored:  # complaint id, then a Change's fields
             change = Change(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9])
             changes_of[(r[2], r[3])].append(change)
             if r[2] == "task" and r[6] == "transfer":

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.util import identity_key
 
@@ -40,8 +40,9 @@ from closeloop.services.audit import add_task, audit_dict
 from closeloop.services.capa import root_cause as rc
 from closeloop.services.departments import sync_departments
 from closeloop.services.engine.clocks import refresh_due
-from closeloop.services.engine.ledger import pending_audit
+from closeloop.services.engine.ledger import audit_json, pending_audit, stored_audit
 from closeloop.services.people.users import assign_to, take_up
+from closeloop.services.plain_flush import flushes
 from closeloop.services.transitions import apply, check_version, record_event
 from closeloop.services.uow import unit_of_work
 from closeloop.services.work.lifecycle import record_follow_up_in_session  # lifecycle imports this module
@@ -79,9 +80,11 @@ def _load_held(session: Session, task_id: int, expected_version: int | None) -> 
 
 _SIBLING = aliased(Task)
 #: a task with its complaint, and the complaint's other tasks (their complaint columns NULL: read once), by id,
-#: each with the ids of the tasks it depends on (SQLite's ``group_concat``: "3,4", NULL for none)
+#: each with the ids of the tasks it depends on (SQLite's ``group_concat``: "3,4", NULL for none); the task's own
+#: row also with the complaint's audit rows for its clocks (``ledger.audit_json``; NULL on the other rows)
 _TASKS_OF_TASK = (select(Task, Complaint, select(func.group_concat(TaskDependency.depends_on_id))
-                         .where(TaskDependency.task_id == Task.id).scalar_subquery())
+                         .where(TaskDependency.task_id == Task.id).scalar_subquery(),
+                         case((Task.id == bindparam("task_id"), audit_json(Task.complaint_id))))
                   .outerjoin(Complaint, and_(Complaint.id == Task.complaint_id, Task.id == bindparam("task_id")))
                   .where(or_(Task.id == bindparam("task_id"),
                              Task.complaint_id == select(_SIBLING.complaint_id)
@@ -90,18 +93,25 @@ _TASKS_OF_TASK = (select(Task, Complaint, select(func.group_concat(TaskDependenc
 
 
 class _Siblings(NamedTuple):
-    """Every task of a complaint, and what each depends on (task id -> the ids of its prerequisites), read in one
-    statement after a completion's lock (:func:`_load_with_siblings`), for :func:`settle`."""
+    """Every task of a complaint with what each depends on (task id -> its prerequisites' ids), for :func:`settle`,
+    and the complaint's stored audit rows for its clocks, read in one statement after a completion's lock."""
 
     tasks: list[Task]
     deps: dict[int, list[int]]
+    audit: list[tuple]
+    flushes: int | None
+
+    def audit_if_current(self, session: Session) -> list[tuple] | None:
+        """The audit rows while nothing was flushed since their read (``flushes``), else None (to read again)."""
+        now = flushes(session)
+        return self.audit if now is not None and now == self.flushes else None
 
 
 def _load_with_siblings(session: Session, task_id: int) -> tuple[Task, Complaint | None, _Siblings | None]:
     """:func:`_load_held` for a completion, which settles the complaint: on SQLite (the write transaction open:
-    no other writer commits until this one does) the complaint's tasks and their dependencies come in the same
-    statement, for :func:`settle` (None: they are to be read there, as elsewhere). The complaint is returned for
-    the caller to hold (:func:`_held_complaint`)."""
+    no other writer commits until this one does) the complaint's tasks, their dependencies and its audit rows come
+    in the same statement, for :func:`settle` and the clocks (None: read there, as elsewhere). The complaint is
+    returned for the caller to hold (:func:`_held_complaint`)."""
     if (session.get_bind().dialect.name != "sqlite"
             or session.identity_map.get(identity_key(Task, task_id)) is not None):
         return *_load_held(session, task_id, None), None
@@ -113,7 +123,7 @@ def _load_with_siblings(session: Session, task_id: int) -> tuple[Task, Complaint
     if complaint is None:
         return task, None, None
     deps = {r[0].id: [int(d) for d in r[2].split(",")] for r in rows if r[2]}
-    return task, complaint, _Siblings([r[0] for r in rows], deps)
+    return task, complaint, _Siblings([r[0] for r in rows], deps, stored_audit(session, found[3]), flushes(session))
 
 
 def _held_complaint(session: Session, task: Task) -> Complaint | None:
@@ -123,11 +133,12 @@ def _held_complaint(session: Session, task: Task) -> Complaint | None:
     return session.get(Complaint, task.complaint_id) if task.complaint_id is not None else None
 
 
-def _refresh(session: Session, task: Task, config: Config, at: datetime, tasks: list[Task] | None = None) -> None:
-    """Recompute the clocks of the task's complaint (``tasks``: all its tasks, when the caller holds them), or flag
-    an action task's record for rescheduling."""
+def _refresh(session: Session, task: Task, config: Config, at: datetime, tasks: list[Task] | None = None,
+             audit: list[tuple] | None = None) -> None:
+    """Recompute the clocks of the task's complaint (``tasks``, ``audit``: as ``refresh_due`` takes them), or
+    flag an action task's record for rescheduling."""
     if task.complaint_id is not None:
-        refresh_due(session, task.complaint_id, config, at, tasks=tasks)
+        refresh_due(session, task.complaint_id, config, at, tasks=tasks, audit=audit)
     elif task.improvement_id is not None:
         session.get_one(Improvement, task.improvement_id).timers_dirty = True
 
@@ -291,7 +302,8 @@ def _complete_locked(s: Session, task_id: int, *, config: Config, actor: str, at
         tasks = _settle_unflushed(s, complaint.id, at=at, config=config, siblings=siblings)
     else:
         s.flush()
-    _refresh(s, task, config, at, tasks)
+    audit = siblings.audit_if_current(s) if siblings is not None and tasks is not None else None
+    _refresh(s, task, config, at, tasks, audit)
     return task
 
 
@@ -460,7 +472,6 @@ def settle(session: Session, complaint_id: int, *, at: datetime, config: Config,
         apply(session, complaint, ComplaintTrigger.RESOLVE, at=at, actor="system",
                        reason=system_reason(SystemReason.DEPARTMENT_TASKS_FINISHED))
     return tasks
-
 
 
 #: The use case behind each action a caller may take on a task: the machine's triggers a person fires, plus
