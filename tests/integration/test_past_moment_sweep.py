@@ -69,3 +69,25 @@ def test_a_past_moment_sweep_fires_no_timer_of_a_later_changed_complaint(session
     with sessions() as s:
         assert s.scalar(select(Timer.status).where(Timer.key == f"transfers:{cid}:9")) == TimerStatus.PENDING
     assert sweep(sessions, config, _at(18, 10, 20, tz=EDT)).fired["transfers"] == 1
+
+
+def test_a_past_moment_sweep_leaves_a_later_changed_improvement_record_flagged(sessions, config):
+    from closeloop.services.capa import improvement as imp
+    from closeloop.services.work import tasks as task_svc
+    from models.tables import Improvement
+
+    at = _at(11, 9)
+    rec = imp.create(sessions, config=config, title="Fix", owner_department="operations",
+                     match={"product": "Credit reporting"}, actor="m", at=at)
+    imp.fire(sessions, rec.id, "approve", config=config, root_cause="process_gap", actor="m", at=at)
+    imp.fire(sessions, rec.id, "start", config=config, actor="m", at=at)
+    task = imp.add_action(sessions, rec.id, config=config, kind="corrective", department="operations",
+                          title="Do it", actor="m", at=at, business_days=2)
+    task_svc.complete(sessions, task.id, config=config, actor="m", at=_at(11, 11))
+    past = sweep(sessions, config, _at(11, 10))
+    with sessions() as s:
+        assert s.get_one(Improvement, rec.id).timers_dirty is True  # the action was finished after 10:00
+    assert past.as_dict()["deferred_records"] == [rec.id]
+    assert not sweep(sessions, config, _at(11, 11, 5)).deferred_records
+    with sessions() as s:
+        assert s.get_one(Improvement, rec.id).timers_dirty is False
