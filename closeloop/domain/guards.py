@@ -27,7 +27,10 @@ class Facts:
     - ``root_cause``: the root cause recorded on the row (complaint or improvement record) or given
       with the trigger (completing a ``root-cause`` task).
     - ``kind``: the task kind (``root-cause``, ``follow-up``, ...), None for other entities.
-    - ``actions_finished`` / ``actions_open``: an improvement record's action tasks done / still active.
+    - ``actions_finished`` / ``actions_open``: an improvement record's action tasks done / still active;
+      after a ``rework`` only the actions finished since the latest rework count as finished (the failed
+      implementation's actions are what the ineffective check judged).
+    - ``reworked``: the improvement record was reworked (after an ineffective check) at least once.
     """
 
     subject: str = "it"
@@ -36,6 +39,7 @@ class Facts:
     kind: str | None = None
     actions_finished: int = 0
     actions_open: int = 0
+    reworked: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ def needs_root_cause(doing: str, why: str) -> Guard:
 
 def _actions_done(f: Facts) -> str | None:
     if not f.actions_finished:
+        if f.reworked:
+            return f"{f.subject} has no action finished since its rework; add and complete one first"
         return f"{f.subject} has no finished action; add and complete one first"
     if f.actions_open:
         return f"{f.subject} still has {f.actions_open} open action(s)"
@@ -68,7 +74,8 @@ def _actions_done(f: Facts) -> str | None:
 
 #: An improvement record is implemented only when its actions are (ISO 9001 10.2.1 d: review the
 #: effectiveness of any corrective action taken, which needs one taken).
-ACTIONS_DONE = Guard("actions", "a record is implemented by its actions: at least one finished, none open",
+ACTIONS_DONE = Guard("actions", "a record is implemented by its actions: at least one finished (since the "
+                     "latest rework, if any), none open",
                      _actions_done)
 
 

@@ -83,10 +83,28 @@ def _facts(session: Session, row: Row, entity: str, reason: str | None) -> Facts
     if isinstance(row, Improvement):
         counts = dict(session.execute(select(Task.status, func.count()).where(Task.improvement_id == row.id)
                                       .group_by(Task.status)).all())
-        return Facts(subject=subject, reason=reason, root_cause=row.root_cause,
-                     actions_finished=counts.get(TaskStatus.DONE, 0),
-                     actions_open=sum(n for st, n in counts.items() if st in ACTIVE_STATES))
+        rework = _latest_rework(session, row.id)
+        finished = counts.get(TaskStatus.DONE, 0) if rework is None else _finished_since(session, row.id, rework)
+        return Facts(subject=subject, reason=reason, root_cause=row.root_cause, actions_finished=finished,
+                     actions_open=sum(n for st, n in counts.items() if st in ACTIVE_STATES),
+                     reworked=rework is not None)
     return Facts(subject=subject, reason=reason, root_cause=getattr(row, "root_cause", None))
+
+
+def _latest_rework(session: Session, record_id: int) -> int | None:
+    """The id of the improvement record's latest ``rework`` audit row (None if it was never reworked)."""
+    return session.scalar(select(func.max(Transition.id)).where(
+        Transition.entity == "improvement", Transition.entity_id == record_id, Transition.trigger == "rework"))
+
+
+def _finished_since(session: Session, record_id: int, rework_id: int) -> int:
+    """How many of the record's actions are done and entered ``done`` after audit row ``rework_id`` (audit
+    rows are numbered in the order written): the actions of the implementation a check found ineffective
+    do not implement the record again."""
+    done_after = select(Transition.id).where(Transition.entity == "task", Transition.entity_id == Task.id,
+                                             Transition.to_state == TaskStatus.DONE, Transition.id > rework_id)
+    return session.scalar(select(func.count()).select_from(Task).where(
+        Task.improvement_id == record_id, Task.status == TaskStatus.DONE, done_after.exists())) or 0
 
 
 def _flag_clocks(session: Session, row: Row) -> None:

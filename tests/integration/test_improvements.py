@@ -407,3 +407,23 @@ def test_a_record_left_without_its_check_by_the_old_keys_gets_it_from_the_sweep(
         s.execute(update(Improvement).where(Improvement.id == rec.id).values(timers_dirty=False))
     sweep(sessions, config, again.check_due_at + timedelta(days=30))  # long overdue: caught up at once
     assert len(_checks(sessions, rec.id)) == 2
+
+
+def test_after_a_rework_implementing_needs_an_action_finished_since(sessions):
+    """The failed implementation's finished action had satisfied the gate: ``implement`` went through at once
+    after the rework. Now it needs an action finished after the rework, which may be added while in progress."""
+    config = _cfg(cluster_size=1000)
+    rec = _check(sessions, config, before_n=8, after_n=8)
+    at = rec.check_due_at + timedelta(days=1)
+    with sessions() as s:
+        assert s.get_one(Improvement, rec.id).status == "in_progress"
+    with pytest.raises(InvalidInput) as err:
+        imp.fire(sessions, rec.id, "implement", config=config, actor="ops-lead", at=at)
+    assert err.value.field == "actions" and "since its rework" in str(err.value)
+    task = imp.add_action(sessions, rec.id, config=config, kind="corrective", department="operations",
+                          title="Try again", actor="ops-lead", at=at, business_days=2)
+    with pytest.raises(InvalidInput):  # added, not finished: still refused (and it is open)
+        imp.fire(sessions, rec.id, "implement", config=config, actor="ops-lead", at=at + timedelta(minutes=30))
+    task_svc.complete(sessions, task.id, config=config, actor="ops-1", at=at + timedelta(hours=1))
+    again = imp.fire(sessions, rec.id, "implement", config=config, actor="ops-lead", at=at + timedelta(hours=2))
+    assert again.status == "implemented"

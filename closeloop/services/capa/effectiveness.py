@@ -41,6 +41,7 @@ from closeloop.domain.reasons import SystemReason, system_reason
 from closeloop.domain.task import ACTIVE_STATES
 from closeloop.services.bulk import rowcount
 from closeloop.services.customers.notices import improved_notices
+from closeloop.services.engine.ledger import records_changed_after
 from closeloop.services.engine.notify import insert_notifications, make_item, resolve_role
 from closeloop.services.engine.schedule import WantedTimer, reconcile, task_timers
 from closeloop.services.transitions import apply
@@ -106,9 +107,12 @@ def flag_missing_checks(s: Session) -> int:
     return rowcount(res)
 
 
-def reschedule_improvements(sessions, config: Config, now: datetime, batch: int = 500) -> int:
+def reschedule_improvements(sessions, config: Config, now: datetime, batch: int = 500,
+                            deferred: set[int] | None = None) -> int:
     """Reconcile the timers of records flagged ``timers_dirty`` (and of those waiting for a check that has
-    no pending timer: :func:`flag_missing_checks`); returns how many were rescheduled."""
+    no pending timer: :func:`flag_missing_checks`); returns how many were rescheduled. A record with an
+    audit row (its own or an action's) stamped after ``now`` (a sweep as of a past moment) stays flagged and
+    untouched; its id is added to ``deferred`` when given."""
     done = 0
     last_id = 0
     with unit_of_work(sessions) as s:
@@ -120,7 +124,12 @@ def reschedule_improvements(sessions, config: Config, now: datetime, batch: int 
                 .limit(batch)).all()
             if not rows:
                 return done
+            late = records_changed_after(s, [rid for rid, _ in rows], now)
+            if deferred is not None:
+                deferred.update(late)
             for rid, version in rows:
+                if rid in late:
+                    continue
                 rec = s.get_one(Improvement, rid)
                 existing = s.scalars(select(Timer).where(Timer.improvement_id == rid))
                 reconcile(s, wanted_improvement_timers(s, rec, config, now), existing, now, improvement_id=rid)

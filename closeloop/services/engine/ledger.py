@@ -376,4 +376,31 @@ class History:
         return None
 
 
-__all__ = ["History", "Change", "CHUNK", "PlainComplaint", "PlainTask"]
+def complaints_changed_after(session: Session, complaint_ids: Iterable[int], now: datetime) -> set[int]:
+    """The complaints among ``complaint_ids`` with an audit row (theirs or a task's) stamped after ``now``
+    (UTC-aware): their ledger read as of ``now`` is cut before its end (a sweep run as of a past moment).
+    One indexed query per :data:`CHUNK` ids (``ix_transition_complaint_at``)."""
+    ids, out = sorted(set(complaint_ids)), set[int]()
+    for i in range(0, len(ids), CHUNK):
+        out.update(session.scalars(select(_TR.c.complaint_id).distinct().where(
+            _TR.c.complaint_id.in_(ids[i:i + CHUNK]), _TR.c.at > now)))
+    return out
+
+
+def records_changed_after(session: Session, record_ids: Iterable[int], now: datetime) -> set[int]:
+    """The improvement records among ``record_ids`` with an audit row (theirs or an action task's) stamped
+    after ``now`` (UTC-aware); see :func:`complaints_changed_after`."""
+    ids, out = sorted(set(record_ids)), set[int]()
+    tt = Task.__table__
+    for i in range(0, len(ids), CHUNK):
+        chunk = ids[i:i + CHUNK]
+        out.update(session.scalars(select(_TR.c.entity_id).distinct().where(
+            _TR.c.entity == "improvement", _TR.c.entity_id.in_(chunk), _TR.c.at > now)))
+        out.update(session.scalars(select(tt.c.improvement_id).distinct().join(
+            _TR, (_TR.c.entity == "task") & (_TR.c.entity_id == tt.c.id)).where(
+            tt.c.improvement_id.in_(chunk), _TR.c.at > now)))
+    return out
+
+
+__all__ = ["History", "Change", "CHUNK", "PlainComplaint", "PlainTask", "complaints_changed_after",
+           "records_changed_after"]

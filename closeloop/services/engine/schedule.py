@@ -39,7 +39,7 @@ from closeloop.domain.sla import (
 from closeloop.domain.task import TaskStatus
 from closeloop.services.bulk import execute_rows, insert_new, select_rows, unindexed
 from closeloop.services.engine.clocks import DueInstants, _changes, due_instants, task_chain, task_clocks
-from closeloop.services.engine.ledger import CHUNK, History
+from closeloop.services.engine.ledger import CHUNK, History, complaints_changed_after
 from models.tables import Complaint, Task, Timer, Transition
 
 _R = TypeVar("_R")
@@ -278,7 +278,8 @@ def reschedule(session: Session, complaint: Complaint, config: Config, now: date
     return plan.apply(session)
 
 
-def reschedule_batch(session: Session, dirty: list[tuple[int, int]], config: Config, now: datetime) -> int:
+def reschedule_batch(session: Session, dirty: list[tuple[int, int]], config: Config, now: datetime,
+                     deferred: set[int] | None = None) -> int:
     """Reschedule the complaints ``dirty`` (``(id, version)`` pairs read when they were found flagged) in a
     fixed number of statements, whatever their number: their history in five queries
     (:class:`~closeloop.services.engine.ledger.History`), their timers in one, then bulk inserts and updates.
@@ -286,7 +287,17 @@ def reschedule_batch(session: Session, dirty: list[tuple[int, int]], config: Con
     Also stores the due instants that changed (``complaint.due_at``, ``task.due_at``/``ack_due_at``), so a
     new policy reaches the stored columns too (K10), and clears ``timers_dirty``. A complaint changed by
     someone else since it was read (its ``version`` moved) is left dirty and untouched by these writes
-    (the next sweep takes it). Returns how many complaints were rescheduled."""
+    (the next sweep takes it). Returns how many complaints were rescheduled.
+
+    A complaint with an audit row stamped after ``now`` (a sweep run as of a past moment,
+    ``CLOSELOOP_CLOCK_AT``) is skipped: its ledger read as of ``now`` ends before its latest change, and
+    timers or due instants computed from it would be wrong for the complaint as it is. It stays flagged for a
+    sweep at or after its latest change, untouched; its id is added to ``deferred`` when given."""
+    late = complaints_changed_after(session, [cid for cid, _ in dirty], now)
+    if late:
+        dirty = [(cid, v) for cid, v in dirty if cid not in late]
+        if deferred is not None:
+            deferred.update(late)
     h = History.load(session, [cid for cid, _ in dirty], plain=True)
     existing = _existing(session, [cid for cid, _ in dirty])
     plan = TimerPlan()

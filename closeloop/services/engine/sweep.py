@@ -13,6 +13,13 @@ One call does three set-based steps, each in short transactions:
    outbox message per address.
 
 Running it twice changes nothing the second time.
+
+**A sweep as of a past moment** (``now`` earlier than the real time: ``CLOSELOOP_CLOCK_AT`` re-running a
+flow) reads every ledger as of ``now``. A complaint or improvement record with an audit row stamped after
+``now`` is not touched by it: its reschedule flag stays set and its stored timers and due instants stay as
+they are (``deferred`` / ``deferred_records`` in the report, by id), and its pending timers due by ``now``
+are not fired (their effects would be stamped before the record's latest change and judged on its state as
+it is now); a sweep at or after its latest change does both. Everything else is swept as of ``now``.
 """
 
 from __future__ import annotations
@@ -57,12 +64,16 @@ class SweepReport:
     customer_dropped: Counter = field(default_factory=Counter)  # customer milestone notices dropped, by reason
     complaints: set = field(default_factory=set)
     departments: set = field(default_factory=set)
+    deferred: set = field(default_factory=set)  # complaint ids changed after ``now``: left flagged (past moment)
+    deferred_records: set = field(default_factory=set)  # improvement record ids, likewise
 
     def as_dict(self) -> dict:
         return {"rescheduled": self.rescheduled, "fired": dict(sorted(self.fired.items())),
                 "notifications": self.notifications, "messages": self.messages,
                 "tasks_created": self.tasks_created, "dropped": dict(sorted(self.dropped.items())),
                 **({"policy_flagged": self.policy_flagged} if self.policy_flagged else {}),
+                **({"deferred": sorted(self.deferred)} if self.deferred else {}),
+                **({"deferred_records": sorted(self.deferred_records)} if self.deferred_records else {}),
                 **({"customer_notices": self.customer_notices} if self.customer_notices else {}),
                 **({"customer_dropped": dict(sorted(self.customer_dropped.items()))} if self.customer_dropped else {})}
 
@@ -73,12 +84,12 @@ def sweep(sessions, config: Config, now: datetime, *, batch: int = 500) -> Sweep
     with unit_of_work(sessions) as s:  # K10: a new configuration reaches open work in this very sweep
         report.policy_flagged = apply_configuration(s, config, now)[1]
     _reschedule_dirty(sessions, config, now, batch, report)
-    reschedule_improvements(sessions, config, now, batch)
+    reschedule_improvements(sessions, config, now, batch, report.deferred_records)
     for _ in range(MAX_ROUNDS):  # effects of firing (closes, follow-up tasks, the next page) may fall due now
         fired = sum(report.fired.values())
         fire_due(sessions, config, now, batch, report)
         _reschedule_dirty(sessions, config, now, batch, report)
-        reschedule_improvements(sessions, config, now, batch)
+        reschedule_improvements(sessions, config, now, batch, report.deferred_records)
         if sum(report.fired.values()) == fired:
             break
     with unit_of_work(sessions) as s:  # issue 13: promises; milestone notices and follow-up mails to customers
@@ -109,7 +120,7 @@ def _reschedule_dirty(sessions, config, now, batch, report) -> None:
                 .with_for_update(skip_locked=True)).all()
             if not rows:
                 return
-            report.rescheduled += reschedule_batch(s, [(cid, v) for cid, v in rows], config, now)
+            report.rescheduled += reschedule_batch(s, [(cid, v) for cid, v in rows], config, now, report.deferred)
             last_id = rows[-1][0]
 
 

@@ -55,7 +55,8 @@ def fire_due(sessions, config, now, batch, report) -> None:
         with unit_of_work(sessions) as s:
             # PostgreSQL: rows another sweep is claiming are skipped, not waited for, so concurrent
             # sweeps share the due timers (SQLite ignores FOR UPDATE; its writers take turns)
-            ids = s.scalars(select(tt.c.id).where(tt.c.status == TimerStatus.PENDING, tt.c.fire_at <= now)
+            ids = s.scalars(select(tt.c.id).where(tt.c.status == TimerStatus.PENDING, tt.c.fire_at <= now,
+                                                  *_not_changed_after(now))
                             .order_by(tt.c.fire_at, tt.c.id).limit(batch).with_for_update(skip_locked=True)).all()
             if not ids:
                 return
@@ -75,6 +76,23 @@ def fire_due(sessions, config, now, batch, report) -> None:
                         report.complaints.add(t.complaint_id)
             items.pages.apply(s)
             _insert_items(s, items, report)
+
+
+_TR = Transition.__table__
+
+
+def _not_changed_after(now: datetime) -> tuple:
+    """Conditions on a timer row: its complaint, or its improvement record (its own rows and its actions'),
+    has no audit row stamped after ``now``. A sweep as of a past moment leaves the other timers pending: their
+    effects would be stamped before the subject's latest change and judged on its state as it is now. Each is
+    an index probe per due timer (``ix_transition_complaint_at``, ``ix_transition_entity``)."""
+    tt, task = Timer.__table__, Task.__table__
+    of_complaint = select(_TR.c.id).where(_TR.c.complaint_id == tt.c.complaint_id, _TR.c.at > now)
+    of_record = select(_TR.c.id).where(_TR.c.entity == "improvement", _TR.c.entity_id == tt.c.improvement_id,
+                                       _TR.c.at > now)
+    of_action = (select(_TR.c.id).join(task, (_TR.c.entity == "task") & (_TR.c.entity_id == task.c.id))
+                 .where(task.c.improvement_id == tt.c.improvement_id, _TR.c.at > now))
+    return ~of_complaint.exists(), ~of_record.exists(), ~of_action.exists()
 
 
 class _Claimed(NamedTuple):
@@ -277,13 +295,18 @@ def _effectiveness(s, config, t, spec, complaint, task, now, report, items) -> N
 
 
 def _follow_up(s, config, t, spec, complaint, task, now, report, items) -> None:
+    """Open the customer follow-up task of a resolved complaint. Its clocks (acknowledge and resolve due
+    instants, pages, reminders) run from the timer's due instant ``t.fire_at`` (its ``created_at``), not from
+    the sweep that fired it: the same due instants however late the sweep ran (after a downtime the task may
+    be due, and paged, at once, as any timer caught up). Its ``create`` audit row is stamped ``now``, when
+    it was written."""
     if complaint.status != ComplaintStatus.RESOLVED:
         return
     dep = config.follow_up_department
     task = Task(complaint_id=complaint.id, department=dep, kind=SystemTaskKind.FOLLOW_UP,
                 title=SYSTEM_TITLES[SystemTaskKind.FOLLOW_UP],
                 instructions="Complete with --satisfied or --not-satisfied; not satisfied reopens the complaint.",
-                status=TaskStatus.OPEN, created_at=now, updated_at=now)
+                status=TaskStatus.OPEN, created_at=min(t.fire_at, now), updated_at=now)
     add_task(s, task, actor=SYSTEM, at=now, reason=system_reason(SystemReason.FOLLOW_UP_DUE),
              data={"department": dep, "kind": "follow-up", "timer": t.key})
     refresh_due(s, complaint.id, config, now)
