@@ -194,6 +194,8 @@ EN: dict[str, str] = {
     "err.work.stale": "The complaint was changed by someone else after this page was loaded. "
                       "The page below is current: check it and try again.",
     "err.work.state": "The complaint cannot do that in its current state ({state}).",
+    "err.work.version": "The form did not carry the version of the complaint it was shown with (missing or not "
+                        "a number), so nothing was changed: reload the page and try again.",
     "sla.left": "{time} left", "sla.overdue_by": "overdue by {time}", "sla.time": "{h}h {m:02d}m",
     "sla.help": "business hours on the {calendar} calendar",
     "nav.improvements": "Improvements", "nav.compensation": "Compensation", "nav.views": "Saved views",
@@ -409,6 +411,7 @@ ZH: dict[str, str] = {
     "err.work.invalid": "“{label}”无效（{field}），请检查后重试。",
     "err.work.stale": "本页面加载后投诉已被他人修改。下方为最新状态，请核对后重试。",
     "err.work.state": "投诉在当前状态（{state}）下不能执行该操作。",
+    "err.work.version": "表单未附带显示时的投诉版本（缺失或不是数字），因此未作任何修改：请刷新页面后重试。",
     "sla.left": "剩余 {time}", "sla.overdue_by": "已超时 {time}", "sla.time": "{h}小时{m:02d}分",
     "sla.help": "按 {calendar} 日历计算的工作时间",
     "nav.improvements": "改进记录", "nav.compensation": "补偿审批", "nav.views": "已存视图",
