@@ -60,6 +60,11 @@ EN: dict[str, str] = {
     "overview.at_risk": "At-risk tasks", "overview.promise_breached": "Past the customer promise",
     "overview.ack_overdue": "Acknowledge overdue",
     "overview.due_today": "Due today", "overview.active_tasks": "Active tasks",
+    "overview.unknown_department": "not in this configuration",
+    "overview.unknown_departments": "Tasks belong to departments this configuration does not have ({names}): they "
+                                    "were routed with another configuration, so they have no queue here. Serve the "
+                                    "dashboard with CLOSELOOP_CONFIG naming that configuration file (now: {config}).",
+    "overview.config_default": "the bundled default",
     "overview.active_blocked": "of which {blocked} blocked by another task",
     "overview.active_none_blocked": "none blocked by another task",
     "overview.by_status": "Complaints by status", "overview.departments": "Departments",
@@ -301,6 +306,11 @@ ZH: dict[str, str] = {
     "overview.breached": "已超时任务", "overview.at_risk": "临近超时任务", "overview.ack_overdue": "确认超时",
     "overview.promise_breached": "已超客户承诺",
     "overview.due_today": "今日到期", "overview.active_tasks": "进行中任务", "overview.by_status": "投诉状态分布",
+    "overview.unknown_department": "不在当前配置中",
+    "overview.unknown_departments": "有任务属于当前配置中没有的部门（{names}）："
+                                    "它们是按另一份配置分派的，因此在这里没有队列。"
+                                    "请用 CLOSELOOP_CONFIG 指定那份配置文件后再启动仪表盘（当前：{config}）。",
+    "overview.config_default": "内置默认配置",
     "overview.active_blocked": "其中 {blocked} 个受阻（等待其他任务完成）",
     "overview.active_none_blocked": "无受阻任务（等待其他任务完成）",
     "overview.departments": "各部门", "overview.load": "各部门负载（进行中任务）", "overview.age": "未结投诉的时长分布",
