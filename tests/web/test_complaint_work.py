@@ -93,6 +93,20 @@ def test_the_complaint_page_and_the_search_results_link_the_customer(web, custom
 
 # --- the complaint page's forms -----------------------------------------------------------------------
 
+def test_a_customer_ref_with_a_slash_or_dots_is_reachable_from_its_link(web, config, clock):
+    """Refs the intake takes ("/" inside, dots that are not a whole part) have a customer page the link reaches."""
+    at = T0 - timedelta(hours=1)
+    refs = ["acct/7", "...", "a/..b"]
+    ids = intake(web.app.sessions, config, clock.now(), [
+        facts(f"SL-{i}", at, product="Credit reporting", category="Credit reporting", customer_ref=ref)
+        for i, ref in enumerate(refs)])
+    m = web.signin("manager")
+    for cid, ref in zip(ids, refs, strict=True):
+        link = re.search(r'<a href="([^"]+)" id="customer-link">', m.get(f"/complaints/{cid}").text).group(1)
+        page = m.get(html.unescape(link))
+        assert page.status_code == 200 and f'id="complaint-{cid}"' in page.text, (ref, link)
+
+
 def test_an_internal_note_is_stored_and_shown_escaped(web, complaints):
     cid = complaints[0]
     c = web.signin("member")
