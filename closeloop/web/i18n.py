@@ -249,6 +249,8 @@ EN: dict[str, str] = {
     "trigger.create": "Created", "trigger.link": "Linked",
     "records.ok": "Done: {what}.", "records.err.stale": "The record was changed by someone else since this page "
     "was loaded: check it and try again.", "records.err.state": "Not possible in the current state.",
+    "records.err.decided": "This entry was already decided since this page was loaded: nothing was changed; the "
+                           "list shows its decision now.",
     "records.err.required": "“{field}” is required.", "records.err.invalid": "“{field}” is missing or not valid.",
     "records.err.own": "You requested this compensation: another approver must decide it.",
     "comp.title": "Compensation approvals", "comp.entry": "Entry", "comp.kind": "Kind", "comp.amount": "Amount",
@@ -475,6 +477,7 @@ ZH: dict[str, str] = {
     "trigger.create": "创建", "trigger.link": "关联",
     "records.ok": "已完成：{what}。", "records.err.stale": "本页面加载后记录已被他人修改，请核对后重试。",
     "records.err.state": "当前状态下不能执行该操作。",
+    "records.err.decided": "本页面加载后该条目已被审批：未作任何修改，列表中为其当前结果。",
     "records.err.required": "请填写“{field}”。", "records.err.invalid": "“{field}”缺失或无效。",
     "records.err.own": "这是您本人申请的补偿：须由其他审批人决定。",
     "comp.title": "补偿审批", "comp.entry": "条目", "comp.kind": "类型", "comp.amount": "金额",
