@@ -45,6 +45,14 @@ def check_received_by(received_at: datetime, now: datetime) -> None:
                                           f"{RECEIVED_AHEAD.seconds // 60} minutes after now, {now.isoformat()})")
 
 
+def addressable_ref(ref: str) -> bool:
+    """Whether ``ref`` can name a customer in a URL path (``/customers/<ref>``, dashboard and API): not ``.``
+    or ``..``, and no ``/``-separated part that is. Browsers, curl and HTTP libraries remove such dot segments
+    before sending, even percent-encoded (``%2e%2e`` is ``..`` to the URL standard), so no link or route could
+    reach that customer. Any other text (``/`` included: the routes take the rest of the path) is fine."""
+    return not any(part in (".", "..") for part in re.split(r"[/\\]", ref))
+
+
 @dataclass(frozen=True)
 class ComplaintFacts:
     """One complaint as taken in, before triage and routing.
@@ -101,6 +109,10 @@ class ComplaintFacts:
                 raise InvalidInput(name, f"{len(value):,} characters, longer than {limit:,}")
             if value is not None and "\x00" in value:
                 raise InvalidInput(name, "contains a NUL character")
+        if self.customer_ref is not None and not addressable_ref(self.customer_ref):
+            raise InvalidInput("customer_ref", f"{self.customer_ref[:40]!r} cannot be a customer's address "
+                                               "(/customers/<ref>): '.' and '..' are not refs, nor a part "
+                                               "between '/' that is '.' or '..'")
         if not SOURCE_PATTERN.fullmatch(self.source):
             raise InvalidInput("source", f"{self.source!r} is not a source name: lower-case letters, digits, "
                                          "'_' and '-' only")

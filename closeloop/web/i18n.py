@@ -60,6 +60,11 @@ EN: dict[str, str] = {
     "overview.at_risk": "At-risk tasks", "overview.promise_breached": "Past the customer promise",
     "overview.ack_overdue": "Acknowledge overdue",
     "overview.due_today": "Due today", "overview.active_tasks": "Active tasks",
+    "overview.unknown_department": "not in this configuration",
+    "overview.unknown_departments": "Tasks belong to departments this configuration does not have ({names}): they "
+                                    "were routed with another configuration, so they have no queue here. Serve the "
+                                    "dashboard with CLOSELOOP_CONFIG naming that configuration file (now: {config}).",
+    "overview.config_default": "the bundled default",
     "overview.active_blocked": "of which {blocked} blocked by another task",
     "overview.active_none_blocked": "none blocked by another task",
     "overview.by_status": "Complaints by status", "overview.departments": "Departments",
@@ -194,6 +199,8 @@ EN: dict[str, str] = {
     "err.work.stale": "The complaint was changed by someone else after this page was loaded. "
                       "The page below is current: check it and try again.",
     "err.work.state": "The complaint cannot do that in its current state ({state}).",
+    "err.work.version": "The form did not carry the version of the complaint it was shown with (missing or not "
+                        "a number), so nothing was changed: reload the page and try again.",
     "sla.left": "{time} left", "sla.overdue_by": "overdue by {time}", "sla.time": "{h}h {m:02d}m",
     "sla.help": "business hours on the {calendar} calendar",
     "nav.improvements": "Improvements", "nav.compensation": "Compensation", "nav.views": "Saved views",
@@ -221,6 +228,14 @@ EN: dict[str, str] = {
     "imp.title": "Improvement records", "imp.all": "All", "imp.record": "Record", "imp.title_col": "Title",
     "imp.linked": "Complaints", "imp.check_due": "Effectiveness check due", "imp.none": "No improvement record.",
     "imp.problem": "Problem", "imp.created": "Created", "imp.actions_title": "Change the record",
+    "imp.checks": "Effectiveness checks", "imp.checks_none": "No effectiveness check has run yet.",
+    "imp.checks_help": "Complaints matching this record, counted in equal windows before and after the fix was "
+                       "implemented (internal figures; the customers' own verdicts are on their complaints).",
+    "imp.check.window": "Each window", "imp.check.days": "{days} days", "imp.check.before": "Before",
+    "imp.check.after": "After", "imp.check.reduction": "Reduction", "imp.check.verdict": "Verdict",
+    "imp.check.rule": "rule: at least {reduction} fewer, from at least {before} before",
+    "imp.verdict.effective": "effective", "imp.verdict.ineffective": "not effective",
+    "imp.verdict.not_enough_data": "not enough data",
     "imp.linked_complaints": "Linked complaints", "imp.action_tasks": "Actions", "imp.source": "Linked by rule",
     "imp.link_source.manual": "by hand", "imp.link_source.cluster": "recurring cluster (proposal)",
     "imp.link_source.recurrence": "recurred after the fix",
@@ -234,6 +249,8 @@ EN: dict[str, str] = {
     "trigger.create": "Created", "trigger.link": "Linked",
     "records.ok": "Done: {what}.", "records.err.stale": "The record was changed by someone else since this page "
     "was loaded: check it and try again.", "records.err.state": "Not possible in the current state.",
+    "records.err.decided": "This entry was already decided since this page was loaded: nothing was changed; the "
+                           "list shows its decision now.",
     "records.err.required": "“{field}” is required.", "records.err.invalid": "“{field}” is missing or not valid.",
     "records.err.own": "You requested this compensation: another approver must decide it.",
     "comp.title": "Compensation approvals", "comp.entry": "Entry", "comp.kind": "Kind", "comp.amount": "Amount",
@@ -291,6 +308,11 @@ ZH: dict[str, str] = {
     "overview.breached": "已超时任务", "overview.at_risk": "临近超时任务", "overview.ack_overdue": "确认超时",
     "overview.promise_breached": "已超客户承诺",
     "overview.due_today": "今日到期", "overview.active_tasks": "进行中任务", "overview.by_status": "投诉状态分布",
+    "overview.unknown_department": "不在当前配置中",
+    "overview.unknown_departments": "有任务属于当前配置中没有的部门（{names}）："
+                                    "它们是按另一份配置分派的，因此在这里没有队列。"
+                                    "请用 CLOSELOOP_CONFIG 指定那份配置文件后再启动仪表盘（当前：{config}）。",
+    "overview.config_default": "内置默认配置",
     "overview.active_blocked": "其中 {blocked} 个受阻（等待其他任务完成）",
     "overview.active_none_blocked": "无受阻任务（等待其他任务完成）",
     "overview.departments": "各部门", "overview.load": "各部门负载（进行中任务）", "overview.age": "未结投诉的时长分布",
@@ -409,6 +431,7 @@ ZH: dict[str, str] = {
     "err.work.invalid": "“{label}”无效（{field}），请检查后重试。",
     "err.work.stale": "本页面加载后投诉已被他人修改。下方为最新状态，请核对后重试。",
     "err.work.state": "投诉在当前状态（{state}）下不能执行该操作。",
+    "err.work.version": "表单未附带显示时的投诉版本（缺失或不是数字），因此未作任何修改：请刷新页面后重试。",
     "sla.left": "剩余 {time}", "sla.overdue_by": "已超时 {time}", "sla.time": "{h}小时{m:02d}分",
     "sla.help": "按 {calendar} 日历计算的工作时间",
     "nav.improvements": "改进记录", "nav.compensation": "补偿审批", "nav.views": "已存视图",
@@ -434,6 +457,12 @@ ZH: dict[str, str] = {
     "bulk.err.invalid": "此投诉不能执行该操作。",
     "imp.title": "改进记录", "imp.all": "全部", "imp.record": "记录", "imp.title_col": "标题",
     "imp.linked": "投诉数", "imp.check_due": "有效性检查日期", "imp.none": "没有改进记录。",
+    "imp.checks": "有效性检查", "imp.checks_none": "尚未进行有效性检查。",
+    "imp.checks_help": "与本记录匹配的投诉数，按改进实施前后等长的时间窗统计（内部数据；客户本人的评价见各投诉）。",
+    "imp.check.window": "每个时间窗", "imp.check.days": "{days} 天", "imp.check.before": "实施前",
+    "imp.check.after": "实施后", "imp.check.reduction": "降幅", "imp.check.verdict": "结论",
+    "imp.check.rule": "规则：至少减少 {reduction}，且实施前至少 {before} 件",
+    "imp.verdict.effective": "有效", "imp.verdict.ineffective": "无效", "imp.verdict.not_enough_data": "数据不足",
     "imp.problem": "问题", "imp.created": "创建", "imp.actions_title": "变更记录状态",
     "imp.linked_complaints": "关联的投诉", "imp.action_tasks": "改进措施", "imp.source": "关联方式",
     "imp.link_source.manual": "人工关联", "imp.link_source.cluster": "重复投诉聚类（建议）",
@@ -448,6 +477,7 @@ ZH: dict[str, str] = {
     "trigger.create": "创建", "trigger.link": "关联",
     "records.ok": "已完成：{what}。", "records.err.stale": "本页面加载后记录已被他人修改，请核对后重试。",
     "records.err.state": "当前状态下不能执行该操作。",
+    "records.err.decided": "本页面加载后该条目已被审批：未作任何修改，列表中为其当前结果。",
     "records.err.required": "请填写“{field}”。", "records.err.invalid": "“{field}”缺失或无效。",
     "records.err.own": "这是您本人申请的补偿：须由其他审批人决定。",
     "comp.title": "补偿审批", "comp.entry": "条目", "comp.kind": "类型", "comp.amount": "金额",

@@ -54,9 +54,12 @@ def overview(request: Request, who: Principal = Depends(current)):
     ordered = sorted(depts.items(), key=lambda kv: (-kv[1].get("breached", 0), -kv[1].get("at_risk", 0),
                                                     -kv[1].get("active", 0), kv[0]))
     dead_reasons = {r: dead_reason_label(r, language(request)) for r in data["dead_letters"] if r}
+    # tasks of departments the running configuration lacks (data imported with another CLOSELOOP_CONFIG): no queue
+    # page to link to, one warning naming them and the option
+    unknown = [k for k, _ in ordered if k not in app.config.departments]
     return render(request, "overview.html.j2", data=data, depts=ordered, totals=totals, top=top, charts=charts,
                   names=names, recent=recent_completions(app.sessions, limit=10), now=app.clock.now(),
-                  dead_reasons=dead_reasons)
+                  dead_reasons=dead_reasons, unknown=unknown, config_file=app.settings.config or "")
 
 
 @router.get("/complaints/{complaint_id}")
@@ -78,6 +81,7 @@ def complaint(request: Request, complaint_id: int = Path(ge=1, le=MAX_ID),
                   customer_zone=str(app.config.customer_calendar.zone), now=app.clock.now(),
                   customer_ref=customer_refs(app.sessions, [c.id]).get(c.id),
                   attachments=attachments_of(app.sessions, c.id), max_upload=app.settings.attachment_max_bytes,
+                  known_departments=set(app.config.departments),
                   flash=pages_work.flash(request.query_params),
                   may={a: pages_work.may(who, a) for a in pages_work.ROLES}, severities=SEVERITIES,
                   triggers={str(x) for x in COMPLAINT_MACHINE.allowed(ComplaintStatus(c.status))},

@@ -7,7 +7,9 @@
   finished actions; the version shown is carried, a stale one is a message).
 - ``/compensation`` (the approver roles, ``services/compensation.APPROVER_ROLES``: manager, admin): entries by
   status, pending first, with approve and reject forms; ``services/compensation.decide`` takes the signed-in
-  role and refuses the requester (a message naming who), as ``POST /api/v1/compensation/{id}/approve``.
+  role and refuses the requester (a message naming who), as ``POST /api/v1/compensation/{id}/approve``. An entry is
+  decided once (its status is the lock: no version to carry): a decision on one already decided, by another
+  approver since the page was loaded, is refused with a message saying so.
 
 Every form carries the session's CSRF token; results come back as a message (POST/redirect/GET).
 """
@@ -35,7 +37,7 @@ router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
 REASON_TRIGGERS = {str(ImprovementTrigger.REJECT), str(ImprovementTrigger.CONFIRM_INEFFECTIVE),
                    str(ImprovementTrigger.REWORK)}
-ERRORS = ("stale", "state", "required", "invalid", "own")
+ERRORS = ("stale", "state", "required", "invalid", "own", "decided")
 
 
 def _flash(query) -> dict | None:
@@ -153,8 +155,8 @@ def decide(request: Request, entry_id: int = Path(ge=1, le=MAX_ID), decision: st
         compensation.decide(app.sessions, entry_id, approve=decision == "approve", actor=web_actor(who),
                             role=who.role, by=compensation.person_key(who.token_id, who.user_id),
                             at=app.clock.now(), note=data.get("note", "").strip()[:2000])
-    except IllegalTransition:
-        return _back("/compensation", err="state")
+    except IllegalTransition:  # decided once: another approver's decision came first (no version: status is the lock)
+        return _back("/compensation", err="decided")
     except InvalidInput as exc:
         return _back("/compensation", err="own" if exc.field == "approver" else "invalid", field=exc.field)
     return _back("/compensation", ok=decision)

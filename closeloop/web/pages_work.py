@@ -7,7 +7,11 @@ on a complaint their department's tasks touch):
 - note (with an optional file: ``multipart/form-data``, stored as ``POST .../attachments``), wait on the
   customer: member, lead, manager (as replies to the customer, ``POST .../replies``);
 - change the priority: lead, manager (a lead's powers over the department's work, as cancel/assign);
-- resolve: manager (as ``POST /complaints/{id}/transitions``), with the version the page showed.
+- resolve: manager (as ``POST /complaints/{id}/transitions``).
+
+Priority, wait and resolve carry the complaint's ``version`` the page showed: a stale one is the "changed by
+someone else" message, a missing or garbled one (empty, ``-5``, ``abc``) its own message; nothing is written
+in either case. (A note adds to the complaint without changing its state: no version.)
 
 A forbidden role is a 403 page. Bad input comes back to the complaint page (POST/redirect/GET) with a
 message naming the field; a stale version or an illegal trigger with its own message.
@@ -62,7 +66,7 @@ def flash(query) -> dict | None:
     state = state if re.fullmatch(r"[a-z_]{1,32}", state) else "?"
     handle = query.get("handle", "")
     handle = handle if HANDLE.fullmatch(handle) else "?"
-    if err in WHY or err in ("stale", "state", "unknown_handle"):
+    if err in WHY or err in ("stale", "state", "unknown_handle", "version"):
         return {"kind": "err", "key": f"err.work.{err}", "values": {"field": field, "state": state, "handle": handle}}
     return None
 
@@ -95,10 +99,16 @@ def _until(app: App, raw: str) -> datetime | None:
     return local.replace(tzinfo=ZoneInfo(str(app.config.customer_calendar.zone))).astimezone(UTC)
 
 
+class NoVersion(Exception):
+    """The form carried no usable complaint ``version`` (missing, empty, not ASCII digits): refused, never
+    taken as "do not check" (every state-changing form on the complaint page carries the version it showed)."""
+
+
 def _version(data: dict) -> int:
+    """The form's ``version`` as an int (ASCII digits only: "²".isdigit() is true); :class:`NoVersion` else."""
     v = data.get("version", "")
     if not (v.isascii() and v.isdigit() and len(v) <= 10):
-        raise InvalidInput("version", "missing")
+        raise NoVersion()
     return int(v)
 
 
@@ -114,12 +124,13 @@ def _note(app: App, cid: int, data: dict, actor: str, at: datetime) -> None:
 
 def _reprioritize(app: App, cid: int, data: dict, actor: str, at: datetime) -> None:
     lifecycle.reprioritize(app.sessions, cid, data.get("severity", ""), config=app.config,
-                           reason=_text(data, "reason", 2000), actor=actor, at=at)
+                           reason=_text(data, "reason", 2000), actor=actor, at=at, expected_version=_version(data))
 
 
 def _wait(app: App, cid: int, data: dict, actor: str, at: datetime) -> None:
     lifecycle.await_customer(app.sessions, cid, config=app.config, reason=_text(data, "reason", 2000),
-                             until=_until(app, data.get("until", "")), actor=actor, at=at)
+                             until=_until(app, data.get("until", "")), actor=actor, at=at,
+                             expected_version=_version(data))
 
 
 def _resolve(app: App, cid: int, data: dict, actor: str, at: datetime) -> None:
@@ -158,6 +169,8 @@ def work(request: Request, complaint_id: int = Path(ge=1, le=MAX_ID), action: st
         if unknown:
             return _back(complaint_id, err="unknown_handle", handle=unknown.group(1))
         return _back(complaint_id, err=_why(exc), field=exc.field if exc.field in FIELDS else "complaint")
+    except NoVersion:
+        return _back(complaint_id, err="version")
     except Conflict:
         return _back(complaint_id, err="stale")
     except IllegalTransition as exc:

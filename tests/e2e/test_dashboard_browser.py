@@ -6,7 +6,8 @@ database holding real NYC 311 requests (``examples/nyc311_sample.csv``) routed b
 the same browser changes nothing), acknowledges and completes a task with a root cause;
 the operations manager signs in, sees the counts change and the task among the completed
 ones, switches the language and opens the complaint page. At 1400 px the manager's header (every link,
-the search box, the user's corner) stays on one row in Chinese and English. Screenshots land in
+the search box, the user's corner) stays on one row in Chinese and English; the Chinese queue's 部门 label stays on
+one line, and an improvement record shows its effectiveness checks beside the confirm forms. Screenshots land in
 ``test-artifacts/dashboard/`` (git-ignored). Without chromium (or Playwright) the test skips
 outside CI and fails in CI.
 """
@@ -246,3 +247,61 @@ def test_the_header_fits_one_row_at_1400_px_in_both_languages(chromium, served):
             _shot(page, f"08-header-1400-{lang}.png")
             if lang == "zh":
                 page.click("#lang-switch")
+
+
+def _one_line(page, selector: str) -> int:
+    """How many lines the first text of ``selector`` takes on screen."""
+    return page.evaluate("""(sel) => { const range = document.createRange();
+        range.selectNodeContents(document.querySelector(sel).firstChild); return range.getClientRects().length; }""",
+                         selector)
+
+
+@pytest.mark.parametrize("width", [1280, 900])
+def test_the_chinese_queue_keeps_the_department_label_on_one_line(chromium, served, width):
+    """部门 wrapped to one character per line: the select took the label's whole width."""
+    base, tokens = served
+    with _browser(chromium) as browser:
+        page = browser.new_context(viewport={"width": width, "height": 700}).new_page()
+        _signin(page, base, tokens["manager"])  # a Chinese manager
+        page.goto(base + "/queue/NYPD")
+        assert page.inner_text("#dept-select label").startswith("部门")
+        assert _one_line(page, "#dept-select label") == 1
+        label, select = (page.eval_on_selector(f"#dept-select {s}", "e => e.getBoundingClientRect().toJSON()")
+                         for s in ("label", "select"))
+        assert select["height"] >= label["height"] - 4  # the label is no taller than its select: not stacked
+        _shot(page, f"queue-zh-{width}.png")
+        if width == 1280 and os.environ.get("CLOSELOOP_QUEUE_PNG"):
+            page.screenshot(path=os.environ["CLOSELOOP_QUEUE_PNG"])
+
+
+def test_the_improvement_page_shows_its_effectiveness_checks(chromium, served, tmp_path, nyc_config):
+    """The checks' evidence beside the confirm forms (a manager decides by hand from it)."""
+    from closeloop.services.capa import improvement
+    from models.tables import EffectivenessCheck, Improvement
+
+    base, tokens = served
+    engine = make_engine(f"sqlite:///{tmp_path / 'e2e.db'}")  # the served database
+    sessions = make_sessions(engine)
+    rec = improvement.create(sessions, config=nyc_config, title="Blocked driveways reported twice",
+                             owner_department="NYPD", actor="test", at=NOW, complaint_ids=[1, 2])
+    rule = {"min_reduction": 0.3, "min_before": 3}
+    with sessions.begin() as s:
+        s.get_one(Improvement, rec.id).status = "verifying"  # as the check's timer leaves it
+        s.add_all([EffectivenessCheck(improvement_id=rec.id, attempt=0, at=NOW, window_days=28, implemented_at=NOW,
+                                      before_count=2, after_count=1, rate_before=2 / 28, rate_after=1 / 28,
+                                      reduction=None, decision="not_enough_data", rule=rule),
+                   EffectivenessCheck(improvement_id=rec.id, attempt=1, at=NOW, window_days=56, implemented_at=NOW,
+                                      before_count=12, after_count=10, rate_before=12 / 56, rate_after=10 / 56,
+                                      reduction=1 / 6, decision="ineffective", rule=rule)])
+    engine.dispose()
+    with _browser(chromium) as browser:
+        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        _signin(page, base, tokens["manager"])
+        page.goto(f"{base}/improvements/{rec.id}")
+        rows = page.query_selector_all("#imp-checks tr[data-decision]")
+        assert [r.get_attribute("data-decision") for r in rows] == ["not_enough_data", "ineffective"]
+        assert "17%" in rows[1].inner_text() and "无效" in rows[1].inner_text()
+        assert page.is_visible("#fire-confirm_effective") and page.is_visible("#fire-confirm_ineffective")
+        _shot(page, "improvement-checks-zh.png")
+        if os.environ.get("CLOSELOOP_IMPROVEMENT_PNG"):
+            page.screenshot(path=os.environ["CLOSELOOP_IMPROVEMENT_PNG"], full_page=True)

@@ -181,3 +181,24 @@ def test_a_zh_review_row_number_too_large_for_a_date_is_a_bad_row(sessions, conf
     path = _csv(tmp_path, "zh.csv", "source_row,cat,label,review", "1,书籍,0,太差", "999999999999,书籍,0,太差")
     [err] = refused(sessions, config, clock, path)
     assert (err.line, err.column, err.value) == (3, "source_row", "999999999999") and "year 9999" in err.problem
+
+
+@pytest.mark.parametrize("ref", ["..", ".", "a/..", "../x", "a/./b", "x\\.."])
+def test_a_customer_ref_no_url_can_reach_is_refused_at_intake(sessions, config, clock, tmp_path, api, ref):  # noqa: F811
+    """A ref of ".." was taken in, but /customers/.. is normalised away by the browser (and %2e%2e too)."""
+    [err] = refused(sessions, config, clock, jsonl(tmp_path, {"customer_ref": "ok/1"}, {"customer_ref": ref}))
+    assert (err.line, err.column, err.value) == (2, "customer_ref", ref) and "'.' and '..' are not refs" in err.problem
+    csv = _csv(tmp_path, "refs.csv", "external_ref,received_at,customer_ref", "A,2026-03-01T10:00:00+08:00,c-1",
+               f'B,2026-03-01T10:00:00+08:00,"{ref}"')
+    [err] = refused(sessions, config, clock, csv)
+    assert (err.line, err.column, err.value) == (3, "customer_ref", ref)
+    r = api.post("manager", "/complaints", json={**BASE, "customer_ref": ref})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "customer_ref", r.text
+    with api.app.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Complaint)) == 0
+
+
+def test_refs_with_dots_or_slashes_that_a_url_can_carry_are_still_taken(api):  # noqa: F811
+    for i, ref in enumerate(["...", "a/b", ".a", "a..b", "a/b.", "c/..d"]):
+        r = api.post("manager", "/complaints", json={**BASE, "external_ref": f"D-{i}", "customer_ref": ref})
+        assert r.status_code == 201, (ref, r.text)

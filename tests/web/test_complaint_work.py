@@ -25,8 +25,11 @@ NAME = '<script>alert("x")</script> 王'
 
 
 def _post(c, cid: int, action: str, **fields):
+    """Post the complaint page's ``action`` form with the version that form shows (unless ``version`` is given)."""
     page = c.get(f"/complaints/{cid}").text
-    return c.post(f"/complaints/{cid}/work/{action}", data={"csrf": csrf_of(page), **fields})
+    shown = re.search(rf'action="/complaints/{cid}/work/{action}".*?name="version" value="(\d+)"', page, re.S)
+    version = {"version": shown.group(1)} if shown and action != "note" else {}
+    return c.post(f"/complaints/{cid}/work/{action}", data={"csrf": csrf_of(page), **version, **fields})
 
 
 def _shown(c, r) -> str:
@@ -90,6 +93,20 @@ def test_the_complaint_page_and_the_search_results_link_the_customer(web, custom
 
 # --- the complaint page's forms -----------------------------------------------------------------------
 
+def test_a_customer_ref_with_a_slash_or_dots_is_reachable_from_its_link(web, config, clock):
+    """Refs the intake takes ("/" inside, dots that are not a whole part) have a customer page the link reaches."""
+    at = T0 - timedelta(hours=1)
+    refs = ["acct/7", "...", "a/..b"]
+    ids = intake(web.app.sessions, config, clock.now(), [
+        facts(f"SL-{i}", at, product="Credit reporting", category="Credit reporting", customer_ref=ref)
+        for i, ref in enumerate(refs)])
+    m = web.signin("manager")
+    for cid, ref in zip(ids, refs, strict=True):
+        link = re.search(r'<a href="([^"]+)" id="customer-link">', m.get(f"/complaints/{cid}").text).group(1)
+        page = m.get(html.unescape(link))
+        assert page.status_code == 200 and f'id="complaint-{cid}"' in page.text, (ref, link)
+
+
 def test_an_internal_note_is_stored_and_shown_escaped(web, complaints):
     cid = complaints[0]
     c = web.signin("member")
@@ -142,6 +159,33 @@ def test_wait_on_the_customer_with_a_local_until(web, complaints):
     assert data == {"until": datetime(2026, 3, 10, 21, 0, tzinfo=UTC).isoformat()}  # 17:00 in New York (EDT)
     assert 'id="work-wait"' not in c.get(f"/complaints/{cid}").text  # waiting already
     assert web.signin("admin").post(f"/complaints/{cid}/work/wait", data={"csrf": "x"}).status_code == 403
+
+
+@pytest.mark.parametrize("action, fields", [("reprioritize", {"severity": "P1"}), ("wait", {"until": ""}),
+                                             ("resolve", {"root_cause": "process_gap"})])
+def test_every_state_changing_form_checks_the_version_it_was_shown(web, complaints, config, action, fields):
+    """Priority and wait ignored the form's version: a second manager's stale form overwrote the first's change."""
+    cid = complaints[0]
+    m = web.signin("manager")
+    page = m.get(f"/complaints/{cid}").text
+    shown = re.search(rf'action="/complaints/{cid}/work/{action}".*?name="version" value="(\d+)"', page, re.S)
+    assert shown and shown.group(1) == str(_complaint(web, cid).version)  # the form carries what the page showed
+    lifecycle.reprioritize(web.app.sessions, cid, "P4", config=config, reason="another manager", actor="x",
+                           at=web.app.clock.now())  # after the page was loaded
+    before = _complaint(web, cid)
+    data = {"csrf": csrf_of(page), "reason": "mine", **fields}
+    r = m.post(f"/complaints/{cid}/work/{action}", data={**data, "version": shown.group(1)})
+    assert r.headers["location"].endswith("err=stale#work")
+    assert _shown(m, r).startswith("err: The complaint was changed by someone else")
+    for garbage in ("-5", "", "abc", "\u00b2", None):
+        r = m.post(f"/complaints/{cid}/work/{action}", data=data if garbage is None else {**data, "version": garbage})
+        assert r.headers["location"].endswith("err=version#work"), garbage
+    assert _shown(m, r) == ("err: The form did not carry the version of the complaint it was shown with (missing or "
+                            "not a number), so nothing was changed: reload the page and try again.")
+    after = _complaint(web, cid)
+    assert (after.version, after.severity, after.status) == (before.version, "P4", before.status)  # nothing written
+    r = m.post(f"/complaints/{cid}/work/{action}", data={**data, "version": str(before.version)})
+    assert r.headers["location"].endswith(f"ok={action}#work") and _complaint(web, cid).version > before.version
 
 
 def test_resolve_with_a_root_cause_by_the_manager(web, complaints, config):

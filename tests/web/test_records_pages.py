@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from closeloop.services.capa import improvement
 from closeloop.services.work import compensation
-from models.tables import Compensation, Improvement
+from models.tables import Compensation, EffectivenessCheck, Improvement
 from tests.web.conftest import T0, csrf_of
 from tests.web.test_complaint_work import _shown
 
@@ -50,6 +50,37 @@ def test_improvement_list_detail_and_transitions(web, complaints):
     assert f"improvement-{rec.id}" not in other.get("/improvements").text
 
 
+def _checks(web, rec: Improvement) -> None:
+    """Two runs of the effectiveness check: too few complaints before the fix, then a 40 % reduction."""
+    rule = {"min_reduction": 0.5, "min_before": 3}
+    with web.app.sessions.begin() as s:
+        s.add_all([EffectivenessCheck(improvement_id=rec.id, attempt=0, at=T0, window_days=28, implemented_at=T0,
+                                      before_count=2, after_count=1, rate_before=2 / 28, rate_after=1 / 28,
+                                      reduction=None, decision="not_enough_data", rule=rule),
+                   EffectivenessCheck(improvement_id=rec.id, attempt=1, at=T0, window_days=56, implemented_at=T0,
+                                      before_count=10, after_count=6, rate_before=10 / 56, rate_after=6 / 56,
+                                      reduction=0.4, decision="ineffective", rule=rule)])
+
+
+def test_the_record_page_shows_its_effectiveness_checks(web, complaints):
+    """The page showed only "Effectiveness check due" beside the confirm forms, not the checks' evidence."""
+    rec = _record(web, complaints[0])
+    page = web.signin("manager").get(f"/improvements/{rec.id}").text
+    assert 'id="imp-no-checks"' in page and "No effectiveness check has run yet." in page
+    _checks(web, rec)
+    page = web.signin("manager").get(f"/improvements/{rec.id}").text
+    rows = page.split('id="imp-checks"', 1)[1].split("</table>", 1)[0]
+    cells = [" ".join(re.sub(r"<[^>]+>", " ", row).split())
+             for row in re.findall(r'<tr id="check-\d+"[^>]*>(.*?)</tr>', rows, re.S)]
+    assert cells == [  # the time in the customer calendar's zone (New York)
+        "2026-03-01 20:00 28 days 2 1 – not enough data rule: at least 50% fewer, from at least 3 before",
+        "2026-03-01 20:00 56 days 10 6 40% not effective rule: at least 50% fewer, from at least 3 before"]
+    assert "Effectiveness checks" in page and 'data-decision="ineffective"' in page
+    zh = web.signin("lead").get(f"/improvements/{rec.id}").text.split('id="imp-checks-title"', 1)[1]
+    assert "有效性检查" in zh and "数据不足" in zh and "无效" in zh and "56 天" in zh
+    assert "规则：至少减少 50%，且实施前至少 3 件" in zh
+
+
 def _key(web, name: str) -> str:
     """The identity (``compensation.person_key``) of the holder of the test token ``name``."""
     from models.tables import ApiToken
@@ -75,7 +106,8 @@ def test_compensation_approval_by_an_approver_never_the_requester(web, complaint
     r = c.post(f"/compensation/{theirs.id}/approve", data={"csrf": csrf_of(page)})
     assert _shown(c, r) == "ok: Done: Approve."
     r = c.post(f"/compensation/{theirs.id}/reject", data={"csrf": csrf_of(page), "note": "late"})
-    assert "err=state" in r.headers["location"]
+    assert _shown(c, r) == ("err: This entry was already decided since this page was loaded: nothing was changed; "
+                            "the list shows its decision now.")  # the page's form came before the approval
     assert c.post(f"/compensation/{mine.id}/reject", data={"csrf": "x"}).status_code == 403
     with web.app.sessions() as s:
         rows = {e.id: (e.status, e.approver) for e in s.scalars(select(Compensation))}
