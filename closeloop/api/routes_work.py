@@ -9,9 +9,10 @@ reads :data:`ACTION_ROLES`):
 - ``POST /complaints/{id}/wait``: wait on the customer with a reason and an optional end (member, lead, manager).
 
 A member or lead acts only on a complaint their department's tasks touch (403). Priority and wait carry the
-version read (body ``version`` or ``If-Match``): a stale one is a 409, as on ``.../transitions``. Replies to the
-customer are ``POST .../replies``, merges ``POST .../transitions`` (``merge``), links to an improvement record
-``POST /improvements/{id}/complaints``, promises ``POST .../promises`` and ``POST /promises/{id}/keep``.
+version read (body ``version`` or ``If-Match``; optional, without one the write is not checked): a stale one is a
+409, as on ``.../transitions``. Replies to the customer are ``POST .../replies``, merges ``POST .../transitions``
+(``merge``), links to an improvement record ``POST /improvements/{id}/complaints``, promises ``POST .../promises``
+and ``POST /promises/{id}/keep``.
 """
 
 from __future__ import annotations
