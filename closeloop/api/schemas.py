@@ -33,7 +33,7 @@ LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 def _bounded(value: datetime) -> datetime:
     if not (EARLIEST <= value < LATEST):
-        raise ValueError("must be between 1970 and 2200")
+        raise ValueError("must be in the years 1970 to 2199 (from 1970-01-01T00:00:00Z, before 2200-01-01T00:00:00Z)")
     return value.astimezone(UTC)
 
 

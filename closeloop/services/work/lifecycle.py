@@ -74,7 +74,8 @@ def await_customer(sessions, complaint_id: int, *, config: Config, reason: str, 
     (None: not checked) is stale; ``IllegalTransition`` naming the state.
     """
     if max_business_hours is not None and not (0 < max_business_hours <= 10_000):
-        raise InvalidInput("max_business_hours", "must be a finite number of business hours between 0 and 10000")
+        raise InvalidInput("max_business_hours",
+                           "must be a finite number of business hours greater than 0 and at most 10000")
     if until is not None and until <= at:
         raise InvalidInput("until", "must be later than the start of the wait")
     with unit_of_work(sessions) as s:
