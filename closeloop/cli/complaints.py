@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from closeloop.cli.common import actor_name, clip, clocks_table, fail, get_app, out, stamp, write_out
+from closeloop.cli.common import actor_name, clip, clocks_table, fail, get_app, out, parse_instant, stamp, write_out
 from closeloop.cli.compensation import compensation_tables
 from closeloop.domain.promise import PromiseStatus
 from closeloop.domain.search_text import MIN_PREFIX
@@ -206,13 +206,16 @@ def complaints_reprioritize(complaint_id: int, severity: str = typer.Argument(..
 def complaints_wait(complaint_id: int, reason: str = typer.Option(..., "--reason", help="what the customer owes us"),
                     max_hours: float | None = typer.Option(None, "--max-hours",
                                                               help="longest wait, in business hours"),
+                    until: str | None = typer.Option(None, "--until", help="latest end of the wait, ISO 8601 with "
+                                                                           "offset (with --max-hours: the earlier)"),
                     going_on: list[int] = typer.Option([], "--task-goes-on",
                                                        help="a task that does not wait on the answer (repeatable)"),
                     actor: str | None = typer.Option(None)) -> None:
     """Wait on the customer: the resolution clock and the department tasks waiting on the answer pause
-    until the customer writes again."""
+    until the customer writes again; past the wait's end (--max-hours or --until; given both, the earlier) the
+    sweep closes or escalates."""
     _run(lifecycle.await_customer, complaint_id, reason=reason, max_business_hours=max_hours,
-         continuing=going_on, actor=actor_name(actor))
+         until=parse_instant(until, "--until"), continuing=going_on, actor=actor_name(actor))
 
 
 @complaints_app.command("note")
