@@ -48,7 +48,9 @@ DESCRIPTION = """REST API of closeloop: intake, complaints, department task queu
 
 Authenticate with `Authorization: Bearer <token>` (`closeloop tokens create --role ROLE [--department D]`).
 State changes are triggers (`POST .../transitions {"trigger": ...}`); writes carry the record's
-`version` (body field or `If-Match` header) and a stale one gets 409. Instants are ISO 8601, UTC.
+`version` as read (body field or `If-Match` header; 1 to 2147483647, a larger number is a 422 naming it) and a
+stale one gets 409. The version is optional (If-Match style): a write without a version is not checked and
+applies to the record as it is (last write wins). Instants are ISO 8601, UTC.
 Every error is `{"error": {"code", "message", "field", "details"}}`.
 """
 

@@ -78,13 +78,23 @@ class ApiError(Exception):
         self.code = code or _CODES.get(status, "http_error")
 
 
+#: Where FastAPI says a request value was (the first element of a validation error's ``loc``).
+_LOCATIONS = ("body", "query", "path", "header", "cookie")
+
+
 def _loc(loc, body=None) -> str:
-    """``("body", "transfer", "reason")`` -> ``reason``: no location prefix, no union tag (the trigger)."""
+    """The field as the client sent it: ``("body", "transfer", "reason")`` -> ``reason`` (no location prefix, no
+    union tag: the trigger), ``("body", "body")`` -> ``body`` (the note's field named ``body``: only the leading
+    location is dropped, never a field of that name), ``("query", "q")`` -> ``q``, ``("header", "if-match")``
+    -> ``If-Match``; ``("body",)`` (the body as a whole) -> ``body``."""
     loc = list(loc)
     if len(loc) > 2 and loc[0] == "body" and isinstance(body, dict) and body.get("trigger") == loc[1]:
         del loc[1]
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or ".".join(str(p) for p in loc)
+    if len(loc) == 2 and loc[0] == "header":  # as the API's own checks name it: If-Match
+        return "-".join(w.capitalize() for w in str(loc[1]).split("-"))
+    if len(loc) > 1 and loc[0] in _LOCATIONS:
+        del loc[0]
+    return ".".join(str(p) for p in loc)
 
 
 def _triggers(body_union: Any) -> list[str]:

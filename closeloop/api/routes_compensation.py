@@ -3,7 +3,8 @@
 - ``POST /complaints/{id}/compensation``: a member, lead or manager who may see the complaint
   records an entry; approved by policy while the complaint's approved and pending entries stay
   within the cap, otherwise pending (the operations manager is notified).
-- ``POST /compensation/{id}/approve`` | ``/reject``: only the roles in
+- ``POST /compensation/{id}/approve`` (optional ``note``) | ``/reject`` (a ``note`` saying why, required; or
+  ``reason``): only the roles in
   ``services.work.compensation.APPROVER_ROLES`` (manager, admin; 403 for the others), never the
   requester (the same user, or the same token when it belongs to none; 422 naming ``approver``); an
   entry no longer pending is 409.
@@ -15,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from closeloop.bootstrap import App
 from closeloop.services.work import compensation as svc
@@ -37,7 +38,13 @@ class CompensationIn(In):
 
 
 class DecisionIn(In):
-    note: str = Field("", max_length=5000)
+    note: str = Field("", max_length=5000, description="why (optional on an approval)")
+
+
+class RejectIn(In):
+    note: str = Field(min_length=1, max_length=5000, pattern=r"\S", validation_alias=AliasChoices("note", "reason"),
+                      description="why it is rejected (required, not blank); `reason` is accepted as another name "
+                                  "for it (one of the two)")
 
 
 class CompensationOut(Out):
@@ -73,7 +80,7 @@ def add(complaint_id: Id, body: CompensationIn, who: Principal = Depends(require
     return CompensationOut.of(e)
 
 
-def _decide(entry_id: int, approve: bool, body: DecisionIn, who: Principal, app: App) -> CompensationOut:
+def _decide(entry_id: int, approve: bool, body: DecisionIn | RejectIn, who: Principal, app: App) -> CompensationOut:
     return CompensationOut.of(svc.decide(app.sessions, entry_id, approve=approve, actor=who.actor, role=who.role,
                                          by=svc.person_key(who.token_id, who.user_id), at=app.clock.now(),
                                          note=body.note))
@@ -89,9 +96,10 @@ def approve(entry_id: Id, body: DecisionIn, who: Principal = Depends(require(*AP
 
 @router.post("/compensation/{entry_id}/reject", response_model=CompensationOut,
              responses={409: {"description": "the entry is no longer pending"}})
-def reject(entry_id: Id, body: DecisionIn, who: Principal = Depends(require(*APPROVER_ROLES)),
+def reject(entry_id: Id, body: RejectIn, who: Principal = Depends(require(*APPROVER_ROLES)),
            app: App = Depends(get_app)) -> CompensationOut:
-    """Reject a pending entry (not one you requested)."""
+    """Reject a pending entry (not one you requested) with a ``note`` saying why (or ``reason``): 422 naming
+    ``note`` without one."""
     return _decide(entry_id, False, body, who, app)
 
 

@@ -15,6 +15,7 @@ from closeloop.domain.complaint import ComplaintStatus
 from closeloop.domain.customer import ContactKind, ContactPoint, CustomerProfile
 from closeloop.domain.errors import InvalidInput, refuse_nul
 from closeloop.domain.facts import ComplaintFacts
+from closeloop.domain.search_text import PREFIX_RULE
 from closeloop.services.intake.intake_one import take_in
 from closeloop.services.reads.complaint_queries import (
     ComplaintFilter,
@@ -87,7 +88,7 @@ def list_filter(status: list[ComplaintStatus] | None = Query(None, description="
                 q: str | None = Query(None, min_length=1, max_length=MAX_QUERY_CHARS,
                                       description="search: the id, the external reference, the customer ref, or "
                                                   "words of the facts and the customer's text (all required; "
-                                                  "words match as prefixes; Chinese by characters)"),
+                                                  f"{PREFIX_RULE}; Chinese by characters)"),
                 who: Principal = Depends(require(*WORK_ROLES)), app: App = Depends(get_app)) -> ComplaintFilter:
     """Dependency: the list's filters (``GET /complaints`` and its export); 403 for a department the
     caller may not see, 422 for an unknown one."""

@@ -22,7 +22,7 @@ from closeloop.services.reads.complaint_queries import complaint_in_scope
 from .auth import LEAD, MANAGER, WORK_ROLES, Principal, check_department, get_app, require
 from .deps import MAX_ID, Id, version_of
 from .errors import ApiError
-from .schemas import In, Out, TaskOut
+from .schemas import VERSION_RULE, In, Out, TaskOut, VersionNumber
 
 router = APIRouter(tags=["improvements"])
 
@@ -97,7 +97,7 @@ class LinkResult(BaseModel):
 
 class ImprovementTransition(In):
     trigger: ImprovementTrigger
-    version: StrictInt | None = Field(None, ge=1)
+    version: VersionNumber | None = Field(None, description=VERSION_RULE)
     reason: str | None = Field(None, max_length=2000)
     root_cause: str | None = Field(None, max_length=100)
     root_cause_detail: str | None = Field(None, max_length=2000)

@@ -9,9 +9,10 @@ reads :data:`ACTION_ROLES`):
 - ``POST /complaints/{id}/wait``: wait on the customer with a reason and an optional end (member, lead, manager).
 
 A member or lead acts only on a complaint their department's tasks touch (403). Priority and wait carry the
-version read (body ``version`` or ``If-Match``): a stale one is a 409, as on ``.../transitions``. Replies to the
-customer are ``POST .../replies``, merges ``POST .../transitions`` (``merge``), links to an improvement record
-``POST /improvements/{id}/complaints``, promises ``POST .../promises`` and ``POST /promises/{id}/keep``.
+version read (body ``version`` or ``If-Match``; optional, without one the write is not checked): a stale one is a
+409, as on ``.../transitions``. Replies to the customer are ``POST .../replies``, merges ``POST .../transitions``
+(``merge``), links to an improvement record ``POST /improvements/{id}/complaints``, promises ``POST .../promises``
+and ``POST /promises/{id}/keep``.
 """
 
 from __future__ import annotations
@@ -61,9 +62,11 @@ class PriorityIn(Version):
 class WaitIn(Version):
     reason: Reason
     until: Instant | None = Field(None, description="the latest end of the wait (UTC-aware); past it the sweep "
-                                                    "closes or escalates per [follow_up]")
+                                                    "closes or escalates per [follow_up]. With "
+                                                    "`max_business_hours` too, the earlier of the two applies")
     max_business_hours: float | None = Field(None, gt=0, le=10_000,
-                                             description="or: the longest wait in business hours (customer calendar)")
+                                             description="and/or: the longest wait in business hours (customer "
+                                                         "calendar); with `until` too, the earlier applies")
     continuing: list[Annotated[StrictInt, Field(ge=1, le=MAX_ID)]] = Field(default_factory=list, max_length=100,
                                         description="ids of active tasks that go on during the wait")
 
@@ -95,8 +98,9 @@ def reprioritize(complaint_id: Id, body: PriorityIn, if_match: str | None = Head
 def wait(complaint_id: Id, body: WaitIn, if_match: str | None = Header(None, max_length=40),
          who: Principal = Depends(require(*ACTION_ROLES["wait"])), app: App = Depends(get_app)) -> ComplaintOut:
     """Wait on the customer: the resolution clock and the waiting tasks pause (not ``continuing``); the
-    customer's next message resumes them. 422 naming ``until`` (not after now), ``continuing`` (not an
-    active task of the complaint)."""
+    customer's next message resumes them; the wait ends at ``until`` or after ``max_business_hours``,
+    the earlier when both are given (the sweep's timer and the customer's notice alike). 422 naming ``until``
+    (not after now), ``continuing`` (not an active task of the complaint)."""
     ensure_visible(app, who, complaint_id)
     lifecycle.await_customer(app.sessions, complaint_id, config=app.config, reason=body.reason, until=body.until,
                              max_business_hours=body.max_business_hours, continuing=body.continuing,

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from closeloop.domain.facts import MAX_CHARS, MAX_TAG_CHARS, MAX_TAGS, SOURCE_PATTERN
+from models.types import MAX_ID
 
 T = TypeVar("T")
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -32,7 +33,7 @@ LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 def _bounded(value: datetime) -> datetime:
     if not (EARLIEST <= value < LATEST):
-        raise ValueError("must be between 1970 and 2200")
+        raise ValueError("must be in the years 1970 to 2199 (from 1970-01-01T00:00:00Z, before 2200-01-01T00:00:00Z)")
     return value.astimezone(UTC)
 
 
@@ -209,9 +210,18 @@ class IntakeOut(BaseModel):
     complaint: ComplaintOut
 
 
+#: What every write says about versions (optimistic locking, If-Match style): optional by design.
+VERSION_RULE = ("the record's version as read (a JSON integer, 1 to 2147483647; or the If-Match header): a stale "
+                "one is a 409. Optional: a write without a version is not checked and applies to the record as "
+                "it is (last write wins)")
+
+#: A record's version as a client sends it back: a JSON integer within the ids' range (``1..MAX_ID``); a larger
+#: number is no row's version, a 422 naming the field rather than a 409.
+VersionNumber = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+
+
 class Version(In):
-    version: StrictInt | None = Field(None, ge=1,
-                                      description="the version read; or the If-Match header (a JSON integer)")
+    version: VersionNumber | None = Field(None, description=VERSION_RULE)
 
 
 class TokenIn(In):

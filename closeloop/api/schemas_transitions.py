@@ -13,7 +13,7 @@ from pydantic import Field, StrictInt
 
 from models.types import MAX_ID
 
-from .schemas import Instant, Version
+from .schemas import Instant, Version, VersionNumber
 
 Reason = Annotated[str, Field(min_length=1, max_length=2000, pattern=r"\S")]
 
@@ -80,7 +80,8 @@ class Reopen(Version):
 class Merge(Version):
     trigger: Literal["merge"]
     into: StrictInt = Field(ge=1, le=MAX_ID, description="the surviving complaint")
-    into_version: StrictInt | None = Field(None, ge=1, description="the survivor's version as read")
+    into_version: VersionNumber | None = Field(None, description="the survivor's version as read (optional: "
+                                                                  "without it the survivor is not checked)")
     reason: str | None = Field(None, max_length=2000)
 
 

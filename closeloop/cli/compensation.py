@@ -7,6 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from closeloop.cli.common import actor_name, fail, get_app, out, stamp
+from closeloop.domain.errors import InvalidInput
 from closeloop.services.people.tokens import TokenInfo, verify_token
 from closeloop.services.uow import unit_of_work
 from closeloop.services.work import compensation as svc
@@ -101,10 +102,13 @@ def compensation_approve(entry_id: int, note: str = typer.Option("", "--note"),
 
 
 @compensation_app.command("reject")
-def compensation_reject(entry_id: int, note: str = typer.Option("", "--note"),
+def compensation_reject(entry_id: int,
+                        note: str = typer.Option(..., "--note", "--reason", help="why it is rejected (required)"),
                         token: str | None = typer.Option(None, envvar="CLOSELOOP_TOKEN", help=_TOKEN_HELP,
                                                             show_default=False)) -> None:
-    """Reject a pending entry (not your own) as the token's holder."""
+    """Reject a pending entry (not your own) as the token's holder, saying why (--note, or --reason)."""
+    if not note.strip():
+        fail(InvalidInput("--note", "a rejection needs a reason (not blank)"), 2)
     _decide(entry_id, False, note, token)
 
 

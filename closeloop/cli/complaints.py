@@ -9,9 +9,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from closeloop.cli.common import actor_name, clip, clocks_table, fail, get_app, out, stamp, write_out
+from closeloop.cli.common import actor_name, clip, clocks_table, fail, get_app, out, parse_instant, stamp, write_out
 from closeloop.cli.compensation import compensation_tables
 from closeloop.domain.promise import PromiseStatus
+from closeloop.domain.search_text import MIN_PREFIX
 from closeloop.domain.task import TaskStatus
 from closeloop.services.customers.promises import promises_of
 from closeloop.services.customers.replies import send_reply
@@ -53,7 +54,9 @@ def _complaints_table(rows) -> Table:
 
 
 @complaints_app.command("search")
-def complaints_search(query: str = typer.Argument(..., help="id, external reference, customer ref or words"),
+def complaints_search(query: str = typer.Argument(..., help="id, external reference, customer ref or words (a word "
+                                                           f"of {MIN_PREFIX}+ characters as a prefix, a shorter "
+                                                           "one whole)"),
                       status: list[str] | None = typer.Option(None, help="filter by status (repeatable)"),
                       severity: list[str] | None = typer.Option(None, help="P1..P4 (repeatable)"),
                       department: str | None = typer.Option(None, help="has a task in this department"),
@@ -61,7 +64,8 @@ def complaints_search(query: str = typer.Argument(..., help="id, external refere
                       sort: ComplaintSort = typer.Option(ComplaintSort.RECEIVED_DESC, help="order; '-' descending"),
                       limit: int = typer.Option(50, min=1, max=10_000), offset: int = typer.Option(0, min=0),
                       as_json: bool = typer.Option(False, "--json", help="JSON: {total, items}")) -> None:
-    """Search complaints (words as prefixes, all required; Chinese by characters) with the list's filters."""
+    """Search complaints (every word required: words of 3 or more characters as prefixes, shorter ones whole;
+    Chinese by characters) with the list's filters."""
     a = get_app()
     if department is not None and department not in a.config.departments:
         fail(f"--department: unknown department {department!r}", 2)
@@ -202,13 +206,16 @@ def complaints_reprioritize(complaint_id: int, severity: str = typer.Argument(..
 def complaints_wait(complaint_id: int, reason: str = typer.Option(..., "--reason", help="what the customer owes us"),
                     max_hours: float | None = typer.Option(None, "--max-hours",
                                                               help="longest wait, in business hours"),
+                    until: str | None = typer.Option(None, "--until", help="latest end of the wait, ISO 8601 with "
+                                                                           "offset (with --max-hours: the earlier)"),
                     going_on: list[int] = typer.Option([], "--task-goes-on",
                                                        help="a task that does not wait on the answer (repeatable)"),
                     actor: str | None = typer.Option(None)) -> None:
     """Wait on the customer: the resolution clock and the department tasks waiting on the answer pause
-    until the customer writes again."""
+    until the customer writes again; past the wait's end (--max-hours or --until; given both, the earlier) the
+    sweep closes or escalates."""
     _run(lifecycle.await_customer, complaint_id, reason=reason, max_business_hours=max_hours,
-         continuing=going_on, actor=actor_name(actor))
+         until=parse_instant(until, "--until"), continuing=going_on, actor=actor_name(actor))
 
 
 @complaints_app.command("note")

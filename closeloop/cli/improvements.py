@@ -114,7 +114,9 @@ def improvements_fire(improvement_id: int,
                       reason: str | None = typer.Option(None, "--reason"),
                       root_cause: str | None = typer.Option(None, "--root-cause"),
                       note: str | None = typer.Option(None, "--note"),
-                      version: int | None = typer.Option(None, "--version", help="expected version (locking)"),
+                      version: int | None = typer.Option(None, "--version", min=1,
+                                                          help="expected version (locking; optional: without it the "
+                                                               "write is not checked)"),
                       actor: str | None = typer.Option(None)) -> None:
     """Apply a lifecycle trigger (approve needs a root cause; implement schedules the effectiveness check)."""
     a = get_app()

@@ -16,8 +16,12 @@ Graph (refined from DESIGN.md §3)::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
+from .calendar import BusinessCalendar
 from .guards import Guard, needs_reason, needs_root_cause
 from .machine import Machine
 
@@ -98,3 +102,17 @@ transition = COMPLAINT_MACHINE.fire
 #: (``[follow_up] auto_close_wait_after_max``): the customer is told it closed for want of an answer
 #: (``customers.milestones``: the ``closed`` notice, not ``resolved``); ``data.wait_reason`` is what was asked.
 WAIT_EXPIRED = "wait_expired"
+
+
+def wait_end(calendar: BusinessCalendar, started: datetime, data: Mapping[str, Any] | None) -> datetime | None:
+    """The end of a wait on the customer that ``started`` with the ``await_customer`` audit ``data``: its
+    ``until`` (ISO 8601 text) or its ``max_business_hours`` on the customer ``calendar`` from ``started``, the
+    **earlier** when it has both (neither limit is lost); None for a wait without either. The sweep's
+    ``pause_expired`` timer and the customer's ``waiting`` notice both read it."""
+    ends = []
+    data = data or {}
+    if data.get("max_business_hours"):
+        ends.append(calendar.add_business_time(started, timedelta(hours=float(data["max_business_hours"]))))
+    if data.get("until"):
+        ends.append(datetime.fromisoformat(data["until"]))
+    return min(ends) if ends else None

@@ -22,6 +22,9 @@ _RUN = re.compile(rf"([{_CJK}]+)|([^\W_{_CJK}]+)")
 _ASCII_WORD = re.compile(r"[a-z0-9]+")
 MAX_QUERY_TERMS = 32
 MIN_PREFIX = 3
+#: The rule as the documents state it (the API's ``q``, the CLI's help): the length below which a word is whole.
+PREFIX_RULE = (f"words of {MIN_PREFIX} or more characters match as prefixes (`refu` finds `refund`), shorter "
+               "ones only as whole words (`eq` finds `eq` but not `equifax`)")
 
 
 def _normal(text: str) -> str:

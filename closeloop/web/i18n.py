@@ -158,7 +158,8 @@ EN: dict[str, str] = {
     "export.timeline": "Export the timeline",
     "search.placeholder": "id, reference, customer, words", "search.submit": "Search",
     "search.help": "Search complaints: an id, an external reference or a customer ref (exact), or words of the "
-                   "facts and the customer's text (every word must match; prefixes count)",
+                   "facts and the customer's text (every word must match; a word of 3 or more characters "
+                   "also finds longer words it begins, a shorter one only itself)",
     "sort.-received_at": "newest first", "sort.received_at": "oldest first", "sort.due_at": "due soonest",
     "sort.severity": "most severe", "sort.-id": "highest id",
     "risk.vulnerable_customer": "vulnerable customer", "risk.public_exposure": "public exposure",
@@ -393,7 +394,8 @@ ZH: dict[str, str] = {
     "export.timeline": "导出时间线",
     "search.placeholder": "编号、外部编号、客户、关键词", "search.submit": "搜索",
     "search.help": "搜索投诉：编号、外部编号或客户编号（完全一致），"
-                   "或投诉事实与客户原文中的词语（每个词都须匹配；可按前缀）",
+                   "或投诉事实与客户原文中的词语（每个词都须匹配；3 个及以上字符的词可按前缀匹配，"
+                   "更短的词须完全一致）",
     "sort.-received_at": "最新在前", "sort.received_at": "最早在前", "sort.due_at": "最先到期",
     "sort.severity": "最严重在前", "sort.-id": "编号从大到小",
     "risk.vulnerable_customer": "弱势客户", "risk.public_exposure": "公开曝光",

@@ -40,12 +40,13 @@ def test_cap_across_entries_and_approval_rules(api, complaints):
     ok = api.post("manager", f"/compensation/{entry}/approve", {"note": "goodwill case"})
     assert ok.status_code == 200 and ok.json()["status"] == "approved"
     assert ok.json()["approver"] == "api:manager (manager)"
-    again = api.post("admin", f"/compensation/{entry}/reject", {})
+    again = api.post("admin", f"/compensation/{entry}/reject", {"note": "too late"})
     assert again.status_code == 409 and again.json()["error"]["code"] == "illegal_transition"
 
 
 def _bearer(api, secret: str, url: str):
-    return api.client.post("/api/v1" + url, json={"kind": "refund", "amount": "99999"} if "complaints" in url else {},
+    body = {"kind": "refund", "amount": "99999"} if "complaints" in url else {"note": "checked"}
+    return api.client.post("/api/v1" + url, json=body,
                            headers={"Authorization": f"Bearer {secret}"})
 
 

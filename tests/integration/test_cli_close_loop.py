@@ -50,6 +50,15 @@ def test_improvement_compensation_and_root_cause_commands(cli_env):  # noqa: F81
     assert res.exit_code in (1, 2) and "approver" in res.output  # the requester's own token
     boss = run("tokens", "create", "--role", "manager", "--name", "agent").output.strip()  # a namesake
     assert "approved by cli:agent (manager)" in run("compensation", "approve", "1", "--token", boss).output
+    # a rejection says why: --note (or --reason), not blank
+    assert "compensation 2:" in run("compensation", "add", "1", "--kind", "refund", "--amount", "5000.00",
+                                    "--token", agent).output
+    res = run("compensation", "reject", "2", "--token", boss)
+    assert res.exit_code == 2 and "--note" in res.output, res.output
+    res = run("compensation", "reject", "2", "--token", boss, "--note", "  ")
+    assert res.exit_code == 2 and "error: --note: " in res.output, res.output
+    res = run("compensation", "reject", "2", "--token", boss, "--reason", "over the budget")
+    assert res.exit_code == 0 and "rejected" in res.output, res.output
 
     res = run("complaints", "resolve", "1", "--reason", "answered")
     assert res.exit_code == 2 and "error: --root-cause: " in res.output

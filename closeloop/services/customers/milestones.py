@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from closeloop.config import Config
 from closeloop.config.customers import Milestone
-from closeloop.domain.complaint import OPEN_STATES, WAIT_EXPIRED, ComplaintStatus
+from closeloop.domain.complaint import OPEN_STATES, WAIT_EXPIRED, ComplaintStatus, wait_end
 from closeloop.domain.notices import TASK_GONE, DropReason, NotificationStatus, Role
 from closeloop.domain.notices import NoticeKind as DomainNotice
 from closeloop.domain.reasons import parse_reason
@@ -112,14 +112,9 @@ def _reason(text: str | None, language: str) -> dict[str, str]:
 
 
 def _until(config: Config, row) -> datetime | None:
-    """The end of the wait an ``await_customer`` row started: its ``until``, or its maximum in business hours
-    of the customer calendar from the row's instant; None for a wait without either."""
-    data = row.data or {}
-    if data.get("until"):
-        return datetime.fromisoformat(data["until"])
-    if data.get("max_business_hours"):
-        return config.customer_calendar.add_business_time(row.at, timedelta(hours=float(data["max_business_hours"])))
-    return None
+    """The end of the wait an ``await_customer`` row started, as the sweep ends it (:func:`wait_end`: the earlier
+    of its ``until`` and its maximum in business hours); None for a wait without either."""
+    return wait_end(config.customer_calendar, row.at, row.data)
 
 
 def _context(session: Session, config: Config, a: Addressee, kind: NoticeKind, row) -> dict:

@@ -46,7 +46,7 @@ def _due(config: Config, department: str, at: datetime, due: datetime | None, bu
         raise InvalidInput("due", "give either a due instant or business hours from now")
     if business_hours is not None:
         if not 0 < business_hours <= 2000:
-            raise InvalidInput("business_hours", "must be between 0 and 2000 business hours")
+            raise InvalidInput("business_hours", "must be greater than 0 and at most 2000 business hours")
         return config.department_calendar(department).add_business_time(at, timedelta(hours=business_hours))
     assert due is not None  # exactly one of due and business_hours is given (checked above)
     require_aware(due, "due")

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from closeloop.config import Config
 from closeloop.domain.calendar import BusinessCalendar
-from closeloop.domain.complaint import ComplaintStatus
+from closeloop.domain.complaint import ComplaintStatus, wait_end
 from closeloop.domain.notices import TIMERS, TimerKind, TimerStatus
 from closeloop.domain.sla import (
     COMPLAINT_RESOLVE_RULES,
@@ -230,15 +230,9 @@ def _status_timers(h: History, complaint: Complaint, config: Config) -> list[Wan
     last = h.last_change(complaint.id)
     if complaint.status == ComplaintStatus.AWAITING_CUSTOMER and last is not None:
         # the wait ends at the earlier of its business-hour maximum and its "until" (one timer, one key)
-        ends = []
-        max_h = last.data.get("max_business_hours")
-        if max_h:
-            ends.append(config.customer_calendar.add_business_time(last.at, timedelta(hours=float(max_h))))
-        until = last.data.get("until")
-        if until:
-            ends.append(datetime.fromisoformat(until))
-        if ends:
-            return [_want(TimerKind.PAUSE_EXPIRED, min(ends).astimezone(UTC), None,
+        end = wait_end(config.customer_calendar, last.at, last.data)
+        if end is not None:
+            return [_want(TimerKind.PAUSE_EXPIRED, end.astimezone(UTC), None,
                           {"reason": last.reason}, complaint=complaint.id, transition=last.id)]
     if complaint.status == ComplaintStatus.RESOLVED and last is not None and last.to_state == ComplaintStatus.RESOLVED:
         days = config.model.follow_up.business_days.get(complaint.severity, 3)

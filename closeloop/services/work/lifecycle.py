@@ -68,13 +68,15 @@ def await_customer(sessions, complaint_id: int, *, config: Config, reason: str, 
     (:mod:`closeloop.services.work.waits`, K11); the customer's answer resumes them.
 
     The maximum is ``max_business_hours`` (business hours on the customer calendar) or
-    ``until`` (a UTC-aware instant); past it the sweep closes the complaint "no customer
+    ``until`` (a UTC-aware instant); with both, the wait ends at the **earlier** (``domain.complaint.wait_end``,
+    read by the sweep and the customer's notice alike); past it the sweep closes the complaint "no customer
     response" (or escalates, per ``[follow_up] auto_close_wait_after_max``). The
     customer's next inbound message, on any channel, resumes it. ``Conflict`` when ``expected_version``
     (None: not checked) is stale; ``IllegalTransition`` naming the state.
     """
     if max_business_hours is not None and not (0 < max_business_hours <= 10_000):
-        raise InvalidInput("max_business_hours", "must be a finite number of business hours between 0 and 10000")
+        raise InvalidInput("max_business_hours",
+                           "must be a finite number of business hours greater than 0 and at most 10000")
     if until is not None and until <= at:
         raise InvalidInput("until", "must be later than the start of the wait")
     with unit_of_work(sessions) as s:

@@ -1,0 +1,21 @@
+"""A refused number's message says what is accepted: "greater than 0" where 0 itself is refused (it had said
+"between 0 and 2000", which reads as 0 being allowed)."""
+
+from __future__ import annotations
+
+from tests.conftest import ROOT
+
+from .test_cli import cli_env, run  # noqa: F401 - the fixture is used by name
+
+
+def test_zero_business_hours_is_refused_in_words_that_refuse_zero(cli_env):  # noqa: F811
+    assert run("db", "upgrade").exit_code == 0
+    assert run("import", str(ROOT / "examples" / "cfpb_sample.csv")).exit_code == 0
+    for hours in ("0", "2000.5"):
+        res = run("promises", "make", "1", "-d", "operations", "--kind", "call_back", "--business-hours", hours)
+        assert res.exit_code != 0 and "greater than 0 and at most 2000 business hours" in res.output, res.output
+        assert "between" not in res.output
+    for hours in ("0", "10001"):
+        res = run("complaints", "wait", "1", "--reason", "documents", "--max-hours", hours)
+        assert res.exit_code != 0 and "greater than 0 and at most 10000" in res.output, res.output
+        assert "between" not in res.output
