@@ -16,7 +16,7 @@ from closeloop.services.capa import improvement as imp
 from closeloop.services.review.review import build_review, render
 from closeloop.services.work import lifecycle
 from closeloop.services.work import tasks as svc
-from models.tables import Complaint, Improvement, ImprovementLink, Task, Timer, Transition
+from models.tables import Complaint, Improvement, ImprovementLink, Task, Transition
 
 from .helpers import facts, intake
 
@@ -235,15 +235,12 @@ def test_customer_follow_up_tasks_are_kept_apart_from_department_work(sessions, 
     does (the NYC 311 demo's review counted its 140 follow-ups as `triage` work), and shows them apart."""
     from closeloop.services.engine.sweep import sweep
 
-    sweep(sessions, config, datetime(2026, 3, 2, 23, tzinfo=UTC))  # the follow-up timers of the three resolved
-    with sessions() as s:  # on 2 March, swept when they fall due (a follow-up is due from its timer's instant)
-        due = s.scalar(select(func.max(Timer.fire_at)).where(Timer.kind == "follow_up"))
-    sweep(sessions, config, due)
+    sweep(sessions, config, datetime(2026, 3, 16, 15, tzinfo=UTC))  # follow-ups of the three resolved on 2 March
     with sessions() as s:
         follow = s.scalars(select(Task).where(Task.kind == "follow-up").order_by(Task.id)).all()
     queue = config.follow_up_department
     assert len(follow) == 3 and {t.department for t in follow} == {queue}
-    at = due + timedelta(hours=1)
+    at = datetime(2026, 3, 17, 15, tzinfo=UTC)
     lifecycle.record_follow_up(sessions, follow[0].id, config=config, satisfied=True, note="", actor=ACTOR, at=at)
     lifecycle.record_follow_up(sessions, follow[1].id, config=config, satisfied=False, note="", actor=ACTOR, at=at)
     r = build_review(sessions, config, "2026-03", NOW)

@@ -295,18 +295,13 @@ def _effectiveness(s, config, t, spec, complaint, task, now, report, items) -> N
 
 
 def _follow_up(s, config, t, spec, complaint, task, now, report, items) -> None:
-    """Open the customer follow-up task of a resolved complaint. Its clocks (acknowledge and resolve due
-    instants, pages, reminders) run from the timer's due instant ``t.fire_at`` (its ``created_at``), not from
-    the sweep that fired it: the same due instants however late the sweep ran (after a downtime the task may
-    be due, and paged, at once, as any timer caught up). Its ``create`` audit row is stamped ``now``, when
-    it was written."""
     if complaint.status != ComplaintStatus.RESOLVED:
         return
     dep = config.follow_up_department
     task = Task(complaint_id=complaint.id, department=dep, kind=SystemTaskKind.FOLLOW_UP,
                 title=SYSTEM_TITLES[SystemTaskKind.FOLLOW_UP],
                 instructions="Complete with --satisfied or --not-satisfied; not satisfied reopens the complaint.",
-                status=TaskStatus.OPEN, created_at=min(t.fire_at, now), updated_at=now)
+                status=TaskStatus.OPEN, created_at=now, updated_at=now)
     add_task(s, task, actor=SYSTEM, at=now, reason=system_reason(SystemReason.FOLLOW_UP_DUE),
              data={"department": dep, "kind": "follow-up", "timer": t.key})
     refresh_due(s, complaint.id, config, now)
