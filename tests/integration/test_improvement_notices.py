@@ -15,6 +15,7 @@ from closeloop.services.customers.notices import improved_notices
 from closeloop.services.customers.profiles import forget
 from closeloop.services.engine.sweep import sweep
 from closeloop.services.work import complaints as complaint_svc
+from closeloop.services.work import tasks as task_svc
 from models.tables import Improvement, Message, Outbox
 
 from .helpers import facts, intake
@@ -102,10 +103,16 @@ def test_an_ineffective_check_then_an_effective_one_tells_each_customer_once(ses
     config = _cfg()
     rec, cids = _record(sessions, config)
     at = T0 + timedelta(days=1)
-    for trig in ("begin_verification", "confirm_ineffective", "implement", "begin_verification"):
+    for trig in ("begin_verification", "confirm_ineffective"):
         imp.fire(sessions, rec.id, trig, config=config, actor="ops-lead", at=at, reason="by hand")
-        if trig == "confirm_ineffective":
-            assert _improved(sessions) == []
+    assert _improved(sessions) == []
+    # reworked: implementing again needs an action finished since the rework
+    action = imp.add_action(sessions, rec.id, config=config, kind="corrective", department="operations",
+                            title="Try again", actor="ops-lead", at=at, business_days=2)
+    task_svc.complete(sessions, action.id, config=config, actor="ops-1", at=at + timedelta(hours=1))
+    at += timedelta(hours=2)
+    for trig in ("implement", "begin_verification"):
+        imp.fire(sessions, rec.id, trig, config=config, actor="ops-lead", at=at, reason="by hand")
     imp.fire(sessions, rec.id, "confirm_effective", config=config, actor="ops-lead", at=at, reason="fixed")
     assert sorted(o.idempotency_key for o in _improved(sessions)) == sorted(
         f"customer:improved:{rec.id}:{cid}" for cid in cids[:2])
