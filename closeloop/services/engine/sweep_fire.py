@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
@@ -90,9 +90,13 @@ def _not_changed_after(now: datetime) -> tuple:
     of_complaint = select(_TR.c.id).where(_TR.c.complaint_id == tt.c.complaint_id, _TR.c.at > now)
     of_record = select(_TR.c.id).where(_TR.c.entity == "improvement", _TR.c.entity_id == tt.c.improvement_id,
                                        _TR.c.at > now)
-    of_action = (select(_TR.c.id).join(task, (_TR.c.entity == "task") & (_TR.c.entity_id == task.c.id))
-                 .where(task.c.improvement_id == tt.c.improvement_id, _TR.c.at > now))
-    return ~of_complaint.exists(), ~of_record.exists(), ~of_action.exists()
+    # from the record's action tasks to their rows: ix_task_improvement_id, then ix_transition_entity by task
+    # (driven from the audit rows, SQLite walked every task row of the log for each timer)
+    of_action = select(task.c.id).where(task.c.improvement_id == tt.c.improvement_id, select(_TR.c.id).where(
+        _TR.c.entity == "task", _TR.c.entity_id == task.c.id, _TR.c.at > now).exists())
+    # a complaint's timer (no record) never runs the record's two probes
+    return (or_(tt.c.complaint_id.is_(None), ~of_complaint.exists()),
+            or_(tt.c.improvement_id.is_(None), and_(~of_record.exists(), ~of_action.exists())))
 
 
 class _Claimed(NamedTuple):
