@@ -117,7 +117,7 @@ class Outbox(Base):
 
 
 class EngineRun(Base):
-    """One finished run of the engine (a sweep, a delivery, a purge), for metrics and readiness.
+    """One finished or failed run of the engine (a sweep, a delivery, a purge), for metrics and readiness.
 
     Written by the flows when a run ends (``closeloop.services.engine.engine_runs.record_run``);
     ``counts`` holds what it did (e.g. ``{"fired": 12, "messages": 3}``, or deliveries by
@@ -139,3 +139,5 @@ class EngineRun(Base):
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
     duration_s: Mapped[float] = mapped_column(Float)
     counts: Mapped[dict] = mapped_column(JSON, default=dict)
+    #: None for a run that finished; for a run that failed, the exception's class name (never its text)
+    error: Mapped[str | None] = mapped_column(String(200), nullable=True)
