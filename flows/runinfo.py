@@ -58,7 +58,9 @@ def worker_name() -> str:
 
 @contextmanager
 def timed_run(app, kind, worker: str | None = None):
-    """Time the block and store it as an ``engine_run`` row (``kind``: a ``RunKind``) when it ends without error.
+    """Time the block and store it as an ``engine_run`` row (``kind``: a ``RunKind``) when it ends; a block
+    that raises is stored with ``error`` (the exception's class name) and the exception goes on (a failure to
+    store that row is logged, never raised over the run's own error).
 
     Yields a dict; the block puts the run's integer counts into it. The row's instants come from
     ``app.clock``, the duration from ``time.perf_counter`` (wall seconds).
@@ -66,6 +68,17 @@ def timed_run(app, kind, worker: str | None = None):
 
     counts: dict[str, int] = {}
     started_at, t0 = app.clock.now(), time.perf_counter()
-    yield counts
-    record_run(app.sessions, kind, worker=worker or worker_name(), started_at=started_at,
-               finished_at=app.clock.now(), duration_s=time.perf_counter() - t0, counts=counts)
+
+    def store(error: str | None = None) -> None:
+        record_run(app.sessions, kind, worker=worker or worker_name(), started_at=started_at,
+                   finished_at=app.clock.now(), duration_s=time.perf_counter() - t0, counts=counts, error=error)
+
+    try:
+        yield counts
+    except Exception as exc:
+        try:
+            store(type(exc).__name__)
+        except Exception as record_exc:  # noqa: BLE001 - the database may be what failed; the run's error wins
+            _log.warning("could not record the failed %s run: %s", kind, type(record_exc).__name__)
+        raise
+    store()

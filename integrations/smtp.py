@@ -15,7 +15,10 @@ per idempotency key, so a resend after an ``unknown`` outcome carries the same i
 
 Outcomes (:class:`~integrations.outbound.SendResult`): refused connection, 4xx replies and a dropped
 connection before the DATA command finished sending -> ``retry``; 5xx replies -> ``failed``; no answer
-after the message data was sent -> ``unknown``. Error texts name the SMTP code, never an address.
+after the message data was sent -> ``unknown``. A relay that lacks what the URL asks for (no STARTTLS,
+which a login requires; no AUTH for the login) is a configuration error, not a passing failure ->
+``failed`` (the row is dead-lettered ``rejected`` with the reason; fix ``CLOSELOOP_SMTP_URL`` or the
+relay, then ``closeloop outbox retry``). Error texts name the SMTP code, never an address.
 """
 
 from __future__ import annotations
@@ -118,6 +121,8 @@ class SmtpSender:
             codes = [c for c, _ in exc.recipients.values()]
             return SendResult("retry" if all(400 <= c < 500 for c in codes) else "failed",
                               error=f"SMTP relay refused the recipient ({_codes(exc.recipients)})")
+        except smtplib.SMTPNotSupportedError:
+            return SendResult("failed", error=_unsupported(stage, self.relay))
         except smtplib.SMTPResponseException as exc:
             outcome: Outcome = "retry" if 400 <= exc.smtp_code < 500 else "failed"
             return SendResult(outcome, error=f"SMTP {exc.smtp_code} at {stage}")
@@ -142,6 +147,16 @@ def refuse_non_address(msg: OutgoingMessage) -> SendResult | None:
     """The ``failed`` result for an e-mail row whose target is not an address (no ``@``: a retry cannot fix
     it), else None; shared by every e-mail sender (SMTP, Maildir)."""
     return None if "@" in msg.target else SendResult("failed", error="e-mail target is not an address")
+
+
+def _unsupported(stage: str, relay: SmtpRelay) -> str:
+    """The configuration error behind an ``SMTPNotSupportedError`` (no address, no password)."""
+    if stage == "connect":
+        why = "a login requires it" if relay.username else "the URL asks for it (starttls=true)"
+        return (f"SMTP relay {relay.host}:{relay.port} does not offer STARTTLS, and {why}: "
+                "configuration error, not retried (fix CLOSELOOP_SMTP_URL or the relay)")
+    return (f"SMTP relay {relay.host}:{relay.port} does not offer AUTH at {stage}: configuration error, "
+            "not retried (fix CLOSELOOP_SMTP_URL or the relay)")
 
 
 def _codes(refused: dict) -> str:

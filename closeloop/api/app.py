@@ -26,7 +26,7 @@ from closeloop.web import router as web_router
 
 from . import errors, observability
 from .errors import ErrorResponse
-from .limits import DEFAULT_MAX_BODY_BYTES, UPLOAD_SLACK, BodyLimit
+from .limits import DEFAULT_MAX_BODY_BYTES, UPLOAD_SLACK, BodyLimit, mail_limit
 from .routes_admin import router as admin_router
 from .routes_bulk import router as bulk_router
 from .routes_compensation import router as compensation_router
@@ -73,8 +73,9 @@ def create_app(app: App | None = None) -> FastAPI:
     settings = getattr(app, "settings", None)  # None for the bare App that renders the OpenAPI document
     api.state.auth_throttle = AuthThrottle(getattr(settings, "auth_failure_limits", DEFAULT_LIMITS))
     max_bytes = getattr(settings, "api_max_body_bytes", DEFAULT_MAX_BODY_BYTES)
-    api.add_middleware(BodyLimit, max_bytes=max_bytes,
-                       upload_max_bytes=max(max_bytes, getattr(settings, "attachment_max_bytes", 0) + UPLOAD_SLACK))
+    attachment_max = getattr(settings, "attachment_max_bytes", 0)
+    api.add_middleware(BodyLimit, max_bytes=max_bytes, upload_max_bytes=max(max_bytes, attachment_max + UPLOAD_SLACK),
+                       mail_max_bytes=mail_limit(attachment_max, max_bytes))
     observability.install(api)
     api.include_router(observability.router)  # /healthz, /readyz, /metrics (no token; see the module)
     for router in (bulk_router, complaints_router, tasks_router, overview_router, outbox_router, admin_router,

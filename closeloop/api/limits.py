@@ -6,7 +6,11 @@ bytes received pass the limit (chunked uploads). The default, 1 MiB
 (``CLOSELOOP_API_MAX_BODY_BYTES``), is far above any valid request: the largest field, a complaint's
 text, is bounded by its schema. File uploads (``POST /api/v1/complaints/{id}/attachments`` and the
 dashboard's note form, :data:`UPLOAD_PATHS`) have their own limit: the attachment size cap
-(``CLOSELOOP_ATTACHMENT_MAX_BYTES``) plus :data:`UPLOAD_SLACK` for the form's other fields.
+(``CLOSELOOP_ATTACHMENT_MAX_BYTES``) plus :data:`UPLOAD_SLACK` for the form's other fields. The raw mail
+webhook (``POST /api/v1/inbound/email``, :data:`MAIL_PATH`) takes a message carrying one attachment at the
+cap: :func:`mail_limit`, the cap base64-encoded (4/3, plus CRLF every 76 characters) plus the general limit
+for the headers and text parts; 14,348,938 + 1,048,576 = 15,397,514 bytes (about 14.7 MiB) for the
+defaults (10 MiB cap, 1 MiB limit).
 """
 
 from __future__ import annotations
@@ -19,6 +23,15 @@ DEFAULT_MAX_BODY_BYTES = 1 << 20
 UPLOAD_SLACK = 64 * 1024
 #: The POST paths that take a file: the API's upload and the complaint page's note form.
 UPLOAD_PATHS = re.compile(r"/api/v1/complaints/\d{1,10}/attachments|/complaints/\d{1,10}/work/note")
+#: The raw RFC 822 webhook: its attachments arrive base64-encoded inside the body.
+MAIL_PATH = "/api/v1/inbound/email"
+
+
+def mail_limit(attachment_max_bytes: int, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> int:
+    """Bytes of a raw message with one ``attachment_max_bytes`` attachment (base64: 4 characters per 3 bytes,
+    lines of 76 plus CRLF) and ``max_bytes`` of headers and text; at least ``max_bytes``."""
+    encoded = -(-attachment_max_bytes // 3) * 4
+    return max(max_bytes, encoded + -(-encoded // 76) * 2 + max_bytes)
 
 
 def _413_body(max_bytes: int) -> bytes:
@@ -28,14 +41,20 @@ def _413_body(max_bytes: int) -> bytes:
 
 class BodyLimit:
     """Wrap an ASGI ``app``; requests with a body over ``max_bytes`` (``upload_max_bytes`` for a POST to one
-    of :data:`UPLOAD_PATHS`) are answered 413."""
+    of :data:`UPLOAD_PATHS`, ``mail_max_bytes`` for a POST to :data:`MAIL_PATH`) are answered 413."""
 
-    def __init__(self, app, max_bytes: int = DEFAULT_MAX_BODY_BYTES, upload_max_bytes: int | None = None):
+    def __init__(self, app, max_bytes: int = DEFAULT_MAX_BODY_BYTES, upload_max_bytes: int | None = None,
+                 mail_max_bytes: int | None = None):
         self.app, self.default_max, self.upload_max = app, max_bytes, max(upload_max_bytes or 0, max_bytes)
+        self.mail_max = max(mail_max_bytes or 0, max_bytes)
 
     def limit(self, scope) -> int:
-        upload = scope.get("method") == "POST" and UPLOAD_PATHS.fullmatch(scope.get("path", ""))
-        return self.upload_max if upload else self.default_max
+        if scope.get("method") != "POST":
+            return self.default_max
+        path = scope.get("path", "")
+        if path == MAIL_PATH:
+            return self.mail_max
+        return self.upload_max if UPLOAD_PATHS.fullmatch(path) else self.default_max
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":

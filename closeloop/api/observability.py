@@ -137,7 +137,11 @@ def _run_families(runs: dict, now):
               lambda s: s.duration_sum_s),
              ("closeloop_engine_run_seconds_max_last_hour", "Longest run in the last hour", lambda s: s.duration_max_s),
              ("closeloop_engine_last_run_age_seconds", "Seconds since the last run finished (-1: never)",
-              lambda s: (now - s.last_finished_at).total_seconds() if s.last_finished_at else -1.0))
+              lambda s: (now - s.last_finished_at).total_seconds() if s.last_finished_at else -1.0),
+             ("closeloop_engine_runs_failed_last_hour", "Runs that failed in the last hour (not in the other "
+              "run figures)", lambda s: s.failed),
+             ("closeloop_engine_last_failure_age_seconds", "Seconds since the last run failed (-1: never)",
+              lambda s: (now - s.last_failed_at).total_seconds() if s.last_failed_at else -1.0))
     for name, doc, get in specs:
         fam = GaugeMetricFamily(name, doc, labels=["kind"])
         for kind, stats in runs.items():

@@ -3,7 +3,9 @@
 ``POST /inbound/email`` takes one raw RFC 822 message (``Content-Type: message/rfc822``) and runs the same
 processing as the IMAP poll (:func:`closeloop.services.inbound.process_mail`): 201 with the outcome, or
 200 when the message (same Message-ID) was processed before. Manager tokens only (like intake): give the
-provider its own manager token. Larger messages than ``CLOSELOOP_API_MAX_BODY_BYTES`` get 413.
+provider its own manager token. A message may carry an attachment up to ``CLOSELOOP_ATTACHMENT_MAX_BYTES``
+(base64-encoded): larger messages than :func:`closeloop.api.limits.mail_limit` (about 14.7 MiB for the
+defaults: the cap x 4/3 with line breaks, plus ``CLOSELOOP_API_MAX_BODY_BYTES``) get 413 naming the limit.
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ class OutboxOut(BaseModel):
     subject: str
     status: OutboxStatus
     dead_reason: DeadReason | None = Field(None, description="why a dead letter is dead")
-    attempts: int = Field(description="sends whose outcome was recorded (a crashed worker's claim is none)")
+    attempts: int = Field(description="sends whose outcome was recorded, including those before a manual "
+                                      "retry (a crashed worker's claim is none)")
     requeues: int = Field(description="manual re-sends of this message")
     next_attempt_at: datetime
     dead_at: datetime | None = None

@@ -11,7 +11,9 @@ import json
 import typer
 
 from closeloop.cli.common import fail, get_app, out
+from closeloop.domain.inbound_mail import MailOutcome
 from closeloop.services.inbound import InboundOptions
+from closeloop.services.inbound.process import DUPLICATE
 from closeloop.services.inbound.reprocess import quarantine_list, reprocess
 
 mail_app = typer.Typer(help="Inbound e-mail: poll the mailbox (CLOSELOOP_IMAP_URL), list and reprocess the quarantine.",
@@ -40,15 +42,16 @@ def poll_cmd(max_messages: int | None = typer.Option(None, "--max", min=1, help=
 
 
 def _with_zeros(counts: dict[str, int]) -> dict[str, int]:
-    """``counts`` with the quarantined and ignored totals shown even at zero (when anything was read)."""
-    return {"ignored": 0, "quarantined": 0, **counts} if counts else counts
+    """``counts`` with every outcome (complaint, reply, ignored, quarantined) and ``duplicate`` shown, 0 if none:
+    a script reading ``--json`` finds the same keys when nothing was read (``ignored:<reason>`` only when seen)."""
+    return {**{o.value: 0 for o in MailOutcome}, DUPLICATE: 0, **counts}
 
 
 def _print(counts: dict[str, int], as_json: bool, empty: str) -> None:
     if as_json:
         print(json.dumps(counts, indent=2, sort_keys=True))
         return
-    out.print(", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or empty)
+    out.print(", ".join(f"{k} {v}" for k, v in sorted(counts.items())) if any(counts.values()) else empty)
 
 
 @mail_app.command("reprocess")

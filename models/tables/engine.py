@@ -79,9 +79,11 @@ class Outbox(Base):
     a worker crash. Status (:class:`closeloop.domain.outbox.OutboxStatus`): ``pending`` ->
     ``sending`` (claimed, with a lease) -> ``delivered`` | ``pending`` / ``unknown`` (sent, no
     answer: retried with the same key) | ``dead`` (the dead letter, with ``dead_reason``).
-    ``attempts`` counts sends whose outcome was recorded; ``claims`` counts claims (the
-    fence of a running claim; ``claims - attempts`` are claims abandoned by dead workers);
-    ``requeues`` counts manual re-sends of a dead letter.
+    ``attempts`` counts sends whose outcome was recorded, over the row's whole life (a manual
+    re-send keeps them: the history); ``attempts_at_requeue`` is ``attempts`` at the last manual
+    re-send, where the retry budget of the current round starts; ``claims`` counts claims (the
+    fence of a running claim; ``claims - attempts`` are claims abandoned by dead workers, a
+    re-send sets ``claims`` to ``attempts``); ``requeues`` counts manual re-sends of a dead letter.
     """
 
     __tablename__ = "outbox"
@@ -102,6 +104,7 @@ class Outbox(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claims: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    attempts_at_requeue: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     requeues: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     dead_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
     dead_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -114,7 +117,7 @@ class Outbox(Base):
 
 
 class EngineRun(Base):
-    """One finished run of the engine (a sweep, a delivery, a purge), for metrics and readiness.
+    """One finished or failed run of the engine (a sweep, a delivery, a purge), for metrics and readiness.
 
     Written by the flows when a run ends (``closeloop.services.engine.engine_runs.record_run``);
     ``counts`` holds what it did (e.g. ``{"fired": 12, "messages": 3}``, or deliveries by
@@ -136,3 +139,5 @@ class EngineRun(Base):
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
     duration_s: Mapped[float] = mapped_column(Float)
     counts: Mapped[dict] = mapped_column(JSON, default=dict)
+    #: None for a run that finished; for a run that failed, the exception's class name (never its text)
+    error: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -44,3 +44,31 @@ def test_a_body_over_the_limit_is_413_and_nothing_is_written(engine, config, clo
         res = client.post("/api/v1/complaints", headers=h, json=_complaint("z" * 1000))
         assert res.status_code == 201, res.text
         assert client.get("/api/v1/overview", headers=h).status_code == 200  # bodiless requests unaffected
+
+
+def test_the_mail_webhook_takes_a_message_with_an_attachment_at_the_cap_and_names_its_own_limit(
+        engine, config, clock, tmp_path):
+    """``POST /inbound/email`` was held to the general limit (1 MiB), refusing attachments the cap allows."""
+    from email.message import EmailMessage
+
+    cap = 30_000
+    app = App(Settings(database_url=engine.url.render_as_string(hide_password=False), api_max_body_bytes=4096,
+                       attachment_max_bytes=cap, attachment_dir=str(tmp_path / "att")),
+              engine, make_sessions(engine), clock, config)
+    m = EmailMessage()
+    m["From"], m["Subject"], m["Message-ID"] = "big@example.com", "scan attached", "<big-1@example.com>"
+    m.set_content("please see the scan")
+    m.add_attachment(bytes(range(256)) * (cap // 256), maintype="application", subtype="pdf", filename="s.pdf")
+    raw = bytes(m)
+    limit = 40_000 + 527 * 2 + 4096  # the cap base64-encoded, a CRLF per 76 characters, the general limit
+    assert 4096 < len(raw) <= limit
+    with TestClient(create_app(app)) as client:
+        h = {"Authorization": f"Bearer {make_tokens(app)['manager']}", "Content-Type": "message/rfc822"}
+        res = client.post("/api/v1/inbound/email", headers=h, content=raw)
+        assert res.status_code == 201, res.text
+        assert res.json()["outcome"] == "complaint"
+        res = client.post("/api/v1/inbound/email", headers=h, content=raw + b"x" * (limit - len(raw) + 1))
+        assert res.status_code == 413 and f"limit of {limit} bytes" in res.json()["error"]["message"]
+        res = client.post("/api/v1/complaints", headers={**h, "Content-Type": "application/json"},
+                          content=json.dumps(_complaint("x" * 5000)).encode())
+        assert res.status_code == 413 and "limit of 4096 bytes" in res.json()["error"]["message"]

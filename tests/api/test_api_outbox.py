@@ -33,7 +33,7 @@ def test_dead_letters_listed_in_overview_and_retried_by_a_manager_only(api):
     assert r.status_code == 200
     body = r.json()
     assert (body["status"], body["idempotency_key"], body["requeues"], body["attempts"], body["dead_reason"]) == (
-        "pending", "k:dead", 1, 0, None)
+        "pending", "k:dead", 1, 20, None)  # the 20 earlier attempts are kept
     again = api.post("manager", f"/outbox/{id_}/retry")
     assert again.status_code == 409 and again.json()["error"]["details"][0]["state"] == "pending"
     assert api.post("manager", "/outbox/999999/retry").status_code == 404

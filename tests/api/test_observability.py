@@ -90,6 +90,8 @@ def test_metrics_report_the_backlog_the_timer_lag_and_the_runs(api, complaints, 
                finished_at=later - timedelta(seconds=20), duration_s=2.5, counts={"delivered": 3})
     record_run(sessions, RunKind.DELIVER, worker="old", started_at=later - timedelta(hours=3),
                finished_at=later - timedelta(hours=2), duration_s=99.0, counts={"delivered": 100})
+    record_run(sessions, RunKind.PURGE, worker="p", started_at=later - timedelta(seconds=40),
+               finished_at=later - timedelta(seconds=30), duration_s=10.0, counts={}, error="IntegrityError")
 
     api.get("manager", "/overview")  # one API call to time
     r = api.client.get("/metrics")
@@ -106,6 +108,12 @@ def test_metrics_report_the_backlog_the_timer_lag_and_the_runs(api, complaints, 
     assert m[("closeloop_engine_run_seconds_max_last_hour", (("kind", "deliver"),))] == 4.0
     assert m[("closeloop_engine_last_run_age_seconds", (("kind", "deliver"),))] == 20.0
     assert m[("closeloop_engine_last_run_age_seconds", (("kind", "sweep"),))] == -1.0
+    # a failed run is no finished run, but /metrics shows it (a failing purge was indistinguishable from none)
+    assert m[("closeloop_engine_last_run_age_seconds", (("kind", "purge"),))] == -1.0
+    assert m[("closeloop_engine_runs_failed_last_hour", (("kind", "purge"),))] == 1
+    assert m[("closeloop_engine_last_failure_age_seconds", (("kind", "purge"),))] == 30.0
+    assert m[("closeloop_engine_runs_failed_last_hour", (("kind", "deliver"),))] == 0
+    assert m[("closeloop_engine_last_failure_age_seconds", (("kind", "deliver"),))] == -1.0
     assert m[("closeloop_deliveries_last_hour", (("outcome", "delivered"),))] == 10
     assert m[("closeloop_deliveries_last_hour", (("outcome", "failed"),))] == 1
     timed = [k for k in m if k[0] == "closeloop_api_request_duration_seconds_count"

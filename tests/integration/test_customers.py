@@ -315,3 +315,20 @@ def test_a_backlog_complaint_past_its_due_instant_is_promised_no_time_already_go
     apology, promise = {"zh": ("很抱歉", "我们承诺在"), "en": ("We are sorry", "We promise you an answer by")}[language]
     assert apology in old and promise not in old
     assert promise in new and apology not in new
+
+
+def test_a_login_to_a_relay_without_starttls_is_a_dead_letter_naming_starttls_not_a_retry(
+        sessions, config, smtp_server):  # noqa: F811
+    """``smtp://u:p@host`` against a relay without STARTTLS was retried for a day ("SMTPNotSupportedError at
+    connect"): it is a configuration error, so the row is dead-lettered at once with the reason."""
+    url, inbox = smtp_server
+    with_login = url.replace("smtp://", "smtp://u:p@")
+    (cid,) = intake(sessions, config, T0, [facts("S-tls", T0, customer_ref="t", customer=profile(language="en"))])
+    sender = RoutingSender({"email": SmtpSender(with_login, "care@example.org", 5)})
+    report = asyncio.run(deliver_once(sessions, sender, FixedClock(T0), worker="a"))
+    assert not inbox.messages and report.rejected >= 1
+    with sessions() as s:
+        row = s.scalar(select(Outbox).where(Outbox.idempotency_key == f"customer:acknowledged:{cid}"))
+    assert (row.status, row.dead_reason, row.attempts) == ("dead", "rejected", 1)
+    assert "does not offer STARTTLS" in row.last_error and "login requires it" in row.last_error
+    assert "u:p" not in row.last_error

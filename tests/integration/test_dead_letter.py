@@ -64,15 +64,35 @@ def test_exhausted_row_is_dead_lettered_alerted_once_and_retried_to_delivery_wit
     report = deliver(sessions, clock, policy=SHORT, alert=ALERT, capture_dir=tmp_path)
     assert report.delivered == 1
     r = row(sessions, id_)
-    assert (r.status, r.attempts, r.requeues, r.dead_reason) == ("delivered", 1, 1, None)
+    # every request that reached the receiver is counted, before and after the re-send (it showed 1)
+    assert (r.status, r.attempts, r.attempts_at_requeue, r.requeues, r.dead_reason) == ("delivered", 4, 3, 1, None)
     hits = receiver.hits(p)
-    assert [h.action.status for h in hits] == [500, 500, 500, 200]
+    assert [h.action.status for h in hits] == [500, 500, 500, 200] and len(hits) == r.attempts
     assert {h.key for h in hits} == {r.idempotency_key}  # the same key before and after the re-send
     assert len(alerts(sessions)) == 1  # alerted once
     with sessions() as s:
         [audit] = s.scalars(select(Transition).where(Transition.entity == "outbox")).all()
     assert (audit.entity_id, audit.from_state, audit.to_state, audit.trigger, audit.actor) == (
         id_, "dead", "pending", "retry", "cli:ops")
+
+
+def test_a_resent_row_that_still_fails_gets_a_full_round_and_keeps_its_count(
+        sessions, clock, receiver, tmp_path):  # noqa: F811 - the clock fixture from test_delivery
+    p = path()
+    url = receiver.script(p, *[Reply(500, body=b"down")] * 6)
+    [id_] = add(sessions, clock.now(), [url])
+    for _round in range(2):
+        for _ in range(3):
+            deliver(sessions, clock, policy=SHORT, alert=ALERT, capture_dir=tmp_path)
+            clock.advance(timedelta(hours=1))
+        r = row(sessions, id_)
+        assert r.status == "dead" and "gave up after 3 attempts" in r.last_error  # the round's own count
+        if _round == 0:
+            assert requeue(sessions, now=clock.now(), actor="cli:ops") == [id_]
+    assert (r.attempts, r.requeues, len(receiver.hits(p))) == (6, 1, 6)
+    assert requeue(sessions, now=clock.now(), actor="cli:ops") == [id_]
+    [msg] = [m for m in claim(sessions, worker="w", now=clock.now(), limit=5, policy=SHORT) if m.id == id_]
+    assert (msg.attempt, msg.claim) == (1, 7)  # a fresh budget; the claim number still moves forward
 
 
 def test_rejected_row_is_dead_at_once_and_an_alert_is_never_alerted_about(sessions, clock, receiver):  # noqa: F811 - the clock fixture from test_delivery

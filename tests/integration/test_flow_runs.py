@@ -166,6 +166,24 @@ def test_purge_flow_deletes_spent_rows_older_than_the_age_and_names_its_run(app_
     assert "purge" in run.tags and run.name.startswith("purge older than 90 days")
 
 
+def test_a_failed_purge_is_recorded_as_a_failed_run_and_the_error_goes_on(app_env, sessions, monkeypatch):
+    """A purge that raised left no ``engine_run`` row: /metrics could not tell it from a purge that never ran."""
+    from sqlalchemy import select
+
+    from models.tables import EngineRun
+
+    def refused(*_a, **_k):
+        raise RuntimeError("refused")
+
+    monkeypatch.setattr(purge, "purge", refused)
+    monkeypatch.setenv("CLOSELOOP_CLOCK_AT", MON.isoformat())
+    with pytest.raises(RuntimeError, match="refused"):
+        purge.purge_flow.fn(older_than_days=0)
+    with sessions() as s:
+        [(kind, error, finished_at)] = s.execute(select(EngineRun.kind, EngineRun.error, EngineRun.finished_at)).all()
+    assert (kind, error, finished_at) == ("purge", "RuntimeError", MON)
+
+
 def test_poll_mailbox_flow_takes_in_the_unseen_mail_once(app_env, sessions, imap_server, monkeypatch):  # noqa: F811
     from .test_inbound_mail import mail
 

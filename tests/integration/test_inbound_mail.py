@@ -220,6 +220,8 @@ def test_a_crash_between_commit_and_seen_flag_never_duplicates(sessions, config,
 
 
 def test_cli_mail_poll_takes_the_mailbox_in_once(imap_server, tmp_path, monkeypatch):  # noqa: F811
+    import json
+
     from typer.testing import CliRunner
 
     from closeloop.cli import app
@@ -239,3 +241,6 @@ def test_cli_mail_poll_takes_the_mailbox_in_once(imap_server, tmp_path, monkeypa
     assert '"complaint": 2' in res.output and imap_server.unseen() == 0
     res = runner.invoke(app, ["mail", "poll"], catch_exceptions=False)
     assert res.exit_code == 0 and "no unseen messages" in res.output
+    res = runner.invoke(app, ["mail", "poll", "--json"], catch_exceptions=False)  # nothing unseen: the zeros, not {}
+    assert res.exit_code == 0 and json.loads(res.output) == {
+        "complaint": 0, "reply": 0, "ignored": 0, "quarantined": 0, "duplicate": 0}

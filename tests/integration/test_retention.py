@@ -18,7 +18,7 @@ from closeloop.services.engine.engine_runs import RunKind, record_run
 from closeloop.services.engine.retention import purge
 from closeloop.services.engine.sweep import sweep
 from models.db import make_engine, make_sessions
-from models.tables import EngineRun, Notification, Outbox, Timer
+from models.tables import EngineRun, Message, Notification, Outbox, Timer
 
 from .helpers import count, facts, intake
 
@@ -42,8 +42,10 @@ def _expected(sessions, cutoff):
             Notification.status.in_(("packed", "dropped")), Notification.fired_at < cutoff))
         kept_notes = select(Notification.outbox_id).where(Notification.outbox_id.is_not(None), or_(
             Notification.status.not_in(("packed", "dropped")), Notification.fired_at >= cutoff))
+        to_customer = select(Message.outbox_id).where(Message.outbox_id.is_not(None))
         outbox = s.scalar(select(func.count()).select_from(Outbox).where(
-            Outbox.status == "delivered", Outbox.delivered_at < cutoff, Outbox.id.not_in(kept_notes)))
+            Outbox.status == "delivered", Outbox.delivered_at < cutoff, Outbox.id.not_in(kept_notes),
+            Outbox.id.not_in(to_customer)))
     return timers, notes, outbox
 
 
@@ -75,6 +77,32 @@ def test_purge_deletes_exactly_the_spent_rows_older_than_the_age(sessions, confi
     assert count(sessions, Notification, Notification.status == "dropped") == 0  # was never purged before
     assert count(sessions, EngineRun) == 1
     assert purge(sessions, now, AGE, batch=batch).total == 0  # nothing left to delete: idempotent
+
+
+def test_purge_keeps_a_delivered_message_to_the_customer_and_its_history(sessions, config, clock):
+    """The customer's acknowledgement (a ``message`` row linked to its outbox row) survives a purge at age 0.
+
+    The older test had no customer with an e-mail address, so no ``message`` pointed at the outbox and
+    SQLite (foreign keys on) never met the violation PostgreSQL raised."""
+    from closeloop.domain.customer import ContactPoint, CustomerProfile
+
+    t0 = clock.now()
+    who = CustomerProfile("Ann", "en", "UTC", (ContactPoint("email", "ann@example.com", consent=True),))
+    (cid,) = intake(sessions, config, t0, [facts("P-1", t0 - timedelta(hours=1), customer_ref="ann", customer=who)])
+    delivered_at = t0 + timedelta(minutes=5)
+    with sessions.begin() as s:
+        linked = s.scalars(select(Message.outbox_id).where(Message.complaint_id == cid,
+                                                           Message.outbox_id.is_not(None))).all()
+        assert linked  # the acknowledgement was queued and recorded on the complaint
+        s.execute(update(Outbox).values(status="delivered", delivered_at=delivered_at))
+
+    purge(sessions, t0 + timedelta(days=1), timedelta(0))
+
+    with sessions() as s:
+        kept = {o: s.get(Outbox, o) for o in linked}
+        assert all(row is not None and row.delivered_at == delivered_at for row in kept.values())
+        assert s.scalars(select(Message.outbox_id).where(Message.complaint_id == cid,
+                                                         Message.outbox_id.is_not(None))).all() == linked
 
 
 def test_purge_refuses_a_negative_age(sessions, clock):

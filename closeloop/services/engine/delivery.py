@@ -30,8 +30,10 @@ Three steps per batch, each its own short transaction except the sending:
    (``status = 'sending'``, ``claimed_by = worker`` and ``claims`` equal to the
    claim's number): a lease that expired and was taken over by another worker is
    never overwritten. Recording an outcome is what adds one to ``attempts`` (a
-   request was sent and its result is known), so ``attempts`` never passes
-   ``max_attempts``, however many workers claimed the row. A row becomes
+   request was sent and its result is known), so a round never passes
+   ``max_attempts`` (``attempts - attempts_at_requeue``: a manual re-send starts a
+   fresh round and keeps the count of every earlier attempt), however many workers
+   claimed the row. A row becomes
    ``delivered`` only from a ``delivered`` result, after the receiver accepted it.
 
 Backoff after ``retry`` or ``unknown`` (:class:`RetryPolicy`): attempt ``n``
@@ -186,7 +188,7 @@ def _ready(now: datetime):
 
 
 _RETURNED = (Outbox.id, Outbox.idempotency_key, Outbox.channel, Outbox.target, Outbox.recipient,
-             Outbox.subject, Outbox.body, Outbox.payload, Outbox.attempts, Outbox.claims)
+             Outbox.subject, Outbox.body, Outbox.payload, Outbox.attempts, Outbox.attempts_at_requeue, Outbox.claims)
 
 
 def _claim_values(worker: str, now: datetime, lease: timedelta) -> dict:
@@ -269,7 +271,7 @@ def claim(sessions: sessionmaker[Session], *, worker: str, now: datetime, limit:
     rows = sorted(rows, key=lambda r: r.id)
     return [OutgoingMessage(id=r.id, idempotency_key=r.idempotency_key, channel=r.channel, target=r.target,
                             recipient=r.recipient, subject=r.subject, body=r.body, payload=r.payload or {},
-                            attempt=r.attempts + 1, claim=r.claims)
+                            attempt=r.attempts - r.attempts_at_requeue + 1, claim=r.claims)
             for r in rows]
 
 
@@ -339,7 +341,8 @@ def record(sessions: sessionmaker[Session], results: Sequence[tuple[OutgoingMess
 def requeue(sessions: sessionmaker[Session], *, now: datetime, actor: str, ids: Sequence[int] | None = None,
             reason: str = "re-sent by hand") -> list[int]:
     """Put dead letters back to ``pending`` (due ``now``, a fresh attempt budget, ``requeues + 1``),
-    keeping their idempotency key; ``ids=None`` takes every dead letter. Returns the ids re-queued
+    keeping their idempotency key and the count of their earlier attempts (``attempts`` is the history;
+    the budget counts from ``attempts_at_requeue``); ``ids=None`` takes every dead letter. Returns the ids re-queued
     (ids that are not dead letters are left alone). Each is audited (``entity = 'outbox'``)."""
 
     with unit_of_work(sessions) as s:
@@ -349,7 +352,8 @@ def requeue(sessions: sessionmaker[Session], *, now: datetime, actor: str, ids: 
                 return []
             cond.append(Outbox.id.in_(list(ids)))
         rows = s.execute(update(Outbox).where(*cond)
-                         .values(status=OutboxStatus.PENDING.value, attempts=0, claims=0,
+                         .values(status=OutboxStatus.PENDING.value, attempts_at_requeue=Outbox.attempts,
+                                 claims=Outbox.attempts,
                                  requeues=Outbox.requeues + 1, next_attempt_at=now, dead_reason=None, dead_at=None,
                                  lease_until=None, claimed_by=None)
                          .returning(Outbox.id, Outbox.requeues).execution_options(synchronize_session=False)).all()

@@ -1,6 +1,7 @@
 """The engine's run history (table ``engine_run``): what each sweep, delivery and purge did, and how long it took.
 
-Written once per finished run by the flows; read by the metrics (:mod:`closeloop.services.reads.health`)
+Written once per finished run by the flows, and once per failed run (``error``: the exception's class name);
+read by the metrics (:mod:`closeloop.services.reads.health`)
 and by operators (``closeloop engine runs``). Counts only: never names, addresses or texts.
 """
 
@@ -25,8 +26,9 @@ class RunKind(StrEnum):
 
 
 def record_run(sessions, kind: RunKind, *, worker: str, started_at: datetime, finished_at: datetime,
-               duration_s: float, counts: dict[str, int]) -> int:
-    """Store one finished run; ``started_at``/``finished_at`` UTC-aware, ``duration_s`` wall seconds.
+               duration_s: float, counts: dict[str, int], error: str | None = None) -> int:
+    """Store one finished run; ``started_at``/``finished_at`` UTC-aware, ``duration_s`` wall seconds;
+    ``error``: the exception class name of a run that failed (at most 200 characters), None when it finished.
 
     Returns the row id. Raises ``ValueError`` for a negative duration or a non-integer count.
     """
@@ -37,7 +39,8 @@ def record_run(sessions, kind: RunKind, *, worker: str, started_at: datetime, fi
         raise ValueError(f"counts: values must be integers, got {bad}")
     with unit_of_work(sessions) as s:
         row = EngineRun(kind=RunKind(kind).value, worker=worker[:100], started_at=started_at,
-                        finished_at=finished_at, duration_s=duration_s, counts=dict(counts))
+                        finished_at=finished_at, duration_s=duration_s, counts=dict(counts),
+                        error=None if error is None else error[:200])
         s.add(row)
         s.flush()
         return row.id
@@ -45,26 +48,35 @@ def record_run(sessions, kind: RunKind, *, worker: str, started_at: datetime, fi
 
 @dataclass(frozen=True)
 class RunStats:
-    """Runs of one kind that finished in a window: number, total and largest duration (s), summed counts."""
+    """Runs of one kind that finished in a window: number, total and largest duration (s), summed counts;
+    ``failed``: runs that failed in the window (not in the other figures); the last finish and failure ever."""
 
     runs: int
     duration_sum_s: float
     duration_max_s: float
     counts: dict[str, int]
     last_finished_at: datetime | None
+    failed: int = 0
+    last_failed_at: datetime | None = None
 
 
 def run_stats(sessions, kind: RunKind, now: datetime, window: timedelta) -> RunStats:
-    """Statistics of ``kind`` runs finished in ``(now - window, now]``; ``last_finished_at`` over all time."""
+    """Statistics of ``kind`` runs ended in ``(now - window, now]``; ``last_finished_at``/``last_failed_at``
+    over all time."""
+    of_kind = EngineRun.kind == RunKind(kind).value
     with unit_of_work(sessions) as s:
         rows = s.execute(select(EngineRun.duration_s, EngineRun.counts).where(
-            EngineRun.kind == RunKind(kind).value, EngineRun.finished_at > now - window,
+            of_kind, EngineRun.error.is_(None), EngineRun.finished_at > now - window,
             EngineRun.finished_at <= now)).all()
-        last = s.scalar(select(func.max(EngineRun.finished_at)).where(EngineRun.kind == RunKind(kind).value))
+        last = s.scalar(select(func.max(EngineRun.finished_at)).where(of_kind, EngineRun.error.is_(None)))
+        failed, last_failed = s.execute(select(
+            func.count().filter(EngineRun.finished_at > now - window, EngineRun.finished_at <= now),
+            func.max(EngineRun.finished_at)).where(of_kind, EngineRun.error.is_not(None))).one()
     counts: dict[str, int] = {}
     for _, c in rows:
         for k, v in (c or {}).items():
             if isinstance(v, int):
                 counts[k] = counts.get(k, 0) + v
     durations = [d for d, _ in rows]
-    return RunStats(len(rows), sum(durations), max(durations, default=0.0), counts, last)
+    return RunStats(len(rows), sum(durations), max(durations, default=0.0), counts, last, int(failed or 0),
+                    last_failed)

@@ -4,7 +4,9 @@ What goes (``CLOSELOOP_RETENTION_DAYS``, default 90; ``closeloop purge``; the ``
 
 - timers ``fired`` or ``cancelled`` (age from ``fired_at``, else ``created_at``);
 - notifications ``packed`` or ``cancelled`` (age from ``fired_at``);
-- outbox rows ``delivered`` (age from ``delivered_at``) that no remaining notification points at;
+- outbox rows ``delivered`` (age from ``delivered_at``) that no remaining notification and no ``message`` points
+  at: a message to the customer keeps its outbox row for good (the complaint's history reads when it reached
+  the customer, ``delivered_at``, from it: the first-response clock), so the link is never cut;
 - ``engine_run`` rows (age from ``finished_at``).
 
 What stays: everything pending or in flight, ``dead`` (dead-lettered) and ``unknown`` outbox rows (an operator
@@ -24,7 +26,7 @@ from closeloop.domain.notices import NotificationStatus, TimerStatus
 from closeloop.domain.outbox import OutboxStatus
 from closeloop.services.bulk import rowcount
 from closeloop.services.uow import unit_of_work
-from models.tables import EngineRun, Notification, Outbox, Timer
+from models.tables import EngineRun, Message, Notification, Outbox, Timer
 
 
 @dataclass
@@ -71,8 +73,10 @@ def purge(sessions, now: datetime, older_than: timedelta, *, batch: int = 2000) 
                                                        func.coalesce(tt.c.fired_at, tt.c.created_at) < cutoff), batch)
     settled = nt.c.status.in_((NotificationStatus.PACKED, NotificationStatus.DROPPED))  # "cancelled" never existed
     report.notifications = _delete_batches(sessions, nt, and_(settled, nt.c.fired_at < cutoff), batch)
-    still_referenced = select(nt.c.id).where(nt.c.outbox_id == ot.c.id).exists()
-    delivered = and_(ot.c.status == OutboxStatus.DELIVERED, ot.c.delivered_at < cutoff, ~still_referenced)
+    mt = Message.__table__
+    noted = select(nt.c.id).where(nt.c.outbox_id == ot.c.id).exists()
+    sent_to_customer = select(mt.c.id).where(mt.c.outbox_id == ot.c.id).exists()
+    delivered = and_(ot.c.status == OutboxStatus.DELIVERED, ot.c.delivered_at < cutoff, ~noted, ~sent_to_customer)
     report.outbox = _delete_batches(sessions, ot, delivered, batch)
     report.engine_runs = _delete_batches(sessions, rt, rt.c.finished_at < cutoff, batch)
     return report
