@@ -205,6 +205,9 @@ def test_poll_mailbox_flow_without_a_mailbox_is_skipped_not_failed(app_env, sess
 
     assert state.is_completed() and state.name == mail_flow.SKIPPED
     assert "CLOSELOOP_IMAP_URL is not set" in state.message
+    with get_client(sync_client=True) as client:  # the README: the run is named "Skipped", not noble-dragonfly
+        run = client.read_flow_run(state.state_details.flow_run_id)
+    assert run.name == "Skipped" and {"mail", "skipped"} <= set(run.tags)
     with pytest.raises(mail_flow.MailboxNotConfigured):
         mail_flow.poll_mailbox_flow(skip_unconfigured=False)
 
