@@ -48,6 +48,8 @@ def _no_statement_limit(conn) -> None:
 # everything (0006 folds dead letters into the older ``failed`` status; 0002 drops ``task.ack_due_at``,
 # which the clocks rebuild from the audit log).
 LOSSES: dict[str, list[tuple[str, str]]] = {
+    "0017": [("arrival times of reprocessed inbound e-mail",
+              "SELECT COUNT(*) FROM inbound_mail WHERE received_at IS NOT NULL AND received_at <> processed_at")],
     "0016": [("requester identities of compensation entries",
               "SELECT COUNT(*) FROM compensation WHERE requester_key IS NOT NULL")],
     "0014": [("attachments uploaded by staff", "SELECT COUNT(*) FROM attachment WHERE inbound_mail_id IS NULL"),

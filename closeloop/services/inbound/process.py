@@ -201,7 +201,8 @@ class _Batch:
     def _row(self, m: _Incoming, outcome: MailOutcome, reason: str | None, complaint_id: int | None = None) -> int:
         why = None if reason == ThreadReason.NONE else reason
         self.rows.append({"key": m.key, "via": self.via, "outcome": outcome, "reason": why,
-                          "complaint_id": complaint_id, "size": len(m.raw), "processed_at": self.now}
+                          "complaint_id": complaint_id, "size": len(m.raw), "processed_at": self.now,
+                          "received_at": self.now}
                          | ({} if m.row_id is None else {"id": m.row_id}))
         self.report.counts[str(outcome)] += 1
         if why and outcome in (MailOutcome.IGNORED, MailOutcome.QUARANTINED):
