@@ -22,7 +22,7 @@ class MailboxNotConfigured(RuntimeError):
     """``CLOSELOOP_IMAP_URL`` is empty."""
 
 
-SKIPPED = "Skipped"  # the state name of a deployment run that found no mailbox configured
+SKIPPED = "Skipped"  # the run name and state name of a deployment run that found no mailbox configured
 
 
 @flow(name="poll-mailbox", **policy("poll-mailbox"))
@@ -31,13 +31,15 @@ def poll_mailbox_flow(max_messages: int | None = None, skip_unconfigured: bool =
     ``CLOSELOOP_IMAP_BATCH_SIZE``. Returns counts by outcome and reason (no addresses).
 
     Without ``CLOSELOOP_IMAP_URL`` (the README's "empty: no polling"): with ``skip_unconfigured`` (the
-    deployment's default) the run ends Completed, named ``Skipped``, with the reason as its message, so a
-    deployment that polls every minute on a system without mail shows no failures; otherwise
+    deployment's default) the run ends Completed in a state named ``Skipped``, with the reason as its message,
+    and the run itself is renamed ``Skipped`` (tags ``mail``, ``skipped``), so a deployment that polls every
+    minute on a system without mail shows no failures and its runs read as skipped in the list; otherwise
     :class:`MailboxNotConfigured` is raised."""
     try:
         counts = poll_once(max_messages)
     except MailboxNotConfigured as exc:
         if skip_unconfigured:
+            label_run(SKIPPED, ["mail", "skipped"])
             return Completed(name=SKIPPED, message=str(exc))
         raise
     label_run(f"poll-mailbox: {counts.get('polled', 0):,} messages, {counts.get('complaint', 0):,} new complaints",

@@ -24,6 +24,8 @@ _log = logging.getLogger(__name__)
 
 #: Prefect keeps every tag; a sweep touching thousands of complaints tags at most this many ids.
 MAX_ID_TAGS = 50
+#: Likewise for department names (a configuration has a handful; the bound keeps a large one readable).
+MAX_DEPARTMENT_TAGS = 30
 
 
 def label_run(name: str, tags: Iterable[str] = ()) -> None:
@@ -42,8 +44,8 @@ def label_run(name: str, tags: Iterable[str] = ()) -> None:
         _log.warning("could not label flow run %s: %s", ctx.flow_run.id, exc)
 
 
-def id_tags(prefix: str, ids: Iterable[int], limit: int = MAX_ID_TAGS) -> list[str]:
-    """``prefix:id`` tags for the first ``limit`` ids in ascending order, plus ``prefix:+N more``."""
+def id_tags(prefix: str, ids: Iterable[int] | Iterable[str], limit: int = MAX_ID_TAGS) -> list[str]:
+    """``prefix:id`` tags for the first ``limit`` ids (or names) in ascending order, plus ``prefix:+N more``."""
     ordered = sorted(ids)
     tags = [f"{prefix}:{i}" for i in ordered[:limit]]
     if len(ordered) > limit:

@@ -2,8 +2,9 @@
 
 Deployment ``sweep`` (``deploy/prefect.yaml``, every 5 minutes; ``closeloop serve`` serves the
 same); ``closeloop sweep --once`` runs the same service by hand. The run is named after what it
-did (``sweep: fired 12, 3 messages``), tagged with the departments and (up to 50) complaint ids it
-touched, and publishes a table artifact (``sweep-report``) of what it scheduled and fired.
+did (``sweep: fired 12, 3 messages``), tagged with the departments (up to 30) and complaint ids (up to 50)
+its fired timers touched (a task's department; for a complaint's own timer, such as its promise, the
+departments of its tasks), and publishes a table artifact (``sweep-report``) of what it scheduled and fired.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from prefect.context import FlowRunContext
 from closeloop.bootstrap import build_app
 from closeloop.services.engine.engine_runs import RunKind
 from closeloop.services.engine.sweep import sweep
-from flows.runinfo import id_tags, label_run, timed_run
+from flows.runinfo import MAX_DEPARTMENT_TAGS, id_tags, label_run, timed_run
 from flows.schedules import policy
 
 ARTIFACT_KEY = "sweep-report"
@@ -43,7 +44,8 @@ def sweep_flow(now: str | None = None) -> dict:
         rows += [{"what": k, "count": result[k]} for k in ("rescheduled", "notifications", "messages", "tasks_created")]
         create_table_artifact(key=ARTIFACT_KEY, table=rows, description=f"closeloop sweep at {at.isoformat()}")
         fired = sum(result["fired"].values())
-        tags = sorted(f"department:{d}" for d in report.departments)[:30] + id_tags("complaint", report.complaints)
+        tags = (id_tags("department", report.departments, MAX_DEPARTMENT_TAGS)
+                + id_tags("complaint", report.complaints))
         label_run(f"sweep: fired {fired}, rescheduled {result['rescheduled']}, {result['messages']} messages",
                   ["sweep", *tags])
     return result

@@ -48,6 +48,8 @@ def _no_statement_limit(conn) -> None:
 # everything (0006 folds dead letters into the older ``failed`` status; 0002 drops ``task.ack_due_at``,
 # which the clocks rebuild from the audit log).
 LOSSES: dict[str, list[tuple[str, str]]] = {
+    "0019": [("arrival times of reprocessed inbound e-mail",
+              "SELECT COUNT(*) FROM inbound_mail WHERE received_at IS NOT NULL AND received_at <> processed_at")],
     "0018": [("failed engine runs", "SELECT COUNT(*) FROM engine_run WHERE error IS NOT NULL")],
     "0017": [("outbox attempts made before a manual re-send",
               "SELECT COUNT(*) FROM outbox WHERE attempts_at_requeue > 0")],

@@ -79,14 +79,17 @@ def reprocess_cmd(ids: list[int] = typer.Option([], "--id", min=1, help="an inbo
 
 @mail_app.command("quarantined")
 def quarantined_cmd(as_json: bool = typer.Option(False, "--json", help="print one JSON array")) -> None:
-    """The quarantined messages: inbound mail id, reason, size, when processed (no addresses or subjects)."""
+    """The quarantined messages: inbound mail id, reason, size, when it arrived and when it was last processed
+    (reprocessing moves that one), both UTC (no addresses or subjects)."""
 
     a = get_app()
     rows = quarantine_list(a.sessions)
     if as_json:
-        print(json.dumps([{**r, "processed_at": r["processed_at"].isoformat()} for r in rows], indent=2))
+        print(json.dumps([{**r, "received_at": r["received_at"].isoformat(),
+                           "processed_at": r["processed_at"].isoformat()} for r in rows], indent=2))
         return
     for r in rows:
-        out.print(f"{r['id']}\t{r['reason']}\t{r['size']} bytes\t{r['processed_at']:%Y-%m-%d %H:%M} UTC")
+        out.print(f"{r['id']}\t{r['reason']}\t{r['size']} bytes\treceived {r['received_at']:%Y-%m-%d %H:%M} UTC"
+                  f"\tprocessed {r['processed_at']:%Y-%m-%d %H:%M} UTC")
     if not rows:
         out.print("no quarantined messages")

@@ -93,7 +93,9 @@ class InboundMail(Base):
     reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     complaint_id: Mapped[int | None] = mapped_column(ForeignKey("complaint.id"), nullable=True, index=True)
     size: Mapped[int] = mapped_column(Integer)
-    processed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the last processing (reprocessing updates it)
+    #: when closeloop first took the message in (kept when it is reprocessed); rows before revision 0017: processed_at
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class MailQuarantine(Base):

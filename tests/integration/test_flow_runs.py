@@ -26,6 +26,7 @@ from prefect.settings import (
     temporary_settings,
 )
 from prefect.testing.utilities import prefect_test_harness
+from sqlalchemy import select, update
 
 from closeloop.services.bulk import enqueue
 from flows import deliver, digest, intake, purge, review, serve, sweep
@@ -112,6 +113,22 @@ def test_sweep_flow_fires_the_due_timers_and_tags_its_run(app_env, sessions, con
     [artifact] = _artifacts(run, sweep.ARTIFACT_KEY)
     rows = json.loads(artifact.data)
     assert {"what": "notifications", "count": result["notifications"]} in rows
+
+
+def test_sweep_flow_tags_the_departments_of_a_complaints_own_timers(app_env, sessions, config):
+    # a sweep firing only promise timers (complaint-level: their notices name no department) was tagged
+    # closeloop, sweep and complaint:* only; the README promises department:<name> for what it touched
+    from closeloop.services.engine.sweep import sweep as sweep_service
+
+    [cid] = intake_facts(sessions, config, MON, [facts("PROMISE-1", MON)])
+    sweep_service(sessions, config, MON)  # schedules the complaint's timers; none is due yet
+    with sessions.begin() as s:
+        s.execute(update(Timer).where(Timer.kind != "promise").values(status="cancelled"))
+        departments = set(s.scalars(select(Task.department).where(Task.complaint_id == cid)))
+    result, run = _run(sweep.sweep_flow, now=(MON + timedelta(days=60)).isoformat())
+
+    assert set(result["fired"]) == {"promise"} and departments
+    assert {f"department:{d}" for d in departments} <= set(run.tags)
 
 
 def test_deliver_flow_sends_what_is_due(app_env, sessions):
@@ -206,6 +223,9 @@ def test_poll_mailbox_flow_without_a_mailbox_is_skipped_not_failed(app_env, sess
 
     assert state.is_completed() and state.name == mail_flow.SKIPPED
     assert "CLOSELOOP_IMAP_URL is not set" in state.message
+    with get_client(sync_client=True) as client:  # the README: the run is named "Skipped", not noble-dragonfly
+        run = client.read_flow_run(state.state_details.flow_run_id)
+    assert run.name == "Skipped" and {"mail", "skipped"} <= set(run.tags)
     with pytest.raises(mail_flow.MailboxNotConfigured):
         mail_flow.poll_mailbox_flow(skip_unconfigured=False)
 

@@ -107,6 +107,31 @@ def test_a_mail_becomes_a_complaint_and_the_reply_to_our_acknowledgement_threads
     assert count(sessions, Outbox) == 1  # nothing answered the reply
 
 
+def test_our_mails_thread_under_the_customers_latest_mail(sessions, config, imap_server, smtp_server, tmp_path):  # noqa: F811
+    # the acknowledgement of a mailed complaint had no In-Reply-To/References: it did not thread under the mail
+    from closeloop.services.customers.replies import send_reply
+
+    smtp_url, inbox = smtp_server
+    first = mail()
+    imap_server.append(bytes(first))
+    poll(sessions, config, imap_server, tmp_path)
+    (c,) = email_complaints(sessions)
+    sender = RoutingSender({"email": SmtpSender(smtp_url, "care@example.org", 5)})
+    asyncio.run(deliver_once(sessions, sender, FixedClock(T0), worker="w"))
+    (ack,) = inbox.to(ALICE)
+    assert ack["In-Reply-To"] == ack["References"] == first["Message-ID"]
+
+    second = mail(subject=f"Re: {ack['Subject']}", body="Still nothing.", In_Reply_To=str(ack["Message-ID"]),
+                  References=f"{first['Message-ID']} {ack['Message-ID']}")
+    imap_server.append(bytes(second))
+    poll(sessions, config, imap_server, tmp_path, at=T0 + timedelta(hours=1))
+    send_reply(sessions, config, c.id, "We are on it.", actor="agent", at=T0 + timedelta(hours=2))
+    asyncio.run(deliver_once(sessions, sender, FixedClock(T0 + timedelta(hours=2)), worker="w"))
+    (answer,) = [m for m in inbox.to(ALICE) if m["Message-ID"] != ack["Message-ID"]]
+    assert answer["In-Reply-To"] == second["Message-ID"]
+    assert answer["References"].split() == [first["Message-ID"], ack["Message-ID"], second["Message-ID"]]
+
+
 def test_auto_replies_and_bounces_never_create_reopen_or_answer(sessions, config, imap_server, tmp_path):  # noqa: F811
     imap_server.append(bytes(mail()))
     poll(sessions, config, imap_server, tmp_path)

@@ -53,6 +53,9 @@ def test_quarantined_mail_is_reprocessed_after_a_fix_once_and_the_rest_keeps_its
     before = reprocess(sessions, config, now=T0 + timedelta(hours=1), options=options)  # nothing fixed yet
     assert before.counts["reprocessed"] == 2 and before.counts["quarantined"] == 2
     assert email_complaints(sessions) == [] and count(sessions, MailQuarantine) == 2
+    # the list shows when each arrived, which reprocessing keeps, beside the last processing it moved
+    assert [(r["received_at"], r["processed_at"]) for r in quarantine_list(sessions)] == [
+        (T0, T0 + timedelta(hours=1))] * 2
     with sessions() as s:  # an older reading's reason is replaced by this reading's
         s.execute(InboundMail.__table__.update().where(InboundMail.id == broken).values(reason="no_sender"))
         s.commit()
@@ -119,6 +122,7 @@ def test_cli_reprocess_and_the_poll_output_counts_quarantined_and_ignored(
     assert (counts["quarantined"], counts["ignored"], counts["ignored:auto_submitted"]) == (1, 1, 1)
     res = runner.invoke(app, ["mail", "quarantined"], catch_exceptions=False)
     assert res.exit_code == 0 and "malformed_mime" in res.output and ALICE not in res.output
+    assert "received 20" in res.output and "processed 20" in res.output
     mail_id = int(res.output.split()[0])
     res = runner.invoke(app, ["mail", "reprocess"])
     assert res.exit_code == 2 and "--id" in res.output and "not both" not in res.output  # --id or --all

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from closeloop.config import Config
 from closeloop.config.customers import Milestone
 from closeloop.domain.complaint import ComplaintStatus
-from closeloop.domain.customer import ContactKind, ContactPoint
+from closeloop.domain.customer import ContactKind, ContactPoint, MessageDirection
 from closeloop.services.bulk import insert_new
 from closeloop.services.customers.profiles import reachable
 from closeloop.services.markdown import md_message
@@ -192,10 +192,10 @@ def send(session: Session, drafts: list[Draft], now: datetime) -> list[int]:
     if not drafts:
         return []
     ot = Outbox.__table__
-    threads = first_message_ids(session, sorted({d.complaint_id for d in drafts}))
+    threads = thread_ids(session, sorted({d.complaint_id for d in drafts}))
     rows = [{"idempotency_key": d.key, "channel": d.channel, "target": d.target,
              "recipient": f"customer {d.customer_id}", "subject": d.rendered.subject, "body": _outbox_body(d),
-             "payload": _payload(d, threads.get(d.complaint_id)),
+             "payload": _payload(d, threads.get(d.complaint_id, ())),
              "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now} for d in drafts]
     new_keys = set(insert_new(session, ot, rows, key=["idempotency_key"], returning=ot.c.idempotency_key))
     if not new_keys:
@@ -217,14 +217,53 @@ def _outbox_body(d: Draft) -> str:
     return d.rendered.text if d.channel == EMAIL_CHANNEL else md_message(d.rendered.text)
 
 
-def _payload(d: Draft, thread: str | None) -> dict:
+def _payload(d: Draft, thread: tuple[str, ...]) -> dict:
     own = message_id(d.key)
     payload = {"kind": str(d.kind), "complaint_id": d.complaint_id, "customer_id": d.customer_id,
                "language": d.language, "html": d.rendered.html, "message_id": own,
                "auto_submitted": "auto-generated" if d.auto else "no"}
-    if thread and thread != own:  # later mails thread under the first one the customer got
-        payload["in_reply_to"] = payload["references"] = thread
+    refs = [r for r in thread if r != own]
+    if refs:  # under the customer's latest mail, else under the first one the customer got from us
+        payload["in_reply_to"], payload["references"] = refs[-1], " ".join(refs)
     return payload
+
+
+#: ``complaint.extra`` key of the Message-ID of the customer's e-mail that opened a complaint (source ``email``).
+OPENING_MAIL_ID = "message_id"
+
+
+def thread_ids(session: Session, complaint_ids: list[int]) -> dict[int, tuple[str, ...]]:
+    """Complaint id -> the Message-IDs a message to its customer threads under, oldest first (its
+    ``References``; the last is its ``In-Reply-To``): the customer's e-mail that opened the complaint, the
+    first message we sent them, the customer's latest e-mail on it (:func:`customer_mail_ids`). Complaints
+    with none are left out. Three queries."""
+    ours = first_message_ids(session, complaint_ids)
+    theirs = customer_mail_ids(session, complaint_ids)
+    out = {}
+    for cid in complaint_ids:
+        opened, latest = theirs.get(cid, (None, None))
+        ids = tuple(dict.fromkeys(i for i in (opened, ours.get(cid), latest) if i))
+        if ids:
+            out[cid] = ids
+    return out
+
+
+def customer_mail_ids(session: Session, complaint_ids: list[int]) -> dict[int, tuple[str | None, str | None]]:
+    """Complaint id -> (Message-ID of the customer's e-mail that opened it, of their latest e-mail recorded on
+    it), each None when there is none; complaints with neither are left out."""
+    out: dict[int, tuple[str | None, str | None]] = {}
+    if not complaint_ids:
+        return out
+    for cid, extra in session.execute(select(Complaint.id, Complaint.extra).where(
+            Complaint.id.in_(complaint_ids), Complaint.source == EMAIL_CHANNEL)):
+        if (extra or {}).get(OPENING_MAIL_ID):
+            out[cid] = (extra[OPENING_MAIL_ID], extra[OPENING_MAIL_ID])
+    for cid, mail_id in session.execute(
+            select(Message.complaint_id, Message.mail_id).where(
+                Message.complaint_id.in_(complaint_ids), Message.direction == MessageDirection.INBOUND,
+                Message.mail_id.is_not(None)).order_by(Message.id)):
+        out[cid] = (out.get(cid, (None, None))[0], mail_id)
+    return out
 
 
 def first_message_ids(session: Session, complaint_ids: list[int]) -> dict[int, str]:

@@ -74,6 +74,7 @@ def fire_due(sessions, config, now, batch, report) -> None:
                     report.fired[t.kind] += 1
                     if t.complaint_id is not None:
                         report.complaints.add(t.complaint_id)
+            report.departments.update(_touched_departments(s, claimed, tasks))
             items.pages.apply(s)
             _insert_items(s, items, report)
 
@@ -178,6 +179,21 @@ def _subjects(s: Session, claimed: list) -> tuple[dict, dict]:
             {t.id: t for t in s.scalars(select(Task).where(Task.id.in_(tids)))})
 
 
+_TASK_DEPARTMENTS = (select(_TT.c.department).distinct()
+                     .where(_TT.c.complaint_id.in_(bindparam("ids", expanding=True))))
+
+
+def _touched_departments(s: Session, claimed: list, tasks: dict) -> set[str]:
+    """The departments a batch of fired timers touched (the sweep run's ``department:`` tags): a task's timer
+    its task's department; a complaint's own timer (a promise, a wait's end, the follow-up) the departments of
+    the complaint's tasks (one query per batch). Whether or not the timer's notice was new."""
+    deps = {tasks[t.task_id].department for t in claimed if t.task_id in tasks}
+    cids = sorted({t.complaint_id for t in claimed if t.task_id is None and t.complaint_id is not None})
+    if cids:
+        deps.update(s.scalars(_TASK_DEPARTMENTS, {"ids": cids}))
+    return deps
+
+
 def _kind(t) -> TimerKind:
     """The declared kind of fired timer ``t``."""
     kind = TimerKind(t.kind)
@@ -189,7 +205,6 @@ def _kind(t) -> TimerKind:
 def _insert_items(s: Session, items: list[dict], report: SweepReport) -> None:
     inserted = insert_notifications(s, items)
     report.notifications += len(inserted)
-    report.departments.update(it["department"] for it in items if it["key"] in inserted and it["department"])
 
 
 def _notify(s: Session, items: list[dict], config, *, key, kind, level, role, complaint_id, task, department, now,

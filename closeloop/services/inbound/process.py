@@ -43,6 +43,7 @@ from closeloop.domain.customer import ContactKind, ContactPoint, CustomerProfile
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.facts import MAX_CHARS, ComplaintFacts
 from closeloop.domain.inbound_mail import MailOutcome, ParsedMail, ThreadReason, Unparseable, parse_mail, raw_key
+from closeloop.services.customers.notices import OPENING_MAIL_ID
 from closeloop.services.departments import routing_config_id, sync_departments
 from closeloop.services.inbound.attachments import InboundOptions, attachment_rows
 from closeloop.services.inbound.threads import Threads, find_threads
@@ -200,7 +201,8 @@ class _Batch:
     def _row(self, m: _Incoming, outcome: MailOutcome, reason: str | None, complaint_id: int | None = None) -> int:
         why = None if reason == ThreadReason.NONE else reason
         self.rows.append({"key": m.key, "via": self.via, "outcome": outcome, "reason": why,
-                          "complaint_id": complaint_id, "size": len(m.raw), "processed_at": self.now}
+                          "complaint_id": complaint_id, "size": len(m.raw), "processed_at": self.now,
+                          "received_at": self.now}
                          | ({} if m.row_id is None else {"id": m.row_id}))
         self.report.counts[str(outcome)] += 1
         if why and outcome in (MailOutcome.IGNORED, MailOutcome.QUARANTINED):
@@ -211,6 +213,7 @@ class _Batch:
         assert m.mail is not None
         msg = record_message(self.s, complaint_id, config=self.config, direction=MessageDirection.INBOUND,
                              body=_body(m.mail), author=AUTHOR, at=self.now, channel=SOURCE)
+        msg.mail_id = _own_id(m.mail)  # what our next message to the customer threads under (notices.thread_ids)
         self.landed.append((self._row(m, MailOutcome.REPLY, why, msg.complaint_id), m))
 
     def _new_complaints(self, new: list[tuple[int, _Incoming, ThreadReason]], threads: Threads) -> list[int]:
@@ -283,8 +286,15 @@ def _facts(m: _Incoming, threads: Threads, now: datetime) -> ComplaintFacts:
     if ref is None:
         ref = "mail-" + hashlib.sha256(mail.sender.encode("utf-8")).hexdigest()[:24]
         profile = _profile(mail)
+    own = _own_id(mail)
     return ComplaintFacts(source=SOURCE, external_ref=m.key, received_at=now, channel=SOURCE, text=_body(mail),
-                          customer_ref=ref, customer=profile)
+                          customer_ref=ref, customer=profile, extra={OPENING_MAIL_ID: own} if own else {})
+
+
+def _own_id(mail: ParsedMail) -> str | None:
+    """The mail's Message-ID as our replies quote it back (``In-Reply-To``); None when it has none or one
+    longer than ``message.mail_id`` holds (255 characters)."""
+    return mail.message_id if mail.message_id and len(mail.message_id) <= 255 else None
 
 
 def _profile(mail: ParsedMail) -> CustomerProfile | None:

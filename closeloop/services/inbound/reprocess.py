@@ -37,10 +37,14 @@ def quarantined_ids(sessions, *, after: int = 0, limit: int = DEFAULT_BATCH) -> 
 
 
 def quarantine_list(sessions, *, limit: int = 1000) -> list[dict]:
-    """The quarantined messages, oldest first: ``{"id", "reason", "size", "processed_at"}`` (no personal data)."""
+    """The quarantined messages, oldest first: ``{"id", "reason", "size", "received_at", "processed_at"}`` (no
+    personal data; UTC instants: when the message arrived, and when it was last processed, which reprocessing
+    moves)."""
     with sessions() as s:
-        return [{"id": i, "reason": r, "size": n, "processed_at": at} for i, r, n, at in s.execute(
-            select(InboundMail.id, InboundMail.reason, InboundMail.size, InboundMail.processed_at)
+        return [{"id": i, "reason": r, "size": n, "received_at": got or at, "processed_at": at}
+                for i, r, n, got, at in s.execute(
+            select(InboundMail.id, InboundMail.reason, InboundMail.size, InboundMail.received_at,
+                   InboundMail.processed_at)
             .join(MailQuarantine, MailQuarantine.inbound_mail_id == InboundMail.id)
             .order_by(InboundMail.id).limit(limit))]
 
