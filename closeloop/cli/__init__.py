@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn
 from rich.table import Table
 
 from closeloop.bootstrap import App
-from closeloop.cli.common import err, fail, get_app, out, parse_instant, report_errors, stamp
+from closeloop.cli.common import err, fail, flags_as_flags, get_app, out, parse_instant, report_errors, stamp
 from closeloop.cli.complaints import complaints_app
 from closeloop.cli.tasks import tasks_app
 from closeloop.config import Config, ConfigError, load_config
@@ -359,6 +359,7 @@ def config_validate(path: Path | None = typer.Argument(None, help="file to check
 
 
 report_errors(app)  # every command, here and in the sub-apps: one error line and exit code, no traceback
+flags_as_flags(app)  # and help that shows --json, --help as flags, without a <bool> type
 
 
 def main() -> None:  # console script entry point
