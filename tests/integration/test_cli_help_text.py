@@ -1,4 +1,5 @@
-"""What the command line's help says: flags as flags (no ``<bool>``)."""
+"""What the command line's help says: flags as flags (no ``<bool>``), serve names every deployment it serves (read
+from deploy/prefect.yaml, the list serve reads)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 from typer.testing import CliRunner
 
 from closeloop.cli import app
+from flows.deployments import load_specs
 
 runner = CliRunner()
 
@@ -22,3 +24,14 @@ def test_flags_show_no_bool_type():
         text = _help(*args)
         assert "<bool>" not in text, (args, text)
     assert re.search(r"--json\s+│", _help("users", "list"))  # the flag with nothing in the value column
+
+
+def test_serve_help_names_every_deployment_it_serves():
+    text = _help("serve")
+    specs = load_specs()
+    assert len(specs) >= 7
+    for spec in specs:
+        assert re.search(rf"^\W*{re.escape(spec.name)}: ", text, re.M), (spec.name, text)
+    assert "sweep: every 5 min" in text and "deliver: every minute" in text
+    assert "every deployment of deploy/prefect.yaml" in text
+    assert text.count("Serves these deployments") == 1 and _help("serve").count("sweep:") == 1  # shown twice
