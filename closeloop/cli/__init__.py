@@ -276,7 +276,7 @@ def deliver_cmd(once: bool = typer.Option(True, "--once", help="drain what is du
                                                             "`serve` repeats it every minute)"),
                 max_batches: int = typer.Option(50, "--max-batches", min=1),
                 as_json: bool = typer.Option(False, "--json")) -> None:
-    """Send pending outbox messages (webhook, Apprise, capture) with retries and backoff."""
+    """Send pending outbox messages (webhook, Apprise, e-mail, capture) with retries and backoff."""
     # deferred: Prefect (flows) costs about 1-2 s to import: only commands that run a flow pay it
     from flows.deliver import deliver_outbox
 

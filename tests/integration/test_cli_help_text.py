@@ -1,5 +1,5 @@
 """What the command line's help says: flags as flags (no ``<bool>``), serve names every deployment it serves (read
-from deploy/prefect.yaml, the list serve reads)."""
+from deploy/prefect.yaml, the list serve reads), the outbox names every channel it delivers to."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import re
 from typer.testing import CliRunner
 
 from closeloop.cli import app
+from closeloop.services.engine.notify import channel_of
 from flows.deployments import load_specs
 
 runner = CliRunner()
@@ -35,3 +36,14 @@ def test_serve_help_names_every_deployment_it_serves():
     assert "sweep: every 5 min" in text and "deliver: every minute" in text
     assert "every deployment of deploy/prefect.yaml" in text
     assert text.count("Serves these deployments") == 1 and _help("serve").count("sweep:") == 1  # shown twice
+
+
+def test_outbox_and_deliver_help_name_every_channel():
+    words = {"webhook": "webhook", "apprise": "Apprise", "email": "e-mail", "capture": "capture"}
+    channels = {channel_of(t) for t in ("https://hooks.example/x", "mailto://u:p@example.com", "ops@example.com",
+                                        "capture://ops")}
+    assert channels == set(words)
+    for args in (("outbox",), ("deliver",)):
+        text = " ".join(_help(*args).split())
+        for channel in channels:
+            assert words[channel] in text, (args, channel, text)
