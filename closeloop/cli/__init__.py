@@ -17,7 +17,17 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn
 from rich.table import Table
 
 from closeloop.bootstrap import App
-from closeloop.cli.common import err, fail, get_app, out, parse_instant, report_errors, stamp
+from closeloop.cli.common import (
+    FlagCommand,
+    err,
+    fail,
+    flags_as_flags,
+    get_app,
+    out,
+    parse_instant,
+    report_errors,
+    stamp,
+)
 from closeloop.cli.complaints import complaints_app
 from closeloop.cli.tasks import tasks_app
 from closeloop.config import Config, ConfigError, load_config
@@ -266,7 +276,7 @@ def deliver_cmd(once: bool = typer.Option(True, "--once", help="drain what is du
                                                             "`serve` repeats it every minute)"),
                 max_batches: int = typer.Option(50, "--max-batches", min=1),
                 as_json: bool = typer.Option(False, "--json")) -> None:
-    """Send pending outbox messages (webhook, Apprise, capture) with retries and backoff."""
+    """Send pending outbox messages (webhook, Apprise, e-mail, capture) with retries and backoff."""
     # deferred: Prefect (flows) costs about 1-2 s to import: only commands that run a flow pay it
     from flows.deliver import deliver_outbox
 
@@ -278,12 +288,44 @@ def deliver_cmd(once: bool = typer.Option(True, "--once", help="drain what is du
         out.print(", ".join(f"{k} {v}" for k, v in report.items() if not isinstance(v, (list, dict))))
 
 
-@app.command("serve")
+def served() -> str:
+    """One line per deployment ``closeloop serve`` serves (deploy/prefect.yaml, :func:`flows.deployments.load_specs`:
+    the list serve reads): its name and schedule; or why the file could not be read."""
+    # deferred: reading the file imports a piece of Prefect (about 1 s): only serve's help pays it
+    from flows.deployments import DeploymentFileError, load_specs
+
+    try:
+        specs = load_specs()
+    except (DeploymentFileError, OSError, ValueError) as exc:
+        return f"(the deployments could not be read: {exc})"
+    return "\n".join(f"{s.name}: {', '.join(map(_when, s.schedules)) or 'on demand (no schedule)'}" for s in specs)
+
+
+def _when(schedule: dict) -> str:
+    """A schedule of deploy/prefect.yaml in words: ``every 5 min``, ``every minute``, ``cron 0 6 1 * *``."""
+    if "interval" not in schedule:
+        return f"cron {schedule.get('cron')}"  # in the zone the file names (the monthly review: the customers')
+    seconds = int(schedule["interval"])
+    if seconds == 60:
+        return "every minute"
+    return f"every {seconds // 60} min" if seconds % 60 == 0 else f"every {seconds} s"
+
+
+class ServeCommand(FlagCommand):
+    """``serve --help`` ends with the deployments it serves (:func:`served`), read when the help is shown."""
+
+    def format_help(self, ctx, formatter) -> None:
+        self.base_help = getattr(self, "base_help", self.help)  # the docstring, once: help may be shown again
+        self.help = f"{self.base_help}\n\n\b\nServes these deployments of deploy/prefect.yaml:\n{served()}"
+        super().format_help(ctx, formatter)
+
+
+@app.command("serve", cls=ServeCommand)
 def serve_cmd(api_host: str = typer.Option("127.0.0.1", "--api-host", help="the REST API's address"),
               api_port: int = typer.Option(8000, "--api-port", min=1, max=65535),
               no_api: bool = typer.Option(False, "--no-api", help="only the scheduled flows")) -> None:
-    """Run the scheduled flows (sweep every 5 min, deliver every minute, daily overdue digest) with Prefect,
-    and the REST API beside them (uvicorn in a thread; --no-api to leave it out).
+    """Serve every deployment of deploy/prefect.yaml (the scheduled flows, listed below) with Prefect, and the
+    REST API beside them (uvicorn in a thread; --no-api to leave it out).
 
     Starts a local Prefect server (`prefect server start` on 127.0.0.1, port 4200 or another free one; stopped with
     closeloop serve) unless PREFECT_API_URL points at a running Prefect server.
@@ -359,6 +401,7 @@ def config_validate(path: Path | None = typer.Argument(None, help="file to check
 
 
 report_errors(app)  # every command, here and in the sub-apps: one error line and exit code, no traceback
+flags_as_flags(app)  # and help that shows --json, --help as flags, without a <bool> type
 
 
 def main() -> None:  # console script entry point

@@ -5,13 +5,14 @@ from __future__ import annotations
 import functools
 import getpass
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, get_type_hints, overload
 from zoneinfo import ZoneInfo
 
 import typer
+import typer.core
 import typer.models
 from rich.console import Console
 from rich.markup import escape
@@ -193,12 +194,50 @@ def report_errors(app: typer.Typer) -> typer.Typer:
     """The one error wrapper of the command line: every command of ``app`` and of its sub-apps prints a
     domain error as one ``error:`` line naming the field and exits with :func:`exit_code` (no traceback).
     Called once on the finished ``closeloop`` app; returns it."""
-    for info in app.registered_commands:
-        if info.callback is not None and not hasattr(info.callback, "__wrapped__"):
-            info.callback = _reporting(info.callback)
+    for each in _apps(app):
+        for info in each.registered_commands:
+            if info.callback is not None and not hasattr(info.callback, "__wrapped__"):
+                info.callback = _reporting(info.callback)
+    return app
+
+
+def _apps(app: typer.Typer) -> Iterator[typer.Typer]:
+    """``app`` and every sub-app under it, depth first."""
+    yield app
     for group in app.registered_groups:
         if group.typer_instance is not None:
-            report_errors(group.typer_instance)
+            yield from _apps(group.typer_instance)
+
+
+class _FlagsAsFlags:
+    """Help that shows an on/off flag (``--json``, ``--help``) as a flag: without the ``<bool>`` type the
+    installed Typer prints in the value column of every option."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for p in params:
+            if isinstance(p, typer.core.TyperOption) and p.is_flag and p.metavar is None:
+                p.metavar = ""  # the value column shows the metavar when there is one; a flag takes no value
+        return params
+
+
+class FlagCommand(_FlagsAsFlags, typer.core.TyperCommand):
+    """A command whose help shows flags as flags (:class:`_FlagsAsFlags`)."""
+
+
+class FlagGroup(_FlagsAsFlags, typer.core.TyperGroup):
+    """A group whose help shows flags as flags (:class:`_FlagsAsFlags`)."""
+
+
+def flags_as_flags(app: typer.Typer) -> typer.Typer:
+    """Every command and group of ``app`` and its sub-apps that names no class of its own shows flags as flags
+    in its help (:class:`FlagCommand`, :class:`FlagGroup`). Called once on the finished app; returns it."""
+    for each in _apps(app):
+        if each.info.cls is None or isinstance(each.info.cls, typer.models.DefaultPlaceholder):
+            each.info.cls = FlagGroup
+        for info in each.registered_commands:
+            if info.cls in (None, typer.core.TyperCommand):
+                info.cls = FlagCommand
     return app
 
 

@@ -204,8 +204,8 @@ def complaints_reprioritize(complaint_id: int, severity: str = typer.Argument(..
 
 @complaints_app.command("wait")
 def complaints_wait(complaint_id: int, reason: str = typer.Option(..., "--reason", help="what the customer owes us"),
-                    max_hours: float | None = typer.Option(None, "--max-hours",
-                                                              help="longest wait, in business hours"),
+                    max_business_hours: float | None = typer.Option(None, "--max-hours",
+                                                                       help="longest wait, in business hours"),
                     until: str | None = typer.Option(None, "--until", help="latest end of the wait, ISO 8601 with "
                                                                            "offset (with --max-hours: the earlier)"),
                     going_on: list[int] = typer.Option([], "--task-goes-on",
@@ -214,7 +214,7 @@ def complaints_wait(complaint_id: int, reason: str = typer.Option(..., "--reason
     """Wait on the customer: the resolution clock and the department tasks waiting on the answer pause
     until the customer writes again; past the wait's end (--max-hours or --until; given both, the earlier) the
     sweep closes or escalates."""
-    _run(lifecycle.await_customer, complaint_id, reason=reason, max_business_hours=max_hours,
+    _run(lifecycle.await_customer, complaint_id, reason=reason, max_business_hours=max_business_hours,
          until=parse_instant(until, "--until"), continuing=going_on, actor=actor_name(actor))
 
 

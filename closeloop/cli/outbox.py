@@ -16,7 +16,8 @@ from closeloop.domain.outbox import OutboxStatus
 from closeloop.services.engine.delivery import dead_letters, requeue
 from closeloop.services.reads.outbox import list_outbox
 
-outbox_app = typer.Typer(help="Messages leaving the process (webhook, Apprise, capture): list, re-send dead letters.",
+outbox_app = typer.Typer(help="Messages leaving the process (webhook, Apprise, e-mail, capture): list, re-send dead "
+                                "letters.",
                          invoke_without_command=True)
 STATUSES = ", ".join(s.value for s in OutboxStatus)
 

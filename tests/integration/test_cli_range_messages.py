@@ -19,3 +19,18 @@ def test_zero_business_hours_is_refused_in_words_that_refuse_zero(cli_env):  # n
         res = run("complaints", "wait", "1", "--reason", "documents", "--max-hours", hours)
         assert res.exit_code != 0 and "greater than 0 and at most 10000" in res.output, res.output
         assert "between" not in res.output
+
+
+def test_a_refused_wait_names_the_option_as_typed(cli_env):  # noqa: F811
+    assert run("db", "upgrade").exit_code == 0
+    assert run("import", str(ROOT / "examples" / "cfpb_sample.csv")).exit_code == 0
+    res = run("complaints", "wait", "1", "--reason", "r", "--max-hours", "-5")
+    assert res.exit_code != 0 and "--max-hours" in res.output, res.output
+    assert "max_business_hours" not in res.output
+
+
+def test_a_review_month_out_of_range_names_the_range(cli_env):  # noqa: F811
+    assert run("db", "upgrade").exit_code == 0
+    res = run("report", "review", "--period", "1899-01")
+    assert res.exit_code != 0 and "out of range: a month from 1970-01 to 9999-11" in res.output, res.output
+    assert "YYYY-MM" not in res.output

@@ -38,3 +38,16 @@ def test_months_back_and_previous_month():
     now = datetime(2026, 2, 28, 23, 30, tzinfo=UTC)
     assert previous_month(now, "Europe/Berlin").label == "2026-02"
     assert previous_month(now, "UTC").label == "2026-01"
+
+
+@pytest.mark.parametrize("text", ["1899-01", "1969-12", "9999-12"])
+def test_a_month_out_of_range_names_the_accepted_range(text):
+    with pytest.raises(InvalidInput) as e:
+        month(text, "America/New_York")
+    assert e.value.field == "period" and "YYYY-MM" not in e.value.problem
+    assert e.value.problem == f"{text} is out of range: a month from 1970-01 to 9999-11"
+
+
+def test_the_first_and_last_months_of_the_range_are_accepted():
+    assert month("1970-01", "UTC").start == datetime(1970, 1, 1, tzinfo=UTC)
+    assert month("9999-11", "Asia/Shanghai").label == "9999-11"

@@ -3,7 +3,9 @@
 Seeded and documented like the department model in :mod:`closeloop.services.replay.replay`:
 
 - a record the engine proposes (a cluster of matching complaints) is approved by the operations
-  manager ``APPROVE_DAYS`` calendar days later (uniform), with the record's root cause;
+  manager ``APPROVE_DAYS`` calendar days later (uniform), with the record's root cause, or, for a record
+  without one, the most common root cause its linked complaints have by then (:func:`cause_of`; ``undetermined``
+  when none is known), so that its effectiveness check counts the complaints of that cause;
 - on approval the owner department starts it and gets one corrective action (a task due
   ``[improvement] action_business_days`` working days later on its calendar, with reminders and
   escalations like any task);
@@ -20,16 +22,19 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from closeloop.config import Config
+from closeloop.domain.complaint import ComplaintStatus
 from closeloop.domain.improvement import ImprovementStatus
 from closeloop.domain.reasons import SystemReason, system_reason
 from closeloop.services.capa import improvement as imp
 from closeloop.services.work import tasks as task_svc
-from models.tables import Improvement
+from models.tables import Complaint, Improvement, ImprovementLink
 
 ACTOR = "replay"
 APPROVE_DAYS = (2.0, 5.0)
@@ -70,12 +75,37 @@ class LoopModel:
             if rec is None or rec.status != ImprovementStatus.PROPOSED:
                 return
             owner, title, cause = rec.owner_department, rec.title, rec.root_cause
-        imp.fire(sessions, rid, "approve", config=config, actor=ACTOR, at=now,
-                 root_cause=None if cause else "undetermined",
-                 root_cause_detail=None if cause else "approved in the replay without a known cause")
+            linked = [] if cause else linked_causes(s, rid)
+        if cause:
+            imp.fire(sessions, rid, "approve", config=config, actor=ACTOR, at=now)
+        else:
+            code, note = cause_of(linked)
+            imp.fire(sessions, rid, "approve", config=config, actor=ACTOR, at=now, root_cause=code,
+                     root_cause_detail=note)
         imp.fire(sessions, rid, "start", config=config, actor=ACTOR, at=now)
         task = imp.add_action(sessions, rid, config=config, kind="corrective", department=owner,
                               title=f"Remove the cause: {title}"[:500], actor=ACTOR, at=now)
         hours = ACTION_HOURS * math.exp(self.rng.gauss(0, 0.6))
         done = config.department_calendar(owner).add_business_time(now, timedelta(hours=hours))
         push(done, "action_done", task.id)
+
+
+def linked_causes(s: Session, rid: int) -> list[str]:
+    """The root causes recorded so far (``code`` or ``code.sub``) of record ``rid``'s linked complaints that are
+    neither rejected nor merged; complaints without one are left out."""
+    return list(s.scalars(select(Complaint.root_cause).join(
+        ImprovementLink, ImprovementLink.complaint_id == Complaint.id).where(
+        ImprovementLink.improvement_id == rid, Complaint.root_cause.is_not(None),
+        Complaint.status.not_in((ComplaintStatus.REJECTED, ComplaintStatus.MERGED)))))
+
+
+def cause_of(causes: list[str]) -> tuple[str, str]:
+    """``(root cause code, note)`` an approver gives a record whose linked complaints have ``causes``: the most
+    common code among them (a sub-code counts under its code; ties: the first in name order), ``undetermined``
+    only when none is known. The record's code then selects the complaints its effectiveness check counts."""
+    codes = Counter(c.split(".", 1)[0] for c in causes)
+    known = Counter({c: n for c, n in codes.items() if c != "undetermined"})
+    if not known:
+        return "undetermined", "approved in the replay: no linked complaint has a known root cause yet"
+    code, n = min(known.items(), key=lambda kv: (-kv[1], kv[0]))
+    return code, f"approved in the replay: the most common root cause of its linked complaints ({n} of {len(causes)})"

@@ -342,7 +342,7 @@ def improvement_figures(sessions, complaints) -> dict:
     with sessions() as s:
         by_status = dict(s.execute(select(Improvement.status, func.count()).group_by(Improvement.status)).all())
         links = dict(s.execute(select(ImprovementLink.source, func.count()).group_by(ImprovementLink.source)).all())
-        decided = s.execute(select(EffectivenessCheck, Improvement.title).join(
+        decided = s.execute(select(EffectivenessCheck, Improvement.title, Improvement.root_cause).join(
             Improvement, Improvement.id == EffectivenessCheck.improvement_id).order_by(EffectivenessCheck.at)).all()
         awaiting = s.scalar(select(func.count()).select_from(Improvement).where(
             Improvement.status.in_((ImprovementStatus.APPROVED, ImprovementStatus.IN_PROGRESS,
@@ -350,7 +350,7 @@ def improvement_figures(sessions, complaints) -> dict:
     live = [c for c in complaints if c.status not in (ComplaintStatus.REJECTED, ComplaintStatus.MERGED)]
     data_end = max((c.received_at for c in live), default=None)
     causes = Counter((c.root_cause or "(none yet)").split(".", 1)[0] for c in live)
-    checks = [_check_row(c, title, data_end) for c, title in decided]
+    checks = [_check_row(c, title, cause, data_end) for c, title, cause in decided]
     verdicts = Counter(c["verdict"] for c in checks)
     return {"by_status": dict(sorted(by_status.items())), "total": sum(by_status.values()),
             "effective": verdicts.get("effective", 0), "ineffective": verdicts.get("ineffective", 0),
@@ -364,7 +364,7 @@ def improvement_figures(sessions, complaints) -> dict:
             "checks": checks}
 
 
-def _check_row(c: EffectivenessCheck, title: str, data_end: datetime | None) -> dict:
+def _check_row(c: EffectivenessCheck, title: str, cause: str | None, data_end: datetime | None) -> dict:
     window_end = c.implemented_at + timedelta(days=c.window_days)
     covered = data_end is not None and data_end >= window_end
     # data missing after the export's end could only add complaints after the fix: it can turn an "effective"
@@ -373,11 +373,17 @@ def _check_row(c: EffectivenessCheck, title: str, data_end: datetime | None) -> 
     return {"improvement": c.improvement_id, "title": title, "at": c.at.isoformat(), "attempt": c.attempt,
             "window_days": c.window_days, "before_count": c.before_count, "after_count": c.after_count,
             "reduction": c.reduction, "decision": c.decision, "data_covers_window": covered,
-            "verdict": verdict, "note": _check_note(c, covered, data_end, window_end)}
+            "verdict": verdict, "note": _check_note(c, cause, covered, data_end, window_end)}
 
 
-def _check_note(c: EffectivenessCheck, covered: bool, data_end: datetime | None, window_end: datetime) -> str | None:
-    """Why a check's verdict rests on data that ends before its after-window does (None when it does not)."""
+def _check_note(c: EffectivenessCheck, cause: str | None, covered: bool, data_end: datetime | None,
+                window_end: datetime) -> str | None:
+    """Why a check's verdict says little: no complaint counted before the fix (its facts and root cause ``cause``
+    matched none), or data that ends before its after-window does (None when neither)."""
+    if c.before_count == 0:
+        which = f"with root cause {cause} or none yet, " if cause else ""
+        return (f"no complaint matching the record ({which}same facts) in the {c.window_days:g} days before the "
+                "fix: nothing to compare")
     if covered:
         return None
     if data_end is None:

@@ -67,7 +67,7 @@ def build_review(sessions, config: Config, period: str, now: datetime) -> dict:
                        "as_of": as_of.isoformat(), "complete": now >= p.end},
             "complaints": complaint_figures(s, p, as_of),
             "root_causes": root_cause_pareto(s, p, as_of),
-            "recurrence": recurrence(s, p),
+            "recurrence": recurrence(s, p, as_of),
             "improvement_records": improvement_records(s, p, as_of, overdue),
             "departments": departments,
             "follow_up_tasks": follow_up_sla(s, config, p, as_of),

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from closeloop.domain.compensation import CompensationStatus
 from closeloop.services.reads.as_of import improvement_causes_at, states_at, values_at
-from closeloop.services.review.review_complaints import first_resolved
+from closeloop.services.review.review_complaints import first_resolved, rejected_at
 from closeloop.services.review.review_period import Period
 from models.tables import Compensation, Complaint, EffectivenessCheck, Improvement, ImprovementLink
 
@@ -68,16 +68,18 @@ def pareto(rows: Counter) -> dict:
     return {"resolved": total, "causes": causes}
 
 
-def recurrence(s: Session, period: Period, months: int = 6) -> dict:
+def recurrence(s: Session, period: Period, as_of: datetime, months: int = 6) -> dict:
     """Complaints linked to an improvement record as a recurrence, this month and the ``months`` before.
 
     ``{"this_period": n, "trend": [{"period", "received", "recurrences", "rate"}], "by_record": {id: n}}``;
-    ``rate`` is recurrences per complaint received that month (None without complaints).
+    ``rate`` is recurrences per complaint received that month (None without complaints); ``received`` leaves out
+    the rows rejected as not complaints at ``as_of`` (:func:`~closeloop.services.review.review_complaints.rejected_at`).
     """
     trend = []
     for p in period.months_back(months):
-        received = s.scalar(select(func.count()).select_from(Complaint).where(
-            Complaint.received_at >= p.start, Complaint.received_at < p.end)) or 0
+        in_month = and_(Complaint.received_at >= p.start, Complaint.received_at < p.end)
+        received = (s.scalar(select(func.count()).select_from(Complaint).where(in_month)) or 0) - len(
+            rejected_at(s, select(Complaint.id).where(in_month), as_of))
         rec = s.scalar(select(func.count()).select_from(ImprovementLink).where(
             ImprovementLink.source == "recurrence", ImprovementLink.linked_at >= p.start,
             ImprovementLink.linked_at < p.end)) or 0

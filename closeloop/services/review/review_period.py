@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 from closeloop.domain.errors import InvalidInput
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+FIRST_YEAR = 1970  #: the earliest year a month may be in (no complaint is older)
+LAST_MONTH = "9999-11"  #: the latest month: the next one ends at the end of year 9999, the last a datetime holds
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,14 @@ class Period:
 def month(text: str, zone: str) -> Period:
     """Parse ``YYYY-MM`` into a :class:`Period` in the IANA ``zone``.
 
-    Raises :class:`InvalidInput` (field ``period``) for anything else, e.g. ``2026-13`` or ``Oct 2026``.
+    Raises :class:`InvalidInput` (field ``period``) for anything else, e.g. ``2026-13`` or ``Oct 2026``, and for a
+    month out of range (before :data:`FIRST_YEAR` or after :data:`LAST_MONTH`).
     """
     m = _MONTH.match(text or "")
-    if not m or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1970:
+    if not m or not 1 <= int(m.group(2)) <= 12:
         raise InvalidInput("period", f"expected a month as YYYY-MM (e.g. 2026-10), got {text!r}")
+    if not f"{FIRST_YEAR}-01" <= text <= LAST_MONTH:
+        raise InvalidInput("period", f"{text} is out of range: a month from {FIRST_YEAR}-01 to {LAST_MONTH}")
     y, mo = int(m.group(1)), int(m.group(2))
     tz = ZoneInfo(zone)
     ny, nm = (y + 1, 1) if mo == 12 else (y, mo + 1)
