@@ -4,8 +4,9 @@
   in the working directory. PostgreSQL: ``postgresql+psycopg://user@host/db``.
 - ``CLOSELOOP_CONFIG``: path of the TOML configuration; default the bundled one.
 - ``CLOSELOOP_IMPORT_BATCH_SIZE``: rows per database batch during import (default 1000).
-- ``CLOSELOOP_WEBHOOK_SECRET``: the HMAC-SHA256 key signing outgoing webhooks
-  (``X-Closeloop-Signature``); the default ``change-me`` is only for demos.
+- ``CLOSELOOP_WEBHOOK_SECRET``: the HMAC-SHA256 key (its UTF-8 bytes) signing outgoing webhooks
+  (Standard Webhooks ``webhook-id``/``webhook-timestamp``/``webhook-signature``, and the deprecated
+  body-only ``X-Closeloop-Signature``; README "Receiving webhooks"); the default ``change-me`` is only for demos.
 - ``CLOSELOOP_DELIVERY_DEADLINE_S``: total deadline of one delivery attempt, in seconds (default 10).
 - ``CLOSELOOP_DELIVERY_RETRY_BASE_S`` (60), ``CLOSELOOP_DELIVERY_RETRY_CAP_S`` (14400) and
   ``CLOSELOOP_DELIVERY_MAX_ATTEMPTS`` (20): the retry schedule (exponential from the base, capped; the

@@ -120,7 +120,8 @@ def deliver_outbox(max_batches: int = 50) -> dict:
     async def drain() -> DeliveryReport:
         async with open_default_sender(secret=settings.webhook_secret.encode("utf-8"),
                                        deadline_s=settings.delivery_deadline_s,
-                                       capture_dir=settings.capture_dir, email=email_sender(settings)) as sender:
+                                       capture_dir=settings.capture_dir, email=email_sender(settings),
+                                       clock=app.clock.now) as sender:
             return await deliver_once(app.sessions, sender, app.clock, worker=worker, batch=BATCH,
                                       concurrency=CONCURRENCY, max_batches=max_batches,
                                       lease=lease_for(settings.delivery_deadline_s), policy=retry_policy,

@@ -41,13 +41,21 @@ from integrations.senders.capture import CaptureSender
 from integrations.senders.routing import RoutingSender, open_default_sender
 from integrations.senders.webhook import (
     SIGNATURE_HEADER,
+    TIMESTAMP_TOLERANCE,
+    WEBHOOK_ID_HEADER,
+    WEBHOOK_SIGNATURE_HEADER,
+    WEBHOOK_TIMESTAMP_HEADER,
     SpreadTransport,
     WebhookClient,
+    WebhookRejected,
     WebhookSender,
     make_webhook_client,
     parse_retry_after,
     sign,
+    sign_v1,
+    standard_headers,
     verify_signature,
+    verify_webhook,
     webhook_body,
 )
 
@@ -55,5 +63,7 @@ __all__ = [
     "OUTCOMES", "Outcome", "OutgoingMessage", "SendResult", "Sender",
     "WebhookSender", "CaptureSender", "AppriseSender", "RoutingSender", "SpreadTransport", "WebhookClient",
     "make_webhook_client", "Http1Transport", "open_default_sender", "webhook_body", "sign", "verify_signature",
-    "parse_retry_after", "SIGNATURE_HEADER",
+    "parse_retry_after", "SIGNATURE_HEADER", "WEBHOOK_ID_HEADER", "WEBHOOK_TIMESTAMP_HEADER",
+    "WEBHOOK_SIGNATURE_HEADER", "TIMESTAMP_TOLERANCE", "sign_v1", "standard_headers", "verify_webhook",
+    "WebhookRejected",
 ]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from integrations.outbound import OutgoingMessage, Sender, SendResult
 from integrations.senders.apprise import AppriseSender
@@ -29,11 +30,13 @@ class RoutingSender:
 @asynccontextmanager
 async def open_default_sender(*, secret: bytes, deadline_s: float, capture_dir: str | os.PathLike,
                               pools: int = 32, connections_per_pool: int = 2,
-                              apprise: bool = True, email: Sender | None = None) -> AsyncIterator[RoutingSender]:
+                              apprise: bool = True, email: Sender | None = None,
+                              clock: Callable[[], datetime] | None = None) -> AsyncIterator[RoutingSender]:
     """A :class:`RoutingSender` over webhook, capture, (when importable) Apprise and, when given, ``email``
-    (an :class:`integrations.smtp.SmtpSender`); closes the client."""
+    (an :class:`integrations.smtp.SmtpSender`); closes the client. ``clock`` (aware UTC datetimes; the
+    delivery's clock) stamps the webhooks' signed ``webhook-timestamp``; default: the system time."""
     client = make_webhook_client(deadline_s, pools=pools, connections_per_pool=connections_per_pool)
-    senders: dict[str, Sender] = {"webhook": WebhookSender(client, secret, deadline_s),
+    senders: dict[str, Sender] = {"webhook": WebhookSender(client, secret, deadline_s, clock=clock),
                                   "capture": CaptureSender(capture_dir)}
     if email is not None:
         senders["email"] = email

@@ -1,15 +1,26 @@
-"""Signed JSON webhooks over httpx: the body, its signature, the client layout and the sender
-(classification of every outcome: the table in :mod:`integrations.senders`)."""
+"""Signed JSON webhooks over httpx: the body, its signatures, the client layout and the sender
+(classification of every outcome: the table in :mod:`integrations.senders`).
+
+Two signatures ride on every webhook, keyed by the same secret:
+
+- Standard Webhooks v1 (https://www.standardwebhooks.com): ``webhook-id`` (the outbox row's idempotency
+  key: the same on every retry), ``webhook-timestamp`` (Unix seconds of the send, from the sender's clock)
+  and ``webhook-signature: v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">``. The
+  timestamp is signed, so a receiver that refuses stale timestamps refuses a replayed capture.
+- ``X-Closeloop-Signature: sha256=<hex HMAC-SHA256 of body>``: deprecated, kept for existing receivers; it
+  does not cover a time, so a captured request verifies forever.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
 import ssl
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
@@ -18,7 +29,11 @@ import httpx
 from integrations.http1 import Http1Transport
 from integrations.outbound import OutgoingMessage, SendResult
 
-SIGNATURE_HEADER = "X-Closeloop-Signature"
+SIGNATURE_HEADER = "X-Closeloop-Signature"  # deprecated: body only, no timestamp (replayable)
+WEBHOOK_ID_HEADER = "webhook-id"
+WEBHOOK_TIMESTAMP_HEADER = "webhook-timestamp"
+WEBHOOK_SIGNATURE_HEADER = "webhook-signature"
+TIMESTAMP_TOLERANCE = timedelta(minutes=5)  # the Standard Webhooks libraries' default, either direction
 USER_AGENT = "closeloop-delivery/0.1"
 ERROR_BODY_CHARS = 300  # of a refusing receiver's answer, kept in last_error
 
@@ -45,6 +60,47 @@ def sign(secret: bytes, body: bytes) -> str:
 def verify_signature(secret: bytes, body: bytes, header: str | None) -> bool:
     """What a receiver does: recompute over the raw body bytes, compare in constant time."""
     return header is not None and bool(header) and hmac.compare_digest(sign(secret, body), header.strip())
+
+
+def sign_v1(secret: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
+    """``v1,<base64 HMAC-SHA256 of "{msg_id}.{timestamp}.{body}">``, the ``webhook-signature`` value
+    (Standard Webhooks; ``timestamp`` in Unix seconds, ``msg_id`` UTF-8, ``body`` the exact bytes sent)."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(secret, signed, hashlib.sha256).digest()).decode("ascii")
+
+
+def standard_headers(secret: bytes, msg_id: str, sent_at: datetime, body: bytes) -> dict[str, str]:
+    """The three Standard Webhooks headers for one attempt (``sent_at`` aware; whole seconds are signed)."""
+    timestamp = int(sent_at.timestamp())
+    return {WEBHOOK_ID_HEADER: msg_id, WEBHOOK_TIMESTAMP_HEADER: str(timestamp),
+            WEBHOOK_SIGNATURE_HEADER: sign_v1(secret, msg_id, timestamp, body)}
+
+
+class WebhookRejected(ValueError):
+    """A webhook that fails :func:`verify_webhook` (the message says which check)."""
+
+
+def verify_webhook(secret: bytes, headers: Mapping[str, str], body: bytes, *, now: datetime,
+                   tolerance: timedelta = TIMESTAMP_TOLERANCE) -> str:
+    """What a receiver does with the Standard Webhooks headers (``headers`` keyed in lower case).
+
+    Requires all three headers, a ``webhook-timestamp`` within ``tolerance`` of ``now`` (either side), and
+    one ``v1,`` entry of the space-separated ``webhook-signature`` equal (constant time) to the HMAC over the
+    raw ``body``. Returns the ``webhook-id`` (the key to de-duplicate on: retries repeat it). Raises
+    :class:`WebhookRejected` otherwise.
+    """
+    msg_id, stamp, given = (headers.get(h) for h in
+                            (WEBHOOK_ID_HEADER, WEBHOOK_TIMESTAMP_HEADER, WEBHOOK_SIGNATURE_HEADER))
+    if not msg_id or not stamp or not given:
+        raise WebhookRejected("missing webhook-id, webhook-timestamp or webhook-signature")
+    if not stamp.isascii() or not stamp.isdigit():
+        raise WebhookRejected("webhook-timestamp is not Unix seconds")
+    if abs(now.timestamp() - int(stamp)) > tolerance.total_seconds():
+        raise WebhookRejected("webhook-timestamp is outside the tolerance (stale, replayed or skewed)")
+    expected = sign_v1(secret, msg_id, int(stamp), body).encode("ascii")
+    if not any(hmac.compare_digest(expected, entry.encode("utf-8", "replace")) for entry in given.split()):
+        raise WebhookRejected("no webhook-signature entry matches")
+    return msg_id
 
 
 def parse_retry_after(value: str | None, *, reference: datetime | None = None) -> float | None:
@@ -200,9 +256,10 @@ class WebhookSender:
     """POSTs signed JSON to ``msg.target`` (an http(s) URL); see the module docstring for outcomes.
 
     Body: ``{"id", "idempotency_key", "recipient", "subject", "body", "payload"}``
-    (:func:`webhook_body`). Headers: ``Idempotency-Key`` (the outbox key, the same
-    on every attempt), ``X-Closeloop-Signature: sha256=<hex HMAC-SHA256 of the
-    exact body bytes>`` and ``Content-Type: application/json; charset=utf-8``.
+    (:func:`webhook_body`). Headers: ``Idempotency-Key`` and ``webhook-id`` (the outbox key, the same
+    on every attempt), ``webhook-timestamp`` (this attempt's send time from ``clock``, Unix seconds),
+    ``webhook-signature`` (:func:`sign_v1`), the deprecated ``X-Closeloop-Signature: sha256=<hex
+    HMAC-SHA256 of the exact body bytes>`` and ``Content-Type: application/json; charset=utf-8``.
 
     Each attempt runs under a total deadline of ``deadline_s`` (``asyncio.timeout``)
     on top of the client's per-operation timeouts, so a receiver trickling its
@@ -211,8 +268,9 @@ class WebhookSender:
     transport that does not trace, such an error counts as ``unknown`` (the safe
     side: both are retried with the same key).
 
-    ``clock`` (a callable returning an aware UTC datetime) is only the reference
-    for a ``Retry-After`` HTTP-date when the response has no ``Date`` header.
+    ``clock`` (a callable returning an aware UTC datetime; pass the delivery's clock) gives the signed
+    ``webhook-timestamp`` and is the reference for a ``Retry-After`` HTTP-date when the response has no
+    ``Date`` header.
     """
 
     def __init__(self, client: httpx.AsyncClient, secret: bytes, deadline_s: float, *,
@@ -241,6 +299,7 @@ class WebhookSender:
         body = webhook_body(msg)
         headers = {
             "Idempotency-Key": msg.idempotency_key,
+            **standard_headers(self.secret, msg.idempotency_key, self._clock(), body),
             SIGNATURE_HEADER: sign(self.secret, body),
             "Content-Type": "application/json; charset=utf-8",
         }

@@ -96,7 +96,7 @@ def deliver(sessions, clock, *, worker="w1", deadline=GUARD_S, read=None, captur
             spread=False, **kw):
     async def go():
         async with client(deadline, read, pools, spread) as c:
-            senders: dict = {"webhook": WebhookSender(c, SECRET, deadline)}
+            senders: dict = {"webhook": WebhookSender(c, SECRET, deadline, clock=clock.now)}
             if capture_dir is not None:  # never the checkout: a test that sends capture rows passes its tmp_path
                 senders["capture"] = CaptureSender(capture_dir)
             sender = RoutingSender(senders)
