@@ -53,7 +53,12 @@ def test_the_demo_secret_warning_is_for_signed_webhooks_only(tmp_path, monkeypat
     monkeypatch.setenv("CLOSELOOP_DATABASE_URL", url)
     monkeypatch.setenv("CLOSELOOP_CAPTURE_DIR", str(tmp_path / "cap"))
     monkeypatch.setenv("CLOSELOOP_WEBHOOK_SECRET", DEFAULT_SECRET)
-    with caplog.at_level(logging.WARNING):
-        report = deliver_outbox.fn(max_batches=1)
+    flow_log = logging.getLogger("flows.deliver")  # its own handler: an earlier test in this worker may have
+    flow_log.addHandler(caplog.handler)             # set up Prefect's logging, which stops propagation
+    try:
+        with caplog.at_level(logging.WARNING):
+            report = deliver_outbox.fn(max_batches=1)
+    finally:
+        flow_log.removeHandler(caplog.handler)
     assert (report["claimed"], report["signed"]) == (1, int(warned))
     assert ("demo default" in caplog.text) is warned
