@@ -18,8 +18,9 @@ customers_app = typer.Typer(help="Customers: erase personal data on request.", n
 @customers_app.command("forget")
 def customers_forget(ref: str, actor: str | None = typer.Option(None),
                      yes: bool = typer.Option(False, "--yes", help="do not ask for confirmation")) -> None:
-    """Erase customer REF's name, language, time zone, contact points, message bodies, quarantined mail and
-    attachments (GDPR/PIPL erasure); complaint counts, clocks and the audit log stay. Audited; irreversible."""
+    """Erase customer REF's name, language, time zone, contact points, message bodies, the Message-IDs of their
+    mails, quarantined mail and attachments (GDPR/PIPL erasure); complaint counts, clocks and the audit log
+    stay. Audited; irreversible."""
     if not yes and not typer.confirm(f"Erase the personal data of customer {ref}? This cannot be undone"):
         raise typer.Exit(1)
     a = get_app()
@@ -27,7 +28,7 @@ def customers_forget(ref: str, actor: str | None = typer.Option(None),
                attachment_dir=Path(a.settings.attachment_dir))
     out.print(f"customer {e.customer_id}: erased {e.contacts} contact point(s), {e.messages} message bod(ies), "
               f"{e.outbox} outgoing message(s) on {e.complaints} complaint(s), {e.quarantined} quarantined mail(s), "
-              f"{e.attachments} attachment(s) ({e.files} stored file(s) removed)")
+              f"{e.attachments} attachment(s) ({e.files} stored file(s) removed), {e.mail_ids} mail Message-ID(s)")
 
 
 promises_app = typer.Typer(help="Promises to customers: make, keep (with evidence), list.", no_args_is_help=True)

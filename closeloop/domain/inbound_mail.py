@@ -112,6 +112,9 @@ class ParsedMail:
 #: Multipart defects that mean the structure cannot be trusted (the parser guessed).
 FATAL_DEFECTS: tuple[type[MessageDefect], ...] = (NoBoundaryInMultipartDefect, StartBoundaryNotFoundDefect,
                                                   MultipartInvariantViolationDefect)
+#: ``complaint.extra`` key of the Message-ID of the customer's e-mail that opened a complaint (source ``email``).
+OPENING_MAIL_ID = "message_id"
+
 _MSGID = re.compile(r"<[^<>\s]{1,500}>")
 _TOKEN = re.compile(r"\[CL-(\d{1,10})\]", re.IGNORECASE)
 _TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)

@@ -108,3 +108,37 @@ def test_forget_erases_quarantined_mail_and_attachments_keeping_shared_files_unt
     assert not shared.exists()
     assert count(sessions, Attachment) == count(sessions, MailQuarantine) == 0
     assert _left(sessions, ("Qwertz", BOB, "bobsecret", "Broken vase", "The vase broke", "photo.png")) == []
+
+
+def test_forget_clears_the_message_ids_of_the_customers_mails_and_others_still_thread(
+        sessions, config, imap_server, tmp_path):  # noqa: F811
+    """The opening mail's Message-ID (``complaint.extra``) and each reply's (``message.mail_id``) may carry the
+    sender's address or host: erased with the customer; Bob's thread keeps working."""
+    alice_open, alice_reply = "<1.alice.zyxwv@mail.alicehost.example>", "<2.alice.zyxwv@mail.alicehost.example>"
+    bob_open, bob_reply = "<1.bob@bobhost.example>", "<2.bob@bobhost.example>"
+
+    def msg(sender: str, mid: str, refs: str | None = None) -> bytes:
+        m = mail(sender=sender, subject="Parcel", body="late")
+        m.replace_header("Message-ID", mid)
+        if refs:
+            m["In-Reply-To"] = refs
+        return bytes(m)
+
+    imap_server.append(msg(ALICE, alice_open), msg(BOB, bob_open))
+    poll(sessions, config, imap_server, tmp_path)
+    imap_server.append(msg(ALICE, alice_reply, alice_open), msg(BOB, bob_reply, bob_open))
+    assert poll(sessions, config, imap_server, tmp_path, at=T0 + timedelta(hours=1)).counts["reply"] == 2
+    assert {n for *_, n in _left(sessions, ("alicehost", "bobhost"))} == {"alicehost", "bobhost"}
+
+    alice_ref = _ref_of(sessions, ALICE)
+    e = forget(sessions, alice_ref, actor="dpo", at=T0 + timedelta(days=1))
+    assert e.mail_ids == 2  # the opening mail's and the reply's
+    assert _left(sessions, ("alicehost", "alice.zyxwv")) == []
+    with sessions() as s:
+        (audit,) = s.scalars(select(Transition).where(Transition.entity == "customer")).all()
+        assert audit.data["mail_ids"] == 2
+        (bobs,) = s.scalars(select(Complaint.id).where(Complaint.extra["message_id"].as_string() == bob_open))
+    assert forget(sessions, alice_ref, actor="dpo", at=T0 + timedelta(days=2)).mail_ids == 0
+    imap_server.append(msg(BOB, "<3.bob@bobhost.example>", bob_reply))
+    report = poll(sessions, config, imap_server, tmp_path, at=T0 + timedelta(days=3))
+    assert [(r.outcome, r.complaint_id) for r in report.results] == [("reply", bobs)]

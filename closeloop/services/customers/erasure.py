@@ -8,6 +8,15 @@
   file is content-addressed and may also belong to another customer's message: it is deleted only when no
   remaining ``attachment`` row names its SHA-256 (:func:`unreferenced`, inside the erasing transaction) and
   removed from disk after the commit (:func:`remove_files`, which checks the references again first).
+- **Message-IDs** of the customer's mails (some mail programs put the sender's host or address in them):
+  ``complaint.extra["message_id"]`` of their complaints and ``message.mail_id`` of the inbound messages that
+  arrived on them are cleared (:func:`erase_mail_ids`). Our own outbound Message-IDs stay, so other
+  customers' threads and the erased complaints' statistics are untouched.
+
+Kept, knowingly: ``inbound_mail.key`` and ``complaint.external_ref`` hold the SHA-256 of a mail's Message-ID
+(of the raw bytes without one); they make a re-fetched mail a duplicate instead of a new complaint, and a
+later reply quoting that Message-ID still threads. A Message-ID built from the address can be confirmed
+against its hash by someone who already knows the address.
 
 Known limit: a concurrent intake taking in the very same content between that last check and the unlink
 keeps a row whose file is gone; the download then answers 404 ("file missing") and the sender's next copy
@@ -20,13 +29,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from closeloop.domain.inbound_mail import header_sender
+from closeloop.domain.customer import MessageDirection
+from closeloop.domain.inbound_mail import OPENING_MAIL_ID, header_sender
 from closeloop.services.bulk import rowcount
 from closeloop.services.uow import unit_of_work
-from models.tables import Attachment, MailQuarantine
+from models.tables import Attachment, Complaint, MailQuarantine, Message
 
 #: Bytes of each quarantined message read to find its header block (headers beyond are not looked at).
 HEADER_BYTES = 64 * 1024
@@ -52,6 +62,24 @@ def erase_mail(s: Session, complaint_ids: list[int], addresses: set[str]) -> Mai
         digests |= {d for d in s.scalars(select(Attachment.sha256).where(Attachment.complaint_id.in_(chunk))) if d}
         n_attachments += rowcount(s.execute(delete(Attachment).where(Attachment.complaint_id.in_(chunk))))
     return MailErasure(quarantined, n_attachments, frozenset(unreferenced(s, digests)))
+
+
+def erase_mail_ids(s: Session, complaint_ids: list[int]) -> int:
+    """Clear the Message-IDs of the customer's mails on ``complaint_ids`` (the opening mail's in
+    ``complaint.extra``, each inbound message's ``mail_id`` where it arrived on one of them) inside the
+    caller's transaction; returns how many were cleared (0 when run again)."""
+    cleared = 0
+    ct = Complaint.__table__
+    for chunk in _chunks(complaint_ids):
+        extras = [{"cid": cid, "extra": {k: v for k, v in extra.items() if k != OPENING_MAIL_ID}}
+                  for cid, extra in s.execute(select(ct.c.id, ct.c.extra).where(ct.c.id.in_(chunk)))
+                  if extra and OPENING_MAIL_ID in extra]
+        if extras:
+            s.execute(update(ct).where(ct.c.id == bindparam("cid")).values(extra=bindparam("extra")), extras)
+        cleared += len(extras) + rowcount(s.execute(update(Message).where(
+            Message.original_complaint_id.in_(chunk), Message.direction == MessageDirection.INBOUND,
+            Message.mail_id.is_not(None)).values(mail_id=None)))
+    return cleared
 
 
 def _erase_quarantine(s: Session, addresses: set[str]) -> int:

@@ -33,6 +33,7 @@ from closeloop.config import Config
 from closeloop.config.customers import Milestone
 from closeloop.domain.complaint import ComplaintStatus
 from closeloop.domain.customer import ContactKind, ContactPoint, MessageDirection
+from closeloop.domain.inbound_mail import OPENING_MAIL_ID
 from closeloop.services.bulk import insert_new
 from closeloop.services.customers.profiles import reachable
 from closeloop.services.markdown import md_message
@@ -228,8 +229,6 @@ def _payload(d: Draft, thread: tuple[str, ...]) -> dict:
     return payload
 
 
-#: ``complaint.extra`` key of the Message-ID of the customer's e-mail that opened a complaint (source ``email``).
-OPENING_MAIL_ID = "message_id"
 
 
 def thread_ids(session: Session, complaint_ids: list[int]) -> dict[int, tuple[str, ...]]:

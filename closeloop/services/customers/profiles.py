@@ -21,7 +21,7 @@ from closeloop.domain.outbox import READY_STATUSES, DeadReason, OutboxStatus
 from closeloop.domain.reasons import SystemReason, system_reason
 from closeloop.services.audit import audit_dict
 from closeloop.services.bulk import insert_new, rowcount
-from closeloop.services.customers.erasure import erase_mail, remove_files
+from closeloop.services.customers.erasure import erase_mail, erase_mail_ids, remove_files
 from closeloop.services.reads.search import reindex_without_text
 from closeloop.services.uow import unit_of_work
 from models.tables import Complaint, Customer, CustomerContact, Message, Outbox, Promise, Transition
@@ -81,7 +81,8 @@ def reachable(session: Session, customer_ids: list[int]) -> dict[int, ContactPoi
 @dataclass(frozen=True)
 class Erasure:
     """What ``forget`` erased: counts only (the audit row's data). ``files``: stored attachment files removed
-    from disk (those no other customer's attachment row names)."""
+    from disk (those no other customer's attachment row names); ``mail_ids``: Message-IDs of the customer's mails
+    cleared (complaints' opening mail, inbound messages)."""
 
     customer_id: int
     contacts: int
@@ -91,6 +92,7 @@ class Erasure:
     quarantined: int = 0
     attachments: int = 0
     files: int = 0
+    mail_ids: int = 0
 
 
 ERASED = ""
@@ -102,11 +104,13 @@ def forget(sessions, ref: str, *, actor: str, at: datetime, attachment_dir: Path
     Erased: display name, language, time zone, every contact point, the body of every message on the
     customer's complaints, the address, subject and body of every outbox message sent to them (a pending
     one is failed with ``last_error`` "customer erased", never sent), the customer's text in the complaints'
-    search documents, promise descriptions, quarantined raw mail from their addresses and the attachments of
-    their complaints (rows; a stored file only when no other attachment row names its content, removed
-    under ``attachment_dir`` after the commit; see :mod:`closeloop.services.customers.erasure`). Kept: the
-    pseudonymous ``ref``, complaint counts, the complaints, tasks, clocks, ``inbound_mail`` outcomes and the
-    audit log. One audit row (``entity = 'customer'``, trigger ``forget``) records who, when and the counts.
+    search documents, promise descriptions, the Message-IDs of their mails, quarantined raw mail from their
+    addresses and the attachments of their complaints (rows; a stored file only when no other attachment
+    row names its content, removed under ``attachment_dir`` after the commit; see
+    :mod:`closeloop.services.customers.erasure`). Kept: the pseudonymous ``ref``, complaint counts, the
+    complaints, tasks, clocks, ``inbound_mail`` outcomes (and the Message-ID hashes that keep a re-fetched
+    mail a duplicate) and the audit log. One audit row (``entity = 'customer'``, trigger ``forget``) records
+    who, when and the counts.
     Raises ``NotFound`` for an unknown ``ref``. Running it again erases nothing more and is audited again.
     """
     with unit_of_work(sessions) as s:
@@ -119,6 +123,7 @@ def forget(sessions, ref: str, *, actor: str, at: datetime, attachment_dir: Path
         n_contacts = rowcount(s.execute(delete(CustomerContact).where(CustomerContact.customer_id == cust.id)))
         n_messages, n_outbox = _erase_messages(s, complaint_ids, at)
         mail = erase_mail(s, complaint_ids, addresses)
+        n_mail_ids = erase_mail_ids(s, complaint_ids)
         reindex_without_text(s, complaint_ids)
         if complaint_ids:
             s.execute(update(Promise).where(Promise.complaint_id.in_(complaint_ids), Promise.description != ERASED)
@@ -127,14 +132,14 @@ def forget(sessions, ref: str, *, actor: str, at: datetime, attachment_dir: Path
         cust.erased_at = at
         counts = {"contacts": n_contacts, "messages": n_messages, "outbox": n_outbox,
                   "complaints": len(complaint_ids), "quarantined": mail.quarantined, "attachments": mail.attachments,
-                  "files": len(mail.orphan_files)}
+                  "files": len(mail.orphan_files), "mail_ids": n_mail_ids}
         s.execute(Transition.__table__.insert(), [audit_dict(
             "customer", cust.id, None, None, "erased", "forget", actor, at,
             reason=system_reason(SystemReason.PERSONAL_DATA_ERASED), data=counts)])
         customer_id = cust.id
     files = remove_files(sessions, attachment_dir, mail.orphan_files) if attachment_dir is not None else 0
     return Erasure(customer_id, n_contacts, n_messages, n_outbox, len(complaint_ids), mail.quarantined,
-                   mail.attachments, files)
+                   mail.attachments, files, n_mail_ids)
 
 
 def _erase_messages(s: Session, complaint_ids: list[int], at: datetime) -> tuple[int, int]:

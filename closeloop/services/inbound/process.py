@@ -42,8 +42,15 @@ from closeloop.config import Config
 from closeloop.domain.customer import ContactKind, ContactPoint, CustomerProfile, MessageDirection
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.facts import MAX_CHARS, ComplaintFacts
-from closeloop.domain.inbound_mail import MailOutcome, ParsedMail, ThreadReason, Unparseable, parse_mail, raw_key
-from closeloop.services.customers.notices import OPENING_MAIL_ID
+from closeloop.domain.inbound_mail import (
+    OPENING_MAIL_ID,
+    MailOutcome,
+    ParsedMail,
+    ThreadReason,
+    Unparseable,
+    parse_mail,
+    raw_key,
+)
 from closeloop.services.departments import routing_config_id, sync_departments
 from closeloop.services.inbound.attachments import InboundOptions, attachment_rows
 from closeloop.services.inbound.threads import Threads, find_threads
