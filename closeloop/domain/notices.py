@@ -358,6 +358,8 @@ MESSAGES = {
     "digest_line": {"en": "- {department}: {count} overdue task(s), oldest due {oldest}",
                     "zh": "- {department}：{count} 项超时任务，最早截止 {oldest}"},
     "digest_none": {"en": "- none", "zh": "- 无"},
+    # the ``{reason}`` of a wait that ran out when the wait had none (a row from before reasons were required)
+    "no_wait_reason": {"en": "no reason given", "zh": "未说明原因"},
     # the operations manager's alert about a dead letter (services/engine/delivery.py); values arrive escaped
     "dead_letter_subject": {"en": "Not delivered: {subject}", "zh": "未送达：{subject}"},
     "dead_letter_body": {
@@ -415,11 +417,15 @@ def label(kind: str, language: str) -> str:
 
 
 def render(kind: str, language: str, params: dict[str, object]) -> tuple[str, str]:
-    """(label, text) of a notice in ``language`` (falls back to English); raises KeyError naming a
+    """(label, text) of a notice in ``language`` (falls back to English); a missing or blank ``reason`` (a
+    wait without one) reads as ``MESSAGES["no_wait_reason"]`` in that language. Raises KeyError naming a
     missing template field."""
     spec = NOTICES[NoticeKind(kind)]
     lang = language if language in spec.texts else "en"
-    return spec.labels[lang], spec.texts[lang].format(**params)
+    text = spec.texts[lang]
+    if "{reason}" in text and not str(params.get("reason") or "").strip():
+        params = {**params, "reason": message("no_wait_reason", lang)}
+    return spec.labels[lang], text.format(**params)
 
 
 def rules_table() -> str:

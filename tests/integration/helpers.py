@@ -8,10 +8,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, update
 
 from closeloop.services.intake.importing import import_file
-from models.tables import Complaint, Task
+from models.tables import Complaint, Task, Timer, Transition
 
 
 def run_import(sessions, config, clock, path, **kw):
@@ -50,6 +50,17 @@ def intake(sessions, config, now, facts_list, reject=None):
         rc = routing_config_id(s, config, now)
         res = intake_batch(s, [IntakeItem(f) for f in facts_list], config=config, now=now, routing_config_id=rc)
     return [res.ids[i] for i in range(len(facts_list))]
+
+
+def drop_wait_reason(sessions, complaint_id: int) -> None:
+    """Make the complaint's wait look like a row from before the guard asked for a reason: none on the wait's
+    audit row and on its ``pause_expired`` timer."""
+    with sessions.begin() as s:
+        s.execute(update(Transition).where(Transition.entity == "complaint", Transition.entity_id == complaint_id,
+                                           Transition.trigger == "await_customer").values(reason=None))
+        for timer in s.scalars(select(Timer).where(Timer.complaint_id == complaint_id,
+                                                   Timer.kind == "pause_expired")):
+            timer.data = {**(timer.data or {}), "reason": None}
 
 
 def facts(ref, at, **kw):

@@ -29,7 +29,7 @@ from integrations.senders import RoutingSender
 from integrations.smtp import SmtpSender
 from models.tables import Message, Outbox, Task
 
-from .helpers import facts, intake
+from .helpers import drop_wait_reason, facts, intake
 from .smtp_server import smtp_server  # noqa: F401 - fixture
 
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # Monday 10:00 New York
@@ -336,18 +336,10 @@ def test_a_wait_without_a_reason_closes_in_customer_words_not_an_english_placeho
     """A wait row without a reason (one written before the guard asked for one): the close stored the English
     word "waiting" as what was asked, and the Chinese customer's "closed" mail showed it. Now none is stored
     and the template words it in the customer's language."""
-    from sqlalchemy import update
-
-    from models.tables import Timer, Transition
-
     (cid,) = intake(sessions, config, T0, [facts("W-0", T0, customer_ref="w0", customer=who())])
     lifecycle.await_customer(sessions, cid, config=config, reason="请提供对账单", actor="ops",
                              at=T0 + timedelta(hours=1), max_business_hours=2)
-    with sessions.begin() as s:  # as a row from before the guard: no reason, on the wait and on its timer
-        s.execute(update(Transition).where(Transition.entity == "complaint", Transition.entity_id == cid,
-                                           Transition.trigger == "await_customer").values(reason=None))
-        for timer in s.scalars(select(Timer).where(Timer.complaint_id == cid, Timer.kind == "pause_expired")):
-            timer.data = {**(timer.data or {}), "reason": None}
+    drop_wait_reason(sessions, cid)  # as a row from before the guard
     for _ in range(2):
         sweep(sessions, config, T0 + timedelta(days=2))
     (closed,) = _outbox(sessions, "customer:closed:")

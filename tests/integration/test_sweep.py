@@ -22,7 +22,7 @@ from closeloop.services.work import tasks as task_svc
 from closeloop.services.work.messages import add_message
 from models.tables import Complaint, Notification, Outbox, Task, Timer, Transition
 
-from .helpers import facts, intake, sent_statements
+from .helpers import drop_wait_reason, facts, intake, sent_statements
 
 SH = ZoneInfo("Asia/Shanghai")
 UTC = UTC
@@ -407,6 +407,26 @@ def test_digest_language_follows_the_department_and_chinese_text_is_intact(sessi
     assert msg.subject.startswith("closeloop：service queue 有 2 项待办提醒")
     assert "【提醒】" in msg.body and "【未受理】" in msg.body and "投诉 #" in msg.body
     assert "时限已用 50%" in msg.body and "（身份：处理人）" in msg.body
+
+
+def test_a_wait_without_a_reason_that_runs_out_is_worded_in_the_staff_digests_language(sessions):
+    """A wait row without a reason (written before reasons were required) told the operations manager
+    "customer has not answered (waiting)", in English even in a Chinese digest."""
+    config = engine_config(calendar='timezone = "UTC"\nhours = "mon-sun 00:00-24:00"', targets="P3 = { }",
+                           extra='operations_manager = { name = "ops-zh", language = "zh" }\n'
+                                 '[follow_up]\nauto_close_wait_after_max = false')
+    created = datetime(2026, 3, 30, 10, 0, tzinfo=UTC)
+    (cid,) = intake(sessions, config, created, [facts("W0", created)])
+    lifecycle.await_customer(sessions, cid, config=config, reason="请提供对账单", actor="agent",
+                             at=created + timedelta(hours=1), max_business_hours=2)
+    drop_wait_reason(sessions, cid)  # as a row from before the guard
+    for _ in range(2):
+        sweep(sessions, config, created + timedelta(days=1))
+    with sessions() as s:
+        (msg,) = s.scalars(select(Outbox).where(Outbox.recipient == "ops-zh")).all()
+        (note,) = [n for n in _notes(sessions) if n.kind == "pause_expired"]
+    assert "客户尚未答复（未说明原因）" in msg.body and "waiting" not in msg.body
+    assert note.data["text"] == "customer has not answered (no reason given)"  # the English copy kept for history
 
 
 def test_c15_priority_change_stops_escalating_and_keeps_the_sent_one(sessions):

@@ -86,3 +86,16 @@ def test_case8_a_chinese_digest_of_every_kind_is_chinese():
     names += [md_text(n) for n in names]  # chat digests escape values for Markdown (issue 18)
     assert _latin_outside(subject + "\n" + body, names) == []
     assert label("escalation", "zh") == "升级"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("kind", [NoticeKind.PAUSE_EXPIRED, NoticeKind.TASK_PAUSE_EXPIRED])
+@pytest.mark.parametrize("reason", [None, "", "  ", "missing"])
+def test_a_wait_without_a_reason_is_worded_in_the_recipients_language(kind, language, reason):
+    params = {"title": "Review the terms"} | ({} if reason == "missing" else {"reason": reason})
+    text = render(kind, language, params)[1]
+    assert message("no_wait_reason", language) in text
+    assert "(waiting)" not in text and "None" not in text
+    if language == "zh":
+        assert _latin_outside(text, params.values()) == []
+    assert render(kind, language, {**params, "reason": "invoice copy"})[1].count("invoice copy") == 1

@@ -256,7 +256,6 @@ def _notice_params(s: Session, spec, t, complaint, task) -> dict:
             .order_by(Transition.at)).all()
         params["count"] = complaint.transfer_count
         params["reasons"] = " / ".join(r or "-" for r in reasons)
-    params.setdefault("reason", "waiting")
     params.setdefault("note", task.title if task is not None else "")
     return params
 
@@ -292,7 +291,7 @@ def _pause_expired(s, config, t, spec, complaint, task, now, report, items) -> N
     reason = (t.data or {}).get("reason") or None  # a wait row without a reason (one written before the guard)
     if not config.model.follow_up.auto_close_wait_after_max:
         _notify(s, items, config, key=t.key, kind=NoticeKind.PAUSE_EXPIRED.value, level=spec.level, role=spec.role,
-                complaint_id=complaint.id, task=None, department=None, now=now, params={"reason": reason or "waiting"})
+                complaint_id=complaint.id, task=None, department=None, now=now, params={"reason": reason or ""})
         return
     note = system_reason(SystemReason.NO_CUSTOMER_RESPONSE)
     if complaint.root_cause is None:  # resolving needs a root cause; nobody could determine it
