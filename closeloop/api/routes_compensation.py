@@ -34,15 +34,16 @@ class CompensationIn(In):
     kind: str = Field(min_length=1, max_length=40, description="one of [compensation] kinds, e.g. refund")
     amount: str = Field(pattern=r"^\s*[0-9]{1,12}(\.[0-9]{1,2})?\s*$", description="a decimal string, e.g. '25.00'")
     currency: str | None = Field(None, min_length=3, max_length=3, description="ISO 4217; default [compensation]")
-    note: str = Field("", max_length=5000)
+    note: str = Field("", max_length=svc.NOTE_MAX_CHARS)
 
 
 class DecisionIn(In):
-    note: str = Field("", max_length=5000, description="why (optional on an approval)")
+    note: str = Field("", max_length=svc.NOTE_MAX_CHARS, description="why (optional on an approval)")
 
 
 class RejectIn(In):
-    note: str = Field(min_length=1, max_length=5000, pattern=r"\S", validation_alias=AliasChoices("note", "reason"),
+    note: str = Field(min_length=1, max_length=svc.NOTE_MAX_CHARS, pattern=r"\S",
+                      validation_alias=AliasChoices("note", "reason"),
                       description="why it is rejected (required, not blank); `reason` is accepted as another name "
                                   "for it (one of the two)")
 

@@ -88,6 +88,11 @@ def improvement_page(request: Request, improvement_id: int = Path(ge=1, le=MAX_I
                   zone=str(app.config.customer_calendar.zone))
 
 
+def _required_or_invalid(exc: InvalidInput) -> str:
+    """The flash key of a refused form: ``required`` for a missing value, else ``invalid``."""
+    return "required" if exc.problem.startswith(("is required", "needs", "required")) else "invalid"
+
+
 def _back(path: str, **params: str) -> RedirectResponse:
     return RedirectResponse(f"{path}?{urlencode(params)}", status_code=303)
 
@@ -117,8 +122,7 @@ def fire(request: Request, improvement_id: int = Path(ge=1, le=MAX_ID), trigger:
     except IllegalTransition:
         return _back(here, err="state")
     except InvalidInput as exc:
-        return _back(here, err="required" if exc.problem.startswith(("is required", "needs", "required")) else
-                     "invalid", field=exc.field)
+        return _back(here, err=_required_or_invalid(exc), field=exc.field)
     return _back(here, ok=trigger)
 
 
@@ -137,7 +141,7 @@ def compensation_page(request: Request, status: str = Query(STATUSES[0], max_len
     rows = compensation.list_entries(app.sessions, status=status, limit=200)
     me = compensation.person_key(who.token_id, who.user_id)
     return render(request, "compensation.html.j2", rows=rows, chosen=status, statuses=STATUSES,
-                  own={e.id for e in rows if e.requester_key == me},
+                  own={e.id for e in rows if e.requester_key == me}, note_max=compensation.NOTE_MAX_CHARS,
                   flash=_flash(request.query_params), zone=str(app.config.customer_calendar.zone))
 
 
@@ -154,9 +158,10 @@ def decide(request: Request, entry_id: int = Path(ge=1, le=MAX_ID), decision: st
     try:
         compensation.decide(app.sessions, entry_id, approve=decision == "approve", actor=web_actor(who),
                             role=who.role, by=compensation.person_key(who.token_id, who.user_id),
-                            at=app.clock.now(), note=data.get("note", "").strip()[:2000])
+                            at=app.clock.now(), note=data.get("note", "").strip())
     except IllegalTransition:  # decided once: another approver's decision came first (no version: status is the lock)
         return _back("/compensation", err="decided")
     except InvalidInput as exc:
-        return _back("/compensation", err="own" if exc.field == "approver" else "invalid", field=exc.field)
+        return _back("/compensation", err="own" if exc.field == "approver" else _required_or_invalid(exc),
+                     field=exc.field)
     return _back("/compensation", ok=decision)

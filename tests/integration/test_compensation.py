@@ -33,7 +33,7 @@ def test_within_cap_is_approved_above_waits_for_another_manager(sessions, config
                       at=T0 + timedelta(hours=1))
     assert (done.status, done.approver) == ("approved", "ops-manager")
     with pytest.raises(IllegalTransition, match="approved"):
-        svc.decide(sessions, big.id, approve=False, actor="ops-manager", by="user:2", role="manager", at=T0)
+        svc.decide(sessions, big.id, approve=False, note="no", actor="ops-manager", by="user:2", role="manager", at=T0)
     other_currency = svc.add(sessions, cid, config=config, kind="refund", amount="1", currency="eur", actor="a",
                              requester="token:9", at=T0)
     assert other_currency.status == "pending_approval" and other_currency.currency == "EUR"
@@ -82,8 +82,8 @@ def test_the_cap_holds_across_a_complaints_entries(sessions, config):
     rest = svc.add(sessions, cid, config=config, kind="voucher", amount="0.01", actor="agent", requester="token:1",
                    at=T0)
     assert rest.status == "pending_approval"  # the pending one counts too: it may still be approved
-    svc.decide(sessions, second.id, approve=False, actor="boss", by="token:2", role="manager", at=T0)
-    svc.decide(sessions, rest.id, approve=False, actor="boss", by="token:2", role="manager", at=T0)
+    svc.decide(sessions, second.id, approve=False, note="no", actor="boss", by="token:2", role="manager", at=T0)
+    svc.decide(sessions, rest.id, approve=False, note="no", actor="boss", by="token:2", role="manager", at=T0)
     fill = svc.add(sessions, cid, config=config, kind="voucher", amount=cap - part, actor="agent", at=T0)
     assert fill.status == "approved"  # rejected entries do not count: exactly up to the cap
     with sessions() as s:
@@ -108,7 +108,7 @@ def test_only_approver_roles_decide_and_never_the_requester_whatever_the_name(se
         with pytest.raises(InvalidInput, match="approver"):
             svc.decide(sessions, e.id, approve=True, actor=name, by="user:7", role="manager", at=T0)
         with pytest.raises(InvalidInput, match="approver"):
-            svc.decide(sessions, e.id, approve=False, actor=name, by="user:7", role="manager", at=T0)
+            svc.decide(sessions, e.id, approve=False, note="no", actor=name, by="user:7", role="manager", at=T0)
     done = svc.decide(sessions, e.id, approve=True, actor="cli:root", by="token:7", role="admin", at=T0)
     assert (done.status, done.approver) == ("approved", "cli:root")  # same name, another person (token 7)
 
@@ -142,7 +142,7 @@ def test_an_entry_recorded_before_identities_is_rejected_not_approved(sessions, 
             s.get_one(Compensation, e.id).requester_key = None
     with pytest.raises(InvalidInput, match="requester"):
         svc.decide(sessions, legacy[0].id, approve=True, actor="boss", by="user:2", role="manager", at=T0)
-    assert svc.decide(sessions, legacy[1].id, approve=False, actor="boss", by="user:2", role="manager",
+    assert svc.decide(sessions, legacy[1].id, approve=False, note="no", actor="boss", by="user:2", role="manager",
                       at=T0).status == "rejected"
 
 
@@ -182,7 +182,7 @@ def test_a_decided_entrys_approval_notice_is_not_sent(sessions, config):
     approved, rejected, waiting = (svc.add(sessions, cid, config=config, kind="refund", amount=cap + 1, actor="agent",
                                            requester="token:1", at=T0) for _ in range(3))
     svc.decide(sessions, approved.id, approve=True, actor="boss", by="token:2", role="manager", at=T0)
-    svc.decide(sessions, rejected.id, approve=False, actor="boss", by="token:2", role="manager", at=T0)
+    svc.decide(sessions, rejected.id, approve=False, note="no", actor="boss", by="token:2", role="manager", at=T0)
     with sessions() as s:
         release = max(s.scalars(select(Notification.release_at)).all())
     sweep(sessions, config, now=max(release, T0) + timedelta(minutes=1))
@@ -194,3 +194,20 @@ def test_a_decided_entrys_approval_notice_is_not_sent(sessions, config):
                      f"compensation-pending:{waiting.id}": ("packed", None)}
     assert f"compensation {waiting.id} on complaint {cid} waits" in bodies
     assert f"compensation {approved.id} " not in bodies and f"compensation {rejected.id} " not in bodies
+
+
+@pytest.mark.parametrize("note", ["", "   \n"])
+def test_a_rejection_needs_a_note_in_the_service_itself(sessions, config, note):
+    """The API and the CLI asked for a note; the service did not, so any other caller rejected silently."""
+    cid, cap = _cid_and_cap(sessions, config, "K-note")
+    e = svc.add(sessions, cid, config=config, kind="refund", amount=cap + 1, actor="a", requester="token:1", at=T0)
+    with pytest.raises(InvalidInput) as caught:
+        svc.decide(sessions, e.id, approve=False, actor="boss", by="user:2", role="manager", at=T0, note=note)
+    assert caught.value.field == "note"
+    with pytest.raises(InvalidInput) as caught:  # one limit: the API's
+        svc.decide(sessions, e.id, approve=False, actor="boss", by="user:2", role="manager", at=T0,
+                   note="x" * (svc.NOTE_MAX_CHARS + 1))
+    assert caught.value.field == "note"
+    long = "why " * (svc.NOTE_MAX_CHARS // 4)
+    done = svc.decide(sessions, e.id, approve=False, actor="boss", by="user:2", role="manager", at=T0, note=long)
+    assert done.status == "rejected"

@@ -87,7 +87,7 @@ def test_parallel_decisions_decide_an_entry_once(sessions, config, monkeypatch):
     monkeypatch.setattr(svc, "apply", _after(svc.apply, threading.Barrier(2)))
     outcomes = _run([lambda: svc.decide(sessions, entry.id, approve=True, actor="boss-a", by="token:2",
                                         role="manager", at=T0),
-                     lambda: svc.decide(sessions, entry.id, approve=False, actor="boss-b", by="token:3",
+                     lambda: svc.decide(sessions, entry.id, approve=False, note="no", actor="boss-b", by="token:3",
                                         role="manager", at=T0)])
     decided = [o for o in outcomes if isinstance(o, Compensation)]
     assert len(decided) == 1 and isinstance(next(o for o in outcomes if o not in decided), IllegalTransition), outcomes

@@ -90,7 +90,7 @@ def test_a_past_months_compensation_does_not_change_when_decided_later(sessions,
     before = build_review(sessions, config, "2026-03", april)["compensation"]
     assert (before["entries"], before["pending_approval"], before["approved_total"]) == (3, 2, {cur: "0.01"})
     comp.decide(sessions, late[0].id, approve=True, actor="boss", by="token:2", role="manager", at=april)
-    comp.decide(sessions, late[1].id, approve=False, actor="boss", by="token:2", role="manager", at=april)
+    comp.decide(sessions, late[1].id, approve=False, note="no", actor="boss", by="token:2", role="manager", at=april)
     assert build_review(sessions, config, "2026-03", april + timedelta(hours=1))["compensation"] == before
     # decided at the very end of the period: not yet decided at its end (the end is exclusive)
     end = datetime(2026, 4, 1, 4, tzinfo=UTC)

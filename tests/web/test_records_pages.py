@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from closeloop.services.capa import improvement
 from closeloop.services.work import compensation
-from models.tables import Compensation, EffectivenessCheck, Improvement
+from models.tables import Compensation, EffectivenessCheck, Improvement, Transition
 from tests.web.conftest import T0, csrf_of
 from tests.web.test_complaint_work import _shown
 
@@ -120,3 +120,26 @@ def test_compensation_approval_by_an_approver_never_the_requester(web, complaint
                      ).status_code == 403
     zh = web.signin("manager_zh")
     assert "补偿审批" in zh.get("/compensation").text
+
+
+def test_a_dashboard_rejection_needs_a_note_checked_by_the_server_and_keeps_it_whole(web, complaints):
+    """The page's ``required`` was the only check (a blank note was taken), and the note was cut at 2,000
+    characters while the API takes 5,000: now the service's rule and limit hold, shown like other form errors."""
+    e = compensation.add(web.app.sessions, complaints[0], config=web.app.config, kind="refund", amount="90000",
+                         actor="agent", requester=_key(web, "member"), at=T0)
+    c = web.signin("manager")
+    page = c.get("/compensation").text
+    assert f'name="note" required maxlength="{compensation.NOTE_MAX_CHARS}"' in page
+    r = c.post(f"/compensation/{e.id}/reject", data={"csrf": csrf_of(page), "note": "   "})
+    assert _shown(c, r) == "err: “note” is required."
+    r = c.post(f"/compensation/{e.id}/reject", data={"csrf": csrf_of(page), "note": "x" * 5001})
+    assert _shown(c, r) == "err: “note” is missing or not valid."
+    with web.app.sessions() as s:
+        assert s.get_one(Compensation, e.id).status == "pending_approval"
+    why = "over the budget " * 250  # 4,000 characters
+    r = c.post(f"/compensation/{e.id}/reject", data={"csrf": csrf_of(page), "note": why})
+    assert _shown(c, r) == "ok: Done: Reject."
+    with web.app.sessions() as s:
+        reason = s.scalar(select(Transition.reason).where(Transition.entity == "compensation",
+                                                          Transition.entity_id == e.id))
+    assert reason == why.strip()

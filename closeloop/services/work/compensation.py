@@ -34,6 +34,8 @@ from models.tables import Compensation, Complaint
 MAX_AMOUNT = Decimal("1000000000")
 #: roles that may approve or reject compensation above the cap (issue 14)
 APPROVER_ROLES = ("manager", "admin")
+#: Characters a note (an entry's, a decision's) may have: the API, the dashboard and the CLI take this limit.
+NOTE_MAX_CHARS = 5000
 
 
 def person_key(token_id: int, user_id: int | None) -> str:
@@ -65,8 +67,10 @@ def add(sessions, complaint_id: int, *, config: Config, kind: str, amount: str |
     """Record compensation on a complaint; ``approved`` within the cap, else ``pending_approval``.
     ``requester``: the caller's :func:`person_key` (None: unidentified, allowed within the cap only).
 
-    Raises ``InvalidInput`` (kind, amount, currency, complaint, requester) or ``NotFound``.
+    Raises ``InvalidInput`` (kind, amount, currency, complaint, requester, note: over ``NOTE_MAX_CHARS``)
+    or ``NotFound``.
     """
+    check_note(note, required=False)
     policy = config.model.compensation
     if kind not in policy.kinds:
         raise InvalidInput("kind", f"must be one of {', '.join(policy.kinds)}")
@@ -131,11 +135,15 @@ def decide(sessions, compensation_id: int, *, approve: bool, actor: str, by: str
     ``APPROVER_ROLES`` may decide, and never the requester (the same identity, whatever the channel or name).
     An entry without a recorded requester (before migration 0016) may be rejected, not approved.
 
+    ``note`` says why: required (not blank) on a rejection, at most ``NOTE_MAX_CHARS`` characters.
+
     Raises ``NotPermitted`` (role), ``NotFound``, ``IllegalTransition`` (not pending),
-    ``InvalidInput`` naming ``approver`` (the requester) or ``requester`` (approving an unidentified one).
+    ``InvalidInput`` naming ``note`` (blank on a rejection, or too long), ``approver`` (the requester) or
+    ``requester`` (approving an unidentified one).
     """
     if role not in APPROVER_ROLES:
         raise NotPermitted(role, f"may not approve or reject compensation; allowed: {', '.join(APPROVER_ROLES)}")
+    check_note(note, required=not approve)
     with unit_of_work(sessions) as s:
         # decided once: a second decision waits for the first (SQLite: BEGIN IMMEDIATE; PostgreSQL: row lock)
         # and then finds the entry no longer pending
@@ -150,6 +158,15 @@ def decide(sessions, compensation_id: int, *, approve: bool, actor: str, by: str
         apply(s, entry, trigger, at=at, actor=actor, reason=note or None,  # decided_at stamped by the gate
               data={"compensation": entry.id, "amount": str(entry.amount), "currency": entry.currency})
         return entry
+
+
+def check_note(note: str, *, required: bool) -> None:
+    """Raise ``InvalidInput`` naming ``note`` when it is blank but ``required`` (a rejection says why) or longer
+    than ``NOTE_MAX_CHARS`` characters."""
+    if required and not note.strip():
+        raise InvalidInput("note", "is required on a rejection: say why (not blank)")
+    if len(note) > NOTE_MAX_CHARS:
+        raise InvalidInput("note", f"is {len(note):,} characters long; at most {NOTE_MAX_CHARS:,}")
 
 
 def _check_approver(entry: Compensation, by: str, approve: bool) -> None:
