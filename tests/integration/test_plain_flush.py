@@ -16,6 +16,7 @@ from closeloop.services.engine import ledger
 from closeloop.services.transitions import apply, record_event
 from closeloop.services.uow import unit_of_work
 from closeloop.services.work import tasks as svc
+from closeloop.services.work.task_reads import load_with_siblings
 from models.tables import Complaint, Department, Task
 
 from .helpers import sent_statements
@@ -127,7 +128,7 @@ def test_the_audit_rows_read_are_not_used_after_a_flush(sessions, config, engine
     cid, t = _debt(sessions, config)
     with unit_of_work(sessions) as s:
         svc._lock_complaint_of(s, t["investigate"])
-        task, _complaint, siblings = svc._load_with_siblings(s, t["investigate"])
+        task, _complaint, siblings = load_with_siblings(s, t["investigate"])
         assert siblings is not None and siblings.audit_if_current(s) == siblings.audit
         assert [r[6] for r in siblings.audit].count("create") == len(t)  # its tasks' creation rows
         apply(s, task, TaskTrigger.ACKNOWLEDGE, at=T0 + timedelta(minutes=2), actor="ops")

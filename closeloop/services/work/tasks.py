@@ -24,15 +24,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, or_, select, update
-from sqlalchemy.orm import Session, aliased
-from sqlalchemy.orm.util import identity_key
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
 
 from closeloop.config import Config
 from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus, ComplaintTrigger
-from closeloop.domain.errors import InvalidInput, NotFound
+from closeloop.domain.errors import InvalidInput
 from closeloop.domain.reasons import SystemReason, system_reason
 from closeloop.domain.task import ACTIVE_STATES, FINISHED_STATES, TASK_MACHINE, TaskStatus, TaskTrigger
 from closeloop.domain.task_kinds import SYSTEM_TITLES, SystemTaskKind
@@ -40,97 +39,16 @@ from closeloop.services.audit import add_task, audit_dict
 from closeloop.services.capa import root_cause as rc
 from closeloop.services.departments import sync_departments
 from closeloop.services.engine.clocks import refresh_due
-from closeloop.services.engine.ledger import audit_json, pending_audit, stored_audit
+from closeloop.services.engine.ledger import pending_audit
 from closeloop.services.people.users import assign_to, take_up
-from closeloop.services.plain_flush import flushes
-from closeloop.services.transitions import apply, check_version, record_event
+from closeloop.services.transitions import apply, record_event
 from closeloop.services.uow import unit_of_work
 from closeloop.services.work.lifecycle import record_follow_up_in_session  # lifecycle imports this module
+from closeloop.services.work.task_reads import Siblings, load_held, load_task, load_with_siblings
 from models.db import begin_write
 from models.tables import Complaint, Department, Improvement, Task, TaskDependency, Transition
 
 ROOT_CAUSE_KIND = rc.ROOT_CAUSE_KIND
-
-
-def _load(session: Session, task_id: int, expected_version: int | None = None) -> Task:
-    task = session.get(Task, task_id)
-    if task is None:
-        raise NotFound("task", task_id)
-    check_version(task, expected_version, "task")
-    return task
-
-
-#: a task and its complaint (None for an improvement action) in one statement
-_TASK_AND_COMPLAINT = (select(Task, Complaint).outerjoin(Complaint, Complaint.id == Task.complaint_id)
-                       .where(Task.id == bindparam("task_id")))
-
-
-def _load_held(session: Session, task_id: int, expected_version: int | None) -> tuple[Task, Complaint | None]:
-    """:func:`_load` and :func:`_held_complaint`, in one statement when the session does not hold the task (for
-    a change that takes no row lock on the complaint between the two reads)."""
-    if session.identity_map.get(identity_key(Task, task_id)) is not None:
-        task = _load(session, task_id, expected_version)
-        return task, _held_complaint(session, task)
-    row = session.execute(_TASK_AND_COMPLAINT, {"task_id": task_id}).first()
-    if row is None:
-        raise NotFound("task", task_id)
-    check_version(row[0], expected_version, "task")
-    return row[0], row[1]
-
-
-_SIBLING = aliased(Task)
-#: a task with its complaint, and the complaint's other tasks (their complaint columns NULL: read once), by id,
-#: each with the ids of the tasks it depends on (SQLite's ``group_concat``: "3,4", NULL for none); the task's own
-#: row also with the complaint's audit rows for its clocks (``ledger.audit_json``; NULL on the other rows)
-_TASKS_OF_TASK = (select(Task, Complaint, select(func.group_concat(TaskDependency.depends_on_id))
-                         .where(TaskDependency.task_id == Task.id).scalar_subquery(),
-                         case((Task.id == bindparam("task_id"), audit_json(Task.complaint_id))))
-                  .outerjoin(Complaint, and_(Complaint.id == Task.complaint_id, Task.id == bindparam("task_id")))
-                  .where(or_(Task.id == bindparam("task_id"),
-                             Task.complaint_id == select(_SIBLING.complaint_id)
-                             .where(_SIBLING.id == bindparam("task_id")).scalar_subquery()))
-                  .order_by(Task.id))
-
-
-class _Siblings(NamedTuple):
-    """Every task of a complaint with what each depends on (task id -> its prerequisites' ids), for :func:`settle`,
-    and the complaint's stored audit rows for its clocks, read in one statement after a completion's lock."""
-
-    tasks: list[Task]
-    deps: dict[int, list[int]]
-    audit: list[tuple]
-    flushes: int | None
-
-    def audit_if_current(self, session: Session) -> list[tuple] | None:
-        """The audit rows while nothing was flushed since their read (``flushes``), else None (to read again)."""
-        now = flushes(session)
-        return self.audit if now is not None and now == self.flushes else None
-
-
-def _load_with_siblings(session: Session, task_id: int) -> tuple[Task, Complaint | None, _Siblings | None]:
-    """:func:`_load_held` for a completion, which settles the complaint: on SQLite (the write transaction open:
-    no other writer commits until this one does) the complaint's tasks, their dependencies and its audit rows come
-    in the same statement, for :func:`settle` and the clocks (None: read there, as elsewhere). The complaint is
-    returned for the caller to hold (:func:`_held_complaint`)."""
-    if (session.get_bind().dialect.name != "sqlite"
-            or session.identity_map.get(identity_key(Task, task_id)) is not None):
-        return *_load_held(session, task_id, None), None
-    rows = session.execute(_TASKS_OF_TASK, {"task_id": task_id}).all()
-    found = next((r for r in rows if r[0].id == task_id), None)
-    if found is None:
-        raise NotFound("task", task_id)
-    task, complaint = found[0], found[1]
-    if complaint is None:
-        return task, None, None
-    deps = {r[0].id: [int(d) for d in r[2].split(",")] for r in rows if r[2]}
-    return task, complaint, _Siblings([r[0] for r in rows], deps, stored_audit(session, found[3]), flushes(session))
-
-
-def _held_complaint(session: Session, task: Task) -> Complaint | None:
-    """The task's complaint (None for an improvement action), for the caller to hold while it changes the task:
-    the session keeps unchanged rows only while something refers to them, so a complaint each step loads and
-    drops (the clock flag, the first-work start) would be read from the database again at every step."""
-    return session.get(Complaint, task.complaint_id) if task.complaint_id is not None else None
 
 
 def _refresh(session: Session, task: Task, config: Config, at: datetime, tasks: list[Task] | None = None,
@@ -161,7 +79,7 @@ def _take_up(s: Session, task: Task, actor: str, taker_id: int | None) -> None:
 
 def acknowledge_in_session(s: Session, task_id: int, *, config: Config, actor: str, at: datetime,
                            expected_version: int | None = None, taker_id: int | None = None) -> Task:
-    task, _complaint = _load_held(s, task_id, expected_version)  # held: the transition, start, refresh read it
+    task, _complaint = load_held(s, task_id, expected_version)  # held: the transition, start, refresh read it
     _acknowledge(s, task, actor=actor, at=at, taker_id=taker_id)
     _refresh(s, task, config, at)
     return task
@@ -190,7 +108,7 @@ def _simple(sessions, task_id: int, trigger: TaskTrigger, *, config: Config, act
             reason: str | None = None, data: dict | None = None, assign: bool = False,
             expected_version: int | None = None, taker_id: int | None = None) -> Task:
     with unit_of_work(sessions) as s:
-        task, _complaint = _load_held(s, task_id, expected_version)  # held: the transition, start, refresh read it
+        task, _complaint = load_held(s, task_id, expected_version)  # held: the transition, start, refresh read it
         apply(s, task, trigger, at=at, actor=actor, reason=reason, data=data)
         if assign and not task.assignee:
             _take_up(s, task, actor, taker_id)
@@ -219,7 +137,7 @@ def pause(sessions, task_id: int, *, config: Config, reason: str, actor: str, at
         raise InvalidInput("until", "must be later than the pause itself")
     data = {"until": until.isoformat()} if until else None
     with unit_of_work(sessions) as s:
-        task, _complaint = _load_held(s, task_id, expected_version)  # held: the transitions and refresh read it
+        task, _complaint = load_held(s, task_id, expected_version)  # held: the transitions and refresh read it
         TASK_MACHINE.next_state(TaskStatus(task.status), TaskTrigger.PAUSE)  # illegal: fail before acknowledging
         if task.status == TaskStatus.OPEN:  # as `acknowledge`: the pauser takes it up, the work begins
             _acknowledge(s, task, actor=actor, at=at, reason=system_reason(SystemReason.ACKNOWLEDGED_BY_PAUSE))
@@ -238,7 +156,7 @@ def assign(sessions, task_id: int, *, config: Config, assignee: str, actor: str,
     if len(assignee) > 200:
         raise InvalidInput("assignee", "longer than 200 characters")
     with unit_of_work(sessions) as s:
-        task = _load(s, task_id, expected_version)
+        task = load_task(s, task_id, expected_version)
         if task.status not in ACTIVE_STATES:
             raise InvalidInput("task", f"task {task_id} is {task.status}; only active tasks can be reassigned")
         old = task.assignee
@@ -283,10 +201,10 @@ def complete_in_session(s: Session, task_id: int, *, config: Config, actor: str,
 
 def _complete_locked(s: Session, task_id: int, *, config: Config, actor: str, at: datetime, outcome: str,
                      expected_version: int | None, root_cause: str | None, root_cause_detail: str | None,
-                     siblings: _Siblings | None = None) -> Task:
+                     siblings: Siblings | None = None) -> Task:
     """:func:`complete_in_session` after its lock (:func:`_lock_complaint_of`); ``siblings``: every task of the
-    task's complaint, read after the lock (:func:`_load_with_siblings`), for :func:`settle`."""
-    task = _load(s, task_id, expected_version)
+    task's complaint, read after the lock (:func:`load_with_siblings`), for :func:`settle`."""
+    task = load_task(s, task_id, expected_version)
     TASK_MACHINE.next_state(TaskStatus(task.status), TaskTrigger.COMPLETE)  # illegal: fail before any rule
     complaint = s.get(Complaint, task.complaint_id) if task.complaint_id is not None else None
     if root_cause is not None:
@@ -308,7 +226,7 @@ def _complete_locked(s: Session, task_id: int, *, config: Config, actor: str, at
 
 
 def _settle_unflushed(s: Session, complaint_id: int, *, at: datetime, config: Config,
-                      siblings: _Siblings | None = None) -> list[Task] | None:
+                      siblings: Siblings | None = None) -> list[Task] | None:
     """:func:`settle` without flushing the change first when its pending rows are only audit rows and column
     changes of loaded tasks and complaints (:func:`~closeloop.services.engine.ledger.pending_audit`): its reads
     (the complaint's tasks: the session's own objects, changes included; the dependencies of blocked ones) see
@@ -343,7 +261,7 @@ def complete(sessions, task_id: int, *, config: Config, actor: str, at: datetime
 
     with unit_of_work(sessions) as s:
         _lock_complaint_of(s, task_id)  # first: the reads below see what a completion before this one wrote
-        task, _complaint, siblings = _load_with_siblings(s, task_id)  # held: the settle and refresh read it
+        task, _complaint, siblings = load_with_siblings(s, task_id)  # held: the settle and refresh read it
         if task.kind == SystemTaskKind.FOLLOW_UP:
             if satisfied is None:
                 raise InvalidInput("satisfied", f"task {task_id} is a customer follow-up: complete it with the "
@@ -362,7 +280,7 @@ def transfer(sessions, task_id: int, *, config: Config, to: str, reason: str, ac
              expected_version: int | None = None) -> Task:
     """Hand a task to another department with a reason (``TASK_GUARDS``). Returns the new task."""
     with unit_of_work(sessions) as s:
-        task = _load(s, task_id, expected_version)
+        task = load_task(s, task_id, expected_version)
         return transfer_in_session(s, task, config=config, to=to, reason=reason, actor=actor, at=at)
 
 
@@ -409,7 +327,7 @@ def cancel(sessions, task_id: int, *, config: Config, reason: str, actor: str, a
     """Cancel a task that is no longer needed (a reason is required: ``TASK_GUARDS``)."""
     with unit_of_work(sessions) as s:
         _lock_complaint_of(s, task_id)  # a completion racing this cancel sees it (see complete_in_session)
-        task = _load(s, task_id, expected_version)
+        task = load_task(s, task_id, expected_version)
         apply(s, task, TaskTrigger.CANCEL, at=at, actor=actor, reason=reason)
         s.flush()
         if task.complaint_id is not None:
