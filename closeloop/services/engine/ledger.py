@@ -20,14 +20,27 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any, NamedTuple, TypeVar, cast
 
-from sqlalchemy import BindParameter, ScalarSelect, String, bindparam, func, inspect, literal, select, type_coerce
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Exists,
+    ScalarSelect,
+    String,
+    bindparam,
+    func,
+    inspect,
+    literal,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from closeloop.domain.customer import MessageDirection
 from closeloop.domain.sla import StatusChange
 from closeloop.services.bulk import select_rows, unindexed
-from models.tables import Complaint, Message, Outbox, Task, Transition
+from models.tables import Complaint, Improvement, Message, Outbox, Task, Transition
 
 _R = TypeVar("_R")
 
@@ -376,31 +389,43 @@ class History:
         return None
 
 
+def complaint_changed_after(complaint_id: ColumnElement[Any], now: datetime) -> Exists:
+    """EXISTS an audit row of the complaint ``complaint_id`` (its own or a task's) stamped after ``now`` (UTC-aware):
+    its ledger read as of ``now`` is cut before its end (a sweep run as of a past moment). An index probe
+    (``ix_transition_complaint_at``)."""
+    return select(_TR.c.id).where(_TR.c.complaint_id == complaint_id, _TR.c.at > now).exists()
+
+
+def record_changed_after(record_id: ColumnElement[Any], now: datetime) -> ColumnElement[bool]:
+    """EXISTS an audit row of the improvement record ``record_id`` or of one of its action tasks stamped after
+    ``now``; see :func:`complaint_changed_after`. Index probes: ``ix_transition_entity`` for the record, and from
+    the record's tasks (``ix_task_improvement_id``) to their rows (``ix_transition_entity``); driven from the audit
+    rows instead, SQLite walked every task row of the log for each probe."""
+    task = Task.__table__
+    of_record = select(_TR.c.id).where(_TR.c.entity == "improvement", _TR.c.entity_id == record_id, _TR.c.at > now)
+    of_action = select(task.c.id).where(task.c.improvement_id == record_id, select(_TR.c.id).where(
+        _TR.c.entity == "task", _TR.c.entity_id == task.c.id, _TR.c.at > now).exists())
+    return or_(of_record.exists(), of_action.exists())
+
+
 def complaints_changed_after(session: Session, complaint_ids: Iterable[int], now: datetime) -> set[int]:
-    """The complaints among ``complaint_ids`` with an audit row (theirs or a task's) stamped after ``now``
-    (UTC-aware): their ledger read as of ``now`` is cut before its end (a sweep run as of a past moment).
-    One indexed query per :data:`CHUNK` ids (``ix_transition_complaint_at``)."""
-    ids, out = sorted(set(complaint_ids)), set[int]()
+    """The complaints among ``complaint_ids`` for which :func:`complaint_changed_after` holds; one query per
+    :data:`CHUNK` ids."""
+    ids, out, c = sorted(set(complaint_ids)), set[int](), Complaint.__table__.c
     for i in range(0, len(ids), CHUNK):
-        out.update(session.scalars(select(_TR.c.complaint_id).distinct().where(
-            _TR.c.complaint_id.in_(ids[i:i + CHUNK]), _TR.c.at > now)))
+        out.update(session.scalars(select(c.id).where(c.id.in_(ids[i:i + CHUNK]),
+                                                      complaint_changed_after(c.id, now))))
     return out
 
 
 def records_changed_after(session: Session, record_ids: Iterable[int], now: datetime) -> set[int]:
-    """The improvement records among ``record_ids`` with an audit row (theirs or an action task's) stamped
-    after ``now`` (UTC-aware); see :func:`complaints_changed_after`."""
-    ids, out = sorted(set(record_ids)), set[int]()
-    tt = Task.__table__
+    """The improvement records among ``record_ids`` for which :func:`record_changed_after` holds; one query per
+    :data:`CHUNK` ids."""
+    ids, out, r = sorted(set(record_ids)), set[int](), Improvement.__table__.c
     for i in range(0, len(ids), CHUNK):
-        chunk = ids[i:i + CHUNK]
-        out.update(session.scalars(select(_TR.c.entity_id).distinct().where(
-            _TR.c.entity == "improvement", _TR.c.entity_id.in_(chunk), _TR.c.at > now)))
-        out.update(session.scalars(select(tt.c.improvement_id).distinct().join(
-            _TR, (_TR.c.entity == "task") & (_TR.c.entity_id == tt.c.id)).where(
-            tt.c.improvement_id.in_(chunk), _TR.c.at > now)))
+        out.update(session.scalars(select(r.id).where(r.id.in_(ids[i:i + CHUNK]), record_changed_after(r.id, now))))
     return out
 
 
-__all__ = ["History", "Change", "CHUNK", "PlainComplaint", "PlainTask", "complaints_changed_after",
-           "records_changed_after"]
+__all__ = ["History", "Change", "CHUNK", "PlainComplaint", "PlainTask", "complaint_changed_after",
+           "complaints_changed_after", "record_changed_after", "records_changed_after"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from closeloop.config import Config
@@ -33,6 +33,7 @@ from closeloop.services.bulk import select_rows, unindexed
 from closeloop.services.capa.effectiveness import run_check
 from closeloop.services.capa.root_cause import record as record_root_cause
 from closeloop.services.engine.clocks import batched_refreshes, refresh_due, refresh_noted
+from closeloop.services.engine.ledger import complaint_changed_after, record_changed_after
 from closeloop.services.engine.notify import insert_notifications, make_item
 from closeloop.services.engine.schedule import TimerPlan, next_ack_page
 from closeloop.services.people.users import resolve_recipient
@@ -79,25 +80,15 @@ def fire_due(sessions, config, now, batch, report) -> None:
             _insert_items(s, items, report)
 
 
-_TR = Transition.__table__
-
-
 def _not_changed_after(now: datetime) -> tuple:
     """Conditions on a timer row: its complaint, or its improvement record (its own rows and its actions'),
-    has no audit row stamped after ``now``. A sweep as of a past moment leaves the other timers pending: their
-    effects would be stamped before the subject's latest change and judged on its state as it is now. Each is
-    an index probe per due timer (``ix_transition_complaint_at``, ``ix_transition_entity``)."""
-    tt, task = Timer.__table__, Task.__table__
-    of_complaint = select(_TR.c.id).where(_TR.c.complaint_id == tt.c.complaint_id, _TR.c.at > now)
-    of_record = select(_TR.c.id).where(_TR.c.entity == "improvement", _TR.c.entity_id == tt.c.improvement_id,
-                                       _TR.c.at > now)
-    # from the record's action tasks to their rows: ix_task_improvement_id, then ix_transition_entity by task
-    # (driven from the audit rows, SQLite walked every task row of the log for each timer)
-    of_action = select(task.c.id).where(task.c.improvement_id == tt.c.improvement_id, select(_TR.c.id).where(
-        _TR.c.entity == "task", _TR.c.entity_id == task.c.id, _TR.c.at > now).exists())
-    # a complaint's timer (no record) never runs the record's two probes
-    return (or_(tt.c.complaint_id.is_(None), ~of_complaint.exists()),
-            or_(tt.c.improvement_id.is_(None), and_(~of_record.exists(), ~of_action.exists())))
+    has no audit row stamped after ``now`` (:func:`~closeloop.services.engine.ledger.complaint_changed_after`,
+    :func:`~closeloop.services.engine.ledger.record_changed_after`). A sweep as of a past moment leaves the other
+    timers pending: their effects would be stamped before the subject's latest change and judged on its state as
+    it is now. A complaint's timer (no record) never runs the record's probes."""
+    tt = Timer.__table__
+    return (or_(tt.c.complaint_id.is_(None), ~complaint_changed_after(tt.c.complaint_id, now)),
+            or_(tt.c.improvement_id.is_(None), ~record_changed_after(tt.c.improvement_id, now)))
 
 
 class _Claimed(NamedTuple):
