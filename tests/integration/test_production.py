@@ -328,7 +328,9 @@ def _long_export(tmp: Path, copies: int = 60) -> Path:
 
 def _kill_mid_import(stack: Stack, export: Path) -> tuple[float, set]:
     """Run the import-exports deployment on ``export`` and SIGKILL worker-1 (the only worker), with its runs
-    (host loss), once the import has been Running for 3 s (its first heartbeat is out).
+    (host loss), as soon as the import is Running: whether its first heartbeat left the process or not, the
+    automation must mark it Crashed (it starts counting at the Running state too; CI stop 26 killed a sweep
+    0.5 s after it began, before its first heartbeat, and the guide's heartbeat-only rule left it Running).
     Returns (when, ids of the killed runs that were still Running). Deterministic: the killed run is one
     that lasts seconds, not a sweep or delivery that may end between the check and the kill."""
     from prefect.client.orchestration import get_client
@@ -338,13 +340,12 @@ def _kill_mid_import(stack: Stack, export: Path) -> tuple[float, set]:
         dep = client.read_deployment_by_name("import-exports/import-exports")
         run = client.create_flow_run_from_deployment(dep.id, parameters={"paths": [str(export)]})
 
-        def running_3s() -> bool:
+        def running() -> bool:
             r = client.read_flow_run(run.id)
             assert r.state is None or not r.state.is_final(), f"the import ended before the kill: {r.state}"
-            return (r.state is not None and r.state.type.value == "RUNNING" and r.start_time is not None
-                    and (datetime.now(UTC) - r.start_time).total_seconds() >= 3)
+            return r.state is not None and r.state.type.value == "RUNNING"
 
-        _wait(running_3s, 180, "the long import running on worker-1", stack)
+        _wait(running, 180, "the long import running on worker-1", stack)
         killed_at, killed = time.monotonic(), stack.kill_tree("worker-1")
         ids = {r.id for r in _runs_of(stack.api, killed)
                if r.state is None or r.state.type.value in ("RUNNING", "CRASHED")}
