@@ -4,9 +4,13 @@
   in the working directory. PostgreSQL: ``postgresql+psycopg://user@host/db``.
 - ``CLOSELOOP_CONFIG``: path of the TOML configuration; default the bundled one.
 - ``CLOSELOOP_IMPORT_BATCH_SIZE``: rows per database batch during import (default 1000).
-- ``CLOSELOOP_WEBHOOK_SECRET``: the HMAC-SHA256 key (its UTF-8 bytes) signing outgoing webhooks
-  (Standard Webhooks ``webhook-id``/``webhook-timestamp``/``webhook-signature``, and the deprecated
-  body-only ``X-Closeloop-Signature``; README "Receiving webhooks"); the default ``change-me`` is only for demos.
+- ``CLOSELOOP_WEBHOOK_SECRET``: the secret signing outgoing webhooks with HMAC-SHA256 (Standard Webhooks
+  ``webhook-id``/``webhook-timestamp``/``webhook-signature``, and the deprecated body-only
+  ``X-Closeloop-Signature``; README "Receiving webhooks"). ``whsec_<base64>`` (``closeloop webhooks secret``
+  prints a fresh one) is the Standard Webhooks form: ``webhook-signature`` is keyed by the decoded bytes, and a
+  value whose base64 does not decode (or gives under 24 or over 64 bytes) is refused at startup; any other value
+  is a raw key, its UTF-8 bytes (as before). ``X-Closeloop-Signature`` is keyed by the UTF-8 bytes of the value
+  as written in both cases (:mod:`integrations.webhook_keys`). The default ``change-me`` is only for demos.
 - ``CLOSELOOP_DELIVERY_DEADLINE_S``: total deadline of one delivery attempt, in seconds (default 10).
 - ``CLOSELOOP_DELIVERY_RETRY_BASE_S`` (60), ``CLOSELOOP_DELIVERY_RETRY_CAP_S`` (14400) and
   ``CLOSELOOP_DELIVERY_MAX_ATTEMPTS`` (20): the retry schedule (exponential from the base, capped; the
@@ -48,9 +52,12 @@ from limits import parse_many
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from integrations.webhook_keys import webhook_keys
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CLOSELOOP_", extra="ignore")
+    # hide_input_in_errors: a refused value is never echoed (secrets, URLs with passwords) in a log or traceback
+    model_config = SettingsConfigDict(env_prefix="CLOSELOOP_", extra="ignore", hide_input_in_errors=True)
 
     database_url: str = "sqlite:///closeloop.db"
     config: str | None = None
@@ -81,6 +88,12 @@ class Settings(BaseSettings):
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and (value.tzinfo is None or value.utcoffset() is None):
             raise ValueError("an instant with an offset is required (2026-03-02T09:00:00+08:00 or ...Z)")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: str) -> str:
+        webhook_keys(value)  # a whsec_ value that does not decode: WebhookSecretError naming the variable
         return value
 
     @field_validator("auth_failure_limits")

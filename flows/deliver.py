@@ -4,8 +4,9 @@ One flow run drains up to ``max_batches`` batches (never one run per message).
 The service owns claiming (leases; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL),
 backoff and recording; this flow builds the app and the senders from settings:
 
-- ``CLOSELOOP_WEBHOOK_SECRET`` signs webhooks (HMAC-SHA256; a warning is logged
-  while it is the demo default ``change-me``);
+- ``CLOSELOOP_WEBHOOK_SECRET`` signs webhooks (HMAC-SHA256; a raw secret or a Standard Webhooks
+  ``whsec_<base64>`` one: :mod:`integrations.webhook_keys`; a warning is logged while it is the demo
+  default ``change-me``);
 - ``CLOSELOOP_DELIVERY_DEADLINE_S`` is every attempt's total deadline;
 - ``CLOSELOOP_CAPTURE_DIR`` receives ``capture://`` targets.
 
@@ -37,6 +38,7 @@ from integrations.senders import open_default_sender
 from integrations.senders.maildir import SCHEME as MAILDIR_SCHEME
 from integrations.senders.maildir import MaildirSender, maildir_path
 from integrations.smtp import SmtpSender
+from integrations.webhook_keys import webhook_keys
 
 _T = TypeVar("_T")
 
@@ -116,9 +118,10 @@ def deliver_outbox(max_batches: int = 50) -> dict:
     settings = app.settings
     worker = worker_name()
     retry_policy, alert = RetryPolicy.from_settings(settings), dead_letter_alert(app.config)
+    keys = webhook_keys(settings.webhook_secret)
 
     async def drain() -> DeliveryReport:
-        async with open_default_sender(secret=settings.webhook_secret.encode("utf-8"),
+        async with open_default_sender(secret=keys.v1, legacy_secret=keys.legacy,
                                        deadline_s=settings.delivery_deadline_s,
                                        capture_dir=settings.capture_dir, email=email_sender(settings),
                                        clock=app.clock.now) as sender:

@@ -97,6 +97,9 @@ app.command("openapi")(openapi_cmd)
 from closeloop.cli.calendar import calendar_app  # noqa: E402
 
 app.add_typer(calendar_app, name="calendar")
+from closeloop.cli.webhooks import webhooks_app  # noqa: E402
+
+app.add_typer(webhooks_app, name="webhooks")
 
 
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import typer
 import typer.core
 import typer.models
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -24,6 +25,7 @@ from closeloop.domain.improvement import ImprovementTrigger
 from closeloop.domain.promise import PROMISE_MACHINE, PromiseTrigger
 from closeloop.domain.task import TaskTrigger
 from closeloop.services.work.tasks import ACTIONS as TASK_ACTIONS
+from closeloop.settings import Settings
 from models import migrate
 from models.types import MAX_ID  # the largest number any command takes (counts, days and years are far below)
 
@@ -40,9 +42,23 @@ def actor_name(actor: str | None) -> str:
         return "cli"
 
 
-def get_app(require_schema: bool = True) -> App:
+def load_settings() -> Settings:
+    """The settings from the environment; a value they refuse exits 2 with one ``CLOSELOOP_NAME: problem``
+    per variable (never the value: it may be a secret)."""
     try:
-        a = build_app()
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for e in exc.errors():
+            name = "CLOSELOOP_" + "_".join(map(str, e["loc"])).upper()
+            problems.append(f"{name}: {e['msg'].removeprefix('Value error, ').removeprefix(name + ': ')}")
+        fail("; ".join(problems), 2)
+
+
+def get_app(require_schema: bool = True) -> App:
+    settings = load_settings()
+    try:
+        a = build_app(settings)
         up_to_date = migrate.is_up_to_date(a.engine) if require_schema else True
     except Exception as exc:  # noqa: BLE001 - a bad URL or an unreachable database: one line, not a traceback
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]

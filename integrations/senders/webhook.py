@@ -1,7 +1,8 @@
 """Signed JSON webhooks over httpx: the body, its signatures, the client layout and the sender
 (classification of every outcome: the table in :mod:`integrations.senders`).
 
-Two signatures ride on every webhook, keyed by the same secret:
+Two signatures ride on every webhook, keyed by one secret (:mod:`integrations.webhook_keys`: for a
+``whsec_<base64>`` secret the first is keyed by the decoded bytes, the second by the secret's text):
 
 - Standard Webhooks v1 (https://www.standardwebhooks.com): ``webhook-id`` (the outbox row's idempotency
   key: the same on every retry), ``webhook-timestamp`` (Unix seconds of the send, from the sender's clock)
@@ -271,14 +272,18 @@ class WebhookSender:
     ``clock`` (a callable returning an aware UTC datetime; pass the delivery's clock) gives the signed
     ``webhook-timestamp`` and is the reference for a ``Retry-After`` HTTP-date when the response has no
     ``Date`` header.
+
+    ``secret`` is the HMAC key of ``webhook-signature``; ``legacy_secret`` that of ``X-Closeloop-Signature``
+    (default: ``secret``). From the setting: :func:`integrations.webhook_keys.webhook_keys`.
     """
 
     def __init__(self, client: httpx.AsyncClient, secret: bytes, deadline_s: float, *,
-                 clock: Callable[[], datetime] | None = None):
+                 legacy_secret: bytes | None = None, clock: Callable[[], datetime] | None = None):
         if deadline_s <= 0:
             raise ValueError("deadline_s must be positive")
         self.client = client
         self.secret = secret
+        self.legacy_secret = secret if legacy_secret is None else legacy_secret
         self.deadline_s = deadline_s
         self._clock = clock or (lambda: datetime.now(UTC))
         self._traced = _traceable(client)
@@ -300,7 +305,7 @@ class WebhookSender:
         headers = {
             "Idempotency-Key": msg.idempotency_key,
             **standard_headers(self.secret, msg.idempotency_key, self._clock(), body),
-            SIGNATURE_HEADER: sign(self.secret, body),
+            SIGNATURE_HEADER: sign(self.legacy_secret, body),
             "Content-Type": "application/json; charset=utf-8",
         }
         progress = _Progress()

@@ -1,0 +1,75 @@
+"""The webhook signing secret as written (``CLOSELOOP_WEBHOOK_SECRET``) and the HMAC keys it gives.
+
+Two forms are accepted:
+
+- ``whsec_<base64>``: the Standard Webhooks form (spec "Signature scheme": secrets are random, 24 to 64
+  bytes, shown base64-encoded behind ``whsec_``). The ``webhook-signature`` key is the **decoded** bytes,
+  as the official libraries (``standardwebhooks``, Svix) read the same string, so a receiver pastes the
+  secret into them unchanged. The base64 is the standard alphabet, ``=`` padding optional; anything else
+  (a character outside the alphabet, whitespace, a length no base64 has, fewer than 24 or more than 64
+  decoded bytes) is a :class:`WebhookSecretError` naming the setting, never a silent fallback to the raw text.
+- anything else (a raw secret, as before): the key is its UTF-8 bytes, used as is.
+
+The deprecated ``X-Closeloop-Signature`` (body only) is always keyed by the UTF-8 bytes of the setting as
+written, whatever its form: that header exists only for receivers written against the old contract, which
+keyed it by the variable's text, so it stays frozen (a receiver that already held a ``whsec_``-shaped value
+keeps verifying it), and no Standard Webhooks library reads it.
+
+Standard library only (imported by :mod:`closeloop.settings` to refuse a bad value at startup).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from dataclasses import dataclass
+
+SECRET_PREFIX = "whsec_"
+SETTING = "CLOSELOOP_WEBHOOK_SECRET"
+MIN_KEY_BYTES = 24  # the spec's bounds for a symmetric signing secret (192 to 512 bits)
+MAX_KEY_BYTES = 64
+NEW_KEY_BYTES = 32
+
+
+class WebhookSecretError(ValueError):
+    """A ``whsec_`` secret that cannot be used; the message names the setting and the problem (never the
+    secret itself)."""
+
+
+@dataclass(frozen=True)
+class WebhookKeys:
+    """The HMAC-SHA256 keys of one secret: ``v1`` signs ``webhook-signature``, ``legacy`` signs the
+    deprecated ``X-Closeloop-Signature``. Equal for a raw secret; for ``whsec_`` the decoded bytes and the
+    UTF-8 text respectively."""
+
+    v1: bytes
+    legacy: bytes
+
+
+def webhook_keys(secret: str, *, setting: str = SETTING) -> WebhookKeys:
+    """The keys of ``secret`` (module docstring). Raises :class:`WebhookSecretError` naming ``setting`` for a
+    ``whsec_`` value whose base64 does not decode or gives fewer than 24 or more than 64 bytes."""
+    text = secret.encode("utf-8")
+    if not secret.startswith(SECRET_PREFIX):
+        return WebhookKeys(v1=text, legacy=text)
+    encoded = secret[len(SECRET_PREFIX):]
+    try:
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise WebhookSecretError(f"{setting}: the text after {SECRET_PREFIX!r} is not base64 (standard alphabet "
+                                 "A-Z a-z 0-9 + /, optional = padding, no spaces); generate one with "
+                                 "`closeloop webhooks secret`") from None
+    if not MIN_KEY_BYTES <= len(key) <= MAX_KEY_BYTES:
+        raise WebhookSecretError(f"{setting}: a {SECRET_PREFIX} secret must decode to {MIN_KEY_BYTES} to "
+                                 f"{MAX_KEY_BYTES} bytes (Standard Webhooks), this one gives {len(key)}; "
+                                 "generate one with `closeloop webhooks secret`")
+    return WebhookKeys(v1=key, legacy=text)
+
+
+def new_webhook_secret(nbytes: int = NEW_KEY_BYTES) -> str:
+    """A fresh ``whsec_<base64>`` secret of ``nbytes`` random bytes (``secrets.token_bytes``; 24 to 64).
+    Raises ``ValueError`` for a size outside the spec's bounds."""
+    if not MIN_KEY_BYTES <= nbytes <= MAX_KEY_BYTES:
+        raise ValueError(f"nbytes: {MIN_KEY_BYTES} to {MAX_KEY_BYTES} bytes, got {nbytes}")
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(nbytes)).decode("ascii")
