@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from closeloop.domain.errors import InvalidInput
-from closeloop.domain.facts import ComplaintFacts, check_received_by
+from closeloop.domain.errors import InvalidInput, InvalidInputs
+from closeloop.domain.facts import ComplaintFacts, check_received_by, check_ref
 
 csv.field_size_limit(16 * 1024 * 1024)
 
@@ -279,15 +279,18 @@ def check_encoding(encoding: str) -> str:
 
 
 def read_export(path: str | Path, fmt: str = "auto", on_profile: Callable[[Profile], None] | None = None,
-                encoding: str = "utf-8", now: datetime | None = None) -> Iterator[ParsedRow | RowError]:
+                encoding: str = "utf-8", now: datetime | None = None,
+                stored_ref: Callable[[str], bool] | None = None) -> Iterator[ParsedRow | RowError]:
     """Stream ``path`` (see :func:`_read_export`) decoded as ``encoding``. A file that does not decode
     raises :class:`UnknownFormat` naming the likely encoding (charset-normalizer) and ``--encoding``.
     With ``now`` (the importing clock's instant) a row received more than five minutes after it is a bad
-    row, as in the API (:func:`~closeloop.domain.facts.check_received_by`)."""
+    row, as in the API (:func:`~closeloop.domain.facts.check_received_by`). A ``customer_ref`` no URL can carry
+    is a bad row unless ``stored_ref(ref)`` is true (a customer stored with it before that rule;
+    :func:`~closeloop.domain.facts.check_ref`). Every problem of a bad row is in its :class:`RowError`."""
     rows = 0
     encoding = check_encoding(encoding)
     try:
-        for item in _read_export(path, fmt, on_profile, encoding, now):
+        for item in _read_export(path, fmt, on_profile, encoding, now, stored_ref):
             rows += 1
             yield item
     except UnicodeDecodeError as exc:
@@ -299,7 +302,8 @@ def read_export(path: str | Path, fmt: str = "auto", on_profile: Callable[[Profi
 
 
 def _read_export(path: str | Path, fmt: str = "auto", on_profile: Callable[[Profile], None] | None = None,
-                 encoding: str = "utf-8", now: datetime | None = None) -> Iterator[ParsedRow | RowError]:
+                 encoding: str = "utf-8", now: datetime | None = None,
+                 stored_ref: Callable[[str], bool] | None = None) -> Iterator[ParsedRow | RowError]:
     """Stream ``path`` as parsed rows and row errors.
 
     ``fmt`` is a profile name or ``auto`` (detected from the header; ``.jsonl``
@@ -312,7 +316,7 @@ def _read_export(path: str | Path, fmt: str = "auto", on_profile: Callable[[Prof
         profile = known["jsonl"]
         if on_profile:
             on_profile(profile)
-        yield from _read_jsonl(path, profile, encoding, now)
+        yield from _read_jsonl(path, profile, encoding, now, stored_ref)
         return
     with _open_text(path, encoding) as fh:
         reader = csv.reader(fh, strict=True)
@@ -339,7 +343,7 @@ def _read_export(path: str | Path, fmt: str = "auto", on_profile: Callable[[Prof
             raise UnknownFormat("--format", f"unknown format {fmt!r}; use one of: auto, {', '.join(sorted(known))}")
         if on_profile:
             on_profile(profile)
-        yield from _csv_rows(fh, reader, header, profile, now)
+        yield from _csv_rows(fh, reader, header, profile, now, stored_ref)
 
 
 def _undetected(path: Path, header: list[str], known: Mapping[str, Profile]) -> str:
@@ -351,8 +355,8 @@ def _undetected(path: Path, header: list[str], known: Mapping[str, Profile]) -> 
     return text + f"; pass one of: {', '.join(sorted(known))}"
 
 
-def _csv_rows(fh, reader, header: list[str], profile: Profile,
-              now: datetime | None = None) -> Iterator[ParsedRow | RowError]:
+def _csv_rows(fh, reader, header: list[str], profile: Profile, now: datetime | None = None,
+              stored_ref: Callable[[str], bool] | None = None) -> Iterator[ParsedRow | RowError]:
     """The data rows after the header. A row the csv module cannot read (a quoted field the file ends
     inside, a field over the 16 MiB limit, a stray quote) is a bad row naming the line it starts on."""
     start = reader.line_num + 1
@@ -376,7 +380,7 @@ def _csv_rows(fh, reader, header: list[str], profile: Profile,
             yield RowError(line, "*", f"{len(values)} fields",
                            f"row has {len(values)} fields, the header has {len(header)}")
             continue
-        yield _parse(profile, dict(zip(header, values, strict=True)), line, now)
+        yield _parse(profile, dict(zip(header, values, strict=True)), line, now, stored_ref)
 
 
 def _shown(value: str, limit: int = 200) -> str:
@@ -390,24 +394,57 @@ def _column(profile: Profile, row: Mapping[str, str], fact: str) -> str:
     return next((c for c in candidates if c in row), fact)
 
 
-def _parse(profile: Profile, row: Mapping[str, str], line: int, now: datetime | None = None) -> ParsedRow | RowError:
+def _parse(profile: Profile, row: Mapping[str, str], line: int, now: datetime | None = None,
+           stored_ref: Callable[[str], bool] | None = None) -> ParsedRow | RowError:
+    """One row as a :class:`ParsedRow`, or a :class:`RowError` carrying every problem found: the profile's
+    cells, else the shared field rules (:class:`ComplaintFacts`) and the intake's (:func:`_intake_problems`)."""
+    facts: ComplaintFacts | None = None
+    reject: str | None = None
+    problems: list[InvalidInput] = []
     try:
         facts, reject = profile.parse(row)
-        if now is not None:
-            check_received_by(facts.received_at, now)
     except RowProblem as p:
         return RowError(line, p.column, _shown(p.value), p.problem)
     except RowProblems as ps:
         first, *others = (RowError(line, p.column, _shown(p.value), p.problem) for p in ps.problems)
         return replace(first, more=tuple(others))
     except InvalidInput as e:
-        column = _column(profile, row, e.field)
-        return RowError(line, column, _shown(str(row.get(column, ""))), e.problem)
+        problems = list(e.problems)
+        if isinstance(e, InvalidInputs) and isinstance(e.given, ComplaintFacts):
+            facts = e.given  # refused: checked on for the intake's rules, never taken in
+    if facts is not None:
+        problems += _intake_problems(facts, {p.field for p in problems}, now, stored_ref)
+    if problems:
+        order = {column: n for n, column in enumerate(row)}
+        errors = [RowError(line, column, _shown(str(row.get(column, ""))), p.problem)
+                  for p in problems for column in (_column(profile, row, p.field),)]
+        first, *others = sorted(errors, key=lambda e: order.get(e.column, len(order)))  # in column order
+        return replace(first, more=tuple(others))
+    assert facts is not None
     return ParsedRow(line, facts, reject)
 
 
-def _read_jsonl(path: Path, profile: Profile, encoding: str = "utf-8",
-                now: datetime | None = None) -> Iterator[ParsedRow | RowError]:
+def _intake_problems(facts: ComplaintFacts, bad: set[str], now: datetime | None,
+                     stored_ref: Callable[[str], bool] | None) -> list[InvalidInput]:
+    """The rules the intake adds to the field rules, for the fields not already ``bad``: received by ``now``
+    (:func:`~closeloop.domain.facts.check_received_by`) and a new ``customer_ref`` a URL can carry
+    (:func:`~closeloop.domain.facts.check_ref`; ``stored_ref`` tells a stored customer's ref)."""
+    problems: list[InvalidInput] = []
+    if now is not None and "received_at" not in bad:
+        try:
+            check_received_by(facts.received_at, now)
+        except InvalidInput as e:
+            problems.append(e)
+    if facts.customer_ref and "customer_ref" not in bad:
+        try:
+            check_ref(facts.customer_ref, stored_ref)
+        except InvalidInput as e:
+            problems.append(e)
+    return problems
+
+
+def _read_jsonl(path: Path, profile: Profile, encoding: str = "utf-8", now: datetime | None = None,
+                stored_ref: Callable[[str], bool] | None = None) -> Iterator[ParsedRow | RowError]:
     with _open_text(path, encoding) as fh:
         for n, raw in enumerate(fh, start=1):
             if not raw.strip():
@@ -422,4 +459,4 @@ def _read_jsonl(path: Path, profile: Profile, encoding: str = "utf-8",
                 continue
             yield _parse(profile, {k: "" if v is None else (v if isinstance(v, str) else json.dumps(v)
                                                             if isinstance(v, (list, dict)) else str(v))
-                                   for k, v in obj.items()}, n, now)
+                                   for k, v in obj.items()}, n, now, stored_ref)

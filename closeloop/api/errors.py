@@ -136,8 +136,8 @@ def domain_error(exc: DomainError) -> JSONResponse:
     if isinstance(exc, MergeRejected):
         return error_response(409, "merge_rejected", str(exc))
     if isinstance(exc, InvalidInput):
-        return error_response(422, "invalid_input", str(exc), exc.field, [{"field": exc.field,
-                                                                           "problem": exc.problem}])
+        return error_response(422, "invalid_input", str(exc), exc.field,
+                              [{"field": p.field, "problem": p.problem} for p in exc.problems])
     return error_response(422, "invalid_input", str(exc))
 
 

@@ -256,7 +256,19 @@ def customer(ref: str = Path(min_length=1, max_length=128, description="the cust
     """A customer's complaints (status, severity, received, due, category), the promises made to them
     (made / kept / broken / open), compensation and its status, and their follow-up verdicts. Members and
     leads see what their department's tasks touch: 403 when that is none of the customer's complaints.
-    A ref may contain ``/`` (sent as is or as ``%2F``)."""
+    A ref may contain ``/`` (sent as is or as ``%2F``); ``GET /customers?ref=`` answers the same."""
+    return _customer(ref, who, app)
+
+
+@router.get("/customers", response_model=CustomerOut)
+def customer_by_query(ref: str = Query(min_length=1, max_length=128, description="the customer ref"),
+                      who: Principal = Depends(require(*WORK_ROLES)), app: App = Depends(get_app)) -> CustomerOut:
+    """``GET /customers/{ref}`` with the ref in the query: the address of a ref no path can carry (``..``:
+    clients drop that segment, even as ``%2e%2e``), stored before intake refused such refs."""
+    return _customer(ref, who, app)
+
+
+def _customer(ref: str, who: Principal, app: App) -> CustomerOut:
     v = customer_view(app.sessions, ref, scope=None if who.role == MANAGER else who.department)
     if not v.visible:
         raise ApiError(403, f"customer {ref!r} has no complaint with a task in department {who.department!r}")

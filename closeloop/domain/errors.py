@@ -6,6 +6,7 @@ three mappings against this table)::
     error                              API (closeloop/api/errors.py)   page (web/render.py)   CLI exit (cli/common.py)
     DomainError                        422 invalid_input               422                    1
     ├── InvalidInput(field, problem)   422 invalid_input + field       422                    2
+    │   ├── InvalidInputs(problems)    422 invalid_input + field       422                    2
     │   ├── NaiveDatetimeError         422 invalid_input + field       422                    2
     │   └── UnknownFormat              422 invalid_input + field       422                    2
     ├── IllegalTransition              409 illegal_transition          409                    1
@@ -79,6 +80,28 @@ class InvalidInput(DomainError):
     def __init__(self, field: str, problem: str):
         self.field, self.problem = field, problem
         super().__init__(f"{field}: {problem}")
+
+    @property
+    def problems(self) -> tuple[InvalidInput, ...]:
+        """Every rule broken, each naming its field: this one (:class:`InvalidInputs` lists several)."""
+        return (self,)
+
+
+class InvalidInputs(InvalidInput):
+    """Input that breaks several rules at once: ``problems`` (one :class:`InvalidInput` each, in the order
+    checked, at least one); ``field`` and ``problem`` are the first's, the message lists them all
+    (``"source: ...; tags: ..."``). ``given``: the refused object when the raiser has one (the import checks
+    its rules that need the database or the clock on it too, to report every problem of a row at once)."""
+
+    def __init__(self, problems: list[InvalidInput], given: object = None):
+        first = problems[0]
+        super().__init__(first.field, first.problem)
+        self.args = ("; ".join(str(p) for p in problems),)
+        self.all, self.given = tuple(problems), given
+
+    @property
+    def problems(self) -> tuple[InvalidInput, ...]:
+        return self.all
 
 
 def refuse_nul(field: str, value: str | None) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from .customer import CustomerProfile
-from .errors import InvalidInput
+from .errors import InvalidInput, InvalidInputs
 from .machine import require_aware
 
 #: Fact names a routing rule may test (``[rules.when]`` keys in the configuration).
@@ -53,6 +54,17 @@ def addressable_ref(ref: str) -> bool:
     return not any(part in (".", "..") for part in re.split(r"[/\\]", ref))
 
 
+def check_ref(ref: str, stored: Callable[[str], bool] | None = None) -> None:
+    """The rule of a new ``customer_ref`` (every way in: the intake before it creates the customer, the import
+    per row): raises :class:`InvalidInput` (``customer_ref``) when it is not :func:`addressable_ref`, unless
+    ``stored(ref)`` says a customer has it (stored before the rule: they keep their ref, and their page is
+    reached by ``/customers?ref=...``, the dashboard's link and the API's query form)."""
+    if addressable_ref(ref) or (stored is not None and stored(ref)):
+        return
+    raise InvalidInput("customer_ref", f"{ref[:40]!r} cannot be a customer's address (/customers/<ref>): "
+                                       "'.' and '..' are not refs, nor a part between '/' that is '.' or '..'")
+
+
 @dataclass(frozen=True)
 class ComplaintFacts:
     """One complaint as taken in, before triage and routing.
@@ -88,48 +100,64 @@ class ComplaintFacts:
     customer: CustomerProfile | None = None
 
     def __post_init__(self) -> None:
-        """Check the shared field rules; raises :class:`InvalidInput` naming the first bad field.
+        """Check the shared field rules; raises :class:`InvalidInputs` listing every bad field (one problem
+        per field, the first field's in ``field``/``problem``; ``given``: these facts, as refused).
 
         The keys (``external_ref``, ``customer_ref``) are kept without surrounding white space, as the CSV
         import reads its cells: ``"W-10 "`` sent again as ``"W-10"`` is the same complaint, not a second one,
-        and the same customer."""
+        and the same customer. Whether a ``customer_ref`` can be a URL (:func:`check_ref`) is not checked
+        here: it holds for a new customer only, and only the intake knows which refs are stored."""
         for key in ("external_ref", "customer_ref"):
             value = getattr(self, key)
             if isinstance(value, str) and value != value.strip():
                 object.__setattr__(self, key, value.strip() or None if key == "customer_ref" else value.strip())
+        problems: dict[str, InvalidInput] = {}
+        for check in (self._key_problems, self._text_problems, self._received_problems, self._list_problems):
+            for problem in check():
+                problems.setdefault(problem.field, problem)  # a field's first problem: the others follow from it
+        if problems:
+            raise InvalidInputs(list(problems.values()), given=self)
+
+    def _key_problems(self) -> Iterator[InvalidInput]:
         if not self.source:
-            raise InvalidInput("source", "is required")
+            yield InvalidInput("source", "is required")
         if not self.external_ref or not self.external_ref.strip():
-            raise InvalidInput("external_ref", "is required")
+            yield InvalidInput("external_ref", "is required")
         if self.customer is not None and not self.customer.empty and not self.customer_ref:
-            raise InvalidInput("customer_ref", "required when customer details are given")
+            yield InvalidInput("customer_ref", "required when customer details are given")
+
+    def _text_problems(self) -> Iterator[InvalidInput]:
         for name, limit in MAX_CHARS.items():
             value = getattr(self, name)
             if value is not None and len(value) > limit:
-                raise InvalidInput(name, f"{len(value):,} characters, longer than {limit:,}")
+                yield InvalidInput(name, f"{len(value):,} characters, longer than {limit:,}")
             if value is not None and "\x00" in value:
-                raise InvalidInput(name, "contains a NUL character")
-        if self.customer_ref is not None and not addressable_ref(self.customer_ref):
-            raise InvalidInput("customer_ref", f"{self.customer_ref[:40]!r} cannot be a customer's address "
-                                               "(/customers/<ref>): '.' and '..' are not refs, nor a part "
-                                               "between '/' that is '.' or '..'")
+                yield InvalidInput(name, "contains a NUL character")
         if not SOURCE_PATTERN.fullmatch(self.source):
-            raise InvalidInput("source", f"{self.source!r} is not a source name: lower-case letters, digits, "
+            yield InvalidInput("source", f"{self.source!r} is not a source name: lower-case letters, digits, "
                                          "'_' and '-' only")
-        require_aware(self.received_at, "received_at")
+
+    def _received_problems(self) -> Iterator[InvalidInput]:
+        try:
+            require_aware(self.received_at, "received_at")
+        except InvalidInput as e:
+            yield e
+            return
         if self.received_at.year >= 9999:  # a placeholder date; also too close to the end of datetime to convert
-            raise InvalidInput("received_at", f"{self.received_at.isoformat()} is not a real date")
-        if self.received_at.year < EARLIEST_RECEIVED.year or self.received_at < EARLIEST_RECEIVED:
-            raise InvalidInput("received_at", f"{self.received_at.isoformat()} is before "
+            yield InvalidInput("received_at", f"{self.received_at.isoformat()} is not a real date")
+        elif self.received_at.year < EARLIEST_RECEIVED.year or self.received_at < EARLIEST_RECEIVED:
+            yield InvalidInput("received_at", f"{self.received_at.isoformat()} is before "
                                               f"{EARLIEST_RECEIVED.date().isoformat()}")
+
+    def _list_problems(self) -> Iterator[InvalidInput]:
         if len(self.tags) > MAX_TAGS:
-            raise InvalidInput("tags", f"{len(self.tags)} tags, more than {MAX_TAGS}")
+            yield InvalidInput("tags", f"{len(self.tags)} tags, more than {MAX_TAGS}")
         for tag in self.tags:
             if len(tag) > MAX_TAG_CHARS:
-                raise InvalidInput("tags", f"a tag of {len(tag):,} characters, longer than {MAX_TAG_CHARS}")
+                yield InvalidInput("tags", f"a tag of {len(tag):,} characters, longer than {MAX_TAG_CHARS}")
         for key, value in self.extra.items():
             if len(str(value)) > MAX_EXTRA_CHARS:
-                raise InvalidInput(key, f"{len(str(value)):,} characters, longer than {MAX_EXTRA_CHARS:,}")
+                yield InvalidInput(key, f"{len(str(value)):,} characters, longer than {MAX_EXTRA_CHARS:,}")
 
     def fact(self, name: str) -> str:
         """The value of a routable fact (see :data:`ROUTABLE_FACTS`)."""

@@ -17,6 +17,7 @@ from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
 from markupsafe import Markup, escape
 
 from closeloop.domain.errors import Conflict, DomainError, IllegalTransition, MergeRejected, NotFound, NotPermitted
+from closeloop.domain.facts import addressable_ref
 from closeloop.domain.reasons_i18n import translate_reason
 from closeloop.domain.task_kinds import REOPENED_PREFIX, SYSTEM_TITLES, SystemTaskKind
 from closeloop.http.access import get_app
@@ -99,6 +100,14 @@ def pathpart(value) -> str:
     return quote(str(value), safe="")
 
 
+def customer_href(ref: str) -> str:
+    """The customer page's address: ``/customers/<ref>`` (:func:`pathpart`), or ``/customers?ref=<ref>`` for a
+    ref no path can carry (``..``, stored before intake refused such refs: a browser drops that segment)."""
+    if addressable_ref(ref):
+        return f"/customers/{pathpart(ref)}"
+    return f"/customers?ref={pathpart(ref)}"
+
+
 @pass_context
 def count(ctx, value) -> str:
     """A count (or an amount) with the page language's thousands separators: ``1,338``."""
@@ -150,8 +159,9 @@ def actor(ctx, name: str) -> str:
     return ctx["t"](f"actor.{name}", default=name)
 
 
-env.filters.update(local=local, hours=hours, filesize=filesize, mentions=mentions, pathpart=pathpart, count=count,
-                   task_title=task_title, task_kind=task_kind, actor=actor, reason=reason, clock_owner=clock_owner)
+env.filters.update(local=local, hours=hours, filesize=filesize, mentions=mentions, pathpart=pathpart,
+                   customer_href=customer_href, count=count, task_title=task_title, task_kind=task_kind, actor=actor,
+                   reason=reason, clock_owner=clock_owner)
 
 
 def language(request: Request) -> str:

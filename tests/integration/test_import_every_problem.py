@@ -12,7 +12,7 @@ from closeloop.services.intake import importing
 from closeloop.services.intake.importing import ImportFailed
 from models.tables import Complaint
 
-from .helpers import count, run_import
+from .helpers import count, run_import, write_csv
 
 CFPB = {"Date received": "2023-07-03", "Product": "Mortgage", "Sub-product": "FHA mortgage", "Issue": "Escrow",
         "Company": "ACME BANK", "State": "CA", "Submitted via": "Web", "Date sent to company": "2023-07-03",
@@ -68,3 +68,21 @@ def test_the_listed_problems_are_capped_and_the_unlisted_rows_counted(sessions, 
     assert report.bad_rows == 4 and len(report.errors) == 5
     assert [e.line for e in report.errors] == [2, 2, 3, 3, 4]
     assert report.rows_not_listed() == 1
+
+
+def test_a_closeloop_row_reports_each_broken_field_rule(sessions, config, clock, tmp_path):
+    """The shared field rules (and the intake's: received by now, a new ref a URL can carry) report every bad
+    field of a row, not only the first; nothing is written."""
+    header = ["external_ref", "received_at", "source", "company", "customer_ref", "text"]
+    good = ["G-1", "2026-03-01T10:00:00+08:00", "web", "ACME", "c-1", "late"]
+    bad = ["G-2", "2031-01-01T00:00:00+08:00", "Web Form", "x" * 300, "..", "nul \x00 here"]
+    report = _failed(sessions, config, clock, write_csv(tmp_path / "in.csv", header, [good, bad]))
+    assert report.bad_rows == 1
+    assert [(e.line, e.column) for e in report.errors] == [
+        (3, "received_at"), (3, "source"), (3, "company"), (3, "customer_ref"), (3, "text")]  # column order
+    problems = {e.column: (e.value, e.problem) for e in report.errors}
+    assert problems["source"] == ("Web Form", "'Web Form' is not a source name: lower-case letters, digits, "
+                                              "'_' and '-' only")
+    assert "300 characters, longer than 255" in problems["company"][1]
+    assert problems["text"][1] == "contains a NUL character"
+    assert "in the future" in problems["received_at"][1] and "are not refs" in problems["customer_ref"][1]

@@ -21,6 +21,8 @@ ROW = re.compile(r"^\s*[├└│ ─]*(\w+)(?:\([^)]*\))?\s+(\d{3})[^\n]*?\s{2,
 SAMPLES = {
     "DomainError": errors.DomainError("something"),
     "InvalidInput": errors.InvalidInput("severity", "must be one of P1, P2"),
+    "InvalidInputs": errors.InvalidInputs([errors.InvalidInput("source", "is required"),
+                                           errors.InvalidInput("tags", "51 tags, more than 50")]),
     "NaiveDatetimeError": errors.NaiveDatetimeError("naive datetime 2026-01-01T00:00:00 rejected"),
     "UnknownFormat": UnknownFormat("format", "unknown format 'x'"),
     "IllegalTransition": errors.IllegalTransition("task", "done", "start", []),

@@ -13,12 +13,12 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from closeloop.domain.customer import CustomerProfile
 from closeloop.services.customers.promises import make_promise
 from closeloop.services.work import lifecycle
-from models.tables import Complaint, Message, Task, Transition
+from models.tables import Complaint, Customer, Message, Task, Transition
 from tests.web.conftest import T0, csrf_of, facts, intake
 
 NAME = '<script>alert("x")</script> 王'
@@ -89,6 +89,21 @@ def test_the_complaint_page_and_the_search_results_link_the_customer(web, custom
     assert 'href="/customers/cw" id="customer-link"' in c.get(f"/complaints/{credit}").text
     results = c.get("/complaints?q=cw").text
     assert 'href="/customers/cw" class="customer-link"' in results
+
+
+def test_a_legacy_customer_whose_ref_no_path_carries_is_reached_by_the_query_form(web, config, clock):
+    """A customer stored as '..' before intake refused such refs: the link is /customers?ref=.. and answers."""
+    with web.app.sessions.begin() as s:
+        s.execute(insert(Customer).values(ref="..", complaint_count=0))
+    [cid] = intake(web.app.sessions, config, clock.now(), [
+        facts("LG-1", T0 - timedelta(hours=1), product="Credit reporting", category="Credit reporting",
+              customer_ref="..")])
+    m = web.signin("manager")
+    link = html.unescape(re.search(r'<a href="([^"]+)" id="customer-link">', m.get(f"/complaints/{cid}").text)
+                         .group(1))
+    assert link == "/customers?ref=.."
+    page = m.get(link)
+    assert page.status_code == 200 and f'id="complaint-{cid}"' in page.text
 
 
 # --- the complaint page's forms -----------------------------------------------------------------------

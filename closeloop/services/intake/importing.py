@@ -7,7 +7,8 @@ Modes (``closeloop import --help`` says the same):
 - **skip bad rows** (``skip_bad_rows=True``): bad rows are reported and left
   out; all good rows land together in one transaction.
 
-A row received more than five minutes after the clock's ``now`` is a bad row, as in the API.
+A row received more than five minutes after the clock's ``now`` is a bad row, as in the API; so is a
+``customer_ref`` no URL can carry, unless a customer is stored with it (from before that rule).
 
 Re-importing a file adds nothing (idempotent on source + external reference).
 Memory stays flat: rows are read one at a time and written in batches of
@@ -23,6 +24,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from closeloop.clock import Clock
 from closeloop.config import Config
 from closeloop.services.departments import routing_config_id, sync_departments
@@ -30,6 +34,7 @@ from closeloop.services.intake.intake import intake_batch
 from closeloop.services.intake.items import IntakeCounts, IntakeItem, IntakeResult
 from closeloop.services.uow import unit_of_work
 from integrations.exports import ParsedRow, RowError, read_export
+from models.tables import Customer
 
 MAX_REPORTED_ERRORS = 200
 
@@ -112,7 +117,8 @@ def import_file(sessions, config: Config, clock: Clock, path: str | Path, *, fmt
             report.add_counts(res)
             batch.clear()
 
-        for item in read_export(path, fmt, on_profile=_profile, encoding=encoding, now=now):
+        for item in read_export(path, fmt, on_profile=_profile, encoding=encoding, now=now,
+                                stored_ref=stored_ref_lookup(session)):
             report.rows += 1
             if isinstance(item, RowError):
                 report.bad_rows += 1
@@ -137,6 +143,18 @@ def import_file(sessions, config: Config, clock: Clock, path: str | Path, *, fmt
             raise ImportFailed(report)  # rolls the transaction back
     report.committed = True
     return report
+
+
+def stored_ref_lookup(session: Session) -> Callable[[str], bool]:
+    """Whether a customer is stored with a given ref, as ``read_export``'s ``stored_ref`` asks it (only of refs
+    no URL can carry, so rarely; each asked once)."""
+    seen: dict[str, bool] = {}
+
+    def stored(ref: str) -> bool:
+        if ref not in seen:
+            seen[ref] = session.scalar(select(Customer.id).where(Customer.ref == ref)) is not None
+        return seen[ref]
+    return stored
 
 
 _gc_lock = threading.Lock()

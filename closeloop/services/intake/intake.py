@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from closeloop.config import Config
 from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus, ComplaintTrigger
 from closeloop.domain.dedupe import PriorComplaint, count_in_window, likely_duplicate_of
-from closeloop.domain.facts import ComplaintFacts
+from closeloop.domain.facts import ComplaintFacts, check_ref
 from closeloop.domain.machine import TransitionRecord
 from closeloop.domain.routing import Route, TaskTemplate
 from closeloop.domain.task import TaskStatus
@@ -56,7 +56,9 @@ def intake_batch(session: Session, items: Sequence[IntakeItem], *, config: Confi
       new complaint is acknowledged to a reachable customer through the outbox
       (:func:`closeloop.services.customers.notices.acknowledge_new`).
 
-    ``now`` (UTC-aware) stamps creation; the ``receive`` audit row carries ``received_at``.
+    ``now`` (UTC-aware) stamps creation; the ``receive`` audit row carries ``received_at``. Raises
+    ``InvalidInput`` (``customer_ref``) for a new customer's ref no URL can carry (the session's writes are
+    then to be rolled back); a stored customer's ref is taken whatever it is.
     """
     result = IntakeResult()
     if not items:
@@ -411,11 +413,16 @@ def _complaint_row(f: ComplaintFacts, status, severity, flags, reasons, rule, rc
 
 
 def _customers(session: Session, facts: list[ComplaintFacts]) -> dict[str, int]:
+    """``{customer_ref: customer id}`` of ``facts``, the customers not stored yet created. A stored ref is
+    taken as it is (one stored before a rule on refs keeps working); a new one must pass
+    :func:`~closeloop.domain.facts.check_ref` (``InvalidInput`` naming ``customer_ref``, nothing written)."""
     refs = sorted({f.customer_ref for f in facts if f.customer_ref})
     found: dict[str, int] = {}
     for chunk in _chunks(refs, 400):
         found.update(dict(session.execute(select(Customer.ref, Customer.id).where(Customer.ref.in_(chunk))).all()))
     missing = [r for r in refs if r not in found]
+    for ref in missing:
+        check_ref(ref)  # not stored
     if missing:
         cu = Customer.__table__
         found.update({ref: cid for cid, ref in session.execute(
