@@ -29,7 +29,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import RedirectResponse
 
 from closeloop.bootstrap import App
-from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput
+from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput, NotPermitted
 from closeloop.http.access import ACTION_ROLES, MANAGER, Principal, get_app
 from closeloop.services.inbound import InboundOptions
 from closeloop.services.people.users import HANDLE
@@ -99,7 +99,8 @@ def _version(data: dict) -> int:
     return int(v)
 
 
-def _note(app: App, cid: int, data: dict, actor: str, at: datetime) -> None:
+def _note(app: App, cid: int, data: dict, who: Principal, at: datetime) -> None:
+    actor = web_actor(who)
     body = required_text(data, "body")
     file = data.get("_upload")
     if file is None:
@@ -109,24 +110,28 @@ def _note(app: App, cid: int, data: dict, actor: str, at: datetime) -> None:
            note=body, channel="dashboard")
 
 
-def _reprioritize(app: App, cid: int, data: dict, actor: str, at: datetime) -> None:
+def _reprioritize(app: App, cid: int, data: dict, who: Principal, at: datetime) -> None:
+    actor = web_actor(who)
     lifecycle.reprioritize(app.sessions, cid, data.get("severity", ""), config=app.config,
-                           reason=required_text(data, "reason"), actor=actor, at=at, expected_version=_version(data))
+                           reason=required_text(data, "reason"), actor=actor, at=at, expected_version=_version(data),
+                           lead_of=who.lead_of)  # a lead: only while the department still owns the work
 
 
-def _wait(app: App, cid: int, data: dict, actor: str, at: datetime) -> None:
+def _wait(app: App, cid: int, data: dict, who: Principal, at: datetime) -> None:
+    actor = web_actor(who)
     lifecycle.await_customer(app.sessions, cid, config=app.config, reason=required_text(data, "reason"),
                              until=_until(app, data.get("until", "")), actor=actor, at=at,
                              expected_version=_version(data))
 
 
-def _resolve(app: App, cid: int, data: dict, actor: str, at: datetime) -> None:
+def _resolve(app: App, cid: int, data: dict, who: Principal, at: datetime) -> None:
+    actor = web_actor(who)
     lifecycle.resolve(app.sessions, cid, config=app.config, reason=required_text(data, "reason"), actor=actor, at=at,
                       expected_version=_version(data), root_cause=data.get("root_cause") or None,
                       root_cause_detail=form_text(data, "root_cause_note", field="root_cause_detail"))
 
 
-ACTIONS: dict[str, Callable[[App, int, dict, str, datetime], None]] = {
+ACTIONS: dict[str, Callable[[App, int, dict, Principal, datetime], None]] = {
     "note": _note, "reprioritize": _reprioritize, "wait": _wait, "resolve": _resolve}
 
 
@@ -146,16 +151,18 @@ def work(request: Request, complaint_id: int = Path(ge=1, le=MAX_ID), action: st
     app = get_app(request)
     if not complaint_in_scope(app.sessions, complaint_id, None if who.role == MANAGER else who.department):
         raise PageError(403, "error.403.complaint", id=complaint_id)
-    actor = web_actor(who)
     if action == "note" and getattr(request.state, "upload", None) is not None:
         data = {**data, "_upload": request.state.upload}  # the note form's file (session.form)
     try:
-        ACTIONS[action](app, complaint_id, data, actor, app.clock.now())
+        ACTIONS[action](app, complaint_id, data, who, app.clock.now())
     except InvalidInput as exc:
         unknown = re.match(r"@(\S+): no user", exc.problem) if exc.field == "body" else None
         if unknown:
             return _back(complaint_id, err="unknown_handle", handle=unknown.group(1))
         return _back(complaint_id, err=problem_kind(exc), field=exc.field if exc.field in FIELDS else "complaint")
+    except NotPermitted as exc:  # a lead whose department's task was transferred away: the work is another's now
+        raise PageError(403, "error.403.not_owner", id=complaint_id, mine=who.department or "-",
+                        now=", ".join(exc.owners) or "-") from None
     except NoVersion:
         return _back(complaint_id, err="version")
     except Conflict:
