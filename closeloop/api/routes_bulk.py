@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, StrictInt
 
 from closeloop.bootstrap import App
+from closeloop.domain.limits import MAX_REASON_CHARS
 from closeloop.services.work.bulk_actions import MAX_ITEMS, BulkRequest, run_bulk
 
 from .auth import MANAGER, Principal, get_app, require
@@ -44,7 +45,7 @@ class BulkIn(In):
     severity: str | None = Field(None, pattern="^P[1-4]$", description="reprioritize: the new severity")
     improvement_id: ComplaintId | None = Field(None, description="link: the improvement record")
     root_cause: str | None = Field(None, max_length=100, description="resolve: a root-cause code when missing")
-    root_cause_detail: str | None = Field(None, max_length=2000,
+    root_cause_detail: str | None = Field(None, max_length=MAX_REASON_CHARS,
                                           description="resolve: the note an 'undetermined' root cause needs")
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, StrictInt
 
 from closeloop.bootstrap import App
 from closeloop.domain.improvement import ImprovementStatus, ImprovementTrigger
+from closeloop.domain.limits import MAX_REASON_CHARS
 from closeloop.services.capa import improvement as svc
 from closeloop.services.reads.complaint_queries import complaint_in_scope
 
@@ -98,9 +99,9 @@ class LinkResult(BaseModel):
 class ImprovementTransition(In):
     trigger: ImprovementTrigger
     version: VersionNumber | None = Field(None, description=VERSION_RULE)
-    reason: str | None = Field(None, max_length=2000)
+    reason: str | None = Field(None, max_length=MAX_REASON_CHARS)
     root_cause: str | None = Field(None, max_length=100)
-    root_cause_detail: str | None = Field(None, max_length=2000)
+    root_cause_detail: str | None = Field(None, max_length=MAX_REASON_CHARS)
 
 
 def _scope(who: Principal, record, *, write: bool = False) -> None:

@@ -87,10 +87,12 @@ def reprioritize(complaint_id: Id, body: PriorityIn, if_match: str | None = Head
                  who: Principal = Depends(require(*ACTION_ROLES["reprioritize"])),
                  app: App = Depends(get_app)) -> ComplaintOut:
     """Change the severity (a reason is required); every clock is recomputed with the new targets. 422
-    (``severity``) when it is already that severity."""
+    (``severity``) when it is already that severity; 403 for a lead whose department's task was transferred
+    away (the message names the department the work belongs to now)."""
     ensure_visible(app, who, complaint_id)
     lifecycle.reprioritize(app.sessions, complaint_id, body.severity, config=app.config, reason=body.reason,
-                           actor=who.actor, at=app.clock.now(), expected_version=version_of(body.version, if_match))
+                           actor=who.actor, at=app.clock.now(), expected_version=version_of(body.version, if_match),
+                           lead_of=who.lead_of)
     return ComplaintOut.model_validate(get_complaint(app.sessions, complaint_id))
 
 

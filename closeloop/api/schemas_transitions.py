@@ -11,11 +11,12 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StrictInt
 
+from closeloop.domain.limits import MAX_OUTCOME_CHARS, MAX_REASON_CHARS
 from models.types import MAX_ID
 
 from .schemas import Instant, Version, VersionNumber
 
-Reason = Annotated[str, Field(min_length=1, max_length=2000, pattern=r"\S")]
+Reason = Annotated[str, Field(min_length=1, max_length=MAX_REASON_CHARS, pattern=r"\S")]
 
 
 class Acknowledge(Version):
@@ -28,10 +29,11 @@ class Start(Version):
 
 class Complete(Version):
     trigger: Literal["complete"]
-    outcome: str = Field("", max_length=5000, description="the outcome note")
+    outcome: str = Field("", max_length=MAX_OUTCOME_CHARS, description="the outcome note")
     root_cause: str | None = Field(None, max_length=100,
                                    description="the complaint's root cause (required on a root-cause task)")
-    root_cause_detail: str | None = Field(None, max_length=2000, description="a note; required with undetermined")
+    root_cause_detail: str | None = Field(None, max_length=MAX_REASON_CHARS,
+                                          description="a note; required with undetermined")
     satisfied: bool | None = Field(None, description="the customer's verdict: required on a follow-up task "
                                                      "(false reopens the complaint to the department that did "
                                                      "the work), refused on any other")
@@ -82,14 +84,14 @@ class Merge(Version):
     into: StrictInt = Field(ge=1, le=MAX_ID, description="the surviving complaint")
     into_version: VersionNumber | None = Field(None, description="the survivor's version as read (optional: "
                                                                   "without it the survivor is not checked)")
-    reason: str | None = Field(None, max_length=2000)
+    reason: str | None = Field(None, max_length=MAX_REASON_CHARS)
 
 
 class Resolve(Version):
     trigger: Literal["resolve"]
     reason: Reason
     root_cause: str | None = Field(None, max_length=100, description="a root-cause code, if the complaint has none")
-    root_cause_detail: str | None = Field(None, max_length=2000)
+    root_cause_detail: str | None = Field(None, max_length=MAX_REASON_CHARS)
 
 
 class Close(Version):

@@ -124,8 +124,10 @@ class MergeRejected(DomainError):
 
 
 class NotPermitted(DomainError):
-    """The caller's role may not do this (the API answers 403). ``role`` is the caller's role."""
+    """The caller's role may not do this (the API answers 403). ``role`` is the caller's role; ``owners``, when
+    the refusal is that the caller's department no longer owns the work (its task was transferred away), the
+    departments that own it now (sorted; empty when none does)."""
 
-    def __init__(self, role: str, problem: str):
-        self.role, self.problem = role, problem
+    def __init__(self, role: str, problem: str, *, owners: tuple[str, ...] = ()):
+        self.role, self.problem, self.owners = role, problem, owners
         super().__init__(f"role {role!r}: {problem}")

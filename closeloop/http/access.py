@@ -47,6 +47,11 @@ class Principal:
         where = f"@{self.department}" if self.department else ""
         return f"api:{self.name} ({self.role}{where})"
 
+    @property
+    def lead_of(self) -> str | None:
+        """The department a lead leads; None for every other role (what ``lifecycle.reprioritize`` checks)."""
+        return self.department if self.role == LEAD else None
+
     def sees_department(self, department: str) -> bool:
         return self.role == MANAGER or (self.role in DEPARTMENT_ROLES and self.department == department)
 

@@ -21,6 +21,7 @@ from closeloop.http.access import MANAGER, Principal, get_app
 from closeloop.services.work.bulk_actions import MAX_ITEMS, BulkRequest, run_bulk
 from models.types import MAX_ID
 
+from .form_text import form_text, limit_of, problem_kind
 from .render import WebRoute, render
 from .session import MAX_FORM_BYTES, PageError, check_csrf, current, safe_next, web_actor
 
@@ -78,7 +79,7 @@ def _request(data: dict[str, str]) -> BulkRequest:
     improvement = _number(data.get("improvement_id", "").strip())
     if action == "link" and improvement is None:
         raise InvalidInput("improvement_id", "choose an improvement record")
-    return BulkRequest(action, data.get("reason", "").strip()[:2000],
+    return BulkRequest(action, form_text(data, "reason") or "",
                        to=(data.get("to") or None) if action == "transfer" else None,
                        from_department=(data.get("from_department") or None) if action == "transfer" else None,
                        severity=(data.get("severity") or None) if action == "reprioritize" else None,
@@ -103,7 +104,8 @@ async def bulk(request: Request, who: Principal = Depends(current)):
     except (InvalidInput, NotFound) as exc:
         field = exc.field if isinstance(exc, InvalidInput) else "improvement_id"
         return render(request, "bulk.html.j2", status=422, results=[], back=back, action=data.get("action", ""),
-                      problem={"field": field, "text": str(exc)})
+                      problem={"field": field, "text": str(exc), "too_long": isinstance(exc, InvalidInput)
+                               and problem_kind(exc) == "too_long", "limit": limit_of(field)})
     results = [{"id": o.complaint_id, "ok": o.error is None, "version": o.version, "changed": o.changed,
                 "key": None if o.error is None else error_key(o.error),
                 "detail": "" if o.error is None else str(o.error)} for o in outcomes]

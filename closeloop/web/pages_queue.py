@@ -24,6 +24,7 @@ from closeloop.services.reads.overview import _today_bounds, department_queue
 from closeloop.services.work import tasks as task_svc
 from models.types import MAX_ID
 
+from .form_text import form_text, limit_of
 from .render import WebRoute, render
 from .session import PageError, check_csrf, current, form, safe_next, web_actor
 
@@ -31,7 +32,7 @@ router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
 ACTIONS = ("acknowledge", "start", "complete", "transfer")
 OK_KEYS = set(ACTIONS)
-ERR_KEYS = {"stale", "illegal", "reason", "outcome", "to", "root_cause", "invalid", "not_found"}
+ERR_KEYS = {"stale", "illegal", "reason", "outcome", "to", "root_cause", "invalid", "not_found", "too_long"}
 FILTERS = ("all", "overdue", "due_today")
 PAGE_SIZE = 100
 
@@ -64,7 +65,8 @@ def _flash(request: Request) -> dict | None:
         state = q.get("state") if q.get("state") in {str(s) for s in TaskStatus} else ""
         field = q.get("field", "")
         field = field if re.fullmatch(r"[a-z_]{1,32}", field) else "?"
-        return {"kind": "err", "key": f"err.{q['err']}", "values": {"task": task, "state": state, "field": field}}
+        return {"kind": "err", "key": f"err.{q['err']}",
+                "values": {"task": task, "state": state, "field": field, "limit": limit_of(field)}}
     return None
 
 
@@ -112,17 +114,18 @@ def _back(data: dict, who: Principal, department: str, **params) -> RedirectResp
 
 def _payload(action: str, data: dict) -> dict[str, Any] | str:
     """The service arguments of ``action`` read from the form, or the error key of a required field left
-    empty (``outcome`` on complete, ``reason`` on transfer). Acknowledge and start take none."""
+    empty (``outcome`` on complete, ``reason`` on transfer). Acknowledge and start take none. Raises
+    ``InvalidInput`` naming a field with text over its limit (:mod:`closeloop.web.form_text`: never cut)."""
     if action == "complete":
-        outcome = data.get("outcome", "").strip()
+        outcome = form_text(data, "outcome")
         if not outcome:
             return "outcome"
         # the complaint's root cause may come with the work; a root-cause task requires one (issue 5)
-        return {"outcome": outcome[:5000], "root_cause": data.get("root_cause") or None,
-                "root_cause_detail": data.get("root_cause_note", "").strip()[:2000] or None}
+        return {"outcome": outcome, "root_cause": data.get("root_cause") or None,
+                "root_cause_detail": form_text(data, "root_cause_note", field="root_cause_detail")}
     if action == "transfer":
-        reason = data.get("reason", "").strip()
-        return {"to": data.get("to", ""), "reason": reason[:2000]} if reason else "reason"
+        reason = form_text(data, "reason")
+        return {"to": data.get("to", ""), "reason": reason} if reason else "reason"
     return {}
 
 
@@ -142,7 +145,10 @@ def act(request: Request, task_id: int = Path(ge=1, le=MAX_ID), action: str = Pa
     kw: dict[str, Any] = dict(
         config=app.config, actor=web_actor(who),
         at=app.clock.now(), expected_version=int(version))
-    payload = _payload(action, data)
+    try:
+        payload = _payload(action, data)
+    except InvalidInput as exc:  # text over its limit: refused before anything is read or written
+        return _back(data, who, department, err="too_long", field=exc.field, task=task_id)
     if isinstance(payload, str):  # a required field left empty: the page says which
         return _back(data, who, department, err=payload, task=task_id)
     try:

@@ -30,6 +30,7 @@ from closeloop.services.capa import improvement
 from closeloop.services.work import compensation
 from models.types import MAX_ID
 
+from .form_text import form_text, limit_of, problem_kind
 from .render import WebRoute, render
 from .session import PageError, check_csrf, current, form, web_actor
 
@@ -37,7 +38,7 @@ router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
 REASON_TRIGGERS = {str(ImprovementTrigger.REJECT), str(ImprovementTrigger.CONFIRM_INEFFECTIVE),
                    str(ImprovementTrigger.REWORK)}
-ERRORS = ("stale", "state", "required", "invalid", "own", "decided")
+ERRORS = ("stale", "state", "required", "invalid", "too_long", "own", "decided")
 
 
 def _flash(query) -> dict | None:
@@ -47,8 +48,8 @@ def _flash(query) -> dict | None:
     err = query.get("err", "")
     field = query.get("field", "")
     if err in ERRORS:
-        return {"kind": "err", "key": f"records.err.{err}",
-                "values": {"field": field if re.fullmatch(r"[a-z_]{1,32}", field) else "?"}}
+        field = field if re.fullmatch(r"[a-z_]{1,32}", field) else "?"
+        return {"kind": "err", "key": f"records.err.{err}", "values": {"field": field, "limit": limit_of(field)}}
     return None
 
 
@@ -88,11 +89,6 @@ def improvement_page(request: Request, improvement_id: int = Path(ge=1, le=MAX_I
                   zone=str(app.config.customer_calendar.zone))
 
 
-def _required_or_invalid(exc: InvalidInput) -> str:
-    """The flash key of a refused form: ``required`` for a missing value, else ``invalid``."""
-    return "required" if exc.problem.startswith(("is required", "needs", "required")) else "invalid"
-
-
 def _back(path: str, **params: str) -> RedirectResponse:
     return RedirectResponse(f"{path}?{urlencode(params)}", status_code=303)
 
@@ -113,16 +109,16 @@ def fire(request: Request, improvement_id: int = Path(ge=1, le=MAX_ID), trigger:
         return _back(here, err="invalid", field="version")
     try:
         improvement.fire(app.sessions, improvement_id, trigger, config=app.config, actor=web_actor(who),
-                         at=app.clock.now(), reason=data.get("reason", "").strip()[:2000] or None,
+                         at=app.clock.now(), reason=form_text(data, "reason"),
                          root_cause=data.get("root_cause") or None,
-                         root_cause_detail=data.get("root_cause_note", "").strip()[:2000] or None,
+                         root_cause_detail=form_text(data, "root_cause_note", field="root_cause_detail"),
                          expected_version=int(version))
     except Conflict:
         return _back(here, err="stale")
     except IllegalTransition:
         return _back(here, err="state")
     except InvalidInput as exc:
-        return _back(here, err=_required_or_invalid(exc), field=exc.field)
+        return _back(here, err=problem_kind(exc), field=exc.field)
     return _back(here, ok=trigger)
 
 
@@ -162,6 +158,6 @@ def decide(request: Request, entry_id: int = Path(ge=1, le=MAX_ID), decision: st
     except IllegalTransition:  # decided once: another approver's decision came first (no version: status is the lock)
         return _back("/compensation", err="decided")
     except InvalidInput as exc:
-        return _back("/compensation", err="own" if exc.field == "approver" else _required_or_invalid(exc),
+        return _back("/compensation", err="own" if exc.field == "approver" else problem_kind(exc),
                      field=exc.field)
     return _back("/compensation", ok=decision)

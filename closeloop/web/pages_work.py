@@ -29,16 +29,17 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import RedirectResponse
 
 from closeloop.bootstrap import App
-from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput
+from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput, NotPermitted
 from closeloop.http.access import ACTION_ROLES, MANAGER, Principal, get_app
 from closeloop.services.inbound import InboundOptions
 from closeloop.services.people.users import HANDLE
 from closeloop.services.reads.complaint_queries import complaint_in_scope
 from closeloop.services.work import lifecycle
-from closeloop.services.work.notes import MAX_NOTE, add_note
+from closeloop.services.work.notes import add_note
 from closeloop.services.work.uploads import upload
 from models.types import MAX_ID
 
+from .form_text import form_text, limit_of, problem_kind, required_text
 from .render import WebRoute
 from .session import PageError, check_csrf, current, form, web_actor
 
@@ -67,23 +68,9 @@ def flash(query) -> dict | None:
     handle = query.get("handle", "")
     handle = handle if HANDLE.fullmatch(handle) else "?"
     if err in WHY or err in ("stale", "state", "unknown_handle", "version"):
-        return {"kind": "err", "key": f"err.work.{err}", "values": {"field": field, "state": state, "handle": handle}}
+        return {"kind": "err", "key": f"err.work.{err}",
+                "values": {"field": field, "state": state, "handle": handle, "limit": limit_of(field)}}
     return None
-
-
-def _why(exc: InvalidInput) -> str:
-    if exc.problem == "required":
-        return "required"
-    return "too_long" if exc.problem.startswith("longer than") else "invalid"
-
-
-def _text(data: dict, name: str, limit: int) -> str:
-    value = data.get(name, "").strip()
-    if not value:
-        raise InvalidInput(name, "required")
-    if len(value) > limit:
-        raise InvalidInput(name, f"longer than {limit} characters")
-    return value
 
 
 def _until(app: App, raw: str) -> datetime | None:
@@ -112,8 +99,9 @@ def _version(data: dict) -> int:
     return int(v)
 
 
-def _note(app: App, cid: int, data: dict, actor: str, at: datetime) -> None:
-    body = _text(data, "body", MAX_NOTE)
+def _note(app: App, cid: int, data: dict, who: Principal, at: datetime) -> None:
+    actor = web_actor(who)
+    body = required_text(data, "body")
     file = data.get("_upload")
     if file is None:
         add_note(app.sessions, app.config, cid, body, author=actor, at=at, channel="dashboard")
@@ -122,24 +110,28 @@ def _note(app: App, cid: int, data: dict, actor: str, at: datetime) -> None:
            note=body, channel="dashboard")
 
 
-def _reprioritize(app: App, cid: int, data: dict, actor: str, at: datetime) -> None:
+def _reprioritize(app: App, cid: int, data: dict, who: Principal, at: datetime) -> None:
+    actor = web_actor(who)
     lifecycle.reprioritize(app.sessions, cid, data.get("severity", ""), config=app.config,
-                           reason=_text(data, "reason", 2000), actor=actor, at=at, expected_version=_version(data))
+                           reason=required_text(data, "reason"), actor=actor, at=at, expected_version=_version(data),
+                           lead_of=who.lead_of)  # a lead: only while the department still owns the work
 
 
-def _wait(app: App, cid: int, data: dict, actor: str, at: datetime) -> None:
-    lifecycle.await_customer(app.sessions, cid, config=app.config, reason=_text(data, "reason", 2000),
+def _wait(app: App, cid: int, data: dict, who: Principal, at: datetime) -> None:
+    actor = web_actor(who)
+    lifecycle.await_customer(app.sessions, cid, config=app.config, reason=required_text(data, "reason"),
                              until=_until(app, data.get("until", "")), actor=actor, at=at,
                              expected_version=_version(data))
 
 
-def _resolve(app: App, cid: int, data: dict, actor: str, at: datetime) -> None:
-    lifecycle.resolve(app.sessions, cid, config=app.config, reason=_text(data, "reason", 2000), actor=actor, at=at,
+def _resolve(app: App, cid: int, data: dict, who: Principal, at: datetime) -> None:
+    actor = web_actor(who)
+    lifecycle.resolve(app.sessions, cid, config=app.config, reason=required_text(data, "reason"), actor=actor, at=at,
                       expected_version=_version(data), root_cause=data.get("root_cause") or None,
-                      root_cause_detail=data.get("root_cause_note", "").strip()[:2000] or None)
+                      root_cause_detail=form_text(data, "root_cause_note", field="root_cause_detail"))
 
 
-ACTIONS: dict[str, Callable[[App, int, dict, str, datetime], None]] = {
+ACTIONS: dict[str, Callable[[App, int, dict, Principal, datetime], None]] = {
     "note": _note, "reprioritize": _reprioritize, "wait": _wait, "resolve": _resolve}
 
 
@@ -159,16 +151,18 @@ def work(request: Request, complaint_id: int = Path(ge=1, le=MAX_ID), action: st
     app = get_app(request)
     if not complaint_in_scope(app.sessions, complaint_id, None if who.role == MANAGER else who.department):
         raise PageError(403, "error.403.complaint", id=complaint_id)
-    actor = web_actor(who)
     if action == "note" and getattr(request.state, "upload", None) is not None:
         data = {**data, "_upload": request.state.upload}  # the note form's file (session.form)
     try:
-        ACTIONS[action](app, complaint_id, data, actor, app.clock.now())
+        ACTIONS[action](app, complaint_id, data, who, app.clock.now())
     except InvalidInput as exc:
         unknown = re.match(r"@(\S+): no user", exc.problem) if exc.field == "body" else None
         if unknown:
             return _back(complaint_id, err="unknown_handle", handle=unknown.group(1))
-        return _back(complaint_id, err=_why(exc), field=exc.field if exc.field in FIELDS else "complaint")
+        return _back(complaint_id, err=problem_kind(exc), field=exc.field if exc.field in FIELDS else "complaint")
+    except NotPermitted as exc:  # a lead whose department's task was transferred away: the work is another's now
+        raise PageError(403, "error.403.not_owner", id=complaint_id, mine=who.department or "-",
+                        now=", ".join(exc.owners) or "-") from None
     except NoVersion:
         return _back(complaint_id, err="version")
     except Conflict:

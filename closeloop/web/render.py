@@ -25,6 +25,7 @@ from closeloop.services.reads.saved_views import list_views
 from closeloop.services.work.notes import MENTION
 
 from . import i18n
+from .form_text import TEXT_LIMITS
 from .session import (
     LANG_COOKIE,
     PRE_COOKIE,
@@ -159,6 +160,7 @@ def actor(ctx, name: str) -> str:
     return ctx["t"](f"actor.{name}", default=name)
 
 
+env.globals["limits"] = TEXT_LIMITS  # the forms' maxlength: the numbers the server refuses past
 env.filters.update(local=local, hours=hours, filesize=filesize, mentions=mentions, pathpart=pathpart,
                    customer_href=customer_href, count=count, task_title=task_title, task_kind=task_kind, actor=actor,
                    reason=reason, clock_owner=clock_owner)

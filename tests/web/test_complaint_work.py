@@ -133,7 +133,8 @@ def test_an_internal_note_is_stored_and_shown_escaped(web, complaints):
     assert "internal note</span> checked the ledger &lt;b&gt;twice&lt;/b&gt;" in c.get(f"/complaints/{cid}").text
     assert _shown(c, _post(c, cid, "note", body="   ")) == (
         "err: “Note (colleagues only, never sent to the customer)” is required (body).")
-    assert _shown(c, _post(c, cid, "note", body="x" * 5001)).endswith("is too long (body).")
+    assert _shown(c, _post(c, cid, "note", body="x" * 5001)).endswith(
+        "is longer than 5000 characters (body): nothing was changed.")
     outsider = web.signin("member_product")  # the credit-reporting complaint has no product task
     assert _post(outsider, complaints[2], "note", body="ok").status_code == 303  # its own: fine
     page = outsider.get(f"/complaints/{complaints[2]}").text

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from closeloop.config import Config
 from closeloop.domain.complaint import ComplaintStatus, ComplaintTrigger
-from closeloop.domain.errors import InvalidInput, NotFound
+from closeloop.domain.errors import InvalidInput, NotFound, NotPermitted
 from closeloop.domain.reasons import SystemReason, system_reason
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
 from closeloop.domain.task_kinds import REOPENED_PREFIX, SystemTaskKind
@@ -36,10 +36,15 @@ def _get(s, complaint_id: int) -> Complaint:
 
 
 def reprioritize(sessions, complaint_id: int, severity: str, *, config: Config, reason: str, actor: str,
-                 at: datetime, expected_version: int | None = None) -> Complaint:
+                 at: datetime, expected_version: int | None = None, lead_of: str | None = None) -> Complaint:
     """Change the severity; every clock is recomputed from creation with the new targets.
 
-    Raises ``InvalidInput`` for an unknown severity or a missing reason, ``Conflict`` when
+    ``lead_of``: the department of the lead asking (the API's and the dashboard's lead; None: a manager, a bulk
+    action or the operator's command line, who may change any complaint). A lead changes only the priority of
+    work their department still owns: a task of the complaint in that department that was not transferred away.
+
+    Raises ``InvalidInput`` for an unknown severity or a missing reason, ``NotPermitted`` (``owners``: the
+    departments the work belongs to now) when ``lead_of`` owns none of the complaint's work, ``Conflict`` when
     ``expected_version`` (the version the caller read; None: not checked) is stale.
     """
     if severity not in SEVERITIES:
@@ -48,6 +53,8 @@ def reprioritize(sessions, complaint_id: int, severity: str, *, config: Config, 
         raise InvalidInput("reason", "a priority change needs a reason")
     with unit_of_work(sessions) as s:
         c = _get(s, complaint_id)
+        if lead_of is not None:
+            _check_owner(s, c.id, lead_of)
         check_version(c, expected_version, "complaint")
         if c.status in (ComplaintStatus.MERGED, ComplaintStatus.REJECTED):
             raise InvalidInput("complaint", f"complaint {c.id} is {c.status}; its severity no longer matters")
@@ -58,6 +65,20 @@ def reprioritize(sessions, complaint_id: int, severity: str, *, config: Config, 
         record_event(s, c, "reprioritize", at=at, actor=actor, reason=reason, data={"from": old, "to": severity})
         refresh_due(s, c.id, config, at)
         return c
+
+
+def _check_owner(s, complaint_id: int, department: str) -> None:
+    """``NotPermitted`` unless ``department`` has a task of the complaint that was not transferred away."""
+    rows = s.execute(select(Task.department, Task.status).where(Task.complaint_id == complaint_id)).all()
+    if any(d == department and st != TaskStatus.TRANSFERRED for d, st in rows):
+        return
+    owners = tuple(sorted({d for d, st in rows if st != TaskStatus.TRANSFERRED}))
+    now = f"department {', '.join(owners)}" if owners else "no department"
+    problem = (f"complaint {complaint_id}'s task was transferred from department {department} and now belongs to "
+               f"{now}: only its lead or a manager may change the priority"
+               if any(d == department for d, _ in rows) else
+               f"complaint {complaint_id} has no task in department {department}")
+    raise NotPermitted("lead", problem, owners=owners)
 
 
 def await_customer(sessions, complaint_id: int, *, config: Config, reason: str, actor: str, at: datetime,
