@@ -124,7 +124,8 @@ def test_compensation_approval_by_an_approver_never_the_requester(web, complaint
 
 def test_a_dashboard_rejection_needs_a_note_checked_by_the_server_and_keeps_it_whole(web, complaints):
     """The page's ``required`` was the only check (a blank note was taken), and the note was cut at 2,000
-    characters while the API takes 5,000: now the service's rule and limit hold, shown like other form errors."""
+    characters while the API takes 5,000: now the service's rule and limit hold, shown like other form errors
+    (too long said as such, with the limit, not "missing or not valid")."""
     e = compensation.add(web.app.sessions, complaints[0], config=web.app.config, kind="refund", amount="90000",
                          actor="agent", requester=_key(web, "member"), at=T0)
     c = web.signin("manager")
@@ -133,7 +134,7 @@ def test_a_dashboard_rejection_needs_a_note_checked_by_the_server_and_keeps_it_w
     r = c.post(f"/compensation/{e.id}/reject", data={"csrf": csrf_of(page), "note": "   "})
     assert _shown(c, r) == "err: “note” is required."
     r = c.post(f"/compensation/{e.id}/reject", data={"csrf": csrf_of(page), "note": "x" * 5001})
-    assert _shown(c, r) == "err: “note” is missing or not valid."
+    assert _shown(c, r) == "err: “note” is longer than 5000 characters: nothing was changed."
     with web.app.sessions() as s:
         assert s.get_one(Compensation, e.id).status == "pending_approval"
     why = "over the budget " * 250  # 4,000 characters

@@ -166,7 +166,7 @@ def check_note(note: str, *, required: bool) -> None:
     if required and not note.strip():
         raise InvalidInput("note", "is required on a rejection: say why (not blank)")
     if len(note) > NOTE_MAX_CHARS:
-        raise InvalidInput("note", f"is {len(note):,} characters long; at most {NOTE_MAX_CHARS:,}")
+        raise InvalidInput("note", f"longer than {NOTE_MAX_CHARS} characters ({len(note):,} given)")
 
 
 def _check_approver(entry: Compensation, by: str, approve: bool) -> None:
