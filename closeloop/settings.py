@@ -11,6 +11,9 @@
   value whose base64 does not decode (or gives under 24 or over 64 bytes) is refused at startup; any other value
   is a raw key, its UTF-8 bytes (as before). ``X-Closeloop-Signature`` is keyed by the UTF-8 bytes of the value
   as written in both cases (:mod:`integrations.webhook_keys`). The default ``change-me`` is only for demos.
+- ``CLOSELOOP_WEBHOOK_SECRET_PREVIOUS``: secrets being rotated out (``;`` between them; default none), each read
+  like ``CLOSELOOP_WEBHOOK_SECRET``: each adds its own ``v1,`` entry to ``webhook-signature``, so receivers
+  still holding an old secret keep verifying until they are moved (README "Rotating the secret").
 - ``CLOSELOOP_DELIVERY_DEADLINE_S``: total deadline of one delivery attempt, in seconds (default 10).
 - ``CLOSELOOP_DELIVERY_RETRY_BASE_S`` (60), ``CLOSELOOP_DELIVERY_RETRY_CAP_S`` (14400) and
   ``CLOSELOOP_DELIVERY_MAX_ATTEMPTS`` (20): the retry schedule (exponential from the base, capped; the
@@ -52,7 +55,7 @@ from limits import parse_many
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from integrations.webhook_keys import webhook_keys
+from integrations.webhook_keys import previous_keys, webhook_keys
 
 
 class Settings(BaseSettings):
@@ -63,6 +66,8 @@ class Settings(BaseSettings):
     config: str | None = None
     import_batch_size: int = Field(1000, ge=1, le=100_000)
     webhook_secret: str = "change-me"
+    # secrets being rotated out, ';' between them: each signs one more webhook-signature entry until removed
+    webhook_secret_previous: str = ""
     delivery_deadline_s: float = Field(10.0, gt=0, le=600)
     delivery_retry_base_s: float = Field(60.0, gt=0, le=86_400)
     delivery_retry_cap_s: float = Field(14_400.0, gt=0, le=7 * 86_400)
@@ -94,6 +99,12 @@ class Settings(BaseSettings):
     @classmethod
     def _webhook_secret(cls, value: str) -> str:
         webhook_keys(value)  # a whsec_ value that does not decode: WebhookSecretError naming the variable
+        return value
+
+    @field_validator("webhook_secret_previous")
+    @classmethod
+    def _webhook_secret_previous(cls, value: str) -> str:
+        previous_keys(value)  # the same check for each, naming CLOSELOOP_WEBHOOK_SECRET_PREVIOUS
         return value
 
     @field_validator("auth_failure_limits")

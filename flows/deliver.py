@@ -6,7 +6,8 @@ backoff and recording; this flow builds the app and the senders from settings:
 
 - ``CLOSELOOP_WEBHOOK_SECRET`` signs webhooks (HMAC-SHA256; a raw secret or a Standard Webhooks
   ``whsec_<base64>`` one: :mod:`integrations.webhook_keys`; a warning is logged while it is the demo
-  default ``change-me``);
+  default ``change-me``); ``CLOSELOOP_WEBHOOK_SECRET_PREVIOUS`` (secrets being rotated out) adds one
+  ``webhook-signature`` entry each;
 - ``CLOSELOOP_DELIVERY_DEADLINE_S`` is every attempt's total deadline;
 - ``CLOSELOOP_CAPTURE_DIR`` receives ``capture://`` targets.
 
@@ -38,7 +39,7 @@ from integrations.senders import open_default_sender
 from integrations.senders.maildir import SCHEME as MAILDIR_SCHEME
 from integrations.senders.maildir import MaildirSender, maildir_path
 from integrations.smtp import SmtpSender
-from integrations.webhook_keys import webhook_keys
+from integrations.webhook_keys import previous_keys, webhook_keys
 
 _T = TypeVar("_T")
 
@@ -122,6 +123,7 @@ def deliver_outbox(max_batches: int = 50) -> dict:
 
     async def drain() -> DeliveryReport:
         async with open_default_sender(secret=keys.v1, legacy_secret=keys.legacy,
+                                       previous=previous_keys(settings.webhook_secret_previous),
                                        deadline_s=settings.delivery_deadline_s,
                                        capture_dir=settings.capture_dir, email=email_sender(settings),
                                        clock=app.clock.now) as sender:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 SECRET_PREFIX = "whsec_"
 SETTING = "CLOSELOOP_WEBHOOK_SECRET"
+PREVIOUS_SETTING = "CLOSELOOP_WEBHOOK_SECRET_PREVIOUS"
 MIN_KEY_BYTES = 24  # the spec's bounds for a symmetric signing secret (192 to 512 bits)
 MAX_KEY_BYTES = 64
 NEW_KEY_BYTES = 32
@@ -65,6 +66,14 @@ def webhook_keys(secret: str, *, setting: str = SETTING) -> WebhookKeys:
                                  f"{MAX_KEY_BYTES} bytes (Standard Webhooks), this one gives {len(key)}; "
                                  "generate one with `closeloop webhooks secret`")
     return WebhookKeys(v1=key, legacy=text)
+
+
+def previous_keys(setting_value: str) -> tuple[bytes, ...]:
+    """The ``webhook-signature`` keys of ``CLOSELOOP_WEBHOOK_SECRET_PREVIOUS``: secrets being rotated out,
+    separated by ``;`` (blank parts ignored; ``""``: none), each read as :func:`webhook_keys` reads the current
+    one. Raises :class:`WebhookSecretError` naming that setting for a malformed ``whsec_`` part."""
+    return tuple(webhook_keys(part.strip(), setting=PREVIOUS_SETTING).v1
+                 for part in setting_value.split(";") if part.strip())
 
 
 def new_webhook_secret(nbytes: int = NEW_KEY_BYTES) -> str:

@@ -29,16 +29,19 @@ class RoutingSender:
 
 @asynccontextmanager
 async def open_default_sender(*, secret: bytes, deadline_s: float, capture_dir: str | os.PathLike,
-                              legacy_secret: bytes | None = None, pools: int = 32, connections_per_pool: int = 2,
+                              legacy_secret: bytes | None = None, previous: tuple[bytes, ...] = (),
+                              pools: int = 32, connections_per_pool: int = 2,
                               apprise: bool = True, email: Sender | None = None,
                               clock: Callable[[], datetime] | None = None) -> AsyncIterator[RoutingSender]:
     """A :class:`RoutingSender` over webhook, capture, (when importable) Apprise and, when given, ``email``
     (an :class:`integrations.smtp.SmtpSender`); closes the client. ``clock`` (aware UTC datetimes; the
     delivery's clock) stamps the webhooks' signed ``webhook-timestamp``; default: the system time. ``secret`` keys
-    ``webhook-signature``, ``legacy_secret`` (default ``secret``) the deprecated ``X-Closeloop-Signature``."""
+    ``webhook-signature``, ``legacy_secret`` (default ``secret``) the deprecated ``X-Closeloop-Signature``,
+    ``previous`` (keys being rotated out) further ``webhook-signature`` entries."""
     client = make_webhook_client(deadline_s, pools=pools, connections_per_pool=connections_per_pool)
     senders: dict[str, Sender] = {"webhook": WebhookSender(client, secret, deadline_s,
-                                                              legacy_secret=legacy_secret, clock=clock),
+                                                              legacy_secret=legacy_secret, previous=previous,
+                                                              clock=clock),
                                   "capture": CaptureSender(capture_dir)}
     if email is not None:
         senders["email"] = email

@@ -70,11 +70,17 @@ def sign_v1(secret: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(hmac.new(secret, signed, hashlib.sha256).digest()).decode("ascii")
 
 
-def standard_headers(secret: bytes, msg_id: str, sent_at: datetime, body: bytes) -> dict[str, str]:
-    """The three Standard Webhooks headers for one attempt (``sent_at`` aware; whole seconds are signed)."""
+def standard_headers(secret: bytes, msg_id: str, sent_at: datetime, body: bytes,
+                     previous: tuple[bytes, ...] = ()) -> dict[str, str]:
+    """The three Standard Webhooks headers for one attempt (``sent_at`` aware; whole seconds are signed).
+
+    ``previous``: keys being rotated out; each adds its own ``v1,`` entry after the current key's, space
+    separated, so a receiver still holding an old secret verifies during a rotation (the spec's "Signature
+    scheme": several signatures in one header, any one matching is enough)."""
     timestamp = int(sent_at.timestamp())
+    signatures = " ".join(sign_v1(key, msg_id, timestamp, body) for key in (secret, *previous))
     return {WEBHOOK_ID_HEADER: msg_id, WEBHOOK_TIMESTAMP_HEADER: str(timestamp),
-            WEBHOOK_SIGNATURE_HEADER: sign_v1(secret, msg_id, timestamp, body)}
+            WEBHOOK_SIGNATURE_HEADER: signatures}
 
 
 class WebhookRejected(ValueError):
@@ -274,16 +280,19 @@ class WebhookSender:
     ``Date`` header.
 
     ``secret`` is the HMAC key of ``webhook-signature``; ``legacy_secret`` that of ``X-Closeloop-Signature``
-    (default: ``secret``). From the setting: :func:`integrations.webhook_keys.webhook_keys`.
+    (default: ``secret``); ``previous`` keys being rotated out, each signing a further ``webhook-signature``
+    entry (:func:`standard_headers`). From the settings: :func:`integrations.webhook_keys.webhook_keys`.
     """
 
     def __init__(self, client: httpx.AsyncClient, secret: bytes, deadline_s: float, *,
-                 legacy_secret: bytes | None = None, clock: Callable[[], datetime] | None = None):
+                 legacy_secret: bytes | None = None, previous: tuple[bytes, ...] = (),
+                 clock: Callable[[], datetime] | None = None):
         if deadline_s <= 0:
             raise ValueError("deadline_s must be positive")
         self.client = client
         self.secret = secret
         self.legacy_secret = secret if legacy_secret is None else legacy_secret
+        self.previous = tuple(previous)
         self.deadline_s = deadline_s
         self._clock = clock or (lambda: datetime.now(UTC))
         self._traced = _traceable(client)
@@ -304,7 +313,7 @@ class WebhookSender:
         body = webhook_body(msg)
         headers = {
             "Idempotency-Key": msg.idempotency_key,
-            **standard_headers(self.secret, msg.idempotency_key, self._clock(), body),
+            **standard_headers(self.secret, msg.idempotency_key, self._clock(), body, self.previous),
             SIGNATURE_HEADER: sign(self.legacy_secret, body),
             "Content-Type": "application/json; charset=utf-8",
         }

@@ -2,7 +2,9 @@
 
 A link is ``{public_url}/api/v1/follow-up/{task}/{verdict}?e={expires}&s={signature}``: ``expires`` is
 a Unix time (seconds, UTC), ``signature`` the HMAC-SHA256 (hex) of ``"{task}:{verdict}:{expires}"``
-under ``CLOSELOOP_LINK_SECRET`` (falls back to ``CLOSELOOP_WEBHOOK_SECRET``). Opening a link shows a
+under ``CLOSELOOP_LINK_SECRET`` (falls back to ``CLOSELOOP_WEBHOOK_SECRET``; then a link signed under one of
+``CLOSELOOP_WEBHOOK_SECRET_PREVIOUS`` still verifies, so rotating the webhook secret does not break the links
+already mailed to customers). Opening a link shows a
 confirmation page; only its POST records the verdict, so mail scanners that fetch every link record
 nothing. A link past ``expires`` or with a wrong signature records nothing (410 / 403).
 """
@@ -34,20 +36,26 @@ class LinkRefused(DomainError):
 
 @dataclass(frozen=True)
 class VerdictLinks:
-    """Signs and checks verdict links. ``ttl``: how long a link works (calendar time)."""
+    """Signs and checks verdict links. ``ttl``: how long a link works (calendar time); ``previous``: keys
+    being rotated out, accepted by :meth:`check`, never used to sign."""
 
     secret: bytes
     public_url: str
     ttl: timedelta = timedelta(days=14)
+    previous: tuple[bytes, ...] = ()
 
     @classmethod
     def from_settings(cls, settings, days: int) -> VerdictLinks:
-        secret = (settings.link_secret or settings.webhook_secret).encode("utf-8")
-        return cls(secret, settings.public_url.rstrip("/"), timedelta(days=days))
+        if settings.link_secret:
+            return cls(settings.link_secret.encode("utf-8"), settings.public_url.rstrip("/"), timedelta(days=days))
+        previous = tuple(part.strip().encode("utf-8") for part in settings.webhook_secret_previous.split(";")
+                         if part.strip())
+        return cls(settings.webhook_secret.encode("utf-8"), settings.public_url.rstrip("/"), timedelta(days=days),
+                   previous)
 
-    def signature(self, task_id: int, verdict: Verdict, expires: int) -> str:
+    def signature(self, task_id: int, verdict: Verdict, expires: int, key: bytes | None = None) -> str:
         msg = f"{task_id}:{Verdict(verdict).value}:{expires}".encode()
-        return hmac.new(self.secret, msg, hashlib.sha256).hexdigest()
+        return hmac.new(self.secret if key is None else key, msg, hashlib.sha256).hexdigest()
 
     def url(self, task_id: int, verdict: Verdict, now: datetime) -> tuple[str, datetime]:
         """The link and the instant it expires (UTC)."""
@@ -63,7 +71,8 @@ class VerdictLinks:
         except ValueError:
             raise LinkRefused(f"unknown verdict {verdict!r}") from None
         given = (signature or "").encode("utf-8", "replace")  # any text: compare_digest takes ASCII str only
-        if not hmac.compare_digest(self.signature(task_id, v, expires).encode("ascii"), given):
+        if not any(hmac.compare_digest(self.signature(task_id, v, expires, key).encode("ascii"), given)
+                   for key in (self.secret, *self.previous)):
             raise LinkRefused("the link's signature does not match")
         if now.timestamp() > expires:
             raise LinkRefused("the link has expired", expired=True)
