@@ -167,15 +167,22 @@ def test_business_hours_over_a_thousand_are_grouped(web, complaints, clock):
 
 
 def test_every_reason_the_engine_wrote_here_is_one_it_can_translate(web, complaints, config):
-    """Whatever the engine wrote on the way (its own actor, or a person's action it words) is in the table."""
+    """Whatever the engine wrote on the way (its own actor, or a person's action it words) is in the table, and
+    its row stores the code it was written with (a person's reason: null)."""
     cid = complaints[0]
     _worked(web, config, cid)
     with web.app.sessions() as s:
-        reasons = set(
-            s.scalars(select(Transition.reason).where(Transition.complaint_id == cid, Transition.reason.is_not(None)))
-        )
+        rows = s.execute(
+            select(Transition.reason, Transition.data).where(
+                Transition.complaint_id == cid, Transition.reason.is_not(None)
+            )
+        ).all()
+    reasons = {r.reason for r in rows}
     persons = {"需要客户提供账单", "answered on the phone"}
     assert reasons - persons and all(parse_reason(r) for r in reasons - persons), reasons
+    for r in rows:
+        code = None if r.reason in persons else parse_reason(r.reason)[0].value
+        assert (r.data[REASON_KEY] or {}).get("code") == code, r
 
 
 def test_the_api_timeline_keeps_its_text_and_adds_the_code(web, complaints, config):
