@@ -2,17 +2,23 @@
 
 A reason a person typed is stored and shown as written. The engine's own reasons are stored in English (the
 audit trail, the API and the exports read them as they always did) but are written only through
-:func:`system_reason` from the one table :data:`SYSTEM_REASONS`, so a page can recognise a stored text again
-(:func:`parse_reason`: its :class:`SystemReason` code and parameters, rows written before this table included)
-and show it in the reader's language (:func:`closeloop.domain.reasons_i18n.translate_reason`). A parameter is a
-value the engine filled in (an id, a channel, a count) or a reason of its own (a person's, shown as written, or
-another system reason, recognised in turn).
+:func:`system_reason` from the one table :data:`SYSTEM_REASONS`. What it returns is an :class:`EngineReason`:
+the English text (a ``str``, written wherever a reason was) that also carries its :class:`SystemReason` code
+and parameters, which the audit step stores beside the text in the row's ``data`` (:data:`REASON_KEY`,
+:func:`reason_data`; a person's reason is stored with that key null). A reader takes the code from there
+(:func:`stored_reason`) and shows it in the reader's language
+(:func:`closeloop.domain.reasons_i18n.translate_reason`); only a row written before codes were stored (no
+key) is recognised from its text (:func:`parse_reason`). A parameter is a value the engine filled in (an id,
+a channel, a count) or a reason of its own (a person's, shown as written, or another system reason, kept
+with its own code).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 
 class SystemReason(StrEnum):
@@ -87,11 +93,84 @@ SYSTEM_REASONS: dict[SystemReason, str] = {
 _FIELD = re.compile(r"\{(\w+)\}")
 
 
-def system_reason(code: SystemReason, **params: object) -> str:
-    """The English text of system reason ``code`` with its ``params`` filled in (``str()`` of each), as stored.
+#: The key of an audit row's ``data`` that says whose its reason is: ``{"code": "...", "params": {...}}`` for
+#: one of the engine's (:meth:`EngineReason.data`), null for a person's; absent on rows written before it.
+REASON_KEY = "system_reason"
+
+
+class EngineReason(str):
+    """One of the engine's own reasons: its English text as stored (this ``str`` itself), with its ``code`` and
+    its ``params`` (each the ``str()`` of the value given, or a nested :class:`EngineReason`).
+
+    Built by :func:`system_reason`; the audit step stores :meth:`data` beside the text. A ``str`` operation
+    (``strip``, an f-string) gives a plain ``str``, which is stored as a person's reason would be."""
+
+    code: SystemReason
+    params: dict[str, str]  # a value is a plain str or a nested EngineReason (itself a str)
+
+    def __new__(cls, code: SystemReason, params: Mapping[str, object]) -> EngineReason:
+        kept = {k: v if isinstance(v, EngineReason) else str(v) for k, v in params.items()}
+        self = super().__new__(cls, SYSTEM_REASONS[code].format(**kept))
+        self.code, self.params = code, kept
+        return self
+
+    def __reduce__(self) -> tuple[type[EngineReason], tuple[SystemReason, dict[str, str]]]:
+        return EngineReason, (self.code, self.params)
+
+    def data(self) -> dict[str, object]:
+        """``{"code": "complaint_resolved", "params": {"reason": "..."}}``, a nested reason as its own such dict
+        (JSON as it is)."""
+        return {"code": self.code.value,
+                "params": {k: v.data() if isinstance(v, EngineReason) else v for k, v in self.params.items()}}
+
+    @classmethod
+    def from_data(cls, value: object) -> EngineReason | None:
+        """The reason :meth:`data` gave ``value`` for; None for anything else (an unknown code, a missing
+        parameter: a malformed row is shown as its text)."""
+        try:
+            return cls._build(value)
+        except (TypeError, KeyError, ValueError, AttributeError, IndexError):
+            return None
+
+    @classmethod
+    def _build(cls, value: Any) -> EngineReason:
+        params = {k: cls._build(v) if isinstance(v, dict) else str(v) for k, v in value["params"].items()}
+        return cls(SystemReason(value["code"]), params)
+
+
+def system_reason(code: SystemReason, **params: object) -> EngineReason:
+    """The English text of system reason ``code`` with its ``params`` filled in (``str()`` of each, a nested
+    :class:`EngineReason` kept as it is), as stored; it carries the code and the parameters.
 
     Raises ``KeyError`` when a parameter of the text is missing."""
-    return SYSTEM_REASONS[code].format(**params)
+    return EngineReason(code, params)
+
+
+def reason_data(reason: str | None) -> dict[str, object]:
+    """What an audit row's ``data`` records of its ``reason``: ``{REASON_KEY: {...}}`` for an
+    :class:`EngineReason`, ``{REASON_KEY: None}`` for any other text (a person's, even one that reads like
+    the engine's), ``{}`` for no reason."""
+    if reason is None:
+        return {}
+    return {REASON_KEY: reason.data() if isinstance(reason, EngineReason) else None}
+
+
+def stored_reason(text: str | None, data: Mapping[str, Any] | None = None) -> EngineReason | None:
+    """The engine's reason an audit row holds (``text`` its reason, ``data`` its data), or None for a person's
+    (or none). From ``data[REASON_KEY]`` when the row has that key (null: a person's; malformed: None);
+    otherwise, a row written before codes were stored (or a text kept outside the audit trail), recognised
+    from ``text`` by :func:`parse_reason`, nested reasons too. Raises nothing."""
+    if data and REASON_KEY in data:
+        return EngineReason.from_data(data[REASON_KEY]) if data[REASON_KEY] is not None else None
+    return _from_text(text)
+
+
+def _from_text(text: str | None) -> EngineReason | None:
+    found = parse_reason(text)
+    if found is None:
+        return None
+    code, params = found
+    return EngineReason(code, {k: _from_text(v) or v for k, v in params.items()})
 
 
 def _pattern(text: str) -> re.Pattern[str]:

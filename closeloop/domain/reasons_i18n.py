@@ -8,7 +8,10 @@ translates every code with the same ``{parameters}`` (``tests/unit/test_system_r
 
 from __future__ import annotations
 
-from closeloop.domain.reasons import SYSTEM_REASONS, SystemReason, parse_reason
+from collections.abc import Mapping
+from typing import Any
+
+from closeloop.domain.reasons import SYSTEM_REASONS, EngineReason, SystemReason, stored_reason
 
 R = SystemReason
 
@@ -50,14 +53,17 @@ ZH_REASONS: dict[SystemReason, str] = {
 REASON_TEXTS: dict[str, dict[SystemReason, str]] = {"en": SYSTEM_REASONS, "zh": ZH_REASONS}
 
 
-def translate_reason(text: str, language: str) -> str:
+def translate_reason(text: str, language: str, data: Mapping[str, Any] | None = None) -> str:
     """A stored audit reason in ``language`` (``"en"``, ``"zh"``; any other: English, the stored text): one of
-    the engine's own (:func:`~closeloop.domain.reasons.parse_reason`) in that language, each parameter read the
-    same way (a nested system reason translated, a person's words and the engine's values as written); a reason
-    a person wrote, unchanged. Raises nothing."""
-    found = parse_reason(text)
-    if found is None:
-        return text
-    code, params = found
+    the engine's own, known by the code its audit row stored in ``data``
+    (:func:`~closeloop.domain.reasons.stored_reason`; a row without one, or no ``data``: recognised from
+    ``text``), in that language, each parameter likewise (a nested system reason translated, a person's words
+    and the engine's values as written); a reason a person wrote, unchanged. Raises nothing."""
+    found = stored_reason(text, data)
+    return text if found is None else _words(found, language)
+
+
+def _words(reason: EngineReason, language: str) -> str:
     table = REASON_TEXTS.get(language, SYSTEM_REASONS)
-    return table[code].format(**{k: translate_reason(v, language) for k, v in params.items()})
+    return table[reason.code].format(**{k: _words(v, language) if isinstance(v, EngineReason) else v
+                                        for k, v in reason.params.items()})

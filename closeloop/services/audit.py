@@ -1,10 +1,14 @@
-"""Audit rows: every transition the domain accepts is stored as a ``Transition`` row."""
+"""Audit rows: every transition the domain accepts is stored as a ``Transition`` row.
+
+Its reason is stored as text (the English of the engine's own) and its ``data`` says whose it is
+(:func:`~closeloop.domain.reasons.reason_data`: the engine's code and parameters, or null for a person's)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from closeloop.domain.machine import TransitionRecord
+from closeloop.domain.reasons import reason_data
 from closeloop.services import plain_flush as _plain_flush  # noqa: F401  (registers its flush hook)
 from models.tables import Transition
 
@@ -13,7 +17,7 @@ def audit_row(rec: TransitionRecord, entity_id: int, complaint_id: int | None) -
     return Transition(
         entity=rec.entity, entity_id=entity_id, complaint_id=complaint_id,
         from_state=rec.from_state, to_state=rec.to_state, trigger=rec.trigger,
-        actor=rec.actor, reason=rec.reason, at=rec.at, data=dict(rec.data),
+        actor=rec.actor, reason=_text(rec.reason), at=rec.at, data={**rec.data, **reason_data(rec.reason)},
     )
 
 
@@ -24,8 +28,13 @@ def audit_dict(entity: str, entity_id: int, complaint_id: int | None, from_state
     return {
         "entity": entity, "entity_id": entity_id, "complaint_id": complaint_id,
         "from_state": from_state, "to_state": to_state, "trigger": trigger,
-        "actor": actor, "reason": reason, "at": at, "data": data or {},
+        "actor": actor, "reason": _text(reason), "at": at, "data": {**(data or {}), **reason_data(reason)},
     }
+
+
+def _text(reason: str | None) -> str | None:
+    """The reason as the plain ``str`` stored (an :class:`~closeloop.domain.reasons.EngineReason`'s text)."""
+    return None if reason is None else str(reason)
 
 
 def add_task(session, task, *, actor: str, at: datetime, reason: str | None = None, data: dict | None = None):

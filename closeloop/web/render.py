@@ -5,7 +5,9 @@ failure inside a dashboard route into a page (sign-in redirect, 403/404/409/422/
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -116,10 +118,11 @@ def count(ctx, value) -> str:
 
 
 @pass_context
-def reason(ctx, text: str | None) -> str | None:
+def reason(ctx, text: str | None, data: Mapping[str, Any] | None = None) -> str | None:
     """A stored audit reason in the page's language (:func:`~closeloop.domain.reasons_i18n.translate_reason`:
-    the engine's own translated, parameters and nested reasons included; a person's as written); None stays None."""
-    return None if text is None else translate_reason(text, ctx["lang"])
+    the engine's own translated, parameters and nested reasons included, known by the code in its audit row's
+    ``data`` (``{{ e.reason|reason(e.data) }}``); a person's as written); None stays None."""
+    return None if text is None else translate_reason(text, ctx["lang"], data)
 
 
 @pass_context

@@ -332,6 +332,24 @@ def test_a_persons_reason_reaches_the_customer_as_written_and_english_wording_st
     assert "customer message" not in reopened[en].body
 
 
+def test_a_persons_reason_worded_like_the_engines_reaches_the_customer_as_typed(sessions, config):
+    """A person resolves and reopens with the exact words of the engine's own reasons: the Chinese customer
+    reads them as typed, not the customer wording of the engine's causes ("the departments finished", "we
+    received your new message") that reading the stored English back gave them."""
+    (cid,) = intake(sessions, config, T0, [facts("P-3", T0, customer_ref="p3", customer=who())])
+    lifecycle.resolve(sessions, cid, config=config, reason="all department tasks are finished", actor="mgr",
+                      at=T0 + timedelta(hours=1), root_cause=next(iter(config.model.improvement.root_causes)))
+    _swept(sessions, config, T0 + timedelta(hours=1, minutes=5))
+    resolved = _one(sessions, "customer:resolved:")
+    assert "处理结果如下：\n\nall department tasks are finished\n" in resolved.body
+    assert "相关部门已完成" not in resolved.body
+    lifecycle.reopen(sessions, cid, config=config, reason="customer message via email", actor="mgr",
+                     at=T0 + timedelta(hours=2))
+    _swept(sessions, config, T0 + timedelta(hours=2, minutes=5))
+    reopened = _one(sessions, "customer:reopened:")
+    assert f"我们已重新开启您的投诉 CL-{cid}，原因：customer message via email\n" in reopened.body
+
+
 def test_a_wait_without_a_reason_closes_in_customer_words_not_an_english_placeholder(sessions, config):
     """A wait row without a reason (one written before the guard asked for one): the close stored the English
     word "waiting" as what was asked, and the Chinese customer's "closed" mail showed it. Now none is stored

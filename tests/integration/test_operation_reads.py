@@ -63,7 +63,7 @@ def test_audit_row_data_is_decoded_when_read(sessions, config):
                    until=until)
     with sessions() as s:
         changes = History.load(s, [cid]).changes_of[("task", tid)]
-    assert changes[-1].trigger == "pause" and changes[-1].data == {"until": until.isoformat()}
+    assert changes[-1].trigger == "pause" and changes[-1].data == {"until": until.isoformat(), "system_reason": None}
     assert changes[0].trigger == "create" and changes[0].data["department"]
     assert changes[1].trigger == "acknowledge" and changes[1].data == {}
 

@@ -154,7 +154,8 @@ def test_transfer_moves_the_work_and_its_dependents(sessions, config):
         assert s.get(Complaint, cid).transfer_count == 1
         audit = s.scalar(select(Transition).where(Transition.entity_id == t["investigate"],
                                                   Transition.trigger == "transfer"))
-        assert audit.reason == "fee rule, not an ops error" and audit.data == {"to": "product", "from": "operations"}
+        assert audit.reason == "fee rule, not an ops error"
+        assert audit.data == {"to": "product", "from": "operations", "system_reason": None}  # a person's reason
     svc.complete(sessions, new.id, config=config, actor="prod-1", at=T0 + timedelta(hours=2))
     assert _status(sessions, Task, t["respond"]) == "open"
     with pytest.raises(IllegalTransition, match="transferred"):

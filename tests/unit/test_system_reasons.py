@@ -4,6 +4,8 @@ back from the stored English (parameters and nested reasons included), translate
 from __future__ import annotations
 
 import ast
+import json
+import pickle
 import re
 from datetime import timedelta
 from decimal import Decimal
@@ -12,7 +14,15 @@ from pathlib import Path
 import pytest
 
 import closeloop.services
-from closeloop.domain.reasons import SYSTEM_REASONS, SystemReason, parse_reason, system_reason
+from closeloop.domain.reasons import (
+    REASON_KEY,
+    SYSTEM_REASONS,
+    SystemReason,
+    parse_reason,
+    reason_data,
+    stored_reason,
+    system_reason,
+)
 from closeloop.domain.reasons_i18n import REASON_TEXTS, ZH_REASONS, translate_reason
 from closeloop.web.render import env, number
 
@@ -70,6 +80,47 @@ def test_parameters_and_nested_reasons_are_read_in_the_readers_language():
         assert translate_reason("complaint resolved: answered on the phone", lang) == (
             "complaint resolved: answered on the phone"
         )
+
+
+def test_an_engine_reason_carries_its_code_and_parameters_into_the_audit_data():
+    """What the engine writes is its English text (stored unchanged) and, in the row's data, its code and
+    parameters, a nested reason with its own: read back from the data (as JSON stores it) in Chinese."""
+    answer = system_reason(SystemReason.CUSTOMER_ANSWER_BY_LINK)
+    reopened = system_reason(SystemReason.COMPLAINT_REOPENED,
+                             reason=system_reason(SystemReason.CUSTOMER_NOT_SATISFIED, note=answer))
+    assert reopened == "the complaint was reopened: customer not satisfied: the customer's answer by link"
+    data = json.loads(json.dumps(reason_data(reopened)))
+    assert data == {REASON_KEY: {"code": "complaint_reopened", "params": {"reason": {
+        "code": "customer_not_satisfied", "params": {"note": {"code": "customer_answer_by_link", "params": {}}}}}}}
+    assert translate_reason(str(reopened), "zh", data) == "投诉已重新打开：客户不满意：客户通过链接作答"
+    counts = system_reason(SystemReason.EFFECTIVENESS_COUNTS, before=12, after=3, days="26")
+    assert reason_data(counts)[REASON_KEY] == {"code": "effectiveness_counts",
+                                               "params": {"before": "12", "after": "3", "days": "26"}}
+    assert pickle.loads(pickle.dumps(reopened)).data() == reopened.data()
+    # the code is what is read, not the text: a row's data names its reason whatever the text says
+    assert translate_reason("(text kept for an export)", "zh", data) == "投诉已重新打开：客户不满意：客户通过链接作答"
+
+
+def test_a_persons_reason_is_stored_as_a_persons_and_shown_as_typed_even_in_the_engines_words():
+    for typed in ("all department tasks are finished", "complaint resolved: customer satisfied", "客户投诉到媒体"):
+        data = {"to": "product", **reason_data(typed)}
+        assert data == {"to": "product", REASON_KEY: None}
+        assert translate_reason(typed, "zh", data) == typed
+        inside = system_reason(SystemReason.WAITING_ON_CUSTOMER, reason=typed)  # a person's words in the engine's
+        assert translate_reason(str(inside), "zh", reason_data(inside)) == f"等待客户：{typed}"
+    assert reason_data(None) == {}
+
+
+def test_a_row_written_before_codes_were_stored_is_read_from_its_text():
+    """No key in its data (or no data): the stored English is recognised as before, nested reasons too; a
+    malformed code shows the text as written."""
+    text = "the complaint was reopened: customer not satisfied: no reason given"
+    for data in (None, {}, {"department": "operations"}):
+        assert translate_reason(text, "zh", data) == "投诉已重新打开：客户不满意：未说明原因"
+        assert stored_reason(text, data) == system_reason(
+            SystemReason.COMPLAINT_REOPENED, reason=system_reason(SystemReason.CUSTOMER_NOT_SATISFIED_SILENT))
+    for bad in ({"code": "no_such_reason", "params": {}}, {"code": "complaint_resolved", "params": {}}, "x", 3):
+        assert translate_reason("complaint resolved: x", "zh", {REASON_KEY: bad}) == "complaint resolved: x"
 
 
 def test_the_dashboard_filter_reads_a_reason_through_the_shared_table():

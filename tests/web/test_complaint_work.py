@@ -172,7 +172,8 @@ def test_wait_on_the_customer_with_a_local_until(web, complaints):
     with web.app.sessions() as s:
         data = s.scalar(select(Transition.data).where(Transition.entity == "complaint", Transition.entity_id == cid,
                                                       Transition.trigger == "await_customer"))
-    assert data == {"until": datetime(2026, 3, 10, 21, 0, tzinfo=UTC).isoformat()}  # 17:00 in New York (EDT)
+    assert data == {"until": datetime(2026, 3, 10, 21, 0, tzinfo=UTC).isoformat(),  # 17:00 in New York (EDT)
+                    "system_reason": None}  # the reason is a person's
     assert 'id="work-wait"' not in c.get(f"/complaints/{cid}").text  # waiting already
     assert web.signin("admin").post(f"/complaints/{cid}/work/wait", data={"csrf": "x"}).status_code == 403
 

@@ -8,12 +8,13 @@ They showed as stored English (``all department tasks are finished``, ``complain
 from __future__ import annotations
 
 import html
+import json
 import re
 from datetime import timedelta
 
 from sqlalchemy import select
 
-from closeloop.domain.reasons import parse_reason
+from closeloop.domain.reasons import REASON_KEY, parse_reason
 from closeloop.services.audit import audit_dict
 from closeloop.services.work import lifecycle, messages, tasks
 from models.tables import Task, Transition
@@ -84,14 +85,20 @@ def test_the_engines_reasons_are_chinese_and_a_persons_stay_as_written(web, comp
     assert "customer message via email" in en
 
 
+def _before_codes(rows: list[dict]) -> list[dict]:
+    """Audit rows as written before rows said whose their reason is: no ``system_reason`` in their data."""
+    return [{**r, "data": {k: v for k, v in r["data"].items() if k != REASON_KEY}} for r in rows]
+
+
 def test_rows_written_before_are_read_from_their_stored_english(web, complaints):
-    """An existing database holds the English texts (nested ones too): they show in Chinese all the same."""
+    """An existing database holds the English texts (nested ones too) and no codes: they show in Chinese all
+    the same."""
     cid = complaints[1]
     with web.app.sessions.begin() as s:
         tid = s.scalars(select(Task.id).where(Task.complaint_id == cid)).first()
         s.execute(
             Transition.__table__.insert(),
-            [
+            _before_codes([
                 audit_dict(
                     "task",
                     tid,
@@ -125,7 +132,7 @@ def test_rows_written_before_are_read_from_their_stored_english(web, complaints)
                     T0 + timedelta(minutes=3),
                     reason="all department tasks are finished, I think",
                 ),
-            ],
+            ]),
         )
     joined = "\n".join(_timeline(web.signin("manager_zh").get(f"/complaints/{cid}").text))
     assert "投诉已重新打开：客户不满意：未说明原因" in joined
@@ -160,15 +167,22 @@ def test_business_hours_over_a_thousand_are_grouped(web, complaints, clock):
 
 
 def test_every_reason_the_engine_wrote_here_is_one_it_can_translate(web, complaints, config):
-    """Whatever the engine wrote on the way (its own actor, or a person's action it words) is in the table."""
+    """Whatever the engine wrote on the way (its own actor, or a person's action it words) is in the table, and
+    its row stores the code it was written with (a person's reason: null)."""
     cid = complaints[0]
     _worked(web, config, cid)
     with web.app.sessions() as s:
-        reasons = set(
-            s.scalars(select(Transition.reason).where(Transition.complaint_id == cid, Transition.reason.is_not(None)))
-        )
+        rows = s.execute(
+            select(Transition.reason, Transition.data).where(
+                Transition.complaint_id == cid, Transition.reason.is_not(None)
+            )
+        ).all()
+    reasons = {r.reason for r in rows}
     persons = {"需要客户提供账单", "answered on the phone"}
     assert reasons - persons and all(parse_reason(r) for r in reasons - persons), reasons
+    for r in rows:
+        code = None if r.reason in persons else parse_reason(r.reason)[0].value
+        assert (r.data[REASON_KEY] or {}).get("code") == code, r
 
 
 def test_the_api_timeline_keeps_its_text_and_adds_the_code(web, complaints, config):
@@ -182,3 +196,29 @@ def test_the_api_timeline_keeps_its_text_and_adds_the_code(web, complaints, conf
     waits = [code for text, code in lines.items() if text.endswith("- waiting on the customer: 需要客户提供账单")]
     assert waits and set(waits) == {"waiting_on_customer"}
     assert [code for text, code in lines.items() if text.endswith("- 需要客户提供账单")] == [None]
+
+
+def test_a_persons_reason_that_reads_like_the_engines_is_shown_as_typed(web, complaints, config):
+    """A manager resolves with the words of one of the engine's sentences: the Chinese timeline shows them as
+    typed (on the complaint's row and inside the engine's own reason for its cancelled task, which is
+    translated from the code stored with it) and the API names no code for them. Before, the stored English
+    was read back and taken for the engine's."""
+    cid = complaints[0]
+    typed = "all department tasks are finished"
+    lifecycle.resolve(
+        web.app.sessions, cid, config=config, reason=typed, actor="ops.lead", at=T0 + timedelta(hours=1),
+        root_cause="process_gap",
+    )
+    with web.app.sessions() as s:
+        rows = s.scalars(select(Transition).where(Transition.complaint_id == cid, Transition.trigger.in_(
+            ["resolve", "cancel"])).order_by(Transition.id)).all()
+    assert [(r.reason, r.data[REASON_KEY]) for r in rows if r.trigger == "resolve"] == [(typed, None)]  # a person's
+    cancels = {(r.reason, json.dumps(r.data[REASON_KEY])) for r in rows if r.trigger == "cancel"}
+    assert cancels == {(f"complaint resolved: {typed}",
+                        json.dumps({"code": "complaint_resolved", "params": {"reason": typed}}))}
+    joined = "\n".join(_timeline(web.signin("manager_zh").get(f"/complaints/{cid}").text))
+    assert f"已解决 (解决) – {typed}" in joined and "投诉已解决：all department tasks are finished" in joined
+    assert "所有部门任务均已完成" not in joined
+    r = web.client().get(f"/api/v1/complaints/{cid}", headers={"Authorization": f"Bearer {web.tokens['manager']}"})
+    codes = {e["text"].rsplit(" - ", 1)[-1]: e.get("reason_code") for e in r.json()["timeline"]}
+    assert codes[typed] is None and codes[f"complaint resolved: {typed}"] == "complaint_resolved"

@@ -15,7 +15,7 @@ not solved), in customer words of the template rather than the audit sentence.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +28,7 @@ from closeloop.config.customers import Milestone
 from closeloop.domain.complaint import OPEN_STATES, WAIT_EXPIRED, ComplaintStatus, wait_end
 from closeloop.domain.notices import TASK_GONE, DropReason, NotificationStatus, Role
 from closeloop.domain.notices import NoticeKind as DomainNotice
-from closeloop.domain.reasons import parse_reason
+from closeloop.domain.reasons import EngineReason, reason_data, stored_reason
 from closeloop.domain.reasons_i18n import translate_reason
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus
 from closeloop.domain.task_kinds import SystemTaskKind
@@ -97,18 +97,17 @@ def _outcome(session: Session, complaint_id: int) -> str:
     return "\n".join(outcomes)
 
 
-def _reason(text: str | None, language: str) -> dict[str, str]:
-    """A stored audit reason as a customer template takes it: ``reason`` in the customer's ``language``
-    (:func:`translate_reason`: the engine's own translated, parameters and nested ones included; a person's as
-    written); ``cause`` the ``SystemReason`` code of the engine's own, ``""`` for a person's (the templates word
-    the causes a customer is told of for a customer instead of showing the audit sentence); ``note`` the
-    customer's own words of a "not satisfied" verdict as written, ``""`` for none or the engine's own (an
-    answer by link)."""
-    found = parse_reason(text)
-    cause, params = found if found else ("", {})
-    note = params.get("note", "")
-    return {"reason": translate_reason(text or "", language), "cause": str(cause),
-            "note": "" if parse_reason(note) else note}
+def _reason(text: str | None, data: Mapping[str, Any] | None, language: str) -> dict[str, str]:
+    """A stored audit reason (``text``, its row's ``data``) as a customer template takes it: ``reason`` in the
+    customer's ``language`` (:func:`translate_reason`: the engine's own, known by the code its row stored,
+    translated, parameters and nested ones included; a person's as written); ``cause`` the ``SystemReason``
+    code of the engine's own, ``""`` for a person's (the templates word the causes a customer is told of for
+    a customer instead of showing the audit sentence); ``note`` the customer's own words of a "not satisfied"
+    verdict as written, ``""`` for none or the engine's own (an answer by link)."""
+    found = stored_reason(text, data)
+    note = found.params.get("note", "") if found else ""
+    return {"reason": translate_reason(text or "", language, data), "cause": found.code.value if found else "",
+            "note": "" if isinstance(note, EngineReason) else note}
 
 
 def _until(config: Config, row) -> datetime | None:
@@ -125,17 +124,18 @@ def _context(session: Session, config: Config, a: Addressee, kind: NoticeKind, r
         dep = data.get("to", "")
         names = config.model.customers.department_names.get(a.language, {})
         shown = config.departments[dep].display_name if dep in config.departments else dep
-        return {"department": names.get(dep, shown), **_reason(row.reason, a.language)}
+        return {"department": names.get(dep, shown), **_reason(row.reason, data, a.language)}
     if kind is NoticeKind.WAITING:
         until = _until(config, row)
-        return {**_reason(row.reason, a.language),
+        return {**_reason(row.reason, data, a.language),
                 "until": local_time(until, a.zone, a.language) if until else None}
     if kind is NoticeKind.RESOLVED:
-        return {"outcome": _outcome(session, row.complaint_id), **_reason(row.reason, a.language)}
+        return {"outcome": _outcome(session, row.complaint_id), **_reason(row.reason, data, a.language)}
     if kind is NoticeKind.CLOSED:  # "waiting": the English placeholder rows closed before stored for no reason
-        wait = data.get("wait_reason")
-        return _reason(None if wait == LEGACY_NO_WAIT_REASON else wait, a.language)
-    return _reason(row.reason, a.language)
+        wait = data.get("wait_reason")  # the reason a person gave for the wait: as written
+        wait = None if wait == LEGACY_NO_WAIT_REASON else wait
+        return _reason(wait, reason_data(wait), a.language)
+    return _reason(row.reason, data, a.language)
 
 
 @dataclass

@@ -19,7 +19,7 @@ Merge rules (CASES.md kind K5 and K7):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, or_, select, update
@@ -30,7 +30,7 @@ from closeloop.config import Config
 from closeloop.domain.complaint import MERGEABLE_STATES, ComplaintStatus, ComplaintTrigger
 from closeloop.domain.dedupe import check_merge
 from closeloop.domain.errors import InvalidInput, MergeRejected, NotFound
-from closeloop.domain.reasons import SystemReason, parse_reason, system_reason
+from closeloop.domain.reasons import SystemReason, stored_reason, system_reason
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
 from closeloop.services.customers.links import redact
 from closeloop.services.engine.clocks import refresh_due
@@ -151,8 +151,8 @@ def merge(sessions, duplicate_id: int, into_id: int, *, config: Config, actor: s
 class TimelineEntry:
     """One line of a complaint's timeline: an audit row (``kind`` ``transition``) or a message
     (``message:<direction>``). ``text`` is the line in plain English (the CLI, the exports); an audit row also
-    carries its parts (``entity``, ``entity_id``, ``from_state``, ``to_state``, ``trigger``, ``reason``) for a
-    page that labels them in the reader's language."""
+    carries its parts (``entity``, ``entity_id``, ``from_state``, ``to_state``, ``trigger``, ``reason``, and its
+    ``data``, which says whose the reason is) for a page that labels them in the reader's language."""
 
     at: datetime
     kind: str  # "transition" or "message:<direction>"
@@ -165,13 +165,15 @@ class TimelineEntry:
     to_state: str | None = None
     trigger: str | None = None
     reason: str | None = None
+    data: dict = field(default_factory=dict)
 
     @property
     def reason_code(self) -> str | None:
-        """The :class:`~closeloop.domain.reasons.SystemReason` code of ``reason`` when the engine wrote it, else
-        None (a person's words, or no reason)."""
-        found = parse_reason(self.reason)
-        return str(found[0]) if found else None
+        """The :class:`~closeloop.domain.reasons.SystemReason` code of ``reason`` when the engine wrote it (as its
+        audit row stored it; a row from before codes were stored: read from its text), else None (a person's
+        words, or no reason)."""
+        found = stored_reason(self.reason, self.data)
+        return found.code.value if found else None
 
 
 @dataclass
@@ -196,7 +198,7 @@ def show(sessions, complaint_id: int) -> ComplaintView:
             if t.reason:
                 what += f" - {t.reason}"
             entries.append(TimelineEntry(t.at, "transition", t.complaint_id, what, t.actor, t.entity, t.entity_id,
-                                         t.from_state, t.to_state, t.trigger, t.reason))
+                                         t.from_state, t.to_state, t.trigger, t.reason, t.data or {}))
         for m in s.scalars(select(Message).where(or_(Message.complaint_id.in_(group),
                                                      Message.original_complaint_id.in_(group)))):
             entries.append(TimelineEntry(m.at, f"message:{m.direction}", m.original_complaint_id,
