@@ -3,6 +3,10 @@
 The pages' ``maxlength`` stops a browser at the same numbers; a post made another way (a script, an old page,
 a proxy) with longer text is refused with a message naming the field and its limit, before any service runs, so
 nothing is written.
+
+A browser counts a line break as one character against ``maxlength`` but sends it as ``CR LF`` (HTML form
+submission), so a textarea filled up to its ``maxlength`` arrives longer than the limit: line breaks are read
+back as one line feed each before the text is measured (and stored so).
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ TEXT_LIMITS: dict[str, int] = {"reason": MAX_REASON_CHARS, "root_cause_detail": 
 
 
 def form_text(data: dict[str, str], name: str, *, field: str | None = None) -> str | None:
-    """The form's ``name`` value without surrounding blanks; None when blank.
+    """The form's ``name`` value without surrounding blanks, each line break (CR LF, CR) one line
+    feed; None when blank.
 
     ``field`` (default ``name``) is the name the error gives (the API's: the form's ``root_cause_note`` is
     ``root_cause_detail``) and its key in :data:`TEXT_LIMITS`. Raises ``InvalidInput(field, "longer than N
     characters")`` over the limit.
     """
-    value = data.get(name, "").strip()
+    value = data.get(name, "").replace("\r\n", "\n").replace("\r", "\n").strip()
     if not value:
         return None
     limit = TEXT_LIMITS[field or name]

@@ -72,6 +72,20 @@ def test_complete_refuses_a_long_root_cause_note_or_outcome_and_keeps_the_limit_
         assert s.get_one(Complaint, task.complaint_id).root_cause_detail == FULL
 
 
+
+def test_a_textarea_filled_to_its_maxlength_with_line_breaks_is_taken(web, complaints):
+    """A browser counts a line break as one character against ``maxlength`` and sends it as CR LF: a transfer
+    reason typed up to 2,000 characters with line breaks arrives as more than 2,000 and used to be refused."""
+    task = _first(web, "operations")
+    c = web.signin("member")
+    data = _form(c.get("/queue/operations").text, task.id, "transfer")
+    typed = "\n".join(["x" * 99] * 20)  # 20 lines: 1,999 characters as the browser counts them
+    assert len(typed) < MAX_REASON_CHARS < len(typed.replace("\n", "\r\n"))
+    r = c.post(f"/tasks/{task.id}/transfer", data={**data, "to": "product", "reason": typed.replace("\n", "\r\n")})
+    assert "ok=transfer" in r.headers["location"], _shown(c, r)
+    with web.app.sessions() as s:
+        assert s.scalars(select(Task.transfer_reason).where(Task.transferred_from_id == task.id)).one() == typed
+
 # --- the complaint page: priority, wait, resolve (reason and root-cause note) ---------------------------
 
 @pytest.mark.parametrize("action,who,fields,field", [
