@@ -11,9 +11,10 @@
   value whose base64 does not decode (or gives under 24 or over 64 bytes) is refused at startup; any other value
   is a raw key, its UTF-8 bytes (as before). ``X-Closeloop-Signature`` is keyed by the UTF-8 bytes of the value
   as written in both cases (:mod:`integrations.webhook_keys`). The default ``change-me`` is only for demos.
-- ``CLOSELOOP_WEBHOOK_SECRET_PREVIOUS``: secrets being rotated out (``;`` between them; default none), each read
-  like ``CLOSELOOP_WEBHOOK_SECRET``: each adds its own ``v1,`` entry to ``webhook-signature``, so receivers
-  still holding an old secret keep verifying until they are moved (README "Rotating the secret").
+- ``CLOSELOOP_WEBHOOK_SECRET_PREVIOUS``: secrets being rotated out (``;`` between them, ``\\;`` a ``;`` inside
+  one; default none), each read like ``CLOSELOOP_WEBHOOK_SECRET``: each adds its own ``v1,`` entry to
+  ``webhook-signature``, so receivers still holding an old secret keep verifying until they are moved (README
+  "Rotating the secret").
 - ``CLOSELOOP_DELIVERY_DEADLINE_S``: total deadline of one delivery attempt, in seconds (default 10).
 - ``CLOSELOOP_DELIVERY_RETRY_BASE_S`` (60), ``CLOSELOOP_DELIVERY_RETRY_CAP_S`` (14400) and
   ``CLOSELOOP_DELIVERY_MAX_ATTEMPTS`` (20): the retry schedule (exponential from the base, capped; the

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ PREVIOUS_SETTING = "CLOSELOOP_WEBHOOK_SECRET_PREVIOUS"
 MIN_KEY_BYTES = 24  # the spec's bounds for a symmetric signing secret (192 to 512 bits)
 MAX_KEY_BYTES = 64
 NEW_KEY_BYTES = 32
+_SEPARATOR = re.compile(r"(?<!\\);")  # between the previous secrets: a ';' not escaped as '\;'
 
 
 class WebhookSecretError(ValueError):
@@ -68,12 +70,19 @@ def webhook_keys(secret: str, *, setting: str = SETTING) -> WebhookKeys:
     return WebhookKeys(v1=key, legacy=text)
 
 
+def previous_secrets(setting_value: str) -> tuple[str, ...]:
+    """The secrets listed in ``CLOSELOOP_WEBHOOK_SECRET_PREVIOUS``, as written: ``;`` between them, ``\\;`` a
+    ``;`` inside one (a raw secret holding ``;`` can be rotated out too); each without surrounding blanks,
+    blank parts ignored (``""``: none)."""
+    parts = (part.replace("\\;", ";").strip() for part in _SEPARATOR.split(setting_value))
+    return tuple(part for part in parts if part)
+
+
 def previous_keys(setting_value: str) -> tuple[bytes, ...]:
-    """The ``webhook-signature`` keys of ``CLOSELOOP_WEBHOOK_SECRET_PREVIOUS``: secrets being rotated out,
-    separated by ``;`` (blank parts ignored; ``""``: none), each read as :func:`webhook_keys` reads the current
-    one. Raises :class:`WebhookSecretError` naming that setting for a malformed ``whsec_`` part."""
-    return tuple(webhook_keys(part.strip(), setting=PREVIOUS_SETTING).v1
-                 for part in setting_value.split(";") if part.strip())
+    """The ``webhook-signature`` keys of ``CLOSELOOP_WEBHOOK_SECRET_PREVIOUS``: secrets being rotated out
+    (:func:`previous_secrets`), each read as :func:`webhook_keys` reads the current one. Raises
+    :class:`WebhookSecretError` naming that setting for a malformed ``whsec_`` part."""
+    return tuple(webhook_keys(secret, setting=PREVIOUS_SETTING).v1 for secret in previous_secrets(setting_value))
 
 
 def new_webhook_secret(nbytes: int = NEW_KEY_BYTES) -> str:

@@ -90,3 +90,25 @@ def test_verdict_links_mailed_before_a_rotation_keep_working_while_the_old_secre
     with pytest.raises(LinkRefused):  # a link secret of its own is not rotated with the webhook secret
         _links(webhook_secret=NEW, webhook_secret_previous=OLD_RAW, link_secret="links").check(
             41, "solved", expires, sig, NOW)
+
+
+OLD_WITH_SEMICOLON = "old;raw;secret"  # a raw secret may hold ';': written '\;' in the previous list
+
+
+def test_a_raw_secret_holding_a_semicolon_can_be_rotated_out(tmp_path, monkeypatch, receiver):
+    monkeypatch.setenv("CLOSELOOP_WEBHOOK_SECRET_PREVIOUS", OLD_WITH_SEMICOLON.replace(";", "\\;") + f";{OLD_RAW}")
+    p = path()
+    url = receiver.script(p, Reply(204, body=b""))
+    assert _deliver_one(tmp_path, monkeypatch, url, NEW)["delivered"] == 1
+    [hit] = receiver.hits(p)
+    h = hit.headers
+    keys = [b"n" * 32, OLD_WITH_SEMICOLON.encode(), OLD_RAW.encode()]
+    assert h["webhook-signature"].split(" ") == [_v1(k, h["webhook-id"], h["webhook-timestamp"], hit.body)
+                                                 for k in keys]
+
+
+def test_a_verdict_link_signed_under_a_raw_secret_holding_a_semicolon_verifies_during_the_rotation():
+    link, _ = _links(webhook_secret=OLD_WITH_SEMICOLON).url(41, Verdict.SOLVED, NOW)
+    expires, sig = int(link.split("e=")[1].split("&")[0]), link.split("s=")[1]
+    rotating = _links(webhook_secret=NEW, webhook_secret_previous=OLD_WITH_SEMICOLON.replace(";", "\\;"))
+    assert rotating.check(41, "solved", expires, sig, NOW) is Verdict.SOLVED

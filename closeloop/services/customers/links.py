@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from closeloop.domain.errors import DomainError
+from integrations.webhook_keys import previous_secrets
 
 
 class Verdict(StrEnum):
@@ -48,8 +49,7 @@ class VerdictLinks:
     def from_settings(cls, settings, days: int) -> VerdictLinks:
         if settings.link_secret:
             return cls(settings.link_secret.encode("utf-8"), settings.public_url.rstrip("/"), timedelta(days=days))
-        previous = tuple(part.strip().encode("utf-8") for part in settings.webhook_secret_previous.split(";")
-                         if part.strip())
+        previous = tuple(secret.encode("utf-8") for secret in previous_secrets(settings.webhook_secret_previous))
         return cls(settings.webhook_secret.encode("utf-8"), settings.public_url.rstrip("/"), timedelta(days=days),
                    previous)
 
