@@ -17,7 +17,7 @@ from closeloop.domain.complaint import ComplaintStatus, ComplaintTrigger
 from closeloop.domain.errors import InvalidInput, NotFound, NotPermitted
 from closeloop.domain.reasons import SystemReason, system_reason
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
-from closeloop.domain.task_kinds import REOPENED_PREFIX, SystemTaskKind
+from closeloop.domain.task_kinds import SystemTaskKind, reopened_title
 from closeloop.domain.triage import SEVERITIES
 from closeloop.services.audit import add_task
 from closeloop.services.capa import root_cause as rc
@@ -196,7 +196,7 @@ def reopen_in_session(s, c: Complaint, *, config: Config, reason: str, actor: st
     if department not in config.departments:
         raise InvalidInput("department", f"unknown department {department!r}")
     task = Task(complaint_id=c.id, department=department, kind=SystemTaskKind.REOPENED,
-                title=f"{REOPENED_PREFIX}{reason}"[:500],
+                title=reopened_title(reason),
                 instructions="", status=TaskStatus.OPEN, created_at=at, updated_at=at)
     add_task(s, task, actor=actor, at=at, reason=reason,
              data={"department": department, "kind": SystemTaskKind.REOPENED})
