@@ -87,6 +87,7 @@ def complaint(request: Request, complaint_id: int = Path(ge=1, le=MAX_ID),
                   known_departments=set(app.config.departments),
                   flash=pages_work.flash(request.query_params),
                   may={a: pages_work.may(who, a) for a in pages_work.ROLES}, severities=SEVERITIES,
-                  priority_refused=pages_work.priority_refused(who, c.id, detail.view.tasks),
+                  priority_refused=pages_work.priority_refused(who, c.id,
+                                                               [(t.department, t.status) for t in detail.view.tasks]),
                   triggers={str(x) for x in COMPLAINT_MACHINE.allowed(ComplaintStatus(c.status))},
                   root_causes=app.config.model.improvement.root_causes)

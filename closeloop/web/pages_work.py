@@ -37,7 +37,6 @@ from closeloop.services.reads.complaint_queries import complaint_in_scope
 from closeloop.services.work import lifecycle
 from closeloop.services.work.notes import add_note
 from closeloop.services.work.uploads import upload
-from models.tables import Task
 from models.types import MAX_ID
 
 from .form_text import form_text, limit_of, problem_kind, required_text
@@ -57,13 +56,14 @@ def may(who: Principal, action: str) -> bool:
     return who.role in ROLES[action]
 
 
-def priority_refused(who: Principal, complaint_id: int, tasks: Iterable[Task]) -> dict[str, str] | None:
+def priority_refused(who: Principal, complaint_id: int, tasks: Iterable[tuple[str, str]]) -> dict[str, str] | None:
     """Why ``who``, a lead whose department's task on the complaint was transferred away, may not change its
-    priority (``lifecycle.priority_refusal``, the service's own rule, on the complaint's ``tasks``): the values
-    of ``error.403.not_owner``, shown instead of the form; None when they may (or their role may not at all)."""
+    priority (``lifecycle.priority_refusal``, the service's own rule, on the complaint's ``tasks`` as
+    ``(department, status)`` pairs): the values of ``error.403.not_owner``, shown instead of the form; None when
+    they may (or their role may not at all)."""
     if not may(who, "reprioritize"):
         return None
-    refusal = lifecycle.priority_refusal(complaint_id, who.lead_of, ((t.department, t.status) for t in tasks))
+    refusal = lifecycle.priority_refusal(complaint_id, who.lead_of, tasks)
     return None if refusal is None else _not_owner(refusal, who, complaint_id)
 
 
