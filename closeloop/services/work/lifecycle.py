@@ -54,8 +54,8 @@ def reprioritize(sessions, complaint_id: int, severity: str, *, config: Config, 
     with unit_of_work(sessions) as s:
         c = _get(s, complaint_id)
         if lead_of is not None:
-            refusal = priority_refusal(c.id, lead_of, s.execute(select(Task.department, Task.status)
-                                                                 .where(Task.complaint_id == c.id)).tuples())
+            tasks = s.execute(select(Task.department, Task.status).where(Task.complaint_id == c.id))
+            refusal = priority_refusal(c.id, lead_of, [(d, st) for d, st in tasks])
             if refusal is not None:
                 raise refusal
         check_version(c, expected_version, "complaint")
