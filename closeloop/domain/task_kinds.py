@@ -27,3 +27,11 @@ SYSTEM_TITLES: dict[SystemTaskKind, str] = {
     SystemTaskKind.TRIAGE: "Route again: every task of this complaint was cancelled",
 }
 REOPENED_PREFIX = "Reopened: "
+#: The longest title stored (the ``task.title`` column).
+MAX_TITLE_CHARS = 500
+
+
+def reopened_title(reason: str) -> str:
+    """The title of the task a reopen creates: :data:`REOPENED_PREFIX` and the reopen ``reason`` (cut to
+    :data:`MAX_TITLE_CHARS`). A reader comparing a title with the reopen's audit row builds it the same way."""
+    return f"{REOPENED_PREFIX}{reason}"[:MAX_TITLE_CHARS]

@@ -14,6 +14,7 @@ from closeloop.services.engine.clocks import complaint_owner
 from closeloop.services.inbound.attachments import attachments_of
 from closeloop.services.reads.complaint_queries import complaint_detail, complaint_in_scope
 from closeloop.services.reads.dashboard import recent_completions
+from closeloop.services.reads.engine_texts import reopened_title_data, root_cause_note_data
 from closeloop.services.reads.overview import overview as overview_svc
 from closeloop.services.replay.charts import category_bars
 from models.types import MAX_ID
@@ -77,6 +78,8 @@ def complaint(request: Request, complaint_id: int = Path(ge=1, le=MAX_ID),
     promise = next((v.clock for v in detail.clocks if v.owner == complaint_owner(c.id) and v.clock.name == "resolve"),
                    None)
     return render(request, "complaint.html.j2", c=c, tasks=detail.view.tasks, promise=promise,
+                  titles=reopened_title_data(app.sessions, detail.view.tasks),
+                  root_cause_note=root_cause_note_data(app.sessions, c.id, c.root_cause_detail),
                   timeline=detail.view.timeline, merged_from=detail.view.merged_from, clocks=detail.clocks,
                   customer_zone=str(app.config.customer_calendar.zone), now=app.clock.now(),
                   customer_ref=customer_refs(app.sessions, [c.id]).get(c.id),
@@ -84,5 +87,7 @@ def complaint(request: Request, complaint_id: int = Path(ge=1, le=MAX_ID),
                   known_departments=set(app.config.departments),
                   flash=pages_work.flash(request.query_params),
                   may={a: pages_work.may(who, a) for a in pages_work.ROLES}, severities=SEVERITIES,
+                  priority_refused=pages_work.priority_refused(who, c.id,
+                                                               [(t.department, t.status) for t in detail.view.tasks]),
                   triggers={str(x) for x in COMPLAINT_MACHINE.allowed(ComplaintStatus(c.status))},
                   root_causes=app.config.model.improvement.root_causes)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from closeloop.http.access import WORK_ROLES, Principal, get_app
 from closeloop.services.people.users import get_user, my_tasks
 from closeloop.services.reads.dashboard import time_left
+from closeloop.services.reads.engine_texts import reopened_title_data
 from closeloop.services.work.notes import my_mentions
 
 from .render import WebRoute, render
@@ -30,7 +31,8 @@ def my_work(request: Request, who: Principal = Depends(current)):
         raise PageError(403, "error.403.role")
     app = get_app(request)
     if who.user_id is None:
-        return render(request, "my.html.j2", user=None, rows=[], total=0, mentions=[], zone="UTC", names={})
+        return render(request, "my.html.j2", user=None, rows=[], total=0, mentions=[], zone="UTC", names={},
+                      titles={})
     now = app.clock.now()
     tasks, total = my_tasks(app.sessions, who.user_id, limit=PAGE_SIZE)
     rows = [{"t": t, "left": time_left(app.config.department_calendar(t.department), t.due_at, now)} for t in tasks]
@@ -38,5 +40,6 @@ def my_work(request: Request, who: Principal = Depends(current)):
     zone = str((app.config.calendar(user.calendar) if user.calendar
                 else app.config.department_calendar(user.departments[0] if user.departments else "")).zone)
     return render(request, "my.html.j2", user=user, rows=rows, total=total, zone=zone,
+                  titles=reopened_title_data(app.sessions, tasks),
                   names={k: v.display_name for k, v in app.config.departments.items()},
                   mentions=my_mentions(app.sessions, who.user_id, limit=PAGE_SIZE))

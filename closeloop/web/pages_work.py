@@ -20,7 +20,7 @@ message naming the field; a stale version or an illegal trigger with its own mes
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -54,6 +54,22 @@ WHY = ("required", "too_long", "invalid")  # what is wrong with the named field
 def may(who: Principal, action: str) -> bool:
     """Whether ``who``'s role may take ``action`` (the page shows only these forms)."""
     return who.role in ROLES[action]
+
+
+def priority_refused(who: Principal, complaint_id: int, tasks: Iterable[tuple[str, str]]) -> dict[str, str] | None:
+    """Why ``who``, a lead whose department's task on the complaint was transferred away, may not change its
+    priority (``lifecycle.priority_refusal``, the service's own rule, on the complaint's ``tasks`` as
+    ``(department, status)`` pairs): the values of ``error.403.not_owner``, shown instead of the form; None when
+    they may (or their role may not at all)."""
+    if not may(who, "reprioritize"):
+        return None
+    refusal = lifecycle.priority_refusal(complaint_id, who.lead_of, tasks)
+    return None if refusal is None else _not_owner(refusal, who, complaint_id)
+
+
+def _not_owner(exc: NotPermitted, who: Principal, complaint_id: int) -> dict[str, str]:
+    """The values of ``error.403.not_owner`` (the refused form's page and the complaint page's notice)."""
+    return {"id": str(complaint_id), "mine": who.department or "-", "now": ", ".join(exc.owners) or "-"}
 
 
 def flash(query) -> dict | None:
@@ -161,8 +177,7 @@ def work(request: Request, complaint_id: int = Path(ge=1, le=MAX_ID), action: st
             return _back(complaint_id, err="unknown_handle", handle=unknown.group(1))
         return _back(complaint_id, err=problem_kind(exc), field=exc.field if exc.field in FIELDS else "complaint")
     except NotPermitted as exc:  # a lead whose department's task was transferred away: the work is another's now
-        raise PageError(403, "error.403.not_owner", id=complaint_id, mine=who.department or "-",
-                        now=", ".join(exc.owners) or "-") from None
+        raise PageError(403, "error.403.not_owner", **_not_owner(exc, who, complaint_id)) from None
     except NoVersion:
         return _back(complaint_id, err="version")
     except Conflict:

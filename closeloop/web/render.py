@@ -138,15 +138,18 @@ def clock_owner(ctx, view) -> str:
 
 
 @pass_context
-def task_title(ctx, task) -> str:
+def task_title(ctx, task, data: Mapping[str, Any] | None = None) -> str:
     """A task's title as the reader reads it: the engine's own titles (:data:`SYSTEM_TITLES`, the reopened
-    prefix) in the page's language, a title a person wrote as written."""
+    prefix) in the page's language, a title a person wrote as written. A reopened task's reason is translated
+    when the engine wrote it, known by ``data``, the audit row that wrote it
+    (:func:`~closeloop.services.reads.engine_texts.reopened_title_data`; None: from its text, rows written
+    before): ``{{ task|task_title(titles.get(task.id)) }}``."""
     t = ctx["t"]
     kind = task.kind
     if kind in SYSTEM_TITLES and task.title == SYSTEM_TITLES[kind]:
         return t(f"systask.{kind}")
     if kind == SystemTaskKind.REOPENED and task.title.startswith(REOPENED_PREFIX):
-        return t("systask.reopened", reason=translate_reason(task.title[len(REOPENED_PREFIX):], ctx["lang"]))
+        return t("systask.reopened", reason=translate_reason(task.title[len(REOPENED_PREFIX):], ctx["lang"], data))
     return task.title
 
 

@@ -1,6 +1,7 @@
 """The dashboard's side of ``tests/api/test_priority_after_transfer.py`` (SQLite and PostgreSQL): after its task
 was transferred away, the former department's lead posting the complaint page's priority form gets a 403 page
-naming the department the work belongs to now, and nothing is written."""
+naming the department the work belongs to now, and nothing is written; the page itself shows them that instead
+of the form."""
 
 from __future__ import annotations
 
@@ -13,8 +14,25 @@ def test_the_dashboard_refuses_the_former_owners_lead_with_a_page_saying_who_own
     lead = web.signin("lead")  # operations, Chinese
     assert "ok=reprioritize" in _post(lead, cid, "reprioritize", severity="P1", reason="regulator asked"
                                       ).headers["location"]
+    version = str(_written(web.app, cid)[1])  # the form of a page read before the transfer
     _transfer_to_product(web.app, cid)
     before = _written(web.app, cid)
-    r = _post(lead, cid, "reprioritize", severity="P2", reason="still ours?")
+    r = _post(lead, cid, "reprioritize", severity="P2", reason="still ours?", version=version)
     assert r.status_code == 403 and "您部门（operations）的任务已转交，该工作现归属 product" in r.text
     assert _written(web.app, cid) == before
+
+
+def test_the_complaint_page_shows_the_former_owners_lead_why_instead_of_the_priority_form(web, complaints):
+    """The page showed the form all the same: the lead learnt it was no longer theirs only on posting. The page
+    asks the service's own rule (``lifecycle.priority_refusal``)."""
+    cid = complaints[0]
+    form = f'action="/complaints/{cid}/work/reprioritize"'
+    lead, manager = web.signin("lead"), web.signin("manager")
+    page = lead.get(f"/complaints/{cid}").text
+    assert form in page and "work-reprioritize-refused" not in page
+    _transfer_to_product(web.app, cid)
+    page = lead.get(f"/complaints/{cid}").text
+    assert form not in page
+    refused = page.split('id="work-reprioritize-refused"', 1)[1].split("</div>", 1)[0]
+    assert "调整优先级" in refused and "您部门（operations）的任务已转交，该工作现归属 product" in refused
+    assert form in manager.get(f"/complaints/{cid}").text  # a manager changes any complaint's priority

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from closeloop.config import Config
 from closeloop.domain.errors import InvalidInput
 from closeloop.domain.improvement import check_root_cause
-from closeloop.domain.reasons import SystemReason, system_reason
+from closeloop.domain.reasons import EngineReason, SystemReason, system_reason
 from closeloop.domain.task import TaskStatus
 from closeloop.domain.task_kinds import SYSTEM_TITLES, SystemTaskKind
 from closeloop.services.audit import add_task
@@ -60,12 +60,17 @@ def validate(config: Config, code: str | None, note: str | None) -> str:
 
 def record(session: Session, complaint: Complaint, code: str, note: str | None, *, config: Config, actor: str,
            at: datetime) -> None:
-    """Set the complaint's root cause (replacing an earlier one) and write a ``root_cause`` audit row."""
+    """Set the complaint's root cause (replacing an earlier one) and write a ``root_cause`` audit row.
+
+    The note is stored stripped in ``root_cause_detail`` and is the audit row's reason: an engine's note (an
+    :class:`~closeloop.domain.reasons.EngineReason`) keeps its code there, which is how a page tells it from a
+    person's words (:func:`closeloop.services.reads.engine_texts.root_cause_note_data`)."""
     code = validate(config, code, note)
     old = complaint.root_cause
+    detail = note if isinstance(note, EngineReason) else (note or "").strip() or None  # strip() drops the code
     complaint.root_cause = code
-    complaint.root_cause_detail = (note or "").strip() or None
-    record_event(session, complaint, "root_cause", at=at, actor=actor, reason=complaint.root_cause_detail,
+    complaint.root_cause_detail = None if detail is None else str(detail)
+    record_event(session, complaint, "root_cause", at=at, actor=actor, reason=detail,
                  data={"root_cause": code, "previous": old})
 
 

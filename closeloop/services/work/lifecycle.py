@@ -7,7 +7,7 @@ clocks, so derived state (due, overdue) is never stale (CASES.md C15).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -17,7 +17,7 @@ from closeloop.domain.complaint import ComplaintStatus, ComplaintTrigger
 from closeloop.domain.errors import InvalidInput, NotFound, NotPermitted
 from closeloop.domain.reasons import SystemReason, system_reason
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus, TaskTrigger
-from closeloop.domain.task_kinds import REOPENED_PREFIX, SystemTaskKind
+from closeloop.domain.task_kinds import SystemTaskKind, reopened_title
 from closeloop.domain.triage import SEVERITIES
 from closeloop.services.audit import add_task
 from closeloop.services.capa import root_cause as rc
@@ -54,7 +54,10 @@ def reprioritize(sessions, complaint_id: int, severity: str, *, config: Config, 
     with unit_of_work(sessions) as s:
         c = _get(s, complaint_id)
         if lead_of is not None:
-            _check_owner(s, c.id, lead_of)
+            tasks = s.execute(select(Task.department, Task.status).where(Task.complaint_id == c.id))
+            refusal = priority_refusal(c.id, lead_of, [(d, st) for d, st in tasks])
+            if refusal is not None:
+                raise refusal
         check_version(c, expected_version, "complaint")
         if c.status in (ComplaintStatus.MERGED, ComplaintStatus.REJECTED):
             raise InvalidInput("complaint", f"complaint {c.id} is {c.status}; its severity no longer matters")
@@ -67,18 +70,25 @@ def reprioritize(sessions, complaint_id: int, severity: str, *, config: Config, 
         return c
 
 
-def _check_owner(s, complaint_id: int, department: str) -> None:
-    """``NotPermitted`` unless ``department`` has a task of the complaint that was not transferred away."""
-    rows = s.execute(select(Task.department, Task.status).where(Task.complaint_id == complaint_id)).all()
-    if any(d == department and st != TaskStatus.TRANSFERRED for d, st in rows):
-        return
+def priority_refusal(complaint_id: int, lead_of: str | None,
+                     tasks: Iterable[tuple[str, str]]) -> NotPermitted | None:
+    """Whether the lead of department ``lead_of`` may change complaint ``complaint_id``'s priority, given its
+    ``tasks`` as ``(department, status)`` pairs: None when they may (``lead_of`` None: not a lead; or a task of
+    the complaint in that department was not transferred away), else the ``NotPermitted`` :func:`reprioritize`
+    raises (``owners``: the departments the work belongs to now). The one rule of the service and the complaint
+    page (which shows the reason instead of the form). Raises nothing."""
+    if lead_of is None:
+        return None
+    rows = list(tasks)
+    if any(d == lead_of and st != TaskStatus.TRANSFERRED for d, st in rows):
+        return None
     owners = tuple(sorted({d for d, st in rows if st != TaskStatus.TRANSFERRED}))
     now = f"department {', '.join(owners)}" if owners else "no department"
-    problem = (f"complaint {complaint_id}'s task was transferred from department {department} and now belongs to "
+    problem = (f"complaint {complaint_id}'s task was transferred from department {lead_of} and now belongs to "
                f"{now}: only its lead or a manager may change the priority"
-               if any(d == department for d, _ in rows) else
-               f"complaint {complaint_id} has no task in department {department}")
-    raise NotPermitted("lead", problem, owners=owners)
+               if any(d == lead_of for d, _ in rows) else
+               f"complaint {complaint_id} has no task in department {lead_of}")
+    return NotPermitted("lead", problem, owners=owners)
 
 
 def await_customer(sessions, complaint_id: int, *, config: Config, reason: str, actor: str, at: datetime,
@@ -196,7 +206,7 @@ def reopen_in_session(s, c: Complaint, *, config: Config, reason: str, actor: st
     if department not in config.departments:
         raise InvalidInput("department", f"unknown department {department!r}")
     task = Task(complaint_id=c.id, department=department, kind=SystemTaskKind.REOPENED,
-                title=f"{REOPENED_PREFIX}{reason}"[:500],
+                title=reopened_title(reason),
                 instructions="", status=TaskStatus.OPEN, created_at=at, updated_at=at)
     add_task(s, task, actor=actor, at=at, reason=reason,
              data={"department": department, "kind": SystemTaskKind.REOPENED})

@@ -1,0 +1,75 @@
+"""Which texts stored outside the audit trail the engine wrote: a complaint's root-cause note and a reopened
+task's title.
+
+Each is written together with an audit row holding the same text as its reason, whose ``data`` says whose that
+reason is (:func:`~closeloop.domain.reasons.reason_data`: the engine's code, or null for a person's). A page
+passes that ``data`` to :func:`~closeloop.domain.reasons_i18n.translate_reason` with the text, so a person's
+words that read like an engine sentence are shown as typed. When no such row matches the text (one written
+before codes were stored has no key either), the data is None and the text is recognised from its English,
+as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+
+from closeloop.domain.task_kinds import REOPENED_PREFIX, SystemTaskKind, reopened_title
+from closeloop.services.uow import unit_of_work
+from models.tables import Task, Transition
+
+#: The audit ``trigger`` of the rows that wrote each text (capa/root_cause.py:record, audit.py:add_task).
+ROOT_CAUSE_EVENT = "root_cause"
+CREATE = "create"
+
+
+def root_cause_note_data(sessions, complaint_id: int, note: str | None) -> dict[str, Any] | None:
+    """The ``data`` of the complaint's latest ``root_cause`` audit row when its reason is ``note`` (the
+    complaint's ``root_cause_detail``: that row wrote it), else None (no note, or no row wrote it). Raises
+    nothing."""
+    if not note:
+        return None
+    with unit_of_work(sessions) as s:
+        row = s.execute(select(Transition.reason, Transition.data)
+                        .where(Transition.entity == "complaint", Transition.entity_id == complaint_id,
+                               Transition.trigger == ROOT_CAUSE_EVENT)
+                        .order_by(Transition.at.desc(), Transition.id.desc()).limit(1)).first()
+    return dict(row.data or {}) if row is not None and row.reason == note else None
+
+
+def reopened_title_data(sessions, tasks: Iterable[Task]) -> dict[int, dict[str, Any]]:
+    """Task id -> the ``data`` of the audit row that wrote the reason in its title, for each ``reopened`` task
+    of ``tasks`` whose title is still :func:`~closeloop.domain.task_kinds.reopened_title` of that reason: the
+    ``create`` row of the task the reopen made (a transferred task carries its origin's title, so the chain of
+    ``transferred_from_id`` is followed back to it). Other tasks are absent. Two or three queries whatever the
+    number of tasks (one more per transfer in the longest chain). Raises nothing."""
+    wanted = {t.id: t for t in tasks if t.kind == SystemTaskKind.REOPENED and t.title.startswith(REOPENED_PREFIX)}
+    if not wanted:
+        return {}
+    parent: dict[int, int | None] = {tid: t.transferred_from_id for tid, t in wanted.items()}
+    with unit_of_work(sessions) as s:
+        pending = {p for p in parent.values() if p is not None and p not in parent}
+        while pending:
+            rows = s.execute(select(Task.id, Task.transferred_from_id).where(Task.id.in_(pending))).all()
+            parent.update({tid: up for tid, up in rows})
+            pending = {up for _, up in rows if up is not None and up not in parent}
+        origin = {tid: _origin(tid, parent) for tid in wanted}
+        made = {eid: (reason, data) for eid, reason, data in s.execute(
+            select(Transition.entity_id, Transition.reason, Transition.data)
+            .where(Transition.entity == "task", Transition.trigger == CREATE,
+                   Transition.entity_id.in_(set(origin.values()))))}
+    out: dict[int, dict[str, Any]] = {}
+    for tid, task in wanted.items():
+        reason, data = made.get(origin[tid], (None, None))
+        if reason is not None and task.title == reopened_title(reason):
+            out[tid] = dict(data or {})
+    return out
+
+
+def _origin(task_id: int, parent: dict[int, int | None]) -> int:
+    """The first task of ``task_id``'s transfer chain (``parent``: each task's ``transferred_from_id``)."""
+    while (up := parent.get(task_id)) is not None:
+        task_id = up
+    return task_id
