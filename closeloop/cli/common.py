@@ -252,6 +252,13 @@ def clip(text: str, width: int) -> str:
     return head.rstrip(" ,;:") + "…"
 
 
+def shown_line(total: int, offset: int, shown: int, noun: tuple[str, str]) -> str:
+    """The line under a list: how many match and which of them the table shows (``"5,583 tasks; showing
+    1-100"``), so a list cut at ``--limit`` never reads as the whole; ``noun`` is (singular, plural)."""
+    head = f"{total:,} {noun[0] if total == 1 else noun[1]}"
+    return f"{head}; showing {offset + 1:,}-{offset + shown:,}" if shown else head
+
+
 def stamp(at: datetime) -> str:
     """An instant as tables and messages show it: ISO 8601 to the second (``2026-03-02T09:00:00+08:00``, no
     microseconds to cut a column); the ``--json`` outputs keep full precision."""

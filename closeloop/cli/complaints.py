@@ -9,7 +9,18 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from closeloop.cli.common import actor_name, clip, clocks_table, fail, get_app, out, parse_instant, stamp, write_out
+from closeloop.cli.common import (
+    actor_name,
+    clip,
+    clocks_table,
+    fail,
+    get_app,
+    out,
+    parse_instant,
+    shown_line,
+    stamp,
+    write_out,
+)
 from closeloop.cli.compensation import compensation_tables
 from closeloop.domain.promise import PromiseStatus
 from closeloop.domain.search_text import MIN_PREFIX
@@ -37,9 +48,10 @@ def complaints_list(status: str | None = typer.Option(None, help="filter by stat
     """List complaints (id, source reference, status, severity, flags, category, route, due)."""
     a = get_app()
     # the same read as GET /complaints and the dashboard's list (services/reads/complaint_queries.py)
-    rows, _ = list_complaints(a.sessions, ComplaintFilter(status=[status] if status else None), now=a.clock.now(),
-                              limit=limit, offset=offset)
+    rows, total = list_complaints(a.sessions, ComplaintFilter(status=[status] if status else None),
+                                  now=a.clock.now(), limit=limit, offset=offset)
     out.print(_complaints_table(rows))
+    out.print(shown_line(total, offset, len(rows), ("complaint", "complaints")))
 
 
 def _complaints_table(rows) -> Table:
@@ -79,8 +91,7 @@ def complaints_search(query: str = typer.Argument(..., help="id, external refere
         out.print_json(data={"total": total, "items": items})
         return
     out.print(_complaints_table(rows))
-    shown = f"; showing {offset + 1:,}-{offset + len(rows):,}" if rows else ""
-    out.print(f"{total:,} match{'' if total == 1 else 'es'}{shown}")
+    out.print(shown_line(total, offset, len(rows), ("match", "matches")))
 
 
 def _write(chunks, out_path: Path | None) -> None:
