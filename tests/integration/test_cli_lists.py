@@ -34,3 +34,11 @@ def test_a_list_cut_at_its_limit_says_how_many_match(tmp_path, monkeypatch):
     res = _run("tasks", "list", "--department", "operations", "--status", "open", "--limit", "100000")
     assert res.output.splitlines()[-1] == f"{total:,} tasks; showing 1-{total:,}"
     assert _run("tasks", "list", "--status", "done").output.splitlines()[-1] == "0 tasks"
+
+
+def test_promises_list_of_an_unknown_complaint_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLOSELOOP_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.delenv("CLOSELOOP_CONFIG", raising=False)
+    assert _run("db", "upgrade").exit_code == 0
+    res = _run("promises", "list", "99999")
+    assert res.exit_code == 1 and "complaint 99999 not found" in res.output, res.output
