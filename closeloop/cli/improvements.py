@@ -131,12 +131,13 @@ def improvements_add_action(improvement_id: int,
                             kind: str = typer.Option(..., "--kind", help="corrective or preventive"),
                             department: str = typer.Option(..., "--department"),
                             title: str = typer.Option(..., "--title"),
-                            days: int | None = typer.Option(None, "--business-days", help="due after N working days"),
+                            business_days: int | None = typer.Option(None, "--business-days",
+                                                                     help="due after N working days"),
                             assignee: str | None = typer.Option(None, "--assignee"),
                             actor: str | None = typer.Option(None)) -> None:
     """Add a corrective or preventive action: a department task with a due date, reminders, escalation."""
     a = get_app()
     t = svc.add_action(a.sessions, improvement_id, config=a.config, kind=kind, department=department,
-                       title=title, business_days=days, assignee=assignee, actor=actor_name(actor),
+                       title=title, business_days=business_days, assignee=assignee, actor=actor_name(actor),
                        at=a.clock.now())
     out.print(f"task {t.id} ({kind}, {department}) due {stamp(t.due_at) if t.due_at else '-'}")

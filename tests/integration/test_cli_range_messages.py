@@ -34,3 +34,15 @@ def test_a_review_month_out_of_range_names_the_range(cli_env):  # noqa: F811
     res = run("report", "review", "--period", "1899-01")
     assert res.exit_code != 0 and "out of range: a month from 1970-01 to 9999-11" in res.output, res.output
     assert "YYYY-MM" not in res.output
+
+
+def test_a_refused_action_due_date_names_the_option_as_typed(cli_env):  # noqa: F811
+    """``improvements add-action --business-days 0`` said "business_days: must be between 1 and 365": the
+    command's parameter was named ``days``, so the error kept the service's name instead of the option's."""
+    assert run("db", "upgrade").exit_code == 0
+    assert run("import", str(ROOT / "examples" / "cfpb_sample.csv")).exit_code == 0
+    res = run("improvements", "create", "--title", "Escrow", "--owner", "operations", "--complaint", "1")
+    assert res.exit_code == 0, res.output
+    res = run("improvements", "add-action", "1", "--kind", "corrective", "--department", "operations",
+              "--title", "fix", "--business-days", "0")
+    assert res.exit_code == 2 and "--business-days: must be between 1 and 365" in res.output, res.output
