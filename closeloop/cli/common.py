@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import getpass
 import inspect
@@ -188,6 +189,18 @@ def _as_typed(exc: DomainError, shown: dict[str, str]) -> DomainError:
     if isinstance(exc, InvalidInput) and exc.field in shown:
         return InvalidInput(shown[exc.field], exc.problem)
     return exc
+
+
+@contextlib.contextmanager
+def field_as(service_field: str, param: str) -> Iterator[None]:
+    """Inside the block, an ``InvalidInput`` naming the service's ``service_field`` names the command's
+    parameter ``param`` instead (then shown as typed: a note's ``body`` is the command's ``--text``)."""
+    try:
+        yield
+    except InvalidInput as exc:
+        if exc.field != service_field:
+            raise
+        raise InvalidInput(param, exc.problem) from exc
 
 
 def report_errors(app: typer.Typer) -> typer.Typer:

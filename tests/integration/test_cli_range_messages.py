@@ -46,3 +46,17 @@ def test_a_refused_action_due_date_names_the_option_as_typed(cli_env):  # noqa: 
     res = run("improvements", "add-action", "1", "--kind", "corrective", "--department", "operations",
               "--title", "fix", "--business-days", "0")
     assert res.exit_code == 2 and "--business-days: must be between 1 and 365" in res.output, res.output
+
+
+def test_a_refused_note_or_message_names_text_as_typed(cli_env):  # noqa: F811
+    """``complaints note --text ''`` said "body: a note needs text" (and an inbound ``complaints reply`` "body: a
+    message needs text"): the services name the field ``body``, the command has no ``--body``."""
+    assert run("db", "upgrade").exit_code == 0
+    assert run("import", str(ROOT / "examples" / "cfpb_sample.csv")).exit_code == 0
+    for args, problem in ((("note", "1", "--text", " "), "a note needs text"),
+                          (("note", "1", "--text", "@nobody look"), "@nobody: no user has this handle"),
+                          (("reply", "1", "--text", ""), "a message needs text"),
+                          (("reply", "1", "--text", "", "--outbound"), "a reply needs text")):
+        res = run("complaints", *args)
+        assert res.exit_code == 2 and f"error: --text: {problem}" in res.output, (args, res.output)
+        assert "error: body" not in res.output
