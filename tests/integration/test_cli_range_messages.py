@@ -60,3 +60,13 @@ def test_a_refused_note_or_message_names_text_as_typed(cli_env):  # noqa: F811
         res = run("complaints", *args)
         assert res.exit_code == 2 and f"error: --text: {problem}" in res.output, (args, res.output)
         assert "error: body" not in res.output
+
+
+def test_a_refused_department_of_a_user_names_the_option_as_typed(cli_env):  # noqa: F811
+    """``users add ann --name Ann -d nowhere`` said "departments: unknown department": the command has
+    ``--department``/``-d`` only."""
+    assert run("db", "upgrade").exit_code == 0
+    for args, problem in ((("-d", "nowhere"), "unknown department 'nowhere'"),
+                          ((), "a member works for at least one department")):
+        res = run("users", "add", "ann", "--name", "Ann", *args)
+        assert res.exit_code == 2 and f"error: --department: {problem}" in res.output, (args, res.output)
