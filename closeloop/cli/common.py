@@ -192,15 +192,16 @@ def _as_typed(exc: DomainError, shown: dict[str, str]) -> DomainError:
 
 
 @contextlib.contextmanager
-def field_as(service_field: str, param: str) -> Iterator[None]:
-    """Inside the block, an ``InvalidInput`` naming the service's ``service_field`` names the command's
-    parameter ``param`` instead (then shown as typed: a note's ``body`` is the command's ``--text``)."""
+def field_as(**params: str) -> Iterator[None]:
+    """Inside the block, an ``InvalidInput`` naming a service field given as a keyword names the command's
+    parameter given as its value instead, then shown as typed (``field_as(body="text")``: a note's ``body`` is
+    the command's ``--text``)."""
     try:
         yield
     except InvalidInput as exc:
-        if exc.field != service_field:
+        if exc.field not in params:
             raise
-        raise InvalidInput(param, exc.problem) from exc
+        raise InvalidInput(params[exc.field], exc.problem) from exc
 
 
 def report_errors(app: typer.Typer) -> typer.Typer:

@@ -236,7 +236,7 @@ def complaints_note(complaint_id: int, text: str = typer.Option(..., "--text", h
     """An internal note (never sent to the customer); each @handle in it notifies that user once."""
 
     a = get_app()
-    with field_as("body", "text"):
+    with field_as(body="text"):
         n = add_note(a.sessions, a.config, complaint_id, text, author=actor_name(actor), at=a.clock.now(),
                      channel="cli")
     out.print(f"note {n.message_id} on complaint {n.complaint_id}"
@@ -276,7 +276,7 @@ def complaints_reply(complaint_id: int, text: str = typer.Option(..., "--text"),
         out.print(f"reply to the customer of complaint {r.complaint_id} "
                   + (f"queued (outbox {r.outbox_id})" if r.outbox_id else "was already sent (same key)"))
         return
-    with field_as("body", "text"):
+    with field_as(body="text"):
         m = add_message(a.sessions, complaint_id, config=a.config, direction="outbound" if outbound else "inbound",
                         body=text, author=actor_name(actor) if outbound else "customer", at=a.clock.now(),
                         channel=channel or "phone")

@@ -30,7 +30,7 @@ def users_add(handle: str = typer.Argument(..., help="login / @mention handle: a
               actor: str | None = typer.Option(None)) -> None:
     """Add a user."""
     a = get_app()
-    with field_as("departments", "department"):
+    with field_as(departments="department"):
         u = user_svc.create_user(a.sessions, a.config, handle=handle, name=name, departments=department, role=role,
                                  language=language, calendar=calendar, notify=notify, actor=actor_name(actor),
                                  at=a.clock.now())

@@ -70,3 +70,19 @@ def test_a_refused_department_of_a_user_names_the_option_as_typed(cli_env):  # n
                           ((), "a member works for at least one department")):
         res = run("users", "add", "ann", "--name", "Ann", *args)
         assert res.exit_code == 2 and f"error: --department: {problem}" in res.output, (args, res.output)
+
+
+def test_a_refused_improvement_names_owner_and_note_as_typed(cli_env):  # noqa: F811
+    """``improvements create --owner nowhere`` said "owner_department: ...", and an undetermined root cause
+    without ``--note`` "root_cause_detail: ..." (create and fire approve): options the command does not have."""
+    assert run("db", "upgrade").exit_code == 0
+    assert run("import", str(ROOT / "examples" / "cfpb_sample.csv")).exit_code == 0
+    res = run("improvements", "create", "--title", "t", "--owner", "nowhere", "--complaint", "1")
+    assert res.exit_code == 2 and "error: --owner: unknown department 'nowhere'" in res.output, res.output
+    needs_note = "error: --note: an undetermined root cause needs a note"
+    res = run("improvements", "create", "--title", "t", "--owner", "operations", "--complaint", "1",
+              "--root-cause", "undetermined")
+    assert res.exit_code == 2 and needs_note in res.output, res.output
+    assert run("improvements", "create", "--title", "t", "--owner", "operations", "--complaint", "1").exit_code == 0
+    res = run("improvements", "fire", "1", "approve", "--root-cause", "undetermined")
+    assert res.exit_code == 2 and needs_note in res.output, res.output
