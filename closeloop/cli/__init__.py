@@ -240,7 +240,8 @@ def stats_cmd(as_json: bool = typer.Option(False, "--json", help="print one JSON
         print(json.dumps(data, indent=2, sort_keys=True))
         return
     out.print(f"complaints: {data['complaints']:,}   tasks: {data['tasks']:,}   "
-              f"in triage queue: {data['routed_to_triage_queue']:,}")
+              f"in triage queue: {data['routed_to_triage_queue']:,}   "
+              f"rejected as not complaints (counted apart): {data['rejected_not_complaints']:,}")
     for key in ("complaints_by_status", "complaints_by_severity", "tasks_by_department", "tasks_by_status"):
         t = Table(title=key.replace("_", " "))
         t.add_column("name")

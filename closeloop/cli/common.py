@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import getpass
 import inspect
@@ -206,6 +207,19 @@ def _as_typed(exc: DomainError, shown: dict[str, str]) -> DomainError:
     return exc
 
 
+@contextlib.contextmanager
+def field_as(**params: str) -> Iterator[None]:
+    """Inside the block, an ``InvalidInput`` naming a service field given as a keyword names the command's
+    parameter given as its value instead, then shown as typed (``field_as(body="text")``: a note's ``body`` is
+    the command's ``--text``)."""
+    try:
+        yield
+    except InvalidInput as exc:
+        if exc.field not in params:
+            raise
+        raise InvalidInput(params[exc.field], exc.problem) from exc
+
+
 def report_errors(app: typer.Typer) -> typer.Typer:
     """The one error wrapper of the command line: every command of ``app`` and of its sub-apps prints a
     domain error as one ``error:`` line naming the field and exits with :func:`exit_code` (no traceback).
@@ -266,6 +280,13 @@ def clip(text: str, width: int) -> str:
     ends_a_word = text[width - 1] == " "
     head = cut.rsplit(" ", 1)[0] if not ends_a_word and " " in cut[width // 2:] else cut
     return head.rstrip(" ,;:") + "…"
+
+
+def shown_line(total: int, offset: int, shown: int, noun: tuple[str, str]) -> str:
+    """The line under a list: how many match and which of them the table shows (``"5,583 tasks; showing
+    1-100"``), so a list cut at ``--limit`` never reads as the whole; ``noun`` is (singular, plural)."""
+    head = f"{total:,} {noun[0] if total == 1 else noun[1]}"
+    return f"{head}; showing {offset + 1:,}-{offset + shown:,}" if shown else head
 
 
 def stamp(at: datetime) -> str:

@@ -9,7 +9,19 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from closeloop.cli.common import actor_name, clip, clocks_table, fail, get_app, out, parse_instant, stamp, write_out
+from closeloop.cli.common import (
+    actor_name,
+    clip,
+    clocks_table,
+    fail,
+    field_as,
+    get_app,
+    out,
+    parse_instant,
+    shown_line,
+    stamp,
+    write_out,
+)
 from closeloop.cli.compensation import compensation_tables
 from closeloop.domain.promise import PromiseStatus
 from closeloop.domain.search_text import MIN_PREFIX
@@ -37,9 +49,10 @@ def complaints_list(status: str | None = typer.Option(None, help="filter by stat
     """List complaints (id, source reference, status, severity, flags, category, route, due)."""
     a = get_app()
     # the same read as GET /complaints and the dashboard's list (services/reads/complaint_queries.py)
-    rows, _ = list_complaints(a.sessions, ComplaintFilter(status=[status] if status else None), now=a.clock.now(),
-                              limit=limit, offset=offset)
+    rows, total = list_complaints(a.sessions, ComplaintFilter(status=[status] if status else None),
+                                  now=a.clock.now(), limit=limit, offset=offset)
     out.print(_complaints_table(rows))
+    out.print(shown_line(total, offset, len(rows), ("complaint", "complaints")))
 
 
 def _complaints_table(rows) -> Table:
@@ -79,8 +92,7 @@ def complaints_search(query: str = typer.Argument(..., help="id, external refere
         out.print_json(data={"total": total, "items": items})
         return
     out.print(_complaints_table(rows))
-    shown = f"; showing {offset + 1:,}-{offset + len(rows):,}" if rows else ""
-    out.print(f"{total:,} match{'' if total == 1 else 'es'}{shown}")
+    out.print(shown_line(total, offset, len(rows), ("match", "matches")))
 
 
 def _write(chunks, out_path: Path | None) -> None:
@@ -224,8 +236,9 @@ def complaints_note(complaint_id: int, text: str = typer.Option(..., "--text", h
     """An internal note (never sent to the customer); each @handle in it notifies that user once."""
 
     a = get_app()
-    n = add_note(a.sessions, a.config, complaint_id, text, author=actor_name(actor), at=a.clock.now(),
-                 channel="cli")
+    with field_as(body="text"):
+        n = add_note(a.sessions, a.config, complaint_id, text, author=actor_name(actor), at=a.clock.now(),
+                     channel="cli")
     out.print(f"note {n.message_id} on complaint {n.complaint_id}"
               + (f"; notified {', '.join('@' + h for h in n.mentions)}" if n.mentions else ""))
 
@@ -263,9 +276,10 @@ def complaints_reply(complaint_id: int, text: str = typer.Option(..., "--text"),
         out.print(f"reply to the customer of complaint {r.complaint_id} "
                   + (f"queued (outbox {r.outbox_id})" if r.outbox_id else "was already sent (same key)"))
         return
-    m = add_message(a.sessions, complaint_id, config=a.config, direction="outbound" if outbound else "inbound",
-                    body=text, author=actor_name(actor) if outbound else "customer", at=a.clock.now(),
-                    channel=channel or "phone")
+    with field_as(body="text"):
+        m = add_message(a.sessions, complaint_id, config=a.config, direction="outbound" if outbound else "inbound",
+                        body=text, author=actor_name(actor) if outbound else "customer", at=a.clock.now(),
+                        channel=channel or "phone")
     out.print(f"message {m.id} recorded on complaint {m.complaint_id}")
 
 

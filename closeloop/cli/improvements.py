@@ -6,7 +6,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from closeloop.cli.common import actor_name, clip, fail, get_app, out, stamp
+from closeloop.cli.common import actor_name, clip, fail, field_as, get_app, out, stamp
 from closeloop.config.improvement import MATCH_FIELDS
 from closeloop.domain.improvement import ImprovementTrigger
 from closeloop.services.capa import improvement as svc
@@ -93,9 +93,10 @@ def improvements_create(title: str = typer.Option(..., "--title"),
         if not sep:
             fail(f"--match: {m!r} is not fact=value", 2)
         facts[k.strip()] = v.strip()
-    r = svc.create(a.sessions, config=a.config, title=title, owner_department=owner, problem=problem,
-                   root_cause=root_cause, root_cause_detail=note, match=facts or None, complaint_ids=complaint,
-                   actor=actor_name(actor), at=a.clock.now())
+    with field_as(owner_department="owner", root_cause_detail="note"):
+        r = svc.create(a.sessions, config=a.config, title=title, owner_department=owner, problem=problem,
+                       root_cause=root_cause, root_cause_detail=note, match=facts or None, complaint_ids=complaint,
+                       actor=actor_name(actor), at=a.clock.now())
     out.print(f"improvement {r.id} proposed (match {escape(r.match_key)})")
 
 
@@ -120,8 +121,9 @@ def improvements_fire(improvement_id: int,
                       actor: str | None = typer.Option(None)) -> None:
     """Apply a lifecycle trigger (approve needs a root cause; implement schedules the effectiveness check)."""
     a = get_app()
-    r = svc.fire(a.sessions, improvement_id, trigger, config=a.config, reason=reason, root_cause=root_cause,
-                 root_cause_detail=note, expected_version=version, actor=actor_name(actor), at=a.clock.now())
+    with field_as(root_cause_detail="note"):
+        r = svc.fire(a.sessions, improvement_id, trigger, config=a.config, reason=reason, root_cause=root_cause,
+                     root_cause_detail=note, expected_version=version, actor=actor_name(actor), at=a.clock.now())
     out.print(f"improvement {r.id} is {r.status}"
               + (f"; effectiveness check due {stamp(r.check_due_at)}" if r.check_due_at else ""))
 
@@ -131,12 +133,13 @@ def improvements_add_action(improvement_id: int,
                             kind: str = typer.Option(..., "--kind", help="corrective or preventive"),
                             department: str = typer.Option(..., "--department"),
                             title: str = typer.Option(..., "--title"),
-                            days: int | None = typer.Option(None, "--business-days", help="due after N working days"),
+                            business_days: int | None = typer.Option(None, "--business-days",
+                                                                     help="due after N working days"),
                             assignee: str | None = typer.Option(None, "--assignee"),
                             actor: str | None = typer.Option(None)) -> None:
     """Add a corrective or preventive action: a department task with a due date, reminders, escalation."""
     a = get_app()
     t = svc.add_action(a.sessions, improvement_id, config=a.config, kind=kind, department=department,
-                       title=title, business_days=days, assignee=assignee, actor=actor_name(actor),
+                       title=title, business_days=business_days, assignee=assignee, actor=actor_name(actor),
                        at=a.clock.now())
     out.print(f"task {t.id} ({kind}, {department}) due {stamp(t.due_at) if t.due_at else '-'}")

@@ -6,7 +6,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from closeloop.cli.common import actor_name, clip, clocks_table, fail, get_app, out, parse_instant, stamp
+from closeloop.cli.common import actor_name, clip, clocks_table, fail, get_app, out, parse_instant, shown_line, stamp
 from closeloop.domain.task import TaskStatus
 from closeloop.services.engine.sweep import add_manual_reminder
 from closeloop.services.reads.complaint_queries import task_with_clocks
@@ -30,7 +30,7 @@ def tasks_list(department: str | None = typer.Option(None, "--department", "-d")
     if department and department not in a.config.departments:
         fail(f"--department: unknown department {department!r}; configured: {', '.join(sorted(a.config.departments))}",
              2)
-    rows = list_tasks(a.sessions, department=department, status=TaskStatus(status) if status else None,
+    rows, total = list_tasks(a.sessions, department=department, status=TaskStatus(status) if status else None,
                       due_before=a.clock.now() if overdue else None, limit=limit)
     t = Table()
     for col in ("id", "complaint", "department", "kind", "status", "assignee", "due (UTC)", "title"):
@@ -41,6 +41,7 @@ def tasks_list(department: str | None = typer.Option(None, "--department", "-d")
                   escape(task.assignee or ""), stamp(task.due_at) if task.due_at else "-",
                   escape(clip(task.title, 50)))
     out.print(t)
+    out.print(shown_line(total, 0, len(rows), ("task", "tasks")))
 
 
 @tasks_app.command("show")

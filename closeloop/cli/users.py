@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from closeloop.cli.common import actor_name, get_app, out
+from closeloop.cli.common import actor_name, field_as, get_app, out
 from closeloop.services.people import users as user_svc
 
 users_app = typer.Typer(help="Users: add, list (tokens belong to them: `tokens create --user`).",
@@ -30,9 +30,10 @@ def users_add(handle: str = typer.Argument(..., help="login / @mention handle: a
               actor: str | None = typer.Option(None)) -> None:
     """Add a user."""
     a = get_app()
-    u = user_svc.create_user(a.sessions, a.config, handle=handle, name=name, departments=department, role=role,
-                             language=language, calendar=calendar, notify=notify, actor=actor_name(actor),
-                             at=a.clock.now())
+    with field_as(departments="department"):
+        u = user_svc.create_user(a.sessions, a.config, handle=handle, name=name, departments=department, role=role,
+                                 language=language, calendar=calendar, notify=notify, actor=actor_name(actor),
+                                 at=a.clock.now())
     out.print(f"user {u.id} @{escape(u.handle)} ({escape(u.name)}, {u.role}"
               f"{'@' + ','.join(u.departments) if u.departments else ''})")
 

@@ -27,6 +27,20 @@ PREFIX_RULE = (f"words of {MIN_PREFIX} or more characters match as prefixes (`re
                "ones only as whole words (`eq` finds `eq` but not `equifax`)")
 
 
+_NUMBER = re.compile(r"CL-(\d{1,18})|\[CL-(\d{1,18})\]", re.IGNORECASE)
+
+
+def complaint_number(query: str) -> int | None:
+    """The complaint id a query names: its digits (``123``) or the number customers are given in every mail
+    (``CL-123``, also ``[CL-123]`` as in a subject, any case); None for anything else. A search for the number
+    a customer reads out finds the complaint, as the id does."""
+    q = query.strip()
+    if q.isascii() and q.isdigit() and len(q) <= 18:
+        return int(q)
+    m = _NUMBER.fullmatch(q)
+    return int(m.group(1) or m.group(2)) if m else None
+
+
 def _normal(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 

@@ -45,3 +45,16 @@ def test_search_chinese_reviews(cli_env):  # noqa: F811
     refs = {i["external_ref"] for i in got["items"]}
     assert got["total"] == len(expected) > 0
     assert refs == expected  # the reference is the source row
+
+
+def test_search_finds_a_complaint_by_the_number_customers_are_given(cli_env):  # noqa: F811
+    """Every mail to the customer names the complaint ``CL-123`` (``[CL-123]`` in the subject); an agent who
+    searched for the number the customer read out got "0 matches"."""
+    assert run("db", "upgrade").exit_code == 0
+    assert run("import", str(ROOT / "examples" / "cfpb_sample.csv")).exit_code == 0
+    for query in ("17", "CL-17", "cl-17", "[CL-17]", " [cl-17] "):
+        got = json.loads(run("complaints", "search", query, "--json").output)
+        assert [i["id"] for i in got["items"]] == [17], query
+    for query in ("CL-", "CL-17x", "XCL-17", "[CL-17"):
+        got = json.loads(run("complaints", "search", query, "--json").output)
+        assert 17 not in [i["id"] for i in got["items"]], query

@@ -206,6 +206,24 @@ def test_recurrence_links_to_open_records_and_proposes_for_clusters(sessions):
         assert len(s.scalars(select(Improvement)).all()) == 1
 
 
+def test_a_batch_proposes_on_its_cluster_and_links_its_later_complaints_as_recurrences(sessions):
+    """An import of history in one batch: 3 complaints in a week (the cluster), then 4 a month apart.
+    Every one of the later ones had been linked as ``cluster`` (the record's problem said 3 complaints
+    within 7 days, its links said 7), so the review's recurrence figures missed what a feed of the same
+    complaints one by one counts as recurrences."""
+    config = _cfg(cluster_size=3, cluster_days=7)
+    ids = intake(sessions, config, T0 + timedelta(days=200),
+                 [facts(f"H{i}", T0 + timedelta(days=i), category="billing") for i in range(3)]
+                 + [facts(f"H{i}", T0 + timedelta(days=30 * (i - 2)), category="billing") for i in range(3, 7)])
+    with sessions() as s:
+        rec = s.scalars(select(Improvement)).one()
+        links = {lk.complaint_id: lk.source for lk in s.scalars(
+            select(ImprovementLink).where(ImprovementLink.improvement_id == rec.id))}
+        note = s.scalars(select(Notification).where(Notification.kind == "improvement_proposed")).one()
+    assert links == {**dict.fromkeys(ids[:3], "cluster"), **dict.fromkeys(ids[3:], "recurrence")}
+    assert rec.problem.startswith("3 complaints with category 'billing' within 7 days")
+    assert note.data["params"]["count"] == 7  # the notice counts every complaint the record links
+
 def test_manual_links_and_show(sessions):
     config = _cfg(cluster_size=1000)
     a, b = _take(sessions, config, "M", 2, T0)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from closeloop.domain.errors import IllegalTransition, InvalidInput
+from closeloop.domain.errors import IllegalTransition, InvalidInput, NotFound
 from closeloop.services.customers.promises import keep_promise, make_promise, promise_figures, promises_of
 from closeloop.services.engine.sweep import sweep
 from closeloop.services.work import tasks as task_svc
@@ -160,3 +160,12 @@ def test_a_reminder_held_for_working_hours_is_dropped_when_the_promise_was_kept_
     sweep(sessions, config, datetime(2026, 3, 5, 11, 30, tzinfo=UTC))
     sweep(sessions, config, datetime(2026, 3, 5, 14, 5, tzinfo=UTC))  # an open promise's reminder still goes
     assert [n.status for n in _notes(sessions, f"promise-reminder:{other.id}")] == ["packed"]
+
+
+def test_the_promises_of_an_unknown_complaint_are_not_found_not_none(sessions, config):
+    """``closeloop promises list 99999`` printed an empty table (exit 0), read as "no promise made"; the API's
+    ``GET /complaints/99999/promises`` was already a 404."""
+    cid = _complaint(sessions, config)
+    assert promises_of(sessions, cid) == []
+    with pytest.raises(NotFound):
+        promises_of(sessions, cid + 1)

@@ -36,7 +36,7 @@ from closeloop.services.reads.as_of import states_at
 from closeloop.services.transitions import apply
 from closeloop.services.uow import unit_of_work
 from closeloop.services.work.complaints import root_of
-from models.tables import Message, Promise, Task, Transition
+from models.tables import Complaint, Message, Promise, Task, Transition
 
 MAX_DESCRIPTION = 2000
 
@@ -158,8 +158,11 @@ def promise_sweep(session: Session, config: Config, now: datetime) -> tuple[int,
 
 
 def promises_of(sessions, complaint_id: int) -> list[Promise]:
-    """The promises made on a complaint, oldest first."""
+    """The promises made on a complaint, oldest first; ``NotFound`` for an unknown complaint (not an empty
+    list: ``promises list 99999`` read as "no promise made")."""
     with unit_of_work(sessions) as s:
+        if s.get(Complaint, complaint_id) is None:
+            raise NotFound("complaint", complaint_id)
         return list(s.scalars(select(Promise).where(Promise.complaint_id == complaint_id).order_by(Promise.id)))
 
 

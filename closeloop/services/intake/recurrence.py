@@ -13,7 +13,9 @@ For the complaints a batch created (rejected ones excluded):
    and no record for those facts (a record rejected within ``recent_verified_days`` also
    counts, so a rejected proposal is not made again at once), proposes one: status
    ``proposed``, actor ``system``, owner the department of the newest complaint's first task,
-   the cluster linked; the operations manager is notified (a notification packed into the
+   the cluster (the complaints within W up to the one that completed it) linked as ``cluster`` and
+   the matching complaints received after it (a batch of history) as ``recurrence``, as they would
+   have been one by one; the operations manager is notified (a notification packed into the
    outbox by the sweep, key ``improvement-proposed:{record}``).
 """
 
@@ -137,20 +139,23 @@ def _propose(session: Session, config: Config, unlinked: list[dict], fields: lis
         if end - start < model.cluster_size:
             continue
         done.add(key)
-        cluster = [cid for _, cid in lst[start:]]
-        owner = _owner(session, config, cluster[-1])
+        # the cluster: the complaints within W up to this one; those received after it (a batch of
+        # history) recur on the new record, as they would had they come in one by one
+        cluster, later = [cid for _, cid in lst[start:end]], [cid for _, cid in lst[end:]]
+        owner = _owner(session, config, (later or cluster)[-1])
         label = ", ".join(f"{f} {v!r}" for f, v in match.items() if v) or "no facts"
         rec = create_in_session(
             session, config=config, title=f"Recurring complaints: {label}"[:500], owner_department=owner,
             actor=SYSTEM, at=now, match=match, complaint_ids=cluster, link_source="cluster",
-            problem=f"{end - start} complaints with {label} within {model.cluster_days} days "
+            problem=f"{len(cluster)} complaints with {label} within {model.cluster_days} days "
                     f"(up to {c['received_at'].isoformat()}); proposed by recurrence detection")
         out.proposed.append(rec.id)
-        out.links += len(cluster)
+        out.links += len(cluster) + _link_new(session, {rec.id: later}, now)
         who = resolve_role(config, Role.OPERATIONS_MANAGER, None)
         items.append(make_item(config, key=f"improvement-proposed:{rec.id}", kind=NoticeKind.IMPROVEMENT_PROPOSED,
                                level=3, who=who, complaint_id=None, task=None, department=owner, now=now,
-                               improvement_id=rec.id, params={"count": len(cluster), "facts": label, "record": rec.id}))
+                               improvement_id=rec.id,
+                               params={"count": len(cluster) + len(later), "facts": label, "record": rec.id}))
     insert_notifications(session, items)
 
 

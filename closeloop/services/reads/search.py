@@ -2,7 +2,7 @@
 
 A query matches a complaint when any of these holds:
 
-- it is the complaint's id (digits only);
+- it is the complaint's id (digits only) or its number as customers read it (``CL-123``, ``[CL-123]``);
 - it equals the complaint's ``external_ref`` or its customer's ``ref`` (exact, case-sensitive);
 - every term of it (``closeloop.domain.search_text.query_terms``: words as prefixes, Chinese as
   character bigrams) is in the complaint's search document: reference, source, customer ref, the
@@ -24,7 +24,14 @@ from sqlalchemy.orm import Session
 
 from closeloop.domain.errors import InvalidInput, refuse_nul
 from closeloop.domain.facts import ComplaintFacts
-from closeloop.domain.search_text import QueryTerms, document, query_terms, short_terms, text_terms
+from closeloop.domain.search_text import (
+    QueryTerms,
+    complaint_number,
+    document,
+    query_terms,
+    short_terms,
+    text_terms,
+)
 from closeloop.services.bulk import insert_rows
 from models.tables import Complaint, ComplaintSearch, Customer
 
@@ -105,8 +112,9 @@ def matching_ids(session: Session, query: str) -> CompoundSelect:
     customer = session.scalar(select(Customer.id).where(Customer.ref == q))
     if customer is not None:
         parts.append(select(Complaint.id).where(Complaint.customer_id == customer))
-    if q.isascii() and q.isdigit() and len(q) <= 18:
-        parts.append(select(Complaint.id).where(Complaint.id == int(q)))
+    number = complaint_number(q)
+    if number is not None:
+        parts.append(select(Complaint.id).where(Complaint.id == number))
     terms = query_terms(q)
     if terms:
         parts.append(_fts_ids(session.get_bind().dialect.name, terms))

@@ -11,20 +11,29 @@ from models.tables import Complaint, Task
 
 def stats(sessions) -> dict:
     """``{"complaints", "complaints_by_status", "complaints_by_severity", "complaints_by_source",
-    "tasks", "tasks_by_department", "tasks_by_status", "routed_to_triage_queue"}``."""
+    "rejected_not_complaints", "tasks", "tasks_by_department", "tasks_by_status", "routed_to_triage_queue"}``.
+
+    Rows recorded as not complaints (status ``rejected``: a positive review, a neutral tweet) are counted
+    once apart, in ``rejected_not_complaints``, and in no complaint figure, as in the monthly review and the
+    replay's summary."""
     with unit_of_work(sessions) as s:
-        def grouped(col):
-            return {str(k): int(v) for k, v in s.execute(select(col, func.count()).group_by(col).order_by(col))}
+        taken = Complaint.status != ComplaintStatus.REJECTED
+
+        def grouped(col, *where):
+            return {str(k): int(v) for k, v in s.execute(select(col, func.count()).where(*where)
+                                                          .group_by(col).order_by(col))}
+
+        def counted(table, *where) -> int:
+            return int(s.scalar(select(func.count()).select_from(table).where(*where)) or 0)
 
         return {
-            "complaints": int(s.scalar(select(func.count()).select_from(Complaint)) or 0),
-            "complaints_by_status": grouped(Complaint.status),
-            "complaints_by_severity": grouped(Complaint.severity),
-            "complaints_by_source": grouped(Complaint.source),
-            "routed_to_triage_queue": int(s.scalar(
-                select(func.count()).select_from(Complaint)
-                .where(Complaint.route_rule.is_(None), Complaint.status != ComplaintStatus.REJECTED)) or 0),
-            "tasks": int(s.scalar(select(func.count()).select_from(Task)) or 0),
+            "complaints": counted(Complaint, taken),
+            "complaints_by_status": grouped(Complaint.status, taken),
+            "complaints_by_severity": grouped(Complaint.severity, taken),
+            "complaints_by_source": grouped(Complaint.source, taken),
+            "rejected_not_complaints": counted(Complaint, Complaint.status == ComplaintStatus.REJECTED),
+            "routed_to_triage_queue": counted(Complaint, Complaint.route_rule.is_(None), taken),
+            "tasks": counted(Task),
             "tasks_by_department": grouped(Task.department),
             "tasks_by_status": grouped(Task.status),
         }
