@@ -70,3 +70,10 @@ def test_one_action_has_one_chinese_name_on_every_page():
     """The queue's buttons say 确认 / 转交; the timeline called the same triggers 受理 / 转派."""
     for trigger in ("acknowledge", "transfer"):
         assert ZH[f"timeline.trigger.{trigger}"] == ZH[f"action.{trigger}"]
+
+
+def test_the_complaint_list_keeps_a_customer_reference_on_one_line(web, complaints):
+    """At 1400 px "CUST-ZH-1" broke after its hyphen, the "1" alone on the next line."""
+    page = web.signin("manager").get("/complaints").text
+    cells = re.findall(r'<td([^>]*)><a href="/customers/[^"]*" class="customer-link">', page)
+    assert cells and all('white-space:nowrap' in c for c in cells), cells
