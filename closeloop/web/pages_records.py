@@ -66,7 +66,8 @@ def improvements(request: Request, status: ImprovementStatus | None = Query(None
     rows = improvement.list_records(app.sessions, status=str(status) if status else None, limit=200,
                                     department=None if who.role == MANAGER else who.department)
     return render(request, "improvements.html.j2", rows=rows, chosen=str(status or ""),
-                  statuses=[str(s) for s in ImprovementStatus], now=app.clock.now())
+                  statuses=[str(s) for s in ImprovementStatus], now=app.clock.now(),
+                  zone=str(app.config.customer_calendar.zone))
 
 
 def _may_change(who: Principal, owner: str) -> bool:

@@ -46,7 +46,7 @@ def test_report_and_review_render_with_charts_and_the_pareto(tmp_path: Path, chr
             assert pareto is not None and "cumulative share (%)" in pareto.text_content()
             causes = {r.query_selector_all("td")[0].inner_text() for r in page.query_selector_all(
                 "table.root-causes tr") if r.query_selector("td")}
-            assert causes and causes == set(summary["improvement_records"]["root_causes"])
+            assert causes and causes == {k.replace("_", " ") for k in summary["improvement_records"]["root_causes"]}
             open_chart = page.query_selector("svg[aria-label='open complaints (end of day)']")
             assert "2013-12-" in open_chart.text_content()  # dates on the time axis
             rows = [r.get_attribute("data-department")

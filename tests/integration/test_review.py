@@ -332,4 +332,17 @@ def test_a_month_without_improvement_records_says_so_instead_of_an_empty_table(s
     md, html = render(r, "md"), render(r, "html")
     assert "| id | title | status | owner |" not in md and 'id="improvements"' not in html
     assert "No improvement records as of 2026-04-01T04:00:00+00:00." in md
-    assert '<p id="improvements-none">No improvement records as of 2026-04-01T04:00:00+00:00.</p>' in html
+    assert ('<p id="improvements-none">No improvement records as of 2026-04-01 00:00 America/New_York.</p>'
+            in html)  # the month's end in its zone, as the period says (it was an ISO instant in UTC)
+
+
+def test_the_html_review_reads_as_a_manager_would_read_it(sessions, config, month):
+    """The period in the month's zone (it was two ISO instants in UTC), no compensation table without an approved
+    entry (it was a table of headers alone), root causes in words, and the definitions last."""
+    html = render(build_review(sessions, config, "2026-03", NOW), "html")
+    assert ("<p>Period 2026-03-01 00:00 America/New_York to 2026-04-01 00:00 America/New_York (the month in that "
+            "zone; 2026-03-01 05:00 UTC to 2026-04-01 04:00 UTC)") in html
+    assert "T0" not in html.split("<svg", 1)[0]  # no ISO instant before the first chart
+    assert 'id="compensation"' not in html and '<p id="no-compensation">Nothing approved this month.</p>' in html
+    assert "<td>process gap</td>" in html and "process_gap" not in html
+    assert html.index("<h2>Definitions</h2>") > html.index("<h2>Promises to customers")

@@ -74,3 +74,18 @@ def test_every_table_of_the_report_aligns_text_left_and_numbers_right():
     assert _aligned(html, "by-kind") == [["right", "right"]] * 2
     assert [t for _, t in _cells(html, "by-status")[1]] == ["191", "80"]
 
+
+
+def test_the_report_shows_words_and_readable_instants_not_keys_and_python_values():
+    """It showed "True", "in_progress", "ack_timeout", "third_party" and ISO instants with microseconds."""
+    s = _summary()
+    s["generated_at"] = "2023-10-19T15:46:22.111770+00:00"
+    s["notifications"]["by_kind"]["ack_timeout"] = 504
+    html = render_html({"replay": s})
+    assert [t for _, t in _cells(html, "accounting")[1]] == ["271", "191", "80", "yes"]
+    assert [t for _, t in _cells(html, "by-status")[0]] == ["closed", "in progress"]
+    assert "ack timeout" in [t for _, t in _cells(html, "by-kind")[0]]
+    assert [t for _, t in _cells(html, "root-causes")[2]] == ["third party", "53"]
+    assert ("complaints received 2023-07-03 04:00 UTC to 2023-09-08 04:00 UTC;\nsimulated until "
+            "2023-10-19 15:46 UTC.") in html
+    assert "third_party" not in html and "in_progress" not in html and "True" not in html  # charts included

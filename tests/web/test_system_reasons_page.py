@@ -217,7 +217,7 @@ def test_a_persons_reason_that_reads_like_the_engines_is_shown_as_typed(web, com
     assert cancels == {(f"complaint resolved: {typed}",
                         json.dumps({"code": "complaint_resolved", "params": {"reason": typed}}))}
     joined = "\n".join(_timeline(web.signin("manager_zh").get(f"/complaints/{cid}").text))
-    assert f"已解决 (解决) – {typed}" in joined and "投诉已解决：all department tasks are finished" in joined
+    assert f"已解决 – {typed}" in joined and "投诉已解决：all department tasks are finished" in joined
     assert "所有部门任务均已完成" not in joined
     r = web.client().get(f"/api/v1/complaints/{cid}", headers={"Authorization": f"Bearer {web.tokens['manager']}"})
     codes = {e["text"].rsplit(" - ", 1)[-1]: e.get("reason_code") for e in r.json()["timeline"]}

@@ -24,6 +24,7 @@ from closeloop.domain.outbox import OutboxStatus
 from closeloop.domain.promise import PromiseStatus
 from closeloop.domain.task import ACTIVE_STATES, TaskStatus
 from closeloop.domain.task_kinds import SystemTaskKind
+from closeloop.services import report_format
 from closeloop.services.capa import root_cause
 from closeloop.services.customers.notices import NoticeKind as CustomerNotice
 from closeloop.services.engine.clocks import complaint_clocks, task_clocks
@@ -429,7 +430,8 @@ def scenario_charts(summary: dict) -> dict[str, Markup]:
         "levels": charts.category_bars({f"L{k} {roles.get(k, '')}": v for k, v in
                                         summary["notifications"]["escalations_by_level"].items()},
                                        y_title="escalations", x_title="ladder level (recipient)"),
-        "pareto": charts.pareto(summary["improvement_records"]["root_causes"]),
+        "pareto": charts.pareto({report_format.words(k): v
+                                 for k, v in summary["improvement_records"]["root_causes"].items()}),
     }
 
 
@@ -438,6 +440,7 @@ def render_html(summaries: dict[str, dict]) -> str:
     env = Environment(autoescape=select_autoescape(["html"]))
     env.filters["pct"] = lambda v: "no data" if v is None else f"{v * 100:.0f}%"
     env.filters["num"] = lambda v, f="%.1f": "no data" if v is None else f % v
+    report_format.register(env)
     env.tests["count"] = lambda v: isinstance(v, int | float) and not isinstance(v, bool)  # right-aligned
     text = resources.files("closeloop.templates").joinpath("report.html.j2").read_text("utf-8")
     return env.from_string(text).render(summaries=summaries,

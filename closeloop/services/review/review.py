@@ -32,6 +32,7 @@ from sqlalchemy import select
 
 from closeloop.config import Config
 from closeloop.domain.errors import InvalidInput
+from closeloop.services import report_format
 from closeloop.services.customers.promises import promise_figures
 from closeloop.services.markdown import md_text
 from closeloop.services.reads.metrics import DEFINITIONS, worst_first
@@ -109,6 +110,7 @@ def render(review: dict, fmt: str) -> str:
     env = Environment(autoescape=select_autoescape(["html"]) if fmt == "html" else False,
                       trim_blocks=True, lstrip_blocks=True, finalize=finalize)
     env.filters["pct"] = lambda v: "no data" if v is None else f"{v * 100:.0f}%"
+    report_format.register(env)
     text = resources.files("closeloop.templates").joinpath(f"review.{fmt}.j2").read_text("utf-8")
     return env.from_string(text).render(r=review, charts=review_charts(review) if fmt == "html" else {},
                                         departments=worst_first(review["departments"], "compliance"),
@@ -118,7 +120,8 @@ def render(review: dict, fmt: str) -> str:
 def review_charts(review: dict) -> dict:
     """The review's charts: root-cause Pareto, recurrences per month, resolved within target per department."""
     return {
-        "pareto": charts.pareto({c["root_cause"]: c["count"] for c in review["root_causes"]["causes"]},
+        "pareto": charts.pareto({report_format.words(c["root_cause"]): c["count"]
+                                 for c in review["root_causes"]["causes"]},
                                 y_title="complaints resolved"),
         "recurrence": charts.month_line({t["period"]: t["recurrences"] for t in review["recurrence"]["trend"]},
                                         y_title="recurrences (complaints)"),

@@ -1,0 +1,39 @@
+"""Readable values for the HTML reports (the replay report, the monthly review).
+
+Their summaries keep instants as ISO 8601 text and keys as written (``in_progress``, ``third_party``), for
+JSON readers; the HTML shows an operations manager ``2023-07-01 00:00 America/New_York`` and ``in progress``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+
+def instant(value: str | None, zone: str | None = None) -> str:
+    """An ISO 8601 instant with an offset (``2023-07-01T04:00:00+00:00``) as ``2023-07-01 00:00 America/New_York``
+    in ``zone`` (an IANA name), or ``2023-07-01 04:00 UTC`` without one; seconds dropped. ``None``: "no data".
+
+    Raises ``ValueError`` for text that is no ISO instant, ``ZoneInfoNotFoundError`` for an unknown zone.
+    """
+    if value is None:
+        return "no data"
+    at = datetime.fromisoformat(value)
+    if at.tzinfo is None:
+        raise ValueError(f"instant without an offset: {value!r}")
+    return at.astimezone(ZoneInfo(zone) if zone else UTC).strftime("%Y-%m-%d %H:%M ") + (zone or "UTC")
+
+
+def words(key: str) -> str:
+    """A key as words: ``in_progress`` -> ``in progress``, ``third_party`` -> ``third party``."""
+    return str(key).replace("_", " ")
+
+
+def shown(value: object) -> object:
+    """A table value: a boolean as ``yes`` / ``no`` (never Python's ``True``), anything else as it is."""
+    return ("yes" if value else "no") if isinstance(value, bool) else value
+
+
+def register(env) -> None:
+    """Add the filters ``instant``, ``words`` and ``shown`` to a Jinja2 environment."""
+    env.filters.update(instant=instant, words=words, shown=shown)
