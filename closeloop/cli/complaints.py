@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from closeloop.cli.common import (
+    OUT_HELP,
     actor_name,
     clip,
     clocks_table,
@@ -17,6 +18,7 @@ from closeloop.cli.common import (
     field_as,
     get_app,
     out,
+    out_file,
     parse_instant,
     shown_line,
     stamp,
@@ -97,11 +99,12 @@ def complaints_search(query: str = typer.Argument(..., help="id, external refere
 
 def _write(chunks, out_path: Path | None) -> None:
     text = "".join(chunks)
-    if out_path is None:
+    target = out_file(out_path)
+    if target is None:
         sys.stdout.write(text)
     else:
-        write_out(out_path, text, newline="")
-        out.print(f"wrote {escape(str(out_path))}")
+        write_out(target, text, newline="")
+        out.print(f"wrote {escape(str(target))}")
 
 
 @complaints_app.command("export")
@@ -111,7 +114,7 @@ def complaints_export(fmt: ExportFormat = typer.Option(ExportFormat.CSV, "--form
                       severity: list[str] | None = typer.Option(None, help="P1..P4 (repeatable)"),
                       overdue: bool = typer.Option(False, help="the customer promise is past due"),
                       sort: ComplaintSort = typer.Option(ComplaintSort.ID, help="order; '-' descending"),
-                      out_path: Path | None = typer.Option(None, "--out", help="file (default: standard output)"),
+                      out_path: Path | None = typer.Option(None, "--out", help=OUT_HELP),
                       ) -> None:
     """Export the filtered complaint list as CSV (formula cells neutralised) or JSON."""
     a = get_app()
@@ -122,7 +125,7 @@ def complaints_export(fmt: ExportFormat = typer.Option(ExportFormat.CSV, "--form
 
 @complaints_app.command("timeline")
 def complaints_timeline(complaint_id: int, fmt: ExportFormat = typer.Option(ExportFormat.CSV, "--format"),
-                        out_path: Path | None = typer.Option(None, "--out", help="file (default: standard output)"),
+                        out_path: Path | None = typer.Option(None, "--out", help=OUT_HELP),
                         ) -> None:
     """Export a complaint's full timeline (audit log and messages, merged complaints included)."""
     a = get_app()
