@@ -150,7 +150,13 @@ def test_outbox_lists_failed_messages_with_their_error(cli_env):
     assert res.exit_code == 0 and "re-queued 1 dead letters" in res.output
     [doc] = json.loads(run("outbox", "--json").output)
     assert (doc["status"], doc["requeues"], doc["idempotency_key"]) == ("pending", 1, "k1")
-    assert run("outbox", "retry", str(doc["id"])).exit_code == 1  # no longer a dead letter
+    res = run("outbox", "retry", str(doc["id"]))
+    assert res.exit_code == 1 and f"not dead letters (left alone): {doc['id']} (pending)" in res.output
+    # an id that names no message is said to be one, distinct from a message that is not a dead letter; with
+    # it, nothing is re-queued
+    res = run("outbox", "retry", "999999")
+    assert res.exit_code == 1 and "error: no such outbox message: 999999" in res.output
+    assert "not dead letters" not in res.output and "re-queued 0" not in res.output
 
 
 def _commands(typer_app, prefix=""):
