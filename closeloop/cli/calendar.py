@@ -212,7 +212,8 @@ def show_cmd(year: int = typer.Option(..., "--year", help="calendar year, e.g. 2
 
 def _configured(calendar: str | None, department: str | None) -> tuple[CalendarModel, str]:
     """The configured calendar ``calendar`` names, ``department``'s, or (both None) the customer calendar, and
-    its title (``calendar nyc (department DOT)``); exits 2 naming the option, with the configured names, for an unknown one."""
+    its title (``calendar nyc (department DOT)``); exits 2 naming the option, with the configured names, for an
+    unknown one."""
     cfg = _config("--department" if department else "--calendar")
     option, name, whose = "--calendar", calendar, ""
     if department is not None:

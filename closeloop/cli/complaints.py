@@ -25,6 +25,7 @@ from closeloop.cli.common import (
     write_out,
 )
 from closeloop.cli.compensation import compensation_tables
+from closeloop.domain.customer import ContactKind
 from closeloop.domain.promise import PromiseStatus
 from closeloop.domain.search_text import MIN_PREFIX
 from closeloop.domain.task import TaskStatus
@@ -263,7 +264,7 @@ def promises_table(a, complaint_id: int) -> None:
 
 @complaints_app.command("reply")
 def complaints_reply(complaint_id: int, text: str = typer.Option(..., "--text"),
-                     channel: str | None = typer.Option(
+                     channel: ContactKind | None = typer.Option(
                          None, "--channel", help="inbound: where it came from (default phone); with --outbound: "
                                                  "record a contact made there (e.g. phone) instead of sending"),
                      outbound: bool = typer.Option(False, "--outbound", help="our message to the customer"),
@@ -282,7 +283,7 @@ def complaints_reply(complaint_id: int, text: str = typer.Option(..., "--text"),
     with field_as(body="text"):
         m = add_message(a.sessions, complaint_id, config=a.config, direction="outbound" if outbound else "inbound",
                         body=text, author=actor_name(actor) if outbound else "customer", at=a.clock.now(),
-                        channel=channel or "phone")
+                        channel=(channel or ContactKind.PHONE).value)
     out.print(f"message {m.id} recorded on complaint {m.complaint_id}")
 
 
