@@ -145,9 +145,29 @@ def holiday_calendar(zone: str, hours: str | Mapping, country: str | None = None
     return BusinessCalendar(zi, weekly, days_off=days_off, working_days=working_days, name=label)
 
 
-def calendar_year_listing(country: str, subdivision: str | None,
-                          year: int) -> tuple[list[tuple[date, str]], list[date]]:
-    """``(days off as (date, name), make-up working days)`` of ``year``, each sorted by date."""
-    code, sub = resolve_region(country, subdivision)
+#: The name a configured ``extra_closed`` date is listed with (it has none of its own).
+CONFIGURED_CLOSED = "closed (configuration: extra_closed)"
+
+
+def calendar_year_listing(country: str | None, subdivision: str | None, year: int,
+                          extra_closed: Collection[date] = (),
+                          extra_open: Collection[date] = ()) -> tuple[list[tuple[date, str]], list[date]]:
+    """``(days off as (date, name), adjusted working days)`` of ``year``, each sorted by date, as
+    :func:`holiday_calendar` counts them: the public holidays of ``country``/``subdivision`` (none without a
+    country) and the ``extra_closed`` dates (named :data:`CONFIGURED_CLOSED`) less the ``extra_open`` ones; the
+    package's make-up working days less ``extra_closed``, and ``extra_open``. Raises ``InvalidInput`` naming
+    "country", "subdivision", "year", "extra_closed" or "extra_open"."""
+    public: list[tuple[date, str]] = []
+    makeup: frozenset[date] = frozenset()
+    if country:
+        code, sub = resolve_region(country, subdivision)
+        _check_year(year)
+        public, makeup = list(_year_data(code, sub, year)[0]), _makeup_days(code, sub, year)
+    elif subdivision:
+        raise InvalidInput("subdivision", "a subdivision needs a country")
     _check_year(year)
-    return list(_year_data(code, sub, year)[0]), sorted(_makeup_days(code, sub, year))
+    closed = {d for d in _dates(extra_closed, "extra_closed") if d.year == year}
+    opened = {d for d in _dates(extra_open, "extra_open") if d.year == year}
+    named = {d for d, _ in public}
+    days_off = [(d, n) for d, n in public if d not in opened] + [(d, CONFIGURED_CLOSED) for d in closed - named]
+    return sorted(days_off), sorted((makeup - closed) | opened)

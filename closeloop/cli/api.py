@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from closeloop.bootstrap import App
-from closeloop.cli.common import actor_name, get_app, out, stamp, write_out
+from closeloop.cli.common import OUT_HELP, actor_name, get_app, out, out_file, stamp, write_out
 from closeloop.domain.errors import InvalidInput
 from closeloop.logs import configure_logging
 from closeloop.services.people import tokens as token_svc
@@ -161,11 +161,12 @@ def openapi_document() -> str:
     return json.dumps(create_app(App.__new__(App)).openapi(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def openapi_cmd(out_path: Path | None = typer.Option(None, "--out", help="write here instead of stdout")) -> None:
+def openapi_cmd(out_path: Path | None = typer.Option(None, "--out", help=OUT_HELP)) -> None:
     """Print (or write) the OpenAPI document: `closeloop openapi --out docs/openapi.json` regenerates it."""
     text = openapi_document()
-    if out_path is None:
+    target = out_file(out_path)
+    if target is None:
         print(text, end="")
     else:
-        write_out(out_path, text)
-        out.print(f"wrote {out_path}")
+        write_out(target, text)
+        out.print(f"wrote {target}")

@@ -15,7 +15,8 @@ from typing import NoReturn
 
 import typer
 
-from closeloop.config import ConfigError, load_config
+from closeloop.config import Config, ConfigError, load_config
+from closeloop.config.schema import CalendarModel
 from closeloop.domain.errors import InvalidInput
 from integrations.calendars import calendar_year_listing, holiday_calendar
 
@@ -101,14 +102,22 @@ def _calendar(calendar: str | None, timezone: str | None, hours: str, country: s
 _CAL = typer.Option(None, "--calendar", help="a calendar defined in the configuration (CLOSELOOP_CONFIG)")
 
 
-def _named_calendar(name: str):
-
-
+def _config(option: str) -> Config:
+    """The configuration of ``CLOSELOOP_CONFIG`` (default: the bundled one); exits 2 naming ``option`` when it
+    does not load."""
     try:
-        cfg = load_config(os.environ.get("CLOSELOOP_CONFIG") or None)
-        return cfg.calendar(name)
+        return load_config(os.environ.get("CLOSELOOP_CONFIG") or None)
+    except ConfigError as exc:
+        _fail(option, str(exc).replace("\n", " "))
+
+
+def _named_calendar(name: str):
+    try:
+        return _config("--calendar").calendar(name)
     except ConfigError as exc:
         _fail("--calendar", str(exc).replace("\n", " "))
+
+
 _TZ = typer.Option(None, "--timezone", "--tz", help="IANA time zone of the calendar, e.g. Asia/Shanghai")
 _HOURS = typer.Option(DEFAULT_HOURS, "--hours",
                       help="working periods, e.g. 'mon-fri 09:00-12:00,13:00-18:00; sat 10:00-14:00'")
@@ -157,20 +166,65 @@ def elapsed_cmd(start: str = typer.Option(..., "--start", help="ISO 8601 with of
         _invalid(exc)
 
 
-@calendar_app.command("show")
-def show_cmd(country: str = typer.Option(..., "--country", help="ISO country code, e.g. CN"),
-             year: int = typer.Option(..., "--year", help="calendar year, e.g. 2026"),
-             subdivision: str | None = _SUBDIV) -> None:
-    """List the public-holiday days off and the adjusted (make-up) working days of a year."""
+_SHOWN = ("--country", "--calendar", "--department", "--customer")
 
+
+@calendar_app.command("show")
+def show_cmd(year: int = typer.Option(..., "--year", help="calendar year, e.g. 2026"),
+             country: str | None = typer.Option(None, "--country", help="ISO country code, e.g. CN"),
+             subdivision: str | None = _SUBDIV,
+             calendar: str | None = typer.Option(None, "--calendar", help="a calendar of the configuration "
+                                                 "(CLOSELOOP_CONFIG), with its extra_closed and extra_open dates"),
+             department: str | None = typer.Option(None, "--department", "-d",
+                                                   help="the calendar of a configured department"),
+             customer: bool = typer.Option(False, "--customer",
+                                           help="the customer calendar ([sla] customer_calendar)")) -> None:
+    """List the days off and the adjusted (make-up) working days of a year: a country's public holidays
+    (--country), or a configured calendar with its extra dates (--calendar, a --department's, or the
+    --customer calendar). Give exactly one of them."""
+
+    given = [o for o, v in zip(_SHOWN, (country, calendar, department, customer), strict=True) if v]
+    if len(given) != 1:
+        _fail(given[1] if given else "--country",
+              "give exactly one of " + ", ".join(_SHOWN) if given else
+              "required, or name a configured calendar with --calendar, --department or --customer")
+    if country:
+        spec, title = CalendarModel(timezone="UTC", country=country, subdivision=subdivision), None
+    elif subdivision:
+        _fail("--subdivision", f"a configured calendar has its own; do not combine it with {given[0]}")
+    else:
+        spec, title = _configured(calendar, department)
     try:
-        days_off, working = calendar_year_listing(country, subdivision, year)
+        days_off, working = calendar_year_listing(spec.country, spec.subdivision, year, spec.extra_closed,
+                                                  spec.extra_open)
     except InvalidInput as exc:
         _invalid(exc)
-    region = country.upper() + (f"-{subdivision}" if subdivision else "")
-    typer.echo(f"days off in {region} {year} ({len(days_off)}):")
+    region = (spec.country or "").upper() + (f"-{spec.subdivision}" if spec.subdivision else "")
+    if title:
+        typer.echo(f"{title}: {spec.timezone}, {spec.hours}, public holidays: {region or 'none'}")
+    typer.echo(f"days off in {title or region} {year} ({len(days_off)}):")
     for d, name in days_off:
         typer.echo(f"  {d.isoformat()}  {_WEEKDAYS[d.weekday()]}  {name}")
     typer.echo(f"adjusted working days ({len(working)}):")
     for d in working:
         typer.echo(f"  {d.isoformat()}  {_WEEKDAYS[d.weekday()]}")
+
+
+def _configured(calendar: str | None, department: str | None) -> tuple[CalendarModel, str]:
+    """The configured calendar ``calendar`` names, ``department``'s, or (both None) the customer calendar, and
+    its title (``calendar nyc (department DOT)``); exits 2 naming the option, with the configured names, for an
+    unknown one."""
+    cfg = _config("--department" if department else "--calendar")
+    option, name, whose = "--calendar", calendar, ""
+    if department is not None:
+        dep = cfg.departments.get(department)
+        if dep is None:
+            _fail("--department", f"unknown department {department!r}; configured: "
+                                  f"{', '.join(sorted(cfg.departments))}")
+        option, name, whose = "--department", dep.calendar, f" (department {department})"
+    elif calendar is None:
+        option, name, whose = "--customer", cfg.model.sla.customer_calendar, " (customer)"
+    spec = cfg.model.calendars.get(name or "")
+    if spec is None:
+        _fail(option, f"unknown calendar {name!r}; configured: {', '.join(sorted(cfg.model.calendars)) or 'none'}")
+    return spec, f"calendar {name}{whose}"

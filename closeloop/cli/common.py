@@ -107,10 +107,24 @@ def _os_reason(path: Path, exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
+#: ``--out -``: the output goes to standard output (a command that writes one stream: :func:`out_file`).
+STDOUT = Path("-")
+#: The help of a one-stream ``--out`` option.
+OUT_HELP = "write to this file; '-' or none: standard output"
+
+
+def out_file(path: Path | None) -> Path | None:
+    """The file a one-stream ``--out`` names, or None for standard output (no ``--out``, or ``--out -``)."""
+    return None if path is None or path == STDOUT else path
+
+
 def out_directory(path: Path, option: str = "--out") -> Path:
     """``path`` as a directory to write into, created (with its parents) when missing; exits 2 naming ``option``
-    when it cannot be one (a file of that name, a file among its parents, no permission): one line, never a
-    traceback."""
+    when it cannot be one (``-``: several files cannot go to standard output; a file of that name, a file among
+    its parents, no permission): one line, never a traceback."""
+    if path == STDOUT:
+        fail(InvalidInput(option, "'-' (standard output) cannot take this command's several files; "
+                                  "give a directory"), 2)
     if path.exists() and not path.is_dir():
         fail(InvalidInput(option, f"{path} is a file, not a directory"), 2)
     try:
@@ -123,7 +137,10 @@ def out_directory(path: Path, option: str = "--out") -> Path:
 def write_out(path: Path, text: str, option: str = "--out", *, newline: str | None = None) -> None:
     """Write ``text`` (UTF-8) to the file ``path`` given with ``option``, creating its parent directories; exits 2
     naming ``option`` when it cannot be written (a directory of that name, a file among its parents, no
-    permission): one line, never a traceback."""
+    permission): one line, never a traceback. ``-`` is standard output: the caller checks :func:`out_file`
+    first (this never writes a file named ``-``)."""
+    if path == STDOUT:
+        raise ValueError("write_out: '-' is standard output; check out_file(path) first")
     if path.is_dir():
         fail(InvalidInput(option, f"{path} is a directory, not a file"), 2)
     try:

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from closeloop.cli.common import (
+    OUT_HELP,
     actor_name,
     clip,
     clocks_table,
@@ -17,12 +18,14 @@ from closeloop.cli.common import (
     field_as,
     get_app,
     out,
+    out_file,
     parse_instant,
     shown_line,
     stamp,
     write_out,
 )
 from closeloop.cli.compensation import compensation_tables
+from closeloop.domain.customer import ContactKind
 from closeloop.domain.promise import PromiseStatus
 from closeloop.domain.search_text import MIN_PREFIX
 from closeloop.domain.task import TaskStatus
@@ -97,11 +100,12 @@ def complaints_search(query: str = typer.Argument(..., help="id, external refere
 
 def _write(chunks, out_path: Path | None) -> None:
     text = "".join(chunks)
-    if out_path is None:
+    target = out_file(out_path)
+    if target is None:
         sys.stdout.write(text)
     else:
-        write_out(out_path, text, newline="")
-        out.print(f"wrote {escape(str(out_path))}")
+        write_out(target, text, newline="")
+        out.print(f"wrote {escape(str(target))}")
 
 
 @complaints_app.command("export")
@@ -111,7 +115,7 @@ def complaints_export(fmt: ExportFormat = typer.Option(ExportFormat.CSV, "--form
                       severity: list[str] | None = typer.Option(None, help="P1..P4 (repeatable)"),
                       overdue: bool = typer.Option(False, help="the customer promise is past due"),
                       sort: ComplaintSort = typer.Option(ComplaintSort.ID, help="order; '-' descending"),
-                      out_path: Path | None = typer.Option(None, "--out", help="file (default: standard output)"),
+                      out_path: Path | None = typer.Option(None, "--out", help=OUT_HELP),
                       ) -> None:
     """Export the filtered complaint list as CSV (formula cells neutralised) or JSON."""
     a = get_app()
@@ -122,7 +126,7 @@ def complaints_export(fmt: ExportFormat = typer.Option(ExportFormat.CSV, "--form
 
 @complaints_app.command("timeline")
 def complaints_timeline(complaint_id: int, fmt: ExportFormat = typer.Option(ExportFormat.CSV, "--format"),
-                        out_path: Path | None = typer.Option(None, "--out", help="file (default: standard output)"),
+                        out_path: Path | None = typer.Option(None, "--out", help=OUT_HELP),
                         ) -> None:
     """Export a complaint's full timeline (audit log and messages, merged complaints included)."""
     a = get_app()
@@ -260,7 +264,7 @@ def promises_table(a, complaint_id: int) -> None:
 
 @complaints_app.command("reply")
 def complaints_reply(complaint_id: int, text: str = typer.Option(..., "--text"),
-                     channel: str | None = typer.Option(
+                     channel: ContactKind | None = typer.Option(
                          None, "--channel", help="inbound: where it came from (default phone); with --outbound: "
                                                  "record a contact made there (e.g. phone) instead of sending"),
                      outbound: bool = typer.Option(False, "--outbound", help="our message to the customer"),
@@ -279,7 +283,7 @@ def complaints_reply(complaint_id: int, text: str = typer.Option(..., "--text"),
     with field_as(body="text"):
         m = add_message(a.sessions, complaint_id, config=a.config, direction="outbound" if outbound else "inbound",
                         body=text, author=actor_name(actor) if outbound else "customer", at=a.clock.now(),
-                        channel=channel or "phone")
+                        channel=(channel or ContactKind.PHONE).value)
     out.print(f"message {m.id} recorded on complaint {m.complaint_id}")
 
 

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from closeloop.cli.common import actor_name, get_app, out, parse_instant, stamp
+from closeloop.domain.customer import ContactKind
 from closeloop.services.customers.profiles import forget
 from closeloop.services.customers.promises import keep_promise, make_promise, promises_of
 
@@ -55,13 +56,14 @@ def promises_make(complaint_id: int, department: str = typer.Option(..., "--depa
 def promises_keep(promise_id: int, message: int | None = typer.Option(None, "--message", help="the contact"),
                   task: int | None = typer.Option(None, "--task", help="the finished action"),
                   contact: str | None = typer.Option(None, "--contact", help="record a contact made now"),
-                  channel: str = typer.Option("phone", "--channel"),
+                  channel: ContactKind = typer.Option(ContactKind.PHONE, "--channel",
+                                                      help="where the --contact was made"),
                   actor: str | None = typer.Option(None)) -> None:
     """Mark a promise kept, with its evidence: a recorded contact (--message, or --contact to record one
     now) or a finished task of the promising department (--task)."""
     a = get_app()
     p = keep_promise(a.sessions, promise_id, actor=actor_name(actor), at=a.clock.now(), message_id=message,
-                     task_id=task, contact=contact, channel=channel)
+                     task_id=task, contact=contact, channel=channel.value)
     out.print(f"promise {p.id} kept" + (" (late)" if p.broken_at else ""))
 
 

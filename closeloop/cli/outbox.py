@@ -14,7 +14,7 @@ from rich.table import Table
 from closeloop.cli.common import clip, fail, get_app, out, stamp
 from closeloop.domain.outbox import OutboxStatus
 from closeloop.services.engine.delivery import dead_letters, requeue
-from closeloop.services.reads.outbox import list_outbox
+from closeloop.services.reads.outbox import list_outbox, outbox_statuses
 
 outbox_app = typer.Typer(help="Messages leaving the process (webhook, Apprise, e-mail, capture): list, re-send dead "
                                 "letters.",
@@ -64,12 +64,18 @@ def outbox_retry(ids: list[int] | None = typer.Argument(None, help="outbox ids o
                  all_dead: bool = typer.Option(False, "--all-dead", help="every dead letter"),
                  actor: str = typer.Option("cli", "--actor", help="who re-sends (audit log)")) -> None:
     """Re-send dead letters with their own idempotency key (a deduping receiver still shows each once).
-    They are due at once with a fresh attempt budget; `closeloop deliver` (or the flow) sends them."""
+    They are due at once with a fresh attempt budget; `closeloop deliver` (or the flow) sends them.
+
+    An id that names no outbox message re-queues nothing and exits 1 (a typo); a message that is not a dead
+    letter is left alone, named with its status, and the exit code is 1 after the others are re-queued."""
     if bool(ids) == all_dead:
         fail("give outbox ids or --all-dead (not both)", 2)
     a = get_app()
+    known = outbox_statuses(a.sessions, ids or [])
+    if unknown := sorted(set(ids or []) - set(known)):
+        fail(f"no such outbox message: {', '.join(map(str, unknown))} (nothing re-queued)", 1)
     done = requeue(a.sessions, now=a.clock.now(), actor=f"cli:{actor}", ids=None if all_dead else ids)
     missing = sorted(set(ids or []) - set(done))
     out.print(f"re-queued {len(done)} dead letters" + (f": {', '.join(map(str, done))}" if done else ""))
     if missing:
-        fail(f"not dead letters (left alone): {', '.join(map(str, missing))}", 1)
+        fail("not dead letters (left alone): " + ", ".join(f"{i} ({known[i]})" for i in missing), 1)

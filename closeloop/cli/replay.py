@@ -68,7 +68,9 @@ def replay_cmd(
                                                  help="export files; default: the bundled CFPB and NYC 311 samples"),
     fmt: str = typer.Option("auto", "--format", "-f", help="auto, cfpb, nyc311, airline-tweets, zh-reviews, ..."),
     config: Path | None = typer.Option(None, "--config", help="configuration for PATHs (default: CLOSELOOP_CONFIG)"),
-    out_dir: Path = typer.Option(Path("out/replay"), "--out", help="where replay.db, summary.json, report.html go"),
+    out_dir: Path = typer.Option(Path("out/replay"), "--out",
+                                 help="the directory replay.db, summary.json, report.html go to (several files: "
+                                      "'-', standard output, is refused)"),
     step_minutes: int = typer.Option(60, "--step", min=1, help="sweep cadence in simulated minutes"),
     weeks: int = typer.Option(6, "--weeks", min=0, help="simulated weeks after the last complaint"),
     seed: AnyInt = typer.Option(7, "--seed", help="seed of the behaviour model where the data is silent"),

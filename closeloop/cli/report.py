@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from closeloop.cli.common import fail, get_app, out, write_out
+from closeloop.cli.common import OUT_HELP, fail, get_app, out, out_file, write_out
 from closeloop.services.review.review import FORMATS, build_review, render
 from closeloop.services.review.review_period import previous_month
 
@@ -18,7 +18,7 @@ report_app = typer.Typer(help="Reports for the operations meeting.", no_args_is_
 def review_cmd(
     period: str | None = typer.Option(None, "--period", help="month YYYY-MM (default: the previous month)"),
     fmt: str = typer.Option("md", "--format", help="md | html | json"),
-    output: Path | None = typer.Option(None, "--out", help="write to this file instead of standard output"),
+    output: Path | None = typer.Option(None, "--out", help=OUT_HELP),
 ) -> None:
     """Top root causes (Pareto), recurrence and its trend, improvement records with overdue actions,
     per-department SLA compliance and overdue tasks, complaints that bounced, compensation totals.
@@ -36,8 +36,9 @@ def review_cmd(
     finally:
         a.dispose()
     text = json.dumps(review, indent=2, ensure_ascii=False) if fmt == "json" else render(review, fmt)
-    if output is None:
+    target = out_file(output)
+    if target is None:
         typer.echo(text)
     else:
-        write_out(output, text)
-        out.print(f"wrote {output} ({fmt}, {review['period']['label']})")
+        write_out(target, text)
+        out.print(f"wrote {target} ({fmt}, {review['period']['label']})")

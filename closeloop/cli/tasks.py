@@ -157,9 +157,11 @@ def tasks_follow_up(task_id: int,
 
 
 @tasks_app.command("remind")
-def tasks_remind(task_id: int, at: str = typer.Option(..., "--at", help="when, ISO 8601 with offset"),
+def tasks_remind(task_id: int, at: str = typer.Option(..., "--at", help="when, ISO 8601 with offset; not in the "
+                                                                      "past"),
                  note: str = typer.Option("", "--note")) -> None:
-    """Set a reminder on a task at a given instant (delivered in working hours)."""
+    """Set a reminder on a task at a given instant, now or later (delivered in working hours); an instant in the
+    past is refused."""
 
     a = get_app()
     when = parse_instant(at, "--at")

@@ -113,7 +113,8 @@ class Config:
         if name not in cache:
             spec = self.model.calendars.get(name)
             if spec is None:
-                raise ConfigError(f"{self.source}: calendars.{name}: no such calendar")
+                raise ConfigError(f"{self.source}: calendars.{name}: no such calendar (configured: "
+                                  f"{', '.join(sorted(self.model.calendars)) or 'none'})")
 
             try:
                 cache[name] = holiday_calendar(spec.timezone, spec.hours, country=spec.country,

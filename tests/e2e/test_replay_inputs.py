@@ -62,6 +62,14 @@ def test_an_out_that_cannot_be_a_directory_is_one_line_naming_it(here: Path, out
     assert "Traceback" not in res.output and (here / "afile").read_text("utf-8") == "not a directory"
 
 
+def test_out_dash_is_refused_naming_it_the_replay_writes_several_files(here: Path):
+    res = _replay(str(ROOT / "examples" / "nyc311_sample.csv"), "--out", "-")
+    assert res.exit_code == 2, res.output
+    line = _one_line(res.output)
+    assert "error: --out: '-' (standard output) cannot take this command's several files" in line
+    assert not (here / "-").exists()
+
+
 def test_a_leftover_of_the_wrong_kind_in_out_is_replaced(here: Path):
     """A directory where report.html goes (or a file where a scenario folder goes) would fail the replay after its
     whole run; the earlier run's leftovers of either kind are replaced."""

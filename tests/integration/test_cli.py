@@ -150,7 +150,13 @@ def test_outbox_lists_failed_messages_with_their_error(cli_env):
     assert res.exit_code == 0 and "re-queued 1 dead letters" in res.output
     [doc] = json.loads(run("outbox", "--json").output)
     assert (doc["status"], doc["requeues"], doc["idempotency_key"]) == ("pending", 1, "k1")
-    assert run("outbox", "retry", str(doc["id"])).exit_code == 1  # no longer a dead letter
+    res = run("outbox", "retry", str(doc["id"]))
+    assert res.exit_code == 1 and f"not dead letters (left alone): {doc['id']} (pending)" in res.output
+    # an id that names no message is said to be one, distinct from a message that is not a dead letter; with
+    # it, nothing is re-queued
+    res = run("outbox", "retry", "999999")
+    assert res.exit_code == 1 and "error: no such outbox message: 999999" in res.output
+    assert "not dead letters" not in res.output and "re-queued 0" not in res.output
 
 
 def _commands(typer_app, prefix=""):
@@ -346,3 +352,19 @@ def test_a_domain_error_names_the_option_as_typed(cli_env, tmp_path, cmd):
     assert res.exit_code == 2 and "error: --root-cause-detail: an undetermined root cause needs a note" in res.output
     res = run(*cmd, "--note", "checked the ledger and the call log; no cause found")
     assert res.exit_code == 0, res.output
+
+
+def test_tasks_remind_refuses_an_instant_in_the_past_naming_at(cli_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("CLOSELOOP_CLOCK_AT", "2026-03-02T09:00:00+00:00")
+    assert run("db", "upgrade").exit_code == 0
+    src = tmp_path / "one.csv"
+    _head("cfpb_sample.csv", 1, src)
+    assert run("import", str(src)).exit_code == 0
+    res = run("tasks", "remind", "1", "--at", "2026-03-02T16:59:00+08:00")
+    assert res.exit_code == 2, res.output
+    assert " ".join(res.output.split()) == ("error: --at: 2026-03-02T16:59:00+08:00 is in the past (now "
+                                           "2026-03-02T17:00:00+08:00); a reminder is set for a later instant")
+    res = run("tasks", "remind", "1", "--at", "2026-03-02T09:00:00Z")  # now: remind at once
+    assert res.exit_code == 0 and "reminder manual_reminder:1:" in res.output, res.output
+    helped = " ".join(run("tasks", "remind", "--help").output.split())
+    assert "not in the past" in helped

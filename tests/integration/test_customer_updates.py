@@ -9,7 +9,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from closeloop.clock import FixedClock
@@ -199,6 +199,13 @@ def test_cli_reply_outbound_sends_and_with_a_channel_records_a_call(tmp_path, mo
     assert len(_outbox(sessions, "customer:reply:")) == 1
     with sessions() as s:
         assert s.scalar(select(Message.outbox_id).where(Message.channel == "phone")) is None
+    # a channel that is no contact kind is refused by name with the accepted ones; nothing is recorded
+    for args in (["--channel", "pigeon"], ["--outbound", "--channel", "pigeon"]):
+        res = runner.invoke(app, ["complaints", "reply", str(cid), *args, "--text", "coo"])
+        said = " ".join(res.output.split())
+        assert res.exit_code == 2 and "'--channel'" in said and "'email', 'phone', 'chat'" in said, res.output
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Message).where(Message.body == "coo")) == 0
 
 
 def _dropped(sessions, cid):

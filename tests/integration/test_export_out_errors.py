@@ -53,3 +53,18 @@ def test_an_out_in_a_new_directory_is_written(cli_env: Path, command: str):
     res = runner.invoke(app, [*COMMANDS[command], "--out", "new/dir/x.out"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     assert (cli_env / "new" / "dir" / "x.out").is_file()
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_out_dash_is_standard_output_never_a_file_named_dash(cli_env: Path, command: str):
+    assert runner.invoke(app, [*COMMANDS[command], "--out", "x.out"], catch_exceptions=False).exit_code == 0
+    res = runner.invoke(app, [*COMMANDS[command], "--out", "-"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert not (cli_env / "-").exists()
+    assert res.stdout.strip() == (cli_env / "x.out").read_text("utf-8").strip() != ""
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_out_help_names_dash_as_standard_output(command: str):
+    text = " ".join(runner.invoke(app, [*COMMANDS[command][:2], "--help"], env={"COLUMNS": "300"}).output.split())
+    assert "'-' or none: standard output" in text

@@ -15,6 +15,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from closeloop.config import parse_config
+from closeloop.domain.errors import InvalidInput
 from closeloop.services.engine import sweep_pack
 from closeloop.services.engine.sweep import add_manual_reminder, sweep
 from closeloop.services.work import lifecycle
@@ -456,3 +457,16 @@ def test_the_crisis_rule_is_severity_or_flag(sessions, crisis, exposed_levels):
     with sessions() as s:
         rows = s.scalars(select(Timer).where(Timer.complaint_id == exposed, Timer.kind == "escalation")).all()
     assert sorted(t.data["level"] for t in rows) == exposed_levels
+
+
+def test_a_manual_reminder_in_the_past_is_refused_naming_at(sessions):
+    config = engine_config(targets="P3 = { }")
+    created = datetime(2026, 3, 9, 9, 0, tzinfo=SH)
+    intake(sessions, config, created, [facts("PAST", created)])
+    with pytest.raises(InvalidInput) as e:
+        add_manual_reminder(sessions, _task_id(sessions), created - timedelta(minutes=1), note="n", now=created)
+    assert e.value.field == "at" and "is in the past" in e.value.problem
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Timer).where(Timer.kind == "manual_reminder")) == 0
+    add_manual_reminder(sessions, _task_id(sessions), created, note="now", now=created)  # now: at once
+    assert sweep(sessions, config, created).notifications == 1

@@ -9,6 +9,7 @@ import typer
 from typer.testing import CliRunner
 
 from closeloop.cli.calendar import calendar_app, format_hours_decimal
+from tests.conftest import ROOT
 
 app = typer.Typer()
 app.add_typer(calendar_app, name="calendar")
@@ -192,3 +193,49 @@ def test_named_calendar_from_the_configuration(monkeypatch):
     # default.toml: America/New_York, mon-fri 09:00-17:00, US-NY holidays; Thanksgiving 2026 is Thu 26 Nov
     assert due("--calendar", "default", "--start", "2026-11-25T16:00:00-05:00",
                "--business-hours", "2") == "2026-11-27T10:00:00-05:00"
+
+
+def _config_with_a_department_calendar(tmp_path, monkeypatch) -> None:
+    """default.toml with the service department on a Shanghai calendar of its own, with extra dates."""
+    text = (ROOT / "closeloop" / "config" / "default.toml").read_text("utf-8")
+    head, tail = text.split("[departments.service]", 1)
+    tail = tail.replace('calendar = "default"', 'calendar = "cn-service"', 1)
+    toml = (head + "[departments.service]" + tail + '\n[calendars.cn-service]\ntimezone = "Asia/Shanghai"\n'
+            'hours = "mon-fri 09:00-18:00"\ncountry = "CN"\n'
+            'extra_closed = [2026-03-09, 2026-02-14]\nextra_open = [2026-10-07]\n')
+    (tmp_path / "cn.toml").write_text(toml, "utf-8")
+    monkeypatch.setenv("CLOSELOOP_CONFIG", str(tmp_path / "cn.toml"))
+
+
+def test_show_a_departments_configured_calendar_with_its_extra_dates(tmp_path, monkeypatch):
+    _config_with_a_department_calendar(tmp_path, monkeypatch)
+    res = run("show", "--department", "service", "--year", "2026")
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert lines[0] == "calendar cn-service (department service): Asia/Shanghai, mon-fri 09:00-18:00, " \
+                       "public holidays: CN"
+    # the configured closed Monday is a day off; 10-07, a holiday opened by configuration, is not
+    assert "  2026-03-09  Mon  closed (configuration: extra_closed)" in lines
+    assert not any(line.startswith("  2026-10-07") for line in lines[:lines.index("adjusted working days (6):")])
+    i = lines.index("adjusted working days (6):")
+    # the make-up Saturday 02-14 closed by configuration is no working day; 10-07 opened is one
+    assert lines[i + 1:] == ["  2026-01-04  Sun", "  2026-02-28  Sat", "  2026-05-09  Sat", "  2026-09-20  Sun",
+                             "  2026-10-07  Wed", "  2026-10-10  Sat"]
+    assert run("show", "--calendar", "cn-service", "--year", "2026").stdout.splitlines()[2:] == lines[2:]
+    customer = run("show", "--customer", "--year", "2026").stdout  # [sla] customer_calendar = "default"
+    assert customer.startswith("calendar default (customer): America/New_York, mon-fri 09:00-17:00")
+    assert "2026-11-26  Thu  Thanksgiving" in customer
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--department", "legal"], "error: --department: unknown department 'legal'; configured: operations, product, "
+                                "service, triage"),
+    (["--calendar", "nope"], "error: --calendar: unknown calendar 'nope'; configured: cn-service, default"),
+    (["--country", "CN", "--customer"], "error: --customer: give exactly one of --country, --calendar, "
+                                        "--department, --customer"),
+    ([], "error: --country: required, or name a configured calendar with --calendar, --department or --customer"),
+    (["--calendar", "default", "--subdivision", "BE"], "error: --subdivision: a configured calendar has its own"),
+])
+def test_show_names_an_unknown_or_conflicting_calendar_option(tmp_path, monkeypatch, args, expected):
+    _config_with_a_department_calendar(tmp_path, monkeypatch)
+    assert error("show", "--year", "2026", *args).startswith(expected)

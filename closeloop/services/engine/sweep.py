@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from closeloop.config import Config
-from closeloop.domain.errors import NotFound
+from closeloop.domain.errors import InvalidInput, NotFound
 from closeloop.domain.notices import (
     TIMERS,
     TimerKind,
@@ -126,7 +126,14 @@ def _reschedule_dirty(sessions, config, now, batch, report) -> None:
 
 def add_manual_reminder(sessions, task_id: int, at: datetime, *, note: str, now: datetime) -> Timer:
     """A reminder on a task at ``at`` (UTC-aware). Keyed by (task, instant): a second reminder at
-    another instant is a second notification, the same instant twice is one (CASES.md C21)."""
+    another instant is a second notification, the same instant twice is one (CASES.md C21).
+
+    Raises ``InvalidInput("at", ...)`` for an instant before ``now`` (a reminder is for later: one in the past
+    would fire at the next sweep, at a time nobody chose) and ``NotFound`` for an unknown task."""
+    if at < now:
+        now_there = now.astimezone(at.tzinfo).isoformat(timespec="seconds")
+        raise InvalidInput("at", f"{at.isoformat()} is in the past (now {now_there}); a reminder is set for a "
+                                 "later instant")
     with unit_of_work(sessions) as s:
         task = s.get(Task, task_id)
         if task is None:

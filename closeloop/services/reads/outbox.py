@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
@@ -31,3 +33,13 @@ def get_outbox(sessions: sessionmaker, outbox_id: int) -> Outbox:
         if row is None:
             raise NotFound("outbox message", outbox_id)
         return row
+
+
+def outbox_statuses(sessions: sessionmaker, ids: Iterable[int]) -> dict[int, OutboxStatus]:
+    """The status of each outgoing message of ``ids`` that exists (an unknown id is absent from the result)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    with unit_of_work(sessions) as s:
+        rows = s.execute(select(Outbox.id, Outbox.status).where(Outbox.id.in_(wanted))).all()
+    return {r.id: OutboxStatus(r.status) for r in rows}
