@@ -115,8 +115,8 @@ def task_clocks(session: Session, task: Task, config: Config, now: datetime, *,
     zone = str(cal.zone)
     def view(clock: ClockState, successor: Task | None = None) -> ClockView:
         return ClockView(owner, clock, cal.name, zone, complaint_id=task.complaint_id, task_id=task.id,
-                         department=task.department, handed_to_task=successor and successor.id,
-                         handed_to_department=successor and successor.department)
+                         department=task.department, handed_to_task=successor.id if successor else None,
+                         handed_to_department=successor.department if successor else None)
 
     successor = (next((t for t in h.tasks.get(task.complaint_id, ()) if t.transferred_from_id == task.id), None)
                  if transferred_at is not None else None)
@@ -147,8 +147,8 @@ def _action_clocks(session: Session, task: Task, config: Config, now: datetime) 
     successor = (session.scalars(select(Task).where(Task.transferred_from_id == task.id)).first()
                  if transferred_at is not None else None)
     return [ClockView(owner, c, cal.name, str(cal.zone), task_id=task.id, department=task.department,
-                      improvement_id=task.improvement_id, handed_to_task=successor and successor.id,
-                      handed_to_department=successor and successor.department) for c in (ack, handed)]
+                      improvement_id=task.improvement_id, handed_to_task=successor.id if successor else None,
+                      handed_to_department=successor.department if successor else None) for c in (ack, handed)]
 
 
 def _transferred_at(own: list[StatusChange], now: datetime) -> datetime | None:
