@@ -90,7 +90,12 @@ EN: dict[str, str] = {
     "action.acknowledge": "Acknowledge", "action.start": "Start", "action.complete": "Complete",
     "action.transfer": "Transfer", "action.outcome": "Outcome note", "action.reason": "Reason",
     "action.to": "To department", "action.root_cause": "Root cause", "action.root_cause_none": "(not known yet)",
-    "action.root_cause_note": "Root-cause note",
+    "action.root_cause_note": "Root-cause note", "action.cancel": "Cancel task", "action.assign": "Assign",
+    "action.assignee": "Assignee (@handle or name)",
+    "ok.cancel": "Task {task} cancelled.", "ok.assign": "Task {task} assigned.",
+    "err.cancel_reason": "Cancelling a task needs a reason.",
+    "err.assignee": "Task {task} was not assigned: name a person of its department (@handle or name).",
+    "error.403.task_action": "Your role may not {action} a task.",
     "ok.acknowledge": "Task {task} acknowledged.", "ok.start": "Task {task} started.",
     "ok.complete": "Task {task} completed.", "ok.transfer": "Task {task} transferred.",
     "err.stale": "Task {task} was changed by someone else after this page was loaded. "
