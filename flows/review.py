@@ -33,12 +33,13 @@ def monthly_review_flow(period: str | None = None, out_dir: str | None = None) -
         review = build_review(app.sessions, app.config, period, now)
     finally:
         app.dispose()
-    create_markdown_artifact(markdown=render(review, "md"), key=ARTIFACT_KEY,
+    causes = app.config.model.improvement.root_causes
+    create_markdown_artifact(markdown=render(review, "md", root_causes=causes), key=ARTIFACT_KEY,
                              description=f"Complaint review {period}")
     if out_dir:
         folder = Path(out_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"review-{period}.html").write_text(render(review, "html"), encoding="utf-8")
+        (folder / f"review-{period}.html").write_text(render(review, "html", root_causes=causes), encoding="utf-8")
         (folder / f"review-{period}.json").write_text(json.dumps(review, indent=2, ensure_ascii=False),
                                                       encoding="utf-8")
     label_run(f"monthly review {period}: {review['complaints']['received']} complaints received",

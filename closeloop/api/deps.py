@@ -35,4 +35,5 @@ def clock_out(v: ClockView) -> ClockOut:
     return ClockOut(owner=v.owner, name=c.name, status=str(c.status), breached=c.breached,
                     target_hours=_hours(c.target), elapsed_hours=_hours(c.elapsed) or 0.0,
                     paused_hours=_hours(c.paused) or 0.0, remaining_hours=_hours(c.remaining), due_at=c.due_at,
-                    stopped_at=c.stopped_at, calendar=v.calendar_name, zone=v.zone)
+                    stopped_at=c.stopped_at, calendar=v.calendar_name, zone=v.zone,
+                    handed_to_task=v.handed_to_task, handed_to_department=v.handed_to_department)

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from closeloop.bootstrap import App
 from closeloop.domain.errors import IllegalTransition, NotFound, refuse_nul
 from closeloop.domain.task import TaskStatus
+from closeloop.http.access import LEAD_TRIGGERS, MEMBER_TRIGGERS
 from closeloop.services.reads.complaint_queries import get_task, task_department, task_with_clocks
 from closeloop.services.reads.overview import department_queue
 from closeloop.services.work import tasks as task_svc
@@ -23,12 +24,7 @@ from .auth import LEAD, MANAGER, MEMBER, WORK_ROLES, Principal, check_department
 from .deps import Id, clock_out, version_of
 from .errors import ApiError, callers_view
 from .schemas import ClockOut, Page, TaskOut
-from .schemas_transitions import (
-    LEAD_TRIGGERS,
-    MEMBER_TRIGGERS,
-    TaskTransition,
-    Transfer,
-)
+from .schemas_transitions import TaskTransition, Transfer
 
 router = APIRouter(tags=["tasks"])
 

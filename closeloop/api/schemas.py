@@ -141,6 +141,9 @@ class ClockOut(BaseModel):
     stopped_at: datetime | None
     calendar: str
     zone: str
+    #: status ``handed_over`` (a transferred task's resolve clock): the successor task and its department
+    handed_to_task: int | None = None
+    handed_to_department: str | None = None
 
 
 class TimelineOut(BaseModel):

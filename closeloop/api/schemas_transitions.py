@@ -68,9 +68,6 @@ class Assign(Version):
 TaskTransition = Annotated[Acknowledge | Start | Complete | Pause | Resume | Transfer | Cancel | Assign,
                            Field(discriminator="trigger")]
 
-#: Triggers a member may fire on its own department's tasks; a lead may also cancel and assign.
-MEMBER_TRIGGERS = frozenset({"acknowledge", "start", "complete", "pause", "resume", "transfer"})
-LEAD_TRIGGERS = MEMBER_TRIGGERS | {"cancel", "assign"}
 
 
 class Reopen(Version):

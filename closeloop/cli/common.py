@@ -24,6 +24,7 @@ from closeloop.bootstrap import App, build_app
 from closeloop.domain.errors import DomainError, IllegalTransition, InvalidInput
 from closeloop.domain.improvement import ImprovementTrigger
 from closeloop.domain.promise import PROMISE_MACHINE, PromiseTrigger
+from closeloop.domain.sla import ClockStatus
 from closeloop.domain.task import TaskTrigger
 from closeloop.services.work.tasks import ACTIONS as TASK_ACTIONS
 from closeloop.settings import Settings
@@ -343,7 +344,11 @@ def clocks_table(views, title: str = "SLA clocks (business hours)") -> Table:
         c = v.clock
         due_local = stamp(c.due_at.astimezone(ZoneInfo(v.zone))) if c.due_at else "-"
         due_utc = stamp(c.due_at.astimezone(ZoneInfo("UTC"))).replace("+00:00", "Z") if c.due_at else "-"
-        status = c.status.value + (f" (stopped {stamp(c.stopped_at)})" if c.stopped_at else "")
+        if c.status == ClockStatus.HANDED_OVER:
+            to = f"task {v.handed_to_task} ({v.handed_to_department})" if v.handed_to_task else "its successor"
+            status = f"handed over to {to} {stamp(c.stopped_at)}"
+        else:
+            status = c.status.value + (f" (stopped {stamp(c.stopped_at)})" if c.stopped_at else "")
         t.add_row(v.owner, c.name, _hours(c.target), _hours(c.elapsed), _hours(c.paused), _hours(c.remaining),
                   escape(f"{due_local} [{v.calendar_name}]") if c.due_at else "-", due_utc, status)
     return t

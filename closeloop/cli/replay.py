@@ -105,7 +105,8 @@ def replay_cmd(
     if len(summaries) > 1:
         (out_dir / "summary.json").write_text(json.dumps({"scenarios": summaries}, indent=2, ensure_ascii=False),
                                               "utf-8")
-    (out_dir / "report.html").write_text(render_html(summaries), "utf-8")
+    (out_dir / "report.html").write_text(render_html(summaries, root_causes={name: cfg.model.improvement.root_causes
+                                                                            for name, _, cfg in scenarios}), "utf-8")
     for name, s in summaries.items():
         _print(name, s)
     if compare is not None:
@@ -257,7 +258,8 @@ def _write_review(target: Path, cfg, summary: dict) -> None:
         return
     label, review = found
     for fmt in ("md", "html"):
-        (target / f"review-{label}.{fmt}").write_text(render(review, fmt), "utf-8")
+        text = render(review, fmt, root_causes=cfg.model.improvement.root_causes)
+        (target / f"review-{label}.{fmt}").write_text(text, "utf-8")
     summary["review"] = {"period": label, "files": [f"review-{label}.md", f"review-{label}.html"]}
 
 

@@ -35,7 +35,8 @@ def review_cmd(
         review = build_review(a.sessions, a.config, label, now)
     finally:
         a.dispose()
-    text = json.dumps(review, indent=2, ensure_ascii=False) if fmt == "json" else render(review, fmt)
+    text = json.dumps(review, indent=2, ensure_ascii=False) if fmt == "json" else render(
+        review, fmt, root_causes=a.config.model.improvement.root_causes)
     target = out_file(output)
     if target is None:
         typer.echo(text)

@@ -51,6 +51,8 @@ class ClockStatus(StrEnum):
     MET = "met"
     NO_TARGET = "no_target"
     CANCELLED = "cancelled"
+    #: a transferred task's resolve clock: the work (and the clock) moved to its successor task
+    HANDED_OVER = "handed_over"
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,16 @@ WORK_ROLES = (MEMBER, LEAD, MANAGER)
 ACTION_ROLES: dict[str, tuple[str, ...]] = {"note": WORK_ROLES, "wait": WORK_ROLES, "reprioritize": (LEAD, MANAGER),
                                             "resolve": (MANAGER,)}
 
+#: Task triggers a member may fire on its own department's tasks; a lead may also cancel and assign; a manager
+#: any (API ``POST /tasks/{id}/transitions``, the dashboard's queue forms)
+MEMBER_TRIGGERS = frozenset({"acknowledge", "start", "complete", "pause", "resume", "transfer"})
+LEAD_TRIGGERS = MEMBER_TRIGGERS | {"cancel", "assign"}
+
+
+def may_fire(role: str, trigger: str) -> bool:
+    """Whether ``role`` may fire the task ``trigger`` (on a task of a department it sees)."""
+    return role == MANAGER or trigger in {MEMBER: MEMBER_TRIGGERS, LEAD: LEAD_TRIGGERS}.get(role, frozenset())
+
 
 @dataclass(frozen=True)
 class Principal:

@@ -46,6 +46,24 @@ def _md_str(text: str) -> str:
     return text
 
 
+_CELL_MARKS = re.compile(r"[`*\[\]|~]|\\(?=[!-/:-@\[-`{-~]|$)|(?<![^\W_])_|_(?![^\W_])")
+
+
+def md_inline(value: object) -> str:
+    """``value`` as Markdown that renders to its text where it sits inside a line (a table cell, after a
+    label): like :func:`md_text` but escaping only what would be markup there (``None`` -> ``""``). Not for a
+    value that may begin a line: no block-start escape (``50.00`` stays ``50.00``); ``_`` between letters or
+    digits (``New_York``) and a backslash before anything but ASCII punctuation (``C:\\temp``) are left as
+    written, since neither is markup there (CommonMark 0.31: intraword ``_`` opens no emphasis; a backslash
+    escapes only punctuation). ``&``, ``<``, ``>`` still become entity references; ``|`` still gets a
+    backslash (a table cell)."""
+    if value is None:
+        return ""
+    text = " ".join(str(value).splitlines()).strip()
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _CELL_MARKS.sub(lambda m: "\\" + m.group(0), text)
+
+
 def md_message(text: str) -> str:
     """A whole plain-text message as Markdown that renders to that text with its paragraphs and line
     breaks kept (each line :func:`md_text`-escaped; lines of a paragraph end in a hard break, two spaces).

@@ -1,4 +1,4 @@
-"""Readable values for the HTML reports (the replay report, the monthly review).
+"""Readable values for the reports (the replay report's HTML, the monthly review's HTML and Markdown).
 
 Their summaries keep instants as ISO 8601 text and keys as written (``in_progress``, ``third_party``), for
 JSON readers; the HTML shows an operations manager ``2023-07-01 00:00 America/New_York`` and ``in progress``.
@@ -6,6 +6,7 @@ JSON readers; the HTML shows an operations manager ``2023-07-01 00:00 America/Ne
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -29,11 +30,25 @@ def words(key: str) -> str:
     return str(key).replace("_", " ")
 
 
+def cause(code: str, names: Mapping[str, str] | None = None) -> str:
+    """A root cause as people read it: its configured display name (``[improvement] root_causes``, as the
+    dashboard shows it: ``third_party`` -> ``partner or third party``) when ``names`` has it, else the code
+    in words (``third party``)."""
+    return (names or {}).get(code) or words(code)
+
+
+def counted(count: int, noun: str) -> str:
+    """``1 complaint``, ``2 complaints``, ``0 complaints`` (``noun`` singular, plural with an ``s``)."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def shown(value: object) -> object:
     """A table value: a boolean as ``yes`` / ``no`` (never Python's ``True``), anything else as it is."""
     return ("yes" if value else "no") if isinstance(value, bool) else value
 
 
-def register(env) -> None:
-    """Add the filters ``instant``, ``words`` and ``shown`` to a Jinja2 environment."""
-    env.filters.update(instant=instant, words=words, shown=shown)
+def register(env, root_causes: Mapping[str, str] | None = None) -> None:
+    """Add the filters ``instant``, ``words``, ``shown``, ``counted`` and ``cause`` (display names from
+    ``root_causes``: code -> name, the configuration's; None: the codes in words) to a Jinja2 environment."""
+    env.filters.update(instant=instant, words=words, shown=shown, counted=counted,
+                       cause=lambda code: cause(code, root_causes))

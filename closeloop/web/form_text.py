@@ -15,11 +15,13 @@ from closeloop.domain.errors import InvalidInput
 from closeloop.domain.limits import MAX_OUTCOME_CHARS, MAX_REASON_CHARS
 from closeloop.services.work.compensation import NOTE_MAX_CHARS
 from closeloop.services.work.notes import MAX_NOTE
+from closeloop.services.work.tasks import MAX_ASSIGNEE_CHARS
 
 #: The longest text each field takes, by the name its error gives it (the API's field names); the templates'
 #: ``maxlength`` values (``limits.reason``...) and the messages' ``{limit}`` read this too.
 TEXT_LIMITS: dict[str, int] = {"reason": MAX_REASON_CHARS, "root_cause_detail": MAX_REASON_CHARS,
-                               "outcome": MAX_OUTCOME_CHARS, "body": MAX_NOTE, "note": NOTE_MAX_CHARS}
+                               "outcome": MAX_OUTCOME_CHARS, "body": MAX_NOTE, "note": NOTE_MAX_CHARS,
+                               "assignee": MAX_ASSIGNEE_CHARS}
 
 
 def form_text(data: dict[str, str], name: str, *, field: str | None = None) -> str | None:

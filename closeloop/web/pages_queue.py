@@ -1,4 +1,5 @@
-"""A department's queue and the task actions: acknowledge, start, complete, transfer.
+"""A department's queue and the task actions: acknowledge, start, complete, transfer; a lead or manager also
+cancels (with a reason) and assigns (the roles of the API's ``POST /tasks/{id}/transitions``).
 
 Each action form carries the task's ``version``: a stale one (someone changed the task since
 the page was loaded) comes back as a clear message above the current queue, as does an
@@ -17,7 +18,7 @@ from fastapi.responses import RedirectResponse
 
 from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput, NotFound, refuse_nul
 from closeloop.domain.task import TASK_MACHINE, TaskStatus
-from closeloop.http.access import MANAGER, WORK_ROLES, Principal, get_app
+from closeloop.http.access import MANAGER, WORK_ROLES, Principal, get_app, may_fire
 from closeloop.services.reads.complaint_queries import task_department
 from closeloop.services.reads.dashboard import complaint_summaries, time_left
 from closeloop.services.reads.engine_texts import reopened_title_data
@@ -31,9 +32,10 @@ from .session import PageError, check_csrf, current, form, safe_next, web_actor
 
 router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
-ACTIONS = ("acknowledge", "start", "complete", "transfer")
+ACTIONS = ("acknowledge", "start", "complete", "transfer", "cancel", "assign")
 OK_KEYS = set(ACTIONS)
-ERR_KEYS = {"stale", "illegal", "reason", "outcome", "to", "root_cause", "invalid", "not_found", "too_long"}
+ERR_KEYS = {"stale", "illegal", "reason", "outcome", "to", "root_cause", "invalid", "not_found", "too_long",
+            "cancel_reason", "assignee"}
 FILTERS = ("all", "overdue", "due_today")
 PAGE_SIZE = 100
 
@@ -88,8 +90,7 @@ def queue(request: Request, department: str = Path(max_length=64), show: str = "
     calendar = app.config.department_calendar(department)
     rows = [{"task": t, "overdue": t.due_at is not None and t.due_at <= now,
              "due_today": t.due_at is not None and start <= t.due_at < end, "left": time_left(calendar, t.due_at, now),
-             "actions": [a for a in ACTIONS if a in TASK_MACHINE.allowed(TaskStatus(t.status))]}
-            for t in found.tasks]
+             "actions": _actions(who, TaskStatus(t.status))} for t in found.tasks]
     summaries = complaint_summaries(app.sessions, [t.complaint_id for t in found.tasks if t.complaint_id])
     departments = sorted(app.config.departments)
     pages = max(1, -(-found.total // PAGE_SIZE))
@@ -102,6 +103,13 @@ def queue(request: Request, department: str = Path(max_length=64), show: str = "
                   flash=_flash(request),
                   root_causes=app.config.model.improvement.root_causes, now=now,
                   here=request.url.path + "?" + urlencode({"show": show, "page": page}))
+
+
+def _actions(who: Principal, status: TaskStatus) -> list[str]:
+    """The queue row's actions: those the caller's role may take and the task's state allows (any active task
+    can be reassigned)."""
+    allowed = TASK_MACHINE.allowed(status)
+    return [a for a in ACTIONS if may_fire(who.role, a) and (a in allowed if a != "assign" else True)]
 
 
 def _back(data: dict, who: Principal, department: str, **params) -> RedirectResponse:
@@ -128,6 +136,12 @@ def _payload(action: str, data: dict) -> dict[str, Any] | str:
     if action == "transfer":
         reason = form_text(data, "reason")
         return {"to": data.get("to", ""), "reason": reason} if reason else "reason"
+    if action == "cancel":
+        reason = form_text(data, "reason")
+        return {"reason": reason} if reason else "cancel_reason"
+    if action == "assign":
+        assignee = form_text(data, "assignee")
+        return {"assignee": assignee} if assignee else "assignee"
     return {}
 
 
@@ -141,6 +155,8 @@ def act(request: Request, task_id: int = Path(ge=1, le=MAX_ID), action: str = Pa
     app = get_app(request)
     department = task_department(app.sessions, task_id)
     _may_see(who, department)
+    if not may_fire(who.role, action):
+        raise PageError(403, "error.403.task_action", action=action)
     version = data.get("version", "")
     if not (version.isascii() and version.isdigit() and len(version) <= 10):  # "²".isdigit() is true too
         return _back(data, who, department, err="invalid", field="version", task=task_id)
@@ -162,7 +178,9 @@ def act(request: Request, task_id: int = Path(ge=1, le=MAX_ID), action: str = Pa
     except NotFound:
         return _back(data, who, department, err="not_found", task=task_id)
     except InvalidInput as exc:
-        key = exc.field if exc.field in ("reason", "to", "root_cause") else "invalid"
+        key = exc.field if exc.field in ("reason", "to", "root_cause", "assignee") else "invalid"
+        if action == "cancel" and exc.field == "reason":
+            key = "cancel_reason"
         if exc.field == "root_cause_detail":  # the root-cause note: shown with the root-cause choice
             key = "root_cause"
         return _back(data, who, department, err=key, field=exc.field, task=task_id)

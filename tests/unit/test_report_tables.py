@@ -89,3 +89,15 @@ def test_the_report_shows_words_and_readable_instants_not_keys_and_python_values
     assert ("complaints received 2023-07-03 04:00 UTC to 2023-09-08 04:00 UTC;\nsimulated until "
             "2023-10-19 15:46 UTC.") in html
     assert "third_party" not in html and "in_progress" not in html and "True" not in html  # charts included
+
+
+def test_root_causes_read_as_the_configuration_names_them():
+    """The dashboard says "partner or third party" (the configured display name); the report said "third party"
+    (the code in words). With a scenario's configuration the report uses its names; a code it lacks, in words."""
+    from closeloop.domain.improvement import ROOT_CAUSES
+
+    names = {k: v for k, v in ROOT_CAUSES.items() if k != "information"}
+    html = render_html({"replay": _summary()}, root_causes={"replay": names})
+    assert [t for _, t in _cells(html, "root-causes")[2]] == ["partner or third party", "53"]
+    assert [t for _, t in _cells(html, "root-causes")[1]] == ["information", "63"]
+    assert html.count("third party") == html.count("partner or third party")  # the Pareto chart too

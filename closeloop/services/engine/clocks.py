@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -64,6 +64,9 @@ class ClockView:
     task_id: int | None = None
     department: str | None = None
     improvement_id: int | None = None
+    #: a transferred task's resolve clock (status ``handed_over``): the successor task and its department
+    handed_to_task: int | None = None
+    handed_to_department: str | None = None
 
 
 def complaint_owner(complaint_id: int) -> str:
@@ -105,15 +108,19 @@ def task_clocks(session: Session, task: Task, config: Config, now: datetime, *,
     ack = h.cached(_clock, "acknowledge", cal, targets.acknowledge, task.created_at, tuple(own), now,
                    TASK_ACK_RULES, ratio)
     history_ = tuple(c for c in h.changes("task", [t.id for t in chain]) if c.status != TaskStatus.TRANSFERRED)
-    resolve = h.cached(_clock, "resolve", cal, targets.resolve, chain[0].created_at, history_, now,
-                       TASK_RESOLVE_RULES, ratio)
+    transferred_at = _transferred_at(own, now)
+    resolve = h.cached(_clock, "resolve", cal, targets.resolve, chain[0].created_at, history_,
+                       transferred_at or now, TASK_RESOLVE_RULES, ratio)
     owner = f"task {task.id} ({task.department})"
     zone = str(cal.zone)
-    def view(clock: ClockState) -> ClockView:
+    def view(clock: ClockState, successor: Task | None = None) -> ClockView:
         return ClockView(owner, clock, cal.name, zone, complaint_id=task.complaint_id, task_id=task.id,
-                         department=task.department)
+                         department=task.department, handed_to_task=successor.id if successor else None,
+                         handed_to_department=successor.department if successor else None)
 
-    views = [view(ack), view(resolve)]
+    successor = (next((t for t in h.tasks.get(task.complaint_id, ()) if t.transferred_from_id == task.id), None)
+                 if transferred_at is not None else None)
+    views = [view(ack), view(_handed_over(resolve, transferred_at, now), successor)]
     if (with_update and targets.update is not None and task.status in ACTIVE_STATES
             and task.status != TaskStatus.WAITING):
         update = compute_update_clock(cal, targets.update, _messages(session, task.complaint_id), now,
@@ -132,11 +139,33 @@ def _action_clocks(session: Session, task: Task, config: Config, now: datetime) 
     target = cal.business_time_between(chain[0].created_at, task.due_at) if task.due_at else None
     ack = compute_clock("acknowledge", cal, None, task.created_at, _changes(session, "task", [task.id]), now,
                         TASK_ACK_RULES)
-    resolve = compute_clock("resolve", cal, target, chain[0].created_at, history, now, TASK_RESOLVE_RULES,
-                            at_risk_ratio=config.sla.at_risk_ratio)
+    transferred_at = _transferred_at(_changes(session, "task", [task.id]), now)
+    resolve = compute_clock("resolve", cal, target, chain[0].created_at, history, transferred_at or now,
+                            TASK_RESOLVE_RULES, at_risk_ratio=config.sla.at_risk_ratio)
     owner = f"task {task.id} ({task.department}, improvement {task.improvement_id})"
+    handed = _handed_over(resolve, transferred_at, now)
+    successor = (session.scalars(select(Task).where(Task.transferred_from_id == task.id)).first()
+                 if transferred_at is not None else None)
     return [ClockView(owner, c, cal.name, str(cal.zone), task_id=task.id, department=task.department,
-                      improvement_id=task.improvement_id) for c in (ack, resolve)]
+                      improvement_id=task.improvement_id, handed_to_task=successor.id if successor else None,
+                      handed_to_department=successor.department if successor else None) for c in (ack, handed)]
+
+
+def _transferred_at(own: list[StatusChange], now: datetime) -> datetime | None:
+    """When the task was transferred, if its own last status change up to ``now`` is the transfer (else None)."""
+    last = next((c for c in reversed(own) if c.at <= now), None)
+    return last.at if last is not None and last.status == TaskStatus.TRANSFERRED else None
+
+
+def _handed_over(resolve: ClockState, transferred_at: datetime | None, now: datetime) -> ClockState:
+    """A transferred task's ``resolve`` clock (computed up to ``transferred_at``) as stopped there: the work
+    and its clock moved to the successor task (status ``handed_over``, no remaining time nor due instant;
+    elapsed, paused and ``breached`` as they stood at the transfer). The chain's clock skips transfers (a
+    successor counts from the chain's start), so without this a transferred task's clock ran on."""
+    if transferred_at is None:
+        return resolve
+    return replace(resolve, as_of=now, status=ClockStatus.HANDED_OVER, remaining=None, due_at=None,
+                   stopped_at=transferred_at)
 
 
 def _clock(name: str, cal, target: timedelta | None, start: datetime, changes: tuple[StatusChange, ...],

@@ -143,7 +143,8 @@ def _propose(session: Session, config: Config, unlinked: list[dict], fields: lis
         # history) recur on the new record, as they would had they come in one by one
         cluster, later = [cid for _, cid in lst[start:end]], [cid for _, cid in lst[end:]]
         owner = _owner(session, config, (later or cluster)[-1])
-        label = ", ".join(f"{f} {v!r}" for f, v in match.items() if v) or "no facts"
+        # each value as written, in quotes (repr doubled a backslash and switched quotes around an apostrophe)
+        label = ", ".join(f"{f} '{v}'" for f, v in match.items() if v) or "no facts"
         rec = create_in_session(
             session, config=config, title=f"Recurring complaints: {label}"[:500], owner_department=owner,
             actor=SYSTEM, at=now, match=match, complaint_ids=cluster, link_source="cluster",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -415,8 +416,9 @@ def _open_by_day(complaints, resolved_at: dict) -> dict[str, int]:
     return out
 
 
-def scenario_charts(summary: dict) -> dict[str, Markup]:
-    """The charts of one scenario's summary (see :mod:`closeloop.services.replay.charts`)."""
+def scenario_charts(summary: dict, root_causes: Mapping[str, str] | None = None) -> dict[str, Markup]:
+    """The charts of one scenario's summary (see :mod:`closeloop.services.replay.charts`); ``root_causes``:
+    the root causes' display names (code -> name; None: the codes in words)."""
     deps = summary["tasks"]["by_department"]
     roles = summary["notifications"].get("escalation_level_roles", {})
     return {
@@ -430,20 +432,24 @@ def scenario_charts(summary: dict) -> dict[str, Markup]:
         "levels": charts.category_bars({f"L{k} {roles.get(k, '')}": v for k, v in
                                         summary["notifications"]["escalations_by_level"].items()},
                                        y_title="escalations", x_title="ladder level (recipient)"),
-        "pareto": charts.pareto({report_format.words(k): v
+        "pareto": charts.pareto({report_format.cause(k, root_causes): v
                                  for k, v in summary["improvement_records"]["root_causes"].items()}),
     }
 
 
-def render_html(summaries: dict[str, dict]) -> str:
-    """A self-contained HTML report for one or more replayed scenarios (static SVG charts, no script)."""
+def render_html(summaries: dict[str, dict], *, root_causes: Mapping[str, Mapping[str, str]] | None = None) -> str:
+    """A self-contained HTML report for one or more replayed scenarios (static SVG charts, no script).
+    ``root_causes``: per scenario name, its configuration's root-cause display names (code -> name, as the
+    dashboard shows them); a scenario without: the codes in words."""
     env = Environment(autoescape=select_autoescape(["html"]))
     env.filters["pct"] = lambda v: "no data" if v is None else f"{v * 100:.0f}%"
     env.filters["num"] = lambda v, f="%.1f": "no data" if v is None else f % v
     report_format.register(env)
+    names = root_causes or {}
+    env.filters["cause_of"] = lambda code, scenario: report_format.cause(code, names.get(scenario))
     env.tests["count"] = lambda v: isinstance(v, int | float) and not isinstance(v, bool)  # right-aligned
     text = resources.files("closeloop.templates").joinpath("report.html.j2").read_text("utf-8")
     return env.from_string(text).render(summaries=summaries,
-                                        charts={k: scenario_charts(v) for k, v in summaries.items()},
+                                        charts={k: scenario_charts(v, names.get(k)) for k, v in summaries.items()},
                                         definitions={m.value: t for m, t in DEFINITIONS.items()},
                                         kind_labels=KIND_LABELS)

@@ -22,6 +22,7 @@ Shape of the result (every count an int, every instant ISO 8601 UTC)::
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -34,7 +35,7 @@ from closeloop.config import Config
 from closeloop.domain.errors import InvalidInput
 from closeloop.services import report_format
 from closeloop.services.customers.promises import promise_figures
-from closeloop.services.markdown import md_text
+from closeloop.services.markdown import md_inline
 from closeloop.services.reads.metrics import DEFINITIONS, worst_first
 from closeloop.services.replay import charts
 from closeloop.services.review.review_complaints import complaint_figures
@@ -99,28 +100,33 @@ def review_of_file(db_path: Path, config: Config, as_of: datetime) -> tuple[str,
         engine.dispose()
 
 
-def render(review: dict, fmt: str) -> str:
-    """``md`` or ``html`` text of a review built by :func:`build_review` (``json`` is the caller's dump).
+def render(review: dict, fmt: str, *, root_causes: Mapping[str, str] | None = None) -> str:
+    """``md`` or ``html`` text of a review built by :func:`build_review` (``json`` is the caller's dump), in the
+    same words in both (keys in words, instants in the month's zone). ``root_causes``: the configuration's
+    root-cause display names (code -> name, ``config.model.improvement.root_causes``, as the dashboard shows
+    them); None: the codes in words. Markdown escapes each value only where it would be markup
+    (:func:`~closeloop.services.markdown.md_inline`).
 
     Raises :class:`InvalidInput` (field ``format``) for any other format.
     """
     if fmt not in ("md", "html"):
         raise InvalidInput("format", f"expected one of {', '.join(FORMATS)}, got {fmt!r}")
-    finalize = md_text if fmt == "md" else None  # every value escaped for Markdown (services/markdown.py)
+    finalize = md_inline if fmt == "md" else None  # every value escaped for Markdown (services/markdown.py)
     env = Environment(autoescape=select_autoescape(["html"]) if fmt == "html" else False,
                       trim_blocks=True, lstrip_blocks=True, finalize=finalize)
     env.filters["pct"] = lambda v: "no data" if v is None else f"{v * 100:.0f}%"
-    report_format.register(env)
+    report_format.register(env, root_causes)
     text = resources.files("closeloop.templates").joinpath(f"review.{fmt}.j2").read_text("utf-8")
-    return env.from_string(text).render(r=review, charts=review_charts(review) if fmt == "html" else {},
+    return env.from_string(text).render(r=review, charts=review_charts(review, root_causes) if fmt == "html" else {},
                                         departments=worst_first(review["departments"], "compliance"),
                                         definitions={m.value: t for m, t in DEFINITIONS.items()})
 
 
-def review_charts(review: dict) -> dict:
-    """The review's charts: root-cause Pareto, recurrences per month, resolved within target per department."""
+def review_charts(review: dict, root_causes: Mapping[str, str] | None = None) -> dict:
+    """The review's charts: root-cause Pareto (``root_causes``: display names, as :func:`render`), recurrences
+    per month, resolved within target per department."""
     return {
-        "pareto": charts.pareto({report_format.words(c["root_cause"]): c["count"]
+        "pareto": charts.pareto({report_format.cause(c["root_cause"], root_causes): c["count"]
                                  for c in review["root_causes"]["causes"]},
                                 y_title="complaints resolved"),
         "recurrence": charts.month_line({t["period"]: t["recurrences"] for t in review["recurrence"]["trend"]},

@@ -146,6 +146,10 @@ def pause(sessions, task_id: int, *, config: Config, reason: str, actor: str, at
         return task
 
 
+#: the longest assignee text :func:`assign` takes
+MAX_ASSIGNEE_CHARS = 200
+
+
 def assign(sessions, task_id: int, *, config: Config, assignee: str, actor: str, at: datetime,
            expected_version: int | None = None) -> Task:
     """Reassign within the department: the due time is kept (CASES.md C16). ``assignee`` is free text,
@@ -153,8 +157,8 @@ def assign(sessions, task_id: int, *, config: Config, assignee: str, actor: str,
     exist, the user must work for the task's department); ``InvalidInput`` naming ``assignee``."""
     if not assignee or not assignee.strip():
         raise InvalidInput("assignee", "is required")
-    if len(assignee) > 200:
-        raise InvalidInput("assignee", "longer than 200 characters")
+    if len(assignee) > MAX_ASSIGNEE_CHARS:
+        raise InvalidInput("assignee", f"longer than {MAX_ASSIGNEE_CHARS} characters")
     with unit_of_work(sessions) as s:
         task = load_task(s, task_id, expected_version)
         if task.status not in ACTIVE_STATES:

@@ -1,0 +1,77 @@
+"""The monthly review's Markdown reads as its HTML does: keys in words, the period in the month's zone, root
+causes by their configured names (as the dashboard shows them), "1 complaint", "none" instead of a table of
+headers alone, and values escaped only where they would be markup (``50.00 USD``, ``New_York`` as written)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from markdown_it import MarkdownIt
+from sqlalchemy import select
+
+from closeloop.services.review.review import build_review, render
+from closeloop.services.work import compensation as comp
+from models.tables import Improvement
+
+from .helpers import facts, intake
+from .test_improvements import _cfg
+from .test_review import NOW, T0, _finish
+
+
+def _one_resolved(sessions, config, cause="third_party") -> int:
+    (cid,) = intake(sessions, config, T0, [facts("M1", T0, category="billing", product="Checking account")])
+    _finish(sessions, config, cid, T0 + timedelta(hours=2), cause)
+    return cid
+
+
+def test_the_markdown_review_words_as_the_html(sessions, config):
+    cid = _one_resolved(sessions, config)
+    comp.add(sessions, cid, config=config, kind="fee_waiver", amount="50.00", actor="t", at=T0 + timedelta(hours=3))
+    r = build_review(sessions, config, "2026-03", NOW)
+    names = config.model.improvement.root_causes
+    md, html = render(r, "md", root_causes=names), render(r, "html", root_causes=names)
+    assert ("Period 2026-03-01 00:00 America/New_York to 2026-04-01 00:00 America/New_York (the month in that "
+            "zone; 2026-03-01 05:00 UTC to 2026-04-01 04:00 UTC).") in md  # was two ISO instants in UTC
+    assert "+00:00" not in md
+    assert "Pareto of the 1 complaint resolved this month." in md  # was "1 complaints"
+    assert "Pareto of the 1 complaint resolved this month" in html
+    # the configured name, as the dashboard's; it read "third_party" (the Markdown) and "third party" (the HTML)
+    assert "| partner or third party | 1 | 100% | 100% | yes |" in md
+    assert "<td>partner or third party</td>" in html and "third_party" not in md
+    cur = config.model.compensation.currency
+    assert f"| kind | {cur} |" in md and "| fee waiver | 50.00 |" in md  # a kind in words, no "50\\.00"
+    assert "| total approved | 50.00 |" in md
+    # nothing left as a table of headers alone
+    assert "Effectiveness checks" not in md and "| department | made |" not in md
+
+
+def test_an_empty_month_says_none_instead_of_header_only_tables(sessions, config):
+    md = render(build_review(sessions, config, "2026-03", NOW), "md")
+    assert "Pareto of the 0 complaints resolved this month: none." in md
+    assert "| root cause |" not in md
+    assert "Resolved within target" in md and "| department | resolved |" not in md
+    assert "Nothing approved this month." in md and "| kind |" not in md
+
+
+def test_markdown_escapes_only_what_would_be_markup(sessions, config):
+    cid = _one_resolved(sessions, config)
+    from closeloop.services.capa import improvement as imp
+    title = r"Refunds of 50.00 USD in New_York *stall* | C:\temp \*"
+    imp.create(sessions, config=config, title=title, owner_department="operations", actor="t",
+               at=T0 + timedelta(days=1), root_cause="process_gap", complaint_ids=[cid])
+    md = render(build_review(sessions, config, "2026-03", NOW), "md")
+    row = next(line for line in md.splitlines() if "Refunds of" in line)
+    assert r"Refunds of 50.00 USD in New_York \*stall\* \| C:\temp \\\*" in row  # no 50\.00, New\_York, C:\\temp
+    cell = MarkdownIt("commonmark").enable("table").render(md)
+    assert title in cell  # renders as written, in one cell
+    assert row.count(" | ") == 5
+
+
+def test_a_recurrence_records_title_quotes_its_facts_as_written(sessions):
+    """The proposed record's title named each fact with repr: a backslash came out doubled (``'A\\\\B'``)."""
+    config = _cfg(cluster_size=3, cluster_days=7)
+    intake(sessions, config, T0 + timedelta(days=10),
+           [facts(f"Q{i}", T0 + timedelta(days=i), category="fees\\refunds") for i in range(3)])
+    with sessions() as s:
+        rec = s.scalars(select(Improvement)).one()
+    assert "category 'fees\\refunds'" in rec.title and "\\\\" not in rec.title
