@@ -35,7 +35,7 @@ ROOT_CAUSES: dict[str, str] = {
     "third_party": "partner or third party",
     "customer_side": "customer side",
     "force_majeure": "force majeure (weather, a flight change)",
-    "undetermined": "undetermined (a note is required)",
+    "undetermined": "undetermined",  # the form says a note is required (web i18n rootcause.undetermined)
 }
 
 

@@ -331,7 +331,7 @@ def test_a_month_without_improvement_records_says_so_instead_of_an_empty_table(s
     assert r["improvement_records"]["records"] == []
     md, html = render(r, "md"), render(r, "html")
     assert "| id | title | status | owner |" not in md and 'id="improvements"' not in html
-    assert "No improvement records as of 2026-04-01 00:00 America/New\_York." not in md  # not over-escaped
+    assert r"No improvement records as of 2026-04-01 00:00 America/New\_York." not in md  # not over-escaped
     assert "No improvement records as of 2026-04-01 00:00 America/New_York." in md  # in the month's zone, as the HTML
     assert ('<p id="improvements-none">No improvement records as of 2026-04-01 00:00 America/New_York.</p>'
             in html)  # the month's end in its zone, as the period says (it was an ISO instant in UTC)
