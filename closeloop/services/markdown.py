@@ -36,9 +36,7 @@ def md_text(value: object) -> str:
 def _md_str(text: str) -> str:
     """:func:`md_text` of a string, memoised: a digest repeats its labels, departments, instants and ids
     (a catch-up renders some 150,000 values)."""
-    text = " ".join(text.splitlines()).strip()
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = _INLINE.sub(r"\\\1", text)
+    text = _INLINE.sub(r"\\\1", _one_line(text))
     m = _BLOCK_START.match(text)
     if m:
         lead, mark = m.groups()
@@ -59,9 +57,14 @@ def md_inline(value: object) -> str:
     backslash (a table cell)."""
     if value is None:
         return ""
-    text = " ".join(str(value).splitlines()).strip()
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _CELL_MARKS.sub(lambda m: "\\" + m.group(0), text)
+    return _CELL_MARKS.sub(lambda m: "\\" + m.group(0), _one_line(str(value)))
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one line (line breaks as spaces, ends trimmed) with ``&``, ``<``, ``>`` as entity references:
+    what :func:`md_text` and :func:`md_inline` both do first."""
+    text = " ".join(text.splitlines()).strip()
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def md_message(text: str) -> str:

@@ -47,11 +47,10 @@ class VerdictLinks:
 
     @classmethod
     def from_settings(cls, settings, days: int) -> VerdictLinks:
-        if settings.link_secret:
-            return cls(settings.link_secret.encode("utf-8"), settings.public_url.rstrip("/"), timedelta(days=days))
-        previous = tuple(secret.encode("utf-8") for secret in previous_secrets(settings.webhook_secret_previous))
-        return cls(settings.webhook_secret.encode("utf-8"), settings.public_url.rstrip("/"), timedelta(days=days),
-                   previous)
+        own = settings.link_secret  # a link secret of its own is not rotated with the webhook secret
+        previous = () if own else previous_secrets(settings.webhook_secret_previous)
+        return cls((own or settings.webhook_secret).encode("utf-8"), settings.public_url.rstrip("/"),
+                   timedelta(days=days), tuple(secret.encode("utf-8") for secret in previous))
 
     def signature(self, task_id: int, verdict: Verdict, expires: int, key: bytes | None = None) -> str:
         msg = f"{task_id}:{Verdict(verdict).value}:{expires}".encode()
