@@ -21,7 +21,13 @@ from pydantic import BaseModel, Field
 from closeloop.bootstrap import App
 from closeloop.domain.errors import DomainError, NotFound
 from closeloop.services.customers.links import LinkRefused, Verdict, VerdictLinks
-from closeloop.services.customers.promises import keep_promise, make_promise, promises_of
+from closeloop.services.customers.promises import (
+    MAX_CONTACT,
+    MAX_DESCRIPTION,
+    keep_promise,
+    make_promise,
+    promises_of,
+)
 from closeloop.services.customers.replies import MAX_REPLY, send_reply
 from closeloop.services.customers.verdicts import ClickOutcome, link_language, record_click, withdrawn
 from closeloop.services.customers.view import (
@@ -157,13 +163,13 @@ class PromiseIn(In):
     due: Instant | None = Field(None, description="by when (UTC-aware); or business_hours")
     business_hours: float | None = Field(None, gt=0, le=2000, description="from now, on the department's calendar")
     person: str | None = Field(None, min_length=1, max_length=200)
-    description: str = Field("", max_length=2000)
+    description: str = Field("", max_length=MAX_DESCRIPTION)
 
 
 class KeepIn(In):
     message_id: int | None = Field(None, ge=1, description="an outbound message on the complaint (the contact)")
     task_id: int | None = Field(None, ge=1, description="a finished task of the promising department (the action)")
-    contact: str | None = Field(None, min_length=1, max_length=5000, description="record a contact made now")
+    contact: str | None = Field(None, min_length=1, max_length=MAX_CONTACT, description="record a contact made now")
     channel: str = Field("phone", max_length=64)
 
 

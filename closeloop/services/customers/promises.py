@@ -39,6 +39,7 @@ from closeloop.services.work.complaints import root_of
 from models.tables import Complaint, Message, Promise, Task, Transition
 
 MAX_DESCRIPTION = 2000
+MAX_CONTACT = 5000  # the note of a contact recorded when a promise is kept
 
 
 def _due(config: Config, department: str, at: datetime, due: datetime | None, business_hours: float | None) -> datetime:
@@ -115,8 +116,8 @@ def keep_promise(sessions, promise_id: int, *, actor: str, at: datetime, message
         if p is None:
             raise NotFound("promise", promise_id)
         if contact is not None:
-            if not contact.strip() or len(contact) > 5000:
-                raise InvalidInput("contact", "the contact needs a note of 1 to 5000 characters")
+            if not contact.strip() or len(contact) > MAX_CONTACT:
+                raise InvalidInput("contact", f"the contact needs a note of 1 to {MAX_CONTACT} characters")
             m = Message(complaint_id=p.complaint_id, original_complaint_id=p.complaint_id,
                         direction=MessageDirection.OUTBOUND, channel=channel[:64], author=actor[:200], body=contact,
                         at=at)
