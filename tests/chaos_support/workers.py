@@ -116,6 +116,13 @@ class Workers:
                 proc.join()
 
 
+#: ends the run's backends (``:n``), all of them, once one is busy (not ``idle``) or ``:anyway``; returns their states
+_DROP_SQL = ("SELECT state, pg_terminate_backend(pid) FROM pg_stat_activity "
+             "WHERE application_name = :n AND pid <> pg_backend_pid() "
+             "AND (:anyway OR EXISTS (SELECT 1 FROM pg_stat_activity b WHERE b.application_name = :n "
+             "AND b.pid <> pg_backend_pid() AND b.state <> 'idle'))")
+
+
 class DbDrops:
     """Ends every connection of the run's workers server-side (``pg_terminate_backend`` on each backend whose
     ``application_name`` is ``app_name``: what a PostgreSQL restart does to its clients; the server and other
@@ -131,19 +138,21 @@ class DbDrops:
         self.pending: list[tuple[float, set[str]]] = []
         self.resumed: dict[str, list[float]] = {kind: [] for kind in beats}
 
-    def drop(self, wait_s: float = 10.0) -> None:
-        """End every connection of the run (waiting up to ``wait_s`` for the workers to hold one at all)."""
+    def drop(self, wait_s: float = 10.0, in_flight_s: float = 3.0) -> None:
+        """End every connection of the run. For up to ``in_flight_s`` it waits (polling every 5 ms) for a moment
+        when one of them is in a statement or a transaction, so that the drop cuts work in flight, as a restart
+        during a busy minute does (dropping only idle pooled connections would test ``pool_pre_ping`` alone);
+        after that it ends whatever the workers hold (waiting up to ``wait_s`` in all for them to hold one)."""
         from sqlalchemy import text
 
-        deadline = time.time() + wait_s
+        start = time.time()
         while True:
-            with self.admin.begin() as c:
-                rows = c.execute(text("SELECT state, pg_terminate_backend(pid) FROM pg_stat_activity "
-                                      "WHERE application_name = :n AND pid <> pg_backend_pid()"),
-                                 {"n": self.app_name}).all()
-            if rows or time.time() > deadline:
+            anyway = time.time() - start > in_flight_s
+            with self.admin.begin() as c:  # one statement: the states read and the backends ended are one snapshot
+                rows = c.execute(text(_DROP_SQL), {"n": self.app_name, "anyway": anyway}).all()
+            if rows or time.time() - start > wait_s:
                 break
-            time.sleep(0.05)
+            time.sleep(0.005 if not anyway else 0.05)
         self.drops += 1
         self.dropped += sum(1 for _, ok in rows if ok)
         self.in_transaction += sum(1 for state, ok in rows if ok and state != "idle")
