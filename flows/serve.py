@@ -116,18 +116,40 @@ def start_local_server(timeout_s: float = 120.0, port: int | None = None) -> tup
 
 
 def stop_local_server(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
-    """SIGTERM the server's process group, SIGKILL it after ``grace_s`` seconds."""
+    """SIGTERM the server's process group, SIGKILL it after ``grace_s`` seconds; returns once no process of the
+    group is left running (``prefect server start`` runs its web server as a child process, which may still
+    answer for a moment after the parent has exited), or after the SIGKILL's 5 s."""
     for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
-        if proc.poll() is not None:
+        if not _group_running(proc):
             return
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
             return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and _group_running(proc):
+            time.sleep(0.1)
+
+
+def _group_running(proc: subprocess.Popen) -> bool:
+    """Whether the leader ``proc`` or any process of its process group (the session it started) still runs;
+    zombies, which answer nothing, do not count. Linux's ``/proc`` is read; elsewhere a signal 0 to the group."""
+    proc.poll()  # reaps the leader once it has exited
+    proc_dir = Path("/proc")
+    if not proc_dir.is_dir():
         try:
-            proc.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    for stat in proc_dir.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text(encoding="ascii", errors="replace").rsplit(")", 1)[1].split()
+        except OSError:
             continue
+        if len(fields) > 2 and fields[2] == str(proc.pid) and fields[0] != "Z":
+            return True
+    return False
 
 
 def serve_lock_path() -> Path:
