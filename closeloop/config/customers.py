@@ -13,7 +13,8 @@
     promise_reminder_hours = 4   # remind the promising department this long before a promise is due
     chat_notify = ""             # Apprise URL template for chat handles, {handle} replaced (empty: no chat)
     sms_notify = ""              # Apprise URL template for phone numbers, {phone} replaced (empty: no SMS)
-    [customers.department_names.zh]   # names shown to customers per language (default: display_name)
+    [customers.department_names.zh]   # names shown to customers and on the dashboard per language
+                                      # (default: display_name)
     operations = "运营部"
 """
 
@@ -46,7 +47,8 @@ class CustomersModel(BaseModel):
     milestones: list[Milestone] = Field(default_factory=lambda: list(Milestone))
     chat_notify: str = ""
     sms_notify: str = ""
-    #: department names as the customer reads them, per language (default: the department's display_name)
+    #: department names as the customer (and a dashboard page in that language) reads them, per language (default:
+    #: the department's display_name; web/labels.py:department_name)
     department_names: dict[str, dict[str, str]] = {}
     #: how long the follow-up mail's verdict links work (calendar days)
     verdict_link_days: int = Field(14, ge=1, le=365)

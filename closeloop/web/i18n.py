@@ -22,6 +22,21 @@ EN: dict[str, str] = {
     "systask.reopened": "Reopened: {reason}",
     "taskkind.follow-up": "follow-up", "taskkind.root-cause": "root cause", "taskkind.triage": "triage",
     "taskkind.reopened": "reopened",
+    # the kinds the bundled and example configurations route to (another configured kind shows as written)
+    "taskkind.investigate": "investigate", "taskkind.respond": "respond", "taskkind.resolve": "resolve",
+    "taskkind.reply": "reply", "taskkind.after-sales": "after-sales", "taskkind.field-work": "field work",
+    "taskkind.quality-check": "quality check", "taskkind.review-account": "account review",
+    "taskkind.review-terms": "terms review",
+    # a department's name when the configuration has none for it (web/labels.py:department_name)
+    "dept.product": "Product", "dept.operations": "Operations", "dept.service": "Customer service",
+    "dept.customer_service": "Customer service", "dept.triage": "Triage queue", "dept.billing": "Billing",
+    "dept.complaints": "Complaints", "dept.quality": "Quality", "dept.legal": "Legal",
+    "dept.compliance": "Compliance", "dept.logistics": "Logistics",
+    # a customer's language by its code (web/labels.py:language_name; another code shows as stored)
+    "language.en": "English", "language.zh": "Chinese", "language.zh-cn": "Chinese (simplified)",
+    "language.zh-tw": "Chinese (traditional)", "language.es": "Spanish", "language.fr": "French",
+    "language.de": "German", "language.ja": "Japanese", "language.ko": "Korean", "language.ru": "Russian",
+    "language.ar": "Arabic", "language.pt": "Portuguese", "language.vi": "Vietnamese",
     "actor.system": "system", "actor.sweep": "scheduler", "actor.import": "import",
     "actor.customer (link)": "customer (link)", "actor.replay": "replay", "actor.customer": "customer",
     # the timeline's audit lines: what changed, on what (complaint/task/record/promise/compensation)
@@ -46,6 +61,8 @@ EN: dict[str, str] = {
     "timeline.trigger.compensation": "compensation recorded", "timeline.trigger.follow_up": "customer follow-up",
     "timeline.trigger.link": "linked to an improvement record", "timeline.trigger.reprioritize": "reprioritized",
     "timeline.trigger.root_cause": "root cause recorded",
+    "timeline.assigned": "assigned to {assignee}", "timeline.reassigned": "reassigned from {previous} to {assignee}",
+    "timeline.compensated": "compensation recorded ({kind}, {amount} {currency})",
     "promise.status.open": "open", "promise.status.kept": "kept", "promise.status.broken": "broken",
     "promise.status.cancelled": "cancelled",
     "app.name": "closeloop", "app.tagline": "complaint operations",
@@ -213,7 +230,8 @@ EN: dict[str, str] = {
     "err.work.state": "The complaint cannot do that in its current state ({state}).",
     "err.work.version": "The form did not carry the version of the complaint it was shown with (missing or not "
                         "a number), so nothing was changed: reload the page and try again.",
-    "sla.left": "{time} left", "sla.overdue_by": "overdue by {time}", "sla.time": "{h}h {m:02d}m",
+    "sla.left": "{time} left", "sla.overdue_by": "overdue by {time}", "sla.time": "{h} business h {m:02d} min",
+    "sla.hours": "{h} business h",
     "sla.help": "business hours on the {calendar} calendar",
     "nav.improvements": "Improvements", "nav.compensation": "Compensation", "nav.views": "Saved views",
     "views.name": "Name of this view", "views.save": "Save this view", "views.delete": "Delete the view",

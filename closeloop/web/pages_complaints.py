@@ -79,7 +79,7 @@ def _bulk_choices(app) -> dict:
     records = [r for r, _ in improvement.list_records(app.sessions, limit=200)
                if r.status != ImprovementStatus.REJECTED]
     return {"actions": BULK_ACTIONS, "departments": sorted(app.config.departments), "severities": SEVERITIES,
-            "names": {k: v.display_name for k, v in app.config.departments.items()}, "improvements": records}
+            "improvements": records}
 
 
 def _view_flash(query) -> dict | None:

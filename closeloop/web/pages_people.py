@@ -31,7 +31,7 @@ def my_work(request: Request, who: Principal = Depends(current)):
         raise PageError(403, "error.403.role")
     app = get_app(request)
     if who.user_id is None:
-        return render(request, "my.html.j2", user=None, rows=[], total=0, mentions=[], zone="UTC", names={},
+        return render(request, "my.html.j2", user=None, rows=[], total=0, mentions=[], zone="UTC",
                       titles={})
     now = app.clock.now()
     tasks, total = my_tasks(app.sessions, who.user_id, limit=PAGE_SIZE)
@@ -41,5 +41,4 @@ def my_work(request: Request, who: Principal = Depends(current)):
                 else app.config.department_calendar(user.departments[0] if user.departments else "")).zone)
     return render(request, "my.html.j2", user=user, rows=rows, total=total, zone=zone,
                   titles=reopened_title_data(app.sessions, tasks),
-                  names={k: v.display_name for k, v in app.config.departments.items()},
                   mentions=my_mentions(app.sessions, who.user_id, limit=PAGE_SIZE))

@@ -21,7 +21,7 @@ from closeloop.domain.task import TASK_MACHINE, TaskStatus
 from closeloop.http.access import MANAGER, WORK_ROLES, Principal, get_app, may_fire
 from closeloop.services.reads.complaint_queries import task_department
 from closeloop.services.reads.dashboard import complaint_summaries, time_left
-from closeloop.services.reads.engine_texts import reopened_title_data
+from closeloop.services.reads.engine_texts import reopened_title_data, transfer_reason_data
 from closeloop.services.reads.overview import _today_bounds, department_queue
 from closeloop.services.work import tasks as task_svc
 from models.types import MAX_ID
@@ -96,9 +96,10 @@ def queue(request: Request, department: str = Path(max_length=64), show: str = "
     pages = max(1, -(-found.total // PAGE_SIZE))
     return render(request, "queue.html.j2", department=department, rows=rows, total=found.total, show=show,
                   titles=reopened_title_data(app.sessions, found.tasks),
+                  transfers=transfer_reason_data(app.sessions, found.tasks),
                   page=page, pages=pages, first=(page - 1) * PAGE_SIZE + 1, last=(page - 1) * PAGE_SIZE + len(rows),
                   filters=FILTERS, summaries=summaries, zone=str(app.config.department_calendar(department).zone),
-                  departments=departments, names={k: v.display_name for k, v in app.config.departments.items()},
+                  departments=departments,
                   calendar_name=app.config.departments[department].calendar,
                   flash=_flash(request),
                   root_causes=app.config.model.improvement.root_causes, now=now,

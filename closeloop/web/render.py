@@ -26,8 +26,10 @@ from closeloop.http.access import get_app
 from closeloop.services.reads.saved_views import list_views
 from closeloop.services.work.notes import MENTION
 
-from . import i18n
+from . import i18n, labels
 from .form_text import TEXT_LIMITS
+from .labels import FILTERS as LABELS
+from .labels import number
 from .session import (
     LANG_COOKIE,
     PRE_COOKIE,
@@ -50,22 +52,6 @@ def local(value: datetime | None, zone: str | None = None, fmt: str = "%Y-%m-%d 
     if value is None:
         return "–"
     return value.astimezone(ZoneInfo(zone) if zone else UTC).strftime(fmt)
-
-
-#: The thousands and decimal separators of each page language (CLDR: Chinese groups by three with "," too).
-SEPARATORS: dict[str, tuple[str, str]] = {"en": (",", "."), "zh": (",", ".")}
-
-
-def number(value, lang: str = "en", digits: int | None = None) -> str:
-    """``value`` (int, float or Decimal) with the separators of ``lang``: ``1,338``, ``1,234.5``; ``digits``
-    decimals (None: as the value has them); an en dash for None, a text as it is."""
-    if value is None:
-        return "–"
-    if isinstance(value, str):
-        return value
-    group, point = SEPARATORS.get(lang, SEPARATORS["en"])
-    text = f"{value:,.{digits}f}" if digits is not None else f"{value:,}"
-    return text.translate(str.maketrans(",.", group + point))
 
 
 @pass_context
@@ -132,9 +118,10 @@ def clock_owner(ctx, view) -> str:
     t = ctx["t"]
     if view.task_id is None:
         return t("clock.owner.complaint", id=view.complaint_id)
+    department = labels.department(ctx, view.department)
     if view.improvement_id is not None:
-        return t("clock.owner.action", id=view.task_id, department=view.department, improvement=view.improvement_id)
-    return t("clock.owner.task", id=view.task_id, department=view.department)
+        return t("clock.owner.action", id=view.task_id, department=department, improvement=view.improvement_id)
+    return t("clock.owner.task", id=view.task_id, department=department)
 
 
 @pass_context
@@ -155,8 +142,10 @@ def task_title(ctx, task, data: Mapping[str, Any] | None = None) -> str:
 
 @pass_context
 def task_kind(ctx, kind: str) -> str:
-    """The engine's own task kinds (:class:`SystemTaskKind`) in the page's language; a configured kind as written."""
-    return ctx["t"](f"taskkind.{kind}") if kind in SystemTaskKind._value2member_map_ else kind
+    """A task's kind in the page's language: the catalogue's ``taskkind.<kind>`` (the engine's own kinds,
+    :class:`SystemTaskKind`, and those the bundled and example configurations route to); another configured kind
+    as written."""
+    return ctx["t"](f"taskkind.{kind}", default=kind)
 
 
 @pass_context
@@ -169,7 +158,7 @@ def actor(ctx, name: str) -> str:
 env.globals["limits"] = TEXT_LIMITS  # the forms' maxlength: the numbers the server refuses past
 env.filters.update(local=local, hours=hours, filesize=filesize, mentions=mentions, pathpart=pathpart,
                    customer_href=customer_href, count=count, task_title=task_title, task_kind=task_kind, actor=actor,
-                   reason=reason, clock_owner=clock_owner)
+                   reason=reason, clock_owner=clock_owner, **LABELS)
 
 
 def language(request: Request) -> str:

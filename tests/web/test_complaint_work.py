@@ -270,9 +270,9 @@ def test_queue_badges_show_business_time_left_and_overdue(web, complaints):
         return html.unescape(re.search(r'<span class="badge sla[^"]*"[^>]*>(.*?)</span>', row).group(1))
 
     page = web.signin("member").get("/queue/operations").text
-    assert badge(page, a) == "3h 00m left" and badge(page, b) == "overdue by 6h 30m"
+    assert badge(page, a) == "3 business h 00 min left" and badge(page, b) == "overdue by 6 business h 30 min"
     zh = web.signin("lead").get("/queue/operations").text
-    assert badge(zh, a) == "剩余 3小时00分" and badge(zh, b) == "已超时 6小时30分"
+    assert badge(zh, a) == "剩余 3 个工作小时 00 分" and badge(zh, b) == "已超时 6 个工作小时 30 分"
 
 
 def test_the_timeline_speaks_the_readers_language(web, complaints):

@@ -1,5 +1,5 @@
-"""Which texts stored outside the audit trail the engine wrote: a complaint's root-cause note and a reopened
-task's title.
+"""Which texts stored outside the audit trail the engine wrote: a complaint's root-cause note, a reopened
+task's title and a transferred task's reason.
 
 Each is written together with an audit row holding the same text as its reason, whose ``data`` says whose that
 reason is (:func:`~closeloop.domain.reasons.reason_data`: the engine's code, or null for a person's). A page
@@ -66,6 +66,21 @@ def reopened_title_data(sessions, tasks: Iterable[Task]) -> dict[int, dict[str, 
         if reason is not None and task.title == reopened_title(reason):
             out[tid] = dict(data or {})
     return out
+
+
+def transfer_reason_data(sessions, tasks: Iterable[Task]) -> dict[int, dict[str, Any]]:
+    """Task id -> the ``data`` of the ``create`` audit row that wrote its ``transfer_reason`` (the transfer made
+    the task with that reason: services/work/tasks.py:transfer_in_session), for each of ``tasks`` that has a
+    transfer reason and such a row holding the same text. Other tasks are absent (their reason is recognised
+    from its text). One query whatever the number of tasks, none without a transferred one. Raises nothing."""
+    wanted = {t.id: t.transfer_reason for t in tasks if t.transfer_reason}
+    if not wanted:
+        return {}
+    with unit_of_work(sessions) as s:
+        rows = s.execute(select(Transition.entity_id, Transition.reason, Transition.data)
+                         .where(Transition.entity == "task", Transition.trigger == CREATE,
+                                Transition.entity_id.in_(set(wanted)))).all()
+    return {tid: dict(data or {}) for tid, reason, data in rows if reason is not None and reason == wanted[tid]}
 
 
 def _origin(task_id: int, parent: dict[int, int | None]) -> int:
