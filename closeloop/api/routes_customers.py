@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from closeloop.bootstrap import App
+from closeloop.domain.customer import ContactKind
 from closeloop.domain.errors import DomainError, NotFound
 from closeloop.services.customers.links import LinkRefused, Verdict, VerdictLinks
 from closeloop.services.customers.promises import (
@@ -170,7 +171,9 @@ class KeepIn(In):
     message_id: int | None = Field(None, ge=1, description="an outbound message on the complaint (the contact)")
     task_id: int | None = Field(None, ge=1, description="a finished task of the promising department (the action)")
     contact: str | None = Field(None, min_length=1, max_length=MAX_CONTACT, description="record a contact made now")
-    channel: str = Field("phone", max_length=64)
+    channel: ContactKind = Field(ContactKind.PHONE, description="where the ``contact`` was made (as the CLI's "
+                                                             "``promises keep --channel``); another value is a "
+                                                             "422 naming ``channel``")
 
 
 class PromiseOut(Out):
@@ -228,7 +231,7 @@ def promise_keep(promise_id: Id, body: KeepIn, who: Principal = Depends(require(
     _scope(app, who, p.complaint_id)
     return PromiseOut.model_validate(keep_promise(app.sessions, promise_id, actor=who.actor, at=app.clock.now(),
                                                   message_id=body.message_id, task_id=body.task_id,
-                                                  contact=body.contact, channel=body.channel))
+                                                  contact=body.contact, channel=body.channel.value))
 
 
 # --- the customer's history (issue 14) -----------------------------------------------------------------

@@ -87,9 +87,11 @@ def reprioritize(complaint_id: Id, body: PriorityIn, if_match: str | None = Head
                  who: Principal = Depends(require(*ACTION_ROLES["reprioritize"])),
                  app: App = Depends(get_app)) -> ComplaintOut:
     """Change the severity (a reason is required); every clock is recomputed with the new targets. 422
-    (``severity``) when it is already that severity; 403 for a lead whose department's task was transferred
-    away (the message names the department the work belongs to now)."""
+    (``severity``) when it is already that severity; 403 for a lead whose department owns none of the work now
+    (its task was transferred away or cancelled; the message names the departments the work belongs to now),
+    judged before the version (a garbled ``If-Match``, a stale one) is looked at."""
     ensure_visible(app, who, complaint_id)
+    lifecycle.check_priority_owner(app.sessions, complaint_id, who.lead_of)
     lifecycle.reprioritize(app.sessions, complaint_id, body.severity, config=app.config, reason=body.reason,
                            actor=who.actor, at=app.clock.now(), expected_version=version_of(body.version, if_match),
                            lead_of=who.lead_of)

@@ -125,8 +125,8 @@ class MergeRejected(DomainError):
 
 class NotPermitted(DomainError):
     """The caller's role may not do this (the API answers 403). ``role`` is the caller's role; ``owners``, when
-    the refusal is that the caller's department no longer owns the work (its task was transferred away), the
-    departments that own it now (sorted; empty when none does)."""
+    the refusal is that the caller's department no longer owns the work (its task was transferred away or
+    cancelled), the departments that own it now (sorted; empty when none does)."""
 
     def __init__(self, role: str, problem: str, *, owners: tuple[str, ...] = ()):
         self.role, self.problem, self.owners = role, problem, owners

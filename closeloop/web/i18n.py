@@ -128,8 +128,8 @@ EN: dict[str, str] = {
     "error.403": "You do not have access to this page.", "error.403.department":
         "Your token is for department {mine}; it cannot open {other}.",
     "error.403.complaint": "Complaint {id} has no task in your department.",
-    "error.403.not_owner": "Complaint {id}: your department's task ({mine}) was transferred and the work now "
-                           "belongs to {now}: only a lead there or a manager may change the priority.",
+    "error.403.not_owner": "Complaint {id}: your department's task ({mine}) was transferred or cancelled and the "
+                           "work now belongs to {now}: only a lead there or a manager may change the priority.",
     "error.403.role": "This page is for the operations manager.",
     "error.403.csrf": "The form was rejected: it did not come from this dashboard (missing or wrong "
                       "security token). Reload the page and try again.",

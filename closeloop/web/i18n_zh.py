@@ -97,7 +97,7 @@ ZH: dict[str, str] = {
     "error.title": "出现问题", "error.401": "请先登录。", "error.403": "您无权访问此页面。",
     "error.403.department": "您的令牌属于部门 {mine}，不能打开 {other} 的内容。",
     "error.403.complaint": "投诉 {id} 在您的部门没有任务。",
-    "error.403.not_owner": "投诉 {id}：您部门（{mine}）的任务已转交，该工作现归属 {now}："
+    "error.403.not_owner": "投诉 {id}：您部门（{mine}）的任务已转交或取消，该工作现归属 {now}："
                            "只有该部门的主管或运营经理可以调整优先级。",
     "error.403.role": "此页面仅供运营经理使用。",
     "error.403.csrf": "表单被拒绝：它不是从本仪表板提交的（安全令牌缺失或错误）。请刷新页面后重试。",

@@ -57,8 +57,8 @@ def may(who: Principal, action: str) -> bool:
 
 
 def priority_refused(who: Principal, complaint_id: int, tasks: Iterable[tuple[str, str]]) -> dict[str, str] | None:
-    """Why ``who``, a lead whose department's task on the complaint was transferred away, may not change its
-    priority (``lifecycle.priority_refusal``, the service's own rule, on the complaint's ``tasks`` as
+    """Why ``who``, a lead whose department's task on the complaint was transferred away or cancelled, may not
+    change its priority (``lifecycle.priority_refusal``, the service's own rule, on the complaint's ``tasks`` as
     ``(department, status)`` pairs): the values of ``error.403.not_owner``, shown instead of the form; None when
     they may (or their role may not at all)."""
     if not may(who, "reprioritize"):
@@ -127,10 +127,12 @@ def _note(app: App, cid: int, data: dict, who: Principal, at: datetime) -> None:
 
 
 def _reprioritize(app: App, cid: int, data: dict, who: Principal, at: datetime) -> None:
+    # a lead: only while the department owns the work now, judged before the form's version and fields are read
+    lifecycle.check_priority_owner(app.sessions, cid, who.lead_of)
     actor = web_actor(who)
     lifecycle.reprioritize(app.sessions, cid, data.get("severity", ""), config=app.config,
                            reason=required_text(data, "reason"), actor=actor, at=at, expected_version=_version(data),
-                           lead_of=who.lead_of)  # a lead: only while the department still owns the work
+                           lead_of=who.lead_of)
 
 
 def _wait(app: App, cid: int, data: dict, who: Principal, at: datetime) -> None:
@@ -176,7 +178,7 @@ def work(request: Request, complaint_id: int = Path(ge=1, le=MAX_ID), action: st
         if unknown:
             return _back(complaint_id, err="unknown_handle", handle=unknown.group(1))
         return _back(complaint_id, err=problem_kind(exc), field=exc.field if exc.field in FIELDS else "complaint")
-    except NotPermitted as exc:  # a lead whose department's task was transferred away: the work is another's now
+    except NotPermitted as exc:  # a lead whose department's task was transferred away or cancelled
         raise PageError(403, "error.403.not_owner", **_not_owner(exc, who, complaint_id)) from None
     except NoVersion:
         return _back(complaint_id, err="version")

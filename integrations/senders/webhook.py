@@ -29,6 +29,7 @@ import httpx
 
 from integrations.http1 import Http1Transport
 from integrations.outbound import OutgoingMessage, SendResult
+from integrations.webhook_keys import webhook_keys
 
 SIGNATURE_HEADER = "X-Closeloop-Signature"  # deprecated: body only, no timestamp (replayable)
 WEBHOOK_ID_HEADER = "webhook-id"
@@ -87,15 +88,21 @@ class WebhookRejected(ValueError):
     """A webhook that fails :func:`verify_webhook` (the message says which check)."""
 
 
-def verify_webhook(secret: bytes, headers: Mapping[str, str], body: bytes, *, now: datetime,
+def verify_webhook(secret: str | bytes, headers: Mapping[str, str], body: bytes, *, now: datetime,
                    tolerance: timedelta = TIMESTAMP_TOLERANCE) -> str:
     """What a receiver does with the Standard Webhooks headers (``headers`` keyed in lower case).
+
+    ``secret``: the secret as the sender holds it (``CLOSELOOP_WEBHOOK_SECRET``, a ``str``), read as the sender
+    reads it (:func:`integrations.webhook_keys.webhook_keys`: ``whsec_<base64>`` gives the decoded bytes, a raw
+    secret its UTF-8 bytes); or the HMAC key itself as ``bytes``. A malformed ``whsec_`` secret raises
+    :class:`~integrations.webhook_keys.WebhookSecretError` naming ``secret`` (never taken as a raw key).
 
     Requires all three headers, a ``webhook-timestamp`` within ``tolerance`` of ``now`` (either side), and
     one ``v1,`` entry of the space-separated ``webhook-signature`` equal (constant time) to the HMAC over the
     raw ``body``. Returns the ``webhook-id`` (the key to de-duplicate on: retries repeat it). Raises
     :class:`WebhookRejected` otherwise.
     """
+    key = secret if isinstance(secret, bytes) else webhook_keys(secret, setting="secret").v1
     msg_id, stamp, given = (headers.get(h) for h in
                             (WEBHOOK_ID_HEADER, WEBHOOK_TIMESTAMP_HEADER, WEBHOOK_SIGNATURE_HEADER))
     if not msg_id or not stamp or not given:
@@ -104,7 +111,7 @@ def verify_webhook(secret: bytes, headers: Mapping[str, str], body: bytes, *, no
         raise WebhookRejected("webhook-timestamp is not Unix seconds")
     if abs(now.timestamp() - int(stamp)) > tolerance.total_seconds():
         raise WebhookRejected("webhook-timestamp is outside the tolerance (stale, replayed or skewed)")
-    expected = sign_v1(secret, msg_id, int(stamp), body).encode("ascii")
+    expected = sign_v1(key, msg_id, int(stamp), body).encode("ascii")
     if not any(hmac.compare_digest(expected, entry.encode("utf-8", "replace")) for entry in given.split()):
         raise WebhookRejected("no webhook-signature entry matches")
     return msg_id

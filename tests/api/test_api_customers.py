@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from models.tables import Customer, CustomerContact, Outbox, Transition
+from models.tables import Customer, CustomerContact, Message, Outbox, Promise, Transition
 from tests.integration.helpers import facts, intake
 
 from .conftest import T0
@@ -73,3 +73,30 @@ def test_promises_through_the_api_made_listed_kept_with_a_contact(api, complaint
     kept = api.post("member", f"/promises/{pid}/keep", json={"contact": "called back, refund confirmed"})
     assert kept.status_code == 200 and kept.json()["status"] == "kept" and kept.json()["kept_by_message_id"]
     assert api.post("member", f"/promises/{pid}/keep", json={"contact": "again"}).status_code == 409
+
+
+def test_keeping_a_promise_takes_the_contact_channels_the_cli_takes_and_names_the_field_otherwise(api, complaints):
+    """``channel`` was free text (any 64 characters stored on the contact message); it is now the CLI's
+    ``promises keep --channel`` choice (:class:`ContactKind`): another value is a 422 naming the field and the
+    values allowed, and nothing is recorded."""
+    ops = complaints[0]
+    made = [api.post("member", f"/complaints/{ops}/promises",
+                     json={"department": "operations", "kind": "call_back", "business_hours": 8}).json()["id"]
+            for _ in range(2)]
+    with api.app.sessions() as s:
+        messages = len(s.scalars(select(Message)).all())
+    bad = api.post("member", f"/promises/{made[0]}/keep", json={"contact": "called back", "channel": "carrier pigeon"})
+    assert bad.status_code == 422, bad.text
+    error = bad.json()["error"]
+    assert error["field"] == "channel" and all(k in error["message"] + str(error["details"])
+                                               for k in ("email", "phone", "chat")), error
+    with api.app.sessions() as s:
+        assert len(s.scalars(select(Message)).all()) == messages
+        assert s.get_one(Promise, made[0]).status == "open"
+    kept = api.post("member", f"/promises/{made[0]}/keep", json={"contact": "wrote back", "channel": "email"})
+    assert kept.status_code == 200, kept.text
+    default = api.post("member", f"/promises/{made[1]}/keep", json={"contact": "called back"})
+    assert default.status_code == 200, default.text
+    with api.app.sessions() as s:
+        assert [s.get_one(Message, r.json()["kept_by_message_id"]).channel for r in (kept, default)] == [
+            "email", "phone"]

@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 
 from closeloop.cli import app as cli_app
 from closeloop.settings import Settings
-from integrations.senders import sign_v1
-from integrations.webhook_keys import WebhookKeys, webhook_keys
+from integrations.senders import WebhookRejected, sign_v1, verify_webhook
+from integrations.webhook_keys import WebhookKeys, WebhookSecretError, webhook_keys
 
 from . import test_delivery
 from .receiver import Reply
@@ -122,3 +122,24 @@ def test_webhooks_secret_prints_a_fresh_spec_form_secret():
     assert len(base64.b64decode(short.stdout.strip().removeprefix("whsec_"))) == 24
     refused = runner.invoke(cli_app, ["webhooks", "secret", "--bytes", "16"])
     assert refused.exit_code == 2 and "--bytes" in refused.stderr and refused.stdout == ""
+
+
+def test_verify_webhook_takes_the_secret_as_the_sender_holds_it():
+    """``verify_webhook`` took only the HMAC key as bytes: a receiver handing it the ``whsec_`` secret it was
+    given (as Standard Webhooks libraries take it) got a TypeError, and its bytes (``b"whsec_..."``) a
+    rejection. A ``str`` is now read as the sender reads ``CLOSELOOP_WEBHOOK_SECRET``; a malformed one is refused
+    naming ``secret``; ``bytes`` stay the key itself."""
+    msg_id, stamp, body = "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, b'{"test": 2432232314}'
+    headers = {"webhook-id": msg_id, "webhook-timestamp": str(stamp),
+               "webhook-signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="}  # the reference vector
+    now = datetime.fromtimestamp(stamp + 10, UTC)
+    assert verify_webhook("whsec_" + KEY_B64, headers, body, now=now) == msg_id
+    assert verify_webhook(base64.b64decode(KEY_B64), headers, body, now=now) == msg_id  # the key, as before
+    with pytest.raises(WebhookRejected):  # its text is not its key
+        verify_webhook(("whsec_" + KEY_B64).encode(), headers, body, now=now)
+    raw = {**headers, "webhook-signature": sign_v1(b"plain raw secret", msg_id, stamp, body)}
+    assert verify_webhook("plain raw secret", raw, body, now=now) == msg_id  # a raw secret: its UTF-8 bytes
+    for bad in BAD.values():
+        with pytest.raises(WebhookSecretError, match=r"^secret: ") as exc:
+            verify_webhook(bad, headers, body, now=now)
+        assert bad == "whsec_" or bad not in str(exc.value)

@@ -41,23 +41,22 @@ def reprioritize(sessions, complaint_id: int, severity: str, *, config: Config, 
 
     ``lead_of``: the department of the lead asking (the API's and the dashboard's lead; None: a manager, a bulk
     action or the operator's command line, who may change any complaint). A lead changes only the priority of
-    work their department still owns: a task of the complaint in that department that was not transferred away.
+    work their department owns now (:func:`priority_refusal`). Authorization is judged first: a lead refused
+    gets ``NotPermitted`` whatever else is wrong with the request (the routes check it with
+    :func:`check_priority_owner` before they even read the version).
 
-    Raises ``InvalidInput`` for an unknown severity or a missing reason, ``NotPermitted`` (``owners``: the
-    departments the work belongs to now) when ``lead_of`` owns none of the complaint's work, ``Conflict`` when
-    ``expected_version`` (the version the caller read; None: not checked) is stale.
+    Raises ``NotFound`` for an unknown complaint, ``NotPermitted`` (``owners``: the departments the work belongs
+    to now) when ``lead_of`` owns none of the complaint's work, then ``InvalidInput`` for an unknown severity or
+    a missing reason, ``Conflict`` when ``expected_version`` (the version the caller read; None: not checked)
+    is stale.
     """
-    if severity not in SEVERITIES:
-        raise InvalidInput("severity", f"must be one of {', '.join(SEVERITIES)}")
-    if not reason or not reason.strip():
-        raise InvalidInput("reason", "a priority change needs a reason")
     with unit_of_work(sessions) as s:
         c = _get(s, complaint_id)
-        if lead_of is not None:
-            tasks = s.execute(select(Task.department, Task.status).where(Task.complaint_id == c.id))
-            refusal = priority_refusal(c.id, lead_of, [(d, st) for d, st in tasks])
-            if refusal is not None:
-                raise refusal
+        _check_owner(s, c.id, lead_of)
+        if severity not in SEVERITIES:
+            raise InvalidInput("severity", f"must be one of {', '.join(SEVERITIES)}")
+        if not reason or not reason.strip():
+            raise InvalidInput("reason", "a priority change needs a reason")
         check_version(c, expected_version, "complaint")
         if c.status in (ComplaintStatus.MERGED, ComplaintStatus.REJECTED):
             raise InvalidInput("complaint", f"complaint {c.id} is {c.status}; its severity no longer matters")
@@ -70,24 +69,59 @@ def reprioritize(sessions, complaint_id: int, severity: str, *, config: Config, 
         return c
 
 
+def _check_owner(s, complaint_id: int, lead_of: str | None) -> None:
+    """``NotPermitted`` (:func:`priority_refusal`) when the lead of ``lead_of`` may not change the priority."""
+    if lead_of is None:
+        return
+    tasks = s.execute(select(Task.department, Task.status).where(Task.complaint_id == complaint_id))
+    refusal = priority_refusal(complaint_id, lead_of, [(d, st) for d, st in tasks])
+    if refusal is not None:
+        raise refusal
+
+
+def check_priority_owner(sessions, complaint_id: int, lead_of: str | None) -> None:
+    """Whether the lead of ``lead_of`` (None: not a lead) may change complaint ``complaint_id``'s priority, asked
+    before a route reads the rest of the request (the version: ``If-Match``, the form's field), so a refused lead
+    learns that first; :func:`reprioritize` asks again in its own transaction. Raises ``NotFound`` for an unknown
+    complaint, ``NotPermitted`` as :func:`reprioritize` does; returns None when they may."""
+    if lead_of is None:
+        return
+    with sessions() as s:
+        _check_owner(s, _get(s, complaint_id).id, lead_of)
+
+
+#: The states in which a department's task makes it an owner of the complaint's work (:func:`priority_refusal`):
+#: active (the work is in its hands) or done (it did the work: a reopen goes back to it). Not transferred (the
+#: work went to the successor's department) nor cancelled (the work was withdrawn from it).
+OWNING_STATES = frozenset(ACTIVE_STATES | {TaskStatus.DONE})
+
+
 def priority_refusal(complaint_id: int, lead_of: str | None,
                      tasks: Iterable[tuple[str, str]]) -> NotPermitted | None:
     """Whether the lead of department ``lead_of`` may change complaint ``complaint_id``'s priority, given its
-    ``tasks`` as ``(department, status)`` pairs: None when they may (``lead_of`` None: not a lead; or a task of
-    the complaint in that department was not transferred away), else the ``NotPermitted`` :func:`reprioritize`
-    raises (``owners``: the departments the work belongs to now). The one rule of the service and the complaint
-    page (which shows the reason instead of the form). Raises nothing."""
+    ``tasks`` as ``(department, status)`` pairs: None when they may (``lead_of`` None: not a lead; or the
+    department owns the work now), else the ``NotPermitted`` :func:`reprioritize` raises (``owners``: the
+    departments that own the work now, sorted; empty when none does). The one rule of the service and the
+    complaint page (which shows the reason instead of the form). Raises nothing.
+
+    A department owns the complaint's work now when one of its tasks on it is in :data:`OWNING_STATES`: active,
+    or done. Sources: README "Roles" (a lead acts "within the department": on its department's work) and the
+    reopen rule (README "not satisfied reopens the complaint to the department that did the work";
+    :func:`reopen_in_session` reopens to the department whose task was done last), so a department that finished
+    its task keeps answering for it. A task transferred away handed the work to its successor's department, and a
+    cancelled one (by a lead, or by a resolve by hand or a reopen) was withdrawn from the department: neither
+    leaves the department owning anything (the complaint stays readable to it: its tasks touch it)."""
     if lead_of is None:
         return None
     rows = list(tasks)
-    if any(d == lead_of and st != TaskStatus.TRANSFERRED for d, st in rows):
+    if any(d == lead_of and st in OWNING_STATES for d, st in rows):
         return None
-    owners = tuple(sorted({d for d, st in rows if st != TaskStatus.TRANSFERRED}))
+    owners = tuple(sorted({d for d, st in rows if st in OWNING_STATES}))
     now = f"department {', '.join(owners)}" if owners else "no department"
-    problem = (f"complaint {complaint_id}'s task was transferred from department {lead_of} and now belongs to "
-               f"{now}: only its lead or a manager may change the priority"
-               if any(d == lead_of for d, _ in rows) else
-               f"complaint {complaint_id} has no task in department {lead_of}")
+    ended = sorted({str(st) for d, st in rows if d == lead_of})
+    problem = (f"complaint {complaint_id}'s task in department {lead_of} was {' or '.join(ended)} and the work now "
+               f"belongs to {now}: only its lead or a manager may change the priority"
+               if ended else f"complaint {complaint_id} has no task in department {lead_of}")
     return NotPermitted("lead", problem, owners=owners)
 
 
