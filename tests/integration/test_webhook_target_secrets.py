@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import socket
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 
@@ -198,3 +199,31 @@ def test_config_validate_and_the_deliver_flow_refuse_an_unset_variable_at_startu
     monkeypatch.setenv("CLOSELOOP_TEST_SECRET_CRM", CRM)
     res = runner.invoke(cli_app, ["config", "validate", str(conf)])
     assert res.exit_code == 0 and ": ok (" in res.stdout
+
+
+def test_the_api_and_other_commands_refuse_an_unset_variable_at_startup(tmp_path, monkeypatch):
+    from closeloop.cli import api as api_cli
+    from models import migrate
+    from models.db import make_engine
+
+    db = f"sqlite:///{tmp_path / 'api.db'}"
+    eng = make_engine(db)
+    migrate.upgrade(eng)
+    eng.dispose()
+    conf = tmp_path / "site.toml"
+    conf.write_text(_config(crm=HOOK), "utf-8")
+    monkeypatch.setenv("CLOSELOOP_DATABASE_URL", db)
+    monkeypatch.setenv("CLOSELOOP_CONFIG", str(conf))
+    monkeypatch.delenv("CLOSELOOP_TEST_SECRET_CRM", raising=False)
+    served: list[object] = []
+    monkeypatch.setattr(api_cli, "run_api", lambda app, socks, log_level="info": served.append(socks))
+    with socket.socket() as probe:  # a free port (bound only if the command failed to refuse)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    res = runner.invoke(cli_app, ["api", "--port", str(port)])
+    assert res.exit_code == 2 and served == []  # refused before binding or serving (not at the first request)
+    assert "webhooks.crm.secret_env: the environment variable CLOSELOOP_TEST_SECRET_CRM is not set" in res.stderr
+    # any command reading the configuration: the same line, exit 2, no traceback
+    res = runner.invoke(cli_app, ["digest"])
+    assert res.exit_code == 2 and "Traceback" not in res.output + res.stderr
+    assert res.stderr.startswith("error: ") and "CLOSELOOP_TEST_SECRET_CRM is not set" in res.stderr
