@@ -11,6 +11,8 @@
   value whose base64 does not decode (or gives under 24 or over 64 bytes) is refused at startup; any other value
   is a raw key, its UTF-8 bytes (as before). ``X-Closeloop-Signature`` is keyed by the UTF-8 bytes of the value
   as written in both cases (:mod:`integrations.webhook_keys`). The default ``change-me`` is only for demos.
+  A target of the configuration's ``[webhooks.<name>]`` is signed with the secret in the variable its
+  ``secret_env`` names instead (read and checked when the configuration loads: :mod:`closeloop.config`).
 - ``CLOSELOOP_WEBHOOK_SECRET_PREVIOUS``: secrets being rotated out (``;`` between them, ``\\;`` a ``;`` inside
   one; default none), each read like ``CLOSELOOP_WEBHOOK_SECRET``: each adds its own ``v1,`` entry to
   ``webhook-signature``, so receivers still holding an old secret keep verifying until they are moved (README

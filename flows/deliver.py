@@ -7,7 +7,8 @@ backoff and recording; this flow builds the app and the senders from settings:
 - ``CLOSELOOP_WEBHOOK_SECRET`` signs webhooks (HMAC-SHA256; a raw secret or a Standard Webhooks
   ``whsec_<base64>`` one: :mod:`integrations.webhook_keys`; a warning is logged while it is the demo
   default ``change-me``); ``CLOSELOOP_WEBHOOK_SECRET_PREVIOUS`` (secrets being rotated out) adds one
-  ``webhook-signature`` entry each;
+  ``webhook-signature`` entry each; a target of the configuration's ``[webhooks.*]`` is signed with its own
+  secret instead (named by ``secret_env``, read when the configuration loads), chosen per row from its target;
 - ``CLOSELOOP_DELIVERY_DEADLINE_S`` is every attempt's total deadline;
 - ``CLOSELOOP_CAPTURE_DIR`` receives ``capture://`` targets.
 
@@ -119,11 +120,11 @@ def deliver_outbox(max_batches: int = 50) -> dict:
     settings = app.settings
     worker = worker_name()
     retry_policy, alert = RetryPolicy.from_settings(settings), dead_letter_alert(app.config)
-    keys = webhook_keys(settings.webhook_secret)
+    keys, targets = webhook_keys(settings.webhook_secret), app.config.webhook_keys()
 
     async def drain() -> DeliveryReport:
         async with open_default_sender(secret=keys.v1, legacy_secret=keys.legacy,
-                                       previous=previous_keys(settings.webhook_secret_previous),
+                                       previous=previous_keys(settings.webhook_secret_previous), targets=targets,
                                        deadline_s=settings.delivery_deadline_s,
                                        capture_dir=settings.capture_dir, email=email_sender(settings),
                                        clock=app.clock.now) as sender:

@@ -15,7 +15,12 @@ written, whatever its form: that header exists only for receivers written agains
 keyed it by the variable's text, so it stays frozen (a receiver that already held a ``whsec_``-shaped value
 keeps verifying it), and no Standard Webhooks library reads it.
 
-Standard library only (imported by :mod:`closeloop.settings` to refuse a bad value at startup).
+A webhook target of the configuration may have a secret of its own (``[webhooks.<name>]`` ``secret_env``, and
+``previous_secret_env`` for a rotation: the names of environment variables, never the secrets): :func:`target_keys`
+reads them, the same two forms, and refuses a variable that is unset or malformed naming the target and the variable.
+
+Standard library only (imported by :mod:`closeloop.settings` and :mod:`closeloop.config` to refuse a bad value at
+startup).
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ import base64
 import binascii
 import re
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 SECRET_PREFIX = "whsec_"
 SETTING = "CLOSELOOP_WEBHOOK_SECRET"
@@ -78,11 +84,45 @@ def previous_secrets(setting_value: str) -> tuple[str, ...]:
     return tuple(part for part in parts if part)
 
 
-def previous_keys(setting_value: str) -> tuple[bytes, ...]:
-    """The ``webhook-signature`` keys of ``CLOSELOOP_WEBHOOK_SECRET_PREVIOUS``: secrets being rotated out
-    (:func:`previous_secrets`), each read as :func:`webhook_keys` reads the current one. Raises
-    :class:`WebhookSecretError` naming that setting for a malformed ``whsec_`` part."""
-    return tuple(webhook_keys(secret, setting=PREVIOUS_SETTING).v1 for secret in previous_secrets(setting_value))
+def previous_keys(setting_value: str, *, setting: str = PREVIOUS_SETTING) -> tuple[bytes, ...]:
+    """The ``webhook-signature`` keys of ``CLOSELOOP_WEBHOOK_SECRET_PREVIOUS`` (or of a target's
+    ``previous_secret_env``, named by ``setting``): secrets being rotated out (:func:`previous_secrets`), each read
+    as :func:`webhook_keys` reads the current one. Raises :class:`WebhookSecretError` naming ``setting`` for a
+    malformed ``whsec_`` part."""
+    return tuple(webhook_keys(secret, setting=setting).v1 for secret in previous_secrets(setting_value))
+
+
+@dataclass(frozen=True)
+class SigningKeys:
+    """Every key one webhook is signed with: ``v1`` and ``previous`` (rotated out) each sign a
+    ``webhook-signature`` entry, ``legacy`` the deprecated ``X-Closeloop-Signature``. Kept out of ``repr``."""
+
+    v1: bytes = field(repr=False)
+    legacy: bytes = field(repr=False)
+    previous: tuple[bytes, ...] = field(default=(), repr=False)
+
+
+def target_keys(target: str, secret_env: str, previous_env: str | None, environ: Mapping[str, str]) -> SigningKeys:
+    """The keys of one configured webhook target (``target``: its name in messages, ``webhooks.crm``): the
+    secret in the environment variable ``secret_env`` and, when ``previous_env`` is given, the secrets being
+    rotated out in that one (as ``CLOSELOOP_WEBHOOK_SECRET_PREVIOUS``: ``;`` between them, empty: none).
+
+    Raises :class:`WebhookSecretError` with one line naming ``target`` and the variable (never its value) when
+    ``secret_env`` is unset or blank, ``previous_env`` is unset, or a ``whsec_`` value in either is malformed."""
+    secret = environ.get(secret_env)
+    if secret is None or not secret.strip():
+        what = "is not set" if secret is None else "is empty"
+        raise WebhookSecretError(f"{target}.secret_env: the environment variable {secret_env} {what}; set it to "
+                                 "this target's secret (`closeloop webhooks secret` prints a fresh one)")
+    keys = webhook_keys(secret, setting=f"{target}.secret_env: {secret_env}")
+    if previous_env is None:
+        return SigningKeys(v1=keys.v1, legacy=keys.legacy)
+    previous = environ.get(previous_env)
+    if previous is None:
+        raise WebhookSecretError(f"{target}.previous_secret_env: the environment variable {previous_env} is not "
+                                 "set; set it to the secrets being rotated out (empty: none) or remove the key")
+    return SigningKeys(v1=keys.v1, legacy=keys.legacy,
+                       previous=previous_keys(previous, setting=f"{target}.previous_secret_env: {previous_env}"))
 
 
 def new_webhook_secret(nbytes: int = NEW_KEY_BYTES) -> str:

@@ -27,6 +27,7 @@ from closeloop.cli.common import (
     parse_instant,
     report_errors,
     stamp,
+    startup_config,
 )
 from closeloop.cli.complaints import complaints_app
 from closeloop.cli.tasks import tasks_app
@@ -339,6 +340,7 @@ def serve_cmd(api_host: str = typer.Option("127.0.0.1", "--api-host", help="the 
     from flows.serve import serve_all, serve_lock
 
     a = get_app()
+    config = startup_config(a)
     try:
         mail = describe_email(a.settings)
     except ValueError as exc:
@@ -353,7 +355,7 @@ def serve_cmd(api_host: str = typer.Option("127.0.0.1", "--api-host", help="the 
             out.print(f"REST API on http://{host_port(api_host, api_port)}/api/v1")
         out.print(mail)
         out.print("serving the deployments of deploy/prefect.yaml (Ctrl-C to stop)")
-        serve_all(a.config)
+        serve_all(config)
 
 
 @app.command("automations")

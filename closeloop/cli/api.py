@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from closeloop.bootstrap import App
-from closeloop.cli.common import OUT_HELP, actor_name, get_app, out, out_file, stamp, write_out
+from closeloop.cli.common import OUT_HELP, actor_name, get_app, out, out_file, stamp, startup_config, write_out
 from closeloop.domain.errors import InvalidInput
 from closeloop.logs import configure_logging
 from closeloop.services.people import tokens as token_svc
@@ -145,6 +145,7 @@ def api_cmd(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.O
     """Serve the REST API (/api/v1; OpenAPI at /api/v1/openapi.json, docs at /api/v1/docs)."""
 
     a = get_app()
+    startup_config(a)
     sock = bind_api_socket(host, port)
     configure_logging(a.settings.log_format)
     out.print(f"closeloop API on http://{host_port(host, port)}/api/v1 "

@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from closeloop.bootstrap import App, build_app
+from closeloop.config import Config, ConfigError
 from closeloop.domain.errors import DomainError, IllegalTransition, InvalidInput
 from closeloop.domain.improvement import ImprovementTrigger
 from closeloop.domain.promise import PROMISE_MACHINE, PromiseTrigger
@@ -70,6 +71,16 @@ def get_app(require_schema: bool = True) -> App:
                   "current schema.[/red] Run [bold]closeloop db upgrade[/bold] first.")
         raise typer.Exit(2)
     return a
+
+
+def startup_config(a: App) -> Config:
+    """``a``'s configuration, loaded now (a long-running command checks it before it starts serving: a bad file
+    or an unset ``[webhooks.*]`` secret variable is one error line naming it and exit 2, not a failure at the
+    first request or delivery)."""
+    try:
+        return a.config
+    except ConfigError as exc:
+        fail(exc, 2)
 
 
 #: What moves each kind of record on the command line, by entity: the noun and, per machine trigger, the command
@@ -214,6 +225,8 @@ def _reporting(f: Callable[..., Any]) -> Callable[..., Any]:
             return f(*a, **kw)
         except DomainError as exc:
             fail(callers_view(_as_typed(exc, shown)), exit_code(exc))
+        except ConfigError as exc:  # the file, or a secret variable it names: one line, exit 2, no traceback
+            fail(exc, 2)
     return run
 
 
@@ -240,7 +253,8 @@ def field_as(**params: str) -> Iterator[None]:
 
 def report_errors(app: typer.Typer) -> typer.Typer:
     """The one error wrapper of the command line: every command of ``app`` and of its sub-apps prints a
-    domain error as one ``error:`` line naming the field and exits with :func:`exit_code` (no traceback).
+    domain error as one ``error:`` line naming the field and exits with :func:`exit_code` (no traceback), and a
+    configuration error (:class:`~closeloop.config.ConfigError`) as one line with exit code 2.
     Called once on the finished ``closeloop`` app; returns it."""
     for each in _apps(app):
         for info in each.registered_commands:

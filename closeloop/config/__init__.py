@@ -9,6 +9,8 @@ Shape (see ``closeloop/config/default.toml`` for a full example)::
                            [rules.when] fact = [values] | {equals, prefix, contains, regex, ignore_case},
                            [[rules.tasks]] department, kind, title, instructions?, depends_on?
     [fallback]             [[fallback.tasks]] as above (the triage queue)
+    [webhooks.<name>]      url, secret_env, previous_secret_env?: a webhook target's own signing secret
+                           (names of environment variables, read when the file loads)
 
 Errors are :class:`ConfigError` with the dotted path of the bad field.
 """
@@ -16,8 +18,10 @@ Errors are :class:`ConfigError` with the dotted path of the bad field.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
@@ -32,6 +36,7 @@ from closeloop.domain.routing import Matcher, Router, RoutingRule, TaskTemplate
 from closeloop.domain.sla import SlaPolicy, SlaTargets, hours
 from closeloop.domain.triage import DEFAULT_WEIGHTS, Triage, TriagePolicy
 from integrations.calendars import holiday_calendar  # holidays package: outside the domain
+from integrations.webhook_keys import SigningKeys, WebhookSecretError, target_keys
 
 from .schema import (
     ConfigError,
@@ -132,6 +137,20 @@ class Config:
     def customer_calendar(self):
         return self.calendar(self.model.sla.customer_calendar)
 
+    def webhook_keys(self, environ: Mapping[str, str] | None = None) -> dict[str, SigningKeys]:
+        """The signing keys of the webhook targets with a secret of their own, by target URL (``[webhooks.*]``
+        ``url``), read from ``environ`` (default ``os.environ``); a target not listed is signed with
+        ``CLOSELOOP_WEBHOOK_SECRET``. Raises :class:`ConfigError` naming the file, the target and the variable
+        (never its value) for an unset or malformed variable."""
+        env = os.environ if environ is None else environ
+        keys = {}
+        for name, hook in self.model.webhooks.items():
+            try:
+                keys[hook.url] = target_keys(f"webhooks.{name}", hook.secret_env, hook.previous_secret_env, env)
+            except WebhookSecretError as exc:
+                raise ConfigError(f"{self.source}: {exc}") from None
+        return keys
+
 
 def _task(t: TaskModel) -> TaskTemplate:
     return TaskTemplate(t.department, t.kind, t.title, t.instructions, tuple(t.depends_on))
@@ -156,8 +175,9 @@ def build_router(model: ConfigModel) -> Router:
     return Router(rules, [_task(t) for t in model.fallback.tasks], frozenset(model.departments))
 
 
-def parse_config(text: str, source: str = "<string>") -> Config:
-    """Validate TOML ``text``. Raises :class:`ConfigError` naming the file and the field."""
+def parse_config(text: str, source: str = "<string>", environ: Mapping[str, str] | None = None) -> Config:
+    """Validate TOML ``text``; the secrets ``[webhooks.*]`` name are read from ``environ`` (default
+    ``os.environ``) and checked too. Raises :class:`ConfigError` naming the file and the field."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -190,6 +210,7 @@ def parse_config(text: str, source: str = "<string>") -> Config:
     for dep_name in model.sla.departments:
         if dep_name not in model.departments:
             raise ConfigError(f"{source}: sla.departments.{dep_name}: unknown department")
+    _check_webhooks(cfg, environ)
     try:
         cfg.router  # noqa: B018 - validate rules now, not at first use
         cfg.triage  # noqa: B018
@@ -202,11 +223,23 @@ def parse_config(text: str, source: str = "<string>") -> Config:
     return cfg
 
 
-def load_config(path: str | Path | None = None) -> Config:
-    """Load ``path`` or, when None, the bundled default configuration."""
+def _check_webhooks(cfg: Config, environ: Mapping[str, str] | None) -> None:
+    """Each ``[webhooks.*]`` url once, and every secret they name set and well formed (:meth:`Config.webhook_keys`:
+    refused when the file loads, not at the first delivery). Raises :class:`ConfigError`."""
+    seen: dict[str, str] = {}
+    for name, hook in cfg.model.webhooks.items():
+        if hook.url in seen:
+            raise ConfigError(f"{cfg.source}: webhooks.{name}.url: the same url as webhooks.{seen[hook.url]}; "
+                              "one target, one secret")
+        seen[hook.url] = name
+    cfg.webhook_keys(environ)
+
+
+def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Load ``path`` or, when None, the bundled default configuration (``environ``: as :func:`parse_config`)."""
     if path is None:
         text = resources.files("closeloop.config").joinpath(DEFAULT_CONFIG_NAME).read_text("utf-8")
-        return parse_config(text, f"closeloop/config/{DEFAULT_CONFIG_NAME}")
+        return parse_config(text, f"closeloop/config/{DEFAULT_CONFIG_NAME}", environ)
     p = Path(path)
     try:
         text = p.read_text("utf-8")
@@ -214,4 +247,4 @@ def load_config(path: str | Path | None = None) -> Config:
         raise ConfigError(f"{p}: cannot read configuration: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{p}: not UTF-8 text; TOML files are UTF-8") from None
-    return parse_config(text, str(p))
+    return parse_config(text, str(p), environ)

@@ -5,7 +5,8 @@ read (``closeloop/services/engine/schedule.py`` and ``clocks.py``: SLA targets p
 department, calendars, the department -> calendar map, the escalation rules, follow-up days) and answers
 with a :class:`PolicyScope`. A change it cannot place reaches everything (the safe default): a section it
 does not know, the customer calendar, the escalation ladder, reminders or paging. Changes that reach no
-timer (routing rules, triage, de-duplication, who is notified, display names) reach nothing.
+timer (routing rules, triage, de-duplication, who is notified, display names, webhook signing secrets) reach
+nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from . import Config
 
 #: Sections read only when a complaint arrives (routing and triage): no open complaint's timers depend on them.
 INTAKE_ONLY = frozenset({"rules", "fallback", "triage", "dedupe"})
+#: Sections read only when a message is delivered (which secret signs a webhook): no timer depends on them.
+DELIVERY_ONLY = frozenset({"webhooks"})
 #: Sections whose changes :func:`policy_scope` places; any other changed section reaches everything.
 PLACED = frozenset({"sla", "calendars", "departments", "escalation", "follow_up"})
 #: Department fields that no timer or due instant reads (recipients and labels).
@@ -61,7 +64,7 @@ def policy_scope(old: Config, new: Config) -> PolicyScope:
     """What switching from ``old`` to ``new`` can reach (see the module docstring); an empty scope when only
     comments, intake-only sections or recipients changed."""
     a, b = old.model.model_dump(), new.model.model_dump()
-    changed = _differing(a, b)
+    changed = _differing(a, b) - DELIVERY_ONLY
     found = _Found(all=bool(changed - INTAKE_ONLY - PLACED))
     if old.follow_up_department != new.follow_up_department:
         found.all = True

@@ -217,6 +217,30 @@ class SlaModel(_Strict):
         return v
 
 
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class WebhookModel(_Strict):
+    """A webhook target with a signing secret of its own (``[webhooks.<name>]``): outbox rows whose target is
+    exactly ``url`` are signed with the secret in the environment variable ``secret_env`` (and the ones being
+    rotated out in ``previous_secret_env``) instead of ``CLOSELOOP_WEBHOOK_SECRET``. The configuration names
+    the variables only; the secrets are read from the environment when it loads
+    (:func:`integrations.webhook_keys.target_keys`)."""
+
+    url: str = Field(pattern=r"^https?://\S+$", description="the target exactly as the notify fields write it")
+    secret_env: str = Field(pattern=ENV_NAME, description="the environment variable holding this target's secret")
+    previous_secret_env: str | None = Field(None, pattern=ENV_NAME,
+                                            description="the variable holding the secrets being rotated out")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_secret(cls, v):
+        if isinstance(v, dict) and ("secret" in v or "previous_secret" in v):
+            raise ValueError("a secret is never written in the configuration: put it in an environment variable "
+                             "and name that variable with secret_env (previous_secret_env)")
+        return v
+
+
 class DedupeModel(_Strict):
     window_days: float = Field(14, gt=0, le=3650)
 
@@ -234,6 +258,7 @@ class ConfigModel(_Strict):
     improvement: ImprovementModel = ImprovementModel()
     compensation: CompensationModel = CompensationModel()
     customers: CustomersModel = CustomersModel()
+    webhooks: dict[str, WebhookModel] = {}
     rules: list[RuleModel] = []
     fallback: FallbackModel
 

@@ -11,6 +11,7 @@ from integrations.outbound import OutgoingMessage, Sender, SendResult
 from integrations.senders.apprise import AppriseSender
 from integrations.senders.capture import CaptureSender
 from integrations.senders.webhook import WebhookSender, make_webhook_client
+from integrations.webhook_keys import SigningKeys
 
 
 class RoutingSender:
@@ -30,6 +31,7 @@ class RoutingSender:
 @asynccontextmanager
 async def open_default_sender(*, secret: bytes, deadline_s: float, capture_dir: str | os.PathLike,
                               legacy_secret: bytes | None = None, previous: tuple[bytes, ...] = (),
+                              targets: Mapping[str, SigningKeys] | None = None,
                               pools: int = 32, connections_per_pool: int = 2,
                               apprise: bool = True, email: Sender | None = None,
                               clock: Callable[[], datetime] | None = None) -> AsyncIterator[RoutingSender]:
@@ -37,11 +39,12 @@ async def open_default_sender(*, secret: bytes, deadline_s: float, capture_dir: 
     (an :class:`integrations.smtp.SmtpSender`); closes the client. ``clock`` (aware UTC datetimes; the
     delivery's clock) stamps the webhooks' signed ``webhook-timestamp``; default: the system time. ``secret`` keys
     ``webhook-signature``, ``legacy_secret`` (default ``secret``) the deprecated ``X-Closeloop-Signature``,
-    ``previous`` (keys being rotated out) further ``webhook-signature`` entries."""
+    ``previous`` (keys being rotated out) further ``webhook-signature`` entries; ``targets`` (by target URL) the
+    keys of targets with a secret of their own, instead of those three (:class:`WebhookSender`)."""
     client = make_webhook_client(deadline_s, pools=pools, connections_per_pool=connections_per_pool)
     senders: dict[str, Sender] = {"webhook": WebhookSender(client, secret, deadline_s,
                                                               legacy_secret=legacy_secret, previous=previous,
-                                                              clock=clock),
+                                                              targets=targets, clock=clock),
                                   "capture": CaptureSender(capture_dir)}
     if email is not None:
         senders["email"] = email

@@ -29,7 +29,7 @@ import httpx
 
 from integrations.http1 import Http1Transport
 from integrations.outbound import OutgoingMessage, SendResult
-from integrations.webhook_keys import webhook_keys
+from integrations.webhook_keys import SigningKeys, webhook_keys
 
 SIGNATURE_HEADER = "X-Closeloop-Signature"  # deprecated: body only, no timestamp (replayable)
 WEBHOOK_ID_HEADER = "webhook-id"
@@ -289,10 +289,14 @@ class WebhookSender:
     ``secret`` is the HMAC key of ``webhook-signature``; ``legacy_secret`` that of ``X-Closeloop-Signature``
     (default: ``secret``); ``previous`` keys being rotated out, each signing a further ``webhook-signature``
     entry (:func:`standard_headers`). From the settings: :func:`integrations.webhook_keys.webhook_keys`.
+    ``targets``: the keys of targets with a secret of their own, by target URL exactly as in ``msg.target``
+    (:meth:`closeloop.config.Config.webhook_keys`); they replace all three for that target, chosen at each send
+    from the message's target, so rows queued before a target got its secret are signed with it too.
     """
 
     def __init__(self, client: httpx.AsyncClient, secret: bytes, deadline_s: float, *,
                  legacy_secret: bytes | None = None, previous: tuple[bytes, ...] = (),
+                 targets: Mapping[str, SigningKeys] | None = None,
                  clock: Callable[[], datetime] | None = None):
         if deadline_s <= 0:
             raise ValueError("deadline_s must be positive")
@@ -300,6 +304,8 @@ class WebhookSender:
         self.secret = secret
         self.legacy_secret = secret if legacy_secret is None else legacy_secret
         self.previous = tuple(previous)
+        self._default = SigningKeys(v1=secret, legacy=self.legacy_secret, previous=self.previous)
+        self._targets = dict(targets or {})
         self.deadline_s = deadline_s
         self._clock = clock or (lambda: datetime.now(UTC))
         self._traced = _traceable(client)
@@ -318,10 +324,11 @@ class WebhookSender:
         if scheme not in ("http", "https"):
             return SendResult("failed", error=f"webhook target must be an http(s) URL, got {msg.target!r}")
         body = webhook_body(msg)
+        keys = self._targets.get(msg.target, self._default)
         headers = {
             "Idempotency-Key": msg.idempotency_key,
-            **standard_headers(self.secret, msg.idempotency_key, self._clock(), body, self.previous),
-            SIGNATURE_HEADER: sign(self.legacy_secret, body),
+            **standard_headers(keys.v1, msg.idempotency_key, self._clock(), body, keys.previous),
+            SIGNATURE_HEADER: sign(keys.legacy, body),
             "Content-Type": "application/json; charset=utf-8",
         }
         progress = _Progress()

@@ -71,3 +71,9 @@ def test_crisis_severities_and_follow_up_days_reach_the_severities_that_changed(
     scope = policy_scope(BASE, _edited("business_days = { P1 = 1, P2 = 2, P3 = 3, P4 = 5 }",
                                        "business_days = { P1 = 1, P2 = 2, P3 = 4, P4 = 5 }"))
     assert scope.severities == {"P3"} and not scope.all
+
+
+def test_a_webhook_signing_secret_reaches_nothing():
+    hook = '\n[webhooks.crm]\nurl = "https://crm.example/hook"\nsecret_env = "CLOSELOOP_TEST_SECRET_CRM"\n'
+    with_secret = parse_config(BASE.text + hook, "crm", environ={"CLOSELOOP_TEST_SECRET_CRM": "a raw secret"})
+    assert policy_scope(BASE, with_secret) == PolicyScope()
