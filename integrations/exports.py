@@ -141,7 +141,8 @@ def identifier(row: Mapping[str, str], column: str, pattern: re.Pattern | None =
         raise RowProblem(column, value, "not an identifier: a number in scientific notation (a spreadsheet "
                                         "rounded it and its digits are lost); re-export the column as text")
     if pattern is not None and not pattern.fullmatch(value):
-        raise RowProblem(column, value, f"not an identifier of this export: expected {what}")
+        digits = f"a number of {len(value)} digits; " if value.isascii() and value.isdigit() else ""
+        raise RowProblem(column, value, f"not an identifier of this export: {digits}expected {what}")
     return value
 
 

@@ -49,6 +49,8 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 #: Whole numbers without leading zeros or separators: CFPB Complaint ID, NYC 311 Unique Key, tweet ids.
 NUMERIC_ID = re.compile(r"[1-9]\d{0,19}")
+#: :data:`NUMERIC_ID` as a bad row is told it (the rule, not only "a number": 26 digits are a whole number too).
+_WHOLE = "a whole number of up to 20 digits without a leading zero"
 
 
 def _tags(value: str, sep: str = ",") -> tuple[str, ...]:
@@ -100,7 +102,7 @@ class CFPB:
     def parse(self, row: Mapping[str, str]) -> tuple[ComplaintFacts, str | None]:
         c = self._modern if "Complaint ID" in row else self._legacy
         cells = Cells()  # every bad cell of the row is reported, not only the first
-        ref = cells.read(identifier, row, c["id"], NUMERIC_ID, "a whole number (the CFPB complaint id)")
+        ref = cells.read(identifier, row, c["id"], NUMERIC_ID, _WHOLE + " (the CFPB complaint id)")
         received = cells.read(_local_date, row, c["date"], self._formats, NEW_YORK)
         product = cells.read(required, row, c["product"])
         extra = {k: cell(row, c[k]) for k in ("response", "timely", "disputed", "sent") if cell(row, c[k])}
@@ -139,7 +141,7 @@ class NYC311:
 
     def parse(self, row: Mapping[str, str]) -> tuple[ComplaintFacts, str | None]:
         cells = Cells()  # every bad cell of the row is reported, not only the first
-        ref = cells.read(identifier, row, "Unique Key", NUMERIC_ID, "a whole number (the 311 request's unique key)")
+        ref = cells.read(identifier, row, "Unique Key", NUMERIC_ID, _WHOLE + " (the 311 request's unique key)")
         created = cells.read(_local_time, row, "Created Date", self._formats, NEW_YORK)
         category = cells.read(required, row, "Complaint Type")
         extra: dict[str, str] = {}
@@ -174,7 +176,7 @@ class AirlineTweets:
         return has_layout(self, header)
 
     def parse(self, row: Mapping[str, str]) -> tuple[ComplaintFacts, str | None]:
-        ref = identifier(row, "tweet_id", NUMERIC_ID, "a whole number of up to 20 digits (the tweet id)")
+        ref = identifier(row, "tweet_id", NUMERIC_ID, _WHOLE + " (the tweet id)")
         created = parse_local(required(row, "tweet_created"), "tweet_created", ("%m/%d/%Y %H:%M",), PACIFIC)
         sentiment = cell(row, "airline_sentiment")
         reason = cell(row, "negativereason")
@@ -199,7 +201,8 @@ class ZhReviews:
         return has_layout(self, header)
 
     def parse(self, row: Mapping[str, str]) -> tuple[ComplaintFacts, str | None]:
-        src = identifier(row, "source_row", re.compile(r"\d{1,12}"), "a whole number (the source row)")
+        src = identifier(row, "source_row", re.compile(r"\d{1,12}"),
+                         "a whole number of up to 12 digits (the source row)")
         label = cell(row, "label")
         if label not in ("0", "1"):
             raise RowProblem("label", label, "must be 0 (negative) or 1 (positive)")

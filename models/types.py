@@ -18,13 +18,10 @@ from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
 
 from closeloop.domain.errors import NaiveDatetimeError
+from closeloop.domain.ids import MAX_ID  # re-exported: the routers and the CLI read it here
 
 __all__ = ["MAX_ID", "NaiveDatetimeError", "UTCDateTime"]
 
-#: The largest id (and version) a row can have: every key is a 32-bit integer on PostgreSQL. A larger number is
-#: no row's, and the driver would fail on it (an overflow) instead of finding nothing: the API, the dashboard,
-#: bulk requests and the command line refuse it up front.
-MAX_ID = 2_147_483_647
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -23,7 +23,14 @@ from pydantic import (
     field_validator,
 )
 
-from closeloop.domain.facts import MAX_CHARS, MAX_TAG_CHARS, MAX_TAGS, SOURCE_PATTERN
+from closeloop.domain.facts import (
+    EARLIEST_RECEIVED,
+    MAX_CHARS,
+    MAX_TAG_CHARS,
+    MAX_TAGS,
+    RECEIVED_AHEAD,
+    SOURCE_PATTERN,
+)
 from models.types import MAX_ID
 
 T = TypeVar("T")
@@ -53,6 +60,26 @@ def _instant_format(value, handler):
 
 #: A UTC-aware instant within 1970..2200 (calendar arithmetic far outside it overflows).
 Instant = Annotated[AwareDatetime, WrapValidator(_instant_format), AfterValidator(_bounded)]
+
+#: What a ``received_at`` outside the intake's rule is told: the rule itself (the earliest is
+#: :data:`closeloop.domain.facts.EARLIEST_RECEIVED`, the latest :func:`closeloop.domain.facts.check_received_by`).
+RECEIVED_RULE = (f"must be from {EARLIEST_RECEIVED.isoformat().replace('+00:00', 'Z')} to "
+                 f"{RECEIVED_AHEAD.seconds // 60} minutes after the server's clock")
+
+
+def _received(value: datetime) -> datetime:
+    """A complaint's ``received_at`` within the rule every way in shares: from ``EARLIEST_RECEIVED``
+    (closeloop.domain.facts: 1990-01-01 UTC) to the intake's clock plus ``RECEIVED_AHEAD`` (checked by the
+    intake with its clock, :func:`~closeloop.domain.facts.check_received_by`; here only the bound no clock
+    passes, ``LATEST``). Raises ``ValueError`` stating the rule, so a year-1 or a 1985 date is told the real
+    bounds rather than :data:`Instant`'s 1970..2199."""
+    if not (EARLIEST_RECEIVED <= value < LATEST):
+        raise ValueError(f"{RECEIVED_RULE}; got {value.isoformat()}")
+    return value.astimezone(UTC)
+
+
+#: A complaint's ``received_at``: a UTC-aware instant from 1990 (:func:`_received`).
+ReceivedAt = Annotated[AwareDatetime, WrapValidator(_instant_format), AfterValidator(_received)]
 
 
 class In(BaseModel):
@@ -190,7 +217,7 @@ class ComplaintIn(In):
 
     source: str = Field("api", min_length=1, max_length=MAX_CHARS["source"], pattern=f"^{SOURCE_PATTERN.pattern}$")
     external_ref: str = Field(min_length=1, max_length=MAX_CHARS["external_ref"])
-    received_at: Instant
+    received_at: ReceivedAt
     customer_ref: str | None = Field(None, max_length=MAX_CHARS["customer_ref"],
                                      description="pseudonymous customer key")
     category: str = Field("", max_length=MAX_CHARS["category"])

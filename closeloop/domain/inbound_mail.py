@@ -32,6 +32,8 @@ from email.utils import getaddresses
 from enum import StrEnum
 from urllib.parse import quote
 
+from .ids import MAX_ID
+
 
 class MailOutcome(StrEnum):
     """What became of one inbound message."""
@@ -56,6 +58,7 @@ class QuarantineReason(StrEnum):
     MALFORMED_MIME = "malformed_mime"
     UNKNOWN_CHARSET = "unknown_charset"
     NO_SENDER = "no_sender"
+    INTAKE_FAILED = "intake_failed"  # readable, but taking it in failed (a bug or a limit): kept to reprocess
 
 
 class ThreadReason(StrEnum):
@@ -131,9 +134,10 @@ def raw_key(raw: bytes) -> str:
 
 
 def subject_token(subject: str) -> int | None:
-    """The complaint id of the first ``[CL-123]`` token in ``subject``, or None."""
+    """The complaint id of the first ``[CL-123]`` token in ``subject``, or None (also for a number over
+    :data:`~closeloop.domain.ids.MAX_ID`: no complaint's, and PostgreSQL would fail comparing it with an id)."""
     m = _TOKEN.search(subject or "")
-    return int(m.group(1)) if m else None
+    return int(m.group(1)) if m and int(m.group(1)) <= MAX_ID else None
 
 
 def message_ids(value: str | None) -> list[str]:

@@ -16,11 +16,22 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .ids import MAX_ID
+
 # Han (with extension A and compatibility ideographs), kana, Hangul syllables
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 _RUN = re.compile(rf"([{_CJK}]+)|([^\W_{_CJK}]+)")
 _ASCII_WORD = re.compile(r"[a-z0-9]+")
 MAX_QUERY_TERMS = 32
+#: PostgreSQL's longest lexeme of a ``tsvector`` in bytes (UTF-8), ``MAXSTRLEN`` = 2^11 - 1: a longer term makes
+#: ``array_to_tsvector`` (the search index, migration 0008) fail with "word is too long", and the whole write with it.
+MAX_TERM_BYTES = 2_047
+#: PostgreSQL's largest sum of the lexemes' bytes in one ``tsvector``, ``MAXSTRPOS`` = 2^20 - 1 ("string is too long
+#: for tsvector"). The longest facts the intake takes (``MAX_CHARS``, tags) stay far below: every field at its
+#: longest in distinct Chinese characters (each a term and the start of a bigram) makes 189 KB of terms, and NFKC
+#: expands a character to at most 8 bytes of one word; :func:`fit_document` still stops there.
+MAX_DOC_BYTES = 1_048_575
+_LONG_TERM = re.compile(rf"[^ ]{{{MAX_TERM_BYTES // 4 + 1},}}")  # a term of 512+ characters may be over 2,047 bytes
 MIN_PREFIX = 3
 #: The rule as the documents state it (the API's ``q``, the CLI's help): the length below which a word is whole.
 PREFIX_RULE = (f"words of {MIN_PREFIX} or more characters match as prefixes (`refu` finds `refund`), shorter "
@@ -33,12 +44,15 @@ _NUMBER = re.compile(r"CL-(\d{1,18})|\[CL-(\d{1,18})\]", re.IGNORECASE)
 def complaint_number(query: str) -> int | None:
     """The complaint id a query names: its digits (``123``) or the number customers are given in every mail
     (``CL-123``, also ``[CL-123]`` as in a subject, any case); None for anything else. A search for the number
-    a customer reads out finds the complaint, as the id does."""
+    a customer reads out finds the complaint, as the id does. A number over :data:`~closeloop.domain.ids.MAX_ID`
+    names no complaint: None (PostgreSQL would fail comparing it with the 32-bit id column)."""
     q = query.strip()
+    number = None
     if q.isascii() and q.isdigit() and len(q) <= 18:
-        return int(q)
-    m = _NUMBER.fullmatch(q)
-    return int(m.group(1) or m.group(2)) if m else None
+        number = int(q)
+    elif m := _NUMBER.fullmatch(q):
+        number = int(m.group(1) or m.group(2))
+    return number if number is not None and number <= MAX_ID else None
 
 
 def _normal(text: str) -> str:
@@ -93,8 +107,32 @@ def _unicode_terms(text: str) -> tuple[str, ...]:
 
 
 def document(*texts: str) -> str:
-    """The stored search document: :func:`index_terms` joined by single spaces."""
-    return " ".join(index_terms(*texts))
+    """The stored search document: :func:`index_terms` joined by single spaces (:func:`fit_document`)."""
+    return fit_document(" ".join(index_terms(*texts)))
+
+
+def fit_document(doc: str) -> str:
+    """``doc`` (distinct terms joined by single spaces) as PostgreSQL's ``tsvector`` can hold it, so that the
+    search index never refuses a complaint both backends otherwise take: a term over :data:`MAX_TERM_BYTES`
+    UTF-8 bytes (a base64 token, a long URL path, 2,048 times "a") is cut to its longest prefix within them (it
+    is still found by that prefix), and terms past :data:`MAX_DOC_BYTES` in all are left out. The same document
+    is stored on SQLite, so both backends find the same complaints. A document within both limits is returned
+    as it is (checked without encoding it: no term of 512+ characters, at most 262,143 characters)."""
+    if len(doc) <= MAX_DOC_BYTES // 4 and _LONG_TERM.search(doc) is None:
+        return doc
+    kept: dict[str, None] = {}
+    total = 0
+    for term in doc.split(" "):
+        raw = term.encode()
+        if len(raw) > MAX_TERM_BYTES:
+            raw = raw[:MAX_TERM_BYTES].decode("utf-8", "ignore").encode()  # no character cut in two
+        if total + len(raw) > MAX_DOC_BYTES:
+            break
+        cut = raw.decode()
+        if cut and cut not in kept:
+            kept[cut] = None
+            total += len(raw)
+    return " ".join(kept)
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ For a batch of raw messages, in one transaction:
 1. **Idempotent by Message-ID**: ``inbound_mail.key`` (SHA-256 of the Message-ID, of the raw bytes
    without one) is unique; a message seen before (or twice in the batch) is counted ``duplicate`` and
    changes nothing. A crash between the commit and flagging the mail as seen therefore never duplicates.
-2. **Quarantine**: a message that cannot be read (malformed MIME, unknown charset, no From address)
-   keeps its raw bytes in ``mail_quarantine`` with the reason.
+2. **Quarantine**: a message that cannot be read (malformed MIME, unknown charset, no From address), or
+   one whose taking in fails (``intake_failed``, see :func:`process_mail`), keeps its raw bytes in
+   ``mail_quarantine`` with the reason.
 3. **Loop protection**: auto-replies and bounces (:func:`~closeloop.domain.inbound_mail.loop_reason`)
    are recorded ``ignored`` with the reason: no complaint is created or reopened, nothing is answered.
 4. **Threading**: ``In-Reply-To``/``References`` naming one of our outbound mails (``message.mail_id``) or
@@ -28,6 +29,7 @@ Rows carry ids, outcomes and reasons only: no address, subject or body outside `
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,6 +48,7 @@ from closeloop.domain.inbound_mail import (
     OPENING_MAIL_ID,
     MailOutcome,
     ParsedMail,
+    QuarantineReason,
     ThreadReason,
     Unparseable,
     parse_mail,
@@ -60,6 +63,7 @@ from closeloop.services.uow import unit_of_work
 from closeloop.services.work.messages import record_message
 from models.tables import Attachment, InboundMail, MailQuarantine
 
+log = logging.getLogger("closeloop.inbound")
 SOURCE = "email"
 AUTHOR = "customer"
 EMPTY_TEXT = "(empty e-mail)"
@@ -123,8 +127,37 @@ def process_mail(sessions, config: Config, raws: Sequence[bytes], *, now: dateti
                  options: InboundOptions, attempts: int = 3) -> InboundReport:
     """Process ``raws`` in one transaction (see the module docstring); returns the report. A concurrent run
     that committed one of the same messages first makes this batch roll back and run again (then those
-    messages count as duplicates)."""
+    messages count as duplicates).
+
+    A batch that fails otherwise (the intake or the database refusing what a message makes: a bug, a limit)
+    is never lost: it is logged and its messages run again one transaction each; a message that still fails
+    is quarantined with its raw bytes, reason ``intake_failed`` (``closeloop mail reprocess`` after a fix).
+    Raises only when even that cannot be written (then nothing is stored and the caller sees the error:
+    the webhook answers 500, so the provider retries; the poll leaves the mail unseen)."""
     incoming = [_read(raw) for raw in raws]  # parsing needs no transaction
+    try:
+        return _process(sessions, config, incoming, now, via, options, attempts)
+    except IntegrityError:
+        raise  # a race lost ``attempts`` times: nothing is wrong with the messages
+    except Exception:  # noqa: BLE001 - any failure: the mail is kept, never dropped
+        log.exception("inbound mail: a batch of %d message(s) failed; taking them in one by one", len(incoming))
+    report = InboundReport()
+    for m in incoming:
+        try:
+            report.add(_process(sessions, config, [m], now, via, options, attempts))
+        except IntegrityError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            log.exception("inbound mail %s failed alone: quarantined as %s", m.key[:12], QuarantineReason.INTAKE_FAILED)
+            m.problem = Unparseable(QuarantineReason.INTAKE_FAILED, type(exc).__name__)
+            report.add(_process(sessions, config, [m], now, via, options, attempts))
+    return report
+
+
+def _process(sessions, config: Config, incoming: list[_Incoming], now: datetime, via: MailVia,
+             options: InboundOptions, attempts: int) -> InboundReport:
+    """One transaction over ``incoming``, run again (up to ``attempts`` times) when a concurrent run committed
+    one of the same messages first."""
     for attempt in range(1, attempts + 1):
         try:
             with unit_of_work(sessions) as s:

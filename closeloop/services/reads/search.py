@@ -2,7 +2,8 @@
 
 A query matches a complaint when any of these holds:
 
-- it is the complaint's id (digits only) or its number as customers read it (``CL-123``, ``[CL-123]``);
+- it is the complaint's id (digits only) or its number as customers read it (``CL-123``, ``[CL-123]``); a
+  number over ``MAX_ID`` is no complaint's id (it is still searched as text);
 - it equals the complaint's ``external_ref`` or its customer's ``ref`` (exact, case-sensitive);
 - every term of it (``closeloop.domain.search_text.query_terms``: words as prefixes, Chinese as
   character bigrams) is in the complaint's search document: reference, source, customer ref, the
@@ -28,6 +29,7 @@ from closeloop.domain.search_text import (
     QueryTerms,
     complaint_number,
     document,
+    fit_document,
     query_terms,
     short_terms,
     text_terms,
@@ -67,10 +69,12 @@ def order_by(sort: ComplaintSort) -> list:
 def complaint_document(f: ComplaintFacts) -> str:
     """The search document of complaint facts (terms separated by single spaces): ``document`` of the
     reference, the other facts, the tags, the customer ref and the text, written out (the terms of each
-    text, the short ones memoised, and their distinct terms in first-seen order in one pass)."""
+    text, the short ones memoised, and their distinct terms in first-seen order in one pass), fitted to what
+    PostgreSQL's ``tsvector`` holds (:func:`~closeloop.domain.search_text.fit_document`)."""
     middle = [short_terms(getattr(f, name)) for name in _MIDDLE]
-    return " ".join(dict.fromkeys(chain(text_terms(f.external_ref), *middle, short_terms(" ".join(f.tags)),
-                                        text_terms(f.customer_ref or ""), text_terms(f.text))))
+    return fit_document(" ".join(dict.fromkeys(chain(
+        text_terms(f.external_ref), *middle, short_terms(" ".join(f.tags)), text_terms(f.customer_ref or ""),
+        text_terms(f.text)))))
 
 
 def reindex_without_text(session: Session, complaint_ids: list[int]) -> int:
