@@ -9,18 +9,16 @@ reach the Prefect API is logged, never raised: the work is already committed.
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import time
-import uuid
 from collections.abc import Iterable
-from contextlib import contextmanager
 
 from prefect.context import FlowRunContext
 
-from closeloop.services.engine.engine_runs import record_run
+# timed_run and worker_name live beside record_run (no Prefect: ``closeloop sweep`` records its runs too)
+from closeloop.services.engine.engine_runs import timed_run, worker_name
 
 _log = logging.getLogger(__name__)
+
+__all__ = ["MAX_DEPARTMENT_TAGS", "MAX_ID_TAGS", "id_tags", "label_run", "timed_run", "worker_name"]
 
 #: Prefect keeps every tag; a sweep touching thousands of complaints tags at most this many ids.
 MAX_ID_TAGS = 50
@@ -51,36 +49,3 @@ def id_tags(prefix: str, ids: Iterable[int] | Iterable[str], limit: int = MAX_ID
     if len(ordered) > limit:
         tags.append(f"{prefix}:+{len(ordered) - limit} more")
     return tags
-
-
-def worker_name() -> str:
-    """``host:pid:suffix``: unique per run, readable in ``outbox.claimed_by`` and ``engine_run.worker``."""
-    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-@contextmanager
-def timed_run(app, kind, worker: str | None = None):
-    """Time the block and store it as an ``engine_run`` row (``kind``: a ``RunKind``) when it ends; a block
-    that raises is stored with ``error`` (the exception's class name) and the exception goes on (a failure to
-    store that row is logged, never raised over the run's own error).
-
-    Yields a dict; the block puts the run's integer counts into it. The row's instants come from
-    ``app.clock``, the duration from ``time.perf_counter`` (wall seconds).
-    """
-
-    counts: dict[str, int] = {}
-    started_at, t0 = app.clock.now(), time.perf_counter()
-
-    def store(error: str | None = None) -> None:
-        record_run(app.sessions, kind, worker=worker or worker_name(), started_at=started_at,
-                   finished_at=app.clock.now(), duration_s=time.perf_counter() - t0, counts=counts, error=error)
-
-    try:
-        yield counts
-    except Exception as exc:
-        try:
-            store(type(exc).__name__)
-        except Exception as record_exc:  # noqa: BLE001 - the database may be what failed; the run's error wins
-            _log.warning("could not record the failed %s run: %s", kind, type(record_exc).__name__)
-        raise
-    store()

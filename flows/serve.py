@@ -11,7 +11,9 @@ schedules; the next sweep catches up on whatever fell due meanwhile (timers are 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -63,12 +65,27 @@ def _free_port(preferred: int = 4200) -> int:
     raise RuntimeError("no free port on 127.0.0.1")  # pragma: no cover - port 0 always binds
 
 
-def server_env(port: int) -> dict[str, str]:
-    """The environment of the local Prefect server: its API and UI told the real port (not 4200)."""
+#: the header our local Prefect server is told to send (``PREFECT_CLIENT_CUSTOM_HEADERS``) with a value only this
+#: start knows; Prefect's ``GET /api/admin/settings`` shows it back, telling our server from another on the port
+SERVER_ID_HEADER = "X-Closeloop-Serve"
+
+
+def server_env(port: int, server_id: str = "") -> dict[str, str]:
+    """The environment of the local Prefect server: its API and UI told the real port (not 4200), and
+    ``server_id`` (when given) added to the custom headers of Prefect's settings under :data:`SERVER_ID_HEADER`
+    (the other headers of ``PREFECT_CLIENT_CUSTOM_HEADERS`` kept)."""
     api = f"http://127.0.0.1:{port}/api"
-    return {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_API_URL": "",
-            "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port),
-            "PREFECT_UI_API_URL": api, "PREFECT_UI_URL": api.removesuffix("/api")}
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_API_URL": "",
+           "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port),
+           "PREFECT_UI_API_URL": api, "PREFECT_UI_URL": api.removesuffix("/api")}
+    if server_id:
+        try:
+            headers = json.loads(env.get("PREFECT_CLIENT_CUSTOM_HEADERS") or "{}")
+        except ValueError:
+            headers = {}
+        headers = headers if isinstance(headers, dict) else {}
+        env["PREFECT_CLIENT_CUSTOM_HEADERS"] = json.dumps({**headers, SERVER_ID_HEADER: server_id})
+    return env
 
 
 def prefect_home() -> Path:
@@ -82,37 +99,93 @@ def server_log_path() -> Path:
     return prefect_home() / "closeloop-server.log"
 
 
-def start_local_server(timeout_s: float = 120.0, port: int | None = None) -> tuple[subprocess.Popen, str]:
+def start_local_server(timeout_s: float = 120.0, port: int | None = None,
+                       attempts: int = 3) -> tuple[subprocess.Popen, str]:
     """Start ``prefect server start`` on 127.0.0.1 (``port``, default 4200 if free); returns (process, API URL)
-    once healthy.
+    once the server answering on that port is the one started here (:func:`_launch`; never another Prefect
+    server that took the port, or was already answering on it).
+
+    When the port was taken (another process bound it first), tries again on another free port, ``attempts``
+    times in all, within ``timeout_s`` seconds in all. Raises ``RuntimeError`` (naming the port, with the tail of
+    the server's log) when the server exits otherwise, or does not answer in time.
 
     The server runs in its own session: a Ctrl-C in the terminal reaches ``closeloop serve`` only, which
     pauses its schedules through the still-running server and then stops it (:func:`stop_local_server`).
     """
-    # deferred: Prefect's server settings are set before Prefect's modules load
-    import httpx
+    deadline = time.monotonic() + timeout_s
+    tried: list[int] = []
+    for attempt in range(attempts):
+        port = port if attempt == 0 and port else _free_port(4200 if attempt == 0 else 0)
+        started = _launch(port, deadline)
+        if started is not None:
+            return started
+        tried.append(port)
+        print(f"port {port} was taken by another server before the local Prefect server could listen on it; "
+              "trying another port", file=sys.stderr, flush=True)
+    raise RuntimeError(f"the local Prefect server could not listen on 127.0.0.1: ports "
+                       f"{', '.join(map(str, tried))} were taken by other servers")
 
-    port = port or _free_port()
+
+def _launch(port: int, deadline: float) -> tuple[subprocess.Popen, str] | None:
+    """One ``prefect server start`` on ``port``, told a fresh random id (:func:`server_env`); (process, API URL)
+    once ``GET /api/admin/settings`` on the port shows that id, ``None`` when the process exited because the
+    port was taken (its log says "already in use", or the port is bound). Raises ``RuntimeError`` when it exited
+    otherwise, or at ``deadline`` (``time.monotonic()`` seconds; the process is stopped then)."""
+    server_id = secrets.token_hex(16)
     log_path = server_log_path()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
+        offset = log.tell()
         proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                                 "--port", str(port)], env=server_env(port), start_new_session=True,
+                                 "--port", str(port)], env=server_env(port, server_id), start_new_session=True,
                                 stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/api"
-    deadline = time.monotonic() + timeout_s
+    foreign = False  # another server answered on the port
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"prefect server exited with code {proc.returncode}: "
-                               f"{log_path.read_text(errors='replace')[-2000:]}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2.0).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
+            with open(log_path, "rb") as log:
+                log.seek(offset)
+                tail = log.read().decode(errors="replace")
+            if "already in use" in tail.lower() or foreign or not _port_free(port):
+                return None
+            raise RuntimeError(f"prefect server exited with code {proc.returncode}: {tail[-2000:]}")
+        answered = _server_id(url)
+        if answered == server_id:
+            return proc, url
+        foreign = foreign or answered is not None
         time.sleep(0.5)
     stop_local_server(proc)
-    raise RuntimeError(f"prefect server did not answer on {url} within {timeout_s:.0f} s")
+    other = " (another server answers there, not the one started)" if foreign else ""
+    raise RuntimeError(f"prefect server did not answer on {url}{other} within the time allowed")
+
+
+def _server_id(url: str) -> str | None:
+    """The :data:`SERVER_ID_HEADER` value in the settings the server at ``url`` (a Prefect API URL) shows at
+    ``GET /admin/settings``; ``""`` when something else answers (an error status, no such setting, not JSON),
+    ``None`` when nothing answers."""
+    # deferred: Prefect's server settings are set before Prefect's modules load
+    import httpx
+
+    try:
+        r = httpx.get(f"{url}/admin/settings", timeout=2.0)
+    except httpx.HTTPError:
+        return None
+    try:
+        value = r.json()["client"]["custom_headers"][SERVER_ID_HEADER] if r.status_code == 200 else ""
+    except (ValueError, KeyError, TypeError):
+        return ""
+    return value if isinstance(value, str) else ""
+
+
+def _port_free(port: int) -> bool:
+    """Whether ``port`` can be bound on 127.0.0.1 now (``SO_REUSEADDR``: a closed connection's wait ignored)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def stop_local_server(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
@@ -181,6 +254,40 @@ def serve_lock() -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
+def pause_schedules(served) -> bool:
+    """Pause the schedules of the ``served`` deployments (``RunnerDeployment``s, found by their full name) on the
+    Prefect server of ``PREFECT_API_URL``, and report it in one line: on stdout when all were paused, else a
+    warning on stderr naming those that were not and why (never raises: the stop goes on). Returns whether all
+    were paused."""
+    # deferred: Prefect's server settings are set before Prefect's modules load
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    failed: list[str] = []
+    reason = ""  # once the server itself fails (not one deployment missing), the rest are not tried
+    try:
+        with get_client(sync_client=True) as client:
+            for deployment in served:
+                try:
+                    if not reason:
+                        client.pause_deployment(client.read_deployment_by_name(deployment.full_name).id)
+                        continue
+                except ObjectNotFound:
+                    failed.append(f"{deployment.full_name} (not on the server)")
+                    continue
+                except Exception as exc:  # noqa: BLE001 - reported in the one line below
+                    reason = type(exc).__name__
+                failed.append(f"{deployment.full_name} ({reason})")
+    except Exception as exc:  # noqa: BLE001 - reported in the one line below
+        failed = [f"{d.full_name} ({type(exc).__name__})" for d in served]
+    if failed:
+        print(f"warning: schedules not paused: {', '.join(failed)}; pause them in the Prefect UI if they should "
+              "not run while closeloop serve is stopped", file=sys.stderr, flush=True)
+    else:
+        print(f"paused the schedules of {len(served)} deployments", flush=True)
+    return not failed
+
+
 def serve_all(config) -> None:  # pragma: no cover - runs until stopped (tests/integration/test_serve.py)
     """Serve the deployments until SIGINT/SIGTERM; then pause their schedules and stop the local server."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -207,7 +314,11 @@ def serve_all(config) -> None:  # pragma: no cover - runs until stopped (tests/i
             print(f"warning: automations not applied ({type(exc).__name__}: {exc}); run `closeloop automations`",
                   file=sys.stderr, flush=True)
         with temporary_settings({PREFECT_API_URL: url}):
-            serve(*deployments(config), print_starting_message=False)
+            served = deployments(config)
+            try:  # Prefect's own pausing raises out of serve (a traceback) when a deployment is gone
+                serve(*served, print_starting_message=False, pause_on_shutdown=False)
+            finally:
+                pause_schedules(served)
     finally:
         if proc is not None:
             stop_local_server(proc)

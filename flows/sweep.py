@@ -32,9 +32,7 @@ def sweep_flow(now: str | None = None) -> dict:
         at = datetime.fromisoformat(now) if now else app.clock.now()
         with timed_run(app, RunKind.SWEEP) as counts:
             report = sweep(app.sessions, app.config, at)
-            counts.update(fired=sum(report.fired.values()), rescheduled=report.rescheduled,
-                          notifications=report.notifications, messages=report.messages,
-                          tasks_created=report.tasks_created)
+            counts.update(report.run_counts())
     finally:
         app.dispose()
     result = report.as_dict()

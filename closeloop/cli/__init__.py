@@ -36,6 +36,7 @@ from closeloop.domain.errors import DomainError
 from closeloop.logs import configure_logging, json_for_prefect_runs
 from closeloop.replay_config import import_hint
 from closeloop.services.engine.digest import overdue_digest
+from closeloop.services.engine.engine_runs import RunKind, timed_run
 from closeloop.services.engine.sweep import sweep
 from closeloop.services.intake.importing import ImportFailed, ImportReport, import_file
 from closeloop.services.reads.stats import stats as stats_svc
@@ -258,11 +259,15 @@ def sweep_cmd(once: bool = typer.Option(True, "--once", help="one sweep (accepte
                                                           "on a Prefect schedule)"),
               now: str | None = typer.Option(None, "--now", help="pretend it is this instant (ISO 8601 with offset)"),
               as_json: bool = typer.Option(False, "--json")) -> None:
-    """Reschedule, fire what is due (reminders, escalations, follow-ups) and pack digests. Idempotent."""
+    """Reschedule, fire what is due (reminders, escalations, follow-ups) and pack digests. Idempotent.
+    Recorded in the engine's run history (engine_run, /metrics) like a scheduled sweep."""
 
     a = get_app()
     at = parse_instant(now, "--now") or a.clock.now()
-    report = sweep(a.sessions, a.config, at).as_dict()
+    with timed_run(a, RunKind.SWEEP) as counts:
+        done = sweep(a.sessions, a.config, at)
+        counts.update(done.run_counts())
+    report = done.as_dict()
     if as_json:
         print(json.dumps(report, indent=2, sort_keys=True))
         return

@@ -159,3 +159,27 @@ def test_configured_logging_keeps_httpx_request_lines_out_and_closeloop_lines_in
         root.handlers[:] = saved[1]
         for name, level in saved[2].items():
             logging.getLogger(name).setLevel(level)
+
+
+def test_the_suggested_sweep_alert_fires_when_no_sweep_ever_finished():
+    """deploy/README.md's alert on ``closeloop_engine_last_run_age_seconds{kind="sweep"}`` fires at -1 ("never",
+    what /metrics shows until a sweep finishes) as well as past 900 s, and not for a recent sweep: ``> 900`` alone
+    had never fired for a sweep that never ran. Each ``or`` clause is ``metric{labels} OP number``."""
+    import operator
+    import re
+
+    from tests.conftest import ROOT
+
+    text = (ROOT / "deploy" / "README.md").read_text(encoding="utf-8")
+    metric = 'closeloop_engine_last_run_age_seconds{kind="sweep"}'
+    (alert,) = re.findall(r"`(" + re.escape(metric) + r" [^`]+)`", text)
+    ops = {">": operator.gt, "<": operator.lt, ">=": operator.ge, "<=": operator.le}
+    clauses = [re.fullmatch(re.escape(metric) + r" (>=|<=|>|<) (-?\d+(?:\.\d+)?)", c.strip())
+               for c in alert.split(" or ")]
+    assert all(clauses), alert
+
+    def fires(value: float) -> bool:
+        return any(ops[c.group(1)](value, float(c.group(2))) for c in clauses)
+
+    assert fires(-1.0) and fires(901.0)
+    assert not fires(0.0) and not fires(300.0)

@@ -368,3 +368,22 @@ def test_tasks_remind_refuses_an_instant_in_the_past_naming_at(cli_env, tmp_path
     assert res.exit_code == 0 and "reminder manual_reminder:1:" in res.output, res.output
     helped = " ".join(run("tasks", "remind", "--help").output.split())
     assert "not in the past" in helped
+
+
+def test_a_sweep_from_the_command_line_is_recorded_like_a_scheduled_one(cli_env):
+    """``closeloop sweep --once`` stores its run in ``engine_run`` (what /metrics' ``closeloop_engine_runs_last_hour``
+    and ``closeloop_engine_last_run_age_seconds`` read): it had kept them at 0 and -1 while deliver --once counted."""
+    from datetime import datetime, timedelta
+
+    from closeloop.services.engine.engine_runs import RunKind, run_stats
+    from models.db import make_engine, make_sessions
+
+    assert run("db", "upgrade").exit_code == 0
+    assert run("sweep", "--once").exit_code == 0
+    engine = make_engine(f"sqlite:///{cli_env / 'cli.db'}")
+    try:
+        stats = run_stats(make_sessions(engine), RunKind.SWEEP, datetime.now(UTC), timedelta(hours=1))
+    finally:
+        engine.dispose()
+    assert stats.runs == 1 and stats.failed == 0 and stats.last_finished_at is not None
+    assert set(stats.counts) >= {"fired", "rescheduled", "notifications", "messages", "tasks_created"}

@@ -7,6 +7,12 @@ and by operators (``closeloop engine runs``). Counts only: never names, addresse
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
+import time
+import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -15,6 +21,8 @@ from sqlalchemy import func, select
 
 from closeloop.services.uow import unit_of_work
 from models.tables import EngineRun
+
+_log = logging.getLogger(__name__)
 
 
 class RunKind(StrEnum):
@@ -44,6 +52,40 @@ def record_run(sessions, kind: RunKind, *, worker: str, started_at: datetime, fi
         s.add(row)
         s.flush()
         return row.id
+
+
+def worker_name() -> str:
+    """``host:pid:suffix``: unique per run, readable in ``outbox.claimed_by`` and ``engine_run.worker``."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@contextmanager
+def timed_run(app, kind, worker: str | None = None):
+    """Time the block (``app``: the flows' or the CLI's app; its ``clock`` and ``sessions`` are used) and store
+    it as an ``engine_run`` row (``kind``: a ``RunKind``) when it ends; a block that raises is stored with
+    ``error`` (the exception's class name) and the exception goes on (a failure to store that row is logged,
+    never raised over the run's own error).
+
+    Yields a dict; the block puts the run's integer counts into it. The row's instants come from
+    ``app.clock``, the duration from ``time.perf_counter`` (wall seconds).
+    """
+
+    counts: dict[str, int] = {}
+    started_at, t0 = app.clock.now(), time.perf_counter()
+
+    def store(error: str | None = None) -> None:
+        record_run(app.sessions, kind, worker=worker or worker_name(), started_at=started_at,
+                   finished_at=app.clock.now(), duration_s=time.perf_counter() - t0, counts=counts, error=error)
+
+    try:
+        yield counts
+    except Exception as exc:
+        try:
+            store(type(exc).__name__)
+        except Exception as record_exc:  # noqa: BLE001 - the database may be what failed; the run's error wins
+            _log.warning("could not record the failed %s run: %s", kind, type(record_exc).__name__)
+        raise
+    store()
 
 
 @dataclass(frozen=True)

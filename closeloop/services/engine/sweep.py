@@ -67,6 +67,11 @@ class SweepReport:
     deferred: set = field(default_factory=set)  # complaint ids changed after ``now``: left flagged (past moment)
     deferred_records: set = field(default_factory=set)  # improvement record ids, likewise
 
+    def run_counts(self) -> dict[str, int]:
+        """The integer counts stored with the run in ``engine_run`` (``engine_runs.timed_run``), by name."""
+        return {"fired": sum(self.fired.values()), "rescheduled": self.rescheduled,
+                "notifications": self.notifications, "messages": self.messages, "tasks_created": self.tasks_created}
+
     def as_dict(self) -> dict:
         return {"rescheduled": self.rescheduled, "fired": dict(sorted(self.fired.items())),
                 "notifications": self.notifications, "messages": self.messages,
