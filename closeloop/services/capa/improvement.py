@@ -40,7 +40,13 @@ from closeloop.domain.task import TaskStatus
 from closeloop.services.audit import add_task, audit_dict
 from closeloop.services.bulk import insert_new
 from closeloop.services.capa import root_cause as rc
-from closeloop.services.capa.effectiveness import on_effective, on_ineffective, unknown_facts
+from closeloop.services.capa.effectiveness import (
+    CHANNEL_FACTS,
+    has_grouping_facts,
+    on_effective,
+    on_ineffective,
+    unknown_facts,
+)
 from closeloop.services.departments import sync_departments
 from closeloop.services.transitions import apply, check_version
 from closeloop.services.uow import unit_of_work
@@ -72,7 +78,9 @@ def match_of(complaint: Complaint, fields: list[str]) -> dict[str, str]:
 def check_match(match: dict[str, str]) -> None:
     """Raise ``InvalidInput('match', ...)`` unless ``match`` names at least one fact, every fact one of
     :data:`~closeloop.config.improvement.MATCH_FIELDS` (the complaint columns recurrence and the
-    effectiveness check compare), every value a string."""
+    effectiveness check compare), every value a string, one of them not empty and not only the channel
+    (:func:`~closeloop.services.capa.effectiveness.has_grouping_facts`: a match of no facts would take in
+    every complaint without facts, unrelated ones)."""
     if not match:
         raise InvalidInput("match", "needs at least one fact")
     unknown = unknown_facts(match)
@@ -82,6 +90,9 @@ def check_match(match: dict[str, str]) -> None:
     bad = sorted(k for k, v in match.items() if not isinstance(v, str))
     if bad:
         raise InvalidInput("match", f"the value of {', '.join(bad)} must be text")
+    if not has_grouping_facts(match):
+        raise InvalidInput("match", f"needs a fact with a value other than {', '.join(CHANNEL_FACTS)} "
+                                    "(complaints without facts are not one problem)")
 
 
 def get(session: Session, improvement_id: int) -> Improvement:

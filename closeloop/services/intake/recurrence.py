@@ -17,6 +17,11 @@ For the complaints a batch created (rejected ones excluded):
    the matching complaints received after it (a batch of history) as ``recurrence``, as they would
    have been one by one; the operations manager is notified (a notification packed into the
    outbox by the sweep, key ``improvement-proposed:{record}``).
+
+A complaint without grouping facts (every ``match_on`` fact empty, or only the channel ``source`` set:
+:func:`~closeloop.services.capa.effectiveness.has_grouping_facts`) is neither linked nor counted: unrelated
+e-mails without a category or product are not one problem, and a record proposed from them would tell their
+customers it was fixed. A batch of imported history goes the same way.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from closeloop.domain.complaint import ComplaintStatus
 from closeloop.domain.improvement import ImprovementStatus
 from closeloop.domain.notices import NoticeKind, Role
 from closeloop.services.bulk import insert_rows
-from closeloop.services.capa.effectiveness import usable_match
+from closeloop.services.capa.effectiveness import has_grouping_facts, usable_match
 from closeloop.services.capa.improvement import OPEN_STATES, create_in_session, match_key
 from closeloop.services.engine.notify import insert_notifications, make_item, resolve_role
 from models.tables import Complaint, Improvement, ImprovementLink, Task
@@ -81,6 +86,8 @@ def detect(session: Session, config: Config, new: list[dict], now: datetime) -> 
     unlinked: list[dict] = []
     to_link: dict[int, list[int]] = defaultdict(list)
     for c in new:
+        if not has_grouping_facts({n: c[n] for n in model.match_on}):
+            continue  # no facts to group on: never linked, never part of a cluster
         hit = False
         for names, index in groups.items():
             for r in index.get(match_key({n: c[n] or "" for n in names}), []):
