@@ -105,7 +105,10 @@ def get(session: Session, improvement_id: int) -> Improvement:
 def create_in_session(s: Session, *, config: Config, title: str, owner_department: str, actor: str, at: datetime,
                       problem: str = "", root_cause: str | None = None, root_cause_detail: str | None = None,
                       match: dict[str, str] | None = None, complaint_ids: Sequence[int] = (),
-                      link_source: str = "manual") -> Improvement:
+                      link_source: str = "manual", texts: dict | None = None) -> Improvement:
+    """Create a record in ``s`` (see :func:`create`). ``texts``: the engine's own title and problem as codes
+    (:func:`~closeloop.domain.record_texts.recurring_texts`), stored in the create audit row's ``data["texts"]``
+    (``{}``: a person's, shown as typed)."""
     if not title or not title.strip():
         raise InvalidInput("title", "is required")
     if owner_department not in config.departments:
@@ -127,7 +130,8 @@ def create_in_session(s: Session, *, config: Config, title: str, owner_departmen
     s.add(rec)
     s.flush()
     s.add(Transition(**audit_dict("improvement", rec.id, None, None, ImprovementStatus.PROPOSED, "create", actor, at,
-                                  reason=title, data={"match": rec.match, "root_cause": root_cause})))
+                                  reason=title, data={"match": rec.match, "root_cause": root_cause,
+                                                        "texts": dict(texts or {})})))
     link_many(s, rec, list(complaint_ids), actor=actor, at=at, source=link_source)
     return rec
 

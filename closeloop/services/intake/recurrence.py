@@ -38,6 +38,7 @@ from closeloop.config import Config
 from closeloop.domain.complaint import ComplaintStatus
 from closeloop.domain.improvement import ImprovementStatus
 from closeloop.domain.notices import NoticeKind, Role
+from closeloop.domain.record_texts import facts_label, recurring_texts
 from closeloop.services.bulk import insert_rows
 from closeloop.services.capa.effectiveness import has_grouping_facts, usable_match
 from closeloop.services.capa.improvement import OPEN_STATES, create_in_session, match_key
@@ -150,13 +151,13 @@ def _propose(session: Session, config: Config, unlinked: list[dict], fields: lis
         # history) recur on the new record, as they would had they come in one by one
         cluster, later = [cid for _, cid in lst[start:end]], [cid for _, cid in lst[end:]]
         owner = _owner(session, config, (later or cluster)[-1])
-        # each value as written, in quotes (repr doubled a backslash and switched quotes around an apostrophe)
-        label = ", ".join(f"{f} '{v}'" for f, v in match.items() if v) or "no facts"
+        # each value as written, in quotes; stored in English, with its code for a page in another language
+        shown = [[f, v] for f, v in match.items() if v]
+        label = facts_label(shown)
+        title, problem, texts = recurring_texts(shown, len(cluster), model.cluster_days, c["received_at"].isoformat())
         rec = create_in_session(
-            session, config=config, title=f"Recurring complaints: {label}"[:500], owner_department=owner,
-            actor=SYSTEM, at=now, match=match, complaint_ids=cluster, link_source="cluster",
-            problem=f"{len(cluster)} complaints with {label} within {model.cluster_days} days "
-                    f"(up to {c['received_at'].isoformat()}); proposed by recurrence detection")
+            session, config=config, title=title, owner_department=owner, actor=SYSTEM, at=now, match=match,
+            complaint_ids=cluster, link_source="cluster", problem=problem, texts=texts)
         out.proposed.append(rec.id)
         out.links += len(cluster) + _link_new(session, {rec.id: later}, now)
         who = resolve_role(config, Role.OPERATIONS_MANAGER, None)
