@@ -169,6 +169,9 @@ class TriageModel(_Strict):
     media_keywords: list[str] | None = None
     legal_keywords: list[str] | None = None
     compensation_keywords: list[str] | None = None
+    vulnerable_keywords: list[str] | None = None
+    vulnerable_age: int = Field(65, ge=0, le=150)  # 0: no age rule
+    negation_words: list[str] | None = None
     repeat_window_days: int = Field(90, ge=1, le=3650)
     weights: dict[str, int] | None = None
 

@@ -6,8 +6,20 @@ P1 is the most severe. The flags:
 
 - ``vulnerable_customer``: a source tag in ``vulnerable_tags`` (CFPB ``Tags``
   "Older American", "Servicemember"; the CFPB itself gives these complaints
-  special handling: https://www.consumerfinance.gov/complaint/data-use/).
-- ``public_exposure``: a social-media channel, or media keywords in the text.
+  special handling: https://www.consumerfinance.gov/complaint/data-use/), or in
+  the text an age of ``vulnerable_age`` (65) or more ("I am 85 years old",
+  "aged 70", "80岁") or a ``vulnerable_keywords`` word. The words follow the four
+  drivers of vulnerability of the UK Financial Conduct Authority's *Guidance for
+  firms on the fair treatment of vulnerable customers* (FG21/1, February 2021,
+  https://www.fca.org.uk/publication/finalised-guidance/fg21-1.pdf, §2.5 and
+  Figure 1): **health** (disability, dementia, severe or terminal illness,
+  mental health, hearing or sight impairment), **life events** (bereavement,
+  caring for someone, domestic abuse, old age), **resilience** (low income,
+  over-indebtedness) and **capability** (low literacy, learning difficulties);
+  US CFPB "Older American" is the age driver as a tag.
+- ``public_exposure``: a social-media channel, or media or social-media words in
+  the text ("twitter", "facebook", "tweet", "post online", "go public", "news",
+  "微博", "曝光").
 - ``legal_threat``: lawyer / lawsuit / regulator keywords in the text.
 - ``repeat_complainer``: the same customer has earlier complaints within
   ``repeat_window_days`` (default 90) before this one.
@@ -15,14 +27,20 @@ P1 is the most severe. The flags:
 
 Keywords match whole words for Latin script, with plain English inflections
 ("lawyers", "refunded", "sued"; but "media" does not match "immediately"),
-and substrings for CJK text. Configured weights are merged over the defaults;
-an unknown flag name is an error.
+and substrings for CJK text. A media or vulnerability word (or age) negated just
+before it in the same clause ("not going to post online", "I am not disabled",
+"不会曝光") is passed over: one of ``negation_words`` among the four words before it
+(or a word ending in "n't"), or, in CJK text, in the four characters before it ("不会",
+"没有", "别": not a bare "不", which "不满" holds).
+Legal and compensation words are not (a customer who was "not refunded" wants a
+refund). Configured weights are merged over the defaults; an unknown flag name is
+an error.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .facts import ComplaintFacts
@@ -46,15 +64,31 @@ class TriagePolicy:
     vulnerable_tags: tuple[str, ...] = ("Older American", "Servicemember")
     social_channels: tuple[str, ...] = ("twitter", "social media", "weibo", "facebook", "instagram", "tiktok", "douyin")
     media_keywords: tuple[str, ...] = ("media", "press", "journalist", "reporter", "news", "viral", "tweet",
-                                       "媒体", "曝光", "记者", "微博")
+                                       "twitter", "facebook", "instagram", "tiktok", "youtube", "reddit",
+                                       "social media", "post online", "posting online", "posted online",
+                                       "go public", "going public", "trustpilot",
+                                       "媒体", "曝光", "记者", "微博", "新闻", "抖音", "朋友圈", "小红书")
     legal_keywords: tuple[str, ...] = ("lawyer", "attorney", "lawsuit", "sue", "court", "legal action",
                                        "律师", "起诉", "法院", "投诉到")
     compensation_keywords: tuple[str, ...] = ("refund", "compensation", "compensate", "reimburse",
                                               "reimbursement", "money back", "赔偿", "退款", "补偿")
+    #: FCA FG21/1's drivers of vulnerability (see the module docstring): health, life events, resilience, capability
+    vulnerable_keywords: tuple[str, ...] = (
+        "elderly", "senior citizen", "pensioner", "disabled", "disability", "disabilities", "handicapped",
+        "wheelchair", "dementia", "alzheimer", "alzheimer's", "terminally ill", "terminal illness", "chemotherapy",
+        "mental health", "suicidal", "hearing impaired", "visually impaired", "deaf", "bereaved", "bereavement",
+        "widow", "widowed", "widower", "carer", "caregiver", "domestic abuse", "domestic violence",
+        "learning disability", "learning difficulties", "cannot read",
+        "老人", "老年", "年迈", "残疾", "残障", "痴呆", "失智", "绝症", "行动不便", "丧偶", "视障", "听障", "低保")
+    vulnerable_age: int = 65  # a stated age of this or more (0: no age rule)
+    negation_words: tuple[str, ...] = ("not", "no", "never", "without", "nor", "cannot", "dont", "wont",
+                                       "不会", "不要", "不想", "不打算", "不是", "并非", "没有", "没", "别", "未")
     repeat_window_days: int = 90
     weights: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
 
     def __post_init__(self) -> None:
+        if not 0 <= self.vulnerable_age <= 150:
+            raise ValueError(f"vulnerable_age: must be 0 (off) to 150, got {self.vulnerable_age}")
         if self.default_severity not in SEVERITIES:
             raise ValueError(f"default_severity: {self.default_severity!r} is not one of {SEVERITIES}")
         for flag, w in self.weights.items():
@@ -104,7 +138,8 @@ class KeywordSearch:
     def __bool__(self) -> bool:
         return self.pattern is not None
 
-    def search(self, text: str) -> re.Match[str] | None:
+    def search(self, text: str, keep: Callable[[re.Match[str]], bool] | None = None) -> re.Match[str] | None:
+        """The leftmost match (of those ``keep`` accepts, when given), or None."""
         if self.pattern is None:
             return None
         starts: set[int] = set()
@@ -114,9 +149,33 @@ class KeywordSearch:
                 starts.add(at)
                 at = text.find(word, at + 1)
         for at in sorted(starts):
-            if m := self.pattern.match(text, at):
+            if (m := self.pattern.match(text, at)) and (keep is None or keep(m)):
                 return m
         return None
+
+
+#: a stated age: "85 years old", "85-year-old", "85 yrs old", "85 y/o", "aged 85", "age 85", "85岁"
+_AGE = re.compile(r"\b(\d{2,3})[- ]?(?:years?|yrs?)[- ]old\b|\b(\d{2,3}) ?(?:y/o|yo)\b|\baged? (?:of )?(\d{2,3})\b"
+                  r"|(\d{2,3}) ?(?:周岁|岁)")
+_CLAUSE_END = re.compile(r"[.!?;,:\n。！？；，：]")
+_LATIN_WORD = re.compile(r"[a-z'\u2019]+")
+
+
+class Negation:
+    """Whether a match is negated just before it, in its clause (see the module docstring)."""
+
+    def __init__(self, words: Iterable[str]):
+        self.latin = {w.strip().lower() for w in words if w.strip() and w.strip().isascii()}
+        self.other = tuple(w.strip() for w in words if w.strip() and not w.strip().isascii())
+
+    def __call__(self, m: re.Match[str]) -> bool:
+        """True when ``m`` is **not** negated (a ``keep`` for :meth:`KeywordSearch.search`)."""
+        before = m.string[max(0, m.start() - 60):m.start()]
+        clause = _CLAUSE_END.split(before)[-1]
+        words = _LATIN_WORD.findall(clause)[-4:]
+        if any(w in self.latin or w.endswith(("n't", "n\u2019t")) for w in words):
+            return False
+        return not any(w in clause[-4:] for w in self.other)
 
 
 class Triage:
@@ -129,7 +188,23 @@ class Triage:
         self._legal = KeywordSearch(p.legal_keywords)
         self._comp = KeywordSearch(p.compensation_keywords)
         self._vulnerable = {t.lower() for t in p.vulnerable_tags}
+        self._vulnerable_words = KeywordSearch(p.vulnerable_keywords)
         self._social = {c.lower() for c in p.social_channels}
+        self._affirmed = Negation(p.negation_words)
+
+    def _vulnerability(self, facts: ComplaintFacts, text: str) -> str | None:
+        """Why the customer looks vulnerable (a tag, a stated age, a word), or None."""
+        tags = [t for t in facts.tags if t.lower() in self._vulnerable]
+        if tags:
+            return "tag " + ", ".join(tags)
+        if self.policy.vulnerable_age:
+            for said in _AGE.finditer(text):
+                age = int(next(g for g in said.groups() if g))
+                if self.policy.vulnerable_age <= age <= 120 and self._affirmed(said):
+                    return f"mentions {said.group(0)!r}"
+        if self._vulnerable_words and (m := self._vulnerable_words.search(text, self._affirmed)):
+            return f"mentions {m.group(0)!r}"
+        return None
 
     def assess(
         self,
@@ -146,12 +221,11 @@ class Triage:
         """
         text = facts.text.lower()
         flags: dict[str, str] = {}
-        tags = [t for t in facts.tags if t.lower() in self._vulnerable]
-        if tags:
-            flags["vulnerable_customer"] = "tag " + ", ".join(tags)
+        if vulnerable := self._vulnerability(facts, text):
+            flags["vulnerable_customer"] = vulnerable
         if facts.channel.lower() in self._social:
             flags["public_exposure"] = f"social-media channel {facts.channel!r}"
-        elif self._media and (m := self._media.search(text)):
+        elif self._media and (m := self._media.search(text, self._affirmed)):
             flags["public_exposure"] = f"mentions {m.group(0)!r}"
         if self._legal and (m := self._legal.search(text)):
             flags["legal_threat"] = f"mentions {m.group(0)!r}"

@@ -27,6 +27,7 @@ from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput
 from closeloop.domain.improvement import IMPROVEMENT_MACHINE, ImprovementStatus, ImprovementTrigger
 from closeloop.http.access import LEAD, MANAGER, WORK_ROLES, Principal, get_app
 from closeloop.services.capa import improvement
+from closeloop.services.reads.engine_texts import record_texts
 from closeloop.services.work import compensation
 from models.types import MAX_ID
 
@@ -66,6 +67,7 @@ def improvements(request: Request, status: ImprovementStatus | None = Query(None
     rows = improvement.list_records(app.sessions, status=str(status) if status else None, limit=200,
                                     department=None if who.role == MANAGER else who.department)
     return render(request, "improvements.html.j2", rows=rows, chosen=str(status or ""),
+                  texts=record_texts(app.sessions, [r for r, _ in rows]),
                   statuses=[str(s) for s in ImprovementStatus], now=app.clock.now(),
                   zone=str(app.config.customer_calendar.zone))
 
@@ -85,6 +87,7 @@ def improvement_page(request: Request, improvement_id: int = Path(ge=1, le=MAX_I
         raise PageError(403, "error.403.department", mine=who.department or "-", other=v.record.owner_department)
     allowed = [str(t) for t in IMPROVEMENT_MACHINE.allowed(ImprovementStatus(v.record.status))]
     return render(request, "improvement.html.j2", v=v, r=v.record, flash=_flash(request.query_params),
+                  texts=record_texts(app.sessions, [v.record]).get(v.record.id, {}),
                   triggers=allowed if _may_change(who, v.record.owner_department) else [],
                   reason_triggers=REASON_TRIGGERS, root_causes=app.config.model.improvement.root_causes,
                   zone=str(app.config.customer_calendar.zone))

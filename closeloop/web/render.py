@@ -21,6 +21,7 @@ from markupsafe import Markup, escape
 from closeloop.domain.errors import Conflict, DomainError, IllegalTransition, MergeRejected, NotFound, NotPermitted
 from closeloop.domain.facts import addressable_ref
 from closeloop.domain.reasons_i18n import translate_reason
+from closeloop.domain.record_texts import render as render_record_text
 from closeloop.domain.task_kinds import REOPENED_PREFIX, SYSTEM_TITLES, SystemTaskKind
 from closeloop.http.access import get_app
 from closeloop.services.reads.saved_views import list_views
@@ -112,6 +113,13 @@ def reason(ctx, text: str | None, data: Mapping[str, Any] | None = None) -> str 
 
 
 @pass_context
+def record_text(ctx, text: str | None, data: Mapping[str, Any] | None = None) -> str | None:
+    """A record's title or problem in the page's language when the engine wrote it (``data``: its code and
+    parameters, :func:`~closeloop.services.reads.engine_texts.record_texts`); as stored otherwise."""
+    return render_record_text(data, ctx["lang"]) or text
+
+
+@pass_context
 def clock_owner(ctx, view) -> str:
     """Whose clock a :class:`~closeloop.services.engine.clocks.ClockView` is, in the page's language (the
     department by its configured name)."""
@@ -156,6 +164,7 @@ def actor(ctx, name: str) -> str:
 
 
 env.globals["limits"] = TEXT_LIMITS  # the forms' maxlength: the numbers the server refuses past
+env.filters["record_text"] = record_text
 env.filters.update(local=local, hours=hours, filesize=filesize, mentions=mentions, pathpart=pathpart,
                    customer_href=customer_href, count=count, task_title=task_title, task_kind=task_kind, actor=actor,
                    reason=reason, clock_owner=clock_owner, **LABELS)

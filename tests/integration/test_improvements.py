@@ -11,6 +11,7 @@ from sqlalchemy import select
 from closeloop.config import parse_config
 from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput
 from closeloop.services.capa import improvement as imp
+from closeloop.services.capa.effectiveness import matching_count
 from closeloop.services.engine.sweep import sweep
 from closeloop.services.work import tasks as task_svc
 from models.tables import (
@@ -445,3 +446,45 @@ def test_after_a_rework_implementing_needs_an_action_finished_since(sessions):
     task_svc.complete(sessions, task.id, config=config, actor="ops-1", at=at + timedelta(hours=1))
     again = imp.fire(sessions, rec.id, "implement", config=config, actor="ops-lead", at=at + timedelta(hours=2))
     assert again.status == "implemented"
+
+
+def test_complaints_without_facts_never_form_or_join_a_recurrence_cluster(sessions):
+    """Three e-mails from different customers about different things and two API posts, none with a category or
+    product, made the record "Recurring complaints: no facts" and every later such complaint joined it: verified
+    effective, it would have told unrelated customers their problem was fixed. One by one and as one batch of
+    imported history alike."""
+    config = _cfg(cluster_size=3, cluster_days=7)
+    bare = [facts(f"N{i}", T0 + timedelta(hours=i), category="", source="email" if i < 3 else "api",
+                  customer_ref=f"cust-{i}", text=f"about thing {i}") for i in range(5)]
+    for f in bare[:3]:
+        intake(sessions, config, T0 + timedelta(hours=6), [f])
+    intake(sessions, config, T0 + timedelta(hours=6), bare[3:])
+    intake(sessions, config, T0 + timedelta(days=30),
+           [facts(f"H{i}", T0 + timedelta(days=20, hours=i), category="", source="email") for i in range(6)])
+    with sessions() as s:
+        assert s.scalars(select(Improvement)).all() == []
+        assert s.scalars(select(Notification).where(Notification.kind == "improvement_proposed")).all() == []
+
+
+def test_a_stored_record_of_no_facts_takes_in_no_complaint_and_is_never_judged_effective(sessions, caplog):
+    config = _cfg(cluster_size=1000)
+    _take(sessions, config, "W", 1, T0 - timedelta(days=1), category="warm-up")  # departments synced
+    rec = imp.create(sessions, config=config, title="Recurring complaints: no facts", owner_department="operations",
+                     match={"category": "warm-up", "product": ""}, actor="system", at=T0)
+    _store_bad_match(sessions, rec.id, {"category": "", "product": ""})  # as proposed before the fix
+    with caplog.at_level("WARNING", logger="closeloop.capa"):
+        later = _take(sessions, config, "E", 2, T0 + timedelta(hours=1), category="", source="email")
+    assert any(f"improvement {rec.id} matches on no fact with a value" in r.getMessage() for r in caplog.records)
+    with sessions() as s:
+        linked = set(s.scalars(select(ImprovementLink.complaint_id).where(ImprovementLink.improvement_id == rec.id)))
+        assert matching_count(s, s.get_one(Improvement, rec.id), T0 - timedelta(days=9), T0 + timedelta(days=9)) == 0
+    assert linked.isdisjoint(later)
+    # a person cannot make one either (nor from a complaint without facts)
+    for match in ({"category": "", "product": ""}, {"source": "email"}, {"source": "email", "category": ""}):
+        with pytest.raises(InvalidInput, match="match.*other than source") as err:
+            imp.create(sessions, config=config, title="t", owner_department="operations", match=match,
+                       actor="m", at=T0)
+        assert err.value.field == "match"
+    with pytest.raises(InvalidInput, match="match"):
+        imp.create(sessions, config=config, title="t", owner_department="operations", complaint_ids=later[:1],
+                   actor="m", at=T0)

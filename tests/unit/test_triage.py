@@ -217,3 +217,64 @@ def test_default_config_triage_matches_policy_defaults():
 def test_plain_inflections_still_flag(text, flag):
     f = ComplaintFacts(source="t", external_ref="1", received_at=datetime(2026, 1, 1, tzinfo=UTC), text=text)
     assert flag in Triage().assess(f).flags
+
+
+# ------------------------------------------------------------------ risk wording in the text (testers' report)
+
+TEXT_RISK_CASES = [
+    # (id, text, expected flags)
+    ("the-report", "I will sue you, my lawyer, I am 85 years old and disabled, posting on twitter",
+     ("legal_threat", "public_exposure", "vulnerable_customer")),
+    ("facebook", "I shared this on Facebook", ("public_exposure",)),
+    ("post-online", "I will post online what you did", ("public_exposure",)),
+    ("go-public", "I am going public with this", ("public_exposure",)),
+    ("news", "the local news will hear of it", ("public_exposure",)),
+    ("not-going-to-post", "I am not going to post online, just fix it", ()),
+    ("wont-press", "I won't go to the press", ()),
+    ("wont-curly", "I won\u2019t tweet about it", ()),
+    ("negation-other-clause", "I did not get my card. I will post on twitter", ("public_exposure",)),
+    ("elderly", "my elderly father was charged twice", ("vulnerable_customer",)),
+    ("dementia", "he has dementia and signed without understanding", ("vulnerable_customer",)),
+    ("bereaved", "I was recently bereaved", ("vulnerable_customer",)),
+    ("aged-70", "I am aged 70 and live alone", ("vulnerable_customer",)),
+    ("90-year-old", "my 90-year-old mother", ("vulnerable_customer",)),
+    ("young-age", "my 3 year old son and I, 34 years old", ()),
+    ("not-disabled", "I am not disabled", ()),
+    ("percent-not-age", "I am 100 percent sure", ()),
+    ("zh-weibo", "我要发微博", ("public_exposure",)),
+    ("zh-news", "我会找新闻记者", ("public_exposure",)),
+    ("zh-no-expose", "我不会曝光，但请尽快处理", ()),
+    ("zh-discontent-expose", "我对你们很不满要曝光", ("public_exposure",)),
+    ("zh-old", "我是老人，行动不便", ("vulnerable_customer",)),
+    ("zh-age", "我今年80岁了", ("vulnerable_customer",)),
+    ("zh-disabled", "我是残疾人", ("vulnerable_customer",)),
+    ("zh-all", "我要找律师起诉你们，我是老人，还残疾，要发微博曝光",
+     ("legal_threat", "public_exposure", "vulnerable_customer")),
+]
+
+
+@pytest.mark.parametrize("text,expected", [c[1:] for c in TEXT_RISK_CASES], ids=[c[0] for c in TEXT_RISK_CASES])
+def test_social_media_and_vulnerability_wording_in_the_text(text, expected):
+    assert TRIAGE.assess(facts(text=text)).flags == expected
+
+
+def test_the_reports_narrative_is_P1_with_every_reason_named():
+    r = TRIAGE.assess(facts(text="I will sue you, my lawyer, I am 85 years old and disabled, posting on twitter"))
+    assert r.severity == "P1"
+    assert r.reasons == ("legal_threat: mentions 'sue'", "public_exposure: mentions 'twitter'",
+                         "vulnerable_customer: mentions '85 years old'")
+
+
+def test_vulnerability_words_age_and_negations_are_configurable():
+    from closeloop.config import parse_config
+
+    default = open("closeloop/config/default.toml", encoding="utf-8").read()
+    p = parse_config(default).triage.policy
+    assert p.vulnerable_age == 65 and "dementia" in p.vulnerable_keywords and "not" in p.negation_words
+    mine = parse_config(default.replace('[triage]\n', '[triage]\nvulnerable_keywords = ["student"]\n'
+                                                   'vulnerable_age = 0\nnegation_words = []\n')).triage
+    assert mine.assess(facts(text="I am a student")).flags == ("vulnerable_customer",)
+    assert mine.assess(facts(text="I am 85 years old and disabled")).flags == ()
+    assert mine.assess(facts(text="I will not post on twitter")).flags == ("public_exposure",)
+    with pytest.raises(ValueError, match="vulnerable_age"):
+        TriagePolicy(vulnerable_age=200)

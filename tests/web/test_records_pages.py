@@ -144,3 +144,53 @@ def test_a_dashboard_rejection_needs_a_note_checked_by_the_server_and_keeps_it_w
         reason = s.scalar(select(Transition.reason).where(Transition.entity == "compensation",
                                                           Transition.entity_id == e.id))
     assert reason == why.strip()
+
+
+def _proposed(web, cid: int, *, codes: bool, title: str | None = None) -> Improvement:
+    """A record as recurrence detection proposes it (``codes``: with its texts' codes, as now; without: as before
+    they were stored); ``title``: a person's instead."""
+    from closeloop.domain.record_texts import recurring_texts
+    from closeloop.services.uow import unit_of_work
+
+    facts = [["category", "Debt collection"], ["product", "Loan"]]
+    eng_title, problem, texts = recurring_texts(facts, 23, 14, "2026-03-01T09:00:00+00:00")
+    with unit_of_work(web.app.sessions) as s:
+        rec = improvement.create_in_session(
+            s, config=web.app.config, title=title or eng_title, owner_department="operations",
+            actor="system" if title is None else "ops-manager", at=T0, match={"category": "Debt collection",
+                                                                              "product": "Loan"},
+            complaint_ids=[cid], link_source="cluster", problem=problem, texts=texts if codes else {})
+        if not codes and title is None:  # a create row written before codes were stored: no "texts" key
+            row = s.scalars(select(Transition).where(Transition.entity == "improvement",
+                                                     Transition.entity_id == rec.id)).one()
+            row.data = {k: v for k, v in row.data.items() if k != "texts"}
+        return rec
+
+
+def test_the_engines_record_texts_are_shown_in_the_readers_language(web, complaints):
+    """A Chinese manager read "Recurring complaints: category '…'" and "23 complaints with … proposed by
+    recurrence detection" in English on /improvements and /improvements/{id}."""
+    new = _proposed(web, complaints[0], codes=True)
+    old = _proposed(web, complaints[0], codes=False)
+    typed = _proposed(web, complaints[0], codes=False, title="Recurring complaints: category 'Debt collection', "
+                                                             "product 'Loan'")
+    zh = web.signin("manager_zh")
+    listing = zh.get("/improvements").text
+    for rec in (new, old):
+        row = listing.split(f'id="improvement-{rec.id}"', 1)[1].split("</tr>", 1)[0]
+        assert "重复出现的投诉：类别“Debt collection”，产品“Loan”" in row and "Recurring complaints" not in row
+        page = zh.get(f"/improvements/{rec.id}").text
+        assert '<dd id="imp-title">重复出现的投诉：类别“Debt collection”，产品“Loan”</dd>' in page
+        problem = page.split('id="imp-problem">', 1)[1].split("</dd>", 1)[0]
+        assert problem == ("14 天内（截至 2026-03-01T09:00:00+00:00）有 23 件类别“Debt collection”，产品“Loan”的投诉；"
+                           "由重复投诉检测提出")
+        history = page.split('id="imp-history"', 1)[1]
+        assert "重复出现的投诉" in history and "Recurring complaints" not in history
+    row = listing.split(f'id="improvement-{typed.id}"', 1)[1].split("</tr>", 1)[0]
+    assert "Recurring complaints: category &#39;Debt collection&#39;, product &#39;Loan&#39;" in row  # as typed
+    en = web.signin("manager").get(f"/improvements/{new.id}").text
+    assert "Recurring complaints: category &#39;Debt collection&#39;, product &#39;Loan&#39;" in en
+    assert "23 complaints with category &#39;Debt collection&#39;, product &#39;Loan&#39; within 14 days" in en
+    with web.app.sessions() as s:  # stored in English, as before (API, exports, review)
+        stored = s.get_one(Improvement, new.id).title
+    assert stored == "Recurring complaints: category 'Debt collection', product 'Loan'"

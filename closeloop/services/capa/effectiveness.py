@@ -60,15 +60,35 @@ def unknown_facts(match: dict) -> list[str]:
     return sorted(str(k) for k in match if k not in MATCH_FIELDS)
 
 
+#: facts that say how a complaint came in, not what it is about: on their own they group nothing
+CHANNEL_FACTS = ("source",)
+
+
+def has_grouping_facts(match: dict) -> bool:
+    """Whether ``match`` (fact -> value) holds a fact with a value other than :data:`CHANNEL_FACTS`: what
+    makes complaints "the same problem". Complaints without one (no category, no product: unrelated e-mails)
+    never form or join a recurrence cluster, and a record without one matches no complaint."""
+    return any(v for k, v in match.items() if k not in CHANNEL_FACTS)
+
+
 def usable_match(rec: Improvement) -> bool:
-    """Whether ``rec``'s stored match names complaint facts only. A record stored before ``create`` checked
-    its facts may name another one: no complaint has that fact, so the record matches none; a warning
-    is logged (recurrence and the effectiveness check skip the record instead of failing)."""
-    unknown = unknown_facts(rec.match or {})
+    """Whether ``rec``'s stored match names complaint facts only, at least one with a value other than the
+    channel (:func:`has_grouping_facts`). A record stored before ``create`` checked its facts may name another
+    one: no complaint has that fact, so the record matches none; one proposed from complaints without facts
+    (``"Recurring complaints: no facts"``, before recurrence skipped them) would match every such complaint,
+    unrelated ones, so it matches none either. A warning is logged (recurrence and the effectiveness check skip
+    the record instead of failing)."""
+    match = rec.match or {}
+    unknown = unknown_facts(match)
     if unknown:
         log.warning("improvement %s matches on unknown fact(s) %s: it matches no complaint",
                     rec.id, ", ".join(unknown), extra={"improvement_id": rec.id})
-    return not unknown
+        return False
+    if not has_grouping_facts(match):
+        log.warning("improvement %s matches on no fact with a value: it matches no complaint", rec.id,
+                    extra={"improvement_id": rec.id})
+        return False
+    return True
 
 
 def wanted_improvement_timers(s: Session, rec: Improvement, config: Config, now: datetime) -> list[WantedTimer]:

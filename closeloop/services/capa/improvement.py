@@ -40,7 +40,13 @@ from closeloop.domain.task import TaskStatus
 from closeloop.services.audit import add_task, audit_dict
 from closeloop.services.bulk import insert_new
 from closeloop.services.capa import root_cause as rc
-from closeloop.services.capa.effectiveness import on_effective, on_ineffective, unknown_facts
+from closeloop.services.capa.effectiveness import (
+    CHANNEL_FACTS,
+    has_grouping_facts,
+    on_effective,
+    on_ineffective,
+    unknown_facts,
+)
 from closeloop.services.departments import sync_departments
 from closeloop.services.transitions import apply, check_version
 from closeloop.services.uow import unit_of_work
@@ -72,7 +78,9 @@ def match_of(complaint: Complaint, fields: list[str]) -> dict[str, str]:
 def check_match(match: dict[str, str]) -> None:
     """Raise ``InvalidInput('match', ...)`` unless ``match`` names at least one fact, every fact one of
     :data:`~closeloop.config.improvement.MATCH_FIELDS` (the complaint columns recurrence and the
-    effectiveness check compare), every value a string."""
+    effectiveness check compare), every value a string, one of them not empty and not only the channel
+    (:func:`~closeloop.services.capa.effectiveness.has_grouping_facts`: a match of no facts would take in
+    every complaint without facts, unrelated ones)."""
     if not match:
         raise InvalidInput("match", "needs at least one fact")
     unknown = unknown_facts(match)
@@ -82,6 +90,9 @@ def check_match(match: dict[str, str]) -> None:
     bad = sorted(k for k, v in match.items() if not isinstance(v, str))
     if bad:
         raise InvalidInput("match", f"the value of {', '.join(bad)} must be text")
+    if not has_grouping_facts(match):
+        raise InvalidInput("match", f"needs a fact with a value other than {', '.join(CHANNEL_FACTS)} "
+                                    "(complaints without facts are not one problem)")
 
 
 def get(session: Session, improvement_id: int) -> Improvement:
@@ -94,7 +105,10 @@ def get(session: Session, improvement_id: int) -> Improvement:
 def create_in_session(s: Session, *, config: Config, title: str, owner_department: str, actor: str, at: datetime,
                       problem: str = "", root_cause: str | None = None, root_cause_detail: str | None = None,
                       match: dict[str, str] | None = None, complaint_ids: Sequence[int] = (),
-                      link_source: str = "manual") -> Improvement:
+                      link_source: str = "manual", texts: dict | None = None) -> Improvement:
+    """Create a record in ``s`` (see :func:`create`). ``texts``: the engine's own title and problem as codes
+    (:func:`~closeloop.domain.record_texts.recurring_texts`), stored in the create audit row's ``data["texts"]``
+    (``{}``: a person's, shown as typed)."""
     if not title or not title.strip():
         raise InvalidInput("title", "is required")
     if owner_department not in config.departments:
@@ -116,7 +130,8 @@ def create_in_session(s: Session, *, config: Config, title: str, owner_departmen
     s.add(rec)
     s.flush()
     s.add(Transition(**audit_dict("improvement", rec.id, None, None, ImprovementStatus.PROPOSED, "create", actor, at,
-                                  reason=title, data={"match": rec.match, "root_cause": root_cause})))
+                                  reason=title, data={"match": rec.match, "root_cause": root_cause,
+                                                        "texts": dict(texts or {})})))
     link_many(s, rec, list(complaint_ids), actor=actor, at=at, source=link_source)
     return rec
 

@@ -17,6 +17,11 @@ For the complaints a batch created (rejected ones excluded):
    the matching complaints received after it (a batch of history) as ``recurrence``, as they would
    have been one by one; the operations manager is notified (a notification packed into the
    outbox by the sweep, key ``improvement-proposed:{record}``).
+
+A complaint without grouping facts (every ``match_on`` fact empty, or only the channel ``source`` set:
+:func:`~closeloop.services.capa.effectiveness.has_grouping_facts`) is neither linked nor counted: unrelated
+e-mails without a category or product are not one problem, and a record proposed from them would tell their
+customers it was fixed. A batch of imported history goes the same way.
 """
 
 from __future__ import annotations
@@ -33,8 +38,9 @@ from closeloop.config import Config
 from closeloop.domain.complaint import ComplaintStatus
 from closeloop.domain.improvement import ImprovementStatus
 from closeloop.domain.notices import NoticeKind, Role
+from closeloop.domain.record_texts import facts_label, recurring_texts
 from closeloop.services.bulk import insert_rows
-from closeloop.services.capa.effectiveness import usable_match
+from closeloop.services.capa.effectiveness import has_grouping_facts, usable_match
 from closeloop.services.capa.improvement import OPEN_STATES, create_in_session, match_key
 from closeloop.services.engine.notify import insert_notifications, make_item, resolve_role
 from models.tables import Complaint, Improvement, ImprovementLink, Task
@@ -81,6 +87,8 @@ def detect(session: Session, config: Config, new: list[dict], now: datetime) -> 
     unlinked: list[dict] = []
     to_link: dict[int, list[int]] = defaultdict(list)
     for c in new:
+        if not has_grouping_facts({n: c[n] for n in model.match_on}):
+            continue  # no facts to group on: never linked, never part of a cluster
         hit = False
         for names, index in groups.items():
             for r in index.get(match_key({n: c[n] or "" for n in names}), []):
@@ -143,13 +151,13 @@ def _propose(session: Session, config: Config, unlinked: list[dict], fields: lis
         # history) recur on the new record, as they would had they come in one by one
         cluster, later = [cid for _, cid in lst[start:end]], [cid for _, cid in lst[end:]]
         owner = _owner(session, config, (later or cluster)[-1])
-        # each value as written, in quotes (repr doubled a backslash and switched quotes around an apostrophe)
-        label = ", ".join(f"{f} '{v}'" for f, v in match.items() if v) or "no facts"
+        # each value as written, in quotes; stored in English, with its code for a page in another language
+        shown = [[f, v] for f, v in match.items() if v]
+        label = facts_label(shown)
+        title, problem, texts = recurring_texts(shown, len(cluster), model.cluster_days, c["received_at"].isoformat())
         rec = create_in_session(
-            session, config=config, title=f"Recurring complaints: {label}"[:500], owner_department=owner,
-            actor=SYSTEM, at=now, match=match, complaint_ids=cluster, link_source="cluster",
-            problem=f"{len(cluster)} complaints with {label} within {model.cluster_days} days "
-                    f"(up to {c['received_at'].isoformat()}); proposed by recurrence detection")
+            session, config=config, title=title, owner_department=owner, actor=SYSTEM, at=now, match=match,
+            complaint_ids=cluster, link_source="cluster", problem=problem, texts=texts)
         out.proposed.append(rec.id)
         out.links += len(cluster) + _link_new(session, {rec.id: later}, now)
         who = resolve_role(config, Role.OPERATIONS_MANAGER, None)

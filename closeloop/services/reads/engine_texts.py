@@ -1,5 +1,6 @@
 """Which texts stored outside the audit trail the engine wrote: a complaint's root-cause note, a reopened
-task's title and a transferred task's reason.
+task's title, a transferred task's reason, and the title and problem of an improvement record recurrence
+detection proposed (:func:`record_texts`, with :mod:`closeloop.domain.record_texts`).
 
 Each is written together with an audit row holding the same text as its reason, whose ``data`` says whose that
 reason is (:func:`~closeloop.domain.reasons.reason_data`: the engine's code, or null for a person's). A page
@@ -16,13 +17,15 @@ from typing import Any
 
 from sqlalchemy import select
 
+from closeloop.domain.record_texts import recognise
 from closeloop.domain.task_kinds import REOPENED_PREFIX, SystemTaskKind, reopened_title
 from closeloop.services.uow import unit_of_work
-from models.tables import Task, Transition
+from models.tables import Improvement, Task, Transition
 
 #: The audit ``trigger`` of the rows that wrote each text (capa/root_cause.py:record, audit.py:add_task).
 ROOT_CAUSE_EVENT = "root_cause"
 CREATE = "create"
+SYSTEM = "system"  # the actor of the records recurrence detection proposes (services/intake/recurrence.py)
 
 
 def root_cause_note_data(sessions, complaint_id: int, note: str | None) -> dict[str, Any] | None:
@@ -76,11 +79,16 @@ def transfer_reason_data(sessions, tasks: Iterable[Task]) -> dict[int, dict[str,
     wanted = {t.id: t.transfer_reason for t in tasks if t.transfer_reason}
     if not wanted:
         return {}
-    with unit_of_work(sessions) as s:
-        rows = s.execute(select(Transition.entity_id, Transition.reason, Transition.data)
-                         .where(Transition.entity == "task", Transition.trigger == CREATE,
-                                Transition.entity_id.in_(set(wanted)))).all()
+    rows = _create_rows(sessions, "task", set(wanted))
     return {tid: dict(data or {}) for tid, reason, data in rows if reason is not None and reason == wanted[tid]}
+
+
+def _create_rows(sessions, entity: str, ids: set[int]) -> list[Any]:
+    """``(entity_id, reason, data)`` of the ``create`` audit rows of ``entity`` ``ids``: one query."""
+    with unit_of_work(sessions) as s:
+        return list(s.execute(select(Transition.entity_id, Transition.reason, Transition.data)
+                              .where(Transition.entity == entity, Transition.trigger == CREATE,
+                                     Transition.entity_id.in_(ids))).all())
 
 
 def _origin(task_id: int, parent: dict[int, int | None]) -> int:
@@ -88,3 +96,26 @@ def _origin(task_id: int, parent: dict[int, int | None]) -> int:
     while (up := parent.get(task_id)) is not None:
         task_id = up
     return task_id
+
+
+def record_texts(sessions, records: Iterable[Improvement]) -> dict[int, dict[str, dict[str, Any]]]:
+    """Improvement record id -> ``{"title": data, "problem": data}`` for the texts of ``records`` the engine
+    wrote (recurrence detection), each ``data`` as :func:`~closeloop.domain.record_texts.render` reads it: from
+    the record's ``create`` audit row (``data["texts"]``) while its reason is still the record's title; for a row
+    without that key (written before codes were stored) and a record the system created, recognised from its
+    text and match (:func:`~closeloop.domain.record_texts.recognise`). A person's texts (an empty ``texts``, or a
+    record a person created) are absent, and shown as typed. One query whatever the number. Raises nothing."""
+    recs = {r.id: r for r in records}
+    if not recs:
+        return {}
+    made = {eid: (reason, data or {}) for eid, reason, data in _create_rows(sessions, "improvement", set(recs))}
+    out: dict[int, dict[str, dict[str, Any]]] = {}
+    for rid, rec in recs.items():
+        reason, data = made.get(rid, (None, {}))
+        if "texts" in data:
+            texts = dict(data["texts"] or {}) if reason == rec.title else {}
+        else:
+            texts = recognise(rec.title, rec.problem or "", rec.match or {}) if rec.created_by == SYSTEM else {}
+        if texts:
+            out[rid] = texts
+    return out
