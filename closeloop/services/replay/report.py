@@ -258,7 +258,7 @@ def _ack_caveats(sources: set[str]) -> list[dict]:
     return [{"about": "notifications", "text": f"The {' and '.join(silent)} export{'s' if many else ''} "
              f"record{'' if many else 's'} no acknowledgement or start of work, only when a request was closed: "
              "the replay acknowledges none of these tasks, so the acknowledgement timeouts they raise say nothing "
-             "about the departments and are left out of the figures above (counted apart as not modelled)."}]
+             "about the departments and are left out of the notification figures (counted apart as not modelled)."}]
 
 
 def _verdict_caveats(sources: set[str]) -> list[dict]:
