@@ -289,7 +289,8 @@ def _print(name: str, s: dict) -> None:
     levels = ", ".join(f"L{k} {roles.get(k, '')}: {v}" for k, v in n["escalations_by_level"].items()) or "none"
     fu = s["follow_ups"]
     rp = s["complaints"]["resolution_promise"]
-    out.print(f"reminders {n['reminders']}, acknowledgement timeouts {n['acknowledgement_timeouts']}, "
+    out.print(f"reminders {n['reminders']}, acknowledgement timeouts {n['acknowledgement_timeouts']}"
+              f"{_not_modelled(n)}, "
               f"escalations received per level: {levels}; customer follow-ups {fu['created']} ({fu['satisfied']} "
               f"{fu['satisfied_label']}, {fu['not_satisfied']} not satisfied); complaints by status "
               f"{s['complaints']['by_status']}")
@@ -311,3 +312,9 @@ def _num(v: float | None) -> str:
 
 def _pct(v: float | None) -> str:
     return "no data" if v is None else f"{v:.0%}"
+
+
+def _not_modelled(n: dict) -> str:
+    """`` (and N not modelled: ...)`` for the acknowledgement timeouts of sources recording no acknowledgement."""
+    k = n.get("acknowledgement_timeouts_not_modelled") or 0
+    return f" (and {k} not modelled: the export records no acknowledgement)" if k else ""

@@ -223,3 +223,45 @@ def test_replay_judges_received_dates_at_the_system_clock_by_default(tmp_path: P
     assert before <= now <= datetime.now(UTC)  # the real clock's now, not the simulated one (2023)
     assert summary["complaints"]["received"] == len(good)
     assert summary["period"]["last_received"] == _last_received(good)
+
+
+def _head(src: Path, path: Path, n: int) -> Path:
+    """The first ``n`` rows of ``src`` written to ``path``."""
+    with open(src, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        fields, rows = reader.fieldnames, [row for _, row in zip(range(n), reader, strict=False)]
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_cfpb_tasks_opening_after_the_company_acknowledged_are_acknowledged(tmp_path: Path):
+    """A CFPB complaint's dependent tasks (opened as the first ones are done) were never acknowledged: 450 of the
+    sample's 504 acknowledgement timeouts paged departments about tasks of complaints the company had long
+    acknowledged (``Date sent to company``). Now each is acknowledged as it opens."""
+    import sqlite3
+
+    feed = _head(CFPB, tmp_path / "cfpb.csv", 30)
+    run_replay([feed], load_config(ROOT / "closeloop" / "config" / "default.toml"), tmp_path / "out",
+               horizon=timedelta(weeks=1))
+    db = sqlite3.connect(tmp_path / "out" / "replay.db")
+    unblocked = {r[0] for r in db.execute("select entity_id from transition where entity='task' and trigger='unblock'")}
+    acked = {r[0] for r in db.execute("select entity_id from transition where entity='task' and trigger='acknowledge'")}
+    assert unblocked and unblocked <= acked
+    timeouts = {r[0] for r in db.execute("select task_id from notification where kind='ack_timeout'")}
+    assert not timeouts & unblocked
+
+
+def test_nyc311_acknowledgement_timeouts_are_kept_out_of_the_headline(tmp_path: Path):
+    """The NYC 311 export records no acknowledgement: the summary counted 1,238 acknowledgement timeouts (6 pages
+    per task) as if the agencies had ignored their work. They are now counted apart, with a caveat."""
+    feed = _head(NYC, tmp_path / "nyc.csv", 40)
+    summary = run_replay([feed], load_config(ROOT / "examples" / "nyc311.toml"), tmp_path / "out",
+                         horizon=timedelta(weeks=1))
+    n = summary["notifications"]
+    assert n["acknowledgement_timeouts"] == 0 and "ack_timeout" not in n["by_kind"]
+    assert n["acknowledgement_timeouts_not_modelled"] > 0
+    [cv] = [c for c in summary["caveats"] if c["about"] == "notifications"]
+    assert "NYC 311 export records no acknowledgement" in cv["text"]

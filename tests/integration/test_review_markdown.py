@@ -4,7 +4,7 @@ headers alone, and values escaped only where they would be markup (``50.00 USD``
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from markdown_it import MarkdownIt
 from sqlalchemy import select
@@ -75,3 +75,24 @@ def test_a_recurrence_records_title_quotes_its_facts_as_written(sessions):
     with sessions() as s:
         rec = s.scalars(select(Improvement)).one()
     assert "category 'fees\\refunds'" in rec.title and "\\\\" not in rec.title
+
+
+def test_an_imported_history_counts_its_recurrences_in_the_months_it_was_received(sessions):
+    """A history imported in one batch (complaints received months ago, linked as recurrences on the import day)
+    plus two new complaints: the review of the import month said ``received 2 | recurrences 4 | 200%`` (a tester
+    saw 13150%), recurrences counted by the day they were linked, received by the day received."""
+    config = _cfg(cluster_size=3, cluster_days=7)
+    day = datetime(2026, 9, 15, 14, 0, tzinfo=UTC)
+    history = ([facts(f"H{i}", T0 + timedelta(days=i), category="billing") for i in range(3)]
+               + [facts(f"H{i}", T0 + timedelta(days=30 * (i - 2)), category="billing") for i in range(3, 7)])
+    intake(sessions, config, day, history + [facts(f"N{i}", day, category="fees") for i in range(2)])
+    r = build_review(sessions, config, "2026-09", day + timedelta(days=30))
+    trend = {t["period"]: t for t in r["recurrence"]["trend"]}
+    assert trend["2026-09"] == {"period": "2026-09", "received": 2, "recurrences": 0, "rate": 0.0}
+    assert r["recurrence"]["this_period"] == 0
+    assert all(t["rate"] is None or t["rate"] <= 1 for t in trend.values())
+    # the four linked as recurrences were received 2026-04 .. 2026-07 (30, 60, 90, 120 days after T0)
+    assert sum(t["recurrences"] for t in trend.values()) == 4
+    assert trend["2026-04"]["recurrences"] == 1 and trend["2026-04"]["received"] == 1
+    md = render(r, "md")
+    assert "by the month they were received" in md and "at most 100%" in md

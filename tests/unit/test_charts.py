@@ -196,3 +196,12 @@ def test_notifications_count_in_the_utc_week_starting_monday_they_fired_in():
     # Monday 05:00 in Shanghai is Sunday 21:00 UTC: the week of Monday 2023-07-03
     assert _weekly(notes) == {"escalation": {"2023-07-03": 1, "2023-07-10": 1},
                               "resolution promise breach": {"2023-07-10": 1}}
+
+
+def test_count_axes_tick_whole_numbers_only():
+    """A Pareto of one complaint was ticked 0, 0.2, 0.4, ... 1 (fractions of a complaint)."""
+    for svg in (str(charts.pareto({"billing": 1})),
+                str(charts.month_line({"2024-01": 1, "2024-02": 0}, y_title="recurrences")),
+                str(charts.time_bars({"2024-01-01": 1}, y_title="open complaints"))):
+        texts = _texts(svg)
+        assert "1" in texts and not [t for t in texts if re.fullmatch(r"0?\.\d+|\d+\.\d+", t)], texts

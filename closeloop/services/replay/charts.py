@@ -32,6 +32,10 @@ _CONFIG = {"font": "DejaVu Sans, Arial, sans-serif", "view": {"stroke": None},
            "axis": {"labelFontSize": 11, "titleFontSize": 12, "grid": True, "gridColor": "#eee"},
            "legend": {"labelFontSize": 11, "titleFontSize": 11, "orient": "top"}}
 
+#: the y axis of a count (complaints, tasks, notices): whole-number ticks only (Vega-Lite picked 0.2, 0.4, ... for a
+#: single complaint)
+COUNT_AXIS: dict[str, Any] = {"tickMinStep": 1, "format": "d"}
+
 
 @lru_cache(maxsize=256)
 def _svg(spec_json: str) -> str:
@@ -122,7 +126,8 @@ def time_bars(series: dict, *, period: str = "day", y_title: str, x_title: str |
          "title": x_title or ("day" if period == "day" else "week (starting Monday)"), "axis": axis}
     bar: dict[str, Any] = {"mark": {"type": "bar", "color": BLUE},
            "transform": [{"filter": "datum.v !== null"}],
-           "encoding": {"x": x, "y": {"field": "v", "type": "quantitative", "title": y_title},
+           "encoding": {"x": x, "y": {"field": "v", "type": "quantitative", "title": y_title,
+                                      "axis": COUNT_AXIS},
                         "tooltip": [{"field": "t", "type": "temporal", "timeUnit": unit, "title": "date"},
                                     {"field": "v", "type": "quantitative", "title": y_title}]}}
     if by:
@@ -249,7 +254,7 @@ def pareto(counts: dict[str, int], *, x_title: str = "root cause", y_title: str 
     x = {"field": "k", "type": "nominal", "sort": [k for k, _ in items], "title": x_title,
          "axis": {"labelAngle": -30, "labelLimit": 160}}
     bars = {"mark": {"type": "bar", "color": BLUE},
-            "encoding": {"x": x, "y": {"field": "v", "type": "quantitative", "title": y_title},
+            "encoding": {"x": x, "y": {"field": "v", "type": "quantitative", "title": y_title, "axis": COUNT_AXIS},
                          "tooltip": [{"field": "k"}, {"field": "v"}, {"field": "share"}]}}
     labels = {"mark": {"type": "text", "dy": -6, "fontSize": 11},
               "encoding": {"x": x, "y": {"field": "v", "type": "quantitative"}, "text": {"field": "v"}}}
@@ -270,7 +275,8 @@ def month_line(series: dict[str, float | None], *, y_title: str, width: int = 64
     x = {"field": "m", "type": "temporal", "timeUnit": "utcyearmonth", "title": "month",
          "axis": {"format": "%Y-%m", "tickCount": {"interval": "month", "step": 1}}}
     line = {"mark": {"type": "line", "color": BLUE, "point": True, "invalid": "break-paths-show-domains"},
-            "encoding": {"x": x, "y": {"field": "v", "type": "quantitative", "title": y_title}}}
+            "encoding": {"x": x, "y": {"field": "v", "type": "quantitative", "title": y_title,
+                                       "axis": COUNT_AXIS}}}
     text = {"mark": {"type": "text", "dy": -8, "fontSize": 11},
             "transform": [{"calculate": "datum.v === null ? 0 : datum.v", "as": "ty"}],
             "encoding": {"x": x, "y": {"field": "ty", "type": "quantitative"}, "text": {"field": "txt"},

@@ -48,6 +48,9 @@ FOLLOW_UP = SystemTaskKind.FOLLOW_UP  # the task kind of the customer follow-up 
 #: the sources whose export says something of the customer's verdict (CFPB: whether the consumer disputed the
 #: answer); for every other source the replay models each follow-up verdict as "satisfied" (replay.py)
 VERDICT_SOURCES = frozenset({"cfpb"})
+#: the sources whose exports record when the department acknowledged a complaint (CFPB: ``Date sent to company``);
+#: the acknowledgement timeouts of every other source's tasks only say that the data has no such instant
+ACK_SOURCES = frozenset({"cfpb"})
 SOURCE_NAMES = {"cfpb": "CFPB", "nyc311": "NYC 311"}  # as the reports name a source (else its id)
 #: what the reports call a ``promise`` notification: the complaint's resolution due date (the customer promise of
 #: its resolve clock) breached; never one of the tracked promises to the customer (``customers.promises``)
@@ -90,7 +93,7 @@ def build_summary(sessions, config: Config, now: datetime, quality, plan: dict) 
         "complaints": {**_complaint_figures(complaints, by_status), "resolution_promise": promise},
         "tasks": {"total": len(tasks), "by_department": departments, "order": "worst first",
                   "median_hours_to_complete": {d: v["median_hours_to_complete"] for d, v in departments.items()}},
-        "notifications": _notification_figures(notes, outbox),
+        "notifications": _notification_figures(notes, outbox, plan),
         "sla": {"definitions": {m.value: text for m, text in DEFINITIONS.items()},
                 "breached_so_far_by_department": {d: v["breached_so_far_count"] for d, v in departments.items()},
                 "resolved_within_target_by_department": {d: v[Metric.RESOLVED_WITHIN_TARGET.value]
@@ -132,8 +135,14 @@ def _complaint_figures(complaints, by_status: Counter) -> dict:
             "reopened": sum(1 for c in received if c.reopen_count)}
 
 
-def _notification_figures(notes, outbox: dict) -> dict:
-    kinds = Counter(n.kind for n in notes)
+def _notification_figures(notes, outbox: dict, plan: dict) -> dict:
+    """The notifications by kind. Acknowledgement timeouts of complaints whose source records no acknowledgement
+    (not in :data:`ACK_SOURCES`: the replay never acknowledges their tasks) are in no headline figure (not in
+    ``by_kind``, ``acknowledgement_timeouts``), only in ``acknowledgement_timeouts_not_modelled``."""
+    unmodelled = [n for n in notes if n.kind == NoticeKind.ACK_TIMEOUT
+                  and plan.get(n.complaint_id, {}).get("source") not in ACK_SOURCES]
+    skip = {id(n) for n in unmodelled}
+    kinds = Counter(n.kind for n in notes if id(n) not in skip)
     levels = Counter(n.level for n in notes if n.kind == NoticeKind.ESCALATION)
     return {"by_kind": dict(sorted(kinds.items())),
             "reminders": kinds.get(NoticeKind.REMINDER, 0),
@@ -142,6 +151,7 @@ def _notification_figures(notes, outbox: dict) -> dict:
             "escalation_level_roles": {"1": "assignee", "2": "department lead", "3": "operations manager",
                                        "4": "crisis owner"},
             "acknowledgement_timeouts": kinds.get(NoticeKind.ACK_TIMEOUT, 0),
+            "acknowledgement_timeouts_not_modelled": len(unmodelled),
             "resolution_promise_breach_notices": kinds.get(NoticeKind.PROMISE, 0),
             "complaints_with_resolution_promise_breach_notice": len({n.complaint_id for n in notes
                                                                      if n.kind == NoticeKind.PROMISE}),
@@ -236,7 +246,19 @@ def _caveats(quality, plan: dict) -> list[dict]:
         n = quality.closed_before_created
         out.append({"about": "departments", "text": f"{_n(n, 'request')} {'was' if n == 1 else 'were'} closed "
                     "before {} created: left open.".format("it was" if n == 1 else "they were")})
-    return out + _verdict_caveats(_sources(plan))
+    return out + _ack_caveats(_sources(plan)) + _verdict_caveats(_sources(plan))
+
+
+def _ack_caveats(sources: set[str]) -> list[dict]:
+    """The sources whose exports record no acknowledgement: their tasks are never acknowledged in the replay."""
+    silent = sorted(SOURCE_NAMES.get(s, s) for s in sources - ACK_SOURCES if s)
+    if not silent:
+        return []
+    many = len(silent) > 1
+    return [{"about": "notifications", "text": f"The {' and '.join(silent)} export{'s' if many else ''} "
+             f"record{'' if many else 's'} no acknowledgement or start of work, only when a request was closed: "
+             "the replay acknowledges none of these tasks, so the acknowledgement timeouts they raise say nothing "
+             "about the departments and are left out of the notification figures (counted apart as not modelled)."}]
 
 
 def _verdict_caveats(sources: set[str]) -> list[dict]:

@@ -39,7 +39,13 @@ from closeloop.services.markdown import md_inline
 from closeloop.services.reads.metrics import DEFINITIONS, worst_first
 from closeloop.services.replay import charts
 from closeloop.services.review.review_complaints import complaint_figures
-from closeloop.services.review.review_loop import compensation, improvement_records, recurrence, root_cause_pareto
+from closeloop.services.review.review_loop import (
+    RECURRENCE_RATE,
+    compensation,
+    improvement_records,
+    recurrence,
+    root_cause_pareto,
+)
 from closeloop.services.review.review_period import month
 from closeloop.services.review.review_sla import bounced_complaints, department_sla, follow_up_sla
 from closeloop.services.uow import unit_of_work
@@ -119,7 +125,8 @@ def render(review: dict, fmt: str, *, root_causes: Mapping[str, str] | None = No
     text = resources.files("closeloop.templates").joinpath(f"review.{fmt}.j2").read_text("utf-8")
     return env.from_string(text).render(r=review, charts=review_charts(review, root_causes) if fmt == "html" else {},
                                         departments=worst_first(review["departments"], "compliance"),
-                                        definitions={m.value: t for m, t in DEFINITIONS.items()})
+                                        definitions={m.value: t for m, t in DEFINITIONS.items()},
+                                        recurrence_definition=RECURRENCE_RATE)
 
 
 def review_charts(review: dict, root_causes: Mapping[str, str] | None = None) -> dict:

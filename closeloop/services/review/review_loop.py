@@ -15,6 +15,11 @@ from closeloop.services.review.review_complaints import first_resolved, rejected
 from closeloop.services.review.review_period import Period
 from models.tables import Compensation, Complaint, EffectivenessCheck, Improvement, ImprovementLink
 
+RECURRENCE_RATE = (
+    "Recurrence rate: of the complaints received in a month (rows rejected as not complaints left out), the share "
+    "linked to an improvement record as a recurrence by the review's instant. Both figures count the same "
+    "complaints, by the month they were received (not the day they were linked: a history imported and linked "
+    "today counts in the months it was received), so the rate is at most 100%.")
 PARETO_SHARE = 0.8  # the "vital few": causes that together explain 80% (Juran's Pareto principle)
 
 
@@ -69,25 +74,31 @@ def pareto(rows: Counter) -> dict:
 
 
 def recurrence(s: Session, period: Period, as_of: datetime, months: int = 6) -> dict:
-    """Complaints linked to an improvement record as a recurrence, this month and the ``months`` before.
+    """Complaints received this month and the ``months`` before that were linked to an improvement record as a
+    recurrence (by ``as_of``), per month of their receipt.
 
     ``{"this_period": n, "trend": [{"period", "received", "recurrences", "rate"}], "by_record": {id: n}}``;
-    ``rate`` is recurrences per complaint received that month (None without complaints); ``received`` leaves out
-    the rows rejected as not complaints at ``as_of`` (:func:`~closeloop.services.review.review_complaints.rejected_at`).
+    ``received`` counts the complaints received that month, leaving out the rows rejected as not complaints at
+    ``as_of`` (:func:`~closeloop.services.review.review_complaints.rejected_at`); ``recurrences`` counts those same
+    complaints (each once, whatever the number of records it is linked to) that were linked as a recurrence before
+    ``as_of``, so ``rate`` (recurrences / received, None without complaints) is a share of one set of complaints,
+    between 0 and 1. A history imported today and linked today counts in the months it was received, not today's.
+    ``by_record`` counts this month's recurring complaints per improvement record.
     """
-    trend = []
+    trend: list[dict] = []
+    by_record: Counter = Counter()
     for p in period.months_back(months):
-        in_month = and_(Complaint.received_at >= p.start, Complaint.received_at < p.end)
-        received = (s.scalar(select(func.count()).select_from(Complaint).where(in_month)) or 0) - len(
-            rejected_at(s, select(Complaint.id).where(in_month), as_of))
-        rec = s.scalar(select(func.count()).select_from(ImprovementLink).where(
-            ImprovementLink.source == "recurrence", ImprovementLink.linked_at >= p.start,
-            ImprovementLink.linked_at < p.end)) or 0
-        trend.append({"period": p.label, "received": int(received), "recurrences": int(rec),
+        ids = select(Complaint.id).where(Complaint.received_at >= p.start, Complaint.received_at < p.end)
+        rejected = rejected_at(s, ids, as_of)
+        received = (s.scalar(select(func.count()).select_from(ids.subquery())) or 0) - len(rejected)
+        links = [(imp, cid) for imp, cid in s.execute(
+            select(ImprovementLink.improvement_id, ImprovementLink.complaint_id).where(
+                ImprovementLink.source == "recurrence", ImprovementLink.linked_at < as_of,
+                ImprovementLink.complaint_id.in_(ids))).all() if cid not in rejected]
+        rec = len({cid for _, cid in links})
+        by_record = Counter(imp for imp, _ in links)
+        trend.append({"period": p.label, "received": int(received), "recurrences": rec,
                       "rate": round(rec / received, 4) if received else None})
-    by_record = dict(s.execute(select(ImprovementLink.improvement_id, func.count()).where(
-        ImprovementLink.source == "recurrence", ImprovementLink.linked_at >= period.start,
-        ImprovementLink.linked_at < period.end).group_by(ImprovementLink.improvement_id)).all())
     return {"this_period": trend[-1]["recurrences"], "trend": trend,
             "by_record": {str(k): int(v) for k, v in sorted(by_record.items())}}
 
