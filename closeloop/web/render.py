@@ -155,10 +155,17 @@ def actor(ctx, name: str) -> str:
     return ctx["t"](f"actor.{name}", default=name)
 
 
+@pass_context
+def problem(ctx, text: str | None) -> str:
+    """A service's reason for refusing a form's input in the page's language (:func:`closeloop.web.i18n.problem`);
+    empty for none (``{{ t(key, why=flash.why|problem) }}``)."""
+    return i18n.problem(text, ctx["lang"]) if text else ""
+
+
 env.globals["limits"] = TEXT_LIMITS  # the forms' maxlength: the numbers the server refuses past
 env.filters.update(local=local, hours=hours, filesize=filesize, mentions=mentions, pathpart=pathpart,
                    customer_href=customer_href, count=count, task_title=task_title, task_kind=task_kind, actor=actor,
-                   reason=reason, clock_owner=clock_owner, **LABELS)
+                   reason=reason, clock_owner=clock_owner, problem=problem, **LABELS)
 
 
 def language(request: Request) -> str:
