@@ -132,7 +132,7 @@ EN: dict[str, str] = {
     "error.403.complaint": "Complaint {id} has no task in your department.",
     "error.403.not_owner": "Complaint {id}: your department's task ({mine}) was transferred or cancelled and the "
                            "work now belongs to {now}: only a lead there or a manager may change the priority.",
-    "error.403.role": "This page is for the operations manager.",
+    "error.403.roles": "This page is for these roles: {roles}.", "list.sep": ", ",
     "error.403.csrf": "The form was rejected: it did not come from this dashboard (missing or wrong "
                       "security token). Reload the page and try again.",
     "error.404": "Not found.", "error.409": "A conflicting change was made; reload and retry.",

@@ -37,7 +37,7 @@ SORTS = (ComplaintSort.RECEIVED_DESC, ComplaintSort.RECEIVED, ComplaintSort.DUE,
 def _reading(request: Request, who: Principal, q: str, status, overdue: bool):
     """(app, filter, scope) of a list read; 403 page for a role without complaints."""
     if who.role not in WORK_ROLES:
-        raise PageError(403, "error.403.role")
+        raise PageError(403, "error.403.roles", roles=WORK_ROLES)
     f = ComplaintFilter(status=[str(status)] if status else None, overdue=overdue, q=q.strip() or None)
     return get_app(request), f, None if who.role == MANAGER else who.department
 

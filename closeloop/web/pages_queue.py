@@ -42,7 +42,7 @@ PAGE_SIZE = 100
 
 def _may_see(who: Principal, department: str) -> None:
     if who.role not in WORK_ROLES:
-        raise PageError(403, "error.403.role")
+        raise PageError(403, "error.403.roles", roles=WORK_ROLES)
     if not who.sees_department(department):
         raise PageError(403, "error.403.department", mine=who.department or "-", other=department)
 
@@ -51,7 +51,7 @@ def _may_see(who: Principal, department: str) -> None:
 def my_queue(request: Request, department: str = "", who: Principal = Depends(current)):
     """The caller's own queue; a manager's department selector lands here (``?department=``)."""
     if who.role not in WORK_ROLES:
-        raise PageError(403, "error.403.role")
+        raise PageError(403, "error.403.roles", roles=WORK_ROLES)
     known = sorted(get_app(request).config.departments)
     # a member's or lead's token always names its department
     dept = (who.department or "") if who.role != MANAGER else (department if department in known else known[0])

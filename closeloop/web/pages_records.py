@@ -59,7 +59,7 @@ def _flash(request: Request) -> dict | None:
 
 def _work_role(who: Principal) -> None:
     if who.role not in WORK_ROLES:
-        raise PageError(403, "error.403.role")
+        raise PageError(403, "error.403.roles", roles=WORK_ROLES)
 
 
 @router.get("/improvements")
@@ -141,7 +141,7 @@ def compensation_page(request: Request, status: str = Query(STATUSES[0], max_len
                       who: Principal = Depends(current)):
     """Compensation entries of one status (pending first), with the approver's forms."""
     if who.role not in compensation.APPROVER_ROLES:
-        raise PageError(403, "error.403.role")
+        raise PageError(403, "error.403.roles", roles=compensation.APPROVER_ROLES)
     status = status if status in STATUSES else STATUSES[0]
     app = get_app(request)
     rows = compensation.list_entries(app.sessions, status=status, limit=200)

@@ -24,7 +24,7 @@ router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
 def _user(who: Principal) -> int:
     if who.role not in WORK_ROLES:
-        raise PageError(403, "error.403.role")
+        raise PageError(403, "error.403.roles", roles=WORK_ROLES)
     if who.user_id is None:
         raise PageError(403, "error.403.no_user")
     return who.user_id

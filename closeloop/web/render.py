@@ -198,6 +198,11 @@ def render(request: Request, template: str, status: int = 200, **context) -> HTM
 
 
 def error_page(request: Request, status: int, key: str | None = None, **values) -> HTMLResponse:
+    """The error page: the catalogue message ``key`` with ``values``; ``roles`` (a tuple of role codes: who may
+    open the page) shown as the roles' names in the reader's language."""
+    if isinstance(values.get("roles"), tuple):
+        t = i18n.translator(language(request))
+        values["roles"] = t("list.sep").join(t(f"role.{r}") for r in values["roles"])
     return render(request, "error.html.j2", status=status, status_code=status, key=key or f"error.{status}",
                   values=values)
 
