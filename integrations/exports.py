@@ -33,16 +33,19 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class RowError:
     """A row that cannot be imported: ``line`` (1-based, header is line 1), ``column``, ``value``, ``problem``
-    of its first problem; ``more``: the row's other problems (same ``line``), in column order."""
+    of its first problem; ``more``: the row's other problems (same ``line``), in column order. ``withheld``: the
+    value is personal data (a customer's name or contact point), not quoted (``value`` is then empty)."""
 
     line: int
     column: str
     value: str
     problem: str
     more: tuple[RowError, ...] = ()
+    withheld: bool = False
 
     def __str__(self) -> str:
-        return f"line {self.line}, column {self.column!r}, value {self.value!r}: {self.problem}"
+        value = "value withheld (personal data)" if self.withheld else f"value {self.value!r}"
+        return f"line {self.line}, column {self.column!r}, {value}: {self.problem}"
 
     def problems(self) -> tuple[RowError, ...]:
         """Every problem of the row, each a :class:`RowError` of its own (``more`` empty), first one first."""
@@ -50,19 +53,23 @@ class RowError:
 
 
 class RowProblem(Exception):
-    """Raised by a profile's ``parse`` for one bad cell."""
+    """Raised by a profile's ``parse`` for one bad cell; ``withheld``: the value is personal data, not quoted."""
 
-    def __init__(self, column: str, value: str, problem: str):
+    def __init__(self, column: str, value: str, problem: str, *, withheld: bool = False):
         super().__init__(problem)
-        self.column, self.value, self.problem = column, value, problem
+        self.column, self.value, self.problem, self.withheld = column, value, problem, withheld
 
 
 class RowProblems(Exception):
-    """Raised by a profile's ``parse`` for a row with several bad cells: ``problems``, in the order found."""
+    """Raised by a profile's ``parse`` for a row with several bad cells: ``problems``, in the order found.
+    ``rules``: the shared field rules' problems of the facts built from the other cells, and ``given`` those
+    facts (the bad cells' facts stand-ins, never taken in), so the row's every problem is reported
+    (:meth:`Cells.check`)."""
 
-    def __init__(self, problems: list[RowProblem]):
+    def __init__(self, problems: list[RowProblem], rules: tuple[InvalidInput, ...] = (),
+                 given: ComplaintFacts | None = None):
         super().__init__("; ".join(p.problem for p in problems))
-        self.problems = problems
+        self.problems, self.rules, self.given = problems, rules, given
 
 
 class Cells:
@@ -82,12 +89,25 @@ class Cells:
             self.problems.append(p)
             return None
 
-    def check(self) -> None:
-        """Raises the noted problem (:class:`RowProblem`) or problems (:class:`RowProblems`), if any."""
-        if len(self.problems) == 1:
+    def check(self, build: Callable[[], ComplaintFacts] | None = None) -> None:
+        """Raises the noted problem (:class:`RowProblem`) or problems (:class:`RowProblems`), if any.
+
+        ``build`` (given): the row's facts from its good cells (stand-ins for the bad ones); their field rules'
+        problems and the facts go with the cells' (:class:`RowProblems` ``rules`` and ``given``), so a row with a
+        bad cell still has its other problems reported."""
+        if not self.problems:
+            return
+        rules: tuple[InvalidInput, ...] = ()
+        given: ComplaintFacts | None = None
+        if build is not None:
+            try:
+                given = build()
+            except InvalidInput as e:
+                rules = e.problems
+                given = e.given if isinstance(e, InvalidInputs) and isinstance(e.given, ComplaintFacts) else None
+        if len(self.problems) == 1 and not rules and given is None:
             raise self.problems[0]
-        if self.problems:
-            raise RowProblems(self.problems)
+        raise RowProblems(self.problems, rules, given)
 
 
 @dataclass(frozen=True)
@@ -385,7 +405,9 @@ def _csv_rows(fh, reader, header: list[str], profile: Profile, now: datetime | N
 
 
 def _shown(value: str, limit: int = 200) -> str:
-    """A cell as quoted in an error: long values cut, with their length."""
+    """A cell as quoted in an error, as read (without surrounding blanks, as the rules judge it: a length in the
+    problem is this value's): long values cut, with their length."""
+    value = value.strip()
     return value if len(value) <= limit else f"{value[:limit]}... ({len(value):,} characters)"
 
 
@@ -401,25 +423,33 @@ def _parse(profile: Profile, row: Mapping[str, str], line: int, now: datetime | 
     cells, else the shared field rules (:class:`ComplaintFacts`) and the intake's (:func:`_intake_problems`)."""
     facts: ComplaintFacts | None = None
     reject: str | None = None
+    cells: list[RowProblem] = []
     problems: list[InvalidInput] = []
     try:
         facts, reject = profile.parse(row)
-    except RowProblem as p:
-        return RowError(line, p.column, _shown(p.value), p.problem)
+    except RowProblem as one:
+        cells = [one]
     except RowProblems as ps:
-        first, *others = (RowError(line, p.column, _shown(p.value), p.problem) for p in ps.problems)
-        return replace(first, more=tuple(others))
+        cells, problems, facts = list(ps.problems), list(ps.rules), ps.given
     except InvalidInput as e:
         problems = list(e.problems)
         if isinstance(e, InvalidInputs) and isinstance(e.given, ComplaintFacts):
             facts = e.given  # refused: checked on for the intake's rules, never taken in
-    if facts is not None:
-        problems += _intake_problems(facts, {p.field for p in problems}, now, stored_ref)
-    if problems:
+    bad = {p.column for p in cells}
+    if facts is not None:  # the intake's rules, on the facts whose cells were read (not the bad cells' stand-ins)
+        judged = {p.field for p in problems} | {f for f in ("received_at", "customer_ref")
+                                                if _column(profile, row, f) in bad}
+        problems += _intake_problems(facts, judged, now, stored_ref)
+    errors = [RowError(line, p.column, "" if p.withheld else _shown(p.value), p.problem, withheld=p.withheld)
+              for p in cells]
+    for rule in problems:
+        column = _column(profile, row, rule.field)
+        if column not in bad:  # a bad cell's problem is said once (a stand-in's rules are not its)
+            errors.append(RowError(line, column, _shown(str(row.get(column, ""))), rule.problem))
+    if errors:
         order = {column: n for n, column in enumerate(row)}
-        errors = [RowError(line, column, _shown(str(row.get(column, ""))), p.problem)
-                  for p in problems for column in (_column(profile, row, p.field),)]
-        first, *others = sorted(errors, key=lambda e: order.get(e.column, len(order)))  # in column order
+        unique = list(dict.fromkeys(errors))  # one column read into two facts (CFPB Product): said once
+        first, *others = sorted(unique, key=lambda e: order.get(e.column, len(order)))  # in column order
         return replace(first, more=tuple(others))
     assert facts is not None
     return ParsedRow(line, facts, reject)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -232,22 +232,40 @@ class Closeloop:
         return has_layout(self, header)
 
     def parse(self, row: Mapping[str, str]) -> tuple[ComplaintFacts, str | None]:
-        ref = identifier(row, "external_ref")
-        received = parse_iso_aware(required(row, "received_at"), "received_at")
-        tags = cell(row, "tags")
-        if tags.startswith("["):
-            try:
-                tag_list = tuple(str(t) for t in json.loads(tags))
-            except ValueError:
-                raise RowProblem("tags", tags, "not a JSON list") from None
-        else:
-            tag_list = _tags(tags, ";")
+        """The row's facts; every bad cell and broken field rule of the row at once (:meth:`Cells.check`)."""
+        cells = Cells()  # every bad cell of the row is reported, not only the first
+        ref = cells.read(identifier, row, "external_ref")
+        received = cells.read(_iso_cell, row, "received_at")
+        tag_list = cells.read(_tag_cell, row)
+        customer = customer_profile(row, cells)
         named: dict[str, Any] = {f: cell(row, f) for f in self.fields}
-        return ComplaintFacts(
-            source=cell(row, "source") or "api", external_ref=ref, received_at=received,
-            customer_ref=cell(row, "customer_ref") or None, tags=tag_list, customer=customer_profile(row),
-            **named,
-        ), None
+
+        def build() -> ComplaintFacts:  # a bad cell's fact stands in valid: its own problem is reported already
+            return ComplaintFacts(
+                source=cell(row, "source") or "api", external_ref=ref or "-", received_at=received or STAND_IN,
+                customer_ref=cell(row, "customer_ref") or None, tags=tag_list or (), customer=customer, **named)
+
+        cells.check(build)
+        return build(), None
+
+
+#: The instant a bad ``received_at`` cell stands in as while the row's other rules are checked (never taken in).
+STAND_IN = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _iso_cell(row: Mapping[str, str], column: str) -> datetime:
+    return parse_iso_aware(required(row, column), column)
+
+
+def _tag_cell(row: Mapping[str, str]) -> tuple[str, ...]:
+    """The ``tags`` cell: ``;``-separated, or a JSON list."""
+    tags = cell(row, "tags")
+    if not tags.startswith("["):
+        return _tags(tags, ";")
+    try:
+        return tuple(str(t) for t in json.loads(tags))
+    except ValueError:
+        raise RowProblem("tags", tags, "not a JSON list") from None
 
 
 #: Customer columns of the closeloop CSV/JSONL layout (issue 13); ``<kind>_consent`` / ``<kind>_verified``
@@ -268,26 +286,46 @@ def _flag(row: Mapping[str, str], column: str) -> bool:
     raise RowProblem(column, cell(row, column), "must be true or false")
 
 
-def customer_profile(row: Mapping[str, str]) -> CustomerProfile | None:
-    """The customer's details from a closeloop CSV/JSONL row, or None when the row has none.
-    A bad value is a :class:`RowProblem` naming the column; the value itself is not echoed (personal data), in
-    the value nor in the problem."""
+#: Customer columns that are not personal data: a bad value is quoted (the name and the contact points are not).
+SHOWN_COLUMNS = frozenset({"customer_language", "customer_time_zone"})
+
+
+def customer_profile(row: Mapping[str, str], cells: Cells) -> CustomerProfile | None:
+    """The customer's details from a closeloop CSV/JSONL row, or None when the row has none or a bad one.
+    Each bad value is a :class:`RowProblem` noted in ``cells`` naming its column (every one, in column order of
+    :data:`CUSTOMER_COLUMNS` then :data:`CONTACT_COLUMNS`); a name or contact point is not echoed (personal data:
+    ``withheld``), in the value nor in the problem; a language or time zone is."""
     fields = {attr: cell(row, col) or None for col, attr in CUSTOMER_COLUMNS.items()}
+    before = len(cells.problems)
+    for col, attr in CUSTOMER_COLUMNS.items():
+        cells.read(_customer_field, col, attr, fields[attr])
     contacts = []
     for col, kind in CONTACT_COLUMNS.items():
         if value := cell(row, col):
-            try:
-                contacts.append(ContactPoint(kind, value, _flag(row, f"{col}_consent"), _flag(row, f"{col}_verified")))
-            except InvalidInput as e:
-                raise RowProblem(col, "", e.problem) from None
-    if not contacts and not any(fields.values()):
+            consent, verified = cells.read(_flag, row, f"{col}_consent"), cells.read(_flag, row, f"{col}_verified")
+            contact = cells.read(_contact, col, kind, value, bool(consent), bool(verified))
+            contacts += [contact] if contact is not None else []
+    if len(cells.problems) > before or (not contacts and not any(fields.values())):
         return None
+    return CustomerProfile(contacts=tuple(contacts), **fields)
+
+
+def _customer_field(column: str, attr: str, value: str | None) -> None:
+    """Check one customer field alone (:class:`CustomerProfile`'s rule for it); :class:`RowProblem` if bad."""
     try:
-        return CustomerProfile(contacts=tuple(contacts), **fields)
+        CustomerProfile(**{attr: value})  # type: ignore[arg-type]  # attr: one of the profile's text fields
     except InvalidInput as e:
-        column = next((c for c, a in CUSTOMER_COLUMNS.items() if e.field.endswith(a)), e.field)
-        given = fields.get(CUSTOMER_COLUMNS.get(column, ""))
-        raise RowProblem(column, "", e.problem.replace(repr(given), "the value") if given else e.problem) from None
+        problem = e.problem.replace(repr(value), "the value") if value else e.problem  # the value: in its place
+        raise RowProblem(column, value or "", problem, withheld=column not in SHOWN_COLUMNS) from None
+
+
+def _contact(column: str, kind: ContactKind, value: str, consent: bool, verified: bool) -> ContactPoint:
+    """The contact point ``value`` of ``column``; a bad one is a :class:`RowProblem` naming the column, the value
+    withheld (personal data)."""
+    try:
+        return ContactPoint(kind, value, consent, verified)
+    except InvalidInput as e:
+        raise RowProblem(column, "", e.problem, withheld=True) from None
 
 
 class JsonLines(Closeloop):

@@ -13,6 +13,8 @@
   ``validation_error`` (422 from request validation; ``details`` lists every
   ``{"field", "problem"}`` and ``field`` is the first), ``too_many_requests`` (429: too many
   failed token or sign-in attempts from the address; ``Retry-After`` in seconds), ``http_error`` (other 4xx),
+  ``unsupported_media_type`` (415: a body in another media type than the operation takes, e.g. a JSON
+  operation's without ``Content-Type: application/json``; ``field`` is ``Content-Type``),
   ``internal_error`` (500).
 - ``field`` and ``details`` are always present (null / empty list when not applicable).
 """
@@ -22,7 +24,7 @@ from __future__ import annotations
 import logging
 from typing import Any, get_args
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -46,7 +48,8 @@ from .schemas_transitions import ComplaintTransition
 log = logging.getLogger("closeloop.api")
 
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-          409: "conflict", 412: "precondition_failed", 422: "invalid_input", 429: "too_many_requests"}
+          409: "conflict", 412: "precondition_failed", 415: "unsupported_media_type", 422: "invalid_input",
+          429: "too_many_requests"}
 
 
 class ErrorBody(BaseModel):
@@ -80,6 +83,43 @@ class ApiError(Exception):
 
 #: Where FastAPI says a request value was (the first element of a validation error's ``loc``).
 _LOCATIONS = ("body", "query", "path", "header", "cookie")
+
+
+#: pydantic's errors of a discriminated union whose tag is missing or unknown: they name the union (the body as a
+#: whole), the discriminator (``ctx["discriminator"]``, quoted) is the field the client got wrong.
+_TAG_ERRORS = ("union_tag_invalid", "union_tag_not_found")
+
+
+def _field(error: dict, body=None) -> str:
+    """The field a request validation ``error`` names (:func:`_loc`): a discriminated union's tag by its own name
+    (``{"trigger": "fly"}`` or ``{}`` -> ``trigger``, not ``body``); a list query parameter's item by the
+    parameter (``?severity=P9`` -> ``severity``, not ``severity.0``); a body that is not JSON -> ``body``."""
+    if error.get("type") == "json_invalid":
+        return "body"
+    loc = list(error.get("loc", ()))
+    if error.get("type") in _TAG_ERRORS:
+        loc.append(str((error.get("ctx") or {}).get("discriminator", "type")).strip("'\""))
+    elif len(loc) == 3 and loc[0] == "query" and isinstance(loc[2], int):
+        del loc[2]
+    return _loc(loc, body)
+
+
+def _problem(error: dict) -> str:
+    """What is wrong, in pydantic's words; a missing union tag says so as a missing field does."""
+    return "Field required" if error.get("type") == "union_tag_not_found" else error.get("msg", "invalid")
+
+
+def media_type_refusal(request: Request, body: Any) -> JSONResponse | None:
+    """The 415 of an operation that takes a JSON body sent one without ``Content-Type: application/json`` (missing,
+    ``text/plain``, a form...): FastAPI then leaves the ``body`` unparsed bytes and its validation would say "Input
+    should be a valid dictionary". None for any other request (a form or upload operation: its own parsing)."""
+    field = getattr(request.scope.get("route"), "body_field", None)
+    if field is None or isinstance(field.field_info, params.Form) or not isinstance(body, bytes | bytearray):
+        return None
+    media = request.headers.get("content-type", "")
+    sent = f"not {media!r}" if media else "none was sent"
+    return error_response(415, "unsupported_media_type", f"Content-Type must be application/json ({sent})",
+                          "Content-Type")
 
 
 def _loc(loc, body=None) -> str:
@@ -153,9 +193,11 @@ def install(app: FastAPI) -> None:
         return domain_error(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError):
-        details = [{"field": "body" if e.get("type") == "json_invalid" else _loc(e.get("loc", ()), exc.body),
-                    "problem": e.get("msg", "invalid")} for e in exc.errors()]
+    async def _validation(request: Request, exc: RequestValidationError):
+        refused = media_type_refusal(request, exc.body)
+        if refused is not None:
+            return refused
+        details = [{"field": _field(e, exc.body), "problem": _problem(e)} for e in exc.errors()]
         first = details[0] if details else {"field": None, "problem": "invalid request"}
         return error_response(422, "validation_error", f"{first['field']}: {first['problem']}", first["field"],
                               details)

@@ -44,7 +44,8 @@ async def raw_message(request: Request) -> bytes:
     """Dependency: the request body as one raw message (415 for another media type, 422 when empty)."""
     media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if media != MEDIA_TYPE:
-        raise ApiError(415, f"Content-Type must be {MEDIA_TYPE} (one raw message), not {media or 'missing'!r}")
+        sent = f"not {media!r}" if media else "none was sent"
+        raise ApiError(415, f"Content-Type must be {MEDIA_TYPE} (one raw message; {sent})", field="Content-Type")
     raw = await request.body()
     if not raw.strip():
         raise ApiError(422, "the message is empty", field="body")

@@ -53,6 +53,10 @@ def compensation_add(complaint_id: int, kind: str = typer.Option(..., "--kind"),
                                                       show_default=False)) -> None:
     """Record compensation: approved within the cap, otherwise pending a manager's approval (then as the
     holder of --token: the requester is that token's person, whom the approver must not be)."""
+    try:
+        svc.parse_amount(amount)  # before anything is read: the option named, as the other options' errors are
+    except InvalidInput as exc:
+        fail(f"--amount: {exc.problem}", 2)
     a = get_app()
     requester = None
     if token:

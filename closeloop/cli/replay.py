@@ -270,7 +270,7 @@ def _print(name: str, s: dict) -> None:
               f"{acc['rejected_not_complaints']} not complaints), {acc['duplicates']} duplicates, "
               f"{acc['bad_rows']} bad rows; every row accounted for: {acc['all_rows_accounted_for']}")
     for bad in s["rows"]["bad_row_details"]:  # as the import prints them (the first 50)
-        row = RowError(bad["line"], bad["column"], bad["value"], bad["problem"])
+        row = RowError(bad["line"], bad["column"], bad["value"], bad["problem"], withheld=bad.get("withheld", False))
         err.print(f"[yellow]{escape(bad['file'])}[/yellow]: {escape(str(row))}")
     t = Table(title=f"{name}: departments, worst first")
     for col in ("department", "tasks", "done", "open", "median h to complete", "median business h",

@@ -7,9 +7,10 @@ clock names are keys too (``status.in_progress``, ``clock.resolve``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
-from closeloop.web.i18n_zh import ZH
+from closeloop.web.i18n_zh import ZH, ZH_PROBLEM_PATTERNS, ZH_PROBLEMS
 
 LANGUAGES = ("en", "zh")
 DEFAULT = "en"
@@ -122,6 +123,7 @@ EN: dict[str, str] = {
     "err.to": "Choose another, active department to transfer to.",
     "err.root_cause": "Task {task} needs a valid root cause (\"undetermined\" needs a note saying what was checked).",
     "err.invalid": "Invalid input ({field}).",
+    "err.invalid_why": "Task {task} was not changed: “{label}” ({field}): {why}.",
     "err.not_found": "Task {task} does not exist.",
     "err.too_long": "Task {task} was not changed: “{label}” is longer than {limit} characters ({field}).",
     "error.title": "Something is not right", "error.401": "Please sign in.",
@@ -130,7 +132,7 @@ EN: dict[str, str] = {
     "error.403.complaint": "Complaint {id} has no task in your department.",
     "error.403.not_owner": "Complaint {id}: your department's task ({mine}) was transferred or cancelled and the "
                            "work now belongs to {now}: only a lead there or a manager may change the priority.",
-    "error.403.role": "This page is for the operations manager.",
+    "error.403.roles": "This page is for these roles: {roles}.", "list.sep": ", ",
     "error.403.csrf": "The form was rejected: it did not come from this dashboard (missing or wrong "
                       "security token). Reload the page and try again.",
     "error.404": "Not found.", "error.409": "A conflicting change was made; reload and retry.",
@@ -225,6 +227,7 @@ EN: dict[str, str] = {
     "err.work.required": "“{label}” is required ({field}).",
     "err.work.too_long": "“{label}” is longer than {limit} characters ({field}): nothing was changed.",
     "err.work.invalid": "“{label}” is not valid here ({field}): check it and try again.",
+    "err.work.invalid_why": "“{label}” ({field}): {why}. Nothing was changed.",
     "err.work.stale": "The complaint was changed by someone else after this page was loaded. "
                       "The page below is current: check it and try again.",
     "err.work.state": "The complaint cannot do that in its current state ({state}).",
@@ -236,7 +239,9 @@ EN: dict[str, str] = {
     "nav.improvements": "Improvements", "nav.compensation": "Compensation", "nav.views": "Saved views",
     "views.name": "Name of this view", "views.save": "Save this view", "views.delete": "Delete the view",
     "views.saved": "View saved: find it under “Saved views” in the header.", "views.deleted": "View deleted.",
-    "views.invalid": "The view was not saved: check “{label}”.", "views.field.name": "name",
+    "views.invalid": "The view was not saved: check “{label}”.",
+    "views.invalid_why": "The view was not saved: “{label}”: {why}.",
+    "views.field.name": "name",
     "views.field.q": "search", "views.field.status": "status", "views.field.sort": "order",
     "error.403.no_user": "Your token belongs to no user: ask an admin for one made with `--user`.",
     "bulk.title": "Bulk action", "bulk.label": "With the ticked complaints", "bulk.pick": "Pick",
@@ -286,6 +291,7 @@ EN: dict[str, str] = {
     "records.err.required": "“{field}” is required.",
     "records.err.too_long": "“{field}” is longer than {limit} characters: nothing was changed.",
     "records.err.invalid": "“{field}” is missing or not valid.",
+    "records.err.invalid_why": "“{field}”: {why}. Nothing was changed.",
     "records.err.own": "You requested this compensation: another approver must decide it.",
     "comp.title": "Compensation approvals", "comp.entry": "Entry", "comp.kind": "Kind", "comp.amount": "Amount",
     "comp.cap": "Cap", "comp.requested": "Requested by", "comp.decision": "Decision",
@@ -317,6 +323,21 @@ def translator(language: str) -> Callable[..., str]:
         return text.format(**values) if values else text
 
     return t
+
+
+def problem(text: str, language: str) -> str:
+    """A service's reason for refusing input (``InvalidInput.problem``, English) in ``language``: the Chinese of
+    :data:`~closeloop.web.i18n_zh.ZH_PROBLEMS` (or of a pattern of ``ZH_PROBLEM_PATTERNS``) where there is one,
+    else as raised (English is the text as raised)."""
+    if language != "zh":
+        return text
+    if text in ZH_PROBLEMS:
+        return ZH_PROBLEMS[text]
+    for pattern, zh in ZH_PROBLEM_PATTERNS:
+        m = re.fullmatch(pattern, text)
+        if m:
+            return zh.format(*m.groups())
+    return text
 
 
 def pick(*candidates: str | None) -> str:

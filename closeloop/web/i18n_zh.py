@@ -92,14 +92,15 @@ ZH: dict[str, str] = {
     "err.illegal": "任务 {task} 在当前状态（{state}）下不能执行该操作。", "err.reason": "转交必须填写原因。",
     "err.outcome": "完成任务必须填写处理结果。", "err.to": "请选择另一个有效的部门进行转交。",
     "err.root_cause": "任务 {task} 需要有效的根本原因（选择“无法确定”时须填写说明，写明核查了什么）。",
-    "err.invalid": "输入无效（{field}）。", "err.not_found": "任务 {task} 不存在。",
+    "err.invalid": "输入无效（{field}）。", "err.invalid_why": "任务 {task} 未作修改：“{label}”（{field}）：{why}。",
+    "err.not_found": "任务 {task} 不存在。",
     "err.too_long": "任务 {task} 未作修改：“{label}”超过 {limit} 个字符（{field}）。",
     "error.title": "出现问题", "error.401": "请先登录。", "error.403": "您无权访问此页面。",
     "error.403.department": "您的令牌属于部门 {mine}，不能打开 {other} 的内容。",
     "error.403.complaint": "投诉 {id} 在您的部门没有任务。",
     "error.403.not_owner": "投诉 {id}：您部门（{mine}）的任务已转交或取消，该工作现归属 {now}："
                            "只有该部门的主管或运营经理可以调整优先级。",
-    "error.403.role": "此页面仅供运营经理使用。",
+    "error.403.roles": "此页面仅供以下角色使用：{roles}。", "list.sep": "、",
     "error.403.csrf": "表单被拒绝：它不是从本仪表板提交的（安全令牌缺失或错误）。请刷新页面后重试。",
     "error.404": "未找到。", "error.409": "存在冲突的修改，请刷新后重试。", "error.422": "请求无效。",
     "error.500": "内部错误，已记录。", "error.back": "返回首页",
@@ -187,6 +188,7 @@ ZH: dict[str, str] = {
     "err.work.required": "请填写“{label}”（{field}）。",
     "err.work.too_long": "“{label}”超过 {limit} 个字符（{field}）：未作任何修改。",
     "err.work.invalid": "“{label}”无效（{field}），请检查后重试。",
+    "err.work.invalid_why": "“{label}”（{field}）：{why}。未作任何修改。",
     "err.work.stale": "本页面加载后投诉已被他人修改。下方为最新状态，请核对后重试。",
     "err.work.state": "投诉在当前状态（{state}）下不能执行该操作。",
     "err.work.version": "表单未附带显示时的投诉版本（缺失或不是数字），因此未作任何修改：请刷新页面后重试。",
@@ -196,7 +198,8 @@ ZH: dict[str, str] = {
     "nav.improvements": "改进记录", "nav.compensation": "补偿审批", "nav.views": "已存视图",
     "views.name": "视图名称", "views.save": "保存此视图", "views.delete": "删除视图",
     "views.saved": "视图已保存：可在页头的“已存视图”中找到。", "views.deleted": "视图已删除。",
-    "views.invalid": "视图未保存：请检查“{label}”。", "views.field.name": "名称",
+    "views.invalid": "视图未保存：请检查“{label}”。", "views.invalid_why": "视图未保存：“{label}”：{why}。",
+    "views.field.name": "名称",
     "views.field.q": "搜索", "views.field.status": "状态", "views.field.sort": "排序",
     "error.403.no_user": "您的令牌不属于任何用户：请管理员用 `--user` 为您创建令牌。",
     "bulk.title": "批量操作", "bulk.label": "对已勾选的投诉", "bulk.pick": "选择",
@@ -242,6 +245,7 @@ ZH: dict[str, str] = {
     "records.err.required": "请填写“{field}”。",
     "records.err.too_long": "“{field}”超过 {limit} 个字符：未作任何修改。",
     "records.err.invalid": "“{field}”缺失或无效。",
+    "records.err.invalid_why": "“{field}”：{why}。未作任何修改。",
     "records.err.own": "这是您本人申请的补偿：须由其他审批人决定。",
     "comp.title": "补偿审批", "comp.entry": "条目", "comp.kind": "类型", "comp.amount": "金额",
     "comp.cap": "上限", "comp.requested": "申请人", "comp.decision": "决定",
@@ -259,3 +263,29 @@ ZH: dict[str, str] = {
     "work.mention_help": "输入 @用户名 即可通知同事。",
     "err.work.unknown_handle": "没有用户名为 @{handle} 的用户：备注未保存。",
 }
+
+
+#: A service's reasons for refusing input (``InvalidInput.problem``, English as raised) in Chinese, shown in a form's
+#: error message (:func:`closeloop.web.i18n.problem`); a reason not listed shows as raised.
+ZH_PROBLEMS: dict[str, str] = {
+    "must be later than the start of the wait": "必须晚于等待开始的时间",
+    "an undetermined root cause needs a note saying what was checked": "根本原因为“未确定”时需填写备注，说明检查了什么",
+    "a priority change needs a reason": "修改优先级需要说明理由",
+    "is required": "为必填项",
+    "a note needs text": "备注需要内容",
+    "is required on a rejection: say why (not blank)": "驳回时必填：请说明原因（不能为空）",
+    "the requester cannot approve or reject their own compensation": "申请人不能批准或驳回自己的补偿申请",
+    "a view needs a name": "视图需要名称",
+    "contains a NUL character": "包含 NUL 字符",
+    "not a date and time": "不是日期和时间",
+    "a local date and time, e.g. 2026-03-05T17:00": "应为本地日期和时间，例如 2026-03-05T17:00",
+    "outside the supported date range (years 1 to 9999)": "超出支持的日期范围（公元 1 至 9999 年）",
+}
+
+#: Reasons with a number or a list in them: (pattern, Chinese with the pattern's groups as ``{0}``, ``{1}``...).
+ZH_PROBLEM_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"longer than (\d+) characters", "超过 {0} 个字符"),
+    (r"must be one of (.+)", "必须是以下之一：{0}"),
+    (r"complaint (\d+) is already (\S+)", "投诉 {0} 已经是 {1}"),
+    (r"unknown or inactive department (.+)", "未知或已停用的部门 {0}"),
+)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 
-from closeloop.http.access import ADMIN, MANAGER, Principal, get_app
+from closeloop.http.access import ADMIN, MANAGER, WORK_ROLES, Principal, get_app
 from closeloop.http.throttle import address_of
 from closeloop.services.people import web_sessions
 
@@ -44,7 +44,7 @@ def home(request: Request):
     if who is None:
         return RedirectResponse("/signin", status_code=303)
     if who.role == ADMIN:
-        raise PageError(403, "error.403.role")
+        raise PageError(403, "error.403.roles", roles=WORK_ROLES)
     return RedirectResponse(home_of(who), status_code=303)
 
 

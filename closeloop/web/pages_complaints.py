@@ -26,7 +26,7 @@ from models.types import MAX_ID
 
 from .pages_bulk import ACTIONS as BULK_ACTIONS
 from .render import WebRoute, render
-from .session import PageError, current
+from .session import PageError, current, why_of
 
 router = APIRouter(include_in_schema=False, route_class=WebRoute)
 PAGE_SIZE = 50
@@ -37,7 +37,7 @@ SORTS = (ComplaintSort.RECEIVED_DESC, ComplaintSort.RECEIVED, ComplaintSort.DUE,
 def _reading(request: Request, who: Principal, q: str, status, overdue: bool):
     """(app, filter, scope) of a list read; 403 page for a role without complaints."""
     if who.role not in WORK_ROLES:
-        raise PageError(403, "error.403.role")
+        raise PageError(403, "error.403.roles", roles=WORK_ROLES)
     f = ComplaintFilter(status=[str(status)] if status else None, overdue=overdue, q=q.strip() or None)
     return get_app(request), f, None if who.role == MANAGER else who.department
 
@@ -82,14 +82,18 @@ def _bulk_choices(app) -> dict:
             "improvements": records}
 
 
-def _view_flash(query) -> dict | None:
-    """The message after saving or deleting a view (whitelisted keys only)."""
+def _view_flash(request: Request) -> dict | None:
+    """The message after saving or deleting a view (whitelisted keys only; ``why``: the service's reason, signed
+    for this session)."""
+    query = request.query_params
     if query.get("view_saved", "").isascii() and query.get("view_saved", "").isdigit():
         return {"kind": "ok", "key": "views.saved", "field": ""}
     if query.get("view_deleted") == "1":
         return {"kind": "ok", "key": "views.deleted", "field": ""}
     if query.get("view_err") in ("name", "q", "status", "sort"):
-        return {"kind": "err", "key": "views.invalid", "field": query["view_err"]}
+        why = why_of(request)
+        return {"kind": "err", "key": "views.invalid_why" if why else "views.invalid", "field": query["view_err"],
+                "why": why}
     return None
 
 
@@ -106,7 +110,7 @@ def complaints_page(request: Request, q: str = Query("", max_length=MAX_QUERY_CH
                                 "sort": str(sort)}.items() if v}
     pages = max(1, -(-total // PAGE_SIZE))
     return render(request, "complaints.html.j2", bulk=_bulk_choices(app) if who.role == MANAGER else None,
-                  view_flash=_view_flash(request.query_params), rows=rows, total=total, q=q.strip(),
+                  view_flash=_view_flash(request), rows=rows, total=total, q=q.strip(),
                   chosen_status=str(status or ""),
                   overdue=overdue, sort=str(sort), sorts=[str(s) for s in SORTS],
                   statuses=[str(s) for s in ComplaintStatus], page=page, pages=pages,

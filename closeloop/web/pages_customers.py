@@ -35,7 +35,7 @@ def customer_by_query(request: Request, ref: str = Query(min_length=1, max_lengt
 
 def _customer_page(request: Request, ref: str, who: Principal):
     if who.role not in WORK_ROLES:
-        raise PageError(403, "error.403.role")
+        raise PageError(403, "error.403.roles", roles=WORK_ROLES)
     app = get_app(request)
     view = customer_view(app.sessions, ref, scope=None if who.role == MANAGER else who.department)
     if not view.visible:

@@ -30,7 +30,7 @@ router = APIRouter(include_in_schema=False, route_class=WebRoute)
 def overview(request: Request, who: Principal = Depends(current)):
     """Counts by status, breaches and at-risk tasks, load per department, age of open complaints."""
     if who.role != MANAGER:
-        raise PageError(403, "error.403.role")
+        raise PageError(403, "error.403.roles", roles=(MANAGER,))
     app = get_app(request)
     data = overview_svc(app.sessions, app.config, now=app.clock.now())
     t = i18n.translator(language(request))
@@ -68,7 +68,7 @@ def complaint(request: Request, complaint_id: int = Path(ge=1, le=MAX_ID),
               who: Principal = Depends(current)):
     """Facts, tasks, SLA clocks (business hours; due in the clock's zone and UTC) and the timeline."""
     if who.role not in WORK_ROLES:
-        raise PageError(403, "error.403.role")
+        raise PageError(403, "error.403.roles", roles=WORK_ROLES)
     app = get_app(request)
     if not complaint_in_scope(app.sessions, complaint_id, None if who.role == MANAGER else who.department):
         raise PageError(403, "error.403.complaint", id=complaint_id)
@@ -85,7 +85,7 @@ def complaint(request: Request, complaint_id: int = Path(ge=1, le=MAX_ID),
                   customer_ref=customer_refs(app.sessions, [c.id]).get(c.id),
                   attachments=attachments_of(app.sessions, c.id), max_upload=app.settings.attachment_max_bytes,
                   known_departments=set(app.config.departments),
-                  flash=pages_work.flash(request.query_params),
+                  flash=pages_work.flash(request),
                   may={a: pages_work.may(who, a) for a in pages_work.ROLES}, severities=SEVERITIES,
                   priority_refused=pages_work.priority_refused(who, c.id,
                                                                [(t.department, t.status) for t in detail.view.tasks]),

@@ -28,7 +28,7 @@ PAGE_SIZE = 100
 def my_work(request: Request, who: Principal = Depends(current)):
     """My tasks and my mentions."""
     if who.role not in WORK_ROLES:
-        raise PageError(403, "error.403.role")
+        raise PageError(403, "error.403.roles", roles=WORK_ROLES)
     app = get_app(request)
     if who.user_id is None:
         return render(request, "my.html.j2", user=None, rows=[], total=0, mentions=[], zone="UTC",

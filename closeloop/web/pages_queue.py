@@ -28,7 +28,7 @@ from models.types import MAX_ID
 
 from .form_text import form_text, limit_of
 from .render import WebRoute, render
-from .session import PageError, check_csrf, current, form, safe_next, web_actor
+from .session import PageError, check_csrf, current, form, safe_next, web_actor, why_of, why_params
 
 router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
@@ -42,7 +42,7 @@ PAGE_SIZE = 100
 
 def _may_see(who: Principal, department: str) -> None:
     if who.role not in WORK_ROLES:
-        raise PageError(403, "error.403.role")
+        raise PageError(403, "error.403.roles", roles=WORK_ROLES)
     if not who.sees_department(department):
         raise PageError(403, "error.403.department", mine=who.department or "-", other=department)
 
@@ -51,7 +51,7 @@ def _may_see(who: Principal, department: str) -> None:
 def my_queue(request: Request, department: str = "", who: Principal = Depends(current)):
     """The caller's own queue; a manager's department selector lands here (``?department=``)."""
     if who.role not in WORK_ROLES:
-        raise PageError(403, "error.403.role")
+        raise PageError(403, "error.403.roles", roles=WORK_ROLES)
     known = sorted(get_app(request).config.departments)
     # a member's or lead's token always names its department
     dept = (who.department or "") if who.role != MANAGER else (department if department in known else known[0])
@@ -68,7 +68,8 @@ def _flash(request: Request) -> dict | None:
         state = q.get("state") if q.get("state") in {str(s) for s in TaskStatus} else ""
         field = q.get("field", "")
         field = field if re.fullmatch(r"[a-z_]{1,32}", field) else "?"
-        return {"kind": "err", "key": f"err.{q['err']}",
+        why = why_of(request) if q["err"] == "invalid" else None
+        return {"kind": "err", "key": "err.invalid_why" if why else f"err.{q['err']}", "why": why,
                 "values": {"task": task, "state": state, "field": field, "limit": limit_of(field)}}
     return None
 
@@ -184,5 +185,6 @@ def act(request: Request, task_id: int = Path(ge=1, le=MAX_ID), action: str = Pa
             key = "cancel_reason"
         if exc.field == "root_cause_detail":  # the root-cause note: shown with the root-cause choice
             key = "root_cause"
-        return _back(data, who, department, err=key, field=exc.field, task=task_id)
+        why = why_params(request, exc.problem) if key == "invalid" else {}
+        return _back(data, who, department, err=key, field=exc.field, task=task_id, **why)
     return _back(data, who, department, ok=action, task=task_id)

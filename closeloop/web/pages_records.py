@@ -33,7 +33,7 @@ from models.types import MAX_ID
 
 from .form_text import form_text, limit_of, problem_kind
 from .render import WebRoute, render
-from .session import PageError, check_csrf, current, form, web_actor
+from .session import PageError, check_csrf, current, form, web_actor, why_of, why_params
 
 router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
@@ -42,7 +42,9 @@ REASON_TRIGGERS = {str(ImprovementTrigger.REJECT), str(ImprovementTrigger.CONFIR
 ERRORS = ("stale", "state", "required", "invalid", "too_long", "own", "decided")
 
 
-def _flash(query) -> dict | None:
+def _flash(request: Request) -> dict | None:
+    """The message of a redirect back (whitelisted keys and values; ``why``: the service's reason, signed)."""
+    query = request.query_params
     ok = query.get("ok", "")
     if re.fullmatch(r"[a-z_]{1,32}", ok):
         return {"kind": "ok", "key": "records.ok", "values": {"what": ok}}
@@ -50,13 +52,15 @@ def _flash(query) -> dict | None:
     field = query.get("field", "")
     if err in ERRORS:
         field = field if re.fullmatch(r"[a-z_]{1,32}", field) else "?"
-        return {"kind": "err", "key": f"records.err.{err}", "values": {"field": field, "limit": limit_of(field)}}
+        why = why_of(request) if err == "invalid" else None
+        return {"kind": "err", "key": f"records.err.{err}" + ("_why" if why else ""), "why": why,
+                "values": {"field": field, "limit": limit_of(field)}}
     return None
 
 
 def _work_role(who: Principal) -> None:
     if who.role not in WORK_ROLES:
-        raise PageError(403, "error.403.role")
+        raise PageError(403, "error.403.roles", roles=WORK_ROLES)
 
 
 @router.get("/improvements")
@@ -86,11 +90,16 @@ def improvement_page(request: Request, improvement_id: int = Path(ge=1, le=MAX_I
     if not who.sees_department(v.record.owner_department):
         raise PageError(403, "error.403.department", mine=who.department or "-", other=v.record.owner_department)
     allowed = [str(t) for t in IMPROVEMENT_MACHINE.allowed(ImprovementStatus(v.record.status))]
-    return render(request, "improvement.html.j2", v=v, r=v.record, flash=_flash(request.query_params),
+    return render(request, "improvement.html.j2", v=v, r=v.record, flash=_flash(request),
                   texts=record_texts(app.sessions, [v.record]).get(v.record.id, {}),
                   triggers=allowed if _may_change(who, v.record.owner_department) else [],
                   reason_triggers=REASON_TRIGGERS, root_causes=app.config.model.improvement.root_causes,
                   zone=str(app.config.customer_calendar.zone))
+
+
+def _why(request: Request, exc: InvalidInput) -> dict[str, str]:
+    """The signed service reason of a refusal the generic ``invalid`` message would otherwise hide."""
+    return why_params(request, exc.problem) if problem_kind(exc) == "invalid" else {}
 
 
 def _back(path: str, **params: str) -> RedirectResponse:
@@ -122,7 +131,7 @@ def fire(request: Request, improvement_id: int = Path(ge=1, le=MAX_ID), trigger:
     except IllegalTransition:
         return _back(here, err="state")
     except InvalidInput as exc:
-        return _back(here, err=problem_kind(exc), field=exc.field)
+        return _back(here, err=problem_kind(exc), field=exc.field, **_why(request, exc))
     return _back(here, ok=trigger)
 
 
@@ -135,14 +144,14 @@ def compensation_page(request: Request, status: str = Query(STATUSES[0], max_len
                       who: Principal = Depends(current)):
     """Compensation entries of one status (pending first), with the approver's forms."""
     if who.role not in compensation.APPROVER_ROLES:
-        raise PageError(403, "error.403.role")
+        raise PageError(403, "error.403.roles", roles=compensation.APPROVER_ROLES)
     status = status if status in STATUSES else STATUSES[0]
     app = get_app(request)
     rows = compensation.list_entries(app.sessions, status=status, limit=200)
     me = compensation.person_key(who.token_id, who.user_id)
     return render(request, "compensation.html.j2", rows=rows, chosen=status, statuses=STATUSES,
                   own={e.id for e in rows if e.requester_key == me}, note_max=compensation.NOTE_MAX_CHARS,
-                  flash=_flash(request.query_params), zone=str(app.config.customer_calendar.zone))
+                  flash=_flash(request), zone=str(app.config.customer_calendar.zone))
 
 
 @router.post("/compensation/{entry_id}/{decision}")
@@ -163,5 +172,5 @@ def decide(request: Request, entry_id: int = Path(ge=1, le=MAX_ID), decision: st
         return _back("/compensation", err="decided")
     except InvalidInput as exc:
         return _back("/compensation", err="own" if exc.field == "approver" else problem_kind(exc),
-                     field=exc.field)
+                     field=exc.field, **_why(request, exc))
     return _back("/compensation", ok=decision)

@@ -17,14 +17,14 @@ from closeloop.services.reads import saved_views
 from models.types import MAX_ID
 
 from .render import WebRoute
-from .session import PageError, check_csrf, current, form
+from .session import PageError, check_csrf, current, form, why_params
 
 router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
 
 def _user(who: Principal) -> int:
     if who.role not in WORK_ROLES:
-        raise PageError(403, "error.403.role")
+        raise PageError(403, "error.403.roles", roles=WORK_ROLES)
     if who.user_id is None:
         raise PageError(403, "error.403.no_user")
     return who.user_id
@@ -42,7 +42,8 @@ def save(request: Request, data: dict = Depends(form), who: Principal = Depends(
         view = saved_views.save_view(app.sessions, user, data.get("name", ""), query, at=app.clock.now())
     except InvalidInput as exc:
         field = exc.field if exc.field in ("name", "q", "status", "sort") else "name"
-        return RedirectResponse("/complaints?" + urlencode({"view_err": field}), status_code=303)
+        why = why_params(request, exc.problem) if field == exc.field else {}
+        return RedirectResponse("/complaints?" + urlencode({"view_err": field, **why}), status_code=303)
     sep = "&" if view.query else ""
     return RedirectResponse(f"/complaints?{view.query}{sep}view_saved={view.id}", status_code=303)
 

@@ -41,7 +41,7 @@ from models.types import MAX_ID
 
 from .form_text import form_text, limit_of, problem_kind, required_text
 from .render import WebRoute
-from .session import PageError, check_csrf, current, form, web_actor
+from .session import PageError, check_csrf, current, form, web_actor, why_of, why_params
 
 router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
@@ -72,8 +72,10 @@ def _not_owner(exc: NotPermitted, who: Principal, complaint_id: int) -> dict[str
     return {"id": str(complaint_id), "mine": who.department or "-", "now": ", ".join(exc.owners) or "-"}
 
 
-def flash(query) -> dict | None:
-    """The message of a redirect back to the complaint page (whitelisted keys and values only)."""
+def flash(request: Request) -> dict | None:
+    """The message of a redirect back to the complaint page (whitelisted keys and values only; ``why``: the
+    service's reason for refusing a field, signed for this session by :func:`~.session.why_params`)."""
+    query = request.query_params
     if query.get("ok") in ROLES:
         return {"kind": "ok", "key": f"ok.work.{query['ok']}", "values": {}}
     err = query.get("err")
@@ -84,7 +86,8 @@ def flash(query) -> dict | None:
     handle = query.get("handle", "")
     handle = handle if HANDLE.fullmatch(handle) else "?"
     if err in WHY or err in ("stale", "state", "unknown_handle", "version"):
-        return {"kind": "err", "key": f"err.work.{err}",
+        why = why_of(request) if err == "invalid" else None
+        return {"kind": "err", "key": f"err.work.{err}" + ("_why" if why else ""), "why": why,
                 "values": {"field": field, "state": state, "handle": handle, "limit": limit_of(field)}}
     return None
 
@@ -177,7 +180,9 @@ def work(request: Request, complaint_id: int = Path(ge=1, le=MAX_ID), action: st
         unknown = re.match(r"@(\S+): no user", exc.problem) if exc.field == "body" else None
         if unknown:
             return _back(complaint_id, err="unknown_handle", handle=unknown.group(1))
-        return _back(complaint_id, err=problem_kind(exc), field=exc.field if exc.field in FIELDS else "complaint")
+        kind = problem_kind(exc)
+        return _back(complaint_id, err=kind, field=exc.field if exc.field in FIELDS else "complaint",
+                     **(why_params(request, exc.problem) if kind == "invalid" else {}))
     except NotPermitted as exc:  # a lead whose department's task was transferred away or cancelled
         raise PageError(403, "error.403.not_owner", **_not_owner(exc, who, complaint_id)) from None
     except NoVersion:

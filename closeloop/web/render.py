@@ -163,11 +163,18 @@ def actor(ctx, name: str) -> str:
     return ctx["t"](f"actor.{name}", default=name)
 
 
+@pass_context
+def problem(ctx, text: str | None) -> str:
+    """A service's reason for refusing a form's input in the page's language (:func:`closeloop.web.i18n.problem`);
+    empty for none (``{{ t(key, why=flash.why|problem) }}``)."""
+    return i18n.problem(text, ctx["lang"]) if text else ""
+
+
 env.globals["limits"] = TEXT_LIMITS  # the forms' maxlength: the numbers the server refuses past
 env.filters["record_text"] = record_text
 env.filters.update(local=local, hours=hours, filesize=filesize, mentions=mentions, pathpart=pathpart,
                    customer_href=customer_href, count=count, task_title=task_title, task_kind=task_kind, actor=actor,
-                   reason=reason, clock_owner=clock_owner, **LABELS)
+                   reason=reason, clock_owner=clock_owner, problem=problem, **LABELS)
 
 
 def language(request: Request) -> str:
@@ -200,6 +207,11 @@ def render(request: Request, template: str, status: int = 200, **context) -> HTM
 
 
 def error_page(request: Request, status: int, key: str | None = None, **values) -> HTMLResponse:
+    """The error page: the catalogue message ``key`` with ``values``; ``roles`` (a tuple of role codes: who may
+    open the page) shown as the roles' names in the reader's language."""
+    if isinstance(values.get("roles"), tuple):
+        t = i18n.translator(language(request))
+        values["roles"] = t("list.sep").join(t(f"role.{r}") for r in values["roles"])
     return render(request, "error.html.j2", status=status, status_code=status, key=key or f"error.{status}",
                   values=values)
 

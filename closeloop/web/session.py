@@ -89,6 +89,35 @@ def csrf_token(request: Request) -> str:
     return request.state.pre
 
 
+#: The longest service reason a redirect carries (longer ones are cut with an ellipsis: shown, never acted on).
+MAX_WHY = 300
+
+
+def _why_sig(secret: str, why: str) -> str:
+    return hmac.new(secret.encode(), b"closeloop-dashboard-why-v1\0" + why.encode(), hashlib.sha256).hexdigest()
+
+
+def why_params(request: Request, problem: str) -> dict[str, str]:
+    """Query parameters carrying a service's reason (``InvalidInput.problem``, English) through a form's
+    redirect: ``why`` (at most :data:`MAX_WHY` characters) and ``whysig``, its HMAC under the session token, so
+    that a crafted link cannot put its own words in the page's message ({} when signed out)."""
+    secret = session_secret(request) if signed_in(request) else None
+    if not secret:
+        return {}
+    why = problem if len(problem) <= MAX_WHY else problem[:MAX_WHY - 1] + "…"
+    return {"why": why, "whysig": _why_sig(secret, why)}
+
+
+def why_of(request: Request) -> str | None:
+    """The service's reason a redirect carried (:func:`why_params`), or None (absent, or not signed for this
+    session: a crafted or stale link then shows the generic message)."""
+    why, sig = request.query_params.get("why", ""), request.query_params.get("whysig", "")
+    secret = session_secret(request) if signed_in(request) else None
+    if not (why and sig and secret and len(why) <= MAX_WHY):
+        return None
+    return why if hmac.compare_digest(sig, _why_sig(secret, why)) else None
+
+
 def new_pre_cookie(request: Request) -> str | None:
     """A pre-session value created while rendering, to be set as a cookie on the response."""
     pre = getattr(request.state, "pre", None)

@@ -44,3 +44,9 @@ def test_note_and_reason_together_are_refused(api, complaints):
 def test_an_approval_still_needs_no_note(api, complaints):
     r = api.post("manager", f"/compensation/{_pending(api, complaints)}/approve", {})
     assert r.status_code == 200 and r.json()["status"] == "approved", r.text
+
+
+@pytest.mark.parametrize("amount", ["1e3", "NaN", "inf", "-5", "1_000"])
+def test_an_amount_that_is_not_a_plain_decimal_is_a_422_naming_amount(api, complaints, amount):
+    r = api.post("manager", f"/complaints/{complaints[0]}/compensation", {"kind": "refund", "amount": amount})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "amount", r.text

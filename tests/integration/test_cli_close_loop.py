@@ -30,6 +30,9 @@ def test_improvement_compensation_and_root_cause_commands(cli_env):  # noqa: F81
     show = run("improvements", "show", rid).output
     assert "Fix the feed" in show and "manual" in show and "implement" in show
 
+    for money in ("1e3", "NaN", "inf", "-Infinity"):  # 1e3 was taken as 1000.00
+        res = run("compensation", "add", "1", "--kind", "refund", "--amount", money, "--actor", "agent")
+        assert res.exit_code == 2 and "--amount: " in res.output and "not a plain decimal" in res.output, res.output
     # above the cap the requester must be identified (a token): a free-text --actor could be anyone
     res = run("compensation", "add", "1", "--kind", "refund", "--amount", "999.00", "--actor", "agent")
     assert res.exit_code == 2 and "requester" in res.output and "--token" in res.output

@@ -40,7 +40,9 @@ def test_within_cap_is_approved_above_waits_for_another_manager(sessions, config
 
 
 @pytest.mark.parametrize("amount,problem", [(1.5, "float"), ("0", "positive"), ("1.234", "two decimal"),
-                                            ("abc", "not a number")])
+                                            ("abc", "not a plain decimal"), ("1e3", "not a plain decimal"),
+                                            ("NaN", "not a plain decimal"), ("inf", "not a plain decimal"),
+                                            ("-5", "not a plain decimal"), ("1_000", "not a plain decimal")])
 def test_bad_amounts_name_the_field(sessions, config, amount, problem):
     (cid,) = intake(sessions, config, T0, [facts("K2", T0)])
     with pytest.raises(InvalidInput, match=f"amount.*{problem}"):

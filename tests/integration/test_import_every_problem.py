@@ -43,11 +43,11 @@ def test_a_cfpb_row_reports_each_of_its_problems(sessions, config, clock, tmp_pa
     path = _write(tmp_path / "cfpb.csv", [CFPB, bad, {**CFPB, "Complaint ID": "7000003"}])
     report = _failed(sessions, config, clock, path)
     assert report.bad_rows == 1
-    assert [(e.line, e.column, e.value) for e in report.errors] == [
-        (3, "Complaint ID", "7.0E+06"), (3, "Date received", "2023-13-45"), (3, "Product", ""),
-        (3, "Date sent to company", "yesterday")]
-    assert "scientific notation" in report.errors[0].problem and "required" in report.errors[2].problem
-    assert str(report.errors[1]).startswith("line 3, column 'Date received', value '2023-13-45': not a date")
+    assert [(e.line, e.column, e.value) for e in report.errors] == [  # in the file's column order
+        (3, "Date received", "2023-13-45"), (3, "Product", ""), (3, "Date sent to company", "yesterday"),
+        (3, "Complaint ID", "7.0E+06")]
+    assert "scientific notation" in report.errors[3].problem and "required" in report.errors[1].problem
+    assert str(report.errors[0]).startswith("line 3, column 'Date received', value '2023-13-45': not a date")
 
 
 def test_a_nyc311_row_reports_each_of_its_problems(sessions, config, clock, tmp_path):
@@ -86,3 +86,34 @@ def test_a_closeloop_row_reports_each_broken_field_rule(sessions, config, clock,
     assert "300 characters, longer than 255" in problems["company"][1]
     assert problems["text"][1] == "contains a NUL character"
     assert "in the future" in problems["received_at"][1] and "are not refs" in problems["customer_ref"][1]
+
+
+def test_a_closeloop_row_with_bad_cells_reports_its_customer_and_field_rules_too(sessions, config, clock, tmp_path):
+    """A bad cell hid the row's other problems: a bad e-mail hid a bad time zone, a date without offset hid a bad
+    consent flag and an over-long product. Personal data is said to be withheld (it printed as ``value ''``); a
+    time zone is not personal data and is quoted."""
+    header = ["external_ref", "received_at", "customer_ref", "customer_email", "customer_email_consent",
+              "customer_time_zone", "product"]
+    rows = [["E-1", "2026-03-01T10:00:00+08:00", "c-1", "eve4@example", "", "Nowhere/Zone", ""],
+            ["E-2", "2026-11-01", "c-2", "eve@example.com", "maybe", "", "p" * 300]]
+    report = _failed(sessions, config, clock, write_csv(tmp_path / "in.csv", header, rows))
+    assert report.bad_rows == 2
+    assert [str(e) for e in report.errors] == [
+        "line 2, column 'customer_email', value withheld (personal data): is not an e-mail address (name@domain)",
+        "line 2, column 'customer_time_zone', value 'Nowhere/Zone': the value is not an IANA time zone "
+        "(e.g. Asia/Shanghai)",
+        "line 3, column 'received_at', value '2026-11-01': date-time has no UTC offset (add Z or +hh:mm)",
+        "line 3, column 'customer_email_consent', value 'maybe': must be true or false",
+        f"line 3, column 'product', value '{'p' * 200}... (300 characters)': 300 characters, longer than 255"]
+    assert report.errors[0].withheld and report.as_dict()["errors"][0]["withheld"] is True
+
+
+def test_a_column_read_into_two_facts_is_reported_once_with_one_length(sessions, config, clock, tmp_path):
+    """CFPB's Product is both category and product: an over-long one was reported twice; a narrative with a
+    trailing blank was quoted as 25,000 characters and judged as 24,999."""
+    bad = {**CFPB, "Product": "p" * 300, "Consumer complaint narrative": "x" * 24_999 + " "}
+    report = _failed(sessions, config, clock, _write(tmp_path / "cfpb.csv", [bad]))
+    assert [(e.column, e.problem) for e in report.errors] == [
+        ("Product", "300 characters, longer than 255"),
+        ("Consumer complaint narrative", "24,999 characters, longer than 20,000")]
+    assert report.errors[1].value.endswith("... (24,999 characters)")

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from integrations.exports import ParsedRow, RowError, read_export
-from integrations.formats import CONTACT_COLUMNS, CUSTOMER_COLUMNS
+from integrations.formats import CONTACT_COLUMNS, CUSTOMER_COLUMNS, SHOWN_COLUMNS
 
 LONG = "x" * 25_000
-HIDDEN = set(CUSTOMER_COLUMNS) | set(CONTACT_COLUMNS)  # the code never echoes these values
+HIDDEN = (set(CUSTOMER_COLUMNS) | set(CONTACT_COLUMNS)) - SHOWN_COLUMNS  # personal data: never echoed
 CLOSELOOP_ROW = {"external_ref": "R-1", "received_at": "2026-03-01T10:00:00+08:00", "source": "web",
                  "customer_ref": "c-1", "category": "billing", "subcategory": "fees", "product": "card",
                  "sub_product": "gold", "issue": "fee", "sub_issue": "late fee", "channel": "web", "company": "ACME",
@@ -76,7 +76,8 @@ def test_an_over_long_value_is_reported_under_the_files_column_quoted_cut(tmp_pa
     assert isinstance(item, RowError)
     assert (item.line, item.column) == (1 if fmt == "jsonl" else 2, column), item
     if column in HIDDEN:
-        assert item.value == "" and "x" not in item.problem, item  # personal data: named, never echoed
+        assert item.value == "" and "x" not in item.problem and item.withheld, item  # named, never echoed
+        assert "value withheld (personal data)" in str(item) and "value ''" not in str(item)
     else:
         assert item.value == "x" * 200 + "... (25,000 characters)", item
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 from sqlalchemy import select
 
 from models.tables import Task
@@ -120,3 +123,21 @@ def test_no_open_redirect_and_no_framing(web, complaints):
     assert page.headers["x-frame-options"] == "DENY"
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert page.headers["cache-control"] == "no-store"
+
+
+def test_a_refused_page_names_the_roles_that_may_open_it(web, complaints):
+    """``/compensation`` told a member it was "for the operations manager", though an admin approves there too;
+    each refusal names its own page's roles, in the reader's language."""
+    def message(client, url: str) -> str:
+        r = client.get(url)
+        assert r.status_code == 403, r.text
+        return html.unescape(re.search(r'id="error-message">(.*?)</div>', r.text, re.S).group(1))
+
+    member = web.signin("member")
+    assert message(member, "/compensation") == "This page is for these roles: operations manager, admin."
+    assert message(member, "/overview") == "This page is for these roles: operations manager."
+    admin = web.signin("admin")
+    assert message(admin, "/queue/operations") == "This page is for these roles: member, lead, operations manager."
+    assert web.signin("admin").get("/compensation").status_code == 200
+    lead = web.signin("lead")  # Chinese
+    assert message(lead, "/compensation") == "此页面仅供以下角色使用：运营经理、管理员。"

@@ -78,7 +78,8 @@ def test_a_user_saves_a_view_and_finds_it_in_the_header(web, complaints):
     m = re.search(r'<a href="(/complaints\?[^"]+)" data-view="(\d+)">My disputes</a>', page)
     assert m and m.group(1) == "/complaints?q=dispute&amp;status=in_progress&amp;sort=-received_at"
     r = c.post("/views", data={"csrf": csrf_of(page), "name": " ", "sort": "-received_at"})
-    assert r.headers["location"] == "/complaints?view_err=name"
+    assert r.headers["location"].startswith("/complaints?view_err=name&why=a+view+needs+a+name&whysig=")
+    assert "The view was not saved: “name”: a view needs a name." in c.get(r.headers["location"]).text
     other = web.signin("manager")  # no user behind the manager's token
     assert 'id="save-view"' not in other.get("/complaints").text
     assert other.post(f"/views/{m.group(2)}/delete", data={"csrf": csrf_of(other.get("/complaints").text)}

@@ -148,8 +148,8 @@ def test_reprioritize_needs_a_reason_and_a_lead(web, complaints):
     lead = web.signin("lead")  # Chinese
     assert _shown(lead, _post(lead, cid, "reprioritize", severity="P1", reason="")) == "err: 请填写“原因”（reason）。"
     current = _complaint(web, cid).severity
-    assert _shown(lead, _post(lead, cid, "reprioritize", severity=current, reason="same")).startswith(
-        "err: “新优先级”无效（severity）")
+    assert _shown(lead, _post(lead, cid, "reprioritize", severity=current, reason="same")) == (
+        f"err: “新优先级”（severity）：投诉 {cid} 已经是 {current}。未作任何修改。")
     r = _post(lead, cid, "reprioritize", severity="P1", reason="the regulator asked")
     assert _shown(lead, r) == "ok: 优先级已调整。" and _complaint(web, cid).severity == "P1"
     member = web.signin("member")
@@ -162,9 +162,10 @@ def test_wait_on_the_customer_with_a_local_until(web, complaints):
     cid = complaints[0]
     c = web.signin("member")
     assert _shown(c, _post(c, cid, "wait", reason="the statement", until="next week")) == (
-        "err: “Wait at most until” is not valid here (until): check it and try again.")
+        "err: “Wait at most until” (until): not a date and time. Nothing was changed.")
+    # the service's own reason, as the API gives it (the page said only "is not valid here")
     past = _shown(c, _post(c, cid, "wait", reason="the statement", until="2026-02-01T10:00"))
-    assert past.endswith("(until): check it and try again.")
+    assert past == "err: “Wait at most until” (until): must be later than the start of the wait. Nothing was changed."
     assert _complaint(web, cid).status != "awaiting_customer"
     r = _post(c, cid, "wait", reason="a copy of the statement", until="2026-03-10T17:00")
     assert _shown(c, r).startswith("ok: Waiting on the customer")
@@ -209,9 +210,10 @@ def test_resolve_with_a_root_cause_by_the_manager(web, complaints, config):
     cid = complaints[0]
     m = web.signin("manager")
     assert _shown(m, _post(m, cid, "resolve", reason="fixed", version=str(_complaint(web, cid).version))) == (
-        "err: “Root cause” is not valid here (root_cause): check it and try again.")
+        f"err: “Root cause” (root_cause): complaint {cid} has no root cause; resolving needs one. Nothing was changed.")
     r = _post(m, cid, "resolve", reason="fixed", root_cause="undetermined", version=str(_complaint(web, cid).version))
-    assert _shown(m, r) == "err: “Root-cause note” is not valid here (root_cause_detail): check it and try again."
+    assert _shown(m, r) == ("err: “Root-cause note” (root_cause_detail): an undetermined root cause needs a note "
+                            "saying what was checked. Nothing was changed.")
     seen = str(_complaint(web, cid).version)
     lifecycle.reprioritize(web.app.sessions, cid, "P1", config=config, reason="someone else", actor="x",
                            at=web.app.clock.now())  # after the page was loaded
@@ -227,6 +229,26 @@ def test_resolve_with_a_root_cause_by_the_manager(web, complaints, config):
     lead = web.signin("lead")
     assert 'id="work-resolve"' not in lead.get(f"/complaints/{complaints[1]}").text
     assert _post(lead, complaints[1], "resolve", reason="x", root_cause="process_gap", version="1").status_code == 403
+
+
+def test_a_refused_forms_message_gives_the_services_reason_in_the_readers_language(web, complaints):
+    """The page hid the service's reason behind "is not valid here"; the reason is carried signed for the session,
+    so a crafted link cannot put its own words on the page (it shows the generic message)."""
+    cid = complaints[0]
+    m = web.signin("manager")
+    m.cookies.set("closeloop_lang", "zh")
+    r = _post(m, cid, "wait", reason="the statement", until="2026-02-01T10:00")
+    assert _shown(m, r) == "err: “最长等待至”（until）：必须晚于等待开始的时间。未作任何修改。"
+    r = _post(m, cid, "resolve", reason="fixed", root_cause="undetermined", version=str(_complaint(web, cid).version))
+    assert "（root_cause_detail）：根本原因为“未确定”时需填写备注，说明检查了什么。" in _shown(m, r)
+    location = r.headers["location"]
+    assert "whysig=" in location
+    forged = location.replace("why=", "why=call+555-0100+now+").replace("#work", "")
+    page = m.get(forged).text
+    assert "555-0100" not in page and "无效（root_cause_detail），请检查后重试" in page
+    other = web.signin("manager")  # another session: the signature is not theirs
+    other.cookies.set("closeloop_lang", "zh")
+    assert "无效（root_cause_detail），请检查后重试" in other.get(location.replace("#work", "")).text
 
 
 def _promise_due(page: str, label: str = "Customer promise due") -> str:

@@ -52,6 +52,6 @@ def test_chinese_pages_translate_statuses_and_messages(web, complaints):
 def test_flash_messages_use_only_the_values_the_queue_passes():
     for key, text in i18n.EN.items():
         if key.startswith(("ok.work.", "err.work.")):  # the complaint page's (web/pages_work.py)
-            assert set(re.findall(r"{(\w+)}", text)) <= {"label", "state", "field", "handle", "limit"}, key
+            assert set(re.findall(r"{(\w+)}", text)) <= {"label", "state", "field", "handle", "limit", "why"}, key
         elif key.startswith(("ok.", "err.")):
-            assert set(re.findall(r"{(\w+)}", text)) <= {"task", "state", "field", "limit", "label"}, key
+            assert set(re.findall(r"{(\w+)}", text)) <= {"task", "state", "field", "limit", "label", "why"}, key

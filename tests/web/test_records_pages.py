@@ -31,6 +31,10 @@ def test_improvement_list_detail_and_transitions(web, complaints):
     assert "<td>人工关联</td>" in links and ">manual<" not in links  # how it was linked, in the reader's language
     r = lead.post(f"/improvements/{rec.id}/fire/approve", data={"csrf": csrf_of(page), "version": str(rec.version)})
     assert _shown(lead, r).startswith("err: ") and "root_cause" in r.headers["location"]
+    r = lead.post(f"/improvements/{rec.id}/fire/approve", data={"csrf": csrf_of(page), "version": str(rec.version),
+                                                                "root_cause": "undetermined"})
+    assert _shown(lead, r) == ("err: “root_cause_detail”：根本原因为“未确定”时需填写备注，说明检查了什么。"
+                               "未作任何修改。")  # the service's reason (was: "missing or not valid")
     code = next(iter(web.app.config.model.improvement.root_causes))
     r = lead.post(f"/improvements/{rec.id}/fire/approve", data={"csrf": csrf_of(page), "version": str(rec.version),
                                                                 "root_cause": code})

@@ -60,7 +60,8 @@ class ImportReport(IntakeCounts):
             "routed_to_triage_queue": self.fallback, "likely_duplicates": self.likely_duplicates,
             "tasks": self.tasks, "tasks_by_department": dict(sorted(self.tasks_by_department.items())),
             "bad_rows": self.bad_rows, "committed": self.committed,
-            "errors": [{"line": e.line, "column": e.column, "value": e.value, "problem": e.problem}
+            "errors": [{"line": e.line, "column": e.column, "value": e.value, "problem": e.problem,
+                        "withheld": e.withheld}
                        for e in self.errors],
         }
 

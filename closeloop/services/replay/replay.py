@@ -161,7 +161,8 @@ def _read_rows(paths: list[Path], fmt: str, quality: DataQuality, now: datetime,
             quality.rows += 1
             if isinstance(item, RowError):
                 quality.bad_rows.append({"file": Path(path).name, "line": item.line, "column": item.column,
-                                         "value": item.value, "problem": item.problem})
+                                         "value": item.value, "problem": item.problem,
+                                         "withheld": item.withheld})
             else:
                 rows.append(item)
     rows.sort(key=lambda r: (r.facts.received_at, r.facts.source, r.facts.external_ref))

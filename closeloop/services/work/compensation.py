@@ -14,6 +14,7 @@ compensation, shown at triage (``complaints show``) so the same case is compensa
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
@@ -45,12 +46,22 @@ def person_key(token_id: int, user_id: int | None) -> str:
     return f"user:{user_id}" if user_id is not None else f"token:{token_id}"
 
 
+#: Money as written by people: digits, optionally a point and decimals (``25``, ``25.00``); no sign, exponent
+#: (``1e3``: Decimal reads it as 1000), NaN or infinity.
+PLAIN_AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
 def parse_amount(value: str | Decimal | int) -> Decimal:
-    """A positive amount with at most two decimal places. Raises ``InvalidInput`` naming ``amount``."""
+    """A positive amount with at most two decimal places, written as a plain decimal (:data:`PLAIN_AMOUNT`; a
+    Decimal or int as ``str`` writes it). Raises ``InvalidInput`` naming ``amount``."""
     if isinstance(value, float):
         raise InvalidInput("amount", "pass a string or Decimal, not a float (rounding)")
+    text = str(value).strip()
+    if not PLAIN_AMOUNT.fullmatch(text):
+        raise InvalidInput("amount", f"{text[:40]!r} is not a plain decimal amount such as 25.00 (digits, "
+                                     "optionally a point and up to two decimals; no exponent, sign, NaN or infinity)")
     try:
-        d = Decimal(str(value).strip())
+        d = Decimal(text)
     except InvalidOperation:
         raise InvalidInput("amount", f"{value!r} is not a number") from None
     if not d.is_finite() or d <= 0:
