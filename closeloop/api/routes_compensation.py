@@ -13,8 +13,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Depends, Query
 from pydantic import AliasChoices, Field
 
@@ -25,7 +23,7 @@ from closeloop.services.work.compensation import APPROVER_ROLES, CompensationSta
 from .auth import WORK_ROLES, Principal, get_app, require
 from .deps import MAX_ID, Id
 from .routes_complaints import ensure_visible
-from .schemas import In, Out
+from .schemas import In, Out, UtcDatetime
 
 router = APIRouter(tags=["compensation"])
 
@@ -59,8 +57,8 @@ class CompensationOut(Out):
     note: str
     requested_by: str
     approver: str | None
-    created_at: datetime
-    decided_at: datetime | None
+    created_at: UtcDatetime
+    decided_at: UtcDatetime | None
 
     @classmethod
     def of(cls, e) -> CompensationOut:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import logging
-from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response
@@ -44,7 +43,7 @@ from models.tables import Promise
 from .auth import MANAGER, WORK_ROLES, Principal, get_app, require
 from .deps import Id, Instant
 from .errors import ApiError, domain_error
-from .schemas import In, Out
+from .schemas import In, Out, UtcDatetime
 
 _log = logging.getLogger("closeloop.api")
 router = APIRouter(tags=["customers"])
@@ -55,18 +54,23 @@ class ReplyIn(In):
                                                                        "number and signature are added in the "
                                                                        "customer's language")
     idempotency_key: str | None = Field(None, min_length=1, max_length=100,
-                                        description="the same key again sends nothing (default: the text's hash)")
+                                        description="names this request: the same key and text again sends "
+                                                    "nothing (200, the first reply's outbox id); the same key with "
+                                                    "another text is a 422 naming idempotency_key. Without one, "
+                                                    "the same text within 10 minutes of an earlier reply on the "
+                                                    "complaint is a double submit (200); later it is sent again")
 
 
 class ReplyOut(BaseModel):
     complaint_id: int = Field(description="where it was recorded (a merged complaint's survivor)")
     key: str = Field(description="the outbox idempotency key")
-    outbox_id: int | None = Field(description="None when a reply with this key was already sent (HTTP 200)")
-    queued: bool
+    outbox_id: int = Field(description="the reply's outbox row; on a repeat (HTTP 200) the first request's")
+    queued: bool = Field(description="true when this request queued the message (201); false on a repeat (200)")
 
 
 @router.post("/complaints/{complaint_id}/replies", status_code=201, response_model=ReplyOut,
-             responses={200: {"model": ReplyOut, "description": "already sent: the same key"}})
+             responses={200: {"model": ReplyOut, "description": "a repeat: the same key and text, or without a key "
+                                                                "the same text within 10 minutes; nothing sent"}})
 def reply(complaint_id: Id, body: ReplyIn, response: Response, who: Principal = Depends(require(*WORK_ROLES)),
           app: App = Depends(get_app)) -> ReplyOut:
     """Send the agent's reply to the customer through the outbox (the customer's language and consented
@@ -74,8 +78,8 @@ def reply(complaint_id: Id, body: ReplyIn, response: Response, who: Principal = 
     _scope(app, who, complaint_id)
     r = send_reply(app.sessions, app.config, complaint_id, body.text, actor=who.actor, at=app.clock.now(),
                    idempotency_key=body.idempotency_key)
-    response.status_code = 201 if r.outbox_id is not None else 200
-    return ReplyOut(complaint_id=r.complaint_id, key=r.key, outbox_id=r.outbox_id, queued=r.outbox_id is not None)
+    response.status_code = 201 if r.created else 200
+    return ReplyOut(complaint_id=r.complaint_id, key=r.key, outbox_id=r.outbox_id, queued=r.created)
 
 
 # --- the follow-up mail's verdict links (no token: the HMAC signature is the authority) -----------------
@@ -183,13 +187,13 @@ class PromiseOut(Out):
     person: str | None
     kind: str
     description: str
-    due_at: datetime
+    due_at: UtcDatetime
     status: str
     made_by: str
-    made_at: datetime
-    reminded_at: datetime | None
-    broken_at: datetime | None
-    kept_at: datetime | None
+    made_at: UtcDatetime
+    reminded_at: UtcDatetime | None
+    broken_at: UtcDatetime | None
+    kept_at: UtcDatetime | None
     kept_by_message_id: int | None
     kept_by_task_id: int | None
 
@@ -250,8 +254,8 @@ class CustomerOut(BaseModel):
     time_zone: str | None
     erased: bool = Field(description="the personal data was erased on request")
     complaint_count: int = Field(description="all the customer's complaints, in any department")
-    first_complaint_at: datetime | None
-    last_complaint_at: datetime | None
+    first_complaint_at: UtcDatetime | None
+    last_complaint_at: UtcDatetime | None
     complaints: list[CustomerComplaint] = Field(description="those the caller may see, newest first")
     promises: list[CustomerPromise] = Field(description="on those complaints, oldest first")
     promise_counts: PromiseCounts

@@ -8,7 +8,6 @@ reason, ``implement`` finished actions; see :mod:`closeloop.services.capa.improv
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -23,7 +22,7 @@ from closeloop.services.reads.complaint_queries import complaint_in_scope
 from .auth import LEAD, MANAGER, WORK_ROLES, Principal, check_department, get_app, require
 from .deps import MAX_ID, Id, version_of
 from .errors import ApiError
-from .schemas import VERSION_RULE, In, Out, TaskOut, VersionNumber
+from .schemas import VERSION_RULE, In, Out, TaskOut, UtcDatetime, VersionNumber
 
 router = APIRouter(tags=["improvements"])
 
@@ -38,11 +37,11 @@ class ImprovementOut(Out):
     owner_department: str
     status: str
     created_by: str
-    created_at: datetime
-    updated_at: datetime
-    implemented_at: datetime | None
-    check_due_at: datetime | None = Field(description="when the effectiveness check is due (UTC)")
-    verified_at: datetime | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    implemented_at: UtcDatetime | None
+    check_due_at: UtcDatetime | None = Field(description="when the effectiveness check is due (UTC)")
+    verified_at: UtcDatetime | None
     version: int
 
 
@@ -56,12 +55,12 @@ class LinkOut(BaseModel):
     complaint_status: str
     source: str = Field(description="manual or recurrence")
     linked_by: str
-    linked_at: datetime
+    linked_at: UtcDatetime
 
 
 class CheckOut(Out):
     attempt: int
-    at: datetime
+    at: UtcDatetime
     window_days: float
     before_count: int
     after_count: int
@@ -72,7 +71,7 @@ class CheckOut(Out):
 
 
 class HistoryOut(Out):
-    at: datetime
+    at: UtcDatetime
     from_state: str | None
     to_state: str
     trigger: str

@@ -10,8 +10,6 @@ defaults: the cap x 4/3 with line breaks, plus ``CLOSELOOP_API_MAX_BODY_BYTES``)
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
@@ -26,6 +24,7 @@ from .auth import MANAGER, WORK_ROLES, Principal, get_app, require
 from .deps import Id
 from .errors import ApiError
 from .routes_complaints import ensure_visible
+from .schemas import UtcDatetime
 
 router = APIRouter(tags=["inbound e-mail"])
 MEDIA_TYPE = "message/rfc822"
@@ -112,7 +111,7 @@ class AttachmentOut(BaseModel):
     sha256: str | None = Field(description="the stored file's content address; null when refused")
     status: str = Field(description="stored | refused")
     reason: str | None = Field(description="why it was refused (too_large)")
-    at: datetime
+    at: UtcDatetime
     uploaded_by: str | None = Field(None, description="the staff member who uploaded it; null: from an e-mail")
     task_id: int | None = Field(None, description="the task it was uploaded on, if any")
 

@@ -5,8 +5,6 @@ See :mod:`closeloop.services.engine.delivery` for the statuses, the retry schedu
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
@@ -19,7 +17,7 @@ from closeloop.services.reads import outbox as outbox_reads
 from .auth import MANAGER, Principal, get_app, require
 from .deps import Id
 from .errors import ErrorResponse
-from .schemas import Page
+from .schemas import Page, UtcDatetime
 
 router = APIRouter(tags=["outbox"])
 
@@ -37,10 +35,15 @@ class OutboxOut(BaseModel):
     attempts: int = Field(description="sends whose outcome was recorded, including those before a manual "
                                       "retry (a crashed worker's claim is none)")
     requeues: int = Field(description="manual re-sends of this message")
-    next_attempt_at: datetime
-    dead_at: datetime | None = None
-    delivered_at: datetime | None = None
-    last_error: str | None = None
+    claims: int = Field(0, description="times a delivery worker took the message; more than `attempts` (since the "
+                                       "last re-send): a worker stopped after it may have sent it (its lease ran "
+                                       "out; another worker sent it again with the same key)")
+    next_attempt_at: UtcDatetime
+    dead_at: UtcDatetime | None = None
+    delivered_at: UtcDatetime | None = None
+    last_error: str | None = Field(None, description="why the latest attempt failed (or that a worker's lease ran "
+                                                     "out); null once delivered: the failures before show in "
+                                                     "`attempts` and `claims`")
 
 
 @router.get("/outbox", response_model=Page[OutboxOut])

@@ -7,8 +7,6 @@ token that belongs to a user (``closeloop tokens create --user``; 403 otherwise)
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
@@ -23,7 +21,7 @@ from closeloop.services.work.notes import my_mentions
 from .auth import ADMIN, LEAD, MANAGER, MEMBER, WORK_ROLES, Principal, get_app, require
 from .deps import Id
 from .errors import ApiError
-from .schemas import In, Out, Page, TaskOut
+from .schemas import In, Out, Page, TaskOut, UtcDatetime
 
 router = APIRouter(tags=["people"])
 
@@ -49,14 +47,14 @@ class UserOut(Out):
     language: str
     calendar: str | None
     notify: str = Field(description="their own target (empty: the home department's channel)")
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class MentionOut(BaseModel):
     message_id: int
     complaint_id: int
     author: str
-    at: datetime
+    at: UtcDatetime
     excerpt: str = Field(description="the note, at most 200 characters")
 
 
@@ -113,7 +111,7 @@ class ViewOut(BaseModel):
     name: str
     query: str = Field(description="the complaint list's query string (q, status, overdue, sort)")
     url: str = Field(description="the dashboard's list with this view")
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 @router.get("/me/views", response_model=list[ViewOut])

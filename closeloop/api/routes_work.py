@@ -17,7 +17,6 @@ and ``POST /promises/{id}/keep``.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header
@@ -32,7 +31,7 @@ from closeloop.services.work.notes import MAX_NOTE, add_note
 from .auth import Principal, get_app, require
 from .deps import MAX_ID, Id, version_of
 from .routes_complaints import ensure_visible
-from .schemas import ComplaintOut, In, Instant, Version
+from .schemas import ComplaintOut, In, Instant, UtcDatetime, Version
 from .schemas_transitions import Reason
 
 router = APIRouter(tags=["complaints"])
@@ -49,7 +48,7 @@ class NoteIn(In):
 class NoteOut(BaseModel):
     id: int = Field(description="the message id")
     complaint_id: int = Field(description="where it was recorded (a merged complaint's survivor)")
-    at: datetime
+    at: UtcDatetime
     author: str
     mentions: list[str] = Field(description="the handles of the users mentioned (each told once)")
 

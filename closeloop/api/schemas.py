@@ -19,6 +19,8 @@ from pydantic import (
     Field,
     StrictInt,
     ValidationError,
+    WithJsonSchema,
+    WrapSerializer,
     WrapValidator,
     field_validator,
 )
@@ -56,6 +58,17 @@ def _instant_format(value, handler):
         return handler(value)
     except ValidationError as exc:
         raise ValueError(f"{INSTANT_FORMAT}; got {str(value)[:40]!r}") from exc
+
+
+def _in_utc(value: datetime, handler) -> object:
+    return handler(value.astimezone(UTC) if value.tzinfo is not None else value)
+
+
+#: An instant in a response: written in UTC (``2026-03-02T14:00:00Z``) whatever zone the value carries (a promise
+#: due in business hours on a New York calendar is computed in that zone). Every response field holding an instant
+#: has this type (``tests/api/test_api_tester_findings.py`` walks the endpoints' answers).
+UtcDatetime = Annotated[datetime, WrapSerializer(_in_utc),
+                        WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization")]
 
 
 #: A UTC-aware instant within 1970..2200 (calendar arithmetic far outside it overflows).
@@ -121,10 +134,10 @@ class TaskOut(Out):
     outcome: str | None
     transferred_from_id: int | None
     transfer_reason: str | None
-    created_at: datetime
-    updated_at: datetime
-    due_at: datetime | None = Field(description="resolve due instant (UTC) while the clock runs")
-    ack_due_at: datetime | None = Field(description="acknowledge due instant (UTC) while it runs")
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    due_at: UtcDatetime | None = Field(description="resolve due instant (UTC) while the clock runs")
+    ack_due_at: UtcDatetime | None = Field(description="acknowledge due instant (UTC) while it runs")
     version: int = Field(description="send it back with a write (optimistic locking)")
 
 
@@ -142,11 +155,12 @@ class ComplaintOut(Out):
     company: str
     region: str
     route_rule: str | None
-    received_at: datetime
-    created_at: datetime
-    updated_at: datetime
-    due_at: datetime | None = Field(description="the customer promise's resolve due instant (UTC) while it runs")
-    resolved_at: datetime | None
+    received_at: UtcDatetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    due_at: UtcDatetime | None = Field(description="the customer promise's resolve due instant (UTC) while it runs")
+    resolved_at: UtcDatetime | None = Field(description="when the complaint was resolved (UTC); null while it is open, "
+                                                     "also after a reopen (earlier resolutions: the timeline)")
     merged_into_id: int | None
     transfer_count: int
     reopen_count: int
@@ -164,8 +178,8 @@ class ClockOut(BaseModel):
     elapsed_hours: float
     paused_hours: float
     remaining_hours: float | None
-    due_at: datetime | None
-    stopped_at: datetime | None
+    due_at: UtcDatetime | None
+    stopped_at: UtcDatetime | None
     calendar: str
     zone: str
     #: status ``handed_over`` (a transferred task's resolve clock): the successor task and its department
@@ -174,7 +188,7 @@ class ClockOut(BaseModel):
 
 
 class TimelineOut(BaseModel):
-    at: datetime
+    at: UtcDatetime
     kind: str = Field(description="transition, or message:inbound|outbound|internal")
     complaint_id: int
     text: str
@@ -272,10 +286,10 @@ class TokenOut(Out):
     role: str
     department: str | None
     language: str
-    created_at: datetime
+    created_at: UtcDatetime
     created_by: str
-    last_used_at: datetime | None
-    revoked_at: datetime | None
+    last_used_at: UtcDatetime | None
+    revoked_at: UtcDatetime | None
     user_id: int | None = Field(None, description="the user it belongs to")
 
 
@@ -293,4 +307,4 @@ class Me(BaseModel):
     user_id: int | None = Field(None, description="the user the token belongs to, if any")
 
 
-__all__ = ["AwareDatetime", "Instant", "Page"]
+__all__ = ["AwareDatetime", "Instant", "Page", "UtcDatetime"]

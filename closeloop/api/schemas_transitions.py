@@ -81,7 +81,7 @@ class Merge(Version):
     into: StrictInt = Field(ge=1, le=MAX_ID, description="the surviving complaint")
     into_version: VersionNumber | None = Field(None, description="the survivor's version as read (optional: "
                                                                   "without it the survivor is not checked)")
-    reason: str | None = Field(None, max_length=MAX_REASON_CHARS)
+    reason: Reason
 
 
 class Resolve(Version):

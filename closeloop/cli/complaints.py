@@ -194,7 +194,7 @@ def complaints_show(complaint_id: int) -> None:
 @complaints_app.command("merge")
 def complaints_merge(duplicate: int = typer.Argument(..., help="the duplicate complaint id"),
                      into: int = typer.Option(..., "--into", help="the complaint that survives"),
-                     reason: str | None = typer.Option(None, help="why they are the same"),
+                     reason: str = typer.Option(..., "--reason", help="why they are the same (required)"),
                      actor: str | None = typer.Option(None, help="who merges (default: cli:<user>)")) -> None:
     """Merge DUPLICATE into another complaint: it becomes terminal, its tasks and messages move over."""
     a = get_app()
@@ -268,17 +268,19 @@ def complaints_reply(complaint_id: int, text: str = typer.Option(..., "--text"),
                          None, "--channel", help="inbound: where it came from (default phone); with --outbound: "
                                                  "record a contact made there (e.g. phone) instead of sending"),
                      outbound: bool = typer.Option(False, "--outbound", help="our message to the customer"),
-                     key: str | None = typer.Option(None, "--key", help="idempotency key of a sent reply"),
+                     key: str | None = typer.Option(None, "--key", help="names this reply: the same key and text "
+                                                                       "again sends nothing; another text: refused"),
                      actor: str | None = typer.Option(None)) -> None:
     """Record a customer message (any channel resumes a wait); with --outbound send ours to the customer
     through the outbox (their language, their consented channel), or with --outbound --channel phone
     record a call made."""
     a = get_app()
     if outbound and channel is None:
-        r = send_reply(a.sessions, a.config, complaint_id, text, actor=actor_name(actor), at=a.clock.now(),
-                       idempotency_key=key)
+        with field_as(idempotency_key="key"):
+            r = send_reply(a.sessions, a.config, complaint_id, text, actor=actor_name(actor), at=a.clock.now(),
+                           idempotency_key=key)
         out.print(f"reply to the customer of complaint {r.complaint_id} "
-                  + (f"queued (outbox {r.outbox_id})" if r.outbox_id else "was already sent (same key)"))
+                  + (f"queued (outbox {r.outbox_id})" if r.created else f"was already sent (outbox {r.outbox_id})"))
         return
     with field_as(body="text"):
         m = add_message(a.sessions, complaint_id, config=a.config, direction="outbound" if outbound else "inbound",

@@ -25,6 +25,8 @@ from importlib import resources
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .targets import NotifyTemplate
+
 
 class Milestone(StrEnum):
     """A moment the customer is told about automatically (issue 13 §4)."""
@@ -45,8 +47,8 @@ class CustomersModel(BaseModel):
     languages: list[str] = Field(["en", "zh"], min_length=1)
     default_language: str = "en"
     milestones: list[Milestone] = Field(default_factory=lambda: list(Milestone))
-    chat_notify: str = ""
-    sms_notify: str = ""
+    chat_notify: NotifyTemplate = ""
+    sms_notify: NotifyTemplate = ""
     #: department names as the customer (and a dashboard page in that language) reads them, per language (default:
     #: the department's display_name; web/labels.py:department_name)
     department_names: dict[str, dict[str, str]] = {}

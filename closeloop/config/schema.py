@@ -14,6 +14,7 @@ from closeloop.domain.triage import DEFAULT_WEIGHTS, SEVERITIES
 
 from .customers import CustomersModel, Milestone
 from .improvement import CompensationModel, ImprovementModel
+from .targets import NotifyTarget
 
 
 class ConfigError(ValueError):
@@ -29,7 +30,7 @@ class _Strict(BaseModel):
 class DepartmentModel(_Strict):
     display_name: str
     lead: str = ""
-    notify: str = Field("", description="notification target: https://... (webhook), capture://file.jsonl, "
+    notify: NotifyTarget = Field("", description="notification target: https://... (webhook), capture://file.jsonl, "
                                         "or an Apprise URL (wecom://, dingtalk://, feishu://, slack://, mailto://)")
     calendar: str = "default"
     language: str = Field("en", pattern="^(en|zh)$")
@@ -39,7 +40,7 @@ class PersonModel(_Strict):
     """A named role holder outside the departments (operations manager, crisis owner)."""
 
     name: str
-    notify: str = ""
+    notify: NotifyTarget = ""
     calendar: str = "default"
     language: str = Field("en", pattern="^(en|zh)$")
 
@@ -66,7 +67,7 @@ class EscalationModel(_Strict):
     crisis_risk_flags: list[str] = Field(["public_exposure"], max_length=20)
     operations_manager: PersonModel = PersonModel(name="operations-manager")
     crisis_owner: PersonModel = PersonModel(name="crisis-owner")
-    default_notify: str = "capture://notifications.jsonl"
+    default_notify: NotifyTarget = "capture://notifications.jsonl"
 
     @field_validator("reminder_thresholds")
     @classmethod
@@ -107,7 +108,7 @@ class FollowUpModel(_Strict):
                 raise ValueError(f"{sev}: must be between 1 and 60 business days, got {n}")
         return v
     auto_close_wait_after_max: bool = True
-    customer_notify: str = "capture://customer-notices.jsonl"
+    customer_notify: NotifyTarget = "capture://customer-notices.jsonl"
 
 
 class MatcherModel(_Strict):

@@ -79,6 +79,8 @@ COMPLAINT_GUARDS: dict[ComplaintTrigger, tuple[Guard, ...]] = {
     _T.RESOLVE: (needs_root_cause("resolving needs one", "the loop closes on a root cause: without one no "
                                   "improvement record can explain the complaint (issue 5)"),),
     _T.REOPEN: (needs_reason("a reopen", "the department that gets it back must know what came back"),),
+    _T.MERGE: (needs_reason("a merge", "the survivor's timeline must say why two complaints became one, as a "
+                                       "transfer says why work moved"),),
     _T.AWAIT_CUSTOMER: (needs_reason("a pause", "a stopped SLA clock must say what it waits for "
                                                 "(ISO 10002 7.3)"),),
 }

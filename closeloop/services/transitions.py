@@ -9,7 +9,7 @@ a promise to the customer or a compensation entry. For one trigger on one loaded
    (``IllegalTransition`` naming the state) and then the trigger's guards (``InvalidInput`` naming the
    field: "resolve needs a root cause" is ``COMPLAINT_GUARDS`` beside the ``resolve`` edge);
 3. applies the result: ``status``, ``updated_at`` and derived stamps (``_STAMPS``: ``resolved_at``,
-   ``kept_at``, ``broken_at``, ``decided_at``);
+   ``kept_at``, ``broken_at``, ``decided_at``; a reopen clears ``resolved_at``: ``_CLEARED``);
 4. writes the audit row (``Transition``) the clocks, the reports and the timeline read;
 5. flags the clocks: the complaint (or the record of an action task) is marked ``timers_dirty`` so the
    next sweep reschedules its reminders and escalations; a use case that knows the configuration also
@@ -57,6 +57,13 @@ _STAMPS: dict[tuple[type, str], str] = {
     (Promise, PromiseStatus.BROKEN): "broken_at",
     (Compensation, CompensationStatus.APPROVED): "decided_at",
     (Compensation, CompensationStatus.REJECTED): "decided_at",
+}
+
+#: Stamps entering the status clears: a reopened complaint is not resolved (``resolved_at`` is the current
+#: resolution's instant, None while the complaint is open; every resolution stays in the audit trail, which is
+#: what the replay report's open-by-day series reads).
+_CLEARED: dict[tuple[type, str], str] = {
+    (Complaint, ComplaintStatus.REOPENED): "resolved_at",
 }
 
 
@@ -147,6 +154,9 @@ def apply(session: Session, row: Row, trigger: StrEnum, *, at: datetime, actor: 
     stamp = _STAMPS.get((type(row), rec.to_state))
     if stamp is not None:
         setattr(row, stamp, at)
+    cleared = _CLEARED.get((type(row), rec.to_state))
+    if cleared is not None:
+        setattr(row, cleared, None)
     session.add(audit_row(rec, row.id, _complaint_id(row)))
     _flag_clocks(session, row)
     return rec

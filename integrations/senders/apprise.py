@@ -32,7 +32,7 @@ class AppriseSender:
 
     def _notify(self, msg: OutgoingMessage) -> tuple[Outcome, str | None]:
         app = self._apprise.Apprise()
-        if not app.add(msg.target):
+        if not app.add(msg.target):  # the rule input checks apply too: integrations.targets.apprise_understands
             return "failed", f"Apprise does not understand the target URL ({_redact(msg.target)})"
         # bodies are Markdown with user text escaped (closeloop/services/markdown.py); Apprise converts
         # them for each service (HTML for e-mail, text for plain-text targets)

@@ -165,8 +165,9 @@ def test_two_complaints_merged_into_each_other_at_once_make_no_cycle(api, compla
     """Both requests carry the same instant (the fixed test clock; a coarse clock in production): the
     survivor's version must still move, or the loser merges the survivor into itself."""
     a, b = complaints[0], complaints[1]
-    r1, r2 = _at_once(lambda: api.post("manager", f"/complaints/{a}/transitions", {"trigger": "merge", "into": b}),
-                      lambda: api.post("manager", f"/complaints/{b}/transitions", {"trigger": "merge", "into": a}))
+    same = {"trigger": "merge", "reason": "same"}
+    r1, r2 = _at_once(lambda: api.post("manager", f"/complaints/{a}/transitions", same | {"into": b}),
+                      lambda: api.post("manager", f"/complaints/{b}/transitions", same | {"into": a}))
     assert sorted([r1.status_code, r2.status_code]) == [200, 409], (r1.text, r2.text)
     with api.app.sessions() as s:
         merged = {c.id: c.merged_into_id for c in s.scalars(select(Complaint).where(Complaint.id.in_([a, b])))}

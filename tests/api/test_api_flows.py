@@ -52,7 +52,8 @@ def test_detail_has_timeline_tasks_and_clocks(api, complaints):
 def test_merge_and_reopen_with_versions(api, complaints):
     dup, into = complaints[0], complaints[1]
     v = api.get("manager", f"/complaints/{dup}").json()["complaint"]["version"]
-    r = api.post("manager", f"/complaints/{dup}/transitions", {"trigger": "merge", "into": into, "version": v + 1})
+    r = api.post("manager", f"/complaints/{dup}/transitions", {"trigger": "merge", "into": into, "version": v + 1,
+                                                                         "reason": "same"})
     assert r.status_code == 409 and r.json()["error"]["code"] == "conflict"
     r = api.post("manager", f"/complaints/{dup}/transitions", {"trigger": "merge", "into": into, "version": v,
                                                                 "reason": "same customer, same report"})

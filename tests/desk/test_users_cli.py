@@ -24,6 +24,8 @@ def test_users_add_list_and_a_token_of_a_user(tmp_path, monkeypatch):
     assert ok.exit_code == 0 and "@wang.li" in ok.output, ok.output
     bad = run("users", "add", "ann", "--name", "Ann", "-d", "nowhere")
     assert bad.exit_code == 2 and "error: --department: " in bad.output and "nowhere" in bad.output
+    ftp = run("users", "add", "ann", "--name", "Ann", "-d", "operations", "--notify", "ftp://x")
+    assert ftp.exit_code == 2 and "error: --notify: " in ftp.output and "Apprise" in ftp.output, ftp.output
     taken = run("users", "add", "Wang.Li", "--name", "Other", "-d", "operations")
     assert taken.exit_code == 2 and "error: HANDLE: " in taken.output  # the argument as the usage line names it
     users = json.loads(run("users", "list", "--json").output)

@@ -89,7 +89,7 @@ def test_complaints_show_and_merge(cli_env, tmp_path):
     assert res.exit_code == 0 and "merged into 1" in res.output
     res = run("complaints", "show", "1")
     assert "absorbed duplicates: 2" in res.output and "[urgent] charged twice" in res.output
-    res = run("complaints", "merge", "1", "--into", "2")
+    res = run("complaints", "merge", "1", "--into", "2", "--reason", "same")
     assert res.exit_code == 1 and "complaint 2 is already merged into 1" in res.output
     assert "merged" in run("complaints", "list", "--status", "merged").output
     res = run("complaints", "show", "999")
@@ -181,7 +181,7 @@ def test_every_command_reports_domain_errors_through_the_one_wrapper(cli_env):
     (["tasks", "show", "99999999999999999999"], "TASK_ID"),
     (["complaints", "show", "2147483648"], "COMPLAINT_ID"),
     (["tasks", "ack", "-99999999999"], "TASK_ID"),
-    (["complaints", "merge", "1", "--into", "99999999999999999999"], "--into"),
+    (["complaints", "merge", "1", "--into", "99999999999999999999", "--reason", "x"], "--into"),
     (["improvements", "link", "1", "2", "99999999999999999999"], "COMPLAINT"),
 ])
 def test_a_number_beyond_any_id_is_one_error_line_naming_the_parameter(cli_env, args, shown):

@@ -54,8 +54,8 @@ def test_a_reply_goes_once_in_the_customers_language_threaded_under_the_acknowle
     (cid,) = intake(sessions, config, T0, [facts("R-1", T0, customer_ref="r", customer=who())])
     text = "我们已为您办理退款。\n请查收。<b>谢谢</b>"
     r = send_reply(sessions, config, cid, text, actor="agent.wang", at=T0 + timedelta(hours=1))
-    again = send_reply(sessions, config, cid, text, actor="agent.wang", at=T0 + timedelta(hours=2))
-    assert r.outbox_id is not None and again.outbox_id is None and again.key == r.key
+    again = send_reply(sessions, config, cid, text, actor="agent.wang", at=T0 + timedelta(hours=1, minutes=5))
+    assert r.created and not again.created and (again.key, again.outbox_id) == (r.key, r.outbox_id)
     (row,) = _outbox(sessions, "customer:reply:")
     assert row.subject == f"[CL-{cid}] 关于您投诉的回复" and "我们已为您办理退款。\n请查收。<b>谢谢</b>" in row.body
     assert "&lt;b&gt;谢谢&lt;/b&gt;" in row.payload["html"] and "退款。<br>\n请查收。" in row.payload["html"]
@@ -65,7 +65,7 @@ def test_a_reply_goes_once_in_the_customers_language_threaded_under_the_acknowle
         msg = s.scalar(select(Message).where(Message.outbox_id == row.id))
         assert (msg.author, msg.direction) == ("agent.wang", "outbound")
     keyed = send_reply(sessions, config, cid, text, actor="agent.wang", at=T0, idempotency_key="second")
-    assert keyed.outbox_id is not None and keyed.key == f"customer:reply:{cid}:second"
+    assert keyed.created and keyed.key == f"customer:reply:{cid}:second"
 
 
 def test_a_double_submit_that_differs_only_in_blank_space_sends_one_reply(sessions, config):
@@ -75,11 +75,40 @@ def test_a_double_submit_that_differs_only_in_blank_space_sends_one_reply(sessio
              " We corrected the entry.\r\nThank you.", "We corrected the entry.  \nThank you."]
     sent = [send_reply(sessions, config, cid, text, actor="agent", at=T0 + timedelta(minutes=n))
             for n, text in enumerate(texts)]
-    assert sent[0].outbox_id is not None and [r.outbox_id for r in sent[1:]] == [None, None, None]
+    assert sent[0].created and [(r.created, r.outbox_id) for r in sent[1:]] == [(False, sent[0].outbox_id)] * 3
     (row,) = _outbox(sessions, "customer:reply:")
     assert "We corrected the entry.\nThank you." in row.body and "\r" not in row.body
     other = send_reply(sessions, config, cid, "We corrected the entry.\n\nThank you.", actor="agent", at=T0)
-    assert other.outbox_id is not None  # another paragraph break is another text
+    assert other.created  # another paragraph break is another text
+
+
+def test_a_reused_reply_key_returns_the_first_reply_and_refuses_another_text(sessions, config):
+    """The same key and text: the first reply's outbox id, nothing new; the same key with another text: refused,
+    naming idempotency_key, nothing written (Stripe's and the IETF Idempotency-Key draft's rule)."""
+    (cid,) = intake(sessions, config, T0, [facts("R-key", T0, customer_ref="key", customer=who(language="en"))])
+    first = send_reply(sessions, config, cid, "We are checking.", actor="agent", at=T0, idempotency_key="k1")
+    again = send_reply(sessions, config, cid, "We are checking.\n", actor="agent", at=T0 + timedelta(days=2),
+                       idempotency_key="k1")
+    assert first.created and not again.created and again.outbox_id == first.outbox_id
+    with pytest.raises(InvalidInput) as exc:
+        send_reply(sessions, config, cid, "Refund approved.", actor="agent", at=T0 + timedelta(minutes=1),
+                   idempotency_key="k1")
+    assert exc.value.field == "idempotency_key" and str(first.outbox_id) in exc.value.problem
+    assert [r.id for r in _outbox(sessions, "customer:reply:")] == [first.outbox_id]
+
+
+def test_without_a_key_the_same_text_is_a_double_submit_within_ten_minutes_and_a_new_reply_later(sessions, config):
+    """Without a key: the same text within 10 minutes of an earlier reply (keyed or not) is that reply; later
+    it is a deliberate second reply and goes out."""
+    (cid,) = intake(sessions, config, T0, [facts("R-win", T0, customer_ref="win", customer=who(language="en"))])
+    keyed = send_reply(sessions, config, cid, "We are checking.", actor="agent", at=T0, idempotency_key="k1")
+    double = send_reply(sessions, config, cid, "We are checking.", actor="agent", at=T0 + timedelta(minutes=9))
+    assert not double.created and double.outbox_id == keyed.outbox_id
+    later = send_reply(sessions, config, cid, "We are checking.", actor="agent", at=T0 + timedelta(minutes=11))
+    twice = send_reply(sessions, config, cid, "We are checking.", actor="agent", at=T0 + timedelta(minutes=12))
+    assert later.created and later.outbox_id != keyed.outbox_id
+    assert not twice.created and twice.outbox_id == later.outbox_id
+    assert len(_outbox(sessions, "customer:reply:")) == 2
 
 
 def test_a_reply_needs_a_reachable_customer_and_text_and_lands_on_the_merge_survivor(sessions, config):

@@ -21,7 +21,7 @@ from models.tables import Improvement, Message, Outbox
 from .helpers import facts, intake
 from .test_improvements import T0, _implemented, _take
 
-SMS = "sms://gateway/{phone}"
+SMS = "bulksms://user:pass@{phone}"  # an SMS gateway URL Apprise understands
 
 
 def _cfg(milestones: str | None = None):
@@ -53,7 +53,8 @@ def _record(sessions, config):
     people = [{"customer_ref": ref, "customer": profile} for ref, profile in CUSTOMERS] + [{}, {}]
     cids = intake(sessions, config, start + 8 * step,
                   [facts(f"B{i}", start + timedelta(days=1) + i * step, **kw) for i, kw in enumerate(people)])
-    complaint_svc.merge(sessions, cids[5], cids[0], config=config, actor="agent", at=start + timedelta(days=40))
+    complaint_svc.merge(sessions, cids[5], cids[0], config=config, reason="same", actor="agent",
+                        at=start + timedelta(days=40))
     forget(sessions, "gone", actor="dpo", at=start + timedelta(days=40))
     rec = _implemented(sessions, config, T0, cids[:6])
     _take(sessions, config, "X", 2, T0 + timedelta(days=3), step=timedelta(days=5))
@@ -79,7 +80,7 @@ def test_each_customer_hears_once_in_their_language_over_their_channel(sessions)
     assert "李雷，您好" in zh.body and f"投诉 CL-{cids[0]}" in zh.body and "感谢您" in zh.body
     assert "Fee charged twice" not in zh.body  # the record's title is staff text
     assert en.idempotency_key == f"customer:improved:{rec.id}:{cids[1]}"
-    assert (en.channel, en.target, en.payload["language"]) == ("apprise", "sms://gateway/+15550100", "en")
+    assert (en.channel, en.target, en.payload["language"]) == ("apprise", "bulksms://user:pass@+15550100", "en")
     assert "Dear Ann Lee" in en.body and "found it, and changed the way we work" in en.body
     assert "Thank you for telling us" in en.body
     with sessions() as s:  # on the complaints' timelines

@@ -73,19 +73,19 @@ def test_merge_chains_resolve_to_one_root_and_cycles_are_refused(sessions, confi
     ids = intake(sessions, config, MON_0900, [facts(f"K{i}", MON_0900 + timedelta(minutes=i)) for i in range(4)])
     c0, c1, c2, c3 = ids
     at = MON_0900 + timedelta(hours=1)
-    svc.merge(sessions, c1, c0, config=config, actor="x", at=at)
-    svc.merge(sessions, c2, c1, config=config, actor="x", at=at)          # c1 is merged: resolves to its root c0
+    svc.merge(sessions, c1, c0, config=config, reason="same", actor="x", at=at)
+    svc.merge(sessions, c2, c1, config=config, reason="same", actor="x", at=at)  # c1 is merged: resolves to its root c0
     with sessions() as s:
         assert s.get(Complaint, c2).merged_into_id == c0
-    svc.merge(sessions, c0, c3, config=config, actor="x", at=at)           # the root itself is merged away
+    svc.merge(sessions, c0, c3, config=config, reason="same", actor="x", at=at)  # the root itself is merged away
     with sessions() as s:
         for cid in (c0, c1, c2):
             assert s.get(Complaint, cid).merged_into_id == c3  # every chain has length one
         assert s.get(Complaint, c3).merged_into_id is None
     with pytest.raises(MergeRejected, match=f"complaint {c1} is already merged into {c3}"):
-        svc.merge(sessions, c3, c1, config=config, actor="x", at=at)       # c1's root is c3
+        svc.merge(sessions, c3, c1, config=config, reason="same", actor="x", at=at)       # c1's root is c3
     with pytest.raises(MergeRejected, match="already merged"):
-        svc.merge(sessions, c1, c3, config=config, actor="x", at=at)
+        svc.merge(sessions, c1, c3, config=config, reason="same", actor="x", at=at)
 
 
 def test_c26_opposite_merges_at_the_same_time_one_wins(sessions, config):
@@ -96,16 +96,16 @@ def test_c26_opposite_merges_at_the_same_time_one_wins(sessions, config):
         # both agents have read both complaints (held, so each session keeps what it read)
         seen = [(s.get(Complaint, a), s.get(Complaint, b)) for s in (s1, s2)]
         assert all(c.version == 1 for pair in seen for c in pair)
-        svc.merge_in_session(s1, a, b, config=config, actor="agent-x", at=at)
+        svc.merge_in_session(s1, a, b, config=config, actor="agent-x", at=at, reason="same")
         s1.commit()
         with pytest.raises(Conflict), translate_conflicts(s2):
-            svc.merge_in_session(s2, b, a, config=config, actor="agent-y", at=at)
+            svc.merge_in_session(s2, b, a, config=config, actor="agent-y", at=at, reason="same")
             s2.commit()
     finally:
         s1.close()
         s2.close()
     with pytest.raises(MergeRejected):  # a later attempt that reads fresh data is refused too
-        svc.merge(sessions, b, a, config=config, actor="agent-y", at=at)
+        svc.merge(sessions, b, a, config=config, reason="same", actor="agent-y", at=at)
     with sessions() as s:
         rows = {c.id: c for c in s.scalars(select(Complaint))}
         open_ = [c for c in rows.values() if c.status != "merged"]
@@ -145,7 +145,7 @@ def test_c26_two_agents_finish_the_same_complaint_at_once_exactly_one_resolves(s
 
 def test_messages_keep_their_origin_after_a_merge(sessions, config):
     a, b = _two(sessions, config)
-    svc.merge(sessions, b, a, config=config, actor="x", at=MON_0900 + timedelta(hours=1))
+    svc.merge(sessions, b, a, config=config, reason="same", actor="x", at=MON_0900 + timedelta(hours=1))
     with sessions() as s:
         msgs = s.scalars(select(Message).order_by(Message.id)).all()
         assert [(m.complaint_id, m.original_complaint_id) for m in msgs] == [(a, a), (a, b)]
@@ -155,7 +155,7 @@ def test_later_inbound_message_to_a_merged_complaint_lands_on_the_root(sessions,
     from closeloop.services.work.messages import add_message
 
     a, b = _two(sessions, config)
-    svc.merge(sessions, b, a, config=config, actor="x", at=MON_0900 + timedelta(hours=1))
+    svc.merge(sessions, b, a, config=config, reason="same", actor="x", at=MON_0900 + timedelta(hours=1))
     msg = add_message(sessions, b, config=config, direction="inbound", body="any news?", author="customer",
                       channel="web", at=MON_0900 + timedelta(hours=2))
     assert (msg.complaint_id, msg.original_complaint_id) == (a, b)
@@ -183,7 +183,7 @@ def test_threads_racing_opposite_merges_leave_exactly_one_open(sessions, config)
             held = (s.get(Complaint, dup), s.get(Complaint, into))  # noqa: F841 - both read first
             barrier.wait()
             with translate_conflicts(s):
-                svc.merge_in_session(s, dup, into, config=config, actor=f"agent-{dup}", at=at)
+                svc.merge_in_session(s, dup, into, config=config, reason="same", actor=f"agent-{dup}", at=at)
                 s.commit()
             outcomes.append("merged")
         except (Conflict, MergeRejected) as exc:
@@ -223,7 +223,7 @@ def test_a_moved_task_keeps_its_history_so_its_clocks_and_pages_do_not_restart(s
     task_svc.acknowledge(sessions, moved, config=config, actor="ops", at=MON_0900 + timedelta(hours=1))
     task_svc.pause(sessions, moved, config=config, actor="ops", at=MON_0900 + timedelta(hours=2),
                    reason="waiting for the bank", until=MON_0900 + timedelta(days=3))
-    svc.merge(sessions, b, a, config=config, actor="lead", at=MON_0900 + timedelta(hours=3))
+    svc.merge(sessions, b, a, config=config, reason="same", actor="lead", at=MON_0900 + timedelta(hours=3))
     with sessions() as s:
         t = s.get_one(Task, moved)
         assert (t.complaint_id, t.status, t.ack_due_at, t.due_at) == (a, "waiting", None, None)

@@ -127,7 +127,7 @@ def test_a_promise_follows_its_complaint_into_a_merge_and_is_kept_by_what_moved_
     survivor, dup = _complaint(sessions, config, "P-1"), _complaint(sessions, config, "P-2")
     p = make_promise(sessions, config, dup, department="product", kind="call_back", business_hours=7,
                      actor="agent", at=T0)
-    merge(sessions, dup, survivor, config=config, actor="lead", at=T0 + timedelta(minutes=5))
+    merge(sessions, dup, survivor, config=config, reason="same", actor="lead", at=T0 + timedelta(minutes=5))
     with sessions() as s:  # the survivor's product task (the duplicate's, the same work, was cancelled)
         (product_task,) = s.scalars(select(Task.id).where(Task.complaint_id == survivor, Task.department == "product",
                                                           Task.status == "open"))

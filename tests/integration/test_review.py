@@ -293,7 +293,7 @@ def test_a_past_months_complaints_do_not_change_when_merged_or_reprioritized_lat
                            actor=ACTOR, at=APRIL)
     from closeloop.services.work import complaints
 
-    complaints.merge(sessions, open_, bounced, config=config, actor=ACTOR, at=APRIL + timedelta(hours=1))
+    complaints.merge(sessions, open_, bounced, config=config, reason="same", actor=ACTOR, at=APRIL + timedelta(hours=1))
     assert _march(sessions, config, APRIL + timedelta(hours=2)) == before
 
 

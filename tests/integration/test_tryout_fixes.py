@@ -44,7 +44,7 @@ def test_after_a_merge_the_moved_tasks_keep_their_reminders(sessions):
     sweep(sessions, config, T0 + timedelta(minutes=10))
     task_svc.transfer(sessions, _tasks(sessions, b)[0].id, config=config, to="product", reason="other dept",
                       actor="x", at=T0 + timedelta(minutes=20))
-    complaint_svc.merge(sessions, b, a, config=config, actor="x", at=T0 + timedelta(minutes=30))
+    complaint_svc.merge(sessions, b, a, config=config, reason="same", actor="x", at=T0 + timedelta(minutes=30))
     sweep(sessions, config, T0 + timedelta(minutes=40))
     with sessions() as s:
         assert s.get(Complaint, a).timers_dirty is False  # rescheduled, not stuck
@@ -61,7 +61,7 @@ def test_no_merge_of_open_work_into_a_closed_complaint_and_resolve_cancels_every
                       root_cause="process_gap")
     lifecycle.close(sessions, a, config=config, reason="done", actor="x", at=T0 + timedelta(hours=2))
     with pytest.raises(MergeRejected, match="reopen"):
-        complaint_svc.merge(sessions, b, a, config=config, actor="x", at=T0 + timedelta(hours=3))
+        complaint_svc.merge(sessions, b, a, config=config, reason="same", actor="x", at=T0 + timedelta(hours=3))
     tb = _tasks(sessions, b)[0]
     task_svc.start(sessions, tb.id, config=config, actor="x", at=T0)
     task_svc.pause(sessions, tb.id, config=config, reason="vendor", actor="x", at=T0 + timedelta(minutes=5))

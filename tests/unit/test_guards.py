@@ -28,6 +28,8 @@ CASES = [
      "root_cause", "it 1 has no root cause; resolving needs one"),
     (COMPLAINT_MACHINE, ComplaintStatus.CLOSED, ComplaintTrigger.REOPEN, {"reason": "\t"}, "reason",
      "a reopen needs a reason"),
+    (COMPLAINT_MACHINE, ComplaintStatus.TRIAGED, ComplaintTrigger.MERGE, {"reason": None}, "reason",
+     "a merge needs a reason"),
     (COMPLAINT_MACHINE, ComplaintStatus.TRIAGED, ComplaintTrigger.AWAIT_CUSTOMER, {"reason": None}, "reason",
      "a pause needs a reason"),
     (IMPROVEMENT_MACHINE, ImprovementStatus.PROPOSED, ImprovementTrigger.APPROVE, {"root_cause": None},

@@ -155,6 +155,9 @@ class Draft:
     rendered: Rendered
     auto: bool = True
     author: str = AUTHOR
+    #: what the request that made it is recognised by (a reply: its text's SHA-256), kept in the payload as
+    #: ``request_sha256`` so that its idempotency key reused for another request is told apart
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -223,6 +226,8 @@ def _payload(d: Draft, thread: tuple[str, ...]) -> dict:
     payload = {"kind": str(d.kind), "complaint_id": d.complaint_id, "customer_id": d.customer_id,
                "language": d.language, "html": d.rendered.html, "message_id": own,
                "auto_submitted": "auto-generated" if d.auto else "no"}
+    if d.fingerprint:
+        payload["request_sha256"] = d.fingerprint
     refs = [r for r in thread if r != own]
     if refs:  # under the customer's latest mail, else under the first one the customer got from us
         payload["in_reply_to"], payload["references"] = refs[-1], " ".join(refs)

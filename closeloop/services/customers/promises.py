@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
@@ -48,20 +48,24 @@ def _due(config: Config, department: str, at: datetime, due: datetime | None, bu
     if business_hours is not None:
         if not 0 < business_hours <= 2000:
             raise InvalidInput("business_hours", "must be greater than 0 and at most 2000 business hours")
-        return config.department_calendar(department).add_business_time(at, timedelta(hours=business_hours))
+        due_at = config.department_calendar(department).add_business_time(at, timedelta(hours=business_hours))
+        return due_at.astimezone(UTC)  # the calendar works in its zone; instants are kept and shown in UTC
     assert due is not None  # exactly one of due and business_hours is given (checked above)
     require_aware(due, "due")
     if due <= at:
         raise InvalidInput("due", "must be in the future: a promise cannot be due before it is made")
-    return due
+    return due.astimezone(UTC)
 
 
 def make_promise(sessions, config: Config, complaint_id: int, *, department: str, kind: str, actor: str,
                  at: datetime, due: datetime | None = None, business_hours: float | None = None,
                  description: str = "", person: str | None = None) -> Promise:
-    """Record a promise on ``complaint_id`` (a merged complaint's survivor). ``due``: UTC-aware instant;
-    ``business_hours``: on the department's calendar from ``at``. Raises ``InvalidInput`` naming the field
-    (``department``, ``kind``, ``due``, ``business_hours``, ``description``, ``person``, ``complaint``)."""
+    """Record a promise on ``complaint_id``. ``due``: aware instant; ``business_hours``: on the department's
+    calendar from ``at``; the promise's ``due_at`` is UTC either way. A merged complaint takes no promise (as it
+    takes no compensation: an obligation is made on the complaint it names, so it is made on the survivor
+    knowingly; replies and notes, which only record what was said, land on the survivor). Raises ``InvalidInput``
+    naming the field (``department``, ``kind``, ``due``, ``business_hours``, ``description``, ``person``,
+    ``complaint``: merged, naming the survivor, or rejected)."""
     if department not in config.departments:
         raise InvalidInput("department", f"unknown department {department!r}")
     try:
@@ -75,6 +79,9 @@ def make_promise(sessions, config: Config, complaint_id: int, *, department: str
     due_at = _due(config, department, at, due, business_hours)
     with unit_of_work(sessions) as s:
         root = root_of(s, complaint_id)
+        if root.id != complaint_id:
+            raise InvalidInput("complaint", f"complaint {complaint_id} is merged into complaint {root.id}; "
+                                            f"make the promise on complaint {root.id}")
         if root.status in (ComplaintStatus.MERGED, ComplaintStatus.REJECTED):
             raise InvalidInput("complaint", f"complaint {root.id} is {root.status}")
         p = Promise(complaint_id=root.id, department=department, person=person, kind=kind, description=description,

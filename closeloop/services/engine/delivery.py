@@ -321,7 +321,7 @@ def record(sessions: sessionmaker[Session], results: Sequence[tuple[OutgoingMess
         for claim_no, ids in delivered.items():
             n = rowcount(s.execute(update(Outbox).where(_still_mine(worker, ids, claim_no))
                                    .values(status=OutboxStatus.DELIVERED, delivered_at=now, lease_until=None,
-                                           attempts=Outbox.attempts + 1)
+                                           attempts=Outbox.attempts + 1, last_error=None)
                                    .execution_options(synchronize_session=False)))
             report.delivered += n
             report.stale += len(ids) - n

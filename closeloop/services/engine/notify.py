@@ -26,6 +26,7 @@ from closeloop.domain.notices import LANGUAGES, ROLE_LABELS, NotificationStatus,
 from closeloop.services.bulk import insert_new
 from closeloop.services.engine.delivery import DeadLetterAlert
 from closeloop.services.markdown import md_text
+from integrations.targets import channel_of
 from models.tables import Notification, Task
 
 
@@ -44,17 +45,6 @@ class Recipient:
     @cached_property
     def address(self) -> str:
         return f"{self.target.strip().lower()}|{self.name.strip().lower()}"
-
-
-def channel_of(target: str) -> str:
-    t = target.lower()
-    if t.startswith("capture://"):
-        return "capture"
-    if t.startswith(("http://", "https://")):
-        return "webhook"
-    if "://" not in t and "@" in t:
-        return "email"  # a user's own e-mail address (issue 14): integrations/smtp.py
-    return "apprise"
 
 
 def resolve_role(config: Config, role: str, department: str | None, task: Task | None = None) -> Recipient:

@@ -27,6 +27,7 @@ from closeloop.domain.notices import LANGUAGES, Role
 from closeloop.domain.task import ACTIVE_STATES
 from closeloop.services.engine.notify import Recipient, resolve_role
 from closeloop.services.uow import unit_of_work
+from integrations.targets import target_problem
 from models.tables import Task, User
 
 ROLES = ("member", "lead", "manager", "admin")
@@ -43,17 +44,21 @@ def check_handle(handle: str, field: str = "handle") -> str:
     return h
 
 
-def normalise_target(target: str) -> str:
+def normalise_target(target: str, field: str = "notify") -> str:
     """A notification target: empty, an e-mail address (``mailto:`` stripped), or a URL (webhook, Apprise,
-    ``capture://``). ``InvalidInput`` naming ``notify`` otherwise."""
+    ``capture://``) that its sender understands (:func:`integrations.targets.target_problem`, the delivery's own
+    rule: ``ftp://x`` would be dead-lettered at once). ``InvalidInput`` naming ``field`` otherwise."""
     t = target.strip()
     if t.lower().startswith("mailto:"):
         t = t[len("mailto:"):]
     if not t or EMAIL.fullmatch(t) or re.fullmatch(r"[a-zA-Z][a-zA-Z0-9+.-]*://\S+", t):
         if len(t) > 500:
-            raise InvalidInput("notify", "longer than 500 characters")
+            raise InvalidInput(field, "longer than 500 characters")
+        problem = target_problem(t) if t else None
+        if problem:
+            raise InvalidInput(field, f"{target!r}: {problem}")
         return t
-    raise InvalidInput("notify", f"{target!r} is neither an e-mail address nor a URL (webhook, Apprise)")
+    raise InvalidInput(field, f"{target!r} is neither an e-mail address nor a URL (webhook, Apprise)")
 
 
 def _check(config: Config, *, name: str, departments: list[str], role: str, language: str,

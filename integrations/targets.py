@@ -1,0 +1,43 @@
+"""Which sender a notification target goes to, and whether that sender understands it.
+
+One rule for the input checks (users' ``notify`` in the API and the CLI, the configuration's notify fields)
+and the delivery: :func:`channel_of` is how the outbox routes a target, :func:`target_problem` refuses a
+target whose sender would dead-letter it at once (an Apprise URL that Apprise does not understand, such as
+``ftp://x``: the :class:`~integrations.senders.apprise.AppriseSender` fails such a message without retrying).
+"""
+
+from __future__ import annotations
+
+
+def channel_of(target: str) -> str:
+    """``"capture"`` (``capture://``), ``"webhook"`` (``http(s)://``), ``"email"`` (an address without a
+    scheme) or ``"apprise"`` (every other URL)."""
+    t = target.lower()
+    if t.startswith("capture://"):
+        return "capture"
+    if t.startswith(("http://", "https://")):
+        return "webhook"
+    if "://" not in t and "@" in t:
+        return "email"  # a user's own e-mail address (issue 14): integrations/smtp.py
+    return "apprise"
+
+
+def apprise_understands(url: str) -> bool:
+    """Whether Apprise accepts ``url`` (``Apprise().add``, the call the Apprise sender makes before it sends).
+    True when Apprise is not installed (nothing to check against: the deliver flow reports the missing sender)."""
+    try:
+        import apprise  # noqa: PLC0415 - deferred: loads its plugins (about 0.5 s), only for an Apprise target
+    except ImportError:  # pragma: no cover - apprise is a dependency
+        return True
+    return bool(apprise.Apprise().add(url))
+
+
+def target_problem(target: str) -> str | None:
+    """None when the sender :func:`channel_of` picks for ``target`` (a non-empty, stripped target) can send to
+    it, else why not (a sentence)."""
+    if channel_of(target) == "apprise" and not apprise_understands(target):
+        scheme = target.split("://", 1)[0] if "://" in target else target
+        return (f"Apprise does not understand the target URL (scheme {scheme!r}); use https://... (webhook), "
+                "capture://file.jsonl, an e-mail address, or an Apprise URL such as slack://, wecombot://, "
+                "dingtalk://, feishu://, mailto://")
+    return None
