@@ -89,6 +89,8 @@ ACTOR = "replay"
 _WORKING = (TaskStatus.OPEN, TaskStatus.ACKNOWLEDGED, TaskStatus.IN_PROGRESS)
 #: the modelled answers of the departments and customers (carried out by ``_act``)
 ANSWERS = ("ack", "work", "follow_up")
+#: the replay events (not task kinds) after which the tasks a complaint has just opened are acknowledged
+_OPENING_EVENTS = ("work", "follow_up")
 
 
 @dataclass(order=True)
@@ -415,7 +417,7 @@ def _act(s, config, ev: _Event, now, behaviour, plan, push, noted: dict) -> None
         if redo:  # not satisfied: one dispute per complaint, its new task done 2-10 days later
             plan[task.complaint_id]["disputed"] = False
             push(now + behaviour.days(2, 10), "work", task.complaint_id)
-    if ev.kind in ("work", "follow_up") and plan.get(_cid(ev, tasks), {}).get("acknowledged"):
+    if ev.kind in _OPENING_EVENTS and plan.get(_cid(ev, tasks), {}).get("acknowledged"):
         _acknowledge_opened(s, config, _cid(ev, tasks), now, plan)
     if ev.kind == "work":  # the department of the next task still to do paces it
         next_department = s.scalar(select(Task.department).where(
