@@ -37,9 +37,10 @@ def cause(code: str, names: Mapping[str, str] | None = None) -> str:
     return (names or {}).get(code) or words(code)
 
 
-def counted(count: int, noun: str) -> str:
-    """``1 complaint``, ``2 complaints``, ``0 complaints`` (``noun`` singular, plural with an ``s``)."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 complaint``, ``2 complaints``, ``0 complaints`` (``noun`` singular; plural ``plural``, default ``noun``
+    with an ``s``: ``counted(2, "entry", "entries")``)."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
 
 
 def shown(value: object) -> object:

@@ -73,7 +73,8 @@ EN: dict[str, str] = {
     "signin.title": "Sign in", "signin.token": "API token", "signin.help":
         "Paste the token from `closeloop tokens create --role ROLE [--department D]`.",
     "signin.submit": "Sign in", "signin.bad_token": "Unknown or revoked token.",
-    "signin.too_many": "Too many failed sign-ins from your address. Try again in {minutes} minute(s).",
+    "signin.too_many": "Too many failed sign-ins from your address. Try again in {minutes} minutes.",
+    "signin.too_many.one": "Too many failed sign-ins from your address. Try again in {minutes} minute.",
     "signin.signed_out": "You are signed out.", "signin.expired": "Please sign in to continue.",
     "overview.title": "Operations overview", "overview.as_of": "as of {at}",
     "overview.open_complaints": "Open complaints", "overview.breached": "Breached tasks",
@@ -88,7 +89,10 @@ EN: dict[str, str] = {
     "overview.active_blocked": "of which {blocked} blocked by another task",
     "overview.active_none_blocked": "none blocked by another task",
     "overview.by_status": "Complaints by status", "overview.departments": "Departments",
-    "overview.load": "Load per department (active tasks)", "overview.age": "Age of open complaints",
+    "overview.load": "Load per department (active tasks)",
+    "overview.load_order": "Worst first: most overdue tasks, then most active tasks. Red: the overdue share.",
+    "overview.chart.overdue": "overdue", "overview.chart.not_overdue": "not overdue",
+    "overview.age": "Age of open complaints",
     "overview.recent": "Recently completed tasks", "overview.none_recent": "No task completed yet.",
     "overview.dead_letters": "Messages not delivered",
     "overview.dead_letters_help": "Nobody was told: re-send with `closeloop outbox retry --all-dead` "
@@ -99,10 +103,12 @@ EN: dict[str, str] = {
     "age.>=30d": "≥ 30 days",
     "queue.title": "Queue: {department}", "queue.department": "Department", "queue.show": "Show",
     "queue.empty": "No active tasks. Well done.", "queue.total": "{total} active tasks",
+    "queue.total.one": "{total} active task",
     "queue.zone": "Times in {zone}", "queue.task": "Task", "queue.complaint": "Complaint", "queue.status": "Status",
     "queue.due": "Due", "queue.assignee": "Assignee",
     "queue.actions": "Actions", "queue.filter.all": "All active", "queue.filter.overdue": "Overdue",
-    "queue.filter.due_today": "Due today", "queue.showing": "{first}-{last} of {total}", "queue.prev": "previous",
+    "queue.filter.due_today": "Due today", "queue.showing": "{first}-{last} of {total}",
+    "page.clamped": "Page {asked} is past the end: showing page {last}, the last.", "queue.prev": "previous",
     "queue.next": "next",
     "flag.overdue": "overdue", "flag.due_today": "due today",
     "action.acknowledge": "Acknowledge", "action.start": "Start", "action.complete": "Complete",
@@ -183,6 +189,7 @@ EN: dict[str, str] = {
     "rootcause.undetermined": "undetermined (a note is required)",
     "complaints.title": "Complaints", "complaints.for": "matching “{q}”", "complaints.any_status": "any status",
     "complaints.overdue": "past the promise", "complaints.sort": "Order", "complaints.total": "{total} complaints",
+    "complaints.total.one": "{total} complaint",
     "complaints.reference": "Reference", "complaints.subject": "Subject", "complaints.received": "Received",
     "complaints.none": "No complaint matches.", "nav.complaints": "Complaints", "export.label": "Export",
     "export.timeline": "Export the timeline",
@@ -268,7 +275,8 @@ EN: dict[str, str] = {
     "imp.checks": "Effectiveness checks", "imp.checks_none": "No effectiveness check has run yet.",
     "imp.checks_help": "Complaints matching this record, counted in equal windows before and after the fix was "
                        "implemented (internal figures; the customers' own verdicts are on their complaints).",
-    "imp.check.window": "Each window", "imp.check.days": "{days} days", "imp.check.before": "Before",
+    "imp.check.window": "Each window", "imp.check.days": "{days} days",
+    "imp.check.days.one": "{days} day", "imp.check.before": "Before",
     "imp.check.after": "After", "imp.check.reduction": "Reduction", "imp.check.verdict": "Verdict",
     "imp.check.rule": "rule: at least {reduction} fewer, from at least {before} before",
     "imp.verdict.effective": "effective", "imp.verdict.ineffective": "not effective",
@@ -315,10 +323,17 @@ CATALOGUES = {"en": EN, "zh": ZH}
 
 
 def translator(language: str) -> Callable[..., str]:
-    """``t(key, **values)`` for ``language`` (English fallback; an unknown key shows as itself)."""
+    """``t(key, count=None, **values)`` for ``language`` (English fallback; an unknown key shows as itself).
+
+    ``count`` (a number, not a placeholder) picks the singular: with ``count == 1`` the catalogue's ``<key>.one``
+    is used when the catalogue that holds ``key`` has one ("1 complaint"); Chinese has no plural forms and no
+    ``.one`` keys, so it always takes ``key``."""
     table = CATALOGUES.get(language, EN)
 
-    def t(key: str, default: str | None = None, **values) -> str:
+    def t(key: str, default: str | None = None, count: float | None = None, **values) -> str:
+        source = table if key in table else EN
+        if count == 1 and f"{key}.one" in source:
+            key = f"{key}.one"
         text = table.get(key) or EN.get(key) or default or key
         return text.format(**values) if values else text
 

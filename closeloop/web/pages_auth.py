@@ -61,8 +61,9 @@ def signin(request: Request, data: dict = Depends(form)):
     throttle, address = request.app.state.auth_throttle, address_of(request)
     wait = throttle.retry_after(address)
     if wait is not None:  # checked before the token: an address over its limit learns nothing more
+        minutes = -(-wait // 60)
         response = render(request, "signin.html.j2", status=429, next=safe_next(data.get("next"), ""),
-                          error="signin.too_many", error_values={"minutes": -(-wait // 60)})
+                          error="signin.too_many", error_values={"minutes": minutes, "count": minutes})
         response.headers["Retry-After"] = str(wait)
         return response
     opened = web_sessions.start(app.sessions, (data.get("token") or "").strip(), at=app.clock.now(),

@@ -25,6 +25,7 @@ from closeloop.services.reads.search import MAX_QUERY_CHARS, ComplaintSort
 from models.types import MAX_ID
 
 from .pages_bulk import ACTIONS as BULK_ACTIONS
+from .paging import paged
 from .render import WebRoute, render
 from .session import PageError, current, why_of
 
@@ -104,17 +105,17 @@ def complaints_page(request: Request, q: str = Query("", max_length=MAX_QUERY_CH
                     who: Principal = Depends(current)):
     """Complaints (newest first by default), searched and filtered, 50 a page."""
     app, f, scope = _reading(request, who, q, status, overdue)
-    rows, total = list_complaints(app.sessions, f, now=app.clock.now(), scope=scope,
-                                  limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, sort=sort)
+    rows, window = paged(lambda limit, offset: list_complaints(app.sessions, f, now=app.clock.now(), scope=scope,
+                                                               limit=limit, offset=offset, sort=sort),
+                         page, PAGE_SIZE)
     params = {k: v for k, v in {"q": q.strip(), "status": str(status or ""), "overdue": "true" if overdue else "",
                                 "sort": str(sort)}.items() if v}
-    pages = max(1, -(-total // PAGE_SIZE))
     return render(request, "complaints.html.j2", bulk=_bulk_choices(app) if who.role == MANAGER else None,
-                  view_flash=_view_flash(request), rows=rows, total=total, q=q.strip(),
+                  view_flash=_view_flash(request), rows=rows, total=window.total, q=q.strip(),
                   chosen_status=str(status or ""),
                   overdue=overdue, sort=str(sort), sorts=[str(s) for s in SORTS],
-                  statuses=[str(s) for s in ComplaintStatus], page=page, pages=pages,
-                  first=(page - 1) * PAGE_SIZE + 1 if rows else 0, last=(page - 1) * PAGE_SIZE + len(rows),
+                  statuses=[str(s) for s in ComplaintStatus], page=window.page, pages=window.pages,
+                  first=window.first, last=window.last, window=window,
                   base="/complaints?" + urlencode(params), query=urlencode(params), now=app.clock.now(),
                   customers=customer_refs(app.sessions, [c.id for c in rows]),
                   zone=str(app.config.customer_calendar.zone))

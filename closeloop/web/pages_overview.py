@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Path, Request
+from markupsafe import Markup
 
 from closeloop.domain.complaint import COMPLAINT_MACHINE, ComplaintStatus
 from closeloop.domain.outbox import dead_reason_label
@@ -16,7 +17,7 @@ from closeloop.services.reads.complaint_queries import complaint_detail, complai
 from closeloop.services.reads.dashboard import recent_completions
 from closeloop.services.reads.engine_texts import reopened_title_data, root_cause_note_data
 from closeloop.services.reads.overview import overview as overview_svc
-from closeloop.services.replay.charts import category_bars
+from closeloop.services.replay.charts import category_bars, ranked_bars
 from models.types import MAX_ID
 
 from . import i18n, pages_work
@@ -44,8 +45,7 @@ def overview(request: Request, who: Principal = Depends(current)):
         "status": category_bars({t(f"status.{k}"): v for k, v in data["complaints_by_status"].items()},
                                 y_title=t("overview.chart.complaints"), x_title=t("overview.chart.status"),
                                 width=440, height=150, label=t("overview.by_status")),
-        "load": category_bars({k: d.get("active", 0) for k, d in depts.items()}, y_title=t("overview.active_tasks"),
-                              x_title=t("overview.department"), width=440, height=150, label=t("overview.load")),
+        "load": load_chart(depts, t),
         "age": category_bars({t(f"age.{b['bucket']}"): b["count"] for b in data["age_of_open_complaints"]},
                              y_title=t("overview.open_complaints"), x_title=t("overview.chart.age"), width=440,
                              height=150, label=t("overview.age")),
@@ -61,6 +61,17 @@ def overview(request: Request, who: Principal = Depends(current)):
     return render(request, "overview.html.j2", data=data, depts=ordered, totals=totals, top=top, charts=charts,
                   names=names, recent=recent_completions(app.sessions, limit=10), now=app.clock.now(),
                   dead_reasons=dead_reasons, unknown=unknown, config_file=app.settings.config or "")
+
+
+def load_chart(depts: dict[str, dict], t) -> Markup:
+    """Active tasks per department as horizontal bars, worst first: most overdue (breached) tasks, then most active,
+    then by code; the overdue ones drawn red within each bar. Fits the overview's half-width panel (about 460 px
+    wide) whatever the number of departments: more make it taller. ``depts``: the overview's ``departments``."""
+    ranked = sorted(depts.items(), key=lambda kv: (-kv[1].get("breached", 0), -kv[1].get("active", 0), kv[0]))
+    return ranked_bars({k: (d.get("active", 0), d.get("breached", 0)) for k, d in ranked},
+                       x_title=t("overview.active_tasks"), y_title=t("overview.department"),
+                       part_title=t("overview.chart.overdue"), rest_title=t("overview.chart.not_overdue"),
+                       label=t("overview.load"))
 
 
 @router.get("/complaints/{complaint_id}")

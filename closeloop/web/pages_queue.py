@@ -27,6 +27,7 @@ from closeloop.services.work import tasks as task_svc
 from models.types import MAX_ID
 
 from .form_text import form_text, limit_of
+from .paging import paged
 from .render import WebRoute, render
 from .session import PageError, check_csrf, current, form, safe_next, web_actor, why_of, why_params
 
@@ -85,26 +86,30 @@ def queue(request: Request, department: str = Path(max_length=64), show: str = "
         raise PageError(404)
     show = show if show in FILTERS else "all"
     now = app.clock.now()
-    found = department_queue(app.sessions, app.config, department, now=now, overdue=show == "overdue",
-                             due_today=show == "due_today", limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+
+    def fetch(limit: int, offset: int) -> tuple[list, int]:
+        found = department_queue(app.sessions, app.config, department, now=now, overdue=show == "overdue",
+                                 due_today=show == "due_today", limit=limit, offset=offset)
+        return found.tasks, found.total
+
+    tasks, window = paged(fetch, page, PAGE_SIZE)
     start, end = _today_bounds(app.config, department, now)
     calendar = app.config.department_calendar(department)
     rows = [{"task": t, "overdue": t.due_at is not None and t.due_at <= now,
              "due_today": t.due_at is not None and start <= t.due_at < end, "left": time_left(calendar, t.due_at, now),
-             "actions": _actions(who, TaskStatus(t.status))} for t in found.tasks]
-    summaries = complaint_summaries(app.sessions, [t.complaint_id for t in found.tasks if t.complaint_id])
+             "actions": _actions(who, TaskStatus(t.status))} for t in tasks]
+    summaries = complaint_summaries(app.sessions, [t.complaint_id for t in tasks if t.complaint_id])
     departments = sorted(app.config.departments)
-    pages = max(1, -(-found.total // PAGE_SIZE))
-    return render(request, "queue.html.j2", department=department, rows=rows, total=found.total, show=show,
-                  titles=reopened_title_data(app.sessions, found.tasks),
-                  transfers=transfer_reason_data(app.sessions, found.tasks),
-                  page=page, pages=pages, first=(page - 1) * PAGE_SIZE + 1, last=(page - 1) * PAGE_SIZE + len(rows),
+    return render(request, "queue.html.j2", department=department, rows=rows, total=window.total, show=show,
+                  titles=reopened_title_data(app.sessions, tasks),
+                  transfers=transfer_reason_data(app.sessions, tasks),
+                  page=window.page, pages=window.pages, first=window.first, last=window.last, window=window,
                   filters=FILTERS, summaries=summaries, zone=str(app.config.department_calendar(department).zone),
                   departments=departments,
                   calendar_name=app.config.departments[department].calendar,
                   flash=_flash(request),
                   root_causes=app.config.model.improvement.root_causes, now=now,
-                  here=request.url.path + "?" + urlencode({"show": show, "page": page}))
+                  here=request.url.path + "?" + urlencode({"show": show, "page": window.page}))
 
 
 def _actions(who: Principal, status: TaskStatus) -> list[str]:

@@ -305,3 +305,62 @@ def test_the_improvement_page_shows_its_effectiveness_checks(chromium, served, t
         _shot(page, "improvement-checks-zh.png")
         if os.environ.get("CLOSELOOP_IMPROVEMENT_PNG"):
             page.screenshot(path=os.environ["CLOSELOOP_IMPROVEMENT_PNG"], full_page=True)
+
+
+#: the load chart's panel: does the chart fit it (no sideways scrolling), and its department labels top to bottom
+_LOAD_CHART = """() => {
+  const panel = document.querySelector('#load-chart').closest('.panel');
+  const svg = panel.querySelector('svg');
+  const codes = new Set([...document.querySelectorAll('#departments tr[data-department]')]
+    .map(r => r.dataset.department));
+  const labels = [...svg.querySelectorAll('text')].filter(t => codes.has(t.textContent))
+    .map(t => [t.getBoundingClientRect().top, t.textContent]).sort((a, b) => a[0] - b[0]).map(p => p[1]);
+  return {scroll: panel.scrollWidth, client: panel.clientWidth, svg: svg.getBoundingClientRect().width,
+          labels: labels};
+}"""
+
+
+def _worst_first(page) -> list[str]:
+    """The departments of the overview's table ranked as the load chart ranks them: most breached, most active."""
+    rows = []
+    for tr in page.query_selector_all("#departments tr[data-department]"):
+        cells = tr.query_selector_all("td")
+        breached = cells[7].inner_text().strip()
+        active = int(tr.query_selector("b.active").inner_text().replace(",", ""))
+        overdue = int(breached.replace(",", "")) if breached != "·" else 0
+        rows.append((-overdue, -active, tr.get_attribute("data-department")))
+    return [code for *_, code in sorted(rows)]
+
+
+@pytest.mark.parametrize("width", [1280, 1600, 900])
+def test_the_load_chart_fits_its_panel_worst_first(chromium, served, width):
+    """NYC 311's 16 departments: the chart was 715 px wide in a 606 px panel (HRA, NYPD, TLC scrolled out)."""
+    base, tokens = served
+    with _browser(chromium) as browser:
+        page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
+        _signin(page, base, tokens["manager"])
+        page.goto(base + "/overview")
+        fit = page.evaluate(_LOAD_CHART)
+        assert fit["scroll"] <= fit["client"] and fit["svg"] <= fit["client"], fit
+        assert len(fit["labels"]) == 16 and fit["labels"] == _worst_first(page), fit["labels"]
+        assert "超时任务最多的部门排最前" in page.inner_text("#load-order")
+        page.eval_on_selector("#load-chart", "e => e.closest('.panel').scrollIntoView()")
+        _shot(page, f"overview-load-{width}-zh.png")
+
+
+def test_a_page_past_the_end_shows_the_last_page(chromium, served):
+    base, tokens = served
+    with _browser(chromium) as browser:
+        member = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        _signin(member, base, tokens["member"])
+        member.goto(base + "/queue/NYPD?page=999")
+        assert member.query_selector("#queue tr[data-task]") is not None
+        assert member.query_selector("#queue-empty") is None
+        assert member.inner_text("#page-clamped") == "Page 999 is past the end: showing page 1, the last."
+        _shot(member, "queue-page-999.png")
+        manager = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        _signin(manager, base, tokens["manager"])
+        manager.goto(base + "/complaints?page=99999")
+        assert manager.query_selector("#complaints tr[id^='complaint-']") is not None
+        assert "第 99,999 页超出范围" in manager.inner_text("#page-clamped")
+        _shot(manager, "complaints-page-99999-zh.png")

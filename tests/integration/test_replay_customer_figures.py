@@ -43,4 +43,4 @@ def test_the_summary_counts_acknowledgements_updates_replies_and_promises(sessio
     assert cu["messages"] == 4 and cu["delivered"] == 0
     assert cu["promises"] == {"made": 3, "kept": 1, "kept_late": 1, "broken": 1, "open": 1, "cancelled": 0}
     html = render_html({"replay": summary})
-    assert "2 acknowledgements, 1 status updates" in html and "3 made, 1 kept (1 late), 1 broken, 1 open" in html
+    assert "2 acknowledgements, 1 status update (" in html and "3 made, 1 kept (1 late), 1 broken, 1 open" in html

@@ -101,3 +101,16 @@ def test_root_causes_read_as_the_configuration_names_them():
     assert [t for _, t in _cells(html, "root-causes")[2]] == ["partner or third party", "53"]
     assert [t for _, t in _cells(html, "root-causes")[1]] == ["information", "63"]
     assert html.count("third party") == html.count("partner or third party")  # the Pareto chart too
+
+
+def test_counts_of_one_are_singular():
+    """"1 records", "1 complaints received": a count of 1 takes the singular (report_format.counted)."""
+    s = _summary()
+    s["complaints"]["received"] = 1
+    s["rows"]["bad_rows"] = 1
+    html = re.sub(r"\s+", " ", render_html({"one": s}))
+    assert "1 record; by status" in html and "1 records" not in html
+    assert "1 complaint received;" in html and "0 rows rejected as not complaints" in html
+    assert "1 bad row." in html
+    s["improvement_records"]["total"] = 2
+    assert "2 records; by status" in render_html({"two": s})

@@ -239,6 +239,47 @@ def category_bars(values: dict[str, float | None], *, y_title: str, x_title: str
                    "layer": layers}, label=label or y_title)
 
 
+#: the height (px) of one row of :func:`ranked_bars`: a bar and its 11 px labels
+ROW_PX = 20
+
+
+def ranked_bars(values: dict[str, tuple[float, float]], *, x_title: str, y_title: str, part_title: str,
+                rest_title: str, width: int = 400, label: str | None = None) -> Markup:
+    """Horizontal bars, one row per category in the given order (the caller ranks them): ``{category: (total,
+    part)}``, ``part`` (of ``total``, drawn red and first) stacked with the rest (blue).
+
+    The width is fixed whatever the number of categories (``width`` px of plot, plus the category labels, cut at
+    120 px, and the value labels): more categories make the chart taller (:data:`ROW_PX` each), never wider. Each
+    row carries ``"total"`` or ``"total (part part_title)"`` at its end. ``x_title`` names the unit of the
+    values, ``y_title`` the categories; ``part_title``/``rest_title`` are the legend's two entries.
+    """
+    if not values:
+        return _no_data()
+    rows: list[dict[str, Any]] = []
+    for i, (k, (total, part)) in enumerate(values.items()):
+        part = min(part, total)
+        txt = f"{total:,.0f}" + (f" ({part:,.0f} {part_title})" if part else "")
+        rows += [{"k": str(k), "seg": part_title, "v": part, "o": 0, "i": i, "txt": txt, "total": total},
+                 {"k": str(k), "seg": rest_title, "v": total - part, "o": 1, "i": i, "txt": txt, "total": total}]
+    order = list(dict.fromkeys(r["k"] for r in rows))
+    top = max([r["total"] for r in rows] + [1])
+    y = {"field": "k", "type": "nominal", "sort": order, "title": y_title, "axis": {"labelLimit": 120}}
+    x_scale = {"domain": [0, top * 1.45], "nice": False}  # room at the right for the longest row's label
+    bars = {"mark": {"type": "bar"},
+            "encoding": {"y": y, "x": {"field": "v", "type": "quantitative", "title": x_title, "stack": "zero",
+                                       "scale": x_scale, "axis": {**COUNT_AXIS, "tickCount": 5}},
+                         "color": {"field": "seg", "type": "nominal", "title": None,
+                                   "scale": {"domain": [part_title, rest_title], "range": [RED, BLUE]}},
+                         "order": {"field": "o"},
+                         "tooltip": [{"field": "k", "title": y_title}, {"field": "txt", "title": x_title}]}}
+    text = {"mark": {"type": "text", "align": "left", "dx": 4, "fontSize": 11, "color": "#333"},
+            "transform": [{"filter": "datum.o === 0"}],
+            "encoding": {"y": y, "x": {"field": "total", "type": "quantitative", "scale": x_scale},
+                         "text": {"field": "txt"}}}
+    return render({"width": width, "height": {"step": ROW_PX}, "data": {"values": rows}, "layer": [bars, text]},
+                  label=label or x_title)
+
+
 def pareto(counts: dict[str, int], *, x_title: str = "root cause", y_title: str = "complaints",
            width: int = 640, height: int = 200) -> Markup:
     """Pareto chart: bars of ``{label: count}`` (largest first) and the cumulative share as a line
