@@ -20,7 +20,9 @@ def webhooks_secret(nbytes: int = typer.Option(NEW_KEY_BYTES, "--bytes",
                     ) -> None:
     """Print a fresh `whsec_<base64>` secret (random bytes from the operating system) on stdout, nothing else:
     `export CLOSELOOP_WEBHOOK_SECRET=$(closeloop webhooks secret)`. Give receivers the same string: Standard
-    Webhooks libraries take it as is. Changing the secret breaks verification until every receiver has the new one."""
+    Webhooks libraries take it as is. Changing the secret breaks verification until every receiver has the new one
+    (README "Rotating the secret"); a target with its own secret reads it from the variable its `[webhooks.<name>]`
+    table names (README "A secret per target"): the same command makes that one."""
     try:
         secret = new_webhook_secret(nbytes)
     except ValueError:

@@ -108,6 +108,7 @@ EN: dict[str, str] = {
     "queue.due": "Due", "queue.assignee": "Assignee",
     "queue.actions": "Actions", "queue.filter.all": "All active", "queue.filter.overdue": "Overdue",
     "queue.filter.due_today": "Due today", "queue.showing": "{first}-{last} of {total}",
+    "complaints.showing": "{first}-{last} of {total}",
     "page.clamped": "Page {asked} is past the end: showing page {last}, the last.", "queue.prev": "previous",
     "queue.next": "next",
     "flag.overdue": "overdue", "flag.due_today": "due today",
@@ -241,7 +242,7 @@ EN: dict[str, str] = {
     "err.work.version": "The form did not carry the version of the complaint it was shown with (missing or not "
                         "a number), so nothing was changed: reload the page and try again.",
     "sla.left": "{time} left", "sla.overdue_by": "overdue by {time}", "sla.time": "{h} business h {m:02d} min",
-    "sla.hours": "{h} business h",
+    "sla.hours": "{h} business h", "sla.minutes": "{m} business min",
     "sla.help": "business hours on the {calendar} calendar",
     "nav.improvements": "Improvements", "nav.compensation": "Compensation", "nav.views": "Saved views",
     "views.name": "Name of this view", "views.save": "Save this view", "views.delete": "Delete the view",

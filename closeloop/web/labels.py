@@ -72,10 +72,13 @@ def language_name(ctx, code: str | None) -> str:
 @pass_context
 def business_time(ctx, left) -> str:
     """A :class:`~closeloop.services.reads.dashboard.TimeLeft` as text that names its unit, business hours:
-    ``3 business h 05 min``, or in whole grouped hours from :data:`WHOLE_HOURS_FROM` on (``6,784 business h``)."""
+    ``3 business h 05 min``, ``30 business min`` under an hour, or in whole grouped hours from
+    :data:`WHOLE_HOURS_FROM` on (``6,784 business h``)."""
     h, m = left.hours_minutes
     if h >= WHOLE_HOURS_FROM:
         return ctx["t"]("sla.hours", h=number(h, ctx["lang"]))
+    if h == 0:  # "30 business min", not "0 business h 30 min"
+        return ctx["t"]("sla.minutes", m=m)
     return ctx["t"]("sla.time", h=h, m=m)
 
 

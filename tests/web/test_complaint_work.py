@@ -295,6 +295,10 @@ def test_queue_badges_show_business_time_left_and_overdue(web, complaints):
     assert badge(page, a) == "3 business h 00 min left" and badge(page, b) == "overdue by 6 business h 30 min"
     zh = web.signin("lead").get("/queue/operations").text
     assert badge(zh, a) == "剩余 3 个工作小时 00 分" and badge(zh, b) == "已超时 6 个工作小时 30 分"
+    with web.app.sessions.begin() as s:  # due Tuesday 15:30: 30 business minutes left, without a "0 h"
+        s.execute(update(Task).where(Task.id == a).values(due_at=datetime(2026, 3, 3, 20, 30, tzinfo=UTC)))
+    page, zh = web.signin("member").get("/queue/operations").text, web.signin("lead").get("/queue/operations").text
+    assert (badge(page, a), badge(zh, a)) == ("30 business min left", "剩余 30 个工作分钟")
 
 
 def test_the_timeline_speaks_the_readers_language(web, complaints):

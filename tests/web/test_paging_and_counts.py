@@ -31,6 +31,8 @@ def test_a_complaint_list_page_past_the_end_shows_the_last_page(web, complaints,
     assert 'id="no-complaints"' not in page.text
     assert '&page=1">← previous' in page.text and "next →" not in page.text  # the pager counts from the last page
     assert 'id="page-clamped"' not in last  # an ordinary page says nothing
+    zh = web.signin("manager_zh").get("/complaints?page=2").text
+    assert "第 3-3 件，共 3 件" in zh  # complaints are counted with 件 (the queue's tasks with 个)
 
 
 def test_a_queue_page_past_the_end_shows_the_last_page_not_no_active_tasks(web, complaints, monkeypatch):

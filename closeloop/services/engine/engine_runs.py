@@ -1,8 +1,8 @@
 """The engine's run history (table ``engine_run``): what each sweep, delivery and purge did, and how long it took.
 
 Written once per finished run by the flows, and once per failed run (``error``: the exception's class name);
-read by the metrics (:mod:`closeloop.services.reads.health`)
-and by operators (``closeloop engine runs``). Counts only: never names, addresses or texts.
+read by the metrics (:mod:`closeloop.services.reads.health`, served at ``/metrics``). Counts only: never names,
+addresses or texts.
 """
 
 from __future__ import annotations
