@@ -347,3 +347,30 @@ def test_the_html_review_reads_as_a_manager_would_read_it(sessions, config, mont
     assert 'id="compensation"' not in html and '<p id="no-compensation">Nothing approved this month.</p>' in html
     assert "<td>process gap</td>" in html and "process_gap" not in html
     assert html.index("<h2>Definitions</h2>") > html.index("<h2>Promises to customers")
+
+
+def test_improvement_actions_are_kept_apart_from_complaint_work(sessions, config, month):
+    """The NYC 311 replay's review counted improvement records' corrective/preventive action tasks among the
+    departments' resolved tasks (NYPD 49) while the replay's report, which leaves them out, said 48: the review now
+    counts complaint work alone in the departments' figures and shows the actions apart, as the replay does."""
+    at = T0 + timedelta(days=1)
+    action = imp.add_action(sessions, month["record"], config=config, kind="preventive", department="operations",
+                            title="Document the refund hand-over", actor=ACTOR, at=at, business_days=3)
+    svc.complete(sessions, action.id, config=config, actor=ACTOR, at=at + timedelta(hours=2), outcome="done")
+    r = build_review(sessions, config, "2026-03", NOW)
+    start, end = datetime.fromisoformat(r["period"]["start"]), datetime.fromisoformat(r["period"]["end"])
+    with sessions() as s:
+        complaint_work = s.scalar(select(func.count()).select_from(Transition).join(
+            Task, Task.id == Transition.entity_id).where(
+            Transition.entity == "task", Transition.to_state == "done", Transition.at >= start,
+            Transition.at < end, Task.complaint_id.is_not(None), Task.kind != "follow-up"))
+    assert sum(d["completed"] for d in r["departments"].values()) == complaint_work
+    assert all(t["improvement"] is None for d in r["departments"].values() for t in d["overdue_tasks"])
+    acts = r["improvement_actions"]
+    assert list(acts) == ["operations"]
+    ops = acts["operations"]
+    assert (ops["completed"], ops["met"], ops["overdue_at_end"]) == (1, 1, 1)
+    ours = next(x for x in r["improvement_records"]["records"] if x["id"] == month["record"])
+    assert ours["overdue_actions"] == 1  # the overdue corrective action, still counted on its record
+    line = "operations 1 done this month (1 within target), 1 open at the end, 1 overdue."
+    assert line in render(r, "md") and line in render(r, "html")

@@ -13,6 +13,7 @@ Shape of the result (every count an int, every instant ISO 8601 UTC)::
      "improvement_records": {...},        # review_loop.improvement_records
      "departments": {name: {...}},        # review_sla.department_sla (department work, follow-ups apart)
      "follow_up_tasks": {name: {...}},    # review_sla.follow_up_sla (customer follow-up tasks, same figures)
+     "improvement_actions": {name: {...}},  # review_sla.improvement_action_sla (improvement records' actions)
      "bounced": [...],                    # review_sla.bounced_complaints
      "compensation": {...},               # review_loop.compensation
      "promises": {dept: {"made", "kept", "kept_late", "broken", "open", "cancelled"}}}
@@ -47,7 +48,12 @@ from closeloop.services.review.review_loop import (
     root_cause_pareto,
 )
 from closeloop.services.review.review_period import month
-from closeloop.services.review.review_sla import bounced_complaints, department_sla, follow_up_sla
+from closeloop.services.review.review_sla import (
+    bounced_complaints,
+    department_sla,
+    follow_up_sla,
+    improvement_action_sla,
+)
 from closeloop.services.uow import unit_of_work
 from models.db import make_engine, make_sessions
 from models.tables import Complaint
@@ -68,8 +74,8 @@ def build_review(sessions, config: Config, period: str, now: datetime) -> dict:
         raise InvalidInput("period", f"{p.label} has not started yet (now is {now.isoformat()})")
     as_of = min(p.end, now)
     with unit_of_work(sessions) as s:
-        departments = department_sla(s, config, p, as_of)
-        overdue = [t for d in departments.values() for t in d["overdue_tasks"]]
+        actions = improvement_action_sla(s, config, p, as_of)
+        overdue = [t for d in actions.values() for t in d["overdue_tasks"]]
         return {
             "period": {"label": p.label, "zone": p.zone, "start": p.start.isoformat(), "end": p.end.isoformat(),
                        "as_of": as_of.isoformat(), "complete": now >= p.end},
@@ -77,8 +83,9 @@ def build_review(sessions, config: Config, period: str, now: datetime) -> dict:
             "root_causes": root_cause_pareto(s, p, as_of),
             "recurrence": recurrence(s, p, as_of),
             "improvement_records": improvement_records(s, p, as_of, overdue),
-            "departments": departments,
+            "departments": department_sla(s, config, p, as_of),
             "follow_up_tasks": follow_up_sla(s, config, p, as_of),
+            "improvement_actions": actions,
             "bounced": bounced_complaints(s, p, config.model.escalation.transfer_limit),
             "compensation": compensation(s, p, as_of),
             "promises": promise_figures(s, p.start, p.end, as_of),

@@ -26,8 +26,9 @@ SKIPPED_TASK_STATES = ("transferred", "cancelled")  # a transferred task's time 
 
 
 def department_sla(s: Session, config: Config, period: Period, as_of: datetime) -> dict[str, dict]:
-    """Per department, its work on complaints and improvement actions (customer follow-up tasks are not
-    department work: they are in :func:`follow_up_sla`, as the replay's summary keeps them apart):
+    """Per department, its work on complaints (customer follow-up tasks are not department work: they are in
+    :func:`follow_up_sla`; improvement records' corrective/preventive action tasks are not complaint work: they
+    are in :func:`improvement_action_sla`, as the replay's summary keeps both apart):
     ``{"completed", "met", "breached", "compliance", "open_at_end", "overdue_at_end",
     "overdue_tasks": [{"task", "complaint", "title", "due_at", "overdue_business_hours"}]}``.
 
@@ -37,7 +38,14 @@ def department_sla(s: Session, config: Config, period: Period, as_of: datetime) 
     whose clock was still running or paused at ``as_of``; ``overdue_at_end`` those past their due
     instant. Tasks without a target count as met when done and never as overdue.
     """
-    return _task_sla(s, config, period, as_of, Task.kind.not_in(NOT_WORK_KINDS))
+    return _task_sla(s, config, period, as_of, and_(Task.kind.not_in(NOT_WORK_KINDS), Task.complaint_id.is_not(None)))
+
+
+def improvement_action_sla(s: Session, config: Config, period: Period, as_of: datetime) -> dict[str, dict]:
+    """The improvement records' action tasks (corrective/preventive actions: no complaint of their own) per
+    department that holds them, in the figures of :func:`department_sla` (its ``overdue_tasks`` name the
+    ``improvement`` record)."""
+    return _task_sla(s, config, period, as_of, and_(Task.complaint_id.is_(None), Task.improvement_id.is_not(None)))
 
 
 def follow_up_sla(s: Session, config: Config, period: Period, as_of: datetime) -> dict[str, dict]:
