@@ -40,6 +40,7 @@ from closeloop.services.engine.engine_runs import RunKind, timed_run
 from closeloop.services.engine.sweep import sweep
 from closeloop.services.intake.importing import ImportFailed, ImportReport, import_file
 from closeloop.services.reads.stats import stats as stats_svc
+from closeloop.services.report_format import counted
 from models import migrate
 
 app = typer.Typer(help="closeloop: hard customer complaints, across departments, until the loop is closed.",
@@ -229,7 +230,7 @@ def _print_errors(report) -> None:
     for e in report.errors:
         err.print(f"[yellow]{escape(report.path)}[/yellow]: {escape(str(e))}")
     if more := report.rows_not_listed():
-        err.print(f"... and {more} more bad rows")
+        err.print(f"... and {counted(more, 'more bad row')}")
 
 
 # ------------------------------------------------------------------ stats

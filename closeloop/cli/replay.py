@@ -26,6 +26,7 @@ from closeloop.services.engine.delivery import deliver_once
 from closeloop.services.replay.compare import compare as diff
 from closeloop.services.replay.replay import run_replay
 from closeloop.services.replay.report import render_html
+from closeloop.services.report_format import counted
 from closeloop.services.review.review import render, review_of_file
 from integrations.exports import RowError, check_encoding
 from integrations.senders import CaptureSender
@@ -265,13 +266,17 @@ def _write_review(target: Path, cfg, summary: dict) -> None:
 
 def _print(name: str, s: dict) -> None:
     acc = s["accounting"]
-    out.print(f"\n[bold]{name}[/bold]: {acc['rows']} rows -> {s['complaints']['received']} complaints received "
+    out.print(f"\n[bold]{name}[/bold]: {counted(acc['rows'], 'row')} -> "
+              f"{counted(s['complaints']['received'], 'complaint')} received "
               f"({acc['complaints_resolved_or_closed']} resolved/closed, {acc['complaints_open']} open, "
-              f"{acc['rejected_not_complaints']} not complaints), {acc['duplicates']} duplicates, "
-              f"{acc['bad_rows']} bad rows; every row accounted for: {acc['all_rows_accounted_for']}")
-    for bad in s["rows"]["bad_row_details"]:  # as the import prints them (the first 50)
+              f"{counted(acc['rejected_not_complaints'], 'not a complaint', 'not complaints')}), "
+              f"{counted(acc['duplicates'], 'duplicate')}, {counted(acc['bad_rows'], 'bad row')}; "
+              f"every row accounted for: {acc['all_rows_accounted_for']}")
+    for bad in s["rows"]["bad_row_details"]:  # as the import prints them: every problem of a row (the first 50)
         row = RowError(bad["line"], bad["column"], bad["value"], bad["problem"], withheld=bad.get("withheld", False))
         err.print(f"[yellow]{escape(bad['file'])}[/yellow]: {escape(str(row))}")
+    if more := s["rows"].get("bad_rows_not_listed"):
+        err.print(f"... and {counted(more, 'more bad row')}")
     t = Table(title=f"{name}: departments, worst first")
     for col in ("department", "tasks", "done", "open", "median h to complete", "median business h",
                 "resolved within target", "breached so far"):

@@ -265,3 +265,30 @@ def test_nyc311_acknowledgement_timeouts_are_kept_out_of_the_headline(tmp_path: 
     assert n["acknowledgement_timeouts_not_modelled"] > 0
     [cv] = [c for c in summary["caveats"] if c["about"] == "notifications"]
     assert "NYC 311 export records no acknowledgement" in cv["text"]
+
+
+def test_replay_reports_every_problem_of_a_bad_row_as_the_import_does(tmp_path: Path, monkeypatch):
+    """The replay listed only a bad row's first problem (the import lists them all): a bad e-mail hid a bad time
+    zone. Each problem is now listed, in summary.json and on the console, with personal data withheld as the
+    import withholds it; the counts are in the singular for one ("1 complaint received", "1 bad row")."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CLOSELOOP_DATABASE_URL", f"sqlite:///{tmp_path / 'import.db'}")
+    monkeypatch.delenv("CLOSELOOP_CONFIG", raising=False)
+    feed = tmp_path / "feed.csv"
+    feed.write_text("external_ref,received_at,customer_ref,customer_email,customer_time_zone,category,text\n"
+                    "R1,2026-03-02T09:00:00-05:00,c1,,,billing,charged twice\n"
+                    "R2,2026-03-03T09:00:00-05:00,c2,eve4@example,Nowhere/Zone,billing,late\n", encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    imported = json.loads(runner.invoke(app, ["import", str(feed), "--json"], catch_exceptions=False).stdout)
+    assert len(imported["errors"]) == 2 and imported["errors"][0]["withheld"] is True
+    res = runner.invoke(app, ["replay", str(feed), "--out", "out", "--weeks", "1"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    rows = json.loads((tmp_path / "out" / "summary.json").read_text("utf-8"))["rows"]
+    assert rows["bad_row_details"] == [{"file": feed.name, **e} for e in imported["errors"]]
+    assert (rows["bad_rows"], rows["bad_rows_not_listed"]) == (1, 0)
+    printed = " ".join(res.output.split())
+    assert "line 3, column 'customer_email', value withheld (personal data): is not an e-mail address" in printed
+    assert "eve4@example" not in printed
+    assert "line 3, column 'customer_time_zone', value 'Nowhere/Zone'" in printed
+    assert "2 rows -> 1 complaint received" in printed and "1 bad row;" in printed

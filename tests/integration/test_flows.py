@@ -73,7 +73,7 @@ def test_bad_file_fails_with_the_report_in_the_message_and_writes_nothing(db_url
     with pytest.raises(ImportFailed) as exc:
         import_exports.fn([str(bad)])
     message = str(exc.value)
-    assert "1 bad row(s)" in message and "report: {" in message
+    assert "1 bad row in" in message and "report: {" in message
     assert '"line": 7' in message and '"Date received"' in message and "2023-13-45" in message
     assert exc.value.report.bad_rows == 1 and not exc.value.report.committed
 

@@ -32,6 +32,7 @@ from closeloop.config import Config
 from closeloop.services.departments import routing_config_id, sync_departments
 from closeloop.services.intake.intake import intake_batch
 from closeloop.services.intake.items import IntakeCounts, IntakeItem, IntakeResult
+from closeloop.services.report_format import counted
 from closeloop.services.uow import unit_of_work
 from integrations.exports import ParsedRow, RowError, read_export
 from models.tables import Customer
@@ -82,7 +83,7 @@ class ImportFailed(Exception):
     def __init__(self, report: ImportReport):
         self.report = report
         first = report.errors[0] if report.errors else None
-        super().__init__(f"{report.bad_rows} bad row(s) in {report.path}; nothing imported"
+        super().__init__(f"{counted(report.bad_rows, 'bad row')} in {report.path}; nothing imported"
                          + (f"; first: {first}" if first else ""))
 
     def __reduce__(self):  # pickle by the report (Prefect may persist task results and exceptions)

@@ -9,11 +9,20 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from integrations.exports import RowError
+
+#: the bad rows' problems a summary lists (``bad_row_details``); ``bad_rows_not_listed`` counts the rows beyond
+MAX_LISTED_PROBLEMS = 50
+
 
 @dataclass
 class DataQuality:
+    """The tally of the input rows. ``bad_rows``: how many rows were bad; ``problems``: every problem of each
+    (``{"file", "line", "column", "value", "problem", "withheld"}``, one per problem, as the import's ``errors``)."""
+
     rows: int = 0
-    bad_rows: list[dict] = field(default_factory=list)
+    bad_rows: int = 0
+    problems: list[dict] = field(default_factory=list)
     not_complaints: int = 0
     duplicates: int = 0
     closed_before_created: int = 0
@@ -21,8 +30,16 @@ class DataQuality:
     routed_to_triage_queue: int = 0
     in_progress: int = 0  # CFPB rows whose company response is still "In progress" in the export
 
+    def add_bad_row(self, file: str, error: RowError) -> None:
+        """Note the bad row ``error`` of ``file`` (a file name) with every one of its problems."""
+        self.bad_rows += 1
+        self.problems.extend({"file": file, "line": e.line, "column": e.column, "value": e.value,
+                              "problem": e.problem, "withheld": e.withheld} for e in error.problems())
+
     def as_dict(self) -> dict:
-        return {"rows": self.rows, "bad_rows": len(self.bad_rows), "bad_row_details": self.bad_rows[:50],
+        listed = self.problems[:MAX_LISTED_PROBLEMS]
+        return {"rows": self.rows, "bad_rows": self.bad_rows, "bad_row_details": listed,
+                "bad_rows_not_listed": self.bad_rows - len({(p["file"], p["line"]) for p in listed}),
                 "not_complaints": self.not_complaints, "duplicates": self.duplicates,
                 "closed_before_created": self.closed_before_created, "no_close_date": self.no_close_date,
                 "routed_to_triage_queue": self.routed_to_triage_queue, "in_progress": self.in_progress}

@@ -162,9 +162,7 @@ def _read_rows(paths: list[Path], fmt: str, quality: DataQuality, now: datetime,
         for item in read_export(path, fmt, now=now, encoding=encoding):
             quality.rows += 1
             if isinstance(item, RowError):
-                quality.bad_rows.append({"file": Path(path).name, "line": item.line, "column": item.column,
-                                         "value": item.value, "problem": item.problem,
-                                         "withheld": item.withheld})
+                quality.add_bad_row(Path(path).name, item)  # every problem of the row, as the import
             else:
                 rows.append(item)
     rows.sort(key=lambda r: (r.facts.received_at, r.facts.source, r.facts.external_ref))

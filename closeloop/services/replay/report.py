@@ -118,7 +118,7 @@ def _accounting(quality, by_status: Counter) -> dict:
         "complaints_merged": by_status.get("merged", 0),
         "rejected_not_complaints": by_status.get("rejected", 0),
         "duplicates": quality.duplicates,
-        "bad_rows": len(quality.bad_rows),
+        "bad_rows": quality.bad_rows,
     }
     accounted["all_rows_accounted_for"] = quality.rows == sum(v for k, v in accounted.items() if k != "rows")
     return accounted
