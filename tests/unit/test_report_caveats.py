@@ -79,3 +79,23 @@ def test_modelled_follow_up_verdicts_carry_a_caveat_like_cfpb_disputes():
     assert label == "satisfied (modelled) or no dispute recorded" and len(notes) == 2
     assert notes[1].startswith("The NYC 311 and airline-tweets exports record no customer verdict")
     assert follow_ups() == ("satisfied", [])  # not a replay: the customers' own verdicts, nothing modelled
+
+
+def test_the_acknowledgement_caveat_names_each_sources_own_facts():
+    """The caveat of an ``api`` source said "only when a request was closed", NYC 311's facts: a source's own facts
+    are named (NYC 311 records only the close), any other source's caveat is source-neutral."""
+
+    def ack(*sources: str) -> list[str]:
+        plan = {i: {"source": s} for i, s in enumerate(sources, 1)} | {-1: {"errors": []}}
+        return [c["text"] for c in _caveats(DataQuality(), plan) if c["about"] == "notifications"]
+
+    [api] = ack("api")
+    assert api.startswith("The api export records no acknowledgement or start of work: the replay acknowledges none")
+    assert "closed" not in api
+    [nyc] = ack("nyc311")
+    assert nyc.startswith("The NYC 311 export records no acknowledgement or start of work (only when a request was "
+                          "closed): ")
+    [both] = ack("nyc311", "api", "cfpb")
+    assert both.startswith("The NYC 311 and api exports record no acknowledgement or start of work (NYC 311: only "
+                           "when a request was closed): ")
+    assert ack("cfpb") == []

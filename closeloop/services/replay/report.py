@@ -52,6 +52,8 @@ VERDICT_SOURCES = frozenset({"cfpb"})
 #: the acknowledgement timeouts of every other source's tasks only say that the data has no such instant
 ACK_SOURCES = frozenset({"cfpb"})
 SOURCE_NAMES = {"cfpb": "CFPB", "nyc311": "NYC 311"}  # as the reports name a source (else its id)
+#: what an export without an acknowledgement records of a task's progress instead (a source not here: nothing said)
+PROGRESS_RECORDED = {"nyc311": "only when a request was closed"}
 #: what the reports call a ``promise`` notification: the complaint's resolution due date (the customer promise of
 #: its resolve clock) breached; never one of the tracked promises to the customer (``customers.promises``)
 RESOLUTION_BREACH = "resolution promise breach"
@@ -251,12 +253,14 @@ def _caveats(quality, plan: dict) -> list[dict]:
 
 def _ack_caveats(sources: set[str]) -> list[dict]:
     """The sources whose exports record no acknowledgement: their tasks are never acknowledged in the replay."""
-    silent = sorted(SOURCE_NAMES.get(s, s) for s in sources - ACK_SOURCES if s)
-    if not silent:
+    ids = sorted((s for s in sources - ACK_SOURCES if s), key=lambda s: SOURCE_NAMES.get(s, s))
+    if not ids:
         return []
-    many = len(silent) > 1
+    silent, many = [SOURCE_NAMES.get(s, s) for s in ids], len(ids) > 1
+    facts = [(SOURCE_NAMES.get(s, s), PROGRESS_RECORDED[s]) for s in ids if s in PROGRESS_RECORDED]
+    recorded = f" ({'; '.join(f'{name}: {fact}' if many else fact for name, fact in facts)})" if facts else ""
     return [{"about": "notifications", "text": f"The {' and '.join(silent)} export{'s' if many else ''} "
-             f"record{'' if many else 's'} no acknowledgement or start of work, only when a request was closed: "
+             f"record{'' if many else 's'} no acknowledgement or start of work{recorded}: "
              "the replay acknowledges none of these tasks, so the acknowledgement timeouts they raise say nothing "
              "about the departments and are left out of the notification figures (counted apart as not modelled)."}]
 
