@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from markdown_it import MarkdownIt
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from closeloop.services.review.review import build_review, render
 from closeloop.services.work import compensation as comp
-from models.tables import Improvement
+from models.tables import Complaint, Improvement, ImprovementLink
 
 from .helpers import facts, intake
 from .test_improvements import _cfg
@@ -96,3 +96,35 @@ def test_an_imported_history_counts_its_recurrences_in_the_months_it_was_receive
     assert trend["2026-04"]["recurrences"] == 1 and trend["2026-04"]["received"] == 1
     md = render(r, "md")
     assert "by the month they were received" in md and "at most 100%" in md
+
+
+def test_two_reviews_of_a_month_say_why_its_recurrences_differ(sessions):
+    """44 complaints received in November, 24 linked as recurrences on 5 December: the November review showed
+    November as 0 recurrences, the December review as 24, while the definition said "a history imported and linked
+    today counts in the months it was received". A review is as of its instant (the end of its month), every month
+    of its trend too (run again, it gives the same figures); the text now says so and names that instant."""
+    config = _cfg(cluster_size=3, cluster_days=7)
+    oct_ = datetime(2026, 10, 10, 15, tzinfo=UTC)  # a cluster in October: an improvement record
+    intake(sessions, config, oct_, [facts(f"O{i}", oct_ + timedelta(hours=i), category="billing") for i in range(3)])
+    nov, linked = datetime(2026, 11, 10, 15, tzinfo=UTC), datetime(2026, 12, 5, 15, tzinfo=UTC)
+    intake(sessions, config, linked, [facts(f"N{i}", nov + timedelta(days=i), category="billing") for i in range(3)])
+    with sessions() as s:
+        nov_linked = s.scalar(select(func.count(func.distinct(ImprovementLink.complaint_id))).join(
+            Complaint, Complaint.id == ImprovementLink.complaint_id).where(
+            ImprovementLink.source == "recurrence", ImprovementLink.linked_at >= linked,
+            Complaint.received_at >= datetime(2026, 11, 1, 4, tzinfo=UTC),
+            Complaint.received_at < datetime(2026, 12, 1, 5, tzinfo=UTC)))
+    assert nov_linked >= 1  # November's complaints linked on 5 December
+    later = datetime(2027, 1, 10, tzinfo=UTC)
+    own, dec = build_review(sessions, config, "2026-11", later), build_review(sessions, config, "2026-12", later)
+    assert own == build_review(sessions, config, "2026-11", later + timedelta(days=90))  # reproducible
+    assert own["recurrence"]["this_period"] == 0
+    assert {t["period"]: t["recurrences"] for t in dec["recurrence"]["trend"]}["2026-11"] == nov_linked
+    for review in (own, dec):
+        for fmt in ("md", "html"):
+            text = " ".join(render(review, fmt).replace("&#39;", "'").split())
+            assert "counts in the months it was received" not in text  # the promise the November review broke
+            assert "every month of the trend is counted as of the review's instant" in text
+            assert "higher in a later review's trend than in that month's own review" in text
+    assert "Trend by month, every month as of 2026-12-01 00:00 America/New_York" in render(own, "md")
+    assert "Trend by month, every month as of 2027-01-01 00:00 America/New_York" in render(dec, "html")

@@ -17,9 +17,12 @@ from models.tables import Compensation, Complaint, EffectivenessCheck, Improveme
 
 RECURRENCE_RATE = (
     "Recurrence rate: of the complaints received in a month (rows rejected as not complaints left out), the share "
-    "linked to an improvement record as a recurrence by the review's instant. Both figures count the same "
-    "complaints, by the month they were received (not the day they were linked: a history imported and linked "
-    "today counts in the months it was received), so the rate is at most 100%.")
+    "linked to an improvement record as a recurrence. Both figures count the same complaints, by the month they "
+    "were received (not the day they were linked), so the rate is at most 100%. Like every figure of this review, "
+    "every month of the trend is counted as of the review's instant (the end of its month; now for a running "
+    "month), so a review run again later gives the same figures: a link made after that instant (a history "
+    "imported and linked later) is in none of them. A later review counts it in the month the complaint was "
+    "received, so a month's recurrences can be higher in a later review's trend than in that month's own review.")
 PARETO_SHARE = 0.8  # the "vital few": causes that together explain 80% (Juran's Pareto principle)
 
 
@@ -82,7 +85,10 @@ def recurrence(s: Session, period: Period, as_of: datetime, months: int = 6) -> 
     ``as_of`` (:func:`~closeloop.services.review.review_complaints.rejected_at`); ``recurrences`` counts those same
     complaints (each once, whatever the number of records it is linked to) that were linked as a recurrence before
     ``as_of``, so ``rate`` (recurrences / received, None without complaints) is a share of one set of complaints,
-    between 0 and 1. A history imported today and linked today counts in the months it was received, not today's.
+    between 0 and 1. Every month of the trend is counted as of the same ``as_of`` (the review's instant: a review
+    run again gives the same figures): a history imported and linked before ``as_of`` counts in the months it was
+    received, not the month of the link; one linked after ``as_of`` counts in a later review only (the text of
+    :data:`RECURRENCE_RATE` says so).
     ``by_record`` counts this month's recurring complaints per improvement record.
     """
     trend: list[dict] = []
