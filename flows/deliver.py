@@ -119,8 +119,6 @@ def deliver_outbox(max_batches: int = 50) -> dict:
     app = build_app()
     settings = app.settings
     worker = worker_name()
-    retry_policy, alert = RetryPolicy.from_settings(settings), dead_letter_alert(app.config)
-    keys, targets = webhook_keys(settings.webhook_secret), app.config.webhook_keys()
 
     async def drain() -> DeliveryReport:
         async with open_default_sender(secret=keys.v1, legacy_secret=keys.legacy,
@@ -135,6 +133,10 @@ def deliver_outbox(max_batches: int = 50) -> dict:
 
     try:
         with timed_run(app, RunKind.DELIVER, worker) as counts:
+            # read in the run: a startup failure (an unset [webhooks.*] secret variable) is a failed deliver run,
+            # counted in /metrics as a sweep's is
+            retry_policy, alert = RetryPolicy.from_settings(settings), dead_letter_alert(app.config)
+            keys, targets = webhook_keys(settings.webhook_secret), app.config.webhook_keys()
             report = _run(drain)
             counts.update({k: v for k, v in report.as_dict().items() if isinstance(v, int)})
     finally:

@@ -53,7 +53,7 @@ class ReplyIn(In):
     text: str = Field(min_length=1, max_length=MAX_REPLY, description="the agent's words; greeting, complaint "
                                                                        "number and signature are added in the "
                                                                        "customer's language")
-    idempotency_key: str | None = Field(None, min_length=1, max_length=100,
+    idempotency_key: str | None = Field(None, min_length=1, max_length=100, pattern=r"^\S(?:[^\x00-\x1f\x7f]*\S)?$",
                                         description="names this request: the same key and text again sends "
                                                     "nothing (200, the first reply's outbox id); the same key with "
                                                     "another text is a 422 naming idempotency_key. Without one, "

@@ -9,6 +9,7 @@ from closeloop.bootstrap import App
 from closeloop.services.reads.overview import overview as overview_svc
 
 from .auth import MANAGER, Principal, get_app, require
+from .schemas import UtcDatetime
 
 router = APIRouter(tags=["overview"])
 
@@ -28,7 +29,7 @@ class AgeBucket(BaseModel):
 
 
 class Overview(BaseModel):
-    as_of: str = Field(description="ISO 8601 UTC instant the figures are for")
+    as_of: UtcDatetime = Field(description="ISO 8601 UTC instant the figures are for (``Z``, as every instant)")
     complaints_by_status: dict[str, int]
     open_complaints: int
     promise_breached: int = Field(description="open complaints past the customer promise's resolve due instant")

@@ -403,11 +403,14 @@ def digest_cmd(now: str | None = typer.Option(None, "--now", help="ISO 8601 with
 # ------------------------------------------------------------------ config
 @config_app.command("validate")
 def config_validate(path: Path | None = typer.Argument(None, help="file to check (default: CLOSELOOP_CONFIG)")) -> None:
-    """Validate a configuration file; errors name the field."""
+    """Validate a configuration file; errors name the field (exit 2). A ``[webhooks.*]`` url that no notify field
+    names is a warning on stderr (exit 0: a user's notify target may use it)."""
     try:
         cfg = load_config(path or os.environ.get("CLOSELOOP_CONFIG") or None)
     except ConfigError as exc:
         fail(exc, 2)
+    for line in cfg.unmatched_webhooks():
+        typer.echo(f"warning: {line}", err=True)
     out.print(f"{cfg.source}: ok ({len(cfg.departments)} departments, {len(cfg.router.rules)} routing rules, "
               f"sha256 {cfg.version_hash[:12]})")
 

@@ -37,6 +37,7 @@ from closeloop.domain.sla import SlaPolicy, SlaTargets, hours
 from closeloop.domain.triage import DEFAULT_WEIGHTS, Triage, TriagePolicy
 from integrations.calendars import holiday_calendar  # holidays package: outside the domain
 from integrations.webhook_keys import SigningKeys, WebhookSecretError, target_keys
+from integrations.webhook_urls import webhook_key
 
 from .schema import (
     ConfigError,
@@ -139,17 +140,45 @@ class Config:
 
     def webhook_keys(self, environ: Mapping[str, str] | None = None) -> dict[str, SigningKeys]:
         """The signing keys of the webhook targets with a secret of their own, by target URL (``[webhooks.*]``
-        ``url``), read from ``environ`` (default ``os.environ``); a target not listed is signed with
+        ``url`` in :func:`integrations.webhook_urls.webhook_key` form), read from ``environ`` (default
+        ``os.environ``); a target not listed is signed with
         ``CLOSELOOP_WEBHOOK_SECRET``. Raises :class:`ConfigError` naming the file, the target and the variable
         (never its value) for an unset or malformed variable."""
         env = os.environ if environ is None else environ
         keys = {}
         for name, hook in self.model.webhooks.items():
             try:
-                keys[hook.url] = target_keys(f"webhooks.{name}", hook.secret_env, hook.previous_secret_env, env)
+                keys[webhook_key(hook.url)] = target_keys(f"webhooks.{name}", hook.secret_env,
+                                                          hook.previous_secret_env, env)
             except WebhookSecretError as exc:
                 raise ConfigError(f"{self.source}: {exc}") from None
         return keys
+
+
+    def unmatched_webhooks(self) -> list[str]:
+        """One warning line per ``[webhooks.*]`` url that no notify field of this file names (compared in
+        :func:`integrations.webhook_urls.webhook_key` form): likely a notify field respelled (``//hook``, a trailing
+        slash), whose messages would then be signed with the global secret. A warning, not an error: a user's
+        ``notify`` (kept in the database) or rows already queued may still use the url."""
+        used = {webhook_key(t) for t in _notify_fields(self.model.model_dump()) if t}
+        return [f"{self.source}: webhooks.{name}.url: {hook.url!r} matches no notify field of the configuration "
+                "(only a user's notify target or a queued message would be signed with its secret)"
+                for name, hook in self.model.webhooks.items() if webhook_key(hook.url) not in used]
+
+
+def _notify_fields(data: Any) -> list[str]:
+    """Every string value of a key ending in ``notify`` in the dumped model ``data``, at any depth."""
+    if isinstance(data, list):
+        return [t for item in data for t in _notify_fields(item)]
+    if not isinstance(data, dict):
+        return []
+    found = []
+    for key, value in data.items():
+        if isinstance(value, str) and str(key).endswith("notify"):
+            found.append(value)
+        else:
+            found.extend(_notify_fields(value))
+    return found
 
 
 def _task(t: TaskModel) -> TaskTemplate:
@@ -228,10 +257,11 @@ def _check_webhooks(cfg: Config, environ: Mapping[str, str] | None) -> None:
     refused when the file loads, not at the first delivery). Raises :class:`ConfigError`."""
     seen: dict[str, str] = {}
     for name, hook in cfg.model.webhooks.items():
-        if hook.url in seen:
-            raise ConfigError(f"{cfg.source}: webhooks.{name}.url: the same url as webhooks.{seen[hook.url]}; "
+        key = webhook_key(hook.url)
+        if key in seen:
+            raise ConfigError(f"{cfg.source}: webhooks.{name}.url: the same url as webhooks.{seen[key]}; "
                               "one target, one secret")
-        seen[hook.url] = name
+        seen[key] = name
     cfg.webhook_keys(environ)
 
 

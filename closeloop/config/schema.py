@@ -231,7 +231,9 @@ class WebhookModel(_Strict):
     the variables only; the secrets are read from the environment when it loads
     (:func:`integrations.webhook_keys.target_keys`)."""
 
-    url: str = Field(pattern=r"^https?://\S+$", description="the target exactly as the notify fields write it")
+    url: str = Field(pattern=r"^(?i:https?)://\S+$",
+                     description="the target as the notify fields write it (compared with the scheme and host "
+                                 "in any case and a default port dropped; the path exactly)")
     secret_env: str = Field(pattern=ENV_NAME, description="the environment variable holding this target's secret")
     previous_secret_env: str | None = Field(None, pattern=ENV_NAME,
                                             description="the variable holding the secrets being rotated out")

@@ -12,11 +12,12 @@ from integrations.targets import target_problem
 
 
 def _target(v: str) -> str:
+    """The target without surrounding blanks (as the users' ``notify`` is kept), checked by the delivery's rule."""
     t = v.strip()
     problem = target_problem(t) if t else None
     if problem:
         raise ValueError(f"{v!r}: {problem}")
-    return v
+    return t
 
 
 def _template(v: str) -> str:

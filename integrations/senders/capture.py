@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from integrations.outbound import OutgoingMessage, SendResult
+from integrations.targets import capture_path
 
 
 class CaptureSender:
@@ -24,23 +24,16 @@ class CaptureSender:
         self.directory = Path(directory)
 
     def path_for(self, target: str) -> Path:
-        parts = urlsplit(target)
-        if parts.scheme != "capture":
-            raise ValueError(f"capture target must start with capture://, got {target!r}")
-        if parts.netloc:
-            name = unquote(parts.netloc + parts.path)
-            path = Path(name)
-            if not path.suffix:
-                path = path.with_suffix(".jsonl")
-            base = self.directory.resolve()
-            full = (base / path).resolve()
-            if not full.is_relative_to(base):
-                raise ValueError(f"capture target {target!r} leaves the capture directory {base}")
-            return full
-        path = Path(unquote(parts.path))
-        if not path.is_absolute():
-            raise ValueError(f"capture target {target!r}: use capture:///absolute/path or capture://name")
-        return path
+        """The file of ``target`` (:func:`integrations.targets.capture_path`, the rule the input checks apply);
+        ``ValueError`` also for a name leading out of the directory through a symbolic link."""
+        path = capture_path(target)
+        if path.is_absolute():
+            return Path(path)
+        base = self.directory.resolve()
+        full = (base / path).resolve()
+        if not full.is_relative_to(base):
+            raise ValueError(f"capture target {target!r} leaves the capture directory {base}")
+        return full
 
     async def send(self, msg: OutgoingMessage) -> SendResult:
         try:

@@ -30,6 +30,7 @@ import httpx
 from integrations.http1 import Http1Transport
 from integrations.outbound import OutgoingMessage, SendResult
 from integrations.webhook_keys import SigningKeys, webhook_keys
+from integrations.webhook_urls import webhook_key
 
 SIGNATURE_HEADER = "X-Closeloop-Signature"  # deprecated: body only, no timestamp (replayable)
 WEBHOOK_ID_HEADER = "webhook-id"
@@ -289,7 +290,8 @@ class WebhookSender:
     ``secret`` is the HMAC key of ``webhook-signature``; ``legacy_secret`` that of ``X-Closeloop-Signature``
     (default: ``secret``); ``previous`` keys being rotated out, each signing a further ``webhook-signature``
     entry (:func:`standard_headers`). From the settings: :func:`integrations.webhook_keys.webhook_keys`.
-    ``targets``: the keys of targets with a secret of their own, by target URL exactly as in ``msg.target``
+    ``targets``: the keys of targets with a secret of their own, by target URL (compared with ``msg.target`` in
+    :func:`integrations.webhook_urls.webhook_key` form: scheme and host in any case, a default port dropped)
     (:meth:`closeloop.config.Config.webhook_keys`); they replace all three for that target, chosen at each send
     from the message's target, so rows queued before a target got its secret are signed with it too.
     """
@@ -305,7 +307,7 @@ class WebhookSender:
         self.legacy_secret = secret if legacy_secret is None else legacy_secret
         self.previous = tuple(previous)
         self._default = SigningKeys(v1=secret, legacy=self.legacy_secret, previous=self.previous)
-        self._targets = dict(targets or {})
+        self._targets = {webhook_key(url): keys for url, keys in (targets or {}).items()}
         self.deadline_s = deadline_s
         self._clock = clock or (lambda: datetime.now(UTC))
         self._traced = _traceable(client)
@@ -324,7 +326,7 @@ class WebhookSender:
         if scheme not in ("http", "https"):
             return SendResult("failed", error=f"webhook target must be an http(s) URL, got {msg.target!r}")
         body = webhook_body(msg)
-        keys = self._targets.get(msg.target, self._default)
+        keys = self._targets.get(webhook_key(msg.target), self._default) if self._targets else self._default
         headers = {
             "Idempotency-Key": msg.idempotency_key,
             **standard_headers(keys.v1, msg.idempotency_key, self._clock(), body, keys.previous),

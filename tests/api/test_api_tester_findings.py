@@ -126,7 +126,7 @@ def test_every_instant_the_api_answers_is_utc(api, complaints):
                api.get("manager", "/complaints"), api.get("manager", f"/tasks/{task}"),
                api.get("manager", "/departments/operations/tasks"), api.get("manager", "/outbox"),
                api.get("manager", "/customers/c1"), api.get("admin", "/tokens"), api.get("manager", "/users"),
-               api.get("manager", f"/complaints/{cid}/timeline")]
+               api.get("manager", f"/complaints/{cid}/timeline"), api.get("manager", "/overview")]
     found = []
     for r in answers:
         assert r.status_code in (200, 201), (r.request.url, r.text)

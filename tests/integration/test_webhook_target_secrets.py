@@ -227,3 +227,72 @@ def test_the_api_and_other_commands_refuse_an_unset_variable_at_startup(tmp_path
     res = runner.invoke(cli_app, ["digest"])
     assert res.exit_code == 2 and "Traceback" not in res.output + res.stderr
     assert res.stderr.startswith("error: ") and "CLOSELOOP_TEST_SECRET_CRM is not set" in res.stderr
+
+
+# ---------------------------------------------------------------- notify8: targets compared normalised
+
+
+def test_a_target_spelled_with_another_case_or_the_default_port_gets_its_own_secret(tmp_path, monkeypatch, receiver):
+    """httpx's normalisation: scheme and host in any case, the default port dropped; the path stays exact."""
+    monkeypatch.setenv("CLOSELOOP_TEST_SECRET_CRM", CRM)
+    monkeypatch.delenv("CLOSELOOP_WEBHOOK_SECRET_PREVIOUS", raising=False)
+    crm = path()
+    url = receiver.script(crm, Reply(204, body=b""))
+    shouted = url.replace("http://", "HTTP://", 1)
+    assert shouted != url
+    config = _config(crm={"url": url, "secret_env": "CLOSELOOP_TEST_SECRET_CRM"})
+    assert _deliver(tmp_path, monkeypatch, [shouted], config)["delivered"] == 1
+    h, body = _hit(receiver, crm)
+    assert h["webhook-signature"] == _v1(CRM, h, body)  # was the global secret
+
+
+def test_the_same_target_in_another_spelling_is_refused_and_the_url_may_be_upper_case():
+    env = {"CLOSELOOP_TEST_SECRET_CRM": CRM}
+    cfg = parse_config(_config(crm={**HOOK, "url": "HTTPS://CRM.example:443/hook"}), "site.toml", environ=env)
+    assert set(cfg.webhook_keys(env)) == {"https://crm.example/hook"}
+    with pytest.raises(ConfigError, match="webhooks.crm2.url: the same url as webhooks.crm"):
+        parse_config(_config(crm=HOOK, crm2={**HOOK, "url": "HTTPS://crm.example:443/hook"}), "site.toml",
+                     environ=env)
+    # a different path is a different target (servers need not treat //hook or /hook/ as /hook)
+    parse_config(_config(crm=HOOK, crm2={**HOOK, "url": "https://crm.example//hook"},
+                         crm3={**HOOK, "url": "https://crm.example/hook/"}), "site.toml", environ=env)
+
+
+def test_config_validate_warns_of_a_webhooks_url_no_notify_field_names(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLOSELOOP_TEST_SECRET_CRM", CRM)
+    conf = tmp_path / "site.toml"
+    notify = 'display_name = "Operations"\nlead = "operations-lead"\nnotify = ""'
+    assert notify in DEFAULT_TOML
+    for spelled, warned in (("HTTPS://CRM.example:443/hook", False), ("https://crm.example//hook", True),
+                            ("https://crm.example/hook/", True)):
+        conf.write_text(_config(crm=HOOK).replace(notify, notify.replace('""', f'"{spelled}"'), 1), "utf-8")
+        res = runner.invoke(cli_app, ["config", "validate", str(conf)])
+        assert res.exit_code == 0 and ": ok (" in res.stdout, res.output
+        assert ("webhooks.crm.url: 'https://crm.example/hook' matches no notify field" in res.stderr) is warned
+
+
+def test_a_deliver_run_failing_at_startup_is_counted_as_a_failed_run(tmp_path, monkeypatch, receiver):
+    from closeloop.services.engine.engine_runs import RunKind, run_stats
+    from models.db import make_engine
+
+    monkeypatch.delenv("CLOSELOOP_TEST_SECRET_CRM", raising=False)
+    with pytest.raises(ConfigError, match="CLOSELOOP_TEST_SECRET_CRM is not set"):
+        _deliver(tmp_path, monkeypatch, [], _config(crm=HOOK))
+    eng = make_engine(f"sqlite:///{tmp_path / 'flow.db'}")
+    stats = run_stats(sessionmaker(eng), RunKind.DELIVER, datetime.now(UTC) + timedelta(minutes=1),
+                      timedelta(hours=1))
+    eng.dispose()
+    assert stats.failed == 1 and stats.runs == 0
+
+
+@pytest.mark.parametrize("url", ["HTTP://127.0.0.1:4311/hook", "http://127.0.0.1:4311//hook", "http://h/hook/",
+                                 "HTTPS://CRM.example:443/hook", "http://Ex.com:80/a?x=1#f", "http://u:p@EX.com:8080/x",
+                                 "http://[::1]:80/x", "http://[::1]:81/x", "http://Bücher.example/x"])
+def test_targets_are_compared_as_httpx_normalises_them(url):
+    import httpx
+
+    from integrations.webhook_urls import webhook_key
+
+    parsed = httpx.URL(url)
+    assert webhook_key(url) == str(parsed.copy_with(scheme=parsed.scheme))  # httpx: the scheme lower case first
+    assert webhook_key("https://ex.com") == webhook_key("HTTPS://EX.COM:443/") == "https://ex.com/"

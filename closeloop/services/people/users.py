@@ -45,12 +45,15 @@ def check_handle(handle: str, field: str = "handle") -> str:
 
 
 def normalise_target(target: str, field: str = "notify") -> str:
-    """A notification target: empty, an e-mail address (``mailto:`` stripped), or a URL (webhook, Apprise,
+    """A notification target: empty, an e-mail address (``mailto:address``: ``mailto:`` stripped), or a URL
+    (webhook, Apprise such as ``mailto://user:pass@host``,
     ``capture://``) that its sender understands (:func:`integrations.targets.target_problem`, the delivery's own
     rule: ``ftp://x`` would be dead-lettered at once). ``InvalidInput`` naming ``field`` otherwise."""
     t = target.strip()
-    if t.lower().startswith("mailto:"):
-        t = t[len("mailto:"):]
+    if t.lower().startswith("mailto:") and not t.lower().startswith("mailto://"):  # mailto://: an Apprise URL
+        t = t[len("mailto:"):].strip()
+        if not t:
+            raise InvalidInput(field, f"{target!r} names no e-mail address")
     if not t or EMAIL.fullmatch(t) or re.fullmatch(r"[a-zA-Z][a-zA-Z0-9+.-]*://\S+", t):
         if len(t) > 500:
             raise InvalidInput(field, "longer than 500 characters")
