@@ -167,12 +167,16 @@ class TriageModel(_Strict):
 
     vulnerable_tags: list[str] | None = None
     social_channels: list[str] | None = None
-    media_keywords: list[str] | None = None
+    exposure_verbs: list[str] | None = None
+    exposure_media: list[str] | None = None
+    exposure_reactions: list[str] | None = None
+    exposure_phrases: list[str] | None = None
     legal_keywords: list[str] | None = None
     compensation_keywords: list[str] | None = None
     vulnerable_keywords: list[str] | None = None
     vulnerable_age: int = Field(65, ge=0, le=150)  # 0: no age rule
     negation_words: list[str] | None = None
+    negation_exceptions: list[str] | None = None
     repeat_window_days: int = Field(90, ge=1, le=3650)
     weights: dict[str, int] | None = None
 

@@ -170,7 +170,7 @@ def test_reasons_text_one_line_per_flag_in_flag_order():
 
 def test_public_exposure_reason_names_keyword_when_not_social():
     r = TRIAGE.assess(facts(text="This will go viral"))
-    assert r.reasons == ("public_exposure: mentions 'viral'",)
+    assert r.reasons == ("public_exposure: mentions 'go viral'",)  # the whole intent phrase
 
 
 def test_public_exposure_from_channel_takes_precedence_over_keyword():
@@ -185,7 +185,7 @@ def test_zh_reasons_quote_the_keyword():
     assert r.reasons == (
         "compensation_demanded: mentions '退款'",
         "legal_threat: mentions '律师'",
-        "public_exposure: mentions '微博'",
+        "public_exposure: mentions '发微博'",
     )
     assert r.severity == "P1"
 
@@ -250,6 +250,50 @@ TEXT_RISK_CASES = [
     ("zh-disabled", "我是残疾人", ("vulnerable_customer",)),
     ("zh-all", "我要找律师起诉你们，我是老人，还残疾，要发微博曝光",
      ("legal_threat", "public_exposure", "vulnerable_customer")),
+    # second tester's report: a negation that does not negate the threat
+    ("not-hesitate-post", "I will not hesitate to post online.", ("public_exposure",)),
+    ("not-afraid-public", "I am not afraid to go public with this.", ("public_exposure",)),
+    ("without-hesitation", "I will without hesitation go to the press", ("public_exposure",)),
+    # ... a stated age without "years old"
+    ("i-am-67", "I am 67 and my pension payment bounced.", ("vulnerable_customer",)),
+    ("im-67", "I'm 67 and my pension payment bounced.", ("vulnerable_customer",)),
+    ("im-curly-70", "I\u2019m 70, retired", ("vulnerable_customer",)),
+    ("i-am-67-dollars", "I am 67 dollars short", ()),
+    ("i-am-70-days-late", "I am 70 days late on nothing", ()),
+    ("i-am-64", "I am 64 and tired of this", ()),
+    ("zh-seventy", "本人已经七十岁了", ("vulnerable_customer",)),
+    ("zh-seventy-odd", "我七十多岁了，不会用手机", ("vulnerable_customer",)),
+    ("zh-sixty-five", "我母亲六十五岁", ("vulnerable_customer",)),
+    ("zh-hundred", "老奶奶一百岁", ("vulnerable_customer",)),
+    ("zh-sixty-four", "我六十四岁", ()),
+    ("zh-eighty-odd-digits", "我80多岁了", ("vulnerable_customer",)),
+    # ... a platform or the word "news" mentioned, no intent to go public
+    ("good-news", "The good news is the card works now", ()),
+    ("saw-ad-on-facebook", "I saw your ad on Facebook and signed up", ()),
+    ("read-in-the-news", "I read about your new app in the news", ()),
+    ("told-good-news", "They told me the good news that it was fixed", ()),
+    ("paid-online", "I tried to post my payment online", ()),
+    ("zh-saw-on-weibo", "我在微博上看到你们的广告", ()),
+    ("zh-found-on-weibo", "我发现微博上也有人反映", ()),
+    # ... intent phrases: a verb and a medium
+    ("post-on-facebook", "I will post on facebook", ("public_exposure",)),
+    ("tell-the-news", "I will tell the news", ("public_exposure",)),
+    ("contact-the-media", "I am going to contact the media", ("public_exposure",)),
+    ("go-to-the-press", "next I go to the press", ("public_exposure",)),
+    ("share-on-twitter", "I will share on twitter", ("public_exposure",)),
+    ("review-everywhere", "I will leave a review everywhere", ("public_exposure",)),
+    ("report-you-to-media", "I will report you to the media", ("public_exposure",)),
+    ("zh-tell-media", "我要告诉所有媒体", ("public_exposure",)),
+    ("zh-on-news", "让你们上新闻", ("public_exposure",)),
+    # ... a negated legal threat is not one; compensation words stay unnegated
+    ("not-want-to-sue", "I do not want to sue anyone", ()),
+    ("wont-sue", "I won't sue you", ()),
+    ("zh-wont-sue", "我不会起诉你们", ()),
+    ("not-hesitate-sue", "I will not hesitate to sue", ("legal_threat",)),
+    ("no-choice-but-sue", "I have no choice but to sue", ("legal_threat",)),
+    ("if-not-refunded-sue", "if you don't refund me I will sue", ("compensation_demanded", "legal_threat")),
+    ("not-refunded", "I was not refunded", ("compensation_demanded",)),
+    ("zh-dont-force-me", "不要逼我起诉你们", ("legal_threat",)),
 ]
 
 
@@ -261,7 +305,7 @@ def test_social_media_and_vulnerability_wording_in_the_text(text, expected):
 def test_the_reports_narrative_is_P1_with_every_reason_named():
     r = TRIAGE.assess(facts(text="I will sue you, my lawyer, I am 85 years old and disabled, posting on twitter"))
     assert r.severity == "P1"
-    assert r.reasons == ("legal_threat: mentions 'sue'", "public_exposure: mentions 'twitter'",
+    assert r.reasons == ("legal_threat: mentions 'sue'", "public_exposure: mentions 'posting on twitter'",
                          "vulnerable_customer: mentions '85 years old'")
 
 
@@ -278,3 +322,17 @@ def test_vulnerability_words_age_and_negations_are_configurable():
     assert mine.assess(facts(text="I will not post on twitter")).flags == ("public_exposure",)
     with pytest.raises(ValueError, match="vulnerable_age"):
         TriagePolicy(vulnerable_age=200)
+
+
+def test_exposure_intent_lists_and_negation_exceptions_are_configurable():
+    from closeloop.config import parse_config
+
+    default = open("closeloop/config/default.toml", encoding="utf-8").read()
+    mine = parse_config(default.replace('[triage]\n', '[triage]\nexposure_verbs = ["shout"]\n'
+                                                   'exposure_media = ["rooftops"]\nexposure_phrases = []\n'
+                                                   'exposure_reactions = []\nnegation_exceptions = []\n')).triage
+    assert mine.assess(facts(text="I will shout it on the rooftops")).flags == ("public_exposure",)
+    assert mine.assess(facts(text="I will go public")).flags == ()
+    assert mine.assess(facts(text="I will not hesitate to sue")).flags == ()
+    with pytest.raises(ValueError, match="media_keywords"):  # the old mention list is gone, not silently ignored
+        parse_config(default.replace('[triage]\n', '[triage]\nmedia_keywords = ["news"]\n'))
