@@ -79,6 +79,10 @@ class Config:
                   for k, v in t.model_dump().items() if v is not None}
         if "weights" in kwargs:
             kwargs["weights"] = {**DEFAULT_WEIGHTS, **kwargs["weights"]}
+        media = kwargs.pop("media_keywords", ())  # deprecated: each word alone is an intent, as it used to flag
+        if media:
+            phrases = kwargs.get("exposure_phrases", TriagePolicy.exposure_phrases)
+            kwargs["exposure_phrases"] = (*phrases, *(w for w in media if w not in phrases))
         return Triage(TriagePolicy(**kwargs))
 
     @cached_property

@@ -171,6 +171,9 @@ class TriageModel(_Strict):
     exposure_media: list[str] | None = None
     exposure_reactions: list[str] | None = None
     exposure_phrases: list[str] | None = None
+    #: deprecated (the mention list before 2026-12): each word still flags public exposure by itself, read as
+    #: more ``exposure_phrases``; kept so that a configuration written for it loads unchanged
+    media_keywords: list[str] | None = None
     legal_keywords: list[str] | None = None
     compensation_keywords: list[str] | None = None
     vulnerable_keywords: list[str] | None = None

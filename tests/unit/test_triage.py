@@ -334,5 +334,7 @@ def test_exposure_intent_lists_and_negation_exceptions_are_configurable():
     assert mine.assess(facts(text="I will shout it on the rooftops")).flags == ("public_exposure",)
     assert mine.assess(facts(text="I will go public")).flags == ()
     assert mine.assess(facts(text="I will not hesitate to sue")).flags == ()
-    with pytest.raises(ValueError, match="media_keywords"):  # the old mention list is gone, not silently ignored
-        parse_config(default.replace('[triage]\n', '[triage]\nmedia_keywords = ["news"]\n'))
+    # the deprecated mention list still loads, each word flagging by itself as it did; the built-in phrases stay
+    old = parse_config(default.replace('[triage]\n', '[triage]\nmedia_keywords = ["blog"]\n')).triage
+    assert old.assess(facts(text="it is all on my blog")).flags == ("public_exposure",)
+    assert old.assess(facts(text="I will go public")).flags == ("public_exposure",)
