@@ -8,7 +8,7 @@ ZH: dict[str, str] = {
     "systask.root-cause": "记录根本原因：工作已完成，根因明确后投诉即解决",
     "systask.triage": "重新分派：此投诉的所有任务均已取消", "systask.reopened": "重新打开：{reason}",
     "taskkind.follow-up": "回访", "taskkind.root-cause": "根本原因", "taskkind.triage": "分诊",
-    "taskkind.reopened": "重新打开",
+    "taskkind.reopened": "重新打开", "taskkind.corrective": "纠正措施", "taskkind.preventive": "预防措施",
     "taskkind.investigate": "调查", "taskkind.respond": "答复客户", "taskkind.resolve": "处理",
     "taskkind.reply": "回复",
     "taskkind.after-sales": "售后", "taskkind.field-work": "现场处理", "taskkind.quality-check": "质量检查",
@@ -246,10 +246,10 @@ ZH: dict[str, str] = {
     "records.ok": "已完成：{what}。", "records.err.stale": "本页面加载后记录已被他人修改，请核对后重试。",
     "records.err.state": "当前状态下不能执行该操作。",
     "records.err.decided": "本页面加载后该条目已被审批：未作任何修改，列表中为其当前结果。",
-    "records.err.required": "请填写“{field}”。",
-    "records.err.too_long": "“{field}”超过 {limit} 个字符：未作任何修改。",
-    "records.err.invalid": "“{field}”缺失或无效。",
-    "records.err.invalid_why": "“{field}”：{why}。未作任何修改。",
+    "records.err.required": "请填写“{label}”。",
+    "records.err.too_long": "“{label}”超过 {limit} 个字符：未作任何修改。",
+    "records.err.invalid": "“{label}”缺失或无效。",
+    "records.err.invalid_why": "“{label}”：{why}。未作任何修改。",
     "records.err.own": "这是您本人申请的补偿：须由其他审批人决定。",
     "comp.title": "补偿审批", "comp.entry": "条目", "comp.kind": "类型", "comp.amount": "金额",
     "comp.cap": "上限", "comp.requested": "申请人", "comp.decision": "决定",
@@ -284,6 +284,17 @@ ZH_PROBLEMS: dict[str, str] = {
     "not a date and time": "不是日期和时间",
     "a local date and time, e.g. 2026-03-05T17:00": "应为本地日期和时间，例如 2026-03-05T17:00",
     "outside the supported date range (years 1 to 9999)": "超出支持的日期范围（公元 1 至 9999 年）",
+    "tick at least one complaint": "请至少勾选一条投诉",
+    "rejecting a record needs a reason": "驳回改进记录需要说明原因",
+    "a reopen needs a reason": "重新打开需要说明原因", "a merge needs a reason": "合并需要说明原因",
+    "a pause needs a reason": "暂停需要说明原因", "a transfer needs a reason": "转交需要说明原因",
+    "cancelling a task needs a reason": "取消任务需要说明原因",
+    "too far ahead: must be before 2200-01-01T00:00Z (UTC), the latest instant closeloop takes":
+        "太远了：必须早于 2200-01-01T00:00Z（UTC），这是 closeloop 接受的最晚时间",
+    "too far back: must be from 1970-01-01T00:00Z (UTC), the earliest instant closeloop takes":
+        "太早了：必须不早于 1970-01-01T00:00Z（UTC），这是 closeloop 接受的最早时间",
+    "choose an improvement record": "请选择一条改进记录",
+    "a bulk action needs a reason": "批量操作需要填写原因",
 }
 
 #: Reasons with a number or a list in them: (pattern, Chinese with the pattern's groups as ``{0}``, ``{1}``...).
@@ -292,4 +303,11 @@ ZH_PROBLEM_PATTERNS: tuple[tuple[str, str], ...] = (
     (r"must be one of (.+)", "必须是以下之一：{0}"),
     (r"complaint (\d+) is already (\S+)", "投诉 {0} 已经是 {1}"),
     (r"unknown or inactive department (.+)", "未知或已停用的部门 {0}"),
+    (r"required for (transfer|reprioritize|link|close)", "该操作必填"),
+    (r"unknown department (.+)", "未知的部门 {0}"),
+    (r"between 1 and (\d+) complaints", "须为 1 至 {0} 条投诉"),
+    (r"complaint (\d+) is listed twice", "投诉 {0} 重复出现"),
+    (r"not a complaint and its version \(1 to (\d+)\): (.+)", "不是投诉编号及其版本（1 至 {0}）：{1}"),
+    (r"improvement (\d+) is rejected; link to an open record", "改进记录 {0} 已被驳回：请关联一条未结束的记录"),
+    (r"complaint (\d+) has no active task to move to (.+)", "投诉 {0} 没有可转交至 {1} 的进行中任务"),
 )

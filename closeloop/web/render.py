@@ -108,8 +108,11 @@ def count(ctx, value) -> str:
 def reason(ctx, text: str | None, data: Mapping[str, Any] | None = None) -> str | None:
     """A stored audit reason in the page's language (:func:`~closeloop.domain.reasons_i18n.translate_reason`:
     the engine's own translated, parameters and nested reasons included, known by the code in its audit row's
-    ``data`` (``{{ e.reason|reason(e.data) }}``); a person's as written); None stays None."""
-    return None if text is None else translate_reason(text, ctx["lang"], data)
+    ``data`` (``{{ e.reason|reason(e.data) }}``), a department named as configured; a person's as written); None
+    stays None."""
+    if text is None:
+        return None
+    return translate_reason(text, ctx["lang"], data, names={"department": lambda code: labels.department(ctx, code)})
 
 
 @pass_context

@@ -33,7 +33,7 @@ def test_improvement_list_detail_and_transitions(web, complaints):
     assert _shown(lead, r).startswith("err: ") and "root_cause" in r.headers["location"]
     r = lead.post(f"/improvements/{rec.id}/fire/approve", data={"csrf": csrf_of(page), "version": str(rec.version),
                                                                 "root_cause": "undetermined"})
-    assert _shown(lead, r) == ("err: “root_cause_detail”：根本原因为“未确定”时需填写备注，说明检查了什么。"
+    assert _shown(lead, r) == ("err: “根因说明”：根本原因为“未确定”时需填写备注，说明检查了什么。"
                                "未作任何修改。")  # the service's reason (was: "missing or not valid")
     code = next(iter(web.app.config.model.improvement.root_causes))
     r = lead.post(f"/improvements/{rec.id}/fire/approve", data={"csrf": csrf_of(page), "version": str(rec.version),
@@ -136,9 +136,9 @@ def test_a_dashboard_rejection_needs_a_note_checked_by_the_server_and_keeps_it_w
     page = c.get("/compensation").text
     assert f'name="note" required maxlength="{compensation.NOTE_MAX_CHARS}"' in page
     r = c.post(f"/compensation/{e.id}/reject", data={"csrf": csrf_of(page), "note": "   "})
-    assert _shown(c, r) == "err: “note” is required."
+    assert _shown(c, r) == "err: “Reason” is required."  # the form's own label, not the service's field
     r = c.post(f"/compensation/{e.id}/reject", data={"csrf": csrf_of(page), "note": "x" * 5001})
-    assert _shown(c, r) == "err: “note” is longer than 5000 characters: nothing was changed."
+    assert _shown(c, r) == "err: “Reason” is longer than 5000 characters: nothing was changed."
     with web.app.sessions() as s:
         assert s.get_one(Compensation, e.id).status == "pending_approval"
     why = "over the budget " * 250  # 4,000 characters
