@@ -80,6 +80,7 @@ ZH: dict[str, str] = {
     "queue.filter.overdue": "已超时", "queue.filter.due_today": "今日到期",
     "queue.showing": "第 {first}-{last} 个，共 {total} 个", "complaints.showing": "第 {first}-{last} 件，共 {total} 件",
     "page.clamped": "第 {asked} 页超出范围：显示最后一页（第 {last} 页）。",
+    "page.clamped_low": "第 {asked} 页超出范围：显示第 1 页。",
     "queue.prev": "上一页", "queue.next": "下一页",
     "flag.overdue": "已超时", "flag.due_today": "今日到期",
     "action.acknowledge": "确认", "action.start": "开始处理", "action.complete": "完成", "action.transfer": "转交",
