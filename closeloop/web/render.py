@@ -5,6 +5,7 @@ failure inside a dashboard route into a page (sign-in redirect, 403/404/409/422/
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -85,6 +86,21 @@ def mentions(text: str | None) -> Markup:
     return Markup("").join(out)
 
 
+#: A command or option in a catalogue string, between backticks (```closeloop tokens create --user HANDLE```).
+CODE_SPAN = re.compile(r"`([^`]+)`")
+
+
+def codes(text: str | None) -> Markup:
+    """A catalogue string escaped, each ```span``` as ``<code>span</code>`` (a command to type, not prose)."""
+    text = text or ""
+    out, last = [], 0
+    for m in CODE_SPAN.finditer(text):
+        out += [escape(text[last:m.start()]), Markup("<code>{}</code>").format(m.group(1))]
+        last = m.end()
+    out.append(escape(text[last:]))
+    return Markup("").join(out)
+
+
 def pathpart(value) -> str:
     """``value`` percent-encoded as one path segment (``/`` too: a customer ref may contain it)."""
     return quote(str(value), safe="")
@@ -118,8 +134,25 @@ def reason(ctx, text: str | None, data: Mapping[str, Any] | None = None) -> str 
 @pass_context
 def record_text(ctx, text: str | None, data: Mapping[str, Any] | None = None) -> str | None:
     """A record's title or problem in the page's language when the engine wrote it (``data``: its code and
-    parameters, :func:`~closeloop.services.reads.engine_texts.record_texts`); as stored otherwise."""
-    return render_record_text(data, ctx["lang"]) or text
+    parameters, :func:`~closeloop.services.reads.engine_texts.record_texts`), an instant among its parameters
+    (``until``: ISO 8601 with an offset) written like the page's other instants (:func:`local` in the page's
+    ``zone``, else the customer calendar's); as stored otherwise."""
+    zone = ctx.get("zone") or str(get_app(ctx["request"]).config.customer_calendar.zone)
+    return render_record_text(_local_instants(data, zone), ctx["lang"]) or text
+
+
+def _local_instants(data: Mapping[str, Any] | None, zone: str) -> Mapping[str, Any] | None:
+    """``data`` with its ``params["until"]`` (``2026-12-01T02:00:00+00:00``) as ``2026-11-30 21:00`` in ``zone``;
+    unchanged when it has none or it is not an instant with an offset."""
+    params = data.get("params") if isinstance(data, Mapping) else None
+    until = params.get("until") if isinstance(params, Mapping) else None
+    try:
+        at = datetime.fromisoformat(until) if isinstance(until, str) else None
+    except ValueError:
+        return data
+    if at is None or at.tzinfo is None or data is None or params is None:
+        return data
+    return {**data, "params": {**params, "until": local(at, zone)}}
 
 
 @pass_context
@@ -175,7 +208,7 @@ def problem(ctx, text: str | None) -> str:
 
 env.globals["limits"] = TEXT_LIMITS  # the forms' maxlength: the numbers the server refuses past
 env.filters["record_text"] = record_text
-env.filters.update(local=local, hours=hours, filesize=filesize, mentions=mentions, pathpart=pathpart,
+env.filters.update(local=local, hours=hours, filesize=filesize, mentions=mentions, codes=codes, pathpart=pathpart,
                    customer_href=customer_href, count=count, task_title=task_title, task_kind=task_kind, actor=actor,
                    reason=reason, clock_owner=clock_owner, problem=problem, **LABELS)
 
