@@ -74,16 +74,20 @@ def filesize(value: int | None) -> str:
     return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
 
 
-def mentions(text: str | None) -> Markup:
-    """The text escaped, each ``@handle`` (:data:`closeloop.services.work.notes.MENTION`) in a ``mention`` span."""
-
+def _marked(text: str | None, pattern: re.Pattern[str], markup: str) -> Markup:
+    """``text`` escaped, each match of ``pattern`` as ``markup`` with the match's first group (escaped) in it."""
     text = text or ""
     out, last = [], 0
-    for m in MENTION.finditer(text):
-        out += [escape(text[last:m.start()]), Markup('<span class="at-mention">@{}</span>').format(m.group(1))]
+    for m in pattern.finditer(text):
+        out += [escape(text[last:m.start()]), Markup(markup).format(m.group(1))]
         last = m.end()
     out.append(escape(text[last:]))
     return Markup("").join(out)
+
+
+def mentions(text: str | None) -> Markup:
+    """The text escaped, each ``@handle`` (:data:`closeloop.services.work.notes.MENTION`) in a ``mention`` span."""
+    return _marked(text, MENTION, '<span class="at-mention">@{}</span>')
 
 
 #: A command or option in a catalogue string, between backticks (```closeloop tokens create --user HANDLE```).
@@ -92,13 +96,7 @@ CODE_SPAN = re.compile(r"`([^`]+)`")
 
 def codes(text: str | None) -> Markup:
     """A catalogue string escaped, each ```span``` as ``<code>span</code>`` (a command to type, not prose)."""
-    text = text or ""
-    out, last = [], 0
-    for m in CODE_SPAN.finditer(text):
-        out += [escape(text[last:m.start()]), Markup("<code>{}</code>").format(m.group(1))]
-        last = m.end()
-    out.append(escape(text[last:]))
-    return Markup("").join(out)
+    return _marked(text, CODE_SPAN, "<code>{}</code>")
 
 
 def pathpart(value) -> str:
