@@ -33,11 +33,12 @@ from closeloop.domain.facts import (
     RECEIVED_AHEAD,
     SOURCE_PATTERN,
 )
+from closeloop.domain.limits import EARLIEST_INSTANT, LATEST_INSTANT
 from models.types import MAX_ID
 
 T = TypeVar("T")
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+EARLIEST = EARLIEST_INSTANT
+LATEST = LATEST_INSTANT
 
 
 def _bounded(value: datetime) -> datetime:

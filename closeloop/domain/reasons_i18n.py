@@ -8,7 +8,7 @@ translates every code with the same ``{parameters}`` (``tests/unit/test_system_r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from closeloop.domain.reasons import SYSTEM_REASONS, EngineReason, SystemReason, stored_reason
@@ -53,17 +53,23 @@ ZH_REASONS: dict[SystemReason, str] = {
 REASON_TEXTS: dict[str, dict[SystemReason, str]] = {"en": SYSTEM_REASONS, "zh": ZH_REASONS}
 
 
-def translate_reason(text: str, language: str, data: Mapping[str, Any] | None = None) -> str:
+#: A reader's names of an engine value, by parameter name (``{"department": code -> its name}``).
+Names = Mapping[str, Callable[[Any], str]]
+
+
+def translate_reason(text: str, language: str, data: Mapping[str, Any] | None = None, *,
+                     names: Names | None = None) -> str:
     """A stored audit reason in ``language`` (``"en"``, ``"zh"``; any other: English, the stored text): one of
     the engine's own, known by the code its audit row stored in ``data``
     (:func:`~closeloop.domain.reasons.stored_reason`; a row without one, or no ``data``: recognised from
-    ``text``), in that language, each parameter likewise (a nested system reason translated, a person's words
-    and the engine's values as written); a reason a person wrote, unchanged. Raises nothing."""
+    ``text``), in that language, each parameter likewise (a nested system reason translated, a parameter named
+    in ``names`` as that function renders it (the dashboard: a department code as its name), a person's words
+    and the engine's other values as written); a reason a person wrote, unchanged. Raises nothing."""
     found = stored_reason(text, data)
-    return text if found is None else _words(found, language)
+    return text if found is None else _words(found, language, names or {})
 
 
-def _words(reason: EngineReason, language: str) -> str:
+def _words(reason: EngineReason, language: str, names: Names) -> str:
     table = REASON_TEXTS.get(language, SYSTEM_REASONS)
-    return table[reason.code].format(**{k: _words(v, language) if isinstance(v, EngineReason) else v
-                                        for k, v in reason.params.items()})
+    return table[reason.code].format(**{k: _words(v, language, names) if isinstance(v, EngineReason)
+                                        else names[k](v) if k in names else v for k, v in reason.params.items()})

@@ -104,7 +104,8 @@ async def bulk(request: Request, who: Principal = Depends(current)):
     except (InvalidInput, NotFound) as exc:
         field = exc.field if isinstance(exc, InvalidInput) else "improvement_id"
         return render(request, "bulk.html.j2", status=422, results=[], back=back, action=data.get("action", ""),
-                      problem={"field": field, "text": str(exc), "too_long": isinstance(exc, InvalidInput)
+                      problem={"field": field, "text": exc.problem if isinstance(exc, InvalidInput) else str(exc),
+                               "too_long": isinstance(exc, InvalidInput)
                                and problem_kind(exc) == "too_long", "limit": limit_of(field)})
     results = [{"id": o.complaint_id, "ok": o.error is None, "version": o.version, "changed": o.changed,
                 "key": None if o.error is None else error_key(o.error),

@@ -40,10 +40,14 @@ router = APIRouter(include_in_schema=False, route_class=WebRoute)
 REASON_TRIGGERS = {str(ImprovementTrigger.REJECT), str(ImprovementTrigger.CONFIRM_INEFFECTIVE),
                    str(ImprovementTrigger.REWORK)}
 ERRORS = ("stale", "state", "required", "invalid", "too_long", "own", "decided")
+#: The label a records form shows for a service field where it is not ``field.<name>`` (the compensation
+#: decision's ``note`` is its "Reason" box).
+FORM_LABELS = {"note": "field.reason"}
 
 
 def _flash(request: Request) -> dict | None:
-    """The message of a redirect back (whitelisted keys and values; ``why``: the service's reason, signed)."""
+    """The message of a redirect back (whitelisted keys and values; ``why``: the service's reason, signed;
+    ``label``: the message key of the refused field's label on the form, :data:`FORM_LABELS`)."""
     query = request.query_params
     ok = query.get("ok", "")
     if re.fullmatch(r"[a-z_]{1,32}", ok):
@@ -54,7 +58,7 @@ def _flash(request: Request) -> dict | None:
         field = field if re.fullmatch(r"[a-z_]{1,32}", field) else "?"
         why = why_of(request) if err == "invalid" else None
         return {"kind": "err", "key": f"records.err.{err}" + ("_why" if why else ""), "why": why,
-                "values": {"field": field, "limit": limit_of(field)}}
+                "label": FORM_LABELS.get(field, f"field.{field}"), "values": {"field": field, "limit": limit_of(field)}}
     return None
 
 

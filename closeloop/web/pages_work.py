@@ -30,6 +30,7 @@ from fastapi.responses import RedirectResponse
 
 from closeloop.bootstrap import App
 from closeloop.domain.errors import Conflict, IllegalTransition, InvalidInput, NotPermitted
+from closeloop.domain.limits import EARLIEST_INSTANT, LATEST_INSTANT
 from closeloop.http.access import ACTION_ROLES, MANAGER, Principal, get_app
 from closeloop.services.inbound import InboundOptions
 from closeloop.services.people.users import HANDLE
@@ -49,6 +50,10 @@ ROLES: dict[str, tuple[str, ...]] = ACTION_ROLES  # one table with the API (clos
 FIELDS = ("body", "severity", "reason", "until", "root_cause", "root_cause_detail", "note", "version", "complaint",
           "continuing", "file")
 WHY = ("required", "too_long", "invalid")  # what is wrong with the named field
+#: The label a form shows for a service field where it is not ``field.<name>``: (form, field) -> message key
+#: (the service's ``reason`` is "What we need from the customer" on the wait form, "Resolution" on resolve).
+FORM_LABELS: dict[tuple[str, str], str] = {("wait", "reason"): "work.wait_reason",
+                                           ("resolve", "reason"): "work.resolution"}
 
 
 def may(who: Principal, action: str) -> bool:
@@ -74,7 +79,8 @@ def _not_owner(exc: NotPermitted, who: Principal, complaint_id: int) -> dict[str
 
 def flash(request: Request) -> dict | None:
     """The message of a redirect back to the complaint page (whitelisted keys and values only; ``why``: the
-    service's reason for refusing a field, signed for this session by :func:`~.session.why_params`)."""
+    service's reason for refusing a field, signed for this session by :func:`~.session.why_params`; ``label``:
+    the message key of the field's label on the form named by ``on``, :data:`FORM_LABELS`)."""
     query = request.query_params
     if query.get("ok") in ROLES:
         return {"kind": "ok", "key": f"ok.work.{query['ok']}", "values": {}}
@@ -87,22 +93,40 @@ def flash(request: Request) -> dict | None:
     handle = handle if HANDLE.fullmatch(handle) else "?"
     if err in WHY or err in ("stale", "state", "unknown_handle", "version"):
         why = why_of(request) if err == "invalid" else None
-        return {"kind": "err", "key": f"err.work.{err}" + ("_why" if why else ""), "why": why,
+        label = FORM_LABELS.get((query.get("on", ""), field), f"field.{field}")  # the refused form's own label
+        return {"kind": "err", "key": f"err.work.{err}" + ("_why" if why else ""), "why": why, "label": label,
                 "values": {"field": field, "state": state, "handle": handle, "limit": limit_of(field)}}
     return None
 
 
+#: What an ``until`` outside the instants closeloop takes is told (:data:`~closeloop.domain.limits.LATEST_INSTANT`,
+#: the API's bound too).
+UNTIL_TOO_LATE = (f"too far ahead: must be before {LATEST_INSTANT:%Y-%m-%dT%H:%MZ} (UTC), "
+                  "the latest instant closeloop takes")
+UNTIL_TOO_EARLY = (f"too far back: must be from {EARLIEST_INSTANT:%Y-%m-%dT%H:%MZ} (UTC), "
+                   "the earliest instant closeloop takes")
+
+
 def _until(app: App, raw: str) -> datetime | None:
-    """A ``datetime-local`` value read in the customer calendar's zone (empty: no maximum)."""
+    """A ``datetime-local`` value read in the customer calendar's zone, as a UTC instant (empty: no maximum).
+    Raises ``InvalidInput("until", ...)``: not a date and time, one with an offset, or outside
+    ``EARLIEST_INSTANT..LATEST_INSTANT`` (:data:`UNTIL_TOO_LATE`, :data:`UNTIL_TOO_EARLY`)."""
     if not raw.strip():
         return None
     try:
         local = datetime.fromisoformat(raw.strip())
     except ValueError:
         raise InvalidInput("until", "not a date and time") from None
-    if local.tzinfo is not None or not 1970 <= local.year <= 2200:
+    if local.tzinfo is not None:
         raise InvalidInput("until", "a local date and time, e.g. 2026-03-05T17:00")
-    return local.replace(tzinfo=ZoneInfo(str(app.config.customer_calendar.zone))).astimezone(UTC)
+    if local.year < EARLIEST_INSTANT.year:  # checked before the zone: year 1 or 9999 overflows converting
+        raise InvalidInput("until", UNTIL_TOO_EARLY)
+    if local.year >= LATEST_INSTANT.year:
+        raise InvalidInput("until", UNTIL_TOO_LATE)
+    instant = local.replace(tzinfo=ZoneInfo(str(app.config.customer_calendar.zone))).astimezone(UTC)
+    if not EARLIEST_INSTANT <= instant < LATEST_INSTANT:
+        raise InvalidInput("until", UNTIL_TOO_LATE if instant >= LATEST_INSTANT else UNTIL_TOO_EARLY)
+    return instant
 
 
 class NoVersion(Exception):
@@ -181,7 +205,7 @@ def work(request: Request, complaint_id: int = Path(ge=1, le=MAX_ID), action: st
         if unknown:
             return _back(complaint_id, err="unknown_handle", handle=unknown.group(1))
         kind = problem_kind(exc)
-        return _back(complaint_id, err=kind, field=exc.field if exc.field in FIELDS else "complaint",
+        return _back(complaint_id, err=kind, field=exc.field if exc.field in FIELDS else "complaint", on=action,
                      **(why_params(request, exc.problem) if kind == "invalid" else {}))
     except NotPermitted as exc:  # a lead whose department's task was transferred away or cancelled
         raise PageError(403, "error.403.not_owner", **_not_owner(exc, who, complaint_id)) from None

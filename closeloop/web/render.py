@@ -5,6 +5,7 @@ failure inside a dashboard route into a page (sign-in redirect, 403/404/409/422/
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -73,16 +74,29 @@ def filesize(value: int | None) -> str:
     return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
 
 
-def mentions(text: str | None) -> Markup:
-    """The text escaped, each ``@handle`` (:data:`closeloop.services.work.notes.MENTION`) in a ``mention`` span."""
-
+def _marked(text: str | None, pattern: re.Pattern[str], markup: str) -> Markup:
+    """``text`` escaped, each match of ``pattern`` as ``markup`` with the match's first group (escaped) in it."""
     text = text or ""
     out, last = [], 0
-    for m in MENTION.finditer(text):
-        out += [escape(text[last:m.start()]), Markup('<span class="at-mention">@{}</span>').format(m.group(1))]
+    for m in pattern.finditer(text):
+        out += [escape(text[last:m.start()]), Markup(markup).format(m.group(1))]
         last = m.end()
     out.append(escape(text[last:]))
     return Markup("").join(out)
+
+
+def mentions(text: str | None) -> Markup:
+    """The text escaped, each ``@handle`` (:data:`closeloop.services.work.notes.MENTION`) in a ``mention`` span."""
+    return _marked(text, MENTION, '<span class="at-mention">@{}</span>')
+
+
+#: A command or option in a catalogue string, between backticks (```closeloop tokens create --user HANDLE```).
+CODE_SPAN = re.compile(r"`([^`]+)`")
+
+
+def codes(text: str | None) -> Markup:
+    """A catalogue string escaped, each ```span``` as ``<code>span</code>`` (a command to type, not prose)."""
+    return _marked(text, CODE_SPAN, "<code>{}</code>")
 
 
 def pathpart(value) -> str:
@@ -108,15 +122,35 @@ def count(ctx, value) -> str:
 def reason(ctx, text: str | None, data: Mapping[str, Any] | None = None) -> str | None:
     """A stored audit reason in the page's language (:func:`~closeloop.domain.reasons_i18n.translate_reason`:
     the engine's own translated, parameters and nested reasons included, known by the code in its audit row's
-    ``data`` (``{{ e.reason|reason(e.data) }}``); a person's as written); None stays None."""
-    return None if text is None else translate_reason(text, ctx["lang"], data)
+    ``data`` (``{{ e.reason|reason(e.data) }}``), a department named as configured; a person's as written); None
+    stays None."""
+    if text is None:
+        return None
+    return translate_reason(text, ctx["lang"], data, names={"department": lambda code: labels.department(ctx, code)})
 
 
 @pass_context
 def record_text(ctx, text: str | None, data: Mapping[str, Any] | None = None) -> str | None:
     """A record's title or problem in the page's language when the engine wrote it (``data``: its code and
-    parameters, :func:`~closeloop.services.reads.engine_texts.record_texts`); as stored otherwise."""
-    return render_record_text(data, ctx["lang"]) or text
+    parameters, :func:`~closeloop.services.reads.engine_texts.record_texts`), an instant among its parameters
+    (``until``: ISO 8601 with an offset) written like the page's other instants (:func:`local` in the page's
+    ``zone``, else the customer calendar's); as stored otherwise."""
+    zone = ctx.get("zone") or str(get_app(ctx["request"]).config.customer_calendar.zone)
+    return render_record_text(_local_instants(data, zone), ctx["lang"]) or text
+
+
+def _local_instants(data: Mapping[str, Any] | None, zone: str) -> Mapping[str, Any] | None:
+    """``data`` with its ``params["until"]`` (``2026-12-01T02:00:00+00:00``) as ``2026-11-30 21:00`` in ``zone``;
+    unchanged when it has none or it is not an instant with an offset."""
+    params = data.get("params") if isinstance(data, Mapping) else None
+    until = params.get("until") if isinstance(params, Mapping) else None
+    try:
+        at = datetime.fromisoformat(until) if isinstance(until, str) else None
+    except ValueError:
+        return data
+    if at is None or at.tzinfo is None or data is None or params is None:
+        return data
+    return {**data, "params": {**params, "until": local(at, zone)}}
 
 
 @pass_context
@@ -172,7 +206,7 @@ def problem(ctx, text: str | None) -> str:
 
 env.globals["limits"] = TEXT_LIMITS  # the forms' maxlength: the numbers the server refuses past
 env.filters["record_text"] = record_text
-env.filters.update(local=local, hours=hours, filesize=filesize, mentions=mentions, pathpart=pathpart,
+env.filters.update(local=local, hours=hours, filesize=filesize, mentions=mentions, codes=codes, pathpart=pathpart,
                    customer_href=customer_href, count=count, task_title=task_title, task_kind=task_kind, actor=actor,
                    reason=reason, clock_owner=clock_owner, problem=problem, **LABELS)
 

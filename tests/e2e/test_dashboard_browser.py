@@ -364,3 +364,27 @@ def test_a_page_past_the_end_shows_the_last_page(chromium, served):
         assert manager.query_selector("#complaints tr[id^='complaint-']") is not None
         assert "第 99,999 页超出范围" in manager.inner_text("#page-clamped")
         _shot(manager, "complaints-page-99999-zh.png")
+
+
+#: how wide the overview is against its window, and where its departments table ends
+_OVERVIEW_FIT = """() => ({page: document.documentElement.scrollWidth, window: document.documentElement.clientWidth,
+  table: document.querySelector('#departments').getBoundingClientRect().right})"""
+
+
+@pytest.mark.parametrize("width", [900, 1024])
+def test_the_overview_departments_table_fits_a_narrow_window(chromium, served, width):
+    """With NYC 311's long department names (kept on one line) the table was ~1,240 px wide: the overview
+    scrolled sideways at 900-1024 px. The names wrap now."""
+    base, tokens = served
+    with _browser(chromium) as browser:
+        page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
+        _signin(page, base, tokens["manager"])
+        page.goto(base + "/overview")
+        for lang in ("zh", "en"):
+            assert page.get_attribute("html", "lang").startswith(lang)
+            page.eval_on_selector("#departments", "e => e.scrollIntoView()")
+            _shot(page, f"overview-departments-{width}-{lang}.png")
+            fit = page.evaluate(_OVERVIEW_FIT)
+            assert fit["page"] <= fit["window"] and fit["table"] <= fit["window"], (lang, fit)
+            if lang == "zh":
+                page.click("#lang-switch")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from closeloop.web import i18n, pages_complaints, pages_overview, pages_queue
 
 #: the inner width (px) of an overview half-width panel at the dashboard's 1280 px main column (606 px panel,
@@ -53,9 +55,35 @@ def test_an_empty_list_past_the_end_prints_no_range(web, monkeypatch):
     c = web.signin("manager")
     page = c.get("/complaints?page=5").text
     assert 'id="no-complaints"' in page and 'id="pager"' not in page and "0 complaints" in page
-    assert "page 1, the last" in page
+    assert 'id="page-clamped"' not in page  # "showing page 1, the last" above "No complaint matches" said nothing
     zh = web.signin("manager_zh").get("/queue/operations?page=3").text
-    assert "第 3 页超出范围" in zh and "没有待办任务" in zh
+    assert "没有待办任务" in zh and 'id="page-clamped"' not in zh
+
+
+def test_a_filtered_empty_list_has_no_clamping_notice(web, complaints):
+    page = web.signin("manager").get("/complaints?page=9&status=closed").text
+    assert 'id="no-complaints"' in page and 'id="page-clamped"' not in page
+
+
+@pytest.mark.parametrize("asked, shown, notice", [
+    ("0", "1", "Page 0 is before the first: showing page 1."),
+    ("-3", "1", "Page -3 is before the first: showing page 1."),
+    ("100000", "2", "Page 100,000 is past the end: showing page 2, the last."),
+    ("1000000", "2", "Page 1,000,000 is past the end: showing page 2, the last."),
+    ("99999999999999999999", "2", "Page 99,999,999,999,999,999,999 is past the end: showing page 2, the last."),
+])
+def test_every_page_number_is_clamped_alike(web, complaints, monkeypatch, asked, shown, notice):
+    """?page=0 and ?page=1000000 were a 422 page saying only "The request was not valid" while ?page=100000
+    was clamped."""
+    monkeypatch.setattr(pages_complaints, "PAGE_SIZE", 2)
+    monkeypatch.setattr(pages_queue, "PAGE_SIZE", 1)
+    c = web.signin("manager")
+    r = c.get(f"/complaints?page={asked}")
+    assert r.status_code == 200 and notice in r.text
+    assert _rows(r.text, "complaint") == _rows(c.get(f"/complaints?page={shown}").text, "complaint") != []
+    member = web.signin("member")
+    q = member.get(f"/queue/operations?page={asked}")
+    assert q.status_code == 200 and 'id="page-clamped"' in q.text and len(_rows(q.text, "task")) == 1
 
 
 def test_counts_of_one_are_singular_in_english_and_plain_in_chinese(web, complaints):

@@ -33,7 +33,7 @@ def test_improvement_list_detail_and_transitions(web, complaints):
     assert _shown(lead, r).startswith("err: ") and "root_cause" in r.headers["location"]
     r = lead.post(f"/improvements/{rec.id}/fire/approve", data={"csrf": csrf_of(page), "version": str(rec.version),
                                                                 "root_cause": "undetermined"})
-    assert _shown(lead, r) == ("err: “root_cause_detail”：根本原因为“未确定”时需填写备注，说明检查了什么。"
+    assert _shown(lead, r) == ("err: “根因说明”：根本原因为“未确定”时需填写备注，说明检查了什么。"
                                "未作任何修改。")  # the service's reason (was: "missing or not valid")
     code = next(iter(web.app.config.model.improvement.root_causes))
     r = lead.post(f"/improvements/{rec.id}/fire/approve", data={"csrf": csrf_of(page), "version": str(rec.version),
@@ -136,9 +136,9 @@ def test_a_dashboard_rejection_needs_a_note_checked_by_the_server_and_keeps_it_w
     page = c.get("/compensation").text
     assert f'name="note" required maxlength="{compensation.NOTE_MAX_CHARS}"' in page
     r = c.post(f"/compensation/{e.id}/reject", data={"csrf": csrf_of(page), "note": "   "})
-    assert _shown(c, r) == "err: “note” is required."
+    assert _shown(c, r) == "err: “Reason” is required."  # the form's own label, not the service's field
     r = c.post(f"/compensation/{e.id}/reject", data={"csrf": csrf_of(page), "note": "x" * 5001})
-    assert _shown(c, r) == "err: “note” is longer than 5000 characters: nothing was changed."
+    assert _shown(c, r) == "err: “Reason” is longer than 5000 characters: nothing was changed."
     with web.app.sessions() as s:
         assert s.get_one(Compensation, e.id).status == "pending_approval"
     why = "over the budget " * 250  # 4,000 characters
@@ -186,7 +186,8 @@ def test_the_engines_record_texts_are_shown_in_the_readers_language(web, complai
         page = zh.get(f"/improvements/{rec.id}").text
         assert '<dd id="imp-title">重复出现的投诉：类别“Debt collection”，产品“Loan”</dd>' in page
         problem = page.split('id="imp-problem">', 1)[1].split("</dd>", 1)[0]
-        assert problem == ("14 天内（截至 2026-03-01T09:00:00+00:00）有 23 件类别“Debt collection”，产品“Loan”的投诉；"
+        # the instant like the page's others, in its zone (New York), not "截至 2026-03-01T09:00:00+00:00"
+        assert problem == ("14 天内（截至 2026-03-01 04:00）有 23 件类别“Debt collection”，产品“Loan”的投诉；"
                            "由重复投诉检测提出")
         history = page.split('id="imp-history"', 1)[1]
         assert "重复出现的投诉" in history and "Recurring complaints" not in history
@@ -194,7 +195,8 @@ def test_the_engines_record_texts_are_shown_in_the_readers_language(web, complai
     assert "Recurring complaints: category &#39;Debt collection&#39;, product &#39;Loan&#39;" in row  # as typed
     en = web.signin("manager").get(f"/improvements/{new.id}").text
     assert "Recurring complaints: category &#39;Debt collection&#39;, product &#39;Loan&#39;" in en
-    assert "23 complaints with category &#39;Debt collection&#39;, product &#39;Loan&#39; within 14 days" in en
+    assert ("23 complaints with category &#39;Debt collection&#39;, product &#39;Loan&#39; within 14 days (up to "
+            "2026-03-01 04:00)") in en
     with web.app.sessions() as s:  # stored in English, as before (API, exports, review)
         stored = s.get_one(Improvement, new.id).title
     assert stored == "Recurring complaints: category 'Debt collection', product 'Loan'"
