@@ -120,12 +120,12 @@ def test_an_improvement_records_reason_and_root_cause_note_are_refused_over_the_
     here = f"/improvements/{rec.id}"
     csrf = csrf_of(c.get(here).text)
     before = _written(web)
-    for trigger, fields, field in (("reject", {"reason": LONG}, "reason"),
-                                   ("approve", {"root_cause": "undetermined", "root_cause_note": LONG},
-                                    "root_cause_detail")):
+    for trigger, fields, field, label in (("reject", {"reason": LONG}, "reason", "Reason"),
+                                          ("approve", {"root_cause": "undetermined", "root_cause_note": LONG},
+                                           "root_cause_detail", "Root-cause note")):
         r = c.post(f"{here}/fire/{trigger}", data={"csrf": csrf, "version": str(rec.version), **fields})
         assert f"err=too_long&field={field}" in r.headers["location"]
-        assert _shown(c, r) == f"err: “{field}” is longer than 2000 characters: nothing was changed."
+        assert _shown(c, r) == f"err: “{label}” is longer than 2000 characters: nothing was changed."
         assert _written(web) == before
     r = c.post(f"{here}/fire/approve", data={"csrf": csrf, "version": str(rec.version), "root_cause": "undetermined",
                                              "root_cause_note": FULL, "reason": FULL})
