@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, params
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
@@ -100,7 +100,7 @@ def _document_errors(router) -> None:
         for code, spec in route.responses.items():  # a route's own error answers (409) in the error shape
             if int(code) >= 400:
                 spec.setdefault("model", ErrorResponse)
-        if route.body_field is not None and not isinstance(route.body_field.field_info, params.Form):
+        if errors.takes_json_body(route):
             route.responses.setdefault(415, {"model": ErrorResponse, "description": "the body is not sent as "
                                              "`Content-Type: application/json` (code `unsupported_media_type`)"})
         if route.methods is not None and route.methods & {"POST", "PUT", "PATCH"}:

@@ -109,17 +109,25 @@ def _problem(error: dict) -> str:
     return "Field required" if error.get("type") == "union_tag_not_found" else error.get("msg", "invalid")
 
 
+def takes_json_body(route: Any) -> bool:
+    """Whether ``route`` (a FastAPI ``APIRoute``, or None) reads a JSON body: it has a body field that is no form."""
+    field = getattr(route, "body_field", None)
+    return field is not None and not isinstance(field.field_info, params.Form)
+
+
+def sent_media(media: str) -> str:
+    """How a 415 names the ``Content-Type`` the client sent: ``not 'text/plain'``, or ``none was sent``."""
+    return f"not {media!r}" if media else "none was sent"
+
+
 def media_type_refusal(request: Request, body: Any) -> JSONResponse | None:
     """The 415 of an operation that takes a JSON body sent one without ``Content-Type: application/json`` (missing,
     ``text/plain``, a form...): FastAPI then leaves the ``body`` unparsed bytes and its validation would say "Input
     should be a valid dictionary". None for any other request (a form or upload operation: its own parsing)."""
-    field = getattr(request.scope.get("route"), "body_field", None)
-    if field is None or isinstance(field.field_info, params.Form) or not isinstance(body, bytes | bytearray):
+    if not takes_json_body(request.scope.get("route")) or not isinstance(body, bytes | bytearray):
         return None
-    media = request.headers.get("content-type", "")
-    sent = f"not {media!r}" if media else "none was sent"
-    return error_response(415, "unsupported_media_type", f"Content-Type must be application/json ({sent})",
-                          "Content-Type")
+    return error_response(415, "unsupported_media_type", "Content-Type must be application/json "
+                          f"({sent_media(request.headers.get('content-type', ''))})", "Content-Type")
 
 
 def _loc(loc, body=None) -> str:

@@ -22,7 +22,7 @@ from closeloop.services.inbound.reprocess import reprocess
 
 from .auth import MANAGER, WORK_ROLES, Principal, get_app, require
 from .deps import Id
-from .errors import ApiError
+from .errors import ApiError, sent_media
 from .routes_complaints import ensure_visible
 from .schemas import UtcDatetime
 
@@ -43,8 +43,8 @@ async def raw_message(request: Request) -> bytes:
     """Dependency: the request body as one raw message (415 for another media type, 422 when empty)."""
     media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if media != MEDIA_TYPE:
-        sent = f"not {media!r}" if media else "none was sent"
-        raise ApiError(415, f"Content-Type must be {MEDIA_TYPE} (one raw message; {sent})", field="Content-Type")
+        raise ApiError(415, f"Content-Type must be {MEDIA_TYPE} (one raw message; {sent_media(media)})",
+                       field="Content-Type")
     raw = await request.body()
     if not raw.strip():
         raise ApiError(422, "the message is empty", field="body")

@@ -75,12 +75,9 @@ def get_app(require_schema: bool = True) -> App:
 
 def startup_config(a: App) -> Config:
     """``a``'s configuration, loaded now (a long-running command checks it before it starts serving: a bad file
-    or an unset ``[webhooks.*]`` secret variable is one error line naming it and exit 2, not a failure at the
-    first request or delivery)."""
-    try:
-        return a.config
-    except ConfigError as exc:
-        fail(exc, 2)
+    or an unset ``[webhooks.*]`` secret variable is not a failure at the first request or delivery); its
+    ``ConfigError`` becomes one error line and exit 2 in :func:`report_errors`, as in every command."""
+    return a.config
 
 
 #: What moves each kind of record on the command line, by entity: the noun and, per machine trigger, the command

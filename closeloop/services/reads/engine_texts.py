@@ -19,13 +19,13 @@ from sqlalchemy import select
 
 from closeloop.domain.record_texts import recognise
 from closeloop.domain.task_kinds import REOPENED_PREFIX, SystemTaskKind, reopened_title
+from closeloop.services.capa.improvement import SYSTEM  # the actor of the records recurrence detection proposes
 from closeloop.services.uow import unit_of_work
 from models.tables import Improvement, Task, Transition
 
 #: The audit ``trigger`` of the rows that wrote each text (capa/root_cause.py:record, audit.py:add_task).
 ROOT_CAUSE_EVENT = "root_cause"
 CREATE = "create"
-SYSTEM = "system"  # the actor of the records recurrence detection proposes (services/intake/recurrence.py)
 
 
 def root_cause_note_data(sessions, complaint_id: int, note: str | None) -> dict[str, Any] | None:

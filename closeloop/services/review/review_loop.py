@@ -92,7 +92,7 @@ def recurrence(s: Session, period: Period, as_of: datetime, months: int = 6) -> 
     ``by_record`` counts this month's recurring complaints per improvement record.
     """
     trend: list[dict] = []
-    by_record: Counter = Counter()
+    links: list = []
     for p in period.months_back(months):
         ids = select(Complaint.id).where(Complaint.received_at >= p.start, Complaint.received_at < p.end)
         rejected = rejected_at(s, ids, as_of)
@@ -102,9 +102,9 @@ def recurrence(s: Session, period: Period, as_of: datetime, months: int = 6) -> 
                 ImprovementLink.source == "recurrence", ImprovementLink.linked_at < as_of,
                 ImprovementLink.complaint_id.in_(ids))).all() if cid not in rejected]
         rec = len({cid for _, cid in links})
-        by_record = Counter(imp for imp, _ in links)
         trend.append({"period": p.label, "received": int(received), "recurrences": rec,
                       "rate": round(rec / received, 4) if received else None})
+    by_record = Counter(imp for imp, _ in links)  # the last month of the trend: the review's own period
     return {"this_period": trend[-1]["recurrences"], "trend": trend,
             "by_record": {str(k): int(v) for k, v in sorted(by_record.items())}}
 
